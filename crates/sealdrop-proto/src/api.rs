@@ -1,0 +1,250 @@
+//! The hub's HTTP API: paths, request and response bodies, and error codes.
+//!
+//! Every route lives under `/v1/`. Errors are JSON
+//! `{"error": {"code": "...", "message": "..."}}`; the codes below are stable
+//! and scripts may match on them.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DropId, PartyId};
+
+/// Stable error codes and the HTTP status each is served with.
+pub mod code {
+    /// Missing or malformed authentication headers (401).
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The request signature does not verify (401).
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// The signing key is not a member key in the hub's current directory (401).
+    pub const UNKNOWN_KEY: &str = "unknown_key";
+    /// The request's time is more than 5 minutes from the hub's clock (401).
+    pub const STALE_REQUEST: &str = "stale_request";
+    /// The request's nonce was used before (401).
+    pub const REPLAYED_NONCE: &str = "replayed_nonce";
+    /// The caller's party may not see or change this (403).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// No such route or drop (404).
+    pub const NOT_FOUND: &str = "not_found";
+    /// The drop no longer exists on the hub (410).
+    pub const GONE: &str = "gone";
+    /// The body could not be parsed (400).
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// A recipient is not a party in the directory (422).
+    pub const UNKNOWN_PARTY: &str = "unknown_party";
+    /// The agreement does not exist (422).
+    pub const UNKNOWN_AGREEMENT: &str = "unknown_agreement";
+    /// A party is not a member of the agreement (422).
+    pub const NOT_IN_AGREEMENT: &str = "not_in_agreement";
+    /// The agreement is not in force now (422).
+    pub const AGREEMENT_NOT_IN_FORCE: &str = "agreement_not_in_force";
+    /// The requested expiry is in the past or beyond the agreement's maximum (422).
+    pub const BAD_EXPIRY: &str = "bad_expiry";
+    /// The manifest is not signed by the sender or does not match the drop (422).
+    pub const BAD_MANIFEST: &str = "bad_manifest";
+    /// The ciphertext received differs from the manifest's hash or length (422).
+    pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// The receipt is not signed by the recipient or does not match the drop (422).
+    pub const BAD_RECEIPT: &str = "bad_receipt";
+    /// The drop is not in a state that allows this (409).
+    pub const CONFLICT: &str = "conflict";
+    /// The directory is not signed by the hub's authority (422).
+    pub const DIRECTORY_BAD_SIGNATURE: &str = "directory_bad_signature";
+    /// The directory is inconsistent (422).
+    pub const DIRECTORY_INVALID: &str = "directory_invalid";
+    /// The directory's serial is not higher than the current one (409).
+    pub const DIRECTORY_ROLLBACK: &str = "directory_rollback";
+    /// The body is larger than the hub accepts (413).
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// The hub's disk is full (507).
+    pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
+    /// Something failed inside the hub (500).
+    pub const INTERNAL: &str = "internal";
+}
+
+/// An error as served by the hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (see [`code`]).
+    pub code: String,
+    /// One line for people: what is wrong and what to do.
+    pub message: String,
+}
+
+/// `GET /v1/info` (unauthenticated).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubInfo {
+    /// The hub's origin name (also its transfer-log origin).
+    pub origin: String,
+    /// The serial of the directory the hub enforces.
+    pub directory_serial: u64,
+    /// The hub's software version.
+    pub version: String,
+}
+
+/// `POST /v1/drops`: announce a drop before uploading it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDrop {
+    /// The parties that will be able to fetch it.
+    pub recipients: Vec<PartyId>,
+    /// The agreement it travels under.
+    pub agreement: String,
+    /// When it must be deleted if not acknowledged.
+    pub expires: Timestamp,
+}
+
+/// Response to [`CreateDrop`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedDrop {
+    /// The new drop's id.
+    pub id: DropId,
+    /// The hub's creation time, to be copied into the manifest.
+    pub created: Timestamp,
+    /// The expiry, to be copied into the manifest.
+    pub expires: Timestamp,
+}
+
+/// Response to `PUT /v1/drops/{id}/content`: what the hub received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    /// Hex SHA-256 of the bytes received.
+    pub sha256: String,
+    /// Number of bytes received.
+    pub len: u64,
+}
+
+/// `POST /v1/drops/{id}/commit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commit {
+    /// The sender's signed manifest (signed-note text).
+    pub manifest: String,
+}
+
+/// Response to [`Commit`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    /// The drop.
+    pub id: DropId,
+    /// When the hub committed it.
+    pub committed: Timestamp,
+}
+
+/// One drop waiting in a party's inbox (`GET /v1/inbox`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// The drop.
+    pub id: DropId,
+    /// The sending party.
+    pub from: PartyId,
+    /// Ciphertext size in bytes.
+    pub size: u64,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When it was committed.
+    pub committed: Timestamp,
+    /// When it expires.
+    pub expires: Timestamp,
+    /// The agreement it travels under.
+    pub agreement: String,
+}
+
+/// `GET /v1/inbox`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbox {
+    /// Oldest first.
+    pub drops: Vec<InboxEntry>,
+}
+
+/// `GET /v1/drops/{id}`: a drop's details, for its sender or a recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropDetails {
+    /// The drop.
+    pub id: DropId,
+    /// The sender's signed manifest.
+    pub manifest: String,
+    /// The drop's state.
+    pub state: DropState,
+}
+
+/// Where a drop is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropState {
+    /// Created, content not yet committed: invisible to recipients.
+    Open,
+    /// Committed and available to recipients.
+    Committed,
+    /// Every recipient acknowledged; ciphertext deleted.
+    Delivered,
+}
+
+/// `POST /v1/drops/{id}/ack`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    /// The recipient's signed receipt (signed-note text).
+    pub receipt: String,
+}
+
+/// Response to [`Ack`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked {
+    /// Whether this was the last acknowledgement, so the hub deleted the ciphertext.
+    pub ciphertext_deleted: bool,
+}
+
+/// A recipient's progress with a drop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientStatus {
+    /// The recipient party.
+    pub party: PartyId,
+    /// When it first downloaded the ciphertext.
+    pub fetched: Option<Timestamp>,
+    /// When it acknowledged (signed a receipt).
+    pub acknowledged: Option<Timestamp>,
+    /// The member that acknowledged, if any.
+    pub acknowledged_by: Option<String>,
+}
+
+/// One of the caller's sent drops (`GET /v1/sent`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentDrop {
+    /// The drop.
+    pub id: DropId,
+    /// The drop's state.
+    pub state: DropState,
+    /// The agreement it travels under.
+    pub agreement: String,
+    /// Ciphertext size (0 until committed).
+    pub size: u64,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When it was committed.
+    pub committed: Option<Timestamp>,
+    /// When it expires.
+    pub expires: Timestamp,
+    /// Per-recipient progress.
+    pub recipients: Vec<RecipientStatus>,
+}
+
+/// `GET /v1/sent`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// Newest first.
+    pub drops: Vec<SentDrop>,
+}
+
+/// `POST /v1/directory` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryAccepted {
+    /// The serial now in force.
+    pub serial: u64,
+}

@@ -1,0 +1,395 @@
+//! The directory signed by the sharing agreement's coordinator (the
+//! "authority"): which parties exist, what they are also called, which keys
+//! belong to whom, and the agreements under which they may share.
+//!
+//! A client encrypts only to keys from a directory it verified itself against
+//! the authority key it pins, and refuses a directory whose serial is lower
+//! than one it has seen, so neither the hub nor a network attacker can swap a
+//! key or roll the directory back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{MemberName, PartyId, key_name};
+use crate::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
+use crate::note::{DocError, Opened, SignedDoc, open_doc, sign_doc};
+
+/// The directory's content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    /// Grows with every version; clients and the hub refuse a lower one.
+    pub serial: u64,
+    /// When the coordinator signed it.
+    pub issued_at: Timestamp,
+    /// The hub this directory vouches for, if the coordinator lists one: its
+    /// log origin and the key that signs its log checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubListing>,
+    /// The organisations that may take part.
+    pub parties: Vec<Party>,
+    /// The sharing agreements in force.
+    pub agreements: Vec<Agreement>,
+}
+
+/// A hub the coordinator vouches for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubListing {
+    /// The hub's transfer-log origin name.
+    pub origin: String,
+    /// The key that signs the hub's log checkpoints (signed-note verifier key).
+    pub log_key: NoteVerifierKey,
+}
+
+/// An organisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// Stable id slug, e.g. `camden`.
+    pub id: PartyId,
+    /// Display name shown to people, e.g. "Camden".
+    pub name: String,
+    /// Other names data may use for it: ONS GSS code, DfE LA number.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The member keys that act for it. Every one receives every drop.
+    pub members: Vec<MemberKey>,
+    /// Keys with which the party cosigns the hub's log as a witness.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witness_keys: Vec<NoteVerifierKey>,
+}
+
+/// A member key as listed under its party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberKey {
+    /// The member's name within the party.
+    pub member: MemberName,
+    /// Where files for this member are encrypted to (`age1...`).
+    pub age_recipient: String,
+    /// The member's signing key, named `<party>/<member>`.
+    pub signing_key: NoteVerifierKey,
+}
+
+/// A sharing agreement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agreement {
+    /// Stable id slug, e.g. `london-fsm-ehc-2026`.
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// What the data may be used for.
+    pub purpose: String,
+    /// The lawful basis for sharing (UK GDPR article and statute).
+    pub lawful_basis: String,
+    /// The parties that may send to each other under it.
+    pub parties: Vec<PartyId>,
+    /// The longest a drop may wait on the hub before it expires.
+    pub max_expiry_days: u32,
+    /// Sharing may start at this time.
+    pub valid_from: Timestamp,
+    /// Sharing must stop at this time.
+    pub valid_until: Timestamp,
+}
+
+impl SignedDoc for Directory {
+    const TYPE: &'static str = "sealdrop/directory/v1";
+    const WHAT: &'static str = "directory";
+}
+
+/// Why a directory was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error("the directory is inconsistent: {0}")]
+    Invalid(String),
+    #[error("directory serial {offered} is not newer than serial {current} already accepted: refusing a rollback")]
+    Rollback { offered: u64, current: u64 },
+}
+
+/// Normalises a name or alias for matching: lowercase, letters and digits only.
+pub fn normalise_name(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+impl Party {
+    /// The member's public key card, with its party filled in.
+    pub fn card(&self, m: &MemberKey) -> MemberPublicKey {
+        MemberPublicKey {
+            party: self.id.clone(),
+            member: m.member.clone(),
+            age_recipient: m.age_recipient.clone(),
+            signing_key: m.signing_key.clone(),
+        }
+    }
+}
+
+impl Agreement {
+    /// Whether `party` is a member of the agreement.
+    pub fn includes(&self, party: &PartyId) -> bool {
+        self.parties.contains(party)
+    }
+    /// Whether the agreement is in force at `now`.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.valid_from <= now && now < self.valid_until
+    }
+}
+
+impl Directory {
+    /// Checks internal consistency: unique ids, aliases and keys, keys named
+    /// after their party and member, agreements that name known parties.
+    pub fn validate(&self) -> Result<(), DirectoryError> {
+        let bad = |m: String| Err(DirectoryError::Invalid(m));
+        let mut ids = BTreeSet::new();
+        let mut names: BTreeMap<String, &PartyId> = BTreeMap::new();
+        let mut keys = BTreeSet::new();
+        for p in &self.parties {
+            if !ids.insert(&p.id) {
+                return bad(format!("party `{}` is listed twice", p.id));
+            }
+            if p.name.trim().is_empty() {
+                return bad(format!("party `{}` has no display name", p.id));
+            }
+            let mut own: BTreeSet<String> = BTreeSet::new();
+            for n in std::iter::once(p.id.as_str())
+                .chain(std::iter::once(p.name.as_str()))
+                .chain(p.aliases.iter().map(String::as_str))
+            {
+                let norm = normalise_name(n);
+                if norm.is_empty() {
+                    return bad(format!("party `{}` has an empty alias", p.id));
+                }
+                if !own.insert(norm.clone()) {
+                    continue;
+                }
+                if let Some(other) = names.insert(norm, &p.id) {
+                    return bad(format!("the name or alias {n:?} belongs to both `{other}` and `{}`", p.id));
+                }
+            }
+            let mut members = BTreeSet::new();
+            for m in &p.members {
+                if !members.insert(&m.member) {
+                    return bad(format!("member `{}` is listed twice under `{}`", m.member, p.id));
+                }
+                p.card(m)
+                    .validate()
+                    .map_err(|e| DirectoryError::Invalid(format!("member key {}: {e}", key_name(&p.id, &m.member))))?;
+                if !keys.insert(*m.signing_key.key().as_bytes()) {
+                    return bad(format!("the signing key of {} is used by another member", key_name(&p.id, &m.member)));
+                }
+            }
+        }
+        let mut agreements = BTreeSet::new();
+        for a in &self.agreements {
+            if !agreements.insert(&a.id) {
+                return bad(format!("agreement `{}` is listed twice", a.id));
+            }
+            if a.id.parse::<PartyId>().is_err() {
+                return bad(format!("agreement id {:?} must be a lowercase slug", a.id));
+            }
+            for p in &a.parties {
+                if !ids.contains(p) {
+                    return bad(format!("agreement `{}` names unknown party `{p}`", a.id));
+                }
+            }
+            if a.valid_from >= a.valid_until {
+                return bad(format!("agreement `{}` ends before it starts", a.id));
+            }
+            if a.max_expiry_days == 0 {
+                return bad(format!("agreement `{}` must allow drops to live at least 1 day", a.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// A party by id.
+    pub fn party(&self, id: &PartyId) -> Option<&Party> {
+        self.parties.iter().find(|p| &p.id == id)
+    }
+
+    /// Resolves a party from its id, display name (ignoring case, spacing and
+    /// punctuation) or any alias.
+    pub fn resolve_party(&self, text: &str) -> Option<&Party> {
+        let norm = normalise_name(text);
+        if norm.is_empty() {
+            return None;
+        }
+        self.parties.iter().find(|p| {
+            normalise_name(p.id.as_str()) == norm
+                || normalise_name(&p.name) == norm
+                || p.aliases.iter().any(|a| normalise_name(a) == norm)
+        })
+    }
+
+    /// An agreement by id.
+    pub fn agreement(&self, id: &str) -> Option<&Agreement> {
+        self.agreements.iter().find(|a| a.id == id)
+    }
+
+    /// The member key that signs under `key_name` (`<party>/<member>`).
+    pub fn member_by_key_name(&self, name: &str) -> Option<(&Party, &MemberKey)> {
+        let (party, member) = name.split_once('/')?;
+        let p = self.parties.iter().find(|p| p.id.as_str() == party)?;
+        let m = p.members.iter().find(|m| m.member.as_str() == member)?;
+        Some((p, m))
+    }
+
+    /// All signing keys of a party, for verifying what it signed.
+    pub fn signing_keys_of(&self, party: &PartyId) -> Vec<NoteVerifierKey> {
+        self.party(party).map(|p| p.members.iter().map(|m| m.signing_key.clone()).collect()).unwrap_or_default()
+    }
+}
+
+/// A directory as published: the signed note plus its parsed content.
+#[derive(Clone, Debug)]
+pub struct SignedDirectory {
+    /// The verified content.
+    pub directory: Directory,
+    /// The signed note exactly as the authority produced it.
+    pub note: String,
+}
+
+impl SignedDirectory {
+    /// Signs a directory after checking it is consistent.
+    pub fn sign(directory: Directory, authority: &NoteSigningKey) -> Result<Self, DirectoryError> {
+        directory.validate()?;
+        let note = sign_doc(&directory, authority);
+        Ok(Self { directory, note })
+    }
+
+    /// Verifies a signed directory against the pinned authority key and
+    /// checks it is consistent.
+    pub fn verify(note: &str, authority: &NoteVerifierKey) -> Result<Self, DirectoryError> {
+        let Opened { doc, note, .. } = open_doc::<Directory>(note, std::slice::from_ref(authority))?;
+        doc.validate()?;
+        Ok(Self { directory: doc, note })
+    }
+
+    /// Verifies and also refuses anything not newer than `current_serial`.
+    pub fn verify_newer(note: &str, authority: &NoteVerifierKey, current_serial: u64) -> Result<Self, DirectoryError> {
+        let d = Self::verify(note, authority)?;
+        if d.directory.serial <= current_serial {
+            return Err(DirectoryError::Rollback { offered: d.directory.serial, current: current_serial });
+        }
+        Ok(d)
+    }
+
+    /// SHA-256 of the signed note, hex: how the log names a directory version.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(Sha256::digest(self.note.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::keys::MemberSecretKey;
+
+    pub(crate) fn sample() -> (NoteSigningKey, Vec<MemberSecretKey>, Directory) {
+        let authority = NoteSigningKey::generate("test-authority").unwrap();
+        let keys: Vec<MemberSecretKey> = ["camden", "islington", "hackney", "barnet"]
+            .iter()
+            .map(|p| MemberSecretKey::generate(p.parse().unwrap(), "data-team".parse().unwrap()))
+            .collect();
+        let parties = keys
+            .iter()
+            .zip([
+                ("Camden", "E09000007", "202"),
+                ("Islington", "E09000019", "206"),
+                ("Hackney", "E09000012", "204"),
+                ("Barnet", "E09000003", "302"),
+            ])
+            .map(|(k, (name, gss, la))| {
+                let card = k.public();
+                Party {
+                    id: k.party.clone(),
+                    name: name.into(),
+                    aliases: vec![gss.into(), la.into()],
+                    members: vec![MemberKey {
+                        member: card.member,
+                        age_recipient: card.age_recipient,
+                        signing_key: card.signing_key,
+                    }],
+                    witness_keys: vec![],
+                }
+            })
+            .collect();
+        let dir = Directory {
+            serial: 1,
+            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            hub: None,
+            parties,
+            agreements: vec![Agreement {
+                id: "inner-fsm".into(),
+                title: "FSM".into(),
+                purpose: "p".into(),
+                lawful_basis: "b".into(),
+                parties: ["camden", "islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect(),
+                max_expiry_days: 30,
+                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
+                valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
+            }],
+        };
+        (authority, keys, dir)
+    }
+
+    #[test]
+    fn sign_verify_and_rollback() {
+        let (authority, _, dir) = sample();
+        let signed = SignedDirectory::sign(dir.clone(), &authority).unwrap();
+        let v = SignedDirectory::verify(&signed.note, &authority.verifier()).unwrap();
+        assert_eq!(v.directory, dir);
+        assert!(matches!(
+            SignedDirectory::verify_newer(&signed.note, &authority.verifier(), 1),
+            Err(DirectoryError::Rollback { offered: 1, current: 1 })
+        ));
+        assert!(SignedDirectory::verify_newer(&signed.note, &authority.verifier(), 0).is_ok());
+    }
+
+    #[test]
+    fn wrong_authority_or_tampering_is_refused() {
+        let (authority, _, dir) = sample();
+        let signed = SignedDirectory::sign(dir, &authority).unwrap();
+        let impostor = NoteSigningKey::generate("test-authority").unwrap();
+        assert!(SignedDirectory::verify(&signed.note, &impostor.verifier()).is_err());
+        let tampered = signed.note.replacen("\"serial\": 1", "\"serial\": 9", 1);
+        assert!(matches!(
+            SignedDirectory::verify(&tampered, &authority.verifier()),
+            Err(DirectoryError::Doc(DocError::BadSignature { .. }))
+        ));
+    }
+
+    #[test]
+    fn aliases_resolve() {
+        let (_, _, dir) = sample();
+        for text in ["camden", "Camden", " CAMDEN ", "E09000007", "e09000007", "202"] {
+            assert_eq!(dir.resolve_party(text).map(|p| p.id.as_str()), Some("camden"), "{text}");
+        }
+        assert!(dir.resolve_party("Westminster").is_none());
+        assert!(dir.resolve_party("").is_none());
+    }
+
+    #[test]
+    fn inconsistent_directories_are_refused() {
+        let (authority, _, dir) = sample();
+        let mut d = dir.clone();
+        d.parties[1].aliases.push("202".into());
+        assert!(SignedDirectory::sign(d, &authority).unwrap_err().to_string().contains("202"));
+        let mut d = dir.clone();
+        d.agreements[0].parties.push("westminster".parse().unwrap());
+        assert!(SignedDirectory::sign(d, &authority).unwrap_err().to_string().contains("westminster"));
+        let mut d = dir.clone();
+        let stolen = d.parties[0].members[0].signing_key.clone();
+        d.parties[1].members[0].signing_key = stolen;
+        assert!(SignedDirectory::sign(d, &authority).is_err());
+        let mut d = dir;
+        d.parties.push(d.parties[0].clone());
+        assert!(SignedDirectory::sign(d, &authority).is_err());
+    }
+}

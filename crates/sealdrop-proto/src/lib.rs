@@ -1,0 +1,24 @@
+//! sealdrop's wire protocol, shared by the hub and the client.
+//!
+//! Pure: no files, sockets or policy. Which module to use when:
+//! - [`ids`]: validated party ids, member names and drop ids.
+//! - [`keys`]: member key pairs (age + Ed25519), public key cards, and
+//!   Ed25519 keys in C2SP signed-note text forms; strict verification.
+//! - [`note`]: signing and opening typed documents as C2SP signed notes.
+//! - [`directory`]: the coordinator-signed directory of parties, keys and agreements.
+//! - [`drop`]: the sender's manifest and the recipient's receipt.
+//! - [`request`]: signing and verifying HTTP requests to the hub.
+//! - [`api`]: the hub's routes' bodies and stable error codes.
+//! - [`clock`]: the time source tests control.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod clock;
+pub mod directory;
+pub mod drop;
+pub mod ids;
+pub mod keys;
+pub mod note;
+pub mod request;
+
+pub use jiff::Timestamp;
