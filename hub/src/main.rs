@@ -1,1 +1,132 @@
-fn main() {}
+//! `sealdrop-hub`: initialise a hub's data directory, or serve it.
+//!
+//! Thin on purpose: it parses arguments, calls the library, and reports
+//! errors as `error: <message>` on stderr with a non-zero exit.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sealdrop_hub::{DEFAULT_MAX_UPLOAD_BYTES, Hub, InitOptions};
+use sealdrop_proto::clock::{SystemClock, TEST_CLOCK_ENV, clock_from_env};
+
+#[derive(Parser)]
+#[command(name = "sealdrop-hub", version, about = "Stores and relays age ciphertext between councils.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new hub data directory.
+    Init {
+        /// The data directory to create (must be new or empty).
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
+        /// The hub's origin name, e.g. `hub.example.gov.uk/sealdrop`.
+        #[arg(long, value_name = "NAME")]
+        origin: String,
+        /// The authority's signed-note verifier key, or a file containing it.
+        #[arg(long, value_name = "KEY_OR_FILE")]
+        authority: String,
+        /// The first signed directory note.
+        #[arg(long, value_name = "FILE")]
+        directory: PathBuf,
+    },
+    /// Serve the API.
+    Serve {
+        /// The hub's data directory.
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
+        /// Address to listen on; the bound address is printed as the first line.
+        #[arg(long, value_name = "ADDR", env = "SEALDROP_HUB_LISTEN", default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// The largest ciphertext accepted for one drop, in bytes.
+        #[arg(long, value_name = "BYTES", env = "SEALDROP_HUB_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+        max_upload_bytes: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Init { data, origin, authority, directory } => {
+            let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
+            let directory_note = sealdrop_hub::init::read_directory_file(&directory).map_err(|e| e.to_string())?;
+            let opts = InitOptions { data_dir: data.clone(), origin, authority, directory_note };
+            sealdrop_hub::init(&opts, &SystemClock).map_err(|e| e.to_string())?;
+            let hub = Hub::open(&data, std::sync::Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+            println!("initialised hub {} in {}", hub.origin(), data.display());
+            println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
+            println!("  directory:  serial {} (authority {})", hub.directory().directory.serial, hub.authority());
+            println!("  log key:    {} (private, mode 0600)", data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display());
+            println!("  log public key for the coordinator's directory: {}", hub.log_verifier());
+            Ok(())
+        }
+        Command::Serve { data, listen, max_upload_bytes } => serve(data, listen, max_upload_bytes),
+    }
+}
+
+fn serve(data: PathBuf, listen: SocketAddr, max_upload_bytes: u64) -> Result<(), String> {
+    if std::env::var_os(TEST_CLOCK_ENV).is_some_and(|v| !v.is_empty()) {
+        tracing::warn!("{TEST_CLOCK_ENV} is set: the hub reads the time from a test clock file, not the system clock");
+    }
+    let clock = clock_from_env();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?.with_max_upload_bytes(max_upload_bytes);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e} (is another hub running?)"))?;
+        let bound = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{bound}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write to stdout: {e}"))?;
+        sealdrop_hub::serve(listener, hub, shutdown_signal()).await.map_err(|e| format!("serving failed: {e}"))
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop the hub with SIGINT");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing requests in flight");
+}

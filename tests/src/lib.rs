@@ -1,1 +1,779 @@
+//! End-to-end test harness for sealdrop: builds and runs the real `sealdrop`
+//! and `sealdrop-hub` binaries against each other.
+//!
+//! - [`bins`] builds both binaries once per test process and returns their paths.
+//! - [`Hub`] initialises a hub in a temporary data directory, serves it on a
+//!   free local port and kills it when dropped.
+//! - [`Party`] runs `sealdrop` as one of the example parties, with its own
+//!   copy of the key (mode 0600), its own state directory and no user config.
+//! - [`http`] signs raw requests to the hub for the tests that go around the client.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use sha2::{Digest as _, Sha256};
+use tempfile::TempDir;
+
+/// The agreement in `keys-example/directory.json` that covers every borough.
+pub const AGREEMENT: &str = "london-fsm-ehc";
+
+/// Environment variables the binaries read that must never leak in from the
+/// developer's shell.
+const SEALDROP_ENV: &[&str] = &[
+    "SEALDROP_HUB",
+    "SEALDROP_IDENTITY",
+    "SEALDROP_AUTHORITY",
+    "SEALDROP_STATE",
+    "SEALDROP_CONFIG",
+    "SEALDROP_TEST_CLOCK",
+];
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
+}
+
+/// `<repo>/keys-example`.
+pub fn keys_example() -> PathBuf {
+    repo_root().join("keys-example")
+}
+
+/// `<repo>/keys-example/authority.pub`.
+pub fn authority_pub() -> PathBuf {
+    keys_example().join("authority.pub")
+}
+
+/// The authority's key name (the part of `authority.pub` before the first `+`).
+pub fn authority_name() -> String {
+    let text = read_text(&authority_pub());
+    text.trim().split('+').next().expect("split yields one part").to_owned()
+}
+
+/// Paths to the binaries under test.
+#[derive(Debug)]
+pub struct Bins {
+    /// `sealdrop`.
+    pub client: PathBuf,
+    /// `sealdrop-hub`.
+    pub hub: PathBuf,
+}
+
+/// Builds `sealdrop` and `sealdrop-hub` once per test process (cargo's own
+/// lock keeps parallel test processes safe) and returns their paths.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let root = repo_root();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let out = Command::new(cargo)
+            .args(["build", "-p", "sealdrop", "-p", "sealdrop-hub", "--bins"])
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "`cargo build -p sealdrop -p sealdrop-hub --bins` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => {
+                let dir = PathBuf::from(dir);
+                if dir.is_absolute() { dir } else { root.join(dir) }
+            }
+            _ => root.join("target"),
+        };
+        let bins = Bins { client: target.join("debug/sealdrop"), hub: target.join("debug/sealdrop-hub") };
+        assert!(bins.client.is_file(), "{} was not built", bins.client.display());
+        assert!(bins.hub.is_file(), "{} was not built", bins.hub.display());
+        bins
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Small file helpers
+
+/// Reads a file as UTF-8, naming it on failure.
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Reads a file, naming it on failure.
+pub fn read_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Writes a file (creating its parent folders), naming it on failure.
+pub fn write_file(path: &Path, content: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+    }
+    std::fs::write(path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Sets a file's permission bits.
+pub fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// A file's permission bits (`0o777` part).
+pub fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// Copies a file and sets its mode.
+pub fn copy_with_mode(from: &Path, to: &Path, mode: u32) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
+    chmod(to, mode);
+}
+
+/// Every file under `dir` (recursively, hidden ones included) by its path
+/// relative to `dir`, with its content. Folders appear as entries ending in
+/// `/` with empty content, so empty and leftover folders are visible too.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display())) {
+            let entry = entry.expect("dir entry");
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+            let ft = entry.file_type().expect("file type");
+            if ft.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, read_bytes(&path));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The names in a folder (hidden ones included), sorted.
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so tests need no RNG crate.
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Flips every bit of the byte at `offset` in a file.
+pub fn flip_byte(path: &Path, offset: usize) {
+    let mut data = read_bytes(path);
+    assert!(offset < data.len(), "offset {offset} is past the end of {} ({} bytes)", path.display(), data.len());
+    data[offset] ^= 0xff;
+    std::fs::write(path, data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Whether `s` looks like a drop id: `d-` and 26 lowercase letters or digits.
+pub fn is_drop_id(s: &str) -> bool {
+    s.parse::<sealdrop_proto::ids::DropId>().is_ok()
+}
+
+/// The `<code>` of the first `error[<code>]: ...` line in a client's stderr.
+pub fn error_code(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("error[")?;
+        let (code, _) = rest.split_once("]:")?;
+        Some(code.to_owned())
+    })
+}
+
+/// Asserts stderr holds exactly one `error[<code>]: <message>` line with a message.
+pub fn assert_one_error_line(stderr: &str) {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.trim_start().starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "expected exactly one `error[<code>]: <message>` line, stderr:\n{stderr}");
+    let message = errors[0].split_once("]:").map(|(_, m)| m.trim()).unwrap_or_default();
+    assert!(!message.is_empty(), "the error line has no message: {stderr}");
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("local addr").port();
+    drop(l);
+    port
+}
+
+/// Parses JSON, showing the text on failure.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Parses an RFC 3339 timestamp field, naming it on failure.
+pub fn timestamp(v: &serde_json::Value, field: &str) -> sealdrop_proto::Timestamp {
+    let s = v[field].as_str().unwrap_or_else(|| panic!("`{field}` is not a string in {v}"));
+    s.parse().unwrap_or_else(|e| panic!("`{field}` = {s:?} is not RFC 3339: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// Directories
+
+/// `keys-example/directory.json` as JSON.
+pub fn example_directory_json() -> serde_json::Value {
+    json(&read_text(&keys_example().join("directory.json")))
+}
+
+/// Writes `directory` as JSON to `dir/name.json`, signs it with the key file
+/// `key` through `sealdrop directory sign`, and returns the signed note's text.
+pub fn sign_directory(dir: &Path, name: &str, directory: &serde_json::Value, key: &Path) -> String {
+    let input = dir.join(format!("{name}.json"));
+    let out = dir.join(format!("{name}.signed"));
+    write_file(&input, serde_json::to_string_pretty(directory).expect("serialize"));
+    Tool::new().ok([
+        OsStr::new("directory"),
+        OsStr::new("sign"),
+        OsStr::new("--key"),
+        key.as_os_str(),
+        OsStr::new("--input"),
+        input.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    read_text(&out)
+}
+
+/// A private copy (mode 0600) of `keys-example/authority.key` in `dir`.
+pub fn authority_key_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("authority.key");
+    if !to.exists() {
+        copy_with_mode(&keys_example().join("authority.key"), &to, 0o600);
+    }
+    to
+}
+
+/// The example directory with `serial` set, signed by the example authority.
+pub fn example_directory_signed_with_serial(dir: &Path, serial: u64) -> String {
+    let mut d = example_directory_json();
+    d["serial"] = serial.into();
+    // Let `directory sign` fill in a fresh issued_at.
+    if let Some(obj) = d.as_object_mut() {
+        obj.remove("issued_at");
+    }
+    sign_directory(dir, &format!("directory-{serial}"), &d, &authority_key_copy(dir))
+}
+
+// ---------------------------------------------------------------------------
+// Running the client
+
+/// Runs a command, returning its output.
+fn run_command(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null());
+    cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
+fn describe(args: &[&OsStr], out: &Output) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    format!(
+        "`sealdrop {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok_output(args: &[&OsStr], out: Output) -> String {
+    assert!(out.status.success(), "expected success: {}", describe(args, &out));
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+fn fail_output(args: &[&OsStr], out: Output) -> (i32, String) {
+    assert!(!out.status.success(), "expected failure: {}", describe(args, &out));
+    let code = out.status.code().unwrap_or_else(|| panic!("killed by a signal: {}", describe(args, &out)));
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `sealdrop` with no identity, hub or authority: for `keygen` and `directory`
+/// commands. Runs in its own temporary folder with no user config.
+#[derive(Debug)]
+pub struct Tool {
+    /// Working folder (also HOME).
+    pub dir: TempDir,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tool {
+    /// A fresh tool runner.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// The base command.
+    pub fn command(&self) -> Command {
+        base_command(self.dir.path())
+    }
+
+    /// Runs `sealdrop ARGS`.
+    pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_command(cmd)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> String {
+        let args: Vec<S> = args.into_iter().collect();
+        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        ok_output(&os, self.run(&os))
+    }
+
+    /// Runs and asserts failure; returns the exit code and stderr.
+    pub fn fail<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> (i32, String) {
+        let args: Vec<S> = args.into_iter().collect();
+        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        fail_output(&os, self.run(&os))
+    }
+}
+
+/// `sealdrop` with a clean environment rooted at `home`.
+fn base_command(home: &Path) -> Command {
+    let mut cmd = Command::new(&bins().client);
+    for var in SEALDROP_ENV {
+        cmd.env_remove(var);
+    }
+    let config = home.join("none.toml");
+    cmd.env("SEALDROP_CONFIG", &config)
+        .env("NO_COLOR", "1")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .current_dir(home);
+    cmd
+}
+
+/// One party's `sealdrop`, acting with its example key against one hub.
+#[derive(Debug)]
+pub struct Party {
+    /// The party id, e.g. `camden`.
+    pub id: String,
+    /// Holds the key, the state dir and the working folder.
+    pub dir: TempDir,
+    /// The copy of the party's secret key (mode 0600).
+    pub key: PathBuf,
+    /// The client's state dir.
+    pub state: PathBuf,
+    /// The hub's URL.
+    pub hub_url: String,
+    /// What `--authority` is given.
+    pub authority: PathBuf,
+}
+
+impl Party {
+    /// A party talking to `hub`.
+    pub fn new(hub: &Hub, id: &str) -> Self {
+        Self::with_url(&hub.url, id)
+    }
+
+    /// A party talking to the hub at `url` (which may not be listening).
+    pub fn with_url(url: &str, id: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join(format!("{id}.key"));
+        copy_with_mode(&keys_example().join("parties").join(format!("{id}.key")), &key, 0o600);
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir state");
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).expect("mkdir work");
+        Self { id: id.to_owned(), dir, key, state, hub_url: url.to_owned(), authority: authority_pub() }
+    }
+
+    /// The same party (same key and state dir) pointed at another hub.
+    pub fn point_at(&mut self, hub: &Hub) {
+        self.hub_url = hub.url.clone();
+    }
+
+    /// A scratch folder for this party's files (the client's working dir).
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// The base command with the global options.
+    pub fn command(&self) -> Command {
+        let mut cmd = base_command(self.dir.path());
+        cmd.current_dir(self.work())
+            .arg("--hub")
+            .arg(&self.hub_url)
+            .arg("--identity")
+            .arg(&self.key)
+            .arg("--authority")
+            .arg(&self.authority)
+            .arg("--state-dir")
+            .arg(&self.state);
+        cmd
+    }
+
+    /// Runs `sealdrop GLOBALS ARGS`.
+    pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_command(cmd)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> String {
+        let args: Vec<S> = args.into_iter().collect();
+        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        ok_output(&os, self.run(&os))
+    }
+
+    /// Runs and asserts failure; returns the exit code and stderr.
+    pub fn fail<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> (i32, String) {
+        let args: Vec<S> = args.into_iter().collect();
+        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        fail_output(&os, self.run(&os))
+    }
+
+    /// Runs, asserts failure with error code `code`; returns the exit code and stderr.
+    pub fn fail_code<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I, code: &str) -> (i32, String) {
+        let args: Vec<S> = args.into_iter().collect();
+        let shown: Vec<String> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        let (exit, stderr) = self.fail(args);
+        assert_eq!(
+            error_code(&stderr).as_deref(),
+            Some(code),
+            "`sealdrop {}`: expected error code `{code}`, stderr:\n{stderr}",
+            shown.join(" ")
+        );
+        assert_one_error_line(&stderr);
+        (exit, stderr)
+    }
+
+    /// Runs, asserts failure with `exit` and error code `code`; returns stderr.
+    pub fn fail_with<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I, exit: i32, code: &str) -> String {
+        let args: Vec<S> = args.into_iter().collect();
+        let shown: Vec<String> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        let (got_exit, stderr) = self.fail(args);
+        assert_eq!(
+            error_code(&stderr).as_deref(),
+            Some(code),
+            "`sealdrop {}`: expected error code `{code}`, stderr:\n{stderr}",
+            shown.join(" ")
+        );
+        assert_one_error_line(&stderr);
+        assert_eq!(got_exit, exit, "`sealdrop {}`: expected exit {exit}, stderr:\n{stderr}", shown.join(" "));
+        stderr
+    }
+
+    /// Writes a file under the work folder and returns its path.
+    pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.work().join(rel);
+        write_file(&path, content);
+        path
+    }
+
+    /// `sealdrop send --to TO PATHS...`, returning the drop id.
+    pub fn send(&self, to: &str, paths: &[&Path]) -> String {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("send"), OsStr::new("--to"), OsStr::new(to)];
+        args.extend(paths.iter().map(|p| p.as_os_str()));
+        let out = self.ok(&args);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "`send` must print the drop id as its only stdout line, got:\n{out}");
+        let id = lines[0].trim().to_owned();
+        assert!(is_drop_id(&id), "`send` printed {id:?}, not a drop id (`d-` + 26 lowercase letters/digits)");
+        id
+    }
+
+    /// `sealdrop inbox --json`.
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(["inbox", "--json"]);
+        match json(&out) {
+            serde_json::Value::Array(a) => a,
+            other => panic!("`inbox --json` must print a JSON array, got {other}"),
+        }
+    }
+
+    /// The ids in `inbox --json`.
+    pub fn inbox_ids(&self) -> Vec<String> {
+        self.inbox()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap_or_else(|| panic!("entry without id: {e}")).to_owned())
+            .collect()
+    }
+
+    /// `sealdrop fetch ID -o DIR` (asserting success); returns stdout.
+    pub fn fetch(&self, id: &str, out: &Path) -> String {
+        self.ok([OsStr::new("fetch"), OsStr::new(id), OsStr::new("-o"), out.as_os_str()])
+    }
+
+    /// `sealdrop status --json`.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(["status", "--json"]);
+        match json(&out) {
+            serde_json::Value::Array(a) => a,
+            other => panic!("`status --json` must print a JSON array, got {other}"),
+        }
+    }
+
+    /// One drop's entry in `status --json`.
+    pub fn status_of(&self, id: &str) -> serde_json::Value {
+        let all = self.status();
+        all.iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("drop {id} is not in `status --json`: {all:?}"))
+            .clone()
+    }
+
+    /// The party's member secret key.
+    pub fn secret_key(&self) -> sealdrop_proto::keys::MemberSecretKey {
+        member_key(&self.id)
+    }
+}
+
+/// The recipient entry for `party` in a `status --json` drop.
+pub fn recipient_status<'a>(drop: &'a serde_json::Value, party: &str) -> &'a serde_json::Value {
+    drop["recipients"]
+        .as_array()
+        .unwrap_or_else(|| panic!("`recipients` is not an array in {drop}"))
+        .iter()
+        .find(|r| r["party"] == party)
+        .unwrap_or_else(|| panic!("{party} is not among the recipients of {drop}"))
+}
+
+/// An example party's member secret key.
+pub fn member_key(party: &str) -> sealdrop_proto::keys::MemberSecretKey {
+    let path = keys_example().join("parties").join(format!("{party}.key"));
+    sealdrop_proto::keys::MemberSecretKey::from_file_text(&read_text(&path))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------
+// The hub
+
+/// A running `sealdrop-hub serve` over a temporary data directory.
+#[derive(Debug)]
+pub struct Hub {
+    /// The data directory (`--data`).
+    pub data: TempDir,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    logs: TempDir,
+    child: Child,
+}
+
+impl Hub {
+    /// Initialises a hub with the example authority and directory and serves it.
+    pub fn start() -> Self {
+        let bins = bins();
+        let data = tempfile::tempdir().expect("tempdir");
+        let logs = tempfile::tempdir().expect("tempdir");
+        let keys = keys_example();
+        let mut init = Command::new(&bins.hub);
+        init.env_remove("SEALDROP_TEST_CLOCK")
+            .arg("init")
+            .arg("--data")
+            .arg(data.path())
+            .args(["--origin", "test-hub", "--authority"])
+            .arg(keys.join("authority.pub"))
+            .arg("--directory")
+            .arg(keys.join("directory.signed"));
+        let out = run_command(init);
+        assert!(
+            out.status.success(),
+            "`sealdrop-hub init` failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let stderr_path = logs.path().join("hub.stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("create hub log");
+        let mut child = Command::new(&bins.hub)
+            .env_remove("SEALDROP_TEST_CLOCK")
+            .arg("serve")
+            .arg("--data")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sealdrop-hub serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        let addr = line.trim().to_owned();
+        if !matches!(read, Ok(n) if n > 0) || addr.parse::<std::net::SocketAddr>().is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`sealdrop-hub serve` must print its bound address `127.0.0.1:PORT` as its first stdout line; \
+                 got {line:?} ({read:?}). stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        // Keep draining stdout so the hub never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stdout.read_to_end(&mut sink);
+        });
+        let url = format!("http://{addr}");
+        Self { data, addr, url, logs, child }
+    }
+
+    /// Where the hub keeps a committed drop's ciphertext.
+    pub fn blob(&self, id: &str) -> PathBuf {
+        self.data.path().join("blobs").join(format!("{id}.age"))
+    }
+
+    /// What the hub wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("hub.stderr")).unwrap_or_default()
+    }
+
+    /// `POST /v1/directory` with a signed directory note.
+    pub fn post_directory(&self, note: &str) -> http::Reply {
+        http::Reply::from(http::client().post(format!("{}/v1/directory", self.url)).body(note.to_owned()).send())
+    }
+
+    /// Publishes a signed directory, asserting the hub accepts it.
+    pub fn publish(&self, note: &str) {
+        let reply = self.post_directory(note);
+        assert_eq!(reply.status, 200, "the hub refused a directory: {reply:?}");
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- sealdrop-hub stderr ({}) ---\n{}", self.addr, self.log());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP
+
+/// Raw, signed HTTP requests to the hub.
+pub mod http {
+    use sealdrop_proto::keys::NoteSigningKey;
+    use sealdrop_proto::request::{RequestAuth, sign_request};
+
+    /// A blocking HTTP client without proxies.
+    pub fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder().no_proxy().build().expect("HTTP client")
+    }
+
+    /// Unix seconds now.
+    pub fn now() -> i64 {
+        sealdrop_proto::Timestamp::now().as_second()
+    }
+
+    /// A hub's reply: status, body and error code if the body is an error.
+    #[derive(Clone)]
+    pub struct Reply {
+        /// HTTP status.
+        pub status: u16,
+        /// The body as text (lossy).
+        pub body: String,
+        /// The body's bytes.
+        pub bytes: Vec<u8>,
+    }
+
+    impl std::fmt::Debug for Reply {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let shown: String = self.body.chars().take(600).collect();
+            write!(f, "HTTP {} {shown:?}", self.status)
+        }
+    }
+
+    impl Reply {
+        /// Reads a response, panicking if the request did not reach the hub.
+        pub fn from(r: reqwest::Result<reqwest::blocking::Response>) -> Self {
+            let r = r.expect("HTTP request to the hub");
+            let status = r.status().as_u16();
+            let bytes = r.bytes().expect("read body").to_vec();
+            let body = String::from_utf8_lossy(&bytes).into_owned();
+            Self { status, body, bytes }
+        }
+
+        /// `error.code` from a `{"error": {"code", "message"}}` body.
+        pub fn code(&self) -> Option<String> {
+            let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+            v["error"]["code"].as_str().map(str::to_owned)
+        }
+
+        /// Asserts the status and error code (and that a message is present).
+        pub fn assert_error(&self, status: u16, code: &str) {
+            assert_eq!(self.status, status, "expected HTTP {status} `{code}`, got {self:?}");
+            let v: serde_json::Value =
+                serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("error body is not JSON ({e}): {self:?}"));
+            assert_eq!(v["error"]["code"], code, "expected error code `{code}`, got {self:?}");
+            assert!(
+                v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "the error has no message: {self:?}"
+            );
+        }
+    }
+
+    /// A request with explicit auth headers.
+    pub fn send_with_auth(
+        base: &str,
+        method: &str,
+        path: &str,
+        auth: Option<&RequestAuth>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client().request(method, format!("{base}{path}"));
+        if let Some(auth) = auth {
+            for (name, value) in auth.headers() {
+                req = req.header(name, value);
+            }
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        Reply::from(req.send())
+    }
+
+    /// A request signed by `key` at time `time` over `body`.
+    pub fn signed_at(base: &str, key: &NoteSigningKey, method: &str, path: &str, time: i64, body: &[u8]) -> Reply {
+        let auth = sign_request(key, method, path, time, Some(body));
+        let body = if body.is_empty() && method == "GET" { None } else { Some(body.to_vec()) };
+        send_with_auth(base, method, path, Some(&auth), body)
+    }
+
+    /// A `GET` signed now by `key`.
+    pub fn signed_get(base: &str, key: &NoteSigningKey, path: &str) -> Reply {
+        signed_at(base, key, "GET", path, now(), b"")
+    }
+}

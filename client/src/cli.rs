@@ -1,0 +1,485 @@
+//! The command line: parse, resolve settings, call the library, report.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use sealdrop_proto::api::{Inbox, Sent};
+use sealdrop_proto::ids::{MemberName, PartyId};
+use sealdrop_proto::keys::MemberSecretKey;
+
+use crate::config::{ConfigFile, default_config_path, default_state_dir};
+use crate::context::Settings;
+use crate::error::{EXIT_CODES_HELP, Error, Result};
+use crate::fetch::{self, Which};
+use crate::fsutil::{human_bytes, write_new_atomic};
+use crate::send::{self, SendRequest};
+
+/// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
+#[derive(Debug, Parser)]
+#[command(name = "sealdrop", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// The hub's base URL.
+    #[arg(long, global = true, env = "SEALDROP_HUB")]
+    hub: Option<String>,
+    /// Your member secret key file.
+    #[arg(long, global = true, env = "SEALDROP_IDENTITY")]
+    identity: Option<PathBuf>,
+    /// The coordinator's public key (verifier-key text or a file holding it), pinned.
+    #[arg(long, global = true, env = "SEALDROP_AUTHORITY")]
+    authority: Option<String>,
+    /// Folder for local state (the newest verified directory).
+    #[arg(long, global = true, env = "SEALDROP_STATE")]
+    state_dir: Option<PathBuf>,
+    /// Config file (default: the user's config dir, sealdrop/config.toml).
+    #[arg(long, global = true, env = "SEALDROP_CONFIG")]
+    config: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Save --hub, --identity, --authority and --state-dir into the config file.
+    Init,
+    /// Create a member key pair and print its public key card for the coordinator.
+    Keygen {
+        /// Your organisation's party id, e.g. `camden`.
+        #[arg(long)]
+        party: PartyId,
+        /// Your member name within the party, e.g. `data-team`.
+        #[arg(long)]
+        member: MemberName,
+        /// Where to write the secret key (created with mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Work with your member key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The coordinator's directory tools.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Encrypt files and folders to the recipients' keys and send them as one drop.
+    Send {
+        /// Recipient parties (id, name, GSS code or LA number), comma-separated.
+        #[arg(long, required = true, value_delimiter = ',')]
+        to: Vec<String>,
+        /// The sharing agreement (may be omitted when exactly one applies).
+        #[arg(long)]
+        agreement: Option<String>,
+        /// How long the drop may wait for its recipients, e.g. 36h or 2d (default 5d).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Print a JSON object instead of the drop id.
+        #[arg(long)]
+        json: bool,
+        /// Files and folders to send.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List drops waiting for your party.
+    Inbox {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download, verify and decrypt drops, then acknowledge them.
+    Fetch {
+        /// Drop ids to fetch.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Fetch everything in the inbox.
+        #[arg(long)]
+        all: bool,
+        /// Folder to put the files in (default: the current folder).
+        #[arg(short = 'o', long = "out", default_value = ".")]
+        out: PathBuf,
+        /// Print a JSON array of results.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The sender's view: each drop and each recipient's progress.
+    Status {
+        /// One drop.
+        id: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a self-contained demonstration with a local hub and example keys.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print an age identity file that stock `age -d -i FILE` accepts.
+    ExportAge,
+    /// Print your public key card.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Create the coordinator's (authority's) key pair: FILE and FILE.pub.
+    Keygen {
+        /// The authority's name, e.g. `london-isa-coordinator`.
+        #[arg(long)]
+        name: String,
+        /// The secret key file to create (mode 0600); the public key goes beside it as .pub.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign an unsigned directory (JSON) with the authority key.
+    Sign {
+        /// The authority's secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The unsigned directory, JSON.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the signed directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Upload a signed directory to the hub (checked against --authority first).
+    Publish {
+        /// The signed directory file.
+        file: PathBuf,
+    },
+    /// Fetch, verify and summarise the hub's directory.
+    Show {
+        /// Print the verified directory as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line and runs it. Usage errors are reported like every
+/// other error: one line, `error[usage]: ...`, exit status 2.
+pub fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => cli.run(),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("error[usage]: {first}; see `sealdrop --help`");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl Cli {
+    /// Runs the command and turns errors into a one-line message and exit status.
+    pub fn run(self) -> ExitCode {
+        match self.dispatch() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // An empty message means the details were already reported.
+                if !e.message.is_empty() {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(e.kind.exit_code())
+            }
+        }
+    }
+
+    fn settings(&self) -> Result<(Settings, PathBuf)> {
+        let config_path = self
+            .global
+            .config
+            .clone()
+            .or_else(default_config_path)
+            .ok_or_else(|| Error::input("no_config_dir", "cannot find your config folder; pass --config FILE"))?;
+        let file = ConfigFile::load(&config_path)?;
+        let g = &self.global;
+        let state_dir = g.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
+            Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")
+        })?;
+        Ok((
+            Settings {
+                hub: g.hub.clone().or(file.hub),
+                identity: g.identity.clone().or(file.identity),
+                authority: g.authority.clone().or(file.authority),
+                state_dir,
+                quiet: g.quiet,
+                clock: sealdrop_proto::clock::clock_from_env(),
+            },
+            config_path,
+        ))
+    }
+
+    fn dispatch(self) -> Result<()> {
+        let (settings, config_path) = self.settings()?;
+        let mut out = std::io::stdout().lock();
+        let print =
+            |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
+        match self.command {
+            Command::Init => {
+                let absolute = |p: Option<PathBuf>| p.map(|p| std::path::absolute(&p).unwrap_or(p));
+                let cfg = ConfigFile {
+                    hub: settings.hub.clone(),
+                    identity: absolute(settings.identity.clone()),
+                    authority: settings.authority.clone(),
+                    state_dir: absolute(Some(settings.state_dir.clone())),
+                };
+                if let Some(a) = &cfg.authority {
+                    crate::context::parse_authority(a)?;
+                }
+                if cfg.identity.is_some() {
+                    settings.identity()?;
+                }
+                cfg.save(&config_path)?;
+                print(&mut out, &format!("saved {}", config_path.display()))
+            }
+            Command::Keygen { party, member, out: path } => {
+                let key = MemberSecretKey::generate(party, member);
+                write_new_atomic(&path, key.to_file_text().as_bytes(), true)?;
+                let card = serde_json::to_string(&key.public()).map_err(|e| Error::input("internal", e.to_string()))?;
+                eprintln!(
+                    "wrote secret key {} (mode 0600); fingerprint {}\nsend this public key card to your coordinator:",
+                    path.display(),
+                    key.public().fingerprint()
+                );
+                print(&mut out, &card)
+            }
+            Command::Key(KeyCommand::ExportAge) => print(&mut out, settings.identity()?.age_identity_file().trim_end()),
+            Command::Key(KeyCommand::Show) => {
+                let card = serde_json::to_string(&settings.identity()?.public())
+                    .map_err(|e| Error::input("internal", e.to_string()))?;
+                print(&mut out, &card)
+            }
+            Command::Directory(DirectoryCommand::Keygen { name, out: path }) => {
+                let (key, pub_path) = crate::directory_cmd::keygen(&name, &path)?;
+                eprintln!("wrote {} (secret, mode 0600) and {}", path.display(), pub_path.display());
+                print(&mut out, &key.verifier().to_string())
+            }
+            Command::Directory(DirectoryCommand::Sign { key, input, out: path }) => {
+                let signed = crate::directory_cmd::sign(&settings, &key, &input, &path)?;
+                print(
+                    &mut out,
+                    &format!(
+                        "signed directory serial {} with {} parties and {} agreements: {}",
+                        signed.directory.serial,
+                        signed.directory.parties.len(),
+                        signed.directory.agreements.len(),
+                        path.display()
+                    ),
+                )
+            }
+            Command::Directory(DirectoryCommand::Publish { file }) => {
+                let serial = crate::directory_cmd::publish(&settings, &file)?;
+                print(&mut out, &format!("the hub now enforces directory serial {serial}"))
+            }
+            Command::Directory(DirectoryCommand::Show { json }) => {
+                let hub = crate::hub_client::HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
+                let d = settings.trusted_directory(&hub)?.directory;
+                if json {
+                    return print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&d).map_err(|e| Error::input("internal", e.to_string()))?,
+                    );
+                }
+                print(
+                    &mut out,
+                    &format!(
+                        "directory serial {} issued {} (verified against the pinned authority key)",
+                        d.serial, d.issued_at
+                    ),
+                )?;
+                for p in &d.parties {
+                    print(
+                        &mut out,
+                        &format!(
+                            "  {:<26} {:<28} {:<16} {} key(s)",
+                            p.id,
+                            p.name,
+                            p.aliases.join(" "),
+                            p.members.len()
+                        ),
+                    )?;
+                }
+                for a in &d.agreements {
+                    print(
+                        &mut out,
+                        &format!(
+                            "  agreement {}: {} ({} parties, drops live at most {} days, {} to {})",
+                            a.id,
+                            a.title,
+                            a.parties.len(),
+                            a.max_expiry_days,
+                            a.valid_from,
+                            a.valid_until
+                        ),
+                    )?;
+                }
+                Ok(())
+            }
+            Command::Send { to, agreement, expires, json, paths } => {
+                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths })?;
+                if json {
+                    print(
+                        &mut out,
+                        &serde_json::to_string(&outcome).map_err(|e| Error::input("internal", e.to_string()))?,
+                    )
+                } else {
+                    eprintln!(
+                        "sent {} file(s), {} encrypted, to {} under `{}`; expires {}",
+                        outcome.files,
+                        human_bytes(outcome.size),
+                        outcome.recipients.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                        outcome.agreement,
+                        outcome.expires
+                    );
+                    print(&mut out, outcome.id.as_str())
+                }
+            }
+            Command::Inbox { json } => {
+                let (hub, _) = settings.hub_as_member()?;
+                settings.trusted_directory(&hub)?;
+                let inbox: Inbox = hub.get("/v1/inbox")?;
+                if json {
+                    return print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&inbox.drops)
+                            .map_err(|e| Error::input("internal", e.to_string()))?,
+                    );
+                }
+                if inbox.drops.is_empty() {
+                    return print(&mut out, "no drops waiting");
+                }
+                print(
+                    &mut out,
+                    &format!(
+                        "{:<28} {:<22} {:>10}  {:<20} {:<20} agreement",
+                        "id", "from", "size", "committed", "expires"
+                    ),
+                )?;
+                for d in inbox.drops {
+                    print(
+                        &mut out,
+                        &format!(
+                            "{:<28} {:<22} {:>10}  {:<20} {:<20} {}",
+                            d.id,
+                            d.from,
+                            human_bytes(d.size),
+                            d.committed,
+                            d.expires,
+                            d.agreement
+                        ),
+                    )?;
+                }
+                Ok(())
+            }
+            Command::Fetch { ids, all, out: dest, json } => {
+                let which = if all { Which::All } else { Which::Ids(ids) };
+                let results = fetch::fetch(&settings, &which, &dest)?;
+                let mut first_err = None;
+                let mut report = Vec::new();
+                for r in results {
+                    match r {
+                        Ok(o) => {
+                            if !json {
+                                eprintln!(
+                                    "fetched {} from {}: {} file(s), {} into {} ({})",
+                                    o.id,
+                                    o.from,
+                                    o.files,
+                                    human_bytes(o.bytes),
+                                    o.dest.display(),
+                                    o.names.join(", ")
+                                );
+                            }
+                            report.push(serde_json::json!({"ok": true, "drop": o}));
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            report.push(serde_json::json!({"ok": false, "code": e.code, "message": e.message}));
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+                if json {
+                    print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&report).map_err(|e| Error::input("internal", e.to_string()))?,
+                    )?;
+                } else if report.is_empty() {
+                    eprintln!("no drops waiting");
+                }
+                match first_err {
+                    // Already printed above; exit with its status without printing again.
+                    Some(e) => Err(Error { message: String::new(), ..e }),
+                    None => Ok(()),
+                }
+            }
+            Command::Status { id, json } => {
+                let (hub, _) = settings.hub_as_member()?;
+                let path = match &id {
+                    Some(id) => format!(
+                        "/v1/sent?id={}",
+                        id.parse::<sealdrop_proto::ids::DropId>()
+                            .map_err(|e| Error::input("bad_drop_id", e.to_string()))?
+                    ),
+                    None => "/v1/sent".to_owned(),
+                };
+                let sent: Sent = hub.get(&path)?;
+                if json {
+                    return print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&sent.drops)
+                            .map_err(|e| Error::input("internal", e.to_string()))?,
+                    );
+                }
+                if sent.drops.is_empty() {
+                    return print(&mut out, "no drops sent");
+                }
+                for d in sent.drops {
+                    let state = format!("{:?}", d.state).to_lowercase();
+                    print(
+                        &mut out,
+                        &format!(
+                            "{}  {state}  {}  {}  created {}  expires {}",
+                            d.id,
+                            d.agreement,
+                            human_bytes(d.size),
+                            d.created,
+                            d.expires
+                        ),
+                    )?;
+                    for r in d.recipients {
+                        let state = match (&r.acknowledged, &r.fetched) {
+                            (Some(t), _) => {
+                                format!("acknowledged {t} by {}", r.acknowledged_by.as_deref().unwrap_or("?"))
+                            }
+                            (None, Some(t)) => format!("fetched {t}, not yet acknowledged"),
+                            (None, None) => "waiting".to_owned(),
+                        };
+                        print(&mut out, &format!("    {:<24} {state}", r.party))?;
+                    }
+                }
+                Ok(())
+            }
+            Command::Demo => crate::demo::run(&mut out),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Where the client's settings come from: command-line flags, then
+//! environment variables (clap handles both), then the config file written by
+//! `sealdrop init`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// The config file's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The hub's base URL.
+    pub hub: Option<String>,
+    /// The member secret key file.
+    pub identity: Option<PathBuf>,
+    /// The pinned authority key (verifier-key text or a file holding it).
+    pub authority: Option<String>,
+    /// Where local state (the newest verified directory) is kept.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The default config file path (`~/.config/sealdrop/config.toml` on Linux).
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sealdrop").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// The default state dir (`~/.local/share/sealdrop` on Linux).
+pub fn default_state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sealdrop").map(|d| d.data_dir().to_path_buf())
+}
+
+impl ConfigFile {
+    /// Reads the config file; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                Error::input(
+                    "config_invalid",
+                    format!(
+                        "config file {} is not valid: {}; fix it or run `sealdrop init` again",
+                        path.display(),
+                        e.message()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::io(format!("cannot read config file {}", path.display()), e)),
+        }
+    }
+
+    /// Writes the config file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::input("config_invalid", e.to_string()))?;
+        write_atomic(path, text.as_bytes(), false)
+    }
+}

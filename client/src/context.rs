@@ -1,0 +1,97 @@
+//! Everything a command needs, resolved once: the hub, this member's key, the
+//! pinned authority key, the state dir and the clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sealdrop_proto::clock::Clock;
+use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::keys::{MemberSecretKey, NoteVerifierKey};
+
+use crate::error::{Error, Result};
+use crate::fsutil::read_secret_file;
+use crate::hub_client::HubClient;
+
+/// Resolved settings (flags, then environment, then config file).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The hub's base URL.
+    pub hub: Option<String>,
+    /// The member secret key file.
+    pub identity: Option<PathBuf>,
+    /// The pinned authority key (text or file).
+    pub authority: Option<String>,
+    /// Local state.
+    pub state_dir: PathBuf,
+    /// Suppress progress bars.
+    pub quiet: bool,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Settings {
+    /// The hub URL or an error that says how to give one.
+    pub fn hub_url(&self) -> Result<&str> {
+        self.hub.as_deref().ok_or_else(|| {
+            Error::input("no_hub", "no hub given: pass --hub URL, set SEALDROP_HUB, or run `sealdrop init --hub URL`")
+        })
+    }
+
+    /// Loads this member's secret key, refusing a file others can read.
+    pub fn identity(&self) -> Result<MemberSecretKey> {
+        let path = self.identity.as_deref().ok_or_else(|| {
+            Error::input(
+                "no_identity",
+                "no member key given: pass --identity FILE, set SEALDROP_IDENTITY, or run `sealdrop init --identity FILE`",
+            )
+        })?;
+        load_identity(path)
+    }
+
+    /// The pinned authority key.
+    pub fn authority(&self) -> Result<NoteVerifierKey> {
+        let text = self.authority.as_deref().ok_or_else(|| {
+            Error::input(
+                "no_authority",
+                "no authority key pinned: pass --authority KEY_OR_FILE (the coordinator's public key), set SEALDROP_AUTHORITY, or run `sealdrop init`",
+            )
+        })?;
+        parse_authority(text)
+    }
+
+    /// A hub client acting as this member.
+    pub fn hub_as_member(&self) -> Result<(HubClient, MemberSecretKey)> {
+        let me = self.identity()?;
+        let hub = HubClient::new(self.hub_url()?, Some(me.signing.clone()), self.clock.clone())?;
+        Ok((hub, me))
+    }
+
+    /// Fetches the hub's directory and verifies it against the pinned
+    /// authority key and the newest directory seen before.
+    pub fn trusted_directory(&self, hub: &HubClient) -> Result<SignedDirectory> {
+        crate::trust::trusted_directory(hub, &self.authority()?, &self.state_dir)
+    }
+}
+
+/// Loads a member secret key file.
+pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
+    let text = read_secret_file(path, "member key file")?;
+    MemberSecretKey::from_file_text(&text)
+        .map_err(|e| Error::input("key_invalid", format!("{} is not a usable member key: {e}", path.display())))
+}
+
+/// Reads an authority key given as text or as a file holding it.
+pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
+    if let Ok(k) = text.parse::<NoteVerifierKey>() {
+        return Ok(k);
+    }
+    let content = std::fs::read_to_string(text).map_err(|e| {
+        Error::input(
+            "authority_invalid",
+            format!("--authority {text:?} is neither a verifier key (name+id+key) nor a readable file ({e})"),
+        )
+    })?;
+    let line = content.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
+    line.parse()
+        .map_err(|e| Error::input("authority_invalid", format!("{text} does not hold an authority verifier key: {e}")))
+}

@@ -1,0 +1,123 @@
+//! File-system helpers that never leave a half-written file: write to a
+//! temporary file in the same folder, then rename it into place.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` atomically. With `secret`, the file is created
+/// with mode 0600 before any byte is written.
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sealdrop-tmp-")
+        .permissions(mode(secret))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("cannot write in {}", dir.display()), e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    tmp.persist(path).map_err(|e| Error::io(format!("cannot write {}", path.display()), e.error))?;
+    Ok(())
+}
+
+/// Like [`write_atomic`] but refuses to replace an existing file.
+pub fn write_new_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    if path.exists() {
+        return Err(Error::input(
+            "output_exists",
+            format!("{} already exists; choose another name or move it away first", path.display()),
+        ));
+    }
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sealdrop-tmp-")
+        .permissions(mode(secret))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("cannot write in {}", dir.display()), e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        Error::input("output_exists", format!("cannot create {}: {}; choose another name", path.display(), e.error))
+    })?;
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn mode(secret: bool) -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 })
+}
+
+/// Reads a secret file, refusing one that group or others can read.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::input("key_unreadable", format!("cannot read {what} {}: {e}; check the path", path.display()))
+    })?;
+    let m = meta.permissions().mode();
+    if m & 0o077 != 0 {
+        return Err(Error::input(
+            "key_permissions",
+            format!(
+                "{what} {} can be read by other users (mode {:04o}); run `chmod 600 {}` and try again",
+                path.display(),
+                m & 0o7777,
+                path.display()
+            ),
+        ));
+    }
+    std::fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| Error::input("key_unreadable", format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_files_are_0600_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        write_new_atomic(&p, b"secret", true).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(read_secret_file(&p, "key").unwrap().as_str(), "secret");
+        assert_eq!(write_new_atomic(&p, b"other", true).unwrap_err().code, "output_exists");
+        assert_eq!(std::fs::read(&p).unwrap(), b"secret");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_secret_file(&p, "key").unwrap_err();
+        assert_eq!(err.code, "key_permissions");
+        assert!(err.message.contains("chmod 600"));
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

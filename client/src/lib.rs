@@ -1,0 +1,24 @@
+//! sealdrop's client: the library behind the `sealdrop` command.
+//!
+//! Which module to use when:
+//! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
+//! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
+//! - [`archive`]: the tar inside each drop, with safe extraction.
+//! - [`hub_client`]: signed HTTP requests to the hub.
+//! - [`context`]: resolved settings, key loading.
+//! - [`cli`]: argument parsing and reporting only.
+#![forbid(unsafe_code)]
+
+pub mod archive;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod demo;
+pub mod directory_cmd;
+pub mod error;
+pub mod fetch;
+pub mod fsutil;
+pub mod hub_client;
+pub mod pipe;
+pub mod send;
+pub mod trust;

@@ -1,0 +1,330 @@
+//! Sending a drop: files -> tar -> age (to every member key of every
+//! recipient, from the verified directory) -> SHA-256 -> streamed upload ->
+//! signed manifest -> commit. Nothing holds a whole file in memory.
+
+use std::path::PathBuf;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop};
+use sealdrop_proto::directory::{Agreement, Directory};
+use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::keys::MemberSecretKey;
+use sealdrop_proto::note::sign_doc;
+
+use crate::archive;
+use crate::context::Settings;
+use crate::error::{Error, Kind, Result};
+use crate::pipe::{Digested, HashingWriter, pipe, progress_bar};
+
+/// The default time a drop waits for its recipients, as NHS MESH does.
+pub const DEFAULT_EXPIRY_DAYS: i64 = 5;
+
+/// What to send.
+#[derive(Clone, Debug)]
+pub struct SendRequest {
+    /// Recipients, by party id, display name or alias.
+    pub to: Vec<String>,
+    /// The agreement; may be omitted when exactly one applies.
+    pub agreement: Option<String>,
+    /// How long the drop may wait, e.g. `2d` or `36h`.
+    pub expires: Option<String>,
+    /// Files and folders.
+    pub paths: Vec<PathBuf>,
+}
+
+/// What was sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct SendOutcome {
+    /// The drop's id.
+    pub id: DropId,
+    /// Recipient parties.
+    pub recipients: Vec<PartyId>,
+    /// The agreement it travels under.
+    pub agreement: String,
+    /// Files in the drop.
+    pub files: usize,
+    /// Plaintext bytes of file content.
+    pub plaintext_bytes: u64,
+    /// Ciphertext bytes stored on the hub.
+    pub size: u64,
+    /// Ciphertext SHA-256.
+    pub sha256: String,
+    /// When the hub committed it.
+    pub committed: Timestamp,
+    /// When it expires.
+    pub expires: Timestamp,
+}
+
+/// Parses `2d`, `36h` into a duration.
+pub fn parse_expiry(text: &str) -> Result<SignedDuration> {
+    let bad =
+        || Error::input("bad_expiry", format!("--expires {text:?} is not valid: use hours or days, e.g. 36h or 2d"));
+    let t = text.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    match unit {
+        "h" => Ok(SignedDuration::from_hours(n)),
+        "d" => Ok(SignedDuration::from_hours(n.checked_mul(24).ok_or_else(bad)?)),
+        _ => Err(bad()),
+    }
+}
+
+/// Resolves recipients through the directory.
+pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>> {
+    let mut out: Vec<PartyId> = Vec::new();
+    for t in to.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
+        let party = dir.resolve_party(t).ok_or_else(|| {
+            Error::input(
+                "unknown_party",
+                format!("no party called {t:?} in the signed directory (serial {}); use a party id, name, GSS code or LA number, see `sealdrop directory show`", dir.serial),
+            )
+        })?;
+        if !out.contains(&party.id) {
+            out.push(party.id.clone());
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::input("no_recipients", "name at least one recipient with --to PARTY"));
+    }
+    Ok(out)
+}
+
+/// Chooses and checks the agreement: every party must be in it and it must be in force.
+pub fn choose_agreement<'d>(
+    dir: &'d Directory,
+    given: Option<&str>,
+    sender: &PartyId,
+    recipients: &[PartyId],
+    now: Timestamp,
+) -> Result<&'d Agreement> {
+    let everyone = || std::iter::once(sender).chain(recipients.iter());
+    let a = match given {
+        Some(id) => dir.agreement(id).ok_or_else(|| {
+            Error::input(
+                "unknown_agreement",
+                format!("there is no agreement {id:?} in the signed directory (serial {})", dir.serial),
+            )
+        })?,
+        None => {
+            let fits: Vec<&Agreement> =
+                dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p)) && a.in_force(now)).collect();
+            match fits.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(Error::input(
+                        "no_agreement",
+                        format!("no agreement in force covers {sender} and {}; check the recipients", join(recipients)),
+                    ));
+                }
+                many => {
+                    return Err(Error::input(
+                        "agreement_ambiguous",
+                        format!(
+                            "several agreements apply ({}); choose one with --agreement",
+                            many.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(outside) = everyone().find(|p| !a.includes(p)) {
+        return Err(Error::input(
+            "not_in_agreement",
+            format!("{outside} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
+        ));
+    }
+    if !a.in_force(now) {
+        return Err(Error::input(
+            "agreement_not_in_force",
+            format!(
+                "agreement `{}` is in force from {} until {}, not now; nothing was sent",
+                a.id, a.valid_from, a.valid_until
+            ),
+        ));
+    }
+    Ok(a)
+}
+
+fn join(p: &[PartyId]) -> String {
+    p.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Checks that this member's key is the one the directory lists.
+pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
+    match dir.member_by_key_name(me.signing.name()) {
+        Some((_, m)) if m.signing_key == me.signing.verifier() => Ok(()),
+        _ => Err(Error::input(
+            "not_in_directory",
+            format!(
+                "your key {} ({}) is not in the signed directory (serial {serial}); send your public key card (`sealdrop key show`) to the coordinator",
+                me.signing.name(),
+                me.signing.verifier().fingerprint()
+            ),
+        )),
+    }
+}
+
+/// Sends a drop.
+pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
+    let (hub, me) = settings.hub_as_member()?;
+    let signed = settings.trusted_directory(&hub)?;
+    let dir = &signed.directory;
+    check_listed(dir, &me, dir.serial)?;
+    let recipients = resolve_recipients(dir, &req.to)?;
+    let now = settings.clock.now();
+    let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
+    let max = SignedDuration::from_hours(i64::from(agreement.max_expiry_days) * 24);
+    let lifetime = match &req.expires {
+        Some(text) => {
+            let d = parse_expiry(text)?;
+            if d > max {
+                return Err(Error::input(
+                    "bad_expiry",
+                    format!(
+                        "--expires {text} is longer than agreement `{}` allows ({} days)",
+                        agreement.id, agreement.max_expiry_days
+                    ),
+                ));
+            }
+            d
+        }
+        None => SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max),
+    };
+    let mut encrypted_to = Vec::new();
+    let mut age_recipients = Vec::new();
+    for party in &recipients {
+        let p = dir
+            .party(party)
+            .ok_or_else(|| Error::input("unknown_party", format!("{party} vanished from the directory")))?;
+        if p.members.is_empty() {
+            return Err(Error::input(
+                "unknown_party",
+                format!("{} has no member keys in the directory; ask the coordinator", p.name),
+            ));
+        }
+        for m in &p.members {
+            let card = p.card(m);
+            age_recipients
+                .push(card.age_recipient().map_err(|e| Error::verification("directory_invalid", e.to_string()))?);
+            encrypted_to
+                .push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
+        }
+    }
+    let plan = archive::plan(&req.paths)?;
+
+    let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+    let created: CreatedDrop = hub.post(
+        "/v1/drops",
+        &CreateDrop {
+            recipients: recipients.clone(),
+            agreement: agreement.id.clone(),
+            expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+        },
+    )?;
+
+    let digest = upload(&hub, &created.id, &plan, age_recipients, settings.quiet)?;
+    let manifest = Manifest {
+        drop: created.id.clone(),
+        sender: me.party.clone(),
+        sender_member: me.member.clone(),
+        recipients: recipients.clone(),
+        encrypted_to,
+        agreement: agreement.id.clone(),
+        directory_serial: dir.serial,
+        ciphertext_sha256: digest.sha256.clone(),
+        ciphertext_len: digest.len,
+        created: created.created,
+        expires: created.expires,
+    };
+    let note = sign_doc(&manifest, &me.signing);
+    let committed: Committed = hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note })?;
+    Ok(SendOutcome {
+        id: created.id,
+        recipients,
+        agreement: agreement.id.clone(),
+        files: plan.files,
+        plaintext_bytes: plan.total_bytes,
+        size: digest.len,
+        sha256: digest.sha256,
+        committed: committed.committed,
+        expires: created.expires,
+    })
+}
+
+/// Tars, encrypts and uploads in one streaming pass; returns the ciphertext digest.
+fn upload(
+    hub: &crate::hub_client::HubClient,
+    id: &DropId,
+    plan: &archive::Plan,
+    recipients: Vec<age::x25519::Recipient>,
+    quiet: bool,
+) -> Result<Digested> {
+    let bar = progress_bar(plan.total_bytes, "encrypting and sending", quiet);
+    let (writer, reader) = pipe();
+    let failer = writer.failer();
+    let plan = plan.clone();
+    let progress = bar.clone();
+    let producer = std::thread::spawn(move || -> std::io::Result<Digested> {
+        let result: std::io::Result<Digested> = (|| {
+            let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(std::io::Error::other)?;
+            let sink = encryptor.wrap_output(HashingWriter::new(writer))?;
+            let sink = archive::write(&plan, sink, |n| progress.inc(n))?;
+            let (writer, digest) = sink.finish()?.finish();
+            writer.finish()?;
+            Ok(digest)
+        })();
+        match result {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                failer.fail(std::io::Error::new(e.kind(), e.to_string()));
+                Err(e)
+            }
+        }
+    });
+    let uploaded = hub.put_stream(&format!("/v1/drops/{id}/content"), reader);
+    let produced = producer.join().map_err(|_| Error::new(Kind::Other, "internal", "the encrypting thread crashed"))?;
+    bar.finish_and_clear();
+    let digest = match (produced, uploaded) {
+        (Err(e), _) => {
+            return Err(Error::new(
+                Kind::Other,
+                "read_failed",
+                format!("could not read and encrypt the files: {e}; nothing was committed"),
+            ));
+        }
+        (Ok(_), Err(e)) => return Err(e),
+        (Ok(d), Ok(u)) if u.sha256 != d.sha256 || u.len != d.len => {
+            return Err(Error::verification(
+                "upload_corrupted",
+                format!(
+                    "the hub received {} bytes with SHA-256 {} but {} bytes with {} were sent; nothing was committed, try again",
+                    u.len, u.sha256, d.len, d.sha256
+                ),
+            ));
+        }
+        (Ok(d), Ok(_)) => d,
+    };
+    Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_parsing() {
+        assert_eq!(parse_expiry("2d").unwrap(), SignedDuration::from_hours(48));
+        assert_eq!(parse_expiry("36h").unwrap(), SignedDuration::from_hours(36));
+        for bad in ["", "d", "0d", "-1d", "2w", "1.5d", "h"] {
+            assert_eq!(parse_expiry(bad).unwrap_err().code, "bad_expiry", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `POST /v1/drops/{id}/ack`: a recipient's signed receipt that it received
+//! and decrypted the drop intact.
+//!
+//! The receipt must be signed by the calling member and name exactly the
+//! bytes the sender committed, so the sender can later prove delivery. Once
+//! every recipient party has acknowledged, the drop is delivered and the hub
+//! deletes the ciphertext: it keeps nothing it no longer needs.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use sealdrop_proto::api::{Ack, Acked, DropState, code};
+use sealdrop_proto::drop::Receipt;
+use sealdrop_proto::note::open_doc;
+
+use super::auth::{Authed, Caller, Json};
+use super::error::ApiError;
+use super::shared::{drop_id, load_drop, meta};
+use crate::hub::Hub;
+use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
+
+fn bad_receipt(message: impl Into<String>) -> ApiError {
+    ApiError::new(code::BAD_RECEIPT, message)
+}
+
+/// Verifies the receipt and checks it against the drop and the caller.
+pub fn check_receipt(caller: &Caller, rec: &DropRecord, note: &str) -> Result<Receipt, ApiError> {
+    let r = open_doc::<Receipt>(note, std::slice::from_ref(&caller.key))
+        .map_err(|e| bad_receipt(format!("{e} (only the key of `{}` is accepted)", caller.key.name())))?
+        .doc;
+    if r.drop != rec.id {
+        return Err(bad_receipt(format!("the receipt is for drop {} but this is drop {}", r.drop, rec.id)));
+    }
+    if r.recipient != caller.party {
+        return Err(bad_receipt(format!(
+            "the receipt names recipient `{}` but you act for `{}`",
+            r.recipient, caller.party
+        )));
+    }
+    if r.member != caller.member {
+        return Err(bad_receipt(format!(
+            "the receipt names member `{}` but it was sent by `{}`",
+            r.member, caller.member
+        )));
+    }
+    let Some(content) = &rec.content else {
+        return Err(ApiError::internal(format_args!("committed drop {} has no content digest", rec.id)));
+    };
+    if r.ciphertext_sha256 != content.sha256 || r.ciphertext_len != content.len {
+        return Err(bad_receipt(format!(
+            "the receipt states {} bytes with SHA-256 {} but the drop is {} bytes with SHA-256 {}: \
+             download it again before acknowledging",
+            r.ciphertext_len, r.ciphertext_sha256, content.len, content.sha256
+        )));
+    }
+    Ok(r)
+}
+
+/// `POST /v1/drops/{id}/ack`.
+pub async fn ack(
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+    Authed { caller, body: Json(req) }: Authed<Json<Ack>>,
+) -> Result<axum::Json<Acked>, ApiError> {
+    let id = drop_id(path)?;
+    let rec = load_drop(&hub, &id).await?;
+    let Some(me) = rec.recipient(&caller.party) else {
+        return Err(ApiError::forbidden(format!(
+            "only the recipient parties may acknowledge drop {id}, and your party `{}` is not one",
+            caller.party
+        )));
+    };
+    match rec.state {
+        DropState::Open => return Err(ApiError::not_found(format!("there is no drop {id} on this hub"))),
+        DropState::Delivered => {
+            return Err(ApiError::gone(format!("drop {id} was already delivered to every recipient and deleted")));
+        }
+        DropState::Committed => {}
+    }
+    check_receipt(&caller, &rec, &req.receipt)?;
+    let already = || ApiError::conflict(format!("your party already acknowledged drop {id}"));
+    if me.acknowledged.is_some() {
+        return Err(already());
+    }
+    let record = AckRecord {
+        party: caller.party.clone(),
+        member: caller.member.clone(),
+        receipt: req.receipt,
+        at: hub.now().as_second(),
+    };
+    let key = id.clone();
+    let delivered = match meta(&hub, move |m| m.acknowledge(&key, &record)).await? {
+        AckOutcome::Recorded { delivered } => delivered,
+        AckOutcome::AlreadyAcknowledged => return Err(already()),
+        AckOutcome::NotCommitted => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
+    };
+    // The database says delivered before the file goes: if deleting fails,
+    // start-up cleanup removes blobs of drops that are not committed.
+    let ciphertext_deleted = delivered
+        && match hub.blobs().delete_blob(&id).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete the ciphertext of a delivered drop");
+                false
+            }
+        };
+    tracing::info!(delivered, ciphertext_deleted, "acknowledged");
+    Ok(axum::Json(Acked { ciphertext_deleted }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::test_support::{caller_of, sample};
+    use crate::storage::meta::{ContentDigest, RecipientRecord};
+    use sealdrop_proto::ids::DropId;
+    use sealdrop_proto::note::sign_doc;
+
+    #[test]
+    fn receipts_are_checked() {
+        let (_, keys, dir) = sample();
+        let rec = DropRecord {
+            id: DropId::random(),
+            sender: keys[0].party.clone(),
+            sender_member: keys[0].member.clone(),
+            agreement: "inner-fsm".into(),
+            created: 1,
+            expires: 2,
+            state: DropState::Committed,
+            upload: None,
+            content: Some(ContentDigest { sha256: "ab".repeat(32), len: 7 }),
+            committed: Some(1),
+            manifest: Some("m".into()),
+            recipients: vec![RecipientRecord {
+                party: keys[1].party.clone(),
+                fetched: None,
+                acknowledged: None,
+                ack_member: None,
+                receipt: None,
+            }],
+        };
+        let caller = caller_of(&dir, &keys[1]);
+        let good = Receipt {
+            drop: rec.id.clone(),
+            recipient: keys[1].party.clone(),
+            member: keys[1].member.clone(),
+            ciphertext_sha256: "ab".repeat(32),
+            ciphertext_len: 7,
+            received: "2026-06-01T00:00:00Z".parse().unwrap(),
+        };
+        check_receipt(&caller, &rec, &sign_doc(&good, &keys[1].signing)).unwrap();
+        let refused = |r: &Receipt, signer: &sealdrop_proto::keys::NoteSigningKey| {
+            check_receipt(&caller, &rec, &sign_doc(r, signer)).unwrap_err().code()
+        };
+        assert_eq!(refused(&good, &keys[2].signing), code::BAD_RECEIPT, "another party's key");
+        for edit in [
+            (|r: &mut Receipt| r.drop = DropId::random()) as fn(&mut Receipt),
+            |r| r.recipient = "hackney".parse().unwrap(),
+            |r| r.member = "other".parse().unwrap(),
+            |r| r.ciphertext_len = 8,
+            |r| r.ciphertext_sha256 = "cd".repeat(32),
+        ] {
+            let mut r = good.clone();
+            edit(&mut r);
+            assert_eq!(refused(&r, &keys[1].signing), code::BAD_RECEIPT);
+        }
+    }
+}

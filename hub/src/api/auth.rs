@@ -1,0 +1,351 @@
+//! Request authentication as extractors: a handler that takes [`Authed`] or
+//! [`AuthedStream`] only runs for a request signed by a member key of the
+//! hub's *current* directory, so a key the coordinator removes is refused at
+//! once.
+//!
+//! Checks run in a fixed order, each with its own error code, so a caller can
+//! tell a wrong clock from a wrong key: headers well-formed (`unauthenticated`),
+//! time within the allowed skew (`stale_request`), key in the directory
+//! (`unknown_key`), signature (`bad_signature`), body hash (`bad_signature`),
+//! and only then the single-use nonce (`replayed_nonce`), so an unauthenticated
+//! request can never burn a legitimate caller's nonce.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, OriginalUri, Request};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, Method, Uri};
+use sealdrop_proto::api::code;
+use sealdrop_proto::directory::Directory;
+use sealdrop_proto::ids::{MemberName, PartyId};
+use sealdrop_proto::keys::NoteVerifierKey;
+use sealdrop_proto::request::{
+    HEADER_CONTENT, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME, MAX_CLOCK_SKEW_SECS, RequestAuth,
+    RequestAuthError, UNSIGNED_BODY, body_sha256,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::hub::Hub;
+
+/// The largest buffered (JSON) request body.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Who made an authenticated request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's party.
+    pub party: PartyId,
+    /// The member whose key signed the request.
+    pub member: MemberName,
+    /// That member's signing key in the current directory: the only key the
+    /// hub trusts for the caller's manifests and receipts.
+    pub key: NoteVerifierKey,
+}
+
+/// An authenticated request with a buffered body parsed as `B`.
+#[derive(Debug)]
+pub struct Authed<B = NoBody> {
+    /// Who signed it.
+    pub caller: Caller,
+    /// The parsed body.
+    pub body: B,
+}
+
+/// How a buffered body is parsed once its hash has been checked.
+pub trait AuthedBody: Sized + Send {
+    /// Parses the body.
+    fn parse(bytes: &[u8]) -> Result<Self, ApiError>;
+}
+
+/// A body that is ignored (GET requests sign the empty body).
+#[derive(Debug, Clone, Copy)]
+pub struct NoBody;
+
+impl AuthedBody for NoBody {
+    fn parse(_: &[u8]) -> Result<Self, ApiError> {
+        Ok(NoBody)
+    }
+}
+
+/// A JSON body of one of the protocol's request types.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + Send> AuthedBody for Json<T> {
+    fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(bytes)
+            .map(Json)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON for this route: {e}")))
+    }
+}
+
+/// An authenticated request whose body is streamed (the ciphertext upload).
+#[derive(Debug)]
+pub struct AuthedStream {
+    /// Who signed it.
+    pub caller: Caller,
+    /// The hex SHA-256 the caller signed for the body, if it did not send
+    /// [`UNSIGNED_BODY`]; the handler checks it once the body has been read.
+    pub signed_sha256: Option<String>,
+    /// The declared Content-Length, if any.
+    pub content_length: Option<u64>,
+    /// The body, not yet read.
+    pub body: Body,
+}
+
+fn unauthenticated(message: impl Into<String>) -> ApiError {
+    ApiError::new(code::UNAUTHENTICATED, message)
+}
+
+/// Checks everything that does not need the body or the database: headers,
+/// time, key and signature.
+pub fn verify_headers(
+    directory: &Directory,
+    directory_serial: u64,
+    now: i64,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+) -> Result<(Caller, RequestAuth), ApiError> {
+    for name in [HEADER_KEY, HEADER_TIME, HEADER_NONCE, HEADER_CONTENT, HEADER_SIGNATURE] {
+        if headers.get(name).is_some_and(|v| v.to_str().is_err()) {
+            return Err(unauthenticated(format!("header `{name}` is not valid text")));
+        }
+    }
+    let auth = RequestAuth::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok())).map_err(|e| {
+        let hint = match e {
+            RequestAuthError::Missing(_) => " (sign every request with a member key, e.g. with the sealdrop client)",
+            _ => "",
+        };
+        unauthenticated(format!("{e}{hint}"))
+    })?;
+    let skew = now.saturating_sub(auth.time).saturating_abs();
+    if skew > MAX_CLOCK_SKEW_SECS {
+        return Err(ApiError::new(
+            code::STALE_REQUEST,
+            format!(
+                "the request's time {} is {skew} seconds from the hub's clock {now} (at most {MAX_CLOCK_SKEW_SECS} allowed): \
+                 check this computer's clock",
+                auth.time
+            ),
+        ));
+    }
+    let Some((party, member)) = directory.member_by_key_name(&auth.key) else {
+        return Err(ApiError::new(
+            code::UNKNOWN_KEY,
+            format!(
+                "key `{}` is not a member key in the hub's current directory (serial {directory_serial}): \
+                 use a current key or ask the coordinator to add it",
+                auth.key
+            ),
+        ));
+    };
+    let caller = Caller { party: party.id.clone(), member: member.member.clone(), key: member.signing_key.clone() };
+    auth.verify(&caller.key, method.as_str(), path_and_query).map_err(|_| {
+        ApiError::new(
+            code::BAD_SIGNATURE,
+            format!(
+                "the request signature by `{}` does not verify for {method} {path_and_query}: \
+                 was it signed with another key or altered on the way?",
+                auth.key
+            ),
+        )
+    })?;
+    Ok((caller, auth))
+}
+
+/// Checks a buffered body against the signed hash. A buffered body must be
+/// hashed: [`UNSIGNED_BODY`] is only for the streamed upload.
+pub fn check_body(auth: &RequestAuth, body: &[u8]) -> Result<(), ApiError> {
+    if auth.content != body_sha256(body) {
+        return Err(ApiError::new(
+            code::BAD_SIGNATURE,
+            format!("the body's SHA-256 does not match the signed `{HEADER_CONTENT}` header"),
+        ));
+    }
+    Ok(())
+}
+
+/// Authenticates a request's head against the hub's current directory and clock.
+fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(Caller, RequestAuth), ApiError> {
+    let directory = hub.directory();
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let (caller, auth) = verify_headers(
+        &directory.directory,
+        directory.directory.serial,
+        hub.now().as_second(),
+        method,
+        path_and_query,
+        headers,
+    )?;
+    let span = tracing::Span::current();
+    span.record("party", caller.party.as_str());
+    span.record("member", caller.member.as_str());
+    Ok((caller, auth))
+}
+
+/// Records the nonce, refusing one seen before.
+async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), ApiError> {
+    let (hub, key, nonce) = (hub.clone(), auth.key.clone(), auth.nonce.clone());
+    let fresh = tokio::task::spawn_blocking(move || hub.consume_nonce(&key, &nonce)).await??;
+    if !fresh {
+        return Err(ApiError::new(
+            code::REPLAYED_NONCE,
+            "this request's nonce was already used: every request needs a fresh nonce (was it replayed?)",
+        ));
+    }
+    Ok(())
+}
+
+/// The request URI as the client sent it, even if a router rewrote it.
+fn original_uri(req: &Request) -> Uri {
+    req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone())
+}
+
+/// Turns a body-buffering failure into an API error.
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(code::PAYLOAD_TOO_LARGE, "the request body is larger than this route accepts")
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {}", rejection.body_text()))
+    }
+}
+
+impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
+        let uri = original_uri(&req);
+        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
+        let bytes = Bytes::from_request(req, hub).await.map_err(body_rejection)?;
+        check_body(&auth, &bytes)?;
+        consume_nonce(hub, &auth).await?;
+        let body = B::parse(&bytes)?;
+        Ok(Self { caller, body })
+    }
+}
+
+impl FromRequest<Hub> for AuthedStream {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
+        let uri = original_uri(&req);
+        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
+        let content_length = match req.headers().get(CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| ApiError::bad_request("the Content-Length header is not a number"))?,
+            ),
+        };
+        consume_nonce(hub, &auth).await?;
+        let signed_sha256 = (auth.content != UNSIGNED_BODY).then_some(auth.content);
+        Ok(Self { caller, signed_sha256, content_length, body: req.into_body() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use sealdrop_proto::directory::{MemberKey, Party};
+    use sealdrop_proto::keys::MemberSecretKey;
+    use sealdrop_proto::request::sign_request;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn setup() -> (MemberSecretKey, Directory) {
+        let k = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let card = k.public();
+        let dir = Directory {
+            serial: 3,
+            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            hub: None,
+            parties: vec![Party {
+                id: k.party.clone(),
+                name: "Camden".into(),
+                aliases: vec![],
+                members: vec![MemberKey {
+                    member: card.member,
+                    age_recipient: card.age_recipient,
+                    signing_key: card.signing_key,
+                }],
+                witness_keys: vec![],
+            }],
+            agreements: vec![],
+        };
+        (k, dir)
+    }
+
+    fn headers(auth: &RequestAuth) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in auth.headers() {
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        h
+    }
+
+    fn check(dir: &Directory, method: &str, path: &str, h: &HeaderMap) -> Result<(Caller, RequestAuth), ApiError> {
+        verify_headers(dir, dir.serial, NOW, &method.parse().unwrap(), path, h)
+    }
+
+    #[test]
+    fn a_good_request_names_its_caller() {
+        let (k, dir) = setup();
+        let auth = sign_request(&k.signing, "GET", "/v1/inbox?x=1", NOW - 10, Some(b""));
+        let (caller, parsed) = check(&dir, "GET", "/v1/inbox?x=1", &headers(&auth)).unwrap();
+        assert_eq!(caller.party.as_str(), "camden");
+        assert_eq!(caller.member.as_str(), "data-team");
+        check_body(&parsed, b"").unwrap();
+        assert_eq!(check_body(&parsed, b"x").unwrap_err().code(), code::BAD_SIGNATURE);
+    }
+
+    #[test]
+    fn each_failure_has_its_code() {
+        let (k, dir) = setup();
+        let auth = sign_request(&k.signing, "GET", "/v1/inbox", NOW, Some(b""));
+        let mut missing = headers(&auth);
+        missing.remove(HEADER_NONCE);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &missing).unwrap_err().code(), code::UNAUTHENTICATED);
+
+        let mut binary = headers(&auth);
+        binary.insert(HEADER_KEY, HeaderValue::from_bytes(b"camden/\xff").unwrap());
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &binary).unwrap_err().code(), code::UNAUTHENTICATED);
+
+        let stale = sign_request(&k.signing, "GET", "/v1/inbox", NOW - MAX_CLOCK_SKEW_SECS - 1, Some(b""));
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&stale)).unwrap_err().code(), code::STALE_REQUEST);
+        let future = sign_request(&k.signing, "GET", "/v1/inbox", NOW + MAX_CLOCK_SKEW_SECS + 1, Some(b""));
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&future)).unwrap_err().code(), code::STALE_REQUEST);
+
+        let stranger = MemberSecretKey::generate("camden".parse().unwrap(), "intern".parse().unwrap());
+        let unknown = sign_request(&stranger.signing, "GET", "/v1/inbox", NOW, Some(b""));
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&unknown)).unwrap_err().code(), code::UNKNOWN_KEY);
+
+        let impostor = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let forged = sign_request(&impostor.signing, "GET", "/v1/inbox", NOW, Some(b""));
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&forged)).unwrap_err().code(), code::BAD_SIGNATURE);
+
+        // The signature binds the method and the exact path and query.
+        assert_eq!(check(&dir, "POST", "/v1/inbox", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
+        assert_eq!(check(&dir, "GET", "/v1/inbox?a=1", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
+    }
+
+    #[test]
+    fn buffered_bodies_must_be_hashed() {
+        let (k, dir) = setup();
+        let auth = sign_request(&k.signing, "POST", "/v1/drops", NOW, None);
+        let (_, parsed) = check(&dir, "POST", "/v1/drops", &headers(&auth)).unwrap();
+        assert_eq!(check_body(&parsed, b"{}").unwrap_err().code(), code::BAD_SIGNATURE);
+    }
+
+    #[test]
+    fn json_bodies_report_the_serde_error() {
+        let err =
+            <Json<sealdrop_proto::api::Commit> as AuthedBody>::parse(br#"{"manifest":"x","extra":1}"#).unwrap_err();
+        assert_eq!(err.code(), code::BAD_REQUEST);
+        assert!(err.message().contains("extra"), "{}", err.message());
+    }
+}

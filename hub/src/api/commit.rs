@@ -1,0 +1,300 @@
+//! `POST /v1/drops/{id}/commit`: the sender's signed manifest makes the
+//! uploaded ciphertext visible to the recipients.
+//!
+//! The hub cannot read the ciphertext, but it checks everything it can: the
+//! manifest is signed by the calling member's key from the current directory,
+//! repeats the drop's facts exactly, was encrypted only to current member keys
+//! of the recipient parties (at least one per party), and names the exact
+//! bytes the hub received. Only then is the blob promoted and the drop
+//! committed, so recipients never see a drop whose manifest the hub refused.
+
+use std::collections::BTreeSet;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use sealdrop_proto::api::{Commit, Committed, DropState, code};
+use sealdrop_proto::directory::Directory;
+use sealdrop_proto::drop::Manifest;
+use sealdrop_proto::ids::PartyId;
+use sealdrop_proto::note::open_doc;
+
+use super::auth::{Authed, Caller, Json};
+use super::error::ApiError;
+use super::shared::{drop_id, load_drop, meta, ts};
+use crate::hub::Hub;
+use crate::storage::BlobError;
+use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
+
+fn bad_manifest(message: impl Into<String>) -> ApiError {
+    ApiError::new(code::BAD_MANIFEST, message)
+}
+
+fn list(parties: &[PartyId]) -> String {
+    parties.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Verifies the manifest and checks it against the drop and the directory.
+pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: &str) -> Result<Manifest, ApiError> {
+    let m = open_doc::<Manifest>(note, std::slice::from_ref(&caller.key))
+        .map_err(|e| bad_manifest(format!("{e} (only the key of `{}` is accepted)", caller.key.name())))?
+        .doc;
+    let field = |name: &str, found: &dyn std::fmt::Display, expected: &dyn std::fmt::Display| {
+        bad_manifest(format!("manifest field `{name}` is {found} but the drop's is {expected}"))
+    };
+    if m.drop != rec.id {
+        return Err(field("drop", &m.drop, &rec.id));
+    }
+    if m.sender != rec.sender {
+        return Err(field("sender", &m.sender, &rec.sender));
+    }
+    if m.sender_member != caller.member {
+        return Err(field("sender_member", &m.sender_member, &format!("{} (the signing member)", caller.member)));
+    }
+    let mut listed = m.recipients.clone();
+    listed.sort();
+    let mut expected: Vec<PartyId> = rec.recipients.iter().map(|r| r.party.clone()).collect();
+    expected.sort();
+    if listed != expected {
+        return Err(field("recipients", &format!("[{}]", list(&m.recipients)), &format!("[{}]", list(&expected))));
+    }
+    if m.agreement != rec.agreement {
+        return Err(field("agreement", &m.agreement, &rec.agreement));
+    }
+    let created = ts(rec.created)?;
+    if m.created != created {
+        return Err(field("created", &m.created, &created));
+    }
+    let expires = ts(rec.expires)?;
+    if m.expires != expires {
+        return Err(field("expires", &m.expires, &expires));
+    }
+    let mut covered = BTreeSet::new();
+    for e in &m.encrypted_to {
+        let Some((party, member)) = dir.member_by_key_name(&e.key) else {
+            return Err(bad_manifest(format!(
+                "encrypted_to key `{}` is not a member key in the hub's current directory (serial {})",
+                e.key, dir.serial
+            )));
+        };
+        if !expected.contains(&party.id) {
+            return Err(bad_manifest(format!("encrypted_to key `{}` is not a member of a recipient party", e.key)));
+        }
+        if member.age_recipient != e.age_recipient {
+            return Err(bad_manifest(format!(
+                "encrypted_to key `{}` names age recipient {} but the directory lists {}",
+                e.key, e.age_recipient, member.age_recipient
+            )));
+        }
+        covered.insert(party.id.clone());
+    }
+    if let Some(missed) = expected.iter().find(|p| !covered.contains(p)) {
+        return Err(bad_manifest(format!(
+            "no encrypted_to entry for recipient party `{missed}`: nobody there could decrypt"
+        )));
+    }
+    if m.directory_serial > dir.serial {
+        return Err(bad_manifest(format!(
+            "the manifest names directory serial {} but the hub's current directory is serial {}",
+            m.directory_serial, dir.serial
+        )));
+    }
+    Ok(m)
+}
+
+/// Checks the manifest's ciphertext hash and length against what the hub received.
+pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), ApiError> {
+    if m.ciphertext_sha256 != received.sha256 || m.ciphertext_len != received.len {
+        return Err(ApiError::new(
+            code::HASH_MISMATCH,
+            format!(
+                "the manifest states {} bytes with SHA-256 {} but the hub received {} bytes with SHA-256 {}: \
+                 upload the content again or sign a manifest for what was uploaded",
+                m.ciphertext_len, m.ciphertext_sha256, received.len, received.sha256
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/drops/{id}/commit`.
+pub async fn commit(
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+    Authed { caller, body: Json(req) }: Authed<Json<Commit>>,
+) -> Result<axum::Json<Committed>, ApiError> {
+    let id = drop_id(path)?;
+    let _lock = hub.locks().lock(&id).await;
+    let rec = load_drop(&hub, &id).await?;
+    if rec.sender != caller.party {
+        return Err(ApiError::forbidden(format!("only the sending party `{}` may commit drop {id}", rec.sender)));
+    }
+    if rec.state != DropState::Open {
+        return Err(ApiError::conflict(format!("drop {id} is already committed")));
+    }
+    let Some(upload) = rec.upload.clone() else {
+        return Err(ApiError::conflict(format!("drop {id} has no content yet: upload the content first")));
+    };
+    let now = hub.now();
+    if rec.expires <= now.as_second() {
+        return Err(ApiError::new(
+            code::BAD_EXPIRY,
+            format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
+        ));
+    }
+    let manifest = check_manifest(&hub.directory().directory, &caller, &rec, &req.manifest)?;
+    check_content(&manifest, &upload)?;
+
+    match hub.blobs().promote(&id).await {
+        Ok(()) => {}
+        Err(BlobError::NoUpload(_)) => {
+            let key = id.clone();
+            meta(&hub, move |m| m.set_upload(&key, None)).await?;
+            return Err(ApiError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let record = CommitRecord {
+        sender_member: caller.member.clone(),
+        manifest: req.manifest,
+        content: upload,
+        committed: now.as_second(),
+    };
+    let key = id.clone();
+    let committed = meta(&hub, move |m| m.commit_drop(&key, &record)).await;
+    if !matches!(committed, Ok(true)) {
+        // The drop stays open and invisible; take the blob back out so the
+        // files agree with the database, and have the sender upload again.
+        if let Err(e) = hub.blobs().delete_blob(&id).await {
+            tracing::warn!(error = %e, "could not remove the blob of a failed commit");
+        }
+        let key = id.clone();
+        meta(&hub, move |m| m.set_upload(&key, None)).await?;
+        committed?;
+        return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
+    }
+    tracing::info!(size = manifest.ciphertext_len, "committed");
+    Ok(axum::Json(Committed { id, committed: now }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::test_support::{caller_of, sample};
+    use crate::storage::meta::RecipientRecord;
+    use sealdrop_proto::drop::EncryptedTo;
+    use sealdrop_proto::ids::DropId;
+    use sealdrop_proto::keys::MemberSecretKey;
+    use sealdrop_proto::note::sign_doc;
+
+    struct Case {
+        keys: Vec<MemberSecretKey>,
+        dir: Directory,
+        rec: DropRecord,
+        manifest: Manifest,
+    }
+
+    fn case() -> Case {
+        let (_, keys, dir) = sample();
+        let id = DropId::random();
+        let parties: Vec<PartyId> = ["islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect();
+        let rec = DropRecord {
+            id: id.clone(),
+            sender: keys[0].party.clone(),
+            sender_member: keys[0].member.clone(),
+            agreement: "inner-fsm".into(),
+            created: 1_780_000_000,
+            expires: 1_780_086_400,
+            state: DropState::Open,
+            upload: Some(ContentDigest { sha256: "ab".repeat(32), len: 42 }),
+            content: None,
+            committed: None,
+            manifest: None,
+            recipients: parties
+                .iter()
+                .map(|p| RecipientRecord {
+                    party: p.clone(),
+                    fetched: None,
+                    acknowledged: None,
+                    ack_member: None,
+                    receipt: None,
+                })
+                .collect(),
+        };
+        let manifest = Manifest {
+            drop: id,
+            sender: keys[0].party.clone(),
+            sender_member: keys[0].member.clone(),
+            recipients: vec![parties[1].clone(), parties[0].clone()],
+            encrypted_to: keys[1..3]
+                .iter()
+                .map(|k| EncryptedTo { key: k.signing.name().to_owned(), age_recipient: k.public().age_recipient })
+                .collect(),
+            agreement: "inner-fsm".into(),
+            directory_serial: dir.serial,
+            ciphertext_sha256: "ab".repeat(32),
+            ciphertext_len: 42,
+            created: ts(rec.created).unwrap(),
+            expires: ts(rec.expires).unwrap(),
+        };
+        Case { keys, dir, rec, manifest }
+    }
+
+    fn check(c: &Case, m: &Manifest, signer: &MemberSecretKey) -> Result<Manifest, ApiError> {
+        let caller = caller_of(&c.dir, &c.keys[0]);
+        check_manifest(&c.dir, &caller, &c.rec, &sign_doc(m, &signer.signing))
+    }
+
+    fn refused(c: &Case, edit: impl FnOnce(&mut Manifest), needle: &str) {
+        let mut m = c.manifest.clone();
+        edit(&mut m);
+        let err = check(c, &m, &c.keys[0]).unwrap_err();
+        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert!(err.message().contains(needle), "{needle:?} not in {:?}", err.message());
+    }
+
+    #[test]
+    fn a_matching_manifest_passes() {
+        let c = case();
+        let m = check(&c, &c.manifest, &c.keys[0]).unwrap();
+        check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn only_the_calling_members_signature_counts() {
+        let c = case();
+        let err = check(&c, &c.manifest, &c.keys[1]).unwrap_err();
+        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert!(err.message().contains("camden/data-team"), "{}", err.message());
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        let c = case();
+        refused(&c, |m| m.drop = DropId::random(), "`drop`");
+        refused(&c, |m| m.sender = "hackney".parse().unwrap(), "`sender`");
+        refused(&c, |m| m.sender_member = "someone".parse().unwrap(), "`sender_member`");
+        refused(&c, |m| m.recipients.truncate(1), "`recipients`");
+        refused(&c, |m| m.recipients.push("islington".parse().unwrap()), "`recipients`");
+        refused(&c, |m| m.agreement = "other".into(), "`agreement`");
+        refused(&c, |m| m.created = ts(1).unwrap(), "`created`");
+        refused(&c, |m| m.expires = ts(1).unwrap(), "`expires`");
+        refused(&c, |m| m.directory_serial = 99, "serial 99");
+        refused(&c, |m| m.encrypted_to.truncate(1), "recipient party `hackney`");
+        refused(&c, |m| m.encrypted_to[0].key = "islington/nobody".into(), "not a member key");
+        let barnet = c.keys[3].signing.name().to_owned();
+        refused(&c, |m| m.encrypted_to[0].key = barnet, "not a member of a recipient party");
+        let wrong_age = c.keys[2].public().age_recipient;
+        refused(&c, |m| m.encrypted_to[0].age_recipient = wrong_age, "names age recipient");
+    }
+
+    #[test]
+    fn content_must_match_what_was_received() {
+        let c = case();
+        let mut m = c.manifest.clone();
+        m.ciphertext_len = 43;
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+        m.ciphertext_len = 42;
+        m.ciphertext_sha256 = "cd".repeat(32);
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+    }
+}

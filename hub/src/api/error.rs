@@ -1,0 +1,192 @@
+//! The one place API errors become HTTP responses: a stable code from
+//! [`sealdrop_proto::api::code`], the status documented for it, and a one-line
+//! message for people, served as `{"error":{"code":"...","message":"..."}}`.
+//!
+//! Internal failures are logged here with their detail and served with a
+//! generic message, so storage paths and database errors never reach callers.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sealdrop_proto::api::{ErrorBody, ErrorDetail, code};
+
+use crate::storage::{BlobError, MetaError};
+
+/// An error served to an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    code: &'static str,
+    message: String,
+}
+
+/// The error code of a response, left in its extensions for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+/// The status each code is served with, as documented in the protocol crate.
+pub fn status_of(code: &str) -> StatusCode {
+    match code {
+        code::UNAUTHENTICATED
+        | code::BAD_SIGNATURE
+        | code::UNKNOWN_KEY
+        | code::STALE_REQUEST
+        | code::REPLAYED_NONCE => StatusCode::UNAUTHORIZED,
+        code::FORBIDDEN => StatusCode::FORBIDDEN,
+        code::NOT_FOUND => StatusCode::NOT_FOUND,
+        code::GONE => StatusCode::GONE,
+        code::BAD_REQUEST => StatusCode::BAD_REQUEST,
+        code::UNKNOWN_PARTY
+        | code::UNKNOWN_AGREEMENT
+        | code::NOT_IN_AGREEMENT
+        | code::AGREEMENT_NOT_IN_FORCE
+        | code::BAD_EXPIRY
+        | code::BAD_MANIFEST
+        | code::HASH_MISMATCH
+        | code::BAD_RECEIPT
+        | code::DIRECTORY_BAD_SIGNATURE
+        | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
+        code::CONFLICT | code::DIRECTORY_ROLLBACK => StatusCode::CONFLICT,
+        code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ApiError {
+    /// An error with a code from [`code`] and a message for people.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(code::BAD_REQUEST, message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(code::FORBIDDEN, message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(code::NOT_FOUND, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(code::CONFLICT, message)
+    }
+
+    /// 410 `gone`.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(code::GONE, message)
+    }
+
+    /// 500 `internal`: logs `detail` and serves a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(code::INTERNAL, "the hub failed to handle the request; its operator can find the cause in its log")
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
+    }
+}
+
+impl From<MetaError> for ApiError {
+    fn from(e: MetaError) -> Self {
+        Self::internal(format_args!("database: {e}"))
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        if e.is_storage_full() {
+            tracing::error!(error = %e, "storage full");
+            return Self::new(
+                code::INSUFFICIENT_STORAGE,
+                "the hub's storage is full; try again later and tell the hub's operator",
+            );
+        }
+        Self::internal(format_args!("storage: {e}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(format_args!("background task: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_code_has_its_status() {
+        let cases = [
+            (code::UNAUTHENTICATED, 401),
+            (code::BAD_SIGNATURE, 401),
+            (code::UNKNOWN_KEY, 401),
+            (code::STALE_REQUEST, 401),
+            (code::REPLAYED_NONCE, 401),
+            (code::FORBIDDEN, 403),
+            (code::NOT_FOUND, 404),
+            (code::GONE, 410),
+            (code::BAD_REQUEST, 400),
+            (code::UNKNOWN_PARTY, 422),
+            (code::UNKNOWN_AGREEMENT, 422),
+            (code::NOT_IN_AGREEMENT, 422),
+            (code::AGREEMENT_NOT_IN_FORCE, 422),
+            (code::BAD_EXPIRY, 422),
+            (code::BAD_MANIFEST, 422),
+            (code::HASH_MISMATCH, 422),
+            (code::BAD_RECEIPT, 422),
+            (code::CONFLICT, 409),
+            (code::DIRECTORY_BAD_SIGNATURE, 422),
+            (code::DIRECTORY_INVALID, 422),
+            (code::DIRECTORY_ROLLBACK, 409),
+            (code::PAYLOAD_TOO_LARGE, 413),
+            (code::INSUFFICIENT_STORAGE, 507),
+            (code::INTERNAL, 500),
+        ];
+        for (c, status) in cases {
+            assert_eq!(status_of(c).as_u16(), status, "{c}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let e = ApiError::internal("/secret/path: disk on fire");
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message().contains("secret"));
+    }
+}

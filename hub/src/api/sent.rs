@@ -1,0 +1,69 @@
+//! `GET /v1/sent[?id=ID]`: the caller's party's sent drops with each
+//! recipient's progress, so a sender can see who fetched and who
+//! acknowledged without asking the recipients.
+
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use sealdrop_proto::api::{RecipientStatus, Sent, SentDrop};
+use sealdrop_proto::ids::DropId;
+use serde::Deserialize;
+
+use super::auth::Authed;
+use super::error::ApiError;
+use super::logging::record_drop;
+use super::shared::{meta, ts};
+use crate::hub::Hub;
+use crate::storage::meta::DropRecord;
+
+/// The query string.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentQuery {
+    id: Option<String>,
+}
+
+fn sent_drop(d: DropRecord) -> Result<SentDrop, ApiError> {
+    let recipients = d
+        .recipients
+        .into_iter()
+        .map(|r| {
+            Ok(RecipientStatus {
+                party: r.party,
+                fetched: r.fetched.map(ts).transpose()?,
+                acknowledged: r.acknowledged.map(ts).transpose()?,
+                acknowledged_by: r.ack_member.map(|m| m.to_string()),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(SentDrop {
+        id: d.id,
+        state: d.state,
+        agreement: d.agreement,
+        size: d.content.map_or(0, |c| c.len),
+        created: ts(d.created)?,
+        committed: d.committed.map(ts).transpose()?,
+        expires: ts(d.expires)?,
+        recipients,
+    })
+}
+
+/// `GET /v1/sent`: newest first.
+pub async fn sent(
+    State(hub): State<Hub>,
+    uri: Uri,
+    Authed { caller, .. }: Authed,
+) -> Result<axum::Json<Sent>, ApiError> {
+    let Query(query) = Query::<SentQuery>::try_from_uri(&uri).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = query.id.map(|s| s.parse::<DropId>().map_err(|e| ApiError::bad_request(e.to_string()))).transpose()?;
+    if let Some(id) = &id {
+        record_drop(id);
+    }
+    let (party, filter) = (caller.party.clone(), id.clone());
+    let drops = meta(&hub, move |m| m.sent(&party, filter.as_ref())).await?;
+    if let Some(id) = id
+        && drops.is_empty()
+    {
+        return Err(ApiError::not_found(format!("your party `{}` has not sent a drop {id}", caller.party)));
+    }
+    Ok(axum::Json(Sent { drops: drops.into_iter().map(sent_drop).collect::<Result<_, _>>()? }))
+}

@@ -1,0 +1,44 @@
+//! Small helpers every drop handler needs: parsing the drop id from the path,
+//! loading the drop, calling the blocking metadata store, converting times.
+
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
+use jiff::Timestamp;
+use sealdrop_proto::ids::DropId;
+
+use super::error::ApiError;
+use super::logging::record_drop;
+use crate::hub::Hub;
+use crate::storage::meta::DropRecord;
+use crate::storage::{MetaError, MetaStore};
+
+/// Runs a metadata call on the blocking pool.
+pub async fn meta<R: Send + 'static>(
+    hub: &Hub,
+    f: impl FnOnce(&dyn MetaStore) -> Result<R, MetaError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let store = hub.meta();
+    Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
+}
+
+/// The drop id from the path. Parsed after authentication (handlers take the
+/// path as a `Result`), so an unauthenticated caller learns nothing.
+pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id: DropId = raw.parse().map_err(|e: sealdrop_proto::ids::IdError| ApiError::bad_request(e.to_string()))?;
+    record_drop(&id);
+    Ok(id)
+}
+
+/// Loads a drop, or 404.
+pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
+    let key = id.clone();
+    meta(hub, move |m| m.drop_record(&key))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
+}
+
+/// A stored Unix time as a timestamp.
+pub fn ts(secs: i64) -> Result<Timestamp, ApiError> {
+    Timestamp::from_second(secs).map_err(|e| ApiError::internal(format_args!("stored time {secs}: {e}")))
+}

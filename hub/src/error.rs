@@ -1,0 +1,60 @@
+//! Errors from setting up and opening a hub (not from serving requests: those
+//! are [`crate::api::ApiError`]). Each message is one line that says what is
+//! wrong and what to do, because the binary prints it as `error: <message>`.
+
+use std::path::PathBuf;
+
+use sealdrop_proto::directory::DirectoryError;
+
+use crate::storage::{BlobError, MetaError};
+
+/// Why the hub could not be initialised or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(
+        "origin {origin:?} is not valid: {reason} (use a short name without spaces, e.g. `hub.example.gov.uk/sealdrop`)"
+    )]
+    BadOrigin { origin: String, reason: &'static str },
+    #[error("{} is not empty: choose a new or empty directory for the hub's data", .0.display())]
+    DataDirNotEmpty(PathBuf),
+    #[error("{} already holds an initialised hub: serve it with `sealdrop-hub serve --data {}`", .0.display(), .0.display())]
+    AlreadyInitialised(PathBuf),
+    #[error(
+        "{} is not an initialised hub data directory: run `sealdrop-hub init --data {}` first",
+        .0.display(), .0.display()
+    )]
+    NotInitialised(PathBuf),
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--authority {0:?} is neither a signed-note verifier key (`name+8hex+base64`) nor a readable file containing one"
+    )]
+    BadAuthority(String),
+    #[error("the directory is not acceptable: {0} (ask the coordinator for a directory signed by the authority key)")]
+    Directory(#[source] DirectoryError),
+    #[error(
+        "{} is readable by group or others: the hub's log key must be private; run `chmod 600 {}`",
+        .0.display(), .0.display()
+    )]
+    LogKeyExposed(PathBuf),
+    #[error("{} is not a valid log key for origin {origin:?}: {reason}", .path.display())]
+    BadLogKey { path: PathBuf, origin: String, reason: String },
+    #[error("the hub database is damaged or from another version: {0}")]
+    Corrupt(String),
+    #[error("hub database: {0}")]
+    Meta(#[from] MetaError),
+    #[error("hub storage: {0}")]
+    Blob(#[from] BlobError),
+}
+
+impl HubError {
+    /// An I/O failure on `path` while doing `action` ("create", "read", ...).
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { action, path: path.into(), source }
+    }
+}

@@ -1,0 +1,297 @@
+//! The hub's shared state: its identity (origin, authority key, log key), the
+//! directory it currently enforces, its stores and its clock. Handlers get a
+//! cheap clone of [`Hub`]; nothing in here knows about HTTP.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use jiff::Timestamp;
+use sealdrop_proto::api::DropState;
+use sealdrop_proto::clock::Clock;
+use sealdrop_proto::directory::{DirectoryError, SignedDirectory};
+use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
+use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
+
+use crate::error::HubError;
+use crate::locks::DropLocks;
+use crate::log_key;
+use crate::storage::meta::{StoredDirectory, setting};
+use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "hub.db";
+
+/// The default largest upload: 64 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 30;
+
+/// How often, at most, the hub forgets expired request nonces (seconds).
+const NONCE_PURGE_INTERVAL_SECS: i64 = 60;
+
+/// Limits an operator may tune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The largest ciphertext the hub accepts for one drop, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES }
+    }
+}
+
+/// A running hub's state. Cloning is cheap and shares everything.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+    config: HubConfig,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    origin: String,
+    authority: NoteVerifierKey,
+    log_key: NoteSigningKey,
+    clock: Arc<dyn Clock>,
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    directory: RwLock<Arc<SignedDirectory>>,
+    /// Serialises directory publication so two uploads cannot both pass the
+    /// rollback check against the same current serial.
+    publish: Mutex<()>,
+    locks: DropLocks,
+    last_nonce_purge: AtomicI64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("data_dir", &self.inner.data_dir)
+            .field("origin", &self.inner.origin)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a published directory was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+/// What start-up cleanup removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Upload files of drops that are no longer open, unknown, or never finished.
+    pub uploads_removed: usize,
+    /// Blob files of drops that are not committed (delivered, unknown, or a
+    /// crash between promotion and the database commit).
+    pub blobs_removed: usize,
+}
+
+impl Hub {
+    /// Opens an initialised data directory, checks the stored directory
+    /// against the authority key and the log key's permissions, and removes
+    /// files left behind by a crash.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        let db = data_dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(HubError::NotInitialised(data_dir.to_owned()));
+        }
+        let meta = SqliteMetaStore::open(&db)?;
+        let origin =
+            meta.setting(setting::ORIGIN)?.ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
+        let authority: NoteVerifierKey = meta
+            .setting(setting::AUTHORITY)?
+            .ok_or_else(|| HubError::Corrupt("the authority setting is missing".into()))?
+            .parse()
+            .map_err(|e| HubError::Corrupt(format!("the stored authority key: {e}")))?;
+        let stored =
+            meta.current_directory()?.ok_or_else(|| HubError::Corrupt("no directory has been stored".into()))?;
+        let directory = SignedDirectory::verify(&stored.note, &authority).map_err(|e| {
+            HubError::Corrupt(format!("the stored directory serial {} does not verify: {e}", stored.serial))
+        })?;
+        let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
+        let blobs = FsBlobStore::open(data_dir)?;
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_owned(),
+                origin,
+                authority,
+                log_key,
+                clock,
+                meta: Arc::new(meta),
+                blobs: Arc::new(blobs),
+                directory: RwLock::new(Arc::new(directory)),
+                publish: Mutex::new(()),
+                locks: DropLocks::default(),
+                last_nonce_purge: AtomicI64::new(i64::MIN),
+            }),
+            config: HubConfig::default(),
+        };
+        let report = hub.clean_up_blocking()?;
+        tracing::info!(
+            uploads_removed = report.uploads_removed,
+            blobs_removed = report.blobs_removed,
+            directory_serial = hub.directory().directory.serial,
+            "opened hub data directory"
+        );
+        Ok(hub)
+    }
+
+    /// The same hub with other limits.
+    pub fn with_config(mut self, config: HubConfig) -> Hub {
+        self.config = config;
+        self
+    }
+
+    /// The same hub with another upload size limit.
+    pub fn with_max_upload_bytes(mut self, bytes: u64) -> Hub {
+        self.config.max_upload_bytes = bytes;
+        self
+    }
+
+    /// The hub's limits.
+    pub fn config(&self) -> HubConfig {
+        self.config
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The hub's origin name.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The authority key that signs directories.
+    pub fn authority(&self) -> &NoteVerifierKey {
+        &self.inner.authority
+    }
+
+    /// The public half of the log key, for the coordinator's directory listing.
+    pub fn log_verifier(&self) -> NoteVerifierKey {
+        self.inner.log_key.verifier()
+    }
+
+    /// The directory the hub currently enforces.
+    pub fn directory(&self) -> Arc<SignedDirectory> {
+        Arc::clone(&self.inner.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Now, in whole seconds, so times round-trip exactly through the
+    /// database into manifests.
+    pub fn now(&self) -> Timestamp {
+        let t = self.inner.clock.now();
+        Timestamp::from_second(t.as_second()).unwrap_or(t)
+    }
+
+    pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
+        Arc::clone(&self.inner.meta)
+    }
+
+    pub(crate) fn blobs(&self) -> &dyn BlobStore {
+        self.inner.blobs.as_ref()
+    }
+
+    pub(crate) fn locks(&self) -> &DropLocks {
+        &self.inner.locks
+    }
+
+    /// Verifies a directory against the authority key, refuses one that is
+    /// not newer than the current one, stores it and starts enforcing it.
+    /// Blocking: call it from `spawn_blocking`.
+    pub fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
+        let _serial = self.inner.publish.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.directory();
+        let next = SignedDirectory::verify_newer(note, &self.inner.authority, current.directory.serial)?;
+        self.inner.meta.insert_directory(&StoredDirectory {
+            serial: next.directory.serial,
+            note: next.note.clone(),
+            sha256: next.sha256_hex(),
+            accepted_at: self.now().as_second(),
+        })?;
+        let next = Arc::new(next);
+        *self.inner.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&next);
+        Ok(next)
+    }
+
+    /// Records a request nonce, first forgetting nonces too old to be
+    /// replayed (at most once a minute). Returns `false` for a replay.
+    /// Blocking: call it from `spawn_blocking`.
+    pub(crate) fn consume_nonce(&self, key: &str, nonce: &str) -> Result<bool, MetaError> {
+        let now = self.now().as_second();
+        let last = self.inner.last_nonce_purge.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= NONCE_PURGE_INTERVAL_SECS
+            && self.inner.last_nonce_purge.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            // A replay must carry its original signed time, which the skew
+            // check keeps within MAX_CLOCK_SKEW_SECS of now, and the original
+            // was seen within the skew of that time: older nonces are safe to forget.
+            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS)?;
+            tracing::debug!(purged, "forgot old request nonces");
+        }
+        self.inner.meta.insert_nonce(key, nonce, now)
+    }
+
+    /// Runs [`Hub::clean_up`] to completion from synchronous code, on a
+    /// short-lived runtime in its own thread (so it works whether or not the
+    /// caller is itself inside a Tokio runtime).
+    fn clean_up_blocking(&self) -> Result<CleanupReport, HubError> {
+        let hub = self.clone();
+        let joined = std::thread::scope(|s| {
+            s.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| HubError::io("start the cleanup runtime for", hub.data_dir().to_owned(), e))?;
+                runtime.block_on(hub.clean_up())
+            })
+            .join()
+        });
+        match joined {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Makes the files agree with the database after a crash: an upload is
+    /// kept only for an open drop that recorded it as finished, a blob only
+    /// for a committed drop. A crash between promoting a blob and committing
+    /// the database therefore leaves the drop open and invisible (the sender
+    /// uploads again), never half-visible.
+    pub async fn clean_up(&self) -> Result<CleanupReport, HubError> {
+        let meta = self.meta();
+        let blobs = self.blobs();
+        let mut report = CleanupReport::default();
+        for id in blobs.list_uploads().await? {
+            let record = meta.drop_record(&id)?;
+            let keep = record.is_some_and(|r| r.state == DropState::Open && r.upload.is_some());
+            if !keep {
+                blobs.delete_upload(&id).await?;
+                report.uploads_removed += 1;
+                tracing::info!(drop = %id, "removed an orphaned upload");
+            }
+        }
+        for id in blobs.list_blobs().await? {
+            let state = meta.drop_state(&id)?;
+            if state != Some(DropState::Committed) {
+                blobs.delete_blob(&id).await?;
+                if state == Some(DropState::Open) {
+                    // The upload was promoted but never committed: it is gone
+                    // from uploads/, so the drop must be uploaded again.
+                    meta.set_upload(&id, None)?;
+                }
+                report.blobs_removed += 1;
+                tracing::info!(drop = %id, "removed an uncommitted or delivered blob");
+            }
+        }
+        Ok(report)
+    }
+}

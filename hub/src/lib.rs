@@ -1,0 +1,44 @@
+//! sealdrop's hub: stores and relays age ciphertext between the parties of a
+//! sharing agreement. It never decrypts and never sees file names; what it
+//! enforces is who may send what to whom, under which agreement, for how long,
+//! and that every drop is vouched for by its sender's signed manifest and
+//! every delivery by its recipients' signed receipts.
+//!
+//! - [`init()`] creates a data directory; [`Hub::open`] opens one.
+//! - [`serve`] runs the HTTP API on a listener; [`router`] builds it for
+//!   in-process tests.
+//! - [`storage`] holds the two narrow storage interfaces and their local
+//!   implementations; [`api`] the routes.
+
+pub mod api;
+pub mod error;
+pub mod hub;
+pub mod init;
+mod locks;
+pub mod log_key;
+pub mod storage;
+
+use std::future::Future;
+
+pub use error::HubError;
+pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig};
+pub use init::{InitOptions, init};
+
+/// The hub's router, for in-process tests and embedding.
+pub fn router(hub: Hub) -> axum::Router {
+    api::router(hub)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    hub: Hub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, origin = hub.origin(), max_upload_bytes = hub.config().max_upload_bytes, "serving");
+    axum::serve(listener, router(hub)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

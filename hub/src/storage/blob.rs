@@ -1,0 +1,301 @@
+//! Where ciphertext bytes live, behind a narrow interface so an object store
+//! (S3) can replace the local file system later without touching handlers.
+//!
+//! A drop's bytes go through two stages: an *upload* that is being written
+//! (and may be replaced or abandoned), and a *blob* that the sender committed
+//! and recipients may download. Promotion from one to the other is atomic, so
+//! a recipient never sees a half-written file.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use sealdrop_proto::ids::DropId;
+use tokio::io::{AsyncRead, AsyncWriteExt, BufWriter};
+
+/// Why a blob operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("drop {0} has no finished upload")]
+    NoUpload(DropId),
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BlobError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io { action, path: path.to_owned(), source }
+    }
+
+    /// Whether the failure was a full disk, which the API reports as 507 so
+    /// operators and senders can tell it apart from a bug.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == ErrorKind::StorageFull || source.kind() == ErrorKind::QuotaExceeded)
+    }
+}
+
+/// A stored blob opened for streaming.
+pub struct BlobRead {
+    /// The bytes.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    /// How many bytes `reader` yields (sent as Content-Length).
+    pub len: u64,
+}
+
+/// An upload being written. Dropping it without [`UploadSink::finish`] leaves
+/// a partial upload that the caller must remove with
+/// [`BlobStore::delete_upload`].
+#[async_trait]
+pub trait UploadSink: Send {
+    /// Appends a chunk.
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Flushes and makes the upload durable (fsync).
+    async fn finish(self: Box<Self>) -> Result<(), BlobError>;
+}
+
+/// Storage for uploads and committed blobs, keyed by drop id.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Starts (or restarts, discarding the previous one) the upload of a drop.
+    async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError>;
+    /// Turns the finished upload into the drop's stored blob, atomically and durably.
+    async fn promote(&self, id: &DropId) -> Result<(), BlobError>;
+    /// Opens the stored blob, or `None` if there is none.
+    async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError>;
+    /// Deletes the stored blob; `false` if there was none.
+    async fn delete_blob(&self, id: &DropId) -> Result<bool, BlobError>;
+    /// Deletes the upload; `false` if there was none.
+    async fn delete_upload(&self, id: &DropId) -> Result<bool, BlobError>;
+    /// The drops that have an upload file (finished or not).
+    async fn list_uploads(&self) -> Result<Vec<DropId>, BlobError>;
+    /// The drops that have a stored blob.
+    async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError>;
+}
+
+const UPLOAD_SUFFIX: &str = ".part";
+const BLOB_SUFFIX: &str = ".age";
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Uploads in `DATA/uploads/<drop-id>.part`, blobs in `DATA/blobs/<drop-id>.age`.
+///
+/// Drop ids are validated [`DropId`]s (`d-` and 26 lowercase base32
+/// characters), so they are safe as file names. Both directories are on the
+/// same file system, so promotion is a `rename`.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    uploads: PathBuf,
+    blobs: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Uses (creating if needed) `uploads/` and `blobs/` under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, BlobError> {
+        let store = Self { uploads: data_dir.join("uploads"), blobs: data_dir.join("blobs") };
+        for dir in [&store.uploads, &store.blobs] {
+            create_private_dir(dir).map_err(|e| BlobError::io("create", dir, e))?;
+        }
+        Ok(store)
+    }
+
+    /// The path of a drop's upload file.
+    pub fn upload_path(&self, id: &DropId) -> PathBuf {
+        self.uploads.join(format!("{id}{UPLOAD_SUFFIX}"))
+    }
+
+    /// The path of a drop's stored blob.
+    pub fn blob_path(&self, id: &DropId) -> PathBuf {
+        self.blobs.join(format!("{id}{BLOB_SUFFIX}"))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Makes a rename or unlink in `dir` durable.
+async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    let handle = tokio::fs::File::open(dir).await.map_err(|e| BlobError::io("open directory", dir, e))?;
+    handle.sync_all().await.map_err(|e| BlobError::io("fsync directory", dir, e))
+}
+
+async fn remove(path: &Path, dir: &Path) -> Result<bool, BlobError> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {
+            sync_dir(dir).await?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(BlobError::io("delete", path, e)),
+    }
+}
+
+async fn list(dir: &Path, suffix: &str) -> Result<Vec<DropId>, BlobError> {
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(|e| BlobError::io("list", dir, e))?;
+    let mut ids = Vec::new();
+    while let Some(entry) = entries.next_entry().await.map_err(|e| BlobError::io("list", dir, e))? {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(suffix)).and_then(|n| n.parse::<DropId>().ok()) else {
+            tracing::warn!(file = ?entry.path(), "ignoring a file the hub did not create");
+            continue;
+        };
+        ids.push(id);
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+struct FsUpload {
+    path: PathBuf,
+    file: BufWriter<tokio::fs::File>,
+}
+
+#[async_trait]
+impl UploadSink for FsUpload {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.file.write_all(chunk).await.map_err(|e| BlobError::io("write", &self.path, e))
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), BlobError> {
+        self.file.flush().await.map_err(|e| BlobError::io("write", &self.path, e))?;
+        self.file.get_ref().sync_all().await.map_err(|e| BlobError::io("fsync", &self.path, e))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
+        let path = self.upload_path(id);
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&path).await.map_err(|e| BlobError::io("create", &path, e))?;
+        Ok(Box::new(FsUpload { path, file: BufWriter::with_capacity(WRITE_BUFFER, file) }))
+    }
+
+    async fn promote(&self, id: &DropId) -> Result<(), BlobError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(id);
+        match tokio::fs::rename(&from, &to).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(BlobError::NoUpload(id.clone())),
+            Err(e) => return Err(BlobError::io("store", &to, e)),
+        }
+        sync_dir(&self.blobs).await?;
+        sync_dir(&self.uploads).await
+    }
+
+    async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
+        let path = self.blob_path(id);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BlobError::io("open", &path, e)),
+        };
+        let len = file.metadata().await.map_err(|e| BlobError::io("stat", &path, e))?.len();
+        Ok(Some(BlobRead { reader: Box::pin(file), len }))
+    }
+
+    async fn delete_blob(&self, id: &DropId) -> Result<bool, BlobError> {
+        remove(&self.blob_path(id), &self.blobs).await
+    }
+
+    async fn delete_upload(&self, id: &DropId) -> Result<bool, BlobError> {
+        remove(&self.upload_path(id), &self.uploads).await
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<DropId>, BlobError> {
+        list(&self.uploads, UPLOAD_SUFFIX).await
+    }
+
+    async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
+        list(&self.blobs, BLOB_SUFFIX).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    async fn upload(store: &FsBlobStore, id: &DropId, parts: &[&[u8]]) {
+        let mut sink = store.begin_upload(id).await.unwrap();
+        for p in parts {
+            sink.write(p).await.unwrap();
+        }
+        sink.finish().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn upload_promote_read_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        upload(&store, &id, &[b"hello ", b"world"]).await;
+        assert_eq!(store.list_uploads().await.unwrap(), vec![id.clone()]);
+        assert!(store.open_blob(&id).await.unwrap().is_none(), "an upload is not readable as a blob");
+
+        store.promote(&id).await.unwrap();
+        assert!(!store.upload_path(&id).exists());
+        assert!(store.blob_path(&id).exists());
+        assert_eq!(store.list_uploads().await.unwrap(), vec![]);
+        assert_eq!(store.list_blobs().await.unwrap(), vec![id.clone()]);
+
+        let mut blob = store.open_blob(&id).await.unwrap().unwrap();
+        assert_eq!(blob.len, 11);
+        let mut bytes = Vec::new();
+        blob.reader.read_to_end(&mut bytes).await.unwrap();
+        assert_eq!(bytes, b"hello world");
+
+        assert!(store.delete_blob(&id).await.unwrap());
+        assert!(!store.blob_path(&id).exists());
+        assert!(!store.delete_blob(&id).await.unwrap(), "deleting twice reports nothing deleted");
+    }
+
+    #[tokio::test]
+    async fn re_upload_replaces_and_promote_needs_an_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        assert!(matches!(store.promote(&id).await, Err(BlobError::NoUpload(_))));
+        upload(&store, &id, &[b"a much longer first upload"]).await;
+        upload(&store, &id, &[b"short"]).await;
+        assert_eq!(std::fs::read(store.upload_path(&id)).unwrap(), b"short");
+        assert!(store.delete_upload(&id).await.unwrap());
+        assert!(!store.delete_upload(&id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn listing_ignores_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("blobs").join("notes.txt"), b"x").unwrap();
+        std::fs::write(dir.path().join("blobs").join("d-../x.age"), b"x").ok();
+        assert_eq!(store.list_blobs().await.unwrap(), vec![]);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        upload(&store, &id, &[b"x"]).await;
+        let mode = std::fs::metadata(store.upload_path(&id)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+}

@@ -1,0 +1,11 @@
+//! The hub's storage, behind two narrow interfaces: [`BlobStore`] for
+//! ciphertext bytes and [`MetaStore`] for everything else. Handlers only see
+//! the traits, so other back ends (S3, PostgreSQL) can be added later.
+
+pub mod blob;
+pub mod meta;
+pub mod sqlite;
+
+pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
+pub use meta::{MetaError, MetaStore};
+pub use sqlite::SqliteMetaStore;

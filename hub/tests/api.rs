@@ -1,0 +1,810 @@
+//! The hub's HTTP API end to end: a real hub on a temp data directory,
+//! served with `serve` on 127.0.0.1:0, driven with reqwest and signed
+//! requests. Time comes from a clock the tests set, never from sleeping.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use jiff::Timestamp;
+use reqwest::{Method, StatusCode};
+use sealdrop_hub::{Hub, InitOptions};
+use sealdrop_proto::api::{
+    Ack, Acked, Commit, Committed, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails, DropState, ErrorBody,
+    HubInfo, Inbox, Sent, Uploaded, code,
+};
+use sealdrop_proto::clock::Clock;
+use sealdrop_proto::directory::{Agreement, Directory, MemberKey, Party, SignedDirectory};
+use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
+use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
+use sealdrop_proto::note::sign_doc;
+use sealdrop_proto::request::{HEADER_SIGNATURE, MAX_CLOCK_SKEW_SECS, RequestAuth, sign_request};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_second(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+const START: &str = "2026-06-01T09:00:00Z";
+const DAY: i64 = 86_400;
+
+/// The keys and directory of four councils: camden, islington and hackney
+/// share the `inner-fsm` agreement; barnet is in the directory but not in
+/// it. Islington has a second member, `j.smith`.
+struct Keys {
+    authority: NoteSigningKey,
+    camden: MemberSecretKey,
+    islington: MemberSecretKey,
+    islington2: MemberSecretKey,
+    hackney: MemberSecretKey,
+    barnet: MemberSecretKey,
+}
+
+fn member(party: &str, name: &str) -> MemberSecretKey {
+    MemberSecretKey::generate(party.parse().unwrap(), name.parse().unwrap())
+}
+
+fn party(id: &str, members: &[&MemberSecretKey]) -> Party {
+    Party {
+        id: id.parse().unwrap(),
+        name: id.to_uppercase(),
+        aliases: vec![],
+        members: members
+            .iter()
+            .map(|k| {
+                let card = k.public();
+                MemberKey { member: card.member, age_recipient: card.age_recipient, signing_key: card.signing_key }
+            })
+            .collect(),
+        witness_keys: vec![],
+    }
+}
+
+impl Keys {
+    fn new() -> Self {
+        Keys {
+            authority: NoteSigningKey::generate("test-authority").unwrap(),
+            camden: member("camden", "data-team"),
+            islington: member("islington", "data-team"),
+            islington2: member("islington", "j.smith"),
+            hackney: member("hackney", "data-team"),
+            barnet: member("barnet", "data-team"),
+        }
+    }
+
+    /// The directory at `serial`; `with_islington2` decides whether j.smith is listed.
+    fn directory(&self, serial: u64, with_islington2: bool) -> Directory {
+        let islington: Vec<&MemberSecretKey> =
+            if with_islington2 { vec![&self.islington, &self.islington2] } else { vec![&self.islington] };
+        Directory {
+            serial,
+            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            hub: None,
+            parties: vec![
+                party("camden", &[&self.camden]),
+                party("islington", &islington),
+                party("hackney", &[&self.hackney]),
+                party("barnet", &[&self.barnet]),
+            ],
+            agreements: vec![Agreement {
+                id: "inner-fsm".into(),
+                title: "Free school meals".into(),
+                purpose: "Auto-enrolment".into(),
+                lawful_basis: "UK GDPR 6(1)(e)".into(),
+                parties: ["camden", "islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect(),
+                max_expiry_days: 14,
+                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
+                valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
+            }],
+        }
+    }
+
+    fn signed_directory(&self, serial: u64, with_islington2: bool) -> String {
+        SignedDirectory::sign(self.directory(serial, with_islington2), &self.authority).unwrap().note
+    }
+}
+
+/// A running hub and a client for it.
+struct World {
+    keys: Arc<Keys>,
+    clock: Arc<TestClock>,
+    data: tempfile::TempDir,
+    client: reqwest::Client,
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl World {
+    async fn start() -> World {
+        Self::start_with(|hub| hub).await
+    }
+
+    async fn start_with(configure: impl FnOnce(Hub) -> Hub) -> World {
+        let keys = Arc::new(Keys::new());
+        let clock = Arc::new(TestClock(AtomicI64::new(START.parse::<Timestamp>().unwrap().as_second())));
+        let data = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            data_dir: data.path().join("hub"),
+            origin: "hub.test/sealdrop".into(),
+            authority: keys.authority.verifier(),
+            directory_note: keys.signed_directory(1, true),
+        };
+        sealdrop_hub::init(&opts, clock.as_ref()).unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut world = World { keys, clock, data, client, base: String::new(), stop: None, server: None };
+        let hub = configure(Hub::open(&world.data_dir(), world.clock.clone()).unwrap());
+        world.serve(hub).await;
+        world
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.data.path().join("hub")
+    }
+
+    async fn serve(&mut self, hub: Hub) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(tx);
+        self.server = Some(tokio::spawn(sealdrop_hub::serve(listener, hub, async {
+            rx.await.ok();
+        })));
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            tx.send(()).unwrap();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.0.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Sends a request with the given authentication headers.
+    async fn send(&self, method: Method, path: &str, auth: Option<&RequestAuth>, body: Vec<u8>) -> reqwest::Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(auth) = auth {
+            for (name, value) in auth.headers() {
+                req = req.header(name, value);
+            }
+        }
+        req.body(body).send().await.unwrap()
+    }
+
+    /// Signs and sends a request with a buffered body.
+    async fn call(&self, key: &MemberSecretKey, method: Method, path: &str, body: &[u8]) -> reqwest::Response {
+        let auth = sign_request(&key.signing, method.as_str(), path, self.now(), Some(body));
+        self.send(method, path, Some(&auth), body.to_vec()).await
+    }
+
+    async fn get(&self, key: &MemberSecretKey, path: &str) -> reqwest::Response {
+        self.call(key, Method::GET, path, b"").await
+    }
+
+    async fn post<T: serde::Serialize>(&self, key: &MemberSecretKey, path: &str, body: &T) -> reqwest::Response {
+        self.call(key, Method::POST, path, &serde_json::to_vec(body).unwrap()).await
+    }
+
+    /// Uploads content as a stream would be signed (`UNSIGNED` body).
+    async fn upload(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> reqwest::Response {
+        let path = format!("/v1/drops/{id}/content");
+        let auth = sign_request(&key.signing, "PUT", &path, self.now(), None);
+        self.send(Method::PUT, &path, Some(&auth), content.to_vec()).await
+    }
+
+    async fn create(&self, key: &MemberSecretKey, recipients: &[&str], expires_in: i64) -> reqwest::Response {
+        let req = CreateDrop {
+            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
+            agreement: "inner-fsm".into(),
+            expires: Timestamp::from_second(self.now() + expires_in).unwrap(),
+        };
+        self.post(key, "/v1/drops", &req).await
+    }
+
+    async fn created(&self, key: &MemberSecretKey, recipients: &[&str]) -> CreatedDrop {
+        ok(self.create(key, recipients, 7 * DAY).await).await
+    }
+
+    /// A manifest for `content` encrypted to every member of the recipients.
+    fn manifest(&self, sender: &MemberSecretKey, drop: &CreatedDrop, recipients: &[&str], content: &[u8]) -> Manifest {
+        let dir = self.keys.directory(1, true);
+        let encrypted_to = recipients
+            .iter()
+            .flat_map(|r| {
+                let p = dir.party(&r.parse().unwrap()).unwrap();
+                p.members.iter().map(|m| EncryptedTo {
+                    key: format!("{}/{}", p.id, m.member),
+                    age_recipient: m.age_recipient.clone(),
+                })
+            })
+            .collect();
+        Manifest {
+            drop: drop.id.clone(),
+            sender: sender.party.clone(),
+            sender_member: sender.member.clone(),
+            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
+            encrypted_to,
+            agreement: "inner-fsm".into(),
+            directory_serial: 1,
+            ciphertext_sha256: hex::encode(Sha256::digest(content)),
+            ciphertext_len: content.len() as u64,
+            created: drop.created,
+            expires: drop.expires,
+        }
+    }
+
+    async fn commit(&self, sender: &MemberSecretKey, id: &DropId, manifest: &Manifest) -> reqwest::Response {
+        let body = Commit { manifest: sign_doc(manifest, &sender.signing) };
+        self.post(sender, &format!("/v1/drops/{id}/commit"), &body).await
+    }
+
+    /// Creates, uploads and commits a drop from camden.
+    async fn send_drop(&self, recipients: &[&str], content: &[u8]) -> CreatedDrop {
+        let sender = &self.keys.camden;
+        let drop = self.created(sender, recipients).await;
+        let _: Uploaded = ok(self.upload(sender, &drop.id, content).await).await;
+        let manifest = self.manifest(sender, &drop, recipients, content);
+        let _: Committed = ok(self.commit(sender, &drop.id, &manifest).await).await;
+        drop
+    }
+
+    fn receipt(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> Ack {
+        let receipt = Receipt {
+            drop: id.clone(),
+            recipient: key.party.clone(),
+            member: key.member.clone(),
+            ciphertext_sha256: hex::encode(Sha256::digest(content)),
+            ciphertext_len: content.len() as u64,
+            received: Timestamp::from_second(self.now()).unwrap(),
+        };
+        Ack { receipt: sign_doc(&receipt, &key.signing) }
+    }
+
+    async fn inbox(&self, key: &MemberSecretKey) -> Vec<DropId> {
+        let inbox: Inbox = ok(self.get(key, "/v1/inbox").await).await;
+        inbox.drops.into_iter().map(|d| d.id).collect()
+    }
+
+    fn blob_path(&self, id: &DropId) -> PathBuf {
+        self.data_dir().join("blobs").join(format!("{id}.age"))
+    }
+
+    fn upload_path(&self, id: &DropId) -> PathBuf {
+        self.data_dir().join("uploads").join(format!("{id}.part"))
+    }
+}
+
+/// Parses a successful JSON response.
+async fn ok<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "expected success, got {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Asserts an error response's status and code; returns its message.
+async fn err(resp: reqwest::Response, status: u16, code: &str) -> String {
+    let got = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got.as_u16(), status, "{text}");
+    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
+    assert_eq!(body.error.code, code, "{}", body.error.message);
+    assert!(!body.error.message.is_empty());
+    body.error.message
+}
+
+fn content(len: usize) -> Vec<u8> {
+    // Not real age ciphertext: the hub never looks inside.
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn full_flow_with_two_recipients() {
+    let mut w = World::start().await;
+    let (camden, islington, hackney, barnet) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney, &w.keys.barnet);
+    let data = content(300 * 1024 + 17);
+
+    let drop = w.created(camden, &["islington", "hackney"]).await;
+    assert_eq!(drop.created.as_second(), w.now());
+    let up: Uploaded = ok(w.upload(camden, &drop.id, &data).await).await;
+    assert_eq!(up.len, data.len() as u64);
+    assert_eq!(up.sha256, hex::encode(Sha256::digest(&data)));
+    assert!(w.inbox(islington).await.is_empty(), "an uncommitted drop is invisible");
+    err(w.get(islington, &format!("/v1/drops/{}", drop.id)).await, 404, code::NOT_FOUND).await;
+
+    let manifest = w.manifest(camden, &drop, &["islington", "hackney"], &data);
+    w.advance(5);
+    let committed: Committed = ok(w.commit(camden, &drop.id, &manifest).await).await;
+    assert_eq!(committed.committed.as_second(), w.now());
+    assert!(w.blob_path(&drop.id).exists());
+    assert!(!w.upload_path(&drop.id).exists());
+
+    // Both recipients see it; nobody else does.
+    let inbox: Inbox = ok(w.get(islington, "/v1/inbox").await).await;
+    assert_eq!(inbox.drops.len(), 1);
+    let entry = &inbox.drops[0];
+    assert_eq!((&entry.id, entry.from.as_str(), entry.size), (&drop.id, "camden", data.len() as u64));
+    assert_eq!(entry.agreement, "inner-fsm");
+    assert_eq!(w.inbox(hackney).await, vec![drop.id.clone()]);
+    assert!(w.inbox(barnet).await.is_empty());
+    assert!(w.inbox(camden).await.is_empty());
+
+    // Details for the sender and recipients; 403 for anyone else.
+    let details: DropDetails = ok(w.get(islington, &format!("/v1/drops/{}", drop.id)).await).await;
+    assert_eq!(details.state, DropState::Committed);
+    assert_eq!(details.manifest, sign_doc(&manifest, &camden.signing), "the manifest exactly as committed");
+    let _: DropDetails = ok(w.get(camden, &format!("/v1/drops/{}", drop.id)).await).await;
+    err(w.get(barnet, &format!("/v1/drops/{}", drop.id)).await, 403, code::FORBIDDEN).await;
+    err(w.get(barnet, &format!("/v1/drops/{}/content", drop.id)).await, 403, code::FORBIDDEN).await;
+    let barnet_ack = w.receipt(barnet, &drop.id, &data);
+    err(w.post(barnet, &format!("/v1/drops/{}/ack", drop.id), &barnet_ack).await, 403, code::FORBIDDEN).await;
+    // The sender cannot download its own drop.
+    err(w.get(camden, &format!("/v1/drops/{}/content", drop.id)).await, 403, code::FORBIDDEN).await;
+
+    // Islington downloads and acknowledges.
+    w.advance(60);
+    let resp = w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    assert_eq!(resp.headers()["content-length"], data.len().to_string().as_str());
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+    let fetched_at = w.now();
+    w.advance(60);
+    let acked: Acked =
+        ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &w.receipt(islington, &drop.id, &data)).await)
+            .await;
+    assert!(!acked.ciphertext_deleted);
+    assert!(w.blob_path(&drop.id).exists());
+    assert!(w.inbox(islington).await.is_empty(), "acknowledged drops leave the inbox");
+    err(w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await, 410, code::GONE).await;
+    let again = w.receipt(islington, &drop.id, &data);
+    err(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &again).await, 409, code::CONFLICT).await;
+
+    // The sender sees who fetched and who acknowledged.
+    let sent: Sent = ok(w.get(camden, &format!("/v1/sent?id={}", drop.id)).await).await;
+    assert_eq!(sent.drops.len(), 1);
+    let s = &sent.drops[0];
+    assert_eq!((s.state, s.size), (DropState::Committed, data.len() as u64));
+    let isl = s.recipients.iter().find(|r| r.party.as_str() == "islington").unwrap();
+    assert_eq!(isl.fetched.map(|t| t.as_second()), Some(fetched_at));
+    assert_eq!(isl.acknowledged.map(|t| t.as_second()), Some(w.now()));
+    assert_eq!(isl.acknowledged_by.as_deref(), Some("data-team"));
+    let hck = s.recipients.iter().find(|r| r.party.as_str() == "hackney").unwrap();
+    assert_eq!((hck.fetched, hck.acknowledged), (None, None));
+
+    // Hackney is last: the ciphertext is deleted from disk.
+    let resp = w.get(hackney, &format!("/v1/drops/{}/content", drop.id)).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+    let acked: Acked =
+        ok(w.post(hackney, &format!("/v1/drops/{}/ack", drop.id), &w.receipt(hackney, &drop.id, &data)).await).await;
+    assert!(acked.ciphertext_deleted);
+    assert!(!w.blob_path(&drop.id).exists(), "the ciphertext is gone after the last acknowledgement");
+    assert!(files_in(&w.data_dir().join("blobs")).is_empty());
+    err(w.get(hackney, &format!("/v1/drops/{}/content", drop.id)).await, 410, code::GONE).await;
+    let details: DropDetails = ok(w.get(camden, &format!("/v1/drops/{}", drop.id)).await).await;
+    assert_eq!(details.state, DropState::Delivered);
+    let sent: Sent = ok(w.get(camden, "/v1/sent").await).await;
+    assert_eq!(sent.drops[0].state, DropState::Delivered);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn authentication_failures_have_their_codes() {
+    let mut w = World::start().await;
+    let key = &w.keys.islington;
+
+    // No headers at all.
+    let msg = err(w.send(Method::GET, "/v1/inbox", None, vec![]).await, 401, code::UNAUTHENTICATED).await;
+    assert!(msg.contains("sealdrop-key"), "{msg}");
+
+    // A time outside the allowed skew.
+    let stale = sign_request(&key.signing, "GET", "/v1/inbox", w.now() - MAX_CLOCK_SKEW_SECS - 1, Some(b""));
+    err(w.send(Method::GET, "/v1/inbox", Some(&stale), vec![]).await, 401, code::STALE_REQUEST).await;
+    let skewed = sign_request(&key.signing, "GET", "/v1/inbox", w.now() - MAX_CLOCK_SKEW_SECS, Some(b""));
+    let _: Inbox = ok(w.send(Method::GET, "/v1/inbox", Some(&skewed), vec![]).await).await;
+
+    // The same request twice.
+    let once = sign_request(&key.signing, "GET", "/v1/inbox", w.now(), Some(b""));
+    let _: Inbox = ok(w.send(Method::GET, "/v1/inbox", Some(&once), vec![]).await).await;
+    err(w.send(Method::GET, "/v1/inbox", Some(&once), vec![]).await, 401, code::REPLAYED_NONCE).await;
+
+    // A key the directory does not list.
+    let stranger = member("islington", "intern");
+    err(w.get(&stranger, "/v1/inbox").await, 401, code::UNKNOWN_KEY).await;
+    let outsider = member("westminster", "data-team");
+    err(w.get(&outsider, "/v1/inbox").await, 401, code::UNKNOWN_KEY).await;
+
+    // A tampered signature, and a signature for another path.
+    let mut tampered = sign_request(&key.signing, "GET", "/v1/inbox", w.now(), Some(b""));
+    let flipped = if tampered.signature.starts_with('A') { "B" } else { "A" };
+    tampered.signature.replace_range(0..1, flipped);
+    err(w.send(Method::GET, "/v1/inbox", Some(&tampered), vec![]).await, 401, code::BAD_SIGNATURE).await;
+    let elsewhere = sign_request(&key.signing, "GET", "/v1/sent", w.now(), Some(b""));
+    err(w.send(Method::GET, "/v1/inbox", Some(&elsewhere), vec![]).await, 401, code::BAD_SIGNATURE).await;
+
+    // A body that is not the one signed.
+    let signed = serde_json::to_vec(&CreateDrop {
+        recipients: vec!["camden".parse().unwrap()],
+        agreement: "inner-fsm".into(),
+        expires: Timestamp::from_second(w.now() + DAY).unwrap(),
+    })
+    .unwrap();
+    let auth = sign_request(&key.signing, "POST", "/v1/drops", w.now(), Some(&signed));
+    let mut altered = signed.clone();
+    altered.extend_from_slice(b" ");
+    err(w.send(Method::POST, "/v1/drops", Some(&auth), altered).await, 401, code::BAD_SIGNATURE).await;
+    // A buffered body may not claim to be unsigned.
+    let unsigned = sign_request(&key.signing, "POST", "/v1/drops", w.now(), None);
+    err(w.send(Method::POST, "/v1/drops", Some(&unsigned), signed.clone()).await, 401, code::BAD_SIGNATURE).await;
+    // A failed request does not burn the nonce: the genuine body still goes through.
+    let _: CreatedDrop = ok(w.send(Method::POST, "/v1/drops", Some(&auth), signed).await).await;
+
+    // A malformed header.
+    let mut bad = sign_request(&key.signing, "GET", "/v1/inbox", w.now(), Some(b""));
+    bad.nonce = "short".into();
+    err(w.send(Method::GET, "/v1/inbox", Some(&bad), vec![]).await, 401, code::UNAUTHENTICATED).await;
+    let resp = w.client.get(format!("{}/v1/inbox", w.base)).header(HEADER_SIGNATURE, "x").send().await.unwrap();
+    err(resp, 401, code::UNAUTHENTICATED).await;
+
+    // Time moves; a request signed with the new time is fine, the old one is stale.
+    let old = sign_request(&key.signing, "GET", "/v1/inbox", w.now(), Some(b""));
+    w.advance(MAX_CLOCK_SKEW_SECS + 1);
+    err(w.send(Method::GET, "/v1/inbox", Some(&old), vec![]).await, 401, code::STALE_REQUEST).await;
+    let _: Inbox = ok(w.get(key, "/v1/inbox").await).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn commit_rules() {
+    let mut w = World::start().await;
+    let (camden, islington, hackney) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney);
+    let data = content(5000);
+    let drop = w.created(camden, &["islington"]).await;
+    let manifest = w.manifest(camden, &drop, &["islington"], &data);
+
+    // Before any upload.
+    let msg = err(w.commit(camden, &drop.id, &manifest).await, 409, code::CONFLICT).await;
+    assert!(msg.contains("upload the content first"), "{msg}");
+
+    // Only the sender may upload or commit.
+    err(w.upload(islington, &drop.id, &data).await, 403, code::FORBIDDEN).await;
+    let by_recipient = Commit { manifest: sign_doc(&manifest, &islington.signing) };
+    err(w.post(islington, &format!("/v1/drops/{}/commit", drop.id), &by_recipient).await, 403, code::FORBIDDEN).await;
+    let _: Uploaded = ok(w.upload(camden, &drop.id, &data).await).await;
+
+    // A manifest whose hash is not what the hub received.
+    let mut wrong = manifest.clone();
+    wrong.ciphertext_sha256 = hex::encode(Sha256::digest(b"something else"));
+    err(w.commit(camden, &drop.id, &wrong).await, 422, code::HASH_MISMATCH).await;
+    let mut short = manifest.clone();
+    short.ciphertext_len -= 1;
+    err(w.commit(camden, &drop.id, &short).await, 422, code::HASH_MISMATCH).await;
+    assert!(w.inbox(islington).await.is_empty(), "a refused commit leaves the drop invisible");
+    assert!(!w.blob_path(&drop.id).exists());
+
+    // A manifest signed by another party's key, even though camden sends it.
+    let forged = Commit { manifest: sign_doc(&manifest, &hackney.signing) };
+    let msg =
+        err(w.post(camden, &format!("/v1/drops/{}/commit", drop.id), &forged).await, 422, code::BAD_MANIFEST).await;
+    assert!(msg.contains("camden/data-team"), "{msg}");
+    // A manifest that does not match the drop names the field.
+    let mut other_agreement = manifest.clone();
+    other_agreement.agreement = "other".into();
+    let msg = err(w.commit(camden, &drop.id, &other_agreement).await, 422, code::BAD_MANIFEST).await;
+    assert!(msg.contains("`agreement`"), "{msg}");
+    let mut not_encrypted_to_islington = manifest.clone();
+    not_encrypted_to_islington.encrypted_to.clear();
+    err(w.commit(camden, &drop.id, &not_encrypted_to_islington).await, 422, code::BAD_MANIFEST).await;
+    // A body that is not a Commit.
+    let msg = err(
+        w.call(camden, Method::POST, &format!("/v1/drops/{}/commit", drop.id), br#"{"manifesto":"x"}"#).await,
+        400,
+        code::BAD_REQUEST,
+    )
+    .await;
+    assert!(msg.contains("manifesto"), "{msg}");
+
+    // A re-upload replaces the content; the manifest must then match the new bytes.
+    let data2 = content(6000);
+    let up: Uploaded = ok(w.upload(camden, &drop.id, &data2).await).await;
+    assert_eq!(up.len, 6000);
+    err(w.commit(camden, &drop.id, &manifest).await, 422, code::HASH_MISMATCH).await;
+    let manifest2 = w.manifest(camden, &drop, &["islington"], &data2);
+    let _: Committed = ok(w.commit(camden, &drop.id, &manifest2).await).await;
+    assert_eq!(w.inbox(islington).await, vec![drop.id.clone()]);
+    let resp = w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data2.as_slice());
+
+    // Committed drops are final.
+    err(w.commit(camden, &drop.id, &manifest2).await, 409, code::CONFLICT).await;
+    err(w.upload(camden, &drop.id, &data).await, 409, code::CONFLICT).await;
+
+    // Unknown and malformed drop ids.
+    let unknown = DropId::random();
+    err(w.upload(camden, &unknown, &data).await, 404, code::NOT_FOUND).await;
+    err(w.get(camden, &format!("/v1/drops/{unknown}")).await, 404, code::NOT_FOUND).await;
+    err(w.get(camden, "/v1/drops/not-a-drop").await, 400, code::BAD_REQUEST).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn streamed_upload_with_a_signed_hash_is_checked() {
+    let mut w = World::start().await;
+    let camden = &w.keys.camden;
+    let drop = w.created(camden, &["islington"]).await;
+    let path = format!("/v1/drops/{}/content", drop.id);
+    let data = content(1000);
+    let auth = sign_request(&camden.signing, "PUT", &path, w.now(), Some(&data));
+    let _: Uploaded = ok(w.send(Method::PUT, &path, Some(&auth), data.clone()).await).await;
+    let auth = sign_request(&camden.signing, "PUT", &path, w.now(), Some(&data));
+    err(w.send(Method::PUT, &path, Some(&auth), content(999)).await, 401, code::BAD_SIGNATURE).await;
+    assert!(!w.upload_path(&drop.id).exists(), "a body that does not match its signed hash is not kept");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn agreement_rules_on_create() {
+    let mut w = World::start().await;
+    let (camden, barnet) = (&w.keys.camden, &w.keys.barnet);
+    let msg = err(w.create(camden, &["barnet"], DAY).await, 422, code::NOT_IN_AGREEMENT).await;
+    assert!(msg.contains("barnet") && msg.contains("inner-fsm"), "{msg}");
+    let msg = err(w.create(barnet, &["camden"], DAY).await, 422, code::NOT_IN_AGREEMENT).await;
+    assert!(msg.contains("your party `barnet`"), "{msg}");
+    let msg = err(w.create(camden, &["westminster"], DAY).await, 422, code::UNKNOWN_PARTY).await;
+    assert!(msg.contains("westminster"), "{msg}");
+    let msg = err(w.create(camden, &["islington"], 14 * DAY + 1).await, 422, code::BAD_EXPIRY).await;
+    assert!(msg.contains("14 days"), "{msg}");
+    err(w.create(camden, &["islington"], 0).await, 422, code::BAD_EXPIRY).await;
+    let _: CreatedDrop = ok(w.create(camden, &["islington"], 14 * DAY).await).await;
+    err(w.create(camden, &[], DAY).await, 400, code::BAD_REQUEST).await;
+    err(w.create(camden, &["islington", "islington"], DAY).await, 400, code::BAD_REQUEST).await;
+    let other = CreateDrop {
+        recipients: vec!["islington".parse().unwrap()],
+        agreement: "no-such-agreement".into(),
+        expires: Timestamp::from_second(w.now() + DAY).unwrap(),
+    };
+    err(w.post(camden, "/v1/drops", &other).await, 422, code::UNKNOWN_AGREEMENT).await;
+    // Once the agreement has ended, nothing more may be sent under it.
+    w.advance("2030-01-01T00:00:00Z".parse::<Timestamp>().unwrap().as_second() - w.now());
+    err(w.create(camden, &["islington"], DAY).await, 422, code::AGREEMENT_NOT_IN_FORCE).await;
+    // Unparseable JSON and unknown fields are 400 with serde's message.
+    let msg = err(w.call(camden, Method::POST, "/v1/drops", b"{not json").await, 400, code::BAD_REQUEST).await;
+    assert!(msg.contains("JSON"), "{msg}");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn directory_publication() {
+    let mut w = World::start().await;
+    let (islington2, camden) = (&w.keys.islington2, &w.keys.camden);
+    let info: HubInfo = ok(w.client.get(format!("{}/v1/info", w.base)).send().await.unwrap()).await;
+    assert_eq!((info.origin.as_str(), info.directory_serial), ("hub.test/sealdrop", 1));
+    let current = w.client.get(format!("{}/v1/directory", w.base)).send().await.unwrap();
+    assert!(current.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    // Ed25519 signatures are deterministic, so re-signing gives the note init stored.
+    assert_eq!(current.text().await.unwrap(), w.keys.signed_directory(1, true));
+
+    // j.smith (islington) works under serial 1.
+    let _: Inbox = ok(w.get(islington2, "/v1/inbox").await).await;
+
+    let publish = |note: String| {
+        let req = w.client.post(format!("{}/v1/directory", w.base)).body(note);
+        async move { req.send().await.unwrap() }
+    };
+    // Signed by someone else.
+    let impostor = NoteSigningKey::generate("test-authority").unwrap();
+    let forged = SignedDirectory::sign(w.keys.directory(2, false), &impostor).unwrap().note;
+    err(publish(forged).await, 422, code::DIRECTORY_BAD_SIGNATURE).await;
+    // Altered after signing.
+    let altered = w.keys.signed_directory(2, false).replace("Auto-enrolment", "Anything");
+    err(publish(altered).await, 422, code::DIRECTORY_BAD_SIGNATURE).await;
+    // Not a directory at all.
+    err(publish("hello".into()).await, 422, code::DIRECTORY_INVALID).await;
+    // Equal serial.
+    err(publish(w.keys.signed_directory(1, false)).await, 409, code::DIRECTORY_ROLLBACK).await;
+
+    // Serial 2 removes j.smith.
+    let accepted: DirectoryAccepted = ok(publish(w.keys.signed_directory(2, false)).await).await;
+    assert_eq!(accepted.serial, 2);
+    let info: HubInfo = ok(w.client.get(format!("{}/v1/info", w.base)).send().await.unwrap()).await;
+    assert_eq!(info.directory_serial, 2);
+    let msg = err(w.get(islington2, "/v1/inbox").await, 401, code::UNKNOWN_KEY).await;
+    assert!(msg.contains("serial 2"), "{msg}");
+    let _: Inbox = ok(w.get(camden, "/v1/inbox").await).await;
+    // Lower and equal serials are now refused.
+    err(publish(w.keys.signed_directory(1, true)).await, 409, code::DIRECTORY_ROLLBACK).await;
+    err(publish(w.keys.signed_directory(2, true)).await, 409, code::DIRECTORY_ROLLBACK).await;
+    let current = w.client.get(format!("{}/v1/directory", w.base)).send().await.unwrap().text().await.unwrap();
+    assert!(current.contains("\"serial\": 2"), "{current}");
+    w.stop().await;
+
+    // The new directory survives a restart.
+    let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap();
+    assert_eq!(hub.directory().directory.serial, 2);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_refused_and_not_stored() {
+    let mut w = World::start_with(|hub| hub.with_max_upload_bytes(4096)).await;
+    let camden = &w.keys.camden;
+    let drop = w.created(camden, &["islington"]).await;
+
+    // Declared too large (Content-Length).
+    let msg = err(w.upload(camden, &drop.id, &content(5000)).await, 413, code::PAYLOAD_TOO_LARGE).await;
+    assert!(msg.contains("4096"), "{msg}");
+    assert!(files_in(&w.data_dir().join("uploads")).is_empty());
+
+    // Streamed without a length (chunked): refused once it passes the limit.
+    let path = format!("/v1/drops/{}/content", drop.id);
+    let auth = sign_request(&camden.signing, "PUT", &path, w.now(), None);
+    let status = chunked_put(&w.base, &path, &auth, &[&content(3000), &content(3000)]).await;
+    assert_eq!(status, 413);
+    assert!(files_in(&w.data_dir().join("uploads")).is_empty(), "the partial upload is removed");
+    let manifest = w.manifest(camden, &drop, &["islington"], &content(5000));
+    err(w.commit(camden, &drop.id, &manifest).await, 409, code::CONFLICT).await;
+
+    // At the limit is fine, chunked or not.
+    let auth = sign_request(&camden.signing, "PUT", &path, w.now(), None);
+    assert_eq!(chunked_put(&w.base, &path, &auth, &[&content(2048), &content(2048)]).await, 200);
+    let _: Uploaded = ok(w.upload(camden, &drop.id, &content(4096)).await).await;
+
+    // JSON bodies have their own 1 MiB limit.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    err(w.call(camden, Method::POST, "/v1/drops", &huge).await, 413, code::PAYLOAD_TOO_LARGE).await;
+    w.stop().await;
+}
+
+/// Sends a PUT with a chunked body over a raw connection (reqwest needs its
+/// `stream` feature for that) and returns the response status.
+async fn chunked_put(base: &str, path: &str, auth: &RequestAuth, chunks: &[&[u8]]) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head =
+        format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n");
+    for (name, value) in auth.headers() {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The hub may answer and close before reading everything: ignore write errors.
+    let _ = stream.write_all(&request).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_json() {
+    let mut w = World::start().await;
+    for (method, path) in [(Method::GET, "/v1/nope"), (Method::GET, "/"), (Method::DELETE, "/v1/inbox")] {
+        let resp = w.client.request(method.clone(), format!("{}{path}", w.base)).send().await.unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/json", "{method} {path}");
+        err(resp, 404, code::NOT_FOUND).await;
+    }
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn expired_drops_leave_the_inbox() {
+    let mut w = World::start().await;
+    let islington = &w.keys.islington;
+    let data = content(100);
+    let drop = w.send_drop(&["islington"], &data).await;
+    assert_eq!(w.inbox(islington).await, vec![drop.id.clone()]);
+    w.advance(7 * DAY);
+    assert!(w.inbox(islington).await.is_empty());
+    err(w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await, 410, code::GONE).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn sent_lists_only_the_callers_drops() {
+    let mut w = World::start().await;
+    let (camden, islington) = (&w.keys.camden, &w.keys.islington);
+    let first = w.send_drop(&["islington"], &content(10)).await;
+    w.advance(1);
+    let second = w.created(camden, &["hackney"]).await;
+    let sent: Sent = ok(w.get(camden, "/v1/sent").await).await;
+    let ids: Vec<&DropId> = sent.drops.iter().map(|d| &d.id).collect();
+    assert_eq!(ids, vec![&second.id, &first.id], "newest first");
+    assert_eq!(sent.drops[0].state, DropState::Open);
+    assert_eq!(sent.drops[0].committed, None);
+    assert_eq!(sent.drops[1].recipients[0].party, "islington".parse::<PartyId>().unwrap());
+    let none: Sent = ok(w.get(islington, "/v1/sent").await).await;
+    assert!(none.drops.is_empty());
+    err(w.get(islington, &format!("/v1/sent?id={}", first.id)).await, 404, code::NOT_FOUND).await;
+    err(w.get(camden, "/v1/sent?colour=blue").await, 400, code::BAD_REQUEST).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_committed_drops_and_removes_orphans() {
+    let mut w = World::start().await;
+    let keys = Arc::clone(&w.keys);
+    let (camden, islington) = (&keys.camden, &keys.islington);
+    let data = content(2000);
+    let committed = w.send_drop(&["islington"], &data).await;
+    let pending = w.created(camden, &["islington"]).await;
+    let _: Uploaded = ok(w.upload(camden, &pending.id, &data).await).await;
+    let promoted = w.created(camden, &["islington"]).await;
+    let _: Uploaded = ok(w.upload(camden, &promoted.id, &data).await).await;
+    w.stop().await;
+
+    // Simulate crashes: an upload file for an unknown drop, a stale upload of
+    // a committed drop, and a blob promoted but never committed.
+    let stray = DropId::random();
+    std::fs::write(w.upload_path(&stray), b"partial").unwrap();
+    std::fs::write(w.upload_path(&committed.id), b"stale").unwrap();
+    std::fs::rename(w.upload_path(&promoted.id), w.blob_path(&promoted.id)).unwrap();
+
+    let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap();
+    assert!(!w.upload_path(&stray).exists(), "orphaned upload removed");
+    assert!(!w.upload_path(&committed.id).exists(), "upload of a committed drop removed");
+    assert!(!w.blob_path(&promoted.id).exists(), "uncommitted blob removed");
+    assert!(w.upload_path(&pending.id).exists(), "a finished upload of an open drop is kept");
+    assert!(w.blob_path(&committed.id).exists(), "committed ciphertext is kept");
+    w.serve(hub).await;
+
+    assert_eq!(w.inbox(islington).await, vec![committed.id.clone()]);
+    let resp = w.get(islington, &format!("/v1/drops/{}/content", committed.id)).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+    // The kept upload can still be committed; the promoted-but-lost one must be uploaded again.
+    let manifest = w.manifest(camden, &pending, &["islington"], &data);
+    let _: Committed = ok(w.commit(camden, &pending.id, &manifest).await).await;
+    let manifest = w.manifest(camden, &promoted, &["islington"], &data);
+    err(w.commit(camden, &promoted.id, &manifest).await, 409, code::CONFLICT).await;
+    let _: Uploaded = ok(w.upload(camden, &promoted.id, &data).await).await;
+    let _: Committed = ok(w.commit(camden, &promoted.id, &manifest).await).await;
+    assert_eq!(w.inbox(islington).await.len(), 3);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn open_refuses_an_uninitialised_or_exposed_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(0)));
+    let e = Hub::open(tmp.path(), clock.clone()).unwrap_err();
+    assert!(e.to_string().contains("sealdrop-hub init"), "{e}");
+
+    let mut w = World::start().await;
+    w.stop().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = w.data_dir().join("log.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Hub::open(&w.data_dir(), clock).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+}

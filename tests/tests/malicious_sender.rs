@@ -1,0 +1,232 @@
+//! A drop made by hand, outside the `sealdrop` client: encrypted with stock
+//! `age` and sent over the raw API with a correctly signed manifest. A
+//! well-formed one must arrive (interop from stock age into the client); one
+//! whose archive tries to write outside the output folder must be refused
+//! without writing anywhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sealdrop_e2e::{AGREEMENT, Hub, Party, assert_one_error_line, http, list_dir, member_key, read_bytes, tree};
+use sealdrop_proto::api::{Commit, CreateDrop, CreatedDrop};
+use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::ids::key_name;
+use sealdrop_proto::request::sign_request;
+
+fn age_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join("age")).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("the stock `age` binary is not on PATH: install it (Debian/Ubuntu: `apt-get install age`) and rerun")
+    })
+}
+
+/// One raw tar entry.
+enum Entry<'a> {
+    File(&'a [u8], &'a [u8]),
+    Dir(&'a [u8]),
+    Symlink(&'a [u8], &'a [u8]),
+}
+
+/// A tar archive written header by header, so that names the `tar` crate
+/// would refuse (`..`, absolute paths) can be written.
+fn raw_tar(entries: &[Entry<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_ustar();
+        let (name, data, kind, link): (&[u8], &[u8], _, &[u8]) = match e {
+            Entry::File(n, d) => (n, d, tar::EntryType::Regular, b""),
+            Entry::Dir(n) => (n, b"", tar::EntryType::Directory, b""),
+            Entry::Symlink(n, target) => (n, b"", tar::EntryType::Symlink, target),
+        };
+        let u = h.as_ustar_mut().unwrap();
+        u.name[..name.len()].copy_from_slice(name);
+        u.linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(if matches!(kind, tar::EntryType::Regular) { 0o644 } else { 0o755 });
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Sends `plaintext` from `sender` to `recipient` without the client: create
+/// the drop, encrypt with stock age to the recipient's key, upload, and commit
+/// with a manifest the sender signs. Returns the drop id.
+fn send_by_hand(hub: &Hub, sender: &str, recipient: &str, plaintext: &[u8]) -> String {
+    let (id, reply) = send_by_hand_with(hub, sender, recipient, plaintext, |_| {});
+    assert_eq!(reply.status, 200, "commit: {reply:?}");
+    id
+}
+
+/// Like [`send_by_hand`], but lets `edit` change the manifest before it is
+/// signed, and returns the hub's reply to the commit unchecked.
+fn send_by_hand_with(
+    hub: &Hub,
+    sender: &str,
+    recipient: &str,
+    plaintext: &[u8],
+    edit: impl FnOnce(&mut Manifest),
+) -> (String, http::Reply) {
+    let key = member_key(sender);
+    let card = member_key(recipient).public();
+    let base = &hub.url;
+
+    let create = CreateDrop {
+        recipients: vec![card.party.clone()],
+        agreement: AGREEMENT.into(),
+        expires: sealdrop_proto::Timestamp::from_second(http::now() + 86400).unwrap(),
+    };
+    let body = serde_json::to_vec(&create).unwrap();
+    let reply = http::signed_at(base, &key.signing, "POST", "/v1/drops", http::now(), &body);
+    assert_eq!(reply.status, 200, "create: {reply:?}");
+    let created: CreatedDrop = serde_json::from_str(&reply.body).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.tar");
+    let cipher = dir.path().join("cipher.age");
+    std::fs::write(&plain, plaintext).unwrap();
+    let out = Command::new(age_binary())
+        .arg("-r")
+        .arg(&card.age_recipient)
+        .arg("-o")
+        .arg(&cipher)
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "age -r failed: {}", String::from_utf8_lossy(&out.stderr));
+    let ciphertext = read_bytes(&cipher);
+
+    let path = format!("/v1/drops/{}/content", created.id);
+    let auth = sign_request(&key.signing, "PUT", &path, http::now(), None);
+    let mut req = http::client().put(format!("{base}{path}")).body(ciphertext.clone());
+    for (name, value) in auth.headers() {
+        req = req.header(name, value);
+    }
+    let reply = http::Reply::from(req.send());
+    assert_eq!(reply.status, 200, "upload: {reply:?}");
+
+    let mut manifest = Manifest {
+        drop: created.id.clone(),
+        sender: key.party.clone(),
+        sender_member: key.member.clone(),
+        recipients: vec![card.party.clone()],
+        encrypted_to: vec![EncryptedTo {
+            key: key_name(&card.party, &card.member),
+            age_recipient: card.age_recipient.clone(),
+        }],
+        agreement: AGREEMENT.into(),
+        directory_serial: 1,
+        ciphertext_sha256: sealdrop_e2e::sha256_hex(&ciphertext),
+        ciphertext_len: ciphertext.len() as u64,
+        created: created.created,
+        expires: created.expires,
+    };
+    edit(&mut manifest);
+    let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing) };
+    let body = serde_json::to_vec(&commit).unwrap();
+    let reply =
+        http::signed_at(base, &key.signing, "POST", &format!("/v1/drops/{}/commit", created.id), http::now(), &body);
+    (created.id.to_string(), reply)
+}
+
+#[test]
+fn a_drop_encrypted_by_stock_age_is_fetched_by_the_client() {
+    let hub = Hub::start();
+    let islington = Party::new(&hub, "islington");
+    let camden = Party::new(&hub, "camden");
+    let tar = raw_tar(&[
+        Entry::File(b"hand made.csv", b"made by hand\n"),
+        Entry::Dir(b"sub/"),
+        Entry::File(b"sub/inner.txt", b"inner\n"),
+    ]);
+    let id = send_by_hand(&hub, "camden", "islington", &tar);
+    assert!(islington.inbox_ids().contains(&id));
+    let out = islington.work().join("in");
+    islington.fetch(&id, &out);
+    let got = tree(&out);
+    assert_eq!(got.keys().map(String::as_str).collect::<Vec<_>>(), ["hand made.csv", "sub/", "sub/inner.txt"]);
+    assert_eq!(got["hand made.csv"], b"made by hand\n");
+    assert_eq!(got["sub/inner.txt"], b"inner\n");
+    assert_eq!(camden.status_of(&id)["state"], "delivered");
+}
+
+/// Sends `tar` by hand and checks islington's fetch is refused and writes
+/// nothing: neither into its output folder nor into `outside` next to it.
+fn escape_is_refused(make_tar: impl FnOnce(&Path) -> Vec<u8>) {
+    let hub = Hub::start();
+    let islington = Party::new(&hub, "islington");
+    let landing = islington.work().join("landing");
+    let out = landing.join("out");
+    let outside = landing.join("outside");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let id = send_by_hand(&hub, "camden", "islington", &make_tar(&outside));
+
+    let (_, stderr) = islington.fail(["fetch".as_ref(), id.as_str().as_ref(), "-o".as_ref(), out.as_os_str()]);
+    assert_one_error_line(&stderr);
+    assert!(list_dir(&outside).is_empty(), "the drop wrote outside the output folder: {:?}", list_dir(&outside));
+    assert_eq!(list_dir(&landing), ["out", "outside"], "the drop wrote beside the output folder");
+    assert!(tree(&out).is_empty(), "a refused drop left files behind: {:?}", tree(&out).keys());
+    assert!(islington.inbox_ids().contains(&id), "a refused drop was acknowledged");
+}
+
+#[test]
+fn a_parent_directory_path_in_the_archive_is_refused() {
+    escape_is_refused(|_| {
+        raw_tar(&[Entry::File(b"ok.txt", b"fine\n"), Entry::File(b"../outside/escaped.txt", b"x\n")])
+    });
+}
+
+#[test]
+fn an_absolute_path_in_the_archive_is_refused() {
+    escape_is_refused(|outside| {
+        let target = outside.join("absolute.txt");
+        let name = target.to_str().unwrap().as_bytes().to_vec();
+        raw_tar(&[Entry::File(&name, b"x\n")])
+    });
+}
+
+#[test]
+fn a_symlink_in_the_archive_is_refused() {
+    escape_is_refused(|outside| {
+        let target = outside.to_str().unwrap().as_bytes().to_vec();
+        raw_tar(&[Entry::Symlink(b"link", &target), Entry::File(b"link/through-symlink.txt", b"x\n")])
+    });
+}
+
+#[test]
+fn a_name_twice_in_the_archive_is_refused() {
+    // The second copy must not silently replace the first.
+    escape_is_refused(|_| raw_tar(&[Entry::File(b"a.txt", b"first\n"), Entry::File(b"a.txt", b"second\n")]));
+}
+
+#[test]
+fn the_hub_refuses_a_manifest_that_misstates_the_ciphertext() {
+    let hub = Hub::start();
+    let islington = Party::new(&hub, "islington");
+    let tar = raw_tar(&[Entry::File(b"a.txt", b"a\n")]);
+    let (id, reply) = send_by_hand_with(&hub, "camden", "islington", &tar, |m| {
+        m.ciphertext_sha256 = "00".repeat(32);
+    });
+    reply.assert_error(422, "hash_mismatch");
+    assert!(!islington.inbox_ids().contains(&id), "an uncommitted drop is visible to its recipient");
+    assert!(!hub.blob(&id).exists(), "an uncommitted upload is stored as a committed blob");
+}
+
+#[test]
+fn the_hub_refuses_a_manifest_encrypting_to_a_non_recipient() {
+    let hub = Hub::start();
+    let islington = Party::new(&hub, "islington");
+    let tar = raw_tar(&[Entry::File(b"a.txt", b"a\n")]);
+    let westminster = member_key("westminster").public();
+    let (id, reply) = send_by_hand_with(&hub, "camden", "islington", &tar, |m| {
+        m.encrypted_to.push(EncryptedTo {
+            key: key_name(&westminster.party, &westminster.member),
+            age_recipient: westminster.age_recipient.clone(),
+        });
+    });
+    reply.assert_error(422, "bad_manifest");
+    assert!(!islington.inbox_ids().contains(&id));
+}
