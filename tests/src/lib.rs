@@ -652,6 +652,20 @@ impl Hub {
         self.data.path().join("blobs").join(format!("{id}.age"))
     }
 
+    /// Runs SQL on the hub's database behind its back, as a malicious or
+    /// compromised hub operator could; returns the number of rows changed.
+    pub fn tamper_sql(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> usize {
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        db.execute(sql, params).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// A value from the hub's database.
+    pub fn query_text(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.query_row(sql, params, |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// What the hub wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.logs.path().join("hub.stderr")).unwrap_or_default()

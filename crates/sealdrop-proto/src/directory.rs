@@ -172,8 +172,14 @@ impl Directory {
                     return bad(format!("the name or alias {n:?} belongs to both `{other}` and `{}`", p.id));
                 }
             }
+            if let Some(w) = p.witness_keys.iter().find(|w| !w.is_cosigner()) {
+                return bad(format!("witness key {} of `{}` must be a cosignature (0x04) key", w.name(), p.id));
+            }
             let mut members = BTreeSet::new();
             for m in &p.members {
+                if m.signing_key.is_cosigner() {
+                    return bad(format!("member key {} must be an Ed25519 (0x01) key", m.signing_key.name()));
+                }
                 if !members.insert(&m.member) {
                     return bad(format!("member `{}` is listed twice under `{}`", m.member, p.id));
                 }
@@ -183,6 +189,11 @@ impl Directory {
                 if !keys.insert(*m.signing_key.key().as_bytes()) {
                     return bad(format!("the signing key of {} is used by another member", key_name(&p.id, &m.member)));
                 }
+            }
+        }
+        if let Some(h) = &self.hub {
+            if h.log_key.is_cosigner() || h.log_key.name() != h.origin {
+                return bad(format!("the hub's log key must be an Ed25519 key named after its origin {:?}", h.origin));
             }
         }
         let mut agreements = BTreeSet::new();
@@ -388,8 +399,15 @@ pub(crate) mod tests {
         let stolen = d.parties[0].members[0].signing_key.clone();
         d.parties[1].members[0].signing_key = stolen;
         assert!(SignedDirectory::sign(d, &authority).is_err());
-        let mut d = dir;
+        let mut d = dir.clone();
         d.parties.push(d.parties[0].clone());
         assert!(SignedDirectory::sign(d, &authority).is_err());
+        let witness = NoteSigningKey::generate("camden.witness").unwrap();
+        let mut d = dir.clone();
+        d.parties[0].witness_keys.push(witness.verifier());
+        assert!(SignedDirectory::sign(d, &authority).unwrap_err().to_string().contains("cosignature"));
+        let mut d = dir;
+        d.parties[0].witness_keys.push(witness.cosigner_verifier());
+        SignedDirectory::sign(d, &authority).unwrap();
     }
 }

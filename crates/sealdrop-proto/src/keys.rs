@@ -19,7 +19,11 @@ use zeroize::Zeroizing;
 use crate::ids::{MemberName, PartyId, key_name};
 
 /// Signature algorithm byte for Ed25519 in signed notes.
-const ALG_ED25519: u8 = 0x01;
+pub const ALG_ED25519: u8 = 0x01;
+/// Signature algorithm byte for C2SP tlog-cosignature/v1 (Ed25519 over
+/// `cosignature/v1\ntime <T>\n` + the checkpoint body; the signature bytes are
+/// the 8-byte big-endian time followed by the Ed25519 signature).
+pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 /// Why a key could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +50,21 @@ pub const MEMBER_KEY_HEADER: &str = "SEALDROP-MEMBER-SECRET-KEY-V1";
 /// Computes the signed-note key id of an Ed25519 public key under `name`
 /// (c2sp.org/signed-note: the first four bytes of SHA-256(name || "\n" || 0x01 || key)).
 pub fn note_key_id(name: &str, key: &VerifyingKey) -> u32 {
-    let mut encoded = vec![ALG_ED25519];
+    key_id_for(ALG_ED25519, name, key)
+}
+
+/// The signed-note key id of a key of algorithm `alg` under `name`.
+pub fn key_id_for(alg: u8, name: &str, key: &VerifyingKey) -> u32 {
+    let mut encoded = vec![alg];
     encoded.extend_from_slice(key.as_bytes());
     signed_note::key_id(name, &encoded)
+}
+
+/// The message a tlog-cosignature/v1 signature covers.
+pub fn cosignature_message(time: u64, checkpoint_body: &[u8]) -> Vec<u8> {
+    let mut msg = format!("cosignature/v1\ntime {time}\n").into_bytes();
+    msg.extend_from_slice(checkpoint_body);
+    msg
 }
 
 /// A short, stable fingerprint of an Ed25519 public key for people to compare:
@@ -60,20 +76,39 @@ pub fn fingerprint(key: &VerifyingKey) -> String {
 
 /// A public Ed25519 key with the name it signs under, in the signed-note
 /// verifier-key text form `<name>+<8 hex key id>+<base64(0x01 || key)>`.
+///
+/// Two algorithms are understood: plain Ed25519 signatures (`0x01`) and C2SP
+/// witness cosignatures (`0x04`, see [`ALG_COSIGNATURE_V1`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct NoteVerifierKey {
     name: String,
     id: u32,
     key: VerifyingKey,
+    alg: u8,
 }
 
 impl NoteVerifierKey {
-    /// Wraps a public key under a name.
+    /// Wraps a public key under a name (plain Ed25519 signatures).
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, KeyError> {
+        Self::with_alg(ALG_ED25519, name, key)
+    }
+    /// Wraps a public key under a name for algorithm `alg` (0x01 or 0x04).
+    pub fn with_alg(alg: u8, name: &str, key: VerifyingKey) -> Result<Self, KeyError> {
         if !signed_note::is_key_name_valid(name) {
             return Err(KeyError::BadNoteKey { expected: "a key name without spaces or '+'" });
         }
-        Ok(Self { name: name.to_owned(), id: note_key_id(name, &key), key })
+        if alg != ALG_ED25519 && alg != ALG_COSIGNATURE_V1 {
+            return Err(KeyError::BadNoteKey { expected: "an Ed25519 (0x01) or cosignature (0x04) key" });
+        }
+        Ok(Self { name: name.to_owned(), id: key_id_for(alg, name, &key), key, alg })
+    }
+    /// The signature algorithm byte.
+    pub fn alg(&self) -> u8 {
+        self.alg
+    }
+    /// Whether this is a witness cosignature key.
+    pub fn is_cosigner(&self) -> bool {
+        self.alg == ALG_COSIGNATURE_V1
     }
     /// The name the key signs under.
     pub fn name(&self) -> &str {
@@ -92,7 +127,14 @@ impl NoteVerifierKey {
         fingerprint(&self.key)
     }
     /// Checks a signature strictly (no malleable or small-order encodings).
+    /// For a cosignature key, `msg` is the checkpoint body and `sig` the
+    /// 8-byte time followed by the signature, as in a signed note.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        if self.alg == ALG_COSIGNATURE_V1 {
+            let Some((time, sig)) = sig.split_first_chunk::<8>() else { return false };
+            let Ok(sig) = Signature::from_slice(sig) else { return false };
+            return self.key.verify_strict(&cosignature_message(u64::from_be_bytes(*time), msg), &sig).is_ok();
+        }
         let Ok(sig) = Signature::from_slice(sig) else { return false };
         self.key.verify_strict(msg, &sig).is_ok()
     }
@@ -100,7 +142,7 @@ impl NoteVerifierKey {
 
 impl fmt::Display for NoteVerifierKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut encoded = vec![ALG_ED25519];
+        let mut encoded = vec![self.alg];
         encoded.extend_from_slice(self.key.as_bytes());
         write!(f, "{}+{:08x}+{}", self.name, self.id, B64.encode(encoded))
     }
@@ -126,10 +168,10 @@ impl FromStr for NoteVerifierKey {
         }
         let id = u32::from_str_radix(id_hex, 16).map_err(|_| bad())?;
         let raw = B64.decode(b64).map_err(|_| bad())?;
-        let [ALG_ED25519, key @ ..] = raw.as_slice() else { return Err(bad()) };
+        let [alg @ (ALG_ED25519 | ALG_COSIGNATURE_V1), key @ ..] = raw.as_slice() else { return Err(bad()) };
         let key: [u8; 32] = key.try_into().map_err(|_| bad())?;
         let key = VerifyingKey::from_bytes(&key).map_err(|_| KeyError::BadPublicKey)?;
-        let vk = Self::new(name, key)?;
+        let vk = Self::with_alg(*alg, name, key)?;
         if vk.id != id {
             return Err(KeyError::KeyIdMismatch);
         }
@@ -217,6 +259,16 @@ impl NoteSigningKey {
             name: self.name.clone(),
             id: note_key_id(&self.name, &self.key.verifying_key()),
             key: self.key.verifying_key(),
+            alg: ALG_ED25519,
+        }
+    }
+    /// The matching public key as a witness cosignature (0x04) key.
+    pub fn cosigner_verifier(&self) -> NoteVerifierKey {
+        NoteVerifierKey {
+            name: self.name.clone(),
+            id: key_id_for(ALG_COSIGNATURE_V1, &self.name, &self.key.verifying_key()),
+            key: self.key.verifying_key(),
+            alg: ALG_COSIGNATURE_V1,
         }
     }
     /// The name the key signs under.
@@ -463,6 +515,25 @@ mod tests {
         let sig = sk.sign_bytes(b"hello");
         assert!(theirs.verify(b"hello", &sig.to_bytes()));
         assert!(signed_note::StandardSigner::new(&sk.to_note_text()).is_ok());
+    }
+
+    #[test]
+    fn cosigner_keys_have_their_own_id_and_message() {
+        let sk = NoteSigningKey::generate("witness.camden").unwrap();
+        let vk = sk.cosigner_verifier();
+        assert!(vk.is_cosigner());
+        assert_ne!(vk.id(), sk.verifier().id());
+        let parsed: NoteVerifierKey = vk.to_string().parse().unwrap();
+        assert_eq!(parsed, vk);
+        let body = b"origin\n3\nAAAA\n";
+        let sig = sk.sign_bytes(&cosignature_message(1_700_000_000, body));
+        let mut bytes = 1_700_000_000u64.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&sig.to_bytes());
+        assert!(vk.verify(body, &bytes));
+        bytes[7] ^= 1; // another time
+        assert!(!vk.verify(body, &bytes));
+        // A plain signature does not pass as a cosignature.
+        assert!(!vk.verify(body, &sk.sign_bytes(body).to_bytes()));
     }
 
     #[test]

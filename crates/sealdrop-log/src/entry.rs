@@ -1,0 +1,198 @@
+//! Log entries: one per state change, as compact JSON (at most 65,535 bytes,
+//! so every entry fits a C2SP tlog-tiles entry bundle).
+//!
+//! Events a party causes carry that party's own signature (the sender's
+//! manifest, the recipient's receipt, the recipient's signed download
+//! request); events the hub causes carry a statement signed with the hub's
+//! log key. Entries hold party ids, key names, agreement ids, hashes, sizes
+//! and times, never file names or content (the hub never has them).
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::note::SignedDoc;
+
+/// The largest entry the tiles format can carry.
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LogEntry {
+    /// Something the hub did, in a statement signed with the hub's log key
+    /// (signed-note text of a [`HubStatement`]).
+    Hub {
+        /// The signed statement.
+        statement: String,
+    },
+    /// A drop became visible to its recipients.
+    DropCommitted {
+        /// When the hub committed it.
+        committed: Timestamp,
+        /// The sender's signed manifest (signed-note text).
+        manifest: String,
+    },
+    /// A recipient downloaded a drop's ciphertext.
+    DropFetched {
+        /// The drop.
+        drop: DropId,
+        /// The downloading party.
+        party: PartyId,
+        /// When the hub served it.
+        fetched: Timestamp,
+        /// The recipient member's signed request for the content.
+        request: SignedRequest,
+    },
+    /// A recipient acknowledged a drop with a signed receipt.
+    DropAcknowledged {
+        /// When the hub recorded it.
+        acknowledged: Timestamp,
+        /// The recipient's signed receipt (signed-note text).
+        receipt: String,
+    },
+}
+
+/// A party's signed HTTP request, kept as evidence that the party itself
+/// asked for something (see `sealdrop_proto::request`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as signed.
+    pub path: String,
+    /// Member key name.
+    pub key: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// Single-use nonce.
+    pub nonce: String,
+    /// Body hash or `UNSIGNED`.
+    pub content: String,
+    /// Base64 signature.
+    pub signature: String,
+}
+
+impl SignedRequest {
+    /// The request's authentication headers, for verification.
+    pub fn auth(&self) -> sealdrop_proto::request::RequestAuth {
+        sealdrop_proto::request::RequestAuth {
+            key: self.key.clone(),
+            time: self.time,
+            nonce: self.nonce.clone(),
+            content: self.content.clone(),
+            signature: self.signature.clone(),
+        }
+    }
+
+    /// Wraps verified request headers with the method and path they covered.
+    pub fn from_auth(auth: &sealdrop_proto::request::RequestAuth, method: &str, path: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            key: auth.key.clone(),
+            time: auth.time,
+            nonce: auth.nonce.clone(),
+            content: auth.content.clone(),
+            signature: auth.signature.clone(),
+        }
+    }
+}
+
+/// Why the hub deleted a drop's ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionReason {
+    /// Every recipient party acknowledged.
+    Delivered,
+    /// The expiry passed first.
+    Expired,
+    /// The sender recalled it.
+    Recalled,
+}
+
+/// What the hub states in its own name, signed with its log key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HubStatement {
+    /// The hub started enforcing a directory version (its signed-note text
+    /// hashes to `sha256`; the authority's signature is checked on the
+    /// directory itself, kept beside the log).
+    DirectoryPublished {
+        /// When.
+        time: Timestamp,
+        /// The directory's serial.
+        serial: u64,
+        /// SHA-256 of the signed directory note, hex.
+        sha256: String,
+    },
+    /// The hub deleted a drop's ciphertext from disk.
+    DropDeleted {
+        /// When.
+        time: Timestamp,
+        /// The drop.
+        drop: DropId,
+        /// Why.
+        reason: DeletionReason,
+    },
+}
+
+impl SignedDoc for HubStatement {
+    const TYPE: &'static str = "sealdrop/hub-statement/v1";
+    const WHAT: &'static str = "hub statement";
+}
+
+/// Why an entry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("the log entry is {0} bytes, more than the {MAX_ENTRY_BYTES} a tile entry can hold")]
+    TooLarge(usize),
+    #[error("the log entry is not valid: {0}")]
+    Invalid(String),
+}
+
+impl LogEntry {
+    /// The entry's bytes as stored in the log.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| EntryError::Invalid(e.to_string()))?;
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Parses an entry's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| EntryError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealdrop_proto::keys::NoteSigningKey;
+    use sealdrop_proto::note::{open_doc, sign_doc};
+
+    #[test]
+    fn entries_round_trip_and_are_bounded() {
+        let hub = NoteSigningKey::generate("hub.example").unwrap();
+        let st = HubStatement::DropDeleted {
+            time: Timestamp::UNIX_EPOCH,
+            drop: DropId::random(),
+            reason: DeletionReason::Delivered,
+        };
+        let e = LogEntry::Hub { statement: sign_doc(&st, &hub) };
+        let bytes = e.to_bytes().unwrap();
+        assert!(!bytes.contains(&b'\n'), "entries are one line");
+        assert_eq!(LogEntry::from_bytes(&bytes).unwrap(), e);
+        let LogEntry::Hub { statement } = e else { unreachable!() };
+        assert_eq!(open_doc::<HubStatement>(&statement, &[hub.verifier()]).unwrap().doc, st);
+        let huge = LogEntry::DropCommitted { committed: Timestamp::UNIX_EPOCH, manifest: "x".repeat(70_000) };
+        assert!(matches!(huge.to_bytes(), Err(EntryError::TooLarge(_))));
+        assert!(LogEntry::from_bytes(b"{\"type\":\"nope\"}").is_err());
+    }
+}

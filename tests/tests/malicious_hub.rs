@@ -1,0 +1,57 @@
+//! A malicious or compromised hub operator edits what the hub stores. The
+//! recipient's client checks the sender's signed manifest itself, so altered
+//! or swapped manifests are refused: nothing is written, nothing acknowledged.
+
+use sealdrop_e2e::{Hub, Party, recipient_status, tree, write_file};
+
+fn refused_fetch_leaves_nothing(hub: &Hub, sender: &Party, recipient: &Party, id: &str) {
+    let landing = recipient.work().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let stderr =
+        recipient.fail_with(["fetch".as_ref(), id.as_ref(), "-o".as_ref(), landing.as_os_str()], 4, "bad_manifest");
+    assert!(stderr.contains(id), "the error names the drop: {stderr}");
+    assert!(tree(&landing).is_empty(), "a refused fetch wrote {:?}", tree(&landing).keys());
+    assert!(recipient.inbox_ids().contains(&id.to_owned()), "the drop was acknowledged");
+    let status = sender.status_of(id);
+    assert!(recipient_status(&status, &recipient.id)["acknowledged"].is_null(), "{status}");
+    assert!(hub.blob(id).exists());
+}
+
+#[test]
+fn a_manifest_altered_on_the_hub_is_refused() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let id = camden.send("islington", &[&camden.file("fsm.csv", "a,b\n1,2\n")]);
+
+    // The operator moves the expiry in the stored manifest; the text no longer matches Camden's signature.
+    let manifest = hub.query_text("SELECT manifest FROM drops WHERE id = ?1", &[&id]);
+    let altered = manifest.replacen("\"expires\": \"", "\"expires\": \"2", 1);
+    assert_ne!(altered, manifest);
+    assert_eq!(hub.tamper_sql("UPDATE drops SET manifest = ?1 WHERE id = ?2", &[&altered, &id]), 1);
+    refused_fetch_leaves_nothing(&hub, &camden, &islington, &id);
+}
+
+#[test]
+fn another_drops_validly_signed_manifest_is_refused() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let first = camden.send("islington", &[&camden.file("one.csv", "x\n1\n")]);
+    let second = camden.send("islington", &[&camden.file("two.csv", "x\n2\n")]);
+
+    // A genuine Camden signature, but over the other drop's manifest.
+    let other = hub.query_text("SELECT manifest FROM drops WHERE id = ?1", &[&first]);
+    assert_eq!(hub.tamper_sql("UPDATE drops SET manifest = ?1 WHERE id = ?2", &[&other, &second]), 1);
+    refused_fetch_leaves_nothing(&hub, &camden, &islington, &second);
+}
+
+#[test]
+fn a_key_file_that_is_not_a_member_key_is_refused() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    write_file(&camden.key, "this is not a key\n");
+    sealdrop_e2e::chmod(&camden.key, 0o600);
+    let stderr = camden.fail_with(["inbox"], 3, "key_invalid");
+    assert!(stderr.contains(camden.key.to_str().unwrap()), "the error names the file: {stderr}");
+}
