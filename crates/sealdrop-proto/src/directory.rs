@@ -191,10 +191,10 @@ impl Directory {
                 }
             }
         }
-        if let Some(h) = &self.hub {
-            if h.log_key.is_cosigner() || h.log_key.name() != h.origin {
-                return bad(format!("the hub's log key must be an Ed25519 key named after its origin {:?}", h.origin));
-            }
+        if let Some(h) = &self.hub
+            && (h.log_key.is_cosigner() || h.log_key.name() != h.origin)
+        {
+            return bad(format!("the hub's log key must be an Ed25519 key named after its origin {:?}", h.origin));
         }
         let mut agreements = BTreeSet::new();
         for a in &self.agreements {
