@@ -44,6 +44,10 @@ struct Global {
     /// Config file (default: the user's config dir, sealdrop/config.toml).
     #[arg(long, global = true, env = "SEALDROP_CONFIG")]
     config: Option<PathBuf>,
+    /// Your party's witness key: when given, every command cosigns the hub's
+    /// log checkpoint it verified (see `sealdrop witness`).
+    #[arg(long, global = true, env = "SEALDROP_WITNESS_KEY")]
+    witness_key: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -118,8 +122,76 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cosign the hub's log checkpoint as a witness, after verifying it is
+    /// consistent with everything this client saw before.
+    Witness {
+        #[command(subcommand)]
+        command: Option<WitnessCommand>,
+    },
+    /// For information-governance officers: verify and export the signed transfer log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run a self-contained demonstration with a local hub and example keys.
     Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Rebuild the log's tree from every entry and check every signature and rule.
+    Verify {
+        /// Check an exported bundle offline instead of the hub's log.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// How many parties' witnesses must have cosigned the checkpoint.
+        #[arg(long, default_value_t = 0)]
+        witnesses: usize,
+        /// The hub's log key (text or file), when the directory does not list the hub.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the log, then write the IG report: who sent what to whom, delivery times, expiries, key changes.
+    Report {
+        /// Report from an exported bundle instead of the hub's log.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Only drops under this agreement.
+        #[arg(long)]
+        agreement: Option<String>,
+        /// Only drops committed on or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Write one CSV row per drop and recipient here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// The hub's log key (text or file), when the directory does not list the hub.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
+    /// Download the whole log into one self-contained bundle for an offline machine.
+    Export {
+        /// The bundle file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WitnessCommand {
+    /// Create a witness key for your party and print its public key for the coordinator's directory.
+    Keygen {
+        /// Your party id.
+        #[arg(long)]
+        party: PartyId,
+        /// Where to write the secret witness key (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +260,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Parses `--since`: a date (midnight UTC) or an RFC 3339 time.
+fn parse_since(text: &str) -> Result<jiff::Timestamp> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok())
+        .ok_or_else(|| {
+            Error::input("bad_date", format!("--since {text:?} is not a date: use YYYY-MM-DD or an RFC 3339 time"))
+        })
+}
+
 impl Cli {
     /// Runs the command and turns errors into a one-line message and exit status.
     pub fn run(self) -> ExitCode {
@@ -222,6 +307,7 @@ impl Cli {
                 authority: g.authority.clone().or(file.authority),
                 state_dir,
                 quiet: g.quiet,
+                witness_key: g.witness_key.clone().or(file.witness_key),
                 clock: sealdrop_proto::clock::clock_from_env(),
             },
             config_path,
@@ -241,6 +327,7 @@ impl Cli {
                     identity: absolute(settings.identity.clone()),
                     authority: settings.authority.clone(),
                     state_dir: absolute(Some(settings.state_dir.clone())),
+                    witness_key: absolute(settings.witness_key.clone()),
                 };
                 if let Some(a) = &cfg.authority {
                     crate::context::parse_authority(a)?;
@@ -354,9 +441,8 @@ impl Cli {
                 }
             }
             Command::Inbox { json } => {
-                let (hub, _) = settings.hub_as_member()?;
-                settings.trusted_directory(&hub)?;
-                let inbox: Inbox = hub.get("/v1/inbox")?;
+                let session = settings.session()?;
+                let inbox: Inbox = session.hub.get("/v1/inbox")?;
                 if json {
                     return print(
                         &mut out,
@@ -433,7 +519,8 @@ impl Cli {
                 }
             }
             Command::Status { id, json } => {
-                let (hub, _) = settings.hub_as_member()?;
+                let session = settings.session()?;
+                let hub = &session.hub;
                 let path = match &id {
                     Some(id) => format!(
                         "/v1/sent?id={}",
@@ -478,6 +565,72 @@ impl Cli {
                     }
                 }
                 Ok(())
+            }
+            Command::Witness { command: Some(WitnessCommand::Keygen { party, out: path }) } => {
+                let key = sealdrop_proto::keys::NoteSigningKey::generate(&format!("{party}.witness"))
+                    .map_err(|e| Error::input("bad_key_name", e.to_string()))?;
+                write_new_atomic(&path, format!("{}\n", key.to_note_text().as_str()).as_bytes(), true)?;
+                eprintln!(
+                    "wrote witness key {} (mode 0600); ask the coordinator to list this under your party's witness_keys:",
+                    path.display()
+                );
+                print(&mut out, &key.cosigner_verifier().to_string())
+            }
+            Command::Witness { command: None } => {
+                let path = settings.witness_key.clone().ok_or_else(|| {
+                    Error::input(
+                        "no_witness_key",
+                        "no witness key given: pass --witness-key FILE (make one with `sealdrop witness keygen`)",
+                    )
+                })?;
+                // A session verifies the checkpoint and, with a witness key, cosigns it.
+                let session = settings.session()?;
+                let key = crate::logcheck::load_witness_key(&path)?;
+                crate::logcheck::witness(&session.hub, &key, &session.checkpoint, settings.clock.now())?;
+                print(
+                    &mut out,
+                    &format!("cosigned checkpoint of {} entries as {}", session.checkpoint.size, key.name()),
+                )
+            }
+            Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json }) => {
+                let verdict = match &bundle {
+                    Some(path) => crate::audit_cmd::verify_bundle(&settings, path, witnesses, log_key.as_deref())?,
+                    None => crate::audit_cmd::verify_hub(&settings, witnesses, log_key.as_deref())?,
+                };
+                crate::audit_cmd::report_verdict(&verdict, json, &mut out)
+            }
+            Command::Audit(AuditCommand::Report { bundle, agreement, since, csv, html, log_key }) => {
+                let since = since.map(|s| parse_since(&s)).transpose()?;
+                let req = crate::audit_cmd::ReportRequest {
+                    bundle,
+                    agreement,
+                    since,
+                    csv: csv.clone(),
+                    html: html.clone(),
+                    log_key,
+                };
+                let (verdict, report) = crate::audit_cmd::report(&settings, &req)?;
+                print(
+                    &mut out,
+                    &format!(
+                        "log of {} verified ({} entries); report covers {} drops",
+                        verdict.origin, verdict.entries, report.totals.drops
+                    ),
+                )?;
+                for path in csv.iter().chain(html.iter()) {
+                    print(&mut out, &format!("wrote {}", path.display()))?;
+                }
+                Ok(())
+            }
+            Command::Audit(AuditCommand::Export { out: path }) => {
+                let n = crate::audit_cmd::export(&settings, &path)?;
+                print(
+                    &mut out,
+                    &format!(
+                        "exported {n} log entries, the checkpoint and every directory version to {}",
+                        path.display()
+                    ),
+                )
             }
             Command::Demo => crate::demo::run(&mut out),
         }

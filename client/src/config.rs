@@ -19,8 +19,11 @@ pub struct ConfigFile {
     pub identity: Option<PathBuf>,
     /// The pinned authority key (verifier-key text or a file holding it).
     pub authority: Option<String>,
-    /// Where local state (the newest verified directory) is kept.
+    /// Where local state (the newest verified directory and log checkpoint) is kept.
     pub state_dir: Option<PathBuf>,
+    /// The party's witness key, to cosign verified checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<PathBuf>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

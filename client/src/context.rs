@@ -25,6 +25,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Suppress progress bars.
     pub quiet: bool,
+    /// A witness key: when set, every session cosigns the checkpoint it verified.
+    pub witness_key: Option<PathBuf>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
 }
@@ -70,6 +72,61 @@ impl Settings {
     /// authority key and the newest directory seen before.
     pub fn trusted_directory(&self, hub: &HubClient) -> Result<SignedDirectory> {
         crate::trust::trusted_directory(hub, &self.authority()?, &self.state_dir)
+    }
+}
+
+/// A member's verified view of the hub for one command: its key, the
+/// directory it verified, and the hub's log checkpoint it verified as
+/// consistent with everything it saw before.
+pub struct Session {
+    /// Signed requests to the hub as this member.
+    pub hub: HubClient,
+    /// This member's key pair.
+    pub me: MemberSecretKey,
+    /// The directory verified against the pinned authority key.
+    pub directory: SignedDirectory,
+    /// The key that signs the hub's log checkpoints.
+    pub log_key: NoteVerifierKey,
+    /// The newest checkpoint verified consistent.
+    pub checkpoint: sealdrop_log::checkpoint::SignedCheckpoint,
+}
+
+impl Settings {
+    /// Opens a session: loads the key, verifies the directory and the log,
+    /// and cosigns the checkpoint when a witness key is configured.
+    pub fn session(&self) -> Result<Session> {
+        let (hub, me) = self.hub_as_member()?;
+        let directory = self.trusted_directory(&hub)?;
+        crate::send::check_listed(&directory.directory, &me, directory.directory.serial)?;
+        let info: sealdrop_proto::api::HubInfo = hub.get_unsigned_json("/v1/info")?;
+        let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
+        let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
+        if let Some(path) = &self.witness_key {
+            let key = crate::logcheck::load_witness_key(path)?;
+            if let Err(e) = crate::logcheck::witness(&hub, &key, &checkpoint, self.clock.now()) {
+                eprintln!("warning: could not cosign the hub's checkpoint as a witness: {e}");
+            }
+        }
+        Ok(Session { hub, me, directory, log_key, checkpoint })
+    }
+
+    /// Keeps an offline receipt that log entry `index` is what `expected` accepts.
+    pub fn keep_receipt(
+        &self,
+        session: &Session,
+        index: u64,
+        name: &str,
+        expected: impl Fn(&sealdrop_log::entry::LogEntry) -> bool,
+    ) -> Result<PathBuf> {
+        crate::logcheck::keep_receipt(
+            &self.state_dir,
+            &session.hub,
+            &session.log_key,
+            self.clock.now(),
+            index,
+            name,
+            expected,
+        )
     }
 }
 

@@ -137,6 +137,7 @@ fn settings(root: &Path, url: &str, party: &str) -> Settings {
         authority: Some(AUTHORITY_PUB.trim().to_owned()),
         state_dir: root.join(party).join("state"),
         quiet: true,
+        witness_key: None,
         clock: Arc::new(SystemClock),
     }
 }
@@ -269,8 +270,8 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     }
 
     n.step("Camden checks delivery")?;
-    let (client, _) = camden.hub_as_member()?;
-    let sent: sealdrop_proto::api::Sent = client.get("/v1/sent")?;
+    let session = camden.session()?;
+    let sent: sealdrop_proto::api::Sent = session.hub.get("/v1/sent")?;
     for d in &sent.drops {
         for r in &d.recipients {
             n.say(&format!(

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
@@ -17,7 +18,7 @@ use sealdrop_proto::keys::MemberSecretKey;
 use sealdrop_proto::note::{open_doc, peek_doc, sign_doc};
 
 use crate::archive::{self, ExtractError};
-use crate::context::Settings;
+use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
 use crate::hub_client::HubClient;
 use crate::pipe::{HashingReader, progress_bar};
@@ -41,6 +42,8 @@ pub struct FetchOutcome {
     pub dest: PathBuf,
     /// Whether the hub deleted the ciphertext after this acknowledgement.
     pub ciphertext_deleted: bool,
+    /// The offline proof (c2sp.org/tlog-proof) that the hub logged the acknowledgement.
+    pub receipt: PathBuf,
 }
 
 /// Which drops to fetch.
@@ -57,26 +60,18 @@ pub const INCOMING_PREFIX: &str = ".sealdrop-incoming-";
 
 /// Fetches drops into `dest`. Each drop succeeds or fails on its own.
 pub fn fetch(settings: &Settings, which: &Which, dest: &Path) -> Result<Vec<Result<FetchOutcome>>> {
-    let (hub, me) = settings.hub_as_member()?;
-    let signed = settings.trusted_directory(&hub)?;
-    crate::send::check_listed(&signed.directory, &me, signed.directory.serial)?;
+    let session = settings.session()?;
     std::fs::create_dir_all(dest)
         .map_err(|e| Error::io(format!("cannot create output folder {}", dest.display()), e))?;
     let ids: Vec<String> = match which {
         Which::Ids(ids) => ids.clone(),
-        Which::All => hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect(),
+        Which::All => session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect(),
     };
-    Ok(ids.iter().map(|id| fetch_one(settings, &hub, &me, &signed.directory, id, dest)).collect())
+    Ok(ids.iter().map(|id| fetch_one(settings, &session, id, dest)).collect())
 }
 
-fn fetch_one(
-    settings: &Settings,
-    hub: &HubClient,
-    me: &MemberSecretKey,
-    dir: &Directory,
-    id: &str,
-    dest: &Path,
-) -> Result<FetchOutcome> {
+fn fetch_one(settings: &Settings, session: &Session, id: &str, dest: &Path) -> Result<FetchOutcome> {
+    let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
@@ -101,10 +96,20 @@ fn fetch_one(
         ciphertext_len: manifest.ciphertext_len,
         received: settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
     };
+    let receipt_note = sign_doc(&receipt, &me.signing);
     let acked: Acked =
-        hub.post(&format!("/v1/drops/{id}/ack"), &Ack { receipt: sign_doc(&receipt, &me.signing) }).map_err(|e| {
-            Error { message: format!("the files are in place but the acknowledgement failed: {}", e.message), ..e }
+        hub.post(&format!("/v1/drops/{id}/ack"), &Ack { receipt: receipt_note.clone() }).map_err(|e| Error {
+            message: format!("the files are in place but the acknowledgement failed: {}", e.message),
+            ..e
         })?;
+    let log_receipt = settings
+        .keep_receipt(
+            session,
+            acked.log_index,
+            &format!("{id}.acknowledged-by-{}", me.party),
+            |e| matches!(e, LogEntry::DropAcknowledged { receipt, .. } if *receipt == receipt_note),
+        )
+        .map_err(|e| Error { message: format!("drop {id} was fetched and acknowledged, but: {}", e.message), ..e })?;
     Ok(FetchOutcome {
         id,
         from: manifest.sender,
@@ -114,6 +119,7 @@ fn fetch_one(
         names: extracted.top_level,
         dest: dest.to_owned(),
         ciphertext_deleted: acked.ciphertext_deleted,
+        receipt: log_receipt,
     })
 }
 

@@ -111,6 +111,18 @@ impl HubClient {
         resp.text().map_err(|e| self.transport_error(e))
     }
 
+    /// An unauthenticated GET returning JSON.
+    pub fn get_unsigned_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(self.http.get(format!("{}{}", self.base, path)))?;
+        self.json(resp)
+    }
+
+    /// An unauthenticated GET returning bytes.
+    pub fn get_bytes_unsigned(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self.send(self.http.get(format!("{}{}", self.base, path)))?;
+        resp.bytes().map(|b| b.to_vec()).map_err(|e| self.transport_error(e))
+    }
+
     /// An unauthenticated POST of text returning JSON.
     pub fn post_text_unsigned<T: DeserializeOwned>(&self, path: &str, body: String) -> Result<T> {
         let req = self.http.post(format!("{}{}", self.base, path)).header("content-type", "text/plain").body(body);

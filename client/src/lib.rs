@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod audit;
+pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -19,6 +21,7 @@ pub mod error;
 pub mod fetch;
 pub mod fsutil;
 pub mod hub_client;
+pub mod logcheck;
 pub mod pipe;
 pub mod send;
 pub mod trust;

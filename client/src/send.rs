@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop};
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
@@ -56,6 +57,8 @@ pub struct SendOutcome {
     pub committed: Timestamp,
     /// When it expires.
     pub expires: Timestamp,
+    /// The offline proof (c2sp.org/tlog-proof) that the hub logged the commit.
+    pub receipt: PathBuf,
 }
 
 /// Parses `2d`, `36h` into a duration.
@@ -173,10 +176,8 @@ pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Resul
 
 /// Sends a drop.
 pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
-    let (hub, me) = settings.hub_as_member()?;
-    let signed = settings.trusted_directory(&hub)?;
-    let dir = &signed.directory;
-    check_listed(dir, &me, dir.serial)?;
+    let session = settings.session()?;
+    let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let recipients = resolve_recipients(dir, &req.to)?;
     let now = settings.clock.now();
     let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
@@ -229,7 +230,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
         },
     )?;
 
-    let digest = upload(&hub, &created.id, &plan, age_recipients, settings.quiet)?;
+    let digest = upload(hub, &created.id, &plan, age_recipients, settings.quiet)?;
     let manifest = Manifest {
         drop: created.id.clone(),
         sender: me.party.clone(),
@@ -244,7 +245,16 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
         expires: created.expires,
     };
     let note = sign_doc(&manifest, &me.signing);
-    let committed: Committed = hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note })?;
+    let committed: Committed =
+        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone() })?;
+    let receipt = settings
+        .keep_receipt(
+            &session,
+            committed.log_index,
+            &format!("{}.committed", created.id),
+            |e| matches!(e, LogEntry::DropCommitted { manifest, .. } if *manifest == note),
+        )
+        .map_err(|e| Error { message: format!("drop {} was committed, but: {}", created.id, e.message), ..e })?;
     Ok(SendOutcome {
         id: created.id,
         recipients,
@@ -255,6 +265,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
         sha256: digest.sha256,
         committed: committed.committed,
         expires: created.expires,
+        receipt,
     })
 }
 

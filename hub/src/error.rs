@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use sealdrop_log::entry::EntryError;
 use sealdrop_proto::directory::DirectoryError;
 
 use crate::storage::{BlobError, MetaError};
@@ -46,6 +47,14 @@ pub enum HubError {
     BadLogKey { path: PathBuf, origin: String, reason: String },
     #[error("the hub database is damaged or from another version: {0}")]
     Corrupt(String),
+    #[error(
+        "the transfer log is inconsistent: {0}. Do not serve this hub until its operator has investigated: \
+         a log that changed its history cannot be trusted (compare the database with a backup and with the \
+         checkpoints witnesses hold)"
+    )]
+    LogInconsistent(String),
+    #[error("cannot write a transfer log entry: {0}")]
+    LogEntry(#[from] EntryError),
     #[error("hub database: {0}")]
     Meta(#[from] MetaError),
     #[error("hub storage: {0}")]

@@ -15,9 +15,9 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::error::HubError;
 use crate::locks::DropLocks;
-use crate::log_key;
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore};
+use crate::{log_key, transfer_log};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "hub.db";
@@ -81,6 +81,8 @@ pub enum PublishError {
     Directory(#[from] DirectoryError),
     #[error(transparent)]
     Meta(#[from] MetaError),
+    #[error(transparent)]
+    LogEntry(#[from] sealdrop_log::entry::EntryError),
 }
 
 /// What start-up cleanup removed.
@@ -93,10 +95,31 @@ pub struct CleanupReport {
     pub blobs_removed: usize,
 }
 
+/// `t` without its fraction of a second, so times round-trip exactly through
+/// the database into manifests and log entries.
+pub(crate) fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// The verifier key of the log in an initialised data directory, without
+/// opening the hub (no checks, no cleanup): what the coordinator lists in
+/// the directory's `hub` field and auditors use to verify checkpoints.
+pub fn read_log_verifier(data_dir: &Path) -> Result<NoteVerifierKey, HubError> {
+    let db = data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(HubError::NotInitialised(data_dir.to_owned()));
+    }
+    let origin = SqliteMetaStore::open(&db)?
+        .setting(setting::ORIGIN)?
+        .ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
+    Ok(log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier())
+}
+
 impl Hub {
     /// Opens an initialised data directory, checks the stored directory
-    /// against the authority key and the log key's permissions, and removes
-    /// files left behind by a crash.
+    /// against the authority key and the log key's permissions, checks the
+    /// transfer log (see [`transfer_log::check_on_open`]: a log whose history
+    /// changed is refused), and removes files left behind by a crash.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
         let db = data_dir.join(DB_FILE);
         if !db.is_file() {
@@ -116,6 +139,7 @@ impl Hub {
             HubError::Corrupt(format!("the stored directory serial {} does not verify: {e}", stored.serial))
         })?;
         let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
+        let log_size = transfer_log::check_on_open(&meta, &log_key, &directory, whole_seconds(clock.now()))?;
         let blobs = FsBlobStore::open(data_dir)?;
         let hub = Hub {
             inner: Arc::new(Inner {
@@ -138,6 +162,7 @@ impl Hub {
             uploads_removed = report.uploads_removed,
             blobs_removed = report.blobs_removed,
             directory_serial = hub.directory().directory.serial,
+            log_size,
             "opened hub data directory"
         );
         Ok(hub)
@@ -180,6 +205,11 @@ impl Hub {
         self.inner.log_key.verifier()
     }
 
+    /// The log key, which signs checkpoints and the hub's statements.
+    pub(crate) fn log_key(&self) -> &NoteSigningKey {
+        &self.inner.log_key
+    }
+
     /// The directory the hub currently enforces.
     pub fn directory(&self) -> Arc<SignedDirectory> {
         Arc::clone(&self.inner.directory.read().unwrap_or_else(std::sync::PoisonError::into_inner))
@@ -188,8 +218,7 @@ impl Hub {
     /// Now, in whole seconds, so times round-trip exactly through the
     /// database into manifests.
     pub fn now(&self) -> Timestamp {
-        let t = self.inner.clock.now();
-        Timestamp::from_second(t.as_second()).unwrap_or(t)
+        whole_seconds(self.inner.clock.now())
     }
 
     pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
@@ -205,18 +234,22 @@ impl Hub {
     }
 
     /// Verifies a directory against the authority key, refuses one that is
-    /// not newer than the current one, stores it and starts enforcing it.
-    /// Blocking: call it from `spawn_blocking`.
+    /// not newer than the current one, stores it with its transfer-log entry
+    /// and starts enforcing it. Blocking: call it from `spawn_blocking`.
     pub fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
         let _serial = self.inner.publish.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.directory();
         let next = SignedDirectory::verify_newer(note, &self.inner.authority, current.directory.serial)?;
-        self.inner.meta.insert_directory(&StoredDirectory {
+        let now = self.now();
+        let entry = transfer_log::directory_entry(&self.inner.log_key, now, &next)?;
+        let stored = StoredDirectory {
             serial: next.directory.serial,
             note: next.note.clone(),
             sha256: next.sha256_hex(),
-            accepted_at: self.now().as_second(),
-        })?;
+            accepted_at: now.as_second(),
+        };
+        let log_index = self.inner.meta.insert_directory(&stored, &entry, &self.inner.log_key)?;
+        tracing::debug!(log_index, serial = stored.serial, "logged the directory");
         let next = Arc::new(next);
         *self.inner.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&next);
         Ok(next)

@@ -11,10 +11,10 @@ use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::keys::NoteVerifierKey;
 
 use crate::error::HubError;
-use crate::hub::DB_FILE;
-use crate::log_key;
+use crate::hub::{DB_FILE, whole_seconds};
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{FsBlobStore, MetaStore as _, SqliteMetaStore};
+use crate::{log_key, transfer_log};
 
 /// What `init` needs.
 #[derive(Debug, Clone)]
@@ -58,7 +58,9 @@ pub fn validate_origin(origin: &str) -> Result<(), HubError> {
 }
 
 /// Creates and initialises the hub's data directory. Refuses a directory
-/// that is not empty, so an existing hub is never overwritten.
+/// that is not empty, so an existing hub is never overwritten. The first
+/// directory is stored together with the transfer log's first entry and
+/// checkpoint.
 pub fn init(opts: &InitOptions, clock: &dyn Clock) -> Result<(), HubError> {
     validate_origin(&opts.origin)?;
     let directory = SignedDirectory::verify(&opts.directory_note, &opts.authority).map_err(HubError::Directory)?;
@@ -66,13 +68,16 @@ pub fn init(opts: &InitOptions, clock: &dyn Clock) -> Result<(), HubError> {
     let meta = SqliteMetaStore::open(&opts.data_dir.join(DB_FILE))?;
     meta.set_setting(setting::ORIGIN, &opts.origin)?;
     meta.set_setting(setting::AUTHORITY, &opts.authority.to_string())?;
-    meta.insert_directory(&StoredDirectory {
+    let log_key = log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
+    let now = whole_seconds(clock.now());
+    let entry = transfer_log::directory_entry(&log_key, now, &directory)?;
+    let stored = StoredDirectory {
         serial: directory.directory.serial,
         note: directory.note.clone(),
         sha256: directory.sha256_hex(),
-        accepted_at: clock.now().as_second(),
-    })?;
-    log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
+        accepted_at: now.as_second(),
+    };
+    meta.insert_directory(&stored, &entry, &log_key)?;
     FsBlobStore::open(&opts.data_dir)?;
     Ok(())
 }

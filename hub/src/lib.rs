@@ -9,6 +9,10 @@
 //!   in-process tests.
 //! - [`storage`] holds the two narrow storage interfaces and their local
 //!   implementations; [`api`] the routes.
+//! - [`transfer_log`]: the hub's signed transfer log (a C2SP transparency
+//!   log): every drop committed, fetched, acknowledged and deleted, and every
+//!   directory published, is an entry appended in the same database
+//!   transaction as the change, under a newly signed checkpoint.
 
 pub mod api;
 pub mod error;
@@ -17,11 +21,12 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod storage;
+pub mod transfer_log;
 
 use std::future::Future;
 
 pub use error::HubError;
-pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig};
+pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig, read_log_verifier};
 pub use init::{InitOptions, init};
 
 /// The hub's router, for in-process tests and embedding.

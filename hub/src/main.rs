@@ -1,4 +1,5 @@
-//! `sealdrop-hub`: initialise a hub's data directory, or serve it.
+//! `sealdrop-hub`: initialise a hub's data directory, serve it, or print its
+//! transfer log's verifier key.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors as `error: <message>` on stderr with a non-zero exit.
@@ -35,6 +36,13 @@ enum Command {
         /// The first signed directory note.
         #[arg(long, value_name = "FILE")]
         directory: PathBuf,
+    },
+    /// Print the transfer log's verifier key (`<origin>+<key id>+<base64>`), for
+    /// the coordinator's directory (`hub.log_key`) and for auditors.
+    VerifierKey {
+        /// The hub's data directory.
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
     },
     /// Serve the API.
     Serve {
@@ -81,7 +89,19 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
             println!("  directory:  serial {} (authority {})", hub.directory().directory.serial, hub.authority());
             println!("  log key:    {} (private, mode 0600)", data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display());
-            println!("  log public key for the coordinator's directory: {}", hub.log_verifier());
+            println!("  log verifier key: {}", hub.log_verifier());
+            println!(
+                "  the coordinator can list it in the directory's `hub` field (origin {:?}, log_key as above) \
+                 so clients and auditors can check this hub's transfer log; \
+                 `sealdrop-hub verifier-key --data {}` prints it again",
+                hub.origin(),
+                data.display()
+            );
+            Ok(())
+        }
+        Command::VerifierKey { data } => {
+            let key = sealdrop_hub::read_log_verifier(&data).map_err(|e| e.to_string())?;
+            println!("{key}");
             Ok(())
         }
         Command::Serve { data, listen, max_upload_bytes } => serve(data, listen, max_upload_bytes),

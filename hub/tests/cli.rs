@@ -61,6 +61,7 @@ fn init_serve_and_stop() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("initialised hub hub.test/sealdrop"), "{stdout}");
     assert!(stdout.contains("hub.test/sealdrop+"), "prints the log public key: {stdout}");
+    assert!(stdout.contains("`hub` field") && stdout.contains("verifier-key"), "says where it goes: {stdout}");
 
     // A second init refuses, with a one-line error.
     let out = init(&data, &authority.verifier().to_string(), &dir_file);

@@ -612,39 +612,40 @@ impl Hub {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let stderr_path = logs.path().join("hub.stderr");
-        let stderr = std::fs::File::create(&stderr_path).expect("create hub log");
-        let mut child = Command::new(&bins.hub)
-            .env_remove("SEALDROP_TEST_CLOCK")
-            .arg("serve")
-            .arg("--data")
-            .arg(data.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn sealdrop-hub serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
-        let addr = line.trim().to_owned();
-        if !matches!(read, Ok(n) if n > 0) || addr.parse::<std::net::SocketAddr>().is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`sealdrop-hub serve` must print its bound address `127.0.0.1:PORT` as its first stdout line; \
-                 got {line:?} ({read:?}). stderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        // Keep draining stdout so the hub never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
+        let (child, addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"));
         let url = format!("http://{addr}");
         Self { data, addr, url, logs, child }
+    }
+
+    /// Stops the hub process (SIGKILL), keeping its data directory.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `serve` again on the same data directory (a new port: call
+    /// `Party::point_at` afterwards).
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, addr) = spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"));
+        self.child = child;
+        self.url = format!("http://{addr}");
+        self.addr = addr;
+    }
+
+    /// A copy of the data directory (stop the hub first for a clean copy).
+    pub fn copy_data(&self) -> TempDir {
+        let copy = tempfile::tempdir().expect("tempdir");
+        copy_tree(self.data.path(), copy.path());
+        copy
+    }
+
+    /// Replaces the data directory with `snapshot`, as an operator restoring
+    /// an old backup (or rewriting history) would; the hub must be stopped.
+    pub fn replace_data(&mut self, snapshot: &Path) {
+        std::fs::remove_dir_all(self.data.path()).expect("remove data dir");
+        std::fs::create_dir(self.data.path()).expect("recreate data dir");
+        copy_tree(snapshot, self.data.path());
     }
 
     /// Where the hub keeps a committed drop's ciphertext.
@@ -681,6 +682,56 @@ impl Hub {
         let reply = self.post_directory(note);
         assert_eq!(reply.status, 200, "the hub refused a directory: {reply:?}");
     }
+}
+
+/// Copies a folder tree, keeping file modes.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Spawns `sealdrop-hub serve` on a free loopback port and reads its address.
+fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path) -> (Child, String) {
+    let stderr_path = stderr_path.to_path_buf();
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
+    let mut child = Command::new(hub_bin)
+        .env_remove("SEALDROP_TEST_CLOCK")
+        .arg("serve")
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn sealdrop-hub serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    let read = stdout.read_line(&mut line);
+    let addr = line.trim().to_owned();
+    if !matches!(read, Ok(n) if n > 0) || addr.parse::<std::net::SocketAddr>().is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "`sealdrop-hub serve` must print its bound address `127.0.0.1:PORT` as its first stdout line; \
+                 got {line:?} ({read:?}). stderr:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
+    }
+    // Keep draining stdout so the hub never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = stdout.read_to_end(&mut sink);
+    });
+    (child, addr)
 }
 
 impl Drop for Hub {

@@ -53,6 +53,9 @@ pub mod code {
     pub const DIRECTORY_INVALID: &str = "directory_invalid";
     /// The directory's serial is not higher than the current one (409).
     pub const DIRECTORY_ROLLBACK: &str = "directory_rollback";
+    /// A witness cosignature is not by one of the caller's party's witness
+    /// keys, or does not verify over the checkpoint it names (422).
+    pub const BAD_COSIGNATURE: &str = "bad_cosignature";
     /// The body is larger than the hub accepts (413).
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     /// The hub's disk is full (507).
@@ -86,6 +89,10 @@ pub struct HubInfo {
     pub directory_serial: u64,
     /// The hub's software version.
     pub version: String,
+    /// The verifier key of the hub's transfer log (`<origin>+<key id>+<base64>`),
+    /// which signs its checkpoints (empty from hubs that predate the log).
+    #[serde(default)]
+    pub log_key: String,
 }
 
 /// `POST /v1/drops`: announce a drop before uploading it.
@@ -135,6 +142,11 @@ pub struct Committed {
     pub id: DropId,
     /// When the hub committed it.
     pub committed: Timestamp,
+    /// The index of the `drop_committed` entry in the hub's transfer log
+    /// (0 from hubs that predate the log: index 0 is always the hub's first
+    /// directory, never a commit).
+    #[serde(default)]
+    pub log_index: u64,
 }
 
 /// One drop waiting in a party's inbox (`GET /v1/inbox`).
@@ -199,6 +211,11 @@ pub struct Ack {
 pub struct Acked {
     /// Whether this was the last acknowledgement, so the hub deleted the ciphertext.
     pub ciphertext_deleted: bool,
+    /// The index of the `drop_acknowledged` entry in the hub's transfer log
+    /// (0 from hubs that predate the log: index 0 is always the hub's first
+    /// directory, never an acknowledgement).
+    #[serde(default)]
+    pub log_index: u64,
 }
 
 /// A recipient's progress with a drop.
@@ -247,4 +264,50 @@ pub struct Sent {
 pub struct DirectoryAccepted {
     /// The serial now in force.
     pub serial: u64,
+}
+
+/// `GET /v1/log/proof/inclusion?index=I&size=N` (unauthenticated): the
+/// RFC 6962 audit path proving that entry `index` is in the tree of `size`
+/// entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    /// The entry's index.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The proof's hashes, base64, leaf side first.
+    pub hashes: Vec<String>,
+}
+
+/// `GET /v1/log/proof/consistency?old=A&new=B` (unauthenticated): the
+/// RFC 6962 proof that the tree of `new` entries extends the tree of `old`
+/// entries (empty when `old` is 0 or equals `new`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub old: u64,
+    /// The newer tree size.
+    pub new: u64,
+    /// The proof's hashes, base64.
+    pub hashes: Vec<String>,
+}
+
+/// `POST /v1/log/cosignature`: a witness cosignature (c2sp.org/tlog-cosignature)
+/// by one of the caller's party's witness keys over the hub's checkpoint of `size`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cosign {
+    /// The size of the checkpoint cosigned.
+    pub size: u64,
+    /// The signed-note signature line (`— <name> <base64>`).
+    pub line: String,
+}
+
+/// Response to [`Cosign`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CosignatureAccepted {
+    /// The size of the checkpoint cosigned.
+    pub size: u64,
+    /// The witness key that signed it (verifier-key text).
+    pub witness: String,
 }

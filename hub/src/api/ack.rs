@@ -5,18 +5,24 @@
 //! bytes the sender committed, so the sender can later prove delivery. Once
 //! every recipient party has acknowledged, the drop is delivered and the hub
 //! deletes the ciphertext: it keeps nothing it no longer needs.
+//!
+//! The receipt goes into the transfer log verbatim (`drop_acknowledged`),
+//! and the last one is followed, in the same transaction, by the hub's
+//! signed statement that it deleted the ciphertext (`drop_deleted`).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
 use sealdrop_proto::api::{Ack, Acked, DropState, code};
 use sealdrop_proto::drop::Receipt;
 use sealdrop_proto::note::open_doc;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
-use super::shared::{drop_id, load_drop, meta};
+use super::shared::{drop_id, entry_bytes, load_drop, logged};
 use crate::hub::Hub;
 use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
+use crate::transfer_log::hub_entry;
 
 fn bad_receipt(message: impl Into<String>) -> ApiError {
     ApiError::new(code::BAD_RECEIPT, message)
@@ -59,7 +65,7 @@ pub fn check_receipt(caller: &Caller, rec: &DropRecord, note: &str) -> Result<Re
 pub async fn ack(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
-    Authed { caller, body: Json(req) }: Authed<Json<Ack>>,
+    Authed { caller, body: Json(req), .. }: Authed<Json<Ack>>,
 ) -> Result<axum::Json<Acked>, ApiError> {
     let id = drop_id(path)?;
     let rec = load_drop(&hub, &id).await?;
@@ -81,15 +87,23 @@ pub async fn ack(
     if me.acknowledged.is_some() {
         return Err(already());
     }
+    let now = hub.now();
+    let acknowledged = LogEntry::DropAcknowledged { acknowledged: now, receipt: req.receipt.clone() };
+    let log_entry =
+        entry_bytes(&acknowledged, |e| bad_receipt(format!("{e}: the receipt is too large for the transfer log")))?;
+    let deleted = HubStatement::DropDeleted { time: now, drop: id.clone(), reason: DeletionReason::Delivered };
+    let delivered_entry = entry_bytes(&hub_entry(hub.log_key(), &deleted), ApiError::internal)?;
     let record = AckRecord {
         party: caller.party.clone(),
         member: caller.member.clone(),
         receipt: req.receipt,
-        at: hub.now().as_second(),
+        at: now.as_second(),
+        log_entry,
+        delivered_entry,
     };
     let key = id.clone();
-    let delivered = match meta(&hub, move |m| m.acknowledge(&key, &record)).await? {
-        AckOutcome::Recorded { delivered } => delivered,
+    let (delivered, log_index) = match logged(&hub, move |m, log_key| m.acknowledge(&key, &record, log_key)).await? {
+        AckOutcome::Recorded { delivered, log_index } => (delivered, log_index),
         AckOutcome::AlreadyAcknowledged => return Err(already()),
         AckOutcome::NotCommitted => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
@@ -103,8 +117,8 @@ pub async fn ack(
                 false
             }
         };
-    tracing::info!(delivered, ciphertext_deleted, "acknowledged");
-    Ok(axum::Json(Acked { ciphertext_deleted }))
+    tracing::info!(delivered, ciphertext_deleted, log_index, "acknowledged");
+    Ok(axum::Json(Acked { ciphertext_deleted, log_index }))
 }
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ pub struct Authed<B = NoBody> {
     pub caller: Caller,
     /// The parsed body.
     pub body: B,
+    /// The verified authentication headers, kept as evidence in the
+    /// transfer log (with [`Authed::path`]).
+    pub auth: RequestAuth,
+    /// The path and query the signature covers.
+    pub path: String,
 }
 
 /// How a buffered body is parsed once its hash has been checked.
@@ -92,6 +97,10 @@ pub struct AuthedStream {
     pub content_length: Option<u64>,
     /// The body, not yet read.
     pub body: Body,
+    /// The verified authentication headers.
+    pub auth: RequestAuth,
+    /// The path and query the signature covers.
+    pub path: String,
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {
@@ -167,10 +176,16 @@ pub fn check_body(auth: &RequestAuth, body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The path and query a request signature covers.
+fn signed_path(uri: &Uri) -> String {
+    uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
+}
+
 /// Authenticates a request's head against the hub's current directory and clock.
 fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(Caller, RequestAuth), ApiError> {
     let directory = hub.directory();
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let path_and_query = signed_path(uri);
+    let path_and_query = path_and_query.as_str();
     let (caller, auth) = verify_headers(
         &directory.directory,
         directory.directory.serial,
@@ -222,7 +237,8 @@ impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
         check_body(&auth, &bytes)?;
         consume_nonce(hub, &auth).await?;
         let body = B::parse(&bytes)?;
-        Ok(Self { caller, body })
+        let path = signed_path(&uri);
+        Ok(Self { caller, body, auth, path })
     }
 }
 
@@ -242,8 +258,9 @@ impl FromRequest<Hub> for AuthedStream {
             ),
         };
         consume_nonce(hub, &auth).await?;
-        let signed_sha256 = (auth.content != UNSIGNED_BODY).then_some(auth.content);
-        Ok(Self { caller, signed_sha256, content_length, body: req.into_body() })
+        let signed_sha256 = (auth.content != UNSIGNED_BODY).then(|| auth.content.clone());
+        let path = signed_path(&uri);
+        Ok(Self { caller, signed_sha256, content_length, body: req.into_body(), auth, path })
     }
 }
 

@@ -6,12 +6,15 @@
 //! repeats the drop's facts exactly, was encrypted only to current member keys
 //! of the recipient parties (at least one per party), and names the exact
 //! bytes the hub received. Only then is the blob promoted and the drop
-//! committed, so recipients never see a drop whose manifest the hub refused.
+//! committed, together with its `drop_committed` transfer-log entry (the
+//! manifest verbatim), so recipients never see a drop whose manifest the hub
+//! refused, and the log never misses a drop they can see.
 
 use std::collections::BTreeSet;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Commit, Committed, DropState, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::Manifest;
@@ -20,7 +23,7 @@ use sealdrop_proto::note::open_doc;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
-use super::shared::{drop_id, load_drop, meta, ts};
+use super::shared::{drop_id, entry_bytes, load_drop, logged, meta, ts};
 use crate::hub::Hub;
 use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
@@ -120,7 +123,7 @@ pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), ApiEr
 pub async fn commit(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
-    Authed { caller, body: Json(req) }: Authed<Json<Commit>>,
+    Authed { caller, body: Json(req), .. }: Authed<Json<Commit>>,
 ) -> Result<axum::Json<Committed>, ApiError> {
     let id = drop_id(path)?;
     let _lock = hub.locks().lock(&id).await;
@@ -143,6 +146,9 @@ pub async fn commit(
     }
     let manifest = check_manifest(&hub.directory().directory, &caller, &rec, &req.manifest)?;
     check_content(&manifest, &upload)?;
+    let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
+        bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
+    })?;
 
     match hub.blobs().promote(&id).await {
         Ok(()) => {}
@@ -158,10 +164,11 @@ pub async fn commit(
         manifest: req.manifest,
         content: upload,
         committed: now.as_second(),
+        log_entry,
     };
     let key = id.clone();
-    let committed = meta(&hub, move |m| m.commit_drop(&key, &record)).await;
-    if !matches!(committed, Ok(true)) {
+    let committed = logged(&hub, move |m, log_key| m.commit_drop(&key, &record, log_key)).await;
+    let Ok(Some(log_index)) = committed else {
         // The drop stays open and invisible; take the blob back out so the
         // files agree with the database, and have the sender upload again.
         if let Err(e) = hub.blobs().delete_blob(&id).await {
@@ -171,9 +178,9 @@ pub async fn commit(
         meta(&hub, move |m| m.set_upload(&key, None)).await?;
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
-    }
-    tracing::info!(size = manifest.ciphertext_len, "committed");
-    Ok(axum::Json(Committed { id, committed: now }))
+    };
+    tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
+    Ok(axum::Json(Committed { id, committed: now, log_index }))
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The unauthenticated routes: the hub's identity and the signed directory.
+//! The unauthenticated routes: the hub's identity and the signed directory
+//! (the current one, and every earlier version by serial, so an auditor can
+//! check each `directory_published` entry of the transfer log).
 //!
 //! Publishing a directory needs no request signature because the directory
 //! carries its own: the hub accepts only a directory signed by the authority
@@ -7,8 +9,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use sealdrop_proto::api::{DirectoryAccepted, HubInfo, code};
@@ -17,6 +19,7 @@ use sealdrop_proto::note::DocError;
 
 use super::auth::body_rejection;
 use super::error::ApiError;
+use super::shared::meta;
 use crate::hub::{Hub, PublishError};
 
 /// The largest directory note accepted.
@@ -28,12 +31,27 @@ pub async fn info(State(hub): State<Hub>) -> Json<HubInfo> {
         origin: hub.origin().to_owned(),
         directory_serial: hub.directory().directory.serial,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        log_key: hub.log_verifier().to_string(),
     })
 }
 
 /// `GET /v1/directory`: the signed note exactly as the authority produced it.
 pub async fn get_directory(State(hub): State<Hub>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; charset=utf-8")], hub.directory().note.clone())
+}
+
+/// `GET /v1/directory/{serial}`: a directory version exactly as accepted.
+pub async fn get_directory_version(
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let serial: u64 =
+        raw.parse().map_err(|_| ApiError::bad_request(format!("directory serial {raw:?} is not a number")))?;
+    let stored = meta(&hub, move |m| m.directory(serial))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("this hub never accepted a directory with serial {serial}")))?;
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], stored.note))
 }
 
 /// `POST /v1/directory`.
@@ -54,6 +72,7 @@ pub async fn post_directory(
 fn publish_error(e: PublishError) -> ApiError {
     match e {
         PublishError::Meta(e) => e.into(),
+        PublishError::LogEntry(e) => ApiError::internal(format_args!("directory log entry: {e}")),
         PublishError::Directory(e) => {
             let code = match &e {
                 DirectoryError::Doc(DocError::BadSignature { .. } | DocError::NoTrustedSignature { .. }) => {

@@ -107,7 +107,7 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
 /// `POST /v1/drops`.
 pub async fn create(
     State(hub): State<Hub>,
-    Authed { caller, body: Json(req) }: Authed<Json<CreateDrop>>,
+    Authed { caller, body: Json(req), .. }: Authed<Json<CreateDrop>>,
 ) -> Result<axum::Json<CreatedDrop>, ApiError> {
     let now = hub.now();
     let drop = check_create(&hub.directory().directory, &caller, &req, now)?;

@@ -43,6 +43,7 @@ pub fn status_of(code: &str) -> StatusCode {
         | code::BAD_MANIFEST
         | code::HASH_MISMATCH
         | code::BAD_RECEIPT
+        | code::BAD_COSIGNATURE
         | code::DIRECTORY_BAD_SIGNATURE
         | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
         code::CONFLICT | code::DIRECTORY_ROLLBACK => StatusCode::CONFLICT,
@@ -170,6 +171,7 @@ mod tests {
             (code::BAD_MANIFEST, 422),
             (code::HASH_MISMATCH, 422),
             (code::BAD_RECEIPT, 422),
+            (code::BAD_COSIGNATURE, 422),
             (code::CONFLICT, 409),
             (code::DIRECTORY_BAD_SIGNATURE, 422),
             (code::DIRECTORY_INVALID, 422),

@@ -4,20 +4,23 @@
 //! Only committed, unexpired drops that the party has not yet acknowledged
 //! are offered. The ciphertext is streamed from storage in 64 KiB chunks with
 //! its length declared up front, so clients can show progress and detect
-//! truncation.
+//! truncation. Every time it is served, the transfer log records it
+//! (`drop_fetched`) with the recipient's signed request as evidence.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use sealdrop_log::entry::{LogEntry, SignedRequest};
 use sealdrop_proto::api::{DropState, Inbox, InboxEntry};
 use tokio_util::io::ReaderStream;
 
 use super::auth::Authed;
 use super::error::ApiError;
-use super::shared::{drop_id, load_drop, meta, ts};
+use super::shared::{drop_id, entry_bytes, load_drop, logged, meta, ts};
 use crate::hub::Hub;
+use crate::storage::meta::FetchRecord;
 
 /// Bytes read from storage per chunk of a download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
@@ -48,7 +51,7 @@ pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Res
 pub async fn get_content(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
-    Authed { caller, .. }: Authed,
+    Authed { caller, auth, path: signed_path, .. }: Authed,
 ) -> Result<Response, ApiError> {
     let id = drop_id(path)?;
     let rec = load_drop(&hub, &id).await?;
@@ -71,16 +74,26 @@ pub async fn get_content(
             ts(at)?
         )));
     }
-    let now = hub.now().as_second();
-    if rec.expires <= now {
+    let now = hub.now();
+    if rec.expires <= now.as_second() {
         return Err(ApiError::gone(format!("drop {id} expired at {}", ts(rec.expires)?)));
     }
     let Some(blob) = hub.blobs().open_blob(&id).await? else {
         return Err(ApiError::gone(format!("drop {id}'s ciphertext is no longer on the hub")));
     };
-    let (key, party) = (id.clone(), caller.party.clone());
-    meta(&hub, move |m| m.mark_fetched(&key, &party, now)).await?;
-    tracing::info!(len = blob.len, "serving content");
+    let fetched = LogEntry::DropFetched {
+        drop: id.clone(),
+        party: caller.party.clone(),
+        fetched: now,
+        request: SignedRequest::from_auth(&auth, "GET", &signed_path),
+    };
+    let log_entry = entry_bytes(&fetched, |e| {
+        ApiError::bad_request(format!("{e}: this request cannot be logged; request the content without a query"))
+    })?;
+    let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
+    let key = id.clone();
+    let log_index = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await?;
+    tracing::info!(len = blob.len, log_index, "serving content");
     let body = Body::from_stream(ReaderStream::with_capacity(blob.reader, DOWNLOAD_CHUNK));
     Ok((
         [

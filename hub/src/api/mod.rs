@@ -5,6 +5,8 @@
 //! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop.
 //! - [`fetch`], [`ack`]: the recipients' side.
 //! - [`sent`]: the sender's view of recipients' progress.
+//! - [`tlog`]: the signed transfer log (checkpoint, tiles, entries, proofs)
+//!   and witnesses' cosignatures.
 //! - [`error`]: the single JSON error shape; [`logging`]: the request log.
 
 pub mod ack;
@@ -17,6 +19,7 @@ pub mod fetch;
 pub mod logging;
 pub mod sent;
 mod shared;
+pub mod tlog;
 pub mod upload;
 
 use axum::Router;
@@ -38,6 +41,13 @@ pub fn router(hub: Hub) -> Router {
                 .post(directory::post_directory)
                 .layer(DefaultBodyLimit::max(directory::DIRECTORY_BODY_LIMIT)),
         )
+        .route("/v1/directory/{serial}", get(directory::get_directory_version))
+        .route("/v1/log/checkpoint", get(tlog::checkpoint))
+        .route("/v1/log/tile/{*path}", get(tlog::tile))
+        .route("/v1/log/entry/{index}", get(tlog::entry))
+        .route("/v1/log/proof/inclusion", get(tlog::inclusion))
+        .route("/v1/log/proof/consistency", get(tlog::consistency))
+        .route("/v1/log/cosignature", post(tlog::cosign))
         .route("/v1/drops", post(drops::create))
         .route("/v1/drops/{id}", get(drops::details))
         .route("/v1/drops/{id}/content", get(fetch::get_content).put(upload::put_content))

@@ -1,10 +1,13 @@
 //! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking metadata store, converting times.
+//! loading the drop, calling the blocking metadata store (with the log key
+//! for changes the transfer log records), making log entries, converting times.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use jiff::Timestamp;
+use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::ids::DropId;
+use sealdrop_proto::keys::NoteSigningKey;
 
 use super::error::ApiError;
 use super::logging::record_drop;
@@ -19,6 +22,25 @@ pub async fn meta<R: Send + 'static>(
 ) -> Result<R, ApiError> {
     let store = hub.meta();
     Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
+}
+
+/// Runs a metadata call that appends to the transfer log on the blocking
+/// pool, handing it the log key that signs the new checkpoint.
+pub async fn logged<R: Send + 'static>(
+    hub: &Hub,
+    f: impl FnOnce(&dyn MetaStore, &NoteSigningKey) -> Result<R, MetaError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let signer = hub.clone();
+    meta(hub, move |m| f(m, signer.log_key())).await
+}
+
+/// A log entry's bytes; `too_large` says, in the route's own terms, why an
+/// entry over the 65,535-byte limit was refused.
+pub fn entry_bytes(entry: &LogEntry, too_large: impl FnOnce(String) -> ApiError) -> Result<Vec<u8>, ApiError> {
+    entry.to_bytes().map_err(|e| match e {
+        EntryError::TooLarge(_) => too_large(e.to_string()),
+        EntryError::Invalid(_) => ApiError::internal(e),
+    })
 }
 
 /// The drop id from the path. Parsed after authentication (handlers take the

@@ -7,9 +7,19 @@
 //! one row does so in one transaction, and conditional updates carry their
 //! condition (`state = 'open'`, `acknowledged IS NULL`) in the statement
 //! itself, so concurrent requests cannot both win.
+//!
+//! The transfer log lives here too. Every state change that the log records
+//! takes its entries (`LogEntry::to_bytes()`) and the hub's log key, and
+//! appends them, their Merkle tree hashes and a newly signed checkpoint in
+//! the same transaction as the change itself: a crash can never leave a
+//! change without its entry, an entry without a checkpoint, or a checkpoint
+//! ahead of the entries. Appends are serialised (one writer at a time), so
+//! entry indexes are dense and every checkpoint extends the previous one.
 
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, MemberName, PartyId};
+use sealdrop_proto::keys::NoteSigningKey;
+use tlog_tiles::Hash;
 
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +30,10 @@ pub enum MetaError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("a stored value is not valid: {0}")]
     Corrupt(String),
+    #[error("the transfer log is inconsistent: {0}")]
+    LogInconsistent(String),
+    #[error("a log entry of {0} bytes is larger than the 65,535 bytes a log entry may have")]
+    LogEntryTooLarge(usize),
 }
 
 /// Keys of the `settings` table.
@@ -28,6 +42,10 @@ pub mod setting {
     pub const ORIGIN: &str = "origin";
     /// The authority's signed-note verifier key.
     pub const AUTHORITY: &str = "authority";
+    /// Set (by the first append, in its transaction) once the hub has
+    /// started its transfer log, so an emptied log is told apart from a
+    /// database that predates the log.
+    pub const LOG_STARTED: &str = "log_started";
 }
 
 /// A directory version as stored.
@@ -133,6 +151,19 @@ pub struct CommitRecord {
     pub content: ContentDigest,
     /// Commit time (Unix seconds).
     pub committed: i64,
+    /// The `drop_committed` log entry.
+    pub log_entry: Vec<u8>,
+}
+
+/// A recipient being served a drop's ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRecord {
+    /// The downloading party.
+    pub party: PartyId,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The `drop_fetched` log entry.
+    pub log_entry: Vec<u8>,
 }
 
 /// A recipient's acknowledgement.
@@ -146,18 +177,33 @@ pub struct AckRecord {
     pub receipt: String,
     /// When (Unix seconds).
     pub at: i64,
+    /// The `drop_acknowledged` log entry.
+    pub log_entry: Vec<u8>,
+    /// The hub's `drop_deleted` log entry, appended after `log_entry` when
+    /// this is the last acknowledgement.
+    pub delivered_entry: Vec<u8>,
 }
 
 /// The result of [`MetaStore::acknowledge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
     /// Recorded; `delivered` when it was the last recipient to acknowledge,
-    /// so the drop is now delivered and its ciphertext may be deleted.
-    Recorded { delivered: bool },
+    /// so the drop is now delivered and its ciphertext may be deleted;
+    /// `log_index` is the index of the acknowledgement's log entry.
+    Recorded { delivered: bool, log_index: u64 },
     /// This party had already acknowledged; nothing changed.
     AlreadyAcknowledged,
     /// The drop is not committed (or the party is not a recipient); nothing changed.
     NotCommitted,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size it covers.
+    pub size: u64,
+    /// The signed note (log signature only; cosignatures are kept apart).
+    pub note: String,
 }
 
 /// The hub's metadata store.
@@ -169,8 +215,17 @@ pub trait MetaStore: Send + Sync {
 
     /// The directory version with the highest serial.
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
-    /// Stores a directory version; fails if the serial is already stored.
-    fn insert_directory(&self, dir: &StoredDirectory) -> Result<(), MetaError>;
+    /// Stores a directory version and appends its log entry, signing the
+    /// new checkpoint with `log_key` (one transaction); fails if the serial
+    /// is already stored. Returns the entry's index.
+    fn insert_directory(
+        &self,
+        dir: &StoredDirectory,
+        log_entry: &[u8],
+        log_key: &NoteSigningKey,
+    ) -> Result<u64, MetaError>;
+    /// A stored directory version.
+    fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
 
     /// Stores a new open drop and its recipients (one transaction).
     fn create_drop(&self, drop: &NewDrop) -> Result<(), MetaError>;
@@ -181,15 +236,23 @@ pub trait MetaStore: Send + Sync {
     /// Records (or clears, with `None`) the finished upload of an open drop.
     /// Returns `false` if the drop is not open.
     fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>) -> Result<bool, MetaError>;
-    /// Commits an open drop whose recorded upload equals `commit.content`.
-    /// Returns `false` (changing nothing) if the drop is not open or its
+    /// Commits an open drop whose recorded upload equals `commit.content`
+    /// and appends `commit.log_entry` (one transaction). Returns the entry's
+    /// index, or `None` (changing nothing) if the drop is not open or its
     /// upload changed.
-    fn commit_drop(&self, id: &DropId, commit: &CommitRecord) -> Result<bool, MetaError>;
-    /// Sets a recipient's first-fetch time if not yet set.
-    fn mark_fetched(&self, id: &DropId, party: &PartyId, at: i64) -> Result<(), MetaError>;
-    /// Records a recipient's receipt and, if it was the last one, marks the
-    /// drop delivered (one transaction).
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord) -> Result<AckOutcome, MetaError>;
+    fn commit_drop(
+        &self,
+        id: &DropId,
+        commit: &CommitRecord,
+        log_key: &NoteSigningKey,
+    ) -> Result<Option<u64>, MetaError>;
+    /// Sets a recipient's first-fetch time if not yet set and appends
+    /// `fetch.log_entry` (every time; one transaction). Returns the entry's index.
+    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, log_key: &NoteSigningKey) -> Result<u64, MetaError>;
+    /// Records a recipient's receipt and appends `ack.log_entry`; if it was
+    /// the last one, also marks the drop delivered and appends
+    /// `ack.delivered_entry` (one transaction).
+    fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError>;
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.
     fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
@@ -200,4 +263,28 @@ pub trait MetaStore: Send + Sync {
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
     /// Forgets nonces seen before `before`; returns how many.
     fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
+
+    /// Appends entries that go with no other change (one transaction, with
+    /// the new checkpoint). Returns the first entry's index.
+    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError>;
+    /// The number of log entries.
+    fn log_size(&self) -> Result<u64, MetaError>;
+    /// The checkpoint with the largest size.
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError>;
+    /// The checkpoint of exactly `size` entries, if one was signed.
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError>;
+    /// Up to `count` entries from index `start`, in order.
+    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError>;
+    /// The stored tree hashes at the given stored-hash indexes
+    /// (`tlog_tiles::stored_hash_index`); an error if one is missing.
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError>;
+    /// Recomputes every stored hash from the entries and checks it against
+    /// the stored one; returns the number of entries and the tree hash.
+    /// [`MetaError::LogInconsistent`] when they disagree.
+    fn recompute_log(&self) -> Result<(u64, Hash), MetaError>;
+    /// The witness cosignature lines stored for the checkpoint of `size`.
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
+    /// Stores (or replaces) `witness`'s cosignature line for the checkpoint
+    /// of `size`; `false` if there is no such checkpoint.
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
 }

@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod meta;
 pub mod sqlite;
+mod sqlite_log;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use meta::{MetaError, MetaStore};

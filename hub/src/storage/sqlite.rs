@@ -2,24 +2,32 @@
 //! `synchronous=FULL` (a commit acknowledged to a sender survives a power
 //! cut), foreign keys on, and the schema managed by `rusqlite_migration` so
 //! later versions add migrations instead of editing this one.
+//!
+//! The connection's mutex is the hub's write lock: a transaction holds it
+//! from `BEGIN IMMEDIATE` to `COMMIT`, so log appends are serialised and
+//! each sees the previous one's checkpoint.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::keys::NoteSigningKey;
+use tlog_tiles::Hash;
 
 use super::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, DropRecord, MetaError, MetaStore, NewDrop, RecipientRecord,
-    StoredDirectory,
+    AckOutcome, AckRecord, CommitRecord, ContentDigest, DropRecord, FetchRecord, MetaError, MetaStore, NewDrop,
+    RecipientRecord, StoredCheckpoint, StoredDirectory,
 };
+use super::sqlite_log;
 
 /// The schema, one migration per released change. Never edit a released
 /// migration: append a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE settings (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE settings (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) STRICT;
@@ -62,7 +70,10 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         PRIMARY KEY (key, nonce)
     ) STRICT;
     CREATE INDEX nonces_by_seen ON nonces (seen);",
-)];
+    ),
+    // The transfer log.
+    M::up(sqlite_log::MIGRATION),
+];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
      upload_sha256, upload_len, sha256, size, committed, manifest";
@@ -227,11 +238,13 @@ fn load_drops(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Re
         .collect()
 }
 
+/// Runs `f` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
+/// taken first, so what `f` reads cannot change before it writes).
 fn in_transaction<T>(
     conn: &mut Connection,
     f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>,
 ) -> Result<T, MetaError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
@@ -266,12 +279,31 @@ impl MetaStore for SqliteMetaStore {
         .transpose()
     }
 
-    fn insert_directory(&self, dir: &StoredDirectory) -> Result<(), MetaError> {
-        self.conn().execute(
-            "INSERT INTO directories (serial, note, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)",
-            params![to_i64(dir.serial, "directory serial")?, dir.note, dir.sha256, dir.accepted_at],
-        )?;
-        Ok(())
+    fn insert_directory(
+        &self,
+        dir: &StoredDirectory,
+        log_entry: &[u8],
+        log_key: &NoteSigningKey,
+    ) -> Result<u64, MetaError> {
+        in_transaction(&mut self.conn(), |tx| {
+            tx.execute(
+                "INSERT INTO directories (serial, note, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+                params![to_i64(dir.serial, "directory serial")?, dir.note, dir.sha256, dir.accepted_at],
+            )?;
+            sqlite_log::append(tx, &[log_entry.to_vec()], log_key)
+        })
+    }
+
+    fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT note, sha256, accepted_at FROM directories WHERE serial = ?1",
+                [to_i64(serial, "directory serial")?],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(note, sha256, accepted_at)| StoredDirectory { serial, note, sha256, accepted_at }))
     }
 
     fn create_drop(&self, drop: &NewDrop) -> Result<(), MetaError> {
@@ -320,7 +352,12 @@ impl MetaStore for SqliteMetaStore {
         Ok(n == 1)
     }
 
-    fn commit_drop(&self, id: &DropId, commit: &CommitRecord) -> Result<bool, MetaError> {
+    fn commit_drop(
+        &self,
+        id: &DropId,
+        commit: &CommitRecord,
+        log_key: &NoteSigningKey,
+    ) -> Result<Option<u64>, MetaError> {
         let len = to_i64(commit.content.len, "content length")?;
         in_transaction(&mut self.conn(), |tx| {
             let n = tx.execute(
@@ -336,19 +373,24 @@ impl MetaStore for SqliteMetaStore {
                     commit.sender_member.as_str()
                 ],
             )?;
-            Ok(n == 1)
+            if n != 1 {
+                return Ok(None);
+            }
+            sqlite_log::append(tx, std::slice::from_ref(&commit.log_entry), log_key).map(Some)
         })
     }
 
-    fn mark_fetched(&self, id: &DropId, party: &PartyId, at: i64) -> Result<(), MetaError> {
-        self.conn().execute(
-            "UPDATE drop_recipients SET fetched = ?3 WHERE drop_id = ?1 AND party = ?2 AND fetched IS NULL",
-            params![id.as_str(), party.as_str(), at],
-        )?;
-        Ok(())
+    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, log_key: &NoteSigningKey) -> Result<u64, MetaError> {
+        in_transaction(&mut self.conn(), |tx| {
+            tx.execute(
+                "UPDATE drop_recipients SET fetched = ?3 WHERE drop_id = ?1 AND party = ?2 AND fetched IS NULL",
+                params![id.as_str(), fetch.party.as_str(), fetch.at],
+            )?;
+            sqlite_log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key)
+        })
     }
 
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord) -> Result<AckOutcome, MetaError> {
+    fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError> {
         in_transaction(&mut self.conn(), |tx| {
             let state: Option<String> =
                 tx.query_row("SELECT state FROM drops WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
@@ -378,10 +420,13 @@ impl MetaStore for SqliteMetaStore {
                 |r| r.get(0),
             )?;
             let delivered = waiting == 0;
+            let mut entries = vec![ack.log_entry.clone()];
             if delivered {
                 tx.execute("UPDATE drops SET state = 'delivered' WHERE id = ?1", [id.as_str()])?;
+                entries.push(ack.delivered_entry.clone());
             }
-            Ok(AckOutcome::Recorded { delivered })
+            let log_index = sqlite_log::append(tx, &entries, log_key)?;
+            Ok(AckOutcome::Recorded { delivered, log_index })
         })
     }
 
@@ -414,14 +459,81 @@ impl MetaStore for SqliteMetaStore {
     fn purge_nonces(&self, before: i64) -> Result<usize, MetaError> {
         Ok(self.conn().execute("DELETE FROM nonces WHERE seen < ?1", [before])?)
     }
+
+    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError> {
+        in_transaction(&mut self.conn(), |tx| sqlite_log::append(tx, entries, log_key))
+    }
+
+    fn log_size(&self) -> Result<u64, MetaError> {
+        sqlite_log::size(&self.conn())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
+        Ok(sqlite_log::latest_checkpoint(&self.conn())?.map(|(size, note)| StoredCheckpoint { size, note }))
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT note FROM checkpoints WHERE size = ?1", [sqlite_log::to_i64(size)?], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let rows =
+            stmt.query_map([sqlite_log::to_i64(start)?, sqlite_log::to_i64(count)?], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
+        sqlite_log::read_hashes(&self.conn(), indexes)
+    }
+
+    fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
+        sqlite_log::recompute(&self.conn())
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")?;
+        let rows = stmt.query_map([sqlite_log::to_i64(size)?], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError> {
+        let size = sqlite_log::to_i64(size)?;
+        in_transaction(&mut self.conn(), |tx| {
+            let known: Option<i64> =
+                tx.query_row("SELECT size FROM checkpoints WHERE size = ?1", [size], |r| r.get(0)).optional()?;
+            if known.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
+                params![size, witness, line],
+            )?;
+            Ok(true)
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
     use super::*;
 
     fn store() -> SqliteMetaStore {
         SqliteMetaStore::open_in_memory().unwrap()
+    }
+
+    /// The log key every test store signs with.
+    fn key() -> &'static NoteSigningKey {
+        static KEY: OnceLock<NoteSigningKey> = OnceLock::new();
+        KEY.get_or_init(|| NoteSigningKey::generate("hub.test").unwrap())
     }
 
     fn party(s: &str) -> PartyId {
@@ -444,19 +556,54 @@ mod tests {
         ContentDigest { sha256: s.repeat(64), len }
     }
 
-    fn commit(store: &SqliteMetaStore, d: &NewDrop) {
-        assert!(store.set_upload(&d.id, Some(&digest("a", 10))).unwrap());
-        let c = CommitRecord {
-            sender_member: "data-team".parse().unwrap(),
+    fn commit_record(member: &str) -> CommitRecord {
+        CommitRecord {
+            sender_member: member.parse().unwrap(),
             manifest: "m".into(),
             content: digest("a", 10),
             committed: 2000,
-        };
-        assert!(store.commit_drop(&d.id, &c).unwrap());
+            log_entry: b"{\"commit\":1}".to_vec(),
+        }
+    }
+
+    fn commit(store: &SqliteMetaStore, d: &NewDrop) -> u64 {
+        assert!(store.set_upload(&d.id, Some(&digest("a", 10))).unwrap());
+        store.commit_drop(&d.id, &commit_record("data-team"), key()).unwrap().unwrap()
     }
 
     fn ack(p: &str) -> AckRecord {
-        AckRecord { party: party(p), member: "data-team".parse().unwrap(), receipt: "r".into(), at: 3000 }
+        AckRecord {
+            party: party(p),
+            member: "data-team".parse().unwrap(),
+            receipt: "r".into(),
+            at: 3000,
+            log_entry: format!("{{\"ack\":\"{p}\"}}").into_bytes(),
+            delivered_entry: b"{\"deleted\":1}".to_vec(),
+        }
+    }
+
+    fn fetch(p: &str, at: i64) -> FetchRecord {
+        FetchRecord { party: party(p), at, log_entry: format!("{{\"fetch\":\"{p}\"}}").into_bytes() }
+    }
+
+    fn directory(serial: u64) -> StoredDirectory {
+        StoredDirectory { serial, note: format!("n{serial}"), sha256: format!("h{serial}"), accepted_at: 5 }
+    }
+
+    fn entries(s: &SqliteMetaStore) -> Vec<String> {
+        s.log_entries(0, u64::MAX >> 2).unwrap().into_iter().map(|e| String::from_utf8(e).unwrap()).collect()
+    }
+
+    /// The latest checkpoint verifies, covers every entry, and its root is
+    /// the one recomputed from the entries.
+    fn assert_checkpointed(s: &SqliteMetaStore) -> u64 {
+        let size = s.log_size().unwrap();
+        let latest = s.latest_checkpoint().unwrap().unwrap();
+        let cp = sealdrop_log::checkpoint::open(&latest.note, &key().verifier()).unwrap();
+        assert_eq!((latest.size, cp.size), (size, size));
+        assert_eq!(s.recompute_log().unwrap(), (size, cp.root));
+        assert_eq!(s.checkpoint(size).unwrap(), Some(latest.note));
+        size
     }
 
     #[test]
@@ -467,12 +614,15 @@ mod tests {
         s.set_setting("origin", "b").unwrap();
         assert_eq!(s.setting("origin").unwrap().as_deref(), Some("b"));
         assert_eq!(s.current_directory().unwrap(), None);
-        let d1 = StoredDirectory { serial: 1, note: "n1".into(), sha256: "h1".into(), accepted_at: 5 };
-        let d2 = StoredDirectory { serial: 2, note: "n2".into(), sha256: "h2".into(), accepted_at: 6 };
-        s.insert_directory(&d2).unwrap();
-        s.insert_directory(&d1).unwrap();
+        let (d1, d2) = (directory(1), directory(2));
+        assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", key()).unwrap(), 0);
+        assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", key()).unwrap(), 1);
         assert_eq!(s.current_directory().unwrap(), Some(d2.clone()));
-        assert!(s.insert_directory(&d2).is_err(), "a serial is stored once");
+        assert_eq!(s.directory(1).unwrap(), Some(d1));
+        assert_eq!(s.directory(3).unwrap(), None);
+        assert!(s.insert_directory(&d2, b"{\"d\":3}", key()).is_err(), "a serial is stored once");
+        assert_eq!(entries(&s), ["{\"d\":2}", "{\"d\":1}"], "the refused directory left no entry");
+        assert_eq!(assert_checkpointed(&s), 2);
     }
 
     #[test]
@@ -483,25 +633,23 @@ mod tests {
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!(rec.state, DropState::Open);
         assert_eq!(rec.recipients.len(), 1);
-        let c = CommitRecord {
-            sender_member: "other".parse().unwrap(),
-            manifest: "m".into(),
-            content: digest("a", 10),
-            committed: 2000,
-        };
-        assert!(!s.commit_drop(&d.id, &c).unwrap(), "no upload yet");
+        let c = commit_record("other");
+        assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "no upload yet");
         s.set_upload(&d.id, Some(&digest("b", 10))).unwrap();
-        assert!(!s.commit_drop(&d.id, &c).unwrap(), "upload changed");
+        assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "upload changed");
+        assert_eq!(s.log_size().unwrap(), 0, "refused commits are not logged");
         s.set_upload(&d.id, Some(&digest("a", 10))).unwrap();
-        assert!(s.commit_drop(&d.id, &c).unwrap());
+        assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), Some(0));
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!(rec.state, DropState::Committed);
         assert_eq!(rec.content, Some(digest("a", 10)));
         assert_eq!(rec.upload, None);
         assert_eq!(rec.committed, Some(2000));
         assert_eq!(rec.sender_member.as_str(), "other");
-        assert!(!s.commit_drop(&d.id, &c).unwrap(), "already committed");
+        assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "already committed");
         assert!(!s.set_upload(&d.id, Some(&digest("c", 1))).unwrap(), "no upload after commit");
+        assert_eq!(entries(&s), ["{\"commit\":1}"]);
+        assert_checkpointed(&s);
     }
 
     #[test]
@@ -509,19 +657,31 @@ mod tests {
         let s = store();
         let d = new_drop(&["islington", "hackney"]);
         s.create_drop(&d).unwrap();
-        assert_eq!(s.acknowledge(&d.id, &ack("islington")).unwrap(), AckOutcome::NotCommitted);
-        commit(&s, &d);
-        assert_eq!(s.acknowledge(&d.id, &ack("barnet")).unwrap(), AckOutcome::NotCommitted, "not a recipient");
-        assert_eq!(s.acknowledge(&d.id, &ack("islington")).unwrap(), AckOutcome::Recorded { delivered: false });
-        assert_eq!(s.acknowledge(&d.id, &ack("islington")).unwrap(), AckOutcome::AlreadyAcknowledged);
+        assert_eq!(s.acknowledge(&d.id, &ack("islington"), key()).unwrap(), AckOutcome::NotCommitted);
+        assert_eq!(commit(&s, &d), 0);
+        let not_recipient = s.acknowledge(&d.id, &ack("barnet"), key()).unwrap();
+        assert_eq!(not_recipient, AckOutcome::NotCommitted, "not a recipient");
+        let first = s.acknowledge(&d.id, &ack("islington"), key()).unwrap();
+        assert_eq!(first, AckOutcome::Recorded { delivered: false, log_index: 1 });
+        let again = s.acknowledge(&d.id, &ack("islington"), key()).unwrap();
+        assert_eq!(again, AckOutcome::AlreadyAcknowledged);
         assert_eq!(s.drop_state(&d.id).unwrap(), Some(DropState::Committed));
-        assert_eq!(s.acknowledge(&d.id, &ack("hackney")).unwrap(), AckOutcome::Recorded { delivered: true });
+        let last = s.acknowledge(&d.id, &ack("hackney"), key()).unwrap();
+        assert_eq!(last, AckOutcome::Recorded { delivered: true, log_index: 2 });
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!(rec.state, DropState::Delivered);
         let r = rec.recipient(&party("islington")).unwrap();
         assert_eq!(r.acknowledged, Some(3000));
         assert_eq!(r.receipt.as_deref(), Some("r"));
         assert_eq!(r.ack_member.as_ref().map(|m| m.as_str()), Some("data-team"));
+        // The last acknowledgement and the deletion share one checkpoint.
+        assert_eq!(
+            entries(&s),
+            ["{\"commit\":1}", "{\"ack\":\"islington\"}", "{\"ack\":\"hackney\"}", "{\"deleted\":1}"]
+        );
+        assert_eq!(assert_checkpointed(&s), 4);
+        assert!(s.checkpoint(3).unwrap().is_none(), "no checkpoint between the two entries of one change");
+        assert!(s.checkpoint(2).unwrap().is_some());
     }
 
     #[test]
@@ -544,11 +704,12 @@ mod tests {
         assert!(inbox.contains(&a.id) && inbox.contains(&b.id), "open and expired drops are not listed");
         assert_eq!(s.inbox(&party("hackney"), 3000).unwrap().len(), 1);
         assert_eq!(s.inbox(&party("barnet"), 3000).unwrap().len(), 0);
-        s.acknowledge(&a.id, &ack("islington")).unwrap();
+        s.acknowledge(&a.id, &ack("islington"), key()).unwrap();
         assert_eq!(s.inbox(&party("islington"), 3000).unwrap().len(), 1, "acknowledged drops leave the inbox");
 
-        s.mark_fetched(&b.id, &party("hackney"), 2100).unwrap();
-        s.mark_fetched(&b.id, &party("hackney"), 2200).unwrap();
+        let before = s.log_size().unwrap();
+        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2100), key()).unwrap(), before);
+        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2200), key()).unwrap(), before + 1, "every fetch is logged");
         let sent = s.sent(&party("camden"), None).unwrap();
         assert_eq!(sent.len(), 4);
         assert_eq!(sent[0].id, b.id, "newest first");
@@ -557,6 +718,69 @@ mod tests {
         assert_eq!(one[0].recipient(&party("hackney")).unwrap().fetched, Some(2100), "first fetch time kept");
         assert_eq!(one[0].recipients[0].party.as_str(), "islington", "recipients keep the sender's order");
         assert!(s.sent(&party("islington"), Some(&b.id)).unwrap().is_empty());
+        assert_checkpointed(&s);
+    }
+
+    #[test]
+    fn a_failed_append_rolls_back_the_state_change() {
+        let s = store();
+        let d = new_drop(&["islington"]);
+        s.create_drop(&d).unwrap();
+        s.set_upload(&d.id, Some(&digest("a", 10))).unwrap();
+        let huge = CommitRecord {
+            log_entry: vec![b'x'; sealdrop_log::entry::MAX_ENTRY_BYTES + 1],
+            ..commit_record("data-team")
+        };
+        let err = s.commit_drop(&d.id, &huge, key()).unwrap_err();
+        assert!(matches!(err, MetaError::LogEntryTooLarge(_)), "{err}");
+        assert_eq!(s.drop_state(&d.id).unwrap(), Some(DropState::Open), "the commit rolled back");
+        assert_eq!((s.log_size().unwrap(), s.latest_checkpoint().unwrap()), (0, None));
+        commit(&s, &d);
+
+        // An ack whose deletion entry cannot be logged leaves the drop as it was.
+        let bad = AckRecord { delivered_entry: vec![b'x'; 70_000], ..ack("islington") };
+        assert!(s.acknowledge(&d.id, &bad, key()).is_err());
+        let rec = s.drop_record(&d.id).unwrap().unwrap();
+        assert_eq!((rec.state, rec.recipients[0].acknowledged), (DropState::Committed, None));
+        assert_eq!(assert_checkpointed(&s), 1);
+
+        // A failed state change appends nothing.
+        assert!(s.insert_directory(&directory(1), b"{}", key()).is_ok());
+        assert!(s.insert_directory(&directory(1), b"{}", key()).is_err());
+        assert_eq!(assert_checkpointed(&s), 2);
+    }
+
+    #[test]
+    fn cosignatures_are_per_checkpoint_and_witness() {
+        let s = store();
+        s.append_log(&[b"a".to_vec()], key()).unwrap();
+        s.append_log(&[b"b".to_vec(), b"c".to_vec()], key()).unwrap();
+        assert!(!s.put_cosignature(2, "w1", "line").unwrap(), "no checkpoint of size 2");
+        assert!(s.put_cosignature(3, "w2", "second\n").unwrap());
+        assert!(s.put_cosignature(3, "w1", "old\n").unwrap());
+        assert!(s.put_cosignature(3, "w1", "new\n").unwrap());
+        assert!(s.put_cosignature(1, "w1", "one\n").unwrap());
+        assert_eq!(s.cosignatures(3).unwrap(), ["new\n", "second\n"]);
+        assert_eq!(s.cosignatures(1).unwrap(), ["one\n"]);
+        assert!(s.cosignatures(2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn log_reads() {
+        let s = store();
+        assert_eq!(s.recompute_log().unwrap(), (0, tlog_tiles::EMPTY_HASH));
+        let all: Vec<Vec<u8>> = (0..10).map(|i| vec![i]).collect();
+        assert_eq!(s.append_log(&all[..4], key()).unwrap(), 0);
+        assert_eq!(s.append_log(&all[4..], key()).unwrap(), 4);
+        assert_eq!(s.log_entries(0, 100).unwrap(), all);
+        assert_eq!(s.log_entries(8, 100).unwrap(), &all[8..]);
+        assert_eq!(s.log_entries(3, 2).unwrap(), &all[3..5]);
+        assert!(s.log_entries(10, 1).unwrap().is_empty());
+        let leaf = tlog_tiles::stored_hash_index(0, 9);
+        assert_eq!(s.log_hashes(&[leaf]).unwrap(), [tlog_tiles::record_hash(&all[9])]);
+        assert!(matches!(s.log_hashes(&[leaf + 100]), Err(MetaError::LogInconsistent(_))));
+        assert_eq!(assert_checkpointed(&s), 10);
+        assert!(s.checkpoint(4).unwrap().is_some() && s.checkpoint(5).unwrap().is_none());
     }
 
     #[test]
@@ -570,15 +794,31 @@ mod tests {
     }
 
     #[test]
-    fn reopening_a_file_keeps_data() {
+    fn reopening_a_file_keeps_data_and_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.db");
         let d = new_drop(&["islington"]);
         {
             let s = SqliteMetaStore::open(&path).unwrap();
             s.create_drop(&d).unwrap();
+            s.append_log(&[b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], key()).unwrap();
         }
         let s = SqliteMetaStore::open(&path).unwrap();
         assert_eq!(s.drop_state(&d.id).unwrap(), Some(DropState::Open));
+        assert_eq!(assert_checkpointed(&s), 3);
+    }
+
+    #[test]
+    fn a_database_from_before_the_log_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1]).to_latest(&mut conn).unwrap();
+            conn.execute("INSERT INTO settings (key, value) VALUES ('origin', 'old')", []).unwrap();
+        }
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(s.setting("origin").unwrap().as_deref(), Some("old"));
+        assert_eq!((s.log_size().unwrap(), s.latest_checkpoint().unwrap()), (0, None));
     }
 }

@@ -1,0 +1,347 @@
+//! `sealdrop audit`: what an information-governance officer runs. `export`
+//! downloads the whole log (entries as C2SP entry bundles, the signed
+//! checkpoint with its cosignatures, every directory version) into one
+//! self-contained bundle; `verify` checks a bundle offline (or the hub's log,
+//! through a temporary bundle, so both paths run the same checks).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use serde::Serialize;
+
+use sealdrop_log::audit::{AuditReport, verify};
+use sealdrop_log::bundle::{BundleMeta, BundleReader, BundleWriter};
+use sealdrop_log::entry::{HubStatement, LogEntry};
+use sealdrop_log::tiles::{TilePath, decode_entry_bundle};
+use sealdrop_proto::api::HubInfo;
+use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::keys::NoteVerifierKey;
+use sealdrop_proto::note::peek_doc;
+
+use crate::context::Settings;
+use crate::error::{Error, Kind, Result};
+use crate::hub_client::HubClient;
+
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(what, e)
+}
+
+/// Downloads the hub's whole log into a bundle at `out` (atomically).
+/// Returns the number of entries.
+pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
+    let hub = HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
+    let authority = settings.authority()?;
+    let directory = settings.trusted_directory(&hub)?;
+    let info: HubInfo = hub.get_unsigned_json("/v1/info")?;
+    let log_key = crate::logcheck::log_key(&settings.state_dir, &directory.directory, &info)?;
+    // The checkpoint this client verifies as consistent with its history is the one exported.
+    let checkpoint = crate::logcheck::check(&settings.state_dir, &hub, &log_key, settings.clock.now())?;
+    let served = hub.get_text_unsigned("/v1/log/checkpoint")?;
+    // Keep the cosignatures the hub serves when it is the same checkpoint.
+    let checkpoint_note = match sealdrop_log::checkpoint::open(&served, &log_key) {
+        Ok(cp) if cp.size == checkpoint.size && cp.root == checkpoint.root => served,
+        _ => checkpoint.note.clone(),
+    };
+
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".sealdrop-bundle-")
+        .tempfile_in(dir)
+        .map_err(io_err("cannot create the bundle file"))?;
+    let meta = BundleMeta::new(log_key.clone(), authority, checkpoint_note);
+    let mut writer = BundleWriter::new(BufWriter::new(tmp.as_file().try_clone().map_err(io_err("bundle"))?), &meta)
+        .map_err(io_err("bundle"))?;
+    let mut serials = Vec::new();
+    for tile in TilePath::entry_bundles(checkpoint.size) {
+        let bytes = hub.get_bytes_unsigned(&format!("/v1/log/{}", tile.path()))?;
+        let entries = decode_entry_bundle(&bytes).map_err(|e| {
+            Error::verification("log_bad_tile", format!("the hub served a malformed {}: {e}", tile.path()))
+        })?;
+        if entries.len() != tile.width() as usize {
+            return Err(Error::verification(
+                "log_bad_tile",
+                format!("{} holds {} entries, not {}", tile.path(), entries.len(), tile.width()),
+            ));
+        }
+        for e in entries {
+            if let Ok(LogEntry::Hub { statement }) = LogEntry::from_bytes(&e)
+                && let Ok(HubStatement::DirectoryPublished { serial, .. }) = peek_doc::<HubStatement>(&statement)
+            {
+                serials.push(serial);
+            }
+            writer.add_entry(&e).map_err(io_err("bundle"))?;
+        }
+    }
+    for serial in serials {
+        let note = hub.get_text_unsigned(&format!("/v1/directory/{serial}"))?;
+        writer.add_directory(serial, &note).map_err(io_err("bundle"))?;
+    }
+    let entries = writer.entries();
+    let mut file = writer.finish().map_err(io_err("bundle"))?;
+    std::io::Write::flush(&mut file).map_err(io_err("bundle"))?;
+    drop(file);
+    tmp.as_file().sync_all().map_err(io_err("bundle"))?;
+    tmp.persist(out).map_err(|e| Error::io(format!("cannot write {}", out.display()), e.error))?;
+    Ok(entries)
+}
+
+/// The outcome of `audit verify`, for people and for `--json`.
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    /// Whether every check passed.
+    pub verified: bool,
+    /// The log's origin.
+    pub origin: String,
+    /// The log key's fingerprint.
+    pub log_key_fingerprint: String,
+    /// Whether the log key is vouched for by the signed directory.
+    pub log_key_vouched: bool,
+    /// Entries checked.
+    pub entries: u64,
+    /// Directory versions checked.
+    pub directory_versions: u64,
+    /// Drops committed.
+    pub drops_committed: u64,
+    /// Fetch events.
+    pub fetches: u64,
+    /// Acknowledgements.
+    pub acknowledgements: u64,
+    /// Deletions: delivered, expired, recalled.
+    pub deleted: [u64; 3],
+    /// Signatures checked.
+    pub signatures_checked: u64,
+    /// Parties whose witnesses cosigned the checkpoint.
+    pub witnesses: Vec<String>,
+    /// Failures, each naming the entry and the reason.
+    pub failures: Vec<String>,
+}
+
+/// Verifies a bundle file against the pinned authority key.
+pub fn verify_bundle(
+    settings: &Settings,
+    path: &Path,
+    required_witnesses: usize,
+    log_key: Option<&str>,
+) -> Result<Verdict> {
+    let authority = settings.authority()?;
+    let file = File::open(path)
+        .map_err(|e| Error::input("bundle_unreadable", format!("cannot open {}: {e}", path.display())))?;
+    let mut reader = BundleReader::open(std::io::BufReader::new(file)).map_err(|e| {
+        Error::verification("bundle_invalid", format!("{} is not a valid audit bundle: {e}", path.display()))
+    })?;
+    let meta = reader.meta().clone();
+    if meta.authority != authority {
+        return Err(Error::verification(
+            "bundle_wrong_authority",
+            format!(
+                "the bundle was made for authority {} but you pinned {}; nothing was checked",
+                meta.authority, authority
+            ),
+        ));
+    }
+    // The log key: the newest directory that lists the hub vouches for it; else an explicit --log-key must match.
+    let listed = newest_listing(reader.directories(), &authority);
+    let vouched = match (&listed, log_key) {
+        (Some(k), _) if *k == meta.log_key => true,
+        (Some(k), _) => {
+            return Err(Error::verification(
+                "bundle_wrong_log_key",
+                format!("the bundle's log key {} is not the one the signed directory lists ({k})", meta.log_key),
+            ));
+        }
+        (None, Some(given)) => {
+            let given: NoteVerifierKey = crate::context::parse_authority(given)?;
+            if given != meta.log_key {
+                return Err(Error::verification(
+                    "bundle_wrong_log_key",
+                    format!("the bundle's log key {} is not --log-key {given}", meta.log_key),
+                ));
+            }
+            true
+        }
+        (None, None) => false,
+    };
+    let report = verify(reader.audit_input(required_witnesses));
+    Ok(verdict(&meta, &report, vouched))
+}
+
+fn newest_listing(directories: &BTreeMap<u64, String>, authority: &NoteVerifierKey) -> Option<NoteVerifierKey> {
+    directories
+        .values()
+        .rev()
+        .find_map(|note| SignedDirectory::verify(note, authority).ok().and_then(|d| d.directory.hub.map(|h| h.log_key)))
+}
+
+fn verdict(meta: &BundleMeta, r: &AuditReport, vouched: bool) -> Verdict {
+    let mut failures: Vec<String> = r
+        .failures
+        .iter()
+        .map(|f| match f.index {
+            Some(i) => format!("entry {i}: {}", f.reason),
+            None => f.reason.clone(),
+        })
+        .collect();
+    if r.failures_omitted > 0 {
+        failures.push(format!("... and {} more failures", r.failures_omitted));
+    }
+    Verdict {
+        verified: r.ok(),
+        origin: r.origin.clone(),
+        log_key_fingerprint: meta.log_key.fingerprint(),
+        log_key_vouched: vouched,
+        entries: r.entries,
+        directory_versions: r.directory_versions,
+        drops_committed: r.drops_committed,
+        fetches: r.fetches,
+        acknowledgements: r.acknowledgements,
+        deleted: [r.deleted.delivered, r.deleted.expired, r.deleted.recalled],
+        signatures_checked: r.signatures_checked,
+        witnesses: r.witnesses.iter().map(ToString::to_string).collect(),
+        failures,
+    }
+}
+
+/// Verifies the hub's log: exports it to a temporary bundle, then verifies that.
+pub fn verify_hub(settings: &Settings, required_witnesses: usize, log_key: Option<&str>) -> Result<Verdict> {
+    let tmp = tempfile::Builder::new().prefix("sealdrop-audit-").tempdir().map_err(io_err("temporary folder"))?;
+    let path = tmp.path().join("log.bundle");
+    export(settings, &path)?;
+    verify_bundle(settings, &path, required_witnesses, log_key)
+}
+
+/// Prints a verdict; a failed audit is an error (exit 4).
+pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> Result<()> {
+    let w = |out: &mut dyn std::io::Write, s: String| writeln!(out, "{s}").map_err(io_err("stdout"));
+    if json {
+        w(out, serde_json::to_string_pretty(v).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?)?;
+    } else {
+        w(out, format!("audit of log {}: {}", v.origin, if v.verified { "VERIFIED" } else { "FAILED" }))?;
+        w(
+            out,
+            format!(
+                "  log key {}{}",
+                v.log_key_fingerprint,
+                if v.log_key_vouched {
+                    " (listed in the signed directory)"
+                } else {
+                    " (NOT vouched for by the directory: compare this fingerprint with the coordinator)"
+                }
+            ),
+        )?;
+        w(
+            out,
+            format!(
+                "  {} entries; {} directory versions; {} signatures checked",
+                v.entries, v.directory_versions, v.signatures_checked
+            ),
+        )?;
+        w(
+            out,
+            format!(
+                "  drops committed {}, fetches {}, acknowledgements {}; deleted: {} delivered, {} expired, {} recalled",
+                v.drops_committed, v.fetches, v.acknowledgements, v.deleted[0], v.deleted[1], v.deleted[2]
+            ),
+        )?;
+        w(
+            out,
+            format!("  witnesses: {}", if v.witnesses.is_empty() { "none".to_owned() } else { v.witnesses.join(", ") }),
+        )?;
+        for f in &v.failures {
+            w(out, format!("  FAIL {f}"))?;
+        }
+    }
+    if v.verified {
+        Ok(())
+    } else {
+        Err(Error::verification(
+            "audit_failed",
+            format!(
+                "the log of {} failed {} check(s); the first: {}",
+                v.origin,
+                v.failures.len(),
+                v.failures.first().map(String::as_str).unwrap_or("?")
+            ),
+        ))
+    }
+}
+
+/// What `audit report` needs besides the log.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    /// An exported bundle, or `None` for the hub's log.
+    pub bundle: Option<std::path::PathBuf>,
+    /// Only drops under this agreement.
+    pub agreement: Option<String>,
+    /// Only drops committed since this time.
+    pub since: Option<jiff::Timestamp>,
+    /// Where to write the CSV.
+    pub csv: Option<std::path::PathBuf>,
+    /// Where to write the HTML.
+    pub html: Option<std::path::PathBuf>,
+    /// The hub's log key when the directory does not list the hub.
+    pub log_key: Option<String>,
+}
+
+/// Verifies the log, then writes the IG report. A log that fails the audit
+/// gets no report: figures from an unverified log would mislead.
+pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, super::audit::report::Report)> {
+    if req.csv.is_none() && req.html.is_none() {
+        return Err(Error::input("no_output", "say where to write the report: --csv FILE and/or --html FILE"));
+    }
+    let tmp = tempfile::Builder::new().prefix("sealdrop-audit-").tempdir().map_err(io_err("temporary folder"))?;
+    let path = match &req.bundle {
+        Some(p) => p.clone(),
+        None => {
+            let p = tmp.path().join("log.bundle");
+            export(settings, &p)?;
+            p
+        }
+    };
+    let verdict = verify_bundle(settings, &path, 0, req.log_key.as_deref())?;
+    if !verdict.verified {
+        return Err(Error::verification(
+            "audit_failed",
+            format!(
+                "the log failed the audit ({}); no report was written",
+                verdict.failures.first().map(String::as_str).unwrap_or("?")
+            ),
+        ));
+    }
+    let authority = settings.authority()?;
+    let file = File::open(&path)
+        .map_err(|e| Error::input("bundle_unreadable", format!("cannot open {}: {e}", path.display())))?;
+    let mut reader = BundleReader::open(std::io::BufReader::new(file))
+        .map_err(|e| Error::verification("bundle_invalid", format!("{}: {e}", path.display())))?;
+    let directories = reader
+        .directories()
+        .values()
+        .map(|note| {
+            SignedDirectory::verify(note, &authority).map_err(|e| crate::trust::directory_error(e, "the bundle"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta = reader.meta().clone();
+    let checkpoint = sealdrop_log::checkpoint::open(&meta.checkpoint, &meta.log_key)
+        .map_err(|e| Error::verification("log_bad_checkpoint", e.to_string()))?;
+    let entries = reader
+        .entries()
+        .enumerate()
+        .filter_map(|(i, e)| e.ok().and_then(|bytes| LogEntry::from_bytes(&bytes).ok()).map(|entry| (i as u64, entry)));
+    let built = super::audit::report::build(super::audit::report::ReportInput {
+        entries: Box::new(entries),
+        directories,
+        origin: checkpoint.origin.clone(),
+        checkpoint_size: checkpoint.size,
+        agreement: req.agreement.clone(),
+        since: req.since,
+        generated_at: settings.clock.now(),
+    });
+    if let Some(csv) = &req.csv {
+        super::audit::report::write_csv(&built, csv)?;
+    }
+    if let Some(html) = &req.html {
+        super::audit::report::write_html(&built, html)?;
+    }
+    Ok((verdict, built))
+}

@@ -1,0 +1,218 @@
+//! The transfer log over HTTP, in the C2SP formats so auditors can use
+//! tools nobody here wrote:
+//!
+//! - `GET /v1/log/checkpoint`: the latest checkpoint (c2sp.org/tlog-checkpoint)
+//!   with every witness cosignature stored for it.
+//! - `GET /v1/log/tile/<L>/<N>[.p/<W>]` and `GET /v1/log/tile/entries/<N>[.p/<W>]`:
+//!   hash tiles and entry bundles (c2sp.org/tlog-tiles, height 8).
+//! - `GET /v1/log/entry/{index}`: one entry's bytes.
+//! - `GET /v1/log/proof/inclusion` and `/v1/log/proof/consistency`: RFC 6962 proofs.
+//! - `POST /v1/log/cosignature`: a party's witness cosignature (authenticated).
+//!
+//! Everything but the cosignature is read-only and unauthenticated: the log
+//! holds hashes, ids, key names and signatures, never content or file names.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, InclusionProof, code};
+use serde::Deserialize;
+
+use super::auth::{Authed, Json};
+use super::error::ApiError;
+use super::shared::meta;
+use crate::hub::Hub;
+use crate::storage::MetaError;
+use crate::transfer_log::{
+    StoreHashReader, entry_bundle, parse_tile_path, tile_in_tree, tile_is_full, tile_path, tile_span, tree_error,
+    with_cosignatures,
+};
+
+/// Served with what never changes: full tiles and entries.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Served with what grows: the checkpoint and partial tiles.
+const NO_STORE: &str = "no-store";
+
+fn bad_cosignature(message: impl Into<String>) -> ApiError {
+    ApiError::new(code::BAD_COSIGNATURE, message)
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// The number of entries in the log.
+async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
+    meta(hub, |m| m.log_size()).await
+}
+
+/// `GET /v1/log/checkpoint`.
+pub async fn checkpoint(State(hub): State<Hub>) -> Result<Response, ApiError> {
+    let (note, lines) = meta(&hub, |m| {
+        let latest =
+            m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
+        let lines = m.cosignatures(latest.size)?;
+        Ok((latest.note, lines))
+    })
+    .await?;
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], with_cosignatures(&note, &lines))
+        .into_response())
+}
+
+/// `GET /v1/log/tile/{*path}`.
+pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Some(tile) = parse_tile_path(&raw) else {
+        return Err(ApiError::bad_request(format!(
+            "{raw:?} is not a tile path: expected `<level>/<N>[.p/<width>]` or `entries/<N>[.p/<width>]` \
+             (c2sp.org/tlog-tiles)"
+        )));
+    };
+    let data = meta(&hub, move |m| {
+        if !tile_in_tree(&tile, m.log_size()?) {
+            return Ok(None);
+        }
+        if tile.is_data() {
+            let Some((start, width)) = tile_span(&tile) else { return Ok(None) };
+            let entries = m.log_entries(start, width)?;
+            if entries.len() as u64 != width {
+                return Err(MetaError::LogInconsistent(format!("entries {start}..{} are missing", start + width)));
+            }
+            entry_bundle(&entries).map(Some)
+        } else {
+            tile.read_data(&StoreHashReader(m)).map(Some).map_err(|e| tree_error("reading a tile", e))
+        }
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("tile {} is beyond the log's current size", tile_path(&tile))))?;
+    let cache = if tile_is_full(&tile) { IMMUTABLE } else { NO_STORE };
+    Ok(([(CONTENT_TYPE, "application/octet-stream"), (CACHE_CONTROL, cache)], data).into_response())
+}
+
+/// `GET /v1/log/entry/{index}`: the entry's bytes (JSON).
+pub async fn entry(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let index: u64 = raw.parse().map_err(|_| ApiError::bad_request(format!("log index {raw:?} is not a number")))?;
+    let data = meta(&hub, move |m| Ok(if index < m.log_size()? { m.log_entries(index, 1)?.pop() } else { None }))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("the log has no entry {index} yet")))?;
+    Ok(([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, IMMUTABLE)], data).into_response())
+}
+
+/// The query of `GET /v1/log/proof/inclusion`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    index: u64,
+    size: u64,
+}
+
+/// `GET /v1/log/proof/inclusion?index=I&size=N`.
+pub async fn inclusion(
+    State(hub): State<Hub>,
+    q: Result<Query<InclusionQuery>, QueryRejection>,
+) -> Result<axum::Json<InclusionProof>, ApiError> {
+    let InclusionQuery { index, size } = query(q)?;
+    if index >= size {
+        return Err(ApiError::bad_request(format!("entry {index} is not in a tree of {size} entries")));
+    }
+    let current = tree_size(&hub).await?;
+    if size > current {
+        return Err(ApiError::not_found(format!("the log has {current} entries, fewer than {size}")));
+    }
+    let proof = meta(&hub, move |m| {
+        tlog_tiles::prove_record(size, index, &StoreHashReader(m)).map_err(|e| tree_error("proving inclusion", e))
+    })
+    .await?;
+    Ok(axum::Json(InclusionProof { index, size, hashes: proof.iter().map(ToString::to_string).collect() }))
+}
+
+/// The query of `GET /v1/log/proof/consistency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+/// `GET /v1/log/proof/consistency?old=A&new=B`.
+pub async fn consistency(
+    State(hub): State<Hub>,
+    q: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> Result<axum::Json<ConsistencyProof>, ApiError> {
+    let ConsistencyQuery { old, new } = query(q)?;
+    if old > new {
+        return Err(ApiError::bad_request(format!("the old size {old} is larger than the new size {new}")));
+    }
+    let current = tree_size(&hub).await?;
+    if new > current {
+        return Err(ApiError::not_found(format!("the log has {current} entries, fewer than {new}")));
+    }
+    let hashes = if old == 0 || old == new {
+        Vec::new()
+    } else {
+        meta(&hub, move |m| {
+            tlog_tiles::prove_tree(new, old, &StoreHashReader(m)).map_err(|e| tree_error("proving consistency", e))
+        })
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    };
+    Ok(axum::Json(ConsistencyProof { old, new, hashes }))
+}
+
+/// `POST /v1/log/cosignature`: stores a witness cosignature by one of the
+/// caller's party's witness keys over the checkpoint of `size`, replacing
+/// that witness's earlier one for the same checkpoint.
+pub async fn cosign(
+    State(hub): State<Hub>,
+    Authed { caller, body: Json(req), .. }: Authed<Json<Cosign>>,
+) -> Result<axum::Json<CosignatureAccepted>, ApiError> {
+    let line = req.line.strip_suffix('\n').unwrap_or(&req.line);
+    if line.contains('\n') {
+        return Err(bad_cosignature("`line` must be a single signed-note signature line"));
+    }
+    let sig = signed_note::Signature::from_bytes(line.as_bytes()).map_err(|_| {
+        bad_cosignature(
+            "`line` is not a signed-note signature line (`\u{2014} <key name> <base64 key id and signature>`)",
+        )
+    })?;
+    let directory = hub.directory();
+    let key = directory
+        .directory
+        .party(&caller.party)
+        .and_then(|p| p.witness_keys.iter().find(|k| k.is_cosigner() && k.name() == sig.name() && k.id() == sig.id()))
+        .cloned()
+        .ok_or_else(|| {
+            bad_cosignature(format!(
+                "the line is signed by {}+{:08x}, which is not a witness key of your party `{}` in the hub's \
+                 current directory (serial {})",
+                sig.name(),
+                sig.id(),
+                caller.party,
+                directory.directory.serial
+            ))
+        })?;
+    let size = req.size;
+    let note = meta(&hub, move |m| m.checkpoint(size))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")))?;
+    let parsed = signed_note::Note::from_bytes(note.as_bytes())
+        .map_err(|e| ApiError::internal(format_args!("stored checkpoint {size}: {e}")))?;
+    if !key.verify(parsed.text(), sig.signature()) {
+        return Err(bad_cosignature(format!(
+            "the cosignature by {} does not verify over the checkpoint of size {size}",
+            key.name()
+        )));
+    }
+    let line = String::from_utf8(sig.to_bytes()).map_err(ApiError::internal)?;
+    let witness = key.to_string();
+    let stored_witness = witness.clone();
+    if !meta(&hub, move |m| m.put_cosignature(size, &stored_witness, &line)).await? {
+        return Err(ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")));
+    }
+    tracing::info!(size, witness = key.name(), "stored a witness cosignature");
+    Ok(axum::Json(CosignatureAccepted { size, witness }))
+}
