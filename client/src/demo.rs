@@ -49,6 +49,8 @@ impl Narrator<'_> {
 struct LocalHub {
     url: String,
     data: PathBuf,
+    /// The key that signs the hub's log checkpoints.
+    log_key: sealdrop_proto::keys::NoteVerifierKey,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -67,6 +69,7 @@ impl LocalHub {
         )
         .map_err(other)?;
         let hub = sealdrop_hub::Hub::open(data, Arc::new(SystemClock)).map_err(other)?;
+        let log_key = hub.log_verifier();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(other)?;
         listener.set_nonblocking(true).map_err(other)?;
         let url = format!("http://{}", listener.local_addr().map_err(other)?);
@@ -82,7 +85,7 @@ impl LocalHub {
                 .await
             })
         });
-        Ok(Self { url, data: data.to_owned(), stop: Some(stop), thread: Some(thread) })
+        Ok(Self { url, data: data.to_owned(), log_key, stop: Some(stop), thread: Some(thread) })
     }
 }
 
@@ -188,8 +191,19 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     let hub = LocalHub::start(&root.join("hub-data"), AUTHORITY_PUB)?;
     n.say(&format!("The hub listens on {} and keeps its data in {}.", hub.url, hub.data.display()))?;
     n.say("It holds no decryption keys: it can relay ciphertext, never read it, and cannot swap anyone's key.")?;
+    n.say(&format!(
+        "Its transfer log is signed with {} (fingerprint {}); each borough pins that key and checks, at every step, that the log only ever grew.",
+        hub.log_key.name(),
+        hub.log_key.fingerprint()
+    ))?;
     for (party, key) in KEYS {
         write_atomic(&root.join(party).join("member.key"), key.as_bytes(), true)?;
+        // In real use the fingerprint is compared with the coordinator, or the directory lists the hub.
+        write_atomic(
+            &root.join(party).join("state").join(crate::logcheck::LOG_DIR).join("log.vkey"),
+            format!("{}\n", hub.log_key).as_bytes(),
+            false,
+        )?;
     }
 
     n.step("Camden prepares each home borough's records (synthetic)")?;
@@ -285,6 +299,33 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     }
     let left = std::fs::read_dir(&blobs).map_err(other)?.count();
     n.say(&format!("Ciphertext files left on the hub: {left}."))?;
+    let receipts = root.join("camden").join("state").join(crate::logcheck::LOG_DIR).join("receipts");
+    let mut kept: Vec<String> = std::fs::read_dir(&receipts)
+        .map_err(other)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    n.say(&format!("Camden keeps offline proofs that the hub logged each commit: {}", kept.join(", ")))?;
+
+    n.step("An information-governance officer audits the transfer log")?;
+    let verdict = crate::audit_cmd::verify_hub(&camden, 0, Some(&hub.log_key.to_string()))?;
+    n.say(&format!(
+        "{} entries rebuilt into the Merkle tree and matched to the signed checkpoint; {} signatures checked (coordinator, boroughs, hub).",
+        verdict.entries, verdict.signatures_checked
+    ))?;
+    n.say(&format!(
+        "Drops committed {}, fetched {} times, acknowledged {} times, ciphertext deleted after delivery {}: verdict {}.",
+        verdict.drops_committed,
+        verdict.fetches,
+        verdict.acknowledgements,
+        verdict.deleted[0],
+        if verdict.verified { "VERIFIED" } else { "FAILED" }
+    ))?;
+    if !verdict.verified {
+        return Err(other(format!("the demo's own log failed its audit: {}", verdict.failures.join("; "))));
+    }
+    n.say("`sealdrop audit export` would put the same log in one file for an offline machine; `sealdrop audit report` draws who sent what to whom.")?;
     drop(hub);
     writeln!(n.out, "\nDone. The temporary folder is removed now. See README.md for real use with a hub and councils on separate machines.").map_err(other)?;
     Ok(())
