@@ -2,20 +2,21 @@
 //! served with `serve` on 127.0.0.1:0, driven with reqwest and signed
 //! requests. Time comes from a clock the tests set, never from sleeping.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 
 use jiff::Timestamp;
 use reqwest::{Method, StatusCode};
-use sealdrop_hub::{Hub, InitOptions};
+use sealdrop_hub::Hub;
 use sealdrop_proto::api::{
-    Ack, Acked, Commit, Committed, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails, DropState, ErrorBody,
-    HubInfo, Inbox, Sent, Uploaded, code,
+    Acked, Commit, Committed, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails, DropState, HubInfo, Inbox, Sent,
+    Uploaded, code,
 };
-use sealdrop_proto::clock::Clock;
-use sealdrop_proto::directory::{Agreement, Directory, MemberKey, Party, SignedDirectory};
-use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
+use sealdrop_proto::directory::{Directory, SignedDirectory};
+use sealdrop_proto::drop::Manifest;
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
 use sealdrop_proto::note::sign_doc;
@@ -23,104 +24,28 @@ use sealdrop_proto::request::{HEADER_SIGNATURE, MAX_CLOCK_SKEW_SECS, RequestAuth
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// A clock the test moves by hand.
-#[derive(Debug)]
-struct TestClock(AtomicI64);
+use common::{DAY, Keys, TestClock, World, content, err, inner_fsm, member, ok, party};
 
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_second(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-const START: &str = "2026-06-01T09:00:00Z";
-const DAY: i64 = 86_400;
-
-/// The keys and directory of four councils: camden, islington and hackney
-/// share the `inner-fsm` agreement; barnet is in the directory but not in
-/// it. Islington has a second member, `j.smith`.
-struct Keys {
-    authority: NoteSigningKey,
-    camden: MemberSecretKey,
-    islington: MemberSecretKey,
-    islington2: MemberSecretKey,
-    hackney: MemberSecretKey,
-    barnet: MemberSecretKey,
-}
-
-fn member(party: &str, name: &str) -> MemberSecretKey {
-    MemberSecretKey::generate(party.parse().unwrap(), name.parse().unwrap())
-}
-
-fn party(id: &str, members: &[&MemberSecretKey]) -> Party {
-    Party {
-        id: id.parse().unwrap(),
-        name: id.to_uppercase(),
-        aliases: vec![],
-        members: members
-            .iter()
-            .map(|k| {
-                let card = k.public();
-                MemberKey { member: card.member, age_recipient: card.age_recipient, signing_key: card.signing_key }
-            })
-            .collect(),
-        witness_keys: vec![],
-    }
-}
-
+/// The directories of four councils: camden, islington and hackney share
+/// the `inner-fsm` agreement; barnet is in the directory but not in it.
 impl Keys {
-    fn new() -> Self {
-        Keys {
-            authority: NoteSigningKey::generate("test-authority").unwrap(),
-            camden: member("camden", "data-team"),
-            islington: member("islington", "data-team"),
-            islington2: member("islington", "j.smith"),
-            hackney: member("hackney", "data-team"),
-            barnet: member("barnet", "data-team"),
-        }
-    }
-
-    /// The directory at `serial`; `with_islington2` decides whether j.smith is listed.
+    /// The directory at `serial`; `with_islington2` decides whether
+    /// islington's second member, j.smith, is listed.
     fn directory(&self, serial: u64, with_islington2: bool) -> Directory {
         let islington: Vec<&MemberSecretKey> =
             if with_islington2 { vec![&self.islington, &self.islington2] } else { vec![&self.islington] };
-        Directory {
-            serial,
-            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
-            hub: None,
-            parties: vec![
-                party("camden", &[&self.camden]),
-                party("islington", &islington),
-                party("hackney", &[&self.hackney]),
-                party("barnet", &[&self.barnet]),
-            ],
-            agreements: vec![Agreement {
-                id: "inner-fsm".into(),
-                title: "Free school meals".into(),
-                purpose: "Auto-enrolment".into(),
-                lawful_basis: "UK GDPR 6(1)(e)".into(),
-                parties: ["camden", "islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect(),
-                max_expiry_days: 14,
-                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
-                valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
-            }],
-        }
+        let parties = vec![
+            party(&[&self.camden], vec![]),
+            party(&islington, vec![]),
+            party(&[&self.hackney], vec![]),
+            party(&[&self.barnet], vec![]),
+        ];
+        common::directory(serial, parties, vec![inner_fsm()])
     }
 
     fn signed_directory(&self, serial: u64, with_islington2: bool) -> String {
         SignedDirectory::sign(self.directory(serial, with_islington2), &self.authority).unwrap().note
     }
-}
-
-/// A running hub and a client for it.
-struct World {
-    keys: Arc<Keys>,
-    clock: Arc<TestClock>,
-    data: tempfile::TempDir,
-    client: reqwest::Client,
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl World {
@@ -129,125 +54,12 @@ impl World {
     }
 
     async fn start_with(configure: impl FnOnce(Hub) -> Hub) -> World {
-        let keys = Arc::new(Keys::new());
-        let clock = Arc::new(TestClock(AtomicI64::new(START.parse::<Timestamp>().unwrap().as_second())));
-        let data = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            data_dir: data.path().join("hub"),
-            origin: "hub.test/sealdrop".into(),
-            authority: keys.authority.verifier(),
-            directory_note: keys.signed_directory(1, true),
-        };
-        sealdrop_hub::init(&opts, clock.as_ref()).unwrap();
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut world = World { keys, clock, data, client, base: String::new(), stop: None, server: None };
-        let hub = configure(Hub::open(&world.data_dir(), world.clock.clone()).unwrap());
-        world.serve(hub).await;
-        world
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.data.path().join("hub")
-    }
-
-    async fn serve(&mut self, hub: Hub) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        self.base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        self.stop = Some(tx);
-        self.server = Some(tokio::spawn(sealdrop_hub::serve(listener, hub, async {
-            rx.await.ok();
-        })));
-    }
-
-    async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            tx.send(()).unwrap();
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.0.load(Ordering::SeqCst)
-    }
-
-    fn advance(&self, secs: i64) {
-        self.clock.0.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    /// Sends a request with the given authentication headers.
-    async fn send(&self, method: Method, path: &str, auth: Option<&RequestAuth>, body: Vec<u8>) -> reqwest::Response {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(auth) = auth {
-            for (name, value) in auth.headers() {
-                req = req.header(name, value);
-            }
-        }
-        req.body(body).send().await.unwrap()
-    }
-
-    /// Signs and sends a request with a buffered body.
-    async fn call(&self, key: &MemberSecretKey, method: Method, path: &str, body: &[u8]) -> reqwest::Response {
-        let auth = sign_request(&key.signing, method.as_str(), path, self.now(), Some(body));
-        self.send(method, path, Some(&auth), body.to_vec()).await
-    }
-
-    async fn get(&self, key: &MemberSecretKey, path: &str) -> reqwest::Response {
-        self.call(key, Method::GET, path, b"").await
-    }
-
-    async fn post<T: serde::Serialize>(&self, key: &MemberSecretKey, path: &str, body: &T) -> reqwest::Response {
-        self.call(key, Method::POST, path, &serde_json::to_vec(body).unwrap()).await
-    }
-
-    /// Uploads content as a stream would be signed (`UNSIGNED` body).
-    async fn upload(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> reqwest::Response {
-        let path = format!("/v1/drops/{id}/content");
-        let auth = sign_request(&key.signing, "PUT", &path, self.now(), None);
-        self.send(Method::PUT, &path, Some(&auth), content.to_vec()).await
-    }
-
-    async fn create(&self, key: &MemberSecretKey, recipients: &[&str], expires_in: i64) -> reqwest::Response {
-        let req = CreateDrop {
-            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
-            agreement: "inner-fsm".into(),
-            expires: Timestamp::from_second(self.now() + expires_in).unwrap(),
-        };
-        self.post(key, "/v1/drops", &req).await
-    }
-
-    async fn created(&self, key: &MemberSecretKey, recipients: &[&str]) -> CreatedDrop {
-        ok(self.create(key, recipients, 7 * DAY).await).await
+        World::launch(|keys| keys.signed_directory(1, true), configure).await
     }
 
     /// A manifest for `content` encrypted to every member of the recipients.
     fn manifest(&self, sender: &MemberSecretKey, drop: &CreatedDrop, recipients: &[&str], content: &[u8]) -> Manifest {
-        let dir = self.keys.directory(1, true);
-        let encrypted_to = recipients
-            .iter()
-            .flat_map(|r| {
-                let p = dir.party(&r.parse().unwrap()).unwrap();
-                p.members.iter().map(|m| EncryptedTo {
-                    key: format!("{}/{}", p.id, m.member),
-                    age_recipient: m.age_recipient.clone(),
-                })
-            })
-            .collect();
-        Manifest {
-            drop: drop.id.clone(),
-            sender: sender.party.clone(),
-            sender_member: sender.member.clone(),
-            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
-            encrypted_to,
-            agreement: "inner-fsm".into(),
-            directory_serial: 1,
-            ciphertext_sha256: hex::encode(Sha256::digest(content)),
-            ciphertext_len: content.len() as u64,
-            created: drop.created,
-            expires: drop.expires,
-        }
+        common::manifest(&self.keys.directory(1, true), sender, drop, recipients, content)
     }
 
     async fn commit(&self, sender: &MemberSecretKey, id: &DropId, manifest: &Manifest) -> reqwest::Response {
@@ -265,18 +77,6 @@ impl World {
         drop
     }
 
-    fn receipt(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> Ack {
-        let receipt = Receipt {
-            drop: id.clone(),
-            recipient: key.party.clone(),
-            member: key.member.clone(),
-            ciphertext_sha256: hex::encode(Sha256::digest(content)),
-            ciphertext_len: content.len() as u64,
-            received: Timestamp::from_second(self.now()).unwrap(),
-        };
-        Ack { receipt: sign_doc(&receipt, &key.signing) }
-    }
-
     async fn inbox(&self, key: &MemberSecretKey) -> Vec<DropId> {
         let inbox: Inbox = ok(self.get(key, "/v1/inbox").await).await;
         inbox.drops.into_iter().map(|d| d.id).collect()
@@ -289,30 +89,6 @@ impl World {
     fn upload_path(&self, id: &DropId) -> PathBuf {
         self.data_dir().join("uploads").join(format!("{id}.part"))
     }
-}
-
-/// Parses a successful JSON response.
-async fn ok<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "expected success, got {status}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// Asserts an error response's status and code; returns its message.
-async fn err(resp: reqwest::Response, status: u16, code: &str) -> String {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got.as_u16(), status, "{text}");
-    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
-    assert_eq!(body.error.code, code, "{}", body.error.message);
-    assert!(!body.error.message.is_empty());
-    body.error.message
-}
-
-fn content(len: usize) -> Vec<u8> {
-    // Not real age ciphertext: the hub never looks inside.
-    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

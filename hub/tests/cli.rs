@@ -1,36 +1,23 @@
 //! The `sealdrop-hub` binary: init, serve on port 0 printing the bound
 //! address first, answer requests, stop on SIGTERM; errors as `error: ...`.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sealdrop_proto::api::HubInfo;
-use sealdrop_proto::directory::{Directory, MemberKey, Party, SignedDirectory};
-use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
+use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::keys::NoteSigningKey;
+
+use common::{member, party};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealdrop-hub");
 
+/// Serial 1 of a directory of camden alone, signed by `authority`.
 fn directory_note(authority: &NoteSigningKey) -> String {
-    let k = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
-    let card = k.public();
-    let dir = Directory {
-        serial: 1,
-        issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
-        hub: None,
-        parties: vec![Party {
-            id: k.party.clone(),
-            name: "Camden".into(),
-            aliases: vec![],
-            members: vec![MemberKey {
-                member: card.member,
-                age_recipient: card.age_recipient,
-                signing_key: card.signing_key,
-            }],
-            witness_keys: vec![],
-        }],
-        agreements: vec![],
-    };
+    let dir = common::directory(1, vec![party(&[&member("camden", "data-team")], vec![])], vec![]);
     SignedDirectory::sign(dir, authority).unwrap().note
 }
 

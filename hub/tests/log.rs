@@ -1,103 +1,42 @@
 //! The signed transfer log end to end: a real hub on a temp data directory,
 //! served on 127.0.0.1:0, read the way an auditor would (checkpoint, tiles,
-//! entries, proofs) and verified with `tlog_tiles`' own checks, never with
-//! the hub's code.
+//! entries, proofs) and verified with `tlog_tiles`' own checks (and
+//! `sealdrop_log`'s bundle decoder and Merkle root), never with the hub's
+//! code.
+
+mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::Timestamp;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
+use sealdrop_hub::Hub;
 use sealdrop_hub::error::HubError;
-use sealdrop_hub::{Hub, InitOptions};
 use sealdrop_log::checkpoint::SignedCheckpoint;
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
+use sealdrop_log::tiles::decode_entry_bundle;
+use sealdrop_log::tree::root_of_entries;
 use sealdrop_proto::api::{
-    Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreateDrop, CreatedDrop, ErrorBody,
-    HubInfo, InclusionProof, Uploaded, code,
+    Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreatedDrop, HubInfo, InclusionProof,
+    Uploaded, code,
 };
-use sealdrop_proto::clock::Clock;
-use sealdrop_proto::directory::{Agreement, Directory, MemberKey, Party, SignedDirectory};
-use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
+use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey, cosignature_message};
 use sealdrop_proto::note::{open_doc, sign_doc};
-use sealdrop_proto::request::sign_request;
 use sha2::{Digest as _, Sha256};
 use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader, record_hash, stored_hash_index};
 
-#[derive(Debug)]
-struct TestClock(AtomicI64);
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_second(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-const START: &str = "2026-06-01T09:00:00Z";
-const DAY: i64 = 86_400;
-const ORIGIN: &str = "hub.test/sealdrop";
-
-struct Keys {
-    authority: NoteSigningKey,
-    camden: MemberSecretKey,
-    islington: MemberSecretKey,
-    hackney: MemberSecretKey,
-    /// Islington's witness key (listed from directory serial 2 on).
-    witness: NoteSigningKey,
-}
-
-fn member(party: &str, name: &str) -> MemberSecretKey {
-    MemberSecretKey::generate(party.parse().unwrap(), name.parse().unwrap())
-}
-
-fn party(key: &MemberSecretKey, witness_keys: Vec<NoteVerifierKey>) -> Party {
-    let card = key.public();
-    Party {
-        id: key.party.clone(),
-        name: key.party.to_string(),
-        aliases: vec![],
-        members: vec![MemberKey {
-            member: card.member,
-            age_recipient: card.age_recipient,
-            signing_key: card.signing_key,
-        }],
-        witness_keys,
-    }
-}
+use common::{Keys, ORIGIN, START, World, content, err, inner_fsm, ok, party};
 
 impl Keys {
-    fn new() -> Self {
-        Keys {
-            authority: NoteSigningKey::generate("test-authority").unwrap(),
-            camden: member("camden", "data-team"),
-            islington: member("islington", "data-team"),
-            hackney: member("hackney", "data-team"),
-            witness: NoteSigningKey::generate("islington-witness").unwrap(),
-        }
-    }
-
     /// The directory at `serial`: from serial 2 on, Islington lists its witness key.
     fn directory(&self, serial: u64) -> Directory {
         let witness = if serial >= 2 { vec![self.witness.cosigner_verifier()] } else { vec![] };
-        Directory {
-            serial,
-            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
-            hub: None,
-            parties: vec![party(&self.camden, vec![]), party(&self.islington, witness), party(&self.hackney, vec![])],
-            agreements: vec![Agreement {
-                id: "inner-fsm".into(),
-                title: "Free school meals".into(),
-                purpose: "Auto-enrolment".into(),
-                lawful_basis: "UK GDPR 6(1)(e)".into(),
-                parties: ["camden", "islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect(),
-                max_expiry_days: 14,
-                valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
-                valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
-            }],
-        }
+        let parties =
+            vec![party(&[&self.camden], vec![]), party(&[&self.islington], witness), party(&[&self.hackney], vec![])];
+        common::directory(serial, parties, vec![inner_fsm()])
     }
 
     fn signed_directory(&self, serial: u64) -> SignedDirectory {
@@ -105,156 +44,23 @@ impl Keys {
     }
 }
 
-struct World {
-    keys: Arc<Keys>,
-    clock: Arc<TestClock>,
-    data: tempfile::TempDir,
-    client: reqwest::Client,
-    base: String,
-    hub: Option<Hub>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
 impl World {
     async fn start() -> World {
-        let keys = Arc::new(Keys::new());
-        let clock = Arc::new(TestClock(AtomicI64::new(START.parse::<Timestamp>().unwrap().as_second())));
-        let data = tempfile::tempdir().unwrap();
-        let opts = InitOptions {
-            data_dir: data.path().join("hub"),
-            origin: ORIGIN.into(),
-            authority: keys.authority.verifier(),
-            directory_note: keys.signed_directory(1).note,
-        };
-        sealdrop_hub::init(&opts, clock.as_ref()).unwrap();
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut w = World { keys, clock, data, client, base: String::new(), hub: None, stop: None, server: None };
-        let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap();
-        w.serve(hub).await;
-        w
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.data.path().join("hub")
-    }
-
-    fn hub(&self) -> &Hub {
-        self.hub.as_ref().unwrap()
-    }
-
-    async fn serve(&mut self, hub: Hub) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        self.base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        self.stop = Some(tx);
-        self.hub = Some(hub.clone());
-        self.server = Some(tokio::spawn(sealdrop_hub::serve(listener, hub, async {
-            rx.await.ok();
-        })));
-    }
-
-    /// Stops the server and lets go of the hub.
-    async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            tx.send(()).unwrap();
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-        self.hub = None;
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.0.load(Ordering::SeqCst)
-    }
-
-    fn advance(&self, secs: i64) {
-        self.clock.0.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    /// An unauthenticated GET.
-    async fn fetch(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
-    }
-
-    async fn call(&self, key: &MemberSecretKey, method: Method, path: &str, body: &[u8]) -> reqwest::Response {
-        let auth = sign_request(&key.signing, method.as_str(), path, self.now(), Some(body));
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        for (name, value) in auth.headers() {
-            req = req.header(name, value);
-        }
-        req.body(body.to_vec()).send().await.unwrap()
-    }
-
-    async fn get(&self, key: &MemberSecretKey, path: &str) -> reqwest::Response {
-        self.call(key, Method::GET, path, b"").await
-    }
-
-    async fn post<T: serde::Serialize>(&self, key: &MemberSecretKey, path: &str, body: &T) -> reqwest::Response {
-        self.call(key, Method::POST, path, &serde_json::to_vec(body).unwrap()).await
-    }
-
-    async fn upload(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> reqwest::Response {
-        let path = format!("/v1/drops/{id}/content");
-        let auth = sign_request(&key.signing, "PUT", &path, self.now(), None);
-        let mut req = self.client.put(format!("{}{path}", self.base));
-        for (name, value) in auth.headers() {
-            req = req.header(name, value);
-        }
-        req.body(content.to_vec()).send().await.unwrap()
+        World::launch(|keys| keys.signed_directory(1).note, |hub| hub).await
     }
 
     /// Creates and uploads a drop from camden; returns it with its signed manifest.
     async fn prepare_drop(&self, recipients: &[&str], content: &[u8]) -> (CreatedDrop, String) {
         let camden = &self.keys.camden;
-        let req = CreateDrop {
-            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
-            agreement: "inner-fsm".into(),
-            expires: Timestamp::from_second(self.now() + 7 * DAY).unwrap(),
-        };
-        let drop: CreatedDrop = ok(self.post(camden, "/v1/drops", &req).await).await;
+        let drop = self.created(camden, recipients).await;
         let _: Uploaded = ok(self.upload(camden, &drop.id, content).await).await;
-        let dir = self.keys.directory(1);
-        let encrypted_to = recipients
-            .iter()
-            .map(|r| {
-                let p = dir.party(&r.parse().unwrap()).unwrap();
-                let m = &p.members[0];
-                EncryptedTo { key: format!("{}/{}", p.id, m.member), age_recipient: m.age_recipient.clone() }
-            })
-            .collect();
-        let manifest = Manifest {
-            drop: drop.id.clone(),
-            sender: camden.party.clone(),
-            sender_member: camden.member.clone(),
-            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
-            encrypted_to,
-            agreement: "inner-fsm".into(),
-            directory_serial: 1,
-            ciphertext_sha256: hex::encode(Sha256::digest(content)),
-            ciphertext_len: content.len() as u64,
-            created: drop.created,
-            expires: drop.expires,
-        };
+        let manifest = common::manifest(&self.keys.directory(1), camden, &drop, recipients, content);
         (drop, sign_doc(&manifest, &camden.signing))
     }
 
     async fn commit(&self, id: &DropId, manifest: &str) -> Committed {
         let body = Commit { manifest: manifest.to_owned() };
         ok(self.post(&self.keys.camden, &format!("/v1/drops/{id}/commit"), &body).await).await
-    }
-
-    fn receipt(&self, key: &MemberSecretKey, id: &DropId, content: &[u8]) -> String {
-        let receipt = Receipt {
-            drop: id.clone(),
-            recipient: key.party.clone(),
-            member: key.member.clone(),
-            ciphertext_sha256: hex::encode(Sha256::digest(content)),
-            ciphertext_len: content.len() as u64,
-            received: Timestamp::from_second(self.now()).unwrap(),
-        };
-        sign_doc(&receipt, &key.signing)
     }
 
     /// The served checkpoint, verified with the hub's log key.
@@ -290,7 +96,7 @@ impl World {
             let cache = if width == 256 { "public, max-age=31536000, immutable" } else { "no-store" };
             assert_eq!(resp.headers()["cache-control"], cache, "{path}");
             let bundle = resp.bytes().await.unwrap();
-            let decoded = decode_bundle(&bundle);
+            let decoded = decode_entry_bundle(&bundle).unwrap();
             assert_eq!(decoded.len() as u64, width, "{path}");
             entries.extend(decoded);
         }
@@ -332,36 +138,6 @@ impl World {
         }
         cp
     }
-}
-
-fn decode_bundle(mut bundle: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    while !bundle.is_empty() {
-        let len = usize::from(u16::from_be_bytes([bundle[0], bundle[1]]));
-        out.push(bundle[2..2 + len].to_vec());
-        bundle = &bundle[2 + len..];
-    }
-    out
-}
-
-async fn ok<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "expected success, got {status}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-async fn err(resp: reqwest::Response, status: u16, code: &str) -> String {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got.as_u16(), status, "{text}");
-    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
-    assert_eq!(body.error.code, code, "{}", body.error.message);
-    body.error.message
-}
-
-fn content(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
 /// Opens a hub statement with the log key.
@@ -452,13 +228,12 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
 
     // Acknowledge: the receipt, verbatim; not the last one, so nothing is deleted.
     w.advance(10);
-    let receipt = w.receipt(islington, &drop.id, &data);
-    let acked: Acked =
-        ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &Ack { receipt: receipt.clone() }).await).await;
+    let ack = w.receipt(islington, &drop.id, &data);
+    let acked: Acked = ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
     assert_eq!((acked.ciphertext_deleted, acked.log_index), (false, 4));
     assert_eq!(
         w.entry(4).await,
-        LogEntry::DropAcknowledged { acknowledged: Timestamp::from_second(w.now()).unwrap(), receipt }
+        LogEntry::DropAcknowledged { acknowledged: Timestamp::from_second(w.now()).unwrap(), receipt: ack.receipt }
     );
     cp = w.audit(&cp).await;
     assert_eq!(cp.size, 5);
@@ -467,9 +242,8 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     let resp = w.get(hackney, &path).await;
     assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
     w.advance(10);
-    let receipt = w.receipt(hackney, &drop.id, &data);
-    let acked: Acked =
-        ok(w.post(hackney, &format!("/v1/drops/{}/ack", drop.id), &Ack { receipt: receipt.clone() }).await).await;
+    let ack = w.receipt(hackney, &drop.id, &data);
+    let acked: Acked = ok(w.post(hackney, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
     assert_eq!((acked.ciphertext_deleted, acked.log_index), (true, 6));
     let kinds: Vec<LogEntry> = {
         let mut v = Vec::new();
@@ -481,7 +255,7 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     assert!(matches!(kinds[0], LogEntry::Hub { .. }));
     assert!(matches!(kinds[1], LogEntry::DropCommitted { .. }));
     assert!(matches!(kinds[5], LogEntry::DropFetched { ref party, .. } if party.as_str() == "hackney"));
-    assert!(matches!(kinds[6], LogEntry::DropAcknowledged { receipt: ref r, .. } if *r == receipt));
+    assert!(matches!(kinds[6], LogEntry::DropAcknowledged { receipt: ref r, .. } if *r == ack.receipt));
     assert_eq!(
         statement(&kinds[7], &log_key),
         HubStatement::DropDeleted {
@@ -525,15 +299,6 @@ impl TileReader for HttpTiles {
     }
 
     fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
-}
-
-/// The root of a complete tree (a power of two of leaves), the slow way.
-fn complete_root(leaves: &[Vec<u8>]) -> [u8; 32] {
-    let mut level: Vec<Hash> = leaves.iter().map(|l| record_hash(l)).collect();
-    while level.len() > 1 {
-        level = level.chunks(2).map(|p| tlog_tiles::node_hash(p[0], p[1])).collect();
-    }
-    level[0].0
 }
 
 #[tokio::test]
@@ -592,7 +357,8 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
 
     // The level-1 tile holds the roots of the two full level-0 tiles.
     let level1 = w.fetch("/v1/log/tile/1/000.p/2").await.bytes().await.unwrap();
-    assert_eq!(level1.as_ref(), [complete_root(&entries[..256]), complete_root(&entries[256..512])].concat());
+    let roots = [root_of_entries(&entries[..256]).1, root_of_entries(&entries[256..512]).1];
+    assert_eq!(level1.as_ref(), [roots[0].0, roots[1].0].concat());
     // Narrower partial tiles of current data are served too, never wider ones.
     let resp = w.fetch("/v1/log/tile/0/002.p/10").await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -612,8 +378,19 @@ async fn bad_tile_paths_and_proof_queries() {
         assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
     }
     let bundle = w.fetch("/v1/log/tile/entries/000.p/1").await.bytes().await.unwrap();
-    assert_eq!(decode_bundle(&bundle), [w.entry_bytes(0).await]);
-    for path in ["0/000", "0/000.p/2", "entries/000", "entries/000.p/2", "0/001.p/1", "1/000.p/1"] {
+    assert_eq!(decode_entry_bundle(&bundle).unwrap(), [w.entry_bytes(0).await]);
+    for path in [
+        "0/000",
+        "0/000.p/2",
+        "entries/000",
+        "entries/000.p/2",
+        "0/001.p/1",
+        "1/000.p/1",
+        "63/000.p/1",
+        // Well-formed, but beyond any tree of at most 2^64 entries.
+        "entries/x072/x057/x594/x037/x927/936",
+        "0/x018/x446/x744/x073/x709/x551/615.p/1",
+    ] {
         err(w.fetch(&format!("/v1/log/tile/{path}")).await, 404, code::NOT_FOUND).await;
     }
     for path in [
@@ -628,6 +405,9 @@ async fn bad_tile_paths_and_proof_queries() {
         "0/000.p/1/extra",
         "8/0/000",
         "nonsense",
+        "0/x018/x446/x744/x073/x709/x551/616",
+        "01/000",
+        "0/001/000",
     ] {
         err(w.fetch(&format!("/v1/log/tile/{path}")).await, 400, code::BAD_REQUEST).await;
     }

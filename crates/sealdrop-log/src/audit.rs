@@ -29,12 +29,18 @@
 //!
 //! # Speed and signature checking
 //!
-//! Ed25519 verification dominates. Entries flow through a pipeline of chunks
-//! of 8,192: while [`AuditInput::threads`] workers (default 2) parse chunk
-//! `k` and verify the signatures chunk `k-2` needs, the calling thread
-//! applies the rules to chunk `k-1`, in order, and reads and hashes chunk
-//! `k+1`. Memory stays bounded (three chunks, plus a few hundred bytes per
-//! live drop and 40 bytes per deleted one).
+//! Ed25519 verification dominates. Entries flow through a pipeline: the
+//! calling thread reads and hashes chunks of 2,048 entries and queues each
+//! to be parsed, applies the rules to the parsed chunks in log order, and
+//! queues the signature checks they need, [`BATCH`] at a time;
+//! [`AuditInput::threads`] workers (default 2) take whichever task is
+//! oldest, parse or verify, so every core stays busy to the end (no chunk
+//! waits for the slowest worker of the one before). Memory stays bounded (at
+//! most 8 chunks read ahead and 4 batches waiting, plus a few hundred bytes
+//! per live drop and 40 bytes per deleted one). Entries in exactly the form
+//! the hub writes are read by a small parser of that form (see
+//! `canonical_entry`), which decodes what it accepts exactly as `serde_json`
+//! does and leaves anything else to `serde_json`.
 //!
 //! With [`SignatureCheck::Batch`] (the default) signatures are verified in
 //! batches of [`BATCH`] with `ed25519_dalek::verify_batch`; a batch that
@@ -52,15 +58,17 @@
 //! every signature, on the same workers, at about 2.3 times the CPU time.
 //!
 //! Measured on a 2-vCPU machine (release build, a generated log of 1M
-//! entries, ~4 entries per drop, one signature each): batch mode costs about
-//! 19-20 CPU-seconds (13 verifying, 4 parsing, 2.4 on the calling thread),
-//! about 100,000 entries/s on two dedicated cores; strict mode about 44
-//! CPU-seconds, about 45,000 entries/s.
+//! entries, ~4 entries per drop, one signature each; `bench/run`): batch
+//! mode costs about 17-19 CPU-seconds, of which `verify_batch` is about 12
+//! (a third of that decompressing each signature's `R`), parsing 2.2,
+//! applying the rules 1.6 and reading and hashing 1; both cores stay busy,
+//! so about 100,000-110,000 entries/s (see `bench/RESULTS.md`). Strict mode
+//! costs about 2.3 times the CPU time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -85,11 +93,15 @@ use crate::notes;
 use crate::tree::RootBuilder;
 
 /// Signatures per `verify_batch` call: large batches amortise the
-/// multi-scalar multiplication (measured: 1,024 checks about 15% more
-/// entries per CPU-second than 128).
-pub const BATCH: usize = 1024;
-/// Entries per pipeline chunk.
-const CHUNK: usize = 8192;
+/// multi-scalar multiplication (measured per signature: 256 about 14.0 us,
+/// 1,024 about 12.2, 4,096 about 11.7; 8,192 is slower again).
+pub const BATCH: usize = 4096;
+/// Entries per pipeline chunk (the unit of parsing).
+const CHUNK: usize = 2048;
+/// The most chunks read but not yet applied.
+const AHEAD: usize = 8;
+/// The most signature batches waiting to be verified before more entries are read.
+const VERIFYING: usize = 4;
 /// The most failures a report lists; the rest are only counted.
 pub const MAX_FAILURES: usize = 10_000;
 
@@ -392,12 +404,176 @@ struct FlatEntry<'a> {
     receipt: Option<String>,
 }
 
+/// Reads an entry in exactly the form `LogEntry::to_bytes` writes (compact
+/// JSON, the tag first, fields in declaration order), or `None` for anything
+/// else, which then takes the general path. It decodes what it accepts as
+/// `serde_json` does: strings hold no control characters and valid UTF-8,
+/// and only the notes may hold escapes, of which it knows all but `\u`
+/// (an id, time or request field with a backslash, or a note with `\u`,
+/// takes the general path); times, ids and numbers are parsed by the same
+/// functions serde calls; nothing may follow the closing brace.
+fn canonical_entry(bytes: &[u8]) -> Option<LogEntry> {
+    let mut c = Canon { b: bytes, i: 0 };
+    c.lit(b"{\"type\":\"")?;
+    let entry = if c.eat(b"hub\",\"statement\":") {
+        LogEntry::Hub { statement: c.text()? }
+    } else if c.eat(b"drop_committed\",\"committed\":") {
+        let committed = c.plain()?.parse().ok()?;
+        c.lit(b",\"manifest\":")?;
+        LogEntry::DropCommitted { committed, manifest: c.text()? }
+    } else if c.eat(b"drop_fetched\",\"drop\":") {
+        let drop = c.plain()?.parse().ok()?;
+        c.lit(b",\"party\":")?;
+        let party = c.plain()?.parse().ok()?;
+        c.lit(b",\"fetched\":")?;
+        let fetched = c.plain()?.parse().ok()?;
+        c.lit(b",\"request\":{\"method\":")?;
+        let method = c.plain()?.to_owned();
+        c.lit(b",\"path\":")?;
+        let path = c.plain()?.to_owned();
+        c.lit(b",\"key\":")?;
+        let key = c.plain()?.to_owned();
+        c.lit(b",\"time\":")?;
+        let time = c.int()?;
+        c.lit(b",\"nonce\":")?;
+        let nonce = c.plain()?.to_owned();
+        c.lit(b",\"content\":")?;
+        let content = c.plain()?.to_owned();
+        c.lit(b",\"signature\":")?;
+        let signature = c.plain()?.to_owned();
+        c.lit(b"}")?;
+        let request = SignedRequest { method, path, key, time, nonce, content, signature };
+        LogEntry::DropFetched { drop, party, fetched, request }
+    } else if c.eat(b"drop_acknowledged\",\"acknowledged\":") {
+        let acknowledged = c.plain()?.parse().ok()?;
+        c.lit(b",\"receipt\":")?;
+        LogEntry::DropAcknowledged { acknowledged, receipt: c.text()? }
+    } else {
+        return None;
+    };
+    c.lit(b"}")?;
+    (c.i == bytes.len()).then_some(entry)
+}
+
+/// How many bytes of `b` come before the first `"`, `\\` or control
+/// character (or all of them), eight at a time.
+fn plain_prefix(b: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let x = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+        // Bytes below 0x20 or equal to '"' or '\\' (the usual SWAR tests; no false negatives).
+        let special = has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len() - i)
+}
+
+/// A cursor for [`canonical_entry`].
+struct Canon<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Canon<'a> {
+    /// Consumes `lit` if it comes next.
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        let next = self.b[self.i..].starts_with(lit);
+        if next {
+            self.i += lit.len();
+        }
+        next
+    }
+
+    fn lit(&mut self, lit: &[u8]) -> Option<()> {
+        self.eat(lit).then_some(())
+    }
+
+    /// A JSON string without escapes.
+    fn plain(&mut self) -> Option<&'a str> {
+        self.lit(b"\"")?;
+        let rest = &self.b[self.i..];
+        let len = plain_prefix(rest);
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.i += len + 1;
+        std::str::from_utf8(&rest[..len]).ok()
+    }
+
+    /// A JSON string, unescaped (any escape but `\u`).
+    fn text(&mut self) -> Option<String> {
+        self.lit(b"\"")?;
+        let rest = &self.b[self.i..];
+        let mut out = Vec::with_capacity(rest.len());
+        let (mut run, mut j) = (0, 0);
+        loop {
+            j += plain_prefix(&rest[j..]);
+            match *rest.get(j)? {
+                b'"' => break,
+                b'\\' => {
+                    out.extend_from_slice(&rest[run..j]);
+                    out.push(match *rest.get(j + 1)? {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        _ => return None,
+                    });
+                    j += 2;
+                    run = j;
+                }
+                0..0x20 => return None,
+                _ => j += 1,
+            }
+        }
+        out.extend_from_slice(&rest[run..j]);
+        self.i += j + 1;
+        String::from_utf8(out).ok()
+    }
+
+    /// A JSON integer that `serde_json` reads as an `i64` (no fraction,
+    /// exponent or leading zero, not `-0`).
+    fn int(&mut self) -> Option<i64> {
+        let negative = self.eat(b"-");
+        let digits = self.b[self.i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let text = std::str::from_utf8(&self.b[self.i..self.i + digits]).ok()?;
+        if digits == 0 || (digits > 1 && text.starts_with('0')) {
+            return None;
+        }
+        self.i += digits;
+        let magnitude: u64 = text.parse().ok()?;
+        match negative {
+            // serde_json reads `-0` as a float, which no i64 accepts.
+            true if magnitude == 0 => None,
+            true => 0i64.checked_sub_unsigned(magnitude),
+            false => i64::try_from(magnitude).ok(),
+        }
+    }
+}
+
 /// A faster [`LogEntry::from_bytes`] for well-formed entries: `Some` only
 /// when the entry has exactly one variant's fields, so it accepts nothing
 /// `LogEntry::from_bytes` refuses; on `None` the caller asks `LogEntry`.
+/// Entries in the exact form `LogEntry::to_bytes` writes take the faster
+/// [`canonical_entry`] path.
 fn fast_entry(bytes: &[u8]) -> Option<LogEntry> {
     if bytes.len() > crate::entry::MAX_ENTRY_BYTES {
         return None;
+    }
+    if let Some(e) = canonical_entry(bytes) {
+        return Some(e);
     }
     let f: FlatEntry = serde_json::from_slice(bytes).ok()?;
     let FlatEntry { kind, statement, committed, manifest, drop, party, fetched, request, acknowledged, receipt } = f;
@@ -681,18 +857,10 @@ impl Auditor {
     }
 
     fn drop_state(&mut self, index: u64, drop: &DropId, what: &str) -> Option<&mut DropState> {
-        let reason = match self.drops.get(drop) {
-            None => format!("drop {drop} is {what} but was never committed"),
-            Some(DropSlot::Deleted { deleted_at, .. }) => {
-                format!("drop {drop} is {what} after its deletion at entry {deleted_at}")
-            }
-            Some(DropSlot::Live(_)) => match self.drops.get_mut(drop) {
-                Some(DropSlot::Live(d)) => return Some(d),
-                _ => unreachable!("just looked up"),
-            },
-        };
-        self.fail(Some(index), reason);
-        None
+        match live_slot(&mut self.drops, &mut self.failures, index, drop, what)? {
+            DropSlot::Live(d) => Some(d),
+            DropSlot::Deleted { .. } => None,
+        }
     }
 
     fn deleted(&mut self, index: u64, time: Timestamp, drop: &DropId, reason: DeletionReason) {
@@ -702,7 +870,8 @@ impl Auditor {
             DeletionReason::Expired => self.report.deleted.expired += 1,
             DeletionReason::Recalled => self.report.deleted.recalled += 1,
         }
-        let Some(d) = self.drop_state(index, drop, "deleted") else { return };
+        let Some(slot) = live_slot(&mut self.drops, &mut self.failures, index, drop, "deleted") else { return };
+        let DropSlot::Live(d) = &*slot else { return };
         let committed_at = d.committed_at;
         let problem = match reason {
             DeletionReason::Delivered => {
@@ -720,7 +889,7 @@ impl Auditor {
                 .then(|| format!("drop {drop} is deleted as expired at {time}, before its expiry {}", d.expires)),
             DeletionReason::Recalled => None,
         };
-        self.drops.insert(drop.clone(), DropSlot::Deleted { committed_at, deleted_at: index });
+        *slot = DropSlot::Deleted { committed_at, deleted_at: index };
         if let Some(p) = problem {
             self.fail(Some(index), p);
         }
@@ -789,8 +958,9 @@ impl Auditor {
         self.report.fetches += 1;
         let Some(dir) = self.directory(index) else { return };
         // The request: the right route, not replayed, signed near the fetch, by the fetching party.
-        let path = format!("/v1/drops/{drop}/content");
-        if req.method != "GET" || req.path != path {
+        let path = req.path.strip_prefix("/v1/drops/").and_then(|p| p.strip_suffix("/content"));
+        if req.method != "GET" || path != Some(drop.as_str()) {
+            let path = format!("/v1/drops/{drop}/content");
             self.fail(Some(index), format!("the fetch request is for {} {}, not GET {path}", req.method, req.path));
         }
         let nonce_id: [u8; 32] = Sha256::new()
@@ -821,7 +991,10 @@ impl Auditor {
                 ),
             ),
             Some(m) => {
-                let sig = B64.decode(&req.signature).ok().and_then(|s| Signature::from_slice(&s).ok());
+                // What `B64.decode` gives, when it is 64 bytes, without allocating.
+                let mut buf = [0u8; 66];
+                let sig =
+                    B64.decode_slice(&req.signature, &mut buf).ok().and_then(|n| Signature::from_slice(&buf[..n]).ok());
                 // Exactly the bytes RequestAuth::verify checks.
                 let msg = signed_string(&req.method, &req.path, req.time, &req.nonce, &req.content, &req.key);
                 let (key, weak, signer) = (m.key, m.weak, m.name.clone());
@@ -848,8 +1021,8 @@ impl Auditor {
         let Some(dir) = self.directory(index) else { return };
         let signer = key_name(&r.recipient, &r.member);
         self.member_sig(index, &dir, &r.recipient, &signer, "receipt", signed);
-        let drop = r.drop.clone();
-        let Some(d) = self.drop_state(index, &drop, "acknowledged") else { return };
+        let drop = &r.drop;
+        let Some(d) = self.drop_state(index, drop, "acknowledged") else { return };
         let mut problems = Vec::new();
         let mut first_ack = false;
         if !d.recipients.contains(&r.recipient) {
@@ -878,11 +1051,177 @@ impl Auditor {
     }
 }
 
+/// The slot of `drop` when it is live; otherwise records why it is not
+/// (a function of the fields it needs, so the slot can be changed in place).
+fn live_slot<'m>(
+    drops: &'m mut HashMap<DropId, DropSlot>,
+    failures: &mut Vec<(Option<u64>, String)>,
+    index: u64,
+    drop: &DropId,
+    what: &str,
+) -> Option<&'m mut DropSlot> {
+    let reason = match drops.get_mut(drop) {
+        Some(slot @ DropSlot::Live(_)) => return Some(slot),
+        None => format!("drop {drop} is {what} but was never committed"),
+        Some(DropSlot::Deleted { deleted_at, .. }) => {
+            format!("drop {drop} is {what} after its deletion at entry {deleted_at}")
+        }
+    };
+    failures.push((Some(index), reason));
+    None
+}
+
+// ---------------------------------------------------------------------------
+// The pipeline.
+
+/// Work for the pool.
+enum Task {
+    /// Parse chunk `seq`.
+    Parse(u64, Vec<Vec<u8>>),
+    /// Verify a batch of signatures.
+    Verify(Vec<SigJob>),
+}
+
+/// A problem with entry `.0`.
+type Failure = (u64, String);
+
+/// Work done.
+enum Done {
+    Parsed(u64, Vec<Parsed>),
+    Verified(Vec<Failure>),
+    /// A worker panicked (the pipeline cannot finish).
+    Panicked,
+}
+
+/// Tells the calling thread when a worker panics, so it does not wait forever.
+struct PanicGuard(mpsc::Sender<Done>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(Done::Panicked);
+        }
+    }
+}
+
+/// Runs the entries through the pipeline. The calling thread reads and
+/// hashes chunks of `chunk` entries and queues them to be parsed; applies
+/// the rules to parsed chunks in log order, which queues signature checks;
+/// and queues those `batch` at a time. `threads` workers take the oldest
+/// task of either kind, so every core stays busy whatever the mix; at most
+/// [`AHEAD`] chunks are read but not yet applied and, before reading on, at
+/// most [`VERIFYING`] batches wait to be verified, so memory stays bounded.
+/// Returns the signature failures (by entry) and the read failure, if any.
+fn run_entries(
+    a: &mut Auditor,
+    entries: &mut dyn Iterator<Item = io::Result<Vec<u8>>>,
+    root: &mut RootBuilder,
+    mode: SignatureCheck,
+    threads: usize,
+    chunk: usize,
+    batch: usize,
+) -> (Vec<Failure>, Option<Failure>) {
+    let (chunk, batch) = (chunk.max(1), batch.max(1));
+    let (task_tx, task_rx) = mpsc::channel::<Task>();
+    let task_rx = Arc::new(Mutex::new(task_rx));
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let mut read_failure = None;
+    let mut sig_failures = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            let (task_rx, guard) = (Arc::clone(&task_rx), PanicGuard(done_tx.clone()));
+            s.spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next task.
+                    let task = task_rx.lock().map_or(Err(mpsc::RecvError), |rx| rx.recv());
+                    let done = match task {
+                        Err(_) => break,
+                        Ok(Task::Parse(seq, raw)) => Done::Parsed(seq, raw.iter().map(|e| parse_entry(e)).collect()),
+                        Ok(Task::Verify(jobs)) => Done::Verified(verify_jobs(&jobs, mode)),
+                    };
+                    if guard.0.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        // Dropped on leaving this closure (also when unwinding), which ends the workers.
+        let tasks = task_tx;
+        let (mut next_read, mut next_apply, mut verifying, mut eof) = (0u64, 0u64, 0usize, false);
+        let mut ready: BTreeMap<u64, Vec<Parsed>> = BTreeMap::new();
+        let send = |task: Task| tasks.send(task).expect("the audit workers are running");
+        loop {
+            while !eof && next_read - next_apply < AHEAD as u64 && verifying < VERIFYING {
+                let mut raw = Vec::with_capacity(chunk);
+                while raw.len() < chunk && read_failure.is_none() {
+                    match entries.next() {
+                        None => break,
+                        Some(Ok(e)) => {
+                            root.push(&e);
+                            raw.push(e);
+                        }
+                        Some(Err(e)) => read_failure = Some((root.size(), e.to_string())),
+                    }
+                }
+                eof = raw.len() < chunk;
+                if !raw.is_empty() {
+                    send(Task::Parse(next_read, raw));
+                    next_read += 1;
+                }
+            }
+            if let Some(parsed) = ready.remove(&next_apply) {
+                let base = next_apply * chunk as u64;
+                for (i, p) in parsed.into_iter().enumerate() {
+                    a.apply(base + i as u64, p);
+                    if a.jobs.len() >= batch {
+                        let jobs = std::mem::replace(&mut a.jobs, Vec::with_capacity(batch));
+                        a.report.signatures_checked += jobs.len() as u64;
+                        send(Task::Verify(jobs));
+                        verifying += 1;
+                    }
+                }
+                next_apply += 1;
+                continue;
+            }
+            if eof && next_apply == next_read {
+                if !a.jobs.is_empty() {
+                    let jobs = std::mem::take(&mut a.jobs);
+                    a.report.signatures_checked += jobs.len() as u64;
+                    send(Task::Verify(jobs));
+                    verifying += 1;
+                }
+                if verifying == 0 {
+                    break;
+                }
+            }
+            match done_rx.recv() {
+                Ok(Done::Parsed(seq, parsed)) => {
+                    ready.insert(seq, parsed);
+                }
+                Ok(Done::Verified(bad)) => {
+                    verifying -= 1;
+                    sig_failures.extend(bad);
+                }
+                Ok(Done::Panicked) | Err(_) => panic!("audit worker panicked"),
+            }
+        }
+    });
+    // Batches finish in any order; each entry has at most one signature.
+    sig_failures.sort_by_key(|(i, _)| *i);
+    (sig_failures, read_failure)
+}
+
 // ---------------------------------------------------------------------------
 // The audit.
 
 /// Audits a log (see the [module docs](self)).
 pub fn verify(input: AuditInput<'_>) -> AuditReport {
+    verify_in(input, CHUNK, BATCH)
+}
+
+/// [`verify`] with `chunk` entries per pipeline chunk and `batch` signatures per batch.
+fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
     let AuditInput {
         log_key,
         authority,
@@ -984,64 +1323,9 @@ pub fn verify(input: AuditInput<'_>) -> AuditReport {
         }
     }
 
-    // The entries, in a pipeline of chunks: while the workers parse chunk k
-    // and verify the signatures chunk k-2 needs, this thread applies the
-    // rules to chunk k-1 (in order) and reads and hashes chunk k+1.
+    // The entries, through the pipeline (see `run_entries`).
     let mut root = RootBuilder::new();
-    let mut read_failure = None;
-    let mut read_chunk = |root: &mut RootBuilder| -> Vec<Vec<u8>> {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while chunk.len() < CHUNK && read_failure.is_none() {
-            match entries.next() {
-                None => break,
-                Some(Ok(e)) => {
-                    root.push(&e);
-                    chunk.push(e);
-                }
-                Some(Err(e)) => read_failure = Some((root.size(), e.to_string())),
-            }
-        }
-        chunk
-    };
-    let mut raw = read_chunk(&mut root);
-    let mut parsed: Vec<Parsed> = Vec::new();
-    let mut base = 0u64;
-    let mut sig_failures: Vec<(u64, String)> = Vec::new();
-    while !raw.is_empty() || !parsed.is_empty() || !a.jobs.is_empty() {
-        let chunk = std::mem::take(&mut raw);
-        let to_apply = std::mem::take(&mut parsed);
-        let jobs = std::mem::take(&mut a.jobs);
-        a.report.signatures_checked += jobs.len() as u64;
-        let (new_parsed, bad) = std::thread::scope(|s| {
-            let per_parse = chunk.len().div_ceil(threads).max(1);
-            let per_job = jobs.len().div_ceil(threads).max(1);
-            let workers: Vec<_> = (0..threads)
-                .map(|w| {
-                    let part = chunk.get(w * per_parse..).map_or(&[][..], |c| &c[..per_parse.min(c.len())]);
-                    let mine = jobs.get(w * per_job..).map_or(&[][..], |j| &j[..per_job.min(j.len())]);
-                    s.spawn(move || {
-                        let parsed: Vec<Parsed> = part.iter().map(|e| parse_entry(e)).collect();
-                        (parsed, verify_jobs(mine, signatures))
-                    })
-                })
-                .collect();
-            for p in to_apply {
-                a.apply(base, p);
-                base += 1;
-            }
-            raw = read_chunk(&mut root);
-            let mut new_parsed = Vec::with_capacity(chunk.len());
-            let mut bad = Vec::new();
-            for w in workers {
-                let (p, b) = w.join().expect("audit worker panicked");
-                new_parsed.extend(p);
-                bad.extend(b);
-            }
-            (new_parsed, bad)
-        });
-        sig_failures.extend(bad);
-        parsed = new_parsed;
-    }
+    let (sig_failures, read_failure) = run_entries(&mut a, &mut entries, &mut root, signatures, threads, chunk, batch);
     for (i, reason) in sig_failures {
         a.fail(Some(i), reason);
     }
@@ -1139,6 +1423,157 @@ mod tests {
             assert!(fast.is_none() || fast == slow, "{t}");
             if slow.is_none() {
                 assert!(fast.is_none(), "{t}");
+            }
+        }
+    }
+
+    /// `canonical_entry` accepts only what `LogEntry::from_bytes` accepts,
+    /// and reads it the same way.
+    #[track_caller]
+    fn assert_canonical_agrees(bytes: &[u8]) {
+        let fast = canonical_entry(bytes);
+        let slow = LogEntry::from_bytes(bytes).ok();
+        assert!(fast.is_none() || fast == slow, "{}", String::from_utf8_lossy(bytes));
+    }
+
+    #[test]
+    fn canonical_entry_agrees_with_log_entry() {
+        let log = crate::testlog::generate(33, 120);
+        for e in &log.entries {
+            assert_eq!(canonical_entry(e), Some(LogEntry::from_bytes(e).unwrap()));
+        }
+        let text = |i: usize| String::from_utf8(log.entries[i].clone()).unwrap();
+        let (hub, commit, fetch) = (text(0), text(1), text(2));
+        assert!(fetch.contains("\"time\":"), "{fetch}");
+        let time = fetch.split("\"time\":").nth(1).unwrap().split(',').next().unwrap().to_owned();
+        // Valid but not canonical: the general path reads these.
+        for valid in [
+            commit.replacen("\\\"drop\\\"", "\\u0022drop\\u0022", 1),
+            commit.replacen("\"type\":\"drop_committed\",", "\"type\": \"drop_committed\",", 1),
+            format!("{commit} "),
+            fetch.replacen("\"GET\"", "\"G\\u0045T\"", 1),
+            fetch.replacen("\"GET\"", "\"G\\/ET\"", 1),
+        ] {
+            assert!(canonical_entry(valid.as_bytes()).is_none(), "{valid}");
+            assert!(LogEntry::from_bytes(valid.as_bytes()).is_ok(), "{valid}");
+        }
+        // Escapes the canonical path decodes itself.
+        for esc in ["\\/", "\\b", "\\f", "\\r", "\\t", "\\\\", "\\\"", "\\n", "é", "\u{2014}", "\u{7f}"] {
+            let e = hub.replacen("sealdrop/hub-statement/v1", &format!("sealdrop/hub-{esc}-statement/v1"), 1);
+            assert!(canonical_entry(e.as_bytes()).is_some(), "{e}");
+            assert_canonical_agrees(e.as_bytes());
+        }
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for t in [
+            "0",
+            "-0",
+            "-1",
+            "01",
+            "-01",
+            "1.0",
+            "1e3",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "",
+            "-",
+            "+1",
+            "\"1\"",
+        ] {
+            cases.push(fetch.replacen(&format!("\"time\":{time},"), &format!("\"time\":{t},"), 1).into_bytes());
+        }
+        for (from, to) in [
+            ("\"hub\"", "\"Hub\""),
+            ("\"statement\"", "\"statements\""),
+            ("sealdrop/", "sealdrop\\u0000/"),
+            ("sealdrop/", "sealdrop\\x/"),
+            ("sealdrop/", "sealdrop\t/"),
+            ("sealdrop/", "sealdrop\\"),
+            ("\"}", "\"} "),
+            ("\"}", "\"}}"),
+            ("\"}", "\""),
+            ("\"}", "\",\"statement\":\"x\"}"),
+        ] {
+            cases.push(hub.replacen(from, to, 1).into_bytes());
+        }
+        cases.push(b"{\"type\":\"hub\",\"statement\":\"\xff\"}".to_vec());
+        cases.push(b"{\"type\":\"hub\",\"statement\":\"\xc3\"}".to_vec());
+        cases.push(b"{\"type\":\"hub\",\"statement\":\"\xc3\xa9\"}".to_vec());
+        cases.push(commit.replacen("\"committed\":\"", "\"committed\":\"x", 1).into_bytes());
+        cases.push(fetch.replacen("\"drop\":\"d-", "\"drop\":\"D-", 1).into_bytes());
+        cases.push(fetch.replacen("\"party\":\"", "\"party\":\"-", 1).into_bytes());
+        for c in &cases {
+            assert_canonical_agrees(c);
+        }
+        // Random damage, with bytes that matter to JSON.
+        let interesting = b"\"\\/bfnrtu0123456789-+.eE :,{}[]\x00\x1f\x7f\xc3\xa9\xe2\x80\x94\xffaz";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut e = log.entries[next(log.entries.len())].clone();
+            for _ in 0..1 + next(3) {
+                let at = next(e.len());
+                let b = interesting[next(interesting.len())];
+                match next(3) {
+                    0 => e[at] = b,
+                    1 => e.insert(at, b),
+                    _ => {
+                        e.remove(at);
+                    }
+                }
+            }
+            assert_canonical_agrees(&e);
+        }
+    }
+
+    /// Chunk and batch sizes, and the number of workers, change nothing in
+    /// the report, failures included.
+    #[test]
+    fn pipeline_shape_changes_nothing() {
+        let mut log = crate::testlog::generate(3, 40);
+        let forge = |note: &str| {
+            let (head, b64) = note.trim_end().rsplit_once(' ').unwrap();
+            let mut raw = B64.decode(b64).unwrap();
+            raw[10] ^= 0x40;
+            format!("{head} {}\n", B64.encode(raw))
+        };
+        for i in [1, 40, 77, 150] {
+            log.entries[i] = match log.entry(i) {
+                LogEntry::Hub { statement } => LogEntry::Hub { statement: forge(&statement) },
+                LogEntry::DropCommitted { committed, manifest } => {
+                    LogEntry::DropCommitted { committed, manifest: forge(&manifest) }
+                }
+                LogEntry::DropAcknowledged { acknowledged, receipt } => {
+                    LogEntry::DropAcknowledged { acknowledged, receipt: forge(&receipt) }
+                }
+                LogEntry::DropFetched { drop, party, fetched, mut request } => {
+                    request.nonce.push('x');
+                    LogEntry::DropFetched { drop, party, fetched, request }
+                }
+            }
+            .to_bytes()
+            .unwrap();
+        }
+        // A replayed fetch, after its drop's deletion.
+        let fetch = log.entries[2].clone();
+        log.entries.insert(120, fetch);
+        log.reseal();
+        let expected = format!("{:?}", verify(log.audit_input(3)));
+        assert!(expected.contains("a replay"), "{expected}");
+        assert!(expected.contains("does not verify"), "{expected}");
+        for threads in [1, 2, 3] {
+            for (chunk, batch) in [(1, 1), (7, 5), (64, 3), (1000, 1000)] {
+                let mut input = log.audit_input(3);
+                input.threads = threads;
+                let got = format!("{:?}", verify_in(input, chunk, batch));
+                assert_eq!(got, expected, "threads {threads}, chunk {chunk}, batch {batch}");
             }
         }
     }

@@ -124,8 +124,7 @@ impl<W: Write> BundleWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let refs: Vec<&[u8]> = self.pending.iter().map(Vec::as_slice).collect();
-        let data = encode_entry_bundle(&refs);
+        let data = encode_entry_bundle(&self.pending).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let tile = TilePath::Entries { index: self.bundles, width: self.pending.len() as u32 };
         self.tar.append_data(&mut header(data.len()), tile.path(), data.as_slice())?;
         self.pending.clear();
@@ -421,8 +420,8 @@ mod tests {
     #[test]
     fn malformed_bundles_are_refused() {
         let json = serde_json::to_vec(&meta()).unwrap();
-        let full = encode_entry_bundle(&vec![b"x".as_slice(); 256]);
-        let part = encode_entry_bundle(&[b"x".as_slice()]);
+        let full = encode_entry_bundle(&vec![b"x".as_slice(); 256]).unwrap();
+        let part = encode_entry_bundle(&[b"x".as_slice()]).unwrap();
         let cases: Vec<Vec<(&str, &[u8])>> = vec![
             vec![],
             vec![("directories/1.note", b"d\n")],

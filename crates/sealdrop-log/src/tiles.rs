@@ -28,6 +28,8 @@ pub enum TileError {
     BadBundle(String),
     #[error("tile {0} lies beyond any tree this log can hold")]
     OutOfRange(String),
+    #[error("a log entry of {0} bytes is longer than the {MAX_ENTRY_BYTES} bytes an entry bundle can hold")]
+    EntryTooLarge(usize),
     #[error("the tree does not hold the hashes of tile {tile}: {reason}")]
     MissingHashes { tile: String, reason: String },
 }
@@ -94,6 +96,11 @@ impl TilePath {
     /// Parses a path after the `tile/` prefix, accepting exactly the C2SP
     /// forms (no leading zeros, no empty or extra segments, widths 1..=255
     /// only on `.p`, indexes whose tiles fit a tree of at most 2^64 entries).
+    ///
+    /// A malformed path is [`TileError::BadPath`]; a well-formed one whose
+    /// index is too large for its tile to fit such a tree is
+    /// [`TileError::OutOfRange`] (a server answers "not found" to it, as to
+    /// any tile beyond its tree).
     pub fn parse(path: &str) -> Result<Self, TileError> {
         let bad = || TileError::BadPath(path.chars().take(80).collect());
         if path.len() > 64 {
@@ -113,10 +120,6 @@ impl TilePath {
             }
         }
         let index = tile_index(&parts[1..]).ok_or_else(bad)?;
-        // The first entry or hash a tile covers must exist in a u64-sized tree.
-        if index > u64::MAX >> TILE_HEIGHT {
-            return Err(bad());
-        }
         let tile = if parts[0] == "entries" {
             TilePath::Entries { index, width }
         } else {
@@ -126,6 +129,10 @@ impl TilePath {
         // Belt and braces: only the canonical spelling is accepted.
         if tile.to_string() != path {
             return Err(bad());
+        }
+        // The first entry or hash a tile covers must exist in a u64-sized tree.
+        if index > u64::MAX >> TILE_HEIGHT {
+            return Err(TileError::OutOfRange(path.to_owned()));
         }
         Ok(tile)
     }
@@ -152,6 +159,29 @@ impl TilePath {
     /// Whether the tile is partial (`.p/<W>`).
     pub fn is_partial(&self) -> bool {
         self.width() < TILE_WIDTH
+    }
+
+    /// The first index the tile covers (of an entry, or of a hash at the
+    /// tile's level) and how many it covers; `None` when that passes
+    /// `u64::MAX` (never for a parsed path).
+    pub fn span(&self) -> Option<(u64, u64)> {
+        let start = self.index().checked_mul(u64::from(TILE_WIDTH))?;
+        let width = u64::from(self.width());
+        start.checked_add(width)?;
+        Some((start, width))
+    }
+
+    /// Whether every entry or hash the tile covers exists in a tree of
+    /// `size` entries, so it can be served (a narrower partial tile of
+    /// existing data is; a wider one, or one past the end, is not).
+    pub fn in_tree(&self, size: u64) -> bool {
+        let level = match *self {
+            TilePath::Hashes { level, .. } => level,
+            TilePath::Entries { .. } => 0,
+        };
+        // Hashes at tile level L are over subtrees of 256^L entries.
+        let available = size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT)).unwrap_or(0);
+        self.span().is_some_and(|(start, width)| start + width <= available)
     }
 
     /// The entry bundles of a tree of `size` entries, in order (full ones,
@@ -195,18 +225,18 @@ impl std::str::FromStr for TilePath {
 /// Encodes entries as a tlog-tiles entry bundle: each one prefixed by its
 /// length as a big-endian `u16`.
 ///
-/// # Panics
-///
-/// If an entry is longer than [`MAX_ENTRY_BYTES`] (65,535 bytes), which
-/// [`crate::entry::LogEntry::to_bytes`] never produces.
-pub fn encode_entry_bundle(entries: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
+/// An entry longer than [`MAX_ENTRY_BYTES`] (65,535 bytes, which
+/// [`crate::entry::LogEntry::to_bytes`] never produces) is
+/// [`TileError::EntryTooLarge`].
+pub fn encode_entry_bundle<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, TileError> {
+    let mut out = Vec::with_capacity(entries.iter().map(|e| e.as_ref().len() + 2).sum());
     for e in entries {
-        let len = u16::try_from(e.len()).expect("log entries are at most 65,535 bytes");
+        let e = e.as_ref();
+        let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLarge(e.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(e);
     }
-    out
+    Ok(out)
 }
 
 /// Decodes a tlog-tiles entry bundle.
@@ -323,24 +353,82 @@ mod tests {
             "entry/000",
             "Entries/000",
             "data/000",
-            "0/x018/x446/x744/x073/x709/x551/616",  // u64::MAX + 1
-            "entries/x072/x057/x594/x037/x927/936", // first entry beyond u64
+            "0/x018/x446/x744/x073/x709/x551/616", // u64::MAX + 1
             "0/x999/x999/x999/x999/x999/x999/x999/999",
             "0/000 ",
             " 0/000",
             "0\\000",
             "0/+00",
+            "0/0",
+            "0/1234",
+            "0/000.p/+0",
+            "0/000.p/00",
+            "0/000.p/x",
+            "0/x001",
+            "255/000",
+            "300/000",
+            "8/0/000",
+            "tile/8/0/000",
+            "tile/0/000",
+            "entries/abc",
+            "0/x001/x002/x003/x004/x005/x006/x007/x008/x009/000",
         ] {
-            assert!(TilePath::parse(bad).is_err(), "{bad:?} must be refused");
+            assert!(matches!(TilePath::parse(bad), Err(TileError::BadPath(_))), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn well_formed_paths_beyond_any_tree_are_out_of_range() {
+        for far in [
+            "entries/x072/x057/x594/x037/x927/936", // first entry beyond u64
+            "entries/x018/x446/x744/x073/x709/x551/615.p/3",
+            "0/x072/x057/x594/x037/x927/936",
+            "0/x018/x446/x744/x073/x709/x551/615", // u64::MAX
+            "63/x018/x446/x744/x073/x709/x551/615.p/255",
+        ] {
+            assert!(matches!(TilePath::parse(far), Err(TileError::OutOfRange(p)) if p == far), "{far:?}");
+        }
+        // The largest index that fits is accepted.
+        assert!(TilePath::parse("0/x072/x057/x594/x037/x927/935").is_ok());
+    }
+
+    #[test]
+    fn tiles_in_a_tree() {
+        let t = |p: &str| TilePath::parse(p).unwrap();
+        assert_eq!(t("0/001.p/5").span(), Some((256, 5)));
+        assert_eq!(t("entries/x001/002").span(), Some((1002 * 256, 256)));
+        assert_eq!(TilePath::Entries { index: u64::MAX, width: 1 }.span(), None);
+        assert_eq!(TilePath::Hashes { level: 0, index: u64::MAX >> 8, width: 256 }.span(), None);
+        assert!(!t("0/000.p/1").in_tree(0));
+        assert!(t("0/000.p/1").in_tree(1));
+        assert!(t("entries/000.p/1").in_tree(1));
+        assert!(!t("0/000.p/2").in_tree(1));
+        assert!(!t("0/000").in_tree(255));
+        assert!(t("0/000").in_tree(256));
+        assert!(t("0/000.p/7").in_tree(300), "narrower than available");
+        assert!(t("0/001.p/44").in_tree(300));
+        assert!(!t("0/001.p/45").in_tree(300));
+        assert!(!t("entries/001.p/45").in_tree(300));
+        assert!(!t("1/000.p/1").in_tree(255));
+        assert!(t("1/000.p/1").in_tree(256));
+        assert!(t("1/000.p/2").in_tree(512));
+        assert!(!t("7/000.p/1").in_tree(u64::MAX >> 8));
+        assert!(t("7/000.p/255").in_tree(u64::MAX));
+        assert!(!t("63/000.p/1").in_tree(u64::MAX));
+        assert!(t("0/x072/x057/x594/x037/x927/935.p/255").in_tree(u64::MAX));
+        assert!(!t("0/x072/x057/x594/x037/x927/935").in_tree(u64::MAX), "no overflow");
+        assert!(!TilePath::Entries { index: u64::MAX, width: 1 }.in_tree(u64::MAX), "no overflow");
     }
 
     #[test]
     fn entry_bundles_round_trip() {
         let entries: Vec<Vec<u8>> = vec![vec![], b"a".to_vec(), vec![7u8; 300], vec![0xff; MAX_ENTRY_BYTES]];
-        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let bytes = encode_entry_bundle(&refs);
+        let bytes = encode_entry_bundle(&entries).unwrap();
         assert_eq!(&bytes[..4], &[0, 0, 0, 1]);
+        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        assert_eq!(encode_entry_bundle(&refs).unwrap(), bytes);
+        assert_eq!(encode_entry_bundle(&[&b"ab"[..], &b""[..], &b"c"[..]]).unwrap(), b"\0\x02ab\0\0\0\x01c");
+        assert!(encode_entry_bundle::<&[u8]>(&[]).unwrap().is_empty());
         assert_eq!(decode_entry_bundle(&bytes).unwrap(), entries);
         assert!(decode_entry_bundle(&[]).unwrap().is_empty());
         assert!(decode_entry_bundle(&bytes[..bytes.len() - 1]).is_err(), "cut short");
@@ -349,10 +437,11 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "at most 65,535")]
     fn oversized_entries_cannot_be_bundled() {
         let big = vec![0u8; MAX_ENTRY_BYTES + 1];
-        encode_entry_bundle(&[&big]);
+        let err = encode_entry_bundle(&[b"ok".to_vec(), big]).unwrap_err();
+        assert!(matches!(err, TileError::EntryTooLarge(n) if n == MAX_ENTRY_BYTES + 1), "{err}");
+        assert!(err.to_string().contains("65536 bytes"), "{err}");
     }
 
     #[test]

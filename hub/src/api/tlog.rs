@@ -12,10 +12,14 @@
 //! Everything but the cosignature is read-only and unauthenticated: the log
 //! holds hashes, ids, key names and signatures, never content or file names.
 
+use std::fmt::Display;
+
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use sealdrop_log::cosign::add_cosignatures;
+use sealdrop_log::tiles::{TileError, TilePath, encode_entry_bundle, hash_tile};
 use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, InclusionProof, code};
 use serde::Deserialize;
 
@@ -24,10 +28,7 @@ use super::error::ApiError;
 use super::shared::meta;
 use crate::hub::Hub;
 use crate::storage::MetaError;
-use crate::transfer_log::{
-    StoreHashReader, entry_bundle, parse_tile_path, tile_in_tree, tile_is_full, tile_path, tile_span, tree_error,
-    with_cosignatures,
-};
+use crate::transfer_log::{StoreHashReader, tree_error};
 
 /// Served with what never changes: full tiles and entries.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -42,6 +43,9 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
+/// The most cosignatures served with a checkpoint (signed-note readers accept 100 signatures).
+const MAX_SERVED_COSIGNATURES: usize = 99;
+
 /// The number of entries in the log.
 async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
     meta(hub, |m| m.log_size()).await
@@ -49,44 +53,64 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
 
 /// `GET /v1/log/checkpoint`.
 pub async fn checkpoint(State(hub): State<Hub>) -> Result<Response, ApiError> {
-    let (note, lines) = meta(&hub, |m| {
+    let note = meta(&hub, |m| {
         let latest =
             m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
-        let lines = m.cosignatures(latest.size)?;
-        Ok((latest.note, lines))
+        let mut lines = m.cosignatures(latest.size)?;
+        // A signed note carries at most 100 signatures: the log's own and 99
+        // cosignatures (listed by witness name, so the choice is stable).
+        lines.truncate(MAX_SERVED_COSIGNATURES);
+        add_cosignatures(&latest.note, &lines).map_err(|e| {
+            MetaError::LogInconsistent(format!("the checkpoint of size {} with its cosignatures: {e}", latest.size))
+        })
     })
     .await?;
-    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], with_cosignatures(&note, &lines))
-        .into_response())
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], note).into_response())
+}
+
+/// The 404 for a tile the log does not (yet) hold.
+fn beyond_the_log(tile: impl Display) -> ApiError {
+    ApiError::not_found(format!("tile {tile} is beyond the log's current size"))
 }
 
 /// `GET /v1/log/tile/{*path}`.
 pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let Some(tile) = parse_tile_path(&raw) else {
-        return Err(ApiError::bad_request(format!(
-            "{raw:?} is not a tile path: expected `<level>/<N>[.p/<width>]` or `entries/<N>[.p/<width>]` \
-             (c2sp.org/tlog-tiles)"
-        )));
+    let tile = match TilePath::parse(&raw) {
+        Ok(tile) => tile,
+        // Well-formed, but beyond any tree the log can hold: so beyond this one.
+        Err(TileError::OutOfRange(_)) => return Err(beyond_the_log(&raw)),
+        Err(_) => {
+            return Err(ApiError::bad_request(format!(
+                "{raw:?} is not a tile path: expected `<level>/<N>[.p/<width>]` or `entries/<N>[.p/<width>]` \
+                 (c2sp.org/tlog-tiles)"
+            )));
+        }
     };
     let data = meta(&hub, move |m| {
-        if !tile_in_tree(&tile, m.log_size()?) {
+        if !tile.in_tree(m.log_size()?) {
             return Ok(None);
         }
-        if tile.is_data() {
-            let Some((start, width)) = tile_span(&tile) else { return Ok(None) };
-            let entries = m.log_entries(start, width)?;
-            if entries.len() as u64 != width {
-                return Err(MetaError::LogInconsistent(format!("entries {start}..{} are missing", start + width)));
+        match tile {
+            TilePath::Entries { .. } => {
+                let Some((start, width)) = tile.span() else { return Ok(None) };
+                let entries = m.log_entries(start, width)?;
+                if entries.len() as u64 != width {
+                    return Err(MetaError::LogInconsistent(format!("entries {start}..{} are missing", start + width)));
+                }
+                encode_entry_bundle(&entries).map(Some).map_err(|e| match e {
+                    TileError::EntryTooLarge(len) => MetaError::LogEntryTooLarge(len),
+                    other => MetaError::LogInconsistent(format!("bundling entries {start}..: {other}")),
+                })
             }
-            entry_bundle(&entries).map(Some)
-        } else {
-            tile.read_data(&StoreHashReader(m)).map(Some).map_err(|e| tree_error("reading a tile", e))
+            TilePath::Hashes { level, index, width } => hash_tile(level, index, width, &StoreHashReader(m))
+                .map(Some)
+                .map_err(|e| MetaError::LogInconsistent(format!("reading a tile: {e}"))),
         }
     })
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("tile {} is beyond the log's current size", tile_path(&tile))))?;
-    let cache = if tile_is_full(&tile) { IMMUTABLE } else { NO_STORE };
+    .ok_or_else(|| beyond_the_log(tile))?;
+    let cache = if tile.is_partial() { NO_STORE } else { IMMUTABLE };
     Ok(([(CONTENT_TYPE, "application/octet-stream"), (CACHE_CONTROL, cache)], data).into_response())
 }
 
