@@ -9,28 +9,29 @@ use crate::error::{Error, Result};
 /// Writes `bytes` to `path` atomically. With `secret`, the file is created
 /// with mode 0600 before any byte is written.
 pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sealdrop-tmp-")
-        .permissions(mode(secret))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(format!("cannot write in {}", dir.display()), e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    let tmp = write_temp_beside(path, bytes, secret)?;
     tmp.persist(path).map_err(|e| Error::io(format!("cannot write {}", path.display()), e.error))?;
     Ok(())
 }
 
 /// Like [`write_atomic`] but refuses to replace an existing file.
 pub fn write_new_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    if path.exists() {
-        return Err(Error::input(
+    let exists = |p: &Path| {
+        Error::input(
             "output_exists",
-            format!("{} already exists; choose another name or move it away first", path.display()),
-        ));
+            format!("{} already exists; choose another name or move it away first", p.display()),
+        )
+    };
+    if path.exists() {
+        return Err(exists(path));
     }
+    let tmp = write_temp_beside(path, bytes, secret)?;
+    tmp.persist_noclobber(path).map_err(|_| exists(path))?;
+    Ok(())
+}
+
+/// Writes and syncs a temporary file in `path`'s folder, ready to be renamed into place.
+fn write_temp_beside(path: &Path, bytes: &[u8], secret: bool) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
     let mut tmp = tempfile::Builder::new()
@@ -41,10 +42,7 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        Error::input("output_exists", format!("cannot create {}: {}; choose another name", path.display(), e.error))
-    })?;
-    Ok(())
+    Ok(tmp)
 }
 
 fn parent_dir(path: &Path) -> &Path {
