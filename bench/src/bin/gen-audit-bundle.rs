@@ -10,15 +10,18 @@
 //! ```
 //!
 //! The log is the one `sealdrop_log::testlog::generate` makes, with its
-//! keys ([`TestKeys`]: one `data-team` member and one witness per party, 33
-//! parties by default, like the London boroughs) and its mix of drops:
+//! keys ([`TestKeys`]: one `data-team` member and one witness per party; 33
+//! parties by default, as many as London's local authorities, `testlog`
+//! naming twelve after boroughs and the rest `council-12` to `council-32`)
+//! and its mix of drops:
 //! most are committed to one recipient, fetched, acknowledged and deleted
 //! as delivered; every tenth goes to two recipients; every fiftieth expires
 //! unfetched; every hundredth (offset 33) is fetched and recalled.
 //! Directory serial 1 is published at entry 0, serial 2 half way. The last
 //! drop is cut short when N falls inside it (a live drop, as in a real log).
 //!
-//! Unlike `generate`, which holds the whole log in memory, this streams:
+//! Unlike `generate`, which holds the whole log in memory (over half a GB
+//! for a million entries), this streams:
 //! drops are signed on every core a few thousand at a time and spooled to
 //! disk while the Merkle root is computed; then the checkpoint is signed
 //! and cosigned by every witness, and the bundle is written with
