@@ -156,3 +156,37 @@ fn a_borough_cosigns_the_checkpoint_as_a_witness() {
     ]);
     camden.fail_with(["--witness-key".as_ref(), other.as_os_str(), "witness".as_ref()], 6, "bad_cosignature");
 }
+
+/// Publishes a serial-2 directory whose `hub` listing names `log_key`.
+fn list_hub(hub: &Hub, camden: &Party, log_key: &str) {
+    let mut d = example_directory_json();
+    d["serial"] = 2.into();
+    d.as_object_mut().unwrap().remove("issued_at");
+    d["hub"] = serde_json::json!({"origin": "test-hub", "log_key": log_key});
+    let dir = camden.work();
+    hub.publish(&sign_directory(&dir, "directory-listing", &d, &authority_key_copy(&dir)));
+}
+
+#[test]
+fn the_log_key_listed_in_the_directory_is_used_without_trust_on_first_use() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let key = log_key_of(&hub);
+    list_hub(&hub, &camden, &key.to_string());
+    let out = camden.run(["inbox"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("pinned the hub's log key"), "a listed key needs no first-contact pin: {stderr}");
+    let pinned = std::fs::read_to_string(camden.state.join("log").join("log.vkey")).unwrap();
+    assert_eq!(pinned.trim(), key.to_string());
+}
+
+#[test]
+fn a_directory_listing_another_log_key_makes_the_hubs_checkpoints_untrusted() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    // The coordinator vouches for a different key under the hub's name.
+    let impostor = sealdrop_proto::keys::NoteSigningKey::generate("test-hub").unwrap();
+    list_hub(&hub, &camden, &impostor.verifier().to_string());
+    camden.fail_with(["inbox"], 4, "log_bad_checkpoint");
+}
