@@ -130,7 +130,7 @@ pub fn read_directory_file(path: &Path) -> Result<String, HubError> {
 mod tests {
     use super::*;
     use sealdrop_proto::clock::SystemClock;
-    use sealdrop_proto::directory::{Directory, MemberKey, Party};
+    use sealdrop_proto::directory::{Directory, Party};
     use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
 
     fn signed(authority: &NoteSigningKey) -> String {
@@ -140,17 +140,7 @@ mod tests {
             serial: 1,
             issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
             hub: None,
-            parties: vec![Party {
-                id: k.party.clone(),
-                name: "Camden".into(),
-                aliases: vec![],
-                members: vec![MemberKey {
-                    member: card.member,
-                    age_recipient: card.age_recipient,
-                    signing_key: card.signing_key,
-                }],
-                witness_keys: vec![],
-            }],
+            parties: vec![Party::with_member("Camden", card)],
             agreements: vec![],
         };
         SignedDirectory::sign(dir, authority).unwrap().note

@@ -284,6 +284,26 @@ pub fn example_directory_signed_with_serial(dir: &Path, serial: u64) -> String {
 // ---------------------------------------------------------------------------
 // Running the client
 
+/// Runs `cmd ARGS`.
+fn run_args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut cmd: Command, args: I) -> Output {
+    cmd.args(args);
+    run_command(cmd)
+}
+
+/// Runs `cmd ARGS`, asserting success; returns stdout.
+fn ok_args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(cmd: Command, args: I) -> String {
+    let args: Vec<S> = args.into_iter().collect();
+    let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    ok_output(&os, run_args(cmd, &os))
+}
+
+/// Runs `cmd ARGS`, asserting failure; returns the exit code and stderr.
+fn fail_args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(cmd: Command, args: I) -> (i32, String) {
+    let args: Vec<S> = args.into_iter().collect();
+    let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    fail_output(&os, run_args(cmd, &os))
+}
+
 /// Runs a command, returning its output.
 fn run_command(mut cmd: Command) -> Output {
     cmd.stdin(Stdio::null());
@@ -339,23 +359,17 @@ impl Tool {
 
     /// Runs `sealdrop ARGS`.
     pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Output {
-        let mut cmd = self.command();
-        cmd.args(args);
-        run_command(cmd)
+        run_args(self.command(), args)
     }
 
     /// Runs and asserts success; returns stdout.
     pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> String {
-        let args: Vec<S> = args.into_iter().collect();
-        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-        ok_output(&os, self.run(&os))
+        ok_args(self.command(), args)
     }
 
     /// Runs and asserts failure; returns the exit code and stderr.
     pub fn fail<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> (i32, String) {
-        let args: Vec<S> = args.into_iter().collect();
-        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-        fail_output(&os, self.run(&os))
+        fail_args(self.command(), args)
     }
 }
 
@@ -439,23 +453,17 @@ impl Party {
 
     /// Runs `sealdrop GLOBALS ARGS`.
     pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Output {
-        let mut cmd = self.command();
-        cmd.args(args);
-        run_command(cmd)
+        run_args(self.command(), args)
     }
 
     /// Runs and asserts success; returns stdout.
     pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> String {
-        let args: Vec<S> = args.into_iter().collect();
-        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-        ok_output(&os, self.run(&os))
+        ok_args(self.command(), args)
     }
 
     /// Runs and asserts failure; returns the exit code and stderr.
     pub fn fail<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> (i32, String) {
-        let args: Vec<S> = args.into_iter().collect();
-        let os: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-        fail_output(&os, self.run(&os))
+        fail_args(self.command(), args)
     }
 
     /// Runs, asserts failure with error code `code`; returns the exit code and stderr.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sealdrop::audit::report::{ReportInput, build, write_csv, write_html};
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
 use sealdrop_proto::Timestamp;
-use sealdrop_proto::directory::{Agreement, Directory, MemberKey, Party, SignedDirectory};
+use sealdrop_proto::directory::{Agreement, Directory, Party, SignedDirectory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
@@ -97,15 +97,8 @@ struct Log {
 fn party(key: &MemberSecretKey, name: &str, witness: Option<&NoteSigningKey>) -> Party {
     let card = key.public();
     Party {
-        id: key.party.clone(),
-        name: name.to_owned(),
-        aliases: vec![],
-        members: vec![MemberKey {
-            member: card.member,
-            age_recipient: card.age_recipient,
-            signing_key: card.signing_key,
-        }],
         witness_keys: witness.map(|w| vec![w.cosigner_verifier()]).unwrap_or_default(),
+        ..Party::with_member(name, card)
     }
 }
 

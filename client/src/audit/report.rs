@@ -2125,7 +2125,7 @@ fn directory_section(h: &mut String, r: &Report) {
 mod tests {
     use super::*;
     use sealdrop_log::entry::SignedRequest;
-    use sealdrop_proto::directory::{Agreement, MemberKey, Party};
+    use sealdrop_proto::directory::{Agreement, Party};
     use sealdrop_proto::drop::EncryptedTo;
     use sealdrop_proto::ids::DropId;
     use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
@@ -2148,15 +2148,8 @@ mod tests {
     fn party(key: &MemberSecretKey, name: &str, witness: Option<&NoteSigningKey>) -> Party {
         let card = key.public();
         Party {
-            id: key.party.clone(),
-            name: name.into(),
-            aliases: vec![],
-            members: vec![MemberKey {
-                member: card.member,
-                age_recipient: card.age_recipient,
-                signing_key: card.signing_key,
-            }],
             witness_keys: witness.map(|w| vec![w.cosigner_verifier()]).unwrap_or_default(),
+            ..Party::with_member(name, card)
         }
     }
 

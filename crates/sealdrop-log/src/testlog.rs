@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
-use sealdrop_proto::directory::{Agreement, Directory, HubListing, MemberKey, Party, SignedDirectory};
+use sealdrop_proto::directory::{Agreement, Directory, HubListing, Party, SignedDirectory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, MemberName, PartyId, key_name};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
@@ -123,15 +123,8 @@ impl TestKeys {
             .map(|(m, w)| {
                 let card = m.public();
                 Party {
-                    id: m.party.clone(),
-                    name: m.party.as_str().to_uppercase(),
-                    aliases: vec![],
-                    members: vec![MemberKey {
-                        member: card.member,
-                        age_recipient: card.age_recipient,
-                        signing_key: card.signing_key,
-                    }],
                     witness_keys: vec![w.cosigner_verifier()],
+                    ..Party::with_member(&m.party.as_str().to_uppercase(), card)
                 }
             })
             .collect();

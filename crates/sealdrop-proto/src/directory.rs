@@ -118,7 +118,25 @@ pub fn normalise_name(s: &str) -> String {
     s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
+impl From<MemberPublicKey> for MemberKey {
+    fn from(card: MemberPublicKey) -> Self {
+        Self { member: card.member, age_recipient: card.age_recipient, signing_key: card.signing_key }
+    }
+}
+
 impl Party {
+    /// A party of one member, named `name`, from that member's public key
+    /// card; add aliases and witness keys with struct update syntax.
+    pub fn with_member(name: &str, card: MemberPublicKey) -> Self {
+        Self {
+            id: card.party.clone(),
+            name: name.to_owned(),
+            aliases: vec![],
+            members: vec![card.into()],
+            witness_keys: vec![],
+        }
+    }
+
     /// The member's public key card, with its party filled in.
     pub fn card(&self, m: &MemberKey) -> MemberPublicKey {
         MemberPublicKey {
@@ -318,17 +336,7 @@ pub(crate) mod tests {
             ])
             .map(|(k, (name, gss, la))| {
                 let card = k.public();
-                Party {
-                    id: k.party.clone(),
-                    name: name.into(),
-                    aliases: vec![gss.into(), la.into()],
-                    members: vec![MemberKey {
-                        member: card.member,
-                        age_recipient: card.age_recipient,
-                        signing_key: card.signing_key,
-                    }],
-                    witness_keys: vec![],
-                }
+                Party { aliases: vec![gss.into(), la.into()], ..Party::with_member(name, card) }
             })
             .collect();
         let dir = Directory {

@@ -268,7 +268,7 @@ impl FromRequest<Hub> for AuthedStream {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-    use sealdrop_proto::directory::{MemberKey, Party};
+    use sealdrop_proto::directory::Party;
     use sealdrop_proto::keys::MemberSecretKey;
     use sealdrop_proto::request::sign_request;
 
@@ -281,17 +281,7 @@ mod tests {
             serial: 3,
             issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
             hub: None,
-            parties: vec![Party {
-                id: k.party.clone(),
-                name: "Camden".into(),
-                aliases: vec![],
-                members: vec![MemberKey {
-                    member: card.member,
-                    age_recipient: card.age_recipient,
-                    signing_key: card.signing_key,
-                }],
-                witness_keys: vec![],
-            }],
+            parties: vec![Party::with_member("Camden", card)],
             agreements: vec![],
         };
         (k, dir)

@@ -73,7 +73,7 @@ pub(crate) mod test_support {
     //! A sample directory for unit tests: four councils, one agreement
     //! between the first three.
 
-    use sealdrop_proto::directory::{Agreement, Directory, MemberKey, Party};
+    use sealdrop_proto::directory::{Agreement, Directory, Party};
     use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
 
     use super::auth::Caller;
@@ -88,17 +88,7 @@ pub(crate) mod test_support {
             .iter()
             .map(|k| {
                 let card = k.public();
-                Party {
-                    id: k.party.clone(),
-                    name: k.party.to_string(),
-                    aliases: vec![],
-                    members: vec![MemberKey {
-                        member: card.member,
-                        age_recipient: card.age_recipient,
-                        signing_key: card.signing_key,
-                    }],
-                    witness_keys: vec![],
-                }
+                Party::with_member(&k.party.to_string(), card)
             })
             .collect();
         let dir = Directory {
