@@ -34,13 +34,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use jiff::SignedDuration;
-use sha2::{Digest, Sha256};
 
 use sealdrop_log::bundle::{BundleMeta, BundleWriter};
 use sealdrop_log::checkpoint;
 use sealdrop_log::cosign::{add_cosignatures, cosign};
 use sealdrop_log::entry::{DeletionReason, HubStatement};
-use sealdrop_log::testlog::{TestKeys, time_of};
+use sealdrop_log::testlog::{self, Kind, TestKeys, entry_count, time_of};
 use sealdrop_log::tree::RootBuilder;
 use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::ids::DropId;
@@ -83,41 +82,13 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { out, entries, parties })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Delivered,
-    TwoRecipients,
-    Expired,
-    Recalled,
-}
-
-/// The mix of `sealdrop_log::testlog`.
-fn kind(d: u64) -> Kind {
-    if d % 50 == 49 {
-        Kind::Expired
-    } else if d % 100 == 33 {
-        Kind::Recalled
-    } else if d % 10 == 9 {
-        Kind::TwoRecipients
-    } else {
-        Kind::Delivered
-    }
-}
-
-fn entry_count(k: Kind) -> u64 {
-    match k {
-        Kind::Delivered => 4,
-        Kind::TwoRecipients => 6,
-        Kind::Expired => 2,
-        Kind::Recalled => 3,
-    }
+/// The drop mix of `sealdrop_log::testlog`, for drop number `d`.
+fn kind(d: u64, parties: usize) -> Kind {
+    testlog::kind(usize::try_from(d).expect("drop numbers fit in usize"), parties)
 }
 
 fn drop_id(salt: &[u8; 16], d: u64) -> DropId {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let digest = Sha256::new().chain_update(salt).chain_update(d.to_be_bytes()).finalize();
-    let s: String = digest[..26].iter().map(|b| ALPHABET[usize::from(b & 31)] as char).collect();
-    format!("d-{s}").parse().expect("a valid drop id")
+    testlog::drop_id(salt, usize::try_from(d).expect("drop numbers fit in usize"))
 }
 
 /// One unit of work, in log order.
@@ -148,7 +119,7 @@ impl Gen<'_> {
     fn drop_entries(&self, d: u64, start: u64, serial: u64, take: u64, out: &mut Vec<Vec<u8>>) {
         let keys = self.keys;
         let n = keys.members.len() as u64;
-        let k = kind(d);
+        let k = kind(d, keys.members.len());
         let sender = keys.party((d % n) as usize);
         let mut recipients = vec![keys.party(((d + 1) % n) as usize).clone()];
         if k == Kind::TwoRecipients {
@@ -230,7 +201,7 @@ fn run(args: &Args) -> io::Result<()> {
                 next += 1;
                 continue;
             }
-            let count = entry_count(kind(d));
+            let count = entry_count(kind(d, args.parties));
             let take = count.min(args.entries - next);
             items.push(Item::Drop { d, start: next, serial: if d2_published { 2 } else { 1 }, take });
             next += take;

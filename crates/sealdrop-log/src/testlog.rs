@@ -239,15 +239,21 @@ pub fn time_of(i: u64) -> Timestamp {
     T0.parse::<Timestamp>().expect("valid") + SignedDuration::from_secs(i as i64)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What happens to a generated drop (the mix generators share).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Committed, fetched, acknowledged, deleted as delivered.
     Delivered,
+    /// The same with two recipients.
     TwoRecipients,
+    /// Committed, then deleted as expired.
     Expired,
+    /// Committed, fetched, then recalled.
     Recalled,
 }
 
-fn kind(d: usize, parties: usize) -> Kind {
+/// The fate of drop number `d` among `parties` parties.
+pub fn kind(d: usize, parties: usize) -> Kind {
     if d % 50 == 49 {
         Kind::Expired
     } else if d % 100 == 33 {
@@ -259,7 +265,8 @@ fn kind(d: usize, parties: usize) -> Kind {
     }
 }
 
-fn entry_count(k: Kind) -> u64 {
+/// How many log entries a drop of kind `k` makes.
+pub fn entry_count(k: Kind) -> u64 {
     match k {
         Kind::Delivered => 4,
         Kind::TwoRecipients => 6,
@@ -268,7 +275,8 @@ fn entry_count(k: Kind) -> u64 {
     }
 }
 
-fn drop_id(salt: &[u8; 16], d: usize) -> DropId {
+/// A deterministic drop id for drop number `d`.
+pub fn drop_id(salt: &[u8; 16], d: usize) -> DropId {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut h = Sha256::new();
     h.update(salt);
