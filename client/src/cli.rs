@@ -16,6 +16,7 @@ use crate::error::{EXIT_CODES_HELP, Error, Result};
 use crate::fetch::{self, Which};
 use crate::fsutil::{human_bytes, write_new_atomic};
 use crate::send::{self, SendRequest};
+use crate::split::{self, PartStatus, SplitRequest};
 
 /// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
 #[derive(Debug, Parser)]
@@ -76,10 +77,36 @@ enum Command {
     #[command(subcommand)]
     Directory(DirectoryCommand),
     /// Encrypt files and folders to the recipients' keys and send them as one drop.
+    ///
+    /// With --split-by, one CSV or XLSX file is split by a column instead:
+    /// each row goes to the party its value names (party id, display name,
+    /// full council name, GSS code or DfE LA number, resolved through the
+    /// signed directory), each party's rows as a separate drop encrypted only
+    /// to that party. A summary of what goes where is shown first and must
+    /// be confirmed (or --yes); rows for your own party stay here, rows that
+    /// match no party are written to `<stem>-unroutable.csv` and stop the
+    /// send unless --allow-unroutable. Running the same command again after
+    /// a failure sends only the parts that are missing.
+    #[command(verbatim_doc_comment)]
     Send {
         /// Recipient parties (id, name, GSS code or LA number), comma-separated.
-        #[arg(long, required = true, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', required_unless_present = "split_by", conflicts_with = "split_by")]
         to: Vec<String>,
+        /// Split one .csv or .xlsx file by this column (its header text).
+        #[arg(long, value_name = "COLUMN")]
+        split_by: Option<String>,
+        /// The workbook sheet to split (default: the first sheet).
+        #[arg(long, value_name = "NAME", requires = "split_by")]
+        sheet: Option<String>,
+        /// Show where every row would go, then stop without sending.
+        #[arg(long, requires = "split_by")]
+        dry_run: bool,
+        /// Send without asking (check the summary with --dry-run first).
+        #[arg(long, short = 'y', requires = "split_by")]
+        yes: bool,
+        /// Send the routable rows even when some rows match no party (those are never sent).
+        #[arg(long, requires = "split_by")]
+        allow_unroutable: bool,
         /// The sharing agreement (may be omitted when exactly one applies).
         #[arg(long)]
         agreement: Option<String>,
@@ -110,9 +137,14 @@ enum Command {
         /// Folder to put the files in (default: the current folder).
         #[arg(short = 'o', long = "out", default_value = ".")]
         out: PathBuf,
-        /// Print a JSON array of results.
+        /// Print a JSON array of results (with --merge-csv, an object: `drops`, `merged`).
         #[arg(long)]
         json: bool,
+        /// Then merge every CSV file this run fetched into one new file, with an added
+        /// last column `source_party` (the sender of each row's drop); the parts must
+        /// share their header row.
+        #[arg(long, value_name = "OUT.csv")]
+        merge_csv: Option<PathBuf>,
     },
     /// The sender's view: each drop and each recipient's progress.
     Status {
@@ -133,6 +165,38 @@ enum Command {
     Audit(AuditCommand),
     /// Run a self-contained demonstration with a local hub and example keys.
     Demo,
+    /// Generate synthetic test data (invented pupils, never real people).
+    #[command(subcommand)]
+    Sample(SampleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SampleCommand {
+    /// Write a synthetic free-school-meals pupil list (.csv or .xlsx, by extension);
+    /// the same seed and options give the same file.
+    Fsm {
+        /// Number of pupil rows.
+        #[arg(long)]
+        rows: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The borough whose schools the pupils attend (party id, e.g. `camden`).
+        #[arg(long, default_value = "camden")]
+        school_la: String,
+        /// Spread out-of-borough pupils over this many nearest other boroughs (1 to 32).
+        #[arg(long, default_value_t = 12)]
+        home_las: usize,
+        /// Percentage of pupils living in the school borough itself (0 to 100).
+        #[arg(long, default_value_t = 70)]
+        local_share: u8,
+        /// Exactly this many rows get a home authority outside London (cannot be routed).
+        #[arg(long, default_value_t = 0)]
+        unroutable: u64,
+        /// The file to create, FILE.csv or FILE.xlsx (never overwritten).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +321,86 @@ pub fn main() -> ExitCode {
             eprintln!("error[usage]: {first}; see `sealdrop --help`");
             ExitCode::from(2)
         }
+    }
+}
+
+/// How `send --split-by` was asked to behave.
+#[derive(Clone, Copy, Debug)]
+struct SplitMode {
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+}
+
+/// `send --split-by`: plan, show, confirm, send, report.
+fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mut dyn Write) -> Result<()> {
+    use std::io::IsTerminal;
+    let session = settings.session()?;
+    let plan = split::plan(settings, &session, req)?;
+    let summary = split::render_summary(&plan, &session.directory.directory);
+    if mode.json {
+        eprint!("{summary}");
+    } else {
+        write!(out, "{summary}").map_err(|e| Error::io("cannot write to stdout", e))?;
+    }
+    let json_out = |out: &mut dyn Write, value: serde_json::Value| {
+        writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())
+            .map_err(|e| Error::io("cannot write to stdout", e))
+    };
+    if let Some(e) = plan.refusal() {
+        if mode.json {
+            json_out(out, serde_json::json!({"plan": plan, "sent": false}))?;
+        }
+        return Err(e.clone());
+    }
+    let pending = plan.to_send().count();
+    if mode.dry_run || pending == 0 {
+        if mode.json {
+            json_out(out, serde_json::json!({"plan": plan, "sent": false}))?;
+        }
+        eprintln!(
+            "{}",
+            if mode.dry_run { "dry run: nothing was sent" } else { "every part was already sent; nothing to do" }
+        );
+        return Ok(());
+    }
+    if !mode.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::input(
+                "confirmation_required",
+                "not sending without confirmation: run this in a terminal to confirm, or add --yes once the summary (see --dry-run) is right",
+            ));
+        }
+        eprint!("Send {pending} drop(s) as shown above? Type yes to send: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("cannot read the answer", e))?;
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Err(Error::new(crate::error::Kind::Other, "cancelled", "cancelled: nothing was sent"));
+        }
+    }
+    let outcome = split::send(settings, &session, &plan, req)?;
+    for ((party, status), part) in outcome.parts.iter().zip(&plan.parts) {
+        let line = match status {
+            PartStatus::Sent { drop, .. } => {
+                format!("sent {drop} to {} ({party}): {} rows", part.name, split::group_digits(part.rows))
+            }
+            PartStatus::AlreadySent { drop, committed } => {
+                format!("already sent {drop} to {} ({party}) at {committed}; not sent again", part.name)
+            }
+            PartStatus::Failed { code, message } => format!("NOT SENT to {} ({party}): {message} [{code}]", part.name),
+        };
+        if mode.json {
+            eprintln!("{line}");
+        } else {
+            writeln!(out, "{line}").map_err(|e| Error::io("cannot write to stdout", e))?;
+        }
+    }
+    if mode.json {
+        json_out(out, serde_json::json!({"plan": plan, "sent": true, "parts": outcome.parts}))?;
+    }
+    match outcome.failure() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -421,7 +565,25 @@ impl Cli {
                 }
                 Ok(())
             }
-            Command::Send { to, agreement, expires, json, paths } => {
+            Command::Send {
+                split_by: Some(column),
+                sheet,
+                agreement,
+                expires,
+                json,
+                paths,
+                dry_run,
+                yes,
+                allow_unroutable,
+                ..
+            } => {
+                let [input] = <[PathBuf; 1]>::try_from(paths).map_err(|_| {
+                    Error::input("split_one_file", "--split-by splits exactly one .csv or .xlsx file; give just one")
+                })?;
+                let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable };
+                split_send(&settings, &req, SplitMode { dry_run, yes, json }, &mut out)
+            }
+            Command::Send { to, agreement, expires, json, paths, .. } => {
                 let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths })?;
                 if json {
                     print(
@@ -476,11 +638,16 @@ impl Cli {
                 }
                 Ok(())
             }
-            Command::Fetch { ids, all, out: dest, json } => {
+            Command::Fetch { ids, all, out: dest, json, merge_csv } => {
+                // Refuse before fetching anything when the merge could not be written.
+                if let Some(path) = &merge_csv {
+                    crate::merge::check_output_free(path)?;
+                }
                 let which = if all { Which::All } else { Which::Ids(ids) };
                 let results = fetch::fetch(&settings, &which, &dest)?;
                 let mut first_err = None;
                 let mut report = Vec::new();
+                let mut fetched = Vec::new();
                 for r in results {
                     match r {
                         Ok(o) => {
@@ -496,6 +663,7 @@ impl Cli {
                                 );
                             }
                             report.push(serde_json::json!({"ok": true, "drop": o}));
+                            fetched.push(o);
                         }
                         Err(e) => {
                             eprintln!("{e}");
@@ -504,15 +672,65 @@ impl Cli {
                         }
                     }
                 }
-                if json {
-                    print(
-                        &mut out,
-                        &serde_json::to_string_pretty(&report).map_err(|e| Error::input("internal", e.to_string()))?,
-                    )?;
-                } else if report.is_empty() {
+                if !json && report.is_empty() {
                     eprintln!("no drops waiting");
                 }
-                match first_err {
+                // Merge whatever this run fetched, even when some drops failed.
+                let merge_result = merge_csv.as_deref().map(|path| {
+                    crate::merge::csv_parts(&fetched).and_then(|parts| crate::merge::merge_csv_parts(&parts, path))
+                });
+                let merge_err = match &merge_result {
+                    Some(Err(e)) => {
+                        let e = Error {
+                            message: format!(
+                                "{}; the fetched files are in place (folder {}; the drops were acknowledged) and can be merged after fixing",
+                                e.message,
+                                dest.display()
+                            ),
+                            ..e.clone()
+                        };
+                        eprintln!("{e}");
+                        Some(e)
+                    }
+                    Some(Ok(None)) => {
+                        eprintln!("no CSV parts to merge");
+                        None
+                    }
+                    Some(Ok(Some(m))) => {
+                        let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                        eprintln!(
+                            "merged {} from {} (from {}) into {}",
+                            plural(m.rows, "row"),
+                            plural(m.parts as u64, "part"),
+                            m.parties.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                            m.path.display()
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                if json {
+                    let value = match &merge_result {
+                        None => serde_json::json!(report),
+                        Some(r) => {
+                            let merged = match r {
+                                Ok(Some(m)) => serde_json::json!(m),
+                                _ => serde_json::Value::Null,
+                            };
+                            let mut v = serde_json::json!({"drops": report, "merged": merged});
+                            if let Some(e) = &merge_err {
+                                v["merge_error"] = serde_json::json!({"code": e.code, "message": e.message});
+                            }
+                            v
+                        }
+                    };
+                    print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&value).map_err(|e| Error::input("internal", e.to_string()))?,
+                    )?;
+                }
+                // A failed fetch decides the exit status; then a failed merge.
+                match first_err.or(merge_err) {
                     // Already printed above; exit with its status without printing again.
                     Some(e) => Err(Error { message: String::new(), ..e }),
                     None => Ok(()),
@@ -633,6 +851,20 @@ impl Cli {
                 )
             }
             Command::Demo => crate::demo::run(&mut out),
+            Command::Sample(SampleCommand::Fsm {
+                rows,
+                seed,
+                school_la,
+                home_las,
+                local_share,
+                unroutable,
+                out: path,
+            }) => {
+                let opts = crate::sample::FsmOptions { rows, seed, school_la, home_las, local_share, unroutable };
+                let summary = crate::sample::write_fsm(&opts, &path)?;
+                eprintln!("{}", summary.describe(&path));
+                Ok(())
+            }
         }
     }
 }

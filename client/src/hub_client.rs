@@ -152,6 +152,13 @@ impl HubClient {
         self.json(resp)
     }
 
+    /// A signed PUT of a whole file, streamed with its length announced.
+    pub fn put_file(&self, path: &str, file: std::fs::File) -> Result<Uploaded> {
+        let req = self.signed(reqwest::Method::PUT, path, None)?;
+        let resp = self.send(req.header("content-type", "application/octet-stream").body(file))?;
+        self.json(resp)
+    }
+
     /// A signed GET whose body is read as a stream.
     pub fn get_stream(&self, path: &str) -> Result<Response> {
         self.send(self.signed(reqwest::Method::GET, path, Some(b""))?)

@@ -4,8 +4,10 @@
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
 //! - [`archive`]: the tar inside each drop, with safe extraction.
+//! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
 //! - [`hub_client`]: signed HTTP requests to the hub.
 //! - [`context`]: resolved settings, key loading.
+//! - [`sample`]: synthetic free-school-meals pupil lists for the demo, tests and benchmarks.
 //! - [`cli`]: argument parsing and reporting only.
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,9 @@ pub mod fetch;
 pub mod fsutil;
 pub mod hub_client;
 pub mod logcheck;
+pub mod merge;
 pub mod pipe;
+pub mod sample;
 pub mod send;
+pub mod split;
 pub mod trust;

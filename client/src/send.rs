@@ -78,6 +78,28 @@ pub fn parse_expiry(text: &str) -> Result<SignedDuration> {
     }
 }
 
+/// How long a drop may wait: `--expires` if given (at most what the
+/// agreement allows), else the default capped by the agreement.
+pub fn lifetime(agreement: &Agreement, expires: Option<&str>) -> Result<SignedDuration> {
+    let max = SignedDuration::from_hours(i64::from(agreement.max_expiry_days) * 24);
+    match expires {
+        Some(text) => {
+            let d = parse_expiry(text)?;
+            if d > max {
+                return Err(Error::input(
+                    "bad_expiry",
+                    format!(
+                        "--expires {text} is longer than agreement `{}` allows ({} days)",
+                        agreement.id, agreement.max_expiry_days
+                    ),
+                ));
+            }
+            Ok(d)
+        }
+        None => Ok(SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max)),
+    }
+}
+
 /// Resolves recipients through the directory.
 pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>> {
     let mut out: Vec<PartyId> = Vec::new();
@@ -181,23 +203,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let recipients = resolve_recipients(dir, &req.to)?;
     let now = settings.clock.now();
     let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
-    let max = SignedDuration::from_hours(i64::from(agreement.max_expiry_days) * 24);
-    let lifetime = match &req.expires {
-        Some(text) => {
-            let d = parse_expiry(text)?;
-            if d > max {
-                return Err(Error::input(
-                    "bad_expiry",
-                    format!(
-                        "--expires {text} is longer than agreement `{}` allows ({} days)",
-                        agreement.id, agreement.max_expiry_days
-                    ),
-                ));
-            }
-            d
-        }
-        None => SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max),
-    };
+    let lifetime = lifetime(agreement, req.expires.as_deref())?;
     let mut encrypted_to = Vec::new();
     let mut age_recipients = Vec::new();
     for party in &recipients {
@@ -227,6 +233,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
             recipients: recipients.clone(),
             agreement: agreement.id.clone(),
             expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+            idempotency_key: None,
         },
     )?;
 

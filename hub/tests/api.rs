@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use sealdrop_hub::Hub;
 use sealdrop_proto::api::{
     Acked, Commit, Committed, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails, DropState, HubInfo, Inbox, Sent,
-    Uploaded, code,
+    SentDrop, Uploaded, code,
 };
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::drop::Manifest;
@@ -88,6 +88,34 @@ impl World {
 
     fn upload_path(&self, id: &DropId) -> PathBuf {
         self.data_dir().join("uploads").join(format!("{id}.part"))
+    }
+
+    /// Creates a drop under `inner-fsm`, expiring in 7 days, with an idempotency key.
+    async fn create_keyed(
+        &self,
+        key: &MemberSecretKey,
+        recipients: &[&str],
+        idempotency_key: &str,
+    ) -> reqwest::Response {
+        let req = CreateDrop {
+            recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
+            agreement: "inner-fsm".into(),
+            expires: Timestamp::from_second(self.now() + 7 * DAY).unwrap(),
+            idempotency_key: Some(idempotency_key.into()),
+        };
+        self.post(key, "/v1/drops", &req).await
+    }
+
+    /// The drops `key`'s party sent, newest first.
+    async fn sent(&self, key: &MemberSecretKey) -> Vec<SentDrop> {
+        let sent: Sent = ok(self.get(key, "/v1/sent").await).await;
+        sent.drops
+    }
+
+    /// The size of the served transfer-log checkpoint, verified with the hub's log key.
+    async fn log_size(&self) -> u64 {
+        let note = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+        sealdrop_log::checkpoint::open(&note, &self.hub().log_verifier()).unwrap().size
     }
 }
 
@@ -227,6 +255,7 @@ async fn authentication_failures_have_their_codes() {
         recipients: vec!["camden".parse().unwrap()],
         agreement: "inner-fsm".into(),
         expires: Timestamp::from_second(w.now() + DAY).unwrap(),
+        idempotency_key: None,
     })
     .unwrap();
     let auth = sign_request(&key.signing, "POST", "/v1/drops", w.now(), Some(&signed));
@@ -362,6 +391,7 @@ async fn agreement_rules_on_create() {
         recipients: vec!["islington".parse().unwrap()],
         agreement: "no-such-agreement".into(),
         expires: Timestamp::from_second(w.now() + DAY).unwrap(),
+        idempotency_key: None,
     };
     err(w.post(camden, "/v1/drops", &other).await, 422, code::UNKNOWN_AGREEMENT).await;
     // Once the agreement has ended, nothing more may be sent under it.
@@ -457,6 +487,12 @@ async fn uploads_over_the_limit_are_refused_and_not_stored() {
 /// Sends a PUT with a chunked body over a raw connection (reqwest needs its
 /// `stream` feature for that) and returns the response status.
 async fn chunked_put(base: &str, path: &str, auth: &RequestAuth, chunks: &[&[u8]]) -> u16 {
+    let stream = start_chunked_put(base, path, auth, &[]).await;
+    finish_chunked_put(stream, chunks).await
+}
+
+/// Sends a chunked PUT's head and its first `chunks`, leaving the body open.
+async fn start_chunked_put(base: &str, path: &str, auth: &RequestAuth, chunks: &[&[u8]]) -> tokio::net::TcpStream {
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head =
@@ -466,11 +502,24 @@ async fn chunked_put(base: &str, path: &str, auth: &RequestAuth, chunks: &[&[u8]
     }
     head.push_str("\r\n");
     let mut request = head.into_bytes();
+    request.extend_from_slice(&encode_chunks(chunks));
+    stream.write_all(&request).await.unwrap();
+    stream
+}
+
+fn encode_chunks(chunks: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
     for chunk in chunks {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(chunk);
-        request.extend_from_slice(b"\r\n");
+        body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(chunk);
+        body.extend_from_slice(b"\r\n");
     }
+    body
+}
+
+/// Sends the rest of a chunked PUT and returns the response status.
+async fn finish_chunked_put(mut stream: tokio::net::TcpStream, chunks: &[&[u8]]) -> u16 {
+    let mut request = encode_chunks(chunks);
     request.extend_from_slice(b"0\r\n\r\n");
     // The hub may answer and close before reading everything: ignore write errors.
     let _ = stream.write_all(&request).await;
@@ -583,4 +632,161 @@ async fn open_refuses_an_uninitialised_or_exposed_directory() {
         let e = Hub::open(&w.data_dir(), clock).unwrap_err();
         assert!(e.to_string().contains("chmod 600"), "{e}");
     }
+}
+
+#[tokio::test]
+async fn a_committed_drop_is_returned_for_its_idempotency_key() {
+    let mut w = World::start().await;
+    let (camden, islington, islington2, hackney) =
+        (&w.keys.camden, &w.keys.islington, &w.keys.islington2, &w.keys.hackney);
+    let key = "5e".repeat(32);
+    let data = content(1000);
+    let drop: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_eq!(drop.committed, None, "a new drop");
+    let _: Uploaded = ok(w.upload(camden, &drop.id, &data).await).await;
+    w.advance(5);
+    let committed: Committed =
+        ok(w.commit(camden, &drop.id, &w.manifest(camden, &drop, &["islington"], &data)).await).await;
+    let size = w.log_size().await;
+
+    // A re-run, a minute later and so with another expiry: the same drop, marked committed.
+    w.advance(60);
+    let again: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_eq!((&again.id, again.created, again.expires), (&drop.id, drop.created, drop.expires));
+    assert_eq!(again.committed, Some(committed.committed));
+    let sent = w.sent(camden).await;
+    assert_eq!(sent.len(), 1, "nothing new was created");
+    assert_eq!((&sent[0].id, sent[0].idempotency_key.as_deref()), (&drop.id, Some(key.as_str())));
+    assert_eq!(w.log_size().await, size, "nothing new was logged");
+    assert_eq!(w.inbox(islington).await, vec![drop.id.clone()]);
+    assert!(files_in(&w.data_dir().join("uploads")).is_empty());
+
+    // The same key from another party is another drop.
+    let theirs: CreatedDrop = ok(w.create_keyed(hackney, &["camden"], &key).await).await;
+    assert_ne!(theirs.id, drop.id);
+    assert_eq!(theirs.committed, None);
+    let hackney_sent = w.sent(hackney).await;
+    assert_eq!((&hackney_sent[0].id, hackney_sent[0].idempotency_key.as_deref()), (&theirs.id, Some(key.as_str())));
+    assert_eq!(w.sent(camden).await.len(), 1);
+    assert!(w.blob_path(&drop.id).exists(), "camden's committed drop is untouched");
+
+    // The key belongs to the party: another member of it gets the committed drop.
+    let key2 = "a1".repeat(32);
+    let isl: CreatedDrop = ok(w.create_keyed(islington, &["camden"], &key2).await).await;
+    let _: Uploaded = ok(w.upload(islington, &isl.id, &data).await).await;
+    let _: Committed = ok(w.commit(islington, &isl.id, &w.manifest(islington, &isl, &["camden"], &data)).await).await;
+    let by_colleague: CreatedDrop = ok(w.create_keyed(islington2, &["camden"], &key2).await).await;
+    assert_eq!(by_colleague.id, isl.id);
+    assert!(by_colleague.committed.is_some());
+    assert_eq!(w.sent(islington2).await.len(), 1);
+
+    // Still returned once delivered, and after the agreement has ended: the
+    // data went long ago, so the re-run learns that instead of a refusal.
+    let ack = w.receipt(islington, &drop.id, &data);
+    let acked: Acked = ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
+    assert!(acked.ciphertext_deleted);
+    let size = w.log_size().await;
+    let delivered: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_eq!((&delivered.id, delivered.committed), (&drop.id, Some(committed.committed)));
+    w.advance("2030-01-01T00:00:00Z".parse::<Timestamp>().unwrap().as_second() - w.now());
+    let ended: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_eq!((&ended.id, ended.committed), (&drop.id, Some(committed.committed)));
+    let fresh = "77".repeat(32);
+    err(w.create_keyed(camden, &["islington"], &fresh).await, 422, code::AGREEMENT_NOT_IN_FORCE).await;
+    assert_eq!(w.sent(camden).await.len(), 1);
+    assert_eq!(w.log_size().await, size);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
+    let mut w = World::start().await;
+    let (camden, islington) = (&w.keys.camden, &w.keys.islington);
+    let key = "0f".repeat(32);
+    let data = content(3000);
+
+    // Created, never uploaded.
+    let first: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    let second: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.committed, None);
+    err(w.get(camden, &format!("/v1/drops/{}", first.id)).await, 404, code::NOT_FOUND).await;
+
+    // Uploaded in full, not committed: the upload goes with the drop.
+    let _: Uploaded = ok(w.upload(camden, &second.id, &data).await).await;
+    assert!(w.upload_path(&second.id).exists());
+    w.advance(1);
+    let third: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_ne!(third.id, second.id);
+    assert!(!w.upload_path(&second.id).exists(), "the replaced drop's upload is deleted");
+    err(w.get(camden, &format!("/v1/drops/{}", second.id)).await, 404, code::NOT_FOUND).await;
+    err(w.upload(camden, &second.id, &data).await, 404, code::NOT_FOUND).await;
+    let old_manifest = w.manifest(camden, &second, &["islington"], &data);
+    err(w.commit(camden, &second.id, &old_manifest).await, 404, code::NOT_FOUND).await;
+
+    // Promoted to a blob but not committed (a crash between the two): the blob goes too.
+    let _: Uploaded = ok(w.upload(camden, &third.id, &data).await).await;
+    std::fs::rename(w.upload_path(&third.id), w.blob_path(&third.id)).unwrap();
+    let fourth: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert!(!w.blob_path(&third.id).exists(), "the replaced drop's blob is deleted");
+
+    // Partway through a streamed upload: the partial file is deleted at once,
+    // and the upload fails when it ends instead of reviving the old drop.
+    let path = format!("/v1/drops/{}/content", fourth.id);
+    let auth = sign_request(&camden.signing, "PUT", &path, w.now(), None);
+    let stream = start_chunked_put(&w.base, &path, &auth, &[&data]).await;
+    for _ in 0..500 {
+        if w.upload_path(&fourth.id).exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(w.upload_path(&fourth.id).exists(), "the upload has started");
+    let fifth: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert!(!w.upload_path(&fourth.id).exists(), "the partial upload is deleted");
+    assert_eq!(finish_chunked_put(stream, &[&data]).await, 409);
+    assert!(files_in(&w.data_dir().join("uploads")).is_empty());
+    assert!(files_in(&w.data_dir().join("blobs")).is_empty());
+
+    // One drop is left, and it is sent as usual.
+    let sent = w.sent(camden).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!((&sent[0].id, sent[0].idempotency_key.as_deref()), (&fifth.id, Some(key.as_str())));
+    let _: Uploaded = ok(w.upload(camden, &fifth.id, &data).await).await;
+    let _: Committed = ok(w.commit(camden, &fifth.id, &w.manifest(camden, &fifth, &["islington"], &data)).await).await;
+    assert_eq!(w.inbox(islington).await, vec![fifth.id.clone()]);
+    let again: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
+    assert_eq!(again.id, fifth.id);
+    assert!(again.committed.is_some());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_idempotency_keys_are_refused() {
+    let mut w = World::start().await;
+    let camden = &w.keys.camden;
+    let good = "0123456789abcdef".repeat(4);
+    let bad = [
+        good[..63].to_owned(),
+        format!("{good}0"),
+        good.to_uppercase(),
+        format!("{}g", &good[..63]),
+        format!("{}-", &good[..63]),
+        String::new(),
+    ];
+    for key in &bad {
+        let msg = err(w.create_keyed(camden, &["islington"], key).await, 400, code::BAD_REQUEST).await;
+        assert!(msg.contains("64 lowercase hexadecimal digits"), "{msg}");
+    }
+    assert!(w.sent(camden).await.is_empty(), "nothing was created");
+    let created: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &good).await).await;
+    assert_eq!(w.sent(camden).await[0].id, created.id);
+    // Without a key, creates are independent as before, and list no key.
+    let a = w.created(camden, &["islington"]).await;
+    let b = w.created(camden, &["islington"]).await;
+    assert_ne!(a.id, b.id);
+    let sent = w.sent(camden).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.iter().filter(|d| d.idempotency_key.is_none()).count(), 2);
+    w.stop().await;
 }

@@ -620,7 +620,7 @@ impl Hub {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let (child, addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"));
+        let (child, addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &[]);
         let url = format!("http://{addr}");
         Self { data, addr, url, logs, child }
     }
@@ -634,8 +634,14 @@ impl Hub {
     /// Starts `serve` again on the same data directory (a new port: call
     /// `Party::point_at` afterwards).
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Like [`Hub::restart`], with extra `serve` options (e.g. a small
+    /// `--max-upload-bytes` to make some uploads fail).
+    pub fn restart_with(&mut self, options: &[&str]) {
         self.stop();
-        let (child, addr) = spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"));
+        let (child, addr) = spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"), options);
         self.child = child;
         self.url = format!("http://{addr}");
         self.addr = addr;
@@ -707,7 +713,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Spawns `sealdrop-hub serve` on a free loopback port and reads its address.
-fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path) -> (Child, String) {
+fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, options: &[&str]) -> (Child, String) {
     let stderr_path = stderr_path.to_path_buf();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
     let mut child = Command::new(hub_bin)
@@ -716,6 +722,7 @@ fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path) -> (Child, Strin
         .arg("--data")
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
+        .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

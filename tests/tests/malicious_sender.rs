@@ -77,6 +77,7 @@ fn send_by_hand_with(
         recipients: vec![card.party.clone()],
         agreement: AGREEMENT.into(),
         expires: sealdrop_proto::Timestamp::from_second(http::now() + 86400).unwrap(),
+        idempotency_key: None,
     };
     let body = serde_json::to_vec(&create).unwrap();
     let reply = http::signed_at(base, &key.signing, "POST", "/v1/drops", http::now(), &body);

@@ -105,6 +105,14 @@ pub struct CreateDrop {
     pub agreement: String,
     /// When it must be deleted if not acknowledged.
     pub expires: Timestamp,
+    /// Makes a re-run safe: 64 lowercase hex digits the sender derives from
+    /// what it is sending (for a split, the input file's hash, the column and
+    /// the recipient party). The hub keeps one drop per sender party and key:
+    /// while that drop is uncommitted a new create replaces it (its partial
+    /// upload is discarded); once committed, the create returns it, marked
+    /// [`CreatedDrop::committed`], and creates nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// Response to [`CreateDrop`].
@@ -116,6 +124,11 @@ pub struct CreatedDrop {
     pub created: Timestamp,
     /// The expiry, to be copied into the manifest.
     pub expires: Timestamp,
+    /// Set only when the request carried an idempotency key whose drop was
+    /// already committed: this is that drop (committed at this time) and
+    /// nothing was created, so the sender must not upload again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Timestamp>,
 }
 
 /// Response to `PUT /v1/drops/{id}/content`: what the hub received.
@@ -250,6 +263,9 @@ pub struct SentDrop {
     pub expires: Timestamp,
     /// Per-recipient progress.
     pub recipients: Vec<RecipientStatus>,
+    /// The idempotency key the drop was created with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `GET /v1/sent`.

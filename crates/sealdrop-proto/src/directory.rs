@@ -113,9 +113,43 @@ pub enum DirectoryError {
     Rollback { offered: u64, current: u64 },
 }
 
-/// Normalises a name or alias for matching: lowercase, letters and digits only.
+/// Normalises a name or alias for matching: lowercase, letters and digits
+/// only, with `&` read as "and" (so "Hammersmith & Fulham" matches
+/// "Hammersmith and Fulham").
 pub fn normalise_name(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '&' {
+            out.push_str("and");
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// The part of a normalised council name that identifies the place: without
+/// a leading "(The) London Borough of" / "(The) Royal Borough of" and a
+/// trailing "Council" / "Borough Council" / "City Council", as councils'
+/// own systems write them in full ("London Borough of Camden", "Westminster
+/// City Council"). "City of" is kept: "City of London" is a name in itself.
+fn name_core(norm: &str) -> &str {
+    let mut s = norm;
+    for prefix in ["thelondonboroughof", "londonboroughof", "theroyalboroughof", "royalboroughof"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+            break;
+        }
+    }
+    for suffix in ["londonboroughcouncil", "boroughcouncil", "citycouncil", "council"] {
+        if let Some(rest) = s.strip_suffix(suffix)
+            && !rest.is_empty()
+        {
+            s = rest;
+            break;
+        }
+    }
+    s
 }
 
 impl From<MemberPublicKey> for MemberKey {
@@ -242,18 +276,32 @@ impl Directory {
         self.parties.iter().find(|p| &p.id == id)
     }
 
-    /// Resolves a party from its id, display name (ignoring case, spacing and
-    /// punctuation) or any alias.
+    /// Resolves a party from its id, display name or any alias (GSS code, DfE
+    /// LA number, …), ignoring case, spacing and punctuation. An exact
+    /// (normalised) match wins; failing that, a full council name such as
+    /// "London Borough of Camden", "The Royal Borough of Kensington and
+    /// Chelsea" or "Westminster City Council" matches the party whose name or
+    /// alias is the place itself.
     pub fn resolve_party(&self, text: &str) -> Option<&Party> {
         let norm = normalise_name(text);
         if norm.is_empty() {
             return None;
         }
-        self.parties.iter().find(|p| {
-            normalise_name(p.id.as_str()) == norm
-                || normalise_name(&p.name) == norm
-                || p.aliases.iter().any(|a| normalise_name(a) == norm)
-        })
+        let keys = |p: &'_ Party| -> Vec<String> {
+            std::iter::once(p.id.as_str())
+                .chain(std::iter::once(p.name.as_str()))
+                .chain(p.aliases.iter().map(String::as_str))
+                .map(normalise_name)
+                .collect()
+        };
+        if let Some(p) = self.parties.iter().find(|p| keys(p).contains(&norm)) {
+            return Some(p);
+        }
+        let core = name_core(&norm);
+        if core.is_empty() || core == norm {
+            return None;
+        }
+        self.parties.iter().find(|p| keys(p).iter().any(|k| name_core(k) == core))
     }
 
     /// An agreement by id.
@@ -392,6 +440,47 @@ pub(crate) mod tests {
         }
         assert!(dir.resolve_party("Westminster").is_none());
         assert!(dir.resolve_party("").is_none());
+        for text in ["London Borough of Camden", "the london borough of camden", "Camden Council", "LB Camden."] {
+            let found = dir.resolve_party(text).map(|p| p.id.as_str());
+            assert_eq!(found, if text.starts_with("LB") { None } else { Some("camden") }, "{text}");
+        }
+        assert!(dir.resolve_party("Council").is_none());
+        assert!(dir.resolve_party("London Borough of").is_none());
+    }
+
+    #[test]
+    fn full_council_names_resolve_but_city_of_london_stays_itself() {
+        let authority = NoteSigningKey::generate("coordinator.example").unwrap();
+        let party = |id: &str, name: &str| {
+            let card = MemberSecretKey::generate(id.parse().unwrap(), "data-team".parse().unwrap()).public();
+            Party::with_member(name, card)
+        };
+        let dir = Directory {
+            serial: 1,
+            issued_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            hub: None,
+            parties: vec![
+                party("city-of-london", "City of London"),
+                party("hammersmith-and-fulham", "Hammersmith and Fulham"),
+                party("kensington-and-chelsea", "Kensington and Chelsea"),
+                party("westminster", "Westminster"),
+            ],
+            agreements: vec![],
+        };
+        SignedDirectory::sign(dir.clone(), &authority).unwrap();
+        for (text, id) in [
+            ("City of London", "city-of-london"),
+            ("London Borough of Hammersmith & Fulham", "hammersmith-and-fulham"),
+            ("Hammersmith & Fulham", "hammersmith-and-fulham"),
+            ("The Royal Borough of Kensington and Chelsea", "kensington-and-chelsea"),
+            ("Royal Borough of Kensington & Chelsea", "kensington-and-chelsea"),
+            ("Westminster City Council", "westminster"),
+        ] {
+            assert_eq!(dir.resolve_party(text).map(|p| p.id.as_str()), Some(id), "{text}");
+        }
+        for text in ["London", "City", "Royal Borough of", "Kensington"] {
+            assert!(dir.resolve_party(text).is_none(), "{text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! addressed to parties that share an agreement in force with the sender, and
 //! can only live as long as the agreement allows. The manifest signed at
 //! commit must then repeat exactly these facts.
+//!
+//! A create may carry an idempotency key, so a sender can re-run an
+//! interrupted send safely: the hub keeps one drop per sender party and key.
+//! While that drop is uncommitted, a new create replaces it (its rows and its
+//! partial or finished upload are discarded); once it is committed, the
+//! create returns it, marked committed, and creates nothing.
 
 use std::collections::BTreeSet;
 
@@ -20,9 +26,24 @@ use super::error::ApiError;
 use super::logging::record_drop;
 use super::shared::{drop_id, load_drop, meta, ts};
 use crate::hub::Hub;
-use crate::storage::meta::NewDrop;
+use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
 
 const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The length of an idempotency key in hex digits (a SHA-256).
+const IDEMPOTENCY_KEY_LEN: usize = 64;
+
+/// Refuses an idempotency key that is not exactly 64 lowercase hex digits.
+pub fn check_idempotency_key(key: Option<&str>) -> Result<(), ApiError> {
+    match key {
+        Some(k) if k.len() != IDEMPOTENCY_KEY_LEN || !k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Err(ApiError::bad_request(format!(
+                "`idempotency_key` must be exactly {IDEMPOTENCY_KEY_LEN} lowercase hexadecimal digits (0-9, a-f)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Checks a drop announcement against the directory and agreement rules and
 /// returns the drop to store. `now` is in whole seconds.
@@ -101,7 +122,40 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
         created: now.as_second(),
         expires,
         recipients: req.recipients.clone(),
+        idempotency_key: req.idempotency_key.clone(),
     })
+}
+
+/// The answer to a create whose idempotency key names a drop that is
+/// already committed: that drop, with its commit time.
+fn already_committed(rec: DropRecord) -> Result<axum::Json<CreatedDrop>, ApiError> {
+    record_drop(&rec.id);
+    let committed = rec
+        .committed
+        .ok_or_else(|| ApiError::internal(format_args!("drop {} is {:?} but has no commit time", rec.id, rec.state)))?;
+    Ok(axum::Json(CreatedDrop {
+        id: rec.id,
+        created: ts(rec.created)?,
+        expires: ts(rec.expires)?,
+        committed: Some(ts(committed)?),
+    }))
+}
+
+/// Removes the files of an uncommitted drop that a create with the same
+/// idempotency key replaced. Its rows are already gone, so a concurrent
+/// upload or commit of it fails and removes what it wrote itself; a failure
+/// here is logged, and start-up cleanup removes the orphan later. The drop's
+/// lock is not taken: that would make the re-run wait for an abandoned
+/// upload that may still be streaming.
+async fn discard_files(hub: &Hub, id: &DropId) {
+    if let Err(e) = hub.blobs().delete_upload(id).await {
+        tracing::warn!(error = %e, replaced = %id, "could not remove the upload of a replaced drop");
+    }
+    // An open drop has a blob only briefly (between promotion and commit),
+    // but it must not outlive the drop.
+    if let Err(e) = hub.blobs().delete_blob(id).await {
+        tracing::warn!(error = %e, replaced = %id, "could not remove the blob of a replaced drop");
+    }
 }
 
 /// `POST /v1/drops`.
@@ -109,13 +163,39 @@ pub async fn create(
     State(hub): State<Hub>,
     Authed { caller, body: Json(req), .. }: Authed<Json<CreateDrop>>,
 ) -> Result<axum::Json<CreatedDrop>, ApiError> {
+    check_idempotency_key(req.idempotency_key.as_deref())?;
+    if let Some(key) = req.idempotency_key.clone() {
+        // A committed drop is returned before the agreement and expiry
+        // checks, on purpose: its data has already gone, so a re-run must
+        // learn that (and not upload again) even if the agreement has since
+        // ended or the re-run asks for a different expiry. Authentication
+        // has run, and the lookup is scoped to the caller's party.
+        let party = caller.party.clone();
+        if let Some(rec) = meta(&hub, move |m| m.drop_by_idempotency_key(&party, &key)).await?
+            && rec.state != DropState::Open
+        {
+            return already_committed(rec);
+        }
+    }
     let now = hub.now();
     let drop = check_create(&hub.directory().directory, &caller, &req, now)?;
     record_drop(&drop.id);
     let stored = drop.clone();
-    meta(&hub, move |m| m.create_drop(&stored)).await?;
-    tracing::info!(recipients = drop.recipients.len(), agreement = %drop.agreement, "created a drop");
-    Ok(axum::Json(CreatedDrop { id: drop.id, created: ts(drop.created)?, expires: ts(drop.expires)? }))
+    let replaced = match meta(&hub, move |m| m.create_drop(&stored)).await? {
+        CreateOutcome::Created { replaced } => replaced,
+        // Committed between the lookup above and the store's transaction.
+        CreateOutcome::AlreadyCommitted(rec) => return already_committed(*rec),
+    };
+    if let Some(old) = &replaced {
+        discard_files(&hub, old).await;
+    }
+    tracing::info!(
+        recipients = drop.recipients.len(),
+        agreement = %drop.agreement,
+        replaced = replaced.as_ref().map(tracing::field::display),
+        "created a drop"
+    );
+    Ok(axum::Json(CreatedDrop { id: drop.id, created: ts(drop.created)?, expires: ts(drop.expires)?, committed: None }))
 }
 
 /// `GET /v1/drops/{id}`: for the sender, and for recipients once committed.
@@ -151,6 +231,7 @@ mod tests {
             recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
             agreement: agreement.into(),
             expires,
+            idempotency_key: None,
         }
     }
 
@@ -201,6 +282,30 @@ mod tests {
             code_of(check_create(&dir, &camden, &req(&["islington"], "inner-fsm", too_far), now())),
             code::BAD_EXPIRY
         );
+    }
+
+    #[test]
+    fn idempotency_keys_are_64_lowercase_hex_digits() {
+        let good = "0123456789abcdef".repeat(4);
+        assert!(check_idempotency_key(None).is_ok());
+        assert!(check_idempotency_key(Some(&good)).is_ok());
+        for bad in [
+            String::new(),
+            good[..63].to_owned(),
+            format!("{good}0"),
+            good.to_uppercase(),
+            format!("{}g", &good[..63]),
+            format!("{} ", &good[..63]),
+            format!("{}é", &good[..62]),
+        ] {
+            let e = check_idempotency_key(Some(&bad)).unwrap_err();
+            assert_eq!(e.code(), code::BAD_REQUEST, "{bad:?}");
+        }
+        let (_, keys, dir) = sample();
+        let mut keyed = req(&["islington"], "inner-fsm", days(1));
+        keyed.idempotency_key = Some(good.clone());
+        let d = check_create(&dir, &caller_of(&dir, &keys[0]), &keyed, now()).unwrap();
+        assert_eq!(d.idempotency_key, Some(good));
     }
 
     #[test]

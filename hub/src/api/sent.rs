@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::logging::record_drop;
 use super::shared::{meta, ts};
 use crate::hub::Hub;
-use crate::storage::meta::DropRecord;
+use crate::storage::meta::SentRecord;
 
 /// The query string.
 #[derive(Debug, Deserialize)]
@@ -22,7 +22,7 @@ struct SentQuery {
     id: Option<String>,
 }
 
-fn sent_drop(d: DropRecord) -> Result<SentDrop, ApiError> {
+fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<SentDrop, ApiError> {
     let recipients = d
         .recipients
         .into_iter()
@@ -44,6 +44,7 @@ fn sent_drop(d: DropRecord) -> Result<SentDrop, ApiError> {
         committed: d.committed.map(ts).transpose()?,
         expires: ts(d.expires)?,
         recipients,
+        idempotency_key,
     })
 }
 

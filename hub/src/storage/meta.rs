@@ -78,6 +78,31 @@ pub struct NewDrop {
     pub expires: i64,
     /// The recipient parties, in the order the sender listed them.
     pub recipients: Vec<PartyId>,
+    /// The sender's idempotency key (64 lowercase hex digits, checked by the
+    /// caller), unique per sending party: see [`MetaStore::create_drop`].
+    pub idempotency_key: Option<String>,
+}
+
+/// The result of [`MetaStore::create_drop`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The new drop was stored. `replaced` is the uncommitted drop of the
+    /// same sender party and idempotency key that was deleted (rows only) in
+    /// the same transaction: its upload and blob files are the caller's to
+    /// discard.
+    Created { replaced: Option<DropId> },
+    /// The sender party's drop with this idempotency key is committed (or
+    /// further along): nothing changed, and this is that drop.
+    AlreadyCommitted(Box<DropRecord>),
+}
+
+/// A drop as listed to its sender (`GET /v1/sent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRecord {
+    /// The drop and its recipients' progress.
+    pub drop: DropRecord,
+    /// The idempotency key it was created with, if any.
+    pub idempotency_key: Option<String>,
 }
 
 /// What the hub received for a drop.
@@ -228,7 +253,21 @@ pub trait MetaStore: Send + Sync {
     fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
 
     /// Stores a new open drop and its recipients (one transaction).
-    fn create_drop(&self, drop: &NewDrop) -> Result<(), MetaError>;
+    ///
+    /// With an idempotency key, the store keeps at most one drop per sender
+    /// party and key (a unique constraint, so two concurrent creates cannot
+    /// both insert one), and in the same transaction: if that drop is
+    /// committed or later, changes nothing and returns it
+    /// ([`CreateOutcome::AlreadyCommitted`]); if it is still open, deletes it
+    /// and its recipients before storing `drop`, so a sender re-running an
+    /// interrupted send replaces its half-finished drop instead of leaving
+    /// it behind.
+    fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError>;
+    /// The drop `party` created with idempotency `key`, if any. Lets the
+    /// create handler answer a re-run of an already committed send before
+    /// checking the agreement and expiry again (the data has gone already);
+    /// [`MetaStore::create_drop`] decides again inside its transaction.
+    fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
     /// A drop with its recipients.
     fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
     /// A drop's state, for start-up cleanup.
@@ -256,8 +295,10 @@ pub trait MetaStore: Send + Sync {
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.
     fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
-    /// Drops sent by `party` (optionally only `id`), newest first.
-    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<DropRecord>, MetaError>;
+    /// Drops sent by `party` (optionally only `id`), newest first, with the
+    /// idempotency keys they were created with (so a sender can match them
+    /// to what it sent).
+    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
 
     /// Records a request nonce; `false` if `(key, nonce)` was seen before.
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;

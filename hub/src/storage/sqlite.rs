@@ -18,8 +18,8 @@ use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::Hash;
 
 use super::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, DropRecord, FetchRecord, MetaError, MetaStore, NewDrop,
-    RecipientRecord, StoredCheckpoint, StoredDirectory,
+    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, FetchRecord, MetaError, MetaStore,
+    NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory,
 };
 use super::sqlite_log;
 
@@ -73,6 +73,13 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     // The transfer log.
     M::up(sqlite_log::MIGRATION),
+    // Idempotent creation: at most one drop per sender party and key. Drops
+    // from before have no key, and the partial index leaves them out.
+    M::up(
+        "ALTER TABLE drops ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX drops_by_idempotency_key ON drops (sender, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;",
+    ),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
@@ -229,11 +236,25 @@ fn recipients_of(conn: &Connection, id: &str) -> Result<Vec<RecipientRecord>, Me
 }
 
 fn load_drops(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<DropRecord>, MetaError> {
-    let raws = conn.prepare_cached(sql)?.query_map(params, raw_drop)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(load_drops_with(conn, sql, params, |_| Ok(()))?.into_iter().map(|(d, ())| d).collect())
+}
+
+/// [`load_drops`] for a query that selects more columns after
+/// [`DROP_COLUMNS`], which `extra` reads from each row.
+fn load_drops_with<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    extra: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<(DropRecord, T)>, MetaError> {
+    let raws = conn
+        .prepare_cached(sql)?
+        .query_map(params, |r| Ok((raw_drop(r)?, extra(r)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter()
-        .map(|raw| {
+        .map(|(raw, more)| {
             let recipients = recipients_of(conn, &raw.0)?;
-            drop_from_raw(raw, recipients)
+            Ok((drop_from_raw(raw, recipients)?, more))
         })
         .collect()
 }
@@ -306,26 +327,60 @@ impl MetaStore for SqliteMetaStore {
         Ok(row.map(|(note, sha256, accepted_at)| StoredDirectory { serial, note, sha256, accepted_at }))
     }
 
-    fn create_drop(&self, drop: &NewDrop) -> Result<(), MetaError> {
+    fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
         in_transaction(&mut self.conn(), |tx| {
+            // BEGIN IMMEDIATE holds the write lock, so the drop found here
+            // cannot change before the insert; the unique index on
+            // (sender, idempotency_key) would refuse a second drop anyway.
+            let mut replaced = None;
+            if let Some(key) = &drop.idempotency_key {
+                let existing: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT id, state FROM drops WHERE sender = ?1 AND idempotency_key = ?2",
+                        [drop.sender.as_str(), key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((id, state)) = existing {
+                    if state_from_str(&state)? != DropState::Open {
+                        let sql = format!("SELECT {DROP_COLUMNS} FROM drops WHERE id = ?1");
+                        let rec = load_drops(tx, &sql, [&id])?
+                            .pop()
+                            .ok_or_else(|| MetaError::Corrupt(format!("drop {id} vanished inside a transaction")))?;
+                        return Ok(CreateOutcome::AlreadyCommitted(Box::new(rec)));
+                    }
+                    // Explicitly rather than by the foreign key's cascade, so
+                    // this does not depend on foreign keys being enforced.
+                    tx.execute("DELETE FROM drop_recipients WHERE drop_id = ?1", [&id])?;
+                    tx.execute("DELETE FROM drops WHERE id = ?1 AND state = 'open'", [&id])?;
+                    replaced = Some(parse::<DropId>(id, "drop id")?);
+                }
+            }
             tx.execute(
-                "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+                "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
                 params![
                     drop.id.as_str(),
                     drop.sender.as_str(),
                     drop.sender_member.as_str(),
                     drop.agreement,
                     drop.created,
-                    drop.expires
+                    drop.expires,
+                    drop.idempotency_key
                 ],
             )?;
             let mut stmt = tx.prepare_cached("INSERT INTO drop_recipients (drop_id, party) VALUES (?1, ?2)")?;
             for party in &drop.recipients {
                 stmt.execute([drop.id.as_str(), party.as_str()])?;
             }
-            Ok(())
+            Ok(CreateOutcome::Created { replaced })
         })
+    }
+
+    fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {DROP_COLUMNS} FROM drops WHERE sender = ?1 AND idempotency_key = ?2");
+        Ok(load_drops(&conn, &sql, [party.as_str(), key])?.pop())
     }
 
     fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError> {
@@ -440,12 +495,16 @@ impl MetaStore for SqliteMetaStore {
         load_drops(&self.conn(), &sql, params![party.as_str(), now])
     }
 
-    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<DropRecord>, MetaError> {
+    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError> {
         let sql = format!(
-            "SELECT {DROP_COLUMNS} FROM drops WHERE sender = ?1 AND (?2 IS NULL OR id = ?2)
+            "SELECT {DROP_COLUMNS}, idempotency_key FROM drops WHERE sender = ?1 AND (?2 IS NULL OR id = ?2)
              ORDER BY created DESC, rowid DESC"
         );
-        load_drops(&self.conn(), &sql, params![party.as_str(), id.map(DropId::as_str)])
+        let key_column = DROP_COLUMNS.split(", ").count();
+        let rows = load_drops_with(&self.conn(), &sql, params![party.as_str(), id.map(DropId::as_str)], |r| {
+            r.get(key_column)
+        })?;
+        Ok(rows.into_iter().map(|(drop, idempotency_key)| SentRecord { drop, idempotency_key }).collect())
     }
 
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError> {
@@ -549,6 +608,18 @@ mod tests {
             created: 1000,
             expires: 5000,
             recipients: recipients.iter().map(|p| party(p)).collect(),
+            idempotency_key: None,
+        }
+    }
+
+    fn keyed_drop(sender: &str, key: &str) -> NewDrop {
+        NewDrop { sender: party(sender), idempotency_key: Some(key.repeat(64)), ..new_drop(&["islington"]) }
+    }
+
+    fn created(outcome: CreateOutcome) -> Option<DropId> {
+        match outcome {
+            CreateOutcome::Created { replaced } => replaced,
+            CreateOutcome::AlreadyCommitted(rec) => panic!("expected a new drop, got committed {}", rec.id),
         }
     }
 
@@ -712,13 +783,66 @@ mod tests {
         assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2200), key()).unwrap(), before + 1, "every fetch is logged");
         let sent = s.sent(&party("camden"), None).unwrap();
         assert_eq!(sent.len(), 4);
-        assert_eq!(sent[0].id, b.id, "newest first");
+        assert_eq!(sent[0].drop.id, b.id, "newest first");
+        assert_eq!(sent[0].idempotency_key, None);
         let one = s.sent(&party("camden"), Some(&b.id)).unwrap();
         assert_eq!(one.len(), 1);
-        assert_eq!(one[0].recipient(&party("hackney")).unwrap().fetched, Some(2100), "first fetch time kept");
-        assert_eq!(one[0].recipients[0].party.as_str(), "islington", "recipients keep the sender's order");
+        let one = &one[0].drop;
+        assert_eq!(one.recipient(&party("hackney")).unwrap().fetched, Some(2100), "first fetch time kept");
+        assert_eq!(one.recipients[0].party.as_str(), "islington", "recipients keep the sender's order");
         assert!(s.sent(&party("islington"), Some(&b.id)).unwrap().is_empty());
         assert_checkpointed(&s);
+    }
+
+    #[test]
+    fn an_idempotency_key_keeps_one_drop_per_party() {
+        let s = store();
+        let first = keyed_drop("camden", "a");
+        assert_eq!(created(s.create_drop(&first).unwrap()), None);
+        assert_eq!(s.drop_by_idempotency_key(&party("camden"), &"a".repeat(64)).unwrap().unwrap().id, first.id);
+        assert_eq!(s.drop_by_idempotency_key(&party("hackney"), &"a".repeat(64)).unwrap(), None, "per party");
+        assert_eq!(s.drop_by_idempotency_key(&party("camden"), &"b".repeat(64)).unwrap(), None);
+
+        // Open: replaced, rows and all.
+        s.set_upload(&first.id, Some(&digest("a", 10))).unwrap();
+        let second = keyed_drop("camden", "a");
+        assert_eq!(created(s.create_drop(&second).unwrap()), Some(first.id.clone()));
+        assert_eq!(s.drop_record(&first.id).unwrap(), None);
+        let orphans: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM drop_recipients WHERE drop_id = ?1", [first.id.as_str()], |r| r.get(0))
+            .unwrap();
+        assert_eq!(orphans, 0, "the replaced drop's recipients are gone too");
+        let sent = s.sent(&party("camden"), None).unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((&sent[0].drop.id, sent[0].idempotency_key.as_deref()), (&second.id, Some(&*"a".repeat(64))));
+
+        // Another party, or no key, or another key: independent.
+        assert_eq!(created(s.create_drop(&keyed_drop("hackney", "a")).unwrap()), None);
+        assert_eq!(created(s.create_drop(&keyed_drop("camden", "b")).unwrap()), None);
+        assert_eq!(created(s.create_drop(&new_drop(&["islington"])).unwrap()), None);
+        assert_eq!(created(s.create_drop(&new_drop(&["islington"])).unwrap()), None);
+
+        // Committed (and later): returned, nothing stored, nothing logged.
+        commit(&s, &second);
+        let size = s.log_size().unwrap();
+        let third = keyed_drop("camden", "a");
+        let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).unwrap() else { panic!("not returned") };
+        assert_eq!((rec.id, rec.state, rec.committed), (second.id.clone(), DropState::Committed, Some(2000)));
+        assert_eq!(s.drop_record(&third.id).unwrap(), None);
+        assert_eq!(s.log_size().unwrap(), size);
+        s.acknowledge(&second.id, &ack("islington"), key()).unwrap();
+        let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).unwrap() else { panic!("not returned") };
+        assert_eq!((rec.id, rec.state), (second.id.clone(), DropState::Delivered));
+        assert_eq!(s.sent(&party("camden"), None).unwrap().len(), 4);
+
+        // The unique index holds even against a writer that skips the lookup.
+        let dup = s.conn().execute(
+            "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
+             VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1, 2, 'open', ?2)",
+            [DropId::random().as_str(), &"a".repeat(64)],
+        );
+        assert!(dup.is_err(), "{dup:?}");
     }
 
     #[test]
@@ -820,5 +944,40 @@ mod tests {
         let s = SqliteMetaStore::open(&path).unwrap();
         assert_eq!(s.setting("origin").unwrap().as_deref(), Some("old"));
         assert_eq!((s.log_size().unwrap(), s.latest_checkpoint().unwrap()), (0, None));
+    }
+
+    #[test]
+    fn a_database_from_before_idempotency_keys_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        let old = DropId::random();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..2]).to_latest(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state)
+                 VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1000, 5000, 'open')",
+                [old.as_str()],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO drop_recipients (drop_id, party) VALUES (?1, 'islington')", [old.as_str()])
+                .unwrap();
+        }
+        let s = SqliteMetaStore::open(&path).unwrap();
+        let rec = s.drop_record(&old).unwrap().unwrap();
+        assert_eq!((rec.state, rec.sender.as_str(), rec.recipients.len()), (DropState::Open, "camden", 1));
+        let sent = s.sent(&party("camden"), None).unwrap();
+        assert_eq!((&sent[0].drop.id, &sent[0].idempotency_key), (&old, &None));
+        // The old drop can still be committed, and keyed drops work beside it.
+        commit(&s, &NewDrop { id: old.clone(), ..new_drop(&["islington"]) });
+        assert_eq!(s.drop_state(&old).unwrap(), Some(DropState::Committed));
+        let keyed = keyed_drop("camden", "c");
+        assert_eq!(created(s.create_drop(&keyed).unwrap()), None);
+        assert_eq!(created(s.create_drop(&keyed_drop("camden", "c")).unwrap()), Some(keyed.id.clone()));
+        assert_eq!(s.sent(&party("camden"), None).unwrap().len(), 2);
+        drop(s);
+        // Reopening an up-to-date database changes nothing.
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(s.sent(&party("camden"), None).unwrap().len(), 2);
     }
 }

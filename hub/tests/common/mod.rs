@@ -276,6 +276,7 @@ impl World {
             recipients: recipients.iter().map(|r| r.parse().unwrap()).collect(),
             agreement: "inner-fsm".into(),
             expires: Timestamp::from_second(self.now() + expires_in).unwrap(),
+            idempotency_key: None,
         };
         self.post(key, "/v1/drops", &req).await
     }
