@@ -595,8 +595,9 @@ pub fn write_fsm(opts: &FsmOptions, out: &Path) -> Result<FsmSummary> {
     let format = format_of(out)?;
     if format == Format::Xlsx && opts.rows > XLSX_MAX_ROWS {
         return Err(bad_option(format!(
-            "--rows {} is more than an Excel sheet holds ({XLSX_MAX_ROWS}); write a .csv instead or use fewer rows",
-            opts.rows
+            "--rows {} is more than an Excel sheet holds ({}); write a .csv instead or use fewer rows",
+            thousands(opts.rows),
+            thousands(XLSX_MAX_ROWS)
         )));
     }
     let rows = fsm_rows(opts)?;
