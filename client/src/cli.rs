@@ -127,6 +127,14 @@ enum Command {
         json: bool,
     },
     /// Download, verify and decrypt drops, then acknowledge them.
+    ///
+    /// Each drop's files and folders go straight into the output folder. When
+    /// one of a drop's names is already there (or came with an earlier drop of
+    /// the same run, as when several boroughs each send a part named
+    /// `fsm-islington.csv`), the whole drop goes into a new folder named after
+    /// the drop id, OUT/<drop id>/, instead. Nothing is ever replaced or merged
+    /// into; a drop that cannot be placed is not acknowledged and stays in the
+    /// inbox.
     Fetch {
         /// Drop ids to fetch.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -134,7 +142,8 @@ enum Command {
         /// Fetch everything in the inbox.
         #[arg(long)]
         all: bool,
-        /// Folder to put the files in (default: the current folder).
+        /// Folder to put the files in (default: the current folder); a drop with
+        /// a name already there goes into OUT/<drop id>/.
         #[arg(short = 'o', long = "out", default_value = ".")]
         out: PathBuf,
         /// Print a JSON array of results (with --merge-csv, an object: `drops`, `merged`).
@@ -659,7 +668,7 @@ impl Cli {
                                     o.files,
                                     human_bytes(o.bytes),
                                     o.dest.display(),
-                                    o.names.join(", ")
+                                    o.names_note()
                                 );
                             }
                             report.push(serde_json::json!({"ok": true, "drop": o}));

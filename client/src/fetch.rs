@@ -3,7 +3,17 @@
 //! folder beside the target, and move the files into place only when the
 //! hash, the length, the decryption and the archive all check out. Then sign
 //! a receipt so the hub can delete the ciphertext.
+//!
+//! Where the files go: a drop's top-level files and folders go straight into
+//! the output folder DIR, unless one of their names is already there (or was
+//! placed by an earlier drop of the same run, as when several boroughs each
+//! send a part named `fsm-islington.csv`). Then the whole drop goes into a new
+//! folder `DIR/<drop id>/` instead, and [`FetchOutcome::dest`] is that folder.
+//! Nothing is ever replaced or merged into: when `DIR/<drop id>` exists too,
+//! the drop fails with `output_exists`, is not acknowledged and stays in the
+//! inbox. A drop that fails leaves nothing behind in DIR.
 
+use std::collections::HashSet;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -36,14 +46,43 @@ pub struct FetchOutcome {
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
-    /// Top-level names written into the output folder.
+    /// Top-level names written into `dest`.
     pub names: Vec<String>,
-    /// The output folder.
+    /// The folder the files were placed in: the output folder, or
+    /// `<output folder>/<drop id>` when one of the names was already taken
+    /// there (see [`FetchOutcome::in_own_folder`]).
     pub dest: PathBuf,
     /// Whether the hub deleted the ciphertext after this acknowledgement.
     pub ciphertext_deleted: bool,
     /// The offline proof (c2sp.org/tlog-proof) that the hub logged the acknowledgement.
     pub receipt: PathBuf,
+}
+
+impl FetchOutcome {
+    /// Whether the drop was placed in its own folder `<output folder>/<drop id>/`
+    /// because one of its top-level names was already taken in the output folder.
+    pub fn in_own_folder(&self) -> bool {
+        self.dest.file_name().is_some_and(|n| n == self.id.as_str())
+    }
+
+    /// The top-level names, and when the drop went into its own folder, why:
+    /// `fsm-islington.csv; a file of that name was already there`. (Looks at
+    /// the output folder as it is now.)
+    pub fn names_note(&self) -> String {
+        let names = self.names.join(", ");
+        let Some(outer) = self.dest.parent().filter(|_| self.in_own_folder()) else {
+            return names;
+        };
+        let taken = self.names.iter().find_map(|n| outer.join(n).symlink_metadata().ok().map(|m| (n, m.is_dir())));
+        let kind = |is_dir: bool| if is_dir { "folder" } else { "file" };
+        match taken {
+            Some((_, is_dir)) if self.names.len() == 1 => {
+                format!("{names}; a {} of that name was already there", kind(is_dir))
+            }
+            Some((n, is_dir)) => format!("{names}; a {} named {n} was already there", kind(is_dir)),
+            None => format!("{names}; a name was already taken in {}", outer.display()),
+        }
+    }
 }
 
 /// Which drops to fetch.
@@ -67,10 +106,19 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path) -> Result<Vec<Resu
         Which::Ids(ids) => ids.clone(),
         Which::All => session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect(),
     };
-    Ok(ids.iter().map(|id| fetch_one(settings, &session, id, dest)).collect())
+    // Top-level names this run placed in `dest`: a later drop with one of them
+    // goes into its own folder even if the file was moved away meanwhile.
+    let mut taken = HashSet::new();
+    Ok(ids.iter().map(|id| fetch_one(settings, &session, id, dest, &mut taken)).collect())
 }
 
-fn fetch_one(settings: &Settings, session: &Session, id: &str, dest: &Path) -> Result<FetchOutcome> {
+fn fetch_one(
+    settings: &Settings,
+    session: &Session,
+    id: &str,
+    dest: &Path,
+    taken: &mut HashSet<String>,
+) -> Result<FetchOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
@@ -83,10 +131,16 @@ fn fetch_one(settings: &Settings, session: &Session, id: &str, dest: &Path) -> R
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io(format!("cannot clear {}", staging.display()), e))?;
     }
     std::fs::create_dir(&staging).map_err(|e| Error::io(format!("cannot create {}", staging.display()), e))?;
-    let result = download_and_unpack(settings, hub, me, &manifest, &staging)
-        .and_then(|extracted| place(&staging, dest, &extracted.top_level).map(|()| extracted));
+    let result = download_and_unpack(settings, hub, me, &manifest, &staging).and_then(|extracted| {
+        place(&staging, dest, &id, &extracted.top_level, taken).map(|placed_in| (extracted, placed_in))
+    });
     let _ = std::fs::remove_dir_all(&staging);
-    let extracted = result?;
+    let (extracted, placed_in) = result?;
+    if placed_in == dest {
+        taken.extend(extracted.top_level.iter().cloned());
+    } else {
+        taken.insert(id.to_string());
+    }
 
     let receipt = Receipt {
         drop: id.clone(),
@@ -117,7 +171,7 @@ fn fetch_one(settings: &Settings, session: &Session, id: &str, dest: &Path) -> R
         files: extracted.files,
         bytes: extracted.bytes,
         names: extracted.top_level,
-        dest: dest.to_owned(),
+        dest: placed_in,
         ciphertext_deleted: acked.ciphertext_deleted,
         receipt: log_receipt,
     })
@@ -243,28 +297,231 @@ fn decrypt_and_extract(
     Ok(extracted)
 }
 
-/// Moves the unpacked top-level entries into `dest`, never replacing anything.
-fn place(staging: &Path, dest: &Path, names: &[String]) -> Result<()> {
-    if let Some(existing) = names.iter().find(|n| dest.join(n).symlink_metadata().is_ok()) {
-        return Err(Error::input(
-            "output_exists",
-            format!(
-                "{} already exists; move it away or fetch into another folder with -o DIR (the drop was not acknowledged)",
-                dest.join(existing).display()
-            ),
-        ));
+/// Moves the unpacked top-level entries `names` from `staging` into `dir`,
+/// or into a new folder `dir/<id>` when one of them is already in `dir` or in
+/// `taken`; returns the folder they went into. Never replaces or merges into
+/// anything, and on failure leaves nothing behind (the entries go back to
+/// `staging`, and the drop's own folder is removed).
+fn place(staging: &Path, dir: &Path, id: &DropId, names: &[String], taken: &HashSet<String>) -> Result<PathBuf> {
+    let Some(clash) = names.iter().find(|n| taken.contains(*n) || dir.join(n).symlink_metadata().is_ok()) else {
+        move_all(staging, dir, names)?;
+        return Ok(dir.to_owned());
+    };
+    let own = dir.join(id.as_str());
+    // Creating the folder claims it: this fails if anything of that name exists.
+    if let Err(e) = std::fs::create_dir(&own) {
+        return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+            Error::input(
+                "output_exists",
+                format!(
+                    "{} already exists, and so does {}, where the drop would have gone instead; move one away or fetch into another folder with -o DIR (the drop was not acknowledged)",
+                    dir.join(clash).display(),
+                    own.display()
+                ),
+            )
+        } else {
+            Error::io(format!("cannot create {}", own.display()), e)
+        });
     }
+    move_all(staging, &own, names).inspect_err(|_| {
+        // Empty again after the undo; fails (keeping it) if anything else appeared in it.
+        let _ = std::fs::remove_dir(&own);
+    })?;
+    Ok(own)
+}
+
+/// Moves the entries `names` from `staging` into `dest`, never replacing
+/// anything; if one cannot be moved, moves the others back first.
+fn move_all(staging: &Path, dest: &Path, names: &[String]) -> Result<()> {
+    let mut moved: Vec<(&String, bool)> = Vec::new();
     for n in names {
         let from = staging.join(n);
         let to = dest.join(n);
         let is_dir = from.symlink_metadata().map(|m| m.is_dir()).unwrap_or(false);
-        if is_dir {
+        let result = if to.symlink_metadata().is_ok() {
+            Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        } else if is_dir {
             std::fs::rename(&from, &to)
         } else {
-            // A hard link fails if the target appeared meanwhile, so nothing is ever replaced.
-            std::fs::hard_link(&from, &to).and_then(|()| std::fs::remove_file(&from))
+            // A hard link fails if the target appeared meanwhile, so nothing is
+            // ever replaced; the staging copy goes with the staging folder.
+            std::fs::hard_link(&from, &to)
+        };
+        if let Err(e) = result {
+            for (n, is_dir) in moved.into_iter().rev() {
+                let _ = if is_dir {
+                    std::fs::rename(dest.join(n), staging.join(n))
+                } else {
+                    std::fs::remove_file(dest.join(n))
+                };
+            }
+            return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::input(
+                    "output_exists",
+                    format!(
+                        "{} already exists; move it away or fetch into another folder with -o DIR (the drop was not acknowledged)",
+                        to.display()
+                    ),
+                )
+            } else {
+                Error::io(format!("cannot move {} into place", to.display()), e)
+            });
         }
-        .map_err(|e| Error::io(format!("cannot move {} into place", to.display()), e))?;
+        moved.push((n, is_dir));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An output folder with a staging folder holding a drop's top-level entries.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        id: DropId,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self { dir: tempfile::tempdir().unwrap(), id: DropId::random() }
+        }
+
+        fn out(&self) -> PathBuf {
+            self.dir.path().join("out")
+        }
+
+        fn staging(&self) -> PathBuf {
+            self.out().join(format!("{INCOMING_PREFIX}{}", self.id))
+        }
+
+        /// Stages `rel` (a file, or a file inside a folder) with `content`.
+        fn stage(&self, rel: &str, content: &str) {
+            write(&self.staging().join(rel), content);
+        }
+
+        fn place(&self, names: &[&str], taken: &HashSet<String>) -> Result<PathBuf> {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            place(&self.staging(), &self.out(), &self.id, &names, taken)
+        }
+
+        fn outcome(&self, dest: PathBuf, names: &[&str]) -> FetchOutcome {
+            FetchOutcome {
+                id: self.id.clone(),
+                from: "camden".parse().unwrap(),
+                agreement: "a".into(),
+                files: names.len(),
+                bytes: 0,
+                names: names.iter().map(|n| (*n).to_owned()).collect(),
+                dest,
+                ciphertext_deleted: true,
+                receipt: PathBuf::new(),
+            }
+        }
+    }
+
+    fn write(path: &Path, content: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// The names in a folder, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn fetch_places_a_drop_with_free_names_straight_into_the_output_folder() {
+        let f = Fixture::new();
+        f.stage("a.csv", "a");
+        f.stage("reports/b.csv", "b");
+        let dest = f.place(&["a.csv", "reports"], &HashSet::new()).unwrap();
+        assert_eq!(dest, f.out());
+        assert_eq!(read(&f.out().join("a.csv")), "a");
+        assert_eq!(read(&f.out().join("reports/b.csv")), "b");
+        let o = f.outcome(dest, &["a.csv", "reports"]);
+        assert!(!o.in_own_folder());
+        assert_eq!(o.names_note(), "a.csv, reports");
+    }
+
+    #[test]
+    fn fetch_places_a_drop_with_a_taken_name_whole_in_its_own_folder() {
+        let f = Fixture::new();
+        write(&f.out().join("fsm-islington.csv"), "already here");
+        f.stage("fsm-islington.csv", "new");
+        f.stage("notes.txt", "n");
+        let dest = f.place(&["fsm-islington.csv", "notes.txt"], &HashSet::new()).unwrap();
+        assert_eq!(dest, f.out().join(f.id.as_str()));
+        assert_eq!(read(&f.out().join("fsm-islington.csv")), "already here");
+        assert_eq!(names(&dest), ["fsm-islington.csv", "notes.txt"]);
+        assert_eq!(read(&dest.join("fsm-islington.csv")), "new");
+        assert!(!f.out().join("notes.txt").exists(), "part of the drop went beside the folder");
+        let o = f.outcome(dest, &["fsm-islington.csv", "notes.txt"]);
+        assert!(o.in_own_folder());
+        assert_eq!(o.names_note(), "fsm-islington.csv, notes.txt; a file named fsm-islington.csv was already there");
+        let o = FetchOutcome { names: vec!["fsm-islington.csv".into()], ..o };
+        assert_eq!(o.names_note(), "fsm-islington.csv; a file of that name was already there");
+    }
+
+    #[test]
+    fn fetch_never_merges_into_an_existing_folder() {
+        let f = Fixture::new();
+        write(&f.out().join("reports/mine.csv"), "mine");
+        f.stage("reports/theirs.csv", "theirs");
+        let dest = f.place(&["reports"], &HashSet::new()).unwrap();
+        assert_eq!(names(&f.out().join("reports")), ["mine.csv"]);
+        assert_eq!(read(&dest.join("reports/theirs.csv")), "theirs");
+        assert_eq!(f.outcome(dest, &["reports"]).names_note(), "reports; a folder of that name was already there");
+    }
+
+    #[test]
+    fn fetch_counts_names_an_earlier_drop_of_the_run_placed() {
+        let f = Fixture::new();
+        f.stage("fsm-islington.csv", "second");
+        let taken = HashSet::from(["fsm-islington.csv".to_owned()]);
+        let dest = f.place(&["fsm-islington.csv"], &taken).unwrap();
+        assert_eq!(dest, f.out().join(f.id.as_str()));
+        assert_eq!(read(&dest.join("fsm-islington.csv")), "second");
+    }
+
+    #[test]
+    fn fetch_refuses_when_the_drops_own_folder_is_taken_too() {
+        let f = Fixture::new();
+        write(&f.out().join("a.csv"), "old");
+        write(&f.out().join(f.id.as_str()), "a file named like the drop");
+        f.stage("a.csv", "new");
+        f.stage("b.csv", "b");
+        let before = names(&f.out());
+        let err = f.place(&["b.csv", "a.csv"], &HashSet::new()).unwrap_err();
+        assert_eq!(err.code, "output_exists");
+        assert!(err.message.contains(f.id.as_str()), "{}", err.message);
+        assert_eq!(names(&f.out()), before, "something was placed");
+        assert_eq!(read(&f.out().join(f.id.as_str())), "a file named like the drop");
+        assert_eq!(read(&f.out().join("a.csv")), "old");
+    }
+
+    #[test]
+    fn fetch_undoes_a_partial_move() {
+        let f = Fixture::new();
+        f.stage("a.csv", "a");
+        f.stage("dir/x.csv", "x");
+        // Not staged, so moving it fails after the first two.
+        let err = f.place(&["a.csv", "dir", "missing.csv"], &HashSet::new()).unwrap_err();
+        assert_eq!(err.code, "io", "{err:?}");
+        assert_eq!(names(&f.out()), [format!("{INCOMING_PREFIX}{}", f.id)], "a partial drop was left behind");
+        assert_eq!(read(&f.staging().join("dir/x.csv")), "x");
+
+        // The same in the drop's own folder: the folder goes too.
+        write(&f.out().join("a.csv"), "old");
+        let err = f.place(&["a.csv", "dir", "missing.csv"], &HashSet::new()).unwrap_err();
+        assert_eq!(err.code, "io", "{err:?}");
+        assert_eq!(names(&f.out()), [format!("{INCOMING_PREFIX}{}", f.id), "a.csv".to_owned()]);
+    }
 }

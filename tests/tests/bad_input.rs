@@ -123,21 +123,26 @@ fn fetch_never_overwrites_an_existing_file() {
     let islington = Party::new(&hub, "islington");
     let file = camden.file("a.csv", b"from camden\n");
     let id = camden.send("islington", &[&file]);
-
     let out = islington.work().join("in");
     let existing = islington.file("in/a.csv", b"precious local data\n");
+
+    // The drop's own folder is taken too: refused, nothing replaced, not acknowledged.
+    let taken = islington.file(&format!("in/{id}"), b"also mine\n");
     islington
         .fail_code(args(&["fetch".as_ref(), id.as_str().as_ref(), "-o".as_ref(), out.as_os_str()]), "output_exists");
     assert_eq!(read_bytes(&existing), b"precious local data\n", "fetch overwrote an existing file");
-    assert_eq!(list_dir(&out), ["a.csv"], "fetch left other files behind");
+    assert_eq!(read_bytes(&taken), b"also mine\n", "fetch overwrote an existing file");
+    assert_eq!(list_dir(&out), ["a.csv".to_owned(), id.clone()], "fetch left other files behind");
     assert!(islington.inbox_ids().contains(&id), "the refused drop left the inbox");
     let status = camden.status_of(&id);
     assert!(sealdrop_e2e::recipient_status(&status, "islington")["acknowledged"].is_null(), "{status}");
 
-    // Once the file is moved away the same drop arrives.
-    std::fs::rename(&existing, islington.work().join("moved.csv")).unwrap();
+    // Once that is moved away, the drop arrives in a folder named after it,
+    // beside the existing file of the same name, which stays as it was.
+    std::fs::rename(&taken, islington.work().join("moved")).unwrap();
     islington.fetch(&id, &out);
-    assert_eq!(read_bytes(&out.join("a.csv")), b"from camden\n");
+    assert_eq!(read_bytes(&existing), b"precious local data\n");
+    assert_eq!(read_bytes(&out.join(&id).join("a.csv")), b"from camden\n");
 }
 
 #[test]
@@ -151,11 +156,12 @@ fn a_folder_fetch_never_overwrites_a_file_inside_it() {
 
     let out = islington.work().join("in");
     let existing = islington.file("in/reports/two.csv", b"mine\n");
-    islington
-        .fail_code(args(&["fetch".as_ref(), id.as_str().as_ref(), "-o".as_ref(), out.as_os_str()]), "output_exists");
+    islington.fetch(&id, &out);
     assert_eq!(read_bytes(&existing), b"mine\n");
-    assert_eq!(list_dir(&out.join("reports")), ["two.csv"], "fetch wrote part of the drop before refusing");
-    assert!(islington.inbox_ids().contains(&id));
+    assert_eq!(list_dir(&out.join("reports")), ["two.csv"], "fetch wrote into an existing folder");
+    assert_eq!(read_bytes(&out.join(&id).join("reports").join("one.csv")), b"1\n");
+    assert_eq!(read_bytes(&out.join(&id).join("reports").join("two.csv")), b"2\n");
+    assert!(!islington.inbox_ids().contains(&id));
 }
 
 #[test]

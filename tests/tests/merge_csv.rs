@@ -196,8 +196,10 @@ fn a_failed_drop_keeps_its_status_and_the_rest_still_merge() {
     let b = hackney.file("hackney-fsm-islington.csv", "upn,fsm\nB1,1\n");
     camden.send("islington", &[&a]);
     let id_b = hackney.send("islington", &[&b]);
-    // A file of the same name is already there, so hackney's drop cannot be placed.
+    // A file of the same name is already there, and so is the folder named
+    // after the drop that a clash would use, so hackney's drop cannot be placed.
     islington.file("in/hackney-fsm-islington.csv", "older\n");
+    islington.file(&format!("in/{id_b}"), "taken\n");
 
     let (exit, stderr) = islington.fail_code(fetch_merge_args("in", "merged.csv", &[]), "output_exists");
     assert_eq!(exit, 3, "{stderr}");

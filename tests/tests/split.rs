@@ -315,3 +315,51 @@ fn a_workbook_splits_from_the_named_sheet() {
         [head, row("SYN2", "Two\nLines", "204", "London Borough of Hackney")]
     );
 }
+
+/// Runs `sealdrop GLOBALS ARGS` on a pseudo-terminal (util-linux `script`),
+/// typing `answer` at the prompt.
+fn on_a_terminal(party: &Party, args: &[&str], answer: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut cmd = party.command();
+    cmd.args(args);
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]).current_dir(party.work());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the client on a pseudo-terminal");
+    // Give the client time to print the summary and ask before answering.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn on_a_terminal_the_analyst_is_asked_and_only_yes_sends() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let input = write_input(&camden);
+    let args = ["send", "--split-by", "home_la", "--allow-unroutable", input.to_str().unwrap()];
+
+    let (code, screen) = on_a_terminal(&camden, &args, "no");
+    assert!(screen.contains("Islington") && screen.contains("Type yes to send"), "{screen}");
+    assert!(screen.contains("error[cancelled]"), "{screen}");
+    assert_eq!(code, Some(1), "{screen}");
+    assert_eq!(drops_sent_by(&hub, "camden"), 0, "a declined split sent something");
+
+    let (code, screen) = on_a_terminal(&camden, &args, "yes");
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(screen.matches("sent d-").count(), 5, "{screen}");
+    assert_eq!(drops_sent_by(&hub, "camden"), 5);
+}
