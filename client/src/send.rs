@@ -196,6 +196,29 @@ pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Resul
     }
 }
 
+/// The age recipients of every member key of `party` in the directory, and
+/// the manifest's record of them. A party with no member keys is refused:
+/// nobody there could decrypt.
+pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::Recipient>, Vec<EncryptedTo>)> {
+    let p = dir
+        .party(party)
+        .ok_or_else(|| Error::input("unknown_party", format!("{party} vanished from the directory")))?;
+    if p.members.is_empty() {
+        return Err(Error::input(
+            "unknown_party",
+            format!("{} has no member keys in the directory; ask the coordinator", p.name),
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut listed = Vec::new();
+    for m in &p.members {
+        let card = p.card(m);
+        keys.push(card.age_recipient().map_err(|e| Error::verification("directory_invalid", e.to_string()))?);
+        listed.push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
+    }
+    Ok((keys, listed))
+}
+
 /// Sends a drop.
 pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let session = settings.session()?;
@@ -207,22 +230,9 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let mut encrypted_to = Vec::new();
     let mut age_recipients = Vec::new();
     for party in &recipients {
-        let p = dir
-            .party(party)
-            .ok_or_else(|| Error::input("unknown_party", format!("{party} vanished from the directory")))?;
-        if p.members.is_empty() {
-            return Err(Error::input(
-                "unknown_party",
-                format!("{} has no member keys in the directory; ask the coordinator", p.name),
-            ));
-        }
-        for m in &p.members {
-            let card = p.card(m);
-            age_recipients
-                .push(card.age_recipient().map_err(|e| Error::verification("directory_invalid", e.to_string()))?);
-            encrypted_to
-                .push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
-        }
+        let (keys, listed) = party_keys(dir, party)?;
+        age_recipients.extend(keys);
+        encrypted_to.extend(listed);
     }
     let plan = archive::plan(&req.paths)?;
 

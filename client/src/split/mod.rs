@@ -727,23 +727,7 @@ fn encrypt_parts(
         if p.already_sent.is_some() {
             continue;
         }
-        let party = dir
-            .party(&p.party)
-            .ok_or_else(|| Error::input("unknown_party", format!("{} vanished from the directory", p.party)))?;
-        let mut recipients = Vec::new();
-        let mut encrypted_to = Vec::new();
-        for m in &party.members {
-            let card = party.card(m);
-            recipients.push(card.age_recipient().map_err(|e| Error::verification("directory_invalid", e.to_string()))?);
-            encrypted_to
-                .push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
-        }
-        if recipients.is_empty() {
-            return Err(Error::input(
-                "unknown_party",
-                format!("{} has no member keys in the directory; ask the coordinator", party.name),
-            ));
-        }
+        let (recipients, encrypted_to) = crate::send::party_keys(dir, &p.party)?;
         let path = spool.join(format!("{}.age", p.party));
         let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
