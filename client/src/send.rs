@@ -165,16 +165,22 @@ pub fn choose_agreement<'d>(
             format!("{outside} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
         ));
     }
-    if !a.in_force(now) {
-        return Err(Error::input(
-            "agreement_not_in_force",
-            format!(
-                "agreement `{}` is in force from {} until {}, not now; nothing was sent",
-                a.id, a.valid_from, a.valid_until
-            ),
-        ));
-    }
+    check_in_force(a, now)?;
     Ok(a)
+}
+
+/// Refuses an agreement that is not in force at `now`, naming its window.
+pub fn check_in_force(a: &Agreement, now: Timestamp) -> Result<()> {
+    if a.in_force(now) {
+        return Ok(());
+    }
+    Err(Error::input(
+        "agreement_not_in_force",
+        format!(
+            "agreement `{}` is in force from {} until {}, not now; nothing was sent",
+            a.id, a.valid_from, a.valid_until
+        ),
+    ))
 }
 
 fn join(p: &[PartyId]) -> String {

@@ -407,14 +407,8 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
                 ),
             ));
         }
-        if !a.in_force(now) {
-            return Some(Error::input(
-                "agreement_not_in_force",
-                format!(
-                    "agreement `{}` is in force from {} until {}, not now; nothing was sent",
-                    a.id, a.valid_from, a.valid_until
-                ),
-            ));
+        if let Err(e) = crate::send::check_in_force(a, now) {
+            return Some(e);
         }
     }
     if plan.unroutable_rows > 0 && !plan.allow_unroutable {
