@@ -108,8 +108,10 @@ pub struct Verdict {
     pub fetches: u64,
     /// Acknowledgements.
     pub acknowledgements: u64,
-    /// Deletions: delivered, expired, recalled.
-    pub deleted: [u64; 3],
+    /// Recalls by senders.
+    pub recalls: u64,
+    /// Deletions: delivered, expired, recalled, agreement ended.
+    pub deleted: [u64; 4],
     /// Signatures checked.
     pub signatures_checked: u64,
     /// Parties whose witnesses cosigned the checkpoint.
@@ -196,7 +198,8 @@ fn verdict(meta: &BundleMeta, r: &AuditReport, vouched: bool) -> Verdict {
         drops_committed: r.drops_committed,
         fetches: r.fetches,
         acknowledgements: r.acknowledgements,
-        deleted: [r.deleted.delivered, r.deleted.expired, r.deleted.recalled],
+        recalls: r.recalls,
+        deleted: [r.deleted.delivered, r.deleted.expired, r.deleted.recalled, r.deleted.agreement_ended],
         signatures_checked: r.signatures_checked,
         witnesses: r.witnesses.iter().map(ToString::to_string).collect(),
         failures,
@@ -240,8 +243,16 @@ pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> 
         w(
             out,
             format!(
-                "  drops committed {}, fetches {}, acknowledgements {}; deleted: {} delivered, {} expired, {} recalled",
-                v.drops_committed, v.fetches, v.acknowledgements, v.deleted[0], v.deleted[1], v.deleted[2]
+                "  drops committed {}, fetches {}, acknowledgements {}, recalls {}; \
+                 deleted: {} delivered, {} expired, {} recalled, {} agreement ended",
+                v.drops_committed,
+                v.fetches,
+                v.acknowledgements,
+                v.recalls,
+                v.deleted[0],
+                v.deleted[1],
+                v.deleted[2],
+                v.deleted[3]
             ),
         )?;
         w(
@@ -344,4 +355,55 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         super::audit::report::write_html(&built, html)?;
     }
     Ok((verdict, built))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(failures: Vec<String>) -> Verdict {
+        Verdict {
+            verified: failures.is_empty(),
+            origin: "hub.example/log".into(),
+            log_key_fingerprint: "SHA256:abc".into(),
+            log_key_vouched: true,
+            entries: 12,
+            directory_versions: 2,
+            drops_committed: 4,
+            fetches: 3,
+            acknowledgements: 2,
+            recalls: 1,
+            deleted: [1, 1, 1, 1],
+            signatures_checked: 20,
+            witnesses: vec!["camden".into()],
+            failures,
+        }
+    }
+
+    #[test]
+    fn verdicts_count_recalls_and_agreement_endings() {
+        let mut out = Vec::new();
+        report_verdict(&sample(vec![]), false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("audit of log hub.example/log: VERIFIED"), "{text}");
+        assert!(
+            text.contains(
+                "  drops committed 4, fetches 3, acknowledgements 2, recalls 1; \
+                 deleted: 1 delivered, 1 expired, 1 recalled, 1 agreement ended\n"
+            ),
+            "{text}"
+        );
+
+        let mut out = Vec::new();
+        report_verdict(&sample(vec![]), true, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((v["recalls"].as_u64(), v["deleted"].as_array().map(Vec::len)), (Some(1), Some(4)));
+
+        let mut out = Vec::new();
+        let failed =
+            vec!["entry 7: drop d-x is deleted as recalled, but the sender's recall is not the entry before".into()];
+        let err = report_verdict(&sample(failed), false, &mut out).unwrap_err();
+        assert!(err.to_string().contains("entry 7: drop d-x is deleted as recalled"), "{err}");
+        assert!(String::from_utf8(out).unwrap().contains("  FAIL entry 7: "));
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use sealdrop_proto::api::{Inbox, Sent};
+use sealdrop_proto::api::Inbox;
 use sealdrop_proto::ids::{MemberName, PartyId};
 use sealdrop_proto::keys::MemberSecretKey;
 
@@ -155,11 +155,60 @@ enum Command {
         #[arg(long, value_name = "OUT.csv")]
         merge_csv: Option<PathBuf>,
     },
-    /// The sender's view: each drop and each recipient's progress.
+    /// The sender's view: each drop, each recipient's outcome, and non-deliveries.
+    ///
+    /// Per drop: state, agreement, size, commit time, expiry and, once it
+    /// ended, when and why the hub deleted the ciphertext (with the file names
+    /// when this client's journal knows them). Per recipient: acknowledged,
+    /// fetched (not yet acknowledged), waiting, NOT DELIVERED (the drop ended
+    /// before it acknowledged) or recalled. Ends with a summary line.
+    #[command(verbatim_doc_comment)]
     Status {
         /// One drop.
         id: Option<String>,
-        /// Print a JSON array.
+        /// Only drops created on or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only drops under this agreement.
+        #[arg(long)]
+        agreement: Option<String>,
+        /// Print a JSON array (the hub's fields, plus each recipient's `outcome` and the drop's `files`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take back a drop you sent that no recipient has acknowledged: the hub deletes it.
+    ///
+    /// Refused (recall_refused) once a recipient has acknowledged: that party
+    /// has the data. Recipients that downloaded it without acknowledging are
+    /// named in a warning: ask them to delete their copy.
+    #[command(verbatim_doc_comment)]
+    Recall {
+        /// The drop id.
+        id: String,
+        /// Print the hub's answer and the receipt path as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What did we send to whom (and receive from whom) last month? Answered
+    /// from this machine's journal alone: no hub, key or network needed.
+    ///
+    /// Every send, fetch and recall by this client is appended to
+    /// <state dir>/journal.jsonl; this lists them, oldest first.
+    #[command(verbatim_doc_comment)]
+    Journal {
+        /// Only entries on or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only drops under this agreement.
+        #[arg(long)]
+        agreement: Option<String>,
+        /// Only drops sent to or received from this party (its id).
+        #[arg(long)]
+        party: Option<String>,
+        /// Also list the hub log checkpoints this client verified.
+        #[arg(long)]
+        checkpoints: bool,
+        /// Print the matching entries as a JSON array.
         #[arg(long)]
         json: bool,
     },
@@ -297,6 +346,36 @@ enum DirectoryCommand {
         /// Where to write the signed directory.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Add a member's public key card to its party in the unsigned directory file (raises the serial).
+    AddMember {
+        /// The unsigned directory (JSON), edited in place.
+        #[arg(long)]
+        input: PathBuf,
+        /// The member's public key card (JSON, as `sealdrop keygen` prints it).
+        #[arg(long)]
+        card: PathBuf,
+    },
+    /// Revoke a member key in the unsigned directory file: it moves to the party's `revoked`
+    /// list for good, optionally replaced by the member's new key card (raises the serial).
+    /// Then sign and publish the file.
+    Revoke {
+        /// The unsigned directory (JSON), edited in place.
+        #[arg(long)]
+        input: PathBuf,
+        /// The key to revoke, `<party>/<member>`.
+        #[arg(long, value_name = "PARTY/MEMBER")]
+        key: String,
+        /// Why (kept in the directory, shown to whoever still tries to use the key).
+        #[arg(long)]
+        reason: String,
+        /// From when the key is not to be trusted (default now); for a lost or stolen key,
+        /// the last time it was known safe. Drops committed before this time stay readable.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// The member's new public key card, to list in the old key's place.
+        #[arg(long, value_name = "CARD")]
+        replace_with: Option<PathBuf>,
     },
     /// Upload a signed directory to the hub (checked against --authority first).
     Publish {
@@ -526,6 +605,41 @@ impl Cli {
                     ),
                 )
             }
+            Command::Directory(DirectoryCommand::AddMember { input, card }) => {
+                let edit = crate::directory_cmd::add_member(&input, &card)?;
+                print(
+                    &mut out,
+                    &format!(
+                        "added {} to {} (serial {} -> serial {}); now sign and publish it",
+                        edit.added.unwrap_or_default(),
+                        input.display(),
+                        edit.old_serial,
+                        edit.new_serial
+                    ),
+                )
+            }
+            Command::Directory(DirectoryCommand::Revoke { input, key, reason, at, replace_with }) => {
+                let at = match at {
+                    Some(text) => sealdrop_proto::clock::parse_time(&text).ok_or_else(|| {
+                        Error::input(
+                            "bad_time",
+                            format!("--at {text:?} is not an RFC 3339 time, e.g. 2026-11-20T09:00:00Z"),
+                        )
+                    })?,
+                    None => settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
+                };
+                let edit = crate::directory_cmd::revoke(&input, &key, at, &reason, replace_with.as_deref())?;
+                let added = edit.added.map(|k| format!(", new key {k} listed")).unwrap_or_default();
+                print(
+                    &mut out,
+                    &format!(
+                        "revoked {key} from {at}{added} in {} (serial {} -> serial {}); now sign and publish it",
+                        input.display(),
+                        edit.old_serial,
+                        edit.new_serial
+                    ),
+                )
+            }
             Command::Directory(DirectoryCommand::Publish { file }) => {
                 let serial = crate::directory_cmd::publish(&settings, &file)?;
                 print(&mut out, &format!("the hub now enforces directory serial {serial}"))
@@ -745,53 +859,15 @@ impl Cli {
                     None => Ok(()),
                 }
             }
-            Command::Status { id, json } => {
-                let session = settings.session()?;
-                let hub = &session.hub;
-                let path = match &id {
-                    Some(id) => format!(
-                        "/v1/sent?id={}",
-                        id.parse::<sealdrop_proto::ids::DropId>()
-                            .map_err(|e| Error::input("bad_drop_id", e.to_string()))?
-                    ),
-                    None => "/v1/sent".to_owned(),
-                };
-                let sent: Sent = hub.get(&path)?;
-                if json {
-                    return print(
-                        &mut out,
-                        &serde_json::to_string_pretty(&sent.drops)
-                            .map_err(|e| Error::input("internal", e.to_string()))?,
-                    );
-                }
-                if sent.drops.is_empty() {
-                    return print(&mut out, "no drops sent");
-                }
-                for d in sent.drops {
-                    let state = format!("{:?}", d.state).to_lowercase();
-                    print(
-                        &mut out,
-                        &format!(
-                            "{}  {state}  {}  {}  created {}  expires {}",
-                            d.id,
-                            d.agreement,
-                            human_bytes(d.size),
-                            d.created,
-                            d.expires
-                        ),
-                    )?;
-                    for r in d.recipients {
-                        let state = match (&r.acknowledged, &r.fetched) {
-                            (Some(t), _) => {
-                                format!("acknowledged {t} by {}", r.acknowledged_by.as_deref().unwrap_or("?"))
-                            }
-                            (None, Some(t)) => format!("fetched {t}, not yet acknowledged"),
-                            (None, None) => "waiting".to_owned(),
-                        };
-                        print(&mut out, &format!("    {:<24} {state}", r.party))?;
-                    }
-                }
-                Ok(())
+            Command::Status { id, since, agreement, json } => {
+                let since = since.map(|s| parse_since(&s)).transpose()?;
+                crate::status::run(&settings, &crate::status::StatusRequest { id, since, agreement }, json, &mut out)
+            }
+            Command::Recall { id, json } => crate::recall::run(&settings, &id, json, &mut out),
+            Command::Journal { since, agreement, party, checkpoints, json } => {
+                let since = since.map(|s| parse_since(&s)).transpose()?;
+                let filter = crate::journal::Filter { since, agreement, party, checkpoints };
+                crate::journal::run(&settings.state_dir, &filter, json, &mut out)
             }
             Command::Witness { command: Some(WitnessCommand::Keygen { party, out: path }) } => {
                 let key = sealdrop_proto::keys::NoteSigningKey::generate(&format!("{party}.witness"))

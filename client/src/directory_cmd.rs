@@ -1,10 +1,12 @@
-//! The coordinator's tools: make an authority key, sign a directory, publish it.
+//! The coordinator's tools: make an authority key, add and revoke member
+//! keys in the unsigned directory file, sign it, publish it.
 
 use std::path::Path;
 
+use jiff::Timestamp;
 use sealdrop_proto::api::DirectoryAccepted;
-use sealdrop_proto::directory::{Directory, SignedDirectory};
-use sealdrop_proto::keys::NoteSigningKey;
+use sealdrop_proto::directory::{Directory, MemberKey, RevokedKey, SignedDirectory};
+use sealdrop_proto::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::context::Settings;
 use crate::error::{Error, Result};
@@ -64,4 +66,164 @@ pub fn publish(settings: &Settings, file: &Path) -> Result<u64> {
     let accepted: DirectoryAccepted = hub.post_text_unsigned("/v1/directory", note.clone())?;
     crate::trust::accept(&note, &authority, &settings.state_dir, &file.display().to_string())?;
     Ok(accepted.serial)
+}
+
+/// What [`revoke`] or [`add_member`] changed in the coordinator's directory file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DirectoryEdit {
+    /// The serial before.
+    pub old_serial: u64,
+    /// The serial written (one more).
+    pub new_serial: u64,
+    /// The revocation added, if any.
+    pub revoked: Option<RevokedKey>,
+    /// The key name added as a member, if any.
+    pub added: Option<String>,
+}
+
+fn edit_error(input: &Path, message: impl std::fmt::Display) -> Error {
+    Error::input("directory_invalid", format!("{}: {message}", input.display()))
+}
+
+/// Reads the coordinator's unsigned directory JSON.
+fn read_unsigned(input: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| edit_error(input, format!("not valid JSON: {e}")))
+}
+
+/// Raises the serial, checks the result is a consistent directory that may
+/// follow the original (so a mistake shows now, not when signing), and
+/// replaces the file atomically.
+fn write_unsigned(input: &Path, before: &serde_json::Value, mut after: serde_json::Value) -> Result<(u64, u64)> {
+    let old_serial =
+        before.get("serial").and_then(serde_json::Value::as_u64).ok_or_else(|| edit_error(input, "no `serial`"))?;
+    let new_serial = old_serial + 1;
+    after["serial"] = new_serial.into();
+    let parse = |v: &serde_json::Value| -> Result<Directory> {
+        let mut v = v.clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(Timestamp::UNIX_EPOCH.to_string()));
+        }
+        let d: Directory = serde_json::from_value(v).map_err(|e| edit_error(input, e))?;
+        d.validate().map_err(|e| edit_error(input, e))?;
+        Ok(d)
+    };
+    parse(before)?.check_successor(&parse(&after)?).map_err(|e| edit_error(input, e))?;
+    let mut text = serde_json::to_string_pretty(&after).map_err(|e| edit_error(input, e))?;
+    text.push('\n');
+    write_atomic(input, text.as_bytes(), false)?;
+    Ok((old_serial, new_serial))
+}
+
+/// The `parties` entry of `party` in the unsigned directory.
+fn party_mut<'v>(dir: &'v mut serde_json::Value, party: &str, input: &Path) -> Result<&'v mut serde_json::Value> {
+    dir.get_mut("parties")
+        .and_then(serde_json::Value::as_array_mut)
+        .and_then(|ps| ps.iter_mut().find(|p| p.get("id").and_then(serde_json::Value::as_str) == Some(party)))
+        .ok_or_else(|| edit_error(input, format!("there is no party `{party}`")))
+}
+
+/// Revokes the member key `key_name` (`<party>/<member>`) in the
+/// coordinator's unsigned directory file `input`: moves it from the party's
+/// `members` to its `revoked` list with `revoked_at` and `reason`, puts the
+/// member's new key card `replacement` in its place if given, and raises the
+/// serial. Sign and publish the file afterwards.
+pub fn revoke(
+    input: &Path,
+    key_name: &str,
+    revoked_at: Timestamp,
+    reason: &str,
+    replacement: Option<&Path>,
+) -> Result<DirectoryEdit> {
+    let (party, member) = key_name.split_once('/').ok_or_else(|| {
+        Error::input("bad_key_name", format!("{key_name:?} is not a member key name `<party>/<member>`"))
+    })?;
+    let card = replacement.map(read_card).transpose()?;
+    if let Some(c) = &card
+        && (c.party.as_str() != party || c.member.as_str() != member)
+    {
+        return Err(Error::input(
+            "bad_card",
+            format!("the new key card is for {}/{}, not {key_name}", c.party, c.member),
+        ));
+    }
+    let before = read_unsigned(input)?;
+    let mut after = before.clone();
+    let p = party_mut(&mut after, party, input)?;
+    let members = p
+        .get_mut("members")
+        .and_then(serde_json::Value::as_array_mut)
+        .ok_or_else(|| edit_error(input, format!("party `{party}` has no `members` list")))?;
+    let at =
+        members.iter().position(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(member)).ok_or_else(
+            || Error::input("unknown_member", format!("{key_name} is not a member key in {}", input.display())),
+        )?;
+    let old = members.remove(at);
+    let signing_key: NoteVerifierKey = old
+        .get("signing_key")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(|| edit_error(input, format!("{key_name} has no valid `signing_key`")))?;
+    if let Some(c) = &card {
+        let new: MemberKey = c.clone().into();
+        members.insert(at, serde_json::to_value(new).map_err(|e| edit_error(input, e))?);
+    }
+    let revocation = RevokedKey {
+        member: member.parse().map_err(|e| Error::input("bad_key_name", format!("{key_name}: {e}")))?,
+        signing_key,
+        revoked_at,
+        reason: reason.to_owned(),
+    };
+    let revoked = p
+        .as_object_mut()
+        .ok_or_else(|| edit_error(input, format!("party `{party}` is not an object")))?
+        .entry("revoked")
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    revoked
+        .as_array_mut()
+        .ok_or_else(|| edit_error(input, format!("party `{party}`'s `revoked` is not a list")))?
+        .push(serde_json::to_value(&revocation).map_err(|e| edit_error(input, e))?);
+    let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
+    Ok(DirectoryEdit {
+        old_serial,
+        new_serial,
+        revoked: Some(revocation),
+        added: card.map(|c| c.signing_key.name().to_owned()),
+    })
+}
+
+/// Adds a member's public key card (from `sealdrop keygen` / `key show`) to
+/// its party in the coordinator's unsigned directory file, and raises the serial.
+pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
+    let card = read_card(card_file)?;
+    let before = read_unsigned(input)?;
+    let mut after = before.clone();
+    let p = party_mut(&mut after, card.party.as_str(), input)?;
+    let members = p
+        .get_mut("members")
+        .and_then(serde_json::Value::as_array_mut)
+        .ok_or_else(|| edit_error(input, format!("party `{}` has no `members` list", card.party)))?;
+    if members.iter().any(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(card.member.as_str())) {
+        return Err(Error::input(
+            "member_exists",
+            format!(
+                "{} already has a member key; to replace it use `sealdrop directory revoke --key {} --replace-with CARD`",
+                card.signing_key.name(),
+                card.signing_key.name()
+            ),
+        ));
+    }
+    let new: MemberKey = card.clone().into();
+    members.push(serde_json::to_value(new).map_err(|e| edit_error(input, e))?);
+    let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
+    Ok(DirectoryEdit { old_serial, new_serial, revoked: None, added: Some(card.signing_key.name().to_owned()) })
+}
+
+/// Reads and checks a member's public key card (JSON).
+fn read_card(path: &Path) -> Result<MemberPublicKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let card: MemberPublicKey = serde_json::from_str(text.trim())
+        .map_err(|e| Error::input("bad_card", format!("{} is not a public key card: {e}", path.display())))?;
+    card.validate().map_err(|e| Error::input("bad_card", format!("{}: {e}", path.display())))?;
+    Ok(card)
 }

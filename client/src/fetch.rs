@@ -123,7 +123,7 @@ fn fetch_one(
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
-    let manifest = verify_manifest(dir, me, &id, &details.manifest)?;
+    let manifest = verify_manifest(dir, me, &id, &details.manifest, details.committed)?;
 
     let staging = dest.join(format!("{INCOMING_PREFIX}{id}"));
     if staging.exists() {
@@ -163,7 +163,16 @@ fn fetch_one(
             &format!("{id}.acknowledged-by-{}", me.party),
             |e| matches!(e, LogEntry::DropAcknowledged { receipt, .. } if *receipt == receipt_note),
         )
-        .map_err(|e| Error { message: format!("drop {id} was fetched and acknowledged, but: {}", e.message), ..e })?;
+        .map_err(|e| Error { message: format!("drop {id} was fetched and acknowledged, but: {}", e.message), ..e });
+    crate::journal::record_received(
+        settings,
+        &manifest,
+        &extracted,
+        &placed_in,
+        acked.log_index,
+        log_receipt.as_deref().ok(),
+    );
+    let log_receipt = log_receipt?;
     Ok(FetchOutcome {
         id,
         from: manifest.sender,
@@ -179,10 +188,24 @@ fn fetch_one(
 
 /// Checks the manifest's signature against the sender's keys in the verified
 /// directory, and that it is this drop and addressed to this member.
-pub fn verify_manifest(dir: &Directory, me: &MemberSecretKey, id: &DropId, note: &str) -> Result<Manifest> {
+///
+/// A key the directory has since revoked still vouches for a drop the hub
+/// committed (at `committed`) before the revocation took effect: staff
+/// leaving must not strand what they sent the day before. A drop committed
+/// after it, or whose commit time is unknown, is refused.
+pub fn verify_manifest(
+    dir: &Directory,
+    me: &MemberSecretKey,
+    id: &DropId,
+    note: &str,
+    committed: Option<jiff::Timestamp>,
+) -> Result<Manifest> {
     let claimed =
         peek_doc::<Manifest>(note).map_err(|e| Error::verification("bad_manifest", format!("drop {id}: {e}")))?;
-    let keys = dir.signing_keys_of(&claimed.sender);
+    let mut keys = dir.signing_keys_of(&claimed.sender);
+    if let (Some(party), Some(committed)) = (dir.party(&claimed.sender), committed) {
+        keys.extend(party.revoked.iter().filter(|r| r.revoked_at > committed).map(|r| r.signing_key.clone()));
+    }
     let opened = open_doc::<Manifest>(note, &keys).map_err(|e| {
         Error::verification(
             "bad_manifest",

@@ -4,6 +4,8 @@
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
 //! - [`archive`]: the tar inside each drop, with safe extraction.
+//! - [`status`] and [`recall`]: the sender's view of its drops, and taking one back.
+//! - [`journal`]: the local, append-only record of what this client sent and received.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
 //! - [`hub_client`]: signed HTTP requests to the hub.
 //! - [`context`]: resolved settings, key loading.
@@ -23,10 +25,13 @@ pub mod error;
 pub mod fetch;
 pub mod fsutil;
 pub mod hub_client;
+pub mod journal;
 pub mod logcheck;
 pub mod merge;
 pub mod pipe;
+pub mod recall;
 pub mod sample;
 pub mod send;
 pub mod split;
+pub mod status;
 pub mod trust;

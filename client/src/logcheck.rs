@@ -184,6 +184,7 @@ pub fn check(
         }
     }
     write_atomic(&log_dir(state_dir).join(CHECKPOINT_FILE), offered.note.as_bytes(), false)?;
+    crate::journal::record_checkpoint(state_dir, now, &offered);
     Ok(offered)
 }
 

@@ -80,8 +80,10 @@ pub fn parse_expiry(text: &str) -> Result<SignedDuration> {
 
 /// How long a drop may wait: `--expires` if given (at most what the
 /// agreement allows), else the default capped by the agreement.
-pub fn lifetime(agreement: &Agreement, expires: Option<&str>) -> Result<SignedDuration> {
+pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) -> Result<SignedDuration> {
     let max = SignedDuration::from_hours(i64::from(agreement.max_expiry_days) * 24);
+    // A drop may not wait beyond its agreement's end (the hub refuses that too).
+    let left = agreement.valid_until.duration_since(now);
     match expires {
         Some(text) => {
             let d = parse_expiry(text)?;
@@ -89,14 +91,25 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>) -> Result<SignedDu
                 return Err(Error::input(
                     "bad_expiry",
                     format!(
-                        "--expires {text} is longer than agreement `{}` allows ({} days)",
+                        "--expires {text} is longer than agreement `{}` lets a drop wait ({} days); nothing was sent",
                         agreement.id, agreement.max_expiry_days
+                    ),
+                ));
+            }
+            if d > left {
+                return Err(Error::input(
+                    "bad_expiry",
+                    format!(
+                        "--expires {text} would outlive agreement `{}`, which ends at {}; choose at most {}h; nothing was sent",
+                        agreement.id,
+                        agreement.valid_until,
+                        left.as_hours()
                     ),
                 ));
             }
             Ok(d)
         }
-        None => Ok(SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max)),
+        None => Ok(SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max).min(left)),
     }
 }
 
@@ -137,10 +150,13 @@ pub fn choose_agreement<'d>(
             )
         })?,
         None => {
-            let fits: Vec<&Agreement> =
-                dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p)) && a.in_force(now)).collect();
+            let covering: Vec<&Agreement> =
+                dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p))).collect();
+            let fits: Vec<&Agreement> = covering.iter().copied().filter(|a| a.in_force(now)).collect();
             match fits.as_slice() {
                 [one] => *one,
+                // The agreement that would cover them is not in force: say which and why.
+                [] if covering.len() == 1 => covering[0],
                 [] => {
                     return Err(Error::input(
                         "no_agreement",
@@ -174,12 +190,14 @@ pub fn check_in_force(a: &Agreement, now: Timestamp) -> Result<()> {
     if a.in_force(now) {
         return Ok(());
     }
+    let rule = if now < a.valid_from {
+        format!("is not in force until {}", a.valid_from)
+    } else {
+        format!("ended at {}", a.valid_until)
+    };
     Err(Error::input(
         "agreement_not_in_force",
-        format!(
-            "agreement `{}` is in force from {} until {}, not now; nothing was sent",
-            a.id, a.valid_from, a.valid_until
-        ),
+        format!("agreement `{}` {rule}: nothing may be sent under it now; nothing was sent", a.id),
     ))
 }
 
@@ -187,10 +205,24 @@ fn join(p: &[PartyId]) -> String {
     p.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Checks that this member's key is the one the directory lists.
+/// Checks that this member's key is the one the directory lists, and says
+/// so plainly when the coordinator revoked it.
 pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
+    let mine = me.signing.verifier();
+    if let Some(r) = dir.party(&me.party).and_then(|p| p.revocation(&mine)) {
+        return Err(Error::input(
+            "key_revoked",
+            format!(
+                "your key {} was revoked from {} ({}) in the signed directory (serial {serial}): it can no longer \
+                 send, fetch or sign; make a new key with `sealdrop keygen` and send its card to the coordinator",
+                me.signing.name(),
+                r.revoked_at,
+                if r.reason.is_empty() { "no reason given" } else { r.reason.as_str() }
+            ),
+        ));
+    }
     match dir.member_by_key_name(me.signing.name()) {
-        Some((_, m)) if m.signing_key == me.signing.verifier() => Ok(()),
+        Some((_, m)) if m.signing_key == mine => Ok(()),
         _ => Err(Error::input(
             "not_in_directory",
             format!(
@@ -232,7 +264,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let recipients = resolve_recipients(dir, &req.to)?;
     let now = settings.clock.now();
     let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
-    let lifetime = lifetime(agreement, req.expires.as_deref())?;
+    let lifetime = lifetime(agreement, req.expires.as_deref(), now)?;
     let mut encrypted_to = Vec::new();
     let mut age_recipients = Vec::new();
     for party in &recipients {
@@ -277,7 +309,17 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
             &format!("{}.committed", created.id),
             |e| matches!(e, LogEntry::DropCommitted { manifest, .. } if *manifest == note),
         )
-        .map_err(|e| Error { message: format!("drop {} was committed, but: {}", created.id, e.message), ..e })?;
+        .map_err(|e| Error { message: format!("drop {} was committed, but: {}", created.id, e.message), ..e });
+    crate::journal::record_sent(
+        settings,
+        &note,
+        crate::journal::top_level_names(&plan),
+        Some(plan.total_bytes),
+        committed.committed,
+        committed.log_index,
+        receipt.as_deref().ok(),
+    );
+    let receipt = receipt?;
     Ok(SendOutcome {
         id: created.id,
         recipients,

@@ -70,7 +70,11 @@ pub fn accept(note: &str, authority: &NoteVerifierKey, state_dir: &Path, source:
             }
             Ok(offered)
         }
-        _ => {
+        seen => {
+            if let Some(seen) = seen {
+                // A newer version must keep every revocation this client has seen.
+                seen.directory.check_successor(&offered.directory).map_err(|e| directory_error(e, source))?;
+            }
             write_atomic(&state_dir.join(DIRECTORY_FILE), offered.note.as_bytes(), false)?;
             Ok(offered)
         }

@@ -59,6 +59,8 @@ pub enum HubError {
     Meta(#[from] MetaError),
     #[error("hub storage: {0}")]
     Blob(#[from] BlobError),
+    #[error("an internal task failed: {0}")]
+    Internal(String),
 }
 
 impl HubError {

@@ -28,16 +28,24 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 30;
 /// How often, at most, the hub forgets expired request nonces (seconds).
 const NONCE_PURGE_INTERVAL_SECS: i64 = 60;
 
+/// How often, by default, the running hub looks for drops to delete.
+pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Limits an operator may tune.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubConfig {
     /// The largest ciphertext the hub accepts for one drop, in bytes.
     pub max_upload_bytes: u64,
+    /// How often the running hub deletes the ciphertext of drops whose
+    /// expiry passed or whose agreement ended (see [`crate::sweeper`]). A
+    /// drop past its expiry can no longer be fetched whatever this is; it
+    /// bounds how long its ciphertext stays on disk.
+    pub sweep_interval: std::time::Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES }
+        Self { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES, sweep_interval: DEFAULT_SWEEP_INTERVAL }
     }
 }
 
@@ -157,10 +165,16 @@ impl Hub {
             }),
             config: HubConfig::default(),
         };
-        let report = hub.clean_up_blocking()?;
+        let (report, swept) = hub.block_on(|hub| async move {
+            let report = hub.clean_up().await?;
+            // Catch up on what expired while the hub was down, before serving.
+            let swept = hub.sweep().await?;
+            Ok((report, swept))
+        })?;
         tracing::info!(
             uploads_removed = report.uploads_removed,
             blobs_removed = report.blobs_removed,
+            expired_at_start = swept.expired + swept.agreement_ended,
             directory_serial = hub.directory().directory.serial,
             log_size,
             "opened hub data directory"
@@ -171,6 +185,12 @@ impl Hub {
     /// The same hub with other limits.
     pub fn with_config(mut self, config: HubConfig) -> Hub {
         self.config = config;
+        self
+    }
+
+    /// The same hub sweeping every `interval`.
+    pub fn with_sweep_interval(mut self, interval: std::time::Duration) -> Hub {
+        self.config.sweep_interval = interval;
         self
     }
 
@@ -239,7 +259,7 @@ impl Hub {
     pub fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
         let _serial = self.inner.publish.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.directory();
-        let next = SignedDirectory::verify_newer(note, &self.inner.authority, current.directory.serial)?;
+        let next = SignedDirectory::verify_successor(note, &self.inner.authority, &current.directory)?;
         let now = self.now();
         let entry = transfer_log::directory_entry(&self.inner.log_key, now, &next)?;
         let stored = StoredDirectory {
@@ -273,18 +293,23 @@ impl Hub {
         self.inner.meta.insert_nonce(key, nonce, now)
     }
 
-    /// Runs [`Hub::clean_up`] to completion from synchronous code, on a
+    /// Runs `work` on this hub to completion from synchronous code, on a
     /// short-lived runtime in its own thread (so it works whether or not the
-    /// caller is itself inside a Tokio runtime).
-    fn clean_up_blocking(&self) -> Result<CleanupReport, HubError> {
+    /// caller is itself inside a Tokio runtime): start-up cleanup and the
+    /// catch-up sweep.
+    fn block_on<T, F>(&self, work: impl FnOnce(Hub) -> F + Send) -> Result<T, HubError>
+    where
+        T: Send,
+        F: std::future::Future<Output = Result<T, HubError>>,
+    {
         let hub = self.clone();
         let joined = std::thread::scope(|s| {
             s.spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| HubError::io("start the cleanup runtime for", hub.data_dir().to_owned(), e))?;
-                runtime.block_on(hub.clean_up())
+                    .map_err(|e| HubError::io("start the start-up runtime for", hub.data_dir().to_owned(), e))?;
+                runtime.block_on(work(hub))
             })
             .join()
         });

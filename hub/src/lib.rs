@@ -21,12 +21,13 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod storage;
+pub mod sweeper;
 pub mod transfer_log;
 
 use std::future::Future;
 
 pub use error::HubError;
-pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig, read_log_verifier};
+pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, Hub, HubConfig, read_log_verifier};
 pub use init::{InitOptions, init};
 
 /// The hub's router, for in-process tests and embedding.
@@ -35,15 +36,38 @@ pub fn router(hub: Hub) -> axum::Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes
-/// the requests in flight.
+/// the requests in flight. Meanwhile the sweeper deletes what expires every
+/// [`HubConfig::sweep_interval`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     hub: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, origin = hub.origin(), max_upload_bytes = hub.config().max_upload_bytes, "serving");
-    axum::serve(listener, router(hub)).with_graceful_shutdown(shutdown).await?;
+    let config = hub.config();
+    tracing::info!(
+        %addr,
+        origin = hub.origin(),
+        max_upload_bytes = config.max_upload_bytes,
+        sweep_interval_secs = config.sweep_interval.as_secs_f64(),
+        "serving"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let sweeper = tokio::spawn(sweeper::run(hub.clone(), config.sweep_interval, stopped(stop_rx.clone())));
+    let served = axum::serve(listener, router(hub))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    // The sender is gone once serving ends (also when it failed), so the
+    // sweeper stops after the sweep in progress, if any.
+    drop(stop_rx);
+    let _ = sweeper.await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

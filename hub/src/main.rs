@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sealdrop_hub::{DEFAULT_MAX_UPLOAD_BYTES, Hub, InitOptions};
-use sealdrop_proto::clock::{SystemClock, TEST_CLOCK_ENV, clock_from_env};
+use sealdrop_hub::{DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig, InitOptions};
+use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
 
 #[derive(Parser)]
 #[command(name = "sealdrop-hub", version, about = "Stores and relays age ciphertext between councils.")]
@@ -55,7 +55,20 @@ enum Command {
         /// The largest ciphertext accepted for one drop, in bytes.
         #[arg(long, value_name = "BYTES", env = "SEALDROP_HUB_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
         max_upload_bytes: u64,
+        /// How often to delete the ciphertext of drops whose expiry passed or
+        /// whose agreement ended, in seconds (the hub also does it at start).
+        #[arg(long, value_name = "SECONDS", env = "SEALDROP_HUB_SWEEP_INTERVAL", default_value = "60", value_parser = parse_interval)]
+        sweep_interval: std::time::Duration,
     },
+}
+
+/// A sweep interval: a positive number of seconds, at most a day.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.05..=86_400.0).contains(&secs) {
+        return Err(format!("{s} s is outside 0.05 to 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn main() -> ExitCode {
@@ -83,8 +96,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
             let directory_note = sealdrop_hub::init::read_directory_file(&directory).map_err(|e| e.to_string())?;
             let opts = InitOptions { data_dir: data.clone(), origin, authority, directory_note };
-            sealdrop_hub::init(&opts, &SystemClock).map_err(|e| e.to_string())?;
-            let hub = Hub::open(&data, std::sync::Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+            // The test clock too, so a test's log starts at its clock's time.
+            let clock = clock_from_env();
+            sealdrop_hub::init(&opts, clock.as_ref()).map_err(|e| e.to_string())?;
+            let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?;
             println!("initialised hub {} in {}", hub.origin(), data.display());
             println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
             println!("  directory:  serial {} (authority {})", hub.directory().directory.serial, hub.authority());
@@ -104,18 +119,20 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{key}");
             Ok(())
         }
-        Command::Serve { data, listen, max_upload_bytes } => serve(data, listen, max_upload_bytes),
+        Command::Serve { data, listen, max_upload_bytes, sweep_interval } => {
+            serve(data, listen, HubConfig { max_upload_bytes, sweep_interval })
+        }
     }
 }
 
-fn serve(data: PathBuf, listen: SocketAddr, max_upload_bytes: u64) -> Result<(), String> {
+fn serve(data: PathBuf, listen: SocketAddr, config: HubConfig) -> Result<(), String> {
     if std::env::var_os(TEST_CLOCK_ENV).is_some_and(|v| !v.is_empty()) {
         tracing::warn!("{TEST_CLOCK_ENV} is set: the hub reads the time from a test clock file, not the system clock");
     }
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?.with_max_upload_bytes(max_upload_bytes);
+        let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e} (is another hub running?)"))?;

@@ -406,6 +406,8 @@ pub struct Party {
     pub hub_url: String,
     /// What `--authority` is given.
     pub authority: PathBuf,
+    /// The test clock file the client reads the time from, if any.
+    pub clock: Option<PathBuf>,
 }
 
 impl Party {
@@ -423,7 +425,13 @@ impl Party {
         std::fs::create_dir(&state).expect("mkdir state");
         let work = dir.path().join("work");
         std::fs::create_dir(&work).expect("mkdir work");
-        Self { id: id.to_owned(), dir, key, state, hub_url: url.to_owned(), authority: authority_pub() }
+        Self { id: id.to_owned(), dir, key, state, hub_url: url.to_owned(), authority: authority_pub(), clock: None }
+    }
+
+    /// The same party reading the time from `clock` (see [`TestClock`]).
+    pub fn with_clock(mut self, clock: &TestClock) -> Self {
+        self.clock = Some(clock.path().to_path_buf());
+        self
     }
 
     /// The same party (same key and state dir) pointed at another hub.
@@ -439,6 +447,9 @@ impl Party {
     /// The base command with the global options.
     pub fn command(&self) -> Command {
         let mut cmd = base_command(self.dir.path());
+        if let Some(clock) = &self.clock {
+            cmd.env("SEALDROP_TEST_CLOCK", clock);
+        }
         cmd.current_dir(self.work())
             .arg("--hub")
             .arg(&self.hub_url)
@@ -580,6 +591,60 @@ pub fn member_key(party: &str) -> sealdrop_proto::keys::MemberSecretKey {
 }
 
 // ---------------------------------------------------------------------------
+// Time
+
+/// A clock file that a hub and its clients read the time from (through
+/// `SEALDROP_TEST_CLOCK`), so a test moves time forward by writing it,
+/// never by sleeping. Starts at the real time, in whole seconds.
+#[derive(Debug)]
+pub struct TestClock {
+    dir: TempDir,
+    file: PathBuf,
+    now: std::cell::Cell<i64>,
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestClock {
+    /// A clock at the current real time.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("now");
+        let clock = Self { dir, file, now: std::cell::Cell::new(0) };
+        clock.set(sealdrop_proto::Timestamp::now().as_second());
+        clock
+    }
+
+    /// The file the processes read.
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Sets the time (Unix seconds). Written to a temporary file and
+    /// renamed, so a process never reads half a time.
+    pub fn set(&self, unix: i64) {
+        let tmp = self.dir.path().join("now.tmp");
+        std::fs::write(&tmp, unix.to_string()).expect("write the test clock");
+        std::fs::rename(&tmp, &self.file).expect("move the test clock into place");
+        self.now.set(unix);
+    }
+
+    /// Moves the time forward by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.set(self.now.get() + secs);
+    }
+
+    /// The time now (Unix seconds).
+    pub fn now(&self) -> i64 {
+        self.now.get()
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The hub
 
 /// A running `sealdrop-hub serve` over a temporary data directory.
@@ -593,18 +658,33 @@ pub struct Hub {
     pub url: String,
     logs: TempDir,
     child: Child,
+    /// The test clock file `serve` reads the time from, if any (kept across restarts).
+    clock: Option<PathBuf>,
 }
 
 impl Hub {
     /// Initialises a hub with the example authority and directory and serves it.
     pub fn start() -> Self {
+        Self::start_with(None, &[])
+    }
+
+    /// Like [`Hub::start`], reading the time from `clock` (see [`TestClock`])
+    /// and with extra `serve` options, e.g. `--sweep-interval 0.1`.
+    pub fn start_with_clock(clock: &TestClock, options: &[&str]) -> Self {
+        Self::start_with(Some(clock.path()), options)
+    }
+
+    fn start_with(clock: Option<&Path>, options: &[&str]) -> Self {
         let bins = bins();
         let data = tempfile::tempdir().expect("tempdir");
         let logs = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
         let mut init = Command::new(&bins.hub);
-        init.env_remove("SEALDROP_TEST_CLOCK")
-            .arg("init")
+        match clock {
+            Some(path) => init.env("SEALDROP_TEST_CLOCK", path),
+            None => init.env_remove("SEALDROP_TEST_CLOCK"),
+        };
+        init.arg("init")
             .arg("--data")
             .arg(data.path())
             .args(["--origin", "test-hub", "--authority"])
@@ -620,9 +700,11 @@ impl Hub {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let (child, addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &[]);
+        let clock = clock.map(Path::to_path_buf);
+        let (child, addr) =
+            spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), options, clock.as_deref());
         let url = format!("http://{addr}");
-        Self { data, addr, url, logs, child }
+        Self { data, addr, url, logs, child, clock }
     }
 
     /// Stops the hub process (SIGKILL), keeping its data directory.
@@ -641,7 +723,13 @@ impl Hub {
     /// `--max-upload-bytes` to make some uploads fail).
     pub fn restart_with(&mut self, options: &[&str]) {
         self.stop();
-        let (child, addr) = spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"), options);
+        let (child, addr) = spawn_serve(
+            &bins().hub,
+            self.data.path(),
+            &self.logs.path().join("hub.stderr"),
+            options,
+            self.clock.as_deref(),
+        );
         self.child = child;
         self.url = format!("http://{addr}");
         self.addr = addr;
@@ -713,11 +801,21 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Spawns `sealdrop-hub serve` on a free loopback port and reads its address.
-fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, options: &[&str]) -> (Child, String) {
+fn spawn_serve(
+    hub_bin: &Path,
+    data: &Path,
+    stderr_path: &Path,
+    options: &[&str],
+    clock: Option<&Path>,
+) -> (Child, String) {
     let stderr_path = stderr_path.to_path_buf();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
-    let mut child = Command::new(hub_bin)
-        .env_remove("SEALDROP_TEST_CLOCK")
+    let mut command = Command::new(hub_bin);
+    match clock {
+        Some(path) => command.env("SEALDROP_TEST_CLOCK", path),
+        None => command.env_remove("SEALDROP_TEST_CLOCK"),
+    };
+    let mut child = command
         .arg("serve")
         .arg("--data")
         .arg(data)

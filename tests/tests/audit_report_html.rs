@@ -98,6 +98,7 @@ fn party(key: &MemberSecretKey, name: &str, witness: Option<&NoteSigningKey>) ->
     let card = key.public();
     Party {
         witness_keys: witness.map(|w| vec![w.cosigner_verifier()]).unwrap_or_default(),
+        revoked: vec![],
         ..Party::with_member(name, card)
     }
 }

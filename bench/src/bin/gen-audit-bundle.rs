@@ -139,7 +139,8 @@ impl Gen<'_> {
             Kind::Expired => e.push(keys.hub_entry(&delete(i, DeletionReason::Expired))),
             Kind::Recalled => {
                 e.push(keys.fetch_entry(&m.drop, &recipients[0], time_of(i)));
-                e.push(keys.hub_entry(&delete(i + 1, DeletionReason::Recalled)));
+                e.push(keys.recall_entry(&m.drop, sender, time_of(i + 1)));
+                e.push(keys.hub_entry(&delete(i + 2, DeletionReason::Recalled)));
             }
             Kind::Delivered | Kind::TwoRecipients => {
                 for r in &recipients {

@@ -1,8 +1,10 @@
 //! The information-governance (IG) report over a transfer log that the audit
 //! has already verified: who sent how much to whom under which agreement, how
-//! long recipients took to acknowledge, which drops expired undelivered or
-//! were recalled, which drops are still waiting, and how the directory (keys,
-//! witnesses, agreements) changed.
+//! long recipients took to acknowledge, which drops expired or were deleted
+//! because their agreement ended before every recipient acknowledged (each
+//! such recipient shown as NOT DELIVERED), which were recalled (when, and by
+//! which member of the sender), which drops are still waiting, and how the
+//! directory (keys, key revocations, witnesses, agreements) changed.
 //!
 //! [`build`] streams the entries once and keeps one compact summary per drop
 //! (party and agreement ids interned, no manifests or receipts kept), so a
@@ -77,6 +79,9 @@ pub struct Totals {
     pub acknowledged: u64,
     /// Drops that expired before every recipient acknowledged.
     pub expired_undelivered: u64,
+    /// Drops deleted because their agreement ended (or a new directory
+    /// version ended or dropped it) before every recipient acknowledged.
+    pub agreement_ended_undelivered: u64,
     /// Drops the sender recalled.
     pub recalled: u64,
     /// Drops neither fully acknowledged nor deleted at the end of the log.
@@ -120,6 +125,15 @@ pub struct HistogramBin {
     pub count: u64,
 }
 
+/// A sender's recall of a drop, as the log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recall {
+    /// When the hub recalled it.
+    pub at: Timestamp,
+    /// The member key whose signed request recalled it (`<party>/<member>`).
+    pub by: String,
+}
+
 /// A drop deleted before every recipient acknowledged it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UndeliveredDrop {
@@ -141,6 +155,9 @@ pub struct UndeliveredDrop {
     pub expires: Timestamp,
     /// When the hub deleted it.
     pub deleted: Timestamp,
+    /// For a recalled drop, its recall (`None` when the log holds no
+    /// `drop_recalled` entry for it, as in logs older than recall entries).
+    pub recall: Option<Recall>,
 }
 
 /// A drop still on the hub at the end of the log.
@@ -195,6 +212,25 @@ pub enum KeyKind {
     Witness,
 }
 
+/// A member key the coordinator revoked, as a directory version lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyRevocation {
+    /// The serial of the first directory version that lists the revocation.
+    pub serial: u64,
+    /// The party the key belonged to.
+    pub party: PartyId,
+    /// The member the key belonged to.
+    pub member: String,
+    /// The key's name (`<party>/<member>`).
+    pub name: String,
+    /// Its fingerprint (`SHA256:...`).
+    pub fingerprint: String,
+    /// From when the key is not to be trusted.
+    pub revoked_at: Timestamp,
+    /// Why, as the coordinator put it.
+    pub reason: String,
+}
+
 /// A key added or removed between directory versions.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyChange {
@@ -234,6 +270,8 @@ pub struct DirectoryDiff {
     pub keys: Vec<KeyChange>,
     /// Agreements added, removed and changed.
     pub agreements: Vec<AgreementChange>,
+    /// Member keys revoked in this version (not listed as revoked before).
+    pub revocations: Vec<KeyRevocation>,
     /// Anything else people should notice (renamed parties, a new hub key).
     pub notes: Vec<String>,
 }
@@ -245,6 +283,7 @@ impl DirectoryDiff {
             && self.parties_removed.is_empty()
             && self.keys.is_empty()
             && self.agreements.is_empty()
+            && self.revocations.is_empty()
             && self.notes.is_empty()
     }
 }
@@ -268,6 +307,8 @@ pub struct DirectoryVersion {
     pub member_keys: usize,
     /// Witness keys listed.
     pub witness_keys: usize,
+    /// Revoked member keys listed (each version keeps every earlier revocation).
+    pub revoked_keys: usize,
     /// Agreements listed.
     pub agreements: usize,
     /// Changes from the previous version; `None` for the first one.
@@ -283,6 +324,8 @@ pub enum Outcome {
     Waiting,
     /// The drop expired before this recipient acknowledged it.
     ExpiredUndelivered,
+    /// The drop's agreement ended before this recipient acknowledged it.
+    AgreementEndedUndelivered,
     /// The sender recalled the drop before this recipient acknowledged it.
     Recalled,
     /// Deleted as delivered without this recipient's receipt: a log the
@@ -297,9 +340,37 @@ impl Outcome {
             Outcome::Acknowledged => "acknowledged",
             Outcome::Waiting => "waiting",
             Outcome::ExpiredUndelivered => "expired_undelivered",
+            Outcome::AgreementEndedUndelivered => "agreement_ended_undelivered",
             Outcome::Recalled => "recalled",
             Outcome::DeletedUnacknowledged => "deleted_unacknowledged",
         }
+    }
+
+    /// Whether the data reached this recipient, in the words of the CSV's
+    /// `delivery` column: `NOT DELIVERED` when the hub deleted the drop
+    /// (expired, agreement ended) before this recipient acknowledged it.
+    pub fn delivery(self) -> &'static str {
+        match self {
+            Outcome::Acknowledged => "delivered",
+            Outcome::Waiting => "pending",
+            Outcome::Recalled => "recalled",
+            Outcome::ExpiredUndelivered | Outcome::AgreementEndedUndelivered | Outcome::DeletedUnacknowledged => {
+                NOT_DELIVERED
+            }
+        }
+    }
+}
+
+/// How the report marks a recipient the hub deleted a drop for before it acknowledged.
+pub const NOT_DELIVERED: &str = "NOT DELIVERED";
+
+/// A deletion reason as the CSV writes it.
+pub fn reason_word(reason: DeletionReason) -> &'static str {
+    match reason {
+        DeletionReason::Delivered => "delivered",
+        DeletionReason::Expired => "expired",
+        DeletionReason::Recalled => "recalled",
+        DeletionReason::AgreementEnded => "agreement_ended",
     }
 }
 
@@ -326,6 +397,10 @@ pub struct DeliveryRow<'a> {
     pub hours_to_acknowledge: Option<f64>,
     /// What became of it.
     pub outcome: Outcome,
+    /// When the hub deleted the drop, and why.
+    pub deleted: Option<(Timestamp, DeletionReason)>,
+    /// The member key that recalled the drop, if its sender recalled it.
+    pub recalled_by: Option<&'a str>,
 }
 
 /// The report: plain data, ready for [`write_csv`] and [`write_html`].
@@ -367,6 +442,9 @@ pub struct Report {
     pub ack_histogram: Vec<HistogramBin>,
     /// Drops that expired before every recipient acknowledged, in log order.
     pub expired: Vec<UndeliveredDrop>,
+    /// Drops deleted because their agreement ended before every recipient
+    /// acknowledged, in log order.
+    pub agreement_ended: Vec<UndeliveredDrop>,
     /// Recalled drops, in log order.
     pub recalled: Vec<UndeliveredDrop>,
     /// Drops still on the hub at the end of the log, in log order.
@@ -376,9 +454,13 @@ pub struct Report {
     pub directory_versions: Vec<DirectoryVersion>,
     /// The newest directory serial known.
     pub current_directory_serial: Option<u64>,
+    /// Member keys revoked by the directory versions shown (the period's),
+    /// each once, with the serial of the version that first lists it.
+    pub revocations: Vec<KeyRevocation>,
     drops: Vec<DropSummary>,
     party_ids: Vec<PartyId>,
     agreement_ids: Vec<String>,
+    recall_keys: Vec<String>,
 }
 
 /// One drop, compactly: ids interned, times as timestamps, no documents.
@@ -392,6 +474,8 @@ struct DropSummary {
     committed: Timestamp,
     expires: Timestamp,
     deleted: Option<(Timestamp, DeletionReason)>,
+    /// When it was recalled, and by which member key (interned).
+    recalled: Option<(Timestamp, u32)>,
     recipients: Box<[RecipientState]>,
 }
 
@@ -408,6 +492,7 @@ enum DropOutcome {
     Acknowledged,
     Waiting,
     ExpiredUndelivered,
+    AgreementEndedUndelivered,
     Recalled,
     Other,
 }
@@ -427,6 +512,7 @@ impl DropSummary {
             (_, true) => DropOutcome::Acknowledged,
             (None, false) => DropOutcome::Waiting,
             (Some(DeletionReason::Expired), false) => DropOutcome::ExpiredUndelivered,
+            (Some(DeletionReason::AgreementEnded), false) => DropOutcome::AgreementEndedUndelivered,
             (Some(DeletionReason::Delivered), false) => DropOutcome::Other,
         }
     }
@@ -438,6 +524,7 @@ impl DropSummary {
         match self.deleted.map(|d| d.1) {
             None => Outcome::Waiting,
             Some(DeletionReason::Expired) => Outcome::ExpiredUndelivered,
+            Some(DeletionReason::AgreementEnded) => Outcome::AgreementEndedUndelivered,
             Some(DeletionReason::Recalled) => Outcome::Recalled,
             Some(DeletionReason::Delivered) => Outcome::DeletedUnacknowledged,
         }
@@ -480,6 +567,8 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
 struct Builder {
     parties: Interner<PartyId>,
     agreements: Interner<String>,
+    /// Member keys that recalled drops.
+    recall_keys: Interner<String>,
     drops: Vec<DropSummary>,
     /// Drops not yet deleted: deleted ones leave the index, so it only
     /// holds the drops on the hub at any one time.
@@ -547,6 +636,7 @@ impl Builder {
                     committed,
                     expires: m.expires,
                     deleted: None,
+                    recalled: None,
                     recipients,
                 };
                 let ix = u32::try_from(self.drops.len()).expect("fewer than 4 billion drops");
@@ -573,6 +663,15 @@ impl Builder {
                     && let Some(r) = d.recipients.iter_mut().find(|r| r.party == p)
                 {
                     r.acknowledged.get_or_insert(acknowledged);
+                }
+            }
+            LogEntry::DropRecalled { drop, recalled, request, .. } => {
+                self.saw_time(recalled);
+                // Only drops the filters selected are live here.
+                let Some(ix) = drop_key(drop.as_str()).and_then(|k| self.live.get(&k).copied()) else { return };
+                let by = self.recall_keys.get(&request.key);
+                if let Some(d) = self.drops.get_mut(ix as usize) {
+                    d.recalled.get_or_insert((recalled, by));
                 }
             }
         }
@@ -640,6 +739,7 @@ impl Tally {
             DropOutcome::Acknowledged => t.acknowledged += 1,
             DropOutcome::Waiting => t.waiting += 1,
             DropOutcome::ExpiredUndelivered => t.expired_undelivered += 1,
+            DropOutcome::AgreementEndedUndelivered => t.agreement_ended_undelivered += 1,
             DropOutcome::Recalled => t.recalled += 1,
             DropOutcome::Other => {}
         }
@@ -665,9 +765,10 @@ pub fn build(input: ReportInput) -> Report {
     for (index, entry) in entries {
         b.entry(index, entry, agreement.as_deref(), since);
     }
-    let Builder { parties, agreements, drops, published, entries_read, unreadable, span, .. } = b;
+    let Builder { parties, agreements, recall_keys, drops, published, entries_read, unreadable, span, .. } = b;
     let party_ids = parties.items;
     let agreement_ids = agreements.items;
+    let recall_keys = recall_keys.items;
 
     // Names and titles: the newest directory that lists each one wins.
     let mut party_names = BTreeMap::new();
@@ -690,7 +791,8 @@ pub fn build(input: ReportInput) -> Report {
     let mut flows: HashMap<(u32, u32), Flow> = HashMap::new();
     let mut ack_hours: Vec<Vec<f64>> = vec![Vec::new(); party_ids.len()];
     let mut histogram = [0u64; BINS.len()];
-    let (mut expired, mut recalled, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut expired, mut agreement_ended, mut recalled, mut waiting) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let names = |ixs: Vec<u32>| -> Vec<PartyId> { ixs.into_iter().map(|i| party_ids[i as usize].clone()).collect() };
     for d in &drops {
         all.add(d);
@@ -716,9 +818,11 @@ pub fn build(input: ReportInput) -> Report {
             committed: d.committed,
             expires: d.expires,
             deleted,
+            recall: d.recalled.map(|(at, by)| Recall { at, by: recall_keys[by as usize].clone() }),
         };
         match (d.outcome(), d.deleted) {
             (DropOutcome::ExpiredUndelivered, Some((t, _))) => expired.push(undelivered(t)),
+            (DropOutcome::AgreementEndedUndelivered, Some((t, _))) => agreement_ended.push(undelivered(t)),
             (DropOutcome::Recalled, Some((t, _))) => recalled.push(undelivered(t)),
             (DropOutcome::Waiting, _) => waiting.push(WaitingDrop {
                 drop: d.id().to_owned(),
@@ -784,6 +888,8 @@ pub fn build(input: ReportInput) -> Report {
         .collect();
 
     let directory_versions = directory_versions(&directories, &published, since);
+    let shown: BTreeSet<u64> = directory_versions.iter().map(|v| v.serial).collect();
+    let revocations = revocations(&directories).into_iter().filter(|r| shown.contains(&r.serial)).collect();
 
     Report {
         origin,
@@ -805,13 +911,47 @@ pub fn build(input: ReportInput) -> Report {
         ack_by_recipient,
         ack_histogram,
         expired,
+        agreement_ended,
         recalled,
         waiting,
         directory_versions,
+        revocations,
         drops,
         party_ids,
         agreement_ids,
+        recall_keys,
     }
+}
+
+/// The revocations a directory lists, each once.
+fn revoked_in(dir: &Directory) -> impl Iterator<Item = KeyRevocation> + '_ {
+    dir.parties.iter().flat_map(move |p| {
+        p.revoked.iter().map(move |r| KeyRevocation {
+            serial: dir.serial,
+            party: p.id.clone(),
+            member: r.member.to_string(),
+            name: r.signing_key.name().to_owned(),
+            fingerprint: r.signing_key.fingerprint(),
+            revoked_at: r.revoked_at,
+            reason: r.reason.clone(),
+        })
+    })
+}
+
+/// Every revocation in the directories (sorted by serial), each with the
+/// first serial that lists it, in that order.
+fn revocations(directories: &[SignedDirectory]) -> Vec<KeyRevocation> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for d in directories {
+        for r in revoked_in(&d.directory) {
+            if seen.insert((r.party.clone(), r.fingerprint.clone())) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 fn directory_versions(
@@ -837,6 +977,7 @@ fn directory_versions(
             parties: dir.parties.len(),
             member_keys: dir.parties.iter().map(|p| p.members.len()).sum(),
             witness_keys: dir.parties.iter().map(|p| p.witness_keys.len()).sum(),
+            revoked_keys: dir.parties.iter().map(|p| p.revoked.len()).sum(),
             agreements: dir.agreements.len(),
             changes: i.checked_sub(1).map(|p| diff(&directories[p].directory, dir)),
         });
@@ -899,6 +1040,10 @@ pub fn diff(old: &Directory, new: &Directory) -> DirectoryDiff {
     out.keys.extend(old_keys.difference(&new_keys).map(change(Change::Removed)));
     out.keys.extend(new_keys.difference(&old_keys).map(change(Change::Added)));
     out.keys.sort_by(|a, b| (&a.party, a.kind, &a.name, a.change).cmp(&(&b.party, b.kind, &b.name, b.change)));
+
+    let before: BTreeSet<(PartyId, String)> = revoked_in(old).map(|r| (r.party, r.fingerprint)).collect();
+    out.revocations = revoked_in(new).filter(|r| !before.contains(&(r.party.clone(), r.fingerprint.clone()))).collect();
+    out.revocations.sort();
 
     for a in &new.agreements {
         let Some(o) = old.agreement(&a.id) else {
@@ -979,6 +1124,8 @@ impl Report {
                 acknowledged: r.acknowledged,
                 hours_to_acknowledge: r.acknowledged.map(|a| hours_between(d.committed, a)),
                 outcome: d.recipient_outcome(r),
+                deleted: d.deleted,
+                recalled_by: d.recalled.map(|(_, by)| self.recall_keys[by as usize].as_str()),
             })
         })
     }
@@ -1010,8 +1157,13 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) ->
     Ok(())
 }
 
-/// The CSV header.
-pub const CSV_HEADER: [&str; 10] = [
+/// The CSV header. The last four columns came later, so older columns keep
+/// their positions: `deleted` (when the hub deleted the drop; for a recall,
+/// when it was recalled), `deletion_reason` (`delivered`, `expired`,
+/// `recalled`, `agreement_ended`), `recalled_by` (the sender's member key
+/// that recalled it) and `delivery` ([`Outcome::delivery`]: `delivered`,
+/// `pending`, `recalled` or `NOT DELIVERED`).
+pub const CSV_HEADER: [&str; 14] = [
     "drop_id",
     "agreement",
     "sender",
@@ -1022,6 +1174,10 @@ pub const CSV_HEADER: [&str; 10] = [
     "acknowledged",
     "hours_to_acknowledge",
     "outcome",
+    "deleted",
+    "deletion_reason",
+    "recalled_by",
+    "delivery",
 ];
 
 /// Writes one row per (drop, recipient), atomically.
@@ -1042,6 +1198,10 @@ pub fn write_csv(report: &Report, path: &Path) -> Result<()> {
                 &opt(r.acknowledged),
                 &r.hours_to_acknowledge.map(|h| format!("{h:.2}")).unwrap_or_default(),
                 r.outcome.as_str(),
+                &opt(r.deleted.map(|d| d.0)),
+                r.deleted.map_or("", |d| reason_word(d.1)),
+                r.recalled_by.unwrap_or_default(),
+                r.outcome.delivery(),
             ])?;
         }
         w.flush()
@@ -1166,11 +1326,12 @@ const C_ACK: &str = "#2e7d4f";
 const C_WAIT: &str = "#d08a1c";
 const C_EXPIRED: &str = "#c0392b";
 const C_RECALLED: &str = "#7b5ea7";
+const C_ENDED: &str = "#a3560f";
 const C_OTHER: &str = "#9aa3b2";
 
 const CSS: &str = r#"
 :root{--ink:#1b2433;--muted:#5d6778;--line:#dde2ea;--bg:#eef1f5;--card:#fff;--navy:#17233b;--accent:#2166ac;
---ack:#2e7d4f;--wait:#d08a1c;--bad:#c0392b;--recall:#7b5ea7}
+--ack:#2e7d4f;--wait:#d08a1c;--bad:#c0392b;--recall:#7b5ea7;--ended:#a3560f}
 *{box-sizing:border-box}
 html{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Liberation Sans",Arial,sans-serif;color:var(--ink);background:var(--bg)}
 body{margin:0}
@@ -1214,6 +1375,8 @@ thead th.num{white-space:normal}
 .pill{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:650;white-space:nowrap}
 .pill.ok{background:#e3f3ea;color:#1f6b40}.pill.bad{background:#fbe6e3;color:#a12b1f}.pill.wait{background:#fdf0da;color:#8a5a0b}
 .pill.recall{background:#eee8f6;color:#5e4391}.pill.info{background:#e6eef8;color:#1d4f8a}
+.pill.ended{background:#f8ebdd;color:#80410a}
+ul.nd{list-style:none;margin:0;padding:0}ul.nd li{margin:0 0 2px}
 .empty{color:var(--muted);font-style:italic;margin:6px 0}
 .more{color:var(--muted);font-size:12.5px;margin:8px 0 0}
 .dirv{border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:12px 0}
@@ -1396,7 +1559,7 @@ fn tiles(h: &mut String, r: &Report) {
         &format!("bad{}", zero(t.expired_undelivered)),
         "Expired undelivered",
         count_text(t.expired_undelivered),
-        format!("{} recalled", count_text(t.recalled)),
+        format!("{} agreement ended · {} recalled", count_text(t.agreement_ended_undelivered), count_text(t.recalled)),
     );
     tile(
         h,
@@ -1632,7 +1795,8 @@ fn agreements_section(h: &mut String, r: &Report) {
          <th scope=\"col\" class=\"num\">Drops</th><th scope=\"col\" class=\"num\">Volume</th>\
          <th scope=\"col\" class=\"num\">Senders</th><th scope=\"col\" class=\"num\">Recipients</th>\
          <th scope=\"col\" class=\"num\">Acknowledged</th><th scope=\"col\" class=\"num\">Expired undelivered</th>\
-         <th scope=\"col\" class=\"num\">Recalled</th><th scope=\"col\" class=\"num\">Waiting</th></tr></thead><tbody>",
+         <th scope=\"col\" class=\"num\">Agreement ended</th><th scope=\"col\" class=\"num\">Recalled</th>\
+         <th scope=\"col\" class=\"num\">Waiting</th></tr></thead><tbody>",
     );
     for a in &r.agreements {
         let t = &a.totals;
@@ -1644,7 +1808,7 @@ fn agreements_section(h: &mut String, r: &Report) {
             h,
             "<tr><th scope=\"row\">{label}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{} <span class=\"id\">{}</span></td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             count_text(t.drops),
             escape(&human_bytes(t.bytes)),
             t.senders,
@@ -1652,6 +1816,7 @@ fn agreements_section(h: &mut String, r: &Report) {
             count_text(t.acknowledged),
             percent(t.acknowledged, t.drops),
             count_text(t.expired_undelivered),
+            count_text(t.agreement_ended_undelivered),
             count_text(t.recalled),
             count_text(t.waiting),
         );
@@ -1697,7 +1862,13 @@ pub fn svg_agreements(r: &Report) -> String {
         &mut s,
         label_w,
         14.0,
-        &[(C_ACK, "Acknowledged"), (C_WAIT, "Waiting"), (C_EXPIRED, "Expired undelivered"), (C_RECALLED, "Recalled")],
+        &[
+            (C_ACK, "Acknowledged"),
+            (C_WAIT, "Waiting"),
+            (C_EXPIRED, "Expired undelivered"),
+            (C_ENDED, "Agreement ended"),
+            (C_RECALLED, "Recalled"),
+        ],
     );
     for (i, (a, label)) in rows.iter().zip(&labels).enumerate() {
         let t = &a.totals;
@@ -1717,12 +1888,15 @@ pub fn svg_agreements(r: &Report) -> String {
             "<rect x=\"{label_w}\" y=\"{y:.1}\" width=\"{bar_w}\" height=\"24\" rx=\"3\" fill=\"#f1f3f7\"/>",
             y = y + 4.0
         );
-        let other = t.drops.saturating_sub(t.acknowledged + t.waiting + t.expired_undelivered + t.recalled);
+        let other = t.drops.saturating_sub(
+            t.acknowledged + t.waiting + t.expired_undelivered + t.agreement_ended_undelivered + t.recalled,
+        );
         let mut x = label_w;
         for (n, color, what) in [
             (t.acknowledged, C_ACK, "acknowledged"),
             (t.waiting, C_WAIT, "waiting"),
             (t.expired_undelivered, C_EXPIRED, "expired undelivered"),
+            (t.agreement_ended_undelivered, C_ENDED, "deleted undelivered as the agreement ended"),
             (t.recalled, C_RECALLED, "recalled"),
             (other, C_OTHER, "other"),
         ] {
@@ -1922,26 +2096,68 @@ fn drop_cell(id: &str, agreement: &str, log_index: u64) -> String {
     )
 }
 
-fn undelivered_table(h: &mut String, r: &Report, drops: &[UndeliveredDrop], caption: &str, recalled: bool) {
+/// Which kind of undelivered drop a table lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Undelivered {
+    Expired,
+    AgreementEnded,
+    Recalled,
+}
+
+/// Each recipient that had not acknowledged, marked NOT DELIVERED.
+fn not_delivered_list(r: &Report, ps: &[PartyId]) -> String {
+    if ps.is_empty() {
+        return "–".to_owned();
+    }
+    let items: String = ps
+        .iter()
+        .map(|p| format!("<li>{} <span class=\"pill bad\">{NOT_DELIVERED}</span></li>", party_name_html(r, p)))
+        .collect();
+    format!("<ul class=\"nd\">{items}</ul>")
+}
+
+fn undelivered_table(h: &mut String, r: &Report, drops: &[UndeliveredDrop], caption: &str, kind: Undelivered) {
+    let (who, extra) = match kind {
+        Undelivered::Expired => ("Not delivered to", ""),
+        Undelivered::AgreementEnded => ("Not delivered to", "<th scope=\"col\">Agreement ended</th>"),
+        Undelivered::Recalled => ("Never acknowledged by", "<th scope=\"col\">Recalled (by)</th>"),
+    };
     let _ = write!(
         h,
         "<div class=\"tablebox\"><table><caption>{caption} (times UTC)</caption><thead><tr><th scope=\"col\">Drop</th>\
-         <th scope=\"col\">Sender</th><th scope=\"col\">Never acknowledged by</th>\
-         <th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Committed</th><th scope=\"col\">Expiry</th>{}</tr></thead><tbody>",
-        if recalled { "<th scope=\"col\">Recalled</th>" } else { "" }
+         <th scope=\"col\">Sender</th><th scope=\"col\">{who}</th>\
+         <th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Committed</th><th scope=\"col\">Expiry</th>{extra}</tr></thead><tbody>",
     );
     for d in drops.iter().take(MAX_TABLE_ROWS) {
+        let (recipients, extra) = match kind {
+            Undelivered::Expired => (not_delivered_list(r, &d.unacknowledged), String::new()),
+            Undelivered::AgreementEnded => {
+                (not_delivered_list(r, &d.unacknowledged), format!("<td class=\"nowrap\">{}</td>", short(d.deleted)))
+            }
+            Undelivered::Recalled => {
+                // When, and by which of the sender's members (a log without
+                // the recall entry only says when the hub deleted it).
+                let cell = match &d.recall {
+                    Some(rc) => format!(
+                        "<span class=\"nowrap\">{}</span><br><span class=\"id\">by</span> \
+                         <span class=\"mono nowrap\">{}</span>",
+                        short(rc.at),
+                        escape(&rc.by)
+                    ),
+                    None => format!("<span class=\"nowrap\">{}</span>", short(d.deleted)),
+                };
+                (party_list(r, &d.unacknowledged), format!("<td>{cell}</td>"))
+            }
+        };
         let _ = write!(
             h,
-            "<tr><td>{drop}</td><td>{sender}</td><td>{un}</td><td class=\"num\">{size}</td>\
-             <td class=\"nowrap\">{c}</td><td class=\"nowrap\">{e}</td>{del}</tr>",
+            "<tr><td>{drop}</td><td>{sender}</td><td>{recipients}</td><td class=\"num\">{size}</td>\
+             <td class=\"nowrap\">{c}</td><td class=\"nowrap\">{e}</td>{extra}</tr>",
             drop = drop_cell(&d.drop, &d.agreement, d.log_index),
             sender = party_name_html(r, &d.sender),
-            un = party_list(r, &d.unacknowledged),
             size = escape(&human_bytes(d.bytes)),
             c = short(d.committed),
             e = short(d.expires),
-            del = if recalled { format!("<td class=\"nowrap\">{}</td>", short(d.deleted)) } else { String::new() }
         );
     }
     h.push_str("</tbody></table></div>");
@@ -1950,9 +2166,10 @@ fn undelivered_table(h: &mut String, r: &Report, drops: &[UndeliveredDrop], capt
 
 fn undelivered_section(h: &mut String, r: &Report) {
     h.push_str(
-        "<section class=\"long\" aria-labelledby=\"u-h\"><h2 id=\"u-h\">Expired and recalled drops</h2>\n<p class=\"lead\">\
-         Drops the hub deleted before every recipient acknowledged them. An expired drop means a recipient never \
-         collected data it was sent: check whether it was needed and was sent again.</p>\n",
+        "<section class=\"long\" aria-labelledby=\"u-h\"><h2 id=\"u-h\">Expired, ended and recalled drops</h2>\n\
+         <p class=\"lead\">Drops the hub deleted before every recipient acknowledged them. A recipient marked \
+         NOT DELIVERED never collected data it was sent, because the drop expired or its sharing agreement ended \
+         first: check whether it was needed and was sent again.</p>\n",
     );
     let _ = write!(
         h,
@@ -1962,13 +2179,42 @@ fn undelivered_section(h: &mut String, r: &Report) {
     if r.expired.is_empty() {
         h.push_str("<p class=\"empty\">None: no drop expired before its recipients acknowledged it.</p>");
     } else {
-        undelivered_table(h, r, &r.expired, "Drops that expired before every recipient acknowledged", false);
+        undelivered_table(
+            h,
+            r,
+            &r.expired,
+            "Drops that expired before every recipient acknowledged",
+            Undelivered::Expired,
+        );
+    }
+    let _ = write!(
+        h,
+        "<h3><span class=\"pill ended\">{}</span> Deleted as their agreement ended</h3>",
+        count_text(r.agreement_ended.len() as u64)
+    );
+    if r.agreement_ended.is_empty() {
+        h.push_str("<p class=\"empty\">None: no agreement ended while a drop under it waited.</p>");
+    } else {
+        undelivered_table(
+            h,
+            r,
+            &r.agreement_ended,
+            "Drops deleted because their agreement ended (its end date passed, or a new directory version \
+             ended or removed it) first",
+            Undelivered::AgreementEnded,
+        );
     }
     let _ = write!(h, "<h3><span class=\"pill recall\">{}</span> Recalled</h3>", count_text(r.recalled.len() as u64));
     if r.recalled.is_empty() {
         h.push_str("<p class=\"empty\">No drop was recalled.</p>");
     } else {
-        undelivered_table(h, r, &r.recalled, "Drops their senders recalled", true);
+        undelivered_table(
+            h,
+            r,
+            &r.recalled,
+            "Drops their senders recalled, with the member whose signed request recalled each",
+            Undelivered::Recalled,
+        );
     }
     h.push_str("</section>\n");
 }
@@ -2007,11 +2253,47 @@ fn waiting_section(h: &mut String, r: &Report) {
     h.push_str("</section>\n");
 }
 
+/// Every revoked member key of the versions shown, once each.
+fn revocations_table(h: &mut String, r: &Report) {
+    let _ = write!(
+        h,
+        "<h3><span class=\"pill {}\">{}</span> Revoked keys</h3>",
+        if r.revocations.is_empty() { "info" } else { "bad" },
+        count_text(r.revocations.len() as u64)
+    );
+    if r.revocations.is_empty() {
+        h.push_str("<p class=\"empty\">No directory version revokes a key.</p>");
+        return;
+    }
+    h.push_str(
+        "<div class=\"tablebox\"><table><caption>Member keys the coordinator revoked: the hub refuses them from the \
+         version that revokes them on (times UTC)</caption><thead><tr><th scope=\"col\">Party</th>\
+         <th scope=\"col\">Member</th><th scope=\"col\">Key</th><th scope=\"col\">Not trusted from</th>\
+         <th scope=\"col\">Reason</th><th scope=\"col\" class=\"num\">Revoked in serial</th></tr></thead><tbody>",
+    );
+    for k in &r.revocations {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td><span class=\"mono\">{}</span><br><span class=\"mono id\">{}</span></td>\
+             <td class=\"nowrap\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            party_name_html(r, &k.party),
+            escape(&k.member),
+            escape(&k.name),
+            escape(&k.fingerprint),
+            short(k.revoked_at),
+            if k.reason.is_empty() { "–".to_owned() } else { escape(&k.reason) },
+            k.serial
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
 fn directory_section(h: &mut String, r: &Report) {
     h.push_str(
         "<section class=\"long\" aria-labelledby=\"d-h\"><h2 id=\"d-h\">Directory and key changes</h2>\n<p class=\"lead\">\
          Each version of the coordinator-signed directory the hub enforced, with the keys and agreements that changed \
-         from the version before. A key you do not recognise is worth a phone call to the party.</p>\n",
+         from the version before, and the member keys the coordinator revoked. A key you do not recognise is worth a \
+         phone call to the party.</p>\n",
     );
     if r.directory_versions.is_empty() {
         h.push_str("<p class=\"empty\">No directory version was published in the selected period.</p></section>\n");
@@ -2021,7 +2303,8 @@ fn directory_section(h: &mut String, r: &Report) {
         "<table><caption>Directory versions</caption><thead><tr><th scope=\"col\" class=\"num\">Serial</th>\
          <th scope=\"col\">Published in log</th><th scope=\"col\">Signed</th><th scope=\"col\" class=\"num\">Parties</th>\
          <th scope=\"col\" class=\"num\">Member keys</th><th scope=\"col\" class=\"num\">Witness keys</th>\
-         <th scope=\"col\" class=\"num\">Agreements</th><th scope=\"col\">SHA-256</th></tr></thead><tbody>",
+         <th scope=\"col\" class=\"num\">Revoked keys</th><th scope=\"col\" class=\"num\">Agreements</th>\
+         <th scope=\"col\">SHA-256</th></tr></thead><tbody>",
     );
     for v in &r.directory_versions {
         let published = match v.published {
@@ -2033,18 +2316,20 @@ fn directory_section(h: &mut String, r: &Report) {
             h,
             "<tr><th scope=\"row\" class=\"num\">{}</th><td class=\"nowrap\">{published}</td><td class=\"nowrap\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td><span class=\"mono\" title=\"{sha}\">{short}…</span>{mismatch}</td></tr>",
+             <td class=\"num\">{}</td><td><span class=\"mono\" title=\"{sha}\">{short}…</span>{mismatch}</td></tr>",
             v.serial,
             when(v.issued_at),
             v.parties,
             v.member_keys,
             v.witness_keys,
+            v.revoked_keys,
             v.agreements,
             sha = escape(&v.sha256),
             short = escape(&v.sha256.chars().take(16).collect::<String>()),
         );
     }
     h.push_str("</tbody></table>");
+    revocations_table(h, r);
     for v in &r.directory_versions {
         let _ = write!(
             h,
@@ -2070,6 +2355,18 @@ fn directory_section(h: &mut String, r: &Report) {
         }
         for n in &d.notes {
             let _ = write!(h, "<li><span class=\"chg\">~</span> {}</li>", escape(n));
+        }
+        for k in &d.revocations {
+            let _ = write!(
+                h,
+                "<li><span class=\"rem\">✕ key revoked</span> <span class=\"mono\">{}</span> of {} \
+                 (<span class=\"mono\">{}</span>), not to be trusted from {}{}</li>",
+                escape(&k.name),
+                party_name_html(r, &k.party),
+                escape(&k.fingerprint),
+                escape(&when(k.revoked_at)),
+                if k.reason.is_empty() { String::new() } else { format!(": {}", escape(&k.reason)) }
+            );
         }
         h.push_str("</ul>");
         if !d.keys.is_empty() {
@@ -2125,7 +2422,7 @@ fn directory_section(h: &mut String, r: &Report) {
 mod tests {
     use super::*;
     use sealdrop_log::entry::SignedRequest;
-    use sealdrop_proto::directory::{Agreement, Party};
+    use sealdrop_proto::directory::{Agreement, Party, RevokedKey};
     use sealdrop_proto::drop::EncryptedTo;
     use sealdrop_proto::ids::DropId;
     use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
@@ -2149,6 +2446,7 @@ mod tests {
         let card = key.public();
         Party {
             witness_keys: witness.map(|w| vec![w.cosigner_verifier()]).unwrap_or_default(),
+            revoked: vec![],
             ..Party::with_member(name, card)
         }
     }
@@ -2236,6 +2534,24 @@ mod tests {
             self.entries.push(LogEntry::DropAcknowledged { acknowledged: ts(at), receipt });
         }
 
+        fn recall(&mut self, drop: &DropId, party: &str, at: &str) {
+            let request = SignedRequest {
+                method: "POST".into(),
+                path: format!("/v1/drops/{drop}/recall"),
+                key: format!("{party}/data-team"),
+                time: ts(at).as_second(),
+                nonce: "r".into(),
+                content: sealdrop_proto::request::body_sha256(b"{}"),
+                signature: "c2ln".into(),
+            };
+            self.entries.push(LogEntry::DropRecalled {
+                drop: drop.clone(),
+                party: pid(party),
+                recalled: ts(at),
+                request,
+            });
+        }
+
         fn hub(&mut self, st: HubStatement) {
             self.entries.push(LogEntry::Hub { statement: sign_doc(&st, &self.hub) });
         }
@@ -2281,13 +2597,15 @@ mod tests {
             ],
             agreements: vec![agreement("inner-fsm", &["camden", "islington", "hackney"], 30)],
         };
-        // Version 2: Islington's key is replaced, Hackney gains a witness
-        // key, a new agreement appears and the old one's expiry shortens.
-        let old_islington_fp = keys["islington"].signing.verifier().fingerprint();
+        // Version 2: Islington's key is replaced (the old one revoked),
+        // Hackney gains a witness key, a new agreement appears and the old
+        // one's expiry shortens.
+        let old_islington = keys["islington"].public();
+        let old_islington_fp = old_islington.signing_key.fingerprint();
         keys.insert("islington", member("islington"));
         let new_islington_fp = keys["islington"].signing.verifier().fingerprint();
         let witness = NoteSigningKey::generate("witness.hackney").unwrap();
-        let v2 = Directory {
+        let mut v2 = Directory {
             serial: 2,
             issued_at: ts("2026-02-01T08:00:00Z"),
             hub: None,
@@ -2301,6 +2619,12 @@ mod tests {
                 agreement("sen-transfer", &["camden", "islington"], 30),
             ],
         };
+        v2.parties[1].revoked = vec![RevokedKey {
+            member: old_islington.member,
+            signing_key: old_islington.signing_key,
+            revoked_at: ts("2026-01-31T17:00:00Z"),
+            reason: "laptop lost".into(),
+        }];
         let dirs = vec![SignedDirectory::sign(v1, &authority).unwrap(), SignedDirectory::sign(v2, &authority).unwrap()];
         let mut f = Fixture {
             hub: NoteSigningKey::generate("hub.example/log").unwrap(),
@@ -2324,6 +2648,7 @@ mod tests {
         let d2 = f.commit("islington", &["camden"], "inner-fsm", 2000, "2026-01-10T08:00:00Z");
         // D3: recalled.
         let d3 = f.commit("hackney", &["camden"], "inner-fsm", 500, "2026-01-12T09:00:00Z");
+        f.recall(&d3, "hackney", "2026-01-12T10:00:00Z");
         f.delete(&d3, DeletionReason::Recalled, "2026-01-12T10:00:00Z");
         // D6: acknowledged after 24 h.
         let d6 = f.commit("camden", &["islington"], "inner-fsm", 700, "2026-01-20T09:00:00Z");
@@ -2377,6 +2702,7 @@ mod tests {
                 acknowledged_deliveries: 3,
                 acknowledged: 2,
                 expired_undelivered: 1,
+                agreement_ended_undelivered: 0,
                 recalled: 1,
                 waiting: 1,
             }
@@ -2396,9 +2722,16 @@ mod tests {
         assert_eq!(e.committed, ts("2026-01-10T08:00:00Z"));
         assert_eq!(e.expires, ts("2026-01-24T08:00:00Z"));
         assert_eq!(e.deleted, ts("2026-01-24T08:00:00Z"));
+        assert_eq!(e.recall, None);
         assert_eq!(r.recalled.len(), 1);
         assert_eq!((r.recalled[0].drop.as_str(), &r.recalled[0].sender), (ids[2].as_str(), &pid("hackney")));
         assert_eq!(r.recalled[0].unacknowledged, vec![pid("camden")]);
+        // When, and by which of the sender's members.
+        assert_eq!(
+            r.recalled[0].recall,
+            Some(Recall { at: ts("2026-01-12T10:00:00Z"), by: "hackney/data-team".into() })
+        );
+        assert!(r.agreement_ended.is_empty());
         // Waiting at the end.
         assert_eq!(r.waiting.len(), 1);
         assert_eq!(r.waiting[0].drop, ids[4].as_str());
@@ -2442,6 +2775,7 @@ mod tests {
         let v2 = &r.directory_versions[1];
         assert_eq!((v2.serial, v2.published), (2, Some(ts("2026-02-01T09:00:00Z"))));
         assert_eq!((v2.parties, v2.member_keys, v2.witness_keys, v2.agreements), (3, 3, 1, 2));
+        assert_eq!((v1.revoked_keys, v2.revoked_keys), (0, 1));
         let d = v2.changes.as_ref().unwrap();
         assert!(d.parties_added.is_empty() && d.parties_removed.is_empty());
         let keys: Vec<(&str, KeyKind, Change, &str)> =
@@ -2460,6 +2794,26 @@ mod tests {
         assert_eq!(d.agreements[0].details, vec!["longest expiry: 30 → 14 days".to_owned()]);
         assert_eq!((d.agreements[1].id.as_str(), d.agreements[1].change), ("sen-transfer", Change::Added));
         assert_eq!(r.current_directory_serial, Some(2));
+        // The revocation, in the version that made it and in the report's list.
+        let revoked = KeyRevocation {
+            serial: 2,
+            party: pid("islington"),
+            member: "data-team".into(),
+            name: "islington/data-team".into(),
+            fingerprint: f.old_islington_fp.clone(),
+            revoked_at: ts("2026-01-31T17:00:00Z"),
+            reason: "laptop lost".into(),
+        };
+        assert_eq!(d.revocations, vec![revoked.clone()]);
+        assert_eq!(r.revocations, vec![revoked]);
+        // A later version that keeps the revocation does not make it again.
+        let mut v3 = f.dirs[1].directory.clone();
+        v3.serial = 3;
+        let d = diff(&f.dirs[1].directory, &v3);
+        assert!(d.revocations.is_empty() && d.is_empty(), "{d:?}");
+        let mut dirs = f.dirs.clone();
+        dirs.push(SignedDirectory::sign(v3, &NoteSigningKey::generate("authority.example").unwrap()).unwrap());
+        assert_eq!(revocations(&dirs).iter().map(|r| r.serial).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]
@@ -2472,6 +2826,7 @@ mod tests {
         assert!(r.expired.is_empty() && r.recalled.is_empty());
         assert_eq!(r.waiting.len(), 1);
         assert_eq!(r.directory_versions.iter().map(|v| v.serial).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(r.revocations.len(), 1, "revoked by serial 2, in the period");
         assert!(r.directory_versions[0].changes.is_some(), "still compared with the version before the period");
 
         let r = build(f.input(Some("sen-transfer"), None));
@@ -2488,6 +2843,9 @@ mod tests {
         let r = build(f.input(Some("inner-fsm"), Some("2026-01-10T08:00:00Z")));
         assert_eq!(r.totals.drops, 4, "D2 committed exactly at `since` counts");
         assert_eq!(flow(&r, "camden", "hackney"), Flow::default());
+
+        let r = build(f.input(None, Some("2026-03-01T00:00:00Z")));
+        assert!(r.directory_versions.is_empty() && r.revocations.is_empty());
 
         let r = build(f.input(Some("no-such-agreement"), None));
         assert_eq!(r.totals, Totals::default());
@@ -2524,14 +2882,28 @@ mod tests {
                 "2026-01-06T14:00:00Z",
                 "28.00",
                 "acknowledged",
+                "2026-01-06T14:00:00Z",
+                "delivered",
+                "",
+                "delivered",
             ]
         );
         let row = find(&ids[1], "camden");
         assert_eq!((&row[6], &row[7], &row[8], &row[9]), ("", "", "", "expired_undelivered"));
-        assert_eq!(&find(&ids[2], "camden")[9], "recalled");
+        assert_eq!(
+            row.iter().skip(10).collect::<Vec<_>>(),
+            vec!["2026-01-24T08:00:00Z", "expired", "", "NOT DELIVERED"]
+        );
+        let row = find(&ids[2], "camden");
+        assert_eq!(&row[9], "recalled");
+        assert_eq!(
+            row.iter().skip(10).collect::<Vec<_>>(),
+            vec!["2026-01-12T10:00:00Z", "recalled", "hackney/data-team", "recalled"]
+        );
         assert_eq!(&find(&ids[3], "islington")[8], "6.00");
         let row = find(&ids[4], "camden");
         assert_eq!((&row[6], &row[9]), ("2026-02-10T10:00:00Z", "waiting"));
+        assert_eq!(row.iter().skip(10).collect::<Vec<_>>(), vec!["", "", "", "pending"]);
         // No temporary files left behind.
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
@@ -2564,10 +2936,76 @@ mod tests {
         assert!(html.contains("<th scope=\"col\">"));
         assert!(html.contains("Verified against checkpoint"));
         assert!(html.contains(&f.new_islington_fp) && html.contains(&f.old_islington_fp));
+        // The expired drop's recipient is NOT DELIVERED; the recall names its member.
+        assert!(html.contains("NOT DELIVERED</span>"));
+        assert!(html.contains("<th scope=\"col\">Recalled (by)</th>"));
+        assert!(html.contains(
+            "2026-01-12 10:00</span><br><span class=\"id\">by</span> <span class=\"mono nowrap\">hackney/data-team</span>"
+        ));
+        assert!(html.contains("None: no agreement ended while a drop under it waited."));
+        // The revocation, with the serial that made it.
+        assert!(html.contains("Revoked keys</h3>") && html.contains("laptop lost"));
+        assert!(html.contains("✕ key revoked</span> <span class=\"mono\">islington/data-team</span>"));
         assert!(html.contains("@media print"));
         // Balanced SVGs and one document.
         assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
         assert_eq!(html.matches("<html").count(), 1);
+    }
+
+    /// A drop whose agreement ended before one of its two recipients
+    /// acknowledged: that recipient is NOT DELIVERED, the other delivered.
+    #[test]
+    fn agreement_ended_drops_show_who_was_not_delivered() {
+        let (mut f, _) = fixture();
+        let d7 = f.commit("camden", &["islington", "hackney"], "inner-fsm", 900, "2026-02-12T09:00:00Z");
+        f.fetch(&d7, "islington", "2026-02-12T10:00:00Z");
+        f.ack(&d7, "islington", "2026-02-12T11:00:00Z");
+        f.delete(&d7, DeletionReason::AgreementEnded, "2026-02-20T00:00:00Z");
+        let r = build(f.input(None, None));
+        assert_eq!((r.totals.agreement_ended_undelivered, r.totals.expired_undelivered), (1, 1));
+        assert_eq!(agreement_totals(&r, "inner-fsm").agreement_ended_undelivered, 1);
+        assert_eq!(r.agreement_ended.len(), 1);
+        let e = &r.agreement_ended[0];
+        assert_eq!((e.drop.as_str(), &e.sender, e.deleted), (d7.as_str(), &pid("camden"), ts("2026-02-20T00:00:00Z")));
+        assert_eq!(e.unacknowledged, vec![pid("hackney")]);
+        assert_eq!(e.recall, None);
+        assert_eq!(r.waiting.len(), 1, "D5 only");
+
+        let rows: Vec<DeliveryRow> = r.rows().filter(|row| row.drop == d7.as_str()).collect();
+        let outcomes: Vec<(&str, &str, &str)> =
+            rows.iter().map(|row| (row.recipient.as_str(), row.outcome.as_str(), row.outcome.delivery())).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("islington", "acknowledged", "delivered"),
+                ("hackney", "agreement_ended_undelivered", "NOT DELIVERED"),
+            ]
+        );
+        assert!(
+            rows.iter().all(|row| row.deleted == Some((ts("2026-02-20T00:00:00Z"), DeletionReason::AgreementEnded)))
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.csv");
+        write_csv(&r, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let hackney = text.lines().find(|l| l.starts_with(d7.as_str()) && l.contains(",hackney,")).unwrap();
+        assert!(
+            hackney.ends_with(",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED"),
+            "{hackney}"
+        );
+
+        let html = render_html(&r);
+        assert!(html.contains("Deleted as their agreement ended</h3>"));
+        let section = &html[html.find("Deleted as their agreement ended</h3>").unwrap()..];
+        let table = &section[..section.find("</table>").unwrap()];
+        assert!(table.contains(d7.as_str()));
+        assert!(table.contains(
+            "<li><span title=\"hackney\">Hackney &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</span> \
+             <span class=\"pill bad\">NOT DELIVERED</span></li>"
+        ));
+        assert!(!table.contains("title=\"islington\""), "islington acknowledged: {table}");
+        assert!(html.contains("<th scope=\"col\" class=\"num\">Agreement ended</th>"));
     }
 
     #[test]

@@ -410,6 +410,9 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
         if let Err(e) = crate::send::check_in_force(a, now) {
             return Some(e);
         }
+        if let Err(e) = crate::send::lifetime(a, plan.expires.as_deref(), now) {
+            return Some(e);
+        }
     }
     if plan.unroutable_rows > 0 && !plan.allow_unroutable {
         return Some(Error::input(
@@ -540,7 +543,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
     let agreement = dir
         .agreement(agreement_id)
         .ok_or_else(|| Error::input("unknown_agreement", format!("agreement {agreement_id:?} vanished")))?;
-    let lifetime = crate::send::lifetime(agreement, plan.expires.as_deref())?;
+    let lifetime = crate::send::lifetime(agreement, plan.expires.as_deref(), settings.clock.now())?;
     let spool_root = settings.state_dir.join("spool");
     std::fs::create_dir_all(&spool_root)
         .map_err(|e| Error::io(format!("cannot create {}", spool_root.display()), e))?;
@@ -579,12 +582,22 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
             (None, Some(Ok(PartResult::Committed { drop, committed, log_index, manifest }))) => {
                 // Receipts one at a time: each checks the log's consistency
                 // and moves the client's newest verified checkpoint forward.
-                match settings.keep_receipt(
+                let receipt = settings.keep_receipt(
                     session,
                     log_index,
                     &format!("{drop}.committed"),
                     |e| matches!(e, LogEntry::DropCommitted { manifest: m, .. } if *m == manifest),
-                ) {
+                );
+                crate::journal::record_sent(
+                    settings,
+                    &manifest,
+                    vec![p.file_name.clone()],
+                    Some(p.bytes),
+                    committed,
+                    log_index,
+                    receipt.as_deref().ok(),
+                );
+                match receipt {
                     Ok(receipt) => PartStatus::Sent { drop, committed, receipt },
                     Err(e) => PartStatus::Failed {
                         code: e.code.clone(),

@@ -13,15 +13,30 @@
 //!   increasing serials, the first entry being such a statement;
 //! - **signatures**: every manifest (by the sender's member key), receipt (by
 //!   the recipient's member key), fetch request (by a member key of the
-//!   fetching party, for `GET /v1/drops/<id>/content`) and hub statement (by
-//!   the log key), keys taken from the directory in force at that entry;
+//!   fetching party, for `GET /v1/drops/<id>/content`), recall request (by a
+//!   member key of the recalling party, for `POST /v1/drops/<id>/recall`)
+//!   and hub statement (by the log key), keys taken from the directory in
+//!   force at that entry (a revoked key is no member, so it signs nothing);
 //! - **lifecycle**: entry times never go backwards; a drop is committed once,
-//!   by and to parties of its agreement; nothing is fetched, acknowledged or
-//!   deleted that was not committed, nor after its deletion; fetches and
-//!   acknowledgements only by recipient parties, one acknowledgement per
-//!   party, with the manifest's hash and length, not after expiry; a fetch
-//!   request is not replayed and was signed near the fetch; `Delivered` only
-//!   once every recipient party acknowledged, `Expired` not before expiry.
+//!   by and to parties of its agreement; nothing is fetched, acknowledged,
+//!   recalled or deleted that was not committed, nor after its deletion;
+//!   fetches and acknowledgements only by recipient parties, one
+//!   acknowledgement per party, with the manifest's hash and length, not
+//!   after expiry;
+//!   - a fetch only while the drop's agreement, in the directory in force,
+//!     is in force (`valid_from <= time < valid_until`) and still includes
+//!     both the fetching party and the sender (an acknowledgement moves no
+//!     data, so it is not held to this);
+//!   - a fetch or recall request is not replayed (one nonce per key across
+//!     both) and was signed within `MAX_CLOCK_SKEW_SECS` of its entry;
+//!   - a recall only by the drop's sender, before any recipient
+//!     acknowledged, once; nothing is fetched or acknowledged after it, and
+//!     the hub's `Recalled` deletion is the very next entry (a recalled drop
+//!     the log never deletes, or deletes otherwise, fails);
+//!   - `Delivered` only once every recipient party acknowledged, `Expired`
+//!     not before expiry, `Recalled` only right after the sender's recall,
+//!     `AgreementEnded` only when, in the directory in force, the drop's
+//!     agreement is gone or not in force at the statement's time.
 //!
 //! Every failure names the entry index (or none, for the checkpoint and the
 //! directories) and why, and the audit carries on, so one report lists every
@@ -205,6 +220,9 @@ pub struct DeletionCounts {
     pub expired: u64,
     /// Recalled by the sender.
     pub recalled: u64,
+    /// Its agreement ended (expired, or ended or dropped by a new directory
+    /// version) while the drop waited.
+    pub agreement_ended: u64,
 }
 
 /// What the audit found.
@@ -226,6 +244,8 @@ pub struct AuditReport {
     pub fetches: u64,
     /// `DropAcknowledged` entries.
     pub acknowledgements: u64,
+    /// `DropRecalled` entries.
+    pub recalls: u64,
     /// `DropDeleted` statements by reason.
     pub deleted: DeletionCounts,
     /// Directory versions published in the log.
@@ -259,13 +279,18 @@ impl fmt::Display for AuditReport {
         writeln!(f, "log {}: {} entries, root {}", self.origin, self.entries, self.root)?;
         writeln!(
             f,
-            "drops: {} committed, {} fetched ({} fetches), {} acknowledged ({} acknowledgements)",
-            self.drops_committed, self.drops_fetched, self.fetches, self.drops_acknowledged, self.acknowledgements
+            "drops: {} committed, {} fetched ({} fetches), {} acknowledged ({} acknowledgements), {} recalled",
+            self.drops_committed,
+            self.drops_fetched,
+            self.fetches,
+            self.drops_acknowledged,
+            self.acknowledgements,
+            self.recalls
         )?;
         writeln!(
             f,
-            "deleted: {} delivered, {} expired, {} recalled",
-            self.deleted.delivered, self.deleted.expired, self.deleted.recalled
+            "deleted: {} delivered, {} expired, {} recalled, {} agreement ended",
+            self.deleted.delivered, self.deleted.expired, self.deleted.recalled, self.deleted.agreement_ended
         )?;
         let w: Vec<&str> = self.witnesses.iter().map(PartyId::as_str).collect();
         writeln!(
@@ -302,12 +327,26 @@ struct Member {
     name: Arc<str>,
 }
 
+/// An agreement's parties and the window in which it is in force.
+struct Terms {
+    parties: Vec<PartyId>,
+    valid_from: Timestamp,
+    valid_until: Timestamp,
+}
+
+impl Terms {
+    /// Whether the agreement is in force at `t` (as `Agreement::in_force`).
+    fn in_force(&self, t: Timestamp) -> bool {
+        self.valid_from <= t && t < self.valid_until
+    }
+}
+
 /// A directory version, indexed for lookups.
 struct DirVersion {
     serial: u64,
     sha256: String,
     members: HashMap<String, Member>,
-    agreements: HashMap<String, Vec<PartyId>>,
+    agreements: HashMap<String, Terms>,
 }
 
 impl DirVersion {
@@ -323,7 +362,14 @@ impl DirVersion {
                 );
             }
         }
-        let agreements = directory.agreements.iter().map(|a| (a.id.clone(), a.parties.clone())).collect();
+        let agreements = directory
+            .agreements
+            .iter()
+            .map(|a| {
+                let terms = Terms { parties: a.parties.clone(), valid_from: a.valid_from, valid_until: a.valid_until };
+                (a.id.clone(), terms)
+            })
+            .collect();
         Self { serial: directory.serial, sha256: hex::encode(Sha256::digest(note.as_bytes())), members, agreements }
     }
 }
@@ -355,6 +401,7 @@ enum Parsed {
     Committed { committed: Timestamp, manifest: Box<Manifest>, signed: Signed },
     Fetched { drop: DropId, party: PartyId, fetched: Timestamp, request: Box<SignedRequest> },
     Acknowledged { acknowledged: Timestamp, receipt: Box<Receipt>, signed: Signed },
+    Recalled { drop: DropId, party: PartyId, recalled: Timestamp, request: Box<SignedRequest> },
 }
 
 fn parse_doc<T: SignedDoc + DeserializeOwned>(note: String) -> Result<(T, Signed), String> {
@@ -402,6 +449,8 @@ struct FlatEntry<'a> {
     acknowledged: Option<Timestamp>,
     #[serde(default, deserialize_with = "present")]
     receipt: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    recalled: Option<Timestamp>,
 }
 
 /// Reads an entry in exactly the form `LogEntry::to_bytes` writes (compact
@@ -427,27 +476,18 @@ fn canonical_entry(bytes: &[u8]) -> Option<LogEntry> {
         let party = c.plain()?.parse().ok()?;
         c.lit(b",\"fetched\":")?;
         let fetched = c.plain()?.parse().ok()?;
-        c.lit(b",\"request\":{\"method\":")?;
-        let method = c.plain()?.to_owned();
-        c.lit(b",\"path\":")?;
-        let path = c.plain()?.to_owned();
-        c.lit(b",\"key\":")?;
-        let key = c.plain()?.to_owned();
-        c.lit(b",\"time\":")?;
-        let time = c.int()?;
-        c.lit(b",\"nonce\":")?;
-        let nonce = c.plain()?.to_owned();
-        c.lit(b",\"content\":")?;
-        let content = c.plain()?.to_owned();
-        c.lit(b",\"signature\":")?;
-        let signature = c.plain()?.to_owned();
-        c.lit(b"}")?;
-        let request = SignedRequest { method, path, key, time, nonce, content, signature };
-        LogEntry::DropFetched { drop, party, fetched, request }
+        LogEntry::DropFetched { drop, party, fetched, request: c.request()? }
     } else if c.eat(b"drop_acknowledged\",\"acknowledged\":") {
         let acknowledged = c.plain()?.parse().ok()?;
         c.lit(b",\"receipt\":")?;
         LogEntry::DropAcknowledged { acknowledged, receipt: c.text()? }
+    } else if c.eat(b"drop_recalled\",\"drop\":") {
+        let drop = c.plain()?.parse().ok()?;
+        c.lit(b",\"party\":")?;
+        let party = c.plain()?.parse().ok()?;
+        c.lit(b",\"recalled\":")?;
+        let recalled = c.plain()?.parse().ok()?;
+        LogEntry::DropRecalled { drop, party, recalled, request: c.request()? }
     } else {
         return None;
     };
@@ -543,6 +583,26 @@ impl<'a> Canon<'a> {
         String::from_utf8(out).ok()
     }
 
+    /// `,"request":` and a [`SignedRequest`] object, fields in order.
+    fn request(&mut self) -> Option<SignedRequest> {
+        self.lit(b",\"request\":{\"method\":")?;
+        let method = self.plain()?.to_owned();
+        self.lit(b",\"path\":")?;
+        let path = self.plain()?.to_owned();
+        self.lit(b",\"key\":")?;
+        let key = self.plain()?.to_owned();
+        self.lit(b",\"time\":")?;
+        let time = self.int()?;
+        self.lit(b",\"nonce\":")?;
+        let nonce = self.plain()?.to_owned();
+        self.lit(b",\"content\":")?;
+        let content = self.plain()?.to_owned();
+        self.lit(b",\"signature\":")?;
+        let signature = self.plain()?.to_owned();
+        self.lit(b"}")?;
+        Some(SignedRequest { method, path, key, time, nonce, content, signature })
+    }
+
     /// A JSON integer that `serde_json` reads as an `i64` (no fraction,
     /// exponent or leading zero, not `-0`).
     fn int(&mut self) -> Option<i64> {
@@ -576,7 +636,19 @@ fn fast_entry(bytes: &[u8]) -> Option<LogEntry> {
         return Some(e);
     }
     let f: FlatEntry = serde_json::from_slice(bytes).ok()?;
-    let FlatEntry { kind, statement, committed, manifest, drop, party, fetched, request, acknowledged, receipt } = f;
+    let FlatEntry {
+        kind,
+        statement,
+        committed,
+        manifest,
+        drop,
+        party,
+        fetched,
+        request,
+        acknowledged,
+        receipt,
+        recalled,
+    } = f;
     let fields = |n: usize| {
         [
             statement.is_some(),
@@ -588,6 +660,7 @@ fn fast_entry(bytes: &[u8]) -> Option<LogEntry> {
             request.is_some(),
             acknowledged.is_some(),
             receipt.is_some(),
+            recalled.is_some(),
         ]
         .iter()
         .filter(|p| **p)
@@ -602,6 +675,9 @@ fn fast_entry(bytes: &[u8]) -> Option<LogEntry> {
         }
         "drop_acknowledged" if fields(2) => {
             Some(LogEntry::DropAcknowledged { acknowledged: acknowledged?, receipt: receipt? })
+        }
+        "drop_recalled" if fields(4) => {
+            Some(LogEntry::DropRecalled { drop: drop?, party: party?, recalled: recalled?, request: request? })
         }
         _ => None,
     }
@@ -623,6 +699,9 @@ fn parse_entry(bytes: &[u8]) -> Parsed {
         }
         LogEntry::DropAcknowledged { acknowledged, receipt } => parse_doc::<Receipt>(receipt)
             .map(|(r, signed)| Parsed::Acknowledged { acknowledged, receipt: Box::new(r), signed }),
+        LogEntry::DropRecalled { drop, party, recalled, request } => {
+            Ok(Parsed::Recalled { drop, party, recalled, request: Box::new(request) })
+        }
     };
     parsed.unwrap_or_else(Parsed::Bad)
 }
@@ -672,12 +751,16 @@ fn verify_jobs(jobs: &[SigJob], mode: SignatureCheck) -> Vec<(u64, String)> {
 
 struct DropState {
     committed_at: u64,
+    sender: PartyId,
+    agreement: String,
     recipients: Vec<PartyId>,
     sha256: String,
     len: u64,
     expires: Timestamp,
     acked: Vec<(PartyId, u64)>,
     fetched: bool,
+    /// The entry of its (first) recall.
+    recalled: Option<u64>,
 }
 
 /// What the audit remembers of a drop: all of it while it lives, only
@@ -685,7 +768,13 @@ struct DropState {
 /// a few hundred thousand of these).
 enum DropSlot {
     Live(Box<DropState>),
-    Deleted { committed_at: u64, deleted_at: u64 },
+    /// `recalled`: deleted as recalled right after its recall, which is
+    /// therefore entry `deleted_at - 1` (a bool fits in the tag's padding).
+    Deleted {
+        committed_at: u64,
+        deleted_at: u64,
+        recalled: bool,
+    },
 }
 
 impl DropSlot {
@@ -707,7 +796,7 @@ struct Auditor {
     published: BTreeSet<u64>,
     last_time: Option<Timestamp>,
     drops: HashMap<DropId, DropSlot>,
-    /// SHA-256 of each logged fetch request's key name and nonce.
+    /// SHA-256 of each logged fetch or recall request's key name and nonce.
     nonces: HashMap<[u8; 32], u64>,
     jobs: Vec<SigJob>,
     failures: Vec<(Option<u64>, String)>,
@@ -825,6 +914,9 @@ impl Auditor {
             Parsed::Acknowledged { acknowledged, receipt, signed } => {
                 self.acknowledged(index, acknowledged, *receipt, signed)
             }
+            Parsed::Recalled { drop, party, recalled, request } => {
+                self.recalled(index, &drop, &party, recalled, &request)
+            }
         }
     }
 
@@ -869,11 +961,15 @@ impl Auditor {
             DeletionReason::Delivered => self.report.deleted.delivered += 1,
             DeletionReason::Expired => self.report.deleted.expired += 1,
             DeletionReason::Recalled => self.report.deleted.recalled += 1,
+            DeletionReason::AgreementEnded => self.report.deleted.agreement_ended += 1,
         }
+        // The directory in force decides whether an agreement ended.
+        let dir = if reason == DeletionReason::AgreementEnded { self.directory(index) } else { None };
         let Some(slot) = live_slot(&mut self.drops, &mut self.failures, index, drop, "deleted") else { return };
         let DropSlot::Live(d) = &*slot else { return };
         let committed_at = d.committed_at;
-        let problem = match reason {
+        let mut problems = Vec::new();
+        match reason {
             DeletionReason::Delivered => {
                 let missing: Vec<&str> = d
                     .recipients
@@ -881,16 +977,54 @@ impl Auditor {
                     .filter(|r| !d.acked.iter().any(|(p, _)| p == *r))
                     .map(PartyId::as_str)
                     .collect();
-                (!missing.is_empty()).then(|| {
-                    format!("drop {drop} is deleted as delivered, but {} has not acknowledged it", missing.join(", "))
-                })
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "drop {drop} is deleted as delivered, but {} has not acknowledged it",
+                        missing.join(", ")
+                    ));
+                }
             }
-            DeletionReason::Expired => (time < d.expires)
-                .then(|| format!("drop {drop} is deleted as expired at {time}, before its expiry {}", d.expires)),
-            DeletionReason::Recalled => None,
-        };
-        *slot = DropSlot::Deleted { committed_at, deleted_at: index };
-        if let Some(p) = problem {
+            DeletionReason::Expired => {
+                if time < d.expires {
+                    problems
+                        .push(format!("drop {drop} is deleted as expired at {time}, before its expiry {}", d.expires));
+                }
+            }
+            DeletionReason::Recalled => {
+                if d.recalled.is_none_or(|r| r + 1 != index) {
+                    let was = match d.recalled {
+                        None => "it was never recalled".to_owned(),
+                        Some(r) => format!("it was recalled at entry {r}"),
+                    };
+                    problems.push(format!(
+                        "drop {drop} is deleted as recalled, but the sender's recall is not the entry before ({was})"
+                    ));
+                }
+            }
+            DeletionReason::AgreementEnded => {
+                if let Some(dir) = dir.as_deref()
+                    && let Some(terms) = dir.agreements.get(&d.agreement)
+                    && terms.in_force(time)
+                {
+                    problems.push(format!(
+                        "drop {drop} is deleted as its agreement ended at {time}, but agreement `{}` is in force then \
+                         in directory {} (from {} until {})",
+                        d.agreement, dir.serial, terms.valid_from, terms.valid_until
+                    ));
+                }
+            }
+        }
+        if let Some(r) = d.recalled
+            && reason != DeletionReason::Recalled
+        {
+            problems.push(format!(
+                "drop {drop} was recalled at entry {r}, so the hub must delete it as recalled, not as {}",
+                reason_text(reason)
+            ));
+        }
+        let recalled = reason == DeletionReason::Recalled && d.recalled.is_some_and(|r| r + 1 == index);
+        *slot = DropSlot::Deleted { committed_at, deleted_at: index, recalled };
+        for p in problems {
             self.fail(Some(index), p);
         }
     }
@@ -907,7 +1041,7 @@ impl Auditor {
         }
         self.report.drops_committed += 1;
         let mut problems = Vec::new();
-        match dir.agreements.get(&m.agreement) {
+        match dir.agreements.get(&m.agreement).map(|t| &t.parties) {
             None => problems.push(format!("its agreement `{}` is not in directory {}", m.agreement, dir.serial)),
             Some(parties) => {
                 if !parties.contains(&m.sender) {
@@ -943,25 +1077,38 @@ impl Auditor {
             m.drop,
             DropSlot::Live(Box::new(DropState {
                 committed_at: index,
+                sender: m.sender,
+                agreement: m.agreement,
                 recipients,
                 sha256: m.ciphertext_sha256,
                 len: m.ciphertext_len,
                 expires: m.expires,
                 acked: Vec::new(),
                 fetched: false,
+                recalled: None,
             })),
         );
     }
 
-    fn fetched(&mut self, index: u64, drop: &DropId, party: &PartyId, fetched: Timestamp, req: &SignedRequest) {
-        self.time(index, fetched);
-        self.report.fetches += 1;
-        let Some(dir) = self.directory(index) else { return };
-        // The request: the right route, not replayed, signed near the fetch, by the fetching party.
-        let path = req.path.strip_prefix("/v1/drops/").and_then(|p| p.strip_suffix("/content"));
-        if req.method != "GET" || path != Some(drop.as_str()) {
-            let path = format!("/v1/drops/{drop}/content");
-            self.fail(Some(index), format!("the fetch request is for {} {}, not GET {path}", req.method, req.path));
+    /// Checks a party's signed request for `drop`, logged at `at` (a fetch
+    /// or a recall): the right route, not replayed, signed near `at`, by a
+    /// member key of `party` in `dir`; queues the signature check.
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &mut self,
+        index: u64,
+        dir: &DirVersion,
+        drop: &DropId,
+        party: &PartyId,
+        at: Timestamp,
+        req: &SignedRequest,
+        route: Route,
+    ) {
+        let Route { what, job, method, suffix } = route;
+        let path = req.path.strip_prefix("/v1/drops/").and_then(|p| p.strip_suffix(suffix));
+        if req.method != method || path != Some(drop.as_str()) {
+            let path = format!("/v1/drops/{drop}{suffix}");
+            self.fail(Some(index), format!("the {job} is for {} {}, not {method} {path}", req.method, req.path));
         }
         let nonce_id: [u8; 32] = Sha256::new()
             .chain_update(req.key.as_bytes())
@@ -972,21 +1119,21 @@ impl Auditor {
         if let Some(first) = self.nonces.insert(nonce_id, index) {
             self.fail(
                 Some(index),
-                format!("the fetch request (nonce {}) was already logged at entry {first}: a replay", req.nonce),
+                format!("the {job} (nonce {}) was already logged at entry {first}: a replay", req.nonce),
             );
         }
-        if (req.time - fetched.as_second()).abs() > MAX_CLOCK_SKEW_SECS {
+        if (req.time - at.as_second()).abs() > MAX_CLOCK_SKEW_SECS {
             self.fail(Some(index), format!(
-                "the fetch request was signed at {} but the fetch is logged at {}, more than {MAX_CLOCK_SKEW_SECS} s apart",
+                "the {job} was signed at {} but the {what} is logged at {}, more than {MAX_CLOCK_SKEW_SECS} s apart",
                 req.time,
-                fetched.as_second()
+                at.as_second()
             ));
         }
         match dir.members.get(&req.key).filter(|m| &m.party == party) {
             None => self.fail(
                 Some(index),
                 format!(
-                    "the fetch request is signed for {}, which directory {} does not list as a member of {party}",
+                    "the {job} is signed for {}, which directory {} does not list as a member of {party}",
                     req.key, dir.serial
                 ),
             ),
@@ -998,20 +1145,84 @@ impl Auditor {
                 // Exactly the bytes RequestAuth::verify checks.
                 let msg = signed_string(&req.method, &req.path, req.time, &req.nonce, &req.content, &req.key);
                 let (key, weak, signer) = (m.key, m.weak, m.name.clone());
-                self.push_job(index, msg.into_bytes(), sig, key, weak, "fetch request", signer);
+                self.push_job(index, msg.into_bytes(), sig, key, weak, job, signer);
             }
         }
+    }
+
+    fn fetched(&mut self, index: u64, drop: &DropId, party: &PartyId, fetched: Timestamp, req: &SignedRequest) {
+        self.time(index, fetched);
+        self.report.fetches += 1;
+        let Some(dir) = self.directory(index) else { return };
+        self.request(index, &dir, drop, party, fetched, req, Route::FETCH);
         let Some(d) = self.drop_state(index, drop, "fetched") else { return };
-        let (first_fetch, expires, is_recipient) = (!d.fetched, d.expires, d.recipients.contains(party));
+        let first_fetch = !d.fetched;
         d.fetched = true;
+        let mut problems = Vec::new();
+        if let Some(r) = d.recalled {
+            problems.push(format!("drop {drop} is fetched after it was recalled at entry {r}"));
+        }
+        if !d.recipients.contains(party) {
+            problems.push(format!("drop {drop} is fetched by {party}, which is not one of its recipients"));
+        }
+        if fetched > d.expires {
+            problems.push(format!("drop {drop} is fetched at {fetched}, after its expiry {}", d.expires));
+        }
+        // The agreement, as the directory in force has it now.
+        let agreement = &d.agreement;
+        match dir.agreements.get(agreement) {
+            None => problems.push(format!(
+                "drop {drop} is fetched at {fetched}, when agreement `{agreement}` was not in force \
+                 (directory {} does not list it)",
+                dir.serial
+            )),
+            Some(t) if !t.in_force(fetched) => problems.push(format!(
+                "drop {drop} is fetched at {fetched}, when agreement `{agreement}` was not in force \
+                 (directory {}: from {} until {})",
+                dir.serial, t.valid_from, t.valid_until
+            )),
+            Some(t) => {
+                let mut outside = vec![party];
+                if d.sender != *party {
+                    outside.push(&d.sender);
+                }
+                outside.retain(|p| !t.parties.contains(p));
+                for p in outside {
+                    problems.push(format!(
+                        "drop {drop} is fetched at {fetched}, when agreement `{agreement}` did not include {p} \
+                         (directory {})",
+                        dir.serial
+                    ));
+                }
+            }
+        }
         if first_fetch {
             self.report.drops_fetched += 1;
         }
-        if !is_recipient {
-            self.fail(Some(index), format!("drop {drop} is fetched by {party}, which is not one of its recipients"));
+        for p in problems {
+            self.fail(Some(index), p);
         }
-        if fetched > expires {
-            self.fail(Some(index), format!("drop {drop} is fetched at {fetched}, after its expiry {expires}"));
+    }
+
+    fn recalled(&mut self, index: u64, drop: &DropId, party: &PartyId, recalled: Timestamp, req: &SignedRequest) {
+        self.time(index, recalled);
+        self.report.recalls += 1;
+        let Some(dir) = self.directory(index) else { return };
+        self.request(index, &dir, drop, party, recalled, req, Route::RECALL);
+        let Some(d) = self.drop_state(index, drop, "recalled") else { return };
+        let mut problems = Vec::new();
+        if d.sender != *party {
+            problems.push(format!("drop {drop} is recalled by {party}, which is not its sender {}", d.sender));
+        }
+        if let Some((p, at)) = d.acked.first() {
+            problems.push(format!("drop {drop} is recalled after {p} acknowledged it at entry {at}"));
+        }
+        match d.recalled {
+            Some(first) => problems.push(format!("drop {drop} is recalled again (first at entry {first})")),
+            None => d.recalled = Some(index),
+        }
+        for p in problems {
+            self.fail(Some(index), p);
         }
     }
 
@@ -1023,6 +1234,7 @@ impl Auditor {
         self.member_sig(index, &dir, &r.recipient, &signer, "receipt", signed);
         let drop = &r.drop;
         let Some(d) = self.drop_state(index, drop, "acknowledged") else { return };
+        let recalled = d.recalled;
         let mut problems = Vec::new();
         let mut first_ack = false;
         if !d.recipients.contains(&r.recipient) {
@@ -1045,9 +1257,59 @@ impl Auditor {
         if first_ack {
             self.report.drops_acknowledged += 1;
         }
+        if let Some(at) = recalled {
+            self.fail(Some(index), format!("drop {drop} is acknowledged after it was recalled at entry {at}"));
+        }
         for p in problems {
             self.fail(Some(index), format!("drop {drop}: {p}"));
         }
+    }
+
+    /// Recalled drops the log never deletes, by their recall entry.
+    fn recalled_not_deleted(&mut self) {
+        let mut left: Vec<(u64, &DropId)> = self
+            .drops
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                DropSlot::Live(d) => d.recalled.map(|r| (r, id)),
+                DropSlot::Deleted { .. } => None,
+            })
+            .collect();
+        left.sort();
+        let failures: Vec<(Option<u64>, String)> = left
+            .into_iter()
+            .map(|(r, drop)| {
+                (Some(r), format!("drop {drop} is recalled, but the log ends without the hub deleting it as recalled"))
+            })
+            .collect();
+        self.failures.extend(failures);
+    }
+}
+
+/// The route a signed request must be for.
+#[derive(Clone, Copy)]
+struct Route {
+    /// What the entry records (`fetch`, `recall`).
+    what: &'static str,
+    /// What the request is called in failures and signature jobs.
+    job: &'static str,
+    method: &'static str,
+    /// The path after `/v1/drops/<id>`.
+    suffix: &'static str,
+}
+
+impl Route {
+    const FETCH: Route = Route { what: "fetch", job: "fetch request", method: "GET", suffix: "/content" };
+    const RECALL: Route = Route { what: "recall", job: "recall request", method: "POST", suffix: "/recall" };
+}
+
+/// The reason as the failures name it.
+fn reason_text(reason: DeletionReason) -> &'static str {
+    match reason {
+        DeletionReason::Delivered => "delivered",
+        DeletionReason::Expired => "expired",
+        DeletionReason::Recalled => "recalled",
+        DeletionReason::AgreementEnded => "agreement ended",
     }
 }
 
@@ -1063,6 +1325,10 @@ fn live_slot<'m>(
     let reason = match drops.get_mut(drop) {
         Some(slot @ DropSlot::Live(_)) => return Some(slot),
         None => format!("drop {drop} is {what} but was never committed"),
+        Some(DropSlot::Deleted { deleted_at, recalled: true, .. }) => {
+            let recall = *deleted_at - 1;
+            format!("drop {drop} is {what} after it was recalled at entry {recall} (deleted at entry {deleted_at})")
+        }
         Some(DropSlot::Deleted { deleted_at, .. }) => {
             format!("drop {drop} is {what} after its deletion at entry {deleted_at}")
         }
@@ -1326,6 +1592,7 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
     // The entries, through the pipeline (see `run_entries`).
     let mut root = RootBuilder::new();
     let (sig_failures, read_failure) = run_entries(&mut a, &mut entries, &mut root, signatures, threads, chunk, batch);
+    a.recalled_not_deleted();
     for (i, reason) in sig_failures {
         a.fail(Some(i), reason);
     }
@@ -1417,7 +1684,34 @@ mod tests {
             "{\"type\":\"hub\",\"statement\":null}".into(),
             "[]".into(),
         ];
-        for t in &tampered {
+        // A recall, in the canonical form and in forms only the flat path reads.
+        let (drop, sender) = (crate::testlog::drop_id(&[7; 16], 1), log.keys.party(0).clone());
+        let recall = log.keys.recall_entry(&drop, &sender, crate::testlog::time_of(9));
+        assert!(canonical_entry(&recall).is_some());
+        let recall = String::from_utf8(recall).unwrap();
+        assert!(recall.starts_with("{\"type\":\"drop_recalled\","), "{recall}");
+        for (i, valid) in [
+            recall.clone(),
+            recall.replacen("\"type\":\"drop_recalled\",", "\"type\": \"drop_recalled\",", 1),
+            recall.replacen("{\"type\":\"drop_recalled\",", "{", 1).replacen("}}", "},\"type\":\"drop_recalled\"}", 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(canonical_entry(valid.as_bytes()).is_some(), i == 0, "{valid}");
+            assert!(LogEntry::from_bytes(valid.as_bytes()).is_ok(), "{valid}");
+            assert_eq!(fast_entry(valid.as_bytes()), Some(LogEntry::from_bytes(valid.as_bytes()).unwrap()), "{valid}");
+        }
+        let tampered_recalls = [
+            recall.replacen("\"recalled\":", "\"fetched\":", 1),
+            recall.replacen("\"drop_recalled\"", "\"drop_fetched\"", 1),
+            recall.replacen("\"drop_recalled\"", "\"drop_acknowledged\"", 1),
+            recall.replacen("{", "{\"receipt\":\"x\",", 1),
+            recall.replacen("{", "{\"fetched\":\"2026-01-01T00:00:00Z\",", 1),
+            recall.replacen(&format!("\"party\":\"{sender}\","), "", 1),
+            recall.replacen("\"recalled\":\"", "\"recalled\":\"x", 1),
+        ];
+        for t in tampered.iter().chain(&tampered_recalls) {
             let fast = fast_entry(t.as_bytes());
             let slow = LogEntry::from_bytes(t.as_bytes()).ok();
             assert!(fast.is_none() || fast == slow, "{t}");
@@ -1444,6 +1738,10 @@ mod tests {
         }
         let text = |i: usize| String::from_utf8(log.entries[i].clone()).unwrap();
         let (hub, commit, fetch) = (text(0), text(1), text(2));
+        let recalls: Vec<String> =
+            (0..log.entries.len()).map(text).filter(|e| e.starts_with("{\"type\":\"drop_recalled\",")).collect();
+        assert_eq!(recalls.len(), 1, "drop 33 is recalled");
+        let recall = &recalls[0];
         assert!(fetch.contains("\"time\":"), "{fetch}");
         let time = fetch.split("\"time\":").nth(1).unwrap().split(',').next().unwrap().to_owned();
         // Valid but not canonical: the general path reads these.
@@ -1453,6 +1751,8 @@ mod tests {
             format!("{commit} "),
             fetch.replacen("\"GET\"", "\"G\\u0045T\"", 1),
             fetch.replacen("\"GET\"", "\"G\\/ET\"", 1),
+            recall.replacen("\"POST\"", "\"P\\u004fST\"", 1),
+            recall.replacen("\"drop_recalled\",", "\"drop_recalled\" ,", 1),
         ] {
             assert!(canonical_entry(valid.as_bytes()).is_none(), "{valid}");
             assert!(LogEntry::from_bytes(valid.as_bytes()).is_ok(), "{valid}");
@@ -1483,6 +1783,8 @@ mod tests {
             "\"1\"",
         ] {
             cases.push(fetch.replacen(&format!("\"time\":{time},"), &format!("\"time\":{t},"), 1).into_bytes());
+            let recall_time = recall.split("\"time\":").nth(1).unwrap().split(',').next().unwrap();
+            cases.push(recall.replacen(&format!("\"time\":{recall_time},"), &format!("\"time\":{t},"), 1).into_bytes());
         }
         for (from, to) in [
             ("\"hub\"", "\"Hub\""),
@@ -1504,6 +1806,10 @@ mod tests {
         cases.push(commit.replacen("\"committed\":\"", "\"committed\":\"x", 1).into_bytes());
         cases.push(fetch.replacen("\"drop\":\"d-", "\"drop\":\"D-", 1).into_bytes());
         cases.push(fetch.replacen("\"party\":\"", "\"party\":\"-", 1).into_bytes());
+        cases.push(recall.replacen("\"recalled\":\"", "\"recalled\":\"x", 1).into_bytes());
+        cases.push(recall.replacen("\"recalled\":", "\"fetched\":", 1).into_bytes());
+        cases.push(recall.replacen("\"drop_recalled\"", "\"drop_fetched\"", 1).into_bytes());
+        cases.push(recall.replacen("\"request\":{", "\"request\":{\"x\":1,", 1).into_bytes());
         for c in &cases {
             assert_canonical_agrees(c);
         }
@@ -1557,6 +1863,10 @@ mod tests {
                     request.nonce.push('x');
                     LogEntry::DropFetched { drop, party, fetched, request }
                 }
+                LogEntry::DropRecalled { drop, party, recalled, mut request } => {
+                    request.nonce.push('x');
+                    LogEntry::DropRecalled { drop, party, recalled, request }
+                }
             }
             .to_bytes()
             .unwrap();
@@ -1576,5 +1886,555 @@ mod tests {
                 assert_eq!(got, expected, "threads {threads}, chunk {chunk}, batch {batch}");
             }
         }
+    }
+
+    // -----------------------------------------------------------------------
+    // Recalls and agreements, on a small generated log with entries appended.
+
+    use crate::testlog::{AGREEMENT, GeneratedLog, time_of};
+    use jiff::SignedDuration;
+    use sealdrop_proto::directory::Directory;
+
+    /// A clean generated log (4 delivered drops among 3 parties, directory 2
+    /// in force at its end) to which a test appends entries, entry `i`
+    /// logged at `time_of(i)`.
+    struct Scenario {
+        log: GeneratedLog,
+    }
+
+    impl Scenario {
+        fn new() -> Self {
+            let s = Self { log: crate::testlog::generate(3, 4) };
+            assert!(verify(s.log.audit_input(3)).ok());
+            s
+        }
+
+        fn party(&self, i: usize) -> PartyId {
+            self.log.keys.party(i).clone()
+        }
+
+        fn next(&self) -> u64 {
+            self.log.entries.len() as u64
+        }
+
+        fn now(&self) -> Timestamp {
+            time_of(self.next())
+        }
+
+        fn push(&mut self, entry: Vec<u8>) -> u64 {
+            let i = self.next();
+            self.log.entries.push(entry);
+            i
+        }
+
+        /// A drop from party `sender` to parties `to`, under directory 2.
+        fn commit(&mut self, sender: usize, to: &[usize]) -> (u64, DropId) {
+            let t = self.now();
+            let to: Vec<PartyId> = to.iter().map(|&p| self.party(p)).collect();
+            let m = self.log.keys.manifest(
+                DropId::random(),
+                &self.party(sender),
+                &to,
+                2,
+                t - SignedDuration::from_secs(60),
+                t + SignedDuration::from_hours(24 * 7),
+            );
+            let i = self.push(self.log.keys.commit_entry(t, &m));
+            (i, m.drop)
+        }
+
+        fn manifest(&self, index: u64) -> Manifest {
+            let LogEntry::DropCommitted { manifest, .. } = self.log.entry(index as usize) else { panic!("a commit") };
+            sealdrop_proto::note::peek_doc(&manifest).unwrap()
+        }
+
+        fn fetch(&mut self, drop: &DropId, party: usize) -> u64 {
+            let e = self.log.keys.fetch_entry(drop, &self.party(party), self.now());
+            self.push(e)
+        }
+
+        fn ack(&mut self, commit: u64, party: usize) -> u64 {
+            let (m, t) = (self.manifest(commit), self.now());
+            let e = self.log.keys.ack_entry(t, &self.log.keys.receipt(&m, &self.party(party), t));
+            self.push(e)
+        }
+
+        fn recall(&mut self, drop: &DropId, party: usize) -> u64 {
+            let e = self.log.keys.recall_entry(drop, &self.party(party), self.now());
+            self.push(e)
+        }
+
+        /// A recall entry with `request` as its signed request.
+        fn recall_with(&mut self, drop: &DropId, party: usize, request: SignedRequest) -> u64 {
+            let (party, recalled) = (self.party(party), self.now());
+            self.push(LogEntry::DropRecalled { drop: drop.clone(), party, recalled, request }.to_bytes().unwrap())
+        }
+
+        fn delete_at(&mut self, drop: &DropId, reason: DeletionReason, time: Timestamp) -> u64 {
+            let e = self.log.keys.hub_entry(&HubStatement::DropDeleted { time, drop: drop.clone(), reason });
+            self.push(e)
+        }
+
+        fn delete(&mut self, drop: &DropId, reason: DeletionReason) -> u64 {
+            self.delete_at(drop, reason, self.now())
+        }
+
+        /// Publishes directory 3: directory 2 changed by `change`.
+        fn publish(&mut self, change: impl FnOnce(&mut Directory)) -> u64 {
+            let mut d = self.log.keys.directory(3).directory;
+            change(&mut d);
+            let d = SignedDirectory::sign(d, &self.log.keys.authority).unwrap();
+            let st = HubStatement::DirectoryPublished { time: self.now(), serial: 3, sha256: d.sha256_hex() };
+            self.log.directories.insert(3, d.note);
+            let e = self.log.keys.hub_entry(&st);
+            self.push(e)
+        }
+
+        fn audit(&mut self) -> AuditReport {
+            self.log.reseal();
+            verify(self.log.audit_input(3))
+        }
+    }
+
+    /// Asserts that the report fails exactly at the indexes given, each
+    /// with a failure containing its text.
+    #[track_caller]
+    fn assert_fails(r: &AuditReport, expected: &[(u64, &str)]) {
+        for (i, needle) in expected {
+            assert!(
+                r.failures_at(*i).any(|f| f.reason.contains(needle)),
+                "expected a failure at entry {i} containing {needle:?}; got:\n{r}"
+            );
+        }
+        for f in &r.failures {
+            assert!(
+                f.index.is_some_and(|i| expected.iter().any(|(e, _)| *e == i)),
+                "unexpected failure {f}; report:\n{r}"
+            );
+        }
+    }
+
+    /// `request` re-signed by `party`'s member key after a change.
+    fn resigned(
+        s: &Scenario,
+        party: usize,
+        mut request: SignedRequest,
+        change: impl FnOnce(&mut SignedRequest),
+    ) -> SignedRequest {
+        change(&mut request);
+        let msg =
+            signed_string(&request.method, &request.path, request.time, &request.nonce, &request.content, &request.key);
+        let key = &s.log.keys.member(&s.party(party)).signing;
+        request.signature = B64.encode(key.sign_bytes(msg.as_bytes()).to_bytes());
+        request
+    }
+
+    #[test]
+    fn drop_slots_stay_small() {
+        assert!(std::mem::size_of::<DropSlot>() <= 24, "{}", std::mem::size_of::<DropSlot>());
+    }
+
+    #[test]
+    fn a_recall_and_its_deletion_pass() {
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1, 2]);
+        s.fetch(&drop, 1);
+        s.recall(&drop, 0);
+        s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert!(r.ok(), "{r}");
+        assert_eq!((r.recalls, r.deleted.recalled, r.deleted.agreement_ended), (1, 1, 0));
+        assert!(r.to_string().contains("(4 acknowledgements), 1 recalled\n"), "{r}");
+        assert!(r.to_string().contains("deleted: 4 delivered, 0 expired, 1 recalled, 0 agreement ended\n"), "{r}");
+        // Every entry, the recall included, carries one signature.
+        assert_eq!(r.signatures_checked, r.entries + 2 + 1 + 3);
+
+        // The generated mix recalls drop 33 the same way.
+        let log = crate::testlog::generate(3, 40);
+        let r = verify(log.audit_input(3));
+        assert!(r.ok(), "{r}");
+        assert_eq!((r.recalls, r.deleted.recalled), (1, 1));
+    }
+
+    #[test]
+    fn only_the_sender_recalls() {
+        for by in [1, 2] {
+            let mut s = Scenario::new();
+            let (_, drop) = s.commit(0, &[1]);
+            let recall = s.recall(&drop, by);
+            s.delete(&drop, DeletionReason::Recalled);
+            let who = s.party(by);
+            let r = s.audit();
+            assert_fails(&r, &[(recall, &format!("drop {drop} is recalled by {who}, which is not its sender camden"))]);
+        }
+    }
+
+    #[test]
+    fn no_recall_after_an_acknowledgement() {
+        let mut s = Scenario::new();
+        let (c, drop) = s.commit(0, &[1, 2]);
+        s.fetch(&drop, 1);
+        let ack = s.ack(c, 1);
+        let recall = s.recall(&drop, 0);
+        s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(recall, &format!("drop {drop} is recalled after islington acknowledged it at entry {ack}"))],
+        );
+    }
+
+    #[test]
+    fn a_recalled_deletion_needs_the_recall_just_before() {
+        // No recall at all.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let del = s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                del,
+                &format!(
+                    "drop {drop} is deleted as recalled, but the sender's recall is not the entry before (it was never recalled)"
+                ),
+            )],
+        );
+
+        // Another entry between the recall and the deletion.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let recall = s.recall(&drop, 0);
+        s.commit(1, &[2]);
+        let del = s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(del, &format!("the sender's recall is not the entry before (it was recalled at entry {recall})"))],
+        );
+
+        // A recall the log never deletes.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let recall = s.recall(&drop, 0);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(recall, &format!("drop {drop} is recalled, but the log ends without the hub deleting it as recalled"))],
+        );
+
+        // A recall deleted as something else.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let recall = s.recall(&drop, 0);
+        let del = s.delete_at(&drop, DeletionReason::Expired, s.now() + SignedDuration::from_hours(24 * 8));
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                del,
+                &format!(
+                    "drop {drop} was recalled at entry {recall}, so the hub must delete it as recalled, not as expired"
+                ),
+            )],
+        );
+
+        // Recalled twice.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let first = s.recall(&drop, 0);
+        let again = s.recall(&drop, 0);
+        let del = s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[
+                (again, &format!("drop {drop} is recalled again (first at entry {first})")),
+                (del, &format!("the sender's recall is not the entry before (it was recalled at entry {first})")),
+            ],
+        );
+        // After its deletion, a recall is refused as any other event.
+        let late = s.recall(&drop, 0);
+        let r = s.audit();
+        assert_caught(&r, late, &format!("drop {drop} is recalled after its deletion at entry {}", late - 1));
+    }
+
+    #[track_caller]
+    fn assert_caught(r: &AuditReport, index: u64, needle: &str) {
+        assert!(r.failures_at(index).any(|f| f.reason.contains(needle)), "expected {needle:?} at entry {index}:\n{r}");
+    }
+
+    #[test]
+    fn nothing_is_fetched_or_acknowledged_after_a_recall() {
+        // After the recall and its deletion.
+        let mut s = Scenario::new();
+        let (c, drop) = s.commit(0, &[1, 2]);
+        let recall = s.recall(&drop, 0);
+        let del = s.delete(&drop, DeletionReason::Recalled);
+        let fetch = s.fetch(&drop, 1);
+        let ack = s.ack(c, 2);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[
+                (
+                    fetch,
+                    &format!("drop {drop} is fetched after it was recalled at entry {recall} (deleted at entry {del})"),
+                ),
+                (
+                    ack,
+                    &format!(
+                        "drop {drop} is acknowledged after it was recalled at entry {recall} (deleted at entry {del})"
+                    ),
+                ),
+            ],
+        );
+
+        // Between the recall and its deletion (which then does not follow it).
+        let mut s = Scenario::new();
+        let (c, drop) = s.commit(0, &[1]);
+        let recall = s.recall(&drop, 0);
+        let fetch = s.fetch(&drop, 1);
+        let ack = s.ack(c, 1);
+        let del = s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[
+                (fetch, &format!("drop {drop} is fetched after it was recalled at entry {recall}")),
+                (ack, &format!("drop {drop} is acknowledged after it was recalled at entry {recall}")),
+                (del, "the sender's recall is not the entry before"),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_recall_request_is_for_the_recall_route() {
+        type Path = fn(&DropId) -> String;
+        let cases: [(&str, Path); 4] = [
+            ("GET", |d| format!("/v1/drops/{d}/recall")),
+            ("POST", |d| format!("/v1/drops/{d}/content")),
+            ("POST", |d| format!("/v1/drops/{d}/recall?now=1")),
+            ("POST", |_| format!("/v1/drops/{}/recall", DropId::random())),
+        ];
+        for (method, path) in cases {
+            let mut s = Scenario::new();
+            let (_, drop) = s.commit(0, &[1]);
+            let path = path(&drop);
+            let req = s.log.keys.signed_request(&s.party(0), method, &path, s.now(), b"{}");
+            let recall = s.recall_with(&drop, 0, req);
+            s.delete(&drop, DeletionReason::Recalled);
+            let r = s.audit();
+            assert_fails(
+                &r,
+                &[(recall, &format!("the recall request is for {method} {path}, not POST /v1/drops/{drop}/recall"))],
+            );
+        }
+    }
+
+    #[test]
+    fn a_recall_request_is_signed_by_the_sender_near_the_recall() {
+        // Signed for another party's member.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let req = s.log.keys.signed_request(&s.party(1), "POST", &format!("/v1/drops/{drop}/recall"), s.now(), b"{}");
+        let recall = s.recall_with(&drop, 0, req);
+        s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                recall,
+                "the recall request is signed for islington/data-team, which directory 2 does not list as a member of camden",
+            )],
+        );
+
+        // Altered after signing.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let mut req =
+            s.log.keys.signed_request(&s.party(0), "POST", &format!("/v1/drops/{drop}/recall"), s.now(), b"{}");
+        req.content = sealdrop_proto::request::body_sha256(b"{\"x\":1}");
+        let recall = s.recall_with(&drop, 0, req);
+        s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(&r, &[(recall, "the recall request's signature by camden/data-team does not verify")]);
+
+        // Signed too long before.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let then = s.now() - SignedDuration::from_secs(MAX_CLOCK_SKEW_SECS + 1);
+        let req = s.log.keys.signed_request(&s.party(0), "POST", &format!("/v1/drops/{drop}/recall"), then, b"{}");
+        let recall = s.recall_with(&drop, 0, req);
+        s.delete(&drop, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(&r, &[(recall, "but the recall is logged at")]);
+    }
+
+    #[test]
+    fn a_recall_nonce_is_used_once() {
+        // The same signed recall logged again, for the same drop.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let recall = s.recall(&drop, 0);
+        s.delete(&drop, DeletionReason::Recalled);
+        let copy = s.log.entries[recall as usize].clone();
+        let replay = s.push(copy);
+        let r = s.audit();
+        let LogEntry::DropRecalled { request, .. } = s.log.entry(recall as usize) else { unreachable!() };
+        assert_caught(
+            &r,
+            replay,
+            &format!("the recall request (nonce {}) was already logged at entry {recall}: a replay", request.nonce),
+        );
+
+        // A fetch's nonce, re-signed by the same member for a recall: fetches and recalls share one nonce space.
+        let mut s = Scenario::new();
+        let (_, theirs) = s.commit(1, &[0]);
+        let fetch = s.fetch(&theirs, 0);
+        let (_, mine) = s.commit(0, &[1]);
+        let LogEntry::DropFetched { request: fetched, .. } = s.log.entry(fetch as usize) else { unreachable!() };
+        let now = s.now().as_second();
+        let req = resigned(&s, 0, fetched.clone(), |r| {
+            r.method = "POST".into();
+            r.path = format!("/v1/drops/{mine}/recall");
+            r.time = now;
+            r.content = sealdrop_proto::request::body_sha256(b"{}");
+        });
+        let recall = s.recall_with(&mine, 0, req);
+        s.delete(&mine, DeletionReason::Recalled);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                recall,
+                &format!("the recall request (nonce {}) was already logged at entry {fetch}: a replay", fetched.nonce),
+            )],
+        );
+    }
+
+    #[test]
+    fn agreement_ended_deletions_need_the_agreement_ended() {
+        // In force (directory 2: until 2030): refused.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        let t = s.now();
+        let del = s.delete(&drop, DeletionReason::AgreementEnded);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                del,
+                &format!(
+                    "drop {drop} is deleted as its agreement ended at {t}, but agreement `{AGREEMENT}` is in force then in directory 2"
+                ),
+            )],
+        );
+        assert_eq!((r.deleted.agreement_ended, r.deleted.expired), (1, 0));
+
+        // A new version ends it at `end`: a deletion a second before fails, one at `end` passes.
+        for (early, ok) in [(1, false), (0, true)] {
+            let mut s = Scenario::new();
+            let (_, drop) = s.commit(0, &[1]);
+            let end = time_of(s.next() + 2);
+            s.publish(|d| d.agreements[0].valid_until = end);
+            let at = end - SignedDuration::from_secs(early);
+            let del = s.delete_at(&drop, DeletionReason::AgreementEnded, at);
+            let r = s.audit();
+            if ok {
+                assert!(r.ok(), "{r}");
+                assert_eq!(r.deleted.agreement_ended, 1);
+                assert!(r.to_string().contains(", 1 agreement ended\n"), "{r}");
+            } else {
+                assert_fails(
+                    &r,
+                    &[(del, &format!("is in force then in directory 3 (from 2026-01-01T00:00:00Z until {end})"))],
+                );
+            }
+        }
+
+        // A new version without the agreement: passes.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        s.publish(|d| d.agreements.clear());
+        s.delete(&drop, DeletionReason::AgreementEnded);
+        let r = s.audit();
+        assert!(r.ok(), "{r}");
+
+        // Not yet in force (a new version moves its start later): passes.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        s.publish(|d| d.agreements[0].valid_from = "2029-01-01T00:00:00Z".parse().unwrap());
+        s.delete(&drop, DeletionReason::AgreementEnded);
+        assert!(s.audit().ok());
+    }
+
+    #[test]
+    fn fetches_need_the_agreement_in_force_and_both_parties_in_it() {
+        // The agreement ended: the fetch fails, the acknowledgement (no data moves) does not.
+        let mut s = Scenario::new();
+        let (c, drop) = s.commit(0, &[1]);
+        let end = time_of(s.next() + 1);
+        s.publish(|d| d.agreements[0].valid_until = end);
+        let fetch = s.fetch(&drop, 1);
+        assert_eq!(time_of(fetch), end);
+        s.ack(c, 1);
+        s.delete(&drop, DeletionReason::Delivered);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                fetch,
+                &format!(
+                    "drop {drop} is fetched at {end}, when agreement `{AGREEMENT}` was not in force (directory 3: from 2026-01-01T00:00:00Z until {end})"
+                ),
+            )],
+        );
+
+        // Gone from the directory.
+        let mut s = Scenario::new();
+        let (_, drop) = s.commit(0, &[1]);
+        s.publish(|d| d.agreements.clear());
+        let t = s.now();
+        let fetch = s.fetch(&drop, 1);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                fetch,
+                &format!(
+                    "drop {drop} is fetched at {t}, when agreement `{AGREEMENT}` was not in force (directory 3 does not list it)"
+                ),
+            )],
+        );
+
+        // The recipient, or the sender, no longer a party to it.
+        for (gone, who) in [(1, "islington"), (0, "camden")] {
+            let mut s = Scenario::new();
+            let (_, drop) = s.commit(0, &[1]);
+            let id = s.party(gone);
+            s.publish(|d| d.agreements[0].parties.retain(|p| *p != id));
+            let t = s.now();
+            let fetch = s.fetch(&drop, 1);
+            let r = s.audit();
+            assert_fails(
+                &r,
+                &[(
+                    fetch,
+                    &format!(
+                        "drop {drop} is fetched at {t}, when agreement `{AGREEMENT}` did not include {who} (directory 3)"
+                    ),
+                )],
+            );
+        }
+
+        // Still in force under the new version: fine.
+        let mut s = Scenario::new();
+        let (c, drop) = s.commit(0, &[1]);
+        s.publish(|d| d.agreements[0].valid_until = "2029-01-01T00:00:00Z".parse().unwrap());
+        s.fetch(&drop, 1);
+        s.ack(c, 1);
+        s.delete(&drop, DeletionReason::Delivered);
+        assert!(s.audit().ok());
     }
 }

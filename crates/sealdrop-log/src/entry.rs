@@ -51,6 +51,18 @@ pub enum LogEntry {
         /// The recipient's signed receipt (signed-note text).
         receipt: String,
     },
+    /// The sender recalled a drop before any recipient acknowledged it. The
+    /// hub's `drop_deleted` statement (reason `recalled`) follows at once.
+    DropRecalled {
+        /// The drop.
+        drop: DropId,
+        /// The sending party that recalled it.
+        party: PartyId,
+        /// When the hub recalled it.
+        recalled: Timestamp,
+        /// The sender member's signed request (`POST /v1/drops/<id>/recall`).
+        request: SignedRequest,
+    },
 }
 
 /// A party's signed HTTP request, kept as evidence that the party itself
@@ -108,8 +120,11 @@ pub enum DeletionReason {
     Delivered,
     /// The expiry passed first.
     Expired,
-    /// The sender recalled it.
+    /// The sender recalled it (a `drop_recalled` entry comes just before).
     Recalled,
+    /// Its agreement ended (its end date passed or a new directory version
+    /// ended it or dropped it) while the drop still waited.
+    AgreementEnded,
 }
 
 /// What the hub states in its own name, signed with its log key.

@@ -6,8 +6,10 @@
 //! hub's lifecycle: most are committed to one recipient, fetched,
 //! acknowledged and deleted as delivered; every tenth goes to two
 //! recipients; every fiftieth expires unfetched; every hundredth (offset 33)
-//! is fetched and recalled. Entry `i` is logged at `T0 + i` seconds. The
-//! checkpoint covers every entry and is cosigned by every party's witness.
+//! is fetched, then recalled by its sender (a `drop_recalled` entry and the
+//! hub's `Recalled` deletion right after it). Entry `i` is logged at
+//! `T0 + i` seconds. The checkpoint covers every entry and is cosigned by
+//! every party's witness.
 //!
 //! Signing runs on two threads: a million entries take seconds in release.
 
@@ -124,6 +126,7 @@ impl TestKeys {
                 let card = m.public();
                 Party {
                     witness_keys: vec![w.cosigner_verifier()],
+                    revoked: vec![],
                     ..Party::with_member(&m.party.as_str().to_uppercase(), card)
                 }
             })
@@ -164,6 +167,29 @@ impl TestKeys {
         let auth = sign_request(&self.member(party).signing, "GET", &path, fetched.as_second(), Some(b""));
         let request = SignedRequest::from_auth(&auth, "GET", &path);
         LogEntry::DropFetched { drop: drop.clone(), party: party.clone(), fetched, request }.to_bytes().expect("small")
+    }
+
+    /// A recall entry, the request (`POST /v1/drops/<id>/recall`, body `{}`)
+    /// signed by `party`'s member key at `recalled`.
+    pub fn recall_entry(&self, drop: &DropId, party: &PartyId, recalled: Timestamp) -> Vec<u8> {
+        let request = self.signed_request(party, "POST", &format!("/v1/drops/{drop}/recall"), recalled, b"{}");
+        LogEntry::DropRecalled { drop: drop.clone(), party: party.clone(), recalled, request }
+            .to_bytes()
+            .expect("small")
+    }
+
+    /// A request `method path` with `body`, signed by `party`'s member key
+    /// at `time` (for entries made by hand).
+    pub fn signed_request(
+        &self,
+        party: &PartyId,
+        method: &str,
+        path: &str,
+        time: Timestamp,
+        body: &[u8],
+    ) -> SignedRequest {
+        let auth = sign_request(&self.member(party).signing, method, path, time.as_second(), Some(body));
+        SignedRequest::from_auth(&auth, method, path)
     }
 
     /// An acknowledgement entry, the receipt signed by its recipient's member key.
@@ -248,7 +274,7 @@ pub enum Kind {
     TwoRecipients,
     /// Committed, then deleted as expired.
     Expired,
-    /// Committed, fetched, then recalled.
+    /// Committed, fetched, then recalled by its sender and deleted.
     Recalled,
 }
 
@@ -271,7 +297,7 @@ pub fn entry_count(k: Kind) -> u64 {
         Kind::Delivered => 4,
         Kind::TwoRecipients => 6,
         Kind::Expired => 2,
-        Kind::Recalled => 3,
+        Kind::Recalled => 4,
     }
 }
 
@@ -311,7 +337,8 @@ fn drop_entries(keys: &TestKeys, salt: &[u8; 16], d: usize, start: u64, serial: 
         Kind::Expired => delete(&mut out, i, DeletionReason::Expired),
         Kind::Recalled => {
             out.push(keys.fetch_entry(&m.drop, &recipients[0], time_of(i)));
-            delete(&mut out, i + 1, DeletionReason::Recalled);
+            out.push(keys.recall_entry(&m.drop, sender, time_of(i + 1)));
+            delete(&mut out, i + 2, DeletionReason::Recalled);
         }
         Kind::Delivered | Kind::TwoRecipients => {
             for r in &recipients {

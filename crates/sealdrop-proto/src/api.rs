@@ -47,6 +47,11 @@ pub mod code {
     pub const BAD_RECEIPT: &str = "bad_receipt";
     /// The drop is not in a state that allows this (409).
     pub const CONFLICT: &str = "conflict";
+    /// A recall came after a recipient acknowledged the drop: that
+    /// recipient has the data, and the message says who (409).
+    pub const RECALL_REFUSED: &str = "recall_refused";
+    /// The request is signed with a key the directory has revoked (401).
+    pub const KEY_REVOKED: &str = "key_revoked";
     /// The directory is not signed by the hub's authority (422).
     pub const DIRECTORY_BAD_SIGNATURE: &str = "directory_bad_signature";
     /// The directory is inconsistent (422).
@@ -197,6 +202,11 @@ pub struct DropDetails {
     pub manifest: String,
     /// The drop's state.
     pub state: DropState,
+    /// When the hub committed it (also in its `drop_committed` log entry):
+    /// a manifest signed with a key revoked since is accepted only when the
+    /// revocation took effect after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Timestamp>,
 }
 
 /// Where a drop is in its life.
@@ -209,6 +219,30 @@ pub enum DropState {
     Committed,
     /// Every recipient acknowledged; ciphertext deleted.
     Delivered,
+    /// The expiry passed (or its agreement ended) before every recipient
+    /// acknowledged; ciphertext deleted, and the recipients that had not
+    /// acknowledged never got it.
+    Expired,
+    /// The sender recalled it before any recipient acknowledged; ciphertext deleted.
+    Recalled,
+}
+
+impl DropState {
+    /// Whether the hub has deleted the ciphertext for good.
+    pub fn is_ended(self) -> bool {
+        matches!(self, DropState::Delivered | DropState::Expired | DropState::Recalled)
+    }
+
+    /// The state's name as served (`open`, `committed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropState::Open => "open",
+            DropState::Committed => "committed",
+            DropState::Delivered => "delivered",
+            DropState::Expired => "expired",
+            DropState::Recalled => "recalled",
+        }
+    }
 }
 
 /// `POST /v1/drops/{id}/ack`.
@@ -229,6 +263,31 @@ pub struct Acked {
     /// directory, never an acknowledgement).
     #[serde(default)]
     pub log_index: u64,
+}
+
+/// `POST /v1/drops/{id}/recall`: the sender takes back a committed drop
+/// that no recipient has acknowledged. The hub deletes the ciphertext and
+/// logs the sender's signed request and its own deletion statement.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recall {}
+
+/// Response to [`Recall`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recalled {
+    /// The drop.
+    pub id: DropId,
+    /// When the hub recalled it.
+    pub recalled: Timestamp,
+    /// The index of the `drop_recalled` entry in the hub's transfer log (the
+    /// hub's `drop_deleted` statement follows it).
+    pub log_index: u64,
+    /// Whether the ciphertext file is gone from the hub's disk (if not, the
+    /// hub removes it at its next start).
+    pub ciphertext_deleted: bool,
+    /// Recipients that downloaded the ciphertext without acknowledging it:
+    /// they may hold a copy, so the sender should tell them to delete it.
+    pub downloaded_by: Vec<RecipientStatus>,
 }
 
 /// A recipient's progress with a drop.
@@ -266,6 +325,9 @@ pub struct SentDrop {
     /// The idempotency key the drop was created with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// When the hub deleted the ciphertext (delivered, expired or recalled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Timestamp>,
 }
 
 /// `GET /v1/sent`.

@@ -61,6 +61,31 @@ pub struct Party {
     /// Keys with which the party cosigns the hub's log as a witness.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witness_keys: Vec<NoteVerifierKey>,
+    /// Member keys the coordinator has revoked (staff who left, a lost or
+    /// stolen laptop). A revoked key can no longer authenticate to the hub,
+    /// be encrypted to, or sign anything the hub accepts; every later
+    /// directory version must keep listing it here. A member may get a new
+    /// key under the same member name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedKey>,
+}
+
+/// A member key that must no longer be used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedKey {
+    /// The member the key belonged to.
+    pub member: MemberName,
+    /// The revoked signing key (named `<party>/<member>`).
+    pub signing_key: NoteVerifierKey,
+    /// From when the key is not to be trusted: the time it was handed back,
+    /// or, for a lost or stolen key, the last time it was known to be safe.
+    /// A drop the hub committed before this time, signed with the key, is
+    /// still accepted by its recipients; one committed later is not.
+    pub revoked_at: Timestamp,
+    /// Why, in a few words, for people reading the directory.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// A member key as listed under its party.
@@ -168,7 +193,13 @@ impl Party {
             aliases: vec![],
             members: vec![card.into()],
             witness_keys: vec![],
+            revoked: vec![],
         }
+    }
+
+    /// The revocation of `key`, if the party revoked it.
+    pub fn revocation(&self, key: &NoteVerifierKey) -> Option<&RevokedKey> {
+        self.revoked.iter().find(|r| r.signing_key == *key)
     }
 
     /// The member's public key card, with its party filled in.
@@ -240,6 +271,37 @@ impl Directory {
                     .map_err(|e| DirectoryError::Invalid(format!("member key {}: {e}", key_name(&p.id, &m.member))))?;
                 if !keys.insert(*m.signing_key.key().as_bytes()) {
                     return bad(format!("the signing key of {} is used by another member", key_name(&p.id, &m.member)));
+                }
+            }
+            let mut revoked = BTreeSet::new();
+            for r in &p.revoked {
+                let name = key_name(&p.id, &r.member);
+                if r.signing_key.name() != name {
+                    return bad(format!(
+                        "revoked key {} of `{}` must be named {name} (after its party and member)",
+                        r.signing_key.name(),
+                        p.id
+                    ));
+                }
+                if !revoked.insert(*r.signing_key.key().as_bytes()) {
+                    return bad(format!("revoked key {name} is listed twice under `{}`", p.id));
+                }
+            }
+        }
+        for p in &self.parties {
+            for m in &p.members {
+                let key = m.signing_key.key().as_bytes();
+                if let Some((owner, _)) = self
+                    .parties
+                    .iter()
+                    .find_map(|o| o.revoked.iter().find(|r| r.signing_key.key().as_bytes() == key).map(|r| (o, r)))
+                {
+                    return bad(format!(
+                        "member key {} is also listed as revoked under `{}`: a revoked key cannot be reinstated, \
+                         issue a new key instead",
+                        key_name(&p.id, &m.member),
+                        owner.id
+                    ));
                 }
             }
         }
@@ -317,6 +379,41 @@ impl Directory {
         Some((p, m))
     }
 
+    /// A revoked key by key name (`<party>/<member>`), newest revocation
+    /// first, when no current member signs under that name with `key`: what
+    /// the hub tells a caller whose key was revoked.
+    pub fn revoked_by_name(&self, name: &str) -> Option<(&Party, &RevokedKey)> {
+        let (party, member) = name.split_once('/')?;
+        let p = self.parties.iter().find(|p| p.id.as_str() == party)?;
+        let r = p.revoked.iter().filter(|r| r.member.as_str() == member).max_by_key(|r| r.revoked_at)?;
+        Some((p, r))
+    }
+
+    /// Checks that `next` may follow this version: a newer serial, and every
+    /// key revoked here still revoked there (a revocation is for good; a
+    /// member who needs access again gets a new key).
+    pub fn check_successor(&self, next: &Directory) -> Result<(), DirectoryError> {
+        if next.serial <= self.serial {
+            return Err(DirectoryError::Rollback { offered: next.serial, current: self.serial });
+        }
+        for p in &self.parties {
+            for r in &p.revoked {
+                let kept = next.party(&p.id).is_some_and(|n| n.revocation(&r.signing_key).is_some());
+                if !kept {
+                    return Err(DirectoryError::Invalid(format!(
+                        "serial {} no longer lists key {} as revoked (revoked in serial {} at {}): \
+                         a revocation must be kept in every later version",
+                        next.serial,
+                        r.signing_key.name(),
+                        self.serial,
+                        r.revoked_at
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// All signing keys of a party, for verifying what it signed.
     pub fn signing_keys_of(&self, party: &PartyId) -> Vec<NoteVerifierKey> {
         self.party(party).map(|p| p.members.iter().map(|m| m.signing_key.clone()).collect()).unwrap_or_default()
@@ -354,6 +451,17 @@ impl SignedDirectory {
         if d.directory.serial <= current_serial {
             return Err(DirectoryError::Rollback { offered: d.directory.serial, current: current_serial });
         }
+        Ok(d)
+    }
+
+    /// Verifies `note` as the successor of `current` (see [`Directory::check_successor`]).
+    pub fn verify_successor(
+        note: &str,
+        authority: &NoteVerifierKey,
+        current: &Directory,
+    ) -> Result<Self, DirectoryError> {
+        let d = Self::verify(note, authority)?;
+        current.check_successor(&d.directory)?;
         Ok(d)
     }
 
@@ -430,6 +538,52 @@ pub(crate) mod tests {
             SignedDirectory::verify(&tampered, &authority.verifier()),
             Err(DirectoryError::Doc(DocError::BadSignature { .. }))
         ));
+    }
+
+    #[test]
+    fn revocations_are_consistent_and_kept() {
+        let (authority, keys, dir) = sample();
+        let old = keys[0].public();
+        let new = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let revoked = RevokedKey {
+            member: old.member.clone(),
+            signing_key: old.signing_key.clone(),
+            revoked_at: "2026-03-01T00:00:00Z".parse().unwrap(),
+            reason: "left".into(),
+        };
+        // Rotation: the same member name with a new key, the old one revoked.
+        let mut next = dir.clone();
+        next.serial = 2;
+        next.parties[0].members = vec![new.public().into()];
+        next.parties[0].revoked = vec![revoked.clone()];
+        SignedDirectory::sign(next.clone(), &authority).unwrap();
+        dir.check_successor(&next).unwrap();
+        assert_eq!(next.revoked_by_name("camden/data-team").map(|(_, r)| r), Some(&revoked));
+        assert!(next.revoked_by_name("islington/data-team").is_none());
+        assert_eq!(next.party(&old.party).unwrap().revocation(&old.signing_key), Some(&revoked));
+
+        // A revoked key cannot also be a member (reinstated) ...
+        let mut bad = next.clone();
+        bad.parties[0].members = vec![old.clone().into()];
+        assert!(SignedDirectory::sign(bad, &authority).unwrap_err().to_string().contains("reinstated"));
+        // ... nor named after another member, nor listed twice.
+        let mut bad = next.clone();
+        bad.parties[0].revoked[0].member = "someone".parse().unwrap();
+        assert!(SignedDirectory::sign(bad, &authority).unwrap_err().to_string().contains("must be named"));
+        let mut bad = next.clone();
+        bad.parties[0].revoked.push(revoked.clone());
+        assert!(SignedDirectory::sign(bad, &authority).unwrap_err().to_string().contains("twice"));
+
+        // A later version must keep the revocation.
+        let mut forgot = next.clone();
+        forgot.serial = 3;
+        forgot.parties[0].revoked.clear();
+        assert!(next.check_successor(&forgot).unwrap_err().to_string().contains("must be kept"));
+        let signed = SignedDirectory::sign(forgot, &authority).unwrap();
+        assert!(SignedDirectory::verify_successor(&signed.note, &authority.verifier(), &next).is_err());
+        let mut same = next.clone();
+        same.serial = 2;
+        assert!(matches!(next.check_successor(&same), Err(DirectoryError::Rollback { .. })));
     }
 
     #[test]

@@ -80,6 +80,13 @@ pub async fn ack(
         DropState::Delivered => {
             return Err(ApiError::gone(format!("drop {id} was already delivered to every recipient and deleted")));
         }
+        DropState::Expired | DropState::Recalled => {
+            return Err(ApiError::gone(format!(
+                "drop {id} was {} before your party acknowledged it: the sender's records show it as not \
+                 delivered to you",
+                rec.state.as_str()
+            )));
+        }
         DropState::Committed => {}
     }
     check_receipt(&caller, &rec, &req.receipt)?;
@@ -144,6 +151,7 @@ mod tests {
             content: Some(ContentDigest { sha256: "ab".repeat(32), len: 7 }),
             committed: Some(1),
             manifest: Some("m".into()),
+            deleted: None,
             recipients: vec![RecipientRecord {
                 party: keys[1].party.clone(),
                 fetched: None,

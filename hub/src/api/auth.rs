@@ -140,7 +140,30 @@ pub fn verify_headers(
             ),
         ));
     }
+    let revoked = |auth: &RequestAuth| {
+        // A revoked key is named like the member's new key (or like no
+        // current key at all): say so only when the signature is the revoked
+        // key's own, so a stranger cannot pass for it.
+        let (party, r) =
+            directory.parties.iter().flat_map(|p| p.revoked.iter().map(move |r| (p, r))).find(|(_, r)| {
+                r.signing_key.name() == auth.key && auth.verify(&r.signing_key, method.as_str(), path_and_query).is_ok()
+            })?;
+        Some(ApiError::new(
+            code::KEY_REVOKED,
+            format!(
+                "key `{}` of `{}` was revoked from {} ({}) in the hub's directory (serial {directory_serial}): \
+                 it can no longer be used; make a new key with `sealdrop keygen` and send its card to the coordinator",
+                auth.key,
+                party.id,
+                r.revoked_at,
+                if r.reason.is_empty() { "no reason given" } else { r.reason.as_str() },
+            ),
+        ))
+    };
     let Some((party, member)) = directory.member_by_key_name(&auth.key) else {
+        if let Some(e) = revoked(&auth) {
+            return Err(e);
+        }
         return Err(ApiError::new(
             code::UNKNOWN_KEY,
             format!(
@@ -151,16 +174,19 @@ pub fn verify_headers(
         ));
     };
     let caller = Caller { party: party.id.clone(), member: member.member.clone(), key: member.signing_key.clone() };
-    auth.verify(&caller.key, method.as_str(), path_and_query).map_err(|_| {
-        ApiError::new(
+    if auth.verify(&caller.key, method.as_str(), path_and_query).is_err() {
+        if let Some(e) = revoked(&auth) {
+            return Err(e);
+        }
+        return Err(ApiError::new(
             code::BAD_SIGNATURE,
             format!(
                 "the request signature by `{}` does not verify for {method} {path_and_query}: \
                  was it signed with another key or altered on the way?",
                 auth.key
             ),
-        )
-    })?;
+        ));
+    }
     Ok((caller, auth))
 }
 

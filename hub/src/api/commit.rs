@@ -23,7 +23,7 @@ use sealdrop_proto::note::open_doc;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
-use super::shared::{drop_id, entry_bytes, load_drop, logged, meta, ts};
+use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, meta, ts};
 use crate::hub::Hub;
 use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
@@ -144,7 +144,14 @@ pub async fn commit(
             format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
         ));
     }
-    let manifest = check_manifest(&hub.directory().directory, &caller, &rec, &req.manifest)?;
+    let directory = hub.directory();
+    let dir = &directory.directory;
+    // The agreement may have ended, or a new directory version removed a
+    // party from it, since the drop was created.
+    let mut parties = vec![("your party", &rec.sender)];
+    parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
+    agreement_allows(dir, &rec.agreement, &parties, now)?;
+    let manifest = check_manifest(dir, &caller, &rec, &req.manifest)?;
     check_content(&manifest, &upload)?;
     let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
         bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
@@ -216,6 +223,7 @@ mod tests {
             content: None,
             committed: None,
             manifest: None,
+            deleted: None,
             recipients: parties
                 .iter()
                 .map(|p| RecipientRecord {

@@ -66,6 +66,11 @@ pub async fn post_directory(
     let accepted =
         tokio::task::spawn_blocking(move || publisher.publish_directory(&note)).await?.map_err(publish_error)?;
     tracing::info!(serial = accepted.directory.serial, sha256 = %accepted.sha256_hex(), "accepted a new directory");
+    // The new version may end an agreement: delete what it stops now rather
+    // than at the next sweep. A failure here is the sweeper's to retry.
+    if let Err(e) = hub.sweep().await {
+        tracing::error!(error = %e, "the sweep after a new directory failed; the sweeper will retry");
+    }
     Ok(Json(DirectoryAccepted { serial: accepted.directory.serial }))
 }
 

@@ -24,7 +24,7 @@ use sealdrop_proto::ids::DropId;
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
 use super::logging::record_drop;
-use super::shared::{drop_id, load_drop, meta, ts};
+use super::shared::{agreement_allows, drop_id, load_drop, meta, ts};
 use crate::hub::Hub;
 use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
 
@@ -74,30 +74,9 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
             Some(_) => {}
         }
     }
-    let Some(agreement) = dir.agreement(&req.agreement) else {
-        return Err(ApiError::new(
-            code::UNKNOWN_AGREEMENT,
-            format!("agreement `{}` is not in the hub's directory (serial {})", req.agreement, dir.serial),
-        ));
-    };
-    if !agreement.in_force(now) {
-        return Err(ApiError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
-            format!(
-                "agreement `{}` is in force from {} until {}, and it is now {now}",
-                agreement.id, agreement.valid_from, agreement.valid_until
-            ),
-        ));
-    }
-    for party in std::iter::once(&caller.party).chain(&req.recipients) {
-        if !agreement.includes(party) {
-            let who = if party == &caller.party { "your party" } else { "recipient" };
-            return Err(ApiError::new(
-                code::NOT_IN_AGREEMENT,
-                format!("{who} `{party}` is not a party to agreement `{}`", agreement.id),
-            ));
-        }
-    }
+    let mut parties = vec![("your party", &caller.party)];
+    parties.extend(req.recipients.iter().map(|r| ("recipient", r)));
+    let agreement = agreement_allows(dir, &req.agreement, &parties, now)?;
     // Whole seconds, so the expiry the client copies into its manifest
     // equals the stored one exactly.
     let expires = req.expires.as_second();
@@ -109,8 +88,17 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
         return Err(ApiError::new(
             code::BAD_EXPIRY,
             format!(
-                "expiry {} is more than {} days away: agreement `{}` allows at most {} days",
+                "expiry {} is more than {} days away: agreement `{}` lets a drop wait at most {} days",
                 req.expires, agreement.max_expiry_days, agreement.id, agreement.max_expiry_days
+            ),
+        ));
+    }
+    if expires > agreement.valid_until.as_second() {
+        return Err(ApiError::new(
+            code::BAD_EXPIRY,
+            format!(
+                "expiry {} is after agreement `{}` ends at {}: a drop may not wait beyond its agreement",
+                req.expires, agreement.id, agreement.valid_until
             ),
         ));
     }
@@ -213,12 +201,18 @@ pub async fn details(
                 caller.party
             )));
         }
-        if rec.state == DropState::Open {
+        match rec.state {
             // Not committed: recipients must not learn of it yet.
-            return Err(ApiError::not_found(format!("there is no drop {id} on this hub")));
+            DropState::Open => return Err(ApiError::not_found(format!("there is no drop {id} on this hub"))),
+            DropState::Recalled => return Err(ApiError::gone(format!("drop {id} was recalled by its sender"))),
+            DropState::Expired => {
+                return Err(ApiError::gone(format!("drop {id} expired and its ciphertext was deleted")));
+            }
+            DropState::Committed | DropState::Delivered => {}
         }
     }
-    Ok(axum::Json(DropDetails { id, manifest: rec.manifest.unwrap_or_default(), state: rec.state }))
+    let committed = rec.committed.map(ts).transpose()?;
+    Ok(axum::Json(DropDetails { id, manifest: rec.manifest.unwrap_or_default(), state: rec.state, committed }))
 }
 
 #[cfg(test)]

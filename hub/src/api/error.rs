@@ -29,6 +29,7 @@ pub fn status_of(code: &str) -> StatusCode {
         code::UNAUTHENTICATED
         | code::BAD_SIGNATURE
         | code::UNKNOWN_KEY
+        | code::KEY_REVOKED
         | code::STALE_REQUEST
         | code::REPLAYED_NONCE => StatusCode::UNAUTHORIZED,
         code::FORBIDDEN => StatusCode::FORBIDDEN,
@@ -46,7 +47,7 @@ pub fn status_of(code: &str) -> StatusCode {
         | code::BAD_COSIGNATURE
         | code::DIRECTORY_BAD_SIGNATURE
         | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
-        code::CONFLICT | code::DIRECTORY_ROLLBACK => StatusCode::CONFLICT,
+        code::CONFLICT | code::DIRECTORY_ROLLBACK | code::RECALL_REFUSED => StatusCode::CONFLICT,
         code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,6 +158,7 @@ mod tests {
             (code::UNAUTHENTICATED, 401),
             (code::BAD_SIGNATURE, 401),
             (code::UNKNOWN_KEY, 401),
+            (code::KEY_REVOKED, 401),
             (code::STALE_REQUEST, 401),
             (code::REPLAYED_NONCE, 401),
             (code::FORBIDDEN, 403),
@@ -173,6 +175,7 @@ mod tests {
             (code::BAD_RECEIPT, 422),
             (code::BAD_COSIGNATURE, 422),
             (code::CONFLICT, 409),
+            (code::RECALL_REFUSED, 409),
             (code::DIRECTORY_BAD_SIGNATURE, 422),
             (code::DIRECTORY_INVALID, 422),
             (code::DIRECTORY_ROLLBACK, 409),

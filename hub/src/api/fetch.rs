@@ -18,20 +18,27 @@ use tokio_util::io::ReaderStream;
 
 use super::auth::Authed;
 use super::error::ApiError;
-use super::shared::{drop_id, entry_bytes, load_drop, logged, meta, ts};
+use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, meta, ts};
 use crate::hub::Hub;
 use crate::storage::meta::FetchRecord;
 
 /// Bytes read from storage per chunk of a download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
-/// `GET /v1/inbox`: oldest first.
+/// `GET /v1/inbox`: oldest first. Drops the party may not fetch now (their
+/// agreement ended or no longer includes the sender or the party) are left
+/// out: the sweeper deletes the ones whose agreement ended.
 pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Result<axum::Json<Inbox>, ApiError> {
-    let now = hub.now().as_second();
+    let now = hub.now();
     let party = caller.party.clone();
-    let drops = meta(&hub, move |m| m.inbox(&party, now)).await?;
+    let drops = meta(&hub, move |m| m.inbox(&party, now.as_second())).await?;
+    let directory = hub.directory();
     let drops = drops
         .into_iter()
+        .filter(|d| {
+            let parties = [("sender", &d.sender), ("your party", &caller.party)];
+            agreement_allows(&directory.directory, &d.agreement, &parties, now).is_ok()
+        })
         .map(|d| {
             Ok(InboxEntry {
                 from: d.sender,
@@ -66,6 +73,15 @@ pub async fn get_content(
         DropState::Delivered => {
             return Err(ApiError::gone(format!("drop {id} was delivered to every recipient and deleted")));
         }
+        DropState::Expired => {
+            return Err(ApiError::gone(format!(
+                "drop {id} expired at {} and its ciphertext was deleted: ask the sender to send it again",
+                ts(rec.expires)?
+            )));
+        }
+        DropState::Recalled => {
+            return Err(ApiError::gone(format!("drop {id} was recalled by its sender and its ciphertext deleted")));
+        }
         DropState::Committed => {}
     }
     if let Some(at) = me.acknowledged {
@@ -76,8 +92,17 @@ pub async fn get_content(
     }
     let now = hub.now();
     if rec.expires <= now.as_second() {
-        return Err(ApiError::gone(format!("drop {id} expired at {}", ts(rec.expires)?)));
+        return Err(ApiError::gone(format!(
+            "drop {id} expired at {}: ask the sender to send it again",
+            ts(rec.expires)?
+        )));
     }
+    agreement_allows(
+        &hub.directory().directory,
+        &rec.agreement,
+        &[("sender", &rec.sender), ("your party", &caller.party)],
+        now,
+    )?;
     let Some(blob) = hub.blobs().open_blob(&id).await? else {
         return Err(ApiError::gone(format!("drop {id}'s ciphertext is no longer on the hub")));
     };
@@ -92,7 +117,10 @@ pub async fn get_content(
     })?;
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
     let key = id.clone();
-    let log_index = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await?;
+    let Some(log_index) = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await? else {
+        // Ended (expired, recalled) between the checks above and now.
+        return Err(ApiError::gone(format!("drop {id} is no longer available")));
+    };
     tracing::info!(len = blob.len, log_index, "serving content");
     let body = Body::from_stream(ReaderStream::with_capacity(blob.reader, DOWNLOAD_CHUNK));
     Ok((

@@ -4,6 +4,7 @@
 //! - [`auth`]: request-signature extractors every other route uses.
 //! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop.
 //! - [`fetch`], [`ack`]: the recipients' side.
+//! - [`recall`]: the sender takes back a drop nobody has acknowledged.
 //! - [`sent`]: the sender's view of recipients' progress.
 //! - [`tlog`]: the signed transfer log (checkpoint, tiles, entries, proofs)
 //!   and witnesses' cosignatures.
@@ -17,6 +18,7 @@ pub mod drops;
 pub mod error;
 pub mod fetch;
 pub mod logging;
+pub mod recall;
 pub mod sent;
 mod shared;
 pub mod tlog;
@@ -53,6 +55,7 @@ pub fn router(hub: Hub) -> Router {
         .route("/v1/drops/{id}/content", get(fetch::get_content).put(upload::put_content))
         .route("/v1/drops/{id}/commit", post(commit::commit))
         .route("/v1/drops/{id}/ack", post(ack::ack))
+        .route("/v1/drops/{id}/recall", post(recall::recall))
         .route("/v1/inbox", get(fetch::inbox))
         .route("/v1/sent", get(sent::sent))
         .fallback(no_route)

@@ -45,6 +45,7 @@ fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<Sent
         expires: ts(d.expires)?,
         recipients,
         idempotency_key,
+        deleted: d.deleted.map(ts).transpose()?,
     })
 }
 

@@ -6,7 +6,9 @@ use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use jiff::Timestamp;
 use sealdrop_log::entry::{EntryError, LogEntry};
-use sealdrop_proto::ids::DropId;
+use sealdrop_proto::api::code;
+use sealdrop_proto::directory::{Agreement, Directory};
+use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::keys::NoteSigningKey;
 
 use super::error::ApiError;
@@ -63,4 +65,55 @@ pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
 /// A stored Unix time as a timestamp.
 pub fn ts(secs: i64) -> Result<Timestamp, ApiError> {
     Timestamp::from_second(secs).map_err(|e| ApiError::internal(format_args!("stored time {secs}: {e}")))
+}
+
+/// The sharing agreement's rules for moving data between parties now: the
+/// agreement is in the hub's current directory, in force at `now`, and
+/// every one of `parties` (each with the role it plays, for the message:
+/// "your party", "recipient", "sender") is a party to it. Create, commit
+/// and fetch all apply it, so an agreement that ends, or a directory version
+/// that removes it or a party from it, stops all traffic under it at once.
+pub fn agreement_allows<'d>(
+    dir: &'d Directory,
+    agreement: &str,
+    parties: &[(&str, &PartyId)],
+    now: Timestamp,
+) -> Result<&'d Agreement, ApiError> {
+    let Some(a) = dir.agreement(agreement) else {
+        return Err(ApiError::new(
+            code::UNKNOWN_AGREEMENT,
+            format!(
+                "agreement `{agreement}` is not in the hub's directory (serial {}): it was never made or has been \
+                 withdrawn; ask the coordinator",
+                dir.serial
+            ),
+        ));
+    };
+    if now < a.valid_from {
+        return Err(ApiError::new(
+            code::AGREEMENT_NOT_IN_FORCE,
+            format!(
+                "agreement `{}` is not in force until {}: nothing may move under it before then",
+                a.id, a.valid_from
+            ),
+        ));
+    }
+    if now >= a.valid_until {
+        return Err(ApiError::new(
+            code::AGREEMENT_NOT_IN_FORCE,
+            format!(
+                "agreement `{}` ended at {}: nothing may be sent, committed or fetched under it any more",
+                a.id, a.valid_until
+            ),
+        ));
+    }
+    for (role, party) in parties {
+        if !a.includes(party) {
+            return Err(ApiError::new(
+                code::NOT_IN_AGREEMENT,
+                format!("{role} `{party}` is not a party to agreement `{}` (directory serial {})", a.id, dir.serial),
+            ));
+        }
+    }
+    Ok(a)
 }

@@ -139,6 +139,8 @@ pub struct DropRecord {
     pub committed: Option<i64>,
     /// The sender's signed manifest (after commit).
     pub manifest: Option<String>,
+    /// When the ciphertext was deleted (delivered, expired or recalled; Unix seconds).
+    pub deleted: Option<i64>,
     /// Per-recipient progress, in the order the sender listed them.
     pub recipients: Vec<RecipientRecord>,
 }
@@ -222,6 +224,44 @@ pub enum AckOutcome {
     NotCommitted,
 }
 
+/// How a committed drop ends without being delivered: see [`MetaStore::end_drop`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndRecord {
+    /// [`DropState::Expired`] or [`DropState::Recalled`].
+    pub state: DropState,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The entries to append: the hub's `drop_deleted` statement, after the
+    /// sender's `drop_recalled` request for a recall.
+    pub log_entries: Vec<Vec<u8>>,
+    /// Refuse (changing nothing) when a recipient has acknowledged: a recall.
+    pub unless_acknowledged: bool,
+}
+
+/// The result of [`MetaStore::end_drop`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndOutcome {
+    /// Ended; `log_index` is the index of the first appended entry.
+    Ended { log_index: u64 },
+    /// The drop is not committed (its state, or `None` if unknown); nothing changed.
+    NotCommitted(Option<DropState>),
+    /// These recipients have acknowledged, so a recall is refused; nothing changed.
+    Acknowledged(Vec<RecipientRecord>),
+}
+
+/// A drop the sweeper must end: see [`MetaStore::due_for_sweep`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepItem {
+    /// The drop.
+    pub id: DropId,
+    /// [`DropState::Open`] (never committed) or [`DropState::Committed`].
+    pub state: DropState,
+    /// Its expiry (Unix seconds).
+    pub expires: i64,
+    /// Its agreement.
+    pub agreement: String,
+}
+
 /// A signed checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -286,8 +326,29 @@ pub trait MetaStore: Send + Sync {
         log_key: &NoteSigningKey,
     ) -> Result<Option<u64>, MetaError>;
     /// Sets a recipient's first-fetch time if not yet set and appends
-    /// `fetch.log_entry` (every time; one transaction). Returns the entry's index.
-    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, log_key: &NoteSigningKey) -> Result<u64, MetaError>;
+    /// `fetch.log_entry` (every time; one transaction). Returns the entry's
+    /// index, or `None` (changing nothing) if the drop is no longer
+    /// committed, so a fetch racing the sweeper or a recall is never logged
+    /// after the deletion.
+    fn record_fetch(
+        &self,
+        id: &DropId,
+        fetch: &FetchRecord,
+        log_key: &NoteSigningKey,
+    ) -> Result<Option<u64>, MetaError>;
+    /// Ends a committed drop (expired or recalled): sets its state and
+    /// deletion time and appends `end.log_entries` (one transaction). The
+    /// ciphertext file is the caller's to delete afterwards.
+    fn end_drop(&self, id: &DropId, end: &EndRecord, log_key: &NoteSigningKey) -> Result<EndOutcome, MetaError>;
+    /// Deletes the rows of a drop that was never committed (nobody but its
+    /// sender ever knew of it, so the log has nothing to record); `false` if
+    /// it is not open. Its files are the caller's to delete.
+    fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError>;
+    /// Up to `limit` drops the sweeper must end, soonest expiry first: open
+    /// or committed drops whose expiry is at or before `now`, and committed
+    /// drops whose agreement is not among `in_force` (the agreements of the
+    /// current directory in force now).
+    fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
     /// Records a recipient's receipt and appends `ack.log_entry`; if it was
     /// the last one, also marks the drop delivered and appends
     /// `ack.delivered_entry` (one transaction).

@@ -18,8 +18,8 @@ use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::Hash;
 
 use super::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, FetchRecord, MetaError, MetaStore,
-    NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory,
+    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, EndOutcome, EndRecord, FetchRecord,
+    MetaError, MetaStore, NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory, SweepItem,
 };
 use super::sqlite_log;
 
@@ -80,10 +80,16 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE UNIQUE INDEX drops_by_idempotency_key ON drops (sender, idempotency_key)
         WHERE idempotency_key IS NOT NULL;",
     ),
+    // Lifecycle: when the ciphertext was deleted (delivered, expired,
+    // recalled), and an index the sweeper finds due drops by.
+    M::up(
+        "ALTER TABLE drops ADD COLUMN deleted INTEGER;
+    CREATE INDEX drops_by_state_expiry ON drops (state, expires);",
+    ),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
-     upload_sha256, upload_len, sha256, size, committed, manifest";
+     upload_sha256, upload_len, sha256, size, committed, manifest, deleted";
 
 /// The SQLite metadata store.
 pub struct SqliteMetaStore {
@@ -146,6 +152,8 @@ fn state_from_str(s: &str) -> Result<DropState, MetaError> {
         "open" => Ok(DropState::Open),
         "committed" => Ok(DropState::Committed),
         "delivered" => Ok(DropState::Delivered),
+        "expired" => Ok(DropState::Expired),
+        "recalled" => Ok(DropState::Recalled),
         other => Err(MetaError::Corrupt(format!("unknown drop state {other:?}"))),
     }
 }
@@ -174,6 +182,7 @@ type RawDrop = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
 fn raw_drop(r: &Row<'_>) -> rusqlite::Result<RawDrop> {
@@ -191,11 +200,27 @@ fn raw_drop(r: &Row<'_>) -> rusqlite::Result<RawDrop> {
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
     ))
 }
 
 fn drop_from_raw(raw: RawDrop, recipients: Vec<RecipientRecord>) -> Result<DropRecord, MetaError> {
-    let (id, sender, member, agreement, created, expires, state, up_sha, up_len, sha, size, committed, manifest) = raw;
+    let (
+        id,
+        sender,
+        member,
+        agreement,
+        created,
+        expires,
+        state,
+        up_sha,
+        up_len,
+        sha,
+        size,
+        committed,
+        manifest,
+        deleted,
+    ) = raw;
     Ok(DropRecord {
         id: parse(id, "drop id")?,
         sender: parse(sender, "sender")?,
@@ -208,6 +233,7 @@ fn drop_from_raw(raw: RawDrop, recipients: Vec<RecipientRecord>) -> Result<DropR
         content: digest(sha, size, "content")?,
         committed,
         manifest,
+        deleted,
         recipients,
     })
 }
@@ -435,14 +461,85 @@ impl MetaStore for SqliteMetaStore {
         })
     }
 
-    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, log_key: &NoteSigningKey) -> Result<u64, MetaError> {
+    fn record_fetch(
+        &self,
+        id: &DropId,
+        fetch: &FetchRecord,
+        log_key: &NoteSigningKey,
+    ) -> Result<Option<u64>, MetaError> {
         in_transaction(&mut self.conn(), |tx| {
+            let state: Option<String> =
+                tx.query_row("SELECT state FROM drops WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
+            if state.as_deref() != Some("committed") {
+                return Ok(None);
+            }
             tx.execute(
                 "UPDATE drop_recipients SET fetched = ?3 WHERE drop_id = ?1 AND party = ?2 AND fetched IS NULL",
                 params![id.as_str(), fetch.party.as_str(), fetch.at],
             )?;
-            sqlite_log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key)
+            sqlite_log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key).map(Some)
         })
+    }
+
+    fn end_drop(&self, id: &DropId, end: &EndRecord, log_key: &NoteSigningKey) -> Result<EndOutcome, MetaError> {
+        let state = match end.state {
+            DropState::Expired => "expired",
+            DropState::Recalled => "recalled",
+            other => return Err(MetaError::Corrupt(format!("a drop cannot be ended as {other:?}"))),
+        };
+        in_transaction(&mut self.conn(), |tx| {
+            let current: Option<String> =
+                tx.query_row("SELECT state FROM drops WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
+            match current.as_deref() {
+                Some("committed") => {}
+                Some(other) => return Ok(EndOutcome::NotCommitted(Some(state_from_str(other)?))),
+                None => return Ok(EndOutcome::NotCommitted(None)),
+            }
+            if end.unless_acknowledged {
+                let acked: Vec<RecipientRecord> =
+                    recipients_of(tx, id.as_str())?.into_iter().filter(|r| r.acknowledged.is_some()).collect();
+                if !acked.is_empty() {
+                    return Ok(EndOutcome::Acknowledged(acked));
+                }
+            }
+            tx.execute(
+                "UPDATE drops SET state = ?2, deleted = ?3 WHERE id = ?1 AND state = 'committed'",
+                params![id.as_str(), state, end.at],
+            )?;
+            let log_index = sqlite_log::append(tx, &end.log_entries, log_key)?;
+            Ok(EndOutcome::Ended { log_index })
+        })
+    }
+
+    fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError> {
+        in_transaction(&mut self.conn(), |tx| {
+            let n = tx.execute("DELETE FROM drops WHERE id = ?1 AND state = 'open'", [id.as_str()])?;
+            if n == 1 {
+                tx.execute("DELETE FROM drop_recipients WHERE drop_id = ?1", [id.as_str()])?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError> {
+        let agreements = serde_json::to_string(in_force).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, state, expires, agreement FROM drops
+             WHERE (state IN ('open', 'committed') AND expires <= ?1)
+                OR (state = 'committed' AND agreement NOT IN (SELECT value FROM json_each(?2)))
+             ORDER BY expires, id LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![now, agreements, to_i64(limit as u64, "limit")?], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, state, expires, agreement)| {
+                Ok(SweepItem { id: parse(id, "drop id")?, state: state_from_str(&state)?, expires, agreement })
+            })
+            .collect()
     }
 
     fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError> {
@@ -477,7 +574,10 @@ impl MetaStore for SqliteMetaStore {
             let delivered = waiting == 0;
             let mut entries = vec![ack.log_entry.clone()];
             if delivered {
-                tx.execute("UPDATE drops SET state = 'delivered' WHERE id = ?1", [id.as_str()])?;
+                tx.execute(
+                    "UPDATE drops SET state = 'delivered', deleted = ?2 WHERE id = ?1",
+                    params![id.as_str(), ack.at],
+                )?;
                 entries.push(ack.delivered_entry.clone());
             }
             let log_index = sqlite_log::append(tx, &entries, log_key)?;
@@ -779,8 +879,12 @@ mod tests {
         assert_eq!(s.inbox(&party("islington"), 3000).unwrap().len(), 1, "acknowledged drops leave the inbox");
 
         let before = s.log_size().unwrap();
-        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2100), key()).unwrap(), before);
-        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2200), key()).unwrap(), before + 1, "every fetch is logged");
+        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2100), key()).unwrap(), Some(before));
+        assert_eq!(
+            s.record_fetch(&b.id, &fetch("hackney", 2200), key()).unwrap(),
+            Some(before + 1),
+            "every fetch is logged"
+        );
         let sent = s.sent(&party("camden"), None).unwrap();
         assert_eq!(sent.len(), 4);
         assert_eq!(sent[0].drop.id, b.id, "newest first");
@@ -979,5 +1083,85 @@ mod tests {
         // Reopening an up-to-date database changes nothing.
         let s = SqliteMetaStore::open(&path).unwrap();
         assert_eq!(s.sent(&party("camden"), None).unwrap().len(), 2);
+    }
+
+    fn end(state: DropState, at: i64, unless_acknowledged: bool) -> EndRecord {
+        EndRecord { state, at, log_entries: vec![b"{\"end\":1}".to_vec()], unless_acknowledged }
+    }
+
+    #[test]
+    fn the_sweeper_finds_expired_and_out_of_agreement_drops() {
+        let s = store();
+        let in_force = ["inner-fsm".to_owned()];
+        let open = new_drop(&["islington"]);
+        let committed = new_drop(&["islington"]);
+        let later = NewDrop { expires: 9000, ..new_drop(&["islington"]) };
+        let other = NewDrop { agreement: "ended".into(), expires: 9000, ..new_drop(&["islington"]) };
+        for d in [&open, &committed, &later, &other] {
+            created(s.create_drop(d).unwrap());
+        }
+        for d in [&committed, &later, &other] {
+            commit(&s, d);
+        }
+        let ids = |items: Vec<SweepItem>| items.into_iter().map(|i| (i.id, i.state)).collect::<Vec<_>>();
+        // Before the expiry only the drop under an agreement not in force is due.
+        assert_eq!(ids(s.due_for_sweep(4999, &in_force, 10).unwrap()), vec![(other.id.clone(), DropState::Committed)]);
+        let due = ids(s.due_for_sweep(5000, &in_force, 10).unwrap());
+        assert_eq!(due.len(), 3);
+        assert!(
+            due.contains(&(open.id.clone(), DropState::Open))
+                && due.contains(&(committed.id.clone(), DropState::Committed))
+        );
+        assert_eq!(s.due_for_sweep(5000, &in_force, 1).unwrap().len(), 1, "the limit holds");
+
+        // Ending a committed drop sets its state and deletion time and logs it.
+        let before = s.log_size().unwrap();
+        assert_eq!(
+            s.end_drop(&committed.id, &end(DropState::Expired, 5000, false), key()).unwrap(),
+            EndOutcome::Ended { log_index: before }
+        );
+        let rec = s.drop_record(&committed.id).unwrap().unwrap();
+        assert_eq!((rec.state, rec.deleted), (DropState::Expired, Some(5000)));
+        assert_eq!(s.log_size().unwrap(), before + 1);
+        assert_checkpointed(&s);
+        // Only once; and an open drop is not ended but forgotten.
+        assert_eq!(
+            s.end_drop(&committed.id, &end(DropState::Expired, 5001, false), key()).unwrap(),
+            EndOutcome::NotCommitted(Some(DropState::Expired))
+        );
+        assert_eq!(
+            s.end_drop(&open.id, &end(DropState::Expired, 5001, false), key()).unwrap(),
+            EndOutcome::NotCommitted(Some(DropState::Open))
+        );
+        assert!(s.forget_open_drop(&open.id).unwrap());
+        assert!(!s.forget_open_drop(&open.id).unwrap());
+        assert!(!s.forget_open_drop(&later.id).unwrap(), "a committed drop is never forgotten");
+        assert_eq!(s.drop_record(&open.id).unwrap(), None);
+        // An ended drop is no longer fetched (and nothing is logged).
+        assert_eq!(s.record_fetch(&committed.id, &fetch("islington", 5002), key()).unwrap(), None);
+        assert_eq!(s.log_size().unwrap(), before + 1);
+        assert_eq!(ids(s.due_for_sweep(5000, &in_force, 10).unwrap()), vec![(other.id.clone(), DropState::Committed)]);
+    }
+
+    #[test]
+    fn a_recall_is_refused_inside_the_transaction_once_acknowledged() {
+        let s = store();
+        let d = new_drop(&["islington", "hackney"]);
+        created(s.create_drop(&d).unwrap());
+        commit(&s, &d);
+        assert!(matches!(s.acknowledge(&d.id, &ack("hackney"), key()).unwrap(), AckOutcome::Recorded { .. }));
+        let size = s.log_size().unwrap();
+        let EndOutcome::Acknowledged(acked) = s.end_drop(&d.id, &end(DropState::Recalled, 3500, true), key()).unwrap()
+        else {
+            panic!("a recall after an acknowledgement must be refused")
+        };
+        assert_eq!(acked.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(), ["hackney"]);
+        assert_eq!((s.drop_state(&d.id).unwrap(), s.log_size().unwrap()), (Some(DropState::Committed), size));
+        // Without that condition (expiry) it ends all the same.
+        assert!(matches!(
+            s.end_drop(&d.id, &end(DropState::Expired, 5000, false), key()).unwrap(),
+            EndOutcome::Ended { .. }
+        ));
+        assert!(s.end_drop(&d.id, &end(DropState::Delivered, 5000, false), key()).is_err(), "not a way to end");
     }
 }

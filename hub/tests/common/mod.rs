@@ -90,6 +90,7 @@ pub fn party(members: &[&MemberSecretKey], witness_keys: Vec<NoteVerifierKey>) -
             })
             .collect(),
         witness_keys,
+        revoked: vec![],
     }
 }
 

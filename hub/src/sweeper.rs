@@ -1,0 +1,154 @@
+//! Retention: the hub deletes ciphertext as soon as its rules say so, and
+//! proves it in the transfer log.
+//!
+//! A drop's ciphertext is deleted when every recipient has acknowledged (the
+//! acknowledgement handler does that), when the sender recalls it (the recall
+//! handler), and here, when its expiry passes or its sharing agreement is no
+//! longer in force. Every deletion of a committed drop is a `drop_deleted`
+//! statement signed with the log key and appended in the same transaction as
+//! the state change; the file goes after the database says so, and start-up
+//! cleanup removes any file a crash left behind.
+//!
+//! [`Hub::sweep`] runs once when the hub opens (catching up on whatever
+//! expired while it was down, before it serves anything), then every
+//! [`HubConfig::sweep_interval`](crate::HubConfig) while it serves
+//! ([`run`]), and after a new directory version is published (which may end
+//! an agreement). A drop that was never committed is invisible to everyone
+//! but its sender and absent from the log; at its expiry its rows and any
+//! partial upload are simply removed.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sealdrop_log::entry::{DeletionReason, HubStatement};
+use sealdrop_proto::api::DropState;
+
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::storage::meta::{EndOutcome, EndRecord, SweepItem};
+use crate::transfer_log::hub_entry;
+
+/// Drops looked at per database query.
+const BATCH: usize = 256;
+
+/// What one sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Committed drops deleted at their expiry (logged `expired`).
+    pub expired: usize,
+    /// Committed drops deleted because their agreement ended (logged `agreement_ended`).
+    pub agreement_ended: usize,
+    /// Drops never committed, removed at their expiry (nothing to log).
+    pub abandoned: usize,
+    /// Ciphertext and upload files removed from disk.
+    pub files_removed: usize,
+}
+
+impl SweepReport {
+    /// Whether the sweep changed anything.
+    pub fn is_empty(&self) -> bool {
+        *self == SweepReport::default()
+    }
+}
+
+impl Hub {
+    /// Ends every drop whose expiry has passed or whose agreement is no
+    /// longer in force under the current directory, deletes their files, and
+    /// logs each committed one. Safe to run concurrently with requests: each
+    /// drop is ended under its lock by a conditional update, so a drop that
+    /// was delivered or recalled meanwhile is left alone.
+    pub async fn sweep(&self) -> Result<SweepReport, HubError> {
+        let mut report = SweepReport::default();
+        loop {
+            let now = self.now();
+            let directory = self.directory();
+            let in_force: Vec<String> =
+                directory.directory.agreements.iter().filter(|a| a.in_force(now)).map(|a| a.id.clone()).collect();
+            let meta = self.meta();
+            let due = tokio::task::spawn_blocking(move || meta.due_for_sweep(now.as_second(), &in_force, BATCH))
+                .await
+                .map_err(|e| HubError::Internal(format!("the sweeper's query: {e}")))??;
+            let done = due.len() < BATCH;
+            for item in due {
+                self.end_one(&item, now.as_second(), &mut report).await?;
+            }
+            if done {
+                break;
+            }
+        }
+        if !report.is_empty() {
+            tracing::info!(
+                expired = report.expired,
+                agreement_ended = report.agreement_ended,
+                abandoned = report.abandoned,
+                files_removed = report.files_removed,
+                "swept"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn end_one(&self, item: &SweepItem, now: i64, report: &mut SweepReport) -> Result<(), HubError> {
+        let id = item.id.clone();
+        let _lock = self.locks().lock(&id).await;
+        let meta = self.meta();
+        if item.state == DropState::Open {
+            let key = id.clone();
+            let forgotten = tokio::task::spawn_blocking(move || meta.forget_open_drop(&key))
+                .await
+                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            if forgotten {
+                report.abandoned += 1;
+                report.files_removed += usize::from(self.blobs().delete_upload(&id).await?);
+                report.files_removed += usize::from(self.blobs().delete_blob(&id).await?);
+                tracing::info!(drop = %id, "removed a drop that was never committed, at its expiry");
+            }
+            return Ok(());
+        }
+        let reason = if item.expires <= now { DeletionReason::Expired } else { DeletionReason::AgreementEnded };
+        let time = jiff::Timestamp::from_second(now).map_err(|e| HubError::Internal(e.to_string()))?;
+        let statement = HubStatement::DropDeleted { time, drop: id.clone(), reason };
+        let entry = hub_entry(self.log_key(), &statement).to_bytes()?;
+        let end =
+            EndRecord { state: DropState::Expired, at: now, log_entries: vec![entry], unless_acknowledged: false };
+        let (key, signer) = (id.clone(), self.clone());
+        let outcome = tokio::task::spawn_blocking(move || meta.end_drop(&key, &end, signer.log_key()))
+            .await
+            .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+        let EndOutcome::Ended { log_index } = outcome else {
+            // Delivered or recalled since the query: nothing to do.
+            return Ok(());
+        };
+        match reason {
+            DeletionReason::AgreementEnded => report.agreement_ended += 1,
+            _ => report.expired += 1,
+        }
+        // The database says ended before the file goes: if deleting fails,
+        // start-up cleanup removes blobs of drops that are not committed.
+        match self.blobs().delete_blob(&id).await {
+            Ok(removed) => report.files_removed += usize::from(removed),
+            Err(e) => tracing::warn!(drop = %id, error = %e, "could not delete the ciphertext of an ended drop"),
+        }
+        tracing::info!(drop = %id, ?reason, log_index, "deleted the ciphertext of a drop that was not delivered in time");
+        Ok(())
+    }
+}
+
+/// Sweeps every `interval` until `shutdown` completes. A failed sweep is
+/// logged and retried at the next tick: the hub keeps serving.
+pub async fn run(hub: Hub, interval: Duration, shutdown: impl Future<Output = ()>) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // The first tick is immediate; the hub swept when it opened.
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {
+                if let Err(e) = hub.sweep().await {
+                    tracing::error!(error = %e, "the sweep failed; retrying at the next interval");
+                }
+            }
+        }
+    }
+}
