@@ -319,12 +319,38 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         split::group_digits(plan.own_rows)
     ))?;
 
+    n.step("A mistake caught in time: `sealdrop recall`")?;
+    let corrections = root.join("camden").join("fsm-corrections-brent.csv");
+    write_atomic(&corrections, b"upn,home_la\nA123456789012,Brent\n", false)?;
+    let wrong = crate::send::send(
+        &camden,
+        &crate::send::SendRequest {
+            to: vec!["barnet".into()],
+            agreement: None,
+            expires: Some("2d".into()),
+            paths: vec![corrections],
+        },
+    )?;
+    n.say(&format!("Camden sent fsm-corrections-brent.csv to Barnet instead of Brent (drop {}).", wrong.id))?;
+    let recalled = crate::recall::recall(&camden, wrong.id.as_str())?;
+    let barnet = settings(root, &hub.url, "barnet");
+    let barnet_got = fetch::fetch(&barnet, &Which::All, &root.join("barnet").join("received"))?.len();
+    if barnet_got != 0 || blobs.join(format!("{}.age", wrong.id)).exists() {
+        return Err(other("the recalled drop is still on the hub or in Barnet's inbox"));
+    }
+    n.say(&format!(
+        "Recalled before Barnet opened it: the hub deleted the ciphertext and logged Camden's signed recall (log entry {}); Barnet's inbox is empty. After a recipient acknowledges, a recall is refused and names who has the data.",
+        recalled.recalled.log_index
+    ))?;
+
     n.step("Camden checks delivery: `sealdrop status`")?;
     let status: sealdrop_proto::api::Sent = camden.session()?.hub.get("/v1/sent")?;
-    let acknowledged = status.drops.iter().filter(|d| d.recipients.iter().all(|r| r.acknowledged.is_some())).count();
+    let live: Vec<_> = status.drops.iter().filter(|d| d.state != sealdrop_proto::api::DropState::Recalled).collect();
+    let acknowledged = live.iter().filter(|d| d.recipients.iter().all(|r| r.acknowledged.is_some())).count();
     n.say(&format!(
-        "{acknowledged} of {} drops acknowledged by their recipient (a signed receipt each).",
-        status.drops.len()
+        "{acknowledged} of {} drops acknowledged by their recipient (a signed receipt each); {} recalled.",
+        live.len(),
+        status.drops.len() - live.len()
     ))?;
     let left = std::fs::read_dir(&blobs).map_err(other)?.count();
     n.say(&format!("Ciphertext files left on the hub: {left}."))?;
@@ -336,7 +362,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         .collect();
     kept.sort();
     n.say(&format!(
-        "Camden keeps {} offline proofs that the hub logged each commit, e.g. {}",
+        "Camden keeps {} offline proofs that the hub logged each commit and the recall, e.g. {}",
         kept.len(),
         kept.first().map(String::as_str).unwrap_or("-")
     ))?;
@@ -348,11 +374,12 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         verdict.entries, verdict.signatures_checked
     ))?;
     n.say(&format!(
-        "Drops committed {}, fetched {} times, acknowledged {} times, ciphertext deleted after delivery {}: verdict {}.",
+        "Drops committed {}, fetched {} times, acknowledged {} times, ciphertext deleted after delivery {} and on recall {} (each recall signed by the sender): verdict {}.",
         verdict.drops_committed,
         verdict.fetches,
         verdict.acknowledgements,
         verdict.deleted[0],
+        verdict.deleted[2],
         if verdict.verified { "VERIFIED" } else { "FAILED" }
     ))?;
     if !verdict.verified {

@@ -74,6 +74,12 @@ fn expiry_with_and_without_partial_acknowledgement() {
     let (created, expires) = (sealdrop_e2e::timestamp(&d, "created"), sealdrop_e2e::timestamp(&d, "expires"));
     assert_eq!(expires.as_second() - created.as_second(), 5 * DAY);
     islington.fetch(&partly, &islington.work());
+    // Filters: by agreement and by creation time.
+    let count = |args: &[&str]| json(&camden.ok(args)).as_array().map_or(0, Vec::len);
+    assert_eq!(count(&["status", "--json", "--agreement", "london-fsm-ehc"]), 2);
+    assert_eq!(count(&["status", "--json", "--agreement", "another"]), 0);
+    assert_eq!(count(&["status", "--json", "--since", "2099-01-01"]), 0);
+    assert_eq!(count(&["status", "--json", "--since", &created.to_string()]), 2);
     assert_eq!(outcome(&camden.status_of(&partly), "islington"), "acknowledged");
     assert_eq!(outcome(&camden.status_of(&partly), "hackney"), "waiting");
 
