@@ -399,6 +399,59 @@ fn move_all(staging: &Path, dest: &Path, names: &[String]) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_revoked_senders_manifest_counts_only_for_drops_committed_before_the_revocation() {
+        use sealdrop_proto::directory::{Agreement, Party, RevokedKey};
+        use sealdrop_proto::drop::EncryptedTo;
+        let sender = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let replacement = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let me = MemberSecretKey::generate("islington".parse().unwrap(), "data-team".parse().unwrap());
+        let revoked_at: jiff::Timestamp = "2026-11-20T09:00:00Z".parse().unwrap();
+        let camden = Party {
+            revoked: vec![RevokedKey {
+                member: sender.member.clone(),
+                signing_key: sender.signing.verifier(),
+                revoked_at,
+                reason: "left".into(),
+            }],
+            ..Party::with_member("Camden", replacement.public())
+        };
+        let dir = Directory {
+            serial: 2,
+            issued_at: revoked_at,
+            hub: None,
+            parties: vec![camden, Party::with_member("Islington", me.public())],
+            agreements: Vec::<Agreement>::new(),
+        };
+        let id = DropId::random();
+        let manifest = Manifest {
+            drop: id.clone(),
+            sender: sender.party.clone(),
+            sender_member: sender.member.clone(),
+            recipients: vec![me.party.clone()],
+            encrypted_to: vec![EncryptedTo {
+                key: me.signing.name().to_owned(),
+                age_recipient: me.age_identity.to_public().to_string(),
+            }],
+            agreement: "a".into(),
+            directory_serial: 1,
+            ciphertext_sha256: "ab".repeat(32),
+            ciphertext_len: 1,
+            created: revoked_at,
+            expires: revoked_at,
+        };
+        let note = sign_doc(&manifest, &sender.signing);
+        let before: jiff::Timestamp = "2026-11-20T08:59:59Z".parse().unwrap();
+        assert_eq!(verify_manifest(&dir, &me, &id, &note, Some(before)).unwrap(), manifest);
+        for committed in [Some(revoked_at), None] {
+            let e = verify_manifest(&dir, &me, &id, &note, committed).unwrap_err();
+            assert_eq!(e.code, "bad_manifest", "{committed:?}: {}", e.message);
+        }
+        // The replacement key signs for drops at any time.
+        let renewed = sign_doc(&manifest, &replacement.signing);
+        assert_eq!(verify_manifest(&dir, &me, &id, &renewed, None).unwrap(), manifest);
+    }
+
     /// An output folder with a staging folder holding a drop's top-level entries.
     struct Fixture {
         dir: tempfile::TempDir,
