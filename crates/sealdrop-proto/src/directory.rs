@@ -379,16 +379,6 @@ impl Directory {
         Some((p, m))
     }
 
-    /// A revoked key by key name (`<party>/<member>`), newest revocation
-    /// first, when no current member signs under that name with `key`: what
-    /// the hub tells a caller whose key was revoked.
-    pub fn revoked_by_name(&self, name: &str) -> Option<(&Party, &RevokedKey)> {
-        let (party, member) = name.split_once('/')?;
-        let p = self.parties.iter().find(|p| p.id.as_str() == party)?;
-        let r = p.revoked.iter().filter(|r| r.member.as_str() == member).max_by_key(|r| r.revoked_at)?;
-        Some((p, r))
-    }
-
     /// Checks that `next` may follow this version: a newer serial, and every
     /// key revoked here still revoked there (a revocation is for good; a
     /// member who needs access again gets a new key).
@@ -558,8 +548,6 @@ pub(crate) mod tests {
         next.parties[0].revoked = vec![revoked.clone()];
         SignedDirectory::sign(next.clone(), &authority).unwrap();
         dir.check_successor(&next).unwrap();
-        assert_eq!(next.revoked_by_name("camden/data-team").map(|(_, r)| r), Some(&revoked));
-        assert!(next.revoked_by_name("islington/data-team").is_none());
         assert_eq!(next.party(&old.party).unwrap().revocation(&old.signing_key), Some(&revoked));
 
         // A revoked key cannot also be a member (reinstated) ...
