@@ -124,6 +124,8 @@ pub fn write<W: Write>(plan: &Plan, out: W, mut on_bytes: impl FnMut(u64)) -> io
         } else {
             header.set_size(item.size);
             let file = File::open(&item.source)?;
+            // Read in large pieces: tar copies 8 KiB at a time.
+            let file = io::BufReader::with_capacity(256 * 1024, file);
             let mut counted = Counted { inner: file.take(item.size), n: 0, on_bytes: &mut on_bytes };
             builder.append_data(&mut header, &item.name, &mut counted)?;
             if counted.n != item.size {

@@ -540,6 +540,7 @@ impl Cli {
                 state_dir,
                 quiet: g.quiet,
                 witness_key: g.witness_key.clone().or(file.witness_key),
+                resume_min_bytes: crate::context::resume_min_bytes(file.resume_min_bytes)?,
                 clock: sealdrop_proto::clock::clock_from_env(),
             },
             config_path,
@@ -560,6 +561,8 @@ impl Cli {
                     authority: settings.authority.clone(),
                     state_dir: absolute(Some(settings.state_dir.clone())),
                     witness_key: absolute(settings.witness_key.clone()),
+                    resume_min_bytes: (settings.resume_min_bytes != crate::context::DEFAULT_RESUME_MIN_BYTES)
+                        .then_some(settings.resume_min_bytes),
                 };
                 if let Some(a) = &cfg.authority {
                     crate::context::parse_authority(a)?;

@@ -24,6 +24,11 @@ pub struct ConfigFile {
     /// The party's witness key, to cosign verified checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness_key: Option<PathBuf>,
+    /// Downloads (and, later, uploads) of ciphertexts at least this many
+    /// bytes are spooled to the state dir so an interrupted transfer resumes
+    /// (0: always). Default 8 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_min_bytes: Option<u64>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

@@ -27,6 +27,10 @@ pub struct Settings {
     pub quiet: bool,
     /// A witness key: when set, every session cosigns the checkpoint it verified.
     pub witness_key: Option<PathBuf>,
+    /// Ciphertexts of at least this many bytes are spooled to
+    /// `<state>/downloads/` while they download, so an interrupted fetch
+    /// resumes (0: always). See [`resume_min_bytes`].
+    pub resume_min_bytes: u64,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
 }
@@ -130,6 +134,34 @@ impl Settings {
     }
 }
 
+/// The default of [`Settings::resume_min_bytes`]: 8 MiB.
+pub const DEFAULT_RESUME_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The environment variable that sets [`Settings::resume_min_bytes`].
+pub const RESUME_MIN_BYTES_ENV: &str = "SEALDROP_RESUME_MIN_BYTES";
+
+/// Resolves [`Settings::resume_min_bytes`]: the environment variable
+/// `SEALDROP_RESUME_MIN_BYTES`, then the config file's `resume_min_bytes`
+/// (`from_file`), then 8 MiB.
+pub fn resume_min_bytes(from_file: Option<u64>) -> Result<u64> {
+    match std::env::var(RESUME_MIN_BYTES_ENV) {
+        Ok(text) if !text.trim().is_empty() => parse_resume_min_bytes(&text),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(from_file.unwrap_or(DEFAULT_RESUME_MIN_BYTES)),
+        Err(std::env::VarError::NotUnicode(_)) => parse_resume_min_bytes("(not UTF-8)"),
+    }
+}
+
+fn parse_resume_min_bytes(text: &str) -> Result<u64> {
+    text.trim().parse().map_err(|_| {
+        Error::input(
+            "config_invalid",
+            format!(
+                "{RESUME_MIN_BYTES_ENV}={text:?} is not a number of bytes; set it to a whole number such as {DEFAULT_RESUME_MIN_BYTES} (0 makes every download resumable) or unset it"
+            ),
+        )
+    })
+}
+
 /// Loads a member secret key file.
 pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
     let text = read_secret_file(path, "member key file")?;
@@ -151,4 +183,20 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
     let line = content.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
     line.parse()
         .map_err(|e| Error::input("authority_invalid", format!("{text} does not hold an authority verifier key: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_min_bytes_parses_whole_numbers_only() {
+        assert_eq!(parse_resume_min_bytes("0").unwrap(), 0);
+        assert_eq!(parse_resume_min_bytes(" 1048576 ").unwrap(), 1_048_576);
+        for bad in ["-1", "8MiB", "1.5", "lots"] {
+            let e = parse_resume_min_bytes(bad).unwrap_err();
+            assert_eq!(e.code, "config_invalid", "{bad}");
+            assert!(e.message.contains(RESUME_MIN_BYTES_ENV), "{}", e.message);
+        }
+    }
 }

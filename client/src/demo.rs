@@ -142,6 +142,7 @@ fn settings(root: &Path, url: &str, party: &str) -> Settings {
         state_dir: root.join(party).join("state"),
         quiet: true,
         witness_key: None,
+        resume_min_bytes: crate::context::DEFAULT_RESUME_MIN_BYTES,
         clock: Arc::new(SystemClock),
     }
 }

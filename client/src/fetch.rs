@@ -12,15 +12,27 @@
 //! Nothing is ever replaced or merged into: when `DIR/<drop id>` exists too,
 //! the drop fails with `output_exists`, is not acknowledged and stays in the
 //! inbox. A drop that fails leaves nothing behind in DIR.
+//!
+//! Resuming: while a drop of at least [`Settings::resume_min_bytes`] bytes
+//! downloads, its ciphertext is also appended, exactly as received, to
+//! `<state>/downloads/<drop id>.age.part` (folder 0700, file 0600, locked
+//! while in use). If the download breaks off, that spool is kept; the next
+//! fetch of the drop reads it back first (hashing and decrypting it again
+//! into an empty staging folder) and asks the hub only for the rest
+//! (`Range: bytes=<spool length>-`), appending it to the spool. The hash and
+//! length check always covers the whole ciphertext; a mismatch or a failed
+//! decryption deletes the spool, as does success.
 
 use std::collections::HashSet;
-use std::io::{self, BufReader, Read};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox};
+use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -31,7 +43,7 @@ use crate::archive::{self, ExtractError};
 use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
 use crate::hub_client::HubClient;
-use crate::pipe::{HashingReader, progress_bar};
+use crate::pipe::progress_bar;
 
 /// What one fetch produced.
 #[derive(Clone, Debug, Serialize)]
@@ -104,7 +116,12 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path) -> Result<Vec<Resu
         .map_err(|e| Error::io(format!("cannot create output folder {}", dest.display()), e))?;
     let ids: Vec<String> = match which {
         Which::Ids(ids) => ids.clone(),
-        Which::All => session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect(),
+        Which::All => {
+            let ids: Vec<String> =
+                session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect();
+            remove_stale_spools(&settings.state_dir, &ids);
+            ids
+        }
     };
     // Top-level names this run placed in `dest`: a later drop with one of them
     // goes into its own folder even if the file was moved away meanwhile.
@@ -253,44 +270,435 @@ fn download_and_unpack(
     staging: &Path,
 ) -> Result<archive::Extracted> {
     let id = &manifest.drop;
-    let resp = hub.get_stream(&format!("/v1/drops/{id}/content"))?;
-    let bar = progress_bar(manifest.ciphertext_len, "receiving and decrypting", settings.quiet);
-    let mut hashing = HashingReader::new(resp, Some(bar.clone()));
-    let unpacked = decrypt_and_extract(&mut hashing, me, staging);
-    // Hash whatever is left so the verdict covers the whole ciphertext even
-    // when decryption stopped early.
-    let drained = io::copy(&mut hashing, &mut io::sink());
-    bar.finish_and_clear();
-    let digest = hashing.digest();
-    let intact = digest.sha256 == manifest.ciphertext_sha256 && digest.len == manifest.ciphertext_len;
-    let tampered = || {
-        Error::verification(
-            "tampered",
-            format!(
-                "drop {id} does not match its signed manifest (received {} bytes, SHA-256 {}; expected {} bytes, {}); nothing was written and it was not acknowledged",
-                digest.len, digest.sha256, manifest.ciphertext_len, manifest.ciphertext_sha256
-            ),
-        )
-    };
-    match (unpacked, drained) {
-        (Err(Unpack::Unsafe(e)), _) => {
-            Err(Error::verification("unsafe_archive", format!("drop {id} from {}: {e}", manifest.sender)))
+    let total = manifest.ciphertext_len;
+    let mut spool = Spool::open(&settings.state_dir, id, total, total >= settings.resume_min_bytes)?;
+    let (resp, start) = request_content(hub, id, total, spool.as_mut(), settings.quiet)?;
+    let prefix = match spool.as_ref().filter(|_| start > 0).map(|s| File::open(&s.path)).transpose() {
+        Ok(prefix) => prefix,
+        Err(e) => {
+            let shown = spool.as_ref().map(|s| s.path.display().to_string()).unwrap_or_default();
+            Spool::discard(spool);
+            return Err(Error::io(
+                format!("cannot read the partial download {shown} (it was deleted: run the same fetch again)"),
+                e,
+            ));
         }
-        (_, Err(e)) => Err(Error::new(
+    };
+    let bar = progress_bar(total, "receiving and decrypting", settings.quiet);
+    let (unpacked, drained, digest, failure, spool_intact) = {
+        let mut source = Source::new(
+            prefix,
+            start,
+            resp.take((total - start).saturating_add(1)),
+            spool.as_ref().map(|s| &s.file),
+            bar.clone(),
+        );
+        let unpacked = decrypt_and_extract(&mut source, me, staging);
+        // Read whatever is left so the verdict covers the whole ciphertext
+        // even when decryption stopped early.
+        let drained = io::copy(&mut source, &mut io::sink());
+        let spool_intact = source.finish();
+        (unpacked, drained, source.digest(), source.failure.take(), spool_intact)
+    };
+    bar.finish_and_clear();
+
+    let unsafe_archive =
+        |e: String| Error::verification("unsafe_archive", format!("drop {id} from {}: {e}", manifest.sender));
+    if let Err(Unpack::Unsafe(e)) = unpacked {
+        Spool::discard(spool);
+        return Err(unsafe_archive(e));
+    }
+    let broke_off = match (failure, drained) {
+        (Some(Failure::Spool(e)), _) => {
+            let shown = spool.as_ref().map(|s| s.path.display().to_string()).unwrap_or_default();
+            Spool::discard(spool);
+            return Err(Error::new(
+                Kind::Other,
+                "io",
+                format!(
+                    "cannot read the partial download {shown} ({e}); it was deleted: run the same fetch again to download drop {id} from the start"
+                ),
+            ));
+        }
+        (Some(Failure::Network(e)), _) => Some(e),
+        (None, Err(e)) => Some(e.to_string()),
+        // A body that ends cleanly, short of the manifest's length, is the
+        // whole of what the hub announced: not a broken connection (the
+        // HTTP client fails a body shorter than its Content-Length) but a
+        // ciphertext that does not match, judged below.
+        (None, Ok(_)) => None,
+    };
+    if let Some(reason) = broke_off {
+        let received = digest.len;
+        let resumable = spool_intact && received > 0;
+        let next = if resumable {
+            "run the same fetch again to resume"
+        } else {
+            Spool::discard(spool);
+            "fetch it again"
+        };
+        return Err(Error::new(
             Kind::Unreachable,
             "download_failed",
-            format!("the download of drop {id} broke off ({e}); nothing was written, fetch it again"),
-        )),
-        (_, Ok(_)) if !intact => Err(tampered()),
-        (Err(Unpack::Decrypt(e)), Ok(_)) => Err(Error::verification(
+            format!(
+                "the download of drop {id} broke off after {received} of {total} bytes ({reason}); nothing was written; {next}"
+            ),
+        ));
+    }
+    // Every byte arrived: whatever the verdict, the spool has served its purpose.
+    Spool::discard(spool);
+    let intact = digest.sha256 == manifest.ciphertext_sha256 && digest.len == total;
+    if !intact {
+        let resumed = if start > 0 {
+            format!(
+                "; the download had resumed from byte {start} of a partial download kept on this machine, which was deleted, so the next fetch starts from byte 0"
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::verification(
+            "tampered",
+            format!(
+                "drop {id} does not match its signed manifest (received {} bytes, SHA-256 {}; expected {} bytes, {}); nothing was written and it was not acknowledged{resumed}",
+                digest.len, digest.sha256, total, manifest.ciphertext_sha256
+            ),
+        ));
+    }
+    match unpacked {
+        Err(Unpack::Decrypt(e)) => Err(Error::verification(
             "undecryptable",
             format!(
                 "drop {id} matches its manifest but cannot be decrypted with your key ({e}); nothing was written, ask {} to resend",
                 manifest.sender
             ),
         )),
-        (Err(Unpack::Io(e)), Ok(_)) => Err(Error::io(format!("cannot write drop {id} into {}", staging.display()), e)),
-        (Ok(x), Ok(_)) => Ok(x),
+        Err(Unpack::Io(e)) => Err(Error::io(format!("cannot write drop {id} into {}", staging.display()), e)),
+        Err(Unpack::Unsafe(e)) => Err(unsafe_archive(e)),
+        Ok(x) => Ok(x),
+    }
+}
+
+/// Asks the hub for drop `id`'s ciphertext (`total` bytes): when `spool`
+/// holds a prefix, only the rest (a ranged GET), else all of it. Returns the
+/// answer and the byte it starts at. A hub that refuses the range
+/// (`bad_range`) or ignores it (200) gets the spool emptied and the download
+/// starts from byte 0; one that answers with another range than asked is
+/// refused, with the spool emptied.
+fn request_content(
+    hub: &HubClient,
+    id: &DropId,
+    total: u64,
+    spool: Option<&mut Spool>,
+    quiet: bool,
+) -> Result<(reqwest::blocking::Response, u64)> {
+    let path = format!("/v1/drops/{id}/content");
+    let Some(spool) = spool.filter(|s| s.len > 0) else {
+        return Ok((hub.get_stream(&path)?, 0));
+    };
+    let start = spool.len;
+    let resp = match hub.get_stream_from(&path, start) {
+        Ok(resp) => resp,
+        Err(e) if e.code == code::RANGE_NOT_SATISFIABLE || e.code == "http_416" => {
+            spool.reset()?;
+            return Ok((hub.get_stream(&path)?, 0));
+        }
+        Err(e) => return Err(e),
+    };
+    if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+        // The range was ignored on the way: everything follows.
+        spool.reset()?;
+        return Ok((resp, 0));
+    }
+    let expected = format!("bytes {start}-{}/{total}", total - 1);
+    let got = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if got != expected {
+        let got = got.to_owned();
+        spool.reset()?;
+        return Err(Error::new(
+            Kind::Other,
+            "bad_response",
+            format!(
+                "the hub answered the resumed download of drop {id} with Content-Range {got:?} instead of {expected:?}; the partial download was discarded: run the same fetch again"
+            ),
+        ));
+    }
+    if !quiet {
+        eprintln!("resuming drop {id} from byte {start} of {total}");
+    }
+    Ok((resp, start))
+}
+
+/// Folder under the state dir holding partial downloads.
+pub const DOWNLOADS_DIR: &str = "downloads";
+const SPOOL_SUFFIX: &str = ".age.part";
+const SPOOL_WRITE_BUFFER: usize = 256 * 1024;
+
+/// Where the ciphertext of drop `id` is spooled while it downloads, so an
+/// interrupted fetch can resume: `<state>/downloads/<id>.age.part`.
+pub fn spool_path(state_dir: &Path, id: &DropId) -> PathBuf {
+    state_dir.join(DOWNLOADS_DIR).join(format!("{id}{SPOOL_SUFFIX}"))
+}
+
+/// A drop's partial download: a prefix of its ciphertext exactly as
+/// received, opened for appending and locked so that two fetches of the same
+/// drop never write into it at once.
+struct Spool {
+    path: PathBuf,
+    file: File,
+    /// The bytes it holds that a download resumes after.
+    len: u64,
+}
+
+impl Spool {
+    /// Opens drop `id`'s spool (`total`: the ciphertext's length) when one
+    /// holds a prefix to resume from, or, creating it, when `wanted`. One
+    /// that holds `total` bytes or more is emptied; one neither wanted nor
+    /// useful is deleted.
+    fn open(state_dir: &Path, id: &DropId, total: u64, wanted: bool) -> Result<Option<Spool>> {
+        let path = spool_path(state_dir, id);
+        let existing = match std::fs::symlink_metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        let resumable = existing.is_some_and(|n| n > 0 && n < total);
+        if !wanted && !resumable {
+            if existing.is_some() {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Ok(None);
+        }
+        let dir = state_dir.join(DOWNLOADS_DIR);
+        create_private_dir(&dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new().read(true).append(true).create(true).mode(0o600).open(&path)
+        }
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::input(
+                    "fetch_in_progress",
+                    format!(
+                        "another sealdrop is fetching drop {id} (it holds {}); wait for it to finish, and fetch again if it failed",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("cannot lock {}", path.display()), e));
+            }
+        }
+        let meta = file.metadata().map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if meta.permissions().mode() & 0o077 != 0 {
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("cannot make {} private", path.display()), e))?;
+            }
+        }
+        let mut spool = Spool { path, file, len: meta.len() };
+        if spool.len >= total {
+            spool.reset()?;
+        }
+        Ok(Some(spool))
+    }
+
+    /// Empties it: the download starts from byte 0.
+    fn reset(&mut self) -> Result<()> {
+        self.file.set_len(0).map_err(|e| Error::io(format!("cannot empty {}", self.path.display()), e))?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Deletes it, emptying it first so that even a file that cannot be
+    /// removed is never resumed from.
+    fn discard(spool: Option<Spool>) {
+        if let Some(spool) = spool {
+            let _ = spool.file.set_len(0);
+            let _ = std::fs::remove_file(&spool.path);
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Deletes the partial downloads of drops not in `inbox` (acknowledged,
+/// expired, recalled or no longer this party's): they can never resume.
+/// Spools another fetch holds are left alone.
+fn remove_stale_spools(state_dir: &Path, inbox: &[String]) {
+    let Ok(entries) = std::fs::read_dir(state_dir.join(DOWNLOADS_DIR)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(SPOOL_SUFFIX)) else {
+            continue;
+        };
+        if id.parse::<DropId>().is_err() || inbox.iter().any(|i| i == id) {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new().append(true).open(entry.path()) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// An error and its causes on one line (the HTTP client's own message,
+/// "request or response body error", says little by itself).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// What a download received: hex SHA-256 and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Received {
+    sha256: String,
+    len: u64,
+}
+
+/// Why reading the ciphertext failed (the first failure; later reads repeat it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// The spooled prefix could not be read back.
+    Spool(String),
+    /// The hub's answer broke off.
+    Network(String),
+}
+
+/// The ciphertext as it arrives: the spooled prefix read back from disk
+/// first, then the hub's answer, whose bytes are appended to the spool as
+/// they are read. Hashes and counts everything, and remembers the first
+/// failure (repeating it on every later read), so a broken download can
+/// never look like a short but complete one.
+struct Source<'a, R> {
+    prefix: Option<File>,
+    prefix_left: u64,
+    net: R,
+    spool: Option<BufWriter<&'a File>>,
+    /// Whether every byte from the hub reached the spool so far.
+    spool_intact: bool,
+    failure: Option<Failure>,
+    hasher: Sha256,
+    len: u64,
+    bar: indicatif::ProgressBar,
+}
+
+impl<'a, R: Read> Source<'a, R> {
+    /// `prefix_len` bytes of `prefix` (if any) first, then `net`; what comes
+    /// from `net` is appended to `spool` (if any).
+    fn new(
+        prefix: Option<File>,
+        prefix_len: u64,
+        net: R,
+        spool: Option<&'a File>,
+        bar: indicatif::ProgressBar,
+    ) -> Self {
+        Self {
+            prefix_left: if prefix.is_some() { prefix_len } else { 0 },
+            prefix,
+            net,
+            spool_intact: spool.is_some(),
+            spool: spool.map(|f| BufWriter::with_capacity(SPOOL_WRITE_BUFFER, f)),
+            failure: None,
+            hasher: Sha256::new(),
+            len: 0,
+            bar,
+        }
+    }
+
+    fn fail(&mut self, failure: Failure) -> io::Error {
+        self.failure = Some(failure);
+        self.repeat_failure()
+    }
+
+    fn repeat_failure(&self) -> io::Error {
+        match &self.failure {
+            Some(Failure::Spool(e)) => io::Error::other(format!("reading the partial download: {e}")),
+            Some(Failure::Network(e)) => io::Error::new(io::ErrorKind::ConnectionAborted, e.clone()),
+            None => io::Error::other("no failure"),
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if let Some(w) = &mut self.spool
+            && w.write_all(bytes).is_err()
+        {
+            // The download goes on; only resuming it is no longer possible.
+            self.spool = None;
+            self.spool_intact = false;
+        }
+    }
+
+    /// Flushes the spool; whether it holds every byte read (prefix included).
+    fn finish(&mut self) -> bool {
+        if let Some(mut w) = self.spool.take()
+            && w.flush().is_err()
+        {
+            self.spool_intact = false;
+        }
+        self.spool_intact
+    }
+
+    /// SHA-256 and length of everything read.
+    fn digest(&self) -> Received {
+        Received { sha256: hex::encode(self.hasher.clone().finalize()), len: self.len }
+    }
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(self.repeat_failure());
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = if let (Some(prefix), true) = (&mut self.prefix, self.prefix_left > 0) {
+            let max = out.len().min(usize::try_from(self.prefix_left).unwrap_or(usize::MAX));
+            match prefix.read(&mut out[..max]) {
+                Ok(0) => {
+                    let left = self.prefix_left;
+                    return Err(self.fail(Failure::Spool(format!("it ended {left} bytes early"))));
+                }
+                Ok(n) => {
+                    self.prefix_left -= n as u64;
+                    n
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+                Err(e) => return Err(self.fail(Failure::Spool(e.to_string()))),
+            }
+        } else {
+            match self.net.read(out) {
+                Ok(n) => {
+                    self.append(&out[..n]);
+                    n
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+                Err(e) => return Err(self.fail(Failure::Network(with_causes(&e)))),
+            }
+        };
+        self.hasher.update(&out[..n]);
+        self.len += n as u64;
+        self.bar.inc(n as u64);
+        Ok(n)
     }
 }
 
@@ -599,5 +1007,150 @@ mod tests {
         let err = f.place(&["a.csv", "dir", "missing.csv"], &HashSet::new()).unwrap_err();
         assert_eq!(err.code, "io", "{err:?}");
         assert_eq!(names(&f.out()), [format!("{INCOMING_PREFIX}{}", f.id), "a.csv".to_owned()]);
+    }
+
+    /// Yields `data`, then fails with `ConnectionReset` (a connection cut mid-body).
+    struct CutAfter<'a>(&'a [u8]);
+
+    impl Read for CutAfter<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"));
+            }
+            let n = out.len().min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn fetch_spool_is_created_private_only_when_wanted() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        assert!(Spool::open(state.path(), &id, 100, false).unwrap().is_none());
+        assert!(!state.path().join(DOWNLOADS_DIR).exists(), "nothing is created for a small drop");
+
+        let spool = Spool::open(state.path(), &id, 100, true).unwrap().unwrap();
+        assert_eq!(spool.len, 0);
+        assert_eq!(spool.path, spool_path(state.path(), &id));
+        assert_eq!(spool.path, state.path().join("downloads").join(format!("{id}.age.part")));
+        assert_eq!(mode(&spool.path), 0o600);
+        assert_eq!(mode(&state.path().join(DOWNLOADS_DIR)), 0o700);
+    }
+
+    #[test]
+    fn fetch_spool_resumes_a_prefix_and_drops_a_complete_or_overlong_one() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        let path = spool_path(state.path(), &id);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+
+        // A prefix is resumed from, even when the drop is below the threshold now.
+        std::fs::write(&path, b"0123").unwrap();
+        let spool = Spool::open(state.path(), &id, 10, false).unwrap().unwrap();
+        assert_eq!(spool.len, 4);
+        assert_eq!(mode(&path), 0o600, "an existing spool is made private");
+        drop(spool);
+
+        // As long as the ciphertext or longer: emptied when wanted, deleted when not.
+        for len in [10, 11] {
+            std::fs::write(&path, vec![b'x'; len]).unwrap();
+            let spool = Spool::open(state.path(), &id, 10, true).unwrap().unwrap();
+            assert_eq!((spool.len, std::fs::metadata(&path).unwrap().len()), (0, 0), "{len}");
+            drop(spool);
+            std::fs::write(&path, vec![b'x'; len]).unwrap();
+            assert!(Spool::open(state.path(), &id, 10, false).unwrap().is_none());
+            assert!(!path.exists(), "{len}");
+        }
+    }
+
+    #[test]
+    fn fetch_spool_in_use_is_refused() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        let held = Spool::open(state.path(), &id, 10, true).unwrap().unwrap();
+        let err = Spool::open(state.path(), &id, 10, true).err().unwrap();
+        assert_eq!(err.code, "fetch_in_progress");
+        assert!(err.message.contains(id.as_str()), "{}", err.message);
+        drop(held);
+        assert!(Spool::open(state.path(), &id, 10, true).unwrap().is_some());
+    }
+
+    #[test]
+    fn fetch_source_replays_the_prefix_then_appends_what_arrives() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        let path = spool_path(state.path(), &id);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"hello ").unwrap();
+        let spool = Spool::open(state.path(), &id, 11, false).unwrap().unwrap();
+        let prefix = File::open(&spool.path).unwrap();
+        let mut source =
+            Source::new(Some(prefix), spool.len, &b"world"[..], Some(&spool.file), indicatif::ProgressBar::hidden());
+        let mut got = Vec::new();
+        source.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello world");
+        assert!(source.finish());
+        assert_eq!(
+            source.digest(),
+            Received { sha256: hex::encode(Sha256::digest(b"hello world")), len: 11 },
+            "the hash covers prefix and rest"
+        );
+        assert_eq!(source.failure, None);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn fetch_source_remembers_a_broken_download() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        let spool = Spool::open(state.path(), &id, 100, true).unwrap().unwrap();
+        let mut source = Source::new(None, 0, CutAfter(b"abc"), Some(&spool.file), indicatif::ProgressBar::hidden());
+        let mut got = Vec::new();
+        assert_eq!(source.read_to_end(&mut got).unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+        assert_eq!(got, b"abc");
+        // Every later read repeats the failure: it never looks like a clean end.
+        assert!(source.read(&mut [0; 8]).is_err());
+        assert!(matches!(source.failure, Some(Failure::Network(ref e)) if e.contains("reset")));
+        assert!(source.finish());
+        assert_eq!(source.digest().len, 3);
+        assert_eq!(std::fs::read(&spool.path).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn fetch_source_fails_when_the_prefix_is_shorter_than_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, b"abc").unwrap();
+        let mut source =
+            Source::new(Some(File::open(&path).unwrap()), 5, &b"zz"[..], None, indicatif::ProgressBar::hidden());
+        let mut got = Vec::new();
+        assert!(source.read_to_end(&mut got).is_err());
+        assert!(matches!(source.failure, Some(Failure::Spool(_))), "{:?}", source.failure);
+        assert!(!source.finish(), "no spool");
+    }
+
+    #[test]
+    fn fetch_all_removes_spools_of_drops_no_longer_waiting() {
+        let state = tempfile::tempdir().unwrap();
+        let (waiting, gone, busy) = (DropId::random(), DropId::random(), DropId::random());
+        for id in [&waiting, &gone] {
+            drop(Spool::open(state.path(), id, 10, true).unwrap());
+        }
+        let held = Spool::open(state.path(), &busy, 10, true).unwrap().unwrap();
+        let foreign = state.path().join(DOWNLOADS_DIR).join("notes.txt");
+        std::fs::write(&foreign, b"mine").unwrap();
+        remove_stale_spools(state.path(), &[waiting.to_string()]);
+        assert!(spool_path(state.path(), &waiting).exists());
+        assert!(!spool_path(state.path(), &gone).exists());
+        assert!(spool_path(state.path(), &busy).exists(), "a spool in use is left alone");
+        assert!(foreign.exists());
+        drop(held);
     }
 }

@@ -57,6 +57,28 @@ fn mode(secret: bool) -> std::fs::Permissions {
     std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 })
 }
 
+/// Creates `dir` (and its parents) if needed, private to this user (0700).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))
+}
+
+/// Creates (or empties) `path` for writing, private to this user (0600).
+pub fn create_private_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))
+}
+
 /// Reads a secret file, refusing one that group or others can read.
 pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
     use std::os::unix::fs::PermissionsExt;

@@ -2,7 +2,6 @@
 //! member key (see `sealdrop_proto::request`); errors from the hub keep their
 //! stable code.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use sealdrop_proto::api::{ErrorBody, Uploaded};
+use sealdrop_proto::api::{ErrorBody, UPLOAD_OFFSET_HEADER, Uploaded};
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
@@ -23,6 +22,10 @@ pub struct HubClient {
     http: Client,
     key: Option<NoteSigningKey>,
     clock: Arc<dyn Clock>,
+    /// For uploads (see [`Self::put_chunks`]): an async client and the
+    /// runtime its pooled connections live on, made at the first upload and
+    /// kept so later uploads reuse the connection.
+    streaming: std::sync::OnceLock<(tokio::runtime::Runtime, reqwest::Client)>,
 }
 
 impl HubClient {
@@ -47,7 +50,7 @@ impl HubClient {
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
-        Ok(Self { base, http, key, clock })
+        Ok(Self { base, http, key, clock, streaming: std::sync::OnceLock::new() })
     }
 
     /// The hub's base URL.
@@ -55,13 +58,24 @@ impl HubClient {
         &self.base
     }
 
-    fn signed(&self, method: reqwest::Method, path_and_query: &str, body: Option<&[u8]>) -> Result<RequestBuilder> {
+    /// The signature headers of a request as this member.
+    fn auth_headers(
+        &self,
+        method: &reqwest::Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<(&'static str, String)>> {
         let key = self.key.as_ref().ok_or_else(|| {
             Error::input("no_identity", "this needs your member key: pass --identity FILE or run `sealdrop init`")
         })?;
         let auth = sign_request(key, method.as_str(), path_and_query, self.clock.now().as_second(), body);
+        Ok(auth.headers().into_iter().collect())
+    }
+
+    fn signed(&self, method: reqwest::Method, path_and_query: &str, body: Option<&[u8]>) -> Result<RequestBuilder> {
+        let headers = self.auth_headers(&method, path_and_query, body)?;
         let mut req = self.http.request(method, format!("{}{}", self.base, path_and_query));
-        for (name, value) in auth.headers() {
+        for (name, value) in headers {
             req = req.header(name, value);
         }
         Ok(req)
@@ -74,14 +88,20 @@ impl HubClient {
         }
         let status = resp.status();
         let text = resp.text().unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&text) {
+        Err(self.refusal(status, &text))
+    }
+
+    /// The error for an unsuccessful answer: the hub's own code and message
+    /// when it sent a sealdrop error body.
+    fn refusal(&self, status: reqwest::StatusCode, text: &str) -> Error {
+        match serde_json::from_str::<ErrorBody>(text) {
             Ok(body) => Error::new(Kind::Refused, &body.error.code, format!("the hub refused: {}", body.error.message)),
             Err(_) => Error::new(
                 Kind::Refused,
                 &format!("http_{}", status.as_u16()),
                 format!("the hub answered {status} without a sealdrop error body; is {} a sealdrop hub?", self.base),
             ),
-        })
+        }
     }
 
     fn transport_error(&self, e: reqwest::Error) -> Error {
@@ -144,23 +164,86 @@ impl HubClient {
         self.json(resp)
     }
 
-    /// A signed streamed PUT of `body` (its hash is bound later by the manifest).
-    pub fn put_stream(&self, path: &str, body: impl Read + Send + 'static) -> Result<Uploaded> {
-        let req = self.signed(reqwest::Method::PUT, path, None)?;
-        let resp =
-            self.send(req.header("content-type", "application/octet-stream").body(reqwest::blocking::Body::new(body)))?;
-        self.json(resp)
+    /// A signed streamed PUT whose body arrives as chunks on `chunks`, written
+    /// to the connection as they come. The blocking client reads a body
+    /// 8 KiB at a time with a thread hand-off each, which cost more than the
+    /// encryption; this sends each large chunk in one go through the async
+    /// client on a runtime local to the calling thread. A chunk that is an
+    /// error ends the upload with that error (the hub sees a broken body and
+    /// keeps nothing it could mistake for a finished upload). `offset`, when
+    /// set, continues an upload the hub holds that many bytes of.
+    pub fn put_chunks(
+        &self,
+        path: &str,
+        offset: Option<u64>,
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<Uploaded> {
+        let method = reqwest::Method::PUT;
+        let headers = self.auth_headers(&method, path, None)?;
+        let (runtime, http) = self.streaming()?;
+        let mut req = http.request(method, format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        if let Some(offset) = offset {
+            req = req.header(UPLOAD_OFFSET_HEADER, offset.to_string());
+        }
+        let mut chunks = chunks;
+        let body = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
+        let req = req.header("content-type", "application/octet-stream").body(reqwest::Body::wrap_stream(body));
+        runtime.block_on(async {
+            let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let text = resp.text().await.unwrap_or_default();
+                return Err(self.refusal(status, &text));
+            }
+            resp.json::<Uploaded>()
+                .await
+                .map_err(|e| Error::new(Kind::Other, "bad_response", format!("the hub sent an unexpected answer: {e}")))
+        })
     }
 
-    /// A signed PUT of a whole file, streamed with its length announced.
+    fn streaming(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {
+        if let Some(made) = self.streaming.get() {
+            return Ok(made);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot start the upload: {e}")))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
+        Ok(self.streaming.get_or_init(|| (runtime, http)))
+    }
+
+    /// A signed PUT of a whole file, streamed in large writes (see [`Self::put_chunks`]).
     pub fn put_file(&self, path: &str, file: std::fs::File) -> Result<Uploaded> {
-        let req = self.signed(reqwest::Method::PUT, path, None)?;
-        let resp = self.send(req.header("content-type", "application/octet-stream").body(file))?;
-        self.json(resp)
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let reader = std::thread::spawn(move || crate::upload::feed(file, &tx));
+        let uploaded = self.put_chunks(path, None, rx);
+        let read = reader.join();
+        match (uploaded, read) {
+            (Ok(u), _) => Ok(u),
+            (Err(e), Ok(Err(read))) => Err(Error::io(format!("cannot read the file to upload ({})", e.message), read)),
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// A signed GET whose body is read as a stream.
     pub fn get_stream(&self, path: &str) -> Result<Response> {
         self.send(self.signed(reqwest::Method::GET, path, Some(b""))?)
+    }
+
+    /// A signed GET of the bytes from `start` on (`Range: bytes=START-`),
+    /// read as a stream: a hub that serves ranges answers 206 Partial
+    /// Content with a `Content-Range`; one that does not, 200 with all of
+    /// it. A `start` at or beyond the end is refused with `bad_range`.
+    pub fn get_stream_from(&self, path: &str, start: u64) -> Result<Response> {
+        let req = self.signed(reqwest::Method::GET, path, Some(b""))?;
+        self.send(req.header(reqwest::header::RANGE, format!("bytes={start}-")))
     }
 }

@@ -35,3 +35,4 @@ pub mod send;
 pub mod split;
 pub mod status;
 pub mod trust;
+pub mod upload;

@@ -18,7 +18,8 @@ use sealdrop_proto::note::sign_doc;
 use crate::archive;
 use crate::context::Settings;
 use crate::error::{Error, Kind, Result};
-use crate::pipe::{Digested, HashingWriter, pipe, progress_bar};
+use crate::pipe::{Digested, progress_bar};
+use crate::upload::{self, NewUpload, Pending};
 
 /// The default time a drop waits for its recipients, as NHS MESH does.
 pub const DEFAULT_EXPIRY_DAYS: i64 = 5;
@@ -260,6 +261,12 @@ pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::
 /// Sends a drop.
 pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let session = settings.session()?;
+    send_in(settings, &session, req)
+}
+
+/// Sends a drop in a session already open (a program sending many drops
+/// verifies the directory and the log once, not per drop).
+pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &SendRequest) -> Result<SendOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let recipients = resolve_recipients(dir, &req.to)?;
     let now = settings.clock.now();
@@ -273,19 +280,54 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
         encrypted_to.extend(listed);
     }
     let plan = archive::plan(&req.paths)?;
+    let fingerprint = upload::fingerprint(&plan, &recipients, &agreement.id, req.expires.as_deref());
 
-    let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
-    let created: CreatedDrop = hub.post(
-        "/v1/drops",
-        &CreateDrop {
-            recipients: recipients.clone(),
-            agreement: agreement.id.clone(),
-            expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
-            idempotency_key: None,
-        },
-    )?;
-
-    let digest = upload(hub, &created.id, &plan, age_recipients, settings.quiet)?;
+    let (drop, digest) = match resume(settings, session, &fingerprint, &encrypted_to)? {
+        Some(done) => done,
+        None => {
+            let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+            let created: CreatedDrop = hub.post(
+                "/v1/drops",
+                &CreateDrop {
+                    recipients: recipients.clone(),
+                    agreement: agreement.id.clone(),
+                    expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+                    idempotency_key: None,
+                },
+            )?;
+            // A large drop keeps a local copy of its ciphertext so a cut-off
+            // upload is continued, not started again (see `upload`).
+            let spool = (plan.total_bytes >= settings.resume_min_bytes).then(|| {
+                let pending = Pending {
+                    drop: created.id.clone(),
+                    fingerprint: fingerprint.clone(),
+                    recipients: recipients.clone(),
+                    agreement: agreement.id.clone(),
+                    encrypted_to: encrypted_to.clone(),
+                    created: created.created,
+                    expires: created.expires,
+                    digest: None,
+                };
+                (settings.state_dir.as_path(), pending)
+            });
+            let bar = progress_bar(plan.total_bytes, "encrypting and sending", settings.quiet);
+            let progress = bar.clone();
+            let digest = upload::upload_new(
+                NewUpload {
+                    hub,
+                    id: &created.id,
+                    plan: &plan,
+                    recipients: age_recipients,
+                    spool,
+                    quiet: settings.quiet,
+                },
+                move |n| progress.inc(n),
+            );
+            bar.finish_and_clear();
+            (created, digest?)
+        }
+    };
+    let created = drop;
     let manifest = Manifest {
         drop: created.id.clone(),
         sender: me.party.clone(),
@@ -302,9 +344,10 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     let note = sign_doc(&manifest, &me.signing);
     let committed: Committed =
         hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone() })?;
+    upload::discard(&settings.state_dir, &created.id);
     let receipt = settings
         .keep_receipt(
-            &session,
+            session,
             committed.log_index,
             &format!("{}.committed", created.id),
             |e| matches!(e, LogEntry::DropCommitted { manifest, .. } if *manifest == note),
@@ -334,61 +377,44 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     })
 }
 
-/// Tars, encrypts and uploads in one streaming pass; returns the ciphertext digest.
-fn upload(
-    hub: &crate::hub_client::HubClient,
-    id: &DropId,
-    plan: &archive::Plan,
-    recipients: Vec<age::x25519::Recipient>,
-    quiet: bool,
-) -> Result<Digested> {
-    let bar = progress_bar(plan.total_bytes, "encrypting and sending", quiet);
-    let (writer, reader) = pipe();
-    let failer = writer.failer();
-    let plan = plan.clone();
-    let progress = bar.clone();
-    let producer = std::thread::spawn(move || -> std::io::Result<Digested> {
-        let result: std::io::Result<Digested> = (|| {
-            let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(std::io::Error::other)?;
-            let sink = encryptor.wrap_output(HashingWriter::new(writer))?;
-            let sink = archive::write(&plan, sink, |n| progress.inc(n))?;
-            let (writer, digest) = sink.finish()?.finish();
-            writer.finish()?;
-            Ok(digest)
-        })();
-        match result {
-            Ok(d) => Ok(d),
-            Err(e) => {
-                failer.fail(std::io::Error::new(e.kind(), e.to_string()));
-                Err(e)
-            }
-        }
-    });
-    let uploaded = hub.put_stream(&format!("/v1/drops/{id}/content"), reader);
-    let produced = producer.join().map_err(|_| Error::new(Kind::Other, "internal", "the encrypting thread crashed"))?;
-    bar.finish_and_clear();
-    let digest = match (produced, uploaded) {
-        (Err(e), _) => {
-            return Err(Error::new(
-                Kind::Other,
-                "read_failed",
-                format!("could not read and encrypt the files: {e}; nothing was committed"),
-            ));
-        }
-        (Ok(_), Err(e)) => return Err(e),
-        (Ok(d), Ok(u)) if u.sha256 != d.sha256 || u.len != d.len => {
-            return Err(Error::verification(
-                "upload_corrupted",
-                format!(
-                    "the hub received {} bytes with SHA-256 {} but {} bytes with {} were sent; nothing was committed, try again",
-                    u.len, u.sha256, d.len, d.sha256
-                ),
-            ));
-        }
-        (Ok(d), Ok(_)) => d,
+/// Continues the send that `fingerprint` names if an earlier run of it was
+/// cut off after encrypting everything: the hub gets the rest of the
+/// ciphertext from the local copy. Returns the drop and the digest to sign,
+/// or `None` to send afresh (no such send, the directory now lists other
+/// keys for the recipients, or the hub no longer holds the open drop).
+fn resume(
+    settings: &Settings,
+    session: &crate::context::Session,
+    fingerprint: &str,
+    encrypted_to: &[EncryptedTo],
+) -> Result<Option<(CreatedDrop, Digested)>> {
+    let Some(pending) = Pending::find(&settings.state_dir, fingerprint) else {
+        return Ok(None);
     };
-    Ok(digest)
+    let id = pending.drop.clone();
+    let Some(d) = pending.digest.clone().filter(|_| pending.encrypted_to == encrypted_to) else {
+        upload::discard(&settings.state_dir, &id);
+        return Ok(None);
+    };
+    let digest = Digested { sha256: d.sha256, len: d.len };
+    let (spool, _) = upload::spool_paths(&settings.state_dir, &id);
+    if !settings.quiet {
+        eprintln!("continuing the upload of drop {id} from its local encrypted copy");
+    }
+    match upload::continue_upload(&session.hub, &id, &spool, &digest) {
+        Ok(()) => {
+            Ok(Some((CreatedDrop { id, created: pending.created, expires: pending.expires, committed: None }, digest)))
+        }
+        Err(e) if e.kind == Kind::Refused => {
+            // The drop ended or is no longer open: send it again as a new drop.
+            if !settings.quiet {
+                eprintln!("note: drop {id} cannot be continued ({}); sending afresh", e.message);
+            }
+            upload::discard(&settings.state_dir, &id);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -320,8 +320,8 @@ impl Hub {
     }
 
     /// Makes the files agree with the database after a crash: an upload is
-    /// kept only for an open drop that recorded it as finished, a blob only
-    /// for a committed drop. A crash between promoting a blob and committing
+    /// kept only for an open drop (finished, or cut off and to be continued),
+    /// a blob only for a committed drop. A crash between promoting a blob and committing
     /// the database therefore leaves the drop open and invisible (the sender
     /// uploads again), never half-visible.
     pub async fn clean_up(&self) -> Result<CleanupReport, HubError> {
@@ -330,7 +330,9 @@ impl Hub {
         let mut report = CleanupReport::default();
         for id in blobs.list_uploads().await? {
             let record = meta.drop_record(&id)?;
-            let keep = record.is_some_and(|r| r.state == DropState::Open && r.upload.is_some());
+            // An open drop keeps its upload, finished or cut off: the sender
+            // may commit it or continue it (the sweeper removes it at expiry).
+            let keep = record.is_some_and(|r| r.state == DropState::Open);
             if !keep {
                 blobs.delete_upload(&id).await?;
                 report.uploads_removed += 1;

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use sealdrop_hub::Hub;
 use sealdrop_proto::api::{
     Acked, Commit, Committed, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails, DropState, HubInfo, Inbox, Sent,
-    SentDrop, Uploaded, code,
+    SentDrop, UPLOAD_OFFSET_HEADER, UploadProgress, Uploaded, code,
 };
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::drop::Manifest;
@@ -788,5 +788,54 @@ async fn malformed_idempotency_keys_are_refused() {
     let sent = w.sent(camden).await;
     assert_eq!(sent.len(), 3);
     assert_eq!(sent.iter().filter(|d| d.idempotency_key.is_none()).count(), 2);
+    w.stop().await;
+}
+
+/// A signed PUT of `body` continuing an upload at `offset`.
+async fn put_at(w: &World, key: &MemberSecretKey, id: &DropId, offset: u64, body: &[u8]) -> reqwest::Response {
+    let path = format!("/v1/drops/{id}/content");
+    let auth = sign_request(&key.signing, "PUT", &path, w.now(), None);
+    let mut req = w.client.put(format!("{}{path}", w.base)).header(UPLOAD_OFFSET_HEADER, offset.to_string());
+    for (name, value) in auth.headers() {
+        req = req.header(name, value);
+    }
+    req.body(body.to_vec()).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_is_continued_from_the_byte_the_hub_holds() {
+    let mut w = World::start().await;
+    let keys = w.keys.clone();
+    let created = w.created(&keys.camden, &["islington"]).await;
+    let id = created.id;
+    let progress_path = format!("/v1/drops/{id}/upload");
+
+    // The connection drops after the first 6 bytes.
+    let path = format!("/v1/drops/{id}/content");
+    let auth = sign_request(&keys.camden.signing, "PUT", &path, w.now(), None);
+    drop(start_chunked_put(&w.base, &path, &auth, &[b"hello "]).await);
+    let mut progress: UploadProgress = ok(w.get(&keys.camden, &progress_path).await).await;
+    for _ in 0..200 {
+        if progress.received == 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        progress = ok(w.get(&keys.camden, &progress_path).await).await;
+    }
+    assert_eq!(progress, UploadProgress { received: 6, complete: false }, "the hub keeps what arrived");
+    // Only the sender may ask.
+    err(w.get(&keys.islington, &progress_path).await, 403, code::FORBIDDEN).await;
+
+    // A continuation from any other byte is refused, saying where to continue.
+    let msg = err(put_at(&w, &keys.camden, &id, 3, b"lo world").await, 409, code::UPLOAD_OFFSET_MISMATCH).await;
+    assert!(msg.contains("holds 6 bytes") && msg.contains("continue from byte 6"), "{msg}");
+    // From the right byte, the digest covers the whole upload.
+    let up: Uploaded = ok(put_at(&w, &keys.camden, &id, 6, b"world").await).await;
+    assert_eq!(up, Uploaded { sha256: hex::encode(Sha256::digest(b"hello world")), len: 11 });
+    let progress: UploadProgress = ok(w.get(&keys.camden, &progress_path).await).await;
+    assert_eq!(progress, UploadProgress { received: 11, complete: true });
+    // A PUT without the header starts over.
+    let up: Uploaded = ok(w.upload(&keys.camden, &id, b"again").await).await;
+    assert_eq!(up.len, 5);
     w.stop().await;
 }

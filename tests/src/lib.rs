@@ -7,6 +7,9 @@
 //! - [`Party`] runs `sealdrop` as one of the example parties, with its own
 //!   copy of the key (mode 0600), its own state directory and no user config.
 //! - [`http`] signs raw requests to the hub for the tests that go around the client.
+//! - [`CutProxy`] stands between a client and the hub and cuts one
+//!   connection part-way (a download's answer or an upload's body), as a
+//!   network fault would.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -31,6 +34,7 @@ const SEALDROP_ENV: &[&str] = &[
     "SEALDROP_STATE",
     "SEALDROP_CONFIG",
     "SEALDROP_TEST_CLOCK",
+    "SEALDROP_RESUME_MIN_BYTES",
 ];
 
 /// The workspace root.
@@ -954,4 +958,249 @@ pub mod http {
     pub fn signed_get(base: &str, key: &NoteSigningKey, path: &str) -> Reply {
         signed_at(base, key, "GET", path, now(), b"")
     }
+}
+
+// ---------------------------------------------------------------------------
+// Network faults
+
+/// Which body of a request/answer exchange a [`CutProxy`] cuts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutSide {
+    /// The hub's answer (a download): after this many bytes of the
+    /// response body (the bytes after the response head).
+    Response,
+    /// The client's request (an upload): after this many bytes of the
+    /// request body as sent on the wire (with chunk framing, if chunked).
+    Request,
+}
+
+/// Which connection a [`CutProxy`] cuts, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The request line must start with this, e.g. `GET /v1/drops/`.
+    pub line_starts_with: String,
+    /// ... and contain this, e.g. `/content`.
+    pub line_contains: String,
+    /// Which body is cut.
+    pub side: CutSide,
+    /// How many bytes of that body get through before both connections close.
+    pub after: u64,
+}
+
+impl Cut {
+    /// Cuts the answer to the first request whose line starts with
+    /// `starts_with` and contains `contains`, after `after` body bytes.
+    pub fn response(starts_with: &str, contains: &str, after: u64) -> Self {
+        Self { line_starts_with: starts_with.into(), line_contains: contains.into(), side: CutSide::Response, after }
+    }
+
+    /// Cuts the body of the first request whose line starts with
+    /// `starts_with` and contains `contains`, after `after` bytes.
+    pub fn request(starts_with: &str, contains: &str, after: u64) -> Self {
+        Self { line_starts_with: starts_with.into(), line_contains: contains.into(), side: CutSide::Request, after }
+    }
+
+    fn matches(&self, line: &str) -> bool {
+        line.starts_with(&self.line_starts_with) && line.contains(&self.line_contains)
+    }
+}
+
+/// A request as a [`CutProxy`] saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The request line, e.g. `GET /v1/inbox HTTP/1.1`.
+    pub line: String,
+    /// The headers as sent by the client, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Whether this is the connection the proxy cut.
+    pub cut: bool,
+}
+
+impl SeenRequest {
+    /// The value of the header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct ProxyState {
+    armed: Option<Cut>,
+    seen: Vec<SeenRequest>,
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a hub, for network faults: it cuts
+/// the first connection that matches its armed [`Cut`] part-way (closing
+/// both sides, as a dropped connection would) and forwards everything else
+/// as it is, recording every request line and its headers.
+///
+/// It adds `Connection: close` to each request (the signature does not
+/// cover it), so every connection carries exactly one request and a cut
+/// never hits a request kept alive on the same connection. A cut fires
+/// once; [`CutProxy::arm`] sets another.
+#[derive(Debug)]
+pub struct CutProxy {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `http://127.0.0.1:PORT`, to give clients as the hub's URL.
+    pub url: String,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Bytes a request or response head may take at most.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl CutProxy {
+    /// Listens on a free loopback port and forwards to `upstream`
+    /// (`HOST:PORT`, e.g. [`Hub::addr`]), cutting as `cut` says if given.
+    pub fn start(upstream: &str, cut: Option<Cut>) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address").to_string();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState { armed: cut, seen: Vec::new() }));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (upstream, st, halt) = (upstream.to_owned(), state.clone(), stop.clone());
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if halt.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let (upstream, st) = (upstream.clone(), st.clone());
+                std::thread::spawn(move || proxy_connection(client, &upstream, &st));
+            }
+        });
+        Self { url: format!("http://{addr}"), addr, state, stop, accept: Some(accept) }
+    }
+
+    /// Arms a new cut (replacing one that has not fired).
+    pub fn arm(&self, cut: Cut) {
+        self.lock().armed = Some(cut);
+    }
+
+    /// Whether the armed cut is still waiting for its connection.
+    pub fn armed(&self) -> bool {
+        self.lock().armed.is_some()
+    }
+
+    /// Every request seen so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.lock().seen.clone()
+    }
+
+    /// The requests seen so far whose line starts with `starts_with` and contains `contains`.
+    pub fn requests_matching(&self, starts_with: &str, contains: &str) -> Vec<SeenRequest> {
+        self.requests().into_iter().filter(|r| r.line.starts_with(starts_with) && r.line.contains(contains)).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProxyState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(&self.addr);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads from `from` until `buf` holds a head ending in a blank line;
+/// returns its length (the rest of `buf` is body), or `None` if the
+/// connection ended first.
+fn read_head(from: &mut std::net::TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+    use std::io::Read as _;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(pos + 4);
+        }
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+        match from.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Copies at most `limit` bytes from `from` to `to`.
+fn copy_at_most(from: &mut std::net::TcpStream, to: &mut std::net::TcpStream, limit: u64) {
+    use std::io::Read as _;
+    let _ = std::io::copy(&mut from.take(limit), to);
+}
+
+/// Forwards one connection (one request, see [`CutProxy`]).
+fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std::sync::Mutex<ProxyState>) {
+    use std::io::Write as _;
+    use std::net::Shutdown;
+    let mut buf = Vec::new();
+    let Some(head_len) = read_head(&mut client, &mut buf) else { return };
+    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+    let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
+    let line = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let cut = {
+        let mut st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cut = if st.armed.as_ref().is_some_and(|c| c.matches(&line)) { st.armed.take() } else { None };
+        st.seen.push(SeenRequest { line: line.clone(), headers: headers.clone(), cut: cut.is_some() });
+        cut
+    };
+    let Ok(mut up) = std::net::TcpStream::connect(upstream) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    let mut new_head = format!("{line}\r\n");
+    for (n, v) in headers.iter().filter(|(n, _)| n != "connection" && n != "keep-alive") {
+        new_head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    new_head.push_str("connection: close\r\n\r\n");
+    let early_body = buf[head_len..].to_vec();
+
+    if let Some(Cut { side: CutSide::Request, after, .. }) = cut {
+        let first = early_body.len().min(usize::try_from(after).unwrap_or(usize::MAX));
+        if up.write_all(new_head.as_bytes()).is_ok() && up.write_all(&early_body[..first]).is_ok() {
+            copy_at_most(&mut client, &mut up, after - first as u64);
+        }
+        let _ = up.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+
+    // The request goes through whole, on its own thread.
+    let (Ok(mut client_in), Ok(mut up_out)) = (client.try_clone(), up.try_clone()) else { return };
+    let requests = std::thread::spawn(move || {
+        if up_out.write_all(new_head.as_bytes()).is_ok() && up_out.write_all(&early_body).is_ok() {
+            let _ = std::io::copy(&mut client_in, &mut up_out);
+        }
+        let _ = up_out.shutdown(Shutdown::Write);
+    });
+    match cut {
+        Some(Cut { after, .. }) => {
+            let mut answer = Vec::new();
+            if let Some(head_len) = read_head(&mut up, &mut answer) {
+                let body_now = (answer.len() - head_len).min(usize::try_from(after).unwrap_or(usize::MAX));
+                if client.write_all(&answer[..head_len + body_now]).is_ok() {
+                    copy_at_most(&mut up, &mut client, after - body_now as u64);
+                }
+            }
+            let _ = client.flush();
+            let _ = up.shutdown(Shutdown::Both);
+        }
+        None => {
+            let _ = std::io::copy(&mut up, &mut client);
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = requests.join();
 }

@@ -61,6 +61,13 @@ pub mod code {
     /// A witness cosignature is not by one of the caller's party's witness
     /// keys, or does not verify over the checkpoint it names (422).
     pub const BAD_COSIGNATURE: &str = "bad_cosignature";
+    /// A continued upload starts at a byte other than the number the hub
+    /// holds (409); ask `GET /v1/drops/{id}/upload` and continue from there.
+    pub const UPLOAD_OFFSET_MISMATCH: &str = "upload_offset_mismatch";
+    /// A download's `Range` header is malformed, asks for more than one
+    /// range, or starts at or beyond the end of the ciphertext (416); the
+    /// response carries `Content-Range: bytes */TOTAL`. Download from byte 0.
+    pub const RANGE_NOT_SATISFIABLE: &str = "bad_range";
     /// The body is larger than the hub accepts (413).
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     /// The hub's disk is full (507).
@@ -143,6 +150,24 @@ pub struct Uploaded {
     pub sha256: String,
     /// Number of bytes received.
     pub len: u64,
+}
+
+/// The header of a `PUT /v1/drops/{id}/content` that continues an upload
+/// cut off earlier: the number of bytes the hub already holds, which must
+/// be exactly what `GET /v1/drops/{id}/upload` reports. Without it an
+/// upload starts over.
+pub const UPLOAD_OFFSET_HEADER: &str = "sealdrop-upload-offset";
+
+/// Response to `GET /v1/drops/{id}/upload` (the sender, while the drop is
+/// open): how much of an upload the hub holds, so a sender whose upload was
+/// cut off continues from there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadProgress {
+    /// Bytes the hub holds.
+    pub received: u64,
+    /// Whether those bytes are a finished upload (the `PUT` completed);
+    /// `false` while an upload runs or after one was cut off.
+    pub complete: bool,
 }
 
 /// `POST /v1/drops/{id}/commit`.

@@ -47,8 +47,11 @@ pub fn status_of(code: &str) -> StatusCode {
         | code::BAD_COSIGNATURE
         | code::DIRECTORY_BAD_SIGNATURE
         | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
-        code::CONFLICT | code::DIRECTORY_ROLLBACK | code::RECALL_REFUSED => StatusCode::CONFLICT,
+        code::CONFLICT | code::DIRECTORY_ROLLBACK | code::RECALL_REFUSED | code::UPLOAD_OFFSET_MISMATCH => {
+            StatusCode::CONFLICT
+        }
         code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
         code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -176,10 +179,12 @@ mod tests {
             (code::BAD_COSIGNATURE, 422),
             (code::CONFLICT, 409),
             (code::RECALL_REFUSED, 409),
+            (code::UPLOAD_OFFSET_MISMATCH, 409),
             (code::DIRECTORY_BAD_SIGNATURE, 422),
             (code::DIRECTORY_INVALID, 422),
             (code::DIRECTORY_ROLLBACK, 409),
             (code::PAYLOAD_TOO_LARGE, 413),
+            (code::RANGE_NOT_SATISFIABLE, 416),
             (code::INSUFFICIENT_STORAGE, 507),
             (code::INTERNAL, 500),
         ];

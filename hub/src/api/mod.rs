@@ -53,6 +53,7 @@ pub fn router(hub: Hub) -> Router {
         .route("/v1/drops", post(drops::create))
         .route("/v1/drops/{id}", get(drops::details))
         .route("/v1/drops/{id}/content", get(fetch::get_content).put(upload::put_content))
+        .route("/v1/drops/{id}/upload", get(upload::upload_progress))
         .route("/v1/drops/{id}/commit", post(commit::commit))
         .route("/v1/drops/{id}/ack", post(ack::ack))
         .route("/v1/drops/{id}/recall", post(recall::recall))

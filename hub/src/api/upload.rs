@@ -7,12 +7,14 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use futures_util::StreamExt as _;
-use sealdrop_proto::api::{DropState, Uploaded, code};
+use sealdrop_proto::api::{DropState, UPLOAD_OFFSET_HEADER, UploadProgress, Uploaded, code};
 use sealdrop_proto::ids::DropId;
 use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt as _;
 
-use super::auth::AuthedStream;
+use super::auth::{Authed, AuthedStream};
 use super::error::ApiError;
 use super::shared::{drop_id, load_drop, meta};
 use crate::hub::Hub;
@@ -27,12 +29,14 @@ fn too_large(max: u64) -> ApiError {
 pub async fn put_content(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     upload: AuthedStream,
 ) -> Result<axum::Json<Uploaded>, ApiError> {
     let id = drop_id(path)?;
     let max = hub.config().max_upload_bytes;
+    let offset = upload_offset(&headers)?;
     // Held until the upload is recorded, so a commit never promotes a file
-    // that is still being written.
+    // that is still being written, and two uploads never interleave.
     let _lock = hub.locks().lock(&id).await;
     let rec = load_drop(&hub, &id).await?;
     if rec.sender != upload.caller.party {
@@ -41,20 +45,25 @@ pub async fn put_content(
     if rec.state != DropState::Open {
         return Err(ApiError::conflict(format!("drop {id} is already committed: create a new drop to send again")));
     }
-    if upload.content_length.is_some_and(|len| len > max) {
+    if upload.content_length.is_some_and(|len| len.saturating_add(offset) > max) {
         return Err(too_large(max));
     }
-    // Forget the previous upload before overwriting its file, so the
+    // Forget the previous upload before writing to its file, so the
     // database never vouches for bytes that are not on disk.
     let key = id.clone();
     if !meta(&hub, move |m| m.set_upload(&key, None)).await? {
-        return Err(ApiError::conflict(format!("drop {id} was committed meanwhile")));
+        return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
     }
-    let received = match receive(&hub, &id, upload.body, max).await {
+    let start = if offset == 0 { Start::Fresh } else { continue_from(&hub, &id, offset).await? };
+    let received = match receive(&hub, &id, start, upload.body, max).await {
         Ok(d) => d,
-        Err(e) => {
-            discard(&hub, &id).await;
-            return Err(e);
+        Err(Failed { error, keep }) => {
+            // A connection that broke off keeps what arrived, so the sender
+            // can continue from there; anything else starts again at 0.
+            if !keep {
+                discard(&hub, &id).await;
+            }
+            return Err(error);
         }
     };
     if upload.signed_sha256.is_some_and(|signed| signed != received.sha256) {
@@ -67,28 +76,139 @@ pub async fn put_content(
     let (key, digest) = (id.clone(), received.clone());
     if !meta(&hub, move |m| m.set_upload(&key, Some(&digest))).await? {
         discard(&hub, &id).await;
-        return Err(ApiError::conflict(format!("drop {id} was committed meanwhile")));
+        return Err(ApiError::conflict(format!(
+            "drop {id} was committed or ended while this upload ran; create a new drop to send again"
+        )));
     }
-    tracing::info!(len = received.len, "received content");
+    tracing::info!(len = received.len, continued_from = offset, "received content");
     Ok(axum::Json(Uploaded { sha256: received.sha256, len: received.len }))
 }
 
-/// Streams the body into the drop's upload, hashing as it goes.
-async fn receive(hub: &Hub, id: &DropId, body: axum::body::Body, max: u64) -> Result<ContentDigest, ApiError> {
-    let mut sink: Box<dyn UploadSink> = hub.blobs().begin_upload(id).await?;
+/// `GET /v1/drops/{id}/upload`: how much of an open drop's upload the hub
+/// holds, for a sender continuing one that was cut off.
+pub async fn upload_progress(
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+    Authed { caller, .. }: Authed,
+) -> Result<axum::Json<UploadProgress>, ApiError> {
+    let id = drop_id(path)?;
+    let _lock = hub.locks().lock(&id).await;
+    let rec = load_drop(&hub, &id).await?;
+    if rec.sender != caller.party {
+        return Err(ApiError::forbidden(format!("only the sending party `{}` may ask about drop {id}", rec.sender)));
+    }
+    if rec.state != DropState::Open {
+        return Err(ApiError::conflict(format!("drop {id} is {}: there is no upload to continue", rec.state.as_str())));
+    }
+    let received = hub.blobs().upload_len(&id).await?.unwrap_or(0);
+    let complete = rec.upload.as_ref().is_some_and(|u| u.len == received);
+    Ok(axum::Json(UploadProgress { received, complete }))
+}
+
+/// The `sealdrop-upload-offset` header: 0 when absent.
+fn upload_offset(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let Some(value) = headers.get(UPLOAD_OFFSET_HEADER) else {
+        return Ok(0);
+    };
+    value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "the `{UPLOAD_OFFSET_HEADER}` header must be a number of bytes, as `GET /v1/drops/{{id}}/upload` reports"
+        ))
+    })
+}
+
+/// Where an upload starts.
+enum Start {
+    /// From byte 0, replacing any earlier bytes.
+    Fresh,
+    /// After the bytes an earlier request delivered: their SHA-256 state and count.
+    After(Sha256, u64),
+}
+
+/// Checks that `offset` is exactly what the hub holds and hashes those bytes
+/// again (a hash state cannot be stored), so the digest covers the whole upload.
+async fn continue_from(hub: &Hub, id: &DropId, offset: u64) -> Result<Start, ApiError> {
+    let mismatch = |held: u64| {
+        ApiError::new(
+            code::UPLOAD_OFFSET_MISMATCH,
+            format!("the hub holds {held} bytes of drop {id}'s upload, not {offset}: continue from byte {held}"),
+        )
+    };
+    let Some(mut prefix) = hub.blobs().open_upload(id).await? else {
+        return Err(mismatch(0));
+    };
+    if prefix.len != offset {
+        return Err(mismatch(prefix.len));
+    }
     let mut hasher = Sha256::new();
-    let mut len: u64 = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut read: u64 = 0;
+    loop {
+        let n = prefix
+            .reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot read drop {id}'s upload: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
+    if read != offset {
+        return Err(mismatch(read));
+    }
+    Ok(Start::After(hasher, offset))
+}
+
+/// Why [`receive`] stopped, and whether the bytes written so far are worth keeping.
+struct Failed {
+    error: ApiError,
+    /// The connection broke off: what arrived is a prefix the sender can continue.
+    keep: bool,
+}
+
+impl From<ApiError> for Failed {
+    fn from(error: ApiError) -> Self {
+        Self { error, keep: false }
+    }
+}
+
+/// Streams the body into the drop's upload, hashing as it goes.
+async fn receive(
+    hub: &Hub,
+    id: &DropId,
+    start: Start,
+    body: axum::body::Body,
+    max: u64,
+) -> Result<ContentDigest, Failed> {
+    let (mut sink, mut hasher, mut len): (Box<dyn UploadSink>, Sha256, u64) = match start {
+        Start::Fresh => (hub.blobs().begin_upload(id).await.map_err(ApiError::from)?, Sha256::new(), 0),
+        Start::After(hasher, len) => (hub.blobs().append_upload(id).await.map_err(ApiError::from)?, hasher, len),
+    };
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // Keep what was written, flushed to the file, for a continuation.
+                let kept = sink.finish().await.is_ok();
+                return Err(Failed {
+                    error: ApiError::bad_request(format!(
+                        "the upload was interrupted after {len} bytes ({e}); continue it from byte {len}"
+                    )),
+                    keep: kept,
+                });
+            }
+        };
         len = len.saturating_add(chunk.len() as u64);
         if len > max {
-            return Err(too_large(max));
+            return Err(too_large(max).into());
         }
         hasher.update(&chunk);
-        sink.write(&chunk).await?;
+        sink.write(&chunk).await.map_err(ApiError::from)?;
     }
-    sink.finish().await?;
+    sink.finish().await.map_err(ApiError::from)?;
     Ok(ContentDigest { sha256: hex::encode(hasher.finalize()), len })
 }
 

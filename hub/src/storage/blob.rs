@@ -64,10 +64,25 @@ pub trait UploadSink: Send {
 pub trait BlobStore: Send + Sync {
     /// Starts (or restarts, discarding the previous one) the upload of a drop.
     async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError>;
+    /// How many bytes a drop's upload file holds, or `None` if it has none.
+    /// An upload cut off mid-way keeps what arrived, so the sender can
+    /// continue it instead of starting over.
+    async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError>;
+    /// Opens the upload file for reading (to hash what an earlier, cut-off
+    /// request delivered), or `None` if there is none.
+    async fn open_upload(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError>;
+    /// Continues the upload of a drop: what is written is appended to the
+    /// bytes already there.
+    async fn append_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError>;
     /// Turns the finished upload into the drop's stored blob, atomically and durably.
     async fn promote(&self, id: &DropId) -> Result<(), BlobError>;
     /// Opens the stored blob, or `None` if there is none.
     async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError>;
+    /// Opens the stored blob from byte `start` on (a download that resumes),
+    /// or `None` if there is none. [`BlobRead::len`] counts the bytes from
+    /// `start` to the end: 0 when `start` is at or past the end. (An object
+    /// store maps this to a ranged GET.)
+    async fn open_blob_from(&self, id: &DropId, start: u64) -> Result<Option<BlobRead>, BlobError>;
     /// Deletes the stored blob; `false` if there was none.
     async fn delete_blob(&self, id: &DropId) -> Result<bool, BlobError>;
     /// Deletes the upload; `false` if there was none.
@@ -157,6 +172,17 @@ async fn list(dir: &Path, suffix: &str) -> Result<Vec<DropId>, BlobError> {
     Ok(ids)
 }
 
+/// Opens a file for streaming, or `None` if it does not exist.
+async fn open_for_reading(path: &Path) -> Result<Option<BlobRead>, BlobError> {
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BlobError::io("open", path, e)),
+    };
+    let len = file.metadata().await.map_err(|e| BlobError::io("stat", path, e))?.len();
+    Ok(Some(BlobRead { reader: Box::pin(file), len }))
+}
+
 struct FsUpload {
     path: PathBuf,
     file: BufWriter<tokio::fs::File>,
@@ -186,6 +212,29 @@ impl BlobStore for FsBlobStore {
         Ok(Box::new(FsUpload { path, file: BufWriter::with_capacity(WRITE_BUFFER, file) }))
     }
 
+    async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError> {
+        let path = self.upload_path(id);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BlobError::io("stat", &path, e)),
+        }
+    }
+
+    async fn open_upload(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
+        open_for_reading(&self.upload_path(id)).await
+    }
+
+    async fn append_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
+        let path = self.upload_path(id);
+        let file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(|e| BlobError::io("open", &path, e))?;
+        Ok(Box::new(FsUpload { path, file: BufWriter::with_capacity(WRITE_BUFFER, file) }))
+    }
+
     async fn promote(&self, id: &DropId) -> Result<(), BlobError> {
         let from = self.upload_path(id);
         let to = self.blob_path(id);
@@ -194,8 +243,9 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(BlobError::NoUpload(id.clone())),
             Err(e) => return Err(BlobError::io("store", &to, e)),
         }
-        sync_dir(&self.blobs).await?;
-        sync_dir(&self.uploads).await
+        // Only the new name must survive a power cut; if the old one comes
+        // back, start-up cleanup removes uploads of committed drops.
+        sync_dir(&self.blobs).await
     }
 
     async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
@@ -207,6 +257,21 @@ impl BlobStore for FsBlobStore {
         };
         let len = file.metadata().await.map_err(|e| BlobError::io("stat", &path, e))?.len();
         Ok(Some(BlobRead { reader: Box::pin(file), len }))
+    }
+
+    async fn open_blob_from(&self, id: &DropId, start: u64) -> Result<Option<BlobRead>, BlobError> {
+        let path = self.blob_path(id);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BlobError::io("open", &path, e)),
+        };
+        let total = file.metadata().await.map_err(|e| BlobError::io("stat", &path, e))?.len();
+        let start = start.min(total);
+        tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| BlobError::io("seek in", &path, e))?;
+        Ok(Some(BlobRead { reader: Box::pin(file), len: total - start }))
     }
 
     async fn delete_blob(&self, id: &DropId) -> Result<bool, BlobError> {
@@ -285,6 +350,24 @@ mod tests {
         std::fs::write(dir.path().join("blobs").join("notes.txt"), b"x").unwrap();
         std::fs::write(dir.path().join("blobs").join("d-../x.age"), b"x").ok();
         assert_eq!(store.list_blobs().await.unwrap(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_blob_opens_from_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        assert!(store.open_blob_from(&id, 3).await.unwrap().is_none());
+        upload(&store, &id, &[b"hello ", b"world"]).await;
+        assert!(store.open_blob_from(&id, 0).await.unwrap().is_none(), "an upload is not readable as a blob");
+        store.promote(&id).await.unwrap();
+        for (start, expected) in [(0, &b"hello world"[..]), (6, b"world"), (10, b"d"), (11, b""), (99, b"")] {
+            let mut blob = store.open_blob_from(&id, start).await.unwrap().unwrap();
+            assert_eq!(blob.len, expected.len() as u64, "from {start}");
+            let mut bytes = Vec::new();
+            blob.reader.read_to_end(&mut bytes).await.unwrap();
+            assert_eq!(bytes, expected, "from {start}");
+        }
     }
 
     #[cfg(unix)]

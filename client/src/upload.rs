@@ -1,0 +1,462 @@
+//! Uploading a drop's ciphertext, and continuing an upload that was cut off.
+//!
+//! Three stages run at once so that two cores share the work: the
+//! *producer* thread tars and age-encrypts; the *tee* thread hashes the
+//! ciphertext and, for a large drop, copies it into a local spool file; the
+//! calling thread sends it to the hub in large writes. Memory is bounded by
+//! the chunks in flight (`CHUNK` x (`DEPTH` + `DEPTH`) = 4 MiB), whatever
+//! the size of the drop.
+//!
+//! Why a spool: age picks a random file key, so encrypting the same files
+//! again gives different bytes and a cut-off upload cannot be continued by
+//! encrypting again. With the ciphertext kept locally, a broken connection
+//! costs only the bytes the hub did not get: the upload is continued from
+//! the spool (`GET /v1/drops/{id}/upload` says how much the hub holds, the
+//! `sealdrop-upload-offset` header continues from there), at once and, if
+//! the hub stays unreachable, by running the same `sealdrop send` again
+//! ([`Pending`]). The hub hashes the whole upload again, so the digest the
+//! signed manifest states still covers every byte.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use sealdrop_proto::api::{UploadProgress, code};
+use sealdrop_proto::drop::EncryptedTo;
+use sealdrop_proto::ids::{DropId, PartyId};
+
+use crate::archive;
+use crate::error::{Error, Kind, Result};
+use crate::hub_client::HubClient;
+use crate::pipe::Digested;
+
+/// Bytes per chunk handed between the stages and written to the connection.
+const CHUNK: usize = 256 * 1024;
+/// Chunks waiting between two stages at most.
+const DEPTH: usize = 8;
+/// Immediate attempts to continue a cut-off upload from the spool before
+/// giving up and telling the user to run the command again.
+const RETRIES: u32 = 3;
+
+/// Where the spool and its record for drop `id` live.
+pub fn spool_paths(state_dir: &Path, id: &DropId) -> (PathBuf, PathBuf) {
+    let dir = outgoing_dir(state_dir);
+    (dir.join(format!("{id}.age")), dir.join(format!("{id}.json")))
+}
+
+fn outgoing_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("outgoing")
+}
+
+/// What a send that was cut off needs to finish later without encrypting
+/// again: kept beside its spool in `<state>/outgoing/<drop id>.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pending {
+    /// The drop on the hub (still open).
+    pub drop: DropId,
+    /// What was asked for: the same request on the same files finds this record.
+    pub fingerprint: String,
+    /// Recipients, as resolved.
+    pub recipients: Vec<PartyId>,
+    /// The agreement.
+    pub agreement: String,
+    /// The keys the spool is encrypted to; if the directory lists other keys
+    /// now, the spool is not used (it could be readable by a revoked key).
+    pub encrypted_to: Vec<EncryptedTo>,
+    /// When the hub created the drop.
+    pub created: Timestamp,
+    /// When it expires.
+    pub expires: Timestamp,
+    /// Digest of the whole spool; `None` while it is being written (a record
+    /// without one is from a send that was stopped and cannot be continued).
+    pub digest: Option<SpoolDigest>,
+}
+
+/// SHA-256 and length of a finished spool.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpoolDigest {
+    /// Hex SHA-256.
+    pub sha256: String,
+    /// Bytes.
+    pub len: u64,
+}
+
+impl Pending {
+    /// Saves the record (atomically, 0600).
+    pub fn save(&self, state_dir: &Path) -> Result<()> {
+        let (_, record) = spool_paths(state_dir, &self.drop);
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
+        crate::fsutil::write_atomic(&record, &bytes, true)
+    }
+
+    /// The finished, unchanged spool of the pending send that matches
+    /// `fingerprint`, if there is one. Records that cannot be continued
+    /// (stopped while encrypting, spool missing or of another length) are
+    /// removed with their spools on the way.
+    pub fn find(state_dir: &Path, fingerprint: &str) -> Option<Pending> {
+        let entries = std::fs::read_dir(outgoing_dir(state_dir)).ok()?;
+        let mut found = None;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let Some(p) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) else {
+                continue;
+            };
+            let (spool, _) = spool_paths(state_dir, &p.drop);
+            let spool_len = std::fs::metadata(&spool).map(|m| m.len()).ok();
+            let usable = p.digest.as_ref().is_some_and(|d| Some(d.len) == spool_len);
+            if !usable {
+                discard(state_dir, &p.drop);
+            } else if p.fingerprint == fingerprint && found.is_none() {
+                found = Some(p);
+            }
+        }
+        found
+    }
+}
+
+/// Removes a drop's spool and record (what cannot be removed is left for
+/// the next send to try again).
+pub fn discard(state_dir: &Path, id: &DropId) {
+    let (spool, record) = spool_paths(state_dir, id);
+    let _ = std::fs::remove_file(spool);
+    let _ = std::fs::remove_file(record);
+}
+
+/// Hands a stream's bytes on in chunks of [`CHUNK`].
+struct ChunkWriter {
+    tx: SyncSender<Message>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .send(Ok(Some(Bytes::from(chunk))))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A message between the producer and the tee: a chunk, or `None` at the
+/// clean end (a channel that closes without it means the producer died).
+type Message = io::Result<Option<Bytes>>;
+
+/// A fingerprint of a send request: the same files (by path, size and
+/// modification time), recipients, agreement and expiry give the same one.
+pub fn fingerprint(plan: &archive::Plan, recipients: &[PartyId], agreement: &str, expires: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    let mut parties: Vec<&str> = recipients.iter().map(PartyId::as_str).collect();
+    parties.sort_unstable();
+    for p in parties {
+        field(p.as_bytes());
+    }
+    field(agreement.as_bytes());
+    field(expires.unwrap_or("").as_bytes());
+    for item in &plan.items {
+        let source = std::fs::canonicalize(&item.source).unwrap_or_else(|_| item.source.clone());
+        let modified = std::fs::metadata(&item.source)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        field(source.to_string_lossy().as_bytes());
+        field(item.name.as_bytes());
+        field(&item.size.to_be_bytes());
+        field(&modified.to_be_bytes());
+        field(&[u8::from(item.is_dir)]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// A new drop's upload.
+pub struct NewUpload<'a> {
+    /// The hub, as the sending member.
+    pub hub: &'a HubClient,
+    /// The open drop.
+    pub id: &'a DropId,
+    /// What to tar.
+    pub plan: &'a archive::Plan,
+    /// Who can decrypt it.
+    pub recipients: Vec<age::x25519::Recipient>,
+    /// The state folder and the record to keep beside a spool, for a drop
+    /// large enough to be worth continuing; `None` streams without a copy.
+    pub spool: Option<(&'a Path, Pending)>,
+    /// No notes on stderr.
+    pub quiet: bool,
+}
+
+/// Tars, encrypts and uploads a new drop; returns the digest of the
+/// ciphertext the hub holds. With a spool, a cut-off upload is continued
+/// from it (up to [`RETRIES`] times) and, failing that, its record is kept
+/// so the same send run again continues it; the caller discards the spool
+/// after the commit.
+pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) -> Result<Digested> {
+    let NewUpload { hub, id, plan, recipients, spool, quiet } = u;
+    let spool_file = match &spool {
+        Some((state_dir, pending)) => {
+            crate::fsutil::create_private_dir(&outgoing_dir(state_dir))?;
+            pending.save(state_dir)?;
+            let (path, _) = spool_paths(state_dir, id);
+            Some(crate::fsutil::create_private_file(&path)?)
+        }
+        None => None,
+    };
+
+    let (tx1, rx1) = sync_channel::<Message>(DEPTH);
+    let producer = {
+        let plan = plan.clone();
+        std::thread::spawn(move || produce(&plan, &recipients, tx1, on_bytes))
+    };
+    let (tx2, rx2) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
+    let tee = std::thread::spawn(move || tee(rx1, tx2, spool_file));
+    let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), None, rx2);
+    let produced = producer.join().map_err(|_| crashed("encrypting"))?;
+    let teed = tee.join().map_err(|_| crashed("hashing"))?;
+
+    let digest = match (produced, teed) {
+        (Err(e), _) => {
+            if let Some((state_dir, _)) = &spool {
+                discard(state_dir, id);
+            }
+            return Err(Error::new(
+                Kind::Other,
+                "read_failed",
+                format!("could not read and encrypt the files: {e}; nothing was committed"),
+            ));
+        }
+        (Ok(()), Err(e)) => {
+            if let Some((state_dir, _)) = &spool {
+                discard(state_dir, id);
+            }
+            return Err(Error::io("cannot keep the local copy of the ciphertext for resuming".to_owned(), e));
+        }
+        (Ok(()), Ok(d)) => d,
+    };
+    match (uploaded, spool) {
+        (Ok(u), _) => {
+            check_same(&digest, u.sha256, u.len)?;
+            Ok(digest)
+        }
+        (Err(e), Some((state_dir, mut pending))) if e.kind == Kind::Unreachable => {
+            pending.digest = Some(SpoolDigest { sha256: digest.sha256.clone(), len: digest.len });
+            pending.save(state_dir)?;
+            let (path, _) = spool_paths(state_dir, id);
+            let mut last = e;
+            for attempt in 0..RETRIES {
+                std::thread::sleep(std::time::Duration::from_millis(500 << attempt));
+                if !quiet {
+                    eprintln!(
+                        "note: the upload of drop {id} was cut off ({}); continuing from the local copy",
+                        last.message
+                    );
+                }
+                match continue_upload(hub, id, &path, &digest) {
+                    Ok(()) => return Ok(digest),
+                    Err(e) if e.kind == Kind::Unreachable => last = e,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Error::new(
+                Kind::Unreachable,
+                &last.code,
+                format!(
+                    "{}; the upload of drop {id} was cut off, and the encrypted copy is kept: run the same `sealdrop send` again to continue it",
+                    last.message
+                ),
+            ))
+        }
+        (Err(e), spool) => {
+            if let Some((state_dir, _)) = spool {
+                discard(state_dir, id);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn crashed(what: &str) -> Error {
+    Error::new(Kind::Other, "internal", format!("the {what} thread crashed; nothing was committed"))
+}
+
+/// The mismatch error when the hub holds other bytes than were sent.
+fn check_same(sent: &Digested, sha256: String, len: u64) -> Result<()> {
+    if sha256 == sent.sha256 && len == sent.len {
+        return Ok(());
+    }
+    Err(Error::verification(
+        "upload_corrupted",
+        format!(
+            "the hub received {len} bytes with SHA-256 {sha256} but {} bytes with {} were sent; nothing was committed, try again",
+            sent.len, sent.sha256
+        ),
+    ))
+}
+
+/// The producer: tar and age-encrypt `plan` into chunks on `tx`.
+fn produce(
+    plan: &archive::Plan,
+    recipients: &[age::x25519::Recipient],
+    tx: SyncSender<Message>,
+    on_bytes: impl FnMut(u64),
+) -> io::Result<()> {
+    let result = (|| {
+        let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(io::Error::other)?;
+        let sink = encryptor.wrap_output(ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) })?;
+        let mut chunks = archive::write(plan, sink, on_bytes)?.finish()?;
+        chunks.send()
+    })();
+    let last = match &result {
+        Ok(()) => Ok(None),
+        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    };
+    let _ = tx.send(last);
+    result
+}
+
+/// The tee: hashes every chunk, copies it into the spool if there is one,
+/// and passes it to the upload. When the upload stops early the spool is
+/// still finished (so it can be continued); without a spool there is
+/// nothing left to do and the producer is stopped.
+fn tee(
+    rx: Receiver<Message>,
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    mut spool: Option<File>,
+) -> io::Result<Digested> {
+    let mut hasher = Sha256::new();
+    let mut len: u64 = 0;
+    let mut forwarding = true;
+    loop {
+        let chunk = match rx.recv() {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
+                let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+            Err(_) => {
+                let e = io::Error::other("the encrypting thread stopped");
+                let _ = tx.blocking_send(Err(io::Error::other("the encrypting thread stopped")));
+                return Err(e);
+            }
+        };
+        hasher.update(&chunk);
+        len += chunk.len() as u64;
+        if let Some(file) = spool.as_mut()
+            && let Err(e) = file.write_all(&chunk)
+        {
+            let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+            return Err(e);
+        }
+        if forwarding && tx.blocking_send(Ok(chunk)).is_err() {
+            forwarding = false;
+            if spool.is_none() {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"));
+            }
+        }
+    }
+    Ok(Digested { sha256: hex::encode(hasher.finalize()), len })
+}
+
+/// Continues the upload of drop `id` from its finished spool: asks the hub
+/// how much it holds and sends the rest (from byte 0 if what it holds
+/// cannot be a prefix, or turns out not to be one).
+pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, digest: &Digested) -> Result<()> {
+    let mut from_start = false;
+    loop {
+        let progress: UploadProgress = hub.get(&format!("/v1/drops/{id}/upload"))?;
+        if progress.complete && progress.received == digest.len && !from_start {
+            // Everything arrived before the answer was lost; the commit
+            // checks the hub's digest against the signed manifest.
+            return Ok(());
+        }
+        let offset = if from_start || progress.received > digest.len { 0 } else { progress.received };
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
+        let path = spool.to_owned();
+        let reader = std::thread::spawn(move || read_from(&path, offset, tx));
+        let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), Some(offset), rx);
+        let read = reader.join().map_err(|_| crashed("reading"))?;
+        match uploaded {
+            Ok(u) if u.sha256 == digest.sha256 && u.len == digest.len => return Ok(()),
+            // The bytes the hub kept were not a prefix of ours: start over once.
+            Ok(_) if offset > 0 && !from_start => from_start = true,
+            Ok(u) => return check_same(digest, u.sha256, u.len),
+            Err(e) if e.code == code::UPLOAD_OFFSET_MISMATCH => {}
+            Err(e) => {
+                read.map_err(|e| Error::io(format!("cannot read the local copy of drop {id}"), e))?;
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Feeds the spool from `offset` to the upload.
+fn read_from(path: &Path, offset: u64, tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let opened = File::open(path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f));
+    match opened {
+        Ok(file) => feed(file, &tx),
+        Err(e) => {
+            let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+            Err(e)
+        }
+    }
+}
+
+/// Sends everything `reader` yields to an upload in chunks of [`CHUNK`]; a
+/// read error is passed on so the upload fails instead of ending short.
+pub(crate) fn feed(mut reader: impl Read, tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+                    return Err(e);
+                }
+            }
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        buf.truncate(filled);
+        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+            // The upload stopped; it reports why.
+            return Ok(());
+        }
+    }
+}
