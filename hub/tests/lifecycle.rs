@@ -87,22 +87,9 @@ impl World {
         self.client.post(format!("{}/v1/directory", self.base)).body(note.to_owned()).send().await.unwrap()
     }
 
-    /// Every log entry's bytes, in order.
-    async fn entry_bytes(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for i in 0.. {
-            let resp = self.fetch(&format!("/v1/log/entry/{i}")).await;
-            if resp.status() == 404 {
-                break;
-            }
-            out.push(resp.bytes().await.unwrap().to_vec());
-        }
-        out
-    }
-
     /// Every log entry, in order.
     async fn entries(&self) -> Vec<LogEntry> {
-        self.entry_bytes().await.iter().map(|b| LogEntry::from_bytes(b).unwrap()).collect()
+        self.all_entry_bytes().await.iter().map(|b| LogEntry::from_bytes(b).unwrap()).collect()
     }
 
     /// The hub statements in the log, opened with its log key.
@@ -144,7 +131,7 @@ impl World {
                 directories.insert(s, resp.text().await.unwrap());
             }
         }
-        let entries = self.entry_bytes().await;
+        let entries = self.all_entry_bytes().await;
         let (log_key, authority) = (self.hub().log_verifier(), self.keys.authority.verifier());
         let report = tokio::task::spawn_blocking(move || {
             verify(AuditInput::new(log_key, authority, checkpoint, directories, entries.into_iter().map(Ok), 0))

@@ -67,22 +67,9 @@ impl World {
         self.get_ranges(key, id, &[range]).await
     }
 
-    /// Every log entry, in order.
-    async fn entry_bytes(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for i in 0.. {
-            let resp = self.fetch(&format!("/v1/log/entry/{i}")).await;
-            if resp.status() == 404 {
-                break;
-            }
-            out.push(resp.bytes().await.unwrap().to_vec());
-        }
-        out
-    }
-
     /// The `drop_fetched` entries of the log, as (drop, party, signed path).
     async fn fetches(&self) -> Vec<(DropId, String, String)> {
-        self.entry_bytes()
+        self.all_entry_bytes()
             .await
             .iter()
             .filter_map(|b| match LogEntry::from_bytes(b).unwrap() {
@@ -97,7 +84,7 @@ impl World {
         let checkpoint = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
         let mut directories = BTreeMap::new();
         directories.insert(1, self.fetch("/v1/directory/1").await.text().await.unwrap());
-        let entries = self.entry_bytes().await;
+        let entries = self.all_entry_bytes().await;
         let (log_key, authority) = (self.hub().log_verifier(), self.keys.authority.verifier());
         let report = tokio::task::spawn_blocking(move || {
             verify(AuditInput::new(log_key, authority, checkpoint, directories, entries.into_iter().map(Ok), 0))
@@ -178,7 +165,7 @@ async fn range_that_cannot_be_served_gets_416_and_is_not_logged() {
     let islington = &w.keys.islington;
     let data = content(5000);
     let drop = w.send_to(&["islington"], &data).await;
-    let before = w.entry_bytes().await.len();
+    let before = w.all_entry_bytes().await.len();
 
     // Starting at or past the end.
     let msg = assert_refused(w.get_range(islington, &drop.id, "bytes=5000-").await, 5000).await;
@@ -196,7 +183,7 @@ async fn range_that_cannot_be_served_gets_416_and_is_not_logged() {
     assert_refused(w.get_ranges(islington, &drop.id, &["bytes=0-1", "bytes=3-"]).await, 5000).await;
 
     // Nothing was served, so nothing was logged and nobody counts as having fetched.
-    assert_eq!(w.entry_bytes().await.len(), before);
+    assert_eq!(w.all_entry_bytes().await.len(), before);
     let sent: Sent = ok(w.get(&w.keys.camden, &format!("/v1/sent?id={}", drop.id)).await).await;
     assert_eq!(sent.drops[0].recipients[0].fetched, None);
     w.stop().await;
@@ -238,7 +225,7 @@ async fn range_gets_no_further_than_a_full_download() {
     let (camden, islington, hackney, barnet) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney, &w.keys.barnet);
     let data = content(5000);
     let drop = w.send_to(&["islington", "hackney"], &data).await;
-    let before = w.entry_bytes().await.len();
+    let before = w.all_entry_bytes().await.len();
 
     // Neither an outsider nor the sender, whatever the range (a bad one
     // tells them nothing either).
@@ -249,7 +236,7 @@ async fn range_gets_no_further_than_a_full_download() {
     }
     // No drop, no range.
     err(w.get_range(islington, &DropId::random(), "bytes=0-").await, 404, code::NOT_FOUND).await;
-    assert_eq!(w.entry_bytes().await.len(), before, "refusals are not logged");
+    assert_eq!(w.all_entry_bytes().await.len(), before, "refusals are not logged");
 
     // Once islington acknowledged, not even a range.
     let _: Acked =

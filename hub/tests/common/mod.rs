@@ -228,6 +228,20 @@ impl World {
         self.clock.0.fetch_add(secs, Ordering::SeqCst);
     }
 
+    /// Every log entry's bytes, in order (served one by one until a 404).
+    #[allow(dead_code, reason = "not every test file reads the log")]
+    pub async fn all_entry_bytes(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for i in 0.. {
+            let resp = self.fetch(&format!("/v1/log/entry/{i}")).await;
+            if resp.status() == 404 {
+                break;
+            }
+            out.push(resp.bytes().await.unwrap().to_vec());
+        }
+        out
+    }
+
     /// An unauthenticated GET.
     pub async fn fetch(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
