@@ -285,7 +285,11 @@ fn download_and_unpack(
         }
     };
     let bar = progress_bar(total, "receiving and decrypting", settings.quiet);
-    let (unpacked, drained, digest, failure, spool_intact) = {
+    // Two threads share the work: this one receives (network, spool,
+    // SHA-256), a second decrypts and unpacks what it hands over.
+    let (unpacked, (drained, digest, failure, spool_intact)) = std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+        let unpacker = scope.spawn(move || decrypt_and_extract(&mut ChunkReader::new(received), me, staging));
         let mut source = Source::new(
             prefix,
             start,
@@ -293,13 +297,14 @@ fn download_and_unpack(
             spool.as_ref().map(|s| &s.file),
             bar.clone(),
         );
-        let unpacked = decrypt_and_extract(&mut source, me, staging);
-        // Read whatever is left so the verdict covers the whole ciphertext
-        // even when decryption stopped early.
-        let drained = io::copy(&mut source, &mut io::sink());
+        // Reads to the end even when decryption stopped early, so the
+        // verdict covers the whole ciphertext.
+        let drained = forward(&mut source, &chunks);
+        drop(chunks);
         let spool_intact = source.finish();
-        (unpacked, drained, source.digest(), source.failure.take(), spool_intact)
-    };
+        let unpacked = unpacker.join().unwrap_or_else(|_| Err(Unpack::Io(io::Error::other("the decrypting thread panicked"))));
+        (unpacked, (drained, source.digest(), source.failure.take(), spool_intact))
+    });
     bar.finish_and_clear();
 
     let unsafe_archive =
@@ -698,6 +703,84 @@ impl<R: Read> Read for Source<'_, R> {
         self.hasher.update(&out[..n]);
         self.len += n as u64;
         self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// Bytes per chunk the receiving thread hands to the decrypting one.
+const RECEIVE_CHUNK: usize = 256 * 1024;
+/// Chunks waiting for the decrypting thread at most (memory stays bounded).
+const RECEIVE_QUEUE: usize = 8;
+
+/// Reads `source` to its end in chunks and hands them to the decrypting
+/// thread while it takes them; once it has stopped, the rest is read and
+/// dropped (still hashed by `source`). A read error is passed on too.
+fn forward(source: &mut impl Read, to: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>) -> io::Result<u64> {
+    let mut listening = true;
+    let mut total = 0u64;
+    loop {
+        let mut chunk = vec![0u8; RECEIVE_CHUNK];
+        let mut filled = 0;
+        let ended = loop {
+            match source.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == chunk.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        total += filled as u64;
+        let at_end = filled < chunk.len();
+        if filled > 0 && listening {
+            chunk.truncate(filled);
+            listening = to.send(Ok(chunk)).is_ok();
+        }
+        match ended {
+            Err(e) => {
+                if listening {
+                    let _ = to.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+                return Err(e);
+            }
+            Ok(()) if at_end => return Ok(total),
+            Ok(()) => {}
+        }
+    }
+}
+
+/// Reads the chunks [`forward`] hands over.
+struct ChunkReader {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl ChunkReader {
+    fn new(chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Self {
+        Self { chunks, current: Vec::new(), at: 0 }
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the sender is done: the end
+            }
+        }
+        let n = out.len().min(self.current.len() - self.at);
+        out[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -1104,6 +1187,43 @@ mod tests {
         );
         assert_eq!(source.failure, None);
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn forwarding_hands_over_everything_then_the_end() {
+        let data: Vec<u8> = (0..RECEIVE_CHUNK * 2 + 5).map(|i| (i % 253) as u8).collect();
+        let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            ChunkReader::new(rx).read_to_end(&mut got).unwrap();
+            got
+        });
+        assert_eq!(forward(&mut &data[..], &tx).unwrap(), data.len() as u64);
+        drop(tx);
+        assert!(reader.join().unwrap() == data);
+    }
+
+    #[test]
+    fn forwarding_passes_on_a_broken_download_after_what_arrived() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+        let err = forward(&mut CutAfter(b"abc"), &tx).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        drop(tx);
+        let mut reader = ChunkReader::new(rx);
+        let mut got = [0u8; 8];
+        assert_eq!(reader.read(&mut got).unwrap(), 3);
+        assert_eq!(&got[..3], b"abc");
+        assert_eq!(reader.read(&mut got).unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn forwarding_reads_to_the_end_when_the_reader_stops_early() {
+        let data = vec![1u8; RECEIVE_CHUNK * (RECEIVE_QUEUE + 4)];
+        let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+        drop(rx); // decryption gave up at once
+        let mut source = &data[..];
+        assert_eq!(forward(&mut source, &tx).unwrap(), data.len() as u64);
+        assert!(source.is_empty(), "every byte was read (and so hashed) anyway");
     }
 
     #[test]

@@ -732,9 +732,12 @@ async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
 
     // Partway through a streamed upload: the partial file is deleted at once,
     // and the upload fails when it ends instead of reviving the old drop.
+    // (The first part is larger than what the hub holds in memory before
+    // it starts writing the file.)
     let path = format!("/v1/drops/{}/content", fourth.id);
     let auth = sign_request(&camden.signing, "PUT", &path, w.now(), None);
-    let stream = start_chunked_put(&w.base, &path, &auth, &[&data]).await;
+    let first_part = vec![7u8; 3 * 1024 * 1024];
+    let stream = start_chunked_put(&w.base, &path, &auth, &[&first_part]).await;
     for _ in 0..500 {
         if w.upload_path(&fourth.id).exists() {
             break;

@@ -182,10 +182,11 @@ async fn receive(
     body: axum::body::Body,
     max: u64,
 ) -> Result<ContentDigest, Failed> {
-    let (mut sink, mut hasher, mut len): (Box<dyn UploadSink>, Sha256, u64) = match start {
+    let (mut sink, hasher, mut len): (Box<dyn UploadSink>, Sha256, u64) = match start {
         Start::Fresh => (hub.blobs().begin_upload(id).await.map_err(ApiError::from)?, Sha256::new(), 0),
         Start::After(hasher, len) => (hub.blobs().append_upload(id).await.map_err(ApiError::from)?, hasher, len),
     };
+    let mut hasher = BodyHash::Here(hasher);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
@@ -205,11 +206,62 @@ async fn receive(
         if len > max {
             return Err(too_large(max).into());
         }
-        hasher.update(&chunk);
-        sink.write(&chunk).await.map_err(ApiError::from)?;
+        hasher.update(&chunk, len).await?;
+        sink.write(chunk).await.map_err(ApiError::from)?;
     }
     sink.finish().await.map_err(ApiError::from)?;
-    Ok(ContentDigest { sha256: hex::encode(hasher.finalize()), len })
+    Ok(ContentDigest { sha256: hex::encode(hasher.finish().await?.finalize()), len })
+}
+
+/// Uploads past this size are hashed on a thread of their own.
+const HASH_HERE_UP_TO: u64 = 1024 * 1024;
+/// Chunks queued for the hashing thread at most.
+const HASH_QUEUE: usize = 8;
+
+/// The SHA-256 of an upload. Hashing a large upload on the task that
+/// receives it would make one core do both (SHA-256 alone runs at about
+/// 1.5 GiB/s here), so past [`HASH_HERE_UP_TO`] it moves to a blocking thread
+/// and the two run side by side; a small upload is hashed where it arrives.
+enum BodyHash {
+    Here(Sha256),
+    Thread { queue: tokio::sync::mpsc::Sender<bytes::Bytes>, hasher: tokio::task::JoinHandle<Sha256> },
+}
+
+impl BodyHash {
+    /// Hashes `chunk`; `len` counts the bytes received so far, `chunk` included.
+    async fn update(&mut self, chunk: &bytes::Bytes, len: u64) -> Result<(), ApiError> {
+        match self {
+            Self::Here(hasher) if len <= HASH_HERE_UP_TO => hasher.update(chunk),
+            Self::Here(hasher) => {
+                let mut hasher = std::mem::take(hasher);
+                hasher.update(chunk);
+                let (queue, mut chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(HASH_QUEUE);
+                let hasher = tokio::task::spawn_blocking(move || {
+                    while let Some(chunk) = chunks.blocking_recv() {
+                        hasher.update(&chunk);
+                    }
+                    hasher
+                });
+                *self = Self::Thread { queue, hasher };
+            }
+            Self::Thread { queue, .. } => {
+                if queue.send(chunk.clone()).await.is_err() {
+                    return Err(ApiError::internal("the hashing thread stopped"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<Sha256, ApiError> {
+        match self {
+            Self::Here(hasher) => Ok(hasher),
+            Self::Thread { queue, hasher } => {
+                drop(queue);
+                hasher.await.map_err(|e| ApiError::internal(format!("the hashing thread failed: {e}")))
+            }
+        }
+    }
 }
 
 /// Removes a failed upload; a failure to remove is logged, and start-up

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use sealdrop_proto::ids::DropId;
-use tokio::io::{AsyncRead, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncRead;
 
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +54,9 @@ pub struct BlobRead {
 /// [`BlobStore::delete_upload`].
 #[async_trait]
 pub trait UploadSink: Send {
-    /// Appends a chunk.
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Appends a chunk. Chunks are [`Bytes`] so a store can hand them to a
+    /// writer thread (or an object-store client) without copying.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError>;
     /// Flushes and makes the upload durable (fsync).
     async fn finish(self: Box<Self>) -> Result<(), BlobError>;
 }
@@ -96,6 +98,17 @@ pub trait BlobStore: Send + Sync {
 const UPLOAD_SUFFIX: &str = ".part";
 const BLOB_SUFFIX: &str = ".age";
 const WRITE_BUFFER: usize = 256 * 1024;
+/// Uploads up to this size are held in memory and written, with their
+/// fsync, in one blocking call at the end: a small drop costs one trip to a
+/// blocking thread instead of one per write. Larger ones go to a writer thread.
+const SMALL_UPLOAD: usize = 1024 * 1024;
+/// Chunks queued for the writer thread at most (hyper's chunks are at most
+/// about 400 KiB, so this bounds an upload's memory to a few MiB).
+const WRITER_QUEUE: usize = 8;
+/// The writer thread asks the kernel to write back every this many bytes
+/// (an `fdatasync` on a second thread), so the fsync at the end has little
+/// left to do and the disk works while the bytes still arrive.
+const WRITEBACK_EVERY: u64 = 32 * 1024 * 1024;
 
 /// Uploads in `DATA/uploads/<drop-id>.part`, blobs in `DATA/blobs/<drop-id>.age`.
 ///
@@ -183,33 +196,201 @@ async fn open_for_reading(path: &Path) -> Result<Option<BlobRead>, BlobError> {
     Ok(Some(BlobRead { reader: Box::pin(file), len }))
 }
 
+/// How an upload's file is opened when its first bytes are written.
+#[derive(Clone, Copy)]
+enum Opening {
+    /// Created, or truncated if an earlier upload left one.
+    Replace,
+    /// Appended to (a continued upload); it must exist.
+    Append,
+}
+
+impl Opening {
+    fn open(self, path: &Path) -> std::io::Result<std::fs::File> {
+        let mut options = std::fs::OpenOptions::new();
+        match self {
+            Self::Replace => options.write(true).create(true).truncate(true),
+            Self::Append => options.append(true),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        options.open(path)
+    }
+}
+
+/// An upload to a file. The first [`SMALL_UPLOAD`] bytes are held in memory;
+/// past that a writer thread takes over, so receiving, hashing and writing
+/// run on different cores.
 struct FsUpload {
     path: PathBuf,
-    file: BufWriter<tokio::fs::File>,
+    opening: Opening,
+    state: Sink,
+}
+
+enum Sink {
+    /// Nothing written to the file yet: the chunks so far and their total size.
+    Held(Vec<Bytes>, usize),
+    /// A writer thread owns the file.
+    Writing { queue: tokio::sync::mpsc::Sender<Bytes>, writer: tokio::task::JoinHandle<Result<(), BlobError>> },
+    /// The writer thread failed (its error was returned).
+    Failed,
+}
+
+impl FsUpload {
+    fn new(path: PathBuf, opening: Opening) -> Self {
+        Self { path, opening, state: Sink::Held(Vec::new(), 0) }
+    }
+}
+
+/// The writer thread: writes what is `held` and then every chunk from
+/// `queue` until it closes, starts write-back every [`WRITEBACK_EVERY`]
+/// bytes, and fsyncs at the end.
+fn write_all_and_sync(
+    path: &Path,
+    opening: Opening,
+    held: Vec<Bytes>,
+    mut queue: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+) -> Result<(), BlobError> {
+    use std::io::Write as _;
+    let write_error = |e| BlobError::io("write", path, e);
+    let file = opening.open(path).map_err(|e| BlobError::io("create", path, e))?;
+    // Started at the first write-back, so a small upload never starts it.
+    let mut flusher: Option<Flusher> = None;
+    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &file);
+    let mut since_writeback: u64 = 0;
+    let queued = std::iter::from_fn(|| queue.as_mut()?.blocking_recv());
+    for chunk in held.into_iter().chain(queued) {
+        out.write_all(&chunk).map_err(write_error)?;
+        since_writeback += chunk.len() as u64;
+        if since_writeback >= WRITEBACK_EVERY {
+            out.flush().map_err(write_error)?;
+            match &flusher {
+                Some(f) => f.nudge(),
+                None => flusher = Some(Flusher::start(&file, path)?),
+            }
+            since_writeback = 0;
+        }
+    }
+    out.flush().map_err(write_error)?;
+    drop(out);
+    if let Some(f) = flusher {
+        f.finish()?;
+    }
+    file.sync_all().map_err(|e| BlobError::io("fsync", path, e))
+}
+
+/// A second thread that `fdatasync`s the upload's file when started and
+/// whenever nudged, so the kernel writes it back while more arrives (nudges
+/// while one runs are merged into the next).
+struct Flusher {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+    path: PathBuf,
+}
+
+impl Flusher {
+    fn start(file: &std::fs::File, path: &Path) -> Result<Self, BlobError> {
+        let handle = file.try_clone().map_err(|e| BlobError::io("open", path, e))?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("upload-writeback".into())
+            .spawn(move || {
+                handle.sync_data()?;
+                while nudged.recv().is_ok() {
+                    handle.sync_data()?;
+                }
+                Ok(())
+            })
+            .map_err(|e| BlobError::io("start a writer for", path, e))?;
+        Ok(Self { nudge, thread, path: path.to_owned() })
+    }
+
+    fn nudge(&self) {
+        // Full means a write-back is already due; it will cover these bytes too.
+        let _ = self.nudge.try_send(());
+    }
+
+    fn finish(self) -> Result<(), BlobError> {
+        drop(self.nudge);
+        match self.thread.join() {
+            Ok(result) => result.map_err(|e| BlobError::io("fsync", &self.path, e)),
+            Err(_) => Err(BlobError::io("fsync", &self.path, std::io::Error::other("the write-back thread panicked"))),
+        }
+    }
+}
+
+fn earlier_write_failed(path: &Path) -> BlobError {
+    BlobError::io("write", path, std::io::Error::other("an earlier write failed"))
+}
+
+fn writer_panicked(path: &Path, e: &tokio::task::JoinError) -> BlobError {
+    BlobError::io("write", path, std::io::Error::other(format!("the writer thread failed: {e}")))
 }
 
 #[async_trait]
 impl UploadSink for FsUpload {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        self.file.write_all(chunk).await.map_err(|e| BlobError::io("write", &self.path, e))
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        match &mut self.state {
+            Sink::Held(chunks, size) if *size + chunk.len() <= SMALL_UPLOAD => {
+                *size += chunk.len();
+                chunks.push(chunk);
+                return Ok(());
+            }
+            Sink::Held(chunks, _) => {
+                let mut held = std::mem::take(chunks);
+                held.push(chunk);
+                let (queue, receiver) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+                let (path, opening) = (self.path.clone(), self.opening);
+                let writer =
+                    tokio::task::spawn_blocking(move || write_all_and_sync(&path, opening, held, Some(receiver)));
+                self.state = Sink::Writing { queue, writer };
+                return Ok(());
+            }
+            Sink::Writing { queue, .. } => {
+                if queue.send(chunk).await.is_ok() {
+                    return Ok(());
+                }
+            }
+            Sink::Failed => return Err(earlier_write_failed(&self.path)),
+        }
+        // The writer thread stopped early: its error says why.
+        let Sink::Writing { writer, .. } = std::mem::replace(&mut self.state, Sink::Failed) else {
+            return Err(earlier_write_failed(&self.path));
+        };
+        match writer.await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => Err(earlier_write_failed(&self.path)),
+            Err(e) => Err(writer_panicked(&self.path, &e)),
+        }
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<(), BlobError> {
-        self.file.flush().await.map_err(|e| BlobError::io("write", &self.path, e))?;
-        self.file.get_ref().sync_all().await.map_err(|e| BlobError::io("fsync", &self.path, e))
+    async fn finish(self: Box<Self>) -> Result<(), BlobError> {
+        let Self { path, opening, state } = *self;
+        let writer = match state {
+            Sink::Held(held, _) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || write_all_and_sync(&path, opening, held, None))
+            }
+            Sink::Writing { queue, writer } => {
+                drop(queue); // the writer ends when the queue is empty
+                writer
+            }
+            Sink::Failed => return Err(earlier_write_failed(&path)),
+        };
+        writer.await.unwrap_or_else(|e| Err(writer_panicked(&path, &e)))
     }
 }
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
-        let path = self.upload_path(id);
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let file = options.open(&path).await.map_err(|e| BlobError::io("create", &path, e))?;
-        Ok(Box::new(FsUpload { path, file: BufWriter::with_capacity(WRITE_BUFFER, file) }))
+        // The file is created (or an earlier one truncated) when the first
+        // bytes are written; the caller always ends with `finish` or
+        // `delete_upload`, so an earlier upload never outlives this one.
+        Ok(Box::new(FsUpload::new(self.upload_path(id), Opening::Replace)))
     }
 
     async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError> {
@@ -227,12 +408,9 @@ impl BlobStore for FsBlobStore {
 
     async fn append_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
         let path = self.upload_path(id);
-        let file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .await
-            .map_err(|e| BlobError::io("open", &path, e))?;
-        Ok(Box::new(FsUpload { path, file: BufWriter::with_capacity(WRITE_BUFFER, file) }))
+        // Fail now, not at the first write, if the upload has gone.
+        tokio::fs::metadata(&path).await.map_err(|e| BlobError::io("open", &path, e))?;
+        Ok(Box::new(FsUpload::new(path, Opening::Append)))
     }
 
     async fn promote(&self, id: &DropId) -> Result<(), BlobError> {
@@ -299,7 +477,7 @@ mod tests {
     async fn upload(store: &FsBlobStore, id: &DropId, parts: &[&[u8]]) {
         let mut sink = store.begin_upload(id).await.unwrap();
         for p in parts {
-            sink.write(p).await.unwrap();
+            sink.write(Bytes::copy_from_slice(p)).await.unwrap();
         }
         sink.finish().await.unwrap();
     }
@@ -380,5 +558,70 @@ mod tests {
         upload(&store, &id, &[b"x"]).await;
         let mode = std::fs::metadata(store.upload_path(&id)).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    /// Bytes `from..to` of a pattern that differs at every offset mod 251.
+    fn pattern(from: usize, to: usize) -> Vec<u8> {
+        (from..to).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn a_large_upload_goes_through_the_writer_thread_and_can_be_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        // Past SMALL_UPLOAD (the writer thread starts) and past
+        // WRITEBACK_EVERY twice (write-back runs while chunks still arrive).
+        let first = 2 * WRITEBACK_EVERY as usize + 3 * 1024 * 1024 + 17;
+        let chunk = 300 * 1024 + 3;
+        let mut sink = store.begin_upload(&id).await.unwrap();
+        let mut at = 0;
+        while at < first {
+            let end = (at + chunk).min(first);
+            sink.write(Bytes::from(pattern(at, end))).await.unwrap();
+            at = end;
+        }
+        sink.finish().await.unwrap();
+        assert_eq!(store.upload_len(&id).await.unwrap(), Some(first as u64));
+
+        // A continuation appends, small or large.
+        let mut sink = store.append_upload(&id).await.unwrap();
+        sink.write(Bytes::from(pattern(first, first + 10))).await.unwrap();
+        sink.finish().await.unwrap();
+        let total = first + 10 + SMALL_UPLOAD + 1;
+        let mut sink = store.append_upload(&id).await.unwrap();
+        sink.write(Bytes::from(pattern(first + 10, total))).await.unwrap();
+        sink.finish().await.unwrap();
+
+        store.promote(&id).await.unwrap();
+        let mut blob = store.open_blob(&id).await.unwrap().unwrap();
+        assert_eq!(blob.len, total as u64);
+        let mut bytes = Vec::new();
+        blob.reader.read_to_end(&mut bytes).await.unwrap();
+        assert!(bytes == pattern(0, total), "the stored bytes differ from those written");
+    }
+
+    #[tokio::test]
+    async fn a_small_upload_is_written_only_when_it_finishes_and_replaces_an_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let id = DropId::random();
+        upload(&store, &id, &[b"an earlier, longer upload"]).await;
+        let mut sink = store.begin_upload(&id).await.unwrap();
+        sink.write(Bytes::from_static(b"new")).await.unwrap();
+        assert_eq!(store.upload_len(&id).await.unwrap(), Some(25), "nothing is written before finish");
+        sink.finish().await.unwrap();
+        assert_eq!(std::fs::read(store.upload_path(&id)).unwrap(), b"new");
+        // An empty upload still leaves an (empty) file.
+        store.begin_upload(&id).await.unwrap().finish().await.unwrap();
+        assert_eq!(store.upload_len(&id).await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn continuing_an_upload_that_is_gone_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let err = store.append_upload(&DropId::random()).await.err().unwrap();
+        assert!(err.to_string().contains("cannot open"), "{err}");
     }
 }
