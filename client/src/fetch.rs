@@ -302,7 +302,8 @@ fn download_and_unpack(
         let drained = forward(&mut source, &chunks);
         drop(chunks);
         let spool_intact = source.finish();
-        let unpacked = unpacker.join().unwrap_or_else(|_| Err(Unpack::Io(io::Error::other("the decrypting thread panicked"))));
+        let unpacked =
+            unpacker.join().unwrap_or_else(|_| Err(Unpack::Io(io::Error::other("the decrypting thread panicked"))));
         (unpacked, (drained, source.digest(), source.failure.take(), spool_intact))
     });
     bar.finish_and_clear();

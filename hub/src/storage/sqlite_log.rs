@@ -85,14 +85,15 @@ pub(super) fn read_hashes(conn: &Connection, indexes: &[u64]) -> Result<Vec<Hash
 /// The number of entries: one more than the highest index (indexes are
 /// dense; [`recompute`] checks that on start-up).
 pub(super) fn size(conn: &Connection) -> Result<u64, MetaError> {
-    let max: Option<i64> = conn.query_row("SELECT max(idx) FROM log_entries", [], |r| r.get(0))?;
+    let max: Option<i64> = conn.prepare_cached("SELECT max(idx) FROM log_entries")?.query_row([], |r| r.get(0))?;
     max.map_or(Ok(0), |m| Ok(to_u64(m)? + 1))
 }
 
 /// The size and note of the latest checkpoint.
 pub(super) fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String)>, MetaError> {
     let row: Option<(i64, String)> = conn
-        .query_row("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     row.map(|(size, note)| Ok((to_u64(size)?, note))).transpose()
 }
@@ -115,10 +116,8 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKe
         return Ok(start);
     }
     if start == 0 {
-        conn.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, '1') ON CONFLICT (key) DO NOTHING",
-            [setting::LOG_STARTED],
-        )?;
+        conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, '1') ON CONFLICT (key) DO NOTHING")?
+            .execute([setting::LOG_STARTED])?;
     }
     let reader = SqlHashReader(conn);
     let mut insert_entry = conn.prepare_cached("INSERT INTO log_entries (idx, data) VALUES (?1, ?2)")?;
@@ -138,7 +137,7 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKe
     }
     let root = tree_hash(n, &reader).map_err(|e| tlog_error("computing the tree hash", e))?;
     let note = sealdrop_log::checkpoint::sign(key, n, &root);
-    conn.execute("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)", params![to_i64(n)?, note])?;
+    conn.prepare_cached("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)")?.execute(params![to_i64(n)?, note])?;
     Ok(start)
 }
 
@@ -171,8 +170,8 @@ impl Frontier {
 /// Recomputes every stored hash from the entries, checks each against the
 /// stored one, and returns the number of entries and the tree hash.
 pub(super) fn recompute(conn: &Connection) -> Result<(u64, Hash), MetaError> {
-    let mut entries = conn.prepare("SELECT idx, data FROM log_entries ORDER BY idx")?;
-    let mut hashes = conn.prepare("SELECT idx, hash FROM log_hashes ORDER BY idx")?;
+    let mut entries = conn.prepare_cached("SELECT idx, data FROM log_entries ORDER BY idx")?;
+    let mut hashes = conn.prepare_cached("SELECT idx, hash FROM log_hashes ORDER BY idx")?;
     let mut entry_rows = entries.query([])?;
     let mut hash_rows = hashes.query([])?;
     let mut frontier = Frontier::default();
