@@ -337,6 +337,14 @@ fn load_drops_with<T>(
         .collect()
 }
 
+/// A drop's state as stored (`open`, `committed`, ...), or `None` if there is no such drop.
+fn stored_state(conn: &Connection, id: &DropId) -> Result<Option<String>, MetaError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM drops WHERE id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?)
+}
+
 /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`: the write lock is
 /// taken first, so what `f` reads cannot change before it writes).
 fn in_transaction<T>(
@@ -463,11 +471,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError> {
-        let state: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT state FROM drops WHERE id = ?1")?
-            .query_row([id.as_str()], |r| r.get(0))
-            .optional()?;
+        let state = stored_state(&self.conn(), id)?;
         state.map(|s| state_from_str(&s)).transpose()
     }
 
@@ -519,10 +523,7 @@ impl MetaStore for SqliteMetaStore {
         log_key: &NoteSigningKey,
     ) -> Result<Option<u64>, MetaError> {
         self.durably(|tx| {
-            let state: Option<String> = tx
-                .prepare_cached("SELECT state FROM drops WHERE id = ?1")?
-                .query_row([id.as_str()], |r| r.get(0))
-                .optional()?;
+            let state = stored_state(tx, id)?;
             if state.as_deref() != Some("committed") {
                 return Ok(None);
             }
@@ -541,10 +542,7 @@ impl MetaStore for SqliteMetaStore {
             other => return Err(MetaError::Corrupt(format!("a drop cannot be ended as {other:?}"))),
         };
         self.durably(|tx| {
-            let current: Option<String> = tx
-                .prepare_cached("SELECT state FROM drops WHERE id = ?1")?
-                .query_row([id.as_str()], |r| r.get(0))
-                .optional()?;
+            let current = stored_state(tx, id)?;
             match current.as_deref() {
                 Some("committed") => {}
                 Some(other) => return Ok(EndOutcome::NotCommitted(Some(state_from_str(other)?))),
@@ -597,10 +595,7 @@ impl MetaStore for SqliteMetaStore {
 
     fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError> {
         self.durably(|tx| {
-            let state: Option<String> = tx
-                .prepare_cached("SELECT state FROM drops WHERE id = ?1")?
-                .query_row([id.as_str()], |r| r.get(0))
-                .optional()?;
+            let state = stored_state(tx, id)?;
             if state.as_deref() != Some("committed") {
                 return Ok(AckOutcome::NotCommitted);
             }
