@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use sealdrop_hub::Hub;
-use sealdrop_log::audit::{AuditInput, verify};
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
 use sealdrop_proto::api::{
     Acked, Commit, Committed, CreatedDrop, DirectoryAccepted, DropState, Inbox, Recall, Recalled, Sent, SentDrop,
@@ -117,28 +115,6 @@ impl World {
                 HubStatement::DirectoryPublished { .. } => None,
             })
             .collect()
-    }
-
-    /// Audits the whole served log offline, with every directory version
-    /// the hub published, and asserts it passes.
-    async fn audit_passes(&self) {
-        let checkpoint = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
-        let serial = self.hub().directory().directory.serial;
-        let mut directories = BTreeMap::new();
-        for s in 1..=serial {
-            let resp = self.fetch(&format!("/v1/directory/{s}")).await;
-            if resp.status() == 200 {
-                directories.insert(s, resp.text().await.unwrap());
-            }
-        }
-        let entries = self.all_entry_bytes().await;
-        let (log_key, authority) = (self.hub().log_verifier(), self.keys.authority.verifier());
-        let report = tokio::task::spawn_blocking(move || {
-            verify(AuditInput::new(log_key, authority, checkpoint, directories, entries.into_iter().map(Ok), 0))
-        })
-        .await
-        .unwrap();
-        assert!(report.ok(), "the audit failed:\n{report}");
     }
 }
 

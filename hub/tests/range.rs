@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use reqwest::{Method, StatusCode};
-use sealdrop_log::audit::{AuditInput, verify};
 use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Acked, Commit, Committed, CreatedDrop, Sent, Uploaded, code};
 use sealdrop_proto::directory::SignedDirectory;
@@ -77,21 +74,6 @@ impl World {
                 _ => None,
             })
             .collect()
-    }
-
-    /// The offline audit of the whole served log passes.
-    async fn audit_passes(&self) {
-        let checkpoint = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
-        let mut directories = BTreeMap::new();
-        directories.insert(1, self.fetch("/v1/directory/1").await.text().await.unwrap());
-        let entries = self.all_entry_bytes().await;
-        let (log_key, authority) = (self.hub().log_verifier(), self.keys.authority.verifier());
-        let report = tokio::task::spawn_blocking(move || {
-            verify(AuditInput::new(log_key, authority, checkpoint, directories, entries.into_iter().map(Ok), 0))
-        })
-        .await
-        .unwrap();
-        assert!(report.ok(), "the audit failed:\n{report}");
     }
 }
 

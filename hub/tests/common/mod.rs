@@ -242,6 +242,36 @@ impl World {
         out
     }
 
+    /// Audits the whole served log offline, with every directory version
+    /// the hub published, and asserts it passes.
+    #[allow(dead_code, reason = "not every test file audits the log")]
+    pub async fn audit_passes(&self) {
+        let checkpoint = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+        let serial = self.hub().directory().directory.serial;
+        let mut directories = std::collections::BTreeMap::new();
+        for s in 1..=serial {
+            let resp = self.fetch(&format!("/v1/directory/{s}")).await;
+            if resp.status() == 200 {
+                directories.insert(s, resp.text().await.unwrap());
+            }
+        }
+        let entries = self.all_entry_bytes().await;
+        let (log_key, authority) = (self.hub().log_verifier(), self.keys.authority.verifier());
+        let report = tokio::task::spawn_blocking(move || {
+            sealdrop_log::audit::verify(sealdrop_log::audit::AuditInput::new(
+                log_key,
+                authority,
+                checkpoint,
+                directories,
+                entries.into_iter().map(Ok),
+                0,
+            ))
+        })
+        .await
+        .unwrap();
+        assert!(report.ok(), "the audit failed:\n{report}");
+    }
+
     /// An unauthenticated GET.
     pub async fn fetch(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
