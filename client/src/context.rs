@@ -114,13 +114,15 @@ impl Settings {
         Ok(Session { hub, me, directory, log_key, checkpoint })
     }
 
-    /// Keeps an offline receipt that log entry `index` is what `expected` accepts.
+    /// Keeps an offline receipt that log entry `index` is what `expected`
+    /// accepts, from `proof` when the hub sent one with the change.
     pub fn keep_receipt(
         &self,
         session: &Session,
         index: u64,
         name: &str,
         expected: impl Fn(&sealdrop_log::entry::LogEntry) -> bool,
+        proof: Option<&sealdrop_proto::api::LogProof>,
     ) -> Result<PathBuf> {
         crate::logcheck::keep_receipt(
             &self.state_dir,
@@ -130,7 +132,14 @@ impl Settings {
             index,
             name,
             expected,
+            proof,
         )
+    }
+
+    /// The size of the newest log checkpoint this member verified, sent
+    /// with a change so the hub answers with the proof to keep its receipt.
+    pub fn known_log_size(&self, session: &Session) -> Option<u64> {
+        crate::logcheck::known_size(&self.state_dir, &session.log_key)
     }
 }
 

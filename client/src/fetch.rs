@@ -168,8 +168,12 @@ fn fetch_one(
         received: settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
     };
     let receipt_note = sign_doc(&receipt, &me.signing);
-    let acked: Acked =
-        hub.post(&format!("/v1/drops/{id}/ack"), &Ack { receipt: receipt_note.clone() }).map_err(|e| Error {
+    let acked: Acked = hub
+        .post(
+            &format!("/v1/drops/{id}/ack"),
+            &Ack { receipt: receipt_note.clone(), known_size: settings.known_log_size(session) },
+        )
+        .map_err(|e| Error {
             message: format!("the files are in place but the acknowledgement failed: {}", e.message),
             ..e
         })?;
@@ -179,6 +183,7 @@ fn fetch_one(
             acked.log_index,
             &format!("{id}.acknowledged-by-{}", me.party),
             |e| matches!(e, LogEntry::DropAcknowledged { receipt, .. } if *receipt == receipt_note),
+            acked.proof.as_ref(),
         )
         .map_err(|e| Error { message: format!("drop {id} was fetched and acknowledged, but: {}", e.message), ..e });
     crate::journal::record_received(

@@ -17,15 +17,23 @@ use sealdrop_proto::request::sign_request;
 use crate::error::{Error, Kind, Result};
 
 /// A connection to one hub, optionally acting as one member.
+///
+/// Requests run on reqwest's async client, driven by a runtime on the
+/// calling thread (`block_on`): reqwest's blocking client hands every
+/// request to a thread of its own and back, and those hand-offs were a
+/// third of a client's CPU time sending many small drops. The blocking
+/// client is kept only for downloads read as a `std::io::Read` stream.
 pub struct HubClient {
     base: String,
-    http: Client,
     key: Option<NoteSigningKey>,
     clock: Arc<dyn Clock>,
-    /// For uploads (see [`Self::put_chunks`]): an async client and the
-    /// runtime its pooled connections live on, made at the first upload and
-    /// kept so later uploads reuse the connection.
-    streaming: std::sync::OnceLock<(tokio::runtime::Runtime, reqwest::Client)>,
+    /// The async client and the runtime its pooled connections live on,
+    /// made at the first request and kept so later requests reuse the
+    /// connection. A current-thread runtime: whichever thread waits on it
+    /// drives it, so a request costs no thread hand-off.
+    http: std::sync::OnceLock<(tokio::runtime::Runtime, reqwest::Client)>,
+    /// For streamed downloads (see [`Self::get_stream`]), made at the first one.
+    blocking: std::sync::OnceLock<Client>,
 }
 
 impl HubClient {
@@ -44,13 +52,7 @@ impl HubClient {
                 format!("hub URL {base:?} must be http(s)://HOST[:PORT] with no path"),
             ));
         }
-        let http = Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(None)
-            .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
-        Ok(Self { base, http, key, clock, streaming: std::sync::OnceLock::new() })
+        Ok(Self { base, key, clock, http: std::sync::OnceLock::new(), blocking: std::sync::OnceLock::new() })
     }
 
     /// The hub's base URL.
@@ -72,16 +74,45 @@ impl HubClient {
         Ok(auth.headers().into_iter().collect())
     }
 
-    fn signed(&self, method: reqwest::Method, path_and_query: &str, body: Option<&[u8]>) -> Result<RequestBuilder> {
+    fn signed(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<reqwest::RequestBuilder> {
         let headers = self.auth_headers(&method, path_and_query, body)?;
-        let mut req = self.http.request(method, format!("{}{}", self.base, path_and_query));
+        let mut req = self.async_client()?.request(method, format!("{}{}", self.base, path_and_query));
         for (name, value) in headers {
             req = req.header(name, value);
         }
         Ok(req)
     }
 
-    fn send(&self, req: RequestBuilder) -> Result<Response> {
+    fn unsigned(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        Ok(self.async_client()?.request(method, format!("{}{}", self.base, path)))
+    }
+
+    /// Sends `req` and reads the whole answer with `read`, on the calling
+    /// thread; an unsuccessful answer becomes the hub's error.
+    fn exchange<T>(
+        &self,
+        req: reqwest::RequestBuilder,
+        read: impl AsyncFnOnce(reqwest::Response) -> Result<T>,
+    ) -> Result<T> {
+        let (runtime, _) = self.runtime()?;
+        runtime.block_on(async {
+            let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let text = resp.text().await.unwrap_or_default();
+                return Err(self.refusal(status, &text));
+            }
+            read(resp).await
+        })
+    }
+
+    /// Sends a streamed download request with the blocking client.
+    fn send_blocking(&self, req: RequestBuilder) -> Result<Response> {
         let resp = req.send().map_err(|e| self.transport_error(e))?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -120,48 +151,47 @@ impl HubClient {
         }
     }
 
-    fn json<T: DeserializeOwned>(&self, resp: Response) -> Result<T> {
-        resp.json()
+    async fn json<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        serde_json::from_slice(&bytes)
             .map_err(|e| Error::new(Kind::Other, "bad_response", format!("the hub sent an unexpected answer: {e}")))
     }
 
     /// An unauthenticated GET returning text.
     pub fn get_text_unsigned(&self, path: &str) -> Result<String> {
-        let resp = self.send(self.http.get(format!("{}{}", self.base, path)))?;
-        resp.text().map_err(|e| self.transport_error(e))
+        self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| {
+            r.text().await.map_err(|e| self.transport_error(e))
+        })
     }
 
     /// An unauthenticated GET returning JSON.
     pub fn get_unsigned_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.send(self.http.get(format!("{}{}", self.base, path)))?;
-        self.json(resp)
+        self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| self.json(r).await)
     }
 
     /// An unauthenticated GET returning bytes.
     pub fn get_bytes_unsigned(&self, path: &str) -> Result<Vec<u8>> {
-        let resp = self.send(self.http.get(format!("{}{}", self.base, path)))?;
-        resp.bytes().map(|b| b.to_vec()).map_err(|e| self.transport_error(e))
+        self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| {
+            r.bytes().await.map(|b| b.to_vec()).map_err(|e| self.transport_error(e))
+        })
     }
 
     /// An unauthenticated POST of text returning JSON.
     pub fn post_text_unsigned<T: DeserializeOwned>(&self, path: &str, body: String) -> Result<T> {
-        let req = self.http.post(format!("{}{}", self.base, path)).header("content-type", "text/plain").body(body);
-        let resp = self.send(req)?;
-        self.json(resp)
+        let req = self.unsigned(reqwest::Method::POST, path)?.header("content-type", "text/plain").body(body);
+        self.exchange(req, async |r| self.json(r).await)
     }
 
     /// A signed GET returning JSON.
     pub fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
-        let resp = self.send(self.signed(reqwest::Method::GET, path_and_query, Some(b""))?)?;
-        self.json(resp)
+        self.exchange(self.signed(reqwest::Method::GET, path_and_query, Some(b""))?, async |r| self.json(r).await)
     }
 
     /// A signed POST of JSON returning JSON.
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
         let req = self.signed(reqwest::Method::POST, path, Some(&bytes))?;
-        let resp = self.send(req.header("content-type", "application/json").body(bytes))?;
-        self.json(resp)
+        self.exchange(req.header("content-type", "application/json").body(bytes), async |r| self.json(r).await)
     }
 
     /// A signed streamed PUT whose body arrives as chunks on `chunks`, written
@@ -178,46 +208,58 @@ impl HubClient {
         offset: Option<u64>,
         chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     ) -> Result<Uploaded> {
-        let method = reqwest::Method::PUT;
-        let headers = self.auth_headers(&method, path, None)?;
-        let (runtime, http) = self.streaming()?;
-        let mut req = http.request(method, format!("{}{}", self.base, path));
-        for (name, value) in headers {
-            req = req.header(name, value);
-        }
+        let mut req = self.signed(reqwest::Method::PUT, path, None)?;
         if let Some(offset) = offset {
             req = req.header(UPLOAD_OFFSET_HEADER, offset.to_string());
         }
         let mut chunks = chunks;
         let body = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
         let req = req.header("content-type", "application/octet-stream").body(reqwest::Body::wrap_stream(body));
-        runtime.block_on(async {
-            let resp = req.send().await.map_err(|e| self.transport_error(e))?;
-            let status = resp.status();
-            if !status.is_success() {
-                let text = resp.text().await.unwrap_or_default();
-                return Err(self.refusal(status, &text));
-            }
-            resp.json::<Uploaded>()
-                .await
-                .map_err(|e| Error::new(Kind::Other, "bad_response", format!("the hub sent an unexpected answer: {e}")))
-        })
+        self.exchange(req, async |r| self.json::<Uploaded>(r).await)
     }
 
-    fn streaming(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {
-        if let Some(made) = self.streaming.get() {
+    fn runtime(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {
+        if let Some(made) = self.http.get() {
             return Ok(made);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot start the upload: {e}")))?;
+            .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot start the HTTP client: {e}")))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
-        Ok(self.streaming.get_or_init(|| (runtime, http)))
+        Ok(self.http.get_or_init(|| (runtime, http)))
+    }
+
+    fn async_client(&self) -> Result<&reqwest::Client> {
+        Ok(&self.runtime()?.1)
+    }
+
+    fn blocking_client(&self) -> Result<&Client> {
+        if let Some(made) = self.blocking.get() {
+            return Ok(made);
+        }
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(None)
+            .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
+        Ok(self.blocking.get_or_init(|| http))
+    }
+
+    /// A signed request for a streamed download, on the blocking client.
+    fn signed_blocking(&self, path: &str) -> Result<RequestBuilder> {
+        let method = reqwest::Method::GET;
+        let headers = self.auth_headers(&method, path, Some(b""))?;
+        let mut req = self.blocking_client()?.request(method, format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        Ok(req)
     }
 
     /// A signed PUT of a whole file, streamed in large writes (see [`Self::put_chunks`]).
@@ -235,7 +277,7 @@ impl HubClient {
 
     /// A signed GET whose body is read as a stream.
     pub fn get_stream(&self, path: &str) -> Result<Response> {
-        self.send(self.signed(reqwest::Method::GET, path, Some(b""))?)
+        self.send_blocking(self.signed_blocking(path)?)
     }
 
     /// A signed GET of the bytes from `start` on (`Range: bytes=START-`),
@@ -243,7 +285,7 @@ impl HubClient {
     /// Content with a `Content-Range`; one that does not, 200 with all of
     /// it. A `start` at or beyond the end is refused with `bad_range`.
     pub fn get_stream_from(&self, path: &str, start: u64) -> Result<Response> {
-        let req = self.signed(reqwest::Method::GET, path, Some(b""))?;
-        self.send(req.header(reqwest::header::RANGE, format!("bytes={start}-")))
+        let req = self.signed_blocking(path)?;
+        self.send_blocking(req.header(reqwest::header::RANGE, format!("bytes={start}-")))
     }
 }

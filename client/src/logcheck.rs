@@ -19,7 +19,7 @@ use sealdrop_log::checkpoint::{self, SignedCheckpoint};
 use sealdrop_log::entry::LogEntry;
 use sealdrop_log::proof::OfflineProof;
 use sealdrop_log::{Hash, cosign, tree};
-use sealdrop_proto::api::{ConsistencyProof, Cosign, HubInfo, InclusionProof};
+use sealdrop_proto::api::{ConsistencyProof, Cosign, HubInfo, InclusionProof, LogProof};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 
@@ -146,15 +146,44 @@ pub fn check(
     now: jiff::Timestamp,
 ) -> Result<SignedCheckpoint> {
     let text = hub.get_text_unsigned("/v1/log/checkpoint")?;
-    let offered = checkpoint::open(&text, key).map_err(|e| {
+    // Only a checkpoint sent with a change can be older than the newest verified.
+    accept(state_dir, hub, key, now, &text, Offered::Current)?
+        .ok_or_else(|| Error::new(Kind::Other, "internal", "the hub's current checkpoint was taken for an older one"))
+}
+
+/// A checkpoint the hub offered, and how it came.
+enum Offered<'a> {
+    /// Asked for as the hub's current one: smaller than one verified before
+    /// means the hub rolled its log back.
+    Current,
+    /// Sent with the answer to a change, with the consistency proof from the
+    /// size the request named: it may be older than one this client verified
+    /// meanwhile (another command of the same state dir), which proves nothing.
+    WithChange(Option<&'a ConsistencyProof>),
+}
+
+/// Verifies the checkpoint note `text` with the log key and its consistency
+/// with the newest checkpoint verified before (using the proof offered with
+/// it when it fits, else asking the hub), and records it as the newest.
+/// `None`: a checkpoint sent with a change is verified but older than the
+/// newest verified one, so it is not the one to keep a receipt under.
+fn accept(
+    state_dir: &Path,
+    hub: &HubClient,
+    key: &NoteVerifierKey,
+    now: jiff::Timestamp,
+    text: &str,
+    offered_as: Offered<'_>,
+) -> Result<Option<SignedCheckpoint>> {
+    let offered = checkpoint::open(text, key).map_err(|e| {
         Error::verification(
             "log_bad_checkpoint",
             format!("the hub's checkpoint does not verify with its log key: {e}; do not trust this hub"),
         )
     })?;
     if let Some(old) = last_verified(state_dir, key)? {
-        let broken = |why: String| -> Result<SignedCheckpoint> {
-            let evidence = keep_evidence(state_dir, &old, &text, now)?;
+        let broken = |why: String| -> Result<Option<SignedCheckpoint>> {
+            let evidence = keep_evidence(state_dir, &old, text, now)?;
             Err(Error::verification(
                 "log_inconsistent",
                 format!(
@@ -164,33 +193,53 @@ pub fn check(
             ))
         };
         if offered.size < old.size {
-            return broken(format!("it shrank from {} to {} entries", old.size, offered.size));
+            return match offered_as {
+                Offered::Current => broken(format!("it shrank from {} to {} entries", old.size, offered.size)),
+                Offered::WithChange(_) => Ok(None),
+            };
         }
         if offered.size == old.size && offered.root != old.root {
             return broken(format!("two different trees of {} entries (a fork)", old.size));
         }
-        if offered.size > old.size {
-            let proof: ConsistencyProof =
-                hub.get_unsigned_json(&format!("/v1/log/proof/consistency?old={}&new={}", old.size, offered.size))?;
-            let hashes = decode_hashes(&proof.hashes)?;
-            if let Err(e) = tree::verify_consistency(&hashes, old.size, old.root, offered.size, offered.root) {
-                return broken(format!(
-                    "the tree of {} entries is not an extension of the one of {} entries ({e})",
-                    offered.size, old.size
-                ));
+        if offered.size == old.size {
+            return Ok(Some(old));
+        }
+        let hashes = match offered_as {
+            Offered::WithChange(Some(p)) if p.old == old.size && p.new == offered.size => p.hashes.clone(),
+            _ => {
+                let proof: ConsistencyProof =
+                    hub.get_unsigned_json(&format!("/v1/log/proof/consistency?old={}&new={}", old.size, offered.size))?;
+                proof.hashes
             }
-        } else {
-            return Ok(old);
+        };
+        let hashes = decode_hashes(&hashes)?;
+        if let Err(e) = tree::verify_consistency(&hashes, old.size, old.root, offered.size, offered.root) {
+            return broken(format!(
+                "the tree of {} entries is not an extension of the one of {} entries ({e})",
+                offered.size, old.size
+            ));
         }
     }
     write_atomic(&log_dir(state_dir).join(CHECKPOINT_FILE), offered.note.as_bytes(), false)?;
     crate::journal::record_checkpoint(state_dir, now, &offered);
-    Ok(offered)
+    Ok(Some(offered))
+}
+
+/// The size of the newest checkpoint this client verified, for a change's
+/// request to ask for the consistency proof from there ([`LogProof`]).
+pub fn known_size(state_dir: &Path, key: &NoteVerifierKey) -> Option<u64> {
+    last_verified(state_dir, key).ok().flatten().map(|cp| cp.size)
 }
 
 /// Proves that entry `index` is in the log under the newest verified
 /// checkpoint, checks that `expected` says it is the right entry, and keeps
 /// the offline receipt as `<state>/log/receipts/<name>.tlog-proof`.
+///
+/// `proof` is what the hub sent with the change (see [`LogProof`]): when it
+/// verifies it saves asking for the checkpoint, entry and proofs; when its
+/// checkpoint is older than one verified meanwhile, the receipt is taken
+/// the long way, under the current checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub fn keep_receipt(
     state_dir: &Path,
     hub: &HubClient,
@@ -199,10 +248,38 @@ pub fn keep_receipt(
     index: u64,
     name: &str,
     expected: impl Fn(&LogEntry) -> bool,
+    proof: Option<&LogProof>,
 ) -> Result<PathBuf> {
+    if let Some(p) = proof {
+        let entry = B64.decode(&p.entry).map_err(|_| {
+            Error::verification("log_bad_entry", format!("the hub sent log entry {index} in a form that is not base64"))
+        })?;
+        if let Some(cp) = accept(state_dir, hub, key, now, &p.checkpoint, Offered::WithChange(p.consistency.as_ref()))?
+        {
+            return keep_verified_receipt(state_dir, key, index, name, &expected, &cp, &entry, &p.inclusion);
+        }
+    }
     let cp = check(state_dir, hub, key, now)?;
     let entry = hub.get_bytes_unsigned(&format!("/v1/log/entry/{index}"))?;
-    let parsed = LogEntry::from_bytes(&entry)
+    let proof: InclusionProof =
+        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    keep_verified_receipt(state_dir, key, index, name, &expected, &cp, &entry, &proof.hashes)
+}
+
+/// Checks that `entry` is what `expected` accepts and that `inclusion`
+/// proves it is entry `index` under `cp`, then writes the receipt.
+#[allow(clippy::too_many_arguments)]
+fn keep_verified_receipt(
+    state_dir: &Path,
+    key: &NoteVerifierKey,
+    index: u64,
+    name: &str,
+    expected: &impl Fn(&LogEntry) -> bool,
+    cp: &SignedCheckpoint,
+    entry: &[u8],
+    inclusion: &[String],
+) -> Result<PathBuf> {
+    let parsed = LogEntry::from_bytes(entry)
         .map_err(|e| Error::verification("log_bad_entry", format!("log entry {index} is not valid: {e}")))?;
     if !expected(&parsed) {
         return Err(Error::verification(
@@ -210,15 +287,13 @@ pub fn keep_receipt(
             format!("the hub says entry {index} records {name}, but it records something else"),
         ));
     }
-    let proof: InclusionProof =
-        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
     let receipt = OfflineProof {
         index,
-        hashes: decode_hashes(&proof.hashes)?,
+        hashes: decode_hashes(inclusion)?,
         extra: Some(name.to_owned()),
         checkpoint: cp.note.clone(),
     };
-    receipt.verify(&entry, key).map_err(|e| {
+    receipt.verify(entry, key).map_err(|e| {
         Error::verification("log_not_included", format!("the hub did not prove that it logged {name}: {e}"))
     })?;
     let path = log_dir(state_dir).join("receipts").join(format!("{name}.tlog-proof"));
@@ -246,4 +321,163 @@ pub fn witness(
     let line = cosign::cosign(&cp.note, witness, time);
     let _: serde_json::Value = hub.post("/v1/log/cosignature", &Cosign { size: cp.size, line: line.clone() })?;
     Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sealdrop_log::tree::MemoryTree;
+    use sealdrop_proto::clock::SystemClock;
+
+    use super::*;
+
+    const ORIGIN: &str = "hub.example.test";
+
+    /// A client's state dir, the hub's log key, and a hub address nothing
+    /// listens on: a test passes only if it never needed to ask the hub.
+    struct Client {
+        state: tempfile::TempDir,
+        log_key: NoteSigningKey,
+        hub: HubClient,
+    }
+
+    fn client() -> Client {
+        let hub = HubClient::new("http://127.0.0.1:9", None, Arc::new(SystemClock)).unwrap();
+        Client { state: tempfile::tempdir().unwrap(), log_key: NoteSigningKey::generate(ORIGIN).unwrap(), hub }
+    }
+
+    fn tree(entries: &[&str]) -> MemoryTree {
+        MemoryTree::from_entries(entries.iter().map(|e| e.as_bytes()))
+    }
+
+    fn b64(hashes: &[Hash]) -> Vec<String> {
+        hashes.iter().map(|h| B64.encode(h.0)).collect()
+    }
+
+    /// The proof a hub sends with the change that appended the last entry of `t`.
+    fn proof_of_last(c: &Client, t: &MemoryTree, known: u64) -> LogProof {
+        let size = t.size();
+        LogProof {
+            checkpoint: checkpoint::sign(&c.log_key, size, &t.root()),
+            entry: B64.encode(b"entry-last"),
+            inclusion: b64(&t.inclusion_proof(size - 1, size).unwrap()),
+            consistency: Some(ConsistencyProof {
+                old: known,
+                new: size,
+                hashes: b64(&t.consistency_proof(known, size).unwrap()),
+            }),
+        }
+    }
+
+    /// Records the checkpoint of `t` as the newest this client verified.
+    fn verified(c: &Client, t: &MemoryTree) {
+        let note = checkpoint::sign(&c.log_key, t.size(), &t.root());
+        write_atomic(&log_dir(c.state.path()).join(CHECKPOINT_FILE), note.as_bytes(), false).unwrap();
+    }
+
+    fn keep(c: &Client, index: u64, proof: &LogProof) -> Result<PathBuf> {
+        keep_receipt(
+            c.state.path(),
+            &c.hub,
+            &c.log_key.verifier(),
+            jiff::Timestamp::now(),
+            index,
+            "d-test.committed",
+            |e| matches!(e, LogEntry::Hub { .. }),
+            Some(proof),
+        )
+    }
+
+    /// A log entry `expected` accepts (any hub statement).
+    fn hub_statement(c: &Client) -> Vec<u8> {
+        let statement = sealdrop_log::entry::HubStatement::DirectoryPublished {
+            time: jiff::Timestamp::now(),
+            serial: 1,
+            sha256: "00".repeat(32),
+        };
+        LogEntry::Hub { statement: sealdrop_proto::note::sign_doc(&statement, &c.log_key) }.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn a_changes_proof_keeps_the_receipt_without_asking_the_hub() {
+        let c = client();
+        let entry = hub_statement(&c);
+        let mut t = tree(&["a", "b"]);
+        verified(&c, &t);
+        t.append(&entry);
+        let mut proof = proof_of_last(&c, &t, 2);
+        proof.entry = B64.encode(&entry);
+        let path = keep(&c, 2, &proof).unwrap();
+        let receipt = OfflineProof::from_text(&std::fs::read_to_string(path).unwrap()).unwrap();
+        receipt.verify(&entry, &c.log_key.verifier()).unwrap();
+        assert_eq!(last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap().size, 3);
+        assert_eq!(known_size(c.state.path(), &c.log_key.verifier()), Some(3));
+    }
+
+    #[test]
+    fn a_changes_proof_from_a_forked_log_is_kept_as_evidence() {
+        let c = client();
+        let entry = hub_statement(&c);
+        verified(&c, &tree(&["a", "b"]));
+        // Another history, also signed with the log key, with a proof that is
+        // consistent only within itself.
+        let mut other = tree(&["a", "B"]);
+        other.append(&entry);
+        let mut proof = proof_of_last(&c, &other, 2);
+        proof.entry = B64.encode(&entry);
+        let e = keep(&c, 2, &proof).unwrap_err();
+        assert_eq!(e.code, "log_inconsistent", "{}", e.message);
+        let evidence = log_dir(c.state.path()).join("evidence");
+        assert_eq!(std::fs::read_dir(evidence).unwrap().count(), 1);
+        assert_eq!(last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap().size, 2);
+    }
+
+    #[test]
+    fn a_changes_proof_must_prove_the_entry_it_names() {
+        let c = client();
+        let entry = hub_statement(&c);
+        let mut t = tree(&["a", "b"]);
+        verified(&c, &t);
+        t.append(&entry);
+        // An entry the caller does not expect.
+        let wrong = keep(&c, 2, &proof_of_last(&c, &t, 2)).unwrap_err();
+        assert_eq!(wrong.code, "log_bad_entry", "{}", wrong.message);
+        // The expected entry, but not the one the tree holds at that index.
+        let mut proof = proof_of_last(&c, &t, 2);
+        proof.entry = B64.encode(hub_statement(&c));
+        let e = keep(&c, 2, &proof).unwrap_err();
+        assert_eq!(e.code, "log_not_included", "{}", e.message);
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_is_refused() {
+        let c = client();
+        let mut t = tree(&["a"]);
+        verified(&c, &t);
+        t.append(&hub_statement(&c));
+        let mut proof = proof_of_last(&c, &t, 1);
+        let impostor = NoteSigningKey::generate(ORIGIN).unwrap();
+        proof.checkpoint = checkpoint::sign(&impostor, t.size(), &t.root());
+        assert_eq!(keep(&c, 1, &proof).unwrap_err().code, "log_bad_checkpoint");
+    }
+
+    #[test]
+    fn an_older_checkpoint_with_a_change_is_not_evidence_and_the_receipt_is_taken_the_long_way() {
+        let c = client();
+        let entry = hub_statement(&c);
+        let mut t = tree(&["a"]);
+        t.append(&entry);
+        let mut proof = proof_of_last(&c, &t, 1);
+        proof.entry = B64.encode(&entry);
+        // Another command of this state dir verified a newer checkpoint meanwhile.
+        t.append(b"c");
+        verified(&c, &t);
+        // So the receipt is asked for under the current checkpoint: here the
+        // hub is unreachable, which proves the client asked.
+        let e = keep(&c, 1, &proof).unwrap_err();
+        assert_eq!(e.code, "hub_unreachable", "{}", e.message);
+        assert!(!log_dir(c.state.path()).join("evidence").exists());
+        assert_eq!(last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap().size, 3);
+    }
 }

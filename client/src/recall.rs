@@ -41,6 +41,7 @@ pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
             recalled.log_index,
             &format!("{id}.recalled"),
             |e| matches!(e, LogEntry::DropRecalled { drop, .. } if *drop == id),
+            None,
         )
         .map_err(|e| Error { message: format!("drop {id} was recalled, but: {}", e.message), ..e });
     journal::record(

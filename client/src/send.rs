@@ -342,8 +342,9 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         expires: created.expires,
     };
     let note = sign_doc(&manifest, &me.signing);
+    let known_size = settings.known_log_size(session);
     let committed: Committed =
-        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone() })?;
+        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
     upload::discard(&settings.state_dir, &created.id);
     let receipt = settings
         .keep_receipt(
@@ -351,6 +352,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
             committed.log_index,
             &format!("{}.committed", created.id),
             |e| matches!(e, LogEntry::DropCommitted { manifest, .. } if *manifest == note),
+            committed.proof.as_ref(),
         )
         .map_err(|e| Error { message: format!("drop {} was committed, but: {}", created.id, e.message), ..e });
     crate::journal::record_sent(

@@ -8,8 +8,11 @@
 //! party ids, key names, hashes, sizes and times, never content or file
 //! names (the hub never has them).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use jiff::Timestamp;
 use sealdrop_log::entry::{EntryError, HubStatement, LogEntry};
+use sealdrop_proto::api::{ConsistencyProof, LogProof};
 use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use sealdrop_proto::note::sign_doc;
@@ -42,6 +45,44 @@ impl HashReader for StoreHashReader<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         self.0.log_hashes(indexes).map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
     }
+}
+
+/// The proof a client needs to keep a receipt for entry `index`, taken from
+/// the newest checkpoint (signed in the transaction that appended the entry,
+/// or a later one): the checkpoint, the entry, its inclusion proof and,
+/// when the client said which size it verified last (`known_size`, no
+/// larger than the checkpoint's), the consistency proof from there.
+/// Sent with the answer to the change, it saves the client four requests.
+pub fn prove_appended(meta: &dyn MetaStore, index: u64, known_size: Option<u64>) -> Result<LogProof, MetaError> {
+    let latest =
+        meta.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
+    let size = latest.size;
+    if index >= size {
+        return Err(MetaError::LogInconsistent(format!("entry {index} is not under the newest checkpoint ({size})")));
+    }
+    let entry = meta
+        .log_entries(index, 1)?
+        .pop()
+        .ok_or_else(|| MetaError::LogInconsistent(format!("log entry {index} is missing")))?;
+    let reader = StoreHashReader(meta);
+    let inclusion = tlog_tiles::prove_record(size, index, &reader).map_err(|e| tree_error("proving inclusion", e))?;
+    let consistency = match known_size {
+        Some(old) if old <= size => {
+            let hashes = if old == 0 || old == size {
+                Vec::new()
+            } else {
+                tlog_tiles::prove_tree(size, old, &reader).map_err(|e| tree_error("proving consistency", e))?
+            };
+            Some(ConsistencyProof { old, new: size, hashes: hashes.iter().map(ToString::to_string).collect() })
+        }
+        _ => None,
+    };
+    Ok(LogProof {
+        checkpoint: latest.note,
+        entry: B64.encode(&entry),
+        inclusion: inclusion.iter().map(ToString::to_string).collect(),
+        consistency,
+    })
 }
 
 /// Turns a `tlog_tiles` failure while reading the stored tree into a store error.

@@ -63,7 +63,7 @@ impl World {
     }
 
     async fn commit(&self, sender: &MemberSecretKey, id: &DropId, manifest: &Manifest) -> reqwest::Response {
-        let body = Commit { manifest: sign_doc(manifest, &sender.signing) };
+        let body = Commit { manifest: sign_doc(manifest, &sender.signing), known_size: None };
         self.post(sender, &format!("/v1/drops/{id}/commit"), &body).await
     }
 
@@ -297,7 +297,7 @@ async fn commit_rules() {
 
     // Only the sender may upload or commit.
     err(w.upload(islington, &drop.id, &data).await, 403, code::FORBIDDEN).await;
-    let by_recipient = Commit { manifest: sign_doc(&manifest, &islington.signing) };
+    let by_recipient = Commit { manifest: sign_doc(&manifest, &islington.signing), known_size: None };
     err(w.post(islington, &format!("/v1/drops/{}/commit", drop.id), &by_recipient).await, 403, code::FORBIDDEN).await;
     let _: Uploaded = ok(w.upload(camden, &drop.id, &data).await).await;
 
@@ -312,7 +312,7 @@ async fn commit_rules() {
     assert!(!w.blob_path(&drop.id).exists());
 
     // A manifest signed by another party's key, even though camden sends it.
-    let forged = Commit { manifest: sign_doc(&manifest, &hackney.signing) };
+    let forged = Commit { manifest: sign_doc(&manifest, &hackney.signing), known_size: None };
     let msg =
         err(w.post(camden, &format!("/v1/drops/{}/commit", drop.id), &forged).await, 422, code::BAD_MANIFEST).await;
     assert!(msg.contains("camden/data-team"), "{msg}");

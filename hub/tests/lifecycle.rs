@@ -56,7 +56,7 @@ impl World {
         let _: Uploaded = ok(self.upload(camden, &drop.id, data).await).await;
         let dir = self.keys.lifecycle_directory(1, |_| {}).directory;
         let manifest = common::manifest(&dir, camden, &drop, recipients, data);
-        let body = Commit { manifest: sign_doc(&manifest, &camden.signing) };
+        let body = Commit { manifest: sign_doc(&manifest, &camden.signing), known_size: None };
         let _: Committed = ok(self.post(camden, &format!("/v1/drops/{}/commit", drop.id), &body).await).await;
         drop
     }
@@ -330,7 +330,7 @@ async fn a_revoked_key_is_refused_everywhere_and_old_drops_stay_fetchable() {
     // It can no longer be encrypted to: a manifest listing it is refused at commit.
     let stale =
         common::manifest(&w.keys.lifecycle_directory(1, |_| {}).directory, camden, &pending, &["islington"], &data);
-    let body = Commit { manifest: sign_doc(&stale, &camden.signing) };
+    let body = Commit { manifest: sign_doc(&stale, &camden.signing), known_size: None };
     let msg =
         err(w.post(camden, &format!("/v1/drops/{}/commit", pending.id), &body).await, 422, code::BAD_MANIFEST).await;
     assert!(msg.contains("islington/j.smith"), "{msg}");
@@ -390,7 +390,7 @@ async fn an_agreement_that_ends_stops_all_traffic_under_it() {
     assert!(msg.contains("agreement `inner-fsm` ended at"), "{msg}");
     let manifest =
         common::manifest(&w.keys.lifecycle_directory(1, |_| {}).directory, camden, &uncommitted, &["islington"], &data);
-    let body = Commit { manifest: sign_doc(&manifest, &camden.signing) };
+    let body = Commit { manifest: sign_doc(&manifest, &camden.signing), known_size: None };
     let path = format!("/v1/drops/{}/commit", uncommitted.id);
     err(w.post(camden, &path, &body).await, 422, code::AGREEMENT_NOT_IN_FORCE).await;
     err(w.get(islington, &format!("/v1/drops/{}/content", waiting.id)).await, 410, code::GONE).await;

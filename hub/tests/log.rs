@@ -9,6 +9,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use jiff::Timestamp;
 use reqwest::StatusCode;
 use sealdrop_hub::Hub;
@@ -19,7 +21,7 @@ use sealdrop_log::tiles::decode_entry_bundle;
 use sealdrop_log::tree::root_of_entries;
 use sealdrop_proto::api::{
     Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreatedDrop, HubInfo, InclusionProof,
-    Uploaded, code,
+    LogProof, Uploaded, code,
 };
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::ids::DropId;
@@ -59,8 +61,35 @@ impl World {
     }
 
     async fn commit(&self, id: &DropId, manifest: &str) -> Committed {
-        let body = Commit { manifest: manifest.to_owned() };
+        self.commit_knowing(id, manifest, None).await
+    }
+
+    async fn commit_knowing(&self, id: &DropId, manifest: &str, known_size: Option<u64>) -> Committed {
+        let body = Commit { manifest: manifest.to_owned(), known_size };
         ok(self.post(&self.keys.camden, &format!("/v1/drops/{id}/commit"), &body).await).await
+    }
+
+    /// Checks the proof a change's answer carries for entry `index` with
+    /// `tlog_tiles`' own checks: a checkpoint the log key signed over the
+    /// served tree, the served entry, its inclusion, and the consistency
+    /// with the tree of `known` entries (`known_root`) when asked.
+    async fn check_proof(&self, proof: &LogProof, index: u64, known: Option<(u64, Hash)>) -> SignedCheckpoint {
+        let cp = sealdrop_log::checkpoint::open(&proof.checkpoint, &self.hub().log_verifier()).unwrap();
+        assert!(cp.size > index, "the checkpoint covers the entry");
+        let entry = B64.decode(&proof.entry).unwrap();
+        assert_eq!(entry, self.entry_bytes(index).await, "the entry as served");
+        let path: Vec<Hash> = proof.inclusion.iter().map(|h| Hash::parse_hash(h).unwrap()).collect();
+        tlog_tiles::check_record(&path, cp.size, cp.root, index, record_hash(&entry)).unwrap();
+        match known {
+            None => assert_eq!(proof.consistency, None),
+            Some((old, old_root)) => {
+                let c = proof.consistency.as_ref().expect("asked for a consistency proof");
+                assert_eq!((c.old, c.new), (old, cp.size));
+                let hashes: Vec<Hash> = c.hashes.iter().map(|h| Hash::parse_hash(h).unwrap()).collect();
+                tlog_tiles::check_tree(&hashes, cp.size, cp.root, old, old_root).unwrap();
+            }
+        }
+        cp
     }
 
     /// The served checkpoint, verified with the hub's log key.
@@ -204,12 +233,14 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     w.advance(5);
     let committed = w.commit(&drop.id, &manifest).await;
     assert_eq!(committed.log_index, 1);
+    let proved = w.check_proof(committed.proof.as_ref().expect("a commit carries its proof"), 1, None).await;
     assert_eq!(
         w.entry(1).await,
         LogEntry::DropCommitted { committed: Timestamp::from_second(w.now()).unwrap(), manifest: manifest.clone() }
     );
     cp = w.audit(&cp).await;
     assert_eq!(cp.size, 2);
+    assert_eq!((proved.size, proved.root), (cp.size, cp.root), "the proof is under the checkpoint of the commit");
 
     // Fetch: the recipient's own signed request, each time it is served.
     let path = format!("/v1/drops/{}/content", drop.id);
@@ -228,9 +259,12 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
 
     // Acknowledge: the receipt, verbatim; not the last one, so nothing is deleted.
     w.advance(10);
-    let ack = w.receipt(islington, &drop.id, &data);
+    let mut ack = w.receipt(islington, &drop.id, &data);
+    ack.known_size = Some(cp.size);
     let acked: Acked = ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
     assert_eq!((acked.ciphertext_deleted, acked.log_index), (false, 4));
+    w.check_proof(acked.proof.as_ref().expect("an acknowledgement carries its proof"), 4, Some((cp.size, cp.root)))
+        .await;
     assert_eq!(
         w.entry(4).await,
         LogEntry::DropAcknowledged { acknowledged: Timestamp::from_second(w.now()).unwrap(), receipt: ack.receipt }
@@ -245,6 +279,9 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     let ack = w.receipt(hackney, &drop.id, &data);
     let acked: Acked = ok(w.post(hackney, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
     assert_eq!((acked.ciphertext_deleted, acked.log_index), (true, 6));
+    // The last acknowledgement's checkpoint also covers the hub's deletion.
+    let last = w.check_proof(acked.proof.as_ref().unwrap(), 6, None).await;
+    assert_eq!(last.size, 8);
     let kinds: Vec<LogEntry> = {
         let mut v = Vec::new();
         for i in 0..8 {
@@ -267,6 +304,28 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     cp = w.audit(&cp).await;
     assert_eq!(cp.size, 8);
     assert!(!w.data_dir().join("blobs").join(format!("{}.age", drop.id)).exists());
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_commit_answers_with_the_consistency_proof_from_the_size_the_sender_knows() {
+    let mut w = World::start().await;
+    let first = w.checkpoint().await;
+    let (a, manifest_a) = w.prepare_drop(&["islington"], &content(100)).await;
+    let committed = w.commit_knowing(&a.id, &manifest_a, Some(first.size)).await;
+    let after_a = w.check_proof(committed.proof.as_ref().unwrap(), 1, Some((first.size, first.root))).await;
+    assert_eq!(after_a.size, 2);
+
+    // The same size as the new tree: an empty proof.
+    let (b, manifest_b) = w.prepare_drop(&["islington"], &content(200)).await;
+    let committed = w.commit_knowing(&b.id, &manifest_b, Some(3)).await;
+    let after_b = w.check_proof(committed.proof.as_ref().unwrap(), 2, Some((3, w.checkpoint().await.root))).await;
+    assert!(committed.proof.unwrap().consistency.unwrap().hashes.is_empty());
+
+    // A size beyond the tree gets no consistency proof (the client asks for one instead).
+    let (c, manifest_c) = w.prepare_drop(&["islington"], &content(300)).await;
+    let committed = w.commit_knowing(&c.id, &manifest_c, Some(after_b.size + 10)).await;
+    w.check_proof(committed.proof.as_ref().unwrap(), 3, None).await;
     w.stop().await;
 }
 

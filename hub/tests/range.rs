@@ -41,7 +41,7 @@ impl World {
         let drop = self.created(camden, recipients).await;
         let _: Uploaded = ok(self.upload(camden, &drop.id, data).await).await;
         let manifest = common::manifest(&self.keys.range_directory().directory, camden, &drop, recipients, data);
-        let body = Commit { manifest: sign_doc(&manifest, &camden.signing) };
+        let body = Commit { manifest: sign_doc(&manifest, &camden.signing), known_size: None };
         let _: Committed = ok(self.post(camden, &format!("/v1/drops/{}/commit", drop.id), &body).await).await;
         drop
     }

@@ -125,7 +125,7 @@ fn send_by_hand_with(
         expires: created.expires,
     };
     edit(&mut manifest);
-    let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing) };
+    let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing), known_size: None };
     let body = serde_json::to_vec(&commit).unwrap();
     let reply =
         http::signed_at(base, &key.signing, "POST", &format!("/v1/drops/{}/commit", created.id), http::now(), &body);

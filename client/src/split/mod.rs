@@ -33,7 +33,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop, Sent};
+use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop, LogProof, Sent};
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -579,7 +579,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
         let status = match (&p.already_sent, by_index.remove(&i)) {
             (Some((drop, committed)), _) => PartStatus::AlreadySent { drop: drop.clone(), committed: *committed },
             (None, Some(Ok(PartResult::Existing { drop, committed }))) => PartStatus::AlreadySent { drop, committed },
-            (None, Some(Ok(PartResult::Committed { drop, committed, log_index, manifest }))) => {
+            (None, Some(Ok(PartResult::Committed { drop, committed, log_index, manifest, proof }))) => {
                 // Receipts one at a time: each checks the log's consistency
                 // and moves the client's newest verified checkpoint forward.
                 let receipt = settings.keep_receipt(
@@ -587,6 +587,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
                     log_index,
                     &format!("{drop}.committed"),
                     |e| matches!(e, LogEntry::DropCommitted { manifest: m, .. } if *m == manifest),
+                    proof.as_ref(),
                 );
                 crate::journal::record_sent(
                     settings,
@@ -616,7 +617,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
 }
 
 enum PartResult {
-    Committed { drop: DropId, committed: Timestamp, log_index: u64, manifest: String },
+    Committed { drop: DropId, committed: Timestamp, log_index: u64, manifest: String, proof: Option<LogProof> },
     Existing { drop: DropId, committed: Timestamp },
 }
 
@@ -671,13 +672,15 @@ fn upload_part(
         expires: created.expires,
     };
     let note = sign_doc(&manifest, &me.signing);
+    let known_size = settings.known_log_size(session);
     let committed: Committed =
-        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone() })?;
+        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
     Ok(PartResult::Committed {
         drop: created.id,
         committed: committed.committed,
         log_index: committed.log_index,
         manifest: note,
+        proof: committed.proof,
     })
 }
 

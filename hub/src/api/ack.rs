@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::shared::{drop_id, entry_bytes, load_drop, logged};
 use crate::hub::Hub;
 use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
-use crate::transfer_log::hub_entry;
+use crate::transfer_log::{hub_entry, prove_appended};
 
 fn bad_receipt(message: impl Into<String>) -> ApiError {
     ApiError::new(code::BAD_RECEIPT, message)
@@ -109,10 +109,20 @@ pub async fn ack(
         delivered_entry,
     };
     let key = id.clone();
-    let (delivered, log_index) = match logged(&hub, move |m, log_key| m.acknowledge(&key, &record, log_key)).await? {
-        AckOutcome::Recorded { delivered, log_index } => (delivered, log_index),
-        AckOutcome::AlreadyAcknowledged => return Err(already()),
-        AckOutcome::NotCommitted => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
+    let known_size = req.known_size;
+    let acknowledged = logged(&hub, move |m, log_key| {
+        let outcome = m.acknowledge(&key, &record, log_key)?;
+        let proof = match outcome {
+            AckOutcome::Recorded { log_index, .. } => Some(prove_appended(m, log_index, known_size)?),
+            _ => None,
+        };
+        Ok((outcome, proof))
+    })
+    .await?;
+    let (delivered, log_index, proof) = match acknowledged {
+        (AckOutcome::Recorded { delivered, log_index }, proof) => (delivered, log_index, proof),
+        (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),
+        (AckOutcome::NotCommitted, _) => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
     // The database says delivered before the file goes: if deleting fails,
     // start-up cleanup removes blobs of drops that are not committed.
@@ -125,7 +135,7 @@ pub async fn ack(
             }
         };
     tracing::info!(delivered, ciphertext_deleted, log_index, "acknowledged");
-    Ok(axum::Json(Acked { ciphertext_deleted, log_index }))
+    Ok(axum::Json(Acked { ciphertext_deleted, log_index, proof }))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, m
 use crate::hub::Hub;
 use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
+use crate::transfer_log::prove_appended;
 
 fn bad_manifest(message: impl Into<String>) -> ApiError {
     ApiError::new(code::BAD_MANIFEST, message)
@@ -174,8 +175,14 @@ pub async fn commit(
         log_entry,
     };
     let key = id.clone();
-    let committed = logged(&hub, move |m, log_key| m.commit_drop(&key, &record, log_key)).await;
-    let Ok(Some(log_index)) = committed else {
+    let known_size = req.known_size;
+    // The receipt's proof is read in the same trip to the blocking pool.
+    let committed = logged(&hub, move |m, log_key| {
+        let Some(index) = m.commit_drop(&key, &record, log_key)? else { return Ok(None) };
+        Ok(Some((index, prove_appended(m, index, known_size)?)))
+    })
+    .await;
+    let Ok(Some((log_index, proof))) = committed else {
         // The drop stays open and invisible; take the blob back out so the
         // files agree with the database, and have the sender upload again.
         if let Err(e) = hub.blobs().delete_blob(&id).await {
@@ -187,7 +194,7 @@ pub async fn commit(
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };
     tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
-    Ok(axum::Json(Committed { id, committed: now, log_index }))
+    Ok(axum::Json(Committed { id, committed: now, log_index, proof: Some(proof) }))
 }
 
 #[cfg(test)]

@@ -341,7 +341,7 @@ impl World {
             ciphertext_len: content.len() as u64,
             received: Timestamp::from_second(self.now()).unwrap(),
         };
-        Ack { receipt: sign_doc(&receipt, &key.signing) }
+        Ack { receipt: sign_doc(&receipt, &key.signing), known_size: None }
     }
 }
 
