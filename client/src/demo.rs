@@ -85,6 +85,8 @@ struct LocalHub {
     data: PathBuf,
     /// The key that signs the hub's log checkpoints.
     log_key: sealdrop_proto::keys::NoteVerifierKey,
+    /// The hub itself, to show what it stored.
+    hub: sealdrop_hub::Hub,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -104,6 +106,7 @@ impl LocalHub {
         .map_err(other)?;
         let hub = sealdrop_hub::Hub::open(data, Arc::new(SystemClock)).map_err(other)?;
         let log_key = hub.log_verifier();
+        let served = hub.clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(other)?;
         listener.set_nonblocking(true).map_err(other)?;
         let url = format!("http://{}", listener.local_addr().map_err(other)?);
@@ -113,13 +116,13 @@ impl LocalHub {
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                sealdrop_hub::serve(listener, hub, async move {
+                sealdrop_hub::serve(listener, served, async move {
                     let _ = stopped.await;
                 })
                 .await
             })
         });
-        Ok(Self { url, data: data.to_owned(), log_key, stop: Some(stop), thread: Some(thread) })
+        Ok(Self { url, data: data.to_owned(), log_key, hub, stop: Some(stop), thread: Some(thread) })
     }
 }
 
@@ -267,18 +270,16 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     ))?;
 
     n.step("What the hub stored")?;
-    let blobs = root.join("hub-data").join("blobs");
-    let stored = std::fs::read_dir(&blobs).map_err(other)?.filter_map(|e| e.ok()).count();
-    let mut first: Vec<_> = std::fs::read_dir(&blobs).map_err(other)?.filter_map(|e| e.ok()).collect();
-    first.sort_by_key(|e| e.file_name());
-    if let Some(e) = first.first() {
-        let bytes = std::fs::read(e.path()).map_err(other)?;
+    let stored = hub.hub.stored_ciphertexts(64).map_err(other)?;
+    if let Some(c) = stored.first() {
         let first_line =
-            bytes.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
+            c.head.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
         n.say(&format!(
-            "{stored} ciphertext files, e.g. {}  {}  begins {first_line:?}",
-            e.path().display(),
-            human_bytes(bytes.len() as u64)
+            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}",
+            stored.len(),
+            root.join("hub-data").join("blobs").display(),
+            c.id,
+            human_bytes(c.len)
         ))?;
     }
     let hits =
@@ -336,7 +337,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     let recalled = crate::recall::recall(&camden, wrong.id.as_str())?;
     let barnet = settings(root, &hub.url, "barnet");
     let barnet_got = fetch::fetch(&barnet, &Which::All, &root.join("barnet").join("received"))?.len();
-    if barnet_got != 0 || blobs.join(format!("{}.age", wrong.id)).exists() {
+    if barnet_got != 0 || hub.hub.stored_ciphertexts(0).map_err(other)?.iter().any(|c| c.id == wrong.id) {
         return Err(other("the recalled drop is still on the hub or in Barnet's inbox"));
     }
     n.say(&format!(
@@ -353,8 +354,8 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         live.len(),
         status.drops.len() - live.len()
     ))?;
-    let left = std::fs::read_dir(&blobs).map_err(other)?.count();
-    n.say(&format!("Ciphertext files left on the hub: {left}."))?;
+    let left = hub.hub.stored_ciphertexts(0).map_err(other)?.len();
+    n.say(&format!("Ciphertexts left on the hub: {left}."))?;
     let receipts = root.join("camden").join("state").join(crate::logcheck::LOG_DIR).join("receipts");
     let mut kept: Vec<String> = std::fs::read_dir(&receipts)
         .map_err(other)?

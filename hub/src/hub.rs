@@ -10,13 +10,14 @@ use jiff::Timestamp;
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::directory::{DirectoryError, SignedDirectory};
+use sealdrop_proto::ids::DropId;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore};
+use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
 use crate::{log_key, transfer_log};
 
 /// The database file's name inside the data directory.
@@ -123,6 +124,17 @@ pub fn read_log_verifier(data_dir: &Path) -> Result<NoteVerifierKey, HubError> {
     Ok(log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier())
 }
 
+/// A committed ciphertext as stored: see [`Hub::stored_ciphertexts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCiphertext {
+    /// The drop it belongs to.
+    pub id: DropId,
+    /// Its size in bytes.
+    pub len: u64,
+    /// Its first bytes (as many as asked for, at most `len`).
+    pub head: Vec<u8>,
+}
+
 impl Hub {
     /// Opens an initialised data directory, checks the stored directory
     /// against the authority key and the log key's permissions, checks the
@@ -148,7 +160,7 @@ impl Hub {
         })?;
         let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
         let log_size = transfer_log::check_on_open(&meta, &log_key, &directory, whole_seconds(clock.now()))?;
-        let blobs = FsBlobStore::open(data_dir)?;
+        let blobs = TieredBlobStore::new(meta.inline_blobs(), FsBlobStore::open(data_dir)?);
         let hub = Hub {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_owned(),
@@ -251,6 +263,28 @@ impl Hub {
 
     pub(crate) fn locks(&self) -> &DropLocks {
         &self.inner.locks
+    }
+
+    /// The committed ciphertexts this hub stores, each with its size and up
+    /// to `head` of its first bytes: what an operator (or the demo) can see
+    /// of the store without knowing where each one lives (small ones are
+    /// rows of the database, larger ones files). Blocking.
+    pub fn stored_ciphertexts(&self, head: usize) -> Result<Vec<StoredCiphertext>, HubError> {
+        self.block_on(|hub| async move {
+            let mut out = Vec::new();
+            for id in hub.blobs().list_blobs().await? {
+                let Some(mut blob) = hub.blobs().open_blob(&id).await? else { continue };
+                let mut first = Vec::with_capacity(head.min(64 * 1024));
+                tokio::io::AsyncReadExt::read_to_end(
+                    &mut tokio::io::AsyncReadExt::take(&mut blob.reader, head as u64),
+                    &mut first,
+                )
+                .await
+                .map_err(|e| HubError::io("read the ciphertext of", format!("drop {id}"), e))?;
+                out.push(StoredCiphertext { id, len: blob.len, head: first });
+            }
+            Ok(out)
+        })
     }
 
     /// Verifies a directory against the authority key, refuses one that is

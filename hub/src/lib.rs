@@ -27,7 +27,10 @@ pub mod transfer_log;
 use std::future::Future;
 
 pub use error::HubError;
-pub use hub::{CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, Hub, HubConfig, read_log_verifier};
+pub use hub::{
+    CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, Hub, HubConfig, StoredCiphertext,
+    read_log_verifier,
+};
 pub use init::{InitOptions, init};
 
 /// The hub's router, for in-process tests and embedding.

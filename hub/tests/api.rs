@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
@@ -82,14 +82,6 @@ impl World {
         inbox.drops.into_iter().map(|d| d.id).collect()
     }
 
-    fn blob_path(&self, id: &DropId) -> PathBuf {
-        self.data_dir().join("blobs").join(format!("{id}.age"))
-    }
-
-    fn upload_path(&self, id: &DropId) -> PathBuf {
-        self.data_dir().join("uploads").join(format!("{id}.part"))
-    }
-
     /// Creates a drop under `inner-fsm`, expiring in 7 days, with an idempotency key.
     async fn create_keyed(
         &self,
@@ -144,8 +136,8 @@ async fn full_flow_with_two_recipients() {
     w.advance(5);
     let committed: Committed = ok(w.commit(camden, &drop.id, &manifest).await).await;
     assert_eq!(committed.committed.as_second(), w.now());
-    assert!(w.blob_path(&drop.id).exists());
-    assert!(!w.upload_path(&drop.id).exists());
+    assert!(w.has_blob(&drop.id));
+    assert!(!w.has_upload(&drop.id));
 
     // Both recipients see it; nobody else does.
     let inbox: Inbox = ok(w.get(islington, "/v1/inbox").await).await;
@@ -182,7 +174,7 @@ async fn full_flow_with_two_recipients() {
         ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &w.receipt(islington, &drop.id, &data)).await)
             .await;
     assert!(!acked.ciphertext_deleted);
-    assert!(w.blob_path(&drop.id).exists());
+    assert!(w.has_blob(&drop.id));
     assert!(w.inbox(islington).await.is_empty(), "acknowledged drops leave the inbox");
     err(w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await, 410, code::GONE).await;
     let again = w.receipt(islington, &drop.id, &data);
@@ -206,7 +198,7 @@ async fn full_flow_with_two_recipients() {
     let acked: Acked =
         ok(w.post(hackney, &format!("/v1/drops/{}/ack", drop.id), &w.receipt(hackney, &drop.id, &data)).await).await;
     assert!(acked.ciphertext_deleted);
-    assert!(!w.blob_path(&drop.id).exists(), "the ciphertext is gone after the last acknowledgement");
+    assert!(!w.has_blob(&drop.id), "the ciphertext is gone after the last acknowledgement");
     assert!(files_in(&w.data_dir().join("blobs")).is_empty());
     err(w.get(hackney, &format!("/v1/drops/{}/content", drop.id)).await, 410, code::GONE).await;
     let details: DropDetails = ok(w.get(camden, &format!("/v1/drops/{}", drop.id)).await).await;
@@ -309,7 +301,7 @@ async fn commit_rules() {
     short.ciphertext_len -= 1;
     err(w.commit(camden, &drop.id, &short).await, 422, code::HASH_MISMATCH).await;
     assert!(w.inbox(islington).await.is_empty(), "a refused commit leaves the drop invisible");
-    assert!(!w.blob_path(&drop.id).exists());
+    assert!(!w.has_blob(&drop.id));
 
     // A manifest signed by another party's key, even though camden sends it.
     let forged = Commit { manifest: sign_doc(&manifest, &hackney.signing), known_size: None };
@@ -367,7 +359,7 @@ async fn streamed_upload_with_a_signed_hash_is_checked() {
     let _: Uploaded = ok(w.send(Method::PUT, &path, Some(&auth), data.clone()).await).await;
     let auth = sign_request(&camden.signing, "PUT", &path, w.now(), Some(&data));
     err(w.send(Method::PUT, &path, Some(&auth), content(999)).await, 401, code::BAD_SIGNATURE).await;
-    assert!(!w.upload_path(&drop.id).exists(), "a body that does not match its signed hash is not kept");
+    assert!(!w.has_upload(&drop.id), "a body that does not match its signed hash is not kept");
     w.stop().await;
 }
 
@@ -586,19 +578,25 @@ async fn reopening_keeps_committed_drops_and_removes_orphans() {
     let _: Uploaded = ok(w.upload(camden, &promoted.id, &data).await).await;
     w.stop().await;
 
-    // Simulate crashes: an upload file for an unknown drop, a stale upload of
-    // a committed drop, and a blob promoted but never committed.
-    let stray = DropId::random();
-    std::fs::write(w.upload_path(&stray), b"partial").unwrap();
-    std::fs::write(w.upload_path(&committed.id), b"stale").unwrap();
-    std::fs::rename(w.upload_path(&promoted.id), w.blob_path(&promoted.id)).unwrap();
+    // Simulate crashes: an upload (file or database row) for an unknown
+    // drop, a stale upload of a committed drop, and a blob promoted but
+    // never committed.
+    let (stray, stray_row) = (DropId::random(), DropId::random());
+    std::fs::write(w.upload_file(&stray), b"partial").unwrap();
+    let db = rusqlite::Connection::open(w.data_dir().join("hub.db")).unwrap();
+    db.execute("INSERT INTO inline_blobs VALUES (?1, 'upload', x'00')", [stray_row.as_str()]).unwrap();
+    drop(db);
+    std::fs::write(w.upload_file(&committed.id), b"stale").unwrap();
+    w.promote_behind_the_hubs_back(&promoted.id);
+    assert!(w.has_blob(&promoted.id) && w.has_upload(&stray_row));
 
     let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap();
-    assert!(!w.upload_path(&stray).exists(), "orphaned upload removed");
-    assert!(!w.upload_path(&committed.id).exists(), "upload of a committed drop removed");
-    assert!(!w.blob_path(&promoted.id).exists(), "uncommitted blob removed");
-    assert!(w.upload_path(&pending.id).exists(), "a finished upload of an open drop is kept");
-    assert!(w.blob_path(&committed.id).exists(), "committed ciphertext is kept");
+    assert!(!w.has_upload(&stray), "orphaned upload removed");
+    assert!(!w.has_upload(&stray_row), "orphaned upload row removed");
+    assert!(!w.has_upload(&committed.id), "upload of a committed drop removed");
+    assert!(!w.has_blob(&promoted.id), "uncommitted blob removed");
+    assert!(w.has_upload(&pending.id), "a finished upload of an open drop is kept");
+    assert!(w.has_blob(&committed.id), "committed ciphertext is kept");
     w.serve(hub).await;
 
     assert_eq!(w.inbox(islington).await, vec![committed.id.clone()]);
@@ -668,7 +666,7 @@ async fn a_committed_drop_is_returned_for_its_idempotency_key() {
     let hackney_sent = w.sent(hackney).await;
     assert_eq!((&hackney_sent[0].id, hackney_sent[0].idempotency_key.as_deref()), (&theirs.id, Some(key.as_str())));
     assert_eq!(w.sent(camden).await.len(), 1);
-    assert!(w.blob_path(&drop.id).exists(), "camden's committed drop is untouched");
+    assert!(w.has_blob(&drop.id), "camden's committed drop is untouched");
 
     // The key belongs to the party: another member of it gets the committed drop.
     let key2 = "a1".repeat(32);
@@ -714,11 +712,11 @@ async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
 
     // Uploaded in full, not committed: the upload goes with the drop.
     let _: Uploaded = ok(w.upload(camden, &second.id, &data).await).await;
-    assert!(w.upload_path(&second.id).exists());
+    assert!(w.has_upload(&second.id));
     w.advance(1);
     let third: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
     assert_ne!(third.id, second.id);
-    assert!(!w.upload_path(&second.id).exists(), "the replaced drop's upload is deleted");
+    assert!(!w.has_upload(&second.id), "the replaced drop's upload is deleted");
     err(w.get(camden, &format!("/v1/drops/{}", second.id)).await, 404, code::NOT_FOUND).await;
     err(w.upload(camden, &second.id, &data).await, 404, code::NOT_FOUND).await;
     let old_manifest = w.manifest(camden, &second, &["islington"], &data);
@@ -726,9 +724,9 @@ async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
 
     // Promoted to a blob but not committed (a crash between the two): the blob goes too.
     let _: Uploaded = ok(w.upload(camden, &third.id, &data).await).await;
-    std::fs::rename(w.upload_path(&third.id), w.blob_path(&third.id)).unwrap();
+    w.promote_behind_the_hubs_back(&third.id);
     let fourth: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
-    assert!(!w.blob_path(&third.id).exists(), "the replaced drop's blob is deleted");
+    assert!(!w.has_blob(&third.id), "the replaced drop's blob is deleted");
 
     // Partway through a streamed upload: the partial file is deleted at once,
     // and the upload fails when it ends instead of reviving the old drop.
@@ -739,14 +737,14 @@ async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
     let first_part = vec![7u8; 3 * 1024 * 1024];
     let stream = start_chunked_put(&w.base, &path, &auth, &[&first_part]).await;
     for _ in 0..500 {
-        if w.upload_path(&fourth.id).exists() {
+        if w.has_upload(&fourth.id) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(w.upload_path(&fourth.id).exists(), "the upload has started");
+    assert!(w.has_upload(&fourth.id), "the upload has started");
     let fifth: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
-    assert!(!w.upload_path(&fourth.id).exists(), "the partial upload is deleted");
+    assert!(!w.has_upload(&fourth.id), "the partial upload is deleted");
     assert_eq!(finish_chunked_put(stream, &[&data]).await, 409);
     assert!(files_in(&w.data_dir().join("uploads")).is_empty());
     assert!(files_in(&w.data_dir().join("blobs")).is_empty());

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -42,10 +41,6 @@ impl Keys {
 impl World {
     async fn start_lifecycle() -> World {
         World::launch(|keys| keys.lifecycle_directory(1, |_| {}).note, |hub| hub).await
-    }
-
-    fn blob(&self, id: &DropId) -> PathBuf {
-        self.data_dir().join("blobs").join(format!("{id}.age"))
     }
 
     /// Creates (expiring in `expires_in` seconds), uploads and commits a
@@ -134,13 +129,13 @@ async fn expiry_deletes_the_ciphertext_logs_it_and_shows_non_delivery() {
     // Before the expiry nothing is swept.
     w.advance(2 * DAY - 1);
     assert!(w.hub().sweep().await.unwrap().is_empty());
-    assert!(w.blob(&partly.id).exists() && w.blob(&unread.id).exists());
+    assert!(w.has_blob(&partly.id) && w.has_blob(&unread.id));
 
     w.advance(1);
     let report = w.hub().sweep().await.unwrap();
     assert_eq!((report.expired, report.agreement_ended, report.files_removed), (2, 0, 2));
-    assert!(!w.blob(&partly.id).exists() && !w.blob(&unread.id).exists(), "deleted means gone from disk");
-    assert!(w.blob(&later.id).exists());
+    assert!(!w.has_blob(&partly.id) && !w.has_blob(&unread.id), "deleted means gone from disk");
+    assert!(w.has_blob(&later.id));
     let expired_at = w.now();
 
     // The sender sees the non-delivery: expired, hackney never acknowledged.
@@ -182,13 +177,12 @@ async fn a_drop_never_committed_is_removed_at_its_expiry_without_a_log_entry() {
     let camden = &w.keys.camden;
     let drop: CreatedDrop = ok(w.create(camden, &["islington"], DAY).await).await;
     let _: Uploaded = ok(w.upload(camden, &drop.id, &content(100)).await).await;
-    let upload = w.data_dir().join("uploads").join(format!("{}.part", drop.id));
-    assert!(upload.exists());
+    assert!(w.has_upload(&drop.id));
     let entries_before = w.entries().await.len();
     w.advance(DAY);
     let report = w.hub().sweep().await.unwrap();
     assert_eq!((report.abandoned, report.expired, report.files_removed), (1, 0, 1));
-    assert!(!upload.exists());
+    assert!(!w.has_upload(&drop.id));
     let sent: Sent = ok(w.get(camden, "/v1/sent").await).await;
     assert!(sent.drops.is_empty(), "the drop's rows are gone: {sent:?}");
     assert_eq!(w.entries().await.len(), entries_before, "the log never knew it");
@@ -208,7 +202,7 @@ async fn the_running_hub_sweeps_by_itself() {
     // Waits for the background task (it ticks every 50 ms); the expiry
     // itself is reached by moving the clock, not by waiting.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while w.blob(&drop.id).exists() {
+    while w.has_blob(&drop.id) {
         assert!(std::time::Instant::now() < deadline, "the sweeper did not delete the expired drop");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -227,8 +221,8 @@ async fn a_restarted_hub_catches_up_before_serving() {
     // Down for two days.
     w.advance(2 * DAY);
     let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap();
-    assert!(!w.blob(&expiring.id).exists(), "deleted while opening, before serving anything");
-    assert!(w.blob(&lasting.id).exists());
+    assert!(!w.has_blob(&expiring.id), "deleted while opening, before serving anything");
+    assert!(w.has_blob(&lasting.id));
     w.serve(hub).await;
     assert_eq!(w.sent_drop(&expiring.id).await.state, DropState::Expired);
     assert_eq!(w.inbox_of(&w.keys.islington).await, vec![lasting.id.clone()]);
@@ -252,7 +246,7 @@ async fn recall_before_and_after_acknowledgement() {
     let recalled: Recalled = ok(w.recall(camden, &first.id).await).await;
     assert_eq!((recalled.recalled.as_second(), recalled.ciphertext_deleted), (w.now(), true));
     assert!(recalled.downloaded_by.is_empty());
-    assert!(!w.blob(&first.id).exists());
+    assert!(!w.has_blob(&first.id));
     assert!(w.inbox_of(islington).await.is_empty() && w.inbox_of(hackney).await.is_empty());
     let msg = err(w.get(islington, &format!("/v1/drops/{}/content", first.id)).await, 410, code::GONE).await;
     assert!(msg.contains("recalled"), "{msg}");
@@ -282,7 +276,7 @@ async fn recall_before_and_after_acknowledgement() {
     let msg = err(w.recall(camden, &third.id).await, 409, code::RECALL_REFUSED).await;
     assert!(msg.contains("islington acknowledged it at") && msg.contains("islington/data-team"), "{msg}");
     assert!(msg.contains("inner-fsm"), "{msg}");
-    assert!(w.blob(&third.id).exists(), "nothing deleted");
+    assert!(w.has_blob(&third.id), "nothing deleted");
     assert_eq!(w.sent_drop(&third.id).await.state, DropState::Committed);
     // Hackney can still fetch it.
     w.fetch_and_ack(hackney, &third.id, &data).await;
@@ -382,7 +376,7 @@ async fn an_agreement_that_ends_stops_all_traffic_under_it() {
         d.agreements[0].valid_until = ended_at;
     };
     let _: DirectoryAccepted = ok(w.publish(&w.keys.lifecycle_directory(3, ended).note).await).await;
-    assert!(!w.blob(&waiting.id).exists(), "the publication swept it");
+    assert!(!w.has_blob(&waiting.id), "the publication swept it");
     assert_eq!(w.deletions().await, vec![(waiting.id.clone(), DeletionReason::AgreementEnded, w.now())]);
     assert_eq!(w.sent_drop(&waiting.id).await.state, DropState::Expired);
     assert!(w.inbox_of(islington).await.is_empty());

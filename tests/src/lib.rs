@@ -11,6 +11,7 @@
 //!   connection part-way (a download's answer or an upload's body), as a
 //!   network fault would.
 
+use rusqlite::OptionalExtension as _;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -754,9 +755,41 @@ impl Hub {
         copy_tree(snapshot, self.data.path());
     }
 
-    /// Where the hub keeps a committed drop's ciphertext.
-    pub fn blob(&self, id: &str) -> PathBuf {
+    /// Where the hub keeps a committed drop's ciphertext when it is large;
+    /// a small one (64 KiB or less) is a row of its database instead.
+    fn blob_file(&self, id: &str) -> PathBuf {
         self.data.path().join("blobs").join(format!("{id}.age"))
+    }
+
+    /// The committed ciphertext of drop `id` as the hub stores it, from its
+    /// file or its database row, or `None` if the hub holds none.
+    pub fn ciphertext(&self, id: &str) -> Option<Vec<u8>> {
+        if let Ok(bytes) = std::fs::read(self.blob_file(id)) {
+            return Some(bytes);
+        }
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        db.query_row("SELECT data FROM inline_blobs WHERE drop_id = ?1 AND stage = 'blob'", [id], |r| r.get(0))
+            .optional()
+            .expect("read the hub's inline ciphertexts")
+    }
+
+    /// Whether the hub still holds drop `id`'s committed ciphertext.
+    pub fn has_ciphertext(&self, id: &str) -> bool {
+        self.ciphertext(id).is_some()
+    }
+
+    /// Replaces drop `id`'s stored ciphertext behind the hub's back, where
+    /// it is kept, as a malicious or compromised operator could.
+    pub fn set_ciphertext(&self, id: &str, bytes: &[u8]) {
+        let file = self.blob_file(id);
+        if file.exists() {
+            std::fs::write(&file, bytes).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+            return;
+        }
+        let changed =
+            self.tamper_sql("UPDATE inline_blobs SET data = ?1 WHERE drop_id = ?2 AND stage = 'blob'", &[&bytes, &id]);
+        assert_eq!(changed, 1, "the hub holds no ciphertext of drop {id}");
     }
 
     /// Runs SQL on the hub's database behind its back, as a malicious or

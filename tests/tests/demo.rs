@@ -25,7 +25,7 @@ fn the_demo_runs_end_to_end_from_any_folder() {
         "The hub already has 12 of 12 parts",
         "599 rows delivered in all",
         "12 of 12 drops acknowledged",
-        "Ciphertext files left on the hub: 0.",
+        "Ciphertexts left on the hub: 0.",
         "Recalled before Barnet opened it",
         "; 1 recalled.",
         "on recall 1 (each recall signed by the sender)",

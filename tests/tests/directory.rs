@@ -41,7 +41,7 @@ fn exchange_works(hub: &Hub, camden: &Party, islington: &Party, name: &str) {
     let out = islington.work().join(format!("in-{name}"));
     islington.fetch(&id, &out);
     assert_eq!(read_bytes(&out.join(name)), name.as_bytes());
-    assert!(!hub.blob(&id).exists());
+    assert!(!hub.has_ciphertext(&id));
 }
 
 #[test]

@@ -64,6 +64,6 @@ fn the_recipient_can_download_the_content_over_raw_http() {
     let islington = member_key("islington").signing;
     let reply = http::signed_get(&hub.url, &islington, &format!("/v1/drops/{id}/content"));
     assert_eq!(reply.status, 200, "{reply:?}");
-    let blob = std::fs::read(hub.blob(&id)).unwrap();
+    let blob = hub.ciphertext(&id).expect("the hub holds the ciphertext");
     assert!(reply.bytes == blob, "the content served differs from the stored ciphertext");
 }

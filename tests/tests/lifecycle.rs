@@ -85,8 +85,8 @@ fn expiry_with_and_without_partial_acknowledgement() {
 
     clock.advance(2 * DAY);
     wait_for("the sweeper to expire the first drop", || state_of(&camden, &partly) == "expired");
-    assert!(!hub.blob(&partly).exists(), "the ciphertext is gone from disk");
-    assert!(hub.blob(&unread).exists());
+    assert!(!hub.has_ciphertext(&partly), "the ciphertext is gone from disk");
+    assert!(hub.has_ciphertext(&unread));
     let d = camden.status_of(&partly);
     assert_eq!(outcome(&d, "islington"), "acknowledged");
     assert_eq!(outcome(&d, "hackney"), "not_delivered");
@@ -101,7 +101,7 @@ fn expiry_with_and_without_partial_acknowledgement() {
     clock.advance(3 * DAY);
     wait_for("the sweeper to expire the second drop", || state_of(&camden, &unread) == "expired");
     assert_eq!(outcome(&camden.status_of(&unread), "hackney"), "not_delivered");
-    assert!(!hub.blob(&unread).exists());
+    assert!(!hub.has_ciphertext(&unread));
     assert!(hackney.inbox_ids().is_empty());
     audit_passes(&hackney);
 }
@@ -118,7 +118,7 @@ fn recall_before_and_after_acknowledgement() {
     assert_eq!(islington.inbox_ids(), vec![mistake.clone()]);
     let out = camden.ok(["recall", &mistake]);
     assert!(out.contains(&format!("recalled drop {mistake}")), "{out}");
-    assert!(!hub.blob(&mistake).exists());
+    assert!(!hub.has_ciphertext(&mistake));
     assert!(islington.inbox_ids().is_empty(), "recipients see nothing more of it");
     islington.fail_code(["fetch", &mistake], "gone");
     assert_eq!(state_of(&camden, &mistake), "recalled");
@@ -157,7 +157,7 @@ fn a_hub_that_was_down_catches_up_at_start() {
     // A long interval: only the sweep at start can delete it before the check below.
     hub.restart_with(&["--sweep-interval", "86400"]);
     camden.point_at(&hub);
-    assert!(!hub.blob(&id).exists(), "deleted when the hub started");
+    assert!(!hub.has_ciphertext(&id), "deleted when the hub started");
     let d = camden.status_of(&id);
     assert_eq!(d["state"], "expired");
     assert_eq!(outcome(&d, "islington"), "not_delivered");
@@ -345,7 +345,7 @@ fn an_ended_agreement_is_refused_everywhere() {
     reply.assert_error(422, "agreement_not_in_force");
     // The waiting drop is gone with the agreement: not fetchable, deleted, a non-delivery.
     wait_for("the sweeper to delete the drop", || state_of(&camden, &id) == "expired");
-    assert!(!hub.blob(&id).exists());
+    assert!(!hub.has_ciphertext(&id));
     islington.fail_code(["fetch", &id], "gone");
     assert_eq!(outcome(&camden.status_of(&id), "islington"), "not_delivered");
     audit_passes(&islington);

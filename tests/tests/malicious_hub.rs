@@ -14,7 +14,7 @@ fn refused_fetch_leaves_nothing(hub: &Hub, sender: &Party, recipient: &Party, id
     assert!(recipient.inbox_ids().contains(&id.to_owned()), "the drop was acknowledged");
     let status = sender.status_of(id);
     assert!(recipient_status(&status, &recipient.id)["acknowledged"].is_null(), "{status}");
-    assert!(hub.blob(id).exists());
+    assert!(hub.has_ciphertext(id));
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn send_big(hub: &Hub, seed: u64) -> Sent {
     let data = pseudo_random_bytes(3 * MIB, seed);
     let file = camden.file("records.bin", &data);
     let id = camden.send("islington", &[&file]);
-    let ciphertext = read_bytes(&hub.blob(&id));
+    let ciphertext = hub.ciphertext(&id).expect("the hub holds the ciphertext");
     Sent { id, data, ciphertext }
 }
 

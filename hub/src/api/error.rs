@@ -128,18 +128,23 @@ impl IntoResponse for ApiError {
 
 impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
+        if e.is_storage_full() {
+            return storage_full(&e);
+        }
         Self::internal(format_args!("database: {e}"))
     }
+}
+
+/// The 507 for a full disk, which operators and senders must tell apart from a bug.
+fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "storage full");
+    ApiError::new(code::INSUFFICIENT_STORAGE, "the hub's storage is full; try again later and tell the hub's operator")
 }
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         if e.is_storage_full() {
-            tracing::error!(error = %e, "storage full");
-            return Self::new(
-                code::INSUFFICIENT_STORAGE,
-                "the hub's storage is full; try again later and tell the hub's operator",
-            );
+            return storage_full(&e);
         }
         Self::internal(format_args!("storage: {e}"))
     }

@@ -49,10 +49,13 @@ pub async fn put_content(
         return Err(too_large(max));
     }
     // Forget the previous upload before writing to its file, so the
-    // database never vouches for bytes that are not on disk.
-    let key = id.clone();
-    if !meta(&hub, move |m| m.set_upload(&key, None)).await? {
-        return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
+    // database never vouches for bytes that are not on disk. (A first
+    // upload has nothing to forget: one database write fewer per drop.)
+    if rec.upload.is_some() {
+        let key = id.clone();
+        if !meta(&hub, move |m| m.set_upload(&key, None)).await? {
+            return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
+        }
     }
     let start = if offset == 0 { Start::Fresh } else { continue_from(&hub, &id, offset).await? };
     let received = match receive(&hub, &id, start, upload.body, max).await {

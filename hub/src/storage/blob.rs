@@ -27,6 +27,14 @@ pub enum BlobError {
         #[source]
         source: std::io::Error,
     },
+    /// A small ciphertext kept in the database (see `storage::tiered`).
+    #[error("cannot {action} the ciphertext of drop {id} in the database: {source}")]
+    Database {
+        action: &'static str,
+        id: DropId,
+        #[source]
+        source: Box<super::MetaError>,
+    },
 }
 
 impl BlobError {
@@ -37,7 +45,13 @@ impl BlobError {
     /// Whether the failure was a full disk, which the API reports as 507 so
     /// operators and senders can tell it apart from a bug.
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == ErrorKind::StorageFull || source.kind() == ErrorKind::QuotaExceeded)
+        match self {
+            Self::Io { source, .. } => {
+                source.kind() == ErrorKind::StorageFull || source.kind() == ErrorKind::QuotaExceeded
+            }
+            Self::Database { source, .. } => source.is_storage_full(),
+            Self::NoUpload(_) => false,
+        }
     }
 }
 

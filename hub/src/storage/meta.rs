@@ -36,6 +36,13 @@ pub enum MetaError {
     LogEntryTooLarge(usize),
 }
 
+impl MetaError {
+    /// Whether the database could not grow because the disk is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Keys of the `settings` table.
 pub mod setting {
     /// The hub's origin name.

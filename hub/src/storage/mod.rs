@@ -7,7 +7,9 @@ pub mod group_sync;
 pub mod meta;
 pub mod sqlite;
 mod sqlite_log;
+pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use meta::{MetaError, MetaStore};
 pub use sqlite::SqliteMetaStore;
+pub use tiered::TieredBlobStore;

@@ -16,7 +16,7 @@
 //! each sees the previous one's checkpoint.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -95,6 +95,15 @@ const MIGRATIONS: &[M<'static>] = &[
         "ALTER TABLE drops ADD COLUMN deleted INTEGER;
     CREATE INDEX drops_by_state_expiry ON drops (state, expires);",
     ),
+    // Small ciphertexts kept in the database instead of a file each (see
+    // `InlineBlobs`): an upload being written or a committed drop's blob.
+    M::up(
+        "CREATE TABLE inline_blobs (
+        drop_id TEXT PRIMARY KEY,
+        stage TEXT NOT NULL CHECK (stage IN ('upload', 'blob')),
+        data BLOB NOT NULL
+    ) STRICT;",
+    ),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
@@ -108,6 +117,12 @@ type WalSync = GroupSync<Box<dyn Fn() -> std::io::Result<()> + Send + Sync>>;
 
 /// The SQLite metadata store.
 pub struct SqliteMetaStore {
+    /// The database, shared with [`InlineBlobs`].
+    db: Arc<Db>,
+}
+
+/// The hub's database: one connection and the WAL's group sync.
+struct Db {
     /// The one connection; its mutex is the write lock.
     conn: Mutex<Connection>,
     /// Syncs the WAL for committed transactions; `None` in memory.
@@ -149,10 +164,16 @@ impl SqliteMetaStore {
                 Box::new(move || std::fs::File::open(&wal)?.sync_data());
             GroupSync::new(flush)
         });
-        let store = Self { conn: Mutex::new(conn), wal_sync };
+        let store = Self { db: Arc::new(Db { conn: Mutex::new(conn), wal_sync }) };
         // The migrations above are as durable as any later write.
         store.sync_wal()?;
         Ok(store)
+    }
+
+    /// The table of small ciphertexts in this database, for the blob store
+    /// (see [`InlineBlobs`]).
+    pub fn inline_blobs(&self) -> InlineBlobs {
+        InlineBlobs { db: self.db.clone() }
     }
 
     /// Runs `f` in a write transaction and returns once it is durable.
@@ -165,7 +186,7 @@ impl SqliteMetaStore {
     /// Makes every transaction committed so far durable (shared with
     /// concurrent callers).
     fn sync_wal(&self) -> Result<(), MetaError> {
-        match &self.wal_sync {
+        match &self.db.wal_sync {
             Some(g) => g.sync().map_err(|e| MetaError::Corrupt(format!("cannot sync the database to disk: {e}"))),
             None => Ok(()),
         }
@@ -174,13 +195,121 @@ impl SqliteMetaStore {
     /// How many WAL syncs have run: fewer than durable writes when
     /// concurrent writers shared them.
     pub fn wal_syncs(&self) -> u64 {
-        self.wal_sync.as_ref().map_or(0, GroupSync::syncs)
+        self.db.wal_sync.as_ref().map_or(0, GroupSync::syncs)
     }
 
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.db.conn()
+    }
+}
+
+impl Db {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (an
         // unfinished transaction rolls back when dropped), so carry on.
         self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Where a drop's ciphertext is in its life, as the blob store sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStage {
+    /// Being uploaded (finished or cut off), not yet committed.
+    Upload,
+    /// Committed: what recipients download.
+    Blob,
+}
+
+impl BlobStage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Blob => "blob",
+        }
+    }
+}
+
+/// Small ciphertexts in a table of the hub's database, one row per drop.
+///
+/// Why: a file per small drop cost a file creation, an fsync of it and of
+/// its folder, and a rename, for a few KiB; a row costs a few pages of the
+/// WAL, made durable by the group sync the drop's commit waits for anyway
+/// (rows are written with `synchronous=NORMAL` and no sync of their own: a
+/// later sync of the same WAL covers every earlier transaction, and the
+/// commit that makes a drop visible always comes after its row's writes).
+/// Calls block; the blob store runs them on the blocking pool.
+#[derive(Clone)]
+pub struct InlineBlobs {
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for InlineBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineBlobs")
+    }
+}
+
+impl InlineBlobs {
+    /// Stores `data` as the drop's upload, replacing any row it had.
+    pub fn put_upload(&self, id: &DropId, data: &[u8]) -> Result<(), MetaError> {
+        self.db
+            .conn()
+            .prepare_cached(
+                "INSERT INTO inline_blobs (drop_id, stage, data) VALUES (?1, 'upload', ?2)
+                 ON CONFLICT (drop_id) DO UPDATE SET stage = 'upload', data = excluded.data",
+            )?
+            .execute(params![id.as_str(), data])?;
+        Ok(())
+    }
+
+    /// The drop's bytes at `stage`, if it has a row at that stage.
+    pub fn get(&self, id: &DropId, stage: BlobStage) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self
+            .db
+            .conn()
+            .prepare_cached("SELECT data FROM inline_blobs WHERE drop_id = ?1 AND stage = ?2")?
+            .query_row(params![id.as_str(), stage.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The length of the drop's bytes at `stage`, if it has a row at that stage.
+    pub fn len(&self, id: &DropId, stage: BlobStage) -> Result<Option<u64>, MetaError> {
+        let len: Option<i64> = self
+            .db
+            .conn()
+            .prepare_cached("SELECT length(data) FROM inline_blobs WHERE drop_id = ?1 AND stage = ?2")?
+            .query_row(params![id.as_str(), stage.as_str()], |r| r.get(0))
+            .optional()?;
+        len.map(|n| to_u64(n, "inline blob length")).transpose()
+    }
+
+    /// Turns the drop's upload into its blob; `false` if it has no upload row.
+    pub fn promote(&self, id: &DropId) -> Result<bool, MetaError> {
+        let n = self
+            .db
+            .conn()
+            .prepare_cached("UPDATE inline_blobs SET stage = 'blob' WHERE drop_id = ?1 AND stage = 'upload'")?
+            .execute([id.as_str()])?;
+        Ok(n == 1)
+    }
+
+    /// Deletes the drop's row at `stage`; `false` if there was none.
+    pub fn delete(&self, id: &DropId, stage: BlobStage) -> Result<bool, MetaError> {
+        let n = self
+            .db
+            .conn()
+            .prepare_cached("DELETE FROM inline_blobs WHERE drop_id = ?1 AND stage = ?2")?
+            .execute(params![id.as_str(), stage.as_str()])?;
+        Ok(n == 1)
+    }
+
+    /// The drops with a row at `stage`.
+    pub fn list(&self, stage: BlobStage) -> Result<Vec<DropId>, MetaError> {
+        let conn = self.db.conn();
+        let mut statement =
+            conn.prepare_cached("SELECT drop_id FROM inline_blobs WHERE stage = ?1 ORDER BY drop_id")?;
+        let ids: Vec<String> = statement.query_map([stage.as_str()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        ids.into_iter().map(|id| parse(id, "inline blob id")).collect()
     }
 }
 

@@ -192,6 +192,52 @@ impl World {
         self.data.path().join("hub")
     }
 
+    /// The file of a drop's large committed ciphertext.
+    pub fn blob_file(&self, id: &DropId) -> PathBuf {
+        self.data_dir().join("blobs").join(format!("{id}.age"))
+    }
+
+    /// The file of a drop's large upload.
+    pub fn upload_file(&self, id: &DropId) -> PathBuf {
+        self.data_dir().join("uploads").join(format!("{id}.part"))
+    }
+
+    /// The stage (`upload` or `blob`) of a drop's small ciphertext, kept
+    /// in a row of the hub's database, if it has one.
+    pub fn inline_stage(&self, id: &DropId) -> Option<String> {
+        use rusqlite::OptionalExtension as _;
+        let db = rusqlite::Connection::open(self.data_dir().join("hub.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        db.query_row("SELECT stage FROM inline_blobs WHERE drop_id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()
+            .unwrap()
+    }
+
+    /// Leaves a drop's finished upload promoted to its blob behind the
+    /// hub's back, as a crash between promotion and commit would.
+    pub fn promote_behind_the_hubs_back(&self, id: &DropId) {
+        if self.upload_file(id).exists() {
+            std::fs::rename(self.upload_file(id), self.blob_file(id)).unwrap();
+            return;
+        }
+        let db = rusqlite::Connection::open(self.data_dir().join("hub.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let n = db
+            .execute("UPDATE inline_blobs SET stage = 'blob' WHERE drop_id = ?1 AND stage = 'upload'", [id.as_str()])
+            .unwrap();
+        assert_eq!(n, 1, "drop {id} has no upload to promote");
+    }
+
+    /// Whether the hub holds a drop's committed ciphertext (a file, or a row).
+    pub fn has_blob(&self, id: &DropId) -> bool {
+        self.blob_file(id).exists() || self.inline_stage(id).as_deref() == Some("blob")
+    }
+
+    /// Whether the hub holds an upload of a drop (a file, or a row).
+    pub fn has_upload(&self, id: &DropId) -> bool {
+        self.upload_file(id).exists() || self.inline_stage(id).as_deref() == Some("upload")
+    }
+
     /// The hub being served.
     pub fn hub(&self) -> &Hub {
         self.hub.as_ref().expect("the hub is being served")
