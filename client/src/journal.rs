@@ -183,6 +183,20 @@ fn second(t: Timestamp) -> Timestamp {
 /// cut short (no final newline) is closed off first, so it cannot swallow
 /// this one.
 pub fn append(state_dir: &Path, time: Timestamp, event: Event) -> io::Result<()> {
+    append_line(state_dir, time, event, Sync::Now)
+}
+
+/// Whether an appended line is synced to disk before [`append_line`] returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Now,
+    /// By the next synced line (the file's sync covers every earlier write)
+    /// or the kernel's write-back: for a line that only restates what is
+    /// kept elsewhere too.
+    Later,
+}
+
+fn append_line(state_dir: &Path, time: Timestamp, event: Event, sync: Sync) -> io::Result<()> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
     let entry = Entry { v: VERSION, time: second(time), event };
     let mut line = serde_json::to_string(&entry).map_err(io::Error::other)?;
@@ -198,7 +212,10 @@ pub fn append(state_dir: &Path, time: Timestamp, event: Event) -> io::Result<()>
         }
     }
     (&file).write_all(line.as_bytes())?;
-    file.sync_data()
+    match sync {
+        Sync::Now => file.sync_data(),
+        Sync::Later => Ok(()),
+    }
 }
 
 /// Records `event` at `time`; on failure prints one warning and carries on.
@@ -286,11 +303,21 @@ pub fn record_received(
 }
 
 /// Hook for the log check: records a verified checkpoint when its size
-/// differs from the last one journalled.
+/// differs from the last one journalled. The line is not synced on its
+/// own: the checkpoint is also kept in the log state and in every receipt
+/// made under it, and the send or fetch journalled right after it syncs
+/// the file (one sync per small drop instead of two).
 pub fn record_checkpoint(state_dir: &Path, time: Timestamp, cp: &SignedCheckpoint) {
     match last_checkpoint(&path(state_dir)) {
         Ok(Some(last)) if last.size == cp.size && last.origin == cp.origin => {}
-        Ok(_) => record_at(state_dir, time, Event::Checkpoint(cp.into())),
+        Ok(_) => {
+            if let Err(e) = append_line(state_dir, time, Event::Checkpoint(cp.into()), Sync::Later) {
+                eprintln!(
+                    "warning: could not record the checkpoint in the local journal {}: {e} (nothing else is affected)",
+                    path(state_dir).display()
+                );
+            }
+        }
         Err(e) => eprintln!(
             "warning: could not read the local journal {}: {e}; the checkpoint was not recorded there",
             path(state_dir).display()

@@ -30,7 +30,10 @@ use crate::hub_client::HubClient;
 /// Folder in the state dir for everything about the log.
 pub const LOG_DIR: &str = "log";
 const KEY_FILE: &str = "log.vkey";
-const CHECKPOINT_FILE: &str = "checkpoint";
+/// The newest verified checkpoint, before it was kept in two slots (read only).
+const LEGACY_CHECKPOINT_FILE: &str = "checkpoint";
+/// The two slots the newest verified checkpoint is written to in turn.
+const CHECKPOINT_SLOTS: [&str; 2] = ["checkpoint.a", "checkpoint.b"];
 
 fn log_dir(state_dir: &Path) -> PathBuf {
     state_dir.join(LOG_DIR)
@@ -111,18 +114,96 @@ pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<Note
 }
 
 /// The newest checkpoint this client verified, if any.
+///
+/// It is kept in two slot files written in turn, in place: a new file per
+/// update (temp file + rename) deleted an inode per drop, and on ext4
+/// without a journal every file created later scans the inodes deleted in
+/// the last 30 s one by one, which was the largest single cost of sending
+/// many small drops. A slot cut short by a crash fails its signature check
+/// and the other slot, one update older, is used.
 pub fn last_verified(state_dir: &Path, key: &NoteVerifierKey) -> Result<Option<SignedCheckpoint>> {
-    let path = log_dir(state_dir).join(CHECKPOINT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(note) => checkpoint::open(&note, key).map(Some).map_err(|e| {
-            Error::verification(
-                "log_state_invalid",
-                format!("{} does not verify with the log key: {e}", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    Ok(read_slots(state_dir, key)?.newest)
+}
+
+/// What the checkpoint slots hold.
+struct Slots {
+    /// The newest checkpoint that verifies, in any slot.
+    newest: Option<SignedCheckpoint>,
+    /// The slot to write next: one that does not hold `newest`.
+    next: PathBuf,
+}
+
+fn read_slots(state_dir: &Path, key: &NoteVerifierKey) -> Result<Slots> {
+    let dir = log_dir(state_dir);
+    let mut newest: Option<(SignedCheckpoint, Option<usize>)> = None;
+    let mut unreadable = Vec::new();
+    let files = CHECKPOINT_SLOTS.iter().map(|n| (Some(n), dir.join(n)));
+    let legacy = std::iter::once((None, dir.join(LEGACY_CHECKPOINT_FILE)));
+    for (slot, path) in files.chain(legacy) {
+        let slot = slot.map(|n| CHECKPOINT_SLOTS.iter().position(|s| s == n).unwrap_or(0));
+        let note = match std::fs::read_to_string(&path) {
+            Ok(note) => note,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                unreadable.push(format!("{} is not text", path.display()));
+                continue;
+            }
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        match open_verified(&note, key) {
+            Ok(cp) => {
+                if newest.as_ref().is_none_or(|(n, _)| cp.size > n.size) {
+                    newest = Some((cp, slot));
+                }
+            }
+            Err(e) => unreadable.push(format!("{} does not verify with the log key: {e}", path.display())),
+        }
     }
+    if newest.is_none() && !unreadable.is_empty() {
+        return Err(Error::verification("log_state_invalid", unreadable.join("; ")));
+    }
+    let next = match newest.as_ref().and_then(|(_, slot)| *slot) {
+        Some(i) => CHECKPOINT_SLOTS[1 - i],
+        None => CHECKPOINT_SLOTS[0],
+    };
+    Ok(Slots { newest: newest.map(|(cp, _)| cp), next: dir.join(next) })
+}
+
+/// Opens a checkpoint note read back from a slot, verifying it with `key`
+/// unless this process verified the same note with the same key before:
+/// the slots are read two or three times per drop, and a signature check
+/// costs far more than the read.
+fn open_verified(note: &str, key: &NoteVerifierKey) -> std::result::Result<SignedCheckpoint, String> {
+    use std::sync::Mutex;
+    /// Notes verified so far, with the key that verified them (a few at most).
+    static VERIFIED: Mutex<Vec<(String, String, SignedCheckpoint)>> = Mutex::new(Vec::new());
+    let key_text = key.to_string();
+    let mut cache = VERIFIED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, cp)) = cache.iter().find(|(n, k, _)| n == note && *k == key_text) {
+        return Ok(cp.clone());
+    }
+    let cp = checkpoint::open(note, key).map_err(|e| e.to_string())?;
+    if cache.len() >= 8 {
+        cache.remove(0);
+    }
+    cache.push((note.to_owned(), key_text, cp.clone()));
+    Ok(cp)
+}
+
+/// Records `cp` as the newest verified checkpoint: overwrites `slot` (one
+/// that does not hold the newest before it) in place. Not synced: a slot
+/// the kernel had not written back when the power went is either the old
+/// checkpoint (still verified, only older) or cut short (it fails its
+/// signature check and the other slot is used), and the newest checkpoint
+/// is in the journal and the receipts too. The block is overwritten in
+/// place many times a second while many drops are sent and written back once.
+fn keep_newest(state_dir: &Path, slot: &Path, cp: &SignedCheckpoint) -> Result<()> {
+    use std::io::Write as _;
+    crate::fsutil::create_private_dir(&log_dir(state_dir))?;
+    let failed = |e| Error::io(format!("cannot write {}", slot.display()), e);
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(slot).map_err(failed)?;
+    file.write_all(cp.note.as_bytes()).map_err(failed)?;
+    file.set_len(cp.note.len() as u64).map_err(failed)
 }
 
 fn keep_evidence(
@@ -181,7 +262,8 @@ fn accept(
             format!("the hub's checkpoint does not verify with its log key: {e}; do not trust this hub"),
         )
     })?;
-    if let Some(old) = last_verified(state_dir, key)? {
+    let slots = read_slots(state_dir, key)?;
+    if let Some(old) = slots.newest {
         let broken = |why: String| -> Result<Option<SignedCheckpoint>> {
             let evidence = keep_evidence(state_dir, &old, text, now)?;
             Err(Error::verification(
@@ -220,7 +302,7 @@ fn accept(
             ));
         }
     }
-    write_atomic(&log_dir(state_dir).join(CHECKPOINT_FILE), offered.note.as_bytes(), false)?;
+    keep_newest(state_dir, &slots.next, &offered)?;
     crate::journal::record_checkpoint(state_dir, now, &offered);
     Ok(Some(offered))
 }
@@ -373,7 +455,9 @@ mod tests {
     /// Records the checkpoint of `t` as the newest this client verified.
     fn verified(c: &Client, t: &MemoryTree) {
         let note = checkpoint::sign(&c.log_key, t.size(), &t.root());
-        write_atomic(&log_dir(c.state.path()).join(CHECKPOINT_FILE), note.as_bytes(), false).unwrap();
+        let cp = checkpoint::open(&note, &c.log_key.verifier()).unwrap();
+        let slot = read_slots(c.state.path(), &c.log_key.verifier()).unwrap().next;
+        keep_newest(c.state.path(), &slot, &cp).unwrap();
     }
 
     fn keep(c: &Client, index: u64, proof: &LogProof) -> Result<PathBuf> {
@@ -479,5 +563,69 @@ mod tests {
         assert_eq!(e.code, "hub_unreachable", "{}", e.message);
         assert!(!log_dir(c.state.path()).join("evidence").exists());
         assert_eq!(last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap().size, 3);
+    }
+
+    fn slot(c: &Client, i: usize) -> PathBuf {
+        log_dir(c.state.path()).join(CHECKPOINT_SLOTS[i])
+    }
+
+    #[test]
+    fn the_newest_checkpoint_is_written_to_the_two_slots_in_turn_in_place() {
+        use std::os::unix::fs::MetadataExt as _;
+        let c = client();
+        let key = c.log_key.verifier();
+        let mut t = tree(&["a"]);
+        verified(&c, &t);
+        assert_eq!(last_verified(c.state.path(), &key).unwrap().unwrap().size, 1);
+        assert!(slot(&c, 0).exists() && !slot(&c, 1).exists());
+        let inodes = |c: &Client| [0, 1].map(|i| std::fs::metadata(slot(c, i)).map(|m| m.ino()).ok());
+        t.append(b"b");
+        verified(&c, &t);
+        let first = inodes(&c);
+        for n in 3..7u64 {
+            t.append(b"c");
+            verified(&c, &t);
+            assert_eq!(last_verified(c.state.path(), &key).unwrap().unwrap().size, n);
+        }
+        assert_eq!(inodes(&c), first, "the slots are overwritten, never replaced");
+        let sizes: Vec<u64> =
+            [0, 1].map(|i| checkpoint::open(&std::fs::read_to_string(slot(&c, i)).unwrap(), &key).unwrap().size).into();
+        assert_eq!(sizes, [5, 6], "the older slot is the one overwritten");
+    }
+
+    #[test]
+    fn a_slot_cut_short_by_a_crash_falls_back_to_the_other() {
+        let c = client();
+        let key = c.log_key.verifier();
+        let mut t = tree(&["a", "b"]);
+        verified(&c, &t);
+        t.append(b"c");
+        verified(&c, &t);
+        // The newer slot (the second) was being overwritten when the power went.
+        let newer = slot(&c, 1);
+        let note = std::fs::read(&newer).unwrap();
+        std::fs::write(&newer, &note[..note.len() / 2]).unwrap();
+        assert_eq!(last_verified(c.state.path(), &key).unwrap().unwrap().size, 2);
+        // The next checkpoint goes into the damaged slot, not over the good one.
+        t.append(b"d");
+        verified(&c, &t);
+        assert_eq!(last_verified(c.state.path(), &key).unwrap().unwrap().size, 4);
+        assert_eq!(checkpoint::open(&std::fs::read_to_string(slot(&c, 0)).unwrap(), &key).unwrap().size, 2);
+        // Both damaged: nothing can be trusted, and the client says so.
+        for i in [0, 1] {
+            std::fs::write(slot(&c, i), b"not a checkpoint").unwrap();
+        }
+        assert_eq!(last_verified(c.state.path(), &key).unwrap_err().code, "log_state_invalid");
+    }
+
+    #[test]
+    fn a_checkpoint_kept_by_an_older_client_is_still_read() {
+        let c = client();
+        let key = c.log_key.verifier();
+        let t = tree(&["a", "b", "c"]);
+        let note = checkpoint::sign(&c.log_key, t.size(), &t.root());
+        write_atomic(&log_dir(c.state.path()).join(LEGACY_CHECKPOINT_FILE), note.as_bytes(), false).unwrap();
+        assert_eq!(last_verified(c.state.path(), &key).unwrap().unwrap().size, 3);
+        assert_eq!(known_size(c.state.path(), &key), Some(3));
     }
 }
