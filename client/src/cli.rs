@@ -472,9 +472,8 @@ pub fn exit_status_man_section() -> sealdrop_cli_docs::ManSection {
 fn write_man_pages(dir: &std::path::Path) -> Result<()> {
     // The top-level help's exit-status list becomes each page's EXIT STATUS section instead.
     let cmd = Cli::command().after_help(None::<&'static str>);
-    let pages = sealdrop_cli_docs::write_man_pages(cmd, dir, &[exit_status_man_section()]).map_err(|e| {
-        Error::io(format!("cannot write the man pages into {} (choose a folder you can write to)", dir.display()), e)
-    })?;
+    let pages = sealdrop_cli_docs::write_man_pages(cmd, dir, &[exit_status_man_section()])
+        .map_err(|e| Error::io(format!("cannot write the man pages into {}", dir.display()), e))?;
     eprintln!("wrote {} man pages into {}", pages.len(), dir.display());
     Ok(())
 }

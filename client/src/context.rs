@@ -15,7 +15,8 @@ use crate::hub_client::HubClient;
 /// Resolved settings (flags, then environment, then config file).
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The hub's base URL.
+    /// The hub's base URL. The command line checks it against the plain-http
+    /// rule ([`crate::hub_url::check`]) when it resolves the settings.
     pub hub: Option<String>,
     /// The member secret key file.
     pub identity: Option<PathBuf>,

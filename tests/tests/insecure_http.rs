@@ -74,14 +74,14 @@ fn plain_http_to_another_machine_is_refused_before_any_connection() {
     assert_eq!(listener.received(), Vec::<String>::new(), "the client connected despite refusing the URL");
 }
 
-/// Runs `inbox` with `setup` applied and returns (stderr, request lines the listener got).
-fn inbox_through(
-    listener: &Listener,
-    camden: &Party,
-    setup: impl FnOnce(&mut std::process::Command),
-) -> (String, Vec<String>) {
+/// Runs `inbox` with extra global `args` and `SEALDROP_INSECURE_HTTP` set to
+/// `env` (if given); returns (stderr, request lines the listener got).
+fn inbox_through(listener: &Listener, camden: &Party, args: &[&str], env: Option<&str>) -> (String, Vec<String>) {
     let mut cmd = camden.command();
-    setup(&mut cmd);
+    cmd.args(args);
+    if let Some(value) = env {
+        cmd.env("SEALDROP_INSECURE_HTTP", value);
+    }
     let out = cmd.arg("inbox").stdin(std::process::Stdio::null()).output().unwrap();
     assert!(!out.status.success(), "the stand-in hub answers 503, so inbox must fail");
     std::thread::sleep(Duration::from_millis(100));
@@ -93,32 +93,26 @@ fn insecure_http_from_flag_environment_or_config_lets_it_connect() {
     let listener = Listener::start();
     let camden = Party::with_url(&listener.url, "camden");
     let config = camden.dir.path().join("none.toml");
-    let ways: Vec<(&str, Box<dyn FnOnce(&mut std::process::Command)>)> = vec![
-        ("--insecure-http", Box::new(|c| drop(c.arg("--insecure-http")))),
-        ("--insecure-http=true", Box::new(|c| drop(c.arg("--insecure-http=true")))),
-        ("SEALDROP_INSECURE_HTTP=1", Box::new(|c| drop(c.env("SEALDROP_INSECURE_HTTP", "1")))),
-        ("insecure_http = true in the config file", Box::new(|_| write_file(&config, "insecure_http = true\n"))),
-    ];
-    for (how, setup) in ways {
-        let (stderr, requests) = inbox_through(&listener, &camden, setup);
+    let connects = |how: &str, args: &[&str], env: Option<&str>| {
+        let (stderr, requests) = inbox_through(&listener, &camden, args, env);
         assert_eq!(error_code(&stderr).as_deref(), Some("http_503"), "{how}: {stderr}");
         assert_eq!(requests, ["GET /v1/directory HTTP/1.1"], "{how}: the client did not reach the listener");
-    }
+    };
+    connects("--insecure-http", &["--insecure-http"], None);
+    connects("--insecure-http=true", &["--insecure-http=true"], None);
+    connects("SEALDROP_INSECURE_HTTP=1", &[], Some("1"));
+    write_file(&config, "insecure_http = true\n");
+    connects("insecure_http = true in the config file", &[], None);
 
     // Flags and environment come before the config file (which still says true).
-    for (how, setup) in [
-        (
-            "SEALDROP_INSECURE_HTTP=0",
-            Box::new(|c: &mut std::process::Command| drop(c.env("SEALDROP_INSECURE_HTTP", "0")))
-                as Box<dyn FnOnce(&mut std::process::Command)>,
-        ),
-        ("--insecure-http=false", Box::new(|c: &mut std::process::Command| drop(c.arg("--insecure-http=false")))),
-    ] {
-        let (stderr, requests) = inbox_through(&listener, &camden, setup);
+    for (how, args, env) in
+        [("SEALDROP_INSECURE_HTTP=0", &[][..], Some("0")), ("--insecure-http=false", &["--insecure-http=false"], None)]
+    {
+        let (stderr, requests) = inbox_through(&listener, &camden, args, env);
         assert_eq!(error_code(&stderr).as_deref(), Some("insecure_hub_url"), "{how}: {stderr}");
         assert!(requests.is_empty(), "{how}: the client connected: {requests:?}");
     }
-    let (stderr, _) = inbox_through(&listener, &camden, |c| drop(c.env("SEALDROP_INSECURE_HTTP", "maybe")));
+    let (stderr, _) = inbox_through(&listener, &camden, &[], Some("maybe"));
     assert_eq!(error_code(&stderr).as_deref(), Some("usage"), "a value that is not yes/no is a usage error: {stderr}");
 }
 
