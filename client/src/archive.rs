@@ -75,7 +75,10 @@ fn add(plan: &mut Plan, path: &Path, name: &str, meta: &std::fs::Metadata) -> Re
     if ft.is_symlink() {
         return Err(Error::input(
             "unsupported_file",
-            format!("{} is a symbolic link; sealdrop sends only regular files and folders", path.display()),
+            format!(
+                "{} is a symbolic link; sealdrop sends only regular files and folders: give the file it points to instead",
+                path.display()
+            ),
         ));
     }
     if ft.is_file() {
@@ -87,7 +90,10 @@ fn add(plan: &mut Plan, path: &Path, name: &str, meta: &std::fs::Metadata) -> Re
     if !ft.is_dir() {
         return Err(Error::input(
             "unsupported_file",
-            format!("{} is a device, socket or pipe; sealdrop sends only regular files and folders", path.display()),
+            format!(
+                "{} is a device, socket or pipe; sealdrop sends only regular files and folders: leave it out",
+                path.display()
+            ),
         ));
     }
     plan.items.push(Item { source: path.to_owned(), name: name.to_owned(), is_dir: true, size: 0 });

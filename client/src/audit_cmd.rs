@@ -57,12 +57,23 @@ pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
     for tile in TilePath::entry_bundles(checkpoint.size) {
         let bytes = hub.get_bytes_unsigned(&format!("/v1/log/{}", tile.path()))?;
         let entries = decode_entry_bundle(&bytes).map_err(|e| {
-            Error::verification("log_bad_tile", format!("the hub served a malformed {}: {e}", tile.path()))
+            Error::verification(
+                "log_bad_tile",
+                format!(
+                    "the hub served a malformed {}: {e}; report it to the hub operator, nothing was exported",
+                    tile.path()
+                ),
+            )
         })?;
         if entries.len() != tile.width() as usize {
             return Err(Error::verification(
                 "log_bad_tile",
-                format!("{} holds {} entries, not {}", tile.path(), entries.len(), tile.width()),
+                format!(
+                    "the hub's {} holds {} entries, not {}; report it to the hub operator, nothing was exported",
+                    tile.path(),
+                    entries.len(),
+                    tile.width()
+                ),
             ));
         }
         for e in entries {
@@ -110,14 +121,27 @@ pub struct Verdict {
     pub acknowledgements: u64,
     /// Recalls by senders.
     pub recalls: u64,
-    /// Deletions: delivered, expired, recalled, agreement ended.
-    pub deleted: [u64; 4],
+    /// Deletions of ciphertext, by reason.
+    pub deleted: Deletions,
     /// Signatures checked.
     pub signatures_checked: u64,
     /// Parties whose witnesses cosigned the checkpoint.
     pub witnesses: Vec<String>,
     /// Failures, each naming the entry and the reason.
     pub failures: Vec<String>,
+}
+
+/// How many drops the hub deleted for each reason, in `audit verify --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Deletions {
+    /// Every recipient acknowledged.
+    pub delivered: u64,
+    /// The drop expired first.
+    pub expired: u64,
+    /// The sender recalled it.
+    pub recalled: u64,
+    /// Its agreement ended first.
+    pub agreement_ended: u64,
 }
 
 /// Verifies a bundle file against the pinned authority key.
@@ -128,17 +152,24 @@ pub fn verify_bundle(
     log_key: Option<&str>,
 ) -> Result<Verdict> {
     let authority = settings.authority()?;
-    let file = File::open(path)
-        .map_err(|e| Error::input("bundle_unreadable", format!("cannot open {}: {e}", path.display())))?;
+    let file = File::open(path).map_err(|e| {
+        Error::input("bundle_unreadable", format!("cannot open {}: {e}; check the path", path.display()))
+    })?;
     let mut reader = BundleReader::open(std::io::BufReader::new(file)).map_err(|e| {
-        Error::verification("bundle_invalid", format!("{} is not a valid audit bundle: {e}", path.display()))
+        Error::verification(
+            "bundle_invalid",
+            format!(
+                "{} is not a valid audit bundle: {e}; export it again with `sealdrop audit export` (and copy it whole)",
+                path.display()
+            ),
+        )
     })?;
     let meta = reader.meta().clone();
     if meta.authority != authority {
         return Err(Error::verification(
             "bundle_wrong_authority",
             format!(
-                "the bundle was made for authority {} but you pinned {}; nothing was checked",
+                "the bundle was made for authority {} but you pinned {}; nothing was checked: pin the authority of the bundle's agreement with --authority, or export a bundle from your own hub",
                 meta.authority, authority
             ),
         ));
@@ -150,7 +181,10 @@ pub fn verify_bundle(
         (Some(k), _) => {
             return Err(Error::verification(
                 "bundle_wrong_log_key",
-                format!("the bundle's log key {} is not the one the signed directory lists ({k})", meta.log_key),
+                format!(
+                    "the bundle's log key {} is not the one the signed directory lists ({k}); the bundle is not from the hub the directory names: do not rely on it, and report it to the coordinator",
+                    meta.log_key
+                ),
             ));
         }
         (None, Some(given)) => {
@@ -158,7 +192,10 @@ pub fn verify_bundle(
             if given != meta.log_key {
                 return Err(Error::verification(
                     "bundle_wrong_log_key",
-                    format!("the bundle's log key {} is not --log-key {given}", meta.log_key),
+                    format!(
+                        "the bundle's log key {} is not --log-key {given}; check --log-key against `sealdrop-hub verifier-key` on the hub",
+                        meta.log_key
+                    ),
                 ));
             }
             true
@@ -199,7 +236,12 @@ fn verdict(meta: &BundleMeta, r: &AuditReport, vouched: bool) -> Verdict {
         fetches: r.fetches,
         acknowledgements: r.acknowledgements,
         recalls: r.recalls,
-        deleted: [r.deleted.delivered, r.deleted.expired, r.deleted.recalled, r.deleted.agreement_ended],
+        deleted: Deletions {
+            delivered: r.deleted.delivered,
+            expired: r.deleted.expired,
+            recalled: r.deleted.recalled,
+            agreement_ended: r.deleted.agreement_ended,
+        },
         signatures_checked: r.signatures_checked,
         witnesses: r.witnesses.iter().map(ToString::to_string).collect(),
         failures,
@@ -249,10 +291,10 @@ pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> 
                 v.fetches,
                 v.acknowledgements,
                 v.recalls,
-                v.deleted[0],
-                v.deleted[1],
-                v.deleted[2],
-                v.deleted[3]
+                v.deleted.delivered,
+                v.deleted.expired,
+                v.deleted.recalled,
+                v.deleted.agreement_ended
             ),
         )?;
         w(
@@ -269,7 +311,7 @@ pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> 
         Err(Error::verification(
             "audit_failed",
             format!(
-                "the log of {} failed {} check(s); the first: {}",
+                "the log of {} failed {} check(s); the first: {}. Keep the bundle or the output as evidence and report it to the coordinator",
                 v.origin,
                 v.failures.len(),
                 v.failures.first().map(String::as_str).unwrap_or("?")
@@ -293,13 +335,18 @@ pub struct ReportRequest {
     pub html: Option<std::path::PathBuf>,
     /// The hub's log key when the directory does not list the hub.
     pub log_key: Option<String>,
+    /// The rows go to stdout as JSON Lines (the caller prints them).
+    pub json: bool,
 }
 
 /// Verifies the log, then writes the IG report. A log that fails the audit
 /// gets no report: figures from an unverified log would mislead.
 pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, super::audit::report::Report)> {
-    if req.csv.is_none() && req.html.is_none() {
-        return Err(Error::input("no_output", "say where to write the report: --csv FILE and/or --html FILE"));
+    if req.csv.is_none() && req.html.is_none() && !req.json {
+        return Err(Error::input(
+            "no_output",
+            "say where the report goes: --csv FILE, --html FILE and/or --json (rows on stdout)",
+        ));
     }
     let tmp = tempfile::Builder::new().prefix("sealdrop-audit-").tempdir().map_err(io_err("temporary folder"))?;
     let path = match &req.bundle {
@@ -315,16 +362,21 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         return Err(Error::verification(
             "audit_failed",
             format!(
-                "the log failed the audit ({}); no report was written",
+                "the log failed the audit ({}); no report was written: run `sealdrop audit verify` for every failure and report them to the coordinator",
                 verdict.failures.first().map(String::as_str).unwrap_or("?")
             ),
         ));
     }
     let authority = settings.authority()?;
-    let file = File::open(&path)
-        .map_err(|e| Error::input("bundle_unreadable", format!("cannot open {}: {e}", path.display())))?;
-    let mut reader = BundleReader::open(std::io::BufReader::new(file))
-        .map_err(|e| Error::verification("bundle_invalid", format!("{}: {e}", path.display())))?;
+    let file = File::open(&path).map_err(|e| {
+        Error::input("bundle_unreadable", format!("cannot open {}: {e}; check the path", path.display()))
+    })?;
+    let mut reader = BundleReader::open(std::io::BufReader::new(file)).map_err(|e| {
+        Error::verification(
+            "bundle_invalid",
+            format!("{}: {e}; export it again with `sealdrop audit export`", path.display()),
+        )
+    })?;
     let directories = reader
         .directories()
         .values()
@@ -333,8 +385,12 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         })
         .collect::<Result<Vec<_>>>()?;
     let meta = reader.meta().clone();
-    let checkpoint = sealdrop_log::checkpoint::open(&meta.checkpoint, &meta.log_key)
-        .map_err(|e| Error::verification("log_bad_checkpoint", e.to_string()))?;
+    let checkpoint = sealdrop_log::checkpoint::open(&meta.checkpoint, &meta.log_key).map_err(|e| {
+        Error::verification(
+            "log_bad_checkpoint",
+            format!("the bundle's checkpoint does not verify with its log key: {e}; do not rely on this bundle"),
+        )
+    })?;
     let entries = reader
         .entries()
         .enumerate()
@@ -373,7 +429,7 @@ mod tests {
             fetches: 3,
             acknowledgements: 2,
             recalls: 1,
-            deleted: [1, 1, 1, 1],
+            deleted: Deletions { delivered: 1, expired: 1, recalled: 1, agreement_ended: 1 },
             signatures_checked: 20,
             witnesses: vec!["camden".into()],
             failures,
@@ -397,7 +453,11 @@ mod tests {
         let mut out = Vec::new();
         report_verdict(&sample(vec![]), true, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!((v["recalls"].as_u64(), v["deleted"].as_array().map(Vec::len)), (Some(1), Some(4)));
+        assert_eq!(v["recalls"], 1);
+        assert_eq!(
+            v["deleted"],
+            serde_json::json!({"delivered": 1, "expired": 1, "recalled": 1, "agreement_ended": 1})
+        );
 
         let mut out = Vec::new();
         let failed =

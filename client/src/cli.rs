@@ -4,15 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
-use sealdrop_proto::api::Inbox;
 use sealdrop_proto::ids::{MemberName, PartyId};
 use sealdrop_proto::keys::MemberSecretKey;
 
 use crate::config::{ConfigFile, default_config_path, default_state_dir};
 use crate::context::Settings;
-use crate::error::{EXIT_CODES_HELP, Error, Result};
+use crate::error::{Error, Result, USAGE_EXIT};
 use crate::fetch::{self, Which};
 use crate::fsutil::{human_bytes, write_new_atomic};
 use crate::send::{self, SendRequest};
@@ -20,7 +19,7 @@ use crate::split::{self, PartStatus, SplitRequest};
 
 /// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
 #[derive(Debug, Parser)]
-#[command(name = "sealdrop", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "sealdrop", version, after_help = crate::error::exit_codes_help())]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -49,6 +48,20 @@ struct Global {
     /// log checkpoint it verified (see `sealdrop witness`).
     #[arg(long, global = true, env = "SEALDROP_WITNESS_KEY")]
     witness_key: Option<PathBuf>,
+    /// Accept a plain http:// hub URL to another machine. Without it only
+    /// https:// is accepted, and http:// to this machine (localhost, 127.0.0.0/8, ::1);
+    /// also `insecure_http = true` in the config file.
+    #[arg(
+        long,
+        global = true,
+        env = crate::hub_url::INSECURE_HTTP_ENV,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    insecure_http: Option<bool>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -122,7 +135,7 @@ enum Command {
     },
     /// List drops waiting for your party.
     Inbox {
-        /// Print a JSON array.
+        /// Print a JSON array: id, from, size, created, committed, expires, agreement (see docs/cli.md).
         #[arg(long)]
         json: bool,
     },
@@ -226,6 +239,25 @@ enum Command {
     /// Generate synthetic test data (invented pupils, never real people).
     #[command(subcommand)]
     Sample(SampleCommand),
+    /// Print a shell completion script to stdout.
+    ///
+    /// e.g. `sealdrop completions bash > ~/.local/share/bash-completion/completions/sealdrop`
+    /// (zsh: a file `_sealdrop` in a folder on $fpath; fish: ~/.config/fish/completions/sealdrop.fish).
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        shell: sealdrop_cli_docs::Shell,
+    },
+    /// Write the manual pages, one per command (sealdrop.1, sealdrop-send.1, ...), into a folder.
+    ///
+    /// e.g. `sealdrop man --out ~/.local/share/man/man1`, then `man sealdrop-send`.
+    /// Existing pages of the same names are replaced.
+    #[command(verbatim_doc_comment)]
+    Man {
+        /// The folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +326,9 @@ enum AuditCommand {
         /// The hub's log key (text or file), when the directory does not list the hub.
         #[arg(long)]
         log_key: Option<String>,
+        /// Print one JSON object per drop and recipient on stdout (JSON Lines; the CSV's columns).
+        #[arg(long)]
+        json: bool,
     },
     /// Download the whole log into one self-contained bundle for an offline machine.
     Export {
@@ -320,8 +355,12 @@ enum WitnessCommand {
 enum KeyCommand {
     /// Print an age identity file that stock `age -d -i FILE` accepts.
     ExportAge,
-    /// Print your public key card.
-    Show,
+    /// Print your public key card (JSON, for the coordinator); its fingerprint goes to stderr.
+    Show {
+        /// Print one JSON object: key_name, fingerprint and the card.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -401,15 +440,42 @@ pub fn main() -> ExitCode {
         }
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
-            ExitCode::from(2)
+            ExitCode::from(USAGE_EXIT)
         }
         Err(e) => {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
             eprintln!("error[usage]: {first}; see `sealdrop --help`");
-            ExitCode::from(2)
+            ExitCode::from(USAGE_EXIT)
         }
     }
+}
+
+/// `sealdrop completions SHELL`.
+fn write_completions(shell: sealdrop_cli_docs::Shell) -> Result<()> {
+    sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
+        .map_err(|e| Error::io("cannot write the completion script to stdout", e))
+}
+
+/// The EXIT STATUS section of every man page, from the same table as `--help`.
+pub fn exit_status_man_section() -> sealdrop_cli_docs::ManSection {
+    sealdrop_cli_docs::ManSection {
+        heading: "EXIT STATUS".to_owned(),
+        entries: crate::error::exit_statuses()
+            .into_iter()
+            .map(|(code, meaning)| (code.to_string(), format!("{}{}.", meaning[..1].to_uppercase(), &meaning[1..])))
+            .collect(),
+    }
+}
+
+/// `sealdrop man --out DIR`.
+fn write_man_pages(dir: &std::path::Path) -> Result<()> {
+    // The top-level help's exit-status list becomes each page's EXIT STATUS section instead.
+    let cmd = Cli::command().after_help(None::<&'static str>);
+    let pages = sealdrop_cli_docs::write_man_pages(cmd, dir, &[exit_status_man_section()])
+        .map_err(|e| Error::io(format!("cannot write the man pages into {}", dir.display()), e))?;
+    eprintln!("wrote {} man pages into {}", pages.len(), dir.display());
+    Ok(())
 }
 
 /// How `send --split-by` was asked to behave.
@@ -463,7 +529,11 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("cannot read the answer", e))?;
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Err(Error::new(crate::error::Kind::Other, "cancelled", "cancelled: nothing was sent"));
+            return Err(Error::new(
+                crate::error::Kind::Other,
+                "cancelled",
+                "cancelled: nothing was sent; run the same command again and type yes when the summary is right",
+            ));
         }
     }
     let outcome = split::send(settings, &session, &plan, req)?;
@@ -520,7 +590,10 @@ impl Cli {
         }
     }
 
-    fn settings(&self) -> Result<(Settings, PathBuf)> {
+    /// Resolves the settings (flags, then environment, then config file) and
+    /// checks the hub URL (see [`crate::hub_url`]). Also returns the config
+    /// file's path and whether plain http to other machines is allowed.
+    fn settings(&self) -> Result<(Settings, PathBuf, bool)> {
         let config_path = self
             .global
             .config
@@ -532,9 +605,16 @@ impl Cli {
         let state_dir = g.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
             Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")
         })?;
+        let hub = g.hub.clone().or(file.hub);
+        // Flag or environment (clap), then the config file.
+        let insecure_http = g.insecure_http.or(file.insecure_http).unwrap_or(false);
+        if let Some(url) = &hub {
+            // Before anything can connect anywhere.
+            crate::hub_url::check(url, insecure_http)?;
+        }
         Ok((
             Settings {
-                hub: g.hub.clone().or(file.hub),
+                hub,
                 identity: g.identity.clone().or(file.identity),
                 authority: g.authority.clone().or(file.authority),
                 state_dir,
@@ -544,11 +624,18 @@ impl Cli {
                 clock: sealdrop_proto::clock::clock_from_env(),
             },
             config_path,
+            insecure_http,
         ))
     }
 
     fn dispatch(self) -> Result<()> {
-        let (settings, config_path) = self.settings()?;
+        // These describe the command line itself: no settings, config file or hub.
+        match &self.command {
+            Command::Completions { shell } => return write_completions(*shell),
+            Command::Man { out } => return write_man_pages(out),
+            _ => {}
+        }
+        let (settings, config_path, insecure_http) = self.settings()?;
         let mut out = std::io::stdout().lock();
         let print =
             |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
@@ -563,6 +650,8 @@ impl Cli {
                     witness_key: absolute(settings.witness_key.clone()),
                     resume_min_bytes: (settings.resume_min_bytes != crate::context::DEFAULT_RESUME_MIN_BYTES)
                         .then_some(settings.resume_min_bytes),
+                    // Saved only when needed: the hub URL was checked against it above.
+                    insecure_http: insecure_http.then_some(true),
                 };
                 if let Some(a) = &cfg.authority {
                     crate::context::parse_authority(a)?;
@@ -585,10 +674,21 @@ impl Cli {
                 print(&mut out, &card)
             }
             Command::Key(KeyCommand::ExportAge) => print(&mut out, settings.identity()?.age_identity_file().trim_end()),
-            Command::Key(KeyCommand::Show) => {
-                let card = serde_json::to_string(&settings.identity()?.public())
-                    .map_err(|e| Error::input("internal", e.to_string()))?;
-                print(&mut out, &card)
+            Command::Key(KeyCommand::Show { json }) => {
+                let card = settings.identity()?.public();
+                if json {
+                    let value = serde_json::json!({
+                        "key_name": card.signing_key.name(),
+                        "fingerprint": card.fingerprint(),
+                        "card": card,
+                    });
+                    return print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&value).map_err(|e| Error::input("internal", e.to_string()))?,
+                    );
+                }
+                eprintln!("fingerprint {} (compare it with the coordinator by phone)", card.fingerprint());
+                print(&mut out, &serde_json::to_string(&card).map_err(|e| Error::input("internal", e.to_string()))?)
             }
             Command::Directory(DirectoryCommand::Keygen { name, out: path }) => {
                 let (key, pub_path) = crate::directory_cmd::keygen(&name, &path)?;
@@ -728,42 +828,7 @@ impl Cli {
                     print(&mut out, outcome.id.as_str())
                 }
             }
-            Command::Inbox { json } => {
-                let session = settings.session()?;
-                let inbox: Inbox = session.hub.get("/v1/inbox")?;
-                if json {
-                    return print(
-                        &mut out,
-                        &serde_json::to_string_pretty(&inbox.drops)
-                            .map_err(|e| Error::input("internal", e.to_string()))?,
-                    );
-                }
-                if inbox.drops.is_empty() {
-                    return print(&mut out, "no drops waiting");
-                }
-                print(
-                    &mut out,
-                    &format!(
-                        "{:<28} {:<22} {:>10}  {:<20} {:<20} agreement",
-                        "id", "from", "size", "committed", "expires"
-                    ),
-                )?;
-                for d in inbox.drops {
-                    print(
-                        &mut out,
-                        &format!(
-                            "{:<28} {:<22} {:>10}  {:<20} {:<20} {}",
-                            d.id,
-                            d.from,
-                            human_bytes(d.size),
-                            d.committed,
-                            d.expires,
-                            d.agreement
-                        ),
-                    )?;
-                }
-                Ok(())
-            }
+            Command::Inbox { json } => crate::inbox::run(&settings, json, &mut out),
             Command::Fetch { ids, all, out: dest, json, merge_csv } => {
                 // Refuse before fetching anything when the merge could not be written.
                 if let Some(path) = &merge_csv {
@@ -809,7 +874,7 @@ impl Cli {
                     Some(Err(e)) => {
                         let e = Error {
                             message: format!(
-                                "{}; the fetched files are in place (folder {}; the drops were acknowledged) and can be merged after fixing",
+                                "{}; the fetched files are in place in {} (the drops were acknowledged, so a new fetch will not bring them again): fix or combine them there",
                                 e.message,
                                 dest.display()
                             ),
@@ -873,8 +938,9 @@ impl Cli {
                 crate::journal::run(&settings.state_dir, &filter, json, &mut out)
             }
             Command::Witness { command: Some(WitnessCommand::Keygen { party, out: path }) } => {
-                let key = sealdrop_proto::keys::NoteSigningKey::generate(&format!("{party}.witness"))
-                    .map_err(|e| Error::input("bad_key_name", e.to_string()))?;
+                let key = sealdrop_proto::keys::NoteSigningKey::generate(&format!("{party}.witness")).map_err(|e| {
+                    Error::input("bad_key_name", format!("{e}; give your party id as --party, e.g. camden"))
+                })?;
                 write_new_atomic(&path, format!("{}\n", key.to_note_text().as_str()).as_bytes(), true)?;
                 eprintln!(
                     "wrote witness key {} (mode 0600); ask the coordinator to list this under your party's witness_keys:",
@@ -905,7 +971,7 @@ impl Cli {
                 };
                 crate::audit_cmd::report_verdict(&verdict, json, &mut out)
             }
-            Command::Audit(AuditCommand::Report { bundle, agreement, since, csv, html, log_key }) => {
+            Command::Audit(AuditCommand::Report { bundle, agreement, since, csv, html, log_key, json }) => {
                 let since = since.map(|s| parse_since(&s)).transpose()?;
                 let req = crate::audit_cmd::ReportRequest {
                     bundle,
@@ -914,19 +980,21 @@ impl Cli {
                     csv: csv.clone(),
                     html: html.clone(),
                     log_key,
+                    json,
                 };
                 let (verdict, report) = crate::audit_cmd::report(&settings, &req)?;
-                print(
-                    &mut out,
-                    &format!(
-                        "log of {} verified ({} entries); report covers {} drops",
-                        verdict.origin, verdict.entries, report.totals.drops
-                    ),
-                )?;
-                for path in csv.iter().chain(html.iter()) {
-                    print(&mut out, &format!("wrote {}", path.display()))?;
+                let mut lines = vec![format!(
+                    "log of {} verified ({} entries); report covers {} drops",
+                    verdict.origin, verdict.entries, report.totals.drops
+                )];
+                lines.extend(csv.iter().chain(html.iter()).map(|path| format!("wrote {}", path.display())));
+                if !json {
+                    return lines.iter().try_for_each(|l| print(&mut out, l));
                 }
-                Ok(())
+                // stdout carries only the rows.
+                lines.iter().for_each(|l| eprintln!("{l}"));
+                crate::audit::report::write_json_lines(&report, &mut out)
+                    .map_err(|e| Error::io("cannot write the rows to stdout", e))
             }
             Command::Audit(AuditCommand::Export { out: path }) => {
                 let n = crate::audit_cmd::export(&settings, &path)?;
@@ -939,6 +1007,9 @@ impl Cli {
                 )
             }
             Command::Demo => crate::demo::run(&mut out),
+            Command::Completions { .. } | Command::Man { .. } => {
+                unreachable!("answered at the top, before the settings are resolved")
+            }
             Command::Sample(SampleCommand::Fsm {
                 rows,
                 seed,

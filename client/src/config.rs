@@ -29,6 +29,11 @@ pub struct ConfigFile {
     /// (0: always). Default 8 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_min_bytes: Option<u64>,
+    /// Accept a plain `http://` hub URL to another machine (see
+    /// [`crate::hub_url`]); `--insecure-http` and `SEALDROP_INSECURE_HTTP`
+    /// take precedence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_http: Option<bool>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

@@ -15,7 +15,8 @@ use crate::hub_client::HubClient;
 /// Resolved settings (flags, then environment, then config file).
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The hub's base URL.
+    /// The hub's base URL. The command line checks it against the plain-http
+    /// rule ([`crate::hub_url::check`]) when it resolves the settings.
     pub hub: Option<String>,
     /// The member secret key file.
     pub identity: Option<PathBuf>,
@@ -175,7 +176,15 @@ fn parse_resume_min_bytes(text: &str) -> Result<u64> {
 pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
     let text = read_secret_file(path, "member key file")?;
     MemberSecretKey::from_file_text(&text)
-        .map_err(|e| Error::input("key_invalid", format!("{} is not a usable member key: {e}", path.display())))
+        .map_err(|e| {
+        Error::input(
+            "key_invalid",
+            format!(
+                "{} is not a usable member key: {e}; give the secret key file `sealdrop keygen` wrote (--identity FILE)",
+                path.display()
+            ),
+        )
+    })
 }
 
 /// Reads an authority key given as text or as a file holding it.
@@ -186,12 +195,21 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
     let content = std::fs::read_to_string(text).map_err(|e| {
         Error::input(
             "authority_invalid",
-            format!("--authority {text:?} is neither a verifier key (name+id+key) nor a readable file ({e})"),
+            format!(
+                "--authority {text:?} is neither a verifier key (name+id+key) nor a readable file ({e}); give the coordinator's public key file (authority.pub) or its text"
+            ),
         )
     })?;
     let line = content.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
     line.parse()
-        .map_err(|e| Error::input("authority_invalid", format!("{text} does not hold an authority verifier key: {e}")))
+        .map_err(|e| {
+        Error::input(
+            "authority_invalid",
+            format!(
+                "{text} does not hold an authority verifier key: {e}; give the coordinator's public key file (authority.pub)"
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -380,8 +380,8 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         verdict.drops_committed,
         verdict.fetches,
         verdict.acknowledgements,
-        verdict.deleted[0],
-        verdict.deleted[2],
+        verdict.deleted.delivered,
+        verdict.deleted.recalled,
         if verdict.verified { "VERIFIED" } else { "FAILED" }
     ))?;
     if !verdict.verified {
@@ -397,6 +397,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
             csv: Some(report_dir.join("flows.csv")),
             html: Some(report_dir.join("report.html")),
             log_key: Some(hub.log_key.to_string()),
+            json: false,
         },
     )?;
     n.say("The flows the log shows (sender -> recipient: drops, ciphertext), from `sealdrop audit report`:")?;

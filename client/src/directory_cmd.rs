@@ -15,11 +15,15 @@ use crate::hub_client::HubClient;
 
 /// Creates an authority key pair: `out` (secret, 0600) and `out` with extension `.pub`.
 pub fn keygen(name: &str, out: &Path) -> Result<(NoteSigningKey, std::path::PathBuf)> {
-    let key = NoteSigningKey::generate(name)
-        .map_err(|e| Error::input("bad_key_name", format!("authority name {name:?}: {e}")))?;
+    let key = NoteSigningKey::generate(name).map_err(|e| {
+        Error::input("bad_key_name", format!("authority name {name:?}: {e}; choose a name like london-isa-coordinator"))
+    })?;
     let pub_path = out.with_extension("pub");
     if pub_path == out {
-        return Err(Error::input("bad_output", "the secret key file must not end in .pub"));
+        return Err(Error::input(
+            "bad_output",
+            "the secret key file must not end in .pub (that name is for the public key); choose e.g. authority.key",
+        ));
     }
     if pub_path.exists() {
         return Err(Error::input(
@@ -36,22 +40,29 @@ pub fn keygen(name: &str, out: &Path) -> Result<(NoteSigningKey, std::path::Path
 pub fn load_authority_key(path: &Path) -> Result<NoteSigningKey> {
     let text = read_secret_file(path, "authority key file")?;
     NoteSigningKey::from_note_text(&text)
-        .map_err(|e| Error::input("key_invalid", format!("{} is not an authority secret key: {e}", path.display())))
+        .map_err(|e| {
+        Error::input(
+            "key_invalid",
+            format!(
+                "{} is not an authority secret key: {e}; give the secret key file `sealdrop directory keygen` wrote (not the .pub)",
+                path.display()
+            ),
+        )
+    })
 }
 
 /// Signs the unsigned directory in `input` (JSON; `issued_at` is filled in when missing).
 pub fn sign(settings: &Settings, key_file: &Path, input: &Path, out: &Path) -> Result<SignedDirectory> {
     let key = load_authority_key(key_file)?;
     let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
-    let mut value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::input("directory_invalid", format!("{} is not valid JSON: {e}", input.display())))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| edit_error(input, format!("not valid JSON: {e}")))?;
     if let Some(obj) = value.as_object_mut() {
         obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(settings.clock.now().to_string()));
     }
-    let dir: Directory = serde_json::from_value(value)
-        .map_err(|e| Error::input("directory_invalid", format!("{} is not a valid directory: {e}", input.display())))?;
-    let signed = SignedDirectory::sign(dir, &key)
-        .map_err(|e| Error::input("directory_invalid", format!("{}: {e}", input.display())))?;
+    let dir: Directory =
+        serde_json::from_value(value).map_err(|e| edit_error(input, format!("not a valid directory: {e}")))?;
+    let signed = SignedDirectory::sign(dir, &key).map_err(|e| edit_error(input, e))?;
     write_atomic(out, signed.note.as_bytes(), false)?;
     Ok(signed)
 }
@@ -81,8 +92,15 @@ pub struct DirectoryEdit {
     pub added: Option<String>,
 }
 
+/// A problem in the coordinator's unsigned directory file.
 fn edit_error(input: &Path, message: impl std::fmt::Display) -> Error {
-    Error::input("directory_invalid", format!("{}: {message}", input.display()))
+    Error::input(
+        "directory_invalid",
+        format!(
+            "{}: {message}; fix the file (its shape is that of keys-example/directory.json) and run the command again",
+            input.display()
+        ),
+    )
 }
 
 /// Reads the coordinator's unsigned directory JSON.
@@ -136,7 +154,10 @@ pub fn revoke(
     replacement: Option<&Path>,
 ) -> Result<DirectoryEdit> {
     let (party, member) = key_name.split_once('/').ok_or_else(|| {
-        Error::input("bad_key_name", format!("{key_name:?} is not a member key name `<party>/<member>`"))
+        Error::input(
+            "bad_key_name",
+            format!("{key_name:?} is not a member key name `<party>/<member>`; give one such as islington/data-team"),
+        )
     })?;
     let card = replacement.map(read_card).transpose()?;
     if let Some(c) = &card
@@ -144,7 +165,10 @@ pub fn revoke(
     {
         return Err(Error::input(
             "bad_card",
-            format!("the new key card is for {}/{}, not {key_name}", c.party, c.member),
+            format!(
+                "the new key card is for {}/{}, not {key_name}; give the card of {key_name}'s new key",
+                c.party, c.member
+            ),
         ));
     }
     let before = read_unsigned(input)?;
@@ -154,10 +178,18 @@ pub fn revoke(
         .get_mut("members")
         .and_then(serde_json::Value::as_array_mut)
         .ok_or_else(|| edit_error(input, format!("party `{party}` has no `members` list")))?;
-    let at =
-        members.iter().position(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(member)).ok_or_else(
-            || Error::input("unknown_member", format!("{key_name} is not a member key in {}", input.display())),
-        )?;
+    let at = members
+        .iter()
+        .position(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(member))
+        .ok_or_else(|| {
+            Error::input(
+                "unknown_member",
+                format!(
+                    "{key_name} is not a member key in {}; check the name against the party's `members` there",
+                    input.display()
+                ),
+            )
+        })?;
     let old = members.remove(at);
     let signing_key: NoteVerifierKey = old
         .get("signing_key")
@@ -169,7 +201,9 @@ pub fn revoke(
         members.insert(at, serde_json::to_value(new).map_err(|e| edit_error(input, e))?);
     }
     let revocation = RevokedKey {
-        member: member.parse().map_err(|e| Error::input("bad_key_name", format!("{key_name}: {e}")))?,
+        member: member.parse().map_err(|e| {
+            Error::input("bad_key_name", format!("{key_name}: {e}; give one such as islington/data-team"))
+        })?,
         signing_key,
         revoked_at,
         reason: reason.to_owned(),
@@ -222,8 +256,20 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
 /// Reads and checks a member's public key card (JSON).
 fn read_card(path: &Path) -> Result<MemberPublicKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let card: MemberPublicKey = serde_json::from_str(text.trim())
-        .map_err(|e| Error::input("bad_card", format!("{} is not a public key card: {e}", path.display())))?;
-    card.validate().map_err(|e| Error::input("bad_card", format!("{}: {e}", path.display())))?;
+    let card: MemberPublicKey = serde_json::from_str(text.trim()).map_err(|e| {
+        Error::input(
+            "bad_card",
+            format!(
+                "{} is not a public key card: {e}; give the JSON card `sealdrop keygen` or `sealdrop key show` printed",
+                path.display()
+            ),
+        )
+    })?;
+    card.validate().map_err(|e| {
+        Error::input(
+            "bad_card",
+            format!("{}: {e}; ask the member to send the card `sealdrop key show` prints again", path.display()),
+        )
+    })?;
     Ok(card)
 }

@@ -19,21 +19,55 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in exit-status order: what `--help` and the man pages list.
+    pub const ALL: [Kind; 5] = [Kind::Other, Kind::Input, Kind::Verification, Kind::Unreachable, Kind::Refused];
+
+    /// The process exit status for this kind and what it means. One match
+    /// gives both, so the documented list cannot drift from the mapping.
+    pub fn exit_status(self) -> (u8, &'static str) {
+        match self {
+            Kind::Other => (1, "other failure, e.g. a local file could not be written"),
+            Kind::Input => (3, "bad input or configuration: arguments, files, keys, settings"),
+            Kind::Verification => (4, "verification failure: tampering, a bad signature, a rollback"),
+            Kind::Unreachable => (5, "the hub could not be reached"),
+            Kind::Refused => (6, "the hub refused the request"),
+        }
+    }
+
     /// The process exit status for this kind.
     pub fn exit_code(self) -> u8 {
-        match self {
-            Kind::Other => 1,
-            Kind::Input => 3,
-            Kind::Verification => 4,
-            Kind::Unreachable => 5,
-            Kind::Refused => 6,
-        }
+        self.exit_status().0
     }
 }
 
-/// Exit statuses, for `--help`.
-pub const EXIT_CODES_HELP: &str = "Exit status: 0 success, 1 other failure, 2 usage error (`error[usage]`), 3 bad input or configuration, \
-4 verification failure (tampering, bad signature, rollback), 5 hub unreachable, 6 refused by the hub.";
+/// The exit status of a command line that does not parse (`error[usage]`).
+pub const USAGE_EXIT: u8 = 2;
+
+/// Every exit status the client uses, lowest first, with its meaning: 0,
+/// [`USAGE_EXIT`] and each [`Kind`]'s. `--help` and the man pages are
+/// generated from this list.
+pub fn exit_statuses() -> Vec<(u8, &'static str)> {
+    let mut all = vec![(0, "success"), (USAGE_EXIT, "usage error: the command line does not parse (`error[usage]`)")];
+    all.extend(Kind::ALL.iter().map(|k| k.exit_status()));
+    all.sort_by_key(|(code, _)| *code);
+    all
+}
+
+/// The heading of the exit-status list in `--help`.
+pub const EXIT_STATUS_HEADING: &str = "Exit status:";
+
+/// The exit-status list for the top-level `--help`, e.g.
+/// `Exit status:\n  0  success\n  1  other failure ...`.
+pub fn exit_codes_help() -> String {
+    let mut text = String::from(EXIT_STATUS_HEADING);
+    for (code, meaning) in exit_statuses() {
+        text.push_str(&format!("\n  {code}  {meaning}"));
+    }
+    text.push_str(
+        "\nErrors are one line on stderr, `error[<code>]: <what is wrong>; <what to do>`; the codes are stable.",
+    );
+    text
+}
 
 /// A client error.
 #[derive(Debug, Clone)]
@@ -62,9 +96,26 @@ impl Error {
     pub fn verification(code: &str, message: impl Into<String>) -> Self {
         Self::new(Kind::Verification, code, message)
     }
-    /// A local I/O failure on `what`.
+    /// A local I/O failure on `what`, with what to do about this kind of failure.
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
-        Self::new(Kind::Other, "io", format!("{what}: {err}"))
+        Self::new(Kind::Other, "io", format!("{what}: {err}; {}", io_advice(err.kind())))
+    }
+}
+
+/// What to do about a local I/O failure of `kind`.
+pub fn io_advice(kind: std::io::ErrorKind) -> &'static str {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::NotFound => "check the path (and that its folder exists)",
+        K::PermissionDenied | K::ReadOnlyFilesystem => {
+            "check that you may read and write there (permissions), or use another folder"
+        }
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => "free some disk space, then run the command again",
+        K::AlreadyExists => "choose another name or move the existing file away",
+        K::IsADirectory | K::NotADirectory | K::DirectoryNotEmpty => "check that the path names what it should",
+        K::BrokenPipe => "whatever was reading the output stopped early; read all of it",
+        K::Interrupted | K::TimedOut | K::WouldBlock => "run the command again",
+        _ => "check the path and the disk, then run the command again",
     }
 }
 
@@ -75,3 +126,59 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when a kind is added without a place in [`Kind::ALL`].
+    fn position(kind: Kind) -> usize {
+        match kind {
+            Kind::Other => 0,
+            Kind::Input => 1,
+            Kind::Verification => 2,
+            Kind::Unreachable => 3,
+            Kind::Refused => 4,
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_own_exit_status() {
+        for (i, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(position(*kind), i, "{kind:?} is out of place in Kind::ALL");
+        }
+        let statuses = exit_statuses();
+        let codes: Vec<u8> = statuses.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6], "exit statuses must be distinct and sorted");
+        for kind in Kind::ALL {
+            assert!(statuses.contains(&kind.exit_status()), "{kind:?}");
+            assert_eq!(kind.exit_code(), kind.exit_status().0);
+        }
+    }
+
+    #[test]
+    fn io_errors_say_what_to_do() {
+        let e = Error::io("cannot write /x/y", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.code, "io");
+        assert_eq!(e.kind, Kind::Other);
+        assert!(e.message.starts_with("cannot write /x/y: permission denied; check that you may"), "{}", e.message);
+        let full = Error::io("cannot write /x/y", std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(full.message.ends_with("free some disk space, then run the command again"), "{}", full.message);
+    }
+
+    #[test]
+    fn the_help_text_lists_exactly_the_exit_statuses() {
+        let help = exit_codes_help();
+        let mut lines = help.lines();
+        assert_eq!(lines.next(), Some(EXIT_STATUS_HEADING));
+        let listed: Vec<(u8, String)> = lines
+            .filter_map(|l| l.strip_prefix("  "))
+            .map(|l| {
+                let (code, meaning) = l.split_once("  ").unwrap();
+                (code.parse().unwrap(), meaning.to_owned())
+            })
+            .collect();
+        let want: Vec<(u8, String)> = exit_statuses().into_iter().map(|(c, m)| (c, m.to_owned())).collect();
+        assert_eq!(listed, want);
+    }
+}

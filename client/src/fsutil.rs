@@ -97,9 +97,15 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<St
             ),
         ));
     }
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| Error::input("key_unreadable", format!("cannot read {what} {}: {e}", path.display())))
+    std::fs::read_to_string(path).map(zeroize::Zeroizing::new).map_err(|e| {
+        Error::input(
+            "key_unreadable",
+            format!(
+                "cannot read {what} {}: {e}; check that it is the right file and that you may read it",
+                path.display()
+            ),
+        )
+    })
 }
 
 /// Human-readable byte count.

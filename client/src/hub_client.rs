@@ -39,19 +39,9 @@ pub struct HubClient {
 impl HubClient {
     /// A client for the hub at `base` (e.g. `https://hub.example.org`).
     pub fn new(base: &str, key: Option<NoteSigningKey>, clock: Arc<dyn Clock>) -> Result<Self> {
+        // The plain-http rule (`hub_url::check`) is applied when settings are resolved.
+        crate::hub_url::parse(base)?;
         let base = base.trim_end_matches('/').to_owned();
-        let url = reqwest::Url::parse(&base).map_err(|e| {
-            Error::input(
-                "bad_hub_url",
-                format!("hub URL {base:?} is not valid ({e}); use e.g. https://hub.example.org"),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.path() != "/" {
-            return Err(Error::input(
-                "bad_hub_url",
-                format!("hub URL {base:?} must be http(s)://HOST[:PORT] with no path"),
-            ));
-        }
         Ok(Self { base, key, clock, http: std::sync::OnceLock::new(), blocking: std::sync::OnceLock::new() })
     }
 
@@ -130,7 +120,10 @@ impl HubClient {
             Err(_) => Error::new(
                 Kind::Refused,
                 &format!("http_{}", status.as_u16()),
-                format!("the hub answered {status} without a sealdrop error body; is {} a sealdrop hub?", self.base),
+                format!(
+                    "the hub answered {status} without a sealdrop error body; check that --hub {} is a sealdrop hub (a proxy in front of it may have answered)",
+                    self.base
+                ),
             ),
         }
     }
@@ -146,15 +139,30 @@ impl HubClient {
             Error::new(
                 Kind::Unreachable,
                 "hub_unreachable",
-                format!("connection to the hub at {} failed: {e}", self.base),
+                format!(
+                    "connection to the hub at {} failed: {e}; check the network and run the same command again",
+                    self.base
+                ),
             )
         }
     }
 
     async fn json<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::new(Kind::Other, "bad_response", format!("the hub sent an unexpected answer: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| self.unexpected_answer(e))
+    }
+
+    /// An answer that does not parse: most likely another program or
+    /// another version at the hub's address.
+    fn unexpected_answer(&self, e: impl std::fmt::Display) -> Error {
+        Error::new(
+            Kind::Other,
+            "bad_response",
+            format!(
+                "the hub sent an unexpected answer: {e}; check that --hub {} is a sealdrop hub of this version (`sealdrop --version`)",
+                self.base
+            ),
+        )
     }
 
     /// An unauthenticated GET returning text.

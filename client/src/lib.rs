@@ -4,10 +4,11 @@
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
 //! - [`archive`]: the tar inside each drop, with safe extraction.
-//! - [`status`] and [`recall`]: the sender's view of its drops, and taking one back.
+//! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
+//!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
-//! - [`hub_client`]: signed HTTP requests to the hub.
+//! - [`hub_client`]: signed HTTP requests to the hub; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
 //! - [`sample`]: synthetic free-school-meals pupil lists for the demo, tests and benchmarks.
 //! - [`cli`]: argument parsing and reporting only.
@@ -25,6 +26,8 @@ pub mod error;
 pub mod fetch;
 pub mod fsutil;
 pub mod hub_client;
+pub mod hub_url;
+pub mod inbox;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;

@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Recall, Recalled};
-use sealdrop_proto::ids::DropId;
 
 use crate::context::Settings;
 use crate::error::{Error, Result};
@@ -31,8 +30,7 @@ pub struct RecallOutcome {
 
 /// Recalls drop `id`, keeps the log receipt and journals it.
 pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
-    let id: DropId =
-        id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
+    let id = crate::status::parse_drop_id(id)?;
     let session = settings.session()?;
     let recalled: Recalled = session.hub.post(&format!("/v1/drops/{id}/recall"), &Recall {})?;
     let receipt = settings
@@ -109,6 +107,7 @@ pub fn run(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> Re
 mod tests {
     use super::*;
     use sealdrop_proto::api::RecipientStatus;
+    use sealdrop_proto::ids::DropId;
 
     fn recalled(downloaded_by: Vec<RecipientStatus>, deleted: bool) -> Recalled {
         Recalled {

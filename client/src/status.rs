@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use sealdrop_proto::api::{DropState, RecipientStatus, Sent, SentDrop};
-use sealdrop_proto::ids::DropId;
+use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::context::Settings;
 use crate::error::{Error, Result};
@@ -82,6 +82,16 @@ pub struct StatusRequest {
     pub agreement: Option<String>,
 }
 
+/// Parses a drop id given on the command line.
+pub fn parse_drop_id(text: &str) -> Result<DropId> {
+    text.parse().map_err(|e: sealdrop_proto::ids::IdError| {
+        Error::input(
+            "bad_drop_id",
+            format!("{e}; copy the drop id (d- and 26 letters or digits) from `sealdrop status` or `sealdrop inbox`"),
+        )
+    })
+}
+
 /// Whether `d` passes the request's filters.
 pub fn keep(req: &StatusRequest, d: &SentDrop) -> bool {
     req.since.is_none_or(|t| d.created >= t) && req.agreement.as_deref().is_none_or(|a| d.agreement == a)
@@ -92,8 +102,7 @@ pub fn keep(req: &StatusRequest, d: &SentDrop) -> bool {
 pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = match &req.id {
         Some(id) => {
-            let id: DropId =
-                id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
+            let id = parse_drop_id(id)?;
             format!("/v1/sent?id={id}")
         }
         None => "/v1/sent".to_owned(),
@@ -112,25 +121,85 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))
 }
 
-/// The JSON array: each drop as the hub serves it, plus `outcome` per
-/// recipient and `files` (the names from the local journal) when known.
+/// One drop in `status --json`. Every field is always present (`null` when
+/// not known or not yet), and the names are the command line's contract
+/// (docs/cli.md), independent of the wire protocol's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusDrop {
+    /// The drop id.
+    pub id: DropId,
+    /// `open` (not committed yet), `committed`, `delivered`, `expired` or `recalled`.
+    pub state: &'static str,
+    /// The sharing agreement it travels under.
+    pub agreement: String,
+    /// Ciphertext size in bytes.
+    pub size: u64,
+    /// When the hub created it.
+    pub created: Timestamp,
+    /// When the hub committed it; `null` while open.
+    pub committed: Option<Timestamp>,
+    /// When the hub deletes it if not every recipient acknowledged.
+    pub expires: Timestamp,
+    /// When the hub deleted the ciphertext; `null` while it holds it.
+    pub deleted: Option<Timestamp>,
+    /// The top-level file and folder names, from this machine's journal;
+    /// `null` when this machine did not send it (the hub never has names).
+    pub files: Option<Vec<String>>,
+    /// For a part of `send --split-by`: the key that makes a re-run send only
+    /// the missing parts; `null` otherwise.
+    pub idempotency_key: Option<String>,
+    /// Each recipient's progress, in the manifest's order.
+    pub recipients: Vec<StatusRecipient>,
+}
+
+/// One recipient of a drop in `status --json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusRecipient {
+    /// The recipient party's id.
+    pub party: PartyId,
+    /// [`Outcome`]: `acknowledged`, `fetched`, `waiting`, `not_delivered` or `recalled`.
+    pub outcome: Outcome,
+    /// When it (last) downloaded the ciphertext; `null` if never.
+    pub fetched: Option<Timestamp>,
+    /// When it acknowledged; `null` if it has not.
+    pub acknowledged: Option<Timestamp>,
+    /// The member of the recipient party whose key signed the receipt (e.g.
+    /// `data-team`); `null` if none.
+    pub acknowledged_by: Option<String>,
+}
+
+/// The drop as `status --json` shows it.
+pub fn status_drop(d: &SentDrop, names: &HashMap<DropId, Vec<String>>) -> StatusDrop {
+    StatusDrop {
+        id: d.id.clone(),
+        state: d.state.as_str(),
+        agreement: d.agreement.clone(),
+        size: d.size,
+        created: d.created,
+        committed: d.committed,
+        expires: d.expires,
+        deleted: d.deleted,
+        files: names.get(&d.id).cloned(),
+        idempotency_key: d.idempotency_key.clone(),
+        recipients: d
+            .recipients
+            .iter()
+            .map(|r| StatusRecipient {
+                party: r.party.clone(),
+                outcome: outcome(d.state, r),
+                fetched: r.fetched,
+                acknowledged: r.acknowledged,
+                acknowledged_by: r.acknowledged_by.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The JSON array `status --json` prints: a [`StatusDrop`] per drop.
 pub fn to_json(drops: &[SentDrop], names: &HashMap<DropId, Vec<String>>) -> serde_json::Value {
-    let all = drops
-        .iter()
-        .map(|d| {
-            let mut v = serde_json::to_value(d).unwrap_or_default();
-            if let Some(rs) = v.get_mut("recipients").and_then(serde_json::Value::as_array_mut) {
-                for (rv, r) in rs.iter_mut().zip(&d.recipients) {
-                    rv["outcome"] = outcome(d.state, r).as_str().into();
-                }
-            }
-            if let Some(n) = names.get(&d.id) {
-                v["files"] = serde_json::json!(n);
-            }
-            v
-        })
-        .collect();
-    serde_json::Value::Array(all)
+    serde_json::Value::Array(
+        drops.iter().map(|d| serde_json::to_value(status_drop(d, names)).unwrap_or_default()).collect(),
+    )
 }
 
 /// Why the hub deleted an ended drop's ciphertext.
@@ -351,7 +420,28 @@ mod tests {
         assert_eq!(outcomes, ["acknowledged", "not_delivered", "not_delivered"]);
         assert_eq!(json[0]["state"], "expired");
         assert_eq!(json[0]["deleted"], "2026-11-20T10:00:03Z");
-        assert!(json[0].get("files").is_none());
+        assert!(json[0]["files"].is_null());
+        let mut keys: Vec<&str> = json[0].as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "agreement",
+                "committed",
+                "created",
+                "deleted",
+                "expires",
+                "files",
+                "id",
+                "idempotency_key",
+                "recipients",
+                "size",
+                "state"
+            ]
+        );
+        let mut keys: Vec<&str> = json[0]["recipients"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["acknowledged", "acknowledged_by", "fetched", "outcome", "party"]);
     }
 
     #[test]

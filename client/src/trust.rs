@@ -32,9 +32,10 @@ pub fn directory_error(e: DirectoryError, source: &str) -> Error {
                 "{source} offers directory serial {offered}, older than serial {current} this client already verified; the hub may be replaying old keys, report it to the coordinator"
             ),
         ),
-        DirectoryError::Doc(_) | DirectoryError::Invalid(_) => {
-            Error::verification("directory_invalid", format!("the directory from {source} is not valid: {e}"))
-        }
+        DirectoryError::Doc(_) | DirectoryError::Invalid(_) => Error::verification(
+            "directory_invalid",
+            format!("the directory from {source} is not valid: {e}; do not use it, and report it to the coordinator"),
+        ),
     }
 }
 

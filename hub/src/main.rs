@@ -1,5 +1,5 @@
-//! `sealdrop-hub`: initialise a hub's data directory, serve it, or print its
-//! transfer log's verifier key.
+//! `sealdrop-hub`: initialise a hub's data directory, serve it, print its
+//! transfer log's verifier key, or print its own completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors as `error: <message>` on stderr with a non-zero exit.
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use sealdrop_hub::{DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig, InitOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
 
@@ -59,6 +59,17 @@ enum Command {
         /// whose agreement ended, in seconds (the hub also does it at start).
         #[arg(long, value_name = "SECONDS", env = "SEALDROP_HUB_SWEEP_INTERVAL", default_value = "60", value_parser = parse_interval)]
         sweep_interval: std::time::Duration,
+    },
+    /// Print a shell completion script, e.g. `sealdrop-hub completions bash > /etc/bash_completion.d/sealdrop-hub`.
+    Completions {
+        /// The shell.
+        shell: sealdrop_cli_docs::Shell,
+    },
+    /// Write the manual pages, one per command (`sealdrop-hub.1`, `sealdrop-hub-serve.1`, ...).
+    Man {
+        /// The folder to write them into, e.g. /usr/local/share/man/man1 (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -121,6 +132,17 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve { data, listen, max_upload_bytes, sweep_interval } => {
             serve(data, listen, HubConfig { max_upload_bytes, sweep_interval })
+        }
+        Command::Completions { shell } => {
+            sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
+                .map_err(|e| format!("cannot write the completion script to stdout: {e}"))
+        }
+        Command::Man { out } => {
+            let pages = sealdrop_cli_docs::write_man_pages(Cli::command(), &out, &[]).map_err(|e| {
+                format!("cannot write the man pages into {}: {e}; choose a folder you can write to", out.display())
+            })?;
+            println!("wrote {} man pages into {}", pages.len(), out.display());
+            Ok(())
         }
     }
 }

@@ -36,6 +36,8 @@ const SEALDROP_ENV: &[&str] = &[
     "SEALDROP_CONFIG",
     "SEALDROP_TEST_CLOCK",
     "SEALDROP_RESUME_MIN_BYTES",
+    "SEALDROP_INSECURE_HTTP",
+    "SEALDROP_WITNESS_KEY",
 ];
 
 /// The workspace root.

@@ -1,0 +1,126 @@
+//! `sealdrop inbox`: the drops waiting for this party, as a table or (with
+//! `--json`) as a JSON array of [`InboxDrop`], whose field names are part of
+//! the command line's contract (docs/cli.md) and do not follow the wire
+//! protocol's if that ever changes.
+
+use std::io::Write;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use sealdrop_proto::api::{Inbox, InboxEntry};
+use sealdrop_proto::ids::{DropId, PartyId};
+
+use crate::context::Settings;
+use crate::error::{Error, Result};
+use crate::fsutil::human_bytes;
+
+/// One waiting drop in `inbox --json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InboxDrop {
+    /// The drop id, for `sealdrop fetch ID`.
+    pub id: DropId,
+    /// The sending party's id.
+    pub from: PartyId,
+    /// Ciphertext size in bytes (what the download will be).
+    pub size: u64,
+    /// When the sender created the drop.
+    pub created: Timestamp,
+    /// When the hub committed it (it became fetchable).
+    pub committed: Timestamp,
+    /// When the hub deletes it if this party has not acknowledged it.
+    pub expires: Timestamp,
+    /// The sharing agreement it travels under.
+    pub agreement: String,
+}
+
+impl From<InboxEntry> for InboxDrop {
+    fn from(e: InboxEntry) -> Self {
+        Self {
+            id: e.id,
+            from: e.from,
+            size: e.size,
+            created: e.created,
+            committed: e.committed,
+            expires: e.expires,
+            agreement: e.agreement,
+        }
+    }
+}
+
+/// The table `inbox` prints without `--json`.
+pub fn render(drops: &[InboxDrop]) -> String {
+    use std::fmt::Write as _;
+    if drops.is_empty() {
+        return "no drops waiting".to_owned();
+    }
+    let mut s =
+        format!("{:<28} {:<22} {:>10}  {:<20} {:<20} agreement\n", "id", "from", "size", "committed", "expires");
+    for d in drops {
+        let _ = writeln!(
+            s,
+            "{:<28} {:<22} {:>10}  {:<20} {:<20} {}",
+            d.id,
+            d.from,
+            human_bytes(d.size),
+            d.committed,
+            d.expires,
+            d.agreement
+        );
+    }
+    s
+}
+
+/// `sealdrop inbox [--json]`: asks the hub, oldest drop first.
+pub fn run(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
+    let session = settings.session()?;
+    let inbox: Inbox = session.hub.get("/v1/inbox")?;
+    let drops: Vec<InboxDrop> = inbox.drops.into_iter().map(InboxDrop::from).collect();
+    let text = if json {
+        serde_json::to_string_pretty(&drops).map_err(|e| Error::input("internal", e.to_string()))?
+    } else {
+        render(&drops)
+    };
+    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> InboxEntry {
+        InboxEntry {
+            id: DropId::random(),
+            from: "camden".parse().unwrap(),
+            size: 12_500,
+            created: "2026-11-15T09:59:00Z".parse().unwrap(),
+            committed: "2026-11-15T10:00:00Z".parse().unwrap(),
+            expires: "2026-11-20T10:00:00Z".parse().unwrap(),
+            agreement: "london-fsm".into(),
+        }
+    }
+
+    #[test]
+    fn inbox_json_field_names_are_fixed() {
+        let e = entry();
+        let v = serde_json::to_value(InboxDrop::from(e.clone())).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["agreement", "committed", "created", "expires", "from", "id", "size"]);
+        assert_eq!(v["id"], e.id.as_str());
+        assert_eq!(v["from"], "camden");
+        assert_eq!(v["size"], 12_500);
+        assert_eq!(v["committed"], "2026-11-15T10:00:00Z");
+    }
+
+    #[test]
+    fn inbox_table_has_a_header_and_one_line_per_drop() {
+        assert_eq!(render(&[]), "no drops waiting");
+        let d = InboxDrop::from(entry());
+        let text = render(std::slice::from_ref(&d));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("id ") && lines[0].ends_with("agreement"), "{}", lines[0]);
+        assert!(lines[1].starts_with(d.id.as_str()) && lines[1].contains("12.2 KiB"), "{}", lines[1]);
+        assert!(lines[1].ends_with("london-fsm"), "{}", lines[1]);
+    }
+}
