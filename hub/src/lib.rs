@@ -20,6 +20,7 @@ pub mod hub;
 pub mod init;
 mod locks;
 pub mod log_key;
+pub mod metrics;
 pub mod storage;
 pub mod sweeper;
 pub mod transfer_log;
