@@ -162,7 +162,11 @@ impl Metrics {
             sweeper_files_removed: Counter::default(),
             last_sweep: Gauge::default(),
         };
-        registry.register("drops_created", "Drops announced (POST /v1/drops that created a drop)", m.drops_created.clone());
+        registry.register(
+            "drops_created",
+            "Drops announced (POST /v1/drops that created a drop)",
+            m.drops_created.clone(),
+        );
         registry.register("drops_committed", "Drops committed with a signed manifest", m.drops_committed.clone());
         registry.register(
             "drops_fetched",
@@ -170,7 +174,11 @@ impl Metrics {
             m.drops_fetched.clone(),
         );
         registry.register("drops_acknowledged", "Signed receipts accepted", m.drops_acknowledged.clone());
-        registry.register("drops_deleted", "Drops whose ciphertext the hub deleted, by reason", m.drops_deleted.clone());
+        registry.register(
+            "drops_deleted",
+            "Drops whose ciphertext the hub deleted, by reason",
+            m.drops_deleted.clone(),
+        );
         registry.register_with_unit(
             "uploaded",
             "Ciphertext bytes received in uploads (including uploads later cut off)",
@@ -201,7 +209,11 @@ impl Metrics {
             "Entries in the signed transfer log (read at scrape time)",
             m.transfer_log_entries.clone(),
         );
-        registry.register("sweeper_runs", "Sweeps of expired and agreement-ended drops, by result", m.sweeper_runs.clone());
+        registry.register(
+            "sweeper_runs",
+            "Sweeps of expired and agreement-ended drops, by result",
+            m.sweeper_runs.clone(),
+        );
         registry.register(
             "sweeper_files_removed",
             "Ciphertext and upload files the sweeper removed",
