@@ -49,6 +49,10 @@ struct Global {
     /// log checkpoint it verified (see `sealdrop witness`).
     #[arg(long, global = true, env = "SEALDROP_WITNESS_KEY")]
     witness_key: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the hub's TLS certificate,
+    /// beside the system's (for a hub whose certificate a private CA signed).
+    #[arg(long, global = true, env = "SEALDROP_HUB_CA", value_name = "FILE")]
+    hub_ca: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -56,7 +60,7 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Save --hub, --identity, --authority and --state-dir into the config file.
+    /// Save --hub, --identity, --authority, --state-dir and --hub-ca into the config file.
     Init,
     /// Create a member key pair and print its public key card for the coordinator.
     Keygen {
@@ -529,6 +533,9 @@ impl Cli {
             .ok_or_else(|| Error::input("no_config_dir", "cannot find your config folder; pass --config FILE"))?;
         let file = ConfigFile::load(&config_path)?;
         let g = &self.global;
+        if let Some(ca) = g.hub_ca.as_ref().or(file.hub_ca.as_ref()) {
+            crate::hub_client::trust_hub_ca(ca)?;
+        }
         let state_dir = g.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
             Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")
         })?;
@@ -563,6 +570,7 @@ impl Cli {
                     witness_key: absolute(settings.witness_key.clone()),
                     resume_min_bytes: (settings.resume_min_bytes != crate::context::DEFAULT_RESUME_MIN_BYTES)
                         .then_some(settings.resume_min_bytes),
+                    hub_ca: absolute(self.global.hub_ca.clone().or(ConfigFile::load(&config_path)?.hub_ca)),
                 };
                 if let Some(a) = &cfg.authority {
                     crate::context::parse_authority(a)?;

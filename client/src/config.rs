@@ -29,6 +29,10 @@ pub struct ConfigFile {
     /// (0: always). Default 8 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_min_bytes: Option<u64>,
+    /// A PEM file of CA certificates trusted for the hub's TLS certificate
+    /// beside the system's, for a hub whose certificate a private CA signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_ca: Option<PathBuf>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

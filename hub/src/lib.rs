@@ -118,6 +118,9 @@ pub async fn serve_with(
 
     let handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
     let (watcher_hub, watcher_handle) = (hub.clone(), handle.clone());
+    // When the drain began, to tell afterwards whether the grace ran out.
+    let drain_started = Arc::new(std::sync::OnceLock::new());
+    let drain_mark = Arc::clone(&drain_started);
     let watcher = tokio::spawn(async move {
         shutdown.await;
         watcher_hub.begin_shutdown();
@@ -128,12 +131,8 @@ pub async fn serve_with(
             grace_secs = grace.as_secs_f64(),
             "shutting down: no new connections; requests in flight may finish within the grace period"
         );
+        let _ = drain_mark.set(std::time::Instant::now());
         watcher_handle.graceful_shutdown(Some(grace));
-        tokio::time::sleep(grace).await;
-        let open = watcher_handle.connection_count();
-        if open > 0 {
-            tracing::warn!(connections = open, "the shutdown grace period ended: closing the connections still open");
-        }
     });
 
     let app = router(hub).into_make_service();
@@ -148,6 +147,16 @@ pub async fn serve_with(
         None => server.serve(app).await,
     };
     watcher.abort();
+    if let Some(started) = drain_started.get()
+        && started.elapsed() >= grace
+        && !grace.is_zero()
+    {
+        // axum-server closed whatever was still open when the grace ran out.
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "the shutdown grace period ended: closed the connections still open (their transfers were cut off)"
+        );
+    }
     // Also when serving failed: the sweeper stops after the sweep in
     // progress, if any, and the metrics listener after its last scrape.
     drop(sweep_rx);
