@@ -111,15 +111,16 @@ mod tests {
         assert!(err.to_string().contains("does not belong"), "{err}");
 
         let missing = tmp.path().join("missing.pem");
-        let err = server_config(&missing, &key_a).unwrap_err();
-        assert!(matches!(err, TlsError::ReadCert { .. }) && err.to_string().contains("missing.pem"), "{err}");
+        let unreadable = server_config(&missing, &key_a).unwrap_err();
+        assert!(matches!(unreadable, TlsError::ReadCert { .. }), "{unreadable}");
+        assert!(unreadable.to_string().contains("missing.pem"), "{unreadable}");
 
         // Key and certificate swapped.
-        let err = server_config(&key_a, &cert_a).unwrap_err();
-        assert!(matches!(err, TlsError::NoCertificate(_)), "{err}");
-        let err = server_config(&cert_a, &cert_a).unwrap_err();
-        assert!(matches!(err, TlsError::NoKey(_)), "{err}");
-        for e in [err] {
+        let no_cert = server_config(&key_a, &cert_a).unwrap_err();
+        assert!(matches!(no_cert, TlsError::NoCertificate(_)), "{no_cert}");
+        let no_key = server_config(&cert_a, &cert_a).unwrap_err();
+        assert!(matches!(no_key, TlsError::NoKey(_)), "{no_key}");
+        for e in [err, unreadable, no_cert, no_key] {
             assert!(!e.to_string().contains('\n'), "one line: {e}");
         }
     }
