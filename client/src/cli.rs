@@ -62,6 +62,10 @@ struct Global {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     insecure_http: Option<bool>,
+    /// A PEM file of CA certificates to trust for the hub's TLS certificate,
+    /// beside the system's (for a hub whose certificate a private CA signed).
+    #[arg(long, global = true, env = "SEALDROP_HUB_CA", value_name = "FILE")]
+    hub_ca: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -69,7 +73,7 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Save --hub, --identity, --authority and --state-dir into the config file.
+    /// Save --hub, --identity, --authority, --state-dir and --hub-ca into the config file.
     Init,
     /// Create a member key pair and print its public key card for the coordinator.
     Keygen {
@@ -602,6 +606,9 @@ impl Cli {
             .ok_or_else(|| Error::input("no_config_dir", "cannot find your config folder; pass --config FILE"))?;
         let file = ConfigFile::load(&config_path)?;
         let g = &self.global;
+        if let Some(ca) = g.hub_ca.as_ref().or(file.hub_ca.as_ref()) {
+            crate::hub_client::trust_hub_ca(ca)?;
+        }
         let state_dir = g.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
             Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")
         })?;
@@ -652,6 +659,7 @@ impl Cli {
                         .then_some(settings.resume_min_bytes),
                     // Saved only when needed: the hub URL was checked against it above.
                     insecure_http: insecure_http.then_some(true),
+                    hub_ca: absolute(self.global.hub_ca.clone().or(ConfigFile::load(&config_path)?.hub_ca)),
                 };
                 if let Some(a) = &cfg.authority {
                     crate::context::parse_authority(a)?;

@@ -34,6 +34,10 @@ pub struct ConfigFile {
     /// take precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_http: Option<bool>,
+    /// A PEM file of CA certificates trusted for the hub's TLS certificate
+    /// beside the system's, for a hub whose certificate a private CA signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_ca: Option<PathBuf>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

@@ -2,7 +2,8 @@
 //! member key (see `sealdrop_proto::request`); errors from the hub keep their
 //! stable code.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -15,6 +16,57 @@ use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
 
 use crate::error::{Error, Kind, Result};
+
+/// Extra CA certificates this process trusts for the hub's TLS certificate,
+/// beside the system's (`--hub-ca`, `SEALDROP_HUB_CA`, config `hub_ca`):
+/// for a hub whose certificate comes from a council's private CA. Process
+/// wide because a `sealdrop` run talks to one hub, and set once, before the
+/// first [`HubClient`] is made, by [`trust_hub_ca`].
+static EXTRA_ROOTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
+
+/// Trusts the CA certificates in the PEM file `path` (one or more), in
+/// addition to the system's, for every hub connection this process makes.
+/// Refuses a file that holds no certificate, or a second, different call.
+pub fn trust_hub_ca(path: &Path) -> Result<()> {
+    let bad = |why: String| {
+        Error::input(
+            "bad_hub_ca",
+            format!(
+                "--hub-ca {}: {why}; give the PEM file of the CA that signed the hub's certificate",
+                path.display()
+            ),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(format!("not a PEM certificate ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("it holds no `-----BEGIN CERTIFICATE-----` block".to_owned()));
+    }
+    let count = certs.len();
+    if EXTRA_ROOTS.set(certs).is_err() && EXTRA_ROOTS.get().map(Vec::len) != Some(count) {
+        return Err(bad("another CA file is already trusted in this process".to_owned()));
+    }
+    Ok(())
+}
+
+fn extra_roots() -> Vec<reqwest::Certificate> {
+    EXTRA_ROOTS.get().cloned().unwrap_or_default()
+}
+
+/// The TLS certificate failure behind a transport error, if that is what
+/// it is (an unknown issuer, a name mismatch, an expired certificate), as
+/// rustls words it.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if text.contains("certificate") {
+            return Some(text);
+        }
+        source = err.source();
+    }
+    None
+}
 
 /// A connection to one hub, optionally acting as one member.
 ///
@@ -129,6 +181,17 @@ impl HubClient {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> Error {
+        if let Some(why) = certificate_problem(&e) {
+            return Error::new(
+                Kind::Unreachable,
+                "hub_untrusted",
+                format!(
+                    "the hub at {} presented a TLS certificate this machine does not trust ({why}); \
+                     if a private CA signed it, pass its certificate with --hub-ca FILE (or SEALDROP_HUB_CA, or hub_ca in the config file)",
+                    self.base
+                ),
+            );
+        }
         if e.is_connect() || e.is_timeout() {
             Error::new(
                 Kind::Unreachable,
@@ -235,6 +298,7 @@ impl HubClient {
             .build()
             .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot start the HTTP client: {e}")))?;
         let http = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots())
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -251,6 +315,7 @@ impl HubClient {
             return Ok(made);
         }
         let http = Client::builder()
+            .tls_certs_merge(extra_roots())
             .connect_timeout(Duration::from_secs(15))
             .timeout(None)
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))

@@ -3,7 +3,7 @@
 //! cheap clone of [`Hub`]; nothing in here knows about HTTP.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use jiff::Timestamp;
@@ -16,6 +16,7 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::error::HubError;
 use crate::locks::DropLocks;
+use crate::metrics::Metrics;
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
 use crate::{log_key, transfer_log};
@@ -71,6 +72,11 @@ struct Inner {
     publish: Mutex<()>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
+    /// What operators scrape (see [`crate::metrics`]).
+    metrics: Arc<Metrics>,
+    /// Set once a shutdown has begun, so `/readyz` tells load balancers to
+    /// stop sending new work while requests in flight finish.
+    shutting_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -174,6 +180,8 @@ impl Hub {
                 publish: Mutex::new(()),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
+                metrics: Arc::new(Metrics::new()),
+                shutting_down: AtomicBool::new(false),
             }),
             config: HubConfig::default(),
         };
@@ -215,6 +223,26 @@ impl Hub {
     /// The hub's limits.
     pub fn config(&self) -> HubConfig {
         self.config
+    }
+
+    /// The hub's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The hub's metrics, shared (for bodies that outlive the handler).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        Arc::clone(&self.inner.metrics)
+    }
+
+    /// Marks the hub as shutting down: `/readyz` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
     /// The data directory.

@@ -5,8 +5,10 @@
 //! every delivery by its recipients' signed receipts.
 //!
 //! - [`init()`] creates a data directory; [`Hub::open`] opens one.
-//! - [`serve`] runs the HTTP API on a listener; [`router`] builds it for
-//!   in-process tests.
+//! - [`serve`] and [`serve_with`] run the HTTP API on a listener (plain or
+//!   TLS, [`tls`]), with `/metrics` on a second one ([`metrics`]) and a
+//!   bounded graceful shutdown; [`router`] builds the API for in-process
+//!   tests. [`config`] resolves `serve`'s settings (file, environment, flags).
 //! - [`storage`] holds the two narrow storage interfaces and their local
 //!   implementations; [`api`] the routes.
 //! - [`transfer_log`]: the hub's signed transfer log (a C2SP transparency
@@ -15,16 +17,21 @@
 //!   transaction as the change, under a newly signed checkpoint.
 
 pub mod api;
+pub mod config;
 pub mod error;
 pub mod hub;
 pub mod init;
 mod locks;
 pub mod log_key;
+pub mod metrics;
 pub mod storage;
 pub mod sweeper;
+pub mod tls;
 pub mod transfer_log;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::HubError;
 pub use hub::{
@@ -38,39 +45,138 @@ pub fn router(hub: Hub) -> axum::Router {
     api::router(hub)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes
-/// the requests in flight. Meanwhile the sweeper deletes what expires every
-/// [`HubConfig::sweep_interval`].
+/// How [`serve_with`] serves, beyond the API listener itself.
+#[derive(Debug)]
+pub struct ServeOptions {
+    /// TLS in the hub itself (see [`tls::server_config`]); `None` serves
+    /// plain HTTP (behind a TLS reverse proxy, or on loopback).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A listener of its own for `GET /metrics`; `None`: no metrics.
+    pub metrics: Option<tokio::net::TcpListener>,
+    /// After `shutdown` completes, how long requests in flight may take to
+    /// finish before their connections are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { tls: None, metrics: None, shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE }
+    }
+}
+
+/// Serves the API over plain HTTP on `listener` until `shutdown` completes,
+/// then lets the requests in flight finish (for up to
+/// [`config::DEFAULT_SHUTDOWN_GRACE`]). See [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     hub: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, hub, ServeOptions::default(), shutdown).await
+}
+
+/// Serves the API on `listener` (already bound, so tests can use port 0)
+/// until `shutdown` completes; meanwhile the sweeper deletes what expires
+/// every [`HubConfig::sweep_interval`], and `/metrics` is served on
+/// `options.metrics` if given.
+///
+/// When `shutdown` completes, the hub stops accepting connections,
+/// `/readyz` turns 503, idle connections are closed, and requests in
+/// flight (a slow upload, a large download) get `options.shutdown_grace`
+/// to finish; connections still open after that are closed, and this
+/// returns. The metrics listener stops last, so the drain can be watched.
+/// Built on axum-server, whose handle gives the bounded graceful shutdown
+/// and the TLS acceptor (with a handshake timeout) over one listener.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    hub: Hub,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    let metrics_addr = options.metrics.as_ref().map(tokio::net::TcpListener::local_addr).transpose()?;
     let config = hub.config();
+    let grace = options.shutdown_grace;
     tracing::info!(
         %addr,
+        tls = options.tls.is_some(),
+        metrics = metrics_addr.map(tracing::field::display),
         origin = hub.origin(),
         max_upload_bytes = config.max_upload_bytes,
         sweep_interval_secs = config.sweep_interval.as_secs_f64(),
+        shutdown_grace_secs = grace.as_secs_f64(),
         "serving"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let sweeper = tokio::spawn(sweeper::run(hub.clone(), config.sweep_interval, stopped(stop_rx.clone())));
-    let served = axum::serve(listener, router(hub))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
-    // The sender is gone once serving ends (also when it failed), so the
-    // sweeper stops after the sweep in progress, if any.
-    drop(stop_rx);
+    // Stops the sweeper (at once) and the metrics listener (after the drain).
+    let (sweep_stop, sweep_rx) = tokio::sync::watch::channel(false);
+    let (metrics_stop, metrics_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweeper::run(hub.clone(), config.sweep_interval, stopped(sweep_rx.clone())));
+    let metrics = options.metrics.map(|listener| {
+        let app = api::scrape::router(hub.clone());
+        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped(metrics_rx)).await })
+    });
+
+    let handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
+    let (watcher_hub, watcher_handle) = (hub.clone(), handle.clone());
+    // When the drain began, to tell afterwards whether the grace ran out.
+    let drain_started = Arc::new(std::sync::OnceLock::new());
+    let drain_mark = Arc::clone(&drain_started);
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        watcher_hub.begin_shutdown();
+        let _ = sweep_stop.send(true);
+        tracing::info!(
+            connections = watcher_handle.connection_count(),
+            requests_in_flight = watcher_hub.metrics().in_flight(),
+            grace_secs = grace.as_secs_f64(),
+            "shutting down: no new connections; requests in flight may finish within the grace period"
+        );
+        let _ = drain_mark.set(std::time::Instant::now());
+        watcher_handle.graceful_shutdown(Some(grace));
+    });
+
+    let app = router(hub).into_make_service();
+    let server = axum_server::Server::<std::net::SocketAddr>::from_listener(listener).handle(handle);
+    let served = match options.tls {
+        Some(tls) => {
+            let acceptor =
+                axum_server::tls_rustls::RustlsAcceptor::new(axum_server::tls_rustls::RustlsConfig::from_config(tls))
+                    .handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
+            server.acceptor(acceptor).serve(app).await
+        }
+        None => server.serve(app).await,
+    };
+    watcher.abort();
+    if let Some(started) = drain_started.get()
+        && started.elapsed() >= grace
+        && !grace.is_zero()
+    {
+        // axum-server closed whatever was still open when the grace ran out.
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "the shutdown grace period ended: closed the connections still open (their transfers were cut off)"
+        );
+    }
+    // Also when serving failed: the sweeper stops after the sweep in
+    // progress, if any, and the metrics listener after its last scrape.
+    drop(sweep_rx);
     let _ = sweeper.await;
+    let _ = metrics_stop.send(true);
+    if let Some(metrics) = metrics {
+        match metrics.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics listener's task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     served?;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a client may take over its TLS handshake before it is dropped
+/// (a half-open handshake must not hold a connection for ever).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);

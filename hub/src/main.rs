@@ -1,16 +1,17 @@
-//! `sealdrop-hub`: initialise a hub's data directory, serve it, print its
-//! transfer log's verifier key, or print its own completions and man pages.
+//! `sealdrop-hub`: initialise a hub's data directory, serve it, check its
+//! serve settings, print its transfer log's verifier key, or print its own
+//! completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors as `error: <message>` on stderr with a non-zero exit.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
-use sealdrop_hub::{DEFAULT_MAX_UPLOAD_BYTES, Hub, HubConfig, InitOptions};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use sealdrop_hub::config::{self, LogFormat, ServeSettings};
+use sealdrop_hub::{Hub, HubConfig, InitOptions, ServeOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
 
 #[derive(Parser)]
@@ -45,21 +46,20 @@ enum Command {
         data: PathBuf,
     },
     /// Serve the API.
-    Serve {
-        /// The hub's data directory.
-        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
-        data: PathBuf,
-        /// Address to listen on; the bound address is printed as the first line.
-        #[arg(long, value_name = "ADDR", env = "SEALDROP_HUB_LISTEN", default_value = "127.0.0.1:8443")]
-        listen: SocketAddr,
-        /// The largest ciphertext accepted for one drop, in bytes.
-        #[arg(long, value_name = "BYTES", env = "SEALDROP_HUB_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
-        max_upload_bytes: u64,
-        /// How often to delete the ciphertext of drops whose expiry passed or
-        /// whose agreement ended, in seconds (the hub also does it at start).
-        #[arg(long, value_name = "SECONDS", env = "SEALDROP_HUB_SWEEP_INTERVAL", default_value = "60", value_parser = parse_interval)]
-        sweep_interval: std::time::Duration,
-    },
+    ///
+    /// Prints the API's bound address as the first stdout line, and the
+    /// metrics listener's as the second when `metrics_listen` is set. On
+    /// SIGTERM or SIGINT it stops accepting connections and lets requests in
+    /// flight finish for up to `shutdown_grace` seconds.
+    #[command(after_help = PRECEDENCE_HELP)]
+    Serve(ServeArgs),
+    /// Check the serve settings without serving: every value parses, the
+    /// data directory is an initialised hub's, the TLS certificate and key
+    /// parse and belong together. Prints the effective settings (as
+    /// hub.toml lines, each with its source), or one `error:` line per
+    /// problem and exits 1.
+    #[command(after_help = PRECEDENCE_HELP)]
+    CheckConfig(ServeArgs),
     /// Print a shell completion script, e.g. `sealdrop-hub completions bash > /etc/bash_completion.d/sealdrop-hub`.
     Completions {
         /// The shell.
@@ -73,36 +73,130 @@ enum Command {
     },
 }
 
-/// A sweep interval: a positive number of seconds, at most a day.
-fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(0.05..=86_400.0).contains(&secs) {
-        return Err(format!("{s} s is outside 0.05 to 86400 seconds"));
+const PRECEDENCE_HELP: &str = "\
+Settings come from four places; for each setting the first that gives it wins:
+  1. its command-line flag,
+  2. its SEALDROP_HUB_* environment variable,
+  3. the config file (--config FILE or SEALDROP_HUB_CONFIG; TOML, keys as in [brackets] above),
+  4. the default.
+Unknown keys in the config file are refused. See docs/operations.md.";
+
+/// Every setting of `serve` (also what `check-config` checks). Each is
+/// text here and parsed by `sealdrop_hub::config`, the same way as from the
+/// environment or the config file.
+#[derive(Args)]
+struct ServeArgs {
+    /// The config file, TOML [env: SEALDROP_HUB_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The hub's data directory, made by `init` [data] [env: SEALDROP_HUB_DATA].
+    #[arg(long, value_name = "DIR")]
+    data: Option<String>,
+    /// Address the API listens on [listen] [env: SEALDROP_HUB_LISTEN] [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// TLS certificate chain, PEM, server certificate first; without it the hub speaks plain HTTP [tls_cert] [env: SEALDROP_HUB_TLS_CERT].
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<String>,
+    /// TLS private key, PEM [tls_key] [env: SEALDROP_HUB_TLS_KEY].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<String>,
+    /// The largest ciphertext accepted for one drop, in bytes [max_upload_bytes] [env: SEALDROP_HUB_MAX_UPLOAD_BYTES] [default: 68719476736].
+    #[arg(long, value_name = "BYTES")]
+    max_upload_bytes: Option<String>,
+    /// Seconds between deletions of drops whose expiry passed or whose agreement ended (also done at start) [sweep_interval] [env: SEALDROP_HUB_SWEEP_INTERVAL] [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    sweep_interval: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics; off unless set [metrics_listen] [env: SEALDROP_HUB_METRICS_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Log lines as `text` or `json` (one object per line) [log_format] [env: SEALDROP_HUB_LOG_FORMAT] [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Which log lines to write, e.g. `info` or `warn,sealdrop_hub=debug` [log_filter] [env: SEALDROP_HUB_LOG_FILTER] [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log_filter: Option<String>,
+    /// Seconds requests in flight may take to finish after SIGTERM before they are cut off [shutdown_grace] [env: SEALDROP_HUB_SHUTDOWN_GRACE] [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<String>,
+}
+
+impl ServeArgs {
+    /// Resolves the settings from the flags, the environment and the config file.
+    fn resolve(&self) -> Result<config::Resolved, Vec<config::ConfigError>> {
+        use config::*;
+        let flags = flag_layer(&[
+            (DATA, self.data.clone()),
+            (LISTEN, self.listen.clone()),
+            (TLS_CERT, self.tls_cert.clone()),
+            (TLS_KEY, self.tls_key.clone()),
+            (MAX_UPLOAD_BYTES, self.max_upload_bytes.clone()),
+            (SWEEP_INTERVAL, self.sweep_interval.clone()),
+            (METRICS_LISTEN, self.metrics_listen.clone()),
+            (LOG_FORMAT, self.log_format.clone()),
+            (LOG_FILTER, self.log_filter.clone()),
+            (SHUTDOWN_GRACE, self.shutdown_grace.clone()),
+        ]);
+        let config_file =
+            self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+        let mut errors = Vec::new();
+        let env = env_layer(|name| std::env::var_os(name)).unwrap_or_else(|e| {
+            errors.extend(e);
+            Layer::new()
+        });
+        let file = match config_file.map(|path| file_layer(&path).map(|layer| (path, layer))) {
+            Some(Ok(file)) => Some(file),
+            Some(Err(e)) => {
+                errors.extend(e);
+                None
+            }
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Sources { flags, env, file }.resolve()
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(cli) {
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::CheckConfig(args) => check_config(&args),
+        other => {
+            init_logging(LogFormat::Text, tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_FILTER));
+            run(other).map_err(|e| vec![e])
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(messages) => {
+            for message in messages {
+                eprintln!("error: {message}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+/// Log lines go to stderr, as text (coloured only on a terminal) or as one
+/// JSON object per line with the request span's fields (method, route,
+/// party, member, drop) beside the event's.
+fn init_logging(format: LogFormat, filter: tracing_subscriber::EnvFilter) {
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
+}
+
+fn messages(errors: Vec<config::ConfigError>) -> Vec<String> {
+    errors.into_iter().map(|e| e.0).collect()
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
         Command::Init { data, origin, authority, directory } => {
             let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
             let directory_note = sealdrop_hub::init::read_directory_file(&directory).map_err(|e| e.to_string())?;
@@ -130,9 +224,6 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{key}");
             Ok(())
         }
-        Command::Serve { data, listen, max_upload_bytes, sweep_interval } => {
-            serve(data, listen, HubConfig { max_upload_bytes, sweep_interval })
-        }
         Command::Completions { shell } => {
             sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
                 .map_err(|e| format!("cannot write the completion script to stdout: {e}"))
@@ -144,26 +235,66 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("wrote {} man pages into {}", pages.len(), out.display());
             Ok(())
         }
+        Command::Serve(_) | Command::CheckConfig(_) => Err("serve and check-config are run by main".to_owned()),
     }
 }
 
-fn serve(data: PathBuf, listen: SocketAddr, config: HubConfig) -> Result<(), String> {
+/// `check-config`: resolve and check everything, print the effective settings.
+fn check_config(args: &ServeArgs) -> Result<(), Vec<String>> {
+    let resolved = args.resolve().map_err(messages)?;
+    let report = config::check(&resolved.settings).map_err(messages)?;
+    print!("{}", resolved.describe());
+    println!("# the configuration is usable; the hub's log verifier key is {}", report.log_verifier);
+    Ok(())
+}
+
+fn serve(args: &ServeArgs) -> Result<(), Vec<String>> {
+    let settings = args.resolve().map_err(messages)?.settings;
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_filter).map_err(|e| vec![e.to_string()])?;
+    init_logging(settings.log_format, filter);
+    serve_settings(settings).map_err(|e| vec![e])
+}
+
+fn serve_settings(settings: ServeSettings) -> Result<(), String> {
     if std::env::var_os(TEST_CLOCK_ENV).is_some_and(|v| !v.is_empty()) {
         tracing::warn!("{TEST_CLOCK_ENV} is set: the hub reads the time from a test clock file, not the system clock");
     }
+    // Checked before anything else, so a bad certificate stops the start.
+    let tls = match &settings.tls {
+        Some(files) => {
+            Some(sealdrop_hub::tls::server_config(&files.cert, &files.key).map_err(|e| format!("TLS: {e}"))?)
+        }
+        None => None,
+    };
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?.with_config(config);
+        let config = HubConfig { max_upload_bytes: settings.max_upload_bytes, sweep_interval: settings.sweep_interval };
+        let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
+        let listen = settings.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e} (is another hub running?)"))?;
-        let bound = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let metrics = match settings.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        let mut bound = vec![listener.local_addr()];
+        bound.extend(metrics.as_ref().map(tokio::net::TcpListener::local_addr));
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "{bound}")
-            .and_then(|()| stdout.flush())
-            .map_err(|e| format!("cannot write to stdout: {e}"))?;
-        sealdrop_hub::serve(listener, hub, shutdown_signal()).await.map_err(|e| format!("serving failed: {e}"))
+        for addr in bound {
+            let addr = addr.map_err(|e| format!("cannot read the bound address: {e}"))?;
+            writeln!(stdout, "{addr}").map_err(|e| format!("cannot write to stdout: {e}"))?;
+        }
+        stdout.flush().map_err(|e| format!("cannot write to stdout: {e}"))?;
+        let options = ServeOptions { tls, metrics, shutdown_grace: settings.shutdown_grace };
+        sealdrop_hub::serve_with(listener, hub, options, shutdown_signal())
+            .await
+            .map_err(|e| format!("serving failed: {e}"))
     })
 }
 
@@ -187,5 +318,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("received a stop signal");
 }

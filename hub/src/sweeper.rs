@@ -25,6 +25,7 @@ use sealdrop_proto::api::DropState;
 
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::metrics::DeletedReason;
 use crate::storage::meta::{EndOutcome, EndRecord, SweepItem};
 use crate::transfer_log::hub_entry;
 
@@ -59,6 +60,13 @@ impl Hub {
     /// was delivered or recalled meanwhile is left alone.
     pub async fn sweep(&self) -> Result<SweepReport, HubError> {
         let mut report = SweepReport::default();
+        let swept = self.sweep_into(&mut report).await;
+        // Files removed before a failure were removed all the same.
+        self.metrics().sweep_finished(swept.is_ok(), report.files_removed, self.now().as_second());
+        swept.map(|()| report)
+    }
+
+    async fn sweep_into(&self, report: &mut SweepReport) -> Result<(), HubError> {
         loop {
             let now = self.now();
             let directory = self.directory();
@@ -70,7 +78,7 @@ impl Hub {
                 .map_err(|e| HubError::Internal(format!("the sweeper's query: {e}")))??;
             let done = due.len() < BATCH;
             for item in due {
-                self.end_one(&item, now.as_second(), &mut report).await?;
+                self.end_one(&item, now.as_second(), report).await?;
             }
             if done {
                 break;
@@ -85,7 +93,7 @@ impl Hub {
                 "swept"
             );
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn end_one(&self, item: &SweepItem, now: i64, report: &mut SweepReport) -> Result<(), HubError> {
@@ -99,6 +107,7 @@ impl Hub {
                 .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
             if forgotten {
                 report.abandoned += 1;
+                self.metrics().drop_deleted(DeletedReason::Abandoned);
                 report.files_removed += usize::from(self.blobs().delete_upload(&id).await?);
                 report.files_removed += usize::from(self.blobs().delete_blob(&id).await?);
                 tracing::info!(drop = %id, "removed a drop that was never committed, at its expiry");
@@ -123,6 +132,7 @@ impl Hub {
             DeletionReason::AgreementEnded => report.agreement_ended += 1,
             _ => report.expired += 1,
         }
+        self.metrics().drop_deleted(reason.into());
         // The database says ended before the file goes: if deleting fails,
         // start-up cleanup removes blobs of drops that are not committed.
         match self.blobs().delete_blob(&id).await {

@@ -10,6 +10,8 @@
 //! - [`CutProxy`] stands between a client and the hub and cuts one
 //!   connection part-way (a download's answer or an upload's body), as a
 //!   network fault would.
+//! - [`TestTls`] makes a private CA and a server certificate for 127.0.0.1,
+//!   for a hub serving TLS itself.
 
 use rusqlite::OptionalExtension as _;
 use std::collections::BTreeMap;
@@ -38,6 +40,7 @@ const SEALDROP_ENV: &[&str] = &[
     "SEALDROP_RESUME_MIN_BYTES",
     "SEALDROP_INSECURE_HTTP",
     "SEALDROP_WITNESS_KEY",
+    "SEALDROP_HUB_CA",
 ];
 
 /// The workspace root.
@@ -415,6 +418,8 @@ pub struct Party {
     pub authority: PathBuf,
     /// The test clock file the client reads the time from, if any.
     pub clock: Option<PathBuf>,
+    /// What `--hub-ca` is given, if anything.
+    pub hub_ca: Option<PathBuf>,
 }
 
 impl Party {
@@ -432,7 +437,16 @@ impl Party {
         std::fs::create_dir(&state).expect("mkdir state");
         let work = dir.path().join("work");
         std::fs::create_dir(&work).expect("mkdir work");
-        Self { id: id.to_owned(), dir, key, state, hub_url: url.to_owned(), authority: authority_pub(), clock: None }
+        Self {
+            id: id.to_owned(),
+            dir,
+            key,
+            state,
+            hub_url: url.to_owned(),
+            authority: authority_pub(),
+            clock: None,
+            hub_ca: None,
+        }
     }
 
     /// The same party reading the time from `clock` (see [`TestClock`]).
@@ -466,6 +480,9 @@ impl Party {
             .arg(&self.authority)
             .arg("--state-dir")
             .arg(&self.state);
+        if let Some(ca) = &self.hub_ca {
+            cmd.arg("--hub-ca").arg(ca);
+        }
         cmd
     }
 
@@ -661,8 +678,10 @@ pub struct Hub {
     pub data: TempDir,
     /// `127.0.0.1:PORT`.
     pub addr: String,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when it serves TLS).
     pub url: String,
+    /// `127.0.0.1:PORT` of the metrics listener, when `--metrics-listen` was given.
+    pub metrics_addr: Option<String>,
     logs: TempDir,
     child: Child,
     /// The test clock file `serve` reads the time from, if any (kept across restarts).
@@ -681,12 +700,37 @@ impl Hub {
         Self::start_with(Some(clock.path()), options)
     }
 
+    /// Like [`Hub::start`], with extra `serve` options, e.g.
+    /// `--metrics-listen 127.0.0.1:0` or `--tls-cert FILE --tls-key FILE`
+    /// (the URL is then `https://`).
+    pub fn start_with_options(options: &[&str]) -> Self {
+        Self::start_with(None, options)
+    }
+
+    /// An initialised data directory (the example authority and directory)
+    /// that no hub serves yet, for `check-config` and `serve` run by hand.
+    pub fn init_data() -> TempDir {
+        let data = tempfile::tempdir().expect("tempdir");
+        let keys = keys_example();
+        let mut init = hub_command();
+        init.arg("init")
+            .arg("--data")
+            .arg(data.path())
+            .args(["--origin", "test-hub", "--authority"])
+            .arg(keys.join("authority.pub"))
+            .arg("--directory")
+            .arg(keys.join("directory.signed"));
+        let out = run_command(init);
+        assert!(out.status.success(), "`sealdrop-hub init` failed: {}", String::from_utf8_lossy(&out.stderr));
+        data
+    }
+
     fn start_with(clock: Option<&Path>, options: &[&str]) -> Self {
         let bins = bins();
         let data = tempfile::tempdir().expect("tempdir");
         let logs = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
-        let mut init = Command::new(&bins.hub);
+        let mut init = hub_command();
         match clock {
             Some(path) => init.env("SEALDROP_TEST_CLOCK", path),
             None => init.env_remove("SEALDROP_TEST_CLOCK"),
@@ -708,10 +752,48 @@ impl Hub {
         );
 
         let clock = clock.map(Path::to_path_buf);
-        let (child, addr) =
+        let (child, addr, metrics_addr) =
             spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), options, clock.as_deref());
-        let url = format!("http://{addr}");
-        Self { data, addr, url, logs, child, clock }
+        let url = hub_url(&addr, options);
+        Self { data, addr, url, metrics_addr, logs, child, clock }
+    }
+
+    /// Sends SIGTERM and waits (at most a minute) for the process to exit;
+    /// returns its exit status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        self.signal_term();
+        self.terminate_wait()
+    }
+
+    /// Sends SIGTERM to the hub process and returns at once.
+    pub fn signal_term(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits (at most a minute) for the hub process to exit; returns its
+    /// exit status and how long the wait took.
+    pub fn terminate_wait(&mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the hub") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the hub did not exit within a minute of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// `GET http://METRICS/metrics`: the metrics text.
+    pub fn scrape(&self) -> String {
+        let addr = self.metrics_addr.as_ref().expect("the hub was started with --metrics-listen");
+        let reply = http::Reply::from(http::client().get(format!("http://{addr}/metrics")).send());
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body
     }
 
     /// Stops the hub process (SIGKILL), keeping its data directory.
@@ -730,7 +812,7 @@ impl Hub {
     /// `--max-upload-bytes` to make some uploads fail).
     pub fn restart_with(&mut self, options: &[&str]) {
         self.stop();
-        let (child, addr) = spawn_serve(
+        let (child, addr, metrics_addr) = spawn_serve(
             &bins().hub,
             self.data.path(),
             &self.logs.path().join("hub.stderr"),
@@ -738,8 +820,9 @@ impl Hub {
             self.clock.as_deref(),
         );
         self.child = child;
-        self.url = format!("http://{addr}");
+        self.url = hub_url(&addr, options);
         self.addr = addr;
+        self.metrics_addr = metrics_addr;
     }
 
     /// A copy of the data directory (stop the hub first for a clean copy).
@@ -839,17 +922,54 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Spawns `sealdrop-hub serve` on a free loopback port and reads its address.
+/// The variables `sealdrop-hub` reads that must never leak in from the
+/// developer's shell.
+const HUB_ENV: &[&str] = &[
+    "SEALDROP_HUB_CONFIG",
+    "SEALDROP_HUB_DATA",
+    "SEALDROP_HUB_LISTEN",
+    "SEALDROP_HUB_TLS_CERT",
+    "SEALDROP_HUB_TLS_KEY",
+    "SEALDROP_HUB_MAX_UPLOAD_BYTES",
+    "SEALDROP_HUB_SWEEP_INTERVAL",
+    "SEALDROP_HUB_METRICS_LISTEN",
+    "SEALDROP_HUB_LOG_FORMAT",
+    "SEALDROP_HUB_LOG_FILTER",
+    "SEALDROP_HUB_SHUTDOWN_GRACE",
+    "SEALDROP_TEST_CLOCK",
+    "RUST_LOG",
+];
+
+/// `sealdrop-hub` with none of its variables inherited.
+pub fn hub_command() -> Command {
+    let mut command = Command::new(&bins().hub);
+    for var in HUB_ENV {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// The URL of a hub bound to `addr`: `https://` when `options` turn TLS on.
+fn hub_url(addr: &str, options: &[&str]) -> String {
+    let scheme = if options.contains(&"--tls-cert") { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
+/// Spawns `sealdrop-hub serve` on a free loopback port and reads its
+/// address (and the metrics listener's, when `options` ask for one).
 fn spawn_serve(
     hub_bin: &Path,
     data: &Path,
     stderr_path: &Path,
     options: &[&str],
     clock: Option<&Path>,
-) -> (Child, String) {
+) -> (Child, String, Option<String>) {
     let stderr_path = stderr_path.to_path_buf();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
     let mut command = Command::new(hub_bin);
+    for var in HUB_ENV {
+        command.env_remove(var);
+    }
     match clock {
         Some(path) => command.env("SEALDROP_TEST_CLOCK", path),
         None => command.env_remove("SEALDROP_TEST_CLOCK"),
@@ -878,12 +998,88 @@ fn spawn_serve(
             std::fs::read_to_string(&stderr_path).unwrap_or_default()
         );
     }
+    let metrics_addr = options.contains(&"--metrics-listen").then(|| {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let metrics = line.trim().to_owned();
+        assert!(
+            metrics.parse::<std::net::SocketAddr>().is_ok(),
+            "with --metrics-listen, the second stdout line must be the metrics address; got {line:?}"
+        );
+        metrics
+    });
     // Keep draining stdout so the hub never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = stdout.read_to_end(&mut sink);
     });
-    (child, addr)
+    (child, addr, metrics_addr)
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+
+/// A private CA and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, as PEM files in a temporary folder: what an operator with a
+/// council's own CA would give `sealdrop-hub serve --tls-cert/--tls-key`
+/// and its clients `--hub-ca`.
+#[derive(Debug)]
+pub struct TestTls {
+    dir: TempDir,
+}
+
+impl Default for TestTls {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestTls {
+    /// Makes the CA and the server certificate.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "sealdrop test council CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA cert");
+        let server_key = KeyPair::generate().expect("server key");
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("server params");
+        server.distinguished_name.push(DnType::CommonName, "sealdrop test hub");
+        let server = server.signed_by(&server_key, &ca).expect("server cert");
+        write_file(&dir.path().join("ca.pem"), ca.pem());
+        write_file(&dir.path().join("hub.crt"), server.pem());
+        write_file(&dir.path().join("hub.key"), server_key.serialize_pem());
+        chmod(&dir.path().join("hub.key"), 0o600);
+        Self { dir }
+    }
+
+    /// The CA certificate (PEM), for clients.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The server certificate (PEM).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("hub.crt")
+    }
+
+    /// The server's private key (PEM, mode 0600).
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("hub.key")
+    }
+
+    /// The `serve` options that turn TLS on with this certificate.
+    pub fn serve_options(&self) -> [String; 4] {
+        [
+            "--tls-cert".to_owned(),
+            self.cert().to_string_lossy().into_owned(),
+            "--tls-key".to_owned(),
+            self.key().to_string_lossy().into_owned(),
+        ]
+    }
 }
 
 impl Drop for Hub {

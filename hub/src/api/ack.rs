@@ -124,6 +124,10 @@ pub async fn ack(
         (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),
         (AckOutcome::NotCommitted, _) => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
+    hub.metrics().drop_acknowledged();
+    if delivered {
+        hub.metrics().drop_deleted(DeletionReason::Delivered.into());
+    }
     // The database says delivered before the file goes: if deleting fails,
     // start-up cleanup removes blobs of drops that are not committed.
     let ciphertext_deleted = delivered

@@ -177,6 +177,7 @@ pub async fn create(
     if let Some(old) = &replaced {
         discard_files(&hub, old).await;
     }
+    hub.metrics().drop_created();
     tracing::info!(
         recipients = drop.recipients.len(),
         agreement = %drop.agreement,

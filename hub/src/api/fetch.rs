@@ -160,6 +160,7 @@ pub async fn get_content(
         // Ended (expired, recalled) between the checks above and now.
         return Err(ApiError::gone(format!("drop {id} is no longer available")));
     };
+    hub.metrics().drop_fetched();
     let Some((r, total)) = range else {
         tracing::info!(len = blob.len, log_index, "serving content");
         let body = Body::from_stream(ReaderStream::with_capacity(blob.reader, DOWNLOAD_CHUNK));

@@ -33,7 +33,10 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     span.in_scope(|| {
-        if status >= 500 {
+        if route == "/healthz" || route == "/readyz" {
+            // Probes come every few seconds; a failing readiness check logs its cause itself.
+            tracing::debug!(status, elapsed_ms, "probe");
+        } else if status >= 500 {
             tracing::error!(status, code, elapsed_ms, "request failed");
         } else {
             tracing::info!(status, code, elapsed_ms, "request");

@@ -8,7 +8,10 @@
 //! - [`sent`]: the sender's view of recipients' progress.
 //! - [`tlog`]: the signed transfer log (checkpoint, tiles, entries, proofs)
 //!   and witnesses' cosignatures.
-//! - [`error`]: the single JSON error shape; [`logging`]: the request log.
+//! - [`error`]: the single JSON error shape; [`logging`]: the request log;
+//!   [`metered`]: the request metrics.
+//! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
+//! - [`scrape`]: `/metrics`, on the metrics listener only.
 
 pub mod ack;
 pub mod auth;
@@ -17,8 +20,11 @@ pub mod directory;
 pub mod drops;
 pub mod error;
 pub mod fetch;
+pub mod health;
 pub mod logging;
+pub mod metered;
 pub mod recall;
+pub mod scrape;
 pub mod sent;
 mod shared;
 pub mod tlog;
@@ -36,6 +42,8 @@ use crate::hub::Hub;
 /// Builds the hub's router.
 pub fn router(hub: Hub) -> Router {
     Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/v1/info", get(directory::info))
         .route(
             "/v1/directory",
@@ -64,6 +72,7 @@ pub fn router(hub: Hub) -> Router {
         // JSON bodies; the upload streams past this with its own limit.
         .layer(DefaultBodyLimit::max(auth::JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(logging::log_requests))
+        .layer(axum::middleware::from_fn_with_state(hub.clone(), metered::observe))
         .with_state(hub)
 }
 

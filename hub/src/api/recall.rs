@@ -127,6 +127,7 @@ pub async fn recall(
         EndOutcome::Acknowledged(acked) => return Err(refused(&rec, &acked)),
         EndOutcome::NotCommitted(_) => return Err(ApiError::gone(format!("drop {id} is no longer on the hub"))),
     };
+    hub.metrics().drop_deleted(DeletionReason::Recalled.into());
     // The database says recalled before the file goes: if deleting fails,
     // start-up cleanup removes blobs of drops that are not committed.
     let ciphertext_deleted = match hub.blobs().delete_blob(&id).await {

@@ -1,0 +1,138 @@
+//! `/healthz` and `/readyz`: for load balancers, orchestrators and
+//! monitoring, unauthenticated and outside `/v1/` (they are not part of the
+//! API clients speak).
+//!
+//! - `/healthz` answers 200 whenever the process can answer at all
+//!   (liveness: restart the hub if it stops).
+//! - `/readyz` answers 200 only when the hub can do its work: the data
+//!   directory takes a write, the database answers, the latest checkpoint
+//!   verifies with the log key and covers exactly the stored entries, and no
+//!   shutdown has begun; otherwise 503 (readiness: send no new work).
+//!
+//! The answer names each check and whether it passed, never why it failed:
+//! these routes need no key, so paths and database errors go to the hub's
+//! log (as a warning) instead.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::hub::Hub;
+use crate::storage::MetaStore;
+
+/// The file `/readyz` writes and removes to prove the data directory takes writes.
+pub const PROBE_FILE: &str = ".readyz-probe";
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    /// `not_shutting_down`, `data_dir`, `database` or `transfer_log`.
+    pub name: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether every check passed.
+    pub ready: bool,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`.
+pub async fn readyz(State(hub): State<Hub>) -> Response {
+    let shutting_down = hub.is_shutting_down();
+    let probe = hub.clone();
+    let checks = tokio::task::spawn_blocking(move || storage_checks(&probe)).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the readiness checks failed to run");
+        vec![Check { name: "data_dir", ok: false }]
+    });
+    let mut all = vec![Check { name: "not_shutting_down", ok: !shutting_down }];
+    all.extend(checks);
+    let ready = all.iter().all(|c| c.ok);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { ready, checks: all })).into_response()
+}
+
+/// The checks that touch the disk (blocking).
+fn storage_checks(hub: &Hub) -> Vec<Check> {
+    let data_dir = match probe_data_dir(hub) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the data directory is not usable");
+            false
+        }
+    };
+    let meta = hub.meta();
+    let (database, transfer_log) = match log_state(meta.as_ref()) {
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            (false, false)
+        }
+        Ok((size, latest)) => (true, log_consistent(hub, size, latest.as_ref())),
+    };
+    vec![
+        Check { name: "data_dir", ok: data_dir },
+        Check { name: "database", ok: database },
+        Check { name: "transfer_log", ok: transfer_log },
+    ]
+}
+
+/// Writes, reads back and removes a small file in the data directory (a
+/// disk remounted read-only or full fails here), and checks the two
+/// folders the stores use are there.
+fn probe_data_dir(hub: &Hub) -> std::io::Result<()> {
+    let dir = hub.data_dir();
+    for sub in ["uploads", "blobs"] {
+        if !dir.join(sub).is_dir() {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{sub}/ is missing")));
+        }
+    }
+    let probe = dir.join(PROBE_FILE);
+    let written = std::fs::write(&probe, b"ready?").and_then(|()| std::fs::read(&probe));
+    let removed = std::fs::remove_file(&probe);
+    match written? {
+        content if content == b"ready?" => removed,
+        _ => Err(std::io::Error::other("the probe file read back differently")),
+    }
+}
+
+type LogState = (u64, Option<crate::storage::meta::StoredCheckpoint>);
+
+fn log_state(meta: &dyn MetaStore) -> Result<LogState, crate::storage::MetaError> {
+    Ok((meta.log_size()?, meta.latest_checkpoint()?))
+}
+
+/// The latest checkpoint verifies with the log key and covers exactly the
+/// stored entries (the cheap part of the check the hub makes when it opens;
+/// recomputing every hash is for start-up).
+fn log_consistent(hub: &Hub, size: u64, latest: Option<&crate::storage::meta::StoredCheckpoint>) -> bool {
+    let Some(latest) = latest else {
+        tracing::warn!("readiness: the transfer log has no checkpoint");
+        return false;
+    };
+    match sealdrop_log::checkpoint::open(&latest.note, &hub.log_verifier()) {
+        Ok(checkpoint) if checkpoint.size == size && latest.size == size => true,
+        Ok(checkpoint) => {
+            tracing::warn!(
+                checkpoint_size = checkpoint.size,
+                stored_entries = size,
+                "readiness: the latest checkpoint does not cover exactly the stored entries"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the latest checkpoint does not verify with the log key");
+            false
+        }
+    }
+}
