@@ -683,6 +683,21 @@ fn fast_entry(bytes: &[u8]) -> Option<LogEntry> {
     }
 }
 
+/// What the audit's own entry parsers make of `bytes`: [`canonical_entry`],
+/// [`fast_entry`], and whether the full parse (the entry and the signed
+/// document inside it) accepts it. Not a stable API: it exists for the
+/// differential fuzz target (`fuzz/fuzz_targets/log_entry.rs`) and its
+/// corpus regression test, which check the fast parsers against
+/// [`LogEntry::from_bytes`].
+#[doc(hidden)]
+pub fn fuzz_parsers(bytes: &[u8]) -> (Option<LogEntry>, Option<LogEntry>, Result<(), String>) {
+    let full = match parse_entry(bytes) {
+        Parsed::Bad(why) => Err(why),
+        _ => Ok(()),
+    };
+    (canonical_entry(bytes), fast_entry(bytes), full)
+}
+
 fn parse_entry(bytes: &[u8]) -> Parsed {
     let entry = match fast_entry(bytes).map_or_else(|| LogEntry::from_bytes(bytes), Ok) {
         Ok(e) => e,
