@@ -373,6 +373,14 @@ fn client_inputs(add: &mut Add<'_>) {
         "duplicate",
         raw_tar(&[("a.txt", tar::EntryType::Regular, None), ("a.txt", tar::EntryType::Regular, None)]),
     );
+    // Found by fuzzing: a modification time past the clock's range made extraction panic.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    h.set_mtime(u64::MAX);
+    b.append_data(&mut h, "file.txt", &b"hi"[..]).expect("in memory");
+    add("tar_extract", "huge-mtime", b.into_inner().expect("in memory"));
     let long = format!("{}/file.txt", "long-folder-name".repeat(12));
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
