@@ -322,6 +322,12 @@ fn log_inputs(add: &mut Add<'_>) {
     let lines = |entries: &[Vec<u8>]| entries.join(&b'\n');
     add("audit_log", "whole", lines(&f.log.entries));
     add("audit_log", "prefix", lines(&f.log.entries[..8]));
+    // A request time that once overflowed the audit's clock-skew check.
+    let mut far = f.log.entries.clone();
+    let fetch = String::from_utf8(far[2].clone()).expect("UTF-8");
+    let time = fetch.split("\"time\":").nth(1).and_then(|t| t.split(',').next()).expect("a request time");
+    far[2] = fetch.replacen(&format!("\"time\":{time},"), "\"time\":-9223372036854775808,", 1).into_bytes();
+    add("audit_log", "request-time-min", lines(&far));
     let mut gap = f.log.entries.clone();
     gap.remove(3);
     add("audit_log", "entry-missing", lines(&gap));

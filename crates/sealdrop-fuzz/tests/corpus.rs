@@ -113,6 +113,7 @@ const REFUSED_SEEDS: &[(&str, &str)] = &[
     ("range", "empty"),
     ("range", "multiple"),
     ("audit_log", "entry-missing"),
+    ("audit_log", "request-time-min"),
     ("tar_extract", "parent"),
     ("tar_extract", "absolute"),
     ("tar_extract", "symlink"),

@@ -1137,7 +1137,9 @@ impl Auditor {
                 format!("the {job} (nonce {}) was already logged at entry {first}: a replay", req.nonce),
             );
         }
-        if (req.time - at.as_second()).abs() > MAX_CLOCK_SKEW_SECS {
+        // `abs_diff`: the request's time is any i64 the entry holds, and a
+        // subtraction could overflow.
+        if req.time.abs_diff(at.as_second()) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
             self.fail(Some(index), format!(
                 "the {job} was signed at {} but the {what} is logged at {}, more than {MAX_CLOCK_SKEW_SECS} s apart",
                 req.time,
@@ -2284,6 +2286,24 @@ mod tests {
         s.delete(&drop, DeletionReason::Recalled);
         let r = s.audit();
         assert_fails(&r, &[(recall, "but the recall is logged at")]);
+    }
+
+    #[test]
+    fn a_request_time_far_from_the_entry_is_reported_not_overflowed() {
+        // Found while writing the audit's fuzz target: `req.time - at` overflowed for a
+        // request time near i64::MIN (a panic in debug builds, and in release
+        // a wrapped difference whose `abs` could pass the skew check).
+        for time in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let mut s = Scenario::new();
+            let (_, drop) = s.commit(0, &[1]);
+            let mut req =
+                s.log.keys.signed_request(&s.party(0), "POST", &format!("/v1/drops/{drop}/recall"), s.now(), b"{}");
+            req.time = time;
+            let recall = s.recall_with(&drop, 0, req);
+            s.delete(&drop, DeletionReason::Recalled);
+            let r = s.audit();
+            assert_caught(&r, recall, "but the recall is logged at");
+        }
     }
 
     #[test]
