@@ -124,11 +124,11 @@ pub fn merge_csv(data: &[u8]) -> bool {
             let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
             let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(body);
             let header = r.byte_headers().expect("the merged file has a header").clone();
-            assert_eq!(header.iter().last(), Some(&b"source_party"[..]));
+            assert_eq!(header.iter().next_back(), Some(&b"source_party"[..]));
             let mut rows = 0u64;
             for rec in r.byte_records() {
                 let rec = rec.expect("the merged file is valid CSV");
-                let from = rec.iter().last().expect("a source_party field");
+                let from = rec.iter().next_back().expect("a source_party field");
                 assert!(parts.iter().any(|p| p.from.as_str().as_bytes() == from), "a row names no part's sender");
                 rows += 1;
             }
@@ -158,7 +158,7 @@ pub fn journal(data: &[u8]) -> bool {
     assert!(j.entries.len() + j.damaged + j.unknown <= lines);
     for e in &j.entries {
         let line = serde_json::to_vec(e).expect("entries serialise");
-        assert_eq!(journal::parse(&line).entries, [e.clone()], "a journal entry changed in a round trip");
+        assert_eq!(journal::parse(&line).entries, std::slice::from_ref(e), "a journal entry changed in a round trip");
         let _ = journal::line(&j, e);
     }
     let _ = journal::select(&j, &Filter { checkpoints: true, ..Filter::default() });

@@ -44,7 +44,9 @@ pub fn log_entry(data: &[u8]) -> bool {
     let Some(entry) = slow else { return false };
     if let Ok(bytes) = entry.to_bytes() {
         assert_eq!(LogEntry::from_bytes(&bytes).ok().as_ref(), Some(&entry), "an entry changed in a round trip");
-        assert_eq!(fuzz_parsers(&bytes).0.as_ref(), Some(&entry), "the hub's own form missed the canonical parser");
+        if canonical_form(&entry) {
+            assert_eq!(fuzz_parsers(&bytes).0.as_ref(), Some(&entry), "the hub's own form missed the canonical parser");
+        }
     }
     let f = fixture();
     match &entry {
@@ -60,6 +62,22 @@ pub fn log_entry(data: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Whether the canonical parser must read `entry` as serde_json writes it:
+/// it takes escapes only inside notes, and no `\u` escape (which serde_json
+/// writes for control characters other than `\b\f\n\r\t`).
+fn canonical_form(entry: &LogEntry) -> bool {
+    let plain = |s: &str| !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    let note = |s: &str| !s.bytes().any(|b| b < 0x20 && !b"\x08\x0c\n\r\t".contains(&b));
+    match entry {
+        LogEntry::Hub { statement: n }
+        | LogEntry::DropCommitted { manifest: n, .. }
+        | LogEntry::DropAcknowledged { receipt: n, .. } => note(n),
+        LogEntry::DropFetched { request: r, .. } | LogEntry::DropRecalled { request: r, .. } => {
+            [&r.method, &r.path, &r.key, &r.nonce, &r.content, &r.signature].iter().all(|f| plain(f))
+        }
+    }
 }
 
 /// A whole log, one entry per line, audited (`audit::verify`, strict
