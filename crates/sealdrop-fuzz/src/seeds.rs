@@ -22,7 +22,7 @@ use sealdrop_log::tiles::encode_entry_bundle;
 use sealdrop_proto::api::{
     Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreateDrop, CreatedDrop,
     DirectoryAccepted, DropDetails, DropState, ErrorBody, ErrorDetail, HubInfo, Inbox, InboxEntry, InclusionProof,
-    Recall, Recalled, RecipientStatus, Sent, SentDrop, UploadProgress, Uploaded,
+    LogProof, Recall, Recalled, RecipientStatus, Sent, SentDrop, UploadProgress, Uploaded,
 };
 use sealdrop_proto::directory::{RevokedKey, SignedDirectory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest, Receipt};
@@ -237,6 +237,20 @@ fn hub_inputs(add: &mut Add<'_>) {
         ("uploaded", to_json(&Uploaded { sha256: m.ciphertext_sha256.clone(), len: 12_345 })),
         ("progress", to_json(&UploadProgress { received: 100, complete: false })),
         ("committed", to_json(&Committed { id: m.drop.clone(), committed: now(), log_index: 4, proof: None })),
+        (
+            "committed-with-proof",
+            to_json(&Committed {
+                id: m.drop.clone(),
+                committed: now(),
+                log_index: 4,
+                proof: Some(LogProof {
+                    checkpoint: "hub.example.org\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} hub.example.org AAAA\n".into(),
+                    entry: "eyJ0eXBlIjoiaHViIn0=".into(),
+                    inclusion: vec!["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()],
+                    consistency: Some(ConsistencyProof { old: 3, new: 5, hashes: vec![] }),
+                }),
+            }),
+        ),
         (
             "inbox",
             to_json(&Inbox {
