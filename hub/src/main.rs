@@ -119,10 +119,10 @@ struct ServeArgs {
     /// Seconds requests in flight may take to finish after SIGTERM before they are cut off [shutdown_grace] [env: SEALDROP_HUB_SHUTDOWN_GRACE] [default: 30].
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<String>,
-    /// Requests a second from one source address (IPv6: one /64), before any authentication; 0 turns the limit off [rate_limit_per_address] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS] [default: 500].
+    /// Requests a second from one source address (IPv6: one /64), before any authentication; 0 turns the limit off [rate_limit_per_address] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS] [default: 5000].
     #[arg(long, value_name = "N")]
     rate_limit_per_address: Option<String>,
-    /// Requests one source address may send at once after a quiet spell [rate_limit_per_address_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST] [default: 1000].
+    /// Requests one source address may send at once after a quiet spell [rate_limit_per_address_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST] [default: 20000].
     #[arg(long, value_name = "N")]
     rate_limit_per_address_burst: Option<String>,
     /// Signed requests a second from one party (any of its members); 0 turns the limit off [rate_limit_per_party] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY] [default: 200].

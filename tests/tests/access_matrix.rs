@@ -15,8 +15,9 @@
 //!
 //! Routes come from the description only, so a new route fails this test
 //! until it has a case here: a signed route needs an entry in
-//! [`signed_cases`], a public one values for its parameters in
-//! [`public_value`], and a public write a case of its own.
+//! [`signed_cases`]; a public one must be listed in [`PUBLIC_ROUTES`] with
+//! the reason it may be public, and needs values for its parameters in
+//! [`public_value`] (a public write needs a case of its own).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -182,8 +183,8 @@ struct Case {
     /// The query string, if any (with its `?`).
     query: String,
     body: Body,
-    /// A party with no business here, and what it must get.
-    wrong: (&'static str, Expect),
+    /// Parties with no business here, and what each must get.
+    wrong: Vec<(&'static str, Expect)>,
 }
 
 /// Every signed route's case, by `METHOD template` as the description
@@ -203,7 +204,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 query: String::new(),
                 body: Body::Json(create_body(&["islington"], PAIR_AGREEMENT)),
                 // Westminster is no party to the agreement it names.
-                wrong: ("westminster", Expect::Refused(422, "not_in_agreement")),
+                wrong: vec![("westminster", Expect::Refused(422, "not_in_agreement"))],
             },
         ),
         (
@@ -213,7 +214,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: d(),
                 query: String::new(),
                 body: Body::None,
-                wrong: ("westminster", forbidden),
+                wrong: vec![("westminster", forbidden)],
             },
         ),
         (
@@ -223,7 +224,11 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: d(),
                 query: String::new(),
                 body: Body::None,
-                wrong: ("westminster", Expect::Refused(403, "forbidden")),
+                // Nor may the sender download what it sent.
+                wrong: vec![
+                    ("westminster", Expect::Refused(403, "forbidden")),
+                    ("camden", Expect::Refused(403, "forbidden")),
+                ],
             },
         ),
         (
@@ -233,7 +238,10 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: o(),
                 query: String::new(),
                 body: Body::Stream(b"age ciphertext would be here".to_vec()),
-                wrong: ("westminster", Expect::Refused(403, "forbidden")),
+                wrong: vec![
+                    ("islington", Expect::Refused(403, "forbidden")),
+                    ("westminster", Expect::Refused(403, "forbidden")),
+                ],
             },
         ),
         (
@@ -243,8 +251,11 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: o(),
                 query: String::new(),
                 body: Body::None,
-                // A recipient, but not the sender.
-                wrong: ("islington", Expect::Refused(403, "forbidden")),
+                // A recipient (not the sender), and a stranger to the drop.
+                wrong: vec![
+                    ("islington", Expect::Refused(403, "forbidden")),
+                    ("westminster", Expect::Refused(403, "forbidden")),
+                ],
             },
         ),
         (
@@ -254,7 +265,10 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: o(),
                 query: String::new(),
                 body: json(serde_json::json!({"manifest": "not a manifest"})),
-                wrong: ("islington", Expect::Refused(403, "forbidden")),
+                wrong: vec![
+                    ("islington", Expect::Refused(403, "forbidden")),
+                    ("westminster", Expect::Refused(403, "forbidden")),
+                ],
             },
         ),
         (
@@ -264,7 +278,11 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: d(),
                 query: String::new(),
                 body: json(serde_json::json!({"receipt": "not a receipt"})),
-                wrong: ("westminster", Expect::Refused(403, "forbidden")),
+                // Nor may the sender acknowledge its own drop.
+                wrong: vec![
+                    ("westminster", Expect::Refused(403, "forbidden")),
+                    ("camden", Expect::Refused(403, "forbidden")),
+                ],
             },
         ),
         (
@@ -274,8 +292,12 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: d(),
                 query: String::new(),
                 body: json(serde_json::json!({})),
-                // The recipient may not take the sender's drop back.
-                wrong: ("islington", Expect::Refused(403, "forbidden")),
+                // The recipient may not take the sender's drop back, and to
+                // anyone else the drop does not exist.
+                wrong: vec![
+                    ("islington", Expect::Refused(403, "forbidden")),
+                    ("westminster", Expect::Refused(404, "not_found")),
+                ],
             },
         ),
         (
@@ -285,7 +307,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: None,
                 query: String::new(),
                 body: Body::None,
-                wrong: ("westminster", Expect::ServedWithout(w.committed.clone())),
+                wrong: vec![("westminster", Expect::ServedWithout(w.committed.clone()))],
             },
         ),
         (
@@ -295,7 +317,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 drop: None,
                 query: format!("?id={}", w.committed),
                 body: Body::None,
-                wrong: ("westminster", Expect::Refused(404, "not_found")),
+                wrong: vec![("westminster", Expect::Refused(404, "not_found"))],
             },
         ),
         (
@@ -306,10 +328,51 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 query: String::new(),
                 body: json(serde_json::json!({"size": size, "line": line})),
                 // Camden's witness line, sent by another party.
-                wrong: ("islington", Expect::Refused(422, "bad_cosignature")),
+                wrong: vec![("islington", Expect::Refused(422, "bad_cosignature"))],
             },
         ),
     ])
+}
+
+/// Every route anyone may call without a signature, by `METHOD template`
+/// as the description writes them, and why it may be public. A route the
+/// description does not mark as signed must be here, and one here must not
+/// be signed: a new route fails the test until it is a case of
+/// [`signed_cases`] or listed here with its reason.
+const PUBLIC_ROUTES: [(&str, &str); 12] = [
+    ("GET /healthz", "liveness for load balancers: answers `ok` and nothing else"),
+    ("GET /readyz", "readiness for orchestrators: names its checks and whether each passed, never why one failed"),
+    ("GET /v1/info", "the hub's origin, version, directory serial and log key, needed before anything can be verified"),
+    ("GET /v1/openapi.json", "this description of the API, the same for every hub of this version"),
+    ("GET /v1/directory", "the coordinator-signed directory of parties and public keys, which every client verifies"),
+    ("GET /v1/directory/{serial}", "earlier signed directories, for auditors checking the log's `directory_published`"),
+    ("GET /v1/log/checkpoint", "the transfer log is public so witnesses and auditors can check it without a key"),
+    ("GET /v1/log/tile/{path}", "the transfer log's tiles (ids, hashes, times, key names, signatures; no content)"),
+    ("GET /v1/log/entry/{index}", "one transfer-log entry, for a client checking its own drop's inclusion"),
+    ("GET /v1/log/proof/inclusion", "inclusion proofs of the public log"),
+    ("GET /v1/log/proof/consistency", "consistency proofs of the public log, for clients and witnesses"),
+    (
+        "POST /v1/directory",
+        "the body carries the coordinator's signature: only a newer directory signed by the authority fixed at init is accepted",
+    ),
+];
+
+/// Asserts the description's unsigned routes are exactly [`PUBLIC_ROUTES`].
+fn assert_public_routes_listed(routes: &[(String, String, Value)]) {
+    let unsigned: std::collections::BTreeSet<String> =
+        routes.iter().filter(|(_, _, op)| !is_signed(op)).map(|(m, p, _)| format!("{m} {p}")).collect();
+    let listed: std::collections::BTreeSet<String> = PUBLIC_ROUTES.iter().map(|(r, _)| (*r).to_owned()).collect();
+    let unlisted: Vec<&String> = unsigned.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes served without a signature that the access matrix does not list as public (add each to \
+         PUBLIC_ROUTES with the reason it may be public, or make it a signed route): {unlisted:?}"
+    );
+    let not_public: Vec<&String> = listed.difference(&unsigned).collect();
+    assert!(
+        not_public.is_empty(),
+        "routes listed as public that the hub does not serve unsigned (remove them from PUBLIC_ROUTES): {not_public:?}"
+    );
 }
 
 /// Replaces each `{name}` of `template` with `value(name)`.
@@ -388,6 +451,8 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
         );
     }
 
+    assert_public_routes_listed(&routes);
+
     let mut controls = Vec::new();
     for (method, template, operation) in routes.iter().filter(|(_, _, op)| is_signed(op)) {
         let route = format!("{method} {template}");
@@ -428,20 +493,21 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
         let replay = http::sign_with_nonce(&key, method, &path, http::now(), case.body.signed(), &nonce);
         refused("with a replayed nonce", Some(replay), 401, "replayed_nonce");
 
-        // A member of a party with no business here. Its nonce is kept (it
-        // was authenticated), and nothing else changes.
-        let (wrong, expect) = &case.wrong;
-        let auth = signed_by(&key_of(wrong), http::now());
-        let what = format!("{route} by {wrong}");
-        let reply = unchanged(hub, &what, &["nonces"], || send(hub, method, &path, Some(&auth), &case.body));
-        match expect {
-            Expect::Refused(status, code) => {
-                reply.assert_error(*status, code);
-                assert_documented(&route, operation, *status, code);
-            }
-            Expect::ServedWithout(id) => {
-                assert_eq!(reply.status, 200, "{what}: {reply:?}");
-                assert!(!reply.body.contains(id.as_str()), "{what} shows drop {id}: {reply:?}");
+        // Members of parties with no business here. Their nonces are kept
+        // (they were authenticated), and nothing else changes.
+        for (wrong, expect) in &case.wrong {
+            let auth = signed_by(&key_of(wrong), http::now());
+            let what = format!("{route} by {wrong}");
+            let reply = unchanged(hub, &what, &["nonces"], || send(hub, method, &path, Some(&auth), &case.body));
+            match expect {
+                Expect::Refused(status, code) => {
+                    reply.assert_error(*status, code);
+                    assert_documented(&route, operation, *status, code);
+                }
+                Expect::ServedWithout(id) => {
+                    assert_eq!(reply.status, 200, "{what}: {reply:?}");
+                    assert!(!reply.body.contains(id.as_str()), "{what} shows drop {id}: {reply:?}");
+                }
             }
         }
         controls.push((route, method.clone(), path, key, case.body));
@@ -483,6 +549,7 @@ fn public_routes_serve_public_data_to_anyone_and_take_no_writes() {
     let hub = &w.hub;
     let log_size = hub.snapshot().log_size() as u64;
     let routes = described(&w.description);
+    assert_public_routes_listed(&routes);
     let camden = key_of("camden");
     let secrets = [
         SECRET_CONTENT.to_owned(),
