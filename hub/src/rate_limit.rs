@@ -72,10 +72,11 @@ pub struct RateLimits {
 }
 
 /// The default limit per source address. It must not throttle `bench/run`'s
-/// `small_drops` (32 parties x 100 drops, about 6 requests a drop with the
-/// log checks, all from one address) even from an address that is not
-/// loopback: the burst holds a whole round (at most 19,200 requests; the
-/// benchmark starts a fresh hub for each) and the rate sustains its target
+/// `small_drops` (32 parties x 100 drops, all from one address: 3 signed
+/// requests a drop, as the commit's answer carries its log proof, and 3
+/// unsigned ones opening each sender's session) even from an address that
+/// is not loopback: the burst holds a whole round twice over (the benchmark
+/// starts a fresh hub for each) and the rate sustains its target
 /// of 1,000 drops a second at 4 requests a drop, yet one address
 /// alone cannot keep the hub's signature checks busy for more than a
 /// fraction of a core.
