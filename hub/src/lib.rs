@@ -26,6 +26,7 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod metrics;
+pub mod rate_limit;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;
@@ -106,6 +107,7 @@ pub async fn serve_with(
         origin = hub.origin(),
         max_upload_bytes = config.max_upload_bytes,
         sweep_interval_secs = config.sweep_interval.as_secs_f64(),
+        rate_limits = ?config.rate_limits,
         shutdown_grace_secs = grace.as_secs_f64(),
         "serving"
     );
@@ -140,7 +142,8 @@ pub async fn serve_with(
         watcher_handle.graceful_shutdown(Some(grace));
     });
 
-    let app = router(hub).into_make_service();
+    // With each connection's peer address, for the per-address rate limit.
+    let app = router(hub).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum_server::Server::<std::net::SocketAddr>::from_listener(listener).handle(handle);
     let served = match options.tls {
         Some(tls) => {

@@ -144,6 +144,21 @@ struct ServeArgs {
     /// Seconds requests in flight may take to finish after SIGTERM before they are cut off [shutdown_grace] [env: SEALDROP_HUB_SHUTDOWN_GRACE] [default: 30].
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<String>,
+    /// Requests a second from one source address (IPv6: one /64), before any authentication; 0 turns the limit off [rate_limit_per_address] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS] [default: 5000].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_address: Option<String>,
+    /// Requests one source address may send at once after a quiet spell [rate_limit_per_address_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST] [default: 20000].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_address_burst: Option<String>,
+    /// Signed requests a second from one party (any of its members); 0 turns the limit off [rate_limit_per_party] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY] [default: 200].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_party: Option<String>,
+    /// Signed requests one party may send at once after a quiet spell [rate_limit_per_party_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST] [default: 400].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_party_burst: Option<String>,
+    /// `exempt`: loopback addresses (a reverse proxy on this machine) are not limited per address; `limit`: they are [rate_limit_loopback] [env: SEALDROP_HUB_RATE_LIMIT_LOOPBACK] [default: exempt].
+    #[arg(long, value_name = "exempt|limit")]
+    rate_limit_loopback: Option<String>,
 }
 
 impl ServeArgs {
@@ -161,6 +176,11 @@ impl ServeArgs {
             (LOG_FORMAT, self.log_format.clone()),
             (LOG_FILTER, self.log_filter.clone()),
             (SHUTDOWN_GRACE, self.shutdown_grace.clone()),
+            (RATE_LIMIT_PER_ADDRESS, self.rate_limit_per_address.clone()),
+            (RATE_LIMIT_PER_ADDRESS_BURST, self.rate_limit_per_address_burst.clone()),
+            (RATE_LIMIT_PER_PARTY, self.rate_limit_per_party.clone()),
+            (RATE_LIMIT_PER_PARTY_BURST, self.rate_limit_per_party_burst.clone()),
+            (RATE_LIMIT_LOOPBACK, self.rate_limit_loopback.clone()),
         ]);
         let config_file =
             self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
@@ -322,7 +342,11 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let config = HubConfig { max_upload_bytes: settings.max_upload_bytes, sweep_interval: settings.sweep_interval };
+        let config = HubConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            sweep_interval: settings.sweep_interval,
+            rate_limits: settings.rate_limits,
+        };
         let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listen = settings.listen;
         let listener = tokio::net::TcpListener::bind(listen)
