@@ -16,12 +16,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::hub::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL};
+use crate::hub::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, MAX_UPLOAD_RESUME_WINDOW,
+};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// The default time in-flight requests get to finish after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The default time a client gets to send a request's head.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default log filter.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 /// The environment variable naming the config file.
@@ -66,9 +70,18 @@ pub const LOG_FORMAT: Key = key("log_format", "SEALDROP_HUB_LOG_FORMAT", "--log-
 pub const LOG_FILTER: Key = key("log_filter", "SEALDROP_HUB_LOG_FILTER", "--log-filter", false);
 /// The shutdown grace period.
 pub const SHUTDOWN_GRACE: Key = key("shutdown_grace", "SEALDROP_HUB_SHUTDOWN_GRACE", "--shutdown-grace", false);
+/// How long a client may take to send a request's head.
+pub const HEADER_READ_TIMEOUT: Key =
+    key("header_read_timeout", "SEALDROP_HUB_HEADER_READ_TIMEOUT", "--header-read-timeout", false);
+/// How long a request body may send nothing.
+pub const BODY_IDLE_TIMEOUT: Key =
+    key("body_idle_timeout", "SEALDROP_HUB_BODY_IDLE_TIMEOUT", "--body-idle-timeout", false);
+/// How long an uncommitted upload is kept after its last activity.
+pub const UPLOAD_RESUME_WINDOW: Key =
+    key("upload_resume_window", "SEALDROP_HUB_UPLOAD_RESUME_WINDOW", "--upload-resume-window", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 10] = [
+pub const KEYS: [Key; 13] = [
     DATA,
     LISTEN,
     TLS_CERT,
@@ -79,6 +92,9 @@ pub const KEYS: [Key; 10] = [
     LOG_FORMAT,
     LOG_FILTER,
     SHUTDOWN_GRACE,
+    HEADER_READ_TIMEOUT,
+    BODY_IDLE_TIMEOUT,
+    UPLOAD_RESUME_WINDOW,
 ];
 
 /// How log lines are written (to stderr).
@@ -132,6 +148,12 @@ pub struct ServeSettings {
     pub log_filter: String,
     /// How long requests in flight may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's head.
+    pub header_read_timeout: Duration,
+    /// How long a request body may send nothing before the hub gives up on it.
+    pub body_idle_timeout: Duration,
+    /// How long an uncommitted upload is kept after its last activity.
+    pub upload_resume_window: Duration,
 }
 
 /// Where a setting's value came from.
@@ -297,6 +319,9 @@ impl Sources {
         let format = field(LOG_FORMAT);
         let filter = field(LOG_FILTER);
         let grace = field(SHUTDOWN_GRACE);
+        let header_timeout = field(HEADER_READ_TIMEOUT);
+        let body_timeout = field(BODY_IDLE_TIMEOUT);
+        let resume_window = field(UPLOAD_RESUME_WINDOW);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -314,6 +339,9 @@ impl Sources {
         let format = parse(LOG_FORMAT, format, &mut errors);
         let filter = parse(LOG_FILTER, filter, &mut errors);
         let grace = parse(SHUTDOWN_GRACE, grace, &mut errors);
+        let header_timeout = parse(HEADER_READ_TIMEOUT, header_timeout, &mut errors);
+        let body_timeout = parse(BODY_IDLE_TIMEOUT, body_timeout, &mut errors);
+        let resume_window = parse(UPLOAD_RESUME_WINDOW, resume_window, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -381,6 +409,18 @@ impl Sources {
                 Some(Value::Seconds(d)) => d,
                 _ => DEFAULT_SHUTDOWN_GRACE,
             },
+            header_read_timeout: match header_timeout {
+                Some(Value::Seconds(d)) => d,
+                _ => DEFAULT_HEADER_READ_TIMEOUT,
+            },
+            body_idle_timeout: match body_timeout {
+                Some(Value::Seconds(d)) => d,
+                _ => DEFAULT_BODY_IDLE_TIMEOUT,
+            },
+            upload_resume_window: match resume_window {
+                Some(Value::Seconds(d)) => d,
+                _ => MAX_UPLOAD_RESUME_WINDOW,
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -415,6 +455,9 @@ impl Resolved {
                 "log_format" => Some(toml_string(s.log_format.as_str())),
                 "log_filter" => Some(toml_string(&s.log_filter)),
                 "shutdown_grace" => Some(secs(s.shutdown_grace)),
+                "header_read_timeout" => Some(secs(s.header_read_timeout)),
+                "body_idle_timeout" => Some(secs(s.body_idle_timeout)),
+                "upload_resume_window" => Some(secs(s.upload_resume_window)),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);
@@ -465,6 +508,12 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
         },
         "sweep_interval" => seconds(text, 0.05, 86_400.0).map(Value::Seconds),
         "shutdown_grace" => seconds(text, 0.0, 3_600.0).map(Value::Seconds),
+        // Short values are for tests; a real client needs seconds at least.
+        "header_read_timeout" => seconds(text, 0.1, 3_600.0).map(Value::Seconds),
+        "body_idle_timeout" => seconds(text, 0.1, 86_400.0).map(Value::Seconds),
+        // At most a day: abandoned ciphertext must not wait on disk for the
+        // drop's whole expiry.
+        "upload_resume_window" => seconds(text, 60.0, MAX_UPLOAD_RESUME_WINDOW.as_secs_f64()).map(Value::Seconds),
         "log_format" => match text {
             "text" => Ok(Value::Format(LogFormat::Text)),
             "json" => Ok(Value::Format(LogFormat::Json)),
@@ -577,6 +626,9 @@ mod tests {
         assert_eq!(s.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
         assert_eq!(s.sweep_interval, DEFAULT_SWEEP_INTERVAL);
         assert_eq!(s.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.body_idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.upload_resume_window, Duration::from_secs(86_400));
         assert_eq!((s.log_format, s.log_filter.as_str()), (LogFormat::Text, "info"));
     }
 
@@ -618,6 +670,33 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
         assert_eq!(text.lines().count(), 6, "one line per problem:\n{text}");
+    }
+
+    #[test]
+    fn timeouts_and_the_resume_window_have_bounds() {
+        let r = sources(
+            &[("header_read_timeout", "0.5")],
+            &[("body_idle_timeout", "2")],
+            &[("data", "d"), ("upload_resume_window", "3600")],
+        )
+        .resolve()
+        .unwrap();
+        assert_eq!(r.settings.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(r.settings.body_idle_timeout, Duration::from_secs(2));
+        assert_eq!(r.settings.upload_resume_window, Duration::from_secs(3600));
+        let text = messages(
+            sources(
+                &[("header_read_timeout", "0")],
+                &[("body_idle_timeout", "forever")],
+                &[("data", "d"), ("upload_resume_window", "172800")],
+            )
+            .resolve()
+            .unwrap_err(),
+        );
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("--header-read-timeout = \"0\""), "{text}");
+        assert!(text.contains("SEALDROP_HUB_BODY_IDLE_TIMEOUT"), "{text}");
+        assert!(text.contains("key `upload_resume_window`") && text.contains("from 60 to 86400"), "{text}");
     }
 
     #[test]

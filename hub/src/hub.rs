@@ -33,6 +33,13 @@ const NONCE_PURGE_INTERVAL_SECS: i64 = 60;
 /// How often, by default, the running hub looks for drops to delete.
 pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long, by default, a request body may send nothing before the hub
+/// gives up on it (see [`HubConfig::body_idle_timeout`]).
+pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The default, and the longest, [`HubConfig::upload_resume_window`]: a day.
+pub const MAX_UPLOAD_RESUME_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// Limits an operator may tune.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubConfig {
@@ -43,11 +50,29 @@ pub struct HubConfig {
     /// drop past its expiry can no longer be fetched whatever this is; it
     /// bounds how long its ciphertext stays on disk.
     pub sweep_interval: std::time::Duration,
+    /// How long a request body may send nothing before the hub stops
+    /// waiting for it (see [`crate::api::idle_body`]): a client that stops
+    /// half-way through an upload must not hold its connection, the drop's
+    /// lock and an open file for ever. Per wait, not per request, so a slow
+    /// but steady upload of any size completes.
+    pub body_idle_timeout: std::time::Duration,
+    /// How long the upload of a drop that is not committed (finished, or cut
+    /// off and kept for the sender to continue) is kept after its last
+    /// activity; the sweeper then removes it, and the drop stays open until
+    /// its expiry (the sender uploads again). At most
+    /// [`MAX_UPLOAD_RESUME_WINDOW`], so abandoned ciphertext does not wait
+    /// on disk for the drop's whole expiry (five days by default).
+    pub upload_resume_window: std::time::Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES, sweep_interval: DEFAULT_SWEEP_INTERVAL }
+        Self {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            upload_resume_window: MAX_UPLOAD_RESUME_WINDOW,
+        }
     }
 }
 
@@ -217,6 +242,19 @@ impl Hub {
     /// The same hub with another upload size limit.
     pub fn with_max_upload_bytes(mut self, bytes: u64) -> Hub {
         self.config.max_upload_bytes = bytes;
+        self
+    }
+
+    /// The same hub giving up on a request body after `timeout` without data.
+    pub fn with_body_idle_timeout(mut self, timeout: std::time::Duration) -> Hub {
+        self.config.body_idle_timeout = timeout;
+        self
+    }
+
+    /// The same hub keeping an uncommitted upload for `window` after its
+    /// last activity (at most [`MAX_UPLOAD_RESUME_WINDOW`]).
+    pub fn with_upload_resume_window(mut self, window: std::time::Duration) -> Hub {
+        self.config.upload_resume_window = window.min(MAX_UPLOAD_RESUME_WINDOW);
         self
     }
 
@@ -408,7 +446,7 @@ impl Hub {
                 if state == Some(DropState::Open) {
                     // The upload was promoted but never committed: it is gone
                     // from uploads/, so the drop must be uploaded again.
-                    meta.set_upload(&id, None)?;
+                    meta.set_upload(&id, None, self.now().as_second())?;
                 }
                 report.blobs_removed += 1;
                 tracing::info!(drop = %id, "removed an uncommitted or delivered blob");

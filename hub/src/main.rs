@@ -119,6 +119,15 @@ struct ServeArgs {
     /// Seconds requests in flight may take to finish after SIGTERM before they are cut off [shutdown_grace] [env: SEALDROP_HUB_SHUTDOWN_GRACE] [default: 30].
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<String>,
+    /// Seconds a client may take to send a request's line and headers before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    header_read_timeout: Option<String>,
+    /// Seconds a request body (an upload) may send nothing before the hub stops waiting; an upload cut off this way keeps what arrived [body_idle_timeout] [env: SEALDROP_HUB_BODY_IDLE_TIMEOUT] [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    body_idle_timeout: Option<String>,
+    /// Seconds an uncommitted upload (finished or cut off) is kept after its last activity, at most 86400 [upload_resume_window] [env: SEALDROP_HUB_UPLOAD_RESUME_WINDOW] [default: 86400].
+    #[arg(long, value_name = "SECONDS")]
+    upload_resume_window: Option<String>,
 }
 
 impl ServeArgs {
@@ -136,6 +145,9 @@ impl ServeArgs {
             (LOG_FORMAT, self.log_format.clone()),
             (LOG_FILTER, self.log_filter.clone()),
             (SHUTDOWN_GRACE, self.shutdown_grace.clone()),
+            (HEADER_READ_TIMEOUT, self.header_read_timeout.clone()),
+            (BODY_IDLE_TIMEOUT, self.body_idle_timeout.clone()),
+            (UPLOAD_RESUME_WINDOW, self.upload_resume_window.clone()),
         ]);
         let config_file =
             self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
@@ -269,7 +281,12 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let config = HubConfig { max_upload_bytes: settings.max_upload_bytes, sweep_interval: settings.sweep_interval };
+        let config = HubConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            sweep_interval: settings.sweep_interval,
+            body_idle_timeout: settings.body_idle_timeout,
+            upload_resume_window: settings.upload_resume_window,
+        };
         let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listen = settings.listen;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -291,7 +308,12 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             writeln!(stdout, "{addr}").map_err(|e| format!("cannot write to stdout: {e}"))?;
         }
         stdout.flush().map_err(|e| format!("cannot write to stdout: {e}"))?;
-        let options = ServeOptions { tls, metrics, shutdown_grace: settings.shutdown_grace };
+        let options = ServeOptions {
+            tls,
+            metrics,
+            shutdown_grace: settings.shutdown_grace,
+            header_read_timeout: settings.header_read_timeout,
+        };
         sealdrop_hub::serve_with(listener, hub, options, shutdown_signal())
             .await
             .map_err(|e| format!("serving failed: {e}"))

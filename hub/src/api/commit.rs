@@ -161,8 +161,8 @@ pub async fn commit(
     match hub.blobs().promote(&id).await {
         Ok(()) => {}
         Err(BlobError::NoUpload(_)) => {
-            let key = id.clone();
-            meta(&hub, move |m| m.set_upload(&key, None)).await?;
+            let (key, at) = (id.clone(), now.as_second());
+            meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
             return Err(ApiError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
         }
         Err(e) => return Err(e.into()),
@@ -188,8 +188,8 @@ pub async fn commit(
         if let Err(e) = hub.blobs().delete_blob(&id).await {
             tracing::warn!(error = %e, "could not remove the blob of a failed commit");
         }
-        let key = id.clone();
-        meta(&hub, move |m| m.set_upload(&key, None)).await?;
+        let (key, at) = (id.clone(), now.as_second());
+        meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };

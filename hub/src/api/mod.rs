@@ -10,6 +10,7 @@
 //!   and witnesses' cosignatures.
 //! - [`error`]: the single JSON error shape; [`logging`]: the request log;
 //!   [`metered`]: the request metrics.
+//! - [`idle_body`]: the body idle timeout every request body is read under.
 //! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
 //! - [`scrape`]: `/metrics`, on the metrics listener only.
 
@@ -21,6 +22,7 @@ pub mod drops;
 pub mod error;
 pub mod fetch;
 pub mod health;
+pub mod idle_body;
 pub mod logging;
 pub mod metered;
 pub mod recall;
@@ -71,6 +73,7 @@ pub fn router(hub: Hub) -> Router {
         .method_not_allowed_fallback(no_route)
         // JSON bodies; the upload streams past this with its own limit.
         .layer(DefaultBodyLimit::max(auth::JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(hub.clone(), idle_body::limit_idle))
         .layer(axum::middleware::from_fn(logging::log_requests))
         .layer(axum::middleware::from_fn_with_state(hub.clone(), metered::observe))
         .with_state(hub)
