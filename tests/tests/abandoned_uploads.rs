@@ -11,8 +11,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sealdrop_e2e::{
-    Cut, CutProxy, Hub, Party, TestClock, error_code, http, list_dir, member_key, pseudo_random_bytes, tree,
+    AGREEMENT, Cut, CutProxy, Hub, Party, TestClock, error_code, http, list_dir, member_key, pseudo_random_bytes,
+    sha256_hex, tree,
 };
+use sealdrop_proto::api::{Commit, CreatedDrop, UPLOAD_OFFSET_HEADER};
+use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::ids::key_name;
 
 /// The resume window's default: a day.
 const WINDOW: i64 = 86_400;
@@ -115,6 +119,47 @@ fn send_again_and_fetch(hub: &Hub, clock: &TestClock, mut camden: Party, file: &
     assert!(got.get("records.bin").is_some_and(|b| b == data), "the fetched drop differs: {:?}", got.keys());
 }
 
+/// Camden commits `drop` by hand, at the test clock's time, with a signed
+/// manifest stating `ciphertext`.
+fn commit_by_hand(hub: &Hub, clock: &TestClock, drop: &CreatedDrop, ciphertext: &[u8]) -> http::Reply {
+    let key = member_key("camden");
+    let card = member_key("islington").public();
+    let manifest = Manifest {
+        drop: drop.id.clone(),
+        sender: key.party.clone(),
+        sender_member: key.member.clone(),
+        recipients: vec![card.party.clone()],
+        encrypted_to: vec![EncryptedTo {
+            key: key_name(&card.party, &card.member),
+            age_recipient: card.age_recipient.clone(),
+        }],
+        agreement: AGREEMENT.into(),
+        directory_serial: 1,
+        ciphertext_sha256: sha256_hex(ciphertext),
+        ciphertext_len: ciphertext.len() as u64,
+        created: drop.created,
+        expires: drop.expires,
+    };
+    let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing), known_size: None };
+    let body = serde_json::to_vec(&commit).unwrap();
+    let path = format!("/v1/drops/{}/commit", drop.id);
+    http::signed_at(&hub.url, &key.signing, "POST", &path, clock.now(), &body)
+}
+
+/// Waits until the hub holds the prefix of drop `id`'s cut-off upload in
+/// its file; returns the file and its length.
+fn kept_part(hub: &Hub, id: &str) -> (std::path::PathBuf, u64) {
+    let part = hub.data.path().join("uploads").join(format!("{id}.part"));
+    let started = Instant::now();
+    while !part.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the hub kept nothing of the cut-off upload");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held = std::fs::metadata(&part).unwrap().len();
+    assert!(held > 65_536 && held <= 200_000, "the hub holds {held} bytes");
+    (part, held)
+}
+
 fn hub_with_clock(clock: &TestClock) -> Hub {
     Hub::start_with_clock(clock, &["--sweep-interval", "0.1", "--metrics-listen", "127.0.0.1:0"])
 }
@@ -130,14 +175,7 @@ fn a_cut_off_upload_is_removed_one_second_after_the_resume_window_and_the_send_r
     let id = send_cut_off(&hub, &camden, &file, proxy);
 
     // The hub keeps the prefix, in a file (it is larger than 64 KiB).
-    let part = hub.data.path().join("uploads").join(format!("{id}.part"));
-    let started = Instant::now();
-    while !part.exists() {
-        assert!(started.elapsed() < Duration::from_secs(10), "the hub kept nothing of the cut-off upload");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let held = std::fs::metadata(&part).unwrap().len();
-    assert!(held > 65_536 && held <= 200_000, "the hub holds {held} bytes");
+    let (part, held) = kept_part(&hub, &id);
     assert_eq!(progress(&hub, &clock, &id), (held, false));
 
     // A day without activity: still inside the window, kept.
@@ -156,6 +194,41 @@ fn a_cut_off_upload_is_removed_one_second_after_the_resume_window_and_the_send_r
     assert!(log.contains("inactive for longer than the resume window") && log.contains(&id), "{log}");
 
     send_again_and_fetch(&hub, &clock, camden, &file, &id, &data);
+}
+
+#[test]
+fn an_upload_abandoned_23_hours_ago_is_continued_from_where_it_stopped() {
+    let clock = TestClock::new();
+    let hub = hub_with_clock(&clock);
+    let proxy = CutProxy::start(&hub.addr, Some(Cut::request("PUT /v1/drops/", "/content", 200_000)));
+    let mut camden = Party::with_url(&proxy.url, "camden").with_clock(&clock);
+    let data = pseudo_random_bytes(600_000, 43);
+    let file = camden.file("records.bin", &data);
+    let id = send_cut_off(&hub, &camden, &file, proxy);
+    let (part, held) = kept_part(&hub, &id);
+
+    clock.advance(23 * 3600);
+    let_the_sweeper_run(&hub);
+    assert!(part.exists(), "the upload was removed 23 h after its last activity");
+    assert_eq!(progress(&hub, &clock, &id), (held, false));
+
+    // The same send again, through a proxy that only watches: one upload,
+    // continuing from the byte the hub kept, not from the start.
+    let watcher = CutProxy::start(&hub.addr, None);
+    camden.hub_url = watcher.url.clone();
+    let out = send_cmd(&camden, &file).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "the send run again failed:\n{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id, "{err}");
+    let puts = watcher.requests_matching("PUT /v1/drops/", "/content");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(puts[0].header(UPLOAD_OFFSET_HEADER), Some(held.to_string().as_str()), "{puts:?}");
+    assert!(!part.exists(), "the committed upload's file stayed in uploads/");
+
+    let islington = Party::new(&hub, "islington").with_clock(&clock);
+    let incoming = islington.work().join("incoming");
+    islington.fetch(&id, &incoming);
+    assert!(tree(&incoming).get("records.bin").is_some_and(|b| *b == data), "the fetched drop differs");
 }
 
 #[test]
@@ -205,7 +278,7 @@ fn activity_restarts_the_window_and_a_drop_without_an_upload_stays_until_its_exp
         });
         let reply = http::signed_at(&hub.url, &camden, "POST", "/v1/drops", clock.now(), body.to_string().as_bytes());
         assert_eq!(reply.status, 200, "{reply:?}");
-        sealdrop_e2e::json(&reply.body)["id"].as_str().unwrap().to_owned()
+        serde_json::from_str::<CreatedDrop>(&reply.body).unwrap()
     };
     let put = |clock: &TestClock, id: &str, offset: u64, bytes: &[u8]| {
         let path = format!("/v1/drops/{id}/content");
@@ -218,8 +291,9 @@ fn activity_restarts_the_window_and_a_drop_without_an_upload_stays_until_its_exp
         let reply = http::Reply::from(req.send());
         assert_eq!(reply.status, 200, "{reply:?}");
     };
-    let with_upload = create(&clock);
-    let without = create(&clock);
+    let created = create(&clock);
+    let with_upload = created.id.to_string();
+    let without = create(&clock).id.to_string();
     put(&clock, &with_upload, 0, &[1u8; 1000]);
 
     // 20 hours later the sender continues it: the window starts again.
@@ -231,6 +305,21 @@ fn activity_restarts_the_window_and_a_drop_without_an_upload_stays_until_its_exp
     clock.advance(4 * 3600 + 1);
     let_the_sweeper_run(&hub);
     assert_eq!(progress(&hub, &clock, &with_upload), (0, false));
+    // Its drop can no longer be committed: the error says why and what to do.
+    let whole = [[1u8; 1000], [2u8; 1000]].concat();
+    let log_entries = || hub.query_text("SELECT CAST(count(*) AS TEXT) FROM log_entries", &[]);
+    let logged = log_entries();
+    let reply = commit_by_hand(&hub, &clock, &created, &whole);
+    assert_eq!(reply.status, 409, "{reply:?}");
+    let v = sealdrop_e2e::json(&reply.body);
+    assert_eq!(v["error"]["code"], "conflict", "{reply:?}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no content yet: upload the content first")
+            && message.contains("removed 24 h after its last activity"),
+        "{message}"
+    );
+    assert_eq!(log_entries(), logged, "a refused commit was logged");
     // Neither drop is removed before its expiry: only the upload went.
     assert_eq!(drop_row(&hub, &with_upload).0, "open");
     assert_eq!(drop_row(&hub, &without), ("open".to_owned(), "0".to_owned()));
