@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealdrop_e2e::{AGREEMENT, Hub, http, member_key, pseudo_random_bytes, raw, sha256_hex, tree};
+use sealdrop_e2e::{AGREEMENT, Hub, Party, http, member_key, pseudo_random_bytes, raw, sha256_hex, tree};
 use sealdrop_proto::api::{Commit, CreateDrop, CreatedDrop, UPLOAD_OFFSET_HEADER};
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::key_name;
@@ -145,6 +145,19 @@ fn state_of(hub: &Hub, id: &str) -> String {
     hub.query_text("SELECT state FROM drops WHERE id = ?1", &[&id])
 }
 
+/// After a hostile request, the hub still serves the real client: camden
+/// sends a file with `sealdrop send` and islington fetches exactly it.
+fn still_serves_a_send_and_fetch(hub: &Hub) {
+    let camden = Party::new(hub, "camden");
+    let islington = Party::new(hub, "islington");
+    let data = pseudo_random_bytes(20_000, 0x5eed);
+    let file = camden.file("after.bin", &data);
+    let id = camden.send("islington", &[&file]);
+    let out = islington.work().join("received");
+    islington.fetch(&id, &out);
+    assert!(tree(&out).get("after.bin").is_some_and(|b| *b == data), "the fetched file differs after hostile input");
+}
+
 // ---------------------------------------------------------------------------
 // 1. Oversized bodies
 
@@ -203,6 +216,7 @@ fn oversized_json_bodies_are_refused_with_413_and_nothing_is_stored() {
     assert_eq!(stored(&hub), before, "a refused body changed what the hub stores");
     assert_eq!(hub.query_text("SELECT CAST(max(serial) AS TEXT) FROM directories", &[]), "1");
     assert_eq!(http::Reply::from(http::client().get(format!("{}/v1/info", hub.url)).send()).status, 200);
+    still_serves_a_send_and_fetch(&hub);
 }
 
 #[test]
@@ -233,6 +247,7 @@ fn an_oversized_upload_is_refused_with_413_and_nothing_is_stored() {
     let reply = put_content(&hub, &id, 0, &data[..100_000]);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(commit(&hub, &drop, &data[..100_000]).status, 200);
+    still_serves_a_send_and_fetch(&hub);
 }
 
 // ---------------------------------------------------------------------------
@@ -282,6 +297,7 @@ fn truncated_upload_keeps_a_resumable_prefix(total: usize, sent: usize) {
     let reply = commit(&hub, &drop, &data);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(hub.ciphertext(&id).as_deref(), Some(data.as_slice()));
+    still_serves_a_send_and_fetch(&hub);
 }
 
 /// Closes a connection at once, both ways.
@@ -318,6 +334,7 @@ fn a_body_longer_than_its_content_length_is_cut_there_and_the_wrong_digest_refus
     assert!(!hub.has_ciphertext(&id));
     // Only a manifest for exactly what the hub received commits.
     assert_eq!(commit(&hub, &drop, &data[..50_000]).status, 200);
+    still_serves_a_send_and_fetch(&hub);
 }
 
 // ---------------------------------------------------------------------------
@@ -431,6 +448,7 @@ fn path_tricks_in_every_path_parameter_are_refused_and_touch_no_file() {
         sealdrop_e2e::list_dir(&parent).into_iter().filter(|n| n.contains("sentinel") && n != &outside_name).collect();
     assert!(siblings.is_empty(), "files appeared beside the data directory: {siblings:?}");
     assert_eq!(stored(&hub), stored_before);
+    still_serves_a_send_and_fetch(&hub);
 }
 
 // ---------------------------------------------------------------------------
@@ -523,6 +541,7 @@ fn malformed_json_wrong_types_and_unknown_fields_are_refused_naming_the_problem(
         assert!(!message.contains('\n'), "one line: {message}");
     }
     assert_eq!(stored(&hub), before, "a refused body changed what the hub stores");
+    still_serves_a_send_and_fetch(&hub);
 }
 
 // ---------------------------------------------------------------------------
@@ -582,6 +601,7 @@ fn huge_heads_are_refused_with_bounded_memory_and_the_hub_serves_the_next_reques
     assert_eq!(http::signed_get(&hub.url, &camden(), "/v1/inbox").status, 200);
     let reply = raw::exchange(&hub.addr, &raw::head("GET", "/healthz", None, None, &[]), b"").expect("an answer");
     assert_eq!(reply.status, 200, "{reply:?}");
+    still_serves_a_send_and_fetch(&hub);
 }
 
 // ---------------------------------------------------------------------------
@@ -609,6 +629,7 @@ fn a_connection_that_sends_nothing_is_closed_within_the_header_timeout() {
     let started = Instant::now();
     assert!(raw::closed(&mut conn), "the hub kept an idle kept-alive connection open");
     assert!(started.elapsed() < Duration::from_secs(4), "closed after {:?}", started.elapsed());
+    still_serves_a_send_and_fetch(&hub);
 }
 
 #[test]
@@ -643,6 +664,7 @@ fn a_head_sent_a_byte_at_a_time_is_cut_off() {
     let (sent, len) = trickle.join().unwrap();
     assert!(sent < len, "the whole head got through ({sent} of {len} bytes)");
     assert_eq!(http::signed_get(&hub.url, &camden(), "/v1/inbox").status, 200, "the hub still serves");
+    still_serves_a_send_and_fetch(&hub);
 }
 
 #[test]
@@ -683,6 +705,7 @@ fn an_upload_that_stops_half_way_is_answered_408_and_its_prefix_kept_for_continu
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(&body[..10]).unwrap();
     raw::read_response(&mut conn).expect("an answer").assert_error(408, "request_timeout");
+    still_serves_a_send_and_fetch(&hub);
 }
 
 #[test]
@@ -706,4 +729,5 @@ fn a_slow_but_steady_upload_outlasts_the_idle_timeout() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["sha256"], sha256_hex(&data));
     assert_eq!(commit(&hub, &drop, &data).status, 200);
+    still_serves_a_send_and_fetch(&hub);
 }
