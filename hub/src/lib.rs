@@ -4,7 +4,8 @@
 //! and that every drop is vouched for by its sender's signed manifest and
 //! every delivery by its recipients' signed receipts.
 //!
-//! - [`init()`] creates a data directory; [`Hub::open`] opens one.
+//! - [`init()`] creates a data directory; [`Hub::open`] opens one;
+//!   [`backup`] backs one up while it serves and restores it.
 //! - [`serve`] and [`serve_with`] run the HTTP API on a listener (plain or
 //!   TLS, [`tls`]), with `/metrics` on a second one ([`metrics`]) and a
 //!   bounded graceful shutdown; [`router`] builds the API for in-process
@@ -17,6 +18,7 @@
 //!   transaction as the change, under a newly signed checkpoint.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod hub;

@@ -1,6 +1,6 @@
 //! `sealdrop-hub`: initialise a hub's data directory, serve it, check its
-//! serve settings, print its transfer log's verifier key, or print its own
-//! completions and man pages.
+//! serve settings, back it up and restore it, print its transfer log's
+//! verifier key, or print its own completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors as `error: <message>` on stderr with a non-zero exit.
@@ -60,6 +60,31 @@ enum Command {
     /// problem and exits 1.
     #[command(after_help = PRECEDENCE_HELP)]
     CheckConfig(ServeArgs),
+    /// Back up the hub, while it serves, into a new directory: a consistent
+    /// snapshot of the database (drops, transfer log, small ciphertexts),
+    /// the large ciphertext files of the drops committed in it, the log key,
+    /// and a manifest with every file's SHA-256. Uploads in progress are not
+    /// backed up. The backup holds the log key: keep it as safe as the hub.
+    Backup {
+        /// The hub's data directory.
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
+        /// Where to write the backup (must be new or empty).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `backup` into a new data directory, after
+    /// checking every file against the backup's manifest, every committed
+    /// ciphertext against its drop's hash, and the transfer log against its
+    /// signed checkpoint. Then serve it with `serve --data DIR`.
+    Restore {
+        /// The backup directory.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The data directory to create (must be new or empty).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
     /// Print a shell completion script, e.g. `sealdrop-hub completions bash > /etc/bash_completion.d/sealdrop-hub`.
     Completions {
         /// The shell.
@@ -234,6 +259,34 @@ fn run(command: Command) -> Result<(), String> {
         Command::VerifierKey { data } => {
             let key = sealdrop_hub::read_log_verifier(&data).map_err(|e| e.to_string())?;
             println!("{key}");
+            Ok(())
+        }
+        Command::Backup { data, to } => {
+            let clock = clock_from_env();
+            let report = sealdrop_hub::backup::backup(&data, &to, clock.as_ref()).map_err(|e| e.to_string())?;
+            println!("backed up hub {} into {}", report.origin, to.display());
+            println!("  transfer log: {} entries (its newest checkpoint is in the manifest)", report.log_size);
+            println!("  committed drops: {}", report.committed_drops);
+            println!(
+                "  files: {} ({} bytes), from {} database snapshot(s)",
+                report.files, report.bytes, report.snapshots
+            );
+            println!("  the backup holds the hub's log key: store it encrypted and as guarded as the hub itself");
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let report = sealdrop_hub::backup::restore(&from, &data, clock_from_env()).map_err(|e| e.to_string())?;
+            println!("restored hub {} into {} from the backup of {}", report.origin, data.display(), report.created);
+            println!("  transfer log: {} entries, verified against its signed checkpoint", report.log_size);
+            println!(
+                "  committed drops: {} (every ciphertext matches the hash it was committed with)",
+                report.committed_drops
+            );
+            println!(
+                "  serve it with `sealdrop-hub serve --data {}`; drops committed after the backup are lost, and \
+                 clients that saw a later checkpoint will report the log as rolled back (see docs/operations.md)",
+                data.display()
+            );
             Ok(())
         }
         Command::Completions { shell } => {

@@ -124,7 +124,7 @@ impl Hub {
                 .await
                 .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
             // Kept while `now - last_active` is at most the window.
-            if !last_active.is_some_and(|t| t < inactive_since) {
+            if last_active.is_none_or(|t| t >= inactive_since) {
                 continue;
             }
             // The bytes go first: should clearing the record fail, a commit
