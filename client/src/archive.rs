@@ -13,6 +13,21 @@ use crate::error::{Error, Result};
 /// large system calls (a 1 GiB file in 4,096 rather than 131,072).
 const IO_BUFFER: usize = 256 * 1024;
 
+/// The longest name of one file or folder (NAME_MAX), and of a whole path
+/// (PATH_MAX less its NUL), that Linux file systems take. A sender's archive
+/// with a longer one cannot be written: it is refused as unsafe, not
+/// reported as a disk error that running the fetch again would not fix.
+const MAX_NAME_BYTES: usize = 255;
+const MAX_PATH_BYTES: usize = 4095;
+
+/// A name as shown in an error: at most 120 characters of it.
+fn shown(raw: &str) -> String {
+    match raw.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}...", &raw[..cut]),
+        None => raw.to_owned(),
+    }
+}
+
 /// One thing to put in the archive.
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -195,6 +210,9 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<Extracted, ExtractError>
         let rel = safe_relative(&raw)?;
         let kind = entry.header().entry_type();
         let target = dest.join(&rel);
+        if target.as_os_str().len() > MAX_PATH_BYTES {
+            return Err(ExtractError::Unsafe(shown(&raw), "its path is longer than a file system allows"));
+        }
         if let Some(first) = rel.components().next() {
             let first = first.as_os_str().to_string_lossy().into_owned();
             if !out.top_level.contains(&first) {
@@ -253,6 +271,9 @@ fn safe_relative(raw: &str) -> Result<PathBuf, ExtractError> {
     let mut rel = PathBuf::new();
     for c in path.components() {
         match c {
+            Component::Normal(part) if part.len() > MAX_NAME_BYTES => {
+                return Err(ExtractError::Unsafe(shown(raw), "a name in it is longer than 255 bytes"));
+            }
             Component::Normal(part) => rel.push(part),
             Component::CurDir => {}
             Component::ParentDir => return Err(ExtractError::Unsafe(raw.to_owned(), "it climbs out with `..`")),

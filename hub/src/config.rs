@@ -16,13 +16,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::hub::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL};
+use crate::hub::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, MAX_UPLOAD_RESUME_WINDOW,
+};
 use crate::rate_limit::{DEFAULT_PER_ADDRESS, DEFAULT_PER_PARTY, Loopback, Rate, RateLimits};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// The default time in-flight requests get to finish after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The default time a client gets to send a request's head.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default log filter.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 /// The environment variable naming the config file.
@@ -67,6 +71,15 @@ pub const LOG_FORMAT: Key = key("log_format", "SEALDROP_HUB_LOG_FORMAT", "--log-
 pub const LOG_FILTER: Key = key("log_filter", "SEALDROP_HUB_LOG_FILTER", "--log-filter", false);
 /// The shutdown grace period.
 pub const SHUTDOWN_GRACE: Key = key("shutdown_grace", "SEALDROP_HUB_SHUTDOWN_GRACE", "--shutdown-grace", false);
+/// How long a client may take to send a request's head.
+pub const HEADER_READ_TIMEOUT: Key =
+    key("header_read_timeout", "SEALDROP_HUB_HEADER_READ_TIMEOUT", "--header-read-timeout", false);
+/// How long a request body may send nothing.
+pub const BODY_IDLE_TIMEOUT: Key =
+    key("body_idle_timeout", "SEALDROP_HUB_BODY_IDLE_TIMEOUT", "--body-idle-timeout", false);
+/// How long an uncommitted upload is kept after its last activity.
+pub const UPLOAD_RESUME_WINDOW: Key =
+    key("upload_resume_window", "SEALDROP_HUB_UPLOAD_RESUME_WINDOW", "--upload-resume-window", false);
 
 /// Requests a second per source address (0: no limit).
 pub const RATE_LIMIT_PER_ADDRESS: Key =
@@ -89,7 +102,7 @@ pub const RATE_LIMIT_LOOPBACK: Key =
     key("rate_limit_loopback", "SEALDROP_HUB_RATE_LIMIT_LOOPBACK", "--rate-limit-loopback", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 15] = [
+pub const KEYS: [Key; 18] = [
     DATA,
     LISTEN,
     TLS_CERT,
@@ -105,6 +118,9 @@ pub const KEYS: [Key; 15] = [
     RATE_LIMIT_PER_PARTY,
     RATE_LIMIT_PER_PARTY_BURST,
     RATE_LIMIT_LOOPBACK,
+    HEADER_READ_TIMEOUT,
+    BODY_IDLE_TIMEOUT,
+    UPLOAD_RESUME_WINDOW,
 ];
 
 /// How log lines are written (to stderr).
@@ -160,6 +176,12 @@ pub struct ServeSettings {
     pub shutdown_grace: Duration,
     /// Requests allowed per source address and per party.
     pub rate_limits: RateLimits,
+    /// How long a client may take to send a request's head.
+    pub header_read_timeout: Duration,
+    /// How long a request body may send nothing before the hub gives up on it.
+    pub body_idle_timeout: Duration,
+    /// How long an uncommitted upload is kept after its last activity.
+    pub upload_resume_window: Duration,
 }
 
 /// Where a setting's value came from.
@@ -330,6 +352,9 @@ impl Sources {
         let party_rate = field(RATE_LIMIT_PER_PARTY);
         let party_burst = field(RATE_LIMIT_PER_PARTY_BURST);
         let loopback = field(RATE_LIMIT_LOOPBACK);
+        let header_timeout = field(HEADER_READ_TIMEOUT);
+        let body_timeout = field(BODY_IDLE_TIMEOUT);
+        let resume_window = field(UPLOAD_RESUME_WINDOW);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -352,6 +377,9 @@ impl Sources {
         let party_rate = parse(RATE_LIMIT_PER_PARTY, party_rate, &mut errors);
         let party_burst = parse(RATE_LIMIT_PER_PARTY_BURST, party_burst, &mut errors);
         let loopback = parse(RATE_LIMIT_LOOPBACK, loopback, &mut errors);
+        let header_timeout = parse(HEADER_READ_TIMEOUT, header_timeout, &mut errors);
+        let body_timeout = parse(BODY_IDLE_TIMEOUT, body_timeout, &mut errors);
+        let resume_window = parse(UPLOAD_RESUME_WINDOW, resume_window, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -427,6 +455,18 @@ impl Sources {
                     _ => Loopback::default(),
                 },
             },
+            header_read_timeout: match header_timeout {
+                Some(Value::Seconds(d)) => d,
+                _ => DEFAULT_HEADER_READ_TIMEOUT,
+            },
+            body_idle_timeout: match body_timeout {
+                Some(Value::Seconds(d)) => d,
+                _ => DEFAULT_BODY_IDLE_TIMEOUT,
+            },
+            upload_resume_window: match resume_window {
+                Some(Value::Seconds(d)) => d,
+                _ => MAX_UPLOAD_RESUME_WINDOW,
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -466,6 +506,9 @@ impl Resolved {
                 "rate_limit_per_party" => Some(s.rate_limits.per_party.map_or(0.0, |r| r.per_second).to_string()),
                 "rate_limit_per_party_burst" => s.rate_limits.per_party.map(|r| r.burst.to_string()),
                 "rate_limit_loopback" => Some(toml_string(s.rate_limits.loopback.as_str())),
+                "header_read_timeout" => Some(secs(s.header_read_timeout)),
+                "body_idle_timeout" => Some(secs(s.body_idle_timeout)),
+                "upload_resume_window" => Some(secs(s.upload_resume_window)),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);
@@ -548,6 +591,12 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             _ => Err("give `exempt` (loopback addresses are not limited per address) or `limit`".to_owned()),
         },
         "shutdown_grace" => seconds(text, 0.0, 3_600.0).map(Value::Seconds),
+        // Short values are for tests; a real client needs seconds at least.
+        "header_read_timeout" => seconds(text, 0.1, 3_600.0).map(Value::Seconds),
+        "body_idle_timeout" => seconds(text, 0.1, 86_400.0).map(Value::Seconds),
+        // At most a day: abandoned ciphertext must not wait on disk for the
+        // drop's whole expiry.
+        "upload_resume_window" => seconds(text, 60.0, MAX_UPLOAD_RESUME_WINDOW.as_secs_f64()).map(Value::Seconds),
         "log_format" => match text {
             "text" => Ok(Value::Format(LogFormat::Text)),
             "json" => Ok(Value::Format(LogFormat::Json)),
@@ -668,6 +717,9 @@ mod tests {
         assert_eq!(s.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
         assert_eq!(s.sweep_interval, DEFAULT_SWEEP_INTERVAL);
         assert_eq!(s.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.body_idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.upload_resume_window, Duration::from_secs(86_400));
         assert_eq!((s.log_format, s.log_filter.as_str()), (LogFormat::Text, "info"));
         assert_eq!(s.rate_limits, RateLimits::default());
     }
@@ -745,6 +797,33 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
         assert_eq!(text.lines().count(), 6, "one line per problem:\n{text}");
+    }
+
+    #[test]
+    fn timeouts_and_the_resume_window_have_bounds() {
+        let r = sources(
+            &[("header_read_timeout", "0.5")],
+            &[("body_idle_timeout", "2")],
+            &[("data", "d"), ("upload_resume_window", "3600")],
+        )
+        .resolve()
+        .unwrap();
+        assert_eq!(r.settings.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(r.settings.body_idle_timeout, Duration::from_secs(2));
+        assert_eq!(r.settings.upload_resume_window, Duration::from_secs(3600));
+        let text = messages(
+            sources(
+                &[("header_read_timeout", "0")],
+                &[("body_idle_timeout", "forever")],
+                &[("data", "d"), ("upload_resume_window", "172800")],
+            )
+            .resolve()
+            .unwrap_err(),
+        );
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("--header-read-timeout = \"0\""), "{text}");
+        assert!(text.contains("SEALDROP_HUB_BODY_IDLE_TIMEOUT"), "{text}");
+        assert!(text.contains("key `upload_resume_window`") && text.contains("from 60 to 86400"), "{text}");
     }
 
     #[test]

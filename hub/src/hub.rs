@@ -34,6 +34,13 @@ const NONCE_PURGE_INTERVAL_SECS: i64 = 60;
 /// How often, by default, the running hub looks for drops to delete.
 pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long, by default, a request body may send nothing before the hub
+/// gives up on it (see [`HubConfig::body_idle_timeout`]).
+pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The default, and the longest, [`HubConfig::upload_resume_window`]: a day.
+pub const MAX_UPLOAD_RESUME_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// Limits an operator may tune.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HubConfig {
@@ -47,6 +54,19 @@ pub struct HubConfig {
     /// Requests allowed per source address and per party (see
     /// [`crate::rate_limit`]).
     pub rate_limits: RateLimits,
+    /// How long a request body may send nothing before the hub stops
+    /// waiting for it (see [`crate::api::idle_body`]): a client that stops
+    /// half-way through an upload must not hold its connection, the drop's
+    /// lock and an open file for ever. Per wait, not per request, so a slow
+    /// but steady upload of any size completes.
+    pub body_idle_timeout: std::time::Duration,
+    /// How long the upload of a drop that is not committed (finished, or cut
+    /// off and kept for the sender to continue) is kept after its last
+    /// activity; the sweeper then removes it, and the drop stays open until
+    /// its expiry (the sender uploads again). At most
+    /// [`MAX_UPLOAD_RESUME_WINDOW`], so abandoned ciphertext does not wait
+    /// on disk for the drop's whole expiry (five days by default).
+    pub upload_resume_window: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -55,6 +75,8 @@ impl Default for HubConfig {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             rate_limits: RateLimits::default(),
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            upload_resume_window: MAX_UPLOAD_RESUME_WINDOW,
         }
     }
 }
@@ -246,6 +268,19 @@ impl Hub {
         self
     }
 
+    /// The same hub giving up on a request body after `timeout` without data.
+    pub fn with_body_idle_timeout(mut self, timeout: std::time::Duration) -> Hub {
+        self.config.body_idle_timeout = timeout;
+        self
+    }
+
+    /// The same hub keeping an uncommitted upload for `window` after its
+    /// last activity (at most [`MAX_UPLOAD_RESUME_WINDOW`]).
+    pub fn with_upload_resume_window(mut self, window: std::time::Duration) -> Hub {
+        self.config.upload_resume_window = window.min(MAX_UPLOAD_RESUME_WINDOW);
+        self
+    }
+
     /// The hub's limits.
     pub fn config(&self) -> HubConfig {
         self.config
@@ -434,7 +469,7 @@ impl Hub {
                 if state == Some(DropState::Open) {
                     // The upload was promoted but never committed: it is gone
                     // from uploads/, so the drop must be uploaded again.
-                    meta.set_upload(&id, None)?;
+                    meta.set_upload(&id, None, self.now().as_second())?;
                 }
                 report.blobs_removed += 1;
                 tracing::info!(drop = %id, "removed an uncommitted or delivered blob");

@@ -38,8 +38,8 @@ use std::time::Duration;
 
 pub use error::HubError;
 pub use hub::{
-    CleanupReport, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, Hub, HubConfig, StoredCiphertext,
-    read_log_verifier,
+    CleanupReport, DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, Hub, HubConfig,
+    MAX_UPLOAD_RESUME_WINDOW, StoredCiphertext, read_log_verifier,
 };
 pub use init::{InitOptions, init};
 
@@ -59,13 +59,30 @@ pub struct ServeOptions {
     /// After `shutdown` completes, how long requests in flight may take to
     /// finish before their connections are closed.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's head (request line
+    /// and headers), counted from when the hub starts waiting for it: on a
+    /// new connection, and between requests on a kept-alive one. A client
+    /// that connects and sends nothing, or trickles its headers a byte at a
+    /// time (slowloris), is disconnected when it runs out.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        Self { tls: None, metrics: None, shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE }
+        Self {
+            tls: None,
+            metrics: None,
+            shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE,
+            header_read_timeout: config::DEFAULT_HEADER_READ_TIMEOUT,
+        }
     }
 }
+
+/// The most header lines a request may carry: a signed request needs about
+/// a dozen. More is refused (431) before any handler runs. The total size of
+/// a request's head is bounded too, by hyper's read buffer (about 400 KiB,
+/// also 431), so neither costs the hub more than that per connection.
+pub const MAX_REQUEST_HEADERS: usize = 100;
 
 /// Serves the API over plain HTTP on `listener` until `shutdown` completes,
 /// then lets the requests in flight finish (for up to
@@ -109,6 +126,9 @@ pub async fn serve_with(
         sweep_interval_secs = config.sweep_interval.as_secs_f64(),
         rate_limits = ?config.rate_limits,
         shutdown_grace_secs = grace.as_secs_f64(),
+        header_read_timeout_secs = options.header_read_timeout.as_secs_f64(),
+        body_idle_timeout_secs = config.body_idle_timeout.as_secs_f64(),
+        upload_resume_window_secs = config.upload_resume_window.as_secs_f64(),
         "serving"
     );
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -144,7 +164,11 @@ pub async fn serve_with(
 
     // With each connection's peer address, for the per-address rate limit.
     let app = router(hub).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum_server::Server::<std::net::SocketAddr>::from_listener(listener).handle(handle);
+    // HTTP/1.1 only (TLS already offers nothing else): hyper then times the
+    // head of every request from the moment it waits for it, the first on a
+    // connection included, where its HTTP/2 detection would wait untimed.
+    let mut server = axum_server::Server::<std::net::SocketAddr>::from_listener(listener).handle(handle).http1_only();
+    server.http_builder().http1().header_read_timeout(options.header_read_timeout).max_headers(MAX_REQUEST_HEADERS);
     let served = match options.tls {
         Some(tls) => {
             let acceptor =

@@ -27,6 +27,17 @@ impl DropLocks {
         lock.lock_owned().await
     }
 
+    /// Takes the lock of `id` if nobody holds it: the sweeper must not wait
+    /// for an upload that may stream for hours, and leaves its drop alone.
+    pub fn try_lock(&self, id: &DropId) -> Option<OwnedMutexGuard<()>> {
+        let lock = {
+            let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            Arc::clone(map.entry(id.clone()).or_default())
+        };
+        lock.try_lock_owned().ok()
+    }
+
     /// How many drops currently have a lock entry (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -55,5 +66,19 @@ mod tests {
         drop(again);
         let _c = locks.lock(&DropId::random()).await;
         assert_eq!(locks.len(), 1, "unused entries are forgotten");
+    }
+
+    #[tokio::test]
+    async fn try_lock_does_not_wait() {
+        let locks = DropLocks::default();
+        let a = DropId::random();
+        let held = locks.lock(&a).await;
+        assert!(locks.try_lock(&a).is_none(), "a held lock is not taken");
+        drop(held);
+        let taken = locks.try_lock(&a).expect("a free lock is taken");
+        let mut waiting = Box::pin(locks.lock(&a));
+        assert!(futures_util::poll!(&mut waiting).is_pending(), "try_lock holds it like lock");
+        drop(taken);
+        drop(waiting.await);
     }
 }

@@ -159,6 +159,15 @@ struct ServeArgs {
     /// `exempt`: loopback addresses (a reverse proxy on this machine) are not limited per address; `limit`: they are [rate_limit_loopback] [env: SEALDROP_HUB_RATE_LIMIT_LOOPBACK] [default: exempt].
     #[arg(long, value_name = "exempt|limit")]
     rate_limit_loopback: Option<String>,
+    /// Seconds a client may take to send a request's line and headers before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    header_read_timeout: Option<String>,
+    /// Seconds a request body (an upload) may send nothing before the hub stops waiting; an upload cut off this way keeps what arrived [body_idle_timeout] [env: SEALDROP_HUB_BODY_IDLE_TIMEOUT] [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    body_idle_timeout: Option<String>,
+    /// Seconds an uncommitted upload (finished or cut off) is kept after its last activity, at most 86400 [upload_resume_window] [env: SEALDROP_HUB_UPLOAD_RESUME_WINDOW] [default: 86400].
+    #[arg(long, value_name = "SECONDS")]
+    upload_resume_window: Option<String>,
 }
 
 impl ServeArgs {
@@ -181,6 +190,9 @@ impl ServeArgs {
             (RATE_LIMIT_PER_PARTY, self.rate_limit_per_party.clone()),
             (RATE_LIMIT_PER_PARTY_BURST, self.rate_limit_per_party_burst.clone()),
             (RATE_LIMIT_LOOPBACK, self.rate_limit_loopback.clone()),
+            (HEADER_READ_TIMEOUT, self.header_read_timeout.clone()),
+            (BODY_IDLE_TIMEOUT, self.body_idle_timeout.clone()),
+            (UPLOAD_RESUME_WINDOW, self.upload_resume_window.clone()),
         ]);
         let config_file =
             self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
@@ -346,6 +358,8 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             max_upload_bytes: settings.max_upload_bytes,
             sweep_interval: settings.sweep_interval,
             rate_limits: settings.rate_limits,
+            body_idle_timeout: settings.body_idle_timeout,
+            upload_resume_window: settings.upload_resume_window,
         };
         let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listen = settings.listen;
@@ -368,7 +382,12 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             writeln!(stdout, "{addr}").map_err(|e| format!("cannot write to stdout: {e}"))?;
         }
         stdout.flush().map_err(|e| format!("cannot write to stdout: {e}"))?;
-        let options = ServeOptions { tls, metrics, shutdown_grace: settings.shutdown_grace };
+        let options = ServeOptions {
+            tls,
+            metrics,
+            shutdown_grace: settings.shutdown_grace,
+            header_read_timeout: settings.header_read_timeout,
+        };
         sealdrop_hub::serve_with(listener, hub, options, shutdown_signal())
             .await
             .map_err(|e| format!("serving failed: {e}"))

@@ -16,6 +16,14 @@
 //! an agreement). A drop that was never committed is invisible to everyone
 //! but its sender and absent from the log; at its expiry its rows and any
 //! partial upload are simply removed.
+//!
+//! Before that, the upload of a drop that is not committed (finished, or cut
+//! off and kept for the sender to continue) is removed once it has been
+//! inactive for longer than [`HubConfig::upload_resume_window`](crate::HubConfig)
+//! (at most a day): abandoned ciphertext must not wait on disk for the
+//! drop's whole expiry. The drop stays open; its sender uploads again (a
+//! re-run of `sealdrop send` does), or it goes at its expiry. An upload in
+//! progress holds its drop's lock and is never touched.
 
 use std::future::Future;
 use std::time::Duration;
@@ -41,6 +49,8 @@ pub struct SweepReport {
     pub agreement_ended: usize,
     /// Drops never committed, removed at their expiry (nothing to log).
     pub abandoned: usize,
+    /// Uploads of open drops removed after the resume window (the drops stay open).
+    pub stale_uploads: usize,
     /// Ciphertext and upload files removed from disk.
     pub files_removed: usize,
 }
@@ -84,14 +94,55 @@ impl Hub {
                 break;
             }
         }
+        self.remove_stale_uploads(report).await?;
         if !report.is_empty() {
             tracing::info!(
                 expired = report.expired,
                 agreement_ended = report.agreement_ended,
                 abandoned = report.abandoned,
+                stale_uploads = report.stale_uploads,
                 files_removed = report.files_removed,
                 "swept"
             );
+        }
+        Ok(())
+    }
+
+    /// Removes the uploads of open drops inactive for longer than the
+    /// resume window, wherever they live (a database row for a small one, a
+    /// file for a larger one). Skips a drop whose lock is held: an upload
+    /// (or commit) of it is under way. Uploads of drops that are not open
+    /// are start-up cleanup's (they only outlive a crash).
+    async fn remove_stale_uploads(&self, report: &mut SweepReport) -> Result<(), HubError> {
+        let now = self.now().as_second();
+        let window = i64::try_from(self.config().upload_resume_window.as_secs()).unwrap_or(i64::MAX);
+        let inactive_since = now.saturating_sub(window);
+        for id in self.blobs().list_uploads().await? {
+            let Some(_lock) = self.locks().try_lock(&id) else { continue };
+            let (meta, key) = (self.meta(), id.clone());
+            let last_active = tokio::task::spawn_blocking(move || meta.upload_activity(&key))
+                .await
+                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            // Kept while `now - last_active` is at most the window.
+            if last_active.is_none_or(|t| t >= inactive_since) {
+                continue;
+            }
+            // The bytes go first: should clearing the record fail, a commit
+            // finds no upload and asks for it again, never the reverse.
+            let removed = self.blobs().delete_upload(&id).await?;
+            let (meta, key) = (self.meta(), id.clone());
+            tokio::task::spawn_blocking(move || meta.set_upload(&key, None, now))
+                .await
+                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            if removed {
+                report.stale_uploads += 1;
+                report.files_removed += 1;
+                tracing::info!(
+                    drop = %id,
+                    inactive_secs = last_active.map(|t| now - t),
+                    "removed the upload of a drop that was not committed, inactive for longer than the resume window"
+                );
+            }
         }
         Ok(())
     }

@@ -157,6 +157,7 @@ async fn serve_with_tls_and_a_metrics_listener_then_stop() {
         tls: Some(sealdrop_hub::tls::server_config(&cert, &key).unwrap()),
         metrics: Some(metrics),
         shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE,
+        header_read_timeout: config::DEFAULT_HEADER_READ_TIMEOUT,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sealdrop_hub::serve_with(listener, hub, options, async {

@@ -7,6 +7,8 @@
 //! - [`Party`] runs `sealdrop` as one of the example parties, with its own
 //!   copy of the key (mode 0600), its own state directory and no user config.
 //! - [`http`] signs raw requests to the hub for the tests that go around the client.
+//! - [`raw`] writes HTTP/1.1 by hand on a TCP connection, for requests no
+//!   client library would send (hostile paths, lying Content-Lengths, slow heads).
 //! - [`CutProxy`] stands between a client and the hub and cuts one
 //!   connection part-way (a download's answer or an upload's body), as a
 //!   network fault would.
@@ -919,6 +921,11 @@ impl Hub {
         HubSnapshot { rows, files }
     }
 
+    /// The hub process's id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the hub wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.logs.path().join("hub.stderr")).unwrap_or_default()
@@ -1010,6 +1017,9 @@ const HUB_ENV: &[&str] = &[
     "SEALDROP_HUB_RATE_LIMIT_PER_PARTY",
     "SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST",
     "SEALDROP_HUB_RATE_LIMIT_LOOPBACK",
+    "SEALDROP_HUB_HEADER_READ_TIMEOUT",
+    "SEALDROP_HUB_BODY_IDLE_TIMEOUT",
+    "SEALDROP_HUB_UPLOAD_RESUME_WINDOW",
     "SEALDROP_TEST_CLOCK",
     "RUST_LOG",
 ];
@@ -1554,4 +1564,162 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
     }
     let _ = client.shutdown(Shutdown::Both);
     let _ = requests.join();
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP/1.1
+
+/// HTTP/1.1 written by hand on a TCP connection, for what an HTTP client
+/// library will not send: paths it would normalise (`/../`), bodies shorter
+/// or longer than their Content-Length, heads sent a byte at a time, a
+/// megabyte of headers, connections that stop half-way.
+pub mod raw {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use sealdrop_proto::keys::NoteSigningKey;
+    use sealdrop_proto::request::sign_request;
+
+    /// A response as read off the wire.
+    #[derive(Clone)]
+    pub struct Response {
+        /// The status code.
+        pub status: u16,
+        /// The status line and headers.
+        pub head: String,
+        /// The body (as long as its Content-Length says).
+        pub body: Vec<u8>,
+    }
+
+    impl std::fmt::Debug for Response {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let body: String = String::from_utf8_lossy(&self.body).chars().take(600).collect();
+            write!(f, "HTTP {} {body:?}", self.status)
+        }
+    }
+
+    impl Response {
+        /// The body as JSON.
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("the body is not JSON ({e}): {self:?}"))
+        }
+
+        /// Asserts the status and the hub's JSON error shape with `code`;
+        /// returns the message.
+        pub fn assert_error(&self, status: u16, code: &str) -> String {
+            assert_eq!(self.status, status, "expected HTTP {status} `{code}`, got {self:?}");
+            let v = self.json();
+            assert_eq!(v["error"]["code"], code, "expected error code `{code}`, got {self:?}");
+            let message = v["error"]["message"].as_str().unwrap_or_default().to_owned();
+            assert!(!message.is_empty(), "the error has no message: {self:?}");
+            message
+        }
+
+        /// The value of header `name` (any case), if present.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .find_map(|(n, v)| n.trim().eq_ignore_ascii_case(name).then_some(v.trim()))
+        }
+    }
+
+    /// A request head: the request line, `host`, `headers`, and the
+    /// signature headers of `key` (signed now, over `body`, or marked
+    /// unsigned for an upload when `body` is `None`).
+    pub fn head(
+        method: &str,
+        path: &str,
+        signer: Option<(&NoteSigningKey, i64)>,
+        body: Option<&[u8]>,
+        headers: &[(&str, String)],
+    ) -> String {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: sealdrop-hub\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some((key, time)) = signer {
+            for (name, value) in sign_request(key, method, path, time, body).headers() {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        head
+    }
+
+    /// A connection to the hub at `addr` (`127.0.0.1:PORT`), reads timing out after 30 s.
+    pub fn connect(addr: &str) -> TcpStream {
+        let conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to the hub at {addr}: {e}"));
+        conn.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+        conn
+    }
+
+    /// Sends `head` and `body` on a new connection and reads the answer.
+    /// The body is written on a thread of its own, ignoring write errors,
+    /// so an answer the hub gives before reading all of it (a 413) is read
+    /// all the same. `None`: the hub closed the connection without one.
+    pub fn exchange(addr: &str, head: &str, body: &[u8]) -> Option<Response> {
+        let mut conn = connect(addr);
+        let mut writer = conn.try_clone().expect("clone the connection");
+        let mut request = head.as_bytes().to_vec();
+        request.extend_from_slice(body);
+        let sender = std::thread::spawn(move || {
+            let _ = writer.write_all(&request);
+            let _ = writer.flush();
+        });
+        let response = read_response(&mut conn);
+        drop(conn);
+        let _ = sender.join();
+        response
+    }
+
+    /// Reads one response: its head, then as many body bytes as its
+    /// Content-Length says (0 without one). `None` if the connection ended
+    /// (or broke) before a whole head arrived.
+    pub fn read_response(conn: &mut TcpStream) -> Option<Response> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        let head_len = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut response = Response { status, head, body: Vec::new() };
+        let len: usize = response.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = buf.split_off(head_len);
+        while body.len() < len {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+        body.truncate(len);
+        response.body = body;
+        Some(response)
+    }
+
+    /// Whether the hub has closed `conn`: a read returns end of file or a
+    /// reset (anything it sent first is read and dropped). Waits at most
+    /// the connection's read timeout; `false` if the connection is still open then.
+    pub fn closed(conn: &mut TcpStream) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match conn.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    }
 }

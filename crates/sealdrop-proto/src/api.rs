@@ -70,6 +70,10 @@ pub mod code {
     pub const RANGE_NOT_SATISFIABLE: &str = "bad_range";
     /// The body is larger than the hub accepts (413).
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// The request body stopped arriving for longer than the hub waits
+    /// (408). What arrived of an upload is kept: continue it from the
+    /// byte `GET /v1/drops/{id}/upload` reports.
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
     /// The hub's disk is full (507).
     pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
     /// Something failed inside the hub (500).

@@ -79,10 +79,25 @@ impl AuthedBody for NoBody {
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned + Send> AuthedBody for Json<T> {
+    /// Parses the body, refusing what the protocol type refuses (every
+    /// request type denies unknown fields). The message names the field a
+    /// wrong value is in (`at `recipients[0]`: ...`), not only its column.
     fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
-        serde_json::from_slice(bytes)
-            .map(Json)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON for this route: {e}")))
+        let refused =
+            |what: String| ApiError::bad_request(format!("the request body is not valid JSON for this route: {what}"));
+        // Every request body is an object: serde would also take a struct
+        // from an array of its fields in order, which no client sends.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            return Err(refused("it must be a JSON object (`{...}`)".to_owned()));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." { refused(inner.to_string()) } else { refused(format!("at `{path}`: {inner}")) }
+        })?;
+        de.end().map_err(|e| refused(e.to_string()))?;
+        Ok(Json(value))
     }
 }
 
@@ -249,10 +264,34 @@ fn original_uri(req: &Request) -> Uri {
     req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone())
 }
 
-/// Turns a body-buffering failure into an API error.
-pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+/// The 413 for a body over `limit` bytes.
+fn body_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        code::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than this route accepts ({limit} bytes at most); nothing was stored"),
+    )
+}
+
+/// Refuses a request whose declared Content-Length is over `limit`
+/// before a byte of its body is read.
+pub fn refuse_declared_over(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => Err(body_too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Turns a body-buffering failure into an API error: too large (413),
+/// stalled (408) or broken off (400). `limit` is the route's body limit.
+pub fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(code::PAYLOAD_TOO_LARGE, "the request body is larger than this route accepts")
+        body_too_large(limit)
+    } else if let Some(idle) = super::idle_body::is_body_idle(&rejection) {
+        ApiError::new(
+            code::REQUEST_TIMEOUT,
+            format!("the request body stopped arriving for {} s, so the hub stopped waiting", idle.0.as_secs_f64()),
+        )
     } else {
         ApiError::bad_request(format!("the request body could not be read: {}", rejection.body_text()))
     }
@@ -264,7 +303,8 @@ impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
         let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
-        let bytes = Bytes::from_request(req, hub).await.map_err(body_rejection)?;
+        refuse_declared_over(req.headers(), JSON_BODY_LIMIT)?;
+        let bytes = Bytes::from_request(req, hub).await.map_err(|e| body_rejection(e, JSON_BODY_LIMIT))?;
         check_body(&auth, &bytes)?;
         consume_nonce(hub, &auth).await?;
         let body = B::parse(&bytes)?;
@@ -385,5 +425,28 @@ mod tests {
             <Json<sealdrop_proto::api::Commit> as AuthedBody>::parse(br#"{"manifest":"x","extra":1}"#).unwrap_err();
         assert_eq!(err.code(), code::BAD_REQUEST);
         assert!(err.message().contains("extra"), "{}", err.message());
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_refuse_trailing_bytes() {
+        type Create = Json<sealdrop_proto::api::CreateDrop>;
+        let message = |body: &str| <Create as AuthedBody>::parse(body.as_bytes()).unwrap_err().message().to_owned();
+        let m = message(r#"{"recipients":"islington","agreement":"a","expires":"2026-01-01T00:00:00Z"}"#);
+        assert!(m.contains("at `recipients`") && m.contains("invalid type"), "{m}");
+        let m = message(r#"{"recipients":["islington", 7],"agreement":"a","expires":"2026-01-01T00:00:00Z"}"#);
+        assert!(m.contains("at `recipients[1]`"), "{m}");
+        let m = message(r#"{"recipients":[],"agreement":"a","expires":"tomorrow"}"#);
+        assert!(m.contains("at `expires`"), "{m}");
+        let m = message(r#"{"recipients":[],"agreement":"a"}"#);
+        assert!(m.contains("missing field `expires`"), "{m}");
+        let m = message(r#"{"recipients":[],"agreement":"a","expires":"2026-01-01T00:00:00Z"} {}"#);
+        assert!(m.contains("trailing characters"), "{m}");
+        let m = message(r#"{"recipients":[],"agreement":"a","#);
+        assert!(m.contains("EOF"), "{m}");
+        // Not an object, even one serde could read a struct from.
+        let m = message(r#" [["islington"],"a","2026-01-01T00:00:00Z"]"#);
+        assert!(m.contains("must be a JSON object"), "{m}");
+        assert!(message("null").contains("must be a JSON object"));
+        assert!(message("").contains("EOF"));
     }
 }

@@ -120,6 +120,14 @@ pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The resume window as an error message shows it: whole hours as hours.
+fn resume_window_text(window: std::time::Duration) -> String {
+    match window.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s => format!("{s} s"),
+    }
+}
+
 /// `POST /v1/drops/{id}/commit`.
 #[utoipa::path(
     post,
@@ -156,7 +164,11 @@ pub async fn commit(
         return Err(ApiError::conflict(format!("drop {id} is already committed")));
     }
     let Some(upload) = rec.upload.clone() else {
-        return Err(ApiError::conflict(format!("drop {id} has no content yet: upload the content first")));
+        return Err(ApiError::conflict(format!(
+            "drop {id} has no content yet: upload the content first (an upload that is not committed is \
+             removed {} after its last activity)",
+            resume_window_text(hub.config().upload_resume_window)
+        )));
     };
     let now = hub.now();
     if rec.expires <= now.as_second() {
@@ -181,8 +193,8 @@ pub async fn commit(
     match hub.blobs().promote(&id).await {
         Ok(()) => {}
         Err(BlobError::NoUpload(_)) => {
-            let key = id.clone();
-            meta(&hub, move |m| m.set_upload(&key, None)).await?;
+            let (key, at) = (id.clone(), now.as_second());
+            meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
             return Err(ApiError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
         }
         Err(e) => return Err(e.into()),
@@ -208,8 +220,8 @@ pub async fn commit(
         if let Err(e) = hub.blobs().delete_blob(&id).await {
             tracing::warn!(error = %e, "could not remove the blob of a failed commit");
         }
-        let key = id.clone();
-        meta(&hub, move |m| m.set_upload(&key, None)).await?;
+        let (key, at) = (id.clone(), now.as_second());
+        meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };
@@ -338,5 +350,14 @@ mod tests {
         m.ciphertext_len = 42;
         m.ciphertext_sha256 = "cd".repeat(32);
         assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+    }
+
+    #[test]
+    fn the_resume_window_is_shown_in_hours_when_whole() {
+        use std::time::Duration;
+        assert_eq!(resume_window_text(Duration::from_secs(86_400)), "24 h");
+        assert_eq!(resume_window_text(Duration::from_secs(7_200)), "2 h");
+        assert_eq!(resume_window_text(Duration::from_secs(5_400)), "5400 s");
+        assert_eq!(resume_window_text(Duration::from_secs(60)), "60 s");
     }
 }

@@ -109,7 +109,7 @@ pub async fn post_directory(
     State(hub): State<Hub>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DirectoryAccepted>, ApiError> {
-    let body = body.map_err(body_rejection)?;
+    let body = body.map_err(|e| body_rejection(e, DIRECTORY_BODY_LIMIT))?;
     let note = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(code::DIRECTORY_INVALID, "the directory is not UTF-8 text"))?;
     let publisher = hub.clone();

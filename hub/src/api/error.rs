@@ -55,6 +55,7 @@ pub fn status_of(code: &str) -> StatusCode {
             StatusCode::CONFLICT
         }
         code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        code::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
         code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
         code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
         code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
@@ -209,6 +210,7 @@ mod tests {
             (code::DIRECTORY_INVALID, 422),
             (code::DIRECTORY_ROLLBACK, 409),
             (code::PAYLOAD_TOO_LARGE, 413),
+            (code::REQUEST_TIMEOUT, 408),
             (code::RANGE_NOT_SATISFIABLE, 416),
             (code::INSUFFICIENT_STORAGE, 507),
             (code::INTERNAL, 500),

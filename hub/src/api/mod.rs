@@ -10,6 +10,7 @@
 //!   and witnesses' cosignatures.
 //! - [`error`]: the single JSON error shape; [`logging`]: the request log;
 //!   [`metered`]: the request metrics.
+//! - [`idle_body`]: the body idle timeout every request body is read under.
 //! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
 //! - [`scrape`]: `/metrics`, on the metrics listener only.
 //! - [`openapi`]: the API's description, `GET /v1/openapi.json`, built
@@ -24,6 +25,7 @@ pub mod drops;
 pub mod error;
 pub mod fetch;
 pub mod health;
+pub mod idle_body;
 pub mod logging;
 pub mod metered;
 pub mod openapi;
@@ -96,6 +98,7 @@ pub(crate) fn with_layers(routes: OpenApiRouter<Hub>, hub: Hub) -> Router {
         // Before any handler or extractor: nothing is authenticated or read
         // for a request over its address's limit.
         .layer(axum::middleware::from_fn_with_state(hub.clone(), throttle::limit_addresses))
+        .layer(axum::middleware::from_fn_with_state(hub.clone(), idle_body::limit_idle))
         .layer(axum::middleware::from_fn(logging::log_requests))
         .layer(axum::middleware::from_fn_with_state(hub.clone(), metered::observe))
         .with_state(hub)

@@ -4,6 +4,12 @@
 //! arrives, so a 64 GiB upload needs no more memory than a small one. The
 //! hub records what it received (SHA-256 and length); the sender's signed
 //! manifest must later state the same at commit.
+//!
+//! A body that stops arriving for the hub's body idle timeout (see
+//! [`super::idle_body`]) or whose connection breaks off keeps what arrived,
+//! as a prefix the sender continues; the time of each upload's last
+//! activity is recorded so the sweeper can remove an upload nobody came
+//! back to within the resume window.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -16,6 +22,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::auth::{Authed, AuthedStream};
 use super::error::ApiError;
+use super::idle_body::is_body_idle;
 use super::shared::{drop_id, load_drop, meta};
 use crate::hub::Hub;
 use crate::storage::UploadSink;
@@ -73,11 +80,13 @@ pub async fn put_content(
         return Err(too_large(max));
     }
     // Forget the previous upload before writing to its file, so the
-    // database never vouches for bytes that are not on disk. (A first
-    // upload has nothing to forget: one database write fewer per drop.)
-    if rec.upload.is_some() {
-        let key = id.clone();
-        if !meta(&hub, move |m| m.set_upload(&key, None)).await? {
+    // database never vouches for bytes that are not on disk, and note the
+    // activity, so the sweeper leaves a continued upload alone. (A first
+    // upload has nothing to forget, and the drop's creation stands for its
+    // activity: one database write fewer per drop.)
+    if rec.upload.is_some() || offset > 0 {
+        let (key, now) = (id.clone(), hub.now().as_second());
+        if !meta(&hub, move |m| m.set_upload(&key, None, now)).await? {
             return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
         }
     }
@@ -85,9 +94,16 @@ pub async fn put_content(
     let received = match receive(&hub, &id, start, upload.body, max).await {
         Ok(d) => d,
         Err(Failed { error, keep }) => {
-            // A connection that broke off keeps what arrived, so the sender
-            // can continue from there; anything else starts again at 0.
-            if !keep {
+            // A connection that broke off (or went quiet) keeps what
+            // arrived, so the sender can continue from there, within the
+            // resume window from now; anything else starts again at 0.
+            if keep {
+                let (key, now) = (id.clone(), hub.now().as_second());
+                if let Err(e) = meta(&hub, move |m| m.set_upload(&key, None, now)).await {
+                    // The window then runs from the previous activity.
+                    tracing::warn!(error = %e, "could not note the activity of a kept upload");
+                }
+            } else {
                 discard(&hub, &id).await;
             }
             return Err(error);
@@ -100,8 +116,8 @@ pub async fn put_content(
             "the uploaded body's SHA-256 does not match the signed `sealdrop-content-sha256` header",
         ));
     }
-    let (key, digest) = (id.clone(), received.clone());
-    if !meta(&hub, move |m| m.set_upload(&key, Some(&digest))).await? {
+    let (key, digest, now) = (id.clone(), received.clone(), hub.now().as_second());
+    if !meta(&hub, move |m| m.set_upload(&key, Some(&digest), now)).await? {
         discard(&hub, &id).await;
         return Err(ApiError::conflict(format!(
             "drop {id} was committed or ended while this upload ran; create a new drop to send again"
@@ -237,12 +253,20 @@ async fn receive(
             Err(e) => {
                 // Keep what was written, flushed to the file, for a continuation.
                 let kept = sink.finish().await.is_ok();
-                return Err(Failed {
-                    error: ApiError::bad_request(format!(
+                let error = match is_body_idle(&e) {
+                    Some(idle) => ApiError::new(
+                        code::REQUEST_TIMEOUT,
+                        format!(
+                            "the upload sent nothing for {} s after {len} bytes, so the hub stopped waiting; \
+                             continue it from byte {len}",
+                            idle.0.as_secs_f64()
+                        ),
+                    ),
+                    None => ApiError::bad_request(format!(
                         "the upload was interrupted after {len} bytes ({e}); continue it from byte {len}"
                     )),
-                    keep: kept,
-                });
+                };
+                return Err(Failed { error, keep: kept });
             }
         };
         len = len.saturating_add(chunk.len() as u64);

@@ -319,9 +319,15 @@ pub trait MetaStore: Send + Sync {
     fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
     /// A drop's state, for start-up cleanup.
     fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError>;
-    /// Records (or clears, with `None`) the finished upload of an open drop.
+    /// Records (or clears, with `None`) the finished upload of an open drop,
+    /// and `at` (Unix seconds) as the time its upload was last active.
     /// Returns `false` if the drop is not open.
-    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>) -> Result<bool, MetaError>;
+    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
+    /// When the upload of open drop `id` was last active (see
+    /// [`MetaStore::set_upload`]), or the drop's creation time if no
+    /// activity was recorded; `None` if the drop is not open (or unknown).
+    /// The sweeper removes an upload inactive for longer than the resume window.
+    fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
     /// Commits an open drop whose recorded upload equals `commit.content`
     /// and appends `commit.log_entry` (one transaction). Returns the entry's
     /// index, or `None` (changing nothing) if the drop is not open or its

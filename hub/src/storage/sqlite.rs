@@ -104,6 +104,12 @@ const MIGRATIONS: &[M<'static>] = &[
         data BLOB NOT NULL
     ) STRICT;",
     ),
+    // When an open drop's upload was last active (started again, continued,
+    // cut off or finished), so the sweeper can remove an upload nobody came
+    // back to within the resume window. NULL: no activity recorded since the
+    // drop was created (a first upload writes nothing until it ends), so the
+    // creation time stands for it.
+    M::up("ALTER TABLE drops ADD COLUMN upload_active INTEGER;"),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
@@ -604,16 +610,26 @@ impl MetaStore for SqliteMetaStore {
         state.map(|s| state_from_str(&s)).transpose()
     }
 
-    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>) -> Result<bool, MetaError> {
+    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError> {
         let (sha, len) = match upload {
             Some(d) => (Some(d.sha256.as_str()), Some(to_i64(d.len, "upload length")?)),
             None => (None, None),
         };
         let n = self
             .conn()
-            .prepare_cached("UPDATE drops SET upload_sha256 = ?2, upload_len = ?3 WHERE id = ?1 AND state = 'open'")?
-            .execute(params![id.as_str(), sha, len])?;
+            .prepare_cached(
+                "UPDATE drops SET upload_sha256 = ?2, upload_len = ?3, upload_active = ?4 WHERE id = ?1 AND state = 'open'",
+            )?
+            .execute(params![id.as_str(), sha, len, at])?;
         Ok(n == 1)
+    }
+
+    fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT COALESCE(upload_active, created) FROM drops WHERE id = ?1 AND state = 'open'")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?)
     }
 
     fn commit_drop(
@@ -919,7 +935,7 @@ mod tests {
     }
 
     fn commit(store: &SqliteMetaStore, d: &NewDrop) -> u64 {
-        assert!(store.set_upload(&d.id, Some(&digest("a", 10))).unwrap());
+        assert!(store.set_upload(&d.id, Some(&digest("a", 10)), 2000).unwrap());
         store.commit_drop(&d.id, &commit_record("data-team"), key()).unwrap().unwrap()
     }
 
@@ -987,10 +1003,10 @@ mod tests {
         assert_eq!(rec.recipients.len(), 1);
         let c = commit_record("other");
         assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "no upload yet");
-        s.set_upload(&d.id, Some(&digest("b", 10))).unwrap();
+        s.set_upload(&d.id, Some(&digest("b", 10)), 2000).unwrap();
         assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "upload changed");
         assert_eq!(s.log_size().unwrap(), 0, "refused commits are not logged");
-        s.set_upload(&d.id, Some(&digest("a", 10))).unwrap();
+        s.set_upload(&d.id, Some(&digest("a", 10)), 2000).unwrap();
         assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), Some(0));
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!(rec.state, DropState::Committed);
@@ -999,7 +1015,7 @@ mod tests {
         assert_eq!(rec.committed, Some(2000));
         assert_eq!(rec.sender_member.as_str(), "other");
         assert_eq!(s.commit_drop(&d.id, &c, key()).unwrap(), None, "already committed");
-        assert!(!s.set_upload(&d.id, Some(&digest("c", 1))).unwrap(), "no upload after commit");
+        assert!(!s.set_upload(&d.id, Some(&digest("c", 1)), 2000).unwrap(), "no upload after commit");
         assert_eq!(entries(&s), ["{\"commit\":1}"]);
         assert_checkpointed(&s);
     }
@@ -1089,7 +1105,7 @@ mod tests {
         assert_eq!(s.drop_by_idempotency_key(&party("camden"), &"b".repeat(64)).unwrap(), None);
 
         // Open: replaced, rows and all.
-        s.set_upload(&first.id, Some(&digest("a", 10))).unwrap();
+        s.set_upload(&first.id, Some(&digest("a", 10)), 2000).unwrap();
         let second = keyed_drop("camden", "a");
         assert_eq!(created(s.create_drop(&second).unwrap()), Some(first.id.clone()));
         assert_eq!(s.drop_record(&first.id).unwrap(), None);
@@ -1135,7 +1151,7 @@ mod tests {
         let s = store();
         let d = new_drop(&["islington"]);
         s.create_drop(&d).unwrap();
-        s.set_upload(&d.id, Some(&digest("a", 10))).unwrap();
+        s.set_upload(&d.id, Some(&digest("a", 10)), 2000).unwrap();
         let huge = CommitRecord {
             log_entry: vec![b'x'; sealdrop_log::entry::MAX_ENTRY_BYTES + 1],
             ..commit_record("data-team")
@@ -1264,6 +1280,43 @@ mod tests {
         // Reopening an up-to-date database changes nothing.
         let s = SqliteMetaStore::open(&path).unwrap();
         assert_eq!(s.sent(&party("camden"), None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn upload_activity_is_recorded_for_open_drops_and_falls_back_to_creation() {
+        let s = store();
+        let d = new_drop(&["islington"]);
+        created(s.create_drop(&d).unwrap());
+        assert_eq!(s.upload_activity(&d.id).unwrap(), Some(1000), "no activity yet: the creation time");
+        assert!(s.set_upload(&d.id, None, 1500).unwrap());
+        assert_eq!(s.upload_activity(&d.id).unwrap(), Some(1500));
+        assert!(s.set_upload(&d.id, Some(&digest("a", 10)), 1800).unwrap());
+        assert_eq!(s.upload_activity(&d.id).unwrap(), Some(1800));
+        assert_eq!(s.drop_record(&d.id).unwrap().unwrap().upload, Some(digest("a", 10)));
+        commit(&s, &d);
+        assert_eq!(s.upload_activity(&d.id).unwrap(), None, "a committed drop has no upload to keep");
+        assert_eq!(s.upload_activity(&DropId::random()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_database_from_before_upload_activity_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        let old = DropId::random();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..MIGRATIONS.len() - 1]).to_latest(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, upload_sha256, upload_len)
+                 VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1000, 5000, 'open', ?2, 10)",
+                params![old.as_str(), "a".repeat(64)],
+            )
+            .unwrap();
+        }
+        let s = SqliteMetaStore::open(&path).unwrap();
+        // An upload from before counts from its drop's creation.
+        assert_eq!(s.upload_activity(&old).unwrap(), Some(1000));
+        assert_eq!(s.drop_record(&old).unwrap().unwrap().upload, Some(digest("a", 10)));
     }
 
     fn end(state: DropState, at: i64, unless_acknowledged: bool) -> EndRecord {
