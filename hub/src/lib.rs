@@ -19,6 +19,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod hub;
 pub mod init;
 mod locks;

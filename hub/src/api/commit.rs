@@ -159,7 +159,7 @@ pub async fn commit(
     })?;
 
     match hub.blobs().promote(&id).await {
-        Ok(()) => {}
+        Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
         Err(BlobError::NoUpload(_)) => {
             let key = id.clone();
             meta(&hub, move |m| m.set_upload(&key, None)).await?;
@@ -193,6 +193,7 @@ pub async fn commit(
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };
+    crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_DB);
     tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
     Ok(axum::Json(Committed { id, committed: now, log_index, proof: Some(proof) }))
 }

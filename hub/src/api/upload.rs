@@ -76,6 +76,7 @@ pub async fn put_content(
             "the uploaded body's SHA-256 does not match the signed `sealdrop-content-sha256` header",
         ));
     }
+    crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);
     let (key, digest) = (id.clone(), received.clone());
     if !meta(&hub, move |m| m.set_upload(&key, Some(&digest))).await? {
         discard(&hub, &id).await;
