@@ -18,6 +18,7 @@ pub const ENV: &str = "SEALDROP_HUB_FAILPOINT";
 
 /// Every point, where it is, and the state a crash there leaves.
 pub const POINTS: &[(&str, &str)] = &[
+    (UPLOAD_MID_BODY, "an upload has written its first MID_UPLOAD_BYTES bytes (4 MiB), the rest not yet received"),
     (UPLOAD_BEFORE_RECORD, "an upload's bytes are stored, but the drop does not record them yet"),
     (COMMIT_AFTER_PROMOTE, "a commit promoted the upload to the drop's blob, before the database transaction"),
     (
@@ -25,7 +26,19 @@ pub const POINTS: &[(&str, &str)] = &[
         "inside a log append's transaction: entries and hashes written, checkpoint not yet signed",
     ),
     (COMMIT_AFTER_DB, "a commit's transaction is durable, before the sender gets the answer"),
+    (
+        ACK_AFTER_DB,
+        "an acknowledgement's transaction is durable, before a delivered drop's ciphertext is deleted and the \
+         recipient gets the answer",
+    ),
 ];
+
+/// How far into its body an upload reaches [`UPLOAD_MID_BODY`]: far enough
+/// that the bytes before it are on disk (in a file, not a database row).
+pub const MID_UPLOAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// See [`POINTS`].
+pub const UPLOAD_MID_BODY: &str = "upload:mid_body";
 
 /// See [`POINTS`].
 pub const UPLOAD_BEFORE_RECORD: &str = "upload:before_record";
@@ -35,6 +48,8 @@ pub const COMMIT_AFTER_PROMOTE: &str = "commit:after_promote";
 pub const LOG_AFTER_APPEND_BEFORE_CHECKPOINT: &str = "log:after_append_before_checkpoint";
 /// See [`POINTS`].
 pub const COMMIT_AFTER_DB: &str = "commit:after_db";
+/// See [`POINTS`].
+pub const ACK_AFTER_DB: &str = "ack:after_db";
 
 /// The armed point and on which of its hits to abort.
 #[derive(Debug, Clone, PartialEq, Eq)]

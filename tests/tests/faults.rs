@@ -1,8 +1,8 @@
 //! Faults lose nothing, on the hub's side: the real binaries against a real
 //! hub that is killed (SIGKILL) in the middle of an upload, or aborts at a
 //! fail point (`SEALDROP_HUB_FAILPOINT`, see `hub/src/failpoint.rs`) in the
-//! middle of a commit or of a log append, and is then started again on the
-//! same data directory.
+//! middle of an upload, a commit, a log append or an acknowledgement, and is
+//! then started again on the same data directory.
 //!
 //! After every restart [`Hub::assert_consistent`] checks, from the hub's
 //! records and from every party's own commands, that no half drop is
@@ -34,10 +34,12 @@ const MIB: usize = 1024 * 1024;
 const WAIT: Duration = Duration::from_secs(120);
 /// SIGABRT, what `std::process::abort` ends the hub with.
 const SIGABRT: i32 = 6;
+const FAIL_MID_UPLOAD: &str = "upload:mid_body";
 const FAIL_UPLOAD: &str = "upload:before_record";
 const FAIL_PROMOTE: &str = "commit:after_promote";
 const FAIL_COMMITTED: &str = "commit:after_db";
 const FAIL_APPEND: &str = "log:after_append_before_checkpoint";
+const FAIL_ACKED: &str = "ack:after_db";
 
 /// A hub, camden (who sends), islington (who receives) and hackney (a
 /// bystander who must never see anything).
@@ -235,6 +237,33 @@ fn a_hub_killed_mid_upload_shows_nothing_and_the_same_send_continues_the_upload(
 }
 
 #[test]
+fn a_hub_aborting_mid_upload_keeps_a_prefix_and_the_same_send_continues_it() {
+    let mut scene = Scene::new();
+    let earlier = scene.camden.send("islington", &[&scene.camden.file("earlier.csv", "upn\nA1\n")]);
+    // 9 MiB: the client keeps a local copy, and the hub aborts 4 MiB in.
+    let data = pseudo_random_bytes(9 * MIB, 12);
+    let (failed, crashed) = crash_a_send(&mut scene, FAIL_MID_UPLOAD, "scans.bin", &data);
+    let err = assert_hub_went_away(&failed, "hub_unreachable");
+    assert!(err.contains("run the same `sealdrop send` again to continue it"), "{err}");
+    let drops = scene.check();
+    assert_eq!(drops[&crashed].state, "open");
+    assert_eq!(scene.islington.inbox_ids(), [earlier.as_str()], "the half-uploaded drop is visible");
+    // What reached the disk is kept for the sender: a prefix of the upload,
+    // never more than the hub had received when it aborted.
+    let held = read_bytes(&uploads(&scene.hub).join(format!("{crashed}.part")));
+    let copy = read_bytes(&scene.camden.state.join("outgoing").join(format!("{crashed}.age")));
+    assert!(held.len() <= 4 * MIB + 1024 * KIB && copy.len() > held.len(), "held {} of {}", held.len(), copy.len());
+    assert!(copy[..held.len()] == held[..], "the hub kept bytes that are not the start of the upload");
+
+    let again = send_output(&scene.camden, "islington", &scene.camden.work().join("scans.bin"));
+    assert_eq!(sent_id(&again), crashed, "the same send continues the same drop");
+    assert!(stderr(&again).contains(&format!("continuing the upload of drop {crashed}")), "{}", stderr(&again));
+    let got = fetch_into(&scene.islington, &crashed, &scene.islington.work().join("in"));
+    assert!(got["scans.bin"] == data, "the fetched file differs from what was sent");
+    scene.check();
+}
+
+#[test]
 fn a_crash_after_an_upload_is_stored_but_not_recorded_keeps_the_drop_open_and_invisible() {
     let mut scene = Scene::new();
     let data = pseudo_random_bytes(20 * KIB, 2);
@@ -345,6 +374,47 @@ fn a_crash_inside_an_acks_log_append_leaves_the_drop_unacknowledged_and_fetchabl
     assert!(got["plan.bin"] == data && got[&format!("{id}/plan.bin")] == data);
     let drops = scene.check();
     assert_eq!(drops[&id].state, "delivered");
+}
+
+#[test]
+fn a_crash_after_a_durable_ack_leaves_the_drop_delivered_and_its_orphaned_blob_removed() {
+    let mut scene = Scene::new();
+    // 3 MiB: the ciphertext is a file on the hub, deleted once delivered.
+    let data = pseudo_random_bytes(3 * MIB, 14);
+    let id = scene.camden.send("islington", &[&scene.camden.file("plan.bin", &data)]);
+    let blob = blobs(&scene.hub).join(format!("{id}.age"));
+    assert!(blob.is_file());
+    scene.arm(FAIL_ACKED);
+    let out = scene.islington.work().join("in");
+    let failed = scene.islington.run([OsStr::new("fetch"), OsStr::new(&id), OsStr::new("-o"), out.as_os_str()]);
+    let err = assert_hub_went_away(&failed, "hub_unreachable");
+    assert!(err.contains("the files are in place but the acknowledgement failed"), "{err}");
+    scene.wait_aborted(FAIL_ACKED);
+    // The hub died before it deleted the delivered drop's ciphertext.
+    assert!(blob.is_file(), "the ciphertext went before the crash");
+    scene.restart();
+    assert!(!blob.exists(), "start-up cleanup kept the delivered drop's ciphertext");
+    let log = scene.hub.log();
+    assert!(log.contains("removed an uncommitted or delivered blob"), "{log}");
+
+    // The receipt is durable and logged: delivered, out of the inbox, and
+    // the verified file is in place, whole.
+    let drops = scene.check();
+    assert_eq!(drops[&id].state, "delivered");
+    assert_eq!(drops[&id].acknowledged_by, ["islington"]);
+    assert!(scene.islington.inbox_ids().is_empty(), "a delivered drop is still in the inbox");
+    assert_eq!(scene.camden.status_of(&id)["state"], "delivered");
+    let got = tree(&out);
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["plan.bin"]);
+    assert!(got["plan.bin"] == data, "the placed file differs from what was sent");
+    // A second fetch says plainly that the drop is gone, and writes nothing.
+    let again = scene.islington.run([OsStr::new("fetch"), OsStr::new(&id), OsStr::new("-o"), out.as_os_str()]);
+    let err = stderr(&again);
+    assert!(!again.status.success());
+    assert_one_error_line(&err);
+    assert_eq!(error_code(&err).as_deref(), Some("gone"), "{err}");
+    assert!(err.contains("was delivered to every recipient"), "{err}");
+    assert_eq!(tree(&out).keys().collect::<Vec<_>>(), ["plan.bin"], "a refused fetch wrote something");
 }
 
 #[test]

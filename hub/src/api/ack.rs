@@ -124,6 +124,7 @@ pub async fn ack(
         (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),
         (AckOutcome::NotCommitted, _) => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
+    crate::failpoint::hit(crate::failpoint::ACK_AFTER_DB);
     hub.metrics().drop_acknowledged();
     if delivered {
         hub.metrics().drop_deleted(DeletionReason::Delivered.into());

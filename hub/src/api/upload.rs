@@ -211,7 +211,12 @@ async fn receive(
             return Err(too_large(max).into());
         }
         hasher.update(&chunk, len).await?;
+        let crossed_mid_point = (len - chunk.len() as u64) < crate::failpoint::MID_UPLOAD_BYTES
+            && len >= crate::failpoint::MID_UPLOAD_BYTES;
         sink.write(chunk).await.map_err(ApiError::from)?;
+        if crossed_mid_point {
+            crate::failpoint::hit(crate::failpoint::UPLOAD_MID_BODY);
+        }
     }
     sink.finish().await.map_err(ApiError::from)?;
     Ok(ContentDigest { sha256: hex::encode(hasher.finish().await?.finalize()), len })
