@@ -138,6 +138,7 @@ pub async fn commit(
     let Some(upload) = rec.upload.clone() else {
         return Err(ApiError::conflict(format!("drop {id} has no content yet: upload the content first")));
     };
+    let turn = hub.log_turn().await;
     let now = hub.now();
     if rec.expires <= now.as_second() {
         return Err(ApiError::new(
@@ -182,6 +183,7 @@ pub async fn commit(
         Ok(Some((index, prove_appended(m, index, known_size)?)))
     })
     .await;
+    drop(turn);
     let Ok(Some((log_index, proof))) = committed else {
         // The drop stays open and invisible; take the blob back out so the
         // files agree with the database, and have the sender upload again.
