@@ -229,8 +229,12 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<Extracted, ExtractError>
                     use std::os::unix::fs::PermissionsExt;
                     file.set_permissions(std::fs::Permissions::from_mode(if exec { 0o755 } else { 0o644 }))?;
                 }
-                if let Ok(mtime) = entry.header().mtime() {
-                    let _ = file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
+                // The sender chooses the time: one past what the platform's
+                // clock can hold (a GNU binary field holds any u64) is ignored,
+                // not added with overflow.
+                let mtime = entry.header().mtime().ok().map(std::time::Duration::from_secs);
+                if let Some(t) = mtime.and_then(|d| std::time::UNIX_EPOCH.checked_add(d)) {
+                    let _ = file.set_modified(t);
                 }
                 out.files += 1;
                 out.bytes += n;
@@ -321,6 +325,26 @@ mod tests {
         let data: &[u8] = if kind == tar::EntryType::Regular { b"evil" } else { b"" };
         b.append(&h, data).unwrap();
         b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_modification_time_past_the_clocks_range_is_ignored() {
+        // Found by the tar_extract fuzz target: adding u64::MAX seconds to
+        // the epoch panicked ("overflow when adding duration to instant").
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, mtime) in [("far.txt", u64::MAX), ("near.txt", 1_700_000_000)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            h.set_mode(0o644);
+            h.set_mtime(mtime);
+            b.append_data(&mut h, name, &b"hi"[..]).unwrap();
+        }
+        let dest = tempfile::tempdir().unwrap();
+        let got = extract(&b.into_inner().unwrap()[..], dest.path()).unwrap();
+        assert_eq!(got.files, 2);
+        assert_eq!(std::fs::read(dest.path().join("far.txt")).unwrap(), b"hi");
+        let near = std::fs::metadata(dest.path().join("near.txt")).unwrap().modified().unwrap();
+        assert_eq!(near, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use sealdrop_proto::api::code::RATE_LIMITED;
 use sealdrop_proto::api::{ErrorBody, UPLOAD_OFFSET_HEADER, Uploaded};
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::keys::NoteSigningKey;
@@ -51,6 +52,12 @@ pub fn trust_hub_ca(path: &Path) -> Result<()> {
 
 fn extra_roots() -> Vec<reqwest::Certificate> {
     EXTRA_ROOTS.get().cloned().unwrap_or_default()
+}
+
+/// The `Retry-After` of an answer, in seconds (the hub sends whole
+/// seconds; an HTTP date from a proxy is not worth parsing here).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The TLS certificate failure behind a transport error, if that is what
@@ -146,8 +153,9 @@ impl HubClient {
             let resp = req.send().await.map_err(|e| self.transport_error(e))?;
             let status = resp.status();
             if !status.is_success() {
+                let retry_after = retry_after(resp.headers());
                 let text = resp.text().await.unwrap_or_default();
-                return Err(self.refusal(status, &text));
+                return Err(self.refusal(status, retry_after, &text));
             }
             read(resp).await
         })
@@ -160,15 +168,33 @@ impl HubClient {
             return Ok(resp);
         }
         let status = resp.status();
+        let retry_after = retry_after(resp.headers());
         let text = resp.text().unwrap_or_default();
-        Err(self.refusal(status, &text))
+        Err(self.refusal(status, retry_after, &text))
     }
 
     /// The error for an unsuccessful answer: the hub's own code and message
-    /// when it sent a sealdrop error body.
-    fn refusal(&self, status: reqwest::StatusCode, text: &str) -> Error {
+    /// when it sent a sealdrop error body (a hub's `rate_limited` message
+    /// says when to retry). A `429` without one (a proxy in front of the
+    /// hub sent it) still says when, from `Retry-After`.
+    fn refusal(&self, status: reqwest::StatusCode, retry_after: Option<u64>, text: &str) -> Error {
         match serde_json::from_str::<ErrorBody>(text) {
             Ok(body) => Error::new(Kind::Refused, &body.error.code, format!("the hub refused: {}", body.error.message)),
+            Err(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                let wait = match retry_after {
+                    Some(1) => "1 second".to_owned(),
+                    Some(secs) => format!("{secs} seconds"),
+                    None => "a minute".to_owned(),
+                };
+                Error::new(
+                    Kind::Refused,
+                    RATE_LIMITED,
+                    format!(
+                        "the hub at {} (or a proxy in front of it) is limiting requests: wait {wait}, then run the same command again",
+                        self.base
+                    ),
+                )
+            }
             Err(_) => Error::new(
                 Kind::Refused,
                 &format!("http_{}", status.as_u16()),
@@ -360,5 +386,28 @@ impl HubClient {
     pub fn get_stream_from(&self, path: &str, start: u64) -> Result<Response> {
         let req = self.signed_blocking(path)?;
         self.send_blocking(req.header(reqwest::header::RANGE, format!("bytes={start}-")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> HubClient {
+        HubClient::new("http://127.0.0.1:9", None, Arc::new(sealdrop_proto::clock::SystemClock)).unwrap()
+    }
+
+    #[test]
+    fn a_429_says_when_to_retry_even_without_a_sealdrop_body() {
+        let e = client().refusal(reqwest::StatusCode::TOO_MANY_REQUESTS, Some(7), "<html>slow down</html>");
+        assert_eq!((e.kind, e.code.as_str()), (Kind::Refused, RATE_LIMITED));
+        assert!(e.message.contains("wait 7 seconds, then run the same command again"), "{}", e.message);
+        let e = client().refusal(reqwest::StatusCode::TOO_MANY_REQUESTS, None, "");
+        assert!(e.message.contains("wait a minute"), "{}", e.message);
+        // The hub's own answer keeps its code and message (which says when).
+        let body = r#"{"error":{"code":"rate_limited","message":"too many requests: retry after 2 seconds"}}"#;
+        let e = client().refusal(reqwest::StatusCode::TOO_MANY_REQUESTS, Some(2), body);
+        assert_eq!(e.code, RATE_LIMITED);
+        assert_eq!(e.message, "the hub refused: too many requests: retry after 2 seconds");
     }
 }

@@ -307,6 +307,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
                     created: created.created,
                     expires: created.expires,
                     digest: None,
+                    base: 0,
                 };
                 (settings.state_dir.as_path(), pending)
             });
@@ -403,7 +404,7 @@ fn resume(
     if !settings.quiet {
         eprintln!("continuing the upload of drop {id} from its local encrypted copy");
     }
-    match upload::continue_upload(&session.hub, &id, &spool, &digest) {
+    match upload::continue_upload(&session.hub, &id, &spool, pending.base, &digest) {
         Ok(()) => {
             Ok(Some((CreatedDrop { id, created: pending.created, expires: pending.expires, committed: None }, digest)))
         }

@@ -2,20 +2,25 @@
 //!
 //! Three stages run at once so that two cores share the work: the
 //! *producer* thread tars and age-encrypts; the *tee* thread hashes the
-//! ciphertext and, for a large drop, copies it into a local spool file; the
-//! calling thread sends it to the hub in large writes. Memory is bounded by
-//! the chunks in flight (`CHUNK` x (`DEPTH` + `DEPTH`) = 4 MiB), whatever
-//! the size of the drop.
+//! ciphertext and, for a large drop, keeps the newest [`WINDOW`] bytes of it
+//! in memory; the calling thread sends it to the hub in large writes.
+//! Memory is bounded by the chunks in flight (`CHUNK` x (`DEPTH` + `DEPTH`)
+//! = 4 MiB) and the window, whatever the size of the drop.
 //!
-//! Why a spool: age picks a random file key, so encrypting the same files
-//! again gives different bytes and a cut-off upload cannot be continued by
-//! encrypting again. With the ciphertext kept locally, a broken connection
-//! costs only the bytes the hub did not get: the upload is continued from
-//! the spool (`GET /v1/drops/{id}/upload` says how much the hub holds, the
-//! `sealdrop-upload-offset` header continues from there), at once and, if
-//! the hub stays unreachable, by running the same `sealdrop send` again
-//! ([`Pending`]). The hub hashes the whole upload again, so the digest the
-//! signed manifest states still covers every byte.
+//! Why keep ciphertext at all: age picks a random file key, so encrypting
+//! the same files again gives different bytes and a cut-off upload cannot
+//! be continued by encrypting again. The hub keeps every byte it received
+//! when a connection breaks, so what the client must still have is only
+//! what was in flight: the window. When the upload breaks, the window and
+//! everything encrypted after it go to a spool file (`<state>/outgoing/`),
+//! and the upload is continued from there (`GET /v1/drops/{id}/upload` says
+//! how much the hub holds, the `sealdrop-upload-offset` header continues
+//! from there), at once and, if the hub stays unreachable, by running the
+//! same `sealdrop send` again ([`Pending`]). A send that never breaks
+//! writes nothing to disk: before, the whole ciphertext was copied to the
+//! spool as it was sent, which halved the speed of a large send on a
+//! machine whose disk the hub shares. The hub hashes the whole upload
+//! again, so the digest the signed manifest states still covers every byte.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -43,6 +48,11 @@ const DEPTH: usize = 8;
 /// Immediate attempts to continue a cut-off upload from the spool before
 /// giving up and telling the user to run the command again.
 const RETRIES: u32 = 3;
+/// The newest ciphertext kept in memory while an upload runs: more than can
+/// be in flight between the encryption and the hub's file when the
+/// connection breaks (this client's queue, both ends' socket buffers, the
+/// hub's writer queue: a few MiB each at most).
+pub const WINDOW: usize = 24 * 1024 * 1024;
 
 /// Where the spool and its record for drop `id` live.
 pub fn spool_paths(state_dir: &Path, id: &DropId) -> (PathBuf, PathBuf) {
@@ -73,9 +83,15 @@ pub struct Pending {
     pub created: Timestamp,
     /// When it expires.
     pub expires: Timestamp,
-    /// Digest of the whole spool; `None` while it is being written (a record
-    /// without one is from a send that was stopped and cannot be continued).
+    /// Digest of the whole ciphertext; `None` while the spool is being
+    /// written (a record without one is from a send that was stopped and
+    /// cannot be continued).
     pub digest: Option<SpoolDigest>,
+    /// The spool holds the ciphertext from this byte on: what the hub
+    /// might not have had when the upload broke (0 in records written
+    /// before the spool was kept only on failure).
+    #[serde(default)]
+    pub base: u64,
 }
 
 /// SHA-256 and length of a finished spool.
@@ -104,6 +120,11 @@ impl Pending {
         let mut found = None;
         for entry in entries.flatten() {
             let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("age") && !path.with_extension("json").exists() {
+                // A spool whose send stopped before its record was saved.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
@@ -112,7 +133,7 @@ impl Pending {
             };
             let (spool, _) = spool_paths(state_dir, &p.drop);
             let spool_len = std::fs::metadata(&spool).map(|m| m.len()).ok();
-            let usable = p.digest.as_ref().is_some_and(|d| Some(d.len) == spool_len);
+            let usable = p.digest.as_ref().is_some_and(|d| spool_len.map(|n| p.base + n) == Some(d.len));
             if !usable {
                 discard(state_dir, &p.drop);
             } else if p.fingerprint == fingerprint && found.is_none() {
@@ -129,6 +150,81 @@ pub fn discard(state_dir: &Path, id: &DropId) {
     let (spool, record) = spool_paths(state_dir, id);
     let _ = std::fs::remove_file(spool);
     let _ = std::fs::remove_file(record);
+}
+
+/// The ciphertext of a drop worth continuing, kept while it uploads: the
+/// newest [`WINDOW`] bytes in memory while the upload goes well, then, from
+/// the moment it breaks ([`Resumable::spill`]), everything from the oldest
+/// byte in memory on, in the spool file.
+pub struct Resumable {
+    /// Where the spool goes.
+    path: PathBuf,
+    /// How much to keep in memory.
+    limit: usize,
+    /// Chunks kept in memory, oldest first (before a spill).
+    window: std::collections::VecDeque<Bytes>,
+    /// Their total size.
+    held: usize,
+    /// The offset of the first byte kept (in memory or in the file).
+    base: u64,
+    /// The spool file, once spilled.
+    file: Option<File>,
+}
+
+impl Resumable {
+    /// Keeps up to `limit` bytes in memory; spills to `path`.
+    pub fn new(path: PathBuf, limit: usize) -> Self {
+        Self { path, limit, window: std::collections::VecDeque::new(), held: 0, base: 0, file: None }
+    }
+
+    /// Keeps the next chunk of the ciphertext (the chunk is shared, not copied).
+    pub fn keep(&mut self, chunk: &Bytes) -> io::Result<()> {
+        if let Some(file) = self.file.as_mut() {
+            return file.write_all(chunk);
+        }
+        self.window.push_back(chunk.clone());
+        self.held += chunk.len();
+        while self.held > self.limit {
+            let Some(oldest) = self.window.pop_front() else { break };
+            self.held -= oldest.len();
+            self.base += oldest.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes what is kept in memory to the spool file (mode 0600) and keeps
+    /// every later chunk there; the spool then holds the ciphertext from
+    /// [`Resumable::base`] on.
+    pub fn spill(&mut self) -> io::Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&self.path)?
+        };
+        for chunk in self.window.drain(..) {
+            file.write_all(&chunk)?;
+        }
+        self.held = 0;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Whether the ciphertext went to the spool file.
+    pub fn spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The offset of the first byte kept.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Makes the spool durable, if there is one.
+    fn sync(&self) -> io::Result<()> {
+        self.file.as_ref().map_or(Ok(()), File::sync_data)
+    }
 }
 
 /// Hands a stream's bytes on in chunks of [`CHUNK`].
@@ -216,18 +312,18 @@ pub struct NewUpload<'a> {
 }
 
 /// Tars, encrypts and uploads a new drop; returns the digest of the
-/// ciphertext the hub holds. With a spool, a cut-off upload is continued
-/// from it (up to [`RETRIES`] times) and, failing that, its record is kept
-/// so the same send run again continues it; the caller discards the spool
-/// after the commit.
+/// ciphertext the hub holds. With `spool`, the newest ciphertext is kept in
+/// memory ([`Resumable`]); if the upload is cut off it goes to the spool,
+/// the upload is continued from there (up to [`RETRIES`] times) and, failing
+/// that, its record is kept so the same send run again continues it; the
+/// caller discards the spool after the commit.
 pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) -> Result<Digested> {
     let NewUpload { hub, id, plan, recipients, spool, quiet } = u;
-    let spool_file = match &spool {
-        Some((state_dir, pending)) => {
+    let resumable = match &spool {
+        Some((state_dir, _)) => {
             crate::fsutil::create_private_dir(&outgoing_dir(state_dir))?;
-            pending.save(state_dir)?;
             let (path, _) = spool_paths(state_dir, id);
-            Some(crate::fsutil::create_private_file(&path)?)
+            Some(Resumable::new(path, WINDOW))
         }
         None => None,
     };
@@ -238,7 +334,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
         std::thread::spawn(move || produce(&plan, &recipients, tx1, on_bytes))
     };
     let (tx2, rx2) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
-    let tee = std::thread::spawn(move || tee(rx1, tx2, spool_file));
+    let tee = std::thread::spawn(move || tee(rx1, tx2, resumable));
     let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), None, rx2);
     let produced = producer.join().map_err(|_| crashed("encrypting"))?;
     let teed = tee.join().map_err(|_| crashed("hashing"))?;
@@ -254,11 +350,15 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
     {
         return Err(e.clone());
     }
-    let digest = match (produced, teed) {
+    let state_dir = spool.as_ref().map(|(state_dir, _)| *state_dir);
+    let discard_spool = || {
+        if let Some(state_dir) = state_dir {
+            discard(state_dir, id);
+        }
+    };
+    let (digest, resumable) = match (produced, teed) {
         (Err(e), _) => {
-            if let Some((state_dir, _)) = &spool {
-                discard(state_dir, id);
-            }
+            discard_spool();
             return Err(Error::new(
                 Kind::Other,
                 "read_failed",
@@ -266,19 +366,26 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
             ));
         }
         (Ok(()), Err(e)) => {
-            if let Some((state_dir, _)) = &spool {
-                discard(state_dir, id);
-            }
+            discard_spool();
             return Err(Error::io("cannot keep the local copy of the ciphertext for resuming".to_owned(), e));
         }
-        (Ok(()), Ok(d)) => d,
+        (Ok(()), Ok(done)) => done,
     };
-    match (uploaded, spool) {
-        (Ok(u), _) => {
+    match (uploaded, spool, resumable) {
+        (Ok(u), _, resumable) => {
+            if resumable.is_some_and(|r| r.spilled()) {
+                discard_spool();
+            }
             check_same(&digest, u.sha256, u.len)?;
             Ok(digest)
         }
-        (Err(e), Some((state_dir, mut pending))) if e.kind == Kind::Unreachable => {
+        (Err(e), Some((state_dir, mut pending)), Some(mut kept)) if e.kind == Kind::Unreachable => {
+            let local_copy = |e: io::Error| Error::io("cannot keep the local copy of the ciphertext for resuming", e);
+            if let Err(err) = kept.spill().and_then(|()| kept.sync()) {
+                discard(state_dir, id);
+                return Err(local_copy(err));
+            }
+            pending.base = kept.base();
             pending.digest = Some(SpoolDigest { sha256: digest.sha256.clone(), len: digest.len });
             pending.save(state_dir)?;
             let (path, _) = spool_paths(state_dir, id);
@@ -291,7 +398,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
                         last.message
                     );
                 }
-                match continue_upload(hub, id, &path, &digest) {
+                match continue_upload(hub, id, &path, pending.base, &digest) {
                     Ok(()) => return Ok(digest),
                     Err(e) if e.kind == Kind::Unreachable => last = e,
                     Err(e) => return Err(e),
@@ -306,10 +413,8 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
                 ),
             ))
         }
-        (Err(e), spool) => {
-            if let Some((state_dir, _)) = spool {
-                discard(state_dir, id);
-            }
+        (Err(e), _, _) => {
+            discard_spool();
             Err(e)
         }
     }
@@ -355,54 +460,55 @@ fn produce(
     result
 }
 
-/// The tee: hashes every chunk, copies it into the spool if there is one,
-/// and passes it to the upload. When the upload stops early the spool is
-/// still finished (so it can be continued); without a spool there is
-/// nothing left to do and the producer is stopped.
+/// The tee: hashes every chunk, keeps it if the drop is worth continuing,
+/// and passes it to the upload. When the upload stops early, what is kept
+/// goes to the spool and encryption goes on into it (so the upload can be
+/// continued); without it there is nothing left to do and the producer is
+/// stopped.
 fn tee(
     rx: Receiver<Message>,
     tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
-    mut spool: Option<File>,
-) -> io::Result<Digested> {
+    mut kept: Option<Resumable>,
+) -> io::Result<(Digested, Option<Resumable>)> {
     let mut hasher = Sha256::new();
     let mut len: u64 = 0;
     let mut forwarding = true;
+    let fail = |tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>, e: io::Error| {
+        let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+        e
+    };
     loop {
         let chunk = match rx.recv() {
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Ok(None)) => break,
-            Ok(Err(e)) => {
-                let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
-                return Err(e);
-            }
-            Err(_) => {
-                let e = io::Error::other("the encrypting thread stopped");
-                let _ = tx.blocking_send(Err(io::Error::other("the encrypting thread stopped")));
-                return Err(e);
-            }
+            Ok(Err(e)) => return Err(fail(&tx, e)),
+            Err(_) => return Err(fail(&tx, io::Error::other("the encrypting thread stopped"))),
         };
         hasher.update(&chunk);
         len += chunk.len() as u64;
-        if let Some(file) = spool.as_mut()
-            && let Err(e) = file.write_all(&chunk)
+        if let Some(k) = kept.as_mut()
+            && let Err(e) = k.keep(&chunk)
         {
-            let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
-            return Err(e);
+            return Err(fail(&tx, e));
         }
         if forwarding && tx.blocking_send(Ok(chunk)).is_err() {
             forwarding = false;
-            if spool.is_none() {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"));
+            match kept.as_mut() {
+                None => return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped")),
+                Some(k) => k.spill()?,
             }
         }
     }
-    Ok(Digested { sha256: hex::encode(hasher.finalize()), len })
+    Ok((Digested { sha256: hex::encode(hasher.finalize()), len }, kept))
 }
 
-/// Continues the upload of drop `id` from its finished spool: asks the hub
-/// how much it holds and sends the rest (from byte 0 if what it holds
-/// cannot be a prefix, or turns out not to be one).
-pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, digest: &Digested) -> Result<()> {
+/// Continues the upload of drop `id` from its finished spool, which holds
+/// the ciphertext from byte `base` on: asks the hub how much it holds and
+/// sends the rest (from byte 0 if what it holds cannot be a prefix, or turns
+/// out not to be one, and the spool has it). When the hub holds less than
+/// the spool starts with (it lost bytes in a crash), the upload cannot be
+/// continued: the error is [`Kind::Refused`], and the send starts afresh.
+pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, base: u64, digest: &Digested) -> Result<()> {
     let mut from_start = false;
     loop {
         let progress: UploadProgress = hub.get(&format!("/v1/drops/{id}/upload"))?;
@@ -412,9 +518,18 @@ pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, digest: &Dige
             return Ok(());
         }
         let offset = if from_start || progress.received > digest.len { 0 } else { progress.received };
+        if offset < base {
+            return Err(Error::new(
+                Kind::Refused,
+                "upload_not_continuable",
+                format!(
+                    "the hub holds {offset} bytes of drop {id} and the local copy starts at byte {base}: the upload cannot be continued; run the same `sealdrop send` again to send it afresh"
+                ),
+            ));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
         let path = spool.to_owned();
-        let reader = std::thread::spawn(move || read_from(&path, offset, tx));
+        let reader = std::thread::spawn(move || read_from(&path, offset - base, tx));
         let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), Some(offset), rx);
         let read = reader.join().map_err(|_| crashed("reading"))?;
         match uploaded {
@@ -469,5 +584,91 @@ pub(crate) fn feed(mut reader: impl Read, tx: &tokio::sync::mpsc::Sender<io::Res
             // The upload stopped; it reports why.
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(sizes: &[usize]) -> (Vec<Bytes>, Vec<u8>) {
+        let mut all = Vec::new();
+        let chunks = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let c: Vec<u8> = (0..n).map(|j| (i * 7 + j) as u8).collect();
+                all.extend_from_slice(&c);
+                Bytes::from(c)
+            })
+            .collect();
+        (chunks, all)
+    }
+
+    #[test]
+    fn a_send_that_never_breaks_keeps_only_the_window_in_memory_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.age");
+        let mut kept = Resumable::new(path.clone(), 1000);
+        let (all, _) = chunks(&[400, 400, 400, 400]);
+        for c in &all {
+            kept.keep(c).unwrap();
+        }
+        assert!(kept.held <= 1000 && kept.held >= 1000 - 400, "held {}", kept.held);
+        assert_eq!(kept.base(), 800, "whole chunks leave the window, oldest first");
+        assert!(!kept.spilled());
+        assert!(!path.exists(), "nothing on disk while the upload goes well");
+    }
+
+    #[test]
+    fn a_broken_upload_spills_the_window_and_everything_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.age");
+        let mut kept = Resumable::new(path.clone(), 1000);
+        let (all, bytes) = chunks(&[300, 300, 300, 300, 300, 50]);
+        for c in &all[..4] {
+            kept.keep(c).unwrap();
+        }
+        kept.spill().unwrap();
+        kept.spill().unwrap(); // a second spill changes nothing
+        for c in &all[4..] {
+            kept.keep(c).unwrap();
+        }
+        kept.sync().unwrap();
+        assert_eq!(kept.base(), 300);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes[300..], "the spool holds the ciphertext from its base on");
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_record_finds_its_spool_only_when_base_and_spool_make_up_the_whole_ciphertext() {
+        let state = tempfile::tempdir().unwrap();
+        let id = DropId::random();
+        let (spool, _) = spool_paths(state.path(), &id);
+        std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+        let record = |base: u64, len: u64| Pending {
+            drop: id.clone(),
+            fingerprint: "f".into(),
+            recipients: vec![],
+            agreement: "a".into(),
+            encrypted_to: vec![],
+            created: Timestamp::UNIX_EPOCH,
+            expires: Timestamp::UNIX_EPOCH,
+            digest: Some(SpoolDigest { sha256: "00".repeat(32), len }),
+            base,
+        };
+        std::fs::write(&spool, vec![1u8; 100]).unwrap();
+        record(50, 150).save(state.path()).unwrap();
+        assert_eq!(Pending::find(state.path(), "f").map(|p| p.base), Some(50));
+        record(0, 150).save(state.path()).unwrap();
+        assert!(Pending::find(state.path(), "f").is_none(), "a spool shorter than its record says is not used");
+        assert!(!spool.exists(), "and it is removed");
+        // A spool whose record was never saved is removed too.
+        std::fs::write(&spool, b"orphan").unwrap();
+        let (_, json) = spool_paths(state.path(), &id);
+        let _ = std::fs::remove_file(json);
+        assert!(Pending::find(state.path(), "f").is_none());
+        assert!(!spool.exists());
     }
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::hub::{DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL};
+use crate::rate_limit::{DEFAULT_PER_ADDRESS, DEFAULT_PER_PARTY, Loopback, Rate, RateLimits};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -67,8 +68,28 @@ pub const LOG_FILTER: Key = key("log_filter", "SEALDROP_HUB_LOG_FILTER", "--log-
 /// The shutdown grace period.
 pub const SHUTDOWN_GRACE: Key = key("shutdown_grace", "SEALDROP_HUB_SHUTDOWN_GRACE", "--shutdown-grace", false);
 
+/// Requests a second per source address (0: no limit).
+pub const RATE_LIMIT_PER_ADDRESS: Key =
+    key("rate_limit_per_address", "SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS", "--rate-limit-per-address", false);
+/// Requests at once per source address.
+pub const RATE_LIMIT_PER_ADDRESS_BURST: Key = key(
+    "rate_limit_per_address_burst",
+    "SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST",
+    "--rate-limit-per-address-burst",
+    false,
+);
+/// Signed requests a second per party (0: no limit).
+pub const RATE_LIMIT_PER_PARTY: Key =
+    key("rate_limit_per_party", "SEALDROP_HUB_RATE_LIMIT_PER_PARTY", "--rate-limit-per-party", false);
+/// Signed requests at once per party.
+pub const RATE_LIMIT_PER_PARTY_BURST: Key =
+    key("rate_limit_per_party_burst", "SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST", "--rate-limit-per-party-burst", false);
+/// Whether loopback addresses are limited per address.
+pub const RATE_LIMIT_LOOPBACK: Key =
+    key("rate_limit_loopback", "SEALDROP_HUB_RATE_LIMIT_LOOPBACK", "--rate-limit-loopback", false);
+
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 10] = [
+pub const KEYS: [Key; 15] = [
     DATA,
     LISTEN,
     TLS_CERT,
@@ -79,6 +100,11 @@ pub const KEYS: [Key; 10] = [
     LOG_FORMAT,
     LOG_FILTER,
     SHUTDOWN_GRACE,
+    RATE_LIMIT_PER_ADDRESS,
+    RATE_LIMIT_PER_ADDRESS_BURST,
+    RATE_LIMIT_PER_PARTY,
+    RATE_LIMIT_PER_PARTY_BURST,
+    RATE_LIMIT_LOOPBACK,
 ];
 
 /// How log lines are written (to stderr).
@@ -132,6 +158,8 @@ pub struct ServeSettings {
     pub log_filter: String,
     /// How long requests in flight may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Requests allowed per source address and per party.
+    pub rate_limits: RateLimits,
 }
 
 /// Where a setting's value came from.
@@ -297,6 +325,11 @@ impl Sources {
         let format = field(LOG_FORMAT);
         let filter = field(LOG_FILTER);
         let grace = field(SHUTDOWN_GRACE);
+        let address_rate = field(RATE_LIMIT_PER_ADDRESS);
+        let address_burst = field(RATE_LIMIT_PER_ADDRESS_BURST);
+        let party_rate = field(RATE_LIMIT_PER_PARTY);
+        let party_burst = field(RATE_LIMIT_PER_PARTY_BURST);
+        let loopback = field(RATE_LIMIT_LOOPBACK);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -314,6 +347,11 @@ impl Sources {
         let format = parse(LOG_FORMAT, format, &mut errors);
         let filter = parse(LOG_FILTER, filter, &mut errors);
         let grace = parse(SHUTDOWN_GRACE, grace, &mut errors);
+        let address_rate = parse(RATE_LIMIT_PER_ADDRESS, address_rate, &mut errors);
+        let address_burst = parse(RATE_LIMIT_PER_ADDRESS_BURST, address_burst, &mut errors);
+        let party_rate = parse(RATE_LIMIT_PER_PARTY, party_rate, &mut errors);
+        let party_burst = parse(RATE_LIMIT_PER_PARTY_BURST, party_burst, &mut errors);
+        let loopback = parse(RATE_LIMIT_LOOPBACK, loopback, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -381,6 +419,14 @@ impl Sources {
                 Some(Value::Seconds(d)) => d,
                 _ => DEFAULT_SHUTDOWN_GRACE,
             },
+            rate_limits: RateLimits {
+                per_address: rate(address_rate, address_burst, DEFAULT_PER_ADDRESS),
+                per_party: rate(party_rate, party_burst, DEFAULT_PER_PARTY),
+                loopback: match loopback {
+                    Some(Value::Loopback(l)) => l,
+                    _ => Loopback::default(),
+                },
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -415,6 +461,11 @@ impl Resolved {
                 "log_format" => Some(toml_string(s.log_format.as_str())),
                 "log_filter" => Some(toml_string(&s.log_filter)),
                 "shutdown_grace" => Some(secs(s.shutdown_grace)),
+                "rate_limit_per_address" => Some(s.rate_limits.per_address.map_or(0.0, |r| r.per_second).to_string()),
+                "rate_limit_per_address_burst" => s.rate_limits.per_address.map(|r| r.burst.to_string()),
+                "rate_limit_per_party" => Some(s.rate_limits.per_party.map_or(0.0, |r| r.per_second).to_string()),
+                "rate_limit_per_party_burst" => s.rate_limits.per_party.map(|r| r.burst.to_string()),
+                "rate_limit_loopback" => Some(toml_string(s.rate_limits.loopback.as_str())),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);
@@ -426,6 +477,20 @@ impl Resolved {
         }
         out
     }
+}
+
+/// A limit from its rate and burst settings (each defaulting on its own);
+/// a rate of 0 turns the limit off.
+fn rate(per_second: Option<Value>, burst: Option<Value>, default: Rate) -> Option<Rate> {
+    let per_second = match per_second {
+        Some(Value::PerSecond(n)) => n,
+        _ => default.per_second,
+    };
+    let burst = match burst {
+        Some(Value::Count(n)) => n,
+        _ => default.burst,
+    };
+    (per_second > 0.0).then_some(Rate { per_second, burst })
 }
 
 fn toml_string(s: &str) -> String {
@@ -441,6 +506,9 @@ enum Value {
     Seconds(Duration),
     Format(LogFormat),
     Text(String),
+    Count(u32),
+    PerSecond(f64),
+    Loopback(Loopback),
 }
 
 /// Parses one setting's text; the error says what is expected.
@@ -464,6 +532,21 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             Err(_) => Err("give a whole number of bytes, e.g. 68719476736 for 64 GiB".to_owned()),
         },
         "sweep_interval" => seconds(text, 0.05, 86_400.0).map(Value::Seconds),
+        "rate_limit_per_address" | "rate_limit_per_party" => match text.parse::<f64>() {
+            Ok(n) if n == 0.0 || (0.001..=1_000_000.0).contains(&n) => Ok(Value::PerSecond(n)),
+            _ => {
+                Err("give a number of requests a second from 0.001 to 1000000, e.g. 200 or 0.5 (0 turns the limit off)"
+                    .to_owned())
+            }
+        },
+        "rate_limit_per_address_burst" | "rate_limit_per_party_burst" => {
+            count(text, 1, 10_000_000).map(Value::Count).map_err(|why| format!("{why} requests"))
+        }
+        "rate_limit_loopback" => match text {
+            "exempt" => Ok(Value::Loopback(Loopback::Exempt)),
+            "limit" => Ok(Value::Loopback(Loopback::Limit)),
+            _ => Err("give `exempt` (loopback addresses are not limited per address) or `limit`".to_owned()),
+        },
         "shutdown_grace" => seconds(text, 0.0, 3_600.0).map(Value::Seconds),
         "log_format" => match text {
             "text" => Ok(Value::Format(LogFormat::Text)),
@@ -474,6 +557,14 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             .map(|_| Value::Text(text.to_owned()))
             .map_err(|e| format!("{e}; give a level such as `info` or directives such as `info,sealdrop_hub=debug`")),
         other => Err(format!("`{other}` is not a setting")),
+    }
+}
+
+/// A whole number within `min..=max`.
+fn count(text: &str, min: u32, max: u32) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("give a whole number from {min} to {max}")),
     }
 }
 
@@ -578,6 +669,42 @@ mod tests {
         assert_eq!(s.sweep_interval, DEFAULT_SWEEP_INTERVAL);
         assert_eq!(s.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
         assert_eq!((s.log_format, s.log_filter.as_str()), (LogFormat::Text, "info"));
+        assert_eq!(s.rate_limits, RateLimits::default());
+    }
+
+    #[test]
+    fn rate_limits_from_every_source_and_zero_turns_one_off() {
+        let r = sources(
+            &[("rate_limit_per_party", "7")],
+            &[("rate_limit_per_address_burst", "9"), ("rate_limit_loopback", "limit")],
+            &[("data", "d"), ("rate_limit_per_address", "0"), ("rate_limit_per_party_burst", "11")],
+        )
+        .resolve()
+        .unwrap();
+        let limits = r.settings.rate_limits;
+        assert_eq!(limits.per_address, None, "a rate of 0 turns the limit off");
+        assert_eq!(limits.per_party, Some(Rate { per_second: 7.0, burst: 11 }));
+        assert_eq!(limits.loopback, Loopback::Limit);
+        assert_eq!(r.origins["rate_limit_per_party"], Source::Flag);
+        // A burst alone keeps the default rate.
+        let r = sources(&[], &[("rate_limit_per_address_burst", "9")], &[("data", "d")]).resolve().unwrap();
+        assert_eq!(
+            r.settings.rate_limits.per_address,
+            Some(Rate { per_second: DEFAULT_PER_ADDRESS.per_second, burst: 9 })
+        );
+        let text = messages(
+            sources(
+                &[("rate_limit_per_address", "-1"), ("rate_limit_per_party_burst", "0")],
+                &[("rate_limit_loopback", "yes")],
+                &[("data", "d")],
+            )
+            .resolve()
+            .unwrap_err(),
+        );
+        assert!(text.contains("--rate-limit-per-address = \"-1\" is not valid: give a number of requests"), "{text}");
+        assert!(text.contains("--rate-limit-per-party-burst = \"0\""), "{text}");
+        assert!(text.contains("SEALDROP_HUB_RATE_LIMIT_LOOPBACK = \"yes\"") && text.contains("`exempt`"), "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
+use crate::rate_limit::{Limiters, RateLimits};
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
 use crate::{log_key, transfer_log};
@@ -34,7 +35,7 @@ const NONCE_PURGE_INTERVAL_SECS: i64 = 60;
 pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Limits an operator may tune.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HubConfig {
     /// The largest ciphertext the hub accepts for one drop, in bytes.
     pub max_upload_bytes: u64,
@@ -43,11 +44,18 @@ pub struct HubConfig {
     /// drop past its expiry can no longer be fetched whatever this is; it
     /// bounds how long its ciphertext stays on disk.
     pub sweep_interval: std::time::Duration,
+    /// Requests allowed per source address and per party (see
+    /// [`crate::rate_limit`]).
+    pub rate_limits: RateLimits,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES, sweep_interval: DEFAULT_SWEEP_INTERVAL }
+        Self {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            rate_limits: RateLimits::default(),
+        }
     }
 }
 
@@ -56,6 +64,9 @@ impl Default for HubConfig {
 pub struct Hub {
     inner: Arc<Inner>,
     config: HubConfig,
+    /// The token buckets of [`HubConfig::rate_limits`], made again when
+    /// the limits change (before serving).
+    limiters: Arc<Limiters>,
 }
 
 struct Inner {
@@ -187,6 +198,7 @@ impl Hub {
                 shutting_down: AtomicBool::new(false),
             }),
             config: HubConfig::default(),
+            limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
         };
         let (report, swept) = hub.block_on(|hub| async move {
             let report = hub.clean_up().await?;
@@ -207,8 +219,22 @@ impl Hub {
 
     /// The same hub with other limits.
     pub fn with_config(mut self, config: HubConfig) -> Hub {
+        if config.rate_limits != self.config.rate_limits {
+            self.limiters = Arc::new(Limiters::new(config.rate_limits));
+        }
         self.config = config;
         self
+    }
+
+    /// The same hub with other rate limits.
+    pub fn with_rate_limits(self, rate_limits: RateLimits) -> Hub {
+        let config = HubConfig { rate_limits, ..self.config };
+        self.with_config(config)
+    }
+
+    /// The hub's rate limiters.
+    pub fn limiters(&self) -> &Limiters {
+        &self.limiters
     }
 
     /// The same hub sweeping every `interval`.

@@ -4,7 +4,8 @@
 //! and that every drop is vouched for by its sender's signed manifest and
 //! every delivery by its recipients' signed receipts.
 //!
-//! - [`init()`] creates a data directory; [`Hub::open`] opens one.
+//! - [`init()`] creates a data directory; [`Hub::open`] opens one;
+//!   [`backup`] backs one up while it serves and restores it.
 //! - [`serve`] and [`serve_with`] run the HTTP API on a listener (plain or
 //!   TLS, [`tls`]), with `/metrics` on a second one ([`metrics`]) and a
 //!   bounded graceful shutdown; [`router`] builds the API for in-process
@@ -17,6 +18,7 @@
 //!   transaction as the change, under a newly signed checkpoint.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod failpoint;
@@ -25,6 +27,7 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod metrics;
+pub mod rate_limit;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;
@@ -105,6 +108,7 @@ pub async fn serve_with(
         origin = hub.origin(),
         max_upload_bytes = config.max_upload_bytes,
         sweep_interval_secs = config.sweep_interval.as_secs_f64(),
+        rate_limits = ?config.rate_limits,
         shutdown_grace_secs = grace.as_secs_f64(),
         "serving"
     );
@@ -139,7 +143,8 @@ pub async fn serve_with(
         watcher_handle.graceful_shutdown(Some(grace));
     });
 
-    let app = router(hub).into_make_service();
+    // With each connection's peer address, for the per-address rate limit.
+    let app = router(hub).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum_server::Server::<std::net::SocketAddr>::from_listener(listener).handle(handle);
     let served = match options.tls {
         Some(tls) => {

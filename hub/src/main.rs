@@ -1,6 +1,6 @@
 //! `sealdrop-hub`: initialise a hub's data directory, serve it, check its
-//! serve settings, print its transfer log's verifier key, or print its own
-//! completions and man pages.
+//! serve settings, back it up and restore it, print its transfer log's
+//! verifier key, or print its own completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors as `error: <message>` on stderr with a non-zero exit.
@@ -60,6 +60,31 @@ enum Command {
     /// problem and exits 1.
     #[command(after_help = PRECEDENCE_HELP)]
     CheckConfig(ServeArgs),
+    /// Back up the hub, while it serves, into a new directory: a consistent
+    /// snapshot of the database (drops, transfer log, small ciphertexts),
+    /// the large ciphertext files of the drops committed in it, the log key,
+    /// and a manifest with every file's SHA-256. Uploads in progress are not
+    /// backed up. The backup holds the log key: keep it as safe as the hub.
+    Backup {
+        /// The hub's data directory.
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
+        /// Where to write the backup (must be new or empty).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `backup` into a new data directory, after
+    /// checking every file against the backup's manifest, every committed
+    /// ciphertext against its drop's hash, and the transfer log against its
+    /// signed checkpoint. Then serve it with `serve --data DIR`.
+    Restore {
+        /// The backup directory.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The data directory to create (must be new or empty).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
     /// Print a shell completion script, e.g. `sealdrop-hub completions bash > /etc/bash_completion.d/sealdrop-hub`.
     Completions {
         /// The shell.
@@ -119,6 +144,21 @@ struct ServeArgs {
     /// Seconds requests in flight may take to finish after SIGTERM before they are cut off [shutdown_grace] [env: SEALDROP_HUB_SHUTDOWN_GRACE] [default: 30].
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<String>,
+    /// Requests a second from one source address (IPv6: one /64), before any authentication; 0 turns the limit off [rate_limit_per_address] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS] [default: 5000].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_address: Option<String>,
+    /// Requests one source address may send at once after a quiet spell [rate_limit_per_address_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST] [default: 20000].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_address_burst: Option<String>,
+    /// Signed requests a second from one party (any of its members); 0 turns the limit off [rate_limit_per_party] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY] [default: 200].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_party: Option<String>,
+    /// Signed requests one party may send at once after a quiet spell [rate_limit_per_party_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST] [default: 400].
+    #[arg(long, value_name = "N")]
+    rate_limit_per_party_burst: Option<String>,
+    /// `exempt`: loopback addresses (a reverse proxy on this machine) are not limited per address; `limit`: they are [rate_limit_loopback] [env: SEALDROP_HUB_RATE_LIMIT_LOOPBACK] [default: exempt].
+    #[arg(long, value_name = "exempt|limit")]
+    rate_limit_loopback: Option<String>,
 }
 
 impl ServeArgs {
@@ -136,6 +176,11 @@ impl ServeArgs {
             (LOG_FORMAT, self.log_format.clone()),
             (LOG_FILTER, self.log_filter.clone()),
             (SHUTDOWN_GRACE, self.shutdown_grace.clone()),
+            (RATE_LIMIT_PER_ADDRESS, self.rate_limit_per_address.clone()),
+            (RATE_LIMIT_PER_ADDRESS_BURST, self.rate_limit_per_address_burst.clone()),
+            (RATE_LIMIT_PER_PARTY, self.rate_limit_per_party.clone()),
+            (RATE_LIMIT_PER_PARTY_BURST, self.rate_limit_per_party_burst.clone()),
+            (RATE_LIMIT_LOOPBACK, self.rate_limit_loopback.clone()),
         ]);
         let config_file =
             self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
@@ -224,6 +269,34 @@ fn run(command: Command) -> Result<(), String> {
             println!("{key}");
             Ok(())
         }
+        Command::Backup { data, to } => {
+            let clock = clock_from_env();
+            let report = sealdrop_hub::backup::backup(&data, &to, clock.as_ref()).map_err(|e| e.to_string())?;
+            println!("backed up hub {} into {}", report.origin, to.display());
+            println!("  transfer log: {} entries (its newest checkpoint is in the manifest)", report.log_size);
+            println!("  committed drops: {}", report.committed_drops);
+            println!(
+                "  files: {} ({} bytes), from {} database snapshot(s)",
+                report.files, report.bytes, report.snapshots
+            );
+            println!("  the backup holds the hub's log key: store it encrypted and as guarded as the hub itself");
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let report = sealdrop_hub::backup::restore(&from, &data, clock_from_env()).map_err(|e| e.to_string())?;
+            println!("restored hub {} into {} from the backup of {}", report.origin, data.display(), report.created);
+            println!("  transfer log: {} entries, verified against its signed checkpoint", report.log_size);
+            println!(
+                "  committed drops: {} (every ciphertext matches the hash it was committed with)",
+                report.committed_drops
+            );
+            println!(
+                "  serve it with `sealdrop-hub serve --data {}`; drops committed after the backup are lost, and \
+                 clients that saw a later checkpoint will report the log as rolled back (see docs/operations.md)",
+                data.display()
+            );
+            Ok(())
+        }
         Command::Completions { shell } => {
             sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
                 .map_err(|e| format!("cannot write the completion script to stdout: {e}"))
@@ -274,7 +347,11 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let config = HubConfig { max_upload_bytes: settings.max_upload_bytes, sweep_interval: settings.sweep_interval };
+        let config = HubConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            sweep_interval: settings.sweep_interval,
+            rate_limits: settings.rate_limits,
+        };
         let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listen = settings.listen;
         let listener = tokio::net::TcpListener::bind(listen)

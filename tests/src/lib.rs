@@ -955,6 +955,34 @@ impl Hub {
         db.query_row(sql, params, |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Everything the hub keeps: every row of every table of its database
+    /// (as text, sorted) and every file of its data directory but the
+    /// database's own, so a test can show a refused request changed nothing.
+    pub fn snapshot(&self) -> HubSnapshot {
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .expect("list the hub's tables");
+        let mut rows = BTreeMap::new();
+        for table in tables {
+            let mut st = db.prepare(&format!("SELECT * FROM \"{table}\"")).expect("select");
+            let columns = st.column_count();
+            let mut all: Vec<String> = st
+                .query_map([], |r| {
+                    (0..columns).map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect()
+                })
+                .and_then(|rows| rows.map(|row| row.map(|cells: Vec<String>| cells.join(" | "))).collect())
+                .unwrap_or_else(|e| panic!("read table {table}: {e}"));
+            all.sort();
+            rows.insert(table, all);
+        }
+        let mut files = tree(self.data.path());
+        files.retain(|name, _| !name.starts_with("hub.db") && !name.ends_with(".readyz-probe"));
+        HubSnapshot { rows, files }
+    }
+
     /// What the hub wrote on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.logs.path().join("hub.stderr")).unwrap_or_default()
@@ -969,6 +997,47 @@ impl Hub {
     pub fn publish(&self, note: &str) {
         let reply = self.post_directory(note);
         assert_eq!(reply.status, 200, "the hub refused a directory: {reply:?}");
+    }
+}
+
+/// What a hub keeps, at one moment (see [`Hub::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSnapshot {
+    /// Each table's rows, as text, sorted.
+    pub rows: BTreeMap<String, Vec<String>>,
+    /// Each file of the data directory (but the database's) with its content.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl HubSnapshot {
+    /// The number of entries in the transfer log.
+    pub fn log_size(&self) -> usize {
+        self.rows.get("log_entries").map_or(0, Vec::len)
+    }
+
+    /// What changed from `before`, table by table (rows added and removed)
+    /// and file by file, leaving out the tables named in `ignore`; empty
+    /// when nothing did.
+    pub fn changes_since(&self, before: &HubSnapshot, ignore: &[&str]) -> Vec<String> {
+        let mut changes = Vec::new();
+        let tables: std::collections::BTreeSet<&String> = self.rows.keys().chain(before.rows.keys()).collect();
+        for table in tables.into_iter().filter(|t| !ignore.contains(&t.as_str())) {
+            let (now, then) = (self.rows.get(table.as_str()), before.rows.get(table.as_str()));
+            let (now, then) = (now.map_or(&[][..], Vec::as_slice), then.map_or(&[][..], Vec::as_slice));
+            for row in now.iter().filter(|r| !then.contains(r)) {
+                changes.push(format!("{table}: added {row}"));
+            }
+            for row in then.iter().filter(|r| !now.contains(r)) {
+                changes.push(format!("{table}: removed {row}"));
+            }
+        }
+        let names: std::collections::BTreeSet<&String> = self.files.keys().chain(before.files.keys()).collect();
+        for name in names {
+            if self.files.get(name) != before.files.get(name) {
+                changes.push(format!("file {name} changed"));
+            }
+        }
+        changes
     }
 }
 
@@ -1000,6 +1069,11 @@ const HUB_ENV: &[&str] = &[
     "SEALDROP_HUB_LOG_FORMAT",
     "SEALDROP_HUB_LOG_FILTER",
     "SEALDROP_HUB_SHUTDOWN_GRACE",
+    "SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS",
+    "SEALDROP_HUB_RATE_LIMIT_PER_ADDRESS_BURST",
+    "SEALDROP_HUB_RATE_LIMIT_PER_PARTY",
+    "SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST",
+    "SEALDROP_HUB_RATE_LIMIT_LOOPBACK",
     "SEALDROP_TEST_CLOCK",
     "SEALDROP_HUB_FAILPOINT",
     "RUST_LOG",
@@ -1562,6 +1636,52 @@ pub mod http {
     /// A `GET` signed now by `key`.
     pub fn signed_get(base: &str, key: &NoteSigningKey, path: &str) -> Reply {
         signed_at(base, key, "GET", path, now(), b"")
+    }
+
+    /// Signs a request with a nonce of the caller's choosing (to replay
+    /// one the hub has seen); `body` is `None` for a streamed (`UNSIGNED`) body.
+    pub fn sign_with_nonce(
+        key: &NoteSigningKey,
+        method: &str,
+        path: &str,
+        time: i64,
+        body: Option<&[u8]>,
+        nonce: &str,
+    ) -> RequestAuth {
+        use base64::Engine as _;
+        use sealdrop_proto::request::{UNSIGNED_BODY, body_sha256, signed_string};
+        let content = body.map_or_else(|| UNSIGNED_BODY.to_owned(), body_sha256);
+        let message = signed_string(method, path, time, nonce, &content, key.name());
+        let signature = base64::engine::general_purpose::STANDARD.encode(key.sign_bytes(message.as_bytes()).to_bytes());
+        RequestAuth { key: key.name().to_owned(), time, nonce: nonce.to_owned(), content, signature }
+    }
+
+    /// A request with explicit auth headers and any content type (or none).
+    pub fn send_raw(
+        base: &str,
+        method: &str,
+        path: &str,
+        auth: Option<&RequestAuth>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (Reply, Option<String>) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client().request(method, format!("{base}{path}"));
+        if let Some(auth) = auth {
+            for (name, value) in auth.headers() {
+                req = req.header(name, value);
+            }
+        }
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let response = req.send().expect("HTTP request to the hub");
+        let retry_after =
+            response.headers().get("retry-after").map(|v| v.to_str().expect("Retry-After is text").to_owned());
+        (Reply::from(Ok(response)), retry_after)
     }
 }
 

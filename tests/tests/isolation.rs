@@ -67,3 +67,53 @@ fn the_recipient_can_download_the_content_over_raw_http() {
     let blob = hub.ciphertext(&id).expect("the hub holds the ciphertext");
     assert!(reply.bytes == blob, "the content served differs from the stored ciphertext");
 }
+
+/// Every byte the hub keeps or writes: its data directory (database, its
+/// write-ahead log, ciphertext files), its log output, and its public
+/// transfer log.
+fn everything_the_hub_holds(hub: &Hub) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> =
+        sealdrop_e2e::tree(hub.data.path()).into_iter().map(|(name, bytes)| (format!("data/{name}"), bytes)).collect();
+    out.push(("stderr".into(), hub.log().into_bytes()));
+    let checkpoint = http::client().get(format!("{}/v1/log/checkpoint", hub.url)).send().unwrap().text().unwrap();
+    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    for index in 0..size {
+        let entry = http::client().get(format!("{}/v1/log/entry/{index}", hub.url)).send().unwrap().bytes().unwrap();
+        out.push((format!("log entry {index}"), entry.to_vec()));
+    }
+    out
+}
+
+#[test]
+fn the_hub_never_holds_a_file_name_or_any_content() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let name = "pupils-eligible-for-fsm-QX7731.csv";
+    let marker = "UPN-A123456789012-SURNAME-OKONKWO";
+    // A small drop (its ciphertext a database row) and a large one (a file).
+    let small = camden.file(name, format!("upn,surname\n{marker}\n"));
+    let mut large_text = String::new();
+    while large_text.len() < 300_000 {
+        large_text.push_str(&format!("{marker},{}\n", large_text.len()));
+    }
+    let large_name = "ehc-plans-QX7731.csv";
+    let large = camden.file(&format!("big/{large_name}"), &large_text);
+    let first = camden.send("islington", &[&small]);
+    camden.send("islington", &[&large]);
+    // One fetched and acknowledged, one still waiting.
+    islington.fetch(&first, &islington.work().join("in"));
+
+    let held = everything_the_hub_holds(&hub);
+    assert!(
+        held.iter().any(|(n, _)| n.starts_with("data/blobs/")),
+        "the large ciphertext is a file: {:?}",
+        held.iter().map(|h| &h.0).collect::<Vec<_>>()
+    );
+    for needle in [name, large_name, "QX7731", marker, "OKONKWO", "surname"] {
+        for (what, bytes) in &held {
+            let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+            assert!(!found, "{what} holds {needle:?}");
+        }
+    }
+}

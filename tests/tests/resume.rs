@@ -288,3 +288,60 @@ fn a_send_cut_off_while_the_hub_stays_unreachable_continues_when_run_again() {
     assert_fetched(&fetch(&islington, &id, &incoming, None), &incoming, &data);
     assert_eq!(islington.inbox_ids(), Vec::<String>::new(), "one drop only, and it was acknowledged");
 }
+
+#[test]
+fn only_the_ciphertext_in_flight_is_kept_and_a_send_that_never_breaks_writes_nothing() {
+    let hub = Hub::start();
+    // Cut well past the 24 MiB the client keeps in memory while it uploads.
+    let proxy = CutProxy::start(&hub.addr, Some(Cut::request(UPLOAD.0, UPLOAD.1, 40 * MIB as u64)));
+    let camden = Party::with_url(&proxy.url, "camden");
+    let data = pseudo_random_bytes(48 * MIB, 23);
+    let file = camden.file("records.bin", &data);
+
+    let child = send_cmd(&camden, &file).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    while proxy.armed() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(proxy);
+    let first = child.wait_with_output().unwrap();
+    let err = stderr(&first);
+    assert_eq!(error_code(&err).as_deref(), Some("hub_unreachable"), "stderr:\n{err}");
+
+    // The copy on disk starts where the memory window started: not at 0, and
+    // no later than what the hub holds.
+    let outgoing = camden.state.join("outgoing");
+    let record_file = list_dir(&outgoing).into_iter().find(|n| n.ends_with(".json")).expect("the record is kept");
+    let record: serde_json::Value = serde_json::from_slice(&read_bytes(&outgoing.join(&record_file))).unwrap();
+    let base = record["base"].as_u64().expect("the record says where the copy starts");
+    let total = record["digest"]["len"].as_u64().expect("the record has the digest");
+    assert!(base > 0, "the whole ciphertext was copied: {record}");
+    assert!(base <= 40 * MIB as u64, "the copy starts after what the hub holds: {record}");
+    let spool = outgoing.join(record_file.replace(".json", ".age"));
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), total - base, "the copy holds the rest");
+
+    // Run again against the hub: it continues from what the hub holds.
+    let mut camden = camden;
+    camden.point_at(&hub);
+    let second = send_cmd(&camden, &file).output().unwrap();
+    let err = stderr(&second);
+    assert!(second.status.success(), "the second send failed:\n{err}");
+    let id = String::from_utf8_lossy(&second.stdout).trim().to_owned();
+    let offsets = continued_from(&hub);
+    assert!(offsets.len() == 1 && offsets[0] >= base, "continued from {offsets:?}, copy from {base}");
+    assert_no_local_copy(&camden);
+    let islington = Party::new(&hub, "islington");
+    let incoming = islington.work().join("incoming");
+    assert_fetched(&fetch(&islington, &id, &incoming, None), &incoming, &data);
+
+    // A large send that never breaks leaves nothing in outgoing/ at any time
+    // (checked while it runs, as well as it can be from outside).
+    let big = camden.file("more.bin", pseudo_random_bytes(32 * MIB, 24));
+    let mut run = send_cmd(&camden, &big).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut seen = Vec::new();
+    while run.try_wait().unwrap().is_none() {
+        seen.extend(list_dir(&outgoing));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(run.wait().unwrap().success());
+    assert!(seen.is_empty(), "an unbroken send wrote a local copy: {seen:?}");
+}

@@ -51,6 +51,9 @@ const BATCH: usize = 64 << 10;
 const CHANGED: &str = "the input changed";
 /// Parts uploaded at once.
 const UPLOADERS: usize = 4;
+/// Threads encrypting parts (each owns every `ENCRYPTORS`-th part): with
+/// one, the parse thread waited on it.
+const ENCRYPTORS: usize = 2;
 
 /// What to split and how.
 #[derive(Clone, Debug, Default)]
@@ -571,42 +574,56 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _)| *i);
-    let mut by_index: HashMap<usize, Result<PartResult>> = results.into_iter().collect();
+    let results = results.into_inner().unwrap_or_default();
+    // Receipts in log order: each moves the client's newest verified
+    // checkpoint forward, and the next part's checkpoint is then never
+    // older than it (parts were committed in parallel).
+    let mut committed: Vec<(usize, DropId, Timestamp, u64, String, Option<LogProof>)> = Vec::new();
+    let mut by_index: HashMap<usize, PartStatus> = HashMap::new();
+    for (i, r) in results {
+        let status = match r {
+            Ok(PartResult::Committed { drop, committed: at, log_index, manifest, proof }) => {
+                committed.push((i, drop, at, log_index, manifest, proof));
+                continue;
+            }
+            Ok(PartResult::Existing { drop, committed }) => PartStatus::AlreadySent { drop, committed },
+            Err(e) => PartStatus::Failed { code: e.code.clone(), message: e.message.clone() },
+        };
+        by_index.insert(i, status);
+    }
+    committed.sort_by_key(|c| c.3);
+    for (i, drop, at, log_index, manifest, proof) in committed {
+        let p = &plan.parts[i];
+        let receipt = settings.keep_receipt(
+            session,
+            log_index,
+            &format!("{drop}.committed"),
+            |e| matches!(e, LogEntry::DropCommitted { manifest: m, .. } if *m == manifest),
+            proof.as_ref(),
+        );
+        crate::journal::record_sent(
+            settings,
+            &manifest,
+            vec![p.file_name.clone()],
+            Some(p.bytes),
+            at,
+            log_index,
+            receipt.as_deref().ok(),
+        );
+        let status = match receipt {
+            Ok(receipt) => PartStatus::Sent { drop, committed: at, receipt },
+            Err(e) => PartStatus::Failed {
+                code: e.code.clone(),
+                message: format!("drop {drop} was committed, but: {}", e.message),
+            },
+        };
+        by_index.insert(i, status);
+    }
     let mut parts = Vec::new();
     for (i, p) in plan.parts.iter().enumerate() {
         let status = match (&p.already_sent, by_index.remove(&i)) {
             (Some((drop, committed)), _) => PartStatus::AlreadySent { drop: drop.clone(), committed: *committed },
-            (None, Some(Ok(PartResult::Existing { drop, committed }))) => PartStatus::AlreadySent { drop, committed },
-            (None, Some(Ok(PartResult::Committed { drop, committed, log_index, manifest, proof }))) => {
-                // Receipts one at a time: each checks the log's consistency
-                // and moves the client's newest verified checkpoint forward.
-                let receipt = settings.keep_receipt(
-                    session,
-                    log_index,
-                    &format!("{drop}.committed"),
-                    |e| matches!(e, LogEntry::DropCommitted { manifest: m, .. } if *m == manifest),
-                    proof.as_ref(),
-                );
-                crate::journal::record_sent(
-                    settings,
-                    &manifest,
-                    vec![p.file_name.clone()],
-                    Some(p.bytes),
-                    committed,
-                    log_index,
-                    receipt.as_deref().ok(),
-                );
-                match receipt {
-                    Ok(receipt) => PartStatus::Sent { drop, committed, receipt },
-                    Err(e) => PartStatus::Failed {
-                        code: e.code.clone(),
-                        message: format!("drop {drop} was committed, but: {}", e.message),
-                    },
-                }
-            }
-            (None, Some(Err(e))) => PartStatus::Failed { code: e.code.clone(), message: e.message.clone() },
+            (None, Some(status)) => status,
             (None, None) => {
                 PartStatus::Failed { code: "internal".into(), message: "the part was not attempted".into() }
             }
@@ -731,7 +748,7 @@ fn encrypt_parts(
 
     // Parts to encrypt, by recipient.
     let mut index_of: HashMap<PartyId, usize> = HashMap::new();
-    let mut writers: Vec<Option<PartWriter>> = Vec::new();
+    let mut writers: Vec<PartWriter> = Vec::new();
     let mut spooled = Vec::new();
     for (i, p) in plan.parts.iter().enumerate() {
         if p.already_sent.is_some() {
@@ -755,22 +772,29 @@ fn encrypt_parts(
         w.sink.write_all(header.as_bytes()).map_err(io)?;
         w.write(&preamble).map_err(io)?;
         index_of.insert(p.party.clone(), writers.len());
-        writers.push(Some(w));
+        writers.push(w);
         spooled.push(Spooled { index: i, path, digest: Digested { sha256: String::new(), len: 0 }, encrypted_to });
     }
 
     // Routes of pass one, as indexes into `writers` (or nowhere).
     let mut router = Router::new(dir, session.me.party.clone());
-    let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(16);
-    let encryptor = std::thread::spawn(move || -> std::io::Result<Vec<Digested>> {
-        let mut writers = writers;
-        for (i, batch) in rx {
-            if let Some(w) = writers[i].as_mut() {
-                w.write(&batch)?;
-            }
-        }
-        writers.into_iter().flatten().map(PartWriter::finish).collect()
-    });
+    let mut shares: Vec<Vec<PartWriter>> = (0..ENCRYPTORS).map(|_| Vec::new()).collect();
+    for (w, writer) in writers.into_iter().enumerate() {
+        shares[w % ENCRYPTORS].push(writer);
+    }
+    let (senders, encryptors): (Vec<_>, Vec<_>) = shares
+        .into_iter()
+        .map(|mut mine| {
+            let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(8);
+            let thread = std::thread::spawn(move || -> std::io::Result<Vec<Digested>> {
+                for (w, batch) in rx {
+                    mine[w / ENCRYPTORS].write(&batch)?;
+                }
+                mine.into_iter().map(PartWriter::finish).collect()
+            });
+            (tx, thread)
+        })
+        .unzip();
     let mut batches: Vec<Vec<u8>> = vec![Vec::new(); index_of.len()];
     let mut targets: Vec<Option<usize>> = Vec::new();
     let mut rows = 0u64;
@@ -791,7 +815,8 @@ fn encrypt_parts(
         batch.extend_from_slice(terminator);
         if batch.len() >= BATCH {
             let full = std::mem::replace(batch, Vec::with_capacity(BATCH + 1024));
-            tx.send((w, full))
+            senders[w % ENCRYPTORS]
+                .send((w, full))
                 .map_err(|_| Error::new(Kind::Other, "encrypt_failed", "the encrypting thread stopped"))?;
         }
         Ok(())
@@ -799,12 +824,21 @@ fn encrypt_parts(
     let hash = read.and_then(|()| source.input_sha256());
     for (w, batch) in batches.into_iter().enumerate() {
         if !batch.is_empty() {
-            let _ = tx.send((w, batch));
+            let _ = senders[w % ENCRYPTORS].send((w, batch));
         }
     }
-    drop(tx);
-    let encrypted =
-        encryptor.join().map_err(|_| Error::new(Kind::Other, "internal", "the encrypting thread crashed"))?;
+    drop(senders);
+    // Part `w` is the `w / ENCRYPTORS`-th of thread `w % ENCRYPTORS`.
+    let mut by_thread = Vec::new();
+    for thread in encryptors {
+        by_thread.push(thread.join().map_err(|_| Error::new(Kind::Other, "internal", "an encrypting thread crashed"))?);
+    }
+    let encrypted: std::io::Result<Vec<Digested>> =
+        by_thread.into_iter().collect::<std::io::Result<Vec<_>>>().map(|lists| {
+            let total = lists.iter().map(Vec::len).sum();
+            let mut lists: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
+            (0..total).filter_map(|w| lists[w % ENCRYPTORS].next()).collect()
+        });
     let hash = hash?;
     if hex::encode(hash) != plan.input_sha256 || rows != plan.rows {
         return Err(changed(&req.input));

@@ -2,7 +2,10 @@
 //!
 //! A CSV file is parsed with `csv-core` and every row is passed on as the
 //! exact bytes it had in the file (quoting, separators and non-ASCII text
-//! untouched), so each recipient gets its rows verbatim. An Excel workbook is
+//! untouched), so each recipient gets its rows verbatim. A row with no
+//! quote character (most rows of most files) is split at its commas here
+//! instead, with `memchr`: that is exactly what csv-core would do with it,
+//! and about three times faster than copying every field out. An Excel workbook is
 //! read cell by cell with `calamine` and each row is written out as CSV.
 //! Both hash the input file, which identifies the data for re-runs.
 
@@ -144,13 +147,62 @@ pub struct CsvSource<R> {
     /// Unescaped fields of the current row and where each ends.
     fields: Vec<u8>,
     ends: Vec<usize>,
-    hasher: Sha256,
+    hasher: BackgroundSha256,
     header: Vec<String>,
     preamble: Vec<u8>,
     terminator: &'static [u8],
     rows: u64,
     name: String,
     progress: indicatif::ProgressBar,
+    /// Whether quote-free rows are split here (always, but for the test
+    /// that compares this with csv-core alone).
+    quick: bool,
+}
+
+/// What [`CsvSource::quote_free_record`] found.
+enum Quick {
+    /// A row: its bytes and its split column's value, as ranges of the buffer.
+    Row { body: (usize, usize), value: Option<(usize, usize)> },
+    /// A row of empty or blank fields, skipped.
+    Blank,
+    /// The end of the input.
+    End,
+    /// A record csv-core must read (it has quotes, or runs past the buffer).
+    NotHere,
+}
+
+/// SHA-256 of the input, computed on a thread of its own: hashing took
+/// as long as parsing, and the two can run on different cores.
+struct BackgroundSha256 {
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<[u8; 32]>>,
+}
+
+impl BackgroundSha256 {
+    fn start() -> Self {
+        let (chunks, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let thread = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in rx {
+                hasher.update(&chunk);
+            }
+            hasher.finalize().into()
+        });
+        Self { chunks: Some(chunks), thread: Some(thread) }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(tx) = &self.chunks {
+            // Only fails if the hashing thread died; `finish` reports it.
+            let _ = tx.send(bytes.to_vec());
+        }
+    }
+
+    fn finish(&mut self) -> Result<[u8; 32]> {
+        self.chunks = None;
+        let died = || Error::new(crate::error::Kind::Other, "internal", "the thread hashing the input stopped");
+        self.thread.take().ok_or_else(died)?.join().map_err(|_| died())
+    }
 }
 
 /// The bounds of one parsed record: its raw bytes and its field count.
@@ -172,13 +224,14 @@ impl<R: Read> CsvSource<R> {
             eof: false,
             fields: vec![0; 4096],
             ends: vec![0; 64],
-            hasher: Sha256::new(),
+            hasher: BackgroundSha256::start(),
             header: Vec::new(),
             preamble: Vec::new(),
             terminator: b"\n",
             rows: 0,
             name: path.display().to_string(),
             progress,
+            quick: true,
         };
         let Some(p) = s.parse()? else {
             return Err(Error::input("empty_input", format!("{} is empty: there is no header row", s.name)));
@@ -213,6 +266,21 @@ impl<R: Read> CsvSource<R> {
 
     /// The next row that is not blank.
     pub fn next_row(&mut self, column: usize) -> Result<Option<Row<'_>>> {
+        loop {
+            match self.quote_free_record(column)? {
+                Quick::Row { body, value } => {
+                    self.rows += 1;
+                    let value = match value {
+                        Some((from, to)) => String::from_utf8_lossy(&self.buf[from..to]),
+                        None => Cow::Borrowed(""),
+                    };
+                    return Ok(Some(Row { value, body: &self.buf[body.0..body.1], number: self.rows + 1 }));
+                }
+                Quick::Blank => {}
+                Quick::End => return Ok(None),
+                Quick::NotHere => break,
+            }
+        }
         let p = loop {
             let Some(p) = self.parse()? else { return Ok(None) };
             if (0..p.nfields).any(|i| !is_blank(self.field(i))) {
@@ -223,6 +291,52 @@ impl<R: Read> CsvSource<R> {
         let value = if column < p.nfields { String::from_utf8_lossy(self.field(column)) } else { Cow::Borrowed("") };
         let (body, _) = trim_record(&self.buf[p.raw.0..p.raw.1]);
         Ok(Some(Row { value, body, number: self.rows + 1 }))
+    }
+
+    /// Reads the next record here if it has no quote character and ends
+    /// within the buffer (csv-core splits such a record at its commas and
+    /// ends it at its first CR or LF, as this does); otherwise leaves it to
+    /// csv-core. Line breaks before a record (blank lines, the LF of a CRLF
+    /// that ended the previous record) are skipped, as csv-core skips them.
+    fn quote_free_record(&mut self, column: usize) -> Result<Quick> {
+        if !self.quick {
+            return Ok(Quick::NotHere);
+        }
+        loop {
+            while self.pos < self.filled && matches!(self.buf[self.pos], b'\r' | b'\n') {
+                self.pos += 1;
+            }
+            if self.pos < self.filled {
+                break;
+            }
+            if self.eof {
+                return Ok(Quick::End);
+            }
+            self.start = self.pos;
+            self.refill()?;
+        }
+        self.start = self.pos;
+        let rest = &self.buf[self.pos..self.filled];
+        let Some(len) = memchr::memchr2(b'\n', b'\r', rest) else { return Ok(Quick::NotHere) };
+        let line = &rest[..len];
+        if memchr::memchr(b'"', line).is_some() {
+            return Ok(Quick::NotHere);
+        }
+        let body = (self.pos, self.pos + len);
+        self.pos += len;
+        if line.iter().all(|&b| b == b',' || b.is_ascii_whitespace()) {
+            return Ok(Quick::Blank);
+        }
+        let mut from = 0;
+        let mut value = None;
+        for (i, end) in memchr::memchr_iter(b',', line).chain(std::iter::once(len)).enumerate() {
+            if i == column {
+                value = Some((body.0 + from, body.0 + end));
+                break;
+            }
+            from = end + 1;
+        }
+        Ok(Quick::Row { body, value })
     }
 
     fn field(&self, i: usize) -> &[u8] {
@@ -236,8 +350,10 @@ impl<R: Read> CsvSource<R> {
         self.start = self.pos;
         let (mut nout, mut nend) = (0, 0);
         loop {
-            // csv-core reads an empty input as the end of the file.
-            if self.pos == self.filled && !self.eof {
+            // csv-core reads an empty input as the end of the file; and it
+            // skips a BOM at the very start, so a first read of exactly the
+            // BOM's three bytes would leave it nothing, and look empty too.
+            if (self.pos == self.filled || self.filled <= BOM.len()) && !self.eof {
                 self.refill()?;
                 continue;
             }
@@ -346,7 +462,7 @@ impl<R: Read> RowSource for CsvSource<R> {
             self.refill()?;
             self.pos = self.filled;
         }
-        Ok(self.hasher.clone().finalize().into())
+        self.hasher.finish()
     }
 }
 
@@ -549,7 +665,12 @@ mod tests {
     type Parsed = (Vec<String>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
     fn rows_of(input: &[u8], column: usize) -> Parsed {
+        rows_read(input, column, true)
+    }
+
+    fn rows_read(input: &[u8], column: usize, quick: bool) -> Parsed {
         let mut src = CsvSource::new(input, Path::new("t.csv"), indicatif::ProgressBar::hidden()).unwrap();
+        src.quick = quick;
         let mut got = Vec::new();
         src.rows(column, &mut |r| {
             got.push((r.value.into_owned(), r.body.to_vec()));
@@ -604,5 +725,47 @@ mod tests {
         assert_eq!(find_column(&twice, "homela", Path::new("t")).unwrap_err().code, "ambiguous_column");
         assert_eq!(Format::of(Path::new("a.XLSX")).unwrap(), Format::Xlsx);
         assert_eq!(Format::of(Path::new("a.xls")).unwrap_err().code, "unsupported_format");
+    }
+
+    /// A reader that hands out a few bytes at a time, so records straddle
+    /// the buffer's refills.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn quote_free_rows_are_read_exactly_as_csv_core_reads_them() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        // Bytes that matter to CSV, and some that do not.
+        let alphabet: &[&str] = &["a", "b", ",", ",", "\"", "\r", "\n", "\r\n", " ", "\t", "é", "x,y", "\n\n"];
+        for case in 0..3000 {
+            let mut input = String::from(if case % 5 == 0 { "\u{feff}id,name,home\r\n" } else { "id,name,home\n" });
+            for _ in 0..rng.gen_range(0..40) {
+                input.push_str(alphabet[rng.gen_range(0..alphabet.len())]);
+            }
+            let column = rng.gen_range(0..4);
+            let quick = rows_read(input.as_bytes(), column, true);
+            let core = rows_read(input.as_bytes(), column, false);
+            assert_eq!(quick, core, "input {input:?}, column {column}");
+            // And the same when the input arrives a few bytes at a time.
+            let mut src =
+                CsvSource::new(Trickle(input.as_bytes(), 3), Path::new("t.csv"), indicatif::ProgressBar::hidden())
+                    .unwrap_or_else(|e| panic!("{input:?}: {e:?}"));
+            let mut got = Vec::new();
+            src.rows(column, &mut |r| {
+                got.push((r.value.into_owned(), r.body.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, core.2, "input {input:?} read 3 bytes at a time");
+        }
     }
 }

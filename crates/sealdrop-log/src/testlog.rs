@@ -99,6 +99,24 @@ impl TestKeys {
         }
     }
 
+    /// Keys chosen by the caller, for logs that must come out the same on
+    /// every run (fuzzing fixtures): `members` and `witnesses` in party order.
+    pub fn from_keys(
+        authority: NoteSigningKey,
+        log: NoteSigningKey,
+        members: Vec<MemberSecretKey>,
+        witnesses: Vec<NoteSigningKey>,
+    ) -> Self {
+        assert_eq!(members.len(), witnesses.len(), "one witness per party");
+        Self {
+            authority,
+            log,
+            age_recipients: members.iter().map(|m| m.public().age_recipient).collect(),
+            members,
+            witnesses,
+        }
+    }
+
     /// Party `i`'s id.
     pub fn party(&self, i: usize) -> &PartyId {
         &self.members[i].party

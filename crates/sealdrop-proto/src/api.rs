@@ -74,10 +74,14 @@ pub mod code {
     pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
     /// Something failed inside the hub (500).
     pub const INTERNAL: &str = "internal";
+    /// Too many requests from the caller's address or party (429); the
+    /// answer's `Retry-After` header says how many seconds to wait.
+    pub const RATE_LIMITED: &str = "rate_limited";
 }
 
 /// An error as served by the hub.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -85,6 +89,7 @@ pub struct ErrorBody {
 
 /// The code and message of an error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable machine-readable code (see [`code`]).
     pub code: String,
@@ -94,6 +99,7 @@ pub struct ErrorDetail {
 
 /// `GET /v1/info` (unauthenticated).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HubInfo {
     /// The hub's origin name (also its transfer-log origin).
     pub origin: String,
@@ -109,6 +115,7 @@ pub struct HubInfo {
 
 /// `POST /v1/drops`: announce a drop before uploading it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateDrop {
     /// The parties that will be able to fetch it.
@@ -116,6 +123,7 @@ pub struct CreateDrop {
     /// The agreement it travels under.
     pub agreement: String,
     /// When it must be deleted if not acknowledged.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires: Timestamp,
     /// Makes a re-run safe: 64 lowercase hex digits the sender derives from
     /// what it is sending (for a split, the input file's hash, the column and
@@ -129,22 +137,27 @@ pub struct CreateDrop {
 
 /// Response to [`CreateDrop`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedDrop {
     /// The new drop's id.
     pub id: DropId,
     /// The hub's creation time, to be copied into the manifest.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created: Timestamp,
     /// The expiry, to be copied into the manifest.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires: Timestamp,
     /// Set only when the request carried an idempotency key whose drop was
     /// already committed: this is that drop (committed at this time) and
     /// nothing was created, so the sender must not upload again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed: Option<Timestamp>,
 }
 
 /// Response to `PUT /v1/drops/{id}/content`: what the hub received.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Uploaded {
     /// Hex SHA-256 of the bytes received.
     pub sha256: String,
@@ -162,6 +175,7 @@ pub const UPLOAD_OFFSET_HEADER: &str = "sealdrop-upload-offset";
 /// open): how much of an upload the hub holds, so a sender whose upload was
 /// cut off continues from there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadProgress {
     /// Bytes the hub holds.
     pub received: u64,
@@ -172,6 +186,7 @@ pub struct UploadProgress {
 
 /// `POST /v1/drops/{id}/commit`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Commit {
     /// The sender's signed manifest (signed-note text).
@@ -185,10 +200,12 @@ pub struct Commit {
 
 /// Response to [`Commit`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Committed {
     /// The drop.
     pub id: DropId,
     /// When the hub committed it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub committed: Timestamp,
     /// The index of the `drop_committed` entry in the hub's transfer log
     /// (0 from hubs that predate the log: index 0 is always the hub's first
@@ -209,6 +226,7 @@ pub struct Committed {
 /// signature, its consistency with the newest checkpoint it verified before,
 /// the entry and the inclusion proof, exactly as when it asks for each.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogProof {
     /// The signed checkpoint (signed-note text, the log's signature only)
     /// of the tree the entry was appended to.
@@ -226,6 +244,7 @@ pub struct LogProof {
 
 /// One drop waiting in a party's inbox (`GET /v1/inbox`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxEntry {
     /// The drop.
     pub id: DropId,
@@ -234,10 +253,13 @@ pub struct InboxEntry {
     /// Ciphertext size in bytes.
     pub size: u64,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created: Timestamp,
     /// When it was committed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub committed: Timestamp,
     /// When it expires.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires: Timestamp,
     /// The agreement it travels under.
     pub agreement: String,
@@ -245,6 +267,7 @@ pub struct InboxEntry {
 
 /// `GET /v1/inbox`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Inbox {
     /// Oldest first.
     pub drops: Vec<InboxEntry>,
@@ -252,6 +275,7 @@ pub struct Inbox {
 
 /// `GET /v1/drops/{id}`: a drop's details, for its sender or a recipient.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DropDetails {
     /// The drop.
     pub id: DropId,
@@ -263,11 +287,13 @@ pub struct DropDetails {
     /// a manifest signed with a key revoked since is accepted only when the
     /// revocation took effect after this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed: Option<Timestamp>,
 }
 
 /// Where a drop is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DropState {
     /// Created, content not yet committed: invisible to recipients.
@@ -304,6 +330,7 @@ impl DropState {
 
 /// `POST /v1/drops/{id}/ack`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
     /// The recipient's signed receipt (signed-note text).
@@ -315,6 +342,7 @@ pub struct Ack {
 
 /// Response to [`Ack`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Acked {
     /// Whether this was the last acknowledgement, so the hub deleted the ciphertext.
     pub ciphertext_deleted: bool,
@@ -332,15 +360,18 @@ pub struct Acked {
 /// that no recipient has acknowledged. The hub deletes the ciphertext and
 /// logs the sender's signed request and its own deletion statement.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Recall {}
 
 /// Response to [`Recall`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recalled {
     /// The drop.
     pub id: DropId,
     /// When the hub recalled it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recalled: Timestamp,
     /// The index of the `drop_recalled` entry in the hub's transfer log (the
     /// hub's `drop_deleted` statement follows it).
@@ -355,12 +386,15 @@ pub struct Recalled {
 
 /// A recipient's progress with a drop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecipientStatus {
     /// The recipient party.
     pub party: PartyId,
     /// When it first downloaded the ciphertext.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub fetched: Option<Timestamp>,
     /// When it acknowledged (signed a receipt).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub acknowledged: Option<Timestamp>,
     /// The member that acknowledged, if any.
     pub acknowledged_by: Option<String>,
@@ -368,6 +402,7 @@ pub struct RecipientStatus {
 
 /// One of the caller's sent drops (`GET /v1/sent`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SentDrop {
     /// The drop.
     pub id: DropId,
@@ -378,10 +413,13 @@ pub struct SentDrop {
     /// Ciphertext size (0 until committed).
     pub size: u64,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created: Timestamp,
     /// When it was committed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed: Option<Timestamp>,
     /// When it expires.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires: Timestamp,
     /// Per-recipient progress.
     pub recipients: Vec<RecipientStatus>,
@@ -390,11 +428,13 @@ pub struct SentDrop {
     pub idempotency_key: Option<String>,
     /// When the hub deleted the ciphertext (delivered, expired or recalled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub deleted: Option<Timestamp>,
 }
 
 /// `GET /v1/sent`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sent {
     /// Newest first.
     pub drops: Vec<SentDrop>,
@@ -402,6 +442,7 @@ pub struct Sent {
 
 /// `POST /v1/directory` response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryAccepted {
     /// The serial now in force.
     pub serial: u64,
@@ -411,6 +452,7 @@ pub struct DirectoryAccepted {
 /// RFC 6962 audit path proving that entry `index` is in the tree of `size`
 /// entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     /// The entry's index.
     pub index: u64,
@@ -424,6 +466,7 @@ pub struct InclusionProof {
 /// RFC 6962 proof that the tree of `new` entries extends the tree of `old`
 /// entries (empty when `old` is 0 or equals `new`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
     /// The older tree size.
     pub old: u64,
@@ -436,6 +479,7 @@ pub struct ConsistencyProof {
 /// `POST /v1/log/cosignature`: a witness cosignature (c2sp.org/tlog-cosignature)
 /// by one of the caller's party's witness keys over the hub's checkpoint of `size`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cosign {
     /// The size of the checkpoint cosigned.
@@ -446,6 +490,7 @@ pub struct Cosign {
 
 /// Response to [`Cosign`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CosignatureAccepted {
     /// The size of the checkpoint cosigned.
     pub size: u64,

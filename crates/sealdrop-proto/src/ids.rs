@@ -108,6 +108,40 @@ string_id!(
     IdError::Drop
 );
 
+/// The OpenAPI schema of an identifier: a string of the documented form.
+#[cfg(feature = "openapi")]
+macro_rules! id_schema {
+    ($name:ident, $pattern:expr, $description:expr, $example:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .description(Some($description))
+                    .examples([serde_json::json!($example)])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+#[cfg(feature = "openapi")]
+id_schema!(
+    PartyId,
+    "^[a-z0-9]+(-[a-z0-9]+)*$",
+    "A party's id: lowercase letters, digits and single hyphens, at most 64 characters.",
+    "camden"
+);
+#[cfg(feature = "openapi")]
+id_schema!(
+    DropId,
+    "^d-[a-z0-9]{26}$",
+    "A drop's id, chosen by the hub: `d-` and 26 lowercase letters and digits.",
+    "d-abcdefghijklmnopqrstuvwxyz"
+);
+
 impl PartyId {
     /// Derives the id from a display name: "Barking and Dagenham" becomes
     /// `barking-and-dagenham`. Returns `None` when nothing usable is left.

@@ -8,7 +8,8 @@
 //! time within the allowed skew (`stale_request`), key in the directory
 //! (`unknown_key`), signature (`bad_signature`), body hash (`bad_signature`),
 //! and only then the single-use nonce (`replayed_nonce`), so an unauthenticated
-//! request can never burn a legitimate caller's nonce.
+//! request can never burn a legitimate caller's nonce. Between the two, the
+//! party's rate limit (`rate_limited`, see [`crate::rate_limit`]).
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -223,6 +224,10 @@ fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
     let span = tracing::Span::current();
     span.record("party", caller.party.as_str());
     span.record("member", caller.member.as_str());
+    // Only now is the party known for sure (nobody can spend another
+    // party's allowance by naming its key); before the nonce is used and
+    // the body read, so a refused request costs and burns nothing.
+    hub.limiters().check_party(&caller.party)?;
     Ok((caller, auth))
 }
 

@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Commit, Committed, DropState, code};
+use sealdrop_proto::api::{Commit, Committed, DropState, ErrorBody, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::Manifest;
-use sealdrop_proto::ids::PartyId;
+use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::open_doc;
 
 use super::auth::{Authed, Caller, Json};
@@ -121,6 +121,26 @@ pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), ApiEr
 }
 
 /// `POST /v1/drops/{id}/commit`.
+#[utoipa::path(
+    post,
+    path = "/v1/drops/{id}/commit",
+    tag = "drops",
+    summary = "Commit a drop with its signed manifest",
+    description = "Makes the uploaded ciphertext visible to the recipients once the manifest, signed by the calling \
+                   member, repeats the drop's facts, names exactly the bytes received, and is encrypted only to current \
+                   member keys of the recipient parties. The answer carries the `drop_committed` entry's log proof.",
+    params(("id" = DropId, Path, description = "The drop")),
+    request_body = Commit,
+    responses(
+        (status = 200, description = "Committed, with its transfer-log proof", body = Committed),
+        (status = 400, description = "`bad_request`: not a drop id, or a malformed body", body = ErrorBody),
+        (status = 403, description = "`forbidden`: your party is not the drop's sender", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`conflict`: already committed, or no content uploaded", body = ErrorBody),
+        (status = 422, description = "`bad_manifest`, `hash_mismatch`, `bad_expiry`, `agreement_not_in_force`, `not_in_agreement`", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn commit(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,

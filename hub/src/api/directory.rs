@@ -13,7 +13,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use sealdrop_proto::api::{DirectoryAccepted, HubInfo, code};
+use sealdrop_proto::api::{DirectoryAccepted, ErrorBody, HubInfo, code};
 use sealdrop_proto::directory::DirectoryError;
 use sealdrop_proto::note::DocError;
 
@@ -26,6 +26,15 @@ use crate::hub::{Hub, PublishError};
 pub const DIRECTORY_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// `GET /v1/info`.
+#[utoipa::path(
+    get,
+    path = "/v1/info",
+    tag = "hub",
+    summary = "The hub's identity",
+    description = "Its origin (also its transfer log's origin), the serial of the directory it enforces, its version \
+                   and its transfer log's verifier key.",
+    responses((status = 200, description = "The hub's identity", body = HubInfo)),
+)]
 pub async fn info(State(hub): State<Hub>) -> Json<HubInfo> {
     Json(HubInfo {
         origin: hub.origin().to_owned(),
@@ -36,11 +45,34 @@ pub async fn info(State(hub): State<Hub>) -> Json<HubInfo> {
 }
 
 /// `GET /v1/directory`: the signed note exactly as the authority produced it.
+#[utoipa::path(
+    get,
+    path = "/v1/directory",
+    tag = "directory",
+    summary = "The directory in force",
+    description = "The coordinator-signed directory (a C2SP signed note of type `sealdrop/directory/v1`) exactly as \
+                   signed. Clients verify it against the coordinator's key they hold; the hub is only a relay.",
+    responses((status = 200, description = "The signed directory note", content_type = "text/plain", body = String)),
+)]
 pub async fn get_directory(State(hub): State<Hub>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; charset=utf-8")], hub.directory().note.clone())
 }
 
 /// `GET /v1/directory/{serial}`: a directory version exactly as accepted.
+#[utoipa::path(
+    get,
+    path = "/v1/directory/{serial}",
+    tag = "directory",
+    summary = "An earlier directory version",
+    description = "A directory version the hub accepted, exactly as signed, so an auditor can check each \
+                   `directory_published` entry of the transfer log.",
+    params(("serial" = u64, Path, description = "The directory's serial number")),
+    responses(
+        (status = 200, description = "The signed directory note", content_type = "text/plain", body = String),
+        (status = 400, description = "`bad_request`: the serial is not a number", body = ErrorBody),
+        (status = 404, description = "`not_found`: the hub never accepted a directory with this serial", body = ErrorBody),
+    ),
+)]
 pub async fn get_directory_version(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
@@ -55,6 +87,24 @@ pub async fn get_directory_version(
 }
 
 /// `POST /v1/directory`.
+#[utoipa::path(
+    post,
+    path = "/v1/directory",
+    tag = "directory",
+    summary = "Publish a new directory version",
+    description = "Needs no request signature: the directory carries the coordinator's own, and the hub accepts only \
+                   a directory signed by the authority key fixed at init, with a higher serial than the one in force \
+                   and keeping every earlier revocation. Anyone may relay the coordinator's new directory; nobody can \
+                   forge or roll one back.",
+    request_body(content = String, content_type = "text/plain", description = "The signed directory note, exactly as `sealdrop directory sign` wrote it"),
+    responses(
+        (status = 200, description = "Accepted: now in force", body = DirectoryAccepted),
+        (status = 409, description = "`directory_rollback`: the serial is not higher than the one in force", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the note is larger than 4 MiB", body = ErrorBody),
+        (status = 422, description = "`directory_bad_signature`: not signed by the hub's authority; `directory_invalid`: not a valid directory (or it drops a revocation)", body = ErrorBody),
+    ),
+    extensions(("x-sealdrop-authenticated-by" = json!("the coordinator's signature on the body"))),
+)]
 pub async fn post_directory(
     State(hub): State<Hub>,
     body: Result<Bytes, BytesRejection>,

@@ -6,7 +6,8 @@
 //! generic message, so storage paths and database errors never reach callers.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealdrop_proto::api::{ErrorBody, ErrorDetail, code};
 
@@ -17,6 +18,9 @@ use crate::storage::{BlobError, MetaError};
 pub struct ApiError {
     code: &'static str,
     message: String,
+    /// Seconds the caller should wait before trying again, served as
+    /// `Retry-After` (set on `rate_limited`).
+    retry_after: Option<u64>,
 }
 
 /// The error code of a response, left in its extensions for the request log.
@@ -53,6 +57,7 @@ pub fn status_of(code: &str) -> StatusCode {
         code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
         code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
+        code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -60,7 +65,19 @@ pub fn status_of(code: &str) -> StatusCode {
 impl ApiError {
     /// An error with a code from [`code`] and a message for people.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after: None }
+    }
+
+    /// The same error, telling the caller to wait `secs` seconds
+    /// (`Retry-After`) before trying again.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The `Retry-After` seconds, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// 400 `bad_request`.
@@ -121,6 +138,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
         response.extensions_mut().insert(ErrorCode(self.code));
         response
     }
@@ -192,10 +212,20 @@ mod tests {
             (code::RANGE_NOT_SATISFIABLE, 416),
             (code::INSUFFICIENT_STORAGE, 507),
             (code::INTERNAL, 500),
+            (code::RATE_LIMITED, 429),
         ];
         for (c, status) in cases {
             assert_eq!(status_of(c).as_u16(), status, "{c}");
         }
+    }
+
+    #[test]
+    fn a_retry_after_is_served_as_its_header() {
+        let response = ApiError::new(code::RATE_LIMITED, "slow down").with_retry_after(3).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        let response = ApiError::not_found("no").into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use axum::http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_R
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealdrop_log::entry::{LogEntry, SignedRequest};
-use sealdrop_proto::api::{DropState, Inbox, InboxEntry, code};
+use sealdrop_proto::api::{DropState, ErrorBody, Inbox, InboxEntry, code};
 use sealdrop_proto::ids::DropId;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::ReaderStream;
@@ -39,6 +39,16 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 /// `GET /v1/inbox`: oldest first. Drops the party may not fetch now (their
 /// agreement ended or no longer includes the sender or the party) are left
 /// out: the sweeper deletes the ones whose agreement ended.
+#[utoipa::path(
+    get,
+    path = "/v1/inbox",
+    tag = "drops",
+    summary = "Drops waiting for your party",
+    description = "Committed, unexpired drops addressed to your party that it has not acknowledged, oldest first. Only \
+                   ever your own party's.",
+    responses((status = 200, description = "Your party's inbox", body = Inbox)),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Result<axum::Json<Inbox>, ApiError> {
     let now = hub.now();
     let party = caller.party.clone();
@@ -66,6 +76,30 @@ pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Res
 }
 
 /// `GET /v1/drops/{id}/content`: recipient parties only.
+#[utoipa::path(
+    get,
+    path = "/v1/drops/{id}/content",
+    tag = "drops",
+    summary = "Download a drop's ciphertext",
+    description = "The age ciphertext, streamed, for a recipient party that has not acknowledged it. Every download \
+                   (whole or a range) is a `drop_fetched` entry in the transfer log with the signed request. One range \
+                   (`bytes=START-`, `bytes=START-END` or `bytes=-N`) resumes a broken download.",
+    params(
+        ("id" = DropId, Path, description = "The drop"),
+        ("Range" = Option<String>, Header, description = "One byte range, to resume a download"),
+    ),
+    responses(
+        (status = 200, description = "The whole ciphertext", content_type = "application/octet-stream", body = inline(super::openapi::Binary)),
+        (status = 206, description = "The range asked for (with `Content-Range`)", content_type = "application/octet-stream", body = inline(super::openapi::Binary)),
+        (status = 400, description = "`bad_request`: not a drop id", body = ErrorBody),
+        (status = 403, description = "`forbidden`: your party is not a recipient of the drop", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such drop, or not yet committed", body = ErrorBody),
+        (status = 410, description = "`gone`: delivered, expired, recalled, or already acknowledged by your party", body = ErrorBody),
+        (status = 416, description = "`bad_range`: a malformed, multiple or unsatisfiable range", body = ErrorBody),
+        (status = 422, description = "`agreement_not_in_force`, `not_in_agreement`: the agreement ended or no longer includes the sender or your party", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn get_content(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,

@@ -26,7 +26,7 @@ use crate::storage::MetaStore;
 pub const PROBE_FILE: &str = ".readyz-probe";
 
 /// One check's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
     /// `not_shutting_down`, `data_dir`, `database` or `transfer_log`.
     pub name: &'static str,
@@ -35,7 +35,7 @@ pub struct Check {
 }
 
 /// The body of `/readyz`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Readiness {
     /// Whether every check passed.
     pub ready: bool,
@@ -44,11 +44,31 @@ pub struct Readiness {
 }
 
 /// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "hub",
+    summary = "Liveness",
+    description = "`ok` whenever the process answers. Outside `/v1/`: for load balancers and orchestrators.",
+    responses((status = 200, description = "The process answers", content_type = "text/plain", body = String)),
+)]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "hub",
+    summary = "Readiness",
+    description = "Whether the hub can do its work: each check by name and whether it passed, never why it failed. \
+                   Outside `/v1/`: for load balancers and orchestrators.",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready (shutting down, data directory, database or transfer log)", body = Readiness),
+    ),
+)]
 pub async fn readyz(State(hub): State<Hub>) -> Response {
     let shutting_down = hub.is_shutting_down();
     let probe = hub.clone();

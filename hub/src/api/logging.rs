@@ -36,6 +36,10 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         if route == "/healthz" || route == "/readyz" {
             // Probes come every few seconds; a failing readiness check logs its cause itself.
             tracing::debug!(status, elapsed_ms, "probe");
+        } else if status == 429 {
+            // A flood must not fill the disk with one line per refusal: the
+            // limiter warns once when an address or party starts being limited.
+            tracing::debug!(status, code, elapsed_ms, "request");
         } else if status >= 500 {
             tracing::error!(status, code, elapsed_ms, "request failed");
         } else {

@@ -12,6 +12,9 @@
 //!   [`metered`]: the request metrics.
 //! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
 //! - [`scrape`]: `/metrics`, on the metrics listener only.
+//! - [`openapi`]: the API's description, `GET /v1/openapi.json`, built
+//!   from the same route table as the router ([`routes`]).
+//! - [`throttle`]: the rate limit per source address.
 
 pub mod ack;
 pub mod auth;
@@ -23,62 +26,93 @@ pub mod fetch;
 pub mod health;
 pub mod logging;
 pub mod metered;
+pub mod openapi;
 pub mod recall;
 pub mod scrape;
 pub mod sent;
 mod shared;
+pub mod throttle;
 pub mod tlog;
 pub mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
 use crate::hub::Hub;
 
-/// Builds the hub's router.
-pub fn router(hub: Hub) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/info", get(directory::info))
-        .route(
-            "/v1/directory",
-            get(directory::get_directory)
-                .post(directory::post_directory)
+/// Every route of the hub, in one table: `routes!` registers each handler
+/// under the path of its `#[utoipa::path]` annotation and adds that
+/// annotation to the API description, so the router ([`router`]) and the
+/// description ([`openapi::description`]) are built from the same entries.
+/// Add a route here, with `routes!`, and nowhere else.
+pub fn routes() -> OpenApiRouter<Hub> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(directory::info))
+        .routes(
+            routes!(directory::get_directory, directory::post_directory)
                 .layer(DefaultBodyLimit::max(directory::DIRECTORY_BODY_LIMIT)),
         )
-        .route("/v1/directory/{serial}", get(directory::get_directory_version))
-        .route("/v1/log/checkpoint", get(tlog::checkpoint))
-        .route("/v1/log/tile/{*path}", get(tlog::tile))
-        .route("/v1/log/entry/{index}", get(tlog::entry))
-        .route("/v1/log/proof/inclusion", get(tlog::inclusion))
-        .route("/v1/log/proof/consistency", get(tlog::consistency))
-        .route("/v1/log/cosignature", post(tlog::cosign))
-        .route("/v1/drops", post(drops::create))
-        .route("/v1/drops/{id}", get(drops::details))
-        .route("/v1/drops/{id}/content", get(fetch::get_content).put(upload::put_content))
-        .route("/v1/drops/{id}/upload", get(upload::upload_progress))
-        .route("/v1/drops/{id}/commit", post(commit::commit))
-        .route("/v1/drops/{id}/ack", post(ack::ack))
-        .route("/v1/drops/{id}/recall", post(recall::recall))
-        .route("/v1/inbox", get(fetch::inbox))
-        .route("/v1/sent", get(sent::sent))
+        .routes(routes!(directory::get_directory_version))
+        .routes(routes!(tlog::checkpoint))
+        .routes(routes!(tlog::tile))
+        .routes(routes!(tlog::entry))
+        .routes(routes!(tlog::inclusion))
+        .routes(routes!(tlog::consistency))
+        .routes(routes!(tlog::cosign))
+        .routes(routes!(drops::create))
+        .routes(routes!(drops::details))
+        .routes(routes!(fetch::get_content, upload::put_content))
+        .routes(routes!(upload::upload_progress))
+        .routes(routes!(commit::commit))
+        .routes(routes!(ack::ack))
+        .routes(routes!(recall::recall))
+        .routes(routes!(fetch::inbox))
+        .routes(routes!(sent::sent))
+}
+
+/// Builds the hub's router.
+pub fn router(hub: Hub) -> Router {
+    with_layers(routes(), hub)
+}
+
+/// The router of a route table, with the fallback and every layer.
+pub(crate) fn with_layers(routes: OpenApiRouter<Hub>, hub: Hub) -> Router {
+    let (router, _) = routes.split_for_parts();
+    router
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
+        .layer(axum::middleware::from_fn(openapi::described_routes_only))
         // JSON bodies; the upload streams past this with its own limit.
         .layer(DefaultBodyLimit::max(auth::JSON_BODY_LIMIT))
+        // Before any handler or extractor: nothing is authenticated or read
+        // for a request over its address's limit.
+        .layer(axum::middleware::from_fn_with_state(hub.clone(), throttle::limit_addresses))
         .layer(axum::middleware::from_fn(logging::log_requests))
         .layer(axum::middleware::from_fn_with_state(hub.clone(), metered::observe))
         .with_state(hub)
 }
 
+/// Marks the answer of [`no_route`], so tests can tell "no such route or
+/// method" from a route's own 404.
+#[derive(Debug, Clone, Copy)]
+pub struct NoRoute;
+
 /// Unknown routes and methods: the same JSON error shape as everything else.
-async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("there is no route {method} {}: the hub's API lives under /v1/", uri.path()))
+async fn no_route(method: Method, uri: Uri) -> Response {
+    let mut response =
+        ApiError::not_found(format!("there is no route {method} {}: the hub's API lives under /v1/", uri.path()))
+            .into_response();
+    response.extensions_mut().insert(NoRoute);
+    response
 }
 
 #[cfg(test)]

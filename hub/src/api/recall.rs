@@ -16,7 +16,8 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
-use sealdrop_proto::api::{DropState, Recall, Recalled, RecipientStatus, code};
+use sealdrop_proto::api::{DropState, ErrorBody, Recall, Recalled, RecipientStatus, code};
+use sealdrop_proto::ids::DropId;
 
 use super::auth::{Authed, Json};
 use super::error::ApiError;
@@ -59,6 +60,26 @@ fn status(r: &RecipientRecord) -> Result<RecipientStatus, ApiError> {
 }
 
 /// `POST /v1/drops/{id}/recall`.
+#[utoipa::path(
+    post,
+    path = "/v1/drops/{id}/recall",
+    tag = "drops",
+    summary = "Recall a drop nobody has acknowledged",
+    description = "Any member of the sending party takes the drop back: the hub deletes the ciphertext and logs the \
+                   signed request and its deletion. Refused once a recipient has acknowledged. The answer names \
+                   recipients that downloaded it without acknowledging.",
+    params(("id" = DropId, Path, description = "The drop")),
+    request_body = Recall,
+    responses(
+        (status = 200, description = "Recalled", body = Recalled),
+        (status = 400, description = "`bad_request`: not a drop id, or a body other than `{}`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: your party is a recipient, not the sender", body = ErrorBody),
+        (status = 404, description = "`not_found`: your party has not sent such a drop", body = ErrorBody),
+        (status = 409, description = "`recall_refused`: a recipient acknowledged it (named); `conflict`: not committed", body = ErrorBody),
+        (status = 410, description = "`gone`: already delivered, expired or recalled", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn recall(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,

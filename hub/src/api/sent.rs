@@ -4,7 +4,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
-use sealdrop_proto::api::{RecipientStatus, Sent, SentDrop};
+use sealdrop_proto::api::{ErrorBody, RecipientStatus, Sent, SentDrop};
 use sealdrop_proto::ids::DropId;
 use serde::Deserialize;
 
@@ -16,9 +16,12 @@ use crate::hub::Hub;
 use crate::storage::meta::SentRecord;
 
 /// The query string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SentQuery {
+    /// Only this drop (`not_found` if your party did not send it).
+    #[param(value_type = Option<DropId>)]
     id: Option<String>,
 }
 
@@ -50,6 +53,21 @@ fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<Sent
 }
 
 /// `GET /v1/sent`: newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/sent",
+    tag = "drops",
+    summary = "Your party's sent drops",
+    description = "Every drop your party sent, newest first, with each recipient's progress (fetched, acknowledged, by \
+                   whom). Only ever your own party's drops.",
+    params(SentQuery),
+    responses(
+        (status = 200, description = "Your party's sent drops", body = Sent),
+        (status = 400, description = "`bad_request`: an unknown query parameter or a malformed drop id", body = ErrorBody),
+        (status = 404, description = "`not_found`: with `id`, your party has not sent that drop", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn sent(
     State(hub): State<Hub>,
     uri: Uri,

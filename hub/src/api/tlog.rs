@@ -20,7 +20,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use sealdrop_log::cosign::add_cosignatures;
 use sealdrop_log::tiles::{TileError, TilePath, encode_entry_bundle, hash_tile};
-use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, InclusionProof, code};
+use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof, code};
 use serde::Deserialize;
 
 use super::auth::{Authed, Json};
@@ -52,6 +52,15 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
 }
 
 /// `GET /v1/log/checkpoint`.
+#[utoipa::path(
+    get,
+    path = "/v1/log/checkpoint",
+    tag = "log",
+    summary = "The transfer log's latest checkpoint",
+    description = "A c2sp.org/tlog-checkpoint signed note by the hub's log key, with every witness cosignature \
+                   stored for it.",
+    responses((status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String)),
+)]
 pub async fn checkpoint(State(hub): State<Hub>) -> Result<Response, ApiError> {
     let note = meta(&hub, |m| {
         let latest =
@@ -74,6 +83,20 @@ fn beyond_the_log(tile: impl Display) -> ApiError {
 }
 
 /// `GET /v1/log/tile/{*path}`.
+#[utoipa::path(
+    get,
+    path = "/v1/log/tile/{*path}",
+    tag = "log",
+    summary = "A tile of the transfer log",
+    description = "A hash tile `<L>/<N>[.p/<W>]` or an entry bundle `entries/<N>[.p/<W>]` (c2sp.org/tlog-tiles, \
+                   height 8). Full tiles never change and are served as immutable.",
+    params(("path" = String, Path, description = "The tile's path, several segments: `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N as `x001/x234/067`")),
+    responses(
+        (status = 200, description = "The tile's bytes", content_type = "application/octet-stream", body = inline(super::openapi::Binary)),
+        (status = 400, description = "`bad_request`: not a tile path", body = ErrorBody),
+        (status = 404, description = "`not_found`: beyond the log's current size", body = ErrorBody),
+    ),
+)]
 pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let tile = match TilePath::parse(&raw) {
@@ -115,6 +138,20 @@ pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejecti
 }
 
 /// `GET /v1/log/entry/{index}`: the entry's bytes (JSON).
+#[utoipa::path(
+    get,
+    path = "/v1/log/entry/{index}",
+    tag = "log",
+    summary = "One entry of the transfer log",
+    description = "The entry's bytes: compact JSON (party ids, key names, hashes, sizes, times and signed \
+                   documents; never content or file names).",
+    params(("index" = u64, Path, description = "The entry's index, from 0")),
+    responses(
+        (status = 200, description = "The entry", content_type = "application/json", body = Object),
+        (status = 400, description = "`bad_request`: the index is not a number", body = ErrorBody),
+        (status = 404, description = "`not_found`: the log has no such entry yet", body = ErrorBody),
+    ),
+)]
 pub async fn entry(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let index: u64 = raw.parse().map_err(|_| ApiError::bad_request(format!("log index {raw:?} is not a number")))?;
@@ -125,14 +162,30 @@ pub async fn entry(State(hub): State<Hub>, path: Result<Path<String>, PathReject
 }
 
 /// The query of `GET /v1/log/proof/inclusion`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
+    /// The entry's index.
     index: u64,
+    /// The size of the tree to prove it in (greater than `index`).
     size: u64,
 }
 
 /// `GET /v1/log/proof/inclusion?index=I&size=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/inclusion",
+    tag = "log",
+    summary = "Proof that an entry is in the log",
+    description = "The RFC 6962 audit path of entry `index` in the tree of `size` entries.",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        (status = 400, description = "`bad_request`: a missing or malformed parameter, or `index` not below `size`", body = ErrorBody),
+        (status = 404, description = "`not_found`: the log is smaller than `size`", body = ErrorBody),
+    ),
+)]
 pub async fn inclusion(
     State(hub): State<Hub>,
     q: Result<Query<InclusionQuery>, QueryRejection>,
@@ -153,14 +206,30 @@ pub async fn inclusion(
 }
 
 /// The query of `GET /v1/log/proof/consistency`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
+    /// The older tree size.
     old: u64,
+    /// The newer tree size (at least `old`).
     new: u64,
 }
 
 /// `GET /v1/log/proof/consistency?old=A&new=B`.
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/consistency",
+    tag = "log",
+    summary = "Proof that the log only grew",
+    description = "The RFC 6962 proof that the tree of `new` entries extends the tree of `old` entries.",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 400, description = "`bad_request`: a missing or malformed parameter, or `old` larger than `new`", body = ErrorBody),
+        (status = 404, description = "`not_found`: the log is smaller than `new`", body = ErrorBody),
+    ),
+)]
 pub async fn consistency(
     State(hub): State<Hub>,
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
@@ -190,6 +259,22 @@ pub async fn consistency(
 /// `POST /v1/log/cosignature`: stores a witness cosignature by one of the
 /// caller's party's witness keys over the checkpoint of `size`, replacing
 /// that witness's earlier one for the same checkpoint.
+#[utoipa::path(
+    post,
+    path = "/v1/log/cosignature",
+    tag = "log",
+    summary = "Store a witness cosignature",
+    description = "A c2sp.org/tlog-cosignature line by one of your party's witness keys (listed in the directory) over \
+                   the hub's checkpoint of `size`, served with that checkpoint from then on.",
+    request_body = Cosign,
+    responses(
+        (status = 200, description = "Stored", body = CosignatureAccepted),
+        (status = 400, description = "`bad_request`: a malformed body", body = ErrorBody),
+        (status = 404, description = "`not_found`: the hub signed no checkpoint of that size", body = ErrorBody),
+        (status = 422, description = "`bad_cosignature`: not a signature line, not by a witness key of your party, or not over that checkpoint", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn cosign(
     State(hub): State<Hub>,
     Authed { caller, body: Json(req), .. }: Authed<Json<Cosign>>,

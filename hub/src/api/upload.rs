@@ -9,7 +9,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use futures_util::StreamExt as _;
-use sealdrop_proto::api::{DropState, UPLOAD_OFFSET_HEADER, UploadProgress, Uploaded, code};
+use sealdrop_proto::api::{DropState, ErrorBody, UPLOAD_OFFSET_HEADER, UploadProgress, Uploaded, code};
 use sealdrop_proto::ids::DropId;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
@@ -26,6 +26,30 @@ fn too_large(max: u64) -> ApiError {
 }
 
 /// `PUT /v1/drops/{id}/content`.
+#[utoipa::path(
+    put,
+    path = "/v1/drops/{id}/content",
+    tag = "drops",
+    summary = "Upload a drop's ciphertext",
+    description = "The sender streams the age ciphertext of its open drop; the hub hashes it as it arrives and answers \
+                   what it received. The body may be signed as `UNSIGNED` (the manifest binds its hash at commit). \
+                   With `sealdrop-upload-offset`, continues an upload cut off at that byte.",
+    params(
+        ("id" = DropId, Path, description = "The drop"),
+        ("sealdrop-upload-offset" = Option<u64>, Header, description = "Continue from this byte: exactly what `GET /v1/drops/{id}/upload` reports"),
+    ),
+    request_body(content = inline(super::openapi::Binary), content_type = "application/octet-stream", description = "The age ciphertext"),
+    responses(
+        (status = 200, description = "What the hub received", body = Uploaded),
+        (status = 400, description = "`bad_request`: not a drop id, a malformed offset or Content-Length", body = ErrorBody),
+        (status = 403, description = "`forbidden`: your party is not the drop's sender", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`conflict`: already committed; `upload_offset_mismatch`: the hub holds another number of bytes", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: larger than the hub's `max_upload_bytes`", body = ErrorBody),
+        (status = 507, description = "`insufficient_storage`: the hub's disk is full", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn put_content(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
@@ -90,6 +114,22 @@ pub async fn put_content(
 
 /// `GET /v1/drops/{id}/upload`: how much of an open drop's upload the hub
 /// holds, for a sender continuing one that was cut off.
+#[utoipa::path(
+    get,
+    path = "/v1/drops/{id}/upload",
+    tag = "drops",
+    summary = "How much of an upload the hub holds",
+    description = "For the sender of an open drop whose upload was cut off: continue from `received`.",
+    params(("id" = DropId, Path, description = "The drop")),
+    responses(
+        (status = 200, description = "The bytes held", body = UploadProgress),
+        (status = 400, description = "`bad_request`: not a drop id", body = ErrorBody),
+        (status = 403, description = "`forbidden`: your party is not the drop's sender", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
+        (status = 409, description = "`conflict`: the drop is no longer open", body = ErrorBody),
+    ),
+    security(("sealdrop_request_signature" = [])),
+)]
 pub async fn upload_progress(
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
