@@ -1200,7 +1200,9 @@ impl Tmpfs {
                     dir.path().display(),
                     out.status
                 );
-                Err(format!("mounting a tmpfs is not permitted here ({why}); run the tests as root to fill a small disk"))
+                Err(format!(
+                    "mounting a tmpfs is not permitted here ({why}); run the tests as root to fill a small disk"
+                ))
             }
             Err(e) => panic!(
                 "cannot run `mount` ({e}); this test fills a small disk under the hub and needs `mount` and root"
@@ -1997,10 +1999,11 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         }
         // The client sends its whole request and then waits: its side ends
         // only when it goes away.
-        if side == CutSide::StallResponse && hold(state, || requests.is_finished()) {
-            if client.write_all(&answer[head_len + body_now..]).is_ok() {
-                let _ = std::io::copy(&mut up, &mut client);
-            }
+        if side == CutSide::StallResponse
+            && hold(state, || requests.is_finished())
+            && client.write_all(&answer[head_len + body_now..]).is_ok()
+        {
+            let _ = std::io::copy(&mut up, &mut client);
         }
     }
     let _ = client.flush();

@@ -482,7 +482,7 @@ fn start_up_cleanup_after_a_kill_removes_uploads_and_blobs_that_no_drop_owns() {
 
     scene.restart();
     let log = scene.hub.log();
-    let opened = log.lines().filter(|l| l.contains("opened hub data directory")).last().unwrap_or_default();
+    let opened = log.lines().rfind(|l| l.contains("opened hub data directory")).unwrap_or_default();
     assert!(opened.contains("uploads_removed=3") && opened.contains("blobs_removed=2"), "{opened}");
     assert_eq!(list_dir(&uploads(&scene.hub)), [format!("{open}.part")], "only the open drop's upload stays");
     assert_eq!(list_dir(&blobs(&scene.hub)), [format!("{large}.age")], "only the committed drop's blob stays");

@@ -73,10 +73,8 @@ fn eight_senders_and_four_fetchers_account_for_every_drop() {
             .map(|(party, files)| {
                 let senders_left = &senders_left;
                 scope.spawn(move || {
-                    let ids: Vec<String> = files
-                        .iter()
-                        .map(|f| party.send(f.to, &[&party.file(&f.name, &f.data)]))
-                        .collect();
+                    let ids: Vec<String> =
+                        files.iter().map(|f| party.send(f.to, &[&party.file(&f.name, &f.data)])).collect();
                     senders_left.fetch_sub(1, Ordering::SeqCst);
                     ids
                 })
@@ -133,7 +131,11 @@ fn eight_senders_and_four_fetchers_account_for_every_drop() {
     for (id, (sender, file)) in &planned_by_id {
         let d = &drops[id];
         assert_eq!((d.sender.as_str(), d.state.as_str()), (*sender, "delivered"), "drop {id}");
-        assert_eq!((d.recipients.clone(), d.acknowledged_by.clone()), (vec![file.to.to_owned()], vec![file.to.to_owned()]), "drop {id}");
+        assert_eq!(
+            (d.recipients.clone(), d.acknowledged_by.clone()),
+            (vec![file.to.to_owned()], vec![file.to.to_owned()]),
+            "drop {id}"
+        );
     }
 
     // Each recipient received exactly its drops, once, and placed them whole.
@@ -147,11 +149,8 @@ fn eight_senders_and_four_fetchers_account_for_every_drop() {
             assert!(received.insert(id.clone()), "drop {id} was received twice");
         }
         let placed = tree(out);
-        let mine: BTreeMap<&str, &Planned> = planned_by_id
-            .values()
-            .filter(|(_, f)| f.to == party.id)
-            .map(|(_, f)| (f.name.as_str(), *f))
-            .collect();
+        let mine: BTreeMap<&str, &Planned> =
+            planned_by_id.values().filter(|(_, f)| f.to == party.id).map(|(_, f)| (f.name.as_str(), *f)).collect();
         assert_eq!(placed.keys().map(String::as_str).collect::<Vec<_>>(), mine.keys().copied().collect::<Vec<_>>());
         for (name, content) in &placed {
             assert!(*content == mine[name.as_str()].data, "{}: {name} arrived changed", party.id);
