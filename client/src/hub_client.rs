@@ -309,10 +309,19 @@ impl HubClient {
         if let Some(offset) = offset {
             req = req.header(UPLOAD_OFFSET_HEADER, offset.to_string());
         }
-        let mut chunks = chunks;
-        let body = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx));
+        let chunks = std::sync::Arc::new(std::sync::Mutex::new(chunks));
+        let body_chunks = std::sync::Arc::clone(&chunks);
+        let body = futures_util::stream::poll_fn(move |cx| {
+            body_chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).poll_recv(cx)
+        });
         let req = req.header("content-type", "application/octet-stream").body(reqwest::Body::wrap_stream(body));
-        self.exchange(req, async |r| self.json::<Uploaded>(r).await)
+        let answer = self.exchange(req, async |r| self.json::<Uploaded>(r).await);
+        // The body can outlive the exchange: when the connection fails, the
+        // task holding it is never polled again (this runtime only runs
+        // inside `exchange`), and whoever feeds the channel would wait for
+        // room forever. Closing it makes their next send fail at once.
+        chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).close();
+        answer
     }
 
     fn runtime(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {

@@ -339,6 +339,17 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
     let produced = producer.join().map_err(|_| crashed("encrypting"))?;
     let teed = tee.join().map_err(|_| crashed("hashing"))?;
 
+    // Without a local copy, an upload that stops (the hub went away) stops
+    // the tee and the producer with a broken pipe: the upload's own error
+    // says what happened, not theirs.
+    fn upload_stopped<T>(r: &io::Result<T>) -> bool {
+        r.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    }
+    if let (None, Err(e)) = (&spool, &uploaded)
+        && (upload_stopped(&produced) || upload_stopped(&teed))
+    {
+        return Err(e.clone());
+    }
     let state_dir = spool.as_ref().map(|(state_dir, _)| *state_dir);
     let discard_spool = || {
         if let Some(state_dir) = state_dir {

@@ -103,6 +103,8 @@ struct Inner {
     /// Serialises directory publication so two uploads cannot both pass the
     /// rollback check against the same current serial.
     publish: Mutex<()>,
+    /// See [`Hub::log_turn`].
+    log_turn: tokio::sync::Mutex<()>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
     /// What operators scrape (see [`crate::metrics`]).
@@ -211,6 +213,7 @@ impl Hub {
                 blobs: Arc::new(blobs),
                 directory: RwLock::new(Arc::new(directory)),
                 publish: Mutex::new(()),
+                log_turn: tokio::sync::Mutex::new(()),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 metrics: Arc::new(Metrics::new()),
@@ -342,6 +345,15 @@ impl Hub {
         whole_seconds(self.inner.clock.now())
     }
 
+    /// A turn at the transfer log: taken before reading the time that goes
+    /// into new log entries and held until they are appended. Without it two
+    /// concurrent requests could read the time in one order and append in
+    /// the other, and the log would go back in time (which `audit verify`
+    /// rightly refuses). Take a drop's lock, if any, before this, never after.
+    pub(crate) async fn log_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.log_turn.lock().await
+    }
+
     pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
         Arc::clone(&self.inner.meta)
     }
@@ -383,6 +395,8 @@ impl Hub {
         let _serial = self.inner.publish.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.directory();
         let next = SignedDirectory::verify_successor(note, &self.inner.authority, &current.directory)?;
+        // Blocking (this runs on the blocking pool); see [`Hub::log_turn`].
+        let _turn = self.inner.log_turn.blocking_lock();
         let now = self.now();
         let entry = transfer_log::directory_entry(&self.inner.log_key, now, &next)?;
         let stored = StoredDirectory {

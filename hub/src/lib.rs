@@ -21,6 +21,7 @@ pub mod api;
 pub mod backup;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod hub;
 pub mod init;
 mod locks;

@@ -344,6 +344,11 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
     if std::env::var_os(TEST_CLOCK_ENV).is_some_and(|v| !v.is_empty()) {
         tracing::warn!("{TEST_CLOCK_ENV} is set: the hub reads the time from a test clock file, not the system clock");
     }
+    // A test hook (see `sealdrop_hub::failpoint`): said loudly, and a point that does not exist stops the start.
+    if let Some(armed) = sealdrop_hub::failpoint::armed()? {
+        let env = sealdrop_hub::failpoint::ENV;
+        tracing::warn!(point = armed.point, hit = armed.on_hit, "{env} is set: the hub aborts at this test fail point");
+    }
     // Checked before anything else, so a bad certificate stops the start.
     let tls = match &settings.tls {
         Some(files) => {

@@ -166,15 +166,24 @@ impl Hub {
             return Ok(());
         }
         let reason = if item.expires <= now { DeletionReason::Expired } else { DeletionReason::AgreementEnded };
-        let time = jiff::Timestamp::from_second(now).map_err(|e| HubError::Internal(e.to_string()))?;
+        // The entry's time is read now, in the log's turn (see
+        // `Hub::log_turn`), not at the start of the sweep: requests may have
+        // logged later times since.
+        let turn = self.log_turn().await;
+        let time = self.now();
         let statement = HubStatement::DropDeleted { time, drop: id.clone(), reason };
         let entry = hub_entry(self.log_key(), &statement).to_bytes()?;
-        let end =
-            EndRecord { state: DropState::Expired, at: now, log_entries: vec![entry], unless_acknowledged: false };
+        let end = EndRecord {
+            state: DropState::Expired,
+            at: time.as_second(),
+            log_entries: vec![entry],
+            unless_acknowledged: false,
+        };
         let (key, signer) = (id.clone(), self.clone());
         let outcome = tokio::task::spawn_blocking(move || meta.end_drop(&key, &end, signer.log_key()))
             .await
             .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+        drop(turn);
         let EndOutcome::Ended { log_index } = outcome else {
             // Delivered or recalled since the query: nothing to do.
             return Ok(());

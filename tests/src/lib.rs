@@ -503,6 +503,14 @@ impl Party {
         fail_args(self.command(), args)
     }
 
+    /// Starts `sealdrop GLOBALS ARGS` in the background (stdout and stderr
+    /// piped), for a test that stops it or the hub part-way.
+    pub fn spawn<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I) -> Child {
+        let mut cmd = self.command();
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+    }
+
     /// Runs, asserts failure with error code `code`; returns the exit code and stderr.
     pub fn fail_code<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&self, args: I, code: &str) -> (i32, String) {
         let args: Vec<S> = args.into_iter().collect();
@@ -591,6 +599,14 @@ impl Party {
             .find(|d| d["id"] == id)
             .unwrap_or_else(|| panic!("drop {id} is not in `status --json`: {all:?}"))
             .clone()
+    }
+
+    /// `sealdrop journal --json`: this machine's journal, oldest first.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        match json(&self.ok(["journal", "--json"])) {
+            serde_json::Value::Array(a) => a,
+            other => panic!("`journal --json` must print a JSON array, got {other}"),
+        }
     }
 
     /// The party's member secret key.
@@ -727,9 +743,20 @@ impl Hub {
         data
     }
 
+    /// Like [`Hub::start_with_options`], with the data directory made inside
+    /// `parent` (e.g. a small [`Tmpfs`], to fill the hub's disk).
+    pub fn start_in(parent: &Path, options: &[&str]) -> Self {
+        let data = tempfile::tempdir_in(parent)
+            .unwrap_or_else(|e| panic!("make the hub's data directory in {}: {e}", parent.display()));
+        Self::start_with_data(data, None, options)
+    }
+
     fn start_with(clock: Option<&Path>, options: &[&str]) -> Self {
+        Self::start_with_data(tempfile::tempdir().expect("tempdir"), clock, options)
+    }
+
+    fn start_with_data(data: TempDir, clock: Option<&Path>, options: &[&str]) -> Self {
         let bins = bins();
-        let data = tempfile::tempdir().expect("tempdir");
         let logs = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
         let mut init = hub_command();
@@ -754,8 +781,8 @@ impl Hub {
         );
 
         let clock = clock.map(Path::to_path_buf);
-        let (child, addr, metrics_addr) =
-            spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), options, clock.as_deref());
+        let serve = Serve { options, env: &[], listen: "127.0.0.1:0", clock: clock.as_deref() };
+        let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, options);
         Self { data, addr, url, metrics_addr, logs, child, clock }
     }
@@ -813,18 +840,55 @@ impl Hub {
     /// Like [`Hub::restart`], with extra `serve` options (e.g. a small
     /// `--max-upload-bytes` to make some uploads fail).
     pub fn restart_with(&mut self, options: &[&str]) {
+        self.respawn(options, &[], "127.0.0.1:0");
+    }
+
+    /// Like [`Hub::restart`], with `SEALDROP_HUB_FAILPOINT` set to `point`
+    /// (`<name>[@<n>]`): the hub aborts when it gets there (see
+    /// `hub/src/failpoint.rs`); [`Hub::wait_exit`] waits for that.
+    pub fn restart_with_failpoint(&mut self, point: &str) {
+        self.respawn(&[], &[("SEALDROP_HUB_FAILPOINT", point)], "127.0.0.1:0");
+    }
+
+    /// Like [`Hub::restart`], listening on the same port again, so clients
+    /// already pointed at it (and running) reach the new process.
+    pub fn restart_on_same_port(&mut self) {
+        let addr = self.addr.clone();
+        self.respawn(&[], &[], &addr);
+    }
+
+    fn respawn(&mut self, options: &[&str], env: &[(&str, &str)], listen: &str) {
         self.stop();
-        let (child, addr, metrics_addr) = spawn_serve(
-            &bins().hub,
-            self.data.path(),
-            &self.logs.path().join("hub.stderr"),
-            options,
-            self.clock.as_deref(),
-        );
+        let serve = Serve { options, env, listen, clock: self.clock.as_deref() };
+        let (child, addr, metrics_addr) =
+            spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"), &serve);
         self.child = child;
         self.url = hub_url(&addr, options);
         self.addr = addr;
         self.metrics_addr = metrics_addr;
+    }
+
+    /// The hub process's id (to signal it, or read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the hub process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("ask whether the hub exited").is_none()
+    }
+
+    /// Waits (at most `within`) for the hub process to exit by itself, e.g.
+    /// at a fail point; returns its exit status.
+    pub fn wait_exit(&mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the hub") {
+                return status;
+            }
+            assert!(started.elapsed() < within, "the hub is still running after {within:?}:\n{}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// A copy of the data directory (stop the hub first for a clean copy).
@@ -919,11 +983,6 @@ impl Hub {
         let mut files = tree(self.data.path());
         files.retain(|name, _| !name.starts_with("hub.db") && !name.ends_with(".readyz-probe"));
         HubSnapshot { rows, files }
-    }
-
-    /// The hub process's id (to read its memory use from `/proc`).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// What the hub wrote on stderr so far.
@@ -1021,6 +1080,7 @@ const HUB_ENV: &[&str] = &[
     "SEALDROP_HUB_BODY_IDLE_TIMEOUT",
     "SEALDROP_HUB_UPLOAD_RESUME_WINDOW",
     "SEALDROP_TEST_CLOCK",
+    "SEALDROP_HUB_FAILPOINT",
     "RUST_LOG",
 ];
 
@@ -1039,15 +1099,22 @@ fn hub_url(addr: &str, options: &[&str]) -> String {
     format!("{scheme}://{addr}")
 }
 
-/// Spawns `sealdrop-hub serve` on a free loopback port and reads its
-/// address (and the metrics listener's, when `options` ask for one).
-fn spawn_serve(
-    hub_bin: &Path,
-    data: &Path,
-    stderr_path: &Path,
-    options: &[&str],
-    clock: Option<&Path>,
-) -> (Child, String, Option<String>) {
+/// How [`spawn_serve`] runs `serve`.
+struct Serve<'a> {
+    /// Extra options.
+    options: &'a [&'a str],
+    /// Extra environment variables.
+    env: &'a [(&'a str, &'a str)],
+    /// `--listen`: `127.0.0.1:0` for a free port.
+    listen: &'a str,
+    /// The test clock file, if any.
+    clock: Option<&'a Path>,
+}
+
+/// Spawns `sealdrop-hub serve` on `serve.listen` and reads its address (and
+/// the metrics listener's, when the options ask for one).
+fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, serve: &Serve<'_>) -> (Child, String, Option<String>) {
+    let Serve { options, env, listen, clock } = *serve;
     let stderr_path = stderr_path.to_path_buf();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
     let mut command = Command::new(hub_bin);
@@ -1058,11 +1125,12 @@ fn spawn_serve(
         Some(path) => command.env("SEALDROP_TEST_CLOCK", path),
         None => command.env_remove("SEALDROP_TEST_CLOCK"),
     };
+    command.envs(env.iter().copied());
     let mut child = command
         .arg("serve")
         .arg("--data")
         .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1098,6 +1166,309 @@ fn spawn_serve(
         let _ = stdout.read_to_end(&mut sink);
     });
     (child, addr, metrics_addr)
+}
+
+// ---------------------------------------------------------------------------
+// A small disk
+
+/// A tmpfs of a fixed size mounted on a fresh temporary folder, unmounted
+/// when dropped: a disk small enough for a test to fill. Mounting needs root
+/// (the test machines and CI run the tests as root).
+#[derive(Debug)]
+pub struct Tmpfs {
+    /// The mount point.
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `bytes` bytes (mode 0700). `Err` says why when
+    /// mounting is not permitted here (not root, or a container without the
+    /// capability), for the test to print as its reason to skip; any other
+    /// failure to mount panics.
+    pub fn mount(bytes: u64) -> Result<Self, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = format!("size={bytes},mode=0700");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "sealdrop-test"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Ok(Self { dir }),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                let lower = why.to_lowercase();
+                let not_permitted = ["permission denied", "only root", "must be superuser", "not permitted"];
+                assert!(
+                    not_permitted.iter().any(|p| lower.contains(p)),
+                    "cannot mount a {bytes}-byte tmpfs on {} ({}: {why})",
+                    dir.path().display(),
+                    out.status
+                );
+                Err(format!(
+                    "mounting a tmpfs is not permitted here ({why}); run the tests as root to fill a small disk"
+                ))
+            }
+            Err(e) => panic!(
+                "cannot run `mount` ({e}); this test fills a small disk under the hub and needs `mount` and root"
+            ),
+        }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes still free for files (as `df` counts them).
+    pub fn free_bytes(&self) -> u64 {
+        let out = Command::new("df").args(["--output=avail", "-B1"]).arg(self.path()).output().expect("run df");
+        assert!(out.status.success(), "df failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let avail = text.lines().nth(1).map(str::trim).unwrap_or_default();
+        avail.parse().unwrap_or_else(|e| panic!("df printed {text:?}: {e}"))
+    }
+
+    /// Writes `name` until the disk is full (the write fails with "no space
+    /// left on device"); returns how many bytes it took.
+    pub fn fill(&self, name: &str) -> u64 {
+        use std::io::Write as _;
+        let path = self.path().join(name);
+        let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        let mut written = 0u64;
+        // Large writes first, then ever smaller ones down to a byte, so no
+        // page is left half free.
+        let mut chunk = 1usize << 20;
+        let zeros = vec![0u8; chunk];
+        while chunk > 0 {
+            match file.write(&zeros[..chunk]) {
+                Ok(0) => chunk /= 2,
+                Ok(n) => written += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => chunk /= 2,
+                Err(e) => panic!("fill {}: {e}", path.display()),
+            }
+        }
+        let _ = file.sync_all();
+        written
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // The hub (whose data dir is inside) is dropped first when it was
+        // made after this; a lazy unmount covers anything still open.
+        let unmounted = Command::new("umount").arg(self.path()).status().is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The hub's records, read behind its back
+
+/// A drop as the hub's database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDrop {
+    /// The drop id.
+    pub id: String,
+    /// The sending party.
+    pub sender: String,
+    /// `open`, `committed`, `delivered`, `expired` or `recalled`.
+    pub state: String,
+    /// The committed ciphertext's SHA-256 (hex), once committed.
+    pub sha256: Option<String>,
+    /// The committed ciphertext's length, once committed.
+    pub size: Option<u64>,
+    /// The recipient parties.
+    pub recipients: Vec<String>,
+    /// The recipient parties that acknowledged it.
+    pub acknowledged_by: Vec<String>,
+}
+
+impl Hub {
+    /// Every drop in the hub's database, by id.
+    pub fn stored_drops(&self) -> BTreeMap<String, StoredDrop> {
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let mut drops: BTreeMap<String, StoredDrop> = BTreeMap::new();
+        let mut stmt = db.prepare("SELECT id, sender, state, sha256, size FROM drops").expect("query drops");
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoredDrop {
+                    id: r.get(0)?,
+                    sender: r.get(1)?,
+                    state: r.get(2)?,
+                    sha256: r.get(3)?,
+                    size: r.get::<_, Option<i64>>(4)?.map(|n| u64::try_from(n).expect("a size is not negative")),
+                    recipients: Vec::new(),
+                    acknowledged_by: Vec::new(),
+                })
+            })
+            .expect("read drops");
+        for row in rows {
+            let drop = row.expect("a drop row");
+            drops.insert(drop.id.clone(), drop);
+        }
+        let mut stmt = db
+            .prepare("SELECT drop_id, party, acknowledged IS NOT NULL FROM drop_recipients ORDER BY party")
+            .expect("query the recipients");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
+            .expect("read the recipients");
+        for row in rows {
+            let (id, party, acknowledged) = row.expect("a recipient row");
+            let drop = drops.get_mut(&id).unwrap_or_else(|| panic!("recipient row of unknown drop {id}"));
+            if acknowledged {
+                drop.acknowledged_by.push(party.clone());
+            }
+            drop.recipients.push(party);
+        }
+        drops
+    }
+
+    /// Every entry of the hub's transfer log, in order, parsed.
+    pub fn log_entries(&self) -> Vec<sealdrop_log::entry::LogEntry> {
+        let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let mut stmt = db.prepare("SELECT idx, data FROM log_entries ORDER BY idx").expect("query the log");
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).expect("read the log");
+        rows.map(|row| {
+            let (idx, data) = row.expect("a log row");
+            sealdrop_log::entry::LogEntry::from_bytes(&data).unwrap_or_else(|e| panic!("log entry {idx}: {e}"))
+        })
+        .collect()
+    }
+
+    /// The indexes of the `drop_committed` entries of each drop in the transfer log.
+    pub fn commits_in_log(&self) -> BTreeMap<String, Vec<usize>> {
+        commits_in(&self.log_entries())
+    }
+
+    /// Asserts what no crash may break, from the hub's records and from
+    /// each of `parties`' point of view, and returns the stored drops:
+    ///
+    /// - every drop is either committed (or ended after that) and then in the
+    ///   transfer log exactly once, or open and then not in the log at all,
+    ///   with no committed ciphertext;
+    /// - every committed drop's stored ciphertext has the hash and length
+    ///   the database (and the signed manifest) states;
+    /// - each party's next command passes its log consistency check, its
+    ///   inbox is exactly the committed drops addressed to it that it has not
+    ///   acknowledged (nothing open or half-done shows), and its `status`
+    ///   shows each drop it sent in the hub's state;
+    /// - each party's journal agrees with the hub on every drop it records
+    ///   as sent (committed, same hash, the log index of its commit) or
+    ///   received (acknowledged by it, the log index of its receipt);
+    /// - `sealdrop audit verify` passes and counts every commit.
+    pub fn assert_consistent(&self, parties: &[&Party]) -> BTreeMap<String, StoredDrop> {
+        use sealdrop_log::entry::LogEntry;
+        let drops = self.stored_drops();
+        let entries = self.log_entries();
+        let commits = commits_in(&entries);
+        for d in drops.values() {
+            let logged = commits.get(&d.id).map_or(0, Vec::len);
+            if d.state == "open" {
+                assert_eq!(logged, 0, "drop {} is open but its commit is in the transfer log", d.id);
+                assert!(!self.has_ciphertext(&d.id), "drop {} is open but has a committed ciphertext", d.id);
+                continue;
+            }
+            assert_eq!(logged, 1, "drop {} is {} but its commit is in the log {logged} times", d.id, d.state);
+            if d.state == "committed" {
+                let stored =
+                    self.ciphertext(&d.id).unwrap_or_else(|| panic!("committed drop {} has no ciphertext", d.id));
+                assert_eq!(Some(sha256_hex(&stored)), d.sha256, "drop {}'s stored ciphertext has another hash", d.id);
+                assert_eq!(Some(stored.len() as u64), d.size, "drop {}'s stored ciphertext has another length", d.id);
+            }
+        }
+        for id in commits.keys() {
+            assert!(
+                drops.get(id).is_some_and(|d| d.state != "open"),
+                "the log commits drop {id}, which the hub does not hold as committed"
+            );
+        }
+        for party in parties {
+            let inbox: std::collections::BTreeSet<String> = party.inbox_ids().into_iter().collect();
+            let waiting: std::collections::BTreeSet<String> = drops
+                .values()
+                .filter(|d| d.state == "committed" && d.recipients.contains(&party.id))
+                .filter(|d| !d.acknowledged_by.contains(&party.id))
+                .map(|d| d.id.clone())
+                .collect();
+            assert_eq!(inbox, waiting, "{}'s inbox is not the committed drops waiting for it", party.id);
+            let status = party.status();
+            for shown in &status {
+                let id = shown["id"].as_str().unwrap_or_default();
+                let stored = drops.get(id).unwrap_or_else(|| panic!("{}'s status shows unknown drop {id}", party.id));
+                assert_eq!(shown["state"], stored.state.as_str(), "{}'s status of drop {id}", party.id);
+            }
+            let sent_by_party = drops.values().filter(|d| d.sender == party.id).count();
+            assert_eq!(status.len(), sent_by_party, "{}'s status does not list every drop it sent", party.id);
+            for line in party.journal() {
+                let id = line["drop"].as_str().unwrap_or_default();
+                let index = line["log_index"].as_u64().map(|i| usize::try_from(i).expect("index fits"));
+                match line["event"].as_str() {
+                    Some("sent") => {
+                        let stored = drops.get(id).filter(|d| d.state != "open");
+                        let stored =
+                            stored.unwrap_or_else(|| panic!("{}'s journal sent {id}, not committed", party.id));
+                        assert_eq!(line["ciphertext_sha256"].as_str(), stored.sha256.as_deref(), "journal of {id}");
+                        assert_eq!(
+                            index.and_then(|i| commits.get(id)?.contains(&i).then_some(())),
+                            Some(()),
+                            "{}'s journal names log index {index:?} for the commit of {id}",
+                            party.id
+                        );
+                    }
+                    Some("received") => {
+                        let acked = drops.get(id).is_some_and(|d| d.acknowledged_by.contains(&party.id));
+                        assert!(
+                            acked,
+                            "{}'s journal received {id}, which the hub does not hold as acknowledged",
+                            party.id
+                        );
+                        let entry = index.and_then(|i| entries.get(i));
+                        let receipt_of = match entry {
+                            Some(LogEntry::DropAcknowledged { receipt, .. }) => {
+                                sealdrop_proto::note::peek_doc::<sealdrop_proto::drop::Receipt>(receipt)
+                                    .ok()
+                                    .map(|r| r.drop.to_string())
+                            }
+                            _ => None,
+                        };
+                        assert_eq!(
+                            receipt_of.as_deref(),
+                            Some(id),
+                            "{}'s journal: log index {index:?} for {id}",
+                            party.id
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(auditor) = parties.first() {
+            let verdict = json(&auditor.ok(["audit", "verify", "--json"]));
+            assert_eq!(verdict["verified"], true, "the audit failed: {verdict}");
+            assert_eq!(verdict["entries"].as_u64(), Some(entries.len() as u64), "the audit saw another log: {verdict}");
+            let committed: usize = commits.values().map(Vec::len).sum();
+            assert_eq!(verdict["drops_committed"].as_u64(), Some(committed as u64), "{verdict}");
+        }
+        drops
+    }
+}
+
+/// The indexes of the `drop_committed` entries of each drop in `entries`.
+pub fn commits_in(entries: &[sealdrop_log::entry::LogEntry]) -> BTreeMap<String, Vec<usize>> {
+    let mut commits: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if let sealdrop_log::entry::LogEntry::DropCommitted { manifest, .. } = entry {
+            let m: sealdrop_proto::drop::Manifest =
+                sealdrop_proto::note::peek_doc(manifest).expect("a logged manifest parses");
+            commits.entry(m.drop.to_string()).or_default().push(index);
+        }
+    }
+    commits
 }
 
 // ---------------------------------------------------------------------------
@@ -1333,6 +1704,16 @@ pub enum CutSide {
     /// The client's request (an upload): after this many bytes of the
     /// request body as sent on the wire (with chunk framing, if chunked).
     Request,
+    /// The client's request, not cut but stalled: after this many bytes of
+    /// the request body nothing more is forwarded, and both connections stay
+    /// open until [`CutProxy::release`] lets the rest through or the hub
+    /// closes its side (it was killed, say). An upload is thus caught in
+    /// the middle for as long as a test needs.
+    StallRequest,
+    /// The hub's answer, stalled after this many body bytes, until
+    /// [`CutProxy::release`] lets the rest through or the client goes away
+    /// (it was killed, say): a download caught in the middle.
+    StallResponse,
 }
 
 /// Which connection a [`CutProxy`] cuts, and where.
@@ -1359,6 +1740,30 @@ impl Cut {
     /// `starts_with` and contains `contains`, after `after` bytes.
     pub fn request(starts_with: &str, contains: &str, after: u64) -> Self {
         Self { line_starts_with: starts_with.into(), line_contains: contains.into(), side: CutSide::Request, after }
+    }
+
+    /// Stalls the body of the first request whose line starts with
+    /// `starts_with` and contains `contains` after `after` bytes (see
+    /// [`CutSide::StallRequest`]).
+    pub fn stall_request(starts_with: &str, contains: &str, after: u64) -> Self {
+        Self {
+            line_starts_with: starts_with.into(),
+            line_contains: contains.into(),
+            side: CutSide::StallRequest,
+            after,
+        }
+    }
+
+    /// Stalls the answer to the first request whose line starts with
+    /// `starts_with` and contains `contains` after `after` body bytes (see
+    /// [`CutSide::StallResponse`]).
+    pub fn stall_response(starts_with: &str, contains: &str, after: u64) -> Self {
+        Self {
+            line_starts_with: starts_with.into(),
+            line_contains: contains.into(),
+            side: CutSide::StallResponse,
+            after,
+        }
     }
 
     fn matches(&self, line: &str) -> bool {
@@ -1389,6 +1794,10 @@ impl SeenRequest {
 struct ProxyState {
     armed: Option<Cut>,
     seen: Vec<SeenRequest>,
+    /// A connection is held at its stall point now.
+    stalled: bool,
+    /// The test let the held connection go on.
+    released: bool,
 }
 
 /// A TCP proxy on 127.0.0.1 in front of a hub, for network faults: it cuts
@@ -1420,7 +1829,12 @@ impl CutProxy {
     pub fn start(upstream: &str, cut: Option<Cut>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address").to_string();
-        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState { armed: cut, seen: Vec::new() }));
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState {
+            armed: cut,
+            seen: Vec::new(),
+            stalled: false,
+            released: false,
+        }));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (upstream, st, halt) = (upstream.to_owned(), state.clone(), stop.clone());
         let accept = std::thread::spawn(move || {
@@ -1438,7 +1852,29 @@ impl CutProxy {
 
     /// Arms a new cut (replacing one that has not fired).
     pub fn arm(&self, cut: Cut) {
-        self.lock().armed = Some(cut);
+        let mut state = self.lock();
+        state.armed = Some(cut);
+        state.released = false;
+    }
+
+    /// Whether a stalled connection ([`CutSide::StallRequest`],
+    /// [`CutSide::StallResponse`]) is being held at its stall point now.
+    pub fn stalled(&self) -> bool {
+        self.lock().stalled
+    }
+
+    /// Waits (at most `within`) until a connection is held at its stall point.
+    pub fn wait_stalled(&self, within: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while !self.stalled() {
+            assert!(started.elapsed() < within, "no connection reached the proxy's stall point within {within:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the stalled connection go on: the rest is forwarded as it is.
+    pub fn release(&self) {
+        self.lock().released = true;
     }
 
     /// Whether the armed cut is still waiting for its connection.
@@ -1512,7 +1948,7 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let cut = {
-        let mut st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = lock_state(state);
         let cut = if st.armed.as_ref().is_some_and(|c| c.matches(&line)) { st.armed.take() } else { None };
         st.seen.push(SeenRequest { line: line.clone(), headers: headers.clone(), cut: cut.is_some() });
         cut
@@ -1528,16 +1964,30 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
     new_head.push_str("connection: close\r\n\r\n");
     let early_body = buf[head_len..].to_vec();
 
-    if let Some(Cut { side: CutSide::Request, after, .. }) = cut {
+    if let Some(Cut { side: side @ (CutSide::Request | CutSide::StallRequest), after, .. }) = cut {
         let first = early_body.len().min(usize::try_from(after).unwrap_or(usize::MAX));
         if up.write_all(new_head.as_bytes()).is_ok() && up.write_all(&early_body[..first]).is_ok() {
             copy_at_most(&mut client, &mut up, after - first as u64);
+        }
+        // Held until released, or until either side goes away (the hub
+        // answering early counts: there is nothing left to stall).
+        if side == CutSide::StallRequest && hold(state, || closed_or_readable(&up) || closed(&client)) {
+            let _ = up.set_read_timeout(None);
+            let _ = client.set_read_timeout(None);
+            relay(client, up, early_body[first..].to_vec());
+            return;
         }
         let _ = up.shutdown(Shutdown::Both);
         let _ = client.shutdown(Shutdown::Both);
         return;
     }
 
+    let Some(Cut { side, after, .. }) = cut else {
+        let mut first = new_head.into_bytes();
+        first.extend_from_slice(&early_body);
+        relay(client, up, first);
+        return;
+    };
     // The request goes through whole, on its own thread.
     let (Ok(mut client_in), Ok(mut up_out)) = (client.try_clone(), up.try_clone()) else { return };
     let requests = std::thread::spawn(move || {
@@ -1546,22 +1996,84 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         }
         let _ = up_out.shutdown(Shutdown::Write);
     });
-    match cut {
-        Some(Cut { after, .. }) => {
-            let mut answer = Vec::new();
-            if let Some(head_len) = read_head(&mut up, &mut answer) {
-                let body_now = (answer.len() - head_len).min(usize::try_from(after).unwrap_or(usize::MAX));
-                if client.write_all(&answer[..head_len + body_now]).is_ok() {
-                    copy_at_most(&mut up, &mut client, after - body_now as u64);
-                }
-            }
-            let _ = client.flush();
-            let _ = up.shutdown(Shutdown::Both);
+    let mut answer = Vec::new();
+    if let Some(head_len) = read_head(&mut up, &mut answer) {
+        let body_now = (answer.len() - head_len).min(usize::try_from(after).unwrap_or(usize::MAX));
+        if client.write_all(&answer[..head_len + body_now]).is_ok() {
+            copy_at_most(&mut up, &mut client, after - body_now as u64);
         }
-        None => {
+        // The client sends its whole request and then waits: its side ends
+        // only when it goes away.
+        if side == CutSide::StallResponse
+            && hold(state, || requests.is_finished())
+            && client.write_all(&answer[head_len + body_now..]).is_ok()
+        {
             let _ = std::io::copy(&mut up, &mut client);
         }
     }
+    let _ = client.flush();
+    let _ = up.shutdown(Shutdown::Both);
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = requests.join();
+}
+
+fn lock_state(state: &std::sync::Mutex<ProxyState>) -> std::sync::MutexGuard<'_, ProxyState> {
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Holds a stalled connection until the test releases it (`true`) or
+/// `gone` says the other side went away (`false`).
+fn hold(state: &std::sync::Mutex<ProxyState>, mut gone: impl FnMut() -> bool) -> bool {
+    lock_state(state).stalled = true;
+    let released = loop {
+        if std::mem::take(&mut lock_state(state).released) {
+            break true;
+        }
+        if gone() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    lock_state(state).stalled = false;
+    released
+}
+
+/// Peeks at a connection, waiting briefly (so [`hold`] also looks at its
+/// release flag): `Some(0)` when it was closed, `Some(n)` when bytes wait,
+/// `None` when it is open and quiet.
+fn peek(conn: &std::net::TcpStream) -> Option<usize> {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(20)));
+    match conn.peek(&mut [0u8; 1]) {
+        Ok(n) => Some(n),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
+        Err(_) => Some(0),
+    }
+}
+
+/// Whether the connection was closed or has bytes to read (the hub answered).
+fn closed_or_readable(conn: &std::net::TcpStream) -> bool {
+    peek(conn).is_some()
+}
+
+/// Whether the connection was closed (a client with more to send is not).
+fn closed(conn: &std::net::TcpStream) -> bool {
+    peek(conn) == Some(0)
+}
+
+/// Forwards a connection both ways until it ends: `first`, then the rest
+/// of the client's request, to the hub on a thread of its own; the hub's
+/// answer to the client here.
+fn relay(mut client: std::net::TcpStream, mut up: std::net::TcpStream, first: Vec<u8>) {
+    use std::io::Write as _;
+    use std::net::Shutdown;
+    let (Ok(mut client_in), Ok(mut up_out)) = (client.try_clone(), up.try_clone()) else { return };
+    let requests = std::thread::spawn(move || {
+        if up_out.write_all(&first).is_ok() {
+            let _ = std::io::copy(&mut client_in, &mut up_out);
+        }
+        let _ = up_out.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up, &mut client);
     let _ = client.shutdown(Shutdown::Both);
     let _ = requests.join();
 }

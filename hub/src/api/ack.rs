@@ -116,6 +116,7 @@ pub async fn ack(
     if me.acknowledged.is_some() {
         return Err(already());
     }
+    let turn = hub.log_turn().await;
     let now = hub.now();
     let acknowledged = LogEntry::DropAcknowledged { acknowledged: now, receipt: req.receipt.clone() };
     let log_entry =
@@ -140,12 +141,15 @@ pub async fn ack(
         };
         Ok((outcome, proof))
     })
-    .await?;
+    .await;
+    drop(turn);
+    let acknowledged = acknowledged?;
     let (delivered, log_index, proof) = match acknowledged {
         (AckOutcome::Recorded { delivered, log_index }, proof) => (delivered, log_index, proof),
         (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),
         (AckOutcome::NotCommitted, _) => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
+    crate::failpoint::hit(crate::failpoint::ACK_AFTER_DB);
     hub.metrics().drop_acknowledged();
     if delivered {
         hub.metrics().drop_deleted(DeletionReason::Delivered.into());

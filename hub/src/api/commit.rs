@@ -170,6 +170,7 @@ pub async fn commit(
             resume_window_text(hub.config().upload_resume_window)
         )));
     };
+    let turn = hub.log_turn().await;
     let now = hub.now();
     if rec.expires <= now.as_second() {
         return Err(ApiError::new(
@@ -191,7 +192,7 @@ pub async fn commit(
     })?;
 
     match hub.blobs().promote(&id).await {
-        Ok(()) => {}
+        Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
         Err(BlobError::NoUpload(_)) => {
             let (key, at) = (id.clone(), now.as_second());
             meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
@@ -214,6 +215,7 @@ pub async fn commit(
         Ok(Some((index, prove_appended(m, index, known_size)?)))
     })
     .await;
+    drop(turn);
     let Ok(Some((log_index, proof))) = committed else {
         // The drop stays open and invisible; take the blob back out so the
         // files agree with the database, and have the sender upload again.
@@ -225,6 +227,7 @@ pub async fn commit(
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };
+    crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_DB);
     tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
     Ok(axum::Json(Committed { id, committed: now, log_index, proof: Some(proof) }))
 }

@@ -139,6 +139,7 @@ pub async fn get_content(
             ts(at)?
         )));
     }
+    let turn = hub.log_turn().await;
     let now = hub.now();
     if rec.expires <= now.as_second() {
         return Err(ApiError::gone(format!(
@@ -190,7 +191,9 @@ pub async fn get_content(
     })?;
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
     let key = id.clone();
-    let Some(log_index) = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await? else {
+    let recorded = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
+    drop(turn);
+    let Some(log_index) = recorded? else {
         // Ended (expired, recalled) between the checks above and now.
         return Err(ApiError::gone(format!("drop {id} is no longer available")));
     };

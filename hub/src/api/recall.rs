@@ -124,6 +124,7 @@ pub async fn recall(
     if !acked.is_empty() {
         return Err(refused(&rec, &acked));
     }
+    let turn = hub.log_turn().await;
     let now = hub.now();
     let recalled = LogEntry::DropRecalled {
         drop: id.clone(),
@@ -143,7 +144,9 @@ pub async fn recall(
         unless_acknowledged: true,
     };
     let key = id.clone();
-    let log_index = match logged(&hub, move |m, log_key| m.end_drop(&key, &end, log_key)).await? {
+    let ended = logged(&hub, move |m, log_key| m.end_drop(&key, &end, log_key)).await;
+    drop(turn);
+    let log_index = match ended? {
         EndOutcome::Ended { log_index } => log_index,
         EndOutcome::Acknowledged(acked) => return Err(refused(&rec, &acked)),
         EndOutcome::NotCommitted(_) => return Err(ApiError::gone(format!("drop {id} is no longer on the hub"))),

@@ -116,6 +116,7 @@ pub async fn put_content(
             "the uploaded body's SHA-256 does not match the signed `sealdrop-content-sha256` header",
         ));
     }
+    crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);
     let (key, digest, now) = (id.clone(), received.clone(), hub.now().as_second());
     if !meta(&hub, move |m| m.set_upload(&key, Some(&digest), now)).await? {
         discard(&hub, &id).await;
@@ -274,7 +275,12 @@ async fn receive(
             return Err(too_large(max).into());
         }
         hasher.update(&chunk, len).await?;
+        let crossed_mid_point = (len - chunk.len() as u64) < crate::failpoint::MID_UPLOAD_BYTES
+            && len >= crate::failpoint::MID_UPLOAD_BYTES;
         sink.write(chunk).await.map_err(ApiError::from)?;
+        if crossed_mid_point {
+            crate::failpoint::hit(crate::failpoint::UPLOAD_MID_BODY);
+        }
     }
     sink.finish().await.map_err(ApiError::from)?;
     Ok(ContentDigest { sha256: hex::encode(hasher.finish().await?.finalize()), len })

@@ -135,6 +135,7 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKe
         }
         n += 1;
     }
+    crate::failpoint::hit(crate::failpoint::LOG_AFTER_APPEND_BEFORE_CHECKPOINT);
     let root = tree_hash(n, &reader).map_err(|e| tlog_error("computing the tree hash", e))?;
     let note = sealdrop_log::checkpoint::sign(key, n, &root);
     conn.prepare_cached("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)")?.execute(params![to_i64(n)?, note])?;
