@@ -104,7 +104,7 @@ struct Inner {
     /// rollback check against the same current serial.
     publish: Mutex<()>,
     /// See [`Hub::log_turn`].
-    log_turn: tokio::sync::Mutex<()>,
+    log_turn: Arc<tokio::sync::Mutex<()>>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
     /// What operators scrape (see [`crate::metrics`]).
@@ -133,6 +133,12 @@ pub enum PublishError {
     Meta(#[from] MetaError),
     #[error(transparent)]
     LogEntry(#[from] sealdrop_log::entry::EntryError),
+}
+
+/// A turn at the transfer log (see [`Hub::log_turn`]); dropping it ends the turn.
+pub(crate) struct LogTurn {
+    /// Held for the turn's length.
+    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What start-up cleanup removed.
@@ -213,7 +219,7 @@ impl Hub {
                 blobs: Arc::new(blobs),
                 directory: RwLock::new(Arc::new(directory)),
                 publish: Mutex::new(()),
-                log_turn: tokio::sync::Mutex::new(()),
+                log_turn: Arc::new(tokio::sync::Mutex::new(())),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 metrics: Arc::new(Metrics::new()),
@@ -350,8 +356,11 @@ impl Hub {
     /// concurrent requests could read the time in one order and append in
     /// the other, and the log would go back in time (which `audit verify`
     /// rightly refuses). Take a drop's lock, if any, before this, never after.
-    pub(crate) async fn log_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.inner.log_turn.lock().await
+    /// Hand it to the append (`api::shared::logged`), which gives it up as
+    /// soon as the append's transaction commits, before the wait for the
+    /// disk (see [`crate::storage::meta::released_at_commit`]).
+    pub(crate) async fn log_turn(&self) -> LogTurn {
+        LogTurn { _guard: Arc::clone(&self.inner.log_turn).lock_owned().await }
     }
 
     pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {

@@ -457,7 +457,14 @@ fn start_up_cleanup_after_a_kill_removes_uploads_and_blobs_that_no_drop_owns() {
     let cut = send_output(&scene.camden, "islington", &cut_file);
     assert_eq!(cut.status.code(), Some(5), "{}", stderr(&cut));
     let open = drop_in_line(&proxy.requests_matching("PUT /v1/drops/", "/content")[0].line);
-    assert!(uploads(&scene.hub).join(format!("{open}.part")).is_file(), "the cut-off upload was not kept");
+    // The client sees the cut as soon as the proxy closes; the hub notices
+    // the broken body a moment later, so wait (bounded) for what it keeps.
+    let part = uploads(&scene.hub).join(format!("{open}.part"));
+    let waited = std::time::Instant::now();
+    while !part.is_file() && waited.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(part.is_file(), "the cut-off upload was not kept");
 
     // A crash between promotion and commit leaves a blob of an open drop.
     scene.arm(FAIL_PROMOTE);

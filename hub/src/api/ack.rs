@@ -133,7 +133,7 @@ pub async fn ack(
     };
     let key = id.clone();
     let known_size = req.known_size;
-    let acknowledged = logged(&hub, move |m, log_key| {
+    let acknowledged = logged(&hub, turn, move |m, log_key| {
         let outcome = m.acknowledge(&key, &record, log_key)?;
         let proof = match outcome {
             AckOutcome::Recorded { log_index, .. } => Some(prove_appended(m, log_index, known_size)?),
@@ -142,7 +142,6 @@ pub async fn ack(
         Ok((outcome, proof))
     })
     .await;
-    drop(turn);
     let acknowledged = acknowledged?;
     let (delivered, log_index, proof) = match acknowledged {
         (AckOutcome::Recorded { delivered, log_index }, proof) => (delivered, log_index, proof),

@@ -210,12 +210,11 @@ pub async fn commit(
     let key = id.clone();
     let known_size = req.known_size;
     // The receipt's proof is read in the same trip to the blocking pool.
-    let committed = logged(&hub, move |m, log_key| {
+    let committed = logged(&hub, turn, move |m, log_key| {
         let Some(index) = m.commit_drop(&key, &record, log_key)? else { return Ok(None) };
         Ok(Some((index, prove_appended(m, index, known_size)?)))
     })
     .await;
-    drop(turn);
     let Ok(Some((log_index, proof))) = committed else {
         // The drop stays open and invisible; take the blob back out so the
         // files agree with the database, and have the sender upload again.

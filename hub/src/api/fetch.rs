@@ -191,8 +191,7 @@ pub async fn get_content(
     })?;
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
     let key = id.clone();
-    let recorded = logged(&hub, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
-    drop(turn);
+    let recorded = logged(&hub, turn, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
     let Some(log_index) = recorded? else {
         // Ended (expired, recalled) between the checks above and now.
         return Err(ApiError::gone(format!("drop {id} is no longer available")));

@@ -13,8 +13,8 @@ use sealdrop_proto::keys::NoteSigningKey;
 
 use super::error::ApiError;
 use super::logging::record_drop;
-use crate::hub::Hub;
-use crate::storage::meta::DropRecord;
+use crate::hub::{Hub, LogTurn};
+use crate::storage::meta::{DropRecord, released_at_commit};
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -27,13 +27,16 @@ pub async fn meta<R: Send + 'static>(
 }
 
 /// Runs a metadata call that appends to the transfer log on the blocking
-/// pool, handing it the log key that signs the new checkpoint.
-pub async fn logged<R: Send + 'static>(
+/// pool, handing it the log key that signs the new checkpoint. `turn`, the
+/// log turn the entries' time was read in, ends as soon as the append's
+/// transaction commits (see [`crate::storage::meta::released_at_commit`]).
+pub(crate) async fn logged<R: Send + 'static>(
     hub: &Hub,
+    turn: LogTurn,
     f: impl FnOnce(&dyn MetaStore, &NoteSigningKey) -> Result<R, MetaError> + Send + 'static,
 ) -> Result<R, ApiError> {
     let signer = hub.clone();
-    meta(hub, move |m| f(m, signer.log_key())).await
+    meta(hub, move |m| released_at_commit(move || drop(turn), || f(m, signer.log_key()))).await
 }
 
 /// A log entry's bytes; `too_large` says, in the route's own terms, why an

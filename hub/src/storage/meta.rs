@@ -21,6 +21,38 @@ use sealdrop_proto::ids::{DropId, MemberName, PartyId};
 use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::Hash;
 
+thread_local! {
+    /// What [`released_at_commit`] runs once the calling thread's change has
+    /// committed (see [`transaction_committed`]).
+    static AT_COMMIT: std::cell::RefCell<Option<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `change` (one durable change through a [`MetaStore`], on this
+/// thread) and runs `at_commit` as soon as the change's transaction has
+/// committed, before the store waits for it to be durable; or when `change`
+/// returns, if it failed before that.
+///
+/// Why: the hub holds its log turn (`Hub::log_turn`) from reading the time
+/// for new log entries until they are appended, so entries' times never go
+/// back. The append's order is fixed once its transaction commits; holding
+/// the turn through the wait for the disk as well would make every commit
+/// wait for the previous one's fsync, where concurrent commits otherwise
+/// share one (group commit).
+pub fn released_at_commit<T>(at_commit: impl FnOnce() + 'static, change: impl FnOnce() -> T) -> T {
+    AT_COMMIT.with(|slot| *slot.borrow_mut() = Some(Box::new(at_commit)));
+    let out = change();
+    transaction_committed();
+    out
+}
+
+/// Called by a store when a write transaction has committed, before it
+/// makes it durable: runs what [`released_at_commit`] was given, once.
+pub fn transaction_committed() {
+    if let Some(release) = AT_COMMIT.with(|slot| slot.borrow_mut().take()) {
+        release();
+    }
+}
+
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {

@@ -185,6 +185,7 @@ impl SqliteMetaStore {
     /// Runs `f` in a write transaction and returns once it is durable.
     fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
         let out = in_transaction(&mut self.conn(), f)?;
+        super::meta::transaction_committed();
         self.sync_wal()?;
         Ok(out)
     }
@@ -884,6 +885,37 @@ mod tests {
 
     fn store() -> SqliteMetaStore {
         SqliteMetaStore::open_in_memory().unwrap()
+    }
+
+    #[test]
+    fn the_log_turn_is_given_up_when_the_append_commits_before_its_sync() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+
+        use crate::storage::meta::released_at_commit;
+
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap());
+        let before = s.wal_syncs();
+        let seen = Rc::new(Cell::new(None));
+        let (store, saw) = (Arc::clone(&s), Rc::clone(&seen));
+        released_at_commit(move || saw.set(Some(store.wal_syncs())), || s.append_log(&[b"one".to_vec()], key()))
+            .unwrap();
+        assert_eq!(seen.get(), Some(before), "given up once the transaction committed, before the sync");
+        assert!(s.wal_syncs() > before, "and the append was still made durable");
+        assert_eq!(s.log_size().unwrap(), 1);
+
+        // A change that fails before committing gives the turn up when it returns.
+        let gone = Rc::new(Cell::new(false));
+        let flag = Rc::clone(&gone);
+        let failed: Result<(), MetaError> =
+            released_at_commit(move || flag.set(true), || Err(MetaError::Corrupt("refused".into())));
+        assert!(failed.is_err() && gone.get());
+        // And nothing is left to run for the next change on this thread.
+        let later = Rc::new(Cell::new(0));
+        let count = Rc::clone(&later);
+        released_at_commit(move || count.set(count.get() + 1), || s.append_log(&[b"two".to_vec()], key())).unwrap();
+        assert_eq!(later.get(), 1, "run exactly once");
     }
 
     /// The log key every test store signs with.
