@@ -632,6 +632,36 @@ pub fn member_key(party: &str) -> sealdrop_proto::keys::MemberSecretKey {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The manifest `sender` signs for `drop`, to `recipient`'s example member
+/// key only, under [`AGREEMENT`] and directory serial 1, stating
+/// `ciphertext`: for tests that drive the API by hand (edit it before
+/// signing to make it lie).
+pub fn manifest_for(
+    sender: &str,
+    recipient: &str,
+    drop: &sealdrop_proto::api::CreatedDrop,
+    ciphertext: &[u8],
+) -> sealdrop_proto::drop::Manifest {
+    let key = member_key(sender);
+    let card = member_key(recipient).public();
+    sealdrop_proto::drop::Manifest {
+        drop: drop.id.clone(),
+        sender: key.party.clone(),
+        sender_member: key.member.clone(),
+        recipients: vec![card.party.clone()],
+        encrypted_to: vec![sealdrop_proto::drop::EncryptedTo {
+            key: sealdrop_proto::ids::key_name(&card.party, &card.member),
+            age_recipient: card.age_recipient.clone(),
+        }],
+        agreement: AGREEMENT.into(),
+        directory_serial: 1,
+        ciphertext_sha256: sha256_hex(ciphertext),
+        ciphertext_len: ciphertext.len() as u64,
+        created: drop.created,
+        expires: drop.expires,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Time
 

@@ -11,12 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sealdrop_e2e::{
-    AGREEMENT, Cut, CutProxy, Hub, Party, TestClock, error_code, http, list_dir, member_key, pseudo_random_bytes,
-    sha256_hex, tree,
+    Cut, CutProxy, Hub, Party, TestClock, error_code, http, list_dir, member_key, pseudo_random_bytes, tree,
 };
 use sealdrop_proto::api::{Commit, CreatedDrop, UPLOAD_OFFSET_HEADER};
-use sealdrop_proto::drop::{EncryptedTo, Manifest};
-use sealdrop_proto::ids::key_name;
 
 /// The resume window's default: a day.
 const WINDOW: i64 = 86_400;
@@ -125,23 +122,7 @@ fn send_again_and_fetch(hub: &Hub, clock: &TestClock, mut camden: Party, file: &
 /// manifest stating `ciphertext`.
 fn commit_by_hand(hub: &Hub, clock: &TestClock, drop: &CreatedDrop, ciphertext: &[u8]) -> http::Reply {
     let key = member_key("camden");
-    let card = member_key("islington").public();
-    let manifest = Manifest {
-        drop: drop.id.clone(),
-        sender: key.party.clone(),
-        sender_member: key.member.clone(),
-        recipients: vec![card.party.clone()],
-        encrypted_to: vec![EncryptedTo {
-            key: key_name(&card.party, &card.member),
-            age_recipient: card.age_recipient.clone(),
-        }],
-        agreement: AGREEMENT.into(),
-        directory_serial: 1,
-        ciphertext_sha256: sha256_hex(ciphertext),
-        ciphertext_len: ciphertext.len() as u64,
-        created: drop.created,
-        expires: drop.expires,
-    };
+    let manifest = sealdrop_e2e::manifest_for("camden", "islington", drop, ciphertext);
     let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing), known_size: None };
     let body = serde_json::to_vec(&commit).unwrap();
     let path = format!("/v1/drops/{}/commit", drop.id);

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use sealdrop_e2e::{AGREEMENT, Hub, Party, http, member_key, pseudo_random_bytes, raw, sha256_hex, tree};
 use sealdrop_proto::api::{Commit, CreateDrop, CreatedDrop, UPLOAD_OFFSET_HEADER};
-use sealdrop_proto::drop::{EncryptedTo, Manifest};
-use sealdrop_proto::ids::key_name;
 use sealdrop_proto::keys::NoteSigningKey;
 
 const MIB: usize = 1024 * 1024;
@@ -63,23 +61,7 @@ fn create(hub: &Hub) -> CreatedDrop {
 /// Camden commits `drop` with a manifest stating `ciphertext`.
 fn commit(hub: &Hub, drop: &CreatedDrop, ciphertext: &[u8]) -> http::Reply {
     let key = member_key("camden");
-    let card = member_key("islington").public();
-    let manifest = Manifest {
-        drop: drop.id.clone(),
-        sender: key.party.clone(),
-        sender_member: key.member.clone(),
-        recipients: vec![card.party.clone()],
-        encrypted_to: vec![EncryptedTo {
-            key: key_name(&card.party, &card.member),
-            age_recipient: card.age_recipient.clone(),
-        }],
-        agreement: AGREEMENT.into(),
-        directory_serial: 1,
-        ciphertext_sha256: sha256_hex(ciphertext),
-        ciphertext_len: ciphertext.len() as u64,
-        created: drop.created,
-        expires: drop.expires,
-    };
+    let manifest = sealdrop_e2e::manifest_for("camden", "islington", drop, ciphertext);
     let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing), known_size: None };
     let body = serde_json::to_vec(&commit).unwrap();
     http::signed_at(&hub.url, &key.signing, "POST", &format!("/v1/drops/{}/commit", drop.id), http::now(), &body)

@@ -156,22 +156,7 @@ fn send_by_hand_with(
     let reply = http::Reply::from(req.send());
     assert_eq!(reply.status, 200, "upload: {reply:?}");
 
-    let mut manifest = Manifest {
-        drop: created.id.clone(),
-        sender: key.party.clone(),
-        sender_member: key.member.clone(),
-        recipients: vec![card.party.clone()],
-        encrypted_to: vec![EncryptedTo {
-            key: key_name(&card.party, &card.member),
-            age_recipient: card.age_recipient.clone(),
-        }],
-        agreement: AGREEMENT.into(),
-        directory_serial: 1,
-        ciphertext_sha256: sealdrop_e2e::sha256_hex(&ciphertext),
-        ciphertext_len: ciphertext.len() as u64,
-        created: created.created,
-        expires: created.expires,
-    };
+    let mut manifest = sealdrop_e2e::manifest_for(sender, recipient, &created, &ciphertext);
     edit(&mut manifest);
     let commit = Commit { manifest: sealdrop_proto::note::sign_doc(&manifest, &key.signing), known_size: None };
     let body = serde_json::to_vec(&commit).unwrap();
