@@ -123,6 +123,9 @@ const WRITER_QUEUE: usize = 8;
 /// (an `fdatasync` on a second thread), so the fsync at the end has little
 /// left to do and the disk works while the bytes still arrive.
 const WRITEBACK_EVERY: u64 = 32 * 1024 * 1024;
+/// Blobs (or the rest of one) at least this long are read with direct I/O
+/// (see [`super::direct`]); shorter ones are not worth a thread.
+const DIRECT_READ_MIN: u64 = 4 * 1024 * 1024;
 
 /// Uploads in `DATA/uploads/<drop-id>.part`, blobs in `DATA/blobs/<drop-id>.age`.
 ///
@@ -261,7 +264,9 @@ impl FsUpload {
 
 /// The writer thread: writes what is `held` and then every chunk from
 /// `queue` until it closes, starts write-back every [`WRITEBACK_EVERY`]
-/// bytes, and fsyncs at the end.
+/// bytes, and fsyncs at the end. A new upload that came with a queue (a
+/// large one) is written with direct I/O where the file system allows it
+/// (see [`super::direct`]).
 fn write_all_and_sync(
     path: &Path,
     opening: Opening,
@@ -273,14 +278,28 @@ fn write_all_and_sync(
     let file = opening.open(path).map_err(|e| BlobError::io("create", path, e))?;
     // Started at the first write-back, so a small upload never starts it.
     let mut flusher: Option<Flusher> = None;
-    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &file);
+    // A continued upload appends at an unaligned length: buffered.
+    let direct = match (opening, &queue) {
+        (Opening::Replace, Some(_)) => super::direct::DirectWriter::open(path),
+        _ => None,
+    };
+    let mut out = match direct {
+        Some(d) => Out::Direct(d),
+        None => Out::Buffered(std::io::BufWriter::with_capacity(WRITE_BUFFER, &file)),
+    };
     let mut since_writeback: u64 = 0;
     let queued = std::iter::from_fn(|| queue.as_mut()?.blocking_recv());
     for chunk in held.into_iter().chain(queued) {
-        out.write_all(&chunk).map_err(write_error)?;
+        match &mut out {
+            Out::Buffered(w) => w.write_all(&chunk),
+            Out::Direct(w) => w.write(&chunk),
+        }
+        .map_err(write_error)?;
         since_writeback += chunk.len() as u64;
         if since_writeback >= WRITEBACK_EVERY {
-            out.flush().map_err(write_error)?;
+            if let Out::Buffered(w) = &mut out {
+                w.flush().map_err(write_error)?;
+            }
             match &flusher {
                 Some(f) => f.nudge(),
                 None => flusher = Some(Flusher::start(&file, path)?),
@@ -288,12 +307,25 @@ fn write_all_and_sync(
             since_writeback = 0;
         }
     }
-    out.flush().map_err(write_error)?;
-    drop(out);
+    match out {
+        Out::Buffered(mut w) => w.flush().map_err(write_error)?,
+        Out::Direct(w) => {
+            w.finish(&file).map_err(write_error)?;
+        }
+    }
     if let Some(f) = flusher {
         f.finish()?;
     }
     file.sync_all().map_err(|e| BlobError::io("fsync", path, e))
+}
+
+/// Where the writer thread's bytes go.
+enum Out<'a> {
+    /// Through the page cache (small and continued uploads, or a file
+    /// system without direct I/O).
+    Buffered(std::io::BufWriter<&'a std::fs::File>),
+    /// Past it, in whole blocks.
+    Direct(super::direct::DirectWriter),
 }
 
 /// A second thread that `fdatasync`s the upload's file when started and
@@ -441,14 +473,7 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
-        let path = self.blob_path(id);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(BlobError::io("open", &path, e)),
-        };
-        let len = file.metadata().await.map_err(|e| BlobError::io("stat", &path, e))?.len();
-        Ok(Some(BlobRead { reader: Box::pin(file), len }))
+        self.open_blob_from(id, 0).await
     }
 
     async fn open_blob_from(&self, id: &DropId, start: u64) -> Result<Option<BlobRead>, BlobError> {
@@ -460,6 +485,11 @@ impl BlobStore for FsBlobStore {
         };
         let total = file.metadata().await.map_err(|e| BlobError::io("stat", &path, e))?.len();
         let start = start.min(total);
+        if total - start >= DIRECT_READ_MIN
+            && let Some(reader) = super::direct::reader(&path, start, total)
+        {
+            return Ok(Some(BlobRead { reader, len: total - start }));
+        }
         tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(start))
             .await
             .map_err(|e| BlobError::io("seek in", &path, e))?;

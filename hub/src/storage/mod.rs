@@ -3,6 +3,7 @@
 //! the traits, so other back ends (S3, PostgreSQL) can be added later.
 
 pub mod blob;
+mod direct;
 pub mod group_sync;
 pub mod meta;
 pub mod sqlite;
