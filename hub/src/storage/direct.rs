@@ -161,27 +161,30 @@ fn read_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<usize> {
 }
 
 /// Streams bytes `start..len` of the file at `path` (whose length is `len`)
-/// with direct reads on a blocking thread, [`BLOCK_RUN`] at a time, at most
-/// two runs ahead of the reader. `None` if the file system does not allow
-/// direct reads: read it the ordinary way then.
+/// with direct reads, [`BLOCK_RUN`] at a time, at most two runs ahead of the
+/// reader. Each read is its own trip to the blocking pool, so a client that
+/// stops reading holds no thread (many stalled downloads must not starve the
+/// database calls that share the pool). `None` if the file system does not
+/// allow direct reads: read it the ordinary way then. Must be called within
+/// the Tokio runtime.
 pub fn reader(path: &Path, start: u64, len: u64) -> Option<Pin<Box<dyn AsyncRead + Send>>> {
-    let file = open_direct(path, false)?;
+    let file = std::sync::Arc::new(open_direct(path, false)?);
     let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(2);
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let mut at = start / ALIGN as u64 * ALIGN as u64;
         let mut skip = (start - at) as usize;
         while at < len {
-            let result = read_run(&file, at).and_then(|(run, n)| {
-                if n == 0 {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("{} ended at {at} bytes, before its {len}", path.display()),
-                    ))
-                } else {
-                    Ok((run, n))
-                }
-            });
+            let file = file.clone();
+            let read = tokio::task::spawn_blocking(move || read_run(&file, at)).await;
+            let result = match read {
+                Ok(Ok((_, 0))) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} ended at {at} bytes, before its {len}", path.display()),
+                )),
+                Ok(result) => result,
+                Err(e) => Err(io::Error::other(format!("the reading thread failed: {e}"))),
+            };
             let (bytes, n) = match result {
                 Ok((run, n)) => {
                     let n = n.min(usize::try_from(len - at).unwrap_or(usize::MAX));
@@ -190,13 +193,13 @@ pub fn reader(path: &Path, start: u64, len: u64) -> Option<Pin<Box<dyn AsyncRead
                     (Bytes::from(run.raw).slice(begin..end), n)
                 }
                 Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
+                    let _ = sender.send(Err(e)).await;
                     return;
                 }
             };
             skip = 0;
             at += n as u64;
-            if !bytes.is_empty() && sender.blocking_send(Ok(bytes)).is_err() {
+            if !bytes.is_empty() && sender.send(Ok(bytes)).await.is_err() {
                 return; // the response was dropped: the client went away
             }
         }
@@ -283,6 +286,34 @@ mod tests {
             r.read_to_end(&mut got).await.unwrap();
             assert_eq!(got, data[start as usize..], "from {start}");
         }
+    }
+
+    #[test]
+    fn stalled_downloads_hold_no_blocking_thread() {
+        // One blocking thread: if a download that nobody reads kept it
+        // waiting, the database calls that share the pool would stop.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+            let len = 8 * BLOCK_RUN;
+            let path = dir.path().join("blob");
+            write_file(&path, &pattern(len), BLOCK_RUN);
+            let mut stalled = Vec::new();
+            for _ in 0..3 {
+                let Some(r) = reader(&path, 0, len as u64) else { return };
+                stalled.push(r); // never read
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await; // their queues fill
+            let answer =
+                tokio::time::timeout(std::time::Duration::from_secs(10), tokio::task::spawn_blocking(|| 42)).await;
+            assert_eq!(answer.expect("a stalled download holds the only blocking thread").unwrap(), 42);
+            drop(stalled);
+        });
     }
 
     #[tokio::test]
