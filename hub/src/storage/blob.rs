@@ -124,7 +124,8 @@ const WRITER_QUEUE: usize = 8;
 /// left to do and the disk works while the bytes still arrive.
 const WRITEBACK_EVERY: u64 = 32 * 1024 * 1024;
 /// Blobs (or the rest of one) at least this long are read with direct I/O
-/// (see [`super::direct`]); shorter ones are not worth a thread.
+/// (see [`super::direct`]); shorter ones take a read or two through the
+/// page cache, cheaper than setting up the direct path.
 const DIRECT_READ_MIN: u64 = 4 * 1024 * 1024;
 
 /// Uploads in `DATA/uploads/<drop-id>.part`, blobs in `DATA/blobs/<drop-id>.age`.

@@ -223,6 +223,13 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt as _;
 
+    /// Where every test here writes: beside the crate, on the same file
+    /// system as the probe test checks, so that the tests below take the
+    /// direct path and not only the fallback (`/tmp` may be a tmpfs).
+    fn test_dir() -> tempfile::TempDir {
+        tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap()
+    }
+
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
     }
@@ -248,7 +255,7 @@ mod tests {
 
     #[test]
     fn written_directly_reads_back_the_same_at_every_awkward_length() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = test_dir();
         for len in [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BLOCK_RUN - 1, BLOCK_RUN, BLOCK_RUN + 1, 3 * BLOCK_RUN + 12345] {
             let data = pattern(len);
             for piece in [1000, 65536, 400_000] {
@@ -262,9 +269,10 @@ mod tests {
     #[test]
     fn this_test_machine_allows_direct_io_in_its_temporary_directory() {
         // The speed-up is only real if it is used: on the Linux machines that
-        // run the tests and the benchmark (ext4), the direct path must open.
+        // run the tests and the benchmark (ext4), the direct path must open,
+        // and then the other tests here (same directory) exercise it.
         if cfg!(target_os = "linux") {
-            let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+            let dir = test_dir();
             let path = dir.path().join("probe");
             std::fs::write(&path, b"").unwrap();
             assert!(DirectWriter::open(&path).is_some(), "O_DIRECT refused in {}", dir.path().display());
@@ -273,7 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn direct_reads_return_any_range() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = test_dir();
         let len = 2 * BLOCK_RUN + 777;
         let data = pattern(len);
         let path = dir.path().join("blob");
@@ -299,7 +307,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+            let dir = test_dir();
             let len = 8 * BLOCK_RUN;
             let path = dir.path().join("blob");
             write_file(&path, &pattern(len), BLOCK_RUN);
@@ -318,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_shorter_than_promised_is_an_error_not_a_short_read() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = test_dir();
         let data = pattern(10_000);
         let path = dir.path().join("blob");
         write_file(&path, &data, 10_000);
