@@ -22,23 +22,23 @@ use sealdrop_proto::note::peek_doc;
 
 use crate::context::Settings;
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
 }
 
 /// Downloads the hub's whole log into a bundle at `out` (atomically).
-/// Returns the number of entries.
+/// Returns the number of entries. Every read is signed with the member or
+/// witness key configured (see [`Settings::hub_as_reader`]).
 pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
-    let hub = HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
+    let hub = settings.hub_as_reader()?;
     let authority = settings.authority()?;
     let directory = settings.trusted_directory(&hub)?;
     let info: HubInfo = hub.get_unsigned_json("/v1/info")?;
     let log_key = crate::logcheck::log_key(&settings.state_dir, &directory.directory, &info)?;
     // The checkpoint this client verifies as consistent with its history is the one exported.
     let checkpoint = crate::logcheck::check(&settings.state_dir, &hub, &log_key, settings.clock.now())?;
-    let served = hub.get_text_unsigned("/v1/log/checkpoint")?;
+    let served = hub.read_text("/v1/log/checkpoint")?;
     // Keep the cosignatures the hub serves when it is the same checkpoint.
     let checkpoint_note = match sealdrop_log::checkpoint::open(&served, &log_key) {
         Ok(cp) if cp.size == checkpoint.size && cp.root == checkpoint.root => served,
@@ -55,7 +55,7 @@ pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
         .map_err(io_err("bundle"))?;
     let mut serials = Vec::new();
     for tile in TilePath::entry_bundles(checkpoint.size) {
-        let bytes = hub.get_bytes_unsigned(&format!("/v1/log/{}", tile.path()))?;
+        let bytes = hub.read_bytes(&format!("/v1/log/{}", tile.path()))?;
         let entries = decode_entry_bundle(&bytes).map_err(|e| {
             Error::verification(
                 "log_bad_tile",
@@ -86,7 +86,7 @@ pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
         }
     }
     for serial in serials {
-        let note = hub.get_text_unsigned(&format!("/v1/directory/{serial}"))?;
+        let note = hub.read_text(&format!("/v1/directory/{serial}"))?;
         writer.add_directory(serial, &note).map_err(io_err("bundle"))?;
     }
     let entries = writer.entries();

@@ -231,11 +231,18 @@ enum Command {
     },
     /// Cosign the hub's log checkpoint as a witness, after verifying it is
     /// consistent with everything this client saw before.
+    ///
+    /// With --identity it reads the log as that member; without, it signs
+    /// its requests with the witness key itself (which the directory must list).
     Witness {
         #[command(subcommand)]
         command: Option<WitnessCommand>,
     },
     /// For information-governance officers: verify and export the signed transfer log.
+    ///
+    /// A hub serves its log to members of its directory and the witnesses it
+    /// lists: give --identity (or --witness-key), or verify a bundle a member
+    /// exported (--bundle). Only a hub whose log is public answers without one.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Run a self-contained demonstration with a local hub and example keys.
@@ -756,8 +763,7 @@ impl Cli {
                 print(&mut out, &format!("the hub now enforces directory serial {serial}"))
             }
             Command::Directory(DirectoryCommand::Show { json }) => {
-                let hub = crate::hub_client::HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
-                let d = settings.trusted_directory(&hub)?.directory;
+                let d = settings.trusted_directory(&settings.hub_as_reader()?)?.directory;
                 if json {
                     return print(
                         &mut out,
@@ -963,14 +969,18 @@ impl Cli {
                         "no witness key given: pass --witness-key FILE (make one with `sealdrop witness keygen`)",
                     )
                 })?;
-                // A session verifies the checkpoint and, with a witness key, cosigns it.
-                let session = settings.session()?;
                 let key = crate::logcheck::load_witness_key(&path)?;
-                crate::logcheck::witness(&session.hub, &key, &session.checkpoint, settings.clock.now())?;
-                print(
-                    &mut out,
-                    &format!("cosigned checkpoint of {} entries as {}", session.checkpoint.size, key.name()),
-                )
+                // A member's session verifies the checkpoint (and, with a
+                // witness key, cosigns it); a witness without a member key
+                // verifies it the same way, signing its requests as the witness.
+                let (hub, checkpoint) = if settings.identity.is_some() {
+                    let session = settings.session()?;
+                    (session.hub, session.checkpoint)
+                } else {
+                    settings.witness_session(&key)?
+                };
+                crate::logcheck::witness(&hub, &key, &checkpoint, settings.clock.now())?;
+                print(&mut out, &format!("cosigned checkpoint of {} entries as {}", checkpoint.size, key.name()))
             }
             Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json }) => {
                 let verdict = match &bundle {

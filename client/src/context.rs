@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::directory::SignedDirectory;
-use sealdrop_proto::keys::{MemberSecretKey, NoteVerifierKey};
+use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, Result};
 use crate::fsutil::read_secret_file;
@@ -73,6 +73,22 @@ impl Settings {
         Ok((hub, me))
     }
 
+    /// A hub client for reading the transfer log and the directory, which a
+    /// hub keeps for its members and witnesses unless its log is public:
+    /// signing as this member when a member key is configured, else with
+    /// the witness key when one is (a witness need not be a member), else
+    /// unsigned, which only a public log answers (the refusal says which key
+    /// to give). For `audit` and `directory show`, which people without a
+    /// member key run too.
+    pub fn hub_as_reader(&self) -> Result<HubClient> {
+        let key = match (&self.identity, &self.witness_key) {
+            (Some(_), _) => Some(self.identity()?.signing),
+            (None, Some(path)) => Some(crate::logcheck::load_witness_key(path)?),
+            (None, None) => None,
+        };
+        HubClient::new(self.hub_url()?, key, self.clock.clone())
+    }
+
     /// Fetches the hub's directory and verifies it against the pinned
     /// authority key and the newest directory seen before.
     pub fn trusted_directory(&self, hub: &HubClient) -> Result<SignedDirectory> {
@@ -113,6 +129,36 @@ impl Settings {
             }
         }
         Ok(Session { hub, me, directory, log_key, checkpoint })
+    }
+
+    /// A witness's verified view of the hub, for `sealdrop witness` run
+    /// without a member key: the same checks as [`Self::session`] (the
+    /// directory against the pinned authority, the checkpoint against the
+    /// log key and everything seen before), every request signed with the
+    /// witness key, which the directory must list. Returns the client, which
+    /// signs as the witness, and the verified checkpoint.
+    pub fn witness_session(
+        &self,
+        witness: &NoteSigningKey,
+    ) -> Result<(HubClient, sealdrop_log::checkpoint::SignedCheckpoint)> {
+        let hub = HubClient::new(self.hub_url()?, Some(witness.clone()), self.clock.clone())?;
+        let directory = self.trusted_directory(&hub)?;
+        let listed = witness.cosigner_verifier();
+        if !directory.directory.parties.iter().any(|p| p.witness_keys.contains(&listed)) {
+            return Err(Error::input(
+                "witness_not_listed",
+                format!(
+                    "witness key {} is not listed in the hub's directory (serial {}): send `{listed}` to the \
+                     coordinator to list under your party's witness_keys",
+                    witness.name(),
+                    directory.directory.serial
+                ),
+            ));
+        }
+        let info: sealdrop_proto::api::HubInfo = hub.get_unsigned_json("/v1/info")?;
+        let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
+        let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
+        Ok((hub, checkpoint))
     }
 
     /// Keeps an offline receipt that log entry `index` is what `expected`

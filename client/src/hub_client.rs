@@ -10,7 +10,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use sealdrop_proto::api::code::RATE_LIMITED;
+use sealdrop_proto::api::code::{RATE_LIMITED, UNAUTHENTICATED};
 use sealdrop_proto::api::{ErrorBody, UPLOAD_OFFSET_HEADER, Uploaded};
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::keys::NoteSigningKey;
@@ -53,6 +53,14 @@ pub fn trust_hub_ca(path: &Path) -> Result<()> {
 fn extra_roots() -> Vec<reqwest::Certificate> {
     EXTRA_ROOTS.get().cloned().unwrap_or_default()
 }
+
+/// How many times one read of the log or the directory waits out a `429`
+/// (see [`HubClient::read_text`]), and the longest wait it accepts: enough
+/// to pace a long read (a party's bucket refills within a second or two),
+/// while a longer wait is reported at once, saying when to retry, rather
+/// than spent silently.
+const READ_RETRIES: u32 = 10;
+const READ_RETRY_MAX_SECS: u64 = 5;
 
 /// The `Retry-After` of an answer, in seconds (the hub sends whole
 /// seconds; an HTTP date from a proxy is not worth parsing here).
@@ -277,6 +285,73 @@ impl HubClient {
     pub fn post_text_unsigned<T: DeserializeOwned>(&self, path: &str, body: String) -> Result<T> {
         let req = self.unsigned(reqwest::Method::POST, path)?.header("content-type", "text/plain").body(body);
         self.exchange(req, async |r| self.json(r).await)
+    }
+
+    /// A GET of the transfer log or the directory, returning text: signed
+    /// by this client's key when it has one (a member key, or a witness key
+    /// the directory lists), which a hub keeping its log for its members
+    /// requires; unsigned without one, which only a hub whose log is public
+    /// answers (the refusal then says which key to give). Reads are
+    /// idempotent, so a `429` with a short `Retry-After` is waited out (a
+    /// long read such as an audit export can meet the party's rate limit).
+    pub fn read_text(&self, path: &str) -> Result<String> {
+        self.read(path, async |r| r.text().await.map_err(|e| self.transport_error(e)))
+    }
+
+    /// [`Self::read_text`] returning bytes.
+    pub fn read_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        self.read(path, async |r| r.bytes().await.map(|b| b.to_vec()).map_err(|e| self.transport_error(e)))
+    }
+
+    /// [`Self::read_text`] returning JSON.
+    pub fn read_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.read(path, async |r| self.json(r).await)
+    }
+
+    fn read<T>(&self, path: &str, read: impl AsyncFn(reqwest::Response) -> Result<T>) -> Result<T> {
+        let (runtime, _) = self.runtime()?;
+        let mut waits = 0;
+        loop {
+            // Signed afresh each time: a new nonce and time.
+            let req = match self.key {
+                Some(_) => self.signed(reqwest::Method::GET, path, Some(b""))?,
+                None => self.unsigned(reqwest::Method::GET, path)?,
+            };
+            let answer = runtime.block_on(async {
+                let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+                let status = resp.status();
+                if status.is_success() {
+                    return read(resp).await.map(Ok);
+                }
+                let retry_after = retry_after(resp.headers());
+                Ok(Err((status, retry_after, resp.text().await.unwrap_or_default())))
+            })?;
+            match answer {
+                Ok(value) => return Ok(value),
+                Err((reqwest::StatusCode::TOO_MANY_REQUESTS, Some(secs), _))
+                    if waits < READ_RETRIES && secs <= READ_RETRY_MAX_SECS =>
+                {
+                    waits += 1;
+                    std::thread::sleep(Duration::from_secs(secs.max(1)));
+                }
+                Err((status, retry_after, text)) => {
+                    let refused = self.refusal(status, retry_after, &text);
+                    if self.key.is_none() && refused.code == UNAUTHENTICATED {
+                        return Err(Error::input(
+                            "no_identity",
+                            format!(
+                                "the hub at {} serves its transfer log and directory only to members of its directory \
+                                 and the witnesses it lists: give your member key with --identity FILE (or your party's \
+                                 witness key with --witness-key FILE), or verify a bundle a member exported with \
+                                 `sealdrop audit verify --bundle FILE`",
+                                self.base
+                            ),
+                        ));
+                    }
+                    return Err(refused);
+                }
+            }
+        }
     }
 
     /// A signed GET returning JSON.

@@ -226,7 +226,7 @@ pub fn check(
     key: &NoteVerifierKey,
     now: jiff::Timestamp,
 ) -> Result<SignedCheckpoint> {
-    let text = hub.get_text_unsigned("/v1/log/checkpoint")?;
+    let text = hub.read_text("/v1/log/checkpoint")?;
     // Only a checkpoint sent with a change can be older than the newest verified.
     accept(state_dir, hub, key, now, &text, Offered::Current)?
         .ok_or_else(|| Error::new(Kind::Other, "internal", "the hub's current checkpoint was taken for an older one"))
@@ -290,7 +290,7 @@ fn accept(
             Offered::WithChange(Some(p)) if p.old == old.size && p.new == offered.size => p.hashes.clone(),
             _ => {
                 let proof: ConsistencyProof =
-                    hub.get_unsigned_json(&format!("/v1/log/proof/consistency?old={}&new={}", old.size, offered.size))?;
+                    hub.read_json(&format!("/v1/log/proof/consistency?old={}&new={}", old.size, offered.size))?;
                 proof.hashes
             }
         };
@@ -342,9 +342,8 @@ pub fn keep_receipt(
         }
     }
     let cp = check(state_dir, hub, key, now)?;
-    let entry = hub.get_bytes_unsigned(&format!("/v1/log/entry/{index}"))?;
-    let proof: InclusionProof =
-        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let entry = hub.read_bytes(&format!("/v1/log/entry/{index}"))?;
+    let proof: InclusionProof = hub.read_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
     keep_verified_receipt(state_dir, key, index, name, &expected, &cp, &entry, &proof.hashes)
 }
 

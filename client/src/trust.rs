@@ -82,8 +82,9 @@ pub fn accept(note: &str, authority: &NoteVerifierKey, state_dir: &Path, source:
     }
 }
 
-/// Fetches the hub's current directory and accepts it (see [`accept`]).
+/// Fetches the hub's current directory (a signed request when `hub` has a
+/// key: see [`HubClient::read_text`]) and accepts it (see [`accept`]).
 pub fn trusted_directory(hub: &HubClient, authority: &NoteVerifierKey, state_dir: &Path) -> Result<SignedDirectory> {
-    let note = hub.get_text_unsigned("/v1/directory")?;
+    let note = hub.read_text("/v1/directory")?;
     accept(&note, authority, state_dir, &format!("the hub at {}", hub.base()))
 }

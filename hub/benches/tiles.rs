@@ -114,8 +114,11 @@ fn tiles(c: &mut Criterion) {
         let tile = TilePath::parse(path).expect("a tile path");
         let expected = tile_from_store(&store, tile).expect("in the tree");
         let serve = || async {
-            let response =
-                sealdrop_hub::api::tlog::tile(State(hub.clone()), Ok(Path(path.to_owned()))).await.expect("served");
+            // The handler after its reader was let in (a member's signature, or a public log).
+            let reader = sealdrop_hub::api::log_access::LogReader;
+            let response = sealdrop_hub::api::tlog::tile(reader, State(hub.clone()), Ok(Path(path.to_owned())))
+                .await
+                .expect("served");
             axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body")
         };
         assert_eq!(rt.block_on(serve()), expected[..], "{path}");

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::api::log_access::LogAccess;
 use crate::hub::{
     DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, MAX_UPLOAD_RESUME_WINDOW,
 };
@@ -101,8 +102,11 @@ pub const RATE_LIMIT_PER_PARTY_BURST: Key =
 pub const RATE_LIMIT_LOOPBACK: Key =
     key("rate_limit_loopback", "SEALDROP_HUB_RATE_LIMIT_LOOPBACK", "--rate-limit-loopback", false);
 
+/// Who may read the transfer log and the directory.
+pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
+
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 18] = [
+pub const KEYS: [Key; 19] = [
     DATA,
     LISTEN,
     TLS_CERT,
@@ -121,6 +125,7 @@ pub const KEYS: [Key; 18] = [
     HEADER_READ_TIMEOUT,
     BODY_IDLE_TIMEOUT,
     UPLOAD_RESUME_WINDOW,
+    LOG_ACCESS,
 ];
 
 /// How log lines are written (to stderr).
@@ -182,6 +187,8 @@ pub struct ServeSettings {
     pub body_idle_timeout: Duration,
     /// How long an uncommitted upload is kept after its last activity.
     pub upload_resume_window: Duration,
+    /// Who may read the transfer log and the directory.
+    pub log_access: LogAccess,
 }
 
 /// Where a setting's value came from.
@@ -355,6 +362,7 @@ impl Sources {
         let header_timeout = field(HEADER_READ_TIMEOUT);
         let body_timeout = field(BODY_IDLE_TIMEOUT);
         let resume_window = field(UPLOAD_RESUME_WINDOW);
+        let log_access = field(LOG_ACCESS);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -380,6 +388,7 @@ impl Sources {
         let header_timeout = parse(HEADER_READ_TIMEOUT, header_timeout, &mut errors);
         let body_timeout = parse(BODY_IDLE_TIMEOUT, body_timeout, &mut errors);
         let resume_window = parse(UPLOAD_RESUME_WINDOW, resume_window, &mut errors);
+        let log_access = parse(LOG_ACCESS, log_access, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -467,6 +476,10 @@ impl Sources {
                 Some(Value::Seconds(d)) => d,
                 _ => MAX_UPLOAD_RESUME_WINDOW,
             },
+            log_access: match log_access {
+                Some(Value::LogAccess(a)) => a,
+                _ => LogAccess::default(),
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -509,6 +522,7 @@ impl Resolved {
                 "header_read_timeout" => Some(secs(s.header_read_timeout)),
                 "body_idle_timeout" => Some(secs(s.body_idle_timeout)),
                 "upload_resume_window" => Some(secs(s.upload_resume_window)),
+                "log_access" => Some(toml_string(s.log_access.as_str())),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);
@@ -552,6 +566,7 @@ enum Value {
     Count(u32),
     PerSecond(f64),
     Loopback(Loopback),
+    LogAccess(LogAccess),
 }
 
 /// Parses one setting's text; the error says what is expected.
@@ -597,6 +612,13 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
         // At most a day: abandoned ciphertext must not wait on disk for the
         // drop's whole expiry.
         "upload_resume_window" => seconds(text, 60.0, MAX_UPLOAD_RESUME_WINDOW.as_secs_f64()).map(Value::Seconds),
+        "log_access" => match text {
+            "members" => Ok(Value::LogAccess(LogAccess::Members)),
+            "public" => Ok(Value::LogAccess(LogAccess::Public)),
+            _ => Err("give `members` (only members of the directory and its witnesses read the transfer log and the \
+                      directory, by signed request) or `public` (anyone may)"
+                .to_owned()),
+        },
         "log_format" => match text {
             "text" => Ok(Value::Format(LogFormat::Text)),
             "json" => Ok(Value::Format(LogFormat::Json)),
@@ -722,6 +744,22 @@ mod tests {
         assert_eq!(s.upload_resume_window, Duration::from_secs(86_400));
         assert_eq!((s.log_format, s.log_filter.as_str()), (LogFormat::Text, "info"));
         assert_eq!(s.rate_limits, RateLimits::default());
+        assert_eq!(s.log_access, LogAccess::Members, "the log is for members unless the operator opts in");
+    }
+
+    #[test]
+    fn the_log_is_made_public_only_by_saying_so() {
+        let r = sources(&[], &[], &[("data", "d"), ("log_access", "public")]).resolve().unwrap();
+        assert_eq!(r.settings.log_access, LogAccess::Public);
+        let r =
+            sources(&[("log_access", "members")], &[], &[("data", "d"), ("log_access", "public")]).resolve().unwrap();
+        assert_eq!((r.settings.log_access, &r.origins["log_access"]), (LogAccess::Members, &Source::Flag));
+        assert!(
+            r.describe().lines().any(|l| l.starts_with("log_access = \"members\"") && l.ends_with("# --log-access"))
+        );
+        let text = messages(sources(&[], &[("log_access", "yes")], &[("data", "d")]).resolve().unwrap_err());
+        assert!(text.contains("SEALDROP_HUB_LOG_ACCESS = \"yes\" is not valid: give `members`"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 
     #[test]

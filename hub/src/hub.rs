@@ -14,6 +14,7 @@ use sealdrop_proto::ids::DropId;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
+use crate::api::log_access::LogAccess;
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
@@ -67,6 +68,9 @@ pub struct HubConfig {
     /// [`MAX_UPLOAD_RESUME_WINDOW`], so abandoned ciphertext does not wait
     /// on disk for the drop's whole expiry (five days by default).
     pub upload_resume_window: std::time::Duration,
+    /// Who may read the transfer log and the directory (see
+    /// [`crate::api::log_access`]).
+    pub log_access: LogAccess,
 }
 
 impl Default for HubConfig {
@@ -77,6 +81,7 @@ impl Default for HubConfig {
             rate_limits: RateLimits::default(),
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             upload_resume_window: MAX_UPLOAD_RESUME_WINDOW,
+            log_access: LogAccess::Members,
         }
     }
 }
@@ -287,6 +292,12 @@ impl Hub {
     /// last activity (at most [`MAX_UPLOAD_RESUME_WINDOW`]).
     pub fn with_upload_resume_window(mut self, window: std::time::Duration) -> Hub {
         self.config.upload_resume_window = window.min(MAX_UPLOAD_RESUME_WINDOW);
+        self
+    }
+
+    /// The same hub serving its log and directory to `access`.
+    pub fn with_log_access(mut self, access: LogAccess) -> Hub {
+        self.config.log_access = access;
         self
     }
 

@@ -130,6 +130,7 @@ pub async fn serve_with(
         header_read_timeout_secs = options.header_read_timeout.as_secs_f64(),
         body_idle_timeout_secs = config.body_idle_timeout.as_secs_f64(),
         upload_resume_window_secs = config.upload_resume_window.as_secs_f64(),
+        log_access = config.log_access.as_str(),
         "serving"
     );
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -168,6 +168,9 @@ struct ServeArgs {
     /// Seconds an uncommitted upload (finished or cut off) is kept after its last activity, at most 86400 [upload_resume_window] [env: SEALDROP_HUB_UPLOAD_RESUME_WINDOW] [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     upload_resume_window: Option<String>,
+    /// Who may read the transfer log and the directory: `members` (members of the directory in force and the witnesses it lists, by signed request) or `public` (anyone; opt in only for a public transparency log) [log_access] [env: SEALDROP_HUB_LOG_ACCESS] [default: members].
+    #[arg(long, value_name = "members|public")]
+    log_access: Option<String>,
 }
 
 impl ServeArgs {
@@ -193,6 +196,7 @@ impl ServeArgs {
             (HEADER_READ_TIMEOUT, self.header_read_timeout.clone()),
             (BODY_IDLE_TIMEOUT, self.body_idle_timeout.clone()),
             (UPLOAD_RESUME_WINDOW, self.upload_resume_window.clone()),
+            (LOG_ACCESS, self.log_access.clone()),
         ]);
         let config_file =
             self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
@@ -365,6 +369,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             rate_limits: settings.rate_limits,
             body_idle_timeout: settings.body_idle_timeout,
             upload_resume_window: settings.upload_resume_window,
+            log_access: settings.log_access,
         };
         let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
         let listen = settings.listen;

@@ -106,7 +106,7 @@ impl World {
 
     /// The size of the served transfer-log checkpoint, verified with the hub's log key.
     async fn log_size(&self) -> u64 {
-        let note = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+        let note = self.read("/v1/log/checkpoint").await.text().await.unwrap();
         sealdrop_log::checkpoint::open(&note, &self.hub().log_verifier()).unwrap().size
     }
 }
@@ -401,7 +401,7 @@ async fn directory_publication() {
     let (islington2, camden) = (&w.keys.islington2, &w.keys.camden);
     let info: HubInfo = ok(w.client.get(format!("{}/v1/info", w.base)).send().await.unwrap()).await;
     assert_eq!((info.origin.as_str(), info.directory_serial), ("hub.test/sealdrop", 1));
-    let current = w.client.get(format!("{}/v1/directory", w.base)).send().await.unwrap();
+    let current = w.read("/v1/directory").await;
     assert!(current.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     // Ed25519 signatures are deterministic, so re-signing gives the note init stored.
     assert_eq!(current.text().await.unwrap(), w.keys.signed_directory(1, true));
@@ -436,7 +436,7 @@ async fn directory_publication() {
     // Lower and equal serials are now refused.
     err(publish(w.keys.signed_directory(1, true)).await, 409, code::DIRECTORY_ROLLBACK).await;
     err(publish(w.keys.signed_directory(2, true)).await, 409, code::DIRECTORY_ROLLBACK).await;
-    let current = w.client.get(format!("{}/v1/directory", w.base)).send().await.unwrap().text().await.unwrap();
+    let current = w.read("/v1/directory").await.text().await.unwrap();
     assert!(current.contains("\"serial\": 2"), "{current}");
     w.stop().await;
 

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use jiff::Timestamp;
 use reqwest::StatusCode;
 use sealdrop_hub::Hub;
+use sealdrop_hub::api::log_access::LogAccess;
 use sealdrop_hub::error::HubError;
 use sealdrop_log::checkpoint::SignedCheckpoint;
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
@@ -94,7 +95,7 @@ impl World {
 
     /// The served checkpoint, verified with the hub's log key.
     async fn checkpoint(&self) -> SignedCheckpoint {
-        let resp = self.fetch("/v1/log/checkpoint").await;
+        let resp = self.read("/v1/log/checkpoint").await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["cache-control"], "no-store");
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -103,7 +104,7 @@ impl World {
     }
 
     async fn entry_bytes(&self, index: u64) -> Vec<u8> {
-        let resp = self.fetch(&format!("/v1/log/entry/{index}")).await;
+        let resp = self.read(&format!("/v1/log/entry/{index}")).await;
         assert_eq!(resp.status(), StatusCode::OK, "entry {index}");
         assert_eq!(resp.headers()["content-type"], "application/json");
         resp.bytes().await.unwrap().to_vec()
@@ -120,7 +121,7 @@ impl World {
             let width = (size - n * 256).min(256);
             let tile = Tile::new(8, 0, n, width as u32, true);
             let path = tile.path().replace("tile/8/data/", "entries/");
-            let resp = self.fetch(&format!("/v1/log/tile/{path}")).await;
+            let resp = self.read(&format!("/v1/log/tile/{path}")).await;
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
             let cache = if width == 256 { "public, max-age=31536000, immutable" } else { "no-store" };
             assert_eq!(resp.headers()["cache-control"], cache, "{path}");
@@ -134,14 +135,14 @@ impl World {
 
     async fn inclusion(&self, index: u64, size: u64) -> Vec<Hash> {
         let proof: InclusionProof =
-            ok(self.fetch(&format!("/v1/log/proof/inclusion?index={index}&size={size}")).await).await;
+            ok(self.read(&format!("/v1/log/proof/inclusion?index={index}&size={size}")).await).await;
         assert_eq!((proof.index, proof.size), (index, size));
         proof.hashes.iter().map(|h| Hash::parse_hash(h).unwrap()).collect()
     }
 
     async fn consistency(&self, old: u64, new: u64) -> Vec<Hash> {
         let proof: ConsistencyProof =
-            ok(self.fetch(&format!("/v1/log/proof/consistency?old={old}&new={new}")).await).await;
+            ok(self.read(&format!("/v1/log/proof/consistency?old={old}&new={new}")).await).await;
         assert_eq!((proof.old, proof.new), (old, new));
         proof.hashes.iter().map(|h| Hash::parse_hash(h).unwrap()).collect()
     }
@@ -202,19 +203,19 @@ async fn init_logs_the_first_directory() {
         HubStatement::DirectoryPublished { time: START.parse().unwrap(), serial: 1, sha256: signed.sha256_hex() }
     );
     // The directory the entry names is served by serial, and hashes to it.
-    let resp = w.fetch("/v1/directory/1").await;
+    let resp = w.read("/v1/directory/1").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let note = resp.text().await.unwrap();
     assert_eq!(note, signed.note);
     assert_eq!(hex::encode(Sha256::digest(note.as_bytes())), signed.sha256_hex());
-    err(w.fetch("/v1/directory/2").await, 404, code::NOT_FOUND).await;
-    err(w.fetch("/v1/directory/latest").await, 400, code::BAD_REQUEST).await;
-    err(w.fetch("/v1/log/entry/1").await, 404, code::NOT_FOUND).await;
-    err(w.fetch("/v1/log/entry/-1").await, 400, code::BAD_REQUEST).await;
-    err(w.fetch(&format!("/v1/log/entry/{}", u64::MAX)).await, 404, code::NOT_FOUND).await;
-    err(w.fetch("/v1/log/tile/0/x018/x446/x744/x073/x709/x551/615").await, 404, code::NOT_FOUND).await;
-    err(w.fetch(&format!("/v1/log/proof/inclusion?index=0&size={}", u64::MAX)).await, 404, code::NOT_FOUND).await;
-    err(w.fetch(&format!("/v1/log/proof/consistency?old=1&new={}", u64::MAX)).await, 404, code::NOT_FOUND).await;
+    err(w.read("/v1/directory/2").await, 404, code::NOT_FOUND).await;
+    err(w.read("/v1/directory/latest").await, 400, code::BAD_REQUEST).await;
+    err(w.read("/v1/log/entry/1").await, 404, code::NOT_FOUND).await;
+    err(w.read("/v1/log/entry/-1").await, 400, code::BAD_REQUEST).await;
+    err(w.read(&format!("/v1/log/entry/{}", u64::MAX)).await, 404, code::NOT_FOUND).await;
+    err(w.read("/v1/log/tile/0/x018/x446/x744/x073/x709/x551/615").await, 404, code::NOT_FOUND).await;
+    err(w.read(&format!("/v1/log/proof/inclusion?index=0&size={}", u64::MAX)).await, 404, code::NOT_FOUND).await;
+    err(w.read(&format!("/v1/log/proof/consistency?old=1&new={}", u64::MAX)).await, 404, code::NOT_FOUND).await;
     w.audit(&cp).await;
     w.stop().await;
 }
@@ -329,10 +330,14 @@ async fn a_commit_answers_with_the_consistency_proof_from_the_size_the_sender_kn
     w.stop().await;
 }
 
-/// Reads tiles over HTTP for `tlog_tiles`' own authenticating reader.
+/// Reads tiles over HTTP for `tlog_tiles`' own authenticating reader, each
+/// request signed by a member (the hub keeps its log for members).
 struct HttpTiles {
     client: reqwest::blocking::Client,
     base: String,
+    key: NoteSigningKey,
+    /// The hub's (test) clock, which does not move while the tiles are read.
+    now: i64,
 }
 
 impl TileReader for HttpTiles {
@@ -345,7 +350,13 @@ impl TileReader for HttpTiles {
             .iter()
             .map(|t| {
                 let path = t.path().strip_prefix("tile/8/").unwrap().to_owned();
-                let resp = self.client.get(format!("{}/v1/log/tile/{path}", self.base)).send().unwrap();
+                let url_path = format!("/v1/log/tile/{path}");
+                let auth = sealdrop_proto::request::sign_request(&self.key, "GET", &url_path, self.now, Some(b""));
+                let mut req = self.client.get(format!("{}{url_path}", self.base));
+                for (name, value) in auth.headers() {
+                    req = req.header(name, value);
+                }
+                let resp = req.send().unwrap();
                 if !resp.status().is_success() {
                     return Err(tlog_tiles::Error::InvalidTile);
                 }
@@ -389,8 +400,10 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
     // authenticated against the checkpoint by tlog_tiles; the proofs it
     // derives from them equal the ones the hub serves.
     let (base, root, size) = (w.base.clone(), cp.root, cp.size);
+    let (key, now) = (w.reader().signing.clone(), w.now());
     let (leaves, record_proof, tree_proof) = tokio::task::spawn_blocking(move || {
-        let tiles = HttpTiles { client: reqwest::blocking::Client::builder().no_proxy().build().unwrap(), base };
+        let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+        let tiles = HttpTiles { client, base, key, now };
         let reader = TileHashReader::new(size, root, &tiles);
         let indexes: Vec<u64> = (0..size).map(|i| stored_hash_index(0, i)).collect();
         let leaves = reader.read_hashes(&indexes).unwrap();
@@ -415,15 +428,15 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
     assert_eq!(w.consistency(257, size).await, tree_proof);
 
     // The level-1 tile holds the roots of the two full level-0 tiles.
-    let level1 = w.fetch("/v1/log/tile/1/000.p/2").await.bytes().await.unwrap();
+    let level1 = w.read("/v1/log/tile/1/000.p/2").await.bytes().await.unwrap();
     let roots = [root_of_entries(&entries[..256]).1, root_of_entries(&entries[256..512]).1];
     assert_eq!(level1.as_ref(), [roots[0].0, roots[1].0].concat());
     // Narrower partial tiles of current data are served too, never wider ones.
-    let resp = w.fetch("/v1/log/tile/0/002.p/10").await;
+    let resp = w.read("/v1/log/tile/0/002.p/10").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.bytes().await.unwrap().len(), 10 * 32);
     for beyond in ["0/002.p/93", "0/002", "1/000", "2/000.p/1", "entries/002", "entries/003.p/1"] {
-        err(w.fetch(&format!("/v1/log/tile/{beyond}")).await, 404, code::NOT_FOUND).await;
+        err(w.read(&format!("/v1/log/tile/{beyond}")).await, 404, code::NOT_FOUND).await;
     }
     w.stop().await;
 }
@@ -432,11 +445,11 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
 async fn bad_tile_paths_and_proof_queries() {
     let mut w = World::start().await;
     for path in ["0/000.p/1", "entries/000.p/1"] {
-        let resp = w.fetch(&format!("/v1/log/tile/{path}")).await;
+        let resp = w.read(&format!("/v1/log/tile/{path}")).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
     }
-    let bundle = w.fetch("/v1/log/tile/entries/000.p/1").await.bytes().await.unwrap();
+    let bundle = w.read("/v1/log/tile/entries/000.p/1").await.bytes().await.unwrap();
     assert_eq!(decode_entry_bundle(&bundle).unwrap(), [w.entry_bytes(0).await]);
     for path in [
         "0/000",
@@ -450,7 +463,7 @@ async fn bad_tile_paths_and_proof_queries() {
         "entries/x072/x057/x594/x037/x927/936",
         "0/x018/x446/x744/x073/x709/x551/615.p/1",
     ] {
-        err(w.fetch(&format!("/v1/log/tile/{path}")).await, 404, code::NOT_FOUND).await;
+        err(w.read(&format!("/v1/log/tile/{path}")).await, 404, code::NOT_FOUND).await;
     }
     for path in [
         "0/000.p/0",
@@ -468,18 +481,18 @@ async fn bad_tile_paths_and_proof_queries() {
         "01/000",
         "0/001/000",
     ] {
-        err(w.fetch(&format!("/v1/log/tile/{path}")).await, 400, code::BAD_REQUEST).await;
+        err(w.read(&format!("/v1/log/tile/{path}")).await, 400, code::BAD_REQUEST).await;
     }
     for query in ["index=0&size=2", "index=0&size=99"] {
-        err(w.fetch(&format!("/v1/log/proof/inclusion?{query}")).await, 404, code::NOT_FOUND).await;
+        err(w.read(&format!("/v1/log/proof/inclusion?{query}")).await, 404, code::NOT_FOUND).await;
     }
     for query in ["index=1&size=1", "index=0&size=0", "index=0", "index=x&size=1", "index=0&size=1&extra=1"] {
-        err(w.fetch(&format!("/v1/log/proof/inclusion?{query}")).await, 400, code::BAD_REQUEST).await;
+        err(w.read(&format!("/v1/log/proof/inclusion?{query}")).await, 400, code::BAD_REQUEST).await;
     }
     assert!(w.inclusion(0, 1).await.is_empty(), "a one-entry tree needs no path");
-    err(w.fetch("/v1/log/proof/consistency?old=0&new=2").await, 404, code::NOT_FOUND).await;
-    err(w.fetch("/v1/log/proof/consistency?old=1&new=0").await, 400, code::BAD_REQUEST).await;
-    err(w.fetch("/v1/log/proof/consistency?old=1").await, 400, code::BAD_REQUEST).await;
+    err(w.read("/v1/log/proof/consistency?old=0&new=2").await, 404, code::NOT_FOUND).await;
+    err(w.read("/v1/log/proof/consistency?old=1&new=0").await, 400, code::BAD_REQUEST).await;
+    err(w.read("/v1/log/proof/consistency?old=1").await, 400, code::BAD_REQUEST).await;
     assert!(w.consistency(0, 1).await.is_empty());
     assert!(w.consistency(1, 1).await.is_empty());
     assert!(w.consistency(0, 0).await.is_empty());
@@ -500,7 +513,7 @@ async fn witnesses_cosign_checkpoints() {
     // Serial 2 lists Islington's witness key.
     let publish = w.client.post(format!("{}/v1/directory", w.base)).body(w.keys.signed_directory(2).note);
     assert_eq!(publish.send().await.unwrap().status(), StatusCode::OK);
-    let note = w.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+    let note = w.read("/v1/log/checkpoint").await.text().await.unwrap();
     let cp = sealdrop_log::checkpoint::open(&note, &w.hub().log_verifier()).unwrap();
     assert_eq!(cp.size, 2);
 
@@ -509,7 +522,7 @@ async fn witnesses_cosign_checkpoints() {
     assert_eq!((accepted.size, accepted.witness), (2, witness.cosigner_verifier().to_string()));
 
     // The served checkpoint carries it after the log's signature, and both verify.
-    let served = w.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+    let served = w.read("/v1/log/checkpoint").await.text().await.unwrap();
     assert_eq!(served, format!("{note}{line}"));
     let parsed = signed_note::Note::from_bytes(served.as_bytes()).unwrap();
     let known =
@@ -521,7 +534,7 @@ async fn witnesses_cosign_checkpoints() {
     // A newer cosignature by the same witness replaces the older one.
     let newer = cosignature_line(witness, 1_780_000_100, &note);
     let _: CosignatureAccepted = ok(cosign(&w, islington, 2, &newer).await).await;
-    assert_eq!(w.fetch("/v1/log/checkpoint").await.text().await.unwrap(), format!("{note}{newer}"));
+    assert_eq!(w.read("/v1/log/checkpoint").await.text().await.unwrap(), format!("{note}{newer}"));
 
     // Forged: another key under the witness's name.
     let impostor = NoteSigningKey::generate("islington-witness").unwrap();
@@ -543,14 +556,75 @@ async fn witnesses_cosign_checkpoints() {
     err(cosign(&w, islington, 9, &line).await, 404, code::NOT_FOUND).await;
     let anonymous = w.client.post(format!("{}/v1/log/cosignature", w.base)).json(&Cosign { size: 2, line });
     err(anonymous.send().await.unwrap(), 401, code::UNAUTHENTICATED).await;
-    assert_eq!(w.fetch("/v1/log/checkpoint").await.text().await.unwrap(), format!("{note}{newer}"), "unchanged");
+    assert_eq!(w.read("/v1/log/checkpoint").await.text().await.unwrap(), format!("{note}{newer}"), "unchanged");
+
+    // The witness hands in its own cosignature, signing the request itself.
+    let own = cosignature_line(witness, 1_780_000_200, &note);
+    let body = serde_json::to_vec(&Cosign { size: 2, line: own.clone() }).unwrap();
+    let auth = sealdrop_proto::request::sign_request(witness, "POST", "/v1/log/cosignature", w.now(), Some(&body));
+    let accepted: CosignatureAccepted =
+        ok(w.send(reqwest::Method::POST, "/v1/log/cosignature", Some(&auth), body).await).await;
+    assert_eq!(accepted.witness, witness.cosigner_verifier().to_string());
+    assert_eq!(w.read("/v1/log/checkpoint").await.text().await.unwrap(), format!("{note}{own}"));
+    // But not another witness's, even of its own party.
+    let second = NoteSigningKey::generate("islington-witness-2").unwrap();
+    let mut d3 = w.keys.directory(3);
+    d3.parties[1].witness_keys.push(second.cosigner_verifier());
+    let publish = w.client.post(format!("{}/v1/directory", w.base));
+    let note3 = SignedDirectory::sign(d3, &w.keys.authority).unwrap().note;
+    assert_eq!(publish.body(note3).send().await.unwrap().status(), StatusCode::OK);
+    let note = w.read("/v1/log/checkpoint").await.text().await.unwrap();
+    let theirs = cosignature_line(&second, 1_780_000_300, &note);
+    let body = serde_json::to_vec(&Cosign { size: 3, line: theirs }).unwrap();
+    let auth = sealdrop_proto::request::sign_request(witness, "POST", "/v1/log/cosignature", w.now(), Some(&body));
+    let msg =
+        err(w.send(reqwest::Method::POST, "/v1/log/cosignature", Some(&auth), body).await, 422, code::BAD_COSIGNATURE)
+            .await;
+    assert!(msg.contains("only its own"), "{msg}");
+    assert_eq!(w.read("/v1/log/checkpoint").await.text().await.unwrap(), note, "unchanged");
 
     // The next checkpoint starts without cosignatures.
     let (drop, manifest) = w.prepare_drop(&["islington"], &content(5)).await;
     w.commit(&drop.id, &manifest).await;
-    let next = w.fetch("/v1/log/checkpoint").await.text().await.unwrap();
-    assert!(next.starts_with(&format!("{ORIGIN}\n3\n")), "{next}");
+    let next = w.read("/v1/log/checkpoint").await.text().await.unwrap();
+    assert!(next.starts_with(&format!("{ORIGIN}\n4\n")), "{next}");
     assert!(!next.contains("islington-witness"), "{next}");
+    w.stop().await;
+}
+
+/// A GET signed by `key` (a witness's, say) at the hub's time.
+async fn read_as(w: &World, key: &NoteSigningKey, path: &str) -> reqwest::Response {
+    let auth = sealdrop_proto::request::sign_request(key, "GET", path, w.now(), Some(b""));
+    w.send(reqwest::Method::GET, path, Some(&auth), Vec::new()).await
+}
+
+#[tokio::test]
+async fn the_log_and_the_directory_are_read_by_members_and_witnesses_unless_public() {
+    let mut w = World::launch(|keys| keys.signed_directory(2).note, |hub| hub).await;
+    let reads = ["/v1/log/checkpoint", "/v1/log/entry/0", "/v1/log/tile/0/000.p/1", "/v1/directory", "/v1/directory/2"];
+    for path in reads {
+        let msg = err(w.fetch(path).await, 401, code::UNAUTHENTICATED).await;
+        assert!(msg.contains("only to members of its directory and the witnesses it lists"), "{path}: {msg}");
+        assert_eq!(w.get(&w.keys.hackney, path).await.status(), StatusCode::OK, "{path} by a member");
+        assert_eq!(read_as(&w, &w.keys.witness, path).await.status(), StatusCode::OK, "{path} by the witness");
+        let stranger = NoteSigningKey::generate("islington-witness-x").unwrap();
+        err(read_as(&w, &stranger, path).await, 401, code::UNKNOWN_KEY).await;
+        // A read signs the empty body.
+        let auth = sealdrop_proto::request::sign_request(&w.keys.camden.signing, "GET", path, w.now(), Some(b"x"));
+        err(w.send(reqwest::Method::GET, path, Some(&auth), Vec::new()).await, 401, code::BAD_SIGNATURE).await;
+    }
+    // /v1/info stays public.
+    let _: HubInfo = ok(w.fetch("/v1/info").await).await;
+    let members = w.read("/v1/log/checkpoint").await.text().await.unwrap();
+
+    // The same data directory served with a public log: anyone reads the same bytes.
+    w.stop().await;
+    let hub = Hub::open(&w.data_dir(), w.clock.clone()).unwrap().with_log_access(LogAccess::Public);
+    w.serve(hub).await;
+    for path in reads {
+        assert_eq!(w.fetch(path).await.status(), StatusCode::OK, "{path} on a public log");
+    }
+    assert_eq!(w.fetch("/v1/log/checkpoint").await.text().await.unwrap(), members);
     w.stop().await;
 }
 
@@ -572,7 +646,7 @@ async fn verifier_key_cli_prints_the_log_key() {
     assert!(stdout.starts_with(&format!("{ORIGIN}+")), "{stdout}");
     let key: NoteVerifierKey = stdout.trim().parse().unwrap();
     assert_eq!(key, w.hub().log_verifier());
-    let note = w.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+    let note = w.read("/v1/log/checkpoint").await.text().await.unwrap();
     assert_eq!(sealdrop_log::checkpoint::open(&note, &key).unwrap().size, 1);
 
     let missing = run(w.data.path().join("nowhere"));

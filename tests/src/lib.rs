@@ -1020,6 +1020,23 @@ impl Hub {
         std::fs::read_to_string(self.logs.path().join("hub.stderr")).unwrap_or_default()
     }
 
+    /// A GET of the transfer log or the directory as a member would make
+    /// it: signed by camden's example key at the hub's time (its test
+    /// clock's, if it has one). A hub serves these to members and witnesses
+    /// only unless it runs with `--log-access public`.
+    pub fn read(&self, path: &str) -> http::Reply {
+        self.read_as(&member_key("camden").signing, path)
+    }
+
+    /// [`Hub::read`] signed by `key` (a witness's, an outsider's, ...).
+    pub fn read_as(&self, key: &sealdrop_proto::keys::NoteSigningKey, path: &str) -> http::Reply {
+        let now = match &self.clock {
+            Some(file) => read_text(file).trim().parse().expect("the test clock holds Unix seconds"),
+            None => http::now(),
+        };
+        http::signed_at(&self.url, key, "GET", path, now, b"")
+    }
+
     /// `POST /v1/directory` with a signed directory note.
     pub fn post_directory(&self, note: &str) -> http::Reply {
         http::Reply::from(http::client().post(format!("{}/v1/directory", self.url)).body(note.to_owned()).send())

@@ -4,19 +4,27 @@
 //! against the real `sealdrop-hub` binary.
 //!
 //! For each signed route: no signature, a stale time, a replayed nonce, a
-//! key not in the directory, a revoked key, and a member of a party with no
-//! business there (not the sender, not a recipient, not a party to the
-//! agreement). Each must be refused with its status and stable code, that
-//! pair must be what the description documents for the route, and nothing
-//! may change on the hub (no row, no file, no log entry). The same request
-//! by the right party then gets past all of that. For each public route:
-//! it answers without a signature, the same to everyone, holds no secret,
-//! and no method it does not list writes anything.
+//! key not in the directory, a revoked key, a witness key (on the routes
+//! only members may call), and a member of a party with no business there
+//! (not the sender, not a recipient, not a party to the agreement). Each
+//! must be refused with its status and stable code, that pair must be what
+//! the description documents for the route, and nothing may change on the
+//! hub (no row, no file, no log entry). The same request by the right party
+//! then gets past all of that, and so does a listed witness's on the routes
+//! that read the log or the directory. For each public route: it answers
+//! without a signature, the same to everyone, holds no secret, and no
+//! method it does not list writes anything.
+//!
+//! Both settings of the hub's `log_access` are covered: by default the
+//! log's and the directory's reads are signed routes (members and listed
+//! witnesses); with `--log-access public` they are public routes, and the
+//! rest of the matrix is unchanged.
 //!
 //! Routes come from the description only, so a new route fails this test
 //! until it has a case here: a signed route needs an entry in
-//! [`signed_cases`]; a public one must be listed in [`PUBLIC_ROUTES`] with
-//! the reason it may be public, and needs values for its parameters in
+//! [`signed_cases`]; a public one must be listed in [`PUBLIC_ROUTES`] (or,
+//! for the log's and the directory's reads, [`LOG_READ_ROUTES`]) with the
+//! reason it may be public, and needs values for its parameters in
 //! [`public_value`] (a public write needs a case of its own).
 
 use std::collections::BTreeMap;
@@ -46,10 +54,20 @@ const SECRET_NAME: &str = "confidential-fsm-list.csv";
 const SIGNATURE_SCHEME: &str = "sealdrop_request_signature";
 /// The methods tried on every path.
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// The description's mark on the operations that read the log or the directory.
+const READABLE_BY: &str = "x-sealdrop-readable-by";
+/// The `serve` option that makes the log public.
+const PUBLIC_LOG: [&str; 2] = ["--log-access", "public"];
 
 /// A hub with a committed drop, an open drop, a revoked key and a witness.
 struct World {
     hub: Hub,
+    /// Whether the hub serves its log to anyone.
+    public_log: bool,
+    /// Camden's witness key, listed by the directory in force.
+    witness: NoteSigningKey,
+    /// The log's size once set up.
+    log_size: u64,
     /// The description as served.
     description: Value,
     /// camden -> islington, committed (under the agreement of everyone).
@@ -67,14 +85,19 @@ struct World {
 }
 
 fn setup() -> World {
-    let hub = Hub::start();
+    setup_with(&[])
+}
+
+/// [`setup`] with extra `serve` options.
+fn setup_with(options: &[&str]) -> World {
+    let hub = Hub::start_with_options(options);
     let camden = Party::new(&hub, "camden");
     let file = camden.file(SECRET_NAME, SECRET_CONTENT);
     let committed = camden.send("islington", &[&file]);
     let ciphertext = hub.ciphertext(&committed).expect("the hub holds the committed ciphertext");
     let middle = ciphertext.len() / 2;
     let ciphertext_sample = ciphertext[middle - 16..middle + 16].to_vec();
-    let first_directory = http::Reply::from(http::client().get(format!("{}/v1/directory", hub.url)).send()).body;
+    let first_directory = hub.read("/v1/directory").body;
 
     // The open drop, announced over raw HTTP as the client would.
     let body = create_body(&["islington"], AGREEMENT);
@@ -111,7 +134,7 @@ fn setup() -> World {
     assert_eq!(revised["serial"], 2, "`directory revoke` raises the serial");
     hub.publish(&sign_directory(tool.dir.path(), "directory-2", &revised, &authority_key_copy(tool.dir.path())));
 
-    let checkpoint = http::Reply::from(http::client().get(format!("{}/v1/log/checkpoint", hub.url)).send()).body;
+    let checkpoint = hub.read("/v1/log/checkpoint").body;
     let size: u64 = checkpoint.lines().nth(1).and_then(|l| l.parse().ok()).expect("the checkpoint's size line");
     let line = sealdrop_log::cosign::cosign(&checkpoint, &witness, http::now().unsigned_abs());
 
@@ -120,6 +143,9 @@ fn setup() -> World {
     let description = json(&reply.body);
     World {
         hub,
+        public_log: options.windows(2).any(|o| o == PUBLIC_LOG),
+        witness,
+        log_size: size,
         description,
         committed,
         open,
@@ -180,6 +206,8 @@ struct Case {
     rightful: &'static str,
     /// The drop in the path's `{id}`, if it has one.
     drop: Option<String>,
+    /// The value of any other path parameter.
+    params: Vec<(&'static str, String)>,
     /// The query string, if any (with its `?`).
     query: String,
     body: Body,
@@ -190,6 +218,39 @@ struct Case {
 /// Every signed route's case, by `METHOD template` as the description
 /// writes them. A signed route without one fails the test.
 fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
+    let mut cases = member_cases(w);
+    if !w.public_log {
+        cases.extend(log_read_cases(w));
+    }
+    cases
+}
+
+/// The log's and the directory's reads, signed routes unless the log is
+/// public: any member reads them (no party is a wrong one), and a listed
+/// witness (see the test).
+fn log_read_cases(w: &World) -> BTreeMap<&'static str, Case> {
+    let size = w.log_size;
+    let read = |params: Vec<(&'static str, String)>, query: String| Case {
+        rightful: "camden",
+        drop: None,
+        params,
+        query,
+        body: Body::None,
+        wrong: vec![],
+    };
+    BTreeMap::from([
+        ("GET /v1/directory", read(vec![], String::new())),
+        ("GET /v1/directory/{serial}", read(vec![("serial", "1".into())], String::new())),
+        ("GET /v1/log/checkpoint", read(vec![], String::new())),
+        ("GET /v1/log/tile/{path}", read(vec![("path", format!("0/000.p/{size}"))], String::new())),
+        ("GET /v1/log/entry/{index}", read(vec![("index", "0".into())], String::new())),
+        ("GET /v1/log/proof/inclusion", read(vec![], format!("?index=0&size={size}"))),
+        ("GET /v1/log/proof/consistency", read(vec![], format!("?old=1&new={size}"))),
+    ])
+}
+
+/// The routes only members may call.
+fn member_cases(w: &World) -> BTreeMap<&'static str, Case> {
     let d = || Some(w.committed.clone());
     let o = || Some(w.open.clone());
     let forbidden = Expect::Refused(403, "forbidden");
@@ -201,6 +262,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: None,
+                params: vec![],
                 query: String::new(),
                 body: Body::Json(create_body(&["islington"], PAIR_AGREEMENT)),
                 // Westminster is no party to the agreement it names.
@@ -212,6 +274,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: d(),
+                params: vec![],
                 query: String::new(),
                 body: Body::None,
                 wrong: vec![("westminster", forbidden)],
@@ -222,6 +285,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "islington",
                 drop: d(),
+                params: vec![],
                 query: String::new(),
                 body: Body::None,
                 // Nor may the sender download what it sent.
@@ -236,6 +300,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: o(),
+                params: vec![],
                 query: String::new(),
                 body: Body::Stream(b"age ciphertext would be here".to_vec()),
                 wrong: vec![
@@ -249,6 +314,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: o(),
+                params: vec![],
                 query: String::new(),
                 body: Body::None,
                 // A recipient (not the sender), and a stranger to the drop.
@@ -263,6 +329,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: o(),
+                params: vec![],
                 query: String::new(),
                 body: json(serde_json::json!({"manifest": "not a manifest"})),
                 wrong: vec![
@@ -276,6 +343,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "islington",
                 drop: d(),
+                params: vec![],
                 query: String::new(),
                 body: json(serde_json::json!({"receipt": "not a receipt"})),
                 // Nor may the sender acknowledge its own drop.
@@ -290,6 +358,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: d(),
+                params: vec![],
                 query: String::new(),
                 body: json(serde_json::json!({})),
                 // The recipient may not take the sender's drop back, and to
@@ -305,6 +374,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "islington",
                 drop: None,
+                params: vec![],
                 query: String::new(),
                 body: Body::None,
                 wrong: vec![("westminster", Expect::ServedWithout(w.committed.clone()))],
@@ -315,6 +385,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: None,
+                params: vec![],
                 query: format!("?id={}", w.committed),
                 body: Body::None,
                 wrong: vec![("westminster", Expect::Refused(404, "not_found"))],
@@ -325,6 +396,7 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
             Case {
                 rightful: "camden",
                 drop: None,
+                params: vec![],
                 query: String::new(),
                 body: json(serde_json::json!({"size": size, "line": line})),
                 // Camden's witness line, sent by another party.
@@ -334,34 +406,44 @@ fn signed_cases(w: &World) -> BTreeMap<&'static str, Case> {
     ])
 }
 
-/// Every route anyone may call without a signature, by `METHOD template`
-/// as the description writes them, and why it may be public. A route the
-/// description does not mark as signed must be here, and one here must not
-/// be signed: a new route fails the test until it is a case of
+/// Every route anyone may call without a signature whatever the hub's
+/// `log_access`, by `METHOD template` as the description writes them, and
+/// why it may be public. A route the description does not mark as signed
+/// must be here (or in [`LOG_READ_ROUTES`] on a public log), and one here
+/// must not be signed: a new route fails the test until it is a case of
 /// [`signed_cases`] or listed here with its reason.
-const PUBLIC_ROUTES: [(&str, &str); 12] = [
+const PUBLIC_ROUTES: [(&str, &str); 5] = [
     ("GET /healthz", "liveness for load balancers: answers `ok` and nothing else"),
     ("GET /readyz", "readiness for orchestrators: names its checks and whether each passed, never why one failed"),
     ("GET /v1/info", "the hub's origin, version, directory serial and log key, needed before anything can be verified"),
-    ("GET /v1/openapi.json", "this description of the API, the same for every hub of this version"),
-    ("GET /v1/directory", "the coordinator-signed directory of parties and public keys, which every client verifies"),
-    ("GET /v1/directory/{serial}", "earlier signed directories, for auditors checking the log's `directory_published`"),
-    ("GET /v1/log/checkpoint", "the transfer log is public so witnesses and auditors can check it without a key"),
-    ("GET /v1/log/tile/{path}", "the transfer log's tiles (ids, hashes, times, key names, signatures; no content)"),
-    ("GET /v1/log/entry/{index}", "one transfer-log entry, for a client checking its own drop's inclusion"),
-    ("GET /v1/log/proof/inclusion", "inclusion proofs of the public log"),
-    ("GET /v1/log/proof/consistency", "consistency proofs of the public log, for clients and witnesses"),
+    ("GET /v1/openapi.json", "this description of the API, the same for every hub of this version and setting"),
     (
         "POST /v1/directory",
         "the body carries the coordinator's signature: only a newer directory signed by the authority fixed at init is accepted",
     ),
 ];
 
-/// Asserts the description's unsigned routes are exactly [`PUBLIC_ROUTES`].
-fn assert_public_routes_listed(routes: &[(String, String, Value)]) {
+/// The routes that read the log and the directory: public only when the
+/// operator opts in with `log_access = "public"` (a public transparency
+/// log), and then why each may be.
+const LOG_READ_ROUTES: [(&str, &str); 7] = [
+    ("GET /v1/directory", "the coordinator-signed directory of parties and public keys, which every client verifies"),
+    ("GET /v1/directory/{serial}", "earlier signed directories, for auditors checking the log's `directory_published`"),
+    ("GET /v1/log/checkpoint", "the operator made the transfer log public, for witnesses and auditors without a key"),
+    ("GET /v1/log/tile/{path}", "the transfer log's tiles (ids, hashes, times, key names, signatures; no content)"),
+    ("GET /v1/log/entry/{index}", "one transfer-log entry"),
+    ("GET /v1/log/proof/inclusion", "inclusion proofs of the public log"),
+    ("GET /v1/log/proof/consistency", "consistency proofs of the public log, for clients and witnesses"),
+];
+
+/// Asserts the description's unsigned routes are exactly [`PUBLIC_ROUTES`],
+/// and [`LOG_READ_ROUTES`] too when the log is public.
+fn assert_public_routes_listed(routes: &[(String, String, Value)], public_log: bool) {
     let unsigned: std::collections::BTreeSet<String> =
         routes.iter().filter(|(_, _, op)| !is_signed(op)).map(|(m, p, _)| format!("{m} {p}")).collect();
-    let listed: std::collections::BTreeSet<String> = PUBLIC_ROUTES.iter().map(|(r, _)| (*r).to_owned()).collect();
+    let log_reads = if public_log { &LOG_READ_ROUTES[..] } else { &[] };
+    let listed: std::collections::BTreeSet<String> =
+        PUBLIC_ROUTES.iter().chain(log_reads).map(|(r, _)| (*r).to_owned()).collect();
     let unlisted: Vec<&String> = unsigned.difference(&listed).collect();
     assert!(
         unlisted.is_empty(),
@@ -439,9 +521,17 @@ fn key_of(party: &str) -> NoteSigningKey {
 
 #[test]
 fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
-    let w = setup();
+    refuses_every_caller_it_must(&setup());
+}
+
+#[test]
+fn with_a_public_log_every_other_route_still_refuses_every_caller_it_must() {
+    refuses_every_caller_it_must(&setup_with(&PUBLIC_LOG));
+}
+
+fn refuses_every_caller_it_must(w: &World) {
     let hub = &w.hub;
-    let mut cases = signed_cases(&w);
+    let mut cases = signed_cases(w);
     let routes = described(&w.description);
     assert!(routes.iter().any(|(m, p, _)| m == "GET" && p == "/v1/openapi.json"), "the description lists itself");
     for (method, path, _) in &routes {
@@ -451,7 +541,7 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
         );
     }
 
-    assert_public_routes_listed(&routes);
+    assert_public_routes_listed(&routes, w.public_log);
 
     let mut controls = Vec::new();
     for (method, template, operation) in routes.iter().filter(|(_, _, op)| is_signed(op)) {
@@ -461,8 +551,16 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
         });
         let path = instantiate(template, |name| match (name, &case.drop) {
             ("id", Some(id)) => id.clone(),
-            _ => panic!("{route}: no value for its path parameter `{name}`"),
+            _ => case
+                .params
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{route}: no value for its path parameter `{name}`")),
         }) + &case.query;
+        // Who may read it: marked on the log's and the directory's reads only.
+        let reads = operation.get(READABLE_BY).is_some();
+        assert_eq!(reads, route.starts_with("GET /v1/log/") || route.starts_with("GET /v1/directory"), "{route}");
         // The description asks for the five signed headers.
         let headers: Vec<&str> = operation["parameters"]
             .as_array()
@@ -486,6 +584,11 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
         let stranger = NoteSigningKey::generate(&format!("{}/intruder", case.rightful)).unwrap();
         refused("signed by a key not in the directory", Some(signed_by(&stranger, http::now())), 401, "unknown_key");
         refused("signed by a revoked key", Some(signed_by(&w.revoked, http::now())), 401, "key_revoked");
+        // A witness key the directory lists is no member key: it reads the
+        // log and hands in its own cosignature (below), and nothing else.
+        if !reads && route != "POST /v1/log/cosignature" {
+            refused("signed by a listed witness key", Some(signed_by(&w.witness, http::now())), 401, "unknown_key");
+        }
         // A nonce the hub has seen from this key, on a request otherwise right.
         let nonce = new_nonce();
         let first = http::sign_with_nonce(&key, "GET", "/v1/inbox", http::now(), Some(b""), &nonce);
@@ -510,20 +613,29 @@ fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
                 }
             }
         }
-        controls.push((route, method.clone(), path, key, case.body));
+        controls.push((route, method.clone(), path, key, case.body, reads));
     }
     let missing: Vec<&str> = cases.keys().copied().collect();
     assert!(missing.is_empty(), "cases for routes the hub does not describe (remove them): {missing:?}");
 
     // The same requests by the right party get past every check above (they
     // may still fail on their made-up content: a bogus manifest is 422).
-    for (route, method, path, key, body) in controls {
+    for (route, method, path, key, body, reads) in controls {
         let auth = sign_request(&key, &method, &path, http::now(), body.signed());
         let reply = send(hub, &method, &path, Some(&auth), &body);
         assert!(
             !matches!(reply.status, 401 | 403 | 404),
             "{route} by its own party was refused as if it were not: {reply:?}"
         );
+        // And the listed witness, where a witness may sign.
+        if reads || route == "POST /v1/log/cosignature" {
+            let auth = sign_request(&w.witness, &method, &path, http::now(), body.signed());
+            let by_witness = send(hub, &method, &path, Some(&auth), &body);
+            assert_eq!(by_witness.status, 200, "{route} by the listed witness: {by_witness:?}");
+            if reads {
+                assert_eq!(by_witness.bytes, reply.bytes, "{route}: the witness reads what a member reads");
+            }
+        }
     }
 }
 
@@ -545,11 +657,30 @@ fn public_value(name: &str, log_size: u64) -> String {
 
 #[test]
 fn public_routes_serve_public_data_to_anyone_and_take_no_writes() {
-    let w = setup();
+    public_routes_serve_public_data(&setup());
+}
+
+#[test]
+fn with_a_public_log_the_log_and_directory_reads_are_public_routes_too() {
+    let w = setup_with(&PUBLIC_LOG);
+    let routes = described(&w.description);
+    for (route, _) in LOG_READ_ROUTES {
+        let (_, _, operation) = routes
+            .iter()
+            .find(|(m, p, _)| format!("{m} {p}") == route)
+            .unwrap_or_else(|| panic!("{route} is not described"));
+        assert!(!is_signed(operation), "{route} is public on a public log");
+        let readers = operation[READABLE_BY].as_str().unwrap_or_default();
+        assert!(readers.starts_with("anyone"), "{route}: {readers}");
+    }
+    public_routes_serve_public_data(&w);
+}
+
+fn public_routes_serve_public_data(w: &World) {
     let hub = &w.hub;
     let log_size = hub.snapshot().log_size() as u64;
     let routes = described(&w.description);
-    assert_public_routes_listed(&routes);
+    assert_public_routes_listed(&routes, w.public_log);
     let camden = key_of("camden");
     let secrets = [
         SECRET_CONTENT.to_owned(),

@@ -401,8 +401,9 @@ fn path_tricks_in_every_path_parameter_are_refused_and_touch_no_file() {
     for (method, template, body) in routes {
         for trick in path_tricks(&outside_name) {
             let path = template.replace("{}", &trick);
-            // Signed (the log and directory routes ignore it), so the
-            // parameter is what gets checked, not the signature.
+            // Signed (as every route, the log's and the directory's reads
+            // included, needs by default), so the parameter is what gets
+            // checked, not the signature.
             let mut headers = Vec::new();
             if let Some(body) = body {
                 headers.push(("content-length", body.len().to_string()));

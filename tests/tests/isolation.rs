@@ -69,17 +69,17 @@ fn the_recipient_can_download_the_content_over_raw_http() {
 }
 
 /// Every byte the hub keeps or writes: its data directory (database, its
-/// write-ahead log, ciphertext files), its log output, and its public
-/// transfer log.
+/// write-ahead log, ciphertext files), its log output, and its transfer
+/// log (as a member reads it).
 fn everything_the_hub_holds(hub: &Hub) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> =
         sealdrop_e2e::tree(hub.data.path()).into_iter().map(|(name, bytes)| (format!("data/{name}"), bytes)).collect();
     out.push(("stderr".into(), hub.log().into_bytes()));
-    let checkpoint = http::client().get(format!("{}/v1/log/checkpoint", hub.url)).send().unwrap().text().unwrap();
+    let checkpoint = hub.read("/v1/log/checkpoint").body;
     let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
     for index in 0..size {
-        let entry = http::client().get(format!("{}/v1/log/entry/{index}", hub.url)).send().unwrap().bytes().unwrap();
-        out.push((format!("log entry {index}"), entry.to_vec()));
+        let entry = hub.read(&format!("/v1/log/entry/{index}")).bytes;
+        out.push((format!("log entry {index}"), entry));
     }
     out
 }

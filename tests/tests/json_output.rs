@@ -14,8 +14,7 @@ fn log_vkey(hub: &Hub) -> String {
 
 /// The number of entries in the hub's log, from its signed checkpoint.
 fn log_size(hub: &Hub) -> u64 {
-    let note = sealdrop_e2e::http::client().get(format!("{}/v1/log/checkpoint", hub.url)).send().unwrap();
-    let note = note.text().unwrap();
+    let note = hub.read("/v1/log/checkpoint").body;
     note.lines().nth(1).unwrap().parse().unwrap()
 }
 

@@ -279,7 +279,7 @@ fn health_readiness_and_metrics_after_a_real_send_and_fetch() {
     assert_eq!(sample(&text, "sealdrop_hub_requests_in_flight", ""), 0.0);
     // The log gauge is the checkpoint's size: directory, committed, fetched,
     // acknowledged, deleted.
-    let checkpoint = http::Reply::from(client.get(format!("{}/v1/log/checkpoint", hub.url)).send()).body;
+    let checkpoint = hub.read("/v1/log/checkpoint").body;
     let size: f64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
     assert_eq!(size, 5.0, "{checkpoint}");
     assert_eq!(sample(&text, "sealdrop_hub_transfer_log_entries", ""), size);
@@ -570,6 +570,6 @@ fn sealdrop_hub_keys() -> Vec<String> {
         .filter(|l| !l.starts_with("# the configuration"))
         .map(|l| l.trim_start_matches("# ").split([' ', '=']).next().unwrap().to_owned())
         .collect();
-    assert_eq!(keys.len(), 18, "{stdout}");
+    assert_eq!(keys.len(), 19, "{stdout}");
     keys
 }

@@ -117,8 +117,10 @@ fn a_party_over_its_limit_is_refused_while_another_is_served() {
 
 #[test]
 fn the_client_says_it_is_rate_limited_and_when_to_retry() {
-    // One request a minute, so the client surely meets the limit.
-    let hub = Hub::start_with_options(&["--rate-limit-per-party", "0.0166", "--rate-limit-per-party-burst", "1"]);
+    // One request a minute after a burst of 3, so the client surely meets
+    // the limit: a command's session signs its reads of the directory and
+    // the log's checkpoint, and then the command's own request.
+    let hub = Hub::start_with_options(&["--rate-limit-per-party", "0.0166", "--rate-limit-per-party-burst", "3"]);
     let camden = Party::new(&hub, "camden");
     assert!(camden.inbox().is_empty());
     let stderr = camden.fail_with(["inbox"], 6, "rate_limited");

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use sealdrop_e2e::{Hub, Party, authority_key_copy, bins, example_directory_json, http, list_dir, sign_directory};
+use sealdrop_e2e::{Hub, Party, authority_key_copy, bins, example_directory_json, list_dir, sign_directory};
 use sealdrop_log::proof::OfflineProof;
 use sealdrop_proto::keys::NoteVerifierKey;
 
@@ -36,8 +36,7 @@ fn sends_and_fetches_keep_offline_receipts_that_verify() {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(text.starts_with("c2sp.org/tlog-proof@v1\n"), "{text}");
         let proof = OfflineProof::from_text(&text).unwrap();
-        let entry =
-            http::client().get(format!("{}/v1/log/entry/{}", hub.url, proof.index)).send().unwrap().bytes().unwrap();
+        let entry = hub.read(&format!("/v1/log/entry/{}", proof.index)).bytes;
         proof.verify(&entry, &key).expect("the receipt proves the entry is in the log");
         let mut other = entry.to_vec();
         other[10] ^= 1;
@@ -139,7 +138,7 @@ fn a_borough_cosigns_the_checkpoint_as_a_witness() {
 
     let out = camden.ok(["--witness-key".as_ref(), key_file.as_os_str(), "witness".as_ref()]);
     assert!(out.contains("cosigned"), "{out}");
-    let checkpoint = http::client().get(format!("{}/v1/log/checkpoint", hub.url)).send().unwrap().text().unwrap();
+    let checkpoint = hub.read("/v1/log/checkpoint").body;
     let cosigned = sealdrop_log::cosign::verify_cosignatures(&checkpoint, std::slice::from_ref(&witness)).unwrap();
     assert_eq!(cosigned.len(), 1, "{checkpoint}");
     assert_eq!(cosigned[0].name, "camden.witness");

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::keys::{NoteSigningKey, NoteVerifierKey};
 
-/// Header naming the member key (`<party>/<member>`).
+/// Header naming the signing key as the directory lists it: a member key
+/// (`<party>/<member>`), or, for reading the transfer log and the directory
+/// and storing a cosignature, a witness key (its signed-note name).
 pub const HEADER_KEY: &str = "sealdrop-key";
 /// Header with the request time in Unix seconds.
 pub const HEADER_TIME: &str = "sealdrop-time";
@@ -30,7 +32,8 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// The authentication headers of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestAuth {
-    /// Member key name, `<party>/<member>`.
+    /// The signing key's name: `<party>/<member>` for a member key, the
+    /// key's own name for a witness key.
     pub key: String,
     /// Unix seconds.
     pub time: i64,
@@ -92,7 +95,9 @@ impl RequestAuth {
     pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, RequestAuthError> {
         let need = |h: &'static str| get(h).ok_or(RequestAuthError::Missing(h));
         let key = need(HEADER_KEY)?;
-        if key.len() > 200 || !key.contains('/') {
+        // Any signed-note key name: a member's `<party>/<member>`, or a
+        // witness key's name (which the directory does not constrain).
+        if key.len() > 200 || !signed_note::is_key_name_valid(key) {
             return Err(RequestAuthError::Malformed(HEADER_KEY));
         }
         let time = need(HEADER_TIME)?.parse::<i64>().map_err(|_| RequestAuthError::Malformed(HEADER_TIME))?;
@@ -190,6 +195,22 @@ mod tests {
             RequestAuth::from_headers(|n| if n == HEADER_TIME { Some("soon") } else { map.get(n).map(String::as_str) })
                 .unwrap_err();
         assert_eq!(err, RequestAuthError::Malformed(HEADER_TIME));
+    }
+
+    #[test]
+    fn the_key_header_is_any_signed_note_key_name() {
+        let key = NoteSigningKey::generate("camden.witness").unwrap();
+        let map = as_map(&sign_request(&key, "GET", "/v1/log/checkpoint", 5, Some(b"")));
+        let parsed = RequestAuth::from_headers(|n| map.get(n).map(String::as_str)).unwrap();
+        assert_eq!(parsed.key, "camden.witness", "a witness key's name has no slash");
+        parsed.verify(&key.verifier(), "GET", "/v1/log/checkpoint").unwrap();
+        let long = "k".repeat(201);
+        for bad in ["", "two words", "a+b", long.as_str()] {
+            let err =
+                RequestAuth::from_headers(|n| if n == HEADER_KEY { Some(bad) } else { map.get(n).map(String::as_str) })
+                    .unwrap_err();
+            assert_eq!(err, RequestAuthError::Malformed(HEADER_KEY), "{bad:?}");
+        }
     }
 
     #[test]

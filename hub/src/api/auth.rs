@@ -1,7 +1,10 @@
 //! Request authentication as extractors: a handler that takes [`Authed`] or
 //! [`AuthedStream`] only runs for a request signed by a member key of the
 //! hub's *current* directory, so a key the coordinator removes is refused at
-//! once.
+//! once. [`SignedBy`] (storing a cosignature) and
+//! [`super::log_access::LogReader`] (reading the log and the directory) also
+//! take a request signed by a witness key that directory lists (see
+//! [`Signer`]).
 //!
 //! Checks run in a fixed order, each with its own error code, so a caller can
 //! tell a wrong clock from a wrong key: headers well-formed (`unauthenticated`),
@@ -42,6 +45,45 @@ pub struct Caller {
     /// That member's signing key in the current directory: the only key the
     /// hub trusts for the caller's manifests and receipts.
     pub key: NoteVerifierKey,
+}
+
+/// Who signed a request to a route that witnesses may call too: reading
+/// the transfer log and the directory, and storing a cosignature.
+///
+/// A witness signs with the Ed25519 key whose cosignature (0x04) form the
+/// directory lists under its party's `witness_keys`, naming it in the key
+/// header by that key's name. The request's signed string starts
+/// `sealdrop-request/v1`, a cosignature's message `cosignature/v1`, so
+/// neither can stand for the other.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    /// A member key of the current directory.
+    Member(Caller),
+    /// A witness key the current directory lists.
+    Witness {
+        /// The party that lists it.
+        party: PartyId,
+        /// The key as listed (a cosignature key).
+        key: NoteVerifierKey,
+    },
+}
+
+impl Signer {
+    /// The signer's party (whose rate limit the request counts against).
+    pub fn party(&self) -> &PartyId {
+        match self {
+            Self::Member(caller) => &caller.party,
+            Self::Witness { party, .. } => party,
+        }
+    }
+
+    /// The member's name, or the witness key's, for the request log.
+    fn name(&self) -> &str {
+        match self {
+            Self::Member(caller) => caller.member.as_str(),
+            Self::Witness { key, .. } => key.name(),
+        }
+    }
 }
 
 /// An authenticated request with a buffered body parsed as `B`.
@@ -206,6 +248,55 @@ pub fn verify_headers(
     Ok((caller, auth))
 }
 
+/// Checks everything [`verify_headers`] checks, accepting also a request
+/// signed by a witness key the directory lists (see [`Signer`]). A member
+/// key is looked for first; a key header that names no member key, or a
+/// member key whose signature this is not, is then matched against the
+/// witness keys of that name, and the request is a witness's only if one of
+/// them verifies it.
+pub fn verify_signer(
+    directory: &Directory,
+    directory_serial: u64,
+    now: i64,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+) -> Result<(Signer, RequestAuth), ApiError> {
+    let refused = match verify_headers(directory, directory_serial, now, method, path_and_query, headers) {
+        Ok((caller, auth)) => return Ok((Signer::Member(caller), auth)),
+        Err(e) if e.code() == code::UNKNOWN_KEY || e.code() == code::BAD_SIGNATURE => e,
+        Err(e) => return Err(e),
+    };
+    // The headers parsed and their time is within the skew, or the check
+    // above would have said so.
+    let Ok(auth) = RequestAuth::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok())) else {
+        return Err(refused);
+    };
+    let witness = directory.parties.iter().find_map(|p| {
+        p.witness_keys
+            .iter()
+            .filter(|w| w.name() == auth.key)
+            .find(|w| {
+                // The same Ed25519 key, verifying a plain signature.
+                NoteVerifierKey::new(w.name(), *w.key())
+                    .is_ok_and(|plain| auth.verify(&plain, method.as_str(), path_and_query).is_ok())
+            })
+            .map(|w| Signer::Witness { party: p.id.clone(), key: w.clone() })
+    });
+    match witness {
+        Some(signer) => Ok((signer, auth)),
+        None if refused.code() == code::UNKNOWN_KEY => Err(ApiError::new(
+            code::UNKNOWN_KEY,
+            format!(
+                "key `{}` is neither a member key nor a witness key in the hub's current directory (serial \
+                 {directory_serial}): use a current key or ask the coordinator to list it",
+                auth.key
+            ),
+        )),
+        None => Err(refused),
+    }
+}
+
 /// Checks a buffered body against the signed hash. A buffered body must be
 /// hashed: [`UNSIGNED_BODY`] is only for the streamed upload.
 pub fn check_body(auth: &RequestAuth, body: &[u8]) -> Result<(), ApiError> {
@@ -246,8 +337,33 @@ fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
     Ok((caller, auth))
 }
 
+/// Authenticates a request's head as [`authenticate`] does, accepting a
+/// listed witness key too (see [`verify_signer`]).
+pub(crate) fn authenticate_signer(
+    hub: &Hub,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Signer, RequestAuth), ApiError> {
+    let directory = hub.directory();
+    let path_and_query = signed_path(uri);
+    let (signer, auth) = verify_signer(
+        &directory.directory,
+        directory.directory.serial,
+        hub.now().as_second(),
+        method,
+        &path_and_query,
+        headers,
+    )?;
+    let span = tracing::Span::current();
+    span.record("party", signer.party().as_str());
+    span.record("member", signer.name());
+    hub.limiters().check_party(signer.party())?;
+    Ok((signer, auth))
+}
+
 /// Records the nonce, refusing one seen before.
-async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), ApiError> {
+pub(crate) async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), ApiError> {
     let (hub, key, nonce) = (hub.clone(), auth.key.clone(), auth.nonce.clone());
     let fresh = tokio::task::spawn_blocking(move || hub.consume_nonce(&key, &nonce)).await??;
     if !fresh {
@@ -262,6 +378,11 @@ async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), ApiError> {
 /// The request URI as the client sent it, even if a router rewrote it.
 fn original_uri(req: &Request) -> Uri {
     req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone())
+}
+
+/// [`original_uri`] of a request's head.
+pub(crate) fn original_uri_of(parts: &axum::http::request::Parts) -> Uri {
+    parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone())
 }
 
 /// The 413 for a body over `limit` bytes.
@@ -313,6 +434,30 @@ impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
     }
 }
 
+/// An authenticated request with a buffered body parsed as `B`, signed by
+/// a member key or a listed witness key (see [`Signer`]).
+#[derive(Debug)]
+pub struct SignedBy<B> {
+    /// Who signed it.
+    pub signer: Signer,
+    /// The parsed body.
+    pub body: B,
+}
+
+impl<B: AuthedBody> FromRequest<Hub> for SignedBy<B> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
+        let uri = original_uri(&req);
+        let (signer, auth) = authenticate_signer(hub, req.method(), &uri, req.headers())?;
+        refuse_declared_over(req.headers(), JSON_BODY_LIMIT)?;
+        let bytes = Bytes::from_request(req, hub).await.map_err(|e| body_rejection(e, JSON_BODY_LIMIT))?;
+        check_body(&auth, &bytes)?;
+        consume_nonce(hub, &auth).await?;
+        Ok(Self { signer, body: B::parse(&bytes)? })
+    }
+}
+
 impl FromRequest<Hub> for AuthedStream {
     type Rejection = ApiError;
 
@@ -340,7 +485,7 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
     use sealdrop_proto::directory::Party;
-    use sealdrop_proto::keys::MemberSecretKey;
+    use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
     use sealdrop_proto::request::sign_request;
 
     const NOW: i64 = 1_800_000_000;
@@ -409,6 +554,49 @@ mod tests {
         // The signature binds the method and the exact path and query.
         assert_eq!(check(&dir, "POST", "/v1/inbox", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
         assert_eq!(check(&dir, "GET", "/v1/inbox?a=1", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
+    }
+
+    #[test]
+    fn a_listed_witness_key_signs_where_witnesses_may_and_nowhere_else() {
+        let (k, mut dir) = setup();
+        let witness = NoteSigningKey::generate("camden.witness").unwrap();
+        dir.parties[0].witness_keys.push(witness.cosigner_verifier());
+        let auth = sign_request(&witness, "GET", "/v1/log/checkpoint", NOW, Some(b""));
+        let check_signer =
+            |dir: &Directory, h: &HeaderMap| verify_signer(dir, dir.serial, NOW, &Method::GET, "/v1/log/checkpoint", h);
+        let (signer, _) = check_signer(&dir, &headers(&auth)).unwrap();
+        assert!(
+            matches!(&signer, Signer::Witness { party, key } if party.as_str() == "camden" && *key == witness.cosigner_verifier()),
+            "{signer:?}"
+        );
+        // Not a member: the members' routes refuse it.
+        let e = check(&dir, "GET", "/v1/log/checkpoint", &headers(&auth)).unwrap_err();
+        assert_eq!(e.code(), code::UNKNOWN_KEY);
+        // A member is a member on both.
+        let member = sign_request(&k.signing, "GET", "/v1/log/checkpoint", NOW, Some(b""));
+        assert!(matches!(check_signer(&dir, &headers(&member)).unwrap().0, Signer::Member(_)));
+        // Another key under the witness's name, and the witness's key once the directory no longer lists it.
+        let impostor = NoteSigningKey::generate("camden.witness").unwrap();
+        let forged = sign_request(&impostor, "GET", "/v1/log/checkpoint", NOW, Some(b""));
+        assert_eq!(check_signer(&dir, &headers(&forged)).unwrap_err().code(), code::UNKNOWN_KEY);
+        let mut removed = dir.clone();
+        removed.parties[0].witness_keys.clear();
+        assert_eq!(check_signer(&removed, &headers(&auth)).unwrap_err().code(), code::UNKNOWN_KEY);
+        // The signature binds the path, and the time is checked first, as for a member.
+        let e = verify_signer(&dir, dir.serial, NOW, &Method::GET, "/v1/log/entry/0", &headers(&auth)).unwrap_err();
+        assert_eq!(e.code(), code::UNKNOWN_KEY);
+        let stale = sign_request(&witness, "GET", "/v1/log/checkpoint", NOW - MAX_CLOCK_SKEW_SECS - 1, Some(b""));
+        assert_eq!(check_signer(&dir, &headers(&stale)).unwrap_err().code(), code::STALE_REQUEST);
+        // A member key's name with a witness's signature is still the member's bad signature.
+        let mut named = dir.clone();
+        let clash = NoteSigningKey::generate("camden/data-team").unwrap();
+        named.parties[0].witness_keys = vec![clash.cosigner_verifier()];
+        let by_clash = sign_request(&clash, "GET", "/v1/log/checkpoint", NOW, Some(b""));
+        assert!(matches!(check_signer(&named, &headers(&by_clash)).unwrap().0, Signer::Witness { .. }));
+        assert_eq!(
+            check(&named, "GET", "/v1/log/checkpoint", &headers(&by_clash)).unwrap_err().code(),
+            code::BAD_SIGNATURE
+        );
     }
 
     #[test]

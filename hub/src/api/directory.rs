@@ -1,6 +1,9 @@
-//! The unauthenticated routes: the hub's identity and the signed directory
-//! (the current one, and every earlier version by serial, so an auditor can
-//! check each `directory_published` entry of the transfer log).
+//! The hub's identity (public) and the signed directory (the current one,
+//! and every earlier version by serial, so an auditor can check each
+//! `directory_published` entry of the transfer log). The directory lists
+//! every party, member and agreement, so it is read like the transfer log:
+//! by members and witnesses, or by anyone on a hub whose log is public (see
+//! [`super::log_access`]).
 //!
 //! Publishing a directory needs no request signature because the directory
 //! carries its own: the hub accepts only a directory signed by the authority
@@ -19,6 +22,7 @@ use sealdrop_proto::note::DocError;
 
 use super::auth::body_rejection;
 use super::error::ApiError;
+use super::log_access::LogReader;
 use super::shared::meta;
 use crate::hub::{Hub, PublishError};
 
@@ -53,8 +57,10 @@ pub async fn info(State(hub): State<Hub>) -> Json<HubInfo> {
     description = "The coordinator-signed directory (a C2SP signed note of type `sealdrop/directory/v1`) exactly as \
                    signed. Clients verify it against the coordinator's key they hold; the hub is only a relay.",
     responses((status = 200, description = "The signed directory note", content_type = "text/plain", body = String)),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
-pub async fn get_directory(State(hub): State<Hub>) -> impl IntoResponse {
+pub async fn get_directory(_reader: LogReader, State(hub): State<Hub>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; charset=utf-8")], hub.directory().note.clone())
 }
 
@@ -72,8 +78,11 @@ pub async fn get_directory(State(hub): State<Hub>) -> impl IntoResponse {
         (status = 400, description = "`bad_request`: the serial is not a number", body = ErrorBody),
         (status = 404, description = "`not_found`: the hub never accepted a directory with this serial", body = ErrorBody),
     ),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn get_directory_version(
+    _reader: LogReader,
     State(hub): State<Hub>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {

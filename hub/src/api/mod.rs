@@ -1,7 +1,9 @@
 //! The HTTP API under `/v1/`: the router and one module per concern.
 //!
-//! - [`directory`]: unauthenticated identity and directory routes.
+//! - [`directory`]: the hub's identity (public) and the signed directory.
 //! - [`auth`]: request-signature extractors every other route uses.
+//! - [`log_access`]: who may read the transfer log and the directory
+//!   (members and witnesses by default, anyone with `log_access = "public"`).
 //! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop.
 //! - [`fetch`], [`ack`]: the recipients' side.
 //! - [`recall`]: the sender takes back a drop nobody has acknowledged.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod fetch;
 pub mod health;
 pub mod idle_body;
+pub mod log_access;
 pub mod logging;
 pub mod metered;
 pub mod openapi;

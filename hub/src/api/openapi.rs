@@ -13,6 +13,12 @@
 //! signature checks, and the `429` and `500` answers every route can give,
 //! all in the one JSON error shape ([`ErrorBody`]).
 //!
+//! The routes that read the transfer log or the directory are signed on a
+//! hub whose `log_access` is `members` (the default) and public on one
+//! whose log is public: each hub serves the description of its own setting
+//! ([`description_for`]), and those operations say who may read them (the
+//! `x-sealdrop-readable-by` extension). The routes are the same either way.
+//!
 //! [`described_routes_only`] refuses a request that reached a route the
 //! description does not list, so a route added past `routes!` fails every
 //! test that uses it instead of going unnoticed.
@@ -21,7 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,6 +43,8 @@ use utoipa::openapi::{Components, ContentBuilder, Info, OpenApi, Ref, RefOr, Req
 use utoipa::{PartialSchema, ToSchema};
 
 use super::error::ApiError;
+use super::log_access::{LogAccess, READABLE_BY, readable_by};
+use crate::hub::Hub;
 
 /// The security scheme of every signed route: the name handlers give in
 /// `security((...))`. Its key is the `sealdrop-signature` header; the other
@@ -63,20 +71,34 @@ impl PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
-/// The description, built once.
+/// The description of a hub with the default `log_access` (`members`),
+/// built once. Its routes are every hub's.
 pub fn description() -> &'static OpenApi {
-    static DESCRIPTION: OnceLock<OpenApi> = OnceLock::new();
-    DESCRIPTION.get_or_init(build)
+    description_for(LogAccess::Members)
 }
 
-/// The description as served (JSON), built once.
-fn served() -> &'static Bytes {
-    static JSON: OnceLock<Bytes> = OnceLock::new();
-    JSON.get_or_init(|| {
-        // Serialising plain data structures cannot fail; an empty document
-        // would fail every client and test that reads it.
-        Bytes::from(serde_json::to_vec_pretty(description()).unwrap_or_default())
-    })
+/// The description of a hub whose log and directory are read by `access`,
+/// built once for each setting.
+pub fn description_for(access: LogAccess) -> &'static OpenApi {
+    static MEMBERS: OnceLock<OpenApi> = OnceLock::new();
+    static PUBLIC: OnceLock<OpenApi> = OnceLock::new();
+    match access {
+        LogAccess::Members => MEMBERS.get_or_init(|| build(access)),
+        LogAccess::Public => PUBLIC.get_or_init(|| build(access)),
+    }
+}
+
+/// The description as served (JSON), built once for each setting.
+fn served(access: LogAccess) -> &'static Bytes {
+    static MEMBERS: OnceLock<Bytes> = OnceLock::new();
+    static PUBLIC: OnceLock<Bytes> = OnceLock::new();
+    // Serialising plain data structures cannot fail; an empty document
+    // would fail every client and test that reads it.
+    let json = || Bytes::from(serde_json::to_vec_pretty(description_for(access)).unwrap_or_default());
+    match access {
+        LogAccess::Members => MEMBERS.get_or_init(json),
+        LogAccess::Public => PUBLIC.get_or_init(json),
+    }
 }
 
 /// `GET /v1/openapi.json`.
@@ -86,11 +108,13 @@ fn served() -> &'static Bytes {
     tag = "hub",
     summary = "This description of the hub's API (OpenAPI 3)",
     description = "Every route, its parameters, request and response bodies and errors, and the request-signature \
-                   scheme. Generated from the hub's code, so it always matches what this hub serves.",
+                   scheme. Generated from the hub's code and its `log_access` setting, so it always matches what this \
+                   hub serves.",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)),
 )]
-pub async fn openapi_json() -> Response {
-    ([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, "no-cache")], served().clone()).into_response()
+pub async fn openapi_json(State(hub): State<Hub>) -> Response {
+    let json = served(hub.config().log_access).clone();
+    ([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, "no-cache")], json).into_response()
 }
 
 /// A router path template as OpenAPI writes it: axum's catch-all
@@ -173,7 +197,13 @@ fn signature_headers() -> Vec<Parameter> {
             .build()
     };
     vec![
-        header(HEADER_KEY, "The signing member key's name, `<party>/<member>`, as in the directory.".into()),
+        header(
+            HEADER_KEY,
+            format!(
+                "The signing key's name as the directory lists it: a member key's `<party>/<member>`, or, on the \
+                 operations marked `{READABLE_BY}` and on storing a cosignature, a witness key's name."
+            ),
+        ),
         header(
             HEADER_TIME,
             format!(
@@ -204,7 +234,7 @@ fn signature_headers() -> Vec<Parameter> {
     ]
 }
 
-fn build() -> OpenApi {
+fn build(access: LogAccess) -> OpenApi {
     let mut api = super::routes().into_openapi();
     api.info = Info::builder()
         .title("sealdrop hub")
@@ -212,9 +242,11 @@ fn build() -> OpenApi {
         .description(Some(
             "The hub stores and relays age ciphertext between the parties of a sharing agreement. Every route \
              with the `sealdrop_request_signature` security requirement must be signed by a member key of the \
-             hub's current directory (see that scheme); the others are public and read-only, except publishing a \
-             directory, which carries the coordinator's own signature. Every error is \
-             `{\"error\": {\"code\", \"message\"}}` with a stable code; a `429` carries `Retry-After`.",
+             hub's current directory (see that scheme); reading the transfer log and the directory (the operations \
+             marked `x-sealdrop-readable-by`) and storing a cosignature may also be signed by a witness key the \
+             directory lists. The others are public and read-only, except publishing a directory, which carries \
+             the coordinator's own signature. Every error is `{\"error\": {\"code\", \"message\"}}` with a \
+             stable code; a `429` carries `Retry-After`.",
         ))
         .build();
 
@@ -239,6 +271,15 @@ fn build() -> OpenApi {
     ));
     for item in api.paths.paths.values_mut() {
         for operation in operations_mut(item) {
+            // The log's and the directory's reads: signed unless this hub's log is public.
+            if let Some(extensions) = operation.extensions.as_mut()
+                && let Some(readers) = extensions.get_mut(READABLE_BY)
+            {
+                *readers = serde_json::Value::from(readable_by(access));
+                if access == LogAccess::Public {
+                    operation.security = None;
+                }
+            }
             let signed = is_signed(operation);
             let responses = &mut operation.responses.responses;
             responses.entry("429".into()).or_insert_with(|| RefOr::T(rate_limited.clone()));
@@ -259,12 +300,14 @@ fn build() -> OpenApi {
         RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
             HEADER_SIGNATURE.to_owned(),
             format!(
-                "Every request of a party is signed by one of its member keys in the hub's current directory, with \
-                 five headers: `{HEADER_KEY}`, `{HEADER_TIME}`, `{HEADER_NONCE}`, `{HEADER_CONTENT}` and \
+                "Every request of a party is signed by one of its member keys in the hub's current directory (or, \
+                 to read the transfer log and the directory and to store a cosignature, by a witness key it \
+                 lists), with five headers: `{HEADER_KEY}`, `{HEADER_TIME}`, `{HEADER_NONCE}`, `{HEADER_CONTENT}` and \
                  `{HEADER_SIGNATURE}` (each listed on the operations that need them). The hub checks, in order: the \
                  headers are well-formed (`{}`), the time is within {MAX_CLOCK_SKEW_SECS} s of its clock (`{}`), the \
                  key is a member key of the current directory (`{}`; `{}` for a key the directory revoked), the \
-                 signature and the body's hash (`{}`), and only then that the nonce is new (`{}`).",
+                 signature and the body's hash (`{}`), and only then that the nonce is new (`{}`). A witness signs \
+                 with the Ed25519 key of its listed cosignature key, naming that key in `{HEADER_KEY}`.",
                 code::UNAUTHENTICATED,
                 code::STALE_REQUEST,
                 code::UNKNOWN_KEY,
@@ -438,7 +481,57 @@ mod tests {
                 }
             }
         }
-        assert_eq!(signed, 11, "the signed operations");
+        assert_eq!(signed, 18, "the signed operations: 11, and the log's and the directory's 7 reads");
+    }
+
+    #[test]
+    fn the_log_and_directory_reads_are_signed_unless_the_log_is_public() {
+        let reads = |d: &OpenApi| -> Vec<(String, &'static str, bool, String)> {
+            let mut out = Vec::new();
+            for (template, item) in &d.paths.paths {
+                for (method, op) in operations(item) {
+                    let json = serde_json::to_value(op).unwrap();
+                    if let Some(readers) = json.get(READABLE_BY) {
+                        out.push((template.clone(), method, is_signed(op), readers.as_str().unwrap().to_owned()));
+                    }
+                }
+            }
+            out
+        };
+        let members = reads(description_for(LogAccess::Members));
+        let public = reads(description_for(LogAccess::Public));
+        let templates: Vec<&str> = members.iter().map(|(t, ..)| t.as_str()).collect();
+        assert_eq!(
+            templates,
+            [
+                "/v1/directory",
+                "/v1/directory/{serial}",
+                "/v1/log/checkpoint",
+                "/v1/log/entry/{index}",
+                "/v1/log/proof/consistency",
+                "/v1/log/proof/inclusion",
+                "/v1/log/tile/{path}",
+            ]
+        );
+        for (template, method, signed, readers) in &members {
+            assert_eq!(*method, "GET", "{template}");
+            assert!(signed, "{template} is signed by default");
+            assert_eq!(readers, readable_by(LogAccess::Members));
+        }
+        assert_eq!(public.len(), members.len());
+        for (template, _, signed, readers) in &public {
+            assert!(!signed, "{template} is public on a public log");
+            assert_eq!(readers, readable_by(LogAccess::Public));
+        }
+        // Nothing else differs: the same routes, the other signed ones still signed.
+        let public_json = serde_json::to_value(description_for(LogAccess::Public)).unwrap();
+        let members_json = serde_json::to_value(description_for(LogAccess::Members)).unwrap();
+        assert_eq!(public_json["paths"]["/v1/log/cosignature"], members_json["paths"]["/v1/log/cosignature"]);
+        assert_eq!(
+            public_json["paths"].as_object().unwrap().keys().collect::<Vec<_>>(),
+            members_json["paths"].as_object().unwrap().keys().collect::<Vec<_>>()
+        );
+        assert!(public_json["paths"]["/v1/log/checkpoint"]["get"]["responses"].get("401").is_none());
     }
 
     #[test]

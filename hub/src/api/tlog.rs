@@ -7,10 +7,14 @@
 //!   hash tiles and entry bundles (c2sp.org/tlog-tiles, height 8).
 //! - `GET /v1/log/entry/{index}`: one entry's bytes.
 //! - `GET /v1/log/proof/inclusion` and `/v1/log/proof/consistency`: RFC 6962 proofs.
-//! - `POST /v1/log/cosignature`: a party's witness cosignature (authenticated).
+//! - `POST /v1/log/cosignature`: a party's witness cosignature, signed by a
+//!   member of that party or by the witness key itself.
 //!
-//! Everything but the cosignature is read-only and unauthenticated: the log
-//! holds hashes, ids, key names and signatures, never content or file names.
+//! Everything but the cosignature is read-only. The log holds hashes, ids,
+//! party pairs, sizes, times, key names and signatures, never content or file
+//! names; still, who exchanges what with whom is for the directory's members
+//! and witnesses only unless the operator makes the log public (see
+//! [`super::log_access`]).
 
 use std::fmt::Display;
 
@@ -23,8 +27,9 @@ use sealdrop_log::tiles::{TileError, TilePath, encode_entry_bundle, hash_tile};
 use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof, code};
 use serde::Deserialize;
 
-use super::auth::{Authed, Json};
+use super::auth::{Json, SignedBy, Signer};
 use super::error::ApiError;
+use super::log_access::LogReader;
 use super::shared::meta;
 use crate::hub::Hub;
 use crate::storage::MetaError;
@@ -60,8 +65,10 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
     description = "A c2sp.org/tlog-checkpoint signed note by the hub's log key, with every witness cosignature \
                    stored for it.",
     responses((status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String)),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
-pub async fn checkpoint(State(hub): State<Hub>) -> Result<Response, ApiError> {
+pub async fn checkpoint(_reader: LogReader, State(hub): State<Hub>) -> Result<Response, ApiError> {
     let note = meta(&hub, |m| {
         let latest =
             m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
@@ -96,8 +103,14 @@ fn beyond_the_log(tile: impl Display) -> ApiError {
         (status = 400, description = "`bad_request`: not a tile path", body = ErrorBody),
         (status = 404, description = "`not_found`: beyond the log's current size", body = ErrorBody),
     ),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
-pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+pub async fn tile(
+    _reader: LogReader,
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let tile = match TilePath::parse(&raw) {
         Ok(tile) => tile,
@@ -151,8 +164,14 @@ pub async fn tile(State(hub): State<Hub>, path: Result<Path<String>, PathRejecti
         (status = 400, description = "`bad_request`: the index is not a number", body = ErrorBody),
         (status = 404, description = "`not_found`: the log has no such entry yet", body = ErrorBody),
     ),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
-pub async fn entry(State(hub): State<Hub>, path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+pub async fn entry(
+    _reader: LogReader,
+    State(hub): State<Hub>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let index: u64 = raw.parse().map_err(|_| ApiError::bad_request(format!("log index {raw:?} is not a number")))?;
     let data = meta(&hub, move |m| Ok(if index < m.log_size()? { m.log_entries(index, 1)?.pop() } else { None }))
@@ -185,8 +204,11 @@ pub struct InclusionQuery {
         (status = 400, description = "`bad_request`: a missing or malformed parameter, or `index` not below `size`", body = ErrorBody),
         (status = 404, description = "`not_found`: the log is smaller than `size`", body = ErrorBody),
     ),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn inclusion(
+    _reader: LogReader,
     State(hub): State<Hub>,
     q: Result<Query<InclusionQuery>, QueryRejection>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
@@ -229,8 +251,11 @@ pub struct ConsistencyQuery {
         (status = 400, description = "`bad_request`: a missing or malformed parameter, or `old` larger than `new`", body = ErrorBody),
         (status = 404, description = "`not_found`: the log is smaller than `new`", body = ErrorBody),
     ),
+    security(("sealdrop_request_signature" = [])),
+    extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn consistency(
+    _reader: LogReader,
     State(hub): State<Hub>,
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
@@ -256,28 +281,30 @@ pub async fn consistency(
     Ok(axum::Json(ConsistencyProof { old, new, hashes }))
 }
 
-/// `POST /v1/log/cosignature`: stores a witness cosignature by one of the
-/// caller's party's witness keys over the checkpoint of `size`, replacing
-/// that witness's earlier one for the same checkpoint.
+/// `POST /v1/log/cosignature`: stores a witness cosignature over the
+/// checkpoint of `size`, replacing that witness's earlier one for the same
+/// checkpoint. A member may hand in the cosignature of any witness key of
+/// its own party; a witness signing the request itself, only its own.
 #[utoipa::path(
     post,
     path = "/v1/log/cosignature",
     tag = "log",
     summary = "Store a witness cosignature",
     description = "A c2sp.org/tlog-cosignature line by one of your party's witness keys (listed in the directory) over \
-                   the hub's checkpoint of `size`, served with that checkpoint from then on.",
+                   the hub's checkpoint of `size`, served with that checkpoint from then on. Signed by a member key of \
+                   that party, or by the witness key itself (then only its own line is accepted).",
     request_body = Cosign,
     responses(
         (status = 200, description = "Stored", body = CosignatureAccepted),
         (status = 400, description = "`bad_request`: a malformed body", body = ErrorBody),
         (status = 404, description = "`not_found`: the hub signed no checkpoint of that size", body = ErrorBody),
-        (status = 422, description = "`bad_cosignature`: not a signature line, not by a witness key of your party, or not over that checkpoint", body = ErrorBody),
+        (status = 422, description = "`bad_cosignature`: not a signature line, not by a witness key of your party (or, signed by a witness key, not by that key), or not over that checkpoint", body = ErrorBody),
     ),
     security(("sealdrop_request_signature" = [])),
 )]
 pub async fn cosign(
     State(hub): State<Hub>,
-    Authed { caller, body: Json(req), .. }: Authed<Json<Cosign>>,
+    SignedBy { signer, body: Json(req) }: SignedBy<Json<Cosign>>,
 ) -> Result<axum::Json<CosignatureAccepted>, ApiError> {
     let line = req.line.strip_suffix('\n').unwrap_or(&req.line);
     if line.contains('\n') {
@@ -289,21 +316,32 @@ pub async fn cosign(
         )
     })?;
     let directory = hub.directory();
+    let party = signer.party();
     let key = directory
         .directory
-        .party(&caller.party)
+        .party(party)
         .and_then(|p| p.witness_keys.iter().find(|k| k.is_cosigner() && k.name() == sig.name() && k.id() == sig.id()))
         .cloned()
         .ok_or_else(|| {
             bad_cosignature(format!(
-                "the line is signed by {}+{:08x}, which is not a witness key of your party `{}` in the hub's \
+                "the line is signed by {}+{:08x}, which is not a witness key of your party `{party}` in the hub's \
                  current directory (serial {})",
                 sig.name(),
                 sig.id(),
-                caller.party,
                 directory.directory.serial
             ))
         })?;
+    // A witness speaks for itself only: the request's key must be the line's.
+    if let Signer::Witness { key: own, .. } = &signer
+        && *own != key
+    {
+        return Err(bad_cosignature(format!(
+            "the request is signed by witness key {}, the line by witness key {}: a witness hands in only its own \
+             cosignatures",
+            own.name(),
+            key.name()
+        )));
+    }
     let size = req.size;
     let note = meta(&hub, move |m| m.checkpoint(size))
         .await?

@@ -279,7 +279,7 @@ impl World {
     pub async fn all_entry_bytes(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for i in 0.. {
-            let resp = self.fetch(&format!("/v1/log/entry/{i}")).await;
+            let resp = self.read(&format!("/v1/log/entry/{i}")).await;
             if resp.status() == 404 {
                 break;
             }
@@ -292,11 +292,11 @@ impl World {
     /// the hub published, and asserts it passes.
     #[allow(dead_code, reason = "not every test file audits the log")]
     pub async fn audit_passes(&self) {
-        let checkpoint = self.fetch("/v1/log/checkpoint").await.text().await.unwrap();
+        let checkpoint = self.read("/v1/log/checkpoint").await.text().await.unwrap();
         let serial = self.hub().directory().directory.serial;
         let mut directories = std::collections::BTreeMap::new();
         for s in 1..=serial {
-            let resp = self.fetch(&format!("/v1/directory/{s}")).await;
+            let resp = self.read(&format!("/v1/directory/{s}")).await;
             if resp.status() == 200 {
                 directories.insert(s, resp.text().await.unwrap());
             }
@@ -321,6 +321,23 @@ impl World {
     /// An unauthenticated GET.
     pub async fn fetch(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    /// A GET of the transfer log or the directory, which the hub serves to
+    /// members and witnesses only (by default): signed by the first of
+    /// camden, islington, hackney and barnet the directory in force lists.
+    pub async fn read(&self, path: &str) -> reqwest::Response {
+        self.get(self.reader(), path).await
+    }
+
+    /// A member key of the directory in force, to read the log with.
+    pub fn reader(&self) -> &MemberSecretKey {
+        let directory = self.hub().directory();
+        let k = &self.keys;
+        [&k.camden, &k.islington, &k.hackney, &k.barnet]
+            .into_iter()
+            .find(|key| directory.directory.member_by_key_name(key.signing.name()).is_some())
+            .expect("the directory in force lists one of the cast")
     }
 
     /// Sends a request with the given authentication headers.
