@@ -383,6 +383,31 @@ fn keep_verified_receipt(
     Ok(path)
 }
 
+/// Fetches log entry `index` and proves it is in the log under `cp`, a
+/// checkpoint this client verified (signature and consistency): the entry's
+/// bytes, to be read only after this returns. A hub that points at an
+/// entry beyond `cp`, serves other bytes than the tree holds, or no proof,
+/// fails with a verification error (`log_not_included`).
+pub fn prove_entry(hub: &HubClient, cp: &SignedCheckpoint, index: u64) -> Result<Vec<u8>> {
+    if index >= cp.size {
+        return Err(Error::verification(
+            "log_not_included",
+            format!("the hub points to log entry {index}, but the log it signed has {} entries", cp.size),
+        ));
+    }
+    let entry = hub.get_bytes_unsigned(&format!("/v1/log/entry/{index}"))?;
+    let proof: InclusionProof =
+        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let hashes = decode_hashes(&proof.hashes)?;
+    tree::verify_inclusion(&hashes, index, cp.size, tree::leaf_hash(&entry), cp.root).map_err(|e| {
+        Error::verification(
+            "log_not_included",
+            format!("the hub did not prove that log entry {index} is in its log of {} entries: {e}", cp.size),
+        )
+    })?;
+    Ok(entry)
+}
+
 /// Loads a witness key file (signed-note private key text).
 pub fn load_witness_key(path: &Path) -> Result<NoteSigningKey> {
     let text = read_secret_file(path, "witness key file")?;
