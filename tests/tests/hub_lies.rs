@@ -7,8 +7,8 @@
 use std::ffi::OsStr;
 
 use sealdrop_e2e::{
-    Hub, Party, TestClock, Tool, authority_key_copy, example_directory_json, json, read_text, recipient_status,
-    write_file,
+    CutProxy, Hub, Party, TestClock, Tool, authority_key_copy, example_directory_json, json, read_text,
+    recipient_status, write_file,
 };
 
 /// Runs `sealdrop status --json` expecting it to report unbacked claims:
@@ -119,6 +119,30 @@ fn status_shows_an_acknowledgement_the_hub_made_up_as_its_claim_and_exits_4() {
     let audit = audit_verify(&camden);
     assert_eq!(audit["verified"], true, "{audit}");
     assert_eq!((audit["acknowledgements"].as_u64(), audit["deleted"]["delivered"].as_u64()), (Some(1), Some(0)));
+}
+
+#[test]
+fn status_proves_each_log_entry_once_and_then_reads_what_it_proved() {
+    let hub = Hub::start();
+    let mut camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let drops: Vec<String> =
+        (0..5).map(|i| camden.send("islington", &[&camden.file(&format!("{i}.csv"), "upn\nA1\n")])).collect();
+    islington.ok([OsStr::new("fetch"), "--all".as_ref(), "-o".as_ref(), islington.work().as_os_str()]);
+
+    // Camden asks through a proxy that counts the requests.
+    let proxy = CutProxy::start(&hub.addr, None);
+    camden.hub_url = proxy.url.clone();
+    let entries = || proxy.requests_matching("GET /v1/log/entry/", "").len();
+    let status = camden.status();
+    assert!(status.iter().all(|d| d["state"] == "delivered" && d["verified"] == true), "{status:?}");
+    // Per drop: the download, the receipt and the deletion; its commit is in
+    // this machine's journal, proved when it was sent.
+    assert_eq!(entries(), 3 * drops.len(), "{:?}", proxy.requests());
+    assert_eq!(proxy.requests_matching("GET /v1/log/proof/inclusion", "").len(), 3 * drops.len());
+    // Again: nothing left to prove.
+    assert_eq!(camden.status(), status);
+    assert_eq!(entries(), 3 * drops.len(), "a repeated status asks for no entry again");
 }
 
 #[test]
