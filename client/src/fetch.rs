@@ -141,7 +141,8 @@ fn fetch_one(
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
-    let manifest = verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(session, &id, &details))?;
+    let manifest =
+        verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))?;
 
     let staging = dest.join(format!("{INCOMING_PREFIX}{id}"));
     if staging.exists() {
@@ -214,9 +215,16 @@ fn fetch_one(
 /// recording exactly the manifest the hub serves. `None` when the hub names
 /// no such entry (a hub that predates it). Never the unsigned `committed`
 /// time of the hub's answer: a hub or proxy could back-date that.
-fn commit_time_in_log(session: &Session, id: &DropId, details: &DropDetails) -> Result<Option<jiff::Timestamp>> {
+fn commit_time_in_log(
+    settings: &Settings,
+    session: &Session,
+    id: &DropId,
+    details: &DropDetails,
+) -> Result<Option<jiff::Timestamp>> {
     let Some(index) = details.committed_log_index else { return Ok(None) };
-    let entry = crate::logcheck::prove_entry(&session.hub, &session.checkpoint, index)?;
+    let mut cp = session.checkpoint.clone();
+    let (hub, key, now) = (&session.hub, &session.log_key, settings.clock.now());
+    let entry = crate::logcheck::prove_recent_entry(&settings.state_dir, hub, key, now, &mut cp, index)?;
     match LogEntry::from_bytes(&entry) {
         Ok(LogEntry::DropCommitted { committed, manifest }) if manifest == details.manifest => Ok(Some(committed)),
         _ => Err(Error::verification(

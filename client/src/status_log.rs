@@ -111,6 +111,11 @@ struct Proven {
 /// Proves log entries for `status`, remembering what it proved.
 pub struct Prover<'a> {
     session: &'a Session,
+    state_dir: PathBuf,
+    now: Timestamp,
+    /// The checkpoint entries are proved under: the session's, or a newer
+    /// one verified when the hub names an entry beyond it.
+    checkpoint: sealdrop_log::checkpoint::SignedCheckpoint,
     path: PathBuf,
     proven: Proven,
     changed: bool,
@@ -120,8 +125,9 @@ pub struct Prover<'a> {
 
 impl<'a> Prover<'a> {
     /// Loads what was proved before under the session's log key, and this
-    /// client's commits from its journal.
-    pub fn open(state_dir: &Path, session: &'a Session, journal: &Journal) -> Self {
+    /// client's commits from its journal; `now` is for recording a newer
+    /// checkpoint should one be needed.
+    pub fn open(state_dir: &Path, session: &'a Session, journal: &Journal, now: Timestamp) -> Self {
         let path = state_dir.join(crate::logcheck::LOG_DIR).join(PROVEN_FILE);
         let log_key = session.log_key.to_string();
         let proven = std::fs::read(&path)
@@ -146,7 +152,16 @@ impl<'a> Prover<'a> {
                 _ => None,
             })
             .collect();
-        Self { session, path, proven, changed: false, journal }
+        Self {
+            session,
+            state_dir: state_dir.to_owned(),
+            now,
+            checkpoint: session.checkpoint.clone(),
+            path,
+            proven,
+            changed: false,
+            journal,
+        }
     }
 
     /// Keeps what was proved this time (best effort: a failure only costs
@@ -176,7 +191,10 @@ impl<'a> Prover<'a> {
         if let Some(f) = self.proven.facts.get(&index) {
             return Ok(Ok(f.clone()));
         }
-        let entry = match crate::logcheck::prove_entry(&self.session.hub, &self.session.checkpoint, index) {
+        let (hub, key) = (&self.session.hub, &self.session.log_key);
+        let proved =
+            crate::logcheck::prove_recent_entry(&self.state_dir, hub, key, self.now, &mut self.checkpoint, index);
+        let entry = match proved {
             Ok(entry) => entry,
             Err(e) if matches!(e.kind, Kind::Unreachable | Kind::Other) => return Err(e),
             Err(e) => return Ok(Err(e.message)),
