@@ -32,6 +32,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use sealdrop_log::entry::LogEntry;
+use sealdrop_log::policy;
 use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
@@ -140,7 +141,8 @@ fn fetch_one(
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
-    let manifest = verify_manifest(dir, me, &id, &details.manifest, details.committed)?;
+    let manifest =
+        verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))?;
 
     let staging = dest.join(format!("{INCOMING_PREFIX}{id}"));
     if staging.exists() {
@@ -208,32 +210,91 @@ fn fetch_one(
     })
 }
 
+/// The time of drop `id`'s `drop_committed` entry in the transfer log,
+/// proved included under the newest checkpoint this client verified, and
+/// recording exactly the manifest the hub serves. `None` when the hub names
+/// no such entry (a hub that predates it). Never the unsigned `committed`
+/// time of the hub's answer: a hub or proxy could back-date that.
+fn commit_time_in_log(
+    settings: &Settings,
+    session: &Session,
+    id: &DropId,
+    details: &DropDetails,
+) -> Result<Option<jiff::Timestamp>> {
+    let Some(index) = details.committed_log_index else { return Ok(None) };
+    let mut cp = session.checkpoint.clone();
+    let (hub, key, now) = (&session.hub, &session.log_key, settings.clock.now());
+    let entry = crate::logcheck::prove_recent_entry(&settings.state_dir, hub, key, now, &mut cp, index)?;
+    match LogEntry::from_bytes(&entry) {
+        Ok(LogEntry::DropCommitted { committed, manifest }) if manifest == details.manifest => Ok(Some(committed)),
+        _ => Err(Error::verification(
+            "log_wrong_entry",
+            format!(
+                "the hub says log entry {index} records the commit of drop {id}, but it records something else; \
+                 the drop was not fetched: report it to the coordinator"
+            ),
+        )),
+    }
+}
+
 /// Checks the manifest's signature against the sender's keys in the verified
 /// directory, and that it is this drop and addressed to this member.
 ///
-/// A key the directory has since revoked still vouches for a drop the hub
-/// committed (at `committed`) before the revocation took effect: staff
-/// leaving must not strand what they sent the day before. A drop committed
-/// after it, or whose commit time is unknown, is refused.
+/// A key the directory has since revoked still vouches for a drop committed
+/// before the revocation took effect: staff leaving must not strand what
+/// they sent the day before. Only then is `commit_time` asked for the time
+/// of the drop's commit entry in the verified log
+/// ([`sealdrop_log::policy::manifest_keys`]); a drop committed at or after
+/// the revocation, or whose commit the log does not prove, is refused.
 pub fn verify_manifest(
     dir: &Directory,
     me: &MemberSecretKey,
     id: &DropId,
     note: &str,
-    committed: Option<jiff::Timestamp>,
+    commit_time: impl FnOnce() -> Result<Option<jiff::Timestamp>>,
 ) -> Result<Manifest> {
     let claimed =
         peek_doc::<Manifest>(note).map_err(|e| Error::verification("bad_manifest", format!("drop {id}: {e}")))?;
-    let mut keys = dir.signing_keys_of(&claimed.sender);
-    if let (Some(party), Some(committed)) = (dir.party(&claimed.sender), committed) {
-        keys.extend(party.revoked.iter().filter(|r| r.revoked_at > committed).map(|r| r.signing_key.clone()));
-    }
-    let opened = open_doc::<Manifest>(note, &keys).map_err(|e| {
+    let refused = |e: &dyn std::fmt::Display| {
         Error::verification(
             "bad_manifest",
             format!("drop {id}: {e}; the drop was not fetched, report it to the sender"),
         )
-    })?;
+    };
+    let opened = match open_doc::<Manifest>(note, &policy::manifest_keys(dir, &claimed.sender, None)) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let Some(party) = dir.party(&claimed.sender).filter(|p| !p.revoked.is_empty()) else {
+                return Err(refused(&e));
+            };
+            let revoked: Vec<_> = party.revoked.iter().map(|r| r.signing_key.clone()).collect();
+            // Signed by none of the party's keys, revoked or not: no need to
+            // ask the log when it was committed.
+            let Ok(by_revoked) = open_doc::<Manifest>(note, &revoked) else { return Err(refused(&e)) };
+            let committed = commit_time()?;
+            match open_doc::<Manifest>(note, &policy::manifest_keys(dir, &claimed.sender, committed)) {
+                Ok(opened) => opened,
+                Err(_) => {
+                    let r = party.revoked.iter().find(|r| r.signing_key.name() == by_revoked.signer);
+                    let (since, why) = r.map_or((String::new(), String::new()), |r| {
+                        (format!(" from {}", r.revoked_at), format!(" ({})", r.reason))
+                    });
+                    let when = match committed {
+                        Some(t) => format!("the transfer log commits the drop at {t}, not before"),
+                        None => "the hub does not prove from its log when the drop was committed".to_owned(),
+                    };
+                    return Err(Error::verification(
+                        "bad_manifest",
+                        format!(
+                            "drop {id}'s manifest is signed with {}'s key, revoked{since}{why}, and {when}: \
+                             the drop was not fetched; report it to the coordinator",
+                            by_revoked.signer
+                        ),
+                    ));
+                }
+            }
+        }
+    };
     let m = opened.doc;
     if opened.signer != format!("{}/{}", m.sender, m.sender_member) {
         return Err(Error::verification(
@@ -939,14 +1000,24 @@ mod tests {
         };
         let note = sign_doc(&manifest, &sender.signing);
         let before: jiff::Timestamp = "2026-11-20T08:59:59Z".parse().unwrap();
-        assert_eq!(verify_manifest(&dir, &me, &id, &note, Some(before)).unwrap(), manifest);
+        assert_eq!(verify_manifest(&dir, &me, &id, &note, || Ok(Some(before))).unwrap(), manifest);
         for committed in [Some(revoked_at), None] {
-            let e = verify_manifest(&dir, &me, &id, &note, committed).unwrap_err();
+            let e = verify_manifest(&dir, &me, &id, &note, || Ok(committed)).unwrap_err();
             assert_eq!(e.code, "bad_manifest", "{committed:?}: {}", e.message);
+            assert!(e.message.contains("signed with camden/data-team's key, revoked from 2026-11-20T09:00:00Z (left)"));
         }
-        // The replacement key signs for drops at any time.
+        // A log that cannot prove the commit is not a verdict on the sender.
+        let e =
+            verify_manifest(&dir, &me, &id, &note, || Err(Error::verification("log_not_included", "no"))).unwrap_err();
+        assert_eq!(e.code, "log_not_included");
+        // The replacement key signs for drops at any time, and the log is not asked.
         let renewed = sign_doc(&manifest, &replacement.signing);
-        assert_eq!(verify_manifest(&dir, &me, &id, &renewed, None).unwrap(), manifest);
+        let unasked = || -> Result<Option<jiff::Timestamp>> { panic!("the log was asked") };
+        assert_eq!(verify_manifest(&dir, &me, &id, &renewed, unasked).unwrap(), manifest);
+        // Nor for a manifest no key of the party signed.
+        let stranger = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let forged = sign_doc(&manifest, &stranger.signing);
+        assert_eq!(verify_manifest(&dir, &me, &id, &forged, unasked).unwrap_err().code, "bad_manifest");
     }
 
     /// An output folder with a staging folder holding a drop's top-level entries.

@@ -37,5 +37,6 @@ pub mod sample;
 pub mod send;
 pub mod split;
 pub mod status;
+pub mod status_log;
 pub mod trust;
 pub mod upload;

@@ -382,6 +382,49 @@ fn keep_verified_receipt(
     Ok(path)
 }
 
+/// Fetches log entry `index` and proves it is in the log under `cp`, a
+/// checkpoint this client verified (signature and consistency): the entry's
+/// bytes, to be read only after this returns. A hub that points at an
+/// entry beyond `cp`, serves other bytes than the tree holds, or no proof,
+/// fails with a verification error (`log_not_included`).
+pub fn prove_entry(hub: &HubClient, cp: &SignedCheckpoint, index: u64) -> Result<Vec<u8>> {
+    if index >= cp.size {
+        return Err(Error::verification(
+            "log_not_included",
+            format!("the hub points to log entry {index}, but the log it signed has {} entries", cp.size),
+        ));
+    }
+    let entry = hub.get_bytes_unsigned(&format!("/v1/log/entry/{index}"))?;
+    let proof: InclusionProof =
+        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let hashes = decode_hashes(&proof.hashes)?;
+    tree::verify_inclusion(&hashes, index, cp.size, tree::leaf_hash(&entry), cp.root).map_err(|e| {
+        Error::verification(
+            "log_not_included",
+            format!("the hub did not prove that log entry {index} is in its log of {} entries: {e}", cp.size),
+        )
+    })?;
+    Ok(entry)
+}
+
+/// [`prove_entry`], first verifying the hub's current checkpoint (and its
+/// consistency) in place of `cp` when entry `index` is beyond it: an entry
+/// appended after the command verified `cp` (a recipient acknowledging
+/// meanwhile) is not a lie.
+pub fn prove_recent_entry(
+    state_dir: &Path,
+    hub: &HubClient,
+    key: &NoteVerifierKey,
+    now: jiff::Timestamp,
+    cp: &mut SignedCheckpoint,
+    index: u64,
+) -> Result<Vec<u8>> {
+    if index >= cp.size {
+        *cp = check(state_dir, hub, key, now)?;
+    }
+    prove_entry(hub, cp, index)
+}
+
 /// Loads a witness key file (signed-note private key text).
 pub fn load_witness_key(path: &Path) -> Result<NoteSigningKey> {
     let text = read_secret_file(path, "witness key file")?;
@@ -562,6 +605,22 @@ mod tests {
         assert_eq!(e.code, "hub_unreachable", "{}", e.message);
         assert!(!log_dir(c.state.path()).join("evidence").exists());
         assert_eq!(last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap().size, 3);
+    }
+
+    #[test]
+    fn an_entry_beyond_the_verified_checkpoint_is_proved_only_under_a_newer_one() {
+        let c = client();
+        let t = tree(&["a", "b"]);
+        verified(&c, &t);
+        let mut cp = last_verified(c.state.path(), &c.log_key.verifier()).unwrap().unwrap();
+        // Not in the log this client verified, and the hub is not even asked.
+        let e = prove_entry(&c.hub, &cp, 2).unwrap_err();
+        assert_eq!(e.code, "log_not_included", "{}", e.message);
+        // Unless the hub's newer checkpoint is asked for first (here the hub
+        // is unreachable, which proves the client asked).
+        let e = prove_recent_entry(c.state.path(), &c.hub, &c.log_key.verifier(), jiff::Timestamp::now(), &mut cp, 2)
+            .unwrap_err();
+        assert_eq!(e.code, "hub_unreachable", "{}", e.message);
     }
 
     fn slot(c: &Client, i: usize) -> PathBuf {

@@ -127,6 +127,8 @@ mod tests {
                 fetched: Some("2026-11-16T08:00:00Z".parse().unwrap()),
                 acknowledged: None,
                 acknowledged_by: None,
+                fetched_log_index: Some(41),
+                acknowledged_log_index: None,
             }],
             true,
         );

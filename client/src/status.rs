@@ -8,7 +8,19 @@
 //! - `not_delivered`: the drop ended (expired, or its agreement ended)
 //!   before this recipient acknowledged, so it never got the data;
 //! - `recalled`: the sender recalled the drop first (if the recipient had
-//!   downloaded it, it may hold a copy).
+//!   downloaded it, it may hold a copy);
+//! - `unbacked`: the hub says it fetched or acknowledged, but the signed
+//!   log does not back that (see below).
+//!
+//! Nothing is shown as a fact on the hub's word alone: every commit,
+//! download, acknowledgement and deletion the hub reports is checked
+//! against its signed transfer log ([`crate::status_log`]), and the times
+//! shown are the log's. A claim the log does not back is shown as the
+//! hub's claim (`the hub says delivered; no receipt in the log from ...`):
+//! the drop's state is then `unbacked`, and a drop this client committed
+//! that the hub no longer lists is `missing`. Either way the evidence is
+//! kept under `<state>/log/evidence/status-<time>/` and the command exits
+//! with the verification status (4) after printing the report.
 //!
 //! The file names come from this client's local journal (the hub never
 //! has them), when it sent the drop.
@@ -25,6 +37,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use crate::context::Settings;
 use crate::error::{Error, Result};
 use crate::fsutil::human_bytes;
+use crate::status_log::{Backed, Missing};
 
 /// What happened to one recipient of a drop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +53,8 @@ pub enum Outcome {
     NotDelivered,
     /// The sender recalled the drop before it acknowledged.
     Recalled,
+    /// The hub claims progress the signed log does not back.
+    Unbacked,
 }
 
 impl Outcome {
@@ -51,6 +66,7 @@ impl Outcome {
             Outcome::Waiting => "waiting",
             Outcome::NotDelivered => "not_delivered",
             Outcome::Recalled => "recalled",
+            Outcome::Unbacked => "unbacked",
         }
     }
 }
@@ -94,11 +110,70 @@ pub fn parse_drop_id(text: &str) -> Result<DropId> {
 
 /// Whether `d` passes the request's filters.
 pub fn keep(req: &StatusRequest, d: &SentDrop) -> bool {
-    req.since.is_none_or(|t| d.created >= t) && req.agreement.as_deref().is_none_or(|a| d.agreement == a)
+    keep_fields(req, &d.id, d.created, &d.agreement)
 }
 
-/// `sealdrop status`: asks the hub for this party's sent drops and prints
-/// them (or a JSON array with `json`).
+fn keep_fields(req: &StatusRequest, id: &DropId, created: Timestamp, agreement: &str) -> bool {
+    let wanted = req.id.as_deref().is_none_or(|w| w == id.as_str());
+    wanted && req.since.is_none_or(|t| created >= t) && req.agreement.as_deref().is_none_or(|a| agreement == a)
+}
+
+/// One drop as shown: what the hub says, and what the log backs of it.
+#[derive(Clone, Debug)]
+pub struct View {
+    /// The hub's word.
+    pub claimed: SentDrop,
+    /// What the log backs.
+    pub backed: Backed,
+}
+
+impl View {
+    /// The drop as far as the log backs it: times from the log, claims it
+    /// does not back left out, and a drop whose end is not backed still
+    /// committed.
+    pub fn shown(&self) -> SentDrop {
+        let (d, b) = (&self.claimed, &self.backed);
+        let state = if d.state != DropState::Open && !b.problems.is_empty() { DropState::Committed } else { d.state };
+        SentDrop {
+            state,
+            committed: b.committed,
+            deleted: b.deleted.map(|(_, at)| at),
+            recipients: d
+                .recipients
+                .iter()
+                .zip(&b.recipients)
+                .map(|(r, br)| RecipientStatus {
+                    party: r.party.clone(),
+                    fetched: br.fetched,
+                    acknowledged: br.acknowledged.as_ref().map(|(at, _)| *at),
+                    acknowledged_by: br.acknowledged.as_ref().map(|(_, m)| m.clone()),
+                    fetched_log_index: r.fetched_log_index,
+                    acknowledged_log_index: r.acknowledged_log_index,
+                })
+                .collect(),
+            ..d.clone()
+        }
+    }
+
+    /// The drop's state name: its own, or `unbacked`.
+    pub fn state_name(&self) -> &'static str {
+        if self.backed.problems.is_empty() { self.claimed.state.as_str() } else { "unbacked" }
+    }
+
+    /// Recipient `i`'s outcome as the log backs it.
+    fn outcome(&self, shown: &SentDrop, i: usize) -> Outcome {
+        if self.backed.recipients[i].problem.is_some() {
+            Outcome::Unbacked
+        } else {
+            outcome(shown.state, &shown.recipients[i])
+        }
+    }
+}
+
+/// `sealdrop status`: asks the hub for this party's sent drops, checks what
+/// it says against its signed log, and prints them (or a JSON array with
+/// `json`). Fails with `unbacked_claims` (exit 4), after printing, when the
+/// log does not back something the hub says.
 pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = match &req.id {
         Some(id) => {
@@ -108,17 +183,63 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
         None => "/v1/sent".to_owned(),
     };
     let session = settings.session()?;
-    let sent: Sent = session.hub.get(&path)?;
+    let journal = crate::journal::read(&settings.state_dir).unwrap_or_else(|e| {
+        eprintln!("warning: {}; file names are not shown and missing drops are not looked for", e.message);
+        crate::journal::Journal::default()
+    });
+    let sent: Sent = match session.hub.get(&path) {
+        Ok(sent) => sent,
+        // A drop this client committed that the hub says it never had.
+        Err(e) if req.id.is_some() && e.code == sealdrop_proto::api::code::NOT_FOUND => Sent { drops: vec![] },
+        Err(e) => return Err(e),
+    };
+    let listed: Vec<DropId> = sent.drops.iter().map(|d| d.id.clone()).collect();
     let drops: Vec<SentDrop> = sent.drops.into_iter().filter(|d| keep(req, d)).collect();
-    let names = crate::journal::sent_names(&settings.state_dir);
+    let mut prover = crate::status_log::Prover::open(&settings.state_dir, &session, &journal, settings.clock.now());
+    let mut views = Vec::with_capacity(drops.len());
+    for d in drops {
+        let backed = crate::status_log::back(&mut prover, &d)?;
+        views.push(View { claimed: d, backed });
+    }
+    prover.save();
+    let missing = crate::status_log::missing(&journal, &listed, |s| keep_fields(req, &s.drop, s.created, &s.agreement));
+    let names = journal.sent_names();
     let text = if json {
-        serde_json::to_string_pretty(&to_json(&drops, &names)).map_err(|e| Error::input("internal", e.to_string()))?
-    } else if drops.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
+        serde_json::to_string_pretty(&to_json(&views, &missing, &names))
+            .map_err(|e| Error::input("internal", e.to_string()))?
+    } else if views.is_empty() && missing.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
         "no sent drops match".to_owned()
     } else {
-        render(&drops, &names)
+        render(&views, &missing, &names)
     };
-    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))
+    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))?;
+    unbacked(settings, &views, &missing)
+}
+
+/// The error `status` ends with when the log does not back everything the
+/// hub said, after keeping the evidence.
+fn unbacked(settings: &Settings, views: &[View], missing: &[Missing]) -> Result<()> {
+    let mut problems: Vec<String> = views
+        .iter()
+        .flat_map(|v| v.backed.all_problems(&v.claimed).into_iter().map(move |p| format!("{}: {p}", v.claimed.id)))
+        .collect();
+    problems.extend(missing.iter().map(|m| format!("{}: {}", m.sent.drop, missing_line(m))));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let claims: Vec<SentDrop> = views.iter().filter(|v| !v.backed.is_backed()).map(|v| v.claimed.clone()).collect();
+    let kept = crate::status_log::keep_evidence(&settings.state_dir, settings.clock.now(), &claims, &problems, missing)
+        .map(|dir| format!("the hub's answer is kept in {} as evidence", dir.display()))
+        .unwrap_or_else(|e| format!("the evidence could not be kept ({})", e.message));
+    let n = problems.len();
+    Err(Error::verification(
+        "unbacked_claims",
+        format!(
+            "{n} of the hub's claims about your drops {} not backed by its signed log (first: {}); {kept}: report it to the coordinator",
+            if n == 1 { "is" } else { "are" },
+            problems[0]
+        ),
+    ))
 }
 
 /// One drop in `status --json`. Every field is always present (`null` when
@@ -128,19 +249,28 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
 pub struct StatusDrop {
     /// The drop id.
     pub id: DropId,
-    /// `open` (not committed yet), `committed`, `delivered`, `expired` or `recalled`.
+    /// `open` (not committed yet), `committed`, `delivered`, `expired` or
+    /// `recalled`, as the log backs it; `unbacked` when the log does not
+    /// back what the hub says (see `claimed_state` and `problems`);
+    /// `missing` for a drop this client committed that the hub no longer lists.
     pub state: &'static str,
+    /// The state the hub reports (`null` for a missing drop).
+    pub claimed_state: Option<&'static str>,
+    /// Whether the log backs everything the hub says about the drop.
+    pub verified: bool,
+    /// What the hub says that the log does not back, one line each.
+    pub problems: Vec<String>,
     /// The sharing agreement it travels under.
     pub agreement: String,
     /// Ciphertext size in bytes.
     pub size: u64,
     /// When the hub created it.
     pub created: Timestamp,
-    /// When the hub committed it; `null` while open.
+    /// When the log records its commit; `null` while open or not backed.
     pub committed: Option<Timestamp>,
     /// When the hub deletes it if not every recipient acknowledged.
     pub expires: Timestamp,
-    /// When the hub deleted the ciphertext; `null` while it holds it.
+    /// When the log records the ciphertext's deletion; `null` while the hub holds it.
     pub deleted: Option<Timestamp>,
     /// The top-level file and folder names, from this machine's journal;
     /// `null` when this machine did not send it (the hub never has names).
@@ -157,11 +287,16 @@ pub struct StatusDrop {
 pub struct StatusRecipient {
     /// The recipient party's id.
     pub party: PartyId,
-    /// [`Outcome`]: `acknowledged`, `fetched`, `waiting`, `not_delivered` or `recalled`.
+    /// [`Outcome`]: `acknowledged`, `fetched`, `waiting`, `not_delivered`,
+    /// `recalled` or `unbacked`.
     pub outcome: Outcome,
-    /// When it (last) downloaded the ciphertext; `null` if never.
+    /// The outcome the hub reports (`null` for a missing drop).
+    pub claimed_outcome: Option<Outcome>,
+    /// What the hub says about it that the log does not back, if anything.
+    pub problem: Option<String>,
+    /// When it (first) downloaded the ciphertext, as logged; `null` if never.
     pub fetched: Option<Timestamp>,
-    /// When it acknowledged; `null` if it has not.
+    /// When it acknowledged, as logged; `null` if it has not.
     pub acknowledged: Option<Timestamp>,
     /// The member of the recipient party whose key signed the receipt (e.g.
     /// `data-team`); `null` if none.
@@ -169,24 +304,31 @@ pub struct StatusRecipient {
 }
 
 /// The drop as `status --json` shows it.
-pub fn status_drop(d: &SentDrop, names: &HashMap<DropId, Vec<String>>) -> StatusDrop {
+pub fn status_drop(v: &View, names: &HashMap<DropId, Vec<String>>) -> StatusDrop {
+    let (d, shown) = (&v.claimed, v.shown());
     StatusDrop {
         id: d.id.clone(),
-        state: d.state.as_str(),
+        state: v.state_name(),
+        claimed_state: Some(d.state.as_str()),
+        verified: v.backed.is_backed(),
+        problems: v.backed.all_problems(d),
         agreement: d.agreement.clone(),
         size: d.size,
         created: d.created,
-        committed: d.committed,
+        committed: shown.committed,
         expires: d.expires,
-        deleted: d.deleted,
+        deleted: shown.deleted,
         files: names.get(&d.id).cloned(),
         idempotency_key: d.idempotency_key.clone(),
-        recipients: d
+        recipients: shown
             .recipients
             .iter()
-            .map(|r| StatusRecipient {
+            .enumerate()
+            .map(|(i, r)| StatusRecipient {
                 party: r.party.clone(),
-                outcome: outcome(d.state, r),
+                outcome: v.outcome(&shown, i),
+                claimed_outcome: Some(outcome(d.state, &d.recipients[i])),
+                problem: v.backed.recipients[i].problem.clone(),
                 fetched: r.fetched,
                 acknowledged: r.acknowledged,
                 acknowledged_by: r.acknowledged_by.clone(),
@@ -195,11 +337,57 @@ pub fn status_drop(d: &SentDrop, names: &HashMap<DropId, Vec<String>>) -> Status
     }
 }
 
-/// The JSON array `status --json` prints: a [`StatusDrop`] per drop.
-pub fn to_json(drops: &[SentDrop], names: &HashMap<DropId, Vec<String>>) -> serde_json::Value {
-    serde_json::Value::Array(
-        drops.iter().map(|d| serde_json::to_value(status_drop(d, names)).unwrap_or_default()).collect(),
+/// A drop this client committed that the hub no longer lists, as `status --json` shows it.
+pub fn missing_drop(m: &Missing) -> StatusDrop {
+    let s = &m.sent;
+    StatusDrop {
+        id: s.drop.clone(),
+        state: "missing",
+        claimed_state: None,
+        verified: false,
+        problems: vec![missing_line(m)],
+        agreement: s.agreement.clone(),
+        size: s.ciphertext_len,
+        created: s.created,
+        committed: Some(s.committed),
+        expires: s.expires,
+        deleted: None,
+        files: Some(s.names.clone()),
+        idempotency_key: None,
+        recipients: s
+            .recipients
+            .iter()
+            .map(|p| StatusRecipient {
+                party: p.clone(),
+                outcome: Outcome::Unbacked,
+                claimed_outcome: None,
+                problem: None,
+                fetched: None,
+                acknowledged: None,
+                acknowledged_by: None,
+            })
+            .collect(),
+    }
+}
+
+/// Why a missing drop is reported.
+fn missing_line(m: &Missing) -> String {
+    let proof = match &m.receipt {
+        Some(_) => "your receipt proves the log holds its commit",
+        None => "your journal records its commit",
+    };
+    format!(
+        "you committed it at {} (log entry {}) and {proof}, but the hub no longer lists it and names no logged deletion",
+        m.sent.committed, m.sent.log_index
     )
+}
+
+/// The JSON array `status --json` prints: a [`StatusDrop`] per drop, the
+/// missing ones last.
+pub fn to_json(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<String>>) -> serde_json::Value {
+    let listed = views.iter().map(|v| status_drop(v, names));
+    let all = listed.chain(missing.iter().map(missing_drop));
+    serde_json::Value::Array(all.map(|d| serde_json::to_value(d).unwrap_or_default()).collect())
 }
 
 /// Why the hub deleted an ended drop's ciphertext.
@@ -267,28 +455,44 @@ pub fn recipient_line(d: &SentDrop, r: &RecipientStatus) -> String {
             ),
             None => format!("recalled before {party} fetched it"),
         },
+        Outcome::Unbacked => "NOT BACKED BY THE LOG".to_owned(),
     }
 }
 
-/// The one-line summary: drops by state and the number of non-deliveries.
-pub fn summary(drops: &[SentDrop]) -> String {
+/// The one-line summary: drops by state, the number of non-deliveries, and
+/// the number of claims the log does not back.
+pub fn summary(views: &[View], missing: usize) -> String {
+    let shown: Vec<SentDrop> = views.iter().map(View::shown).collect();
     let states = [DropState::Open, DropState::Committed, DropState::Delivered, DropState::Expired, DropState::Recalled];
-    let by_state: Vec<String> = states
+    let mut by_state: Vec<String> = states
         .iter()
         .filter_map(|s| {
-            let n = drops.iter().filter(|d| d.state == *s).count();
+            let n = views.iter().filter(|v| v.state_name() == s.as_str()).count();
             (n > 0).then(|| format!("{n} {}", s.as_str()))
         })
         .collect();
-    let not_delivered = drops
+    let unbacked = views.iter().filter(|v| v.state_name() == "unbacked").count();
+    for (n, name) in [(unbacked, "unbacked"), (missing, "missing")] {
+        if n > 0 {
+            by_state.push(format!("{n} {name}"));
+        }
+    }
+    let not_delivered = views
         .iter()
-        .flat_map(|d| d.recipients.iter().map(move |r| outcome(d.state, r)))
+        .zip(&shown)
+        .flat_map(|(v, d)| (0..d.recipients.len()).map(move |i| v.outcome(d, i)))
         .filter(|o| *o == Outcome::NotDelivered)
         .count();
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let claims: usize = views.iter().map(|v| v.backed.all_problems(&v.claimed).len()).sum::<usize>() + missing;
+    let claims = if claims > 0 {
+        format!("; {} NOT BACKED BY THE HUB'S SIGNED LOG", plural(claims, "claim", "claims"))
+    } else {
+        String::new()
+    };
     format!(
-        "{}{}{}; {}",
-        plural(drops.len(), "drop", "drops"),
+        "{}{}{}; {}{claims}",
+        plural(views.len() + missing, "drop", "drops"),
         if by_state.is_empty() { "" } else { ": " },
         by_state.join(", "),
         plural(not_delivered, "non-delivery", "non-deliveries")
@@ -296,33 +500,63 @@ pub fn summary(drops: &[SentDrop]) -> String {
 }
 
 /// The text report: each drop, each recipient, then the summary.
-pub fn render(drops: &[SentDrop], names: &HashMap<DropId, Vec<String>>) -> String {
+pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<String>>) -> String {
     use std::fmt::Write as _;
-    if drops.is_empty() {
+    if views.is_empty() && missing.is_empty() {
         return "no drops sent".to_owned();
     }
     let mut s = String::new();
-    let width = drops.iter().flat_map(|d| &d.recipients).map(|r| r.party.as_str().len()).max().unwrap_or(0).max(12);
-    for d in drops {
-        let committed = d.committed.map_or_else(|| "not committed".to_owned(), |t| format!("committed {t}"));
+    let parties = views.iter().flat_map(|v| &v.claimed.recipients).map(|r| r.party.as_str().len());
+    let width = parties.max().unwrap_or(0).max(12);
+    for v in views {
+        let (claimed, d) = (&v.claimed, v.shown());
+        let committed = match d.committed {
+            Some(t) => format!("committed {t}"),
+            None if d.state == DropState::Open => "not committed".to_owned(),
+            None => "commit not in the log".to_owned(),
+        };
         let files = names.get(&d.id).map(|n| format!("  files: {}", n.join(", "))).unwrap_or_default();
+        let state = match v.state_name() {
+            "unbacked" => format!("UNBACKED (the hub says {})", claimed.state.as_str()),
+            other => other.to_owned(),
+        };
         let _ = writeln!(
             s,
-            "{}  {}  {}  {}  {committed}  expires {}{files}",
+            "{}  {state}  {}  {}  {committed}  expires {}{files}",
             d.id,
-            d.state.as_str(),
             d.agreement,
             human_bytes(d.size),
             d.expires
         );
-        if d.state.is_ended() {
-            let _ = writeln!(s, "    {}", deletion(d));
+        for p in &v.backed.problems {
+            let _ = writeln!(s, "    {p}");
         }
-        for r in &d.recipients {
-            let _ = writeln!(s, "    {:<width$}  {}", r.party.as_str(), recipient_line(d, r));
+        if d.state.is_ended() {
+            let _ = writeln!(s, "    {}", deletion(&d));
+        }
+        for (i, r) in d.recipients.iter().enumerate() {
+            let line = match &v.backed.recipients[i].problem {
+                Some(p) => p.clone(),
+                None => recipient_line(&d, r),
+            };
+            let _ = writeln!(s, "    {:<width$}  {line}", r.party.as_str());
         }
     }
-    let _ = writeln!(s, "{}", summary(drops));
+    for m in missing {
+        let sent = &m.sent;
+        let files = format!("  files: {}", sent.names.join(", "));
+        let _ = writeln!(
+            s,
+            "{}  MISSING  {}  {}  committed {}  expires {}{files}",
+            sent.drop,
+            sent.agreement,
+            human_bytes(sent.ciphertext_len),
+            sent.committed,
+            sent.expires
+        );
+        let _ = writeln!(s, "    {}", missing_line(m));
+    }
+    let _ = writeln!(s, "{}", summary(views, missing.len()));
     s
 }
 
@@ -339,7 +573,9 @@ mod tests {
             party: party.parse().unwrap(),
             fetched: fetched.map(t),
             acknowledged: acknowledged.map(t),
-            acknowledged_by: acknowledged.map(|_| format!("{party}/data-team")),
+            acknowledged_by: acknowledged.map(|_| "data-team".to_owned()),
+            fetched_log_index: fetched.map(|_| 2),
+            acknowledged_log_index: acknowledged.map(|_| 3),
         }
     }
 
@@ -355,7 +591,39 @@ mod tests {
             recipients,
             idempotency_key: None,
             deleted: deleted.map(t),
+            committed_log_index: (state != DropState::Open).then_some(1),
+            deleted_log_index: deleted.map(|_| 4),
         }
+    }
+
+    /// `d` with everything the hub says backed by the log.
+    fn backed(d: &SentDrop) -> View {
+        let backed = Backed {
+            committed: d.committed,
+            deleted: d.deleted.map(|at| {
+                let reason = match d.state {
+                    DropState::Recalled => sealdrop_log::entry::DeletionReason::Recalled,
+                    DropState::Delivered => sealdrop_log::entry::DeletionReason::Delivered,
+                    _ => sealdrop_log::entry::DeletionReason::Expired,
+                };
+                (reason, at)
+            }),
+            recipients: d
+                .recipients
+                .iter()
+                .map(|r| crate::status_log::BackedRecipient {
+                    fetched: r.fetched,
+                    acknowledged: r.acknowledged.map(|at| (at, "data-team".to_owned())),
+                    problem: None,
+                })
+                .collect(),
+            problems: vec![],
+        };
+        View { claimed: d.clone(), backed }
+    }
+
+    fn views(drops: &[SentDrop]) -> Vec<View> {
+        drops.iter().map(backed).collect()
     }
 
     const F: Option<&str> = Some("2026-11-16T08:00:00Z");
@@ -395,7 +663,7 @@ mod tests {
         );
         assert_eq!(
             recipient_line(&d, &d.recipients[0]),
-            "acknowledged 2026-11-16T08:01:00Z by hackney/data-team (fetched 2026-11-16T08:00:00Z)"
+            "acknowledged 2026-11-16T08:01:00Z by data-team (fetched 2026-11-16T08:00:00Z)"
         );
         assert_eq!(
             recipient_line(&d, &d.recipients[1]),
@@ -409,12 +677,12 @@ mod tests {
             "ciphertext deleted 2026-11-20T10:00:03Z: it expired at 2026-11-20T10:00:00Z before every recipient acknowledged"
         );
 
-        let text = render(std::slice::from_ref(&d), &HashMap::new());
+        let text = render(&views(std::slice::from_ref(&d)), &[], &HashMap::new());
         assert!(text.contains(&format!("{}  expired  london-fsm  12.2 KiB  committed 2026-11-15T10:00:00Z", d.id)));
         assert!(text.lines().any(|l| l.trim_start().starts_with("islington") && l.contains("NOT DELIVERED")));
         assert_eq!(text.lines().last().unwrap(), "1 drop: 1 expired; 2 non-deliveries");
 
-        let json = to_json(std::slice::from_ref(&d), &HashMap::new());
+        let json = to_json(&views(std::slice::from_ref(&d)), &[], &HashMap::new());
         let outcomes: Vec<&str> =
             json[0]["recipients"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
         assert_eq!(outcomes, ["acknowledged", "not_delivered", "not_delivered"]);
@@ -427,6 +695,7 @@ mod tests {
             keys,
             [
                 "agreement",
+                "claimed_state",
                 "committed",
                 "created",
                 "deleted",
@@ -434,14 +703,19 @@ mod tests {
                 "files",
                 "id",
                 "idempotency_key",
+                "problems",
                 "recipients",
                 "size",
-                "state"
+                "state",
+                "verified"
             ]
         );
         let mut keys: Vec<&str> = json[0]["recipients"][0].as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["acknowledged", "acknowledged_by", "fetched", "outcome", "party"]);
+        assert_eq!(
+            keys,
+            ["acknowledged", "acknowledged_by", "claimed_outcome", "fetched", "outcome", "party", "problem"]
+        );
     }
 
     #[test]
@@ -465,8 +739,8 @@ mod tests {
         assert!(line.contains("downloaded it at 2026-11-16T08:00:00Z before the recall and may hold a copy"), "{line}");
         assert_eq!(recipient_line(&d, &d.recipients[1]), "recalled before hackney fetched it");
         assert_eq!(deletion(&d), "ciphertext deleted 2026-11-17T12:00:00Z: you recalled it");
-        assert_eq!(summary(std::slice::from_ref(&d)), "1 drop: 1 recalled; 0 non-deliveries");
-        let json = to_json(std::slice::from_ref(&d), &HashMap::new());
+        assert_eq!(summary(&views(std::slice::from_ref(&d)), 0), "1 drop: 1 recalled; 0 non-deliveries");
+        let json = to_json(&views(std::slice::from_ref(&d)), &[], &HashMap::new());
         assert_eq!(json[0]["recipients"][0]["outcome"], "recalled");
         assert_eq!(json[0]["recipients"][0]["fetched"], "2026-11-16T08:00:00Z");
     }
@@ -478,7 +752,7 @@ mod tests {
         let delivered = drop(DropState::Delivered, vec![r("islington", F, A)], Some("2026-11-16T08:01:00Z"));
         let drops = vec![committed.clone(), open.clone(), delivered.clone()];
         let names = HashMap::from([(committed.id.clone(), vec!["fsm.csv".to_owned(), "notes".to_owned()])]);
-        let text = render(&drops, &names);
+        let text = render(&views(&drops), &[], &names);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with("expires 2026-11-20T10:00:00Z  files: fsm.csv, notes"), "{}", lines[0]);
         assert!(
@@ -491,15 +765,16 @@ mod tests {
         assert_eq!(lines[6], "    ciphertext deleted 2026-11-16T08:01:00Z: every recipient acknowledged");
         assert_eq!(lines.last().unwrap(), &"3 drops: 1 open, 1 committed, 1 delivered; 0 non-deliveries");
 
-        let json = to_json(&drops, &names);
+        let json = to_json(&views(&drops), &[], &names);
         assert_eq!(json[0]["files"], serde_json::json!(["fsm.csv", "notes"]));
         assert_eq!(json[0]["recipients"][0]["outcome"], "fetched");
         assert_eq!(json[0]["recipients"][1]["outcome"], "waiting");
         assert_eq!(json[1]["recipients"][0]["outcome"], "waiting");
         assert!(json[1]["committed"].is_null());
         assert_eq!(json[2]["recipients"][0]["outcome"], "acknowledged");
-        assert_eq!(json[2]["recipients"][0]["acknowledged_by"], "islington/data-team");
-        assert_eq!(render(&[], &names), "no drops sent");
+        assert_eq!(json[2]["recipients"][0]["acknowledged_by"], "data-team");
+        assert_eq!(json[2]["verified"], true);
+        assert_eq!(render(&[], &[], &names), "no drops sent");
     }
 
     #[test]
@@ -515,5 +790,84 @@ mod tests {
         assert!(!keep(&req(Some("2026-11-15T09:59:01Z"), None), &d));
         assert!(keep(&req(None, Some("london-fsm")), &d));
         assert!(!keep(&req(None, Some("london-sen")), &d));
+    }
+
+    #[test]
+    fn status_shows_a_claim_the_log_does_not_back_as_the_hubs_word() {
+        let d =
+            drop(DropState::Delivered, vec![r("islington", F, A), r("hackney", F, A)], Some("2026-11-16T08:01:00Z"));
+        let mut v = backed(&d);
+        // The log holds islington's download but no receipt, and no deletion.
+        v.backed.recipients[0].acknowledged = None;
+        v.backed.recipients[0].problem =
+            Some("the hub says acknowledged at 2026-11-16T08:01:00Z by data-team; no receipt in the log".into());
+        v.backed.deleted = None;
+        v.backed.problems.push("the hub says delivered; no deletion in the log (no entry)".into());
+        assert!(!v.backed.is_backed());
+        let text = render(std::slice::from_ref(&v), &[], &HashMap::new());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("  UNBACKED (the hub says delivered)  "), "{text}");
+        assert_eq!(lines[1], "    the hub says delivered; no deletion in the log (no entry)");
+        assert!(lines[2].trim_start().starts_with("islington") && lines[2].contains("no receipt in the log"), "{text}");
+        assert!(lines[3].contains("acknowledged 2026-11-16T08:01:00Z by data-team"), "{text}");
+        assert!(lines.last().unwrap().ends_with("; 2 claims NOT BACKED BY THE HUB'S SIGNED LOG"), "{text}");
+        let json = to_json(std::slice::from_ref(&v), &[], &HashMap::new());
+        assert_eq!(
+            (json[0]["state"].as_str(), json[0]["claimed_state"].as_str()),
+            (Some("unbacked"), Some("delivered"))
+        );
+        assert_eq!(json[0]["verified"], false);
+        assert_eq!(json[0]["problems"].as_array().unwrap().len(), 2);
+        assert!(json[0]["deleted"].is_null(), "no deletion is shown that the log does not hold");
+        let isl = &json[0]["recipients"][0];
+        assert_eq!(
+            (isl["outcome"].as_str(), isl["claimed_outcome"].as_str()),
+            (Some("unbacked"), Some("acknowledged"))
+        );
+        assert!(isl["acknowledged"].is_null() && isl["acknowledged_by"].is_null());
+        assert!(isl["problem"].as_str().unwrap().contains("no receipt in the log"));
+        assert_eq!(isl["fetched"], "2026-11-16T08:00:00Z", "the download the log holds is shown");
+        assert_eq!(json[0]["recipients"][1]["outcome"], "acknowledged");
+    }
+
+    #[test]
+    fn status_reports_a_committed_drop_the_hub_no_longer_lists() {
+        let id = DropId::random();
+        let sent = crate::journal::Sent {
+            drop: id.clone(),
+            recipients: vec!["islington".parse().unwrap()],
+            agreement: "london-fsm".into(),
+            names: vec!["fsm.csv".into()],
+            plaintext_bytes: None,
+            ciphertext_sha256: "ab".repeat(32),
+            ciphertext_len: 900,
+            created: t("2026-11-15T09:59:00Z"),
+            committed: t("2026-11-15T10:00:00Z"),
+            expires: t("2026-11-20T10:00:00Z"),
+            log_index: 7,
+            receipt: None,
+        };
+        let journal = crate::journal::Journal {
+            entries: vec![crate::journal::Entry {
+                v: 1,
+                time: t("2026-11-15T10:00:01Z"),
+                event: crate::journal::Event::Sent(sent),
+            }],
+            ..Default::default()
+        };
+        assert!(crate::status_log::missing(&journal, std::slice::from_ref(&id), |_| true).is_empty());
+        let missing = crate::status_log::missing(&journal, &[], |_| true);
+        assert_eq!(missing.len(), 1);
+        let text = render(&[], &missing, &HashMap::new());
+        assert!(text.starts_with(&format!("{id}  MISSING  london-fsm")), "{text}");
+        assert!(text.contains("(log entry 7)") && text.contains("the hub no longer lists it"), "{text}");
+        assert_eq!(
+            text.lines().last().unwrap(),
+            "1 drop: 1 missing; 0 non-deliveries; 1 claim NOT BACKED BY THE HUB'S SIGNED LOG"
+        );
+        let json = to_json(&[], &missing, &HashMap::new());
+        assert_eq!((json[0]["state"].as_str(), json[0]["verified"].as_bool()), (Some("missing"), Some(false)));
+        assert!(json[0]["claimed_state"].is_null());
+        assert_eq!(json[0]["recipients"][0]["outcome"], "unbacked");
     }
 }

@@ -680,6 +680,7 @@ async fn a_committed_drop_is_returned_for_its_idempotency_key() {
 
     // Still returned once delivered, and after the agreement has ended: the
     // data went long ago, so the re-run learns that instead of a refusal.
+    assert_eq!(w.download(islington, &drop.id).await, data);
     let ack = w.receipt(islington, &drop.id, &data);
     let acked: Acked = ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &ack).await).await;
     assert!(acked.ciphertext_deleted);

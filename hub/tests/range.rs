@@ -221,6 +221,7 @@ async fn range_gets_no_further_than_a_full_download() {
     assert_eq!(w.all_entry_bytes().await.len(), before, "refusals are not logged");
 
     // Once islington acknowledged, not even a range.
+    assert_eq!(w.download(islington, &drop.id).await, data);
     let _: Acked =
         ok(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &w.receipt(islington, &drop.id, &data)).await)
             .await;
@@ -230,5 +231,54 @@ async fn range_gets_no_further_than_a_full_download() {
     assert_partial(w.get_range(hackney, &drop.id, "bytes=10-").await, &data, 10, 4999).await;
     w.advance(7 * DAY);
     err(w.get_range(hackney, &drop.id, "bytes=10-").await, 410, code::GONE).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn downloads_are_bounded_per_party_and_an_acknowledgement_needs_one() {
+    use sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY;
+    let mut w = World::start_range().await;
+    let (islington, hackney) = (&w.keys.islington, &w.keys.hackney);
+    let data = content(5000);
+    let drop = w.send_to(&["islington", "hackney"], &data).await;
+    let ack = format!("/v1/drops/{}/ack", drop.id);
+
+    // No download by islington is logged: its receipt is refused, and nothing is logged.
+    let before = w.all_entry_bytes().await.len();
+    let msg =
+        err(w.post(islington, &ack, &w.receipt(islington, &drop.id, &data)).await, 409, code::NOT_DOWNLOADED).await;
+    assert!(msg.contains("fetch it first"), "{msg}");
+    assert_eq!(w.all_entry_bytes().await.len(), before);
+
+    // 1-byte ranges, again and again: each one a logged download, up to the bound.
+    for n in 0..MAX_DOWNLOADS_PER_PARTY {
+        assert_partial(
+            w.get_range(islington, &drop.id, &format!("bytes={n}-{n}")).await,
+            &data,
+            n as usize,
+            n as usize,
+        )
+        .await;
+    }
+    let size = w.all_entry_bytes().await.len();
+    assert_eq!(size, before + MAX_DOWNLOADS_PER_PARTY as usize);
+    for range in [Some("bytes=0-0"), None] {
+        let resp = match range {
+            Some(r) => w.get_range(islington, &drop.id, r).await,
+            None => w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await,
+        };
+        let msg = err(resp, 409, code::DOWNLOAD_LIMIT).await;
+        assert!(msg.contains("10 times") && msg.contains("ask the sender to send it again"), "{msg}");
+    }
+    assert_eq!(w.all_entry_bytes().await.len(), size, "a refused download is not logged");
+    // Another party has its own count; islington's logged downloads let it acknowledge.
+    assert_eq!(w.download(hackney, &drop.id).await, data);
+    let _: Acked = ok(w.post(islington, &ack, &w.receipt(islington, &drop.id, &data)).await).await;
+    // The sender sees where the log records each step.
+    let sent: Sent = ok(w.get(&w.keys.camden, &format!("/v1/sent?id={}", drop.id)).await).await;
+    let isl = sent.drops[0].recipients.iter().find(|r| r.party.as_str() == "islington").unwrap();
+    assert_eq!((isl.fetched_log_index, isl.acknowledged_log_index), (Some(before as u64), Some(size as u64 + 1)));
+    assert_eq!(sent.drops[0].committed_log_index, Some(before as u64 - 1));
+    w.audit_passes().await;
     w.stop().await;
 }

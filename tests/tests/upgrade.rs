@@ -35,7 +35,7 @@ fn a_data_directory_from_an_older_release_is_upgraded_in_place() {
     assert_eq!(old_files.len(), 2, "the old release kept both waiting ciphertexts as files: {old_files:?}");
 
     hub.restart();
-    assert_eq!(schema_version(hub.data.path()), 6, "upgraded in place to the current schema (6 migrations)");
+    assert_eq!(schema_version(hub.data.path()), 7, "upgraded in place to the current schema (7 migrations)");
 
     // Islington, on a fresh machine, fetches what the old release stored.
     let islington = Party::new(&hub, "islington").with_clock(&clock);
@@ -81,4 +81,12 @@ fn a_data_directory_from_an_older_release_is_upgraded_in_place() {
     assert!(hub.has_ciphertext(&id));
     islington.fetch(&id, &got.join("new"));
     assert_eq!(std::fs::read(got.join("new/new.csv")).unwrap(), b"urn,la\n2001,202\n");
+
+    // Where the log records each step of the old drops was filled from the
+    // log at the upgrade: the sender's status proves every one of them.
+    let status = camden.status();
+    assert_eq!(status.len(), 3, "two drops of the old release and the new one: {status:?}");
+    for d in &status {
+        assert_eq!((d["state"].as_str(), d["verified"].as_bool()), (Some("delivered"), Some(true)), "{d}");
+    }
 }

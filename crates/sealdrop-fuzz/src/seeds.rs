@@ -206,6 +206,8 @@ fn hub_inputs(add: &mut Add<'_>) {
         fetched: Some(now()),
         acknowledged: None,
         acknowledged_by: None,
+        fetched_log_index: Some(4),
+        acknowledged_log_index: None,
     };
     let inclusion = InclusionProof {
         index: 3,
@@ -272,6 +274,7 @@ fn hub_inputs(add: &mut Add<'_>) {
                 manifest: note,
                 state: DropState::Committed,
                 committed: Some(now()),
+                committed_log_index: Some(3),
             }),
         ),
         ("acked", to_json(&Acked { ciphertext_deleted: true, log_index: 7, proof: None })),
@@ -299,6 +302,8 @@ fn hub_inputs(add: &mut Add<'_>) {
                     recipients: vec![rec],
                     idempotency_key: Some("0f".repeat(32)),
                     deleted: Some(now()),
+                    committed_log_index: Some(3),
+                    deleted_log_index: Some(9),
                 }],
             }),
         ),

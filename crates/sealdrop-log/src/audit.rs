@@ -16,13 +16,17 @@
 //!   fetching party, for `GET /v1/drops/<id>/content`), recall request (by a
 //!   member key of the recalling party, for `POST /v1/drops/<id>/recall`)
 //!   and hub statement (by the log key), keys taken from the directory in
-//!   force at that entry (a revoked key is no member, so it signs nothing);
+//!   force at that entry (a revoked key is no member, so it signs nothing),
+//!   and none by a key that any directory version revokes from a time at or
+//!   before the entry's (revoked after the fact: [`crate::policy`]);
 //! - **lifecycle**: entry times never go backwards; a drop is committed once,
 //!   by and to parties of its agreement; nothing is fetched, acknowledged,
 //!   recalled or deleted that was not committed, nor after its deletion;
 //!   fetches and acknowledgements only by recipient parties, one
 //!   acknowledgement per party, with the manifest's hash and length, not
-//!   after expiry;
+//!   after expiry; an acknowledgement only after a download by that party,
+//!   and at most [`crate::policy::MAX_DOWNLOADS_PER_PARTY`] downloads per
+//!   party (every one is still counted and reported);
 //!   - a fetch only while the drop's agreement, in the directory in force,
 //!     is in force (`valid_from <= time < valid_until`) and still includes
 //!     both the fetching party and the sender (an acknowledgement moves no
@@ -105,6 +109,7 @@ use crate::checkpoint;
 use crate::cosign::verify_cosignatures;
 use crate::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
 use crate::notes;
+use crate::policy;
 use crate::tree::RootBuilder;
 
 /// Signatures per `verify_batch` call: large batches amortise the
@@ -773,7 +778,8 @@ struct DropState {
     len: u64,
     expires: Timestamp,
     acked: Vec<(PartyId, u64)>,
-    fetched: bool,
+    /// Logged downloads so far, by recipient party.
+    downloads: Vec<(PartyId, u64)>,
     /// The entry of its (first) recall.
     recalled: Option<u64>,
 }
@@ -813,6 +819,9 @@ struct Auditor {
     drops: HashMap<DropId, DropSlot>,
     /// SHA-256 of each logged fetch or recall request's key name and nonce.
     nonces: HashMap<[u8; 32], u64>,
+    /// Every revoked member key in any directory version, by its bytes:
+    /// the earliest revocation time and the first serial to list it.
+    revocations: HashMap<[u8; 32], (Timestamp, u64)>,
     jobs: Vec<SigJob>,
     failures: Vec<(Option<u64>, String)>,
     report: AuditReport,
@@ -839,13 +848,16 @@ impl Auditor {
         self.current.clone()
     }
 
-    /// Queues the check of a note's signature by a member key of `party`.
+    /// Queues the check of a note's signature by a member key of `party`,
+    /// for an entry logged at `at`.
+    #[allow(clippy::too_many_arguments)]
     fn member_sig(
         &mut self,
         index: u64,
         dir: &DirVersion,
         party: &PartyId,
         name: &str,
+        at: Timestamp,
         what: &'static str,
         mut signed: Signed,
     ) {
@@ -872,8 +884,28 @@ impl Auditor {
         };
         let sig = Signature::from_slice(sig);
         let (key, signer, weak) = (m.key, m.name.clone(), m.weak);
+        self.revoked_signer(index, &key, &signer, at, what);
         signed.note.truncate(signed.text_len);
         self.push_job(index, signed.note.into_bytes(), sig.ok(), key, weak, what, signer);
+    }
+
+    /// A document or request signed with a key that some directory version
+    /// revokes from a time at or before `at`, the time of its entry, counts
+    /// for nothing ([`policy::revoked_key_vouches`]): the key was revoked
+    /// after the fact (a stolen laptop: revoked from the last time it was
+    /// known safe), so whoever used it then may not have been its owner.
+    fn revoked_signer(&mut self, index: u64, key: &VerifyingKey, signer: &str, at: Timestamp, what: &str) {
+        if let Some(&(revoked_at, serial)) = self.revocations.get(key.as_bytes())
+            && !policy::revoked_key_vouches(revoked_at, at)
+        {
+            self.fail(
+                Some(index),
+                format!(
+                    "the {what} is signed with {signer}'s key, which directory {serial} revokes from {revoked_at}, and \
+                     is logged at {at}, not before: it counts for nothing"
+                ),
+            );
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1048,7 +1080,7 @@ impl Auditor {
         self.time(index, committed);
         let Some(dir) = self.directory(index) else { return };
         let signer = key_name(&m.sender, &m.sender_member);
-        self.member_sig(index, &dir, &m.sender, &signer, "manifest", signed);
+        self.member_sig(index, &dir, &m.sender, &signer, committed, "manifest", signed);
         if let Some(first) = self.drops.get(&m.drop) {
             let at = first.committed_at();
             self.fail(Some(index), format!("drop {} is committed again (first at entry {at})", m.drop));
@@ -1099,7 +1131,7 @@ impl Auditor {
                 len: m.ciphertext_len,
                 expires: m.expires,
                 acked: Vec::new(),
-                fetched: false,
+                downloads: Vec::new(),
                 recalled: None,
             })),
         );
@@ -1162,6 +1194,7 @@ impl Auditor {
                 // Exactly the bytes RequestAuth::verify checks.
                 let msg = signed_string(&req.method, &req.path, req.time, &req.nonce, &req.content, &req.key);
                 let (key, weak, signer) = (m.key, m.weak, m.name.clone());
+                self.revoked_signer(index, &key, &signer, at, job);
                 self.push_job(index, msg.into_bytes(), sig, key, weak, job, signer);
             }
         }
@@ -1173,9 +1206,22 @@ impl Auditor {
         let Some(dir) = self.directory(index) else { return };
         self.request(index, &dir, drop, party, fetched, req, Route::FETCH);
         let Some(d) = self.drop_state(index, drop, "fetched") else { return };
-        let first_fetch = !d.fetched;
-        d.fetched = true;
+        let first_fetch = d.downloads.is_empty();
         let mut problems = Vec::new();
+        let logged = match d.downloads.iter_mut().find(|(p, _)| p == party) {
+            Some((_, n)) => n,
+            None => {
+                d.downloads.push((party.clone(), 0));
+                &mut d.downloads.last_mut().expect("just pushed").1
+            }
+        };
+        if !policy::may_download(*logged) {
+            problems.push(format!(
+                "drop {drop} is downloaded by {party} after {} logged downloads, the most the hub may serve one party",
+                *logged
+            ));
+        }
+        *logged += 1;
         if let Some(r) = d.recalled {
             problems.push(format!("drop {drop} is fetched after it was recalled at entry {r}"));
         }
@@ -1248,14 +1294,20 @@ impl Auditor {
         self.report.acknowledgements += 1;
         let Some(dir) = self.directory(index) else { return };
         let signer = key_name(&r.recipient, &r.member);
-        self.member_sig(index, &dir, &r.recipient, &signer, "receipt", signed);
+        self.member_sig(index, &dir, &r.recipient, &signer, at, "receipt", signed);
         let drop = &r.drop;
         let Some(d) = self.drop_state(index, drop, "acknowledged") else { return };
         let recalled = d.recalled;
         let mut problems = Vec::new();
         let mut first_ack = false;
+        let downloads = d.downloads.iter().find(|(p, _)| *p == r.recipient).map_or(0, |(_, n)| *n);
         if !d.recipients.contains(&r.recipient) {
             problems.push(format!("it is acknowledged by {}, which is not one of its recipients", r.recipient));
+        } else if !policy::may_acknowledge(downloads) {
+            problems.push(format!(
+                "it is acknowledged by {}, which never downloaded it (no drop_fetched entry of {} before)",
+                r.recipient, r.recipient
+            ));
         } else if let Some((_, first)) = d.acked.iter().find(|(p, _)| *p == r.recipient) {
             problems.push(format!("{} acknowledges it again (first at entry {first})", r.recipient));
         } else {
@@ -1527,6 +1579,7 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
         last_time: None,
         drops: HashMap::new(),
         nonces: HashMap::new(),
+        revocations: HashMap::new(),
         jobs: Vec::new(),
         failures: Vec::new(),
         report: AuditReport {
@@ -1554,6 +1607,11 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
         let directory = match SignedDirectory::verify(note, &authority) {
             Ok(d) => {
                 for p in &d.directory.parties {
+                    for r in &p.revoked {
+                        let slot =
+                            a.revocations.entry(r.signing_key.key().to_bytes()).or_insert((r.revoked_at, serial));
+                        slot.0 = slot.0.min(r.revoked_at);
+                    }
                     for w in &p.witness_keys {
                         if !witness_keys.contains(w) {
                             witness_keys.push(w.clone());

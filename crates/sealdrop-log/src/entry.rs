@@ -167,7 +167,89 @@ pub enum EntryError {
     Invalid(String),
 }
 
+/// What an entry records about a drop, to find a drop's entries: the hub
+/// keeps an index of them, and a client checks that an entry the hub
+/// pointed it to is about the drop and party it claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropEvent {
+    /// The drop.
+    pub drop: DropId,
+    /// What happened to it.
+    pub kind: DropEventKind,
+    /// Who did it: the sender for a commit or recall, the recipient for a
+    /// download or acknowledgement; `None` for the hub's deletion.
+    pub party: Option<PartyId>,
+}
+
+/// The kinds of [`DropEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropEventKind {
+    /// `drop_committed`.
+    Committed,
+    /// `drop_fetched`.
+    Fetched,
+    /// `drop_acknowledged`.
+    Acknowledged,
+    /// `drop_recalled`.
+    Recalled,
+    /// The hub's `drop_deleted` statement.
+    Deleted,
+}
+
+impl DropEventKind {
+    /// Every kind.
+    pub const ALL: [DropEventKind; 5] = [
+        DropEventKind::Committed,
+        DropEventKind::Fetched,
+        DropEventKind::Acknowledged,
+        DropEventKind::Recalled,
+        DropEventKind::Deleted,
+    ];
+
+    /// The kind's name (`committed`, `fetched`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropEventKind::Committed => "committed",
+            DropEventKind::Fetched => "fetched",
+            DropEventKind::Acknowledged => "acknowledged",
+            DropEventKind::Recalled => "recalled",
+            DropEventKind::Deleted => "deleted",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 impl LogEntry {
+    /// What this entry records about a drop, if anything. Reads the signed
+    /// documents it carries without checking their signatures (whoever
+    /// relies on the entry checks them); `None` for a directory
+    /// publication or a document that does not parse.
+    pub fn drop_event(&self) -> Option<DropEvent> {
+        use sealdrop_proto::drop::{Manifest, Receipt};
+        use sealdrop_proto::note::peek_doc;
+        let (drop, kind, party) = match self {
+            LogEntry::DropCommitted { manifest, .. } => {
+                let m = peek_doc::<Manifest>(manifest).ok()?;
+                (m.drop, DropEventKind::Committed, Some(m.sender))
+            }
+            LogEntry::DropFetched { drop, party, .. } => (drop.clone(), DropEventKind::Fetched, Some(party.clone())),
+            LogEntry::DropAcknowledged { receipt, .. } => {
+                let r = peek_doc::<Receipt>(receipt).ok()?;
+                (r.drop, DropEventKind::Acknowledged, Some(r.recipient))
+            }
+            LogEntry::DropRecalled { drop, party, .. } => (drop.clone(), DropEventKind::Recalled, Some(party.clone())),
+            LogEntry::Hub { statement } => match peek_doc::<HubStatement>(statement).ok()? {
+                HubStatement::DropDeleted { drop, .. } => (drop, DropEventKind::Deleted, None),
+                HubStatement::DirectoryPublished { .. } => return None,
+            },
+        };
+        Some(DropEvent { drop, kind, party })
+    }
+
     /// The entry's bytes as stored in the log.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
         let bytes = serde_json::to_vec(self).map_err(|e| EntryError::Invalid(e.to_string()))?;
@@ -209,5 +291,29 @@ mod tests {
         let huge = LogEntry::DropCommitted { committed: Timestamp::UNIX_EPOCH, manifest: "x".repeat(70_000) };
         assert!(matches!(huge.to_bytes(), Err(EntryError::TooLarge(_))));
         assert!(LogEntry::from_bytes(b"{\"type\":\"nope\"}").is_err());
+    }
+
+    #[test]
+    fn every_drop_entry_names_its_drop_kind_and_party() {
+        let log = crate::testlog::generate(3, 34);
+        let mut kinds = std::collections::HashSet::new();
+        for i in 0..log.entries.len() {
+            let entry = log.entry(i);
+            let Some(event) = entry.drop_event() else {
+                assert!(matches!(entry, LogEntry::Hub { .. }), "entry {i} names no drop: {entry:?}");
+                continue;
+            };
+            kinds.insert(event.kind);
+            assert_eq!(DropEventKind::from_name(event.kind.as_str()), Some(event.kind));
+            match (&entry, &event.party) {
+                (LogEntry::DropFetched { drop, party, .. }, Some(p)) => assert_eq!((drop, party), (&event.drop, p)),
+                (LogEntry::Hub { .. }, None) => assert_eq!(event.kind, DropEventKind::Deleted),
+                (_, Some(_)) => {}
+                (_, None) => panic!("entry {i} has no party: {entry:?}"),
+            }
+        }
+        assert_eq!(kinds.len(), DropEventKind::ALL.len(), "{kinds:?}");
+        let unparsable = LogEntry::DropCommitted { committed: Timestamp::UNIX_EPOCH, manifest: "junk".into() };
+        assert_eq!(unparsable.drop_event(), None);
     }
 }

@@ -458,3 +458,104 @@ fn unreadable_entries_are_named() {
     assert_eq!(r.entries, 10);
     assert!(r.failures.iter().any(|f| f.index.is_none() && f.reason.contains("entries but the log has 10")), "{r}");
 }
+
+/// The index of the first `drop_fetched` entry followed by the
+/// acknowledgement of the same drop by the same party.
+fn fetch_then_ack(log: &GeneratedLog) -> usize {
+    find(log, |e| matches!(e, LogEntry::DropFetched { .. }))
+        .into_iter()
+        .find(|&i| matches!(log.entry(i + 1), LogEntry::DropAcknowledged { .. }))
+        .unwrap()
+}
+
+#[test]
+fn an_acknowledgement_without_a_download_by_that_party_fails() {
+    let mut log = log();
+    let f = fetch_then_ack(&log);
+    // The hub never logged the download: the acknowledgement moves up to `f`.
+    log.entries.remove(f);
+    log.reseal();
+    let r = audit(&log);
+    assert_only_at(&r, &[f as u64, f as u64 + 1]);
+    assert_caught(&r, f as u64, "which never downloaded it (no drop_fetched entry of");
+    // So it counts for nothing, and the deletion as delivered that followed it fails too.
+    assert!(matches!(log.entry(f + 1), LogEntry::Hub { .. }));
+    assert_caught(&r, f as u64 + 1, "is deleted as delivered, but");
+}
+
+#[test]
+fn downloads_beyond_the_bound_fail_and_every_one_is_counted() {
+    use sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY;
+    let mut log = log();
+    let clean_fetches = audit(&log).fetches;
+    let f = fetch_then_ack(&log);
+    let LogEntry::DropFetched { drop, party, fetched, .. } = log.entry(f) else { unreachable!() };
+    // Downloads resumed again and again, all at the first one's time.
+    for k in 1..MAX_DOWNLOADS_PER_PARTY {
+        log.entries.insert(f + k as usize, log.keys.fetch_entry(&drop, &party, fetched));
+    }
+    log.reseal();
+    let r = audit(&log);
+    assert!(r.ok(), "{r}");
+    assert_eq!(r.fetches, clean_fetches + MAX_DOWNLOADS_PER_PARTY - 1, "every download is counted");
+
+    let extra = [f as u64 + MAX_DOWNLOADS_PER_PARTY, f as u64 + MAX_DOWNLOADS_PER_PARTY + 1];
+    for at in extra {
+        log.entries.insert(at as usize, log.keys.fetch_entry(&drop, &party, fetched));
+    }
+    log.reseal();
+    let r = audit(&log);
+    assert_only_at(&r, &extra);
+    assert_caught(&r, extra[0], &format!("after {MAX_DOWNLOADS_PER_PARTY} logged downloads"));
+    assert_caught(&r, extra[1], &format!("after {} logged downloads", MAX_DOWNLOADS_PER_PARTY + 1));
+    assert_eq!(r.fetches, clean_fetches + MAX_DOWNLOADS_PER_PARTY + 1, "every download is still counted");
+}
+
+/// `log` with a directory version 3 published at its end that revokes the
+/// sender's key of the last commit from `revoked_at` (and lists a new key).
+fn revoke_last_sender(log: &mut GeneratedLog, revoked_at: sealdrop_proto::Timestamp) -> (usize, String) {
+    use sealdrop_proto::directory::{RevokedKey, SignedDirectory};
+    let last = *find(log, |e| matches!(e, LogEntry::DropCommitted { .. })).last().unwrap();
+    let sender = manifest_at(log, last).unwrap().sender;
+    let mut d3 = log.keys.directory(3).directory;
+    let p = d3.parties.iter_mut().find(|p| p.id == sender).unwrap();
+    let old = p.members[0].clone();
+    let fresh = NoteSigningKey::generate(old.signing_key.name()).unwrap();
+    p.members[0].signing_key = fresh.verifier();
+    p.revoked.push(RevokedKey {
+        member: old.member.clone(),
+        signing_key: old.signing_key.clone(),
+        revoked_at,
+        reason: "laptop stolen".into(),
+    });
+    let d3 = SignedDirectory::sign(d3, &log.keys.authority).unwrap();
+    let at = log.entries.len() as u64;
+    let publish = HubStatement::DirectoryPublished { time: time_of(at), serial: 3, sha256: d3.sha256_hex() };
+    log.entries.push(log.keys.hub_entry(&publish));
+    log.directories.insert(3, d3.note);
+    log.reseal();
+    (last, old.signing_key.name().to_owned())
+}
+
+#[test]
+fn a_manifest_signed_with_a_key_revoked_before_its_commit_entry_fails() {
+    let mut log = log();
+    let last = *find(&log, |e| matches!(e, LogEntry::DropCommitted { .. })).last().unwrap();
+    let LogEntry::DropCommitted { committed, .. } = log.entry(last) else { unreachable!() };
+    // Revoked from one second after the commit entry: the drop still counts.
+    revoke_last_sender(&mut log, committed + jiff::SignedDuration::from_secs(1));
+    let r = audit(&log);
+    assert!(r.ok(), "{r}");
+    // Revoked from the commit entry's own time (the last time the laptop
+    // was known safe): the drop counts for nothing, and nothing earlier is blamed.
+    log.entries.pop();
+    log.directories.remove(&3);
+    let (at, signer) = revoke_last_sender(&mut log, committed);
+    let r = audit(&log);
+    assert_only_at(&r, &[at as u64]);
+    assert_caught(
+        &r,
+        at as u64,
+        &format!("the manifest is signed with {signer}'s key, which directory 3 revokes from"),
+    );
+}

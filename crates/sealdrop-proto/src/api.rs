@@ -81,6 +81,14 @@ pub mod code {
     /// Too many requests from the caller's address or party (429); the
     /// answer's `Retry-After` header says how many seconds to wait.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// An acknowledgement from a party the transfer log holds no download
+    /// of the drop by (409): a receipt says the party has the data, so it
+    /// must download the drop first.
+    pub const NOT_DOWNLOADED: &str = "not_downloaded";
+    /// The caller's party has already made the most downloads of this drop
+    /// the hub serves one party (`sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY`,
+    /// each one a permanent log entry) (409): ask the sender to send it again.
+    pub const DOWNLOAD_LIMIT: &str = "download_limit";
 }
 
 /// An error as served by the hub.
@@ -293,6 +301,12 @@ pub struct DropDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub committed: Option<Timestamp>,
+    /// The index of the drop's `drop_committed` entry in the transfer log.
+    /// A recipient proves that entry's inclusion and takes the commit time
+    /// from it, never from [`DropDetails::committed`], when the manifest is
+    /// signed with a key revoked since (absent from hubs that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_log_index: Option<u64>,
 }
 
 /// Where a drop is in its life.
@@ -402,6 +416,16 @@ pub struct RecipientStatus {
     pub acknowledged: Option<Timestamp>,
     /// The member that acknowledged, if any.
     pub acknowledged_by: Option<String>,
+    /// The index of its first `drop_fetched` entry in the transfer log, so
+    /// the sender can check the download is logged (absent when it has not
+    /// downloaded, and from hubs that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_log_index: Option<u64>,
+    /// The index of its `drop_acknowledged` entry (the signed receipt) in
+    /// the transfer log (absent when it has not acknowledged, and from hubs
+    /// that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_log_index: Option<u64>,
 }
 
 /// One of the caller's sent drops (`GET /v1/sent`).
@@ -434,6 +458,15 @@ pub struct SentDrop {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub deleted: Option<Timestamp>,
+    /// The index of its `drop_committed` entry in the transfer log (absent
+    /// while open, and from hubs that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_log_index: Option<u64>,
+    /// The index of the hub's `drop_deleted` statement in the transfer log
+    /// (absent while the hub holds the ciphertext, and from hubs that
+    /// predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_log_index: Option<u64>,
 }
 
 /// `GET /v1/sent`.

@@ -6,6 +6,11 @@
 //! every recipient party has acknowledged, the drop is delivered and the hub
 //! deletes the ciphertext: it keeps nothing it no longer needs.
 //!
+//! A receipt says the party has the data, so it is refused
+//! (`not_downloaded`, 409) unless the log holds a download of the drop by
+//! that party ([`sealdrop_log::policy::may_acknowledge`], decided in the
+//! same transaction that logs the acknowledgement).
+//!
 //! The receipt goes into the transfer log verbatim (`drop_acknowledged`),
 //! and the last one is followed, in the same transaction, by the hub's
 //! signed statement that it deleted the ciphertext (`drop_deleted`).
@@ -62,6 +67,18 @@ pub fn check_receipt(caller: &Caller, rec: &DropRecord, note: &str) -> Result<Re
     Ok(r)
 }
 
+/// The refusal of a receipt from a party that never downloaded the drop:
+/// "we have the data" cannot be true, and the sender must not be told so.
+fn not_downloaded(id: &DropId, party: &sealdrop_proto::ids::PartyId) -> ApiError {
+    ApiError::new(
+        code::NOT_DOWNLOADED,
+        format!(
+            "the transfer log holds no download of drop {id} by your party `{party}`: fetch it first \
+             (`sealdrop fetch {id}`), then acknowledge"
+        ),
+    )
+}
+
 /// `POST /v1/drops/{id}/ack`.
 #[utoipa::path(
     post,
@@ -78,7 +95,7 @@ pub fn check_receipt(caller: &Caller, rec: &DropRecord, note: &str) -> Result<Re
         (status = 400, description = "`bad_request`: not a drop id, or a malformed body", body = ErrorBody),
         (status = 403, description = "`forbidden`: your party is not a recipient of the drop", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop, or not yet committed", body = ErrorBody),
-        (status = 409, description = "`conflict`: your party already acknowledged it", body = ErrorBody),
+        (status = 409, description = "`conflict`: your party already acknowledged it; `not_downloaded`: the log holds no download of it by your party", body = ErrorBody),
         (status = 410, description = "`gone`: delivered, expired or recalled", body = ErrorBody),
         (status = 422, description = "`bad_receipt`: not signed by you, or not for these bytes", body = ErrorBody),
     ),
@@ -146,6 +163,7 @@ pub async fn ack(
     let (delivered, log_index, proof) = match acknowledged {
         (AckOutcome::Recorded { delivered, log_index }, proof) => (delivered, log_index, proof),
         (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),
+        (AckOutcome::NotDownloaded, _) => return Err(not_downloaded(&id, &caller.party)),
         (AckOutcome::NotCommitted, _) => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
     };
     crate::failpoint::hit(crate::failpoint::ACK_AFTER_DB);
@@ -191,12 +209,17 @@ mod tests {
             committed: Some(1),
             manifest: Some("m".into()),
             deleted: None,
+            commit_index: None,
+            end_index: None,
             recipients: vec![RecipientRecord {
                 party: keys[1].party.clone(),
                 fetched: None,
                 acknowledged: None,
                 ack_member: None,
                 receipt: None,
+                downloads: 0,
+                fetch_index: None,
+                ack_index: None,
             }],
         };
         let caller = caller_of(&dir, &keys[1]);

@@ -265,6 +265,8 @@ mod tests {
             committed: None,
             manifest: None,
             deleted: None,
+            commit_index: None,
+            end_index: None,
             recipients: parties
                 .iter()
                 .map(|p| RecipientRecord {
@@ -273,6 +275,9 @@ mod tests {
                     acknowledged: None,
                     ack_member: None,
                     receipt: None,
+                    downloads: 0,
+                    fetch_index: None,
+                    ack_index: None,
                 })
                 .collect(),
         };

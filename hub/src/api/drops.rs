@@ -247,7 +247,13 @@ pub async fn details(
         }
     }
     let committed = rec.committed.map(ts).transpose()?;
-    Ok(axum::Json(DropDetails { id, manifest: rec.manifest.unwrap_or_default(), state: rec.state, committed }))
+    Ok(axum::Json(DropDetails {
+        id,
+        manifest: rec.manifest.unwrap_or_default(),
+        state: rec.state,
+        committed,
+        committed_log_index: rec.commit_index,
+    }))
 }
 
 #[cfg(test)]

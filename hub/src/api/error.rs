@@ -51,9 +51,12 @@ pub fn status_of(code: &str) -> StatusCode {
         | code::BAD_COSIGNATURE
         | code::DIRECTORY_BAD_SIGNATURE
         | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
-        code::CONFLICT | code::DIRECTORY_ROLLBACK | code::RECALL_REFUSED | code::UPLOAD_OFFSET_MISMATCH => {
-            StatusCode::CONFLICT
-        }
+        code::CONFLICT
+        | code::DIRECTORY_ROLLBACK
+        | code::RECALL_REFUSED
+        | code::UPLOAD_OFFSET_MISMATCH
+        | code::NOT_DOWNLOADED
+        | code::DOWNLOAD_LIMIT => StatusCode::CONFLICT,
         code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         code::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
         code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -206,6 +209,8 @@ mod tests {
             (code::CONFLICT, 409),
             (code::RECALL_REFUSED, 409),
             (code::UPLOAD_OFFSET_MISMATCH, 409),
+            (code::NOT_DOWNLOADED, 409),
+            (code::DOWNLOAD_LIMIT, 409),
             (code::DIRECTORY_BAD_SIGNATURE, 422),
             (code::DIRECTORY_INVALID, 422),
             (code::DIRECTORY_ROLLBACK, 409),

@@ -14,6 +14,12 @@
 //! `Range` is refused with 416 `bad_range` (and `Content-Range: bytes
 //! */TOTAL`). The recipient's final hash check covers the whole ciphertext,
 //! so a range never weakens what is verified.
+//!
+//! Each party may download a drop at most
+//! [`sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY`] times, whole or in
+//! ranges (the count and the log entry are one transaction); then
+//! `download_limit` (409). Every download is a permanent log entry, so a
+//! member looping over 1-byte ranges could otherwise grow the log forever.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -31,7 +37,7 @@ use super::auth::Authed;
 use super::error::ApiError;
 use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, meta, ts};
 use crate::hub::Hub;
-use crate::storage::meta::FetchRecord;
+use crate::storage::meta::{FetchOutcome, FetchRecord};
 
 /// Bytes read from storage per chunk of a download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
@@ -82,8 +88,9 @@ pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Res
     tag = "drops",
     summary = "Download a drop's ciphertext",
     description = "The age ciphertext, streamed, for a recipient party that has not acknowledged it. Every download \
-                   (whole or a range) is a `drop_fetched` entry in the transfer log with the signed request. One range \
-                   (`bytes=START-`, `bytes=START-END` or `bytes=-N`) resumes a broken download.",
+                   (whole or a range) is a `drop_fetched` entry in the transfer log with the signed request, and a party \
+                   may make at most 10 of them per drop. One range (`bytes=START-`, `bytes=START-END` or `bytes=-N`) \
+                   resumes a broken download.",
     params(
         ("id" = DropId, Path, description = "The drop"),
         ("Range" = Option<String>, Header, description = "One byte range, to resume a download"),
@@ -94,6 +101,7 @@ pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Res
         (status = 400, description = "`bad_request`: not a drop id", body = ErrorBody),
         (status = 403, description = "`forbidden`: your party is not a recipient of the drop", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop, or not yet committed", body = ErrorBody),
+        (status = 409, description = "`download_limit`: your party already made the most downloads of this drop the hub serves one party (10)", body = ErrorBody),
         (status = 410, description = "`gone`: delivered, expired, recalled, or already acknowledged by your party", body = ErrorBody),
         (status = 416, description = "`bad_range`: a malformed, multiple or unsatisfiable range", body = ErrorBody),
         (status = 422, description = "`agreement_not_in_force`, `not_in_agreement`: the agreement ended or no longer includes the sender or your party", body = ErrorBody),
@@ -192,9 +200,11 @@ pub async fn get_content(
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
     let key = id.clone();
     let recorded = logged(&hub, turn, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
-    let Some(log_index) = recorded? else {
+    let log_index = match recorded? {
+        FetchOutcome::Recorded { log_index } => log_index,
         // Ended (expired, recalled) between the checks above and now.
-        return Err(ApiError::gone(format!("drop {id} is no longer available")));
+        FetchOutcome::NotCommitted => return Err(ApiError::gone(format!("drop {id} is no longer available"))),
+        FetchOutcome::LimitReached { downloads } => return Err(download_limit(&id, &caller.party, downloads)),
     };
     hub.metrics().drop_fetched();
     let Some((r, total)) = range else {
@@ -226,6 +236,18 @@ pub async fn get_content(
         body,
     )
         .into_response())
+}
+
+/// The refusal of a download beyond the bound: each download is a
+/// permanent log entry, so no party may grow the log without end.
+fn download_limit(id: &DropId, party: &sealdrop_proto::ids::PartyId, downloads: u64) -> ApiError {
+    ApiError::new(
+        code::DOWNLOAD_LIMIT,
+        format!(
+            "your party `{party}` has downloaded drop {id} {downloads} times, the most the hub serves one party (each \
+             download is a permanent entry in the transfer log): ask the sender to send it again"
+        ),
+    )
 }
 
 /// One range of bytes of a ciphertext, both ends included.

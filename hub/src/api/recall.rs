@@ -56,6 +56,8 @@ fn status(r: &RecipientRecord) -> Result<RecipientStatus, ApiError> {
         fetched: r.fetched.map(ts).transpose()?,
         acknowledged: r.acknowledged.map(ts).transpose()?,
         acknowledged_by: r.ack_member.as_ref().map(ToString::to_string),
+        fetched_log_index: r.fetch_index,
+        acknowledged_log_index: r.ack_index,
     })
 }
 

@@ -1,6 +1,9 @@
 //! `GET /v1/sent[?id=ID]`: the caller's party's sent drops with each
 //! recipient's progress, so a sender can see who fetched and who
-//! acknowledged without asking the recipients.
+//! acknowledged without asking the recipients. Each fact comes with the
+//! index of the log entry that records it (commit, first download,
+//! acknowledgement, deletion): the client believes only what it proves
+//! from the log.
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
@@ -35,6 +38,8 @@ fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<Sent
                 fetched: r.fetched.map(ts).transpose()?,
                 acknowledged: r.acknowledged.map(ts).transpose()?,
                 acknowledged_by: r.ack_member.map(|m| m.to_string()),
+                fetched_log_index: r.fetch_index,
+                acknowledged_log_index: r.ack_index,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -49,6 +54,8 @@ fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<Sent
         recipients,
         idempotency_key,
         deleted: d.deleted.map(ts).transpose()?,
+        committed_log_index: d.commit_index,
+        deleted_log_index: d.end_index,
     })
 }
 
@@ -59,7 +66,7 @@ fn sent_drop(SentRecord { drop: d, idempotency_key }: SentRecord) -> Result<Sent
     tag = "drops",
     summary = "Your party's sent drops",
     description = "Every drop your party sent, newest first, with each recipient's progress (fetched, acknowledged, by \
-                   whom). Only ever your own party's drops.",
+                   whom) and the transfer-log entries that record each step. Only ever your own party's drops.",
     params(SentQuery),
     responses(
         (status = 200, description = "Your party's sent drops", body = Sent),

@@ -180,6 +180,10 @@ pub struct DropRecord {
     pub manifest: Option<String>,
     /// When the ciphertext was deleted (delivered, expired or recalled; Unix seconds).
     pub deleted: Option<i64>,
+    /// The index of its `drop_committed` log entry.
+    pub commit_index: Option<u64>,
+    /// The index of the hub's `drop_deleted` log statement about it.
+    pub end_index: Option<u64>,
     /// Per-recipient progress, in the order the sender listed them.
     pub recipients: Vec<RecipientRecord>,
 }
@@ -204,6 +208,12 @@ pub struct RecipientRecord {
     pub ack_member: Option<MemberName>,
     /// The signed receipt.
     pub receipt: Option<String>,
+    /// How many downloads of the drop by this party are logged.
+    pub downloads: u64,
+    /// The index of its first `drop_fetched` log entry.
+    pub fetch_index: Option<u64>,
+    /// The index of its `drop_acknowledged` log entry.
+    pub ack_index: Option<u64>,
 }
 
 /// What the sender committed.
@@ -259,8 +269,23 @@ pub enum AckOutcome {
     Recorded { delivered: bool, log_index: u64 },
     /// This party had already acknowledged; nothing changed.
     AlreadyAcknowledged,
+    /// The log holds no download of the drop by this party
+    /// ([`sealdrop_log::policy::may_acknowledge`]); nothing changed.
+    NotDownloaded,
     /// The drop is not committed (or the party is not a recipient); nothing changed.
     NotCommitted,
+}
+
+/// The result of [`MetaStore::record_fetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// Logged at `log_index`: serve it.
+    Recorded { log_index: u64 },
+    /// The drop is no longer committed (it ended meanwhile); nothing changed.
+    NotCommitted,
+    /// The party already made `downloads` logged downloads, the most
+    /// [`sealdrop_log::policy::may_download`] allows; nothing changed.
+    LimitReached { downloads: u64 },
 }
 
 /// How a committed drop ends without being delivered: see [`MetaStore::end_drop`].
@@ -370,17 +395,17 @@ pub trait MetaStore: Send + Sync {
         commit: &CommitRecord,
         log_key: &NoteSigningKey,
     ) -> Result<Option<u64>, MetaError>;
-    /// Sets a recipient's first-fetch time if not yet set and appends
-    /// `fetch.log_entry` (every time; one transaction). Returns the entry's
-    /// index, or `None` (changing nothing) if the drop is no longer
-    /// committed, so a fetch racing the sweeper or a recall is never logged
-    /// after the deletion.
+    /// Sets a recipient's first-fetch time if not yet set, counts the
+    /// download and appends `fetch.log_entry` (every time; one
+    /// transaction). Changes nothing if the drop is no longer committed, so
+    /// a fetch racing the sweeper or a recall is never logged after the
+    /// deletion, nor when the party has made the most downloads allowed.
     fn record_fetch(
         &self,
         id: &DropId,
         fetch: &FetchRecord,
         log_key: &NoteSigningKey,
-    ) -> Result<Option<u64>, MetaError>;
+    ) -> Result<FetchOutcome, MetaError>;
     /// Ends a committed drop (expired or recalled): sets its state and
     /// deletion time and appends `end.log_entries` (one transaction). The
     /// ciphertext file is the caller's to delete afterwards.
@@ -396,7 +421,8 @@ pub trait MetaStore: Send + Sync {
     fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
     /// Records a recipient's receipt and appends `ack.log_entry`; if it was
     /// the last one, also marks the drop delivered and appends
-    /// `ack.delivered_entry` (one transaction).
+    /// `ack.delivered_entry` (one transaction). Refused (changing nothing)
+    /// unless the log holds a download of the drop by that party.
     fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError>;
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.

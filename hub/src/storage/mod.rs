@@ -5,6 +5,7 @@
 pub mod blob;
 mod direct;
 pub mod group_sync;
+mod log_index;
 pub mod meta;
 pub mod sqlite;
 mod sqlite_log;

@@ -27,10 +27,11 @@ use tlog_tiles::Hash;
 
 use super::group_sync::GroupSync;
 use super::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, EndOutcome, EndRecord, FetchRecord,
-    MetaError, MetaStore, NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory, SweepItem,
+    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, EndOutcome, EndRecord, FetchOutcome,
+    FetchRecord, MetaError, MetaStore, NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory,
+    SweepItem,
 };
-use super::sqlite_log;
+use super::{log_index, sqlite_log};
 
 /// The schema, one migration per released change. Never edit a released
 /// migration: append a new one.
@@ -110,10 +111,13 @@ const MIGRATIONS: &[M<'static>] = &[
     // drop was created (a first upload writes nothing until it ends), so the
     // creation time stands for it.
     M::up("ALTER TABLE drops ADD COLUMN upload_active INTEGER;"),
+    // Where the transfer log records each drop's life (see `log_index`);
+    // filled from the log for older databases when the store opens.
+    M::up(log_index::MIGRATION),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
-     upload_sha256, upload_len, sha256, size, committed, manifest, deleted";
+     upload_sha256, upload_len, sha256, size, committed, manifest, deleted, commit_index, end_index";
 
 /// Prepared statements kept for reuse: more than the distinct statements the store runs.
 const STATEMENT_CACHE: usize = 128;
@@ -164,6 +168,7 @@ impl SqliteMetaStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+        log_index::fill_once(&mut conn)?;
         let wal_sync = conn.path().filter(|p| !p.is_empty()).map(|db| {
             let wal = std::path::PathBuf::from(format!("{db}-wal"));
             let flush: Box<dyn Fn() -> std::io::Result<()> + Send + Sync> =
@@ -371,6 +376,8 @@ type RawDrop = (
     Option<i64>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
+    Option<i64>,
 );
 
 fn raw_drop(r: &Row<'_>) -> rusqlite::Result<RawDrop> {
@@ -389,6 +396,8 @@ fn raw_drop(r: &Row<'_>) -> rusqlite::Result<RawDrop> {
         r.get(11)?,
         r.get(12)?,
         r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
     ))
 }
 
@@ -408,6 +417,8 @@ fn drop_from_raw(raw: RawDrop, recipients: Vec<RecipientRecord>) -> Result<DropR
         committed,
         manifest,
         deleted,
+        commit_index,
+        end_index,
     ) = raw;
     Ok(DropRecord {
         id: parse(id, "drop id")?,
@@ -422,28 +433,36 @@ fn drop_from_raw(raw: RawDrop, recipients: Vec<RecipientRecord>) -> Result<DropR
         committed,
         manifest,
         deleted,
+        commit_index: commit_index.map(|i| to_u64(i, "log index")).transpose()?,
+        end_index: end_index.map(|i| to_u64(i, "log index")).transpose()?,
         recipients,
     })
 }
 
-type RawRecipient = (String, Option<i64>, Option<i64>, Option<String>, Option<String>);
+type RawRecipient = (String, Option<i64>, Option<i64>, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
 
 fn recipients_of(conn: &Connection, id: &str) -> Result<Vec<RecipientRecord>, MetaError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT party, fetched, acknowledged, ack_member, receipt FROM drop_recipients
-         WHERE drop_id = ?1 ORDER BY rowid",
+        "SELECT party, fetched, acknowledged, ack_member, receipt, downloads, fetch_index, ack_index
+         FROM drop_recipients WHERE drop_id = ?1 ORDER BY rowid",
     )?;
     let raws = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })?
         .collect::<Result<Vec<RawRecipient>, _>>()?;
+    let index = |i: Option<i64>| i.map(|i| to_u64(i, "log index")).transpose();
     raws.into_iter()
-        .map(|(party, fetched, acknowledged, member, receipt)| {
+        .map(|(party, fetched, acknowledged, member, receipt, downloads, fetch_index, ack_index)| {
             Ok(RecipientRecord {
                 party: parse(party, "recipient party")?,
                 fetched,
                 acknowledged,
                 ack_member: member.map(|m| parse(m, "acknowledging member")).transpose()?,
                 receipt,
+                downloads: to_u64(downloads, "download count")?,
+                fetch_index: index(fetch_index)?,
+                ack_index: index(ack_index)?,
             })
         })
         .collect()
@@ -658,7 +677,9 @@ impl MetaStore for SqliteMetaStore {
             if n != 1 {
                 return Ok(None);
             }
-            sqlite_log::append(tx, std::slice::from_ref(&commit.log_entry), log_key).map(Some)
+            let index = sqlite_log::append(tx, std::slice::from_ref(&commit.log_entry), log_key)?;
+            log_index::committed(tx, id.as_str(), sqlite_log::to_i64(index)?)?;
+            Ok(Some(index))
         })
     }
 
@@ -667,17 +688,23 @@ impl MetaStore for SqliteMetaStore {
         id: &DropId,
         fetch: &FetchRecord,
         log_key: &NoteSigningKey,
-    ) -> Result<Option<u64>, MetaError> {
+    ) -> Result<FetchOutcome, MetaError> {
         self.durably(|tx| {
             let state = stored_state(tx, id)?;
             if state.as_deref() != Some("committed") {
-                return Ok(None);
+                return Ok(FetchOutcome::NotCommitted);
+            }
+            let downloads = log_index::downloads(tx, id.as_str(), fetch.party.as_str())?;
+            if !sealdrop_log::policy::may_download(downloads) {
+                return Ok(FetchOutcome::LimitReached { downloads });
             }
             tx.prepare_cached(
                 "UPDATE drop_recipients SET fetched = ?3 WHERE drop_id = ?1 AND party = ?2 AND fetched IS NULL",
             )?
             .execute(params![id.as_str(), fetch.party.as_str(), fetch.at])?;
-            sqlite_log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key).map(Some)
+            let index = sqlite_log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key)?;
+            log_index::fetched(tx, id.as_str(), fetch.party.as_str(), sqlite_log::to_i64(index)?)?;
+            Ok(FetchOutcome::Recorded { log_index: index })
         })
     }
 
@@ -704,6 +731,9 @@ impl MetaStore for SqliteMetaStore {
             tx.prepare_cached("UPDATE drops SET state = ?2, deleted = ?3 WHERE id = ?1 AND state = 'committed'")?
                 .execute(params![id.as_str(), state, end.at])?;
             let log_index = sqlite_log::append(tx, &end.log_entries, log_key)?;
+            // The hub's deletion statement is the last entry appended.
+            let deleted_at = log_index + (end.log_entries.len() as u64).saturating_sub(1);
+            log_index::ended(tx, id.as_str(), sqlite_log::to_i64(deleted_at)?)?;
             Ok(EndOutcome::Ended { log_index })
         })
     }
@@ -745,14 +775,19 @@ impl MetaStore for SqliteMetaStore {
             if state.as_deref() != Some("committed") {
                 return Ok(AckOutcome::NotCommitted);
             }
-            let acked: Option<Option<i64>> = tx
-                .prepare_cached("SELECT acknowledged FROM drop_recipients WHERE drop_id = ?1 AND party = ?2")?
-                .query_row([id.as_str(), ack.party.as_str()], |r| r.get(0))
+            let acked: Option<(Option<i64>, i64)> = tx
+                .prepare_cached(
+                    "SELECT acknowledged, downloads FROM drop_recipients WHERE drop_id = ?1 AND party = ?2",
+                )?
+                .query_row([id.as_str(), ack.party.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             match acked {
                 None => return Ok(AckOutcome::NotCommitted),
-                Some(Some(_)) => return Ok(AckOutcome::AlreadyAcknowledged),
-                Some(None) => {}
+                Some((Some(_), _)) => return Ok(AckOutcome::AlreadyAcknowledged),
+                Some((None, downloads)) if !sealdrop_log::policy::may_acknowledge(downloads.max(0).unsigned_abs()) => {
+                    return Ok(AckOutcome::NotDownloaded);
+                }
+                Some((None, _)) => {}
             }
             tx.prepare_cached(
                 "UPDATE drop_recipients SET acknowledged = ?3, ack_member = ?4, receipt = ?5
@@ -776,6 +811,10 @@ impl MetaStore for SqliteMetaStore {
                 entries.push(ack.delivered_entry.clone());
             }
             let log_index = sqlite_log::append(tx, &entries, log_key)?;
+            log_index::acknowledged(tx, id.as_str(), ack.party.as_str(), sqlite_log::to_i64(log_index)?)?;
+            if delivered {
+                log_index::ended(tx, id.as_str(), sqlite_log::to_i64(log_index + 1)?)?;
+            }
             Ok(AckOutcome::Recorded { delivered, log_index })
         })
     }
@@ -1061,27 +1100,75 @@ mod tests {
         assert_eq!(commit(&s, &d), 0);
         let not_recipient = s.acknowledge(&d.id, &ack("barnet"), key()).unwrap();
         assert_eq!(not_recipient, AckOutcome::NotCommitted, "not a recipient");
+        let not_downloaded = s.acknowledge(&d.id, &ack("islington"), key()).unwrap();
+        assert_eq!(not_downloaded, AckOutcome::NotDownloaded, "no download of it by islington is logged");
+        assert_eq!(s.log_size().unwrap(), 1, "nothing logged");
+        assert_eq!(
+            s.record_fetch(&d.id, &fetch("islington", 2500), key()).unwrap(),
+            FetchOutcome::Recorded { log_index: 1 }
+        );
+        assert_eq!(
+            s.record_fetch(&d.id, &fetch("hackney", 2600), key()).unwrap(),
+            FetchOutcome::Recorded { log_index: 2 }
+        );
         let first = s.acknowledge(&d.id, &ack("islington"), key()).unwrap();
-        assert_eq!(first, AckOutcome::Recorded { delivered: false, log_index: 1 });
+        assert_eq!(first, AckOutcome::Recorded { delivered: false, log_index: 3 });
         let again = s.acknowledge(&d.id, &ack("islington"), key()).unwrap();
         assert_eq!(again, AckOutcome::AlreadyAcknowledged);
         assert_eq!(s.drop_state(&d.id).unwrap(), Some(DropState::Committed));
         let last = s.acknowledge(&d.id, &ack("hackney"), key()).unwrap();
-        assert_eq!(last, AckOutcome::Recorded { delivered: true, log_index: 2 });
+        assert_eq!(last, AckOutcome::Recorded { delivered: true, log_index: 4 });
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!(rec.state, DropState::Delivered);
+        assert_eq!((rec.commit_index, rec.end_index), (Some(0), Some(5)), "where the log records it");
         let r = rec.recipient(&party("islington")).unwrap();
         assert_eq!(r.acknowledged, Some(3000));
         assert_eq!(r.receipt.as_deref(), Some("r"));
         assert_eq!(r.ack_member.as_ref().map(|m| m.as_str()), Some("data-team"));
+        assert_eq!((r.downloads, r.fetch_index, r.ack_index), (1, Some(1), Some(3)));
+        let h = rec.recipient(&party("hackney")).unwrap();
+        assert_eq!((h.downloads, h.fetch_index, h.ack_index), (1, Some(2), Some(4)));
         // The last acknowledgement and the deletion share one checkpoint.
         assert_eq!(
             entries(&s),
-            ["{\"commit\":1}", "{\"ack\":\"islington\"}", "{\"ack\":\"hackney\"}", "{\"deleted\":1}"]
+            [
+                "{\"commit\":1}",
+                "{\"fetch\":\"islington\"}",
+                "{\"fetch\":\"hackney\"}",
+                "{\"ack\":\"islington\"}",
+                "{\"ack\":\"hackney\"}",
+                "{\"deleted\":1}"
+            ]
         );
-        assert_eq!(assert_checkpointed(&s), 4);
-        assert!(s.checkpoint(3).unwrap().is_none(), "no checkpoint between the two entries of one change");
-        assert!(s.checkpoint(2).unwrap().is_some());
+        assert_eq!(assert_checkpointed(&s), 6);
+        assert!(s.checkpoint(5).unwrap().is_none(), "no checkpoint between the two entries of one change");
+        assert!(s.checkpoint(4).unwrap().is_some());
+    }
+
+    #[test]
+    fn downloads_are_counted_and_bounded_per_party() {
+        use sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY;
+        let s = store();
+        let d = new_drop(&["islington", "hackney"]);
+        created(s.create_drop(&d).unwrap());
+        commit(&s, &d);
+        for n in 0..MAX_DOWNLOADS_PER_PARTY {
+            let recorded = s.record_fetch(&d.id, &fetch("islington", 2000 + n as i64), key()).unwrap();
+            assert_eq!(recorded, FetchOutcome::Recorded { log_index: 1 + n });
+        }
+        let size = s.log_size().unwrap();
+        let refused = s.record_fetch(&d.id, &fetch("islington", 2100), key()).unwrap();
+        assert_eq!(refused, FetchOutcome::LimitReached { downloads: MAX_DOWNLOADS_PER_PARTY });
+        assert_eq!(s.log_size().unwrap(), size, "nothing logged");
+        let r = s.drop_record(&d.id).unwrap().unwrap();
+        let islington = r.recipient(&party("islington")).unwrap();
+        assert_eq!((islington.downloads, islington.fetch_index, islington.fetched), (10, Some(1), Some(2000)));
+        // Another party has its own count.
+        assert!(matches!(
+            s.record_fetch(&d.id, &fetch("hackney", 2100), key()).unwrap(),
+            FetchOutcome::Recorded { .. }
+        ));
+        assert_checkpointed(&s);
     }
 
     #[test]
@@ -1104,14 +1191,18 @@ mod tests {
         assert!(inbox.contains(&a.id) && inbox.contains(&b.id), "open and expired drops are not listed");
         assert_eq!(s.inbox(&party("hackney"), 3000).unwrap().len(), 1);
         assert_eq!(s.inbox(&party("barnet"), 3000).unwrap().len(), 0);
+        s.record_fetch(&a.id, &fetch("islington", 2050), key()).unwrap();
         s.acknowledge(&a.id, &ack("islington"), key()).unwrap();
         assert_eq!(s.inbox(&party("islington"), 3000).unwrap().len(), 1, "acknowledged drops leave the inbox");
 
         let before = s.log_size().unwrap();
-        assert_eq!(s.record_fetch(&b.id, &fetch("hackney", 2100), key()).unwrap(), Some(before));
+        assert_eq!(
+            s.record_fetch(&b.id, &fetch("hackney", 2100), key()).unwrap(),
+            FetchOutcome::Recorded { log_index: before }
+        );
         assert_eq!(
             s.record_fetch(&b.id, &fetch("hackney", 2200), key()).unwrap(),
-            Some(before + 1),
+            FetchOutcome::Recorded { log_index: before + 1 },
             "every fetch is logged"
         );
         let sent = s.sent(&party("camden"), None).unwrap();
@@ -1164,6 +1255,7 @@ mod tests {
         assert_eq!((rec.id, rec.state, rec.committed), (second.id.clone(), DropState::Committed, Some(2000)));
         assert_eq!(s.drop_record(&third.id).unwrap(), None);
         assert_eq!(s.log_size().unwrap(), size);
+        s.record_fetch(&second.id, &fetch("islington", 2500), key()).unwrap();
         s.acknowledge(&second.id, &ack("islington"), key()).unwrap();
         let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).unwrap() else { panic!("not returned") };
         assert_eq!((rec.id, rec.state), (second.id.clone(), DropState::Delivered));
@@ -1195,16 +1287,18 @@ mod tests {
         commit(&s, &d);
 
         // An ack whose deletion entry cannot be logged leaves the drop as it was.
+        s.record_fetch(&d.id, &fetch("islington", 2500), key()).unwrap();
         let bad = AckRecord { delivered_entry: vec![b'x'; 70_000], ..ack("islington") };
         assert!(s.acknowledge(&d.id, &bad, key()).is_err());
         let rec = s.drop_record(&d.id).unwrap().unwrap();
         assert_eq!((rec.state, rec.recipients[0].acknowledged), (DropState::Committed, None));
-        assert_eq!(assert_checkpointed(&s), 1);
+        assert_eq!((rec.end_index, rec.recipients[0].ack_index), (None, None));
+        assert_eq!(assert_checkpointed(&s), 2);
 
         // A failed state change appends nothing.
         assert!(s.insert_directory(&directory(1), b"{}", key()).is_ok());
         assert!(s.insert_directory(&directory(1), b"{}", key()).is_err());
-        assert_eq!(assert_checkpointed(&s), 2);
+        assert_eq!(assert_checkpointed(&s), 3);
     }
 
     #[test]
@@ -1337,7 +1431,7 @@ mod tests {
         let old = DropId::random();
         {
             let mut conn = Connection::open(&path).unwrap();
-            Migrations::from_slice(&MIGRATIONS[..MIGRATIONS.len() - 1]).to_latest(&mut conn).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..5]).to_latest(&mut conn).unwrap();
             conn.execute(
                 "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, upload_sha256, upload_len)
                  VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1000, 5000, 'open', ?2, 10)",
@@ -1349,6 +1443,55 @@ mod tests {
         // An upload from before counts from its drop's creation.
         assert_eq!(s.upload_activity(&old).unwrap(), Some(1000));
         assert_eq!(s.drop_record(&old).unwrap().unwrap().upload, Some(digest("a", 10)));
+    }
+
+    #[test]
+    fn a_database_from_before_the_log_index_is_filled_from_the_log_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        // A real log: drop 0 (camden to hackney) is committed, fetched,
+        // acknowledged and deleted as delivered; drop 1 the same (hackney to
+        // islington), after directory 2 is published at entry 5.
+        let log = sealdrop_log::testlog::generate(3, 2);
+        let m = |i: usize| match log.entry(i) {
+            sealdrop_log::entry::LogEntry::DropCommitted { manifest, .. } => {
+                sealdrop_proto::note::peek_doc::<sealdrop_proto::drop::Manifest>(&manifest).unwrap()
+            }
+            other => panic!("entry {i} is not a commit: {other:?}"),
+        };
+        let (first, second) = (m(1), m(6));
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..6]).to_latest(&mut conn).unwrap();
+            for (idx, data) in log.entries.iter().enumerate() {
+                conn.execute("INSERT INTO log_entries (idx, data) VALUES (?1, ?2)", params![idx as i64, data]).unwrap();
+            }
+            for d in [&first, &second] {
+                conn.execute(
+                    "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state)
+                     VALUES (?1, ?2, 'data-team', 'a', 1, 2, 'delivered')",
+                    [d.drop.as_str(), d.sender.as_str()],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO drop_recipients (drop_id, party) VALUES (?1, ?2)",
+                    [d.drop.as_str(), d.recipients[0].as_str()],
+                )
+                .unwrap();
+            }
+        }
+        let s = SqliteMetaStore::open(&path).unwrap();
+        let rec = s.drop_record(&first.drop).unwrap().unwrap();
+        assert_eq!((rec.commit_index, rec.end_index), (Some(1), Some(4)));
+        let r = &rec.recipients[0];
+        assert_eq!((r.downloads, r.fetch_index, r.ack_index), (1, Some(2), Some(3)));
+        let rec = s.drop_record(&second.drop).unwrap().unwrap();
+        assert_eq!((rec.commit_index, rec.end_index), (Some(6), Some(9)));
+        // Filled once: what the store records later is not recounted.
+        s.conn().execute("UPDATE drop_recipients SET downloads = 7", []).unwrap();
+        drop(s);
+        let s = SqliteMetaStore::open(&path).unwrap();
+        assert_eq!(s.drop_record(&first.drop).unwrap().unwrap().recipients[0].downloads, 7);
     }
 
     fn end(state: DropState, at: i64, unless_acknowledged: bool) -> EndRecord {
@@ -1404,7 +1547,10 @@ mod tests {
         assert!(!s.forget_open_drop(&later.id).unwrap(), "a committed drop is never forgotten");
         assert_eq!(s.drop_record(&open.id).unwrap(), None);
         // An ended drop is no longer fetched (and nothing is logged).
-        assert_eq!(s.record_fetch(&committed.id, &fetch("islington", 5002), key()).unwrap(), None);
+        assert_eq!(
+            s.record_fetch(&committed.id, &fetch("islington", 5002), key()).unwrap(),
+            FetchOutcome::NotCommitted
+        );
         assert_eq!(s.log_size().unwrap(), before + 1);
         assert_eq!(ids(s.due_for_sweep(5000, &in_force, 10).unwrap()), vec![(other.id.clone(), DropState::Committed)]);
     }
@@ -1415,6 +1561,7 @@ mod tests {
         let d = new_drop(&["islington", "hackney"]);
         created(s.create_drop(&d).unwrap());
         commit(&s, &d);
+        s.record_fetch(&d.id, &fetch("hackney", 2500), key()).unwrap();
         assert!(matches!(s.acknowledge(&d.id, &ack("hackney"), key()).unwrap(), AckOutcome::Recorded { .. }));
         let size = s.log_size().unwrap();
         let EndOutcome::Acknowledged(acked) = s.end_drop(&d.id, &end(DropState::Recalled, 3500, true), key()).unwrap()

@@ -318,6 +318,14 @@ impl World {
         assert!(report.ok(), "the audit failed:\n{report}");
     }
 
+    /// Downloads drop `id` as `key` (a logged download, which an
+    /// acknowledgement needs) and returns the ciphertext.
+    pub async fn download(&self, key: &MemberSecretKey, id: &DropId) -> Vec<u8> {
+        let resp = self.get(key, &format!("/v1/drops/{id}/content")).await;
+        assert_eq!(resp.status(), 200, "the download of {id} was refused");
+        resp.bytes().await.unwrap().to_vec()
+    }
+
     /// An unauthenticated GET.
     pub async fn fetch(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()

@@ -60,7 +60,7 @@ pub fn manifest(data: &[u8]) -> bool {
         assert!(open_doc::<Manifest>(note, &[f.member(0).signing.verifier()]).is_err());
         return false;
     };
-    let client = verify_manifest(dir, f.member(1), &claimed.drop, note, None);
+    let client = verify_manifest(dir, f.member(1), &claimed.drop, note, || Ok(None));
     let rec = DropRecord {
         id: claimed.drop.clone(),
         sender: claimed.sender.clone(),
@@ -74,6 +74,8 @@ pub fn manifest(data: &[u8]) -> bool {
         committed: None,
         manifest: None,
         deleted: None,
+        commit_index: None,
+        end_index: None,
         recipients: claimed
             .recipients
             .iter()
@@ -83,6 +85,9 @@ pub fn manifest(data: &[u8]) -> bool {
                 acknowledged: None,
                 ack_member: None,
                 receipt: None,
+                downloads: 0,
+                fetch_index: None,
+                ack_index: None,
             })
             .collect(),
     };
@@ -92,7 +97,7 @@ pub fn manifest(data: &[u8]) -> bool {
         let signer = f.member_named(&format!("{}/{}", m.sender, m.sender_member));
         let signer = signer.expect("only the fixture's members' manifests can verify");
         assert_genuine(note, &signer.signing);
-        assert_tamper_refused(note, data.len(), |n| verify_manifest(dir, f.member(1), &m.drop, n, None).is_ok());
+        assert_tamper_refused(note, data.len(), |n| verify_manifest(dir, f.member(1), &m.drop, n, || Ok(None)).is_ok());
     }
     if let Ok(m) = &hub {
         assert_genuine(note, &f.member(0).signing);
@@ -131,6 +136,8 @@ pub fn receipt(data: &[u8]) -> bool {
         committed: Some(0),
         manifest: None,
         deleted: None,
+        commit_index: None,
+        end_index: None,
         recipients: vec![],
     };
     let Ok(r) = check_receipt(&caller, &rec, note) else { return false };
