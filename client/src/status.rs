@@ -305,13 +305,13 @@ pub fn render(drops: &[SentDrop], names: &HashMap<DropId, Vec<String>>) -> Strin
     let width = drops.iter().flat_map(|d| &d.recipients).map(|r| r.party.as_str().len()).max().unwrap_or(0).max(12);
     for d in drops {
         let committed = d.committed.map_or_else(|| "not committed".to_owned(), |t| format!("committed {t}"));
-        let files = names.get(&d.id).map(|n| format!("  files: {}", n.join(", "))).unwrap_or_default();
+        let files = names.get(&d.id).map(|n| format!("  files: {}", crate::names::shown_list(n))).unwrap_or_default();
         let _ = writeln!(
             s,
             "{}  {}  {}  {}  {committed}  expires {}{files}",
             d.id,
             d.state.as_str(),
-            d.agreement,
+            crate::names::shown(&d.agreement),
             human_bytes(d.size),
             d.expires
         );

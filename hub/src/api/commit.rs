@@ -206,9 +206,12 @@ pub async fn commit(
     };
     // The header check reads storage, so it runs before the log turn (other
     // commits do not wait on it); the keys it counts come from the same
-    // manifest text `check_manifest` verifies below.
-    let claimed = peek_doc::<Manifest>(&req.manifest).map_err(|e| bad_manifest(e.to_string()))?;
-    check_header(&hub, &id, &claimed.encrypted_to).await?;
+    // manifest text `check_manifest` verifies below, and its verdict is
+    // given after that one's, so a manifest that is wrong is named first.
+    let header = match peek_doc::<Manifest>(&req.manifest) {
+        Ok(claimed) => check_header(&hub, &id, &claimed.encrypted_to).await,
+        Err(e) => Err(bad_manifest(e.to_string())),
+    };
     let turn = hub.log_turn().await;
     let now = hub.now();
     if rec.expires <= now.as_second() {
@@ -226,6 +229,7 @@ pub async fn commit(
     agreement_allows(dir, &rec.agreement, &parties, now)?;
     let manifest = check_manifest(dir, &caller, &rec, &req.manifest)?;
     check_content(&manifest, &upload)?;
+    header?;
     let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
         bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
     })?;
