@@ -202,23 +202,13 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path, formulas: Formulas) -> Result
     let mut neutralised = 0u64;
     {
         let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(&mut tmp);
-        let mut written = csv::ByteRecord::new();
-        // Each row as it is written: formula cells neutralised, unless kept.
-        let mut write_row = |record: &csv::ByteRecord| {
-            if formulas == Formulas::Keep {
-                return writer.write_byte_record(record).map_err(|e| csv_write_err(out, e));
-            }
-            written.clear();
-            for cell in record {
-                let cell = crate::formulas::neutralised(cell);
-                neutralised += u64::from(matches!(cell, std::borrow::Cow::Owned(_)));
-                written.push_field(&cell);
-            }
-            writer.write_byte_record(&written).map_err(|e| csv_write_err(out, e))
+        let mut scratch = csv::ByteRecord::new();
+        let mut put_row = |writer: &mut csv::Writer<_>, record: &csv::ByteRecord| {
+            write_row(writer, record, formulas, &mut scratch).map_err(|e| csv_write_err(out, e))
         };
         let mut record = header.clone();
         record.push_field(SOURCE_COLUMN.as_bytes());
-        write_row(&record)?;
+        neutralised += put_row(&mut writer, &record)?;
         for part in parts {
             let mut reader = PartReader::open(part)?;
             // Checked above; checked again in case the file changed meanwhile.
@@ -228,14 +218,13 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path, formulas: Formulas) -> Result
             }
             while reader.next(&mut record)? {
                 record.push_field(part.from.as_str().as_bytes());
-                write_row(&record)?;
+                neutralised += put_row(&mut writer, &record)?;
                 rows += 1;
             }
             if !parties.contains(&part.from) {
                 parties.push(part.from.clone());
             }
         }
-        drop(write_row);
         writer.flush().map_err(write_err)?;
     }
     tmp.as_file().sync_all().map_err(write_err)?;
@@ -243,6 +232,28 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path, formulas: Formulas) -> Result
         if e.error.kind() == io::ErrorKind::AlreadyExists { output_exists(out) } else { write_err(e.error) }
     })?;
     Ok(Some(MergeOutcome { path: out.to_owned(), rows, parts: parts.len(), parties, bom, neutralised }))
+}
+
+/// Writes `record`, its cells a spreadsheet would run as formulas with a
+/// leading `'` unless `formulas` keeps them (`scratch` holds the changed
+/// row); returns how many cells were changed.
+fn write_row<W: Write>(
+    writer: &mut csv::Writer<W>,
+    record: &csv::ByteRecord,
+    formulas: Formulas,
+    scratch: &mut csv::ByteRecord,
+) -> csv::Result<u64> {
+    if formulas == Formulas::Keep {
+        return writer.write_byte_record(record).map(|()| 0);
+    }
+    scratch.clear();
+    let mut changed = 0;
+    for cell in record {
+        let cell = crate::formulas::neutralised(cell);
+        changed += u64::from(matches!(cell, std::borrow::Cow::Owned(_)));
+        scratch.push_field(&cell);
+    }
+    writer.write_byte_record(scratch).map(|()| changed)
 }
 
 /// Reads one part's records, streaming.

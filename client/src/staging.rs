@@ -89,8 +89,7 @@ impl Staging {
         // Registered before the folder exists, so a kill at any moment leaves
         // a registration naming it.
         let staged = canonical.join(format!("{INCOMING_PREFIX}{id}"));
-        (&lock)
-            .set_len(0)
+        lock.set_len(0)
             .and_then(|()| (&lock).write_all(staged.as_os_str().as_bytes()))
             .and_then(|()| lock.sync_data())
             .map_err(|e| Error::io(format!("cannot write {}", registration.display()), e))?;
@@ -131,7 +130,8 @@ fn registration_path(state_dir: &Path, canonical_dest: &Path, id: &DropId) -> Pa
 fn lock(path: &Path) -> io::Result<Option<File>> {
     use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     loop {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).mode(0o600).open(path)?;
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Ok(None),

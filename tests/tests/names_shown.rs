@@ -37,6 +37,14 @@ fn send_refuses_names_with_control_characters_or_bidi_overrides() {
         assert!(!acts_on_a_terminal(&stderr), "the refusal printed the name raw: {stderr:?}");
         std::fs::remove_file(&file).unwrap();
     }
+    // Nor does `send --split-by` name its parts after such a file.
+    let table = camden.file("out/fsm\u{1b}[2J.csv", "upn,home_la\nA1,Islington\n");
+    let (exit, stderr) = camden.fail_code(
+        ["send".as_ref(), "--split-by".as_ref(), "home_la".as_ref(), "--yes".as_ref(), table.as_os_str()],
+        "unsupported_file",
+    );
+    assert_eq!(exit, 3, "{stderr}");
+    assert!(!acts_on_a_terminal(&stderr), "the refusal printed the name raw: {stderr:?}");
     assert!(islington.inbox_ids().is_empty(), "a drop was sent");
 }
 
