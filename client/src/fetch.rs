@@ -155,10 +155,11 @@ pub struct FetchRun {
 /// First removes staging folders left by fetches that did not finish
 /// (saying so on stderr): see [`crate::staging`].
 pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&Path>) -> Result<FetchRun> {
+    // Decrypted files a killed fetch left go first, even if the hub is down.
+    crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let session = settings.session()?;
     std::fs::create_dir_all(dest)
         .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
-    crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let reserved = reserved.map(resolve);
     let mut skipped = Vec::new();
     let ids: Vec<String> = match which {

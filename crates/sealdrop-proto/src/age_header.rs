@@ -107,8 +107,8 @@ pub fn parse(bytes: &[u8]) -> Result<Option<Header>, HeaderError> {
             // line's shape decides where the header ends.
             let line = &rest[..MAC_LINE_LEN];
             let mac = &line[4..MAC_LINE_LEN - 1];
-            if line[3] != b' ' || line[MAC_LINE_LEN - 1] != b'\n' || !mac.iter().all(|c| is_base64(*c)) {
-                return Err(HeaderError::Malformed("its MAC line is not `--- ` and 43 base64 characters".into()));
+            if line[3] != b' ' || line[MAC_LINE_LEN - 1] != b'\n' || !is_base64_of_32_bytes(mac) {
+                return Err(HeaderError::Malformed("its MAC line is not `--- ` and 32 bytes in base64".into()));
             }
             let len = bytes.len() - rest.len() + MAC_LINE_LEN;
             return Ok(Some(Header { stanzas, len }));
@@ -130,8 +130,11 @@ pub fn parse(bytes: &[u8]) -> Result<Option<Header>, HeaderError> {
     }
 }
 
-fn is_base64(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+/// Canonical unpadded base64 of exactly 32 bytes, as age writes (and reads) a MAC.
+fn is_base64_of_32_bytes(text: &[u8]) -> bool {
+    use base64::Engine as _;
+    let mut out = [0u8; 33];
+    matches!(base64::engine::general_purpose::STANDARD_NO_PAD.decode_slice(text, &mut out), Ok(32))
 }
 
 /// The stanza type age writes for `age_recipient`, or `None` for a kind of
