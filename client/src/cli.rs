@@ -168,9 +168,14 @@ enum Command {
         json: bool,
         /// Then merge every CSV file this run fetched into one new file, with an added
         /// last column `source_party` (the sender of each row's drop); the parts must
-        /// share their header row.
+        /// share their header row. Cells a spreadsheet would run as formulas are
+        /// written with a leading ' (the received files stay as sent).
         #[arg(long, value_name = "OUT.csv")]
         merge_csv: Option<PathBuf>,
+        /// With --merge-csv: write cells that start like a spreadsheet formula
+        /// (=, +, -, @, tab, CR) as sent, without the leading '.
+        #[arg(long, requires = "merge_csv")]
+        keep_formulas: bool,
     },
     /// The sender's view: each drop, each recipient's outcome, and non-deliveries.
     ///
@@ -843,17 +848,21 @@ impl Cli {
                 }
             }
             Command::Inbox { json } => crate::inbox::run(&settings, json, &mut out),
-            Command::Fetch { ids, all, out: dest, json, merge_csv } => {
+            Command::Fetch { ids, all, out: dest, json, merge_csv, keep_formulas } => {
                 // Refuse before fetching anything when the merge could not be written.
                 if let Some(path) = &merge_csv {
                     crate::merge::check_output_free(path)?;
                 }
                 let which = if all { Which::All } else { Which::Ids(ids) };
-                let results = fetch::fetch(&settings, &which, &dest)?;
+                let run = fetch::fetch(&settings, &which, &dest, merge_csv.as_deref())?;
                 let mut first_err = None;
                 let mut report = Vec::new();
                 let mut fetched = Vec::new();
-                for r in results {
+                for r in &run.skipped {
+                    eprintln!("{}", r.skip_note());
+                    report.push(serde_json::json!({"ok": false, "skipped": true, "drop": r.drop, "code": r.code, "message": r.message}));
+                }
+                for r in run.results {
                     match r {
                         Ok(o) => {
                             if !json {
@@ -863,9 +872,12 @@ impl Cli {
                                     o.from,
                                     o.files,
                                     human_bytes(o.bytes),
-                                    o.dest.display(),
+                                    crate::names::shown_path(&o.dest),
                                     o.names_note()
                                 );
+                            }
+                            for w in &o.formulas {
+                                eprintln!("{}", w.describe());
                             }
                             report.push(serde_json::json!({"ok": true, "drop": o}));
                             fetched.push(o);
@@ -881,8 +893,11 @@ impl Cli {
                     eprintln!("no drops waiting");
                 }
                 // Merge whatever this run fetched, even when some drops failed.
+                let formulas =
+                    if keep_formulas { crate::merge::Formulas::Keep } else { crate::merge::Formulas::Neutralise };
                 let merge_result = merge_csv.as_deref().map(|path| {
-                    crate::merge::csv_parts(&fetched).and_then(|parts| crate::merge::merge_csv_parts(&parts, path))
+                    crate::merge::csv_parts(&fetched)
+                        .and_then(|parts| crate::merge::merge_csv_parts(&parts, path, formulas))
                 });
                 let merge_err = match &merge_result {
                     Some(Err(e)) => {
@@ -890,7 +905,7 @@ impl Cli {
                             message: format!(
                                 "{}; the fetched files are in place in {} (the drops were acknowledged, so a new fetch will not bring them again): fix or combine them there",
                                 e.message,
-                                dest.display()
+                                crate::names::shown_path(&dest)
                             ),
                             ..e.clone()
                         };
@@ -908,8 +923,15 @@ impl Cli {
                             plural(m.rows, "row"),
                             plural(m.parts as u64, "part"),
                             m.parties.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
-                            m.path.display()
+                            crate::names::shown_path(&m.path)
                         );
+                        if m.neutralised > 0 {
+                            eprintln!(
+                                "{} that a spreadsheet would run as a formula {} written with a leading ' (the received files are unchanged; --keep-formulas writes them as sent)",
+                                plural(m.neutralised, "cell"),
+                                if m.neutralised == 1 { "was" } else { "were" }
+                            );
+                        }
                         None
                     }
                     None => None,

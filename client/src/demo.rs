@@ -296,7 +296,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         let me = settings(root, &hub.url, party.as_str());
         let dest = root.join(party.as_str()).join("received");
         let mut got = 0u64;
-        for r in fetch::fetch(&me, &Which::All, &dest)? {
+        for r in fetch::fetch(&me, &Which::All, &dest, None)?.results {
             let r = r?;
             got += r.files as u64;
         }
@@ -336,7 +336,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.say(&format!("Camden sent fsm-corrections-brent.csv to Barnet instead of Brent (drop {}).", wrong.id))?;
     let recalled = crate::recall::recall(&camden, wrong.id.as_str())?;
     let barnet = settings(root, &hub.url, "barnet");
-    let barnet_got = fetch::fetch(&barnet, &Which::All, &root.join("barnet").join("received"))?.len();
+    let barnet_got = fetch::fetch(&barnet, &Which::All, &root.join("barnet").join("received"), None)?.results.len();
     if barnet_got != 0 || hub.hub.stored_ciphertexts(0).map_err(other)?.iter().any(|c| c.id == wrong.id) {
         return Err(other("the recalled drop is still on the hub or in Barnet's inbox"));
     }

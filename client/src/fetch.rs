@@ -33,6 +33,7 @@ use sha2::{Digest as _, Sha256};
 
 use sealdrop_log::entry::LogEntry;
 use sealdrop_log::policy;
+use sealdrop_proto::age_header;
 use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
@@ -44,6 +45,7 @@ use crate::archive::{self, ExtractError};
 use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
 use crate::hub_client::HubClient;
+use crate::names::{shown, shown_list, shown_path};
 use crate::pipe::progress_bar;
 
 /// What one fetch produced.
@@ -69,6 +71,29 @@ pub struct FetchOutcome {
     pub ciphertext_deleted: bool,
     /// The offline proof (c2sp.org/tlog-proof) that the hub logged the acknowledgement.
     pub receipt: PathBuf,
+    /// The received CSV files with cells a spreadsheet would run as
+    /// formulas (see [`crate::formulas`]); the files are as the sender signed them.
+    pub formulas: Vec<FormulaWarning>,
+}
+
+/// A received CSV file with cells a spreadsheet would run as formulas.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FormulaWarning {
+    /// The file.
+    pub file: PathBuf,
+    /// How many of its cells start like a formula.
+    pub cells: u64,
+}
+
+impl FormulaWarning {
+    /// The warning `fetch` prints.
+    pub fn describe(&self) -> String {
+        format!(
+            "warning: {} has {} cell(s) a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR); open it with care: `fetch --merge-csv` writes such cells with a leading '",
+            shown_path(&self.file),
+            self.cells
+        )
+    }
 }
 
 impl FetchOutcome {
@@ -82,7 +107,12 @@ impl FetchOutcome {
     /// `fsm-islington.csv; a file of that name was already there`. (Looks at
     /// the output folder as it is now.)
     pub fn names_note(&self) -> String {
-        let names = self.names.join(", ");
+        /// Names listed at most; a drop of thousands says how many more.
+        const LISTED: usize = 10;
+        let mut names = shown_list(self.names.iter().take(LISTED));
+        if self.names.len() > LISTED {
+            names.push_str(&format!(" and {} more", self.names.len() - LISTED));
+        }
         let Some(outer) = self.dest.parent().filter(|_| self.in_own_folder()) else {
             return names;
         };
@@ -92,8 +122,8 @@ impl FetchOutcome {
             Some((_, is_dir)) if self.names.len() == 1 => {
                 format!("{names}; a {} of that name was already there", kind(is_dir))
             }
-            Some((n, is_dir)) => format!("{names}; a {} named {n} was already there", kind(is_dir)),
-            None => format!("{names}; a name was already taken in {}", outer.display()),
+            Some((n, is_dir)) => format!("{names}; a {} named {} was already there", kind(is_dir), shown(n)),
+            None => format!("{names}; a name was already taken in {}", shown_path(outer)),
         }
     }
 }
@@ -107,27 +137,73 @@ pub enum Which {
     All,
 }
 
-/// Prefix of the hidden folder a drop is unpacked into before it is moved into place.
-pub const INCOMING_PREFIX: &str = ".sealdrop-incoming-";
+pub use crate::staging::INCOMING_PREFIX;
+
+/// What one `fetch` run did.
+#[derive(Debug)]
+pub struct FetchRun {
+    /// Each drop tried, in order: fetched, or why not.
+    pub results: Vec<Result<FetchOutcome>>,
+    /// Drops `fetch --all` did not download because this client refused them
+    /// before for what their sender signed (see [`crate::refused`]).
+    pub skipped: Vec<crate::refused::Refusal>,
+}
 
 /// Fetches drops into `dest`. Each drop succeeds or fails on its own.
-pub fn fetch(settings: &Settings, which: &Which, dest: &Path) -> Result<Vec<Result<FetchOutcome>>> {
+/// `reserved`: a file no drop may write (the `--merge-csv` output); a drop
+/// that would is refused, not acknowledged, and stays in the inbox.
+///
+/// First removes staging folders left by fetches that did not finish
+/// (saying so on stderr): see [`crate::staging`].
+pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&Path>) -> Result<FetchRun> {
+    // Decrypted files a killed fetch left go first, even if the hub is down.
+    crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let session = settings.session()?;
     std::fs::create_dir_all(dest)
-        .map_err(|e| Error::io(format!("cannot create output folder {}", dest.display()), e))?;
+        .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
+    let reserved = reserved.map(resolve);
+    let mut skipped = Vec::new();
     let ids: Vec<String> = match which {
         Which::Ids(ids) => ids.clone(),
         Which::All => {
             let ids: Vec<String> =
                 session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect();
             remove_stale_spools(&settings.state_dir, &ids);
-            ids
+            crate::refused::forget_all_but(&settings.state_dir, &ids);
+            ids.into_iter()
+                .filter(|id| {
+                    let refusal = id.parse().ok().and_then(|id| crate::refused::load(&settings.state_dir, &id));
+                    refusal.map(|r| skipped.push(r)).is_none()
+                })
+                .collect()
         }
     };
     // Top-level names this run placed in `dest`: a later drop with one of them
     // goes into its own folder even if the file was moved away meanwhile.
     let mut taken = HashSet::new();
-    Ok(ids.iter().map(|id| fetch_one(settings, &session, id, dest, &mut taken)).collect())
+    let results =
+        ids.iter().map(|id| fetch_one(settings, &session, id, dest, reserved.as_deref(), &mut taken)).collect();
+    Ok(FetchRun { results, skipped })
+}
+
+/// `path` made absolute, with the part that exists resolved (links and
+/// `..`), so it compares with where a drop's files would go.
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }
 
 fn fetch_one(
@@ -135,6 +211,7 @@ fn fetch_one(
     session: &Session,
     id: &str,
     dest: &Path,
+    reserved: Option<&Path>,
     taken: &mut HashSet<String>,
 ) -> Result<FetchOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
@@ -144,22 +221,24 @@ fn fetch_one(
     let manifest =
         verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))?;
 
-    let staging = dest.join(format!("{INCOMING_PREFIX}{id}"));
-    if staging.exists() {
-        // Left by an earlier fetch that was killed; it never held verified output.
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(format!("cannot clear {}", staging.display()), e))?;
+    let (staging, cleaned) = crate::staging::Staging::create(&settings.state_dir, dest, &id)?;
+    for c in cleaned {
+        eprintln!("{}", c.describe());
     }
-    std::fs::create_dir(&staging).map_err(|e| Error::io(format!("cannot create {}", staging.display()), e))?;
-    let result = download_and_unpack(settings, hub, me, &manifest, &staging).and_then(|extracted| {
-        place(&staging, dest, &id, &extracted.top_level, taken).map(|placed_in| (extracted, placed_in))
+    let result = download_and_unpack(settings, hub, me, &manifest, staging.path()).and_then(|extracted| {
+        place(staging.path(), dest, &id, &extracted.top_level, taken, reserved).map(|placed_in| (extracted, placed_in))
     });
-    let _ = std::fs::remove_dir_all(&staging);
-    let (extracted, placed_in) = result?;
+    drop(staging);
+    let (extracted, placed_in) = result.inspect_err(|e| {
+        crate::refused::record(&settings.state_dir, &id, &manifest.sender, e, settings.clock.now());
+    })?;
+    crate::refused::forget(&settings.state_dir, &id);
     if placed_in == dest {
         taken.extend(extracted.top_level.iter().cloned());
     } else {
         taken.insert(id.to_string());
     }
+    let formulas = formula_warnings(&placed_in, &extracted.top_level);
 
     let receipt = Receipt {
         drop: id.clone(),
@@ -207,6 +286,7 @@ fn fetch_one(
         dest: placed_in,
         ciphertext_deleted: acked.ciphertext_deleted,
         receipt: log_receipt,
+        formulas,
     })
 }
 
@@ -235,6 +315,22 @@ fn commit_time_in_log(
             ),
         )),
     }
+}
+
+/// The received CSV files (under the top-level `names` in `dir`) with cells
+/// a spreadsheet would run as formulas, and how many each holds.
+fn formula_warnings(dir: &Path, names: &[String]) -> Vec<FormulaWarning> {
+    let mut files = Vec::new();
+    for name in names {
+        let _ = crate::merge::collect_csv(&dir.join(name), &mut files);
+    }
+    files
+        .into_iter()
+        .filter_map(|file| match crate::formulas::scan_file(&file) {
+            Ok(0) | Err(_) => None,
+            Ok(cells) => Some(FormulaWarning { file, cells }),
+        })
+        .collect()
 }
 
 /// Checks the manifest's signature against the sender's keys in the verified
@@ -355,7 +451,9 @@ fn download_and_unpack(
     // SHA-256), a second decrypts and unpacks what it hands over.
     let (unpacked, (drained, digest, failure, spool_intact)) = std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
-        let unpacker = scope.spawn(move || decrypt_and_extract(&mut ChunkReader::new(received), me, staging));
+        let encrypted_to = &manifest.encrypted_to;
+        let unpacker =
+            scope.spawn(move || decrypt_and_extract(&mut ChunkReader::new(received), me, encrypted_to, staging));
         let mut source = Source::new(
             prefix,
             start,
@@ -374,12 +472,9 @@ fn download_and_unpack(
     });
     bar.finish_and_clear();
 
-    let unsafe_archive =
-        |e: String| Error::verification("unsafe_archive", format!("drop {id} from {}: {e}", manifest.sender));
-    if let Err(Unpack::Unsafe(e)) = unpacked {
-        Spool::discard(spool);
-        return Err(unsafe_archive(e));
-    }
+    // No verdict before the whole ciphertext's hash and length are known:
+    // an archive refused before the stream ended may be the hub's doing
+    // (its own ciphertext, re-encrypted), and the hash tells which.
     let broke_off = match (failure, drained) {
         (Some(Failure::Spool(e)), _) => {
             let shown = spool.as_ref().map(|s| s.path.display().to_string()).unwrap_or_default();
@@ -436,16 +531,30 @@ fn download_and_unpack(
             ),
         ));
     }
+    // From here the ciphertext is exactly what the sender signed: any
+    // fault is in what the sender made.
+    let sender = &manifest.sender;
     match unpacked {
+        Err(Unpack::Header(e)) => Err(Error::verification(
+            code::HEADER_MISMATCH,
+            format!(
+                "drop {id} from {sender} matches its signed manifest, but {e}; it was not decrypted, nothing was written and it was not acknowledged: report it to {sender}"
+            ),
+        )),
         Err(Unpack::Decrypt(e)) => Err(Error::verification(
             "undecryptable",
             format!(
-                "drop {id} matches its manifest but cannot be decrypted with your key ({e}); nothing was written, ask {} to resend",
-                manifest.sender
+                "drop {id} matches its manifest but cannot be decrypted with your key ({e}); nothing was written, ask {sender} to resend"
             ),
         )),
-        Err(Unpack::Io(e)) => Err(Error::io(format!("cannot write drop {id} into {}", staging.display()), e)),
-        Err(Unpack::Unsafe(e)) => Err(unsafe_archive(e)),
+        Err(Unpack::Unsafe(e)) => Err(Error::verification("unsafe_archive", format!("drop {id} from {sender}: {e}"))),
+        Err(Unpack::Bad(e)) => Err(Error::verification(
+            "bad_archive",
+            format!(
+                "drop {id} from {sender}: {e}; it was not acknowledged and `fetch --all` will not download it again: ask {sender} to send it again"
+            ),
+        )),
+        Err(Unpack::Io(e)) => Err(Error::io(format!("cannot write drop {id} into {}", shown_path(staging)), e)),
         Ok(x) => Ok(x),
     }
 }
@@ -852,17 +961,33 @@ impl Read for ChunkReader {
     }
 }
 
+/// Why decrypting and unpacking failed; judged only once the whole
+/// ciphertext has been received and hashed.
 enum Unpack {
+    /// The age header does not hold one stanza per listed key.
+    Header(String),
+    /// An entry that is unsafe to write.
     Unsafe(String),
+    /// Not a well-formed archive of files and folders.
+    Bad(String),
+    /// age refused the ciphertext (or its stream failed).
     Decrypt(String),
+    /// Writing the files failed.
     Io(io::Error),
 }
 
 fn decrypt_and_extract(
     input: &mut impl Read,
     me: &MemberSecretKey,
+    encrypted_to: &[sealdrop_proto::drop::EncryptedTo],
     staging: &Path,
 ) -> std::result::Result<archive::Extracted, Unpack> {
+    // The header is checked before age reads it: no key is tried on a drop
+    // encrypted to more keys than its manifest lists.
+    let (header, verdict) =
+        age_header::read_and_check(input, encrypted_to).map_err(|e| Unpack::Decrypt(e.to_string()))?;
+    verdict.map_err(|e| Unpack::Header(e.to_string()))?;
+    let input = io::Cursor::new(header).chain(input);
     let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(64 * 1024, input))
         .map_err(|e| Unpack::Decrypt(e.to_string()))?;
     let mut plaintext = decryptor
@@ -870,7 +995,8 @@ fn decrypt_and_extract(
         .map_err(|e| Unpack::Decrypt(e.to_string()))?;
     let extracted = archive::extract(&mut plaintext, staging).map_err(|e| match e {
         ExtractError::Unsafe(..) => Unpack::Unsafe(e.to_string()),
-        ExtractError::Io(e) if e.kind() == io::ErrorKind::InvalidData => Unpack::Decrypt(e.to_string()),
+        ExtractError::Bad(..) => Unpack::Bad(e.to_string()),
+        ExtractError::Input(e) => Unpack::Decrypt(e.to_string()),
         ExtractError::Io(e) => Unpack::Io(e),
     })?;
     // Read to the end so age authenticates the final chunk.
@@ -882,26 +1008,53 @@ fn decrypt_and_extract(
 /// or into a new folder `dir/<id>` when one of them is already in `dir` or in
 /// `taken`; returns the folder they went into. Never replaces or merges into
 /// anything, and on failure leaves nothing behind (the entries go back to
-/// `staging`, and the drop's own folder is removed).
-fn place(staging: &Path, dir: &Path, id: &DropId, names: &[String], taken: &HashSet<String>) -> Result<PathBuf> {
-    let Some(clash) = names.iter().find(|n| taken.contains(*n) || dir.join(n).symlink_metadata().is_ok()) else {
+/// `staging`, and the drop's own folder is removed). A drop that would put
+/// `reserved` (a resolved path: the `--merge-csv` output) in place, or a
+/// folder holding it, is refused before anything moves.
+fn place(
+    staging: &Path,
+    dir: &Path,
+    id: &DropId,
+    names: &[String],
+    taken: &HashSet<String>,
+    reserved: Option<&Path>,
+) -> Result<PathBuf> {
+    let clash = names.iter().find(|n| taken.contains(*n) || dir.join(n).symlink_metadata().is_ok());
+    if let Some(reserved) = reserved {
+        let target = if clash.is_some() { resolve(dir).join(id.as_str()) } else { resolve(dir) };
+        if let Some(n) = names.iter().find(|n| reserved.starts_with(target.join(n))) {
+            return Err(Error::input(
+                "merge_output_in_drop",
+                format!(
+                    "drop {id} would write {} ({} in the drop), the file --merge-csv is to create; it was not placed or acknowledged: choose a --merge-csv path outside the output folder, or another name",
+                    shown_path(reserved),
+                    shown(n)
+                ),
+            ));
+        }
+    }
+    let Some(clash) = clash else {
         move_all(staging, dir, names)?;
         return Ok(dir.to_owned());
     };
     let own = dir.join(id.as_str());
     // Creating the folder claims it: this fails if anything of that name exists.
-    if let Err(e) = std::fs::create_dir(&own) {
+    let created = {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new().mode(0o700).create(&own)
+    };
+    if let Err(e) = created {
         return Err(if e.kind() == io::ErrorKind::AlreadyExists {
             Error::input(
                 "output_exists",
                 format!(
                     "{} already exists, and so does {}, where the drop would have gone instead; move one away or fetch into another folder with -o DIR (the drop was not acknowledged)",
-                    dir.join(clash).display(),
-                    own.display()
+                    shown_path(&dir.join(clash)),
+                    shown_path(&own)
                 ),
             )
         } else {
-            Error::io(format!("cannot create {}", own.display()), e)
+            Error::io(format!("cannot create {}", shown_path(&own)), e)
         });
     }
     move_all(staging, &own, names).inspect_err(|_| {
@@ -941,11 +1094,11 @@ fn move_all(staging: &Path, dest: &Path, names: &[String]) -> Result<()> {
                     "output_exists",
                     format!(
                         "{} already exists; move it away or fetch into another folder with -o DIR (the drop was not acknowledged)",
-                        to.display()
+                        shown_path(&to)
                     ),
                 )
             } else {
-                Error::io(format!("cannot move {} into place", to.display()), e)
+                Error::io(format!("cannot move {} into place", shown_path(&to)), e)
             });
         }
         moved.push((n, is_dir));
@@ -1046,7 +1199,7 @@ mod tests {
 
         fn place(&self, names: &[&str], taken: &HashSet<String>) -> Result<PathBuf> {
             let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-            place(&self.staging(), &self.out(), &self.id, &names, taken)
+            place(&self.staging(), &self.out(), &self.id, &names, taken, None)
         }
 
         fn outcome(&self, dest: PathBuf, names: &[&str]) -> FetchOutcome {
@@ -1060,6 +1213,7 @@ mod tests {
                 dest,
                 ciphertext_deleted: true,
                 receipt: PathBuf::new(),
+                formulas: Vec::new(),
             }
         }
     }

@@ -65,7 +65,7 @@ pub fn render(drops: &[InboxDrop]) -> String {
             human_bytes(d.size),
             d.committed,
             d.expires,
-            d.agreement
+            crate::names::shown(&d.agreement)
         );
     }
     s
@@ -73,6 +73,8 @@ pub fn render(drops: &[InboxDrop]) -> String {
 
 /// `sealdrop inbox [--json]`: asks the hub, oldest drop first.
 pub fn run(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
+    // Decrypted files a killed fetch left behind go at the first chance.
+    crate::staging::sweep_and_say(&settings.state_dir, None);
     let session = settings.session()?;
     let inbox: Inbox = session.hub.get("/v1/inbox")?;
     let drops: Vec<InboxDrop> = inbox.drops.into_iter().map(InboxDrop::from).collect();

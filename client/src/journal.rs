@@ -32,6 +32,7 @@ use sealdrop_proto::note::peek_doc;
 use crate::context::Settings;
 use crate::error::{Error, Result};
 use crate::fsutil::human_bytes;
+use crate::names::shown;
 
 /// The journal's file name in the state dir.
 pub const FILE: &str = "journal.jsonl";
@@ -514,7 +515,7 @@ pub fn select<'a>(journal: &'a Journal, filter: &Filter) -> Vec<&'a Entry> {
 
 fn names_text(names: &[String]) -> String {
     const SHOWN: usize = 3;
-    let mut s = names.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    let mut s = crate::names::shown_list(names.iter().take(SHOWN));
     if names.len() > SHOWN {
         s.push_str(&format!(" and {} more", names.len() - SHOWN));
     }
@@ -539,7 +540,7 @@ pub fn line(journal: &Journal, e: &Entry) -> String {
                 "{head}{}  to {}  under {}  {} ({size})",
                 s.drop,
                 join_parties(&s.recipients),
-                s.agreement,
+                shown(&s.agreement),
                 names_text(&s.names)
             )
         }
@@ -547,23 +548,23 @@ pub fn line(journal: &Journal, e: &Entry) -> String {
             "{head}{}  from {}  under {}  {} ({})  into {}",
             r.drop,
             r.from,
-            r.agreement,
+            shown(&r.agreement),
             names_text(&r.names),
             human_bytes(r.bytes),
-            r.dest.display()
+            crate::names::shown_path(&r.dest)
         ),
         Event::Recalled(r) => match sent_of(journal, &r.drop) {
             Some(s) => format!(
                 "{head}{}  to {}  under {}  {}  (log entry {})",
                 r.drop,
                 join_parties(&s.recipients),
-                s.agreement,
+                shown(&s.agreement),
                 names_text(&s.names),
                 r.log_index
             ),
             None => format!("{head}{}  (log entry {})", r.drop, r.log_index),
         },
-        Event::Checkpoint(c) => format!("{head}{}  {} entries  root {}", c.origin, c.size, c.root),
+        Event::Checkpoint(c) => format!("{head}{}  {} entries  root {}", shown(&c.origin), c.size, shown(&c.root)),
     }
 }
 

@@ -3,7 +3,11 @@
 //! Which module to use when:
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
-//! - [`archive`]: the tar inside each drop, with safe extraction.
+//! - [`archive`]: the tar inside each drop, with safe extraction; [`staging`]: the private
+//!   folder a drop is unpacked into, and cleaning up after a fetch that did not finish.
+//! - [`names`]: which file names are refused, and how every untrusted name is shown.
+//! - [`refused`]: drops refused for what their sender signed, not downloaded again.
+//! - [`formulas`]: spreadsheet formulas in received CSV files (warned about, neutralised in merges).
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
@@ -24,6 +28,7 @@ pub mod demo;
 pub mod directory_cmd;
 pub mod error;
 pub mod fetch;
+pub mod formulas;
 pub mod fsutil;
 pub mod hub_client;
 pub mod hub_url;
@@ -31,11 +36,14 @@ pub mod inbox;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;
+pub mod names;
 pub mod pipe;
 pub mod recall;
+pub mod refused;
 pub mod sample;
 pub mod send;
 pub mod split;
+pub mod staging;
 pub mod status;
 pub mod status_log;
 pub mod trust;

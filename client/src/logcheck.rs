@@ -394,9 +394,8 @@ pub fn prove_entry(hub: &HubClient, cp: &SignedCheckpoint, index: u64) -> Result
             format!("the hub points to log entry {index}, but the log it signed has {} entries", cp.size),
         ));
     }
-    let entry = hub.get_bytes_unsigned(&format!("/v1/log/entry/{index}"))?;
-    let proof: InclusionProof =
-        hub.get_unsigned_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let entry = hub.read_bytes(&format!("/v1/log/entry/{index}"))?;
+    let proof: InclusionProof = hub.read_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
     let hashes = decode_hashes(&proof.hashes)?;
     tree::verify_inclusion(&hashes, index, cp.size, tree::leaf_hash(&entry), cp.root).map_err(|e| {
         Error::verification(

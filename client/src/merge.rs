@@ -19,10 +19,15 @@
 //!   starts with a byte order mark when any part did (so Excel opens it as
 //!   UTF-8 whichever part happened to come first). Line ends inside quoted
 //!   fields are kept as they were.
+//! - Cells a spreadsheet would run as formulas (`=`, `+`, `-`, `@`, tab or
+//!   CR first, except plain numbers; see [`crate::formulas`]) are written
+//!   with a leading `'`, unless [`Formulas::Keep`] (`--keep-formulas`). The
+//!   received files themselves are never changed.
 //! - All header rows are checked before anything is written; the output is
-//!   written to a temporary file beside it and renamed into place only when
-//!   every row was good, never replacing an existing file. On any error
-//!   nothing is written.
+//!   written (0600: it holds the records) to a temporary file beside it and
+//!   linked into place only when every row was good, never replacing an
+//!   existing file, so nothing (a drop's file included) can stand in for
+//!   it. On any error nothing is written.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -34,6 +39,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::error::{Error, Result};
 use crate::fetch::FetchOutcome;
+use crate::names::{shown, shown_path};
 
 /// The column added to the merged file: the sending party of each row's drop.
 pub const SOURCE_COLUMN: &str = "source_party";
@@ -54,7 +60,7 @@ pub struct Part {
 
 impl Part {
     fn describe(&self) -> String {
-        format!("{} (drop {} from {})", self.path.display(), self.drop, self.from)
+        format!("{} (drop {} from {})", shown_path(&self.path), self.drop, self.from)
     }
 }
 
@@ -71,6 +77,18 @@ pub struct MergeOutcome {
     pub parties: Vec<PartyId>,
     /// Whether the merged file starts with a UTF-8 byte order mark.
     pub bom: bool,
+    /// Cells written with a leading `'` because a spreadsheet would have
+    /// run them as formulas (0 with [`Formulas::Keep`]).
+    pub neutralised: u64,
+}
+
+/// What a merge does with cells a spreadsheet would run as formulas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Formulas {
+    /// Write them with a leading `'` (the default).
+    Neutralise,
+    /// Write them as sent (`--keep-formulas`).
+    Keep,
 }
 
 /// Whether `path` has a `.csv` extension, in any case.
@@ -87,7 +105,7 @@ pub fn check_output_free(out: &Path) -> Result<()> {
 fn output_exists(out: &Path) -> Error {
     Error::input(
         "output_exists",
-        format!("{} already exists; choose another name for --merge-csv or move it away first", out.display()),
+        format!("{} already exists; choose another name for --merge-csv or move it away first", shown_path(out)),
     )
 }
 
@@ -109,15 +127,17 @@ pub fn csv_parts<'a>(outcomes: impl IntoIterator<Item = &'a FetchOutcome>) -> Re
     Ok(parts)
 }
 
-fn collect_csv(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Adds the `.csv` files at or under `path` to `out`, in sorted path order,
+/// skipping hidden names and symbolic links.
+pub(crate) fn collect_csv(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if path.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".")) {
         return Ok(());
     }
-    let meta = path.symlink_metadata().map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let meta = path.symlink_metadata().map_err(|e| Error::io(format!("cannot read {}", shown_path(path)), e))?;
     if meta.is_dir() {
         let mut children = std::fs::read_dir(path)
             .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>())
-            .map_err(|e| Error::io(format!("cannot read folder {}", path.display()), e))?;
+            .map_err(|e| Error::io(format!("cannot read folder {}", shown_path(path)), e))?;
         children.sort();
         for child in children {
             collect_csv(&child, out)?;
@@ -133,7 +153,7 @@ fn collect_csv(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 ///
 /// Error codes: `output_exists`, `merge_headers_differ`, `merge_column_exists`,
 /// `merge_bad_row`, `merge_not_utf8`, `io`. On any error nothing is written.
-pub fn merge_csv_parts(parts: &[Part], out: &Path) -> Result<Option<MergeOutcome>> {
+pub fn merge_csv_parts(parts: &[Part], out: &Path, formulas: Formulas) -> Result<Option<MergeOutcome>> {
     let Some(first) = parts.first() else {
         return Ok(None);
     };
@@ -167,23 +187,28 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path) -> Result<Option<MergeOutcome
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder {}", shown_path(dir)), e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".sealdrop-tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(dir)
-        .map_err(|e| Error::io(format!("cannot write in {}", dir.display()), e))?;
-    let write_err = |e: io::Error| Error::io(format!("cannot write {}", out.display()), e);
+        .map_err(|e| Error::io(format!("cannot write in {}", shown_path(dir)), e))?;
+    let write_err = |e: io::Error| Error::io(format!("cannot write {}", shown_path(out)), e);
     if bom {
         tmp.write_all(BOM).map_err(write_err)?;
     }
     let mut rows = 0u64;
     let mut parties: Vec<PartyId> = Vec::new();
+    let mut neutralised = 0u64;
     {
         let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(&mut tmp);
+        let mut scratch = csv::ByteRecord::new();
+        let mut put_row = |writer: &mut csv::Writer<_>, record: &csv::ByteRecord| {
+            write_row(writer, record, formulas, &mut scratch).map_err(|e| csv_write_err(out, e))
+        };
         let mut record = header.clone();
         record.push_field(SOURCE_COLUMN.as_bytes());
-        writer.write_byte_record(&record).map_err(|e| csv_write_err(out, e))?;
+        neutralised += put_row(&mut writer, &record)?;
         for part in parts {
             let mut reader = PartReader::open(part)?;
             // Checked above; checked again in case the file changed meanwhile.
@@ -193,7 +218,7 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path) -> Result<Option<MergeOutcome
             }
             while reader.next(&mut record)? {
                 record.push_field(part.from.as_str().as_bytes());
-                writer.write_byte_record(&record).map_err(|e| csv_write_err(out, e))?;
+                neutralised += put_row(&mut writer, &record)?;
                 rows += 1;
             }
             if !parties.contains(&part.from) {
@@ -206,7 +231,29 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path) -> Result<Option<MergeOutcome
     tmp.persist_noclobber(out).map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists { output_exists(out) } else { write_err(e.error) }
     })?;
-    Ok(Some(MergeOutcome { path: out.to_owned(), rows, parts: parts.len(), parties, bom }))
+    Ok(Some(MergeOutcome { path: out.to_owned(), rows, parts: parts.len(), parties, bom, neutralised }))
+}
+
+/// Writes `record`, its cells a spreadsheet would run as formulas with a
+/// leading `'` unless `formulas` keeps them (`scratch` holds the changed
+/// row); returns how many cells were changed.
+fn write_row<W: Write>(
+    writer: &mut csv::Writer<W>,
+    record: &csv::ByteRecord,
+    formulas: Formulas,
+    scratch: &mut csv::ByteRecord,
+) -> csv::Result<u64> {
+    if formulas == Formulas::Keep {
+        return writer.write_byte_record(record).map(|()| 0);
+    }
+    scratch.clear();
+    let mut changed = 0;
+    for cell in record {
+        let cell = crate::formulas::neutralised(cell);
+        changed += u64::from(matches!(cell, std::borrow::Cow::Owned(_)));
+        scratch.push_field(&cell);
+    }
+    writer.write_byte_record(scratch).map(|()| changed)
 }
 
 /// Reads one part's records, streaming.
@@ -337,9 +384,9 @@ fn line_at(path: &Path, offset: u64) -> io::Result<u64> {
 }
 
 fn headers_differ(first: &Part, want: &csv::ByteRecord, part: &Part, got: &csv::ByteRecord) -> Error {
-    let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
+    let text = |f: &[u8]| shown(&String::from_utf8_lossy(f));
     let detail = match want.iter().zip(got.iter()).position(|(a, b)| a != b) {
-        Some(i) => format!("column {} is {:?} where it is {:?} in", i + 1, text(&got[i]), text(&want[i])),
+        Some(i) => format!("column {} is \"{}\" where it is \"{}\" in", i + 1, text(&got[i]), text(&want[i])),
         None => format!("it has {} columns where there are {} in", got.len(), want.len()),
     };
     Error::input(
@@ -347,15 +394,15 @@ fn headers_differ(first: &Part, want: &csv::ByteRecord, part: &Part, got: &csv::
         format!(
             "{} has a different header row: {detail} {}; nothing was merged",
             part.describe(),
-            first.path.display()
+            shown_path(&first.path)
         ),
     )
 }
 
 fn csv_write_err(out: &Path, e: csv::Error) -> Error {
     match e.into_kind() {
-        csv::ErrorKind::Io(e) => Error::io(format!("cannot write {}", out.display()), e),
-        other => Error::io(format!("cannot write {}", out.display()), io::Error::other(format!("{other:?}"))),
+        csv::ErrorKind::Io(e) => Error::io(format!("cannot write {}", shown_path(out)), e),
+        other => Error::io(format!("cannot write {}", shown_path(out)), io::Error::other(format!("{other:?}"))),
     }
 }
 
@@ -393,13 +440,13 @@ mod tests {
     }
 
     fn merged(f: &Fixture, parts: &[Part]) -> (MergeOutcome, String) {
-        let outcome = merge_csv_parts(parts, &f.out()).unwrap().expect("some parts");
+        let outcome = merge_csv_parts(parts, &f.out(), Formulas::Neutralise).unwrap().expect("some parts");
         (outcome, std::fs::read_to_string(f.out()).unwrap())
     }
 
     fn refused(f: &Fixture, parts: &[Part], code: &str) -> Error {
         let before = f.names();
-        let err = merge_csv_parts(parts, &f.out()).unwrap_err();
+        let err = merge_csv_parts(parts, &f.out(), Formulas::Neutralise).unwrap_err();
         assert_eq!(err.code, code, "{err}");
         assert!(!err.message.contains('\n'), "the message is not one line: {err}");
         assert!(!f.out().exists(), "the output was written despite {err}");
@@ -531,12 +578,12 @@ mod tests {
     #[test]
     fn no_parts_writes_nothing_and_an_existing_output_is_kept() {
         let f = Fixture::new();
-        assert_eq!(merge_csv_parts(&[], &f.out()).unwrap(), None);
+        assert_eq!(merge_csv_parts(&[], &f.out(), Formulas::Neutralise).unwrap(), None);
         assert!(!f.out().exists());
 
         let a = f.part("a.csv", "camden", b"upn\nA1\n");
         std::fs::write(f.out(), b"keep me").unwrap();
-        let err = merge_csv_parts(&[a], &f.out()).unwrap_err();
+        let err = merge_csv_parts(&[a], &f.out(), Formulas::Neutralise).unwrap_err();
         assert_eq!(err.code, "output_exists");
         assert_eq!(std::fs::read(f.out()).unwrap(), b"keep me");
         assert_eq!(check_output_free(&f.out()).unwrap_err().code, "output_exists");
@@ -568,6 +615,7 @@ mod tests {
             dest: dest.to_owned(),
             ciphertext_deleted: true,
             receipt: PathBuf::new(),
+            formulas: Vec::new(),
         };
         let outcomes = [outcome("hackney", &["top.CSV", "reports", "readme.txt"]), outcome("camden", &["other.csv"])];
         let parts = csv_parts(&outcomes).unwrap();
@@ -585,5 +633,32 @@ mod tests {
         );
         assert_eq!(parts[0].drop, outcomes[0].id);
         assert_eq!(parts[4].drop, outcomes[1].id);
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_unless_kept_and_the_parts_stay_as_sent() {
+        let f = Fixture::new();
+        let content = b"upn,note\nA1,\"=HYPERLINK(\"\"http://x\"\")\"\nA2,-3\nA3,@SUM(1)\n=cmd,+44 1\n";
+        let a = f.part("a.csv", "camden", content);
+        let (outcome, text) = merged(&f, std::slice::from_ref(&a));
+        assert_eq!(
+            text,
+            "upn,note,source_party\n\
+             A1,\"'=HYPERLINK(\"\"http://x\"\")\",camden\n\
+             A2,-3,camden\n\
+             A3,'@SUM(1),camden\n\
+             '=cmd,'+44 1,camden\n"
+        );
+        assert_eq!(outcome.neutralised, 4);
+        assert_eq!(std::fs::read(&a.path).unwrap(), content, "the received file is changed");
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(f.out()).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::remove_file(f.out()).unwrap();
+        let kept = merge_csv_parts(std::slice::from_ref(&a), &f.out(), Formulas::Keep).unwrap().unwrap();
+        assert_eq!(kept.neutralised, 0);
+        let text = std::fs::read_to_string(f.out()).unwrap();
+        assert!(text.contains("A1,\"=HYPERLINK(") && text.contains("=cmd,+44 1,camden"), "{text}");
     }
 }

@@ -515,7 +515,7 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
             None if d.state == DropState::Open => "not committed".to_owned(),
             None => "commit not in the log".to_owned(),
         };
-        let files = names.get(&d.id).map(|n| format!("  files: {}", n.join(", "))).unwrap_or_default();
+        let files = names.get(&d.id).map(|n| format!("  files: {}", crate::names::shown_list(n))).unwrap_or_default();
         let state = match v.state_name() {
             "unbacked" => format!("UNBACKED (the hub says {})", claimed.state.as_str()),
             other => other.to_owned(),
@@ -524,7 +524,7 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
             s,
             "{}  {state}  {}  {}  {committed}  expires {}{files}",
             d.id,
-            d.agreement,
+            crate::names::shown(&d.agreement),
             human_bytes(d.size),
             d.expires
         );

@@ -57,6 +57,11 @@ impl World {
         World::launch(|keys| keys.signed_directory(1, true), configure).await
     }
 
+    /// Bytes shaped like a drop's ciphertext to `recipients` (see [`common::ciphertext`]).
+    fn ciphertext(&self, recipients: &[&str], len: usize) -> Vec<u8> {
+        common::ciphertext(&self.keys.directory(1, true), recipients, len)
+    }
+
     /// A manifest for `content` encrypted to every member of the recipients.
     fn manifest(&self, sender: &MemberSecretKey, drop: &CreatedDrop, recipients: &[&str], content: &[u8]) -> Manifest {
         common::manifest(&self.keys.directory(1, true), sender, drop, recipients, content)
@@ -122,7 +127,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 async fn full_flow_with_two_recipients() {
     let mut w = World::start().await;
     let (camden, islington, hackney, barnet) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney, &w.keys.barnet);
-    let data = content(300 * 1024 + 17);
+    let data = w.ciphertext(&["islington", "hackney"], 300 * 1024 + 17);
 
     let drop = w.created(camden, &["islington", "hackney"]).await;
     assert_eq!(drop.created.as_second(), w.now());
@@ -279,7 +284,7 @@ async fn authentication_failures_have_their_codes() {
 async fn commit_rules() {
     let mut w = World::start().await;
     let (camden, islington, hackney) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney);
-    let data = content(5000);
+    let data = w.ciphertext(&["islington"], 5000);
     let drop = w.created(camden, &["islington"]).await;
     let manifest = w.manifest(camden, &drop, &["islington"], &data);
 
@@ -326,7 +331,7 @@ async fn commit_rules() {
     assert!(msg.contains("manifesto"), "{msg}");
 
     // A re-upload replaces the content; the manifest must then match the new bytes.
-    let data2 = content(6000);
+    let data2 = w.ciphertext(&["islington"], 6000);
     let up: Uploaded = ok(w.upload(camden, &drop.id, &data2).await).await;
     assert_eq!(up.len, 6000);
     err(w.commit(camden, &drop.id, &manifest).await, 422, code::HASH_MISMATCH).await;
@@ -536,7 +541,7 @@ async fn unknown_routes_are_404_json() {
 async fn expired_drops_leave_the_inbox() {
     let mut w = World::start().await;
     let islington = &w.keys.islington;
-    let data = content(100);
+    let data = w.ciphertext(&["islington"], 400);
     let drop = w.send_drop(&["islington"], &data).await;
     assert_eq!(w.inbox(islington).await, vec![drop.id.clone()]);
     w.advance(7 * DAY);
@@ -549,7 +554,7 @@ async fn expired_drops_leave_the_inbox() {
 async fn sent_lists_only_the_callers_drops() {
     let mut w = World::start().await;
     let (camden, islington) = (&w.keys.camden, &w.keys.islington);
-    let first = w.send_drop(&["islington"], &content(10)).await;
+    let first = w.send_drop(&["islington"], &w.ciphertext(&["islington"], 400)).await;
     w.advance(1);
     let second = w.created(camden, &["hackney"]).await;
     let sent: Sent = ok(w.get(camden, "/v1/sent").await).await;
@@ -570,7 +575,7 @@ async fn reopening_keeps_committed_drops_and_removes_orphans() {
     let mut w = World::start().await;
     let keys = Arc::clone(&w.keys);
     let (camden, islington) = (&keys.camden, &keys.islington);
-    let data = content(2000);
+    let data = w.ciphertext(&["islington"], 2000);
     let committed = w.send_drop(&["islington"], &data).await;
     let pending = w.created(camden, &["islington"]).await;
     let _: Uploaded = ok(w.upload(camden, &pending.id, &data).await).await;
@@ -638,7 +643,7 @@ async fn a_committed_drop_is_returned_for_its_idempotency_key() {
     let (camden, islington, islington2, hackney) =
         (&w.keys.camden, &w.keys.islington, &w.keys.islington2, &w.keys.hackney);
     let key = "5e".repeat(32);
-    let data = content(1000);
+    let data = w.ciphertext(&["islington"], 1000);
     let drop: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;
     assert_eq!(drop.committed, None, "a new drop");
     let _: Uploaded = ok(w.upload(camden, &drop.id, &data).await).await;
@@ -671,8 +676,10 @@ async fn a_committed_drop_is_returned_for_its_idempotency_key() {
     // The key belongs to the party: another member of it gets the committed drop.
     let key2 = "a1".repeat(32);
     let isl: CreatedDrop = ok(w.create_keyed(islington, &["camden"], &key2).await).await;
-    let _: Uploaded = ok(w.upload(islington, &isl.id, &data).await).await;
-    let _: Committed = ok(w.commit(islington, &isl.id, &w.manifest(islington, &isl, &["camden"], &data)).await).await;
+    let to_camden = w.ciphertext(&["camden"], 1000);
+    let _: Uploaded = ok(w.upload(islington, &isl.id, &to_camden).await).await;
+    let _: Committed =
+        ok(w.commit(islington, &isl.id, &w.manifest(islington, &isl, &["camden"], &to_camden)).await).await;
     let by_colleague: CreatedDrop = ok(w.create_keyed(islington2, &["camden"], &key2).await).await;
     assert_eq!(by_colleague.id, isl.id);
     assert!(by_colleague.committed.is_some());
@@ -702,7 +709,7 @@ async fn an_uncommitted_drop_is_replaced_for_its_idempotency_key() {
     let mut w = World::start().await;
     let (camden, islington) = (&w.keys.camden, &w.keys.islington);
     let key = "0f".repeat(32);
-    let data = content(3000);
+    let data = w.ciphertext(&["islington"], 3000);
 
     // Created, never uploaded.
     let first: CreatedDrop = ok(w.create_keyed(camden, &["islington"], &key).await).await;

@@ -39,6 +39,11 @@ impl Keys {
 }
 
 impl World {
+    /// Bytes shaped like a drop's ciphertext to `recipients` (see [`common::ciphertext`]).
+    fn ciphertext(&self, recipients: &[&str], len: usize) -> Vec<u8> {
+        common::ciphertext(&self.keys.lifecycle_directory(1, |_| {}).directory, recipients, len)
+    }
+
     async fn start_lifecycle() -> World {
         World::launch(|keys| keys.lifecycle_directory(1, |_| {}).note, |hub| hub).await
     }
@@ -117,13 +122,14 @@ impl World {
 async fn expiry_deletes_the_ciphertext_logs_it_and_shows_non_delivery() {
     let mut w = World::start_lifecycle().await;
     let (islington, hackney) = (&w.keys.islington, &w.keys.hackney);
-    let data = content(5000);
+    let data = w.ciphertext(&["islington", "hackney"], 5000);
+    let to_hackney = w.ciphertext(&["hackney"], 5000);
     // Partly acknowledged: islington has it, hackney never fetched.
     let partly = w.send_expiring(&["islington", "hackney"], &data, 2 * DAY).await;
     // Nobody acknowledged.
-    let unread = w.send_expiring(&["hackney"], &data, 2 * DAY).await;
+    let unread = w.send_expiring(&["hackney"], &to_hackney, 2 * DAY).await;
     // Lives longer.
-    let later = w.send_expiring(&["hackney"], &data, 5 * DAY).await;
+    let later = w.send_expiring(&["hackney"], &to_hackney, 5 * DAY).await;
     w.fetch_and_ack(islington, &partly.id, &data).await;
 
     // Before the expiry nothing is swept.
@@ -196,7 +202,7 @@ async fn the_running_hub_sweeps_by_itself() {
         |hub| hub.with_sweep_interval(Duration::from_millis(50)),
     )
     .await;
-    let data = content(100);
+    let data = w.ciphertext(&["islington"], 400);
     let drop = w.send_expiring(&["islington"], &data, DAY).await;
     w.advance(DAY);
     // Waits for the background task (it ticks every 50 ms); the expiry
@@ -214,7 +220,7 @@ async fn the_running_hub_sweeps_by_itself() {
 #[tokio::test]
 async fn a_restarted_hub_catches_up_before_serving() {
     let mut w = World::start_lifecycle().await;
-    let data = content(100);
+    let data = w.ciphertext(&["islington"], 400);
     let expiring = w.send_expiring(&["islington"], &data, DAY).await;
     let lasting = w.send_expiring(&["islington"], &data, 3 * DAY).await;
     w.stop().await;
@@ -236,7 +242,7 @@ async fn recall_before_and_after_acknowledgement() {
     let mut w = World::start_lifecycle().await;
     let keys = w.keys.clone();
     let (camden, islington, hackney, barnet) = (&keys.camden, &keys.islington, &keys.hackney, &keys.barnet);
-    let data = content(3000);
+    let data = w.ciphertext(&["islington", "hackney"], 3000);
 
     // Before anyone fetched: recalled, deleted, gone from the inbox.
     let first = w.send_expiring(&["islington", "hackney"], &data, 3 * DAY).await;
@@ -293,7 +299,7 @@ async fn a_revoked_key_is_refused_everywhere_and_old_drops_stay_fetchable() {
     let mut w = World::start_lifecycle().await;
     let keys = w.keys.clone();
     let (camden, islington, jsmith) = (&keys.camden, &keys.islington, &keys.islington2);
-    let data = content(2000);
+    let data = w.ciphertext(&["islington"], 2000);
     // Encrypted to both of islington's members while j.smith's key was valid.
     let before = w.send_expiring(&["islington"], &data, 3 * DAY).await;
     let pending: CreatedDrop = ok(w.create(camden, &["islington"], 3 * DAY).await).await;
@@ -351,7 +357,7 @@ async fn an_agreement_that_ends_stops_all_traffic_under_it() {
     let mut w = World::start_lifecycle().await;
     let keys = w.keys.clone();
     let (camden, islington, hackney) = (&keys.camden, &keys.islington, &keys.hackney);
-    let data = content(1000);
+    let data = w.ciphertext(&["islington", "hackney"], 1000);
     let waiting = w.send_expiring(&["islington", "hackney"], &data, 7 * DAY).await;
     let uncommitted: CreatedDrop = ok(w.create(camden, &["islington"], 7 * DAY).await).await;
     let _: Uploaded = ok(w.upload(camden, &uncommitted.id, &data).await).await;

@@ -31,7 +31,7 @@ use sealdrop_proto::note::{open_doc, sign_doc};
 use sha2::{Digest as _, Sha256};
 use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader, record_hash, stored_hash_index};
 
-use common::{Keys, ORIGIN, START, World, content, err, inner_fsm, ok, party};
+use common::{Keys, ORIGIN, START, World, err, inner_fsm, ok, party};
 
 impl Keys {
     /// The directory at `serial`: from serial 2 on, Islington lists its witness key.
@@ -48,6 +48,11 @@ impl Keys {
 }
 
 impl World {
+    /// Bytes shaped like a drop's ciphertext to `recipients` (see [`common::ciphertext`]).
+    fn ciphertext(&self, recipients: &[&str], len: usize) -> Vec<u8> {
+        common::ciphertext(&self.keys.directory(1), recipients, len)
+    }
+
     async fn start() -> World {
         World::launch(|keys| keys.signed_directory(1).note, |hub| hub).await
     }
@@ -225,7 +230,7 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
     let mut w = World::start().await;
     let log_key = w.hub().log_verifier();
     let (islington, hackney) = (&w.keys.islington, &w.keys.hackney);
-    let data = content(10_000);
+    let data = w.ciphertext(&["islington", "hackney"], 10_000);
     let mut cp = w.checkpoint().await;
 
     // Commit: the manifest, verbatim.
@@ -312,19 +317,19 @@ async fn a_drop_is_logged_from_commit_to_deletion() {
 async fn a_commit_answers_with_the_consistency_proof_from_the_size_the_sender_knows() {
     let mut w = World::start().await;
     let first = w.checkpoint().await;
-    let (a, manifest_a) = w.prepare_drop(&["islington"], &content(100)).await;
+    let (a, manifest_a) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 400)).await;
     let committed = w.commit_knowing(&a.id, &manifest_a, Some(first.size)).await;
     let after_a = w.check_proof(committed.proof.as_ref().unwrap(), 1, Some((first.size, first.root))).await;
     assert_eq!(after_a.size, 2);
 
     // The same size as the new tree: an empty proof.
-    let (b, manifest_b) = w.prepare_drop(&["islington"], &content(200)).await;
+    let (b, manifest_b) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 500)).await;
     let committed = w.commit_knowing(&b.id, &manifest_b, Some(3)).await;
     let after_b = w.check_proof(committed.proof.as_ref().unwrap(), 2, Some((3, w.checkpoint().await.root))).await;
     assert!(committed.proof.unwrap().consistency.unwrap().hashes.is_empty());
 
     // A size beyond the tree gets no consistency proof (the client asks for one instead).
-    let (c, manifest_c) = w.prepare_drop(&["islington"], &content(300)).await;
+    let (c, manifest_c) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 600)).await;
     let committed = w.commit_knowing(&c.id, &manifest_c, Some(after_b.size + 10)).await;
     w.check_proof(committed.proof.as_ref().unwrap(), 3, None).await;
     w.stop().await;
@@ -376,7 +381,7 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
     let mut w = World::start().await;
     // 1 + 4 + 599 entries: two full tiles and a partial one at level 0, a
     // partial tile at level 1; drops and directories interleaved.
-    let data = content(64);
+    let data = w.ciphertext(&["islington"], 300);
     for _ in 0..4 {
         let (drop, manifest) = w.prepare_drop(&["islington"], &data).await;
         w.commit(&drop.id, &manifest).await;
@@ -584,7 +589,7 @@ async fn witnesses_cosign_checkpoints() {
     assert_eq!(w.read("/v1/log/checkpoint").await.text().await.unwrap(), note, "unchanged");
 
     // The next checkpoint starts without cosignatures.
-    let (drop, manifest) = w.prepare_drop(&["islington"], &content(5)).await;
+    let (drop, manifest) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 300)).await;
     w.commit(&drop.id, &manifest).await;
     let next = w.read("/v1/log/checkpoint").await.text().await.unwrap();
     assert!(next.starts_with(&format!("{ORIGIN}\n4\n")), "{next}");
@@ -673,7 +678,7 @@ fn sql(statement: &'static str) -> Box<dyn Fn(&rusqlite::Connection)> {
 #[tokio::test]
 async fn a_hub_whose_log_was_edited_refuses_to_start() {
     let mut w = World::start().await;
-    let (created, manifest) = w.prepare_drop(&["islington"], &content(10)).await;
+    let (created, manifest) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 300)).await;
     w.commit(&created.id, &manifest).await;
     let resp = w.get(&w.keys.islington, &format!("/v1/drops/{}/content", created.id)).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -758,7 +763,7 @@ async fn a_hub_whose_log_was_edited_refuses_to_start() {
 #[tokio::test]
 async fn an_emptied_log_is_refused_but_a_database_from_before_the_log_starts_one() {
     let mut w = World::start().await;
-    let (created, manifest) = w.prepare_drop(&["islington"], &content(10)).await;
+    let (created, manifest) = w.prepare_drop(&["islington"], &w.ciphertext(&["islington"], 300)).await;
     w.commit(&created.id, &manifest).await;
     w.stop().await;
     db(&w)

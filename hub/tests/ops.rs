@@ -21,6 +21,11 @@ impl Keys {
 }
 
 impl World {
+    /// Bytes shaped like a drop's ciphertext to islington (see [`common::ciphertext`]).
+    fn ciphertext(&self, len: usize) -> Vec<u8> {
+        common::ciphertext(&self.keys.ops_directory().directory, &["islington"], len)
+    }
+
     async fn start_ops() -> World {
         World::launch(|keys| keys.ops_directory().note, |hub| hub).await
     }
@@ -100,7 +105,7 @@ async fn metrics_count_every_way_a_drop_ends_and_every_sweep() {
     let (camden, islington) = (&world.keys.camden, &world.keys.islington);
 
     // Delivered: fetched and acknowledged.
-    let data = content(10_000);
+    let data = world.ciphertext(10_000);
     let delivered = world.committed(&data, 7 * DAY).await;
     let body = world.get(islington, &format!("/v1/drops/{}/content", delivered.id)).await.bytes().await.unwrap();
     assert_eq!(body.as_ref(), &data[..]);
@@ -108,11 +113,11 @@ async fn metrics_count_every_way_a_drop_ends_and_every_sweep() {
     let _: serde_json::Value =
         ok(world.post(islington, &format!("/v1/drops/{}/ack", delivered.id), &receipt).await).await;
     // Recalled.
-    let recalled = world.committed(&content(500), 7 * DAY).await;
+    let recalled = world.committed(&world.ciphertext(500), 7 * DAY).await;
     let _: serde_json::Value =
         ok(world.post(camden, &format!("/v1/drops/{}/recall", recalled.id), &Recall {}).await).await;
     // Expired, and one never committed (abandoned): both due in a day.
-    let _expired = world.committed(&content(700), DAY).await;
+    let _expired = world.committed(&world.ciphertext(700), DAY).await;
     let abandoned: CreatedDrop = ok(world.create(camden, &["islington"], DAY).await).await;
     let _: Uploaded = ok(world.upload(camden, &abandoned.id, &content(300)).await).await;
     // A second recall is refused: an error with its stable code.

@@ -15,7 +15,7 @@ use sealdrop_proto::keys::MemberSecretKey;
 use sealdrop_proto::note::sign_doc;
 use sealdrop_proto::request::sign_request;
 
-use common::{DAY, Keys, World, content, err, inner_fsm, ok, party};
+use common::{DAY, Keys, World, err, inner_fsm, ok, party};
 
 /// Camden, islington, hackney and barnet; `inner-fsm` between the first three.
 impl Keys {
@@ -31,6 +31,11 @@ impl Keys {
 }
 
 impl World {
+    /// Bytes shaped like a drop's ciphertext to `recipients` (see [`common::ciphertext`]).
+    fn ciphertext(&self, recipients: &[&str], len: usize) -> Vec<u8> {
+        common::ciphertext(&self.keys.range_directory().directory, recipients, len)
+    }
+
     async fn start_range() -> World {
         World::launch(|keys| keys.range_directory().note, |hub| hub).await
     }
@@ -103,7 +108,7 @@ async fn assert_refused(resp: reqwest::Response, total: usize) -> String {
 async fn range_serves_the_asked_bytes_with_206() {
     let mut w = World::start_range().await;
     let islington = &w.keys.islington;
-    let data = content(300 * 1024 + 17);
+    let data = w.ciphertext(&["islington"], 300 * 1024 + 17);
     let len = data.len();
     let drop = w.send_to(&["islington"], &data).await;
 
@@ -145,7 +150,7 @@ async fn range_serves_the_asked_bytes_with_206() {
 async fn range_that_cannot_be_served_gets_416_and_is_not_logged() {
     let mut w = World::start_range().await;
     let islington = &w.keys.islington;
-    let data = content(5000);
+    let data = w.ciphertext(&["islington"], 5000);
     let drop = w.send_to(&["islington"], &data).await;
     let before = w.all_entry_bytes().await.len();
 
@@ -175,7 +180,7 @@ async fn range_that_cannot_be_served_gets_416_and_is_not_logged() {
 async fn range_download_is_logged_like_a_full_one() {
     let mut w = World::start_range().await;
     let (islington, hackney) = (&w.keys.islington, &w.keys.hackney);
-    let data = content(70_000);
+    let data = w.ciphertext(&["islington", "hackney"], 70_000);
     let drop = w.send_to(&["islington", "hackney"], &data).await;
     assert!(w.fetches().await.is_empty());
 
@@ -205,7 +210,7 @@ async fn range_download_is_logged_like_a_full_one() {
 async fn range_gets_no_further_than_a_full_download() {
     let mut w = World::start_range().await;
     let (camden, islington, hackney, barnet) = (&w.keys.camden, &w.keys.islington, &w.keys.hackney, &w.keys.barnet);
-    let data = content(5000);
+    let data = w.ciphertext(&["islington", "hackney"], 5000);
     let drop = w.send_to(&["islington", "hackney"], &data).await;
     let before = w.all_entry_bytes().await.len();
 
@@ -239,7 +244,7 @@ async fn downloads_are_bounded_per_party_and_an_acknowledgement_needs_one() {
     use sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY;
     let mut w = World::start_range().await;
     let (islington, hackney) = (&w.keys.islington, &w.keys.hackney);
-    let data = content(5000);
+    let data = w.ciphertext(&["islington", "hackney"], 5000);
     let drop = w.send_to(&["islington", "hackney"], &data).await;
     let ack = format!("/v1/drops/{}/ack", drop.id);
 

@@ -662,6 +662,25 @@ pub fn manifest_for(
     }
 }
 
+/// `len` bytes standing in for a drop's ciphertext to `keys` keys, for
+/// tests that drive the API by hand: an age v1 header with `keys` X25519
+/// recipient stanzas (which the hub counts against the manifest at
+/// commit), then [`pseudo_random_bytes`] from `seed`. Not decryptable: the
+/// shares and wrapped keys are made up, and the hub never decrypts.
+pub fn age_shaped(keys: usize, len: usize, seed: u64) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = |n: u64| base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(n.to_be_bytes()));
+    let mut out = b"age-encryption.org/v1\n".to_vec();
+    for k in 0..keys as u64 {
+        out.extend_from_slice(format!("-> X25519 {}\n{}\n", b64(seed ^ (2 * k)), b64(seed ^ (2 * k + 1))).as_bytes());
+    }
+    out.extend_from_slice(format!("--- {}\n", b64(!seed)).as_bytes());
+    assert!(out.len() <= len, "{len} bytes cannot hold an age header for {keys} keys ({} bytes)", out.len());
+    let header = out.len();
+    out.extend(pseudo_random_bytes(len - header, seed));
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Time
 

@@ -4,9 +4,13 @@
 //! every time, however fast or loaded the machine).
 //!
 //! - Killed mid-fetch: nothing but the client's hidden staging folder is in
-//!   the output folder, the drop is not acknowledged, and the next fetch
-//!   clears the staging folder, resumes from the partial download kept in
-//!   the state dir and places exactly what was sent.
+//!   the output folder, the drop is not acknowledged, the next command
+//!   removes the staging folder (saying so), and the next fetch resumes
+//!   from the partial download kept in the state dir and places exactly
+//!   what was sent.
+//! - Killed mid-fetch, and the drop then recalled: the next command run
+//!   removes the staging folder (decrypted files) at once, from whatever
+//!   folder it runs, and says so.
 //! - Killed mid-send: the recipient sees nothing, and the same `sealdrop
 //!   send` run again completes (starting over: a send killed before its
 //!   local copy was finished cannot be continued, see docs/architecture.md).
@@ -70,11 +74,16 @@ fn a_client_killed_mid_fetch_leaves_no_output_and_the_next_fetch_gives_the_exact
     assert!(kept.len() >= 15 << 20 && kept.len() < ciphertext.len());
     assert!(kept[..] == ciphertext[..kept.len()], "the partial download is not the start of the ciphertext");
     islington.point_at(&hub);
+    // The next command (here `inbox`) removes the decrypted files and says so.
+    let inbox = islington.run(["inbox"]);
+    let said = String::from_utf8_lossy(&inbox.stderr);
+    assert!(said.contains(&format!(".sealdrop-incoming-{id}: drop {id} was being unpacked there")), "{said}");
+    assert!(list_dir(&out).is_empty(), "decrypted files outlived the killed fetch: {:?}", list_dir(&out));
     assert_eq!(islington.inbox_ids(), [id.as_str()], "a killed fetch acknowledged the drop");
     let status = camden.status_of(&id);
     assert_eq!(recipient_status(&status, "islington")["outcome"], "fetched", "{status}");
 
-    // The next fetch clears the staging folder, resumes and places the file.
+    // The next fetch resumes and places the file.
     let again = islington.run([OsStr::new("fetch"), OsStr::new(&id), OsStr::new("-o"), out.as_os_str()]);
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{err}");
@@ -85,6 +94,41 @@ fn a_client_killed_mid_fetch_leaves_no_output_and_the_next_fetch_gives_the_exact
     assert!(!spool.exists(), "the partial download outlived the fetch");
     assert!(islington.inbox_ids().is_empty(), "the drop was not acknowledged");
     hub.assert_consistent(&[&camden, &islington]);
+}
+
+#[test]
+fn decrypted_files_left_by_a_killed_fetch_are_removed_when_the_drop_is_recalled() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let data = pseudo_random_bytes(24 * MIB, 23);
+    let id = camden.send("islington", &[&camden.file("ehcp-scans.bin", &data)]);
+    let proxy = CutProxy::start(&hub.addr, Some(Cut::stall_response("GET /v1/drops/", "/content", 12 << 20)));
+    let mut islington = Party::with_url(&proxy.url, "islington");
+    let out = islington.work().join("incoming");
+    let staging = out.join(format!(".sealdrop-incoming-{id}"));
+    let mut fetching = islington.spawn([OsStr::new("fetch"), OsStr::new(&id), OsStr::new("-o"), out.as_os_str()]);
+    proxy.wait_stalled(WAIT);
+    wait_until("decrypted files are staged", || staging.is_dir() && bytes_under(&staging) >= 4 << 20);
+    fetching.kill().expect("kill sealdrop fetch");
+    fetching.wait().expect("wait for sealdrop fetch");
+    assert_eq!(sealdrop_e2e::mode_of(&staging) & 0o777, 0o700, "the staging folder is not private");
+
+    // The sender takes the drop back; the recipient's next fetch --all (in
+    // another folder: its inbox is empty now) still finds and removes the
+    // decrypted files and says so.
+    camden.ok(["recall", id.as_str()]);
+    islington.point_at(&hub);
+    let elsewhere = islington.work().join("elsewhere");
+    let run = islington.run([OsStr::new("fetch"), OsStr::new("--all"), OsStr::new("-o"), elsewhere.as_os_str()]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    let said = format!(".sealdrop-incoming-{id}: drop {id} was being unpacked there by a fetch that did not finish");
+    assert!(err.lines().any(|l| l.starts_with("removed ") && l.contains(&said)), "{err}");
+    assert!(!staging.exists(), "decrypted files of a recalled drop outlived the fetch");
+    assert!(list_dir(&out).is_empty(), "{:?}", list_dir(&out));
+    // Said once: the next run has nothing to clean.
+    let run = islington.run([OsStr::new("inbox")]);
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("removed"), "{}", String::from_utf8_lossy(&run.stderr));
 }
 
 #[test]

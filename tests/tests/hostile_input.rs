@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealdrop_e2e::{AGREEMENT, Hub, Party, http, member_key, pseudo_random_bytes, raw, sha256_hex, tree};
+use sealdrop_e2e::{AGREEMENT, Hub, Party, age_shaped, http, member_key, pseudo_random_bytes, raw, sha256_hex, tree};
 use sealdrop_proto::api::{Commit, CreateDrop, CreatedDrop, UPLOAD_OFFSET_HEADER};
 use sealdrop_proto::keys::NoteSigningKey;
 
@@ -207,7 +207,7 @@ fn an_oversized_upload_is_refused_with_413_and_nothing_is_stored() {
     let drop = create(&hub);
     let id = drop.id.to_string();
     let before = stored(&hub);
-    let data = pseudo_random_bytes(200_000, 1);
+    let data = age_shaped(1, 200_000, 1);
 
     let reply = raw::exchange(&hub.addr, &upload_head(&id, Some(data.len()), 0), &data).expect("an answer");
     let message = reply.assert_error(413, "payload_too_large");
@@ -243,7 +243,7 @@ fn truncated_upload_keeps_a_resumable_prefix(total: usize, sent: usize) {
     let hub = Hub::start();
     let drop = create(&hub);
     let id = drop.id.to_string();
-    let data = pseudo_random_bytes(total, total as u64);
+    let data = age_shaped(1, total, total as u64);
     let log_before = stored(&hub).log_entries;
 
     let mut conn = raw::connect(&hub.addr);
@@ -302,7 +302,7 @@ fn a_body_longer_than_its_content_length_is_cut_there_and_the_wrong_digest_refus
     let hub = Hub::start();
     let drop = create(&hub);
     let id = drop.id.to_string();
-    let data = pseudo_random_bytes(80_000, 3);
+    let data = age_shaped(1, 80_000, 3);
     // 50,000 declared, 80,000 sent: the hub takes the declared bytes as the
     // body, and the rest is not a request.
     let reply = raw::exchange(&hub.addr, &upload_head(&id, Some(50_000), 0), &data).expect("an answer");
@@ -655,7 +655,7 @@ fn an_upload_that_stops_half_way_is_answered_408_and_its_prefix_kept_for_continu
     let hub = impatient_hub();
     let drop = create(&hub);
     let id = drop.id.to_string();
-    let data = pseudo_random_bytes(300_000, 6);
+    let data = age_shaped(1, 300_000, 6);
     let mut conn = raw::connect(&hub.addr);
     conn.write_all(upload_head(&id, Some(data.len()), 0).as_bytes()).unwrap();
     conn.write_all(&data[..120_000]).unwrap();
@@ -696,7 +696,7 @@ fn a_slow_but_steady_upload_outlasts_the_idle_timeout() {
     let hub = impatient_hub();
     let drop = create(&hub);
     let id = drop.id.to_string();
-    let data = pseudo_random_bytes(200_000, 7);
+    let data = age_shaped(1, 200_000, 7);
     let mut conn = raw::connect(&hub.addr);
     conn.write_all(upload_head(&id, Some(data.len()), 0).as_bytes()).unwrap();
     let started = Instant::now();

@@ -1,6 +1,8 @@
 //! A malicious or compromised hub operator edits what the hub stores. The
 //! recipient's client checks the sender's signed manifest itself, so altered
 //! or swapped manifests are refused: nothing is written, nothing acknowledged.
+//! A ciphertext of the hub's own making is caught by the hash check, which
+//! decides before anything inside it is judged: the sender is never blamed.
 
 use sealdrop_e2e::{Hub, Party, recipient_status, tree, write_file};
 
@@ -54,4 +56,54 @@ fn a_key_file_that_is_not_a_member_key_is_refused() {
     sealdrop_e2e::chmod(&camden.key, 0o600);
     let stderr = camden.fail_with(["inbox"], 3, "key_invalid");
     assert!(stderr.contains(camden.key.to_str().unwrap()), "the error names the file: {stderr}");
+}
+
+/// `plaintext` encrypted by the stock `age` binary to `recipient`.
+fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, cipher) = (dir.path().join("plain"), dir.path().join("cipher"));
+    std::fs::write(&plain, plaintext).unwrap();
+    let out = std::process::Command::new("age")
+        .arg("-r")
+        .arg(recipient)
+        .arg("-o")
+        .arg(&cipher)
+        .arg(&plain)
+        .output()
+        .unwrap_or_else(|e| panic!("run the stock `age` binary (Debian: `apt-get install age`): {e}"));
+    assert!(out.status.success(), "age: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(&cipher).unwrap()
+}
+
+#[test]
+fn a_hub_that_swaps_in_its_own_ciphertext_is_caught_as_tampering_not_blamed_on_the_sender() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let id = camden.send("islington", &[&camden.file("fsm.csv", "upn\nA1\n")]);
+
+    // The operator knows islington's public key: it builds an archive with
+    // a symbolic link (which the recipient refuses as unsafe), encrypts it
+    // to islington, and serves it in place of camden's ciphertext.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "fsm.csv", "/etc/passwd").unwrap();
+    let swapped = age_encrypt(&sealdrop_e2e::member_key("islington").public().age_recipient, &b.into_inner().unwrap());
+    hub.set_ciphertext(&id, &swapped);
+
+    let landing = islington.work().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let stderr =
+        islington.fail_with(["fetch".as_ref(), id.as_ref(), "-o".as_ref(), landing.as_os_str()], 4, "tampered");
+    assert!(stderr.contains("does not match its signed manifest"), "{stderr}");
+    assert!(!stderr.contains("unsafe"), "the hub's ciphertext was blamed on the sender: {stderr}");
+    assert!(tree(&landing).is_empty(), "a refused fetch wrote {:?}", tree(&landing).keys());
+    assert!(islington.inbox_ids().contains(&id), "the drop was acknowledged");
+    // Tampering is the hub's doing: the next fetch --all tries it again.
+    let again = islington.run(["fetch".as_ref(), "--all".as_ref(), "-o".as_ref(), landing.as_os_str()]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("error[tampered]") && !err.contains("skipped"), "{err}");
 }

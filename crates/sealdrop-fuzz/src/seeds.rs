@@ -324,6 +324,40 @@ fn hub_inputs(add: &mut Add<'_>) {
             add("proof", name, bytes);
         }
     }
+    age_headers(add);
+}
+
+/// Ciphertexts' first bytes: from the `age` crate (with its grease stanza),
+/// one shaped as Go's `age` writes it (no grease), and refused ones.
+fn age_headers(add: &mut Add<'_>) {
+    let f = fixture();
+    let encrypt = |members: &[usize]| {
+        let recipients: Vec<age::x25519::Recipient> =
+            members.iter().map(|&i| f.member(i).public().age_recipient().expect("valid")).collect();
+        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).expect("some");
+        let mut w = enc.wrap_output(Vec::new()).expect("in memory");
+        w.write_all(b"a drop's archive").expect("in memory");
+        w.finish().expect("in memory")
+    };
+    add("age_header", "to-islington", encrypt(&[1]));
+    add("age_header", "to-two", encrypt(&[1, 2]));
+    add("age_header", "extra-key", encrypt(&[1, 2, 0]));
+    let mut truncated = encrypt(&[1]);
+    truncated.truncate(60);
+    add("age_header", "truncated", truncated);
+    let stanza = |tag: &str, args: &str| format!("-> {tag} {args}\n{}A\n", "B".repeat(42));
+    let header = |stanzas: &str| {
+        let mut h = format!("age-encryption.org/v1\n{stanzas}--- {}A\n", "C".repeat(42)).into_bytes();
+        h.extend_from_slice(&[7u8; 16 + 40]);
+        h
+    };
+    add("age_header", "go-age", header(&stanza("X25519", &"D".repeat(43))));
+    add(
+        "age_header",
+        "scrypt",
+        header(&format!("{}{}", stanza("X25519", &"D".repeat(43)), stanza("scrypt", "c2FsdA 18"))),
+    );
+    add("age_header", "armored", b"-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3Yx\n".to_vec());
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {

@@ -72,6 +72,7 @@ corpus_tests!(
     request_auth,
     range,
     api_json,
+    age_header,
     log_entry,
     audit_log,
     proof,
@@ -122,6 +123,10 @@ const REFUSED_SEEDS: &[(&str, &str)] = &[
     ("tar_extract", "fifo"),
     ("tar_extract", "duplicate"),
     ("merge_csv", "headers-differ"),
+    ("age_header", "extra-key"),
+    ("age_header", "scrypt"),
+    ("age_header", "armored"),
+    ("age_header", "truncated"),
 ];
 
 #[test]

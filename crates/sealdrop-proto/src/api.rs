@@ -43,6 +43,10 @@ pub mod code {
     pub const BAD_MANIFEST: &str = "bad_manifest";
     /// The ciphertext received differs from the manifest's hash or length (422).
     pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// The ciphertext's age header does not hold exactly one recipient
+    /// stanza per key the manifest lists in `encrypted_to`, or holds a
+    /// stanza of another type (422; see [`crate::age_header`]).
+    pub const HEADER_MISMATCH: &str = "header_mismatch";
     /// The receipt is not signed by the recipient or does not match the drop (422).
     pub const BAD_RECEIPT: &str = "bad_receipt";
     /// The drop is not in a state that allows this (409).

@@ -8,10 +8,12 @@
 //! - [`directory`]: the coordinator-signed directory of parties, keys and agreements.
 //! - [`drop`]: the sender's manifest and the recipient's receipt.
 //! - [`request`]: signing and verifying HTTP requests to the hub.
+//! - [`age_header`]: the recipient stanzas a drop's ciphertext may hold.
 //! - [`api`]: the hub's routes' bodies and stable error codes.
 //! - [`clock`]: the time source tests control.
 #![forbid(unsafe_code)]
 
+pub mod age_header;
 pub mod api;
 pub mod clock;
 pub mod directory;

@@ -5,7 +5,10 @@
 //! manifest is signed by the calling member's key from the current directory,
 //! repeats the drop's facts exactly, was encrypted only to current member keys
 //! of the recipient parties (at least one per party), and names the exact
-//! bytes the hub received. Only then is the blob promoted and the drop
+//! bytes the hub received, whose age header holds exactly one recipient
+//! stanza per key the manifest lists (`sealdrop_proto::age_header`: the
+//! header is not secret, and a drop readable by a key nobody listed must
+//! never reach a recipient). Only then is the blob promoted and the drop
 //! committed, together with its `drop_committed` transfer-log entry (the
 //! manifest verbatim), so recipients never see a drop whose manifest the hub
 //! refused, and the log never misses a drop they can see.
@@ -15,11 +18,13 @@ use std::collections::BTreeSet;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use sealdrop_log::entry::LogEntry;
+use sealdrop_proto::age_header;
 use sealdrop_proto::api::{Commit, Committed, DropState, ErrorBody, code};
 use sealdrop_proto::directory::Directory;
-use sealdrop_proto::drop::Manifest;
+use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::note::open_doc;
+use sealdrop_proto::note::{open_doc, peek_doc};
+use tokio::io::AsyncReadExt as _;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
@@ -120,6 +125,35 @@ pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), ApiEr
     Ok(())
 }
 
+/// Reads the start of drop `id`'s upload, at most as much as an age header
+/// for `encrypted_to` may take, and applies the one rule about recipient
+/// stanzas ([`age_header::check`]).
+pub async fn check_header(hub: &Hub, id: &DropId, encrypted_to: &[EncryptedTo]) -> Result<(), ApiError> {
+    let Some(mut upload) = hub.blobs().open_upload(id).await? else {
+        return Err(ApiError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
+    };
+    let limit = age_header::max_header_len(encrypted_to.len());
+    let mut prefix = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let want = chunk.len().min(limit.saturating_sub(prefix.len())).max(1);
+        let n = upload.reader.read(&mut chunk[..want]).await.map_err(ApiError::internal)?;
+        prefix.extend_from_slice(&chunk[..n]);
+        match age_header::check(&prefix, encrypted_to, n == 0) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(ApiError::new(
+                    code::HEADER_MISMATCH,
+                    format!(
+                        "{e}; encrypt the drop to exactly the keys its manifest lists in encrypted_to, upload it again and commit"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 /// The resume window as an error message shows it: whole hours as hours.
 fn resume_window_text(window: std::time::Duration) -> String {
     match window.as_secs() {
@@ -136,7 +170,7 @@ fn resume_window_text(window: std::time::Duration) -> String {
     summary = "Commit a drop with its signed manifest",
     description = "Makes the uploaded ciphertext visible to the recipients once the manifest, signed by the calling \
                    member, repeats the drop's facts, names exactly the bytes received, and is encrypted only to current \
-                   member keys of the recipient parties. The answer carries the `drop_committed` entry's log proof.",
+                   member keys of the recipient parties, with exactly one age recipient stanza per key it lists. The answer carries the `drop_committed` entry's log proof.",
     params(("id" = DropId, Path, description = "The drop")),
     request_body = Commit,
     responses(
@@ -145,7 +179,7 @@ fn resume_window_text(window: std::time::Duration) -> String {
         (status = 403, description = "`forbidden`: your party is not the drop's sender", body = ErrorBody),
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
         (status = 409, description = "`conflict`: already committed, or no content uploaded", body = ErrorBody),
-        (status = 422, description = "`bad_manifest`, `hash_mismatch`, `bad_expiry`, `agreement_not_in_force`, `not_in_agreement`", body = ErrorBody),
+        (status = 422, description = "`bad_manifest`, `hash_mismatch`, `header_mismatch`, `bad_expiry`, `agreement_not_in_force`, `not_in_agreement`", body = ErrorBody),
     ),
     security(("sealdrop_request_signature" = [])),
 )]
@@ -170,6 +204,14 @@ pub async fn commit(
             resume_window_text(hub.config().upload_resume_window)
         )));
     };
+    // The header check reads storage, so it runs before the log turn (other
+    // commits do not wait on it); the keys it counts come from the same
+    // manifest text `check_manifest` verifies below, and its verdict is
+    // given after that one's, so a manifest that is wrong is named first.
+    let header = match peek_doc::<Manifest>(&req.manifest) {
+        Ok(claimed) => check_header(&hub, &id, &claimed.encrypted_to).await,
+        Err(e) => Err(bad_manifest(e.to_string())),
+    };
     let turn = hub.log_turn().await;
     let now = hub.now();
     if rec.expires <= now.as_second() {
@@ -187,6 +229,7 @@ pub async fn commit(
     agreement_allows(dir, &rec.agreement, &parties, now)?;
     let manifest = check_manifest(dir, &caller, &rec, &req.manifest)?;
     check_content(&manifest, &upload)?;
+    header?;
     let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
         bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
     })?;

@@ -47,6 +47,7 @@ pub fn status_of(code: &str) -> StatusCode {
         | code::BAD_EXPIRY
         | code::BAD_MANIFEST
         | code::HASH_MISMATCH
+        | code::HEADER_MISMATCH
         | code::BAD_RECEIPT
         | code::BAD_COSIGNATURE
         | code::DIRECTORY_BAD_SIGNATURE
@@ -204,6 +205,7 @@ mod tests {
             (code::BAD_EXPIRY, 422),
             (code::BAD_MANIFEST, 422),
             (code::HASH_MISMATCH, 422),
+            (code::HEADER_MISMATCH, 422),
             (code::BAD_RECEIPT, 422),
             (code::BAD_COSIGNATURE, 422),
             (code::CONFLICT, 409),

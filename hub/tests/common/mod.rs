@@ -114,6 +114,19 @@ pub fn directory(serial: u64, parties: Vec<Party>, agreements: Vec<Agreement>) -
     Directory { serial, issued_at: "2026-01-01T00:00:00Z".parse().unwrap(), hub: None, parties, agreements }
 }
 
+/// Every member key `directory` lists for each of `recipients`.
+pub fn encrypted_to(directory: &Directory, recipients: &[&str]) -> Vec<EncryptedTo> {
+    recipients
+        .iter()
+        .flat_map(|r| {
+            let p = directory.party(&r.parse().unwrap()).unwrap();
+            p.members
+                .iter()
+                .map(|m| EncryptedTo { key: format!("{}/{}", p.id, m.member), age_recipient: m.age_recipient.clone() })
+        })
+        .collect()
+}
+
 /// A manifest of `drop` from `sender` for `content`, encrypted to every
 /// member `directory` lists for each recipient, under `inner-fsm` and
 /// directory serial 1.
@@ -124,15 +137,7 @@ pub fn manifest(
     recipients: &[&str],
     content: &[u8],
 ) -> Manifest {
-    let encrypted_to = recipients
-        .iter()
-        .flat_map(|r| {
-            let p = directory.party(&r.parse().unwrap()).unwrap();
-            p.members
-                .iter()
-                .map(|m| EncryptedTo { key: format!("{}/{}", p.id, m.member), age_recipient: m.age_recipient.clone() })
-        })
-        .collect();
+    let encrypted_to = encrypted_to(directory, recipients);
     Manifest {
         drop: drop.id.clone(),
         sender: sender.party.clone(),
@@ -435,7 +440,28 @@ pub async fn err(resp: reqwest::Response, status: u16, code: &str) -> String {
     body.error.message
 }
 
-/// Bytes standing in for ciphertext: not real age, the hub never looks inside.
+/// Bytes standing in for ciphertext where the hub must refuse or never
+/// commit them: not age at all.
 pub fn content(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// `len` bytes standing in for a drop's ciphertext to `recipients` under
+/// `directory`: an age v1 header with one X25519 recipient stanza per key
+/// [`manifest`] lists for them (which the hub counts at commit), then
+/// [`content`] as payload. Not decryptable: the shares and wrapped keys
+/// are made up, and the hub never decrypts.
+pub fn ciphertext(directory: &Directory, recipients: &[&str], len: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = |seed: usize| base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(seed.to_be_bytes()));
+    let keys = encrypted_to(directory, recipients).len();
+    let mut out = b"age-encryption.org/v1\n".to_vec();
+    for k in 0..keys {
+        out.extend_from_slice(format!("-> X25519 {}\n{}\n", b64(2 * k), b64(2 * k + 1)).as_bytes());
+    }
+    out.extend_from_slice(format!("--- {}\n", b64(usize::MAX)).as_bytes());
+    assert!(out.len() <= len, "{len} bytes cannot hold an age header for {keys} keys ({} bytes)", out.len());
+    let header = out.len();
+    out.extend(content(len - header));
+    out
 }

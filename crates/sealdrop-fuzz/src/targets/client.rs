@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use sealdrop::config::ConfigFile;
 use sealdrop::journal::{self, Filter};
-use sealdrop::merge::{Part, merge_csv_parts};
+use sealdrop::merge::{Formulas, Part, merge_csv_parts};
 use sealdrop::split::route::Router;
 use sealdrop::split::table::{BOM, CsvSource, RowSource, XlsxSource, find_column};
 use sealdrop_proto::ids::{DropId, MemberName, PartyId};
@@ -102,8 +102,9 @@ pub fn split_xlsx(data: &[u8]) -> bool {
 /// `merge::merge_csv_parts` as `fetch --merge-csv` does.
 ///
 /// Asserts: a merge writes one header with `source_party` added and as many
-/// rows as it reports, each naming its part's sender; a refused merge leaves
-/// nothing behind (no output, no temporary file).
+/// rows as it reports, each naming its part's sender, and no cell a
+/// spreadsheet would run as a formula; a refused merge leaves nothing behind
+/// (no output, no temporary file).
 pub fn merge_csv(data: &[u8]) -> bool {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let senders = ["camden", "hackney", "islington"];
@@ -117,7 +118,7 @@ pub fn merge_csv(data: &[u8]) -> bool {
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).expect("writable");
     let out = out_dir.join("merged.csv");
-    match merge_csv_parts(&parts, &out) {
+    match merge_csv_parts(&parts, &out, Formulas::Neutralise) {
         Ok(Some(outcome)) => {
             let bytes = std::fs::read(&out).expect("the merged file exists");
             assert_eq!(outcome.bom, bytes.starts_with(BOM));
@@ -125,9 +126,14 @@ pub fn merge_csv(data: &[u8]) -> bool {
             let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(body);
             let header = r.byte_headers().expect("the merged file has a header").clone();
             assert_eq!(header.iter().next_back(), Some(&b"source_party"[..]));
+            let no_formula = |rec: &csv::ByteRecord| {
+                assert!(!rec.iter().any(sealdrop::formulas::is_formula), "a formula cell was merged as sent");
+            };
+            no_formula(&header);
             let mut rows = 0u64;
             for rec in r.byte_records() {
                 let rec = rec.expect("the merged file is valid CSV");
+                no_formula(&rec);
                 let from = rec.iter().next_back().expect("a source_party field");
                 assert!(parts.iter().any(|p| p.from.as_str().as_bytes() == from), "a row names no part's sender");
                 rows += 1;

@@ -183,3 +183,55 @@ fn assert_round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Deb
     let back: T = serde_json::from_slice(&json).expect("an API type's own JSON parses");
     assert_eq!(&back, v, "{} changed in a JSON round trip", std::any::type_name::<T>());
 }
+
+/// A ciphertext's first bytes, as the hub reads them at commit and the
+/// client before decrypting: `age_header::check` against islington's key,
+/// and against islington's and hackney's.
+///
+/// Asserts: reading the input a byte at a time reaches the same verdict as
+/// the whole of it; an accepted header parses on its own, holds one X25519
+/// stanza per listed key, and is exactly what age itself reads as the
+/// header (age's decryptor opens the input cut 16 bytes past it, where the
+/// payload nonce ends, and not one byte shorter).
+pub fn age_header(data: &[u8]) -> bool {
+    use sealdrop_proto::age_header::{X25519, check, parse, read_and_check};
+    use sealdrop_proto::drop::EncryptedTo;
+    let f = fixture();
+    let key = |i: usize| {
+        let card = f.member(i).public();
+        EncryptedTo { key: f.member(i).signing.name().to_owned(), age_recipient: card.age_recipient }
+    };
+    let mut accepted = false;
+    for keys in [vec![key(1)], vec![key(1), key(2)]] {
+        let whole = check(data, &keys, true).map(|len| len.expect("a complete input gets a verdict"));
+        let (read, streamed) = read_and_check(&mut OneByteAtATime(data), &keys).expect("reading memory");
+        assert_eq!(streamed, whole, "reading a byte at a time gave another verdict");
+        assert!(data.starts_with(&read), "the bytes read are not the input's start");
+        let Ok(len) = whole else { continue };
+        accepted = true;
+        let header = parse(&data[..len]).expect("an accepted header parses").expect("on its own");
+        assert_eq!(header.len, len);
+        assert_eq!(header.stanzas.iter().filter(|s| s.tag == X25519).count(), keys.len());
+        if data.len() >= len + 16 {
+            assert!(age::Decryptor::new(&data[..len + 16]).is_ok(), "age reads the header differently");
+            assert!(age::Decryptor::new(&data[..len + 15]).is_err(), "age's header ends before ours");
+        }
+    }
+    accepted
+}
+
+/// A reader handing out one byte per read.
+struct OneByteAtATime<'a>(&'a [u8]);
+
+impl std::io::Read for OneByteAtATime<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), out.first_mut()) {
+            (Some((b, rest)), Some(slot)) => {
+                *slot = *b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
