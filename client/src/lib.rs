@@ -3,7 +3,7 @@
 //! Which module to use when:
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
-//! - [`archive`]: the tar inside each drop, with safe extraction.
+//! - [`archive`]: the tar inside each drop, with safe extraction; [`padding`]: its size class.
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
@@ -31,6 +31,7 @@ pub mod inbox;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;
+pub mod padding;
 pub mod pipe;
 pub mod recall;
 pub mod sample;

@@ -7,6 +7,7 @@
 //! - [`note`]: signing and opening typed documents as C2SP signed notes.
 //! - [`directory`]: the coordinator-signed directory of parties, keys and agreements.
 //! - [`drop`]: the sender's manifest and the recipient's receipt.
+//! - [`padding`]: the size classes a drop's plaintext is padded to.
 //! - [`request`]: signing and verifying HTTP requests to the hub.
 //! - [`api`]: the hub's routes' bodies and stable error codes.
 //! - [`clock`]: the time source tests control.
@@ -19,6 +20,7 @@ pub mod drop;
 pub mod ids;
 pub mod keys;
 pub mod note;
+pub mod padding;
 pub mod request;
 
 pub use jiff::Timestamp;
