@@ -2,19 +2,28 @@
 //! of a drop received.
 //!
 //! The sender appends zeros after the tar archive's end-of-archive marker
-//! until the plaintext is [`padded_len`] of the archive's length, inside the
-//! encryption: the hub sees only the class (32 KiB for any small list, then
-//! Padmé; see [`sealdrop_proto::padding`]). Stock `tar` stops at the marker
-//! (GNU tar reads a pipe to its end first, so `age -d` is never cut off), so
-//! padded drops open with `age -d | tar -x` as before.
+//! until the plaintext is [`sealdrop_proto::padding::padded_len`] of the
+//! archive's length, inside the encryption: the hub sees only the class
+//! (32 KiB for any small list, then Padmé; see [`sealdrop_proto::padding`]).
+//! Stock `tar` stops at the marker, so padded drops open with
+//! `age -d | tar -x` as before: tar exits 0 without a word and the files are
+//! whole. From a pipe, when more padding is left than the pipe holds (64 KiB),
+//! `age` is then ended by SIGPIPE (141 in a shell with `pipefail`); `tar -xi`
+//! reads the padding too, and the README says so.
 //!
 //! The recipient reads everything after the marker and refuses a drop with
 //! a non-zero byte there: the signed ciphertext must not carry bytes that
-//! no tool shows (or, after a lone zero block, entries that GNU tar would
+//! no tool shows (or, after a lone zero block, entries that `tar -i` would
 //! extract and sealdrop would not). The class itself is not enforced on
 //! receipt: it protects the sender's metadata from the hub, the recipient
 //! gains nothing by refusing an unpadded drop, and drops made by hand with
 //! stock `age` and `tar` (or by clients before padding) stay readable.
+//!
+//! [`check_trailing_zeros`] relies on [`archive::extract`] reading the
+//! archive exactly up to its first end block and no further (no read-ahead
+//! buffer of its own): the test
+//! `a_padded_archive_is_its_class_long_ends_in_zeros_and_still_extracts`
+//! holds it to that.
 
 use std::io::{self, Read, Write};
 
