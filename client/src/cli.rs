@@ -97,13 +97,14 @@ enum Command {
     ///
     /// With --split-by, one CSV or XLSX file is split by a column instead:
     /// each row goes to the party its value names (party id, display name,
-    /// full council name, GSS code or DfE LA number, resolved through the
-    /// signed directory), each party's rows as a separate drop encrypted only
-    /// to that party. A summary of what goes where is shown first and must
-    /// be confirmed (or --yes); rows for your own party stay here, rows that
-    /// match no party are written to `<stem>-unroutable.csv` and stop the
-    /// send unless --allow-unroutable. Running the same command again after
-    /// a failure sends only the parts that are missing.
+    /// full council name, or GSS code or DfE LA number exactly as written,
+    /// resolved through the signed directory), each party's rows as a
+    /// separate drop encrypted only to that party. A summary of what goes
+    /// where is shown first and must be confirmed (or --yes); rows for your
+    /// own party stay here, rows that match no party are written to
+    /// `<stem>-unroutable.csv` and stop the send unless --allow-unroutable.
+    /// Running the same command again after a failure, with the same member
+    /// key, sends only the parts that are missing.
     #[command(verbatim_doc_comment)]
     Send {
         /// Recipient parties (id, name, GSS code or LA number), comma-separated.

@@ -46,6 +46,7 @@ use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
 use crate::hub_client::HubClient;
 use crate::names::{shown, shown_list, shown_path};
+use crate::padding::TrailingError;
 use crate::pipe::progress_bar;
 
 /// What one fetch produced.
@@ -999,8 +1000,12 @@ fn decrypt_and_extract(
         ExtractError::Input(e) => Unpack::Decrypt(e.to_string()),
         ExtractError::Io(e) => Unpack::Io(e),
     })?;
-    // Read to the end so age authenticates the final chunk.
-    io::copy(&mut plaintext, &mut io::sink()).map_err(|e| Unpack::Decrypt(e.to_string()))?;
+    // Read to the end so age authenticates the final chunk; what follows
+    // the archive's end must be zeros (its padding to the size class).
+    crate::padding::check_trailing_zeros(&mut plaintext).map_err(|e| match e {
+        TrailingError::Hidden { .. } => Unpack::Unsafe(e.to_string()),
+        TrailingError::Io(e) => Unpack::Decrypt(e.to_string()),
+    })?;
     Ok(extracted)
 }
 

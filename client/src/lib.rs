@@ -3,7 +3,7 @@
 //! Which module to use when:
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
-//! - [`archive`]: the tar inside each drop, with safe extraction; [`staging`]: the private
+//! - [`archive`]: the tar inside each drop, with safe extraction; [`padding`]: its size class; [`staging`]: the private
 //!   folder a drop is unpacked into, and cleaning up after a fetch that did not finish.
 //! - [`names`]: which file names are refused, and how every untrusted name is shown.
 //! - [`refused`]: drops refused for what their sender signed, not downloaded again.
@@ -37,6 +37,7 @@ pub mod journal;
 pub mod logcheck;
 pub mod merge;
 pub mod names;
+pub mod padding;
 pub mod pipe;
 pub mod recall;
 pub mod refused;

@@ -1,4 +1,5 @@
-//! Sending a drop: files -> tar -> age (to every member key of every
+//! Sending a drop: files -> tar -> zero padding to the size class
+//! ([`crate::padding`]) -> age (to every member key of every
 //! recipient, from the verified directory) -> SHA-256 -> streamed upload ->
 //! signed manifest -> commit. Nothing holds a whole file in memory.
 
@@ -311,7 +312,8 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
                 };
                 (settings.state_dir.as_path(), pending)
             });
-            let bar = progress_bar(plan.total_bytes, "encrypting and sending", settings.quiet);
+            // The padding to the size class is sent too: the bar counts it.
+            let bar = progress_bar(crate::padding::progress_len(&plan), "encrypting and sending", settings.quiet);
             let progress = bar.clone();
             let digest = upload::upload_new(
                 NewUpload {

@@ -438,7 +438,7 @@ fn check_same(sent: &Digested, sha256: String, len: u64) -> Result<()> {
     ))
 }
 
-/// The producer: tar and age-encrypt `plan` into chunks on `tx`.
+/// The producer: tar, pad to the size class and age-encrypt `plan` into chunks on `tx`.
 fn produce(
     plan: &archive::Plan,
     recipients: &[age::x25519::Recipient],
@@ -449,7 +449,7 @@ fn produce(
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(io::Error::other)?;
         let sink = encryptor.wrap_output(ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) })?;
-        let mut chunks = archive::write(plan, sink, on_bytes)?.finish()?;
+        let mut chunks = crate::padding::write_padded(plan, sink, on_bytes)?.finish()?;
         chunks.send()
     })();
     let last = match &result {

@@ -266,7 +266,10 @@ fn health_readiness_and_metrics_after_a_real_send_and_fetch() {
     let uploaded = sample(&text, "sealdrop_hub_uploaded_bytes_total", "");
     let downloaded = sample(&text, "sealdrop_hub_downloaded_bytes_total", "");
     assert_eq!(uploaded, downloaded, "the one upload and the one download are the same ciphertext");
-    assert!(uploaded > content.len() as f64 && uploaded < content.len() as f64 + 4096.0, "{uploaded}");
+    // The tar archive padded to its size class, then age's header and tags.
+    let archive = 512 + (content.len() as u64).div_ceil(512) * 512 + 1024;
+    let padded = sealdrop_proto::padding::padded_len(archive) as f64;
+    assert!(uploaded > padded && uploaded < padded + 1024.0, "{uploaded}");
     assert_eq!(sample(&text, "sealdrop_hub_errors_total", "code=\"unauthenticated\""), 1.0);
     assert!(sample(&text, "sealdrop_hub_errors_total", "code=\"not_found\"") >= 2.0, "{text}");
     let put = "method=\"PUT\",route=\"/v1/drops/{id}/content\",status=\"200\"";

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::Digest as _;
+
 use sealdrop_e2e::{Hub, Party, authority_key_copy, example_directory_json, read_text, sign_directory, tree};
 
 const BOM: &str = "\u{feff}";
@@ -204,8 +206,9 @@ fn a_rerun_after_a_failure_part_way_sends_only_what_is_missing() {
     let input = camden.work().join("fsm.csv");
     camden.ok(["sample", "fsm", "--rows", "3000", "--seed", "7", "--home-las", "6", "-o", input.to_str().unwrap()]);
 
-    // The hub refuses uploads over 12 KB, so the bigger parts fail.
-    hub.restart_with(&["--max-upload-bytes", "12000"]);
+    // The hub refuses uploads over 40 KB, so the parts bigger than the
+    // smallest size class (32 KiB of padded plaintext) fail.
+    hub.restart_with(&["--max-upload-bytes", "40000"]);
     camden.point_at(&hub);
     let out = split(&camden, &input, &["--yes"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -224,8 +227,38 @@ fn a_rerun_after_a_failure_part_way_sends_only_what_is_missing() {
     let sent_now: Vec<&str> = second.lines().filter(|l| l.starts_with("sent d-")).collect();
     assert_eq!(already.len(), sent_first.len(), "{second}");
     assert_eq!(sent_now.len(), failed_first.len(), "{second}");
-    // The summary said so before sending.
+    // The summary said so before sending, and whose re-runs it recognises.
     assert_eq!(second.matches("; skipped").count(), sent_first.len(), "{second}");
+    assert!(
+        second.contains("recognised only if your key camden/data-team sent them")
+            && second.contains("another member of camden would send them again"),
+        "{second}"
+    );
+
+    // What the hub holds as each part's key is an HMAC under a secret
+    // only camden's member key gives: not the SHA-256 of the input's hash
+    // and the part's fields, which the hub could compute from a guess of
+    // the file.
+    let input_sha256 = sealdrop_e2e::sha256_hex(&sealdrop_e2e::read_bytes(&input));
+    let secret = sealdrop::split::rerun::RerunSecret::of(&camden.secret_key());
+    let keys = hub.query_text(
+        "SELECT group_concat(r.party || ' ' || d.idempotency_key, ',') FROM drops d JOIN drop_recipients r ON r.drop_id = d.id WHERE d.sender = 'camden' AND d.committed IS NOT NULL",
+        &[],
+    );
+    let mut checked = 0;
+    for pair in keys.split(',') {
+        let (party, key) = pair.split_once(' ').unwrap();
+        let party: sealdrop_proto::ids::PartyId = party.parse().unwrap();
+        assert_eq!(key, secret.key(&input_sha256, None, "home_la", &party), "{party}");
+        let mut plain = sha2::Sha256::new();
+        for field in ["sealdrop-split-v1", input_sha256.as_str(), "", "home_la", party.as_str()] {
+            plain.update((field.len() as u64).to_be_bytes());
+            plain.update(field.as_bytes());
+        }
+        assert_ne!(key, hex::encode(plain.finalize()), "{party}: a key the hub can test a guess against");
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "{keys}");
 
     // Exactly one committed drop per home borough, each fetched once, rows all there.
     let committed: i64 = hub
@@ -249,6 +282,45 @@ fn a_rerun_after_a_failure_part_way_sends_only_what_is_missing() {
     }
     let out_of_borough = read_text(&input).lines().skip(1).filter(|l| !l.contains(",Camden,Camden,")).count();
     assert_eq!(rows_received, out_of_borough);
+}
+
+/// An attacker (or a spreadsheet that reformatted a column) writes LA
+/// numbers with punctuation: `20.1`, `2.01`, `2/01` once all became 201 and
+/// went to City of London. Codes now match only as written.
+#[test]
+fn reformatted_codes_are_unroutable_and_nothing_goes_to_city_of_london() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let bad = ["SYN1,20.1", "SYN2,2.01", "SYN3,2/01", "SYN4,201.0", "SYN5,e09000001", "SYN6,0201", "SYN7,2 01"];
+    let good = ["SYN8, 201 ", "SYN9,E09000001", "SYN10,City of London"];
+    let mut text = String::from("pupil_ref,home_la\n");
+    for row in bad.iter().chain(&good) {
+        text.push_str(row);
+        text.push('\n');
+    }
+    let input = camden.file("codes.csv", &text);
+
+    let out = split(&camden, &input, &["--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(stderr.contains("error[unroutable_rows]") && stderr.contains("written exactly"), "{stderr}");
+    assert_eq!(drops_sent_by(&hub, "camden"), 0);
+    let unroutable: Vec<String> =
+        read_text(&camden.work().join("codes-unroutable.csv")).lines().map(str::to_owned).collect();
+    assert_eq!(unroutable[1..], bad.map(str::to_owned), "the unroutable file");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let line =
+        summary.lines().find(|l| l.trim_start().starts_with("City of London")).unwrap_or_else(|| panic!("{summary}"));
+    assert!(line.contains(" 3 rows"), "{line}");
+
+    camden.ok(["send", "--split-by", "home_la", "--yes", "--allow-unroutable", input.to_str().unwrap()]);
+    let got = fetch_all(&Party::new(&hub, "city-of-london"));
+    let part = String::from_utf8(got.into_values().next().unwrap()).unwrap();
+    assert_eq!(part, format!("pupil_ref,home_la\n{}\n", good.join("\n")));
+
+    // The same for a recipient named on the command line.
+    let file = camden.file("one.csv", "x\n");
+    camden.fail_code(["send", "--to", "20.1", file.to_str().unwrap()], "unknown_party");
 }
 
 #[test]

@@ -10,14 +10,16 @@
 //!    delivered (by idempotency key).
 //! 2. The caller shows [`Plan`] (see [`render_summary`]) and confirms.
 //! 3. [`send`] reads the file again, streaming each recipient's rows through
-//!    tar and age (to that party's keys only) into a spool file, checks the
-//!    file did not change since step 1, then uploads and commits the parts
+//!    tar, zero padding to the size class ([`crate::padding`]) and age (to
+//!    that party's keys only) into a spool file, checks the file did not
+//!    change since step 1, then uploads and commits the parts
 //!    in parallel. A part that fails does not stop the others; the same
 //!    command run again sends only what is missing.
 //!
 //! Memory does not grow with the number of rows: rows are streamed, and
 //! each recipient holds one small buffer and one age stream.
 
+pub mod rerun;
 pub mod route;
 pub mod table;
 
@@ -30,7 +32,6 @@ use std::sync::mpsc::sync_channel;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop, LogProof, Sent};
@@ -38,6 +39,7 @@ use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::sign_doc;
+use sealdrop_proto::padding::padding_for;
 
 use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
@@ -89,7 +91,8 @@ pub struct PartPlan {
     pub in_agreement: bool,
     /// The drop a previous run already committed for this part, if any.
     pub already_sent: Option<(DropId, Timestamp)>,
-    /// Identifies this part to the hub across re-runs.
+    /// Identifies this part to the hub across re-runs by the same member
+    /// key (see [`rerun`]).
     #[serde(skip)]
     pub idempotency_key: String,
 }
@@ -115,6 +118,9 @@ pub struct Plan {
     pub parts: Vec<PartPlan>,
     /// The sender's party, whose rows stay here.
     pub own_party: PartyId,
+    /// The member key (`party/member`) whose earlier runs of this split are
+    /// recognised: parts another member sent are not (see [`rerun`]).
+    pub reruns_recognised_for: String,
     /// Rows for the sender's own party.
     pub own_rows: u64,
     /// Rows that resolve to no party (or are empty).
@@ -206,17 +212,6 @@ impl SplitOutcome {
     }
 }
 
-/// The idempotency key of one part: the input's hash, the sheet, the column
-/// and the recipient, so a re-run of the same command finds the same drops.
-pub fn idempotency_key(input_sha256: &str, sheet: Option<&str>, column: &str, party: &PartyId) -> String {
-    let mut h = Sha256::new();
-    for part in ["sealdrop-split-v1", input_sha256, sheet.unwrap_or(""), column, party.as_str()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
 fn stem_of(path: &Path) -> String {
     path.file_stem().map_or_else(|| "records".to_owned(), |s| s.to_string_lossy().into_owned())
 }
@@ -296,12 +291,13 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     let now = settings.clock.now();
     let agreement = pick_agreement(dir, req.agreement.as_deref(), me, now)?;
     let already = already_sent(session)?;
+    let rerun = rerun::RerunSecret::of(&session.me);
     let mut parts: Vec<PartPlan> = router
         .recipients
         .iter()
         .zip(counts)
         .map(|(party, (rows, bytes))| {
-            let key = idempotency_key(&input_sha256, req.sheet.as_deref(), &column, party);
+            let key = rerun.key(&input_sha256, req.sheet.as_deref(), &column, party);
             PartPlan {
                 party: party.clone(),
                 name: dir.party(party).map_or_else(|| party.to_string(), |p| p.name.clone()),
@@ -326,6 +322,7 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         directory_serial: dir.serial,
         parts,
         own_party: me.clone(),
+        reruns_recognised_for: session.me.signing.name().to_owned(),
         own_rows,
         unroutable_rows,
         unroutable_values: router.unroutable_values,
@@ -431,7 +428,7 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
         return Some(Error::input(
             "unroutable_rows",
             format!(
-                "{} rows have a {:?} that matches no party in the signed directory (serial {}), written to {}; nothing was sent. Fix them (use a name, GSS code or LA number from `sealdrop directory show`) or add --allow-unroutable to send the other rows",
+                "{} rows have a {:?} that matches no party in the signed directory (serial {}), written to {}; nothing was sent. Fix them (use a name, or a GSS code or LA number written exactly as `sealdrop directory show` lists it) or add --allow-unroutable to send the other rows",
                 plan.unroutable_rows,
                 plan.column,
                 dir.serial,
@@ -498,6 +495,11 @@ pub fn render_summary(plan: &Plan, dir: &Directory) -> String {
         to_send.len(),
         n(to_send.iter().map(|p| p.rows).sum()),
         human_bytes(to_send.iter().map(|p| p.bytes).sum())
+    );
+    let _ = writeln!(
+        s,
+        "  Parts sent before are recognised only if your key {} sent them (the hub cannot match the file); a run by another member of {} would send them again",
+        plan.reruns_recognised_for, plan.own_party
     );
     let _ = writeln!(s, "Kept back:");
     let own_name = dir.party(&plan.own_party).map_or(plan.own_party.as_str(), |p| p.name.as_str());
@@ -711,8 +713,8 @@ fn upload_part(
     })
 }
 
-/// One recipient's stream: tar framing around its CSV, age-encrypted to its
-/// keys, hashed, into a spool file.
+/// One recipient's stream: tar framing around its CSV, padded to its size
+/// class, age-encrypted to its keys, hashed, into a spool file.
 struct PartWriter {
     sink: age::stream::StreamWriter<HashingWriter<BufWriter<File>>>,
     /// CSV bytes promised in the tar header.
@@ -730,9 +732,11 @@ impl PartWriter {
         if self.written != self.expected {
             return Err(std::io::Error::other(CHANGED));
         }
-        // Pad the file to a whole tar block, then the two empty end blocks.
-        let pad = (512 - (self.written % 512) as usize) % 512;
-        self.sink.write_all(&vec![0u8; pad + 1024])?;
+        // Pad the file to a whole tar block, then the two empty end blocks,
+        // then zeros to the archive's size class (as `send` does).
+        let pad = (512 - self.written % 512) % 512;
+        let archive = 512 + self.written + pad + 1024;
+        crate::padding::write_zeros(&mut self.sink, pad + 1024 + padding_for(archive))?;
         let (mut file, digest) = self.sink.finish()?.finish();
         file.flush()?;
         Ok(digest)
@@ -872,25 +876,6 @@ fn changed(input: &Path) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn idempotency_keys_separate_every_input() {
-        let camden: PartyId = "camden".parse().unwrap();
-        let hackney: PartyId = "hackney".parse().unwrap();
-        let k = idempotency_key("ab", None, "home_la", &camden);
-        assert_eq!(k.len(), 64);
-        assert_eq!(k, idempotency_key("ab", None, "home_la", &camden));
-        for other in [
-            idempotency_key("ac", None, "home_la", &camden),
-            idempotency_key("ab", Some("FSM"), "home_la", &camden),
-            idempotency_key("ab", None, "home_la_code", &camden),
-            idempotency_key("ab", None, "home_la", &hackney),
-            // Length prefixes: moving a boundary changes the key.
-            idempotency_key("a", Some("b"), "home_la", &camden),
-        ] {
-            assert_ne!(k, other);
-        }
-    }
 
     #[test]
     fn digits_are_grouped() {

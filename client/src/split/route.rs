@@ -1,6 +1,7 @@
 //! Deciding where each row goes: the split column's value is resolved to a
 //! party through the signed directory (id, display name, full council name,
-//! GSS code, DfE LA number). Each distinct value is resolved once.
+//! GSS code, DfE LA number; codes only exactly as written, see
+//! [`Directory::resolve_party`]). Each distinct value is resolved once.
 
 use std::collections::HashMap;
 
@@ -119,6 +120,17 @@ mod tests {
         assert_eq!(r.route("202"), Route::Own);
         assert_eq!(r.route("London Borough of Camden"), Route::Own);
         assert_eq!(r.recipients, ["islington".parse::<PartyId>().unwrap(), "hackney".parse().unwrap()]);
+    }
+
+    #[test]
+    fn a_reformatted_code_is_unroutable() {
+        let d = dir();
+        let mut r = Router::new(&d, "camden".parse().unwrap());
+        for v in ["20.6", "2.06", "2/06", "206.0", "e09000019", "E09000019.", "2 06"] {
+            assert_eq!(r.route(v), Route::Unroutable, "{v:?}");
+        }
+        assert_eq!(r.route(" 206 "), Route::To(0));
+        assert!(r.recipients.len() == 1 && r.unroutable_values.len() == MAX_LISTED.min(7));
     }
 
     #[test]

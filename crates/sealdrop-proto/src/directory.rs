@@ -153,6 +153,13 @@ pub fn normalise_name(s: &str) -> String {
     out
 }
 
+/// Whether `text` is a code (a GSS code, an LA number) rather than a name:
+/// it holds a digit (in any script, so look-alike digits are codes that
+/// match nothing).
+fn is_code(text: &str) -> bool {
+    text.chars().any(char::is_numeric)
+}
+
 /// The part of a normalised council name that identifies the place: without
 /// a leading "(The) London Borough of" / "(The) Royal Borough of" and a
 /// trailing "Council" / "Borough Council" / "City Council", as councils'
@@ -339,20 +346,40 @@ impl Directory {
     }
 
     /// Resolves a party from its id, display name or any alias (GSS code, DfE
-    /// LA number, …), ignoring case, spacing and punctuation. An exact
-    /// (normalised) match wins; failing that, a full council name such as
-    /// "London Borough of Camden", "The Royal Borough of Kensington and
-    /// Chelsea" or "Westminster City Council" matches the party whose name or
-    /// alias is the place itself.
+    /// LA number, …).
+    ///
+    /// Text with a digit in it is a code (`E09000007`, `202`): it matches
+    /// an id, name or alias exactly as written, only surrounding spaces
+    /// ignored, so `20.1`, `2.01` or `2/01` match nothing rather than LA
+    /// number 201 (a mistyped or reformatted code must not route a row to
+    /// another council). Other text is a name, matched ignoring case,
+    /// spacing and punctuation: an exact (normalised) match wins; failing
+    /// that, a full council name such as "London Borough of Camden", "The
+    /// Royal Borough of Kensington and Chelsea" or "Westminster City
+    /// Council" matches the party whose name or alias is the place itself.
     pub fn resolve_party(&self, text: &str) -> Option<&Party> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        if is_code(text) {
+            return self.parties.iter().find(|p| {
+                std::iter::once(p.id.as_str())
+                    .chain(std::iter::once(p.name.as_str()))
+                    .chain(p.aliases.iter().map(String::as_str))
+                    .any(|k| k.trim() == text)
+            });
+        }
         let norm = normalise_name(text);
         if norm.is_empty() {
             return None;
         }
+        // Only names: a code can never equal text without a digit.
         let keys = |p: &'_ Party| -> Vec<String> {
             std::iter::once(p.id.as_str())
                 .chain(std::iter::once(p.name.as_str()))
                 .chain(p.aliases.iter().map(String::as_str))
+                .filter(|k| !is_code(k))
                 .map(normalise_name)
                 .collect()
         };
@@ -577,7 +604,7 @@ pub(crate) mod tests {
     #[test]
     fn aliases_resolve() {
         let (_, _, dir) = sample();
-        for text in ["camden", "Camden", " CAMDEN ", "E09000007", "e09000007", "202"] {
+        for text in ["camden", "Camden", " CAMDEN ", "E09000007", " 202\t", "cam-den"] {
             assert_eq!(dir.resolve_party(text).map(|p| p.id.as_str()), Some("camden"), "{text}");
         }
         assert!(dir.resolve_party("Westminster").is_none());
@@ -588,6 +615,47 @@ pub(crate) mod tests {
         }
         assert!(dir.resolve_party("Council").is_none());
         assert!(dir.resolve_party("London Borough of").is_none());
+    }
+
+    #[test]
+    fn codes_match_only_as_written() {
+        let (_, _, mut dir) = sample();
+        let card = MemberSecretKey::generate("city-of-london".parse().unwrap(), "data-team".parse().unwrap()).public();
+        dir.parties.push(Party {
+            aliases: vec!["E09000001".into(), "201".into()],
+            ..Party::with_member("City of London", card)
+        });
+        for text in ["201", " 201 ", "E09000001", "\tE09000001 ", "City of London", "city-of-london", "CITY OF LONDON"]
+        {
+            assert_eq!(dir.resolve_party(text).map(|p| p.id.as_str()), Some("city-of-london"), "{text:?}");
+        }
+        // Punctuation, case, inner spaces, leading zeros, decimals and
+        // look-alike digits are not ignored in a code.
+        for text in [
+            "20.1",
+            "2.01",
+            "2/01",
+            "2-01",
+            "201.0",
+            "0201",
+            "2 01",
+            "201a",
+            "e09000001",
+            "E09-000001",
+            "E 09000001",
+            "E09000001.",
+            "２０１",
+            "٢٠١",
+            "City of London 201",
+        ] {
+            assert!(
+                dir.resolve_party(text).is_none(),
+                "{text:?} resolved to {:?}",
+                dir.resolve_party(text).map(|p| &p.id)
+            );
+        }
+        // Names keep their forgiving matching.
+        assert_eq!(dir.resolve_party("city of london.").map(|p| p.id.as_str()), Some("city-of-london"));
     }
 
     #[test]

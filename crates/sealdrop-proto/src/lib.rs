@@ -7,6 +7,7 @@
 //! - [`note`]: signing and opening typed documents as C2SP signed notes.
 //! - [`directory`]: the coordinator-signed directory of parties, keys and agreements.
 //! - [`drop`]: the sender's manifest and the recipient's receipt.
+//! - [`padding`]: the size classes a drop's plaintext is padded to.
 //! - [`request`]: signing and verifying HTTP requests to the hub.
 //! - [`age_header`]: the recipient stanzas a drop's ciphertext may hold.
 //! - [`api`]: the hub's routes' bodies and stable error codes.
@@ -21,6 +22,7 @@ pub mod drop;
 pub mod ids;
 pub mod keys;
 pub mod note;
+pub mod padding;
 pub mod request;
 
 pub use jiff::Timestamp;
