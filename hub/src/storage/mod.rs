@@ -6,6 +6,7 @@ pub mod blob;
 mod direct;
 pub mod group_sync;
 pub mod meta;
+pub mod scrub;
 pub mod sqlite;
 mod sqlite_log;
 pub mod tiered;
