@@ -8,10 +8,13 @@
 //! it closes the connection that is least useful instead, in this order:
 //!
 //! 1. an idle connection (no request in flight: waiting for the head of
-//!    its first or next request), the one idle longest first;
+//!    its first or next request) that has never carried a member's request,
+//!    the one idle longest first;
 //! 2. a connection whose request in flight has not been authenticated (a
 //!    slow unauthenticated body, such as a directory trickled in), the
-//!    oldest first.
+//!    oldest first;
+//! 3. an idle connection a member used before (kept alive for its next
+//!    request), the one idle longest first.
 //!
 //! A connection serving an authenticated request (a member's upload or
 //! download) is never closed for another; only when every slot holds one
@@ -96,6 +99,8 @@ pub struct Conn {
     requests: AtomicU32,
     /// Whether the request in flight was authenticated.
     authenticated: AtomicBool,
+    /// Whether it has carried an authenticated request (a member's).
+    vouched: AtomicBool,
     /// When it became idle, or when its request in flight began, as a tick
     /// of the registry's clock (a counter: it only orders events).
     since: AtomicU64,
@@ -106,15 +111,16 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// How expendable it is now: idle (0) before unauthenticated (1);
-    /// `None` while it serves an authenticated request.
+    /// How expendable it is now (see the module docs): idle and never a
+    /// member's (0), an unauthenticated request in flight (1), idle after a
+    /// member's request (2); `None` while it serves an authenticated request.
     fn class(&self) -> Option<u8> {
-        if self.requests.load(Ordering::Acquire) == 0 {
-            Some(0)
-        } else if !self.authenticated.load(Ordering::Acquire) {
-            Some(1)
-        } else {
-            None
+        let idle = self.requests.load(Ordering::Acquire) == 0;
+        match (idle, self.authenticated.load(Ordering::Acquire), self.vouched.load(Ordering::Acquire)) {
+            (true, _, false) => Some(0),
+            (false, false, _) => Some(1),
+            (true, _, true) => Some(2),
+            (false, true, _) => None,
         }
     }
 
@@ -278,6 +284,7 @@ impl Registry {
             capped,
             requests: AtomicU32::new(0),
             authenticated: AtomicBool::new(false),
+            vouched: AtomicBool::new(false),
             since: AtomicU64::new(now),
             closing: AtomicBool::new(false),
             waker: AtomicWaker::new(),
@@ -373,7 +380,10 @@ tokio::task_local! {
 /// request's signature has verified; does nothing outside a tracked
 /// connection (the router driven in-process by tests).
 pub fn mark_authenticated() {
-    let _ = CURRENT.try_with(|conn| conn.authenticated.store(true, Ordering::Release));
+    let _ = CURRENT.try_with(|conn| {
+        conn.authenticated.store(true, Ordering::Release);
+        conn.vouched.store(true, Ordering::Release);
+    });
 }
 
 /// Middleware that marks a request in flight on its connection until its
@@ -571,6 +581,9 @@ mod tests {
     fn busy(r: &Registry, conn: &Conn, authenticated: bool) {
         r.begin_request(conn);
         conn.authenticated.store(authenticated, Ordering::Release);
+        if authenticated {
+            conn.vouched.store(true, Ordering::Release);
+        }
     }
 
     #[test]
@@ -607,6 +620,32 @@ mod tests {
         let _ = r.admit(peer("192.0.2.6", 1)).unwrap();
         assert!(!newcomer.is_closing(), "an idle connection was closed before the unauthenticated request");
         assert!(!member.is_closing());
+    }
+
+    #[test]
+    fn a_members_idle_connection_goes_after_strangers_and_slow_requests() {
+        let r = registry(3, 10, "");
+        let member = r.admit(peer("192.0.2.1", 1)).unwrap();
+        busy(&r, &member, true);
+        r.end_request(&member);
+        let stranger = r.admit(peer("192.0.2.2", 1)).unwrap();
+        let slow = r.admit(peer("192.0.2.3", 1)).unwrap();
+        busy(&r, &slow, false);
+        // The member's connection has been idle longest, yet goes last:
+        // first the idle stranger,
+        let fourth = r.admit(peer("192.0.2.4", 1)).unwrap();
+        assert!(stranger.is_closing() && !slow.is_closing() && !member.is_closing());
+        // (strangers make room for strangers)
+        let fifth = r.admit(peer("192.0.2.5", 1)).unwrap();
+        assert!(fourth.is_closing() && !slow.is_closing() && !member.is_closing());
+        // then the slow unauthenticated request,
+        busy(&r, &fifth, true);
+        let sixth = r.admit(peer("192.0.2.6", 1)).unwrap();
+        assert!(slow.is_closing() && !member.is_closing());
+        // and only then the member's idle connection.
+        busy(&r, &sixth, true);
+        let _ = r.admit(peer("192.0.2.7", 1)).unwrap();
+        assert!(member.is_closing());
     }
 
     #[test]
