@@ -5,16 +5,19 @@
 //!
 //! When a new connection would pass a cap, the hub does not simply turn it
 //! away (that would let whoever holds the slots deny service to members):
-//! it closes the connection that is least useful instead, in this order:
+//! it closes the connection that is least useful instead, in this order
+//! (within each, the one idle longest, or whose request began first):
 //!
 //! 1. an idle connection (no request in flight: waiting for the head of
-//!    its first or next request) that has never carried a member's request,
-//!    the one idle longest first;
-//! 2. a connection whose request in flight has not been authenticated (a
-//!    slow unauthenticated body, such as a directory trickled in), the
-//!    oldest first;
-//! 3. an idle connection a member used before (kept alive for its next
-//!    request), the one idle longest first.
+//!    its first or next request) that never completed a request: a fresh
+//!    connection that sends nothing, or trickles a head (slowloris);
+//! 2. an unauthenticated request whose body is still arriving (a directory
+//!    trickled in);
+//! 3. an idle connection that completed requests, none authenticated (a
+//!    client between public requests, or someone imitating one);
+//! 4. an unauthenticated request fully received, being answered;
+//! 5. an idle connection that carried a member's request (kept alive for
+//!    its next one).
 //!
 //! A connection serving an authenticated request (a member's upload or
 //! download) is never closed for another; only when every slot holds one
@@ -101,6 +104,10 @@ pub struct Conn {
     authenticated: AtomicBool,
     /// Whether it has carried an authenticated request (a member's).
     vouched: AtomicBool,
+    /// Whether it has completed a request.
+    served: AtomicBool,
+    /// Whether the body of its request in flight is still arriving.
+    receiving: AtomicBool,
     /// When it became idle, or when its request in flight began, as a tick
     /// of the registry's clock (a counter: it only orders events).
     since: AtomicU64,
@@ -111,16 +118,22 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// How expendable it is now (see the module docs): idle and never a
-    /// member's (0), an unauthenticated request in flight (1), idle after a
-    /// member's request (2); `None` while it serves an authenticated request.
+    /// How expendable it is now, most first (the order of the module
+    /// docs); `None` while it serves an authenticated request.
     fn class(&self) -> Option<u8> {
-        let idle = self.requests.load(Ordering::Acquire) == 0;
-        match (idle, self.authenticated.load(Ordering::Acquire), self.vouched.load(Ordering::Acquire)) {
-            (true, _, false) => Some(0),
-            (false, false, _) => Some(1),
-            (true, _, true) => Some(2),
-            (false, true, _) => None,
+        let load = |flag: &AtomicBool| flag.load(Ordering::Acquire);
+        if self.requests.load(Ordering::Acquire) == 0 {
+            Some(match (load(&self.vouched), load(&self.served)) {
+                (true, _) => 4,
+                (false, true) => 2,
+                (false, false) => 0,
+            })
+        } else if load(&self.authenticated) {
+            None
+        } else if load(&self.receiving) {
+            Some(1)
+        } else {
+            Some(3)
         }
     }
 
@@ -285,6 +298,8 @@ impl Registry {
             requests: AtomicU32::new(0),
             authenticated: AtomicBool::new(false),
             vouched: AtomicBool::new(false),
+            served: AtomicBool::new(false),
+            receiving: AtomicBool::new(false),
             since: AtomicU64::new(now),
             closing: AtomicBool::new(false),
             waker: AtomicWaker::new(),
@@ -356,14 +371,17 @@ impl Registry {
         }
     }
 
-    fn begin_request(&self, conn: &Conn) {
+    fn begin_request(&self, conn: &Conn, with_body: bool) {
         conn.authenticated.store(false, Ordering::Release);
+        conn.receiving.store(with_body, Ordering::Release);
         conn.since.store(self.tick(), Ordering::Release);
         conn.requests.fetch_add(1, Ordering::AcqRel);
     }
 
     fn end_request(&self, conn: &Conn) {
         conn.since.store(self.tick(), Ordering::Release);
+        conn.served.store(true, Ordering::Release);
+        conn.receiving.store(false, Ordering::Release);
         if conn.requests.fetch_sub(1, Ordering::AcqRel) == 1 {
             conn.authenticated.store(false, Ordering::Release);
         }
@@ -391,8 +409,11 @@ pub fn mark_authenticated() {
 pub async fn track(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<ConnectInfo<SocketAddr>>().and_then(|info| registry.get(&info.0));
     let Some(conn) = conn else { return next.run(req).await };
-    registry.begin_request(&conn);
+    let with_body = !http_body::Body::is_end_stream(req.body());
+    registry.begin_request(&conn, with_body);
     let guard = InFlight { registry, conn: Arc::clone(&conn) };
+    let req =
+        if with_body { req.map(|body| Body::new(Arriving { inner: body, conn: Arc::clone(&conn) })) } else { req };
     let response = CURRENT.scope(conn, next.run(req)).await;
     response.map(|body| Body::new(TrackedBody { inner: body, guard: Some(guard) }))
 }
@@ -406,6 +427,33 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.registry.end_request(&self.conn);
+    }
+}
+
+/// A request body that notes on its connection when it has all arrived.
+struct Arriving {
+    inner: Body,
+    conn: Arc<Conn>,
+}
+
+impl http_body::Body for Arriving {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.conn.receiving.store(false, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -577,9 +625,9 @@ mod tests {
         SocketAddr::new(ip.parse().unwrap(), port)
     }
 
-    /// A request in flight, authenticated or not.
+    /// A request in flight (with a body still arriving), authenticated or not.
     fn busy(r: &Registry, conn: &Conn, authenticated: bool) {
-        r.begin_request(conn);
+        r.begin_request(conn, true);
         conn.authenticated.store(authenticated, Ordering::Release);
         if authenticated {
             conn.vouched.store(true, Ordering::Release);
@@ -646,6 +694,35 @@ mod tests {
         busy(&r, &sixth, true);
         let _ = r.admit(peer("192.0.2.7", 1)).unwrap();
         assert!(member.is_closing());
+    }
+
+    #[test]
+    fn a_client_between_public_requests_goes_after_silent_and_slow_strangers() {
+        let r = registry(4, 10, "");
+        // A client that completed a public request and is about to send the next.
+        let client = r.admit(peer("192.0.2.1", 1)).unwrap();
+        r.begin_request(&client, false);
+        r.end_request(&client);
+        // A public request being answered.
+        let answering = r.admit(peer("192.0.2.2", 1)).unwrap();
+        r.begin_request(&answering, false);
+        let silent = r.admit(peer("192.0.2.3", 1)).unwrap();
+        let slow = r.admit(peer("192.0.2.4", 1)).unwrap();
+        busy(&r, &slow, false);
+        // Each newcomer then serves a member, so only the four above compete;
+        // they go in this order.
+        let expected = ["silent", "slow", "client", "answering"];
+        for (i, port) in (5..9).enumerate() {
+            let newcomer = r.admit(peer(&format!("192.0.2.{port}"), 1)).unwrap();
+            busy(&r, &newcomer, true);
+            let closed: Vec<&str> =
+                [("silent", &silent), ("slow", &slow), ("client", &client), ("answering", &answering)]
+                    .into_iter()
+                    .filter(|(_, c)| c.is_closing())
+                    .map(|(name, _)| name)
+                    .collect();
+            assert_eq!(closed, expected[..=i], "after newcomer {}", i + 1);
+        }
     }
 
     #[test]
