@@ -1162,7 +1162,7 @@ struct Serve<'a> {
 
 /// `command` run by `sh` after `umask UMASK`, with the same arguments and
 /// environment (the process is the command itself: `sh` execs it).
-fn under_umask(command: &Command, umask: u32) -> Command {
+pub fn under_umask(command: &Command, umask: u32) -> Command {
     let mut wrapped = Command::new("sh");
     wrapped.arg("-c").arg(format!("umask {umask:03o} && exec \"$0\" \"$@\"")).arg(command.get_program());
     wrapped.args(command.get_args());

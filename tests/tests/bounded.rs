@@ -470,6 +470,10 @@ fn a_members_never_ending_uploads_stop_at_its_partys_quota_and_other_parties_sti
 // ---------------------------------------------------------------------------
 // 4. Private files, whatever the umask
 
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
 /// Every file and folder under `dir` whose mode is not 0600 (files) or
 /// 0700 (folders), with its mode.
 fn not_private(dir: &Path) -> Vec<String> {
@@ -510,6 +514,20 @@ fn under_umask_022_every_file_the_hub_writes_is_0600_and_every_folder_0700() {
     assert!(data.join("blobs").join(format!("{large}.age")).exists() && data.join("hub.db-wal").exists());
     assert!(data.join("uploads").join(format!("{}.part", drop.id)).exists(), "the cut-off upload is kept");
     assert_eq!(not_private(&data), Vec::<String>::new(), "files or folders others can read");
+    // A backup taken while it serves, and a data directory restored from it.
+    let backups = tempfile::tempdir().unwrap();
+    let (backup, restored) = (backups.path().join("backup"), backups.path().join("restored"));
+    for args in [
+        ["backup", "--data", path_str(&data), "--to", path_str(&backup)],
+        ["restore", "--from", path_str(&backup), "--data", path_str(&restored)],
+    ] {
+        let mut command = sealdrop_e2e::hub_command();
+        command.args(args);
+        let out = sealdrop_e2e::under_umask(&command, 0o022).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(not_private(&backup), Vec::<String>::new(), "a backup's files others can read");
+    assert_eq!(not_private(&restored), Vec::<String>::new(), "a restored data directory's files others can read");
 
     // A data directory from an older release (the database as the umask
     // made it) is made private when the hub opens it.
