@@ -64,6 +64,12 @@ const READ_RETRY_MAX_SECS: u64 = 5;
 
 /// The `Retry-After` of an answer, in seconds (the hub sends whole
 /// seconds; an HTTP date from a proxy is not worth parsing here).
+/// How long an idle kept-alive connection to the hub is kept for reuse:
+/// less than the hub's own limit (`header_read_timeout`, 5 s by default),
+/// after which the hub closes it, so the client never sends a request on a
+/// connection the hub is closing at that moment (the request would fail).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
@@ -410,6 +416,7 @@ impl HubClient {
         let http = reqwest::Client::builder()
             .tls_certs_merge(extra_roots())
             .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
@@ -427,6 +434,7 @@ impl HubClient {
         let http = Client::builder()
             .tls_certs_merge(extra_roots())
             .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .timeout(None)
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -424,6 +424,8 @@ fn take_snapshot(live_db: &Path, snapshot: &Path) -> Result<(), BackupError> {
         Err(e) => return Err(BackupError::io("remove", snapshot, e)),
     }
     let target = snapshot.to_str().ok_or_else(|| BackupError::PathNotUtf8(snapshot.to_owned()))?;
+    // Created empty and private first: SQLite would create it with the umask's mode.
+    write_synced(snapshot, b"")?;
     // Read-write (not read-only) because a reader of a database in WAL mode
     // must be able to use its shared-memory file.
     let db = Connection::open_with_flags(live_db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -470,7 +472,8 @@ struct Summary {
 fn forget_unfinished_uploads(snapshot: &Path) -> Result<Summary, BackupError> {
     let db = Connection::open(snapshot).map_err(BackupError::db("open", snapshot))?;
     db.execute_batch(
-        "BEGIN;
+        "PRAGMA secure_delete = ON;
+         BEGIN;
          UPDATE drops SET upload_sha256 = NULL, upload_len = NULL WHERE state = 'open';
          DELETE FROM inline_blobs WHERE stage = 'upload';
          COMMIT;",
@@ -560,8 +563,16 @@ fn hash_file(path: &Path, rel: &str) -> Result<FileEntry, BackupError> {
     Ok(FileEntry { path: rel.to_owned(), len, sha256: hex::encode(hasher.finalize()) })
 }
 
+/// Writes a new private (0600) file and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let mut file = std::fs::File::create(path).map_err(|e| BackupError::io("create", path, e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| BackupError::io("create", path, e))?;
     file.write_all(bytes).map_err(|e| BackupError::io("write", path, e))?;
     file.sync_all().map_err(|e| BackupError::io("fsync", path, e))
 }

@@ -17,17 +17,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::log_access::LogAccess;
+use crate::client_addr::TrustedProxies;
+use crate::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS};
 use crate::hub::{
     DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, MAX_UPLOAD_RESUME_WINDOW,
 };
+use crate::quota::{DEFAULT_MAX_HELD_BYTES_PER_PARTY, DEFAULT_MAX_OPEN_UPLOADS_PER_PARTY, Quotas};
 use crate::rate_limit::{DEFAULT_PER_ADDRESS, DEFAULT_PER_PARTY, Loopback, Rate, RateLimits};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// The default time in-flight requests get to finish after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// The default time a client gets to send a request's head.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time a client gets to send a request's head (and a
+/// kept-alive connection may stay idle): a signed request's head is about
+/// 1 KiB, which any line sends in well under a second.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default log filter.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 /// The environment variable naming the config file.
@@ -62,6 +67,23 @@ pub const TLS_CERT: Key = key("tls_cert", "SEALDROP_HUB_TLS_CERT", "--tls-cert",
 pub const TLS_KEY: Key = key("tls_key", "SEALDROP_HUB_TLS_KEY", "--tls-key", true);
 /// The largest upload.
 pub const MAX_UPLOAD_BYTES: Key = key("max_upload_bytes", "SEALDROP_HUB_MAX_UPLOAD_BYTES", "--max-upload-bytes", false);
+/// Ciphertext bytes one party may have the hub hold.
+pub const MAX_HELD_BYTES_PER_PARTY: Key =
+    key("max_held_bytes_per_party", "SEALDROP_HUB_MAX_HELD_BYTES_PER_PARTY", "--max-held-bytes-per-party", false);
+/// Uploads one party may have open at once.
+pub const MAX_OPEN_UPLOADS_PER_PARTY: Key =
+    key("max_open_uploads_per_party", "SEALDROP_HUB_MAX_OPEN_UPLOADS_PER_PARTY", "--max-open-uploads-per-party", false);
+/// Reverse proxies whose X-Forwarded-For is believed.
+pub const TRUSTED_PROXIES: Key = key("trusted_proxies", "SEALDROP_HUB_TRUSTED_PROXIES", "--trusted-proxies", false);
+/// Connections open at once.
+pub const MAX_CONNECTIONS: Key = key("max_connections", "SEALDROP_HUB_MAX_CONNECTIONS", "--max-connections", false);
+/// Connections open at once from one client address.
+pub const MAX_CONNECTIONS_PER_ADDRESS: Key = key(
+    "max_connections_per_address",
+    "SEALDROP_HUB_MAX_CONNECTIONS_PER_ADDRESS",
+    "--max-connections-per-address",
+    false,
+);
 /// The sweeper's interval.
 pub const SWEEP_INTERVAL: Key = key("sweep_interval", "SEALDROP_HUB_SWEEP_INTERVAL", "--sweep-interval", false);
 /// The metrics listener's address.
@@ -106,22 +128,27 @@ pub const RATE_LIMIT_LOOPBACK: Key =
 pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 19] = [
+pub const KEYS: [Key; 24] = [
     DATA,
     LISTEN,
     TLS_CERT,
     TLS_KEY,
     MAX_UPLOAD_BYTES,
+    MAX_HELD_BYTES_PER_PARTY,
+    MAX_OPEN_UPLOADS_PER_PARTY,
     SWEEP_INTERVAL,
     METRICS_LISTEN,
     LOG_FORMAT,
     LOG_FILTER,
     SHUTDOWN_GRACE,
+    TRUSTED_PROXIES,
     RATE_LIMIT_PER_ADDRESS,
     RATE_LIMIT_PER_ADDRESS_BURST,
     RATE_LIMIT_PER_PARTY,
     RATE_LIMIT_PER_PARTY_BURST,
     RATE_LIMIT_LOOPBACK,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
     HEADER_READ_TIMEOUT,
     BODY_IDLE_TIMEOUT,
     UPLOAD_RESUME_WINDOW,
@@ -189,6 +216,12 @@ pub struct ServeSettings {
     pub upload_resume_window: Duration,
     /// Who may read the transfer log and the directory.
     pub log_access: LogAccess,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// How many connections may be open, in all and per client address.
+    pub connections: ConnectionLimits,
+    /// What one party may have the hub hold.
+    pub quotas: Quotas,
 }
 
 /// Where a setting's value came from.
@@ -363,6 +396,11 @@ impl Sources {
         let body_timeout = field(BODY_IDLE_TIMEOUT);
         let resume_window = field(UPLOAD_RESUME_WINDOW);
         let log_access = field(LOG_ACCESS);
+        let held_bytes = field(MAX_HELD_BYTES_PER_PARTY);
+        let open_uploads = field(MAX_OPEN_UPLOADS_PER_PARTY);
+        let proxies = field(TRUSTED_PROXIES);
+        let connections = field(MAX_CONNECTIONS);
+        let per_address_connections = field(MAX_CONNECTIONS_PER_ADDRESS);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -389,6 +427,11 @@ impl Sources {
         let body_timeout = parse(BODY_IDLE_TIMEOUT, body_timeout, &mut errors);
         let resume_window = parse(UPLOAD_RESUME_WINDOW, resume_window, &mut errors);
         let log_access = parse(LOG_ACCESS, log_access, &mut errors);
+        let held_bytes = parse(MAX_HELD_BYTES_PER_PARTY, held_bytes, &mut errors);
+        let open_uploads = parse(MAX_OPEN_UPLOADS_PER_PARTY, open_uploads, &mut errors);
+        let proxies = parse(TRUSTED_PROXIES, proxies, &mut errors);
+        let connections = parse(MAX_CONNECTIONS, connections, &mut errors);
+        let per_address_connections = parse(MAX_CONNECTIONS_PER_ADDRESS, per_address_connections, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -480,6 +523,30 @@ impl Sources {
                 Some(Value::LogAccess(a)) => a,
                 _ => LogAccess::default(),
             },
+            trusted_proxies: match proxies {
+                Some(Value::Proxies(p)) => p,
+                _ => TrustedProxies::none(),
+            },
+            connections: ConnectionLimits {
+                total: match connections {
+                    Some(Value::Count(n)) => n as usize,
+                    _ => DEFAULT_MAX_CONNECTIONS,
+                },
+                per_address: match per_address_connections {
+                    Some(Value::Count(n)) => n as usize,
+                    _ => DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+                },
+            },
+            quotas: Quotas {
+                held_bytes: match held_bytes {
+                    Some(Value::Bytes(n)) => n,
+                    _ => DEFAULT_MAX_HELD_BYTES_PER_PARTY,
+                },
+                open_uploads: match open_uploads {
+                    Some(Value::Count(n)) => n,
+                    _ => DEFAULT_MAX_OPEN_UPLOADS_PER_PARTY,
+                },
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -523,6 +590,11 @@ impl Resolved {
                 "body_idle_timeout" => Some(secs(s.body_idle_timeout)),
                 "upload_resume_window" => Some(secs(s.upload_resume_window)),
                 "log_access" => Some(toml_string(s.log_access.as_str())),
+                "max_held_bytes_per_party" => Some(s.quotas.held_bytes.to_string()),
+                "max_open_uploads_per_party" => Some(s.quotas.open_uploads.to_string()),
+                "trusted_proxies" => Some(toml_string(&s.trusted_proxies.to_setting())),
+                "max_connections" => Some(s.connections.total.to_string()),
+                "max_connections_per_address" => Some(s.connections.per_address.to_string()),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);
@@ -567,6 +639,7 @@ enum Value {
     PerSecond(f64),
     Loopback(Loopback),
     LogAccess(LogAccess),
+    Proxies(TrustedProxies),
 }
 
 /// Parses one setting's text; the error says what is expected.
@@ -589,6 +662,18 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             Ok(n) => Ok(Value::Bytes(n)),
             Err(_) => Err("give a whole number of bytes, e.g. 68719476736 for 64 GiB".to_owned()),
         },
+        "max_held_bytes_per_party" => match text.parse::<u64>() {
+            Ok(0) => Err("it must be at least 1 byte".to_owned()),
+            Ok(n) => Ok(Value::Bytes(n)),
+            Err(_) => Err("give a whole number of bytes, e.g. 137438953472 for 128 GiB".to_owned()),
+        },
+        "max_open_uploads_per_party" => {
+            count(text, 1, 100_000).map(Value::Count).map_err(|why| format!("{why} uploads"))
+        }
+        "max_connections" | "max_connections_per_address" => {
+            count(text, 1, 1_000_000).map(Value::Count).map_err(|why| format!("{why} connections"))
+        }
+        "trusted_proxies" => TrustedProxies::parse(text).map(Value::Proxies),
         "sweep_interval" => seconds(text, 0.05, 86_400.0).map(Value::Seconds),
         "rate_limit_per_address" | "rate_limit_per_party" => match text.parse::<f64>() {
             Ok(n) if n == 0.0 || (0.001..=1_000_000.0).contains(&n) => Ok(Value::PerSecond(n)),
@@ -603,7 +688,9 @@ fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
         "rate_limit_loopback" => match text {
             "exempt" => Ok(Value::Loopback(Loopback::Exempt)),
             "limit" => Ok(Value::Loopback(Loopback::Limit)),
-            _ => Err("give `exempt` (loopback addresses are not limited per address) or `limit`".to_owned()),
+            _ => Err("give `limit` (the default) or `exempt` (loopback addresses are not limited per address; \
+                      list a reverse proxy in trusted_proxies instead)"
+                .to_owned()),
         },
         "shutdown_grace" => seconds(text, 0.0, 3_600.0).map(Value::Seconds),
         // Short values are for tests; a real client needs seconds at least.
@@ -739,12 +826,16 @@ mod tests {
         assert_eq!(s.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
         assert_eq!(s.sweep_interval, DEFAULT_SWEEP_INTERVAL);
         assert_eq!(s.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
-        assert_eq!(s.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.header_read_timeout, Duration::from_secs(5));
         assert_eq!(s.body_idle_timeout, Duration::from_secs(60));
         assert_eq!(s.upload_resume_window, Duration::from_secs(86_400));
         assert_eq!((s.log_format, s.log_filter.as_str()), (LogFormat::Text, "info"));
         assert_eq!(s.rate_limits, RateLimits::default());
         assert_eq!(s.log_access, LogAccess::Members, "the log is for members unless the operator opts in");
+        assert_eq!(s.rate_limits.loopback, Loopback::Limit, "nobody is exempt by default");
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.connections, ConnectionLimits { total: 512, per_address: 64 });
+        assert_eq!(s.quotas, Quotas { held_bytes: 128 << 30, open_uploads: 16 });
     }
 
     #[test]
@@ -760,6 +851,40 @@ mod tests {
         let text = messages(sources(&[], &[("log_access", "yes")], &[("data", "d")]).resolve().unwrap_err());
         assert!(text.contains("SEALDROP_HUB_LOG_ACCESS = \"yes\" is not valid: give `members`"), "{text}");
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn connection_caps_proxies_and_quotas_from_every_source() {
+        let r = sources(
+            &[("max_connections", "100"), ("trusted_proxies", "127.0.0.1, 10.0.0.0/8")],
+            &[("max_connections_per_address", "4"), ("max_open_uploads_per_party", "3")],
+            &[("data", "d"), ("max_held_bytes_per_party", "1048576")],
+        )
+        .resolve()
+        .unwrap();
+        let s = &r.settings;
+        assert_eq!(s.connections, ConnectionLimits { total: 100, per_address: 4 });
+        assert_eq!(s.quotas, Quotas { held_bytes: 1 << 20, open_uploads: 3 });
+        assert!(s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+        let text = r.describe();
+        assert!(text.contains("trusted_proxies = \"127.0.0.1/32, 10.0.0.0/8\""), "{text}");
+        assert!(text.contains("max_connections = 100"), "{text}");
+        assert!(text.contains("max_held_bytes_per_party = 1048576"), "{text}");
+        let reparsed = parse_file(&text, Path::new("/etc/sealdrop/hub.toml")).unwrap();
+        assert_eq!(reparsed["trusted_proxies"], "127.0.0.1/32, 10.0.0.0/8");
+        let text = messages(
+            sources(
+                &[("trusted_proxies", "127.0.0.1, my-proxy")],
+                &[("max_connections", "0"), ("max_open_uploads_per_party", "none")],
+                &[("data", "d"), ("max_held_bytes_per_party", "0")],
+            )
+            .resolve()
+            .unwrap_err(),
+        );
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.contains("--trusted-proxies") && text.contains("\"my-proxy\" is not an IP address"), "{text}");
+        assert!(text.contains("SEALDROP_HUB_MAX_CONNECTIONS = \"0\""), "{text}");
+        assert!(text.contains("key `max_held_bytes_per_party`"), "{text}");
     }
 
     #[test]

@@ -15,9 +15,12 @@ use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::api::log_access::LogAccess;
+use crate::api::unauth_body;
+use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
+use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
@@ -71,6 +74,8 @@ pub struct HubConfig {
     /// Who may read the transfer log and the directory (see
     /// [`crate::api::log_access`]).
     pub log_access: LogAccess,
+    /// What one party may have the hub hold (see [`crate::quota`]).
+    pub quotas: Quotas,
 }
 
 impl Default for HubConfig {
@@ -82,6 +87,7 @@ impl Default for HubConfig {
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             upload_resume_window: MAX_UPLOAD_RESUME_WINDOW,
             log_access: LogAccess::Members,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Hub {
     /// The token buckets of [`HubConfig::rate_limits`], made again when
     /// the limits change (before serving).
     limiters: Arc<Limiters>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 struct Inner {
@@ -117,6 +125,10 @@ struct Inner {
     /// Set once a shutdown has begun, so `/readyz` tells load balancers to
     /// stop sending new work while requests in flight finish.
     shutting_down: AtomicBool,
+    /// Every party's uploads in flight (see [`crate::quota`]).
+    quota_ledger: Arc<quota::Ledger>,
+    /// The memory unauthenticated request bodies may hold (see [`unauth_body`]).
+    unauth_budget: Arc<unauth_body::Budget>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -188,7 +200,8 @@ pub struct StoredCiphertext {
 }
 
 impl Hub {
-    /// Opens an initialised data directory, checks the stored directory
+    /// Opens an initialised data directory (making its files private, see
+    /// [`crate::private_files`]), checks the stored directory
     /// against the authority key and the log key's permissions, checks the
     /// transfer log (see [`transfer_log::check_on_open`]: a log whose history
     /// changed is refused), and removes files left behind by a crash.
@@ -197,6 +210,8 @@ impl Hub {
         if !db.is_file() {
             return Err(HubError::NotInitialised(data_dir.to_owned()));
         }
+        // Before the database opens its -wal and -shm files (they take its mode).
+        crate::private_files::tighten(data_dir)?;
         let meta = SqliteMetaStore::open(&db)?;
         let origin =
             meta.setting(setting::ORIGIN)?.ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
@@ -229,9 +244,12 @@ impl Hub {
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 metrics: Arc::new(Metrics::new()),
                 shutting_down: AtomicBool::new(false),
+                quota_ledger: Arc::default(),
+                unauth_budget: Arc::default(),
             }),
             config: HubConfig::default(),
             limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
+            trusted_proxies: Arc::new(TrustedProxies::none()),
         };
         let (report, swept) = hub.block_on(|hub| async move {
             let report = hub.clean_up().await?;
@@ -268,6 +286,39 @@ impl Hub {
     /// The hub's rate limiters.
     pub fn limiters(&self) -> &Limiters {
         &self.limiters
+    }
+
+    /// The same hub believing the `X-Forwarded-For` of these proxies (see
+    /// [`crate::client_addr`]).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Hub {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// The same, shared (for the connection registry).
+    pub fn trusted_proxies_handle(&self) -> Arc<TrustedProxies> {
+        Arc::clone(&self.trusted_proxies)
+    }
+
+    /// The same hub with other per-party quotas.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Hub {
+        self.config.quotas = quotas;
+        self
+    }
+
+    /// Every party's uploads in flight.
+    pub(crate) fn quota_ledger(&self) -> Arc<quota::Ledger> {
+        Arc::clone(&self.inner.quota_ledger)
+    }
+
+    /// The budget of unauthenticated request bodies.
+    pub(crate) fn unauth_budget(&self) -> &Arc<unauth_body::Budget> {
+        &self.inner.unauth_budget
     }
 
     /// The same hub sweeping every `interval`.

@@ -79,6 +79,8 @@ pub fn init(opts: &InitOptions, clock: &dyn Clock) -> Result<(), HubError> {
     };
     meta.insert_directory(&stored, &entry, &log_key)?;
     FsBlobStore::open(&opts.data_dir)?;
+    // An existing empty folder keeps the mode it was made with otherwise.
+    crate::private_files::tighten(&opts.data_dir)?;
     Ok(())
 }
 
@@ -169,6 +171,12 @@ mod tests {
         init(&opts, &SystemClock).unwrap();
         for f in [DB_FILE, log_key::LOG_KEY_FILE, "uploads", "blobs"] {
             assert!(opts.data_dir.join(f).exists(), "{f}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |f: &str| std::fs::metadata(opts.data_dir.join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!((mode(""), mode(DB_FILE), mode("blobs")), (0o700, 0o600, 0o700));
         }
         let err = init(&opts, &SystemClock).unwrap_err();
         assert!(matches!(err, HubError::AlreadyInitialised(_)), "{err}");

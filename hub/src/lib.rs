@@ -19,7 +19,9 @@
 
 pub mod api;
 pub mod backup;
+pub mod client_addr;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod failpoint;
 pub mod hub;
@@ -27,6 +29,8 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod metrics;
+pub mod private_files;
+pub mod quota;
 pub mod rate_limit;
 pub mod storage;
 pub mod sweeper;
@@ -64,8 +68,12 @@ pub struct ServeOptions {
     /// and headers), counted from when the hub starts waiting for it: on a
     /// new connection, and between requests on a kept-alive one. A client
     /// that connects and sends nothing, or trickles its headers a byte at a
-    /// time (slowloris), is disconnected when it runs out.
+    /// time (slowloris), is disconnected when it runs out; so is a kept-alive
+    /// connection idle for that long.
     pub header_read_timeout: Duration,
+    /// How many connections may be open, in all and per client address
+    /// (see [`connections`]).
+    pub connections: connections::ConnectionLimits,
 }
 
 impl Default for ServeOptions {
@@ -75,6 +83,7 @@ impl Default for ServeOptions {
             metrics: None,
             shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE,
             header_read_timeout: config::DEFAULT_HEADER_READ_TIMEOUT,
+            connections: connections::ConnectionLimits::default(),
         }
     }
 }
@@ -82,7 +91,8 @@ impl Default for ServeOptions {
 /// The most header lines a request may carry: a signed request needs about
 /// a dozen. More is refused (431) before any handler runs. The total size of
 /// a request's head is bounded too, by hyper's read buffer (about 400 KiB,
-/// also 431), so neither costs the hub more than that per connection.
+/// also 431), so neither costs the hub more than that per connection (and
+/// [`ServeOptions::connections`] bounds the connections).
 pub const MAX_REQUEST_HEADERS: usize = 100;
 
 /// Serves the API over plain HTTP on `listener` until `shutdown` completes,
@@ -128,6 +138,11 @@ pub async fn serve_with(
         rate_limits = ?config.rate_limits,
         shutdown_grace_secs = grace.as_secs_f64(),
         header_read_timeout_secs = options.header_read_timeout.as_secs_f64(),
+        max_connections = options.connections.total,
+        max_connections_per_address = options.connections.per_address,
+        trusted_proxies = %hub.trusted_proxies().to_setting(),
+        max_held_bytes_per_party = config.quotas.held_bytes,
+        max_open_uploads_per_party = config.quotas.open_uploads,
         body_idle_timeout_secs = config.body_idle_timeout.as_secs_f64(),
         upload_resume_window_secs = config.upload_resume_window.as_secs_f64(),
         log_access = config.log_access.as_str(),
@@ -164,8 +179,16 @@ pub async fn serve_with(
         watcher_handle.graceful_shutdown(Some(grace));
     });
 
-    // With each connection's peer address, for the per-address rate limit.
-    let app = router(hub).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Every connection is admitted into the registry of the connection cap,
+    // and each request marked on its connection while in flight.
+    let registry =
+        Arc::new(connections::Registry::new(options.connections, hub.trusted_proxies_handle(), hub.metrics_handle()));
+    let tracked = connections::TrackedAcceptor::new(Arc::clone(&registry));
+    // With each connection's peer address, for the per-address rate limit
+    // and to find the connection in the registry.
+    let app = router(hub)
+        .layer(axum::middleware::from_fn_with_state(registry, connections::track))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     // HTTP/1.1 only (TLS already offers nothing else): hyper then times the
     // head of every request from the moment it waits for it, the first on a
     // connection included, where its HTTP/2 detection would wait untimed.
@@ -175,10 +198,11 @@ pub async fn serve_with(
         Some(tls) => {
             let acceptor =
                 axum_server::tls_rustls::RustlsAcceptor::new(axum_server::tls_rustls::RustlsConfig::from_config(tls))
-                    .handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
+                    .handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
+                    .acceptor(tracked);
             server.acceptor(acceptor).serve(app).await
         }
-        None => server.serve(app).await,
+        None => server.acceptor(tracked).serve(app).await,
     };
     watcher.abort();
     if let Some(started) = drain_started.get()

@@ -129,6 +129,12 @@ struct ServeArgs {
     /// The largest ciphertext accepted for one drop, in bytes [max_upload_bytes] [env: SEALDROP_HUB_MAX_UPLOAD_BYTES] [default: 68719476736].
     #[arg(long, value_name = "BYTES")]
     max_upload_bytes: Option<String>,
+    /// Ciphertext bytes one party may have the hub hold, its committed drops and its uploads together; an upload that would pass it is refused (507 quota_held_bytes) [max_held_bytes_per_party] [env: SEALDROP_HUB_MAX_HELD_BYTES_PER_PARTY] [default: 137438953472].
+    #[arg(long, value_name = "BYTES")]
+    max_held_bytes_per_party: Option<String>,
+    /// Uploads one party may have open at once, arriving or cut off and not committed (429 quota_open_uploads beyond) [max_open_uploads_per_party] [env: SEALDROP_HUB_MAX_OPEN_UPLOADS_PER_PARTY] [default: 16].
+    #[arg(long, value_name = "N")]
+    max_open_uploads_per_party: Option<String>,
     /// Seconds between deletions of drops whose expiry passed or whose agreement ended (also done at start) [sweep_interval] [env: SEALDROP_HUB_SWEEP_INTERVAL] [default: 60].
     #[arg(long, value_name = "SECONDS")]
     sweep_interval: Option<String>,
@@ -156,10 +162,19 @@ struct ServeArgs {
     /// Signed requests one party may send at once after a quiet spell [rate_limit_per_party_burst] [env: SEALDROP_HUB_RATE_LIMIT_PER_PARTY_BURST] [default: 400].
     #[arg(long, value_name = "N")]
     rate_limit_per_party_burst: Option<String>,
-    /// `exempt`: loopback addresses (a reverse proxy on this machine) are not limited per address; `limit`: they are [rate_limit_loopback] [env: SEALDROP_HUB_RATE_LIMIT_LOOPBACK] [default: exempt].
-    #[arg(long, value_name = "exempt|limit")]
+    /// `limit`: loopback addresses are limited per address like any other; `exempt`: they are not (list a reverse proxy in --trusted-proxies instead) [rate_limit_loopback] [env: SEALDROP_HUB_RATE_LIMIT_LOOPBACK] [default: limit].
+    #[arg(long, value_name = "limit|exempt")]
     rate_limit_loopback: Option<String>,
-    /// Seconds a client may take to send a request's line and headers before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 30].
+    /// Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client for the per-address limits; anyone else's is ignored [trusted_proxies] [env: SEALDROP_HUB_TRUSTED_PROXIES] [default: none].
+    #[arg(long, value_name = "ADDRS")]
+    trusted_proxies: Option<String>,
+    /// Connections open at once; at the cap an idle or unauthenticated connection is closed to admit a new one [max_connections] [env: SEALDROP_HUB_MAX_CONNECTIONS] [default: 512].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<String>,
+    /// Connections open at once from one client address (IPv6: one /64); trusted proxies are exempt [max_connections_per_address] [env: SEALDROP_HUB_MAX_CONNECTIONS_PER_ADDRESS] [default: 64].
+    #[arg(long, value_name = "N")]
+    max_connections_per_address: Option<String>,
+    /// Seconds a client may take to send a request's line and headers, and a kept-alive connection may stay idle, before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 5].
     #[arg(long, value_name = "SECONDS")]
     header_read_timeout: Option<String>,
     /// Seconds a request body (an upload) may send nothing before the hub stops waiting; an upload cut off this way keeps what arrived [body_idle_timeout] [env: SEALDROP_HUB_BODY_IDLE_TIMEOUT] [default: 60].
@@ -183,6 +198,11 @@ impl ServeArgs {
             (TLS_CERT, self.tls_cert.clone()),
             (TLS_KEY, self.tls_key.clone()),
             (MAX_UPLOAD_BYTES, self.max_upload_bytes.clone()),
+            (MAX_HELD_BYTES_PER_PARTY, self.max_held_bytes_per_party.clone()),
+            (MAX_OPEN_UPLOADS_PER_PARTY, self.max_open_uploads_per_party.clone()),
+            (TRUSTED_PROXIES, self.trusted_proxies.clone()),
+            (MAX_CONNECTIONS, self.max_connections.clone()),
+            (MAX_CONNECTIONS_PER_ADDRESS, self.max_connections_per_address.clone()),
             (SWEEP_INTERVAL, self.sweep_interval.clone()),
             (METRICS_LISTEN, self.metrics_listen.clone()),
             (LOG_FORMAT, self.log_format.clone()),
@@ -360,6 +380,9 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
         }
         None => None,
     };
+    // Enough file descriptors for every connection the cap admits, and the files.
+    let open_files = sealdrop_hub::connections::raise_open_file_limit(settings.connections)?;
+    tracing::debug!(open_files, "the open-file limit");
     let clock = clock_from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
@@ -370,8 +393,12 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             body_idle_timeout: settings.body_idle_timeout,
             upload_resume_window: settings.upload_resume_window,
             log_access: settings.log_access,
+            quotas: settings.quotas,
         };
-        let hub = Hub::open(&settings.data, clock).map_err(|e| e.to_string())?.with_config(config);
+        let hub = Hub::open(&settings.data, clock)
+            .map_err(|e| e.to_string())?
+            .with_config(config)
+            .with_trusted_proxies(settings.trusted_proxies.clone());
         let listen = settings.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -397,6 +424,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             metrics,
             shutdown_grace: settings.shutdown_grace,
             header_read_timeout: settings.header_read_timeout,
+            connections: settings.connections,
         };
         sealdrop_hub::serve_with(listener, hub, options, shutdown_signal())
             .await

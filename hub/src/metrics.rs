@@ -97,6 +97,12 @@ struct RouteStatusLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapLabels {
+    /// `evicted` (closed to admit another) or `refused` (turned away).
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -126,6 +132,8 @@ pub struct Metrics {
     sweeper_files_removed: Counter,
     /// When the last sweep finished (Unix seconds), 0 before the first.
     last_sweep: Gauge<i64, AtomicI64>,
+    connections_open: Gauge,
+    connections_closed_by_cap: Family<CapLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -161,6 +169,8 @@ impl Metrics {
             sweeper_runs: Family::default(),
             sweeper_files_removed: Counter::default(),
             last_sweep: Gauge::default(),
+            connections_open: Gauge::default(),
+            connections_closed_by_cap: Family::default(),
         };
         registry.register(
             "drops_created",
@@ -225,7 +235,23 @@ impl Metrics {
             Unit::Seconds,
             m.last_sweep.clone(),
         );
+        registry.register("connections_open", "Client connections open now", m.connections_open.clone());
+        registry.register(
+            "connections_capped",
+            "Connections the connection cap closed to admit another (evicted) or turned away (refused)",
+            m.connections_closed_by_cap.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// `n` client connections are open.
+    pub fn set_connections_open(&self, n: usize) {
+        self.connections_open.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The connection cap closed (`evicted`) or turned away (`refused`) a connection.
+    pub fn connection_closed_by_cap(&self, action: &'static str) {
+        self.connections_closed_by_cap.get_or_create(&CapLabels { action }).inc();
     }
 
     /// A new drop was created (not an idempotent replay).
@@ -357,6 +383,11 @@ mod tests {
         );
         assert_eq!(sample(&text, "sealdrop_hub_sweeper_runs_total", "result=\"ok\""), Some(1.0), "{text}");
         assert_eq!(sample(&text, "sealdrop_hub_sweeper_files_removed_total", ""), Some(3.0), "{text}");
+        m.set_connections_open(7);
+        m.connection_closed_by_cap("evicted");
+        let text = m.encode();
+        assert_eq!(sample(&text, "sealdrop_hub_connections_open", ""), Some(7.0), "{text}");
+        assert_eq!(sample(&text, "sealdrop_hub_connections_capped_total", "action=\"evicted\""), Some(1.0), "{text}");
         assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF: {text}");
     }
 

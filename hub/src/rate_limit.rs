@@ -40,13 +40,13 @@ pub struct Rate {
 /// per address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Loopback {
-    /// Not limited per address (still per party): behind a reverse proxy
-    /// on the same machine every request comes from loopback, so one
-    /// bucket would limit every client together; the proxy limits per
-    /// client instead.
-    #[default]
+    /// Not limited per address (still per party). Kept for older
+    /// configurations; a reverse proxy on the same machine is better
+    /// listed in `trusted_proxies` (see [`crate::client_addr`]), which
+    /// limits each of its clients instead of none.
     Exempt,
-    /// Limited like any other address.
+    /// Limited like any other address (the default: nobody is exempt).
+    #[default]
     Limit,
 }
 
@@ -90,7 +90,7 @@ pub const DEFAULT_PER_PARTY: Rate = Rate { per_second: 200.0, burst: 400 };
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { per_address: Some(DEFAULT_PER_ADDRESS), per_party: Some(DEFAULT_PER_PARTY), loopback: Loopback::Exempt }
+        Self { per_address: Some(DEFAULT_PER_ADDRESS), per_party: Some(DEFAULT_PER_PARTY), loopback: Loopback::Limit }
     }
 }
 
@@ -313,7 +313,7 @@ mod tests {
     /// the log is signed too (the log is for members by default), so the
     /// log checks and the session's two reads count against the party.
     /// `rounds` rounds run back to back on the same buckets. (The buckets
-    /// are driven directly: `Limiters` exempts loopback and reads the clock.)
+    /// are driven directly: `Limiters` reads the clock.)
     fn refusals_in_small_drops(rounds: u32, drops: u32, drops_per_second: f64, log_reads: u32) -> u32 {
         const PARTIES: u32 = 32;
         let limits = RateLimits::default();

@@ -163,6 +163,7 @@ async fn serve_with_tls_and_a_metrics_listener_then_stop() {
         metrics: Some(metrics),
         shutdown_grace: config::DEFAULT_SHUTDOWN_GRACE,
         header_read_timeout: config::DEFAULT_HEADER_READ_TIMEOUT,
+        connections: sealdrop_hub::connections::ConnectionLimits::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sealdrop_hub::serve_with(listener, hub, options, async {

@@ -753,6 +753,8 @@ pub struct Hub {
     child: Child,
     /// The test clock file `serve` reads the time from, if any (kept across restarts).
     clock: Option<PathBuf>,
+    /// The umask `init` and `serve` run with, if set (kept across restarts).
+    umask: Option<u32>,
 }
 
 impl Hub {
@@ -804,7 +806,18 @@ impl Hub {
         Self::start_with_data(tempfile::tempdir().expect("tempdir"), clock, options)
     }
 
+    /// Like [`Hub::start_with_options`], with `init` and `serve` (and every
+    /// restart) run under `umask` (e.g. `0o022`, a common default), as from
+    /// an operator's shell.
+    pub fn start_with_umask(umask: u32, options: &[&str]) -> Self {
+        Self::start_full(tempfile::tempdir().expect("tempdir"), None, options, Some(umask))
+    }
+
     fn start_with_data(data: TempDir, clock: Option<&Path>, options: &[&str]) -> Self {
+        Self::start_full(data, clock, options, None)
+    }
+
+    fn start_full(data: TempDir, clock: Option<&Path>, options: &[&str], umask: Option<u32>) -> Self {
         let bins = bins();
         let logs = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
@@ -820,6 +833,10 @@ impl Hub {
             .arg(keys.join("authority.pub"))
             .arg("--directory")
             .arg(keys.join("directory.signed"));
+        let init = match umask {
+            Some(umask) => under_umask(&init, umask),
+            None => init,
+        };
         let out = run_command(init);
         assert!(
             out.status.success(),
@@ -830,10 +847,10 @@ impl Hub {
         );
 
         let clock = clock.map(Path::to_path_buf);
-        let serve = Serve { options, env: &[], listen: "127.0.0.1:0", clock: clock.as_deref() };
+        let serve = Serve { options, env: &[], listen: "127.0.0.1:0", clock: clock.as_deref(), umask };
         let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, options);
-        Self { data, addr, url, metrics_addr, logs, child, clock }
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask }
     }
 
     /// Sends SIGTERM and waits (at most a minute) for the process to exit;
@@ -908,7 +925,7 @@ impl Hub {
 
     fn respawn(&mut self, options: &[&str], env: &[(&str, &str)], listen: &str) {
         self.stop();
-        let serve = Serve { options, env, listen, clock: self.clock.as_deref() };
+        let serve = Serve { options, env, listen, clock: self.clock.as_deref(), umask: self.umask };
         let (child, addr, metrics_addr) =
             spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"), &serve);
         self.child = child;
@@ -1175,12 +1192,29 @@ struct Serve<'a> {
     listen: &'a str,
     /// The test clock file, if any.
     clock: Option<&'a Path>,
+    /// The umask to run it with, if set.
+    umask: Option<u32>,
+}
+
+/// `command` run by `sh` after `umask UMASK`, with the same arguments and
+/// environment (the process is the command itself: `sh` execs it).
+pub fn under_umask(command: &Command, umask: u32) -> Command {
+    let mut wrapped = Command::new("sh");
+    wrapped.arg("-c").arg(format!("umask {umask:03o} && exec \"$0\" \"$@\"")).arg(command.get_program());
+    wrapped.args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
 }
 
 /// Spawns `sealdrop-hub serve` on `serve.listen` and reads its address (and
 /// the metrics listener's, when the options ask for one).
 fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, serve: &Serve<'_>) -> (Child, String, Option<String>) {
-    let Serve { options, env, listen, clock } = *serve;
+    let Serve { options, env, listen, clock, umask } = *serve;
     let stderr_path = stderr_path.to_path_buf();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("create hub log");
     let mut command = Command::new(hub_bin);
@@ -1192,17 +1226,12 @@ fn spawn_serve(hub_bin: &Path, data: &Path, stderr_path: &Path, serve: &Serve<'_
         None => command.env_remove("SEALDROP_TEST_CLOCK"),
     };
     command.envs(env.iter().copied());
-    let mut child = command
-        .arg("serve")
-        .arg("--data")
-        .arg(data)
-        .args(["--listen", listen])
-        .args(options)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn sealdrop-hub serve");
+    command.arg("serve").arg("--data").arg(data).args(["--listen", listen]).args(options);
+    if let Some(umask) = umask {
+        command = under_umask(&command, umask);
+    }
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn sealdrop-hub serve");
     let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
     let mut line = String::new();
     let read = stdout.read_line(&mut line);
@@ -1860,6 +1889,10 @@ impl SeenRequest {
 struct ProxyState {
     armed: Option<Cut>,
     seen: Vec<SeenRequest>,
+    /// Acting as the operator's reverse proxy: the local address it
+    /// connects to the hub from, and it appends the client's address to
+    /// `X-Forwarded-For` (see [`CutProxy::reverse_proxy`]).
+    forward_from: Option<std::net::IpAddr>,
     /// A connection is held at its stall point now.
     stalled: bool,
     /// The test let the held connection go on.
@@ -1893,11 +1926,26 @@ impl CutProxy {
     /// Listens on a free loopback port and forwards to `upstream`
     /// (`HOST:PORT`, e.g. [`Hub::addr`]), cutting as `cut` says if given.
     pub fn start(upstream: &str, cut: Option<Cut>) -> Self {
+        Self::start_with(upstream, cut, None)
+    }
+
+    /// A reverse proxy in front of the hub as an operator would run one
+    /// (nginx with `proxy_set_header X-Forwarded-For
+    /// $proxy_add_x_forwarded_for`): it connects to the hub from `from`
+    /// (e.g. `127.0.0.2`, the address the hub is told to trust) and appends
+    /// each client's address to the request's `X-Forwarded-For`, keeping
+    /// whatever the client wrote there before it.
+    pub fn reverse_proxy(upstream: &str, from: &str) -> Self {
+        Self::start_with(upstream, None, Some(from.parse().expect("an IP address to connect from")))
+    }
+
+    fn start_with(upstream: &str, cut: Option<Cut>, forward_from: Option<std::net::IpAddr>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address").to_string();
         let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState {
             armed: cut,
             seen: Vec::new(),
+            forward_from,
             stalled: false,
             released: false,
         }));
@@ -2013,19 +2061,31 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let cut = {
+    let (cut, forward_from) = {
         let mut st = lock_state(state);
         let cut = if st.armed.as_ref().is_some_and(|c| c.matches(&line)) { st.armed.take() } else { None };
         st.seen.push(SeenRequest { line: line.clone(), headers: headers.clone(), cut: cut.is_some() });
-        cut
+        (cut, st.forward_from)
     };
-    let Ok(mut up) = std::net::TcpStream::connect(upstream) else {
+    let connected = match forward_from {
+        Some(from) => raw::connect_from(&from.to_string(), upstream),
+        None => std::net::TcpStream::connect(upstream),
+    };
+    let Ok(mut up) = connected else {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
     let mut new_head = format!("{line}\r\n");
-    for (n, v) in headers.iter().filter(|(n, _)| n != "connection" && n != "keep-alive") {
+    let forwarded = |n: &str| forward_from.is_some() && n == "x-forwarded-for";
+    for (n, v) in headers.iter().filter(|(n, _)| n != "connection" && n != "keep-alive" && !forwarded(n)) {
         new_head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if forward_from.is_some() {
+        let client_ip = client.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let earlier: Vec<&str> =
+            headers.iter().filter(|(n, _)| n == "x-forwarded-for").map(|(_, v)| v.as_str()).collect();
+        let chain = if earlier.is_empty() { client_ip } else { format!("{}, {client_ip}", earlier.join(", ")) };
+        new_head.push_str(&format!("x-forwarded-for: {chain}\r\n"));
     }
     new_head.push_str("connection: close\r\n\r\n");
     let early_body = buf[head_len..].to_vec();
@@ -2232,6 +2292,23 @@ pub mod raw {
         let conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to the hub at {addr}: {e}"));
         conn.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
         conn
+    }
+
+    /// A connection to `addr` from the local address `from` (any of
+    /// 127.0.0.0/8 on loopback), so one test can act as many clients, each
+    /// with an address of its own. Reads time out after 30 s.
+    pub fn connect_from(from: &str, addr: &str) -> std::io::Result<TcpStream> {
+        use socket2::{Domain, Socket, Type};
+        let target: std::net::SocketAddr =
+            addr.parse().map_err(|e| std::io::Error::other(format!("{addr} is not IP:PORT: {e}")))?;
+        let source: std::net::IpAddr =
+            from.parse().map_err(|e| std::io::Error::other(format!("{from} is not an IP address: {e}")))?;
+        let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+        socket.bind(&std::net::SocketAddr::new(source, 0).into())?;
+        socket.connect(&target.into())?;
+        let conn: TcpStream = socket.into();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(conn)
     }
 
     /// Sends `head` and `body` on a new connection and reads the answer.

@@ -3,11 +3,16 @@
 //! answered `429` with `Retry-After`, the `rate_limited` code and a message
 //! saying when to retry; the client says so in its one error line.
 //! Short limits here (1 a second) keep the waits to a second.
+//!
+//! Behind a reverse proxy the client is the address the operator's trusted
+//! proxy names in `X-Forwarded-For`; anyone else's header is ignored, and
+//! loopback is limited like any other address unless the operator says not.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use sealdrop_e2e::http::{self, Reply};
-use sealdrop_e2e::{Hub, Party, member_key};
+use sealdrop_e2e::{CutProxy, Hub, Party, member_key, raw};
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
 
@@ -137,12 +142,90 @@ fn the_client_says_it_is_rate_limited_and_when_to_retry() {
 }
 
 #[test]
-fn loopback_is_exempt_from_the_address_limit_by_default() {
-    // Behind a reverse proxy on the same machine every request comes from
-    // loopback: only the per-party limit applies to it unless asked.
-    let hub = Hub::start_with_options(&["--rate-limit-per-address", "1", "--rate-limit-per-address-burst", "1"]);
+fn loopback_is_limited_like_any_address_unless_the_operator_exempts_it() {
+    // No blanket exemption: behind a reverse proxy the operator lists the
+    // proxy in `trusted_proxies` instead (see the tests below).
+    let tight = ["--rate-limit-per-address", "1", "--rate-limit-per-address-burst", "1"];
+    let hub = Hub::start_with_options(&tight);
+    assert_eq!(get(&hub, "/v1/info", None).0.status, 200);
+    let (reply, retry_after) = get(&hub, "/v1/info", None);
+    assert_limited(&reply, retry_after.as_deref(), "your address 127.0.0.1");
+    // An older configuration may still exempt loopback, explicitly.
+    let hub = Hub::start_with_options(&[&tight[..], &["--rate-limit-loopback", "exempt"]].concat());
     for _ in 0..10 {
         let (reply, _) = get(&hub, "/v1/info", None);
         assert_eq!(reply.status, 200, "{reply:?}");
     }
+}
+
+/// A GET of `path` sent by hand from the local address `from` to `addr`
+/// (the hub, or a proxy in front of it), with extra `headers`.
+fn get_from(from: &str, addr: &str, path: &str, headers: &[(&str, String)]) -> raw::Response {
+    let mut conn = raw::connect_from(from, addr).unwrap_or_else(|e| panic!("connect from {from}: {e}"));
+    conn.write_all(raw::head("GET", path, None, None, headers).as_bytes()).unwrap();
+    raw::read_response(&mut conn).expect("an answer")
+}
+
+/// A refusal of the per-address limit naming `address`.
+fn assert_limited_as(reply: &raw::Response, address: &str) {
+    let message = reply.assert_error(429, "rate_limited");
+    assert!(message.contains(&format!("your address {address} ")), "limited as someone else: {message}");
+}
+
+#[test]
+fn a_forged_x_forwarded_for_from_an_untrusted_peer_is_not_believed() {
+    let hub = Hub::start_with_options(&[
+        "--rate-limit-per-address",
+        "0.01",
+        "--rate-limit-per-address-burst",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.2",
+    ]);
+    // An attacker at 127.0.5.1 claims to be someone new with every request.
+    for forged in ["198.51.100.1", "198.51.100.2"] {
+        let reply = get_from("127.0.5.1", &hub.addr, "/v1/info", &[("x-forwarded-for", forged.to_owned())]);
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let forged = [("x-forwarded-for", "198.51.100.3".to_owned())];
+    assert_limited_as(&get_from("127.0.5.1", &hub.addr, "/v1/info", &forged), "127.0.5.1");
+    // The addresses it named were never charged: from the trusted proxy,
+    // the same header is believed, and that client is served.
+    for _ in 0..2 {
+        assert_eq!(get_from("127.0.0.2", &hub.addr, "/v1/info", &forged).status, 200);
+    }
+    assert_limited_as(&get_from("127.0.0.2", &hub.addr, "/v1/info", &forged), "198.51.100.3");
+}
+
+#[test]
+fn behind_a_trusted_reverse_proxy_each_client_is_limited_on_its_own_and_real_clients_work() {
+    let hub = Hub::start_with_options(&[
+        "--rate-limit-per-address",
+        "0.01",
+        "--rate-limit-per-address-burst",
+        "60",
+        "--trusted-proxies",
+        "127.0.0.2",
+        "--max-connections-per-address",
+        "1",
+    ]);
+    // The operator's proxy connects from 127.0.0.2 and appends each
+    // client's address to X-Forwarded-For, as nginx does.
+    let proxy = CutProxy::reverse_proxy(&hub.addr, "127.0.0.2");
+    // Real clients through it (from 127.0.0.1): a send and a fetch. (The
+    // proxy's connections, one per request, are not capped per address.)
+    let camden = Party::with_url(&proxy.url, "camden");
+    let islington = Party::with_url(&proxy.url, "islington");
+    let id = camden.send("islington", &[&camden.file("fsm.csv", "upn,name\nA1,Ada\n")]);
+    islington.fetch(&id, &islington.work());
+    assert!(proxy.requests().iter().any(|r| r.line.starts_with("PUT /v1/drops/")), "the send went through the proxy");
+    // A client at 127.0.6.1 spends its own allowance, and forging the
+    // header through the proxy does not help it.
+    for _ in 0..60 {
+        assert_eq!(get_from("127.0.6.1", &proxy.addr, "/v1/info", &[]).status, 200);
+    }
+    let forged = [("x-forwarded-for", "198.51.100.9".to_owned())];
+    assert_limited_as(&get_from("127.0.6.1", &proxy.addr, "/v1/info", &forged), "127.0.6.1");
+    // Another client of the same proxy is served.
+    assert_eq!(get_from("127.0.6.2", &proxy.addr, "/v1/info", &[]).status, 200);
 }

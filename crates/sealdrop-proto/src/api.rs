@@ -93,6 +93,19 @@ pub mod code {
     /// the hub serves one party (`sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY`,
     /// each one a permanent log entry) (409): ask the sender to send it again.
     pub const DOWNLOAD_LIMIT: &str = "download_limit";
+    /// The upload would take the caller's party past the ciphertext bytes
+    /// the hub holds for one party (`max_held_bytes_per_party`), stored and
+    /// uploading together (507). Nothing already stored is touched: wait
+    /// for recipients to fetch (or recall) earlier drops.
+    pub const QUOTA_HELD_BYTES: &str = "quota_held_bytes";
+    /// The caller's party already has as many uploads open as the hub allows
+    /// (`max_open_uploads_per_party`) (429): finish or commit one first.
+    pub const QUOTA_OPEN_UPLOADS: &str = "quota_open_uploads";
+    /// The hub is holding as many unauthenticated request bodies in memory
+    /// as it allows (503); `Retry-After` says when to try again.
+    pub const HUB_BUSY: &str = "hub_busy";
+    /// The request must declare its body's length in `Content-Length` (411).
+    pub const LENGTH_REQUIRED: &str = "length_required";
 }
 
 /// An error as served by the hub.

@@ -327,6 +327,8 @@ fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
         path_and_query,
         headers,
     )?;
+    // A member's request from here on: the connection cap never closes it for another.
+    crate::connections::mark_authenticated();
     let span = tracing::Span::current();
     span.record("party", caller.party.as_str());
     span.record("member", caller.member.as_str());
@@ -355,6 +357,8 @@ pub(crate) fn authenticate_signer(
         &path_and_query,
         headers,
     )?;
+    // A member's or listed witness's request: the connection cap never closes it for another.
+    crate::connections::mark_authenticated();
     let span = tracing::Span::current();
     span.record("party", signer.party().as_str());
     span.record("member", signer.name());

@@ -62,7 +62,10 @@ pub fn status_of(code: &str) -> StatusCode {
         code::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
         code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
         code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
-        code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+        code::RATE_LIMITED | code::QUOTA_OPEN_UPLOADS => StatusCode::TOO_MANY_REQUESTS,
+        code::QUOTA_HELD_BYTES => StatusCode::INSUFFICIENT_STORAGE,
+        code::HUB_BUSY => StatusCode::SERVICE_UNAVAILABLE,
+        code::LENGTH_REQUIRED => StatusCode::LENGTH_REQUIRED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -222,6 +225,10 @@ mod tests {
             (code::INSUFFICIENT_STORAGE, 507),
             (code::INTERNAL, 500),
             (code::RATE_LIMITED, 429),
+            (code::QUOTA_HELD_BYTES, 507),
+            (code::QUOTA_OPEN_UPLOADS, 429),
+            (code::HUB_BUSY, 503),
+            (code::LENGTH_REQUIRED, 411),
         ];
         for (c, status) in cases {
             assert_eq!(status_of(c).as_u16(), status, "{c}");

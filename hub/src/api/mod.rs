@@ -12,7 +12,8 @@
 //!   and witnesses' cosignatures.
 //! - [`error`]: the single JSON error shape; [`logging`]: the request log;
 //!   [`metered`]: the request metrics.
-//! - [`idle_body`]: the body idle timeout every request body is read under.
+//! - [`idle_body`]: the body idle timeout every request body is read under;
+//!   [`unauth_body`]: the budget unauthenticated bodies are read within.
 //! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
 //! - [`scrape`]: `/metrics`, on the metrics listener only.
 //! - [`openapi`]: the API's description, `GET /v1/openapi.json`, built
@@ -38,6 +39,7 @@ pub mod sent;
 mod shared;
 pub mod throttle;
 pub mod tlog;
+pub mod unauth_body;
 pub mod upload;
 
 use axum::Router;

@@ -262,7 +262,7 @@ fn build(access: LogAccess) -> OpenApi {
         "`{}`: too many requests from this address or party; wait the `Retry-After` seconds and try again",
         code::RATE_LIMITED
     ));
-    rate_limited.headers.insert("Retry-After".to_owned(), RefOr::T(retry_after));
+    rate_limited.headers.insert("Retry-After".to_owned(), RefOr::T(retry_after.clone()));
     let internal =
         error_response(format!("`{}`: the hub failed; its operator finds the cause in its log", code::INTERNAL));
     let unauthorized = error_response(format!(
@@ -282,7 +282,16 @@ fn build(access: LogAccess) -> OpenApi {
             }
             let signed = is_signed(operation);
             let responses = &mut operation.responses.responses;
-            responses.entry("429".into()).or_insert_with(|| RefOr::T(rate_limited.clone()));
+            match responses.get_mut("429") {
+                // A route's own 429 (a quota) is also the rate limit's, with its header.
+                Some(RefOr::T(own)) => {
+                    own.description = format!("{}; {}", rate_limited.description, own.description);
+                    own.headers.entry("Retry-After".to_owned()).or_insert_with(|| RefOr::T(retry_after.clone()));
+                }
+                _ => {
+                    responses.insert("429".into(), RefOr::T(rate_limited.clone()));
+                }
+            }
             responses.entry("500".into()).or_insert_with(|| RefOr::T(internal.clone()));
             if signed {
                 responses.insert("401".into(), RefOr::T(unauthorized.clone()));

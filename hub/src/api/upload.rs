@@ -10,6 +10,9 @@
 //! as a prefix the sender continues; the time of each upload's last
 //! activity is recorded so the sweeper can remove an upload nobody came
 //! back to within the resume window.
+//!
+//! Every upload counts against its party's quotas while it streams (see
+//! [`crate::quota`]): bytes held and uploads open.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -25,6 +28,7 @@ use super::error::ApiError;
 use super::idle_body::is_body_idle;
 use super::shared::{drop_id, load_drop, meta};
 use crate::hub::Hub;
+use crate::quota::Upload;
 use crate::storage::UploadSink;
 use crate::storage::meta::ContentDigest;
 
@@ -53,7 +57,8 @@ fn too_large(max: u64) -> ApiError {
         (status = 404, description = "`not_found`: no such drop", body = ErrorBody),
         (status = 409, description = "`conflict`: already committed; `upload_offset_mismatch`: the hub holds another number of bytes", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: larger than the hub's `max_upload_bytes`", body = ErrorBody),
-        (status = 507, description = "`insufficient_storage`: the hub's disk is full", body = ErrorBody),
+        (status = 429, description = "`quota_open_uploads`: your party has `max_open_uploads_per_party` uploads open already", body = ErrorBody),
+        (status = 507, description = "`insufficient_storage`: the hub's disk is full; `quota_held_bytes`: your party would hold more than `max_held_bytes_per_party`", body = ErrorBody),
     ),
     security(("sealdrop_request_signature" = [])),
 )]
@@ -79,6 +84,9 @@ pub async fn put_content(
     if upload.content_length.is_some_and(|len| len.saturating_add(offset) > max) {
         return Err(too_large(max));
     }
+    // Counted against the party's quotas from here until it ends (refused
+    // at once if its open uploads or its declared length are over them).
+    let mut quota = Upload::begin(&hub, &upload.caller.party, &id, offset, upload.content_length).await?;
     // Forget the previous upload before writing to its file, so the
     // database never vouches for bytes that are not on disk, and note the
     // activity, so the sweeper leaves a continued upload alone. (A first
@@ -91,13 +99,14 @@ pub async fn put_content(
         }
     }
     let start = if offset == 0 { Start::Fresh } else { continue_from(&hub, &id, offset).await? };
-    let received = match receive(&hub, &id, start, upload.body, max).await {
+    let received = match receive(&hub, &id, start, upload.body, max, &mut quota).await {
         Ok(d) => d,
         Err(Failed { error, keep }) => {
             // A connection that broke off (or went quiet) keeps what
             // arrived, so the sender can continue from there, within the
             // resume window from now; anything else starts again at 0.
             if keep {
+                quota.keep();
                 let (key, now) = (id.clone(), hub.now().as_second());
                 if let Err(e) = meta(&hub, move |m| m.set_upload(&key, None, now)).await {
                     // The window then runs from the previous activity.
@@ -124,6 +133,7 @@ pub async fn put_content(
             "drop {id} was committed or ended while this upload ran; create a new drop to send again"
         )));
     }
+    quota.keep();
     tracing::info!(len = received.len, continued_from = offset, "received content");
     Ok(axum::Json(Uploaded { sha256: received.sha256, len: received.len }))
 }
@@ -241,6 +251,7 @@ async fn receive(
     start: Start,
     body: axum::body::Body,
     max: u64,
+    quota: &mut Upload,
 ) -> Result<ContentDigest, Failed> {
     let (mut sink, hasher, mut len): (Box<dyn UploadSink>, Sha256, u64) = match start {
         Start::Fresh => (hub.blobs().begin_upload(id).await.map_err(ApiError::from)?, Sha256::new(), 0),
@@ -274,6 +285,8 @@ async fn receive(
         if len > max {
             return Err(too_large(max).into());
         }
+        // Counted before it is written: a never-ending upload stops at the quota.
+        quota.grow(chunk.len() as u64).await?;
         hasher.update(&chunk, len).await?;
         let crossed_mid_point = (len - chunk.len() as u64) < crate::failpoint::MID_UPLOAD_BYTES
             && len >= crate::failpoint::MID_UPLOAD_BYTES;

@@ -66,6 +66,8 @@ pub enum MetaError {
     LogInconsistent(String),
     #[error("a log entry of {0} bytes is larger than the 65,535 bytes a log entry may have")]
     LogEntryTooLarge(usize),
+    #[error("cannot create the database {}: {source}", path.display())]
+    Create { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl MetaError {
@@ -431,6 +433,9 @@ pub trait MetaStore: Send + Sync {
     /// idempotency keys they were created with (so a sender can match them
     /// to what it sent).
     fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
+    /// What `party` has the hub hold as a sender, for its quotas: the bytes
+    /// of its committed drops not yet deleted, and its open drops.
+    fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
 
     /// Records a request nonce; `false` if `(key, nonce)` was seen before.
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;

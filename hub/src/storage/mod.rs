@@ -7,6 +7,7 @@ mod direct;
 pub mod group_sync;
 mod log_index;
 pub mod meta;
+pub mod scrub;
 pub mod sqlite;
 mod sqlite_log;
 pub mod tiered;

@@ -14,9 +14,14 @@
 //! The connection's mutex is the hub's write lock: a transaction holds it
 //! from `BEGIN IMMEDIATE` to `COMMIT`, so log appends are serialised and
 //! each sees the previous one's checkpoint.
+//!
+//! The database file is created with mode 0600 (SQLite gives its `-wal` and
+//! `-shm` files the database's mode), and deleted ciphertext rows leave no
+//! bytes behind in any of them (`secure_delete` and a checkpoint; see
+//! [`super::scrub`]).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -31,6 +36,7 @@ use super::meta::{
     FetchRecord, MetaError, MetaStore, NewDrop, RecipientRecord, SentRecord, StoredCheckpoint, StoredDirectory,
     SweepItem,
 };
+use super::scrub::Scrubber;
 use super::{log_index, sqlite_log};
 
 /// The schema, one migration per released change. Never edit a released
@@ -114,6 +120,9 @@ const MIGRATIONS: &[M<'static>] = &[
     // Where the transfer log records each drop's life (see `log_index`);
     // filled from the log for older databases when the store opens.
     M::up(log_index::MIGRATION),
+    // A party's drops by state, for its quotas (what it holds as a sender),
+    // read each time it starts an upload.
+    M::up("CREATE INDEX drops_by_sender_state ON drops (sender, state);"),
 ];
 
 const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
@@ -137,7 +146,15 @@ struct Db {
     conn: Mutex<Connection>,
     /// Syncs the WAL for committed transactions; `None` in memory.
     wal_sync: Option<WalSync>,
+    /// Resets the WAL after ciphertext rows are deleted; `None` in memory.
+    scrub: Option<Scrubber>,
 }
+
+/// How long the connection waits for other connections' locks.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a scrub waits for a reader of an older snapshot to finish
+/// before it gives up and retries later (it holds the write lock meanwhile).
+const SCRUB_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl std::fmt::Debug for SqliteMetaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,8 +163,10 @@ impl std::fmt::Debug for SqliteMetaStore {
 }
 
 impl SqliteMetaStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed, with mode 0600) the database at `path`
+    /// and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, MetaError> {
+        create_private(path)?;
         Self::setup(Connection::open(path)?)
     }
 
@@ -157,7 +176,7 @@ impl SqliteMetaStore {
     }
 
     fn setup(mut conn: Connection) -> Result<Self, MetaError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // Every statement is prepared once and reused (`prepare_cached`):
         // parsing SQL was 5% of the hub's CPU per small drop.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -167,18 +186,34 @@ impl SqliteMetaStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted content and freed pages are overwritten with zeros.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
         log_index::fill_once(&mut conn)?;
+        let on_disk = conn.path().is_some_and(|p| !p.is_empty());
         let wal_sync = conn.path().filter(|p| !p.is_empty()).map(|db| {
             let wal = std::path::PathBuf::from(format!("{db}-wal"));
             let flush: Box<dyn Fn() -> std::io::Result<()> + Send + Sync> =
                 Box::new(move || std::fs::File::open(&wal)?.sync_data());
             GroupSync::new(flush)
         });
-        let store = Self { db: Arc::new(Db { conn: Mutex::new(conn), wal_sync }) };
+        let db = Arc::new_cyclic(|db: &Weak<Db>| {
+            let db = db.clone();
+            let scrub = on_disk
+                .then(|| Scrubber::new(Arc::new(move || db.upgrade().map_or(Ok(()), |db| db.checkpoint_truncate()))));
+            Db { conn: Mutex::new(conn), wal_sync, scrub }
+        });
+        let store = Self { db };
         // The migrations above are as durable as any later write.
         store.sync_wal()?;
+        // A deletion whose scrub a crash cut short is scrubbed now.
+        store.db.scrub()?;
         Ok(store)
+    }
+
+    /// How many scrubbing checkpoints have run (see [`super::scrub`]).
+    pub fn scrubs(&self) -> u64 {
+        self.db.scrub.as_ref().map_or(0, Scrubber::runs)
     }
 
     /// The table of small ciphertexts in this database, for the blob store
@@ -220,6 +255,58 @@ impl Db {
         // A panic while holding the lock cannot leave SQLite inconsistent (an
         // unfinished transaction rolls back when dropped), so carry on.
         self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Resets the WAL after ciphertext was deleted (see [`super::scrub`]);
+    /// a failure is logged and retried in the background, as the deletion
+    /// itself stands.
+    fn scrub(&self) -> Result<(), MetaError> {
+        if let Some(scrub) = &self.scrub
+            && let Err(e) = scrub.scrub()
+        {
+            tracing::warn!(
+                error = %e,
+                "could not yet empty the database's write-ahead log after deleting ciphertext; retrying in the background"
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies every page of the WAL into the database and empties the WAL
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most
+    /// [`SCRUB_BUSY_TIMEOUT`] for readers of older snapshots.
+    fn checkpoint_truncate(&self) -> std::io::Result<()> {
+        let conn = self.conn();
+        let io = |e: rusqlite::Error| std::io::Error::other(format!("checkpoint: {e}"));
+        conn.busy_timeout(SCRUB_BUSY_TIMEOUT).map_err(io)?;
+        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(io)?;
+        match result.map_err(io)? {
+            (0, _, _) => Ok(()),
+            (_, log, copied) => Err(std::io::Error::other(format!(
+                "another reader holds the write-ahead log ({copied} of {log} pages copied)"
+            ))),
+        }
+    }
+}
+
+/// Creates the database file, empty, with mode 0600 if it does not exist,
+/// so SQLite opens it as it is (and gives its `-wal` and `-shm` files the
+/// same mode) instead of creating it with the umask's.
+fn create_private(path: &Path) -> Result<(), MetaError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(MetaError::Create { path: path.to_owned(), source }),
     }
 }
 
@@ -305,13 +392,18 @@ impl InlineBlobs {
         Ok(n == 1)
     }
 
-    /// Deletes the drop's row at `stage`; `false` if there was none.
+    /// Deletes the drop's row at `stage`; `false` if there was none. Returns
+    /// once no byte of it is left in the database's files (see
+    /// [`super::scrub`]).
     pub fn delete(&self, id: &DropId, stage: BlobStage) -> Result<bool, MetaError> {
         let n = self
             .db
             .conn()
             .prepare_cached("DELETE FROM inline_blobs WHERE drop_id = ?1 AND stage = ?2")?
             .execute(params![id.as_str(), stage.as_str()])?;
+        if n == 1 {
+            self.db.scrub()?;
+        }
         Ok(n == 1)
     }
 
@@ -839,6 +931,30 @@ impl MetaStore for SqliteMetaStore {
             r.get(key_column)
         })?;
         Ok(rows.into_iter().map(|(drop, idempotency_key)| SentRecord { drop, idempotency_key }).collect())
+    }
+
+    fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError> {
+        let conn = self.conn();
+        let committed: i64 = conn
+            .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM drops WHERE sender = ?1 AND state = 'committed'")?
+            .query_row([party.as_str()], |r| r.get(0))?;
+        let mut statement = conn.prepare_cached(
+            "SELECT id, upload_len, upload_active IS NOT NULL FROM drops WHERE sender = ?1 AND state = 'open'",
+        )?;
+        let rows = statement
+            .query_map([party.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<(String, Option<i64>, bool)>, _>>()?;
+        let open = rows
+            .into_iter()
+            .map(|(id, len, started)| {
+                Ok(crate::quota::OpenDrop {
+                    id: parse(id, "drop id")?,
+                    upload_len: len.map(|n| to_u64(n, "upload length")).transpose()?,
+                    upload_started: started,
+                })
+            })
+            .collect::<Result<_, MetaError>>()?;
+        Ok(crate::quota::PartyHoldings { committed_bytes: to_u64(committed, "held bytes")?, open })
     }
 
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError> {

@@ -348,6 +348,60 @@ mod tests {
         assert!(s.store.append_upload(&DropId::random()).await.is_err(), "nothing to continue");
     }
 
+    /// `n` bytes that repeat nowhere (unlike [`bytes`], whose runs recur
+    /// in every other seed's): xorshift64 from `seed`.
+    fn random(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// Whether any file under `dir` holds `needle`.
+    fn found_in(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+        let mut hits = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                hits.extend(found_in(&path, needle));
+            } else if std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+        hits
+    }
+
+    #[tokio::test]
+    async fn a_deleted_small_ciphertext_leaves_no_byte_in_the_database_files() {
+        let s = store();
+        // Sizes that fit a page, span overflow pages, and fill a row.
+        for (n, len) in [(0u8, 3000), (1, 20_000), (2, INLINE_MAX)] {
+            let (kept, gone) = (DropId::random(), DropId::random());
+            let (keep, data) = (random(len, 100 + u64::from(n)), random(len, 200 + u64::from(n)));
+            write(s.store.begin_upload(&kept).await.unwrap(), &keep).await;
+            write(s.store.begin_upload(&gone).await.unwrap(), &data).await;
+            s.store.promote(&kept).await.unwrap();
+            s.store.promote(&gone).await.unwrap();
+            let run = &data[len / 2..len / 2 + 64];
+            assert!(!found_in(s.dir.path(), run).is_empty(), "the test must see the bytes while they are stored");
+            assert!(s.store.delete_blob(&gone).await.unwrap());
+            assert_eq!(found_in(s.dir.path(), run), Vec::<String>::new(), "{len} bytes: deleted but still on disk");
+            assert!(!found_in(s.dir.path(), &keep[len / 2..len / 2 + 64]).is_empty(), "the other drop is kept");
+        }
+        // An upload abandoned before it was committed, likewise.
+        let id = DropId::random();
+        let data = random(10_000, 77);
+        write(s.store.begin_upload(&id).await.unwrap(), &data).await;
+        assert!(!found_in(s.dir.path(), &data[5000..5064]).is_empty());
+        assert!(s.store.delete_upload(&id).await.unwrap());
+        assert!(found_in(s.dir.path(), &data[5000..5064]).is_empty());
+    }
+
     #[tokio::test]
     async fn small_ciphertexts_survive_reopening_and_listings_cover_both_kinds() {
         let s = store();
