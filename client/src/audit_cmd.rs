@@ -129,6 +129,10 @@ pub struct Verdict {
     pub witnesses: Vec<String>,
     /// Failures, each naming the entry and the reason.
     pub failures: Vec<String>,
+    /// Entries signed with a key that a later directory revokes from before
+    /// them (a stolen key's use before its revocation was published): not
+    /// failures, but they count for nothing, and say what the key did.
+    pub used_after_revocation: Vec<String>,
 }
 
 /// How many drops the hub deleted for each reason, in `audit verify --json`.
@@ -245,6 +249,7 @@ fn verdict(meta: &BundleMeta, r: &AuditReport, vouched: bool) -> Verdict {
         signatures_checked: r.signatures_checked,
         witnesses: r.witnesses.iter().map(ToString::to_string).collect(),
         failures,
+        used_after_revocation: r.used_after_revocation.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -301,6 +306,9 @@ pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> 
             out,
             format!("  witnesses: {}", if v.witnesses.is_empty() { "none".to_owned() } else { v.witnesses.join(", ") }),
         )?;
+        for u in &v.used_after_revocation {
+            w(out, format!("  AFTER REVOCATION {u}"))?;
+        }
         for f in &v.failures {
             w(out, format!("  FAIL {f}"))?;
         }
@@ -395,7 +403,7 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         .entries()
         .enumerate()
         .filter_map(|(i, e)| e.ok().and_then(|bytes| LogEntry::from_bytes(&bytes).ok()).map(|entry| (i as u64, entry)));
-    let built = super::audit::report::build(super::audit::report::ReportInput {
+    let mut built = super::audit::report::build(super::audit::report::ReportInput {
         entries: Box::new(entries),
         directories,
         origin: checkpoint.origin.clone(),
@@ -404,6 +412,7 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         since: req.since,
         generated_at: settings.clock.now(),
     });
+    built.used_after_revocation = verdict.used_after_revocation.clone();
     if let Some(csv) = &req.csv {
         super::audit::report::write_csv(&built, csv)?;
     }
@@ -433,6 +442,7 @@ mod tests {
             signatures_checked: 20,
             witnesses: vec!["camden".into()],
             failures,
+            used_after_revocation: vec![],
         }
     }
 
@@ -465,5 +475,19 @@ mod tests {
         let err = report_verdict(&sample(failed), false, &mut out).unwrap_err();
         assert!(err.to_string().contains("entry 7: drop d-x is deleted as recalled"), "{err}");
         assert!(String::from_utf8(out).unwrap().contains("  FAIL entry 7: "));
+    }
+
+    #[test]
+    fn uses_of_a_key_after_its_revocation_are_shown_but_do_not_fail_the_verdict() {
+        let mut v = sample(vec![]);
+        v.used_after_revocation = vec!["entry 9: a fetch request signed at 2026-11-20T10:00:00Z with camden/data-team's key, which directory 3 revokes from 2026-11-20T09:00:00Z: it counts for nothing, and whoever used the key may not have been its owner".into()];
+        let mut out = Vec::new();
+        report_verdict(&v, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("VERIFIED") && text.contains("  AFTER REVOCATION entry 9: a fetch request"), "{text}");
+        let mut out = Vec::new();
+        report_verdict(&v, true, &mut out).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["used_after_revocation"][0].as_str().unwrap(), v.used_after_revocation[0]);
     }
 }

@@ -195,7 +195,13 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     };
     let listed: Vec<DropId> = sent.drops.iter().map(|d| d.id.clone()).collect();
     let drops: Vec<SentDrop> = sent.drops.into_iter().filter(|d| keep(req, d)).collect();
-    let mut prover = crate::status_log::Prover::open(&settings.state_dir, &session, &journal, settings.clock.now());
+    let mut prover = crate::status_log::Prover::open(
+        &settings.state_dir,
+        &session,
+        &settings.authority()?,
+        &journal,
+        settings.clock.now(),
+    );
     let mut views = Vec::with_capacity(drops.len());
     for d in drops {
         let backed = crate::status_log::back(&mut prover, &d)?;

@@ -43,6 +43,11 @@ use crate::journal::Journal;
 /// The file of proved facts, in the state dir's log folder.
 const PROVEN_FILE: &str = "proven.json";
 
+/// Earlier directory versions, verified against the authority key, in the
+/// state dir's log folder (`<serial>.note`): they never change, so each is
+/// asked of the hub once.
+const DIRECTORIES_DIR: &str = "directories";
+
 /// What one proved log entry says about a drop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -121,13 +126,27 @@ pub struct Prover<'a> {
     changed: bool,
     /// This client's own commits, from its journal: (log index, fact).
     journal: HashMap<DropId, (u64, Fact)>,
+    /// The coordinator's key, to verify earlier directory versions with.
+    authority: NoteVerifierKey,
+    /// Member keys of earlier directory versions that the current one no
+    /// longer lists at all (a member removed without a revocation: staff who
+    /// left): their receipts and requests from when they were members are
+    /// still backed. Loaded the first time a key is not found in the
+    /// current directory.
+    former: Option<Vec<(PartyId, NoteVerifierKey)>>,
 }
 
 impl<'a> Prover<'a> {
     /// Loads what was proved before under the session's log key, and this
     /// client's commits from its journal; `now` is for recording a newer
     /// checkpoint should one be needed.
-    pub fn open(state_dir: &Path, session: &'a Session, journal: &Journal, now: Timestamp) -> Self {
+    pub fn open(
+        state_dir: &Path,
+        session: &'a Session,
+        authority: &NoteVerifierKey,
+        journal: &Journal,
+        now: Timestamp,
+    ) -> Self {
         let path = state_dir.join(crate::logcheck::LOG_DIR).join(PROVEN_FILE);
         let log_key = session.log_key.to_string();
         let proven = std::fs::read(&path)
@@ -161,6 +180,8 @@ impl<'a> Prover<'a> {
             proven,
             changed: false,
             journal,
+            authority: authority.clone(),
+            former: None,
         }
     }
 
@@ -200,7 +221,10 @@ impl<'a> Prover<'a> {
             Err(e) => return Ok(Err(e.message)),
         };
         let fact = match LogEntry::from_bytes(&entry) {
-            Ok(entry) => self.read(&entry),
+            Ok(entry) => match self.read(&entry, false) {
+                Err(_) if self.has_former_members() => self.read(&entry, true),
+                read => read,
+            },
             Err(e) => Err(e.to_string()),
         };
         let fact = match fact {
@@ -212,12 +236,79 @@ impl<'a> Prover<'a> {
         Ok(Ok(fact))
     }
 
-    /// What a proved entry records, once its signatures check out.
-    fn read(&self, entry: &LogEntry) -> std::result::Result<Fact, String> {
+    /// The keys that may have signed a document of `party` logged at `at`:
+    /// [`policy::manifest_keys`] under the current directory, and with
+    /// `former`, the party's former members too ([`Prover::former`]).
+    fn keys(&self, party: &PartyId, at: Timestamp, former: bool) -> Vec<NoteVerifierKey> {
+        let mut keys = policy::manifest_keys(self.dir(), party, Some(at));
+        if former {
+            keys.extend(self.former.iter().flatten().filter(|(p, _)| p == party).map(|(_, k)| k.clone()));
+        }
+        keys
+    }
+
+    /// Whether some earlier directory version listed a member key the
+    /// current one no longer lists at all, loading the versions (from the
+    /// state dir, else from the hub) the first time.
+    fn has_former_members(&mut self) -> bool {
+        if self.former.is_none() {
+            self.former = Some(self.load_former_members());
+        }
+        self.former.as_ref().is_some_and(|f| !f.is_empty())
+    }
+
+    /// Reads every earlier directory version this client can verify and
+    /// keeps the member keys the current version lists neither as members
+    /// nor as revoked (a revoked key keeps its revocation's time rule). A
+    /// version the hub does not serve is skipped: its former members' claims
+    /// then stay unbacked, which is the safe side.
+    fn load_former_members(&self) -> Vec<(PartyId, NoteVerifierKey)> {
+        let current = self.dir();
+        let listed = |party: &PartyId, key: &NoteVerifierKey| {
+            current.party(party).is_some_and(|p| {
+                p.members.iter().any(|m| m.signing_key == *key) || p.revoked.iter().any(|r| r.signing_key == *key)
+            })
+        };
+        let folder = self.state_dir.join(crate::logcheck::LOG_DIR).join(DIRECTORIES_DIR);
+        let mut former: Vec<(PartyId, NoteVerifierKey)> = Vec::new();
+        for serial in (1..current.serial).rev() {
+            let Some(version) = self.directory_version(&folder, serial) else { continue };
+            for p in &version.parties {
+                for m in &p.members {
+                    if !listed(&p.id, &m.signing_key) && !former.iter().any(|(_, k)| *k == m.signing_key) {
+                        former.push((p.id.clone(), m.signing_key.clone()));
+                    }
+                }
+            }
+        }
+        former
+    }
+
+    /// Directory version `serial`, verified against the authority key: kept
+    /// in `folder` once read from the hub.
+    fn directory_version(&self, folder: &Path, serial: u64) -> Option<sealdrop_proto::directory::Directory> {
+        use sealdrop_proto::directory::SignedDirectory;
+        let path = folder.join(format!("{serial}.note"));
+        let verify =
+            |note: &str| SignedDirectory::verify(note, &self.authority).ok().filter(|d| d.directory.serial == serial);
+        if let Some(d) = std::fs::read_to_string(&path).ok().as_deref().and_then(verify) {
+            return Some(d.directory);
+        }
+        let note = self.session.hub.read_text(&format!("/v1/directory/{serial}")).ok()?;
+        let d = verify(&note)?;
+        if std::fs::create_dir_all(folder).is_ok() {
+            let _ = write_atomic(&path, note.as_bytes(), false);
+        }
+        Some(d.directory)
+    }
+
+    /// What a proved entry records, once its signatures check out (by a key
+    /// of the current directory, or with `former`, of a former member).
+    fn read(&self, entry: &LogEntry, former: bool) -> std::result::Result<Fact, String> {
         match entry {
             LogEntry::DropCommitted { committed, manifest } => {
                 let m = peek_doc::<Manifest>(manifest).map_err(|e| format!("holds no readable manifest: {e}"))?;
-                let keys = policy::manifest_keys(self.dir(), &m.sender, Some(*committed));
+                let keys = self.keys(&m.sender, *committed, former);
                 let key = signing_key::<Manifest>(manifest, &keys)?;
                 Ok(Fact::Committed {
                     drop: m.drop,
@@ -228,7 +319,7 @@ impl<'a> Prover<'a> {
                 })
             }
             LogEntry::DropFetched { drop, party, fetched, request } => {
-                let keys = policy::manifest_keys(self.dir(), party, Some(*fetched));
+                let keys = self.keys(party, *fetched, former);
                 let key = keys
                     .iter()
                     .filter(|k| k.name() == request.key)
@@ -244,7 +335,7 @@ impl<'a> Prover<'a> {
             }
             LogEntry::DropAcknowledged { acknowledged, receipt } => {
                 let r = peek_doc::<Receipt>(receipt).map_err(|e| format!("holds no readable receipt: {e}"))?;
-                let keys = policy::manifest_keys(self.dir(), &r.recipient, Some(*acknowledged));
+                let keys = self.keys(&r.recipient, *acknowledged, former);
                 let key = signing_key::<Receipt>(receipt, &keys)?;
                 if key.name() != format!("{}/{}", r.recipient, r.member) {
                     return Err(format!(
@@ -280,9 +371,12 @@ impl<'a> Prover<'a> {
 
     /// Whether a fact's key still vouches for it under the current
     /// directory (a key revoked since, from a time at or before the entry's,
-    /// no longer does).
-    fn vouched(&self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
-        key.is_none_or(|k| policy::manifest_keys(self.dir(), party, Some(at)).iter().any(|v| v.to_string() == k))
+    /// no longer does; a former member's key, removed without a revocation,
+    /// still does).
+    fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
+        let Some(k) = key else { return true };
+        let found = |keys: Vec<NoteVerifierKey>| keys.iter().any(|v| v.to_string() == k);
+        found(self.keys(party, at, false)) || (self.has_former_members() && found(self.keys(party, at, true)))
     }
 }
 

@@ -344,6 +344,77 @@ fn fail_output(args: &[&OsStr], out: Output) -> (i32, String) {
     (code, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// The coordinator's side of a rotation, as the README describes it: edit
+/// the unsigned directory with `directory add-member` / `directory revoke`,
+/// sign, publish.
+#[derive(Debug)]
+pub struct Coordinator {
+    /// Runs `sealdrop` for the coordinator, in its own folder.
+    pub tool: Tool,
+    /// The unsigned directory (JSON) the coordinator edits.
+    pub json: std::path::PathBuf,
+    /// The authority key (a private copy of the example one).
+    pub key: std::path::PathBuf,
+}
+
+impl Default for Coordinator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Coordinator {
+    /// The example directory (`keys-example/directory.json`) and a copy of its authority key.
+    pub fn new() -> Self {
+        let tool = Tool::new();
+        let json = tool.dir.path().join("directory.json");
+        write_file(&json, serde_json::to_string_pretty(&example_directory_json()).unwrap());
+        let key = authority_key_copy(tool.dir.path());
+        Self { tool, json, key }
+    }
+
+    /// Runs `sealdrop ARGS --input <the unsigned directory>`.
+    pub fn run(&self, args: &[&str]) -> String {
+        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        all.extend([OsStr::new("--input"), self.json.as_os_str()]);
+        self.tool.ok(all)
+    }
+
+    /// Signs the current file and publishes it to `hub` (as `publisher`, any client).
+    pub fn publish(&self, publisher: &Party) {
+        let signed = self.tool.dir.path().join("directory.signed");
+        self.tool.ok([
+            OsStr::new("directory"),
+            "sign".as_ref(),
+            "--key".as_ref(),
+            self.key.as_os_str(),
+            "--input".as_ref(),
+            self.json.as_os_str(),
+            "--out".as_ref(),
+            signed.as_os_str(),
+        ]);
+        publisher.ok([OsStr::new("directory"), "publish".as_ref(), signed.as_os_str()]);
+    }
+}
+
+/// A new member key for `party/member`, made with `sealdrop keygen`; returns the key file and its card file.
+pub fn new_member(dir: &Path, party: &str, member: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join(format!("{party}-{member}.key"));
+    let out = Tool::new().ok([
+        OsStr::new("keygen"),
+        "--party".as_ref(),
+        party.as_ref(),
+        "--member".as_ref(),
+        member.as_ref(),
+        "--out".as_ref(),
+        key.as_os_str(),
+    ]);
+    let card = out.lines().find(|l| l.trim_start().starts_with('{')).expect("keygen prints the card").to_owned();
+    let card_file = dir.join(format!("{party}-{member}.card.json"));
+    write_file(&card_file, card);
+    (key, card_file)
+}
+
 /// `sealdrop` with no identity, hub or authority: for `keygen` and `directory`
 /// commands. Runs in its own temporary folder with no user config.
 #[derive(Debug)]

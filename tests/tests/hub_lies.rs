@@ -7,8 +7,8 @@
 use std::ffi::OsStr;
 
 use sealdrop_e2e::{
-    CutProxy, Hub, Party, TestClock, Tool, authority_key_copy, example_directory_json, json, read_text,
-    recipient_status, write_file,
+    Coordinator, CutProxy, Hub, Party, TestClock, authority_key_copy, example_directory_json, json, read_text,
+    recipient_status,
 };
 
 /// Runs `sealdrop status --json` expecting it to report unbacked claims:
@@ -189,46 +189,6 @@ fn status_reports_a_committed_drop_whose_row_the_hub_deleted_and_keeps_the_recei
     assert_eq!((audit["verified"].as_bool(), audit["drops_committed"].as_u64()), (Some(true), Some(2)), "{audit}");
 }
 
-/// The coordinator: the unsigned directory, the authority key, `sealdrop directory ...`.
-struct Coordinator {
-    tool: Tool,
-    json: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-impl Coordinator {
-    fn new() -> Self {
-        let tool = Tool::new();
-        let json = tool.dir.path().join("directory.json");
-        write_file(&json, serde_json::to_string_pretty(&example_directory_json()).unwrap());
-        let key = authority_key_copy(tool.dir.path());
-        Self { tool, json, key }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-        all.extend([OsStr::new("--input"), self.json.as_os_str()]);
-        self.tool.ok(all)
-    }
-
-    fn publish(&self, publisher: &Party) {
-        let signed = self.tool.dir.path().join("directory.signed");
-        let key = self.key.as_os_str();
-        let (input, out) = (self.json.as_os_str(), signed.as_os_str());
-        self.tool.ok([
-            OsStr::new("directory"),
-            "sign".as_ref(),
-            "--key".as_ref(),
-            key,
-            "--input".as_ref(),
-            input,
-            "--out".as_ref(),
-            out,
-        ]);
-        publisher.ok([OsStr::new("directory"), "publish".as_ref(), signed.as_os_str()]);
-    }
-}
-
 #[test]
 fn a_back_dated_commit_time_does_not_get_a_stolen_keys_drop_accepted() {
     let clock = TestClock::new();
@@ -246,18 +206,7 @@ fn a_back_dated_commit_time_does_not_get_a_stolen_keys_drop_accepted() {
     // known safe, half an hour after the genuine send, and lists a new key.
     clock.advance(600);
     let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("camden-new.key");
-    let out = Tool::new().ok([
-        OsStr::new("keygen"),
-        "--party".as_ref(),
-        "camden".as_ref(),
-        "--member".as_ref(),
-        "data-team".as_ref(),
-        "--out".as_ref(),
-        key.as_os_str(),
-    ]);
-    let card = keys.path().join("card.json");
-    write_file(&card, out.lines().find(|l| l.trim_start().starts_with('{')).expect("keygen prints the card"));
+    let (_, card) = sealdrop_e2e::new_member(keys.path(), "camden", "data-team");
     let safe_until = sealdrop_proto::Timestamp::from_second(t0 + 1800).unwrap().to_string();
     let coordinator = Coordinator::new();
     coordinator.run(&[
@@ -295,14 +244,54 @@ fn a_back_dated_commit_time_does_not_get_a_stolen_keys_drop_accepted() {
     islington.fetch(&before, &landing);
     assert_eq!(read_text(&landing.join("week-1.csv")), "upn\nA1\n");
 
-    // The audit applies the same rule to the log: the thief's commit counts for nothing.
+    // The audit applies the same rule to the log: the thief's commit counts
+    // for nothing and is listed, with the key, for the IG officer. The log is
+    // sound (the key was a member when the hub accepted the drop), so it
+    // still verifies, and the IG report is written with the warning.
     let audit = audit_verify(&islington);
-    assert_eq!(audit["verified"], false, "{audit}");
-    let failures: Vec<&str> = audit["failures"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
-    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(audit["verified"], true, "{audit}");
+    let listed: Vec<&str> =
+        audit["used_after_revocation"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert_eq!(listed.len(), 1, "only the thief's commit: {listed:?}");
     assert!(
-        failures[0].contains("the manifest is signed with camden/data-team's key")
-            && failures[0].contains("revokes from"),
-        "{failures:?}"
+        listed[0].contains("a manifest signed at")
+            && listed[0].contains("with camden/data-team's key, which directory")
+            && listed[0].contains(&format!("revokes from {safe_until}")),
+        "{listed:?}"
     );
+    let html = islington.work().join("flows.html");
+    let args = [OsStr::new("audit"), "report".as_ref(), "--html".as_ref(), html.as_os_str()];
+    islington.ok(args);
+    let page = read_text(&html);
+    assert!(page.contains("1 entry was signed with keys revoked from before it"), "{page}");
+    assert!(page.contains("a manifest signed at"), "the listed entry is on the page");
+}
+
+#[test]
+fn an_acknowledgement_by_a_member_since_removed_from_the_directory_is_still_backed() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let id = camden.send("islington", &[&camden.file("fsm.csv", "upn\nA1\n")]);
+    islington.fetch(&id, &islington.work());
+    // Islington's data team leaves and the coordinator removes its key:
+    // nothing was lost, so nothing is revoked. Its receipt, signed while it
+    // was a member, must still back the delivery (the current directory no
+    // longer lists the key at all; the earlier version, verified against the
+    // authority, does).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = example_directory_json();
+    d["serial"] = 2.into();
+    d.as_object_mut().unwrap().remove("issued_at");
+    let party = d["parties"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == "islington").unwrap();
+    party["members"] = serde_json::json!([]);
+    hub.publish(&sealdrop_e2e::sign_directory(tmp.path(), "left", &d, &authority_key_copy(tmp.path())));
+
+    let shown = camden.status_of(&id);
+    assert_eq!((shown["state"].as_str(), shown["verified"].as_bool()), (Some("delivered"), Some(true)), "{shown}");
+    let r = recipient_status(&shown, "islington");
+    assert_eq!((r["outcome"].as_str(), r["acknowledged_by"].as_str()), (Some("acknowledged"), Some("data-team")));
+    assert!(evidence(&camden).is_empty(), "nothing unbacked, no evidence kept");
+    // The earlier version was fetched once, verified, and kept.
+    assert!(camden.state.join("log").join("directories").join("1.note").exists());
 }

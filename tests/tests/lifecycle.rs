@@ -6,13 +6,9 @@
 //! journal, and an audit of the whole history at the end of each.
 
 use std::ffi::OsStr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealdrop_e2e::{
-    Hub, Party, TestClock, Tool, authority_key_copy, example_directory_json, http, json, read_text, recipient_status,
-    write_file,
-};
+use sealdrop_e2e::{Coordinator, Hub, Party, TestClock, http, json, read_text, recipient_status};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -166,65 +162,6 @@ fn a_hub_that_was_down_catches_up_at_start() {
     audit_passes(&camden);
 }
 
-/// The coordinator's side of a rotation, as the README describes it: edit
-/// the unsigned directory with `directory add-member` / `directory revoke`,
-/// sign, publish.
-struct Coordinator {
-    tool: Tool,
-    json: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-impl Coordinator {
-    fn new() -> Self {
-        let tool = Tool::new();
-        let json = tool.dir.path().join("directory.json");
-        write_file(&json, serde_json::to_string_pretty(&example_directory_json()).unwrap());
-        let key = authority_key_copy(tool.dir.path());
-        Self { tool, json, key }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-        all.extend([OsStr::new("--input"), self.json.as_os_str()]);
-        self.tool.ok(all)
-    }
-
-    /// Signs the current file and publishes it to `hub` (as `publisher`, any client).
-    fn publish(&self, publisher: &Party) {
-        let signed = self.tool.dir.path().join("directory.signed");
-        self.tool.ok([
-            OsStr::new("directory"),
-            "sign".as_ref(),
-            "--key".as_ref(),
-            self.key.as_os_str(),
-            "--input".as_ref(),
-            self.json.as_os_str(),
-            "--out".as_ref(),
-            signed.as_os_str(),
-        ]);
-        publisher.ok([OsStr::new("directory"), "publish".as_ref(), signed.as_os_str()]);
-    }
-}
-
-/// A new member key for `party/member`, made with `sealdrop keygen`; returns the key file and its card file.
-fn new_member(dir: &Path, party: &str, member: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let key = dir.join(format!("{party}-{member}.key"));
-    let out = Tool::new().ok([
-        OsStr::new("keygen"),
-        "--party".as_ref(),
-        party.as_ref(),
-        "--member".as_ref(),
-        member.as_ref(),
-        "--out".as_ref(),
-        key.as_os_str(),
-    ]);
-    let card = out.lines().find(|l| l.trim_start().starts_with('{')).expect("keygen prints the card").to_owned();
-    let card_file = dir.join(format!("{party}-{member}.card.json"));
-    write_file(&card_file, card);
-    (key, card_file)
-}
-
 #[test]
 fn key_rotation_and_revocation() {
     let clock = TestClock::new();
@@ -235,7 +172,7 @@ fn key_rotation_and_revocation() {
     let keys = tempfile::tempdir().unwrap();
 
     // Islington gets a second member (serial 2): it receives at once.
-    let (jsmith_key, jsmith_card) = new_member(keys.path(), "islington", "j.smith");
+    let (jsmith_key, jsmith_card) = sealdrop_e2e::new_member(keys.path(), "islington", "j.smith");
     let out = coordinator.run(&["directory", "add-member", "--card", jsmith_card.to_str().unwrap()]);
     assert!(out.contains("serial 2"), "{out}");
     coordinator.publish(&camden);
@@ -249,7 +186,7 @@ fn key_rotation_and_revocation() {
 
     // Islington's data-team laptop is stolen: serial 3 revokes that key and
     // installs a new one under the same member name.
-    let (new_key, new_card) = new_member(keys.path(), "islington", "data-team");
+    let (new_key, new_card) = sealdrop_e2e::new_member(keys.path(), "islington", "data-team");
     let out = coordinator.run(&[
         "directory",
         "revoke",

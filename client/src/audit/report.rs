@@ -457,6 +457,11 @@ pub struct Report {
     /// Member keys revoked by the directory versions shown (the period's),
     /// each once, with the serial of the version that first lists it.
     pub revocations: Vec<KeyRevocation>,
+    /// Entries signed with a key that a later directory revokes from before
+    /// them, as the audit lists them (`AuditReport::used_after_revocation`):
+    /// what a stolen key did before its revocation was published. Empty
+    /// unless the caller fills it from the audit's verdict.
+    pub used_after_revocation: Vec<String>,
     drops: Vec<DropSummary>,
     party_ids: Vec<PartyId>,
     agreement_ids: Vec<String>,
@@ -892,6 +897,7 @@ pub fn build(input: ReportInput) -> Report {
     let revocations = revocations(&directories).into_iter().filter(|r| shown.contains(&r.serial)).collect();
 
     Report {
+        used_after_revocation: Vec::new(),
         origin,
         checkpoint_size,
         entries_read,
@@ -1560,6 +1566,22 @@ fn header(h: &mut String, r: &Report) {
             count_text(r.checkpoint_size),
             count_text(r.unreadable_entries)
         );
+    }
+    if !r.used_after_revocation.is_empty() {
+        let _ = write!(
+            h,
+            "<div class=\"warn\" role=\"alert\"><b>{} {} signed with keys revoked from before {}</b> (a lost or \
+             stolen key used before its revocation was published): {} for nothing, and whoever used the key may not \
+             have been its owner.<ul>",
+            count_text(r.used_after_revocation.len() as u64),
+            if r.used_after_revocation.len() == 1 { "entry was" } else { "entries were" },
+            if r.used_after_revocation.len() == 1 { "it" } else { "them" },
+            if r.used_after_revocation.len() == 1 { "it counts" } else { "they count" },
+        );
+        for u in &r.used_after_revocation {
+            let _ = write!(h, "<li>{}</li>", escape(u));
+        }
+        h.push_str("</ul></div>\n");
     }
     h.push_str("</div></header>\n");
 }

@@ -16,9 +16,12 @@
 //!   fetching party, for `GET /v1/drops/<id>/content`), recall request (by a
 //!   member key of the recalling party, for `POST /v1/drops/<id>/recall`)
 //!   and hub statement (by the log key), keys taken from the directory in
-//!   force at that entry (a revoked key is no member, so it signs nothing),
-//!   and none by a key that any directory version revokes from a time at or
-//!   before the entry's (revoked after the fact: [`crate::policy`]);
+//!   force at that entry (a revoked key is no member, so it signs nothing);
+//!   an entry signed with a key that a later directory version revokes from
+//!   a time at or before the entry's (a stolen laptop, revoked after the
+//!   fact) counts for nothing ([`crate::policy`]) and is listed in
+//!   [`AuditReport::used_after_revocation`], not failed: the hub was right
+//!   to accept it then;
 //! - **lifecycle**: entry times never go backwards; a drop is committed once,
 //!   by and to parties of its agreement; nothing is fetched, acknowledged,
 //!   recalled or deleted that was not committed, nor after its deletion;
@@ -216,6 +219,41 @@ impl fmt::Display for AuditFailure {
     }
 }
 
+/// An entry signed with a key that a directory version, published later,
+/// revokes from a time at or before the entry's own: the hub accepted it
+/// rightly (the key was a member of the directory then in force), but
+/// whoever used the key then may not have been its owner (a stolen laptop is
+/// revoked from the last time it was known safe). Not a failure of the log:
+/// recipients refuse such a drop ([`policy::revoked_key_vouches`]), and an
+/// information-governance officer needs to see what the key did after it
+/// stopped being trusted (what a thief sent, downloaded or acknowledged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseAfterRevocation {
+    /// The entry.
+    pub index: u64,
+    /// What the key signed: `manifest`, `receipt`, `fetch request`, ...
+    pub what: String,
+    /// The key's name, `<party>/<member>`.
+    pub signer: String,
+    /// The entry's time.
+    pub at: Timestamp,
+    /// From when the key is revoked.
+    pub revoked_at: Timestamp,
+    /// The first directory version that revokes it.
+    pub serial: u64,
+}
+
+impl fmt::Display for UseAfterRevocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {}: a {} signed at {} with {}'s key, which directory {} revokes from {}: it counts for nothing, \
+             and whoever used the key may not have been its owner",
+            self.index, self.what, self.at, self.signer, self.serial, self.revoked_at
+        )
+    }
+}
+
 /// Deletions by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeletionCounts {
@@ -265,6 +303,9 @@ pub struct AuditReport {
     pub failures: Vec<AuditFailure>,
     /// Failures beyond [`MAX_FAILURES`], counted but not listed.
     pub failures_omitted: u64,
+    /// Entries signed with a key revoked, by a later directory version, from
+    /// before them, in log order (at most [`MAX_FAILURES`]). Not failures.
+    pub used_after_revocation: Vec<UseAfterRevocation>,
 }
 
 impl AuditReport {
@@ -306,6 +347,9 @@ impl fmt::Display for AuditReport {
             self.signature_check,
             if w.is_empty() { "none".to_owned() } else { w.join(", ") }
         )?;
+        for u in &self.used_after_revocation {
+            writeln!(f, "AFTER REVOCATION {u}")?;
+        }
         if self.ok() {
             return writeln!(f, "OK: no problems found");
         }
@@ -824,6 +868,8 @@ struct Auditor {
     revocations: HashMap<[u8; 32], (Timestamp, u64)>,
     jobs: Vec<SigJob>,
     failures: Vec<(Option<u64>, String)>,
+    /// Uses of keys revoked after the fact (not failures).
+    after_revocation: Vec<UseAfterRevocation>,
     report: AuditReport,
 }
 
@@ -891,20 +937,25 @@ impl Auditor {
 
     /// A document or request signed with a key that some directory version
     /// revokes from a time at or before `at`, the time of its entry, counts
-    /// for nothing ([`policy::revoked_key_vouches`]): the key was revoked
-    /// after the fact (a stolen laptop: revoked from the last time it was
-    /// known safe), so whoever used it then may not have been its owner.
+    /// for nothing ([`policy::revoked_key_vouches`]). The key was a member of
+    /// the directory in force (else the signature check fails the entry), so
+    /// the hub was right to accept it; the revocation came after the fact (a
+    /// stolen laptop, revoked from the last time it was known safe). It is
+    /// listed, not failed: a log that recorded a thief's use of a key before
+    /// the coordinator revoked it is sound, and must still verify.
     fn revoked_signer(&mut self, index: u64, key: &VerifyingKey, signer: &str, at: Timestamp, what: &str) {
         if let Some(&(revoked_at, serial)) = self.revocations.get(key.as_bytes())
             && !policy::revoked_key_vouches(revoked_at, at)
+            && self.after_revocation.len() < MAX_FAILURES
         {
-            self.fail(
-                Some(index),
-                format!(
-                    "the {what} is signed with {signer}'s key, which directory {serial} revokes from {revoked_at}, and \
-                     is logged at {at}, not before: it counts for nothing"
-                ),
-            );
+            self.after_revocation.push(UseAfterRevocation {
+                index,
+                what: what.to_owned(),
+                signer: signer.to_owned(),
+                at,
+                revoked_at,
+                serial,
+            });
         }
     }
 
@@ -1582,6 +1633,7 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
         revocations: HashMap::new(),
         jobs: Vec::new(),
         failures: Vec::new(),
+        after_revocation: Vec::new(),
         report: AuditReport {
             origin: log_key.name().to_owned(),
             signature_check: signatures,
@@ -1696,6 +1748,8 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
     let mut failures = std::mem::take(&mut a.failures);
     failures.sort_by_key(|(i, _)| *i);
     let mut report = a.report;
+    report.used_after_revocation = std::mem::take(&mut a.after_revocation);
+    report.used_after_revocation.sort_by_key(|u| u.index);
     report.failures_omitted = failures.len().saturating_sub(MAX_FAILURES) as u64;
     report.failures =
         failures.into_iter().take(MAX_FAILURES).map(|(index, reason)| AuditFailure { index, reason }).collect();
