@@ -264,7 +264,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.step("Run it again (say the network had failed half-way)")?;
     let again = split::plan(&camden, &session, &req)?;
     n.say(&format!(
-        "The hub already has {} of {} parts under this file's idempotency keys (its hash, the column, the borough): nothing is sent twice.",
+        "The hub already has {} of {} parts under this run's idempotency keys (an HMAC, under a secret only Camden's member key gives, of the file's hash, the column and the borough: the hub cannot check a guess of the file): nothing is sent twice.",
         again.parts.iter().filter(|p| p.already_sent.is_some()).count(),
         again.parts.len()
     ))?;
@@ -275,7 +275,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         let first_line =
             c.head.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
         n.say(&format!(
-            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}",
+            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}. Every part is padded inside the encryption to at least 32 KiB, so the hub cannot tell 14 rows from 177.",
             stored.len(),
             root.join("hub-data").join("blobs").display(),
             c.id,
