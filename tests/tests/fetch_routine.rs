@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use sealdrop_e2e::{Coordinator, Hub, Party, error_code, json, list_dir, read_text, recipient_status};
+use sealdrop_e2e::{Coordinator, Hub, Party, TestClock, error_code, json, list_dir, read_text, recipient_status};
 
 /// `sealdrop fetch ARGS` as `p`: (success, stdout, stderr).
 fn run(p: &Party, args: &[&str]) -> (bool, String, String) {
@@ -101,6 +101,45 @@ fn a_drop_encrypted_only_to_a_key_rotated_away_is_undeliverable_and_reported_onc
     let table = replaced.ok(["inbox"]);
     let line = table.lines().find(|l| l.contains(&stranded)).unwrap();
     assert!(line.contains("UNDELIVERABLE"), "{table}");
+}
+
+#[test]
+fn a_planned_rotation_done_as_readme_step_7_says_strands_nothing() {
+    let clock = TestClock::new();
+    let hub = Hub::start_with_clock(&clock, &[]);
+    let camden = Party::new(&hub, "camden").with_clock(&clock);
+    let old = Party::new(&hub, "islington").with_clock(&clock);
+    let coordinator = Coordinator::new();
+    let keys = tempfile::tempdir().unwrap();
+    let file = camden.file("fsm-islington.csv", "upn\nA1\n");
+    let before = camden.send("islington", &[&file]);
+
+    // 1-2: a new key under a new member name, added as a second key.
+    let (new_key, new_card) = sealdrop_e2e::new_member(keys.path(), "islington", "data-team-2026");
+    let out = coordinator.run(&["directory", "add-member", "--card", new_card.to_str().unwrap()]);
+    assert!(out.contains("serial 2"), "{out}");
+    coordinator.publish(&camden);
+    let mut new = Party::new(&hub, "islington").with_clock(&clock);
+    new.key = new.dir.path().join("new.key");
+    std::fs::copy(&new_key, &new.key).unwrap();
+    let between = camden.send("islington", &[&file]);
+    // 3: the old key fetches what was sent before.
+    old.ok(["fetch", "--all", "-o", "in"]);
+    assert!(old.inbox().is_empty());
+    // 4: the old key is revoked; nothing is stranded, and later drops reach the new key.
+    // (An hour later: what the old key signed before the revocation still counts.)
+    clock.advance(3600);
+    let at = sealdrop_proto::Timestamp::from_second(clock.now()).unwrap().to_string();
+    coordinator.run(&["directory", "revoke", "--key", "islington/data-team", "--reason", "rotated", "--at", &at]);
+    coordinator.publish(&camden);
+    let after = camden.send("islington", &[&file]);
+    assert!(new.inbox().iter().all(|e| e["skipped"].is_null()));
+    new.ok(["fetch", "--all", "-o", "in"]);
+    assert!(new.inbox().is_empty());
+    for id in [&before, &between, &after] {
+        let d = camden.status_of(id);
+        assert_eq!(d["state"], "delivered", "{d}");
+    }
 }
 
 #[test]
