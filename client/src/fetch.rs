@@ -164,8 +164,6 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
     // Decrypted files a killed fetch left go first, even if the hub is down.
     crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let session = settings.session()?;
-    std::fs::create_dir_all(dest)
-        .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
     let merge_out = reserved;
     let reserved = reserved.map(resolve);
     let mut skipped = Vec::new();
@@ -189,6 +187,8 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
     if let Some(out) = merge_out.filter(|_| !ids.is_empty()) {
         crate::merge::check_output_free_for(out, ids.len(), settings.clock.now())?;
     }
+    std::fs::create_dir_all(dest)
+        .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
     // Top-level names this run placed in `dest`: a later drop with one of them
     // goes into its own folder even if the file was moved away meanwhile.
     let mut taken = HashSet::new();
