@@ -850,12 +850,11 @@ impl Cli {
             }
             Command::Inbox { json } => crate::inbox::run(&settings, json, &mut out),
             Command::Fetch { ids, all, out: dest, json, merge_csv, keep_formulas } => {
-                // Refuse before fetching anything when the merge could not be written.
-                if let Some(path) = &merge_csv {
-                    crate::merge::check_output_free(path)?;
-                }
+                // `fetch` refuses before fetching anything when the merge
+                // could not be written, and only when there is something to fetch.
                 let which = if all { Which::All } else { Which::Ids(ids) };
                 let run = fetch::fetch(&settings, &which, &dest, merge_csv.as_deref())?;
+                let nothing_fetched = run.results.is_empty();
                 let mut first_err = None;
                 let mut report = Vec::new();
                 let mut fetched = Vec::new();
@@ -912,6 +911,16 @@ impl Cli {
                         };
                         eprintln!("{e}");
                         Some(e)
+                    }
+                    Some(Ok(None)) if nothing_fetched => {
+                        let path = merge_csv.as_deref().unwrap_or(std::path::Path::new(""));
+                        let kept =
+                            if path.symlink_metadata().is_ok() { "was left as it is" } else { "was not written" };
+                        eprintln!(
+                            "nothing was waiting to fetch, so nothing was merged: {} {kept}",
+                            crate::names::shown_path(path)
+                        );
+                        None
                     }
                     Some(Ok(None)) => {
                         eprintln!("no CSV parts to merge");

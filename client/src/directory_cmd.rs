@@ -238,12 +238,14 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
         .and_then(serde_json::Value::as_array_mut)
         .ok_or_else(|| edit_error(input, format!("party `{}` has no `members` list", card.party)))?;
     if members.iter().any(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(card.member.as_str())) {
+        // One key per member name (the key's name is `<party>/<member>`):
+        // a second key for the same person needs a member name of its own.
+        let name = card.signing_key.name();
         return Err(Error::input(
             "member_exists",
             format!(
-                "{} already has a member key; to replace it use `sealdrop directory revoke --key {} --replace-with CARD`",
-                card.signing_key.name(),
-                card.signing_key.name()
+                "{name} already has a member key, and each member name has one; to add a second key, ask for a card made under another member name (`sealdrop keygen --party {} --member {}-2 ...`); to replace the key, `sealdrop directory revoke --key {name} --replace-with CARD`",
+                card.party, card.member
             ),
         ));
     }

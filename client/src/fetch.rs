@@ -157,11 +157,14 @@ pub struct FetchRun {
 /// First removes staging folders left by fetches that did not finish
 /// (saying so on stderr): see [`crate::staging`].
 pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&Path>) -> Result<FetchRun> {
+    // One fetch per state dir at a time; a second waits, then lists the inbox afresh.
+    let (_lock, _) = crate::fetch_lock::acquire(&settings.state_dir, settings.clock.now(), |holder| {
+        eprintln!("{}", crate::fetch_lock::waiting_note(&settings.state_dir, holder));
+    })?;
     // Decrypted files a killed fetch left go first, even if the hub is down.
     crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let session = settings.session()?;
-    std::fs::create_dir_all(dest)
-        .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
+    let merge_out = reserved;
     let reserved = reserved.map(resolve);
     let mut skipped = Vec::new();
     let ids: Vec<String> = match which {
@@ -179,11 +182,27 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
                 .collect()
         }
     };
+    // The merge must not replace a file; with nothing to fetch there is no
+    // merge, so yesterday's merged file may stay where it is.
+    if let Some(out) = merge_out.filter(|_| !ids.is_empty()) {
+        crate::merge::check_output_free_for(out, ids.len(), settings.clock.now())?;
+    }
+    std::fs::create_dir_all(dest)
+        .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
     // Top-level names this run placed in `dest`: a later drop with one of them
     // goes into its own folder even if the file was moved away meanwhile.
     let mut taken = HashSet::new();
-    let results =
-        ids.iter().map(|id| fetch_one(settings, &session, id, dest, reserved.as_deref(), &mut taken)).collect();
+    let results = ids
+        .iter()
+        .map(|id| {
+            fetch_one(settings, &session, id, dest, reserved.as_deref(), &mut taken).map_err(|e| match id.parse() {
+                Ok(id) => {
+                    crate::fetched_before::explain_gone(|| crate::journal::read(&settings.state_dir).ok(), &id, e)
+                }
+                Err(_) => e,
+            })
+        })
+        .collect();
     Ok(FetchRun { results, skipped })
 }
 
@@ -220,7 +239,8 @@ fn fetch_one(
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
     let manifest =
-        verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))?;
+        verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))
+            .inspect_err(|e| crate::undeliverable::remember(settings, &id, &details.manifest, e))?;
 
     let (staging, cleaned) = crate::staging::Staging::create(&settings.state_dir, dest, &id)?;
     for c in cleaned {
@@ -413,14 +433,7 @@ pub fn verify_manifest(
     }
     let mine = me.age_identity.to_public().to_string();
     if !m.encrypted_to.iter().any(|e| e.age_recipient == mine) {
-        return Err(Error::input(
-            "not_encrypted_to_you",
-            format!(
-                "drop {id} was not encrypted to your key {}; another member of {} must fetch it",
-                me.signing.name(),
-                me.party
-            ),
-        ));
+        return Err(crate::undeliverable::not_for_me(dir, &m, me));
     }
     Ok(m)
 }

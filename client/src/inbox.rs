@@ -32,6 +32,26 @@ pub struct InboxDrop {
     pub expires: Timestamp,
     /// The sharing agreement it travels under.
     pub agreement: String,
+    /// `null`, or why `fetch --all` skips it: this client found it
+    /// undeliverable or refused it before (see [`crate::refused`]).
+    pub skipped: Option<Skipped>,
+}
+
+/// Why `fetch --all` skips a waiting drop, as `inbox` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The verdict's error code: `undeliverable`, `bad_archive`, ...
+    pub code: String,
+    /// The error's message.
+    pub message: String,
+    /// When this client reached it.
+    pub since: Timestamp,
+}
+
+impl From<crate::refused::Refusal> for Skipped {
+    fn from(r: crate::refused::Refusal) -> Self {
+        Self { code: r.code, message: r.message, since: r.refused }
+    }
 }
 
 impl From<InboxEntry> for InboxDrop {
@@ -44,6 +64,7 @@ impl From<InboxEntry> for InboxDrop {
             committed: e.committed,
             expires: e.expires,
             agreement: e.agreement,
+            skipped: None,
         }
     }
 }
@@ -67,6 +88,16 @@ pub fn render(drops: &[InboxDrop]) -> String {
             d.expires,
             crate::names::shown(&d.agreement)
         );
+        if let Some(k) = &d.skipped {
+            let mark = if k.code == crate::undeliverable::CODE {
+                "UNDELIVERABLE".to_owned()
+            } else {
+                format!("REFUSED ({})", k.code)
+            };
+            // On the drop's own line, so `grep ID` shows it; `fetch --all` skips it.
+            s.pop();
+            let _ = writeln!(s, "  {mark}, skipped by fetch --all\n    {}", k.message);
+        }
     }
     s
 }
@@ -77,7 +108,14 @@ pub fn run(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
     crate::staging::sweep_and_say(&settings.state_dir, None);
     let session = settings.session()?;
     let inbox: Inbox = session.hub.get("/v1/inbox")?;
-    let drops: Vec<InboxDrop> = inbox.drops.into_iter().map(InboxDrop::from).collect();
+    let drops: Vec<InboxDrop> = inbox
+        .drops
+        .into_iter()
+        .map(|e| {
+            let skipped = crate::refused::load(&settings.state_dir, &e.id).map(Skipped::from);
+            InboxDrop { skipped, ..InboxDrop::from(e) }
+        })
+        .collect();
     let text = if json {
         serde_json::to_string_pretty(&drops).map_err(|e| Error::input("internal", e.to_string()))?
     } else {
@@ -108,7 +146,8 @@ mod tests {
         let v = serde_json::to_value(InboxDrop::from(e.clone())).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["agreement", "committed", "created", "expires", "from", "id", "size"]);
+        assert_eq!(keys, ["agreement", "committed", "created", "expires", "from", "id", "size", "skipped"]);
+        assert!(v["skipped"].is_null());
         assert_eq!(v["id"], e.id.as_str());
         assert_eq!(v["from"], "camden");
         assert_eq!(v["size"], 12_500);
@@ -124,5 +163,18 @@ mod tests {
         assert!(lines[0].starts_with("id ") && lines[0].ends_with("agreement"), "{}", lines[0]);
         assert!(lines[1].starts_with(d.id.as_str()) && lines[1].contains("12.2 KiB"), "{}", lines[1]);
         assert!(lines[1].ends_with("london-fsm"), "{}", lines[1]);
+
+        let skipped = Skipped {
+            code: "undeliverable".into(),
+            message: "drop d-x was encrypted only to islington/data-team's revoked key".into(),
+            since: "2026-11-21T08:00:00Z".parse().unwrap(),
+        };
+        let marked = InboxDrop { skipped: Some(skipped), ..d.clone() };
+        let text = render(&[d.clone(), marked]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[2].ends_with("london-fsm  UNDELIVERABLE, skipped by fetch --all"), "{text}");
+        assert_eq!(lines[3], "    drop d-x was encrypted only to islington/data-team's revoked key");
+        let v = serde_json::to_value(InboxDrop { skipped: None, ..d }).unwrap();
+        assert!(v["skipped"].is_null());
     }
 }

@@ -6,7 +6,9 @@
 //! - [`archive`]: the tar inside each drop, with safe extraction; [`padding`]: its size class; [`staging`]: the private
 //!   folder a drop is unpacked into, and cleaning up after a fetch that did not finish.
 //! - [`names`]: which file names are refused, and how every untrusted name is shown.
-//! - [`refused`]: drops refused for what their sender signed, not downloaded again.
+//! - [`refused`]: drops refused for what their sender signed, or undeliverable, not downloaded again.
+//! - [`undeliverable`]: drops encrypted only to keys the recipient party no longer has.
+//! - [`fetch_lock`]: one fetch per state dir at a time; [`fetched_before`]: where a drop fetched before went.
 //! - [`formulas`]: spreadsheet formulas in received CSV files (warned about, neutralised in merges).
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
@@ -28,6 +30,8 @@ pub mod demo;
 pub mod directory_cmd;
 pub mod error;
 pub mod fetch;
+pub mod fetch_lock;
+pub mod fetched_before;
 pub mod formulas;
 pub mod fsutil;
 pub mod hub_client;
@@ -48,4 +52,5 @@ pub mod staging;
 pub mod status;
 pub mod status_log;
 pub mod trust;
+pub mod undeliverable;
 pub mod upload;

@@ -102,6 +102,27 @@ pub fn check_output_free(out: &Path) -> Result<()> {
     if out.symlink_metadata().is_ok() { Err(output_exists(out)) } else { Ok(()) }
 }
 
+/// Refuses, before anything is fetched, a `--merge-csv` output that exists
+/// while `waiting` drops are about to be fetched, suggesting a dated name
+/// (`fsm-all-2026-12-01.csv`) for a merge run every day.
+pub fn check_output_free_for(out: &Path, waiting: usize, now: jiff::Timestamp) -> Result<()> {
+    if out.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let dated = out.with_file_name(format!("{stem}-{}{ext}", now.strftime("%Y-%m-%d")));
+    let drops = if waiting == 1 { "1 drop is".to_owned() } else { format!("{waiting} drops are") };
+    Err(Error::input(
+        "output_exists",
+        format!(
+            "{} already exists and {drops} waiting; nothing was fetched: give the merge a new file, e.g. --merge-csv {}, or move the old one away",
+            shown_path(out),
+            shown_path(&dated)
+        ),
+    ))
+}
+
 fn output_exists(out: &Path) -> Error {
     Error::input(
         "output_exists",

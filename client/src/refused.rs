@@ -1,10 +1,11 @@
-//! Drops this client refused for what their sender signed, recorded in the
-//! state dir (`<state>/refused/<drop id>.json`, 0600) so that `fetch --all`
+//! Drops this client refused for what their sender signed, or found
+//! undeliverable (encrypted only to keys its party no longer has: see
+//! [`crate::undeliverable`]), recorded in the state dir (`<state>/refused/<drop id>.json`, 0600) so that `fetch --all`
 //! does not download them again, and log another download, on every run.
 //!
 //! Only verdicts that the same bytes would give again are recorded: the
 //! ciphertext matched its signed manifest, and then its header, decryption
-//! or archive failed ([`is_final`]). A drop the hub altered (`tampered`) or
+//! or archive failed, or the drop is undeliverable ([`is_final`]). A drop the hub altered (`tampered`) or
 //! that broke off is tried again as usual. Fetching a recorded drop by its
 //! id tries it again; success removes the record, and `fetch --all` removes
 //! those of drops that left the inbox.
@@ -38,6 +39,12 @@ pub struct Refusal {
 impl Refusal {
     /// The line `fetch --all` prints when it skips the drop.
     pub fn skip_note(&self) -> String {
+        if self.code == crate::undeliverable::CODE {
+            return format!(
+                "skipped drop {} from {}: undeliverable, reported on {}: no key your party has can open it; ask {} to recall it and send it again (`sealdrop fetch {}` checks again)",
+                self.drop, self.from, self.refused, self.from, self.drop
+            );
+        }
         format!(
             "skipped drop {} from {}: refused on {} ({}); it is not downloaded again, fetch it by its id to try again",
             self.drop, self.from, self.refused, self.code
@@ -49,6 +56,7 @@ impl Refusal {
 /// signed, which downloading the same drop again would repeat.
 pub fn is_final(code: &str) -> bool {
     matches!(code, "bad_archive" | "unsafe_archive" | "undecryptable" | "header_mismatch")
+        || code == crate::undeliverable::CODE
 }
 
 fn path(state_dir: &Path, drop: &DropId) -> PathBuf {

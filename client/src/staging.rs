@@ -11,6 +11,12 @@
 //! folder the next command uses, and a folder another running fetch is
 //! filling is never touched. The same lock stops two fetches of one drop
 //! into one folder from unpacking over each other.
+//!
+//! The staging folder itself is locked too (`flock` on the folder) while its
+//! fetch runs: a fetch with another state dir into the same output folder
+//! (another member's scheduled job) finds it unregistered in its own state
+//! dir, and only that lock tells it a live process owns the folder, so it
+//! leaves it alone.
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
@@ -57,6 +63,7 @@ pub struct Staging {
     path: PathBuf,
     registration: PathBuf,
     _lock: File,
+    _folder_lock: File,
 }
 
 impl Staging {
@@ -101,7 +108,8 @@ impl Staging {
                 .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)))
                 .map_err(|e| Error::io(format!("cannot create {}", shown_path(&path)), e))?;
         }
-        Ok((Staging { path, registration, _lock: lock }, cleaned))
+        let folder_lock = lock_folder(&path).map_err(|e| Error::io(format!("cannot lock {}", shown_path(&path)), e))?;
+        Ok((Staging { path, registration, _lock: lock, _folder_lock: folder_lock }, cleaned))
     }
 
     /// The folder.
@@ -147,13 +155,44 @@ fn lock(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
+/// Locks the staging folder just created at `path` for its fetch. A sweep
+/// that removed the empty folder in the instant before the lock leaves
+/// another folder (or none) at `path`: that is an error, never a folder
+/// shared with someone else.
+fn lock_folder(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt as _;
+    let folder = File::open(path)?;
+    match folder.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(io::Error::from(io::ErrorKind::ResourceBusy)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    let (held, named) = (folder.metadata()?, std::fs::symlink_metadata(path)?);
+    if held.ino() != named.ino() || held.dev() != named.dev() {
+        return Err(io::Error::other("it was replaced while it was being created"));
+    }
+    Ok(folder)
+}
+
 /// Removes the staging folder `path`, if it is one (its name has the
-/// prefix); whether it existed.
+/// prefix) and no live fetch holds its lock; whether it was removed.
 fn remove_folder(path: &Path) -> bool {
     let is_staging = path.file_name().is_some_and(|n| n.as_bytes().starts_with(INCOMING_PREFIX.as_bytes()));
-    if !is_staging || path.symlink_metadata().is_err() {
+    let Ok(meta) = path.symlink_metadata() else { return false };
+    if !is_staging {
         return false;
     }
+    // Held while this is open, so its owner cannot start over meanwhile
+    // (it would fail to lock the folder it creates and stop).
+    let _held = if meta.is_dir() {
+        match File::open(path).map(|f| f.try_lock().map(|()| f)) {
+            Ok(Ok(f)) => Some(f),
+            Ok(Err(std::fs::TryLockError::WouldBlock)) => return false,
+            Ok(Err(std::fs::TryLockError::Error(_))) | Err(_) => None,
+        }
+    } else {
+        None
+    };
     std::fs::remove_dir_all(path).is_ok()
 }
 
@@ -295,5 +334,32 @@ mod tests {
         assert_eq!(cleaned, [Cleaned { drop: id.to_string(), path: left.clone() }]);
         assert!(!left.exists());
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_staging_folder_another_state_dirs_fetch_is_filling_is_left_alone() {
+        let (mine, theirs, out) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = DropId::random();
+        {
+            let (staging, _) = Staging::create(theirs.path(), out.path(), &id).unwrap();
+            let probe = File::open(staging.path()).unwrap();
+            assert!(matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)), "not locked while in use");
+            // A fetch with another state dir into the same output folder:
+            // the folder is not in its registry, but its owner is alive.
+            std::fs::write(staging.path().join("plain.csv"), b"secret").unwrap();
+            assert!(sweep(mine.path(), Some(out.path())).is_empty());
+            assert!(staging.path().join("plain.csv").exists(), "another fetch's files were removed");
+        }
+        // What a killed fetch leaves: the folder, unlocked (the kernel
+        // drops a dead process's locks). Locked, it stays; then it goes.
+        let path = out.path().join(format!("{INCOMING_PREFIX}{id}"));
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("plain.csv"), b"secret").unwrap();
+        let held = lock_folder(&path).unwrap();
+        assert!(sweep(mine.path(), Some(out.path())).is_empty());
+        drop(held);
+        assert_eq!(sweep(mine.path(), Some(out.path())), [Cleaned { drop: id.to_string(), path: path.clone() }]);
+        assert!(!path.exists());
     }
 }

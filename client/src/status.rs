@@ -10,7 +10,10 @@
 //! - `recalled`: the sender recalled the drop first (if the recipient had
 //!   downloaded it, it may hold a copy);
 //! - `unbacked`: the hub says it fetched or acknowledged, but the signed
-//!   log does not back that (see below).
+//!   log does not back that (see below);
+//! - `undeliverable`: it has not acknowledged, and every key of it that the
+//!   drop was encrypted to has since been revoked or removed, so it never
+//!   can ([`crate::undeliverable`]).
 //!
 //! Nothing is shown as a fact on the hub's word alone: every commit,
 //! download, acknowledgement and deletion the hub reports is checked
@@ -55,6 +58,8 @@ pub enum Outcome {
     Recalled,
     /// The hub claims progress the signed log does not back.
     Unbacked,
+    /// It can never fetch it: every key of it the drop was encrypted to was revoked or removed.
+    Undeliverable,
 }
 
 impl Outcome {
@@ -67,6 +72,7 @@ impl Outcome {
             Outcome::NotDelivered => "not_delivered",
             Outcome::Recalled => "recalled",
             Outcome::Unbacked => "unbacked",
+            Outcome::Undeliverable => "undeliverable",
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct View {
     pub claimed: SentDrop,
     /// What the log backs.
     pub backed: Backed,
+    /// Recipients that can never fetch it, and why ([`crate::undeliverable::for_status`]).
+    pub stranded: HashMap<PartyId, String>,
 }
 
 impl View {
@@ -163,10 +171,21 @@ impl View {
     /// Recipient `i`'s outcome as the log backs it.
     fn outcome(&self, shown: &SentDrop, i: usize) -> Outcome {
         if self.backed.recipients[i].problem.is_some() {
-            Outcome::Unbacked
-        } else {
-            outcome(shown.state, &shown.recipients[i])
+            return Outcome::Unbacked;
         }
+        match outcome(shown.state, &shown.recipients[i]) {
+            Outcome::Waiting | Outcome::Fetched if self.stranded.contains_key(&shown.recipients[i].party) => {
+                Outcome::Undeliverable
+            }
+            o => o,
+        }
+    }
+
+    /// Why recipient `i` can never fetch it, when that is its outcome.
+    fn stranded_reason(&self, shown: &SentDrop, i: usize) -> Option<String> {
+        (self.outcome(shown, i) == Outcome::Undeliverable)
+            .then(|| self.stranded.get(&shown.recipients[i].party).cloned())
+            .flatten()
     }
 }
 
@@ -205,9 +224,15 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     let mut views = Vec::with_capacity(drops.len());
     for d in drops {
         let backed = crate::status_log::back(&mut prover, &d)?;
-        views.push(View { claimed: d, backed });
+        views.push(View { claimed: d, backed, stranded: HashMap::new() });
     }
     prover.save();
+    // Only drops whose commit the log backs: a recipient's verdict rests on the manifest.
+    let committed: Vec<&SentDrop> = views.iter().filter(|v| v.backed.is_backed()).map(|v| &v.claimed).collect();
+    let mut stranded = crate::undeliverable::for_status(settings, &session, &committed);
+    for v in &mut views {
+        v.stranded = stranded.remove(&v.claimed.id).unwrap_or_default();
+    }
     let missing = crate::status_log::missing(&journal, &listed, |s| keep_fields(req, &s.drop, s.created, &s.agreement));
     let names = journal.sent_names();
     let text = if json {
@@ -294,8 +319,11 @@ pub struct StatusRecipient {
     /// The recipient party's id.
     pub party: PartyId,
     /// [`Outcome`]: `acknowledged`, `fetched`, `waiting`, `not_delivered`,
-    /// `recalled` or `unbacked`.
+    /// `recalled`, `unbacked` or `undeliverable`.
     pub outcome: Outcome,
+    /// For `undeliverable`: why (which keys, revoked when and why), and what
+    /// to do; `null` otherwise.
+    pub reason: Option<String>,
     /// The outcome the hub reports (`null` for a missing drop).
     pub claimed_outcome: Option<Outcome>,
     /// What the hub says about it that the log does not back, if anything.
@@ -333,6 +361,7 @@ pub fn status_drop(v: &View, names: &HashMap<DropId, Vec<String>>) -> StatusDrop
             .map(|(i, r)| StatusRecipient {
                 party: r.party.clone(),
                 outcome: v.outcome(&shown, i),
+                reason: v.stranded_reason(&shown, i),
                 claimed_outcome: Some(outcome(d.state, &d.recipients[i])),
                 problem: v.backed.recipients[i].problem.clone(),
                 fetched: r.fetched,
@@ -366,6 +395,7 @@ pub fn missing_drop(m: &Missing) -> StatusDrop {
             .map(|p| StatusRecipient {
                 party: p.clone(),
                 outcome: Outcome::Unbacked,
+                reason: None,
                 claimed_outcome: None,
                 problem: None,
                 fetched: None,
@@ -462,6 +492,8 @@ pub fn recipient_line(d: &SentDrop, r: &RecipientStatus) -> String {
             None => format!("recalled before {party} fetched it"),
         },
         Outcome::Unbacked => "NOT BACKED BY THE LOG".to_owned(),
+        // Only a view knows (see `render`).
+        Outcome::Undeliverable => "UNDELIVERABLE".to_owned(),
     }
 }
 
@@ -489,6 +521,17 @@ pub fn summary(views: &[View], missing: usize) -> String {
         .flat_map(|(v, d)| (0..d.recipients.len()).map(move |i| v.outcome(d, i)))
         .filter(|o| *o == Outcome::NotDelivered)
         .count();
+    let undeliverable = views
+        .iter()
+        .zip(&shown)
+        .flat_map(|(v, d)| (0..d.recipients.len()).map(move |i| v.outcome(d, i)))
+        .filter(|o| *o == Outcome::Undeliverable)
+        .count();
+    let undeliverable = if undeliverable > 0 {
+        format!("; {undeliverable} UNDELIVERABLE (recall and send again)")
+    } else {
+        String::new()
+    };
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let claims: usize = views.iter().map(|v| v.backed.all_problems(&v.claimed).len()).sum::<usize>() + missing;
     let claims = if claims > 0 {
@@ -497,7 +540,7 @@ pub fn summary(views: &[View], missing: usize) -> String {
         String::new()
     };
     format!(
-        "{}{}{}; {}{claims}",
+        "{}{}{}; {}{undeliverable}{claims}",
         plural(views.len() + missing, "drop", "drops"),
         if by_state.is_empty() { "" } else { ": " },
         by_state.join(", "),
@@ -541,9 +584,10 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
             let _ = writeln!(s, "    {}", deletion(&d));
         }
         for (i, r) in d.recipients.iter().enumerate() {
-            let line = match &v.backed.recipients[i].problem {
-                Some(p) => p.clone(),
-                None => recipient_line(&d, r),
+            let line = match (&v.backed.recipients[i].problem, v.stranded_reason(&d, i)) {
+                (Some(p), _) => p.clone(),
+                (None, Some(why)) => format!("UNDELIVERABLE: {why}"),
+                (None, None) => recipient_line(&d, r),
             };
             let _ = writeln!(s, "    {:<width$}  {line}", r.party.as_str());
         }
@@ -625,7 +669,7 @@ mod tests {
                 .collect(),
             problems: vec![],
         };
-        View { claimed: d.clone(), backed }
+        View { claimed: d.clone(), backed, stranded: HashMap::new() }
     }
 
     fn views(drops: &[SentDrop]) -> Vec<View> {
@@ -720,7 +764,7 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["acknowledged", "acknowledged_by", "claimed_outcome", "fetched", "outcome", "party", "problem"]
+            ["acknowledged", "acknowledged_by", "claimed_outcome", "fetched", "outcome", "party", "problem", "reason"]
         );
     }
 
@@ -875,5 +919,32 @@ mod tests {
         assert_eq!((json[0]["state"].as_str(), json[0]["verified"].as_bool()), (Some("missing"), Some(false)));
         assert!(json[0]["claimed_state"].is_null());
         assert_eq!(json[0]["recipients"][0]["outcome"], "unbacked");
+    }
+
+    #[test]
+    fn status_marks_a_recipient_that_can_never_fetch_as_undeliverable_with_why() {
+        let d = drop(DropState::Committed, vec![r("islington", None, None), r("hackney", F, A)], None);
+        let mut v = backed(&d);
+        let why = "encrypted only to islington/data-team's revoked key (revoked 2026-11-20: laptop stolen), so islington can never fetch it";
+        v.stranded.insert("islington".parse().unwrap(), why.to_owned());
+        // An acknowledged recipient is never stranded, whatever became of its keys since.
+        v.stranded.insert("hackney".parse().unwrap(), "stale".to_owned());
+        let json = to_json(std::slice::from_ref(&v), &[], &HashMap::new());
+        let isl = &json[0]["recipients"][0];
+        assert_eq!(
+            (isl["outcome"].as_str(), isl["claimed_outcome"].as_str()),
+            (Some("undeliverable"), Some("waiting"))
+        );
+        assert_eq!(isl["reason"], why);
+        assert_eq!(json[0]["recipients"][1]["outcome"], "acknowledged");
+        assert!(json[0]["recipients"][1]["reason"].is_null());
+        let text = render(std::slice::from_ref(&v), &[], &HashMap::new());
+        let line = text.lines().find(|l| l.trim_start().starts_with("islington")).unwrap();
+        assert!(line.ends_with(&format!("UNDELIVERABLE: {why}")), "{text}");
+        assert!(!text.contains("stale"), "{text}");
+        assert_eq!(
+            text.lines().last().unwrap(),
+            "1 drop: 1 committed; 0 non-deliveries; 1 UNDELIVERABLE (recall and send again)"
+        );
     }
 }
