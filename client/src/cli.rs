@@ -322,6 +322,11 @@ enum AuditCommand {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit 7 (`error[audit_warnings]`) when the log verifies with warnings, e.g. an
+        /// entry signed with a key revoked from before it; without it warnings are shown
+        /// and the exit status is 0.
+        #[arg(long)]
+        strict: bool,
     },
     /// Verify the log, then write the IG report: who sent what to whom, delivery times, expiries, key changes.
     Report {
@@ -334,6 +339,13 @@ enum AuditCommand {
         /// Only drops committed on or after this date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         since: Option<String>,
+        /// Only drops committed before this date, exclusive (YYYY-MM-DD or RFC 3339):
+        /// `--since 2026-11-01 --until 2026-12-01` is November.
+        #[arg(long)]
+        until: Option<String>,
+        /// Replace existing --csv and --html files (otherwise refused: they are evidence).
+        #[arg(long)]
+        force: bool,
         /// Write one CSV row per drop and recipient here.
         #[arg(long)]
         csv: Option<PathBuf>,
@@ -349,9 +361,12 @@ enum AuditCommand {
     },
     /// Download the whole log into one self-contained bundle for an offline machine.
     Export {
-        /// The bundle file to write.
+        /// The bundle file to write (an existing one is refused unless --force).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
+        /// Replace an existing bundle file.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -1186,19 +1201,32 @@ impl Cli {
                 crate::logcheck::witness(&hub, &key, &checkpoint, settings.clock.now())?;
                 print(&mut out, &format!("cosigned checkpoint of {} entries as {}", checkpoint.size, key.name()))
             }
-            Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json }) => {
+            Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json, strict }) => {
                 let verdict = match &bundle {
                     Some(path) => crate::audit_cmd::verify_bundle(&settings, path, witnesses, log_key.as_deref())?,
                     None => crate::audit_cmd::verify_hub(&settings, witnesses, log_key.as_deref())?,
                 };
-                crate::audit_cmd::report_verdict(&verdict, json, &mut out)
+                crate::audit_cmd::report_verdict(&verdict, json, strict, &mut out)
             }
-            Command::Audit(AuditCommand::Report { bundle, agreement, since, csv, html, log_key, json }) => {
+            Command::Audit(AuditCommand::Report {
+                bundle,
+                agreement,
+                since,
+                until,
+                force,
+                csv,
+                html,
+                log_key,
+                json,
+            }) => {
                 let since = since.map(|s| parse_since(&s)).transpose()?;
+                let until = until.map(|s| parse_date("--until", &s)).transpose()?;
                 let req = crate::audit_cmd::ReportRequest {
                     bundle,
                     agreement,
                     since,
+                    until,
+                    force,
                     csv: csv.clone(),
                     html: html.clone(),
                     log_key,
@@ -1218,8 +1246,8 @@ impl Cli {
                 crate::audit::report::write_json_lines(&report, &mut out)
                     .map_err(|e| Error::io("cannot write the rows to stdout", e))
             }
-            Command::Audit(AuditCommand::Export { out: path }) => {
-                let n = crate::audit_cmd::export(&settings, &path)?;
+            Command::Audit(AuditCommand::Export { out: path, force }) => {
+                let n = crate::audit_cmd::export(&settings, &path, force)?;
                 print(
                     &mut out,
                     &format!(
