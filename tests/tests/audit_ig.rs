@@ -177,3 +177,67 @@ fn audit_report_until_ends_the_period_before_the_time_given() {
     let (_, stderr) = camden.fail(["audit", "report", "--json", "--until", "next month"]);
     assert!(stderr.starts_with("error[bad_date]: --until \"next month\""), "{stderr}");
 }
+
+#[test]
+fn the_report_marks_agreements_that_ended_with_the_date() {
+    let clock = TestClock::new();
+    let hub = Hub::start_with_clock(&clock, &["--sweep-interval", "3600"]);
+    let camden = Party::new(&hub, "camden").with_clock(&clock);
+    let day = |t: i64| sealdrop_proto::Timestamp::from_second(t).unwrap().strftime("%Y-%m-%d").to_string();
+    let at = |t: i64| sealdrop_proto::Timestamp::from_second(t).unwrap().to_string();
+    let t0 = clock.now();
+
+    // Two more agreements between camden and islington: a pilot that ends
+    // tomorrow, and a trial the coordinator ends early.
+    let coordinator = Coordinator::new();
+    let mut d = json(&read_text(&coordinator.json));
+    let base = d["agreements"][0].clone();
+    for (id, until) in [("fsm-pilot", t0 + 86_400), ("fsm-trial", t0 + 365 * 86_400)] {
+        let mut a = base.clone();
+        a["id"] = id.into();
+        a["title"] = format!("The {id}").into();
+        a["parties"] = serde_json::json!(["camden", "islington"]);
+        a["valid_until"] = at(until).into();
+        d["agreements"].as_array_mut().unwrap().push(a);
+    }
+    d["serial"] = 2.into();
+    std::fs::write(&coordinator.json, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    coordinator.publish(&camden);
+    for agreement in ["london-fsm-ehc", "fsm-pilot", "fsm-trial"] {
+        let file = camden.file(&format!("{agreement}.csv"), "x\n1\n");
+        camden.ok([
+            OsStr::new("send"),
+            "--agreement".as_ref(),
+            agreement.as_ref(),
+            "--to".as_ref(),
+            "islington".as_ref(),
+            file.as_os_str(),
+        ]);
+    }
+    // Two days on, the coordinator drops the trial.
+    clock.advance(2 * 86_400);
+    let mut d = json(&read_text(&coordinator.json));
+    d["agreements"].as_array_mut().unwrap().retain(|a| a["id"] != "fsm-trial");
+    d["serial"] = 3.into();
+    std::fs::write(&coordinator.json, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    coordinator.publish(&camden);
+    clock.advance(60);
+
+    let html = camden.work().join("report.html");
+    camden.ok([OsStr::new("audit"), "report".as_ref(), "--html".as_ref(), html.as_os_str()]);
+    let page = read_text(&html);
+    let row = |id: &str| -> String {
+        let cell = format!("<span class=\"id\">{id}</span>");
+        let start = page.find(&cell).unwrap_or_else(|| panic!("no row for {id}:\n{page}"));
+        page[start..].split("</th>").next().unwrap().to_owned()
+    };
+    assert!(
+        row("fsm-pilot")
+            .contains(&format!("<span class=\"pill ended\">ended {} (its end date passed)</span>", day(t0 + 86_400))),
+        "{}",
+        row("fsm-pilot")
+    );
+    let trial = row("fsm-trial");
+    assert!(trial.contains(&format!("ended {} (removed by directory serial 3)", day(clock.now() - 60))), "{trial}");
+    assert!(!row("london-fsm-ehc").contains("ended"), "{}", row("london-fsm-ehc"));
+}

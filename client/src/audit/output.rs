@@ -34,6 +34,7 @@ pub fn check_free(flag: &str, path: &Path, force: bool) -> Result<()> {
 pub fn write_via(flag: &str, path: &Path, force: bool, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     check_free(flag, path, force)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create the folder {}", dir.display()), e))?;
     let tmp = tempfile::Builder::new()
         .prefix(".sealdrop-audit-")
         .tempfile_in(dir)

@@ -99,6 +99,8 @@ pub struct AgreementTotals {
     pub title: Option<String>,
     /// The counts.
     pub totals: Totals,
+    /// When it ended, if it has (its end date passed, or a directory dropped it).
+    pub ended: Option<crate::audit::ended::AgreementEnd>,
 }
 
 /// Time from commit to acknowledgement, over a set of acknowledgements.
@@ -886,7 +888,12 @@ pub fn build(input: ReportInput) -> Report {
     let mut agreements: Vec<AgreementTotals> = per_agreement
         .into_iter()
         .zip(&agreement_ids)
-        .map(|(t, id)| AgreementTotals { id: id.clone(), title: agreement_titles.get(id).cloned(), totals: t.finish() })
+        .map(|(t, id)| AgreementTotals {
+            id: id.clone(),
+            title: agreement_titles.get(id).cloned(),
+            totals: t.finish(),
+            ended: crate::audit::ended::ended(&directories, &published, id, generated_at),
+        })
         .collect();
     agreements.sort_by(|a, b| b.totals.drops.cmp(&a.totals.drops).then_with(|| a.id.cmp(&b.id)));
 
@@ -1869,10 +1876,13 @@ fn agreements_section(h: &mut String, r: &Report) {
     );
     for a in &r.agreements {
         let t = &a.totals;
-        let label = match &a.title {
+        let mut label = match &a.title {
             Some(title) => format!("{} <span class=\"id\">{}</span>", escape(title), escape(&a.id)),
             None => escape(&a.id),
         };
+        if let Some(end) = &a.ended {
+            let _ = write!(label, " <span class=\"pill ended\">{}</span>", escape(&end.describe()));
+        }
         let _ = write!(
             h,
             "<tr><th scope=\"row\">{label}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
@@ -3118,7 +3128,7 @@ mod tests {
         let (f, _) = fixture();
         let mut b = Builder::default();
         for (i, e) in f.entries.iter().cloned().enumerate() {
-            b.entry(i as u64, e, None, None);
+            b.entry(i as u64, e, None, Period(None, None));
         }
         assert_eq!(b.drops.len(), 6);
         assert_eq!(b.live.len(), 1, "only the waiting drop stays indexed");
