@@ -27,10 +27,12 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
 }
 
-/// Downloads the hub's whole log into a bundle at `out` (atomically).
+/// Downloads the hub's whole log into a bundle at `out` (atomically; an
+/// existing `out` is refused unless `force`, see [`crate::audit::output`]).
 /// Returns the number of entries. Every read is signed with the member or
 /// witness key configured (see [`Settings::hub_as_reader`]).
-pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
+pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
+    crate::audit::output::check_free("-o", out, force)?;
     let hub = settings.hub_as_reader()?;
     let authority = settings.authority()?;
     let directory = settings.trusted_directory(&hub)?;
@@ -94,7 +96,10 @@ pub fn export(settings: &Settings, out: &Path) -> Result<u64> {
     std::io::Write::flush(&mut file).map_err(io_err("bundle"))?;
     drop(file);
     tmp.as_file().sync_all().map_err(io_err("bundle"))?;
-    tmp.persist(out).map_err(|e| Error::io(format!("cannot write {}", out.display()), e.error))?;
+    let tmp = tmp.into_temp_path();
+    crate::audit::output::write_via("-o", out, force, |path| {
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("cannot write {}", out.display()), e))
+    })?;
     Ok(entries)
 }
 
@@ -257,17 +262,24 @@ fn verdict(meta: &BundleMeta, r: &AuditReport, vouched: bool) -> Verdict {
 pub fn verify_hub(settings: &Settings, required_witnesses: usize, log_key: Option<&str>) -> Result<Verdict> {
     let tmp = tempfile::Builder::new().prefix("sealdrop-audit-").tempdir().map_err(io_err("temporary folder"))?;
     let path = tmp.path().join("log.bundle");
-    export(settings, &path)?;
+    export(settings, &path, false)?;
     verify_bundle(settings, &path, required_witnesses, log_key)
 }
 
-/// Prints a verdict; a failed audit is an error (exit 4).
-pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> Result<()> {
+/// Prints a verdict; a failed audit is an error (exit 4). With `strict`, a
+/// verified log with warnings is one too (`audit_warnings`, exit 7), after
+/// the verdict is printed.
+pub fn report_verdict(v: &Verdict, json: bool, strict: bool, out: &mut dyn std::io::Write) -> Result<()> {
     let w = |out: &mut dyn std::io::Write, s: String| writeln!(out, "{s}").map_err(io_err("stdout"));
     if json {
         w(out, serde_json::to_string_pretty(v).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?)?;
     } else {
-        w(out, format!("audit of log {}: {}", v.origin, if v.verified { "VERIFIED" } else { "FAILED" }))?;
+        let warnings = match v.used_after_revocation.len() {
+            0 => String::new(),
+            1 => ", with 1 warning".to_owned(),
+            n => format!(", with {n} warnings"),
+        };
+        w(out, format!("audit of log {}: {}{warnings}", v.origin, if v.verified { "VERIFIED" } else { "FAILED" }))?;
         w(
             out,
             format!(
@@ -306,12 +318,18 @@ pub fn report_verdict(v: &Verdict, json: bool, out: &mut dyn std::io::Write) -> 
             out,
             format!("  witnesses: {}", if v.witnesses.is_empty() { "none".to_owned() } else { v.witnesses.join(", ") }),
         )?;
+        if !v.used_after_revocation.is_empty() {
+            w(out, crate::audit::warnings::heading(v.used_after_revocation.len()))?;
+        }
         for u in &v.used_after_revocation {
             w(out, format!("  AFTER REVOCATION {u}"))?;
         }
         for f in &v.failures {
             w(out, format!("  FAIL {f}"))?;
         }
+    }
+    if v.verified && strict && !v.used_after_revocation.is_empty() {
+        return Err(crate::audit::warnings::strict_error(v));
     }
     if v.verified {
         Ok(())
@@ -337,6 +355,10 @@ pub struct ReportRequest {
     pub agreement: Option<String>,
     /// Only drops committed since this time.
     pub since: Option<jiff::Timestamp>,
+    /// Only drops committed before this time (exclusive).
+    pub until: Option<jiff::Timestamp>,
+    /// Replace existing --csv and --html files.
+    pub force: bool,
     /// Where to write the CSV.
     pub csv: Option<std::path::PathBuf>,
     /// Where to write the HTML.
@@ -356,12 +378,25 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
             "say where the report goes: --csv FILE, --html FILE and/or --json (rows on stdout)",
         ));
     }
+    if let (Some(s), Some(u)) = (req.since, req.until)
+        && u <= s
+    {
+        return Err(Error::input(
+            "bad_date",
+            format!("--until {u} is not after --since {s}: the period would be empty; give an --until after --since"),
+        ));
+    }
+    for (flag, path) in [("--csv", &req.csv), ("--html", &req.html)] {
+        if let Some(p) = path {
+            crate::audit::output::check_free(flag, p, req.force)?;
+        }
+    }
     let tmp = tempfile::Builder::new().prefix("sealdrop-audit-").tempdir().map_err(io_err("temporary folder"))?;
     let path = match &req.bundle {
         Some(p) => p.clone(),
         None => {
             let p = tmp.path().join("log.bundle");
-            export(settings, &p)?;
+            export(settings, &p, false)?;
             p
         }
     };
@@ -410,14 +445,15 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         checkpoint_size: checkpoint.size,
         agreement: req.agreement.clone(),
         since: req.since,
+        until: req.until,
         generated_at: settings.clock.now(),
     });
     built.used_after_revocation = verdict.used_after_revocation.clone();
     if let Some(csv) = &req.csv {
-        super::audit::report::write_csv(&built, csv)?;
+        crate::audit::output::write_via("--csv", csv, req.force, |p| super::audit::report::write_csv(&built, p))?;
     }
     if let Some(html) = &req.html {
-        super::audit::report::write_html(&built, html)?;
+        crate::audit::output::write_via("--html", html, req.force, |p| super::audit::report::write_html(&built, p))?;
     }
     Ok((verdict, built))
 }
@@ -449,7 +485,7 @@ mod tests {
     #[test]
     fn verdicts_count_recalls_and_agreement_endings() {
         let mut out = Vec::new();
-        report_verdict(&sample(vec![]), false, &mut out).unwrap();
+        report_verdict(&sample(vec![]), false, false, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("audit of log hub.example/log: VERIFIED"), "{text}");
         assert!(
@@ -461,7 +497,7 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        report_verdict(&sample(vec![]), true, &mut out).unwrap();
+        report_verdict(&sample(vec![]), true, false, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["recalls"], 1);
         assert_eq!(
@@ -472,7 +508,7 @@ mod tests {
         let mut out = Vec::new();
         let failed =
             vec!["entry 7: drop d-x is deleted as recalled, but the sender's recall is not the entry before".into()];
-        let err = report_verdict(&sample(failed), false, &mut out).unwrap_err();
+        let err = report_verdict(&sample(failed), false, false, &mut out).unwrap_err();
         assert!(err.to_string().contains("entry 7: drop d-x is deleted as recalled"), "{err}");
         assert!(String::from_utf8(out).unwrap().contains("  FAIL entry 7: "));
     }
@@ -482,11 +518,11 @@ mod tests {
         let mut v = sample(vec![]);
         v.used_after_revocation = vec!["entry 9: a fetch request signed at 2026-11-20T10:00:00Z with camden/data-team's key, which directory 3 revokes from 2026-11-20T09:00:00Z: it counts for nothing, and whoever used the key may not have been its owner".into()];
         let mut out = Vec::new();
-        report_verdict(&v, false, &mut out).unwrap();
+        report_verdict(&v, false, false, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("VERIFIED") && text.contains("  AFTER REVOCATION entry 9: a fetch request"), "{text}");
         let mut out = Vec::new();
-        report_verdict(&v, true, &mut out).unwrap();
+        report_verdict(&v, true, false, &mut out).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["used_after_revocation"][0].as_str().unwrap(), v.used_after_revocation[0]);
     }

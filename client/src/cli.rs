@@ -322,6 +322,11 @@ enum AuditCommand {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit 7 (`error[audit_warnings]`) when the log verifies with warnings, e.g. an
+        /// entry signed with a key revoked from before it; without it warnings are shown
+        /// and the exit status is 0.
+        #[arg(long)]
+        strict: bool,
     },
     /// Verify the log, then write the IG report: who sent what to whom, delivery times, expiries, key changes.
     Report {
@@ -334,6 +339,13 @@ enum AuditCommand {
         /// Only drops committed on or after this date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         since: Option<String>,
+        /// Only drops committed before this date, exclusive (YYYY-MM-DD or RFC 3339):
+        /// `--since 2026-11-01 --until 2026-12-01` is November.
+        #[arg(long)]
+        until: Option<String>,
+        /// Replace existing --csv and --html files (otherwise refused: they are evidence).
+        #[arg(long)]
+        force: bool,
         /// Write one CSV row per drop and recipient here.
         #[arg(long)]
         csv: Option<PathBuf>,
@@ -349,9 +361,12 @@ enum AuditCommand {
     },
     /// Download the whole log into one self-contained bundle for an offline machine.
     Export {
-        /// The bundle file to write.
+        /// The bundle file to write (an existing one is refused unless --force).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
+        /// Replace an existing bundle file.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -390,6 +405,92 @@ enum DirectoryCommand {
         /// The secret key file to create (mode 0600); the public key goes beside it as .pub.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Write a first unsigned directory (serial 1) from the members' key cards.
+    ///
+    /// Reads every file in --cards: each member's key card (the JSON line
+    /// `sealdrop keygen` printed) and each witness key (`sealdrop witness
+    /// keygen`). Members are grouped into parties by the party on their card;
+    /// a London party id (e.g. `camden`, `city-of-london`) gets its display name,
+    /// GSS code and DfE LA number from the built-in London list, other parties
+    /// from --reference, else their id as name (shown, for you to fill in). One
+    /// agreement between all the parties is written. The file is never
+    /// overwritten. Then `directory sign` (and, once the hub exists, `directory set-hub`).
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:\n  sealdrop directory new --cards cards/ --agreement london-fsm-ehc \\\n      --purpose \"Each home borough receives its residents' FSM records\" \\\n      --lawful-basis \"UK GDPR Art. 6(1)(e); Education Act 1996\" --out directory.json\n  sealdrop directory new --cards cards/ --reference councils.csv --agreement kent-sen \\\n      --title \"Kent SEN transfers\" --purpose \"...\" --lawful-basis \"...\" \\\n      --valid-from 2027-01-01 --valid-until 2028-01-01 --max-expiry-days 14 --out directory.json"
+    )]
+    New {
+        /// The folder of key cards (and witness keys), one a file.
+        #[arg(long, value_name = "DIR")]
+        cards: PathBuf,
+        /// More parties' names and codes: CSV `name,gss_code,dfe_la_number` with a header row,
+        /// the shape of keys-example/london-local-authorities.csv (the id is the name as a slug).
+        #[arg(long, value_name = "CSV")]
+        reference: Option<PathBuf>,
+        /// The starting agreement's id, a slug such as `london-fsm-ehc`.
+        #[arg(long, value_name = "ID")]
+        agreement: String,
+        /// Its short title (default: the id).
+        #[arg(long)]
+        title: Option<String>,
+        /// What the data may be used for.
+        #[arg(long)]
+        purpose: String,
+        /// The lawful basis for sharing (UK GDPR article and statute).
+        #[arg(long)]
+        lawful_basis: String,
+        /// Sharing may start (YYYY-MM-DD or RFC 3339; default now).
+        #[arg(long, value_name = "DATE")]
+        valid_from: Option<String>,
+        /// Sharing must stop, exclusive (YYYY-MM-DD or RFC 3339; default a year after --valid-from).
+        #[arg(long, value_name = "DATE")]
+        valid_until: Option<String>,
+        /// The longest a drop may wait on the hub, in days.
+        #[arg(long, default_value_t = 30, value_name = "DAYS")]
+        max_expiry_days: u32,
+        /// The unsigned directory to create (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// List the hub in the unsigned directory file: its origin and log key (raises the serial).
+    ///
+    /// The log key exists only once the hub operator ran `sealdrop-hub init`
+    /// (with a directory signed without it): the operator sends you what
+    /// `sealdrop-hub verifier-key --data DIR` prints, you set it here, sign
+    /// and publish. Clients then check the hub's log against this key instead
+    /// of trusting it at first contact.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:\n  sealdrop-hub verifier-key --data /var/lib/sealdrop > hub-log.pub     # on the hub\n  sealdrop directory set-hub --input directory.json --log-key hub-log.pub\n  sealdrop directory set-hub --input directory.json --origin hub.example.org --log-key hub-log.pub"
+    )]
+    SetHub {
+        /// The unsigned directory (JSON), edited in place.
+        #[arg(long)]
+        input: PathBuf,
+        /// The hub's origin (default: the log key's name, which must be the same).
+        #[arg(long)]
+        origin: Option<String>,
+        /// The hub's log key: a file holding what `sealdrop-hub verifier-key` prints, or the text.
+        #[arg(long, value_name = "KEY_OR_FILE")]
+        log_key: String,
+    },
+    /// Print the fingerprint of the key in a file, to compare by phone.
+    ///
+    /// Any key sealdrop uses: authority.pub, a member's key card, a witness
+    /// key, the hub's log key (hub-log.pub), or the public part of a secret
+    /// key file. The fingerprint is the one `keygen`, `key show`, `audit
+    /// verify` and the IG report show.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Examples:\n  sealdrop directory fingerprint authority.pub\n  sealdrop directory fingerprint cards/camden-data-team.json\n  sealdrop directory fingerprint hub-log.pub --json"
+    )]
+    Fingerprint {
+        /// The key file.
+        file: PathBuf,
+        /// Print one JSON object: kind, name, fingerprint.
+        #[arg(long)]
+        json: bool,
     },
     /// Sign an unsigned directory (JSON) with the authority key.
     Sign {
@@ -579,6 +680,19 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
     }
 }
 
+/// Parses a date option `flag`: a date (midnight UTC) or an RFC 3339 time.
+fn parse_date(flag: &str, text: &str) -> Result<jiff::Timestamp> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok())
+        .ok_or_else(|| {
+            Error::input("bad_date", format!("{flag} {text:?} is not a date: use YYYY-MM-DD or an RFC 3339 time"))
+        })
+}
+
 /// Parses `--since`: a date (midnight UTC) or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<jiff::Timestamp> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
@@ -715,6 +829,88 @@ impl Cli {
                 let (key, pub_path) = crate::directory_cmd::keygen(&name, &path)?;
                 eprintln!("wrote {} (secret, mode 0600) and {}", path.display(), pub_path.display());
                 print(&mut out, &key.verifier().to_string())
+            }
+            Command::Directory(DirectoryCommand::New {
+                cards,
+                reference,
+                agreement,
+                title,
+                purpose,
+                lawful_basis,
+                valid_from,
+                valid_until,
+                max_expiry_days,
+                out: path,
+            }) => {
+                let date = |flag: &str, t: Option<String>| t.map(|t| parse_date(flag, &t)).transpose();
+                let agreement = crate::directory_setup::NewAgreement {
+                    id: agreement,
+                    title,
+                    purpose,
+                    lawful_basis,
+                    valid_from: date("--valid-from", valid_from)?,
+                    valid_until: date("--valid-until", valid_until)?,
+                    max_expiry_days,
+                };
+                let created = crate::directory_setup::new_directory(
+                    &cards,
+                    reference.as_deref(),
+                    &agreement,
+                    settings.clock.now(),
+                    &path,
+                )?;
+                let d = &created.directory;
+                let members: usize = d.parties.iter().map(|p| p.members.len()).sum();
+                print(
+                    &mut out,
+                    &format!(
+                        "wrote {} (serial 1): {} parties, {members} member keys from {} files, agreement {}",
+                        path.display(),
+                        d.parties.len(),
+                        created.cards.len(),
+                        agreement.id
+                    ),
+                )?;
+                for p in &d.parties {
+                    let fps: Vec<String> =
+                        p.members.iter().map(|m| format!("{} {}", m.member, m.signing_key.fingerprint())).collect();
+                    print(&mut out, &format!("  {:<24} {:<26} {}", p.id.as_str(), p.name, fps.join(", ")))?;
+                }
+                if !created.unnamed.is_empty() {
+                    let ids: Vec<&str> = created.unnamed.iter().map(|p| p.as_str()).collect();
+                    eprintln!(
+                        "note: no display name or codes known for {}: edit their `name` and `aliases` in {} (or pass --reference CSV)",
+                        ids.join(", "),
+                        path.display()
+                    );
+                }
+                eprintln!(
+                    "check each fingerprint with its member by phone, then: sealdrop directory sign --key authority.key --input {} --out directory.signed",
+                    path.display()
+                );
+                Ok(())
+            }
+            Command::Directory(DirectoryCommand::SetHub { input, origin, log_key }) => {
+                let edit = crate::directory_setup::set_hub(&input, origin.as_deref(), &log_key)?;
+                print(
+                    &mut out,
+                    &format!(
+                        "listed the hub in {} (serial {} -> serial {}); now sign and publish it",
+                        input.display(),
+                        edit.old_serial,
+                        edit.new_serial
+                    ),
+                )
+            }
+            Command::Directory(DirectoryCommand::Fingerprint { file, json }) => {
+                let f = crate::directory_setup::fingerprint(&file)?;
+                if json {
+                    return print(
+                        &mut out,
+                        &serde_json::to_string_pretty(&f).map_err(|e| Error::input("internal", e.to_string()))?,
+                    );
+                }
+                print(&mut out, &format!("{}  {}  ({})", f.fingerprint, f.name, f.kind))
             }
             Command::Directory(DirectoryCommand::Sign { key, input, out: path }) => {
                 let signed = crate::directory_cmd::sign(&settings, &key, &input, &path)?;
@@ -1014,19 +1210,32 @@ impl Cli {
                 crate::logcheck::witness(&hub, &key, &checkpoint, settings.clock.now())?;
                 print(&mut out, &format!("cosigned checkpoint of {} entries as {}", checkpoint.size, key.name()))
             }
-            Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json }) => {
+            Command::Audit(AuditCommand::Verify { bundle, witnesses, log_key, json, strict }) => {
                 let verdict = match &bundle {
                     Some(path) => crate::audit_cmd::verify_bundle(&settings, path, witnesses, log_key.as_deref())?,
                     None => crate::audit_cmd::verify_hub(&settings, witnesses, log_key.as_deref())?,
                 };
-                crate::audit_cmd::report_verdict(&verdict, json, &mut out)
+                crate::audit_cmd::report_verdict(&verdict, json, strict, &mut out)
             }
-            Command::Audit(AuditCommand::Report { bundle, agreement, since, csv, html, log_key, json }) => {
+            Command::Audit(AuditCommand::Report {
+                bundle,
+                agreement,
+                since,
+                until,
+                force,
+                csv,
+                html,
+                log_key,
+                json,
+            }) => {
                 let since = since.map(|s| parse_since(&s)).transpose()?;
+                let until = until.map(|s| parse_date("--until", &s)).transpose()?;
                 let req = crate::audit_cmd::ReportRequest {
                     bundle,
                     agreement,
                     since,
+                    until,
+                    force,
                     csv: csv.clone(),
                     html: html.clone(),
                     log_key,
@@ -1046,8 +1255,8 @@ impl Cli {
                 crate::audit::report::write_json_lines(&report, &mut out)
                     .map_err(|e| Error::io("cannot write the rows to stdout", e))
             }
-            Command::Audit(AuditCommand::Export { out: path }) => {
-                let n = crate::audit_cmd::export(&settings, &path)?;
+            Command::Audit(AuditCommand::Export { out: path, force }) => {
+                let n = crate::audit_cmd::export(&settings, &path, force)?;
                 print(
                     &mut out,
                     &format!(

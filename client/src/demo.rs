@@ -394,6 +394,8 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
             bundle: None,
             agreement: None,
             since: None,
+            until: None,
+            force: true,
             csv: Some(report_dir.join("flows.csv")),
             html: Some(report_dir.join("report.html")),
             log_key: Some(hub.log_key.to_string()),

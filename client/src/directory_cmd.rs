@@ -51,17 +51,18 @@ pub fn load_authority_key(path: &Path) -> Result<NoteSigningKey> {
     })
 }
 
-/// Signs the unsigned directory in `input` (JSON; `issued_at` is filled in when missing).
+/// Signs the unsigned directory in `input` (JSON). `issued_at` is set to
+/// now (never before the time the file carries, so the versions' times
+/// grow with their serials); the file itself is not changed. The file is
+/// checked field by field first (`docs/directory.schema.json`).
 pub fn sign(settings: &Settings, key_file: &Path, input: &Path, out: &Path) -> Result<SignedDirectory> {
     let key = load_authority_key(key_file)?;
-    let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
-    let mut value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| edit_error(input, format!("not valid JSON: {e}")))?;
+    let mut value = read_unsigned(input)?;
+    let issued = crate::directory_setup::issued_at(settings.clock.now(), Some(&value));
     if let Some(obj) = value.as_object_mut() {
-        obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(settings.clock.now().to_string()));
+        obj.insert("issued_at".into(), serde_json::Value::String(issued.to_string()));
     }
-    let dir: Directory =
-        serde_json::from_value(value).map_err(|e| edit_error(input, format!("not a valid directory: {e}")))?;
+    let dir = crate::directory_setup::parse(input, value)?;
     let signed = SignedDirectory::sign(dir, &key).map_err(|e| edit_error(input, e))?;
     write_atomic(out, signed.note.as_bytes(), false)?;
     Ok(signed)
@@ -94,13 +95,7 @@ pub struct DirectoryEdit {
 
 /// A problem in the coordinator's unsigned directory file.
 fn edit_error(input: &Path, message: impl std::fmt::Display) -> Error {
-    Error::input(
-        "directory_invalid",
-        format!(
-            "{}: {message}; fix the file (its shape is that of keys-example/directory.json) and run the command again",
-            input.display()
-        ),
-    )
+    crate::directory_setup::invalid(input, message)
 }
 
 /// Reads the coordinator's unsigned directory JSON.
@@ -109,28 +104,40 @@ fn read_unsigned(input: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| edit_error(input, format!("not valid JSON: {e}")))
 }
 
-/// Raises the serial, checks the result is a consistent directory that may
-/// follow the original (so a mistake shows now, not when signing), and
-/// replaces the file atomically.
+/// Raises the serial, sets `issued_at` to now (never before the original's),
+/// checks the result is a consistent directory that may follow the
+/// original (so a mistake shows now, not when signing), and replaces the
+/// file atomically.
 fn write_unsigned(input: &Path, before: &serde_json::Value, mut after: serde_json::Value) -> Result<(u64, u64)> {
     let old_serial =
-        before.get("serial").and_then(serde_json::Value::as_u64).ok_or_else(|| edit_error(input, "no `serial`"))?;
+        before.get("serial").and_then(serde_json::Value::as_u64).ok_or_else(|| edit_error(input, "serial: missing"))?;
     let new_serial = old_serial + 1;
     after["serial"] = new_serial.into();
+    // The test clock (SEALDROP_TEST_CLOCK) too, as everywhere else.
+    let now = sealdrop_proto::clock::clock_from_env().now();
+    after["issued_at"] = crate::directory_setup::issued_at(now, Some(before)).to_string().into();
     let parse = |v: &serde_json::Value| -> Result<Directory> {
         let mut v = v.clone();
         if let Some(obj) = v.as_object_mut() {
             obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(Timestamp::UNIX_EPOCH.to_string()));
         }
-        let d: Directory = serde_json::from_value(v).map_err(|e| edit_error(input, e))?;
-        d.validate().map_err(|e| edit_error(input, e))?;
-        Ok(d)
+        crate::directory_setup::parse(input, v)
     };
     parse(before)?.check_successor(&parse(&after)?).map_err(|e| edit_error(input, e))?;
     let mut text = serde_json::to_string_pretty(&after).map_err(|e| edit_error(input, e))?;
     text.push('\n');
     write_atomic(input, text.as_bytes(), false)?;
     Ok((old_serial, new_serial))
+}
+
+/// Applies `change` to the coordinator's unsigned directory file, then
+/// raises the serial and writes it back as [`write_unsigned`] does.
+pub fn edit(input: &Path, change: impl FnOnce(&mut serde_json::Value) -> Result<()>) -> Result<DirectoryEdit> {
+    let before = read_unsigned(input)?;
+    let mut after = before.clone();
+    change(&mut after)?;
+    let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
+    Ok(DirectoryEdit { old_serial, new_serial, revoked: None, added: None })
 }
 
 /// The `parties` entry of `party` in the unsigned directory.

@@ -16,11 +16,14 @@ pub enum Kind {
     Unreachable,
     /// The hub refused the request (exit 6).
     Refused,
+    /// `audit verify --strict`: the log verified, but with warnings (exit 7).
+    Warnings,
 }
 
 impl Kind {
     /// Every kind, in exit-status order: what `--help` and the man pages list.
-    pub const ALL: [Kind; 5] = [Kind::Other, Kind::Input, Kind::Verification, Kind::Unreachable, Kind::Refused];
+    pub const ALL: [Kind; 6] =
+        [Kind::Other, Kind::Input, Kind::Verification, Kind::Unreachable, Kind::Refused, Kind::Warnings];
 
     /// The process exit status for this kind and what it means. One match
     /// gives both, so the documented list cannot drift from the mapping.
@@ -31,6 +34,9 @@ impl Kind {
             Kind::Verification => (4, "verification failure: tampering, a bad signature, a rollback"),
             Kind::Unreachable => (5, "the hub could not be reached"),
             Kind::Refused => (6, "the hub refused the request"),
+            Kind::Warnings => {
+                (7, "`audit verify --strict`: the log verified, but with warnings (`error[audit_warnings]`)")
+            }
         }
     }
 
@@ -139,6 +145,7 @@ mod tests {
             Kind::Verification => 2,
             Kind::Unreachable => 3,
             Kind::Refused => 4,
+            Kind::Warnings => 5,
         }
     }
 
@@ -149,7 +156,7 @@ mod tests {
         }
         let statuses = exit_statuses();
         let codes: Vec<u8> = statuses.iter().map(|(c, _)| *c).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6], "exit statuses must be distinct and sorted");
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7], "exit statuses must be distinct and sorted");
         for kind in Kind::ALL {
             assert!(statuses.contains(&kind.exit_status()), "{kind:?}");
             assert_eq!(kind.exit_code(), kind.exit_status().0);

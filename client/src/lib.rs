@@ -28,6 +28,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod directory_cmd;
+pub mod directory_setup;
 pub mod error;
 pub mod fetch;
 pub mod fetch_lock;

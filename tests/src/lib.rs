@@ -924,6 +924,19 @@ impl Hub {
         Self { data, addr, url, metrics_addr, logs, child, clock, umask }
     }
 
+    /// Serves a data directory already made by `sealdrop-hub init` (with
+    /// another authority and directory than the example ones, say),
+    /// reading the time from `clock` if given.
+    pub fn serve_initialised(data: TempDir, clock: Option<&TestClock>) -> Self {
+        let bins = bins();
+        let logs = tempfile::tempdir().expect("tempdir");
+        let clock = clock.map(|c| c.path().to_path_buf());
+        let serve = Serve { options: &[], env: &[], listen: "127.0.0.1:0", clock: clock.as_deref(), umask: None };
+        let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
+        let url = hub_url(&addr, &[]);
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask: None }
+    }
+
     /// Sends SIGTERM and waits (at most a minute) for the process to exit;
     /// returns its exit status and how long it took.
     pub fn terminate(&mut self) -> (std::process::ExitStatus, std::time::Duration) {

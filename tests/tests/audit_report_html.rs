@@ -388,6 +388,7 @@ fn report_renders_in_chromium() {
         checkpoint_size: size,
         agreement: None,
         since: None,
+        until: None,
         generated_at: "2026-04-25T09:00:00Z".parse().unwrap(),
     });
     assert_eq!(report.parties.len(), 33);

@@ -5,4 +5,8 @@
 //!   their agreement ended, recalls and who made them, key revocations, key
 //!   and directory changes) as a [`report::Report`], a CSV file and a
 //!   self-contained HTML page.
+pub mod ended;
+pub mod output;
+pub mod period;
 pub mod report;
+pub mod warnings;

@@ -45,6 +45,8 @@ pub struct ReportInput<'a> {
     pub agreement: Option<String>,
     /// Only drops committed at or after this time, when given.
     pub since: Option<Timestamp>,
+    /// Only drops committed before this time (exclusive), when given.
+    pub until: Option<Timestamp>,
     /// When the report is made (shown, and used to flag overdue drops).
     pub generated_at: Timestamp,
 }
@@ -97,6 +99,8 @@ pub struct AgreementTotals {
     pub title: Option<String>,
     /// The counts.
     pub totals: Totals,
+    /// When it ended, if it has (its end date passed, or a directory dropped it).
+    pub ended: Option<crate::audit::ended::AgreementEnd>,
 }
 
 /// Time from commit to acknowledgement, over a set of acknowledgements.
@@ -418,6 +422,8 @@ pub struct Report {
     pub agreement_filter: Option<String>,
     /// The time filter, if any.
     pub since: Option<Timestamp>,
+    /// The end of the time filter (exclusive), if any.
+    pub until: Option<Timestamp>,
     /// When the report was made.
     pub generated_at: Timestamp,
     /// The earliest and latest times found in the entries.
@@ -597,7 +603,8 @@ impl Builder {
         self.drops.get_mut(ix as usize)
     }
 
-    fn entry(&mut self, index: u64, entry: LogEntry, agreement: Option<&str>, since: Option<Timestamp>) {
+    fn entry(&mut self, index: u64, entry: LogEntry, agreement: Option<&str>, period: Period) {
+        let Period(since, until) = period;
         self.entries_read += 1;
         match entry {
             LogEntry::Hub { statement } => match peek_doc::<HubStatement>(&statement) {
@@ -621,7 +628,10 @@ impl Builder {
                     self.unreadable += 1;
                     return;
                 };
-                if agreement.is_some_and(|a| a != m.agreement) || since.is_some_and(|s| committed < s) {
+                if agreement.is_some_and(|a| a != m.agreement)
+                    || since.is_some_and(|s| committed < s)
+                    || until.is_some_and(|u| committed >= u)
+                {
                     return;
                 }
                 let Some(id) = drop_key(m.drop.as_str()) else { return };
@@ -760,15 +770,20 @@ impl Tally {
     }
 }
 
+/// The time filter: drops committed at or after the first time, before the second.
+#[derive(Clone, Copy, Debug)]
+struct Period(Option<Timestamp>, Option<Timestamp>);
+
 /// Builds the report in one pass over the entries.
 pub fn build(input: ReportInput) -> Report {
-    let ReportInput { entries, mut directories, origin, checkpoint_size, agreement, since, generated_at } = input;
+    let ReportInput { entries, mut directories, origin, checkpoint_size, agreement, since, until, generated_at } =
+        input;
     directories.sort_by_key(|d| d.directory.serial);
     directories.dedup_by_key(|d| d.directory.serial);
 
     let mut b = Builder::default();
     for (index, entry) in entries {
-        b.entry(index, entry, agreement.as_deref(), since);
+        b.entry(index, entry, agreement.as_deref(), Period(since, until));
     }
     let Builder { parties, agreements, recall_keys, drops, published, entries_read, unreadable, span, .. } = b;
     let party_ids = parties.items;
@@ -873,7 +888,12 @@ pub fn build(input: ReportInput) -> Report {
     let mut agreements: Vec<AgreementTotals> = per_agreement
         .into_iter()
         .zip(&agreement_ids)
-        .map(|(t, id)| AgreementTotals { id: id.clone(), title: agreement_titles.get(id).cloned(), totals: t.finish() })
+        .map(|(t, id)| AgreementTotals {
+            id: id.clone(),
+            title: agreement_titles.get(id).cloned(),
+            totals: t.finish(),
+            ended: crate::audit::ended::ended(&directories, &published, id, generated_at),
+        })
         .collect();
     agreements.sort_by(|a, b| b.totals.drops.cmp(&a.totals.drops).then_with(|| a.id.cmp(&b.id)));
 
@@ -892,7 +912,7 @@ pub fn build(input: ReportInput) -> Report {
         })
         .collect();
 
-    let directory_versions = directory_versions(&directories, &published, since);
+    let directory_versions = directory_versions(&directories, &published, Period(since, until));
     let shown: BTreeSet<u64> = directory_versions.iter().map(|v| v.serial).collect();
     let revocations = revocations(&directories).into_iter().filter(|r| shown.contains(&r.serial)).collect();
 
@@ -904,6 +924,7 @@ pub fn build(input: ReportInput) -> Report {
         unreadable_entries: unreadable,
         agreement_filter: agreement,
         since,
+        until,
         generated_at,
         log_span: span,
         current_directory_serial: directories.last().map(|d| d.directory.serial),
@@ -963,14 +984,14 @@ fn revocations(directories: &[SignedDirectory]) -> Vec<KeyRevocation> {
 fn directory_versions(
     directories: &[SignedDirectory],
     published: &BTreeMap<u64, (Timestamp, String)>,
-    since: Option<Timestamp>,
+    Period(since, until): Period,
 ) -> Vec<DirectoryVersion> {
     let mut out = Vec::new();
     for (i, d) in directories.iter().enumerate() {
         let dir = &d.directory;
         let logged = published.get(&dir.serial);
         let when = logged.map_or(dir.issued_at, |(t, _)| *t);
-        if since.is_some_and(|s| when < s) {
+        if since.is_some_and(|s| when < s) || until.is_some_and(|u| when >= u) {
             continue;
         }
         let sha256 = d.sha256_hex();
@@ -1525,10 +1546,7 @@ fn header(h: &mut String, r: &Report) {
         Some(a) => escape(&agreement_label(r, a)),
         None => "all agreements".to_owned(),
     };
-    let filter_since = match r.since {
-        Some(s) => format!("drops committed since {}", escape(&when(s))),
-        None => "the whole log".to_owned(),
-    };
+    let filter_since = crate::audit::period::describe(r.since, r.until, |t| escape(&when(t)));
     let span = match r.log_span {
         Some((a, b)) => format!("{} → {}", day(a), day(b)),
         None => "empty".to_owned(),
@@ -1858,10 +1876,13 @@ fn agreements_section(h: &mut String, r: &Report) {
     );
     for a in &r.agreements {
         let t = &a.totals;
-        let label = match &a.title {
+        let mut label = match &a.title {
             Some(title) => format!("{} <span class=\"id\">{}</span>", escape(title), escape(&a.id)),
             None => escape(&a.id),
         };
+        if let Some(end) = &a.ended {
+            let _ = write!(label, " <span class=\"pill ended\">{}</span>", escape(&end.describe()));
+        }
         let _ = write!(
             h,
             "<tr><th scope=\"row\">{label}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
@@ -2633,6 +2654,7 @@ mod tests {
                 checkpoint_size: self.entries.len() as u64,
                 agreement: agreement.map(str::to_owned),
                 since: since.map(ts),
+                until: None,
                 generated_at: ts("2026-03-01T12:00:00Z"),
             }
         }
@@ -3106,7 +3128,7 @@ mod tests {
         let (f, _) = fixture();
         let mut b = Builder::default();
         for (i, e) in f.entries.iter().cloned().enumerate() {
-            b.entry(i as u64, e, None, None);
+            b.entry(i as u64, e, None, Period(None, None));
         }
         assert_eq!(b.drops.len(), 6);
         assert_eq!(b.live.len(), 1, "only the waiting drop stays indexed");
