@@ -371,7 +371,20 @@ enum WitnessCommand {
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Print an age identity file that stock `age -d -i FILE` accepts.
-    ExportAge,
+    ///
+    /// It holds your secret key. Redirected to a file (`> id.txt`), the file
+    /// is made private (mode 0600) before the key is written; with -o FILE a
+    /// new file is created with mode 0600 (never overwritten). It is not
+    /// printed to a terminal unless --force.
+    #[command(verbatim_doc_comment)]
+    ExportAge {
+        /// Write it to this new file (mode 0600) instead of stdout.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print it even when stdout is a terminal (where the screen and its scrollback show it).
+        #[arg(long)]
+        force: bool,
+    },
     /// Print your public key card (JSON, for the coordinator); its fingerprint goes to stderr.
     Show {
         /// Print one JSON object: key_name, fingerprint and the card.
@@ -460,9 +473,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(USAGE_EXIT)
         }
         Err(e) => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("error[usage]: {first}; see `sealdrop --help`");
+            // `render` gives clap's text without colours (they are only added when printing).
+            eprintln!("{}", crate::usage::usage_error(&e.render().to_string()));
             ExitCode::from(USAGE_EXIT)
         }
     }
@@ -470,7 +482,7 @@ pub fn main() -> ExitCode {
 
 /// `sealdrop completions SHELL`.
 fn write_completions(shell: sealdrop_cli_docs::Shell) -> Result<()> {
-    sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
+    sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut crate::stdout::Stdout::lock())
         .map_err(|e| Error::io("cannot write the completion script to stdout", e))
 }
 
@@ -597,6 +609,8 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.dispatch() {
             Ok(()) => ExitCode::SUCCESS,
+            // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
+            Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
             Err(e) => {
                 // An empty message means the details were already reported.
                 if !e.message.is_empty() {
@@ -656,7 +670,7 @@ impl Cli {
             _ => {}
         }
         let (settings, config_path, insecure_http) = self.settings()?;
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::stdout::Stdout::lock();
         let print =
             |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
         match self.command {
@@ -665,7 +679,7 @@ impl Cli {
                 let cfg = ConfigFile {
                     hub: settings.hub.clone(),
                     identity: absolute(settings.identity.clone()),
-                    authority: settings.authority.clone(),
+                    authority: settings.authority.as_deref().map(crate::context::authority_setting).transpose()?,
                     state_dir: absolute(Some(settings.state_dir.clone())),
                     witness_key: absolute(settings.witness_key.clone()),
                     resume_min_bytes: (settings.resume_min_bytes != crate::context::DEFAULT_RESUME_MIN_BYTES)
@@ -694,7 +708,12 @@ impl Cli {
                 );
                 print(&mut out, &card)
             }
-            Command::Key(KeyCommand::ExportAge) => print(&mut out, settings.identity()?.age_identity_file().trim_end()),
+            Command::Key(KeyCommand::ExportAge { out: path, force }) => crate::secret_out::export_age(
+                &settings.identity()?.age_identity_file(),
+                path.as_deref(),
+                force,
+                &mut out,
+            ),
             Command::Key(KeyCommand::Show { json }) => {
                 let card = settings.identity()?.public();
                 if json {
