@@ -17,6 +17,8 @@ use crate::fsutil::{human_bytes, write_new_atomic};
 use crate::send::{self, SendRequest};
 use crate::split::{self, PartStatus, SplitRequest};
 
+pub mod examples;
+
 /// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
 #[derive(Debug, Parser)]
 #[command(name = "sealdrop", version, after_help = crate::error::exit_codes_help())]
@@ -27,7 +29,11 @@ pub struct Cli {
     command: Command,
 }
 
+/// The options every command takes. They are listed under their own heading
+/// in every command's help, after the command's own options, so a
+/// subcommand's help starts with what is particular to it.
 #[derive(Debug, Args)]
+#[command(next_help_heading = GLOBAL_HEADING)]
 struct Global {
     /// The hub's base URL.
     #[arg(long, global = true, env = "SEALDROP_HUB")]
@@ -459,10 +465,34 @@ enum DirectoryCommand {
     },
 }
 
+/// The heading of the global options in every command's help.
+pub const GLOBAL_HEADING: &str = "Global options";
+
+/// The command line's definition with every command's examples at the end
+/// of its help (before the exit statuses at the top): what `main` parses
+/// with, so `--help` shows them.
+pub fn command() -> clap::Command {
+    fn attach(cmd: clap::Command, path: &str) -> clap::Command {
+        let text = examples::examples(path).map(examples::help_text);
+        let cmd = match (text, cmd.get_after_help().map(|h| h.to_string())) {
+            (Some(text), Some(after)) => cmd.after_help(format!("{text}\n\n{after}")),
+            (Some(text), None) => cmd.after_help(text),
+            (None, _) => cmd,
+        };
+        cmd.mut_subcommands(|sub| {
+            let sub_path =
+                if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
+            attach(sub, &sub_path)
+        })
+    }
+    attach(Cli::command(), "")
+}
+
 /// Parses the command line and runs it. Usage errors are reported like every
 /// other error: one line, `error[usage]: ...`, exit status 2.
 pub fn main() -> ExitCode {
-    match Cli::try_parse() {
+    use clap::FromArgMatches as _;
+    match command().try_get_matches().and_then(|mut m| Cli::from_arg_matches_mut(&mut m)) {
         Ok(cli) => cli.run(),
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -497,11 +527,26 @@ pub fn exit_status_man_section() -> sealdrop_cli_docs::ManSection {
     }
 }
 
+/// The sections after clap_mangen's on the man page of the command at
+/// `path`: EXIT STATUS, then its EXAMPLES (man-pages(7)'s order). The
+/// examples are their own section rather than the `--help` text's after-help,
+/// which clap_mangen would render as one run-on paragraph.
+pub fn man_sections(path: &[String]) -> Vec<sealdrop_cli_docs::ManSection> {
+    let mut sections = vec![exit_status_man_section()];
+    if let Some(examples) = examples::examples(&path.join(" ")) {
+        sections.push(sealdrop_cli_docs::ManSection {
+            heading: "EXAMPLES".to_owned(),
+            entries: examples.iter().map(|(what, command)| ((*command).to_owned(), format!("{what}."))).collect(),
+        });
+    }
+    sections
+}
+
 /// `sealdrop man --out DIR`.
 fn write_man_pages(dir: &std::path::Path) -> Result<()> {
     // The top-level help's exit-status list becomes each page's EXIT STATUS section instead.
     let cmd = Cli::command().after_help(None::<&'static str>);
-    let pages = sealdrop_cli_docs::write_man_pages(cmd, dir, &[exit_status_man_section()])
+    let pages = sealdrop_cli_docs::write_man_pages_with(cmd, dir, &man_sections)
         .map_err(|e| Error::io(format!("cannot write the man pages into {}", dir.display()), e))?;
     eprintln!("wrote {} man pages into {}", pages.len(), dir.display());
     Ok(())
