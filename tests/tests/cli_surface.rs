@@ -349,3 +349,61 @@ fn hub_init_prints_its_report_and_no_log_lines() {
     assert!(lines[1].starts_with("  database:") && lines[5].contains("verifier-key --data"), "{stdout}");
     assert!(!stdout.contains("INFO"), "{stdout}");
 }
+
+#[test]
+fn the_examples_that_need_no_hub_run_as_written() {
+    // Run by a shell as a user would type them, `sealdrop` found on PATH, in
+    // a fresh home folder (the folders the install examples write into exist).
+    let tool = Tool::new();
+    for dir in [".local/share/bash-completion/completions", ".zfunc"] {
+        std::fs::create_dir_all(tool.dir.path().join(dir)).unwrap();
+    }
+    let bin_dir = bins().client.parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let mut ran = 0;
+    for (command_path, examples) in sealdrop::cli::examples::EXAMPLES {
+        if !["keygen", "directory keygen", "witness keygen", "sample fsm", "completions", "man"].contains(command_path)
+        {
+            continue;
+        }
+        for (what, line) in *examples {
+            let env = tool.command();
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(line)
+                .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .env("PATH", &path)
+                .env("MANPAGER", "cat")
+                .current_dir(tool.dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "the example `{line}` ({what}) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 8, "{ran}");
+    let home = tool.dir.path();
+    for made in [
+        ".sealdrop/camden.key",
+        "authority.key",
+        "authority.pub",
+        "witness.key",
+        "fsm.csv",
+        "fsm.xlsx",
+        ".local/share/bash-completion/completions/sealdrop",
+        ".zfunc/_sealdrop",
+        ".local/share/man/man1/sealdrop-send.1",
+        "man1/sealdrop-send.1",
+    ] {
+        assert!(home.join(made).is_file(), "the examples did not make {made}");
+    }
+    assert_eq!(mode_of(&home.join(".sealdrop/camden.key")), 0o600);
+}

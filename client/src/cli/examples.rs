@@ -227,7 +227,7 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         "man",
         &[
             ("Install the manual pages for your user", "sealdrop man --out ~/.local/share/man/man1"),
-            ("Read one without installing", "sealdrop man --out /tmp/man && man -l /tmp/man/sealdrop-send.1"),
+            ("Read one without installing", "sealdrop man --out man1 && man -l man1/sealdrop-send.1"),
         ],
     ),
 ];
