@@ -17,6 +17,8 @@ use crate::fsutil::{human_bytes, write_new_atomic};
 use crate::send::{self, SendRequest};
 use crate::split::{self, PartStatus, SplitRequest};
 
+pub mod examples;
+
 /// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
 #[derive(Debug, Parser)]
 #[command(name = "sealdrop", version, after_help = crate::error::exit_codes_help())]
@@ -27,7 +29,11 @@ pub struct Cli {
     command: Command,
 }
 
+/// The options every command takes. They are listed under their own heading
+/// in every command's help, after the command's own options, so a
+/// subcommand's help starts with what is particular to it.
 #[derive(Debug, Args)]
+#[command(next_help_heading = GLOBAL_HEADING)]
 struct Global {
     /// The hub's base URL.
     #[arg(long, global = true, env = "SEALDROP_HUB")]
@@ -386,7 +392,20 @@ enum WitnessCommand {
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Print an age identity file that stock `age -d -i FILE` accepts.
-    ExportAge,
+    ///
+    /// It holds your secret key. Redirected to a file (`> id.txt`), the file
+    /// is made private (mode 0600) before the key is written; with -o FILE a
+    /// new file is created with mode 0600 (never overwritten). It is not
+    /// printed to a terminal unless --force.
+    #[command(verbatim_doc_comment)]
+    ExportAge {
+        /// Write it to this new file (mode 0600) instead of stdout.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print it even when stdout is a terminal (where the screen and its scrollback show it).
+        #[arg(long)]
+        force: bool,
+    },
     /// Print your public key card (JSON, for the coordinator); its fingerprint goes to stderr.
     Show {
         /// Print one JSON object: key_name, fingerprint and the card.
@@ -547,10 +566,34 @@ enum DirectoryCommand {
     },
 }
 
+/// The heading of the global options in every command's help.
+pub const GLOBAL_HEADING: &str = "Global options";
+
+/// The command line's definition with every command's examples at the end
+/// of its help (before the exit statuses at the top): what `main` parses
+/// with, so `--help` shows them.
+pub fn command() -> clap::Command {
+    fn attach(cmd: clap::Command, path: &str) -> clap::Command {
+        let text = examples::examples(path).map(examples::help_text);
+        let cmd = match (text, cmd.get_after_help().map(|h| h.to_string())) {
+            (Some(text), Some(after)) => cmd.after_help(format!("{text}\n\n{after}")),
+            (Some(text), None) => cmd.after_help(text),
+            (None, _) => cmd,
+        };
+        cmd.mut_subcommands(|sub| {
+            let sub_path =
+                if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
+            attach(sub, &sub_path)
+        })
+    }
+    attach(Cli::command(), "")
+}
+
 /// Parses the command line and runs it. Usage errors are reported like every
 /// other error: one line, `error[usage]: ...`, exit status 2.
 pub fn main() -> ExitCode {
-    match Cli::try_parse() {
+    use clap::FromArgMatches as _;
+    match command().try_get_matches().and_then(|mut m| Cli::from_arg_matches_mut(&mut m)) {
         Ok(cli) => cli.run(),
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -561,9 +604,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(USAGE_EXIT)
         }
         Err(e) => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("error[usage]: {first}; see `sealdrop --help`");
+            // `render` gives clap's text without colours (they are only added when printing).
+            eprintln!("{}", crate::usage::usage_error(&e.render().to_string()));
             ExitCode::from(USAGE_EXIT)
         }
     }
@@ -571,7 +613,7 @@ pub fn main() -> ExitCode {
 
 /// `sealdrop completions SHELL`.
 fn write_completions(shell: sealdrop_cli_docs::Shell) -> Result<()> {
-    sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
+    sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut crate::stdout::Stdout::lock())
         .map_err(|e| Error::io("cannot write the completion script to stdout", e))
 }
 
@@ -586,11 +628,26 @@ pub fn exit_status_man_section() -> sealdrop_cli_docs::ManSection {
     }
 }
 
+/// The sections after clap_mangen's on the man page of the command at
+/// `path`: EXIT STATUS, then its EXAMPLES (man-pages(7)'s order). The
+/// examples are their own section rather than the `--help` text's after-help,
+/// which clap_mangen would render as one run-on paragraph.
+pub fn man_sections(path: &[String]) -> Vec<sealdrop_cli_docs::ManSection> {
+    let mut sections = vec![exit_status_man_section()];
+    if let Some(examples) = examples::examples(&path.join(" ")) {
+        sections.push(sealdrop_cli_docs::ManSection {
+            heading: "EXAMPLES".to_owned(),
+            entries: examples.iter().map(|(what, command)| ((*command).to_owned(), format!("{what}."))).collect(),
+        });
+    }
+    sections
+}
+
 /// `sealdrop man --out DIR`.
 fn write_man_pages(dir: &std::path::Path) -> Result<()> {
     // The top-level help's exit-status list becomes each page's EXIT STATUS section instead.
     let cmd = Cli::command().after_help(None::<&'static str>);
-    let pages = sealdrop_cli_docs::write_man_pages(cmd, dir, &[exit_status_man_section()])
+    let pages = sealdrop_cli_docs::write_man_pages_with(cmd, dir, &man_sections)
         .map_err(|e| Error::io(format!("cannot write the man pages into {}", dir.display()), e))?;
     eprintln!("wrote {} man pages into {}", pages.len(), dir.display());
     Ok(())
@@ -711,6 +768,8 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.dispatch() {
             Ok(()) => ExitCode::SUCCESS,
+            // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
+            Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
             Err(e) => {
                 // An empty message means the details were already reported.
                 if !e.message.is_empty() {
@@ -770,7 +829,7 @@ impl Cli {
             _ => {}
         }
         let (settings, config_path, insecure_http) = self.settings()?;
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::stdout::Stdout::lock();
         let print =
             |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
         match self.command {
@@ -779,7 +838,7 @@ impl Cli {
                 let cfg = ConfigFile {
                     hub: settings.hub.clone(),
                     identity: absolute(settings.identity.clone()),
-                    authority: settings.authority.clone(),
+                    authority: settings.authority.as_deref().map(crate::context::authority_setting).transpose()?,
                     state_dir: absolute(Some(settings.state_dir.clone())),
                     witness_key: absolute(settings.witness_key.clone()),
                     resume_min_bytes: (settings.resume_min_bytes != crate::context::DEFAULT_RESUME_MIN_BYTES)
@@ -808,7 +867,12 @@ impl Cli {
                 );
                 print(&mut out, &card)
             }
-            Command::Key(KeyCommand::ExportAge) => print(&mut out, settings.identity()?.age_identity_file().trim_end()),
+            Command::Key(KeyCommand::ExportAge { out: path, force }) => crate::secret_out::export_age(
+                &settings.identity()?.age_identity_file(),
+                path.as_deref(),
+                force,
+                &mut out,
+            ),
             Command::Key(KeyCommand::Show { json }) => {
                 let card = settings.identity()?.public();
                 if json {

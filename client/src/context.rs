@@ -233,6 +233,28 @@ pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
     })
 }
 
+/// What `init` saves for `--authority`: verifier-key text as given, a file
+/// name made absolute. Saved as typed, a relative name would be looked up
+/// from whatever folder a later command runs in, and fail there with
+/// `authority_invalid`. Made absolute against the current folder rather than
+/// canonicalized, as `init` does for every path, so a symlink stays a symlink
+/// (an administrator can point it at a new key later).
+pub fn authority_setting(text: &str) -> Result<String> {
+    if text.parse::<NoteVerifierKey>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let path = std::path::absolute(text).map_err(|e| Error::io(format!("cannot resolve --authority {text:?}"), e))?;
+    path.into_os_string().into_string().map_err(|p| {
+        Error::input(
+            "authority_invalid",
+            format!(
+                "--authority {text:?} resolves to {}, which is not UTF-8; give the file's absolute path",
+                std::path::Path::new(&p).display()
+            ),
+        )
+    })
+}
+
 /// Reads an authority key given as text or as a file holding it.
 pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
     if let Ok(k) = text.parse::<NoteVerifierKey>() {

@@ -17,7 +17,8 @@
 //! - [`hub_client`]: signed HTTP requests to the hub; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
 //! - [`sample`]: synthetic free-school-meals pupil lists for the demo, tests and benchmarks.
-//! - [`cli`]: argument parsing and reporting only.
+//! - [`cli`]: argument parsing and reporting only; [`usage`]: how a command line that does not parse is
+//!   reported; [`stdout`]: standard output, and ending quietly when its reader closed it.
 #![forbid(unsafe_code)]
 
 pub mod archive;
@@ -47,11 +48,14 @@ pub mod pipe;
 pub mod recall;
 pub mod refused;
 pub mod sample;
+pub mod secret_out;
 pub mod send;
 pub mod split;
 pub mod staging;
 pub mod status;
 pub mod status_log;
+pub mod stdout;
 pub mod trust;
 pub mod undeliverable;
 pub mod upload;
+pub mod usage;

@@ -28,8 +28,8 @@ enum Command {
         /// The data directory to create (must be new or empty).
         #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
         data: PathBuf,
-        /// The hub's origin name, e.g. `hub.example.gov.uk/sealdrop`.
-        #[arg(long, value_name = "NAME")]
+        /// The hub's origin name, e.g. `hub.example.gov.uk/sealdrop`: no scheme, no trailing `/`.
+        #[arg(long, value_name = "NAME", value_parser = origin_name)]
         origin: String,
         /// The authority's signed-note verifier key, or a file containing it.
         #[arg(long, value_name = "KEY_OR_FILE")]
@@ -240,13 +240,36 @@ impl ServeArgs {
     }
 }
 
+/// `init --origin`: a URL (`https://hub.example/`) is refused, naming the
+/// value meant. Refused rather than quietly trimmed because the origin is for
+/// good: it names the transfer log in every checkpoint and in the log's
+/// verifier key that coordinators and auditors pin, so the operator should
+/// see and type exactly what is stored.
+fn origin_name(text: &str) -> Result<String, String> {
+    let name = text.split_once("://").map_or(text, |(_, rest)| rest).trim_end_matches('/');
+    if name == text {
+        return Ok(text.to_owned());
+    }
+    if name.is_empty() {
+        return Err(
+            "the origin is a name, not a URL: give the hub's host name, e.g. --origin hub.example.gov.uk".into()
+        );
+    }
+    Err(format!(
+        "the origin is a name, not a URL (no scheme, no trailing /): use --origin {name} (it names this hub's transfer log for good)"
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::CheckConfig(args) => check_config(&args),
         other => {
-            init_logging(LogFormat::Text, tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_FILTER));
+            // One-shot commands print what they did on stdout; their log
+            // (e.g. "Database migrated") is only worth showing when something
+            // is wrong. `serve` logs at its configured filter (`log_filter`).
+            init_logging(LogFormat::Text, tracing_subscriber::EnvFilter::new(ONE_SHOT_LOG_FILTER));
             run(other).map_err(|e| vec![e])
         }
     };
@@ -260,6 +283,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The log filter of every command but `serve` and `check-config`: warnings and errors only.
+const ONE_SHOT_LOG_FILTER: &str = "warn";
 
 /// Log lines go to stderr, as text (coloured only on a terminal) or as one
 /// JSON object per line with the request span's fields (method, route,

@@ -23,6 +23,33 @@ fn client_command_paths() -> Vec<Vec<String>> {
     out
 }
 
+/// The long flags of the client's global options (`--hub`, `--quiet`, ...).
+fn client_global_flags() -> Vec<String> {
+    let cmd = sealdrop::cli::Cli::command();
+    let flags: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .filter_map(|a| a.get_long())
+        .map(|l| format!("--{l}"))
+        .collect();
+    assert!(flags.len() >= 9, "{flags:?}");
+    flags
+}
+
+/// The long flags a subcommand defines itself (not the global ones, not --help).
+fn own_flags(path: &[String]) -> Vec<String> {
+    let mut cmd = sealdrop::cli::Cli::command();
+    for name in path {
+        cmd = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {name}")).clone();
+    }
+    cmd.get_arguments()
+        .filter(|a| !a.is_global_set())
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "help")
+        .map(|l| format!("--{l}"))
+        .collect()
+}
+
 /// The hub's subcommands, read from its `--help`.
 fn hub_subcommands() -> Vec<String> {
     let help = run_ok(Command::new(&bins().hub).arg("--help"));
@@ -260,4 +287,87 @@ fn help_documents_the_exit_statuses_the_client_really_uses() {
     let (exit, _) = tool.fail(["man", "--out", blocker.join("sub").to_str().unwrap()]);
     assert_eq!(exit, i32::from(Kind::Other.exit_code()));
     assert!(meaning_of(exit).starts_with("other failure"), "{}", meaning_of(exit));
+}
+
+#[test]
+fn every_command_s_help_shows_its_own_options_then_the_global_ones_then_examples() {
+    let tool = Tool::new();
+    let globals = client_global_flags();
+    let mut paths = client_command_paths();
+    paths.insert(0, Vec::new());
+    for path in &paths {
+        let shown = format!("sealdrop {}", path.join(" ")).trim_end().to_owned();
+        for flag in ["-h", "--help"] {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.push(flag);
+            let help = tool.ok(&args);
+            let heading = help
+                .find("\nGlobal options:\n")
+                .unwrap_or_else(|| panic!("`{shown} {flag}` has no `Global options:` heading:\n{help}"));
+            let (own, rest) = help.split_at(heading);
+            // An option's line starts with its flags: `  -q, --quiet` or `      --hub <HUB>`.
+            let lists = |text: &str, flag: &str| {
+                text.lines().any(|l| {
+                    let l = l.trim_start();
+                    let named =
+                        |f: &str| f == flag || f.starts_with(&format!("{flag} ")) || f.starts_with(&format!("{flag}["));
+                    l.starts_with('-') && (named(l) || l.split(", ").nth(1).is_some_and(named))
+                })
+            };
+            for g in &globals {
+                assert!(!lists(own, g), "`{shown} {flag}` lists the global {g} among its own options:\n{help}");
+                assert!(lists(rest, g), "`{shown} {flag}` does not list {g} under Global options:\n{help}");
+            }
+            for o in own_flags(path) {
+                assert!(
+                    lists(own, &o),
+                    "`{shown} {flag}`: its own {o} is not listed before the global options:\n{help}"
+                );
+            }
+            let examples = rest
+                .split("\nExamples:\n")
+                .nth(1)
+                .unwrap_or_else(|| panic!("`{shown} {flag}` has no Examples section after the options:\n{help}"));
+            let commands: Vec<&str> =
+                examples.lines().map_while(|l| l.strip_prefix("  ")).filter_map(|l| l.strip_prefix("  ")).collect();
+            assert!(!commands.is_empty(), "`{shown} {flag}`: no example commands:\n{help}");
+            assert!(
+                commands.iter().all(|c| c.starts_with("sealdrop ")),
+                "`{shown} {flag}`: an example is not a sealdrop command: {commands:?}"
+            );
+            assert!(
+                commands.iter().any(|c| {
+                    let words: Vec<&str> =
+                        c.split_whitespace().filter(|w| !w.starts_with('-') && !w.contains('/')).collect();
+                    path.iter().all(|p| words.contains(&p.as_str()))
+                }),
+                "`{shown} {flag}`: no example runs `{shown}`: {commands:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_man_page_of_the_client_has_examples() {
+    let tool = Tool::new();
+    let dir = tool.dir.path().join("man1");
+    tool.ok(["man", "--out", dir.to_str().unwrap()]);
+    let pages = list_dir(&dir);
+    assert!(pages.len() > 20, "{pages:?}");
+    for page in &pages {
+        let roff = read_text(&dir.join(page));
+        let at = roff.find(".SH EXAMPLES\n").unwrap_or_else(|| panic!("{page} has no EXAMPLES section"));
+        assert!(
+            roff[at..].contains(".TP\n\\fBsealdrop"),
+            "{page}: EXAMPLES holds no sealdrop command:\n{}",
+            &roff[at..]
+        );
+    }
+    let send = render_man(&dir.join("sealdrop-send.1"));
+    let examples = send.split("\nEXAMPLES\n").nth(1).unwrap_or_else(|| panic!("{send}"));
+    assert!(examples.contains("sealdrop send --to islington"), "{examples}");
+    assert!(send.contains("\nGLOBAL OPTIONS\n"), "the man page does not set the global options apart:\n{send}");
+    let groff = Command::new("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(dir.join("sealdrop-status.1")).output();
+    let groff = groff.expect("run groff");
+    assert!(groff.status.success() && groff.stderr.is_empty(), "groff: {}", String::from_utf8_lossy(&groff.stderr));
 }

@@ -7,7 +7,8 @@
 //! - [`man_pages`] and [`write_man_pages`]: one roff page per command and
 //!   visible subcommand (`sealdrop.1`, `sealdrop-send.1`,
 //!   `sealdrop-directory-show.1`, ...), with extra sections such as EXIT
-//!   STATUS on every page.
+//!   STATUS on every page; [`man_pages_with`] and [`write_man_pages_with`]
+//!   choose each page's extra sections (such as its EXAMPLES) by its command path.
 #![forbid(unsafe_code)]
 
 use std::io::{self, Write};
@@ -50,10 +51,25 @@ pub struct ManPage {
 /// Renders a page for `cmd` and for each of its visible subcommands, at any
 /// depth (clap's own `help` subcommand excluded), each ending with `extra`.
 pub fn man_pages(cmd: clap::Command, extra: &[ManSection]) -> Vec<ManPage> {
-    fn collect(cmd: clap::Command, source: &str, extra: &[ManSection], pages: &mut Vec<ManPage>) {
-        pages.push(render(&cmd, source, extra));
+    man_pages_with(cmd, &|_| extra.to_vec())
+}
+
+/// Like [`man_pages`], with each page's extra sections chosen by `extra`
+/// from the page's command path: `[]` for the program itself,
+/// `["directory", "show"]` for `prog directory show` (e.g. its EXAMPLES).
+pub fn man_pages_with(cmd: clap::Command, extra: &dyn Fn(&[String]) -> Vec<ManSection>) -> Vec<ManPage> {
+    fn collect(
+        cmd: clap::Command,
+        path: &[String],
+        source: &str,
+        extra: &dyn Fn(&[String]) -> Vec<ManSection>,
+        pages: &mut Vec<ManPage>,
+    ) {
+        pages.push(render(&cmd, source, &extra(path)));
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
-            collect(sub, source, extra, pages);
+            let mut sub_path = path.to_vec();
+            sub_path.push(sub.get_name().to_owned());
+            collect(sub, &sub_path, source, extra, pages);
         }
     }
     let mut cmd = cmd.disable_help_subcommand(true);
@@ -61,7 +77,7 @@ pub fn man_pages(cmd: clap::Command, extra: &[ManSection]) -> Vec<ManPage> {
     cmd.build();
     let source = format!("{} {}", cmd.get_name(), cmd.get_version().unwrap_or_default()).trim_end().to_owned();
     let mut pages = Vec::new();
-    collect(cmd, &source, extra, &mut pages);
+    collect(cmd, &[], &source, extra, &mut pages);
     pages
 }
 
@@ -92,10 +108,19 @@ fn render(cmd: &clap::Command, source: &str, extra: &[ManSection]) -> ManPage {
 /// a reader (or `man`) never sees half a page; an existing page is replaced.
 /// Returns the paths written, the top-level page first.
 pub fn write_man_pages(cmd: clap::Command, dir: &Path, extra: &[ManSection]) -> io::Result<Vec<PathBuf>> {
+    write_man_pages_with(cmd, dir, &|_| extra.to_vec())
+}
+
+/// [`write_man_pages`] of [`man_pages_with`]: each page's extra sections chosen by its command path.
+pub fn write_man_pages_with(
+    cmd: clap::Command,
+    dir: &Path,
+    extra: &dyn Fn(&[String]) -> Vec<ManSection>,
+) -> io::Result<Vec<PathBuf>> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for page in man_pages(cmd, extra) {
+    for page in man_pages_with(cmd, extra) {
         let path = dir.join(&page.file_name);
         // Man pages are for everyone to read, unlike tempfile's default 0600.
         let mut tmp = tempfile::Builder::new()
@@ -162,6 +187,22 @@ mod tests {
             let at = page.find(".SH \"EXIT STATUS\"").unwrap_or_else(|| panic!("no EXIT STATUS: {page}"));
             assert!(page[at..].contains(".TP\n\\fB7\\fR\nSeven went wrong."), "{page}");
         }
+    }
+
+    #[test]
+    fn each_page_gets_the_sections_chosen_for_its_command_path() {
+        let examples = |path: &[String]| {
+            vec![ManSection {
+                heading: "EXAMPLES".into(),
+                entries: vec![(format!("tool {}", path.join(" ")).trim_end().to_owned(), "Run it.".into())],
+            }]
+        };
+        let pages = man_pages_with(tool(), &examples);
+        let text =
+            |name: &str| String::from_utf8(pages.iter().find(|p| p.file_name == name).unwrap().roff.clone()).unwrap();
+        assert!(text("tool.1").contains(".SH EXAMPLES\n.TP\n\\fBtool\\fR\nRun it."), "{}", text("tool.1"));
+        let show = text("tool-directory-show.1");
+        assert!(show.contains(".SH EXAMPLES\n.TP\n\\fBtool directory show\\fR\nRun it."), "{show}");
     }
 
     #[test]
