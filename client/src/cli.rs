@@ -435,10 +435,7 @@ enum DirectoryCommand {
     /// from --reference, else their id as name (shown, for you to fill in). One
     /// agreement between all the parties is written. The file is never
     /// overwritten. Then `directory sign` (and, once the hub exists, `directory set-hub`).
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:\n  sealdrop directory new --cards cards/ --agreement london-fsm-ehc \\\n      --purpose \"Each home borough receives its residents' FSM records\" \\\n      --lawful-basis \"UK GDPR Art. 6(1)(e); Education Act 1996\" --out directory.json\n  sealdrop directory new --cards cards/ --reference councils.csv --agreement kent-sen \\\n      --title \"Kent SEN transfers\" --purpose \"...\" --lawful-basis \"...\" \\\n      --valid-from 2027-01-01 --valid-until 2028-01-01 --max-expiry-days 14 --out directory.json"
-    )]
+    #[command(verbatim_doc_comment)]
     New {
         /// The folder of key cards (and witness keys), one a file.
         #[arg(long, value_name = "DIR")]
@@ -479,10 +476,7 @@ enum DirectoryCommand {
     /// `sealdrop-hub verifier-key --data DIR` prints, you set it here, sign
     /// and publish. Clients then check the hub's log against this key instead
     /// of trusting it at first contact.
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:\n  sealdrop-hub verifier-key --data /var/lib/sealdrop > hub-log.pub     # on the hub\n  sealdrop directory set-hub --input directory.json --log-key hub-log.pub\n  sealdrop directory set-hub --input directory.json --origin hub.example.org --log-key hub-log.pub"
-    )]
+    #[command(verbatim_doc_comment)]
     SetHub {
         /// The unsigned directory (JSON), edited in place.
         #[arg(long)]
@@ -500,10 +494,7 @@ enum DirectoryCommand {
     /// key, the hub's log key (hub-log.pub), or the public part of a secret
     /// key file. The fingerprint is the one `keygen`, `key show`, `audit
     /// verify` and the IG report show.
-    #[command(
-        verbatim_doc_comment,
-        after_help = "Examples:\n  sealdrop directory fingerprint authority.pub\n  sealdrop directory fingerprint cards/camden-data-team.json\n  sealdrop directory fingerprint hub-log.pub --json"
-    )]
+    #[command(verbatim_doc_comment)]
     Fingerprint {
         /// The key file.
         file: PathBuf,

@@ -108,6 +108,43 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         )],
     ),
     (
+        "directory new",
+        &[
+            (
+                "Start a directory from the key cards the members sent (never overwrites)",
+                "sealdrop directory new --cards cards/ --agreement london-fsm-ehc --purpose \"Each home borough receives its residents' FSM records\" --lawful-basis \"UK GDPR Art. 6(1)(e); Education Act 1996\" --out directory.json",
+            ),
+            (
+                "The same for councils outside London, with their names and codes from a CSV",
+                "sealdrop directory new --cards cards/ --reference councils.csv --agreement kent-sen --purpose \"SEN transfers\" --lawful-basis \"Children and Families Act 2014\" --valid-until 2028-01-01 --max-expiry-days 14 --out directory.json",
+            ),
+        ],
+    ),
+    (
+        "directory set-hub",
+        &[
+            (
+                "List the hub's log key (from `sealdrop-hub verifier-key` on the hub) in the directory",
+                "sealdrop directory set-hub --input directory.json --log-key hub-log.pub",
+            ),
+            (
+                "The same, naming the hub's origin",
+                "sealdrop directory set-hub --input directory.json --origin hub.example.gov.uk --log-key hub-log.pub",
+            ),
+        ],
+    ),
+    (
+        "directory fingerprint",
+        &[
+            (
+                "The fingerprint of the coordinator's key, to read out by phone",
+                "sealdrop directory fingerprint authority.pub",
+            ),
+            ("The fingerprint of a member's key card", "sealdrop directory fingerprint cards/camden-data-team.json"),
+            ("The hub's log key, as JSON", "sealdrop directory fingerprint hub-log.pub --json"),
+        ],
+    ),
+    (
         "directory show",
         &[
             ("Summarise the hub's verified directory", "sealdrop directory show"),
@@ -185,6 +222,10 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         &[
             ("Verify the hub's log", "sealdrop audit verify"),
             (
+                "Fail (exit 7) when anything needs a look, e.g. a key used after its revocation",
+                "sealdrop audit verify --strict",
+            ),
+            (
                 "Verify an exported bundle offline, requiring two parties' witnesses",
                 "sealdrop --authority authority.pub audit verify --bundle log.bundle --log-key hub-log.pub --witnesses 2",
             ),
@@ -197,10 +238,20 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
                 "Who sent what to whom since September, as CSV and HTML",
                 "sealdrop audit report --since 2026-09-01 --csv flows.csv --html flows.html",
             ),
+            (
+                "November's return (--until is exclusive)",
+                "sealdrop audit report --since 2026-11-01 --until 2026-12-01 --csv november.csv --html november.html",
+            ),
             ("One agreement's flows as JSON Lines", "sealdrop audit report --agreement london-fsm-ehc --json"),
         ],
     ),
-    ("audit export", &[("Export the whole log for an offline machine", "sealdrop audit export -o log.bundle")]),
+    (
+        "audit export",
+        &[
+            ("Export the whole log for an offline machine", "sealdrop audit export -o log.bundle"),
+            ("Replace last month's bundle", "sealdrop audit export -o log.bundle --force"),
+        ],
+    ),
     ("demo", &[("Run the self-contained demonstration", "sealdrop demo")]),
     ("sample", &[("A synthetic pupil list to try --split-by on", "sealdrop sample fsm --rows 2000 -o fsm.csv")]),
     (
