@@ -735,37 +735,6 @@ fn seconds(text: &str, min: f64, max: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// What [`check`] found usable, for printing.
-#[derive(Debug, Clone)]
-pub struct CheckReport {
-    /// The hub's log verifier key, read from the data directory.
-    pub log_verifier: String,
-}
-
-/// Checks what the settings point to, changing nothing: the data
-/// directory is an initialised hub's, with a private log key; the TLS
-/// certificate and key parse and belong together. Every problem is
-/// returned, one line each.
-pub fn check(settings: &ServeSettings) -> Result<CheckReport, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let log_verifier = match crate::hub::read_log_verifier(&settings.data) {
-        Ok(key) => Some(key.to_string()),
-        Err(e) => {
-            errors.push(ConfigError(format!("data directory: {e}")));
-            None
-        }
-    };
-    if let Some(tls) = &settings.tls
-        && let Err(e) = crate::tls::server_config(&tls.cert, &tls.key)
-    {
-        errors.push(ConfigError(format!("TLS: {e}")));
-    }
-    match log_verifier {
-        Some(log_verifier) if errors.is_empty() => Ok(CheckReport { log_verifier }),
-        _ => Err(errors),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

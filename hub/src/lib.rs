@@ -19,9 +19,11 @@
 
 pub mod api;
 pub mod backup;
+pub mod check_config;
 pub mod client_addr;
 pub mod config;
 pub mod connections;
+pub mod data_lock;
 pub mod error;
 pub mod failpoint;
 pub mod hub;
@@ -35,6 +37,7 @@ pub mod rate_limit;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;
+pub mod tls_cert;
 pub mod transfer_log;
 
 use std::future::Future;
@@ -135,7 +138,11 @@ pub async fn serve_with(
         origin = hub.origin(),
         max_upload_bytes = config.max_upload_bytes,
         sweep_interval_secs = config.sweep_interval.as_secs_f64(),
-        rate_limits = ?config.rate_limits,
+        rate_limit_per_address = config.rate_limits.per_address.map_or(0.0, |r| r.per_second),
+        rate_limit_per_address_burst = config.rate_limits.per_address.map(|r| r.burst),
+        rate_limit_per_party = config.rate_limits.per_party.map_or(0.0, |r| r.per_second),
+        rate_limit_per_party_burst = config.rate_limits.per_party.map(|r| r.burst),
+        rate_limit_loopback = config.rate_limits.loopback.as_str(),
         shutdown_grace_secs = grace.as_secs_f64(),
         header_read_timeout_secs = options.header_read_timeout.as_secs_f64(),
         max_connections = options.connections.total,

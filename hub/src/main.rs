@@ -3,13 +3,16 @@
 //! verifier key, or print its own completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
-//! errors as `error: <message>` on stderr with a non-zero exit.
+//! errors on stderr, one line each, `error[<code>]: <message>` where the
+//! error has a stable code (`error: <message>` where it has none yet),
+//! with a non-zero exit.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use sealdrop_hub::check_config::{self, Problem};
 use sealdrop_hub::config::{self, LogFormat, ServeSettings};
 use sealdrop_hub::{Hub, HubConfig, InitOptions, ServeOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
@@ -66,9 +69,12 @@ enum Command {
     /// and a manifest with every file's SHA-256. Uploads in progress are not
     /// backed up. The backup holds the log key: keep it as safe as the hub.
     Backup {
-        /// The hub's data directory.
-        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
-        data: PathBuf,
+        /// The config file `serve` uses, TOML; its `data` is backed up [env: SEALDROP_HUB_CONFIG].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The hub's data directory [data] [env: SEALDROP_HUB_DATA].
+        #[arg(long, value_name = "DIR")]
+        data: Option<String>,
         /// Where to write the backup (must be new or empty).
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
@@ -85,6 +91,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
     },
+    /// Make the hub's TLS certificate.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// Print a shell completion script, e.g. `sealdrop-hub completions bash > /etc/bash_completion.d/sealdrop-hub`.
     Completions {
         /// The shell.
@@ -95,6 +106,34 @@ enum Command {
         /// The folder to write them into, e.g. /usr/local/share/man/man1 (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Make a self-signed TLS certificate and key for the hub: an
+    /// end-entity certificate (not a CA) naming each --host in its
+    /// subjectAltName, for serverAuth, with a new ECDSA P-256 key (mode
+    /// 0600). Prints its SHA-256 fingerprint and how clients trust it.
+    /// Never overwrites a file.
+    #[command(after_help = "EXAMPLES:\n  sealdrop-hub tls self-signed --host hub.example.gov.uk --host 10.0.0.5 \
+                            --cert /etc/sealdrop/hub.crt --key /etc/sealdrop/hub.key")]
+    SelfSigned {
+        /// A name clients reach the hub by, a DNS name or an IP address (repeat for more); the first is also its common name.
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// Where to write the certificate, PEM (public: give it to clients).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Where to write the private key, PEM, mode 0600.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Days the certificate is valid, from now.
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        /// The hub's port, for the client command printed.
+        #[arg(long, value_name = "PORT", default_value_t = 8443)]
+        port: u16,
     },
 }
 
@@ -218,25 +257,56 @@ impl ServeArgs {
             (UPLOAD_RESUME_WINDOW, self.upload_resume_window.clone()),
             (LOG_ACCESS, self.log_access.clone()),
         ]);
-        let config_file =
-            self.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
-        let mut errors = Vec::new();
-        let env = env_layer(|name| std::env::var_os(name)).unwrap_or_else(|e| {
+        resolve_layers(self.config.clone(), flags)
+    }
+}
+
+/// Resolves the settings from `flags`, the environment and the config file
+/// (`config`, or the one SEALDROP_HUB_CONFIG names).
+fn resolve_layers(config: Option<PathBuf>, flags: config::Layer) -> Result<config::Resolved, Vec<config::ConfigError>> {
+    use config::*;
+    let config_file = config.or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+    let mut errors = Vec::new();
+    let env = env_layer(|name| std::env::var_os(name)).unwrap_or_else(|e| {
+        errors.extend(e);
+        Layer::new()
+    });
+    let file = match config_file.map(|path| file_layer(&path).map(|layer| (path, layer))) {
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => {
             errors.extend(e);
-            Layer::new()
-        });
-        let file = match config_file.map(|path| file_layer(&path).map(|layer| (path, layer))) {
-            Some(Ok(file)) => Some(file),
-            Some(Err(e)) => {
-                errors.extend(e);
-                None
-            }
-            None => None,
-        };
-        if !errors.is_empty() {
-            return Err(errors);
+            None
         }
-        Sources { flags, env, file }.resolve()
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Sources { flags, env, file }.resolve()
+}
+
+/// One error line: `error[<code>]: <message>`, or `error: <message>`
+/// where the error has no code yet.
+struct Failure {
+    code: Option<&'static str>,
+    message: String,
+}
+
+impl Failure {
+    fn coded(code: &'static str, message: impl std::fmt::Display) -> Self {
+        Self { code: Some(code), message: message.to_string() }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { code: None, message }
+    }
+}
+
+impl From<Problem> for Failure {
+    fn from(p: Problem) -> Self {
+        Self::coded(p.code, p.message)
     }
 }
 
@@ -275,9 +345,12 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(messages) => {
-            for message in messages {
-                eprintln!("error: {message}");
+        Err(failures) => {
+            for Failure { code, message } in failures {
+                match code {
+                    Some(code) => eprintln!("error[{code}]: {message}"),
+                    None => eprintln!("error: {message}"),
+                }
             }
             ExitCode::FAILURE
         }
@@ -298,11 +371,21 @@ fn init_logging(format: LogFormat, filter: tracing_subscriber::EnvFilter) {
     }
 }
 
-fn messages(errors: Vec<config::ConfigError>) -> Vec<String> {
-    errors.into_iter().map(|e| e.0).collect()
+fn messages(errors: Vec<config::ConfigError>) -> Vec<Failure> {
+    errors.into_iter().map(|e| Failure::from(e.0)).collect()
 }
 
-fn run(command: Command) -> Result<(), String> {
+/// The data directory the flag, the environment or the config file names
+/// (as `serve` finds it), for commands that only need that.
+fn resolve_data(config: Option<PathBuf>, data: Option<String>) -> Result<PathBuf, Failure> {
+    let flags = config::flag_layer(&[(config::DATA, data)]);
+    resolve_layers(config, flags).map(|r| r.settings.data).map_err(|errors| {
+        let lines: Vec<String> = errors.into_iter().map(|e| e.0).collect();
+        Failure::from(lines.join("; "))
+    })
+}
+
+fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Init { data, origin, authority, directory } => {
             let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
@@ -331,7 +414,8 @@ fn run(command: Command) -> Result<(), String> {
             println!("{key}");
             Ok(())
         }
-        Command::Backup { data, to } => {
+        Command::Backup { config, data, to } => {
+            let data = resolve_data(config, data)?;
             let clock = clock_from_env();
             let report = sealdrop_hub::backup::backup(&data, &to, clock.as_ref()).map_err(|e| e.to_string())?;
             println!("backed up hub {} into {}", report.origin, to.display());
@@ -359,9 +443,28 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Tls { command: TlsCommand::SelfSigned { hosts, cert, key, days, port } } => {
+            let made = sealdrop_hub::tls_cert::self_signed(&hosts, days, &cert, &key, clock_from_env().now())
+                .map_err(|e| Failure::coded(e.code(), &e))?;
+            println!(
+                "wrote a self-signed TLS certificate for {} to {} (its key: {}, mode 0600), valid until {}",
+                hosts.join(", "),
+                cert.display(),
+                key.display(),
+                made.not_after
+            );
+            println!("  SHA-256 fingerprint: {}", made.fingerprint);
+            println!("  serve with: sealdrop-hub serve --tls-cert {} --tls-key {}", cert.display(), key.display());
+            println!(
+                "  give each client the certificate (it is public), confirm this fingerprint with them by another \
+                 channel, and have them trust it:"
+            );
+            println!("    sealdrop init --hub https://{}:{port} --hub-ca {} ...", url_host(&hosts[0]), cert.display());
+            Ok(())
+        }
         Command::Completions { shell } => {
             sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
-                .map_err(|e| format!("cannot write the completion script to stdout: {e}"))
+                .map_err(|e| format!("cannot write the completion script to stdout: {e}").into())
         }
         Command::Man { out } => {
             let pages = sealdrop_cli_docs::write_man_pages(Cli::command(), &out, &[]).map_err(|e| {
@@ -370,48 +473,81 @@ fn run(command: Command) -> Result<(), String> {
             println!("wrote {} man pages into {}", pages.len(), out.display());
             Ok(())
         }
-        Command::Serve(_) | Command::CheckConfig(_) => Err("serve and check-config are run by main".to_owned()),
+        Command::Serve(_) | Command::CheckConfig(_) => Err("serve and check-config are run by main".to_owned().into()),
+    }
+}
+
+/// A host as it goes in a URL: an IPv6 address in brackets.
+fn url_host(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_owned(),
     }
 }
 
 /// `check-config`: resolve and check everything, print the effective settings.
-fn check_config(args: &ServeArgs) -> Result<(), Vec<String>> {
+fn check_config(args: &ServeArgs) -> Result<(), Vec<Failure>> {
     let resolved = args.resolve().map_err(messages)?;
-    let report = config::check(&resolved.settings).map_err(messages)?;
+    let report = check_config::check(&resolved.settings, clock_from_env().now())
+        .map_err(|problems| problems.into_iter().map(Failure::from).collect::<Vec<_>>())?;
     print!("{}", resolved.describe());
     println!("# the configuration is usable; the hub's log verifier key is {}", report.log_verifier);
     Ok(())
 }
 
-fn serve(args: &ServeArgs) -> Result<(), Vec<String>> {
+fn serve(args: &ServeArgs) -> Result<(), Vec<Failure>> {
     let settings = args.resolve().map_err(messages)?.settings;
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_filter).map_err(|e| vec![e.to_string()])?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&settings.log_filter).map_err(|e| vec![Failure::from(e.to_string())])?;
     init_logging(settings.log_format, filter);
-    serve_settings(settings).map_err(|e| vec![e])
+    serve_settings(settings)
 }
 
-fn serve_settings(settings: ServeSettings) -> Result<(), String> {
+fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
     if std::env::var_os(TEST_CLOCK_ENV).is_some_and(|v| !v.is_empty()) {
         tracing::warn!("{TEST_CLOCK_ENV} is set: the hub reads the time from a test clock file, not the system clock");
     }
     // A test hook (see `sealdrop_hub::failpoint`): said loudly, and a point that does not exist stops the start.
-    if let Some(armed) = sealdrop_hub::failpoint::armed()? {
+    if let Some(armed) = sealdrop_hub::failpoint::armed().map_err(|e| vec![Failure::from(e)])? {
         let env = sealdrop_hub::failpoint::ENV;
         tracing::warn!(point = armed.point, hit = armed.on_hit, "{env} is set: the hub aborts at this test fail point");
     }
-    // Checked before anything else, so a bad certificate stops the start.
+    let clock = clock_from_env();
+    // Checked before anything else, as check-config checks them, so a
+    // certificate clients would refuse stops the start.
+    let problems = check_config::tls_problems(&settings, clock.now());
+    if !problems.is_empty() {
+        return Err(problems.into_iter().map(Failure::from).collect());
+    }
     let tls = match &settings.tls {
-        Some(files) => {
-            Some(sealdrop_hub::tls::server_config(&files.cert, &files.key).map_err(|e| format!("TLS: {e}"))?)
-        }
+        Some(files) => Some(
+            sealdrop_hub::tls::server_config(&files.cert, &files.key)
+                .map_err(|e| vec![Failure::coded(e.code(), format!("TLS: {e}"))])?,
+        ),
         None => None,
     };
+    // One serve per data directory, and the listeners bound, before any
+    // start-up work touches the directory (cleanup, the catch-up sweep): a
+    // second serve by mistake stops here having changed nothing.
+    let _lock = sealdrop_hub::data_lock::lock(&settings.data).map_err(|e| vec![Failure::coded(e.code(), &e)])?;
+    let listen = settings.listen;
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        vec![Failure::coded("listen_failed", format!("cannot listen on {listen}: {e} (is another hub running?)"))]
+    })?;
+    let metrics =
+        match settings.metrics_listen {
+            Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
+                vec![Failure::coded("listen_failed", format!("cannot listen for metrics on {addr}: {e}"))]
+            })?),
+            None => None,
+        };
     // Enough file descriptors for every connection the cap admits, and the files.
-    let open_files = sealdrop_hub::connections::raise_open_file_limit(settings.connections)?;
+    let open_files =
+        sealdrop_hub::connections::raise_open_file_limit(settings.connections).map_err(|e| vec![Failure::from(e)])?;
     tracing::debug!(open_files, "the open-file limit");
-    let clock = clock_from_env();
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| vec![Failure::from(format!("cannot start the async runtime: {e}"))])?;
+    let served: Result<(), String> = runtime.block_on(async move {
         let config = HubConfig {
             max_upload_bytes: settings.max_upload_bytes,
             sweep_interval: settings.sweep_interval,
@@ -425,18 +561,14 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .with_config(config)
             .with_trusted_proxies(settings.trusted_proxies.clone());
-        let listen = settings.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e} (is another hub running?)"))?;
-        let metrics = match settings.metrics_listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?,
-            ),
-            None => None,
+        let tokio_listener = |listener: std::net::TcpListener| {
+            listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                .map_err(|e| format!("cannot use the listening socket: {e}"))
         };
+        let listener = tokio_listener(listener)?;
+        let metrics = metrics.map(tokio_listener).transpose()?;
         let mut bound = vec![listener.local_addr()];
         bound.extend(metrics.as_ref().map(tokio::net::TcpListener::local_addr));
         let mut stdout = std::io::stdout();
@@ -455,7 +587,8 @@ fn serve_settings(settings: ServeSettings) -> Result<(), String> {
         sealdrop_hub::serve_with(listener, hub, options, shutdown_signal())
             .await
             .map_err(|e| format!("serving failed: {e}"))
-    })
+    });
+    served.map_err(|e| vec![Failure::from(e)])
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -50,6 +50,18 @@ pub enum TlsError {
     KeyMismatch { cert: PathBuf, key: PathBuf },
 }
 
+impl TlsError {
+    /// The stable code of the one-line error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ReadCert { .. } | Self::ReadKey { .. } => "tls_file_unreadable",
+            Self::NoCertificate(_) | Self::BadCertificate { .. } => "tls_cert_invalid",
+            Self::NoKey(_) | Self::BadKey { .. } => "tls_key_invalid",
+            Self::KeyMismatch { .. } => "tls_key_mismatch",
+        }
+    }
+}
+
 /// Reads a PEM certificate chain and private key and builds the server
 /// configuration, refusing a key that does not match the certificate.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {

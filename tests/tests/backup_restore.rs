@@ -232,3 +232,55 @@ fn a_damaged_backup_is_refused_and_nothing_is_restored() {
     let said = stdout(&restore(&good, &restored));
     assert!(said.contains("committed drops: 1"), "{said}");
 }
+
+#[test]
+fn backup_takes_the_data_directory_from_the_config_file_serve_uses() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let file = camden.file("a.csv", b"a,b\n1,2\n");
+    let id = camden.send("islington", &[&file]);
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("hub.toml");
+    std::fs::write(&config, format!("data = {:?}\nlisten = \"127.0.0.1:0\"\n", hub.data.path())).unwrap();
+
+    // --config FILE, as serve takes it.
+    let to = tmp.path().join("by-flag");
+    let out = hub_tool(&["backup".as_ref(), "--config".as_ref(), config.as_os_str(), "--to".as_ref(), to.as_os_str()]);
+    let text = stdout(&out);
+    assert!(text.contains("committed drops: 1"), "{text}");
+    assert_eq!(manifest(&to)["origin"], "test-hub", "{}", manifest(&to));
+    let restored = tmp.path().join("restored");
+    assert!(stdout(&restore(&to, &restored)).contains("committed drops: 1"), "the configured hub's backup restores");
+
+    // SEALDROP_HUB_CONFIG, as serve takes it.
+    let to_env = tmp.path().join("by-env");
+    let mut cmd = hub_command();
+    cmd.env("SEALDROP_HUB_CONFIG", &config).args(["backup".as_ref(), "--to".as_ref(), to_env.as_os_str()]);
+    stdout(&cmd.output().unwrap());
+    assert_eq!(manifest(&to_env)["origin"], "test-hub");
+
+    // --data beats the file; a file without `data` says what is missing.
+    let other = Hub::init_data();
+    let to_other = tmp.path().join("other");
+    let out = hub_tool(&[
+        "backup".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data".as_ref(),
+        other.path().as_os_str(),
+        "--to".as_ref(),
+        to_other.as_os_str(),
+    ]);
+    assert!(stdout(&out).contains("committed drops: 0"), "--data names another hub, with no drops");
+    let no_data = tmp.path().join("no-data.toml");
+    std::fs::write(&no_data, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let out = hub_tool(&[
+        "backup".as_ref(),
+        "--config".as_ref(),
+        no_data.as_os_str(),
+        "--to".as_ref(),
+        tmp.path().join("none").as_os_str(),
+    ]);
+    assert!(refused(&out).contains("no data directory"));
+    assert!(hub.has_ciphertext(&id), "backing up changed nothing");
+}

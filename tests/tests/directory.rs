@@ -183,3 +183,42 @@ fn a_member_key_removed_from_the_directory_is_refused() {
     // Others are unaffected.
     assert_eq!(http::signed_get(&hub.url, &member_key("camden").signing, "/v1/inbox").status, 200);
 }
+
+#[test]
+fn a_directory_that_drops_a_revocation_is_refused_naming_both_serials() {
+    let hub = Hub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let key = authority_key_copy(tmp.path());
+    let mut d = example_directory_json();
+    d.as_object_mut().unwrap().remove("issued_at");
+    let hackney = |d: &mut serde_json::Value| -> serde_json::Value {
+        d["parties"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == "hackney").unwrap().clone()
+    };
+    let signing_key = hackney(&mut d)["members"][0]["signing_key"].as_str().unwrap().to_owned();
+    let set_hackney = |d: &mut serde_json::Value, members: serde_json::Value, revoked: serde_json::Value| {
+        let party = d["parties"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == "hackney").unwrap();
+        party["members"] = members;
+        party["revoked"] = revoked;
+    };
+    // Serial 2 revokes hackney's key, serial 3 keeps the revocation ...
+    let revocation = serde_json::json!([{
+        "member": "data-team", "signing_key": signing_key, "revoked_at": "2026-01-01T00:00:00Z", "reason": "left"
+    }]);
+    set_hackney(&mut d, serde_json::json!([]), revocation);
+    for serial in [2, 3] {
+        d["serial"] = serial.into();
+        hub.publish(&sign_directory(tmp.path(), &format!("s{serial}"), &d, &key));
+    }
+    // ... and serial 4 drops it: refused, naming serial 4 as the one that
+    // drops it and serial 3 (in force) as the one that lists it.
+    d["serial"] = 4.into();
+    set_hackney(&mut d, serde_json::json!([]), serde_json::json!([]));
+    let reply = hub.post_directory(&sign_directory(tmp.path(), "s4", &d, &key));
+    reply.assert_error(422, "directory_invalid");
+    let message = sealdrop_e2e::json(&reply.body)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("serial 4 drops the revocation of key hackney/data-team"), "{message}");
+    assert!(message.contains("that serial 3, the version it would follow, lists"), "{message}");
+    assert!(!message.contains("revoked in serial 3"), "serial 2 revoked the key, not serial 3: {message}");
+    let info = http::client().get(format!("{}/v1/info", hub.url)).send().unwrap().text().unwrap();
+    assert_eq!(sealdrop_e2e::json(&info)["directory_serial"], 3, "{info}");
+}

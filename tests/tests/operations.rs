@@ -109,9 +109,9 @@ fn check_config(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
 
 fn assert_error_lines(stderr: &str, needles: &[&str]) {
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), needles.len(), "one `error:` line per problem, got:\n{stderr}");
+    assert_eq!(lines.len(), needles.len(), "one `error:` or `error[code]:` line per problem, got:\n{stderr}");
     for line in &lines {
-        assert!(line.starts_with("error: "), "{stderr}");
+        assert!(line.starts_with("error: ") || (line.starts_with("error[") && line.contains("]: ")), "{stderr}");
     }
     for needle in needles {
         assert!(stderr.contains(needle), "{needle:?} is not in:\n{stderr}");
@@ -257,7 +257,21 @@ fn health_readiness_and_metrics_after_a_real_send_and_fetch() {
     http::Reply::from(client.get(format!("{}/v1/inbox", hub.url)).send()).assert_error(401, "unauthenticated");
     http::Reply::from(client.get(format!("{}/v1/nowhere/{id}", hub.url)).send()).assert_error(404, "not_found");
 
+    // A hash tile and an entry bundle (directory, committed, fetched,
+    // acknowledged, deleted: 5 entries so far), read as an auditor would.
+    for tile in ["0/000.p/5", "entries/000.p/5"] {
+        let reply = hub.read(&format!("/v1/log/tile/{tile}"));
+        assert_eq!(reply.status, 200, "{tile}: {reply:?}");
+    }
+
     let text = hub.scrape();
+    // Tiles are labelled by what they are, from a fixed set: never the raw
+    // path, nor the router's catch-all `{*path}`.
+    let tile = "method=\"GET\",route=\"/v1/log/tile/{level}/{index}\",status=\"200\"";
+    assert_eq!(sample(&text, "sealdrop_hub_requests_total", tile), 1.0, "{text}");
+    let entries = "method=\"GET\",route=\"/v1/log/tile/entries/{index}\",status=\"200\"";
+    assert_eq!(sample(&text, "sealdrop_hub_requests_total", entries), 1.0, "{text}");
+    assert!(!text.contains("{*path}") && !text.contains("000.p"), "{text}");
     assert_eq!(sample(&text, "sealdrop_hub_drops_created_total", ""), 1.0);
     assert_eq!(sample(&text, "sealdrop_hub_drops_committed_total", ""), 1.0);
     assert_eq!(sample(&text, "sealdrop_hub_drops_fetched_total", ""), 1.0);

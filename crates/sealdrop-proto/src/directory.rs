@@ -416,14 +416,18 @@ impl Directory {
         for p in &self.parties {
             for r in &p.revoked {
                 let kept = next.party(&p.id).is_some_and(|n| n.revocation(&r.signing_key).is_some());
+                // `self` is the version in force, not necessarily the one
+                // that first revoked the key: name it as the one that lists it.
                 if !kept {
                     return Err(DirectoryError::Invalid(format!(
-                        "serial {} no longer lists key {} as revoked (revoked in serial {} at {}): \
-                         a revocation must be kept in every later version",
+                        "serial {} drops the revocation of key {} (revoked at {}) that serial {}, the version \
+                         it would follow, lists: a revocation must be kept in every later version; list it \
+                         again under party {}'s `revoked`",
                         next.serial,
                         r.signing_key.name(),
+                        r.revoked_at,
                         self.serial,
-                        r.revoked_at
+                        p.id
                     )));
                 }
             }
@@ -593,7 +597,21 @@ pub(crate) mod tests {
         let mut forgot = next.clone();
         forgot.serial = 3;
         forgot.parties[0].revoked.clear();
-        assert!(next.check_successor(&forgot).unwrap_err().to_string().contains("must be kept"));
+        let why = next.check_successor(&forgot).unwrap_err().to_string();
+        assert!(why.contains("must be kept"), "{why}");
+        // It names the version that drops the revocation and the one that lists it.
+        assert!(why.contains("serial 3 drops the revocation of key camden/data-team"), "{why}");
+        assert!(why.contains("that serial 2, the version it would follow, lists"), "{why}");
+        // A later version that kept it is the one that lists it when a still
+        // later one drops it, not the one that made it.
+        let mut kept = next.clone();
+        kept.serial = 5;
+        let mut dropped = kept.clone();
+        dropped.serial = 6;
+        dropped.parties[0].revoked.clear();
+        let why = kept.check_successor(&dropped).unwrap_err().to_string();
+        assert!(why.contains("serial 6 drops") && why.contains("that serial 5, the version it would follow"), "{why}");
+        assert!(!why.contains("revoked in serial 5"), "serial 5 did not make the revocation: {why}");
         let signed = SignedDirectory::sign(forgot, &authority).unwrap();
         assert!(SignedDirectory::verify_successor(&signed.note, &authority.verifier(), &next).is_err());
         let mut same = next.clone();

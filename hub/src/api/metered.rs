@@ -37,10 +37,32 @@ pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 const CONTENT_ROUTE: &str = "/v1/drops/{id}/content";
 const COMMIT_ROUTE: &str = "/v1/drops/{id}/commit";
 
+/// The tile route's template: one catch-all, as a tile's index spans
+/// several path segments (`x001/x234/067`).
+const TILE_ROUTE: &str = "/v1/log/tile/{*path}";
+/// The labels of the tile route's two kinds of tile.
+pub const HASH_TILE_LABEL: &str = "/v1/log/tile/{level}/{index}";
+pub const ENTRY_BUNDLE_LABEL: &str = "/v1/log/tile/entries/{index}";
+
+/// The route label of a request: its route template, except the tile
+/// route's catch-all, labelled by which of its two kinds of tile the path
+/// asks for (a fixed set: never the raw path).
+fn route_label<'a>(matched: &'a str, path: &str) -> &'a str {
+    if matched != TILE_ROUTE {
+        return matched;
+    }
+    if path.strip_prefix("/v1/log/tile/").is_some_and(|rest| rest.starts_with("entries/")) {
+        ENTRY_BUNDLE_LABEL
+    } else {
+        HASH_TILE_LABEL
+    }
+}
+
 /// Middleware that meters one request.
 pub async fn observe(State(hub): State<Hub>, req: Request, next: Next) -> Response {
     let metrics = hub.metrics_handle();
-    let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
+    let matched = req.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let route = route_label(matched, req.uri().path()).to_owned();
     let method = req.method().clone();
     let mut finish = Finish::start(Arc::clone(&metrics), method.as_str(), route.clone());
     let req = if method == Method::PUT && route == CONTENT_ROUTE {
@@ -121,5 +143,25 @@ impl http_body::Body for Counted {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_are_labelled_by_kind_and_other_routes_by_template() {
+        let cases = [
+            ("/v1/log/tile/0/000", HASH_TILE_LABEL),
+            ("/v1/log/tile/2/x001/x234/067.p/8", HASH_TILE_LABEL),
+            ("/v1/log/tile/entries/000.p/5", ENTRY_BUNDLE_LABEL),
+            ("/v1/log/tile/not-a-tile", HASH_TILE_LABEL),
+        ];
+        for (path, label) in cases {
+            assert_eq!(route_label(TILE_ROUTE, path), label, "{path}");
+        }
+        assert_eq!(route_label(CONTENT_ROUTE, "/v1/drops/d-x/content"), CONTENT_ROUTE);
+        assert_eq!(route_label(UNMATCHED_ROUTE, "/v1/nowhere"), UNMATCHED_ROUTE);
     }
 }
