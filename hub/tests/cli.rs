@@ -108,5 +108,5 @@ fn serve_refuses_an_uninitialised_directory() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no address is printed");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("error: ") && stderr.contains("sealdrop-hub init"), "{stderr}");
+    assert!(stderr.starts_with("error[data_dir]: ") && stderr.contains("sealdrop-hub init"), "{stderr}");
 }

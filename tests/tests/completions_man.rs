@@ -52,10 +52,13 @@ fn own_flags(path: &[String]) -> Vec<String> {
 
 /// The hub's subcommands, read from its `--help`.
 fn hub_subcommands() -> Vec<String> {
-    let help = run_ok(Command::new(&bins().hub).arg("--help"));
-    help.split("Commands:")
-        .nth(1)
-        .expect("a Commands section")
+    commands_in_help(&run_ok(Command::new(&bins().hub).arg("--help")))
+}
+
+/// The commands a `--help` lists (none if it has no Commands section).
+fn commands_in_help(help: &str) -> Vec<String> {
+    let Some(commands) = help.split("Commands:").nth(1) else { return Vec::new() };
+    commands
         .lines()
         .skip(1)
         .take_while(|l| l.starts_with("  "))
@@ -205,7 +208,13 @@ fn man_pages_of_the_hub_one_per_command() {
     let tool = Tool::new();
     let dir = tool.dir.path().join("man1");
     run_ok(Command::new(&bins().hub).arg("man").arg("--out").arg(&dir));
-    let mut want: Vec<String> = hub_subcommands().iter().map(|c| format!("sealdrop-hub-{c}.1")).collect();
+    let mut want: Vec<String> = Vec::new();
+    for c in hub_subcommands() {
+        // A page per nested command too (`tls self-signed`).
+        let nested = commands_in_help(&run_ok(Command::new(&bins().hub).args([c.as_str(), "--help"])));
+        want.extend(nested.iter().map(|n| format!("sealdrop-hub-{c}-{n}.1")));
+        want.push(format!("sealdrop-hub-{c}.1"));
+    }
     want.push("sealdrop-hub.1".to_owned());
     want.sort();
     assert_eq!(list_dir(&dir), want);
