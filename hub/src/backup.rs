@@ -178,6 +178,10 @@ pub struct RestoreReport {
     pub committed_drops: u64,
     /// When the backup was taken.
     pub created: String,
+    /// The serial of the directory in the backup: clients that verified a
+    /// newer one refuse the restored hub until the coordinator publishes it
+    /// again, so the operator is told which serial the hub went back to.
+    pub directory_serial: u64,
 }
 
 /// Backs up the hub in `data_dir` (which may be serving) into `to`, a new
@@ -304,6 +308,7 @@ pub fn restore(from: &Path, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Re
     // whole transfer log against its newest signed checkpoint.
     let hub = Hub::open(dir, clock)?;
     let origin = hub.origin().to_owned();
+    let directory_serial = hub.directory().directory.serial;
     drop(hub);
     let log_size = read_summary(&dir.join(DB_FILE))?.log_size;
     let checkpoint = checkpoint_of_size(&dir.join(DB_FILE), manifest.log_size)?;
@@ -323,7 +328,7 @@ pub fn restore(from: &Path, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Re
         ));
     }
     staging.finish(data_dir)?;
-    Ok(RestoreReport { origin, log_size, committed_drops, created: manifest.created })
+    Ok(RestoreReport { origin, log_size, committed_drops, created: manifest.created, directory_serial })
 }
 
 /// Refuses a backup whose files are not exactly the manifest's.

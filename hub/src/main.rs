@@ -437,6 +437,11 @@ fn run(command: Command) -> Result<(), Failure> {
                 report.committed_drops
             );
             println!(
+                "  directory: serial {}; if the coordinator published a newer one since the backup, clients refuse \
+                 this hub (directory_rollback) until that directory is published to it again",
+                report.directory_serial
+            );
+            println!(
                 "  serve it with `sealdrop-hub serve --data {}`; drops committed after the backup are lost, and \
                  clients that saw a later checkpoint will report the log as rolled back (see docs/operations.md)",
                 data.display()

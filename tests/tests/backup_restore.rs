@@ -7,7 +7,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sealdrop_e2e::{Hub, Party, flip_byte, hub_command, list_dir, mode_of, pseudo_random_bytes, sha256_hex};
+use sealdrop_e2e::{
+    Coordinator, Hub, Party, flip_byte, hub_command, json, list_dir, mode_of, new_member, pseudo_random_bytes,
+    sha256_hex,
+};
 
 fn hub_tool(args: &[&std::ffi::OsStr]) -> Output {
     let mut cmd: Command = hub_command();
@@ -283,4 +286,60 @@ fn backup_takes_the_data_directory_from_the_config_file_serve_uses() {
     ]);
     assert!(refused(&out).contains("no data directory"));
     assert!(hub.has_ciphertext(&id), "backing up changed nothing");
+}
+
+/// The restore procedure in docs/operations.md, followed as written by a
+/// borough whose client saw a directory published after the backup: the
+/// restored hub offers the older directory, which the client refuses first
+/// (before it even looks at the log); the coordinator publishes the newest
+/// signed directory to the restored hub again; then the client is told the
+/// log went back, and follows it once its checkpoint is moved aside.
+#[test]
+fn after_a_restore_the_newest_directory_is_published_again_before_clients_follow_the_log() {
+    let mut hub = Hub::start();
+    let mut camden = Party::new(&hub, "camden");
+    let before = camden.send("islington", &[&camden.file("before.csv", "urn\n1\n")]);
+    let scratch = tempfile::tempdir().unwrap();
+    let backup_dir = scratch.path().join("backup");
+    stdout(&backup(hub.data.path(), &backup_dir));
+
+    // After the backup: a new member joins (a new directory), and a drop is sent.
+    let coordinator = Coordinator::new();
+    let (_, card) = new_member(scratch.path(), "hackney", "ig-team");
+    coordinator.run(&["directory", "add-member", "--card", card.to_str().unwrap()]);
+    coordinator.publish(&camden);
+    let newest_serial = json(&camden.ok(["directory", "show", "--json"]))["serial"].as_u64().unwrap();
+    camden.send("islington", &[&camden.file("after.csv", "urn\n2\n")]);
+
+    hub.stop();
+    lose_data(&hub);
+    let said = stdout(&restore(&backup_dir, hub.data.path()));
+    let backed_up_serial = newest_serial - 1;
+    assert!(
+        said.contains(&format!("directory: serial {backed_up_serial}; if the coordinator published a newer one")),
+        "the operator is told which directory the hub went back to: {said}"
+    );
+    hub.restart();
+    camden.point_at(&hub);
+
+    // 1. The client refuses the restored hub's older directory.
+    let stderr = camden.fail_with(["inbox"], 4, "directory_rollback");
+    assert!(stderr.contains(&format!("older than serial {newest_serial}")), "{stderr}");
+    // 2. The coordinator publishes the newest signed directory again (any
+    //    member's client may carry it, as for any publication).
+    let signed = coordinator.tool.dir.path().join("directory.signed");
+    camden.ok(["directory", "publish", signed.to_str().unwrap()]);
+    // 3. Now the log: Camden saw entries after the backup's checkpoint.
+    camden.fail_with(["inbox"], 4, "log_inconsistent");
+    let log_state = camden.state.join("log");
+    let aside = log_state.join("before-restore");
+    std::fs::create_dir(&aside).unwrap();
+    for name in list_dir(&log_state).into_iter().filter(|n| n.starts_with("checkpoint")) {
+        std::fs::rename(log_state.join(&name), aside.join(&name)).unwrap();
+    }
+    camden.ok(["inbox"]);
+    let shown = json(&camden.ok(["directory", "show", "--json"]));
+    assert_eq!(shown["serial"].as_u64(), Some(newest_serial), "{shown}");
+    let islington = Party::new(&hub, "islington");
+    assert_eq!(islington.inbox_ids(), vec![before], "only the drop from before the backup is back");
 }
