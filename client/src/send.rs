@@ -115,6 +115,15 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) ->
     }
 }
 
+/// The expiry to ask the hub for: `now + lifetime` in whole seconds,
+/// rounded down. Rounding to the nearest second asked for up to half a
+/// second more than the agreement allows whenever `now` was in the second
+/// half of a second, and the hub refused it (`bad_expiry`) at random.
+pub fn expiry_at(now: Timestamp, lifetime: SignedDuration) -> Result<Timestamp> {
+    let exact = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+    Timestamp::from_second(exact.as_second()).map_err(|e| Error::input("bad_expiry", e.to_string()))
+}
+
 /// Resolves recipients through the directory.
 pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>> {
     let mut out: Vec<PartyId> = Vec::new();
@@ -286,13 +295,13 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     let (drop, digest) = match resume(settings, session, &fingerprint, &encrypted_to)? {
         Some(done) => done,
         None => {
-            let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+            let expires = expiry_at(now, lifetime)?;
             let created: CreatedDrop = hub.post(
                 "/v1/drops",
                 &CreateDrop {
                     recipients: recipients.clone(),
                     agreement: agreement.id.clone(),
-                    expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+                    expires,
                     idempotency_key: None,
                 },
             )?;

@@ -663,13 +663,13 @@ fn upload_part(
     let p = &plan.parts[part.index];
     let hub = &session.hub;
     let now = settings.clock.now();
-    let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+    let expires = crate::send::expiry_at(now, lifetime)?;
     let created: CreatedDrop = hub.post(
         "/v1/drops",
         &CreateDrop {
             recipients: vec![p.party.clone()],
             agreement: agreement.id.clone(),
-            expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+            expires,
             idempotency_key: Some(p.idempotency_key.clone()),
         },
     )?;
