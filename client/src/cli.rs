@@ -553,7 +553,10 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
             ));
         }
     }
-    let outcome = split::send(settings, &session, &plan, req)?;
+    let outcome = split::send(settings, &session, &plan, req);
+    // After Ctrl-C, the interrupt handler has the last word.
+    crate::interrupt::settle();
+    let outcome = outcome?;
     for ((party, status), part) in outcome.parts.iter().zip(&plan.parts) {
         let line = match status {
             PartStatus::Sent { drop, .. } => {
@@ -595,7 +598,10 @@ fn parse_since(text: &str) -> Result<jiff::Timestamp> {
 impl Cli {
     /// Runs the command and turns errors into a one-line message and exit status.
     pub fn run(self) -> ExitCode {
-        match self.dispatch() {
+        let result = self.dispatch();
+        // An interrupted send reports and exits from its handler.
+        crate::interrupt::settle();
+        match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 // An empty message means the details were already reported.
@@ -827,10 +833,15 @@ impl Cli {
                     Error::input("split_one_file", "--split-by splits exactly one .csv or .xlsx file; give just one")
                 })?;
                 let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable };
+                crate::interrupt::install("split")?;
                 split_send(&settings, &req, SplitMode { dry_run, yes, json }, &mut out)
             }
             Command::Send { to, agreement, expires, json, paths, .. } => {
-                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths })?;
+                crate::interrupt::install("send")?;
+                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths });
+                // After Ctrl-C, the interrupt handler has the last word.
+                crate::interrupt::settle();
+                let outcome = outcome?;
                 if json {
                     print(
                         &mut out,

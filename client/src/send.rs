@@ -292,9 +292,17 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     let plan = archive::plan(&req.paths)?;
     let fingerprint = upload::fingerprint(&plan, &recipients, &agreement.id, req.expires.as_deref());
 
-    let (drop, digest) = match resume(settings, session, &fingerprint, &encrypted_to)? {
+    // From here on, Ctrl-C withdraws what this run created (`interrupt`).
+    crate::interrupt::working();
+    let resumed = resume(settings, session, &fingerprint, &encrypted_to)?;
+    // Drops earlier runs of this same send left open go first: a re-run
+    // replaces them (see `withdraw`).
+    let keep = resumed.as_ref().map(|(d, _)| &d.id);
+    crate::withdraw::replace_earlier(hub, &settings.state_dir, &fingerprint, keep, settings.quiet)?;
+    let (drop, digest) = match resumed {
         Some(done) => done,
         None => {
+            crate::interrupt::check()?;
             let expires = expiry_at(now, lifetime)?;
             let created: CreatedDrop = hub.post(
                 "/v1/drops",
@@ -305,6 +313,10 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
                     idempotency_key: None,
                 },
             )?;
+            crate::interrupt::opened(hub, &created.id, Some(&settings.state_dir));
+            // Best effort: without the record, a re-run after a failure
+            // sends a new drop and this one waits on the hub until it expires.
+            let _ = crate::withdraw::remember(&settings.state_dir, &created.id, &fingerprint);
             // A large drop keeps a local copy of its ciphertext so a cut-off
             // upload is continued, not started again (see `upload`).
             let spool = (plan.total_bytes >= settings.resume_min_bytes).then(|| {
@@ -355,8 +367,11 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     };
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
+    crate::interrupt::check()?;
     let committed: Committed =
         hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    crate::interrupt::committed(&created.id);
+    crate::withdraw::forget(&settings.state_dir, &created.id);
     upload::discard(&settings.state_dir, &created.id);
     let receipt = settings
         .keep_receipt(
@@ -415,6 +430,7 @@ fn resume(
     if !settings.quiet {
         eprintln!("continuing the upload of drop {id} from its local encrypted copy");
     }
+    crate::interrupt::opened(&session.hub, &id, Some(&settings.state_dir));
     match upload::continue_upload(&session.hub, &id, &spool, pending.base, &digest) {
         Ok(()) => {
             Ok(Some((CreatedDrop { id, created: pending.created, expires: pending.expires, committed: None }, digest)))

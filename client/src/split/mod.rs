@@ -566,6 +566,9 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
         .prefix("split-")
         .tempdir_in(&spool_root)
         .map_err(|e| Error::io(format!("cannot create a spool folder in {}", spool_root.display()), e))?;
+    // Ctrl-C from here on withdraws the parts created and not committed.
+    crate::interrupt::working();
+    crate::interrupt::scratch(spool.path());
     let spooled = encrypt_parts(settings, session, plan, req, spool.path())?;
 
     let me = &session.me;
@@ -664,6 +667,7 @@ fn upload_part(
     let hub = &session.hub;
     let now = settings.clock.now();
     let expires = crate::send::expiry_at(now, lifetime)?;
+    crate::interrupt::check()?;
     let created: CreatedDrop = hub.post(
         "/v1/drops",
         &CreateDrop {
@@ -676,6 +680,8 @@ fn upload_part(
     if let Some(committed) = created.committed {
         return Ok(PartResult::Existing { drop: created.id, committed });
     }
+    // No local record: the part's idempotency key makes a re-run replace it.
+    crate::interrupt::opened(hub, &created.id, None);
     let file = File::open(&part.path).map_err(|e| Error::io("cannot open a spooled part", e))?;
     let uploaded = hub.put_file(&format!("/v1/drops/{}/content", created.id), file)?;
     if uploaded.sha256 != part.digest.sha256 || uploaded.len != part.digest.len {
@@ -702,8 +708,10 @@ fn upload_part(
     };
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
+    crate::interrupt::check()?;
     let committed: Committed =
         hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    crate::interrupt::committed(&created.id);
     Ok(PartResult::Committed {
         drop: created.id,
         committed: committed.committed,
@@ -813,6 +821,7 @@ fn encrypt_parts(
     let mut targets: Vec<Option<usize>> = Vec::new();
     let mut rows = 0u64;
     let read = source.rows(col, &mut |row| {
+        crate::interrupt::check()?;
         rows += 1;
         let Route::To(r) = router.route(&row.value) else { return Ok(()) };
         if targets.len() <= r {

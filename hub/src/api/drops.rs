@@ -142,7 +142,7 @@ fn already_committed(rec: DropRecord) -> Result<axum::Json<CreatedDrop>, ApiErro
 /// here is logged, and start-up cleanup removes the orphan later. The drop's
 /// lock is not taken: that would make the re-run wait for an abandoned
 /// upload that may still be streaming.
-async fn discard_files(hub: &Hub, id: &DropId) {
+pub(super) async fn discard_files(hub: &Hub, id: &DropId) {
     if let Err(e) = hub.blobs().delete_upload(id).await {
         tracing::warn!(error = %e, replaced = %id, "could not remove the upload of a replaced drop");
     }
