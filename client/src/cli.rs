@@ -982,6 +982,7 @@ impl Cli {
             Command::Recall { id, json } => crate::recall::run(&settings, &id, json, &mut out),
             Command::Journal { since, agreement, party, checkpoints, json } => {
                 let since = since.map(|s| parse_since(&s)).transpose()?;
+                let party = party.map(|p| crate::suggest::journal_party(&settings, &p)).transpose()?;
                 let filter = crate::journal::Filter { since, agreement, party, checkpoints };
                 crate::journal::run(&settings.state_dir, &filter, json, &mut out)
             }

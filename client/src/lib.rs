@@ -48,6 +48,7 @@ pub mod split;
 pub mod staging;
 pub mod status;
 pub mod status_log;
+pub mod suggest;
 pub mod trust;
 pub mod upload;
 pub mod withdraw;

@@ -128,12 +128,7 @@ pub fn expiry_at(now: Timestamp, lifetime: SignedDuration) -> Result<Timestamp> 
 pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>> {
     let mut out: Vec<PartyId> = Vec::new();
     for t in to.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
-        let party = dir.resolve_party(t).ok_or_else(|| {
-            Error::input(
-                "unknown_party",
-                format!("no party called {t:?} in the signed directory (serial {}); use a party id, name, GSS code or LA number, see `sealdrop directory show`", dir.serial),
-            )
-        })?;
+        let party = dir.resolve_party(t).ok_or_else(|| unknown_party(dir, t))?;
         if !out.contains(&party.id) {
             out.push(party.id.clone());
         }
@@ -142,6 +137,32 @@ pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>
         return Err(Error::input("no_recipients", "name at least one recipient with --to PARTY"));
     }
     Ok(out)
+}
+
+/// The error for `text`, which names no party in `dir`: with the party it
+/// most likely meant, if one is alike enough.
+pub fn unknown_party(dir: &Directory, text: &str) -> Error {
+    let what_to_do = match crate::suggest::party(dir, text) {
+        Some(id) => format!("did you mean {id}?"),
+        None => "use a party id, name, GSS code or LA number, see `sealdrop directory show`".to_owned(),
+    };
+    Error::input(
+        "unknown_party",
+        format!("no party {text:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
+    )
+}
+
+/// The error for `id`, which names no agreement in `dir`: with the one it
+/// most likely meant, if one is alike enough.
+pub fn unknown_agreement(dir: &Directory, id: &str) -> Error {
+    let what_to_do = match crate::suggest::agreement(dir, id) {
+        Some(a) => format!("did you mean {a}?"),
+        None => "see `sealdrop directory show` for the agreements".to_owned(),
+    };
+    Error::input(
+        "unknown_agreement",
+        format!("no agreement {id:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
+    )
 }
 
 /// Chooses and checks the agreement: every party must be in it and it must be in force.
@@ -154,12 +175,7 @@ pub fn choose_agreement<'d>(
 ) -> Result<&'d Agreement> {
     let everyone = || std::iter::once(sender).chain(recipients.iter());
     let a = match given {
-        Some(id) => dir.agreement(id).ok_or_else(|| {
-            Error::input(
-                "unknown_agreement",
-                format!("there is no agreement {id:?} in the signed directory (serial {})", dir.serial),
-            )
-        })?,
+        Some(id) => dir.agreement(id).ok_or_else(|| unknown_agreement(dir, id))?,
         None => {
             let covering: Vec<&Agreement> =
                 dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p))).collect();

@@ -367,12 +367,7 @@ fn pick_agreement<'d>(
     now: Timestamp,
 ) -> Result<Option<&'d Agreement>> {
     if let Some(id) = given {
-        return dir.agreement(id).map(Some).ok_or_else(|| {
-            Error::input(
-                "unknown_agreement",
-                format!("there is no agreement {id:?} in the signed directory (serial {})", dir.serial),
-            )
-        });
+        return dir.agreement(id).map(Some).ok_or_else(|| crate::send::unknown_agreement(dir, id));
     }
     let mine: Vec<&Agreement> = dir.agreements.iter().filter(|a| a.includes(me) && a.in_force(now)).collect();
     match mine.as_slice() {
