@@ -125,6 +125,12 @@ enum Command {
         /// Send the routable rows even when some rows match no party (those are never sent).
         #[arg(long, requires = "split_by")]
         allow_unroutable: bool,
+        /// Send a file named here even if it is empty (0 bytes), or a drop with no data.
+        #[arg(long, conflicts_with = "split_by")]
+        allow_empty: bool,
+        /// Send even if your own party is among the recipients (to your colleagues' keys).
+        #[arg(long, conflicts_with = "split_by")]
+        allow_own_party: bool,
         /// The sharing agreement (may be omitted when exactly one applies).
         #[arg(long)]
         agreement: Option<String>,
@@ -836,9 +842,10 @@ impl Cli {
                 crate::interrupt::install("split")?;
                 split_send(&settings, &req, SplitMode { dry_run, yes, json }, &mut out)
             }
-            Command::Send { to, agreement, expires, json, paths, .. } => {
+            Command::Send { to, agreement, expires, json, paths, allow_empty, allow_own_party, .. } => {
                 crate::interrupt::install("send")?;
-                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths });
+                let allow = crate::preflight::Allow { empty: allow_empty, own_party: allow_own_party };
+                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths, allow });
                 // After Ctrl-C, the interrupt handler has the last word.
                 crate::interrupt::settle();
                 let outcome = outcome?;

@@ -40,6 +40,7 @@ pub mod merge;
 pub mod names;
 pub mod padding;
 pub mod pipe;
+pub mod preflight;
 pub mod recall;
 pub mod refused;
 pub mod sample;

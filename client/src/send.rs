@@ -26,7 +26,7 @@ use crate::upload::{self, NewUpload, Pending};
 pub const DEFAULT_EXPIRY_DAYS: i64 = 5;
 
 /// What to send.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SendRequest {
     /// Recipients, by party id, display name or alias.
     pub to: Vec<String>,
@@ -36,6 +36,8 @@ pub struct SendRequest {
     pub expires: Option<String>,
     /// Files and folders.
     pub paths: Vec<PathBuf>,
+    /// What the sender allowed that is refused by default (see `preflight`).
+    pub allow: crate::preflight::Allow,
 }
 
 /// What was sent.
@@ -295,6 +297,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
 pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &SendRequest) -> Result<SendOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let recipients = resolve_recipients(dir, &req.to)?;
+    crate::preflight::check_recipients(&me.party, &recipients, req.allow)?;
     let now = settings.clock.now();
     let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
     let lifetime = lifetime(agreement, req.expires.as_deref(), now)?;
@@ -306,6 +309,9 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         encrypted_to.extend(listed);
     }
     let plan = archive::plan(&req.paths)?;
+    for warning in crate::preflight::check_plan(&plan, req.allow)? {
+        eprintln!("{warning}");
+    }
     let fingerprint = upload::fingerprint(&plan, &recipients, &agreement.id, req.expires.as_deref());
 
     // From here on, Ctrl-C withdraws what this run created (`interrupt`).

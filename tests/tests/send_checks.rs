@@ -53,3 +53,64 @@ fn journal_party_refuses_a_party_it_cannot_know_and_resolves_names() {
         assert!(out.contains(&id), "--party {p}: {out}");
     }
 }
+
+#[test]
+fn an_empty_file_is_refused_unless_allowed_and_an_empty_file_in_a_folder_is_a_warning() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let empty = camden.file("fsm.csv", "");
+    let e = empty.to_str().unwrap();
+    let err = camden.fail_with(["send", "--to", "islington", e], 3, "empty_file");
+    assert!(err.contains("fsm.csv is empty (0 bytes): nothing was sent") && err.contains("--allow-empty"), "{err}");
+    assert_eq!(drops_on(&hub), "0");
+    let out = camden.run(["send", "--to", "islington", "--allow-empty", e]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(drops_on(&hub), "1");
+
+    // In a folder with data: sent, with a warning naming it.
+    camden.file("export/data.csv", "a\n1\n");
+    camden.file("export/notes.txt", "");
+    let folder = camden.work().join("export");
+    let out = camden.run(["send", "--to", "islington", folder.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning: export/notes.txt is empty (0 bytes)"), "{err}");
+    assert_eq!(drops_on(&hub), "2");
+}
+
+#[test]
+fn a_secret_key_is_never_sent_whatever_its_name() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let key = std::fs::read(&camden.key).unwrap();
+    // The user's own key, in a folder as `sealdrop init` leaves it, and
+    // renamed to look like data.
+    camden.file("project/data.csv", "a\n1\n");
+    camden.file("project/.sealdrop/camden.key", &key);
+    let folder = camden.work().join("project");
+    let err = camden.fail_with(["send", "--to", "islington", folder.to_str().unwrap()], 3, "secret_key_in_drop");
+    assert!(err.contains("camden.key is a secret key file: nothing was sent"), "{err}");
+    let disguised = camden.file("totally-a-spreadsheet.csv", &key);
+    camden.fail_with(["send", "--to", "islington", disguised.to_str().unwrap()], 3, "secret_key_in_drop");
+    // An age identity file, as `age-keygen` writes it.
+    let age = camden.file("id.txt", "# created: 2026-01-01T00:00:00Z\n# public key: age1xyz\nAGE-SECRET-KEY-1QQQQ\n");
+    camden.fail_with(["send", "--to", "islington", age.to_str().unwrap()], 3, "secret_key_in_drop");
+    // No flag lets one through.
+    let (code, _) = camden.fail(["send", "--to", "islington", "--allow-secret-keys", disguised.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(drops_on(&hub), "0");
+}
+
+#[test]
+fn sending_to_ones_own_party_needs_the_flag() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let file = camden.file("fsm.csv", "a\n1\n");
+    let f = file.to_str().unwrap();
+    let err = camden.fail_with(["send", "--to", "islington,Camden", f], 3, "to_own_party");
+    assert!(err.contains("camden is your own party: nothing was sent") && err.contains("--allow-own-party"), "{err}");
+    assert_eq!(drops_on(&hub), "0");
+    let out = camden.run(["send", "--to", "camden", "--allow-own-party", f]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(drops_on(&hub), "1");
+}
