@@ -131,6 +131,10 @@ enum Command {
         /// Send even if your own party is among the recipients (to your colleagues' keys).
         #[arg(long, conflicts_with = "split_by")]
         allow_own_party: bool,
+        /// The encoding of a CSV that is not UTF-8, e.g. windows-1252 (Excel's
+        /// plain "CSV"); it is sent converted to UTF-8. Without it such a CSV is refused.
+        #[arg(long, value_name = "LABEL")]
+        encoding: Option<String>,
         /// The sharing agreement (may be omitted when exactly one applies).
         #[arg(long)]
         agreement: Option<String>,
@@ -833,19 +837,24 @@ impl Cli {
                 dry_run,
                 yes,
                 allow_unroutable,
+                encoding,
                 ..
             } => {
                 let [input] = <[PathBuf; 1]>::try_from(paths).map_err(|_| {
                     Error::input("split_one_file", "--split-by splits exactly one .csv or .xlsx file; give just one")
                 })?;
-                let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable };
+                let encoding = encoding.as_deref().map(crate::encoding::parse_label).transpose()?;
+                if let Some(e) = encoding {
+                    eprintln!("reading {} as {}: the parts are sent converted to UTF-8", input.display(), e.name());
+                }
+                let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable, encoding };
                 crate::interrupt::install("split")?;
                 split_send(&settings, &req, SplitMode { dry_run, yes, json }, &mut out)
             }
-            Command::Send { to, agreement, expires, json, paths, allow_empty, allow_own_party, .. } => {
+            Command::Send { to, agreement, expires, json, paths, allow_empty, allow_own_party, encoding, .. } => {
                 crate::interrupt::install("send")?;
                 let allow = crate::preflight::Allow { empty: allow_empty, own_party: allow_own_party };
-                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths, allow });
+                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths, allow, encoding });
                 // After Ctrl-C, the interrupt handler has the last word.
                 crate::interrupt::settle();
                 let outcome = outcome?;

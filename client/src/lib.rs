@@ -26,6 +26,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod directory_cmd;
+pub mod encoding;
 pub mod error;
 pub mod fetch;
 pub mod formulas;

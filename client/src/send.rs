@@ -38,6 +38,9 @@ pub struct SendRequest {
     pub paths: Vec<PathBuf>,
     /// What the sender allowed that is refused by default (see `preflight`).
     pub allow: crate::preflight::Allow,
+    /// `--encoding`: what a `.csv` file named here that is not UTF-8 is
+    /// written in; it is sent converted to UTF-8 (see `encoding`).
+    pub encoding: Option<String>,
 }
 
 /// What was sent.
@@ -308,7 +311,8 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         age_recipients.extend(keys);
         encrypted_to.extend(listed);
     }
-    let plan = archive::plan(&req.paths)?;
+    let (paths, _converted) = crate::encoding::prepare(settings, &req.paths, req.encoding.as_deref())?;
+    let plan = archive::plan(&paths)?;
     for warning in crate::preflight::check_plan(&plan, req.allow)? {
         eprintln!("{warning}");
     }

@@ -114,3 +114,63 @@ fn sending_to_ones_own_party_needs_the_flag() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(drops_on(&hub), "1");
 }
+
+/// A CSV as Excel's plain "CSV" writes it: Windows-1252, CRLF.
+const CP1252: &[u8] = b"pupil_ref,name,notes,home_la\r\nSYN001,Zo\xeb,owes \xa35,islington\r\nSYN002,Jos\xe9,,hackney\r\nSYN003,Ren\xe9e,caf\xe9,islington\r\n";
+
+#[test]
+fn a_windows_1252_csv_is_refused_unless_its_encoding_is_given_and_then_arrives_as_utf8() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let input = camden.file("fsm.csv", CP1252);
+    let i = input.to_str().unwrap();
+
+    // Split: refused before anything is planned or sent.
+    let err = camden.fail_with(["send", "--split-by", "home_la", "--yes", i], 3, "not_utf8");
+    assert!(err.contains("fsm.csv line 2 is not UTF-8 (Excel's \"CSV\" is Windows-1252)"), "{err}");
+    assert!(err.contains("--encoding windows-1252"), "{err}");
+    // A plain send of the .csv too.
+    camden.fail_with(["send", "--to", "islington", i], 3, "not_utf8");
+    camden.fail_with(["send", "--to", "islington", "--encoding", "klingon", i], 3, "bad_encoding");
+    assert_eq!(drops_on(&hub), "0");
+
+    // With its encoding: split, converted, and the recipient gets UTF-8.
+    let out = camden.run(["send", "--split-by", "home_la", "--yes", "--encoding", "windows-1252", i]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("as windows-1252: the parts are sent converted to UTF-8"), "{err}");
+    assert_eq!(drops_on(&hub), "2");
+    let islington = Party::new(&hub, "islington");
+    let merged = islington.work().join("merged.csv");
+    islington.ok([
+        "fetch",
+        "--all",
+        "-o",
+        islington.work().join("in").to_str().unwrap(),
+        "--merge-csv",
+        merged.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(std::fs::read(&merged).unwrap()).expect("the merged file is UTF-8");
+    assert!(text.contains("SYN001,Zoë,owes £5,islington"), "{text}");
+    assert!(text.contains("SYN003,Renée,café,islington"), "{text}");
+    assert!(!text.contains("José"), "hackney's row went to islington: {text}");
+
+    // A plain send with its encoding: converted too, under the same name.
+    let out = camden.run(["send", "--to", "hackney", "--encoding", "cp1252", i]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("from windows-1252 to UTF-8"), "{err}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let hackney = Party::new(&hub, "hackney");
+    let dest = hackney.work().join("in");
+    hackney.fetch(&id, &dest);
+    let got = String::from_utf8(std::fs::read(dest.join("fsm.csv")).unwrap()).expect("UTF-8");
+    assert!(got.starts_with("pupil_ref,name,notes,home_la\r\nSYN001,Zoë,owes £5,islington\r\n"), "{got}");
+    assert!(sealdrop_e2e::list_dir(&camden.state.join("spool")).is_empty(), "the converted copy was left behind");
+
+    // A UTF-8 file (with a BOM) is never refused, and never converted.
+    let utf8 = camden.file("ok.csv", "\u{feff}pupil_ref,name,home_la\r\nSYN004,Zoë,islington\r\n");
+    let out = camden.run(["send", "--to", "islington", "--encoding", "windows-1252", utf8.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("converted"));
+}

@@ -72,6 +72,9 @@ pub struct SplitRequest {
     pub expires: Option<String>,
     /// Send the routable rows even when some rows cannot be routed.
     pub allow_unroutable: bool,
+    /// `--encoding`: a CSV input is read from this encoding (and sent as
+    /// UTF-8); `None` requires UTF-8 (see `crate::encoding`).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// One recipient's part.
@@ -220,7 +223,8 @@ fn stem_of(path: &Path) -> String {
 pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Result<Plan> {
     let dir = &session.directory.directory;
     let me = &session.me.party;
-    let mut source = table::open(&req.input, req.sheet.as_deref(), progress(settings, &req.input, "reading"))?;
+    let mut source =
+        table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "reading"))?;
     let col = table::find_column(source.header(), &req.column, &req.input)?;
     let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
@@ -757,7 +761,8 @@ fn encrypt_parts(
     spool: &Path,
 ) -> Result<Vec<Spooled>> {
     let dir = &session.directory.directory;
-    let mut source = table::open(&req.input, req.sheet.as_deref(), progress(settings, &req.input, "encrypting"))?;
+    let mut source =
+        table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "encrypting"))?;
     let col = table::find_column(source.header(), &req.column, &req.input)?;
     let preamble = source.preamble().to_vec();
     let terminator = source.terminator();
