@@ -131,6 +131,16 @@ enum Command {
         /// Send the routable rows even when some rows match no party (those are never sent).
         #[arg(long, requires = "split_by")]
         allow_unroutable: bool,
+        /// Send a file named here even if it is empty (0 bytes), or a drop with no data.
+        #[arg(long, conflicts_with = "split_by")]
+        allow_empty: bool,
+        /// Send even if your own party is among the recipients (to your colleagues' keys).
+        #[arg(long, conflicts_with = "split_by")]
+        allow_own_party: bool,
+        /// The encoding of a CSV that is not UTF-8, e.g. windows-1252 (Excel's
+        /// plain "CSV"); it is sent converted to UTF-8. Without it such a CSV is refused.
+        #[arg(long, value_name = "LABEL")]
+        encoding: Option<String>,
         /// The sharing agreement (may be omitted when exactly one applies).
         #[arg(long)]
         agreement: Option<String>,
@@ -702,7 +712,10 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
             ));
         }
     }
-    let outcome = split::send(settings, &session, &plan, req)?;
+    let outcome = split::send(settings, &session, &plan, req);
+    // After Ctrl-C, the interrupt handler has the last word.
+    crate::interrupt::settle();
+    let outcome = outcome?;
     for ((party, status), part) in outcome.parts.iter().zip(&plan.parts) {
         let line = match status {
             PartStatus::Sent { drop, .. } => {
@@ -757,7 +770,10 @@ fn parse_since(text: &str) -> Result<jiff::Timestamp> {
 impl Cli {
     /// Runs the command and turns errors into a one-line message and exit status.
     pub fn run(self) -> ExitCode {
-        match self.dispatch() {
+        let result = self.dispatch();
+        // An interrupted send reports and exits from its handler.
+        crate::interrupt::settle();
+        match result {
             Ok(()) => ExitCode::SUCCESS,
             // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
             Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
@@ -1072,16 +1088,27 @@ impl Cli {
                 dry_run,
                 yes,
                 allow_unroutable,
+                encoding,
                 ..
             } => {
                 let [input] = <[PathBuf; 1]>::try_from(paths).map_err(|_| {
                     Error::input("split_one_file", "--split-by splits exactly one .csv or .xlsx file; give just one")
                 })?;
-                let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable };
+                let encoding = encoding.as_deref().map(crate::encoding::parse_label).transpose()?;
+                if let Some(e) = encoding {
+                    eprintln!("reading {} as {}: the parts are sent converted to UTF-8", input.display(), e.name());
+                }
+                let req = SplitRequest { input, column, sheet, agreement, expires, allow_unroutable, encoding };
+                crate::interrupt::install("split")?;
                 split_send(&settings, &req, SplitMode { dry_run, yes, json }, &mut out)
             }
-            Command::Send { to, agreement, expires, json, paths, .. } => {
-                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths })?;
+            Command::Send { to, agreement, expires, json, paths, allow_empty, allow_own_party, encoding, .. } => {
+                crate::interrupt::install("send")?;
+                let allow = crate::preflight::Allow { empty: allow_empty, own_party: allow_own_party };
+                let outcome = send::send(&settings, &SendRequest { to, agreement, expires, paths, allow, encoding });
+                // After Ctrl-C, the interrupt handler has the last word.
+                crate::interrupt::settle();
+                let outcome = outcome?;
                 if json {
                     print(
                         &mut out,
@@ -1231,6 +1258,7 @@ impl Cli {
             Command::Recall { id, json } => crate::recall::run(&settings, &id, json, &mut out),
             Command::Journal { since, agreement, party, checkpoints, json } => {
                 let since = since.map(|s| parse_since(&s)).transpose()?;
+                let party = party.map(|p| crate::suggest::journal_party(&settings, &p)).transpose()?;
                 let filter = crate::journal::Filter { since, agreement, party, checkpoints };
                 crate::journal::run(&settings.state_dir, &filter, json, &mut out)
             }

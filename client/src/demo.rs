@@ -331,6 +331,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
             agreement: None,
             expires: Some("2d".into()),
             paths: vec![corrections],
+            ..Default::default()
         },
     )?;
     n.say(&format!("Camden sent fsm-corrections-brent.csv to Barnet instead of Brent (drop {}).", wrong.id))?;

@@ -49,11 +49,20 @@ impl Kind {
 /// The exit status of a command line that does not parse (`error[usage]`).
 pub const USAGE_EXIT: u8 = 2;
 
+/// The exit statuses of a send stopped by a signal (128 + its number, as a
+/// shell reports a process a signal killed): it withdrew what it had not
+/// committed and said so (`error[interrupted]`; see `crate::interrupt`).
+pub const INTERRUPTED_EXITS: [(u8, &str); 2] = [
+    (130, "interrupted by Ctrl-C (SIGINT); a send withdraws the drops it had not committed (`error[interrupted]`)"),
+    (143, "stopped by SIGTERM; a send withdraws the drops it had not committed (`error[interrupted]`)"),
+];
+
 /// Every exit status the client uses, lowest first, with its meaning: 0,
-/// [`USAGE_EXIT`] and each [`Kind`]'s. `--help` and the man pages are
-/// generated from this list.
+/// [`USAGE_EXIT`], each [`Kind`]'s and [`INTERRUPTED_EXITS`]. `--help` and
+/// the man pages are generated from this list.
 pub fn exit_statuses() -> Vec<(u8, &'static str)> {
     let mut all = vec![(0, "success"), (USAGE_EXIT, "usage error: the command line does not parse (`error[usage]`)")];
+    all.extend(INTERRUPTED_EXITS);
     all.extend(Kind::ALL.iter().map(|k| k.exit_status()));
     all.sort_by_key(|(code, _)| *code);
     all
@@ -156,7 +165,7 @@ mod tests {
         }
         let statuses = exit_statuses();
         let codes: Vec<u8> = statuses.iter().map(|(c, _)| *c).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7], "exit statuses must be distinct and sorted");
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 130, 143], "exit statuses must be distinct and sorted");
         for kind in Kind::ALL {
             assert!(statuses.contains(&kind.exit_status()), "{kind:?}");
             assert_eq!(kind.exit_code(), kind.exit_status().0);

@@ -365,6 +365,27 @@ impl HubClient {
         self.exchange(self.signed(reqwest::Method::GET, path_and_query, Some(b""))?, async |r| self.json(r).await)
     }
 
+    /// A signed DELETE (of an empty body) returning JSON, given at most
+    /// `within` to answer: it runs while the user waits to get their prompt
+    /// back (an interrupted send withdrawing its drop).
+    pub fn delete<T: DeserializeOwned>(&self, path: &str, within: Duration) -> Result<T> {
+        let req = self.signed(reqwest::Method::DELETE, path, Some(b""))?.timeout(within);
+        self.exchange(req, async |r| self.json(r).await)
+    }
+
+    /// Another client for the same hub, as the same member, with its own
+    /// connections and runtime: for a thread that must talk to the hub
+    /// while this client is busy on another (the interrupt handler).
+    pub fn twin(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            key: self.key.clone(),
+            clock: Arc::clone(&self.clock),
+            http: std::sync::OnceLock::new(),
+            blocking: std::sync::OnceLock::new(),
+        }
+    }
+
     /// A signed POST of JSON returning JSON.
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;

@@ -356,7 +356,9 @@ impl<'a> PartReader<'a> {
         Error::input(
             "merge_not_utf8",
             format!(
-                "{} line {} is not UTF-8 text (perhaps saved as Windows-1252): save it as \"CSV UTF-8\"; nothing was merged",
+                "{} line {} is not UTF-8 text (the sender probably saved it as Windows-1252, Excel's plain \"CSV\"): \
+                 nothing was merged, the fetched files are kept as they are; ask the sender to send it again as UTF-8 \
+                 (`sealdrop send --encoding windows-1252` converts it)",
                 self.part.describe(),
                 self.line(record.position())
             ),
@@ -588,6 +590,9 @@ mod tests {
         let a = f.part("a.csv", "camden", b"upn,name\nA1,Ren\xe9e\n");
         let err = refused(&f, &[a], "merge_not_utf8");
         assert!(err.message.contains("line 2"), "{err}");
+        // Advice a recipient can follow: the fix is the sender's.
+        assert!(err.message.contains("ask the sender to send it again as UTF-8"), "{err}");
+        assert!(!err.message.contains("save it as"), "{err}");
         let b = f.part("b.csv", "camden", b"upn,name\r\nA1,x\r\nA2,Ren\xe9e\r\n");
         let err = refused(&f, &[b], "merge_not_utf8");
         assert!(err.message.contains("line 3"), "{err}");

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Recall, Recalled};
+use sealdrop_proto::api::{Recall, Recalled, code};
 
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::journal::{self, Event};
+use crate::withdraw::Withdrawal;
 
 /// What a recall did.
 #[derive(Clone, Debug, Serialize)]
@@ -92,7 +93,15 @@ pub fn summary(r: &Recalled) -> String {
 
 /// `sealdrop recall ID [--json]`.
 pub fn run(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
-    let outcome = recall(settings, id)?;
+    let outcome = match recall(settings, id) {
+        // The hub's `conflict`: the drop was never committed (a send that
+        // failed or was stopped). Nobody can see it; what the sender wants
+        // is that it goes, so withdraw it.
+        Err(e) if e.kind == Kind::Refused && e.code == code::CONFLICT => {
+            return withdraw_open(settings, id, json, out, e);
+        }
+        r => r?,
+    };
     let text = if json {
         serde_json::to_string_pretty(&outcome).map_err(|e| Error::input("internal", e.to_string()))?
     } else {
@@ -101,6 +110,27 @@ pub fn run(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> Re
     writeln!(out, "{text}").map_err(|e| Error::io("cannot write to stdout", e))?;
     warn_downloads(&outcome.recalled);
     Ok(())
+}
+
+/// `recall` of a drop that was never committed: withdraws it
+/// (`DELETE /v1/drops/{id}`); `refusal` is the recall's answer, returned if
+/// the drop turns out not to be open after all.
+fn withdraw_open(settings: &Settings, id: &str, json: bool, out: &mut dyn Write, refusal: Error) -> Result<()> {
+    let id = crate::status::parse_drop_id(id)?;
+    let session = settings.session()?;
+    match crate::withdraw::withdraw(&session.hub, &id) {
+        Withdrawal::Withdrawn => {}
+        Withdrawal::Failed(e) => return Err(e),
+        Withdrawal::AlreadyGone | Withdrawal::Committed => return Err(refusal),
+    }
+    crate::withdraw::forget(&settings.state_dir, &id);
+    crate::upload::discard(&settings.state_dir, &id);
+    let text = if json {
+        serde_json::json!({"id": id, "withdrawn": true, "committed": false}).to_string()
+    } else {
+        format!("drop {id} was never committed, so nobody could see it; withdrew it from the hub (nothing was sent)")
+    };
+    writeln!(out, "{text}").map_err(|e| Error::io("cannot write to stdout", e))
 }
 
 #[cfg(test)]

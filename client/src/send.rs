@@ -26,7 +26,7 @@ use crate::upload::{self, NewUpload, Pending};
 pub const DEFAULT_EXPIRY_DAYS: i64 = 5;
 
 /// What to send.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SendRequest {
     /// Recipients, by party id, display name or alias.
     pub to: Vec<String>,
@@ -36,6 +36,11 @@ pub struct SendRequest {
     pub expires: Option<String>,
     /// Files and folders.
     pub paths: Vec<PathBuf>,
+    /// What the sender allowed that is refused by default (see `preflight`).
+    pub allow: crate::preflight::Allow,
+    /// `--encoding`: what a `.csv` file named here that is not UTF-8 is
+    /// written in; it is sent converted to UTF-8 (see `encoding`).
+    pub encoding: Option<String>,
 }
 
 /// What was sent.
@@ -115,16 +120,20 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) ->
     }
 }
 
+/// The expiry to ask the hub for: `now + lifetime` in whole seconds,
+/// rounded down. Rounding to the nearest second asked for up to half a
+/// second more than the agreement allows whenever `now` was in the second
+/// half of a second, and the hub refused it (`bad_expiry`) at random.
+pub fn expiry_at(now: Timestamp, lifetime: SignedDuration) -> Result<Timestamp> {
+    let exact = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+    Timestamp::from_second(exact.as_second()).map_err(|e| Error::input("bad_expiry", e.to_string()))
+}
+
 /// Resolves recipients through the directory.
 pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>> {
     let mut out: Vec<PartyId> = Vec::new();
     for t in to.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
-        let party = dir.resolve_party(t).ok_or_else(|| {
-            Error::input(
-                "unknown_party",
-                format!("no party called {t:?} in the signed directory (serial {}); use a party id, name, GSS code or LA number, see `sealdrop directory show`", dir.serial),
-            )
-        })?;
+        let party = dir.resolve_party(t).ok_or_else(|| unknown_party(dir, t))?;
         if !out.contains(&party.id) {
             out.push(party.id.clone());
         }
@@ -133,6 +142,32 @@ pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>
         return Err(Error::input("no_recipients", "name at least one recipient with --to PARTY"));
     }
     Ok(out)
+}
+
+/// The error for `text`, which names no party in `dir`: with the party it
+/// most likely meant, if one is alike enough.
+pub fn unknown_party(dir: &Directory, text: &str) -> Error {
+    let what_to_do = match crate::suggest::party(dir, text) {
+        Some(id) => format!("did you mean {id}?"),
+        None => "use a party id, name, GSS code or LA number, see `sealdrop directory show`".to_owned(),
+    };
+    Error::input(
+        "unknown_party",
+        format!("no party {text:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
+    )
+}
+
+/// The error for `id`, which names no agreement in `dir`: with the one it
+/// most likely meant, if one is alike enough.
+pub fn unknown_agreement(dir: &Directory, id: &str) -> Error {
+    let what_to_do = match crate::suggest::agreement(dir, id) {
+        Some(a) => format!("did you mean {a}?"),
+        None => "see `sealdrop directory show` for the agreements".to_owned(),
+    };
+    Error::input(
+        "unknown_agreement",
+        format!("no agreement {id:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
+    )
 }
 
 /// Chooses and checks the agreement: every party must be in it and it must be in force.
@@ -145,12 +180,7 @@ pub fn choose_agreement<'d>(
 ) -> Result<&'d Agreement> {
     let everyone = || std::iter::once(sender).chain(recipients.iter());
     let a = match given {
-        Some(id) => dir.agreement(id).ok_or_else(|| {
-            Error::input(
-                "unknown_agreement",
-                format!("there is no agreement {id:?} in the signed directory (serial {})", dir.serial),
-            )
-        })?,
+        Some(id) => dir.agreement(id).ok_or_else(|| unknown_agreement(dir, id))?,
         None => {
             let covering: Vec<&Agreement> =
                 dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p))).collect();
@@ -270,6 +300,7 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
 pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &SendRequest) -> Result<SendOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let recipients = resolve_recipients(dir, &req.to)?;
+    crate::preflight::check_recipients(&me.party, &recipients, req.allow)?;
     let now = settings.clock.now();
     let agreement = choose_agreement(dir, req.agreement.as_deref(), &me.party, &recipients, now)?;
     let lifetime = lifetime(agreement, req.expires.as_deref(), now)?;
@@ -280,22 +311,38 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         age_recipients.extend(keys);
         encrypted_to.extend(listed);
     }
-    let plan = archive::plan(&req.paths)?;
+    let (paths, _converted) = crate::encoding::prepare(settings, &req.paths, req.encoding.as_deref())?;
+    let plan = archive::plan(&paths)?;
+    for warning in crate::preflight::check_plan(&plan, req.allow)? {
+        eprintln!("{warning}");
+    }
     let fingerprint = upload::fingerprint(&plan, &recipients, &agreement.id, req.expires.as_deref());
 
-    let (drop, digest) = match resume(settings, session, &fingerprint, &encrypted_to)? {
+    // From here on, Ctrl-C withdraws what this run created (`interrupt`).
+    crate::interrupt::working();
+    let resumed = resume(settings, session, &fingerprint, &encrypted_to)?;
+    // Drops earlier runs of this same send left open go first: a re-run
+    // replaces them (see `withdraw`).
+    let keep = resumed.as_ref().map(|(d, _)| &d.id);
+    crate::withdraw::replace_earlier(hub, &settings.state_dir, &fingerprint, keep, settings.quiet)?;
+    let (drop, digest) = match resumed {
         Some(done) => done,
         None => {
-            let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+            crate::interrupt::check()?;
+            let expires = expiry_at(now, lifetime)?;
             let created: CreatedDrop = hub.post(
                 "/v1/drops",
                 &CreateDrop {
                     recipients: recipients.clone(),
                     agreement: agreement.id.clone(),
-                    expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+                    expires,
                     idempotency_key: None,
                 },
             )?;
+            crate::interrupt::opened(hub, &created.id, Some(&settings.state_dir));
+            // Best effort: without the record, a re-run after a failure
+            // sends a new drop and this one waits on the hub until it expires.
+            let _ = crate::withdraw::remember(&settings.state_dir, &created.id, &fingerprint);
             // A large drop keeps a local copy of its ciphertext so a cut-off
             // upload is continued, not started again (see `upload`).
             let spool = (plan.total_bytes >= settings.resume_min_bytes).then(|| {
@@ -346,8 +393,11 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     };
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
+    crate::interrupt::check()?;
     let committed: Committed =
         hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    crate::interrupt::committed(&created.id);
+    crate::withdraw::forget(&settings.state_dir, &created.id);
     upload::discard(&settings.state_dir, &created.id);
     let receipt = settings
         .keep_receipt(
@@ -406,6 +456,7 @@ fn resume(
     if !settings.quiet {
         eprintln!("continuing the upload of drop {id} from its local encrypted copy");
     }
+    crate::interrupt::opened(&session.hub, &id, Some(&settings.state_dir));
     match upload::continue_upload(&session.hub, &id, &spool, pending.base, &digest) {
         Ok(()) => {
             Ok(Some((CreatedDrop { id, created: pending.created, expires: pending.expires, committed: None }, digest)))

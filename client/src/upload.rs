@@ -144,6 +144,17 @@ impl Pending {
     }
 }
 
+/// Whether drop `id` has a finished local copy that the same send run again
+/// continues from (what [`Pending::find`] would return for it).
+pub fn continuable(state_dir: &Path, id: &DropId) -> bool {
+    let (spool, record) = spool_paths(state_dir, id);
+    let Some(p) = std::fs::read(record).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) else {
+        return false;
+    };
+    let spool_len = std::fs::metadata(spool).map(|m| m.len()).ok();
+    p.digest.is_some_and(|d| spool_len.map(|n| p.base + n) == Some(d.len))
+}
+
 /// Removes a drop's spool and record (what cannot be removed is left for
 /// the next send to try again).
 pub fn discard(state_dir: &Path, id: &DropId) {
@@ -484,6 +495,11 @@ fn tee(
             Ok(Err(e)) => return Err(fail(&tx, e)),
             Err(_) => return Err(fail(&tx, io::Error::other("the encrypting thread stopped"))),
         };
+        // Ctrl-C: stop feeding the upload (the hub is told to withdraw the
+        // drop; see `crate::interrupt`).
+        if crate::interrupt::requested() {
+            return Err(fail(&tx, io::Error::new(io::ErrorKind::Interrupted, "interrupted")));
+        }
         hasher.update(&chunk);
         len += chunk.len() as u64;
         if let Some(k) = kept.as_mut()

@@ -46,9 +46,14 @@ fn send_cut_off(hub: &Hub, camden: &Party, file: &Path, proxy: CutProxy, local_c
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(5), "stderr:\n{err}");
     assert_eq!(error_code(&err).as_deref(), Some("hub_unreachable"), "stderr:\n{err}");
-    let outgoing = list_dir(&camden.state.join("outgoing"));
+    let id = hub.query_text("SELECT id FROM drops WHERE state = 'open'", &[]);
+    // Beside the local copy, the record that lets the same send run again
+    // replace the open drop if it cannot continue it.
+    let (records, outgoing): (Vec<String>, Vec<String>) =
+        list_dir(&camden.state.join("outgoing")).into_iter().partition(|n| n.ends_with(".open"));
     assert_eq!(outgoing.len(), if local_copy { 2 } else { 0 }, "the client's local copy: {outgoing:?}");
-    hub.query_text("SELECT id FROM drops WHERE state = 'open'", &[])
+    assert_eq!(records, [format!("{id}.open")]);
+    id
 }
 
 /// Completed sweeps so far, from the hub's metrics.

@@ -74,6 +74,9 @@ struct World {
     committed: String,
     /// camden -> islington, created but not committed.
     open: String,
+    /// Another such drop, for the sender to withdraw (the withdrawal removes
+    /// it, and `open` must stay for the upload's and the commit's cases).
+    to_withdraw: String,
     /// hackney's key, revoked by the directory in force.
     revoked: NoteSigningKey,
     /// A cosignature line by camden's witness key, and the checkpoint size it is for.
@@ -104,6 +107,9 @@ fn setup_with(options: &[&str]) -> World {
     let created = http::signed_at(&hub.url, &member_key("camden").signing, "POST", "/v1/drops", http::now(), &body);
     assert_eq!(created.status, 200, "{created:?}");
     let open = json(&created.body)["id"].as_str().expect("a drop id").to_owned();
+    let created = http::signed_at(&hub.url, &member_key("camden").signing, "POST", "/v1/drops", http::now(), &body);
+    assert_eq!(created.status, 200, "{created:?}");
+    let to_withdraw = json(&created.body)["id"].as_str().expect("a drop id").to_owned();
 
     // Directory version 2, as the coordinator makes it: an agreement of two
     // parties and a witness key for camden, then `directory revoke` of
@@ -149,6 +155,7 @@ fn setup_with(options: &[&str]) -> World {
         description,
         committed,
         open,
+        to_withdraw,
         revoked: member_key("hackney").signing,
         cosignature: (size, line),
         ciphertext_sample,
@@ -278,6 +285,22 @@ fn member_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 query: String::new(),
                 body: Body::None,
                 wrong: vec![("westminster", forbidden)],
+            },
+        ),
+        (
+            "DELETE /v1/drops/{id}",
+            Case {
+                rightful: "camden",
+                drop: Some(w.to_withdraw.clone()),
+                params: vec![],
+                query: String::new(),
+                body: Body::None,
+                // The recipient may not withdraw the sender's drop, and to
+                // anyone else the drop does not exist.
+                wrong: vec![
+                    ("islington", Expect::Refused(403, "forbidden")),
+                    ("westminster", Expect::Refused(404, "not_found")),
+                ],
             },
         ),
         (

@@ -11,8 +11,9 @@ fn single_file_arrives_byte_identical() {
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     // Not valid UTF-8, with CRLFs and a NUL: content must pass untouched.
+    // (Not named .csv: a .csv that is not UTF-8 is refused, see send_checks.rs.)
     let content: Vec<u8> = b"upn,fsm\r\nA123,1\r\n\x00\xff\xfe tail without newline".to_vec();
-    let file = camden.file("outgoing/pupils-2026.csv", &content);
+    let file = camden.file("outgoing/pupils-2026.dat", &content);
 
     let id = camden.send("islington", &[&file]);
     assert!(islington.inbox_ids().contains(&id), "the drop is not in islington's inbox");
@@ -21,8 +22,8 @@ fn single_file_arrives_byte_identical() {
     std::fs::create_dir(&out).unwrap();
     islington.fetch(&id, &out);
     let got = tree(&out);
-    assert_eq!(got.keys().collect::<Vec<_>>(), ["pupils-2026.csv"], "fetch wrote other files: {:?}", got.keys());
-    assert_eq!(got["pupils-2026.csv"], content);
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["pupils-2026.dat"], "fetch wrote other files: {:?}", got.keys());
+    assert_eq!(got["pupils-2026.dat"], content);
 
     // Fetched and acknowledged: no longer waiting in the inbox.
     assert!(!islington.inbox_ids().contains(&id), "a fetched drop is still in the inbox");

@@ -166,8 +166,7 @@ fn sealdrop_drops(args: &Args) -> Res<(usize, f64)> {
         let session = settings.session().map_err(|e| format!("{me}: {}", e.message))?;
         let files = files.clone();
         Ok(Box::new(move |i| {
-            let req =
-                SendRequest { to: vec![to.clone()], agreement: None, expires: None, paths: vec![file_path(&files, i)] };
+            let req = SendRequest { to: vec![to.clone()], paths: vec![file_path(&files, i)], ..Default::default() };
             send_in(&settings, &session, &req).map(|_| ()).map_err(|e| format!("{}: {}", e.code, e.message))
         }))
     })

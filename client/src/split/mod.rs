@@ -72,6 +72,9 @@ pub struct SplitRequest {
     pub expires: Option<String>,
     /// Send the routable rows even when some rows cannot be routed.
     pub allow_unroutable: bool,
+    /// `--encoding`: a CSV input is read from this encoding (and sent as
+    /// UTF-8); `None` requires UTF-8 (see `crate::encoding`).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// One recipient's part.
@@ -220,7 +223,8 @@ fn stem_of(path: &Path) -> String {
 pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Result<Plan> {
     let dir = &session.directory.directory;
     let me = &session.me.party;
-    let mut source = table::open(&req.input, req.sheet.as_deref(), progress(settings, &req.input, "reading"))?;
+    let mut source =
+        table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "reading"))?;
     let col = table::find_column(source.header(), &req.column, &req.input)?;
     let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
@@ -367,12 +371,7 @@ fn pick_agreement<'d>(
     now: Timestamp,
 ) -> Result<Option<&'d Agreement>> {
     if let Some(id) = given {
-        return dir.agreement(id).map(Some).ok_or_else(|| {
-            Error::input(
-                "unknown_agreement",
-                format!("there is no agreement {id:?} in the signed directory (serial {})", dir.serial),
-            )
-        });
+        return dir.agreement(id).map(Some).ok_or_else(|| crate::send::unknown_agreement(dir, id));
     }
     let mine: Vec<&Agreement> = dir.agreements.iter().filter(|a| a.includes(me) && a.in_force(now)).collect();
     match mine.as_slice() {
@@ -566,6 +565,9 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
         .prefix("split-")
         .tempdir_in(&spool_root)
         .map_err(|e| Error::io(format!("cannot create a spool folder in {}", spool_root.display()), e))?;
+    // Ctrl-C from here on withdraws the parts created and not committed.
+    crate::interrupt::working();
+    crate::interrupt::scratch(spool.path());
     let spooled = encrypt_parts(settings, session, plan, req, spool.path())?;
 
     let me = &session.me;
@@ -663,19 +665,22 @@ fn upload_part(
     let p = &plan.parts[part.index];
     let hub = &session.hub;
     let now = settings.clock.now();
-    let expires = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
+    let expires = crate::send::expiry_at(now, lifetime)?;
+    crate::interrupt::check()?;
     let created: CreatedDrop = hub.post(
         "/v1/drops",
         &CreateDrop {
             recipients: vec![p.party.clone()],
             agreement: agreement.id.clone(),
-            expires: expires.round(jiff::Unit::Second).unwrap_or(expires),
+            expires,
             idempotency_key: Some(p.idempotency_key.clone()),
         },
     )?;
     if let Some(committed) = created.committed {
         return Ok(PartResult::Existing { drop: created.id, committed });
     }
+    // No local record: the part's idempotency key makes a re-run replace it.
+    crate::interrupt::opened(hub, &created.id, None);
     let file = File::open(&part.path).map_err(|e| Error::io("cannot open a spooled part", e))?;
     let uploaded = hub.put_file(&format!("/v1/drops/{}/content", created.id), file)?;
     if uploaded.sha256 != part.digest.sha256 || uploaded.len != part.digest.len {
@@ -702,8 +707,10 @@ fn upload_part(
     };
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
+    crate::interrupt::check()?;
     let committed: Committed =
         hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    crate::interrupt::committed(&created.id);
     Ok(PartResult::Committed {
         drop: created.id,
         committed: committed.committed,
@@ -754,7 +761,8 @@ fn encrypt_parts(
     spool: &Path,
 ) -> Result<Vec<Spooled>> {
     let dir = &session.directory.directory;
-    let mut source = table::open(&req.input, req.sheet.as_deref(), progress(settings, &req.input, "encrypting"))?;
+    let mut source =
+        table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "encrypting"))?;
     let col = table::find_column(source.header(), &req.column, &req.input)?;
     let preamble = source.preamble().to_vec();
     let terminator = source.terminator();
@@ -813,6 +821,7 @@ fn encrypt_parts(
     let mut targets: Vec<Option<usize>> = Vec::new();
     let mut rows = 0u64;
     let read = source.rows(col, &mut |row| {
+        crate::interrupt::check()?;
         rows += 1;
         let Route::To(r) = router.route(&row.value) else { return Ok(()) };
         if targets.len() <= r {

@@ -89,14 +89,38 @@ impl Format {
 
 /// Opens `path` for reading rows; `sheet` applies to workbooks only (default:
 /// the first sheet).
-pub fn open(path: &Path, sheet: Option<&str>, progress: indicatif::ProgressBar) -> Result<Box<dyn RowSource>> {
+/// A CSV is read as UTF-8 (refused with `not_utf8` if it is not), or from
+/// `encoding` and converted as it is read.
+pub fn open(
+    path: &Path,
+    sheet: Option<&str>,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    progress: indicatif::ProgressBar,
+) -> Result<Box<dyn RowSource>> {
     match Format::of(path)? {
         Format::Csv => {
             if sheet.is_some() {
                 return Err(Error::input("bad_option", "--sheet applies to .xlsx workbooks only, not to CSV files"));
             }
             let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-            Ok(Box::new(CsvSource::new(file, path, progress)?))
+            // A file that is UTF-8 already is read as it is: decoding it
+            // as Windows-1252 would garble every accented name.
+            let utf8 = crate::encoding::check_utf8(path);
+            match encoding {
+                Some(encoding) if utf8.is_err() => {
+                    Ok(Box::new(CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?))
+                }
+                Some(_) => Ok(Box::new(CsvSource::new(file, path, progress)?)),
+                None => {
+                    // A pass of its own: a bad byte must stop the split
+                    // before any part is planned, whichever row it is in.
+                    utf8?;
+                    Ok(Box::new(CsvSource::new(file, path, progress)?))
+                }
+            }
+        }
+        Format::Xlsx if encoding.is_some() => {
+            Err(Error::input("bad_option", "--encoding applies to CSV files only: a .xlsx workbook is always Unicode"))
         }
         Format::Xlsx => {
             progress.finish_and_clear();

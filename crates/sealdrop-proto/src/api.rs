@@ -419,6 +419,20 @@ pub struct Recalled {
     pub downloaded_by: Vec<RecipientStatus>,
 }
 
+/// Response to `DELETE /v1/drops/{id}`: the sender withdrew a drop it
+/// never committed. No recipient ever saw it and the transfer log never
+/// named it, so nothing is logged; the hub forgot its rows and deleted
+/// whatever was uploaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Withdrawn {
+    /// The drop.
+    pub id: DropId,
+    /// When the hub withdrew it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub withdrawn: Timestamp,
+}
+
 /// A recipient's progress with a drop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use sealdrop_proto::api::{CreateDrop, CreatedDrop, DropDetails, DropState, ErrorBody, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::ids::DropId;
+use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
@@ -79,12 +80,17 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
     let agreement = agreement_allows(dir, &req.agreement, &parties, now)?;
     // Whole seconds, so the expiry the client copies into its manifest
     // equals the stored one exactly.
-    let expires = req.expires.as_second();
+    let requested = req.expires.as_second();
     let latest = now.as_second() + i64::from(agreement.max_expiry_days) * SECONDS_PER_DAY;
-    if expires <= now.as_second() {
+    if requested <= now.as_second() {
         return Err(ApiError::new(code::BAD_EXPIRY, format!("expiry {} is not in the future", req.expires)));
     }
-    if expires > latest {
+    // A sender asking for the longest expiry computes it on its own clock,
+    // which may run ahead of the hub's by as much as a signed request may
+    // (`MAX_CLOCK_SKEW_SECS`): such a request is trimmed to the limit, not
+    // refused. The client signs the expiry the hub answers with, so the
+    // manifest still states the stored one.
+    if requested > latest + MAX_CLOCK_SKEW_SECS {
         return Err(ApiError::new(
             code::BAD_EXPIRY,
             format!(
@@ -93,6 +99,7 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
             ),
         ));
     }
+    let expires = requested.min(latest);
     if expires > agreement.valid_until.as_second() {
         return Err(ApiError::new(
             code::BAD_EXPIRY,
@@ -135,7 +142,7 @@ fn already_committed(rec: DropRecord) -> Result<axum::Json<CreatedDrop>, ApiErro
 /// here is logged, and start-up cleanup removes the orphan later. The drop's
 /// lock is not taken: that would make the re-run wait for an abandoned
 /// upload that may still be streaming.
-async fn discard_files(hub: &Hub, id: &DropId) {
+pub(super) async fn discard_files(hub: &Hub, id: &DropId) {
     if let Err(e) = hub.blobs().delete_upload(id).await {
         tracing::warn!(error = %e, replaced = %id, "could not remove the upload of a replaced drop");
     }
@@ -312,7 +319,11 @@ mod tests {
             code::BAD_EXPIRY
         );
         assert_eq!(code_of(check_create(&dir, &camden, &req(&["islington"], "inner-fsm", days(30)), now())), "ok");
-        let too_far = Timestamp::from_second(days(30).as_second() + 1).unwrap();
+        // A sender's clock a little ahead of the hub's: trimmed to the limit.
+        let skewed = Timestamp::from_second(days(30).as_second() + MAX_CLOCK_SKEW_SECS).unwrap();
+        let trimmed = check_create(&dir, &camden, &req(&["islington"], "inner-fsm", skewed), now()).unwrap();
+        assert_eq!(trimmed.expires, days(30).as_second());
+        let too_far = Timestamp::from_second(days(30).as_second() + MAX_CLOCK_SKEW_SECS + 1).unwrap();
         assert_eq!(
             code_of(check_create(&dir, &camden, &req(&["islington"], "inner-fsm", too_far), now())),
             code::BAD_EXPIRY

@@ -6,7 +6,8 @@
 //!   (members and witnesses by default, anyone with `log_access = "public"`).
 //! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop.
 //! - [`fetch`], [`ack`]: the recipients' side.
-//! - [`recall`]: the sender takes back a drop nobody has acknowledged.
+//! - [`recall`]: the sender takes back a drop nobody has acknowledged;
+//!   [`withdraw`]: the sender removes a drop it never committed.
 //! - [`sent`]: the sender's view of recipients' progress.
 //! - [`tlog`]: the signed transfer log (checkpoint, tiles, entries, proofs)
 //!   and witnesses' cosignatures.
@@ -41,6 +42,7 @@ pub mod throttle;
 pub mod tlog;
 pub mod unauth_body;
 pub mod upload;
+pub mod withdraw;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -76,7 +78,7 @@ pub fn routes() -> OpenApiRouter<Hub> {
         .routes(routes!(tlog::consistency))
         .routes(routes!(tlog::cosign))
         .routes(routes!(drops::create))
-        .routes(routes!(drops::details))
+        .routes(routes!(drops::details, withdraw::withdraw))
         .routes(routes!(fetch::get_content, upload::put_content))
         .routes(routes!(upload::upload_progress))
         .routes(routes!(commit::commit))

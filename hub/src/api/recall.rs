@@ -102,9 +102,13 @@ pub async fn recall(
     let deleted = || rec.deleted.map(ts).transpose().map(|t| t.map(|t| format!(" at {t}")).unwrap_or_default());
     match rec.state {
         DropState::Open => {
+            // Only what is true of every open drop: a re-run of the send
+            // replaces it only if it was created with the same idempotency
+            // key, which a plain `sealdrop send` does not use.
             return Err(ApiError::conflict(format!(
-                "drop {id} was never committed, so no recipient can see it; it is removed at its expiry \
-                 (running the same send again replaces it)"
+                "drop {id} was never committed, so no recipient can see it; withdraw it (`DELETE /v1/drops/{id}`, \
+                 which `sealdrop recall` does for such a drop), or leave it and the hub removes it at its expiry, {}",
+                ts(rec.expires)?
             )));
         }
         DropState::Delivered => {
