@@ -437,7 +437,10 @@ fn a_members_never_ending_uploads_stop_at_its_partys_quota_and_other_parties_sti
     let fourth = format!("/v1/drops/{}/content", drops[3].id);
     let key = member_key("camden").signing;
     let head = raw::head("PUT", &fourth, Some((&key, http::now())), None, &[("content-length", "10".into())]);
-    let reply = raw::exchange(&hub.addr, &head, b"0123456789").expect("an answer");
+    // The head alone: the hub answers before reading any body, and a body
+    // it never read would turn its close into a reset that can destroy the
+    // answer before this side reads it.
+    let reply = raw::exchange(&hub.addr, &head, b"").expect("an answer");
     let message = reply.assert_error(429, "quota_open_uploads");
     assert!(message.contains("max_open_uploads_per_party = 3"), "{message}");
     // The three never-ending uploads are each stopped at the quota.
