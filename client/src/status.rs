@@ -896,6 +896,7 @@ mod tests {
             expires: t("2026-11-20T10:00:00Z"),
             log_index: 7,
             receipt: None,
+            manifest_key_fingerprint: None,
         };
         let journal = crate::journal::Journal {
             entries: vec![crate::journal::Entry {
