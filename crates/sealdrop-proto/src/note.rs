@@ -90,6 +90,16 @@ pub fn open_doc<T: SignedDoc>(note: &str, trusted: &[NoteVerifierKey]) -> Result
     Ok(Opened { doc, signer: key.name().to_owned(), key, note: note.to_owned() })
 }
 
+/// The key name and key id of each signature line on `note`, without
+/// verifying any: for telling which of several known keys made a signature
+/// that was verified elsewhere (the offline audit), never for trusting it.
+pub fn signature_ids(note: &str) -> Vec<(String, u32)> {
+    match Note::from_bytes(note.as_bytes()) {
+        Ok(parsed) => parsed_signatures(&parsed).iter().map(|s| (s.name().to_owned(), s.id())).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Reads a document without checking any signature: only for showing what a
 /// refused document claimed, never for acting on it.
 pub fn peek_doc<T: SignedDoc>(note: &str) -> Result<T, DocError> {
@@ -190,6 +200,10 @@ mod tests {
         let by_new = open_doc::<Thing>(&sign_doc(&thing(), &new), &trusted).unwrap();
         assert_eq!((by_old.key, by_new.key), (old.verifier(), new.verifier()));
         assert_eq!(by_old.signer, by_new.signer);
+        let ids = |k: &NoteSigningKey| signature_ids(&sign_doc(&thing(), k));
+        assert_eq!(ids(&old), [("islington/data-team".to_owned(), old.verifier().id())]);
+        assert_ne!(ids(&old), ids(&new));
+        assert!(signature_ids("not a note").is_empty());
     }
 
     #[test]
