@@ -39,7 +39,7 @@ use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::keys::MemberSecretKey;
-use sealdrop_proto::note::{open_doc, peek_doc, sign_doc};
+use sealdrop_proto::note::{Opened, open_doc, peek_doc, sign_doc};
 
 use crate::archive::{self, ExtractError};
 use crate::context::{Session, Settings};
@@ -238,9 +238,11 @@ fn fetch_one(
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
     let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
-    let manifest =
-        verify_manifest(dir, me, &id, &details.manifest, || commit_time_in_log(settings, session, &id, &details))
-            .inspect_err(|e| crate::undeliverable::remember(settings, &id, &details.manifest, e))?;
+    let opened = verify_manifest_opened(dir, me, &id, &details.manifest, || {
+        commit_time_in_log(settings, session, &id, &details)
+    })
+    .inspect_err(|e| crate::undeliverable::remember(settings, &id, &details.manifest, e))?;
+    let (manifest, manifest_key) = (opened.doc, opened.key);
 
     let (staging, cleaned) = crate::staging::Staging::create(&settings.state_dir, dest, &id)?;
     for c in cleaned {
@@ -291,6 +293,7 @@ fn fetch_one(
     crate::journal::record_received(
         settings,
         &manifest,
+        crate::journal::Signers { manifest: &manifest_key, receipt: &me.signing.verifier() },
         &extracted,
         &placed_in,
         acked.log_index,
@@ -370,6 +373,19 @@ pub fn verify_manifest(
     note: &str,
     commit_time: impl FnOnce() -> Result<Option<jiff::Timestamp>>,
 ) -> Result<Manifest> {
+    verify_manifest_opened(dir, me, id, note, commit_time).map(|opened| opened.doc)
+}
+
+/// [`verify_manifest`], keeping the key whose signature verified: the
+/// journal records its fingerprint, since a member name can be reused with
+/// a new key.
+pub fn verify_manifest_opened(
+    dir: &Directory,
+    me: &MemberSecretKey,
+    id: &DropId,
+    note: &str,
+    commit_time: impl FnOnce() -> Result<Option<jiff::Timestamp>>,
+) -> Result<Opened<Manifest>> {
     let claimed =
         peek_doc::<Manifest>(note).map_err(|e| Error::verification("bad_manifest", format!("drop {id}: {e}")))?;
     let refused = |e: &dyn std::fmt::Display| {
@@ -412,7 +428,7 @@ pub fn verify_manifest(
             }
         }
     };
-    let m = opened.doc;
+    let m = &opened.doc;
     if opened.signer != format!("{}/{}", m.sender, m.sender_member) {
         return Err(Error::verification(
             "bad_manifest",
@@ -433,9 +449,9 @@ pub fn verify_manifest(
     }
     let mine = me.age_identity.to_public().to_string();
     if !m.encrypted_to.iter().any(|e| e.age_recipient == mine) {
-        return Err(crate::undeliverable::not_for_me(dir, &m, me));
+        return Err(crate::undeliverable::not_for_me(dir, m, me));
     }
-    Ok(m)
+    Ok(opened)
 }
 
 fn download_and_unpack(

@@ -57,6 +57,8 @@ mod tests {
             bytes: 10,
             log_index: 4,
             receipt: None,
+            manifest_key_fingerprint: None,
+            receipt_key_fingerprint: None,
         };
         Journal {
             entries: vec![Entry {

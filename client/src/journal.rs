@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use sealdrop_log::checkpoint::SignedCheckpoint;
 use sealdrop_proto::drop::Manifest;
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::note::peek_doc;
+use sealdrop_proto::keys::NoteVerifierKey;
+use sealdrop_proto::note::open_doc;
 
 use crate::context::Settings;
 use crate::error::{Error, Result};
@@ -111,6 +112,11 @@ pub struct Sent {
     /// The offline log receipt, when it could be kept.
     #[serde(default)]
     pub receipt: Option<PathBuf>,
+    /// The fingerprint (`SHA256:...`) of the key whose signature on the
+    /// manifest verified: the member name alone does not say which key,
+    /// once it is reused with a new one. `null` in lines of older versions.
+    #[serde(default)]
+    pub manifest_key_fingerprint: Option<String>,
 }
 
 /// A drop fetched, decrypted, placed and acknowledged.
@@ -135,6 +141,14 @@ pub struct Received {
     /// The offline log receipt, when it could be kept.
     #[serde(default)]
     pub receipt: Option<PathBuf>,
+    /// The fingerprint of the sender's key whose signature on the manifest
+    /// verified (`null` in lines of older versions).
+    #[serde(default)]
+    pub manifest_key_fingerprint: Option<String>,
+    /// The fingerprint of this client's key that signed the receipt
+    /// (`null` in lines of older versions).
+    #[serde(default)]
+    pub receipt_key_fingerprint: Option<String>,
 }
 
 /// A recalled drop.
@@ -235,21 +249,25 @@ pub fn record(settings: &Settings, event: Event) {
 }
 
 /// Hook for senders: records a committed drop from its signed manifest
-/// `manifest_note` (as the sender signed it), with the top-level `names`
-/// and the plaintext size, when known.
+/// `manifest_note` (as the sender signed it with `signer`'s private half),
+/// with the top-level `names` and the plaintext size, when known.
+#[allow(clippy::too_many_arguments)]
 pub fn record_sent(
     settings: &Settings,
     manifest_note: &str,
+    signer: &NoteVerifierKey,
     names: Vec<String>,
     plaintext_bytes: Option<u64>,
     committed: Timestamp,
     log_index: u64,
     receipt: Option<&Path>,
 ) {
-    let m = match peek_doc::<Manifest>(manifest_note) {
-        Ok(m) => m,
+    // The fingerprint is of the key the signature verifies with, not of
+    // whatever key this client would use now.
+    let (m, key) = match open_doc::<Manifest>(manifest_note, std::slice::from_ref(signer)) {
+        Ok(opened) => (opened.doc, opened.key),
         Err(e) => {
-            eprintln!("warning: could not record this drop in the local journal: its manifest does not parse ({e})");
+            eprintln!("warning: could not record this drop in the local journal: its manifest does not verify ({e})");
             return;
         }
     };
@@ -268,8 +286,19 @@ pub fn record_sent(
             expires: m.expires,
             log_index,
             receipt: receipt.map(absolute),
+            manifest_key_fingerprint: Some(key.fingerprint()),
         }),
     );
+}
+
+/// The keys that signed a fetched drop's documents: the sender's key that
+/// verified its manifest, and this client's key that signed the receipt.
+#[derive(Clone, Copy, Debug)]
+pub struct Signers<'a> {
+    /// The key the manifest's signature verified with.
+    pub manifest: &'a NoteVerifierKey,
+    /// The key that signed the receipt.
+    pub receipt: &'a NoteVerifierKey,
 }
 
 /// The top-level names of what `send` packs.
@@ -282,6 +311,7 @@ pub fn top_level_names(plan: &crate::archive::Plan) -> Vec<String> {
 pub fn record_received(
     settings: &Settings,
     manifest: &Manifest,
+    signers: Signers<'_>,
     extracted: &crate::archive::Extracted,
     dest: &Path,
     log_index: u64,
@@ -299,6 +329,8 @@ pub fn record_received(
             bytes: extracted.bytes,
             log_index,
             receipt: receipt.map(absolute),
+            manifest_key_fingerprint: Some(signers.manifest.fingerprint()),
+            receipt_key_fingerprint: Some(signers.receipt.fingerprint()),
         }),
     );
 }
@@ -526,6 +558,12 @@ fn join_parties<'a>(p: impl IntoIterator<Item = &'a PartyId>) -> String {
     p.into_iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
 }
 
+/// `  <what> SHA256:...` when the fingerprint is known (lines of older
+/// versions have none).
+fn key_text(what: &str, fingerprint: &Option<String>) -> String {
+    fingerprint.as_deref().map(|f| format!("  {what} {}", shown(f))).unwrap_or_default()
+}
+
 /// One line for an entry, e.g. `2026-11-20T10:02:11Z  sent      <drop>  to
 /// islington, hackney  under <agreement>  fsm.csv (12.0 KiB)`.
 pub fn line(journal: &Journal, e: &Entry) -> String {
@@ -537,21 +575,24 @@ pub fn line(journal: &Journal, e: &Entry) -> String {
                 None => format!("{} encrypted", human_bytes(s.ciphertext_len)),
             };
             format!(
-                "{head}{}  to {}  under {}  {} ({size})",
+                "{head}{}  to {}  under {}  {} ({size}){}",
                 s.drop,
                 join_parties(&s.recipients),
                 shown(&s.agreement),
-                names_text(&s.names)
+                names_text(&s.names),
+                key_text("signed with key", &s.manifest_key_fingerprint)
             )
         }
         Event::Received(r) => format!(
-            "{head}{}  from {}  under {}  {} ({})  into {}",
+            "{head}{}  from {}  under {}  {} ({})  into {}{}{}",
             r.drop,
             r.from,
             shown(&r.agreement),
             names_text(&r.names),
             human_bytes(r.bytes),
-            crate::names::shown_path(&r.dest)
+            crate::names::shown_path(&r.dest),
+            key_text("manifest key", &r.manifest_key_fingerprint),
+            key_text("receipt key", &r.receipt_key_fingerprint)
         ),
         Event::Recalled(r) => match sent_of(journal, &r.drop) {
             Some(s) => format!(
@@ -613,6 +654,9 @@ mod tests {
         p.parse().unwrap()
     }
 
+    const CAMDEN_KEY: &str = "SHA256:0123456789abcdef0123456789abcdef";
+    const ISLINGTON_KEY: &str = "SHA256:fedcba9876543210fedcba9876543210";
+
     fn sent(drop: &DropId, to: &[&str], agreement: &str, names: &[&str]) -> Event {
         Event::Sent(Sent {
             drop: drop.clone(),
@@ -627,6 +671,7 @@ mod tests {
             expires: t("2026-11-25T10:02:00Z"),
             log_index: 7,
             receipt: Some("/state/log/receipts/x.committed.tlog-proof".into()),
+            manifest_key_fingerprint: Some(CAMDEN_KEY.into()),
         })
     }
 
@@ -641,6 +686,8 @@ mod tests {
             bytes: 2048,
             log_index: 9,
             receipt: None,
+            manifest_key_fingerprint: Some(CAMDEN_KEY.into()),
+            receipt_key_fingerprint: Some(ISLINGTON_KEY.into()),
         })
     }
 
@@ -741,6 +788,32 @@ mod tests {
     }
 
     #[test]
+    fn journal_keeps_the_signing_keys_fingerprints_and_reads_older_lines_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (id(), id());
+        append(dir.path(), t("2026-11-20T10:00:00Z"), sent(&a, &["islington"], "fsm", &["a.csv"])).unwrap();
+        append(dir.path(), t("2026-11-20T10:01:00Z"), received(&b, "camden", "fsm")).unwrap();
+        let p = path(dir.path());
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        // A line of a version before the fingerprints were kept.
+        writeln!(
+            f,
+            r#"{{"v":1,"event":"received","time":"2026-11-20T10:02:00Z","drop":"{a}","from":"camden","agreement":"fsm","names":["x.csv"],"dest":"/in","files":1,"bytes":3,"log_index":5,"receipt":null}}"#
+        )
+        .unwrap();
+        drop(f);
+        let j = read(dir.path()).unwrap();
+        assert_eq!((j.entries.len(), j.unknown, j.damaged), (3, 0, 0));
+        let json = serde_json::to_value(select(&j, &Filter::default())).unwrap();
+        assert_eq!(json[0]["manifest_key_fingerprint"], CAMDEN_KEY);
+        assert_eq!(json[1]["manifest_key_fingerprint"], CAMDEN_KEY);
+        assert_eq!(json[1]["receipt_key_fingerprint"], ISLINGTON_KEY);
+        assert!(json[2]["manifest_key_fingerprint"].is_null() && json[2]["receipt_key_fingerprint"].is_null());
+        let old = line(&j, &j.entries[2]);
+        assert!(old.ends_with("into /in"), "no key is made up for an older line: {old}");
+    }
+
+    #[test]
     fn journal_missing_is_empty() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(&dir.path().join("nothing-here")).unwrap(), Journal::default());
@@ -805,13 +878,17 @@ mod tests {
         let lines: Vec<String> = select(&j, &Filter::default()).iter().map(|e| line(&j, e)).collect();
         assert_eq!(
             lines[0],
-            format!("2026-10-01T09:00:00Z  sent      {a}  to islington, hackney  under fsm  fsm.csv (12.0 KiB)")
+            format!(
+                "2026-10-01T09:00:00Z  sent      {a}  to islington, hackney  under fsm  fsm.csv (12.0 KiB)  \
+                 signed with key {CAMDEN_KEY}"
+            )
         );
-        assert!(lines[1].ends_with("a, b, c and 1 more (12.0 KiB)"), "{}", lines[1]);
+        assert!(lines[1].contains("a, b, c and 1 more (12.0 KiB)  signed with key"), "{}", lines[1]);
         assert_eq!(
             lines[2],
             format!(
-                "2026-11-02T09:00:00Z  received  {b}  from camden  under sen  fsm-camden.csv (2.0 KiB)  into /home/me/incoming"
+                "2026-11-02T09:00:00Z  received  {b}  from camden  under sen  fsm-camden.csv (2.0 KiB)  into /home/me/incoming  \
+                 manifest key {CAMDEN_KEY}  receipt key {ISLINGTON_KEY}"
             )
         );
         assert_eq!(

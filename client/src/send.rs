@@ -411,6 +411,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     crate::journal::record_sent(
         settings,
         &note,
+        &me.signing.verifier(),
         crate::journal::top_level_names(&plan),
         Some(plan.total_bytes),
         committed.committed,

@@ -311,6 +311,10 @@ pub struct StatusDrop {
     pub idempotency_key: Option<String>,
     /// Each recipient's progress, in the manifest's order.
     pub recipients: Vec<StatusRecipient>,
+    /// The fingerprint (`SHA256:...`, as `key show` prints it) of the key
+    /// the manifest's signature verified with; `null` while the commit is
+    /// not backed, or for a drop a version without it sent.
+    pub manifest_key_fingerprint: Option<String>,
 }
 
 /// One recipient of a drop in `status --json`.
@@ -335,6 +339,10 @@ pub struct StatusRecipient {
     /// The member of the recipient party whose key signed the receipt (e.g.
     /// `data-team`); `null` if none.
     pub acknowledged_by: Option<String>,
+    /// The fingerprint of the key the receipt's signature verified with
+    /// (which of `acknowledged_by`'s keys, once its name is reused with a
+    /// new one); `null` if no receipt is backed.
+    pub receipt_key_fingerprint: Option<String>,
 }
 
 /// The drop as `status --json` shows it.
@@ -367,8 +375,10 @@ pub fn status_drop(v: &View, names: &HashMap<DropId, Vec<String>>) -> StatusDrop
                 fetched: r.fetched,
                 acknowledged: r.acknowledged,
                 acknowledged_by: r.acknowledged_by.clone(),
+                receipt_key_fingerprint: v.backed.recipients[i].acknowledged_key.clone(),
             })
             .collect(),
+        manifest_key_fingerprint: v.backed.manifest_key.clone(),
     }
 }
 
@@ -401,8 +411,10 @@ pub fn missing_drop(m: &Missing) -> StatusDrop {
                 fetched: None,
                 acknowledged: None,
                 acknowledged_by: None,
+                receipt_key_fingerprint: None,
             })
             .collect(),
+        manifest_key_fingerprint: s.manifest_key_fingerprint.clone(),
     }
 }
 
@@ -449,8 +461,9 @@ fn agreement_ended(d: &SentDrop) -> bool {
     d.state == DropState::Expired && d.deleted.is_some_and(|t| t < d.expires)
 }
 
-/// The text for one recipient.
-pub fn recipient_line(d: &SentDrop, r: &RecipientStatus) -> String {
+/// The text for one recipient; `key` is the fingerprint of the key its
+/// receipt verified with, when backed.
+pub fn recipient_line(d: &SentDrop, r: &RecipientStatus, key: Option<&str>) -> String {
     let party = &r.party;
     let fetched = |t: Timestamp| format!("fetched {t}");
     match outcome(d.state, r) {
@@ -460,6 +473,9 @@ pub fn recipient_line(d: &SentDrop, r: &RecipientStatus) -> String {
                 r.acknowledged.map_or_else(String::new, |t| t.to_string()),
                 r.acknowledged_by.as_deref().unwrap_or("?")
             );
+            if let Some(k) = key {
+                s.push_str(&format!(" (key {k})"));
+            }
             if let Some(t) = r.fetched {
                 s.push_str(&format!(" ({})", fetched(t)));
             }
@@ -569,9 +585,10 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
             "unbacked" => format!("UNBACKED (the hub says {})", claimed.state.as_str()),
             other => other.to_owned(),
         };
+        let key = v.backed.manifest_key.as_deref().map(|k| format!("  signed with key {k}")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "{}  {state}  {}  {}  {committed}  expires {}{files}",
+            "{}  {state}  {}  {}  {committed}  expires {}{key}{files}",
             d.id,
             crate::names::shown(&d.agreement),
             human_bytes(d.size),
@@ -587,7 +604,7 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
             let line = match (&v.backed.recipients[i].problem, v.stranded_reason(&d, i)) {
                 (Some(p), _) => p.clone(),
                 (None, Some(why)) => format!("UNDELIVERABLE: {why}"),
-                (None, None) => recipient_line(&d, r),
+                (None, None) => recipient_line(&d, r, v.backed.recipients[i].acknowledged_key.as_deref()),
             };
             let _ = writeln!(s, "    {:<width$}  {line}", r.party.as_str());
         }
@@ -650,6 +667,7 @@ mod tests {
     fn backed(d: &SentDrop) -> View {
         let backed = Backed {
             committed: d.committed,
+            manifest_key: None,
             deleted: d.deleted.map(|at| {
                 let reason = match d.state {
                     DropState::Recalled => sealdrop_log::entry::DeletionReason::Recalled,
@@ -664,6 +682,7 @@ mod tests {
                 .map(|r| crate::status_log::BackedRecipient {
                     fetched: r.fetched,
                     acknowledged: r.acknowledged.map(|at| (at, "data-team".to_owned())),
+                    acknowledged_key: None,
                     problem: None,
                 })
                 .collect(),
@@ -712,14 +731,14 @@ mod tests {
             Some("2026-11-20T10:00:03Z"),
         );
         assert_eq!(
-            recipient_line(&d, &d.recipients[0]),
+            recipient_line(&d, &d.recipients[0], None),
             "acknowledged 2026-11-16T08:01:00Z by data-team (fetched 2026-11-16T08:00:00Z)"
         );
         assert_eq!(
-            recipient_line(&d, &d.recipients[1]),
+            recipient_line(&d, &d.recipients[1], None),
             "NOT DELIVERED: expired 2026-11-20T10:00:00Z before islington acknowledged"
         );
-        let camden = recipient_line(&d, &d.recipients[2]);
+        let camden = recipient_line(&d, &d.recipients[2], None);
         assert!(camden.starts_with("NOT DELIVERED: expired 2026-11-20T10:00:00Z before camden acknowledged"));
         assert!(camden.contains("downloaded the ciphertext at 2026-11-16T08:00:00Z"), "{camden}");
         assert_eq!(
@@ -753,6 +772,7 @@ mod tests {
                 "files",
                 "id",
                 "idempotency_key",
+                "manifest_key_fingerprint",
                 "problems",
                 "recipients",
                 "size",
@@ -764,7 +784,17 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["acknowledged", "acknowledged_by", "claimed_outcome", "fetched", "outcome", "party", "problem", "reason"]
+            [
+                "acknowledged",
+                "acknowledged_by",
+                "claimed_outcome",
+                "fetched",
+                "outcome",
+                "party",
+                "problem",
+                "reason",
+                "receipt_key_fingerprint"
+            ]
         );
     }
 
@@ -773,7 +803,7 @@ mod tests {
         let d = drop(DropState::Expired, vec![r("islington", None, None)], Some("2026-11-18T00:00:00Z"));
         assert!(deletion(&d).contains("the agreement ended"), "{}", deletion(&d));
         assert_eq!(
-            recipient_line(&d, &d.recipients[0]),
+            recipient_line(&d, &d.recipients[0], None),
             "NOT DELIVERED: deleted 2026-11-18T00:00:00Z when the agreement ended, before islington acknowledged"
         );
     }
@@ -785,9 +815,9 @@ mod tests {
             vec![r("islington", F, None), r("hackney", None, None)],
             Some("2026-11-17T12:00:00Z"),
         );
-        let line = recipient_line(&d, &d.recipients[0]);
+        let line = recipient_line(&d, &d.recipients[0], None);
         assert!(line.contains("downloaded it at 2026-11-16T08:00:00Z before the recall and may hold a copy"), "{line}");
-        assert_eq!(recipient_line(&d, &d.recipients[1]), "recalled before hackney fetched it");
+        assert_eq!(recipient_line(&d, &d.recipients[1], None), "recalled before hackney fetched it");
         assert_eq!(deletion(&d), "ciphertext deleted 2026-11-17T12:00:00Z: you recalled it");
         assert_eq!(summary(&views(std::slice::from_ref(&d)), 0), "1 drop: 1 recalled; 0 non-deliveries");
         let json = to_json(&views(std::slice::from_ref(&d)), &[], &HashMap::new());
@@ -825,6 +855,34 @@ mod tests {
         assert_eq!(json[2]["recipients"][0]["acknowledged_by"], "data-team");
         assert_eq!(json[2]["verified"], true);
         assert_eq!(render(&[], &[], &names), "no drops sent");
+    }
+
+    #[test]
+    fn status_names_the_key_each_receipt_and_the_manifest_verified_with() {
+        // islington/data-team's key replaced (a lost laptop): the same
+        // member name acknowledged one drop with the old key, one with the new.
+        const OLD: &str = "SHA256:00112233445566778899aabbccddeeff";
+        const NEW: &str = "SHA256:ffeeddccbbaa99887766554433221100";
+        const MINE: &str = "SHA256:0123456789abcdef0123456789abcdef";
+        let before = drop(DropState::Delivered, vec![r("islington", F, A)], Some("2026-11-16T08:01:00Z"));
+        let after = drop(DropState::Committed, vec![r("islington", F, A), r("hackney", None, None)], None);
+        let mut views = views(&[before, after]);
+        for (v, key) in views.iter_mut().zip([OLD, NEW]) {
+            v.backed.manifest_key = Some(MINE.into());
+            v.backed.recipients[0].acknowledged_key = Some(key.into());
+        }
+        let json = to_json(&views, &[], &HashMap::new());
+        for (d, key) in json.as_array().unwrap().iter().zip([OLD, NEW]) {
+            assert_eq!(d["manifest_key_fingerprint"], MINE, "{d}");
+            assert_eq!(d["recipients"][0]["acknowledged_by"], "data-team");
+            assert_eq!(d["recipients"][0]["receipt_key_fingerprint"], key, "{d}");
+        }
+        assert!(json[1]["recipients"][1]["receipt_key_fingerprint"].is_null(), "no receipt, no key");
+        let text = render(&views, &[], &HashMap::new());
+        let acks: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("islington")).collect();
+        assert!(acks[0].ends_with(&format!("by data-team (key {OLD}) (fetched 2026-11-16T08:00:00Z)")), "{text}");
+        assert!(acks[1].contains(&format!("by data-team (key {NEW})")), "{text}");
+        assert!(text.lines().next().unwrap().ends_with(&format!("  signed with key {MINE}")), "{text}");
     }
 
     #[test]
@@ -896,6 +954,7 @@ mod tests {
             expires: t("2026-11-20T10:00:00Z"),
             log_index: 7,
             receipt: None,
+            manifest_key_fingerprint: None,
         };
         let journal = crate::journal::Journal {
             entries: vec![crate::journal::Entry {

@@ -124,8 +124,9 @@ pub struct Prover<'a> {
     path: PathBuf,
     proven: Proven,
     changed: bool,
-    /// This client's own commits, from its journal: (log index, fact).
-    journal: HashMap<DropId, (u64, Fact)>,
+    /// This client's own commits, from its journal: (log index, fact, the
+    /// fingerprint of the key its manifest's signature verified with).
+    journal: HashMap<DropId, (u64, Fact, Option<String>)>,
     /// The coordinator's key, to verify earlier directory versions with.
     authority: NoteVerifierKey,
     /// Member keys of earlier directory versions that the current one no
@@ -166,7 +167,7 @@ impl<'a> Prover<'a> {
                         sha256: s.ciphertext_sha256.clone(),
                         len: s.ciphertext_len,
                     };
-                    Some((s.drop.clone(), (s.log_index, fact)))
+                    Some((s.drop.clone(), (s.log_index, fact, s.manifest_key_fingerprint.clone())))
                 }
                 _ => None,
             })
@@ -391,11 +392,20 @@ fn signing_key<T: SignedDoc>(note: &str, keys: &[NoteVerifierKey]) -> std::resul
         .ok_or_else(|| format!("holds a {} signed by {signer}, which no key verifies", T::WHAT))
 }
 
+/// The fingerprint of a fact's key (its verifier-key text).
+fn fingerprint_of(key: &str) -> Option<String> {
+    key.parse::<NoteVerifierKey>().ok().map(|k| k.fingerprint())
+}
+
 /// What the log backs of one drop the hub listed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Backed {
     /// The commit entry's time, when proved.
     pub committed: Option<Timestamp>,
+    /// The fingerprint of the key the manifest's signature verified with,
+    /// when the commit is backed: from the proved log entry, or for this
+    /// client's own send, from its journal (`None` for lines of older versions).
+    pub manifest_key: Option<String>,
     /// The deletion statement's reason and time, when proved.
     pub deleted: Option<(DeletionReason, Timestamp)>,
     /// Per recipient, in the hub's order.
@@ -411,6 +421,10 @@ pub struct BackedRecipient {
     pub fetched: Option<Timestamp>,
     /// The acknowledgement's time and member, when proved.
     pub acknowledged: Option<(Timestamp, String)>,
+    /// The fingerprint of the key the receipt's signature verified with,
+    /// when the acknowledgement is proved: the member name alone does not
+    /// say which key, once it is reused with a new one.
+    pub acknowledged_key: Option<String>,
     /// The hub's claim about this recipient the log does not back.
     pub problem: Option<String>,
 }
@@ -441,15 +455,16 @@ pub fn back(prover: &mut Prover<'_>, d: &SentDrop) -> Result<Backed> {
     }
     let me = prover.session.me.party.clone();
     // The commit: from this client's journal when it sent the drop, else the log.
-    let commit = match (prover.journal.get(&d.id).cloned(), d.committed_log_index) {
-        (Some((at, fact)), Some(i)) if at == i => Ok(fact),
-        (_, Some(i)) => prover.fact(i)?,
-        (_, None) => Err("the hub names no log entry for its commit".to_owned()),
+    let (commit, journalled_key) = match (prover.journal.get(&d.id).cloned(), d.committed_log_index) {
+        (Some((at, fact, key)), Some(i)) if at == i => (Ok(fact), key),
+        (_, Some(i)) => (prover.fact(i)?, None),
+        (_, None) => (Err("the hub names no log entry for its commit".to_owned()), None),
     };
     let manifest = match commit {
         Ok(Fact::Committed { drop, at, key, sha256, len }) if drop == d.id => {
             if prover.vouched(&me, key.as_deref(), at) {
                 b.committed = Some(at);
+                b.manifest_key = key.as_deref().map_or(journalled_key, fingerprint_of);
                 Some((sha256, len))
             } else {
                 b.problems.push(format!("the hub says committed; the manifest's key was revoked before {at}"));
@@ -537,6 +552,7 @@ fn back_recipient(
                     b.problem = Some(format!("{says}; the receipt in the log is for other bytes than you sent"));
                 } else {
                     b.acknowledged = Some((at, member));
+                    b.acknowledged_key = fingerprint_of(&key);
                 }
             }
             Ok(_) => b.problem = Some(format!("{says}; the log entry it names records something else")),

@@ -122,19 +122,21 @@ fn the_ig_report_is_written_only_for_a_verified_log() {
         lines.next(),
         Some(
             "drop_id,agreement,sender,recipient,ciphertext_bytes,committed,fetched,acknowledged,hours_to_acknowledge,outcome,\
-             deleted,deletion_reason,recalled_by,delivery"
+             deleted,deletion_reason,recalled_by,delivery,manifest_signer,manifest_key_fingerprint,receipt_signer,\
+             receipt_key_fingerprint"
         )
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3, "two deliveries of the first drop and one of the second: {csv_text}");
-    // The outcome column, then the delivery column (the last).
+    // The outcome column, then the delivery column (before the signing keys).
     let outcome = |r: &&&str| r.split(',').nth(9).unwrap_or_default().to_owned();
+    let delivery = |r: &&&str| r.split(',').nth(13).unwrap_or_default().to_owned();
     assert_eq!(
-        rows.iter().filter(|r| outcome(r) == "acknowledged" && r.ends_with(",delivered")).count(),
+        rows.iter().filter(|r| outcome(r) == "acknowledged" && delivery(r) == "delivered").count(),
         2,
         "{csv_text}"
     );
-    assert_eq!(rows.iter().filter(|r| outcome(r) == "waiting" && r.ends_with(",pending")).count(), 1, "{csv_text}");
+    assert_eq!(rows.iter().filter(|r| outcome(r) == "waiting" && delivery(r) == "pending").count(), 1, "{csv_text}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Camden") && page.contains("Islington") && page.contains("Hackney"));
     for external in ["src=\"http", "href=\"http", "url(http", "<link", "<script", "@import"] {

@@ -9,4 +9,5 @@ pub mod ended;
 pub mod output;
 pub mod period;
 pub mod report;
+pub mod signers;
 pub mod warnings;

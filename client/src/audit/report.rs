@@ -25,8 +25,10 @@ use jiff::Timestamp;
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::drop::{Manifest, Receipt};
-use sealdrop_proto::ids::PartyId;
+use sealdrop_proto::ids::{PartyId, key_name};
 use sealdrop_proto::note::peek_doc;
+
+use crate::audit::signers::{KeyIx, KeyUse, SignerKey, Signers, key_uses};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{human_bytes, write_atomic};
@@ -162,6 +164,8 @@ pub struct UndeliveredDrop {
     /// For a recalled drop, its recall (`None` when the log holds no
     /// `drop_recalled` entry for it, as in logs older than recall entries).
     pub recall: Option<Recall>,
+    /// The key that signed its manifest ([`crate::audit::signers`]).
+    pub manifest_key: Option<SignerKey>,
 }
 
 /// A drop still on the hub at the end of the log.
@@ -183,6 +187,8 @@ pub struct WaitingDrop {
     pub committed: Timestamp,
     /// When it expires.
     pub expires: Timestamp,
+    /// The key that signed its manifest ([`crate::audit::signers`]).
+    pub manifest_key: Option<SignerKey>,
 }
 
 /// Whether something appeared or disappeared between directory versions.
@@ -405,6 +411,10 @@ pub struct DeliveryRow<'a> {
     pub deleted: Option<(Timestamp, DeletionReason)>,
     /// The member key that recalled the drop, if its sender recalled it.
     pub recalled_by: Option<&'a str>,
+    /// The key the drop's manifest was signed with.
+    pub manifest_key: Option<&'a SignerKey>,
+    /// The key this recipient's receipt was signed with, if it acknowledged.
+    pub receipt_key: Option<&'a SignerKey>,
 }
 
 /// The report: plain data, ready for [`write_csv`] and [`write_html`].
@@ -468,7 +478,11 @@ pub struct Report {
     /// what a stolen key did before its revocation was published. Empty
     /// unless the caller fills it from the audit's verdict.
     pub used_after_revocation: Vec<String>,
+    /// The keys that signed the selected drops' manifests and receipts,
+    /// with how often and when ([`crate::audit::signers`]).
+    pub signing_keys: Vec<KeyUse>,
     drops: Vec<DropSummary>,
+    signer_keys: Vec<SignerKey>,
     party_ids: Vec<PartyId>,
     agreement_ids: Vec<String>,
     recall_keys: Vec<String>,
@@ -487,6 +501,8 @@ struct DropSummary {
     deleted: Option<(Timestamp, DeletionReason)>,
     /// When it was recalled, and by which member key (interned).
     recalled: Option<(Timestamp, u32)>,
+    /// The key that signed its manifest.
+    manifest_key: KeyIx,
     recipients: Box<[RecipientState]>,
 }
 
@@ -495,6 +511,8 @@ struct RecipientState {
     party: u32,
     fetched: Option<Timestamp>,
     acknowledged: Option<Timestamp>,
+    /// The key that signed its receipt.
+    receipt_key: KeyIx,
 }
 
 /// What a whole drop came to.
@@ -585,6 +603,7 @@ struct Builder {
     /// holds the drops on the hub at any one time.
     live: HashMap<[u8; 28], u32>,
     published: BTreeMap<u64, (Timestamp, String)>,
+    signers: Signers,
     entries_read: u64,
     unreadable: u64,
     span: Option<(Timestamp, Timestamp)>,
@@ -611,6 +630,7 @@ impl Builder {
                 Ok(HubStatement::DirectoryPublished { time, serial, sha256 }) => {
                     self.saw_time(time);
                     self.published.entry(serial).or_insert((time, sha256));
+                    self.signers.published(serial);
                 }
                 Ok(HubStatement::DropDeleted { time, drop, reason }) => {
                     self.saw_time(time);
@@ -640,8 +660,14 @@ impl Builder {
                     .recipients
                     .iter()
                     .filter(|p| seen.insert(*p))
-                    .map(|p| RecipientState { party: self.parties.get(p), fetched: None, acknowledged: None })
+                    .map(|p| RecipientState {
+                        party: self.parties.get(p),
+                        fetched: None,
+                        acknowledged: None,
+                        receipt_key: KeyIx::NONE,
+                    })
                     .collect();
+                let manifest_key = KeyIx::of(self.signers.signer(&manifest, &key_name(&m.sender, &m.sender_member)));
                 let summary = DropSummary {
                     id,
                     log_index: index,
@@ -652,6 +678,7 @@ impl Builder {
                     expires: m.expires,
                     deleted: None,
                     recalled: None,
+                    manifest_key,
                     recipients,
                 };
                 let ix = u32::try_from(self.drops.len()).expect("fewer than 4 billion drops");
@@ -674,10 +701,13 @@ impl Builder {
                     return;
                 };
                 let Some(&p) = self.parties.index.get(&rc.recipient) else { return };
+                let key = self.signers.signer(&receipt, &key_name(&rc.recipient, &rc.member));
                 if let Some(d) = self.live_drop(rc.drop.as_str())
                     && let Some(r) = d.recipients.iter_mut().find(|r| r.party == p)
+                    && r.acknowledged.is_none()
                 {
-                    r.acknowledged.get_or_insert(acknowledged);
+                    r.acknowledged = Some(acknowledged);
+                    r.receipt_key = KeyIx::of(key);
                 }
             }
             LogEntry::DropRecalled { drop, recalled, request, .. } => {
@@ -781,11 +811,13 @@ pub fn build(input: ReportInput) -> Report {
     directories.sort_by_key(|d| d.directory.serial);
     directories.dedup_by_key(|d| d.directory.serial);
 
-    let mut b = Builder::default();
+    let mut b = Builder { signers: Signers::new(&directories), ..Builder::default() };
     for (index, entry) in entries {
         b.entry(index, entry, agreement.as_deref(), Period(since, until));
     }
-    let Builder { parties, agreements, recall_keys, drops, published, entries_read, unreadable, span, .. } = b;
+    let Builder { parties, agreements, recall_keys, drops, published, signers, entries_read, unreadable, span, .. } = b;
+    let signer_keys = signers.into_keys();
+    let signer = |ix: Option<u32>| ix.map(|i| signer_keys[i as usize].clone());
     let party_ids = parties.items;
     let agreement_ids = agreements.items;
     let recall_keys = recall_keys.items;
@@ -839,6 +871,7 @@ pub fn build(input: ReportInput) -> Report {
             expires: d.expires,
             deleted,
             recall: d.recalled.map(|(at, by)| Recall { at, by: recall_keys[by as usize].clone() }),
+            manifest_key: signer(d.manifest_key.get()),
         };
         match (d.outcome(), d.deleted) {
             (DropOutcome::ExpiredUndelivered, Some((t, _))) => expired.push(undelivered(t)),
@@ -853,6 +886,7 @@ pub fn build(input: ReportInput) -> Report {
                 bytes: d.bytes,
                 committed: d.committed,
                 expires: d.expires,
+                manifest_key: signer(d.manifest_key.get()),
             }),
             _ => {}
         }
@@ -915,9 +949,17 @@ pub fn build(input: ReportInput) -> Report {
     let directory_versions = directory_versions(&directories, &published, Period(since, until));
     let shown: BTreeSet<u64> = directory_versions.iter().map(|v| v.serial).collect();
     let revocations = revocations(&directories).into_iter().filter(|r| shown.contains(&r.serial)).collect();
+    let uses = drops.iter().flat_map(|d| {
+        let manifest = d.manifest_key.get().map(|k| (k, false, d.committed));
+        let receipts = d.recipients.iter().filter_map(|r| Some((r.receipt_key.get()?, true, r.acknowledged?)));
+        manifest.into_iter().chain(receipts)
+    });
+    let signing_keys = key_uses(&signer_keys, uses, &directories);
 
     Report {
         used_after_revocation: Vec::new(),
+        signing_keys,
+        signer_keys,
         origin,
         checkpoint_size,
         entries_read,
@@ -1153,6 +1195,8 @@ impl Report {
                 outcome: d.recipient_outcome(r),
                 deleted: d.deleted,
                 recalled_by: d.recalled.map(|(_, by)| self.recall_keys[by as usize].as_str()),
+                manifest_key: d.manifest_key.get().map(|k| &self.signer_keys[k as usize]),
+                receipt_key: r.receipt_key.get().map(|k| &self.signer_keys[k as usize]),
             })
         })
     }
@@ -1189,8 +1233,12 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) ->
 /// when it was recalled), `deletion_reason` (`delivered`, `expired`,
 /// `recalled`, `agreement_ended`), `recalled_by` (the sender's member key
 /// that recalled it) and `delivery` ([`Outcome::delivery`]: `delivered`,
-/// `pending`, `recalled` or `NOT DELIVERED`).
-pub const CSV_HEADER: [&str; 14] = [
+/// `pending`, `recalled` or `NOT DELIVERED`). The four after them came
+/// later still: which key signed the manifest and which the receipt, by
+/// name (`manifest_signer`, `receipt_signer`: `<party>/<member>`) and by
+/// fingerprint (`manifest_key_fingerprint`, `receipt_key_fingerprint`:
+/// `SHA256:...`), since a member name is reused when a lost key is replaced.
+pub const CSV_HEADER: [&str; 18] = [
     "drop_id",
     "agreement",
     "sender",
@@ -1205,6 +1253,10 @@ pub const CSV_HEADER: [&str; 14] = [
     "deletion_reason",
     "recalled_by",
     "delivery",
+    "manifest_signer",
+    "manifest_key_fingerprint",
+    "receipt_signer",
+    "receipt_key_fingerprint",
 ];
 
 /// Writes one row per (drop, recipient), atomically.
@@ -1229,6 +1281,10 @@ pub fn write_csv(report: &Report, path: &Path) -> Result<()> {
                 r.deleted.map_or("", |d| reason_word(d.1)),
                 r.recalled_by.unwrap_or_default(),
                 r.outcome.delivery(),
+                r.manifest_key.map_or("", |k| k.name.as_str()),
+                r.manifest_key.map_or("", |k| k.fingerprint.as_str()),
+                r.receipt_key.map_or("", |k| k.name.as_str()),
+                r.receipt_key.map_or("", |k| k.fingerprint.as_str()),
             ])?;
         }
         w.flush()
@@ -1256,6 +1312,10 @@ pub fn row_json(r: &DeliveryRow<'_>) -> serde_json::Value {
         serde_json::json!(r.deleted.map(|d| reason_word(d.1))),
         serde_json::json!(r.recalled_by),
         serde_json::json!(r.outcome.delivery()),
+        serde_json::json!(r.manifest_key.map(|k| &k.name)),
+        serde_json::json!(r.manifest_key.map(|k| &k.fingerprint)),
+        serde_json::json!(r.receipt_key.map(|k| &k.name)),
+        serde_json::json!(r.receipt_key.map(|k| &k.fingerprint)),
     ];
     serde_json::Value::Object(CSV_HEADER.iter().map(|k| (*k).to_owned()).zip(values).collect())
 }
@@ -1305,7 +1365,7 @@ fn when(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn short(t: Timestamp) -> String {
+pub(crate) fn short(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
@@ -1323,7 +1383,7 @@ fn duration_text(hours: f64) -> String {
     }
 }
 
-fn count_text(n: u64) -> String {
+pub(crate) fn count_text(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -1494,7 +1554,7 @@ fn party_cell(r: &Report, p: &PartyId) -> String {
 }
 
 /// A party's display name, with its id as a tooltip.
-fn party_name_html(r: &Report, p: &PartyId) -> String {
+pub(crate) fn party_name_html(r: &Report, p: &PartyId) -> String {
     format!("<span title=\"{}\">{}</span>", escape(p.as_str()), escape(r.party_name(p)))
 }
 
@@ -1531,6 +1591,7 @@ pub fn render_html(r: &Report) -> String {
     ack_section(&mut h, r);
     undelivered_section(&mut h, r);
     waiting_section(&mut h, r);
+    crate::audit::signers::html_section(&mut h, r);
     directory_section(&mut h, r);
     let _ = write!(
         h,
@@ -2230,10 +2291,11 @@ fn undelivered_table(h: &mut String, r: &Report, drops: &[UndeliveredDrop], capt
         };
         let _ = write!(
             h,
-            "<tr><td>{drop}</td><td>{sender}</td><td>{recipients}</td><td class=\"num\">{size}</td>\
+            "<tr><td>{drop}</td><td>{sender}{key}</td><td>{recipients}</td><td class=\"num\">{size}</td>\
              <td class=\"nowrap\">{c}</td><td class=\"nowrap\">{e}</td>{extra}</tr>",
             drop = drop_cell(&d.drop, &d.agreement, d.log_index),
             sender = party_name_html(r, &d.sender),
+            key = crate::audit::signers::key_cell(d.manifest_key.as_ref()),
             size = escape(&human_bytes(d.bytes)),
             c = short(d.committed),
             e = short(d.expires),
@@ -2317,10 +2379,11 @@ fn waiting_section(h: &mut String, r: &Report) {
         let overdue = if d.expires <= r.generated_at { " <span class=\"pill bad\">past expiry</span>" } else { "" };
         let _ = write!(
             h,
-            "<tr><td>{drop}</td><td>{sender}</td><td>{w}</td><td class=\"num\">{size}</td>\
+            "<tr><td>{drop}</td><td>{sender}{key}</td><td>{w}</td><td class=\"num\">{size}</td>\
              <td class=\"nowrap\">{c}</td><td class=\"nowrap\">{e}{overdue}</td></tr>",
             drop = drop_cell(&d.drop, &d.agreement, d.log_index),
             sender = party_name_html(r, &d.sender),
+            key = crate::audit::signers::key_cell(d.manifest_key.as_ref()),
             w = party_list(r, &d.waiting_for),
             size = escape(&human_bytes(d.bytes)),
             c = short(d.committed),
@@ -2498,7 +2561,7 @@ fn directory_section(h: &mut String, r: &Report) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sealdrop_log::entry::SignedRequest;
     use sealdrop_proto::directory::{Agreement, Party, RevokedKey};
@@ -2517,7 +2580,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn member(party: &str) -> MemberSecretKey {
+    pub(crate) fn member(party: &str) -> MemberSecretKey {
         MemberSecretKey::generate(pid(party), "data-team".parse().unwrap())
     }
 
@@ -2544,13 +2607,13 @@ mod tests {
     }
 
     /// A hand-built log: three parties, two directory versions, six drops.
-    struct Fixture {
+    pub(crate) struct Fixture {
         hub: NoteSigningKey,
-        keys: BTreeMap<&'static str, MemberSecretKey>,
+        pub(crate) keys: BTreeMap<&'static str, MemberSecretKey>,
         entries: Vec<LogEntry>,
         dirs: Vec<SignedDirectory>,
-        old_islington_fp: String,
-        new_islington_fp: String,
+        pub(crate) old_islington_fp: String,
+        pub(crate) new_islington_fp: String,
         hackney_witness_fp: String,
     }
 
@@ -2645,7 +2708,7 @@ mod tests {
             self.hub(HubStatement::DirectoryPublished { time: ts(at), serial, sha256 });
         }
 
-        fn input(&self, agreement: Option<&str>, since: Option<&str>) -> ReportInput<'_> {
+        pub(crate) fn input(&self, agreement: Option<&str>, since: Option<&str>) -> ReportInput<'_> {
             ReportInput {
                 entries: Box::new(self.entries.iter().cloned().enumerate().map(|(i, e)| (i as u64, e))),
                 // Out of order on purpose: the report sorts by serial.
@@ -2660,7 +2723,9 @@ mod tests {
         }
     }
 
-    fn fixture() -> (Fixture, Vec<DropId>) {
+    /// Drops D1 to D6 (in that order) over two directory versions, the
+    /// second of which replaces islington/data-team's key.
+    pub(crate) fn fixture() -> (Fixture, Vec<DropId>) {
         let authority = NoteSigningKey::generate("authority.example").unwrap();
         let mut keys = BTreeMap::new();
         for p in ["camden", "islington", "hackney"] {
@@ -2682,8 +2747,9 @@ mod tests {
         // one's expiry shortens.
         let old_islington = keys["islington"].public();
         let old_islington_fp = old_islington.signing_key.fingerprint();
-        keys.insert("islington", member("islington"));
-        let new_islington_fp = keys["islington"].signing.verifier().fingerprint();
+        // The old key signs islington's documents until version 2 is published.
+        let new_islington = member("islington");
+        let new_islington_fp = new_islington.signing.verifier().fingerprint();
         let witness = NoteSigningKey::generate("witness.hackney").unwrap();
         let mut v2 = Directory {
             serial: 2,
@@ -2691,7 +2757,7 @@ mod tests {
             hub: None,
             parties: vec![
                 party(&keys["camden"], "Camden", None),
-                party(&keys["islington"], "Islington", None),
+                party(&new_islington, "Islington", None),
                 party(&keys["hackney"], SCRIPT_NAME, Some(&witness)),
             ],
             agreements: vec![
@@ -2736,6 +2802,7 @@ mod tests {
         f.delete(&d6, DeletionReason::Delivered, "2026-01-21T09:00:00Z");
         f.delete(&d2, DeletionReason::Expired, "2026-01-24T08:00:00Z");
         f.publish(2, "2026-02-01T09:00:00Z");
+        f.keys.insert("islington", new_islington);
         // D4: under the new agreement, acknowledged after 6 h.
         let d4 = f.commit("camden", &["islington"], "sen-transfer", 4000, "2026-02-03T09:00:00Z");
         f.fetch(&d4, "islington", "2026-02-03T09:30:00Z");
@@ -3000,24 +3067,42 @@ mod tests {
                 "delivered",
                 "",
                 "delivered",
+                "camden/data-team",
+                &f.keys["camden"].signing.verifier().fingerprint(),
+                "hackney/data-team",
+                &f.keys["hackney"].signing.verifier().fingerprint(),
             ]
         );
         let row = find(&ids[1], "camden");
         assert_eq!((&row[6], &row[7], &row[8], &row[9]), ("", "", "", "expired_undelivered"));
         assert_eq!(
             row.iter().skip(10).collect::<Vec<_>>(),
-            vec!["2026-01-24T08:00:00Z", "expired", "", "NOT DELIVERED"]
+            vec![
+                "2026-01-24T08:00:00Z",
+                "expired",
+                "",
+                "NOT DELIVERED",
+                "islington/data-team",
+                &f.old_islington_fp,
+                "",
+                ""
+            ]
         );
         let row = find(&ids[2], "camden");
         assert_eq!(&row[9], "recalled");
         assert_eq!(
-            row.iter().skip(10).collect::<Vec<_>>(),
+            row.iter().skip(10).take(4).collect::<Vec<_>>(),
             vec!["2026-01-12T10:00:00Z", "recalled", "hackney/data-team", "recalled"]
+        );
+        assert_eq!(
+            row.iter().skip(14).collect::<Vec<_>>(),
+            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", ""]
         );
         assert_eq!(&find(&ids[3], "islington")[8], "6.00");
         let row = find(&ids[4], "camden");
         assert_eq!((&row[6], &row[9]), ("2026-02-10T10:00:00Z", "waiting"));
-        assert_eq!(row.iter().skip(10).collect::<Vec<_>>(), vec!["", "", "", "pending"]);
+        assert_eq!(row.iter().skip(10).take(4).collect::<Vec<_>>(), vec!["", "", "", "pending"]);
+        assert_eq!(&row[15], &f.new_islington_fp, "D5 is signed after the key was replaced");
         // No temporary files left behind.
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
@@ -3104,8 +3189,11 @@ mod tests {
         write_csv(&r, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let hackney = text.lines().find(|l| l.starts_with(d7.as_str()) && l.contains(",hackney,")).unwrap();
+        let camden_key = f.keys["camden"].signing.verifier().fingerprint();
         assert!(
-            hackney.ends_with(",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED"),
+            hackney.ends_with(&format!(
+                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,"
+            )),
             "{hackney}"
         );
 

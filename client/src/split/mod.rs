@@ -618,6 +618,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
         crate::journal::record_sent(
             settings,
             &manifest,
+            &session.me.signing.verifier(),
             vec![p.file_name.clone()],
             Some(p.bytes),
             at,

@@ -496,6 +496,7 @@ fn client_inputs(add: &mut Add<'_>) {
             expires: m.expires,
             log_index: 4,
             receipt: Some("/state/log/receipts/4.tlog-proof".into()),
+            manifest_key_fingerprint: Some(f.member(0).signing.verifier().fingerprint()),
         }),
         Event::Received(journal::Received {
             drop: drop_id(3),
@@ -507,6 +508,8 @@ fn client_inputs(add: &mut Add<'_>) {
             bytes: 4096,
             log_index: 8,
             receipt: None,
+            manifest_key_fingerprint: Some(f.member(2).signing.verifier().fingerprint()),
+            receipt_key_fingerprint: Some(f.member(0).signing.verifier().fingerprint()),
         }),
         Event::Recalled(journal::Recalled { drop: m.drop.clone(), recalled: t, log_index: 11, receipt: None }),
         Event::Checkpoint(journal::Checkpoint {

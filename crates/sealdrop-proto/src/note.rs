@@ -43,6 +43,9 @@ pub struct Opened<T> {
     pub doc: T,
     /// The name of the first trusted key whose signature verified.
     pub signer: String,
+    /// That key itself: what people are shown its fingerprint of, since a
+    /// member name can be reused with a new key (a lost laptop replaced).
+    pub key: NoteVerifierKey,
     /// The note exactly as received, for storage, logging and re-verification.
     pub note: String,
 }
@@ -75,16 +78,26 @@ pub fn open_doc<T: SignedDoc>(note: &str, trusted: &[NoteVerifierKey]) -> Result
         if !Verifier::verify(key, parsed.text(), sig.signature()) {
             return Err(DocError::BadSignature { what: T::WHAT, signer: key.name().to_owned() });
         }
-        first_good.get_or_insert_with(|| key.name().to_owned());
+        first_good.get_or_insert_with(|| key.clone());
     }
-    let Some(signer) = first_good else {
+    let Some(key) = first_good else {
         return Err(DocError::NoTrustedSignature {
             what: T::WHAT,
             signers: if seen.is_empty() { "nobody".into() } else { seen.join(", ") },
         });
     };
     let doc = parse_text::<T>(parsed.text())?;
-    Ok(Opened { doc, signer, note: note.to_owned() })
+    Ok(Opened { doc, signer: key.name().to_owned(), key, note: note.to_owned() })
+}
+
+/// The key name and key id of each signature line on `note`, without
+/// verifying any: for telling which of several known keys made a signature
+/// that was verified elsewhere (the offline audit), never for trusting it.
+pub fn signature_ids(note: &str) -> Vec<(String, u32)> {
+    match Note::from_bytes(note.as_bytes()) {
+        Ok(parsed) => parsed_signatures(&parsed).iter().map(|s| (s.name().to_owned(), s.id())).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Reads a document without checking any signature: only for showing what a
@@ -174,6 +187,23 @@ mod tests {
         let note = sign_doc(&thing(), &key);
         let err = open_doc::<Thing>(&note, &[other.verifier()]).unwrap_err();
         assert!(matches!(err, DocError::NoTrustedSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn opened_names_the_key_that_verified_among_keys_of_one_name() {
+        // A member name reused with a new key: both are trusted (the old one
+        // revoked only from later), and each document says which signed it.
+        let old = NoteSigningKey::generate("islington/data-team").unwrap();
+        let new = NoteSigningKey::generate("islington/data-team").unwrap();
+        let trusted = [new.verifier(), old.verifier()];
+        let by_old = open_doc::<Thing>(&sign_doc(&thing(), &old), &trusted).unwrap();
+        let by_new = open_doc::<Thing>(&sign_doc(&thing(), &new), &trusted).unwrap();
+        assert_eq!((by_old.key, by_new.key), (old.verifier(), new.verifier()));
+        assert_eq!(by_old.signer, by_new.signer);
+        let ids = |k: &NoteSigningKey| signature_ids(&sign_doc(&thing(), k));
+        assert_eq!(ids(&old), [("islington/data-team".to_owned(), old.verifier().id())]);
+        assert_ne!(ids(&old), ids(&new));
+        assert!(signature_ids("not a note").is_empty());
     }
 
     #[test]
