@@ -332,6 +332,10 @@ pub struct StatusRecipient {
     pub claimed_outcome: Option<Outcome>,
     /// What the hub says about it that the log does not back, if anything.
     pub problem: Option<String>,
+    /// A warning when the log backs its download or acknowledgement but the
+    /// key that signed it is revoked from a time at or before it (a stolen
+    /// key): which key, from when, why, and whom to ask; `null` otherwise.
+    pub revoked_key_warning: Option<String>,
     /// When it (first) downloaded the ciphertext, as logged; `null` if never.
     pub fetched: Option<Timestamp>,
     /// When it acknowledged, as logged; `null` if it has not.
@@ -372,6 +376,7 @@ pub fn status_drop(v: &View, names: &HashMap<DropId, Vec<String>>) -> StatusDrop
                 reason: v.stranded_reason(&shown, i),
                 claimed_outcome: Some(outcome(d.state, &d.recipients[i])),
                 problem: v.backed.recipients[i].problem.clone(),
+                revoked_key_warning: v.backed.recipients[i].revoked_key.clone(),
                 fetched: r.fetched,
                 acknowledged: r.acknowledged,
                 acknowledged_by: r.acknowledged_by.clone(),
@@ -408,6 +413,7 @@ pub fn missing_drop(m: &Missing) -> StatusDrop {
                 reason: None,
                 claimed_outcome: None,
                 problem: None,
+                revoked_key_warning: None,
                 fetched: None,
                 acknowledged: None,
                 acknowledged_by: None,
@@ -607,6 +613,9 @@ pub fn render(views: &[View], missing: &[Missing], names: &HashMap<DropId, Vec<S
                 (None, None) => recipient_line(&d, r, v.backed.recipients[i].acknowledged_key.as_deref()),
             };
             let _ = writeln!(s, "    {:<width$}  {line}", r.party.as_str());
+            if let Some(warning) = &v.backed.recipients[i].revoked_key {
+                let _ = writeln!(s, "    {:<width$}  WARNING: {warning}", "");
+            }
         }
     }
     for m in missing {
@@ -684,6 +693,7 @@ mod tests {
                     acknowledged: r.acknowledged.map(|at| (at, "data-team".to_owned())),
                     acknowledged_key: None,
                     problem: None,
+                    revoked_key: None,
                 })
                 .collect(),
             problems: vec![],
@@ -793,7 +803,8 @@ mod tests {
                 "party",
                 "problem",
                 "reason",
-                "receipt_key_fingerprint"
+                "receipt_key_fingerprint",
+                "revoked_key_warning"
             ]
         );
     }

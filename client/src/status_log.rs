@@ -222,8 +222,12 @@ impl<'a> Prover<'a> {
             Err(e) => return Ok(Err(e.message)),
         };
         let fact = match LogEntry::from_bytes(&entry) {
-            Ok(entry) => match self.read(&entry, false) {
-                Err(_) if self.has_former_members() => self.read(&entry, true),
+            Ok(entry) => match self.read(&entry, Signers::Listed) {
+                Err(_) if self.has_former_members() => match self.read(&entry, Signers::Former) {
+                    Err(_) => self.read(&entry, Signers::Revoked),
+                    read => read,
+                },
+                Err(_) => self.read(&entry, Signers::Revoked),
                 read => read,
             },
             Err(e) => Err(e.to_string()),
@@ -240,12 +244,38 @@ impl<'a> Prover<'a> {
     /// The keys that may have signed a document of `party` logged at `at`:
     /// [`policy::manifest_keys`] under the current directory, and with
     /// `former`, the party's former members too ([`Prover::former`]).
-    fn keys(&self, party: &PartyId, at: Timestamp, former: bool) -> Vec<NoteVerifierKey> {
+    fn keys(&self, party: &PartyId, at: Timestamp, signers: Signers) -> Vec<NoteVerifierKey> {
         let mut keys = policy::manifest_keys(self.dir(), party, Some(at));
-        if former {
-            keys.extend(self.former.iter().flatten().filter(|(p, _)| p == party).map(|(_, k)| k.clone()));
+        match signers {
+            Signers::Listed => {}
+            Signers::Former => {
+                keys.extend(self.former.iter().flatten().filter(|(p, _)| p == party).map(|(_, k)| k.clone()));
+            }
+            Signers::Revoked => {
+                keys.extend(
+                    self.dir().party(party).into_iter().flat_map(|p| p.revoked.iter().map(|r| r.signing_key.clone())),
+                );
+            }
         }
         keys
+    }
+
+    /// When `key` (verifier-key text) of `party` signs something logged at
+    /// `at` although the current directory revokes it from `at` or earlier
+    /// (a stolen key, revoked back to the last safe moment once the theft
+    /// was known): which key, from when, and why, for a warning. The hub
+    /// was right to accept it then; whoever holds the key now may not be
+    /// the party.
+    pub fn revoked_by_then(&self, party: &PartyId, key: &str, at: Timestamp) -> Option<String> {
+        let p = self.dir().party(party)?;
+        let r = p.revoked.iter().find(|r| r.signing_key.to_string() == key && r.revoked_at <= at)?;
+        let why = if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) };
+        Some(format!(
+            "signed with {}'s key {}, which the directory revokes from {}{why}",
+            r.signing_key.name(),
+            r.signing_key.fingerprint(),
+            r.revoked_at
+        ))
     }
 
     /// Whether some earlier directory version listed a member key the
@@ -304,8 +334,9 @@ impl<'a> Prover<'a> {
     }
 
     /// What a proved entry records, once its signatures check out (by a key
-    /// of the current directory, or with `former`, of a former member).
-    fn read(&self, entry: &LogEntry, former: bool) -> std::result::Result<Fact, String> {
+    /// of the current directory, or, as `signers` says, of a former member
+    /// or a revoked key; whether such a key still vouches is decided later).
+    fn read(&self, entry: &LogEntry, former: Signers) -> std::result::Result<Fact, String> {
         match entry {
             LogEntry::DropCommitted { committed, manifest } => {
                 let m = peek_doc::<Manifest>(manifest).map_err(|e| format!("holds no readable manifest: {e}"))?;
@@ -377,8 +408,23 @@ impl<'a> Prover<'a> {
     fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
         let Some(k) = key else { return true };
         let found = |keys: Vec<NoteVerifierKey>| keys.iter().any(|v| v.to_string() == k);
-        found(self.keys(party, at, false)) || (self.has_former_members() && found(self.keys(party, at, true)))
+        found(self.keys(party, at, Signers::Listed))
+            || (self.has_former_members() && found(self.keys(party, at, Signers::Former)))
     }
+}
+
+/// Which keys besides the current directory's may have signed a logged
+/// document, tried in this order when the ones before do not verify it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signers {
+    /// The current directory's keys allowed at the entry's time.
+    Listed,
+    /// Those, and the keys of members earlier versions listed and the
+    /// current one removed without a revocation.
+    Former,
+    /// Those, and the party's revoked keys whatever their revocation time
+    /// (shown as a warning: [`Prover::revoked_by_then`]).
+    Revoked,
 }
 
 /// The key among `keys` whose signature on `note` verifies.
@@ -427,6 +473,11 @@ pub struct BackedRecipient {
     pub acknowledged_key: Option<String>,
     /// The hub's claim about this recipient the log does not back.
     pub problem: Option<String>,
+    /// A download or acknowledgement the log backs, signed with a key the
+    /// directory has since revoked from a time at or before it: backed
+    /// (the hub was right to accept it), but whoever held the key may not
+    /// have been the party. A warning, not an unbacked claim.
+    pub revoked_key: Option<String>,
 }
 
 impl Backed {
@@ -527,6 +578,9 @@ fn back_recipient(
             Ok(Fact::Fetched { drop, party, at, key }) if drop == d.id && party == r.party => {
                 if prover.vouched(&r.party, Some(&key), at) {
                     b.fetched = Some(at);
+                } else if let Some(warning) = prover.revoked_by_then(&r.party, &key, at) {
+                    b.fetched = Some(at);
+                    b.revoked_key = Some(format!("the download at {at} was {warning}"));
                 } else {
                     b.problem = Some(format!("the hub says fetched; the request's key was revoked before {at}"));
                 }
@@ -546,13 +600,21 @@ fn back_recipient(
             Ok(Fact::Acknowledged { drop, party, member, at, key, sha256, len })
                 if drop == d.id && party == r.party =>
             {
-                if !prover.vouched(&r.party, Some(&key), at) {
+                let revoked = (!prover.vouched(&r.party, Some(&key), at))
+                    .then(|| prover.revoked_by_then(&r.party, &key, at).ok_or(()));
+                if matches!(revoked, Some(Err(()))) {
                     b.problem = Some(format!("{says}; the receipt's key was revoked before {at}"));
                 } else if manifest.is_some_and(|(s, l)| *s != sha256 || *l != len) {
                     b.problem = Some(format!("{says}; the receipt in the log is for other bytes than you sent"));
                 } else {
                     b.acknowledged = Some((at, member));
                     b.acknowledged_key = fingerprint_of(&key);
+                    if let Some(Ok(warning)) = revoked {
+                        b.revoked_key = Some(format!(
+                            "the acknowledgement at {at} was {warning}: ask {} whether they received it",
+                            r.party
+                        ));
+                    }
                 }
             }
             Ok(_) => b.problem = Some(format!("{says}; the log entry it names records something else")),

@@ -378,8 +378,14 @@ async fn agreement_rules_on_create() {
     assert!(msg.contains("your party `barnet`"), "{msg}");
     let msg = err(w.create(camden, &["westminster"], DAY).await, 422, code::UNKNOWN_PARTY).await;
     assert!(msg.contains("westminster"), "{msg}");
-    let msg = err(w.create(camden, &["islington"], 14 * DAY + 1).await, 422, code::BAD_EXPIRY).await;
+    // Past the agreement's 14 days by more than the clock skew requests may
+    // have: refused. Within it (a sender's clock a little ahead): trimmed
+    // to the limit, never beyond.
+    let skew = sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
+    let msg = err(w.create(camden, &["islington"], 14 * DAY + skew + 1).await, 422, code::BAD_EXPIRY).await;
     assert!(msg.contains("14 days"), "{msg}");
+    let trimmed: CreatedDrop = ok(w.create(camden, &["islington"], 14 * DAY + skew).await).await;
+    assert_eq!(trimmed.expires, Timestamp::from_second(w.now() + 14 * DAY).unwrap(), "trimmed to the limit");
     err(w.create(camden, &["islington"], 0).await, 422, code::BAD_EXPIRY).await;
     let _: CreatedDrop = ok(w.create(camden, &["islington"], 14 * DAY).await).await;
     err(w.create(camden, &[], DAY).await, 400, code::BAD_REQUEST).await;

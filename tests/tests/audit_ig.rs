@@ -96,6 +96,24 @@ fn a_stolen_keys_acknowledgement_after_its_revocation_is_a_warning_and_fails_str
     ]);
     coordinator.publish(&camden);
 
+    // The sender's status agrees with the audit: acknowledged, as the log
+    // backs (the hub was right to accept it then), with a warning naming
+    // the key, its revocation and whom to ask; not an unbacked claim.
+    let out = camden.run(["status", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let recipient = &json(&stdout)[0]["recipients"][0];
+    assert_eq!(recipient["outcome"], "acknowledged", "{recipient}");
+    let warning = recipient["revoked_key_warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.starts_with("the acknowledgement at ")
+            && warning.contains(&format!("which the directory revokes from {safe_until}: laptop stolen"))
+            && warning.ends_with("ask islington whether they received it"),
+        "{recipient}"
+    );
+    let text = camden.ok(["status"]);
+    assert!(text.lines().any(|l| l.trim_start().starts_with("WARNING: the acknowledgement at ")), "{text}");
+
     // The log is sound: it verifies, exit 0, with a warning section naming
     // the acknowledgement (the receipt) and the download the key signed.
     let out = camden.run(["audit", "verify"]);

@@ -163,6 +163,7 @@ fn a_client_killed_mid_send_shows_nothing_and_the_same_send_again_completes() {
     assert!(again.status.success(), "{err}");
     let id = String::from_utf8_lossy(&again.stdout).trim().to_owned();
     assert_ne!(id, first, "an unfinished local copy cannot be continued");
+    assert!(err.contains(&format!("withdrew drop {first}")), "the killed run's drop is replaced: {err}");
     let outgoing = camden.state.join("outgoing");
     assert!(!outgoing.exists() || list_dir(&outgoing).is_empty(), "copies left in {}", outgoing.display());
     assert_eq!(islington.inbox_ids(), [id.as_str()], "only the completed drop is visible");
@@ -174,7 +175,10 @@ fn a_client_killed_mid_send_shows_nothing_and_the_same_send_again_completes() {
     assert_eq!(got.keys().collect::<Vec<_>>(), ["ehcp-scans.bin"]);
     assert!(got["ehcp-scans.bin"] == data, "the fetched file differs from what was sent");
     let drops = hub.assert_consistent(&[&camden, &islington]);
-    assert_eq!((drops[&first].state.as_str(), drops[&id].state.as_str()), ("open", "delivered"));
+    // The killed run left its record, so the same send withdrew its open
+    // drop before sending: the hub no longer has it.
+    assert!(!drops.contains_key(&first), "the killed run's drop was replaced: {:?}", drops.get(&first));
+    assert_eq!(drops[&id].state.as_str(), "delivered");
     let sent = camden.journal().into_iter().filter(|l| l["event"] == "sent").count();
     assert_eq!(sent, 1, "the journal records the completed send only");
 }
