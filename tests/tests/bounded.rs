@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sealdrop_e2e::{Hub, Party, TestClock, http, member_key, mode_of, pseudo_random_bytes, raw, tree};
+use sealdrop_e2e::{Hub, Party, TestClock, http, list_dir, member_key, mode_of, pseudo_random_bytes, raw, tree};
 use sealdrop_proto::api::{CreateDrop, CreatedDrop};
 
 const MIB: usize = 1024 * 1024;
@@ -114,6 +114,17 @@ impl Attack {
             })
             .collect();
         Self { stop, threads, opened, ended, answers }
+    }
+
+    /// Waits (at most `within`) until more than `n` connections were opened:
+    /// a thread noticed the hub closed its connection and came back, as an
+    /// attacker would. On a loaded machine that can take longer than the
+    /// members' rounds.
+    fn wait_opened_more_than(&self, n: usize, within: Duration) {
+        let started = Instant::now();
+        while self.opened.load(Ordering::Relaxed) <= n && started.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn stop(self) -> (usize, usize, std::collections::BTreeMap<u16, usize>) {
@@ -229,6 +240,7 @@ fn idle_and_slow_connections_from_many_addresses_fill_the_cap_and_members_are_st
         assert!(open <= 40.0, "{open} connections open, over the cap of 40");
     }
     let evicted = metric(&hub, "sealdrop_hub_connections_capped_total{action=\"evicted\"}");
+    attack.wait_opened_more_than(120, Duration::from_secs(30));
     let (opened, ended, _) = attack.stop();
     assert!(evicted > 0.0, "the cap never closed a connection");
     assert!(opened > 120 && ended > 0, "the attack opened {opened} connections, {ended} ended");
@@ -358,10 +370,11 @@ fn create_drop(hub: &Hub, party: &str, time: i64) -> CreatedDrop {
     serde_json::from_str(&reply.body).unwrap()
 }
 
-/// An upload that never ends: chunked, 64 KiB chunks, slowly for the
-/// first `slow` chunks, then as fast as the hub takes them. Returns the
-/// hub's answer.
-fn never_ending_upload(addr: &str, id: &str, slow: usize) -> Option<raw::Response> {
+/// An upload that never ends: chunked, 64 KiB chunks, one every 200 ms
+/// while `slow` is set (so several can be open at once well before the
+/// party's byte quota, however late each thread starts on a loaded
+/// machine), then as fast as the hub takes them. Returns the hub's answer.
+fn never_ending_upload(addr: &str, id: &str, slow: Arc<AtomicBool>) -> Option<raw::Response> {
     let key = member_key("camden").signing;
     let path = format!("/v1/drops/{id}/content");
     let head = raw::head("PUT", &path, Some((&key, http::now())), None, &[("transfer-encoding", "chunked".into())]);
@@ -380,8 +393,8 @@ fn never_ending_upload(addr: &str, id: &str, slow: usize) -> Option<raw::Respons
             if writer.write_all(&framed).is_err() {
                 return;
             }
-            if (n as usize) < slow {
-                std::thread::sleep(Duration::from_millis(30));
+            if slow.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
             }
         }
     });
@@ -425,15 +438,22 @@ fn a_members_never_ending_uploads_stop_at_its_partys_quota_and_other_parties_sti
         })
     };
     let drops: Vec<CreatedDrop> = (0..4).map(|_| create_drop(&hub, "camden", http::now())).collect();
+    let slow = Arc::new(AtomicBool::new(true));
     let uploads: Vec<_> = drops[..3]
         .iter()
         .map(|d| {
-            let (addr, id) = (hub.addr.clone(), d.id.to_string());
-            std::thread::spawn(move || never_ending_upload(&addr, &id, 20))
+            let (addr, id, slow) = (hub.addr.clone(), d.id.to_string(), slow.clone());
+            std::thread::spawn(move || never_ending_upload(&addr, &id, slow))
         })
         .collect();
     // While three are open, a fourth is refused at once, naming the limit.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the hub holds all three (their files in uploads/): on a
+    // loaded machine a fixed pause was not always enough.
+    let started = Instant::now();
+    while list_dir(&hub.data.path().join("uploads")).len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the three uploads never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let fourth = format!("/v1/drops/{}/content", drops[3].id);
     let key = member_key("camden").signing;
     let head = raw::head("PUT", &fourth, Some((&key, http::now())), None, &[("content-length", "10".into())]);
@@ -443,6 +463,7 @@ fn a_members_never_ending_uploads_stop_at_its_partys_quota_and_other_parties_sti
     let reply = raw::exchange(&hub.addr, &head, b"").expect("an answer");
     let message = reply.assert_error(429, "quota_open_uploads");
     assert!(message.contains("max_open_uploads_per_party = 3"), "{message}");
+    slow.store(false, Ordering::Relaxed);
     // The three never-ending uploads are each stopped at the quota.
     for upload in uploads {
         let reply = upload.join().unwrap().expect("an answer to the never-ending upload");
