@@ -756,15 +756,7 @@ fn parse_date(flag: &str, text: &str) -> Result<jiff::Timestamp> {
 
 /// Parses `--since`: a date (midnight UTC) or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<jiff::Timestamp> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    text.parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok())
-        .ok_or_else(|| {
-            Error::input("bad_date", format!("--since {text:?} is not a date: use YYYY-MM-DD or an RFC 3339 time"))
-        })
+    parse_date("--since", text)
 }
 
 impl Cli {
