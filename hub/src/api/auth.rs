@@ -428,11 +428,7 @@ impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
         let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
-        refuse_declared_over(req.headers(), JSON_BODY_LIMIT)?;
-        let bytes = Bytes::from_request(req, hub).await.map_err(|e| body_rejection(e, JSON_BODY_LIMIT))?;
-        check_body(&auth, &bytes)?;
-        consume_nonce(hub, &auth).await?;
-        let body = B::parse(&bytes)?;
+        let body = signed_body(req, hub, &auth).await?;
         let path = signed_path(&uri);
         Ok(Self { caller, body, auth, path })
     }
@@ -454,12 +450,19 @@ impl<B: AuthedBody> FromRequest<Hub> for SignedBy<B> {
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
         let (signer, auth) = authenticate_signer(hub, req.method(), &uri, req.headers())?;
-        refuse_declared_over(req.headers(), JSON_BODY_LIMIT)?;
-        let bytes = Bytes::from_request(req, hub).await.map_err(|e| body_rejection(e, JSON_BODY_LIMIT))?;
-        check_body(&auth, &bytes)?;
-        consume_nonce(hub, &auth).await?;
-        Ok(Self { signer, body: B::parse(&bytes)? })
+        Ok(Self { signer, body: signed_body(req, hub, &auth).await? })
     }
+}
+
+/// The body of a request whose head `auth` authenticated: read within the
+/// JSON limit, checked against the digest the signature covers, its nonce
+/// spent, then parsed. `Authed` and `SignedBy` differ only in who may sign.
+async fn signed_body<B: AuthedBody>(req: Request, hub: &Hub, auth: &RequestAuth) -> Result<B, ApiError> {
+    refuse_declared_over(req.headers(), JSON_BODY_LIMIT)?;
+    let bytes = Bytes::from_request(req, hub).await.map_err(|e| body_rejection(e, JSON_BODY_LIMIT))?;
+    check_body(auth, &bytes)?;
+    consume_nonce(hub, auth).await?;
+    B::parse(&bytes)
 }
 
 impl FromRequest<Hub> for AuthedStream {
