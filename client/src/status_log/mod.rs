@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
 use sealdrop_log::policy;
-use sealdrop_proto::api::{DropState, SentDrop};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -39,6 +38,12 @@ use crate::context::Session;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::write_atomic;
 use crate::journal::Journal;
+
+mod backing;
+mod evidence;
+
+pub use backing::{Backed, BackedRecipient, back};
+pub use evidence::{Missing, keep_evidence, missing};
 
 /// The file of proved facts, in the state dir's log folder.
 const PROVEN_FILE: &str = "proven.json";
@@ -115,7 +120,8 @@ struct Proven {
 
 /// Proves log entries for `status`, remembering what it proved.
 pub struct Prover<'a> {
-    session: &'a Session,
+    /// Whose drops are proved, and the hub to ask.
+    pub(super) session: &'a Session,
     state_dir: PathBuf,
     now: Timestamp,
     /// The checkpoint entries are proved under: the session's, or a newer
@@ -126,7 +132,7 @@ pub struct Prover<'a> {
     changed: bool,
     /// This client's own commits, from its journal: (log index, fact, the
     /// fingerprint of the key its manifest's signature verified with).
-    journal: HashMap<DropId, (u64, Fact, Option<String>)>,
+    pub(super) journal: HashMap<DropId, (u64, Fact, Option<String>)>,
     /// The coordinator's key, to verify earlier directory versions with.
     authority: NoteVerifierKey,
     /// Member keys of earlier directory versions that the current one no
@@ -209,7 +215,7 @@ impl<'a> Prover<'a> {
     /// when the log does not back it (the hub named an entry it cannot
     /// prove, or one that records something else); an `Err` only when the
     /// hub cannot be asked at all.
-    fn fact(&mut self, index: u64) -> Result<std::result::Result<Fact, String>> {
+    pub(super) fn fact(&mut self, index: u64) -> Result<std::result::Result<Fact, String>> {
         if let Some(f) = self.proven.facts.get(&index) {
             return Ok(Ok(f.clone()));
         }
@@ -405,7 +411,7 @@ impl<'a> Prover<'a> {
     /// directory (a key revoked since, from a time at or before the entry's,
     /// no longer does; a former member's key, removed without a revocation,
     /// still does).
-    fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
+    pub(super) fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
         let Some(k) = key else { return true };
         let found = |keys: Vec<NoteVerifierKey>| keys.iter().any(|v| v.to_string() == k);
         found(self.keys(party, at, Signers::Listed))
@@ -439,269 +445,6 @@ fn signing_key<T: SignedDoc>(note: &str, keys: &[NoteVerifierKey]) -> std::resul
 }
 
 /// The fingerprint of a fact's key (its verifier-key text).
-fn fingerprint_of(key: &str) -> Option<String> {
+pub(super) fn fingerprint_of(key: &str) -> Option<String> {
     key.parse::<NoteVerifierKey>().ok().map(|k| k.fingerprint())
-}
-
-/// What the log backs of one drop the hub listed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Backed {
-    /// The commit entry's time, when proved.
-    pub committed: Option<Timestamp>,
-    /// The fingerprint of the key the manifest's signature verified with,
-    /// when the commit is backed: from the proved log entry, or for this
-    /// client's own send, from its journal (`None` for lines of older versions).
-    pub manifest_key: Option<String>,
-    /// The deletion statement's reason and time, when proved.
-    pub deleted: Option<(DeletionReason, Timestamp)>,
-    /// Per recipient, in the hub's order.
-    pub recipients: Vec<BackedRecipient>,
-    /// The hub's claims about the drop itself that the log does not back.
-    pub problems: Vec<String>,
-}
-
-/// What the log backs of one recipient's progress.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BackedRecipient {
-    /// The first download's time, when proved.
-    pub fetched: Option<Timestamp>,
-    /// The acknowledgement's time and member, when proved.
-    pub acknowledged: Option<(Timestamp, String)>,
-    /// The fingerprint of the key the receipt's signature verified with,
-    /// when the acknowledgement is proved: the member name alone does not
-    /// say which key, once it is reused with a new one.
-    pub acknowledged_key: Option<String>,
-    /// The hub's claim about this recipient the log does not back.
-    pub problem: Option<String>,
-    /// A download or acknowledgement the log backs, signed with a key the
-    /// directory has since revoked from a time at or before it: backed
-    /// (the hub was right to accept it), but whoever held the key may not
-    /// have been the party. A warning, not an unbacked claim.
-    pub revoked_key: Option<String>,
-}
-
-impl Backed {
-    /// Whether every claim the hub made is backed.
-    pub fn is_backed(&self) -> bool {
-        self.problems.is_empty() && self.recipients.iter().all(|r| r.problem.is_none())
-    }
-
-    /// Every problem, as lines for people.
-    pub fn all_problems(&self, d: &SentDrop) -> Vec<String> {
-        let mut all = self.problems.clone();
-        for (r, b) in d.recipients.iter().zip(&self.recipients) {
-            if let Some(p) = &b.problem {
-                all.push(format!("{}: {p}", r.party));
-            }
-        }
-        all
-    }
-}
-
-/// Checks every claim the hub makes about drop `d` against the log.
-pub fn back(prover: &mut Prover<'_>, d: &SentDrop) -> Result<Backed> {
-    let mut b = Backed { recipients: vec![BackedRecipient::default(); d.recipients.len()], ..Backed::default() };
-    if d.state == DropState::Open {
-        return Ok(b);
-    }
-    let me = prover.session.me.party.clone();
-    // The commit: from this client's journal when it sent the drop, else the log.
-    let (commit, journalled_key) = match (prover.journal.get(&d.id).cloned(), d.committed_log_index) {
-        (Some((at, fact, key)), Some(i)) if at == i => (Ok(fact), key),
-        (_, Some(i)) => (prover.fact(i)?, None),
-        (_, None) => (Err("the hub names no log entry for its commit".to_owned()), None),
-    };
-    let manifest = match commit {
-        Ok(Fact::Committed { drop, at, key, sha256, len }) if drop == d.id => {
-            if prover.vouched(&me, key.as_deref(), at) {
-                b.committed = Some(at);
-                b.manifest_key = key.as_deref().map_or(journalled_key, fingerprint_of);
-                Some((sha256, len))
-            } else {
-                b.problems.push(format!("the hub says committed; the manifest's key was revoked before {at}"));
-                None
-            }
-        }
-        Ok(_) => {
-            b.problems.push("the hub says committed; the log entry it names records something else".to_owned());
-            None
-        }
-        Err(why) => {
-            b.problems.push(format!("the hub says committed; not in the log ({why})"));
-            None
-        }
-    };
-    for (r, br) in d.recipients.iter().zip(b.recipients.iter_mut()) {
-        back_recipient(prover, d, r, manifest.as_ref(), br)?;
-    }
-    if d.state.is_ended() {
-        let claimed = d.state.as_str();
-        let deleted = match d.deleted_log_index {
-            Some(i) => prover.fact(i)?,
-            None => Err("the hub names no log entry for the deletion".to_owned()),
-        };
-        match deleted {
-            Ok(Fact::Deleted { drop, reason, at }) if drop == d.id && reason_fits(d.state, reason) => {
-                b.deleted = Some((reason, at));
-            }
-            Ok(Fact::Deleted { drop, reason, .. }) if drop == d.id => b
-                .problems
-                .push(format!("the hub says {claimed}; the log records its deletion as {}", reason_name(reason))),
-            Ok(_) => b.problems.push(format!("the hub says {claimed}; the log entry it names records something else")),
-            Err(why) => b.problems.push(format!("the hub says {claimed}; no deletion in the log ({why})")),
-        }
-        if d.state == DropState::Delivered {
-            for (r, br) in d.recipients.iter().zip(&b.recipients) {
-                if br.acknowledged.is_none() && br.problem.is_none() {
-                    b.problems.push(format!("the hub says delivered; no receipt in the log from {}", r.party));
-                }
-            }
-        }
-    }
-    Ok(b)
-}
-
-/// Checks the hub's claims about recipient `r` of drop `d`.
-fn back_recipient(
-    prover: &mut Prover<'_>,
-    d: &SentDrop,
-    r: &sealdrop_proto::api::RecipientStatus,
-    manifest: Option<&(String, u64)>,
-    b: &mut BackedRecipient,
-) -> Result<()> {
-    if r.fetched.is_some() {
-        let fetched = match r.fetched_log_index {
-            Some(i) => prover.fact(i)?,
-            None => Err("the hub names no log entry for it".to_owned()),
-        };
-        match fetched {
-            Ok(Fact::Fetched { drop, party, at, key }) if drop == d.id && party == r.party => {
-                if prover.vouched(&r.party, Some(&key), at) {
-                    b.fetched = Some(at);
-                } else if let Some(warning) = prover.revoked_by_then(&r.party, &key, at) {
-                    b.fetched = Some(at);
-                    b.revoked_key = Some(format!("the download at {at} was {warning}"));
-                } else {
-                    b.problem = Some(format!("the hub says fetched; the request's key was revoked before {at}"));
-                }
-            }
-            Ok(_) => b.problem = Some("the hub says fetched; the log entry it names records something else".into()),
-            Err(why) => b.problem = Some(format!("the hub says fetched; no download in the log ({why})")),
-        }
-    }
-    if let Some(claimed) = r.acknowledged {
-        let by = r.acknowledged_by.as_deref().map(|m| format!(" by {m}")).unwrap_or_default();
-        let says = format!("the hub says acknowledged at {claimed}{by}");
-        let acked = match r.acknowledged_log_index {
-            Some(i) => prover.fact(i)?,
-            None => Err("the hub names no log entry for it".to_owned()),
-        };
-        match acked {
-            Ok(Fact::Acknowledged { drop, party, member, at, key, sha256, len })
-                if drop == d.id && party == r.party =>
-            {
-                let revoked = (!prover.vouched(&r.party, Some(&key), at))
-                    .then(|| prover.revoked_by_then(&r.party, &key, at).ok_or(()));
-                if matches!(revoked, Some(Err(()))) {
-                    b.problem = Some(format!("{says}; the receipt's key was revoked before {at}"));
-                } else if manifest.is_some_and(|(s, l)| *s != sha256 || *l != len) {
-                    b.problem = Some(format!("{says}; the receipt in the log is for other bytes than you sent"));
-                } else {
-                    b.acknowledged = Some((at, member));
-                    b.acknowledged_key = fingerprint_of(&key);
-                    if let Some(Ok(warning)) = revoked {
-                        b.revoked_key = Some(format!(
-                            "the acknowledgement at {at} was {warning}: ask {} whether they received it",
-                            r.party
-                        ));
-                    }
-                }
-            }
-            Ok(_) => b.problem = Some(format!("{says}; the log entry it names records something else")),
-            Err(why) => b.problem = Some(format!("{says}; no receipt in the log ({why})")),
-        }
-    }
-    Ok(())
-}
-
-/// Whether a deletion for `reason` is what a drop in `state` means.
-fn reason_fits(state: DropState, reason: DeletionReason) -> bool {
-    matches!(
-        (state, reason),
-        (DropState::Delivered, DeletionReason::Delivered)
-            | (DropState::Recalled, DeletionReason::Recalled)
-            | (DropState::Expired, DeletionReason::Expired | DeletionReason::AgreementEnded)
-    )
-}
-
-fn reason_name(reason: DeletionReason) -> &'static str {
-    match reason {
-        DeletionReason::Delivered => "delivered",
-        DeletionReason::Expired => "expired",
-        DeletionReason::Recalled => "recalled",
-        DeletionReason::AgreementEnded => "ended with its agreement",
-    }
-}
-
-/// A drop this client committed (its journal says so, with the receipt
-/// that proves the commit is logged) that the hub does not list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Missing {
-    /// The journal's record of the send.
-    pub sent: crate::journal::Sent,
-    /// The receipt proving the hub logged the commit.
-    pub receipt: Option<PathBuf>,
-}
-
-/// The drops this client committed that the hub's answer leaves out.
-/// `listed` are the ids the hub listed; `keep` the request's filters.
-pub fn missing(journal: &Journal, listed: &[DropId], keep: impl Fn(&crate::journal::Sent) -> bool) -> Vec<Missing> {
-    let mut seen = std::collections::HashSet::new();
-    journal
-        .entries
-        .iter()
-        .filter_map(|e| match &e.event {
-            crate::journal::Event::Sent(s) => Some(s),
-            _ => None,
-        })
-        .filter(|s| !listed.contains(&s.drop) && keep(s) && seen.insert(s.drop.clone()))
-        .map(|s| Missing { sent: s.clone(), receipt: s.receipt.clone().filter(|r| r.exists()) })
-        .collect()
-}
-
-/// Keeps the evidence of claims the log does not back in
-/// `<state>/log/evidence/status-<time>/`: the hub's answer as received,
-/// what is wrong, and for each committed drop the hub no longer lists, its
-/// journal record and the offline receipt proving its commit is logged.
-pub fn keep_evidence(
-    state_dir: &Path,
-    now: Timestamp,
-    answer: &[SentDrop],
-    problems: &[String],
-    missing: &[Missing],
-) -> Result<PathBuf> {
-    let base = state_dir.join(crate::logcheck::LOG_DIR).join("evidence");
-    // A folder of its own, also for two runs within one second.
-    let dir = (0u32..)
-        .map(|n| match n {
-            0 => base.join(format!("status-{}", now.as_second())),
-            n => base.join(format!("status-{}.{n}", now.as_second())),
-        })
-        .find(|d| !d.exists())
-        .unwrap_or_else(|| base.join("status"));
-    write_atomic(&dir.join("hub-sent.json"), &pretty(answer), false)?;
-    write_atomic(&dir.join("problems.txt"), format!("{}\n", problems.join("\n")).as_bytes(), false)?;
-    for m in missing {
-        write_atomic(&dir.join(format!("{}.journal.json", m.sent.drop)), &pretty(&m.sent), false)?;
-        if let Some(r) = &m.receipt {
-            let bytes = std::fs::read(r).map_err(|e| Error::io(format!("cannot read {}", r.display()), e))?;
-            write_atomic(&dir.join(format!("{}.committed.tlog-proof", m.sent.drop)), &bytes, false)?;
-        }
-    }
-    Ok(dir)
-}
-
-/// Pretty JSON of anything serialisable (evidence for people to read).
-fn pretty<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    serde_json::to_vec_pretty(v).unwrap_or_default()
 }

@@ -1,0 +1,282 @@
+//! `sealdrop status`: the sender's view of its drops. For each drop, its
+//! state, agreement, size, commit and expiry times and, once it ended, when
+//! and why the hub deleted the ciphertext; for each recipient, one outcome:
+//!
+//! - `acknowledged`: it signed a receipt (it has the data);
+//! - `fetched`: it downloaded the ciphertext but has not acknowledged yet;
+//! - `waiting`: nothing yet;
+//! - `not_delivered`: the drop ended (expired, or its agreement ended)
+//!   before this recipient acknowledged, so it never got the data;
+//! - `recalled`: the sender recalled the drop first (if the recipient had
+//!   downloaded it, it may hold a copy);
+//! - `unbacked`: the hub says it fetched or acknowledged, but the signed
+//!   log does not back that (see below);
+//! - `undeliverable`: it has not acknowledged, and every key of it that the
+//!   drop was encrypted to has since been revoked or removed, so it never
+//!   can ([`crate::undeliverable`]).
+//!
+//! Nothing is shown as a fact on the hub's word alone: every commit,
+//! download, acknowledgement and deletion the hub reports is checked
+//! against its signed transfer log ([`crate::status_log`]), and the times
+//! shown are the log's. A claim the log does not back is shown as the
+//! hub's claim (`the hub says delivered; no receipt in the log from ...`):
+//! the drop's state is then `unbacked`, and a drop this client committed
+//! that the hub no longer lists is `missing`. Either way the evidence is
+//! kept under `<state>/log/evidence/status-<time>/` and the command exits
+//! with the verification status (4) after printing the report.
+//!
+//! The file names come from this client's local journal (the hub never
+//! has them), when it sent the drop.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use sealdrop_proto::api::{DropState, RecipientStatus, Sent, SentDrop};
+use sealdrop_proto::ids::{DropId, PartyId};
+
+use crate::context::Settings;
+use crate::error::{Error, Result};
+use crate::status_log::{Backed, Missing};
+
+mod json;
+#[cfg(test)]
+mod tests;
+mod text;
+
+pub use json::{StatusDrop, StatusRecipient, missing_drop, status_drop, to_json};
+use text::missing_line;
+pub use text::{recipient_line, render, summary};
+
+/// What happened to one recipient of a drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It acknowledged: it has the data.
+    Acknowledged,
+    /// It downloaded the ciphertext and has not acknowledged yet.
+    Fetched,
+    /// Nothing yet.
+    Waiting,
+    /// The drop ended before it acknowledged: it never got the data.
+    NotDelivered,
+    /// The sender recalled the drop before it acknowledged.
+    Recalled,
+    /// The hub claims progress the signed log does not back.
+    Unbacked,
+    /// It can never fetch it: every key of it the drop was encrypted to was revoked or removed.
+    Undeliverable,
+}
+
+impl Outcome {
+    /// The outcome's name, as in `status --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acknowledged => "acknowledged",
+            Outcome::Fetched => "fetched",
+            Outcome::Waiting => "waiting",
+            Outcome::NotDelivered => "not_delivered",
+            Outcome::Recalled => "recalled",
+            Outcome::Unbacked => "unbacked",
+            Outcome::Undeliverable => "undeliverable",
+        }
+    }
+}
+
+/// The outcome for recipient `r` of a drop in `state`. An acknowledgement
+/// always counts; otherwise a drop that ended means the recipient did not
+/// get it (recalled, or not delivered: expired, or deleted as delivered
+/// without this recipient's receipt).
+pub fn outcome(state: DropState, r: &RecipientStatus) -> Outcome {
+    if r.acknowledged.is_some() {
+        return Outcome::Acknowledged;
+    }
+    match state {
+        DropState::Recalled => Outcome::Recalled,
+        DropState::Expired | DropState::Delivered => Outcome::NotDelivered,
+        DropState::Open | DropState::Committed if r.fetched.is_some() => Outcome::Fetched,
+        DropState::Open | DropState::Committed => Outcome::Waiting,
+    }
+}
+
+/// Which drops to show.
+#[derive(Clone, Debug, Default)]
+pub struct StatusRequest {
+    /// One drop.
+    pub id: Option<String>,
+    /// Only drops created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only drops under this agreement.
+    pub agreement: Option<String>,
+}
+
+/// Parses a drop id given on the command line.
+pub fn parse_drop_id(text: &str) -> Result<DropId> {
+    text.parse().map_err(|e: sealdrop_proto::ids::IdError| {
+        Error::input(
+            "bad_drop_id",
+            format!("{e}; copy the drop id (d- and 26 letters or digits) from `sealdrop status` or `sealdrop inbox`"),
+        )
+    })
+}
+
+/// Whether `d` passes the request's filters.
+pub fn keep(req: &StatusRequest, d: &SentDrop) -> bool {
+    keep_fields(req, &d.id, d.created, &d.agreement)
+}
+
+fn keep_fields(req: &StatusRequest, id: &DropId, created: Timestamp, agreement: &str) -> bool {
+    let wanted = req.id.as_deref().is_none_or(|w| w == id.as_str());
+    wanted && req.since.is_none_or(|t| created >= t) && req.agreement.as_deref().is_none_or(|a| agreement == a)
+}
+
+/// One drop as shown: what the hub says, and what the log backs of it.
+#[derive(Clone, Debug)]
+pub struct View {
+    /// The hub's word.
+    pub claimed: SentDrop,
+    /// What the log backs.
+    pub backed: Backed,
+    /// Recipients that can never fetch it, and why ([`crate::undeliverable::for_status`]).
+    pub stranded: HashMap<PartyId, String>,
+}
+
+impl View {
+    /// The drop as far as the log backs it: times from the log, claims it
+    /// does not back left out, and a drop whose end is not backed still
+    /// committed.
+    pub fn shown(&self) -> SentDrop {
+        let (d, b) = (&self.claimed, &self.backed);
+        let state = if d.state != DropState::Open && !b.problems.is_empty() { DropState::Committed } else { d.state };
+        SentDrop {
+            state,
+            committed: b.committed,
+            deleted: b.deleted.map(|(_, at)| at),
+            recipients: d
+                .recipients
+                .iter()
+                .zip(&b.recipients)
+                .map(|(r, br)| RecipientStatus {
+                    party: r.party.clone(),
+                    fetched: br.fetched,
+                    acknowledged: br.acknowledged.as_ref().map(|(at, _)| *at),
+                    acknowledged_by: br.acknowledged.as_ref().map(|(_, m)| m.clone()),
+                    fetched_log_index: r.fetched_log_index,
+                    acknowledged_log_index: r.acknowledged_log_index,
+                })
+                .collect(),
+            ..d.clone()
+        }
+    }
+
+    /// The drop's state name: its own, or `unbacked`.
+    pub fn state_name(&self) -> &'static str {
+        if self.backed.problems.is_empty() { self.claimed.state.as_str() } else { "unbacked" }
+    }
+
+    /// Recipient `i`'s outcome as the log backs it.
+    pub(super) fn outcome(&self, shown: &SentDrop, i: usize) -> Outcome {
+        if self.backed.recipients[i].problem.is_some() {
+            return Outcome::Unbacked;
+        }
+        match outcome(shown.state, &shown.recipients[i]) {
+            Outcome::Waiting | Outcome::Fetched if self.stranded.contains_key(&shown.recipients[i].party) => {
+                Outcome::Undeliverable
+            }
+            o => o,
+        }
+    }
+
+    /// Why recipient `i` can never fetch it, when that is its outcome.
+    pub(super) fn stranded_reason(&self, shown: &SentDrop, i: usize) -> Option<String> {
+        (self.outcome(shown, i) == Outcome::Undeliverable)
+            .then(|| self.stranded.get(&shown.recipients[i].party).cloned())
+            .flatten()
+    }
+}
+
+/// `sealdrop status`: asks the hub for this party's sent drops, checks what
+/// it says against its signed log, and prints them (or a JSON array with
+/// `json`). Fails with `unbacked_claims` (exit 4), after printing, when the
+/// log does not back something the hub says.
+pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn Write) -> Result<()> {
+    let path = match &req.id {
+        Some(id) => {
+            let id = parse_drop_id(id)?;
+            format!("/v1/sent?id={id}")
+        }
+        None => "/v1/sent".to_owned(),
+    };
+    let session = settings.session()?;
+    let journal = crate::journal::read(&settings.state_dir).unwrap_or_else(|e| {
+        eprintln!("warning: {}; file names are not shown and missing drops are not looked for", e.message);
+        crate::journal::Journal::default()
+    });
+    let sent: Sent = match session.hub.get(&path) {
+        Ok(sent) => sent,
+        // A drop this client committed that the hub says it never had.
+        Err(e) if req.id.is_some() && e.code == sealdrop_proto::api::code::NOT_FOUND => Sent { drops: vec![] },
+        Err(e) => return Err(e),
+    };
+    let listed: Vec<DropId> = sent.drops.iter().map(|d| d.id.clone()).collect();
+    let drops: Vec<SentDrop> = sent.drops.into_iter().filter(|d| keep(req, d)).collect();
+    let mut prover = crate::status_log::Prover::open(
+        &settings.state_dir,
+        &session,
+        &settings.authority()?,
+        &journal,
+        settings.clock.now(),
+    );
+    let mut views = Vec::with_capacity(drops.len());
+    for d in drops {
+        let backed = crate::status_log::back(&mut prover, &d)?;
+        views.push(View { claimed: d, backed, stranded: HashMap::new() });
+    }
+    prover.save();
+    // Only drops whose commit the log backs: a recipient's verdict rests on the manifest.
+    let committed: Vec<&SentDrop> = views.iter().filter(|v| v.backed.is_backed()).map(|v| &v.claimed).collect();
+    let mut stranded = crate::undeliverable::for_status(settings, &session, &committed);
+    for v in &mut views {
+        v.stranded = stranded.remove(&v.claimed.id).unwrap_or_default();
+    }
+    let missing = crate::status_log::missing(&journal, &listed, |s| keep_fields(req, &s.drop, s.created, &s.agreement));
+    let names = journal.sent_names();
+    let text = if json {
+        serde_json::to_string_pretty(&to_json(&views, &missing, &names))
+            .map_err(|e| Error::input("internal", e.to_string()))?
+    } else if views.is_empty() && missing.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
+        "no sent drops match".to_owned()
+    } else {
+        render(&views, &missing, &names)
+    };
+    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))?;
+    unbacked(settings, &views, &missing)
+}
+
+/// The error `status` ends with when the log does not back everything the
+/// hub said, after keeping the evidence.
+fn unbacked(settings: &Settings, views: &[View], missing: &[Missing]) -> Result<()> {
+    let mut problems: Vec<String> = views
+        .iter()
+        .flat_map(|v| v.backed.all_problems(&v.claimed).into_iter().map(move |p| format!("{}: {p}", v.claimed.id)))
+        .collect();
+    problems.extend(missing.iter().map(|m| format!("{}: {}", m.sent.drop, missing_line(m))));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let claims: Vec<SentDrop> = views.iter().filter(|v| !v.backed.is_backed()).map(|v| v.claimed.clone()).collect();
+    let kept = crate::status_log::keep_evidence(&settings.state_dir, settings.clock.now(), &claims, &problems, missing)
+        .map(|dir| format!("the hub's answer is kept in {} as evidence", dir.display()))
+        .unwrap_or_else(|e| format!("the evidence could not be kept ({})", e.message));
+    let n = problems.len();
+    Err(Error::verification(
+        "unbacked_claims",
+        format!(
+            "{n} of the hub's claims about your drops {} not backed by its signed log (first: {}); {kept}: report it to the coordinator",
+            if n == 1 { "is" } else { "are" },
+            problems[0]
+        ),
+    ))
+}
