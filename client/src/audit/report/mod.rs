@@ -36,7 +36,7 @@ pub use csv_file::{CSV_HEADER, write_csv};
 pub use directory_diff::{
     AgreementChange, Change, DirectoryDiff, DirectoryVersion, KeyChange, KeyKind, KeyRevocation, diff,
 };
-pub use html::{escape, render_html, svg_agreements, svg_heatmap, svg_histogram, write_html};
+pub use html::{render_html, write_html};
 pub use json_lines::{row_json, write_json_lines};
 pub use model::{
     AckTimes, AgreementTotals, DeliveryRow, Flow, HistogramBin, NOT_DELIVERED, Outcome, Recall, Report, ReportInput,

@@ -2,13 +2,12 @@
 //! agreement by outcome, and the time-to-acknowledge histogram.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
+use maud::{Markup, html};
 use sealdrop_proto::ids::PartyId;
 
-use super::super::model::{Flow, Report};
+use super::super::model::{Flow, Report, Totals};
 use super::super::text::{compact_count, count_text, truncate};
-use super::escape;
 use crate::fsutil::human_bytes;
 
 /// ColorBrewer "Blues", light to dark.
@@ -24,6 +23,7 @@ const BLUES: [(u8, u8, u8); 9] = [
     (0x08, 0x30, 0x6b),
 ];
 
+/// The colour at `t` (0..=1) along [`BLUES`].
 pub(super) fn blue(t: f64) -> String {
     let x = t.clamp(0.0, 1.0) * (BLUES.len() - 1) as f64;
     let i = (x.floor() as usize).min(BLUES.len() - 2);
@@ -40,8 +40,18 @@ const C_RECALLED: &str = "#7b5ea7";
 const C_ENDED: &str = "#a3560f";
 const C_OTHER: &str = "#9aa3b2";
 
+/// A coordinate or size with one decimal, as the charts write them.
+fn f1(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// `s` for a count other than one.
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// The sender × recipient heatmap, legible up to a few dozen parties.
-pub fn svg_heatmap(r: &Report) -> String {
+pub(super) fn svg_heatmap(r: &Report) -> Markup {
     let ps = &r.parties;
     let n = ps.len().max(1);
     let cell = (760.0 / (n as f64 + 1.6)).clamp(18.0, 50.0).floor();
@@ -71,162 +81,174 @@ pub fn svg_heatmap(r: &Report) -> String {
     }
     let max = counts.iter().flatten().map(|f| f.drops).max().unwrap_or(0).max(1);
     let scale = |c: u64| (c as f64 + 1.0).ln() / (max as f64 + 1.0).ln();
-
-    let mut s = String::with_capacity(4096 + n * n * 200);
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" id=\"matrix\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"matrix-title matrix-desc\" \
-         viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" style=\"max-width:{width}px\">\
-         <title id=\"matrix-title\">Sender by recipient matrix of drops</title>\
-         <desc id=\"matrix-desc\">{n} parties; rows are senders, columns are recipients; each cell gives the number of drops.</desc>\
-         <defs><linearGradient id=\"blues\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">"
-    );
-    for (i, _) in BLUES.iter().enumerate() {
-        let t = i as f64 / (BLUES.len() - 1) as f64;
-        let _ = write!(s, "<stop offset=\"{t:.3}\" stop-color=\"{}\"/>", blue(t));
-    }
-    s.push_str("</linearGradient></defs>");
-    // Corner caption.
-    let _ = write!(
-        s,
-        "<text x=\"{x}\" y=\"{y}\" text-anchor=\"end\" font-size=\"11\" fill=\"#5d6778\">sender ↓ · recipient →</text>",
-        x = left - 8.0,
-        y = top - 8.0
-    );
-    // Column labels.
-    for (j, l) in labels.iter().enumerate() {
-        let x = left + j as f64 * cell + cell / 2.0 + 3.0;
-        let y = top - 6.0;
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"{fs_label}\" fill=\"#1b2433\" transform=\"rotate(-45 {x:.1} {y:.1})\">\
-             <title>{full}</title>{l}</text>",
-            full = escape(r.party_name(&ps[j])),
-            l = escape(l)
-        );
-    }
+    let sum = |a: Flow, f: &Flow| Flow { drops: a.drops + f.drops, bytes: a.bytes + f.bytes };
+    let column_total = |j: usize| counts.iter().fold(Flow::default(), |a, row| sum(a, &row[j]));
+    let col_y = top - 6.0;
     let tx = left + grid + gap + tot_w / 2.0 + 3.0;
-    let _ = write!(
-        s,
-        "<text x=\"{tx:.1}\" y=\"{y:.1}\" font-size=\"{fs_label}\" font-weight=\"600\" fill=\"#47516a\" \
-         transform=\"rotate(-45 {tx:.1} {y:.1})\">Total sent</text>",
-        y = top - 6.0
-    );
-    // Rows.
-    for (i, l) in labels.iter().enumerate() {
-        let y = top + i as f64 * cell;
-        let sender = r.party_name(&ps[i]);
-        let _ = write!(
-            s,
-            "<text x=\"{x}\" y=\"{ty:.1}\" text-anchor=\"end\" dominant-baseline=\"central\" font-size=\"{fs_label}\" fill=\"#1b2433\">\
-             <title>{full}</title>{l}</text>",
-            x = left - 8.0,
-            ty = y + cell / 2.0,
-            full = escape(sender),
-            l = escape(l)
-        );
-        for (j, f) in counts[i].iter().enumerate() {
-            let x = left + j as f64 * cell;
-            let (fill, ink) = if f.drops == 0 {
-                (if i == j { "#e4e8ee".to_owned() } else { "#f4f6f9".to_owned() }, "#1b2433")
-            } else {
-                let t = 0.12 + 0.88 * scale(f.drops);
-                (blue(t), if t > 0.55 { "#ffffff" } else { "#10243f" })
-            };
-            let _ = write!(
-                s,
-                "<g><title>{from} → {to}: {d} drop{pl}, {b}</title>\
-                 <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{w:.1}\" rx=\"2\" fill=\"{fill}\" stroke=\"#ffffff\" stroke-width=\"1.5\"/>",
-                from = escape(sender),
-                to = escape(r.party_name(&ps[j])),
-                d = count_text(f.drops),
-                pl = if f.drops == 1 { "" } else { "s" },
-                b = escape(&human_bytes(f.bytes)),
-                w = cell
-            );
-            if f.drops > 0 {
-                let _ = write!(
-                    s,
-                    "<text x=\"{cx:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" dominant-baseline=\"central\" font-size=\"{fs_cell:.1}\" \
-                     font-weight=\"600\" fill=\"{ink}\">{c}</text>",
-                    cx = x + cell / 2.0,
-                    cy = y + cell / 2.0,
-                    c = compact_count(f.drops)
-                );
+    let totals_y = top + grid + gap;
+    let legend_y = top + grid + gap + cell + 18.0;
+    let legend_w = (grid * 0.5).clamp(160.0, 280.0);
+    html! {
+        svg class="chart" id="matrix" xmlns="http://www.w3.org/2000/svg" role="img"
+            aria-labelledby="matrix-title matrix-desc" viewBox={ "0 0 " (width) " " (height) } width=(width)
+            height=(height) style={ "max-width:" (width) "px" } {
+            title id="matrix-title" { "Sender by recipient matrix of drops" }
+            desc id="matrix-desc" {
+                (n) " parties; rows are senders, columns are recipients; each cell gives the number of drops."
             }
-            s.push_str("</g>");
+            defs {
+                linearGradient id="blues" x1="0" x2="1" y1="0" y2="0" {
+                    @for i in 0..BLUES.len() {
+                        @let t = i as f64 / (BLUES.len() - 1) as f64;
+                        stop offset=(format!("{t:.3}")) stop-color=(blue(t)) {}
+                    }
+                }
+            }
+            // Corner caption.
+            text x=(left - 8.0) y=(top - 8.0) text-anchor="end" font-size="11" fill="#5d6778" { "sender ↓ · recipient →" }
+            // Column labels.
+            @for (j, l) in labels.iter().enumerate() {
+                @let x = left + j as f64 * cell + cell / 2.0 + 3.0;
+                text x=(f1(x)) y=(f1(col_y)) font-size=(fs_label) fill="#1b2433"
+                    transform=(format!("rotate(-45 {x:.1} {col_y:.1})")) {
+                    title { (r.party_name(&ps[j])) } (l)
+                }
+            }
+            text x=(f1(tx)) y=(f1(col_y)) font-size=(fs_label) font-weight="600" fill="#47516a"
+                transform=(format!("rotate(-45 {tx:.1} {col_y:.1})")) { "Total sent" }
+            // Rows.
+            @for (i, l) in labels.iter().enumerate() {
+                @let y = top + i as f64 * cell;
+                @let sender = r.party_name(&ps[i]);
+                text x=(left - 8.0) y=(f1(y + cell / 2.0)) text-anchor="end" dominant-baseline="central"
+                    font-size=(fs_label) fill="#1b2433" {
+                    title { (sender) } (l)
+                }
+                @for (j, f) in counts[i].iter().enumerate() {
+                    @let x = left + j as f64 * cell;
+                    @let (fill, ink) = if f.drops == 0 {
+                        (if i == j { "#e4e8ee".to_owned() } else { "#f4f6f9".to_owned() }, "#1b2433")
+                    } else {
+                        let t = 0.12 + 0.88 * scale(f.drops);
+                        (blue(t), if t > 0.55 { "#ffffff" } else { "#10243f" })
+                    };
+                    g {
+                        title {
+                            (sender) " → " (r.party_name(&ps[j])) ": " (count_text(f.drops)) " drop" (plural(f.drops))
+                            ", " (human_bytes(f.bytes))
+                        }
+                        rect x=(f1(x)) y=(f1(y)) width=(f1(cell)) height=(f1(cell)) rx="2" fill=(fill) stroke="#ffffff"
+                            stroke-width="1.5" {}
+                        @if f.drops > 0 {
+                            text x=(f1(x + cell / 2.0)) y=(f1(y + cell / 2.0)) text-anchor="middle"
+                                dominant-baseline="central" font-size=(f1(fs_cell)) font-weight="600" fill=(ink) {
+                                (compact_count(f.drops))
+                            }
+                        }
+                    }
+                }
+                // Row total.
+                (total_cell(
+                    (left + grid + gap, y),
+                    (tot_w, cell),
+                    counts[i].iter().fold(Flow::default(), sum),
+                    html! { (sender) " sent" },
+                    fs_cell,
+                ))
+            }
+            // Column totals.
+            text x=(left - 8.0) y=(f1(totals_y + cell / 2.0)) text-anchor="end" dominant-baseline="central"
+                font-size=(fs_label) font-weight="600" fill="#47516a" { "Total received" }
+            @for j in 0..ps.len() {
+                (total_cell(
+                    (left + j as f64 * cell, totals_y),
+                    (cell, cell),
+                    column_total(j),
+                    html! { (r.party_name(&ps[j])) " received" },
+                    fs_cell,
+                ))
+            }
+            // Legend.
+            g aria-hidden="true" {
+                text x=(left) y=(f1(legend_y + 9.0)) font-size="11" fill="#5d6778" { "Drops per pair" }
+                rect x=(f1(left + 92.0)) y=(f1(legend_y)) width=(f1(legend_w)) height="10" rx="2" fill="url(#blues)" {}
+                text x=(f1(left + 92.0)) y=(f1(legend_y + 24.0)) font-size="10.5" fill="#5d6778" { "1" }
+                text x=(f1(left + 92.0 + legend_w)) y=(f1(legend_y + 24.0)) text-anchor="end" font-size="10.5"
+                    fill="#5d6778" { (count_text(max)) " (log scale)" }
+            }
         }
-        // Row total.
-        let row: Flow =
-            counts[i].iter().fold(Flow::default(), |a, f| Flow { drops: a.drops + f.drops, bytes: a.bytes + f.bytes });
-        total_cell(&mut s, left + grid + gap, y, tot_w, cell, row, &format!("{} sent", escape(sender)), fs_cell);
     }
-    // Column totals.
-    let ty = top + grid + gap;
-    let _ = write!(
-        s,
-        "<text x=\"{x}\" y=\"{y:.1}\" text-anchor=\"end\" dominant-baseline=\"central\" font-size=\"{fs_label}\" font-weight=\"600\" fill=\"#47516a\">Total received</text>",
-        x = left - 8.0,
-        y = ty + cell / 2.0
-    );
-    for j in 0..ps.len() {
-        let col = counts
-            .iter()
-            .fold(Flow::default(), |a, row| Flow { drops: a.drops + row[j].drops, bytes: a.bytes + row[j].bytes });
-        let what = format!("{} received", escape(r.party_name(&ps[j])));
-        total_cell(&mut s, left + j as f64 * cell, ty, cell, cell, col, &what, fs_cell);
-    }
-    // Legend.
-    let ly = top + grid + gap + cell + 18.0;
-    let lw = (grid * 0.5).clamp(160.0, 280.0);
-    let _ = write!(
-        s,
-        "<g aria-hidden=\"true\"><text x=\"{left}\" y=\"{ty:.1}\" font-size=\"11\" fill=\"#5d6778\">Drops per pair</text>\
-         <rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"{lw:.1}\" height=\"10\" rx=\"2\" fill=\"url(#blues)\"/>\
-         <text x=\"{lx:.1}\" y=\"{ny:.1}\" font-size=\"10.5\" fill=\"#5d6778\">1</text>\
-         <text x=\"{rx:.1}\" y=\"{ny:.1}\" text-anchor=\"end\" font-size=\"10.5\" fill=\"#5d6778\">{max} (log scale)</text></g>",
-        ty = ly + 9.0,
-        lx = left + 92.0,
-        rx = left + 92.0 + lw,
-        ny = ly + 24.0,
-        max = count_text(max)
-    );
-    s.push_str("</svg>");
-    s
 }
 
-#[allow(clippy::too_many_arguments)]
-fn total_cell(s: &mut String, x: f64, y: f64, w: f64, hgt: f64, f: Flow, what: &str, fs: f64) {
-    let _ = write!(
-        s,
-        "<g><title>{what}: {d} drop{pl}, {b}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{hgt:.1}\" rx=\"2\" \
-         fill=\"#eef1f5\" stroke=\"#ffffff\" stroke-width=\"1.5\"/><text x=\"{cx:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" \
-         dominant-baseline=\"central\" font-size=\"{fs:.1}\" font-weight=\"650\" fill=\"#2d3850\">{c}</text></g>",
-        d = count_text(f.drops),
-        pl = if f.drops == 1 { "" } else { "s" },
-        b = escape(&human_bytes(f.bytes)),
-        cx = x + w / 2.0,
-        cy = y + hgt / 2.0,
-        c = compact_count(f.drops)
-    );
+/// A row or column total of the heatmap at `(x, y)`, `size` wide and high.
+fn total_cell((x, y): (f64, f64), (w, h): (f64, f64), f: Flow, what: Markup, fs: f64) -> Markup {
+    html! {
+        g {
+            title { (what) ": " (count_text(f.drops)) " drop" (plural(f.drops)) ", " (human_bytes(f.bytes)) }
+            rect x=(f1(x)) y=(f1(y)) width=(f1(w)) height=(f1(h)) rx="2" fill="#eef1f5" stroke="#ffffff"
+                stroke-width="1.5" {}
+            text x=(f1(x + w / 2.0)) y=(f1(y + h / 2.0)) text-anchor="middle" dominant-baseline="central"
+                font-size=(f1(fs)) font-weight="650" fill="#2d3850" { (compact_count(f.drops)) }
+        }
+    }
 }
 
-fn legend(s: &mut String, x: f64, y: f64, items: &[(&str, &str)]) {
-    let mut x = x;
-    for (color, label) in items {
-        let _ = write!(
-            s,
-            "<rect x=\"{x:.1}\" y=\"{ry:.1}\" width=\"11\" height=\"11\" rx=\"2\" fill=\"{color}\"/>\
-             <text x=\"{tx:.1}\" y=\"{y:.1}\" font-size=\"11.5\" fill=\"#47516a\">{label}</text>",
-            ry = y - 9.5,
-            tx = x + 16.0
-        );
-        x += 16.0 + label.chars().count() as f64 * 6.6 + 18.0;
+/// A row of coloured squares and their labels, from `(x, y)`.
+fn legend(x: f64, y: f64, items: &[(&str, &str)]) -> Markup {
+    let mut at = x;
+    let placed: Vec<(f64, &str, &str)> = items
+        .iter()
+        .map(|(color, label)| {
+            let here = at;
+            at += 16.0 + label.chars().count() as f64 * 6.6 + 18.0;
+            (here, *color, *label)
+        })
+        .collect();
+    html! {
+        @for (x, color, label) in placed {
+            rect x=(f1(x)) y=(f1(y - 9.5)) width="11" height="11" rx="2" fill=(color) {}
+            text x=(f1(x + 16.0)) y=(f1(y)) font-size="11.5" fill="#47516a" { (label) }
+        }
     }
+}
+
+/// One outcome's part of an agreement's bar.
+struct Segment {
+    x: f64,
+    width: f64,
+    drops: u64,
+    color: &'static str,
+    what: &'static str,
+}
+
+/// One bar's segments by outcome, from `x` on, `bar_w` wide for `max`
+/// drops, and where the bar ends.
+fn bar_segments(t: &Totals, x: f64, max: f64, bar_w: f64) -> (Vec<Segment>, f64) {
+    let other = t.drops.saturating_sub(
+        t.acknowledged + t.waiting + t.expired_undelivered + t.agreement_ended_undelivered + t.recalled,
+    );
+    let mut end = x;
+    let segments = [
+        (t.acknowledged, C_ACK, "acknowledged"),
+        (t.waiting, C_WAIT, "waiting"),
+        (t.expired_undelivered, C_EXPIRED, "expired undelivered"),
+        (t.agreement_ended_undelivered, C_ENDED, "deleted undelivered as the agreement ended"),
+        (t.recalled, C_RECALLED, "recalled"),
+        (other, C_OTHER, "other"),
+    ]
+    .into_iter()
+    .filter(|(drops, ..)| *drops > 0)
+    .map(|(drops, color, what)| {
+        let segment = Segment { x: end, width: drops as f64 / max * bar_w, drops, color, what };
+        end += segment.width;
+        segment
+    })
+    .collect();
+    (segments, end)
 }
 
 /// Stacked horizontal bars: drops per agreement by outcome.
-pub fn svg_agreements(r: &Report) -> String {
+pub(super) fn svg_agreements(r: &Report) -> Markup {
     let rows = &r.agreements;
     let labels: Vec<String> = rows.iter().map(|a| truncate(a.title.as_deref().unwrap_or(&a.id), 34)).collect();
     let chars = labels.iter().chain(rows.iter().map(|a| &a.id)).map(|l| l.chars().count()).max().unwrap_or(8);
@@ -238,82 +260,45 @@ pub fn svg_agreements(r: &Report) -> String {
     let width = label_w + bar_w + value_w;
     let height = top + rows.len() as f64 * row_h + 8.0;
     let max = rows.iter().map(|a| a.totals.drops).max().unwrap_or(1).max(1) as f64;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" id=\"agreements\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"ag-title\" \
-         viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" style=\"max-width:{width}px\">\
-         <title id=\"ag-title\">Drops per agreement, by outcome</title>"
-    );
-    legend(
-        &mut s,
-        label_w,
-        14.0,
-        &[
-            (C_ACK, "Acknowledged"),
-            (C_WAIT, "Waiting"),
-            (C_EXPIRED, "Expired undelivered"),
-            (C_ENDED, "Agreement ended"),
-            (C_RECALLED, "Recalled"),
-        ],
-    );
-    for (i, (a, label)) in rows.iter().zip(&labels).enumerate() {
-        let t = &a.totals;
-        let y = top + i as f64 * row_h;
-        let _ = write!(
-            s,
-            "<text x=\"{x}\" y=\"{ly:.1}\" text-anchor=\"end\" font-size=\"12.5\" font-weight=\"600\" fill=\"#1b2433\">{l}</text>\
-             <text x=\"{x}\" y=\"{iy:.1}\" text-anchor=\"end\" font-size=\"10.5\" fill=\"#5d6778\">{id}</text>",
-            x = label_w - 12.0,
-            ly = y + 14.0,
-            iy = y + 27.0,
-            l = escape(label),
-            id = escape(&truncate(&a.id, 40))
-        );
-        let _ = write!(
-            s,
-            "<rect x=\"{label_w}\" y=\"{y:.1}\" width=\"{bar_w}\" height=\"24\" rx=\"3\" fill=\"#f1f3f7\"/>",
-            y = y + 4.0
-        );
-        let other = t.drops.saturating_sub(
-            t.acknowledged + t.waiting + t.expired_undelivered + t.agreement_ended_undelivered + t.recalled,
-        );
-        let mut x = label_w;
-        for (n, color, what) in [
-            (t.acknowledged, C_ACK, "acknowledged"),
-            (t.waiting, C_WAIT, "waiting"),
-            (t.expired_undelivered, C_EXPIRED, "expired undelivered"),
-            (t.agreement_ended_undelivered, C_ENDED, "deleted undelivered as the agreement ended"),
-            (t.recalled, C_RECALLED, "recalled"),
-            (other, C_OTHER, "other"),
-        ] {
-            if n == 0 {
-                continue;
+    html! {
+        svg class="chart" id="agreements" xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="ag-title"
+            viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) style={ "max-width:" (width) "px" } {
+            title id="ag-title" { "Drops per agreement, by outcome" }
+            (legend(
+                label_w,
+                14.0,
+                &[
+                    (C_ACK, "Acknowledged"),
+                    (C_WAIT, "Waiting"),
+                    (C_EXPIRED, "Expired undelivered"),
+                    (C_ENDED, "Agreement ended"),
+                    (C_RECALLED, "Recalled"),
+                ],
+            ))
+            @for (i, (a, label)) in rows.iter().zip(&labels).enumerate() {
+                @let t = &a.totals;
+                @let y = top + i as f64 * row_h;
+                text x=(label_w - 12.0) y=(f1(y + 14.0)) text-anchor="end" font-size="12.5" font-weight="600"
+                    fill="#1b2433" { (label) }
+                text x=(label_w - 12.0) y=(f1(y + 27.0)) text-anchor="end" font-size="10.5" fill="#5d6778" {
+                    (truncate(&a.id, 40))
+                }
+                rect x=(label_w) y=(f1(y + 4.0)) width=(bar_w) height="24" rx="3" fill="#f1f3f7" {}
+                @let (segments, end) = bar_segments(t, label_w, max, bar_w);
+                @for s in segments {
+                    rect x=(f1(s.x)) y=(f1(y + 4.0)) width=(f1(s.width)) height="24" fill=(s.color) {
+                        title { (a.id) ": " (count_text(s.drops)) " " (s.what) }
+                    }
+                }
+                text x=(f1(end + 8.0)) y=(f1(y + 20.5)) font-size="12.5" fill="#1b2433" {
+                    tspan font-weight="700" { (count_text(t.drops)) } " drop" (plural(t.drops)) " · " (human_bytes(t.bytes))
+                }
             }
-            let w = n as f64 / max * bar_w;
-            let _ = write!(
-                s,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"24\" fill=\"{color}\"><title>{id}: {n} {what}</title></rect>",
-                y = y + 4.0,
-                id = escape(&a.id),
-                n = count_text(n)
-            );
-            x += w;
         }
-        let _ = write!(
-            s,
-            "<text x=\"{vx:.1}\" y=\"{vy:.1}\" font-size=\"12.5\" fill=\"#1b2433\"><tspan font-weight=\"700\">{d}</tspan> drop{pl} · {b}</text>",
-            vx = x + 8.0,
-            vy = y + 20.5,
-            d = count_text(t.drops),
-            pl = if t.drops == 1 { "" } else { "s" },
-            b = escape(&human_bytes(t.bytes))
-        );
     }
-    s.push_str("</svg>");
-    s
 }
 
+/// A round step for the histogram's axis: at most five steps to `max`.
 pub(super) fn nice_step(max: u64) -> u64 {
     let mut step = 1;
     loop {
@@ -327,7 +312,7 @@ pub(super) fn nice_step(max: u64) -> u64 {
 }
 
 /// Histogram of hours from commit to acknowledgement.
-pub fn svg_histogram(r: &Report) -> String {
+pub(super) fn svg_histogram(r: &Report) -> Markup {
     let bins = &r.ack_histogram;
     let (width, height) = (560.0, 270.0);
     let (left, right, top, bottom) = (44.0, 10.0, 16.0, 46.0);
@@ -336,65 +321,38 @@ pub fn svg_histogram(r: &Report) -> String {
     let max = bins.iter().map(|b| b.count).max().unwrap_or(0).max(1);
     let step = nice_step(max);
     let ymax = max.div_ceil(step) * step;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" id=\"ack-histogram\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"hist-title\" \
-         viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" style=\"max-width:{width}px\">\
-         <title id=\"hist-title\">Histogram of time from commit to acknowledgement</title>"
-    );
-    let mut v = 0;
-    while v <= ymax {
-        let y = top + ph - v as f64 / ymax as f64 * ph;
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{c}\" stroke-width=\"1\"/>\
-             <text x=\"{tx}\" y=\"{y:.1}\" text-anchor=\"end\" dominant-baseline=\"central\" font-size=\"10.5\" fill=\"#5d6778\">{v}</text>",
-            x2 = width - right,
-            c = if v == 0 { "#9aa3b2" } else { "#e4e8ee" },
-            tx = left - 6.0,
-            v = compact_count(v)
-        );
-        v += step;
-    }
     let bw = pw / bins.len().max(1) as f64;
-    for (i, b) in bins.iter().enumerate() {
-        let x = left + i as f64 * bw;
-        let bh = b.count as f64 / ymax as f64 * ph;
-        let y = top + ph - bh;
-        let _ = write!(
-            s,
-            "<g><title>{label}: {n} acknowledgement{pl}</title><rect x=\"{rx:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bh:.1}\" rx=\"2\" fill=\"{c}\"/>",
-            label = escape(b.label),
-            n = count_text(b.count),
-            pl = if b.count == 1 { "" } else { "s" },
-            rx = x + bw * 0.12,
-            w = bw * 0.76,
-            c = if b.lower_hours >= 168.0 { C_WAIT } else { "#2166ac" }
-        );
-        if b.count > 0 {
-            let _ = write!(
-                s,
-                "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" font-size=\"11\" font-weight=\"600\" fill=\"#1b2433\">{n}</text>",
-                cx = x + bw / 2.0,
-                ty = y - 5.0,
-                n = compact_count(b.count)
-            );
+    html! {
+        svg class="chart" id="ack-histogram" xmlns="http://www.w3.org/2000/svg" role="img"
+            aria-labelledby="hist-title" viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height)
+            style={ "max-width:" (width) "px" } {
+            title id="hist-title" { "Histogram of time from commit to acknowledgement" }
+            @for v in (0..=ymax).step_by(step as usize) {
+                @let y = f1(top + ph - v as f64 / ymax as f64 * ph);
+                line x1=(left) x2=(width - right) y1=(y) y2=(y) stroke=(if v == 0 { "#9aa3b2" } else { "#e4e8ee" })
+                    stroke-width="1" {}
+                text x=(left - 6.0) y=(y) text-anchor="end" dominant-baseline="central" font-size="10.5"
+                    fill="#5d6778" { (compact_count(v)) }
+            }
+            @for (i, b) in bins.iter().enumerate() {
+                @let x = left + i as f64 * bw;
+                @let bh = b.count as f64 / ymax as f64 * ph;
+                @let y = top + ph - bh;
+                g {
+                    title { (b.label) ": " (count_text(b.count)) " acknowledgement" (plural(b.count)) }
+                    rect x=(f1(x + bw * 0.12)) y=(f1(y)) width=(f1(bw * 0.76)) height=(f1(bh)) rx="2"
+                        fill=(if b.lower_hours >= 168.0 { C_WAIT } else { "#2166ac" }) {}
+                    @if b.count > 0 {
+                        text x=(f1(x + bw / 2.0)) y=(f1(y - 5.0)) text-anchor="middle" font-size="11" font-weight="600"
+                            fill="#1b2433" { (compact_count(b.count)) }
+                    }
+                    text x=(f1(x + bw / 2.0)) y=(f1(top + ph + 17.0)) text-anchor="middle" font-size="11"
+                        fill="#47516a" { (b.label) }
+                }
+            }
+            text x=(f1(left + pw / 2.0)) y=(height - 6.0) text-anchor="middle" font-size="11" fill="#5d6778" {
+                "time from commit to acknowledgement"
+            }
         }
-        let _ = write!(
-            s,
-            "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#47516a\">{l}</text></g>",
-            cx = x + bw / 2.0,
-            ty = top + ph + 17.0,
-            l = escape(b.label)
-        );
     }
-    let _ = write!(
-        s,
-        "<text x=\"{x:.1}\" y=\"{y}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5d6778\">time from commit to acknowledgement</text>",
-        x = left + pw / 2.0,
-        y = height - 6.0
-    );
-    s.push_str("</svg>");
-    s
 }

@@ -1,9 +1,13 @@
 //! The report as one self-contained HTML page (inline CSS and SVG, no
 //! scripts, no external assets) that prints cleanly.
+//!
+//! The page is written with maud's `html!` templates, which escape every
+//! value spliced into text or an attribute: nothing from the log or the
+//! directory (party names, agreement titles, reasons) can add markup.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use sealdrop_proto::ids::PartyId;
 
 use super::model::Report;
@@ -16,8 +20,6 @@ mod directory;
 mod drops;
 mod sections;
 mod signing_keys;
-
-pub use charts::{svg_agreements, svg_heatmap, svg_histogram};
 
 /// The page's style sheet, inline so the page needs no other file.
 const CSS: &str = include_str!("report.css");
@@ -33,43 +35,39 @@ pub(super) const MAX_TABLE_ROWS: usize = 200;
 /// Rows in the "busiest pairs" table beside the matrix.
 pub(super) const BUSIEST_PAIRS: usize = 10;
 
-/// Escapes text for HTML and SVG, in content and in quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// A line break between blocks, so the page's source reads line by line.
+pub(super) const NL: PreEscaped<&str> = PreEscaped("\n");
 
-pub(super) fn party_cell(r: &Report, p: &PartyId) -> String {
+/// A party's display name, and its id beside it when the two differ.
+pub(super) fn party_cell(r: &Report, p: &PartyId) -> Markup {
     let name = r.party_name(p);
-    if name == p.as_str() {
-        escape(name)
-    } else {
-        format!("{} <span class=\"id\">{}</span>", escape(name), escape(p.as_str()))
+    html! {
+        (name)
+        @if name != p.as_str() {
+            " " span class="id" { (p.as_str()) }
+        }
     }
 }
 
 /// A party's display name, with its id as a tooltip.
-pub(crate) fn party_name_html(r: &Report, p: &PartyId) -> String {
-    format!("<span title=\"{}\">{}</span>", escape(p.as_str()), escape(r.party_name(p)))
+pub(super) fn party_name_html(r: &Report, p: &PartyId) -> Markup {
+    html! { span title=(p.as_str()) { (r.party_name(p)) } }
 }
 
-pub(super) fn party_list(r: &Report, ps: &[PartyId]) -> String {
-    if ps.is_empty() {
-        return "–".to_owned();
+/// Parties by display name, separated by commas; a dash for none.
+pub(super) fn party_list(r: &Report, ps: &[PartyId]) -> Markup {
+    html! {
+        @if ps.is_empty() {
+            "–"
+        }
+        @for (i, p) in ps.iter().enumerate() {
+            @if i > 0 { ", " }
+            (party_name_html(r, p))
+        }
     }
-    ps.iter().map(|p| party_name_html(r, p)).collect::<Vec<_>>().join(", ")
 }
 
+/// An agreement's title with its id, or the id alone.
 pub(super) fn agreement_label(r: &Report, id: &str) -> String {
     match r.agreement_titles.get(id) {
         Some(t) if t != id => format!("{t} ({id})"),
@@ -79,156 +77,189 @@ pub(super) fn agreement_label(r: &Report, id: &str) -> String {
 
 /// The whole page.
 pub fn render_html(r: &Report) -> String {
-    let mut h = String::with_capacity(64 * 1024);
     let title = format!("Transfer log report — {}", r.origin);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"generator\" content=\"sealdrop\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
-        escape(&title)
-    );
-    header(&mut h, r);
-    h.push_str("<main class=\"wrap\">\n");
-    tiles(&mut h, r);
-    sections::matrix_section(&mut h, r);
-    sections::agreements_section(&mut h, r);
-    sections::ack_section(&mut h, r);
-    drops::undelivered_section(&mut h, r);
-    drops::waiting_section(&mut h, r);
-    signing_keys::html_section(&mut h, r);
-    directory::directory_section(&mut h, r);
-    let _ = write!(
-        h,
-        "<footer>Made by sealdrop from the hub's signed transfer log. The log holds party ids, key names, \
-         agreement ids, hashes, sizes and times; never file names or content. One row per drop and recipient \
-         is in the CSV export.</footer>\n</main>\n</body>\n</html>\n"
-    );
-    h
+    let page = html! {
+        (DOCTYPE) (NL)
+        html lang="en-GB" {
+            (NL)
+            head {
+                (NL)
+                meta charset="utf-8"; (NL)
+                meta name="viewport" content="width=device-width, initial-scale=1"; (NL)
+                meta name="generator" content="sealdrop"; (NL)
+                title { (title) } (NL)
+                // Our own style sheet, fixed at compile time: escaping would break its `>` selectors.
+                style { (NL) (PreEscaped(CSS)) } (NL)
+            }
+            (NL)
+            body {
+                (NL)
+                (header(r))
+                main class="wrap" {
+                    (NL)
+                    (tiles(r))
+                    (sections::matrix_section(r))
+                    (sections::agreements_section(r))
+                    (sections::ack_section(r))
+                    (drops::undelivered_section(r))
+                    (drops::waiting_section(r))
+                    (signing_keys::html_section(r))
+                    (directory::directory_section(r))
+                    footer {
+                        "Made by sealdrop from the hub's signed transfer log. The log holds party ids, key names, \
+                         agreement ids, hashes, sizes and times; never file names or content. One row per drop and \
+                         recipient is in the CSV export."
+                    }
+                    (NL)
+                }
+                (NL)
+            }
+            (NL)
+        }
+        (NL)
+    };
+    page.into_string()
 }
 
-fn header(h: &mut String, r: &Report) {
+/// The page's header: what the report covers, and that the log verified.
+fn header(r: &Report) -> Markup {
     let filter_agreement = match &r.agreement_filter {
-        Some(a) => escape(&agreement_label(r, a)),
+        Some(a) => agreement_label(r, a),
         None => "all agreements".to_owned(),
     };
-    let filter_since = crate::audit::period::describe(r.since, r.until, |t| escape(&when(t)));
     let span = match r.log_span {
         Some((a, b)) => format!("{} → {}", day(a), day(b)),
         None => "empty".to_owned(),
     };
-    let _ = write!(
-        h,
-        "<header class=\"top\"><div class=\"wrap\">\n<p class=\"eyebrow\">Information governance · transfer log report</p>\n\
-         <h1>Sensitive file exchange <span class=\"origin\">{origin}</span></h1>\n<dl class=\"meta\">\
-         <div><dt>Log size: </dt><dd>{size} entries</dd></div>\
-         <div><dt>Log covers: </dt><dd>{span}</dd></div>\
-         <div><dt>Generated: </dt><dd>{generated}</dd></div>\
-         <div><dt>Agreement: </dt><dd>{filter_agreement}</dd></div>\
-         <div><dt>Period: </dt><dd>{filter_since}</dd></div>\
-         <div><dt>Directory: </dt><dd>{serial}</dd></div></dl>\n",
-        origin = escape(&r.origin),
-        size = count_text(r.checkpoint_size),
-        generated = escape(&when(r.generated_at)),
-        serial = r.current_directory_serial.map_or("none".to_owned(), |s| format!("serial {s}")),
-    );
-    let _ = writeln!(
-        h,
-        "<div class=\"verified\" role=\"status\"><svg width=\"18\" height=\"18\" viewBox=\"0 0 18 18\" aria-hidden=\"true\">\
-         <circle cx=\"9\" cy=\"9\" r=\"9\" fill=\"#3fae6d\"/><path d=\"M5 9.3l2.6 2.6L13 6.5\" fill=\"none\" stroke=\"#fff\" \
-         stroke-width=\"2\" stroke-linecap=\"round\" stroke-linejoin=\"round\"/></svg>\
-         <span>Verified against checkpoint <b>{origin}</b> at tree size <b>{size}</b>: every entry, signature and \
-         directory version was checked before this report was made.</span></div>",
-        origin = escape(&r.origin),
-        size = count_text(r.checkpoint_size),
-    );
-    if r.entries_read != r.checkpoint_size || r.unreadable_entries > 0 {
-        let _ = writeln!(
-            h,
-            "<div class=\"warn\">{} of {} entries were read; {} could not be read.</div>",
-            count_text(r.entries_read),
-            count_text(r.checkpoint_size),
-            count_text(r.unreadable_entries)
-        );
-    }
-    if !r.used_after_revocation.is_empty() {
-        let _ = write!(
-            h,
-            "<div class=\"warn\" role=\"alert\"><b>{} {} signed with keys revoked from before {}</b> (a lost or \
-             stolen key used before its revocation was published): {} for nothing, and whoever used the key may not \
-             have been its owner.<ul>",
-            count_text(r.used_after_revocation.len() as u64),
-            if r.used_after_revocation.len() == 1 { "entry was" } else { "entries were" },
-            if r.used_after_revocation.len() == 1 { "it" } else { "them" },
-            if r.used_after_revocation.len() == 1 { "it counts" } else { "they count" },
-        );
-        for u in &r.used_after_revocation {
-            let _ = write!(h, "<li>{}</li>", escape(u));
+    let revoked = r.used_after_revocation.len();
+    html! {
+        header class="top" {
+            div class="wrap" {
+                (NL)
+                p class="eyebrow" { "Information governance · transfer log report" } (NL)
+                h1 { "Sensitive file exchange " span class="origin" { (r.origin) } } (NL)
+                dl class="meta" {
+                    div { dt { "Log size: " } dd { (count_text(r.checkpoint_size)) " entries" } }
+                    div { dt { "Log covers: " } dd { (span) } }
+                    div { dt { "Generated: " } dd { (when(r.generated_at)) } }
+                    div { dt { "Agreement: " } dd { (filter_agreement) } }
+                    div { dt { "Period: " } dd { (crate::audit::period::describe(r.since, r.until, when)) } }
+                    div {
+                        dt { "Directory: " }
+                        dd {
+                            @match r.current_directory_serial {
+                                Some(s) => { "serial " (s) }
+                                None => "none",
+                            }
+                        }
+                    }
+                }
+                (NL)
+                div class="verified" role="status" {
+                    svg width="18" height="18" viewBox="0 0 18 18" aria-hidden="true" {
+                        circle cx="9" cy="9" r="9" fill="#3fae6d" {}
+                        path d="M5 9.3l2.6 2.6L13 6.5" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round"
+                            stroke-linejoin="round" {}
+                    }
+                    span {
+                        "Verified against checkpoint " b { (r.origin) } " at tree size " b { (count_text(r.checkpoint_size)) }
+                        ": every entry, signature and directory version was checked before this report was made."
+                    }
+                }
+                (NL)
+                @if r.entries_read != r.checkpoint_size || r.unreadable_entries > 0 {
+                    div class="warn" {
+                        (count_text(r.entries_read)) " of " (count_text(r.checkpoint_size)) " entries were read; "
+                        (count_text(r.unreadable_entries)) " could not be read."
+                    }
+                    (NL)
+                }
+                @if revoked > 0 {
+                    div class="warn" role="alert" {
+                        b {
+                            (count_text(revoked as u64)) " " (if revoked == 1 { "entry was" } else { "entries were" })
+                            " signed with keys revoked from before " (if revoked == 1 { "it" } else { "them" })
+                        }
+                        " (a lost or stolen key used before its revocation was published): "
+                        (if revoked == 1 { "it counts" } else { "they count" })
+                        " for nothing, and whoever used the key may not have been its owner."
+                        ul {
+                            @for u in &r.used_after_revocation {
+                                li { (u) }
+                            }
+                        }
+                    }
+                    (NL)
+                }
+            }
         }
-        h.push_str("</ul></div>\n");
+        (NL)
     }
-    h.push_str("</div></header>\n");
 }
 
-fn tiles(h: &mut String, r: &Report) {
+/// The summary tiles under the header.
+fn tiles(r: &Report) -> Markup {
     let t = &r.totals;
-    let tile = |h: &mut String, class: &str, label: &str, value: String, note: String| {
-        let _ = write!(
-            h,
-            "<div class=\"tile {class}\" role=\"listitem\"><div class=\"v\">{value}</div><div class=\"l\">{label}</div><div class=\"n\">{note}</div></div>"
-        );
-    };
-    h.push_str("<div class=\"tiles\" role=\"list\" aria-label=\"Summary\">");
-    tile(h, "", "Drops", count_text(t.drops), format!("{} deliveries", count_text(t.deliveries)));
-    tile(h, "", "Data sent", escape(&human_bytes(t.bytes)), "ciphertext".to_owned());
-    tile(
-        h,
-        "",
-        "Parties",
-        count_text(t.parties),
-        format!("{} sending · {} receiving", count_text(t.senders), count_text(t.recipients)),
-    );
-    tile(
-        h,
-        "ok",
-        "Acknowledged",
-        percent(t.acknowledged, t.drops),
-        format!("{} of {} drops", count_text(t.acknowledged), count_text(t.drops)),
-    );
-    let zero = |n: u64| if n == 0 { " zero" } else { "" };
-    tile(
-        h,
-        &format!("bad{}", zero(t.expired_undelivered)),
-        "Expired undelivered",
-        count_text(t.expired_undelivered),
-        format!("{} agreement ended · {} recalled", count_text(t.agreement_ended_undelivered), count_text(t.recalled)),
-    );
-    tile(
-        h,
-        &format!("wait{}", zero(t.waiting)),
-        "Still waiting",
-        count_text(t.waiting),
-        "at the end of the log".to_owned(),
-    );
-    h.push_str("</div>\n");
-}
-
-pub(super) fn more_rows(h: &mut String, total: usize) {
-    if total > MAX_TABLE_ROWS {
-        let _ = write!(
-            h,
-            "<p class=\"more\">…and {} more; every one is in the CSV export.</p>",
-            count_text((total - MAX_TABLE_ROWS) as u64)
-        );
+    let tiles = [
+        ("", "Drops", count_text(t.drops), format!("{} deliveries", count_text(t.deliveries))),
+        ("", "Data sent", human_bytes(t.bytes), "ciphertext".to_owned()),
+        (
+            "",
+            "Parties",
+            count_text(t.parties),
+            format!("{} sending · {} receiving", count_text(t.senders), count_text(t.recipients)),
+        ),
+        (
+            "ok",
+            "Acknowledged",
+            percent(t.acknowledged, t.drops),
+            format!("{} of {} drops", count_text(t.acknowledged), count_text(t.drops)),
+        ),
+        (
+            if t.expired_undelivered == 0 { "bad zero" } else { "bad" },
+            "Expired undelivered",
+            count_text(t.expired_undelivered),
+            format!(
+                "{} agreement ended · {} recalled",
+                count_text(t.agreement_ended_undelivered),
+                count_text(t.recalled)
+            ),
+        ),
+        (
+            if t.waiting == 0 { "wait zero" } else { "wait" },
+            "Still waiting",
+            count_text(t.waiting),
+            "at the end of the log".to_owned(),
+        ),
+    ];
+    html! {
+        div class="tiles" role="list" aria-label="Summary" {
+            @for (class, label, value, note) in tiles {
+                div class={ "tile " (class) } role="listitem" {
+                    div class="v" { (value) }
+                    div class="l" { (label) }
+                    div class="n" { (note) }
+                }
+            }
+        }
+        (NL)
     }
 }
 
-pub(super) fn drop_cell(id: &str, agreement: &str, log_index: u64) -> String {
-    format!(
-        "<span class=\"mono nowrap\">{}</span><br><span class=\"id\">{} · log entry {log_index}</span>",
-        escape(id),
-        escape(agreement)
-    )
+/// Under a table cut at [`MAX_TABLE_ROWS`]: how many rows the CSV adds.
+pub(super) fn more_rows(total: usize) -> Markup {
+    html! {
+        @if total > MAX_TABLE_ROWS {
+            p class="more" { "…and " (count_text((total - MAX_TABLE_ROWS) as u64)) " more; every one is in the CSV export." }
+        }
+    }
+}
+
+/// A drop's id, with its agreement and log entry beneath.
+pub(super) fn drop_cell(id: &str, agreement: &str, log_index: u64) -> Markup {
+    html! {
+        span class="mono nowrap" { (id) } br; span class="id" { (agreement) " · log entry " (log_index) }
+    }
 }
 
 #[cfg(test)]
@@ -285,7 +316,8 @@ mod tests {
 
     #[test]
     fn small_helpers() {
-        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
+        // maud escapes what could end a text or a (double-quoted) attribute.
+        assert_eq!(html! { (r#"a<b>&"'"#) }.into_string(), "a&lt;b&gt;&amp;&quot;'");
         assert_eq!(count_text(1234567), "1,234,567");
         assert_eq!(compact_count(12_345), "12k");
         assert_eq!(percent(1, 3), "33.3%");
