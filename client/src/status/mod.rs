@@ -177,7 +177,7 @@ impl View {
     }
 
     /// Recipient `i`'s outcome as the log backs it.
-    pub(super) fn outcome(&self, shown: &SentDrop, i: usize) -> Outcome {
+    fn outcome(&self, shown: &SentDrop, i: usize) -> Outcome {
         if self.backed.recipients[i].problem.is_some() {
             return Outcome::Unbacked;
         }
@@ -190,7 +190,7 @@ impl View {
     }
 
     /// Why recipient `i` can never fetch it, when that is its outcome.
-    pub(super) fn stranded_reason(&self, shown: &SentDrop, i: usize) -> Option<String> {
+    fn stranded_reason(&self, shown: &SentDrop, i: usize) -> Option<String> {
         (self.outcome(shown, i) == Outcome::Undeliverable)
             .then(|| self.stranded.get(&shown.recipients[i].party).cloned())
             .flatten()

@@ -120,8 +120,7 @@ struct Proven {
 
 /// Proves log entries for `status`, remembering what it proved.
 pub struct Prover<'a> {
-    /// Whose drops are proved, and the hub to ask.
-    pub(super) session: &'a Session,
+    session: &'a Session,
     state_dir: PathBuf,
     now: Timestamp,
     /// The checkpoint entries are proved under: the session's, or a newer
@@ -132,7 +131,7 @@ pub struct Prover<'a> {
     changed: bool,
     /// This client's own commits, from its journal: (log index, fact, the
     /// fingerprint of the key its manifest's signature verified with).
-    pub(super) journal: HashMap<DropId, (u64, Fact, Option<String>)>,
+    journal: HashMap<DropId, (u64, Fact, Option<String>)>,
     /// The coordinator's key, to verify earlier directory versions with.
     authority: NoteVerifierKey,
     /// Member keys of earlier directory versions that the current one no
@@ -215,7 +214,7 @@ impl<'a> Prover<'a> {
     /// when the log does not back it (the hub named an entry it cannot
     /// prove, or one that records something else); an `Err` only when the
     /// hub cannot be asked at all.
-    pub(super) fn fact(&mut self, index: u64) -> Result<std::result::Result<Fact, String>> {
+    fn fact(&mut self, index: u64) -> Result<std::result::Result<Fact, String>> {
         if let Some(f) = self.proven.facts.get(&index) {
             return Ok(Ok(f.clone()));
         }
@@ -411,7 +410,7 @@ impl<'a> Prover<'a> {
     /// directory (a key revoked since, from a time at or before the entry's,
     /// no longer does; a former member's key, removed without a revocation,
     /// still does).
-    pub(super) fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
+    fn vouched(&mut self, party: &PartyId, key: Option<&str>, at: Timestamp) -> bool {
         let Some(k) = key else { return true };
         let found = |keys: Vec<NoteVerifierKey>| keys.iter().any(|v| v.to_string() == k);
         found(self.keys(party, at, Signers::Listed))
@@ -445,6 +444,6 @@ fn signing_key<T: SignedDoc>(note: &str, keys: &[NoteVerifierKey]) -> std::resul
 }
 
 /// The fingerprint of a fact's key (its verifier-key text).
-pub(super) fn fingerprint_of(key: &str) -> Option<String> {
+fn fingerprint_of(key: &str) -> Option<String> {
     key.parse::<NoteVerifierKey>().ok().map(|k| k.fingerprint())
 }
