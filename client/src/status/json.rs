@@ -9,7 +9,7 @@ use serde::Serialize;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use super::text::missing_line;
-use super::{Outcome, View, outcome};
+use super::view::{Outcome, View, outcome};
 use crate::status_log::Missing;
 
 /// One drop in `status --json`. Every field is always present (`null` when

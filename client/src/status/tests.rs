@@ -2,6 +2,8 @@
 
 use super::text::deletion;
 use super::*;
+use crate::status_log::Backed;
+use sealdrop_proto::api::{DropState, RecipientStatus};
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()

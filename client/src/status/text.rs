@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use sealdrop_proto::api::{DropState, RecipientStatus, SentDrop};
 use sealdrop_proto::ids::DropId;
 
-use super::{Outcome, View, outcome};
+use super::view::{Outcome, View, outcome};
 use crate::fsutil::human_bytes;
 use crate::status_log::Missing;
 

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use sealdrop_log::entry::DeletionReason;
 use sealdrop_proto::api::{DropState, SentDrop};
 
-use super::{Fact, Prover, fingerprint_of};
+use super::prover::{Fact, Prover, fingerprint_of};
 use crate::error::Result;
 
 /// What the log backs of one drop the hub listed.

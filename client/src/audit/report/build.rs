@@ -253,7 +253,7 @@ impl Tally {
 
 /// The time filter: drops committed at or after the first time, before the second.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Period(pub(super) Option<Timestamp>, pub(super) Option<Timestamp>);
+struct Period(Option<Timestamp>, Option<Timestamp>);
 
 /// Builds the report in one pass over the entries.
 pub fn build(input: ReportInput) -> Report {
@@ -397,7 +397,7 @@ pub fn build(input: ReportInput) -> Report {
         })
         .collect();
 
-    let directory_versions = directory_versions(&directories, &published, Period(since, until));
+    let directory_versions = directory_versions(&directories, &published, since, until);
     let shown: BTreeSet<u64> = directory_versions.iter().map(|v| v.serial).collect();
     let revocations = revocations(&directories).into_iter().filter(|r| shown.contains(&r.serial)).collect();
     let uses = drops.iter().flat_map(|d| {

@@ -7,7 +7,6 @@ use jiff::Timestamp;
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::ids::PartyId;
 
-use super::build::Period;
 use super::text::day;
 /// Whether something appeared or disappeared between directory versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,7 +176,8 @@ pub(super) fn revocations(directories: &[SignedDirectory]) -> Vec<KeyRevocation>
 pub(super) fn directory_versions(
     directories: &[SignedDirectory],
     published: &BTreeMap<u64, (Timestamp, String)>,
-    Period(since, until): Period,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
 ) -> Vec<DirectoryVersion> {
     let mut out = Vec::new();
     for (i, d) in directories.iter().enumerate() {

@@ -14,7 +14,7 @@ use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
 use sealdrop_proto::note::sign_doc;
 
-use super::{Flow, Report, ReportInput, Totals};
+use super::model::{Flow, Report, ReportInput, Totals};
 
 pub(crate) const SCRIPT_NAME: &str = "Hackney <script>alert(\"x\")</script>";
 

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use super::super::directory_diff::{Change, DirectoryVersion, KeyKind};
 use super::super::model::Report;
 use super::super::text::{count_text, short, when};
-use super::{NL, agreement_label, party_cell, party_name_html};
+use super::cells::{NL, agreement_label, party_cell, party_name_html};
 
 /// Every revoked member key of the versions shown, once each.
 fn revocations_table(r: &Report) -> Markup {

@@ -6,8 +6,8 @@ use sealdrop_proto::ids::PartyId;
 
 use super::super::model::{NOT_DELIVERED, Report, UndeliveredDrop};
 use super::super::text::{count_text, short};
+use super::cells::{MAX_TABLE_ROWS, NL, drop_cell, more_rows, party_list, party_name_html};
 use super::signing_keys::key_cell;
-use super::{MAX_TABLE_ROWS, NL, drop_cell, more_rows, party_list, party_name_html};
 use crate::fsutil::human_bytes;
 
 /// Which kind of undelivered drop a table lists.

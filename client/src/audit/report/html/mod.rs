@@ -8,18 +8,20 @@
 use std::path::Path;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use sealdrop_proto::ids::PartyId;
 
 use super::model::Report;
 use super::text::{count_text, day, percent, when};
 use crate::error::Result;
 use crate::fsutil::{human_bytes, write_atomic};
 
+mod cells;
 mod charts;
 mod directory;
 mod drops;
 mod sections;
 mod signing_keys;
+
+use cells::{NL, agreement_label};
 
 /// The page's style sheet, inline so the page needs no other file.
 const CSS: &str = include_str!("report.css");
@@ -27,52 +29,6 @@ const CSS: &str = include_str!("report.css");
 /// Writes the report as one self-contained HTML page, atomically.
 pub fn write_html(report: &Report, path: &Path) -> Result<()> {
     write_atomic(path, render_html(report).as_bytes(), false)
-}
-
-/// At most this many rows in each HTML table of drops; the CSV has them all.
-const MAX_TABLE_ROWS: usize = 200;
-
-/// Rows in the "busiest pairs" table beside the matrix.
-const BUSIEST_PAIRS: usize = 10;
-
-/// A line break between blocks, so the page's source reads line by line.
-const NL: PreEscaped<&str> = PreEscaped("\n");
-
-/// A party's display name, and its id beside it when the two differ.
-fn party_cell(r: &Report, p: &PartyId) -> Markup {
-    let name = r.party_name(p);
-    html! {
-        (name)
-        @if name != p.as_str() {
-            " " span class="id" { (p.as_str()) }
-        }
-    }
-}
-
-/// A party's display name, with its id as a tooltip.
-fn party_name_html(r: &Report, p: &PartyId) -> Markup {
-    html! { span title=(p.as_str()) { (r.party_name(p)) } }
-}
-
-/// Parties by display name, separated by commas; a dash for none.
-fn party_list(r: &Report, ps: &[PartyId]) -> Markup {
-    html! {
-        @if ps.is_empty() {
-            "–"
-        }
-        @for (i, p) in ps.iter().enumerate() {
-            @if i > 0 { ", " }
-            (party_name_html(r, p))
-        }
-    }
-}
-
-/// An agreement's title with its id, or the id alone.
-fn agreement_label(r: &Report, id: &str) -> String {
-    match r.agreement_titles.get(id) {
-        Some(t) if t != id => format!("{t} ({id})"),
-        _ => id.to_owned(),
-    }
 }
 
 /// The whole page.
@@ -246,28 +202,12 @@ fn tiles(r: &Report) -> Markup {
     }
 }
 
-/// Under a table cut at [`MAX_TABLE_ROWS`]: how many rows the CSV adds.
-fn more_rows(total: usize) -> Markup {
-    html! {
-        @if total > MAX_TABLE_ROWS {
-            p class="more" { "…and " (count_text((total - MAX_TABLE_ROWS) as u64)) " more; every one is in the CSV export." }
-        }
-    }
-}
-
-/// A drop's id, with its agreement and log entry beneath.
-fn drop_cell(id: &str, agreement: &str, log_index: u64) -> Markup {
-    html! {
-        span class="mono nowrap" { (id) } br; span class="id" { (agreement) " · log entry " (log_index) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::build::bin_of;
+    use super::super::build::build;
     use super::super::fixture::*;
     use super::super::text::{compact_count, truncate};
-    use super::super::{build, write_html};
     use super::charts::{blue, nice_step};
     use super::*;
     #[test]

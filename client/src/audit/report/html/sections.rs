@@ -6,8 +6,8 @@ use sealdrop_proto::ids::PartyId;
 
 use super::super::model::{AckTimes, Flow, Report};
 use super::super::text::{count_text, duration_text, percent};
+use super::cells::{BUSIEST_PAIRS, NL, party_name_html};
 use super::charts::{svg_agreements, svg_heatmap, svg_histogram};
-use super::{BUSIEST_PAIRS, NL, party_name_html};
 use crate::fsutil::human_bytes;
 
 /// Who sent to whom: the heatmap, and the busiest pairs beside it.

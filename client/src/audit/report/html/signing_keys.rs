@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::super::model::Report;
 use super::super::text::{count_text, short};
-use super::{NL, party_name_html};
+use super::cells::{NL, party_name_html};
 use crate::audit::signers::SignerKey;
 
 /// Under a sender in a table of drops: the manifest's key, short, with the
