@@ -6,7 +6,7 @@ pub(super) fn when(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-pub(crate) fn short(t: Timestamp) -> String {
+pub(super) fn short(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
@@ -24,7 +24,7 @@ pub(super) fn duration_text(hours: f64) -> String {
     }
 }
 
-pub(crate) fn count_text(n: u64) -> String {
+pub(super) fn count_text(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
