@@ -5,13 +5,15 @@
 //! exact step of a commit or a log append and prove that nothing half-done
 //! survives a restart (`tests/tests/faults.rs`).
 //!
-//! Unset (or empty), it costs one relaxed load per point. `serve` logs a
-//! warning at start when it is set and refuses an unknown point, so a
-//! misspelt one cannot make a test pass by never firing. Never set it in
+//! The points are the `fail` crate's, and exist only in a build with the
+//! cargo feature `failpoints` (the end-to-end harness builds the hub with
+//! it): a release build has none, and [`hit`] compiles to nothing. A build
+//! without them refuses to start when the variable is set, as a build with
+//! them refuses an unknown point, so a test cannot pass by never firing.
+//! `serve` logs a warning at start when it is set. Never set it in
 //! production.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable naming the point.
 pub const ENV: &str = "SEALDROP_HUB_FAILPOINT";
@@ -80,12 +82,35 @@ pub fn parse(value: &str) -> Result<Option<Armed>, String> {
     Ok(Some(Armed { point, on_hit }))
 }
 
-/// What the environment arms, read once.
-static ARMED: LazyLock<Result<Option<Armed>, String>> =
-    LazyLock::new(|| parse(&std::env::var(ENV).unwrap_or_default()));
+/// What the environment arms, read once (and, armed, handed to `fail`).
+static ARMED: LazyLock<Result<Option<Armed>, String>> = LazyLock::new(|| {
+    let armed = parse(&std::env::var(ENV).unwrap_or_default())?;
+    if let Some(armed) = &armed {
+        arm(armed)?;
+    }
+    Ok(armed)
+});
 
-/// Hits of the armed point so far.
-static HITS: AtomicU64 = AtomicU64::new(0);
+/// Configures `fail` to let the first `on_hit - 1` hits pass (`off`) and
+/// then `return`, which runs [`hit`]'s closure: the abort.
+#[cfg(feature = "failpoints")]
+fn arm(armed: &Armed) -> Result<(), String> {
+    let actions = match armed.on_hit {
+        1 => "return".to_owned(),
+        n => format!("{}*off->return", n - 1),
+    };
+    fail::cfg(armed.point, &actions)
+}
+
+/// A build without fail points cannot honour the variable: refused, so a
+/// test run against it fails at start instead of passing without a crash.
+#[cfg(not(feature = "failpoints"))]
+fn arm(_: &Armed) -> Result<(), String> {
+    Err(format!(
+        "{ENV} is set, but this sealdrop-hub was built without fail points (the cargo feature `failpoints`, for the \
+         tests only)"
+    ))
+}
 
 /// The armed point, or why the variable is refused (for `serve` to report at start).
 pub fn armed() -> Result<Option<Armed>, String> {
@@ -93,13 +118,20 @@ pub fn armed() -> Result<Option<Armed>, String> {
 }
 
 /// Aborts the process if `point` is armed and this is the hit it waits for.
+#[cfg(feature = "failpoints")]
 pub fn hit(point: &'static str) {
+    // Reads the variable at the first hit in any process, not only `serve`.
     let Ok(Some(armed)) = &*ARMED else { return };
-    if armed.point == point && HITS.fetch_add(1, Ordering::Relaxed) + 1 == armed.on_hit {
+    fail::fail_point!(point, |_| {
         eprintln!("{ENV}: aborting at fail point {point} (hit {})", armed.on_hit);
-        std::process::abort();
-    }
+        std::process::abort()
+    });
 }
+
+/// Without the `failpoints` feature there is nothing to reach.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_point: &'static str) {}
 
 #[cfg(test)]
 mod tests {

@@ -8,13 +8,17 @@
 //! bucket or a sustained rate above `per_second`. The answer is then `429`
 //! with `Retry-After`: the whole seconds until a token is back.
 //!
-//! Why our own buckets rather than the `governor` crate: the hub needs a
-//! hard bound on memory under a flood from many addresses, not only
-//! periodic forgetting of idle keys, and the exact wait for `Retry-After`;
-//! both are a few lines over a `HashMap` here, with time passed in so the
-//! tests need no clock. One mutex per kind of key: the hub serves a few
-//! thousand requests a second at most, and each check holds it for a
-//! hash-map lookup and a few floating-point operations.
+//! Why our own buckets rather than the `governor` crate (0.10, looked at
+//! again for issue 19): its keyed stores can only forget keys whose state is
+//! back to fresh (`retain_recent`), so a flood from many addresses that stay
+//! active has no hard bound on memory, while ours forgets the least recently
+//! used half; its per-key state is private, so the "first refusal of an
+//! episode" we log once would need a second map beside it; and it reads its
+//! own clock, where ours takes the time of each check so the tests drive it
+//! exactly. The bucket itself is a few lines over a `HashMap`. One mutex per
+//! kind of key: the hub serves a few thousand requests a second at most, and
+//! each check holds it for a hash-map lookup and a few floating-point
+//! operations.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -77,22 +77,33 @@ pub struct Bins {
 
 /// Builds `sealdrop` and `sealdrop-hub` once per test process (cargo's own
 /// lock keeps parallel test processes safe) and returns their paths.
+///
+/// The hub is built with its `failpoints` feature (`tests/tests/faults.rs`
+/// arms them), in its own cargo run: cargo unifies features across the
+/// packages of one run, and `sealdrop` links the hub's library, so one run
+/// would build the client a second time for a hook it never uses.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "sealdrop", "-p", "sealdrop-hub", "--bins"])
-            .current_dir(&root)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "`cargo build -p sealdrop -p sealdrop-hub --bins` failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        for args in [
+            &["build", "-p", "sealdrop", "--bins"][..],
+            &["build", "-p", "sealdrop-hub", "--bins", "--features", "failpoints"][..],
+        ] {
+            let out = Command::new(&cargo)
+                .args(args)
+                .current_dir(&root)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run cargo build");
+            assert!(
+                out.status.success(),
+                "`cargo {}` failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let target = match std::env::var_os("CARGO_TARGET_DIR") {
             Some(dir) if !dir.is_empty() => {
                 let dir = PathBuf::from(dir);

@@ -13,16 +13,14 @@
 //! The error the body yields is [`BodyIdle`]; handlers tell it apart from a
 //! connection that broke off with [`is_body_idle`].
 
-use std::future::Future as _;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use tower_http::timeout::{TimeoutBody, TimeoutError};
 
 use crate::hub::Hub;
 
@@ -46,66 +44,27 @@ pub fn is_body_idle(error: &(dyn std::error::Error + 'static)) -> Option<BodyIdl
 /// Middleware that puts every request body under the hub's idle timeout.
 pub async fn limit_idle(State(hub): State<Hub>, req: Request, next: Next) -> Response {
     let timeout = hub.config().body_idle_timeout;
-    next.run(req.map(|body| Body::new(IdleBody::new(body, timeout)))).await
+    next.run(req.map(|body| idle_body(body, timeout))).await
 }
 
-/// A body that fails with [`BodyIdle`] when no frame arrives for `timeout`
+/// `inner`, failing with [`BodyIdle`] when no frame arrives for `timeout`
 /// while it is being read.
-pub struct IdleBody {
-    inner: Body,
-    timeout: Duration,
-    /// Fires when the current wait has lasted `timeout`; set when a wait
-    /// begins, made at the first (a body that never waits, such as a GET's
-    /// or a small JSON body's, costs no timer).
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Whether a wait is under way (the last poll of `inner` was pending).
-    waiting: bool,
-}
-
-impl IdleBody {
-    /// Wraps `inner`.
-    pub fn new(inner: Body, timeout: Duration) -> Self {
-        Self { inner, timeout, deadline: None, waiting: false }
-    }
-}
-
-impl http_body::Body for IdleBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.waiting = false;
-                Poll::Ready(frame)
-            }
-            Poll::Pending => {
-                let timeout = this.timeout;
-                let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                if !this.waiting {
-                    this.waiting = true;
-                    deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
-                }
-                match deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyIdle(this.timeout))))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+///
+/// tower-http's [`TimeoutBody`] starts its clock when a read begins and
+/// stops it when a frame arrives, which is the idle timeout described
+/// above; its error names no duration, so it becomes a [`BodyIdle`] that
+/// the handlers' messages can quote.
+pub fn idle_body(inner: Body, timeout: Duration) -> Body {
+    Body::new(TimeoutBody::new(timeout, inner).map_err(move |e| match e.downcast::<axum::Error>() {
+        Ok(inner_error) => *inner_error,
+        Err(e) if e.is::<TimeoutError>() => axum::Error::new(BodyIdle(timeout)),
+        Err(e) => axum::Error::new(e),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Bytes;
     use futures_util::StreamExt as _;
 
     use super::*;
@@ -125,7 +84,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_steady_body_outlasts_the_timeout_and_a_stalled_one_fails() {
         let (tx, body) = channel_body();
-        let mut stream = Body::new(IdleBody::new(body, Duration::from_secs(2))).into_data_stream();
+        let mut stream = idle_body(body, Duration::from_secs(2)).into_data_stream();
         // Ten chunks 1.5 s apart: 15 s in all, never 2 s without data.
         let feeder = tokio::spawn(async move {
             for i in 0..10u8 {
@@ -150,7 +109,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn time_the_reader_spends_elsewhere_is_not_the_clients() {
         let (tx, body) = channel_body();
-        let mut stream = Body::new(IdleBody::new(body, Duration::from_secs(2))).into_data_stream();
+        let mut stream = idle_body(body, Duration::from_secs(2)).into_data_stream();
         tx.send(Ok(Bytes::from_static(b"first"))).await.unwrap();
         assert_eq!(stream.next().await.unwrap().unwrap(), "first");
         // The hub is busy for 10 s (hashing, disk); the client sent its next

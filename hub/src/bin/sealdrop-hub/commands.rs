@@ -1,0 +1,146 @@
+//! The one-shot commands: everything but `serve` and `check-config`.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory as _;
+use sealdrop_hub::config;
+use sealdrop_hub::{Hub, InitOptions};
+use sealdrop_proto::clock::clock_from_env;
+
+use crate::Failure;
+use crate::args::{Cli, Command, TlsCommand, resolve_layers};
+
+/// `init --origin`: a URL (`https://hub.example/`) is refused, naming the
+/// value meant. Refused rather than quietly trimmed because the origin is for
+/// good: it names the transfer log in every checkpoint and in the log's
+/// verifier key that coordinators and auditors pin, so the operator should
+/// see and type exactly what is stored.
+pub(crate) fn origin_name(text: &str) -> Result<String, String> {
+    let name = text.split_once("://").map_or(text, |(_, rest)| rest).trim_end_matches('/');
+    if name == text {
+        return Ok(text.to_owned());
+    }
+    if name.is_empty() {
+        return Err(
+            "the origin is a name, not a URL: give the hub's host name, e.g. --origin hub.example.gov.uk".into()
+        );
+    }
+    Err(format!(
+        "the origin is a name, not a URL (no scheme, no trailing /): use --origin {name} (it names this hub's transfer log for good)"
+    ))
+}
+
+/// The data directory the flag, the environment or the config file names
+/// (as `serve` finds it), for commands that only need that.
+fn resolve_data(config: Option<PathBuf>, data: Option<String>) -> Result<PathBuf, Failure> {
+    let flags = config::flag_layer(&[(config::DATA, data)]);
+    resolve_layers(config, flags).map(|r| r.settings.data).map_err(|errors| {
+        let lines: Vec<String> = errors.into_iter().map(|e| e.0).collect();
+        Failure::from(lines.join("; "))
+    })
+}
+
+pub(crate) fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Init { data, origin, authority, directory } => {
+            let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
+            let directory_note = sealdrop_hub::init::read_directory_file(&directory).map_err(|e| e.to_string())?;
+            let opts = InitOptions { data_dir: data.clone(), origin, authority, directory_note };
+            // The test clock too, so a test's log starts at its clock's time.
+            let clock = clock_from_env();
+            sealdrop_hub::init(&opts, clock.as_ref()).map_err(|e| e.to_string())?;
+            let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?;
+            println!("initialised hub {} in {}", hub.origin(), data.display());
+            println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
+            println!("  directory:  serial {} (authority {})", hub.directory().directory.serial, hub.authority());
+            println!("  log key:    {} (private, mode 0600)", data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display());
+            println!("  log verifier key: {}", hub.log_verifier());
+            println!(
+                "  the coordinator can list it in the directory's `hub` field (origin {:?}, log_key as above) \
+                 so clients and auditors can check this hub's transfer log; \
+                 `sealdrop-hub verifier-key --data {}` prints it again",
+                hub.origin(),
+                data.display()
+            );
+            Ok(())
+        }
+        Command::VerifierKey { data } => {
+            let key = sealdrop_hub::read_log_verifier(&data).map_err(|e| e.to_string())?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Backup { config, data, to } => {
+            let data = resolve_data(config, data)?;
+            let clock = clock_from_env();
+            let report = sealdrop_hub::backup::backup(&data, &to, clock.as_ref()).map_err(|e| e.to_string())?;
+            println!("backed up hub {} into {}", report.origin, to.display());
+            println!("  transfer log: {} entries (its newest checkpoint is in the manifest)", report.log_size);
+            println!("  committed drops: {}", report.committed_drops);
+            println!(
+                "  files: {} ({} bytes), from {} database snapshot(s)",
+                report.files, report.bytes, report.snapshots
+            );
+            println!("  the backup holds the hub's log key: store it encrypted and as guarded as the hub itself");
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let report = sealdrop_hub::backup::restore(&from, &data, clock_from_env()).map_err(|e| e.to_string())?;
+            println!("restored hub {} into {} from the backup of {}", report.origin, data.display(), report.created);
+            println!("  transfer log: {} entries, verified against its signed checkpoint", report.log_size);
+            println!(
+                "  committed drops: {} (every ciphertext matches the hash it was committed with)",
+                report.committed_drops
+            );
+            println!(
+                "  directory: serial {}; if the coordinator published a newer one since the backup, clients refuse \
+                 this hub (directory_rollback) until that directory is published to it again",
+                report.directory_serial
+            );
+            println!(
+                "  serve it with `sealdrop-hub serve --data {}`; drops committed after the backup are lost, and \
+                 clients that saw a later checkpoint will report the log as rolled back (see docs/operations.md)",
+                data.display()
+            );
+            Ok(())
+        }
+        Command::Tls { command: TlsCommand::SelfSigned { hosts, cert, key, days, port } } => {
+            let made = sealdrop_hub::tls_cert::self_signed(&hosts, days, &cert, &key, clock_from_env().now())
+                .map_err(|e| Failure::coded(e.code(), &e))?;
+            println!(
+                "wrote a self-signed TLS certificate for {} to {} (its key: {}, mode 0600), valid until {}",
+                hosts.join(", "),
+                cert.display(),
+                key.display(),
+                made.not_after
+            );
+            println!("  SHA-256 fingerprint: {}", made.fingerprint);
+            println!("  serve with: sealdrop-hub serve --tls-cert {} --tls-key {}", cert.display(), key.display());
+            println!(
+                "  give each client the certificate (it is public), confirm this fingerprint with them by another \
+                 channel, and have them trust it:"
+            );
+            println!("    sealdrop init --hub https://{}:{port} --hub-ca {} ...", url_host(&hosts[0]), cert.display());
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            sealdrop_cli_docs::write_completions(Cli::command(), shell, &mut std::io::stdout().lock())
+                .map_err(|e| format!("cannot write the completion script to stdout: {e}").into())
+        }
+        Command::Man { out } => {
+            let pages = sealdrop_cli_docs::write_man_pages(Cli::command(), &out, &[]).map_err(|e| {
+                format!("cannot write the man pages into {}: {e}; choose a folder you can write to", out.display())
+            })?;
+            println!("wrote {} man pages into {}", pages.len(), out.display());
+            Ok(())
+        }
+        Command::Serve(_) | Command::CheckConfig(_) => Err("serve and check-config are run by main".to_owned().into()),
+    }
+}
+
+/// A host as it goes in a URL: an IPv6 address in brackets.
+fn url_host(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_owned(),
+    }
+}
