@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sealdrop_hub::storage::{MetaStore, SqliteMetaStore};
+use sealdrop_hub::storage::{LogStore as _, MetaStore, SqliteMetaStore};
 use sealdrop_hub::transfer_log::StoreHashReader;
 use sealdrop_hub::{Hub, InitOptions, log_key};
 use sealdrop_log::tiles::{TilePath, encode_entry_bundle, hash_tile};

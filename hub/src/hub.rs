@@ -23,7 +23,10 @@ use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
 use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
+use crate::storage::{
+    BlobStore, DirectoryStore as _, FsBlobStore, MetaError, MetaStore, SettingsStore as _, SqliteMetaStore,
+    TieredBlobStore,
+};
 use crate::{log_key, transfer_log};
 
 /// The database file's name inside the data directory.

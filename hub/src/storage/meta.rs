@@ -120,11 +120,11 @@ pub struct NewDrop {
     /// The recipient parties, in the order the sender listed them.
     pub recipients: Vec<PartyId>,
     /// The sender's idempotency key (64 lowercase hex digits, checked by the
-    /// caller), unique per sending party: see [`MetaStore::create_drop`].
+    /// caller), unique per sending party: see [`DropStore::create_drop`].
     pub idempotency_key: Option<String>,
 }
 
-/// The result of [`MetaStore::create_drop`].
+/// The result of [`DropStore::create_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
     /// The new drop was stored. `replaced` is the uncommitted drop of the
@@ -262,7 +262,7 @@ pub struct AckRecord {
     pub delivered_entry: Vec<u8>,
 }
 
-/// The result of [`MetaStore::acknowledge`].
+/// The result of [`DropStore::acknowledge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
     /// Recorded; `delivered` when it was the last recipient to acknowledge,
@@ -278,7 +278,7 @@ pub enum AckOutcome {
     NotCommitted,
 }
 
-/// The result of [`MetaStore::record_fetch`].
+/// The result of [`DropStore::record_fetch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchOutcome {
     /// Logged at `log_index`: serve it.
@@ -290,7 +290,7 @@ pub enum FetchOutcome {
     LimitReached { downloads: u64 },
 }
 
-/// How a committed drop ends without being delivered: see [`MetaStore::end_drop`].
+/// How a committed drop ends without being delivered: see [`DropStore::end_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndRecord {
     /// [`DropState::Expired`] or [`DropState::Recalled`].
@@ -304,7 +304,7 @@ pub struct EndRecord {
     pub unless_acknowledged: bool,
 }
 
-/// The result of [`MetaStore::end_drop`].
+/// The result of [`DropStore::end_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndOutcome {
     /// Ended; `log_index` is the index of the first appended entry.
@@ -315,7 +315,7 @@ pub enum EndOutcome {
     Acknowledged(Vec<RecipientRecord>),
 }
 
-/// A drop the sweeper must end: see [`MetaStore::due_for_sweep`].
+/// A drop the sweeper must end: see [`DropStore::due_for_sweep`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepItem {
     /// The drop.
@@ -337,13 +337,17 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
-/// The hub's metadata store.
-pub trait MetaStore: Send + Sync {
+/// The hub's settings (origin, authority key, markers such as
+/// [`setting::LOG_STARTED`]): a key-value table.
+pub trait SettingsStore: Send + Sync {
     /// Reads a setting.
     fn setting(&self, key: &str) -> Result<Option<String>, MetaError>;
     /// Writes a setting.
     fn set_setting(&self, key: &str, value: &str) -> Result<(), MetaError>;
+}
 
+/// The directory versions the hub has accepted.
+pub trait DirectoryStore: Send + Sync {
     /// The directory version with the highest serial.
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
     /// Stores a directory version and appends its log entry, signing the
@@ -357,7 +361,12 @@ pub trait MetaStore: Send + Sync {
     ) -> Result<u64, MetaError>;
     /// A stored directory version.
     fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
+}
 
+/// Drops and their recipients' progress: the drop state machine's
+/// conditional steps, each in one transaction (with its log entries when the
+/// log records the step).
+pub trait DropStore: Send + Sync {
     /// Stores a new open drop and its recipients (one transaction).
     ///
     /// With an idempotency key, the store keeps at most one drop per sender
@@ -372,7 +381,7 @@ pub trait MetaStore: Send + Sync {
     /// The drop `party` created with idempotency `key`, if any. Lets the
     /// create handler answer a re-run of an already committed send before
     /// checking the agreement and expiry again (the data has gone already);
-    /// [`MetaStore::create_drop`] decides again inside its transaction.
+    /// [`DropStore::create_drop`] decides again inside its transaction.
     fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
     /// A drop with its recipients.
     fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
@@ -383,7 +392,7 @@ pub trait MetaStore: Send + Sync {
     /// Returns `false` if the drop is not open.
     fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
     /// When the upload of open drop `id` was last active (see
-    /// [`MetaStore::set_upload`]), or the drop's creation time if no
+    /// [`DropStore::set_upload`]), or the drop's creation time if no
     /// activity was recorded; `None` if the drop is not open (or unknown).
     /// The sweeper removes an upload inactive for longer than the resume window.
     fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
@@ -436,12 +445,18 @@ pub trait MetaStore: Send + Sync {
     /// What `party` has the hub hold as a sender, for its quotas: the bytes
     /// of its committed drops not yet deleted, and its open drops.
     fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
+}
 
+/// The request nonces seen recently, so a signed request is served once.
+pub trait NonceStore: Send + Sync {
     /// Records a request nonce; `false` if `(key, nonce)` was seen before.
     fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
     /// Forgets nonces seen before `before`; returns how many.
     fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
+}
 
+/// The transfer log's entries, stored tree hashes and signed checkpoints.
+pub trait LogStore: Send + Sync {
     /// Appends entries that go with no other change (one transaction, with
     /// the new checkpoint). Returns the first entry's index.
     fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError>;
@@ -460,9 +475,20 @@ pub trait MetaStore: Send + Sync {
     /// the stored one; returns the number of entries and the tree hash.
     /// [`MetaError::LogInconsistent`] when they disagree.
     fn recompute_log(&self) -> Result<(u64, Hash), MetaError>;
+}
+
+/// Witnesses' cosignatures of the log's checkpoints.
+pub trait CosignatureStore: Send + Sync {
     /// The witness cosignature lines stored for the checkpoint of `size`.
     fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
     /// Stores (or replaces) `witness`'s cosignature line for the checkpoint
     /// of `size`; `false` if there is no such checkpoint.
     fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
 }
+
+/// Everything the hub keeps in its metadata database, as one object: what
+/// [`crate::Hub`] holds. Code that needs only part of it names the narrow
+/// trait instead.
+pub trait MetaStore: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore {}
+
+impl<T: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore> MetaStore for T {}

@@ -2,6 +2,8 @@
 //! stored hashes (in `tlog_tiles`' stored-hash index order), the signed
 //! checkpoints and the witnesses' cosignatures.
 //!
+//! [`LogStore`] and [`CosignatureStore`] are implemented here too.
+//!
 //! [`append`] runs inside the caller's transaction, so a state change, its
 //! entries, their hashes and the checkpoint that covers them commit together
 //! or not at all. [`recompute`] rebuilds every stored hash from the entries
@@ -15,7 +17,8 @@ use sealdrop_log::entry::MAX_ENTRY_BYTES;
 use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
 
-use super::meta::{MetaError, setting};
+use super::SqliteMetaStore;
+use crate::storage::meta::{CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
 
 /// The log's tables (the second migration).
 pub(super) const MIGRATION: &str = "CREATE TABLE log_entries (
@@ -210,6 +213,71 @@ pub(super) fn recompute(conn: &Connection) -> Result<(u64, Hash), MetaError> {
     }
     let root = tree_hash(n, &frontier).map_err(|e| tlog_error("recomputing the tree hash", e))?;
     Ok((n, root))
+}
+
+impl LogStore for SqliteMetaStore {
+    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError> {
+        self.durably(|tx| append(tx, entries, log_key))
+    }
+
+    fn log_size(&self) -> Result<u64, MetaError> {
+        size(&self.conn())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
+        Ok(latest_checkpoint(&self.conn())?.map(|(size, note)| StoredCheckpoint { size, note }))
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT note FROM checkpoints WHERE size = ?1")?
+            .query_row([to_i64(size)?], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let rows = stmt.query_map([to_i64(start)?, to_i64(count)?], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
+        read_hashes(&self.conn(), indexes)
+    }
+
+    fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
+        recompute(&self.conn())
+    }
+}
+
+impl CosignatureStore for SqliteMetaStore {
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")?;
+        let rows = stmt.query_map([to_i64(size)?], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError> {
+        let size = to_i64(size)?;
+        self.durably(|tx| {
+            let known: Option<i64> = tx
+                .prepare_cached("SELECT size FROM checkpoints WHERE size = ?1")?
+                .query_row([size], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
+            )?
+            .execute(params![size, witness, line])?;
+            Ok(true)
+        })
+    }
 }
 
 #[cfg(test)]
