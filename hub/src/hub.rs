@@ -22,6 +22,7 @@ use crate::locks::DropLocks;
 use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
+use crate::sequencer::{Sequencer, Turn};
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{
     BlobStore, DirectoryStore as _, FsBlobStore, MetaError, MetaStore, SettingsStore as _, SqliteMetaStore,
@@ -111,7 +112,7 @@ struct Inner {
     data_dir: PathBuf,
     origin: String,
     authority: NoteVerifierKey,
-    log_key: NoteSigningKey,
+    sequencer: Sequencer,
     clock: Arc<dyn Clock>,
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
@@ -119,8 +120,6 @@ struct Inner {
     /// Serialises directory publication so two uploads cannot both pass the
     /// rollback check against the same current serial.
     publish: Mutex<()>,
-    /// See [`Hub::log_turn`].
-    log_turn: Arc<tokio::sync::Mutex<()>>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
     /// What operators scrape (see [`crate::metrics`]).
@@ -153,12 +152,6 @@ pub enum PublishError {
     Meta(#[from] MetaError),
     #[error(transparent)]
     LogEntry(#[from] sealdrop_log::entry::EntryError),
-}
-
-/// A turn at the transfer log (see [`Hub::log_turn`]); dropping it ends the turn.
-pub(crate) struct LogTurn {
-    /// Held for the turn's length.
-    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What start-up cleanup removed.
@@ -236,13 +229,12 @@ impl Hub {
                 data_dir: data_dir.to_owned(),
                 origin,
                 authority,
-                log_key,
+                sequencer: Sequencer::new(log_key),
                 clock,
                 meta: Arc::new(meta),
                 blobs: Arc::new(blobs),
                 directory: RwLock::new(Arc::new(directory)),
                 publish: Mutex::new(()),
-                log_turn: Arc::new(tokio::sync::Mutex::new(())),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 metrics: Arc::new(Metrics::new()),
@@ -397,12 +389,12 @@ impl Hub {
 
     /// The public half of the log key, for the coordinator's directory listing.
     pub fn log_verifier(&self) -> NoteVerifierKey {
-        self.inner.log_key.verifier()
+        self.inner.sequencer.verifier()
     }
 
     /// The log key, which signs checkpoints and the hub's statements.
     pub(crate) fn log_key(&self) -> &NoteSigningKey {
-        &self.inner.log_key
+        self.inner.sequencer.key()
     }
 
     /// The directory the hub currently enforces.
@@ -416,16 +408,12 @@ impl Hub {
         whole_seconds(self.inner.clock.now())
     }
 
-    /// A turn at the transfer log: taken before reading the time that goes
-    /// into new log entries and held until they are appended. Without it two
-    /// concurrent requests could read the time in one order and append in
-    /// the other, and the log would go back in time (which `audit verify`
-    /// rightly refuses). Take a drop's lock, if any, before this, never after.
-    /// Hand it to the append (`api::shared::logged`), which gives it up as
-    /// soon as the append's transaction commits, before the wait for the
-    /// disk (see [`crate::storage::meta::released_at_commit`]).
-    pub(crate) async fn log_turn(&self) -> LogTurn {
-        LogTurn { _guard: Arc::clone(&self.inner.log_turn).lock_owned().await }
+    /// A turn at the transfer log (see [`crate::sequencer`]): taken before
+    /// reading the time that goes into new log entries and handed to the
+    /// append (`api::shared::logged`), which ends it once its transaction
+    /// commits. Take a drop's lock, if any, before this, never after.
+    pub(crate) async fn log_turn(&self) -> Turn {
+        self.inner.sequencer.turn().await
     }
 
     pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
@@ -470,16 +458,16 @@ impl Hub {
         let current = self.directory();
         let next = SignedDirectory::verify_successor(note, &self.inner.authority, &current.directory)?;
         // Blocking (this runs on the blocking pool); see [`Hub::log_turn`].
-        let _turn = self.inner.log_turn.blocking_lock();
+        let turn = self.inner.sequencer.blocking_turn();
         let now = self.now();
-        let entry = transfer_log::directory_entry(&self.inner.log_key, now, &next)?;
+        let entry = transfer_log::directory_entry(self.log_key(), now, &next)?;
         let stored = StoredDirectory {
             serial: next.directory.serial,
             note: next.note.clone(),
             sha256: next.sha256_hex(),
             accepted_at: now.as_second(),
         };
-        let log_index = self.inner.meta.insert_directory(&stored, &entry, &self.inner.log_key)?;
+        let log_index = self.inner.meta.insert_directory(&stored, &entry, &turn)?;
         tracing::debug!(log_index, serial = stored.serial, "logged the directory");
         let next = Arc::new(next);
         *self.inner.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&next);

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod private_files;
 pub mod quota;
 pub mod rate_limit;
+pub mod sequencer;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;

@@ -34,7 +34,7 @@ use sealdrop_proto::api::DropState;
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::metrics::DeletedReason;
-use crate::storage::meta::{EndOutcome, EndRecord, SweepItem, released_at_commit};
+use crate::storage::meta::{EndOutcome, EndRecord, SweepItem};
 use crate::transfer_log::hub_entry;
 
 /// Drops looked at per database query.
@@ -179,12 +179,10 @@ impl Hub {
             log_entries: vec![entry],
             unless_acknowledged: false,
         };
-        let (key, signer) = (id.clone(), self.clone());
-        let outcome = tokio::task::spawn_blocking(move || {
-            released_at_commit(move || drop(turn), || meta.end_drop(&key, &end, signer.log_key()))
-        })
-        .await
-        .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+        let key = id.clone();
+        let outcome = tokio::task::spawn_blocking(move || meta.end_drop(&key, &end, &turn))
+            .await
+            .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
         let EndOutcome::Ended { log_index } = outcome else {
             // Delivered or recalled since the query: nothing to do.
             return Ok(());

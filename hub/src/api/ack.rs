@@ -150,8 +150,8 @@ pub async fn ack(
     };
     let key = id.clone();
     let known_size = req.known_size;
-    let acknowledged = logged(&hub, turn, move |m, log_key| {
-        let outcome = m.acknowledge(&key, &record, log_key)?;
+    let acknowledged = logged(&hub, turn, move |m, turn| {
+        let outcome = m.acknowledge(&key, &record, turn)?;
         let proof = match outcome {
             AckOutcome::Recorded { log_index, .. } => Some(prove_appended(m, log_index, known_size)?),
             _ => None,

@@ -253,8 +253,8 @@ pub async fn commit(
     let key = id.clone();
     let known_size = req.known_size;
     // The receipt's proof is read in the same trip to the blocking pool.
-    let committed = logged(&hub, turn, move |m, log_key| {
-        let Some(index) = m.commit_drop(&key, &record, log_key)? else { return Ok(None) };
+    let committed = logged(&hub, turn, move |m, turn| {
+        let Some(index) = m.commit_drop(&key, &record, turn)? else { return Ok(None) };
         Ok(Some((index, prove_appended(m, index, known_size)?)))
     })
     .await;

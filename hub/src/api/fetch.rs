@@ -199,7 +199,7 @@ pub async fn get_content(
     })?;
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
     let key = id.clone();
-    let recorded = logged(&hub, turn, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
+    let recorded = logged(&hub, turn, move |m, turn| m.record_fetch(&key, &fetch, turn)).await;
     let log_index = match recorded? {
         FetchOutcome::Recorded { log_index } => log_index,
         // Ended (expired, recalled) between the checks above and now.

@@ -150,7 +150,7 @@ pub async fn recall(
         unless_acknowledged: true,
     };
     let key = id.clone();
-    let ended = logged(&hub, turn, move |m, log_key| m.end_drop(&key, &end, log_key)).await;
+    let ended = logged(&hub, turn, move |m, turn| m.end_drop(&key, &end, turn)).await;
     let log_index = match ended? {
         EndOutcome::Ended { log_index } => log_index,
         EndOutcome::Acknowledged(acked) => return Err(refused(&rec, &acked)),

@@ -1,6 +1,6 @@
 //! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking metadata store (with the log key
-//! for changes the transfer log records), making log entries, converting times.
+//! loading the drop, calling the blocking metadata store (in a log turn for
+//! changes the transfer log records), making log entries, converting times.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
@@ -9,12 +9,12 @@ use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
 
 use super::error::ApiError;
 use super::logging::record_drop;
-use crate::hub::{Hub, LogTurn};
-use crate::storage::meta::{DropRecord, released_at_commit};
+use crate::hub::Hub;
+use crate::sequencer::Turn;
+use crate::storage::meta::{AppendTurn, DropRecord};
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -27,16 +27,15 @@ pub async fn meta<R: Send + 'static>(
 }
 
 /// Runs a metadata call that appends to the transfer log on the blocking
-/// pool, handing it the log key that signs the new checkpoint. `turn`, the
-/// log turn the entries' time was read in, ends as soon as the append's
-/// transaction commits (see [`crate::storage::meta::released_at_commit`]).
+/// pool, in `turn`, the log turn the entries' time was read in, which signs
+/// the new checkpoint and ends as soon as the append's transaction commits
+/// (see [`crate::sequencer`]).
 pub(crate) async fn logged<R: Send + 'static>(
     hub: &Hub,
-    turn: LogTurn,
-    f: impl FnOnce(&dyn MetaStore, &NoteSigningKey) -> Result<R, MetaError> + Send + 'static,
+    turn: Turn,
+    f: impl FnOnce(&dyn MetaStore, &dyn AppendTurn) -> Result<R, MetaError> + Send + 'static,
 ) -> Result<R, ApiError> {
-    let signer = hub.clone();
-    meta(hub, move |m| released_at_commit(move || drop(turn), || f(m, signer.log_key()))).await
+    meta(hub, move |m| f(m, &turn)).await
 }
 
 /// A log entry's bytes; `too_large` says, in the route's own terms, why an

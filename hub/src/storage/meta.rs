@@ -9,48 +9,29 @@
 //! itself, so concurrent requests cannot both win.
 //!
 //! The transfer log lives here too. Every state change that the log records
-//! takes its entries (`LogEntry::to_bytes()`) and the hub's log key, and
-//! appends them, their Merkle tree hashes and a newly signed checkpoint in
-//! the same transaction as the change itself: a crash can never leave a
-//! change without its entry, an entry without a checkpoint, or a checkpoint
+//! takes its entries (`LogEntry::to_bytes()`) and the sequencer's
+//! [`AppendTurn`], and appends them, their Merkle tree hashes and a
+//! checkpoint the turn signed in the same transaction as the change
+//! itself: a crash can never leave a change without its entry, an entry without a checkpoint, or a checkpoint
 //! ahead of the entries. Appends are serialised (one writer at a time), so
 //! entry indexes are dense and every checkpoint extends the previous one.
 
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, MemberName, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::Hash;
 
-thread_local! {
-    /// What [`released_at_commit`] runs once the calling thread's change has
-    /// committed (see [`transaction_committed`]).
-    static AT_COMMIT: std::cell::RefCell<Option<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `change` (one durable change through a [`MetaStore`], on this
-/// thread) and runs `at_commit` as soon as the change's transaction has
-/// committed, before the store waits for it to be durable; or when `change`
-/// returns, if it failed before that.
-///
-/// Why: the hub holds its log turn (`Hub::log_turn`) from reading the time
-/// for new log entries until they are appended, so entries' times never go
-/// back. The append's order is fixed once its transaction commits; holding
-/// the turn through the wait for the disk as well would make every commit
-/// wait for the previous one's fsync, where concurrent commits otherwise
-/// share one (group commit).
-pub fn released_at_commit<T>(at_commit: impl FnOnce() + 'static, change: impl FnOnce() -> T) -> T {
-    AT_COMMIT.with(|slot| *slot.borrow_mut() = Some(Box::new(at_commit)));
-    let out = change();
-    transaction_committed();
-    out
-}
-
-/// Called by a store when a write transaction has committed, before it
-/// makes it durable: runs what [`released_at_commit`] was given, once.
-pub fn transaction_committed() {
-    if let Some(release) = AT_COMMIT.with(|slot| slot.borrow_mut().take()) {
-        release();
-    }
+/// The log's sequencer as a store sees it while appending (see
+/// [`crate::sequencer`]): the store computes the new tree head inside the
+/// append's transaction and has it signed here, so it holds no key, and
+/// reports when that transaction has committed, which ends the turn the
+/// entries were made in before the store waits for the disk.
+pub trait AppendTurn: Send + Sync {
+    /// The signed checkpoint note for the tree of `size` entries with root
+    /// hash `root`.
+    fn sign_checkpoint(&self, size: u64, root: &Hash) -> String;
+    /// Called once the append's transaction has committed, before it is made
+    /// durable.
+    fn committed(&self);
 }
 
 /// Why a metadata operation failed.
@@ -350,14 +331,14 @@ pub trait SettingsStore: Send + Sync {
 pub trait DirectoryStore: Send + Sync {
     /// The directory version with the highest serial.
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
-    /// Stores a directory version and appends its log entry, signing the
-    /// new checkpoint with `log_key` (one transaction); fails if the serial
+    /// Stores a directory version and appends its log entry, with the
+    /// new checkpoint `turn` signs (one transaction); fails if the serial
     /// is already stored. Returns the entry's index.
     fn insert_directory(
         &self,
         dir: &StoredDirectory,
         log_entry: &[u8],
-        log_key: &NoteSigningKey,
+        turn: &dyn AppendTurn,
     ) -> Result<u64, MetaError>;
     /// A stored directory version.
     fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
@@ -400,27 +381,17 @@ pub trait DropStore: Send + Sync {
     /// and appends `commit.log_entry` (one transaction). Returns the entry's
     /// index, or `None` (changing nothing) if the drop is not open or its
     /// upload changed.
-    fn commit_drop(
-        &self,
-        id: &DropId,
-        commit: &CommitRecord,
-        log_key: &NoteSigningKey,
-    ) -> Result<Option<u64>, MetaError>;
+    fn commit_drop(&self, id: &DropId, commit: &CommitRecord, turn: &dyn AppendTurn) -> Result<Option<u64>, MetaError>;
     /// Sets a recipient's first-fetch time if not yet set, counts the
     /// download and appends `fetch.log_entry` (every time; one
     /// transaction). Changes nothing if the drop is no longer committed, so
     /// a fetch racing the sweeper or a recall is never logged after the
     /// deletion, nor when the party has made the most downloads allowed.
-    fn record_fetch(
-        &self,
-        id: &DropId,
-        fetch: &FetchRecord,
-        log_key: &NoteSigningKey,
-    ) -> Result<FetchOutcome, MetaError>;
+    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, turn: &dyn AppendTurn) -> Result<FetchOutcome, MetaError>;
     /// Ends a committed drop (expired or recalled): sets its state and
     /// deletion time and appends `end.log_entries` (one transaction). The
     /// ciphertext file is the caller's to delete afterwards.
-    fn end_drop(&self, id: &DropId, end: &EndRecord, log_key: &NoteSigningKey) -> Result<EndOutcome, MetaError>;
+    fn end_drop(&self, id: &DropId, end: &EndRecord, turn: &dyn AppendTurn) -> Result<EndOutcome, MetaError>;
     /// Deletes the rows of a drop that was never committed (nobody but its
     /// sender ever knew of it, so the log has nothing to record); `false` if
     /// it is not open. Its files are the caller's to delete.
@@ -434,7 +405,7 @@ pub trait DropStore: Send + Sync {
     /// the last one, also marks the drop delivered and appends
     /// `ack.delivered_entry` (one transaction). Refused (changing nothing)
     /// unless the log holds a download of the drop by that party.
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError>;
+    fn acknowledge(&self, id: &DropId, ack: &AckRecord, turn: &dyn AppendTurn) -> Result<AckOutcome, MetaError>;
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.
     fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
@@ -459,7 +430,7 @@ pub trait NonceStore: Send + Sync {
 pub trait LogStore: Send + Sync {
     /// Appends entries that go with no other change (one transaction, with
     /// the new checkpoint). Returns the first entry's index.
-    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError>;
+    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError>;
     /// The number of log entries.
     fn log_size(&self) -> Result<u64, MetaError>;
     /// The checkpoint with the largest size.

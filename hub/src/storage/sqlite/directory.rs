@@ -1,10 +1,9 @@
 //! [`DirectoryStore`] on SQLite.
 
 use rusqlite::{OptionalExtension as _, params};
-use sealdrop_proto::keys::NoteSigningKey;
 
 use super::{SqliteMetaStore, log, to_i64, to_u64};
-use crate::storage::meta::{DirectoryStore, MetaError, StoredDirectory};
+use crate::storage::meta::{AppendTurn, DirectoryStore, MetaError, StoredDirectory};
 
 impl DirectoryStore for SqliteMetaStore {
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError> {
@@ -23,12 +22,12 @@ impl DirectoryStore for SqliteMetaStore {
         &self,
         dir: &StoredDirectory,
         log_entry: &[u8],
-        log_key: &NoteSigningKey,
+        turn: &dyn AppendTurn,
     ) -> Result<u64, MetaError> {
-        self.durably(|tx| {
+        self.appending(turn, |tx| {
             tx.prepare_cached("INSERT INTO directories (serial, note, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![to_i64(dir.serial, "directory serial")?, dir.note, dir.sha256, dir.accepted_at])?;
-            log::append(tx, &[log_entry.to_vec()], log_key)
+            log::append(tx, &[log_entry.to_vec()], turn)
         })
     }
 

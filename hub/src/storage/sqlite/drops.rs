@@ -4,13 +4,12 @@
 use rusqlite::{OptionalExtension as _, params};
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
 
 use super::rows::{DROP_COLUMNS, load_drops, load_drops_with, recipients_of, state_from_str, stored_state};
 use super::{SqliteMetaStore, log, log_index, parse, to_i64, to_u64};
 use crate::storage::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, CreateOutcome, DropRecord, DropStore, EndOutcome, EndRecord,
-    FetchOutcome, FetchRecord, MetaError, NewDrop, RecipientRecord, SentRecord, SweepItem,
+    AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CreateOutcome, DropRecord, DropStore, EndOutcome,
+    EndRecord, FetchOutcome, FetchRecord, MetaError, NewDrop, RecipientRecord, SentRecord, SweepItem,
 };
 
 impl DropStore for SqliteMetaStore {
@@ -100,14 +99,9 @@ impl DropStore for SqliteMetaStore {
             .optional()?)
     }
 
-    fn commit_drop(
-        &self,
-        id: &DropId,
-        commit: &CommitRecord,
-        log_key: &NoteSigningKey,
-    ) -> Result<Option<u64>, MetaError> {
+    fn commit_drop(&self, id: &DropId, commit: &CommitRecord, turn: &dyn AppendTurn) -> Result<Option<u64>, MetaError> {
         let len = to_i64(commit.content.len, "content length")?;
-        self.durably(|tx| {
+        self.appending(turn, |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE drops SET state = 'committed', committed = ?2, manifest = ?3, sha256 = ?4, size = ?5,
@@ -125,19 +119,14 @@ impl DropStore for SqliteMetaStore {
             if n != 1 {
                 return Ok(None);
             }
-            let index = log::append(tx, std::slice::from_ref(&commit.log_entry), log_key)?;
+            let index = log::append(tx, std::slice::from_ref(&commit.log_entry), turn)?;
             log_index::committed(tx, id.as_str(), log::to_i64(index)?)?;
             Ok(Some(index))
         })
     }
 
-    fn record_fetch(
-        &self,
-        id: &DropId,
-        fetch: &FetchRecord,
-        log_key: &NoteSigningKey,
-    ) -> Result<FetchOutcome, MetaError> {
-        self.durably(|tx| {
+    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, turn: &dyn AppendTurn) -> Result<FetchOutcome, MetaError> {
+        self.appending(turn, |tx| {
             let state = stored_state(tx, id)?;
             if state.as_deref() != Some("committed") {
                 return Ok(FetchOutcome::NotCommitted);
@@ -150,19 +139,19 @@ impl DropStore for SqliteMetaStore {
                 "UPDATE drop_recipients SET fetched = ?3 WHERE drop_id = ?1 AND party = ?2 AND fetched IS NULL",
             )?
             .execute(params![id.as_str(), fetch.party.as_str(), fetch.at])?;
-            let index = log::append(tx, std::slice::from_ref(&fetch.log_entry), log_key)?;
+            let index = log::append(tx, std::slice::from_ref(&fetch.log_entry), turn)?;
             log_index::fetched(tx, id.as_str(), fetch.party.as_str(), log::to_i64(index)?)?;
             Ok(FetchOutcome::Recorded { log_index: index })
         })
     }
 
-    fn end_drop(&self, id: &DropId, end: &EndRecord, log_key: &NoteSigningKey) -> Result<EndOutcome, MetaError> {
+    fn end_drop(&self, id: &DropId, end: &EndRecord, turn: &dyn AppendTurn) -> Result<EndOutcome, MetaError> {
         let state = match end.state {
             DropState::Expired => "expired",
             DropState::Recalled => "recalled",
             other => return Err(MetaError::Corrupt(format!("a drop cannot be ended as {other:?}"))),
         };
-        self.durably(|tx| {
+        self.appending(turn, |tx| {
             let current = stored_state(tx, id)?;
             match current.as_deref() {
                 Some("committed") => {}
@@ -178,7 +167,7 @@ impl DropStore for SqliteMetaStore {
             }
             tx.prepare_cached("UPDATE drops SET state = ?2, deleted = ?3 WHERE id = ?1 AND state = 'committed'")?
                 .execute(params![id.as_str(), state, end.at])?;
-            let log_index = log::append(tx, &end.log_entries, log_key)?;
+            let log_index = log::append(tx, &end.log_entries, turn)?;
             // The hub's deletion statement is the last entry appended.
             let deleted_at = log_index + (end.log_entries.len() as u64).saturating_sub(1);
             log_index::ended(tx, id.as_str(), log::to_i64(deleted_at)?)?;
@@ -217,8 +206,8 @@ impl DropStore for SqliteMetaStore {
             .collect()
     }
 
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError> {
-        self.durably(|tx| {
+    fn acknowledge(&self, id: &DropId, ack: &AckRecord, turn: &dyn AppendTurn) -> Result<AckOutcome, MetaError> {
+        self.appending(turn, |tx| {
             let state = stored_state(tx, id)?;
             if state.as_deref() != Some("committed") {
                 return Ok(AckOutcome::NotCommitted);
@@ -258,7 +247,7 @@ impl DropStore for SqliteMetaStore {
                     .execute(params![id.as_str(), ack.at])?;
                 entries.push(ack.delivered_entry.clone());
             }
-            let log_index = log::append(tx, &entries, log_key)?;
+            let log_index = log::append(tx, &entries, turn)?;
             log_index::acknowledged(tx, id.as_str(), ack.party.as_str(), log::to_i64(log_index)?)?;
             if delivered {
                 log_index::ended(tx, id.as_str(), log::to_i64(log_index + 1)?)?;

@@ -14,11 +14,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sealdrop_log::entry::MAX_ENTRY_BYTES;
-use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
 
 use super::SqliteMetaStore;
-use crate::storage::meta::{CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
+use crate::storage::meta::{AppendTurn, CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
 
 /// The log's tables (the second migration).
 pub(super) const MIGRATION: &str = "CREATE TABLE log_entries (
@@ -101,12 +100,12 @@ pub(super) fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String
     row.map(|(size, note)| Ok((to_u64(size)?, note))).transpose()
 }
 
-/// Appends `entries` and signs a checkpoint for the new size with `key`.
+/// Appends `entries` and stores the checkpoint for the new size that `turn` signs.
 /// Call it inside the transaction of the state change the entries record.
 /// Returns the first entry's index. Refuses to append when the latest
 /// checkpoint does not cover exactly the stored entries, so the hub never
 /// signs a checkpoint that does not extend the one before.
-pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKey) -> Result<u64, MetaError> {
+pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError> {
     let start = size(conn)?;
     let latest = latest_checkpoint(conn)?.map(|(s, _)| s);
     if latest.unwrap_or(0) != start {
@@ -140,7 +139,7 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKe
     }
     crate::failpoint::hit(crate::failpoint::LOG_AFTER_APPEND_BEFORE_CHECKPOINT);
     let root = tree_hash(n, &reader).map_err(|e| tlog_error("computing the tree hash", e))?;
-    let note = sealdrop_log::checkpoint::sign(key, n, &root);
+    let note = turn.sign_checkpoint(n, &root);
     conn.prepare_cached("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)")?.execute(params![to_i64(n)?, note])?;
     Ok(start)
 }
@@ -216,8 +215,8 @@ pub(super) fn recompute(conn: &Connection) -> Result<(u64, Hash), MetaError> {
 }
 
 impl LogStore for SqliteMetaStore {
-    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError> {
-        self.durably(|tx| append(tx, entries, log_key))
+    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError> {
+        self.appending(turn, |tx| append(tx, entries, turn))
     }
 
     fn log_size(&self) -> Result<u64, MetaError> {
@@ -283,6 +282,7 @@ impl CosignatureStore for SqliteMetaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sealdrop_proto::keys::NoteSigningKey;
     // An RFC 6962 root computed independently of `tlog_tiles`' stored hashes
     // (a streaming frontier, checked against the CT reference vectors).
     use sealdrop_log::tree::root_of_entries;

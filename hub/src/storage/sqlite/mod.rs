@@ -44,7 +44,7 @@ use rusqlite_migration::Migrations;
 
 pub use self::inline_blobs::{BlobStage, InlineBlobs};
 use super::group_sync::GroupSync;
-use super::meta::MetaError;
+use super::meta::{AppendTurn, MetaError};
 use super::scrub::Scrubber;
 
 /// Prepared statements kept for reuse: more than the distinct statements the store runs.
@@ -144,7 +144,20 @@ impl SqliteMetaStore {
     /// Runs `f` in a write transaction and returns once it is durable.
     fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
         let out = in_transaction(&mut self.conn(), f)?;
-        super::meta::transaction_committed();
+        self.sync_wal()?;
+        Ok(out)
+    }
+
+    /// [`SqliteMetaStore::durably`] for a change that appends to the log
+    /// in `turn`: the turn ends once the transaction has committed, before
+    /// the wait for the disk, which concurrent appends share.
+    fn appending<T>(
+        &self,
+        turn: &dyn AppendTurn,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>,
+    ) -> Result<T, MetaError> {
+        let out = in_transaction(&mut self.conn(), f)?;
+        turn.committed();
         self.sync_wal()?;
         Ok(out)
     }

@@ -11,43 +11,57 @@ use sealdrop_proto::keys::NoteSigningKey;
 use super::SqliteMetaStore;
 use super::schema::MIGRATIONS;
 use crate::storage::meta::{
-    AckOutcome, AckRecord, CommitRecord, ContentDigest, CosignatureStore, CreateOutcome, DirectoryStore, DropStore,
-    EndOutcome, EndRecord, FetchOutcome, FetchRecord, LogStore, MetaError, NewDrop, NonceStore, SettingsStore,
-    StoredDirectory, SweepItem,
+    AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CosignatureStore, CreateOutcome, DirectoryStore,
+    DropStore, EndOutcome, EndRecord, FetchOutcome, FetchRecord, LogStore, MetaError, NewDrop, NonceStore,
+    SettingsStore, StoredDirectory, SweepItem,
 };
 
 fn store() -> SqliteMetaStore {
     SqliteMetaStore::open_in_memory().unwrap()
 }
 
+/// A log turn that notes how many WAL syncs had run each time it was told
+/// its append committed.
+struct RecordingTurn {
+    store: Arc<SqliteMetaStore>,
+    committed_at: std::sync::Mutex<Vec<u64>>,
+}
+
+impl AppendTurn for RecordingTurn {
+    fn sign_checkpoint(&self, size: u64, root: &tlog_tiles::Hash) -> String {
+        key().sign_checkpoint(size, root)
+    }
+
+    fn committed(&self) {
+        self.committed_at.lock().unwrap().push(self.store.wal_syncs());
+    }
+}
+
 #[test]
 fn the_log_turn_is_given_up_when_the_append_commits_before_its_sync() {
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    use crate::storage::meta::released_at_commit;
-
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap());
     let before = s.wal_syncs();
-    let seen = Rc::new(Cell::new(None));
-    let (store, saw) = (Arc::clone(&s), Rc::clone(&seen));
-    released_at_commit(move || saw.set(Some(store.wal_syncs())), || s.append_log(&[b"one".to_vec()], key())).unwrap();
-    assert_eq!(seen.get(), Some(before), "given up once the transaction committed, before the sync");
+    let turn = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
+    s.append_log(&[b"one".to_vec()], &turn).unwrap();
+    assert_eq!(
+        *turn.committed_at.lock().unwrap(),
+        [before],
+        "given up once the transaction committed, before the sync"
+    );
     assert!(s.wal_syncs() > before, "and the append was still made durable");
     assert_eq!(s.log_size().unwrap(), 1);
 
-    // A change that fails before committing gives the turn up when it returns.
-    let gone = Rc::new(Cell::new(false));
-    let flag = Rc::clone(&gone);
-    let failed: Result<(), MetaError> =
-        released_at_commit(move || flag.set(true), || Err(MetaError::Corrupt("refused".into())));
-    assert!(failed.is_err() && gone.get());
-    // And nothing is left to run for the next change on this thread.
-    let later = Rc::new(Cell::new(0));
-    let count = Rc::clone(&later);
-    released_at_commit(move || count.set(count.get() + 1), || s.append_log(&[b"two".to_vec()], key())).unwrap();
-    assert_eq!(later.get(), 1, "run exactly once");
+    // A change that fails before committing does not report a commit (the
+    // turn ends when it is dropped: see `crate::sequencer`).
+    let failed = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
+    let too_large = vec![b'x'; sealdrop_log::entry::MAX_ENTRY_BYTES + 1];
+    assert!(s.append_log(&[too_large], &failed).is_err());
+    assert!(failed.committed_at.lock().unwrap().is_empty());
+    // And the next change reports its commit exactly once.
+    let later = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
+    s.append_log(&[b"two".to_vec()], &later).unwrap();
+    assert_eq!(later.committed_at.lock().unwrap().len(), 1, "run exactly once");
 }
 
 /// The log key every test store signs with.
