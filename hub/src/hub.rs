@@ -476,8 +476,7 @@ impl Hub {
 
     /// Records a request nonce, first forgetting nonces too old to be
     /// replayed (at most once a minute). Returns `false` for a replay.
-    /// Blocking: call it from `spawn_blocking`.
-    pub(crate) fn consume_nonce(&self, key: &str, nonce: &str) -> Result<bool, MetaError> {
+    pub(crate) async fn consume_nonce(&self, key: &str, nonce: &str) -> Result<bool, MetaError> {
         let now = self.now().as_second();
         let last = self.inner.last_nonce_purge.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= NONCE_PURGE_INTERVAL_SECS
@@ -486,10 +485,10 @@ impl Hub {
             // A replay must carry its original signed time, which the skew
             // check keeps within MAX_CLOCK_SKEW_SECS of now, and the original
             // was seen within the skew of that time: older nonces are safe to forget.
-            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS)?;
+            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS).await?;
             tracing::debug!(purged, "forgot old request nonces");
         }
-        self.inner.meta.insert_nonce(key, nonce, now)
+        self.inner.meta.insert_nonce(key, nonce, now).await
     }
 
     /// Runs `work` on this hub to completion from synchronous code, on a

@@ -2,8 +2,11 @@
 //! progress, seen nonces) behind a narrow, synchronous interface, so a
 //! PostgreSQL store can replace SQLite later without touching handlers.
 //!
-//! Methods are synchronous because SQLite is; async handlers call them
-//! through `tokio::task::spawn_blocking`. Every method that changes more than
+//! The stores are moving to async methods, which a store runs however it
+//! must (SQLite's on the blocking pool), so callers just `.await`:
+//! [`NonceStore`] and [`CosignatureStore`] are async; the other traits are
+//! still synchronous and async handlers call them through
+//! `tokio::task::spawn_blocking`. Every method that changes more than
 //! one row does so in one transaction, and conditional updates carry their
 //! condition (`state = 'open'`, `acknowledged IS NULL`) in the statement
 //! itself, so concurrent requests cannot both win.
@@ -16,6 +19,7 @@
 //! ahead of the entries. Appends are serialised (one writer at a time), so
 //! entry indexes are dense and every checkpoint extends the previous one.
 
+use async_trait::async_trait;
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, MemberName, PartyId};
 use tlog_tiles::Hash;
@@ -47,6 +51,8 @@ pub enum MetaError {
     LogInconsistent(String),
     #[error("a log entry of {0} bytes is larger than the 65,535 bytes a log entry may have")]
     LogEntryTooLarge(usize),
+    #[error("the database task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("cannot create the database {}: {source}", path.display())]
     Create { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -419,11 +425,12 @@ pub trait DropStore: Send + Sync {
 }
 
 /// The request nonces seen recently, so a signed request is served once.
+#[async_trait]
 pub trait NonceStore: Send + Sync {
     /// Records a request nonce; `false` if `(key, nonce)` was seen before.
-    fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
+    async fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
     /// Forgets nonces seen before `before`; returns how many.
-    fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
+    async fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
 }
 
 /// The transfer log's entries, stored tree hashes and signed checkpoints.
@@ -449,12 +456,13 @@ pub trait LogStore: Send + Sync {
 }
 
 /// Witnesses' cosignatures of the log's checkpoints.
+#[async_trait]
 pub trait CosignatureStore: Send + Sync {
     /// The witness cosignature lines stored for the checkpoint of `size`.
-    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
+    async fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
     /// Stores (or replaces) `witness`'s cosignature line for the checkpoint
     /// of `size`; `false` if there is no such checkpoint.
-    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
 }
 
 /// Everything the hub keeps in its metadata database, as one object: what

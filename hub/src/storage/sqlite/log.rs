@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sealdrop_log::entry::MAX_ENTRY_BYTES;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
@@ -251,31 +253,40 @@ impl LogStore for SqliteMetaStore {
     }
 }
 
+#[async_trait]
 impl CosignatureStore for SqliteMetaStore {
-    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")?;
-        let rows = stmt.query_map([to_i64(size)?], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    async fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError> {
+        let size = to_i64(size)?;
+        self.blocking(move |db| {
+            let conn = db.conn();
+            let mut stmt = conn.prepare_cached("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")?;
+            let rows = stmt.query_map([size], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 
-    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError> {
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError> {
         let size = to_i64(size)?;
-        self.durably(|tx| {
-            let known: Option<i64> = tx
-                .prepare_cached("SELECT size FROM checkpoints WHERE size = ?1")?
-                .query_row([size], |r| r.get(0))
-                .optional()?;
-            if known.is_none() {
-                return Ok(false);
-            }
-            tx.prepare_cached(
-                "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
+        let (witness, line) = (witness.to_owned(), line.to_owned());
+        self.blocking(move |db| {
+            db.durably(|tx| {
+                let known: Option<i64> = tx
+                    .prepare_cached("SELECT size FROM checkpoints WHERE size = ?1")?
+                    .query_row([size], |r| r.get(0))
+                    .optional()?;
+                if known.is_none() {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
                  ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
-            )?
-            .execute(params![size, witness, line])?;
-            Ok(true)
+                )?
+                .execute(params![size, witness, line])?;
+                Ok(true)
+            })
         })
+        .await
     }
 }
 

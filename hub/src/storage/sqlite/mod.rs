@@ -124,7 +124,7 @@ impl SqliteMetaStore {
         });
         let store = Self { db };
         // The migrations above are as durable as any later write.
-        store.sync_wal()?;
+        store.db.sync_wal()?;
         // A deletion whose scrub a crash cut short is scrubbed now.
         store.db.scrub()?;
         Ok(store)
@@ -143,9 +143,17 @@ impl SqliteMetaStore {
 
     /// Runs `f` in a write transaction and returns once it is durable.
     fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
-        let out = in_transaction(&mut self.conn(), f)?;
-        self.sync_wal()?;
-        Ok(out)
+        self.db.durably(f)
+    }
+
+    /// Runs `f` on the blocking pool, where SQLite's calls belong: callers
+    /// of the async store traits are async tasks.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db)).await?
     }
 
     /// [`SqliteMetaStore::durably`] for a change that appends to the log
@@ -158,17 +166,8 @@ impl SqliteMetaStore {
     ) -> Result<T, MetaError> {
         let out = in_transaction(&mut self.conn(), f)?;
         turn.committed();
-        self.sync_wal()?;
+        self.db.sync_wal()?;
         Ok(out)
-    }
-
-    /// Makes every transaction committed so far durable (shared with
-    /// concurrent callers).
-    fn sync_wal(&self) -> Result<(), MetaError> {
-        match &self.db.wal_sync {
-            Some(g) => g.sync().map_err(|e| MetaError::Corrupt(format!("cannot sync the database to disk: {e}"))),
-            None => Ok(()),
-        }
     }
 
     /// How many WAL syncs have run: fewer than durable writes when
@@ -183,6 +182,22 @@ impl SqliteMetaStore {
 }
 
 impl Db {
+    /// Runs `f` in a write transaction and returns once it is durable.
+    fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
+        let out = in_transaction(&mut self.conn(), f)?;
+        self.sync_wal()?;
+        Ok(out)
+    }
+
+    /// Makes every transaction committed so far durable (shared with
+    /// concurrent callers).
+    fn sync_wal(&self) -> Result<(), MetaError> {
+        match &self.wal_sync {
+            Some(g) => g.sync().map_err(|e| MetaError::Corrupt(format!("cannot sync the database to disk: {e}"))),
+            None => Ok(()),
+        }
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (an
         // unfinished transaction rolls back when dropped), so carry on.

@@ -400,19 +400,19 @@ fn a_failed_append_rolls_back_the_state_change() {
     assert_eq!(assert_checkpointed(&s), 3);
 }
 
-#[test]
-fn cosignatures_are_per_checkpoint_and_witness() {
+#[tokio::test]
+async fn cosignatures_are_per_checkpoint_and_witness() {
     let s = store();
     s.append_log(&[b"a".to_vec()], key()).unwrap();
     s.append_log(&[b"b".to_vec(), b"c".to_vec()], key()).unwrap();
-    assert!(!s.put_cosignature(2, "w1", "line").unwrap(), "no checkpoint of size 2");
-    assert!(s.put_cosignature(3, "w2", "second\n").unwrap());
-    assert!(s.put_cosignature(3, "w1", "old\n").unwrap());
-    assert!(s.put_cosignature(3, "w1", "new\n").unwrap());
-    assert!(s.put_cosignature(1, "w1", "one\n").unwrap());
-    assert_eq!(s.cosignatures(3).unwrap(), ["new\n", "second\n"]);
-    assert_eq!(s.cosignatures(1).unwrap(), ["one\n"]);
-    assert!(s.cosignatures(2).unwrap().is_empty());
+    assert!(!s.put_cosignature(2, "w1", "line").await.unwrap(), "no checkpoint of size 2");
+    assert!(s.put_cosignature(3, "w2", "second\n").await.unwrap());
+    assert!(s.put_cosignature(3, "w1", "old\n").await.unwrap());
+    assert!(s.put_cosignature(3, "w1", "new\n").await.unwrap());
+    assert!(s.put_cosignature(1, "w1", "one\n").await.unwrap());
+    assert_eq!(s.cosignatures(3).await.unwrap(), ["new\n", "second\n"]);
+    assert_eq!(s.cosignatures(1).await.unwrap(), ["one\n"]);
+    assert!(s.cosignatures(2).await.unwrap().is_empty());
 }
 
 #[test]
@@ -433,14 +433,14 @@ fn log_reads() {
     assert!(s.checkpoint(4).unwrap().is_some() && s.checkpoint(5).unwrap().is_none());
 }
 
-#[test]
-fn nonces_are_single_use_and_purged() {
+#[tokio::test]
+async fn nonces_are_single_use_and_purged() {
     let s = store();
-    assert!(s.insert_nonce("camden/a", "n1", 100).unwrap());
-    assert!(!s.insert_nonce("camden/a", "n1", 101).unwrap());
-    assert!(s.insert_nonce("camden/b", "n1", 101).unwrap(), "nonces are per key");
-    assert_eq!(s.purge_nonces(101).unwrap(), 1);
-    assert!(s.insert_nonce("camden/a", "n1", 102).unwrap());
+    assert!(s.insert_nonce("camden/a", "n1", 100).await.unwrap());
+    assert!(!s.insert_nonce("camden/a", "n1", 101).await.unwrap());
+    assert!(s.insert_nonce("camden/b", "n1", 101).await.unwrap(), "nonces are per key");
+    assert_eq!(s.purge_nonces(101).await.unwrap(), 1);
+    assert!(s.insert_nonce("camden/a", "n1", 102).await.unwrap());
 }
 
 #[test]
