@@ -59,7 +59,7 @@ impl Default for Quotas {
 }
 
 /// What rests on the hub for a party, from the database: see
-/// [`crate::storage::MetaStore::party_holdings`].
+/// [`crate::storage::DropStore::party_holdings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartyHoldings {
     /// The ciphertext bytes of its committed drops not yet deleted.

@@ -1,6 +1,7 @@
 //! The hub's metadata (settings, directory versions, drops, recipients'
-//! progress, seen nonces) behind a narrow, synchronous interface, so a
-//! PostgreSQL store can replace SQLite later without touching handlers.
+//! progress, seen nonces, the transfer log) behind one narrow trait per
+//! area, so a PostgreSQL store can replace SQLite later without touching
+//! handlers.
 //!
 //! The stores are moving to async methods, which a store runs however it
 //! must (SQLite's on the blocking pool), so callers just `.await`:
