@@ -527,7 +527,7 @@ impl Hub {
         let blobs = self.blobs();
         let mut report = CleanupReport::default();
         for id in blobs.list_uploads().await? {
-            let record = meta.drop_record(&id)?;
+            let record = meta.drop_record(&id).await?;
             // An open drop keeps its upload, finished or cut off: the sender
             // may commit it or continue it (the sweeper removes it at expiry).
             let keep = record.is_some_and(|r| r.state == DropState::Open);
@@ -538,13 +538,13 @@ impl Hub {
             }
         }
         for id in blobs.list_blobs().await? {
-            let state = meta.drop_state(&id)?;
+            let state = meta.drop_state(&id).await?;
             if state != Some(DropState::Committed) {
                 blobs.delete_blob(&id).await?;
                 if state == Some(DropState::Open) {
                     // The upload was promoted but never committed: it is gone
                     // from uploads/, so the drop must be uploaded again.
-                    meta.set_upload(&id, None, self.now().as_second())?;
+                    meta.set_upload(&id, None, self.now().as_second()).await?;
                 }
                 report.blobs_removed += 1;
                 tracing::info!(drop = %id, "removed an uncommitted or delivered blob");

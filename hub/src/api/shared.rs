@@ -1,6 +1,5 @@
 //! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking metadata store (in a log turn for
-//! changes the transfer log records), making log entries, converting times.
+//! loading the drop, calling the blocking parts of the metadata store, making log entries, converting times.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
@@ -13,8 +12,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use super::error::ApiError;
 use super::logging::record_drop;
 use crate::hub::Hub;
-use crate::sequencer::Turn;
-use crate::storage::meta::{AppendTurn, DropRecord};
+use crate::storage::meta::DropRecord;
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -24,18 +22,6 @@ pub async fn meta<R: Send + 'static>(
 ) -> Result<R, ApiError> {
     let store = hub.meta();
     Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-}
-
-/// Runs a metadata call that appends to the transfer log on the blocking
-/// pool, in `turn`, the log turn the entries' time was read in, which signs
-/// the new checkpoint and ends as soon as the append's transaction commits
-/// (see [`crate::sequencer`]).
-pub(crate) async fn logged<R: Send + 'static>(
-    hub: &Hub,
-    turn: Turn,
-    f: impl FnOnce(&dyn MetaStore, &dyn AppendTurn) -> Result<R, MetaError> + Send + 'static,
-) -> Result<R, ApiError> {
-    meta(hub, move |m| f(m, &turn)).await
 }
 
 /// A log entry's bytes; `too_large` says, in the route's own terms, why an
@@ -58,10 +44,7 @@ pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiE
 
 /// Loads a drop, or 404.
 pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
-    let key = id.clone();
-    meta(hub, move |m| m.drop_record(&key))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
+    hub.meta().drop_record(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
 }
 
 /// A stored Unix time as a timestamp.

@@ -5,8 +5,8 @@
 //!
 //! The stores are moving to async methods, which a store runs however it
 //! must (SQLite's on the blocking pool), so callers just `.await`:
-//! [`NonceStore`] and [`CosignatureStore`] are async; the other traits are
-//! still synchronous and async handlers call them through
+//! [`DropStore`], [`NonceStore`] and [`CosignatureStore`] are async; the
+//! other traits are still synchronous and async handlers call them through
 //! `tokio::task::spawn_blocking`. Every method that changes more than
 //! one row does so in one transaction, and conditional updates carry their
 //! condition (`state = 'open'`, `acknowledged IS NULL`) in the statement
@@ -354,6 +354,7 @@ pub trait DirectoryStore: Send + Sync {
 /// Drops and their recipients' progress: the drop state machine's
 /// conditional steps, each in one transaction (with its log entries when the
 /// log records the step).
+#[async_trait]
 pub trait DropStore: Send + Sync {
     /// Stores a new open drop and its recipients (one transaction).
     ///
@@ -365,64 +366,79 @@ pub trait DropStore: Send + Sync {
     /// and its recipients before storing `drop`, so a sender re-running an
     /// interrupted send replaces its half-finished drop instead of leaving
     /// it behind.
-    fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError>;
+    async fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError>;
     /// The drop `party` created with idempotency `key`, if any. Lets the
     /// create handler answer a re-run of an already committed send before
     /// checking the agreement and expiry again (the data has gone already);
     /// [`DropStore::create_drop`] decides again inside its transaction.
-    fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
+    async fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
     /// A drop with its recipients.
-    fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
+    async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
     /// A drop's state, for start-up cleanup.
-    fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError>;
+    async fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError>;
     /// Records (or clears, with `None`) the finished upload of an open drop,
     /// and `at` (Unix seconds) as the time its upload was last active.
     /// Returns `false` if the drop is not open.
-    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
+    async fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
     /// When the upload of open drop `id` was last active (see
     /// [`DropStore::set_upload`]), or the drop's creation time if no
     /// activity was recorded; `None` if the drop is not open (or unknown).
     /// The sweeper removes an upload inactive for longer than the resume window.
-    fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
+    async fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
     /// Commits an open drop whose recorded upload equals `commit.content`
     /// and appends `commit.log_entry` (one transaction). Returns the entry's
     /// index, or `None` (changing nothing) if the drop is not open or its
     /// upload changed.
-    fn commit_drop(&self, id: &DropId, commit: &CommitRecord, turn: &dyn AppendTurn) -> Result<Option<u64>, MetaError>;
+    async fn commit_drop(
+        &self,
+        id: &DropId,
+        commit: &CommitRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<Option<u64>, MetaError>;
     /// Sets a recipient's first-fetch time if not yet set, counts the
     /// download and appends `fetch.log_entry` (every time; one
     /// transaction). Changes nothing if the drop is no longer committed, so
     /// a fetch racing the sweeper or a recall is never logged after the
     /// deletion, nor when the party has made the most downloads allowed.
-    fn record_fetch(&self, id: &DropId, fetch: &FetchRecord, turn: &dyn AppendTurn) -> Result<FetchOutcome, MetaError>;
+    async fn record_fetch(
+        &self,
+        id: &DropId,
+        fetch: &FetchRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<FetchOutcome, MetaError>;
     /// Ends a committed drop (expired or recalled): sets its state and
     /// deletion time and appends `end.log_entries` (one transaction). The
     /// ciphertext file is the caller's to delete afterwards.
-    fn end_drop(&self, id: &DropId, end: &EndRecord, turn: &dyn AppendTurn) -> Result<EndOutcome, MetaError>;
+    async fn end_drop(&self, id: &DropId, end: &EndRecord, turn: Box<dyn AppendTurn>) -> Result<EndOutcome, MetaError>;
     /// Deletes the rows of a drop that was never committed (nobody but its
     /// sender ever knew of it, so the log has nothing to record); `false` if
     /// it is not open. Its files are the caller's to delete.
-    fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError>;
+    async fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError>;
     /// Up to `limit` drops the sweeper must end, soonest expiry first: open
     /// or committed drops whose expiry is at or before `now`, and committed
     /// drops whose agreement is not among `in_force` (the agreements of the
     /// current directory in force now).
-    fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
+    async fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
     /// Records a recipient's receipt and appends `ack.log_entry`; if it was
     /// the last one, also marks the drop delivered and appends
     /// `ack.delivered_entry` (one transaction). Refused (changing nothing)
     /// unless the log holds a download of the drop by that party.
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord, turn: &dyn AppendTurn) -> Result<AckOutcome, MetaError>;
+    async fn acknowledge(
+        &self,
+        id: &DropId,
+        ack: &AckRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<AckOutcome, MetaError>;
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.
-    fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
+    async fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
     /// Drops sent by `party` (optionally only `id`), newest first, with the
     /// idempotency keys they were created with (so a sender can match them
     /// to what it sent).
-    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
+    async fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
     /// What `party` has the hub hold as a sender, for its quotas: the bytes
     /// of its committed drops not yet deleted, and its open drops.
-    fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
+    async fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
 }
 
 /// The request nonces seen recently, so a signed request is served once.

@@ -1,18 +1,20 @@
 //! [`DropStore`] on SQLite: the drop state machine's conditional steps,
 //! each one transaction with the log entries it records.
 
+use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, params};
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use super::rows::{DROP_COLUMNS, load_drops, load_drops_with, recipients_of, state_from_str, stored_state};
-use super::{SqliteMetaStore, log, log_index, parse, to_i64, to_u64};
+use super::{Db, SqliteMetaStore, log, log_index, parse, to_i64, to_u64};
 use crate::storage::meta::{
     AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CreateOutcome, DropRecord, DropStore, EndOutcome,
     EndRecord, FetchOutcome, FetchRecord, MetaError, NewDrop, RecipientRecord, SentRecord, SweepItem,
 };
 
-impl DropStore for SqliteMetaStore {
+/// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
+impl Db {
     fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
         self.durably(|tx| {
             // BEGIN IMMEDIATE holds the write lock, so the drop found here
@@ -300,5 +302,98 @@ impl DropStore for SqliteMetaStore {
             })
             .collect::<Result<_, MetaError>>()?;
         Ok(crate::quota::PartyHoldings { committed_bytes: to_u64(committed, "held bytes")?, open })
+    }
+}
+
+#[async_trait]
+impl DropStore for SqliteMetaStore {
+    async fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
+        let drop = drop.clone();
+        self.blocking(move |db| db.create_drop(&drop)).await
+    }
+
+    async fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError> {
+        let (party, key) = (party.clone(), key.to_owned());
+        self.blocking(move |db| db.drop_by_idempotency_key(&party, &key)).await
+    }
+
+    async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError> {
+        let id = id.clone();
+        self.blocking(move |db| db.drop_record(&id)).await
+    }
+
+    async fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError> {
+        let id = id.clone();
+        self.blocking(move |db| db.drop_state(&id)).await
+    }
+
+    async fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError> {
+        let (id, upload) = (id.clone(), upload.cloned());
+        self.blocking(move |db| db.set_upload(&id, upload.as_ref(), at)).await
+    }
+
+    async fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError> {
+        let id = id.clone();
+        self.blocking(move |db| db.upload_activity(&id)).await
+    }
+
+    async fn commit_drop(
+        &self,
+        id: &DropId,
+        commit: &CommitRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<Option<u64>, MetaError> {
+        let (id, commit) = (id.clone(), commit.clone());
+        self.blocking(move |db| db.commit_drop(&id, &commit, turn.as_ref())).await
+    }
+
+    async fn record_fetch(
+        &self,
+        id: &DropId,
+        fetch: &FetchRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<FetchOutcome, MetaError> {
+        let (id, fetch) = (id.clone(), fetch.clone());
+        self.blocking(move |db| db.record_fetch(&id, &fetch, turn.as_ref())).await
+    }
+
+    async fn end_drop(&self, id: &DropId, end: &EndRecord, turn: Box<dyn AppendTurn>) -> Result<EndOutcome, MetaError> {
+        let (id, end) = (id.clone(), end.clone());
+        self.blocking(move |db| db.end_drop(&id, &end, turn.as_ref())).await
+    }
+
+    async fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError> {
+        let id = id.clone();
+        self.blocking(move |db| db.forget_open_drop(&id)).await
+    }
+
+    async fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError> {
+        let in_force = in_force.to_vec();
+        self.blocking(move |db| db.due_for_sweep(now, &in_force, limit)).await
+    }
+
+    async fn acknowledge(
+        &self,
+        id: &DropId,
+        ack: &AckRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<AckOutcome, MetaError> {
+        let (id, ack) = (id.clone(), ack.clone());
+        self.blocking(move |db| db.acknowledge(&id, &ack, turn.as_ref())).await
+    }
+
+    async fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError> {
+        let party = party.clone();
+        self.blocking(move |db| db.inbox(&party, now)).await
+    }
+
+    async fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError> {
+        let (party, id) = (party.clone(), id.cloned());
+        self.blocking(move |db| db.sent(&party, id.as_ref())).await
+    }
+
+    async fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError> {
+        let party = party.clone();
+        self.blocking(move |db| db.party_holdings(&party)).await
     }
 }

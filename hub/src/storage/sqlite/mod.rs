@@ -156,18 +156,13 @@ impl SqliteMetaStore {
         tokio::task::spawn_blocking(move || f(&db)).await?
     }
 
-    /// [`SqliteMetaStore::durably`] for a change that appends to the log
-    /// in `turn`: the turn ends once the transaction has committed, before
-    /// the wait for the disk, which concurrent appends share.
+    /// See [`Db::appending`].
     fn appending<T>(
         &self,
         turn: &dyn AppendTurn,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>,
     ) -> Result<T, MetaError> {
-        let out = in_transaction(&mut self.conn(), f)?;
-        turn.committed();
-        self.db.sync_wal()?;
-        Ok(out)
+        self.db.appending(turn, f)
     }
 
     /// How many WAL syncs have run: fewer than durable writes when
@@ -185,6 +180,20 @@ impl Db {
     /// Runs `f` in a write transaction and returns once it is durable.
     fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
         let out = in_transaction(&mut self.conn(), f)?;
+        self.sync_wal()?;
+        Ok(out)
+    }
+
+    /// [`Db::durably`] for a change that appends to the log in `turn`: the
+    /// turn ends once the transaction has committed, before the wait for
+    /// the disk, which concurrent appends share.
+    fn appending<T>(
+        &self,
+        turn: &dyn AppendTurn,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>,
+    ) -> Result<T, MetaError> {
+        let out = in_transaction(&mut self.conn(), f)?;
+        turn.committed();
         self.sync_wal()?;
         Ok(out)
     }
