@@ -1,4 +1,4 @@
-//! The hub's transfer-log append: `MetaStore::append_log` on the SQLite
+//! The hub's transfer-log append: `LogStore::append_log` on the SQLite
 //! store (a real database file in a tempdir). Every call is one transaction
 //! that stores the entries and their tree hashes and signs one checkpoint,
 //! and returns only once the WAL is synced to disk (shared among concurrent
@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sealdrop_hub::storage::{MetaStore, SqliteMetaStore};
+use sealdrop_hub::storage::{LogStore as _, SqliteMetaStore};
 use sealdrop_proto::keys::NoteSigningKey;
 
 const BATCHES: [usize; 4] = [1, 16, 64, 256];

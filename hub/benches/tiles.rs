@@ -4,7 +4,7 @@
 //! - `tiles_store/*`: what `GET /v1/log/tile/...` does inside its blocking
 //!   call, through the store: check the tile is in the tree, then
 //!   `sealdrop_log::tiles::hash_tile` over the stored hashes
-//!   (`transfer_log::StoreHashReader`), or `MetaStore::log_entries` +
+//!   (`transfer_log::StoreHashReader`), or `LogStore::log_entries` +
 //!   `sealdrop_log::tiles::encode_entry_bundle`.
 //! - `tiles_handler/*`: the route's handler itself (`api::tlog::tile`, with
 //!   its path parsing, blocking-pool hop and response), called directly on
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sealdrop_hub::storage::{MetaStore, SqliteMetaStore};
+use sealdrop_hub::storage::{LogStore, SqliteMetaStore};
 use sealdrop_hub::transfer_log::StoreHashReader;
 use sealdrop_hub::{Hub, InitOptions, log_key};
 use sealdrop_log::tiles::{TilePath, encode_entry_bundle, hash_tile};
@@ -73,7 +73,7 @@ fn setup() -> tempfile::TempDir {
 }
 
 /// The handler's work inside its blocking call, for one parsed tile.
-fn tile_from_store(m: &dyn MetaStore, tile: TilePath) -> Option<Vec<u8>> {
+fn tile_from_store(m: &dyn LogStore, tile: TilePath) -> Option<Vec<u8>> {
     if !tile.in_tree(m.log_size().expect("size")) {
         return None;
     }

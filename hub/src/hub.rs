@@ -22,8 +22,12 @@ use crate::locks::DropLocks;
 use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
+use crate::sequencer::{Sequencer, Turn};
 use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{BlobStore, FsBlobStore, MetaError, MetaStore, SqliteMetaStore, TieredBlobStore};
+use crate::storage::{
+    BlobStore, DirectoryStore as _, FsBlobStore, MetaError, MetaStore, SettingsStore as _, SqliteMetaStore,
+    TieredBlobStore,
+};
 use crate::{log_key, transfer_log};
 
 /// The database file's name inside the data directory.
@@ -108,7 +112,7 @@ struct Inner {
     data_dir: PathBuf,
     origin: String,
     authority: NoteVerifierKey,
-    log_key: NoteSigningKey,
+    sequencer: Sequencer,
     clock: Arc<dyn Clock>,
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
@@ -116,8 +120,6 @@ struct Inner {
     /// Serialises directory publication so two uploads cannot both pass the
     /// rollback check against the same current serial.
     publish: Mutex<()>,
-    /// See [`Hub::log_turn`].
-    log_turn: Arc<tokio::sync::Mutex<()>>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
     /// What operators scrape (see [`crate::metrics`]).
@@ -150,12 +152,6 @@ pub enum PublishError {
     Meta(#[from] MetaError),
     #[error(transparent)]
     LogEntry(#[from] sealdrop_log::entry::EntryError),
-}
-
-/// A turn at the transfer log (see [`Hub::log_turn`]); dropping it ends the turn.
-pub(crate) struct LogTurn {
-    /// Held for the turn's length.
-    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What start-up cleanup removed.
@@ -233,13 +229,12 @@ impl Hub {
                 data_dir: data_dir.to_owned(),
                 origin,
                 authority,
-                log_key,
+                sequencer: Sequencer::new(log_key),
                 clock,
                 meta: Arc::new(meta),
                 blobs: Arc::new(blobs),
                 directory: RwLock::new(Arc::new(directory)),
                 publish: Mutex::new(()),
-                log_turn: Arc::new(tokio::sync::Mutex::new(())),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 metrics: Arc::new(Metrics::new()),
@@ -394,12 +389,12 @@ impl Hub {
 
     /// The public half of the log key, for the coordinator's directory listing.
     pub fn log_verifier(&self) -> NoteVerifierKey {
-        self.inner.log_key.verifier()
+        self.inner.sequencer.verifier()
     }
 
     /// The log key, which signs checkpoints and the hub's statements.
     pub(crate) fn log_key(&self) -> &NoteSigningKey {
-        &self.inner.log_key
+        self.inner.sequencer.key()
     }
 
     /// The directory the hub currently enforces.
@@ -413,16 +408,12 @@ impl Hub {
         whole_seconds(self.inner.clock.now())
     }
 
-    /// A turn at the transfer log: taken before reading the time that goes
-    /// into new log entries and held until they are appended. Without it two
-    /// concurrent requests could read the time in one order and append in
-    /// the other, and the log would go back in time (which `audit verify`
-    /// rightly refuses). Take a drop's lock, if any, before this, never after.
-    /// Hand it to the append (`api::shared::logged`), which gives it up as
-    /// soon as the append's transaction commits, before the wait for the
-    /// disk (see [`crate::storage::meta::released_at_commit`]).
-    pub(crate) async fn log_turn(&self) -> LogTurn {
-        LogTurn { _guard: Arc::clone(&self.inner.log_turn).lock_owned().await }
+    /// A turn at the transfer log (see [`crate::sequencer`]): taken before
+    /// reading the time that goes into new log entries and handed to the
+    /// append (`api::shared::logged`), which ends it once its transaction
+    /// commits. Take a drop's lock, if any, before this, never after.
+    pub(crate) async fn log_turn(&self) -> Turn {
+        self.inner.sequencer.turn().await
     }
 
     pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
@@ -467,16 +458,16 @@ impl Hub {
         let current = self.directory();
         let next = SignedDirectory::verify_successor(note, &self.inner.authority, &current.directory)?;
         // Blocking (this runs on the blocking pool); see [`Hub::log_turn`].
-        let _turn = self.inner.log_turn.blocking_lock();
+        let turn = self.inner.sequencer.blocking_turn();
         let now = self.now();
-        let entry = transfer_log::directory_entry(&self.inner.log_key, now, &next)?;
+        let entry = transfer_log::directory_entry(self.log_key(), now, &next)?;
         let stored = StoredDirectory {
             serial: next.directory.serial,
             note: next.note.clone(),
             sha256: next.sha256_hex(),
             accepted_at: now.as_second(),
         };
-        let log_index = self.inner.meta.insert_directory(&stored, &entry, &self.inner.log_key)?;
+        let log_index = self.inner.meta.insert_directory(&stored, &entry, &turn)?;
         tracing::debug!(log_index, serial = stored.serial, "logged the directory");
         let next = Arc::new(next);
         *self.inner.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&next);
@@ -485,8 +476,7 @@ impl Hub {
 
     /// Records a request nonce, first forgetting nonces too old to be
     /// replayed (at most once a minute). Returns `false` for a replay.
-    /// Blocking: call it from `spawn_blocking`.
-    pub(crate) fn consume_nonce(&self, key: &str, nonce: &str) -> Result<bool, MetaError> {
+    pub(crate) async fn consume_nonce(&self, key: &str, nonce: &str) -> Result<bool, MetaError> {
         let now = self.now().as_second();
         let last = self.inner.last_nonce_purge.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= NONCE_PURGE_INTERVAL_SECS
@@ -495,10 +485,10 @@ impl Hub {
             // A replay must carry its original signed time, which the skew
             // check keeps within MAX_CLOCK_SKEW_SECS of now, and the original
             // was seen within the skew of that time: older nonces are safe to forget.
-            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS)?;
+            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS).await?;
             tracing::debug!(purged, "forgot old request nonces");
         }
-        self.inner.meta.insert_nonce(key, nonce, now)
+        self.inner.meta.insert_nonce(key, nonce, now).await
     }
 
     /// Runs `work` on this hub to completion from synchronous code, on a
@@ -537,7 +527,7 @@ impl Hub {
         let blobs = self.blobs();
         let mut report = CleanupReport::default();
         for id in blobs.list_uploads().await? {
-            let record = meta.drop_record(&id)?;
+            let record = meta.drop_record(&id).await?;
             // An open drop keeps its upload, finished or cut off: the sender
             // may commit it or continue it (the sweeper removes it at expiry).
             let keep = record.is_some_and(|r| r.state == DropState::Open);
@@ -548,13 +538,13 @@ impl Hub {
             }
         }
         for id in blobs.list_blobs().await? {
-            let state = meta.drop_state(&id)?;
+            let state = meta.drop_state(&id).await?;
             if state != Some(DropState::Committed) {
                 blobs.delete_blob(&id).await?;
                 if state == Some(DropState::Open) {
                     // The upload was promoted but never committed: it is gone
                     // from uploads/, so the drop must be uploaded again.
-                    meta.set_upload(&id, None, self.now().as_second())?;
+                    meta.set_upload(&id, None, self.now().as_second()).await?;
                 }
                 report.blobs_removed += 1;
                 tracing::info!(drop = %id, "removed an uncommitted or delivered blob");

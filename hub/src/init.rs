@@ -13,7 +13,7 @@ use sealdrop_proto::keys::NoteVerifierKey;
 use crate::error::HubError;
 use crate::hub::{DB_FILE, whole_seconds};
 use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{FsBlobStore, MetaStore as _, SqliteMetaStore};
+use crate::storage::{DirectoryStore as _, FsBlobStore, SettingsStore as _, SqliteMetaStore};
 use crate::{log_key, transfer_log};
 
 /// What `init` needs.

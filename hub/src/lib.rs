@@ -10,12 +10,14 @@
 //!   TLS, [`tls`]), with `/metrics` on a second one ([`metrics`]) and a
 //!   bounded graceful shutdown; [`router`] builds the API for in-process
 //!   tests. [`config`] resolves `serve`'s settings (file, environment, flags).
-//! - [`storage`] holds the two narrow storage interfaces and their local
-//!   implementations; [`api`] the routes.
+//! - [`storage`] holds the narrow storage interfaces (blobs, and one trait
+//!   per area of the metadata) and their local implementations; [`api`] the
+//!   routes.
 //! - [`transfer_log`]: the hub's signed transfer log (a C2SP transparency
 //!   log): every drop committed, fetched, acknowledged and deleted, and every
 //!   directory published, is an entry appended in the same database
-//!   transaction as the change, under a newly signed checkpoint.
+//!   transaction as the change, under a new checkpoint that the
+//!   [`sequencer`] signs.
 
 pub mod api;
 pub mod backup;
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod private_files;
 pub mod quota;
 pub mod rate_limit;
+pub mod sequencer;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;

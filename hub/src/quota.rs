@@ -59,7 +59,7 @@ impl Default for Quotas {
 }
 
 /// What rests on the hub for a party, from the database: see
-/// [`crate::storage::MetaStore::party_holdings`].
+/// [`crate::storage::DropStore::party_holdings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartyHoldings {
     /// The ciphertext bytes of its committed drops not yet deleted.
@@ -233,9 +233,7 @@ impl Upload {
         let (in_flight, settled_bytes, settled_uploads) = self.ledger.with(&self.party, |u| {
             (u.streaming.keys().cloned().collect::<Vec<_>>(), u.settled_bytes, u.settled_uploads)
         });
-        let party = self.party.clone();
-        let store = self.hub.meta();
-        let holdings = tokio::task::spawn_blocking(move || store.party_holdings(&party)).await??;
+        let holdings = self.hub.meta().party_holdings(&self.party).await?;
         let mut bytes = holdings.committed_bytes;
         let mut uploads = 0;
         for open in holdings.open.iter().filter(|o| !in_flight.contains(&o.id)) {

@@ -34,7 +34,7 @@ use sealdrop_proto::api::DropState;
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::metrics::DeletedReason;
-use crate::storage::meta::{EndOutcome, EndRecord, SweepItem, released_at_commit};
+use crate::storage::meta::{EndOutcome, EndRecord, SweepItem};
 use crate::transfer_log::hub_entry;
 
 /// Drops looked at per database query.
@@ -82,10 +82,7 @@ impl Hub {
             let directory = self.directory();
             let in_force: Vec<String> =
                 directory.directory.agreements.iter().filter(|a| a.in_force(now)).map(|a| a.id.clone()).collect();
-            let meta = self.meta();
-            let due = tokio::task::spawn_blocking(move || meta.due_for_sweep(now.as_second(), &in_force, BATCH))
-                .await
-                .map_err(|e| HubError::Internal(format!("the sweeper's query: {e}")))??;
+            let due = self.meta().due_for_sweep(now.as_second(), &in_force, BATCH).await?;
             let done = due.len() < BATCH;
             for item in due {
                 self.end_one(&item, now.as_second(), report).await?;
@@ -119,10 +116,7 @@ impl Hub {
         let inactive_since = now.saturating_sub(window);
         for id in self.blobs().list_uploads().await? {
             let Some(_lock) = self.locks().try_lock(&id) else { continue };
-            let (meta, key) = (self.meta(), id.clone());
-            let last_active = tokio::task::spawn_blocking(move || meta.upload_activity(&key))
-                .await
-                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            let last_active = self.meta().upload_activity(&id).await?;
             // Kept while `now - last_active` is at most the window.
             if last_active.is_none_or(|t| t >= inactive_since) {
                 continue;
@@ -130,10 +124,7 @@ impl Hub {
             // The bytes go first: should clearing the record fail, a commit
             // finds no upload and asks for it again, never the reverse.
             let removed = self.blobs().delete_upload(&id).await?;
-            let (meta, key) = (self.meta(), id.clone());
-            tokio::task::spawn_blocking(move || meta.set_upload(&key, None, now))
-                .await
-                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            self.meta().set_upload(&id, None, now).await?;
             if removed {
                 report.stale_uploads += 1;
                 report.files_removed += 1;
@@ -152,10 +143,7 @@ impl Hub {
         let _lock = self.locks().lock(&id).await;
         let meta = self.meta();
         if item.state == DropState::Open {
-            let key = id.clone();
-            let forgotten = tokio::task::spawn_blocking(move || meta.forget_open_drop(&key))
-                .await
-                .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+            let forgotten = meta.forget_open_drop(&id).await?;
             if forgotten {
                 report.abandoned += 1;
                 self.metrics().drop_deleted(DeletedReason::Abandoned);
@@ -179,12 +167,7 @@ impl Hub {
             log_entries: vec![entry],
             unless_acknowledged: false,
         };
-        let (key, signer) = (id.clone(), self.clone());
-        let outcome = tokio::task::spawn_blocking(move || {
-            released_at_commit(move || drop(turn), || meta.end_drop(&key, &end, signer.log_key()))
-        })
-        .await
-        .map_err(|e| HubError::Internal(format!("the sweeper: {e}")))??;
+        let outcome = meta.end_drop(&id, &end, Box::new(turn)).await?;
         let EndOutcome::Ended { log_index } = outcome else {
             // Delivered or recalled since the query: nothing to do.
             return Ok(());

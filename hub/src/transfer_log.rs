@@ -20,7 +20,7 @@ use tlog_tiles::{Hash, HashReader};
 
 use crate::error::HubError;
 use crate::storage::meta::setting;
-use crate::storage::{MetaError, MetaStore};
+use crate::storage::{LogStore, MetaError, MetaStore};
 
 /// A statement in the hub's own name, signed with its log key.
 pub fn hub_entry(log_key: &NoteSigningKey, statement: &HubStatement) -> LogEntry {
@@ -38,8 +38,8 @@ pub fn directory_entry(
     hub_entry(log_key, &statement).to_bytes()
 }
 
-/// Reads the tree's stored hashes through the metadata store.
-pub struct StoreHashReader<'a>(pub &'a dyn MetaStore);
+/// Reads the tree's stored hashes through the log store.
+pub struct StoreHashReader<'a>(pub &'a dyn LogStore);
 
 impl HashReader for StoreHashReader<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
@@ -53,18 +53,17 @@ impl HashReader for StoreHashReader<'_> {
 /// when the client said which size it verified last (`known_size`, no
 /// larger than the checkpoint's), the consistency proof from there.
 /// Sent with the answer to the change, it saves the client four requests.
-pub fn prove_appended(meta: &dyn MetaStore, index: u64, known_size: Option<u64>) -> Result<LogProof, MetaError> {
-    let latest =
-        meta.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
+pub fn prove_appended(log: &dyn LogStore, index: u64, known_size: Option<u64>) -> Result<LogProof, MetaError> {
+    let latest = log.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
     let size = latest.size;
     if index >= size {
         return Err(MetaError::LogInconsistent(format!("entry {index} is not under the newest checkpoint ({size})")));
     }
-    let entry = meta
+    let entry = log
         .log_entries(index, 1)?
         .pop()
         .ok_or_else(|| MetaError::LogInconsistent(format!("log entry {index} is missing")))?;
-    let reader = StoreHashReader(meta);
+    let reader = StoreHashReader(log);
     let inclusion = tlog_tiles::prove_record(size, index, &reader).map_err(|e| tree_error("proving inclusion", e))?;
     let consistency = match known_size {
         Some(old) if old <= size => {

@@ -25,7 +25,7 @@ use sealdrop_proto::note::open_doc;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
-use super::shared::{drop_id, entry_bytes, load_drop, logged};
+use super::shared::{drop_id, entry_bytes, load_drop, meta};
 use crate::hub::Hub;
 use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
 use crate::transfer_log::{hub_entry, prove_appended};
@@ -148,18 +148,15 @@ pub async fn ack(
         log_entry,
         delivered_entry,
     };
-    let key = id.clone();
+    let outcome = hub.meta().acknowledge(&id, &record, Box::new(turn)).await?;
     let known_size = req.known_size;
-    let acknowledged = logged(&hub, turn, move |m, log_key| {
-        let outcome = m.acknowledge(&key, &record, log_key)?;
-        let proof = match outcome {
-            AckOutcome::Recorded { log_index, .. } => Some(prove_appended(m, log_index, known_size)?),
-            _ => None,
-        };
-        Ok((outcome, proof))
-    })
-    .await;
-    let acknowledged = acknowledged?;
+    let proof = match outcome {
+        AckOutcome::Recorded { log_index, .. } => {
+            Some(meta(&hub, move |m| prove_appended(m, log_index, known_size)).await?)
+        }
+        _ => None,
+    };
+    let acknowledged = (outcome, proof);
     let (delivered, log_index, proof) = match acknowledged {
         (AckOutcome::Recorded { delivered, log_index }, proof) => (delivered, log_index, proof),
         (AckOutcome::AlreadyAcknowledged, _) => return Err(already()),

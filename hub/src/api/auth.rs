@@ -368,8 +368,7 @@ pub(crate) fn authenticate_signer(
 
 /// Records the nonce, refusing one seen before.
 pub(crate) async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), ApiError> {
-    let (hub, key, nonce) = (hub.clone(), auth.key.clone(), auth.nonce.clone());
-    let fresh = tokio::task::spawn_blocking(move || hub.consume_nonce(&key, &nonce)).await??;
+    let fresh = hub.consume_nonce(&auth.key, &auth.nonce).await?;
     if !fresh {
         return Err(ApiError::new(
             code::REPLAYED_NONCE,

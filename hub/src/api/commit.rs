@@ -28,7 +28,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
-use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, meta, ts};
+use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, meta, ts};
 use crate::hub::Hub;
 use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
@@ -237,8 +237,7 @@ pub async fn commit(
     match hub.blobs().promote(&id).await {
         Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
         Err(BlobError::NoUpload(_)) => {
-            let (key, at) = (id.clone(), now.as_second());
-            meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
+            hub.meta().set_upload(&id, None, now.as_second()).await?;
             return Err(ApiError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
         }
         Err(e) => return Err(e.into()),
@@ -250,13 +249,11 @@ pub async fn commit(
         committed: now.as_second(),
         log_entry,
     };
-    let key = id.clone();
     let known_size = req.known_size;
-    // The receipt's proof is read in the same trip to the blocking pool.
-    let committed = logged(&hub, turn, move |m, log_key| {
-        let Some(index) = m.commit_drop(&key, &record, log_key)? else { return Ok(None) };
-        Ok(Some((index, prove_appended(m, index, known_size)?)))
-    })
+    let committed: Result<_, ApiError> = async {
+        let Some(index) = hub.meta().commit_drop(&id, &record, Box::new(turn)).await? else { return Ok(None) };
+        Ok(Some((index, meta(&hub, move |m| prove_appended(m, index, known_size)).await?)))
+    }
     .await;
     let Ok(Some((log_index, proof))) = committed else {
         // The drop stays open and invisible; take the blob back out so the
@@ -264,8 +261,7 @@ pub async fn commit(
         if let Err(e) = hub.blobs().delete_blob(&id).await {
             tracing::warn!(error = %e, "could not remove the blob of a failed commit");
         }
-        let (key, at) = (id.clone(), now.as_second());
-        meta(&hub, move |m| m.set_upload(&key, None, at)).await?;
+        hub.meta().set_upload(&id, None, now.as_second()).await?;
         committed?;
         return Err(ApiError::conflict(format!("drop {id} changed during the commit: upload the content again")));
     };

@@ -25,7 +25,7 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
 use super::logging::record_drop;
-use super::shared::{agreement_allows, drop_id, load_drop, meta, ts};
+use super::shared::{agreement_allows, drop_id, load_drop, ts};
 use crate::hub::Hub;
 use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
 
@@ -182,8 +182,7 @@ pub async fn create(
         // learn that (and not upload again) even if the agreement has since
         // ended or the re-run asks for a different expiry. Authentication
         // has run, and the lookup is scoped to the caller's party.
-        let party = caller.party.clone();
-        if let Some(rec) = meta(&hub, move |m| m.drop_by_idempotency_key(&party, &key)).await?
+        if let Some(rec) = hub.meta().drop_by_idempotency_key(&caller.party, &key).await?
             && rec.state != DropState::Open
         {
             return already_committed(rec);
@@ -192,8 +191,7 @@ pub async fn create(
     let now = hub.now();
     let drop = check_create(&hub.directory().directory, &caller, &req, now)?;
     record_drop(&drop.id);
-    let stored = drop.clone();
-    let replaced = match meta(&hub, move |m| m.create_drop(&stored)).await? {
+    let replaced = match hub.meta().create_drop(&drop).await? {
         CreateOutcome::Created { replaced } => replaced,
         // Committed between the lookup above and the store's transaction.
         CreateOutcome::AlreadyCommitted(rec) => return already_committed(*rec),

@@ -35,7 +35,7 @@ use tokio_util::io::ReaderStream;
 
 use super::auth::Authed;
 use super::error::ApiError;
-use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, logged, meta, ts};
+use super::shared::{agreement_allows, drop_id, entry_bytes, load_drop, ts};
 use crate::hub::Hub;
 use crate::storage::meta::{FetchOutcome, FetchRecord};
 
@@ -57,8 +57,7 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 )]
 pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Result<axum::Json<Inbox>, ApiError> {
     let now = hub.now();
-    let party = caller.party.clone();
-    let drops = meta(&hub, move |m| m.inbox(&party, now.as_second())).await?;
+    let drops = hub.meta().inbox(&caller.party, now.as_second()).await?;
     let directory = hub.directory();
     let drops = drops
         .into_iter()
@@ -198,9 +197,7 @@ pub async fn get_content(
         ApiError::bad_request(format!("{e}: this request cannot be logged; request the content without a query"))
     })?;
     let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
-    let key = id.clone();
-    let recorded = logged(&hub, turn, move |m, log_key| m.record_fetch(&key, &fetch, log_key)).await;
-    let log_index = match recorded? {
+    let log_index = match hub.meta().record_fetch(&id, &fetch, Box::new(turn)).await? {
         FetchOutcome::Recorded { log_index } => log_index,
         // Ended (expired, recalled) between the checks above and now.
         FetchOutcome::NotCommitted => return Err(ApiError::gone(format!("drop {id} is no longer available"))),

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::hub::Hub;
-use crate::storage::MetaStore;
+use crate::storage::LogStore;
 
 /// The file `/readyz` writes and removes to prove the data directory takes writes.
 pub const PROBE_FILE: &str = ".readyz-probe";
@@ -128,8 +128,8 @@ fn probe_data_dir(hub: &Hub) -> std::io::Result<()> {
 
 type LogState = (u64, Option<crate::storage::meta::StoredCheckpoint>);
 
-fn log_state(meta: &dyn MetaStore) -> Result<LogState, crate::storage::MetaError> {
-    Ok((meta.log_size()?, meta.latest_checkpoint()?))
+fn log_state(log: &dyn LogStore) -> Result<LogState, crate::storage::MetaError> {
+    Ok((log.log_size()?, log.latest_checkpoint()?))
 }
 
 /// The latest checkpoint verifies with the log key and covers exactly the

@@ -21,7 +21,7 @@ use sealdrop_proto::ids::DropId;
 
 use super::auth::{Authed, Json};
 use super::error::ApiError;
-use super::shared::{drop_id, entry_bytes, load_drop, logged, ts};
+use super::shared::{drop_id, entry_bytes, load_drop, ts};
 use crate::hub::Hub;
 use crate::storage::meta::{DropRecord, EndOutcome, EndRecord, RecipientRecord};
 use crate::transfer_log::hub_entry;
@@ -149,9 +149,7 @@ pub async fn recall(
         log_entries: vec![recalled, deletion],
         unless_acknowledged: true,
     };
-    let key = id.clone();
-    let ended = logged(&hub, turn, move |m, log_key| m.end_drop(&key, &end, log_key)).await;
-    let log_index = match ended? {
+    let log_index = match hub.meta().end_drop(&id, &end, Box::new(turn)).await? {
         EndOutcome::Ended { log_index } => log_index,
         EndOutcome::Acknowledged(acked) => return Err(refused(&rec, &acked)),
         EndOutcome::NotCommitted(_) => return Err(ApiError::gone(format!("drop {id} is no longer on the hub"))),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::auth::Authed;
 use super::error::ApiError;
 use super::logging::record_drop;
-use super::shared::{meta, ts};
+use super::shared::ts;
 use crate::hub::Hub;
 use crate::storage::meta::SentRecord;
 
@@ -85,8 +85,7 @@ pub async fn sent(
     if let Some(id) = &id {
         record_drop(id);
     }
-    let (party, filter) = (caller.party.clone(), id.clone());
-    let drops = meta(&hub, move |m| m.sent(&party, filter.as_ref())).await?;
+    let drops = hub.meta().sent(&caller.party, id.as_ref()).await?;
     if let Some(id) = id
         && drops.is_empty()
     {

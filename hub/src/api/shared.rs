@@ -1,6 +1,5 @@
 //! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking metadata store (with the log key
-//! for changes the transfer log records), making log entries, converting times.
+//! loading the drop, calling the blocking parts of the metadata store, making log entries, converting times.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
@@ -9,12 +8,11 @@ use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
 
 use super::error::ApiError;
 use super::logging::record_drop;
-use crate::hub::{Hub, LogTurn};
-use crate::storage::meta::{DropRecord, released_at_commit};
+use crate::hub::Hub;
+use crate::storage::meta::DropRecord;
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -24,19 +22,6 @@ pub async fn meta<R: Send + 'static>(
 ) -> Result<R, ApiError> {
     let store = hub.meta();
     Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-}
-
-/// Runs a metadata call that appends to the transfer log on the blocking
-/// pool, handing it the log key that signs the new checkpoint. `turn`, the
-/// log turn the entries' time was read in, ends as soon as the append's
-/// transaction commits (see [`crate::storage::meta::released_at_commit`]).
-pub(crate) async fn logged<R: Send + 'static>(
-    hub: &Hub,
-    turn: LogTurn,
-    f: impl FnOnce(&dyn MetaStore, &NoteSigningKey) -> Result<R, MetaError> + Send + 'static,
-) -> Result<R, ApiError> {
-    let signer = hub.clone();
-    meta(hub, move |m| released_at_commit(move || drop(turn), || f(m, signer.log_key()))).await
 }
 
 /// A log entry's bytes; `too_large` says, in the route's own terms, why an
@@ -59,10 +44,7 @@ pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiE
 
 /// Loads a drop, or 404.
 pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
-    let key = id.clone();
-    meta(hub, move |m| m.drop_record(&key))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
+    hub.meta().drop_record(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
 }
 
 /// A stored Unix time as a timestamp.

@@ -69,18 +69,17 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
     extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn checkpoint(_reader: LogReader, State(hub): State<Hub>) -> Result<Response, ApiError> {
-    let note = meta(&hub, |m| {
-        let latest =
-            m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))?;
-        let mut lines = m.cosignatures(latest.size)?;
-        // A signed note carries at most 100 signatures: the log's own and 99
-        // cosignatures (listed by witness name, so the choice is stable).
-        lines.truncate(MAX_SERVED_COSIGNATURES);
-        add_cosignatures(&latest.note, &lines).map_err(|e| {
-            MetaError::LogInconsistent(format!("the checkpoint of size {} with its cosignatures: {e}", latest.size))
-        })
+    let latest = meta(&hub, |m| {
+        m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))
     })
     .await?;
+    let mut lines = hub.meta().cosignatures(latest.size).await?;
+    // A signed note carries at most 100 signatures: the log's own and 99
+    // cosignatures (listed by witness name, so the choice is stable).
+    lines.truncate(MAX_SERVED_COSIGNATURES);
+    let note = add_cosignatures(&latest.note, &lines).map_err(|e| {
+        MetaError::LogInconsistent(format!("the checkpoint of size {} with its cosignatures: {e}", latest.size))
+    })?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], note).into_response())
 }
 
@@ -356,8 +355,7 @@ pub async fn cosign(
     }
     let line = String::from_utf8(sig.to_bytes()).map_err(ApiError::internal)?;
     let witness = key.to_string();
-    let stored_witness = witness.clone();
-    if !meta(&hub, move |m| m.put_cosignature(size, &stored_witness, &line)).await? {
+    if !hub.meta().put_cosignature(size, &witness, &line).await? {
         return Err(ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")));
     }
     tracing::info!(size, witness = key.name(), "stored a witness cosignature");

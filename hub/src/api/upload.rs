@@ -26,7 +26,7 @@ use tokio::io::AsyncReadExt as _;
 use super::auth::{Authed, AuthedStream};
 use super::error::ApiError;
 use super::idle_body::is_body_idle;
-use super::shared::{drop_id, load_drop, meta};
+use super::shared::{drop_id, load_drop};
 use crate::hub::Hub;
 use crate::quota::Upload;
 use crate::storage::UploadSink;
@@ -92,11 +92,8 @@ pub async fn put_content(
     // activity, so the sweeper leaves a continued upload alone. (A first
     // upload has nothing to forget, and the drop's creation stands for its
     // activity: one database write fewer per drop.)
-    if rec.upload.is_some() || offset > 0 {
-        let (key, now) = (id.clone(), hub.now().as_second());
-        if !meta(&hub, move |m| m.set_upload(&key, None, now)).await? {
-            return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
-        }
+    if (rec.upload.is_some() || offset > 0) && !hub.meta().set_upload(&id, None, hub.now().as_second()).await? {
+        return Err(ApiError::conflict(format!("drop {id} was committed while this upload started")));
     }
     let start = if offset == 0 { Start::Fresh } else { continue_from(&hub, &id, offset).await? };
     let received = match receive(&hub, &id, start, upload.body, max, &mut quota).await {
@@ -107,8 +104,7 @@ pub async fn put_content(
             // resume window from now; anything else starts again at 0.
             if keep {
                 quota.keep();
-                let (key, now) = (id.clone(), hub.now().as_second());
-                if let Err(e) = meta(&hub, move |m| m.set_upload(&key, None, now)).await {
+                if let Err(e) = hub.meta().set_upload(&id, None, hub.now().as_second()).await {
                     // The window then runs from the previous activity.
                     tracing::warn!(error = %e, "could not note the activity of a kept upload");
                 }
@@ -126,8 +122,7 @@ pub async fn put_content(
         ));
     }
     crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);
-    let (key, digest, now) = (id.clone(), received.clone(), hub.now().as_second());
-    if !meta(&hub, move |m| m.set_upload(&key, Some(&digest), now)).await? {
+    if !hub.meta().set_upload(&id, Some(&received), hub.now().as_second()).await? {
         discard(&hub, &id).await;
         return Err(ApiError::conflict(format!(
             "drop {id} was committed or ended while this upload ran; create a new drop to send again"

@@ -22,7 +22,7 @@ use sealdrop_proto::ids::DropId;
 use super::auth::Authed;
 use super::drops::discard_files;
 use super::error::ApiError;
-use super::shared::{drop_id, load_drop, meta};
+use super::shared::{drop_id, load_drop};
 use crate::hub::Hub;
 use crate::storage::meta::DropRecord;
 
@@ -77,20 +77,12 @@ pub async fn withdraw(
     if rec.state != DropState::Open {
         return Err(not_open(&rec));
     }
-    let key = id.clone();
-    if !meta(&hub, move |m| m.forget_open_drop(&key)).await? {
+    if !hub.meta().forget_open_drop(&id).await? {
         // Committed (or withdrawn by a colleague) since it was read.
-        return Err(
-            match meta(&hub, {
-                let key = id.clone();
-                move |m| m.drop_record(&key)
-            })
-            .await?
-            {
-                Some(now) => not_open(&now),
-                None => ApiError::not_found(format!("drop {id} was already withdrawn")),
-            },
-        );
+        return Err(match hub.meta().drop_record(&id).await? {
+            Some(now) => not_open(&now),
+            None => ApiError::not_found(format!("drop {id} was already withdrawn")),
+        });
     }
     discard_files(&hub, &id).await;
     tracing::info!(drop = %id, "withdrew a drop its sender never committed");

@@ -1,56 +1,42 @@
 //! The hub's metadata (settings, directory versions, drops, recipients'
-//! progress, seen nonces) behind a narrow, synchronous interface, so a
-//! PostgreSQL store can replace SQLite later without touching handlers.
+//! progress, seen nonces, the transfer log) behind one narrow trait per
+//! area, so a PostgreSQL store can replace SQLite later without touching
+//! handlers.
 //!
-//! Methods are synchronous because SQLite is; async handlers call them
-//! through `tokio::task::spawn_blocking`. Every method that changes more than
+//! The stores are moving to async methods, which a store runs however it
+//! must (SQLite's on the blocking pool), so callers just `.await`:
+//! [`DropStore`], [`NonceStore`] and [`CosignatureStore`] are async; the
+//! other traits are still synchronous and async handlers call them through
+//! `tokio::task::spawn_blocking`. Every method that changes more than
 //! one row does so in one transaction, and conditional updates carry their
 //! condition (`state = 'open'`, `acknowledged IS NULL`) in the statement
 //! itself, so concurrent requests cannot both win.
 //!
 //! The transfer log lives here too. Every state change that the log records
-//! takes its entries (`LogEntry::to_bytes()`) and the hub's log key, and
-//! appends them, their Merkle tree hashes and a newly signed checkpoint in
-//! the same transaction as the change itself: a crash can never leave a
-//! change without its entry, an entry without a checkpoint, or a checkpoint
+//! takes its entries (`LogEntry::to_bytes()`) and the sequencer's
+//! [`AppendTurn`], and appends them, their Merkle tree hashes and a
+//! checkpoint the turn signed in the same transaction as the change
+//! itself: a crash can never leave a change without its entry, an entry without a checkpoint, or a checkpoint
 //! ahead of the entries. Appends are serialised (one writer at a time), so
 //! entry indexes are dense and every checkpoint extends the previous one.
 
+use async_trait::async_trait;
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::ids::{DropId, MemberName, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::Hash;
 
-thread_local! {
-    /// What [`released_at_commit`] runs once the calling thread's change has
-    /// committed (see [`transaction_committed`]).
-    static AT_COMMIT: std::cell::RefCell<Option<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `change` (one durable change through a [`MetaStore`], on this
-/// thread) and runs `at_commit` as soon as the change's transaction has
-/// committed, before the store waits for it to be durable; or when `change`
-/// returns, if it failed before that.
-///
-/// Why: the hub holds its log turn (`Hub::log_turn`) from reading the time
-/// for new log entries until they are appended, so entries' times never go
-/// back. The append's order is fixed once its transaction commits; holding
-/// the turn through the wait for the disk as well would make every commit
-/// wait for the previous one's fsync, where concurrent commits otherwise
-/// share one (group commit).
-pub fn released_at_commit<T>(at_commit: impl FnOnce() + 'static, change: impl FnOnce() -> T) -> T {
-    AT_COMMIT.with(|slot| *slot.borrow_mut() = Some(Box::new(at_commit)));
-    let out = change();
-    transaction_committed();
-    out
-}
-
-/// Called by a store when a write transaction has committed, before it
-/// makes it durable: runs what [`released_at_commit`] was given, once.
-pub fn transaction_committed() {
-    if let Some(release) = AT_COMMIT.with(|slot| slot.borrow_mut().take()) {
-        release();
-    }
+/// The log's sequencer as a store sees it while appending (see
+/// [`crate::sequencer`]): the store computes the new tree head inside the
+/// append's transaction and has it signed here, so it holds no key, and
+/// reports when that transaction has committed, which ends the turn the
+/// entries were made in before the store waits for the disk.
+pub trait AppendTurn: Send + Sync {
+    /// The signed checkpoint note for the tree of `size` entries with root
+    /// hash `root`.
+    fn sign_checkpoint(&self, size: u64, root: &Hash) -> String;
+    /// Called once the append's transaction has committed, before it is made
+    /// durable.
+    fn committed(&self);
 }
 
 /// Why a metadata operation failed.
@@ -66,6 +52,8 @@ pub enum MetaError {
     LogInconsistent(String),
     #[error("a log entry of {0} bytes is larger than the 65,535 bytes a log entry may have")]
     LogEntryTooLarge(usize),
+    #[error("the database task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("cannot create the database {}: {source}", path.display())]
     Create { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -120,11 +108,11 @@ pub struct NewDrop {
     /// The recipient parties, in the order the sender listed them.
     pub recipients: Vec<PartyId>,
     /// The sender's idempotency key (64 lowercase hex digits, checked by the
-    /// caller), unique per sending party: see [`MetaStore::create_drop`].
+    /// caller), unique per sending party: see [`DropStore::create_drop`].
     pub idempotency_key: Option<String>,
 }
 
-/// The result of [`MetaStore::create_drop`].
+/// The result of [`DropStore::create_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
     /// The new drop was stored. `replaced` is the uncommitted drop of the
@@ -262,7 +250,7 @@ pub struct AckRecord {
     pub delivered_entry: Vec<u8>,
 }
 
-/// The result of [`MetaStore::acknowledge`].
+/// The result of [`DropStore::acknowledge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
     /// Recorded; `delivered` when it was the last recipient to acknowledge,
@@ -278,7 +266,7 @@ pub enum AckOutcome {
     NotCommitted,
 }
 
-/// The result of [`MetaStore::record_fetch`].
+/// The result of [`DropStore::record_fetch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchOutcome {
     /// Logged at `log_index`: serve it.
@@ -290,7 +278,7 @@ pub enum FetchOutcome {
     LimitReached { downloads: u64 },
 }
 
-/// How a committed drop ends without being delivered: see [`MetaStore::end_drop`].
+/// How a committed drop ends without being delivered: see [`DropStore::end_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndRecord {
     /// [`DropState::Expired`] or [`DropState::Recalled`].
@@ -304,7 +292,7 @@ pub struct EndRecord {
     pub unless_acknowledged: bool,
 }
 
-/// The result of [`MetaStore::end_drop`].
+/// The result of [`DropStore::end_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndOutcome {
     /// Ended; `log_index` is the index of the first appended entry.
@@ -315,7 +303,7 @@ pub enum EndOutcome {
     Acknowledged(Vec<RecipientRecord>),
 }
 
-/// A drop the sweeper must end: see [`MetaStore::due_for_sweep`].
+/// A drop the sweeper must end: see [`DropStore::due_for_sweep`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepItem {
     /// The drop.
@@ -337,27 +325,37 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
-/// The hub's metadata store.
-pub trait MetaStore: Send + Sync {
+/// The hub's settings (origin, authority key, markers such as
+/// [`setting::LOG_STARTED`]): a key-value table.
+pub trait SettingsStore: Send + Sync {
     /// Reads a setting.
     fn setting(&self, key: &str) -> Result<Option<String>, MetaError>;
     /// Writes a setting.
     fn set_setting(&self, key: &str, value: &str) -> Result<(), MetaError>;
+}
 
+/// The directory versions the hub has accepted.
+pub trait DirectoryStore: Send + Sync {
     /// The directory version with the highest serial.
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
-    /// Stores a directory version and appends its log entry, signing the
-    /// new checkpoint with `log_key` (one transaction); fails if the serial
+    /// Stores a directory version and appends its log entry, with the
+    /// new checkpoint `turn` signs (one transaction); fails if the serial
     /// is already stored. Returns the entry's index.
     fn insert_directory(
         &self,
         dir: &StoredDirectory,
         log_entry: &[u8],
-        log_key: &NoteSigningKey,
+        turn: &dyn AppendTurn,
     ) -> Result<u64, MetaError>;
     /// A stored directory version.
     fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
+}
 
+/// Drops and their recipients' progress: the drop state machine's
+/// conditional steps, each in one transaction (with its log entries when the
+/// log records the step).
+#[async_trait]
+pub trait DropStore: Send + Sync {
     /// Stores a new open drop and its recipients (one transaction).
     ///
     /// With an idempotency key, the store keeps at most one drop per sender
@@ -368,83 +366,95 @@ pub trait MetaStore: Send + Sync {
     /// and its recipients before storing `drop`, so a sender re-running an
     /// interrupted send replaces its half-finished drop instead of leaving
     /// it behind.
-    fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError>;
+    async fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError>;
     /// The drop `party` created with idempotency `key`, if any. Lets the
     /// create handler answer a re-run of an already committed send before
     /// checking the agreement and expiry again (the data has gone already);
-    /// [`MetaStore::create_drop`] decides again inside its transaction.
-    fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
+    /// [`DropStore::create_drop`] decides again inside its transaction.
+    async fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError>;
     /// A drop with its recipients.
-    fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
+    async fn drop_record(&self, id: &DropId) -> Result<Option<DropRecord>, MetaError>;
     /// A drop's state, for start-up cleanup.
-    fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError>;
+    async fn drop_state(&self, id: &DropId) -> Result<Option<DropState>, MetaError>;
     /// Records (or clears, with `None`) the finished upload of an open drop,
     /// and `at` (Unix seconds) as the time its upload was last active.
     /// Returns `false` if the drop is not open.
-    fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
+    async fn set_upload(&self, id: &DropId, upload: Option<&ContentDigest>, at: i64) -> Result<bool, MetaError>;
     /// When the upload of open drop `id` was last active (see
-    /// [`MetaStore::set_upload`]), or the drop's creation time if no
+    /// [`DropStore::set_upload`]), or the drop's creation time if no
     /// activity was recorded; `None` if the drop is not open (or unknown).
     /// The sweeper removes an upload inactive for longer than the resume window.
-    fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
+    async fn upload_activity(&self, id: &DropId) -> Result<Option<i64>, MetaError>;
     /// Commits an open drop whose recorded upload equals `commit.content`
     /// and appends `commit.log_entry` (one transaction). Returns the entry's
     /// index, or `None` (changing nothing) if the drop is not open or its
     /// upload changed.
-    fn commit_drop(
+    async fn commit_drop(
         &self,
         id: &DropId,
         commit: &CommitRecord,
-        log_key: &NoteSigningKey,
+        turn: Box<dyn AppendTurn>,
     ) -> Result<Option<u64>, MetaError>;
     /// Sets a recipient's first-fetch time if not yet set, counts the
     /// download and appends `fetch.log_entry` (every time; one
     /// transaction). Changes nothing if the drop is no longer committed, so
     /// a fetch racing the sweeper or a recall is never logged after the
     /// deletion, nor when the party has made the most downloads allowed.
-    fn record_fetch(
+    async fn record_fetch(
         &self,
         id: &DropId,
         fetch: &FetchRecord,
-        log_key: &NoteSigningKey,
+        turn: Box<dyn AppendTurn>,
     ) -> Result<FetchOutcome, MetaError>;
     /// Ends a committed drop (expired or recalled): sets its state and
     /// deletion time and appends `end.log_entries` (one transaction). The
     /// ciphertext file is the caller's to delete afterwards.
-    fn end_drop(&self, id: &DropId, end: &EndRecord, log_key: &NoteSigningKey) -> Result<EndOutcome, MetaError>;
+    async fn end_drop(&self, id: &DropId, end: &EndRecord, turn: Box<dyn AppendTurn>) -> Result<EndOutcome, MetaError>;
     /// Deletes the rows of a drop that was never committed (nobody but its
     /// sender ever knew of it, so the log has nothing to record); `false` if
     /// it is not open. Its files are the caller's to delete.
-    fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError>;
+    async fn forget_open_drop(&self, id: &DropId) -> Result<bool, MetaError>;
     /// Up to `limit` drops the sweeper must end, soonest expiry first: open
     /// or committed drops whose expiry is at or before `now`, and committed
     /// drops whose agreement is not among `in_force` (the agreements of the
     /// current directory in force now).
-    fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
+    async fn due_for_sweep(&self, now: i64, in_force: &[String], limit: usize) -> Result<Vec<SweepItem>, MetaError>;
     /// Records a recipient's receipt and appends `ack.log_entry`; if it was
     /// the last one, also marks the drop delivered and appends
     /// `ack.delivered_entry` (one transaction). Refused (changing nothing)
     /// unless the log holds a download of the drop by that party.
-    fn acknowledge(&self, id: &DropId, ack: &AckRecord, log_key: &NoteSigningKey) -> Result<AckOutcome, MetaError>;
+    async fn acknowledge(
+        &self,
+        id: &DropId,
+        ack: &AckRecord,
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<AckOutcome, MetaError>;
     /// Committed drops for `party` that it has not acknowledged and that
     /// expire after `now`, oldest commit first.
-    fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
+    async fn inbox(&self, party: &PartyId, now: i64) -> Result<Vec<DropRecord>, MetaError>;
     /// Drops sent by `party` (optionally only `id`), newest first, with the
     /// idempotency keys they were created with (so a sender can match them
     /// to what it sent).
-    fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
+    async fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
     /// What `party` has the hub hold as a sender, for its quotas: the bytes
     /// of its committed drops not yet deleted, and its open drops.
-    fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
+    async fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
+}
 
+/// The request nonces seen recently, so a signed request is served once.
+#[async_trait]
+pub trait NonceStore: Send + Sync {
     /// Records a request nonce; `false` if `(key, nonce)` was seen before.
-    fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
+    async fn insert_nonce(&self, key: &str, nonce: &str, seen: i64) -> Result<bool, MetaError>;
     /// Forgets nonces seen before `before`; returns how many.
-    fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
+    async fn purge_nonces(&self, before: i64) -> Result<usize, MetaError>;
+}
 
+/// The transfer log's entries, stored tree hashes and signed checkpoints.
+pub trait LogStore: Send + Sync {
     /// Appends entries that go with no other change (one transaction, with
     /// the new checkpoint). Returns the first entry's index.
-    fn append_log(&self, entries: &[Vec<u8>], log_key: &NoteSigningKey) -> Result<u64, MetaError>;
+    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError>;
     /// The number of log entries.
     fn log_size(&self) -> Result<u64, MetaError>;
     /// The checkpoint with the largest size.
@@ -460,9 +470,21 @@ pub trait MetaStore: Send + Sync {
     /// the stored one; returns the number of entries and the tree hash.
     /// [`MetaError::LogInconsistent`] when they disagree.
     fn recompute_log(&self) -> Result<(u64, Hash), MetaError>;
+}
+
+/// Witnesses' cosignatures of the log's checkpoints.
+#[async_trait]
+pub trait CosignatureStore: Send + Sync {
     /// The witness cosignature lines stored for the checkpoint of `size`.
-    fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
+    async fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError>;
     /// Stores (or replaces) `witness`'s cosignature line for the checkpoint
     /// of `size`; `false` if there is no such checkpoint.
-    fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
 }
+
+/// Everything the hub keeps in its metadata database, as one object: what
+/// [`crate::Hub`] holds. Code that needs only part of it names the narrow
+/// trait instead.
+pub trait MetaStore: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore {}
+
+impl<T: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore> MetaStore for T {}

@@ -2,6 +2,8 @@
 //! stored hashes (in `tlog_tiles`' stored-hash index order), the signed
 //! checkpoints and the witnesses' cosignatures.
 //!
+//! [`LogStore`] and [`CosignatureStore`] are implemented here too.
+//!
 //! [`append`] runs inside the caller's transaction, so a state change, its
 //! entries, their hashes and the checkpoint that covers them commit together
 //! or not at all. [`recompute`] rebuilds every stored hash from the entries
@@ -10,12 +12,14 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sealdrop_log::entry::MAX_ENTRY_BYTES;
-use sealdrop_proto::keys::NoteSigningKey;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
 
-use super::meta::{MetaError, setting};
+use super::SqliteMetaStore;
+use crate::storage::meta::{AppendTurn, CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
 
 /// The log's tables (the second migration).
 pub(super) const MIGRATION: &str = "CREATE TABLE log_entries (
@@ -98,12 +102,12 @@ pub(super) fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String
     row.map(|(size, note)| Ok((to_u64(size)?, note))).transpose()
 }
 
-/// Appends `entries` and signs a checkpoint for the new size with `key`.
+/// Appends `entries` and stores the checkpoint for the new size that `turn` signs.
 /// Call it inside the transaction of the state change the entries record.
 /// Returns the first entry's index. Refuses to append when the latest
 /// checkpoint does not cover exactly the stored entries, so the hub never
 /// signs a checkpoint that does not extend the one before.
-pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKey) -> Result<u64, MetaError> {
+pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError> {
     let start = size(conn)?;
     let latest = latest_checkpoint(conn)?.map(|(s, _)| s);
     if latest.unwrap_or(0) != start {
@@ -137,7 +141,7 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], key: &NoteSigningKe
     }
     crate::failpoint::hit(crate::failpoint::LOG_AFTER_APPEND_BEFORE_CHECKPOINT);
     let root = tree_hash(n, &reader).map_err(|e| tlog_error("computing the tree hash", e))?;
-    let note = sealdrop_log::checkpoint::sign(key, n, &root);
+    let note = turn.sign_checkpoint(n, &root);
     conn.prepare_cached("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)")?.execute(params![to_i64(n)?, note])?;
     Ok(start)
 }
@@ -212,9 +216,84 @@ pub(super) fn recompute(conn: &Connection) -> Result<(u64, Hash), MetaError> {
     Ok((n, root))
 }
 
+impl LogStore for SqliteMetaStore {
+    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError> {
+        self.appending(turn, |tx| append(tx, entries, turn))
+    }
+
+    fn log_size(&self) -> Result<u64, MetaError> {
+        size(&self.conn())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
+        Ok(latest_checkpoint(&self.conn())?.map(|(size, note)| StoredCheckpoint { size, note }))
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT note FROM checkpoints WHERE size = ?1")?
+            .query_row([to_i64(size)?], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let rows = stmt.query_map([to_i64(start)?, to_i64(count)?], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
+        read_hashes(&self.conn(), indexes)
+    }
+
+    fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
+        recompute(&self.conn())
+    }
+}
+
+#[async_trait]
+impl CosignatureStore for SqliteMetaStore {
+    async fn cosignatures(&self, size: u64) -> Result<Vec<String>, MetaError> {
+        let size = to_i64(size)?;
+        self.blocking(move |db| {
+            let conn = db.conn();
+            let mut stmt = conn.prepare_cached("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")?;
+            let rows = stmt.query_map([size], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError> {
+        let size = to_i64(size)?;
+        let (witness, line) = (witness.to_owned(), line.to_owned());
+        self.blocking(move |db| {
+            db.durably(|tx| {
+                let known: Option<i64> = tx
+                    .prepare_cached("SELECT size FROM checkpoints WHERE size = ?1")?
+                    .query_row([size], |r| r.get(0))
+                    .optional()?;
+                if known.is_none() {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
+                )?
+                .execute(params![size, witness, line])?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sealdrop_proto::keys::NoteSigningKey;
     // An RFC 6962 root computed independently of `tlog_tiles`' stored hashes
     // (a streaming frontier, checked against the CT reference vectors).
     use sealdrop_log::tree::root_of_entries;

@@ -15,7 +15,7 @@
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sealdrop_log::entry::{DropEventKind, LogEntry};
 
-use super::meta::MetaError;
+use crate::storage::meta::MetaError;
 
 /// The migration that adds the columns.
 pub(super) const MIGRATION: &str = "ALTER TABLE drops ADD COLUMN commit_index INTEGER;

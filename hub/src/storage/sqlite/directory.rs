@@ -1,0 +1,42 @@
+//! [`DirectoryStore`] on SQLite.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{SqliteMetaStore, log, to_i64, to_u64};
+use crate::storage::meta::{AppendTurn, DirectoryStore, MetaError, StoredDirectory};
+
+impl DirectoryStore for SqliteMetaStore {
+    fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError> {
+        let row = self
+            .conn()
+            .prepare_cached("SELECT serial, note, sha256, accepted_at FROM directories ORDER BY serial DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        row.map(|(serial, note, sha256, accepted_at)| {
+            Ok(StoredDirectory { serial: to_u64(serial, "directory serial")?, note, sha256, accepted_at })
+        })
+        .transpose()
+    }
+
+    fn insert_directory(
+        &self,
+        dir: &StoredDirectory,
+        log_entry: &[u8],
+        turn: &dyn AppendTurn,
+    ) -> Result<u64, MetaError> {
+        self.appending(turn, |tx| {
+            tx.prepare_cached("INSERT INTO directories (serial, note, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![to_i64(dir.serial, "directory serial")?, dir.note, dir.sha256, dir.accepted_at])?;
+            log::append(tx, &[log_entry.to_vec()], turn)
+        })
+    }
+
+    fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError> {
+        let row = self
+            .conn()
+            .prepare_cached("SELECT note, sha256, accepted_at FROM directories WHERE serial = ?1")?
+            .query_row([to_i64(serial, "directory serial")?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(row.map(|(note, sha256, accepted_at)| StoredDirectory { serial, note, sha256, accepted_at }))
+    }
+}
