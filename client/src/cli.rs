@@ -18,6 +18,9 @@ use crate::send::{self, SendRequest};
 use crate::split::{self, PartStatus, SplitRequest};
 
 pub mod examples;
+pub mod external;
+
+use external::SampleCommand;
 
 /// sealdrop: end-to-end encrypted exchange of councils' sensitive files.
 #[derive(Debug, Parser)]
@@ -289,35 +292,6 @@ enum Command {
     Man {
         /// The folder (created if missing).
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum SampleCommand {
-    /// Write a synthetic free-school-meals pupil list (.csv or .xlsx, by extension);
-    /// the same seed and options give the same file.
-    Fsm {
-        /// Number of pupil rows.
-        #[arg(long)]
-        rows: u64,
-        /// Random seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The borough whose schools the pupils attend (party id, e.g. `camden`).
-        #[arg(long, default_value = "camden")]
-        school_la: String,
-        /// Spread out-of-borough pupils over this many nearest other boroughs (1 to 32).
-        #[arg(long, default_value_t = 12)]
-        home_las: usize,
-        /// Percentage of pupils living in the school borough itself (0 to 100).
-        #[arg(long, default_value_t = 70)]
-        local_share: u8,
-        /// Exactly this many rows get a home authority outside London (cannot be routed).
-        #[arg(long, default_value_t = 0)]
-        unroutable: u64,
-        /// The file to create, FILE.csv or FILE.xlsx (never overwritten).
-        #[arg(short = 'o', long = "out")]
         out: PathBuf,
     },
 }
@@ -759,24 +733,40 @@ fn parse_since(text: &str) -> Result<jiff::Timestamp> {
     parse_date("--since", text)
 }
 
+/// A command's outcome as the process's exit status; an error is reported
+/// first, as one line on stderr.
+pub fn finish(result: Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
+        Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
+        Err(e) => {
+            // An empty message means the details were already reported.
+            if !e.message.is_empty() {
+                eprintln!("{e}");
+            }
+            ExitCode::from(e.kind.exit_code())
+        }
+    }
+}
+
 impl Cli {
     /// Runs the command and turns errors into a one-line message and exit status.
     pub fn run(self) -> ExitCode {
-        let result = self.dispatch();
+        let external = match &self.command {
+            Command::Demo => Some(vec![std::ffi::OsString::from("demo")]),
+            Command::Sample(sample) => Some(sample.external_args()),
+            _ => None,
+        };
+        let result = match external {
+            // Settings are resolved first, as for every command, so a broken
+            // config file is reported the same way.
+            Some(args) => self.settings().and_then(|_| external::run(&args)),
+            None => self.dispatch().map(|()| ExitCode::SUCCESS),
+        };
         // An interrupted send reports and exits from its handler.
         crate::interrupt::settle();
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
-            Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
-            Err(e) => {
-                // An empty message means the details were already reported.
-                if !e.message.is_empty() {
-                    eprintln!("{e}");
-                }
-                ExitCode::from(e.kind.exit_code())
-            }
-        }
+        finish(result)
     }
 
     /// Resolves the settings (flags, then environment, then config file) and
@@ -1340,23 +1330,8 @@ impl Cli {
                     ),
                 )
             }
-            Command::Demo => crate::demo::run(&mut out),
-            Command::Completions { .. } | Command::Man { .. } => {
-                unreachable!("answered at the top, before the settings are resolved")
-            }
-            Command::Sample(SampleCommand::Fsm {
-                rows,
-                seed,
-                school_la,
-                home_las,
-                local_share,
-                unroutable,
-                out: path,
-            }) => {
-                let opts = crate::sample::FsmOptions { rows, seed, school_la, home_las, local_share, unroutable };
-                let summary = crate::sample::write_fsm(&opts, &path)?;
-                eprintln!("{}", summary.describe(&path));
-                Ok(())
+            Command::Completions { .. } | Command::Man { .. } | Command::Demo | Command::Sample(_) => {
+                unreachable!("answered before the settings are resolved, or by sealdrop-demo")
             }
         }
     }

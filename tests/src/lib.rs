@@ -73,9 +73,11 @@ pub struct Bins {
     pub client: PathBuf,
     /// `sealdrop-hub`.
     pub hub: PathBuf,
+    /// `sealdrop-demo`, which `sealdrop demo` and `sealdrop sample` run from beside `sealdrop`.
+    pub demo: PathBuf,
 }
 
-/// Builds `sealdrop` and `sealdrop-hub` once per test process (cargo's own
+/// Builds `sealdrop`, `sealdrop-hub` and `sealdrop-demo` once per test process (cargo's own
 /// lock keeps parallel test processes safe) and returns their paths.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -83,14 +85,14 @@ pub fn bins() -> &'static Bins {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let out = Command::new(cargo)
-            .args(["build", "-p", "sealdrop", "-p", "sealdrop-hub", "--bins"])
+            .args(["build", "-p", "sealdrop", "-p", "sealdrop-hub", "-p", "sealdrop-demo", "--bins"])
             .current_dir(&root)
             .stdin(Stdio::null())
             .output()
             .expect("run cargo build");
         assert!(
             out.status.success(),
-            "`cargo build -p sealdrop -p sealdrop-hub --bins` failed:\n{}",
+            "`cargo build -p sealdrop -p sealdrop-hub -p sealdrop-demo --bins` failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let target = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -100,9 +102,14 @@ pub fn bins() -> &'static Bins {
             }
             _ => root.join("target"),
         };
-        let bins = Bins { client: target.join("debug/sealdrop"), hub: target.join("debug/sealdrop-hub") };
-        assert!(bins.client.is_file(), "{} was not built", bins.client.display());
-        assert!(bins.hub.is_file(), "{} was not built", bins.hub.display());
+        let bins = Bins {
+            client: target.join("debug/sealdrop"),
+            hub: target.join("debug/sealdrop-hub"),
+            demo: target.join("debug/sealdrop-demo"),
+        };
+        for bin in [&bins.client, &bins.hub, &bins.demo] {
+            assert!(bin.is_file(), "{} was not built", bin.display());
+        }
         bins
     })
 }

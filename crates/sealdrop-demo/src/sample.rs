@@ -38,10 +38,10 @@ use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Error, Result};
+use sealdrop::error::{Error, Result};
 
 /// The 33 London local authorities: name, GSS code, DfE LA number, inner/outer.
-const LONDON_CSV: &str = include_str!("../../keys-example/london-local-authorities.csv");
+const LONDON_CSV: &str = include_str!("../../../keys-example/london-local-authorities.csv");
 
 /// The FSM list's header. The column names are a contract other code relies on.
 pub const FSM_HEADER: [&str; 12] = [
@@ -635,8 +635,9 @@ pub fn write_fsm(opts: &FsmOptions, out: &Path) -> Result<FsmSummary> {
     };
     match format {
         Format::Csv => write_csv(rows, tmp.as_file(), &mut count).map_err(write_err)?,
-        Format::Xlsx => write_xlsx(rows, dir, tmp.as_file_mut(), &mut count)
-            .map_err(|e| Error::new(crate::error::Kind::Other, "io", format!("cannot write {}: {e}", out.display())))?,
+        Format::Xlsx => write_xlsx(rows, dir, tmp.as_file_mut(), &mut count).map_err(|e| {
+            Error::new(sealdrop::error::Kind::Other, "io", format!("cannot write {}: {e}", out.display()))
+        })?,
     }
     tmp.as_file().sync_all().map_err(write_err)?;
     tmp.persist_noclobber(out).map_err(|e| if out.exists() { output_exists(out) } else { write_err(e.error) })?;
@@ -716,7 +717,8 @@ mod tests {
         for id in ["barking-and-dagenham", "city-of-london", "kingston-upon-thames", "camden", "westminster"] {
             assert!(ids.contains(id), "{id}");
         }
-        let dir: serde_json::Value = serde_json::from_str(include_str!("../../keys-example/directory.json")).unwrap();
+        let dir: serde_json::Value =
+            serde_json::from_str(include_str!("../../../keys-example/directory.json")).unwrap();
         for p in dir["parties"].as_array().unwrap() {
             let id = p["id"].as_str().unwrap();
             if let Some(borough) = b.iter().find(|b| b.id == id) {
