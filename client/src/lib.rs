@@ -16,7 +16,6 @@
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
 //! - [`hub_client`]: signed HTTP requests to the hub; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
-//! - [`sample`]: synthetic free-school-meals pupil lists for the demo, tests and benchmarks.
 //! - [`cli`]: argument parsing and reporting only; [`usage`]: how a command line that does not parse is
 //!   reported; [`stdout`]: standard output, and ending quietly when its reader closed it.
 #![forbid(unsafe_code)]
@@ -27,7 +26,6 @@ pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod context;
-pub mod demo;
 pub mod directory_cmd;
 pub mod directory_setup;
 pub mod encoding;
@@ -50,7 +48,6 @@ pub mod pipe;
 pub mod preflight;
 pub mod recall;
 pub mod refused;
-pub mod sample;
 pub mod secret_out;
 pub mod send;
 pub mod split;

@@ -144,7 +144,7 @@ impl<W: Write> Write for Counting<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealdrop_proto::padding::{MIN_PADDED, padded_len};
+    use sealdrop_proto::padding::padded_len;
 
     /// A tree with names on both sides of the 100-byte header limit, files
     /// of 0, 1, 511, 512 and 513 bytes, and nested folders.
@@ -191,47 +191,6 @@ mod tests {
         // second block and the padding.
         let rest = check_trailing_zeros(input).unwrap();
         assert_eq!(rest, padded.len() as u64 - (tar.len() as u64 - BLOCK));
-    }
-
-    /// The length of the age payload (after the header) of `plan`'s padded
-    /// archive, encrypted to one key. The header's length varies at random:
-    /// the age library adds a "grease" stanza of random size to every
-    /// header; the hub can parse the header, so the payload is what it learns.
-    fn payload_len(plan: &archive::Plan, to: &age::x25519::Recipient) -> u64 {
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient)).unwrap();
-        let sink = encryptor.wrap_output(Vec::new()).unwrap();
-        let ciphertext = write_padded(plan, sink, |_| {}).unwrap().finish().unwrap();
-        let mac = ciphertext.windows(5).position(|w| w == b"\n--- ").unwrap();
-        let header = mac + 1 + ciphertext[mac + 1..].iter().position(|&b| b == b'\n').unwrap() + 1;
-        (ciphertext.len() - header) as u64
-    }
-
-    #[test]
-    fn every_sample_list_of_1_to_120_rows_has_the_same_encrypted_length() {
-        let d = tempfile::tempdir().unwrap();
-        let to = age::x25519::Identity::generate().to_public();
-        let mut lengths = std::collections::BTreeMap::<u64, Vec<String>>::new();
-        let mut list = |opts: crate::sample::FsmOptions| {
-            let f = d.path().join(format!("fsm-{}-{}-{}.csv", opts.school_la, opts.seed, opts.rows));
-            crate::sample::write_fsm(&opts, &f).unwrap();
-            let plan = archive::plan(&[f]).unwrap();
-            assert!(padded_len(archive_len(&plan)) == MIN_PADDED, "{opts:?} is over the floor");
-            let label = format!("{} {} {}", opts.school_la, opts.seed, opts.rows);
-            lengths.entry(payload_len(&plan, &to)).or_default().push(label);
-        };
-        for rows in 1..=120 {
-            list(crate::sample::FsmOptions { rows, ..Default::default() });
-        }
-        // Other seeds and the boroughs with the longest names give the
-        // longest rows.
-        for school_la in ["kensington-and-chelsea", "barking-and-dagenham", "hammersmith-and-fulham"] {
-            for seed in 1..=5 {
-                list(crate::sample::FsmOptions { rows: 120, seed, school_la: school_la.into(), ..Default::default() });
-            }
-        }
-        assert_eq!(lengths.len(), 1, "payload lengths: {lengths:?}");
-        // 32 KiB in age's 64 KiB chunks: the nonce and one tag.
-        assert_eq!(lengths.keys().next(), Some(&(MIN_PADDED + 16 + 16)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! choice, not a failure, and like `cat`, `grep` or ripgrep the command then
 //! ends quietly with exit status 0 (what `set -o pipefail` scripts expect
 //! from the writing side of `| head`). Every command writes its stdout
-//! through [`Stdout`]; [`Cli::run`](crate::cli::Cli::run) asks [`closed`]
+//! through [`Stdout`]; [`cli::finish`](crate::cli::finish) asks [`closed`]
 //! before reporting an error, so whichever error the failed write turned
 //! into, no `error[io]` line is printed.
 

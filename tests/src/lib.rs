@@ -73,22 +73,24 @@ pub struct Bins {
     pub client: PathBuf,
     /// `sealdrop-hub`.
     pub hub: PathBuf,
+    /// `sealdrop-demo`, which `sealdrop demo` and `sealdrop sample` run from beside `sealdrop`.
+    pub demo: PathBuf,
 }
 
-/// Builds `sealdrop` and `sealdrop-hub` once per test process (cargo's own
+/// Builds `sealdrop`, `sealdrop-hub` and `sealdrop-demo` once per test process (cargo's own
 /// lock keeps parallel test processes safe) and returns their paths.
 ///
 /// The hub is built with its `failpoints` feature (`tests/tests/faults.rs`
 /// arms them), in its own cargo run: cargo unifies features across the
-/// packages of one run, and `sealdrop` links the hub's library, so one run
-/// would build the client a second time for a hook it never uses.
+/// packages of one run, and `sealdrop-demo` links the hub's library, so one
+/// run would build the demo with fail points it must never have.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         for args in [
-            &["build", "-p", "sealdrop", "--bins"][..],
+            &["build", "-p", "sealdrop", "-p", "sealdrop-demo", "--bins"][..],
             &["build", "-p", "sealdrop-hub", "--bins", "--features", "failpoints"][..],
         ] {
             let out = Command::new(&cargo)
@@ -111,9 +113,14 @@ pub fn bins() -> &'static Bins {
             }
             _ => root.join("target"),
         };
-        let bins = Bins { client: target.join("debug/sealdrop"), hub: target.join("debug/sealdrop-hub") };
-        assert!(bins.client.is_file(), "{} was not built", bins.client.display());
-        assert!(bins.hub.is_file(), "{} was not built", bins.hub.display());
+        let bins = Bins {
+            client: target.join("debug/sealdrop"),
+            hub: target.join("debug/sealdrop-hub"),
+            demo: target.join("debug/sealdrop-demo"),
+        };
+        for bin in [&bins.client, &bins.hub, &bins.demo] {
+            assert!(bin.is_file(), "{} was not built", bin.display());
+        }
         bins
     })
 }

@@ -1,5 +1,6 @@
-//! The README's first command: `sealdrop demo` runs the whole exchange with
-//! nothing to set up, from any folder, and narrates what it checked.
+//! The README's first command: the demo (`sealdrop-demo`, here run as
+//! `sealdrop demo`, which passes it on) runs the whole exchange with nothing
+//! to set up, from any folder, and narrates what it checked.
 
 use std::process::Command;
 
@@ -40,5 +41,30 @@ fn the_demo_runs_end_to_end_from_any_folder() {
     // The split is deterministic (seeded sample): the same 12 boroughs each time.
     for borough in ["islington", "westminster", "haringey", "hackney", "city-of-london", "wandsworth"] {
         assert!(fetched.iter().any(|l| l.trim_start().starts_with(borough)), "{borough} fetched:\n{stdout}");
+    }
+}
+
+#[test]
+fn without_sealdrop_demo_the_client_says_how_to_install_it() {
+    // A `sealdrop` alone in its folder, with nothing on PATH: as installed by
+    // `cargo install --path client` without the demo.
+    let alone = tempfile::tempdir().unwrap();
+    let client = alone.path().join("sealdrop");
+    std::fs::copy(&bins().client, &client).unwrap();
+    for args in [&["demo"][..], &["sample", "fsm", "--rows", "5", "-o", "fsm.csv"]] {
+        let out = Command::new(&client)
+            .args(args)
+            .current_dir(alone.path())
+            .env("SEALDROP_CONFIG", alone.path().join("none.toml"))
+            .env("HOME", alone.path())
+            .env("PATH", alone.path().join("empty"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error[demo_not_installed]: "), "{args:?}: {stderr}");
+        assert!(stderr.contains("cargo install --locked --path crates/sealdrop-demo"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(!alone.path().join("fsm.csv").exists());
     }
 }

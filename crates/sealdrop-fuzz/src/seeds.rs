@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use sealdrop::config::ConfigFile;
 use sealdrop::journal::{self, Event};
-use sealdrop::sample::{FsmOptions, write_fsm};
+use sealdrop_demo::sample::{FsmOptions, write_fsm};
 use sealdrop_log::entry::LogEntry;
 use sealdrop_log::proof::OfflineProof;
 use sealdrop_log::tiles::encode_entry_bundle;

@@ -29,19 +29,20 @@
 //! config is needed.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Error, Result};
+use sealdrop::error::{Error, Result};
 
-/// The 33 London local authorities: name, GSS code, DfE LA number, inner/outer.
-const LONDON_CSV: &str = include_str!("../../keys-example/london-local-authorities.csv");
+mod london;
+mod write;
+
+pub use london::{Borough, boroughs, nearest_boroughs};
+use london::{UNROUTABLE, find_borough};
+pub use write::write_fsm;
 
 /// The FSM list's header. The column names are a contract other code relies on.
 pub const FSM_HEADER: [&str; 12] = [
@@ -187,73 +188,6 @@ impl FsmSummary {
         )
     }
 }
-
-/// A London borough, from the embedded local-authority list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Borough {
-    /// Party id as in the example directory, e.g. `barking-and-dagenham`.
-    pub id: String,
-    /// Display name, e.g. `Barking and Dagenham`.
-    pub name: String,
-    /// ONS GSS code, e.g. `E09000002`.
-    pub gss_code: String,
-    /// DfE LA number, e.g. `301`.
-    pub dfe_la_number: String,
-    /// Approximate centroid latitude.
-    pub lat: f64,
-    /// Approximate centroid longitude.
-    pub lon: f64,
-    /// Some real postcode districts (outward codes) in the borough.
-    pub postcode_districts: &'static [&'static str],
-}
-
-/// Approximate centroids and some postcode districts, by display name.
-const GEO: [(&str, f64, f64, &[&str]); 33] = [
-    ("City of London", 51.5155, -0.0922, &["EC1A", "EC2V", "EC3M", "EC4M"]),
-    ("Barking and Dagenham", 51.5465, 0.1293, &["IG11", "RM8", "RM9", "RM10"]),
-    ("Barnet", 51.6252, -0.1517, &["N3", "N12", "NW4", "EN5"]),
-    ("Bexley", 51.4549, 0.1505, &["DA5", "DA6", "DA7", "DA15"]),
-    ("Brent", 51.5588, -0.2817, &["NW10", "HA0", "HA9", "NW2"]),
-    ("Bromley", 51.3727, 0.0476, &["BR1", "BR2", "BR3", "BR6"]),
-    ("Camden", 51.5517, -0.1588, &["NW1", "NW3", "NW5", "WC1H"]),
-    ("Croydon", 51.3714, -0.0977, &["CR0", "CR2", "CR7", "SE25"]),
-    ("Ealing", 51.5130, -0.3089, &["W5", "W13", "UB1", "W3"]),
-    ("Enfield", 51.6538, -0.0799, &["EN1", "EN2", "EN3", "N9"]),
-    ("Greenwich", 51.4688, 0.0568, &["SE10", "SE18", "SE9", "SE3"]),
-    ("Hackney", 51.5450, -0.0553, &["E8", "E5", "E9", "N16"]),
-    ("Hammersmith and Fulham", 51.4927, -0.2339, &["W6", "W12", "SW6", "W14"]),
-    ("Haringey", 51.5906, -0.1110, &["N8", "N15", "N17", "N22"]),
-    ("Harrow", 51.5898, -0.3346, &["HA1", "HA2", "HA3", "HA7"]),
-    ("Havering", 51.5779, 0.2121, &["RM1", "RM3", "RM11", "RM12"]),
-    ("Hillingdon", 51.5352, -0.4482, &["UB8", "UB10", "HA4", "UB3"]),
-    ("Hounslow", 51.4609, -0.3731, &["TW3", "TW4", "TW7", "W4"]),
-    ("Islington", 51.5465, -0.1058, &["N1", "N5", "N7", "N19"]),
-    ("Kensington and Chelsea", 51.5020, -0.1947, &["W8", "W10", "W11", "SW3"]),
-    ("Kingston upon Thames", 51.3925, -0.2890, &["KT1", "KT2", "KT3", "KT6"]),
-    ("Lambeth", 51.4571, -0.1231, &["SW2", "SW9", "SE11", "SE27"]),
-    ("Lewisham", 51.4452, -0.0209, &["SE4", "SE6", "SE13", "SE23"]),
-    ("Merton", 51.4014, -0.1958, &["SW19", "SW20", "CR4", "SM4"]),
-    ("Newham", 51.5255, 0.0352, &["E6", "E7", "E13", "E15"]),
-    ("Redbridge", 51.5901, 0.0819, &["IG1", "IG2", "IG4", "IG6"]),
-    ("Richmond upon Thames", 51.4479, -0.3260, &["TW1", "TW2", "TW9", "TW10"]),
-    ("Southwark", 51.4734, -0.0730, &["SE1", "SE5", "SE15", "SE16"]),
-    ("Sutton", 51.3618, -0.1945, &["SM1", "SM2", "SM3", "SM5"]),
-    ("Tower Hamlets", 51.5150, -0.0350, &["E1", "E2", "E3", "E14"]),
-    ("Waltham Forest", 51.5908, -0.0134, &["E4", "E10", "E11", "E17"]),
-    ("Wandsworth", 51.4567, -0.1910, &["SW11", "SW12", "SW15", "SW18"]),
-    ("Westminster", 51.5120, -0.1520, &["W2", "W9", "SW1V", "NW8"]),
-];
-
-/// Home authorities that are not London boroughs, with postcode districts there.
-const UNROUTABLE: [(&str, &[&str]); 6] = [
-    ("Hertfordshire", &["AL1", "SG1", "WD17"]),
-    ("Essex", &["CM1", "CO1", "SS14"]),
-    ("Kent", &["TN13", "CT1", "ME14"]),
-    ("Surrey", &["GU1", "KT22", "RH1"]),
-    ("Unknown", &[""]),
-    ("", &[""]),
-];
-
 /// Ordinary given names, some with accents so UTF-8 is exercised.
 const FIRST_NAMES: [&str; 64] = [
     "Amelia", "Oliver", "Mohammed", "Aisha", "Olivia", "Noah", "Isla", "Leo", "Ava", "Muhammad", "Grace", "Yusuf",
@@ -283,55 +217,6 @@ const PLACE_TAILS: [&str; 12] =
 const SCHOOL_KINDS: [&str; 5] =
     ["Primary School", "Academy", "Park Primary School", "Church of England Primary School", "Community School"];
 
-/// The 33 London boroughs from the embedded list, with centroids and postcode districts.
-pub fn boroughs() -> &'static [Borough] {
-    static BOROUGHS: OnceLock<Vec<Borough>> = OnceLock::new();
-    BOROUGHS.get_or_init(|| {
-        LONDON_CSV
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let cols: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
-                let name = cols[0];
-                let (_, lat, lon, districts) = GEO
-                    .iter()
-                    .find(|g| g.0 == name)
-                    .copied()
-                    .unwrap_or_else(|| panic!("no centroid for London borough {name}"));
-                Borough {
-                    id: name.to_lowercase().replace(' ', "-"),
-                    name: name.to_owned(),
-                    gss_code: cols[1].to_owned(),
-                    dfe_la_number: cols[2].to_owned(),
-                    lat,
-                    lon,
-                    postcode_districts: districts,
-                }
-            })
-            .collect()
-    })
-}
-
-/// Finds a borough by party id, name, GSS code or DfE LA number (case-insensitive).
-fn find_borough(text: &str) -> Result<&'static Borough> {
-    let t = text.trim();
-    boroughs()
-        .iter()
-        .find(|b| {
-            b.id.eq_ignore_ascii_case(t)
-                || b.name.eq_ignore_ascii_case(t)
-                || b.gss_code.eq_ignore_ascii_case(t)
-                || b.dfe_la_number == t
-        })
-        .ok_or_else(|| {
-            bad_option(format!(
-                "--school-la {text:?} is not a London borough; use a party id: {}",
-                boroughs().iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })
-}
-
 fn bad_option(message: String) -> Error {
     Error::input("bad_sample_option", message)
 }
@@ -356,22 +241,6 @@ fn validate(opts: &FsmOptions) -> Result<&'static Borough> {
         )));
     }
     Ok(school)
-}
-
-/// Straight-line (equirectangular) distance in km.
-fn distance_km(a: &Borough, b: &Borough) -> f64 {
-    let mean_lat = ((a.lat + b.lat) / 2.0).to_radians();
-    let dx = (b.lon - a.lon).to_radians() * mean_lat.cos();
-    let dy = (b.lat - a.lat).to_radians();
-    6371.0 * dx.hypot(dy)
-}
-
-/// The `k` boroughs nearest `school` (excluding it), nearest first.
-pub fn nearest_boroughs(school: &Borough, k: usize) -> Vec<&'static Borough> {
-    let mut others: Vec<&Borough> = boroughs().iter().filter(|b| b.id != school.id).collect();
-    others.sort_by(|a, b| distance_km(school, a).total_cmp(&distance_km(school, b)).then_with(|| a.id.cmp(&b.id)));
-    others.truncate(k);
-    others
 }
 
 /// Streaming generator of synthetic FSM rows; see [`fsm_rows`].
@@ -568,129 +437,6 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// Output formats, by extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Xlsx,
-}
-
-fn format_of(out: &Path) -> Result<Format> {
-    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("csv") => Ok(Format::Csv),
-        Some("xlsx") => Ok(Format::Xlsx),
-        _ => Err(bad_option(format!("cannot tell the format of {}: name it FILE.csv or FILE.xlsx", out.display()))),
-    }
-}
-
-fn output_exists(out: &Path) -> Error {
-    Error::input("output_exists", format!("{} already exists; choose another name or remove it first", out.display()))
-}
-
-/// Writes a synthetic FSM list to `out` (`.csv` or `.xlsx`, by extension),
-/// streaming, via a temporary file in the same folder renamed into place at
-/// the end. Refuses to replace an existing file (`output_exists`) and bad
-/// options (`bad_sample_option`).
-pub fn write_fsm(opts: &FsmOptions, out: &Path) -> Result<FsmSummary> {
-    let format = format_of(out)?;
-    if format == Format::Xlsx && opts.rows > XLSX_MAX_ROWS {
-        return Err(bad_option(format!(
-            "--rows {} is more than an Excel sheet holds ({}); write a .csv instead or use fewer rows",
-            thousands(opts.rows),
-            thousands(XLSX_MAX_ROWS)
-        )));
-    }
-    let rows = fsm_rows(opts)?;
-    if out.exists() {
-        return Err(output_exists(out));
-    }
-    let mut summary =
-        FsmSummary { rows: 0, school_la: rows.school_la().name.clone(), home_las: BTreeMap::new(), unroutable: 0 };
-    let mut count = |r: &FsmRecord| {
-        summary.rows += 1;
-        if r.routable() {
-            match summary.home_las.get_mut(&r.home_la) {
-                Some(n) => *n += 1,
-                None => {
-                    summary.home_las.insert(r.home_la.clone(), 1);
-                }
-            }
-        } else {
-            summary.unroutable += 1;
-        }
-    };
-
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let write_err = |e: std::io::Error| Error::io(format!("cannot write {}", out.display()), e);
-    let mut tmp = {
-        use std::os::unix::fs::PermissionsExt;
-        tempfile::Builder::new()
-            .prefix(".sealdrop-tmp-")
-            .permissions(std::fs::Permissions::from_mode(0o644))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(format!("cannot write in {}", dir.display()), e))?
-    };
-    match format {
-        Format::Csv => write_csv(rows, tmp.as_file(), &mut count).map_err(write_err)?,
-        Format::Xlsx => write_xlsx(rows, dir, tmp.as_file_mut(), &mut count)
-            .map_err(|e| Error::new(crate::error::Kind::Other, "io", format!("cannot write {}: {e}", out.display())))?,
-    }
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist_noclobber(out).map_err(|e| if out.exists() { output_exists(out) } else { write_err(e.error) })?;
-    Ok(summary)
-}
-
-fn write_csv(rows: FsmRows, file: &File, count: &mut impl FnMut(&FsmRecord)) -> std::io::Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(BufWriter::with_capacity(1 << 16, file));
-    w.write_record(FSM_HEADER)?;
-    for r in rows {
-        count(&r);
-        w.write_record(r.fields())?;
-    }
-    w.into_inner().map_err(|e| e.into_error())?.flush()
-}
-
-fn write_xlsx(
-    rows: FsmRows,
-    tempdir: &Path,
-    file: &mut File,
-    count: &mut impl FnMut(&FsmRecord),
-) -> std::result::Result<(), rust_xlsxwriter::XlsxError> {
-    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as CellFormat, Workbook};
-    let mut wb = Workbook::new();
-    // A fixed creation time keeps the output byte-identical for a seed.
-    let created = ExcelDateTime::from_ymd(2026, 9, 1)?;
-    wb.set_properties(
-        &DocProperties::new()
-            .set_title("Synthetic free school meals list")
-            .set_comment("Synthetic test data made by `sealdrop sample fsm`: not real people.")
-            .set_creation_datetime(&created),
-    );
-    // The sheet's rows are spooled to an unnamed temporary file beside the output.
-    wb.set_tempdir(tempdir)?;
-    let sheet = wb.add_worksheet_with_constant_memory()?;
-    sheet.set_name("FSM")?;
-    let widths = [14.0, 12.0, 14.0, 13.0, 40.0, 22.0, 22.0, 13.0, 12.0, 12.0, 14.0, 9.0];
-    for (col, width) in (0u16..).zip(widths) {
-        sheet.set_column_width(col, width)?;
-    }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.write_row_with_format(0, 0, FSM_HEADER, &CellFormat::new().set_bold())?;
-    for (row, r) in (1u32..).zip(rows) {
-        count(&r);
-        sheet.write_row(row, 0, r.fields())?;
-    }
-    let mut w = BufWriter::with_capacity(1 << 16, file);
-    wb.save_to_writer(&mut w)?;
-    w.flush()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -716,7 +462,8 @@ mod tests {
         for id in ["barking-and-dagenham", "city-of-london", "kingston-upon-thames", "camden", "westminster"] {
             assert!(ids.contains(id), "{id}");
         }
-        let dir: serde_json::Value = serde_json::from_str(include_str!("../../keys-example/directory.json")).unwrap();
+        let dir: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../keys-example/directory.json")).unwrap();
         for p in dir["parties"].as_array().unwrap() {
             let id = p["id"].as_str().unwrap();
             if let Some(borough) = b.iter().find(|b| b.id == id) {

@@ -15,49 +15,49 @@ use std::sync::Arc;
 use sealdrop_proto::clock::SystemClock;
 use sealdrop_proto::directory::SignedDirectory;
 
-use crate::context::Settings;
-use crate::error::{Error, Kind, Result};
-use crate::fetch::{self, Which};
-use crate::fsutil::{human_bytes, write_atomic};
-use crate::split::{self, SplitRequest};
+use sealdrop::context::Settings;
+use sealdrop::error::{Error, Kind, Result};
+use sealdrop::fetch::{self, Which};
+use sealdrop::fsutil::{human_bytes, write_atomic};
+use sealdrop::split::{self, SplitRequest};
 
-const AUTHORITY_PUB: &str = include_str!("../../keys-example/authority.pub");
-const DIRECTORY: &str = include_str!("../../keys-example/directory.signed");
+const AUTHORITY_PUB: &str = include_str!("../../../keys-example/authority.pub");
+const DIRECTORY: &str = include_str!("../../../keys-example/directory.signed");
 /// Every borough's published example member key.
 const KEYS: [(&str, &str); 33] = [
-    ("barking-and-dagenham", include_str!("../../keys-example/parties/barking-and-dagenham.key")),
-    ("barnet", include_str!("../../keys-example/parties/barnet.key")),
-    ("bexley", include_str!("../../keys-example/parties/bexley.key")),
-    ("brent", include_str!("../../keys-example/parties/brent.key")),
-    ("bromley", include_str!("../../keys-example/parties/bromley.key")),
-    ("camden", include_str!("../../keys-example/parties/camden.key")),
-    ("city-of-london", include_str!("../../keys-example/parties/city-of-london.key")),
-    ("croydon", include_str!("../../keys-example/parties/croydon.key")),
-    ("ealing", include_str!("../../keys-example/parties/ealing.key")),
-    ("enfield", include_str!("../../keys-example/parties/enfield.key")),
-    ("greenwich", include_str!("../../keys-example/parties/greenwich.key")),
-    ("hackney", include_str!("../../keys-example/parties/hackney.key")),
-    ("hammersmith-and-fulham", include_str!("../../keys-example/parties/hammersmith-and-fulham.key")),
-    ("haringey", include_str!("../../keys-example/parties/haringey.key")),
-    ("harrow", include_str!("../../keys-example/parties/harrow.key")),
-    ("havering", include_str!("../../keys-example/parties/havering.key")),
-    ("hillingdon", include_str!("../../keys-example/parties/hillingdon.key")),
-    ("hounslow", include_str!("../../keys-example/parties/hounslow.key")),
-    ("islington", include_str!("../../keys-example/parties/islington.key")),
-    ("kensington-and-chelsea", include_str!("../../keys-example/parties/kensington-and-chelsea.key")),
-    ("kingston-upon-thames", include_str!("../../keys-example/parties/kingston-upon-thames.key")),
-    ("lambeth", include_str!("../../keys-example/parties/lambeth.key")),
-    ("lewisham", include_str!("../../keys-example/parties/lewisham.key")),
-    ("merton", include_str!("../../keys-example/parties/merton.key")),
-    ("newham", include_str!("../../keys-example/parties/newham.key")),
-    ("redbridge", include_str!("../../keys-example/parties/redbridge.key")),
-    ("richmond-upon-thames", include_str!("../../keys-example/parties/richmond-upon-thames.key")),
-    ("southwark", include_str!("../../keys-example/parties/southwark.key")),
-    ("sutton", include_str!("../../keys-example/parties/sutton.key")),
-    ("tower-hamlets", include_str!("../../keys-example/parties/tower-hamlets.key")),
-    ("waltham-forest", include_str!("../../keys-example/parties/waltham-forest.key")),
-    ("wandsworth", include_str!("../../keys-example/parties/wandsworth.key")),
-    ("westminster", include_str!("../../keys-example/parties/westminster.key")),
+    ("barking-and-dagenham", include_str!("../../../keys-example/parties/barking-and-dagenham.key")),
+    ("barnet", include_str!("../../../keys-example/parties/barnet.key")),
+    ("bexley", include_str!("../../../keys-example/parties/bexley.key")),
+    ("brent", include_str!("../../../keys-example/parties/brent.key")),
+    ("bromley", include_str!("../../../keys-example/parties/bromley.key")),
+    ("camden", include_str!("../../../keys-example/parties/camden.key")),
+    ("city-of-london", include_str!("../../../keys-example/parties/city-of-london.key")),
+    ("croydon", include_str!("../../../keys-example/parties/croydon.key")),
+    ("ealing", include_str!("../../../keys-example/parties/ealing.key")),
+    ("enfield", include_str!("../../../keys-example/parties/enfield.key")),
+    ("greenwich", include_str!("../../../keys-example/parties/greenwich.key")),
+    ("hackney", include_str!("../../../keys-example/parties/hackney.key")),
+    ("hammersmith-and-fulham", include_str!("../../../keys-example/parties/hammersmith-and-fulham.key")),
+    ("haringey", include_str!("../../../keys-example/parties/haringey.key")),
+    ("harrow", include_str!("../../../keys-example/parties/harrow.key")),
+    ("havering", include_str!("../../../keys-example/parties/havering.key")),
+    ("hillingdon", include_str!("../../../keys-example/parties/hillingdon.key")),
+    ("hounslow", include_str!("../../../keys-example/parties/hounslow.key")),
+    ("islington", include_str!("../../../keys-example/parties/islington.key")),
+    ("kensington-and-chelsea", include_str!("../../../keys-example/parties/kensington-and-chelsea.key")),
+    ("kingston-upon-thames", include_str!("../../../keys-example/parties/kingston-upon-thames.key")),
+    ("lambeth", include_str!("../../../keys-example/parties/lambeth.key")),
+    ("lewisham", include_str!("../../../keys-example/parties/lewisham.key")),
+    ("merton", include_str!("../../../keys-example/parties/merton.key")),
+    ("newham", include_str!("../../../keys-example/parties/newham.key")),
+    ("redbridge", include_str!("../../../keys-example/parties/redbridge.key")),
+    ("richmond-upon-thames", include_str!("../../../keys-example/parties/richmond-upon-thames.key")),
+    ("southwark", include_str!("../../../keys-example/parties/southwark.key")),
+    ("sutton", include_str!("../../../keys-example/parties/sutton.key")),
+    ("tower-hamlets", include_str!("../../../keys-example/parties/tower-hamlets.key")),
+    ("waltham-forest", include_str!("../../../keys-example/parties/waltham-forest.key")),
+    ("wandsworth", include_str!("../../../keys-example/parties/wandsworth.key")),
+    ("westminster", include_str!("../../../keys-example/parties/westminster.key")),
 ];
 
 fn other(e: impl std::fmt::Display) -> Error {
@@ -145,7 +145,7 @@ fn settings(root: &Path, url: &str, party: &str) -> Settings {
         state_dir: root.join(party).join("state"),
         quiet: true,
         witness_key: None,
-        resume_min_bytes: crate::context::DEFAULT_RESUME_MIN_BYTES,
+        resume_min_bytes: sealdrop::context::DEFAULT_RESUME_MIN_BYTES,
         clock: Arc::new(SystemClock),
     }
 }
@@ -179,9 +179,9 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     writeln!(n.out, "sealdrop demo: Camden routes its schools' free school meals list to the boroughs where the pupils live.\nEverything runs on this machine in {}; the keys are the PUBLISHED EXAMPLE keys in keys-example/.", root.display()).map_err(other)?;
 
     n.step("The coordinator's signed directory")?;
-    let authority = crate::context::parse_authority(AUTHORITY_PUB.trim())?;
-    let dir =
-        SignedDirectory::verify(DIRECTORY, &authority).map_err(|e| crate::trust::directory_error(e, "keys-example"))?;
+    let authority = sealdrop::context::parse_authority(AUTHORITY_PUB.trim())?;
+    let dir = SignedDirectory::verify(DIRECTORY, &authority)
+        .map_err(|e| sealdrop::trust::directory_error(e, "keys-example"))?;
     let agreement = &dir.directory.agreements[0];
     n.say(&format!(
         "Signed by {} (fingerprint {}), serial {}.",
@@ -205,7 +205,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         write_atomic(&root.join(party).join("member.key"), key.as_bytes(), true)?;
         // In real use the fingerprint is compared with the coordinator, or the directory lists the hub.
         write_atomic(
-            &root.join(party).join("state").join(crate::logcheck::LOG_DIR).join("log.vkey"),
+            &root.join(party).join("state").join(sealdrop::logcheck::LOG_DIR).join("log.vkey"),
             format!("{}\n", hub.log_key).as_bytes(),
             false,
         )?;
@@ -324,9 +324,9 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.step("A mistake caught in time: `sealdrop recall`")?;
     let corrections = root.join("camden").join("fsm-corrections-brent.csv");
     write_atomic(&corrections, b"upn,home_la\nA123456789012,Brent\n", false)?;
-    let wrong = crate::send::send(
+    let wrong = sealdrop::send::send(
         &camden,
-        &crate::send::SendRequest {
+        &sealdrop::send::SendRequest {
             to: vec!["barnet".into()],
             agreement: None,
             expires: Some("2d".into()),
@@ -335,7 +335,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         },
     )?;
     n.say(&format!("Camden sent fsm-corrections-brent.csv to Barnet instead of Brent (drop {}).", wrong.id))?;
-    let recalled = crate::recall::recall(&camden, wrong.id.as_str())?;
+    let recalled = sealdrop::recall::recall(&camden, wrong.id.as_str())?;
     let barnet = settings(root, &hub.url, "barnet");
     let barnet_got = fetch::fetch(&barnet, &Which::All, &root.join("barnet").join("received"), None)?.results.len();
     if barnet_got != 0 || hub.hub.stored_ciphertexts(0).map_err(other)?.iter().any(|c| c.id == wrong.id) {
@@ -357,7 +357,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     ))?;
     let left = hub.hub.stored_ciphertexts(0).map_err(other)?.len();
     n.say(&format!("Ciphertexts left on the hub: {left}."))?;
-    let receipts = root.join("camden").join("state").join(crate::logcheck::LOG_DIR).join("receipts");
+    let receipts = root.join("camden").join("state").join(sealdrop::logcheck::LOG_DIR).join("receipts");
     let mut kept: Vec<String> = std::fs::read_dir(&receipts)
         .map_err(other)?
         .filter_map(|e| e.ok())
@@ -371,7 +371,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     ))?;
 
     n.step("An information-governance officer audits the transfer log")?;
-    let verdict = crate::audit_cmd::verify_hub(&camden, 0, Some(&hub.log_key.to_string()))?;
+    let verdict = sealdrop::audit_cmd::verify_hub(&camden, 0, Some(&hub.log_key.to_string()))?;
     n.say(&format!(
         "{} entries rebuilt into the Merkle tree and matched to the signed checkpoint; {} signatures checked (coordinator, boroughs, hub).",
         verdict.entries, verdict.signatures_checked
@@ -389,9 +389,9 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         return Err(other(format!("the demo's own log failed its audit: {}", verdict.failures.join("; "))));
     }
     let report_dir = root.join("ig");
-    let (_, report) = crate::audit_cmd::report(
+    let (_, report) = sealdrop::audit_cmd::report(
         &camden,
-        &crate::audit_cmd::ReportRequest {
+        &sealdrop::audit_cmd::ReportRequest {
             bundle: None,
             agreement: None,
             since: None,
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn embedded_example_directory_verifies() {
-        let authority = crate::context::parse_authority(AUTHORITY_PUB.trim()).unwrap();
+        let authority = sealdrop::context::parse_authority(AUTHORITY_PUB.trim()).unwrap();
         let d = SignedDirectory::verify(DIRECTORY, &authority).unwrap();
         assert_eq!(d.directory.parties.len(), 33);
         for (party, key) in KEYS {

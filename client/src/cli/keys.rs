@@ -1,0 +1,91 @@
+//! A member's own key: `keygen` makes it, `key show` prints its public card,
+//! `key export-age` hands it to stock age.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use sealdrop_proto::ids::{MemberName, PartyId};
+use sealdrop_proto::keys::MemberSecretKey;
+
+use super::{json_text, print};
+use crate::context::Settings;
+use crate::error::Result;
+use crate::fsutil::write_new_atomic;
+
+// `sealdrop keygen`; its help is the command's in the table in cli/mod.rs.
+#[derive(Debug, Args)]
+pub(super) struct KeygenArgs {
+    /// Your organisation's party id, e.g. `camden`.
+    #[arg(long)]
+    party: PartyId,
+    /// Your member name within the party, e.g. `data-team`.
+    #[arg(long)]
+    member: MemberName,
+    /// Where to write the secret key (created with mode 0600).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl KeygenArgs {
+    pub(super) fn run(self, out: &mut dyn Write) -> Result<()> {
+        let key = MemberSecretKey::generate(self.party, self.member);
+        write_new_atomic(&self.out, key.to_file_text().as_bytes(), true)?;
+        let card = json_text(&key.public(), false)?;
+        eprintln!(
+            "wrote secret key {} (mode 0600); fingerprint {}\nsend this public key card to your coordinator:",
+            self.out.display(),
+            key.public().fingerprint()
+        );
+        print(out, &card)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum KeyCommand {
+    /// Print an age identity file that stock `age -d -i FILE` accepts.
+    ///
+    /// It holds your secret key. Redirected to a file (`> id.txt`), the file
+    /// is made private (mode 0600) before the key is written; with -o FILE a
+    /// new file is created with mode 0600 (never overwritten). It is not
+    /// printed to a terminal unless --force.
+    #[command(verbatim_doc_comment)]
+    ExportAge {
+        /// Write it to this new file (mode 0600) instead of stdout.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print it even when stdout is a terminal (where the screen and its scrollback show it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print your public key card (JSON, for the coordinator); its fingerprint goes to stderr.
+    Show {
+        /// Print one JSON object: key_name, fingerprint and the card.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl KeyCommand {
+    pub(super) fn run(self, settings: &Settings, out: &mut dyn Write) -> Result<()> {
+        match self {
+            KeyCommand::ExportAge { out: path, force } => {
+                crate::secret_out::export_age(&settings.identity()?.age_identity_file(), path.as_deref(), force, out)
+            }
+            KeyCommand::Show { json } => {
+                let card = settings.identity()?.public();
+                if json {
+                    let value = serde_json::json!({
+                        "key_name": card.signing_key.name(),
+                        "fingerprint": card.fingerprint(),
+                        "card": card,
+                    });
+                    return print(out, &json_text(&value, true)?);
+                }
+                eprintln!("fingerprint {} (compare it with the coordinator by phone)", card.fingerprint());
+                print(out, &json_text(&card, false)?)
+            }
+        }
+    }
+}
