@@ -792,7 +792,7 @@ impl Cli {
         let file = ConfigFile::load(&config_path)?;
         let g = &self.global;
         if let Some(ca) = g.hub_ca.as_ref().or(file.hub_ca.as_ref()) {
-            crate::hub_client::trust_hub_ca(ca)?;
+            crate::transport::trust_hub_ca(ca)?;
         }
         let state_dir = g.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
             Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")

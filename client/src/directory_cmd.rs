@@ -11,7 +11,7 @@ use sealdrop_proto::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
 use crate::context::Settings;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_secret_file, write_atomic, write_new_atomic};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// Creates an authority key pair: `out` (secret, 0600) and `out` with extension `.pub`.
 pub fn keygen(name: &str, out: &Path) -> Result<(NoteSigningKey, std::path::PathBuf)> {
@@ -74,8 +74,8 @@ pub fn publish(settings: &Settings, file: &Path) -> Result<u64> {
     let authority = settings.authority()?;
     SignedDirectory::verify(&note, &authority)
         .map_err(|e| crate::trust::directory_error(e, &file.display().to_string()))?;
-    let hub = HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
-    let accepted: DirectoryAccepted = hub.post_text_unsigned("/v1/directory", note.clone())?;
+    let hub = HubApi::new(settings.hub_url()?, None, settings.clock.clone())?;
+    let accepted: DirectoryAccepted = hub.publish_directory(note.clone())?;
     crate::trust::accept(&note, &authority, &settings.state_dir, &file.display().to_string())?;
     Ok(accepted.serial)
 }

@@ -34,7 +34,7 @@ use sha2::{Digest as _, Sha256};
 use sealdrop_log::entry::LogEntry;
 use sealdrop_log::policy;
 use sealdrop_proto::age_header;
-use sealdrop_proto::api::{Ack, Acked, DropDetails, Inbox, code};
+use sealdrop_proto::api::{Ack, Acked, DropDetails, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{Manifest, Receipt};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -44,10 +44,10 @@ use sealdrop_proto::note::{Opened, open_doc, peek_doc, sign_doc};
 use crate::archive::{self, ExtractError};
 use crate::context::{Session, Settings};
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
 use crate::names::{shown, shown_list, shown_path};
 use crate::padding::TrailingError;
 use crate::pipe::progress_bar;
+use crate::transport::{Download, HubApi};
 
 /// What one fetch produced.
 #[derive(Clone, Debug, Serialize)]
@@ -170,8 +170,7 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
     let ids: Vec<String> = match which {
         Which::Ids(ids) => ids.clone(),
         Which::All => {
-            let ids: Vec<String> =
-                session.hub.get::<Inbox>("/v1/inbox")?.drops.into_iter().map(|d| d.id.to_string()).collect();
+            let ids: Vec<String> = session.hub.inbox()?.drops.into_iter().map(|d| d.id.to_string()).collect();
             remove_stale_spools(&settings.state_dir, &ids);
             crate::refused::forget_all_but(&settings.state_dir, &ids);
             ids.into_iter()
@@ -237,7 +236,7 @@ fn fetch_one(
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let id: DropId =
         id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
-    let details: DropDetails = hub.get(&format!("/v1/drops/{id}"))?;
+    let details = hub.drop_details(&id)?;
     let opened = verify_manifest_opened(dir, me, &id, &details.manifest, || {
         commit_time_in_log(settings, session, &id, &details)
     })
@@ -272,15 +271,10 @@ fn fetch_one(
         received: settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
     };
     let receipt_note = sign_doc(&receipt, &me.signing);
-    let acked: Acked = hub
-        .post(
-            &format!("/v1/drops/{id}/ack"),
-            &Ack { receipt: receipt_note.clone(), known_size: settings.known_log_size(session) },
-        )
-        .map_err(|e| Error {
-            message: format!("the files are in place but the acknowledgement failed: {}", e.message),
-            ..e
-        })?;
+    let acked: Acked =
+        hub.ack(&id, &Ack { receipt: receipt_note.clone(), known_size: settings.known_log_size(session) }).map_err(
+            |e| Error { message: format!("the files are in place but the acknowledgement failed: {}", e.message), ..e },
+        )?;
     let log_receipt = settings
         .keep_receipt(
             session,
@@ -456,7 +450,7 @@ pub fn verify_manifest_opened(
 
 fn download_and_unpack(
     settings: &Settings,
-    hub: &HubClient,
+    hub: &HubApi,
     me: &MemberSecretKey,
     manifest: &Manifest,
     staging: &Path,
@@ -595,33 +589,32 @@ fn download_and_unpack(
 /// (`bad_range`) or ignores it (200) gets the spool emptied and the download
 /// starts from byte 0; one that answers with another range than asked is
 /// refused, with the spool emptied.
-fn request_content(
-    hub: &HubClient,
+fn request_content<'a>(
+    hub: &'a HubApi,
     id: &DropId,
     total: u64,
     spool: Option<&mut Spool>,
     quiet: bool,
-) -> Result<(reqwest::blocking::Response, u64)> {
-    let path = format!("/v1/drops/{id}/content");
+) -> Result<(Download<'a>, u64)> {
     let Some(spool) = spool.filter(|s| s.len > 0) else {
-        return Ok((hub.get_stream(&path)?, 0));
+        return Ok((hub.download(id, None)?, 0));
     };
     let start = spool.len;
-    let resp = match hub.get_stream_from(&path, start) {
+    let resp = match hub.download(id, Some(start)) {
         Ok(resp) => resp,
         Err(e) if e.code == code::RANGE_NOT_SATISFIABLE || e.code == "http_416" => {
             spool.reset()?;
-            return Ok((hub.get_stream(&path)?, 0));
+            return Ok((hub.download(id, None)?, 0));
         }
         Err(e) => return Err(e),
     };
-    if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+    if !resp.is_partial() {
         // The range was ignored on the way: everything follows.
         spool.reset()?;
         return Ok((resp, 0));
     }
     let expected = format!("bytes {start}-{}/{total}", total - 1);
-    let got = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let got = resp.content_range().unwrap_or("");
     if got != expected {
         let got = got.to_owned();
         spool.reset()?;

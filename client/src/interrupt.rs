@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sealdrop_proto::ids::DropId;
 
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 use crate::withdraw::{Withdrawal, withdraw};
 
 /// The error code of the line an interrupted send prints.
@@ -61,7 +61,7 @@ struct State {
 struct Open {
     id: DropId,
     /// A client of its own: the command's may be busy uploading.
-    hub: HubClient,
+    hub: HubApi,
     /// Where its records live, for a plain send (a split's parts have none).
     state_dir: Option<PathBuf>,
 }
@@ -156,7 +156,7 @@ pub fn working() {
 
 /// Drop `id` was created on `hub` and is not committed. `state_dir` is where
 /// a plain send keeps its records (`None` for a split's parts).
-pub fn opened(hub: &HubClient, id: &DropId, state_dir: Option<&Path>) {
+pub fn opened(hub: &HubApi, id: &DropId, state_dir: Option<&Path>) {
     state().open.push(Open { id: id.clone(), hub: hub.twin(), state_dir: state_dir.map(Path::to_path_buf) });
 }
 

@@ -14,7 +14,7 @@
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
-//! - [`hub_client`]: signed HTTP requests to the hub; [`hub_url`]: which hub URLs are accepted.
+//! - [`transport`]: the hub's endpoints as typed, signed requests; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
 //! - [`sample`]: synthetic free-school-meals pupil lists for the demo, tests and benchmarks.
 //! - [`cli`]: argument parsing and reporting only; [`usage`]: how a command line that does not parse is
@@ -37,7 +37,6 @@ pub mod fetch_lock;
 pub mod fetched_before;
 pub mod formulas;
 pub mod fsutil;
-pub mod hub_client;
 pub mod hub_url;
 pub mod inbox;
 pub mod interrupt;
@@ -59,6 +58,7 @@ pub mod status;
 pub mod status_log;
 pub mod stdout;
 pub mod suggest;
+pub mod transport;
 pub mod trust;
 pub mod undeliverable;
 pub mod upload;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Recall, Recalled, code};
+use sealdrop_proto::api::{Recalled, code};
 
 use crate::context::Settings;
 use crate::error::{Error, Kind, Result};
@@ -33,7 +33,7 @@ pub struct RecallOutcome {
 pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
     let id = crate::status::parse_drop_id(id)?;
     let session = settings.session()?;
-    let recalled: Recalled = session.hub.post(&format!("/v1/drops/{id}/recall"), &Recall {})?;
+    let recalled: Recalled = session.hub.recall(&id)?;
     let receipt = settings
         .keep_receipt(
             &session,

@@ -330,15 +330,12 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         None => {
             crate::interrupt::check()?;
             let expires = expiry_at(now, lifetime)?;
-            let created: CreatedDrop = hub.post(
-                "/v1/drops",
-                &CreateDrop {
-                    recipients: recipients.clone(),
-                    agreement: agreement.id.clone(),
-                    expires,
-                    idempotency_key: None,
-                },
-            )?;
+            let created: CreatedDrop = hub.create_drop(&CreateDrop {
+                recipients: recipients.clone(),
+                agreement: agreement.id.clone(),
+                expires,
+                idempotency_key: None,
+            })?;
             crate::interrupt::opened(hub, &created.id, Some(&settings.state_dir));
             // Best effort: without the record, a re-run after a failure
             // sends a new drop and this one waits on the hub until it expires.
@@ -394,8 +391,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
     crate::interrupt::check()?;
-    let committed: Committed =
-        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    let committed: Committed = hub.commit(&created.id, &Commit { manifest: note.clone(), known_size })?;
     crate::interrupt::committed(&created.id);
     crate::withdraw::forget(&settings.state_dir, &created.id);
     upload::discard(&settings.state_dir, &created.id);

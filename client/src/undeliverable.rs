@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use sealdrop_proto::api::{DropDetails, DropState, SentDrop};
+use sealdrop_proto::api::{DropState, SentDrop};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -193,7 +193,7 @@ fn sent_manifest(settings: &Settings, session: &Session, id: &DropId) -> Result<
     let path = manifest_path(&settings.state_dir, id);
     let note = match std::fs::read_to_string(&path) {
         Ok(note) => note,
-        Err(_) => session.hub.get::<DropDetails>(&format!("/v1/drops/{id}"))?.manifest,
+        Err(_) => session.hub.drop_details(id)?.manifest,
     };
     let me = &session.me.party;
     let party = session.directory.directory.party(me);

@@ -23,7 +23,7 @@
 //! again, so the digest the signed manifest states still covers every byte.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -38,11 +38,9 @@ use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::archive;
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
 use crate::pipe::Digested;
+use crate::transport::{CHUNK, HubApi, feed};
 
-/// Bytes per chunk handed between the stages and written to the connection.
-const CHUNK: usize = 256 * 1024;
 /// Chunks waiting between two stages at most.
 const DEPTH: usize = 8;
 /// Immediate attempts to continue a cut-off upload from the spool before
@@ -308,7 +306,7 @@ pub fn fingerprint(plan: &archive::Plan, recipients: &[PartyId], agreement: &str
 /// A new drop's upload.
 pub struct NewUpload<'a> {
     /// The hub, as the sending member.
-    pub hub: &'a HubClient,
+    pub hub: &'a HubApi,
     /// The open drop.
     pub id: &'a DropId,
     /// What to tar.
@@ -346,7 +344,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
     };
     let (tx2, rx2) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
     let tee = std::thread::spawn(move || tee(rx1, tx2, resumable));
-    let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), None, rx2);
+    let uploaded = hub.upload(id, None, rx2);
     let produced = producer.join().map_err(|_| crashed("encrypting"))?;
     let teed = tee.join().map_err(|_| crashed("hashing"))?;
 
@@ -524,10 +522,10 @@ fn tee(
 /// out not to be one, and the spool has it). When the hub holds less than
 /// the spool starts with (it lost bytes in a crash), the upload cannot be
 /// continued: the error is [`Kind::Refused`], and the send starts afresh.
-pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, base: u64, digest: &Digested) -> Result<()> {
+pub fn continue_upload(hub: &HubApi, id: &DropId, spool: &Path, base: u64, digest: &Digested) -> Result<()> {
     let mut from_start = false;
     loop {
-        let progress: UploadProgress = hub.get(&format!("/v1/drops/{id}/upload"))?;
+        let progress: UploadProgress = hub.upload_progress(id)?;
         if progress.complete && progress.received == digest.len && !from_start {
             // Everything arrived before the answer was lost; the commit
             // checks the hub's digest against the signed manifest.
@@ -546,7 +544,7 @@ pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, base: u64, di
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
         let path = spool.to_owned();
         let reader = std::thread::spawn(move || read_from(&path, offset - base, tx));
-        let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), Some(offset), rx);
+        let uploaded = hub.upload(id, Some(offset), rx);
         let read = reader.join().map_err(|_| crashed("reading"))?;
         match uploaded {
             Ok(u) if u.sha256 == digest.sha256 && u.len == digest.len => return Ok(()),
@@ -571,34 +569,6 @@ fn read_from(path: &Path, offset: u64, tx: tokio::sync::mpsc::Sender<io::Result<
         Err(e) => {
             let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
             Err(e)
-        }
-    }
-}
-
-/// Sends everything `reader` yields to an upload in chunks of [`CHUNK`]; a
-/// read error is passed on so the upload fails instead of ending short.
-pub(crate) fn feed(mut reader: impl Read, tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
-    loop {
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0;
-        while filled < CHUNK {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
-                    return Err(e);
-                }
-            }
-        }
-        if filled == 0 {
-            return Ok(());
-        }
-        buf.truncate(filled);
-        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-            // The upload stopped; it reports why.
-            return Ok(());
         }
     }
 }

@@ -446,7 +446,7 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
 
 /// The idempotency keys of this party's committed drops.
 fn already_sent(session: &Session) -> Result<HashMap<String, (DropId, Timestamp)>> {
-    let sent: Sent = session.hub.get("/v1/sent")?;
+    let sent: Sent = session.hub.sent(None)?;
     Ok(sent.drops.into_iter().filter_map(|d| Some((d.idempotency_key?, (d.id, d.committed?)))).collect())
 }
 
@@ -668,22 +668,19 @@ fn upload_part(
     let now = settings.clock.now();
     let expires = crate::send::expiry_at(now, lifetime)?;
     crate::interrupt::check()?;
-    let created: CreatedDrop = hub.post(
-        "/v1/drops",
-        &CreateDrop {
-            recipients: vec![p.party.clone()],
-            agreement: agreement.id.clone(),
-            expires,
-            idempotency_key: Some(p.idempotency_key.clone()),
-        },
-    )?;
+    let created: CreatedDrop = hub.create_drop(&CreateDrop {
+        recipients: vec![p.party.clone()],
+        agreement: agreement.id.clone(),
+        expires,
+        idempotency_key: Some(p.idempotency_key.clone()),
+    })?;
     if let Some(committed) = created.committed {
         return Ok(PartResult::Existing { drop: created.id, committed });
     }
     // No local record: the part's idempotency key makes a re-run replace it.
     crate::interrupt::opened(hub, &created.id, None);
     let file = File::open(&part.path).map_err(|e| Error::io("cannot open a spooled part", e))?;
-    let uploaded = hub.put_file(&format!("/v1/drops/{}/content", created.id), file)?;
+    let uploaded = hub.upload_file(&created.id, file)?;
     if uploaded.sha256 != part.digest.sha256 || uploaded.len != part.digest.len {
         return Err(Error::verification(
             "upload_corrupted",
@@ -709,8 +706,7 @@ fn upload_part(
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
     crate::interrupt::check()?;
-    let committed: Committed =
-        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
+    let committed: Committed = hub.commit(&created.id, &Commit { manifest: note.clone(), known_size })?;
     crate::interrupt::committed(&created.id);
     Ok(PartResult::Committed {
         drop: created.id,
