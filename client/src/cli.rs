@@ -1166,7 +1166,7 @@ impl Cli {
                 let formulas =
                     if keep_formulas { crate::merge::Formulas::Keep } else { crate::merge::Formulas::Neutralise };
                 let merge_result = merge_csv.as_deref().map(|path| {
-                    crate::merge::csv_parts(&fetched)
+                    crate::fetch::csv_parts(&fetched)
                         .and_then(|parts| crate::merge::merge_csv_parts(&parts, path, formulas))
                 });
                 let merge_err = match &merge_result {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sealdrop_proto::clock::Clock;
-use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ impl Settings {
     pub fn session(&self) -> Result<Session> {
         let (hub, me) = self.hub_as_member()?;
         let directory = self.trusted_directory(&hub)?;
-        crate::send::check_listed(&directory.directory, &me, directory.directory.serial)?;
+        check_listed(&directory.directory, &me, directory.directory.serial)?;
         let info = hub.info()?;
         let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
         let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
@@ -278,6 +278,35 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
             ),
         )
     })
+}
+
+/// Checks that this member's key is the one the directory lists, and says
+/// so plainly when the coordinator revoked it.
+pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
+    let mine = me.signing.verifier();
+    if let Some(r) = dir.party(&me.party).and_then(|p| p.revocation(&mine)) {
+        return Err(Error::input(
+            "key_revoked",
+            format!(
+                "your key {} was revoked from {} ({}) in the signed directory (serial {serial}): it can no longer \
+                 send, fetch or sign; make a new key with `sealdrop keygen` and send its card to the coordinator",
+                me.signing.name(),
+                r.revoked_at,
+                if r.reason.is_empty() { "no reason given" } else { r.reason.as_str() }
+            ),
+        ));
+    }
+    match dir.member_by_key_name(me.signing.name()) {
+        Some((_, m)) if m.signing_key == mine => Ok(()),
+        _ => Err(Error::input(
+            "not_in_directory",
+            format!(
+                "your key {} ({}) is not in the signed directory (serial {serial}); send your public key card (`sealdrop key show`) to the coordinator",
+                me.signing.name(),
+                me.signing.verifier().fingerprint()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub fn render(drops: &[InboxDrop]) -> String {
             crate::names::shown(&d.agreement)
         );
         if let Some(k) = &d.skipped {
-            let mark = if k.code == crate::undeliverable::CODE {
+            let mark = if k.code == crate::refused::UNDELIVERABLE {
                 "UNDELIVERABLE".to_owned()
             } else {
                 format!("REFUSED ({})", k.code)

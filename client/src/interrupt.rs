@@ -230,13 +230,13 @@ fn withdraw_all(open: Vec<Open>, report: &mut Report) {
             Withdrawal::Withdrawn | Withdrawal::AlreadyGone => {
                 if let Some(dir) = &o.state_dir {
                     crate::withdraw::forget(dir, &o.id);
-                    crate::upload::discard(dir, &o.id);
+                    crate::outgoing::discard(dir, &o.id);
                 }
                 report.withdrawn.push(o.id);
             }
             Withdrawal::Committed => report.committed.push(o.id),
             Withdrawal::Failed(e) => {
-                let continues = o.state_dir.as_deref().is_some_and(|d| crate::upload::continuable(d, &o.id));
+                let continues = o.state_dir.as_deref().is_some_and(|d| crate::outgoing::continuable(d, &o.id));
                 report.stranded.push((o.id, continues, e));
             }
         }

@@ -27,6 +27,7 @@ pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod deliver;
 pub mod demo;
 pub mod directory_cmd;
 pub mod directory_setup;
@@ -43,7 +44,10 @@ pub mod interrupt;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;
+#[cfg(test)]
+mod module_graph;
 pub mod names;
+pub mod outgoing;
 pub mod padding;
 pub mod pipe;
 pub mod preflight;

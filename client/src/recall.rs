@@ -43,8 +43,9 @@ pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
             None,
         )
         .map_err(|e| Error { message: format!("drop {id} was recalled, but: {}", e.message), ..e });
-    journal::record(
-        settings,
+    journal::record_at(
+        &settings.state_dir,
+        settings.clock.now(),
         Event::Recalled(journal::Recalled {
             drop: id.clone(),
             recalled: recalled.recalled,
@@ -124,7 +125,7 @@ fn withdraw_open(settings: &Settings, id: &str, json: bool, out: &mut dyn Write,
         Withdrawal::AlreadyGone | Withdrawal::Committed => return Err(refusal),
     }
     crate::withdraw::forget(&settings.state_dir, &id);
-    crate::upload::discard(&settings.state_dir, &id);
+    crate::outgoing::discard(&settings.state_dir, &id);
     let text = if json {
         serde_json::json!({"id": id, "withdrawn": true, "committed": false}).to_string()
     } else {

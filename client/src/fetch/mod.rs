@@ -272,7 +272,8 @@ fn fetch_one(
         )
         .map_err(|e| Error { message: format!("drop {id} was fetched and acknowledged, but: {}", e.message), ..e });
     crate::journal::record_received(
-        settings,
+        &settings.state_dir,
+        settings.clock.now(),
         &manifest,
         crate::journal::Signers { manifest: &manifest_key, receipt: &me.signing.verifier() },
         &extracted,
@@ -336,6 +337,28 @@ fn formula_warnings(dir: &Path, names: &[String]) -> Vec<FormulaWarning> {
             Ok(cells) => Some(FormulaWarning { file, cells }),
         })
         .collect()
+}
+
+/// The `.csv` files (any case) that `outcomes` extracted, as parts to merge:
+/// drops in the given order, each drop's top-level names sorted, and the
+/// files inside a top-level folder in sorted path order. Symbolic links and
+/// hidden names (starting with `.`, such as macOS `._` files) are skipped.
+pub fn csv_parts<'a>(outcomes: impl IntoIterator<Item = &'a FetchOutcome>) -> Result<Vec<crate::merge::Part>> {
+    let mut parts = Vec::new();
+    for o in outcomes {
+        let mut names: Vec<&String> = o.names.iter().collect();
+        names.sort();
+        let mut files = Vec::new();
+        for name in names {
+            crate::merge::collect_csv(&o.dest.join(name), &mut files)?;
+        }
+        parts.extend(files.into_iter().map(|path| crate::merge::Part {
+            path,
+            drop: o.id.clone(),
+            from: o.from.clone(),
+        }));
+    }
+    Ok(parts)
 }
 
 #[cfg(test)]

@@ -34,14 +34,14 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop, LogProof, Sent};
+use sealdrop_proto::api::{LogProof, Sent};
 use sealdrop_proto::directory::{Agreement, Directory};
-use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::note::sign_doc;
 use sealdrop_proto::padding::padding_for;
 
 use crate::context::{Session, Settings};
+use crate::deliver::{Contents, Opening, Sealed};
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::human_bytes;
 use crate::pipe::{Digested, HashingWriter};
@@ -570,7 +570,6 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
     crate::interrupt::scratch(spool.path());
     let spooled = encrypt_parts(settings, session, plan, req, spool.path())?;
 
-    let me = &session.me;
     let queue = Mutex::new(spooled.into_iter());
     let results: Mutex<Vec<(usize, Result<PartResult>)>> = Mutex::new(Vec::new());
     let workers = UPLOADERS.min(plan.parts.len()).max(1);
@@ -580,7 +579,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
                 loop {
                     let next = queue.lock().map(|mut q| q.next()).ok().flatten();
                     let Some(part) = next else { break };
-                    let r = upload_part(settings, session, plan, agreement, lifetime, &part, me);
+                    let r = upload_part(settings, session, plan, agreement, lifetime, &part);
                     if let Ok(mut all) = results.lock() {
                         all.push((part.index, r));
                     }
@@ -616,7 +615,8 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
             proof.as_ref(),
         );
         crate::journal::record_sent(
-            settings,
+            &settings.state_dir,
+            settings.clock.now(),
             &manifest,
             &session.me.signing.verifier(),
             vec![p.file_name.clone()],
@@ -661,24 +661,26 @@ fn upload_part(
     agreement: &Agreement,
     lifetime: jiff::SignedDuration,
     part: &Spooled,
-    me: &sealdrop_proto::keys::MemberSecretKey,
 ) -> Result<PartResult> {
     let p = &plan.parts[part.index];
     let hub = &session.hub;
     let now = settings.clock.now();
     let expires = crate::send::expiry_at(now, lifetime)?;
-    crate::interrupt::check()?;
-    let created: CreatedDrop = hub.create_drop(&CreateDrop {
-        recipients: vec![p.party.clone()],
-        agreement: agreement.id.clone(),
-        expires,
-        idempotency_key: Some(p.idempotency_key.clone()),
-    })?;
+    let recipients = [p.party.clone()];
+    let created = crate::deliver::open(
+        session,
+        Opening {
+            recipients: &recipients,
+            agreement: &agreement.id,
+            expires,
+            idempotency_key: Some(p.idempotency_key.clone()),
+            // No local record: the part's idempotency key makes a re-run replace it.
+            state_dir: None,
+        },
+    )?;
     if let Some(committed) = created.committed {
         return Ok(PartResult::Existing { drop: created.id, committed });
     }
-    // No local record: the part's idempotency key makes a re-run replace it.
-    crate::interrupt::opened(hub, &created.id, None);
     let file = File::open(&part.path).map_err(|e| Error::io("cannot open a spooled part", e))?;
     let uploaded = hub.upload_file(&created.id, file)?;
     if uploaded.sha256 != part.digest.sha256 || uploaded.len != part.digest.len {
@@ -690,24 +692,17 @@ fn upload_part(
             ),
         ));
     }
-    let manifest = Manifest {
-        drop: created.id.clone(),
-        sender: me.party.clone(),
-        sender_member: me.member.clone(),
-        recipients: vec![p.party.clone()],
-        encrypted_to: part.encrypted_to.clone(),
-        agreement: agreement.id.clone(),
-        directory_serial: session.directory.directory.serial,
-        ciphertext_sha256: part.digest.sha256.clone(),
-        ciphertext_len: part.digest.len,
-        created: created.created,
-        expires: created.expires,
-    };
-    let note = sign_doc(&manifest, &me.signing);
-    let known_size = settings.known_log_size(session);
-    crate::interrupt::check()?;
-    let committed: Committed = hub.commit(&created.id, &Commit { manifest: note.clone(), known_size })?;
-    crate::interrupt::committed(&created.id);
+    let Sealed { note, committed } = crate::deliver::commit(
+        settings,
+        session,
+        &created,
+        Contents {
+            recipients: recipients.to_vec(),
+            encrypted_to: part.encrypted_to.clone(),
+            agreement: agreement.id.clone(),
+        },
+        &part.digest,
+    )?;
     Ok(PartResult::Committed {
         drop: created.id,
         committed: committed.committed,
