@@ -1,5 +1,14 @@
 //! sealdrop's client: the library behind the `sealdrop` command.
 //!
+//! Layers, each using only those below it (`module_graph.rs` checks that no
+//! modules import each other in a cycle): transport ([`transport`], the only
+//! code that knows the hub's paths) -> local state under the state dir
+//! ([`trust`], [`logcheck`], [`journal`], [`outgoing`], [`staging`],
+//! [`fetch_lock`], [`refused`], [`fetched_before`]), which takes what it
+//! needs as arguments -> session ([`context`]) -> operations ([`send`] and
+//! [`split`], both through [`deliver`]; [`fetch`], [`recall`], [`status`],
+//! [`audit`]) -> [`cli`].
+//!
 //! Which module to use when:
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
@@ -13,6 +22,8 @@
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
+//! - [`deliver`]: opening a drop and committing its signed manifest, for `send` and `split`;
+//!   [`upload`]: streaming a new drop's ciphertext; [`outgoing`]: sends cut off, kept to continue.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
 //! - [`transport`]: the hub's endpoints as typed, signed requests; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
