@@ -15,7 +15,6 @@ use sealdrop_log::audit::{AuditReport, verify};
 use sealdrop_log::bundle::{BundleMeta, BundleReader, BundleWriter};
 use sealdrop_log::entry::{HubStatement, LogEntry};
 use sealdrop_log::tiles::{TilePath, decode_entry_bundle};
-use sealdrop_proto::api::HubInfo;
 use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::peek_doc;
@@ -36,11 +35,11 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
     let hub = settings.hub_as_reader()?;
     let authority = settings.authority()?;
     let directory = settings.trusted_directory(&hub)?;
-    let info: HubInfo = hub.get_unsigned_json("/v1/info")?;
+    let info = hub.info()?;
     let log_key = crate::logcheck::log_key(&settings.state_dir, &directory.directory, &info)?;
     // The checkpoint this client verifies as consistent with its history is the one exported.
     let checkpoint = crate::logcheck::check(&settings.state_dir, &hub, &log_key, settings.clock.now())?;
-    let served = hub.read_text("/v1/log/checkpoint")?;
+    let served = hub.checkpoint()?;
     // Keep the cosignatures the hub serves when it is the same checkpoint.
     let checkpoint_note = match sealdrop_log::checkpoint::open(&served, &log_key) {
         Ok(cp) if cp.size == checkpoint.size && cp.root == checkpoint.root => served,
@@ -57,7 +56,7 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
         .map_err(io_err("bundle"))?;
     let mut serials = Vec::new();
     for tile in TilePath::entry_bundles(checkpoint.size) {
-        let bytes = hub.read_bytes(&format!("/v1/log/{}", tile.path()))?;
+        let bytes = hub.log_tile(&tile.path())?;
         let entries = decode_entry_bundle(&bytes).map_err(|e| {
             Error::verification(
                 "log_bad_tile",
@@ -88,7 +87,7 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
         }
     }
     for serial in serials {
-        let note = hub.read_text(&format!("/v1/directory/{serial}"))?;
+        let note = hub.directory_at(serial)?;
         writer.add_directory(serial, &note).map_err(io_err("bundle"))?;
     }
     let entries = writer.entries();
@@ -329,7 +328,7 @@ pub fn report_verdict(v: &Verdict, json: bool, strict: bool, out: &mut dyn std::
         }
     }
     if v.verified && strict && !v.used_after_revocation.is_empty() {
-        return Err(crate::audit::warnings::strict_error(v));
+        return Err(crate::audit::warnings::strict_error(&v.origin, &v.used_after_revocation));
     }
     if v.verified {
         Ok(())

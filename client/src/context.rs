@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sealdrop_proto::clock::Clock;
-use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, Result};
 use crate::fsutil::read_secret_file;
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// Resolved settings (flags, then environment, then config file).
 #[derive(Clone, Debug)]
@@ -67,9 +67,9 @@ impl Settings {
     }
 
     /// A hub client acting as this member.
-    pub fn hub_as_member(&self) -> Result<(HubClient, MemberSecretKey)> {
+    pub fn hub_as_member(&self) -> Result<(HubApi, MemberSecretKey)> {
         let me = self.identity()?;
-        let hub = HubClient::new(self.hub_url()?, Some(me.signing.clone()), self.clock.clone())?;
+        let hub = HubApi::new(self.hub_url()?, Some(me.signing.clone()), self.clock.clone())?;
         Ok((hub, me))
     }
 
@@ -80,18 +80,18 @@ impl Settings {
     /// unsigned, which only a public log answers (the refusal says which key
     /// to give). For `audit` and `directory show`, which people without a
     /// member key run too.
-    pub fn hub_as_reader(&self) -> Result<HubClient> {
+    pub fn hub_as_reader(&self) -> Result<HubApi> {
         let key = match (&self.identity, &self.witness_key) {
             (Some(_), _) => Some(self.identity()?.signing),
             (None, Some(path)) => Some(crate::logcheck::load_witness_key(path)?),
             (None, None) => None,
         };
-        HubClient::new(self.hub_url()?, key, self.clock.clone())
+        HubApi::new(self.hub_url()?, key, self.clock.clone())
     }
 
     /// Fetches the hub's directory and verifies it against the pinned
     /// authority key and the newest directory seen before.
-    pub fn trusted_directory(&self, hub: &HubClient) -> Result<SignedDirectory> {
+    pub fn trusted_directory(&self, hub: &HubApi) -> Result<SignedDirectory> {
         crate::trust::trusted_directory(hub, &self.authority()?, &self.state_dir)
     }
 }
@@ -101,7 +101,7 @@ impl Settings {
 /// consistent with everything it saw before.
 pub struct Session {
     /// Signed requests to the hub as this member.
-    pub hub: HubClient,
+    pub hub: HubApi,
     /// This member's key pair.
     pub me: MemberSecretKey,
     /// The directory verified against the pinned authority key.
@@ -118,8 +118,8 @@ impl Settings {
     pub fn session(&self) -> Result<Session> {
         let (hub, me) = self.hub_as_member()?;
         let directory = self.trusted_directory(&hub)?;
-        crate::send::check_listed(&directory.directory, &me, directory.directory.serial)?;
-        let info: sealdrop_proto::api::HubInfo = hub.get_unsigned_json("/v1/info")?;
+        check_listed(&directory.directory, &me, directory.directory.serial)?;
+        let info = hub.info()?;
         let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
         let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
         if let Some(path) = &self.witness_key {
@@ -140,8 +140,8 @@ impl Settings {
     pub fn witness_session(
         &self,
         witness: &NoteSigningKey,
-    ) -> Result<(HubClient, sealdrop_log::checkpoint::SignedCheckpoint)> {
-        let hub = HubClient::new(self.hub_url()?, Some(witness.clone()), self.clock.clone())?;
+    ) -> Result<(HubApi, sealdrop_log::checkpoint::SignedCheckpoint)> {
+        let hub = HubApi::new(self.hub_url()?, Some(witness.clone()), self.clock.clone())?;
         let directory = self.trusted_directory(&hub)?;
         let listed = witness.cosigner_verifier();
         if !directory.directory.parties.iter().any(|p| p.witness_keys.contains(&listed)) {
@@ -155,7 +155,7 @@ impl Settings {
                 ),
             ));
         }
-        let info: sealdrop_proto::api::HubInfo = hub.get_unsigned_json("/v1/info")?;
+        let info = hub.info()?;
         let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
         let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
         Ok((hub, checkpoint))
@@ -278,6 +278,35 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
             ),
         )
     })
+}
+
+/// Checks that this member's key is the one the directory lists, and says
+/// so plainly when the coordinator revoked it.
+pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
+    let mine = me.signing.verifier();
+    if let Some(r) = dir.party(&me.party).and_then(|p| p.revocation(&mine)) {
+        return Err(Error::input(
+            "key_revoked",
+            format!(
+                "your key {} was revoked from {} ({}) in the signed directory (serial {serial}): it can no longer \
+                 send, fetch or sign; make a new key with `sealdrop keygen` and send its card to the coordinator",
+                me.signing.name(),
+                r.revoked_at,
+                if r.reason.is_empty() { "no reason given" } else { r.reason.as_str() }
+            ),
+        ));
+    }
+    match dir.member_by_key_name(me.signing.name()) {
+        Some((_, m)) if m.signing_key == mine => Ok(()),
+        _ => Err(Error::input(
+            "not_in_directory",
+            format!(
+                "your key {} ({}) is not in the signed directory (serial {serial}); send your public key card (`sealdrop key show`) to the coordinator",
+                me.signing.name(),
+                me.signing.verifier().fingerprint()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

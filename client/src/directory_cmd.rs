@@ -5,13 +5,14 @@ use std::path::Path;
 
 use jiff::Timestamp;
 use sealdrop_proto::api::DirectoryAccepted;
-use sealdrop_proto::directory::{Directory, MemberKey, RevokedKey, SignedDirectory};
+use sealdrop_proto::directory::{MemberKey, RevokedKey, SignedDirectory};
 use sealdrop_proto::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::context::Settings;
+use crate::directory_setup::{DirectoryEdit, invalid, read_unsigned, write_unsigned};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_secret_file, write_atomic, write_new_atomic};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// Creates an authority key pair: `out` (secret, 0600) and `out` with extension `.pub`.
 pub fn keygen(name: &str, out: &Path) -> Result<(NoteSigningKey, std::path::PathBuf)> {
@@ -63,7 +64,7 @@ pub fn sign(settings: &Settings, key_file: &Path, input: &Path, out: &Path) -> R
         obj.insert("issued_at".into(), serde_json::Value::String(issued.to_string()));
     }
     let dir = crate::directory_setup::parse(input, value)?;
-    let signed = SignedDirectory::sign(dir, &key).map_err(|e| edit_error(input, e))?;
+    let signed = SignedDirectory::sign(dir, &key).map_err(|e| invalid(input, e))?;
     write_atomic(out, signed.note.as_bytes(), false)?;
     Ok(signed)
 }
@@ -74,70 +75,10 @@ pub fn publish(settings: &Settings, file: &Path) -> Result<u64> {
     let authority = settings.authority()?;
     SignedDirectory::verify(&note, &authority)
         .map_err(|e| crate::trust::directory_error(e, &file.display().to_string()))?;
-    let hub = HubClient::new(settings.hub_url()?, None, settings.clock.clone())?;
-    let accepted: DirectoryAccepted = hub.post_text_unsigned("/v1/directory", note.clone())?;
+    let hub = HubApi::new(settings.hub_url()?, None, settings.clock.clone())?;
+    let accepted: DirectoryAccepted = hub.publish_directory(note.clone())?;
     crate::trust::accept(&note, &authority, &settings.state_dir, &file.display().to_string())?;
     Ok(accepted.serial)
-}
-
-/// What [`revoke`] or [`add_member`] changed in the coordinator's directory file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct DirectoryEdit {
-    /// The serial before.
-    pub old_serial: u64,
-    /// The serial written (one more).
-    pub new_serial: u64,
-    /// The revocation added, if any.
-    pub revoked: Option<RevokedKey>,
-    /// The key name added as a member, if any.
-    pub added: Option<String>,
-}
-
-/// A problem in the coordinator's unsigned directory file.
-fn edit_error(input: &Path, message: impl std::fmt::Display) -> Error {
-    crate::directory_setup::invalid(input, message)
-}
-
-/// Reads the coordinator's unsigned directory JSON.
-fn read_unsigned(input: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
-    serde_json::from_str(&text).map_err(|e| edit_error(input, format!("not valid JSON: {e}")))
-}
-
-/// Raises the serial, sets `issued_at` to now (never before the original's),
-/// checks the result is a consistent directory that may follow the
-/// original (so a mistake shows now, not when signing), and replaces the
-/// file atomically.
-fn write_unsigned(input: &Path, before: &serde_json::Value, mut after: serde_json::Value) -> Result<(u64, u64)> {
-    let old_serial =
-        before.get("serial").and_then(serde_json::Value::as_u64).ok_or_else(|| edit_error(input, "serial: missing"))?;
-    let new_serial = old_serial + 1;
-    after["serial"] = new_serial.into();
-    // The test clock (SEALDROP_TEST_CLOCK) too, as everywhere else.
-    let now = sealdrop_proto::clock::clock_from_env().now();
-    after["issued_at"] = crate::directory_setup::issued_at(now, Some(before)).to_string().into();
-    let parse = |v: &serde_json::Value| -> Result<Directory> {
-        let mut v = v.clone();
-        if let Some(obj) = v.as_object_mut() {
-            obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(Timestamp::UNIX_EPOCH.to_string()));
-        }
-        crate::directory_setup::parse(input, v)
-    };
-    parse(before)?.check_successor(&parse(&after)?).map_err(|e| edit_error(input, e))?;
-    let mut text = serde_json::to_string_pretty(&after).map_err(|e| edit_error(input, e))?;
-    text.push('\n');
-    write_atomic(input, text.as_bytes(), false)?;
-    Ok((old_serial, new_serial))
-}
-
-/// Applies `change` to the coordinator's unsigned directory file, then
-/// raises the serial and writes it back as [`write_unsigned`] does.
-pub fn edit(input: &Path, change: impl FnOnce(&mut serde_json::Value) -> Result<()>) -> Result<DirectoryEdit> {
-    let before = read_unsigned(input)?;
-    let mut after = before.clone();
-    change(&mut after)?;
-    let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
-    Ok(DirectoryEdit { old_serial, new_serial, revoked: None, added: None })
 }
 
 /// The `parties` entry of `party` in the unsigned directory.
@@ -145,7 +86,7 @@ fn party_mut<'v>(dir: &'v mut serde_json::Value, party: &str, input: &Path) -> R
     dir.get_mut("parties")
         .and_then(serde_json::Value::as_array_mut)
         .and_then(|ps| ps.iter_mut().find(|p| p.get("id").and_then(serde_json::Value::as_str) == Some(party)))
-        .ok_or_else(|| edit_error(input, format!("there is no party `{party}`")))
+        .ok_or_else(|| invalid(input, format!("there is no party `{party}`")))
 }
 
 /// Revokes the member key `key_name` (`<party>/<member>`) in the
@@ -184,7 +125,7 @@ pub fn revoke(
     let members = p
         .get_mut("members")
         .and_then(serde_json::Value::as_array_mut)
-        .ok_or_else(|| edit_error(input, format!("party `{party}` has no `members` list")))?;
+        .ok_or_else(|| invalid(input, format!("party `{party}` has no `members` list")))?;
     let at = members
         .iter()
         .position(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(member))
@@ -202,10 +143,10 @@ pub fn revoke(
         .get("signing_key")
         .and_then(serde_json::Value::as_str)
         .and_then(|k| k.parse().ok())
-        .ok_or_else(|| edit_error(input, format!("{key_name} has no valid `signing_key`")))?;
+        .ok_or_else(|| invalid(input, format!("{key_name} has no valid `signing_key`")))?;
     if let Some(c) = &card {
         let new: MemberKey = c.clone().into();
-        members.insert(at, serde_json::to_value(new).map_err(|e| edit_error(input, e))?);
+        members.insert(at, serde_json::to_value(new).map_err(|e| invalid(input, e))?);
     }
     let revocation = RevokedKey {
         member: member.parse().map_err(|e| {
@@ -217,13 +158,13 @@ pub fn revoke(
     };
     let revoked = p
         .as_object_mut()
-        .ok_or_else(|| edit_error(input, format!("party `{party}` is not an object")))?
+        .ok_or_else(|| invalid(input, format!("party `{party}` is not an object")))?
         .entry("revoked")
         .or_insert_with(|| serde_json::Value::Array(vec![]));
     revoked
         .as_array_mut()
-        .ok_or_else(|| edit_error(input, format!("party `{party}`'s `revoked` is not a list")))?
-        .push(serde_json::to_value(&revocation).map_err(|e| edit_error(input, e))?);
+        .ok_or_else(|| invalid(input, format!("party `{party}`'s `revoked` is not a list")))?
+        .push(serde_json::to_value(&revocation).map_err(|e| invalid(input, e))?);
     let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
     Ok(DirectoryEdit {
         old_serial,
@@ -243,7 +184,7 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
     let members = p
         .get_mut("members")
         .and_then(serde_json::Value::as_array_mut)
-        .ok_or_else(|| edit_error(input, format!("party `{}` has no `members` list", card.party)))?;
+        .ok_or_else(|| invalid(input, format!("party `{}` has no `members` list", card.party)))?;
     if members.iter().any(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(card.member.as_str())) {
         // One key per member name (the key's name is `<party>/<member>`):
         // a second key for the same person needs a member name of its own.
@@ -257,7 +198,7 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
         ));
     }
     let new: MemberKey = card.clone().into();
-    members.push(serde_json::to_value(new).map_err(|e| edit_error(input, e))?);
+    members.push(serde_json::to_value(new).map_err(|e| invalid(input, e))?);
     let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
     Ok(DirectoryEdit { old_serial, new_serial, revoked: None, added: Some(card.signing_key.name().to_owned()) })
 }

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use sealdrop_proto::directory::{Agreement, Directory, HubListing, Party};
+use sealdrop_proto::directory::{Agreement, Directory, HubListing, Party, RevokedKey};
 use sealdrop_proto::ids::{PartyId, key_name};
 use sealdrop_proto::keys::{MemberPublicKey, MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_new_atomic;
+use crate::fsutil::{write_atomic, write_new_atomic};
 
 /// The London local authorities (name, GSS code, DfE LA number), the list
 /// `keys-example/directory.json` was built from: `directory new` takes a
@@ -401,7 +401,7 @@ fn key_text(arg: &str) -> Result<String> {
 /// Lists the hub (its origin and log key) in the coordinator's unsigned
 /// directory file; raises the serial. The origin defaults to the log key's
 /// name (they must be the same).
-pub fn set_hub(input: &Path, origin: Option<&str>, log_key: &str) -> Result<crate::directory_cmd::DirectoryEdit> {
+pub fn set_hub(input: &Path, origin: Option<&str>, log_key: &str) -> Result<DirectoryEdit> {
     let key: NoteVerifierKey = key_text(log_key)?.parse().map_err(|e| {
         Error::input(
             "key_invalid",
@@ -428,7 +428,7 @@ pub fn set_hub(input: &Path, origin: Option<&str>, log_key: &str) -> Result<crat
         ));
     }
     let listing = HubListing { origin, log_key: key };
-    crate::directory_cmd::edit(input, |after| {
+    edit(input, |after| {
         after["hub"] = serde_json::to_value(&listing).map_err(|e| invalid(input, e))?;
         Ok(())
     })
@@ -488,6 +488,61 @@ pub fn fingerprint(file: &Path) -> Result<Fingerprint> {
             file.display()
         ),
     ))
+}
+
+/// What [`crate::directory_cmd::revoke`] or [`crate::directory_cmd::add_member`] changed in the coordinator's directory file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DirectoryEdit {
+    /// The serial before.
+    pub old_serial: u64,
+    /// The serial written (one more).
+    pub new_serial: u64,
+    /// The revocation added, if any.
+    pub revoked: Option<RevokedKey>,
+    /// The key name added as a member, if any.
+    pub added: Option<String>,
+}
+
+/// Reads the coordinator's unsigned directory JSON.
+pub fn read_unsigned(input: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| invalid(input, format!("not valid JSON: {e}")))
+}
+
+/// Raises the serial, sets `issued_at` to now (never before the original's),
+/// checks the result is a consistent directory that may follow the
+/// original (so a mistake shows now, not when signing), and replaces the
+/// file atomically.
+pub fn write_unsigned(input: &Path, before: &serde_json::Value, mut after: serde_json::Value) -> Result<(u64, u64)> {
+    let old_serial =
+        before.get("serial").and_then(serde_json::Value::as_u64).ok_or_else(|| invalid(input, "serial: missing"))?;
+    let new_serial = old_serial + 1;
+    after["serial"] = new_serial.into();
+    // The test clock (SEALDROP_TEST_CLOCK) too, as everywhere else.
+    let now = sealdrop_proto::clock::clock_from_env().now();
+    after["issued_at"] = issued_at(now, Some(before)).to_string().into();
+    let parse = |v: &serde_json::Value| -> Result<Directory> {
+        let mut v = v.clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("issued_at").or_insert_with(|| serde_json::Value::String(Timestamp::UNIX_EPOCH.to_string()));
+        }
+        parse(input, v)
+    };
+    parse(before)?.check_successor(&parse(&after)?).map_err(|e| invalid(input, e))?;
+    let mut text = serde_json::to_string_pretty(&after).map_err(|e| invalid(input, e))?;
+    text.push('\n');
+    write_atomic(input, text.as_bytes(), false)?;
+    Ok((old_serial, new_serial))
+}
+
+/// Applies `change` to the coordinator's unsigned directory file, then
+/// raises the serial and writes it back as [`write_unsigned`] does.
+pub fn edit(input: &Path, change: impl FnOnce(&mut serde_json::Value) -> Result<()>) -> Result<DirectoryEdit> {
+    let before = read_unsigned(input)?;
+    let mut after = before.clone();
+    change(&mut after)?;
+    let (old_serial, new_serial) = write_unsigned(input, &before, after)?;
+    Ok(DirectoryEdit { old_serial, new_serial, revoked: None, added: None })
 }
 
 #[cfg(test)]

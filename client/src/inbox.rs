@@ -89,7 +89,7 @@ pub fn render(drops: &[InboxDrop]) -> String {
             crate::names::shown(&d.agreement)
         );
         if let Some(k) = &d.skipped {
-            let mark = if k.code == crate::undeliverable::CODE {
+            let mark = if k.code == crate::refused::UNDELIVERABLE {
                 "UNDELIVERABLE".to_owned()
             } else {
                 format!("REFUSED ({})", k.code)
@@ -107,7 +107,7 @@ pub fn run(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
     // Decrypted files a killed fetch left behind go at the first chance.
     crate::staging::sweep_and_say(&settings.state_dir, None);
     let session = settings.session()?;
-    let inbox: Inbox = session.hub.get("/v1/inbox")?;
+    let inbox: Inbox = session.hub.inbox()?;
     let drops: Vec<InboxDrop> = inbox
         .drops
         .into_iter()

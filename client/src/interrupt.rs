@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sealdrop_proto::ids::DropId;
 
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 use crate::withdraw::{Withdrawal, withdraw};
 
 /// The error code of the line an interrupted send prints.
@@ -61,7 +61,7 @@ struct State {
 struct Open {
     id: DropId,
     /// A client of its own: the command's may be busy uploading.
-    hub: HubClient,
+    hub: HubApi,
     /// Where its records live, for a plain send (a split's parts have none).
     state_dir: Option<PathBuf>,
 }
@@ -156,7 +156,7 @@ pub fn working() {
 
 /// Drop `id` was created on `hub` and is not committed. `state_dir` is where
 /// a plain send keeps its records (`None` for a split's parts).
-pub fn opened(hub: &HubClient, id: &DropId, state_dir: Option<&Path>) {
+pub fn opened(hub: &HubApi, id: &DropId, state_dir: Option<&Path>) {
     state().open.push(Open { id: id.clone(), hub: hub.twin(), state_dir: state_dir.map(Path::to_path_buf) });
 }
 
@@ -230,13 +230,13 @@ fn withdraw_all(open: Vec<Open>, report: &mut Report) {
             Withdrawal::Withdrawn | Withdrawal::AlreadyGone => {
                 if let Some(dir) = &o.state_dir {
                     crate::withdraw::forget(dir, &o.id);
-                    crate::upload::discard(dir, &o.id);
+                    crate::outgoing::discard(dir, &o.id);
                 }
                 report.withdrawn.push(o.id);
             }
             Withdrawal::Committed => report.committed.push(o.id),
             Withdrawal::Failed(e) => {
-                let continues = o.state_dir.as_deref().is_some_and(|d| crate::upload::continuable(d, &o.id));
+                let continues = o.state_dir.as_deref().is_some_and(|d| crate::outgoing::continuable(d, &o.id));
                 report.stranded.push((o.id, continues, e));
             }
         }

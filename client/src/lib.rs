@@ -1,5 +1,14 @@
 //! sealdrop's client: the library behind the `sealdrop` command.
 //!
+//! Layers, each using only those below it (`module_graph.rs` checks that no
+//! modules import each other in a cycle): transport ([`transport`], the only
+//! code that knows the hub's paths) -> local state under the state dir
+//! ([`trust`], [`logcheck`], [`journal`], [`outgoing`], [`staging`],
+//! [`fetch_lock`], [`refused`], [`fetched_before`]), which takes what it
+//! needs as arguments -> session ([`context`]) -> operations ([`send`] and
+//! [`split`], both through [`deliver`]; [`fetch`], [`recall`], [`status`],
+//! [`audit`]) -> [`cli`].
+//!
 //! Which module to use when:
 //! - [`send`] and [`fetch`]: the streaming encrypt/upload and download/decrypt pipelines.
 //! - [`trust`]: verifying the hub's directory against the pinned authority key and local state.
@@ -13,8 +22,10 @@
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
+//! - [`deliver`]: opening a drop and committing its signed manifest, for `send` and `split`;
+//!   [`upload`]: streaming a new drop's ciphertext; [`outgoing`]: sends cut off, kept to continue.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
-//! - [`hub_client`]: signed HTTP requests to the hub; [`hub_url`]: which hub URLs are accepted.
+//! - [`transport`]: the hub's endpoints as typed, signed requests; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
 //! - [`cli`]: argument parsing and reporting only; [`usage`]: how a command line that does not parse is
 //!   reported; [`stdout`]: standard output, and ending quietly when its reader closed it.
@@ -26,6 +37,7 @@ pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod deliver;
 pub mod directory_cmd;
 pub mod directory_setup;
 pub mod encoding;
@@ -35,14 +47,16 @@ pub mod fetch_lock;
 pub mod fetched_before;
 pub mod formulas;
 pub mod fsutil;
-pub mod hub_client;
 pub mod hub_url;
 pub mod inbox;
 pub mod interrupt;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;
+#[cfg(test)]
+mod module_graph;
 pub mod names;
+pub mod outgoing;
 pub mod padding;
 pub mod pipe;
 pub mod preflight;
@@ -56,6 +70,7 @@ pub mod status;
 pub mod status_log;
 pub mod stdout;
 pub mod suggest;
+pub mod transport;
 pub mod trust;
 pub mod undeliverable;
 pub mod upload;

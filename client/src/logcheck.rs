@@ -25,7 +25,7 @@ use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::{read_secret_file, write_atomic};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// Folder in the state dir for everything about the log.
 pub const LOG_DIR: &str = "log";
@@ -220,13 +220,8 @@ fn keep_evidence(
 
 /// Verifies the hub's current checkpoint and its consistency with the newest
 /// one verified before; records it as the newest.
-pub fn check(
-    state_dir: &Path,
-    hub: &HubClient,
-    key: &NoteVerifierKey,
-    now: jiff::Timestamp,
-) -> Result<SignedCheckpoint> {
-    let text = hub.read_text("/v1/log/checkpoint")?;
+pub fn check(state_dir: &Path, hub: &HubApi, key: &NoteVerifierKey, now: jiff::Timestamp) -> Result<SignedCheckpoint> {
+    let text = hub.checkpoint()?;
     // Only a checkpoint sent with a change can be older than the newest verified.
     accept(state_dir, hub, key, now, &text, Offered::Current)?
         .ok_or_else(|| Error::new(Kind::Other, "internal", "the hub's current checkpoint was taken for an older one"))
@@ -250,7 +245,7 @@ enum Offered<'a> {
 /// newest verified one, so it is not the one to keep a receipt under.
 fn accept(
     state_dir: &Path,
-    hub: &HubClient,
+    hub: &HubApi,
     key: &NoteVerifierKey,
     now: jiff::Timestamp,
     text: &str,
@@ -289,8 +284,7 @@ fn accept(
         let hashes = match offered_as {
             Offered::WithChange(Some(p)) if p.old == old.size && p.new == offered.size => p.hashes.clone(),
             _ => {
-                let proof: ConsistencyProof =
-                    hub.read_json(&format!("/v1/log/proof/consistency?old={}&new={}", old.size, offered.size))?;
+                let proof: ConsistencyProof = hub.consistency_proof(old.size, offered.size)?;
                 proof.hashes
             }
         };
@@ -324,7 +318,7 @@ pub fn known_size(state_dir: &Path, key: &NoteVerifierKey) -> Option<u64> {
 #[allow(clippy::too_many_arguments)]
 pub fn keep_receipt(
     state_dir: &Path,
-    hub: &HubClient,
+    hub: &HubApi,
     key: &NoteVerifierKey,
     now: jiff::Timestamp,
     index: u64,
@@ -342,8 +336,8 @@ pub fn keep_receipt(
         }
     }
     let cp = check(state_dir, hub, key, now)?;
-    let entry = hub.read_bytes(&format!("/v1/log/entry/{index}"))?;
-    let proof: InclusionProof = hub.read_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let entry = hub.log_entry(index)?;
+    let proof: InclusionProof = hub.inclusion_proof(index, cp.size)?;
     keep_verified_receipt(state_dir, key, index, name, &expected, &cp, &entry, &proof.hashes)
 }
 
@@ -387,15 +381,15 @@ fn keep_verified_receipt(
 /// bytes, to be read only after this returns. A hub that points at an
 /// entry beyond `cp`, serves other bytes than the tree holds, or no proof,
 /// fails with a verification error (`log_not_included`).
-pub fn prove_entry(hub: &HubClient, cp: &SignedCheckpoint, index: u64) -> Result<Vec<u8>> {
+pub fn prove_entry(hub: &HubApi, cp: &SignedCheckpoint, index: u64) -> Result<Vec<u8>> {
     if index >= cp.size {
         return Err(Error::verification(
             "log_not_included",
             format!("the hub points to log entry {index}, but the log it signed has {} entries", cp.size),
         ));
     }
-    let entry = hub.read_bytes(&format!("/v1/log/entry/{index}"))?;
-    let proof: InclusionProof = hub.read_json(&format!("/v1/log/proof/inclusion?index={index}&size={}", cp.size))?;
+    let entry = hub.log_entry(index)?;
+    let proof: InclusionProof = hub.inclusion_proof(index, cp.size)?;
     let hashes = decode_hashes(&proof.hashes)?;
     tree::verify_inclusion(&hashes, index, cp.size, tree::leaf_hash(&entry), cp.root).map_err(|e| {
         Error::verification(
@@ -412,7 +406,7 @@ pub fn prove_entry(hub: &HubClient, cp: &SignedCheckpoint, index: u64) -> Result
 /// meanwhile) is not a lie.
 pub fn prove_recent_entry(
     state_dir: &Path,
-    hub: &HubClient,
+    hub: &HubApi,
     key: &NoteVerifierKey,
     now: jiff::Timestamp,
     cp: &mut SignedCheckpoint,
@@ -433,16 +427,11 @@ pub fn load_witness_key(path: &Path) -> Result<NoteSigningKey> {
 
 /// Cosigns a checkpoint this client verified as consistent and hands the
 /// cosignature to the hub.
-pub fn witness(
-    hub: &HubClient,
-    witness: &NoteSigningKey,
-    cp: &SignedCheckpoint,
-    now: jiff::Timestamp,
-) -> Result<String> {
+pub fn witness(hub: &HubApi, witness: &NoteSigningKey, cp: &SignedCheckpoint, now: jiff::Timestamp) -> Result<String> {
     let time =
         u64::try_from(now.as_second()).map_err(|_| Error::new(Kind::Other, "clock", "the clock is before 1970"))?;
     let line = cosign::cosign(&cp.note, witness, time);
-    let _: serde_json::Value = hub.post("/v1/log/cosignature", &Cosign { size: cp.size, line: line.clone() })?;
+    hub.cosign(&Cosign { size: cp.size, line: line.clone() })?;
     Ok(line)
 }
 
@@ -462,11 +451,11 @@ mod tests {
     struct Client {
         state: tempfile::TempDir,
         log_key: NoteSigningKey,
-        hub: HubClient,
+        hub: HubApi,
     }
 
     fn client() -> Client {
-        let hub = HubClient::new("http://127.0.0.1:9", None, Arc::new(SystemClock)).unwrap();
+        let hub = HubApi::new("http://127.0.0.1:9", None, Arc::new(SystemClock)).unwrap();
         Client { state: tempfile::tempdir().unwrap(), log_key: NoteSigningKey::generate(ORIGIN).unwrap(), hub }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! A sending borough splits one spreadsheet by home borough and sends each
 //! borough its rows as `<stem>-<recipient>.csv`; a receiving borough gets such
-//! parts from several boroughs and wants one file. [`csv_parts`] lists the
+//! parts from several boroughs and wants one file. [`crate::fetch::csv_parts`] lists the
 //! `.csv` files (any case) that one fetch run extracted, in a deterministic
 //! order, and [`merge_csv_parts`] combines them into one file with an added last
 //! column, [`SOURCE_COLUMN`], holding the sending party of each row's drop.
@@ -38,7 +38,6 @@ use serde::Serialize;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::error::{Error, Result};
-use crate::fetch::FetchOutcome;
 use crate::names::{shown, shown_path};
 
 /// The column added to the merged file: the sending party of each row's drop.
@@ -128,24 +127,6 @@ fn output_exists(out: &Path) -> Error {
         "output_exists",
         format!("{} already exists; choose another name for --merge-csv or move it away first", shown_path(out)),
     )
-}
-
-/// The `.csv` files (any case) that `outcomes` extracted, as parts to merge:
-/// drops in the given order, each drop's top-level names sorted, and the
-/// files inside a top-level folder in sorted path order. Symbolic links and
-/// hidden names (starting with `.`, such as macOS `._` files) are skipped.
-pub fn csv_parts<'a>(outcomes: impl IntoIterator<Item = &'a FetchOutcome>) -> Result<Vec<Part>> {
-    let mut parts = Vec::new();
-    for o in outcomes {
-        let mut names: Vec<&String> = o.names.iter().collect();
-        names.sort();
-        let mut files = Vec::new();
-        for name in names {
-            collect_csv(&o.dest.join(name), &mut files)?;
-        }
-        parts.extend(files.into_iter().map(|path| Part { path, drop: o.id.clone(), from: o.from.clone() }));
-    }
-    Ok(parts)
 }
 
 /// Adds the `.csv` files at or under `path` to `out`, in sorted path order,
@@ -433,6 +414,7 @@ fn csv_write_err(out: &Path, e: csv::Error) -> Error {
 mod tests {
     use super::*;
     use crate::error::Kind;
+    use crate::fetch::{FetchOutcome, csv_parts};
 
     struct Fixture {
         dir: tempfile::TempDir,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Recall, Recalled, code};
+use sealdrop_proto::api::{Recalled, code};
 
 use crate::context::Settings;
 use crate::error::{Error, Kind, Result};
@@ -33,7 +33,7 @@ pub struct RecallOutcome {
 pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
     let id = crate::status::parse_drop_id(id)?;
     let session = settings.session()?;
-    let recalled: Recalled = session.hub.post(&format!("/v1/drops/{id}/recall"), &Recall {})?;
+    let recalled: Recalled = session.hub.recall(&id)?;
     let receipt = settings
         .keep_receipt(
             &session,
@@ -43,8 +43,9 @@ pub fn recall(settings: &Settings, id: &str) -> Result<RecallOutcome> {
             None,
         )
         .map_err(|e| Error { message: format!("drop {id} was recalled, but: {}", e.message), ..e });
-    journal::record(
-        settings,
+    journal::record_at(
+        &settings.state_dir,
+        settings.clock.now(),
         Event::Recalled(journal::Recalled {
             drop: id.clone(),
             recalled: recalled.recalled,
@@ -124,7 +125,7 @@ fn withdraw_open(settings: &Settings, id: &str, json: bool, out: &mut dyn Write,
         Withdrawal::AlreadyGone | Withdrawal::Committed => return Err(refusal),
     }
     crate::withdraw::forget(&settings.state_dir, &id);
-    crate::upload::discard(&settings.state_dir, &id);
+    crate::outgoing::discard(&settings.state_dir, &id);
     let text = if json {
         serde_json::json!({"id": id, "withdrawn": true, "committed": false}).to_string()
     } else {

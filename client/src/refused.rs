@@ -21,6 +21,9 @@ use crate::error::Error;
 
 const REFUSED_DIR: &str = "refused";
 
+/// The error code of a drop its recipient can never fetch.
+pub const UNDELIVERABLE: &str = "undeliverable";
+
 /// Why a drop was refused, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
@@ -39,7 +42,7 @@ pub struct Refusal {
 impl Refusal {
     /// The line `fetch --all` prints when it skips the drop.
     pub fn skip_note(&self) -> String {
-        if self.code == crate::undeliverable::CODE {
+        if self.code == UNDELIVERABLE {
             return format!(
                 "skipped drop {} from {}: undeliverable, reported on {}: no key your party has can open it; ask {} to recall it and send it again (`sealdrop fetch {}` checks again)",
                 self.drop, self.from, self.refused, self.from, self.drop
@@ -55,8 +58,7 @@ impl Refusal {
 /// Whether a fetch error of this code is a verdict on what the sender
 /// signed, which downloading the same drop again would repeat.
 pub fn is_final(code: &str) -> bool {
-    matches!(code, "bad_archive" | "unsafe_archive" | "undecryptable" | "header_mismatch")
-        || code == crate::undeliverable::CODE
+    matches!(code, "bad_archive" | "unsafe_archive" | "undecryptable" | "header_mismatch") || code == UNDELIVERABLE
 }
 
 fn path(state_dir: &Path, drop: &DropId) -> PathBuf {

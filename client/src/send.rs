@@ -9,18 +9,18 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
-use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop};
+use sealdrop_proto::api::CreatedDrop;
 use sealdrop_proto::directory::{Agreement, Directory};
-use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::keys::MemberSecretKey;
-use sealdrop_proto::note::sign_doc;
 
 use crate::archive;
 use crate::context::Settings;
+use crate::deliver::{Contents, Opening, Sealed};
 use crate::error::{Error, Kind, Result};
+use crate::outgoing::Pending;
 use crate::pipe::{Digested, progress_bar};
-use crate::upload::{self, NewUpload, Pending};
+use crate::upload::{self, NewUpload};
 
 /// The default time a drop waits for its recipients, as NHS MESH does.
 pub const DEFAULT_EXPIRY_DAYS: i64 = 5;
@@ -237,35 +237,6 @@ fn join(p: &[PartyId]) -> String {
     p.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Checks that this member's key is the one the directory lists, and says
-/// so plainly when the coordinator revoked it.
-pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
-    let mine = me.signing.verifier();
-    if let Some(r) = dir.party(&me.party).and_then(|p| p.revocation(&mine)) {
-        return Err(Error::input(
-            "key_revoked",
-            format!(
-                "your key {} was revoked from {} ({}) in the signed directory (serial {serial}): it can no longer \
-                 send, fetch or sign; make a new key with `sealdrop keygen` and send its card to the coordinator",
-                me.signing.name(),
-                r.revoked_at,
-                if r.reason.is_empty() { "no reason given" } else { r.reason.as_str() }
-            ),
-        ));
-    }
-    match dir.member_by_key_name(me.signing.name()) {
-        Some((_, m)) if m.signing_key == mine => Ok(()),
-        _ => Err(Error::input(
-            "not_in_directory",
-            format!(
-                "your key {} ({}) is not in the signed directory (serial {serial}); send your public key card (`sealdrop key show`) to the coordinator",
-                me.signing.name(),
-                me.signing.verifier().fingerprint()
-            ),
-        )),
-    }
-}
-
 /// The age recipients of every member key of `party` in the directory, and
 /// the manifest's record of them. A party with no member keys is refused:
 /// nobody there could decrypt.
@@ -328,18 +299,16 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
     let (drop, digest) = match resumed {
         Some(done) => done,
         None => {
-            crate::interrupt::check()?;
-            let expires = expiry_at(now, lifetime)?;
-            let created: CreatedDrop = hub.post(
-                "/v1/drops",
-                &CreateDrop {
-                    recipients: recipients.clone(),
-                    agreement: agreement.id.clone(),
-                    expires,
+            let created = crate::deliver::open(
+                session,
+                Opening {
+                    recipients: &recipients,
+                    agreement: &agreement.id,
+                    expires: expiry_at(now, lifetime)?,
                     idempotency_key: None,
+                    state_dir: Some(&settings.state_dir),
                 },
             )?;
-            crate::interrupt::opened(hub, &created.id, Some(&settings.state_dir));
             // Best effort: without the record, a re-run after a failure
             // sends a new drop and this one waits on the hub until it expires.
             let _ = crate::withdraw::remember(&settings.state_dir, &created.id, &fingerprint);
@@ -378,27 +347,15 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         }
     };
     let created = drop;
-    let manifest = Manifest {
-        drop: created.id.clone(),
-        sender: me.party.clone(),
-        sender_member: me.member.clone(),
-        recipients: recipients.clone(),
-        encrypted_to,
-        agreement: agreement.id.clone(),
-        directory_serial: dir.serial,
-        ciphertext_sha256: digest.sha256.clone(),
-        ciphertext_len: digest.len,
-        created: created.created,
-        expires: created.expires,
-    };
-    let note = sign_doc(&manifest, &me.signing);
-    let known_size = settings.known_log_size(session);
-    crate::interrupt::check()?;
-    let committed: Committed =
-        hub.post(&format!("/v1/drops/{}/commit", created.id), &Commit { manifest: note.clone(), known_size })?;
-    crate::interrupt::committed(&created.id);
+    let Sealed { note, committed } = crate::deliver::commit(
+        settings,
+        session,
+        &created,
+        Contents { recipients: recipients.clone(), encrypted_to, agreement: agreement.id.clone() },
+        &digest,
+    )?;
     crate::withdraw::forget(&settings.state_dir, &created.id);
-    upload::discard(&settings.state_dir, &created.id);
+    crate::outgoing::discard(&settings.state_dir, &created.id);
     let receipt = settings
         .keep_receipt(
             session,
@@ -409,7 +366,8 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         )
         .map_err(|e| Error { message: format!("drop {} was committed, but: {}", created.id, e.message), ..e });
     crate::journal::record_sent(
-        settings,
+        &settings.state_dir,
+        settings.clock.now(),
         &note,
         &me.signing.verifier(),
         crate::journal::top_level_names(&plan),
@@ -449,11 +407,11 @@ fn resume(
     };
     let id = pending.drop.clone();
     let Some(d) = pending.digest.clone().filter(|_| pending.encrypted_to == encrypted_to) else {
-        upload::discard(&settings.state_dir, &id);
+        crate::outgoing::discard(&settings.state_dir, &id);
         return Ok(None);
     };
     let digest = Digested { sha256: d.sha256, len: d.len };
-    let (spool, _) = upload::spool_paths(&settings.state_dir, &id);
+    let (spool, _) = crate::outgoing::spool_paths(&settings.state_dir, &id);
     if !settings.quiet {
         eprintln!("continuing the upload of drop {id} from its local encrypted copy");
     }
@@ -467,7 +425,7 @@ fn resume(
             if !settings.quiet {
                 eprintln!("note: drop {id} cannot be continued ({}); sending afresh", e.message);
             }
-            upload::discard(&settings.state_dir, &id);
+            crate::outgoing::discard(&settings.state_dir, &id);
             Ok(None)
         }
         Err(e) => Err(e),

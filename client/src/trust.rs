@@ -10,7 +10,7 @@ use sealdrop_proto::note::DocError;
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// The file in the state dir holding the newest verified directory.
 pub const DIRECTORY_FILE: &str = "directory.note";
@@ -83,8 +83,8 @@ pub fn accept(note: &str, authority: &NoteVerifierKey, state_dir: &Path, source:
 }
 
 /// Fetches the hub's current directory (a signed request when `hub` has a
-/// key: see [`HubClient::read_text`]) and accepts it (see [`accept`]).
-pub fn trusted_directory(hub: &HubClient, authority: &NoteVerifierKey, state_dir: &Path) -> Result<SignedDirectory> {
-    let note = hub.read_text("/v1/directory")?;
+/// key: see [`HubApi::directory`]) and accepts it (see [`accept`]).
+pub fn trusted_directory(hub: &HubApi, authority: &NoteVerifierKey, state_dir: &Path) -> Result<SignedDirectory> {
+    let note = hub.directory()?;
     accept(&note, authority, state_dir, &format!("the hub at {}", hub.base()))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use sealdrop_proto::api::{DropDetails, DropState, SentDrop};
+use sealdrop_proto::api::{DropState, SentDrop};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -25,9 +25,7 @@ use sealdrop_proto::note::{open_doc, peek_doc};
 
 use crate::context::{Session, Settings};
 use crate::error::Error;
-
-/// The error code of a drop its recipient can never fetch.
-pub const CODE: &str = "undeliverable";
+use crate::refused::UNDELIVERABLE;
 
 /// What became of one key a drop was encrypted to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +95,7 @@ pub fn not_for_me(dir: &Directory, m: &Manifest, me: &MemberSecretKey) -> Error 
     let id = &m.drop;
     if let Some(keys) = stranded(dir, m, &me.party) {
         return Error::input(
-            CODE,
+            UNDELIVERABLE,
             format!("drop {id} was encrypted only to {keys}; ask {} to recall it and send it again", m.sender),
         );
     }
@@ -117,7 +115,7 @@ pub fn not_for_me(dir: &Directory, m: &Manifest, me: &MemberSecretKey) -> Error 
 /// Records an `undeliverable` verdict on drop `id` (whose manifest note the
 /// hub served) with the refusals, so `fetch --all` skips it from now on.
 pub fn remember(settings: &Settings, id: &DropId, manifest_note: &str, err: &Error) {
-    if err.code != CODE {
+    if err.code != UNDELIVERABLE {
         return;
     }
     if let Ok(m) = peek_doc::<Manifest>(manifest_note) {
@@ -193,7 +191,7 @@ fn sent_manifest(settings: &Settings, session: &Session, id: &DropId) -> Result<
     let path = manifest_path(&settings.state_dir, id);
     let note = match std::fs::read_to_string(&path) {
         Ok(note) => note,
-        Err(_) => session.hub.get::<DropDetails>(&format!("/v1/drops/{id}"))?.manifest,
+        Err(_) => session.hub.drop_details(id)?.manifest,
     };
     let me = &session.me.party;
     let party = session.directory.directory.party(me);
@@ -278,7 +276,7 @@ mod tests {
         let why = stranded(&rotated, &w.manifest, &islington).unwrap();
         assert_eq!(why, "islington/data-team's revoked key (revoked 2026-11-20: laptop stolen)");
         let e = not_for_me(&rotated, &w.manifest, &w.new);
-        assert_eq!((e.code.as_str(), e.kind), (CODE, crate::error::Kind::Input));
+        assert_eq!((e.code.as_str(), e.kind), (UNDELIVERABLE, crate::error::Kind::Input));
         assert_eq!(
             e.message,
             format!(
@@ -311,7 +309,7 @@ mod tests {
         // j.smith removed too: nobody left, and both keys are named.
         let neither = directory(&[&w.new], &[(&w.old, "2026-11-20T09:00:00Z", "left")]);
         let e = not_for_me(&neither, &w.manifest, &w.new);
-        assert_eq!(e.code, CODE);
+        assert_eq!(e.code, UNDELIVERABLE);
         assert!(
             e.message.contains("islington/data-team's revoked key (revoked 2026-11-20: left) and islington/j.smith's key (no longer in the directory)"),
             "{}",

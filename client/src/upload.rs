@@ -23,26 +23,22 @@
 //! again, so the digest the signed manifest states still covers every byte.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use bytes::Bytes;
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealdrop_proto::api::{UploadProgress, code};
-use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::archive;
 use crate::error::{Error, Kind, Result};
-use crate::hub_client::HubClient;
+use crate::outgoing::{Pending, SpoolDigest, discard, outgoing_dir, spool_paths};
 use crate::pipe::Digested;
+use crate::transport::{CHUNK, HubApi, feed};
 
-/// Bytes per chunk handed between the stages and written to the connection.
-const CHUNK: usize = 256 * 1024;
 /// Chunks waiting between two stages at most.
 const DEPTH: usize = 8;
 /// Immediate attempts to continue a cut-off upload from the spool before
@@ -53,115 +49,6 @@ const RETRIES: u32 = 3;
 /// connection breaks (this client's queue, both ends' socket buffers, the
 /// hub's writer queue: a few MiB each at most).
 pub const WINDOW: usize = 24 * 1024 * 1024;
-
-/// Where the spool and its record for drop `id` live.
-pub fn spool_paths(state_dir: &Path, id: &DropId) -> (PathBuf, PathBuf) {
-    let dir = outgoing_dir(state_dir);
-    (dir.join(format!("{id}.age")), dir.join(format!("{id}.json")))
-}
-
-fn outgoing_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("outgoing")
-}
-
-/// What a send that was cut off needs to finish later without encrypting
-/// again: kept beside its spool in `<state>/outgoing/<drop id>.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Pending {
-    /// The drop on the hub (still open).
-    pub drop: DropId,
-    /// What was asked for: the same request on the same files finds this record.
-    pub fingerprint: String,
-    /// Recipients, as resolved.
-    pub recipients: Vec<PartyId>,
-    /// The agreement.
-    pub agreement: String,
-    /// The keys the spool is encrypted to; if the directory lists other keys
-    /// now, the spool is not used (it could be readable by a revoked key).
-    pub encrypted_to: Vec<EncryptedTo>,
-    /// When the hub created the drop.
-    pub created: Timestamp,
-    /// When it expires.
-    pub expires: Timestamp,
-    /// Digest of the whole ciphertext; `None` while the spool is being
-    /// written (a record without one is from a send that was stopped and
-    /// cannot be continued).
-    pub digest: Option<SpoolDigest>,
-    /// The spool holds the ciphertext from this byte on: what the hub
-    /// might not have had when the upload broke (0 in records written
-    /// before the spool was kept only on failure).
-    #[serde(default)]
-    pub base: u64,
-}
-
-/// SHA-256 and length of a finished spool.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SpoolDigest {
-    /// Hex SHA-256.
-    pub sha256: String,
-    /// Bytes.
-    pub len: u64,
-}
-
-impl Pending {
-    /// Saves the record (atomically, 0600).
-    pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let (_, record) = spool_paths(state_dir, &self.drop);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
-        crate::fsutil::write_atomic(&record, &bytes, true)
-    }
-
-    /// The finished, unchanged spool of the pending send that matches
-    /// `fingerprint`, if there is one. Records that cannot be continued
-    /// (stopped while encrypting, spool missing or of another length) are
-    /// removed with their spools on the way.
-    pub fn find(state_dir: &Path, fingerprint: &str) -> Option<Pending> {
-        let entries = std::fs::read_dir(outgoing_dir(state_dir)).ok()?;
-        let mut found = None;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) == Some("age") && !path.with_extension("json").exists() {
-                // A spool whose send stopped before its record was saved.
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            let Some(p) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) else {
-                continue;
-            };
-            let (spool, _) = spool_paths(state_dir, &p.drop);
-            let spool_len = std::fs::metadata(&spool).map(|m| m.len()).ok();
-            let usable = p.digest.as_ref().is_some_and(|d| spool_len.map(|n| p.base + n) == Some(d.len));
-            if !usable {
-                discard(state_dir, &p.drop);
-            } else if p.fingerprint == fingerprint && found.is_none() {
-                found = Some(p);
-            }
-        }
-        found
-    }
-}
-
-/// Whether drop `id` has a finished local copy that the same send run again
-/// continues from (what [`Pending::find`] would return for it).
-pub fn continuable(state_dir: &Path, id: &DropId) -> bool {
-    let (spool, record) = spool_paths(state_dir, id);
-    let Some(p) = std::fs::read(record).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) else {
-        return false;
-    };
-    let spool_len = std::fs::metadata(spool).map(|m| m.len()).ok();
-    p.digest.is_some_and(|d| spool_len.map(|n| p.base + n) == Some(d.len))
-}
-
-/// Removes a drop's spool and record (what cannot be removed is left for
-/// the next send to try again).
-pub fn discard(state_dir: &Path, id: &DropId) {
-    let (spool, record) = spool_paths(state_dir, id);
-    let _ = std::fs::remove_file(spool);
-    let _ = std::fs::remove_file(record);
-}
 
 /// The ciphertext of a drop worth continuing, kept while it uploads: the
 /// newest [`WINDOW`] bytes in memory while the upload goes well, then, from
@@ -308,7 +195,7 @@ pub fn fingerprint(plan: &archive::Plan, recipients: &[PartyId], agreement: &str
 /// A new drop's upload.
 pub struct NewUpload<'a> {
     /// The hub, as the sending member.
-    pub hub: &'a HubClient,
+    pub hub: &'a HubApi,
     /// The open drop.
     pub id: &'a DropId,
     /// What to tar.
@@ -346,7 +233,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
     };
     let (tx2, rx2) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
     let tee = std::thread::spawn(move || tee(rx1, tx2, resumable));
-    let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), None, rx2);
+    let uploaded = hub.upload(id, None, rx2);
     let produced = producer.join().map_err(|_| crashed("encrypting"))?;
     let teed = tee.join().map_err(|_| crashed("hashing"))?;
 
@@ -524,10 +411,10 @@ fn tee(
 /// out not to be one, and the spool has it). When the hub holds less than
 /// the spool starts with (it lost bytes in a crash), the upload cannot be
 /// continued: the error is [`Kind::Refused`], and the send starts afresh.
-pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, base: u64, digest: &Digested) -> Result<()> {
+pub fn continue_upload(hub: &HubApi, id: &DropId, spool: &Path, base: u64, digest: &Digested) -> Result<()> {
     let mut from_start = false;
     loop {
-        let progress: UploadProgress = hub.get(&format!("/v1/drops/{id}/upload"))?;
+        let progress: UploadProgress = hub.upload_progress(id)?;
         if progress.complete && progress.received == digest.len && !from_start {
             // Everything arrived before the answer was lost; the commit
             // checks the hub's digest against the signed manifest.
@@ -546,7 +433,7 @@ pub fn continue_upload(hub: &HubClient, id: &DropId, spool: &Path, base: u64, di
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
         let path = spool.to_owned();
         let reader = std::thread::spawn(move || read_from(&path, offset - base, tx));
-        let uploaded = hub.put_chunks(&format!("/v1/drops/{id}/content"), Some(offset), rx);
+        let uploaded = hub.upload(id, Some(offset), rx);
         let read = reader.join().map_err(|_| crashed("reading"))?;
         match uploaded {
             Ok(u) if u.sha256 == digest.sha256 && u.len == digest.len => return Ok(()),
@@ -571,34 +458,6 @@ fn read_from(path: &Path, offset: u64, tx: tokio::sync::mpsc::Sender<io::Result<
         Err(e) => {
             let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
             Err(e)
-        }
-    }
-}
-
-/// Sends everything `reader` yields to an upload in chunks of [`CHUNK`]; a
-/// read error is passed on so the upload fails instead of ending short.
-pub(crate) fn feed(mut reader: impl Read, tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
-    loop {
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0;
-        while filled < CHUNK {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
-                    return Err(e);
-                }
-            }
-        }
-        if filled == 0 {
-            return Ok(());
-        }
-        buf.truncate(filled);
-        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-            // The upload stopped; it reports why.
-            return Ok(());
         }
     }
 }
@@ -655,36 +514,5 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), bytes[300..], "the spool holds the ciphertext from its base on");
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    }
-
-    #[test]
-    fn a_record_finds_its_spool_only_when_base_and_spool_make_up_the_whole_ciphertext() {
-        let state = tempfile::tempdir().unwrap();
-        let id = DropId::random();
-        let (spool, _) = spool_paths(state.path(), &id);
-        std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
-        let record = |base: u64, len: u64| Pending {
-            drop: id.clone(),
-            fingerprint: "f".into(),
-            recipients: vec![],
-            agreement: "a".into(),
-            encrypted_to: vec![],
-            created: Timestamp::UNIX_EPOCH,
-            expires: Timestamp::UNIX_EPOCH,
-            digest: Some(SpoolDigest { sha256: "00".repeat(32), len }),
-            base,
-        };
-        std::fs::write(&spool, vec![1u8; 100]).unwrap();
-        record(50, 150).save(state.path()).unwrap();
-        assert_eq!(Pending::find(state.path(), "f").map(|p| p.base), Some(50));
-        record(0, 150).save(state.path()).unwrap();
-        assert!(Pending::find(state.path(), "f").is_none(), "a spool shorter than its record says is not used");
-        assert!(!spool.exists(), "and it is removed");
-        // A spool whose record was never saved is removed too.
-        std::fs::write(&spool, b"orphan").unwrap();
-        let (_, json) = spool_paths(state.path(), &id);
-        let _ = std::fs::remove_file(json);
-        assert!(Pending::find(state.path(), "f").is_none());
-        assert!(!spool.exists());
     }
 }

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use sealdrop_proto::api::{Withdrawn, code};
+use sealdrop_proto::api::code;
 use sealdrop_proto::ids::DropId;
 
 use crate::error::{Kind, Result};
-use crate::hub_client::HubClient;
+use crate::transport::HubApi;
 
 /// How long a withdrawal may take: it runs while the analyst waits for the
 /// prompt after Ctrl-C, and a hub that does not answer within this is
@@ -43,8 +43,8 @@ pub enum Withdrawal {
 
 /// Asks the hub to withdraw drop `id`, which this member's party created and,
 /// as far as this client knows, never committed.
-pub fn withdraw(hub: &HubClient, id: &DropId) -> Withdrawal {
-    match hub.delete::<Withdrawn>(&format!("/v1/drops/{id}"), WITHDRAW_WITHIN) {
+pub fn withdraw(hub: &HubApi, id: &DropId) -> Withdrawal {
+    match hub.withdraw(id, WITHDRAW_WITHIN) {
         Ok(_) => Withdrawal::Withdrawn,
         Err(e) if e.kind == Kind::Refused && (e.code == code::NOT_FOUND || e.code == code::GONE) => {
             Withdrawal::AlreadyGone
@@ -52,14 +52,12 @@ pub fn withdraw(hub: &HubClient, id: &DropId) -> Withdrawal {
         // The hub answers `conflict` for a committed drop (and, in a race
         // with its own commit, for one it found still open: asking again
         // settles which).
-        Err(e) if e.kind == Kind::Refused && e.code == code::CONFLICT => {
-            match hub.delete::<Withdrawn>(&format!("/v1/drops/{id}"), WITHDRAW_WITHIN) {
-                Ok(_) => Withdrawal::Withdrawn,
-                Err(again) if again.code == code::CONFLICT => Withdrawal::Committed,
-                Err(again) if again.code == code::NOT_FOUND || again.code == code::GONE => Withdrawal::AlreadyGone,
-                Err(again) => Withdrawal::Failed(again),
-            }
-        }
+        Err(e) if e.kind == Kind::Refused && e.code == code::CONFLICT => match hub.withdraw(id, WITHDRAW_WITHIN) {
+            Ok(_) => Withdrawal::Withdrawn,
+            Err(again) if again.code == code::CONFLICT => Withdrawal::Committed,
+            Err(again) if again.code == code::NOT_FOUND || again.code == code::GONE => Withdrawal::AlreadyGone,
+            Err(again) => Withdrawal::Failed(again),
+        },
         Err(e) => Withdrawal::Failed(e),
     }
 }
@@ -117,7 +115,7 @@ fn left_open(state_dir: &Path, fingerprint: &str) -> Vec<DropId> {
 /// `keep` (the one this run continues). Says so on stderr unless `quiet`.
 /// Fails only when the hub cannot be reached (the send could not go either).
 pub fn replace_earlier(
-    hub: &HubClient,
+    hub: &HubApi,
     state_dir: &Path,
     fingerprint: &str,
     keep: Option<&DropId>,

@@ -7,7 +7,6 @@
 //! used the key may not have been its owner. `--strict` makes them an error
 //! (`audit_warnings`, exit 7) for scripts that must stop on them.
 
-use crate::audit_cmd::Verdict;
 use crate::error::{Error, Kind};
 
 /// The line above the warnings in `audit verify`'s output.
@@ -19,16 +18,17 @@ pub fn heading(n: usize) -> String {
     )
 }
 
-/// The error `audit verify --strict` ends with when the log verified with warnings.
-pub fn strict_error(v: &Verdict) -> Error {
+/// The error `audit verify --strict` ends with when the log of `origin`
+/// verified with warnings (`used_after_revocation`, one line each).
+pub fn strict_error(origin: &str, used_after_revocation: &[String]) -> Error {
     Error::new(
         Kind::Warnings,
         "audit_warnings",
         format!(
             "the log of {} verified, but with {} warning(s) (--strict); the first: {}. Ask the key's owner and the coordinator what happened, and keep the output as evidence",
-            v.origin,
-            v.used_after_revocation.len(),
-            v.used_after_revocation.first().map(String::as_str).unwrap_or("?")
+            origin,
+            used_after_revocation.len(),
+            used_after_revocation.first().map(String::as_str).unwrap_or("?")
         ),
     )
 }

@@ -143,7 +143,7 @@ fn merge_fetched(
     nothing_fetched: bool,
 ) -> (Result<Option<MergeOutcome>>, Option<Error>) {
     let merged =
-        crate::merge::csv_parts(fetched).and_then(|parts| crate::merge::merge_csv_parts(&parts, path, formulas));
+        crate::fetch::csv_parts(fetched).and_then(|parts| crate::merge::merge_csv_parts(&parts, path, formulas));
     let err = match &merged {
         Err(e) => {
             let e = Error {

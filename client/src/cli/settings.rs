@@ -84,7 +84,7 @@ impl Global {
             .ok_or_else(|| Error::input("no_config_dir", "cannot find your config folder; pass --config FILE"))?;
         let file = ConfigFile::load(&config_path)?;
         if let Some(ca) = self.hub_ca.as_ref().or(file.hub_ca.as_ref()) {
-            crate::hub_client::trust_hub_ca(ca)?;
+            crate::transport::trust_hub_ca(ca)?;
         }
         let state_dir = self.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
             Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")

@@ -87,19 +87,13 @@ fn keep_fields(req: &StatusRequest, id: &DropId, created: Timestamp, agreement: 
 /// `json`). Fails with `unbacked_claims` (exit 4), after printing, when the
 /// log does not back something the hub says.
 pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn Write) -> Result<()> {
-    let path = match &req.id {
-        Some(id) => {
-            let id = parse_drop_id(id)?;
-            format!("/v1/sent?id={id}")
-        }
-        None => "/v1/sent".to_owned(),
-    };
+    let id = req.id.as_deref().map(parse_drop_id).transpose()?;
     let session = settings.session()?;
     let journal = crate::journal::read(&settings.state_dir).unwrap_or_else(|e| {
         eprintln!("warning: {}; file names are not shown and missing drops are not looked for", e.message);
         crate::journal::Journal::default()
     });
-    let sent: Sent = match session.hub.get(&path) {
+    let sent: Sent = match session.hub.sent(id.as_ref()) {
         Ok(sent) => sent,
         // A drop this client committed that the hub says it never had.
         Err(e) if req.id.is_some() && e.code == sealdrop_proto::api::code::NOT_FOUND => Sent { drops: vec![] },

@@ -306,7 +306,7 @@ impl<'a> Prover<'a> {
         if let Some(d) = std::fs::read_to_string(&path).ok().as_deref().and_then(verify) {
             return Some(d.directory);
         }
-        let note = self.session.hub.read_text(&format!("/v1/directory/{serial}")).ok()?;
+        let note = self.session.hub.directory_at(serial).ok()?;
         let d = verify(&note)?;
         if std::fs::create_dir_all(folder).is_ok() {
             let _ = write_atomic(&path, note.as_bytes(), false);
@@ -340,7 +340,7 @@ impl<'a> Prover<'a> {
                     .ok_or_else(|| {
                         format!("records a download request by {} that no key of {party} signed", request.key)
                     })?;
-                let path = format!("/v1/drops/{drop}/content");
+                let path = crate::transport::content_path(drop);
                 if request.method != "GET" || request.path.split('?').next() != Some(path.as_str()) {
                     return Err(format!("records a request for {} {}, not a download", request.method, request.path));
                 }

@@ -347,7 +347,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     ))?;
 
     n.step("Camden checks delivery: `sealdrop status`")?;
-    let status: sealdrop_proto::api::Sent = camden.session()?.hub.get("/v1/sent")?;
+    let status: sealdrop_proto::api::Sent = camden.session()?.hub.sent(None)?;
     let live: Vec<_> = status.drops.iter().filter(|d| d.state != sealdrop_proto::api::DropState::Recalled).collect();
     let acknowledged = live.iter().filter(|d| d.recipients.iter().all(|r| r.acknowledged.is_some())).count();
     n.say(&format!(

@@ -13,6 +13,10 @@
 //! The journal is a convenience, not evidence (the hub's signed transfer log
 //! and the receipts under `<state dir>/log/receipts/` are): recording never
 //! fails a command, it only warns.
+//!
+//! `sealdrop journal` selects and shows entries with `show.rs`.
+
+mod show;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -30,10 +34,9 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::open_doc;
 
-use crate::context::Settings;
 use crate::error::{Error, Result};
-use crate::fsutil::human_bytes;
-use crate::names::shown;
+
+pub use show::{Filter, line, run, select};
 
 /// The journal's file name in the state dir.
 pub const FILE: &str = "journal.jsonl";
@@ -243,17 +246,13 @@ pub fn record_at(state_dir: &Path, time: Timestamp, event: Event) {
     }
 }
 
-/// Records `event` now, by the settings' clock; never fails the command.
-pub fn record(settings: &Settings, event: Event) {
-    record_at(&settings.state_dir, settings.clock.now(), event);
-}
-
 /// Hook for senders: records a committed drop from its signed manifest
 /// `manifest_note` (as the sender signed it with `signer`'s private half),
 /// with the top-level `names` and the plaintext size, when known.
 #[allow(clippy::too_many_arguments)]
 pub fn record_sent(
-    settings: &Settings,
+    state_dir: &Path,
+    now: Timestamp,
     manifest_note: &str,
     signer: &NoteVerifierKey,
     names: Vec<String>,
@@ -271,8 +270,9 @@ pub fn record_sent(
             return;
         }
     };
-    record(
-        settings,
+    record_at(
+        state_dir,
+        now,
         Event::Sent(Sent {
             drop: m.drop,
             recipients: m.recipients,
@@ -308,8 +308,10 @@ pub fn top_level_names(plan: &crate::archive::Plan) -> Vec<String> {
 
 /// Hook for `fetch`: records a drop fetched from `manifest`'s sender,
 /// `extracted` into `dest` and acknowledged at log entry `log_index`.
+#[allow(clippy::too_many_arguments)]
 pub fn record_received(
-    settings: &Settings,
+    state_dir: &Path,
+    now: Timestamp,
     manifest: &Manifest,
     signers: Signers<'_>,
     extracted: &crate::archive::Extracted,
@@ -317,8 +319,9 @@ pub fn record_received(
     log_index: u64,
     receipt: Option<&Path>,
 ) {
-    record(
-        settings,
+    record_at(
+        state_dir,
+        now,
         Event::Received(Received {
             drop: manifest.drop.clone(),
             from: manifest.sender.clone(),
@@ -491,150 +494,6 @@ pub fn sent_names(state_dir: &Path) -> HashMap<DropId, Vec<String>> {
             HashMap::new()
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Selecting and showing
-
-/// Which entries `sealdrop journal` shows.
-#[derive(Clone, Debug, Default)]
-pub struct Filter {
-    /// Only entries recorded at or after this time.
-    pub since: Option<Timestamp>,
-    /// Only drops under this agreement.
-    pub agreement: Option<String>,
-    /// Only drops sent to or received from this party (its id).
-    pub party: Option<String>,
-    /// Also the log checkpoints this client verified (never with `agreement` or `party`).
-    pub checkpoints: bool,
-}
-
-/// A recall's drop as this client sent it, when the journal knows.
-fn sent_of<'a>(journal: &'a Journal, drop: &DropId) -> Option<&'a Sent> {
-    journal.sent().find(|s| &s.drop == drop)
-}
-
-/// The parties an entry involves and the agreement it is under.
-fn parties_and_agreement<'a>(journal: &'a Journal, e: &'a Entry) -> (Vec<&'a PartyId>, Option<&'a str>) {
-    match &e.event {
-        Event::Sent(s) => (s.recipients.iter().collect(), Some(&s.agreement)),
-        Event::Received(r) => (vec![&r.from], Some(&r.agreement)),
-        Event::Recalled(r) => match sent_of(journal, &r.drop) {
-            Some(s) => (s.recipients.iter().collect(), Some(&s.agreement)),
-            None => (Vec::new(), None),
-        },
-        Event::Checkpoint(_) => (Vec::new(), None),
-    }
-}
-
-/// The entries `filter` keeps, oldest first (by the time recorded; file
-/// order among equal times).
-pub fn select<'a>(journal: &'a Journal, filter: &Filter) -> Vec<&'a Entry> {
-    let mut out: Vec<&Entry> = journal
-        .entries
-        .iter()
-        .filter(|e| filter.since.is_none_or(|t| e.time >= t))
-        .filter(|e| !matches!(e.event, Event::Checkpoint(_)) || filter.checkpoints)
-        .filter(|e| {
-            let (parties, agreement) = parties_and_agreement(journal, e);
-            filter.agreement.as_deref().is_none_or(|a| agreement == Some(a))
-                && filter.party.as_deref().is_none_or(|p| parties.iter().any(|x| x.as_str().eq_ignore_ascii_case(p)))
-        })
-        .collect();
-    out.sort_by_key(|e| e.time);
-    out
-}
-
-fn names_text(names: &[String]) -> String {
-    const SHOWN: usize = 3;
-    let mut s = crate::names::shown_list(names.iter().take(SHOWN));
-    if names.len() > SHOWN {
-        s.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    s
-}
-
-fn join_parties<'a>(p: impl IntoIterator<Item = &'a PartyId>) -> String {
-    p.into_iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
-}
-
-/// `  <what> SHA256:...` when the fingerprint is known (lines of older
-/// versions have none).
-fn key_text(what: &str, fingerprint: &Option<String>) -> String {
-    fingerprint.as_deref().map(|f| format!("  {what} {}", shown(f))).unwrap_or_default()
-}
-
-/// One line for an entry, e.g. `2026-11-20T10:02:11Z  sent      <drop>  to
-/// islington, hackney  under <agreement>  fsm.csv (12.0 KiB)`.
-pub fn line(journal: &Journal, e: &Entry) -> String {
-    let head = format!("{}  {:<9} ", second(e.time), e.event.name());
-    match &e.event {
-        Event::Sent(s) => {
-            let size = match s.plaintext_bytes {
-                Some(n) => human_bytes(n),
-                None => format!("{} encrypted", human_bytes(s.ciphertext_len)),
-            };
-            format!(
-                "{head}{}  to {}  under {}  {} ({size}){}",
-                s.drop,
-                join_parties(&s.recipients),
-                shown(&s.agreement),
-                names_text(&s.names),
-                key_text("signed with key", &s.manifest_key_fingerprint)
-            )
-        }
-        Event::Received(r) => format!(
-            "{head}{}  from {}  under {}  {} ({})  into {}{}{}",
-            r.drop,
-            r.from,
-            shown(&r.agreement),
-            names_text(&r.names),
-            human_bytes(r.bytes),
-            crate::names::shown_path(&r.dest),
-            key_text("manifest key", &r.manifest_key_fingerprint),
-            key_text("receipt key", &r.receipt_key_fingerprint)
-        ),
-        Event::Recalled(r) => match sent_of(journal, &r.drop) {
-            Some(s) => format!(
-                "{head}{}  to {}  under {}  {}  (log entry {})",
-                r.drop,
-                join_parties(&s.recipients),
-                shown(&s.agreement),
-                names_text(&s.names),
-                r.log_index
-            ),
-            None => format!("{head}{}  (log entry {})", r.drop, r.log_index),
-        },
-        Event::Checkpoint(c) => format!("{head}{}  {} entries  root {}", shown(&c.origin), c.size, shown(&c.root)),
-    }
-}
-
-/// `sealdrop journal`: reads only the local journal and prints the
-/// entries `filter` keeps, one line each or (`json`) as a JSON array.
-pub fn run(state_dir: &Path, filter: &Filter, json: bool, out: &mut dyn Write) -> Result<()> {
-    let journal = read(state_dir)?;
-    if let Some(note) = journal.skipped_note() {
-        eprintln!("{note}");
-    }
-    let selected = select(&journal, filter);
-    let write = |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
-    if json {
-        let text = serde_json::to_string_pretty(&selected).map_err(|e| Error::input("internal", e.to_string()))?;
-        return write(out, &text);
-    }
-    if selected.is_empty() {
-        let why = if journal.entries.is_empty() {
-            format!("the journal {} has no entries yet", path(state_dir).display())
-        } else {
-            "no journal entries match".to_owned()
-        };
-        eprintln!("{why}");
-        return Ok(());
-    }
-    for e in selected {
-        write(out, &line(&journal, e))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
-//! Talking to the hub over HTTP: every request a party makes is signed by its
-//! member key (see `sealdrop_proto::request`); errors from the hub keep their
-//! stable code.
+//! The connection to one hub: one async HTTP client on a runtime the
+//! calling thread drives, request signing by the member key (see
+//! `sealdrop_proto::request`), and hub errors keeping their stable code.
+//! The requests themselves, by path, are private to [`crate::transport`]:
+//! the rest of the client calls the typed endpoints in `api.rs`.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use sealdrop_proto::api::ErrorBody;
 use sealdrop_proto::api::code::{RATE_LIMITED, UNAUTHENTICATED};
-use sealdrop_proto::api::{ErrorBody, UPLOAD_OFFSET_HEADER, Uploaded};
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
@@ -22,7 +23,7 @@ use crate::error::{Error, Kind, Result};
 /// beside the system's (`--hub-ca`, `SEALDROP_HUB_CA`, config `hub_ca`):
 /// for a hub whose certificate comes from a council's private CA. Process
 /// wide because a `sealdrop` run talks to one hub, and set once, before the
-/// first [`HubClient`] is made, by [`trust_hub_ca`].
+/// first [`HubApi`] is made, by [`trust_hub_ca`].
 static EXTRA_ROOTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
 
 /// Trusts the CA certificates in the PEM file `path` (one or more), in
@@ -55,7 +56,7 @@ fn extra_roots() -> Vec<reqwest::Certificate> {
 }
 
 /// How many times one read of the log or the directory waits out a `429`
-/// (see [`HubClient::read_text`]), and the longest wait it accepts: enough
+/// (see [`HubApi::read`]), and the longest wait it accepts: enough
 /// to pace a long read (a party's bucket refills within a second or two),
 /// while a longer wait is reported at once, saying when to retry, rather
 /// than spent silently.
@@ -91,12 +92,12 @@ fn certificate_problem(e: &reqwest::Error) -> Option<String> {
 
 /// A connection to one hub, optionally acting as one member.
 ///
-/// Requests run on reqwest's async client, driven by a runtime on the
-/// calling thread (`block_on`): reqwest's blocking client hands every
-/// request to a thread of its own and back, and those hand-offs were a
-/// third of a client's CPU time sending many small drops. The blocking
-/// client is kept only for downloads read as a `std::io::Read` stream.
-pub struct HubClient {
+/// Every request, downloads included, runs on reqwest's async client,
+/// driven by a runtime on the calling thread (`block_on`): reqwest's
+/// blocking client hands every request (and every read of a body) to a
+/// thread of its own and back, and those hand-offs were a third of a
+/// client's CPU time sending many small drops.
+pub struct HubApi {
     base: String,
     key: Option<NoteSigningKey>,
     clock: Arc<dyn Clock>,
@@ -105,17 +106,15 @@ pub struct HubClient {
     /// connection. A current-thread runtime: whichever thread waits on it
     /// drives it, so a request costs no thread hand-off.
     http: std::sync::OnceLock<(tokio::runtime::Runtime, reqwest::Client)>,
-    /// For streamed downloads (see [`Self::get_stream`]), made at the first one.
-    blocking: std::sync::OnceLock<Client>,
 }
 
-impl HubClient {
+impl HubApi {
     /// A client for the hub at `base` (e.g. `https://hub.example.org`).
     pub fn new(base: &str, key: Option<NoteSigningKey>, clock: Arc<dyn Clock>) -> Result<Self> {
         // The plain-http rule (`hub_url::check`) is applied when settings are resolved.
         crate::hub_url::parse(base)?;
         let base = base.trim_end_matches('/').to_owned();
-        Ok(Self { base, key, clock, http: std::sync::OnceLock::new(), blocking: std::sync::OnceLock::new() })
+        Ok(Self { base, key, clock, http: std::sync::OnceLock::new() })
     }
 
     /// The hub's base URL.
@@ -137,7 +136,7 @@ impl HubClient {
         Ok(auth.headers().into_iter().collect())
     }
 
-    fn signed(
+    pub(super) fn signed(
         &self,
         method: reqwest::Method,
         path_and_query: &str,
@@ -151,13 +150,13 @@ impl HubClient {
         Ok(req)
     }
 
-    fn unsigned(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+    pub(super) fn unsigned(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
         Ok(self.async_client()?.request(method, format!("{}{}", self.base, path)))
     }
 
     /// Sends `req` and reads the whole answer with `read`, on the calling
     /// thread; an unsuccessful answer becomes the hub's error.
-    fn exchange<T>(
+    pub(super) fn exchange<T>(
         &self,
         req: reqwest::RequestBuilder,
         read: impl AsyncFnOnce(reqwest::Response) -> Result<T>,
@@ -175,23 +174,11 @@ impl HubClient {
         })
     }
 
-    /// Sends a streamed download request with the blocking client.
-    fn send_blocking(&self, req: RequestBuilder) -> Result<Response> {
-        let resp = req.send().map_err(|e| self.transport_error(e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let retry_after = retry_after(resp.headers());
-        let text = resp.text().unwrap_or_default();
-        Err(self.refusal(status, retry_after, &text))
-    }
-
     /// The error for an unsuccessful answer: the hub's own code and message
     /// when it sent a sealdrop error body (a hub's `rate_limited` message
     /// says when to retry). A `429` without one (a proxy in front of the
     /// hub sent it) still says when, from `Retry-After`.
-    fn refusal(&self, status: reqwest::StatusCode, retry_after: Option<u64>, text: &str) -> Error {
+    pub(super) fn refusal(&self, status: reqwest::StatusCode, retry_after: Option<u64>, text: &str) -> Error {
         match serde_json::from_str::<ErrorBody>(text) {
             Ok(body) => Error::new(Kind::Refused, &body.error.code, format!("the hub refused: {}", body.error.message)),
             Err(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
@@ -220,7 +207,7 @@ impl HubClient {
         }
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> Error {
+    pub(super) fn transport_error(&self, e: reqwest::Error) -> Error {
         if let Some(why) = certificate_problem(&e) {
             return Error::new(
                 Kind::Unreachable,
@@ -250,7 +237,7 @@ impl HubClient {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+    pub(super) async fn json<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         serde_json::from_slice(&bytes).map_err(|e| self.unexpected_answer(e))
     }
@@ -268,27 +255,13 @@ impl HubClient {
         )
     }
 
-    /// An unauthenticated GET returning text.
-    pub fn get_text_unsigned(&self, path: &str) -> Result<String> {
-        self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| {
-            r.text().await.map_err(|e| self.transport_error(e))
-        })
-    }
-
     /// An unauthenticated GET returning JSON.
-    pub fn get_unsigned_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(super) fn get_unsigned_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| self.json(r).await)
     }
 
-    /// An unauthenticated GET returning bytes.
-    pub fn get_bytes_unsigned(&self, path: &str) -> Result<Vec<u8>> {
-        self.exchange(self.unsigned(reqwest::Method::GET, path)?, async |r| {
-            r.bytes().await.map(|b| b.to_vec()).map_err(|e| self.transport_error(e))
-        })
-    }
-
     /// An unauthenticated POST of text returning JSON.
-    pub fn post_text_unsigned<T: DeserializeOwned>(&self, path: &str, body: String) -> Result<T> {
+    pub(super) fn post_text_unsigned<T: DeserializeOwned>(&self, path: &str, body: String) -> Result<T> {
         let req = self.unsigned(reqwest::Method::POST, path)?.header("content-type", "text/plain").body(body);
         self.exchange(req, async |r| self.json(r).await)
     }
@@ -300,21 +273,21 @@ impl HubClient {
     /// answers (the refusal then says which key to give). Reads are
     /// idempotent, so a `429` with a short `Retry-After` is waited out (a
     /// long read such as an audit export can meet the party's rate limit).
-    pub fn read_text(&self, path: &str) -> Result<String> {
+    pub(super) fn read_text(&self, path: &str) -> Result<String> {
         self.read(path, async |r| r.text().await.map_err(|e| self.transport_error(e)))
     }
 
     /// [`Self::read_text`] returning bytes.
-    pub fn read_bytes(&self, path: &str) -> Result<Vec<u8>> {
+    pub(super) fn read_bytes(&self, path: &str) -> Result<Vec<u8>> {
         self.read(path, async |r| r.bytes().await.map(|b| b.to_vec()).map_err(|e| self.transport_error(e)))
     }
 
     /// [`Self::read_text`] returning JSON.
-    pub fn read_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(super) fn read_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.read(path, async |r| self.json(r).await)
     }
 
-    fn read<T>(&self, path: &str, read: impl AsyncFn(reqwest::Response) -> Result<T>) -> Result<T> {
+    pub(super) fn read<T>(&self, path: &str, read: impl AsyncFn(reqwest::Response) -> Result<T>) -> Result<T> {
         let (runtime, _) = self.runtime()?;
         let mut waits = 0;
         loop {
@@ -361,14 +334,14 @@ impl HubClient {
     }
 
     /// A signed GET returning JSON.
-    pub fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
+    pub(super) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T> {
         self.exchange(self.signed(reqwest::Method::GET, path_and_query, Some(b""))?, async |r| self.json(r).await)
     }
 
     /// A signed DELETE (of an empty body) returning JSON, given at most
     /// `within` to answer: it runs while the user waits to get their prompt
     /// back (an interrupted send withdrawing its drop).
-    pub fn delete<T: DeserializeOwned>(&self, path: &str, within: Duration) -> Result<T> {
+    pub(super) fn delete<T: DeserializeOwned>(&self, path: &str, within: Duration) -> Result<T> {
         let req = self.signed(reqwest::Method::DELETE, path, Some(b""))?.timeout(within);
         self.exchange(req, async |r| self.json(r).await)
     }
@@ -382,51 +355,17 @@ impl HubClient {
             key: self.key.clone(),
             clock: Arc::clone(&self.clock),
             http: std::sync::OnceLock::new(),
-            blocking: std::sync::OnceLock::new(),
         }
     }
 
     /// A signed POST of JSON returning JSON.
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+    pub(super) fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
         let req = self.signed(reqwest::Method::POST, path, Some(&bytes))?;
         self.exchange(req.header("content-type", "application/json").body(bytes), async |r| self.json(r).await)
     }
 
-    /// A signed streamed PUT whose body arrives as chunks on `chunks`, written
-    /// to the connection as they come. The blocking client reads a body
-    /// 8 KiB at a time with a thread hand-off each, which cost more than the
-    /// encryption; this sends each large chunk in one go through the async
-    /// client on a runtime local to the calling thread. A chunk that is an
-    /// error ends the upload with that error (the hub sees a broken body and
-    /// keeps nothing it could mistake for a finished upload). `offset`, when
-    /// set, continues an upload the hub holds that many bytes of.
-    pub fn put_chunks(
-        &self,
-        path: &str,
-        offset: Option<u64>,
-        chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-    ) -> Result<Uploaded> {
-        let mut req = self.signed(reqwest::Method::PUT, path, None)?;
-        if let Some(offset) = offset {
-            req = req.header(UPLOAD_OFFSET_HEADER, offset.to_string());
-        }
-        let chunks = std::sync::Arc::new(std::sync::Mutex::new(chunks));
-        let body_chunks = std::sync::Arc::clone(&chunks);
-        let body = futures_util::stream::poll_fn(move |cx| {
-            body_chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).poll_recv(cx)
-        });
-        let req = req.header("content-type", "application/octet-stream").body(reqwest::Body::wrap_stream(body));
-        let answer = self.exchange(req, async |r| self.json::<Uploaded>(r).await);
-        // The body can outlive the exchange: when the connection fails, the
-        // task holding it is never polled again (this runtime only runs
-        // inside `exchange`), and whoever feeds the channel would wait for
-        // room forever. Closing it makes their next send fail at once.
-        chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).close();
-        answer
-    }
-
-    fn runtime(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {
+    pub(super) fn runtime(&self) -> Result<&(tokio::runtime::Runtime, reqwest::Client)> {
         if let Some(made) = self.http.get() {
             return Ok(made);
         }
@@ -444,61 +383,8 @@ impl HubClient {
         Ok(self.http.get_or_init(|| (runtime, http)))
     }
 
-    fn async_client(&self) -> Result<&reqwest::Client> {
+    pub(super) fn async_client(&self) -> Result<&reqwest::Client> {
         Ok(&self.runtime()?.1)
-    }
-
-    fn blocking_client(&self) -> Result<&Client> {
-        if let Some(made) = self.blocking.get() {
-            return Ok(made);
-        }
-        let http = Client::builder()
-            .tls_certs_merge(extra_roots())
-            .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .timeout(None)
-            .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
-        Ok(self.blocking.get_or_init(|| http))
-    }
-
-    /// A signed request for a streamed download, on the blocking client.
-    fn signed_blocking(&self, path: &str) -> Result<RequestBuilder> {
-        let method = reqwest::Method::GET;
-        let headers = self.auth_headers(&method, path, Some(b""))?;
-        let mut req = self.blocking_client()?.request(method, format!("{}{}", self.base, path));
-        for (name, value) in headers {
-            req = req.header(name, value);
-        }
-        Ok(req)
-    }
-
-    /// A signed PUT of a whole file, streamed in large writes (see [`Self::put_chunks`]).
-    pub fn put_file(&self, path: &str, file: std::fs::File) -> Result<Uploaded> {
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let reader = std::thread::spawn(move || crate::upload::feed(file, &tx));
-        let uploaded = self.put_chunks(path, None, rx);
-        let read = reader.join();
-        match (uploaded, read) {
-            (Ok(u), _) => Ok(u),
-            (Err(e), Ok(Err(read))) => Err(Error::io(format!("cannot read the file to upload ({})", e.message), read)),
-            (Err(e), _) => Err(e),
-        }
-    }
-
-    /// A signed GET whose body is read as a stream.
-    pub fn get_stream(&self, path: &str) -> Result<Response> {
-        self.send_blocking(self.signed_blocking(path)?)
-    }
-
-    /// A signed GET of the bytes from `start` on (`Range: bytes=START-`),
-    /// read as a stream: a hub that serves ranges answers 206 Partial
-    /// Content with a `Content-Range`; one that does not, 200 with all of
-    /// it. A `start` at or beyond the end is refused with `bad_range`.
-    pub fn get_stream_from(&self, path: &str, start: u64) -> Result<Response> {
-        let req = self.signed_blocking(path)?;
-        self.send_blocking(req.header(reqwest::header::RANGE, format!("bytes={start}-")))
     }
 }
 
@@ -506,8 +392,8 @@ impl HubClient {
 mod tests {
     use super::*;
 
-    fn client() -> HubClient {
-        HubClient::new("http://127.0.0.1:9", None, Arc::new(sealdrop_proto::clock::SystemClock)).unwrap()
+    fn client() -> HubApi {
+        HubApi::new("http://127.0.0.1:9", None, Arc::new(sealdrop_proto::clock::SystemClock)).unwrap()
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! The hub's endpoints, typed: the one place that knows their paths
+//! (`/v1/...`), how each is asked (signed or not, read with retries or
+//! not) and what it answers.
+
+use std::time::Duration;
+
+use sealdrop_proto::api::{
+    Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails,
+    HubInfo, Inbox, InclusionProof, Recall, Recalled, Sent, UploadProgress, Withdrawn,
+};
+use sealdrop_proto::ids::DropId;
+
+use super::HubApi;
+use crate::error::Result;
+
+/// The path of drop `id`'s ciphertext: what an upload and a download ask
+/// for, and so what a download the transfer log records was signed for.
+pub fn content_path(id: &DropId) -> String {
+    format!("/v1/drops/{id}/content")
+}
+
+impl HubApi {
+    /// The hub's description of itself (unsigned): its log key and limits.
+    pub fn info(&self) -> Result<HubInfo> {
+        self.get_unsigned_json("/v1/info")
+    }
+
+    /// The hub's current directory, as the signed note it serves.
+    pub fn directory(&self) -> Result<String> {
+        self.read_text("/v1/directory")
+    }
+
+    /// The directory of `serial`, as the signed note it serves.
+    pub fn directory_at(&self, serial: u64) -> Result<String> {
+        self.read_text(&format!("/v1/directory/{serial}"))
+    }
+
+    /// Publishes a directory signed by the authority (unsigned request: the
+    /// note carries the authority's signature).
+    pub fn publish_directory(&self, note: String) -> Result<DirectoryAccepted> {
+        self.post_text_unsigned("/v1/directory", note)
+    }
+
+    /// The transfer log's current checkpoint note, with the cosignatures
+    /// the hub holds for it.
+    pub fn checkpoint(&self) -> Result<String> {
+        self.read_text("/v1/log/checkpoint")
+    }
+
+    /// The proof that the log of `new` entries extends the one of `old`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof> {
+        self.read_json(&format!("/v1/log/proof/consistency?old={old}&new={new}"))
+    }
+
+    /// The proof that entry `index` is in the log of `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        self.read_json(&format!("/v1/log/proof/inclusion?index={index}&size={size}"))
+    }
+
+    /// Log entry `index`, as the bytes its leaf hash covers.
+    pub fn log_entry(&self, index: u64) -> Result<Vec<u8>> {
+        self.read_bytes(&format!("/v1/log/entry/{index}"))
+    }
+
+    /// The log tile at `tile` (a c2sp.org/tlog-tiles path such as
+    /// `tile/entries/000`).
+    pub fn log_tile(&self, tile: &str) -> Result<Vec<u8>> {
+        self.read_bytes(&format!("/v1/log/{tile}"))
+    }
+
+    /// Hands the hub a witness cosignature of its checkpoint.
+    pub fn cosign(&self, cosign: &Cosign) -> Result<()> {
+        let _: serde_json::Value = self.post("/v1/log/cosignature", cosign)?;
+        Ok(())
+    }
+
+    /// The drops waiting for this member's party.
+    pub fn inbox(&self) -> Result<Inbox> {
+        self.get("/v1/inbox")
+    }
+
+    /// This party's sent drops, or only drop `id`.
+    pub fn sent(&self, id: Option<&DropId>) -> Result<Sent> {
+        match id {
+            Some(id) => self.get(&format!("/v1/sent?id={id}")),
+            None => self.get("/v1/sent"),
+        }
+    }
+
+    /// Drop `id` as its recipient sees it: its signed manifest and where
+    /// the log records its commit.
+    pub fn drop_details(&self, id: &DropId) -> Result<DropDetails> {
+        self.get(&format!("/v1/drops/{id}"))
+    }
+
+    /// Opens a new drop.
+    pub fn create_drop(&self, create: &CreateDrop) -> Result<CreatedDrop> {
+        self.post("/v1/drops", create)
+    }
+
+    /// How much of drop `id`'s upload the hub holds.
+    pub fn upload_progress(&self, id: &DropId) -> Result<UploadProgress> {
+        self.get(&format!("/v1/drops/{id}/upload"))
+    }
+
+    /// Commits drop `id` with its signed manifest.
+    pub fn commit(&self, id: &DropId, commit: &Commit) -> Result<Committed> {
+        self.post(&format!("/v1/drops/{id}/commit"), commit)
+    }
+
+    /// Withdraws drop `id`, never committed, given at most `within` to
+    /// answer (it runs while the user waits for their prompt).
+    pub fn withdraw(&self, id: &DropId, within: Duration) -> Result<Withdrawn> {
+        self.delete(&format!("/v1/drops/{id}"), within)
+    }
+
+    /// Acknowledges drop `id` with a signed receipt.
+    pub fn ack(&self, id: &DropId, ack: &Ack) -> Result<Acked> {
+        self.post(&format!("/v1/drops/{id}/ack"), ack)
+    }
+
+    /// Takes drop `id` back from recipients who have not fetched it.
+    pub fn recall(&self, id: &DropId) -> Result<Recalled> {
+        self.post(&format!("/v1/drops/{id}/recall"), &Recall {})
+    }
+}
