@@ -100,11 +100,12 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use signed_note::Signature as NoteSig;
 
-use sealdrop_proto::directory::{Directory, SignedDirectory};
+use sealdrop_proto::directory::{Agreement, Directory, SignedDirectory};
 use sealdrop_proto::drop::{Manifest, Receipt, is_sha256_hex};
 use sealdrop_proto::ids::{DropId, PartyId, key_name};
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::{SignedDoc, peek_doc};
+use sealdrop_proto::policy::{outsiders, within_clock_skew};
 use sealdrop_proto::request::{MAX_CLOCK_SKEW_SECS, signed_string};
 
 use crate::Hash;
@@ -376,26 +377,12 @@ struct Member {
     name: Arc<str>,
 }
 
-/// An agreement's parties and the window in which it is in force.
-struct Terms {
-    parties: Vec<PartyId>,
-    valid_from: Timestamp,
-    valid_until: Timestamp,
-}
-
-impl Terms {
-    /// Whether the agreement is in force at `t` (as `Agreement::in_force`).
-    fn in_force(&self, t: Timestamp) -> bool {
-        self.valid_from <= t && t < self.valid_until
-    }
-}
-
 /// A directory version, indexed for lookups.
 struct DirVersion {
     serial: u64,
     sha256: String,
     members: HashMap<String, Member>,
-    agreements: HashMap<String, Terms>,
+    agreements: HashMap<String, Agreement>,
 }
 
 impl DirVersion {
@@ -411,14 +398,7 @@ impl DirVersion {
                 );
             }
         }
-        let agreements = directory
-            .agreements
-            .iter()
-            .map(|a| {
-                let terms = Terms { parties: a.parties.clone(), valid_from: a.valid_from, valid_until: a.valid_until };
-                (a.id.clone(), terms)
-            })
-            .collect();
+        let agreements = directory.agreements.iter().map(|a| (a.id.clone(), a.clone())).collect();
         Self { serial: directory.serial, sha256: hex::encode(Sha256::digest(note.as_bytes())), members, agreements }
     }
 }
@@ -1139,13 +1119,13 @@ impl Auditor {
         }
         self.report.drops_committed += 1;
         let mut problems = Vec::new();
-        match dir.agreements.get(&m.agreement).map(|t| &t.parties) {
+        match dir.agreements.get(&m.agreement) {
             None => problems.push(format!("its agreement `{}` is not in directory {}", m.agreement, dir.serial)),
-            Some(parties) => {
-                if !parties.contains(&m.sender) {
+            Some(a) => {
+                if outsiders(a, [&m.sender]).next().is_some() {
                     problems.push(format!("the sender {} is not a party to agreement `{}`", m.sender, m.agreement));
                 }
-                for r in m.recipients.iter().filter(|r| !parties.contains(r)) {
+                for r in outsiders(a, &m.recipients) {
                     problems.push(format!("the recipient {r} is not a party to agreement `{}`", m.agreement));
                 }
             }
@@ -1220,9 +1200,7 @@ impl Auditor {
                 format!("the {job} (nonce {}) was already logged at entry {first}: a replay", req.nonce),
             );
         }
-        // `abs_diff`: the request's time is any i64 the entry holds, and a
-        // subtraction could overflow.
-        if req.time.abs_diff(at.as_second()) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+        if !within_clock_skew(req.time, at.as_second()) {
             self.fail(Some(index), format!(
                 "the {job} was signed at {} but the {what} is logged at {}, more than {MAX_CLOCK_SKEW_SECS} s apart",
                 req.time,
@@ -1296,12 +1274,8 @@ impl Auditor {
                 dir.serial, t.valid_from, t.valid_until
             )),
             Some(t) => {
-                let mut outside = vec![party];
-                if d.sender != *party {
-                    outside.push(&d.sender);
-                }
-                outside.retain(|p| !t.parties.contains(p));
-                for p in outside {
+                let sender = (d.sender != *party).then_some(&d.sender);
+                for p in outsiders(t, std::iter::once(party).chain(sender)) {
                     problems.push(format!(
                         "drop {drop} is fetched at {fetched}, when agreement `{agreement}` did not include {p} \
                          (directory {})",
