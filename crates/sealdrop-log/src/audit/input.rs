@@ -6,7 +6,7 @@ use std::io;
 
 use sealdrop_proto::keys::NoteVerifierKey;
 
-/// How signatures are verified (see the [module docs](self)).
+/// How signatures are verified (see the [module docs](super)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SignatureCheck {
     /// Batch verification, with `verify_strict` deciding every failure.
