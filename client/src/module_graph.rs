@@ -99,7 +99,7 @@ fn only_the_transport_names_the_hubs_paths_and_it_imports_nothing_above_it() {
         .iter()
         .filter(|(m, _)| m.as_str() != "transport")
         .flat_map(|(_, files)| files)
-        .filter(|(rel, code)| code.contains("\"/v1"))
+        .filter(|(_, code)| code.contains("\"/v1"))
         .map(|(rel, _)| rel)
         .collect();
     assert!(elsewhere.is_empty(), "hub paths written outside the transport: {elsewhere:?}");

@@ -13,6 +13,7 @@ use sealdrop_proto::api::CreatedDrop;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::policy::{self, ExpiryRefusal, NotInForce};
 
 use crate::archive;
 use crate::context::Settings;
@@ -88,35 +89,33 @@ pub fn parse_expiry(text: &str) -> Result<SignedDuration> {
 /// How long a drop may wait: `--expires` if given (at most what the
 /// agreement allows), else the default capped by the agreement.
 pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) -> Result<SignedDuration> {
-    let max = SignedDuration::from_hours(i64::from(agreement.max_expiry_days) * 24);
-    // A drop may not wait beyond its agreement's end (the hub refuses that too).
-    let left = agreement.valid_until.duration_since(now);
     match expires {
         Some(text) => {
             let d = parse_expiry(text)?;
-            if d > max {
-                return Err(Error::input(
-                    "bad_expiry",
-                    format!(
-                        "--expires {text} is longer than agreement `{}` lets a drop wait ({} days); nothing was sent",
-                        agreement.id, agreement.max_expiry_days
-                    ),
-                ));
-            }
-            if d > left {
-                return Err(Error::input(
+            match policy::lifetime_refusal(agreement, now, d) {
+                None => Ok(d),
+                // A drop may not wait beyond its agreement's end (the hub refuses that too).
+                Some(ExpiryRefusal::OutlivesAgreement) => Err(Error::input(
                     "bad_expiry",
                     format!(
                         "--expires {text} would outlive agreement `{}`, which ends at {}; choose at most {}h; nothing was sent",
                         agreement.id,
                         agreement.valid_until,
-                        left.as_hours()
+                        agreement.valid_until.duration_since(now).as_hours()
                     ),
-                ));
+                )),
+                // Only a lifetime longer than the agreement allows is left:
+                // `parse_expiry` takes only positive ones.
+                Some(_) => Err(Error::input(
+                    "bad_expiry",
+                    format!(
+                        "--expires {text} is longer than agreement `{}` lets a drop wait ({} days); nothing was sent",
+                        agreement.id, agreement.max_expiry_days
+                    ),
+                )),
             }
-            Ok(d)
         }
-        None => Ok(SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24).min(max).min(left)),
+        None => Ok(policy::default_lifetime(agreement, now, SignedDuration::from_hours(DEFAULT_EXPIRY_DAYS * 24))),
     }
 }
 
@@ -183,7 +182,7 @@ pub fn choose_agreement<'d>(
         Some(id) => dir.agreement(id).ok_or_else(|| unknown_agreement(dir, id))?,
         None => {
             let covering: Vec<&Agreement> =
-                dir.agreements.iter().filter(|a| everyone().all(|p| a.includes(p))).collect();
+                dir.agreements.iter().filter(|a| policy::outsiders(a, everyone()).next().is_none()).collect();
             let fits: Vec<&Agreement> = covering.iter().copied().filter(|a| a.in_force(now)).collect();
             match fits.as_slice() {
                 [one] => *one,
@@ -207,7 +206,7 @@ pub fn choose_agreement<'d>(
             }
         }
     };
-    if let Some(outside) = everyone().find(|p| !a.includes(p)) {
+    if let Some(outside) = policy::outsiders(a, everyone()).next() {
         return Err(Error::input(
             "not_in_agreement",
             format!("{outside} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
@@ -219,13 +218,10 @@ pub fn choose_agreement<'d>(
 
 /// Refuses an agreement that is not in force at `now`, naming its window.
 pub fn check_in_force(a: &Agreement, now: Timestamp) -> Result<()> {
-    if a.in_force(now) {
-        return Ok(());
-    }
-    let rule = if now < a.valid_from {
-        format!("is not in force until {}", a.valid_from)
-    } else {
-        format!("ended at {}", a.valid_until)
+    let rule = match policy::agreement_in_force(a, now) {
+        Ok(()) => return Ok(()),
+        Err(NotInForce::NotYet { valid_from }) => format!("is not in force until {valid_from}"),
+        Err(NotInForce::Ended { valid_until }) => format!("ended at {valid_until}"),
     };
     Err(Error::input(
         "agreement_not_in_force",

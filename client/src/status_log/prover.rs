@@ -249,7 +249,10 @@ impl<'a> Prover<'a> {
     /// the party.
     pub fn revoked_by_then(&self, party: &PartyId, key: &str, at: Timestamp) -> Option<String> {
         let p = self.dir().party(party)?;
-        let r = p.revoked.iter().find(|r| r.signing_key.to_string() == key && r.revoked_at <= at)?;
+        let r = p
+            .revoked
+            .iter()
+            .find(|r| r.signing_key.to_string() == key && !policy::revoked_key_vouches(r.revoked_at, at))?;
         let why = if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) };
         Some(format!(
             "signed with {}'s key {}, which the directory revokes from {}{why}",

@@ -7,15 +7,12 @@
 //!   permanent log without bound with ranged downloads;
 //! - [`may_acknowledge`]: an acknowledgement only after the log holds a
 //!   download of that drop by that party;
-//! - [`manifest_keys`] / [`revoked_key_vouches`]: a manifest signed with a
-//!   key revoked at T counts only for a drop whose `drop_committed` entry in
-//!   the log is before T. The time is the entry's, in the append-only log
-//!   the client verified; never an unsigned time from an API answer.
-
-use jiff::Timestamp;
-use sealdrop_proto::directory::Directory;
-use sealdrop_proto::ids::PartyId;
-use sealdrop_proto::keys::NoteVerifierKey;
+//! - [`manifest_keys`] / [`revoked_key_vouches`] (defined in
+//!   [`sealdrop_proto::policy`] with the agreement rules): a manifest signed
+//!   with a key revoked at T counts only for a drop whose `drop_committed`
+//!   entry in the log is before T. The time is the entry's, in the
+//!   append-only log the client verified; never an unsigned time from an API
+//!   answer.
 
 /// The most downloads of one drop one recipient party may make (each one a
 /// `drop_fetched` log entry, whether from byte 0 or a range resuming a
@@ -36,27 +33,10 @@ pub fn may_acknowledge(logged: u64) -> bool {
     logged > 0
 }
 
-/// Whether a key revoked at `revoked_at` still vouches for a document of a
-/// drop committed to the log at `committed` (the `drop_committed` entry's
-/// time): only when the commit came strictly before the revocation.
-pub fn revoked_key_vouches(revoked_at: Timestamp, committed: Timestamp) -> bool {
-    committed < revoked_at
-}
-
-/// The keys that may have signed a document of `party` for a drop
-/// committed to the log at `committed`: the party's member keys in `dir`,
-/// and its revoked keys that still vouch for that time
-/// ([`revoked_key_vouches`]). Without a commit time proved from the log,
-/// member keys only.
-pub fn manifest_keys(dir: &Directory, party: &PartyId, committed: Option<Timestamp>) -> Vec<NoteVerifierKey> {
-    let mut keys = dir.signing_keys_of(party);
-    if let (Some(p), Some(committed)) = (dir.party(party), committed) {
-        keys.extend(
-            p.revoked.iter().filter(|r| revoked_key_vouches(r.revoked_at, committed)).map(|r| r.signing_key.clone()),
-        );
-    }
-    keys
-}
+/// The revocation cut-off is a rule of the directory, decided in
+/// `sealdrop-proto` with the agreement rules; named here too because the
+/// log's entry times are what it is applied to.
+pub use sealdrop_proto::policy::{manifest_keys, revoked_key_vouches};
 
 #[cfg(test)]
 mod tests {
@@ -69,13 +49,5 @@ mod tests {
         assert!(!may_download(MAX_DOWNLOADS_PER_PARTY));
         assert!(!may_acknowledge(0));
         assert!(may_acknowledge(1));
-    }
-
-    #[test]
-    fn a_revoked_key_vouches_only_for_commits_strictly_before_its_revocation() {
-        let t: Timestamp = "2026-11-20T09:00:00Z".parse().unwrap();
-        assert!(revoked_key_vouches(t, t - jiff::SignedDuration::from_secs(1)));
-        assert!(!revoked_key_vouches(t, t));
-        assert!(!revoked_key_vouches(t, t + jiff::SignedDuration::from_secs(1)));
     }
 }

@@ -225,9 +225,9 @@ impl Agreement {
     pub fn includes(&self, party: &PartyId) -> bool {
         self.parties.contains(party)
     }
-    /// Whether the agreement is in force at `now`.
+    /// Whether the agreement is in force at `now` ([`crate::policy::agreement_in_force`]).
     pub fn in_force(&self, now: Timestamp) -> bool {
-        self.valid_from <= now && now < self.valid_until
+        crate::policy::agreement_in_force(self, now).is_ok()
     }
 }
 

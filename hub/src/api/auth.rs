@@ -23,6 +23,7 @@ use sealdrop_proto::api::code;
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::ids::{MemberName, PartyId};
 use sealdrop_proto::keys::NoteVerifierKey;
+use sealdrop_proto::policy::within_clock_skew;
 use sealdrop_proto::request::{
     HEADER_CONTENT, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME, MAX_CLOCK_SKEW_SECS, RequestAuth,
     RequestAuthError, UNSIGNED_BODY, body_sha256,
@@ -187,8 +188,8 @@ pub fn verify_headers(
         };
         unauthenticated(format!("{e}{hint}"))
     })?;
-    let skew = now.saturating_sub(auth.time).saturating_abs();
-    if skew > MAX_CLOCK_SKEW_SECS {
+    if !within_clock_skew(auth.time, now) {
+        let skew = now.saturating_sub(auth.time).saturating_abs();
         return Err(ApiError::new(
             code::STALE_REQUEST,
             format!(

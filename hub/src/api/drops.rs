@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use sealdrop_proto::api::{CreateDrop, CreatedDrop, DropDetails, DropState, ErrorBody, code};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::ids::DropId;
-use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
+use sealdrop_proto::policy::{self, ExpiryRefusal};
 
 use super::auth::{Authed, Caller, Json};
 use super::error::ApiError;
@@ -28,8 +28,6 @@ use super::logging::record_drop;
 use super::shared::{agreement_allows, drop_id, load_drop, ts};
 use crate::hub::Hub;
 use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
-
-const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The length of an idempotency key in hex digits (a SHA-256).
 const IDEMPOTENCY_KEY_LEN: usize = 64;
@@ -78,37 +76,24 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
     let mut parties = vec![("your party", &caller.party)];
     parties.extend(req.recipients.iter().map(|r| ("recipient", r)));
     let agreement = agreement_allows(dir, &req.agreement, &parties, now)?;
-    // Whole seconds, so the expiry the client copies into its manifest
-    // equals the stored one exactly.
-    let requested = req.expires.as_second();
-    let latest = now.as_second() + i64::from(agreement.max_expiry_days) * SECONDS_PER_DAY;
-    if requested <= now.as_second() {
-        return Err(ApiError::new(code::BAD_EXPIRY, format!("expiry {} is not in the future", req.expires)));
-    }
     // A sender asking for the longest expiry computes it on its own clock,
-    // which may run ahead of the hub's by as much as a signed request may
-    // (`MAX_CLOCK_SKEW_SECS`): such a request is trimmed to the limit, not
-    // refused. The client signs the expiry the hub answers with, so the
-    // manifest still states the stored one.
-    if requested > latest + MAX_CLOCK_SKEW_SECS {
-        return Err(ApiError::new(
-            code::BAD_EXPIRY,
-            format!(
+    // which may run ahead of the hub's: such a request is trimmed to the
+    // limit, not refused. The client signs the expiry the hub answers with,
+    // so the manifest still states the stored one.
+    let expires = policy::drop_expiry(agreement, now, req.expires).map_err(|refusal| {
+        let why = match refusal {
+            ExpiryRefusal::NotInFuture => format!("expiry {} is not in the future", req.expires),
+            ExpiryRefusal::BeyondLongestWait => format!(
                 "expiry {} is more than {} days away: agreement `{}` lets a drop wait at most {} days",
                 req.expires, agreement.max_expiry_days, agreement.id, agreement.max_expiry_days
             ),
-        ));
-    }
-    let expires = requested.min(latest);
-    if expires > agreement.valid_until.as_second() {
-        return Err(ApiError::new(
-            code::BAD_EXPIRY,
-            format!(
+            ExpiryRefusal::OutlivesAgreement => format!(
                 "expiry {} is after agreement `{}` ends at {}: a drop may not wait beyond its agreement",
                 req.expires, agreement.id, agreement.valid_until
             ),
-        ));
-    }
+        };
+        ApiError::new(code::BAD_EXPIRY, why)
+    })?;
     Ok(NewDrop {
         id: DropId::random(),
         sender: caller.party.clone(),
@@ -265,6 +250,8 @@ pub async fn details(
 mod tests {
     use super::*;
     use crate::api::test_support::{caller_of, sample};
+    use sealdrop_proto::policy::SECONDS_PER_DAY;
+    use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
     fn req(recipients: &[&str], agreement: &str, expires: Timestamp) -> CreateDrop {
         CreateDrop {

@@ -8,6 +8,7 @@ use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::policy::{self, DropRefusal, NotInForce};
 
 use super::error::ApiError;
 use super::logging::record_drop;
@@ -64,41 +65,28 @@ pub fn agreement_allows<'d>(
     parties: &[(&str, &PartyId)],
     now: Timestamp,
 ) -> Result<&'d Agreement, ApiError> {
-    let Some(a) = dir.agreement(agreement) else {
-        return Err(ApiError::new(
+    policy::agreement_allows(dir, agreement, parties.iter().copied(), now).map_err(|refusal| match refusal {
+        DropRefusal::UnknownAgreement => ApiError::new(
             code::UNKNOWN_AGREEMENT,
             format!(
                 "agreement `{agreement}` is not in the hub's directory (serial {}): it was never made or has been \
                  withdrawn; ask the coordinator",
                 dir.serial
             ),
-        ));
-    };
-    if now < a.valid_from {
-        return Err(ApiError::new(
+        ),
+        DropRefusal::NotInForce(NotInForce::NotYet { valid_from }) => ApiError::new(
+            code::AGREEMENT_NOT_IN_FORCE,
+            format!("agreement `{agreement}` is not in force until {valid_from}: nothing may move under it before then"),
+        ),
+        DropRefusal::NotInForce(NotInForce::Ended { valid_until }) => ApiError::new(
             code::AGREEMENT_NOT_IN_FORCE,
             format!(
-                "agreement `{}` is not in force until {}: nothing may move under it before then",
-                a.id, a.valid_from
+                "agreement `{agreement}` ended at {valid_until}: nothing may be sent, committed or fetched under it any more"
             ),
-        ));
-    }
-    if now >= a.valid_until {
-        return Err(ApiError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
-            format!(
-                "agreement `{}` ended at {}: nothing may be sent, committed or fetched under it any more",
-                a.id, a.valid_until
-            ),
-        ));
-    }
-    for (role, party) in parties {
-        if !a.includes(party) {
-            return Err(ApiError::new(
-                code::NOT_IN_AGREEMENT,
-                format!("{role} `{party}` is not a party to agreement `{}` (directory serial {})", a.id, dir.serial),
-            ));
-        }
-    }
-    Ok(a)
+        ),
+        DropRefusal::NotInAgreement { role, party } => ApiError::new(
+            code::NOT_IN_AGREEMENT,
+            format!("{role} `{party}` is not a party to agreement `{agreement}` (directory serial {})", dir.serial),
+        ),
+    })
 }
