@@ -37,6 +37,7 @@ pub mod private_files;
 pub mod quota;
 pub mod rate_limit;
 pub mod sequencer;
+pub mod service;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;

@@ -21,7 +21,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, Method, Uri};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::Directory;
-use sealdrop_proto::ids::{MemberName, PartyId};
+use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::request::{
     HEADER_CONTENT, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME, MAX_CLOCK_SKEW_SECS, RequestAuth,
@@ -30,22 +30,11 @@ use sealdrop_proto::request::{
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+pub use crate::service::Caller;
 use crate::hub::Hub;
 
 /// The largest buffered (JSON) request body.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
-
-/// Who made an authenticated request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's party.
-    pub party: PartyId,
-    /// The member whose key signed the request.
-    pub member: MemberName,
-    /// That member's signing key in the current directory: the only key the
-    /// hub trusts for the caller's manifests and receipts.
-    pub key: NoteVerifierKey,
-}
 
 /// Who signed a request to a route that witnesses may call too: reading
 /// the transfer log and the directory, and storing a cosignature.

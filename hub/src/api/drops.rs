@@ -27,6 +27,7 @@ use super::error::ApiError;
 use super::logging::record_drop;
 use super::shared::{agreement_allows, drop_id, load_drop, ts};
 use crate::hub::Hub;
+use crate::service::Drops;
 use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -136,23 +137,6 @@ fn already_committed(rec: DropRecord) -> Result<axum::Json<CreatedDrop>, ApiErro
     }))
 }
 
-/// Removes the files of an uncommitted drop that a create with the same
-/// idempotency key replaced. Its rows are already gone, so a concurrent
-/// upload or commit of it fails and removes what it wrote itself; a failure
-/// here is logged, and start-up cleanup removes the orphan later. The drop's
-/// lock is not taken: that would make the re-run wait for an abandoned
-/// upload that may still be streaming.
-pub(super) async fn discard_files(hub: &Hub, id: &DropId) {
-    if let Err(e) = hub.blobs().delete_upload(id).await {
-        tracing::warn!(error = %e, replaced = %id, "could not remove the upload of a replaced drop");
-    }
-    // An open drop has a blob only briefly (between promotion and commit),
-    // but it must not outlive the drop.
-    if let Err(e) = hub.blobs().delete_blob(id).await {
-        tracing::warn!(error = %e, replaced = %id, "could not remove the blob of a replaced drop");
-    }
-}
-
 /// `POST /v1/drops`.
 #[utoipa::path(
     post,
@@ -197,7 +181,7 @@ pub async fn create(
         CreateOutcome::AlreadyCommitted(rec) => return already_committed(*rec),
     };
     if let Some(old) = &replaced {
-        discard_files(&hub, old).await;
+        Drops::new(&hub).discard_files(old).await;
     }
     hub.metrics().drop_created();
     tracing::info!(
