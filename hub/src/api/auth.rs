@@ -30,8 +30,8 @@ use sealdrop_proto::request::{
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-pub use crate::service::Caller;
 use crate::hub::Hub;
+pub use crate::service::Caller;
 
 /// The largest buffered (JSON) request body.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;

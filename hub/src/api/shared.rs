@@ -12,6 +12,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use super::error::ApiError;
 use super::logging::record_drop;
 use crate::hub::Hub;
+use crate::service::DropError;
 use crate::storage::meta::DropRecord;
 use crate::storage::{MetaError, MetaStore};
 
@@ -63,9 +64,9 @@ pub fn agreement_allows<'d>(
     agreement: &str,
     parties: &[(&str, &PartyId)],
     now: Timestamp,
-) -> Result<&'d Agreement, ApiError> {
+) -> Result<&'d Agreement, DropError> {
     let Some(a) = dir.agreement(agreement) else {
-        return Err(ApiError::new(
+        return Err(DropError::new(
             code::UNKNOWN_AGREEMENT,
             format!(
                 "agreement `{agreement}` is not in the hub's directory (serial {}): it was never made or has been \
@@ -75,7 +76,7 @@ pub fn agreement_allows<'d>(
         ));
     };
     if now < a.valid_from {
-        return Err(ApiError::new(
+        return Err(DropError::new(
             code::AGREEMENT_NOT_IN_FORCE,
             format!(
                 "agreement `{}` is not in force until {}: nothing may move under it before then",
@@ -84,7 +85,7 @@ pub fn agreement_allows<'d>(
         ));
     }
     if now >= a.valid_until {
-        return Err(ApiError::new(
+        return Err(DropError::new(
             code::AGREEMENT_NOT_IN_FORCE,
             format!(
                 "agreement `{}` ended at {}: nothing may be sent, committed or fetched under it any more",
@@ -94,7 +95,7 @@ pub fn agreement_allows<'d>(
     }
     for (role, party) in parties {
         if !a.includes(party) {
-            return Err(ApiError::new(
+            return Err(DropError::new(
                 code::NOT_IN_AGREEMENT,
                 format!("{role} `{party}` is not a party to agreement `{}` (directory serial {})", a.id, dir.serial),
             ));

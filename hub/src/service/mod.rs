@@ -5,10 +5,16 @@
 //! result, so another front end, or another store behind [`Hub`], changes
 //! nothing here.
 //!
+//! - [`commit`]: the sender's signed manifest makes a drop visible.
+//! - [`ack`]: a recipient's signed receipt; the last one delivers the drop.
+//! - [`recall`]: the sender takes back a drop nobody has acknowledged.
 //! - [`withdraw`]: the sender removes a drop it never committed.
 
+pub mod ack;
 mod caller;
+pub mod commit;
 mod error;
+pub mod recall;
 pub mod withdraw;
 
 use jiff::Timestamp;
