@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod byte_range;
 pub mod check_config;
 pub mod client_addr;
 pub mod config;

@@ -13,8 +13,7 @@ use super::auth::{Authed, Json};
 use super::error::ApiError;
 use super::shared::drop_id;
 use crate::hub::Hub;
-use crate::service::Drops;
-use crate::service::recall::RecallRequest;
+use crate::service::{Drops, RequestEvidence};
 
 /// `POST /v1/drops/{id}/recall`.
 #[utoipa::path(
@@ -43,6 +42,6 @@ pub async fn recall(
     Authed { caller, auth, path: signed_path, body: Json(Recall {}) }: Authed<Json<Recall>>,
 ) -> Result<axum::Json<Recalled>, ApiError> {
     let id = drop_id(path)?;
-    let request = RecallRequest { auth: &auth, signed_path: &signed_path };
+    let request = RequestEvidence { auth: &auth, signed_path: &signed_path };
     Ok(axum::Json(Drops::new(&hub).recall(&caller, id, request).await?))
 }

@@ -1,10 +1,9 @@
 //! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking parts of the metadata store, making log entries, converting times.
+//! loading the drop, calling the blocking parts of the metadata store, and the agreement rules.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use jiff::Timestamp;
-use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
@@ -21,17 +20,7 @@ pub async fn meta<R: Send + 'static>(
     hub: &Hub,
     f: impl FnOnce(&dyn MetaStore) -> Result<R, MetaError> + Send + 'static,
 ) -> Result<R, ApiError> {
-    let store = hub.meta();
-    Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-}
-
-/// A log entry's bytes; `too_large` says, in the route's own terms, why an
-/// entry over the 65,535-byte limit was refused.
-pub fn entry_bytes(entry: &LogEntry, too_large: impl FnOnce(String) -> ApiError) -> Result<Vec<u8>, ApiError> {
-    entry.to_bytes().map_err(|e| match e {
-        EntryError::TooLarge(_) => too_large(e.to_string()),
-        EntryError::Invalid(_) => ApiError::internal(e),
-    })
+    Ok(crate::service::blocking_meta(hub, f).await?)
 }
 
 /// The drop id from the path. Parsed after authentication (handlers take the
@@ -46,11 +35,6 @@ pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiE
 /// Loads a drop, or 404.
 pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
     hub.meta().drop_record(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
-}
-
-/// A stored Unix time as a timestamp.
-pub fn ts(secs: i64) -> Result<Timestamp, ApiError> {
-    Timestamp::from_second(secs).map_err(|e| ApiError::internal(format_args!("stored time {secs}: {e}")))
 }
 
 /// The sharing agreement's rules for moving data between parties now: the

@@ -100,7 +100,7 @@ impl Drops<'_> {
             }
             DropState::Committed => {}
         }
-        check_receipt(&caller, &rec, &req.receipt)?;
+        check_receipt(caller, &rec, &req.receipt)?;
         let already = || DropError::conflict(format!("your party already acknowledged drop {id}"));
         if me.acknowledged.is_some() {
             return Err(already());

@@ -202,7 +202,7 @@ impl Drops<'_> {
         let mut parties = vec![("your party", &rec.sender)];
         parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
         agreement_allows(dir, &rec.agreement, &parties, now)?;
-        let manifest = check_manifest(dir, &caller, &rec, &req.manifest)?;
+        let manifest = check_manifest(dir, caller, &rec, &req.manifest)?;
         check_content(&manifest, &upload)?;
         header?;
         let log_entry =

@@ -5,21 +5,28 @@
 //! result, so another front end, or another store behind [`Hub`], changes
 //! nothing here.
 //!
+//! - [`create`]: the sender announces a drop.
 //! - [`commit`]: the sender's signed manifest makes a drop visible.
+//! - [`fetch`]: a recipient's inbox and download.
 //! - [`ack`]: a recipient's signed receipt; the last one delivers the drop.
 //! - [`recall`]: the sender takes back a drop nobody has acknowledged.
 //! - [`withdraw`]: the sender removes a drop it never committed.
+//! - [`reads`]: a drop's details and the sender's view of its progress.
 
 pub mod ack;
 mod caller;
 pub mod commit;
+pub mod create;
 mod error;
+pub mod fetch;
+pub mod reads;
 pub mod recall;
 pub mod withdraw;
 
 use jiff::Timestamp;
 use sealdrop_log::entry::{EntryError, LogEntry};
 use sealdrop_proto::ids::DropId;
+use sealdrop_proto::request::RequestAuth;
 
 pub use caller::Caller;
 pub use error::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
@@ -27,6 +34,15 @@ pub use error::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
 use crate::hub::Hub;
 use crate::storage::meta::DropRecord;
 use crate::storage::{MetaError, MetaStore};
+
+/// The evidence of a signed request that the transfer log keeps as the
+/// member's own word (a recall, a download).
+pub struct RequestEvidence<'a> {
+    /// The request's verified signature headers.
+    pub auth: &'a RequestAuth,
+    /// The path and query the member signed.
+    pub signed_path: &'a str,
+}
 
 /// The drop operations of one hub.
 #[derive(Clone, Copy)]

@@ -13,11 +13,11 @@
 //! can ask them to delete it.
 
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
-use sealdrop_proto::api::{DropState, Recalled, RecipientStatus, code};
+use sealdrop_proto::api::{DropState, Recalled, code};
 use sealdrop_proto::ids::DropId;
-use sealdrop_proto::request::RequestAuth;
 
-use super::{Caller, DropError, Drops, entry_bytes, ts};
+use super::reads::recipient_status;
+use super::{Caller, DropError, Drops, RequestEvidence, entry_bytes, ts};
 use crate::storage::meta::{DropRecord, EndOutcome, EndRecord, RecipientRecord};
 use crate::transfer_log::hub_entry;
 
@@ -45,29 +45,15 @@ fn refused(rec: &DropRecord, acked: &[RecipientRecord]) -> DropError {
     )
 }
 
-fn status(r: &RecipientRecord) -> Result<RecipientStatus, DropError> {
-    Ok(RecipientStatus {
-        party: r.party.clone(),
-        fetched: r.fetched.map(ts).transpose()?,
-        acknowledged: r.acknowledged.map(ts).transpose()?,
-        acknowledged_by: r.ack_member.as_ref().map(ToString::to_string),
-        fetched_log_index: r.fetch_index,
-        acknowledged_log_index: r.ack_index,
-    })
-}
-
-/// The signed request to recall, which the log keeps as the member's word.
-pub struct RecallRequest<'a> {
-    /// The request's signature headers.
-    pub auth: &'a RequestAuth,
-    /// The path the member signed, which the log entry repeats.
-    pub signed_path: &'a str,
-}
-
 impl Drops<'_> {
     /// Any member of the sending party recalls drop `id`, which nobody has
     /// acknowledged.
-    pub async fn recall(&self, caller: &Caller, id: DropId, request: RecallRequest<'_>) -> Result<Recalled, DropError> {
+    pub async fn recall(
+        &self,
+        caller: &Caller,
+        id: DropId,
+        request: RequestEvidence<'_>,
+    ) -> Result<Recalled, DropError> {
         let hub = self.hub;
         let _lock = hub.locks().lock(&id).await;
         let rec = self.load(&id).await?;
@@ -145,8 +131,12 @@ impl Drops<'_> {
                 false
             }
         };
-        let downloaded_by =
-            rec.recipients.iter().filter(|r| r.fetched.is_some()).map(status).collect::<Result<Vec<_>, _>>()?;
+        let downloaded_by = rec
+            .recipients
+            .iter()
+            .filter(|r| r.fetched.is_some())
+            .map(recipient_status)
+            .collect::<Result<Vec<_>, _>>()?;
         tracing::info!(log_index, ciphertext_deleted, downloaded = downloaded_by.len(), "recalled");
         Ok(Recalled { id, recalled: now, log_index, ciphertext_deleted, downloaded_by })
     }
