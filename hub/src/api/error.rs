@@ -184,7 +184,7 @@ impl From<BlobError> for ApiError {
 impl From<DropError> for ApiError {
     fn from(e: DropError) -> Self {
         match e {
-            DropError::Refused { code, message } => Self::new(code, message),
+            DropError::Refused { code, message, retry_after } => Self { code, message, retry_after },
             DropError::Internal(detail) => Self::internal(detail),
             DropError::Meta(e) => e.into(),
             DropError::Blob(e) => e.into(),

@@ -24,7 +24,7 @@ use tokio_util::io::ReaderStream;
 use super::auth::Authed;
 use super::error::ApiError;
 use super::shared::drop_id;
-pub use crate::byte_range::{ByteRange, RangeError, parse_range};
+use crate::byte_range::RangeError;
 use crate::hub::Hub;
 use crate::service::fetch::Download;
 use crate::service::{Drops, RequestEvidence};

@@ -1,5 +1,6 @@
-//! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking parts of the metadata store, and the agreement rules.
+//! Small helpers the handlers and services share: parsing the drop id from
+//! the path, calling the blocking parts of the metadata store, and the
+//! agreement rules.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
@@ -12,7 +13,6 @@ use super::error::ApiError;
 use super::logging::record_drop;
 use crate::hub::Hub;
 use crate::service::DropError;
-use crate::storage::meta::DropRecord;
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -30,11 +30,6 @@ pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiE
     let id: DropId = raw.parse().map_err(|e: sealdrop_proto::ids::IdError| ApiError::bad_request(e.to_string()))?;
     record_drop(&id);
     Ok(id)
-}
-
-/// Loads a drop, or 404.
-pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
-    hub.meta().drop_record(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
 }
 
 /// The sharing agreement's rules for moving data between parties now: the

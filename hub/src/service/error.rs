@@ -20,6 +20,9 @@ pub enum DropError {
         code: &'static str,
         /// One line for people.
         message: String,
+        /// Seconds the caller should wait before trying again, if waiting
+        /// helps (a quota of open uploads).
+        retry_after: Option<u64>,
     },
     /// A bug or an inconsistency; the detail is logged, never served.
     Internal(String),
@@ -32,7 +35,16 @@ pub enum DropError {
 impl DropError {
     /// A refusal with a code from [`code`].
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Refused { code, message: message.into() }
+        Self::Refused { code, message: message.into(), retry_after: None }
+    }
+
+    /// The same refusal, telling the caller to wait `secs` seconds before
+    /// trying again.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        if let Self::Refused { retry_after, .. } = &mut self {
+            *retry_after = Some(secs);
+        }
+        self
     }
 
     /// `forbidden`.
@@ -95,7 +107,7 @@ impl DropError {
 impl std::fmt::Display for DropError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Refused { code, message } => write!(f, "{code}: {message}"),
+            Self::Refused { code, message, .. } => write!(f, "{code}: {message}"),
             Self::Internal(detail) => write!(f, "internal: {detail}"),
             Self::Meta(e) => write!(f, "database: {e}"),
             Self::Blob(e) => write!(f, "storage: {e}"),

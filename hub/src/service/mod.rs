@@ -6,6 +6,7 @@
 //! nothing here.
 //!
 //! - [`create`]: the sender announces a drop.
+//! - [`upload`]: the sender streams the ciphertext, fresh or continued.
 //! - [`commit`]: the sender's signed manifest makes a drop visible.
 //! - [`fetch`]: a recipient's inbox and download.
 //! - [`ack`]: a recipient's signed receipt; the last one delivers the drop.
@@ -21,6 +22,7 @@ mod error;
 pub mod fetch;
 pub mod reads;
 pub mod recall;
+pub mod upload;
 pub mod withdraw;
 
 use jiff::Timestamp;
