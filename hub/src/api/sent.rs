@@ -10,9 +10,8 @@ use serde::Deserialize;
 
 use super::auth::Authed;
 use super::error::ApiError;
-use super::logging::record_drop;
 use crate::hub::Hub;
-use crate::service::Drops;
+use crate::service::{Drops, record_drop};
 
 /// The query string.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -10,9 +10,8 @@ use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use super::error::ApiError;
-use super::logging::record_drop;
 use crate::hub::Hub;
-use crate::service::DropError;
+use crate::service::{DropError, record_drop};
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.

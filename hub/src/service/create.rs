@@ -19,8 +19,7 @@ use sealdrop_proto::directory::Directory;
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
-use super::{Caller, DropError, Drops, ts};
-use crate::api::logging::record_drop;
+use super::{Caller, DropError, Drops, record_drop, ts};
 use crate::api::shared::agreement_allows;
 use crate::storage::meta::{CreateOutcome, DropRecord, NewDrop};
 

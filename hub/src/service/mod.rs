@@ -73,7 +73,7 @@ impl<'h> Drops<'h> {
     /// wrote itself; a failure here is logged, and start-up cleanup removes
     /// the orphan later. The drop's lock is not taken: that would make the
     /// caller wait for an abandoned upload that may still be streaming.
-    pub async fn discard_files(&self, id: &DropId) {
+    async fn discard_files(&self, id: &DropId) {
         if let Err(e) = self.hub.blobs().delete_upload(id).await {
             tracing::warn!(error = %e, replaced = %id, "could not remove the upload of a replaced drop");
         }
@@ -83,6 +83,13 @@ impl<'h> Drops<'h> {
             tracing::warn!(error = %e, replaced = %id, "could not remove the blob of a replaced drop");
         }
     }
+}
+
+/// Names the drop a request is about on the current span (the request's,
+/// which [`crate::api::logging`] opens), so the request's log line and every
+/// line the operation logs carry it.
+pub fn record_drop(id: &DropId) {
+    tracing::Span::current().record("drop", id.as_str());
 }
 
 /// Runs a metadata call on the blocking pool.
