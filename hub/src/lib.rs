@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod byte_range;
 pub mod check_config;
 pub mod client_addr;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod private_files;
 pub mod quota;
 pub mod rate_limit;
 pub mod sequencer;
+pub mod service;
 pub mod storage;
 pub mod sweeper;
 pub mod tls;

@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sealdrop_proto::api::code;
 use sealdrop_proto::ids::{DropId, PartyId};
 
-use crate::api::ApiError;
 use crate::hub::Hub;
+use crate::service::DropError;
 
 /// The default ciphertext a party may have the hub hold: 128 GiB, two of
 /// the largest drops (`max_upload_bytes`, 64 GiB) at once, or years of a
@@ -152,7 +152,7 @@ impl Upload {
         id: &DropId,
         offset: u64,
         declared: Option<u64>,
-    ) -> Result<Upload, ApiError> {
+    ) -> Result<Upload, DropError> {
         let ledger = hub.quota_ledger();
         let quotas = hub.config().quotas;
         ledger.with(party, |u| u.streaming.insert(id.clone(), offset));
@@ -189,7 +189,7 @@ impl Upload {
 
     /// Counts `n` more bytes of this upload before they are written;
     /// refuses (507) if that takes the party past its bytes quota.
-    pub async fn grow(&mut self, n: u64) -> Result<(), ApiError> {
+    pub async fn grow(&mut self, n: u64) -> Result<(), DropError> {
         self.ledger.with(&self.party, |u| {
             if let Some(bytes) = u.streaming.get_mut(&self.id) {
                 *bytes = bytes.saturating_add(n);
@@ -229,7 +229,7 @@ impl Upload {
 
     /// Reads what rests on the hub for the party, leaving out the drops
     /// with an upload in flight (counted in memory).
-    async fn read_resting(&self) -> Result<Resting, ApiError> {
+    async fn read_resting(&self) -> Result<Resting, DropError> {
         let (in_flight, settled_bytes, settled_uploads) = self.ledger.with(&self.party, |u| {
             (u.streaming.keys().cloned().collect::<Vec<_>>(), u.settled_bytes, u.settled_uploads)
         });
@@ -264,8 +264,8 @@ impl Drop for Upload {
     }
 }
 
-fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> ApiError {
-    ApiError::new(
+fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> DropError {
+    DropError::new(
         code::QUOTA_OPEN_UPLOADS,
         format!(
             "your party `{party}` already has {open} uploads open on this hub, the most it allows \
@@ -275,8 +275,8 @@ fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> ApiError {
     .with_retry_after(60)
 }
 
-fn over_bytes(party: &PartyId, max: u64, held: u64, upload: u64) -> ApiError {
-    ApiError::new(
+fn over_bytes(party: &PartyId, max: u64, held: u64, upload: u64) -> DropError {
+    DropError::new(
         code::QUOTA_HELD_BYTES,
         format!(
             "this upload ({upload} bytes) would take the ciphertext your party `{party}` has on this hub past the \

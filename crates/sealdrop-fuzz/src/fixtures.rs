@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
 use jiff::SignedDuration;
 
-use sealdrop_hub::api::auth::Caller;
+use sealdrop_hub::service::Caller;
 use sealdrop_log::cosign::cosign;
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
 use sealdrop_log::testlog::{GeneratedLog, ORIGIN, TestKeys, drop_id, time_of};

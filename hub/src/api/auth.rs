@@ -21,7 +21,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, Method, Uri};
 use sealdrop_proto::api::code;
 use sealdrop_proto::directory::Directory;
-use sealdrop_proto::ids::{MemberName, PartyId};
+use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::policy::within_clock_skew;
 use sealdrop_proto::request::{
@@ -32,21 +32,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::hub::Hub;
+pub use crate::service::Caller;
 
 /// The largest buffered (JSON) request body.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
-
-/// Who made an authenticated request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's party.
-    pub party: PartyId,
-    /// The member whose key signed the request.
-    pub member: MemberName,
-    /// That member's signing key in the current directory: the only key the
-    /// hub trusts for the caller's manifests and receipts.
-    pub key: NoteVerifierKey,
-}
 
 /// Who signed a request to a route that witnesses may call too: reading
 /// the transfer log and the directory, and storing a cosignature.

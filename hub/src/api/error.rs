@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealdrop_proto::api::{ErrorBody, ErrorDetail, code};
 
+use crate::service::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
 use crate::storage::{BlobError, MetaError};
 
 /// An error served to an API caller.
@@ -116,7 +117,7 @@ impl ApiError {
     /// 500 `internal`: logs `detail` and serves a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(code::INTERNAL, "the hub failed to handle the request; its operator can find the cause in its log")
+        Self::new(code::INTERNAL, INTERNAL_MESSAGE)
     }
 
     /// The stable code.
@@ -166,7 +167,7 @@ impl From<MetaError> for ApiError {
 /// The 507 for a full disk, which operators and senders must tell apart from a bug.
 fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "storage full");
-    ApiError::new(code::INSUFFICIENT_STORAGE, "the hub's storage is full; try again later and tell the hub's operator")
+    ApiError::new(code::INSUFFICIENT_STORAGE, STORAGE_FULL_MESSAGE)
 }
 
 impl From<BlobError> for ApiError {
@@ -175,6 +176,19 @@ impl From<BlobError> for ApiError {
             return storage_full(&e);
         }
         Self::internal(format_args!("storage: {e}"))
+    }
+}
+
+/// A service's refusal keeps its code and message; its failures are
+/// logged and served as any other.
+impl From<DropError> for ApiError {
+    fn from(e: DropError) -> Self {
+        match e {
+            DropError::Refused { code, message, retry_after } => Self { code, message, retry_after },
+            DropError::Internal(detail) => Self::internal(detail),
+            DropError::Meta(e) => e.into(),
+            DropError::Blob(e) => e.into(),
+        }
     }
 }
 

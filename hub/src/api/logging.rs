@@ -4,7 +4,8 @@
 //! The route is the template (`/v1/drops/{id}/content`), never the raw URI,
 //! and nothing from bodies is logged: the hub never sees file names, and its
 //! log must not become a record of content. Handlers and extractors fill in
-//! the party, member and drop on the request's span.
+//! the party, member and drop on the request's span (the drop with
+//! [`crate::service::record_drop`]).
 
 use std::time::Instant;
 
@@ -47,9 +48,4 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         }
     });
     response
-}
-
-/// Records the drop a request is about on the current request span.
-pub fn record_drop(id: &sealdrop_proto::ids::DropId) {
-    tracing::Span::current().record("drop", id.as_str());
 }

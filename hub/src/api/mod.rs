@@ -37,7 +37,7 @@ pub mod openapi;
 pub mod recall;
 pub mod scrape;
 pub mod sent;
-mod shared;
+pub(crate) mod shared;
 pub mod throttle;
 pub mod tlog;
 pub mod unauth_body;

@@ -1,19 +1,13 @@
-//! Small helpers every drop handler needs: parsing the drop id from the path,
-//! loading the drop, calling the blocking parts of the metadata store, making log entries, converting times.
+//! Small helpers the handlers share: parsing the drop id from the path and
+//! calling the blocking parts of the metadata store.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use jiff::Timestamp;
-use sealdrop_log::entry::{EntryError, LogEntry};
-use sealdrop_proto::api::code;
-use sealdrop_proto::directory::{Agreement, Directory};
-use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::policy::{self, DropRefusal, NotInForce};
+use sealdrop_proto::ids::DropId;
 
 use super::error::ApiError;
-use super::logging::record_drop;
 use crate::hub::Hub;
-use crate::storage::meta::DropRecord;
+use crate::service::record_drop;
 use crate::storage::{MetaError, MetaStore};
 
 /// Runs a metadata call on the blocking pool.
@@ -21,17 +15,7 @@ pub async fn meta<R: Send + 'static>(
     hub: &Hub,
     f: impl FnOnce(&dyn MetaStore) -> Result<R, MetaError> + Send + 'static,
 ) -> Result<R, ApiError> {
-    let store = hub.meta();
-    Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-}
-
-/// A log entry's bytes; `too_large` says, in the route's own terms, why an
-/// entry over the 65,535-byte limit was refused.
-pub fn entry_bytes(entry: &LogEntry, too_large: impl FnOnce(String) -> ApiError) -> Result<Vec<u8>, ApiError> {
-    entry.to_bytes().map_err(|e| match e {
-        EntryError::TooLarge(_) => too_large(e.to_string()),
-        EntryError::Invalid(_) => ApiError::internal(e),
-    })
+    Ok(crate::service::blocking_meta(hub, f).await?)
 }
 
 /// The drop id from the path. Parsed after authentication (handlers take the
@@ -41,52 +25,4 @@ pub fn drop_id(path: Result<Path<String>, PathRejection>) -> Result<DropId, ApiE
     let id: DropId = raw.parse().map_err(|e: sealdrop_proto::ids::IdError| ApiError::bad_request(e.to_string()))?;
     record_drop(&id);
     Ok(id)
-}
-
-/// Loads a drop, or 404.
-pub async fn load_drop(hub: &Hub, id: &DropId) -> Result<DropRecord, ApiError> {
-    hub.meta().drop_record(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no drop {id} on this hub")))
-}
-
-/// A stored Unix time as a timestamp.
-pub fn ts(secs: i64) -> Result<Timestamp, ApiError> {
-    Timestamp::from_second(secs).map_err(|e| ApiError::internal(format_args!("stored time {secs}: {e}")))
-}
-
-/// The sharing agreement's rules for moving data between parties now: the
-/// agreement is in the hub's current directory, in force at `now`, and
-/// every one of `parties` (each with the role it plays, for the message:
-/// "your party", "recipient", "sender") is a party to it. Create, commit
-/// and fetch all apply it, so an agreement that ends, or a directory version
-/// that removes it or a party from it, stops all traffic under it at once.
-pub fn agreement_allows<'d>(
-    dir: &'d Directory,
-    agreement: &str,
-    parties: &[(&str, &PartyId)],
-    now: Timestamp,
-) -> Result<&'d Agreement, ApiError> {
-    policy::agreement_allows(dir, agreement, parties.iter().copied(), now).map_err(|refusal| match refusal {
-        DropRefusal::UnknownAgreement => ApiError::new(
-            code::UNKNOWN_AGREEMENT,
-            format!(
-                "agreement `{agreement}` is not in the hub's directory (serial {}): it was never made or has been \
-                 withdrawn; ask the coordinator",
-                dir.serial
-            ),
-        ),
-        DropRefusal::NotInForce(NotInForce::NotYet { valid_from }) => ApiError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
-            format!("agreement `{agreement}` is not in force until {valid_from}: nothing may move under it before then"),
-        ),
-        DropRefusal::NotInForce(NotInForce::Ended { valid_until }) => ApiError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
-            format!(
-                "agreement `{agreement}` ended at {valid_until}: nothing may be sent, committed or fetched under it any more"
-            ),
-        ),
-        DropRefusal::NotInAgreement { role, party } => ApiError::new(
-            code::NOT_IN_AGREEMENT,
-            format!("{role} `{party}` is not a party to agreement `{agreement}` (directory serial {})", dir.serial),
-        ),
-    })
 }

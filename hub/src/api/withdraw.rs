@@ -3,43 +3,18 @@
 //! such a drop stayed open (and showed as waiting in `sealdrop status`)
 //! until its expiry, days later.
 //!
-//! No recipient ever saw an open drop and the transfer log never named it,
-//! so nothing is logged: the hub forgets its rows and deletes what was
-//! uploaded, as the sweeper does at an open drop's expiry. A committed drop
-//! is refused (`conflict`): taking that back is a recall, which is logged.
-//!
-//! The drop's lock is not taken, on purpose: an interrupted sender's upload
-//! may still be streaming and holds it. The rows go in one transaction that
-//! only deletes an open drop, so a commit racing this either wins (and the
-//! withdrawal is refused) or finds the drop gone; an upload still streaming
-//! fails and removes what it wrote itself.
+//! The rules live in [`crate::service::withdraw`]; this is the route.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use sealdrop_proto::api::{DropState, ErrorBody, Withdrawn};
+use sealdrop_proto::api::{ErrorBody, Withdrawn};
 use sealdrop_proto::ids::DropId;
 
 use super::auth::Authed;
-use super::drops::discard_files;
 use super::error::ApiError;
-use super::shared::{drop_id, load_drop};
+use super::shared::drop_id;
 use crate::hub::Hub;
-use crate::storage::meta::DropRecord;
-
-/// Why drop `rec` cannot be withdrawn: it is no longer open.
-fn not_open(rec: &DropRecord) -> ApiError {
-    let id = &rec.id;
-    match rec.state {
-        DropState::Committed => ApiError::conflict(format!(
-            "drop {id} is committed, so its recipients can see it: withdraw only removes a drop that was never \
-             committed; take this one back with `sealdrop recall {id}`"
-        )),
-        DropState::Open => ApiError::conflict(format!("drop {id} is still open; try again")),
-        DropState::Delivered => ApiError::gone(format!("drop {id} was already delivered")),
-        DropState::Expired => ApiError::gone(format!("drop {id} already expired")),
-        DropState::Recalled => ApiError::gone(format!("drop {id} was already recalled")),
-    }
-}
+use crate::service::Drops;
 
 /// `DELETE /v1/drops/{id}`.
 #[utoipa::path(
@@ -67,24 +42,5 @@ pub async fn withdraw(
     Authed { caller, .. }: Authed,
 ) -> Result<axum::Json<Withdrawn>, ApiError> {
     let id = drop_id(path)?;
-    let rec = load_drop(&hub, &id).await?;
-    if rec.sender != caller.party {
-        if rec.recipient(&caller.party).is_some() {
-            return Err(ApiError::forbidden(format!("only the sending party `{}` may withdraw drop {id}", rec.sender)));
-        }
-        return Err(ApiError::not_found(format!("your party `{}` has not sent a drop {id}", caller.party)));
-    }
-    if rec.state != DropState::Open {
-        return Err(not_open(&rec));
-    }
-    if !hub.meta().forget_open_drop(&id).await? {
-        // Committed (or withdrawn by a colleague) since it was read.
-        return Err(match hub.meta().drop_record(&id).await? {
-            Some(now) => not_open(&now),
-            None => ApiError::not_found(format!("drop {id} was already withdrawn")),
-        });
-    }
-    discard_files(&hub, &id).await;
-    tracing::info!(drop = %id, "withdrew a drop its sender never committed");
-    Ok(axum::Json(Withdrawn { id, withdrawn: hub.now() }))
+    Ok(axum::Json(Drops::new(&hub).withdraw(&caller, id).await?))
 }

@@ -3,8 +3,8 @@
 //! client and the hub check it, against the fixture's keys.
 
 use sealdrop::fetch::verify_manifest;
-use sealdrop_hub::api::ack::check_receipt;
-use sealdrop_hub::api::commit::check_manifest;
+use sealdrop_hub::service::ack::check_receipt;
+use sealdrop_hub::service::commit::check_manifest;
 use sealdrop_hub::storage::meta::{ContentDigest, DropRecord, RecipientRecord};
 use sealdrop_proto::api::DropState;
 use sealdrop_proto::directory::{Directory, SignedDirectory};
@@ -47,7 +47,7 @@ pub fn directory(data: &[u8]) -> bool {
 
 /// A sender's signed manifest (`sealdrop/manifest/v1`), checked by the
 /// recipient client (`fetch::verify_manifest`, as islington) and by the hub
-/// at commit (`api::commit::check_manifest`, for a drop created by camden
+/// at commit (`service::commit::check_manifest`, for a drop created by camden
 /// with the fields the manifest claims).
 ///
 /// Asserts: a manifest either accepts is camden's own signature over that

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use sealdrop_hub::api::auth::{AuthedBody, Json, check_body, verify_headers};
-use sealdrop_hub::api::drops::{check_create, check_idempotency_key};
-use sealdrop_hub::api::fetch::parse_range;
+use sealdrop_hub::byte_range::parse_range;
+use sealdrop_hub::service::create::{check_create, check_idempotency_key};
 use sealdrop_proto::api::{
     Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreateDrop, CreatedDrop,
     DirectoryAccepted, DropDetails, ErrorBody, HubInfo, Inbox, InclusionProof, Recall, Recalled, Sent, UploadProgress,
@@ -85,7 +85,7 @@ pub fn request_auth(data: &[u8]) -> bool {
 }
 
 /// A `Range` header value after a first line giving the ciphertext's length:
-/// `"<total>\n<value>"`, parsed with `api::fetch::parse_range`.
+/// `"<total>\n<value>"`, parsed with `byte_range::parse_range`.
 ///
 /// Asserts: a range served lies inside the ciphertext and is not empty.
 pub fn range(data: &[u8]) -> bool {

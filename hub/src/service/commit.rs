@@ -1,0 +1,386 @@
+//! Committing a drop: the sender's signed manifest makes the
+//! uploaded ciphertext visible to the recipients.
+//!
+//! The hub cannot read the ciphertext, but it checks everything it can: the
+//! manifest is signed by the calling member's key from the current directory,
+//! repeats the drop's facts exactly, was encrypted only to current member keys
+//! of the recipient parties (at least one per party), and names the exact
+//! bytes the hub received, whose age header holds exactly one recipient
+//! stanza per key the manifest lists (`sealdrop_proto::age_header`: the
+//! header is not secret, and a drop readable by a key nobody listed must
+//! never reach a recipient). Only then is the blob promoted and the drop
+//! committed, together with its `drop_committed` transfer-log entry (the
+//! manifest verbatim), so recipients never see a drop whose manifest the hub
+//! refused, and the log never misses a drop they can see.
+
+use std::collections::BTreeSet;
+
+use sealdrop_log::entry::LogEntry;
+use sealdrop_proto::age_header;
+use sealdrop_proto::api::{Commit, Committed, DropState, code};
+use sealdrop_proto::directory::Directory;
+use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::note::{open_doc, peek_doc};
+use tokio::io::AsyncReadExt as _;
+
+use super::agreement::agreement_allows;
+use super::{Caller, DropError, Drops, blocking_meta, entry_bytes, ts};
+use crate::hub::Hub;
+use crate::storage::BlobError;
+use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
+use crate::transfer_log::prove_appended;
+
+fn bad_manifest(message: impl Into<String>) -> DropError {
+    DropError::new(code::BAD_MANIFEST, message)
+}
+
+fn list(parties: &[PartyId]) -> String {
+    parties.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Verifies the manifest and checks it against the drop and the directory.
+pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: &str) -> Result<Manifest, DropError> {
+    let m = open_doc::<Manifest>(note, std::slice::from_ref(&caller.key))
+        .map_err(|e| bad_manifest(format!("{e} (only the key of `{}` is accepted)", caller.key.name())))?
+        .doc;
+    let field = |name: &str, found: &dyn std::fmt::Display, expected: &dyn std::fmt::Display| {
+        bad_manifest(format!("manifest field `{name}` is {found} but the drop's is {expected}"))
+    };
+    if m.drop != rec.id {
+        return Err(field("drop", &m.drop, &rec.id));
+    }
+    if m.sender != rec.sender {
+        return Err(field("sender", &m.sender, &rec.sender));
+    }
+    if m.sender_member != caller.member {
+        return Err(field("sender_member", &m.sender_member, &format!("{} (the signing member)", caller.member)));
+    }
+    let mut listed = m.recipients.clone();
+    listed.sort();
+    let mut expected: Vec<PartyId> = rec.recipients.iter().map(|r| r.party.clone()).collect();
+    expected.sort();
+    if listed != expected {
+        return Err(field("recipients", &format!("[{}]", list(&m.recipients)), &format!("[{}]", list(&expected))));
+    }
+    if m.agreement != rec.agreement {
+        return Err(field("agreement", &m.agreement, &rec.agreement));
+    }
+    let created = ts(rec.created)?;
+    if m.created != created {
+        return Err(field("created", &m.created, &created));
+    }
+    let expires = ts(rec.expires)?;
+    if m.expires != expires {
+        return Err(field("expires", &m.expires, &expires));
+    }
+    let mut covered = BTreeSet::new();
+    for e in &m.encrypted_to {
+        let Some((party, member)) = dir.member_by_key_name(&e.key) else {
+            return Err(bad_manifest(format!(
+                "encrypted_to key `{}` is not a member key in the hub's current directory (serial {})",
+                e.key, dir.serial
+            )));
+        };
+        if !expected.contains(&party.id) {
+            return Err(bad_manifest(format!("encrypted_to key `{}` is not a member of a recipient party", e.key)));
+        }
+        if member.age_recipient != e.age_recipient {
+            return Err(bad_manifest(format!(
+                "encrypted_to key `{}` names age recipient {} but the directory lists {}",
+                e.key, e.age_recipient, member.age_recipient
+            )));
+        }
+        covered.insert(party.id.clone());
+    }
+    if let Some(missed) = expected.iter().find(|p| !covered.contains(p)) {
+        return Err(bad_manifest(format!(
+            "no encrypted_to entry for recipient party `{missed}`: nobody there could decrypt"
+        )));
+    }
+    if m.directory_serial > dir.serial {
+        return Err(bad_manifest(format!(
+            "the manifest names directory serial {} but the hub's current directory is serial {}",
+            m.directory_serial, dir.serial
+        )));
+    }
+    Ok(m)
+}
+
+/// Checks the manifest's ciphertext hash and length against what the hub received.
+pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), DropError> {
+    if m.ciphertext_sha256 != received.sha256 || m.ciphertext_len != received.len {
+        return Err(DropError::new(
+            code::HASH_MISMATCH,
+            format!(
+                "the manifest states {} bytes with SHA-256 {} but the hub received {} bytes with SHA-256 {}: \
+                 upload the content again or sign a manifest for what was uploaded",
+                m.ciphertext_len, m.ciphertext_sha256, received.len, received.sha256
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the start of drop `id`'s upload, at most as much as an age header
+/// for `encrypted_to` may take, and applies the one rule about recipient
+/// stanzas ([`age_header::check`]).
+pub async fn check_header(hub: &Hub, id: &DropId, encrypted_to: &[EncryptedTo]) -> Result<(), DropError> {
+    let Some(mut upload) = hub.blobs().open_upload(id).await? else {
+        return Err(DropError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
+    };
+    let limit = age_header::max_header_len(encrypted_to.len());
+    let mut prefix = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let want = chunk.len().min(limit.saturating_sub(prefix.len())).max(1);
+        let n = upload.reader.read(&mut chunk[..want]).await.map_err(DropError::internal)?;
+        prefix.extend_from_slice(&chunk[..n]);
+        match age_header::check(&prefix, encrypted_to, n == 0) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(DropError::new(
+                    code::HEADER_MISMATCH,
+                    format!(
+                        "{e}; encrypt the drop to exactly the keys its manifest lists in encrypted_to, upload it again and commit"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The resume window as an error message shows it: whole hours as hours.
+fn resume_window_text(window: std::time::Duration) -> String {
+    match window.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s => format!("{s} s"),
+    }
+}
+
+impl Drops<'_> {
+    /// A member of the sending party commits drop `id` with its signed
+    /// manifest; the answer carries the log entry's proof.
+    pub async fn commit(&self, caller: &Caller, id: DropId, req: Commit) -> Result<Committed, DropError> {
+        let hub = self.hub;
+        let _lock = hub.locks().lock(&id).await;
+        let rec = self.load(&id).await?;
+        if rec.sender != caller.party {
+            return Err(DropError::forbidden(format!("only the sending party `{}` may commit drop {id}", rec.sender)));
+        }
+        if rec.state != DropState::Open {
+            return Err(DropError::conflict(format!("drop {id} is already committed")));
+        }
+        let Some(upload) = rec.upload.clone() else {
+            return Err(DropError::conflict(format!(
+                "drop {id} has no content yet: upload the content first (an upload that is not committed is \
+                 removed {} after its last activity)",
+                resume_window_text(hub.config().upload_resume_window)
+            )));
+        };
+        // The header check reads storage, so it runs before the log turn (other
+        // commits do not wait on it); the keys it counts come from the same
+        // manifest text `check_manifest` verifies below, and its verdict is
+        // given after that one's, so a manifest that is wrong is named first.
+        let header = match peek_doc::<Manifest>(&req.manifest) {
+            Ok(claimed) => check_header(hub, &id, &claimed.encrypted_to).await,
+            Err(e) => Err(bad_manifest(e.to_string())),
+        };
+        let turn = hub.log_turn().await;
+        let now = hub.now();
+        if rec.expires <= now.as_second() {
+            return Err(DropError::new(
+                code::BAD_EXPIRY,
+                format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
+            ));
+        }
+        let directory = hub.directory();
+        let dir = &directory.directory;
+        // The agreement may have ended, or a new directory version removed a
+        // party from it, since the drop was created.
+        let mut parties = vec![("your party", &rec.sender)];
+        parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
+        agreement_allows(dir, &rec.agreement, &parties, now)?;
+        let manifest = check_manifest(dir, caller, &rec, &req.manifest)?;
+        check_content(&manifest, &upload)?;
+        header?;
+        let log_entry =
+            entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
+                bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
+            })?;
+
+        match hub.blobs().promote(&id).await {
+            Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
+            Err(BlobError::NoUpload(_)) => {
+                hub.meta().set_upload(&id, None, now.as_second()).await?;
+                return Err(DropError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let record = CommitRecord {
+            sender_member: caller.member.clone(),
+            manifest: req.manifest,
+            content: upload,
+            committed: now.as_second(),
+            log_entry,
+        };
+        let known_size = req.known_size;
+        let committed: Result<_, DropError> = async {
+            let Some(index) = hub.meta().commit_drop(&id, &record, Box::new(turn)).await? else { return Ok(None) };
+            Ok(Some((index, blocking_meta(hub, move |m| prove_appended(m, index, known_size)).await?)))
+        }
+        .await;
+        let Ok(Some((log_index, proof))) = committed else {
+            // The drop stays open and invisible; take the blob back out so the
+            // files agree with the database, and have the sender upload again.
+            if let Err(e) = hub.blobs().delete_blob(&id).await {
+                tracing::warn!(error = %e, "could not remove the blob of a failed commit");
+            }
+            hub.meta().set_upload(&id, None, now.as_second()).await?;
+            committed?;
+            return Err(DropError::conflict(format!("drop {id} changed during the commit: upload the content again")));
+        };
+        crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_DB);
+        tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
+        Ok(Committed { id, committed: now, log_index, proof: Some(proof) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::test_support::{caller_of, sample};
+    use crate::storage::meta::RecipientRecord;
+    use sealdrop_proto::drop::EncryptedTo;
+    use sealdrop_proto::ids::DropId;
+    use sealdrop_proto::keys::MemberSecretKey;
+    use sealdrop_proto::note::sign_doc;
+
+    struct Case {
+        keys: Vec<MemberSecretKey>,
+        dir: Directory,
+        rec: DropRecord,
+        manifest: Manifest,
+    }
+
+    fn case() -> Case {
+        let (_, keys, dir) = sample();
+        let id = DropId::random();
+        let parties: Vec<PartyId> = ["islington", "hackney"].iter().map(|p| p.parse().unwrap()).collect();
+        let rec = DropRecord {
+            id: id.clone(),
+            sender: keys[0].party.clone(),
+            sender_member: keys[0].member.clone(),
+            agreement: "inner-fsm".into(),
+            created: 1_780_000_000,
+            expires: 1_780_086_400,
+            state: DropState::Open,
+            upload: Some(ContentDigest { sha256: "ab".repeat(32), len: 42 }),
+            content: None,
+            committed: None,
+            manifest: None,
+            deleted: None,
+            commit_index: None,
+            end_index: None,
+            recipients: parties
+                .iter()
+                .map(|p| RecipientRecord {
+                    party: p.clone(),
+                    fetched: None,
+                    acknowledged: None,
+                    ack_member: None,
+                    receipt: None,
+                    downloads: 0,
+                    fetch_index: None,
+                    ack_index: None,
+                })
+                .collect(),
+        };
+        let manifest = Manifest {
+            drop: id,
+            sender: keys[0].party.clone(),
+            sender_member: keys[0].member.clone(),
+            recipients: vec![parties[1].clone(), parties[0].clone()],
+            encrypted_to: keys[1..3]
+                .iter()
+                .map(|k| EncryptedTo { key: k.signing.name().to_owned(), age_recipient: k.public().age_recipient })
+                .collect(),
+            agreement: "inner-fsm".into(),
+            directory_serial: dir.serial,
+            ciphertext_sha256: "ab".repeat(32),
+            ciphertext_len: 42,
+            created: ts(rec.created).unwrap(),
+            expires: ts(rec.expires).unwrap(),
+        };
+        Case { keys, dir, rec, manifest }
+    }
+
+    fn check(c: &Case, m: &Manifest, signer: &MemberSecretKey) -> Result<Manifest, DropError> {
+        let caller = caller_of(&c.dir, &c.keys[0]);
+        check_manifest(&c.dir, &caller, &c.rec, &sign_doc(m, &signer.signing))
+    }
+
+    fn refused(c: &Case, edit: impl FnOnce(&mut Manifest), needle: &str) {
+        let mut m = c.manifest.clone();
+        edit(&mut m);
+        let err = check(c, &m, &c.keys[0]).unwrap_err();
+        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert!(err.message().contains(needle), "{needle:?} not in {:?}", err.message());
+    }
+
+    #[test]
+    fn a_matching_manifest_passes() {
+        let c = case();
+        let m = check(&c, &c.manifest, &c.keys[0]).unwrap();
+        check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn only_the_calling_members_signature_counts() {
+        let c = case();
+        let err = check(&c, &c.manifest, &c.keys[1]).unwrap_err();
+        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert!(err.message().contains("camden/data-team"), "{}", err.message());
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        let c = case();
+        refused(&c, |m| m.drop = DropId::random(), "`drop`");
+        refused(&c, |m| m.sender = "hackney".parse().unwrap(), "`sender`");
+        refused(&c, |m| m.sender_member = "someone".parse().unwrap(), "`sender_member`");
+        refused(&c, |m| m.recipients.truncate(1), "`recipients`");
+        refused(&c, |m| m.recipients.push("islington".parse().unwrap()), "`recipients`");
+        refused(&c, |m| m.agreement = "other".into(), "`agreement`");
+        refused(&c, |m| m.created = ts(1).unwrap(), "`created`");
+        refused(&c, |m| m.expires = ts(1).unwrap(), "`expires`");
+        refused(&c, |m| m.directory_serial = 99, "serial 99");
+        refused(&c, |m| m.encrypted_to.truncate(1), "recipient party `hackney`");
+        refused(&c, |m| m.encrypted_to[0].key = "islington/nobody".into(), "not a member key");
+        let barnet = c.keys[3].signing.name().to_owned();
+        refused(&c, |m| m.encrypted_to[0].key = barnet, "not a member of a recipient party");
+        let wrong_age = c.keys[2].public().age_recipient;
+        refused(&c, |m| m.encrypted_to[0].age_recipient = wrong_age, "names age recipient");
+    }
+
+    #[test]
+    fn content_must_match_what_was_received() {
+        let c = case();
+        let mut m = c.manifest.clone();
+        m.ciphertext_len = 43;
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+        m.ciphertext_len = 42;
+        m.ciphertext_sha256 = "cd".repeat(32);
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+    }
+
+    #[test]
+    fn the_resume_window_is_shown_in_hours_when_whole() {
+        use std::time::Duration;
+        assert_eq!(resume_window_text(Duration::from_secs(86_400)), "24 h");
+        assert_eq!(resume_window_text(Duration::from_secs(7_200)), "2 h");
+        assert_eq!(resume_window_text(Duration::from_secs(5_400)), "5400 s");
+        assert_eq!(resume_window_text(Duration::from_secs(60)), "60 s");
+    }
+}
