@@ -214,7 +214,7 @@ pub async fn commit(
     };
     let turn = hub.log_turn().await;
     let now = hub.now();
-    if rec.expires <= now.as_second() {
+    if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
         return Err(ApiError::new(
             code::BAD_EXPIRY,
             format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
