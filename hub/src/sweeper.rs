@@ -153,7 +153,11 @@ impl Hub {
             }
             return Ok(());
         }
-        let reason = if item.expires <= now { DeletionReason::Expired } else { DeletionReason::AgreementEnded };
+        let reason = if sealdrop_proto::policy::drop_expired(item.expires, now) {
+            DeletionReason::Expired
+        } else {
+            DeletionReason::AgreementEnded
+        };
         // The entry's time is read now, in the log's turn (see
         // `Hub::log_turn`), not at the start of the sweep: requests may have
         // logged later times since.

@@ -178,6 +178,32 @@ async fn expiry_deletes_the_ciphertext_logs_it_and_shows_non_delivery() {
 }
 
 #[tokio::test]
+async fn a_receipt_at_the_expiry_second_is_refused_before_the_sweeper_runs() {
+    // A recipient that downloaded in time but acknowledges from the second
+    // of the expiry on, while the sweeper has not deleted the drop yet: the
+    // offline audit fails any acknowledgement logged then, so the hub must
+    // refuse it, as it refuses the download.
+    let mut w = World::start_lifecycle().await;
+    let islington = &w.keys.islington;
+    let data = w.ciphertext(&["islington"], 5000);
+    let drop = w.send_expiring(&["islington"], &data, 2 * DAY).await;
+    let body = w.get(islington, &format!("/v1/drops/{}/content", drop.id)).await.bytes().await.unwrap();
+    assert_eq!(body.as_ref(), data.as_slice());
+    w.advance(2 * DAY);
+    assert_eq!(w.now(), drop.expires.as_second(), "the clock stands at the expiry second");
+    let ack = w.receipt(islington, &drop.id, &data);
+    let msg = err(w.post(islington, &format!("/v1/drops/{}/ack", drop.id), &ack).await, 410, code::GONE).await;
+    assert!(msg.contains("expired"), "{msg}");
+    assert!(w.has_blob(&drop.id), "the sweeper has not run: only the rule refused the receipt");
+    assert!(!w.entries().await.iter().any(|e| matches!(e, LogEntry::DropAcknowledged { .. })));
+    // The sweeper then ends it as expired, not delivered, and the log audits clean.
+    assert_eq!(w.hub().sweep().await.unwrap().expired, 1);
+    assert_eq!(w.sent_drop(&drop.id).await.state, DropState::Expired);
+    w.audit_passes().await;
+    w.stop().await;
+}
+
+#[tokio::test]
 async fn a_drop_never_committed_is_removed_at_its_expiry_without_a_log_entry() {
     let mut w = World::start_lifecycle().await;
     let camden = &w.keys.camden;

@@ -13,6 +13,8 @@
 //!   the agreement's end; the hub trims a request up to
 //!   [`MAX_CLOCK_SKEW_SECS`] past the limit (the sender's clock may run
 //!   ahead) instead of refusing it.
+//! - [`drop_expired`]: a drop is expired from the exact second of its
+//!   expiry.
 //! - [`within_clock_skew`]: a signed request's time is at most
 //!   [`MAX_CLOCK_SKEW_SECS`] from the time it is judged (or logged) at.
 //! - [`revoked_key_vouches`] / [`manifest_keys`]: a key revoked at T vouches
@@ -124,6 +126,14 @@ pub fn drop_expiry(a: &Agreement, now: Timestamp, requested: Timestamp) -> Resul
         return Err(ExpiryRefusal::OutlivesAgreement);
     }
     Ok(expires)
+}
+
+/// Whether a drop that expires at `expires` is expired at `now`, both in
+/// Unix seconds: from the exact second of its expiry on, nothing more may
+/// happen to it (no commit, no download). Seconds, since the hub stores the
+/// expiry as whole seconds and compares the second it acts in.
+pub fn drop_expired(expires: i64, now: i64) -> bool {
+    expires <= now
 }
 
 /// Why a sender may not ask for a drop under `a`, made at `now`, to wait
@@ -258,6 +268,14 @@ mod tests {
         let near_end = ts(end - 10 * SECONDS_PER_DAY);
         assert_eq!(drop_expiry(&a, near_end, ts(end)), Ok(end));
         assert_eq!(drop_expiry(&a, near_end, ts(end + 1)), Err(ExpiryRefusal::OutlivesAgreement));
+    }
+
+    #[test]
+    fn a_drop_is_expired_from_the_second_of_its_expiry() {
+        let expires = 1_800_000_000;
+        assert!(!drop_expired(expires, expires - 1));
+        assert!(drop_expired(expires, expires));
+        assert!(drop_expired(expires, expires + 1));
     }
 
     #[test]

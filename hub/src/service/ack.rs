@@ -21,7 +21,7 @@ use sealdrop_proto::drop::Receipt;
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::note::open_doc;
 
-use super::{Caller, DropError, Drops, blocking_meta, entry_bytes};
+use super::{Caller, DropError, Drops, blocking_meta, entry_bytes, ts};
 use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
 use crate::transfer_log::{hub_entry, prove_appended};
 
@@ -107,6 +107,16 @@ impl Drops<'_> {
         }
         let turn = hub.log_turn().await;
         let now = hub.now();
+        // The rule the offline audit applies to every acknowledgement in the
+        // log: none at or after the drop's expiry, even before the sweeper
+        // has deleted it (a receipt then would make the log fail its audit).
+        if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
+            return Err(DropError::gone(format!(
+                "drop {id} expired at {} before your party acknowledged it: the sender's records show it as not \
+                 delivered to you",
+                ts(rec.expires)?
+            )));
+        }
         let acknowledged = LogEntry::DropAcknowledged { acknowledged: now, receipt: req.receipt.clone() };
         let log_entry =
             entry_bytes(&acknowledged, |e| bad_receipt(format!("{e}: the receipt is too large for the transfer log")))?;

@@ -189,7 +189,7 @@ impl Drops<'_> {
         };
         let turn = hub.log_turn().await;
         let now = hub.now();
-        if rec.expires <= now.as_second() {
+        if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::new(
                 code::BAD_EXPIRY,
                 format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),

@@ -132,7 +132,7 @@ impl Drops<'_> {
         }
         let turn = hub.log_turn().await;
         let now = hub.now();
-        if rec.expires <= now.as_second() {
+        if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::gone(format!(
                 "drop {id} expired at {}: ask the sender to send it again",
                 ts(rec.expires)?

@@ -23,13 +23,18 @@
 //!   [`AuditReport::used_after_revocation`], not failed: the hub was right
 //!   to accept it then;
 //! - **lifecycle**: entry times never go backwards; a drop is committed once,
-//!   by and to parties of its agreement; nothing is fetched, acknowledged,
-//!   recalled or deleted that was not committed, nor after its deletion;
-//!   fetches and acknowledgements only by recipient parties, one
-//!   acknowledgement per party, with the manifest's hash and length, not
-//!   after expiry; an acknowledgement only after a download by that party,
-//!   and at most [`crate::policy::MAX_DOWNLOADS_PER_PARTY`] downloads per
-//!   party (every one is still counted and reported);
+//!   by and to parties of its agreement, while it is in force, before the
+//!   second of its expiry, and with an expiry the hub could have stored under
+//!   a directory version its creation may have read (`policy::drop_expiry`:
+//!   within the agreement's longest wait and end); nothing is fetched,
+//!   acknowledged, recalled or deleted that was not committed, nor after its
+//!   deletion; fetches and acknowledgements only by recipient parties, one
+//!   acknowledgement per party, with the manifest's hash and length; no
+//!   fetch from the second of the expiry on (`policy::drop_expired`, as the
+//!   hub decides), no acknowledgement after it; an acknowledgement only
+//!   after a download by that party, and at most
+//!   [`crate::policy::MAX_DOWNLOADS_PER_PARTY`] downloads per party (every
+//!   one is still counted and reported);
 //!   - a fetch only while the drop's agreement, in the directory in force,
 //!     is in force (`valid_from <= time < valid_until`) and still includes
 //!     both the fetching party and the sender (an acknowledgement moves no
@@ -150,6 +155,8 @@ fn verify_in(input: AuditInput<'_>, chunk: usize, batch: usize) -> AuditReport {
         versions: BTreeMap::new(),
         current: None,
         published: BTreeSet::new(),
+        enforced: Vec::new(),
+        superseded: None,
         last_time: None,
         drops: HashMap::new(),
         nonces: HashMap::new(),

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use ed25519_dalek::{Signature, VerifyingKey};
 use jiff::Timestamp;
 
+use sealdrop_proto::directory::Agreement;
 use sealdrop_proto::drop::{Manifest, Receipt, is_sha256_hex};
 use sealdrop_proto::ids::{DropId, PartyId, key_name};
-use sealdrop_proto::policy::outsiders;
+use sealdrop_proto::policy::{ExpiryRefusal, agreement_in_force, drop_expired, drop_expiry, outsiders};
 
 use super::parse::{Parsed, Signed};
 use super::report::{AuditReport, UseAfterRevocation};
@@ -57,6 +58,17 @@ impl DropSlot {
     }
 }
 
+/// A directory version the hub enforced, and until when a drop's creation
+/// may have read it. Creation is not logged, and the hub swaps a new version
+/// in after logging its publication, still holding the log turn: the old one
+/// may be read until the entry after that publication.
+pub(super) struct Enforced {
+    version: Arc<DirVersion>,
+    /// The time of the first entry after its successor's publication; `None`
+    /// while a create may still read it.
+    read_until: Option<Timestamp>,
+}
+
 pub(super) struct Auditor {
     pub(super) log_key: VerifyingKey,
     pub(super) log_key_name: Arc<str>,
@@ -65,6 +77,11 @@ pub(super) struct Auditor {
     pub(super) versions: BTreeMap<u64, Arc<DirVersion>>,
     pub(super) current: Option<Arc<DirVersion>>,
     pub(super) published: BTreeSet<u64>,
+    /// Every version published so far, in log order: the manifest's expiry is
+    /// checked against those its drop's creation may have read.
+    pub(super) enforced: Vec<Enforced>,
+    /// `enforced[i]` was just superseded: the next entry's time ends its reading.
+    pub(super) superseded: Option<usize>,
     pub(super) last_time: Option<Timestamp>,
     pub(super) drops: HashMap<DropId, DropSlot>,
     /// SHA-256 of each logged fetch or recall request's key name and nonce.
@@ -91,6 +108,9 @@ impl Auditor {
             self.fail(Some(index), format!("its time {t} is before the previous entry's time {last}"));
         }
         self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+        if let Some(old) = self.superseded.take() {
+            self.enforced[old].read_until = Some(t);
+        }
     }
 
     fn directory(&mut self, index: u64) -> Option<Arc<DirVersion>> {
@@ -161,6 +181,10 @@ impl Auditor {
                 v.sha256
             ));
         }
+        if !self.enforced.is_empty() {
+            self.superseded = Some(self.enforced.len() - 1);
+        }
+        self.enforced.push(Enforced { version: v.clone(), read_until: None });
         self.current = Some(v);
     }
 
@@ -201,7 +225,7 @@ impl Auditor {
                 }
             }
             DeletionReason::Expired => {
-                if time < d.expires {
+                if !drop_expired(d.expires.as_second(), time.as_second()) {
                     problems
                         .push(format!("drop {drop} is deleted as expired at {time}, before its expiry {}", d.expires));
                 }
@@ -260,12 +284,20 @@ impl Auditor {
         match dir.agreements.get(&m.agreement) {
             None => problems.push(format!("its agreement `{}` is not in directory {}", m.agreement, dir.serial)),
             Some(a) => {
+                if agreement_in_force(a, committed).is_err() {
+                    problems.push(format!(
+                        "it is committed at {committed}, when agreement `{}` was not in force \
+                         (directory {}: from {} until {})",
+                        m.agreement, dir.serial, a.valid_from, a.valid_until
+                    ));
+                }
                 if outsiders(a, [&m.sender]).next().is_some() {
                     problems.push(format!("the sender {} is not a party to agreement `{}`", m.sender, m.agreement));
                 }
                 for r in outsiders(a, &m.recipients) {
                     problems.push(format!("the recipient {r} is not a party to agreement `{}`", m.agreement));
                 }
+                problems.extend(self.expiry_problem(&m, a));
             }
         }
         if m.recipients.is_empty() {
@@ -280,8 +312,8 @@ impl Auditor {
         if !is_sha256_hex(&m.ciphertext_sha256) {
             problems.push("its ciphertext hash is not a lowercase hex SHA-256".into());
         }
-        if committed > m.expires {
-            problems.push(format!("it is committed at {committed}, after its expiry {}", m.expires));
+        if drop_expired(m.expires.as_second(), committed.as_second()) {
+            problems.push(format!("it is committed at {committed}, when it had expired at {}", m.expires));
         }
         for p in problems {
             self.fail(Some(index), format!("drop {}: {p}", m.drop));
@@ -304,6 +336,34 @@ impl Auditor {
                 recalled: None,
             })),
         );
+    }
+
+    /// Why the hub could not have set the manifest's expiry, if it could not.
+    /// The hub stores [`drop_expiry`] of the sender's request at creation,
+    /// under the directory version it read then, so a stored expiry is one
+    /// that rule gives back unchanged when asked for exactly it (a request
+    /// trimmed within the clock skew is stored trimmed). Any version the
+    /// creation may have read will do; the refusal named is that under `a`,
+    /// the agreement in force at the commit.
+    fn expiry_problem(&self, m: &Manifest, a: &Agreement) -> Option<String> {
+        let (created, expires) = (m.created, m.expires);
+        let stored_by_hub = |a: &Agreement| drop_expiry(a, created, expires) == Ok(expires.as_second());
+        let readable = self.enforced.iter().filter(|e| e.read_until.is_none_or(|t| t >= created));
+        if readable.filter_map(|e| e.version.agreements.get(&m.agreement)).any(stored_by_hub) {
+            return None;
+        }
+        let days = a.max_expiry_days;
+        Some(match drop_expiry(a, created, expires) {
+            Err(ExpiryRefusal::NotInFuture) => format!("its expiry {expires} is not after its creation {created}"),
+            Err(ExpiryRefusal::OutlivesAgreement) => {
+                format!("its expiry {expires} is after agreement `{}` ends at {}", a.id, a.valid_until)
+            }
+            Ok(_) | Err(ExpiryRefusal::BeyondLongestWait) => format!(
+                "its expiry {expires} is more than {days} days after its creation {created}: agreement `{}` lets a \
+                 drop wait at most {days} days",
+                a.id
+            ),
+        })
     }
 
     fn fetched(&mut self, index: u64, drop: &DropId, party: &PartyId, fetched: Timestamp, req: &SignedRequest) {
@@ -334,8 +394,8 @@ impl Auditor {
         if !d.recipients.contains(party) {
             problems.push(format!("drop {drop} is fetched by {party}, which is not one of its recipients"));
         }
-        if fetched > d.expires {
-            problems.push(format!("drop {drop} is fetched at {fetched}, after its expiry {}", d.expires));
+        if drop_expired(d.expires.as_second(), fetched.as_second()) {
+            problems.push(format!("drop {drop} is fetched at {fetched}, when it had expired at {}", d.expires));
         }
         // The agreement, as the directory in force has it now.
         let agreement = &d.agreement;
@@ -422,8 +482,8 @@ impl Auditor {
                 r.ciphertext_sha256, r.ciphertext_len, d.sha256, d.len
             ));
         }
-        if at > d.expires {
-            problems.push(format!("it is acknowledged at {at}, after its expiry {}", d.expires));
+        if drop_expired(d.expires.as_second(), at.as_second()) {
+            problems.push(format!("it is acknowledged at {at}, when it had expired at {}", d.expires));
         }
         if first_ack {
             self.report.drops_acknowledged += 1;
@@ -544,15 +604,20 @@ mod tests {
         /// A drop from party `sender` to parties `to`, under directory 2.
         fn commit(&mut self, sender: usize, to: &[usize]) -> (u64, DropId) {
             let t = self.now();
+            self.commit_made(sender, to, t - SignedDuration::from_secs(60), t + SignedDuration::from_hours(24 * 7))
+        }
+
+        /// Like [`Scenario::commit`], with the manifest's `created` and `expires` given.
+        fn commit_made(
+            &mut self,
+            sender: usize,
+            to: &[usize],
+            created: Timestamp,
+            expires: Timestamp,
+        ) -> (u64, DropId) {
+            let t = self.now();
             let to: Vec<PartyId> = to.iter().map(|&p| self.party(p)).collect();
-            let m = self.log.keys.manifest(
-                DropId::random(),
-                &self.party(sender),
-                &to,
-                2,
-                t - SignedDuration::from_secs(60),
-                t + SignedDuration::from_hours(24 * 7),
-            );
+            let m = self.log.keys.manifest(DropId::random(), &self.party(sender), &to, 2, created, expires);
             let i = self.push(self.log.keys.commit_entry(t, &m));
             (i, m.drop)
         }
@@ -1068,5 +1133,134 @@ mod tests {
         s.ack(c, 1);
         s.delete(&drop, DeletionReason::Delivered);
         assert!(s.audit().ok());
+    }
+
+    #[test]
+    fn a_commit_while_the_agreement_is_not_in_force_fails() {
+        // Directory 3 ends the agreement at the commit's second exactly: refused, as the hub does.
+        let mut s = Scenario::new();
+        let end = time_of(s.next() + 1);
+        s.publish(|d| d.agreements[0].valid_until = end);
+        let (commit, drop) = s.commit(0, &[1]);
+        assert_eq!(time_of(commit), end);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                commit,
+                &format!(
+                    "drop {drop}: it is committed at {end}, when agreement `{AGREEMENT}` was not in force (directory 3: from 2026-01-01T00:00:00Z until {end})"
+                ),
+            )],
+        );
+
+        // Not yet in force.
+        let mut s = Scenario::new();
+        s.publish(|d| d.agreements[0].valid_from = "2029-01-01T00:00:00Z".parse().unwrap());
+        let (commit, drop) = s.commit(0, &[1]);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(
+                commit,
+                &format!(
+                    "drop {drop}: it is committed at {}, when agreement `{AGREEMENT}` was not in force (directory 3: from 2029-01-01T00:00:00Z until 2030-01-01T00:00:00Z)",
+                    time_of(commit)
+                ),
+            )],
+        );
+
+        // A second before the end: in force.
+        let mut s = Scenario::new();
+        let end = time_of(s.next() + 2);
+        s.publish(|d| d.agreements[0].valid_until = end);
+        s.commit(0, &[1]);
+        let r = s.audit();
+        assert!(r.ok(), "{r}");
+    }
+
+    #[test]
+    fn a_commit_or_fetch_at_the_second_of_expiry_fails() {
+        // Fetched at exactly its expiry: the hub refuses from that second on.
+        let mut s = Scenario::new();
+        let t = s.now();
+        let expires = time_of(s.next() + 1);
+        let (_, drop) = s.commit_made(0, &[1], t - SignedDuration::from_secs(60), expires);
+        let fetch = s.fetch(&drop, 1);
+        let r = s.audit();
+        assert_fails(&r, &[(fetch, &format!("drop {drop} is fetched at {expires}, when it had expired at {expires}"))]);
+
+        // Committed at exactly its expiry.
+        let mut s = Scenario::new();
+        let t = s.now();
+        let (commit, drop) = s.commit_made(0, &[1], t - SignedDuration::from_secs(60), t);
+        let r = s.audit();
+        assert_fails(&r, &[(commit, &format!("drop {drop}: it is committed at {t}, when it had expired at {t}"))]);
+
+        // Committed and fetched a second before its expiry: fine.
+        let mut s = Scenario::new();
+        let t = s.now();
+        let (_, drop) = s.commit_made(0, &[1], t - SignedDuration::from_secs(60), time_of(s.next() + 2));
+        s.fetch(&drop, 1);
+        let r = s.audit();
+        assert!(r.ok(), "{r}");
+    }
+
+    #[test]
+    fn a_manifest_expiry_beyond_the_agreements_longest_wait_fails() {
+        let days30 = SignedDuration::from_hours(24 * 30);
+        let second = SignedDuration::from_secs(1);
+        // The hub trims a request up to the clock skew beyond the longest
+        // wait to it, so it never stores an expiry past it; exactly the
+        // longest wait is what such a request is trimmed to, and passes.
+        for (beyond, ok) in
+            [(SignedDuration::ZERO, true), (second, false), (SignedDuration::from_secs(MAX_CLOCK_SKEW_SECS), false)]
+        {
+            let mut s = Scenario::new();
+            let created = s.now() - SignedDuration::from_secs(60);
+            let expires = created + days30 + beyond;
+            let (commit, drop) = s.commit_made(0, &[1], created, expires);
+            let r = s.audit();
+            if ok {
+                assert!(r.ok(), "{r}");
+            } else {
+                assert_fails(
+                    &r,
+                    &[(
+                        commit,
+                        &format!(
+                            "drop {drop}: its expiry {expires} is more than 30 days after its creation {created}: agreement `{AGREEMENT}` lets a drop wait at most 30 days"
+                        ),
+                    )],
+                );
+            }
+        }
+
+        // Beyond the agreement's end, under the only version the creation could read.
+        let mut s = Scenario::new();
+        let end = s.now() + SignedDuration::from_hours(24 * 10);
+        s.publish(|d| d.agreements[0].valid_until = end);
+        s.commit(1, &[0]);
+        let created = s.now();
+        let expires = end + second;
+        let (commit, drop) = s.commit_made(0, &[1], created, expires);
+        let r = s.audit();
+        assert_fails(
+            &r,
+            &[(commit, &format!("drop {drop}: its expiry {expires} is after agreement `{AGREEMENT}` ends at {end}"))],
+        );
+
+        // Created under directory 2, committed after directory 3 shortened
+        // the agreement's wait and end: the hub rightly stored it, and the
+        // log passes.
+        let mut s = Scenario::new();
+        let created = s.now() - SignedDuration::from_secs(60);
+        s.publish(|d| {
+            d.agreements[0].max_expiry_days = 7;
+            d.agreements[0].valid_until = created + SignedDuration::from_hours(24 * 20);
+        });
+        s.commit_made(0, &[1], created, created + days30);
+        let r = s.audit();
+        assert!(r.ok(), "{r}");
     }
 }
