@@ -255,9 +255,10 @@ error_codes! {
     BadKeyName = "bad_key_name" => None, Input;
     /// A command-line option's value is not allowed, or options do not go together.
     BadOption = "bad_option" => None, Input;
-    /// The output path or format cannot be used.
+    /// An output path cannot be used, e.g. a secret key file named `.pub`.
     BadOutput = "bad_output" => None, Input;
-    /// A reference (drop, journal entry or file) names nothing the client knows.
+    /// The reference list of parties `directory new` reads (a CSV like
+    /// `keys-example/london-local-authorities.csv`) cannot be read.
     BadReference = "bad_reference" => None, Input;
     /// The hub's answer could not be read: it may be a proxy or a newer hub.
     BadResponse = "bad_response" => None, Other;
@@ -343,7 +344,7 @@ error_codes! {
     LogStateInvalid = "log_state_invalid" => None, Verification;
     /// The transfer log's entry does not say what the hub claimed.
     LogWrongEntry = "log_wrong_entry" => None, Verification;
-    /// A member of that name already exists in the party.
+    /// The member already has a key (a card) in the directory: one key a member.
     MemberExists = "member_exists" => None, Input;
     /// A row of a merged part does not match its header.
     MergeBadRow = "merge_bad_row" => None, Input;
@@ -383,7 +384,8 @@ error_codes! {
     NoWitnessKey = "no_witness_key" => None, Input;
     /// A drop is not encrypted to this member's key.
     NotEncryptedToYou = "not_encrypted_to_you" => None, Input;
-    /// A party or member named is not in the directory.
+    /// This member's own key is not in the signed directory: send its card
+    /// (`sealdrop key show`) to the coordinator.
     NotInDirectory = "not_in_directory" => None, Input;
     /// An input file is not UTF-8.
     NotUtf8 = "not_utf8" => None, Input;
@@ -397,7 +399,7 @@ error_codes! {
     ReadFailed = "read_failed" => None, Other;
     /// A table row is longer than the client reads.
     RowTooLong = "row_too_long" => None, Input;
-    /// A file holding secrets may be read by others: make it private.
+    /// A file secrets are written to cannot be made private (mode 0600).
     SecretFileNotPrivate = "secret_file_not_private" => None, Input;
     /// A file to send looks like a secret key: it is not sent.
     SecretKeyInDrop = "secret_key_in_drop" => None, Input;
