@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::{describe_char, shown, shown_path};
 
 /// Bytes per read of an input file and per write of an extracted one: few,
@@ -48,17 +48,18 @@ pub struct Plan {
 /// Lists what `paths` would put in the archive, checking every entry.
 pub fn plan(paths: &[PathBuf]) -> Result<Plan> {
     if paths.is_empty() {
-        return Err(Error::input("no_paths", "nothing to send: name at least one file or folder"));
+        return Err(Error::new(ErrorCode::NoPaths, "nothing to send: name at least one file or folder"));
     }
     let mut plan = Plan::default();
     let mut top = std::collections::BTreeSet::new();
     for p in paths {
-        let meta = std::fs::symlink_metadata(p)
-            .map_err(|e| Error::input("path_missing", format!("cannot read {}: {e}; check the path", shown_path(p))))?;
+        let meta = std::fs::symlink_metadata(p).map_err(|e| {
+            Error::new(ErrorCode::PathMissing, format!("cannot read {}: {e}; check the path", shown_path(p)))
+        })?;
         let name = top_level_name(p)?;
         if !top.insert(name.clone()) {
-            return Err(Error::input(
-                "duplicate_name",
+            return Err(Error::new(
+                ErrorCode::DuplicateName,
                 format!("two of the paths are both called {}; rename one or put them in a folder", shown(&name)),
             ));
         }
@@ -74,7 +75,7 @@ fn top_level_name(p: &Path) -> Result<String> {
         None => std::fs::canonicalize(p).ok().and_then(|c| c.file_name().map(|n| n.to_owned())),
     };
     let name = name.and_then(|n| n.to_str().map(str::to_owned)).filter(|n| !n.is_empty()).ok_or_else(|| {
-        Error::input("unsupported_file", format!("{} has no usable UTF-8 name; rename it", shown_path(p)))
+        Error::new(ErrorCode::UnsupportedFile, format!("{} has no usable UTF-8 name; rename it", shown_path(p)))
     })?;
     refuse_unsafe_name(p, &name)?;
     Ok(name)
@@ -85,8 +86,8 @@ fn top_level_name(p: &Path) -> Result<String> {
 /// override. Said here, before anything is encrypted or sent.
 fn refuse_unsafe_name(path: &Path, name: &str) -> Result<()> {
     match crate::names::unsafe_char(name) {
-        Some(c) => Err(Error::input(
-            "unsupported_file",
+        Some(c) => Err(Error::new(
+            ErrorCode::UnsupportedFile,
             format!(
                 "{} has {} in its name, which recipients refuse (it can disguise a name or drive a terminal); rename it",
                 shown_path(path),
@@ -100,8 +101,8 @@ fn refuse_unsafe_name(path: &Path, name: &str) -> Result<()> {
 fn add(plan: &mut Plan, path: &Path, name: &str, meta: &std::fs::Metadata) -> Result<()> {
     let ft = meta.file_type();
     if ft.is_symlink() {
-        return Err(Error::input(
-            "unsupported_file",
+        return Err(Error::new(
+            ErrorCode::UnsupportedFile,
             format!(
                 "{} is a symbolic link; sealdrop sends only regular files and folders: give the file it points to instead",
                 shown_path(path)
@@ -115,8 +116,8 @@ fn add(plan: &mut Plan, path: &Path, name: &str, meta: &std::fs::Metadata) -> Re
         return Ok(());
     }
     if !ft.is_dir() {
-        return Err(Error::input(
-            "unsupported_file",
+        return Err(Error::new(
+            ErrorCode::UnsupportedFile,
             format!(
                 "{} is a device, socket or pipe; sealdrop sends only regular files and folders: leave it out",
                 shown_path(path)
@@ -132,8 +133,8 @@ fn add(plan: &mut Plan, path: &Path, name: &str, meta: &std::fs::Metadata) -> Re
     for child in children {
         let child_name = child.file_name();
         let child_name = child_name.to_str().ok_or_else(|| {
-            Error::input(
-                "unsupported_file",
+            Error::new(
+                ErrorCode::UnsupportedFile,
                 format!("{} has a name that is not UTF-8; rename it", shown_path(&child.path())),
             )
         })?;

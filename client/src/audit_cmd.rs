@@ -20,7 +20,7 @@ use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::peek_doc;
 
 use crate::context::Settings;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
@@ -58,8 +58,8 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
     for tile in TilePath::entry_bundles(checkpoint.size) {
         let bytes = hub.log_tile(&tile.path())?;
         let entries = decode_entry_bundle(&bytes).map_err(|e| {
-            Error::verification(
-                "log_bad_tile",
+            Error::new(
+                ErrorCode::LogBadTile,
                 format!(
                     "the hub served a malformed {}: {e}; report it to the hub operator, nothing was exported",
                     tile.path()
@@ -67,8 +67,8 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
             )
         })?;
         if entries.len() != tile.width() as usize {
-            return Err(Error::verification(
-                "log_bad_tile",
+            return Err(Error::new(
+                ErrorCode::LogBadTile,
                 format!(
                     "the hub's {} holds {} entries, not {}; report it to the hub operator, nothing was exported",
                     tile.path(),
@@ -161,11 +161,11 @@ pub fn verify_bundle(
 ) -> Result<Verdict> {
     let authority = settings.authority()?;
     let file = File::open(path).map_err(|e| {
-        Error::input("bundle_unreadable", format!("cannot open {}: {e}; check the path", path.display()))
+        Error::new(ErrorCode::BundleUnreadable, format!("cannot open {}: {e}; check the path", path.display()))
     })?;
     let mut reader = BundleReader::open(std::io::BufReader::new(file)).map_err(|e| {
-        Error::verification(
-            "bundle_invalid",
+        Error::new(
+            ErrorCode::BundleInvalid,
             format!(
                 "{} is not a valid audit bundle: {e}; export it again with `sealdrop audit export` (and copy it whole)",
                 path.display()
@@ -174,8 +174,8 @@ pub fn verify_bundle(
     })?;
     let meta = reader.meta().clone();
     if meta.authority != authority {
-        return Err(Error::verification(
-            "bundle_wrong_authority",
+        return Err(Error::new(
+            ErrorCode::BundleWrongAuthority,
             format!(
                 "the bundle was made for authority {} but you pinned {}; nothing was checked: pin the authority of the bundle's agreement with --authority, or export a bundle from your own hub",
                 meta.authority, authority
@@ -187,8 +187,8 @@ pub fn verify_bundle(
     let vouched = match (&listed, log_key) {
         (Some(k), _) if *k == meta.log_key => true,
         (Some(k), _) => {
-            return Err(Error::verification(
-                "bundle_wrong_log_key",
+            return Err(Error::new(
+                ErrorCode::BundleWrongLogKey,
                 format!(
                     "the bundle's log key {} is not the one the signed directory lists ({k}); the bundle is not from the hub the directory names: do not rely on it, and report it to the coordinator",
                     meta.log_key
@@ -198,8 +198,8 @@ pub fn verify_bundle(
         (None, Some(given)) => {
             let given: NoteVerifierKey = crate::context::parse_authority(given)?;
             if given != meta.log_key {
-                return Err(Error::verification(
-                    "bundle_wrong_log_key",
+                return Err(Error::new(
+                    ErrorCode::BundleWrongLogKey,
                     format!(
                         "the bundle's log key {} is not --log-key {given}; check --log-key against `sealdrop-hub verifier-key` on the hub",
                         meta.log_key
@@ -271,7 +271,7 @@ pub fn verify_hub(settings: &Settings, required_witnesses: usize, log_key: Optio
 pub fn report_verdict(v: &Verdict, json: bool, strict: bool, out: &mut dyn std::io::Write) -> Result<()> {
     let w = |out: &mut dyn std::io::Write, s: String| writeln!(out, "{s}").map_err(io_err("stdout"));
     if json {
-        w(out, serde_json::to_string_pretty(v).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?)?;
+        w(out, serde_json::to_string_pretty(v).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?)?;
     } else {
         let warnings = match v.used_after_revocation.len() {
             0 => String::new(),
@@ -333,8 +333,8 @@ pub fn report_verdict(v: &Verdict, json: bool, strict: bool, out: &mut dyn std::
     if v.verified {
         Ok(())
     } else {
-        Err(Error::verification(
-            "audit_failed",
+        Err(Error::new(
+            ErrorCode::AuditFailed,
             format!(
                 "the log of {} failed {} check(s); the first: {}. Keep the bundle or the output as evidence and report it to the coordinator",
                 v.origin,
@@ -372,16 +372,16 @@ pub struct ReportRequest {
 /// gets no report: figures from an unverified log would mislead.
 pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, super::audit::report::Report)> {
     if req.csv.is_none() && req.html.is_none() && !req.json {
-        return Err(Error::input(
-            "no_output",
+        return Err(Error::new(
+            ErrorCode::NoOutput,
             "say where the report goes: --csv FILE, --html FILE and/or --json (rows on stdout)",
         ));
     }
     if let (Some(s), Some(u)) = (req.since, req.until)
         && u <= s
     {
-        return Err(Error::input(
-            "bad_date",
+        return Err(Error::new(
+            ErrorCode::BadDate,
             format!("--until {u} is not after --since {s}: the period would be empty; give an --until after --since"),
         ));
     }
@@ -401,8 +401,8 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
     };
     let verdict = verify_bundle(settings, &path, 0, req.log_key.as_deref())?;
     if !verdict.verified {
-        return Err(Error::verification(
-            "audit_failed",
+        return Err(Error::new(
+            ErrorCode::AuditFailed,
             format!(
                 "the log failed the audit ({}); no report was written: run `sealdrop audit verify` for every failure and report them to the coordinator",
                 verdict.failures.first().map(String::as_str).unwrap_or("?")
@@ -411,11 +411,11 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
     }
     let authority = settings.authority()?;
     let file = File::open(&path).map_err(|e| {
-        Error::input("bundle_unreadable", format!("cannot open {}: {e}; check the path", path.display()))
+        Error::new(ErrorCode::BundleUnreadable, format!("cannot open {}: {e}; check the path", path.display()))
     })?;
     let mut reader = BundleReader::open(std::io::BufReader::new(file)).map_err(|e| {
-        Error::verification(
-            "bundle_invalid",
+        Error::new(
+            ErrorCode::BundleInvalid,
             format!("{}: {e}; export it again with `sealdrop audit export`", path.display()),
         )
     })?;
@@ -428,8 +428,8 @@ pub fn report(settings: &Settings, req: &ReportRequest) -> Result<(Verdict, supe
         .collect::<Result<Vec<_>>>()?;
     let meta = reader.meta().clone();
     let checkpoint = sealdrop_log::checkpoint::open(&meta.checkpoint, &meta.log_key).map_err(|e| {
-        Error::verification(
-            "log_bad_checkpoint",
+        Error::new(
+            ErrorCode::LogBadCheckpoint,
             format!("the bundle's checkpoint does not verify with its log key: {e}; do not rely on this bundle"),
         )
     })?;

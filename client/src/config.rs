@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::write_atomic;
 
 /// The config file's content.
@@ -55,8 +55,8 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
-                Error::input(
-                    "config_invalid",
+                Error::new(
+                    ErrorCode::ConfigInvalid,
                     format!(
                         "config file {} is not valid: {}; fix it or run `sealdrop init` again",
                         path.display(),
@@ -71,7 +71,7 @@ impl ConfigFile {
 
     /// Writes the config file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = toml::to_string_pretty(self).map_err(|e| Error::input("config_invalid", e.to_string()))?;
+        let text = toml::to_string_pretty(self).map_err(|e| Error::new(ErrorCode::ConfigInvalid, e.to_string()))?;
         write_atomic(path, text.as_bytes(), false)
     }
 }

@@ -8,7 +8,7 @@ use sealdrop_proto::clock::Clock;
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::read_secret_file;
 use crate::transport::HubApi;
 
@@ -40,15 +40,18 @@ impl Settings {
     /// The hub URL or an error that says how to give one.
     pub fn hub_url(&self) -> Result<&str> {
         self.hub.as_deref().ok_or_else(|| {
-            Error::input("no_hub", "no hub given: pass --hub URL, set SEALDROP_HUB, or run `sealdrop init --hub URL`")
+            Error::new(
+                ErrorCode::NoHub,
+                "no hub given: pass --hub URL, set SEALDROP_HUB, or run `sealdrop init --hub URL`",
+            )
         })
     }
 
     /// Loads this member's secret key, refusing a file others can read.
     pub fn identity(&self) -> Result<MemberSecretKey> {
         let path = self.identity.as_deref().ok_or_else(|| {
-            Error::input(
-                "no_identity",
+            Error::new(
+                ErrorCode::NoIdentity,
                 "no member key given: pass --identity FILE, set SEALDROP_IDENTITY, or run `sealdrop init --identity FILE`",
             )
         })?;
@@ -58,8 +61,8 @@ impl Settings {
     /// The pinned authority key.
     pub fn authority(&self) -> Result<NoteVerifierKey> {
         let text = self.authority.as_deref().ok_or_else(|| {
-            Error::input(
-                "no_authority",
+            Error::new(
+                ErrorCode::NoAuthority,
                 "no authority key pinned: pass --authority KEY_OR_FILE (the coordinator's public key), set SEALDROP_AUTHORITY, or run `sealdrop init`",
             )
         })?;
@@ -145,8 +148,8 @@ impl Settings {
         let directory = self.trusted_directory(&hub)?;
         let listed = witness.cosigner_verifier();
         if !directory.directory.parties.iter().any(|p| p.witness_keys.contains(&listed)) {
-            return Err(Error::input(
-                "witness_not_listed",
+            return Err(Error::new(
+                ErrorCode::WitnessNotListed,
                 format!(
                     "witness key {} is not listed in the hub's directory (serial {}): send `{listed}` to the \
                      coordinator to list under your party's witness_keys",
@@ -209,8 +212,8 @@ pub fn resume_min_bytes(from_file: Option<u64>) -> Result<u64> {
 
 fn parse_resume_min_bytes(text: &str) -> Result<u64> {
     text.trim().parse().map_err(|_| {
-        Error::input(
-            "config_invalid",
+        Error::new(
+            ErrorCode::ConfigInvalid,
             format!(
                 "{RESUME_MIN_BYTES_ENV}={text:?} is not a number of bytes; set it to a whole number such as {DEFAULT_RESUME_MIN_BYTES} (0 makes every download resumable) or unset it"
             ),
@@ -223,8 +226,8 @@ pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
     let text = read_secret_file(path, "member key file")?;
     MemberSecretKey::from_file_text(&text)
         .map_err(|e| {
-        Error::input(
-            "key_invalid",
+        Error::new(
+            ErrorCode::KeyInvalid,
             format!(
                 "{} is not a usable member key: {e}; give the secret key file `sealdrop keygen` wrote (--identity FILE)",
                 path.display()
@@ -245,8 +248,8 @@ pub fn authority_setting(text: &str) -> Result<String> {
     }
     let path = std::path::absolute(text).map_err(|e| Error::io(format!("cannot resolve --authority {text:?}"), e))?;
     path.into_os_string().into_string().map_err(|p| {
-        Error::input(
-            "authority_invalid",
+        Error::new(
+            ErrorCode::AuthorityInvalid,
             format!(
                 "--authority {text:?} resolves to {}, which is not UTF-8; give the file's absolute path",
                 std::path::Path::new(&p).display()
@@ -261,8 +264,8 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
         return Ok(k);
     }
     let content = std::fs::read_to_string(text).map_err(|e| {
-        Error::input(
-            "authority_invalid",
+        Error::new(
+            ErrorCode::AuthorityInvalid,
             format!(
                 "--authority {text:?} is neither a verifier key (name+id+key) nor a readable file ({e}); give the coordinator's public key file (authority.pub) or its text"
             ),
@@ -271,8 +274,8 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
     let line = content.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
     line.parse()
         .map_err(|e| {
-        Error::input(
-            "authority_invalid",
+        Error::new(
+            ErrorCode::AuthorityInvalid,
             format!(
                 "{text} does not hold an authority verifier key: {e}; give the coordinator's public key file (authority.pub)"
             ),
@@ -285,8 +288,8 @@ pub fn parse_authority(text: &str) -> Result<NoteVerifierKey> {
 pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Result<()> {
     let mine = me.signing.verifier();
     if let Some(r) = dir.party(&me.party).and_then(|p| p.revocation(&mine)) {
-        return Err(Error::input(
-            "key_revoked",
+        return Err(Error::new(
+            ErrorCode::KeyRevoked,
             format!(
                 "your key {} was revoked from {} ({}) in the signed directory (serial {serial}): it can no longer \
                  send, fetch or sign; make a new key with `sealdrop keygen` and send its card to the coordinator",
@@ -298,8 +301,8 @@ pub fn check_listed(dir: &Directory, me: &MemberSecretKey, serial: u64) -> Resul
     }
     match dir.member_by_key_name(me.signing.name()) {
         Some((_, m)) if m.signing_key == mine => Ok(()),
-        _ => Err(Error::input(
-            "not_in_directory",
+        _ => Err(Error::new(
+            ErrorCode::NotInDirectory,
             format!(
                 "your key {} ({}) is not in the signed directory (serial {serial}); send your public key card (`sealdrop key show`) to the coordinator",
                 me.signing.name(),

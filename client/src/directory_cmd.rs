@@ -10,25 +10,28 @@ use sealdrop_proto::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::context::Settings;
 use crate::directory_setup::{DirectoryEdit, invalid, read_unsigned, write_unsigned};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{read_secret_file, write_atomic, write_new_atomic};
 use crate::transport::HubApi;
 
 /// Creates an authority key pair: `out` (secret, 0600) and `out` with extension `.pub`.
 pub fn keygen(name: &str, out: &Path) -> Result<(NoteSigningKey, std::path::PathBuf)> {
     let key = NoteSigningKey::generate(name).map_err(|e| {
-        Error::input("bad_key_name", format!("authority name {name:?}: {e}; choose a name like london-isa-coordinator"))
+        Error::new(
+            ErrorCode::BadKeyName,
+            format!("authority name {name:?}: {e}; choose a name like london-isa-coordinator"),
+        )
     })?;
     let pub_path = out.with_extension("pub");
     if pub_path == out {
-        return Err(Error::input(
-            "bad_output",
+        return Err(Error::new(
+            ErrorCode::BadOutput,
             "the secret key file must not end in .pub (that name is for the public key); choose e.g. authority.key",
         ));
     }
     if pub_path.exists() {
-        return Err(Error::input(
-            "output_exists",
+        return Err(Error::new(
+            ErrorCode::OutputExists,
             format!("{} already exists; choose another name", pub_path.display()),
         ));
     }
@@ -42,8 +45,8 @@ pub fn load_authority_key(path: &Path) -> Result<NoteSigningKey> {
     let text = read_secret_file(path, "authority key file")?;
     NoteSigningKey::from_note_text(&text)
         .map_err(|e| {
-        Error::input(
-            "key_invalid",
+        Error::new(
+            ErrorCode::KeyInvalid,
             format!(
                 "{} is not an authority secret key: {e}; give the secret key file `sealdrop directory keygen` wrote (not the .pub)",
                 path.display()
@@ -102,8 +105,8 @@ pub fn revoke(
     replacement: Option<&Path>,
 ) -> Result<DirectoryEdit> {
     let (party, member) = key_name.split_once('/').ok_or_else(|| {
-        Error::input(
-            "bad_key_name",
+        Error::new(
+            ErrorCode::BadKeyName,
             format!("{key_name:?} is not a member key name `<party>/<member>`; give one such as islington/data-team"),
         )
     })?;
@@ -111,8 +114,8 @@ pub fn revoke(
     if let Some(c) = &card
         && (c.party.as_str() != party || c.member.as_str() != member)
     {
-        return Err(Error::input(
-            "bad_card",
+        return Err(Error::new(
+            ErrorCode::BadCard,
             format!(
                 "the new key card is for {}/{}, not {key_name}; give the card of {key_name}'s new key",
                 c.party, c.member
@@ -130,8 +133,8 @@ pub fn revoke(
         .iter()
         .position(|m| m.get("member").and_then(serde_json::Value::as_str) == Some(member))
         .ok_or_else(|| {
-            Error::input(
-                "unknown_member",
+            Error::new(
+                ErrorCode::UnknownMember,
                 format!(
                     "{key_name} is not a member key in {}; check the name against the party's `members` there",
                     input.display()
@@ -150,7 +153,7 @@ pub fn revoke(
     }
     let revocation = RevokedKey {
         member: member.parse().map_err(|e| {
-            Error::input("bad_key_name", format!("{key_name}: {e}; give one such as islington/data-team"))
+            Error::new(ErrorCode::BadKeyName, format!("{key_name}: {e}; give one such as islington/data-team"))
         })?,
         signing_key,
         revoked_at,
@@ -189,8 +192,8 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
         // One key per member name (the key's name is `<party>/<member>`):
         // a second key for the same person needs a member name of its own.
         let name = card.signing_key.name();
-        return Err(Error::input(
-            "member_exists",
+        return Err(Error::new(
+            ErrorCode::MemberExists,
             format!(
                 "{name} already has a member key, and each member name has one; to add a second key, ask for a card made under another member name (`sealdrop keygen --party {} --member {}-2 ...`); to replace the key, `sealdrop directory revoke --key {name} --replace-with CARD`",
                 card.party, card.member
@@ -207,8 +210,8 @@ pub fn add_member(input: &Path, card_file: &Path) -> Result<DirectoryEdit> {
 fn read_card(path: &Path) -> Result<MemberPublicKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let card: MemberPublicKey = serde_json::from_str(text.trim()).map_err(|e| {
-        Error::input(
-            "bad_card",
+        Error::new(
+            ErrorCode::BadCard,
             format!(
                 "{} is not a public key card: {e}; give the JSON card `sealdrop keygen` or `sealdrop key show` printed",
                 path.display()
@@ -216,8 +219,8 @@ fn read_card(path: &Path) -> Result<MemberPublicKey> {
         )
     })?;
     card.validate().map_err(|e| {
-        Error::input(
-            "bad_card",
+        Error::new(
+            ErrorCode::BadCard,
             format!("{}: {e}; ask the member to send the card `sealdrop key show` prints again", path.display()),
         )
     })?;

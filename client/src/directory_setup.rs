@@ -13,7 +13,7 @@ use sealdrop_proto::directory::{Agreement, Directory, HubListing, Party, Revoked
 use sealdrop_proto::ids::{PartyId, key_name};
 use sealdrop_proto::keys::{MemberPublicKey, MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::fsutil::{write_atomic, write_new_atomic};
 
 /// The London local authorities (name, GSS code, DfE LA number), the list
@@ -23,8 +23,9 @@ const LONDON: &str = include_str!("../../keys-example/london-local-authorities.c
 
 /// A problem in the coordinator's unsigned directory file.
 pub fn invalid(input: &Path, message: impl std::fmt::Display) -> Error {
-    Error::input(
-        "directory_invalid",
+    Error::with_kind(
+        Kind::Input,
+        ErrorCode::DirectoryInvalid,
         format!(
             "{}: {message}; fix the file (docs/directory.schema.json describes every field) and run the command again",
             input.display()
@@ -185,7 +186,10 @@ fn reference(text: &str, what: &str) -> Result<Reference> {
     let mut rows = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text.as_bytes());
     for (n, row) in rows.records().enumerate() {
         let row = row.map_err(|e| {
-            Error::input("bad_reference", format!("{what}: row {}: {e}; give a CSV file with a header row", n + 2))
+            Error::new(
+                ErrorCode::BadReference,
+                format!("{what}: row {}: {e}; give a CSV file with a header row", n + 2),
+            )
         })?;
         let name = row.get(0).unwrap_or("").trim();
         if name.is_empty() {
@@ -193,7 +197,7 @@ fn reference(text: &str, what: &str) -> Result<Reference> {
         }
         let id = slug(name)
             .parse::<PartyId>()
-            .map_err(|e| Error::input("bad_reference", format!("{what}: row {}: {e}", n + 2)))?;
+            .map_err(|e| Error::new(ErrorCode::BadReference, format!("{what}: row {}: {e}", n + 2)))?;
         let aliases = row.iter().skip(1).take(2).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
         out.insert(id, (name.to_owned(), aliases));
     }
@@ -233,8 +237,8 @@ enum Card {
 
 fn read_card(path: &Path) -> Result<Card> {
     let bad = |why: String| {
-        Error::input(
-            "bad_card",
+        Error::new(
+            ErrorCode::BadCard,
             format!(
                 "{}: {why}; the folder must hold only the JSON key cards `sealdrop keygen` printed and the witness keys `sealdrop witness keygen` printed, one a file",
                 path.display()
@@ -273,8 +277,8 @@ pub fn new_directory(
     out: &Path,
 ) -> Result<Created> {
     if out.exists() {
-        return Err(Error::input(
-            "output_exists",
+        return Err(Error::new(
+            ErrorCode::OutputExists,
             format!(
                 "{} already exists; `directory new` never overwrites a directory: choose another name, or edit the existing one with `directory add-member`",
                 out.display()
@@ -301,8 +305,8 @@ pub fn new_directory(
             Card::Member(card) => {
                 let name = card.signing_key.name().to_owned();
                 if let Some(first) = seen.insert(name.clone(), f.clone()) {
-                    return Err(Error::input(
-                        "member_exists",
+                    return Err(Error::new(
+                        ErrorCode::MemberExists,
                         format!(
                             "{} and {} are both cards for {name}; a member has one key: keep the newer card only",
                             first.display(),
@@ -320,8 +324,8 @@ pub fn new_directory(
         }
     }
     if parties.is_empty() {
-        return Err(Error::input(
-            "no_cards",
+        return Err(Error::new(
+            ErrorCode::NoCards,
             format!(
                 "{} holds no key cards; save each member's card (the JSON line `sealdrop keygen` printed) there as <party>-<member>.json",
                 cards.display()
@@ -330,8 +334,8 @@ pub fn new_directory(
     }
     for (party, key, f) in witnesses {
         let p = parties.get_mut(&party).ok_or_else(|| {
-            Error::input(
-                "bad_card",
+            Error::new(
+                ErrorCode::BadCard,
                 format!("{}: a witness key for `{party}`, which has no member key card in the folder; add its members' cards", f.display()),
             )
         })?;
@@ -363,7 +367,9 @@ pub fn new_directory(
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .checked_add(jiff::Span::new().years(1))
             .map(|z| z.timestamp())
-            .map_err(|e| Error::input("bad_date", format!("a year after {valid_from}: {e}; give --valid-until")))?,
+            .map_err(|e| {
+                Error::new(ErrorCode::BadDate, format!("a year after {valid_from}: {e}; give --valid-until"))
+            })?,
     };
     let directory = Directory {
         serial: 1,
@@ -381,9 +387,11 @@ pub fn new_directory(
         }],
         parties,
     };
-    check(&directory)
-        .map_err(|e| Error::input("directory_invalid", format!("the directory made from the cards: {e}")))?;
-    let mut text = serde_json::to_string_pretty(&directory).map_err(|e| Error::input("internal", e.to_string()))?;
+    check(&directory).map_err(|e| {
+        Error::with_kind(Kind::Input, ErrorCode::DirectoryInvalid, format!("the directory made from the cards: {e}"))
+    })?;
+    let mut text = serde_json::to_string_pretty(&directory)
+        .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?;
     text.push('\n');
     write_new_atomic(out, text.as_bytes(), false)?;
     Ok(Created { directory, unnamed, cards: files })
@@ -403,14 +411,14 @@ fn key_text(arg: &str) -> Result<String> {
 /// name (they must be the same).
 pub fn set_hub(input: &Path, origin: Option<&str>, log_key: &str) -> Result<DirectoryEdit> {
     let key: NoteVerifierKey = key_text(log_key)?.parse().map_err(|e| {
-        Error::input(
-            "key_invalid",
+        Error::new(
+            ErrorCode::KeyInvalid,
             format!("--log-key {log_key}: {e}; give what `sealdrop-hub verifier-key --data DIR` prints (or a file holding it)"),
         )
     })?;
     if key.is_cosigner() {
-        return Err(Error::input(
-            "key_invalid",
+        return Err(Error::new(
+            ErrorCode::KeyInvalid,
             format!(
                 "--log-key {}: a witness key, not the hub's log key; give what `sealdrop-hub verifier-key` prints",
                 key.name()
@@ -419,8 +427,8 @@ pub fn set_hub(input: &Path, origin: Option<&str>, log_key: &str) -> Result<Dire
     }
     let origin = origin.unwrap_or(key.name()).to_owned();
     if origin != key.name() {
-        return Err(Error::input(
-            "key_invalid",
+        return Err(Error::new(
+            ErrorCode::KeyInvalid,
             format!(
                 "the log key is named {:?} but --origin is {origin:?}; the hub signs its log under its origin: give the origin `sealdrop-hub init --origin` was given, or leave --origin out",
                 key.name()
@@ -481,8 +489,8 @@ pub fn fingerprint(file: &Path) -> Result<Fingerprint> {
         let kind = if key.is_cosigner() { "witness public key" } else { "authority, hub log or member public key" };
         return Ok(of(kind, &key));
     }
-    Err(Error::input(
-        "key_invalid",
+    Err(Error::new(
+        ErrorCode::KeyInvalid,
         format!(
             "{} holds no key sealdrop knows: give a key card (JSON), a public key such as authority.pub or hub-log.pub, or a secret key file",
             file.display()

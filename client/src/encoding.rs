@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use encoding_rs::{CoderResult, Decoder, Encoding, UTF_8};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::shown_path;
 
 /// Bytes read at a time.
@@ -28,8 +28,8 @@ pub fn is_csv(path: &Path) -> bool {
 /// `latin1`, `cp1252`, `utf-8`).
 pub fn parse_label(label: &str) -> Result<&'static Encoding> {
     Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-        Error::input(
-            "bad_encoding",
+        Error::new(
+            ErrorCode::BadEncoding,
             format!("--encoding {label:?} is not an encoding label; use e.g. windows-1252 (Excel's plain \"CSV\"), iso-8859-1 or utf-8"),
         )
     })
@@ -78,8 +78,8 @@ pub fn check_utf8(path: &Path) -> Result<()> {
 
 fn not_utf8(path: &Path, line: u64) -> Error {
     let name = path.file_name().map_or_else(|| shown_path(path), |n| n.to_string_lossy().into_owned());
-    Error::input(
-        "not_utf8",
+    Error::new(
+        ErrorCode::NotUtf8,
         format!(
             "{name} line {line} is not UTF-8 (Excel's \"CSV\" is Windows-1252): nothing was sent; save it as \"CSV UTF-8\", \
              or pass --encoding windows-1252 to send it converted to UTF-8"
@@ -161,7 +161,7 @@ pub fn convert_into(path: &Path, encoding: &'static Encoding, dir: &Path) -> Res
     }
     let name = path
         .file_name()
-        .ok_or_else(|| Error::input("bad_file_name", format!("{} has no file name", shown_path(path))))?;
+        .ok_or_else(|| Error::new(ErrorCode::BadFileName, format!("{} has no file name", shown_path(path))))?;
     let copy = dir.join(name);
     let mut out = io::BufWriter::new(crate::fsutil::create_private_file(&copy)?);
     let input = std::fs::File::open(path).map_err(read_err)?;

@@ -1,50 +1,13 @@
 //! The client's one error type: a stable code, a one-line message that says
 //! what is wrong and what to do, and a kind that decides the exit status.
+//! The client's own codes are [`ErrorCode`]s; a hub's refusal keeps the code
+//! the hub sent, which a newer (or lying) hub may choose freely.
 
 use std::fmt;
 
-/// What kind of failure, which decides the process exit status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Anything else, including local I/O failures (exit 1).
-    Other,
-    /// Bad input, configuration or key files (exit 3).
-    Input,
-    /// Something did not verify: tampering, bad signatures, rollbacks (exit 4).
-    Verification,
-    /// The hub could not be reached (exit 5).
-    Unreachable,
-    /// The hub refused the request (exit 6).
-    Refused,
-    /// `audit verify --strict`: the log verified, but with warnings (exit 7).
-    Warnings,
-}
-
-impl Kind {
-    /// Every kind, in exit-status order: what `--help` and the man pages list.
-    pub const ALL: [Kind; 6] =
-        [Kind::Other, Kind::Input, Kind::Verification, Kind::Unreachable, Kind::Refused, Kind::Warnings];
-
-    /// The process exit status for this kind and what it means. One match
-    /// gives both, so the documented list cannot drift from the mapping.
-    pub fn exit_status(self) -> (u8, &'static str) {
-        match self {
-            Kind::Other => (1, "other failure, e.g. a local file could not be written"),
-            Kind::Input => (3, "bad input or configuration: arguments, files, keys, settings"),
-            Kind::Verification => (4, "verification failure: tampering, a bad signature, a rollback"),
-            Kind::Unreachable => (5, "the hub could not be reached"),
-            Kind::Refused => (6, "the hub refused the request"),
-            Kind::Warnings => {
-                (7, "`audit verify --strict`: the log verified, but with warnings (`error[audit_warnings]`)")
-            }
-        }
-    }
-
-    /// The process exit status for this kind.
-    pub fn exit_code(self) -> u8 {
-        self.exit_status().0
-    }
-}
+/// Every code the client reports is an [`ErrorCode`], defined with the hub's
+/// in the protocol crate; its [`Kind`] decides the exit status.
+pub use sealdrop_proto::error_code::{ErrorCode, ExitKind as Kind};
 
 /// The exit status of a command line that does not parse (`error[usage]`).
 pub const USAGE_EXIT: u8 = 2;
@@ -99,21 +62,26 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error of `kind` with `code` and `message`.
-    pub fn new(kind: Kind, code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), kind }
+    /// An error with `code`, of the kind (and exit status) the code has.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::with_kind(code.exit_kind(), code, message)
     }
-    /// Bad input or configuration.
-    pub fn input(code: &str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Input, code, message)
+    /// An error with `code` but another kind than the code's own, where one
+    /// use of a code exits differently from the rest: a coordinator's own
+    /// unsigned directory file that does not hold together is bad input (3),
+    /// not a directory that failed to verify (4); and a result that could
+    /// not be written as JSON has always exited 3, unlike the client's other
+    /// internal failures (1).
+    pub fn with_kind(kind: Kind, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code: code.as_str().to_owned(), message: message.into(), kind }
     }
-    /// Something failed to verify.
-    pub fn verification(code: &str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Verification, code, message)
+    /// The hub refused the request with `code`, kept as the hub sent it.
+    pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), kind: Kind::Refused }
     }
     /// A local I/O failure on `what`, with what to do about this kind of failure.
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
-        Self::new(Kind::Other, "io", format!("{what}: {err}; {}", io_advice(err.kind())))
+        Self::new(ErrorCode::Io, format!("{what}: {err}; {}", io_advice(err.kind())))
     }
 }
 

@@ -44,6 +44,7 @@ pub fn explain_gone(journal: impl FnOnce() -> Option<Journal>, id: &DropId, err:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use crate::journal::{Entry, Received};
 
     fn journal(id: &DropId, names: &[&str]) -> Journal {
@@ -73,7 +74,7 @@ mod tests {
     #[test]
     fn a_gone_drop_this_machine_received_says_where_it_went() {
         let id = DropId::random();
-        let gone = || Error::new(crate::error::Kind::Refused, "gone", "the hub refused: drop deleted");
+        let gone = || Error::new(ErrorCode::Gone, "the hub refused: drop deleted");
         let e = explain_gone(|| Some(journal(&id, &["fsm-camden.csv"])), &id, gone());
         assert_eq!((e.code.as_str(), e.kind), ("gone", crate::error::Kind::Refused));
         assert!(
@@ -91,7 +92,7 @@ mod tests {
         let other = DropId::random();
         assert_eq!(explain_gone(|| Some(journal(&id, &["a.csv"])), &other, gone()).message, gone().message);
         assert_eq!(explain_gone(|| None, &id, gone()).message, gone().message);
-        let forbidden = Error::new(crate::error::Kind::Refused, "forbidden", "no");
+        let forbidden = Error::new(ErrorCode::Forbidden, "no");
         assert_eq!(explain_gone(|| panic!("not read"), &id, forbidden).message, "no");
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Writes `bytes` to `path` atomically. With `secret`, the file is created
 /// with mode 0600 before any byte is written.
@@ -17,8 +17,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
 /// Like [`write_atomic`] but refuses to replace an existing file.
 pub fn write_new_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     let exists = |p: &Path| {
-        Error::input(
-            "output_exists",
+        Error::new(
+            ErrorCode::OutputExists,
             format!("{} already exists; choose another name or move it away first", p.display()),
         )
     };
@@ -83,12 +83,12 @@ pub fn create_private_file(path: &Path) -> Result<std::fs::File> {
 pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| {
-        Error::input("key_unreadable", format!("cannot read {what} {}: {e}; check the path", path.display()))
+        Error::new(ErrorCode::KeyUnreadable, format!("cannot read {what} {}: {e}; check the path", path.display()))
     })?;
     let m = meta.permissions().mode();
     if m & 0o077 != 0 {
-        return Err(Error::input(
-            "key_permissions",
+        return Err(Error::new(
+            ErrorCode::KeyPermissions,
             format!(
                 "{what} {} can be read by other users (mode {:04o}); run `chmod 600 {}` and try again",
                 path.display(),
@@ -98,8 +98,8 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<St
         ));
     }
     std::fs::read_to_string(path).map(zeroize::Zeroizing::new).map_err(|e| {
-        Error::input(
-            "key_unreadable",
+        Error::new(
+            ErrorCode::KeyUnreadable,
             format!(
                 "cannot read {what} {}: {e}; check that it is the right file and that you may read it",
                 path.display()

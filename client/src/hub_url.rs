@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use reqwest::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The environment variable that sets `--insecure-http`.
 pub const INSECURE_HTTP_ENV: &str = "SEALDROP_INSECURE_HTTP";
@@ -21,8 +21,8 @@ pub const INSECURE_HTTP_ENV: &str = "SEALDROP_INSECURE_HTTP";
 pub fn parse(base: &str) -> Result<Url> {
     let trimmed = base.trim_end_matches('/');
     let url = Url::parse(trimmed).map_err(|e| {
-        Error::input(
-            "bad_hub_url",
+        Error::new(
+            ErrorCode::BadHubUrl,
             format!("hub URL {trimmed:?} is not a URL ({e}); give the hub's address, e.g. https://hub.example.org"),
         )
     })?;
@@ -31,8 +31,8 @@ pub fn parse(base: &str) -> Result<Url> {
         || url.query().is_some()
         || url.fragment().is_some()
     {
-        return Err(Error::input(
-            "bad_hub_url",
+        return Err(Error::new(
+            ErrorCode::BadHubUrl,
             format!(
                 "hub URL {trimmed:?} must be https://HOST[:PORT] with no path, e.g. https://hub.example.org; fix --hub, SEALDROP_HUB or the config file"
             ),
@@ -58,8 +58,8 @@ pub fn check(base: &str, allow_insecure_http: bool) -> Result<()> {
     if url.scheme() == "https" || allow_insecure_http || url.host_str().is_some_and(is_loopback) {
         return Ok(());
     }
-    Err(Error::input(
-        "insecure_hub_url",
+    Err(Error::new(
+        ErrorCode::InsecureHubUrl,
         format!(
             "hub URL {} is plain http to another machine, so anyone on the network could watch and disrupt the exchange; use https://{}, or pass --insecure-http (or set {INSECURE_HTTP_ENV}=1) if this network is trusted",
             base.trim_end_matches('/'),

@@ -12,7 +12,7 @@ use sealdrop_proto::api::{Inbox, InboxEntry};
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::fsutil::human_bytes;
 
 /// One waiting drop in `inbox --json`.
@@ -117,7 +117,8 @@ pub fn run(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
         })
         .collect();
     let text = if json {
-        serde_json::to_string_pretty(&drops).map_err(|e| Error::input("internal", e.to_string()))?
+        serde_json::to_string_pretty(&drops)
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?
     } else {
         render(&drops)
     };
@@ -165,7 +166,7 @@ mod tests {
         assert!(lines[1].ends_with("london-fsm"), "{}", lines[1]);
 
         let skipped = Skipped {
-            code: "undeliverable".into(),
+            code: crate::refused::UNDELIVERABLE.into(),
             message: "drop d-x was encrypted only to islington/data-team's revoked key".into(),
             since: "2026-11-21T08:00:00Z".parse().unwrap(),
         };

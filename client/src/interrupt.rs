@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use sealdrop_proto::ids::DropId;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::transport::HubApi;
 use crate::withdraw::{Withdrawal, withdraw};
 
 /// The error code of the line an interrupted send prints.
-pub const CODE: &str = "interrupted";
+pub const CODE: ErrorCode = ErrorCode::Interrupted;
 
 /// How long the handler waits for the command to finish its bookkeeping
 /// (a receipt fetch may need the hub) before exiting anyway.
@@ -126,11 +126,11 @@ pub fn install(what: &'static str) -> Result<()> {
                 std::process::exit(128 + signo);
             });
         })
-        .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot watch for Ctrl-C: {e}")))?;
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot watch for Ctrl-C: {e}")))?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Error::new(Kind::Other, "internal", format!("cannot watch for Ctrl-C: {e}"))),
-        Err(_) => Err(Error::new(Kind::Other, "internal", "cannot watch for Ctrl-C")),
+        Ok(Err(e)) => Err(Error::new(ErrorCode::Internal, format!("cannot watch for Ctrl-C: {e}"))),
+        Err(_) => Err(Error::new(ErrorCode::Internal, "cannot watch for Ctrl-C")),
     }
 }
 
@@ -143,7 +143,7 @@ pub fn requested() -> bool {
 /// printed: the command parks at [`settle`] and the handler reports).
 pub fn check() -> Result<()> {
     if requested() {
-        return Err(Error::new(Kind::Other, CODE, "interrupted"));
+        return Err(Error::new(CODE, "interrupted"));
     }
     Ok(())
 }
@@ -300,7 +300,7 @@ mod tests {
             format!("send interrupted; drop {a} withdrawn from the hub; nothing was sent")
         );
         assert_eq!(line("send", &Report::default()), "send interrupted; nothing was sent");
-        let down = Error::new(Kind::Unreachable, "hub_unreachable", "cannot reach the hub");
+        let down = Error::new(ErrorCode::HubUnreachable, "cannot reach the hub");
         let stranded = Report { stranded: vec![(a.clone(), false, down.clone())], ..Report::default() };
         assert_eq!(
             line("send", &stranded),

@@ -23,7 +23,7 @@ use sealdrop_proto::api::{ConsistencyProof, Cosign, HubInfo, InclusionProof, Log
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{read_secret_file, write_atomic};
 use crate::transport::HubApi;
 
@@ -44,7 +44,7 @@ fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>> {
         .iter()
         .map(|h| {
             let raw = B64.decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-            raw.map(Hash).ok_or_else(|| Error::verification("log_bad_proof", "the hub sent a malformed proof hash"))
+            raw.map(Hash).ok_or_else(|| Error::new(ErrorCode::LogBadProof, "the hub sent a malformed proof hash"))
         })
         .collect()
 }
@@ -54,8 +54,8 @@ pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<Note
     let pin_path = log_dir(state_dir).join(KEY_FILE);
     let pinned = match std::fs::read_to_string(&pin_path) {
         Ok(text) => Some(text.trim().parse::<NoteVerifierKey>().map_err(|e| {
-            Error::verification(
-                "log_key_invalid",
+            Error::new(
+                ErrorCode::LogKeyInvalid,
                 format!("the pinned log key in {} is not valid: {e}", pin_path.display()),
             )
         })?),
@@ -64,8 +64,8 @@ pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<Note
     };
     if let Some(listing) = &dir.hub {
         if listing.origin != info.origin {
-            return Err(Error::verification(
-                "log_origin_mismatch",
+            return Err(Error::new(
+                ErrorCode::LogOriginMismatch,
                 format!(
                     "this hub calls itself {:?} but the signed directory lists the hub {:?}; check --hub",
                     info.origin, listing.origin
@@ -79,21 +79,21 @@ pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<Note
         return Ok(listing.log_key.clone());
     }
     let offered: NoteVerifierKey = info.log_key.parse().map_err(|e| {
-        Error::verification(
-            "log_key_invalid",
+        Error::new(
+            ErrorCode::LogKeyInvalid,
             format!("the hub's log key {:?} is not a valid verifier key: {e}", info.log_key),
         )
     })?;
     if offered.name() != info.origin {
-        return Err(Error::verification(
-            "log_key_invalid",
+        return Err(Error::new(
+            ErrorCode::LogKeyInvalid,
             format!("the hub's log key is named {:?}, not after its origin {:?}", offered.name(), info.origin),
         ));
     }
     match pinned {
         Some(p) if p == offered => Ok(p),
-        Some(p) => Err(Error::verification(
-            "log_key_changed",
+        Some(p) => Err(Error::new(
+            ErrorCode::LogKeyChanged,
             format!(
                 "the hub's log key changed from {p} (fingerprint {}) to {offered} (fingerprint {}) and the signed directory does not vouch for it; do not use this hub until the coordinator confirms (then delete {})",
                 p.fingerprint(),
@@ -160,7 +160,7 @@ fn read_slots(state_dir: &Path, key: &NoteVerifierKey) -> Result<Slots> {
         }
     }
     if newest.is_none() && !unreadable.is_empty() {
-        return Err(Error::verification("log_state_invalid", unreadable.join("; ")));
+        return Err(Error::new(ErrorCode::LogStateInvalid, unreadable.join("; ")));
     }
     let next = match newest.as_ref().and_then(|(_, slot)| *slot) {
         Some(i) => CHECKPOINT_SLOTS[1 - i],
@@ -224,7 +224,7 @@ pub fn check(state_dir: &Path, hub: &HubApi, key: &NoteVerifierKey, now: jiff::T
     let text = hub.checkpoint()?;
     // Only a checkpoint sent with a change can be older than the newest verified.
     accept(state_dir, hub, key, now, &text, Offered::Current)?
-        .ok_or_else(|| Error::new(Kind::Other, "internal", "the hub's current checkpoint was taken for an older one"))
+        .ok_or_else(|| Error::new(ErrorCode::Internal, "the hub's current checkpoint was taken for an older one"))
 }
 
 /// A checkpoint the hub offered, and how it came.
@@ -252,8 +252,8 @@ fn accept(
     offered_as: Offered<'_>,
 ) -> Result<Option<SignedCheckpoint>> {
     let offered = checkpoint::open(text, key).map_err(|e| {
-        Error::verification(
-            "log_bad_checkpoint",
+        Error::new(
+            ErrorCode::LogBadCheckpoint,
             format!("the hub's checkpoint does not verify with its log key: {e}; do not trust this hub"),
         )
     })?;
@@ -261,8 +261,8 @@ fn accept(
     if let Some(old) = slots.newest {
         let broken = |why: String| -> Result<Option<SignedCheckpoint>> {
             let evidence = keep_evidence(state_dir, &old, text, now)?;
-            Err(Error::verification(
-                "log_inconsistent",
+            Err(Error::new(
+                ErrorCode::LogInconsistent,
                 format!(
                     "the hub's log is not consistent with what this client verified before: {why}; both signed checkpoints are kept in {} as evidence, report it to the coordinator",
                     evidence.display()
@@ -328,7 +328,7 @@ pub fn keep_receipt(
 ) -> Result<PathBuf> {
     if let Some(p) = proof {
         let entry = B64.decode(&p.entry).map_err(|_| {
-            Error::verification("log_bad_entry", format!("the hub sent log entry {index} in a form that is not base64"))
+            Error::new(ErrorCode::LogBadEntry, format!("the hub sent log entry {index} in a form that is not base64"))
         })?;
         if let Some(cp) = accept(state_dir, hub, key, now, &p.checkpoint, Offered::WithChange(p.consistency.as_ref()))?
         {
@@ -355,10 +355,10 @@ fn keep_verified_receipt(
     inclusion: &[String],
 ) -> Result<PathBuf> {
     let parsed = LogEntry::from_bytes(entry)
-        .map_err(|e| Error::verification("log_bad_entry", format!("log entry {index} is not valid: {e}")))?;
+        .map_err(|e| Error::new(ErrorCode::LogBadEntry, format!("log entry {index} is not valid: {e}")))?;
     if !expected(&parsed) {
-        return Err(Error::verification(
-            "log_wrong_entry",
+        return Err(Error::new(
+            ErrorCode::LogWrongEntry,
             format!("the hub says entry {index} records {name}, but it records something else"),
         ));
     }
@@ -369,7 +369,7 @@ fn keep_verified_receipt(
         checkpoint: cp.note.clone(),
     };
     receipt.verify(entry, key).map_err(|e| {
-        Error::verification("log_not_included", format!("the hub did not prove that it logged {name}: {e}"))
+        Error::new(ErrorCode::LogNotIncluded, format!("the hub did not prove that it logged {name}: {e}"))
     })?;
     let path = log_dir(state_dir).join("receipts").join(format!("{name}.tlog-proof"));
     write_atomic(&path, receipt.to_text().as_bytes(), false)?;
@@ -383,8 +383,8 @@ fn keep_verified_receipt(
 /// fails with a verification error (`log_not_included`).
 pub fn prove_entry(hub: &HubApi, cp: &SignedCheckpoint, index: u64) -> Result<Vec<u8>> {
     if index >= cp.size {
-        return Err(Error::verification(
-            "log_not_included",
+        return Err(Error::new(
+            ErrorCode::LogNotIncluded,
             format!("the hub points to log entry {index}, but the log it signed has {} entries", cp.size),
         ));
     }
@@ -392,8 +392,8 @@ pub fn prove_entry(hub: &HubApi, cp: &SignedCheckpoint, index: u64) -> Result<Ve
     let proof: InclusionProof = hub.inclusion_proof(index, cp.size)?;
     let hashes = decode_hashes(&proof.hashes)?;
     tree::verify_inclusion(&hashes, index, cp.size, tree::leaf_hash(&entry), cp.root).map_err(|e| {
-        Error::verification(
-            "log_not_included",
+        Error::new(
+            ErrorCode::LogNotIncluded,
             format!("the hub did not prove that log entry {index} is in its log of {} entries: {e}", cp.size),
         )
     })?;
@@ -422,14 +422,13 @@ pub fn prove_recent_entry(
 pub fn load_witness_key(path: &Path) -> Result<NoteSigningKey> {
     let text = read_secret_file(path, "witness key file")?;
     NoteSigningKey::from_note_text(&text)
-        .map_err(|e| Error::input("key_invalid", format!("{} is not a witness key: {e}", path.display())))
+        .map_err(|e| Error::new(ErrorCode::KeyInvalid, format!("{} is not a witness key: {e}", path.display())))
 }
 
 /// Cosigns a checkpoint this client verified as consistent and hands the
 /// cosignature to the hub.
 pub fn witness(hub: &HubApi, witness: &NoteSigningKey, cp: &SignedCheckpoint, now: jiff::Timestamp) -> Result<String> {
-    let time =
-        u64::try_from(now.as_second()).map_err(|_| Error::new(Kind::Other, "clock", "the clock is before 1970"))?;
+    let time = u64::try_from(now.as_second()).map_err(|_| Error::new(ErrorCode::Clock, "the clock is before 1970"))?;
     let line = cosign::cosign(&cp.note, witness, time);
     hub.cosign(&Cosign { size: cp.size, line: line.clone() })?;
     Ok(line)

@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use sealdrop_proto::ids::{DropId, PartyId};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::{shown, shown_path};
 
 /// The column added to the merged file: the sending party of each row's drop.
@@ -112,8 +112,8 @@ pub fn check_output_free_for(out: &Path, waiting: usize, now: jiff::Timestamp) -
     let ext = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
     let dated = out.with_file_name(format!("{stem}-{}{ext}", now.strftime("%Y-%m-%d")));
     let drops = if waiting == 1 { "1 drop is".to_owned() } else { format!("{waiting} drops are") };
-    Err(Error::input(
-        "output_exists",
+    Err(Error::new(
+        ErrorCode::OutputExists,
         format!(
             "{} already exists and {drops} waiting; nothing was fetched: give the merge a new file, e.g. --merge-csv {}, or move the old one away",
             shown_path(out),
@@ -123,8 +123,8 @@ pub fn check_output_free_for(out: &Path, waiting: usize, now: jiff::Timestamp) -
 }
 
 fn output_exists(out: &Path) -> Error {
-    Error::input(
-        "output_exists",
+    Error::new(
+        ErrorCode::OutputExists,
         format!("{} already exists; choose another name for --merge-csv or move it away first", shown_path(out)),
     )
 }
@@ -167,8 +167,8 @@ pub fn merge_csv_parts(parts: &[Part], out: &Path, formulas: Formulas) -> Result
     let mut bom = reader.bom;
     drop(reader);
     if let Some(i) = header.iter().position(|f| f == SOURCE_COLUMN.as_bytes()) {
-        return Err(Error::input(
-            "merge_column_exists",
+        return Err(Error::new(
+            ErrorCode::MergeColumnExists,
             format!(
                 "{} already has a `{SOURCE_COLUMN}` column (column {}), so the sending party cannot be added; nothing was merged",
                 first.describe(),
@@ -298,8 +298,8 @@ impl<'a> PartReader<'a> {
             Err(e) => return Err(self.error(e)),
         };
         if header.is_empty() {
-            return Err(Error::input(
-                "merge_headers_differ",
+            return Err(Error::new(
+                ErrorCode::MergeHeadersDiffer,
                 format!("{} is empty: it has no header row; nothing was merged", self.part.describe()),
             ));
         }
@@ -334,8 +334,8 @@ impl<'a> PartReader<'a> {
     }
 
     fn not_utf8(&self, record: &csv::ByteRecord) -> Error {
-        Error::input(
-            "merge_not_utf8",
+        Error::new(
+            ErrorCode::MergeNotUtf8,
             format!(
                 "{} line {} is not UTF-8 text (the sender probably saved it as Windows-1252, Excel's plain \"CSV\"): \
                  nothing was merged, the fetched files are kept as they are; ask the sender to send it again as UTF-8 \
@@ -348,8 +348,8 @@ impl<'a> PartReader<'a> {
 
     fn error(&self, e: csv::Error) -> Error {
         match e.into_kind() {
-            csv::ErrorKind::UnequalLengths { pos, len, .. } => Error::input(
-                "merge_bad_row",
+            csv::ErrorKind::UnequalLengths { pos, len, .. } => Error::new(
+                ErrorCode::MergeBadRow,
                 format!(
                     "{} line {}: the row has {len} field(s) where the header has {}; nothing was merged",
                     self.part.describe(),
@@ -358,7 +358,9 @@ impl<'a> PartReader<'a> {
                 ),
             ),
             csv::ErrorKind::Io(e) => Error::io(format!("cannot read {}", self.part.describe()), e),
-            other => Error::input("merge_bad_row", format!("{}: {other:?}; nothing was merged", self.part.describe())),
+            other => {
+                Error::new(ErrorCode::MergeBadRow, format!("{}: {other:?}; nothing was merged", self.part.describe()))
+            }
         }
     }
 }
@@ -393,8 +395,8 @@ fn headers_differ(first: &Part, want: &csv::ByteRecord, part: &Part, got: &csv::
         Some(i) => format!("column {} is \"{}\" where it is \"{}\" in", i + 1, text(&got[i]), text(&want[i])),
         None => format!("it has {} columns where there are {} in", got.len(), want.len()),
     };
-    Error::input(
-        "merge_headers_differ",
+    Error::new(
+        ErrorCode::MergeHeadersDiffer,
         format!(
             "{} has a different header row: {detail} {}; nothing was merged",
             part.describe(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Where the spool and its record for drop `id` live.
 pub fn spool_paths(state_dir: &Path, id: &DropId) -> (PathBuf, PathBuf) {
@@ -67,7 +67,7 @@ impl Pending {
     /// Saves the record (atomically, 0600).
     pub fn save(&self, state_dir: &Path) -> Result<()> {
         let (_, record) = spool_paths(state_dir, &self.drop);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         crate::fsutil::write_atomic(&record, &bytes, true)
     }
 

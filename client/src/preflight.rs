@@ -22,7 +22,7 @@ use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::keys::MEMBER_KEY_HEADER;
 
 use crate::archive::Plan;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::shown_path;
 
 /// What the sender allowed.
@@ -50,8 +50,8 @@ pub fn looks_like_secret_key(head: &[u8]) -> bool {
 /// Refuses the sender's own party as a recipient unless allowed.
 pub fn check_recipients(me: &PartyId, recipients: &[PartyId], allow: Allow) -> Result<()> {
     if !allow.own_party && recipients.contains(me) {
-        return Err(Error::input(
-            "to_own_party",
+        return Err(Error::new(
+            ErrorCode::ToOwnParty,
             format!(
                 "{me} is your own party: nothing was sent; check --to, or pass --allow-own-party to send to your own party's keys"
             ),
@@ -69,8 +69,8 @@ pub fn check_plan(plan: &Plan, allow: Allow) -> Result<Vec<String>> {
             .and_then(|f| f.take(KEY_SNIFF).read_to_end(&mut head))
             .map_err(|e| Error::io(format!("cannot read {}", shown_path(&item.source)), e))?;
         if looks_like_secret_key(&head) {
-            return Err(Error::input(
-                "secret_key_in_drop",
+            return Err(Error::new(
+                ErrorCode::SecretKeyInDrop,
                 format!(
                     "{} is a secret key file: nothing was sent; take it out of what you send (a secret key never \
                      travels: whoever holds it can sign as its owner and read what is sent to them)",
@@ -83,8 +83,8 @@ pub fn check_plan(plan: &Plan, allow: Allow) -> Result<Vec<String>> {
         }
         let named = !item.name.contains('/');
         if named && !allow.empty {
-            return Err(Error::input(
-                "empty_file",
+            return Err(Error::new(
+                ErrorCode::EmptyFile,
                 format!(
                     "{} is empty (0 bytes): nothing was sent; check the export, or pass --allow-empty to send it anyway",
                     shown_path(&item.source)
@@ -96,8 +96,8 @@ pub fn check_plan(plan: &Plan, allow: Allow) -> Result<Vec<String>> {
         }
     }
     if plan.total_bytes == 0 && !allow.empty {
-        return Err(Error::input(
-            "empty_file",
+        return Err(Error::new(
+            ErrorCode::EmptyFile,
             "what you send holds no data (every file is empty, or there are none): nothing was sent; pass --allow-empty to send it anyway",
         ));
     }

@@ -15,7 +15,7 @@ use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::api::{Recalled, code};
 
 use crate::context::Settings;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::journal::{self, Event};
 use crate::withdraw::Withdrawal;
 
@@ -104,7 +104,8 @@ pub fn run(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> Re
         r => r?,
     };
     let text = if json {
-        serde_json::to_string_pretty(&outcome).map_err(|e| Error::input("internal", e.to_string()))?
+        serde_json::to_string_pretty(&outcome)
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?
     } else {
         summary(&outcome.recalled)
     };

@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use sealdrop_proto::ids::{DropId, PartyId};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, Kind};
 
 const REFUSED_DIR: &str = "refused";
 
 /// The error code of a drop its recipient can never fetch.
-pub const UNDELIVERABLE: &str = "undeliverable";
+pub const UNDELIVERABLE: &str = ErrorCode::Undeliverable.as_str();
 
 /// Why a drop was refused, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,16 @@ impl Refusal {
 /// Whether a fetch error of this code is a verdict on what the sender
 /// signed, which downloading the same drop again would repeat.
 pub fn is_final(code: &str) -> bool {
-    matches!(code, "bad_archive" | "unsafe_archive" | "undecryptable" | "header_mismatch") || code == UNDELIVERABLE
+    matches!(
+        ErrorCode::from_wire(code),
+        Some(
+            ErrorCode::BadArchive
+                | ErrorCode::UnsafeArchive
+                | ErrorCode::Undecryptable
+                | ErrorCode::HeaderMismatch
+                | ErrorCode::Undeliverable
+        )
+    )
 }
 
 fn path(state_dir: &Path, drop: &DropId) -> PathBuf {
@@ -79,7 +88,8 @@ pub fn record(state_dir: &Path, drop: &DropId, from: &PartyId, err: &Error, now:
         refused: now.round(jiff::Unit::Second).unwrap_or(now),
     };
     let written = crate::fsutil::create_private_dir(&state_dir.join(REFUSED_DIR)).and_then(|()| {
-        let text = serde_json::to_vec_pretty(&refusal).map_err(|e| Error::input("internal", e.to_string()))?;
+        let text = serde_json::to_vec_pretty(&refusal)
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?;
         crate::fsutil::write_atomic(&path(state_dir, drop), &text, true)
     });
     if let Err(e) = written {
@@ -122,9 +132,9 @@ mod tests {
         let (bad, tampered, gone) = (DropId::random(), DropId::random(), DropId::random());
         let camden: PartyId = "camden".parse().unwrap();
         let now: Timestamp = "2026-11-20T10:00:00.5Z".parse().unwrap();
-        record(state.path(), &bad, &camden, &Error::verification("bad_archive", "short entry"), now);
-        record(state.path(), &tampered, &camden, &Error::verification("tampered", "hash"), now);
-        record(state.path(), &gone, &camden, &Error::verification("unsafe_archive", "a link"), now);
+        record(state.path(), &bad, &camden, &Error::new(ErrorCode::BadArchive, "short entry"), now);
+        record(state.path(), &tampered, &camden, &Error::new(ErrorCode::Tampered, "hash"), now);
+        record(state.path(), &gone, &camden, &Error::new(ErrorCode::UnsafeArchive, "a link"), now);
         let r = load(state.path(), &bad).unwrap();
         assert_eq!((r.code.as_str(), r.message.as_str(), r.from.as_str()), ("bad_archive", "short entry", "camden"));
         assert!(r.skip_note().contains("fetch it by its id"), "{}", r.skip_note());

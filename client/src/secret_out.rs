@@ -17,7 +17,7 @@ use std::os::fd::AsFd as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::write_new_atomic;
 
 /// Writes the age identity file `text` to `path` (new, 0600) or to `stdout` (see the module docs).
@@ -30,8 +30,8 @@ pub fn export_age(text: &str, path: Option<&Path>, force: bool, stdout: &mut dyn
     }
     let fd = std::io::stdout();
     if fd.is_terminal() && !force {
-        return Err(Error::input(
-            "secret_to_terminal",
+        return Err(Error::new(
+            ErrorCode::SecretToTerminal,
             "not printing your secret key to the terminal (the screen and its scrollback would show it): write it to a new private file with -o FILE, redirect it (> FILE, made mode 0600), or add --force",
         ));
     }
@@ -49,8 +49,8 @@ fn make_private_if_file(stdout: &std::io::Stdout) -> Result<()> {
         return Ok(());
     }
     file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        Error::input(
-            "secret_file_not_private",
+        Error::new(
+            ErrorCode::SecretFileNotPrivate,
             format!(
                 "stdout is a file that cannot be made private (mode 0600): {e}; nothing was written: use -o FILE for a new private file"
             ),

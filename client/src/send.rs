@@ -18,7 +18,7 @@ use sealdrop_proto::policy::{self, ExpiryRefusal, NotInForce};
 use crate::archive;
 use crate::context::Settings;
 use crate::deliver::{Contents, Opening, Sealed};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::outgoing::Pending;
 use crate::pipe::{Digested, progress_bar};
 use crate::upload::{self, NewUpload};
@@ -71,8 +71,9 @@ pub struct SendOutcome {
 
 /// Parses `2d`, `36h` into a duration.
 pub fn parse_expiry(text: &str) -> Result<SignedDuration> {
-    let bad =
-        || Error::input("bad_expiry", format!("--expires {text:?} is not valid: use hours or days, e.g. 36h or 2d"));
+    let bad = || {
+        Error::new(ErrorCode::BadExpiry, format!("--expires {text:?} is not valid: use hours or days, e.g. 36h or 2d"))
+    };
     let t = text.trim();
     let (n, unit) = t.split_at(t.len().saturating_sub(1));
     let n: i64 = n.parse().map_err(|_| bad())?;
@@ -95,8 +96,8 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) ->
             match policy::lifetime_refusal(agreement, now, d) {
                 None => Ok(d),
                 // A drop may not wait beyond its agreement's end (the hub refuses that too).
-                Some(ExpiryRefusal::OutlivesAgreement) => Err(Error::input(
-                    "bad_expiry",
+                Some(ExpiryRefusal::OutlivesAgreement) => Err(Error::new(
+                    ErrorCode::BadExpiry,
                     format!(
                         "--expires {text} would outlive agreement `{}`, which ends at {}; choose at most {}h; nothing was sent",
                         agreement.id,
@@ -106,8 +107,8 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) ->
                 )),
                 // Only a lifetime longer than the agreement allows is left:
                 // `parse_expiry` takes only positive ones.
-                Some(_) => Err(Error::input(
-                    "bad_expiry",
+                Some(_) => Err(Error::new(
+                    ErrorCode::BadExpiry,
                     format!(
                         "--expires {text} is longer than agreement `{}` lets a drop wait ({} days); nothing was sent",
                         agreement.id, agreement.max_expiry_days
@@ -124,8 +125,8 @@ pub fn lifetime(agreement: &Agreement, expires: Option<&str>, now: Timestamp) ->
 /// second more than the agreement allows whenever `now` was in the second
 /// half of a second, and the hub refused it (`bad_expiry`) at random.
 pub fn expiry_at(now: Timestamp, lifetime: SignedDuration) -> Result<Timestamp> {
-    let exact = now.checked_add(lifetime).map_err(|e| Error::input("bad_expiry", e.to_string()))?;
-    Timestamp::from_second(exact.as_second()).map_err(|e| Error::input("bad_expiry", e.to_string()))
+    let exact = now.checked_add(lifetime).map_err(|e| Error::new(ErrorCode::BadExpiry, e.to_string()))?;
+    Timestamp::from_second(exact.as_second()).map_err(|e| Error::new(ErrorCode::BadExpiry, e.to_string()))
 }
 
 /// Resolves recipients through the directory.
@@ -138,7 +139,7 @@ pub fn resolve_recipients(dir: &Directory, to: &[String]) -> Result<Vec<PartyId>
         }
     }
     if out.is_empty() {
-        return Err(Error::input("no_recipients", "name at least one recipient with --to PARTY"));
+        return Err(Error::new(ErrorCode::NoRecipients, "name at least one recipient with --to PARTY"));
     }
     Ok(out)
 }
@@ -150,8 +151,8 @@ pub fn unknown_party(dir: &Directory, text: &str) -> Error {
         Some(id) => format!("did you mean {id}?"),
         None => "use a party id, name, GSS code or LA number, see `sealdrop directory show`".to_owned(),
     };
-    Error::input(
-        "unknown_party",
+    Error::new(
+        ErrorCode::UnknownParty,
         format!("no party {text:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
     )
 }
@@ -163,8 +164,8 @@ pub fn unknown_agreement(dir: &Directory, id: &str) -> Error {
         Some(a) => format!("did you mean {a}?"),
         None => "see `sealdrop directory show` for the agreements".to_owned(),
     };
-    Error::input(
-        "unknown_agreement",
+    Error::new(
+        ErrorCode::UnknownAgreement,
         format!("no agreement {id:?} in the signed directory (serial {}); {what_to_do}", dir.serial),
     )
 }
@@ -189,14 +190,14 @@ pub fn choose_agreement<'d>(
                 // The agreement that would cover them is not in force: say which and why.
                 [] if covering.len() == 1 => covering[0],
                 [] => {
-                    return Err(Error::input(
-                        "no_agreement",
+                    return Err(Error::new(
+                        ErrorCode::NoAgreement,
                         format!("no agreement in force covers {sender} and {}; check the recipients", join(recipients)),
                     ));
                 }
                 many => {
-                    return Err(Error::input(
-                        "agreement_ambiguous",
+                    return Err(Error::new(
+                        ErrorCode::AgreementAmbiguous,
                         format!(
                             "several agreements apply ({}); choose one with --agreement",
                             many.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")
@@ -207,8 +208,8 @@ pub fn choose_agreement<'d>(
         }
     };
     if let Some(outside) = policy::outsiders(a, everyone()).next() {
-        return Err(Error::input(
-            "not_in_agreement",
+        return Err(Error::new(
+            ErrorCode::NotInAgreement,
             format!("{outside} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
         ));
     }
@@ -223,8 +224,8 @@ pub fn check_in_force(a: &Agreement, now: Timestamp) -> Result<()> {
         Err(NotInForce::NotYet { valid_from }) => format!("is not in force until {valid_from}"),
         Err(NotInForce::Ended { valid_until }) => format!("ended at {valid_until}"),
     };
-    Err(Error::input(
-        "agreement_not_in_force",
+    Err(Error::new(
+        ErrorCode::AgreementNotInForce,
         format!("agreement `{}` {rule}: nothing may be sent under it now; nothing was sent", a.id),
     ))
 }
@@ -239,10 +240,10 @@ fn join(p: &[PartyId]) -> String {
 pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::Recipient>, Vec<EncryptedTo>)> {
     let p = dir
         .party(party)
-        .ok_or_else(|| Error::input("unknown_party", format!("{party} vanished from the directory")))?;
+        .ok_or_else(|| Error::new(ErrorCode::UnknownParty, format!("{party} vanished from the directory")))?;
     if p.members.is_empty() {
-        return Err(Error::input(
-            "unknown_party",
+        return Err(Error::new(
+            ErrorCode::UnknownParty,
             format!("{} has no member keys in the directory; ask the coordinator", p.name),
         ));
     }
@@ -250,7 +251,7 @@ pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::
     let mut listed = Vec::new();
     for m in &p.members {
         let card = p.card(m);
-        keys.push(card.age_recipient().map_err(|e| Error::verification("directory_invalid", e.to_string()))?);
+        keys.push(card.age_recipient().map_err(|e| Error::new(ErrorCode::DirectoryInvalid, e.to_string()))?);
         listed.push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
     }
     Ok((keys, listed))

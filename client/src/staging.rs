@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use sealdrop_proto::ids::DropId;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::shown_path;
 
 /// Prefix of the hidden folder a drop is unpacked into before it is moved into place.
@@ -81,8 +81,8 @@ impl Staging {
         let lock = lock(&registration)
             .map_err(|e| Error::io(format!("cannot lock {}", registration.display()), e))?
             .ok_or_else(|| {
-                Error::input(
-                    "fetch_in_progress",
+                Error::new(
+                    ErrorCode::FetchInProgress,
                     format!(
                         "another sealdrop is fetching drop {id} into {}; wait for it to finish, and fetch again if it failed",
                         shown_path(dest)

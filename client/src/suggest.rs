@@ -1,6 +1,7 @@
 //! "Did you mean ...?" for a party or agreement the directory does not
 //! know: a typo such as `--to islingon` names the party it was meant to.
 
+use crate::error::ErrorCode;
 use sealdrop_proto::directory::Directory;
 
 /// How alike (Jaro-Winkler, 0 to 1, case-insensitive) a name must be to a
@@ -84,8 +85,8 @@ pub fn journal_party(settings: &crate::context::Settings, text: &str) -> crate::
         Some(id) => format!("did you mean {id}?"),
         None => "give a party id, name, GSS code or LA number (see `sealdrop directory show`)".to_owned(),
     };
-    Err(crate::error::Error::input(
-        "unknown_party",
+    Err(crate::error::Error::new(
+        ErrorCode::UnknownParty,
         format!("no party {text:?} in the directory or in this client's journal; {what_to_do}"),
     ))
 }

@@ -8,7 +8,7 @@ use sealdrop_proto::directory::{DirectoryError, SignedDirectory};
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::DocError;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::write_atomic;
 use crate::transport::HubApi;
 
@@ -18,22 +18,20 @@ pub const DIRECTORY_FILE: &str = "directory.note";
 /// Turns a directory verification failure into the client's error.
 pub fn directory_error(e: DirectoryError, source: &str) -> Error {
     match e {
-        DirectoryError::Doc(DocError::BadSignature { .. } | DocError::NoTrustedSignature { .. }) => {
-            Error::verification(
-                "directory_bad_signature",
-                format!(
-                    "the directory from {source} is not signed by the pinned authority key: {e}; do not use this hub until the coordinator confirms its key"
-                ),
-            )
-        }
-        DirectoryError::Rollback { offered, current } => Error::verification(
-            "directory_rollback",
+        DirectoryError::Doc(DocError::BadSignature { .. } | DocError::NoTrustedSignature { .. }) => Error::new(
+            ErrorCode::DirectoryBadSignature,
+            format!(
+                "the directory from {source} is not signed by the pinned authority key: {e}; do not use this hub until the coordinator confirms its key"
+            ),
+        ),
+        DirectoryError::Rollback { offered, current } => Error::new(
+            ErrorCode::DirectoryRollback,
             format!(
                 "{source} offers directory serial {offered}, older than serial {current} this client already verified; the hub may be replaying old keys, report it to the coordinator"
             ),
         ),
-        DirectoryError::Doc(_) | DirectoryError::Invalid(_) => Error::verification(
-            "directory_invalid",
+        DirectoryError::Doc(_) | DirectoryError::Invalid(_) => Error::new(
+            ErrorCode::DirectoryInvalid,
             format!("the directory from {source} is not valid: {e}; do not use it, and report it to the coordinator"),
         ),
     }
@@ -61,8 +59,8 @@ pub fn accept(note: &str, authority: &NoteVerifierKey, state_dir: &Path, source:
         )),
         Some(seen) if offered.directory.serial == seen.directory.serial => {
             if seen.note != offered.note {
-                return Err(Error::verification(
-                    "directory_equivocation",
+                return Err(Error::new(
+                    ErrorCode::DirectoryEquivocation,
                     format!(
                         "{source} shows a different directory under serial {} than this client verified before; keep both and report it to the coordinator",
                         seen.directory.serial

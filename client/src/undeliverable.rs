@@ -24,7 +24,7 @@ use sealdrop_proto::keys::MemberSecretKey;
 use sealdrop_proto::note::{open_doc, peek_doc};
 
 use crate::context::{Session, Settings};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::refused::UNDELIVERABLE;
 
 /// What became of one key a drop was encrypted to.
@@ -94,16 +94,16 @@ pub fn stranded(dir: &Directory, m: &Manifest, party: &PartyId) -> Option<String
 pub fn not_for_me(dir: &Directory, m: &Manifest, me: &MemberSecretKey) -> Error {
     let id = &m.drop;
     if let Some(keys) = stranded(dir, m, &me.party) {
-        return Error::input(
-            UNDELIVERABLE,
+        return Error::new(
+            ErrorCode::Undeliverable,
             format!("drop {id} was encrypted only to {keys}; ask {} to recall it and send it again", m.sender),
         );
     }
     let others: Vec<&str> =
         keys_of(m, &me.party).filter(|e| fate(dir, &me.party, e) == Fate::Valid).map(|e| e.key.as_str()).collect();
     let who = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
-    Error::input(
-        "not_encrypted_to_you",
+    Error::new(
+        ErrorCode::NotEncryptedToYou,
         format!(
             "drop {id} was not encrypted to your key {}; another member of {}{who} must fetch it",
             me.signing.name(),
@@ -200,7 +200,7 @@ fn sent_manifest(settings: &Settings, session: &Session, id: &DropId) -> Result<
         .into_iter()
         .flatten()
         .collect();
-    let bad = |why: String| Error::verification("bad_manifest", format!("the manifest of drop {id} {why}"));
+    let bad = |why: String| Error::new(ErrorCode::BadManifest, format!("the manifest of drop {id} {why}"));
     let m = open_doc::<Manifest>(&note, &keys).map_err(|e| bad(format!("does not verify: {e}")))?.doc;
     if &m.drop != id || &m.sender != me {
         return Err(bad(format!("is for drop {} from {}", m.drop, m.sender)));

@@ -34,7 +34,7 @@ use sealdrop_proto::api::{UploadProgress, code};
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::archive;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::outgoing::{Pending, SpoolDigest, discard, outgoing_dir, spool_paths};
 use crate::pipe::Digested;
 use crate::transport::{CHUNK, HubApi, feed};
@@ -258,8 +258,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
         (Err(e), _) => {
             discard_spool();
             return Err(Error::new(
-                Kind::Other,
-                "read_failed",
+                ErrorCode::ReadFailed,
                 format!("could not read and encrypt the files: {e}; nothing was committed"),
             ));
         }
@@ -302,14 +301,13 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
                     Err(e) => return Err(e),
                 }
             }
-            Err(Error::new(
-                Kind::Unreachable,
-                &last.code,
-                format!(
-                    "{}; the upload of drop {id} was cut off, and the encrypted copy is kept: run the same `sealdrop send` again to continue it",
-                    last.message
-                ),
-            ))
+            // Still unreachable (only that kind is retried): the hub's
+            // silence keeps its code and exit status, with what is kept.
+            let message = format!(
+                "{}; the upload of drop {id} was cut off, and the encrypted copy is kept: run the same `sealdrop send` again to continue it",
+                last.message
+            );
+            Err(Error { message, ..last })
         }
         (Err(e), _, _) => {
             discard_spool();
@@ -319,7 +317,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
 }
 
 fn crashed(what: &str) -> Error {
-    Error::new(Kind::Other, "internal", format!("the {what} thread crashed; nothing was committed"))
+    Error::new(ErrorCode::Internal, format!("the {what} thread crashed; nothing was committed"))
 }
 
 /// The mismatch error when the hub holds other bytes than were sent.
@@ -327,8 +325,8 @@ fn check_same(sent: &Digested, sha256: String, len: u64) -> Result<()> {
     if sha256 == sent.sha256 && len == sent.len {
         return Ok(());
     }
-    Err(Error::verification(
-        "upload_corrupted",
+    Err(Error::new(
+        ErrorCode::UploadCorrupted,
         format!(
             "the hub received {len} bytes with SHA-256 {sha256} but {} bytes with {} were sent; nothing was committed, try again",
             sent.len, sent.sha256
@@ -423,8 +421,7 @@ pub fn continue_upload(hub: &HubApi, id: &DropId, spool: &Path, base: u64, diges
         let offset = if from_start || progress.received > digest.len { 0 } else { progress.received };
         if offset < base {
             return Err(Error::new(
-                Kind::Refused,
-                "upload_not_continuable",
+                ErrorCode::UploadNotContinuable,
                 format!(
                     "the hub holds {offset} bytes of drop {id} and the local copy starts at byte {base}: the upload cannot be continued; run the same `sealdrop send` again to send it afresh"
                 ),

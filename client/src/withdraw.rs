@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sealdrop_proto::api::code;
 use sealdrop_proto::ids::DropId;
 
-use crate::error::{Kind, Result};
+use crate::error::{ErrorCode, Kind, Result};
 use crate::transport::HubApi;
 
 /// How long a withdrawal may take: it runs while the analyst waits for the
@@ -77,8 +77,8 @@ fn record_path(state_dir: &Path, id: &DropId) -> PathBuf {
 pub fn remember(state_dir: &Path, id: &DropId, fingerprint: &str) -> Result<()> {
     crate::fsutil::create_private_dir(&state_dir.join("outgoing"))?;
     let record = OpenRecord { drop: id.clone(), fingerprint: fingerprint.to_owned() };
-    let bytes = serde_json::to_vec_pretty(&record)
-        .map_err(|e| crate::error::Error::new(Kind::Other, "internal", e.to_string()))?;
+    let bytes =
+        serde_json::to_vec_pretty(&record).map_err(|e| crate::error::Error::new(ErrorCode::Internal, e.to_string()))?;
     crate::fsutil::write_atomic(&record_path(state_dir, id), &bytes, true)
 }
 

@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The error for an existing evidence file `path` given as `flag`.
 fn exists(flag: &str, path: &Path) -> Error {
-    Error::input(
-        "output_exists",
+    Error::new(
+        ErrorCode::OutputExists,
         format!(
             "{flag} {} already exists; audit files are evidence and are not replaced: choose another name, or add --force to replace it",
             path.display()
@@ -71,7 +71,7 @@ mod tests {
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         // A failed write leaves nothing either.
-        let fail = |_: &Path| Err(Error::input("boom", "x"));
+        let fail = |_: &Path| Err(Error::new(ErrorCode::Internal, "x"));
         assert!(write_via("--csv", &dir.path().join("other.csv"), false, fail).is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

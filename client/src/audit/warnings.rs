@@ -7,7 +7,7 @@
 //! used the key may not have been its owner. `--strict` makes them an error
 //! (`audit_warnings`, exit 7) for scripts that must stop on them.
 
-use crate::error::{Error, Kind};
+use crate::error::{Error, ErrorCode};
 
 /// The line above the warnings in `audit verify`'s output.
 pub fn heading(n: usize) -> String {
@@ -22,8 +22,7 @@ pub fn heading(n: usize) -> String {
 /// verified with warnings (`used_after_revocation`, one line each).
 pub fn strict_error(origin: &str, used_after_revocation: &[String]) -> Error {
     Error::new(
-        Kind::Warnings,
-        "audit_warnings",
+        ErrorCode::AuditWarnings,
         format!(
             "the log of {} verified, but with {} warning(s) (--strict); the first: {}. Ask the key's owner and the coordinator what happened, and keep the output as evidence",
             origin,

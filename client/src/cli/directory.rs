@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::{json_text, parse_date, print};
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DirectoryCommand {
@@ -269,8 +269,8 @@ impl DirectoryCommand {
             DirectoryCommand::Revoke { input, key, reason, at, replace_with } => {
                 let at = match at {
                     Some(text) => sealdrop_proto::clock::parse_time(&text).ok_or_else(|| {
-                        Error::input(
-                            "bad_time",
+                        Error::new(
+                            ErrorCode::BadTime,
                             format!("--at {text:?} is not an RFC 3339 time, e.g. 2026-11-20T09:00:00Z"),
                         )
                     })?,

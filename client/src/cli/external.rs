@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The program that runs the demo and writes sample data.
 pub const EXECUTABLE: &str = "sealdrop-demo";
@@ -85,8 +85,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let status = std::process::Command::new(&program).args(args).status().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::new(
-                Kind::Other,
-                "demo_not_installed",
+                ErrorCode::DemoNotInstalled,
                 format!(
                     "`sealdrop demo` and `sealdrop sample` are run by the {EXECUTABLE} program, which is neither beside sealdrop nor on PATH; install it from sealdrop's source with `cargo install --locked --path crates/{EXECUTABLE}`, or run `cargo run --release -p {EXECUTABLE} -- ARGS` there"
                 ),

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::error::{Error, Result, USAGE_EXIT};
+use crate::error::{Error, ErrorCode, Kind, Result, USAGE_EXIT};
 
 mod audit;
 mod directory;
@@ -180,7 +180,7 @@ pub fn finish(result: Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         // Whoever read stdout stopped early (`| head`): not a failure (see crate::stdout).
-        Err(e) if e.code == "io" && crate::stdout::closed() => ExitCode::SUCCESS,
+        Err(e) if e.code == ErrorCode::Io.as_str() && crate::stdout::closed() => ExitCode::SUCCESS,
         Err(e) => {
             // An empty message means the details were already reported.
             if !e.message.is_empty() {
@@ -240,7 +240,7 @@ fn print(out: &mut dyn Write, line: &str) -> Result<()> {
 /// Serialises a value for stdout, compact or indented.
 fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<String> {
     let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
-    text.map_err(|e| Error::input("internal", e.to_string()))
+    text.map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))
 }
 
 /// Parses a date option `flag`: a date (midnight UTC) or an RFC 3339 time.
@@ -252,7 +252,7 @@ fn parse_date(flag: &str, text: &str) -> Result<jiff::Timestamp> {
         .ok()
         .and_then(|d| jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok())
         .ok_or_else(|| {
-            Error::input("bad_date", format!("{flag} {text:?} is not a date: use YYYY-MM-DD or an RFC 3339 time"))
+            Error::new(ErrorCode::BadDate, format!("{flag} {text:?} is not a date: use YYYY-MM-DD or an RFC 3339 time"))
         })
 }
 

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{json_text, print};
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::human_bytes;
 use crate::send::{self, SendRequest};
 use crate::split::{self, PartStatus, SplitRequest};
@@ -77,7 +77,7 @@ impl SendArgs {
         } = self;
         if let Some(column) = split_by {
             let [input] = <[PathBuf; 1]>::try_from(paths).map_err(|_| {
-                Error::input("split_one_file", "--split-by splits exactly one .csv or .xlsx file; give just one")
+                Error::new(ErrorCode::SplitOneFile, "--split-by splits exactly one .csv or .xlsx file; give just one")
             })?;
             let encoding = encoding.as_deref().map(crate::encoding::parse_label).transpose()?;
             if let Some(e) = encoding {
@@ -151,8 +151,8 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
     }
     if !mode.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Error::input(
-                "confirmation_required",
+            return Err(Error::new(
+                ErrorCode::ConfirmationRequired,
                 "not sending without confirmation: run this in a terminal to confirm, or add --yes once the summary (see --dry-run) is right",
             ));
         }
@@ -161,8 +161,7 @@ fn split_send(settings: &Settings, req: &SplitRequest, mode: SplitMode, out: &mu
         std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("cannot read the answer", e))?;
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             return Err(Error::new(
-                crate::error::Kind::Other,
-                "cancelled",
+                ErrorCode::Cancelled,
                 "cancelled: nothing was sent; run the same command again and type yes when the summary is right",
             ));
         }

@@ -10,7 +10,7 @@ use clap::Args;
 use super::GLOBAL_HEADING;
 use crate::config::{ConfigFile, default_config_path, default_state_dir};
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The options every command takes. They are listed under their own heading
 /// in every command's help, after the command's own options, so a
@@ -77,17 +77,16 @@ impl Global {
     /// Resolves the settings (flags, then environment, then config file) and
     /// checks the hub URL (see [`crate::hub_url`]).
     pub(super) fn resolve(&self) -> Result<Resolved> {
-        let config_path = self
-            .config
-            .clone()
-            .or_else(default_config_path)
-            .ok_or_else(|| Error::input("no_config_dir", "cannot find your config folder; pass --config FILE"))?;
+        let config_path =
+            self.config.clone().or_else(default_config_path).ok_or_else(|| {
+                Error::new(ErrorCode::NoConfigDir, "cannot find your config folder; pass --config FILE")
+            })?;
         let file = ConfigFile::load(&config_path)?;
         if let Some(ca) = self.hub_ca.as_ref().or(file.hub_ca.as_ref()) {
             crate::transport::trust_hub_ca(ca)?;
         }
         let state_dir = self.state_dir.clone().or(file.state_dir).or_else(default_state_dir).ok_or_else(|| {
-            Error::input("no_state_dir", "cannot find a folder for local state; pass --state-dir DIR")
+            Error::new(ErrorCode::NoStateDir, "cannot find a folder for local state; pass --state-dir DIR")
         })?;
         let hub = self.hub.clone().or(file.hub);
         // Flag or environment (clap), then the config file.

@@ -10,7 +10,7 @@ use sealdrop_proto::ids::PartyId;
 
 use super::print;
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::write_new_atomic;
 
 // `sealdrop witness [keygen]`; its help is the command's in the table in cli/mod.rs.
@@ -45,7 +45,7 @@ impl WitnessArgs {
 /// `sealdrop witness keygen`.
 fn keygen(party: &PartyId, path: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     let key = sealdrop_proto::keys::NoteSigningKey::generate(&format!("{party}.witness"))
-        .map_err(|e| Error::input("bad_key_name", format!("{e}; give your party id as --party, e.g. camden")))?;
+        .map_err(|e| Error::new(ErrorCode::BadKeyName, format!("{e}; give your party id as --party, e.g. camden")))?;
     write_new_atomic(path, format!("{}\n", key.to_note_text().as_str()).as_bytes(), true)?;
     eprintln!(
         "wrote witness key {} (mode 0600); ask the coordinator to list this under your party's witness_keys:",
@@ -57,8 +57,8 @@ fn keygen(party: &PartyId, path: &std::path::Path, out: &mut dyn Write) -> Resul
 /// `sealdrop witness`: verify the checkpoint and cosign it.
 fn cosign(settings: &Settings, out: &mut dyn Write) -> Result<()> {
     let path = settings.witness_key.clone().ok_or_else(|| {
-        Error::input(
-            "no_witness_key",
+        Error::new(
+            ErrorCode::NoWitnessKey,
             "no witness key given: pass --witness-key FILE (make one with `sealdrop witness keygen`)",
         )
     })?;

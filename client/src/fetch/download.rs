@@ -16,7 +16,7 @@ use super::receive::{ChunkReader, Failure, RECEIVE_QUEUE, Source, forward};
 use super::spool::Spool;
 use crate::archive::{self, ExtractError};
 use crate::context::Settings;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::shown_path;
 use crate::padding::TrailingError;
 use crate::pipe::progress_bar;
@@ -78,8 +78,7 @@ pub(super) fn download_and_unpack(
             let shown = spool.as_ref().map(|s| s.path.display().to_string()).unwrap_or_default();
             Spool::discard(spool);
             return Err(Error::new(
-                Kind::Other,
-                "io",
+                ErrorCode::Io,
                 format!(
                     "cannot read the partial download {shown} ({e}); it was deleted: run the same fetch again to download drop {id} from the start"
                 ),
@@ -103,8 +102,7 @@ pub(super) fn download_and_unpack(
             "fetch it again"
         };
         return Err(Error::new(
-            Kind::Unreachable,
-            "download_failed",
+            ErrorCode::DownloadFailed,
             format!(
                 "the download of drop {id} broke off after {received} of {total} bytes ({reason}); nothing was written; {next}"
             ),
@@ -121,8 +119,8 @@ pub(super) fn download_and_unpack(
         } else {
             String::new()
         };
-        return Err(Error::verification(
-            "tampered",
+        return Err(Error::new(
+            ErrorCode::Tampered,
             format!(
                 "drop {id} does not match its signed manifest (received {} bytes, SHA-256 {}; expected {} bytes, {}); nothing was written and it was not acknowledged{resumed}",
                 digest.len, digest.sha256, total, manifest.ciphertext_sha256
@@ -133,21 +131,21 @@ pub(super) fn download_and_unpack(
     // fault is in what the sender made.
     let sender = &manifest.sender;
     match unpacked {
-        Err(Unpack::Header(e)) => Err(Error::verification(
-            code::HEADER_MISMATCH,
+        Err(Unpack::Header(e)) => Err(Error::new(
+            ErrorCode::HeaderMismatch,
             format!(
                 "drop {id} from {sender} matches its signed manifest, but {e}; it was not decrypted, nothing was written and it was not acknowledged: report it to {sender}"
             ),
         )),
-        Err(Unpack::Decrypt(e)) => Err(Error::verification(
-            "undecryptable",
+        Err(Unpack::Decrypt(e)) => Err(Error::new(
+            ErrorCode::Undecryptable,
             format!(
                 "drop {id} matches its manifest but cannot be decrypted with your key ({e}); nothing was written, ask {sender} to resend"
             ),
         )),
-        Err(Unpack::Unsafe(e)) => Err(Error::verification("unsafe_archive", format!("drop {id} from {sender}: {e}"))),
-        Err(Unpack::Bad(e)) => Err(Error::verification(
-            "bad_archive",
+        Err(Unpack::Unsafe(e)) => Err(Error::new(ErrorCode::UnsafeArchive, format!("drop {id} from {sender}: {e}"))),
+        Err(Unpack::Bad(e)) => Err(Error::new(
+            ErrorCode::BadArchive,
             format!(
                 "drop {id} from {sender}: {e}; it was not acknowledged and `fetch --all` will not download it again: ask {sender} to send it again"
             ),
@@ -193,8 +191,7 @@ pub(super) fn request_content<'a>(
         let got = got.to_owned();
         spool.reset()?;
         return Err(Error::new(
-            Kind::Other,
-            "bad_response",
+            ErrorCode::BadResponse,
             format!(
                 "the hub answered the resumed download of drop {id} with Content-Range {got:?} instead of {expected:?}; the partial download was discarded: run the same fetch again"
             ),

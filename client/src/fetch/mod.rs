@@ -47,7 +47,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::sign_doc;
 
 use crate::context::{Session, Settings};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::{shown, shown_list, shown_path};
 
 use download::download_and_unpack;
@@ -222,7 +222,7 @@ fn fetch_one(
 ) -> Result<FetchOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let id: DropId =
-        id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::input("bad_drop_id", e.to_string()))?;
+        id.parse().map_err(|e: sealdrop_proto::ids::IdError| Error::new(ErrorCode::BadDropId, e.to_string()))?;
     let details = hub.drop_details(&id)?;
     let opened = verify_manifest_opened(dir, me, &id, &details.manifest, || {
         commit_time_in_log(settings, session, &id, &details)
@@ -313,8 +313,8 @@ fn commit_time_in_log(
     let entry = crate::logcheck::prove_recent_entry(&settings.state_dir, hub, key, now, &mut cp, index)?;
     match LogEntry::from_bytes(&entry) {
         Ok(LogEntry::DropCommitted { committed, manifest }) if manifest == details.manifest => Ok(Some(committed)),
-        _ => Err(Error::verification(
-            "log_wrong_entry",
+        _ => Err(Error::new(
+            ErrorCode::LogWrongEntry,
             format!(
                 "the hub says log entry {index} records the commit of drop {id}, but it records something else; \
                  the drop was not fetched: report it to the coordinator"

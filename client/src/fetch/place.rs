@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sealdrop_proto::ids::DropId;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::names::{shown, shown_path};
 
 /// `path` made absolute, with the part that exists resolved (links and
@@ -49,8 +49,8 @@ pub(super) fn place(
     if let Some(reserved) = reserved {
         let target = if clash.is_some() { resolve(dir).join(id.as_str()) } else { resolve(dir) };
         if let Some(n) = names.iter().find(|n| reserved.starts_with(target.join(n))) {
-            return Err(Error::input(
-                "merge_output_in_drop",
+            return Err(Error::new(
+                ErrorCode::MergeOutputInDrop,
                 format!(
                     "drop {id} would write {} ({} in the drop), the file --merge-csv is to create; it was not placed or acknowledged: choose a --merge-csv path outside the output folder, or another name",
                     shown_path(reserved),
@@ -71,8 +71,8 @@ pub(super) fn place(
     };
     if let Err(e) = created {
         return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-            Error::input(
-                "output_exists",
+            Error::new(
+                ErrorCode::OutputExists,
                 format!(
                     "{} already exists, and so does {}, where the drop would have gone instead; move one away or fetch into another folder with -o DIR (the drop was not acknowledged)",
                     shown_path(&dir.join(clash)),
@@ -116,8 +116,8 @@ pub(super) fn move_all(staging: &Path, dest: &Path, names: &[String]) -> Result<
                 };
             }
             return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                Error::input(
-                    "output_exists",
+                Error::new(
+                    ErrorCode::OutputExists,
                     format!(
                         "{} already exists; move it away or fetch into another folder with -o DIR (the drop was not acknowledged)",
                         shown_path(&to)

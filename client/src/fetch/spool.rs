@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sealdrop_proto::ids::DropId;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Folder under the state dir holding partial downloads.
 pub const DOWNLOADS_DIR: &str = "downloads";
@@ -59,8 +59,8 @@ impl Spool {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::input(
-                    "fetch_in_progress",
+                return Err(Error::new(
+                    ErrorCode::FetchInProgress,
                     format!(
                         "another sealdrop is fetching drop {id} (it holds {}); wait for it to finish, and fetch again if it failed",
                         path.display()

@@ -62,7 +62,7 @@ fn a_revoked_senders_manifest_counts_only_for_drops_committed_before_the_revocat
         assert!(e.message.contains("signed with camden/data-team's key, revoked from 2026-11-20T09:00:00Z (left)"));
     }
     // A log that cannot prove the commit is not a verdict on the sender.
-    let e = verify_manifest(&dir, &me, &id, &note, || Err(Error::verification("log_not_included", "no"))).unwrap_err();
+    let e = verify_manifest(&dir, &me, &id, &note, || Err(Error::new(ErrorCode::LogNotIncluded, "no"))).unwrap_err();
     assert_eq!(e.code, "log_not_included");
     // The replacement key signs for drops at any time, and the log is not asked.
     let renewed = sign_doc(&manifest, &replacement.signing);

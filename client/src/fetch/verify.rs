@@ -7,7 +7,7 @@ use sealdrop_proto::ids::DropId;
 use sealdrop_proto::keys::MemberSecretKey;
 use sealdrop_proto::note::{Opened, open_doc, peek_doc};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Checks the manifest's signature against the sender's keys in the verified
 /// directory, and that it is this drop and addressed to this member.
@@ -39,12 +39,9 @@ pub fn verify_manifest_opened(
     commit_time: impl FnOnce() -> Result<Option<jiff::Timestamp>>,
 ) -> Result<Opened<Manifest>> {
     let claimed =
-        peek_doc::<Manifest>(note).map_err(|e| Error::verification("bad_manifest", format!("drop {id}: {e}")))?;
+        peek_doc::<Manifest>(note).map_err(|e| Error::new(ErrorCode::BadManifest, format!("drop {id}: {e}")))?;
     let refused = |e: &dyn std::fmt::Display| {
-        Error::verification(
-            "bad_manifest",
-            format!("drop {id}: {e}; the drop was not fetched, report it to the sender"),
-        )
+        Error::new(ErrorCode::BadManifest, format!("drop {id}: {e}; the drop was not fetched, report it to the sender"))
     };
     let opened = match open_doc::<Manifest>(note, &policy::manifest_keys(dir, &claimed.sender, None)) {
         Ok(opened) => opened,
@@ -68,8 +65,8 @@ pub fn verify_manifest_opened(
                         Some(t) => format!("the transfer log commits the drop at {t}, not before"),
                         None => "the hub does not prove from its log when the drop was committed".to_owned(),
                     };
-                    return Err(Error::verification(
-                        "bad_manifest",
+                    return Err(Error::new(
+                        ErrorCode::BadManifest,
                         format!(
                             "drop {id}'s manifest is signed with {}'s key, revoked{since}{why}, and {when}: \
                              the drop was not fetched; report it to the coordinator",
@@ -82,8 +79,8 @@ pub fn verify_manifest_opened(
     };
     let m = &opened.doc;
     if opened.signer != format!("{}/{}", m.sender, m.sender_member) {
-        return Err(Error::verification(
-            "bad_manifest",
+        return Err(Error::new(
+            ErrorCode::BadManifest,
             format!(
                 "drop {id}: the manifest names {}/{} but was signed by {}",
                 m.sender, m.sender_member, opened.signer
@@ -91,13 +88,13 @@ pub fn verify_manifest_opened(
         ));
     }
     if &m.drop != id {
-        return Err(Error::verification(
-            "bad_manifest",
+        return Err(Error::new(
+            ErrorCode::BadManifest,
             format!("the hub served the manifest of drop {} for drop {id}", m.drop),
         ));
     }
     if !m.recipients.contains(&me.party) {
-        return Err(Error::verification("bad_manifest", format!("drop {id} is not addressed to {}", me.party)));
+        return Err(Error::new(ErrorCode::BadManifest, format!("drop {id} is not addressed to {}", me.party)));
     }
     let mine = me.age_identity.to_public().to_string();
     if !m.encrypted_to.iter().any(|e| e.age_recipient == mine) {

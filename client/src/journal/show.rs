@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use super::{Entry, Event, Journal, Sent, path, read, second};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::fsutil::human_bytes;
 use crate::names::shown;
 
@@ -135,7 +135,8 @@ pub fn run(state_dir: &Path, filter: &Filter, json: bool, out: &mut dyn Write) -
     let selected = select(&journal, filter);
     let write = |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(|e| Error::io("cannot write to stdout", e));
     if json {
-        let text = serde_json::to_string_pretty(&selected).map_err(|e| Error::input("internal", e.to_string()))?;
+        let text = serde_json::to_string_pretty(&selected)
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?;
         return write(out, &text);
     }
     if selected.is_empty() {

@@ -14,7 +14,7 @@ use super::route::{Route, Router};
 use super::upload::Spooled;
 use super::{Plan, SplitRequest, progress, table};
 use crate::context::{Session, Settings};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::pipe::{Digested, HashingWriter};
 
 /// Rows are handed to the encrypting thread in batches of about this size.
@@ -85,11 +85,13 @@ pub(super) fn encrypt_parts(
         let path = spool.join(format!("{}.age", p.party));
         let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::new(Kind::Other, "encrypt_failed", e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::EncryptFailed, e.to_string()))?;
         let io = |e: std::io::Error| Error::io(format!("cannot write {}", path.display()), e);
         let sink = encryptor.wrap_output(HashingWriter::new(BufWriter::with_capacity(BATCH, file))).map_err(io)?;
         let mut header = tar::Header::new_gnu();
-        header.set_path(&p.file_name).map_err(|e| Error::input("bad_file_name", format!("{}: {e}", p.file_name)))?;
+        header
+            .set_path(&p.file_name)
+            .map_err(|e| Error::new(ErrorCode::BadFileName, format!("{}: {e}", p.file_name)))?;
         header.set_size(p.bytes);
         header.set_mode(0o644);
         header.set_mtime(mtime);
@@ -145,7 +147,7 @@ pub(super) fn encrypt_parts(
             let full = std::mem::replace(batch, Vec::with_capacity(BATCH + 1024));
             senders[w % ENCRYPTORS]
                 .send((w, full))
-                .map_err(|_| Error::new(Kind::Other, "encrypt_failed", "the encrypting thread stopped"))?;
+                .map_err(|_| Error::new(ErrorCode::EncryptFailed, "the encrypting thread stopped"))?;
         }
         Ok(())
     });
@@ -159,7 +161,7 @@ pub(super) fn encrypt_parts(
     // Part `w` is the `w / ENCRYPTORS`-th of thread `w % ENCRYPTORS`.
     let mut by_thread = Vec::new();
     for thread in encryptors {
-        by_thread.push(thread.join().map_err(|_| Error::new(Kind::Other, "internal", "an encrypting thread crashed"))?);
+        by_thread.push(thread.join().map_err(|_| Error::new(ErrorCode::Internal, "an encrypting thread crashed"))?);
     }
     let encrypted: std::io::Result<Vec<Digested>> =
         by_thread.into_iter().collect::<std::io::Result<Vec<_>>>().map(|lists| {
@@ -181,8 +183,8 @@ pub(super) fn encrypt_parts(
 }
 
 fn changed(input: &Path) -> Error {
-    Error::input(
-        "input_changed",
+    Error::new(
+        ErrorCode::InputChanged,
         format!("{} changed while it was being split; nothing was sent, run the command again", input.display()),
     )
 }

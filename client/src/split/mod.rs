@@ -39,7 +39,7 @@ use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::context::{Session, Settings};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 use route::{Route, Router};
 
 /// What to split and how.
@@ -188,8 +188,7 @@ impl SplitOutcome {
             return None;
         }
         Some(Error::new(
-            Kind::Other,
-            "split_incomplete",
+            ErrorCode::SplitIncomplete,
             format!(
                 "{} of {} parts were not sent ({}); the others are committed. Run the same command again to send only what is missing",
                 failed.len(),
@@ -214,8 +213,8 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
     if let Some(c) = crate::names::unsafe_char(&stem) {
-        return Err(Error::input(
-            "unsupported_file",
+        return Err(Error::new(
+            ErrorCode::UnsupportedFile,
             format!(
                 "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
                 crate::names::shown_path(&req.input),
@@ -361,12 +360,12 @@ fn pick_agreement<'d>(
     let mine: Vec<&Agreement> = dir.agreements.iter().filter(|a| a.includes(me) && a.in_force(now)).collect();
     match mine.as_slice() {
         [one] => Ok(Some(*one)),
-        [] => Err(Error::input(
-            "no_agreement",
+        [] => Err(Error::new(
+            ErrorCode::NoAgreement,
             format!("no agreement in force in the signed directory (serial {}) includes your party {me}", dir.serial),
         )),
-        many => Err(Error::input(
-            "agreement_ambiguous",
+        many => Err(Error::new(
+            ErrorCode::AgreementAmbiguous,
             format!(
                 "several agreements include your party ({}); choose one with --agreement",
                 many.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")
@@ -379,15 +378,15 @@ fn pick_agreement<'d>(
 fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Timestamp) -> Option<Error> {
     if let Some(a) = agreement {
         if !a.includes(&plan.own_party) {
-            return Some(Error::input(
-                "not_in_agreement",
+            return Some(Error::new(
+                ErrorCode::NotInAgreement,
                 format!("your party {} is not a party to agreement `{}`; nothing was sent", plan.own_party, a.id),
             ));
         }
         let outside: Vec<&PartPlan> = plan.parts.iter().filter(|p| !p.in_agreement).collect();
         if !outside.is_empty() {
-            return Some(Error::input(
-                "not_in_agreement",
+            return Some(Error::new(
+                ErrorCode::NotInAgreement,
                 format!(
                     "{} not a party to agreement `{}` ({}); nothing was sent. Remove those rows or ask the coordinator",
                     outside
@@ -409,8 +408,8 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
         }
     }
     if plan.unroutable_rows > 0 && !plan.allow_unroutable {
-        return Some(Error::input(
-            "unroutable_rows",
+        return Some(Error::new(
+            ErrorCode::UnroutableRows,
             format!(
                 "{} rows have a {:?} that matches no party in the signed directory (serial {}), written to {}; nothing was sent. Fix them (use a name, or a GSS code or LA number written exactly as `sealdrop directory show` lists it) or add --allow-unroutable to send the other rows",
                 plan.unroutable_rows,
@@ -421,8 +420,8 @@ fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Tim
         ));
     }
     if plan.parts.is_empty() {
-        return Some(Error::input(
-            "nothing_to_send",
+        return Some(Error::new(
+            ErrorCode::NothingToSend,
             format!("no row of {} goes to another party; nothing was sent", plan.input.display()),
         ));
     }

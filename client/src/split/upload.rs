@@ -18,7 +18,7 @@ use super::encrypt::encrypt_parts;
 use super::{PartStatus, Plan, SplitOutcome, SplitRequest};
 use crate::context::{Session, Settings};
 use crate::deliver::{Contents, Opening, Sealed};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::pipe::Digested;
 
 /// Parts uploaded at once.
@@ -42,7 +42,7 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
     let agreement_id = plan.agreement.as_deref().unwrap_or_default();
     let agreement = dir
         .agreement(agreement_id)
-        .ok_or_else(|| Error::input("unknown_agreement", format!("agreement {agreement_id:?} vanished")))?;
+        .ok_or_else(|| Error::new(ErrorCode::UnknownAgreement, format!("agreement {agreement_id:?} vanished")))?;
     let lifetime = crate::send::lifetime(agreement, plan.expires.as_deref(), settings.clock.now())?;
     let spool_root = settings.state_dir.join("spool");
     std::fs::create_dir_all(&spool_root)
@@ -125,9 +125,10 @@ pub fn send(settings: &Settings, session: &Session, plan: &Plan, req: &SplitRequ
         let status = match (&p.already_sent, by_index.remove(&i)) {
             (Some((drop, committed)), _) => PartStatus::AlreadySent { drop: drop.clone(), committed: *committed },
             (None, Some(status)) => status,
-            (None, None) => {
-                PartStatus::Failed { code: "internal".into(), message: "the part was not attempted".into() }
-            }
+            (None, None) => PartStatus::Failed {
+                code: ErrorCode::Internal.as_str().into(),
+                message: "the part was not attempted".into(),
+            },
         };
         parts.push((p.party.clone(), status));
     }
@@ -170,8 +171,8 @@ fn upload_part(
     let file = File::open(&part.path).map_err(|e| Error::io("cannot open a spooled part", e))?;
     let uploaded = hub.upload_file(&created.id, file)?;
     if uploaded.sha256 != part.digest.sha256 || uploaded.len != part.digest.len {
-        return Err(Error::verification(
-            "upload_corrupted",
+        return Err(Error::new(
+            ErrorCode::UploadCorrupted,
             format!(
                 "the hub received {} bytes with SHA-256 {} but {} bytes with {} were sent; nothing was committed, try again",
                 uploaded.len, uploaded.sha256, part.digest.len, part.digest.sha256

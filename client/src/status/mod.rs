@@ -37,7 +37,7 @@ use sealdrop_proto::api::{Sent, SentDrop};
 use sealdrop_proto::ids::DropId;
 
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::status_log::Missing;
 
 mod json;
@@ -65,8 +65,8 @@ pub struct StatusRequest {
 /// Parses a drop id given on the command line.
 pub fn parse_drop_id(text: &str) -> Result<DropId> {
     text.parse().map_err(|e: sealdrop_proto::ids::IdError| {
-        Error::input(
-            "bad_drop_id",
+        Error::new(
+            ErrorCode::BadDropId,
             format!("{e}; copy the drop id (d- and 26 letters or digits) from `sealdrop status` or `sealdrop inbox`"),
         )
     })
@@ -124,7 +124,7 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     let names = journal.sent_names();
     let text = if json {
         serde_json::to_string_pretty(&to_json(&views, &missing, &names))
-            .map_err(|e| Error::input("internal", e.to_string()))?
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?
     } else if views.is_empty() && missing.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
         "no sent drops match".to_owned()
     } else {
@@ -150,8 +150,8 @@ fn unbacked(settings: &Settings, views: &[View], missing: &[Missing]) -> Result<
         .map(|dir| format!("the hub's answer is kept in {} as evidence", dir.display()))
         .unwrap_or_else(|e| format!("the evidence could not be kept ({})", e.message));
     let n = problems.len();
-    Err(Error::verification(
-        "unbacked_claims",
+    Err(Error::new(
+        ErrorCode::UnbackedClaims,
         format!(
             "{n} of the hub's claims about your drops {} not backed by its signed log (first: {}); {kept}: report it to the coordinator",
             if n == 1 { "is" } else { "are" },

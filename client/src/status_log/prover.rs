@@ -16,7 +16,7 @@ use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::note::{SignedDoc, open_doc, peek_doc};
 
 use crate::context::Session;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::fsutil::write_atomic;
 use crate::journal::Journal;
 
@@ -174,7 +174,7 @@ impl<'a> Prover<'a> {
             return;
         }
         let saved = serde_json::to_vec(&self.proven)
-            .map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))
             .and_then(|bytes| write_atomic(&self.path, &bytes, false));
         if let Err(e) = saved {
             eprintln!("warning: could not keep the proved log entries in {}: {}", self.path.display(), e.message);

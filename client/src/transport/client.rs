@@ -12,12 +12,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use sealdrop_proto::api::ErrorBody;
-use sealdrop_proto::api::code::{RATE_LIMITED, UNAUTHENTICATED};
+use sealdrop_proto::api::code::UNAUTHENTICATED;
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Extra CA certificates this process trusts for the hub's TLS certificate,
 /// beside the system's (`--hub-ca`, `SEALDROP_HUB_CA`, config `hub_ca`):
@@ -31,8 +31,8 @@ static EXTRA_ROOTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
 /// Refuses a file that holds no certificate, or a second, different call.
 pub fn trust_hub_ca(path: &Path) -> Result<()> {
     let bad = |why: String| {
-        Error::input(
-            "bad_hub_ca",
+        Error::new(
+            ErrorCode::BadHubCa,
             format!(
                 "--hub-ca {}: {why}; give the PEM file of the CA that signed the hub's certificate",
                 path.display()
@@ -130,7 +130,7 @@ impl HubApi {
         body: Option<&[u8]>,
     ) -> Result<Vec<(&'static str, String)>> {
         let key = self.key.as_ref().ok_or_else(|| {
-            Error::input("no_identity", "this needs your member key: pass --identity FILE or run `sealdrop init`")
+            Error::new(ErrorCode::NoIdentity, "this needs your member key: pass --identity FILE or run `sealdrop init`")
         })?;
         let auth = sign_request(key, method.as_str(), path_and_query, self.clock.now().as_second(), body);
         Ok(auth.headers().into_iter().collect())
@@ -180,7 +180,7 @@ impl HubApi {
     /// hub sent it) still says when, from `Retry-After`.
     pub(super) fn refusal(&self, status: reqwest::StatusCode, retry_after: Option<u64>, text: &str) -> Error {
         match serde_json::from_str::<ErrorBody>(text) {
-            Ok(body) => Error::new(Kind::Refused, &body.error.code, format!("the hub refused: {}", body.error.message)),
+            Ok(body) => Error::refused(body.error.code, format!("the hub refused: {}", body.error.message)),
             Err(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                 let wait = match retry_after {
                     Some(1) => "1 second".to_owned(),
@@ -188,17 +188,15 @@ impl HubApi {
                     None => "a minute".to_owned(),
                 };
                 Error::new(
-                    Kind::Refused,
-                    RATE_LIMITED,
+                    ErrorCode::RateLimited,
                     format!(
                         "the hub at {} (or a proxy in front of it) is limiting requests: wait {wait}, then run the same command again",
                         self.base
                     ),
                 )
             }
-            Err(_) => Error::new(
-                Kind::Refused,
-                &format!("http_{}", status.as_u16()),
+            Err(_) => Error::refused(
+                format!("http_{}", status.as_u16()),
                 format!(
                     "the hub answered {status} without a sealdrop error body; check that --hub {} is a sealdrop hub (a proxy in front of it may have answered)",
                     self.base
@@ -210,8 +208,7 @@ impl HubApi {
     pub(super) fn transport_error(&self, e: reqwest::Error) -> Error {
         if let Some(why) = certificate_problem(&e) {
             return Error::new(
-                Kind::Unreachable,
-                "hub_untrusted",
+                ErrorCode::HubUntrusted,
                 format!(
                     "the hub at {} presented a TLS certificate this machine does not trust ({why}); \
                      if a private CA signed it, pass its certificate with --hub-ca FILE (or SEALDROP_HUB_CA, or hub_ca in the config file)",
@@ -221,14 +218,12 @@ impl HubApi {
         }
         if e.is_connect() || e.is_timeout() {
             Error::new(
-                Kind::Unreachable,
-                "hub_unreachable",
+                ErrorCode::HubUnreachable,
                 format!("cannot reach the hub at {}; check --hub and that the hub is running", self.base),
             )
         } else {
             Error::new(
-                Kind::Unreachable,
-                "hub_unreachable",
+                ErrorCode::HubUnreachable,
                 format!(
                     "connection to the hub at {} failed: {e}; check the network and run the same command again",
                     self.base
@@ -246,8 +241,7 @@ impl HubApi {
     /// another version at the hub's address.
     fn unexpected_answer(&self, e: impl std::fmt::Display) -> Error {
         Error::new(
-            Kind::Other,
-            "bad_response",
+            ErrorCode::BadResponse,
             format!(
                 "the hub sent an unexpected answer: {e}; check that --hub {} is a sealdrop hub of this version (`sealdrop --version`)",
                 self.base
@@ -316,8 +310,8 @@ impl HubApi {
                 Err((status, retry_after, text)) => {
                     let refused = self.refusal(status, retry_after, &text);
                     if self.key.is_none() && refused.code == UNAUTHENTICATED {
-                        return Err(Error::input(
-                            "no_identity",
+                        return Err(Error::new(
+                            ErrorCode::NoIdentity,
                             format!(
                                 "the hub at {} serves its transfer log and directory only to members of its directory \
                                  and the witnesses it lists: give your member key with --identity FILE (or your party's \
@@ -360,7 +354,7 @@ impl HubApi {
 
     /// A signed POST of JSON returning JSON.
     pub(super) fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::new(Kind::Other, "internal", e.to_string()))?;
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let req = self.signed(reqwest::Method::POST, path, Some(&bytes))?;
         self.exchange(req.header("content-type", "application/json").body(bytes), async |r| self.json(r).await)
     }
@@ -372,14 +366,14 @@ impl HubApi {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::new(Kind::Other, "internal", format!("cannot start the HTTP client: {e}")))?;
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start the HTTP client: {e}")))?;
         let http = reqwest::Client::builder()
             .tls_certs_merge(extra_roots())
             .connect_timeout(Duration::from_secs(15))
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("sealdrop/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::new(Kind::Other, "http_client", e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::HttpClient, e.to_string()))?;
         Ok(self.http.get_or_init(|| (runtime, http)))
     }
 
@@ -391,6 +385,8 @@ impl HubApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Kind;
+    use sealdrop_proto::api::code::RATE_LIMITED;
 
     fn client() -> HubApi {
         HubApi::new("http://127.0.0.1:9", None, Arc::new(sealdrop_proto::clock::SystemClock)).unwrap()

@@ -16,7 +16,7 @@ use sealdrop_proto::clock::SystemClock;
 use sealdrop_proto::directory::SignedDirectory;
 
 use sealdrop::context::Settings;
-use sealdrop::error::{Error, Kind, Result};
+use sealdrop::error::{Error, ErrorCode, Result};
 use sealdrop::fetch::{self, Which};
 use sealdrop::fsutil::{human_bytes, write_atomic};
 use sealdrop::split::{self, SplitRequest};
@@ -61,7 +61,7 @@ const KEYS: [(&str, &str); 33] = [
 ];
 
 fn other(e: impl std::fmt::Display) -> Error {
-    Error::new(Kind::Other, "demo_failed", e.to_string())
+    Error::new(ErrorCode::DemoFailed, e.to_string())
 }
 
 struct Narrator<'a> {

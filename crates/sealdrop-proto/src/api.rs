@@ -1,111 +1,95 @@
 //! The hub's HTTP API: paths, request and response bodies, and error codes.
 //!
 //! Every route lives under `/v1/`. Errors are JSON
-//! `{"error": {"code": "...", "message": "..."}}`; the codes below are stable
-//! and scripts may match on them.
+//! `{"error": {"code": "...", "message": "..."}}`; the codes are stable
+//! and scripts may match on them ([`crate::error_code`] lists them).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DropId, PartyId};
 
-/// Stable error codes and the HTTP status each is served with.
+/// The hub's error codes as strings, for matching a response's code; each
+/// is defined, with its HTTP status, in [`crate::error_code::ErrorCode`].
 pub mod code {
-    /// Missing or malformed authentication headers (401).
-    pub const UNAUTHENTICATED: &str = "unauthenticated";
-    /// The request signature does not verify (401).
-    pub const BAD_SIGNATURE: &str = "bad_signature";
-    /// The signing key is not a member key in the hub's current directory (401).
-    pub const UNKNOWN_KEY: &str = "unknown_key";
-    /// The request's time is more than 5 minutes from the hub's clock (401).
-    pub const STALE_REQUEST: &str = "stale_request";
-    /// The request's nonce was used before (401).
-    pub const REPLAYED_NONCE: &str = "replayed_nonce";
-    /// The caller's party may not see or change this (403).
-    pub const FORBIDDEN: &str = "forbidden";
-    /// No such route or drop (404).
-    pub const NOT_FOUND: &str = "not_found";
-    /// The drop no longer exists on the hub (410).
-    pub const GONE: &str = "gone";
-    /// The body could not be parsed (400).
-    pub const BAD_REQUEST: &str = "bad_request";
-    /// A recipient is not a party in the directory (422).
-    pub const UNKNOWN_PARTY: &str = "unknown_party";
-    /// The agreement does not exist (422).
-    pub const UNKNOWN_AGREEMENT: &str = "unknown_agreement";
-    /// A party is not a member of the agreement (422).
-    pub const NOT_IN_AGREEMENT: &str = "not_in_agreement";
-    /// The agreement is not in force now (422).
-    pub const AGREEMENT_NOT_IN_FORCE: &str = "agreement_not_in_force";
-    /// The requested expiry is in the past or beyond the agreement's maximum (422).
-    pub const BAD_EXPIRY: &str = "bad_expiry";
-    /// The manifest is not signed by the sender or does not match the drop (422).
-    pub const BAD_MANIFEST: &str = "bad_manifest";
-    /// The ciphertext received differs from the manifest's hash or length (422).
-    pub const HASH_MISMATCH: &str = "hash_mismatch";
-    /// The ciphertext's age header does not hold exactly one recipient
-    /// stanza per key the manifest lists in `encrypted_to`, or holds a
-    /// stanza of another type (422; see [`crate::age_header`]).
-    pub const HEADER_MISMATCH: &str = "header_mismatch";
-    /// The receipt is not signed by the recipient or does not match the drop (422).
-    pub const BAD_RECEIPT: &str = "bad_receipt";
-    /// The drop is not in a state that allows this (409).
-    pub const CONFLICT: &str = "conflict";
-    /// A recall came after a recipient acknowledged the drop: that
-    /// recipient has the data, and the message says who (409).
-    pub const RECALL_REFUSED: &str = "recall_refused";
-    /// The request is signed with a key the directory has revoked (401).
-    pub const KEY_REVOKED: &str = "key_revoked";
-    /// The directory is not signed by the hub's authority (422).
-    pub const DIRECTORY_BAD_SIGNATURE: &str = "directory_bad_signature";
-    /// The directory is inconsistent (422).
-    pub const DIRECTORY_INVALID: &str = "directory_invalid";
-    /// The directory's serial is not higher than the current one (409).
-    pub const DIRECTORY_ROLLBACK: &str = "directory_rollback";
-    /// A witness cosignature is not by one of the caller's party's witness
-    /// keys, or does not verify over the checkpoint it names (422).
-    pub const BAD_COSIGNATURE: &str = "bad_cosignature";
-    /// A continued upload starts at a byte other than the number the hub
-    /// holds (409); ask `GET /v1/drops/{id}/upload` and continue from there.
-    pub const UPLOAD_OFFSET_MISMATCH: &str = "upload_offset_mismatch";
-    /// A download's `Range` header is malformed, asks for more than one
-    /// range, or starts at or beyond the end of the ciphertext (416); the
-    /// response carries `Content-Range: bytes */TOTAL`. Download from byte 0.
-    pub const RANGE_NOT_SATISFIABLE: &str = "bad_range";
-    /// The body is larger than the hub accepts (413).
-    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
-    /// The request body stopped arriving for longer than the hub waits
-    /// (408). What arrived of an upload is kept: continue it from the
-    /// byte `GET /v1/drops/{id}/upload` reports.
-    pub const REQUEST_TIMEOUT: &str = "request_timeout";
-    /// The hub's disk is full (507).
-    pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
-    /// Something failed inside the hub (500).
-    pub const INTERNAL: &str = "internal";
-    /// Too many requests from the caller's address or party (429); the
-    /// answer's `Retry-After` header says how many seconds to wait.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    /// An acknowledgement from a party the transfer log holds no download
-    /// of the drop by (409): a receipt says the party has the data, so it
-    /// must download the drop first.
-    pub const NOT_DOWNLOADED: &str = "not_downloaded";
-    /// The caller's party has already made the most downloads of this drop
-    /// the hub serves one party (`sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY`,
-    /// each one a permanent log entry) (409): ask the sender to send it again.
-    pub const DOWNLOAD_LIMIT: &str = "download_limit";
-    /// The upload would take the caller's party past the ciphertext bytes
-    /// the hub holds for one party (`max_held_bytes_per_party`), stored and
-    /// uploading together (507). Nothing already stored is touched: wait
-    /// for recipients to fetch (or recall) earlier drops.
-    pub const QUOTA_HELD_BYTES: &str = "quota_held_bytes";
-    /// The caller's party already has as many uploads open as the hub allows
-    /// (`max_open_uploads_per_party`) (429): finish or commit one first.
-    pub const QUOTA_OPEN_UPLOADS: &str = "quota_open_uploads";
-    /// The hub is holding as many unauthenticated request bodies in memory
-    /// as it allows (503); `Retry-After` says when to try again.
-    pub const HUB_BUSY: &str = "hub_busy";
-    /// The request must declare its body's length in `Content-Length` (411).
-    pub const LENGTH_REQUIRED: &str = "length_required";
+    use crate::error_code::ErrorCode;
+
+    /// [`ErrorCode::Unauthenticated`].
+    pub const UNAUTHENTICATED: &str = ErrorCode::Unauthenticated.as_str();
+    /// [`ErrorCode::BadSignature`].
+    pub const BAD_SIGNATURE: &str = ErrorCode::BadSignature.as_str();
+    /// [`ErrorCode::UnknownKey`].
+    pub const UNKNOWN_KEY: &str = ErrorCode::UnknownKey.as_str();
+    /// [`ErrorCode::StaleRequest`].
+    pub const STALE_REQUEST: &str = ErrorCode::StaleRequest.as_str();
+    /// [`ErrorCode::ReplayedNonce`].
+    pub const REPLAYED_NONCE: &str = ErrorCode::ReplayedNonce.as_str();
+    /// [`ErrorCode::Forbidden`].
+    pub const FORBIDDEN: &str = ErrorCode::Forbidden.as_str();
+    /// [`ErrorCode::NotFound`].
+    pub const NOT_FOUND: &str = ErrorCode::NotFound.as_str();
+    /// [`ErrorCode::Gone`].
+    pub const GONE: &str = ErrorCode::Gone.as_str();
+    /// [`ErrorCode::BadRequest`].
+    pub const BAD_REQUEST: &str = ErrorCode::BadRequest.as_str();
+    /// [`ErrorCode::UnknownParty`].
+    pub const UNKNOWN_PARTY: &str = ErrorCode::UnknownParty.as_str();
+    /// [`ErrorCode::UnknownAgreement`].
+    pub const UNKNOWN_AGREEMENT: &str = ErrorCode::UnknownAgreement.as_str();
+    /// [`ErrorCode::NotInAgreement`].
+    pub const NOT_IN_AGREEMENT: &str = ErrorCode::NotInAgreement.as_str();
+    /// [`ErrorCode::AgreementNotInForce`].
+    pub const AGREEMENT_NOT_IN_FORCE: &str = ErrorCode::AgreementNotInForce.as_str();
+    /// [`ErrorCode::BadExpiry`].
+    pub const BAD_EXPIRY: &str = ErrorCode::BadExpiry.as_str();
+    /// [`ErrorCode::BadManifest`].
+    pub const BAD_MANIFEST: &str = ErrorCode::BadManifest.as_str();
+    /// [`ErrorCode::HashMismatch`].
+    pub const HASH_MISMATCH: &str = ErrorCode::HashMismatch.as_str();
+    /// [`ErrorCode::HeaderMismatch`].
+    pub const HEADER_MISMATCH: &str = ErrorCode::HeaderMismatch.as_str();
+    /// [`ErrorCode::BadReceipt`].
+    pub const BAD_RECEIPT: &str = ErrorCode::BadReceipt.as_str();
+    /// [`ErrorCode::Conflict`].
+    pub const CONFLICT: &str = ErrorCode::Conflict.as_str();
+    /// [`ErrorCode::RecallRefused`].
+    pub const RECALL_REFUSED: &str = ErrorCode::RecallRefused.as_str();
+    /// [`ErrorCode::KeyRevoked`].
+    pub const KEY_REVOKED: &str = ErrorCode::KeyRevoked.as_str();
+    /// [`ErrorCode::DirectoryBadSignature`].
+    pub const DIRECTORY_BAD_SIGNATURE: &str = ErrorCode::DirectoryBadSignature.as_str();
+    /// [`ErrorCode::DirectoryInvalid`].
+    pub const DIRECTORY_INVALID: &str = ErrorCode::DirectoryInvalid.as_str();
+    /// [`ErrorCode::DirectoryRollback`].
+    pub const DIRECTORY_ROLLBACK: &str = ErrorCode::DirectoryRollback.as_str();
+    /// [`ErrorCode::BadCosignature`].
+    pub const BAD_COSIGNATURE: &str = ErrorCode::BadCosignature.as_str();
+    /// [`ErrorCode::UploadOffsetMismatch`].
+    pub const UPLOAD_OFFSET_MISMATCH: &str = ErrorCode::UploadOffsetMismatch.as_str();
+    /// [`ErrorCode::RangeNotSatisfiable`].
+    pub const RANGE_NOT_SATISFIABLE: &str = ErrorCode::RangeNotSatisfiable.as_str();
+    /// [`ErrorCode::PayloadTooLarge`].
+    pub const PAYLOAD_TOO_LARGE: &str = ErrorCode::PayloadTooLarge.as_str();
+    /// [`ErrorCode::RequestTimeout`].
+    pub const REQUEST_TIMEOUT: &str = ErrorCode::RequestTimeout.as_str();
+    /// [`ErrorCode::InsufficientStorage`].
+    pub const INSUFFICIENT_STORAGE: &str = ErrorCode::InsufficientStorage.as_str();
+    /// [`ErrorCode::Internal`].
+    pub const INTERNAL: &str = ErrorCode::Internal.as_str();
+    /// [`ErrorCode::RateLimited`].
+    pub const RATE_LIMITED: &str = ErrorCode::RateLimited.as_str();
+    /// [`ErrorCode::NotDownloaded`].
+    pub const NOT_DOWNLOADED: &str = ErrorCode::NotDownloaded.as_str();
+    /// [`ErrorCode::DownloadLimit`].
+    pub const DOWNLOAD_LIMIT: &str = ErrorCode::DownloadLimit.as_str();
+    /// [`ErrorCode::QuotaHeldBytes`].
+    pub const QUOTA_HELD_BYTES: &str = ErrorCode::QuotaHeldBytes.as_str();
+    /// [`ErrorCode::QuotaOpenUploads`].
+    pub const QUOTA_OPEN_UPLOADS: &str = ErrorCode::QuotaOpenUploads.as_str();
+    /// [`ErrorCode::HubBusy`].
+    pub const HUB_BUSY: &str = ErrorCode::HubBusy.as_str();
+    /// [`ErrorCode::LengthRequired`].
+    pub const LENGTH_REQUIRED: &str = ErrorCode::LengthRequired.as_str();
 }
 
 /// An error as served by the hub.

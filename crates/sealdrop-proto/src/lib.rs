@@ -13,7 +13,9 @@
 //! - [`padding`]: the size classes a drop's plaintext is padded to.
 //! - [`request`]: signing and verifying HTTP requests to the hub.
 //! - [`age_header`]: the recipient stanzas a drop's ciphertext may hold.
-//! - [`api`]: the hub's routes' bodies and stable error codes.
+//! - [`api`]: the hub's routes' bodies.
+//! - [`error_code`]: every stable error code of the hub and the client,
+//!   with its HTTP status and exit status.
 //! - [`clock`]: the time source tests control.
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,7 @@ pub mod api;
 pub mod clock;
 pub mod directory;
 pub mod drop;
+pub mod error_code;
 pub mod ids;
 pub mod keys;
 pub mod note;

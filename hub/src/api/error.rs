@@ -28,47 +28,14 @@ pub struct ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
 
-/// The status each code is served with, as documented in the protocol crate.
+/// The status each code is served with, as the protocol crate's
+/// [`ErrorCode`](sealdrop_proto::error_code::ErrorCode) defines it; a code
+/// it does not serve is a 500.
 pub fn status_of(code: &str) -> StatusCode {
-    match code {
-        code::UNAUTHENTICATED
-        | code::BAD_SIGNATURE
-        | code::UNKNOWN_KEY
-        | code::KEY_REVOKED
-        | code::STALE_REQUEST
-        | code::REPLAYED_NONCE => StatusCode::UNAUTHORIZED,
-        code::FORBIDDEN => StatusCode::FORBIDDEN,
-        code::NOT_FOUND => StatusCode::NOT_FOUND,
-        code::GONE => StatusCode::GONE,
-        code::BAD_REQUEST => StatusCode::BAD_REQUEST,
-        code::UNKNOWN_PARTY
-        | code::UNKNOWN_AGREEMENT
-        | code::NOT_IN_AGREEMENT
-        | code::AGREEMENT_NOT_IN_FORCE
-        | code::BAD_EXPIRY
-        | code::BAD_MANIFEST
-        | code::HASH_MISMATCH
-        | code::HEADER_MISMATCH
-        | code::BAD_RECEIPT
-        | code::BAD_COSIGNATURE
-        | code::DIRECTORY_BAD_SIGNATURE
-        | code::DIRECTORY_INVALID => StatusCode::UNPROCESSABLE_ENTITY,
-        code::CONFLICT
-        | code::DIRECTORY_ROLLBACK
-        | code::RECALL_REFUSED
-        | code::UPLOAD_OFFSET_MISMATCH
-        | code::NOT_DOWNLOADED
-        | code::DOWNLOAD_LIMIT => StatusCode::CONFLICT,
-        code::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-        code::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
-        code::RANGE_NOT_SATISFIABLE => StatusCode::RANGE_NOT_SATISFIABLE,
-        code::INSUFFICIENT_STORAGE => StatusCode::INSUFFICIENT_STORAGE,
-        code::RATE_LIMITED | code::QUOTA_OPEN_UPLOADS => StatusCode::TOO_MANY_REQUESTS,
-        code::QUOTA_HELD_BYTES => StatusCode::INSUFFICIENT_STORAGE,
-        code::HUB_BUSY => StatusCode::SERVICE_UNAVAILABLE,
-        code::LENGTH_REQUIRED => StatusCode::LENGTH_REQUIRED,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    sealdrop_proto::error_code::ErrorCode::from_wire(code)
+        .and_then(|known| known.http_status())
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl ApiError {

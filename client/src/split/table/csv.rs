@@ -8,7 +8,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{BOM, Row, RowSource, is_blank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Rows longer than this are refused: the input is not a sensible CSV.
 const MAX_ROW_BYTES: usize = 16 << 20;
@@ -80,7 +80,7 @@ impl BackgroundSha256 {
 
     fn finish(&mut self) -> Result<[u8; 32]> {
         self.chunks = None;
-        let died = || Error::new(crate::error::Kind::Other, "internal", "the thread hashing the input stopped");
+        let died = || Error::new(ErrorCode::Internal, "the thread hashing the input stopped");
         self.thread.take().ok_or_else(died)?.join().map_err(|_| died())
     }
 }
@@ -114,7 +114,7 @@ impl<R: Read> CsvSource<R> {
             quick: true,
         };
         let Some(p) = s.parse()? else {
-            return Err(Error::input("empty_input", format!("{} is empty: there is no header row", s.name)));
+            return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: there is no header row", s.name)));
         };
         let raw = &s.buf[p.raw.0..p.raw.1];
         let had_bom = raw.starts_with(BOM);
@@ -128,8 +128,8 @@ impl<R: Read> CsvSource<R> {
         for i in 0..p.nfields {
             let f = s.field(i);
             let text = std::str::from_utf8(f).map_err(|_| {
-                Error::input(
-                    "not_utf8",
+                Error::new(
+                    ErrorCode::NotUtf8,
                     format!("the header row of {} is not UTF-8 text; save the file as \"CSV UTF-8\"", s.name),
                 )
             })?;
@@ -272,8 +272,8 @@ impl<R: Read> CsvSource<R> {
         self.start = 0;
         if self.filled == self.buf.len() {
             if self.buf.len() >= MAX_ROW_BYTES {
-                return Err(Error::input(
-                    "row_too_long",
+                return Err(Error::new(
+                    ErrorCode::RowTooLong,
                     format!(
                         "{}: row {} is longer than {} MiB; is this really a CSV file (check for an unclosed quote)?",
                         self.name,

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The UTF-8 byte order mark Excel writes at the start of "CSV UTF-8" files.
 pub const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -73,15 +73,15 @@ impl Format {
         match ext.as_str() {
             "csv" | "txt" => Ok(Self::Csv),
             "xlsx" | "xlsm" => Ok(Self::Xlsx),
-            "xls" => Err(Error::input(
-                "unsupported_format",
+            "xls" => Err(Error::new(
+                ErrorCode::UnsupportedFormat,
                 format!(
                     "{} is an old-style .xls workbook; save it as .xlsx or CSV UTF-8 and try again",
                     path.display()
                 ),
             )),
-            _ => Err(Error::input(
-                "unsupported_format",
+            _ => Err(Error::new(
+                ErrorCode::UnsupportedFormat,
                 format!("cannot split {}: give a .csv or .xlsx file", path.display()),
             )),
         }
@@ -101,7 +101,10 @@ pub fn open(
     match Format::of(path)? {
         Format::Csv => {
             if sheet.is_some() {
-                return Err(Error::input("bad_option", "--sheet applies to .xlsx workbooks only, not to CSV files"));
+                return Err(Error::new(
+                    ErrorCode::BadOption,
+                    "--sheet applies to .xlsx workbooks only, not to CSV files",
+                ));
             }
             let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
             // A file that is UTF-8 already is read as it is: decoding it
@@ -120,9 +123,10 @@ pub fn open(
                 }
             }
         }
-        Format::Xlsx if encoding.is_some() => {
-            Err(Error::input("bad_option", "--encoding applies to CSV files only: a .xlsx workbook is always Unicode"))
-        }
+        Format::Xlsx if encoding.is_some() => Err(Error::new(
+            ErrorCode::BadOption,
+            "--encoding applies to CSV files only: a .xlsx workbook is always Unicode",
+        )),
         Format::Xlsx => {
             progress.finish_and_clear();
             Ok(Box::new(XlsxSource::open(path, sheet)?))
@@ -140,16 +144,16 @@ pub fn find_column(header: &[String], name: &str, input: &Path) -> Result<usize>
     let found: Vec<usize> = header.iter().enumerate().filter(|(_, h)| loose(h) == want).map(|(i, _)| i).collect();
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err(Error::input(
-            "no_such_column",
+        [] => Err(Error::new(
+            ErrorCode::NoSuchColumn,
             format!(
                 "{} has no column {name:?}; its columns are: {}",
                 input.display(),
                 header.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
             ),
         )),
-        _ => Err(Error::input(
-            "ambiguous_column",
+        _ => Err(Error::new(
+            ErrorCode::AmbiguousColumn,
             format!("{} has several columns like {name:?}; give the exact header text", input.display()),
         )),
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use calamine::{DataRef, Reader as _, Xlsx, XlsxCellReader};
 
 use super::{BOM, Row, RowSource, hash_file, is_blank};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// An Excel workbook's sheet, read cell by cell; rows are written as CSV.
 pub struct XlsxSource {
@@ -44,7 +44,8 @@ impl RowAssembler {
                 self.put(c, v);
             }
             while !self.finished {
-                let Some(cell) = cells.next_cell().map_err(|e| Error::input("bad_workbook", format!("{name}: {e}")))?
+                let Some(cell) =
+                    cells.next_cell().map_err(|e| Error::new(ErrorCode::BadWorkbook, format!("{name}: {e}")))?
                 else {
                     self.finished = true;
                     break;
@@ -85,14 +86,14 @@ impl XlsxSource {
         let name = path.display().to_string();
         let file_sha256 = hash_file(path)?;
         let bad = |e: &dyn std::fmt::Display| {
-            Error::input("bad_workbook", format!("{name} is not a readable .xlsx workbook: {e}"))
+            Error::new(ErrorCode::BadWorkbook, format!("{name} is not a readable .xlsx workbook: {e}"))
         };
         let mut workbook: Xlsx<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad(&e))?;
         let names = workbook.sheet_names();
         let sheet = match sheet {
             Some(s) => names.iter().find(|n| n.as_str() == s).cloned().ok_or_else(|| {
-                Error::input(
-                    "no_such_sheet",
+                Error::new(
+                    ErrorCode::NoSuchSheet,
                     format!("{name} has no sheet {s:?}; its sheets are: {}", names.join(", ")),
                 )
             })?,
@@ -102,8 +103,8 @@ impl XlsxSource {
         {
             let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(|e| bad(&e))?;
             if !rows.next(&mut cells, &name)? {
-                return Err(Error::input(
-                    "empty_input",
+                return Err(Error::new(
+                    ErrorCode::EmptyInput,
                     format!("sheet {sheet:?} of {name} is empty: there is no header row"),
                 ));
             }
@@ -121,9 +122,7 @@ impl XlsxSource {
 
 /// Serialises one row as CSV (quoting only where needed), without a terminator.
 fn csv_line(fields: &[String]) -> Result<Vec<u8>> {
-    let internal = |e: &dyn std::fmt::Display| {
-        Error::new(crate::error::Kind::Other, "internal", format!("cannot write a CSV row: {e}"))
-    };
+    let internal = |e: &dyn std::fmt::Display| Error::new(ErrorCode::Internal, format!("cannot write a CSV row: {e}"));
     let mut w =
         csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).flexible(true).from_writer(Vec::new());
     w.write_record(fields).map_err(|e| internal(&e))?;
@@ -173,7 +172,7 @@ impl RowSource for XlsxSource {
         let mut cells = self
             .workbook
             .worksheet_cells_reader(&self.sheet)
-            .map_err(|e| Error::input("bad_workbook", format!("{}: {e}", self.name)))?;
+            .map_err(|e| Error::new(ErrorCode::BadWorkbook, format!("{}: {e}", self.name)))?;
         let mut rows = RowAssembler::default();
         while rows.next(&mut cells, &self.name)? {
             if rows.row <= self.header_row {

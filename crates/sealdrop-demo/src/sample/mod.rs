@@ -35,7 +35,7 @@ use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use sealdrop::error::{Error, Result};
+use sealdrop::error::{Error, ErrorCode, Kind, Result};
 
 mod london;
 mod write;
@@ -218,7 +218,7 @@ const SCHOOL_KINDS: [&str; 5] =
     ["Primary School", "Academy", "Park Primary School", "Church of England Primary School", "Community School"];
 
 fn bad_option(message: String) -> Error {
-    Error::input("bad_sample_option", message)
+    Error::new(ErrorCode::BadSampleOption, message)
 }
 
 /// Checks the options and resolves the school borough.
@@ -265,7 +265,7 @@ pub fn fsm_rows(opts: &FsmOptions) -> Result<FsmRows> {
     let schools = invent_schools(&mut rng);
     let nearby = nearest_boroughs(school, opts.home_las);
     let nearby_weights = WeightedIndex::new((1..=nearby.len()).map(|rank| 1.0 / rank as f64))
-        .map_err(|e| Error::input("internal", e.to_string()))?;
+        .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?;
     let routable = opts.rows - opts.unroutable;
     let left_local = (routable * u64::from(opts.local_share) + 50) / 100;
     Ok(FsmRows {

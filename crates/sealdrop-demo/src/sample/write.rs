@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use sealdrop::error::{Error, Result};
+use sealdrop::error::{Error, ErrorCode, Result};
 
 use super::{FSM_HEADER, FsmOptions, FsmRecord, FsmRows, FsmSummary, XLSX_MAX_ROWS, bad_option, fsm_rows, thousands};
 
@@ -25,7 +25,10 @@ pub(super) fn format_of(out: &Path) -> Result<Format> {
 }
 
 pub(super) fn output_exists(out: &Path) -> Error {
-    Error::input("output_exists", format!("{} already exists; choose another name or remove it first", out.display()))
+    Error::new(
+        ErrorCode::OutputExists,
+        format!("{} already exists; choose another name or remove it first", out.display()),
+    )
 }
 
 /// Writes a synthetic FSM list to `out` (`.csv` or `.xlsx`, by extension),
@@ -76,9 +79,8 @@ pub fn write_fsm(opts: &FsmOptions, out: &Path) -> Result<FsmSummary> {
     };
     match format {
         Format::Csv => write_csv(rows, tmp.as_file(), &mut count).map_err(write_err)?,
-        Format::Xlsx => write_xlsx(rows, dir, tmp.as_file_mut(), &mut count).map_err(|e| {
-            Error::new(sealdrop::error::Kind::Other, "io", format!("cannot write {}: {e}", out.display()))
-        })?,
+        Format::Xlsx => write_xlsx(rows, dir, tmp.as_file_mut(), &mut count)
+            .map_err(|e| Error::new(ErrorCode::Io, format!("cannot write {}: {e}", out.display())))?,
     }
     tmp.as_file().sync_all().map_err(write_err)?;
     tmp.persist_noclobber(out).map_err(|e| if out.exists() { output_exists(out) } else { write_err(e.error) })?;
