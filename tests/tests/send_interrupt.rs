@@ -59,6 +59,15 @@ fn the_open_drop(hub: &Hub) -> String {
     hub.query_text("SELECT id FROM drops WHERE state = 'open'", &[])
 }
 
+/// The drop whose upload `proxy` stalled: the first upload it saw (it
+/// stalls the first that matches). Not "the open drop": a split's other
+/// parts may be open too, and commit at any moment.
+fn the_stalled_drop(proxy: &CutProxy) -> String {
+    let put = proxy.requests_matching("PUT", "/content").into_iter().next().expect("the proxy saw an upload");
+    let id = put.line.split('/').nth(3).expect("PUT /v1/drops/<id>/content");
+    id.to_owned()
+}
+
 /// A 2 MiB file, more than fits in the sockets' buffers once the proxy stalls.
 fn big_file(camden: &Party) -> std::path::PathBuf {
     camden.file("records.bin", pseudo_random_bytes(2 << 20, 18))
@@ -202,7 +211,7 @@ fn sigterm_during_a_split_withdraws_the_open_parts_and_the_same_split_sends_the_
     write_file(&input, &text);
     let child = camden.spawn(["--quiet", "send", "--split-by", "home_la", "--yes", input.to_str().unwrap()]);
     proxy.wait_stalled(Duration::from_secs(60));
-    let stalled = the_open_drop(&hub);
+    let stalled = the_stalled_drop(&proxy);
     kill(&child, "TERM");
     let out = wait(child);
     let err = stderr(&out);
