@@ -5,6 +5,8 @@
 //! clients (see [`crate::tls_cert::inspect`]). Every problem is returned,
 //! one line each, with a stable code.
 
+use sealdrop_proto::error_code::ErrorCode;
+
 use crate::config::ServeSettings;
 pub use crate::tls_cert::Problem;
 
@@ -22,7 +24,7 @@ pub fn check(settings: &ServeSettings, now: jiff::Timestamp) -> Result<CheckRepo
     let log_verifier = match crate::hub::read_log_verifier(&settings.data) {
         Ok(key) => Some(key.to_string()),
         Err(e) => {
-            problems.push(Problem { code: "data_dir", message: format!("data directory: {e}") });
+            problems.push(Problem::new(ErrorCode::DataDir, format!("data directory: {e}")));
             None
         }
     };

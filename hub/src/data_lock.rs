@@ -13,6 +13,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use sealdrop_proto::error_code::ErrorCode;
+
 use crate::hub::DB_FILE;
 
 /// The lock file inside the data directory (empty; mode 0600).
@@ -46,11 +48,11 @@ pub enum LockError {
 
 impl LockError {
     /// The stable code of the one-line error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InUse { .. } => "data_dir_in_use",
-            Self::NotInitialised(_) => "data_dir",
-            Self::Io { .. } => "data_dir_lock",
+            Self::InUse { .. } => ErrorCode::DataDirInUse,
+            Self::NotInitialised(_) => ErrorCode::DataDir,
+            Self::Io { .. } => ErrorCode::DataDirLock,
         }
     }
 }
@@ -86,12 +88,12 @@ mod tests {
     fn a_second_lock_on_the_same_directory_is_refused_until_the_first_is_dropped() {
         let tmp = tempfile::tempdir().unwrap();
         let err = lock(tmp.path()).unwrap_err();
-        assert_eq!(err.code(), "data_dir", "{err}");
+        assert_eq!(err.code().as_str(), "data_dir", "{err}");
         assert!(!tmp.path().join(LOCK_FILE).exists(), "nothing is made in a folder that is no hub's");
         std::fs::write(tmp.path().join(DB_FILE), b"").unwrap();
         let first = lock(tmp.path()).unwrap();
         let err = lock(tmp.path()).unwrap_err();
-        assert_eq!(err.code(), "data_dir_in_use", "{err}");
+        assert_eq!(err.code().as_str(), "data_dir_in_use", "{err}");
         assert!(err.to_string().contains("in use by another `sealdrop-hub serve`"), "{err}");
         drop(first);
         let _again = lock(tmp.path()).unwrap();

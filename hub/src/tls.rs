@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sealdrop_proto::error_code::ErrorCode;
 
 /// Why the TLS certificate or key cannot be used. Each message is one line
 /// that names the file and says what to do.
@@ -52,12 +53,12 @@ pub enum TlsError {
 
 impl TlsError {
     /// The stable code of the one-line error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::ReadCert { .. } | Self::ReadKey { .. } => "tls_file_unreadable",
-            Self::NoCertificate(_) | Self::BadCertificate { .. } => "tls_cert_invalid",
-            Self::NoKey(_) | Self::BadKey { .. } => "tls_key_invalid",
-            Self::KeyMismatch { .. } => "tls_key_mismatch",
+            Self::ReadCert { .. } | Self::ReadKey { .. } => ErrorCode::TlsFileUnreadable,
+            Self::NoCertificate(_) | Self::BadCertificate { .. } => ErrorCode::TlsCertInvalid,
+            Self::NoKey(_) | Self::BadKey { .. } => ErrorCode::TlsKeyInvalid,
+            Self::KeyMismatch { .. } => ErrorCode::TlsKeyMismatch,
         }
     }
 }

@@ -17,20 +17,23 @@ use std::path::{Path, PathBuf};
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use sealdrop_proto::error_code::ErrorCode;
 use sha2::{Digest as _, Sha256};
 
 /// One problem found with the settings, for a one-line `error[code]: ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// A stable code.
+    /// The stable code of the `error[code]` line, kept as the
+    /// [`ErrorCode`]'s string because that line is all it is used for.
     pub code: &'static str,
     /// What is wrong and what to do, one line.
     pub message: String,
 }
 
 impl Problem {
-    fn new(code: &'static str, message: String) -> Self {
-        Self { code, message }
+    /// A problem with the code `code`.
+    pub fn new(code: ErrorCode, message: String) -> Self {
+        Self { code: code.as_str(), message }
     }
 }
 
@@ -69,12 +72,12 @@ pub enum SelfSignedError {
 
 impl SelfSignedError {
     /// The stable code of the one-line error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Exists(_) => "file_exists",
-            Self::BadHost(_) | Self::NoHost | Self::BadDays(_) => "usage",
-            Self::Make(_) => "tls_cert_make",
-            Self::Write { .. } => "write_failed",
+            Self::Exists(_) => ErrorCode::FileExists,
+            Self::BadHost(_) | Self::NoHost | Self::BadDays(_) => ErrorCode::Usage,
+            Self::Make(_) => ErrorCode::TlsCertMake,
+            Self::Write { .. } => ErrorCode::WriteFailed,
         }
     }
 }
@@ -187,7 +190,7 @@ fn leaf_problems(path: &Path, der: &[u8], now: jiff::Timestamp) -> Vec<Problem> 
         Ok((_, parsed)) => parsed,
         Err(e) => {
             return vec![Problem::new(
-                "tls_cert_invalid",
+                ErrorCode::TlsCertInvalid,
                 format!("TLS: the first certificate in {shown} is not a valid X.509 certificate: {e}"),
             )];
         }
@@ -196,7 +199,7 @@ fn leaf_problems(path: &Path, der: &[u8], now: jiff::Timestamp) -> Vec<Problem> 
     let mut push = |code, message: String| problems.push(Problem::new(code, format!("TLS: {message}")));
     if matches!(parsed.basic_constraints(), Ok(Some(ext)) if ext.value.ca) {
         push(
-            "tls_cert_is_ca",
+            ErrorCode::TlsCertIsCa,
             format!(
                 "the certificate in {shown} is a CA certificate (basicConstraints CA:TRUE, as `openssl req -x509` \
                  makes by default), which clients refuse as a server's own (CaUsedAsEndEntity) even when told to \
@@ -207,20 +210,20 @@ fn leaf_problems(path: &Path, der: &[u8], now: jiff::Timestamp) -> Vec<Problem> 
     match parsed.subject_alternative_name() {
         Ok(Some(san)) if !san.value.general_names.is_empty() => {}
         Ok(_) => push(
-            "tls_cert_no_san",
+            ErrorCode::TlsCertNoSan,
             format!(
                 "the certificate in {shown} has no subjectAltName, so it names no host clients could match \
                  (the common name is not used): {REMEDY}"
             ),
         ),
-        Err(e) => push("tls_cert_invalid", format!("the subjectAltName of the certificate in {shown}: {e}")),
+        Err(e) => push(ErrorCode::TlsCertInvalid, format!("the subjectAltName of the certificate in {shown}: {e}")),
     }
     if let Ok(Some(eku)) = parsed.extended_key_usage()
         && !eku.value.server_auth
         && !eku.value.any
     {
         push(
-            "tls_cert_wrong_usage",
+            ErrorCode::TlsCertWrongUsage,
             format!(
                 "the certificate in {shown} has an extended key usage without serverAuth, so clients refuse it \
                  for a server: {REMEDY}"
@@ -232,7 +235,7 @@ fn leaf_problems(path: &Path, der: &[u8], now: jiff::Timestamp) -> Vec<Problem> 
     let when = |secs: i64| jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string());
     if now.as_second() > until {
         push(
-            "tls_cert_expired",
+            ErrorCode::TlsCertExpired,
             format!(
                 "the certificate in {shown} expired at {}: renew it (your ACME client, your CA, or \
                  `sealdrop-hub tls self-signed` into new files) and restart the hub",
@@ -241,7 +244,7 @@ fn leaf_problems(path: &Path, der: &[u8], now: jiff::Timestamp) -> Vec<Problem> 
         );
     } else if now.as_second() < from {
         push(
-            "tls_cert_not_yet_valid",
+            ErrorCode::TlsCertNotYetValid,
             format!(
                 "the certificate in {shown} is not valid before {} (now is {now}): check this machine's clock, \
                  or wait",
@@ -295,11 +298,11 @@ mod tests {
         let problems = inspect(&cert, &key, later);
         assert_eq!(problems.iter().map(|p| p.code).collect::<Vec<_>>(), ["tls_cert_expired"], "{problems:?}");
         let err = self_signed(&hosts, 30, &cert, &tmp.path().join("other.key"), now()).unwrap_err();
-        assert_eq!(err.code(), "file_exists", "{err}");
+        assert_eq!(err.code().as_str(), "file_exists", "{err}");
         assert!(!tmp.path().join("other.key").exists(), "nothing is written when one file exists");
         assert_eq!(std::fs::read(&cert).unwrap(), pem);
         let err = self_signed(&["not a host".to_owned()], 30, &tmp.path().join("a"), &tmp.path().join("b"), now());
-        assert_eq!(err.unwrap_err().code(), "usage");
+        assert_eq!(err.unwrap_err().code().as_str(), "usage");
     }
 
     #[test]

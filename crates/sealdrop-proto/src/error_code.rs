@@ -63,8 +63,10 @@ impl ExitKind {
 /// exit kind are written in one row and cannot drift apart.
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $wire:literal => $status:expr, $kind:ident; )*) => {
-        /// A stable error code. The hub's codes come first (their docs give
-        /// the HTTP status served); the client's own follow, alphabetically.
+        /// A stable error code. The codes the hub serves come first (their
+        /// docs give the HTTP status served); then those of the hub
+        /// binary's one-shot commands (`serve`'s start-up, `check-config`,
+        /// `tls self-signed`), then the client's own, each alphabetically.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum ErrorCode {
@@ -83,7 +85,7 @@ macro_rules! error_codes {
             }
 
             /// The HTTP status the hub serves this code with; `None` for
-            /// codes only the client reports.
+            /// codes only the client or the hub binary reports.
             pub const fn http_status(self) -> Option<u16> {
                 match self {
                     $(ErrorCode::$variant => $status,)*
@@ -94,6 +96,8 @@ macro_rules! error_codes {
             /// this code itself. A refusal the client relays from the hub is
             /// always [`ExitKind::Refused`], whatever its code; codes only the
             /// hub serves are [`ExitKind::Refused`] here for the same reason.
+            /// For the hub binary's own codes it is the hub's exit status
+            /// (every one exits 1 today: [`ExitKind::Other`]).
             pub const fn exit_kind(self) -> ExitKind {
                 match self {
                     $(ErrorCode::$variant => ExitKind::$kind,)*
@@ -104,7 +108,7 @@ macro_rules! error_codes {
 }
 
 // Each row: the variant, its string, the HTTP status the hub serves it with
-// (`None`: the client's own), and the client's exit kind.
+// (`None`: the client's or the hub binary's own), and the exit kind.
 error_codes! {
     /// Missing or malformed authentication headers (401).
     Unauthenticated = "unauthenticated" => Some(401), Refused;
@@ -225,6 +229,68 @@ error_codes! {
     HubBusy = "hub_busy" => Some(503), Refused;
     /// The request must declare its body's length in `Content-Length` (411).
     LengthRequired = "length_required" => Some(411), Refused;
+    /// `sealdrop-hub`: the data directory is not an initialised hub's, or
+    /// its log key cannot be read: give the right `--data`, or run
+    /// `sealdrop-hub init` there first (exit 1).
+    DataDir = "data_dir" => None, Other;
+    /// `sealdrop-hub serve`: another `serve` holds the data directory's
+    /// lock: stop that one first, or give this one another `--data` (exit 1).
+    DataDirInUse = "data_dir_in_use" => None, Other;
+    /// `sealdrop-hub serve`: the data directory's lock file cannot be
+    /// opened or locked: check the directory's owner and permissions (exit 1).
+    DataDirLock = "data_dir_lock" => None, Other;
+    /// `sealdrop-hub tls self-signed`: the certificate or key file exists
+    /// already and is not overwritten: choose another file or remove it (exit 1).
+    FileExists = "file_exists" => None, Other;
+    /// `sealdrop-hub serve`: the hub cannot listen on its address or its
+    /// metrics address, often because another hub runs there: stop it or
+    /// choose another address (exit 1).
+    ListenFailed = "listen_failed" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate has expired: renew it and
+    /// restart the hub (exit 1).
+    TlsCertExpired = "tls_cert_expired" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate is not a valid PEM or X.509
+    /// certificate, or holds none: give the server certificate first, then
+    /// its intermediates (exit 1).
+    TlsCertInvalid = "tls_cert_invalid" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate is a CA certificate (CA:TRUE),
+    /// which clients refuse as a server's own: make an end-entity one, e.g.
+    /// with `sealdrop-hub tls self-signed` (exit 1).
+    TlsCertIsCa = "tls_cert_is_ca" => None, Other;
+    /// `sealdrop-hub tls self-signed`: the certificate could not be made;
+    /// the message says why (exit 1).
+    TlsCertMake = "tls_cert_make" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate has no subjectAltName, so it
+    /// names no host clients could match: make one with the hub's names (exit 1).
+    TlsCertNoSan = "tls_cert_no_san" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate is not valid yet: check this
+    /// machine's clock, or wait (exit 1).
+    TlsCertNotYetValid = "tls_cert_not_yet_valid" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate's extended key usage lacks
+    /// serverAuth, so clients refuse it for a server: make one without that
+    /// limit (exit 1).
+    TlsCertWrongUsage = "tls_cert_wrong_usage" => None, Other;
+    /// `sealdrop-hub`: the TLS certificate or key file cannot be read:
+    /// check the path and its permissions (exit 1).
+    TlsFileUnreadable = "tls_file_unreadable" => None, Other;
+    /// `sealdrop-hub`: the TLS key file holds no usable PEM private key:
+    /// give the key that belongs to the certificate (exit 1).
+    TlsKeyInvalid = "tls_key_invalid" => None, Other;
+    /// `sealdrop-hub`: the TLS key does not belong to the certificate:
+    /// give the matching pair (exit 1).
+    TlsKeyMismatch = "tls_key_mismatch" => None, Other;
+    /// `sealdrop-hub tls self-signed`: a `--host` or `--days` value is not
+    /// allowed, or no `--host` was given; the message says what to give
+    /// (exit 1, as every `sealdrop-hub` failure).
+    ///
+    /// The client's own `error[usage]` lines (a bad command line) are the
+    /// same code, so the same variant, but are printed by its argument
+    /// parser, not built from this enum, and exit 2 (its usage status,
+    /// which no [`ExitKind`] names).
+    Usage = "usage" => None, Other;
+    /// `sealdrop-hub tls self-signed`: the certificate or key file cannot be
+    /// written: choose a folder you can write to (exit 1).
+    WriteFailed = "write_failed" => None, Other;
     /// More than one agreement covers the recipients: name one with `--agreement`.
     AgreementAmbiguous = "agreement_ambiguous" => None, Input;
     /// A column name matches more than one column of the table: name it exactly.
@@ -559,5 +625,13 @@ mod tests {
         assert_eq!(ErrorCode::HubUnreachable.exit_status(), 5);
         assert_eq!(ErrorCode::AuditWarnings.exit_status(), 7);
         assert_eq!(ErrorCode::Io.exit_status(), 1);
+    }
+
+    #[test]
+    fn the_hub_binarys_own_codes_exit_1_and_are_not_served() {
+        for code in [ErrorCode::ListenFailed, ErrorCode::DataDirInUse, ErrorCode::TlsCertIsCa, ErrorCode::Usage] {
+            assert_eq!(code.http_status(), None, "{code}");
+            assert_eq!(code.exit_status(), 1, "{code}");
+        }
     }
 }

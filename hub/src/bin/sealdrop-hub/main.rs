@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use sealdrop_hub::check_config::Problem;
 use sealdrop_hub::config::{self, LogFormat};
+use sealdrop_proto::error_code::ErrorCode;
 
 use crate::args::{Cli, Command};
 
@@ -30,8 +31,8 @@ struct Failure {
 }
 
 impl Failure {
-    fn coded(code: &'static str, message: impl std::fmt::Display) -> Self {
-        Self { code: Some(code), message: message.to_string() }
+    fn coded(code: ErrorCode, message: impl std::fmt::Display) -> Self {
+        Self { code: Some(code.as_str()), message: message.to_string() }
     }
 }
 
@@ -43,7 +44,7 @@ impl From<String> for Failure {
 
 impl From<Problem> for Failure {
     fn from(p: Problem) -> Self {
-        Self::coded(p.code, p.message)
+        Self { code: Some(p.code), message: p.message }
     }
 }
 

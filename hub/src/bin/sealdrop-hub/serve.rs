@@ -6,6 +6,7 @@ use sealdrop_hub::check_config;
 use sealdrop_hub::config::ServeSettings;
 use sealdrop_hub::{Hub, HubConfig, ServeOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
+use sealdrop_proto::error_code::ErrorCode;
 
 use crate::args::ServeArgs;
 use crate::{Failure, init_logging, messages};
@@ -57,15 +58,17 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
     let _lock = sealdrop_hub::data_lock::lock(&settings.data).map_err(|e| vec![Failure::coded(e.code(), &e)])?;
     let listen = settings.listen;
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
-        vec![Failure::coded("listen_failed", format!("cannot listen on {listen}: {e} (is another hub running?)"))]
+        vec![Failure::coded(
+            ErrorCode::ListenFailed,
+            format!("cannot listen on {listen}: {e} (is another hub running?)"),
+        )]
     })?;
-    let metrics =
-        match settings.metrics_listen {
-            Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
-                vec![Failure::coded("listen_failed", format!("cannot listen for metrics on {addr}: {e}"))]
-            })?),
-            None => None,
-        };
+    let metrics = match settings.metrics_listen {
+        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
+            vec![Failure::coded(ErrorCode::ListenFailed, format!("cannot listen for metrics on {addr}: {e}"))]
+        })?),
+        None => None,
+    };
     // Enough file descriptors for every connection the cap admits, and the files.
     let open_files =
         sealdrop_hub::connections::raise_open_file_limit(settings.connections).map_err(|e| vec![Failure::from(e)])?;
