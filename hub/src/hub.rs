@@ -409,9 +409,9 @@ impl Hub {
     }
 
     /// A turn at the transfer log (see [`crate::sequencer`]): taken before
-    /// reading the time that goes into new log entries and handed to the
-    /// append (`api::shared::logged`), which ends it once its transaction
-    /// commits. Take a drop's lock, if any, before this, never after.
+    /// reading the time that goes into new log entries and handed, as the
+    /// append's `AppendTurn`, to the store call that appends (e.g.
+    /// `DropStore::commit`), which ends it once its transaction commits. Take a drop's lock, if any, before this, never after.
     pub(crate) async fn log_turn(&self) -> Turn {
         self.inner.sequencer.turn().await
     }
