@@ -411,7 +411,8 @@ impl Hub {
     /// A turn at the transfer log (see [`crate::sequencer`]): taken before
     /// reading the time that goes into new log entries and handed, as the
     /// append's `AppendTurn`, to the store call that appends (e.g.
-    /// `DropStore::commit_drop`), which ends it once its transaction commits. Take a drop's lock, if any, before this, never after.
+    /// `DropStore::commit_drop`), which ends it once its transaction
+    /// commits. Take a drop's lock, if any, before this, never after.
     pub(crate) async fn log_turn(&self) -> Turn {
         self.inner.sequencer.turn().await
     }
