@@ -61,24 +61,9 @@ impl ApiError {
         Self::new(code::BAD_REQUEST, message)
     }
 
-    /// 403 `forbidden`.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(code::FORBIDDEN, message)
-    }
-
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(code::NOT_FOUND, message)
-    }
-
-    /// 409 `conflict`.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(code::CONFLICT, message)
-    }
-
-    /// 410 `gone`.
-    pub fn gone(message: impl Into<String>) -> Self {
-        Self::new(code::GONE, message)
     }
 
     /// 500 `internal`: logs `detail` and serves a generic message.

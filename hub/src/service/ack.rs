@@ -191,16 +191,7 @@ mod tests {
             deleted: None,
             commit_index: None,
             end_index: None,
-            recipients: vec![RecipientRecord {
-                party: keys[1].party.clone(),
-                fetched: None,
-                acknowledged: None,
-                ack_member: None,
-                receipt: None,
-                downloads: 0,
-                fetch_index: None,
-                ack_index: None,
-            }],
+            recipients: vec![RecipientRecord::waiting(keys[1].party.clone())],
         };
         let caller = caller_of(&dir, &keys[1]);
         let good = Receipt {

@@ -283,19 +283,7 @@ mod tests {
             deleted: None,
             commit_index: None,
             end_index: None,
-            recipients: parties
-                .iter()
-                .map(|p| RecipientRecord {
-                    party: p.clone(),
-                    fetched: None,
-                    acknowledged: None,
-                    ack_member: None,
-                    receipt: None,
-                    downloads: 0,
-                    fetch_index: None,
-                    ack_index: None,
-                })
-                .collect(),
+            recipients: parties.iter().cloned().map(RecipientRecord::waiting).collect(),
         };
         let manifest = Manifest {
             drop: id,

@@ -206,6 +206,23 @@ pub struct RecipientRecord {
     pub ack_index: Option<u64>,
 }
 
+impl RecipientRecord {
+    /// A recipient party that has neither downloaded nor acknowledged yet,
+    /// as every recipient of a drop starts.
+    pub fn waiting(party: PartyId) -> Self {
+        Self {
+            party,
+            fetched: None,
+            acknowledged: None,
+            ack_member: None,
+            receipt: None,
+            downloads: 0,
+            fetch_index: None,
+            ack_index: None,
+        }
+    }
+}
+
 /// What the sender committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRecord {

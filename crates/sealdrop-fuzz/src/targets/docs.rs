@@ -76,20 +76,7 @@ pub fn manifest(data: &[u8]) -> bool {
         deleted: None,
         commit_index: None,
         end_index: None,
-        recipients: claimed
-            .recipients
-            .iter()
-            .map(|p| RecipientRecord {
-                party: p.clone(),
-                fetched: None,
-                acknowledged: None,
-                ack_member: None,
-                receipt: None,
-                downloads: 0,
-                fetch_index: None,
-                ack_index: None,
-            })
-            .collect(),
+        recipients: claimed.recipients.iter().cloned().map(RecipientRecord::waiting).collect(),
     };
     let hub = check_manifest(dir, &f.caller(0), &rec, note);
     let accepted = client.is_ok() || hub.is_ok();
