@@ -30,8 +30,7 @@ use crate::storage::{
 };
 use crate::{log_key, transfer_log};
 
-/// The database file's name inside the data directory.
-pub const DB_FILE: &str = "hub.db";
+pub use crate::storage::sqlite::DB_FILE;
 
 /// The default largest upload: 64 GiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 30;

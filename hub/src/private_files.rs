@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use crate::error::HubError;
-use crate::hub::DB_FILE;
+use crate::storage::sqlite::DB_FILE;
 
 /// A private file's mode.
 pub const FILE_MODE: u32 = 0o600;

@@ -26,10 +26,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sealdrop_proto::api::code;
 use sealdrop_proto::ids::PartyId;
-
-use crate::api::ApiError;
 
 /// A token bucket's size and refill rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -256,7 +253,7 @@ impl Limiters {
     }
 
     /// Takes a token for a request from `ip`.
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), RateLimited> {
         let Some(buckets) = &self.addresses else { return Ok(()) };
         let ip = ip.to_canonical();
         if ip.is_loopback() && self.limits.loopback == Loopback::Exempt {
@@ -276,7 +273,7 @@ impl Limiters {
     }
 
     /// Takes a token for a signed request of `party`.
-    pub fn check_party(&self, party: &PartyId) -> Result<(), ApiError> {
+    pub fn check_party(&self, party: &PartyId) -> Result<(), RateLimited> {
         let Some(buckets) = &self.parties else { return Ok(()) };
         buckets.check(party, Instant::now()).map_err(|limited| {
             if limited.first {
@@ -287,23 +284,34 @@ impl Limiters {
     }
 }
 
-/// The 429 answer.
-fn refusal(whom: &str, rate: Rate, limited: Limited) -> ApiError {
+/// A request refused by a rate limit; the API answers it with `429` and
+/// `Retry-After` (see `impl From<RateLimited> for ApiError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    /// The one-line message: whose requests, the limit, when to retry.
+    pub message: String,
+    /// Whole seconds until a token is back, for `Retry-After`.
+    pub retry_after_secs: u64,
+}
+
+/// The refusal of a request from `whom`.
+fn refusal(whom: &str, rate: Rate, limited: Limited) -> RateLimited {
     let secs = limited.retry_after_secs();
     let unit = if secs == 1 { "second" } else { "seconds" };
-    ApiError::new(
-        code::RATE_LIMITED,
-        format!(
+    RateLimited {
+        message: format!(
             "too many requests from {whom} (this hub allows {} a second, {} at once): retry after {secs} {unit}",
             rate.per_second, rate.burst
         ),
-    )
-    .with_retry_after(secs)
+        retry_after_secs: secs,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ApiError;
+    use sealdrop_proto::api::code;
 
     const RATE: Rate = Rate { per_second: 2.0, burst: 3 };
 
@@ -469,11 +477,14 @@ mod tests {
         }
         exempt.check_address("::1".parse().unwrap()).unwrap();
         exempt.check_address("192.0.2.1".parse().unwrap()).unwrap();
-        assert_eq!(exempt.check_address("192.0.2.1".parse().unwrap()).unwrap_err().code(), code::RATE_LIMITED);
+        assert_eq!(
+            ApiError::from(exempt.check_address("192.0.2.1".parse().unwrap()).unwrap_err()).code(),
+            code::RATE_LIMITED
+        );
 
         let limited = Limiters::new(RateLimits { loopback: Loopback::Limit, ..limits });
         limited.check_address(loopback).unwrap();
-        let e = limited.check_address(loopback).unwrap_err();
+        let e = ApiError::from(limited.check_address(loopback).unwrap_err());
         assert_eq!(e.code(), code::RATE_LIMITED);
         assert_eq!(e.status().as_u16(), 429);
         assert_eq!(e.retry_after(), Some(1));
@@ -488,7 +499,7 @@ mod tests {
         for _ in 0..3 {
             limiters.check_party(&camden).unwrap();
         }
-        let e = limiters.check_party(&camden).unwrap_err();
+        let e = ApiError::from(limiters.check_party(&camden).unwrap_err());
         assert!(e.message().contains("your party `camden`"), "{e}");
         limiters.check_party(&"islington".parse().unwrap()).unwrap();
         // No per-party limit: never refused.

@@ -225,10 +225,6 @@ impl Agreement {
     pub fn includes(&self, party: &PartyId) -> bool {
         self.parties.contains(party)
     }
-    /// Whether the agreement is in force at `now` ([`crate::policy::agreement_in_force`]).
-    pub fn in_force(&self, now: Timestamp) -> bool {
-        crate::policy::agreement_in_force(self, now).is_ok()
-    }
 }
 
 impl Directory {

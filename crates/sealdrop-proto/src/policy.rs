@@ -39,6 +39,15 @@ pub enum NotInForce {
     Ended { valid_until: Timestamp },
 }
 
+// Here rather than in `directory` so the rule and its shorthand live
+// together and `directory` (the data) does not import the rules about it.
+impl Agreement {
+    /// Whether the agreement is in force at `now` ([`agreement_in_force`]).
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        agreement_in_force(self, now).is_ok()
+    }
+}
+
 /// Whether `a` is in force at `at`: `valid_from <= at < valid_until`.
 pub fn agreement_in_force(a: &Agreement, at: Timestamp) -> Result<(), NotInForce> {
     if at < a.valid_from {

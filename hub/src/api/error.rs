@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealdrop_proto::api::{ErrorBody, ErrorDetail, code};
 
+use crate::rate_limit::RateLimited;
 use crate::service::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
 use crate::storage::{BlobError, MetaError};
 
@@ -141,6 +142,13 @@ impl From<DropError> for ApiError {
             DropError::Meta(e) => e.into(),
             DropError::Blob(e) => e.into(),
         }
+    }
+}
+
+/// A rate limit's refusal: `429` with `Retry-After`.
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> Self {
+        Self::new(code::RATE_LIMITED, e.message).with_retry_after(e.retry_after_secs)
     }
 }
 

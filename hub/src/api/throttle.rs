@@ -14,6 +14,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::api::ApiError;
 use crate::client_addr::ClientAddr;
 use crate::hub::Hub;
 
@@ -23,7 +24,7 @@ pub async fn limit_addresses(State(hub): State<Hub>, mut req: Request, next: Nex
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
         let client = hub.trusted_proxies().client_ip(peer.ip(), req.headers());
         if let Err(refused) = hub.limiters().check_address(client) {
-            return refused.into_response();
+            return ApiError::from(refused).into_response();
         }
         req.extensions_mut().insert(ClientAddr(client));
     }

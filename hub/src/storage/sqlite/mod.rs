@@ -24,6 +24,9 @@
 //! drops, nonces, log); this one holds the connection, the transactions and
 //! the durability they share.
 
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "hub.db";
+
 mod directory;
 mod drops;
 mod inline_blobs;
