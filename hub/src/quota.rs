@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sealdrop_proto::api::code;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use crate::hub::Hub;
@@ -266,7 +266,7 @@ impl Drop for Upload {
 
 fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> DropError {
     DropError::new(
-        code::QUOTA_OPEN_UPLOADS,
+        ErrorCode::QuotaOpenUploads,
         format!(
             "your party `{party}` already has {open} uploads open on this hub, the most it allows \
              (max_open_uploads_per_party = {max}): let one finish or commit it, then send again"
@@ -277,7 +277,7 @@ fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> DropError {
 
 fn over_bytes(party: &PartyId, max: u64, held: u64, upload: u64) -> DropError {
     DropError::new(
-        code::QUOTA_HELD_BYTES,
+        ErrorCode::QuotaHeldBytes,
         format!(
             "this upload ({upload} bytes) would take the ciphertext your party `{party}` has on this hub past the \
              most it holds for one party (max_held_bytes_per_party = {max} bytes; {held} held now): nothing already \

@@ -311,7 +311,7 @@ fn refusal(whom: &str, rate: Rate, limited: Limited) -> RateLimited {
 mod tests {
     use super::*;
     use crate::api::ApiError;
-    use sealdrop_proto::api::code;
+    use sealdrop_proto::error_code::ErrorCode;
 
     const RATE: Rate = Rate { per_second: 2.0, burst: 3 };
 
@@ -479,13 +479,13 @@ mod tests {
         exempt.check_address("192.0.2.1".parse().unwrap()).unwrap();
         assert_eq!(
             ApiError::from(exempt.check_address("192.0.2.1".parse().unwrap()).unwrap_err()).code(),
-            code::RATE_LIMITED
+            ErrorCode::RateLimited
         );
 
         let limited = Limiters::new(RateLimits { loopback: Loopback::Limit, ..limits });
         limited.check_address(loopback).unwrap();
         let e = ApiError::from(limited.check_address(loopback).unwrap_err());
-        assert_eq!(e.code(), code::RATE_LIMITED);
+        assert_eq!(e.code(), ErrorCode::RateLimited);
         assert_eq!(e.status().as_u16(), 429);
         assert_eq!(e.retry_after(), Some(1));
         assert!(e.message().contains("your address 127.0.0.1") && e.message().contains("retry after 1 second"), "{e}");

@@ -19,8 +19,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, Method, Uri};
-use sealdrop_proto::api::code;
 use sealdrop_proto::directory::Directory;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::keys::NoteVerifierKey;
 use sealdrop_proto::policy::within_clock_skew;
@@ -152,7 +152,7 @@ pub struct AuthedStream {
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {
-    ApiError::new(code::UNAUTHENTICATED, message)
+    ApiError::new(ErrorCode::Unauthenticated, message)
 }
 
 /// Checks everything that does not need the body or the database: headers,
@@ -180,7 +180,7 @@ pub fn verify_headers(
     if !within_clock_skew(auth.time, now) {
         let skew = now.saturating_sub(auth.time).saturating_abs();
         return Err(ApiError::new(
-            code::STALE_REQUEST,
+            ErrorCode::StaleRequest,
             format!(
                 "the request's time {} is {skew} seconds from the hub's clock {now} (at most {MAX_CLOCK_SKEW_SECS} allowed): \
                  check this computer's clock",
@@ -197,7 +197,7 @@ pub fn verify_headers(
                 r.signing_key.name() == auth.key && auth.verify(&r.signing_key, method.as_str(), path_and_query).is_ok()
             })?;
         Some(ApiError::new(
-            code::KEY_REVOKED,
+            ErrorCode::KeyRevoked,
             format!(
                 "key `{}` of `{}` was revoked from {} ({}) in the hub's directory (serial {directory_serial}): \
                  it can no longer be used; make a new key with `sealdrop keygen` and send its card to the coordinator",
@@ -213,7 +213,7 @@ pub fn verify_headers(
             return Err(e);
         }
         return Err(ApiError::new(
-            code::UNKNOWN_KEY,
+            ErrorCode::UnknownKey,
             format!(
                 "key `{}` is not a member key in the hub's current directory (serial {directory_serial}): \
                  use a current key or ask the coordinator to add it",
@@ -227,7 +227,7 @@ pub fn verify_headers(
             return Err(e);
         }
         return Err(ApiError::new(
-            code::BAD_SIGNATURE,
+            ErrorCode::BadSignature,
             format!(
                 "the request signature by `{}` does not verify for {method} {path_and_query}: \
                  was it signed with another key or altered on the way?",
@@ -254,7 +254,7 @@ pub fn verify_signer(
 ) -> Result<(Signer, RequestAuth), ApiError> {
     let refused = match verify_headers(directory, directory_serial, now, method, path_and_query, headers) {
         Ok((caller, auth)) => return Ok((Signer::Member(caller), auth)),
-        Err(e) if e.code() == code::UNKNOWN_KEY || e.code() == code::BAD_SIGNATURE => e,
+        Err(e) if e.code() == ErrorCode::UnknownKey || e.code() == ErrorCode::BadSignature => e,
         Err(e) => return Err(e),
     };
     // The headers parsed and their time is within the skew, or the check
@@ -275,8 +275,8 @@ pub fn verify_signer(
     });
     match witness {
         Some(signer) => Ok((signer, auth)),
-        None if refused.code() == code::UNKNOWN_KEY => Err(ApiError::new(
-            code::UNKNOWN_KEY,
+        None if refused.code() == ErrorCode::UnknownKey => Err(ApiError::new(
+            ErrorCode::UnknownKey,
             format!(
                 "key `{}` is neither a member key nor a witness key in the hub's current directory (serial \
                  {directory_serial}): use a current key or ask the coordinator to list it",
@@ -292,7 +292,7 @@ pub fn verify_signer(
 pub fn check_body(auth: &RequestAuth, body: &[u8]) -> Result<(), ApiError> {
     if auth.content != body_sha256(body) {
         return Err(ApiError::new(
-            code::BAD_SIGNATURE,
+            ErrorCode::BadSignature,
             format!("the body's SHA-256 does not match the signed `{HEADER_CONTENT}` header"),
         ));
     }
@@ -361,7 +361,7 @@ pub(crate) async fn consume_nonce(hub: &Hub, auth: &RequestAuth) -> Result<(), A
     let fresh = hub.consume_nonce(&auth.key, &auth.nonce).await?;
     if !fresh {
         return Err(ApiError::new(
-            code::REPLAYED_NONCE,
+            ErrorCode::ReplayedNonce,
             "this request's nonce was already used: every request needs a fresh nonce (was it replayed?)",
         ));
     }
@@ -381,7 +381,7 @@ pub(crate) fn original_uri_of(parts: &axum::http::request::Parts) -> Uri {
 /// The 413 for a body over `limit` bytes.
 fn body_too_large(limit: usize) -> ApiError {
     ApiError::new(
-        code::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
         format!("the request body is larger than this route accepts ({limit} bytes at most); nothing was stored"),
     )
 }
@@ -403,7 +403,7 @@ pub fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
         body_too_large(limit)
     } else if let Some(idle) = super::idle_body::is_body_idle(&rejection) {
         ApiError::new(
-            code::REQUEST_TIMEOUT,
+            ErrorCode::RequestTimeout,
             format!("the request body stopped arriving for {} s, so the hub stopped waiting", idle.0.as_secs_f64()),
         )
     } else {
@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(caller.party.as_str(), "camden");
         assert_eq!(caller.member.as_str(), "data-team");
         check_body(&parsed, b"").unwrap();
-        assert_eq!(check_body(&parsed, b"x").unwrap_err().code(), code::BAD_SIGNATURE);
+        assert_eq!(check_body(&parsed, b"x").unwrap_err().code(), ErrorCode::BadSignature);
     }
 
     #[test]
@@ -528,28 +528,28 @@ mod tests {
         let auth = sign_request(&k.signing, "GET", "/v1/inbox", NOW, Some(b""));
         let mut missing = headers(&auth);
         missing.remove(HEADER_NONCE);
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &missing).unwrap_err().code(), code::UNAUTHENTICATED);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &missing).unwrap_err().code(), ErrorCode::Unauthenticated);
 
         let mut binary = headers(&auth);
         binary.insert(HEADER_KEY, HeaderValue::from_bytes(b"camden/\xff").unwrap());
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &binary).unwrap_err().code(), code::UNAUTHENTICATED);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &binary).unwrap_err().code(), ErrorCode::Unauthenticated);
 
         let stale = sign_request(&k.signing, "GET", "/v1/inbox", NOW - MAX_CLOCK_SKEW_SECS - 1, Some(b""));
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&stale)).unwrap_err().code(), code::STALE_REQUEST);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&stale)).unwrap_err().code(), ErrorCode::StaleRequest);
         let future = sign_request(&k.signing, "GET", "/v1/inbox", NOW + MAX_CLOCK_SKEW_SECS + 1, Some(b""));
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&future)).unwrap_err().code(), code::STALE_REQUEST);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&future)).unwrap_err().code(), ErrorCode::StaleRequest);
 
         let stranger = MemberSecretKey::generate("camden".parse().unwrap(), "intern".parse().unwrap());
         let unknown = sign_request(&stranger.signing, "GET", "/v1/inbox", NOW, Some(b""));
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&unknown)).unwrap_err().code(), code::UNKNOWN_KEY);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&unknown)).unwrap_err().code(), ErrorCode::UnknownKey);
 
         let impostor = MemberSecretKey::generate("camden".parse().unwrap(), "data-team".parse().unwrap());
         let forged = sign_request(&impostor.signing, "GET", "/v1/inbox", NOW, Some(b""));
-        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&forged)).unwrap_err().code(), code::BAD_SIGNATURE);
+        assert_eq!(check(&dir, "GET", "/v1/inbox", &headers(&forged)).unwrap_err().code(), ErrorCode::BadSignature);
 
         // The signature binds the method and the exact path and query.
-        assert_eq!(check(&dir, "POST", "/v1/inbox", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
-        assert_eq!(check(&dir, "GET", "/v1/inbox?a=1", &headers(&auth)).unwrap_err().code(), code::BAD_SIGNATURE);
+        assert_eq!(check(&dir, "POST", "/v1/inbox", &headers(&auth)).unwrap_err().code(), ErrorCode::BadSignature);
+        assert_eq!(check(&dir, "GET", "/v1/inbox?a=1", &headers(&auth)).unwrap_err().code(), ErrorCode::BadSignature);
     }
 
     #[test]
@@ -567,22 +567,22 @@ mod tests {
         );
         // Not a member: the members' routes refuse it.
         let e = check(&dir, "GET", "/v1/log/checkpoint", &headers(&auth)).unwrap_err();
-        assert_eq!(e.code(), code::UNKNOWN_KEY);
+        assert_eq!(e.code(), ErrorCode::UnknownKey);
         // A member is a member on both.
         let member = sign_request(&k.signing, "GET", "/v1/log/checkpoint", NOW, Some(b""));
         assert!(matches!(check_signer(&dir, &headers(&member)).unwrap().0, Signer::Member(_)));
         // Another key under the witness's name, and the witness's key once the directory no longer lists it.
         let impostor = NoteSigningKey::generate("camden.witness").unwrap();
         let forged = sign_request(&impostor, "GET", "/v1/log/checkpoint", NOW, Some(b""));
-        assert_eq!(check_signer(&dir, &headers(&forged)).unwrap_err().code(), code::UNKNOWN_KEY);
+        assert_eq!(check_signer(&dir, &headers(&forged)).unwrap_err().code(), ErrorCode::UnknownKey);
         let mut removed = dir.clone();
         removed.parties[0].witness_keys.clear();
-        assert_eq!(check_signer(&removed, &headers(&auth)).unwrap_err().code(), code::UNKNOWN_KEY);
+        assert_eq!(check_signer(&removed, &headers(&auth)).unwrap_err().code(), ErrorCode::UnknownKey);
         // The signature binds the path, and the time is checked first, as for a member.
         let e = verify_signer(&dir, dir.serial, NOW, &Method::GET, "/v1/log/entry/0", &headers(&auth)).unwrap_err();
-        assert_eq!(e.code(), code::UNKNOWN_KEY);
+        assert_eq!(e.code(), ErrorCode::UnknownKey);
         let stale = sign_request(&witness, "GET", "/v1/log/checkpoint", NOW - MAX_CLOCK_SKEW_SECS - 1, Some(b""));
-        assert_eq!(check_signer(&dir, &headers(&stale)).unwrap_err().code(), code::STALE_REQUEST);
+        assert_eq!(check_signer(&dir, &headers(&stale)).unwrap_err().code(), ErrorCode::StaleRequest);
         // A member key's name with a witness's signature is still the member's bad signature.
         let mut named = dir.clone();
         let clash = NoteSigningKey::generate("camden/data-team").unwrap();
@@ -591,7 +591,7 @@ mod tests {
         assert!(matches!(check_signer(&named, &headers(&by_clash)).unwrap().0, Signer::Witness { .. }));
         assert_eq!(
             check(&named, "GET", "/v1/log/checkpoint", &headers(&by_clash)).unwrap_err().code(),
-            code::BAD_SIGNATURE
+            ErrorCode::BadSignature
         );
     }
 
@@ -600,14 +600,14 @@ mod tests {
         let (k, dir) = setup();
         let auth = sign_request(&k.signing, "POST", "/v1/drops", NOW, None);
         let (_, parsed) = check(&dir, "POST", "/v1/drops", &headers(&auth)).unwrap();
-        assert_eq!(check_body(&parsed, b"{}").unwrap_err().code(), code::BAD_SIGNATURE);
+        assert_eq!(check_body(&parsed, b"{}").unwrap_err().code(), ErrorCode::BadSignature);
     }
 
     #[test]
     fn json_bodies_report_the_serde_error() {
         let err =
             <Json<sealdrop_proto::api::Commit> as AuthedBody>::parse(br#"{"manifest":"x","extra":1}"#).unwrap_err();
-        assert_eq!(err.code(), code::BAD_REQUEST);
+        assert_eq!(err.code(), ErrorCode::BadRequest);
         assert!(err.message().contains("extra"), "{}", err.message());
     }
 

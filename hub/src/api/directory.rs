@@ -17,8 +17,9 @@ use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use sealdrop_proto::api::{DirectoryAccepted, ErrorBody, HubInfo, code};
+use sealdrop_proto::api::{DirectoryAccepted, ErrorBody, HubInfo};
 use sealdrop_proto::directory::DirectoryError;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::note::DocError;
 
 use super::error::ApiError;
@@ -134,7 +135,7 @@ pub async fn post_directory(
         super::unauth_body::read(hub.unauth_budget(), &headers, client.map(|c| c.0), body, DIRECTORY_BODY_LIMIT)
             .await?;
     let note = String::from_utf8(body)
-        .map_err(|_| ApiError::new(code::DIRECTORY_INVALID, "the directory is not UTF-8 text"))?;
+        .map_err(|_| ApiError::new(ErrorCode::DirectoryInvalid, "the directory is not UTF-8 text"))?;
     let publisher = hub.clone();
     let accepted =
         tokio::task::spawn_blocking(move || publisher.publish_directory(&note)).await?.map_err(publish_error)?;
@@ -154,14 +155,14 @@ fn publish_error(e: PublishError) -> ApiError {
         PublishError::Directory(e) => {
             let code = match &e {
                 DirectoryError::Doc(DocError::BadSignature { .. } | DocError::NoTrustedSignature { .. }) => {
-                    code::DIRECTORY_BAD_SIGNATURE
+                    ErrorCode::DirectoryBadSignature
                 }
-                DirectoryError::Doc(_) | DirectoryError::Invalid(_) => code::DIRECTORY_INVALID,
-                DirectoryError::Rollback { .. } => code::DIRECTORY_ROLLBACK,
+                DirectoryError::Doc(_) | DirectoryError::Invalid(_) => ErrorCode::DirectoryInvalid,
+                DirectoryError::Rollback { .. } => ErrorCode::DirectoryRollback,
             };
             let advice = match code {
-                code::DIRECTORY_BAD_SIGNATURE => "publish the directory exactly as the coordinator signed it",
-                code::DIRECTORY_ROLLBACK => "publish the coordinator's newest directory",
+                ErrorCode::DirectoryBadSignature => "publish the directory exactly as the coordinator signed it",
+                ErrorCode::DirectoryRollback => "publish the coordinator's newest directory",
                 _ => "ask the coordinator to fix and re-sign it",
             };
             ApiError::new(code, format!("{e}: {advice}"))

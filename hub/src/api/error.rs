@@ -1,5 +1,5 @@
-//! The one place API errors become HTTP responses: a stable code from
-//! [`sealdrop_proto::api::code`], the status documented for it, and a one-line
+//! The one place API errors become HTTP responses: an [`ErrorCode`], the
+//! HTTP status its table gives, and a one-line
 //! message for people, served as `{"error":{"code":"...","message":"..."}}`.
 //!
 //! Internal failures are logged here with their detail and served with a
@@ -9,7 +9,8 @@ use axum::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sealdrop_proto::api::{ErrorBody, ErrorDetail, code};
+use sealdrop_proto::api::{ErrorBody, ErrorDetail};
+use sealdrop_proto::error_code::ErrorCode;
 
 use crate::rate_limit::RateLimited;
 use crate::service::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
@@ -18,30 +19,27 @@ use crate::storage::{BlobError, MetaError};
 /// An error served to an API caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     /// Seconds the caller should wait before trying again, served as
     /// `Retry-After` (set on `rate_limited`).
     retry_after: Option<u64>,
 }
 
-/// The error code of a response, left in its extensions for the request log.
+/// The error code a response was served with, left in its extensions for
+/// the request log and the metrics, which see only the response.
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+pub struct ServedErrorCode(pub ErrorCode);
 
-/// The status each code is served with, as the protocol crate's
-/// [`ErrorCode`](sealdrop_proto::error_code::ErrorCode) defines it; a code
-/// it does not serve is a 500.
-pub fn status_of(code: &str) -> StatusCode {
-    sealdrop_proto::error_code::ErrorCode::from_wire(code)
-        .and_then(|known| known.http_status())
-        .and_then(|status| StatusCode::from_u16(status).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+/// The status each code is served with, as [`ErrorCode`]'s table defines
+/// it; a code the hub does not serve is a 500.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    code.http_status().and_then(|status| StatusCode::from_u16(status).ok()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl ApiError {
-    /// An error with a code from [`code`] and a message for people.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code` and a message for people.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), retry_after: None }
     }
 
@@ -59,22 +57,22 @@ impl ApiError {
 
     /// 400 `bad_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(code::BAD_REQUEST, message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(code::NOT_FOUND, message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// 500 `internal`: logs `detail` and serves a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(code::INTERNAL, INTERNAL_MESSAGE)
+        Self::new(ErrorCode::Internal, INTERNAL_MESSAGE)
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -98,12 +96,12 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message } };
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(ErrorCode(self.code));
+        response.extensions_mut().insert(ServedErrorCode(self.code));
         response
     }
 }
@@ -120,7 +118,7 @@ impl From<MetaError> for ApiError {
 /// The 507 for a full disk, which operators and senders must tell apart from a bug.
 fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "storage full");
-    ApiError::new(code::INSUFFICIENT_STORAGE, STORAGE_FULL_MESSAGE)
+    ApiError::new(ErrorCode::InsufficientStorage, STORAGE_FULL_MESSAGE)
 }
 
 impl From<BlobError> for ApiError {
@@ -148,7 +146,7 @@ impl From<DropError> for ApiError {
 /// A rate limit's refusal: `429` with `Retry-After`.
 impl From<RateLimited> for ApiError {
     fn from(e: RateLimited) -> Self {
-        Self::new(code::RATE_LIMITED, e.message).with_retry_after(e.retry_after_secs)
+        Self::new(ErrorCode::RateLimited, e.message).with_retry_after(e.retry_after_secs)
     }
 }
 
@@ -165,44 +163,44 @@ mod tests {
     #[test]
     fn every_documented_code_has_its_status() {
         let cases = [
-            (code::UNAUTHENTICATED, 401),
-            (code::BAD_SIGNATURE, 401),
-            (code::UNKNOWN_KEY, 401),
-            (code::KEY_REVOKED, 401),
-            (code::STALE_REQUEST, 401),
-            (code::REPLAYED_NONCE, 401),
-            (code::FORBIDDEN, 403),
-            (code::NOT_FOUND, 404),
-            (code::GONE, 410),
-            (code::BAD_REQUEST, 400),
-            (code::UNKNOWN_PARTY, 422),
-            (code::UNKNOWN_AGREEMENT, 422),
-            (code::NOT_IN_AGREEMENT, 422),
-            (code::AGREEMENT_NOT_IN_FORCE, 422),
-            (code::BAD_EXPIRY, 422),
-            (code::BAD_MANIFEST, 422),
-            (code::HASH_MISMATCH, 422),
-            (code::HEADER_MISMATCH, 422),
-            (code::BAD_RECEIPT, 422),
-            (code::BAD_COSIGNATURE, 422),
-            (code::CONFLICT, 409),
-            (code::RECALL_REFUSED, 409),
-            (code::UPLOAD_OFFSET_MISMATCH, 409),
-            (code::NOT_DOWNLOADED, 409),
-            (code::DOWNLOAD_LIMIT, 409),
-            (code::DIRECTORY_BAD_SIGNATURE, 422),
-            (code::DIRECTORY_INVALID, 422),
-            (code::DIRECTORY_ROLLBACK, 409),
-            (code::PAYLOAD_TOO_LARGE, 413),
-            (code::REQUEST_TIMEOUT, 408),
-            (code::RANGE_NOT_SATISFIABLE, 416),
-            (code::INSUFFICIENT_STORAGE, 507),
-            (code::INTERNAL, 500),
-            (code::RATE_LIMITED, 429),
-            (code::QUOTA_HELD_BYTES, 507),
-            (code::QUOTA_OPEN_UPLOADS, 429),
-            (code::HUB_BUSY, 503),
-            (code::LENGTH_REQUIRED, 411),
+            (ErrorCode::Unauthenticated, 401),
+            (ErrorCode::BadSignature, 401),
+            (ErrorCode::UnknownKey, 401),
+            (ErrorCode::KeyRevoked, 401),
+            (ErrorCode::StaleRequest, 401),
+            (ErrorCode::ReplayedNonce, 401),
+            (ErrorCode::Forbidden, 403),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::Gone, 410),
+            (ErrorCode::BadRequest, 400),
+            (ErrorCode::UnknownParty, 422),
+            (ErrorCode::UnknownAgreement, 422),
+            (ErrorCode::NotInAgreement, 422),
+            (ErrorCode::AgreementNotInForce, 422),
+            (ErrorCode::BadExpiry, 422),
+            (ErrorCode::BadManifest, 422),
+            (ErrorCode::HashMismatch, 422),
+            (ErrorCode::HeaderMismatch, 422),
+            (ErrorCode::BadReceipt, 422),
+            (ErrorCode::BadCosignature, 422),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::RecallRefused, 409),
+            (ErrorCode::UploadOffsetMismatch, 409),
+            (ErrorCode::NotDownloaded, 409),
+            (ErrorCode::DownloadLimit, 409),
+            (ErrorCode::DirectoryBadSignature, 422),
+            (ErrorCode::DirectoryInvalid, 422),
+            (ErrorCode::DirectoryRollback, 409),
+            (ErrorCode::PayloadTooLarge, 413),
+            (ErrorCode::RequestTimeout, 408),
+            (ErrorCode::RangeNotSatisfiable, 416),
+            (ErrorCode::InsufficientStorage, 507),
+            (ErrorCode::Internal, 500),
+            (ErrorCode::RateLimited, 429),
+            (ErrorCode::QuotaHeldBytes, 507),
+            (ErrorCode::QuotaOpenUploads, 429),
+            (ErrorCode::HubBusy, 503),
+            (ErrorCode::LengthRequired, 411),
         ];
         for (c, status) in cases {
             assert_eq!(status_of(c).as_u16(), status, "{c}");
@@ -211,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_retry_after_is_served_as_its_header() {
-        let response = ApiError::new(code::RATE_LIMITED, "slow down").with_retry_after(3).into_response();
+        let response = ApiError::new(ErrorCode::RateLimited, "slow down").with_retry_after(3).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[RETRY_AFTER], "3");
         let response = ApiError::not_found("no").into_response();

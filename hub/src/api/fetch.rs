@@ -16,7 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sealdrop_proto::api::{ErrorBody, Inbox, code};
+use sealdrop_proto::api::{ErrorBody, Inbox};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::ReaderStream;
@@ -143,7 +144,7 @@ fn range_refused(id: &DropId, e: &RangeError, total: u64) -> Response {
             "the Range starts at byte {start}, but drop {id}'s ciphertext has {total} bytes; download it from byte 0 (no Range)"
         ),
     };
-    let mut response = ApiError::new(code::RANGE_NOT_SATISFIABLE, message).into_response();
+    let mut response = ApiError::new(ErrorCode::RangeNotSatisfiable, message).into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
         response.headers_mut().insert(CONTENT_RANGE, value);
     }

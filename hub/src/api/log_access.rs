@@ -15,7 +15,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sealdrop_proto::api::code;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::request::{HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, body_sha256};
 
 use super::auth::{authenticate_signer, consume_nonce, original_uri_of};
@@ -78,7 +78,7 @@ impl FromRequestParts<Hub> for LogReader {
         let unsigned = [HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE].iter().all(|h| !parts.headers.contains_key(*h));
         if unsigned {
             return Err(ApiError::new(
-                code::UNAUTHENTICATED,
+                ErrorCode::Unauthenticated,
                 "this hub serves its transfer log and directory only to members of its directory and the \
                  witnesses it lists: sign the request with a member or witness key (the sealdrop client does)",
             ));
@@ -88,7 +88,7 @@ impl FromRequestParts<Hub> for LogReader {
         // These routes read no body: the signature must say so.
         if auth.content != body_sha256(b"") {
             return Err(ApiError::new(
-                code::BAD_SIGNATURE,
+                ErrorCode::BadSignature,
                 "a read of the log or the directory signs the empty body: its content hash must be the SHA-256 of \
                  nothing",
             ));

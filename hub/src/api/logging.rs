@@ -15,7 +15,7 @@ use axum::response::Response;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::error::ErrorCode;
+use super::error::ServedErrorCode;
 
 /// Middleware that opens the request span and logs the outcome.
 pub async fn log_requests(req: Request, next: Next) -> Response {
@@ -31,7 +31,7 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    let code = response.extensions().get::<ServedErrorCode>().map(|c| c.0.as_str());
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if route == "/healthz" || route == "/readyz" {

@@ -22,7 +22,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::error::ErrorCode;
+use super::error::ServedErrorCode;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
@@ -73,8 +73,8 @@ pub async fn observe(State(hub): State<Hub>, req: Request, next: Next) -> Respon
     let response = next.run(req).await;
     let status = response.status().as_u16();
     finish.status = status;
-    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        metrics.error(code);
+    if let Some(ServedErrorCode(code)) = response.extensions().get::<ServedErrorCode>() {
+        metrics.error(code.as_str());
     }
     if method == Method::POST && route == COMMIT_ROUTE && response.status().is_success() {
         metrics.drop_committed();

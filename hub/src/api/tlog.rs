@@ -24,7 +24,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use sealdrop_log::cosign::add_cosignatures;
 use sealdrop_log::tiles::{TileError, TilePath, encode_entry_bundle, hash_tile};
-use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof, code};
+use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof};
+use sealdrop_proto::error_code::ErrorCode;
 use serde::Deserialize;
 
 use super::auth::{Json, SignedBy, Signer};
@@ -41,7 +42,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const NO_STORE: &str = "no-store";
 
 fn bad_cosignature(message: impl Into<String>) -> ApiError {
-    ApiError::new(code::BAD_COSIGNATURE, message)
+    ApiError::new(ErrorCode::BadCosignature, message)
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 use futures_util::StreamExt as _;
-use sealdrop_proto::api::code;
+use sealdrop_proto::error_code::ErrorCode;
 
 use super::error::ApiError;
 use crate::client_addr::ClientAddr;
@@ -81,7 +81,7 @@ impl Budget {
         let mine = held.by_address.get(&key).copied().unwrap_or(0);
         let busy = |what: String| {
             ApiError::new(
-                code::HUB_BUSY,
+                ErrorCode::HubBusy,
                 format!("{what}: try again in {RETRY_AFTER_SECS} seconds (publishing a directory is rarely urgent)"),
             )
             .with_retry_after(RETRY_AFTER_SECS)
@@ -141,7 +141,7 @@ pub async fn read(
     let declared = match headers.get(CONTENT_LENGTH) {
         None => {
             return Err(ApiError::new(
-                code::LENGTH_REQUIRED,
+                ErrorCode::LengthRequired,
                 "this request must declare its body's length in Content-Length (it is read only if it fits)",
             ));
         }
@@ -153,7 +153,7 @@ pub async fn read(
     };
     let too_large = || {
         ApiError::new(
-            code::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
             format!("the request body is larger than this route accepts ({limit} bytes at most); nothing was stored"),
         )
     };
@@ -167,7 +167,7 @@ pub async fn read(
     loop {
         let next = tokio::time::timeout_at(deadline, stream.next()).await.map_err(|_| {
             ApiError::new(
-                code::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
                 format!(
                     "the request body did not arrive within {} s (it had sent {} of {declared} bytes), so the hub \
                      stopped waiting",
@@ -179,7 +179,7 @@ pub async fn read(
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| match super::idle_body::is_body_idle(&e) {
             Some(idle) => ApiError::new(
-                code::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
                 format!("the request body stopped arriving for {} s, so the hub stopped waiting", idle.0.as_secs_f64()),
             ),
             None => ApiError::bad_request(format!("the request body could not be read: {e}")),
@@ -261,7 +261,7 @@ mod tests {
         let budget = Arc::new(Budget::new(100, 40));
         let a = budget.reserve(ip("192.0.2.1"), 40).unwrap();
         let e = budget.reserve(ip("192.0.2.1"), 1).unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16(), e.retry_after()), (code::HUB_BUSY, 503, Some(RETRY_AFTER_SECS)));
+        assert_eq!((e.code(), e.status().as_u16(), e.retry_after()), (ErrorCode::HubBusy, 503, Some(RETRY_AFTER_SECS)));
         let b = budget.reserve(ip("192.0.2.2"), 40).unwrap();
         let e = budget.reserve(ip("192.0.2.3"), 21).unwrap_err();
         assert!(e.message().contains("as many unauthenticated request bodies"), "{e}");
@@ -287,11 +287,11 @@ mod tests {
         let budget = Arc::new(Budget::new(1000, 1000));
         let client = Some(ClientAddr(ip("192.0.2.1")));
         let e = read(&budget, &headers(None), client, Body::from("x"), 10).await.unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16()), (code::LENGTH_REQUIRED, 411));
+        assert_eq!((e.code(), e.status().as_u16()), (ErrorCode::LengthRequired, 411));
         let e = read(&budget, &headers(Some("11")), client, Body::from("x"), 10).await.unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16()), (code::PAYLOAD_TOO_LARGE, 413));
+        assert_eq!((e.code(), e.status().as_u16()), (ErrorCode::PayloadTooLarge, 413));
         let e = read(&budget, &headers(Some("lots")), client, Body::from("x"), 10).await.unwrap_err();
-        assert_eq!(e.code(), code::BAD_REQUEST);
+        assert_eq!(e.code(), ErrorCode::BadRequest);
         let (data, held) = read(&budget, &headers(Some("5")), client, Body::from("hello"), 10).await.unwrap();
         assert_eq!((data.as_slice(), budget.held()), (b"hello".as_slice(), 5));
         drop(held);
@@ -315,7 +315,7 @@ mod tests {
         let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         let started = tokio::time::Instant::now();
         let e = read(&budget, &headers(Some("100")), None, body, 100).await.unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16()), (code::REQUEST_TIMEOUT, 408));
+        assert_eq!((e.code(), e.status().as_u16()), (ErrorCode::RequestTimeout, 408));
         assert_eq!(started.elapsed(), UNAUTHENTICATED_BODY_TIME);
         assert_eq!(budget.held(), 0);
     }

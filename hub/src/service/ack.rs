@@ -16,8 +16,9 @@
 //! signed statement that it deleted the ciphertext (`drop_deleted`).
 
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
-use sealdrop_proto::api::{Ack, Acked, DropState, code};
+use sealdrop_proto::api::{Ack, Acked, DropState};
 use sealdrop_proto::drop::Receipt;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::note::open_doc;
 
@@ -26,7 +27,7 @@ use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
 use crate::transfer_log::{hub_entry, prove_appended};
 
 fn bad_receipt(message: impl Into<String>) -> DropError {
-    DropError::new(code::BAD_RECEIPT, message)
+    DropError::new(ErrorCode::BadReceipt, message)
 }
 
 /// Verifies the receipt and checks it against the drop and the caller.
@@ -66,7 +67,7 @@ pub fn check_receipt(caller: &Caller, rec: &DropRecord, note: &str) -> Result<Re
 /// "we have the data" cannot be true, and the sender must not be told so.
 fn not_downloaded(id: &DropId, party: &sealdrop_proto::ids::PartyId) -> DropError {
     DropError::new(
-        code::NOT_DOWNLOADED,
+        ErrorCode::NotDownloaded,
         format!(
             "the transfer log holds no download of drop {id} by your party `{party}`: fetch it first \
              (`sealdrop fetch {id}`), then acknowledge"
@@ -206,7 +207,7 @@ mod tests {
         let refused = |r: &Receipt, signer: &sealdrop_proto::keys::NoteSigningKey| {
             check_receipt(&caller, &rec, &sign_doc(r, signer)).unwrap_err().code()
         };
-        assert_eq!(refused(&good, &keys[2].signing), code::BAD_RECEIPT, "another party's key");
+        assert_eq!(refused(&good, &keys[2].signing), ErrorCode::BadReceipt, "another party's key");
         for edit in [
             (|r: &mut Receipt| r.drop = DropId::random()) as fn(&mut Receipt),
             |r| r.recipient = "hackney".parse().unwrap(),
@@ -216,7 +217,7 @@ mod tests {
         ] {
             let mut r = good.clone();
             edit(&mut r);
-            assert_eq!(refused(&r, &keys[1].signing), code::BAD_RECEIPT);
+            assert_eq!(refused(&r, &keys[1].signing), ErrorCode::BadReceipt);
         }
     }
 }

@@ -4,8 +4,8 @@
 //! messages.
 
 use jiff::Timestamp;
-use sealdrop_proto::api::code;
 use sealdrop_proto::directory::{Agreement, Directory};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::policy::{self, DropRefusal, NotInForce};
 
@@ -25,7 +25,7 @@ pub fn agreement_allows<'d>(
 ) -> Result<&'d Agreement, DropError> {
     policy::agreement_allows(dir, agreement, parties.iter().copied(), now).map_err(|refusal| match refusal {
         DropRefusal::UnknownAgreement => DropError::new(
-            code::UNKNOWN_AGREEMENT,
+            ErrorCode::UnknownAgreement,
             format!(
                 "agreement `{agreement}` is not in the hub's directory (serial {}): it was never made or has been \
                  withdrawn; ask the coordinator",
@@ -33,17 +33,17 @@ pub fn agreement_allows<'d>(
             ),
         ),
         DropRefusal::NotInForce(NotInForce::NotYet { valid_from }) => DropError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
+            ErrorCode::AgreementNotInForce,
             format!("agreement `{agreement}` is not in force until {valid_from}: nothing may move under it before then"),
         ),
         DropRefusal::NotInForce(NotInForce::Ended { valid_until }) => DropError::new(
-            code::AGREEMENT_NOT_IN_FORCE,
+            ErrorCode::AgreementNotInForce,
             format!(
                 "agreement `{agreement}` ended at {valid_until}: nothing may be sent, committed or fetched under it any more"
             ),
         ),
         DropRefusal::NotInAgreement { role, party } => DropError::new(
-            code::NOT_IN_AGREEMENT,
+            ErrorCode::NotInAgreement,
             format!("{role} `{party}` is not a party to agreement `{agreement}` (directory serial {})", dir.serial),
         ),
     })

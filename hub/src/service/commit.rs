@@ -17,9 +17,10 @@ use std::collections::BTreeSet;
 
 use sealdrop_log::entry::LogEntry;
 use sealdrop_proto::age_header;
-use sealdrop_proto::api::{Commit, Committed, DropState, code};
+use sealdrop_proto::api::{Commit, Committed, DropState};
 use sealdrop_proto::directory::Directory;
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::{open_doc, peek_doc};
 use tokio::io::AsyncReadExt as _;
@@ -32,7 +33,7 @@ use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
 use crate::transfer_log::prove_appended;
 
 fn bad_manifest(message: impl Into<String>) -> DropError {
-    DropError::new(code::BAD_MANIFEST, message)
+    DropError::new(ErrorCode::BadManifest, message)
 }
 
 fn list(parties: &[PartyId]) -> String {
@@ -111,7 +112,7 @@ pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: 
 pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), DropError> {
     if m.ciphertext_sha256 != received.sha256 || m.ciphertext_len != received.len {
         return Err(DropError::new(
-            code::HASH_MISMATCH,
+            ErrorCode::HashMismatch,
             format!(
                 "the manifest states {} bytes with SHA-256 {} but the hub received {} bytes with SHA-256 {}: \
                  upload the content again or sign a manifest for what was uploaded",
@@ -141,7 +142,7 @@ pub async fn check_header(hub: &Hub, id: &DropId, encrypted_to: &[EncryptedTo]) 
             Ok(None) => {}
             Err(e) => {
                 return Err(DropError::new(
-                    code::HEADER_MISMATCH,
+                    ErrorCode::HeaderMismatch,
                     format!(
                         "{e}; encrypt the drop to exactly the keys its manifest lists in encrypted_to, upload it again and commit"
                     ),
@@ -191,7 +192,7 @@ impl Drops<'_> {
         let now = hub.now();
         if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::new(
-                code::BAD_EXPIRY,
+                ErrorCode::BadExpiry,
                 format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
             ));
         }
@@ -313,7 +314,7 @@ mod tests {
         let mut m = c.manifest.clone();
         edit(&mut m);
         let err = check(c, &m, &c.keys[0]).unwrap_err();
-        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert_eq!(err.code(), ErrorCode::BadManifest);
         assert!(err.message().contains(needle), "{needle:?} not in {:?}", err.message());
     }
 
@@ -328,7 +329,7 @@ mod tests {
     fn only_the_calling_members_signature_counts() {
         let c = case();
         let err = check(&c, &c.manifest, &c.keys[1]).unwrap_err();
-        assert_eq!(err.code(), code::BAD_MANIFEST);
+        assert_eq!(err.code(), ErrorCode::BadManifest);
         assert!(err.message().contains("camden/data-team"), "{}", err.message());
     }
 
@@ -357,10 +358,10 @@ mod tests {
         let c = case();
         let mut m = c.manifest.clone();
         m.ciphertext_len = 43;
-        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), ErrorCode::HashMismatch);
         m.ciphertext_len = 42;
         m.ciphertext_sha256 = "cd".repeat(32);
-        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), code::HASH_MISMATCH);
+        assert_eq!(check_content(&m, c.rec.upload.as_ref().unwrap()).unwrap_err().code(), ErrorCode::HashMismatch);
     }
 
     #[test]

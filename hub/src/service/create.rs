@@ -14,8 +14,9 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use sealdrop_proto::api::{CreateDrop, CreatedDrop, DropState, code};
+use sealdrop_proto::api::{CreateDrop, CreatedDrop, DropState};
 use sealdrop_proto::directory::Directory;
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::policy::{self, ExpiryRefusal};
 
@@ -54,13 +55,13 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
         match dir.party(r) {
             None => {
                 return Err(DropError::new(
-                    code::UNKNOWN_PARTY,
+                    ErrorCode::UnknownParty,
                     format!("`{r}` is not a party in the hub's directory (serial {})", dir.serial),
                 ));
             }
             Some(p) if p.members.is_empty() => {
                 return Err(DropError::new(
-                    code::UNKNOWN_PARTY,
+                    ErrorCode::UnknownParty,
                     format!("party `{r}` has no member keys in the directory, so nobody there could decrypt"),
                 ));
             }
@@ -86,7 +87,7 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
                 req.expires, agreement.id, agreement.valid_until
             ),
         };
-        DropError::new(code::BAD_EXPIRY, why)
+        DropError::new(ErrorCode::BadExpiry, why)
     })?;
     Ok(NewDrop {
         id: DropId::random(),
@@ -160,6 +161,7 @@ impl Drops<'_> {
 mod tests {
     use super::*;
     use crate::api::test_support::{caller_of, sample};
+    use sealdrop_proto::api::code;
     use sealdrop_proto::policy::SECONDS_PER_DAY;
     use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
@@ -181,7 +183,7 @@ mod tests {
     }
 
     fn code_of(r: Result<NewDrop, DropError>) -> &'static str {
-        r.map(|_| "ok").unwrap_or_else(|e| e.code())
+        r.map(|_| "ok").unwrap_or_else(|e| e.code().as_str())
     }
 
     #[test]
@@ -240,7 +242,7 @@ mod tests {
             format!("{}é", &good[..62]),
         ] {
             let e = check_idempotency_key(Some(&bad)).unwrap_err();
-            assert_eq!(e.code(), code::BAD_REQUEST, "{bad:?}");
+            assert_eq!(e.code(), ErrorCode::BadRequest, "{bad:?}");
         }
         let (_, keys, dir) = sample();
         let mut keyed = req(&["islington"], "inner-fsm", days(1));

@@ -1,7 +1,7 @@
 //! Why a service refused or failed a request, without HTTP: the API maps
 //! each to its response in one place ([`crate::api::ApiError`]'s `From`).
 
-use sealdrop_proto::api::code;
+use sealdrop_proto::error_code::ErrorCode;
 
 use crate::storage::{BlobError, MetaError};
 
@@ -16,8 +16,8 @@ pub const STORAGE_FULL_MESSAGE: &str = "the hub's storage is full; try again lat
 pub enum DropError {
     /// The request is refused for a reason the caller can act on.
     Refused {
-        /// A stable code from [`code`], which also decides the HTTP status.
-        code: &'static str,
+        /// The stable code, which also decides the HTTP status.
+        code: ErrorCode,
         /// One line for people.
         message: String,
         /// Seconds the caller should wait before trying again, if waiting
@@ -33,8 +33,8 @@ pub enum DropError {
 }
 
 impl DropError {
-    /// A refusal with a code from [`code`].
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A refusal with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Refused { code, message: message.into(), retry_after: None }
     }
 
@@ -49,27 +49,27 @@ impl DropError {
 
     /// `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(code::FORBIDDEN, message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     /// `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(code::NOT_FOUND, message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// `conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(code::CONFLICT, message)
+        Self::new(ErrorCode::Conflict, message)
     }
 
     /// `gone`.
     pub fn gone(message: impl Into<String>) -> Self {
-        Self::new(code::GONE, message)
+        Self::new(ErrorCode::Gone, message)
     }
 
     /// `bad_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(code::BAD_REQUEST, message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     /// An internal failure with its detail for the log.
@@ -86,11 +86,11 @@ impl DropError {
     }
 
     /// The code the caller is served.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Refused { code, .. } => code,
-            _ if self.storage_full() => code::INSUFFICIENT_STORAGE,
-            _ => code::INTERNAL,
+            Self::Refused { code, .. } => *code,
+            _ if self.storage_full() => ErrorCode::InsufficientStorage,
+            _ => ErrorCode::Internal,
         }
     }
 

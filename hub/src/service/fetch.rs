@@ -14,7 +14,8 @@
 //! looping over 1-byte ranges could otherwise grow the log forever.
 
 use sealdrop_log::entry::{LogEntry, SignedRequest};
-use sealdrop_proto::api::{DropState, Inbox, InboxEntry, code};
+use sealdrop_proto::api::{DropState, Inbox, InboxEntry};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::{DropId, PartyId};
 
 use super::agreement::agreement_allows;
@@ -49,7 +50,7 @@ pub enum Download {
 /// permanent log entry, so no party may grow the log without end.
 fn download_limit(id: &DropId, party: &PartyId, downloads: u64) -> DropError {
     DropError::new(
-        code::DOWNLOAD_LIMIT,
+        ErrorCode::DownloadLimit,
         format!(
             "your party `{party}` has downloaded drop {id} {downloads} times, the most the hub serves one party (each \
              download is a permanent entry in the transfer log): ask the sender to send it again"

@@ -13,7 +13,8 @@
 //! can ask them to delete it.
 
 use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry, SignedRequest};
-use sealdrop_proto::api::{DropState, Recalled, code};
+use sealdrop_proto::api::{DropState, Recalled};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 
 use super::reads::recipient_status;
@@ -36,7 +37,7 @@ fn refused(rec: &DropRecord, acked: &[RecipientRecord]) -> DropError {
         .collect::<Vec<_>>()
         .join("; ");
     DropError::new(
-        code::RECALL_REFUSED,
+        ErrorCode::RecallRefused,
         format!(
             "drop {} can no longer be recalled: {who}, so they already have the data; ask them to delete it \
              under agreement `{}`",

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
-use sealdrop_proto::api::{DropState, UploadProgress, Uploaded, code};
+use sealdrop_proto::api::{DropState, UploadProgress, Uploaded};
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
@@ -53,7 +54,7 @@ pub struct UploadRequest<B> {
 }
 
 fn too_large(max: u64) -> DropError {
-    DropError::new(code::PAYLOAD_TOO_LARGE, format!("the content is larger than this hub accepts ({max} bytes)"))
+    DropError::new(ErrorCode::PayloadTooLarge, format!("the content is larger than this hub accepts ({max} bytes)"))
 }
 
 impl Drops<'_> {
@@ -116,7 +117,7 @@ impl Drops<'_> {
         if signed_sha256.is_some_and(|signed| signed != received.sha256) {
             discard(hub, &id).await;
             return Err(DropError::new(
-                code::BAD_SIGNATURE,
+                ErrorCode::BadSignature,
                 "the uploaded body's SHA-256 does not match the signed `sealdrop-content-sha256` header",
             ));
         }
@@ -168,7 +169,7 @@ enum Start {
 async fn continue_from(hub: &Hub, id: &DropId, offset: u64) -> Result<Start, DropError> {
     let mismatch = |held: u64| {
         DropError::new(
-            code::UPLOAD_OFFSET_MISMATCH,
+            ErrorCode::UploadOffsetMismatch,
             format!("the hub holds {held} bytes of drop {id}'s upload, not {offset}: continue from byte {held}"),
         )
     };
@@ -235,7 +236,7 @@ async fn receive(
                 let kept = sink.finish().await.is_ok();
                 let error = match e {
                     BodyBreak::Idle(idle) => DropError::new(
-                        code::REQUEST_TIMEOUT,
+                        ErrorCode::RequestTimeout,
                         format!(
                             "the upload sent nothing for {} s after {len} bytes, so the hub stopped waiting; \
                              continue it from byte {len}",
