@@ -13,7 +13,7 @@ use sealdrop_proto::api::CreatedDrop;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::policy::{self, ExpiryRefusal, NotInForce};
+use sealdrop_proto::policy::{self, AgreementRefusal, ExpiryRefusal, NotInForce};
 
 use crate::archive;
 use crate::context::Settings;
@@ -207,27 +207,26 @@ pub fn choose_agreement<'d>(
             }
         }
     };
-    if let Some(outside) = policy::outsiders(a, everyone()).next() {
-        return Err(Error::new(
+    policy::agreement_admits(a, everyone().map(|p| ((), p)), now).map_err(|refusal| match refusal {
+        AgreementRefusal::NotInForce(why) => not_in_force(a, why),
+        AgreementRefusal::NotInAgreement { party, .. } => Error::new(
             ErrorCode::NotInAgreement,
-            format!("{outside} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
-        ));
-    }
-    check_in_force(a, now)?;
+            format!("{party} is not a party to agreement `{}` ({}); nothing was sent", a.id, a.title),
+        ),
+    })?;
     Ok(a)
 }
 
-/// Refuses an agreement that is not in force at `now`, naming its window.
-pub fn check_in_force(a: &Agreement, now: Timestamp) -> Result<()> {
-    let rule = match policy::agreement_in_force(a, now) {
-        Ok(()) => return Ok(()),
-        Err(NotInForce::NotYet { valid_from }) => format!("is not in force until {valid_from}"),
-        Err(NotInForce::Ended { valid_until }) => format!("ended at {valid_until}"),
+/// The refusal of agreement `a`, which is not in force now, naming its window.
+pub fn not_in_force(a: &Agreement, why: NotInForce) -> Error {
+    let rule = match why {
+        NotInForce::NotYet { valid_from } => format!("is not in force until {valid_from}"),
+        NotInForce::Ended { valid_until } => format!("ended at {valid_until}"),
     };
-    Err(Error::new(
+    Error::new(
         ErrorCode::AgreementNotInForce,
         format!("agreement `{}` {rule}: nothing may be sent under it now; nothing was sent", a.id),
-    ))
+    )
 }
 
 fn join(p: &[PartyId]) -> String {

@@ -37,6 +37,7 @@ use serde::Serialize;
 use sealdrop_proto::api::Sent;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::ids::{DropId, PartyId};
+use sealdrop_proto::policy::{self, AgreementRefusal};
 
 use crate::context::{Session, Settings};
 use crate::error::{Error, ErrorCode, Result};
@@ -374,34 +375,40 @@ fn pick_agreement<'d>(
     }
 }
 
+/// The refusal of a plan with parts for parties outside agreement `a`,
+/// naming every one of them with its rows.
+fn outside_parts(plan: &Plan, a: &Agreement) -> Error {
+    let outside: Vec<&PartPlan> = plan.parts.iter().filter(|p| !p.in_agreement).collect();
+    Error::new(
+        ErrorCode::NotInAgreement,
+        format!(
+            "{} not a party to agreement `{}` ({}); nothing was sent. Remove those rows or ask the coordinator",
+            outside
+                .iter()
+                .map(|p| format!("{} ({} rows for {})", p.party, p.rows, p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if outside.len() == 1 { " is" } else { " are" },
+            a.id,
+            a.title
+        ),
+    )
+}
+
 /// Why the plan must not be sent, if so: the first rule broken.
 fn refusal(plan: &Plan, agreement: Option<&Agreement>, dir: &Directory, now: Timestamp) -> Option<Error> {
     if let Some(a) = agreement {
-        if !a.includes(&plan.own_party) {
-            return Some(Error::new(
-                ErrorCode::NotInAgreement,
-                format!("your party {} is not a party to agreement `{}`; nothing was sent", plan.own_party, a.id),
-            ));
-        }
-        let outside: Vec<&PartPlan> = plan.parts.iter().filter(|p| !p.in_agreement).collect();
-        if !outside.is_empty() {
-            return Some(Error::new(
-                ErrorCode::NotInAgreement,
-                format!(
-                    "{} not a party to agreement `{}` ({}); nothing was sent. Remove those rows or ask the coordinator",
-                    outside
-                        .iter()
-                        .map(|p| format!("{} ({} rows for {})", p.party, p.rows, p.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                        + if outside.len() == 1 { " is" } else { " are" },
-                    a.id,
-                    a.title
+        // The role is the part a party receives; `None` for the sender's own party.
+        let parties = std::iter::once((None, &plan.own_party)).chain(plan.parts.iter().map(|p| (Some(p), &p.party)));
+        if let Err(refusal) = policy::agreement_admits(a, parties, now) {
+            return Some(match refusal {
+                AgreementRefusal::NotInForce(why) => crate::send::not_in_force(a, why),
+                AgreementRefusal::NotInAgreement { role: None, .. } => Error::new(
+                    ErrorCode::NotInAgreement,
+                    format!("your party {} is not a party to agreement `{}`; nothing was sent", plan.own_party, a.id),
                 ),
-            ));
-        }
-        if let Err(e) = crate::send::check_in_force(a, now) {
-            return Some(e);
+                AgreementRefusal::NotInAgreement { role: Some(_), .. } => outside_parts(plan, a),
+            });
         }
         if let Err(e) = crate::send::lifetime(a, plan.expires.as_deref(), now) {
             return Some(e);

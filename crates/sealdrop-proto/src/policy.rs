@@ -7,7 +7,8 @@
 //! - [`agreement_in_force`]: an agreement is in force from `valid_from`
 //!   (inclusive) until `valid_until` (exclusive).
 //! - [`outsiders`]: the parties an agreement does not include.
-//! - [`agreement_allows`]: both, against a directory, in the hub's order.
+//! - [`agreement_admits`]: both, in the one order the hub and the client
+//!   share; [`agreement_allows`]: the same against a directory.
 //! - [`drop_expiry`] / [`lifetime_refusal`] / [`default_lifetime`]: how long a
 //!   drop may wait: at most the agreement's `max_expiry_days`, never beyond
 //!   the agreement's end; the hub trims a request up to
@@ -79,10 +80,46 @@ pub enum DropRefusal<'p, R> {
     NotInAgreement { role: R, party: &'p PartyId },
 }
 
+/// Why an agreement the directory lists does not let data move between
+/// some parties now: a [`DropRefusal`] less the lookup, for a caller that
+/// already holds the agreement (the client, which chose it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgreementRefusal<'p, R> {
+    /// The agreement is not in force at the time.
+    NotInForce(NotInForce),
+    /// The first of the parties the agreement does not include, with the
+    /// role the caller gave it (for the message).
+    NotInAgreement { role: R, party: &'p PartyId },
+}
+
+impl<'p, R> From<AgreementRefusal<'p, R>> for DropRefusal<'p, R> {
+    fn from(refusal: AgreementRefusal<'p, R>) -> Self {
+        match refusal {
+            AgreementRefusal::NotInForce(why) => DropRefusal::NotInForce(why),
+            AgreementRefusal::NotInAgreement { role, party } => DropRefusal::NotInAgreement { role, party },
+        }
+    }
+}
+
+/// Whether `a` lets data move at `now` between every one of `parties` (each
+/// with the role it plays, which the refusal hands back): it is in force,
+/// and includes them all. Checked in that order, so a sender outside an
+/// agreement that has ended is told it ended, by the hub and the client
+/// alike; the first rule broken is the verdict.
+pub fn agreement_admits<'p, R>(
+    a: &Agreement,
+    parties: impl IntoIterator<Item = (R, &'p PartyId)>,
+    now: Timestamp,
+) -> Result<(), AgreementRefusal<'p, R>> {
+    agreement_in_force(a, now).map_err(AgreementRefusal::NotInForce)?;
+    match parties.into_iter().find(|(_, p)| !a.includes(p)) {
+        Some((role, party)) => Err(AgreementRefusal::NotInAgreement { role, party }),
+        None => Ok(()),
+    }
+}
+
 /// The agreement `agreement` in `dir`, if it lets data move at `now` between
-/// every one of `parties` (each with the role it plays, which the refusal
-/// hands back): it is listed, in force, and includes them all. Checked in
-/// that order; the first rule broken is the verdict.
+/// every one of `parties`: it is listed, then [`agreement_admits`] them.
 pub fn agreement_allows<'d, 'p, R>(
     dir: &'d Directory,
     agreement: &str,
@@ -90,11 +127,8 @@ pub fn agreement_allows<'d, 'p, R>(
     now: Timestamp,
 ) -> Result<&'d Agreement, DropRefusal<'p, R>> {
     let a = dir.agreement(agreement).ok_or(DropRefusal::UnknownAgreement)?;
-    agreement_in_force(a, now).map_err(DropRefusal::NotInForce)?;
-    match parties.into_iter().find(|(_, p)| !a.includes(p)) {
-        Some((role, party)) => Err(DropRefusal::NotInAgreement { role, party }),
-        None => Ok(a),
-    }
+    agreement_admits(a, parties, now)?;
+    Ok(a)
 }
 
 /// Why a drop may not wait as long as asked.
@@ -259,6 +293,21 @@ mod tests {
         );
         let start = dir.agreements[0].valid_from;
         assert!(agreement_allows(&dir, "inner-fsm", both, start).is_ok());
+    }
+
+    #[test]
+    fn a_held_agreement_is_judged_in_the_same_order() {
+        let (_, _, dir) = sample();
+        let (a, barnet) = (&dir.agreements[0], party("barnet"));
+        let outside = [("sender", &party("camden")), ("recipient", &barnet)];
+        assert_eq!(
+            agreement_admits(a, outside, at("2027-01-01T00:00:00Z")),
+            Err(AgreementRefusal::NotInAgreement { role: "recipient", party: &barnet })
+        );
+        assert_eq!(
+            agreement_admits(a, outside, a.valid_until),
+            Err(AgreementRefusal::NotInForce(NotInForce::Ended { valid_until: a.valid_until }))
+        );
     }
 
     #[test]
