@@ -16,6 +16,8 @@
 //! and which help to read; the usage follows, indented, so it never looks
 //! like a second error.
 
+use crate::error::ErrorCode;
+
 /// Rewrites clap's rendered error text (without colours) as our usage error:
 /// the `error[usage]:` line, then clap's usage lines indented by two spaces.
 pub fn usage_error(rendered: &str) -> String {
@@ -59,7 +61,7 @@ pub fn usage_error(rendered: &str) -> String {
     for tip in &tips {
         first = format!("{first}; {tip}");
     }
-    let mut text = format!("error[usage]: {first}; see `{} --help`", help_command(&usage));
+    let mut text = format!("error[{}]: {first}; see `{} --help`", ErrorCode::Usage, help_command(&usage));
     for line in &usage {
         text.push_str("\n  ");
         text.push_str(line);
