@@ -8,7 +8,7 @@
 //!
 //! **No label ever holds a drop id, a party id, a key name or a raw path.**
 //! Routes are the router's templates (`/v1/drops/{id}/content`), error codes
-//! the stable codes of [`sealdrop_proto::api::code`], deletion reasons the
+//! the stable strings of [`ErrorCode`], deletion reasons the
 //! four the transfer log knows plus `abandoned`. Party ids are left out on
 //! purpose: a scrape should not become a second record of who sends to whom
 //! (the transfer log is that record, with signatures).
@@ -22,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use sealdrop_log::entry::DeletionReason;
+use sealdrop_proto::error_code::ErrorCode;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -290,8 +291,8 @@ impl Metrics {
     }
 
     /// An API error with `code` was served.
-    pub fn error(&self, code: &'static str) {
-        self.errors.get_or_create(&CodeLabels { code }).inc();
+    pub fn error(&self, code: ErrorCode) {
+        self.errors.get_or_create(&CodeLabels { code: code.as_str() }).inc();
     }
 
     /// A request started.
@@ -355,7 +356,7 @@ mod tests {
         m.drop_deleted(DeletedReason::AgreementEnded);
         m.drop_deleted(DeletedReason::AgreementEnded);
         m.uploaded(1000);
-        m.error("not_found");
+        m.error(ErrorCode::NotFound);
         m.request_started();
         assert_eq!(m.in_flight(), 1);
         m.request_finished("GET", "/v1/drops/{id}", 404, 0.002);

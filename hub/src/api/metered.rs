@@ -74,7 +74,7 @@ pub async fn observe(State(hub): State<Hub>, req: Request, next: Next) -> Respon
     let status = response.status().as_u16();
     finish.status = status;
     if let Some(ServedErrorCode(code)) = response.extensions().get::<ServedErrorCode>() {
-        metrics.error(code.as_str());
+        metrics.error(*code);
     }
     if method == Method::POST && route == COMMIT_ROUTE && response.status().is_success() {
         metrics.drop_committed();
