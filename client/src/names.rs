@@ -44,7 +44,7 @@ const SHOWN_CHARS: usize = 255;
 /// `name` as it may be printed: every control character, bidirectional
 /// override and backslash escaped (`\u{1b}`, `\u{202e}`, `\\`), so the
 /// terminal shows exactly the characters the name holds and cannot be made
-/// to do anything else; cut after [`SHOWN_CHARS`] characters. The one
+/// to do anything else; cut after `SHOWN_CHARS` characters. The one
 /// function for showing an untrusted name.
 pub fn shown(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

@@ -212,7 +212,7 @@ pub struct NewUpload<'a> {
 /// Tars, encrypts and uploads a new drop; returns the digest of the
 /// ciphertext the hub holds. With `spool`, the newest ciphertext is kept in
 /// memory ([`Resumable`]); if the upload is cut off it goes to the spool,
-/// the upload is continued from there (up to [`RETRIES`] times) and, failing
+/// the upload is continued from there (up to `RETRIES` times) and, failing
 /// that, its record is kept so the same send run again continues it; the
 /// caller discards the spool after the commit.
 pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) -> Result<Digested> {

@@ -6,7 +6,7 @@
 //!   Ed25519 keys in C2SP signed-note text forms; strict verification.
 //! - [`note`]: signing and opening typed documents as C2SP signed notes.
 //! - [`directory`]: the coordinator-signed directory of parties, keys and agreements.
-//! - [`drop`]: the sender's manifest and the recipient's receipt.
+//! - [`drop`](mod@drop): the sender's manifest and the recipient's receipt.
 //! - [`policy`]: whether an agreement lets a drop move: membership, in
 //!   force, expiry limits, clock skew and revocation cut-offs, decided alike
 //!   by the hub, the client and the audit.

@@ -113,7 +113,7 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned + Send> AuthedBody for Json<T> {
     /// Parses the body, refusing what the protocol type refuses (every
     /// request type denies unknown fields). The message names the field a
-    /// wrong value is in (`at `recipients[0]`: ...`), not only its column.
+    /// wrong value is in (``at `recipients[0]`: ...``), not only its column.
     fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let refused =
             |what: String| ApiError::bad_request(format!("the request body is not valid JSON for this route: {what}"));

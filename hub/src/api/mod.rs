@@ -18,7 +18,7 @@
 //! - [`health`]: `/healthz` and `/readyz`, outside `/v1/`.
 //! - [`scrape`]: `/metrics`, on the metrics listener only.
 //! - [`openapi`]: the API's description, `GET /v1/openapi.json`, built
-//!   from the same route table as the router ([`routes`]).
+//!   from the same route table as the router ([`routes()`]).
 //! - [`throttle`]: the rate limit per source address.
 
 pub mod ack;
@@ -111,7 +111,7 @@ pub(crate) fn with_layers(routes: OpenApiRouter<Hub>, hub: Hub) -> Router {
         .with_state(hub)
 }
 
-/// Marks the answer of [`no_route`], so tests can tell "no such route or
+/// Marks the answer of `no_route`, so tests can tell "no such route or
 /// method" from a route's own 404.
 #[derive(Debug, Clone, Copy)]
 pub struct NoRoute;

@@ -2,7 +2,7 @@
 //! `GET /v1/openapi.json`.
 //!
 //! It is generated from the code, so it cannot drift from what the hub
-//! serves: every route is registered through [`super::routes`], where
+//! serves: every route is registered through [`super::routes()`], where
 //! utoipa-axum's `routes!` takes each handler's `#[utoipa::path]`
 //! annotation both as the router's route and as the description's path;
 //! the request and response bodies are the protocol crate's own types

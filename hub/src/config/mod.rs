@@ -10,8 +10,8 @@
 //! data directory, the TLS files) without changing anything, for
 //! `sealdrop-hub check-config` and before serving.
 //!
-//! [`layers`] reads each source into text by key, [`values`] parses one
-//! key's text, and [`resolve`] layers the sources into [`ServeSettings`]
+//! `layers` reads each source into text by key, `values` parses one
+//! key's text, and `resolve` layers the sources into [`ServeSettings`]
 //! and describes them with their sources for `check-config`.
 
 use std::net::SocketAddr;

@@ -35,8 +35,8 @@
 //! middleware marks a request in flight until its response body ends, and
 //! the request authentication marks it authenticated ([`mark_authenticated`]).
 //!
-//! [`requests`] holds the request side (the middleware and the bodies it
-//! wraps), [`stream`] the acceptor and the stream side.
+//! `requests` holds the request side (the middleware and the bodies it
+//! wraps), `stream` the acceptor and the stream side.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -38,7 +38,7 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) ->
 /// their positions: `deleted` (when the hub deleted the drop; for a recall,
 /// when it was recalled), `deletion_reason` (`delivered`, `expired`,
 /// `recalled`, `agreement_ended`), `recalled_by` (the sender's member key
-/// that recalled it) and `delivery` ([`Outcome::delivery`]: `delivered`,
+/// that recalled it) and `delivery` ([`Outcome::delivery`](super::Outcome::delivery): `delivered`,
 /// `pending`, `recalled` or `NOT DELIVERED`). The four after them came
 /// later still: which key signed the manifest and which the receipt, by
 /// name (`manifest_signer`, `receipt_signer`: `<party>/<member>`) and by

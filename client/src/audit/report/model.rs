@@ -260,7 +260,7 @@ pub struct DeliveryRow<'a> {
     pub receipt_key: Option<&'a SignerKey>,
 }
 
-/// The report: plain data, ready for [`write_csv`] and [`write_html`].
+/// The report: plain data, ready for [`write_csv`](super::write_csv) and [`write_html`](super::write_html).
 #[derive(Debug)]
 pub struct Report {
     /// The log's origin.
