@@ -1,6 +1,6 @@
 //! The one place API errors become HTTP responses: an [`ErrorCode`], the
-//! HTTP status its table gives, and a one-line
-//! message for people, served as `{"error":{"code":"...","message":"..."}}`.
+//! HTTP status its table gives, and a one-line message for people, served
+//! as `{"error":{"code":"...","message":"..."}}`.
 //!
 //! Internal failures are logged here with their detail and served with a
 //! generic message, so storage paths and database errors never reach callers.
