@@ -212,7 +212,7 @@ pub async fn prove_appended(log: &dyn LogStore, index: u64, known_size: Option<u
 }
 
 /// Turns a `tlog_tiles` failure while reading the stored tree into a store error.
-pub fn tree_error(what: &str, e: tlog_tiles::Error) -> MetaError {
+fn tree_error(what: &str, e: tlog_tiles::Error) -> MetaError {
     MetaError::LogInconsistent(format!("{what}: {e}"))
 }
 

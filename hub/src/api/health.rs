@@ -122,7 +122,15 @@ fn probe_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 type LogState = (u64, Option<crate::storage::meta::StoredCheckpoint>);
 
+/// The log's size and latest checkpoint: two reads, so an append between
+/// them (which stores its entries and their checkpoint together) makes them
+/// disagree on a busy hub; they are read once more before the log is taken
+/// to be inconsistent.
 async fn log_state(log: &dyn LogStore) -> Result<LogState, crate::storage::MetaError> {
+    let (size, latest) = (log.log_size().await?, log.latest_checkpoint().await?);
+    if latest.as_ref().is_some_and(|c| c.size == size) {
+        return Ok((size, latest));
+    }
     Ok((log.log_size().await?, log.latest_checkpoint().await?))
 }
 
