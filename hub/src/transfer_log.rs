@@ -275,3 +275,95 @@ pub async fn check_on_open(
     }
     Ok(size)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use sealdrop_log::tree::MemoryTree;
+
+    use super::*;
+    use crate::storage::SqliteMetaStore;
+    use crate::storage::meta::{AppendTurn, StoredCheckpoint};
+
+    /// The SQLite log, counting the trips that read stored hashes.
+    struct CountingLog {
+        inner: SqliteMetaStore,
+        hash_reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl LogStore for CountingLog {
+        async fn append_log(&self, entries: &[Vec<u8>], turn: Box<dyn AppendTurn>) -> Result<u64, MetaError> {
+            self.inner.append_log(entries, turn).await
+        }
+        async fn log_size(&self) -> Result<u64, MetaError> {
+            self.inner.log_size().await
+        }
+        async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
+            self.inner.latest_checkpoint().await
+        }
+        async fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
+            self.inner.checkpoint(size).await
+        }
+        async fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+            self.inner.log_entries(start, count).await
+        }
+        async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
+            self.hash_reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.log_hashes(indexes).await
+        }
+        async fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
+            self.inner.recompute_log().await
+        }
+    }
+
+    impl CountingLog {
+        /// The trips made since the last call.
+        fn trips(&self) -> usize {
+            self.hash_reads.swap(0, Ordering::SeqCst)
+        }
+    }
+
+    fn hex(hashes: &[Hash]) -> Vec<String> {
+        hashes.iter().map(ToString::to_string).collect()
+    }
+
+    #[tokio::test]
+    async fn the_log_reads_fetch_each_computations_hashes_in_one_trip_and_match_the_reference_tree() {
+        let key = NoteSigningKey::generate("hub.test").unwrap();
+        let entries: Vec<Vec<u8>> = (0..300).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
+        let log = CountingLog { inner: SqliteMetaStore::open_in_memory().unwrap(), hash_reads: AtomicUsize::new(0) };
+        for chunk in entries.chunks(64) {
+            log.append_log(chunk, Box::new(key.clone())).await.unwrap();
+        }
+        let tree = MemoryTree::from_entries(&entries);
+        log.trips();
+
+        let proof = prove_appended(&log, 5, Some(100)).await.unwrap();
+        assert_eq!(log.trips(), 1);
+        assert_eq!(proof.inclusion, hex(&tlog_tiles::prove_record(300, 5, &tree).unwrap()));
+        let consistency = proof.consistency.unwrap();
+        assert_eq!((consistency.old, consistency.new), (100, 300));
+        assert_eq!(consistency.hashes, hex(&tlog_tiles::prove_tree(300, 100, &tree).unwrap()));
+        assert_eq!(B64.decode(&proof.entry).unwrap(), entries[5]);
+
+        assert_eq!(prove_inclusion(&log, 299, 300).await.unwrap(), tlog_tiles::prove_record(300, 299, &tree).unwrap());
+        assert_eq!(prove_consistency(&log, 100, 257).await.unwrap(), tlog_tiles::prove_tree(257, 100, &tree).unwrap());
+        assert_eq!(log.trips(), 2);
+        assert!(prove_consistency(&log, 0, 300).await.unwrap().is_empty());
+        assert_eq!(log.trips(), 0, "nothing to prove, nothing read");
+
+        for path in ["0/000", "0/001.p/44", "1/000.p/1"] {
+            let tile = TilePath::parse(path).unwrap();
+            let TilePath::Hashes { level, index, width } = tile else { panic!("{path} is a hash tile") };
+            let want = hash_tile(level, index, width, &tree).unwrap();
+            assert_eq!(read_tile(&log, tile).await.unwrap(), Some(want), "{path}");
+            assert_eq!(log.trips(), 1, "{path}");
+        }
+        assert_eq!(read_tile(&log, TilePath::parse("0/002").unwrap()).await.unwrap(), None, "beyond the log");
+        assert_eq!(read_entry(&log, 299).await.unwrap(), Some(entries[299].clone()));
+        assert_eq!(read_entry(&log, 300).await.unwrap(), None);
+    }
+}
