@@ -1,14 +1,14 @@
 //! Serving the transfer log as tlog-tiles from a log of 100,000 entries in
 //! the hub's SQLite store.
 //!
-//! - `tiles_store/*`: what `GET /v1/log/tile/...` does inside its blocking
-//!   call, through the store: check the tile is in the tree, then
-//!   `sealdrop_log::tiles::hash_tile` over the stored hashes
-//!   (`transfer_log::StoreHashReader`), or `LogStore::log_entries` +
-//!   `sealdrop_log::tiles::encode_entry_bundle`.
+//! - `tiles_store/*`: what `GET /v1/log/tile/...` asks of the store
+//!   (`transfer_log::read_tile`): check the tile is in the tree, then
+//!   `sealdrop_log::tiles::hash_tile` over the stored hashes, or
+//!   `LogStore::log_entries` + `sealdrop_log::tiles::encode_entry_bundle`,
+//!   each read a trip to the store's blocking pool.
 //! - `tiles_handler/*`: the route's handler itself (`api::tlog::tile`, with
-//!   its path parsing, blocking-pool hop and response), called directly on
-//!   an opened hub, no HTTP.
+//!   its path parsing and response), called directly on an opened hub, no
+//!   HTTP.
 //!
 //! `cargo bench -p sealdrop-hub --bench tiles`
 
@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sealdrop_hub::storage::{LogStore, SqliteMetaStore};
-use sealdrop_hub::transfer_log::StoreHashReader;
+use sealdrop_hub::storage::{LogStore as _, SqliteMetaStore};
+use sealdrop_hub::transfer_log::read_tile;
 use sealdrop_hub::{Hub, InitOptions, log_key};
-use sealdrop_log::tiles::{TilePath, encode_entry_bundle, hash_tile};
+use sealdrop_log::tiles::TilePath;
 use sealdrop_proto::clock::SystemClock;
 use sealdrop_proto::directory::{Directory, Party, SignedDirectory};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
@@ -38,7 +38,7 @@ const TILES: [(&str, &str); 5] = [
 ];
 
 /// An initialised hub data directory whose log holds [`LOG_SIZE`] entries.
-fn setup() -> tempfile::TempDir {
+fn setup(rt: &tokio::runtime::Runtime) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("hub");
     let authority = NoteSigningKey::generate("authority.sealdrop.test").expect("valid name");
@@ -64,55 +64,44 @@ fn setup() -> tempfile::TempDir {
     let key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), ORIGIN).expect("log key");
     let drops = usize::try_from(LOG_SIZE / 4).expect("small");
     let entries = sealdrop_log::testlog::generate(4, drops).entries;
-    let want = usize::try_from(LOG_SIZE - store.log_size().expect("size")).expect("small");
-    for chunk in entries[..want].chunks(1000) {
-        store.append_log(chunk, &key).expect("append");
-    }
-    assert_eq!(store.log_size().expect("size"), LOG_SIZE);
+    rt.block_on(async {
+        let want = usize::try_from(LOG_SIZE - store.log_size().await.expect("size")).expect("small");
+        for chunk in entries[..want].chunks(1000) {
+            store.append_log(chunk, Box::new(key.clone())).await.expect("append");
+        }
+        assert_eq!(store.log_size().await.expect("size"), LOG_SIZE);
+    });
     dir
 }
 
-/// The handler's work inside its blocking call, for one parsed tile.
-fn tile_from_store(m: &dyn LogStore, tile: TilePath) -> Option<Vec<u8>> {
-    if !tile.in_tree(m.log_size().expect("size")) {
-        return None;
-    }
-    Some(match tile {
-        TilePath::Entries { .. } => {
-            let (start, width) = tile.span()?;
-            let entries = m.log_entries(start, width).expect("entries");
-            assert_eq!(entries.len() as u64, width);
-            encode_entry_bundle(&entries).expect("bundle")
-        }
-        TilePath::Hashes { level, index, width } => {
-            hash_tile(level, index, width, &StoreHashReader(m)).expect("hash tile")
-        }
-    })
+/// What the handler asks of the store, for one parsed tile.
+fn tile_from_store(rt: &tokio::runtime::Runtime, store: &SqliteMetaStore, tile: TilePath) -> Option<Vec<u8>> {
+    rt.block_on(read_tile(store, tile)).expect("the tile")
 }
 
 fn tiles(c: &mut Criterion) {
-    let dir = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let dir = setup(&rt);
     let data_dir = dir.path().join("hub");
     // Opening checks the whole stored log, as a restarted hub does.
     let hub = Hub::open(&data_dir, Arc::new(SystemClock)).expect("open hub");
     // A store of its own on the same database, for the store-level figures.
     let store = SqliteMetaStore::open(&data_dir.join(sealdrop_hub::hub::DB_FILE)).expect("open store");
-    assert_eq!(store.recompute_log().expect("consistent").0, LOG_SIZE);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    assert_eq!(rt.block_on(store.recompute_log()).expect("consistent").0, LOG_SIZE);
 
     let mut g = c.benchmark_group("tiles_store");
     for (name, path) in TILES {
         let tile = TilePath::parse(path).expect("a tile path");
-        let bytes = tile_from_store(&store, tile).expect("in the tree");
+        let bytes = tile_from_store(&rt, &store, tile).expect("in the tree");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
-        g.bench_function(name, |b| b.iter(|| tile_from_store(&store, tile).expect("in the tree")));
+        g.bench_function(name, |b| b.iter(|| tile_from_store(&rt, &store, tile).expect("in the tree")));
     }
     g.finish();
 
     let mut g = c.benchmark_group("tiles_handler");
     for (name, path) in TILES {
         let tile = TilePath::parse(path).expect("a tile path");
-        let expected = tile_from_store(&store, tile).expect("in the tree");
+        let expected = tile_from_store(&rt, &store, tile).expect("in the tree");
         let serve = || async {
             // The handler after its reader was let in (a member's signature, or a public log).
             let reader = sealdrop_hub::api::log_access::LogReader;

@@ -2,12 +2,13 @@
 //! directory it currently enforces, its stores and its clock. Handlers get a
 //! cheap clone of [`Hub`]; nothing in here knows about HTTP.
 
+mod open;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
-use sealdrop_proto::api::DropState;
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::directory::{DirectoryError, SignedDirectory};
 use sealdrop_proto::ids::DropId;
@@ -23,12 +24,12 @@ use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
 use crate::sequencer::{Sequencer, Turn};
-use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{
-    BlobStore, DirectoryStore as _, FsBlobStore, MetaError, MetaStore, SettingsStore as _, SqliteMetaStore,
-    TieredBlobStore,
-};
-use crate::{log_key, transfer_log};
+use crate::storage::meta::StoredDirectory;
+use crate::storage::{BlobStore, CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, Stores};
+use crate::transfer_log;
+
+pub(crate) use open::block_on;
+pub use open::{CleanupReport, read_log_verifier};
 
 pub use crate::storage::sqlite::DB_FILE;
 
@@ -113,12 +114,12 @@ struct Inner {
     authority: NoteVerifierKey,
     sequencer: Sequencer,
     clock: Arc<dyn Clock>,
-    meta: Arc<dyn MetaStore>,
-    blobs: Arc<dyn BlobStore>,
+    /// One handle per storage area (see [`Stores`]).
+    stores: Stores,
     directory: RwLock<Arc<SignedDirectory>>,
     /// Serialises directory publication so two uploads cannot both pass the
     /// rollback check against the same current serial.
-    publish: Mutex<()>,
+    publish: tokio::sync::Mutex<()>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
     /// What operators scrape (see [`crate::metrics`]).
@@ -153,34 +154,10 @@ pub enum PublishError {
     LogEntry(#[from] sealdrop_log::entry::EntryError),
 }
 
-/// What start-up cleanup removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CleanupReport {
-    /// Upload files of drops that are no longer open, unknown, or never finished.
-    pub uploads_removed: usize,
-    /// Blob files of drops that are not committed (delivered, unknown, or a
-    /// crash between promotion and the database commit).
-    pub blobs_removed: usize,
-}
-
 /// `t` without its fraction of a second, so times round-trip exactly through
 /// the database into manifests and log entries.
 pub(crate) fn whole_seconds(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
-}
-
-/// The verifier key of the log in an initialised data directory, without
-/// opening the hub (no checks, no cleanup): what the coordinator lists in
-/// the directory's `hub` field and auditors use to verify checkpoints.
-pub fn read_log_verifier(data_dir: &Path) -> Result<NoteVerifierKey, HubError> {
-    let db = data_dir.join(DB_FILE);
-    if !db.is_file() {
-        return Err(HubError::NotInitialised(data_dir.to_owned()));
-    }
-    let origin = SqliteMetaStore::open(&db)?
-        .setting(setting::ORIGIN)?
-        .ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
-    Ok(log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier())
 }
 
 /// A committed ciphertext as stored: see [`Hub::stored_ciphertexts`].
@@ -195,73 +172,6 @@ pub struct StoredCiphertext {
 }
 
 impl Hub {
-    /// Opens an initialised data directory (making its files private, see
-    /// [`crate::private_files`]), checks the stored directory
-    /// against the authority key and the log key's permissions, checks the
-    /// transfer log (see [`transfer_log::check_on_open`]: a log whose history
-    /// changed is refused), and removes files left behind by a crash.
-    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
-        let db = data_dir.join(DB_FILE);
-        if !db.is_file() {
-            return Err(HubError::NotInitialised(data_dir.to_owned()));
-        }
-        // Before the database opens its -wal and -shm files (they take its mode).
-        crate::private_files::tighten(data_dir)?;
-        let meta = SqliteMetaStore::open(&db)?;
-        let origin =
-            meta.setting(setting::ORIGIN)?.ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
-        let authority: NoteVerifierKey = meta
-            .setting(setting::AUTHORITY)?
-            .ok_or_else(|| HubError::Corrupt("the authority setting is missing".into()))?
-            .parse()
-            .map_err(|e| HubError::Corrupt(format!("the stored authority key: {e}")))?;
-        let stored =
-            meta.current_directory()?.ok_or_else(|| HubError::Corrupt("no directory has been stored".into()))?;
-        let directory = SignedDirectory::verify(&stored.note, &authority).map_err(|e| {
-            HubError::Corrupt(format!("the stored directory serial {} does not verify: {e}", stored.serial))
-        })?;
-        let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
-        let log_size = transfer_log::check_on_open(&meta, &log_key, &directory, whole_seconds(clock.now()))?;
-        let blobs = TieredBlobStore::new(meta.inline_blobs(), FsBlobStore::open(data_dir)?);
-        let hub = Hub {
-            inner: Arc::new(Inner {
-                data_dir: data_dir.to_owned(),
-                origin,
-                authority,
-                sequencer: Sequencer::new(log_key),
-                clock,
-                meta: Arc::new(meta),
-                blobs: Arc::new(blobs),
-                directory: RwLock::new(Arc::new(directory)),
-                publish: Mutex::new(()),
-                locks: DropLocks::default(),
-                last_nonce_purge: AtomicI64::new(i64::MIN),
-                metrics: Arc::new(Metrics::new()),
-                shutting_down: AtomicBool::new(false),
-                quota_ledger: Arc::default(),
-                unauth_budget: Arc::default(),
-            }),
-            config: HubConfig::default(),
-            limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
-            trusted_proxies: Arc::new(TrustedProxies::none()),
-        };
-        let (report, swept) = hub.block_on(|hub| async move {
-            let report = hub.clean_up().await?;
-            // Catch up on what expired while the hub was down, before serving.
-            let swept = hub.sweep().await?;
-            Ok((report, swept))
-        })?;
-        tracing::info!(
-            uploads_removed = report.uploads_removed,
-            blobs_removed = report.blobs_removed,
-            expired_at_start = swept.expired + swept.agreement_ended,
-            directory_serial = hub.directory().directory.serial,
-            log_size,
-            "opened hub data directory"
-        );
-        Ok(hub)
-    }
-
     /// The same hub with other limits.
     pub fn with_config(mut self, config: HubConfig) -> Hub {
         if config.rate_limits != self.config.rate_limits {
@@ -416,12 +326,28 @@ impl Hub {
         self.inner.sequencer.turn().await
     }
 
-    pub(crate) fn meta(&self) -> Arc<dyn MetaStore> {
-        Arc::clone(&self.inner.meta)
+    pub(crate) fn drops(&self) -> &dyn DropStore {
+        self.inner.stores.drops.as_ref()
+    }
+
+    pub(crate) fn log(&self) -> &dyn LogStore {
+        self.inner.stores.log.as_ref()
+    }
+
+    pub(crate) fn directories(&self) -> &dyn DirectoryStore {
+        self.inner.stores.directories.as_ref()
+    }
+
+    pub(crate) fn cosignatures(&self) -> &dyn CosignatureStore {
+        self.inner.stores.cosignatures.as_ref()
+    }
+
+    fn nonces(&self) -> &dyn NonceStore {
+        self.inner.stores.nonces.as_ref()
     }
 
     pub(crate) fn blobs(&self) -> &dyn BlobStore {
-        self.inner.blobs.as_ref()
+        self.inner.stores.blobs.as_ref()
     }
 
     pub(crate) fn locks(&self) -> &DropLocks {
@@ -433,7 +359,8 @@ impl Hub {
     /// of the store without knowing where each one lives (small ones are
     /// rows of the database, larger ones files). Blocking.
     pub fn stored_ciphertexts(&self, head: usize) -> Result<Vec<StoredCiphertext>, HubError> {
-        self.block_on(|hub| async move {
+        let hub = self.clone();
+        block_on(|| async move {
             let mut out = Vec::new();
             for id in hub.blobs().list_blobs().await? {
                 let Some(mut blob) = hub.blobs().open_blob(&id).await? else { continue };
@@ -452,13 +379,17 @@ impl Hub {
 
     /// Verifies a directory against the authority key, refuses one that is
     /// not newer than the current one, stores it with its transfer-log entry
-    /// and starts enforcing it. Blocking: call it from `spawn_blocking`.
-    pub fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
-        let _serial = self.inner.publish.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.directory();
-        let next = SignedDirectory::verify_successor(note, &self.inner.authority, &current.directory)?;
-        // Blocking (this runs on the blocking pool); see [`Hub::log_turn`].
-        let turn = self.inner.sequencer.blocking_turn();
+    /// and starts enforcing it.
+    pub async fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
+        let _serial = self.inner.publish.lock().await;
+        let (current, authority, note) = (self.directory(), self.inner.authority.clone(), note.to_owned());
+        // Parsing and verifying a note of up to 2 MiB is work for the blocking pool.
+        let next = tokio::task::spawn_blocking(move || {
+            SignedDirectory::verify_successor(&note, &authority, &current.directory)
+        })
+        .await
+        .map_err(MetaError::from)??;
+        let turn = self.log_turn().await;
         let now = self.now();
         let entry = transfer_log::directory_entry(self.log_key(), now, &next)?;
         let stored = StoredDirectory {
@@ -467,7 +398,7 @@ impl Hub {
             sha256: next.sha256_hex(),
             accepted_at: now.as_second(),
         };
-        let log_index = self.inner.meta.insert_directory(&stored, &entry, &turn)?;
+        let log_index = self.directories().insert_directory(&stored, &entry, Box::new(turn)).await?;
         tracing::debug!(log_index, serial = stored.serial, "logged the directory");
         let next = Arc::new(next);
         *self.inner.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&next);
@@ -485,71 +416,9 @@ impl Hub {
             // A replay must carry its original signed time, which the skew
             // check keeps within MAX_CLOCK_SKEW_SECS of now, and the original
             // was seen within the skew of that time: older nonces are safe to forget.
-            let purged = self.inner.meta.purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS).await?;
+            let purged = self.nonces().purge_nonces(now - 2 * MAX_CLOCK_SKEW_SECS).await?;
             tracing::debug!(purged, "forgot old request nonces");
         }
-        self.inner.meta.insert_nonce(key, nonce, now).await
-    }
-
-    /// Runs `work` on this hub to completion from synchronous code, on a
-    /// short-lived runtime in its own thread (so it works whether or not the
-    /// caller is itself inside a Tokio runtime): start-up cleanup and the
-    /// catch-up sweep.
-    fn block_on<T, F>(&self, work: impl FnOnce(Hub) -> F + Send) -> Result<T, HubError>
-    where
-        T: Send,
-        F: std::future::Future<Output = Result<T, HubError>>,
-    {
-        let hub = self.clone();
-        let joined = std::thread::scope(|s| {
-            s.spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| HubError::io("start the start-up runtime for", hub.data_dir().to_owned(), e))?;
-                runtime.block_on(work(hub))
-            })
-            .join()
-        });
-        match joined {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-
-    /// Makes the files agree with the database after a crash: an upload is
-    /// kept only for an open drop (finished, or cut off and to be continued),
-    /// a blob only for a committed drop. A crash between promoting a blob and committing
-    /// the database therefore leaves the drop open and invisible (the sender
-    /// uploads again), never half-visible.
-    pub async fn clean_up(&self) -> Result<CleanupReport, HubError> {
-        let meta = self.meta();
-        let blobs = self.blobs();
-        let mut report = CleanupReport::default();
-        for id in blobs.list_uploads().await? {
-            let record = meta.drop_record(&id).await?;
-            // An open drop keeps its upload, finished or cut off: the sender
-            // may commit it or continue it (the sweeper removes it at expiry).
-            let keep = record.is_some_and(|r| r.state == DropState::Open);
-            if !keep {
-                blobs.delete_upload(&id).await?;
-                report.uploads_removed += 1;
-                tracing::info!(drop = %id, "removed an orphaned upload");
-            }
-        }
-        for id in blobs.list_blobs().await? {
-            let state = meta.drop_state(&id).await?;
-            if state != Some(DropState::Committed) {
-                blobs.delete_blob(&id).await?;
-                if state == Some(DropState::Open) {
-                    // The upload was promoted but never committed: it is gone
-                    // from uploads/, so the drop must be uploaded again.
-                    meta.set_upload(&id, None, self.now().as_second()).await?;
-                }
-                report.blobs_removed += 1;
-                tracing::info!(drop = %id, "removed an uncommitted or delivered blob");
-            }
-        }
-        Ok(report)
+        self.nonces().insert_nonce(key, nonce, now).await
     }
 }

@@ -11,7 +11,7 @@ use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::keys::NoteVerifierKey;
 
 use crate::error::HubError;
-use crate::hub::{DB_FILE, whole_seconds};
+use crate::hub::{DB_FILE, block_on, whole_seconds};
 use crate::storage::meta::{StoredDirectory, setting};
 use crate::storage::{DirectoryStore as _, FsBlobStore, SettingsStore as _, SqliteMetaStore};
 use crate::{log_key, transfer_log};
@@ -66,18 +66,21 @@ pub fn init(opts: &InitOptions, clock: &dyn Clock) -> Result<(), HubError> {
     let directory = SignedDirectory::verify(&opts.directory_note, &opts.authority).map_err(HubError::Directory)?;
     prepare_empty_dir(&opts.data_dir)?;
     let meta = SqliteMetaStore::open(&opts.data_dir.join(DB_FILE))?;
-    meta.set_setting(setting::ORIGIN, &opts.origin)?;
-    meta.set_setting(setting::AUTHORITY, &opts.authority.to_string())?;
-    let log_key = log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
-    let now = whole_seconds(clock.now());
-    let entry = transfer_log::directory_entry(&log_key, now, &directory)?;
-    let stored = StoredDirectory {
-        serial: directory.directory.serial,
-        note: directory.note.clone(),
-        sha256: directory.sha256_hex(),
-        accepted_at: now.as_second(),
-    };
-    meta.insert_directory(&stored, &entry, &log_key)?;
+    block_on(|| async {
+        meta.set_setting(setting::ORIGIN, &opts.origin).await?;
+        meta.set_setting(setting::AUTHORITY, &opts.authority.to_string()).await?;
+        let log_key = log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
+        let now = whole_seconds(clock.now());
+        let entry = transfer_log::directory_entry(&log_key, now, &directory)?;
+        let stored = StoredDirectory {
+            serial: directory.directory.serial,
+            note: directory.note.clone(),
+            sha256: directory.sha256_hex(),
+            accepted_at: now.as_second(),
+        };
+        meta.insert_directory(&stored, &entry, Box::new(log_key)).await?;
+        Ok(())
+    })?;
     FsBlobStore::open(&opts.data_dir)?;
     // An existing empty folder keeps the mode it was made with otherwise.
     crate::private_files::tighten(&opts.data_dir)?;

@@ -233,7 +233,7 @@ impl Upload {
         let (in_flight, settled_bytes, settled_uploads) = self.ledger.with(&self.party, |u| {
             (u.streaming.keys().cloned().collect::<Vec<_>>(), u.settled_bytes, u.settled_uploads)
         });
-        let holdings = self.hub.meta().party_holdings(&self.party).await?;
+        let holdings = self.hub.drops().party_holdings(&self.party).await?;
         let mut bytes = holdings.committed_bytes;
         let mut uploads = 0;
         for open in holdings.open.iter().filter(|o| !in_flight.contains(&o.id)) {

@@ -57,11 +57,6 @@ impl Sequencer {
     pub async fn turn(&self) -> Turn {
         Turn::holding(Arc::clone(&self.key), Arc::clone(&self.turn).lock_owned().await)
     }
-
-    /// [`Sequencer::turn`] from blocking code (never from an async task).
-    pub fn blocking_turn(&self) -> Turn {
-        Turn::holding(Arc::clone(&self.key), Arc::clone(&self.turn).blocking_lock_owned())
-    }
 }
 
 /// One request's turn at the log (see [`Sequencer::turn`]).

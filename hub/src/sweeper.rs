@@ -82,7 +82,7 @@ impl Hub {
             let directory = self.directory();
             let in_force: Vec<String> =
                 directory.directory.agreements.iter().filter(|a| a.in_force(now)).map(|a| a.id.clone()).collect();
-            let due = self.meta().due_for_sweep(now.as_second(), &in_force, BATCH).await?;
+            let due = self.drops().due_for_sweep(now.as_second(), &in_force, BATCH).await?;
             let done = due.len() < BATCH;
             for item in due {
                 self.end_one(&item, now.as_second(), report).await?;
@@ -116,7 +116,7 @@ impl Hub {
         let inactive_since = now.saturating_sub(window);
         for id in self.blobs().list_uploads().await? {
             let Some(_lock) = self.locks().try_lock(&id) else { continue };
-            let last_active = self.meta().upload_activity(&id).await?;
+            let last_active = self.drops().upload_activity(&id).await?;
             // Kept while `now - last_active` is at most the window.
             if last_active.is_none_or(|t| t >= inactive_since) {
                 continue;
@@ -124,7 +124,7 @@ impl Hub {
             // The bytes go first: should clearing the record fail, a commit
             // finds no upload and asks for it again, never the reverse.
             let removed = self.blobs().delete_upload(&id).await?;
-            self.meta().set_upload(&id, None, now).await?;
+            self.drops().set_upload(&id, None, now).await?;
             if removed {
                 report.stale_uploads += 1;
                 report.files_removed += 1;
@@ -141,9 +141,9 @@ impl Hub {
     async fn end_one(&self, item: &SweepItem, now: i64, report: &mut SweepReport) -> Result<(), HubError> {
         let id = item.id.clone();
         let _lock = self.locks().lock(&id).await;
-        let meta = self.meta();
+        let drops = self.drops();
         if item.state == DropState::Open {
-            let forgotten = meta.forget_open_drop(&id).await?;
+            let forgotten = drops.forget_open_drop(&id).await?;
             if forgotten {
                 report.abandoned += 1;
                 self.metrics().drop_deleted(DeletedReason::Abandoned);
@@ -171,7 +171,7 @@ impl Hub {
             log_entries: vec![entry],
             unless_acknowledged: false,
         };
-        let outcome = meta.end_drop(&id, &end, Box::new(turn)).await?;
+        let outcome = drops.end_drop(&id, &end, Box::new(turn)).await?;
         let EndOutcome::Ended { log_index } = outcome else {
             // Delivered or recalled since the query: nothing to do.
             return Ok(());

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -386,15 +385,9 @@ async fn tiles_of_a_large_log_verify_with_tlog_tiles() {
         let (drop, manifest) = w.prepare_drop(&["islington"], &data).await;
         w.commit(&drop.id, &manifest).await;
     }
-    let hub = w.hub().clone();
-    let keys = Arc::clone(&w.keys);
-    tokio::task::spawn_blocking(move || {
-        for serial in 2..=600 {
-            hub.publish_directory(&keys.signed_directory(serial).note).unwrap();
-        }
-    })
-    .await
-    .unwrap();
+    for serial in 2..=600 {
+        w.hub().publish_directory(&w.keys.signed_directory(serial).note).await.unwrap();
+    }
     let cp = w.checkpoint().await;
     assert_eq!(cp.size, 604);
     let entries = w.bundled_entries(cp.size).await;

@@ -24,7 +24,6 @@ use sealdrop_proto::note::DocError;
 
 use super::error::ApiError;
 use super::log_access::LogReader;
-use super::shared::meta;
 use crate::client_addr::ClientAddr;
 use crate::hub::{Hub, PublishError};
 
@@ -95,7 +94,9 @@ pub async fn get_directory_version(
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let serial: u64 =
         raw.parse().map_err(|_| ApiError::bad_request(format!("directory serial {raw:?} is not a number")))?;
-    let stored = meta(&hub, move |m| m.directory(serial))
+    let stored = hub
+        .directories()
+        .directory(serial)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("this hub never accepted a directory with serial {serial}")))?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], stored.note))
@@ -136,9 +137,7 @@ pub async fn post_directory(
             .await?;
     let note = String::from_utf8(body)
         .map_err(|_| ApiError::new(ErrorCode::DirectoryInvalid, "the directory is not UTF-8 text"))?;
-    let publisher = hub.clone();
-    let accepted =
-        tokio::task::spawn_blocking(move || publisher.publish_directory(&note)).await?.map_err(publish_error)?;
+    let accepted = hub.publish_directory(&note).await.map_err(publish_error)?;
     tracing::info!(serial = accepted.directory.serial, sha256 = %accepted.sha256_hex(), "accepted a new directory");
     // The new version may end an agreement: delete what it stops now rather
     // than at the next sweep. A failure here is the sweeper's to retry.

@@ -71,47 +71,41 @@ pub async fn healthz() -> &'static str {
 )]
 pub async fn readyz(State(hub): State<Hub>) -> Response {
     let shutting_down = hub.is_shutting_down();
-    let probe = hub.clone();
-    let checks = tokio::task::spawn_blocking(move || storage_checks(&probe)).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the readiness checks failed to run");
-        vec![Check { name: "data_dir", ok: false }]
-    });
-    let mut all = vec![Check { name: "not_shutting_down", ok: !shutting_down }];
-    all.extend(checks);
+    let data_dir = hub.data_dir().to_owned();
+    // Writing a file blocks: it belongs on the blocking pool.
+    let data_dir = match tokio::task::spawn_blocking(move || probe_data_dir(&data_dir)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the data directory is not usable");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the readiness checks failed to run");
+            false
+        }
+    };
+    let (database, transfer_log) = match log_state(hub.log()).await {
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            (false, false)
+        }
+        Ok((size, latest)) => (true, log_consistent(&hub, size, latest.as_ref())),
+    };
+    let all = vec![
+        Check { name: "not_shutting_down", ok: !shutting_down },
+        Check { name: "data_dir", ok: data_dir },
+        Check { name: "database", ok: database },
+        Check { name: "transfer_log", ok: transfer_log },
+    ];
     let ready = all.iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { ready, checks: all })).into_response()
 }
 
-/// The checks that touch the disk (blocking).
-fn storage_checks(hub: &Hub) -> Vec<Check> {
-    let data_dir = match probe_data_dir(hub) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: the data directory is not usable");
-            false
-        }
-    };
-    let meta = hub.meta();
-    let (database, transfer_log) = match log_state(meta.as_ref()) {
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: the database does not answer");
-            (false, false)
-        }
-        Ok((size, latest)) => (true, log_consistent(hub, size, latest.as_ref())),
-    };
-    vec![
-        Check { name: "data_dir", ok: data_dir },
-        Check { name: "database", ok: database },
-        Check { name: "transfer_log", ok: transfer_log },
-    ]
-}
-
 /// Writes, reads back and removes a small file in the data directory (a
 /// disk remounted read-only or full fails here), and checks the two
 /// folders the stores use are there.
-fn probe_data_dir(hub: &Hub) -> std::io::Result<()> {
-    let dir = hub.data_dir();
+fn probe_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
     for sub in ["uploads", "blobs"] {
         if !dir.join(sub).is_dir() {
             return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{sub}/ is missing")));
@@ -128,8 +122,16 @@ fn probe_data_dir(hub: &Hub) -> std::io::Result<()> {
 
 type LogState = (u64, Option<crate::storage::meta::StoredCheckpoint>);
 
-fn log_state(log: &dyn LogStore) -> Result<LogState, crate::storage::MetaError> {
-    Ok((log.log_size()?, log.latest_checkpoint()?))
+/// The log's size and latest checkpoint: two reads, so an append between
+/// them (which stores its entries and their checkpoint together) makes them
+/// disagree on a busy hub; they are read once more before the log is taken
+/// to be inconsistent.
+async fn log_state(log: &dyn LogStore) -> Result<LogState, crate::storage::MetaError> {
+    let (size, latest) = (log.log_size().await?, log.latest_checkpoint().await?);
+    if latest.as_ref().is_some_and(|c| c.size == size) {
+        return Ok((size, latest));
+    }
+    Ok((log.log_size().await?, log.latest_checkpoint().await?))
 }
 
 /// The latest checkpoint verifies with the log key and covers exactly the

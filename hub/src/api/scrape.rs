@@ -20,11 +20,9 @@ pub fn router(hub: Hub) -> Router {
 
 /// `GET /metrics`: reads the transfer log's size, then encodes everything.
 async fn metrics(State(hub): State<Hub>) -> Response {
-    let meta = hub.meta();
-    match tokio::task::spawn_blocking(move || meta.log_size()).await {
-        Ok(Ok(size)) => hub.metrics().set_transfer_log_entries(size),
-        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot read the transfer log's size"),
-        Err(e) => tracing::warn!(error = %e, "metrics: the log size query failed to run"),
+    match hub.log().log_size().await {
+        Ok(size) => hub.metrics().set_transfer_log_entries(size),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the transfer log's size"),
     }
     (StatusCode::OK, [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], hub.metrics().encode()).into_response()
 }

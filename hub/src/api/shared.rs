@@ -1,22 +1,11 @@
-//! Small helpers the handlers share: parsing the drop id from the path and
-//! calling the blocking parts of the metadata store.
+//! Small helpers the handlers share: parsing the drop id from the path.
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use sealdrop_proto::ids::DropId;
 
 use super::error::ApiError;
-use crate::hub::Hub;
 use crate::service::record_drop;
-use crate::storage::{MetaError, MetaStore};
-
-/// Runs a metadata call on the blocking pool.
-pub async fn meta<R: Send + 'static>(
-    hub: &Hub,
-    f: impl FnOnce(&dyn MetaStore) -> Result<R, MetaError> + Send + 'static,
-) -> Result<R, ApiError> {
-    Ok(crate::service::blocking_meta(hub, f).await?)
-}
 
 /// The drop id from the path. Parsed after authentication (handlers take the
 /// path as a `Result`), so an unauthenticated caller learns nothing.

@@ -22,8 +22,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use sealdrop_log::cosign::add_cosignatures;
-use sealdrop_log::tiles::{TileError, TilePath, encode_entry_bundle, hash_tile};
+use sealdrop_log::tiles::{TileError, TilePath};
 use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof};
 use sealdrop_proto::error_code::ErrorCode;
 use serde::Deserialize;
@@ -31,10 +30,8 @@ use serde::Deserialize;
 use super::auth::{Json, SignedBy, Signer};
 use super::error::ApiError;
 use super::log_access::LogReader;
-use super::shared::meta;
 use crate::hub::Hub;
-use crate::storage::MetaError;
-use crate::transfer_log::{StoreHashReader, tree_error};
+use crate::transfer_log;
 
 /// Served with what never changes: full tiles and entries.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -49,12 +46,9 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-/// The most cosignatures served with a checkpoint (signed-note readers accept 100 signatures).
-const MAX_SERVED_COSIGNATURES: usize = 99;
-
 /// The number of entries in the log.
 async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
-    meta(hub, |m| m.log_size()).await
+    Ok(hub.log().log_size().await?)
 }
 
 /// `GET /v1/log/checkpoint`.
@@ -70,17 +64,7 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
     extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn checkpoint(_reader: LogReader, State(hub): State<Hub>) -> Result<Response, ApiError> {
-    let latest = meta(&hub, |m| {
-        m.latest_checkpoint()?.ok_or_else(|| MetaError::LogInconsistent("there is no checkpoint".into()))
-    })
-    .await?;
-    let mut lines = hub.meta().cosignatures(latest.size).await?;
-    // A signed note carries at most 100 signatures: the log's own and 99
-    // cosignatures (listed by witness name, so the choice is stable).
-    lines.truncate(MAX_SERVED_COSIGNATURES);
-    let note = add_cosignatures(&latest.note, &lines).map_err(|e| {
-        MetaError::LogInconsistent(format!("the checkpoint of size {} with its cosignatures: {e}", latest.size))
-    })?;
+    let note = transfer_log::cosigned_checkpoint(hub.log(), hub.cosignatures()).await?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], note).into_response())
 }
 
@@ -123,29 +107,7 @@ pub async fn tile(
             )));
         }
     };
-    let data = meta(&hub, move |m| {
-        if !tile.in_tree(m.log_size()?) {
-            return Ok(None);
-        }
-        match tile {
-            TilePath::Entries { .. } => {
-                let Some((start, width)) = tile.span() else { return Ok(None) };
-                let entries = m.log_entries(start, width)?;
-                if entries.len() as u64 != width {
-                    return Err(MetaError::LogInconsistent(format!("entries {start}..{} are missing", start + width)));
-                }
-                encode_entry_bundle(&entries).map(Some).map_err(|e| match e {
-                    TileError::EntryTooLarge(len) => MetaError::LogEntryTooLarge(len),
-                    other => MetaError::LogInconsistent(format!("bundling entries {start}..: {other}")),
-                })
-            }
-            TilePath::Hashes { level, index, width } => hash_tile(level, index, width, &StoreHashReader(m))
-                .map(Some)
-                .map_err(|e| MetaError::LogInconsistent(format!("reading a tile: {e}"))),
-        }
-    })
-    .await?
-    .ok_or_else(|| beyond_the_log(tile))?;
+    let data = transfer_log::read_tile(hub.log(), tile).await?.ok_or_else(|| beyond_the_log(tile))?;
     let cache = if tile.is_partial() { NO_STORE } else { IMMUTABLE };
     Ok(([(CONTENT_TYPE, "application/octet-stream"), (CACHE_CONTROL, cache)], data).into_response())
 }
@@ -174,7 +136,7 @@ pub async fn entry(
 ) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let index: u64 = raw.parse().map_err(|_| ApiError::bad_request(format!("log index {raw:?} is not a number")))?;
-    let data = meta(&hub, move |m| Ok(if index < m.log_size()? { m.log_entries(index, 1)?.pop() } else { None }))
+    let data = transfer_log::read_entry(hub.log(), index)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("the log has no entry {index} yet")))?;
     Ok(([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, IMMUTABLE)], data).into_response())
@@ -220,10 +182,7 @@ pub async fn inclusion(
     if size > current {
         return Err(ApiError::not_found(format!("the log has {current} entries, fewer than {size}")));
     }
-    let proof = meta(&hub, move |m| {
-        tlog_tiles::prove_record(size, index, &StoreHashReader(m)).map_err(|e| tree_error("proving inclusion", e))
-    })
-    .await?;
+    let proof = transfer_log::prove_inclusion(hub.log(), index, size).await?;
     Ok(axum::Json(InclusionProof { index, size, hashes: proof.iter().map(ToString::to_string).collect() }))
 }
 
@@ -267,17 +226,7 @@ pub async fn consistency(
     if new > current {
         return Err(ApiError::not_found(format!("the log has {current} entries, fewer than {new}")));
     }
-    let hashes = if old == 0 || old == new {
-        Vec::new()
-    } else {
-        meta(&hub, move |m| {
-            tlog_tiles::prove_tree(new, old, &StoreHashReader(m)).map_err(|e| tree_error("proving consistency", e))
-        })
-        .await?
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-    };
+    let hashes = transfer_log::prove_consistency(hub.log(), old, new).await?.iter().map(ToString::to_string).collect();
     Ok(axum::Json(ConsistencyProof { old, new, hashes }))
 }
 
@@ -343,7 +292,9 @@ pub async fn cosign(
         )));
     }
     let size = req.size;
-    let note = meta(&hub, move |m| m.checkpoint(size))
+    let note = hub
+        .log()
+        .checkpoint(size)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")))?;
     let parsed = signed_note::Note::from_bytes(note.as_bytes())
@@ -356,7 +307,7 @@ pub async fn cosign(
     }
     let line = String::from_utf8(sig.to_bytes()).map_err(ApiError::internal)?;
     let witness = key.to_string();
-    if !hub.meta().put_cosignature(size, &witness, &line).await? {
+    if !hub.cosignatures().put_cosignature(size, &witness, &line).await? {
         return Err(ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")));
     }
     tracing::info!(size, witness = key.name(), "stored a witness cosignature");

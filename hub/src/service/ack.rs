@@ -22,7 +22,7 @@ use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 use sealdrop_proto::note::open_doc;
 
-use super::{Caller, DropError, Drops, blocking_meta, entry_bytes, ts};
+use super::{Caller, DropError, Drops, entry_bytes, ts};
 use crate::storage::meta::{AckOutcome, AckRecord, DropRecord};
 use crate::transfer_log::{hub_entry, prove_appended};
 
@@ -131,12 +131,10 @@ impl Drops<'_> {
             log_entry,
             delivered_entry,
         };
-        let outcome = hub.meta().acknowledge(&id, &record, Box::new(turn)).await?;
+        let outcome = hub.drops().acknowledge(&id, &record, Box::new(turn)).await?;
         let known_size = req.known_size;
         let proof = match outcome {
-            AckOutcome::Recorded { log_index, .. } => {
-                Some(blocking_meta(hub, move |m| prove_appended(m, log_index, known_size)).await?)
-            }
+            AckOutcome::Recorded { log_index, .. } => Some(prove_appended(hub.log(), log_index, known_size).await?),
             _ => None,
         };
         let acknowledged = (outcome, proof);

@@ -26,7 +26,7 @@ use sealdrop_proto::note::{open_doc, peek_doc};
 use tokio::io::AsyncReadExt as _;
 
 use super::agreement::agreement_allows;
-use super::{Caller, DropError, Drops, blocking_meta, entry_bytes, ts};
+use super::{Caller, DropError, Drops, entry_bytes, ts};
 use crate::hub::Hub;
 use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
@@ -214,7 +214,7 @@ impl Drops<'_> {
         match hub.blobs().promote(&id).await {
             Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
             Err(BlobError::NoUpload(_)) => {
-                hub.meta().set_upload(&id, None, now.as_second()).await?;
+                hub.drops().set_upload(&id, None, now.as_second()).await?;
                 return Err(DropError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
             }
             Err(e) => return Err(e.into()),
@@ -228,8 +228,8 @@ impl Drops<'_> {
         };
         let known_size = req.known_size;
         let committed: Result<_, DropError> = async {
-            let Some(index) = hub.meta().commit_drop(&id, &record, Box::new(turn)).await? else { return Ok(None) };
-            Ok(Some((index, blocking_meta(hub, move |m| prove_appended(m, index, known_size)).await?)))
+            let Some(index) = hub.drops().commit_drop(&id, &record, Box::new(turn)).await? else { return Ok(None) };
+            Ok(Some((index, prove_appended(hub.log(), index, known_size).await?)))
         }
         .await;
         let Ok(Some((log_index, proof))) = committed else {
@@ -238,7 +238,7 @@ impl Drops<'_> {
             if let Err(e) = hub.blobs().delete_blob(&id).await {
                 tracing::warn!(error = %e, "could not remove the blob of a failed commit");
             }
-            hub.meta().set_upload(&id, None, now.as_second()).await?;
+            hub.drops().set_upload(&id, None, now.as_second()).await?;
             committed?;
             return Err(DropError::conflict(format!("drop {id} changed during the commit: upload the content again")));
         };

@@ -129,7 +129,7 @@ impl Drops<'_> {
             // learn that (and not upload again) even if the agreement has since
             // ended or the re-run asks for a different expiry. Authentication
             // has run, and the lookup is scoped to the caller's party.
-            if let Some(rec) = self.hub.meta().drop_by_idempotency_key(&caller.party, &key).await?
+            if let Some(rec) = self.hub.drops().drop_by_idempotency_key(&caller.party, &key).await?
                 && rec.state != DropState::Open
             {
                 return already_committed(rec);
@@ -138,7 +138,7 @@ impl Drops<'_> {
         let now = self.hub.now();
         let drop = check_create(&self.hub.directory().directory, caller, &req, now)?;
         record_drop(&drop.id);
-        let replaced = match self.hub.meta().create_drop(&drop).await? {
+        let replaced = match self.hub.drops().create_drop(&drop).await? {
             CreateOutcome::Created { replaced } => replaced,
             // Committed between the lookup above and the store's transaction.
             CreateOutcome::AlreadyCommitted(rec) => return already_committed(*rec),

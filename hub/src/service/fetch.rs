@@ -65,7 +65,7 @@ impl Drops<'_> {
     /// agreement ended.
     pub async fn inbox(&self, caller: &Caller) -> Result<Inbox, DropError> {
         let now = self.hub.now();
-        let drops = self.hub.meta().inbox(&caller.party, now.as_second()).await?;
+        let drops = self.hub.drops().inbox(&caller.party, now.as_second()).await?;
         let directory = self.hub.directory();
         let drops = drops
             .into_iter()
@@ -182,7 +182,7 @@ impl Drops<'_> {
             DropError::bad_request(format!("{e}: this request cannot be logged; request the content without a query"))
         })?;
         let fetch = FetchRecord { party: caller.party.clone(), at: now.as_second(), log_entry };
-        let log_index = match hub.meta().record_fetch(&id, &fetch, Box::new(turn)).await? {
+        let log_index = match hub.drops().record_fetch(&id, &fetch, Box::new(turn)).await? {
             FetchOutcome::Recorded { log_index } => log_index,
             // Ended (expired, recalled) between the checks above and now.
             FetchOutcome::NotCommitted => return Err(DropError::gone(format!("drop {id} is no longer available"))),

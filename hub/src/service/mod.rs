@@ -37,7 +37,6 @@ pub use error::{DropError, INTERNAL_MESSAGE, STORAGE_FULL_MESSAGE};
 
 use crate::hub::Hub;
 use crate::storage::meta::DropRecord;
-use crate::storage::{MetaError, MetaStore};
 
 /// The evidence of a signed request that the transfer log keeps as the
 /// member's own word (a recall, a download).
@@ -63,7 +62,7 @@ impl<'h> Drops<'h> {
     /// Loads a drop, or `not_found`.
     async fn load(&self, id: &DropId) -> Result<DropRecord, DropError> {
         self.hub
-            .meta()
+            .drops()
             .drop_record(id)
             .await?
             .ok_or_else(|| DropError::not_found(format!("there is no drop {id} on this hub")))
@@ -92,15 +91,6 @@ impl<'h> Drops<'h> {
 /// line the operation logs carry it.
 pub fn record_drop(id: &DropId) {
     tracing::Span::current().record("drop", id.as_str());
-}
-
-/// Runs a metadata call on the blocking pool.
-pub async fn blocking_meta<R: Send + 'static>(
-    hub: &Hub,
-    f: impl FnOnce(&dyn MetaStore) -> Result<R, MetaError> + Send + 'static,
-) -> Result<R, DropError> {
-    let store = hub.meta();
-    Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
 }
 
 /// A log entry's bytes; `too_large` says, in the operation's own terms, why

@@ -44,7 +44,7 @@ impl Drops<'_> {
     /// The caller's party's sent drops, newest first, or only drop `id`
     /// (`not_found` if the party did not send it).
     pub async fn sent(&self, caller: &Caller, id: Option<DropId>) -> Result<Sent, DropError> {
-        let drops = self.hub.meta().sent(&caller.party, id.as_ref()).await?;
+        let drops = self.hub.drops().sent(&caller.party, id.as_ref()).await?;
         if let Some(id) = id
             && drops.is_empty()
         {

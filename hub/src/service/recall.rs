@@ -117,7 +117,7 @@ impl Drops<'_> {
             log_entries: vec![recalled, deletion],
             unless_acknowledged: true,
         };
-        let log_index = match hub.meta().end_drop(&id, &end, Box::new(turn)).await? {
+        let log_index = match hub.drops().end_drop(&id, &end, Box::new(turn)).await? {
             EndOutcome::Ended { log_index } => log_index,
             EndOutcome::Acknowledged(acked) => return Err(refused(&rec, &acked)),
             EndOutcome::NotCommitted(_) => return Err(DropError::gone(format!("drop {id} is no longer on the hub"))),

@@ -92,7 +92,7 @@ impl Drops<'_> {
         // activity, so the sweeper leaves a continued upload alone. (A first
         // upload has nothing to forget, and the drop's creation stands for its
         // activity: one database write fewer per drop.)
-        if (rec.upload.is_some() || offset > 0) && !hub.meta().set_upload(&id, None, hub.now().as_second()).await? {
+        if (rec.upload.is_some() || offset > 0) && !hub.drops().set_upload(&id, None, hub.now().as_second()).await? {
             return Err(DropError::conflict(format!("drop {id} was committed while this upload started")));
         }
         let start = if offset == 0 { Start::Fresh } else { continue_from(hub, &id, offset).await? };
@@ -104,7 +104,7 @@ impl Drops<'_> {
                 // resume window from now; anything else starts again at 0.
                 if keep {
                     quota.keep();
-                    if let Err(e) = hub.meta().set_upload(&id, None, hub.now().as_second()).await {
+                    if let Err(e) = hub.drops().set_upload(&id, None, hub.now().as_second()).await {
                         // The window then runs from the previous activity.
                         tracing::warn!(error = %e, "could not note the activity of a kept upload");
                     }
@@ -122,7 +122,7 @@ impl Drops<'_> {
             ));
         }
         crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);
-        if !hub.meta().set_upload(&id, Some(&received), hub.now().as_second()).await? {
+        if !hub.drops().set_upload(&id, Some(&received), hub.now().as_second()).await? {
             discard(hub, &id).await;
             return Err(DropError::conflict(format!(
                 "drop {id} was committed or ended while this upload ran; create a new drop to send again"

@@ -51,9 +51,9 @@ impl Drops<'_> {
         if rec.state != DropState::Open {
             return Err(not_open(&rec));
         }
-        if !self.hub.meta().forget_open_drop(&id).await? {
+        if !self.hub.drops().forget_open_drop(&id).await? {
             // Committed (or withdrawn by a colleague) since it was read.
-            return Err(match self.hub.meta().drop_record(&id).await? {
+            return Err(match self.hub.drops().drop_record(&id).await? {
                 Some(now) => not_open(&now),
                 None => DropError::not_found(format!("drop {id} was already withdrawn")),
             });

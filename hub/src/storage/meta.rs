@@ -1,13 +1,12 @@
 //! The hub's metadata (settings, directory versions, drops, recipients'
 //! progress, seen nonces, the transfer log) behind one narrow trait per
 //! area, so a PostgreSQL store can replace SQLite later without touching
-//! handlers.
+//! services or handlers; [`crate::storage::Stores`] holds one handle per
+//! trait, and each may come from a different back end.
 //!
-//! The stores are moving to async methods, which a store runs however it
-//! must (SQLite's on the blocking pool), so callers just `.await`:
-//! [`DropStore`], [`NonceStore`] and [`CosignatureStore`] are async; the
-//! other traits are still synchronous and async handlers call them through
-//! `tokio::task::spawn_blocking`. Every method that changes more than
+//! Every method is async, and a store runs it however it must (SQLite's on
+//! the blocking pool), so callers just `.await`: no caller waits on a
+//! database on an async worker thread. Every method that changes more than
 //! one row does so in one transaction, and conditional updates carry their
 //! condition (`state = 'open'`, `acknowledged IS NULL`) in the statement
 //! itself, so concurrent requests cannot both win.
@@ -344,28 +343,30 @@ pub struct StoredCheckpoint {
 
 /// The hub's settings (origin, authority key, markers such as
 /// [`setting::LOG_STARTED`]): a key-value table.
+#[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// Reads a setting.
-    fn setting(&self, key: &str) -> Result<Option<String>, MetaError>;
+    async fn setting(&self, key: &str) -> Result<Option<String>, MetaError>;
     /// Writes a setting.
-    fn set_setting(&self, key: &str, value: &str) -> Result<(), MetaError>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), MetaError>;
 }
 
 /// The directory versions the hub has accepted.
+#[async_trait]
 pub trait DirectoryStore: Send + Sync {
     /// The directory version with the highest serial.
-    fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
+    async fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
     /// Stores a directory version and appends its log entry, with the
     /// new checkpoint `turn` signs (one transaction); fails if the serial
     /// is already stored. Returns the entry's index.
-    fn insert_directory(
+    async fn insert_directory(
         &self,
         dir: &StoredDirectory,
         log_entry: &[u8],
-        turn: &dyn AppendTurn,
+        turn: Box<dyn AppendTurn>,
     ) -> Result<u64, MetaError>;
     /// A stored directory version.
-    fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
+    async fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError>;
 }
 
 /// Drops and their recipients' progress: the drop state machine's
@@ -468,25 +469,26 @@ pub trait NonceStore: Send + Sync {
 }
 
 /// The transfer log's entries, stored tree hashes and signed checkpoints.
+#[async_trait]
 pub trait LogStore: Send + Sync {
     /// Appends entries that go with no other change (one transaction, with
     /// the new checkpoint). Returns the first entry's index.
-    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError>;
+    async fn append_log(&self, entries: &[Vec<u8>], turn: Box<dyn AppendTurn>) -> Result<u64, MetaError>;
     /// The number of log entries.
-    fn log_size(&self) -> Result<u64, MetaError>;
+    async fn log_size(&self) -> Result<u64, MetaError>;
     /// The checkpoint with the largest size.
-    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError>;
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError>;
     /// The checkpoint of exactly `size` entries, if one was signed.
-    fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError>;
+    async fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError>;
     /// Up to `count` entries from index `start`, in order.
-    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError>;
+    async fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError>;
     /// The stored tree hashes at the given stored-hash indexes
     /// (`tlog_tiles::stored_hash_index`); an error if one is missing.
-    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError>;
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError>;
     /// Recomputes every stored hash from the entries and checks it against
     /// the stored one; returns the number of entries and the tree hash.
     /// [`MetaError::LogInconsistent`] when they disagree.
-    fn recompute_log(&self) -> Result<(u64, Hash), MetaError>;
+    async fn recompute_log(&self) -> Result<(u64, Hash), MetaError>;
 }
 
 /// Witnesses' cosignatures of the log's checkpoints.
@@ -498,10 +500,3 @@ pub trait CosignatureStore: Send + Sync {
     /// of `size`; `false` if there is no such checkpoint.
     async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> Result<bool, MetaError>;
 }
-
-/// Everything the hub keeps in its metadata database, as one object: what
-/// [`crate::Hub`] holds. Code that needs only part of it names the narrow
-/// trait instead.
-pub trait MetaStore: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore {}
-
-impl<T: SettingsStore + DirectoryStore + DropStore + NonceStore + LogStore + CosignatureStore> MetaStore for T {}

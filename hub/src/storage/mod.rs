@@ -1,9 +1,9 @@
 //! The hub's storage, behind narrow interfaces: [`BlobStore`] for
 //! ciphertext bytes, and for everything else one trait per area
 //! ([`SettingsStore`], [`DirectoryStore`], [`DropStore`], [`NonceStore`],
-//! [`LogStore`], [`CosignatureStore`]; [`MetaStore`] is all of them).
-//! Handlers only see the traits, so other back ends (S3, PostgreSQL) can be
-//! added later.
+//! [`LogStore`], [`CosignatureStore`]), all async. The hub holds one handle
+//! per trait ([`Stores`]), so other back ends (S3, PostgreSQL) can be added
+//! later, each for the areas it suits, without touching services or handlers.
 
 pub mod blob;
 mod direct;
@@ -11,11 +11,11 @@ pub mod group_sync;
 pub mod meta;
 pub mod scrub;
 pub mod sqlite;
+mod stores;
 pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
-pub use meta::{
-    CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, MetaStore, NonceStore, SettingsStore,
-};
+pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 pub use sqlite::SqliteMetaStore;
+pub use stores::Stores;
 pub use tiered::TieredBlobStore;

@@ -1,11 +1,13 @@
 //! [`DirectoryStore`] on SQLite.
 
+use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{SqliteMetaStore, log, to_i64, to_u64};
+use super::{Db, SqliteMetaStore, log, to_i64, to_u64};
 use crate::storage::meta::{AppendTurn, DirectoryStore, MetaError, StoredDirectory};
 
-impl DirectoryStore for SqliteMetaStore {
+/// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
+impl Db {
     fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError> {
         let row = self
             .conn()
@@ -38,5 +40,26 @@ impl DirectoryStore for SqliteMetaStore {
             .query_row([to_i64(serial, "directory serial")?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         Ok(row.map(|(note, sha256, accepted_at)| StoredDirectory { serial, note, sha256, accepted_at }))
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for SqliteMetaStore {
+    async fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError> {
+        self.blocking(Db::current_directory).await
+    }
+
+    async fn insert_directory(
+        &self,
+        dir: &StoredDirectory,
+        log_entry: &[u8],
+        turn: Box<dyn AppendTurn>,
+    ) -> Result<u64, MetaError> {
+        let (dir, log_entry) = (dir.clone(), log_entry.to_vec());
+        self.blocking(move |db| db.insert_directory(&dir, &log_entry, turn.as_ref())).await
+    }
+
+    async fn directory(&self, serial: u64) -> Result<Option<StoredDirectory>, MetaError> {
+        self.blocking(move |db| db.directory(serial)).await
     }
 }

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use sealdrop_log::entry::MAX_ENTRY_BYTES;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
 
-use super::SqliteMetaStore;
+use super::{Db, SqliteMetaStore};
 use crate::storage::meta::{AppendTurn, CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
 
 /// The log's tables (the second migration).
@@ -216,17 +216,13 @@ pub(super) fn recompute(conn: &Connection) -> Result<(u64, Hash), MetaError> {
     Ok((n, root))
 }
 
-impl LogStore for SqliteMetaStore {
-    fn append_log(&self, entries: &[Vec<u8>], turn: &dyn AppendTurn) -> Result<u64, MetaError> {
-        self.appending(turn, |tx| append(tx, entries, turn))
-    }
-
-    fn log_size(&self) -> Result<u64, MetaError> {
-        size(&self.conn())
-    }
-
-    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
-        Ok(latest_checkpoint(&self.conn())?.map(|(size, note)| StoredCheckpoint { size, note }))
+/// The log's reads, blocking (see [`SqliteMetaStore::blocking`]).
+impl Db {
+    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let rows = stmt.query_map([to_i64(start)?, to_i64(count)?], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
@@ -236,20 +232,39 @@ impl LogStore for SqliteMetaStore {
             .query_row([to_i64(size)?], |r| r.get(0))
             .optional()?)
     }
+}
 
-    fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
-        let rows = stmt.query_map([to_i64(start)?, to_i64(count)?], |r| r.get::<_, Vec<u8>>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+#[async_trait]
+impl LogStore for SqliteMetaStore {
+    async fn append_log(&self, entries: &[Vec<u8>], turn: Box<dyn AppendTurn>) -> Result<u64, MetaError> {
+        let entries = entries.to_vec();
+        self.blocking(move |db| db.appending(turn.as_ref(), |tx| append(tx, &entries, turn.as_ref()))).await
     }
 
-    fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
-        read_hashes(&self.conn(), indexes)
+    async fn log_size(&self) -> Result<u64, MetaError> {
+        self.blocking(|db| size(&db.conn())).await
     }
 
-    fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
-        recompute(&self.conn())
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, MetaError> {
+        let latest = self.blocking(|db| latest_checkpoint(&db.conn())).await?;
+        Ok(latest.map(|(size, note)| StoredCheckpoint { size, note }))
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<String>, MetaError> {
+        self.blocking(move |db| db.checkpoint(size)).await
+    }
+
+    async fn log_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, MetaError> {
+        self.blocking(move |db| db.log_entries(start, count)).await
+    }
+
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MetaError> {
+        let indexes = indexes.to_vec();
+        self.blocking(move |db| read_hashes(&db.conn(), &indexes)).await
+    }
+
+    async fn recompute_log(&self) -> Result<(u64, Hash), MetaError> {
+        self.blocking(|db| recompute(&db.conn())).await
     }
 }
 

@@ -144,13 +144,10 @@ impl SqliteMetaStore {
         InlineBlobs { db: self.db.clone() }
     }
 
-    /// Runs `f` in a write transaction and returns once it is durable.
-    fn durably<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>) -> Result<T, MetaError> {
-        self.db.durably(f)
-    }
-
     /// Runs `f` on the blocking pool, where SQLite's calls belong: callers
-    /// of the async store traits are async tasks.
+    /// of the store traits are async tasks. Each trait method is one such
+    /// trip, so a state change, its log entries and their checkpoint still
+    /// commit in one transaction.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Db) -> Result<T, MetaError> + Send + 'static,
@@ -159,23 +156,10 @@ impl SqliteMetaStore {
         tokio::task::spawn_blocking(move || f(&db)).await?
     }
 
-    /// See [`Db::appending`].
-    fn appending<T>(
-        &self,
-        turn: &dyn AppendTurn,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, MetaError>,
-    ) -> Result<T, MetaError> {
-        self.db.appending(turn, f)
-    }
-
     /// How many WAL syncs have run: fewer than durable writes when
     /// concurrent writers shared them.
     pub fn wal_syncs(&self) -> u64 {
         self.db.wal_sync.as_ref().map_or(0, GroupSync::syncs)
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.db.conn()
     }
 }
 

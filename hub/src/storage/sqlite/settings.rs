@@ -1,11 +1,13 @@
 //! [`SettingsStore`] on SQLite.
 
+use async_trait::async_trait;
 use rusqlite::OptionalExtension as _;
 
-use super::SqliteMetaStore;
+use super::{Db, SqliteMetaStore};
 use crate::storage::meta::{MetaError, SettingsStore};
 
-impl SettingsStore for SqliteMetaStore {
+/// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
+impl Db {
     fn setting(&self, key: &str) -> Result<Option<String>, MetaError> {
         Ok(self
             .conn()
@@ -23,5 +25,18 @@ impl SettingsStore for SqliteMetaStore {
             .execute([key, value])?;
             Ok(())
         })
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqliteMetaStore {
+    async fn setting(&self, key: &str) -> Result<Option<String>, MetaError> {
+        let key = key.to_owned();
+        self.blocking(move |db| db.setting(&key)).await
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), MetaError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.blocking(move |db| db.set_setting(&key, &value)).await
     }
 }

@@ -21,10 +21,19 @@ fn store() -> SqliteMetaStore {
 }
 
 /// A log turn that notes how many WAL syncs had run each time it was told
-/// its append committed.
+/// its append committed (in `committed_at`, which the test keeps a handle
+/// on: the store takes the turn itself).
 struct RecordingTurn {
     store: Arc<SqliteMetaStore>,
-    committed_at: std::sync::Mutex<Vec<u64>>,
+    committed_at: Arc<std::sync::Mutex<Vec<u64>>>,
+}
+
+impl RecordingTurn {
+    /// A turn for `store`, and the handle on what it records.
+    fn boxed(store: &Arc<SqliteMetaStore>) -> (Box<dyn AppendTurn>, Arc<std::sync::Mutex<Vec<u64>>>) {
+        let committed_at = Arc::default();
+        (Box::new(Self { store: Arc::clone(store), committed_at: Arc::clone(&committed_at) }), committed_at)
+    }
 }
 
 impl AppendTurn for RecordingTurn {
@@ -37,31 +46,27 @@ impl AppendTurn for RecordingTurn {
     }
 }
 
-#[test]
-fn the_log_turn_is_given_up_when_the_append_commits_before_its_sync() {
+#[tokio::test]
+async fn the_log_turn_is_given_up_when_the_append_commits_before_its_sync() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap());
     let before = s.wal_syncs();
-    let turn = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
-    s.append_log(&[b"one".to_vec()], &turn).unwrap();
-    assert_eq!(
-        *turn.committed_at.lock().unwrap(),
-        [before],
-        "given up once the transaction committed, before the sync"
-    );
+    let (turn, committed_at) = RecordingTurn::boxed(&s);
+    s.append_log(&[b"one".to_vec()], turn).await.unwrap();
+    assert_eq!(*committed_at.lock().unwrap(), [before], "given up once the transaction committed, before the sync");
     assert!(s.wal_syncs() > before, "and the append was still made durable");
-    assert_eq!(s.log_size().unwrap(), 1);
+    assert_eq!(s.log_size().await.unwrap(), 1);
 
     // A change that fails before committing does not report a commit (the
     // turn ends when it is dropped: see `crate::sequencer`).
-    let failed = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
+    let (failed, committed_at) = RecordingTurn::boxed(&s);
     let too_large = vec![b'x'; sealdrop_log::entry::MAX_ENTRY_BYTES + 1];
-    assert!(s.append_log(&[too_large], &failed).is_err());
-    assert!(failed.committed_at.lock().unwrap().is_empty());
+    assert!(s.append_log(&[too_large], failed).await.is_err());
+    assert!(committed_at.lock().unwrap().is_empty());
     // And the next change reports its commit exactly once.
-    let later = RecordingTurn { store: Arc::clone(&s), committed_at: Default::default() };
-    s.append_log(&[b"two".to_vec()], &later).unwrap();
-    assert_eq!(later.committed_at.lock().unwrap().len(), 1, "run exactly once");
+    let (later, committed_at) = RecordingTurn::boxed(&s);
+    s.append_log(&[b"two".to_vec()], later).await.unwrap();
+    assert_eq!(committed_at.lock().unwrap().len(), 1, "run exactly once");
 }
 
 /// The log key every test store signs with.
@@ -136,39 +141,39 @@ fn directory(serial: u64) -> StoredDirectory {
     StoredDirectory { serial, note: format!("n{serial}"), sha256: format!("h{serial}"), accepted_at: 5 }
 }
 
-fn entries(s: &SqliteMetaStore) -> Vec<String> {
-    s.log_entries(0, u64::MAX >> 2).unwrap().into_iter().map(|e| String::from_utf8(e).unwrap()).collect()
+async fn entries(s: &SqliteMetaStore) -> Vec<String> {
+    s.log_entries(0, u64::MAX >> 2).await.unwrap().into_iter().map(|e| String::from_utf8(e).unwrap()).collect()
 }
 
 /// The latest checkpoint verifies, covers every entry, and its root is
 /// the one recomputed from the entries.
-fn assert_checkpointed(s: &SqliteMetaStore) -> u64 {
-    let size = s.log_size().unwrap();
-    let latest = s.latest_checkpoint().unwrap().unwrap();
+async fn assert_checkpointed(s: &SqliteMetaStore) -> u64 {
+    let size = s.log_size().await.unwrap();
+    let latest = s.latest_checkpoint().await.unwrap().unwrap();
     let cp = sealdrop_log::checkpoint::open(&latest.note, &key().verifier()).unwrap();
     assert_eq!((latest.size, cp.size), (size, size));
-    assert_eq!(s.recompute_log().unwrap(), (size, cp.root));
-    assert_eq!(s.checkpoint(size).unwrap(), Some(latest.note));
+    assert_eq!(s.recompute_log().await.unwrap(), (size, cp.root));
+    assert_eq!(s.checkpoint(size).await.unwrap(), Some(latest.note));
     size
 }
 
-#[test]
-fn settings_and_directories() {
+#[tokio::test]
+async fn settings_and_directories() {
     let s = store();
-    assert_eq!(s.setting("origin").unwrap(), None);
-    s.set_setting("origin", "a").unwrap();
-    s.set_setting("origin", "b").unwrap();
-    assert_eq!(s.setting("origin").unwrap().as_deref(), Some("b"));
-    assert_eq!(s.current_directory().unwrap(), None);
+    assert_eq!(s.setting("origin").await.unwrap(), None);
+    s.set_setting("origin", "a").await.unwrap();
+    s.set_setting("origin", "b").await.unwrap();
+    assert_eq!(s.setting("origin").await.unwrap().as_deref(), Some("b"));
+    assert_eq!(s.current_directory().await.unwrap(), None);
     let (d1, d2) = (directory(1), directory(2));
-    assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", key()).unwrap(), 0);
-    assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", key()).unwrap(), 1);
-    assert_eq!(s.current_directory().unwrap(), Some(d2.clone()));
-    assert_eq!(s.directory(1).unwrap(), Some(d1));
-    assert_eq!(s.directory(3).unwrap(), None);
-    assert!(s.insert_directory(&d2, b"{\"d\":3}", key()).is_err(), "a serial is stored once");
-    assert_eq!(entries(&s), ["{\"d\":2}", "{\"d\":1}"], "the refused directory left no entry");
-    assert_eq!(assert_checkpointed(&s), 2);
+    assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", Box::new(key().clone())).await.unwrap(), 0);
+    assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", Box::new(key().clone())).await.unwrap(), 1);
+    assert_eq!(s.current_directory().await.unwrap(), Some(d2.clone()));
+    assert_eq!(s.directory(1).await.unwrap(), Some(d1));
+    assert_eq!(s.directory(3).await.unwrap(), None);
+    assert!(s.insert_directory(&d2, b"{\"d\":3}", Box::new(key().clone())).await.is_err(), "a serial is stored once");
+    assert_eq!(entries(&s).await, ["{\"d\":2}", "{\"d\":1}"], "the refused directory left no entry");
+    assert_eq!(assert_checkpointed(&s).await, 2);
 }
 
 #[tokio::test]
@@ -183,7 +188,7 @@ async fn commit_requires_open_and_matching_upload() {
     assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "no upload yet");
     s.set_upload(&d.id, Some(&digest("b", 10)), 2000).await.unwrap();
     assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "upload changed");
-    assert_eq!(s.log_size().unwrap(), 0, "refused commits are not logged");
+    assert_eq!(s.log_size().await.unwrap(), 0, "refused commits are not logged");
     s.set_upload(&d.id, Some(&digest("a", 10)), 2000).await.unwrap();
     assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), Some(0));
     let rec = s.drop_record(&d.id).await.unwrap().unwrap();
@@ -194,8 +199,8 @@ async fn commit_requires_open_and_matching_upload() {
     assert_eq!(rec.sender_member.as_str(), "other");
     assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "already committed");
     assert!(!s.set_upload(&d.id, Some(&digest("c", 1)), 2000).await.unwrap(), "no upload after commit");
-    assert_eq!(entries(&s), ["{\"commit\":1}"]);
-    assert_checkpointed(&s);
+    assert_eq!(entries(&s).await, ["{\"commit\":1}"]);
+    assert_checkpointed(&s).await;
 }
 
 #[tokio::test]
@@ -212,7 +217,7 @@ async fn ack_transaction_delivers_after_the_last_party() {
     assert_eq!(not_recipient, AckOutcome::NotCommitted, "not a recipient");
     let not_downloaded = s.acknowledge(&d.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
     assert_eq!(not_downloaded, AckOutcome::NotDownloaded, "no download of it by islington is logged");
-    assert_eq!(s.log_size().unwrap(), 1, "nothing logged");
+    assert_eq!(s.log_size().await.unwrap(), 1, "nothing logged");
     assert_eq!(
         s.record_fetch(&d.id, &fetch("islington", 2500), Box::new(key().clone())).await.unwrap(),
         FetchOutcome::Recorded { log_index: 1 }
@@ -240,7 +245,7 @@ async fn ack_transaction_delivers_after_the_last_party() {
     assert_eq!((h.downloads, h.fetch_index, h.ack_index), (1, Some(2), Some(4)));
     // The last acknowledgement and the deletion share one checkpoint.
     assert_eq!(
-        entries(&s),
+        entries(&s).await,
         [
             "{\"commit\":1}",
             "{\"fetch\":\"islington\"}",
@@ -250,9 +255,9 @@ async fn ack_transaction_delivers_after_the_last_party() {
             "{\"deleted\":1}"
         ]
     );
-    assert_eq!(assert_checkpointed(&s), 6);
-    assert!(s.checkpoint(5).unwrap().is_none(), "no checkpoint between the two entries of one change");
-    assert!(s.checkpoint(4).unwrap().is_some());
+    assert_eq!(assert_checkpointed(&s).await, 6);
+    assert!(s.checkpoint(5).await.unwrap().is_none(), "no checkpoint between the two entries of one change");
+    assert!(s.checkpoint(4).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -267,10 +272,10 @@ async fn downloads_are_counted_and_bounded_per_party() {
             s.record_fetch(&d.id, &fetch("islington", 2000 + n as i64), Box::new(key().clone())).await.unwrap();
         assert_eq!(recorded, FetchOutcome::Recorded { log_index: 1 + n });
     }
-    let size = s.log_size().unwrap();
+    let size = s.log_size().await.unwrap();
     let refused = s.record_fetch(&d.id, &fetch("islington", 2100), Box::new(key().clone())).await.unwrap();
     assert_eq!(refused, FetchOutcome::LimitReached { downloads: MAX_DOWNLOADS_PER_PARTY });
-    assert_eq!(s.log_size().unwrap(), size, "nothing logged");
+    assert_eq!(s.log_size().await.unwrap(), size, "nothing logged");
     let r = s.drop_record(&d.id).await.unwrap().unwrap();
     let islington = r.recipient(&party("islington")).unwrap();
     assert_eq!((islington.downloads, islington.fetch_index, islington.fetched), (10, Some(1), Some(2000)));
@@ -279,7 +284,7 @@ async fn downloads_are_counted_and_bounded_per_party() {
         s.record_fetch(&d.id, &fetch("hackney", 2100), Box::new(key().clone())).await.unwrap(),
         FetchOutcome::Recorded { .. }
     ));
-    assert_checkpointed(&s);
+    assert_checkpointed(&s).await;
 }
 
 #[tokio::test]
@@ -306,7 +311,7 @@ async fn inbox_and_sent() {
     s.acknowledge(&a.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
     assert_eq!(s.inbox(&party("islington"), 3000).await.unwrap().len(), 1, "acknowledged drops leave the inbox");
 
-    let before = s.log_size().unwrap();
+    let before = s.log_size().await.unwrap();
     assert_eq!(
         s.record_fetch(&b.id, &fetch("hackney", 2100), Box::new(key().clone())).await.unwrap(),
         FetchOutcome::Recorded { log_index: before }
@@ -326,7 +331,7 @@ async fn inbox_and_sent() {
     assert_eq!(one.recipient(&party("hackney")).unwrap().fetched, Some(2100), "first fetch time kept");
     assert_eq!(one.recipients[0].party.as_str(), "islington", "recipients keep the sender's order");
     assert!(s.sent(&party("islington"), Some(&b.id)).await.unwrap().is_empty());
-    assert_checkpointed(&s);
+    assert_checkpointed(&s).await;
 }
 
 #[tokio::test]
@@ -343,10 +348,10 @@ async fn an_idempotency_key_keeps_one_drop_per_party() {
     let second = keyed_drop("camden", "a");
     assert_eq!(created(s.create_drop(&second).await.unwrap()), Some(first.id.clone()));
     assert_eq!(s.drop_record(&first.id).await.unwrap(), None);
-    let orphans: i64 = s
-        .conn()
-        .query_row("SELECT count(*) FROM drop_recipients WHERE drop_id = ?1", [first.id.as_str()], |r| r.get(0))
-        .unwrap();
+    let orphans: i64 =
+        s.db.conn()
+            .query_row("SELECT count(*) FROM drop_recipients WHERE drop_id = ?1", [first.id.as_str()], |r| r.get(0))
+            .unwrap();
     assert_eq!(orphans, 0, "the replaced drop's recipients are gone too");
     let sent = s.sent(&party("camden"), None).await.unwrap();
     assert_eq!(sent.len(), 1);
@@ -360,12 +365,12 @@ async fn an_idempotency_key_keeps_one_drop_per_party() {
 
     // Committed (and later): returned, nothing stored, nothing logged.
     commit(&s, &second).await;
-    let size = s.log_size().unwrap();
+    let size = s.log_size().await.unwrap();
     let third = keyed_drop("camden", "a");
     let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).await.unwrap() else { panic!("not returned") };
     assert_eq!((rec.id, rec.state, rec.committed), (second.id.clone(), DropState::Committed, Some(2000)));
     assert_eq!(s.drop_record(&third.id).await.unwrap(), None);
-    assert_eq!(s.log_size().unwrap(), size);
+    assert_eq!(s.log_size().await.unwrap(), size);
     s.record_fetch(&second.id, &fetch("islington", 2500), Box::new(key().clone())).await.unwrap();
     s.acknowledge(&second.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
     let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).await.unwrap() else { panic!("not returned") };
@@ -373,7 +378,7 @@ async fn an_idempotency_key_keeps_one_drop_per_party() {
     assert_eq!(s.sent(&party("camden"), None).await.unwrap().len(), 4);
 
     // The unique index holds even against a writer that skips the lookup.
-    let dup = s.conn().execute(
+    let dup = s.db.conn().execute(
         "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
          VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1, 2, 'open', ?2)",
         [DropId::random().as_str(), &"a".repeat(64)],
@@ -392,7 +397,7 @@ async fn a_failed_append_rolls_back_the_state_change() {
     let err = s.commit_drop(&d.id, &huge, Box::new(key().clone())).await.unwrap_err();
     assert!(matches!(err, MetaError::LogEntryTooLarge(_)), "{err}");
     assert_eq!(s.drop_state(&d.id).await.unwrap(), Some(DropState::Open), "the commit rolled back");
-    assert_eq!((s.log_size().unwrap(), s.latest_checkpoint().unwrap()), (0, None));
+    assert_eq!((s.log_size().await.unwrap(), s.latest_checkpoint().await.unwrap()), (0, None));
     commit(&s, &d).await;
 
     // An ack whose deletion entry cannot be logged leaves the drop as it was.
@@ -402,19 +407,19 @@ async fn a_failed_append_rolls_back_the_state_change() {
     let rec = s.drop_record(&d.id).await.unwrap().unwrap();
     assert_eq!((rec.state, rec.recipients[0].acknowledged), (DropState::Committed, None));
     assert_eq!((rec.end_index, rec.recipients[0].ack_index), (None, None));
-    assert_eq!(assert_checkpointed(&s), 2);
+    assert_eq!(assert_checkpointed(&s).await, 2);
 
     // A failed state change appends nothing.
-    assert!(s.insert_directory(&directory(1), b"{}", key()).is_ok());
-    assert!(s.insert_directory(&directory(1), b"{}", key()).is_err());
-    assert_eq!(assert_checkpointed(&s), 3);
+    assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_ok());
+    assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_err());
+    assert_eq!(assert_checkpointed(&s).await, 3);
 }
 
 #[tokio::test]
 async fn cosignatures_are_per_checkpoint_and_witness() {
     let s = store();
-    s.append_log(&[b"a".to_vec()], key()).unwrap();
-    s.append_log(&[b"b".to_vec(), b"c".to_vec()], key()).unwrap();
+    s.append_log(&[b"a".to_vec()], Box::new(key().clone())).await.unwrap();
+    s.append_log(&[b"b".to_vec(), b"c".to_vec()], Box::new(key().clone())).await.unwrap();
     assert!(!s.put_cosignature(2, "w1", "line").await.unwrap(), "no checkpoint of size 2");
     assert!(s.put_cosignature(3, "w2", "second\n").await.unwrap());
     assert!(s.put_cosignature(3, "w1", "old\n").await.unwrap());
@@ -425,22 +430,22 @@ async fn cosignatures_are_per_checkpoint_and_witness() {
     assert!(s.cosignatures(2).await.unwrap().is_empty());
 }
 
-#[test]
-fn log_reads() {
+#[tokio::test]
+async fn log_reads() {
     let s = store();
-    assert_eq!(s.recompute_log().unwrap(), (0, tlog_tiles::EMPTY_HASH));
+    assert_eq!(s.recompute_log().await.unwrap(), (0, tlog_tiles::EMPTY_HASH));
     let all: Vec<Vec<u8>> = (0..10).map(|i| vec![i]).collect();
-    assert_eq!(s.append_log(&all[..4], key()).unwrap(), 0);
-    assert_eq!(s.append_log(&all[4..], key()).unwrap(), 4);
-    assert_eq!(s.log_entries(0, 100).unwrap(), all);
-    assert_eq!(s.log_entries(8, 100).unwrap(), &all[8..]);
-    assert_eq!(s.log_entries(3, 2).unwrap(), &all[3..5]);
-    assert!(s.log_entries(10, 1).unwrap().is_empty());
+    assert_eq!(s.append_log(&all[..4], Box::new(key().clone())).await.unwrap(), 0);
+    assert_eq!(s.append_log(&all[4..], Box::new(key().clone())).await.unwrap(), 4);
+    assert_eq!(s.log_entries(0, 100).await.unwrap(), all);
+    assert_eq!(s.log_entries(8, 100).await.unwrap(), &all[8..]);
+    assert_eq!(s.log_entries(3, 2).await.unwrap(), &all[3..5]);
+    assert!(s.log_entries(10, 1).await.unwrap().is_empty());
     let leaf = tlog_tiles::stored_hash_index(0, 9);
-    assert_eq!(s.log_hashes(&[leaf]).unwrap(), [tlog_tiles::record_hash(&all[9])]);
-    assert!(matches!(s.log_hashes(&[leaf + 100]), Err(MetaError::LogInconsistent(_))));
-    assert_eq!(assert_checkpointed(&s), 10);
-    assert!(s.checkpoint(4).unwrap().is_some() && s.checkpoint(5).unwrap().is_none());
+    assert_eq!(s.log_hashes(&[leaf]).await.unwrap(), [tlog_tiles::record_hash(&all[9])]);
+    assert!(matches!(s.log_hashes(&[leaf + 100]).await, Err(MetaError::LogInconsistent(_))));
+    assert_eq!(assert_checkpointed(&s).await, 10);
+    assert!(s.checkpoint(4).await.unwrap().is_some() && s.checkpoint(5).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -461,15 +466,15 @@ async fn reopening_a_file_keeps_data_and_the_log() {
     {
         let s = SqliteMetaStore::open(&path).unwrap();
         s.create_drop(&d).await.unwrap();
-        s.append_log(&[b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], key()).unwrap();
+        s.append_log(&[b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], Box::new(key().clone())).await.unwrap();
     }
     let s = SqliteMetaStore::open(&path).unwrap();
     assert_eq!(s.drop_state(&d.id).await.unwrap(), Some(DropState::Open));
-    assert_eq!(assert_checkpointed(&s), 3);
+    assert_eq!(assert_checkpointed(&s).await, 3);
 }
 
-#[test]
-fn a_database_from_before_the_log_is_migrated() {
+#[tokio::test]
+async fn a_database_from_before_the_log_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.db");
     {
@@ -478,8 +483,8 @@ fn a_database_from_before_the_log_is_migrated() {
         conn.execute("INSERT INTO settings (key, value) VALUES ('origin', 'old')", []).unwrap();
     }
     let s = SqliteMetaStore::open(&path).unwrap();
-    assert_eq!(s.setting("origin").unwrap().as_deref(), Some("old"));
-    assert_eq!((s.log_size().unwrap(), s.latest_checkpoint().unwrap()), (0, None));
+    assert_eq!(s.setting("origin").await.unwrap().as_deref(), Some("old"));
+    assert_eq!((s.log_size().await.unwrap(), s.latest_checkpoint().await.unwrap()), (0, None));
 }
 
 #[tokio::test]
@@ -596,7 +601,7 @@ async fn a_database_from_before_the_log_index_is_filled_from_the_log_once() {
     let rec = s.drop_record(&second.drop).await.unwrap().unwrap();
     assert_eq!((rec.commit_index, rec.end_index), (Some(6), Some(9)));
     // Filled once: what the store records later is not recounted.
-    s.conn().execute("UPDATE drop_recipients SET downloads = 7", []).unwrap();
+    s.db.conn().execute("UPDATE drop_recipients SET downloads = 7", []).unwrap();
     drop(s);
     let s = SqliteMetaStore::open(&path).unwrap();
     assert_eq!(s.drop_record(&first.drop).await.unwrap().unwrap().recipients[0].downloads, 7);
@@ -635,15 +640,15 @@ async fn the_sweeper_finds_expired_and_out_of_agreement_drops() {
     assert_eq!(s.due_for_sweep(5000, &in_force, 1).await.unwrap().len(), 1, "the limit holds");
 
     // Ending a committed drop sets its state and deletion time and logs it.
-    let before = s.log_size().unwrap();
+    let before = s.log_size().await.unwrap();
     assert_eq!(
         s.end_drop(&committed.id, &end(DropState::Expired, 5000, false), Box::new(key().clone())).await.unwrap(),
         EndOutcome::Ended { log_index: before }
     );
     let rec = s.drop_record(&committed.id).await.unwrap().unwrap();
     assert_eq!((rec.state, rec.deleted), (DropState::Expired, Some(5000)));
-    assert_eq!(s.log_size().unwrap(), before + 1);
-    assert_checkpointed(&s);
+    assert_eq!(s.log_size().await.unwrap(), before + 1);
+    assert_checkpointed(&s).await;
     // Only once; and an open drop is not ended but forgotten.
     assert_eq!(
         s.end_drop(&committed.id, &end(DropState::Expired, 5001, false), Box::new(key().clone())).await.unwrap(),
@@ -662,7 +667,7 @@ async fn the_sweeper_finds_expired_and_out_of_agreement_drops() {
         s.record_fetch(&committed.id, &fetch("islington", 5002), Box::new(key().clone())).await.unwrap(),
         FetchOutcome::NotCommitted
     );
-    assert_eq!(s.log_size().unwrap(), before + 1);
+    assert_eq!(s.log_size().await.unwrap(), before + 1);
     assert_eq!(
         ids(s.due_for_sweep(5000, &in_force, 10).await.unwrap()),
         vec![(other.id.clone(), DropState::Committed)]
@@ -680,14 +685,14 @@ async fn a_recall_is_refused_inside_the_transaction_once_acknowledged() {
         s.acknowledge(&d.id, &ack("hackney"), Box::new(key().clone())).await.unwrap(),
         AckOutcome::Recorded { .. }
     ));
-    let size = s.log_size().unwrap();
+    let size = s.log_size().await.unwrap();
     let EndOutcome::Acknowledged(acked) =
         s.end_drop(&d.id, &end(DropState::Recalled, 3500, true), Box::new(key().clone())).await.unwrap()
     else {
         panic!("a recall after an acknowledgement must be refused")
     };
     assert_eq!(acked.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(), ["hackney"]);
-    assert_eq!((s.drop_state(&d.id).await.unwrap(), s.log_size().unwrap()), (Some(DropState::Committed), size));
+    assert_eq!((s.drop_state(&d.id).await.unwrap(), s.log_size().await.unwrap()), (Some(DropState::Committed), size));
     // Without that condition (expiry) it ends all the same.
     assert!(matches!(
         s.end_drop(&d.id, &end(DropState::Expired, 5000, false), Box::new(key().clone())).await.unwrap(),

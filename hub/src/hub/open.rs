@@ -1,0 +1,191 @@
+//! Opening a hub's data directory: reading its identity from the stores,
+//! checking the stored directory and transfer log, and making the files
+//! agree with the database after a crash. Opening is synchronous (the
+//! binary, backups and tests call it before or outside any runtime), so
+//! the async store calls it makes run on a short-lived runtime of their own
+//! ([`block_on`]).
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, RwLock};
+
+use sealdrop_proto::api::DropState;
+use sealdrop_proto::clock::Clock;
+use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::keys::NoteVerifierKey;
+
+use super::{DB_FILE, Hub, HubConfig, Inner, whole_seconds};
+use crate::client_addr::TrustedProxies;
+use crate::error::HubError;
+use crate::locks::DropLocks;
+use crate::metrics::Metrics;
+use crate::rate_limit::Limiters;
+use crate::sequencer::Sequencer;
+use crate::storage::meta::setting;
+use crate::storage::{SettingsStore as _, SqliteMetaStore, Stores};
+use crate::{log_key, transfer_log};
+
+/// What start-up cleanup removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Upload files of drops that are no longer open, unknown, or never finished.
+    pub uploads_removed: usize,
+    /// Blob files of drops that are not committed (delivered, unknown, or a
+    /// crash between promotion and the database commit).
+    pub blobs_removed: usize,
+}
+
+/// The verifier key of the log in an initialised data directory, without
+/// opening the hub (no checks, no cleanup): what the coordinator lists in
+/// the directory's `hub` field and auditors use to verify checkpoints.
+pub fn read_log_verifier(data_dir: &Path) -> Result<NoteVerifierKey, HubError> {
+    let db = data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(HubError::NotInitialised(data_dir.to_owned()));
+    }
+    let store = SqliteMetaStore::open(&db)?;
+    let origin = block_on(|| async { Ok(store.setting(setting::ORIGIN).await?) })?
+        .ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
+    Ok(log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier())
+}
+
+/// Runs `work` to completion from synchronous code, on a short-lived
+/// runtime in its own thread (so it works whether or not the caller is
+/// itself inside a Tokio runtime): opening a hub, initialising one, and the
+/// blocking helpers of the binary's subcommands.
+pub(crate) fn block_on<T, F>(work: impl FnOnce() -> F + Send) -> Result<T, HubError>
+where
+    T: Send,
+    F: Future<Output = Result<T, HubError>>,
+{
+    let joined = std::thread::scope(|s| {
+        s.spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| HubError::Internal(format!("cannot start a runtime for the stores: {e}")))?;
+            runtime.block_on(work())
+        })
+        .join()
+    });
+    match joined {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+impl Hub {
+    /// Opens an initialised data directory (making its files private, see
+    /// [`crate::private_files`]) on the embedded stores (SQLite, and files
+    /// for larger ciphertexts: [`Stores::sqlite`]), checks the stored
+    /// directory against the authority key and the log key's permissions,
+    /// checks the transfer log (see [`transfer_log::check_on_open`]: a log
+    /// whose history changed is refused), and removes files left behind by
+    /// a crash.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        let db = data_dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(HubError::NotInitialised(data_dir.to_owned()));
+        }
+        // Before the database opens its -wal and -shm files (they take its mode).
+        crate::private_files::tighten(data_dir)?;
+        let stores = Stores::sqlite(SqliteMetaStore::open(&db)?, data_dir)?;
+        block_on(|| Hub::start(data_dir, stores, clock))
+    }
+
+    /// [`Hub::open`] on `stores`, whatever their back ends.
+    async fn start(data_dir: &Path, stores: Stores, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        let settings = stores.settings.as_ref();
+        let origin = settings
+            .setting(setting::ORIGIN)
+            .await?
+            .ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
+        let authority: NoteVerifierKey = settings
+            .setting(setting::AUTHORITY)
+            .await?
+            .ok_or_else(|| HubError::Corrupt("the authority setting is missing".into()))?
+            .parse()
+            .map_err(|e| HubError::Corrupt(format!("the stored authority key: {e}")))?;
+        let stored = stores
+            .directories
+            .current_directory()
+            .await?
+            .ok_or_else(|| HubError::Corrupt("no directory has been stored".into()))?;
+        let directory = SignedDirectory::verify(&stored.note, &authority).map_err(|e| {
+            HubError::Corrupt(format!("the stored directory serial {} does not verify: {e}", stored.serial))
+        })?;
+        let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
+        let now = whole_seconds(clock.now());
+        let log_size = transfer_log::check_on_open(stores.log.as_ref(), settings, &log_key, &directory, now).await?;
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_owned(),
+                origin,
+                authority,
+                sequencer: Sequencer::new(log_key),
+                clock,
+                stores,
+                directory: RwLock::new(Arc::new(directory)),
+                publish: tokio::sync::Mutex::new(()),
+                locks: DropLocks::default(),
+                last_nonce_purge: AtomicI64::new(i64::MIN),
+                metrics: Arc::new(Metrics::new()),
+                shutting_down: AtomicBool::new(false),
+                quota_ledger: Arc::default(),
+                unauth_budget: Arc::default(),
+            }),
+            config: HubConfig::default(),
+            limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
+            trusted_proxies: Arc::new(TrustedProxies::none()),
+        };
+        let report = hub.clean_up().await?;
+        // Catch up on what expired while the hub was down, before serving.
+        let swept = hub.sweep().await?;
+        tracing::info!(
+            uploads_removed = report.uploads_removed,
+            blobs_removed = report.blobs_removed,
+            expired_at_start = swept.expired + swept.agreement_ended,
+            directory_serial = hub.directory().directory.serial,
+            log_size,
+            "opened hub data directory"
+        );
+        Ok(hub)
+    }
+
+    /// Makes the files agree with the database after a crash: an upload is
+    /// kept only for an open drop (finished, or cut off and to be continued),
+    /// a blob only for a committed drop. A crash between promoting a blob and committing
+    /// the database therefore leaves the drop open and invisible (the sender
+    /// uploads again), never half-visible.
+    pub async fn clean_up(&self) -> Result<CleanupReport, HubError> {
+        let drops = self.drops();
+        let blobs = self.blobs();
+        let mut report = CleanupReport::default();
+        for id in blobs.list_uploads().await? {
+            let record = drops.drop_record(&id).await?;
+            // An open drop keeps its upload, finished or cut off: the sender
+            // may commit it or continue it (the sweeper removes it at expiry).
+            let keep = record.is_some_and(|r| r.state == DropState::Open);
+            if !keep {
+                blobs.delete_upload(&id).await?;
+                report.uploads_removed += 1;
+                tracing::info!(drop = %id, "removed an orphaned upload");
+            }
+        }
+        for id in blobs.list_blobs().await? {
+            let state = drops.drop_state(&id).await?;
+            if state != Some(DropState::Committed) {
+                blobs.delete_blob(&id).await?;
+                if state == Some(DropState::Open) {
+                    // The upload was promoted but never committed: it is gone
+                    // from uploads/, so the drop must be uploaded again.
+                    drops.set_upload(&id, None, self.now().as_second()).await?;
+                }
+                report.blobs_removed += 1;
+                tracing::info!(drop = %id, "removed an uncommitted or delivered blob");
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,56 @@
+//! The hub's stores as it holds them: one handle per narrow trait, so each
+//! area (drops, the log, ciphertext bytes, ...) can come from its own back
+//! end, a PostgreSQL database for the metadata and an object store for the
+//! bytes say, while services and handlers stay as they are.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::blob::{BlobError, BlobStore, FsBlobStore};
+use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, NonceStore, SettingsStore};
+use super::sqlite::SqliteMetaStore;
+use super::tiered::TieredBlobStore;
+
+/// Everything the hub stores, by area.
+#[derive(Clone)]
+pub struct Stores {
+    /// The origin, the authority key and markers, read when the hub opens.
+    pub settings: Arc<dyn SettingsStore>,
+    /// The directory versions the hub accepted, served to auditors.
+    pub directories: Arc<dyn DirectoryStore>,
+    /// Drops and their recipients' progress: the drop state machine.
+    pub drops: Arc<dyn DropStore>,
+    /// Request nonces seen recently, so a signed request is served once.
+    pub nonces: Arc<dyn NonceStore>,
+    /// The transfer log's entries, tree hashes and checkpoints.
+    pub log: Arc<dyn LogStore>,
+    /// Witnesses' cosignatures, served with the checkpoints.
+    pub cosignatures: Arc<dyn CosignatureStore>,
+    /// The ciphertexts and uploads in progress.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stores")
+    }
+}
+
+impl Stores {
+    /// The embedded default: every metadata area in one SQLite database
+    /// (`meta`), small ciphertexts in it too and larger ones as files under
+    /// `data_dir` (see [`TieredBlobStore`]).
+    pub fn sqlite(meta: SqliteMetaStore, data_dir: &Path) -> Result<Self, BlobError> {
+        let blobs = TieredBlobStore::new(meta.inline_blobs(), FsBlobStore::open(data_dir)?);
+        let meta = Arc::new(meta);
+        Ok(Self {
+            settings: meta.clone(),
+            directories: meta.clone(),
+            drops: meta.clone(),
+            nonces: meta.clone(),
+            log: meta.clone(),
+            cosignatures: meta,
+            blobs: Arc::new(blobs),
+        })
+    }
+}
