@@ -1,7 +1,7 @@
 //! sealdrop's client: the library behind the `sealdrop` command.
 //!
-//! Layers, each using only those below it (`module_graph.rs` checks that no
-//! modules import each other in a cycle): transport ([`transport`], the only
+//! Layers, each using only those below it (`tests/tests/module_graph.rs` checks
+//! that no modules import each other in a cycle): transport ([`transport`], the only
 //! code that knows the hub's paths) -> local state under the state dir
 //! ([`trust`], [`logcheck`], [`journal`], [`outgoing`], [`staging`],
 //! [`fetch_lock`], [`refused`], [`fetched_before`]), which takes what it
@@ -53,8 +53,6 @@ pub mod interrupt;
 pub mod journal;
 pub mod logcheck;
 pub mod merge;
-#[cfg(test)]
-mod module_graph;
 pub mod names;
 pub mod outgoing;
 pub mod padding;

@@ -15,8 +15,6 @@ use sealdrop_proto::ids::DropId;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
-use crate::api::log_access::LogAccess;
-use crate::api::unauth_body;
 use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
 use crate::locks::DropLocks;
@@ -48,6 +46,28 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::
 
 /// The default, and the longest, [`HubConfig::upload_resume_window`]: a day.
 pub const MAX_UPLOAD_RESUME_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Who may read the transfer log and the directory (`log_access` in
+/// `hub.toml`; enforced by [`crate::api::log_access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogAccess {
+    /// Members of the directory in force and the witnesses it lists, by
+    /// signed request (the default).
+    #[default]
+    Members,
+    /// Anyone, without a signature: a public transparency log.
+    Public,
+}
+
+impl LogAccess {
+    /// `members` or `public`, as in `hub.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Members => "members",
+            Self::Public => "public",
+        }
+    }
+}
 
 /// Limits an operator may tune.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,8 +149,6 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Every party's uploads in flight (see [`crate::quota`]).
     quota_ledger: Arc<quota::Ledger>,
-    /// The memory unauthenticated request bodies may hold (see [`unauth_body`]).
-    unauth_budget: Arc<unauth_body::Budget>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -218,11 +236,6 @@ impl Hub {
     /// Every party's uploads in flight.
     pub(crate) fn quota_ledger(&self) -> Arc<quota::Ledger> {
         Arc::clone(&self.inner.quota_ledger)
-    }
-
-    /// The budget of unauthenticated request bodies.
-    pub(crate) fn unauth_budget(&self) -> &Arc<unauth_body::Budget> {
-        &self.inner.unauth_budget
     }
 
     /// The same hub sweeping every `interval`.

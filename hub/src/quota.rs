@@ -1,4 +1,5 @@
-//! Per-party quotas: how much ciphertext one party may have the hub hold
+//! Per-party quotas (the limits and the counts of uploads in flight;
+//! [`crate::service::quota`] enforces them): how much ciphertext one party may have the hub hold
 //! (`max_held_bytes_per_party`: its committed drops not yet deleted, plus
 //! the uploads of its open drops, finished, cut off or arriving now) and
 //! how many uploads it may have open at once (`max_open_uploads_per_party`).
@@ -23,13 +24,9 @@
 //! refuses only if the fresh count is still over.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::{DropId, PartyId};
-
-use crate::hub::Hub;
-use crate::service::DropError;
 
 /// The default ciphertext a party may have the hub hold: 128 GiB, two of
 /// the largest drops (`max_upload_bytes`, 64 GiB) at once, or years of a
@@ -58,38 +55,16 @@ impl Default for Quotas {
     }
 }
 
-/// What rests on the hub for a party, from the database: see
-/// [`crate::storage::DropStore::party_holdings`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartyHoldings {
-    /// The ciphertext bytes of its committed drops not yet deleted.
-    pub committed_bytes: u64,
-    /// Its open drops.
-    pub open: Vec<OpenDrop>,
-}
-
-/// An open drop of a party, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenDrop {
-    /// The drop.
-    pub id: DropId,
-    /// The length of its finished upload, if one is recorded.
-    pub upload_len: Option<u64>,
-    /// Whether an upload of it was ever started and recorded (finished or
-    /// cut off); if not, it holds no bytes unless one is arriving now.
-    pub upload_started: bool,
-}
-
 /// One party's uploads in flight and what ended since.
 #[derive(Debug, Default)]
-struct Usage {
+pub(crate) struct Usage {
     /// Bytes each upload in flight has received (a continued upload's
     /// prefix included).
-    streaming: HashMap<DropId, u64>,
+    pub(crate) streaming: HashMap<DropId, u64>,
     /// Bytes kept by uploads that ended, since the hub started.
-    settled_bytes: u64,
+    pub(crate) settled_bytes: u64,
     /// Uploads that ended keeping bytes, since the hub started.
-    settled_uploads: u64,
+    pub(crate) settled_uploads: u64,
 }
 
 /// The uploads in flight of every party.
@@ -99,7 +74,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    fn with<R>(&self, party: &PartyId, f: impl FnOnce(&mut Usage) -> R) -> R {
+    /// Runs `f` on `party`'s counts, under the ledger's lock.
+    pub(crate) fn with<R>(&self, party: &PartyId, f: impl FnOnce(&mut Usage) -> R) -> R {
         let mut parties = self.parties.lock().unwrap_or_else(PoisonError::into_inner);
         let usage = parties.entry(party.clone()).or_default();
         let out = f(usage);
@@ -110,178 +86,4 @@ impl Ledger {
         }
         out
     }
-}
-
-/// What rests on the hub for a party, apart from its uploads in flight,
-/// and the settled counts it was read against.
-#[derive(Debug, Clone, Copy)]
-struct Resting {
-    bytes: u64,
-    uploads: u64,
-    settled_bytes: u64,
-    settled_uploads: u64,
-}
-
-/// An upload in flight, counted against its party's quotas until dropped.
-pub struct Upload {
-    hub: Hub,
-    ledger: Arc<Ledger>,
-    party: PartyId,
-    id: DropId,
-    quotas: Quotas,
-    resting: Resting,
-    /// Bytes this upload holds if it ends now (set by [`Upload::keep`]).
-    kept: u64,
-}
-
-impl std::fmt::Debug for Upload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upload").field("party", &self.party).field("id", &self.id).finish_non_exhaustive()
-    }
-}
-
-impl Upload {
-    /// Starts counting an upload of drop `id` by `party` that begins after
-    /// `offset` bytes already held (a continued upload) and declares
-    /// `declared` more, if it says. Refuses when the party already has as
-    /// many uploads open as allowed (429), or when what it holds plus what
-    /// this upload declares is over its bytes quota (507).
-    pub async fn begin(
-        hub: &Hub,
-        party: &PartyId,
-        id: &DropId,
-        offset: u64,
-        declared: Option<u64>,
-    ) -> Result<Upload, DropError> {
-        let ledger = hub.quota_ledger();
-        let quotas = hub.config().quotas;
-        ledger.with(party, |u| u.streaming.insert(id.clone(), offset));
-        let mut upload = Upload {
-            hub: hub.clone(),
-            ledger,
-            party: party.clone(),
-            id: id.clone(),
-            quotas,
-            resting: Resting { bytes: 0, uploads: 0, settled_bytes: 0, settled_uploads: 0 },
-            kept: 0,
-        };
-        upload.resting = upload.read_resting().await?;
-        let (_, uploads) = upload.totals();
-        if uploads > u64::from(quotas.open_uploads) {
-            upload.resting = upload.read_resting().await?;
-            let (_, uploads) = upload.totals();
-            if uploads > u64::from(quotas.open_uploads) {
-                return Err(too_many_uploads(party, quotas.open_uploads, uploads - 1));
-            }
-        }
-        if let Some(declared) = declared {
-            let (held, _) = upload.totals();
-            if held.saturating_add(declared) > quotas.held_bytes {
-                upload.resting = upload.read_resting().await?;
-                let (held, _) = upload.totals();
-                if held.saturating_add(declared) > quotas.held_bytes {
-                    return Err(over_bytes(party, quotas.held_bytes, held, declared));
-                }
-            }
-        }
-        Ok(upload)
-    }
-
-    /// Counts `n` more bytes of this upload before they are written;
-    /// refuses (507) if that takes the party past its bytes quota.
-    pub async fn grow(&mut self, n: u64) -> Result<(), DropError> {
-        self.ledger.with(&self.party, |u| {
-            if let Some(bytes) = u.streaming.get_mut(&self.id) {
-                *bytes = bytes.saturating_add(n);
-            }
-        });
-        let (held, _) = self.totals();
-        if held <= self.quotas.held_bytes {
-            return Ok(());
-        }
-        // Perhaps deliveries freed room since this upload began.
-        self.resting = self.read_resting().await?;
-        let (held, _) = self.totals();
-        if held <= self.quotas.held_bytes {
-            return Ok(());
-        }
-        let streamed = self.ledger.with(&self.party, |u| u.streaming.get(&self.id).copied().unwrap_or(0));
-        Err(over_bytes(&self.party, self.quotas.held_bytes, held - streamed, streamed))
-    }
-
-    /// Records that the bytes this upload received stay on the hub when it
-    /// ends (finished, or cut off and kept for continuing).
-    pub fn keep(&mut self) {
-        self.kept = self.ledger.with(&self.party, |u| u.streaming.get(&self.id).copied().unwrap_or(0));
-    }
-
-    /// The party's bytes held and uploads open now, as far as this upload knows.
-    fn totals(&self) -> (u64, u64) {
-        let r = self.resting;
-        self.ledger.with(&self.party, |u| {
-            let streaming: u64 = u.streaming.values().sum();
-            let bytes =
-                r.bytes.saturating_add(u.settled_bytes.saturating_sub(r.settled_bytes)).saturating_add(streaming);
-            let uploads = r.uploads + u.settled_uploads.saturating_sub(r.settled_uploads) + u.streaming.len() as u64;
-            (bytes, uploads)
-        })
-    }
-
-    /// Reads what rests on the hub for the party, leaving out the drops
-    /// with an upload in flight (counted in memory).
-    async fn read_resting(&self) -> Result<Resting, DropError> {
-        let (in_flight, settled_bytes, settled_uploads) = self.ledger.with(&self.party, |u| {
-            (u.streaming.keys().cloned().collect::<Vec<_>>(), u.settled_bytes, u.settled_uploads)
-        });
-        let holdings = self.hub.drops().party_holdings(&self.party).await?;
-        let mut bytes = holdings.committed_bytes;
-        let mut uploads = 0;
-        for open in holdings.open.iter().filter(|o| !in_flight.contains(&o.id)) {
-            let held = match open.upload_len {
-                Some(len) => len,
-                None if open.upload_started => self.hub.blobs().upload_len(&open.id).await?.unwrap_or(0),
-                None => 0,
-            };
-            if held > 0 {
-                bytes = bytes.saturating_add(held);
-                uploads += 1;
-            }
-        }
-        Ok(Resting { bytes, uploads, settled_bytes, settled_uploads })
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        let kept = self.kept;
-        self.ledger.with(&self.party, |u| {
-            u.streaming.remove(&self.id);
-            if kept > 0 {
-                u.settled_bytes = u.settled_bytes.saturating_add(kept);
-                u.settled_uploads += 1;
-            }
-        });
-    }
-}
-
-fn too_many_uploads(party: &PartyId, max: u32, open: u64) -> DropError {
-    DropError::new(
-        ErrorCode::QuotaOpenUploads,
-        format!(
-            "your party `{party}` already has {open} uploads open on this hub, the most it allows \
-             (max_open_uploads_per_party = {max}): let one finish or commit it, then send again"
-        ),
-    )
-    .with_retry_after(60)
-}
-
-fn over_bytes(party: &PartyId, max: u64, held: u64, upload: u64) -> DropError {
-    DropError::new(
-        ErrorCode::QuotaHeldBytes,
-        format!(
-            "this upload ({upload} bytes) would take the ciphertext your party `{party}` has on this hub past the \
-             most it holds for one party (max_held_bytes_per_party = {max} bytes; {held} held now): nothing already \
-             stored was touched; send again once recipients have fetched earlier drops, or ask the hub's operator"
-        ),
-    )
 }

@@ -10,6 +10,8 @@
 //! key fixed at init and newer than the one it has, so anyone may relay a
 //! coordinator's new directory but nobody can forge or roll one back.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -24,6 +26,7 @@ use sealdrop_proto::note::DocError;
 
 use super::error::ApiError;
 use super::log_access::LogReader;
+use super::unauth_body::Budget;
 use crate::client_addr::ClientAddr;
 use crate::hub::{Hub, PublishError};
 
@@ -127,14 +130,14 @@ pub async fn get_directory_version(
 )]
 pub async fn post_directory(
     State(hub): State<Hub>,
+    Extension(budget): Extension<Arc<Budget>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<DirectoryAccepted>, ApiError> {
     // Unauthenticated: read only within the hub's budget (held until done).
     let (body, _held) =
-        super::unauth_body::read(hub.unauth_budget(), &headers, client.map(|c| c.0), body, DIRECTORY_BODY_LIMIT)
-            .await?;
+        super::unauth_body::read(&budget, &headers, client.map(|c| c.0), body, DIRECTORY_BODY_LIMIT).await?;
     let note = String::from_utf8(body)
         .map_err(|_| ApiError::new(ErrorCode::DirectoryInvalid, "the directory is not UTF-8 text"))?;
     let accepted = hub.publish_directory(&note).await.map_err(publish_error)?;

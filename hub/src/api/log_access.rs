@@ -22,27 +22,7 @@ use super::auth::{authenticate_signer, consume_nonce, original_uri_of};
 use super::error::ApiError;
 use crate::hub::Hub;
 
-/// Who may read the transfer log and the directory (`log_access` in
-/// `hub.toml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogAccess {
-    /// Members of the directory in force and the witnesses it lists, by
-    /// signed request (the default).
-    #[default]
-    Members,
-    /// Anyone, without a signature: a public transparency log.
-    Public,
-}
-
-impl LogAccess {
-    /// `members` or `public`, as in `hub.toml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Members => "members",
-            Self::Public => "public",
-        }
-    }
-}
+pub use crate::hub::LogAccess;
 
 /// The extension of the description's operations that read the log or the
 /// directory: who this hub serves them to.

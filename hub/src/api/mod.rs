@@ -100,6 +100,9 @@ pub(crate) fn with_layers(routes: OpenApiRouter<Hub>, hub: Hub) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(axum::middleware::from_fn(openapi::described_routes_only))
+        // One budget for every unauthenticated body this router reads (the
+        // API's own state, so the hub's state below it need not know it).
+        .layer(axum::Extension(std::sync::Arc::new(unauth_body::Budget::default())))
         // JSON bodies; the upload streams past this with its own limit.
         .layer(DefaultBodyLimit::max(auth::JSON_BODY_LIMIT))
         // Before any handler or extractor: nothing is authenticated or read

@@ -133,7 +133,6 @@ impl Hub {
                 metrics: Arc::new(Metrics::new()),
                 shutting_down: AtomicBool::new(false),
                 quota_ledger: Arc::default(),
-                unauth_budget: Arc::default(),
             }),
             config: HubConfig::default(),
             limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),

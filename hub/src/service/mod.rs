@@ -22,6 +22,7 @@ pub mod commit;
 pub mod create;
 mod error;
 pub mod fetch;
+pub mod quota;
 pub mod reads;
 pub mod recall;
 pub mod upload;

@@ -24,9 +24,9 @@ use sealdrop_proto::ids::DropId;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 
+use super::quota::Upload;
 use super::{Caller, DropError, Drops};
 use crate::hub::Hub;
-use crate::quota::Upload;
 use crate::storage::UploadSink;
 use crate::storage::meta::ContentDigest;
 

@@ -111,6 +111,28 @@ pub struct NewDrop {
     pub idempotency_key: Option<String>,
 }
 
+/// What rests on the hub for a party, from the database: see
+/// [`DropStore::party_holdings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartyHoldings {
+    /// The ciphertext bytes of its committed drops not yet deleted.
+    pub committed_bytes: u64,
+    /// Its open drops.
+    pub open: Vec<OpenDrop>,
+}
+
+/// An open drop of a party, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenDrop {
+    /// The drop.
+    pub id: DropId,
+    /// The length of its finished upload, if one is recorded.
+    pub upload_len: Option<u64>,
+    /// Whether an upload of it was ever started and recorded (finished or
+    /// cut off); if not, it holds no bytes unless one is arriving now.
+    pub upload_started: bool,
+}
+
 /// The result of [`DropStore::create_drop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -456,7 +478,7 @@ pub trait DropStore: Send + Sync {
     async fn sent(&self, party: &PartyId, id: Option<&DropId>) -> Result<Vec<SentRecord>, MetaError>;
     /// What `party` has the hub hold as a sender, for its quotas: the bytes
     /// of its committed drops not yet deleted, and its open drops.
-    async fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError>;
+    async fn party_holdings(&self, party: &PartyId) -> Result<PartyHoldings, MetaError>;
 }
 
 /// The request nonces seen recently, so a signed request is served once.

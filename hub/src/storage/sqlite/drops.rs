@@ -280,7 +280,7 @@ impl Db {
         Ok(rows.into_iter().map(|(drop, idempotency_key)| SentRecord { drop, idempotency_key }).collect())
     }
 
-    fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError> {
+    fn party_holdings(&self, party: &PartyId) -> Result<crate::storage::meta::PartyHoldings, MetaError> {
         let conn = self.conn();
         let committed: i64 = conn
             .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM drops WHERE sender = ?1 AND state = 'committed'")?
@@ -294,14 +294,14 @@ impl Db {
         let open = rows
             .into_iter()
             .map(|(id, len, started)| {
-                Ok(crate::quota::OpenDrop {
+                Ok(crate::storage::meta::OpenDrop {
                     id: parse(id, "drop id")?,
                     upload_len: len.map(|n| to_u64(n, "upload length")).transpose()?,
                     upload_started: started,
                 })
             })
             .collect::<Result<_, MetaError>>()?;
-        Ok(crate::quota::PartyHoldings { committed_bytes: to_u64(committed, "held bytes")?, open })
+        Ok(crate::storage::meta::PartyHoldings { committed_bytes: to_u64(committed, "held bytes")?, open })
     }
 }
 
@@ -392,7 +392,7 @@ impl DropStore for SqliteMetaStore {
         self.blocking(move |db| db.sent(&party, id.as_ref())).await
     }
 
-    async fn party_holdings(&self, party: &PartyId) -> Result<crate::quota::PartyHoldings, MetaError> {
+    async fn party_holdings(&self, party: &PartyId) -> Result<crate::storage::meta::PartyHoldings, MetaError> {
         let party = party.clone();
         self.blocking(move |db| db.party_holdings(&party)).await
     }
