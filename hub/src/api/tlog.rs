@@ -24,23 +24,19 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use sealdrop_log::tiles::{TileError, TilePath};
 use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof};
-use sealdrop_proto::error_code::ErrorCode;
 use serde::Deserialize;
 
 use super::auth::{Json, SignedBy, Signer};
 use super::error::ApiError;
 use super::log_access::LogReader;
 use crate::hub::Hub;
+use crate::service::cosign;
 use crate::transfer_log;
 
 /// Served with what never changes: full tiles and entries.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Served with what grows: the checkpoint and partial tiles.
 const NO_STORE: &str = "no-store";
-
-fn bad_cosignature(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::BadCosignature, message)
-}
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
@@ -255,61 +251,9 @@ pub async fn cosign(
     State(hub): State<Hub>,
     SignedBy { signer, body: Json(req) }: SignedBy<Json<Cosign>>,
 ) -> Result<axum::Json<CosignatureAccepted>, ApiError> {
-    let line = req.line.strip_suffix('\n').unwrap_or(&req.line);
-    if line.contains('\n') {
-        return Err(bad_cosignature("`line` must be a single signed-note signature line"));
-    }
-    let sig = signed_note::Signature::from_bytes(line.as_bytes()).map_err(|_| {
-        bad_cosignature(
-            "`line` is not a signed-note signature line (`\u{2014} <key name> <base64 key id and signature>`)",
-        )
-    })?;
-    let directory = hub.directory();
-    let party = signer.party();
-    let key = directory
-        .directory
-        .party(party)
-        .and_then(|p| p.witness_keys.iter().find(|k| k.is_cosigner() && k.name() == sig.name() && k.id() == sig.id()))
-        .cloned()
-        .ok_or_else(|| {
-            bad_cosignature(format!(
-                "the line is signed by {}+{:08x}, which is not a witness key of your party `{party}` in the hub's \
-                 current directory (serial {})",
-                sig.name(),
-                sig.id(),
-                directory.directory.serial
-            ))
-        })?;
-    // A witness speaks for itself only: the request's key must be the line's.
-    if let Signer::Witness { key: own, .. } = &signer
-        && *own != key
-    {
-        return Err(bad_cosignature(format!(
-            "the request is signed by witness key {}, the line by witness key {}: a witness hands in only its own \
-             cosignatures",
-            own.name(),
-            key.name()
-        )));
-    }
-    let size = req.size;
-    let note = hub
-        .log()
-        .checkpoint(size)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")))?;
-    let parsed = signed_note::Note::from_bytes(note.as_bytes())
-        .map_err(|e| ApiError::internal(format_args!("stored checkpoint {size}: {e}")))?;
-    if !key.verify(parsed.text(), sig.signature()) {
-        return Err(bad_cosignature(format!(
-            "the cosignature by {} does not verify over the checkpoint of size {size}",
-            key.name()
-        )));
-    }
-    let line = String::from_utf8(sig.to_bytes()).map_err(ApiError::internal)?;
-    let witness = key.to_string();
-    if !hub.cosignatures().put_cosignature(size, &witness, &line).await? {
-        return Err(ApiError::not_found(format!("the hub has not signed a checkpoint of size {size}")));
-    }
-    tracing::info!(size, witness = key.name(), "stored a witness cosignature");
-    Ok(axum::Json(CosignatureAccepted { size, witness }))
+    let own_key = match &signer {
+        Signer::Witness { key, .. } => Some(key),
+        Signer::Member(_) => None,
+    };
+    Ok(axum::Json(cosign::accept(&hub, signer.party(), own_key, &req).await?))
 }

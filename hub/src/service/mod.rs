@@ -19,6 +19,7 @@ pub mod ack;
 mod agreement;
 mod caller;
 pub mod commit;
+pub mod cosign;
 pub mod create;
 mod error;
 pub mod fetch;
