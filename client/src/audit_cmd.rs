@@ -39,7 +39,7 @@ pub fn export(settings: &Settings, out: &Path, force: bool) -> Result<u64> {
     let log_key = crate::logcheck::log_key(&settings.state_dir, &directory.directory, &info)?;
     // The checkpoint this client verifies as consistent with its history is the one exported.
     let checkpoint = crate::logcheck::check(&settings.state_dir, &hub, &log_key, settings.clock.now())?;
-    let served = hub.checkpoint()?;
+    let served = hub.checkpoint()?.note;
     // Keep the cosignatures the hub serves when it is the same checkpoint.
     let checkpoint_note = match sealdrop_log::checkpoint::open(&served, &log_key) {
         Ok(cp) if cp.size == checkpoint.size && cp.root == checkpoint.root => served,

@@ -10,6 +10,7 @@ use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::read_secret_file;
+use crate::session_setup::Verified;
 use crate::transport::HubApi;
 
 /// Resolved settings (flags, then environment, then config file).
@@ -120,11 +121,8 @@ impl Settings {
     /// and cosigns the checkpoint when a witness key is configured.
     pub fn session(&self) -> Result<Session> {
         let (hub, me) = self.hub_as_member()?;
-        let directory = self.trusted_directory(&hub)?;
-        check_listed(&directory.directory, &me, directory.directory.serial)?;
-        let info = hub.info()?;
-        let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
-        let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
+        let Verified { directory, log_key, checkpoint } =
+            self.verify_hub(&hub, |d| check_listed(&d.directory, &me, d.directory.serial))?;
         if let Some(path) = &self.witness_key {
             let key = crate::logcheck::load_witness_key(path)?;
             if let Err(e) = crate::logcheck::witness(&hub, &key, &checkpoint, self.clock.now()) {
@@ -145,10 +143,12 @@ impl Settings {
         witness: &NoteSigningKey,
     ) -> Result<(HubApi, sealdrop_log::checkpoint::SignedCheckpoint)> {
         let hub = HubApi::new(self.hub_url()?, Some(witness.clone()), self.clock.clone())?;
-        let directory = self.trusted_directory(&hub)?;
         let listed = witness.cosigner_verifier();
-        if !directory.directory.parties.iter().any(|p| p.witness_keys.contains(&listed)) {
-            return Err(Error::new(
+        let verified = self.verify_hub(&hub, |directory| {
+            if directory.directory.parties.iter().any(|p| p.witness_keys.contains(&listed)) {
+                return Ok(());
+            }
+            Err(Error::new(
                 ErrorCode::WitnessNotListed,
                 format!(
                     "witness key {} is not listed in the hub's directory (serial {}): send `{listed}` to the \
@@ -156,12 +156,15 @@ impl Settings {
                     witness.name(),
                     directory.directory.serial
                 ),
-            ));
-        }
-        let info = hub.info()?;
-        let log_key = crate::logcheck::log_key(&self.state_dir, &directory.directory, &info)?;
-        let checkpoint = crate::logcheck::check(&self.state_dir, &hub, &log_key, self.clock.now())?;
-        Ok((hub, checkpoint))
+            ))
+        })?;
+        Ok((hub, verified.checkpoint))
+    }
+
+    /// The directory, log key and checkpoint a session starts from (see
+    /// [`crate::session_setup`]), the directory checked by `check_caller`.
+    fn verify_hub(&self, hub: &HubApi, check_caller: impl Fn(&SignedDirectory) -> Result<()>) -> Result<Verified> {
+        crate::session_setup::verify(hub, &self.authority()?, &self.state_dir, self.clock.now(), check_caller)
     }
 
     /// Keeps an offline receipt that log entry `index` is what `expected`

@@ -62,6 +62,7 @@ pub mod recall;
 pub mod refused;
 pub mod secret_out;
 pub mod send;
+pub mod session_setup;
 pub mod split;
 pub mod staging;
 pub mod status;

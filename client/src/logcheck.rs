@@ -49,19 +49,25 @@ fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>> {
         .collect()
 }
 
-/// The log key to trust for this hub.
-pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<NoteVerifierKey> {
+/// The log key pinned for this hub by an earlier [`log_key`], if any.
+pub fn pinned_log_key(state_dir: &Path) -> Result<Option<NoteVerifierKey>> {
     let pin_path = log_dir(state_dir).join(KEY_FILE);
-    let pinned = match std::fs::read_to_string(&pin_path) {
-        Ok(text) => Some(text.trim().parse::<NoteVerifierKey>().map_err(|e| {
+    match std::fs::read_to_string(&pin_path) {
+        Ok(text) => Ok(Some(text.trim().parse::<NoteVerifierKey>().map_err(|e| {
             Error::new(
                 ErrorCode::LogKeyInvalid,
                 format!("the pinned log key in {} is not valid: {e}", pin_path.display()),
             )
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(format!("cannot read {}", pin_path.display()), e)),
-    };
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot read {}", pin_path.display()), e)),
+    }
+}
+
+/// The log key to trust for this hub.
+pub fn log_key(state_dir: &Path, dir: &Directory, info: &HubInfo) -> Result<NoteVerifierKey> {
+    let pin_path = log_dir(state_dir).join(KEY_FILE);
+    let pinned = pinned_log_key(state_dir)?;
     if let Some(listing) = &dir.hub {
         if listing.origin != info.origin {
             return Err(Error::new(
@@ -221,9 +227,20 @@ fn keep_evidence(
 /// Verifies the hub's current checkpoint and its consistency with the newest
 /// one verified before; records it as the newest.
 pub fn check(state_dir: &Path, hub: &HubApi, key: &NoteVerifierKey, now: jiff::Timestamp) -> Result<SignedCheckpoint> {
-    let text = hub.checkpoint()?;
+    check_served(state_dir, hub, key, now, &hub.checkpoint()?.note)
+}
+
+/// [`check`] for the note `text` the hub served as its current checkpoint
+/// (fetched before the log key was settled).
+pub fn check_served(
+    state_dir: &Path,
+    hub: &HubApi,
+    key: &NoteVerifierKey,
+    now: jiff::Timestamp,
+    text: &str,
+) -> Result<SignedCheckpoint> {
     // Only a checkpoint sent with a change can be older than the newest verified.
-    accept(state_dir, hub, key, now, &text, Offered::Current)?
+    accept(state_dir, hub, key, now, text, Offered::Current)?
         .ok_or_else(|| Error::new(ErrorCode::Internal, "the hub's current checkpoint was taken for an older one"))
 }
 

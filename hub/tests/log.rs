@@ -20,8 +20,8 @@ use sealdrop_log::entry::{DeletionReason, HubStatement, LogEntry};
 use sealdrop_log::tiles::decode_entry_bundle;
 use sealdrop_log::tree::root_of_entries;
 use sealdrop_proto::api::{
-    Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreatedDrop, HubInfo, InclusionProof,
-    LogProof, Uploaded, code,
+    Acked, Commit, Committed, ConsistencyProof, Cosign, CosignatureAccepted, CreatedDrop, DIRECTORY_SERIAL_HEADER,
+    HubInfo, InclusionProof, LogProof, Uploaded, code,
 };
 use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::ids::DropId;
@@ -497,6 +497,17 @@ async fn bad_tile_paths_and_proof_queries() {
     // Read-only: the log's routes take no writes.
     let resp = w.client.post(format!("{}/v1/log/checkpoint", w.base)).send().await.unwrap();
     err(resp, 404, code::NOT_FOUND).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn the_checkpoint_names_the_serial_of_the_directory_in_force() {
+    let mut w = World::start().await;
+    let named = |resp: reqwest::Response| resp.headers()[DIRECTORY_SERIAL_HEADER].to_str().unwrap().to_owned();
+    assert_eq!(named(w.read("/v1/log/checkpoint").await), "1");
+    let publish = w.client.post(format!("{}/v1/directory", w.base)).body(w.keys.signed_directory(2).note);
+    assert_eq!(publish.send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(named(w.read("/v1/log/checkpoint").await), "2");
     w.stop().await;
 }
 

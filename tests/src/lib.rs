@@ -1995,6 +1995,8 @@ struct ProxyState {
     /// connects to the hub from, and it appends the client's address to
     /// `X-Forwarded-For` (see [`CutProxy::reverse_proxy`]).
     forward_from: Option<std::net::IpAddr>,
+    /// A header changed in the hub's answers (see [`CutProxy::rewrite_response_header`]).
+    rewrite: Option<HeaderRewrite>,
     /// A connection is held at its stall point now.
     stalled: bool,
     /// The test let the held connection go on.
@@ -2048,6 +2050,7 @@ impl CutProxy {
             armed: cut,
             seen: Vec::new(),
             forward_from,
+            rewrite: None,
             stalled: false,
             released: false,
         }));
@@ -2071,6 +2074,17 @@ impl CutProxy {
         let mut state = self.lock();
         state.armed = Some(cut);
         state.released = false;
+    }
+
+    /// Sets the header `name` to `value`, or removes it when `None`, in
+    /// every answer to a request whose line starts with `line_starts_with`
+    /// from now on: a hub that lies about that header, or one that predates it.
+    pub fn rewrite_response_header(&self, line_starts_with: &str, name: &str, value: Option<&str>) {
+        self.lock().rewrite = Some(HeaderRewrite {
+            line_starts_with: line_starts_with.to_owned(),
+            name: name.to_owned(),
+            value: value.map(str::to_owned),
+        });
     }
 
     /// Whether a stalled connection ([`CutSide::StallRequest`],
@@ -2163,11 +2177,12 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let (cut, forward_from) = {
+    let (cut, forward_from, rewrite) = {
         let mut st = lock_state(state);
         let cut = if st.armed.as_ref().is_some_and(|c| c.matches(&line)) { st.armed.take() } else { None };
         st.seen.push(SeenRequest { line: line.clone(), headers: headers.clone(), cut: cut.is_some() });
-        (cut, st.forward_from)
+        let rewrite = st.rewrite.clone().filter(|r| line.starts_with(&r.line_starts_with));
+        (cut, st.forward_from, rewrite)
     };
     let connected = match forward_from {
         Some(from) => raw::connect_from(&from.to_string(), upstream),
@@ -2202,7 +2217,7 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
         if side == CutSide::StallRequest && hold(state, || closed_or_readable(&up) || closed(&client)) {
             let _ = up.set_read_timeout(None);
             let _ = client.set_read_timeout(None);
-            relay(client, up, early_body[first..].to_vec());
+            relay(client, up, early_body[first..].to_vec(), None);
             return;
         }
         let _ = up.shutdown(Shutdown::Both);
@@ -2213,7 +2228,7 @@ fn proxy_connection(mut client: std::net::TcpStream, upstream: &str, state: &std
     let Some(Cut { side, after, .. }) = cut else {
         let mut first = new_head.into_bytes();
         first.extend_from_slice(&early_body);
-        relay(client, up, first);
+        relay(client, up, first, rewrite.as_ref());
         return;
     };
     // The request goes through whole, on its own thread.
@@ -2288,10 +2303,42 @@ fn closed(conn: &std::net::TcpStream) -> bool {
     peek(conn) == Some(0)
 }
 
+/// A header a [`CutProxy`] changes in the hub's answers.
+#[derive(Clone, Debug)]
+struct HeaderRewrite {
+    /// Which requests' answers: those whose line starts with this.
+    line_starts_with: String,
+    /// The header's name.
+    name: String,
+    /// Its new value, or `None` to remove it.
+    value: Option<String>,
+}
+
+impl HeaderRewrite {
+    /// `head` (status line and headers, ending in a blank line) changed.
+    fn apply(&self, head: &str) -> String {
+        let mut lines: Vec<String> = head
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .filter(|l| !l.split_once(':').is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(&self.name)))
+            .map(str::to_owned)
+            .collect();
+        if let Some(value) = &self.value {
+            lines.push(format!("{}: {value}", self.name));
+        }
+        format!("{}\r\n\r\n", lines.join("\r\n"))
+    }
+}
+
 /// Forwards a connection both ways until it ends: `first`, then the rest
 /// of the client's request, to the hub on a thread of its own; the hub's
-/// answer to the client here.
-fn relay(mut client: std::net::TcpStream, mut up: std::net::TcpStream, first: Vec<u8>) {
+/// answer to the client here, its head changed by `rewrite` if given.
+fn relay(
+    mut client: std::net::TcpStream,
+    mut up: std::net::TcpStream,
+    first: Vec<u8>,
+    rewrite: Option<&HeaderRewrite>,
+) {
     use std::io::Write as _;
     use std::net::Shutdown;
     let (Ok(mut client_in), Ok(mut up_out)) = (client.try_clone(), up.try_clone()) else { return };
@@ -2301,7 +2348,17 @@ fn relay(mut client: std::net::TcpStream, mut up: std::net::TcpStream, first: Ve
         }
         let _ = up_out.shutdown(Shutdown::Write);
     });
-    let _ = std::io::copy(&mut up, &mut client);
+    if let Some(rewrite) = rewrite {
+        let mut answer = Vec::new();
+        if let Some(head_len) = read_head(&mut up, &mut answer) {
+            let head = rewrite.apply(&String::from_utf8_lossy(&answer[..head_len]));
+            if client.write_all(head.as_bytes()).is_ok() && client.write_all(&answer[head_len..]).is_ok() {
+                let _ = std::io::copy(&mut up, &mut client);
+            }
+        }
+    } else {
+        let _ = std::io::copy(&mut up, &mut client);
+    }
     let _ = client.shutdown(Shutdown::Both);
     let _ = requests.join();
 }

@@ -19,8 +19,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use sealdrop_e2e::{
-    CutProxy, Hub, Party, Tool, authority_key_copy, authority_pub, error_code, example_directory_json, http, json,
-    member_key, raw, read_text, sign_directory, write_file,
+    Coordinator, CutProxy, Hub, Party, Tool, authority_key_copy, authority_pub, error_code, example_directory_json,
+    http, json, member_key, new_member, raw, read_text, sign_directory, write_file,
 };
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::sign_request;
@@ -400,4 +400,90 @@ fn a_session_signs_every_read_in_the_same_round_trips() {
     // A request signed for one read does not open another.
     let auth = sign_request(&member_key("camden").signing, "GET", "/v1/log/entry/0", http::now(), Some(b""));
     http::send_with_auth(&hub.url, "GET", "/v1/log/checkpoint", Some(&auth), None).assert_error(401, "bad_signature");
+}
+
+/// The method and path of each request `proxy` saw from the `from`th on.
+fn request_lines(proxy: &CutProxy, from: usize) -> Vec<String> {
+    proxy.requests()[from..].iter().map(|r| r.line.split(' ').take(2).collect::<Vec<_>>().join(" ")).collect()
+}
+
+/// Lists a new member of islington in the example directory and publishes
+/// it (serial 2) through a client other than the one under test; returns
+/// the new member's key file.
+fn list_a_new_islington_member(hub: &Hub, keys: &Path) -> PathBuf {
+    let (key, card) = new_member(keys, "islington", "data-team-2");
+    let coordinator = Coordinator::new();
+    coordinator.run(&["directory", "add-member", "--card", card.to_str().unwrap()]);
+    coordinator.publish(&Party::new(hub, "hackney"));
+    key
+}
+
+/// Fetches drop `id` as islington's member holding `key`, which only a
+/// drop sent under the directory listing that key lets it open.
+fn fetch_as(hub: &Hub, key: PathBuf, id: &str) {
+    let mut member = Party::new(hub, "islington");
+    member.key = key;
+    let out = member.work().join("in");
+    member.fetch(id, &out);
+    assert_eq!(read_text(&out.join("a.csv")), "x\n1\n");
+}
+
+#[test]
+fn a_later_session_asks_only_for_the_checkpoint_until_a_new_directory_is_published() {
+    let hub = Hub::start();
+    let proxy = CutProxy::start(&hub.addr, None);
+    let mut camden = Party::new(&hub, "camden");
+    camden.hub_url = proxy.url.clone();
+    camden.ok(["inbox"]);
+    // Nothing changed: the checkpoint names the directory this client holds.
+    let before = proxy.requests().len();
+    camden.ok(["inbox"]);
+    assert_eq!(request_lines(&proxy, before), ["GET /v1/log/checkpoint", "GET /v1/inbox"]);
+    assert!(proxy.requests()[before..].iter().all(|r| r.header("sealdrop-signature").is_some()));
+
+    // The coordinator lists a new islington member: the next command fetches
+    // the new directory and sends under it, so the new member opens the drop.
+    let keys = tempfile::tempdir().unwrap();
+    let key = list_a_new_islington_member(&hub, keys.path());
+    let before = proxy.requests().len();
+    let id = camden.send("islington", &[&camden.file("a.csv", "x\n1\n")]);
+    let lines = request_lines(&proxy, before);
+    assert_eq!(lines[..3], ["GET /v1/log/checkpoint", "GET /v1/directory", "GET /v1/info"], "{lines:?}");
+    // Then one round trip again (the send verified the log it grew).
+    let before = proxy.requests().len();
+    camden.ok(["inbox"]);
+    assert_eq!(request_lines(&proxy, before), ["GET /v1/log/checkpoint", "GET /v1/inbox"]);
+    fetch_as(&hub, key, &id);
+}
+
+#[test]
+fn a_hub_naming_no_directory_serial_or_one_the_client_does_not_hold_is_asked_for_its_directory() {
+    let header = sealdrop_proto::api::DIRECTORY_SERIAL_HEADER;
+    let hub = Hub::start();
+    let proxy = CutProxy::start(&hub.addr, None);
+    let mut camden = Party::new(&hub, "camden");
+    camden.hub_url = proxy.url.clone();
+    camden.ok(["inbox"]);
+    let full = ["GET /v1/log/checkpoint", "GET /v1/directory", "GET /v1/info", "GET /v1/inbox"];
+    // A hub from before the header, and one sending something else in it.
+    for served in [None, Some("two"), Some("")] {
+        proxy.rewrite_response_header("GET /v1/log/checkpoint ", header, served);
+        let before = proxy.requests().len();
+        camden.ok(["inbox"]);
+        assert_eq!(request_lines(&proxy, before), full, "{served:?}");
+    }
+    // A hub naming a serial it does not enforce, after a new directory: the
+    // client asks for the directory and sends under the new one.
+    let keys = tempfile::tempdir().unwrap();
+    let key = list_a_new_islington_member(&hub, keys.path());
+    proxy.rewrite_response_header("GET /v1/log/checkpoint ", header, Some("99"));
+    let before = proxy.requests().len();
+    let id = camden.send("islington", &[&camden.file("a.csv", "x\n1\n")]);
+    assert_eq!(request_lines(&proxy, before)[..3], full[..3]);
+    // And one naming an older serial than the client holds gets no further.
+    proxy.rewrite_response_header("GET /v1/log/checkpoint ", header, Some("1"));
+    let before = proxy.requests().len();
+    camden.ok(["inbox"]);
+    assert_eq!(request_lines(&proxy, before), full);
+    fetch_as(&hub, key, &id);
 }

@@ -5,13 +5,23 @@
 use std::time::Duration;
 
 use sealdrop_proto::api::{
-    Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CreateDrop, CreatedDrop, DirectoryAccepted, DropDetails,
-    HubInfo, Inbox, InclusionProof, Recall, Recalled, Sent, UploadProgress, Withdrawn,
+    Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CreateDrop, CreatedDrop, DIRECTORY_SERIAL_HEADER,
+    DirectoryAccepted, DropDetails, HubInfo, Inbox, InclusionProof, Recall, Recalled, Sent, UploadProgress, Withdrawn,
 };
 use sealdrop_proto::ids::DropId;
 
 use super::HubApi;
 use crate::error::Result;
+
+/// The answer to `GET /v1/log/checkpoint`.
+pub struct ServedCheckpoint {
+    /// The signed checkpoint note, unverified.
+    pub note: String,
+    /// The serial of the directory the hub says it enforces
+    /// ([`DIRECTORY_SERIAL_HEADER`]), when it sent a well-formed one: an
+    /// unverified hint of whether the directory this client holds is current.
+    pub directory_serial: Option<u64>,
+}
 
 /// The path of drop `id`'s ciphertext: what an upload and a download ask
 /// for, and so what a download the transfer log records was signed for.
@@ -42,9 +52,18 @@ impl HubApi {
     }
 
     /// The transfer log's current checkpoint note, with the cosignatures
-    /// the hub holds for it.
-    pub fn checkpoint(&self) -> Result<String> {
-        self.read_text("/v1/log/checkpoint")
+    /// the hub holds for it, and the serial of the directory the hub says it
+    /// enforces.
+    pub fn checkpoint(&self) -> Result<ServedCheckpoint> {
+        self.read("/v1/log/checkpoint", async |r| {
+            let directory_serial = r
+                .headers()
+                .get(DIRECTORY_SERIAL_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let note = r.text().await.map_err(|e| self.transport_error(e))?;
+            Ok(ServedCheckpoint { note, directory_serial })
+        })
     }
 
     /// The proof that the log of `new` entries extends the one of `old`.

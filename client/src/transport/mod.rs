@@ -12,7 +12,7 @@ mod client;
 mod download;
 mod upload;
 
-pub use api::content_path;
+pub use api::{ServedCheckpoint, content_path};
 pub use client::{HubApi, trust_hub_ca};
 pub use download::Download;
 pub use upload::{CHUNK, feed};

@@ -126,6 +126,13 @@ pub struct HubInfo {
     pub log_key: String,
 }
 
+/// The header of a `GET /v1/log/checkpoint` answer naming the serial of the
+/// directory the hub enforces, so a client that already verified that
+/// directory opens its session without asking for it again. Only a hint: a
+/// client fetches and verifies the directory whenever the serial is not one
+/// it holds, and a missing or malformed header means the same.
+pub const DIRECTORY_SERIAL_HEADER: &str = "sealdrop-directory-serial";
+
 /// `POST /v1/drops`: announce a drop before uploading it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -23,7 +23,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use sealdrop_log::tiles::{TileError, TilePath};
-use sealdrop_proto::api::{ConsistencyProof, Cosign, CosignatureAccepted, ErrorBody, InclusionProof};
+use sealdrop_proto::api::{
+    ConsistencyProof, Cosign, CosignatureAccepted, DIRECTORY_SERIAL_HEADER, ErrorBody, InclusionProof,
+};
 use serde::Deserialize;
 
 use super::auth::{Json, SignedBy, Signer};
@@ -55,13 +57,17 @@ async fn tree_size(hub: &Hub) -> Result<u64, ApiError> {
     summary = "The transfer log's latest checkpoint",
     description = "A c2sp.org/tlog-checkpoint signed note by the hub's log key, with every witness cosignature \
                    stored for it.",
-    responses((status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String)),
+    responses((status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String,
+        headers(("sealdrop-directory-serial" = u64, description = "The serial of the directory the hub enforces: a \
+                  client holding that directory verified need not ask for it")))),
     security(("sealdrop_request_signature" = [])),
     extensions(("x-sealdrop-readable-by" = json!("members and witnesses"))),
 )]
 pub async fn checkpoint(_reader: LogReader, State(hub): State<Hub>) -> Result<Response, ApiError> {
+    let directory_serial = hub.directory().directory.serial.to_string();
     let note = transfer_log::cosigned_checkpoint(hub.log(), hub.cosignatures()).await?;
-    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)], note).into_response())
+    let headers = [(CONTENT_TYPE, "text/plain; charset=utf-8"), (CACHE_CONTROL, NO_STORE)];
+    Ok((headers, [(DIRECTORY_SERIAL_HEADER, directory_serial)], note).into_response())
 }
 
 /// The 404 for a tile the log does not (yet) hold.
