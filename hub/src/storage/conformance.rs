@@ -333,3 +333,30 @@ async fn hubs_with_other_prefixes_do_not_see_each_other_or_foreign_objects() {
     object_store::ObjectStoreExt::put(&raw, &foreign, Bytes::from_static(b"x").into()).await.unwrap();
     assert_eq!(london.list_blobs().await.unwrap(), vec![id]);
 }
+
+#[tokio::test]
+async fn a_survey_counts_what_a_hub_holds_and_fails_on_a_missing_bucket() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = object_store_on(&server, "s3://sealdrop-test/hub", dir.path());
+    let (a, b) = (DropId::random(), DropId::random());
+    upload(&store, &a, b"committed").await;
+    store.promote(&a).await.unwrap();
+    upload(&store, &b, b"arriving").await;
+    let builder = || {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(server.endpoint())
+            .with_region(S3Server::REGION)
+            .with_access_key_id(S3Server::ACCESS_KEY)
+            .with_secret_access_key(S3Server::SECRET_KEY)
+            .with_allow_http(true)
+    };
+    let location = S3Location::parse("s3://sealdrop-test/hub").unwrap();
+    let found = super::object::survey_with(builder(), &location).await.unwrap();
+    assert_eq!(found, super::object::Contents { blobs: 1, uploads: 1 });
+    let missing = S3Location::parse("s3://no-such-bucket/hub").unwrap();
+    let err = super::object::survey_with(builder(), &missing).await.expect_err("a missing bucket was listed");
+    assert!(err.to_string().contains("cannot list"), "{err}");
+    let refused = builder().with_secret_access_key("wrong");
+    assert!(super::object::survey_with(refused, &location).await.is_err(), "wrong credentials were accepted");
+}

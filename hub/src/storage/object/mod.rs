@@ -96,11 +96,7 @@ impl ObjectBlobStore {
     /// Uses `location` through `builder` (which sets the endpoint and
     /// credentials; the bucket is `location`'s), spooling under `data_dir`.
     pub fn with_builder(builder: AmazonS3Builder, location: &S3Location, data_dir: &Path) -> Result<Self, BlobError> {
-        let store = builder.with_bucket_name(&location.bucket).build().map_err(|source| BlobError::ObjectStore {
-            action: "connect to",
-            key: location.to_string(),
-            source,
-        })?;
+        let store = build(builder, location)?;
         let spool = data_dir.join("spool");
         super::blob::create_private_dir(&spool).map_err(|e| BlobError::Io {
             action: "create",
@@ -108,7 +104,7 @@ impl ObjectBlobStore {
             source: e,
         })?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             layout: Layout::new(location),
             spool,
             puts: Arc::new(Semaphore::new(SEGMENT_PUTS)),
@@ -311,30 +307,63 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn list_uploads(&self) -> Result<Vec<DropId>, BlobError> {
-        self.list_drops(&self.layout.uploads()).await
+        list_drops(self.store.as_ref(), &self.layout.uploads()).await
     }
 
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
-        self.list_drops(&self.layout.blobs()).await
+        list_drops(self.store.as_ref(), &self.layout.blobs()).await
     }
 }
 
-impl ObjectBlobStore {
-    /// The drops named by the objects directly under `folder`.
-    async fn list_drops(&self, folder: &object_store::path::Path) -> Result<Vec<DropId>, BlobError> {
-        let listed = self
-            .store
-            .list_with_delimiter(Some(folder))
-            .await
-            .map_err(|source| BlobError::object("list", folder, source))?;
-        let mut ids = Vec::new();
-        for object in listed.objects {
-            match object.location.filename().and_then(|name| name.parse::<DropId>().ok()) {
-                Some(id) => ids.push(id),
-                None => tracing::warn!(key = %object.location, "ignoring an object the hub did not create"),
-            }
-        }
-        ids.sort();
-        Ok(ids)
+/// What an object store holds, as `check-config` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    /// Drops with a stored blob.
+    pub blobs: usize,
+    /// Drops with an upload (finished or cut off).
+    pub uploads: usize,
+}
+
+/// Connects to `location` as [`ObjectBlobStore::open`] does and counts what
+/// is there, changing nothing (not even the spool folder). Gives up after
+/// a few seconds of retries, not the minutes a running hub allows.
+pub async fn survey(location: &S3Location) -> Result<Contents, BlobError> {
+    let retry = object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(10),
+        ..object_store::RetryConfig::default()
+    };
+    survey_with(AmazonS3Builder::from_env().with_retry(retry), location).await
+}
+
+/// [`survey`] through `builder` (which sets the endpoint and credentials).
+pub async fn survey_with(builder: AmazonS3Builder, location: &S3Location) -> Result<Contents, BlobError> {
+    let store = build(builder, location)?;
+    let layout = Layout::new(location);
+    Ok(Contents {
+        blobs: list_drops(store.as_ref(), &layout.blobs()).await?.len(),
+        uploads: list_drops(store.as_ref(), &layout.uploads()).await?.len(),
+    })
+}
+
+fn build(builder: AmazonS3Builder, location: &S3Location) -> Result<Arc<dyn ObjectStore>, BlobError> {
+    match builder.with_bucket_name(&location.bucket).build() {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(source) => Err(BlobError::ObjectStore { action: "connect to", key: location.to_string(), source }),
     }
+}
+
+/// The drops named by the objects directly under `folder`.
+async fn list_drops(store: &dyn ObjectStore, folder: &object_store::path::Path) -> Result<Vec<DropId>, BlobError> {
+    let listed =
+        store.list_with_delimiter(Some(folder)).await.map_err(|source| BlobError::object("list", folder, source))?;
+    let mut ids = Vec::new();
+    for object in listed.objects {
+        match object.location.filename().and_then(|name| name.parse::<DropId>().ok()) {
+            Some(id) => ids.push(id),
+            None => tracing::warn!(key = %object.location, "ignoring an object the hub did not create"),
+        }
+    }
+    ids.sort();
+    Ok(ids)
 }
