@@ -272,9 +272,18 @@ async fn two_continuations_of_one_upload_cannot_overwrite_each_other() {
     second.write(Bytes::from(vec![2u8; 10])).await.unwrap();
     let err = second.finish().await.expect_err("the second continuation wrote over the first");
     assert!(matches!(err, BlobError::ObjectStore { .. }), "{err}");
+    // A continuation whose segment is refused at once stays failed.
+    let mut third = two.append_upload(&id).await.unwrap();
+    let mut fourth = one.append_upload(&id).await.unwrap();
+    third.write(Bytes::from(vec![3u8; SEGMENT])).await.unwrap();
+    assert!(fourth.write(Bytes::from(vec![4u8; SEGMENT])).await.is_err(), "a segment was written twice");
+    assert!(fourth.write(Bytes::from_static(b"more")).await.is_err());
+    assert!(fourth.finish().await.is_err(), "a failed upload finished");
+    third.finish().await.unwrap();
     let held = read_upload(&two, &id).await;
-    assert_eq!(held.len(), SEGMENT + 10);
-    assert_eq!(&held[SEGMENT..], &[1u8; 10]);
+    assert_eq!(held.len(), 2 * SEGMENT + 10);
+    assert_eq!(&held[SEGMENT..SEGMENT + 10], &[1u8; 10]);
+    assert!(held[SEGMENT + 10..].iter().all(|b| *b == 3));
 }
 
 #[tokio::test]

@@ -96,8 +96,10 @@ impl SegmentWriter {
 
     /// Sends the gathered bytes as the next segment, if there are any.
     async fn send_segment(&mut self) -> Result<(), BlobError> {
-        if self.pending_len() == 0 {
-            return Ok(());
+        match &self.pending {
+            Pending::Failed => return Err(self.failed_before()),
+            _ if self.pending_len() == 0 => return Ok(()),
+            _ => {}
         }
         // Waiting here holds the sender back: the bound on memory.
         let _permit = self.puts.acquire().await.map_err(|e| self.spool_error("send", std::io::Error::other(e)))?;
