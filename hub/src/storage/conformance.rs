@@ -329,15 +329,7 @@ async fn hubs_with_other_prefixes_do_not_see_each_other_or_foreign_objects() {
     assert_eq!(leeds.list_blobs().await.unwrap(), vec![]);
     assert!(leeds.open_blob(&id).await.unwrap().is_none());
 
-    let raw = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(server.endpoint())
-        .with_region(S3Server::REGION)
-        .with_access_key_id(S3Server::ACCESS_KEY)
-        .with_secret_access_key(S3Server::SECRET_KEY)
-        .with_allow_http(true)
-        .with_bucket_name(S3Server::BUCKET)
-        .build()
-        .unwrap();
+    let raw = raw_bucket(&server);
     let foreign = object_store::path::Path::from("london/blobs/notes.txt");
     object_store::ObjectStoreExt::put(&raw, &foreign, Bytes::from_static(b"x").into()).await.unwrap();
     assert_eq!(london.list_blobs().await.unwrap(), vec![id]);
@@ -368,4 +360,60 @@ async fn a_survey_counts_what_a_hub_holds_and_fails_on_a_missing_bucket() {
     assert!(err.to_string().contains("cannot list"), "{err}");
     let refused = builder().with_secret_access_key("wrong");
     assert!(super::object::survey_with(refused, &location).await.is_err(), "wrong credentials were accepted");
+}
+
+/// The bucket of `server`, straight.
+fn raw_bucket(server: &S3Server) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(server.endpoint())
+        .with_region(S3Server::REGION)
+        .with_access_key_id(S3Server::ACCESS_KEY)
+        .with_secret_access_key(S3Server::SECRET_KEY)
+        .with_allow_http(true)
+        .with_bucket_name(S3Server::BUCKET)
+        .build()
+        .unwrap()
+}
+
+/// Every key under `prefix` in `server`'s bucket.
+async fn keys_under(server: &S3Server, prefix: &str) -> Vec<String> {
+    use futures_util::TryStreamExt as _;
+    let prefix = object_store::path::Path::from(prefix);
+    let listed: Vec<_> =
+        object_store::ObjectStore::list(&raw_bucket(server), Some(&prefix)).try_collect().await.unwrap();
+    listed.into_iter().map(|meta| meta.location.to_string()).collect()
+}
+
+#[tokio::test]
+async fn nothing_is_left_behind_once_a_drops_upload_and_blob_are_deleted() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = object_store_on(&server, "s3://sealdrop-test/hub", dir.path()).with_segment_size(SEGMENT);
+    let id = DropId::random();
+    // Two generations of upload, a blob, and a third upload beside it.
+    upload(&store, &id, &pattern(0, 2 * SEGMENT + 1)).await;
+    upload(&store, &id, &pattern(0, SEGMENT + 1)).await;
+    store.promote(&id).await.unwrap();
+    upload(&store, &id, &pattern(0, SEGMENT + 2)).await;
+    let keys = keys_under(&server, "hub").await;
+    assert_eq!(keys.len(), 2 + 2 + 2, "a marker, a manifest and two segments for each: {keys:?}");
+
+    // A delete of the blob cut off after its segments went: the manifest
+    // is still listed, and deleting the blob again finishes.
+    let manifest = super::object::Manifest::parse(
+        &object_store::ObjectStoreExt::get(&raw_bucket(&server), &format!("hub/blobs/{id}").as_str().into())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    for key in keys_under(&server, &format!("hub/segments/{id}/{}", manifest.generation)).await {
+        object_store::ObjectStoreExt::delete(&raw_bucket(&server), &key.as_str().into()).await.unwrap();
+    }
+    assert_eq!(store.list_blobs().await.unwrap(), vec![id.clone()]);
+    assert!(store.delete_blob(&id).await.unwrap());
+    assert!(store.delete_upload(&id).await.unwrap());
+    assert_eq!(keys_under(&server, "hub").await, Vec::<String>::new());
 }

@@ -24,6 +24,12 @@
 //! No multipart state lives in the store, and a ranged GET of one segment
 //! serves a download that resumes anywhere.
 //!
+//! Deletes remove a drop's segments first and the marker or manifest that
+//! names them last: a crash mid-way leaves an upload or blob that is still
+//! listed, so the hub's clean-up deletes it again, never segments nothing
+//! names. (Segments of a generation an upload begun again replaced go at
+//! its next delete, which clears every generation but the one kept.)
+//!
 //! Why generations: promotion writes the manifest (one small PUT, atomic in
 //! S3) instead of copying bytes, and an upload begun again writes a new
 //! generation, so it never touches the bytes of a blob or of an upload
@@ -290,9 +296,10 @@ impl BlobStore for ObjectBlobStore {
         if self.manifest(id).await?.is_none() {
             return Ok(false);
         }
-        self.delete(&self.layout.blob(id)).await?;
+        // Bytes first, the manifest last (see the module's doc).
         let upload = self.upload_generation(id).await?;
         self.delete_segments_except(id, upload.as_deref()).await?;
+        self.delete(&self.layout.blob(id)).await?;
         Ok(true)
     }
 
@@ -300,9 +307,9 @@ impl BlobStore for ObjectBlobStore {
         if self.upload_generation(id).await?.is_none() {
             return Ok(false);
         }
-        self.delete(&self.layout.upload(id)).await?;
         let blob = self.manifest(id).await?.map(|m| m.generation);
         self.delete_segments_except(id, blob.as_deref()).await?;
+        self.delete(&self.layout.upload(id)).await?;
         Ok(true)
     }
 
