@@ -417,3 +417,22 @@ async fn nothing_is_left_behind_once_a_drops_upload_and_blob_are_deleted() {
     assert!(store.delete_upload(&id).await.unwrap());
     assert_eq!(keys_under(&server, "hub").await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_marker_or_manifest_the_hub_did_not_write_is_refused_not_followed() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = object_store_on(&server, "s3://sealdrop-test/hub", dir.path());
+    let id = DropId::random();
+    let raw = raw_bucket(&server);
+    let put = |key: String, body: &'static [u8]| {
+        let raw = &raw;
+        async move { object_store::ObjectStoreExt::put(raw, &key.as_str().into(), body.into()).await.unwrap() }
+    };
+    put(format!("hub/uploads/{id}"), b"../../blobs").await;
+    put(format!("hub/blobs/{id}"), br#"{"generation":"x/../y","segments":[5]}"#).await;
+    for err in [store.upload_len(&id).await.err(), store.promote(&id).await.err(), store.open_blob(&id).await.err()] {
+        let err = err.expect("a foreign marker or manifest was used");
+        assert!(err.to_string().contains("is not an upload generation"), "{err}");
+    }
+}

@@ -129,6 +129,16 @@ pub(super) fn new_generation() -> String {
     hex::encode(bytes)
 }
 
+/// Refuses a generation this store does not make (128 bits in hex), read
+/// from a marker or manifest: it becomes part of keys.
+pub(super) fn check_generation(generation: &str) -> Result<(), String> {
+    if generation.len() == 32 && generation.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!("`{generation}` is not an upload generation"))
+    }
+}
+
 /// A stored blob: which generation's segments hold it, and their sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,9 +159,7 @@ impl Manifest {
     /// makes (it becomes part of keys).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let manifest: Self = serde_json::from_slice(body).map_err(|e| format!("not a blob manifest: {e}"))?;
-        if manifest.generation.len() != 32 || !manifest.generation.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("`{}` is not a generation", manifest.generation));
-        }
+        check_generation(&manifest.generation)?;
         Ok(manifest)
     }
 }

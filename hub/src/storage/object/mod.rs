@@ -129,18 +129,17 @@ impl ObjectBlobStore {
     /// The generation of a drop's upload, or `None` if it has none.
     async fn upload_generation(&self, id: &DropId) -> Result<Option<String>, BlobError> {
         let key = self.layout.upload(id);
-        Ok(self.get_small(&key).await?.map(|body| String::from_utf8_lossy(&body).into_owned()))
+        let Some(body) = self.get_small(&key).await? else { return Ok(None) };
+        let generation = String::from_utf8_lossy(&body).into_owned();
+        layout::check_generation(&generation).map_err(|why| corrupt(&key, why))?;
+        Ok(Some(generation))
     }
 
     /// A drop's blob manifest, or `None` if it has no blob.
     async fn manifest(&self, id: &DropId) -> Result<Option<Manifest>, BlobError> {
         let key = self.layout.blob(id);
         let Some(body) = self.get_small(&key).await? else { return Ok(None) };
-        Manifest::parse(&body).map(Some).map_err(|why| BlobError::ObjectStore {
-            action: "read",
-            key: key.to_string(),
-            source: object_store::Error::Generic { store: "manifest", source: why.into() },
-        })
+        Manifest::parse(&body).map(Some).map_err(|why| corrupt(&key, why))
     }
 
     /// The whole body of a small object (a marker or a manifest), or `None`
@@ -320,6 +319,11 @@ impl BlobStore for ObjectBlobStore {
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
         list_drops(self.store.as_ref(), &self.layout.blobs()).await
     }
+}
+
+/// A marker or manifest that this store did not write.
+fn corrupt(key: &object_store::path::Path, why: String) -> BlobError {
+    BlobError::object("read", key, object_store::Error::Generic { store: "sealdrop", source: why.into() })
 }
 
 /// What an object store holds, as `check-config` reports it.
