@@ -2,12 +2,13 @@
 //! starts: what the settings point to, changing nothing. The data
 //! directory is an initialised hub's, with a private log key; the TLS
 //! certificate and key parse, belong together and would be accepted by
-//! clients (see [`crate::tls_cert::inspect`]). Every problem is returned,
-//! one line each, with a stable code.
+//! clients (see [`crate::tls_cert::inspect`]); an object store named by
+//! `blobs` answers, and its bucket lists. Every problem is returned, one
+//! line each, with a stable code.
 
 use sealdrop_proto::error_code::ErrorCode;
 
-use crate::config::ServeSettings;
+use crate::config::{BlobsLocation, ServeSettings};
 pub use crate::tls_cert::Problem;
 
 /// What [`check`] found usable, for printing.
@@ -15,6 +16,9 @@ pub use crate::tls_cert::Problem;
 pub struct CheckReport {
     /// The hub's log verifier key, read from the data directory.
     pub log_verifier: String,
+    /// Where ciphertexts are kept and, for an object store, what it holds:
+    /// proof that it was reached with the credentials given.
+    pub blobs: String,
 }
 
 /// Checks the data directory and the TLS files of `settings` at `now`;
@@ -29,10 +33,40 @@ pub fn check(settings: &ServeSettings, now: jiff::Timestamp) -> Result<CheckRepo
         }
     };
     problems.extend(tls_problems(settings, now));
-    match log_verifier {
-        Some(log_verifier) if problems.is_empty() => Ok(CheckReport { log_verifier }),
+    let blobs = match blobs(&settings.blobs) {
+        Ok(found) => Some(found),
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    match (log_verifier, blobs) {
+        (Some(log_verifier), Some(blobs)) if problems.is_empty() => Ok(CheckReport { log_verifier, blobs }),
         _ => Err(problems),
     }
+}
+
+/// Where ciphertexts are kept, as a phrase; an object store is connected
+/// to and its contents counted, changing nothing.
+pub fn blobs(location: &BlobsLocation) -> Result<String, Problem> {
+    let BlobsLocation::S3(s3) = location else { return Ok("in the data directory".to_owned()) };
+    let problem = |why: String| {
+        // An S3 error may quote a response body over several lines.
+        let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        Problem::new(
+            ErrorCode::BlobStore,
+            format!(
+                "blobs = \"{s3}\": {why}; check the bucket exists and AWS_ENDPOINT_URL, AWS_REGION, \
+                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"
+            ),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| problem(format!("cannot start the async runtime: {e}")))?;
+    let found = runtime.block_on(crate::storage::object::survey(s3)).map_err(|e| problem(e.to_string()))?;
+    Ok(format!("in {s3}, which holds {} blobs and {} uploads", found.blobs, found.uploads))
 }
 
 /// The problems of the TLS files of `settings` at `now` (none without TLS).

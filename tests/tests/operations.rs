@@ -119,6 +119,44 @@ fn assert_error_lines(stderr: &str, needles: &[&str]) {
 }
 
 #[test]
+fn check_config_reaches_the_object_store_that_blobs_names_and_serve_refuses_it_until_wired() {
+    let data = Hub::init_data();
+    let s3 = sealdrop_testservers::S3Server::start();
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = data.path().to_str().unwrap();
+    let (ok, stdout, stderr) = check_config(&["--data", dir, "--blobs", "s3://sealdrop-test/hub/"], &env);
+    assert!(ok, "{stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("blobs = \"s3://sealdrop-test/hub\"") && l.ends_with("# --blobs")));
+    assert!(
+        stdout.contains("ciphertexts are kept in s3://sealdrop-test/hub, which holds 0 blobs and 0 uploads"),
+        "{stdout}"
+    );
+    assert!(!data.path().join("spool").exists(), "check-config changed the data directory");
+    let (ok, stdout, _) = check_config(&["--data", dir], &env);
+    assert!(ok && stdout.contains("ciphertexts are kept in the data directory"), "{stdout}");
+
+    // No such bucket, and wrong credentials: one line each, with its code.
+    let (ok, _, stderr) = check_config(&["--data", dir, "--blobs", "s3://no-such-bucket"], &env);
+    assert!(!ok);
+    assert_error_lines(&stderr, &["error[blob_store]: blobs = \"s3://no-such-bucket\": cannot list"]);
+    let mut wrong = env.clone();
+    wrong.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret"));
+    let (ok, _, stderr) = check_config(&["--data", dir, "--blobs", "s3://sealdrop-test"], &wrong);
+    assert!(!ok);
+    assert_error_lines(&stderr, &["error[blob_store]: blobs = \"s3://sealdrop-test\""]);
+
+    // serve keeps ciphertexts in the data directory until the object store
+    // is wired into it, so it refuses the setting instead of ignoring it.
+    let mut serve = hub_command();
+    serve.args(["serve", "--data", dir, "--listen", "127.0.0.1:0", "--blobs", "s3://sealdrop-test"]).envs(env);
+    let out = serve.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("blobs = \"s3://sealdrop-test\": this build of serve keeps ciphertexts only"), "{stderr}");
+}
+
+#[test]
 fn check_config_prints_the_effective_settings_or_every_problem() {
     let data = Hub::init_data();
     let tls = TestTls::new();
@@ -587,6 +625,6 @@ fn sealdrop_hub_keys() -> Vec<String> {
         .filter(|l| !l.starts_with("# the configuration"))
         .map(|l| l.trim_start_matches("# ").split([' ', '=']).next().unwrap().to_owned())
         .collect();
-    assert_eq!(keys.len(), 24, "{stdout}");
+    assert_eq!(keys.len(), 25, "{stdout}");
     keys
 }

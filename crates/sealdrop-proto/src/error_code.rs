@@ -239,6 +239,10 @@ error_codes! {
     /// `sealdrop-hub serve`: the data directory's lock file cannot be
     /// opened or locked: check the directory's owner and permissions (exit 1).
     DataDirLock = "data_dir_lock" => None, Other;
+    /// `sealdrop-hub check-config`: the object store that `blobs` names
+    /// cannot be used (unreachable, no such bucket, refused credentials):
+    /// check the bucket and the `AWS_*` settings (exit 1).
+    BlobStore = "blob_store" => None, Other;
     /// `sealdrop-hub tls self-signed`: the certificate or key file exists
     /// already and is not overwritten: choose another file or remove it (exit 1).
     FileExists = "file_exists" => None, Other;

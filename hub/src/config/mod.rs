@@ -65,6 +65,9 @@ const fn key(name: &'static str, env: &'static str, flag: &'static str, is_path:
 
 /// The data directory.
 pub const DATA: Key = key("data", "SEALDROP_HUB_DATA", "--data", true);
+/// Where ciphertexts are kept: files in the data directory, or an
+/// S3-compatible object store.
+pub const BLOBS: Key = key("blobs", "SEALDROP_HUB_BLOBS", "--blobs", false);
 /// The API's listen address.
 pub const LISTEN: Key = key("listen", "SEALDROP_HUB_LISTEN", "--listen", false);
 /// The TLS certificate chain (PEM).
@@ -134,8 +137,9 @@ pub const RATE_LIMIT_LOOPBACK: Key =
 pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 24] = [
+pub const KEYS: [Key; 25] = [
     DATA,
+    BLOBS,
     LISTEN,
     TLS_CERT,
     TLS_KEY,
@@ -181,6 +185,42 @@ impl LogFormat {
     }
 }
 
+/// Where the hub keeps ciphertexts (`blobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BlobsLocation {
+    /// `files`: in the data directory (small ones in its database), the
+    /// embedded default that needs no server.
+    #[default]
+    Files,
+    /// `s3://bucket/prefix`: in an S3-compatible object store, so several
+    /// instances can share them; the endpoint, region and credentials come
+    /// the standard AWS ways (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, instance roles).
+    S3(crate::storage::S3Location),
+}
+
+impl BlobsLocation {
+    /// Parses `files` or `s3://bucket/prefix`; the error says what is expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "files" => Ok(Self::Files),
+            s3 if s3.starts_with("s3://") => crate::storage::S3Location::parse(s3).map(Self::S3),
+            _ => Err("give `files` (the default: in the data directory) or s3://BUCKET/PREFIX (an S3-compatible \
+                      object store; endpoint and credentials from the AWS_* variables)"
+                .to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobsLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Files => f.write_str("files"),
+            Self::S3(location) => location.fmt(f),
+        }
+    }
+}
+
 /// The TLS certificate and key files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -195,6 +235,9 @@ pub struct TlsFiles {
 pub struct ServeSettings {
     /// The hub's data directory (made by `sealdrop-hub init`).
     pub data: PathBuf,
+    /// Where ciphertexts are kept: in the data directory, or in an object
+    /// store that several instances share.
+    pub blobs: BlobsLocation,
     /// Where the API listens.
     pub listen: SocketAddr,
     /// TLS in the hub itself; `None` serves plain HTTP (behind a TLS

@@ -37,6 +37,7 @@ impl Sources {
             })
         };
         let data = field(DATA);
+        let blobs = field(BLOBS);
         let listen = field(LISTEN);
         let tls_cert = field(TLS_CERT);
         let tls_key = field(TLS_KEY);
@@ -68,6 +69,7 @@ impl Sources {
                 DATA.name, DATA.env, DATA.flag
             )));
         }
+        let blobs = parse(BLOBS, blobs, &mut errors);
         let listen = parse(LISTEN, listen, &mut errors);
         let tls_cert = parse(TLS_CERT, tls_cert, &mut errors);
         let tls_key = parse(TLS_KEY, tls_key, &mut errors);
@@ -134,6 +136,10 @@ impl Sources {
             data: match data {
                 Some(Value::Path(p)) => p,
                 _ => PathBuf::new(),
+            },
+            blobs: match blobs {
+                Some(Value::Blobs(b)) => b,
+                _ => BlobsLocation::default(),
             },
             listen,
             tls,
@@ -231,6 +237,7 @@ impl Resolved {
         for k in KEYS {
             let value = match k.name {
                 "data" => Some(path(&s.data)),
+                "blobs" => Some(toml_string(&s.blobs.to_string())),
                 "listen" => Some(toml_string(&s.listen.to_string())),
                 "tls_cert" => s.tls.as_ref().map(|t| path(&t.cert)),
                 "tls_key" => s.tls.as_ref().map(|t| path(&t.key)),

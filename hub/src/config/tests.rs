@@ -71,6 +71,39 @@ fn defaults() {
     assert!(s.trusted_proxies.is_empty());
     assert_eq!(s.connections, ConnectionLimits { total: 512, per_address: 64 });
     assert_eq!(s.quotas, Quotas { held_bytes: 128 << 30, open_uploads: 16 });
+    assert_eq!(s.blobs, BlobsLocation::Files, "the embedded default needs no server");
+}
+
+#[test]
+fn blobs_go_to_files_or_an_s3_bucket_and_prefix() {
+    let r = sources(&[], &[], &[("data", "d"), ("blobs", "s3://council-hub/london/")]).resolve().unwrap();
+    let location = crate::storage::S3Location { bucket: "council-hub".into(), prefix: "london".into() };
+    assert_eq!(r.settings.blobs, BlobsLocation::S3(location));
+    let text = r.describe();
+    assert!(
+        text.lines().any(|l| l.starts_with("blobs = \"s3://council-hub/london\"") && l.ends_with("key `blobs`")),
+        "{text}"
+    );
+    let reparsed = parse_file(&text, Path::new("/etc/sealdrop/hub.toml")).unwrap();
+    assert_eq!(reparsed["blobs"], "s3://council-hub/london");
+    let r = sources(&[("blobs", "files")], &[("blobs", "s3://council-hub")], &[("data", "d")]).resolve().unwrap();
+    assert_eq!((&r.settings.blobs, &r.origins["blobs"]), (&BlobsLocation::Files, &Source::Flag));
+    assert!(r.describe().lines().any(|l| l.starts_with("blobs = \"files\"") && l.ends_with("# --blobs")));
+
+    let text = messages(
+        sources(&[], &[("blobs", "s3://Council_Hub")], &[("data", "d"), ("blobs", "/srv/blobs")])
+            .resolve()
+            .unwrap_err(),
+    );
+    assert_eq!(text.lines().count(), 1, "the environment's value is the one used: {text}");
+    assert!(
+        text.contains("SEALDROP_HUB_BLOBS = \"s3://Council_Hub\" is not valid: `Council_Hub` is not a bucket"),
+        "{text}"
+    );
+    let text = messages(sources(&[("blobs", "/srv/blobs")], &[], &[("data", "d")]).resolve().unwrap_err());
+    assert!(text.contains("--blobs = \"/srv/blobs\" is not valid: give `files`"), "{text}");
+    let text = messages(sources(&[("blobs", "s3://hub/a//b")], &[], &[("data", "d")]).resolve().unwrap_err());
+    assert!(text.contains("is not a prefix"), "{text}");
 }
 
 #[test]

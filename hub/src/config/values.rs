@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Key, LogFormat};
+use super::{BlobsLocation, Key, LogFormat};
 use crate::api::log_access::LogAccess;
 use crate::client_addr::TrustedProxies;
 use crate::hub::MAX_UPLOAD_RESUME_WINDOW;
@@ -24,6 +24,7 @@ pub(super) enum Value {
     Loopback(Loopback),
     LogAccess(LogAccess),
     Proxies(TrustedProxies),
+    Blobs(BlobsLocation),
 }
 
 /// Parses one setting's text; the error says what is expected.
@@ -37,6 +38,7 @@ pub(super) fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
                 Ok(Value::Path(PathBuf::from(text)))
             }
         }
+        "blobs" => BlobsLocation::parse(text).map(Value::Blobs),
         "listen" | "metrics_listen" => text
             .parse()
             .map(Value::Addr)

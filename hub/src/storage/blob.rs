@@ -1,5 +1,6 @@
 //! Where ciphertext bytes live, behind a narrow interface so an object store
-//! (S3) can replace the local file system later without touching handlers.
+//! (S3, see `storage::object`) can replace the local file system without
+//! touching handlers.
 //!
 //! A drop's bytes go through two stages: an *upload* that is being written
 //! (and may be replaced or abandoned), and a *blob* that the sender committed
@@ -35,11 +36,23 @@ pub enum BlobError {
         #[source]
         source: Box<super::MetaError>,
     },
+    /// An object of the S3-compatible store (see `storage::object`).
+    #[error("cannot {action} {key} in the object store: {source}")]
+    ObjectStore {
+        action: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
 }
 
 impl BlobError {
     fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         Self::Io { action, path: path.to_owned(), source }
+    }
+
+    pub(super) fn object(action: &'static str, key: &object_store::path::Path, source: object_store::Error) -> Self {
+        Self::ObjectStore { action, key: key.to_string(), source }
     }
 
     /// Whether the failure was a full disk, which the API reports as 507 so
@@ -50,7 +63,8 @@ impl BlobError {
                 source.kind() == ErrorKind::StorageFull || source.kind() == ErrorKind::QuotaExceeded
             }
             Self::Database { source, .. } => source.is_storage_full(),
-            Self::NoUpload(_) => false,
+            // S3 refuses nothing for space; a quota a store enforces is its own error.
+            Self::NoUpload(_) | Self::ObjectStore { .. } => false,
         }
     }
 }
@@ -160,7 +174,7 @@ impl FsBlobStore {
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -2,13 +2,17 @@
 //! ciphertext bytes, and for everything else one trait per area
 //! ([`SettingsStore`], [`DirectoryStore`], [`DropStore`], [`NonceStore`],
 //! [`LogStore`], [`CosignatureStore`]), all async. The hub holds one handle
-//! per trait ([`Stores`]), so other back ends (S3, PostgreSQL) can be added
-//! later, each for the areas it suits, without touching services or handlers.
+//! per trait ([`Stores`]), so other back ends can be added, each for the
+//! areas it suits, without touching services or handlers:
+//! [`ObjectBlobStore`] keeps blobs in an S3-compatible object store.
 
 pub mod blob;
+#[cfg(test)]
+mod conformance;
 mod direct;
 pub mod group_sync;
 pub mod meta;
+pub mod object;
 pub mod scrub;
 pub mod sqlite;
 mod stores;
@@ -16,6 +20,7 @@ pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
+pub use object::{ObjectBlobStore, S3Location};
 pub use sqlite::SqliteMetaStore;
 pub use stores::Stores;
 pub use tiered::TieredBlobStore;

@@ -147,6 +147,9 @@ pub(crate) struct ServeArgs {
     /// The hub's data directory, made by `init` [data] [env: SEALDROP_HUB_DATA].
     #[arg(long, value_name = "DIR")]
     data: Option<String>,
+    /// Where ciphertexts are kept: `files` (in the data directory) or s3://BUCKET/PREFIX (an S3-compatible object store several instances share; endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) [blobs] [env: SEALDROP_HUB_BLOBS] [default: files].
+    #[arg(long, value_name = "files|s3://BUCKET/PREFIX")]
+    blobs: Option<String>,
     /// Address the API listens on [listen] [env: SEALDROP_HUB_LISTEN] [default: 127.0.0.1:8443].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -224,6 +227,7 @@ impl ServeArgs {
         use config::*;
         let flags = flag_layer(&[
             (DATA, self.data.clone()),
+            (BLOBS, self.blobs.clone()),
             (LISTEN, self.listen.clone()),
             (TLS_CERT, self.tls_cert.clone()),
             (TLS_KEY, self.tls_key.clone()),

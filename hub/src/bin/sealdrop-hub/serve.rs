@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use sealdrop_hub::check_config;
-use sealdrop_hub::config::ServeSettings;
+use sealdrop_hub::config::{BlobsLocation, ServeSettings};
 use sealdrop_hub::{Hub, HubConfig, ServeOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
 use sealdrop_proto::error_code::ErrorCode;
@@ -17,7 +17,10 @@ pub(crate) fn check_config(args: &ServeArgs) -> Result<(), Vec<Failure>> {
     let report = check_config::check(&resolved.settings, clock_from_env().now())
         .map_err(|problems| problems.into_iter().map(Failure::from).collect::<Vec<_>>())?;
     print!("{}", resolved.describe());
-    println!("# the configuration is usable; the hub's log verifier key is {}", report.log_verifier);
+    println!(
+        "# the configuration is usable; the hub's log verifier key is {}; ciphertexts are kept {}",
+        report.log_verifier, report.blobs
+    );
     Ok(())
 }
 
@@ -37,6 +40,15 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
     if let Some(armed) = sealdrop_hub::failpoint::armed().map_err(|e| vec![Failure::from(e)])? {
         let env = sealdrop_hub::failpoint::ENV;
         tracing::warn!(point = armed.point, hit = armed.on_hit, "{env} is set: the hub aborts at this test fail point");
+    }
+    // Parsed and checked, but `Hub::open` keeps ciphertexts in the data
+    // directory until the object store is wired into it: refuse rather
+    // than put them somewhere the operator did not ask for.
+    if let BlobsLocation::S3(location) = &settings.blobs {
+        return Err(vec![Failure::from(format!(
+            "blobs = \"{location}\": this build of serve keeps ciphertexts only in the data directory; \
+             remove the setting (or set it to `files`)"
+        ))]);
     }
     let clock = clock_from_env();
     // Checked before anything else, as check-config checks them, so a
