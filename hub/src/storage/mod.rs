@@ -10,9 +10,13 @@ pub mod blob;
 #[cfg(test)]
 mod conformance;
 mod direct;
+mod frontier;
 pub mod group_sync;
 pub mod meta;
+#[cfg(test)]
+mod meta_conformance;
 pub mod object;
+pub mod postgres;
 pub mod scrub;
 pub mod sqlite;
 mod stores;

@@ -11,9 +11,9 @@ use sealdrop_proto::keys::NoteSigningKey;
 use super::SqliteMetaStore;
 use super::schema::MIGRATIONS;
 use crate::storage::meta::{
-    AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CosignatureStore, CreateOutcome, DirectoryStore,
-    DropStore, EndOutcome, EndRecord, FetchOutcome, FetchRecord, LogStore, MetaError, NewDrop, NonceStore,
-    SettingsStore, StoredDirectory, SweepItem,
+    AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CreateOutcome, DirectoryStore, DropStore,
+    EndOutcome, EndRecord, FetchOutcome, FetchRecord, LogStore, MetaError, NewDrop, SettingsStore, StoredDirectory,
+    SweepItem,
 };
 
 fn store() -> SqliteMetaStore {
@@ -155,25 +155,6 @@ async fn assert_checkpointed(s: &SqliteMetaStore) -> u64 {
     assert_eq!(s.recompute_log().await.unwrap(), (size, cp.root));
     assert_eq!(s.checkpoint(size).await.unwrap(), Some(latest.note));
     size
-}
-
-#[tokio::test]
-async fn settings_and_directories() {
-    let s = store();
-    assert_eq!(s.setting("origin").await.unwrap(), None);
-    s.set_setting("origin", "a").await.unwrap();
-    s.set_setting("origin", "b").await.unwrap();
-    assert_eq!(s.setting("origin").await.unwrap().as_deref(), Some("b"));
-    assert_eq!(s.current_directory().await.unwrap(), None);
-    let (d1, d2) = (directory(1), directory(2));
-    assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", Box::new(key().clone())).await.unwrap(), 0);
-    assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", Box::new(key().clone())).await.unwrap(), 1);
-    assert_eq!(s.current_directory().await.unwrap(), Some(d2.clone()));
-    assert_eq!(s.directory(1).await.unwrap(), Some(d1));
-    assert_eq!(s.directory(3).await.unwrap(), None);
-    assert!(s.insert_directory(&d2, b"{\"d\":3}", Box::new(key().clone())).await.is_err(), "a serial is stored once");
-    assert_eq!(entries(&s).await, ["{\"d\":2}", "{\"d\":1}"], "the refused directory left no entry");
-    assert_eq!(assert_checkpointed(&s).await, 2);
 }
 
 #[tokio::test]
@@ -413,49 +394,6 @@ async fn a_failed_append_rolls_back_the_state_change() {
     assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_ok());
     assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_err());
     assert_eq!(assert_checkpointed(&s).await, 3);
-}
-
-#[tokio::test]
-async fn cosignatures_are_per_checkpoint_and_witness() {
-    let s = store();
-    s.append_log(&[b"a".to_vec()], Box::new(key().clone())).await.unwrap();
-    s.append_log(&[b"b".to_vec(), b"c".to_vec()], Box::new(key().clone())).await.unwrap();
-    assert!(!s.put_cosignature(2, "w1", "line").await.unwrap(), "no checkpoint of size 2");
-    assert!(s.put_cosignature(3, "w2", "second\n").await.unwrap());
-    assert!(s.put_cosignature(3, "w1", "old\n").await.unwrap());
-    assert!(s.put_cosignature(3, "w1", "new\n").await.unwrap());
-    assert!(s.put_cosignature(1, "w1", "one\n").await.unwrap());
-    assert_eq!(s.cosignatures(3).await.unwrap(), ["new\n", "second\n"]);
-    assert_eq!(s.cosignatures(1).await.unwrap(), ["one\n"]);
-    assert!(s.cosignatures(2).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn log_reads() {
-    let s = store();
-    assert_eq!(s.recompute_log().await.unwrap(), (0, tlog_tiles::EMPTY_HASH));
-    let all: Vec<Vec<u8>> = (0..10).map(|i| vec![i]).collect();
-    assert_eq!(s.append_log(&all[..4], Box::new(key().clone())).await.unwrap(), 0);
-    assert_eq!(s.append_log(&all[4..], Box::new(key().clone())).await.unwrap(), 4);
-    assert_eq!(s.log_entries(0, 100).await.unwrap(), all);
-    assert_eq!(s.log_entries(8, 100).await.unwrap(), &all[8..]);
-    assert_eq!(s.log_entries(3, 2).await.unwrap(), &all[3..5]);
-    assert!(s.log_entries(10, 1).await.unwrap().is_empty());
-    let leaf = tlog_tiles::stored_hash_index(0, 9);
-    assert_eq!(s.log_hashes(&[leaf]).await.unwrap(), [tlog_tiles::record_hash(&all[9])]);
-    assert!(matches!(s.log_hashes(&[leaf + 100]).await, Err(MetaError::LogInconsistent(_))));
-    assert_eq!(assert_checkpointed(&s).await, 10);
-    assert!(s.checkpoint(4).await.unwrap().is_some() && s.checkpoint(5).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn nonces_are_single_use_and_purged() {
-    let s = store();
-    assert!(s.insert_nonce("camden/a", "n1", 100).await.unwrap());
-    assert!(!s.insert_nonce("camden/a", "n1", 101).await.unwrap());
-    assert!(s.insert_nonce("camden/b", "n1", 101).await.unwrap(), "nonces are per key");
-    assert_eq!(s.purge_nonces(101).await.unwrap(), 1);
-    assert!(s.insert_nonce("camden/a", "n1", 102).await.unwrap());
 }
 
 #[tokio::test]
