@@ -16,11 +16,13 @@
 //! rather than falling back.
 //!
 //! Each store trait is implemented in its own module (settings, nonces,
-//! directory, log); this one holds the pool.
+//! directory, drops, log); this one holds the pool.
 
 mod directory;
+mod drops;
 mod log;
 mod nonces;
+mod rows;
 mod schema;
 mod settings;
 #[cfg(test)]
@@ -84,4 +86,11 @@ fn to_i64(n: u64, what: &str) -> Result<i64, MetaError> {
 
 fn to_u64(n: i64, what: &str) -> Result<u64, MetaError> {
     u64::try_from(n).map_err(|_| MetaError::Corrupt(format!("stored {what} {n} is negative")))
+}
+
+fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T, MetaError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| MetaError::Corrupt(format!("stored {what}: {e}")))
 }

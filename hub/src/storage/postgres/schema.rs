@@ -41,7 +41,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE settings (
         deleted BIGINT,
         upload_active BIGINT,
         commit_index BIGINT,
-        end_index BIGINT
+        end_index BIGINT,
+        -- The order drops were stored in (SQLite's rowid), which `sent`
+        -- lists drops created in the same second by.
+        stored BIGINT GENERATED ALWAYS AS IDENTITY
     );
     CREATE INDEX drops_by_sender ON drops (sender, created);
     CREATE UNIQUE INDEX drops_by_idempotency_key ON drops (sender, idempotency_key)

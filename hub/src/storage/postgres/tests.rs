@@ -6,7 +6,15 @@ use std::collections::BTreeSet;
 
 use super::PgMetaStore;
 use crate::storage::meta::{LogStore, MetaError};
-use crate::storage::meta_conformance::{assert_checkpointed, key, postgres_url};
+use sealdrop_proto::ids::DropId;
+
+use sealdrop_proto::api::DropState;
+
+use crate::storage::meta::{CreateOutcome, DropStore, EndOutcome, FetchOutcome};
+use crate::storage::meta_conformance::fixtures::{
+    assert_checkpointed, commit_record, digest, end, entries, fetch, key, keyed_drop, new_drop, party,
+};
+use crate::storage::meta_conformance::{drops, postgres_url};
 
 async fn schema_version(store: &PgMetaStore) -> i32 {
     store.client().await.unwrap().query_one("SELECT version FROM schema_version", &[]).await.unwrap().get(0)
@@ -126,4 +134,90 @@ async fn append_refuses_a_log_whose_checkpoint_does_not_match_its_entries() {
             store.client().await.unwrap().query_one("SELECT count(*) FROM log_entries", &[]).await.unwrap().get(0);
         assert!(stored <= 2, "{sql}: nothing was appended");
     }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_keeps_one_drop_per_party() {
+    let s = PgMetaStore::connect(&postgres_url().await).await.unwrap();
+    let replaced = drops::an_idempotency_key_keeps_one_drop_per_party(&s).await;
+    let client = s.client().await.unwrap();
+    let orphans: i64 = client
+        .query_one("SELECT count(*) FROM drop_recipients WHERE drop_id = $1", &[&replaced.as_str()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0, "the replaced drop's recipients are gone too");
+
+    // The unique index holds even against a writer that skips the lookup.
+    let dup = client
+        .execute(
+            "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
+             VALUES ($1, 'camden', 'data-team', 'inner-fsm', 1, 2, 'open', $2)",
+            &[&DropId::random().as_str(), &"a".repeat(64)],
+        )
+        .await;
+    assert!(dup.is_err(), "{dup:?}");
+}
+
+/// One drop's steps taken at once on two instances: one commit wins, and
+/// fetches racing a recall are either logged before its deletion or
+/// refused, never logged after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drop_changed_on_two_instances_at_once_changes_once() {
+    let url = postgres_url().await;
+    let (a, b) = (PgMetaStore::connect(&url).await.unwrap(), PgMetaStore::connect(&url).await.unwrap());
+    let d = new_drop(&["islington"]);
+    a.create_drop(&d).await.unwrap();
+    assert!(b.set_upload(&d.id, Some(&digest("a", 10)), 2000).await.unwrap());
+    let record = commit_record("data-team");
+    let (on_a, on_b) = tokio::join!(
+        a.commit_drop(&d.id, &record, Box::new(key().clone())),
+        b.commit_drop(&d.id, &record, Box::new(key().clone()))
+    );
+    let mut won: Vec<u64> = [on_a.unwrap(), on_b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(won.pop(), Some(0), "exactly one commit, logged once");
+    assert!(won.is_empty());
+
+    let fetches = (0..4).map(|n| {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let id = d.id.clone();
+        tokio::spawn(async move { store.record_fetch(&id, &fetch("islington", 2500), Box::new(key().clone())).await })
+    });
+    let fetches: Vec<_> = fetches.collect();
+    let recall = end(DropState::Recalled, 2600, true);
+    let ended = b.end_drop(&d.id, &recall, Box::new(key().clone())).await.unwrap();
+    let EndOutcome::Ended { log_index } = ended else { panic!("the recall was refused: {ended:?}") };
+    for task in fetches {
+        match task.await.unwrap().unwrap() {
+            FetchOutcome::Recorded { log_index: at } => assert!(at < log_index, "a fetch logged after the recall"),
+            FetchOutcome::NotCommitted => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let log = entries(&a).await;
+    assert_eq!(log.len() as u64, log_index + 1, "the recall's entry is the log's last");
+    assert_eq!(log.last().map(String::as_str), Some("{\"end\":1}"));
+    let rec = a.drop_record(&d.id).await.unwrap().unwrap();
+    assert_eq!(rec.state, DropState::Recalled);
+    // The commit, then the logged fetches, then the recall.
+    assert_eq!(rec.recipients[0].downloads, log_index - 1, "every logged fetch counted");
+    assert_checkpointed(&b).await;
+}
+
+/// Creates with one new idempotency key on two instances at once: one drop
+/// is kept and neither create fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_with_one_idempotency_key_keep_one_drop() {
+    let url = postgres_url().await;
+    let (a, b) = (PgMetaStore::connect(&url).await.unwrap(), PgMetaStore::connect(&url).await.unwrap());
+    for round in 0..10 {
+        let key = format!("{round:x}");
+        let (first, second) = (keyed_drop("camden", &key), keyed_drop("camden", &key));
+        let (on_a, on_b) = tokio::join!(a.create_drop(&first), b.create_drop(&second));
+        let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
+        assert!(matches!(on_a, CreateOutcome::Created { .. }) && matches!(on_b, CreateOutcome::Created { .. }));
+        let kept = a.drop_by_idempotency_key(&party("camden"), &key.repeat(64)).await.unwrap().unwrap();
+        assert!(kept.id == first.id || kept.id == second.id);
+    }
+    assert_eq!(a.sent(&party("camden"), None).await.unwrap().len(), 10, "one drop per key");
 }

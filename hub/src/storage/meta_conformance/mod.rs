@@ -3,26 +3,27 @@
 //! the test binary, a fresh database per test). What only one store
 //! promises is tested beside it (`sqlite/tests.rs`, `postgres/tests.rs`).
 //!
-//! Covers the traits both stores implement: settings, nonces,
-//! cosignatures, directories and the log. `DropStore`'s tests are still
-//! SQLite's own until PostgreSQL implements it.
+//! Covers every trait of both stores: settings, nonces, cosignatures,
+//! directories and the log here, drops in [`drops`].
 
-use std::sync::OnceLock;
+pub(super) mod drops;
+pub(super) mod fixtures;
 
-use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_testservers::PgCluster;
 
-use super::meta::{CosignatureStore, DirectoryStore, LogStore, MetaError, NonceStore, SettingsStore, StoredDirectory};
+use self::drops::*;
+use self::fixtures::{assert_checkpointed, directory, entries, key};
+use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 use super::postgres::PgMetaStore;
 use super::sqlite::SqliteMetaStore;
 
 /// The traits under test, as one object.
 pub(super) trait MetaUnderTest:
-    SettingsStore + NonceStore + CosignatureStore + DirectoryStore + LogStore
+    SettingsStore + NonceStore + CosignatureStore + DirectoryStore + LogStore + DropStore
 {
 }
 
-impl<T: SettingsStore + NonceStore + CosignatureStore + DirectoryStore + LogStore> MetaUnderTest for T {}
+impl<T: SettingsStore + NonceStore + CosignatureStore + DirectoryStore + LogStore + DropStore> MetaUnderTest for T {}
 
 fn sqlite() -> Box<dyn MetaUnderTest> {
     Box::new(SqliteMetaStore::open_in_memory().unwrap())
@@ -35,32 +36,6 @@ pub(super) async fn postgres_url() -> String {
 
 async fn postgres() -> Box<dyn MetaUnderTest> {
     Box::new(PgMetaStore::connect(&postgres_url().await).await.unwrap())
-}
-
-/// The log key every test store signs with.
-pub(super) fn key() -> &'static NoteSigningKey {
-    static KEY: OnceLock<NoteSigningKey> = OnceLock::new();
-    KEY.get_or_init(|| NoteSigningKey::generate("hub.test").unwrap())
-}
-
-fn directory(serial: u64) -> StoredDirectory {
-    StoredDirectory { serial, note: format!("n{serial}"), sha256: format!("h{serial}"), accepted_at: 5 }
-}
-
-async fn entries(s: &dyn MetaUnderTest) -> Vec<String> {
-    s.log_entries(0, u64::MAX >> 2).await.unwrap().into_iter().map(|e| String::from_utf8(e).unwrap()).collect()
-}
-
-/// The latest checkpoint verifies, covers every entry, and its root is
-/// the one recomputed from the entries.
-pub(super) async fn assert_checkpointed(s: &dyn MetaUnderTest) -> u64 {
-    let size = s.log_size().await.unwrap();
-    let latest = s.latest_checkpoint().await.unwrap().unwrap();
-    let cp = sealdrop_log::checkpoint::open(&latest.note, &key().verifier()).unwrap();
-    assert_eq!((latest.size, cp.size), (size, size));
-    assert_eq!(s.recompute_log().await.unwrap(), (size, cp.root));
-    assert_eq!(s.checkpoint(size).await.unwrap(), Some(latest.note));
-    size
 }
 
 async fn settings_and_directories(s: &dyn MetaUnderTest) {
@@ -175,4 +150,12 @@ on_every_store!(
     appends_in_batches_match_the_reference_tree,
     a_failed_append_appends_nothing,
     nonces_are_single_use_and_purged,
+    commit_requires_open_and_matching_upload,
+    ack_transaction_delivers_after_the_last_party,
+    downloads_are_counted_and_bounded_per_party,
+    inbox_and_sent,
+    a_failed_append_rolls_back_the_state_change,
+    upload_activity_is_recorded_for_open_drops_and_falls_back_to_creation,
+    the_sweeper_finds_expired_and_out_of_agreement_drops,
+    a_recall_is_refused_inside_the_transaction_once_acknowledged,
 );
