@@ -5,6 +5,12 @@
 //! keeps objects as files. A missing server binary fails the test with one
 //! line saying how to install it: a test that passed without its server
 //! would prove nothing.
+//!
+//! [`PgCluster`] is PostgreSQL 15 from Debian's packages (see [`postgres`]).
+
+pub mod postgres;
+
+pub use postgres::PgCluster;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -45,6 +45,12 @@ pub enum MetaError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot bring the database schema up to date: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot get a PostgreSQL connection: {0}")]
+    PostgresPool(#[from] deadpool_postgres::PoolError),
+    #[error("the PostgreSQL database is not usable: {0}")]
+    PostgresConfig(String),
     #[error("a stored value is not valid: {0}")]
     Corrupt(String),
     #[error("the transfer log is inconsistent: {0}")]
@@ -60,7 +66,11 @@ pub enum MetaError {
 impl MetaError {
     /// Whether the database could not grow because the disk is full.
     pub fn is_storage_full(&self) -> bool {
-        matches!(self, Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => e.code == rusqlite::ErrorCode::DiskFull,
+            Self::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
+            _ => false,
+        }
     }
 }
 

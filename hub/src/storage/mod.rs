@@ -4,15 +4,21 @@
 //! [`LogStore`], [`CosignatureStore`]), all async. The hub holds one handle
 //! per trait ([`Stores`]), so other back ends can be added, each for the
 //! areas it suits, without touching services or handlers:
-//! [`ObjectBlobStore`] keeps blobs in an S3-compatible object store.
+//! [`ObjectBlobStore`] keeps blobs in an S3-compatible object store, and
+//! [`postgres::PgMetaStore`] the metadata in PostgreSQL (not yet chosen
+//! by the hub's configuration).
 
 pub mod blob;
 #[cfg(test)]
 mod conformance;
 mod direct;
+mod frontier;
 pub mod group_sync;
 pub mod meta;
+#[cfg(test)]
+mod meta_conformance;
 pub mod object;
+pub mod postgres;
 pub mod scrub;
 pub mod sqlite;
 mod stores;

@@ -10,8 +10,6 @@
 //! on start-up, reading both tables once in order and keeping only the
 //! tree's frontier (at most 64 hashes) in memory.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -19,6 +17,7 @@ use sealdrop_log::entry::MAX_ENTRY_BYTES;
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, stored_hash_index, stored_hashes, tree_hash};
 
 use super::{Db, SqliteMetaStore};
+use crate::storage::frontier::Frontier;
 use crate::storage::meta::{AppendTurn, CosignatureStore, LogStore, MetaError, StoredCheckpoint, setting};
 
 /// The log's tables (the second migration).
@@ -144,32 +143,6 @@ pub(super) fn append(conn: &Connection, entries: &[Vec<u8>], turn: &dyn AppendTu
     let note = turn.sign_checkpoint(n, &root);
     conn.prepare_cached("INSERT INTO checkpoints (size, note) VALUES (?1, ?2)")?.execute(params![to_i64(n)?, note])?;
     Ok(start)
-}
-
-/// The hashes a growing tree still needs: the root of each complete
-/// subtree that has not yet been combined with its right sibling (at most
-/// one per level), keyed by stored-hash index.
-#[derive(Default)]
-struct Frontier(BTreeMap<u64, Hash>);
-
-impl HashReader for Frontier {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        indexes.iter().map(|i| self.0.get(i).copied().ok_or(tlog_tiles::Error::IndexesNotInTree)).collect()
-    }
-}
-
-impl Frontier {
-    /// Takes in the stored hashes of entry `n`: `hashes[l]` is the node at
-    /// level `l` over `n >> l`. The left siblings it consumed are no longer
-    /// needed; its top node is a left child that will be.
-    fn advance(&mut self, n: u64, hashes: &[Hash]) {
-        let top = hashes.len() - 1;
-        for level in 0..top {
-            // `level < top <= 64`, so the cast cannot truncate.
-            self.0.remove(&stored_hash_index(level as u8, (n >> level) - 1));
-        }
-        self.0.insert(stored_hash_index(top as u8, n >> top), hashes[top]);
-    }
 }
 
 /// Recomputes every stored hash from the entries, checks each against the

@@ -33,7 +33,7 @@ mod inline_blobs;
 mod log;
 mod log_index;
 mod nonces;
-mod rows;
+pub(in crate::storage) mod rows;
 mod schema;
 mod settings;
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::storage::meta::{ContentDigest, DropRecord, MetaError, RecipientRecord
 pub(super) const DROP_COLUMNS: &str = "id, sender, sender_member, agreement, created, expires, state, \
      upload_sha256, upload_len, sha256, size, committed, manifest, deleted, commit_index, end_index";
 
-pub(super) fn state_from_str(s: &str) -> Result<DropState, MetaError> {
+pub(in crate::storage) fn state_from_str(s: &str) -> Result<DropState, MetaError> {
     match s {
         "open" => Ok(DropState::Open),
         "committed" => Ok(DropState::Committed),
@@ -22,7 +22,11 @@ pub(super) fn state_from_str(s: &str) -> Result<DropState, MetaError> {
     }
 }
 
-pub(super) fn digest(sha256: Option<String>, len: Option<i64>, what: &str) -> Result<Option<ContentDigest>, MetaError> {
+pub(in crate::storage) fn digest(
+    sha256: Option<String>,
+    len: Option<i64>,
+    what: &str,
+) -> Result<Option<ContentDigest>, MetaError> {
     match (sha256, len) {
         (Some(sha256), Some(len)) => Ok(Some(ContentDigest { sha256, len: to_u64(len, what)? })),
         (None, None) => Ok(None),

@@ -1,23 +1,39 @@
 //! The SQLite stores' tests.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use rusqlite_migration::Migrations;
 use sealdrop_proto::api::DropState;
-use sealdrop_proto::ids::{DropId, PartyId};
-use sealdrop_proto::keys::NoteSigningKey;
+use sealdrop_proto::ids::DropId;
 
 use super::SqliteMetaStore;
 use super::schema::MIGRATIONS;
-use crate::storage::meta::{
-    AckOutcome, AckRecord, AppendTurn, CommitRecord, ContentDigest, CosignatureStore, CreateOutcome, DirectoryStore,
-    DropStore, EndOutcome, EndRecord, FetchOutcome, FetchRecord, LogStore, MetaError, NewDrop, NonceStore,
-    SettingsStore, StoredDirectory, SweepItem,
-};
+use crate::storage::meta::{AppendTurn, DropStore, LogStore, NewDrop, SettingsStore};
+use crate::storage::meta_conformance::drops;
+use crate::storage::meta_conformance::fixtures::*;
 
 fn store() -> SqliteMetaStore {
     SqliteMetaStore::open_in_memory().unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_keeps_one_drop_per_party() {
+    let s = store();
+    let replaced = drops::an_idempotency_key_keeps_one_drop_per_party(&s).await;
+    let orphans: i64 =
+        s.db.conn()
+            .query_row("SELECT count(*) FROM drop_recipients WHERE drop_id = ?1", [replaced.as_str()], |r| r.get(0))
+            .unwrap();
+    assert_eq!(orphans, 0, "the replaced drop's recipients are gone too");
+
+    // The unique index holds even against a writer that skips the lookup.
+    let dup = s.db.conn().execute(
+        "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
+         VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1, 2, 'open', ?2)",
+        [DropId::random().as_str(), &"a".repeat(64)],
+    );
+    assert!(dup.is_err(), "{dup:?}");
 }
 
 /// A log turn that notes how many WAL syncs had run each time it was told
@@ -67,395 +83,6 @@ async fn the_log_turn_is_given_up_when_the_append_commits_before_its_sync() {
     let (later, committed_at) = RecordingTurn::boxed(&s);
     s.append_log(&[b"two".to_vec()], later).await.unwrap();
     assert_eq!(committed_at.lock().unwrap().len(), 1, "run exactly once");
-}
-
-/// The log key every test store signs with.
-fn key() -> &'static NoteSigningKey {
-    static KEY: OnceLock<NoteSigningKey> = OnceLock::new();
-    KEY.get_or_init(|| NoteSigningKey::generate("hub.test").unwrap())
-}
-
-fn party(s: &str) -> PartyId {
-    s.parse().unwrap()
-}
-
-fn new_drop(recipients: &[&str]) -> NewDrop {
-    NewDrop {
-        id: DropId::random(),
-        sender: party("camden"),
-        sender_member: "data-team".parse().unwrap(),
-        agreement: "inner-fsm".into(),
-        created: 1000,
-        expires: 5000,
-        recipients: recipients.iter().map(|p| party(p)).collect(),
-        idempotency_key: None,
-    }
-}
-
-fn keyed_drop(sender: &str, key: &str) -> NewDrop {
-    NewDrop { sender: party(sender), idempotency_key: Some(key.repeat(64)), ..new_drop(&["islington"]) }
-}
-
-fn created(outcome: CreateOutcome) -> Option<DropId> {
-    match outcome {
-        CreateOutcome::Created { replaced } => replaced,
-        CreateOutcome::AlreadyCommitted(rec) => panic!("expected a new drop, got committed {}", rec.id),
-    }
-}
-
-fn digest(s: &str, len: u64) -> ContentDigest {
-    ContentDigest { sha256: s.repeat(64), len }
-}
-
-fn commit_record(member: &str) -> CommitRecord {
-    CommitRecord {
-        sender_member: member.parse().unwrap(),
-        manifest: "m".into(),
-        content: digest("a", 10),
-        committed: 2000,
-        log_entry: b"{\"commit\":1}".to_vec(),
-    }
-}
-
-async fn commit(store: &SqliteMetaStore, d: &NewDrop) -> u64 {
-    assert!(store.set_upload(&d.id, Some(&digest("a", 10)), 2000).await.unwrap());
-    store.commit_drop(&d.id, &commit_record("data-team"), Box::new(key().clone())).await.unwrap().unwrap()
-}
-
-fn ack(p: &str) -> AckRecord {
-    AckRecord {
-        party: party(p),
-        member: "data-team".parse().unwrap(),
-        receipt: "r".into(),
-        at: 3000,
-        log_entry: format!("{{\"ack\":\"{p}\"}}").into_bytes(),
-        delivered_entry: b"{\"deleted\":1}".to_vec(),
-    }
-}
-
-fn fetch(p: &str, at: i64) -> FetchRecord {
-    FetchRecord { party: party(p), at, log_entry: format!("{{\"fetch\":\"{p}\"}}").into_bytes() }
-}
-
-fn directory(serial: u64) -> StoredDirectory {
-    StoredDirectory { serial, note: format!("n{serial}"), sha256: format!("h{serial}"), accepted_at: 5 }
-}
-
-async fn entries(s: &SqliteMetaStore) -> Vec<String> {
-    s.log_entries(0, u64::MAX >> 2).await.unwrap().into_iter().map(|e| String::from_utf8(e).unwrap()).collect()
-}
-
-/// The latest checkpoint verifies, covers every entry, and its root is
-/// the one recomputed from the entries.
-async fn assert_checkpointed(s: &SqliteMetaStore) -> u64 {
-    let size = s.log_size().await.unwrap();
-    let latest = s.latest_checkpoint().await.unwrap().unwrap();
-    let cp = sealdrop_log::checkpoint::open(&latest.note, &key().verifier()).unwrap();
-    assert_eq!((latest.size, cp.size), (size, size));
-    assert_eq!(s.recompute_log().await.unwrap(), (size, cp.root));
-    assert_eq!(s.checkpoint(size).await.unwrap(), Some(latest.note));
-    size
-}
-
-#[tokio::test]
-async fn settings_and_directories() {
-    let s = store();
-    assert_eq!(s.setting("origin").await.unwrap(), None);
-    s.set_setting("origin", "a").await.unwrap();
-    s.set_setting("origin", "b").await.unwrap();
-    assert_eq!(s.setting("origin").await.unwrap().as_deref(), Some("b"));
-    assert_eq!(s.current_directory().await.unwrap(), None);
-    let (d1, d2) = (directory(1), directory(2));
-    assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", Box::new(key().clone())).await.unwrap(), 0);
-    assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", Box::new(key().clone())).await.unwrap(), 1);
-    assert_eq!(s.current_directory().await.unwrap(), Some(d2.clone()));
-    assert_eq!(s.directory(1).await.unwrap(), Some(d1));
-    assert_eq!(s.directory(3).await.unwrap(), None);
-    assert!(s.insert_directory(&d2, b"{\"d\":3}", Box::new(key().clone())).await.is_err(), "a serial is stored once");
-    assert_eq!(entries(&s).await, ["{\"d\":2}", "{\"d\":1}"], "the refused directory left no entry");
-    assert_eq!(assert_checkpointed(&s).await, 2);
-}
-
-#[tokio::test]
-async fn commit_requires_open_and_matching_upload() {
-    let s = store();
-    let d = new_drop(&["islington"]);
-    s.create_drop(&d).await.unwrap();
-    let rec = s.drop_record(&d.id).await.unwrap().unwrap();
-    assert_eq!(rec.state, DropState::Open);
-    assert_eq!(rec.recipients.len(), 1);
-    let c = commit_record("other");
-    assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "no upload yet");
-    s.set_upload(&d.id, Some(&digest("b", 10)), 2000).await.unwrap();
-    assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "upload changed");
-    assert_eq!(s.log_size().await.unwrap(), 0, "refused commits are not logged");
-    s.set_upload(&d.id, Some(&digest("a", 10)), 2000).await.unwrap();
-    assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), Some(0));
-    let rec = s.drop_record(&d.id).await.unwrap().unwrap();
-    assert_eq!(rec.state, DropState::Committed);
-    assert_eq!(rec.content, Some(digest("a", 10)));
-    assert_eq!(rec.upload, None);
-    assert_eq!(rec.committed, Some(2000));
-    assert_eq!(rec.sender_member.as_str(), "other");
-    assert_eq!(s.commit_drop(&d.id, &c, Box::new(key().clone())).await.unwrap(), None, "already committed");
-    assert!(!s.set_upload(&d.id, Some(&digest("c", 1)), 2000).await.unwrap(), "no upload after commit");
-    assert_eq!(entries(&s).await, ["{\"commit\":1}"]);
-    assert_checkpointed(&s).await;
-}
-
-#[tokio::test]
-async fn ack_transaction_delivers_after_the_last_party() {
-    let s = store();
-    let d = new_drop(&["islington", "hackney"]);
-    s.create_drop(&d).await.unwrap();
-    assert_eq!(
-        s.acknowledge(&d.id, &ack("islington"), Box::new(key().clone())).await.unwrap(),
-        AckOutcome::NotCommitted
-    );
-    assert_eq!(commit(&s, &d).await, 0);
-    let not_recipient = s.acknowledge(&d.id, &ack("barnet"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(not_recipient, AckOutcome::NotCommitted, "not a recipient");
-    let not_downloaded = s.acknowledge(&d.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(not_downloaded, AckOutcome::NotDownloaded, "no download of it by islington is logged");
-    assert_eq!(s.log_size().await.unwrap(), 1, "nothing logged");
-    assert_eq!(
-        s.record_fetch(&d.id, &fetch("islington", 2500), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::Recorded { log_index: 1 }
-    );
-    assert_eq!(
-        s.record_fetch(&d.id, &fetch("hackney", 2600), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::Recorded { log_index: 2 }
-    );
-    let first = s.acknowledge(&d.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(first, AckOutcome::Recorded { delivered: false, log_index: 3 });
-    let again = s.acknowledge(&d.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(again, AckOutcome::AlreadyAcknowledged);
-    assert_eq!(s.drop_state(&d.id).await.unwrap(), Some(DropState::Committed));
-    let last = s.acknowledge(&d.id, &ack("hackney"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(last, AckOutcome::Recorded { delivered: true, log_index: 4 });
-    let rec = s.drop_record(&d.id).await.unwrap().unwrap();
-    assert_eq!(rec.state, DropState::Delivered);
-    assert_eq!((rec.commit_index, rec.end_index), (Some(0), Some(5)), "where the log records it");
-    let r = rec.recipient(&party("islington")).unwrap();
-    assert_eq!(r.acknowledged, Some(3000));
-    assert_eq!(r.receipt.as_deref(), Some("r"));
-    assert_eq!(r.ack_member.as_ref().map(|m| m.as_str()), Some("data-team"));
-    assert_eq!((r.downloads, r.fetch_index, r.ack_index), (1, Some(1), Some(3)));
-    let h = rec.recipient(&party("hackney")).unwrap();
-    assert_eq!((h.downloads, h.fetch_index, h.ack_index), (1, Some(2), Some(4)));
-    // The last acknowledgement and the deletion share one checkpoint.
-    assert_eq!(
-        entries(&s).await,
-        [
-            "{\"commit\":1}",
-            "{\"fetch\":\"islington\"}",
-            "{\"fetch\":\"hackney\"}",
-            "{\"ack\":\"islington\"}",
-            "{\"ack\":\"hackney\"}",
-            "{\"deleted\":1}"
-        ]
-    );
-    assert_eq!(assert_checkpointed(&s).await, 6);
-    assert!(s.checkpoint(5).await.unwrap().is_none(), "no checkpoint between the two entries of one change");
-    assert!(s.checkpoint(4).await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn downloads_are_counted_and_bounded_per_party() {
-    use sealdrop_log::policy::MAX_DOWNLOADS_PER_PARTY;
-    let s = store();
-    let d = new_drop(&["islington", "hackney"]);
-    created(s.create_drop(&d).await.unwrap());
-    commit(&s, &d).await;
-    for n in 0..MAX_DOWNLOADS_PER_PARTY {
-        let recorded =
-            s.record_fetch(&d.id, &fetch("islington", 2000 + n as i64), Box::new(key().clone())).await.unwrap();
-        assert_eq!(recorded, FetchOutcome::Recorded { log_index: 1 + n });
-    }
-    let size = s.log_size().await.unwrap();
-    let refused = s.record_fetch(&d.id, &fetch("islington", 2100), Box::new(key().clone())).await.unwrap();
-    assert_eq!(refused, FetchOutcome::LimitReached { downloads: MAX_DOWNLOADS_PER_PARTY });
-    assert_eq!(s.log_size().await.unwrap(), size, "nothing logged");
-    let r = s.drop_record(&d.id).await.unwrap().unwrap();
-    let islington = r.recipient(&party("islington")).unwrap();
-    assert_eq!((islington.downloads, islington.fetch_index, islington.fetched), (10, Some(1), Some(2000)));
-    // Another party has its own count.
-    assert!(matches!(
-        s.record_fetch(&d.id, &fetch("hackney", 2100), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::Recorded { .. }
-    ));
-    assert_checkpointed(&s).await;
-}
-
-#[tokio::test]
-async fn inbox_and_sent() {
-    let s = store();
-    let a = new_drop(&["islington"]);
-    let mut b = new_drop(&["islington", "hackney"]);
-    b.created = 1500;
-    let open = new_drop(&["islington"]);
-    let mut expired = new_drop(&["islington"]);
-    expired.expires = 2500;
-    for d in [&a, &b, &open, &expired] {
-        s.create_drop(d).await.unwrap();
-    }
-    commit(&s, &b).await;
-    commit(&s, &a).await;
-    commit(&s, &expired).await;
-    let inbox: Vec<DropId> = s.inbox(&party("islington"), 3000).await.unwrap().into_iter().map(|d| d.id).collect();
-    assert_eq!(inbox.len(), 2);
-    assert!(inbox.contains(&a.id) && inbox.contains(&b.id), "open and expired drops are not listed");
-    assert_eq!(s.inbox(&party("hackney"), 3000).await.unwrap().len(), 1);
-    assert_eq!(s.inbox(&party("barnet"), 3000).await.unwrap().len(), 0);
-    s.record_fetch(&a.id, &fetch("islington", 2050), Box::new(key().clone())).await.unwrap();
-    s.acknowledge(&a.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
-    assert_eq!(s.inbox(&party("islington"), 3000).await.unwrap().len(), 1, "acknowledged drops leave the inbox");
-
-    let before = s.log_size().await.unwrap();
-    assert_eq!(
-        s.record_fetch(&b.id, &fetch("hackney", 2100), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::Recorded { log_index: before }
-    );
-    assert_eq!(
-        s.record_fetch(&b.id, &fetch("hackney", 2200), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::Recorded { log_index: before + 1 },
-        "every fetch is logged"
-    );
-    let sent = s.sent(&party("camden"), None).await.unwrap();
-    assert_eq!(sent.len(), 4);
-    assert_eq!(sent[0].drop.id, b.id, "newest first");
-    assert_eq!(sent[0].idempotency_key, None);
-    let one = s.sent(&party("camden"), Some(&b.id)).await.unwrap();
-    assert_eq!(one.len(), 1);
-    let one = &one[0].drop;
-    assert_eq!(one.recipient(&party("hackney")).unwrap().fetched, Some(2100), "first fetch time kept");
-    assert_eq!(one.recipients[0].party.as_str(), "islington", "recipients keep the sender's order");
-    assert!(s.sent(&party("islington"), Some(&b.id)).await.unwrap().is_empty());
-    assert_checkpointed(&s).await;
-}
-
-#[tokio::test]
-async fn an_idempotency_key_keeps_one_drop_per_party() {
-    let s = store();
-    let first = keyed_drop("camden", "a");
-    assert_eq!(created(s.create_drop(&first).await.unwrap()), None);
-    assert_eq!(s.drop_by_idempotency_key(&party("camden"), &"a".repeat(64)).await.unwrap().unwrap().id, first.id);
-    assert_eq!(s.drop_by_idempotency_key(&party("hackney"), &"a".repeat(64)).await.unwrap(), None, "per party");
-    assert_eq!(s.drop_by_idempotency_key(&party("camden"), &"b".repeat(64)).await.unwrap(), None);
-
-    // Open: replaced, rows and all.
-    s.set_upload(&first.id, Some(&digest("a", 10)), 2000).await.unwrap();
-    let second = keyed_drop("camden", "a");
-    assert_eq!(created(s.create_drop(&second).await.unwrap()), Some(first.id.clone()));
-    assert_eq!(s.drop_record(&first.id).await.unwrap(), None);
-    let orphans: i64 =
-        s.db.conn()
-            .query_row("SELECT count(*) FROM drop_recipients WHERE drop_id = ?1", [first.id.as_str()], |r| r.get(0))
-            .unwrap();
-    assert_eq!(orphans, 0, "the replaced drop's recipients are gone too");
-    let sent = s.sent(&party("camden"), None).await.unwrap();
-    assert_eq!(sent.len(), 1);
-    assert_eq!((&sent[0].drop.id, sent[0].idempotency_key.as_deref()), (&second.id, Some(&*"a".repeat(64))));
-
-    // Another party, or no key, or another key: independent.
-    assert_eq!(created(s.create_drop(&keyed_drop("hackney", "a")).await.unwrap()), None);
-    assert_eq!(created(s.create_drop(&keyed_drop("camden", "b")).await.unwrap()), None);
-    assert_eq!(created(s.create_drop(&new_drop(&["islington"])).await.unwrap()), None);
-    assert_eq!(created(s.create_drop(&new_drop(&["islington"])).await.unwrap()), None);
-
-    // Committed (and later): returned, nothing stored, nothing logged.
-    commit(&s, &second).await;
-    let size = s.log_size().await.unwrap();
-    let third = keyed_drop("camden", "a");
-    let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).await.unwrap() else { panic!("not returned") };
-    assert_eq!((rec.id, rec.state, rec.committed), (second.id.clone(), DropState::Committed, Some(2000)));
-    assert_eq!(s.drop_record(&third.id).await.unwrap(), None);
-    assert_eq!(s.log_size().await.unwrap(), size);
-    s.record_fetch(&second.id, &fetch("islington", 2500), Box::new(key().clone())).await.unwrap();
-    s.acknowledge(&second.id, &ack("islington"), Box::new(key().clone())).await.unwrap();
-    let CreateOutcome::AlreadyCommitted(rec) = s.create_drop(&third).await.unwrap() else { panic!("not returned") };
-    assert_eq!((rec.id, rec.state), (second.id.clone(), DropState::Delivered));
-    assert_eq!(s.sent(&party("camden"), None).await.unwrap().len(), 4);
-
-    // The unique index holds even against a writer that skips the lookup.
-    let dup = s.db.conn().execute(
-        "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
-         VALUES (?1, 'camden', 'data-team', 'inner-fsm', 1, 2, 'open', ?2)",
-        [DropId::random().as_str(), &"a".repeat(64)],
-    );
-    assert!(dup.is_err(), "{dup:?}");
-}
-
-#[tokio::test]
-async fn a_failed_append_rolls_back_the_state_change() {
-    let s = store();
-    let d = new_drop(&["islington"]);
-    s.create_drop(&d).await.unwrap();
-    s.set_upload(&d.id, Some(&digest("a", 10)), 2000).await.unwrap();
-    let huge =
-        CommitRecord { log_entry: vec![b'x'; sealdrop_log::entry::MAX_ENTRY_BYTES + 1], ..commit_record("data-team") };
-    let err = s.commit_drop(&d.id, &huge, Box::new(key().clone())).await.unwrap_err();
-    assert!(matches!(err, MetaError::LogEntryTooLarge(_)), "{err}");
-    assert_eq!(s.drop_state(&d.id).await.unwrap(), Some(DropState::Open), "the commit rolled back");
-    assert_eq!((s.log_size().await.unwrap(), s.latest_checkpoint().await.unwrap()), (0, None));
-    commit(&s, &d).await;
-
-    // An ack whose deletion entry cannot be logged leaves the drop as it was.
-    s.record_fetch(&d.id, &fetch("islington", 2500), Box::new(key().clone())).await.unwrap();
-    let bad = AckRecord { delivered_entry: vec![b'x'; 70_000], ..ack("islington") };
-    assert!(s.acknowledge(&d.id, &bad, Box::new(key().clone())).await.is_err());
-    let rec = s.drop_record(&d.id).await.unwrap().unwrap();
-    assert_eq!((rec.state, rec.recipients[0].acknowledged), (DropState::Committed, None));
-    assert_eq!((rec.end_index, rec.recipients[0].ack_index), (None, None));
-    assert_eq!(assert_checkpointed(&s).await, 2);
-
-    // A failed state change appends nothing.
-    assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_ok());
-    assert!(s.insert_directory(&directory(1), b"{}", Box::new(key().clone())).await.is_err());
-    assert_eq!(assert_checkpointed(&s).await, 3);
-}
-
-#[tokio::test]
-async fn cosignatures_are_per_checkpoint_and_witness() {
-    let s = store();
-    s.append_log(&[b"a".to_vec()], Box::new(key().clone())).await.unwrap();
-    s.append_log(&[b"b".to_vec(), b"c".to_vec()], Box::new(key().clone())).await.unwrap();
-    assert!(!s.put_cosignature(2, "w1", "line").await.unwrap(), "no checkpoint of size 2");
-    assert!(s.put_cosignature(3, "w2", "second\n").await.unwrap());
-    assert!(s.put_cosignature(3, "w1", "old\n").await.unwrap());
-    assert!(s.put_cosignature(3, "w1", "new\n").await.unwrap());
-    assert!(s.put_cosignature(1, "w1", "one\n").await.unwrap());
-    assert_eq!(s.cosignatures(3).await.unwrap(), ["new\n", "second\n"]);
-    assert_eq!(s.cosignatures(1).await.unwrap(), ["one\n"]);
-    assert!(s.cosignatures(2).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn log_reads() {
-    let s = store();
-    assert_eq!(s.recompute_log().await.unwrap(), (0, tlog_tiles::EMPTY_HASH));
-    let all: Vec<Vec<u8>> = (0..10).map(|i| vec![i]).collect();
-    assert_eq!(s.append_log(&all[..4], Box::new(key().clone())).await.unwrap(), 0);
-    assert_eq!(s.append_log(&all[4..], Box::new(key().clone())).await.unwrap(), 4);
-    assert_eq!(s.log_entries(0, 100).await.unwrap(), all);
-    assert_eq!(s.log_entries(8, 100).await.unwrap(), &all[8..]);
-    assert_eq!(s.log_entries(3, 2).await.unwrap(), &all[3..5]);
-    assert!(s.log_entries(10, 1).await.unwrap().is_empty());
-    let leaf = tlog_tiles::stored_hash_index(0, 9);
-    assert_eq!(s.log_hashes(&[leaf]).await.unwrap(), [tlog_tiles::record_hash(&all[9])]);
-    assert!(matches!(s.log_hashes(&[leaf + 100]).await, Err(MetaError::LogInconsistent(_))));
-    assert_eq!(assert_checkpointed(&s).await, 10);
-    assert!(s.checkpoint(4).await.unwrap().is_some() && s.checkpoint(5).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn nonces_are_single_use_and_purged() {
-    let s = store();
-    assert!(s.insert_nonce("camden/a", "n1", 100).await.unwrap());
-    assert!(!s.insert_nonce("camden/a", "n1", 101).await.unwrap());
-    assert!(s.insert_nonce("camden/b", "n1", 101).await.unwrap(), "nonces are per key");
-    assert_eq!(s.purge_nonces(101).await.unwrap(), 1);
-    assert!(s.insert_nonce("camden/a", "n1", 102).await.unwrap());
 }
 
 #[tokio::test]
@@ -519,22 +146,6 @@ async fn a_database_from_before_idempotency_keys_is_migrated() {
     // Reopening an up-to-date database changes nothing.
     let s = SqliteMetaStore::open(&path).unwrap();
     assert_eq!(s.sent(&party("camden"), None).await.unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn upload_activity_is_recorded_for_open_drops_and_falls_back_to_creation() {
-    let s = store();
-    let d = new_drop(&["islington"]);
-    created(s.create_drop(&d).await.unwrap());
-    assert_eq!(s.upload_activity(&d.id).await.unwrap(), Some(1000), "no activity yet: the creation time");
-    assert!(s.set_upload(&d.id, None, 1500).await.unwrap());
-    assert_eq!(s.upload_activity(&d.id).await.unwrap(), Some(1500));
-    assert!(s.set_upload(&d.id, Some(&digest("a", 10)), 1800).await.unwrap());
-    assert_eq!(s.upload_activity(&d.id).await.unwrap(), Some(1800));
-    assert_eq!(s.drop_record(&d.id).await.unwrap().unwrap().upload, Some(digest("a", 10)));
-    commit(&s, &d).await;
-    assert_eq!(s.upload_activity(&d.id).await.unwrap(), None, "a committed drop has no upload to keep");
-    assert_eq!(s.upload_activity(&DropId::random()).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -605,101 +216,4 @@ async fn a_database_from_before_the_log_index_is_filled_from_the_log_once() {
     drop(s);
     let s = SqliteMetaStore::open(&path).unwrap();
     assert_eq!(s.drop_record(&first.drop).await.unwrap().unwrap().recipients[0].downloads, 7);
-}
-
-fn end(state: DropState, at: i64, unless_acknowledged: bool) -> EndRecord {
-    EndRecord { state, at, log_entries: vec![b"{\"end\":1}".to_vec()], unless_acknowledged }
-}
-
-#[tokio::test]
-async fn the_sweeper_finds_expired_and_out_of_agreement_drops() {
-    let s = store();
-    let in_force = ["inner-fsm".to_owned()];
-    let open = new_drop(&["islington"]);
-    let committed = new_drop(&["islington"]);
-    let later = NewDrop { expires: 9000, ..new_drop(&["islington"]) };
-    let other = NewDrop { agreement: "ended".into(), expires: 9000, ..new_drop(&["islington"]) };
-    for d in [&open, &committed, &later, &other] {
-        created(s.create_drop(d).await.unwrap());
-    }
-    for d in [&committed, &later, &other] {
-        commit(&s, d).await;
-    }
-    let ids = |items: Vec<SweepItem>| items.into_iter().map(|i| (i.id, i.state)).collect::<Vec<_>>();
-    // Before the expiry only the drop under an agreement not in force is due.
-    assert_eq!(
-        ids(s.due_for_sweep(4999, &in_force, 10).await.unwrap()),
-        vec![(other.id.clone(), DropState::Committed)]
-    );
-    let due = ids(s.due_for_sweep(5000, &in_force, 10).await.unwrap());
-    assert_eq!(due.len(), 3);
-    assert!(
-        due.contains(&(open.id.clone(), DropState::Open))
-            && due.contains(&(committed.id.clone(), DropState::Committed))
-    );
-    assert_eq!(s.due_for_sweep(5000, &in_force, 1).await.unwrap().len(), 1, "the limit holds");
-
-    // Ending a committed drop sets its state and deletion time and logs it.
-    let before = s.log_size().await.unwrap();
-    assert_eq!(
-        s.end_drop(&committed.id, &end(DropState::Expired, 5000, false), Box::new(key().clone())).await.unwrap(),
-        EndOutcome::Ended { log_index: before }
-    );
-    let rec = s.drop_record(&committed.id).await.unwrap().unwrap();
-    assert_eq!((rec.state, rec.deleted), (DropState::Expired, Some(5000)));
-    assert_eq!(s.log_size().await.unwrap(), before + 1);
-    assert_checkpointed(&s).await;
-    // Only once; and an open drop is not ended but forgotten.
-    assert_eq!(
-        s.end_drop(&committed.id, &end(DropState::Expired, 5001, false), Box::new(key().clone())).await.unwrap(),
-        EndOutcome::NotCommitted(Some(DropState::Expired))
-    );
-    assert_eq!(
-        s.end_drop(&open.id, &end(DropState::Expired, 5001, false), Box::new(key().clone())).await.unwrap(),
-        EndOutcome::NotCommitted(Some(DropState::Open))
-    );
-    assert!(s.forget_open_drop(&open.id).await.unwrap());
-    assert!(!s.forget_open_drop(&open.id).await.unwrap());
-    assert!(!s.forget_open_drop(&later.id).await.unwrap(), "a committed drop is never forgotten");
-    assert_eq!(s.drop_record(&open.id).await.unwrap(), None);
-    // An ended drop is no longer fetched (and nothing is logged).
-    assert_eq!(
-        s.record_fetch(&committed.id, &fetch("islington", 5002), Box::new(key().clone())).await.unwrap(),
-        FetchOutcome::NotCommitted
-    );
-    assert_eq!(s.log_size().await.unwrap(), before + 1);
-    assert_eq!(
-        ids(s.due_for_sweep(5000, &in_force, 10).await.unwrap()),
-        vec![(other.id.clone(), DropState::Committed)]
-    );
-}
-
-#[tokio::test]
-async fn a_recall_is_refused_inside_the_transaction_once_acknowledged() {
-    let s = store();
-    let d = new_drop(&["islington", "hackney"]);
-    created(s.create_drop(&d).await.unwrap());
-    commit(&s, &d).await;
-    s.record_fetch(&d.id, &fetch("hackney", 2500), Box::new(key().clone())).await.unwrap();
-    assert!(matches!(
-        s.acknowledge(&d.id, &ack("hackney"), Box::new(key().clone())).await.unwrap(),
-        AckOutcome::Recorded { .. }
-    ));
-    let size = s.log_size().await.unwrap();
-    let EndOutcome::Acknowledged(acked) =
-        s.end_drop(&d.id, &end(DropState::Recalled, 3500, true), Box::new(key().clone())).await.unwrap()
-    else {
-        panic!("a recall after an acknowledgement must be refused")
-    };
-    assert_eq!(acked.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(), ["hackney"]);
-    assert_eq!((s.drop_state(&d.id).await.unwrap(), s.log_size().await.unwrap()), (Some(DropState::Committed), size));
-    // Without that condition (expiry) it ends all the same.
-    assert!(matches!(
-        s.end_drop(&d.id, &end(DropState::Expired, 5000, false), Box::new(key().clone())).await.unwrap(),
-        EndOutcome::Ended { .. }
-    ));
-    assert!(
-        s.end_drop(&d.id, &end(DropState::Delivered, 5000, false), Box::new(key().clone())).await.is_err(),
-        "not a way to end"
-    );
 }

@@ -1,0 +1,96 @@
+//! The hub's metadata stores ([`super::meta`]) on PostgreSQL, so several
+//! hub instances can share one database: a pool of connections
+//! (`deadpool-postgres` over `tokio-postgres`), the schema versioned in
+//! `schema_version` ([`schema`]), and one transaction per state change with
+//! its log append, as on SQLite.
+//!
+//! What SQLite gets from its one connection's mutex, PostgreSQL gets from
+//! row locks: every append locks the one row of `log_head` for its
+//! transaction (see [`log`]), so appends from every instance take turns and
+//! each sees the previous one's checkpoint. A commit returns once
+//! PostgreSQL has flushed it (`synchronous_commit` on, its default), and
+//! PostgreSQL shares one flush among concurrent commits itself.
+//!
+//! Connections are plain TCP (or a Unix socket): TLS to a managed database
+//! is not built in yet, so `sslmode=require` in the URL fails to connect
+//! rather than falling back.
+//!
+//! Each store trait is implemented in its own module (settings, nonces,
+//! directory, drops, log); this one holds the pool.
+
+mod directory;
+mod drops;
+mod log;
+mod nonces;
+mod rows;
+mod schema;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
+
+use super::meta::MetaError;
+
+/// Connections one store (one hub instance) keeps at most: more than the
+/// requests that write at once on a small machine, few enough that several
+/// instances stay well inside PostgreSQL's default `max_connections` (100).
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL metadata store. Cloning it shares the pool.
+#[derive(Clone)]
+pub struct PgMetaStore {
+    /// The connections; each trait method takes one for its statements or
+    /// its transaction.
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgMetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgMetaStore")
+    }
+}
+
+impl PgMetaStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`,
+    /// or any form `tokio-postgres` accepts) and brings its schema up to
+    /// date. Instances opening the same database together migrate it once.
+    pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| MetaError::PostgresConfig(format!("the database URL is not valid: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            // A connection returned to the pool is checked when taken again
+            // only by its state, not a query: a broken one fails its next
+            // statement, and the method's error says so.
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
+        let store = Self { pool };
+        schema::migrate(&mut store.client().await?).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Client, MetaError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64, MetaError> {
+    i64::try_from(n).map_err(|_| MetaError::Corrupt(format!("{what} {n} is too large to store")))
+}
+
+fn to_u64(n: i64, what: &str) -> Result<u64, MetaError> {
+    u64::try_from(n).map_err(|_| MetaError::Corrupt(format!("stored {what} {n} is negative")))
+}
+
+fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T, MetaError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| MetaError::Corrupt(format!("stored {what}: {e}")))
+}
