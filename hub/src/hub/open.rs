@@ -17,6 +17,7 @@ use sealdrop_proto::keys::NoteVerifierKey;
 
 use super::{DB_FILE, Hub, HubConfig, Inner, whole_seconds};
 use crate::client_addr::TrustedProxies;
+use crate::config::BlobsLocation;
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
@@ -84,14 +85,27 @@ impl Hub {
     /// whose history changed is refused), and removes files left behind by
     /// a crash.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        Self::open_on(data_dir, clock, &BlobsLocation::Files)
+    }
+
+    /// [`Hub::open`] with the larger ciphertexts where `blobs` says (small
+    /// ones stay in the database either way, see [`Stores::sqlite_with`]).
+    /// The location is recorded in the database ([`setting::BLOBS`]) so
+    /// that tools working on the data directory alone, `backup` say, know
+    /// where the ciphertexts are.
+    pub fn open_on(data_dir: &Path, clock: Arc<dyn Clock>, blobs: &BlobsLocation) -> Result<Hub, HubError> {
         let db = data_dir.join(DB_FILE);
         if !db.is_file() {
             return Err(HubError::NotInitialised(data_dir.to_owned()));
         }
         // Before the database opens its -wal and -shm files (they take its mode).
         crate::private_files::tighten(data_dir)?;
-        let stores = Stores::sqlite(SqliteMetaStore::open(&db)?, data_dir)?;
-        block_on(|| Hub::start(data_dir, stores, clock))
+        let stores = Stores::sqlite_with(SqliteMetaStore::open(&db)?, data_dir, blobs)?;
+        let location = blobs.to_string();
+        block_on(|| async move {
+            stores.settings.set_setting(setting::BLOBS, &location).await?;
+            Hub::start(data_dir, stores, clock).await
+        })
     }
 
     /// [`Hub::open`] on `stores`, whatever their back ends.

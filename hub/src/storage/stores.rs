@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use super::blob::{BlobError, BlobStore, FsBlobStore};
 use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, NonceStore, SettingsStore};
+use super::object::ObjectBlobStore;
 use super::sqlite::SqliteMetaStore;
 use super::tiered::TieredBlobStore;
+use crate::config::BlobsLocation;
 
 /// Everything the hub stores, by area.
 #[derive(Clone)]
@@ -41,7 +43,18 @@ impl Stores {
     /// (`meta`), small ciphertexts in it too and larger ones as files under
     /// `data_dir` (see [`TieredBlobStore`]).
     pub fn sqlite(meta: SqliteMetaStore, data_dir: &Path) -> Result<Self, BlobError> {
-        let blobs = TieredBlobStore::new(meta.inline_blobs(), FsBlobStore::open(data_dir)?);
+        Self::sqlite_with(meta, data_dir, &BlobsLocation::Files)
+    }
+
+    /// Every metadata area in one SQLite database (`meta`), small
+    /// ciphertexts in it too and larger ones where `blobs` says: files under
+    /// `data_dir`, or an object store (which spools under `data_dir`).
+    pub fn sqlite_with(meta: SqliteMetaStore, data_dir: &Path, blobs: &BlobsLocation) -> Result<Self, BlobError> {
+        let large: Arc<dyn BlobStore> = match blobs {
+            BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
+            BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
+        };
+        let blobs = TieredBlobStore::new(meta.inline_blobs(), large);
         let meta = Arc::new(meta);
         Ok(Self {
             settings: meta.clone(),
