@@ -17,14 +17,13 @@ use sealdrop_proto::keys::NoteVerifierKey;
 
 use super::{DB_FILE, Hub, HubConfig, Inner, whole_seconds};
 use crate::client_addr::TrustedProxies;
-use crate::config::BlobsLocation;
 use crate::error::HubError;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limiters;
 use crate::sequencer::Sequencer;
 use crate::storage::meta::setting;
-use crate::storage::{SettingsStore as _, SqliteMetaStore, Stores};
+use crate::storage::{BlobsLocation, SettingsStore as _, SqliteMetaStore, Stores};
 use crate::{log_key, transfer_log};
 
 /// What start-up cleanup removed.
@@ -90,9 +89,9 @@ impl Hub {
 
     /// [`Hub::open`] with the larger ciphertexts where `blobs` says (small
     /// ones stay in the database either way, see [`Stores::sqlite_with`]).
-    /// The location is recorded in the database ([`setting::BLOBS`]) so
-    /// that tools working on the data directory alone, `backup` say, know
-    /// where the ciphertexts are.
+    /// Once open, the location is recorded in the database
+    /// ([`setting::BLOBS`]) so that tools working on the data directory
+    /// alone, `backup` say, know where the ciphertexts are.
     pub fn open_on(data_dir: &Path, clock: Arc<dyn Clock>, blobs: &BlobsLocation) -> Result<Hub, HubError> {
         let db = data_dir.join(DB_FILE);
         if !db.is_file() {
@@ -101,10 +100,12 @@ impl Hub {
         // Before the database opens its -wal and -shm files (they take its mode).
         crate::private_files::tighten(data_dir)?;
         let stores = Stores::sqlite_with(SqliteMetaStore::open(&db)?, data_dir, blobs)?;
-        let location = blobs.to_string();
+        let (settings, location) = (stores.settings.clone(), blobs.to_string());
         block_on(|| async move {
-            stores.settings.set_setting(setting::BLOBS, &location).await?;
-            Hub::start(data_dir, stores, clock).await
+            let hub = Hub::start(data_dir, stores, clock).await?;
+            // Once the hub works on the location, not when a wrong one fails to open.
+            settings.set_setting(setting::BLOBS, &location).await?;
+            Ok(hub)
         })
     }
 
