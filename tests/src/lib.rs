@@ -827,6 +827,9 @@ impl TestClock {
 // ---------------------------------------------------------------------------
 // The hub
 
+/// The prefix under which [`Hub::start_on_object_store`] keeps objects in the bucket.
+pub const OBJECT_STORE_PREFIX: &str = "hub";
+
 /// A running `sealdrop-hub serve` over a temporary data directory.
 #[derive(Debug)]
 pub struct Hub {
@@ -844,6 +847,10 @@ pub struct Hub {
     clock: Option<PathBuf>,
     /// The umask `init` and `serve` run with, if set (kept across restarts).
     umask: Option<u32>,
+    /// Environment every `serve` of this hub runs with (kept across
+    /// restarts): where it keeps ciphertexts, and the object store's
+    /// endpoint and credentials.
+    env: Vec<(String, String)>,
 }
 
 impl Hub {
@@ -899,14 +906,35 @@ impl Hub {
     /// restart) run under `umask` (e.g. `0o022`, a common default), as from
     /// an operator's shell.
     pub fn start_with_umask(umask: u32, options: &[&str]) -> Self {
-        Self::start_full(tempfile::tempdir().expect("tempdir"), None, options, Some(umask))
+        Self::start_full(tempfile::tempdir().expect("tempdir"), None, options, Some(umask), Vec::new())
     }
 
     fn start_with_data(data: TempDir, clock: Option<&Path>, options: &[&str]) -> Self {
-        Self::start_full(data, clock, options, None)
+        Self::start_full(data, clock, options, None, Vec::new())
     }
 
-    fn start_full(data: TempDir, clock: Option<&Path>, options: &[&str], umask: Option<u32>) -> Self {
+    /// Like [`Hub::start_with_clock`] (the clock optional), keeping larger
+    /// ciphertexts in `s3`'s bucket under [`OBJECT_STORE_PREFIX`]
+    /// (`SEALDROP_HUB_BLOBS` and the `AWS_*` variables, at every restart too).
+    pub fn start_on_object_store(
+        s3: &sealdrop_testservers::S3Server,
+        clock: Option<&TestClock>,
+        options: &[&str],
+    ) -> Self {
+        let location = format!("s3://{}/{OBJECT_STORE_PREFIX}", sealdrop_testservers::S3Server::BUCKET);
+        let mut env = vec![("SEALDROP_HUB_BLOBS".to_owned(), location)];
+        env.extend(s3.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let data = tempfile::tempdir().expect("tempdir");
+        Self::start_full(data, clock.map(TestClock::path), options, None, env)
+    }
+
+    fn start_full(
+        data: TempDir,
+        clock: Option<&Path>,
+        options: &[&str],
+        umask: Option<u32>,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let bins = bins();
         let logs = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
@@ -936,10 +964,11 @@ impl Hub {
         );
 
         let clock = clock.map(Path::to_path_buf);
-        let serve = Serve { options, env: &[], listen: "127.0.0.1:0", clock: clock.as_deref(), umask };
+        let serve_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let serve = Serve { options, env: &serve_env, listen: "127.0.0.1:0", clock: clock.as_deref(), umask };
         let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, options);
-        Self { data, addr, url, metrics_addr, logs, child, clock, umask }
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask, env }
     }
 
     /// Serves a data directory already made by `sealdrop-hub init` (with
@@ -952,7 +981,7 @@ impl Hub {
         let serve = Serve { options: &[], env: &[], listen: "127.0.0.1:0", clock: clock.as_deref(), umask: None };
         let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, &[]);
-        Self { data, addr, url, metrics_addr, logs, child, clock, umask: None }
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask: None, env: Vec::new() }
     }
 
     /// Sends SIGTERM and waits (at most a minute) for the process to exit;
@@ -1027,7 +1056,9 @@ impl Hub {
 
     fn respawn(&mut self, options: &[&str], env: &[(&str, &str)], listen: &str) {
         self.stop();
-        let serve = Serve { options, env, listen, clock: self.clock.as_deref(), umask: self.umask };
+        let mut all: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(env);
+        let serve = Serve { options, env: &all, listen, clock: self.clock.as_deref(), umask: self.umask };
         let (child, addr, metrics_addr) =
             spawn_serve(&bins().hub, self.data.path(), &self.logs.path().join("hub.stderr"), &serve);
         self.child = child;
@@ -1264,6 +1295,7 @@ const HUB_ENV: &[&str] = &[
     "SEALDROP_HUB_HEADER_READ_TIMEOUT",
     "SEALDROP_HUB_BODY_IDLE_TIMEOUT",
     "SEALDROP_HUB_UPLOAD_RESUME_WINDOW",
+    "SEALDROP_HUB_BLOBS",
     "SEALDROP_TEST_CLOCK",
     "SEALDROP_HUB_FAILPOINT",
     "RUST_LOG",

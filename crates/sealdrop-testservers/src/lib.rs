@@ -106,6 +106,12 @@ impl S3Server {
         &self.endpoint
     }
 
+    /// The folder that holds [`S3Server::BUCKET`]'s objects, a file per
+    /// object under its key, so a test can see what a client stored.
+    pub fn bucket_dir(&self) -> PathBuf {
+        self._root.path().join(Self::BUCKET)
+    }
+
     /// The standard AWS environment variables that point a client (such as
     /// `sealdrop-hub serve` with `blobs = "s3://..."`) at this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {

@@ -1,7 +1,11 @@
 //! Online backup and restore of a hub that keeps its data in the local
 //! stores (the SQLite database and the ciphertext files of its data
 //! directory). A hub on other stores (PostgreSQL, an object store) is backed
-//! up with their own tools instead.
+//! up with their own tools instead: `backup` refuses a hub whose larger
+//! ciphertexts are in an object store ([`BackupError::BlobsElsewhere`])
+//! rather than copy every object through the hub into a folder that restore
+//! would then have to write back into a bucket; bucket versioning or
+//! replication keeps them as operators already trust (docs/operations.md).
 //!
 //! A backup is a directory holding a snapshot of the database (which also
 //! holds the transfer log and the small ciphertexts), the large ciphertext
@@ -70,6 +74,13 @@ pub enum BackupError {
         .0.display()
     )]
     NotAHub(PathBuf),
+    #[error(
+        "the hub in {} keeps its larger ciphertexts in {location}, which a backup of its data directory cannot \
+         hold: protect the bucket with the object store's own means (bucket versioning or replication) and back \
+         up the database and log key as docs/operations.md says under \"Ciphertexts in an object store\"",
+        .data_dir.display()
+    )]
+    BlobsElsewhere { data_dir: PathBuf, location: String },
     #[error("{} already exists and is not empty: choose a new or empty directory", .0.display())]
     TargetNotEmpty(PathBuf),
     #[error("cannot {action} {}: {source}", .path.display())]
@@ -192,6 +203,11 @@ pub fn backup(data_dir: &Path, to: &Path, clock: &dyn Clock) -> Result<BackupRep
     let live_db = data_dir.join(DB_FILE);
     if !live_db.is_file() {
         return Err(BackupError::NotAHub(data_dir.to_owned()));
+    }
+    // Recorded by every open (`setting::BLOBS`); a hub never opened since
+    // it was recorded keeps them in the data directory.
+    if let Some(location) = blobs_location(&live_db)?.filter(|l| l.as_str() != "files") {
+        return Err(BackupError::BlobsElsewhere { data_dir: data_dir.to_owned(), location });
     }
     ensure_new_or_empty(to)?;
     let staging = Staging::beside(to)?;

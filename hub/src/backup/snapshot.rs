@@ -112,6 +112,15 @@ pub(super) fn read_summary(db_path: &Path) -> Result<Summary, BackupError> {
     })
 }
 
+/// Where the hub last opened on `db_path` kept its larger ciphertexts
+/// (`setting::BLOBS`), if it recorded it.
+pub(super) fn blobs_location(db_path: &Path) -> Result<Option<String>, BackupError> {
+    let db = open_read(db_path)?;
+    db.query_row("SELECT value FROM settings WHERE key = ?1", [crate::storage::meta::setting::BLOBS], |r| r.get(0))
+        .optional()
+        .map_err(BackupError::db("read", db_path))
+}
+
 pub(super) fn checkpoint_of_size(db_path: &Path, size: u64) -> Result<Option<String>, BackupError> {
     let db = open_read(db_path)?;
     let size = i64::try_from(size).unwrap_or(i64::MAX);

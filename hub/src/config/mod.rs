@@ -28,6 +28,8 @@ mod layers;
 mod resolve;
 mod values;
 
+/// Defined with the stores it chooses; a setting like the others here.
+pub use crate::storage::BlobsLocation;
 pub use layers::{Layer, Sources, env_layer, file_layer, flag_layer, parse_file};
 pub use resolve::Resolved;
 
@@ -181,42 +183,6 @@ impl LogFormat {
         match self {
             Self::Text => "text",
             Self::Json => "json",
-        }
-    }
-}
-
-/// Where the hub keeps ciphertexts (`blobs`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum BlobsLocation {
-    /// `files`: in the data directory (small ones in its database), the
-    /// embedded default that needs no server.
-    #[default]
-    Files,
-    /// `s3://bucket/prefix`: in an S3-compatible object store, so several
-    /// instances can share them; the endpoint, region and credentials come
-    /// the standard AWS ways (`AWS_ENDPOINT_URL`, `AWS_REGION`,
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, instance roles).
-    S3(crate::storage::S3Location),
-}
-
-impl BlobsLocation {
-    /// Parses `files` or `s3://bucket/prefix`; the error says what is expected.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "files" => Ok(Self::Files),
-            s3 if s3.starts_with("s3://") => crate::storage::S3Location::parse(s3).map(Self::S3),
-            _ => Err("give `files` (the default: in the data directory) or s3://BUCKET/PREFIX (an S3-compatible \
-                      object store; endpoint and credentials from the AWS_* variables)"
-                .to_owned()),
-        }
-    }
-}
-
-impl std::fmt::Display for BlobsLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Files => f.write_str("files"),
-            Self::S3(location) => location.fmt(f),
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::Limiters;
 use crate::sequencer::Sequencer;
 use crate::storage::meta::setting;
-use crate::storage::{SettingsStore as _, SqliteMetaStore, Stores};
+use crate::storage::{BlobsLocation, SettingsStore as _, SqliteMetaStore, Stores};
 use crate::{log_key, transfer_log};
 
 /// What start-up cleanup removed.
@@ -84,14 +84,29 @@ impl Hub {
     /// whose history changed is refused), and removes files left behind by
     /// a crash.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+        Self::open_on(data_dir, clock, &BlobsLocation::Files)
+    }
+
+    /// [`Hub::open`] with the larger ciphertexts where `blobs` says (small
+    /// ones stay in the database either way, see [`Stores::sqlite_with`]).
+    /// Once open, the location is recorded in the database
+    /// ([`setting::BLOBS`]) so that tools working on the data directory
+    /// alone, `backup` say, know where the ciphertexts are.
+    pub fn open_on(data_dir: &Path, clock: Arc<dyn Clock>, blobs: &BlobsLocation) -> Result<Hub, HubError> {
         let db = data_dir.join(DB_FILE);
         if !db.is_file() {
             return Err(HubError::NotInitialised(data_dir.to_owned()));
         }
         // Before the database opens its -wal and -shm files (they take its mode).
         crate::private_files::tighten(data_dir)?;
-        let stores = Stores::sqlite(SqliteMetaStore::open(&db)?, data_dir)?;
-        block_on(|| Hub::start(data_dir, stores, clock))
+        let stores = Stores::sqlite_with(SqliteMetaStore::open(&db)?, data_dir, blobs)?;
+        let (settings, location) = (stores.settings.clone(), blobs.to_string());
+        block_on(|| async move {
+            let hub = Hub::start(data_dir, stores, clock).await?;
+            // Once the hub works on the location, not when a wrong one fails to open.
+            settings.set_setting(setting::BLOBS, &location).await?;
+            Ok(hub)
+        })
     }
 
     /// [`Hub::open`] on `stores`, whatever their back ends.

@@ -1,7 +1,8 @@
 //! One suite of [`BlobStore`] behaviour, run against every store: files in
 //! the data directory and an S3-compatible object store (a real `s3s-fs`
-//! server started by each test). Then what only the object store promises:
-//! instances sharing one bucket.
+//! server started by each test), alone and each as the large tier of the
+//! [`super::TieredBlobStore`] the hub runs on. Then what only the object
+//! store promises: instances sharing one bucket.
 
 use bytes::Bytes;
 use sealdrop_proto::ids::DropId;
@@ -36,6 +37,15 @@ impl Subject {
         let dir = tempfile::tempdir().unwrap();
         let store = object_store_on(&server, "s3://sealdrop-test/hub", dir.path()).with_segment_size(SEGMENT);
         Self { store: Box::new(store), _dir: dir, _server: Some(server) }
+    }
+
+    /// What the hub runs on: small ciphertexts in the database, larger ones
+    /// in files or (`on_objects`) in the object store.
+    fn tiered(on_objects: bool) -> Self {
+        let Self { store, _dir: dir, _server: server } = if on_objects { Self::objects() } else { Self::files() };
+        let meta = super::SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap();
+        let store = super::TieredBlobStore::new(meta.inline_blobs(), std::sync::Arc::from(store));
+        Self { store: Box::new(store), _dir: dir, _server: server }
     }
 }
 
@@ -212,6 +222,24 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $behaviour() {
                     let subject = super::Subject::objects();
+                    super::$behaviour(subject.store.as_ref()).await;
+                }
+            )*
+        }
+        mod tiered_files {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let subject = super::Subject::tiered(false);
+                    super::$behaviour(subject.store.as_ref()).await;
+                }
+            )*
+        }
+        mod tiered_objects {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let subject = super::Subject::tiered(true);
                     super::$behaviour(subject.store.as_ref()).await;
                 }
             )*

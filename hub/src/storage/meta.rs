@@ -84,6 +84,10 @@ pub mod setting {
     /// started its transfer log, so an emptied log is told apart from a
     /// database that predates the log.
     pub const LOG_STARTED: &str = "log_started";
+    /// Where the hub last opened kept its larger ciphertexts (`files` or
+    /// `s3://bucket/prefix`), written at every open, so tools that read the
+    /// data directory alone (`backup`) know whether it holds them.
+    pub const BLOBS: &str = "blobs";
 }
 
 /// A directory version as stored.

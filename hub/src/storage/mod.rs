@@ -28,5 +28,5 @@ pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 pub use object::{ObjectBlobStore, S3Location};
 pub use sqlite::SqliteMetaStore;
-pub use stores::Stores;
+pub use stores::{BlobsLocation, Stores};
 pub use tiered::TieredBlobStore;

@@ -8,8 +8,45 @@ use std::sync::Arc;
 
 use super::blob::{BlobError, BlobStore, FsBlobStore};
 use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, NonceStore, SettingsStore};
+use super::object::{ObjectBlobStore, S3Location};
 use super::sqlite::SqliteMetaStore;
 use super::tiered::TieredBlobStore;
+
+/// Where the hub keeps ciphertexts (`blobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BlobsLocation {
+    /// `files`: in the data directory (small ones in its database), the
+    /// embedded default that needs no server.
+    #[default]
+    Files,
+    /// `s3://bucket/prefix`: in an S3-compatible object store, so several
+    /// instances can share them; the endpoint, region and credentials come
+    /// the standard AWS ways (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, instance roles).
+    S3(S3Location),
+}
+
+impl BlobsLocation {
+    /// Parses `files` or `s3://bucket/prefix`; the error says what is expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "files" => Ok(Self::Files),
+            s3 if s3.starts_with("s3://") => S3Location::parse(s3).map(Self::S3),
+            _ => Err("give `files` (the default: in the data directory) or s3://BUCKET/PREFIX (an S3-compatible \
+                      object store; endpoint and credentials from the AWS_* variables)"
+                .to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobsLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Files => f.write_str("files"),
+            Self::S3(location) => location.fmt(f),
+        }
+    }
+}
 
 /// Everything the hub stores, by area.
 #[derive(Clone)]
@@ -41,7 +78,18 @@ impl Stores {
     /// (`meta`), small ciphertexts in it too and larger ones as files under
     /// `data_dir` (see [`TieredBlobStore`]).
     pub fn sqlite(meta: SqliteMetaStore, data_dir: &Path) -> Result<Self, BlobError> {
-        let blobs = TieredBlobStore::new(meta.inline_blobs(), FsBlobStore::open(data_dir)?);
+        Self::sqlite_with(meta, data_dir, &BlobsLocation::Files)
+    }
+
+    /// Every metadata area in one SQLite database (`meta`), small
+    /// ciphertexts in it too and larger ones where `blobs` says: files under
+    /// `data_dir`, or an object store (which spools under `data_dir`).
+    pub fn sqlite_with(meta: SqliteMetaStore, data_dir: &Path, blobs: &BlobsLocation) -> Result<Self, BlobError> {
+        let large: Arc<dyn BlobStore> = match blobs {
+            BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
+            BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
+        };
+        let blobs = TieredBlobStore::new(meta.inline_blobs(), large);
         let meta = Arc::new(meta);
         Ok(Self {
             settings: meta.clone(),

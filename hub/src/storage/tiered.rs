@@ -1,17 +1,20 @@
-//! The hub's local [`BlobStore`]: ciphertexts of at most [`INLINE_MAX`]
-//! bytes in a table of the hub's database ([`InlineBlobs`]), larger ones in
-//! files ([`FsBlobStore`]). Handlers see one store either way.
+//! The hub's [`BlobStore`]: ciphertexts of at most [`INLINE_MAX`] bytes in
+//! a table of the hub's database ([`InlineBlobs`]), larger ones in a large
+//! tier, files ([`super::FsBlobStore`]) or an object store
+//! ([`super::ObjectBlobStore`]). Handlers see one store either way.
 //!
 //! Why: most drops between councils are small (a list, a plan), and a file
 //! per small drop cost more than everything else the hub does for it (a
 //! file creation, two fsyncs and a rename; on ext4 without a journal every
 //! creation also skips each recently deleted inode one by one). A row
-//! rides the WAL sync its drop's commit waits for anyway.
+//! rides the WAL sync its drop's commit waits for anyway. With an object
+//! store the gap is wider still: a small drop would cost a marker, a
+//! segment and a manifest PUT and as many DELETEs, each a round trip.
 //!
 //! An upload is held in memory until it passes [`INLINE_MAX`] (then it
-//! moves to a file and goes on there) or finishes (then it becomes a row).
+//! moves to the large tier and goes on there) or finishes (then it becomes a row).
 //! A drop's bytes are in exactly one place: writing one kind removes the
-//! other, so lookups may try the table first and the files second.
+//! other, so lookups may try the table first and the large tier second.
 
 use std::io::Cursor;
 
@@ -19,26 +22,34 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use sealdrop_proto::ids::DropId;
 
-use super::blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
+use std::sync::Arc;
+
+use super::blob::{BlobError, BlobRead, BlobStore, UploadSink};
 use super::meta::MetaError;
 use super::sqlite::{BlobStage, InlineBlobs};
 
 /// Ciphertexts up to this size are kept in the database.
 pub const INLINE_MAX: usize = 64 * 1024;
 
-/// Small ciphertexts in the database, larger ones in files.
-#[derive(Debug, Clone)]
+/// Small ciphertexts in the database, larger ones in the large tier.
+#[derive(Clone)]
 pub struct TieredBlobStore {
     /// The small ones.
     inline: InlineBlobs,
     /// The rest, and uploads that grew past [`INLINE_MAX`].
-    files: FsBlobStore,
+    large: Arc<dyn BlobStore>,
+}
+
+impl std::fmt::Debug for TieredBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredBlobStore").field("inline", &self.inline).finish_non_exhaustive()
+    }
 }
 
 impl TieredBlobStore {
-    /// Uses `inline` for small ciphertexts and `files` for the rest.
-    pub fn new(inline: InlineBlobs, files: FsBlobStore) -> Self {
-        Self { inline, files }
+    /// Uses `inline` for small ciphertexts and `large` for the rest.
+    pub fn new(inline: InlineBlobs, large: Arc<dyn BlobStore>) -> Self {
+        Self { inline, large }
     }
 
     /// Runs a call on the inline table on the blocking pool.
@@ -89,8 +100,8 @@ enum Tier {
     /// Held in memory: what a row will hold (an earlier prefix first, for a
     /// continued upload).
     Held(BytesMut),
-    /// Moved to a file upload, which takes every later chunk.
-    File(Box<dyn UploadSink>),
+    /// Moved to an upload of the large tier, which takes every later chunk.
+    Large(Box<dyn UploadSink>),
 }
 
 #[async_trait]
@@ -102,19 +113,19 @@ impl UploadSink for TieredUpload {
                 Ok(())
             }
             Tier::Held(held) => {
-                // Too large for a row: the file takes what was held, then the rest.
+                // Too large for a row: the large tier takes what was held, then the rest.
                 let held = std::mem::take(held).freeze();
-                let mut file = self.store.files.begin_upload(&self.id).await?;
+                let mut large = self.store.large.begin_upload(&self.id).await?;
                 if !held.is_empty() {
-                    file.write(held).await?;
+                    large.write(held).await?;
                 }
-                file.write(chunk).await?;
-                self.state = Tier::File(file);
+                large.write(chunk).await?;
+                self.state = Tier::Large(large);
                 // An earlier, smaller upload of this drop must not outlive this one.
                 self.store.inline(&self.id, |t, id| t.delete(id, BlobStage::Upload)).await?;
                 Ok(())
             }
-            Tier::File(file) => file.write(chunk).await,
+            Tier::Large(large) => large.write(chunk).await,
         }
     }
 
@@ -122,21 +133,13 @@ impl UploadSink for TieredUpload {
         let Self { store, id, state } = *self;
         match state {
             Tier::Held(held) => {
-                let path = store.files.upload_path(&id);
-                store
-                    .inline(&id, move |t, id| {
-                        t.put_upload(id, &held)?;
-                        // An earlier, larger upload of this drop (rare: a
-                        // replaced upload) must not outlive this one.
-                        match std::fs::remove_file(&path) {
-                            Ok(()) => Ok(()),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                            Err(e) => Err(MetaError::Corrupt(format!("cannot remove {}: {e}", path.display()))),
-                        }
-                    })
-                    .await
+                store.inline(&id, move |t, id| t.put_upload(id, &held)).await?;
+                // An earlier, larger upload of this drop (rare: a replaced
+                // upload) must not outlive this one. After the row, so a
+                // failure in between leaves this upload, not neither.
+                store.large.delete_upload(&id).await.map(drop)
             }
-            Tier::File(file) => file.finish().await,
+            Tier::Large(large) => large.finish().await,
         }
     }
 }
@@ -150,14 +153,14 @@ impl BlobStore for TieredBlobStore {
     async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError> {
         match self.inline(id, |t, id| t.len(id, BlobStage::Upload)).await? {
             Some(len) => Ok(Some(len)),
-            None => self.files.upload_len(id).await,
+            None => self.large.upload_len(id).await,
         }
     }
 
     async fn open_upload(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
         match self.inline(id, |t, id| t.get(id, BlobStage::Upload)).await? {
             Some(data) => Ok(Some(in_memory(data, 0))),
-            None => self.files.open_upload(id).await,
+            None => self.large.open_upload(id).await,
         }
     }
 
@@ -169,7 +172,7 @@ impl BlobStore for TieredBlobStore {
                 id: id.clone(),
                 state: Tier::Held(BytesMut::from(data.as_slice())),
             })),
-            None => self.files.append_upload(id).await,
+            None => self.large.append_upload(id).await,
         }
     }
 
@@ -177,7 +180,7 @@ impl BlobStore for TieredBlobStore {
         if self.inline(id, |t, id| t.promote(id)).await? {
             return Ok(());
         }
-        self.files.promote(id).await
+        self.large.promote(id).await
     }
 
     async fn open_blob(&self, id: &DropId) -> Result<Option<BlobRead>, BlobError> {
@@ -187,26 +190,26 @@ impl BlobStore for TieredBlobStore {
     async fn open_blob_from(&self, id: &DropId, start: u64) -> Result<Option<BlobRead>, BlobError> {
         match self.inline(id, |t, id| t.get(id, BlobStage::Blob)).await? {
             Some(data) => Ok(Some(in_memory(data, start))),
-            None => self.files.open_blob_from(id, start).await,
+            None => self.large.open_blob_from(id, start).await,
         }
     }
 
     async fn delete_blob(&self, id: &DropId) -> Result<bool, BlobError> {
         let inline = self.inline(id, |t, id| t.delete(id, BlobStage::Blob)).await?;
-        Ok(self.files.delete_blob(id).await? || inline)
+        Ok(self.large.delete_blob(id).await? || inline)
     }
 
     async fn delete_upload(&self, id: &DropId) -> Result<bool, BlobError> {
         let inline = self.inline(id, |t, id| t.delete(id, BlobStage::Upload)).await?;
-        Ok(self.files.delete_upload(id).await? || inline)
+        Ok(self.large.delete_upload(id).await? || inline)
     }
 
     async fn list_uploads(&self) -> Result<Vec<DropId>, BlobError> {
-        Ok(union(self.list_inline(BlobStage::Upload).await?, self.files.list_uploads().await?))
+        Ok(union(self.list_inline(BlobStage::Upload).await?, self.large.list_uploads().await?))
     }
 
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
-        Ok(union(self.list_inline(BlobStage::Blob).await?, self.files.list_blobs().await?))
+        Ok(union(self.list_inline(BlobStage::Blob).await?, self.large.list_blobs().await?))
     }
 }
 
@@ -223,6 +226,7 @@ mod tests {
 
     use super::*;
     use crate::storage::SqliteMetaStore;
+    use crate::storage::blob::FsBlobStore;
 
     struct Store {
         dir: tempfile::TempDir,
@@ -233,7 +237,7 @@ mod tests {
     fn open_in(dir: tempfile::TempDir) -> Store {
         let meta = SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap();
         let files = FsBlobStore::open(dir.path()).unwrap();
-        Store { store: TieredBlobStore::new(meta.inline_blobs(), files.clone()), files, dir }
+        Store { store: TieredBlobStore::new(meta.inline_blobs(), Arc::new(files.clone())), files, dir }
     }
 
     fn store() -> Store {

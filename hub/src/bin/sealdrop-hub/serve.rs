@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use sealdrop_hub::check_config;
-use sealdrop_hub::config::{BlobsLocation, ServeSettings};
+use sealdrop_hub::config::ServeSettings;
 use sealdrop_hub::{Hub, HubConfig, ServeOptions};
 use sealdrop_proto::clock::{TEST_CLOCK_ENV, clock_from_env};
 use sealdrop_proto::error_code::ErrorCode;
@@ -40,15 +40,6 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
     if let Some(armed) = sealdrop_hub::failpoint::armed().map_err(|e| vec![Failure::from(e)])? {
         let env = sealdrop_hub::failpoint::ENV;
         tracing::warn!(point = armed.point, hit = armed.on_hit, "{env} is set: the hub aborts at this test fail point");
-    }
-    // Parsed and checked, but `Hub::open` keeps ciphertexts in the data
-    // directory until the object store is wired into it: refuse rather
-    // than put them somewhere the operator did not ask for.
-    if let BlobsLocation::S3(location) = &settings.blobs {
-        return Err(vec![Failure::from(format!(
-            "blobs = \"{location}\": this build of serve keeps ciphertexts only in the data directory; \
-             remove the setting (or set it to `files`)"
-        ))]);
     }
     let clock = clock_from_env();
     // Checked before anything else, as check-config checks them, so a
@@ -97,7 +88,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
             log_access: settings.log_access,
             quotas: settings.quotas,
         };
-        let hub = Hub::open(&settings.data, clock)
+        let hub = Hub::open_on(&settings.data, clock, &settings.blobs)
             .map_err(|e| e.to_string())?
             .with_config(config)
             .with_trusted_proxies(settings.trusted_proxies.clone());
