@@ -11,6 +11,7 @@
 pub mod blob;
 #[cfg(test)]
 mod conformance;
+mod convert;
 mod direct;
 mod frontier;
 pub mod group_sync;

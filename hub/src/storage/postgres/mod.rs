@@ -31,6 +31,7 @@ mod tests;
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::meta::MetaError;
+use crate::storage::convert::{parse, to_i64, to_u64};
 
 /// Connections one store (one hub instance) keeps at most: more than the
 /// requests that write at once on a small machine, few enough that several
@@ -78,19 +79,4 @@ impl PgMetaStore {
     async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
-}
-
-fn to_i64(n: u64, what: &str) -> Result<i64, MetaError> {
-    i64::try_from(n).map_err(|_| MetaError::Corrupt(format!("{what} {n} is too large to store")))
-}
-
-fn to_u64(n: i64, what: &str) -> Result<u64, MetaError> {
-    u64::try_from(n).map_err(|_| MetaError::Corrupt(format!("stored {what} {n} is negative")))
-}
-
-fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T, MetaError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| MetaError::Corrupt(format!("stored {what}: {e}")))
 }

@@ -49,6 +49,7 @@ pub use self::inline_blobs::{BlobStage, InlineBlobs};
 use super::group_sync::GroupSync;
 use super::meta::{AppendTurn, MetaError};
 use super::scrub::Scrubber;
+use crate::storage::convert::{parse, to_i64, to_u64};
 
 /// Prepared statements kept for reuse: more than the distinct statements the store runs.
 const STATEMENT_CACHE: usize = 128;
@@ -263,19 +264,4 @@ fn in_transaction<T>(
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
-}
-
-fn to_i64(n: u64, what: &str) -> Result<i64, MetaError> {
-    i64::try_from(n).map_err(|_| MetaError::Corrupt(format!("{what} {n} is too large to store")))
-}
-
-fn to_u64(n: i64, what: &str) -> Result<u64, MetaError> {
-    u64::try_from(n).map_err(|_| MetaError::Corrupt(format!("stored {what} {n} is negative")))
-}
-
-fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T, MetaError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| MetaError::Corrupt(format!("stored {what}: {e}")))
 }
