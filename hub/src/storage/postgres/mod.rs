@@ -7,9 +7,11 @@
 //! What SQLite gets from its one connection's mutex, PostgreSQL gets from
 //! row locks: every append locks the one row of `log_head` for its
 //! transaction (see [`log`]), so appends from every instance take turns and
-//! each sees the previous one's checkpoint. A commit returns once
-//! PostgreSQL has flushed it (`synchronous_commit` on, its default), and
-//! PostgreSQL shares one flush among concurrent commits itself.
+//! each sees the previous one's checkpoint. An appending transaction
+//! commits without waiting for its flush (so the head's lock is not held
+//! through an fsync, which would allow one append per fsync for the whole
+//! hub), then waits for the flush before the hub answers anyone
+//! (`log::wait_durable`); PostgreSQL flushes once for every append waiting.
 //!
 //! Connections are plain TCP (or a Unix socket): TLS to a managed database
 //! is not built in yet, so `sslmode=require` in the URL fails to connect
