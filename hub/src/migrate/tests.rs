@@ -132,13 +132,37 @@ async fn fetch(stores: &Stores, key: &NoteSigningKey, id: &DropId, party: &str) 
     stores.drops.record_fetch(id, &fetch, Box::new(key.clone())).await.unwrap();
 }
 
+/// Where a source hub built in a bucket keeps its larger ciphertexts.
+const OLD_PREFIX: &str = "s3://sealdrop-test/old";
+
 impl SourceHub {
     async fn build() -> Self {
+        Self::build_with(None).await
+    }
+
+    /// A source hub with its larger ciphertexts in files, or in `bucket`'s
+    /// server under [`OLD_PREFIX`].
+    async fn build_with(bucket: Option<&S3Server>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = log_key::create(&dir.path().join(LOG_KEY_FILE), ORIGIN).unwrap();
-        let stores = Stores::sqlite(SqliteMetaStore::open(&dir.path().join(DB_FILE)).unwrap(), dir.path()).unwrap();
+        let meta = SqliteMetaStore::open(&dir.path().join(DB_FILE)).unwrap();
+        let (stores, location) = match bucket {
+            None => (Stores::sqlite(meta, dir.path()).unwrap(), "files"),
+            Some(server) => {
+                let large = ObjectBlobStore::with_builder(
+                    s3_builder(server),
+                    &S3Location::parse(OLD_PREFIX).unwrap(),
+                    dir.path(),
+                )
+                .unwrap();
+                let blobs = crate::storage::TieredBlobStore::new(meta.inline_blobs(), Arc::new(large));
+                let mut stores = Stores::sqlite(meta, dir.path()).unwrap();
+                stores.blobs = Arc::new(blobs);
+                (stores, OLD_PREFIX)
+            }
+        };
         stores.settings.set_setting(setting::ORIGIN, ORIGIN).await.unwrap();
-        stores.settings.set_setting(setting::BLOBS, "files").await.unwrap();
+        stores.settings.set_setting(setting::BLOBS, location).await.unwrap();
         let directory =
             StoredDirectory { serial: 1, note: "the first directory".into(), sha256: "ab".repeat(32), accepted_at: 5 };
         stores.directories.insert_directory(&directory, b"directory 1", Box::new(key.clone())).await.unwrap();
@@ -431,4 +455,37 @@ async fn a_copy_changed_before_it_is_verified_does_not_verify() {
         err.to_string().contains(&format!("the ciphertext of drop {} read back", hub.drops.committed_large)),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_hub_whose_larger_ciphertexts_are_in_a_bucket_moves_to_another_prefix() {
+    let server = S3Server::start();
+    let hub = SourceHub::build_with(Some(&server)).await;
+    let database = new_database().await;
+    let large = &hub.drops.committed_large;
+    assert!(tree(hub.path()).keys().all(|f| !f.contains(large.as_str())), "the large blob is a file");
+
+    let report = migrate(options(&hub, &database, &server)).await.unwrap();
+    assert_eq!((report.blobs, report.blob_bytes), (2, 305_000));
+    assert_eq!((report.uploads, report.upload_bytes), (2, 103_000));
+    let spool = tempfile::tempdir().unwrap();
+    let moved = target_blobs(&server, spool.path());
+    assert_eq!(read_all(moved.open_blob(large).await.unwrap()).await, hub.bytes[large]);
+    let old = ObjectBlobStore::with_builder(s3_builder(&server), &S3Location::parse(OLD_PREFIX).unwrap(), spool.path())
+        .unwrap();
+    assert_eq!(read_all(old.open_blob(large).await.unwrap()).await, hub.bytes[large], "the source's bucket changed");
+}
+
+#[tokio::test]
+async fn a_database_of_another_hub_version_is_not_moved() {
+    let hub = SourceHub::build().await;
+    let server = S3Server::start();
+    let database = new_database().await;
+    let older = i64::try_from(sqlite::schema_version()).unwrap() - 1;
+    Connection::open(hub.path().join(DB_FILE)).unwrap().pragma_update(None, "user_version", older).unwrap();
+    let err = migrate(options(&hub, &database, &server)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MigrateSource, "{err}");
+    assert!(err.to_string().contains(&format!("schema version {older}")), "{err}");
+    let target = PgMetaStore::connect(&database).await.unwrap();
+    assert_eq!(target.setting(setting::ORIGIN).await.unwrap(), None, "the database was written");
 }
