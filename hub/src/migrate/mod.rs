@@ -41,11 +41,10 @@ use sealdrop_proto::error_code::ErrorCode;
 
 use self::blobs::Copied;
 use crate::data_lock::{self, LockError};
-use crate::hub::DB_FILE;
 use crate::log_key::{self, LOG_KEY_FILE};
 use crate::storage::meta::{LogStore as _, SettingsStore as _, setting};
 use crate::storage::postgres::PgMetaStore;
-use crate::storage::sqlite::{self, BlobStage};
+use crate::storage::sqlite::{self, BlobStage, DB_FILE};
 use crate::storage::{BlobStore, BlobsLocation, FsBlobStore, ObjectBlobStore, S3Location};
 
 /// What to move where.
