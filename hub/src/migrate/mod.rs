@@ -213,8 +213,8 @@ impl Source {
 struct Target {
     /// The database through the hub's stores, as `serve` will use it.
     meta: PgMetaStore,
-    /// A connection of migrate's own, for the `COPY` and the comparisons.
-    client: tokio_postgres::Client,
+    /// A connection of the store's pool, for the `COPY` and the comparisons.
+    client: deadpool_postgres::Client,
     /// The object store.
     blobs: ObjectBlobStore,
     /// Where it is, recorded as the hub's blobs location.
@@ -226,13 +226,8 @@ impl Target {
         let meta = PgMetaStore::connect(&options.database_url)
             .await
             .map_err(|e| MigrateError::Failed(format!("cannot use the target database: {e}")))?;
-        let (client, connection) =
-            tokio_postgres::connect(&options.database_url, tokio_postgres::NoTls).await.map_err(pg_failed)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "the PostgreSQL connection ended");
-            }
-        });
+        let client =
+            meta.client().await.map_err(|e| MigrateError::Failed(format!("cannot use the target database: {e}")))?;
         let blobs = ObjectBlobStore::with_builder(options.s3.clone(), &options.blobs, spool)
             .map_err(|e| MigrateError::Failed(format!("cannot open the object store {}: {e}", options.blobs)))?;
         Ok(Self { meta, client, blobs, location: options.blobs.clone() })

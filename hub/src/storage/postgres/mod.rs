@@ -76,7 +76,9 @@ impl PgMetaStore {
         Ok(store)
     }
 
-    async fn client(&self) -> Result<Client, MetaError> {
+    /// A connection of the pool: the store's methods take one each, and
+    /// `migrate` one for its `COPY` (so it connects as the store does).
+    pub(crate) async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
 }
