@@ -45,16 +45,15 @@ use crate::log_key::{self, LOG_KEY_FILE};
 use crate::storage::meta::{LogStore as _, SettingsStore as _, setting};
 use crate::storage::postgres::PgMetaStore;
 use crate::storage::sqlite::{self, BlobStage, DB_FILE};
-use crate::storage::{BlobStore, BlobsLocation, FsBlobStore, ObjectBlobStore, S3Location};
+use crate::storage::{BlobStore, BlobsLocation, FsBlobStore, ObjectBlobStore, PostgresUrl, S3Location};
 
 /// What to move where.
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
     /// The stopped hub's data directory: the source, never changed.
     pub data_dir: PathBuf,
-    /// The PostgreSQL database the rows go to (`postgres://...`); it must
-    /// hold no hub.
-    pub database_url: String,
+    /// The PostgreSQL database the rows go to; it must hold no hub.
+    pub database: PostgresUrl,
     /// The bucket prefix the ciphertexts go to; it must hold no object.
     pub blobs: S3Location,
     /// How object stores are reached (endpoint, region, credentials): the
@@ -66,8 +65,8 @@ pub struct MigrateOptions {
 impl MigrateOptions {
     /// Options reaching the object store as `serve` does (`AWS_ENDPOINT_URL`,
     /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...).
-    pub fn new(data_dir: PathBuf, database_url: String, blobs: S3Location) -> Self {
-        Self { data_dir, database_url, blobs, s3: AmazonS3Builder::from_env() }
+    pub fn new(data_dir: PathBuf, database: PostgresUrl, blobs: S3Location) -> Self {
+        Self { data_dir, database, blobs, s3: AmazonS3Builder::from_env() }
     }
 }
 
@@ -141,6 +140,13 @@ fn source_read(e: rusqlite::Error) -> MigrateError {
 /// and reports what it moved. Nothing in the data directory changes.
 pub async fn migrate(options: MigrateOptions) -> Result<MigrateReport, MigrateError> {
     let _lock = data_lock::lock(&options.data_dir)?;
+    if !options.data_dir.join(DB_FILE).is_file() {
+        return Err(MigrateError::Source(format!(
+            "{} holds no {DB_FILE}: it is an instance directory of a hub already on PostgreSQL; migrate moves a \
+             hub from its SQLite database",
+            options.data_dir.display()
+        )));
+    }
     // The object stores' spool: never under the source's data directory.
     let spool = tempfile::Builder::new()
         .prefix("sealdrop-migrate-")
@@ -223,7 +229,7 @@ struct Target {
 
 impl Target {
     async fn connect(options: &MigrateOptions, spool: &Path) -> Result<Self, MigrateError> {
-        let meta = PgMetaStore::connect(&options.database_url)
+        let meta = PgMetaStore::connect(options.database.connect_string())
             .await
             .map_err(|e| MigrateError::Failed(format!("cannot use the target database: {e}")))?;
         let client =

@@ -246,7 +246,7 @@ impl SourceHub {
 fn options(hub: &SourceHub, database_url: &str, server: &S3Server) -> MigrateOptions {
     MigrateOptions {
         data_dir: hub.path().to_owned(),
-        database_url: database_url.to_owned(),
+        database: PostgresUrl::parse(database_url).unwrap(),
         blobs: S3Location::parse(PREFIX).unwrap(),
         s3: s3_builder(server),
     }
@@ -393,6 +393,14 @@ async fn a_hub_that_serves_is_not_moved() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::DataDir, "{err}");
+
+    // An instance directory of a hub on PostgreSQL: the log key, no database.
+    std::fs::copy(hub.path().join(LOG_KEY_FILE), not_a_hub.path().join(LOG_KEY_FILE)).unwrap();
+    let err = migrate(MigrateOptions { data_dir: not_a_hub.path().to_owned(), ..options(&hub, &database, &server) })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MigrateSource, "{err}");
+    assert!(err.to_string().contains("it is an instance directory of a hub already on PostgreSQL"), "{err}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sealdrop_hub::config;
 
-use sealdrop_hub::storage::S3Location;
+use sealdrop_hub::storage::{PostgresUrl, S3Location};
 
 use crate::commands::{bucket_prefix, origin_name, postgres_url};
 
@@ -112,7 +112,7 @@ pub(crate) enum Command {
         data: PathBuf,
         /// The PostgreSQL database to copy into, postgres://USER@HOST:PORT/DATABASE (it must hold no hub).
         #[arg(long, value_name = "postgres://...", value_parser = postgres_url)]
-        to: String,
+        to: PostgresUrl,
         /// The bucket prefix to copy the ciphertexts into, s3://BUCKET/PREFIX (it must hold no object); endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
         #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = bucket_prefix)]
         blobs: S3Location,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::CommandFactory as _;
 use sealdrop_hub::config;
 use sealdrop_hub::migrate::{MigrateOptions, MigrateReport};
-use sealdrop_hub::storage::S3Location;
+use sealdrop_hub::storage::{DatabaseLocation, PostgresUrl, S3Location};
 use sealdrop_hub::{Hub, InitOptions};
 use sealdrop_proto::clock::clock_from_env;
 
@@ -32,12 +32,13 @@ pub(crate) fn origin_name(text: &str) -> Result<String, String> {
     ))
 }
 
-/// `migrate --to`: a PostgreSQL URL.
-pub(crate) fn postgres_url(text: &str) -> Result<String, String> {
-    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        Ok(text.to_owned())
-    } else {
-        Err("give the PostgreSQL database as a URL, postgres://USER@HOST:PORT/DATABASE".into())
+/// `migrate --to`: a PostgreSQL URL (as `database` takes it).
+pub(crate) fn postgres_url(text: &str) -> Result<PostgresUrl, String> {
+    match DatabaseLocation::parse(text)? {
+        DatabaseLocation::Postgres(url) => Ok(url),
+        DatabaseLocation::Sqlite => {
+            Err("migrate moves a hub to PostgreSQL: give postgres://USER@HOST:PORT/DATABASE".into())
+        }
     }
 }
 
@@ -169,10 +170,10 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start a runtime: {e}"))?;
-            let options = MigrateOptions::new(data.clone(), to, blobs.clone());
+            let options = MigrateOptions::new(data.clone(), to.clone(), blobs.clone());
             let report =
                 runtime.block_on(sealdrop_hub::migrate::migrate(options)).map_err(|e| Failure::coded(e.code(), &e))?;
-            print_migrate_report(&report, &data, &blobs);
+            print_migrate_report(&report, &data, &to, &blobs);
             Ok(())
         }
         Command::Tls { command: TlsCommand::SelfSigned { hosts, cert, key, days, port } } => {
@@ -209,10 +210,11 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-fn print_migrate_report(report: &MigrateReport, data: &std::path::Path, blobs: &S3Location) {
+fn print_migrate_report(report: &MigrateReport, data: &std::path::Path, database: &PostgresUrl, blobs: &S3Location) {
     println!("moved hub {} from {} and verified the copy", report.origin, data.display());
     let rows: Vec<String> = report.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
     println!("  rows: {}", rows.join(", "));
+    println!("  into PostgreSQL at {database}");
     println!(
         "  ciphertexts: {} committed ({} bytes) and {} uploads in progress ({} bytes) into {blobs}",
         report.blobs, report.blob_bytes, report.uploads, report.upload_bytes
@@ -222,8 +224,8 @@ fn print_migrate_report(report: &MigrateReport, data: &std::path::Path, blobs: &
         report.log_size, report.log_root
     );
     println!(
-        "  next: in each instance's hub.toml set database = \"postgres://...\" (the URL given to --to) and \
-         blobs = \"{blobs}\"; copy {} into each instance's data directory (mode 0600); keep {} as it is until \
+        "  next: in each instance's hub.toml set database = \"{database}\" (with its password, as given to --to) \
+         and blobs = \"{blobs}\"; copy {} into each instance's data directory (mode 0600); keep {} as it is until \
          the new hub serves (it is the way back)",
         data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display(),
         data.display()
