@@ -175,7 +175,9 @@ impl Source {
     fn open(data_dir: &Path, s3: &AmazonS3Builder, spool: &Path) -> Result<Self, MigrateError> {
         let path = data_dir.join(DB_FILE);
         // Read-write only so SQLite can use the WAL's shared-memory file;
-        // `query_only` refuses any write.
+        // `query_only` refuses any write. (Closing it checkpoints a WAL that
+        // a hub killed mid-way left, as the hub's own next open would: the
+        // database's content is unchanged.)
         let conn =
             Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(source_read)?;
