@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::io::Cursor;
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use rusqlite::{Connection, OptionalExtension as _};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
@@ -30,9 +31,14 @@ use crate::storage::blob::{BlobRead, BlobStore};
 use crate::storage::meta::{ContentDigest, DropStore};
 use crate::storage::sqlite::BlobStage;
 
-/// Bytes read and written at a time: a copy holds one such chunk (the
-/// object store holds up to a segment per upload, spooled to disk).
+/// Bytes read and written at a time: a transfer holds one such chunk (the
+/// object store spools the rest of a segment to disk).
 const CHUNK: usize = 1024 * 1024;
+/// Ciphertexts copied, or read back, at once: each is a few round trips to
+/// the object store, so thousands of small drops go several at a time;
+/// memory stays a few chunks (the object store bounds its segments in
+/// flight itself).
+const TRANSFERS: usize = 8;
 
 /// A ciphertext the source holds, as its drop's row describes it.
 #[derive(Debug, Clone)]
@@ -98,68 +104,81 @@ fn held(source: &Connection) -> Result<Vec<Held>, MigrateError> {
     Ok(out)
 }
 
-/// Opens a ciphertext where the source keeps it: its row of `inline_blobs`
-/// (at most 64 KiB) or the large tier; `None` if it has none.
-async fn open_source(
-    source: &Connection,
-    large: &dyn BlobStore,
-    id: &DropId,
-    stage: BlobStage,
-) -> Result<Option<BlobRead>, MigrateError> {
+/// The bytes of a ciphertext the source keeps as a row of `inline_blobs`
+/// (at most 64 KiB), if it does.
+fn inline_bytes(source: &Connection, id: &DropId, stage: BlobStage) -> Result<Option<Vec<u8>>, MigrateError> {
     let stage_name = match stage {
         BlobStage::Upload => "upload",
         BlobStage::Blob => "blob",
     };
-    let inline: Option<Vec<u8>> = source
+    source
         .query_row("SELECT data FROM inline_blobs WHERE drop_id = ?1 AND stage = ?2", [id.as_str(), stage_name], |r| {
             r.get(0)
         })
         .optional()
-        .map_err(source_read)?;
-    if let Some(data) = inline {
-        let len = data.len() as u64;
-        return Ok(Some(BlobRead { reader: Box::pin(Cursor::new(data)), len }));
-    }
-    let opened = match stage {
-        BlobStage::Upload => large.open_upload(id).await,
-        BlobStage::Blob => large.open_blob(id).await,
-    };
-    opened.map_err(|e| MigrateError::Failed(format!("cannot read the source's ciphertext of drop {id}: {e}")))
+        .map_err(source_read)
 }
 
-/// Copies every ciphertext the source's rows name into `target`; returns
-/// what was copied. A committed drop without its ciphertext, or a
-/// ciphertext that differs from what its row records, stops the copy.
+/// Copies every ciphertext the source's rows name into `target`, up to
+/// [`TRANSFERS`] at once; returns what was copied, in no particular order.
+/// A committed drop without its ciphertext, or a ciphertext that differs
+/// from what its row records, stops the copy.
 pub(super) async fn copy(
     source: &Connection,
     large: &dyn BlobStore,
     target: &dyn BlobStore,
 ) -> Result<Vec<Copied>, MigrateError> {
+    // The database is read here, one row at a time as transfers start
+    // (the connection stays on this task); the transfers only stream.
+    let transfers = held(source)?.into_iter().map(|held| {
+        let inline = inline_bytes(source, &held.id, held.stage);
+        async move { copy_one(held, inline?, large, target).await }
+    });
+    let mut running = futures_util::stream::iter(transfers).buffer_unordered(TRANSFERS);
     let mut copied = Vec::new();
-    for Held { id, stage, recorded } in held(source)? {
-        let Some(from) = open_source(source, large, &id, stage).await? else {
-            if stage == BlobStage::Blob {
-                return Err(MigrateError::Source(format!(
-                    "drop {id} is committed but its ciphertext is missing from the data directory"
-                )));
-            }
-            continue;
-        };
-        let digest = stream_into(from, target, &id).await?;
-        if let Some(recorded) = recorded.filter(|r| *r != digest) {
-            let what = if stage == BlobStage::Blob { "committed ciphertext" } else { "finished upload" };
-            return Err(MigrateError::Source(format!(
-                "the {what} of drop {id} is {} bytes with SHA-256 {}, but its row records {} bytes with SHA-256 {}: \
-                 the data directory is damaged",
-                digest.len, digest.sha256, recorded.len, recorded.sha256
-            )));
-        }
-        if stage == BlobStage::Blob {
-            target.promote(&id).await.map_err(|e| target_failed(&id, &e))?;
-        }
-        copied.push(Copied { id, stage, digest });
+    while let Some(done) = running.next().await {
+        copied.extend(done?);
     }
     Ok(copied)
+}
+
+/// Copies one ciphertext (`inline`, or else from the large tier); `None`
+/// for an open drop that has no upload.
+async fn copy_one(
+    Held { id, stage, recorded }: Held,
+    inline: Option<Vec<u8>>,
+    large: &dyn BlobStore,
+    target: &dyn BlobStore,
+) -> Result<Option<Copied>, MigrateError> {
+    let from = match inline {
+        Some(data) => Some(BlobRead { len: data.len() as u64, reader: Box::pin(Cursor::new(data)) }),
+        None => match stage {
+            BlobStage::Upload => large.open_upload(&id).await,
+            BlobStage::Blob => large.open_blob(&id).await,
+        }
+        .map_err(|e| MigrateError::Failed(format!("cannot read the source's ciphertext of drop {id}: {e}")))?,
+    };
+    let Some(from) = from else {
+        if stage == BlobStage::Blob {
+            return Err(MigrateError::Source(format!(
+                "drop {id} is committed but its ciphertext is missing from the data directory"
+            )));
+        }
+        return Ok(None);
+    };
+    let digest = stream_into(from, target, &id).await?;
+    if let Some(recorded) = recorded.filter(|r| *r != digest) {
+        let what = if stage == BlobStage::Blob { "committed ciphertext" } else { "finished upload" };
+        return Err(MigrateError::Source(format!(
+            "the {what} of drop {id} is {} bytes with SHA-256 {}, but its row records {} bytes with SHA-256 {}: \
+             the data directory is damaged",
+            digest.len, digest.sha256, recorded.len, recorded.sha256
+        )));
+    }
+    if stage == BlobStage::Blob {
+        target.promote(&id).await.map_err(|e| target_failed(&id, &e))?;
+    }
+    Ok(Some(Copied { id, stage, digest }))
 }
 
 /// Writes `from` as the upload of `id` in `target`, a chunk at a time, and
@@ -210,31 +229,10 @@ pub(super) async fn verify(
     drops: &dyn DropStore,
     target: &dyn BlobStore,
 ) -> Result<(), MigrateError> {
-    let failed = |id: &DropId, e: &dyn std::fmt::Display| {
-        MigrateError::Failed(format!("cannot read back the ciphertext of drop {id} from the object store: {e}"))
-    };
-    for Copied { id, stage, digest } in copied {
-        let record = drops.drop_record(id).await.map_err(|e| MigrateError::Failed(e.to_string()))?;
-        let expected = match stage {
-            BlobStage::Blob => record.and_then(|r| r.content),
-            BlobStage::Upload => Some(record.and_then(|r| r.upload).unwrap_or_else(|| digest.clone())),
-        };
-        let opened = match stage {
-            BlobStage::Blob => target.open_blob(id).await,
-            BlobStage::Upload => target.open_upload(id).await,
-        }
-        .map_err(|e| failed(id, &e))?;
-        let Some(read) = opened else {
-            return Err(MigrateError::Verify(format!("the object store holds no ciphertext of drop {id}")));
-        };
-        let got = digest_of(read).await.map_err(|e| failed(id, &e))?;
-        if expected.as_ref() != Some(&got) || got != *digest {
-            return Err(MigrateError::Verify(format!(
-                "the ciphertext of drop {id} read back from the object store ({} bytes, SHA-256 {}) is not the one \
-                 copied ({} bytes, SHA-256 {})",
-                got.len, got.sha256, digest.len, digest.sha256
-            )));
-        }
+    let checks = copied.iter().map(|c| verify_one(c, drops, target));
+    let mut running = futures_util::stream::iter(checks).buffer_unordered(TRANSFERS);
+    while let Some(checked) = running.next().await {
+        checked?;
     }
     let listed = |stage: BlobStage| copied.iter().filter(move |c| c.stage == stage).map(|c| c.id.clone());
     let blobs: BTreeSet<DropId> = listed(BlobStage::Blob).collect();
@@ -249,6 +247,36 @@ pub(super) async fn verify(
             stored_uploads.len(),
             blobs.len(),
             uploads.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads one copied ciphertext back (see [`verify`]).
+async fn verify_one(copied: &Copied, drops: &dyn DropStore, target: &dyn BlobStore) -> Result<(), MigrateError> {
+    let Copied { id, stage, digest } = copied;
+    let failed = |e: &dyn std::fmt::Display| {
+        MigrateError::Failed(format!("cannot read back the ciphertext of drop {id} from the object store: {e}"))
+    };
+    let record = drops.drop_record(id).await.map_err(|e| MigrateError::Failed(e.to_string()))?;
+    let expected = match stage {
+        BlobStage::Blob => record.and_then(|r| r.content),
+        BlobStage::Upload => Some(record.and_then(|r| r.upload).unwrap_or_else(|| digest.clone())),
+    };
+    let opened = match stage {
+        BlobStage::Blob => target.open_blob(id).await,
+        BlobStage::Upload => target.open_upload(id).await,
+    }
+    .map_err(|e| failed(&e))?;
+    let Some(read) = opened else {
+        return Err(MigrateError::Verify(format!("the object store holds no ciphertext of drop {id}")));
+    };
+    let got = digest_of(read).await.map_err(|e| failed(&e))?;
+    if expected.as_ref() != Some(&got) || got != *digest {
+        return Err(MigrateError::Verify(format!(
+            "the ciphertext of drop {id} read back from the object store ({} bytes, SHA-256 {}) is not the one \
+             copied ({} bytes, SHA-256 {})",
+            got.len, got.sha256, digest.len, digest.sha256
         )));
     }
     Ok(())
