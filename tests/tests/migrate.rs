@@ -11,10 +11,13 @@ use std::process::Output;
 
 use sealdrop_e2e::{Hub, Party, SharedStores, error_code, hub_command, pseudo_random_bytes, tree};
 
+/// `sealdrop-hub migrate --data DATA --blobs ...`, the database given as
+/// the unit's environment file gives it (`SEALDROP_HUB_DATABASE`, keeping
+/// its password out of process listings).
 fn migrate(data: &Path, database: &str, stores: &SharedStores) -> Output {
     let mut command = hub_command();
-    command.arg("migrate").arg("--data").arg(data).args(["--to", database, "--blobs", &stores.blobs()]);
-    command.envs(stores.s3.env()).output().expect("run sealdrop-hub migrate")
+    command.arg("migrate").arg("--data").arg(data).args(["--blobs", &stores.blobs()]);
+    command.env("SEALDROP_HUB_DATABASE", database).envs(stores.s3.env()).output().expect("run sealdrop-hub migrate")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -67,7 +70,7 @@ fn a_stopped_hub_moves_once_and_only_into_empty_targets() {
     assert!(stdout.contains("ciphertexts: 2 committed ("), "{stdout}");
     assert!(stdout.contains(&format!("into {}", stores.blobs())), "{stdout}");
     assert!(stdout.contains(&format!("into PostgreSQL at {}\n", stores.database)), "{stdout}");
-    assert!(stdout.contains(&format!("set database = \"{}\"", stores.database)), "{stdout}");
+    assert!(stdout.contains(&format!("give each instance database = \"{}\"", stores.database)), "{stdout}");
     assert!(stdout.contains("log.key into each instance's data directory"), "{stdout}");
     assert!(tree(hub.data.path()) == before, "migrate changed the data directory");
 

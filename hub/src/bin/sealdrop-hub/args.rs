@@ -104,17 +104,18 @@ pub(crate) enum Command {
     /// success. Refuses while a `serve` holds the data directory, and writes
     /// only into a database holding no hub and a bucket prefix holding no
     /// object. The data directory is never changed.
-    #[command(after_help = "EXAMPLES:\n  sealdrop-hub migrate --data /var/lib/sealdrop-hub \
-                            --to postgres://sealdrop@db.internal/sealdrop --blobs s3://council-hub/blobs")]
+    #[command(after_help = "EXAMPLES:\n  sealdrop-hub migrate --data /var/lib/sealdrop \
+                            --to postgres://sealdrop@db.internal/sealdrop --blobs s3://council-hub/blobs\n  \
+                            set -a; . /etc/sealdrop/hub.env; set +a; sealdrop-hub migrate --data /var/lib/sealdrop")]
     Migrate {
         /// The stopped hub's data directory.
         #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
         data: PathBuf,
-        /// The PostgreSQL database to copy into, postgres://USER@HOST:PORT/DATABASE (it must hold no hub).
-        #[arg(long, value_name = "postgres://...", value_parser = postgres_url)]
+        /// The PostgreSQL database to copy into, postgres://USER@HOST:PORT/DATABASE (it must hold no hub); from the environment, its password stays out of process listings.
+        #[arg(long, value_name = "postgres://...", value_parser = postgres_url, env = "SEALDROP_HUB_DATABASE", hide_env_values = true)]
         to: PostgresUrl,
         /// The bucket prefix to copy the ciphertexts into, s3://BUCKET/PREFIX (it must hold no object); endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
-        #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = bucket_prefix)]
+        #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = bucket_prefix, env = "SEALDROP_HUB_BLOBS")]
         blobs: S3Location,
     },
     /// Make the hub's TLS certificate.

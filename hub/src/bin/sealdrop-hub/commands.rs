@@ -224,9 +224,9 @@ fn print_migrate_report(report: &MigrateReport, data: &std::path::Path, database
         report.log_size, report.log_root
     );
     println!(
-        "  next: in each instance's hub.toml set database = \"{database}\" (with its password, as given to --to) \
-         and blobs = \"{blobs}\"; copy {} into each instance's data directory (mode 0600); keep {} as it is until \
-         the new hub serves (it is the way back)",
+        "  next: give each instance database = \"{database}\" (with its password: SEALDROP_HUB_DATABASE in \
+         /etc/sealdrop/hub.env keeps it out of hub.toml) and blobs = \"{blobs}\"; copy {} into each instance's \
+         data directory (mode 0600); keep {} as it is until the new hub serves (it is the way back)",
         data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display(),
         data.display()
     );
