@@ -106,7 +106,8 @@ pub(crate) enum Command {
     /// object. The data directory is never changed.
     #[command(after_help = "EXAMPLES:\n  sealdrop-hub migrate --data /var/lib/sealdrop \
                             --to postgres://sealdrop@db.internal/sealdrop --blobs s3://council-hub/blobs\n  \
-                            set -a; . /etc/sealdrop/hub.env; set +a; sealdrop-hub migrate --data /var/lib/sealdrop")]
+                            set -a; . /etc/sealdrop/hub.env; set +a; \
+                            sealdrop-hub migrate --data /var/lib/sealdrop --blobs s3://council-hub/blobs")]
     Migrate {
         /// The stopped hub's data directory.
         #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
