@@ -93,7 +93,9 @@ impl PgMetaStore {
         Ok(Self { pool })
     }
 
-    async fn client(&self) -> Result<Client, MetaError> {
+    /// A connection of the pool: the store's methods take one each, and
+    /// `migrate` one for its `COPY` (so it connects as the store does).
+    pub(crate) async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
 }
