@@ -188,8 +188,8 @@ impl Drops<'_> {
             Ok(claimed) => check_header(hub, &id, &claimed.encrypted_to).await,
             Err(e) => Err(bad_manifest(e.to_string())),
         };
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::new(
                 ErrorCode::BadExpiry,

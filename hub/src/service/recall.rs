@@ -98,8 +98,8 @@ impl Drops<'_> {
         if !acked.is_empty() {
             return Err(refused(&rec, &acked));
         }
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         let recalled = LogEntry::DropRecalled {
             drop: id.clone(),
             party: caller.party.clone(),
