@@ -364,3 +364,77 @@ async fn a_key_removed_on_one_instance_stops_working_on_another() {
     let err = b.hub.publish_directory(&older).await.unwrap_err();
     assert!(matches!(err, super::PublishError::Directory(DirectoryError::Rollback { .. })), "{err}");
 }
+
+/// Stores a new open drop from `sender` to `recipient` on `hub`.
+async fn open_drop(hub: &Hub, sender: &MemberSecretKey, recipient: &MemberSecretKey) -> DropId {
+    let id = DropId::random();
+    let now = hub.now().as_second();
+    let new = NewDrop {
+        id: id.clone(),
+        sender: sender.party.clone(),
+        sender_member: sender.member.clone(),
+        agreement: "inner-fsm".into(),
+        created: now,
+        expires: now + 86_400,
+        recipients: vec![recipient.party.clone()],
+        idempotency_key: None,
+    };
+    hub.drops().create_drop(&new).await.unwrap();
+    id
+}
+
+/// A party's upload streaming on instance A counts against its bytes quota
+/// on instance B: B refuses an upload that would take the party past it,
+/// and accepts one that fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partys_uploads_on_two_instances_count_against_one_quota() {
+    use crate::quota::Quotas;
+    use crate::service::Drops;
+    use crate::service::upload::{BodyBreak, UploadRequest};
+    use sealdrop_proto::error_code::ErrorCode;
+    const MIB: usize = 1 << 20;
+    let shared = SharedHub::new(false).await;
+    let quotas = Quotas { held_bytes: 4 << 20, open_uploads: 16 };
+    let (a, b) = (shared.instance(0).await, shared.instance(0).await);
+    let (hub_a, hub_b) = (a.hub.clone().with_quotas(quotas), b.hub.clone().with_quotas(quotas));
+    let (sender, recipient) = (&shared.keys[0], &shared.keys[1]);
+    let caller = crate::api::test_support::caller_of(&shared.directory, sender);
+    let (x, y) = (open_drop(&hub_a, sender, recipient).await, open_drop(&hub_b, sender, recipient).await);
+
+    // On A: 3 MiB arrive, and the upload goes on (the sender is slow).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyBreak>>(4);
+    let uploading = tokio::spawn({
+        let (hub, caller, x) = (hub_a.clone(), caller.clone(), x.clone());
+        async move {
+            let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            let request = UploadRequest { offset: 0, content_length: None, signed_sha256: None, body };
+            Drops::new(&hub).upload(&caller, x, request).await
+        }
+    });
+    for _ in 0..12 {
+        tx.send(Ok(Bytes::from(vec![7u8; MIB / 4]))).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hub_b.blobs().upload_len(&x).await.unwrap().unwrap_or(0) < 2 * MIB as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "A's upload never reached the shared store");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // On B: 2 MiB more would be over 4 MiB.
+    let upload_on_b = |len: usize| {
+        let request = UploadRequest {
+            offset: 0,
+            content_length: Some(len as u64),
+            signed_sha256: None,
+            body: futures_util::stream::iter([Ok::<_, BodyBreak>(Bytes::from(vec![1u8; len]))]),
+        };
+        let (hub, caller, y) = (hub_b.clone(), caller.clone(), y.clone());
+        async move { Drops::new(&hub).upload(&caller, y, request).await }
+    };
+    let refused = upload_on_b(2 * MIB).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::QuotaHeldBytes, "{refused:?}");
+    // Half a MiB fits.
+    assert_eq!(upload_on_b(MIB / 2).await.unwrap().len, (MIB / 2) as u64);
+    drop(tx);
+    assert_eq!(uploading.await.unwrap().unwrap().len, 3 * MIB as u64);
+}

@@ -91,8 +91,11 @@ impl Drops<'_> {
         // database never vouches for bytes that are not on disk, and note the
         // activity, so the sweeper leaves a continued upload alone. (A first
         // upload has nothing to forget, and the drop's creation stands for its
-        // activity: one database write fewer per drop.)
-        if (rec.upload.is_some() || offset > 0) && !hub.drops().set_upload(&id, None, hub.now().as_second()).await? {
+        // activity: one database write fewer per drop. Not on stores other
+        // instances share: the note tells their quota counts that this drop's
+        // upload has started, see [`crate::quota`].)
+        let note_start = rec.upload.is_some() || offset > 0 || hub.coordination().shared();
+        if note_start && !hub.drops().set_upload(&id, None, hub.now().as_second()).await? {
             return Err(DropError::conflict(format!("drop {id} was committed while this upload started")));
         }
         let start = if offset == 0 { Start::Fresh } else { continue_from(hub, &id, offset).await? };
