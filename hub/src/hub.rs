@@ -20,7 +20,7 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
-use crate::locks::DropLocks;
+use crate::locks::{DropGuard, DropLocks};
 use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
@@ -391,6 +391,12 @@ impl Hub {
 
     pub(crate) fn locks(&self) -> &DropLocks {
         &self.inner.locks
+    }
+
+    /// Takes drop `id`'s lock, on this instance and among the instances
+    /// sharing the stores (see [`crate::locks`]).
+    pub(crate) async fn lock_drop(&self, id: &DropId) -> Result<DropGuard, MetaError> {
+        self.inner.locks.lock(id, self.coordination()).await
     }
 
     /// The committed ciphertexts this hub stores, each with its size and up

@@ -147,7 +147,7 @@ impl Hub {
         let window = i64::try_from(self.config().upload_resume_window.as_secs()).unwrap_or(i64::MAX);
         let inactive_since = now.saturating_sub(window);
         for id in self.blobs().list_uploads().await? {
-            let Some(_lock) = self.locks().try_lock(&id) else { continue };
+            let Some(_lock) = self.locks().try_lock(&id, self.coordination()).await? else { continue };
             let last_active = self.drops().upload_activity(&id).await?;
             // Kept while `now - last_active` is at most the window.
             if last_active.is_none_or(|t| t >= inactive_since) {
@@ -172,7 +172,7 @@ impl Hub {
 
     async fn end_one(&self, item: &SweepItem, now: i64, report: &mut SweepReport) -> Result<(), HubError> {
         let id = item.id.clone();
-        let _lock = self.locks().lock(&id).await;
+        let _lock = self.lock_drop(&id).await?;
         let drops = self.drops();
         if item.state == DropState::Open {
             let forgotten = drops.forget_open_drop(&id).await?;

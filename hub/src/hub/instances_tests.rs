@@ -438,3 +438,61 @@ async fn a_partys_uploads_on_two_instances_count_against_one_quota() {
     drop(tx);
     assert_eq!(uploading.await.unwrap().unwrap().len, 3 * MIB as u64);
 }
+
+/// A drop's lock taken on one instance keeps the other waiting, and only
+/// for that drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drops_lock_holds_across_instances() {
+    let shared = SharedHub::new(false).await;
+    let (a, b) = (shared.instance(0).await, shared.instance(0).await);
+    let id = DropId::random();
+    let held = a.hub.lock_drop(&id).await.unwrap();
+    assert!(b.hub.locks().try_lock(&id, b.hub.coordination()).await.unwrap().is_none());
+    let waiting = tokio::spawn({
+        let (hub, id) = (b.hub.clone(), id.clone());
+        async move { drop(hub.lock_drop(&id).await.unwrap()) }
+    });
+    drop(b.hub.lock_drop(&DropId::random()).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "B waits while A holds the drop's lock");
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("B takes it once A gives it up").unwrap();
+    drop(a.hub.lock_drop(&id).await.unwrap());
+}
+
+/// An upload still streaming on instance A, started longer ago than the
+/// resume window by instance B's clock, is left alone by B's sweep; A's
+/// upload then completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_on_another_instance_leaves_an_upload_being_written_alone() {
+    use crate::service::Drops;
+    use crate::service::upload::{BodyBreak, UploadRequest};
+    let shared = SharedHub::new(false).await;
+    let (a, b) = (shared.instance(0).await, shared.instance(0).await);
+    let (sender, recipient) = (&shared.keys[0], &shared.keys[1]);
+    let caller = crate::api::test_support::caller_of(&shared.directory, sender);
+    let x = open_drop(&a.hub, sender, recipient).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyBreak>>(4);
+    let uploading = tokio::spawn({
+        let (hub, caller, x) = (a.hub.clone(), caller.clone(), x.clone());
+        async move {
+            let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            let request = UploadRequest { offset: 0, content_length: None, signed_sha256: None, body };
+            Drops::new(&hub).upload(&caller, x, request).await
+        }
+    });
+    tx.send(Ok(Bytes::from(vec![7u8; 2 << 20]))).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.hub.blobs().upload_len(&x).await.unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "A's upload never began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sweeper = b.hub.clone().with_upload_resume_window(Duration::from_secs(60));
+    b.clock.advance(120);
+    let swept = sweeper.sweep().await.unwrap();
+    assert_eq!(swept.stale_uploads, 0, "{swept:?}");
+    tx.send(Ok(Bytes::from(vec![8u8; 1 << 20]))).await.unwrap();
+    drop(tx);
+    assert_eq!(uploading.await.unwrap().unwrap().len, 3 << 20);
+    assert_eq!(b.hub.drops().drop_record(&x).await.unwrap().unwrap().upload.map(|u| u.len), Some(3 << 20));
+}

@@ -56,7 +56,7 @@ impl Drops<'_> {
         request: RequestEvidence<'_>,
     ) -> Result<Recalled, DropError> {
         let hub = self.hub;
-        let _lock = hub.locks().lock(&id).await;
+        let _lock = hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             if rec.recipient(&caller.party).is_some() {

@@ -71,7 +71,7 @@ impl Drops<'_> {
         let UploadRequest { offset, content_length, signed_sha256, body } = upload;
         // Held until the upload is recorded, so a commit never promotes a file
         // that is still being written, and two uploads never interleave.
-        let _lock = hub.locks().lock(&id).await;
+        let _lock = hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             return Err(DropError::forbidden(format!("only the sending party `{}` may upload drop {id}", rec.sender)));
@@ -139,7 +139,7 @@ impl Drops<'_> {
     /// How much of open drop `id`'s upload the hub holds, for a sender
     /// continuing one that was cut off.
     pub async fn upload_progress(&self, caller: &Caller, id: DropId) -> Result<UploadProgress, DropError> {
-        let _lock = self.hub.locks().lock(&id).await;
+        let _lock = self.hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             return Err(DropError::forbidden(format!(

@@ -1,7 +1,8 @@
 //! What hub instances sharing one set of stores agree on beyond the
 //! stores' own conditional updates: whose turn it is at the transfer log,
-//! and which instance runs the periodic work (the sweeper, forgetting old
-//! nonces, cleaning up after a crash).
+//! who holds a drop's lock (see [`crate::locks`]), and which instance runs
+//! the periodic work (the sweeper, forgetting old nonces, cleaning up
+//! after a crash).
 //!
 //! On the embedded stores one process has the data directory to itself
 //! (see [`crate::data_lock`]), so [`Exclusive`] grants both at once and
@@ -11,8 +12,29 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use sealdrop_proto::ids::DropId;
 
 use super::meta::MetaError;
+
+/// Something held among the instances (a turn, a drop's lock), given up
+/// when this is dropped.
+pub struct Held {
+    /// Gives it up when dropped; `None` when nothing is held outside this
+    /// process (the embedded stores).
+    _release: Option<Box<dyn Send + Sync>>,
+}
+
+impl Held {
+    /// Nothing held outside this process.
+    pub fn locally() -> Self {
+        Self { _release: None }
+    }
+
+    /// Held until `release` is dropped.
+    pub fn until_dropped(release: Box<dyn Send + Sync>) -> Self {
+        Self { _release: Some(release) }
+    }
+}
 
 /// An instance's turn at the log among every instance on the stores: held
 /// until it is dropped (an append ends it once its transaction commits).
@@ -22,20 +44,8 @@ pub struct SharedTurn {
     /// this instance's clock is behind the one that appended last; `None`
     /// when no other instance appends (or the log is empty).
     pub last_entry_time: Option<Timestamp>,
-    /// Gives the turn up when dropped.
-    _release: Option<Box<dyn Send + Sync>>,
-}
-
-impl SharedTurn {
-    /// A turn nobody else takes: the only process on its stores.
-    pub fn exclusive() -> Self {
-        Self { last_entry_time: None, _release: None }
-    }
-
-    /// A turn that `release`, when dropped, gives up.
-    pub fn held(last_entry_time: Option<Timestamp>, release: Box<dyn Send + Sync>) -> Self {
-        Self { last_entry_time, _release: Some(release) }
-    }
+    /// The turn itself.
+    pub held: Held,
 }
 
 /// Turns at the log and the lead of periodic work, across every instance
@@ -53,6 +63,11 @@ pub trait Coordination: Send + Sync {
     /// Whether this instance leads the periodic work now, taking the lead
     /// if no live instance holds it. Cheap when it already leads.
     async fn lead(&self) -> Result<bool, MetaError>;
+    /// Takes drop `id`'s lock among the instances (after this instance's
+    /// own, see [`crate::locks`]), waiting for another instance to give it up.
+    async fn lock_drop(&self, id: &DropId) -> Result<Held, MetaError>;
+    /// Takes drop `id`'s lock among the instances if none holds it.
+    async fn try_lock_drop(&self, id: &DropId) -> Result<Option<Held>, MetaError>;
 }
 
 /// The embedded stores' coordination: one process, always its turn, always
@@ -67,10 +82,18 @@ impl Coordination for Exclusive {
     }
 
     async fn log_turn(&self) -> Result<SharedTurn, MetaError> {
-        Ok(SharedTurn::exclusive())
+        Ok(SharedTurn { last_entry_time: None, held: Held::locally() })
     }
 
     async fn lead(&self) -> Result<bool, MetaError> {
         Ok(true)
+    }
+
+    async fn lock_drop(&self, _id: &DropId) -> Result<Held, MetaError> {
+        Ok(Held::locally())
+    }
+
+    async fn try_lock_drop(&self, _id: &DropId) -> Result<Option<Held>, MetaError> {
+        Ok(Some(Held::locally()))
     }
 }
