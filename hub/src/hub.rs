@@ -33,7 +33,7 @@ use crate::transfer_log;
 
 pub use current_directory::DIRECTORY_CHECK_INTERVAL;
 pub(crate) use open::block_on;
-pub use open::{CleanupReport, read_log_verifier};
+pub use open::{CleanupReport, Survey, read_log_verifier, survey};
 
 pub use crate::storage::sqlite::DB_FILE;
 

@@ -21,7 +21,7 @@ use sealdrop_testservers::S3Server;
 use super::Hub;
 use crate::storage::meta::{CommitRecord, ContentDigest, NewDrop, StoredDirectory, setting};
 use crate::storage::postgres::PgMetaStore;
-use crate::storage::{BlobStore, DirectoryStore as _, FsBlobStore, SettingsStore as _, Stores};
+use crate::storage::{BlobStore, BlobsLocation, DirectoryStore as _, SettingsStore as _, Stores};
 use crate::{log_key, transfer_log};
 
 const ORIGIN: &str = "hub.test/sealdrop";
@@ -46,7 +46,7 @@ impl Clock for TestClock {
 
 /// Where the ciphertexts of every instance live.
 enum SharedBlobs {
-    /// A folder every instance's [`FsBlobStore`] opens.
+    /// A folder every instance's [`crate::storage::FsBlobStore`] opens.
     Folder(tempfile::TempDir),
     /// A real S3-compatible server's bucket.
     S3(S3Server),
@@ -103,22 +103,14 @@ impl SharedHub {
         std::fs::copy(self.keys_dir.path().join(log_key::LOG_KEY_FILE), data.path().join(log_key::LOG_KEY_FILE))
             .unwrap();
         let store = PgMetaStore::connect(&self.url).await.unwrap();
-        let blobs: Arc<dyn BlobStore> = match &self.blobs {
-            SharedBlobs::Folder(dir) => Arc::new(FsBlobStore::open(dir.path()).unwrap()),
+        let stores = match &self.blobs {
+            SharedBlobs::Folder(dir) => Stores::postgres(store, dir.path(), &BlobsLocation::Files).unwrap(),
             SharedBlobs::S3(server) => {
-                Arc::new(crate::storage::conformance::object_store_on(server, "s3://sealdrop-test/hub", data.path()))
+                let mut stores = Stores::postgres(store, data.path(), &BlobsLocation::Files).unwrap();
+                let location = "s3://sealdrop-test/hub";
+                stores.blobs = Arc::new(crate::storage::conformance::object_store_on(server, location, data.path()));
+                stores
             }
-        };
-        let meta = Arc::new(store);
-        let stores = Stores {
-            settings: meta.clone(),
-            directories: meta.clone(),
-            drops: meta.clone(),
-            nonces: meta.clone(),
-            log: meta.clone(),
-            cosignatures: meta.clone(),
-            blobs,
-            coordination: meta,
         };
         let clock = Arc::new(TestClock(AtomicI64::new(START + skew)));
         let hub = Hub::start(data.path(), stores, clock.clone()).await.unwrap();

@@ -16,6 +16,7 @@ pub mod coordination;
 mod direct;
 mod frontier;
 pub mod group_sync;
+mod locations;
 pub mod meta;
 #[cfg(test)]
 pub(crate) mod meta_conformance;
@@ -28,8 +29,9 @@ pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use coordination::{Coordination, Exclusive};
+pub use locations::{Backends, BlobsLocation, DatabaseLocation, PostgresUrl, redact_password};
 pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 pub use object::{ObjectBlobStore, S3Location};
 pub use sqlite::SqliteMetaStore;
-pub use stores::{BlobsLocation, Stores};
+pub use stores::Stores;
 pub use tiered::TieredBlobStore;

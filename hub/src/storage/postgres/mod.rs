@@ -65,6 +65,23 @@ impl PgMetaStore {
     /// or any form `tokio-postgres` accepts) and brings its schema up to
     /// date. Instances opening the same database together migrate it once.
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        let store = Self::pool(url)?;
+        schema::migrate(&mut store.client().await?).await?;
+        Ok(store)
+    }
+
+    /// Connects to the database at `url` changing nothing, for tools that
+    /// only look (`check-config`, `verifier-key`): an error if its schema is
+    /// not this hub's (none yet, or older or newer). Returns the store and
+    /// the schema version.
+    pub async fn connect_as_is(url: &str) -> Result<(Self, usize), MetaError> {
+        let store = Self::pool(url)?;
+        let version = schema::current_version(&store.client().await?).await?;
+        Ok((store, version))
+    }
+
+    /// The pool of connections to `url`; nothing is connected yet.
+    fn pool(url: &str) -> Result<Self, MetaError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| MetaError::PostgresConfig(format!("the database URL is not valid: {e}")))?;
         let manager = Manager::from_config(
@@ -79,9 +96,7 @@ impl PgMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
-        let store = Self { pool, sessions: Arc::new(coordination::Sessions::new(config)) };
-        schema::migrate(&mut store.client().await?).await?;
-        Ok(store)
+        Ok(Self { pool, sessions: Arc::new(coordination::Sessions::new(config)) })
     }
 
     async fn client(&self) -> Result<Client, MetaError> {
