@@ -16,13 +16,16 @@
 //! an agreement).
 //!
 //! Several instances on one database sweep one at a time: the one that
-//! leads the periodic work ([`Coordination::lead`](crate::storage::Coordination::lead); on the embedded stores
-//! the only process always does). When the leader dies the lead passes to
-//! the first instance whose next tick asks for it, and that instance first
-//! cleans up ([`Hub::clean_up`]), as a hub does when it opens after a
-//! crash: what the dead leader left half done is then removed. Sweeping is
-//! made of conditional updates, so two instances that both believe for a
-//! moment that they lead only repeat work. A drop that was never committed is invisible to everyone
+//! leads the periodic work
+//! ([`Coordination::lead`](crate::storage::Coordination::lead); on the
+//! embedded stores the only process always does). When the leader dies the
+//! lead passes to the first instance whose next tick asks for it, and that
+//! instance first cleans up ([`Hub::clean_up`]), as a hub does when it
+//! opens after a crash: what the dead leader left half done is then
+//! removed. Sweeping is made of conditional updates, so two instances that
+//! both believe for a moment that they lead only repeat work.
+//!
+//! A drop that was never committed is invisible to everyone
 //! but its sender and absent from the log; at its expiry its rows and any
 //! partial upload are simply removed.
 //!
