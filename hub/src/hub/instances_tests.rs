@@ -488,3 +488,58 @@ async fn the_sweeper_on_another_instance_leaves_an_upload_being_written_alone() 
     assert_eq!(uploading.await.unwrap().unwrap().len, 3 << 20);
     assert_eq!(b.hub.drops().drop_record(&x).await.unwrap().unwrap().upload.map(|u| u.len), Some(3 << 20));
 }
+
+/// Two uploads of one party that began before either had bytes to see,
+/// on two instances: the one still growing reads what rests again after
+/// [`SHARED_REREAD_BYTES`](crate::service::quota::SHARED_REREAD_BYTES) and
+/// stops at the quota the other's bytes fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_growing_on_one_instance_sees_the_others_bytes_again() {
+    use crate::quota::Quotas;
+    use crate::service::Drops;
+    use crate::service::upload::{BodyBreak, UploadRequest};
+    use sealdrop_proto::error_code::ErrorCode;
+    const MIB: usize = 1 << 20;
+    let shared = SharedHub::new(false).await;
+    let quotas = Quotas { held_bytes: 64 << 20, open_uploads: 16 };
+    let (a, b) = (shared.instance(0).await, shared.instance(0).await);
+    let (sender, recipient) = (&shared.keys[0], &shared.keys[1]);
+    let caller = crate::api::test_support::caller_of(&shared.directory, sender);
+    let start = |hub: Hub| {
+        let caller = caller.clone();
+        let hub = hub.with_quotas(quotas);
+        async move {
+            let id = open_drop(&hub, sender, recipient).await;
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyBreak>>(2);
+            let task = tokio::spawn(async move {
+                let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                let request = UploadRequest { offset: 0, content_length: None, signed_sha256: None, body };
+                Drops::new(&hub).upload(&caller, id, request).await
+            });
+            (tx, task)
+        }
+    };
+    let send = |tx: &tokio::sync::mpsc::Sender<Result<Bytes, BodyBreak>>, mib: usize| {
+        let tx = tx.clone();
+        async move {
+            for _ in 0..mib {
+                if tx.send(Ok(Bytes::from(vec![3u8; MIB]))).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    let (to_b, on_b) = start(b.hub.clone()).await;
+    assert!(send(&to_b, 1).await);
+    let (to_a, on_a) = start(a.hub.clone()).await;
+    assert!(send(&to_a, 40).await);
+    drop(to_a);
+    let on_a = on_a.await.unwrap().unwrap();
+    assert_eq!(on_a.len, 40 * MIB as u64);
+    // B goes on: past 32 MiB it looks again and finds A's 40 MiB.
+    let _ = send(&to_b, 39).await;
+    drop(to_b);
+    let refused = on_b.await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::QuotaHeldBytes, "{refused:?}");
+}
