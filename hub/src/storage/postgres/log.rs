@@ -70,6 +70,28 @@ async fn latest_checkpoint_size(client: &impl GenericClient) -> Result<Option<u6
     client.query_one(&stmt, &[]).await?.get::<_, Option<i64>>(0).map(to_u64).transpose()
 }
 
+/// Refuses `entries` if one is timed before the last stored entry (both
+/// read as the hub's own entries; raw bytes that are not have no time).
+/// Instances take the log's turn before they read the time (see
+/// [`super::coordination`]), so this holds unless one appended without it;
+/// checked here, under the log head's row lock, so no append can make
+/// `audit verify` fail on the order of times.
+async fn refuse_time_going_back(
+    tx: &deadpool_postgres::Transaction<'_>,
+    start: u64,
+    entries: &[Vec<u8>],
+) -> Result<(), MetaError> {
+    let Some(last) = start.checked_sub(1) else { return Ok(()) };
+    let stmt = tx.prepare_cached("SELECT data FROM log_entries WHERE idx = $1").await?;
+    let Some(last) = super::coordination::entry_time(tx.query_one(&stmt, &[&to_i64(last)?]).await?.get(0)) else {
+        return Ok(());
+    };
+    match entries.iter().filter_map(|data| super::coordination::entry_time(data)).find(|t| *t < last) {
+        Some(entry) => Err(MetaError::LogTimeWentBack { last, entry }),
+        None => Ok(()),
+    }
+}
+
 /// Appends `entries` and stores the checkpoint for the new size that `turn`
 /// signs, inside `tx` (the transaction of the state change the entries
 /// record), holding the log head's row lock until `tx` ends. The caller
@@ -107,6 +129,7 @@ pub(super) async fn append(
     if let Some(data) = entries.iter().find(|data| data.len() > MAX_ENTRY_BYTES) {
         return Err(MetaError::LogEntryTooLarge(data.len()));
     }
+    refuse_time_going_back(tx, start, entries).await?;
     if start == 0 {
         let started = tx
             .prepare_cached("INSERT INTO settings (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING")

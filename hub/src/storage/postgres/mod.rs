@@ -18,8 +18,10 @@
 //! rather than falling back.
 //!
 //! Each store trait is implemented in its own module (settings, nonces,
-//! directory, drops, log); this one holds the pool.
+//! directory, drops, log, and the instances' [`coordination`]); this one
+//! holds the pool.
 
+mod coordination;
 mod directory;
 mod drops;
 mod log;
@@ -29,6 +31,8 @@ mod schema;
 mod settings;
 #[cfg(test)]
 mod tests;
+
+use std::sync::Arc;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 
@@ -46,6 +50,10 @@ pub struct PgMetaStore {
     /// The connections; each trait method takes one for its statements or
     /// its transaction.
     pool: Pool,
+    /// The sessions that hold this instance's advisory locks (see
+    /// [`coordination`]), apart from the pool so they live as long as
+    /// the lock they hold.
+    sessions: Arc<coordination::Sessions>,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -79,7 +87,7 @@ impl PgMetaStore {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| MetaError::PostgresConfig(format!("the database URL is not valid: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             // A connection returned to the pool is checked when taken again
             // only by its state, not a query: a broken one fails its next
@@ -90,7 +98,7 @@ impl PgMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, sessions: Arc::new(coordination::Sessions::new(config)) })
     }
 
     /// A connection of the pool: the store's methods take one each, and
