@@ -1,7 +1,7 @@
 //! `sealdrop-hub migrate`: moves a stopped embedded hub (the SQLite
 //! database and the ciphertext files of its data directory) to PostgreSQL
 //! and an S3-compatible object store, so that several instances can serve
-//! it (docs/migrate.md).
+//! it (docs/operations.md, "Moving a hub to PostgreSQL and an object store").
 //!
 //! - The hub must be stopped: migrate takes the data directory's lock
 //!   ([`crate::data_lock`]), so a running `serve` makes it refuse, and reads

@@ -44,7 +44,7 @@ pub(crate) fn postgres_url(text: &str) -> Result<PostgresUrl, String> {
 
 /// `migrate --blobs`: a bucket prefix. Not `files`: the move is for a hub
 /// several instances serve, and migrate never writes into the data
-/// directory it reads (docs/migrate.md).
+/// directory it reads (docs/operations.md, "Moving a hub to PostgreSQL and an object store").
 pub(crate) fn bucket_prefix(text: &str) -> Result<S3Location, String> {
     if !text.starts_with("s3://") {
         return Err("migrate moves the ciphertexts into an S3-compatible object store: give s3://BUCKET/PREFIX".into());
