@@ -11,10 +11,38 @@
 //! PostgreSQL has flushed it (`synchronous_commit` on, its default), and
 //! PostgreSQL shares one flush among concurrent commits itself.
 //!
-//! Connections are plain TCP (or a Unix socket): TLS to a managed database
-//! is not built in yet, so `sslmode=require` in the URL fails to connect
-//! rather than falling back.
+//! ## TLS
 //!
+//! The URL's `sslmode` and `sslrootcert` mean what they mean to libpq
+//! (`psql`, `pg_dump`), so one URL serves the hub and the backup tools:
+//!
+//! | `sslmode` | TLS | the database's certificate |
+//! | --- | --- | --- |
+//! | `disable` | never | - |
+//! | `prefer` (no `sslmode`) | if the server offers it | not checked; with `sslrootcert`, signed by it |
+//! | `require` | always | not checked; with `sslrootcert`, signed by it |
+//! | `verify-ca` | always | signed by `sslrootcert` (required) |
+//! | `verify-full` | always | signed by `sslrootcert`, and names the URL's host |
+//!
+//! `sslrootcert=/path/ca.pem` is a PEM file of CAs (a managed database's
+//! bundle); `sslrootcert=system` is the CAs this machine trusts and, as in
+//! libpq, needs `verify-full` (the default then). Unlike libpq the hub does
+//! not look in `~/.postgresql/root.crt`: a service names its CA in its URL.
+//! `prefer` and `require` without `sslrootcert` check no certificate
+//! because libpq's do not: they keep listeners out, not an active attacker.
+//!
+//! A URL without `sslmode` is `prefer`, as for libpq, not `require`:
+//! `require` adds nothing against an attacker who can intercept (it checks
+//! no certificate either) and would refuse a database on the same host
+//! without TLS, while a URL that is stricter for the hub than for `psql`
+//! surprises operators. The check that counts, `verify-full`, cannot be the
+//! default because most managed databases sign with a CA of their own that
+//! only the operator can supply. Instead [`PgMetaStore::transport`] says
+//! what the connection got, and a connection without a checked certificate
+//! to another machine is logged as a warning.
+//!
+//! The URL is read in [`url`] (tokio-postgres refuses `verify-*` and
+//! `sslrootcert`, so the hub takes them out), the verifiers are in [`tls`].
 //! Each store trait is implemented in its own module (settings, nonces,
 //! directory, drops, log); this one holds the pool.
 
@@ -27,11 +55,15 @@ mod schema;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod tls;
+mod url;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::meta::MetaError;
 use crate::storage::convert::{parse, to_i64, to_u64};
+
+use url::{DatabaseUrl, RootCerts, SslMode};
 
 /// Connections one store (one hub instance) keeps at most: more than the
 /// requests that write at once on a small machine, few enough that several
@@ -44,6 +76,35 @@ pub struct PgMetaStore {
     /// The connections; each trait method takes one for its statements or
     /// its transaction.
     pool: Pool,
+    /// What the first connection got, for `check-config` and the tests.
+    transport: Transport,
+}
+
+/// How the store's connection to the database is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// No TLS: plain TCP or a Unix socket.
+    Unencrypted,
+    /// TLS, the certificate not checked (`prefer` or `require` without
+    /// `sslrootcert`).
+    TlsUnchecked,
+    /// TLS, the certificate signed by a CA of `sslrootcert`, any name
+    /// (`verify-ca`, or `prefer`/`require` with `sslrootcert`).
+    TlsCaChecked,
+    /// TLS, the certificate signed by a CA of `sslrootcert` and naming the
+    /// host (`verify-full`).
+    TlsFullyChecked,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unencrypted => "without TLS",
+            Self::TlsUnchecked => "over TLS, the database's certificate not checked",
+            Self::TlsCaChecked => "over TLS, the database's certificate signed by sslrootcert (its name not checked)",
+            Self::TlsFullyChecked => "over TLS, the database's certificate checked (sslmode=verify-full)",
+        })
+    }
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -53,15 +114,17 @@ impl std::fmt::Debug for PgMetaStore {
 }
 
 impl PgMetaStore {
-    /// Connects to the database at `url` (`postgres://user@host:port/db`,
-    /// or any form `tokio-postgres` accepts) and brings its schema up to
-    /// date. Instances opening the same database together migrate it once.
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`,
+    /// with libpq's `sslmode` and `sslrootcert`; see the module docs) and
+    /// brings its schema up to date. Instances opening the same database
+    /// together migrate it once. Errors are one line that says what to
+    /// change and never shows the password.
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| MetaError::PostgresConfig(format!("the database URL is not valid: {e}")))?;
+        let url = DatabaseUrl::parse(url).map_err(MetaError::PostgresConfig)?;
+        let tls = tls::connector(&url.tls).map_err(MetaError::PostgresConfig)?;
         let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
+            url.config.clone(),
+            tls,
             // A connection returned to the pool is checked when taken again
             // only by its state, not a query: a broken one fails its next
             // statement, and the method's error says so.
@@ -71,12 +134,48 @@ impl PgMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
-        let store = Self { pool };
-        schema::migrate(&mut store.client().await?).await?;
-        Ok(store)
+        let mut client = pool.get().await.map_err(|e| MetaError::PostgresConfig(tls::explain(&e, &url)))?;
+        schema::migrate(&mut client).await?;
+        let encrypted: bool =
+            client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?.get(0);
+        let transport = match (encrypted, url.tls.mode, &url.tls.roots) {
+            (false, ..) => Transport::Unencrypted,
+            (true, SslMode::VerifyFull, _) => Transport::TlsFullyChecked,
+            (true, _, RootCerts::Unset) => Transport::TlsUnchecked,
+            (true, ..) => Transport::TlsCaChecked,
+        };
+        if matches!(transport, Transport::Unencrypted | Transport::TlsUnchecked) && !is_local(&url.config) {
+            tracing::warn!(
+                database = %url.shown,
+                "connected to the database {transport}: add sslmode=verify-full&sslrootcert=/path/to/ca.pem to the URL"
+            );
+        } else {
+            tracing::info!(database = %url.shown, "connected to the database {transport}");
+        }
+        Ok(Self { pool, transport })
+    }
+
+    /// How the connection to the database is protected (what the first
+    /// connection negotiated; the pool's others use the same settings).
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// Whether every host of the URL is this machine (a Unix socket, or a
+/// loopback name or address), where a connection without a checked
+/// certificate is no risk worth a warning.
+fn is_local(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    let local_addr = |addr: &std::net::IpAddr| addr.is_loopback();
+    let hosts_local = config.get_hosts().iter().all(|host| match host {
+        Host::Unix(_) => true,
+        Host::Tcp(name) => name == "localhost" || name.parse().as_ref().is_ok_and(local_addr),
+    });
+    let addrs = config.get_hostaddrs();
+    if addrs.is_empty() { hosts_local } else { addrs.iter().all(local_addr) }
 }
