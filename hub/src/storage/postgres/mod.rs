@@ -48,6 +48,7 @@
 
 mod directory;
 mod drops;
+pub(crate) mod error_text;
 mod log;
 mod nonces;
 mod rows;

@@ -14,6 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::error_text;
 use super::url::{DatabaseUrl, RootCerts, SslMode, TlsSettings};
 
 /// The protocol PostgreSQL 17 expects in ALPN (it refuses another); older
@@ -183,7 +184,7 @@ pub(super) fn explain(err: &deadpool_postgres::PoolError, url: &DatabaseUrl) -> 
         other => other,
     };
     let mode = url.tls.mode.as_str();
-    let why = causes(err).find_map(|cause| {
+    let why = error_text::causes(err).find_map(|cause| {
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
             return Some(explain_tls(tls, &url.tls));
         }
@@ -208,24 +209,7 @@ pub(super) fn explain(err: &deadpool_postgres::PoolError, url: &DatabaseUrl) -> 
             )
         })
     });
-    format!("cannot connect to {}: {}", url.shown, why.unwrap_or_else(|| describe(err)))
-}
-
-/// An error with all its causes on one line. tokio-postgres's errors show
-/// only their kind ("db error"); the server's words are in the causes.
-pub(super) fn describe(err: &(dyn StdError + 'static)) -> String {
-    let mut line = String::new();
-    for cause in causes(err) {
-        let text = cause.to_string().replace('\n', "; ");
-        // An io::Error shows the error it wraps, which comes next.
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
+    format!("cannot connect to {}: {}", url.shown, why.unwrap_or_else(|| error_text::describe(err)))
 }
 
 fn explain_tls(err: &rustls::Error, tls: &TlsSettings) -> String {
@@ -272,18 +256,6 @@ fn bare_name(presented: &str) -> &str {
         .split_once('(')
         .and_then(|(_, inner)| inner.strip_suffix(')'))
         .map_or(presented, |inner| inner.trim_matches('"'))
-}
-
-/// An error and its causes. `io::Error` hides the error it wraps from
-/// `source()` (it returns that error's own source), and tokio-rustls wraps
-/// rustls's errors in one, so it is opened with `get_ref`.
-fn causes<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(err), |&e: &&'a (dyn StdError + 'static)| {
-        match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        }
-    })
 }
 
 #[cfg(test)]

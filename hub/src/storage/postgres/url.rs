@@ -97,6 +97,11 @@ impl DatabaseUrl {
             match &*decode(key) {
                 "sslmode" => sslmode = Some(decode(value)),
                 "sslrootcert" => sslrootcert = Some(decode(value)),
+                "sslcert" | "sslkey" => {
+                    return Err("the hub does not present client certificates (sslcert, sslkey): let the database \
+                                authenticate it by password (SCRAM) over sslmode=verify-full"
+                        .to_owned());
+                }
                 _ => kept.push(pair),
             }
         }
@@ -126,7 +131,7 @@ impl DatabaseUrl {
         }
         let mut config: tokio_postgres::Config = rebuilt
             .parse()
-            .map_err(|e| format!("the database URL {shown} is not valid: {}", super::tls::describe(&e)))?;
+            .map_err(|e| format!("the database URL {shown} is not valid: {}", super::error_text::describe(&e)))?;
         config.ssl_mode(match mode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -244,7 +249,8 @@ mod tests {
             ("postgres://hub@db/s?sslmode=require&sslrootcert=system", "use sslmode=verify-full"),
             ("postgres://hub@db/s?sslmode=allow", "give disable, prefer, require, verify-ca or verify-full"),
             ("host=db user=hub sslmode=require", "must be a URL, postgres://"),
-            ("postgres://hub@db/s?sslcert=/x.pem", "unknown option `sslcert`"),
+            ("postgres://hub@db/s?sslcert=/x.pem", "does not present client certificates"),
+            ("postgres://hub@db/s?sslcompression=1", "unknown option `sslcompression`"),
         ] {
             let err = parse(url).unwrap_err();
             assert!(err.contains(says), "{url}: {err}");
