@@ -24,6 +24,7 @@
 //! | `verify-ca` | always | signed by `sslrootcert` (required) |
 //! | `verify-full` | always | signed by `sslrootcert`, and names the URL's host |
 //!
+//! On a Unix socket there is no TLS, whatever the `sslmode` (as in libpq).
 //! `sslrootcert=/path/ca.pem` is a PEM file of CAs (a managed database's
 //! bundle); `sslrootcert=system` is the CAs this machine trusts and, as in
 //! libpq, needs `verify-full` (the default then). Unlike libpq the hub does

@@ -132,7 +132,12 @@ impl DatabaseUrl {
         let mut config: tokio_postgres::Config = rebuilt
             .parse()
             .map_err(|e| format!("the database URL {shown} is not valid: {}", super::error_text::describe(&e)))?;
+        // libpq ignores sslmode on a Unix socket, where PostgreSQL offers
+        // no TLS (and the connection never leaves the machine).
+        let socket_only = config.get_hostaddrs().is_empty()
+            && config.get_hosts().iter().all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
         config.ssl_mode(match mode {
+            _ if socket_only => tokio_postgres::config::SslMode::Disable,
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
@@ -236,6 +241,8 @@ mod tests {
         );
         let url = parse("postgres://hub@db.example/sealdrop?sslmode=disable").unwrap();
         assert_eq!(url.config.get_ssl_mode(), tokio_postgres::config::SslMode::Disable);
+        let url = parse("postgres://hub@%2Frun%2Fpostgresql/sealdrop?sslmode=require").unwrap();
+        assert_eq!(url.config.get_ssl_mode(), tokio_postgres::config::SslMode::Disable, "no TLS on a socket");
         // The system's CAs default to the full check, as in libpq.
         let url = parse("postgres://hub@db.example/sealdrop?sslrootcert=system").unwrap();
         assert_eq!(url.tls, TlsSettings { mode: SslMode::VerifyFull, roots: RootCerts::System });
