@@ -79,6 +79,8 @@ pub struct PgMetaStore {
     /// its transaction.
     pool: Pool,
     /// What the first connection got, for `check-config` and the tests.
+    /// (Behind a pooler such as PgBouncer, what the pooler's link to
+    /// PostgreSQL got.)
     transport: Transport,
 }
 
