@@ -140,6 +140,37 @@ impl PgCluster {
         format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{name}")
     }
 
+    /// Creates a login role with `password` (URL-safe characters) and a new
+    /// database it owns, and returns the URL,
+    /// `postgres://ROLE:PASSWORD@127.0.0.1:PORT/NAME`. On a TLS cluster the
+    /// role must sign in with SCRAM-SHA-256; a plain cluster trusts it.
+    pub fn database_with_password(&self, password: &str) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let role = format!("sealdrop_role_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = self.port.to_string();
+        let sql = format!("CREATE ROLE {role} LOGIN PASSWORD '{}'", password.replace('\'', "''"));
+        self.run_pg("psql", |c| {
+            c.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+            ]);
+        });
+        self.run_pg("createdb", |c| {
+            c.args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, "-O", &role, &role]);
+        });
+        format!("postgres://{role}:{password}@127.0.0.1:{port}/{role}")
+    }
+
     /// The TCP port the cluster listens on (on `127.0.0.1`).
     pub fn port(&self) -> u16 {
         self.port
@@ -167,7 +198,12 @@ impl PgCluster {
         let server = server.signed_by(&server_key, &ca).expect("server cert");
 
         let data = self.data_dir();
-        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+        // The superuser is trusted (the tests' own createdb); every other
+        // role signs in with its password, as on a managed database.
+        let hba = "local all all trust\n\
+                   hostssl all postgres 127.0.0.1/32 trust\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostnossl all all 127.0.0.1/32 reject\n";
         for (name, contents) in
             [(SERVER_CERT, server.pem()), (SERVER_KEY, server_key.serialize_pem()), ("pg_hba.conf", hba.to_owned())]
         {
@@ -327,6 +363,24 @@ mod tests {
         assert!(!plain.status.success(), "plain TCP was let in");
         let refusal = String::from_utf8_lossy(&plain.stderr);
         assert!(refusal.contains("rejects connection") && refusal.contains("no encryption"), "{refusal}");
+
+        // A role of its own signs in with its password, and only with it.
+        let own = cluster.database_with_password("pw-of-the-role");
+        let as_role = |url: &str| {
+            cluster.try_pg("psql", |c| {
+                c.arg(format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display())).args([
+                    "-At",
+                    "-c",
+                    "SELECT current_user = current_database()",
+                ]);
+            })
+        };
+        let signed_in = as_role(&own);
+        assert!(signed_in.status.success(), "{}", String::from_utf8_lossy(&signed_in.stderr));
+        assert_eq!(String::from_utf8_lossy(&signed_in.stdout).trim(), "t", "the role owns its database");
+        let wrong = as_role(&own.replace("pw-of-the-role", "another-pw"));
+        assert!(!wrong.status.success(), "a wrong password was let in");
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("password authentication failed"));
         assert!(PgCluster::shared().ca_certificate().is_none(), "a plain cluster has no CA");
     }
 

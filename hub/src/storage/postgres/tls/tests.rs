@@ -155,3 +155,22 @@ async fn an_unreachable_database_is_named_with_the_reason_and_no_password() {
     );
     assert!(!message.contains("s3cret-pw"), "{message}");
 }
+
+/// As on a managed database: a role with a password, SCRAM-SHA-256 over
+/// checked TLS, and `channel_binding=require`, which tokio-postgres honours
+/// only if the TLS stream yields the server certificate's binding
+/// (SCRAM-SHA-256-PLUS), so the password exchange is tied to this session.
+#[tokio::test]
+async fn a_password_signs_in_over_verify_full_bound_to_the_tls_session() {
+    let cluster = tls_cluster().await;
+    let url = tokio::task::spawn_blocking(|| cluster.database_with_password("role-pw-1")).await.unwrap();
+    let ca = cluster.ca_certificate().unwrap().display().to_string();
+    let url = format!("{url}?sslmode=verify-full&sslrootcert={ca}&channel_binding=require");
+    let store = PgMetaStore::connect(&url).await.unwrap();
+    assert_eq!(store.transport(), Transport::TlsFullyChecked);
+    assert_store_works(&store).await;
+
+    let message = refusal(&url.replace("role-pw-1", "wrong-pw-2")).await;
+    assert!(message.contains("password authentication failed for user"), "{message}");
+    assert!(!message.contains("wrong-pw-2") && message.contains(":***@"), "{message}");
+}
