@@ -67,6 +67,13 @@ impl PgCluster {
         SHARED.get_or_init(Self::start)
     }
 
+    /// The TLS-only cluster ([`Self::start_tls`]) shared by every test of
+    /// this test binary, started by the first caller.
+    pub fn shared_tls() -> &'static Self {
+        static SHARED_TLS: OnceLock<PgCluster> = OnceLock::new();
+        SHARED_TLS.get_or_init(Self::start_tls)
+    }
+
     /// Starts a new cluster. Panics with a one-line message if PostgreSQL is
     /// not installed or does not start.
     pub fn start() -> Self {
@@ -344,7 +351,7 @@ mod tests {
     /// the cluster's CA and its name, and is turned away without TLS.
     #[test]
     fn a_tls_cluster_verifies_to_its_ca_and_refuses_plain_tcp() {
-        let cluster = PgCluster::start_tls();
+        let cluster = PgCluster::shared_tls();
         let url = cluster.database();
         let ca = cluster.ca_certificate().expect("a TLS cluster has a CA");
         let psql = |query: &str| {

@@ -3,23 +3,14 @@
 //! the certificate does not hold; and `require` against a server without TLS.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use sealdrop_testservers::PgCluster;
 
 use crate::storage::meta::{MetaError, SettingsStore as _};
 use crate::storage::postgres::{PgMetaStore, Transport};
 
-/// The test binary's TLS-only cluster, started by the first test that needs it.
 async fn tls_cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    if let Some(cluster) = CLUSTER.get() {
-        return cluster;
-    }
-    let started = tokio::task::spawn_blocking(PgCluster::start_tls).await.unwrap();
-    // Two tests may start one each; the loser's is dropped (stopped).
-    let _ = CLUSTER.set(started);
-    CLUSTER.get().unwrap()
+    tokio::task::spawn_blocking(PgCluster::shared_tls).await.unwrap()
 }
 
 /// A new database on the TLS cluster, its URL with `params` added, and the
