@@ -56,6 +56,7 @@ fn setup(rt: &tokio::runtime::Runtime) -> tempfile::TempDir {
         origin: ORIGIN.into(),
         authority: authority.verifier(),
         directory_note: signed.note,
+        backends: Default::default(),
     };
     sealdrop_hub::init(&opts, &SystemClock).expect("init");
     // The init wrote entry 0; append realistic entries up to LOG_SIZE, in

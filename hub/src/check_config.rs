@@ -1,6 +1,7 @@
 //! `sealdrop-hub check-config`, and the same checks `serve` makes before it
 //! starts: what the settings point to, changing nothing. The data
-//! directory is an initialised hub's, with a private log key; the TLS
+//! directory is an initialised hub's, with a private log key, and its
+//! database (a PostgreSQL one is connected to) holds that hub; the TLS
 //! certificate and key parse, belong together and would be accepted by
 //! clients (see [`crate::tls_cert::inspect`]); an object store named by
 //! `blobs` answers, and its bucket lists. Every problem is returned, one
@@ -16,6 +17,8 @@ pub use crate::tls_cert::Problem;
 pub struct CheckReport {
     /// The hub's log verifier key, read from the data directory.
     pub log_verifier: String,
+    /// What the database is: proof that it was reached and holds this hub.
+    pub database: String,
     /// Where ciphertexts are kept and, for an object store, what it holds:
     /// proof that it was reached with the credentials given.
     pub blobs: String,
@@ -25,23 +28,38 @@ pub struct CheckReport {
 /// every problem found, or what was read.
 pub fn check(settings: &ServeSettings, now: jiff::Timestamp) -> Result<CheckReport, Vec<Problem>> {
     let mut problems = Vec::new();
-    let log_verifier = match crate::hub::read_log_verifier(&settings.data) {
-        Ok(key) => Some(key.to_string()),
+    let hub = match crate::hub::survey(&settings.data, &settings.backends) {
+        Ok(found) => Some(found),
         Err(e) => {
             problems.push(Problem::new(ErrorCode::DataDir, format!("data directory: {e}")));
             None
         }
     };
     problems.extend(tls_problems(settings, now));
-    let blobs = match blobs(&settings.blobs) {
+    let blobs = match blobs(&settings.backends.blobs) {
         Ok(found) => Some(found),
         Err(problem) => {
             problems.push(problem);
             None
         }
     };
-    match (log_verifier, blobs) {
-        (Some(log_verifier), Some(blobs)) if problems.is_empty() => Ok(CheckReport { log_verifier, blobs }),
+    let given = settings.backends.blobs.to_string();
+    if let Some(recorded) = hub.as_ref().and_then(|h| h.blobs.as_ref())
+        && blobs.is_some()
+        && *recorded != given
+    {
+        problems.push(Problem::new(
+            ErrorCode::BlobStore,
+            format!(
+                "blobs = \"{given}\": this hub's ciphertexts are in {recorded}; set blobs = \"{recorded}\" (serve \
+                 refuses any other)"
+            ),
+        ));
+    }
+    match (hub, blobs) {
+        (Some(hub), Some(blobs)) if problems.is_empty() => {
+            Ok(CheckReport { log_verifier: hub.log_verifier.to_string(), database: hub.database, blobs })
+        }
         _ => Err(problems),
     }
 }

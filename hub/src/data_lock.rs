@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use sealdrop_proto::error_code::ErrorCode;
 
 use crate::hub::DB_FILE;
+use crate::log_key::LOG_KEY_FILE;
 
 /// The lock file inside the data directory (empty; mode 0600).
 pub const LOCK_FILE: &str = "hub.lock";
@@ -60,7 +61,9 @@ impl LockError {
 /// Takes the exclusive lock on `data_dir` without waiting: an error if
 /// another process holds it, or if `data_dir` is not an initialised hub's.
 pub fn lock(data_dir: &Path) -> Result<DataDirLock, LockError> {
-    if !data_dir.join(DB_FILE).is_file() {
+    // A hub on SQLite has its database here; every instance of one on
+    // PostgreSQL has (only) its log key.
+    if !data_dir.join(DB_FILE).is_file() && !data_dir.join(LOG_KEY_FILE).is_file() {
         return Err(crate::HubError::NotInitialised(data_dir.to_owned()).into());
     }
     let path = data_dir.join(LOCK_FILE);

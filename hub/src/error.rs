@@ -25,6 +25,31 @@ pub enum HubError {
         .0.display(), .0.display()
     )]
     NotInitialised(PathBuf),
+    #[error(
+        "cannot use the database {database}: {source}; check that PostgreSQL runs there and that `database` \
+         (user, password, host, port, database name) is right"
+    )]
+    Database {
+        database: String,
+        #[source]
+        source: MetaError,
+    },
+    #[error("the database {0} holds no hub: run `sealdrop-hub init --database ...` with it first")]
+    DatabaseHoldsNoHub(String),
+    #[error(
+        "the database {database} already holds hub {origin:?}: serve it (copy its log.key into this instance's data \
+         directory), or give `init` an empty database"
+    )]
+    DatabaseHoldsAHub { database: String, origin: String },
+    #[error(
+        "{blobs} already holds {count} objects: give `init` an empty bucket or a new prefix, so no two hubs share one"
+    )]
+    BlobsNotEmpty { blobs: String, count: usize },
+    #[error(
+        "this hub's ciphertexts are in {recorded}, not {given}: set `blobs = \"{recorded}\"` (the ciphertexts \
+         it holds are there)"
+    )]
+    BlobsElsewhere { recorded: String, given: String },
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
         action: &'static str,

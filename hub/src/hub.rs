@@ -27,7 +27,7 @@ use crate::storage::{BlobStore, CosignatureStore, DirectoryStore, DropStore, Log
 use crate::transfer_log;
 
 pub(crate) use open::block_on;
-pub use open::{CleanupReport, read_log_verifier};
+pub use open::{CleanupReport, Survey, read_log_verifier, survey};
 
 pub use crate::storage::sqlite::DB_FILE;
 

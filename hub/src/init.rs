@@ -5,6 +5,7 @@
 //! accepted only if that key signed them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sealdrop_proto::clock::Clock;
 use sealdrop_proto::directory::SignedDirectory;
@@ -13,7 +14,10 @@ use sealdrop_proto::keys::NoteVerifierKey;
 use crate::error::HubError;
 use crate::hub::{DB_FILE, block_on, whole_seconds};
 use crate::storage::meta::{StoredDirectory, setting};
-use crate::storage::{DirectoryStore as _, FsBlobStore, SettingsStore as _, SqliteMetaStore};
+use crate::storage::postgres::PgMetaStore;
+use crate::storage::{
+    Backends, BlobsLocation, DatabaseLocation, DirectoryStore, FsBlobStore, PostgresUrl, SettingsStore, SqliteMetaStore,
+};
 use crate::{log_key, transfer_log};
 
 /// What `init` needs.
@@ -27,6 +31,9 @@ pub struct InitOptions {
     pub authority: NoteVerifierKey,
     /// The first signed directory note.
     pub directory_note: String,
+    /// Where the hub's stores are: the database must hold no hub yet and
+    /// an object store no objects under the prefix.
+    pub backends: Backends,
 }
 
 /// The longest origin accepted.
@@ -57,33 +64,96 @@ pub fn validate_origin(origin: &str) -> Result<(), HubError> {
     Ok(())
 }
 
-/// Creates and initialises the hub's data directory. Refuses a directory
-/// that is not empty, so an existing hub is never overwritten. The first
-/// directory is stored together with the transfer log's first entry and
-/// checkpoint.
+/// Creates and initialises the hub's data directory (and, with PostgreSQL,
+/// the hub in its database). Refuses a directory that is not empty, a
+/// database that already holds a hub and an object store prefix that
+/// already holds objects, so an existing hub is never overwritten and no
+/// two hubs share a store. The first directory is stored together with
+/// the transfer log's first entry and checkpoint.
 pub fn init(opts: &InitOptions, clock: &dyn Clock) -> Result<(), HubError> {
     validate_origin(&opts.origin)?;
     let directory = SignedDirectory::verify(&opts.directory_note, &opts.authority).map_err(HubError::Directory)?;
-    prepare_empty_dir(&opts.data_dir)?;
-    let meta = SqliteMetaStore::open(&opts.data_dir.join(DB_FILE))?;
+    let data_dir = &opts.data_dir;
     block_on(|| async {
-        meta.set_setting(setting::ORIGIN, &opts.origin).await?;
-        meta.set_setting(setting::AUTHORITY, &opts.authority.to_string()).await?;
-        let log_key = log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
-        let now = whole_seconds(clock.now());
-        let entry = transfer_log::directory_entry(&log_key, now, &directory)?;
-        let stored = StoredDirectory {
-            serial: directory.directory.serial,
-            note: directory.note.clone(),
-            sha256: directory.sha256_hex(),
-            accepted_at: now.as_second(),
+        // Every refusal before anything is written.
+        let postgres = match &opts.backends.database {
+            DatabaseLocation::Sqlite => None,
+            DatabaseLocation::Postgres(url) => Some(empty_postgres(url).await?),
         };
-        meta.insert_directory(&stored, &entry, Box::new(log_key)).await?;
-        Ok(())
+        if let BlobsLocation::S3(location) = &opts.backends.blobs {
+            let found = crate::storage::object::survey(location).await?;
+            if found.blobs + found.uploads > 0 {
+                return Err(HubError::BlobsNotEmpty {
+                    blobs: location.to_string(),
+                    count: found.blobs + found.uploads,
+                });
+            }
+        }
+        prepare_empty_dir(data_dir)?;
+        let (settings, directories): (Arc<dyn SettingsStore>, Arc<dyn DirectoryStore>) = match postgres {
+            None => {
+                let store = Arc::new(SqliteMetaStore::open(&data_dir.join(DB_FILE))?);
+                (store.clone(), store)
+            }
+            Some(store) => {
+                let store = Arc::new(store);
+                (store.clone(), store)
+            }
+        };
+        let written = write_hub(opts, &directory, settings.as_ref(), directories.as_ref(), clock).await;
+        if written.is_err() && opts.backends.database.is_shared() {
+            // The database is untouched or rolled back: leave no key behind
+            // that names a hub which does not exist.
+            let _ = std::fs::remove_file(data_dir.join(log_key::LOG_KEY_FILE));
+        }
+        written
     })?;
-    FsBlobStore::open(&opts.data_dir)?;
+    if opts.backends.blobs == BlobsLocation::Files {
+        FsBlobStore::open(data_dir)?;
+    }
     // An existing empty folder keeps the mode it was made with otherwise.
-    crate::private_files::tighten(&opts.data_dir)?;
+    crate::private_files::tighten(data_dir)?;
+    Ok(())
+}
+
+/// Connects to the PostgreSQL database at `url` (creating the schema) and
+/// checks it holds no hub.
+async fn empty_postgres(url: &PostgresUrl) -> Result<PgMetaStore, HubError> {
+    let store = PgMetaStore::connect(url.connect_string())
+        .await
+        .map_err(|source| HubError::Database { database: url.to_string(), source })?;
+    if let Some(origin) = store.setting(setting::ORIGIN).await? {
+        return Err(HubError::DatabaseHoldsAHub { database: url.to_string(), origin });
+    }
+    if store.current_directory().await?.is_some() {
+        return Err(HubError::DatabaseHoldsAHub { database: url.to_string(), origin: "(no origin)".to_owned() });
+    }
+    Ok(store)
+}
+
+/// The hub's settings, log key and first directory (with the log's first
+/// entry), and where its ciphertexts are.
+async fn write_hub(
+    opts: &InitOptions,
+    directory: &SignedDirectory,
+    settings: &dyn SettingsStore,
+    directories: &dyn DirectoryStore,
+    clock: &dyn Clock,
+) -> Result<(), HubError> {
+    let log_key = log_key::create(&opts.data_dir.join(log_key::LOG_KEY_FILE), &opts.origin)?;
+    let now = whole_seconds(clock.now());
+    let entry = transfer_log::directory_entry(&log_key, now, directory)?;
+    let stored = StoredDirectory {
+        serial: directory.directory.serial,
+        note: directory.note.clone(),
+        sha256: directory.sha256_hex(),
+        accepted_at: now.as_second(),
+    };
+    settings.set_setting(setting::AUTHORITY, &opts.authority.to_string()).await?;
+    settings.set_setting(setting::BLOBS, &opts.backends.blobs.to_string()).await?;
+    directories.insert_directory(&stored, &entry, Box::new(log_key)).await?;
+    // Last: with PostgreSQL the origin is what says the database holds a hub.
+    settings.set_setting(setting::ORIGIN, &opts.origin).await?;
     Ok(())
 }
 
@@ -170,6 +240,7 @@ mod tests {
             origin: "hub.example".into(),
             authority: authority.verifier(),
             directory_note: signed(&authority),
+            backends: Default::default(),
         };
         init(&opts, &SystemClock).unwrap();
         for f in [DB_FILE, log_key::LOG_KEY_FILE, "uploads", "blobs"] {
@@ -201,6 +272,7 @@ mod tests {
             origin: "hub.example".into(),
             authority: authority.verifier(),
             directory_note: signed(&impostor),
+            backends: Default::default(),
         };
         let err = init(&opts, &SystemClock).unwrap_err();
         assert!(matches!(err, HubError::Directory(_)), "{err}");

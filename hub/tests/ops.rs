@@ -75,7 +75,7 @@ async fn readiness_names_what_is_wrong_and_health_does_not_care() {
     let blobs = world.data_dir().join("blobs");
     std::fs::rename(&blobs, world.data_dir().join("blobs.away")).unwrap();
     let (status, body) = world.readiness().await;
-    assert_eq!((status, failed_checks(&body)), (503, vec!["data_dir".to_owned()]), "{body}");
+    assert_eq!((status, failed_checks(&body)), (503, vec!["blob_store".to_owned()]), "{body}");
     assert_eq!(world.fetch("/healthz").await.status(), 200, "liveness is not readiness");
     std::fs::rename(world.data_dir().join("blobs.away"), &blobs).unwrap();
     assert_eq!(world.readiness().await.0, 200);

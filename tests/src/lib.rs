@@ -875,6 +875,12 @@ impl Hub {
     /// An initialised data directory (the example authority and directory)
     /// that no hub serves yet, for `check-config` and `serve` run by hand.
     pub fn init_data() -> TempDir {
+        Self::init_data_with(&[])
+    }
+
+    /// Like [`Hub::init_data`], with `init` run with `env` (where the
+    /// stores are, say: `SEALDROP_HUB_BLOBS` and the `AWS_*` variables).
+    pub fn init_data_with(env: &[(&str, &str)]) -> TempDir {
         let data = tempfile::tempdir().expect("tempdir");
         let keys = keys_example();
         let mut init = hub_command();
@@ -884,7 +890,8 @@ impl Hub {
             .args(["--origin", "test-hub", "--authority"])
             .arg(keys.join("authority.pub"))
             .arg("--directory")
-            .arg(keys.join("directory.signed"));
+            .arg(keys.join("directory.signed"))
+            .envs(env.iter().copied());
         let out = run_command(init);
         assert!(out.status.success(), "`sealdrop-hub init` failed: {}", String::from_utf8_lossy(&out.stderr));
         data
@@ -949,7 +956,9 @@ impl Hub {
             .args(["--origin", "test-hub", "--authority"])
             .arg(keys.join("authority.pub"))
             .arg("--directory")
-            .arg(keys.join("directory.signed"));
+            .arg(keys.join("directory.signed"))
+            // Where the stores are (`init` checks them and records where the ciphertexts go).
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let init = match umask {
             Some(umask) => under_umask(&init, umask),
             None => init,
@@ -1296,6 +1305,7 @@ const HUB_ENV: &[&str] = &[
     "SEALDROP_HUB_BODY_IDLE_TIMEOUT",
     "SEALDROP_HUB_UPLOAD_RESUME_WINDOW",
     "SEALDROP_HUB_BLOBS",
+    "SEALDROP_HUB_DATABASE",
     "SEALDROP_TEST_CLOCK",
     "SEALDROP_HUB_FAILPOINT",
     "RUST_LOG",
@@ -1780,6 +1790,9 @@ impl Drop for Hub {
 // Raw HTTP
 
 /// Raw, signed HTTP requests to the hub.
+pub mod shared_stores;
+pub use shared_stores::SharedStores;
+
 pub mod http {
     use sealdrop_proto::keys::NoteSigningKey;
     use sealdrop_proto::request::{RequestAuth, sign_request};

@@ -344,9 +344,10 @@ fn hub_init_prints_its_report_and_no_log_lines() {
     assert_eq!(stderr, "", "init logged on stderr");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("initialised hub hub.example.gov.uk in "), "{stdout}");
-    assert_eq!(lines.len(), 6, "the report is the summary line and five indented lines: {stdout}");
+    assert_eq!(lines.len(), 7, "the report is the summary line and six indented lines: {stdout}");
     assert!(lines[1..].iter().all(|l| l.starts_with("  ")), "{stdout}");
-    assert!(lines[1].starts_with("  database:") && lines[5].contains("verifier-key --data"), "{stdout}");
+    assert!(lines[1].starts_with("  database:") && lines[6].contains("verifier-key --data"), "{stdout}");
+    assert_eq!(lines[2], "  ciphertexts: files", "{stdout}");
     assert!(!stdout.contains("INFO"), "{stdout}");
 }
 

@@ -120,11 +120,14 @@ fn assert_error_lines(stderr: &str, needles: &[&str]) {
 
 #[test]
 fn check_config_reaches_the_object_store_that_blobs_names_and_serve_stops_on_a_missing_bucket() {
-    let data = Hub::init_data();
     let s3 = sealdrop_testservers::S3Server::start();
     let env: Vec<(&str, String)> = s3.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut init_env = env.clone();
+    init_env.push(("SEALDROP_HUB_BLOBS", "s3://sealdrop-test/hub/"));
+    let data = Hub::init_data_with(&init_env);
     let dir = data.path().to_str().unwrap();
+    let before = sealdrop_e2e::tree(data.path());
     let (ok, stdout, stderr) = check_config(&["--data", dir, "--blobs", "s3://sealdrop-test/hub/"], &env);
     assert!(ok, "{stderr}");
     assert!(stdout.lines().any(|l| l.starts_with("blobs = \"s3://sealdrop-test/hub\"") && l.ends_with("# --blobs")));
@@ -132,9 +135,16 @@ fn check_config_reaches_the_object_store_that_blobs_names_and_serve_stops_on_a_m
         stdout.contains("ciphertexts are kept in s3://sealdrop-test/hub, which holds 0 blobs and 0 uploads"),
         "{stdout}"
     );
-    assert!(!data.path().join("spool").exists(), "check-config changed the data directory");
-    let (ok, stdout, _) = check_config(&["--data", dir], &env);
-    assert!(ok && stdout.contains("ciphertexts are kept in the data directory"), "{stdout}");
+    assert!(sealdrop_e2e::tree(data.path()) == before, "check-config changed the data directory");
+    // The hub keeps its ciphertexts where it was made to: any other location is refused.
+    let (ok, _, stderr) = check_config(&["--data", dir], &env);
+    assert!(!ok);
+    assert_error_lines(
+        &stderr,
+        &[
+            "error[blob_store]: blobs = \"files\": this hub's ciphertexts are in s3://sealdrop-test/hub; set blobs = \"s3://sealdrop-test/hub\"",
+        ],
+    );
 
     // No such bucket, and wrong credentials: one line each, with its code.
     let (ok, _, stderr) = check_config(&["--data", dir, "--blobs", "s3://no-such-bucket"], &env);
@@ -142,20 +152,25 @@ fn check_config_reaches_the_object_store_that_blobs_names_and_serve_stops_on_a_m
     assert_error_lines(&stderr, &["error[blob_store]: blobs = \"s3://no-such-bucket\": cannot list"]);
     let mut wrong = env.clone();
     wrong.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret"));
-    let (ok, _, stderr) = check_config(&["--data", dir, "--blobs", "s3://sealdrop-test"], &wrong);
+    let (ok, _, stderr) = check_config(&["--data", dir, "--blobs", "s3://sealdrop-test/hub"], &wrong);
     assert!(!ok);
-    assert_error_lines(&stderr, &["error[blob_store]: blobs = \"s3://sealdrop-test\""]);
+    assert_error_lines(&stderr, &["error[blob_store]: blobs = \"s3://sealdrop-test/hub\""]);
 
     // serve keeps larger ciphertexts in the bucket (tests/tests/object_store.rs);
     // one it cannot reach stops the start (at the start-up clean-up) and
-    // serves nothing.
-    let mut serve = hub_command();
-    serve.args(["serve", "--data", dir, "--listen", "127.0.0.1:0", "--blobs", "s3://no-such-bucket"]).envs(env);
-    let out = serve.output().unwrap();
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty(), "it listened: {}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("in the object store"), "{stderr}");
+    // serves nothing, and so does another location than the hub's.
+    for (blobs, env, says) in [
+        ("s3://sealdrop-test/hub", &wrong, "in the object store"),
+        ("s3://no-such-bucket", &env, "this hub's ciphertexts are in s3://sealdrop-test/hub, not s3://no-such-bucket"),
+    ] {
+        let mut serve = hub_command();
+        serve.args(["serve", "--data", dir, "--listen", "127.0.0.1:0", "--blobs", blobs]).envs(env.iter().copied());
+        let out = serve.output().unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "it listened: {}", String::from_utf8_lossy(&out.stdout));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
 
 #[test]
@@ -280,7 +295,7 @@ fn health_readiness_and_metrics_after_a_real_send_and_fetch() {
     let ready = json(&readyz.body);
     assert_eq!(ready["ready"], true);
     let names: Vec<&str> = ready["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["not_shutting_down", "data_dir", "database", "transfer_log"]);
+    assert_eq!(names, ["not_shutting_down", "data_dir", "database", "blob_store", "transfer_log"]);
     // Metrics are not on the API listener.
     let on_api = http::Reply::from(client.get(format!("{}/metrics", hub.url)).send());
     on_api.assert_error(404, "not_found");
@@ -627,6 +642,6 @@ fn sealdrop_hub_keys() -> Vec<String> {
         .filter(|l| !l.starts_with("# the configuration"))
         .map(|l| l.trim_start_matches("# ").split([' ', '=']).next().unwrap().to_owned())
         .collect();
-    assert_eq!(keys.len(), 25, "{stdout}");
+    assert_eq!(keys.len(), 26, "{stdout}");
     keys
 }

@@ -100,6 +100,7 @@ impl LocalHub {
                 origin: "demo.sealdrop.invalid".into(),
                 authority,
                 directory_note: DIRECTORY.to_owned(),
+                backends: Default::default(),
             },
             &SystemClock,
         )

@@ -5,7 +5,8 @@
 //! - `/healthz` answers 200 whenever the process can answer at all
 //!   (liveness: restart the hub if it stops).
 //! - `/readyz` answers 200 only when the hub can do its work: the data
-//!   directory takes a write, the database answers, the latest checkpoint
+//!   directory takes a write, the database answers, the ciphertexts' store
+//!   answers (its folders are there, or the object store answers), the latest checkpoint
 //!   verifies with the log key and covers exactly the stored entries, and no
 //!   shutdown has begun; otherwise 503 (readiness: send no new work).
 //!
@@ -28,7 +29,7 @@ pub const PROBE_FILE: &str = ".readyz-probe";
 /// One check's outcome.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
-    /// `not_shutting_down`, `data_dir`, `database` or `transfer_log`.
+    /// `not_shutting_down`, `data_dir`, `database`, `blob_store` or `transfer_log`.
     pub name: &'static str,
     /// Whether it passed.
     pub ok: bool,
@@ -84,6 +85,13 @@ pub async fn readyz(State(hub): State<Hub>) -> Response {
             false
         }
     };
+    let blob_store = match hub.blobs().probe().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the ciphertexts' store is not usable");
+            false
+        }
+    };
     let (database, transfer_log) = match log_state(hub.log()).await {
         Err(e) => {
             tracing::warn!(error = %e, "readiness: the database does not answer");
@@ -95,6 +103,7 @@ pub async fn readyz(State(hub): State<Hub>) -> Response {
         Check { name: "not_shutting_down", ok: !shutting_down },
         Check { name: "data_dir", ok: data_dir },
         Check { name: "database", ok: database },
+        Check { name: "blob_store", ok: blob_store },
         Check { name: "transfer_log", ok: transfer_log },
     ];
     let ready = all.iter().all(|c| c.ok);
@@ -103,14 +112,8 @@ pub async fn readyz(State(hub): State<Hub>) -> Response {
 }
 
 /// Writes, reads back and removes a small file in the data directory (a
-/// disk remounted read-only or full fails here), and checks the two
-/// folders the stores use are there.
+/// disk remounted read-only or full fails here).
 fn probe_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    for sub in ["uploads", "blobs"] {
-        if !dir.join(sub).is_dir() {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{sub}/ is missing")));
-        }
-    }
     let probe = dir.join(PROBE_FILE);
     let written = std::fs::write(&probe, b"ready?").and_then(|()| std::fs::read(&probe));
     let removed = std::fs::remove_file(&probe);

@@ -383,6 +383,7 @@ mod tests {
             origin: "hub.test".into(),
             authority: authority.verifier(),
             directory_note: SignedDirectory::sign(directory, &authority).unwrap().note,
+            backends: Default::default(),
         };
         init(&opts, &SystemClock).unwrap();
         let hub = Hub::open(&opts.data_dir, Arc::new(SystemClock)).unwrap();

@@ -29,7 +29,7 @@ mod resolve;
 mod values;
 
 /// Defined with the stores it chooses; a setting like the others here.
-pub use crate::storage::BlobsLocation;
+pub use crate::storage::{Backends, BlobsLocation, DatabaseLocation};
 pub use layers::{Layer, Sources, env_layer, file_layer, flag_layer, parse_file};
 pub use resolve::Resolved;
 
@@ -67,6 +67,9 @@ const fn key(name: &'static str, env: &'static str, flag: &'static str, is_path:
 
 /// The data directory.
 pub const DATA: Key = key("data", "SEALDROP_HUB_DATA", "--data", true);
+/// Where the metadata is kept: the SQLite file in the data directory, or
+/// a PostgreSQL database that several instances share.
+pub const DATABASE: Key = key("database", "SEALDROP_HUB_DATABASE", "--database", false);
 /// Where ciphertexts are kept: files in the data directory, or an
 /// S3-compatible object store.
 pub const BLOBS: Key = key("blobs", "SEALDROP_HUB_BLOBS", "--blobs", false);
@@ -139,8 +142,9 @@ pub const RATE_LIMIT_LOOPBACK: Key =
 pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 25] = [
+pub const KEYS: [Key; 26] = [
     DATA,
+    DATABASE,
     BLOBS,
     LISTEN,
     TLS_CERT,
@@ -201,9 +205,10 @@ pub struct TlsFiles {
 pub struct ServeSettings {
     /// The hub's data directory (made by `sealdrop-hub init`).
     pub data: PathBuf,
-    /// Where ciphertexts are kept: in the data directory, or in an object
-    /// store that several instances share.
-    pub blobs: BlobsLocation,
+    /// Where the metadata and the ciphertexts are kept: in the data
+    /// directory, or in PostgreSQL and an object store that several
+    /// instances share.
+    pub backends: Backends,
     /// Where the API listens.
     pub listen: SocketAddr,
     /// TLS in the hub itself; `None` serves plain HTTP (behind a TLS

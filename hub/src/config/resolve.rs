@@ -31,12 +31,15 @@ impl Sources {
             got.and_then(|(text, source)| match parse_value(&key, &text) {
                 Ok(v) => Some(v),
                 Err(why) => {
+                    // A database URL may hold a password: never repeat it.
+                    let text = if key == DATABASE { crate::storage::redact_password(&text) } else { text };
                     errors.push(ConfigError(format!("{} = {text:?} is not valid: {why}", source.describe(&key))));
                     None
                 }
             })
         };
         let data = field(DATA);
+        let database = field(DATABASE);
         let blobs = field(BLOBS);
         let listen = field(LISTEN);
         let tls_cert = field(TLS_CERT);
@@ -69,6 +72,7 @@ impl Sources {
                 DATA.name, DATA.env, DATA.flag
             )));
         }
+        let database = parse(DATABASE, database, &mut errors);
         let blobs = parse(BLOBS, blobs, &mut errors);
         let listen = parse(LISTEN, listen, &mut errors);
         let tls_cert = parse(TLS_CERT, tls_cert, &mut errors);
@@ -137,9 +141,15 @@ impl Sources {
                 Some(Value::Path(p)) => p,
                 _ => PathBuf::new(),
             },
-            blobs: match blobs {
-                Some(Value::Blobs(b)) => b,
-                _ => BlobsLocation::default(),
+            backends: Backends {
+                database: match database {
+                    Some(Value::Database(d)) => d,
+                    _ => DatabaseLocation::default(),
+                },
+                blobs: match blobs {
+                    Some(Value::Blobs(b)) => b,
+                    _ => BlobsLocation::default(),
+                },
             },
             listen,
             tls,
@@ -237,7 +247,8 @@ impl Resolved {
         for k in KEYS {
             let value = match k.name {
                 "data" => Some(path(&s.data)),
-                "blobs" => Some(toml_string(&s.blobs.to_string())),
+                "database" => Some(toml_string(&s.backends.database.to_string())),
+                "blobs" => Some(toml_string(&s.backends.blobs.to_string())),
                 "listen" => Some(toml_string(&s.listen.to_string())),
                 "tls_cert" => s.tls.as_ref().map(|t| path(&t.cert)),
                 "tls_key" => s.tls.as_ref().map(|t| path(&t.key)),

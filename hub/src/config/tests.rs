@@ -71,14 +71,14 @@ fn defaults() {
     assert!(s.trusted_proxies.is_empty());
     assert_eq!(s.connections, ConnectionLimits { total: 512, per_address: 64 });
     assert_eq!(s.quotas, Quotas { held_bytes: 128 << 30, open_uploads: 16 });
-    assert_eq!(s.blobs, BlobsLocation::Files, "the embedded default needs no server");
+    assert_eq!(s.backends.blobs, BlobsLocation::Files, "the embedded default needs no server");
 }
 
 #[test]
 fn blobs_go_to_files_or_an_s3_bucket_and_prefix() {
     let r = sources(&[], &[], &[("data", "d"), ("blobs", "s3://council-hub/london/")]).resolve().unwrap();
     let location = crate::storage::S3Location { bucket: "council-hub".into(), prefix: "london".into() };
-    assert_eq!(r.settings.blobs, BlobsLocation::S3(location));
+    assert_eq!(r.settings.backends.blobs, BlobsLocation::S3(location));
     let text = r.describe();
     assert!(
         text.lines().any(|l| l.starts_with("blobs = \"s3://council-hub/london\"") && l.ends_with("key `blobs`")),
@@ -87,7 +87,7 @@ fn blobs_go_to_files_or_an_s3_bucket_and_prefix() {
     let reparsed = parse_file(&text, Path::new("/etc/sealdrop/hub.toml")).unwrap();
     assert_eq!(reparsed["blobs"], "s3://council-hub/london");
     let r = sources(&[("blobs", "files")], &[("blobs", "s3://council-hub")], &[("data", "d")]).resolve().unwrap();
-    assert_eq!((&r.settings.blobs, &r.origins["blobs"]), (&BlobsLocation::Files, &Source::Flag));
+    assert_eq!((&r.settings.backends.blobs, &r.origins["blobs"]), (&BlobsLocation::Files, &Source::Flag));
     assert!(r.describe().lines().any(|l| l.starts_with("blobs = \"files\"") && l.ends_with("# --blobs")));
 
     let text = messages(
@@ -104,6 +104,30 @@ fn blobs_go_to_files_or_an_s3_bucket_and_prefix() {
     assert!(text.contains("--blobs = \"/srv/blobs\" is not valid: give `files`"), "{text}");
     let text = messages(sources(&[("blobs", "s3://hub/a//b")], &[], &[("data", "d")]).resolve().unwrap_err());
     assert!(text.contains("is not a prefix"), "{text}");
+}
+
+#[test]
+fn the_database_is_sqlite_or_postgres_and_its_password_is_never_shown() {
+    let r = sources(&[], &[], &[("data", "d")]).resolve().unwrap();
+    assert_eq!(r.settings.backends.database, DatabaseLocation::Sqlite, "the embedded default needs no server");
+    let url = "postgres://hub:hunter2@db.internal:5432/sealdrop";
+    let r = sources(&[], &[("database", url)], &[("data", "d")]).resolve().unwrap();
+    assert!(r.settings.backends.database.is_shared());
+    assert_eq!(r.origins["database"], Source::Env);
+    let text = r.describe();
+    assert!(
+        text.lines().any(|l| l.starts_with("database = \"postgres://hub:***@db.internal:5432/sealdrop\"")
+            && l.ends_with("# SEALDROP_HUB_DATABASE")),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    let text = messages(
+        sources(&[("database", "postgres://hub:hunter2@db:port/x")], &[], &[("data", "d")]).resolve().unwrap_err(),
+    );
+    assert!(text.contains("--database = \"postgres://hub:***@db:port/x\" is not valid"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let text = messages(sources(&[], &[], &[("data", "d"), ("database", "/srv/hub.db")]).resolve().unwrap_err());
+    assert!(text.contains("is not valid: give `sqlite`"), "{text}");
 }
 
 #[test]

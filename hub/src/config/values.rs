@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{BlobsLocation, Key, LogFormat};
+use super::{BlobsLocation, DatabaseLocation, Key, LogFormat};
 use crate::api::log_access::LogAccess;
 use crate::client_addr::TrustedProxies;
 use crate::hub::MAX_UPLOAD_RESUME_WINDOW;
@@ -25,6 +25,7 @@ pub(super) enum Value {
     LogAccess(LogAccess),
     Proxies(TrustedProxies),
     Blobs(BlobsLocation),
+    Database(DatabaseLocation),
 }
 
 /// Parses one setting's text; the error says what is expected.
@@ -39,6 +40,7 @@ pub(super) fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             }
         }
         "blobs" => BlobsLocation::parse(text).map(Value::Blobs),
+        "database" => DatabaseLocation::parse(text).map(Value::Database),
         "listen" | "metrics_listen" => text
             .parse()
             .map(Value::Addr)

@@ -23,7 +23,8 @@ use crate::metrics::Metrics;
 use crate::rate_limit::Limiters;
 use crate::sequencer::Sequencer;
 use crate::storage::meta::setting;
-use crate::storage::{BlobsLocation, SettingsStore as _, SqliteMetaStore, Stores};
+use crate::storage::postgres::PgMetaStore;
+use crate::storage::{Backends, DatabaseLocation, SettingsStore, SqliteMetaStore, Stores};
 use crate::{log_key, transfer_log};
 
 /// What start-up cleanup removed.
@@ -36,18 +37,63 @@ pub struct CleanupReport {
     pub blobs_removed: usize,
 }
 
-/// The verifier key of the log in an initialised data directory, without
-/// opening the hub (no checks, no cleanup): what the coordinator lists in
-/// the directory's `hub` field and auditors use to verify checkpoints.
-pub fn read_log_verifier(data_dir: &Path) -> Result<NoteVerifierKey, HubError> {
-    let db = data_dir.join(DB_FILE);
-    if !db.is_file() {
-        return Err(HubError::NotInitialised(data_dir.to_owned()));
+/// The verifier key of the log of an initialised hub, without opening the
+/// hub (no checks, no cleanup, no change to its stores): what the
+/// coordinator lists in the directory's `hub` field and auditors use to
+/// verify checkpoints. The key file is the instance's (`data_dir`), its
+/// origin comes from the database.
+pub fn read_log_verifier(data_dir: &Path, backends: &Backends) -> Result<NoteVerifierKey, HubError> {
+    Ok(survey(data_dir, backends)?.log_verifier)
+}
+
+/// What [`survey`] found.
+#[derive(Debug, Clone)]
+pub struct Survey {
+    /// The verifier key of the hub's log.
+    pub log_verifier: NoteVerifierKey,
+    /// What the database is, e.g. `PostgreSQL at postgres://hub@db/hub (schema version 1)`.
+    pub database: String,
+    /// Where the hub keeps its ciphertexts, as recorded when it last opened
+    /// (`None`: not recorded yet).
+    pub blobs: Option<String>,
+}
+
+/// Reads an initialised hub's origin from its database and its log key
+/// from `data_dir`, changing nothing (`check-config`, `verifier-key`).
+pub fn survey(data_dir: &Path, backends: &Backends) -> Result<Survey, HubError> {
+    let (origin, blobs, database) = block_on(|| async {
+        let (settings, database) = look_at_database(data_dir, &backends.database).await?;
+        Ok((settings.setting(setting::ORIGIN).await?, settings.setting(setting::BLOBS).await?, database))
+    })?;
+    let origin = origin.ok_or_else(|| match &backends.database {
+        DatabaseLocation::Sqlite => HubError::Corrupt("the origin setting is missing".into()),
+        DatabaseLocation::Postgres(url) => HubError::DatabaseHoldsNoHub(url.to_string()),
+    })?;
+    let log_verifier = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier();
+    Ok(Survey { log_verifier, database, blobs })
+}
+
+/// The settings of an initialised hub's database, opened changing nothing,
+/// and a phrase saying what the database is (for `check-config`).
+pub(crate) async fn look_at_database(
+    data_dir: &Path,
+    database: &DatabaseLocation,
+) -> Result<(Arc<dyn SettingsStore>, String), HubError> {
+    match database {
+        DatabaseLocation::Sqlite => {
+            let db = data_dir.join(DB_FILE);
+            if !db.is_file() {
+                return Err(HubError::NotInitialised(data_dir.to_owned()));
+            }
+            Ok((Arc::new(SqliteMetaStore::open(&db)?), format!("the SQLite file {}", db.display())))
+        }
+        DatabaseLocation::Postgres(url) => {
+            let (store, version) = PgMetaStore::connect_as_is(url.connect_string())
+                .await
+                .map_err(|source| HubError::Database { database: url.to_string(), source })?;
+            Ok((Arc::new(store), format!("PostgreSQL at {url} (schema version {version})")))
+        }
     }
-    let store = SqliteMetaStore::open(&db)?;
-    let origin = block_on(|| async { Ok(store.setting(setting::ORIGIN).await?) })?
-        .ok_or_else(|| HubError::Corrupt("the origin setting is missing".into()))?;
-    Ok(log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?.verifier())
 }
 
 /// Runs `work` to completion from synchronous code, on a short-lived
@@ -84,29 +130,64 @@ impl Hub {
     /// whose history changed is refused), and removes files left behind by
     /// a crash.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
-        Self::open_on(data_dir, clock, &BlobsLocation::Files)
+        Self::open_on(data_dir, clock, &Backends::default())
     }
 
-    /// [`Hub::open`] with the larger ciphertexts where `blobs` says (small
-    /// ones stay in the database either way, see [`Stores::sqlite_with`]).
-    /// Once open, the location is recorded in the database
-    /// ([`setting::BLOBS`]) so that tools working on the data directory
-    /// alone, `backup` say, know where the ciphertexts are.
-    pub fn open_on(data_dir: &Path, clock: Arc<dyn Clock>, blobs: &BlobsLocation) -> Result<Hub, HubError> {
-        let db = data_dir.join(DB_FILE);
-        if !db.is_file() {
-            return Err(HubError::NotInitialised(data_dir.to_owned()));
+    /// [`Hub::open`] on the stores `backends` names, from synchronous code
+    /// (tests, tools). A server opens with [`Hub::open_with`] on its own
+    /// runtime instead, since a database pool belongs to the runtime that
+    /// opened it.
+    pub fn open_on(data_dir: &Path, clock: Arc<dyn Clock>, backends: &Backends) -> Result<Hub, HubError> {
+        block_on(|| Self::open_with(data_dir, clock, backends))
+    }
+
+    /// [`Hub::open`] on the stores `backends` names: the metadata in the
+    /// SQLite file in `data_dir` or in PostgreSQL (which migrates its schema
+    /// first), the larger ciphertexts in files or an object store (small
+    /// ones stay in SQLite, see [`Stores::sqlite_with`]; PostgreSQL holds
+    /// none, see [`Stores::postgres`]). `data_dir` is this instance's:
+    /// the log key, and with a shared database nothing else that matters.
+    ///
+    /// The ciphertexts' location is recorded in the database
+    /// ([`setting::BLOBS`]) the first time the hub works on it, and opening
+    /// with another one is refused: the ciphertexts the hub holds would be
+    /// missing. Tools working on the data directory alone (`backup`) read it.
+    pub async fn open_with(data_dir: &Path, clock: Arc<dyn Clock>, backends: &Backends) -> Result<Hub, HubError> {
+        let stores = match &backends.database {
+            DatabaseLocation::Sqlite => {
+                let db = data_dir.join(DB_FILE);
+                if !db.is_file() {
+                    return Err(HubError::NotInitialised(data_dir.to_owned()));
+                }
+                // Before the database opens its -wal and -shm files (they take its mode).
+                crate::private_files::tighten(data_dir)?;
+                Stores::sqlite_with(SqliteMetaStore::open(&db)?, data_dir, &backends.blobs)?
+            }
+            DatabaseLocation::Postgres(url) => {
+                if !data_dir.join(log_key::LOG_KEY_FILE).is_file() {
+                    return Err(HubError::NotInitialised(data_dir.to_owned()));
+                }
+                crate::private_files::tighten(data_dir)?;
+                let store = PgMetaStore::connect(url.connect_string())
+                    .await
+                    .map_err(|source| HubError::Database { database: url.to_string(), source })?;
+                if store.setting(setting::ORIGIN).await?.is_none() {
+                    return Err(HubError::DatabaseHoldsNoHub(url.to_string()));
+                }
+                Stores::postgres(store, data_dir, &backends.blobs)?
+            }
+        };
+        let settings = stores.settings.clone();
+        let given = backends.blobs.to_string();
+        if let Some(recorded) = settings.setting(setting::BLOBS).await?
+            && recorded != given
+        {
+            return Err(HubError::BlobsElsewhere { recorded, given });
         }
-        // Before the database opens its -wal and -shm files (they take its mode).
-        crate::private_files::tighten(data_dir)?;
-        let stores = Stores::sqlite_with(SqliteMetaStore::open(&db)?, data_dir, blobs)?;
-        let (settings, location) = (stores.settings.clone(), blobs.to_string());
-        block_on(|| async move {
-            let hub = Hub::start(data_dir, stores, clock).await?;
-            // Once the hub works on the location, not when a wrong one fails to open.
-            settings.set_setting(setting::BLOBS, &location).await?;
-            Ok(hub)
-        })
+        let hub = Hub::start(data_dir, stores, clock).await?;
+        // Once the hub works on the location, not when a wrong one fails to open.
+        settings.set_setting(setting::BLOBS, &given).await?;
+        Ok(hub)
     }
 
     /// [`Hub::open`] on `stores`, whatever their back ends.

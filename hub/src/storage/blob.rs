@@ -121,6 +121,10 @@ pub trait BlobStore: Send + Sync {
     async fn list_uploads(&self) -> Result<Vec<DropId>, BlobError>;
     /// The drops that have a stored blob.
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError>;
+    /// Checks, cheaply, that the store can be worked on now (`/readyz`):
+    /// its folders are there, or the object store answers with these
+    /// credentials.
+    async fn probe(&self) -> Result<(), BlobError>;
 }
 
 const UPLOAD_SUFFIX: &str = ".part";
@@ -525,6 +529,16 @@ impl BlobStore for FsBlobStore {
 
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
         list(&self.blobs, BLOB_SUFFIX).await
+    }
+
+    async fn probe(&self) -> Result<(), BlobError> {
+        for dir in [&self.uploads, &self.blobs] {
+            if !tokio::fs::metadata(dir).await.is_ok_and(|m| m.is_dir()) {
+                let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "the folder is missing");
+                return Err(BlobError::io("find", dir, missing));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ mod convert;
 mod direct;
 mod frontier;
 pub mod group_sync;
+mod locations;
 pub mod meta;
 #[cfg(test)]
 mod meta_conformance;
@@ -26,8 +27,9 @@ mod stores;
 pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
+pub use locations::{Backends, BlobsLocation, DatabaseLocation, PostgresUrl, redact_password};
 pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 pub use object::{ObjectBlobStore, S3Location};
 pub use sqlite::SqliteMetaStore;
-pub use stores::{BlobsLocation, Stores};
+pub use stores::Stores;
 pub use tiered::TieredBlobStore;

@@ -7,46 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::blob::{BlobError, BlobStore, FsBlobStore};
+use super::locations::BlobsLocation;
 use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, NonceStore, SettingsStore};
-use super::object::{ObjectBlobStore, S3Location};
+use super::object::ObjectBlobStore;
+use super::postgres::PgMetaStore;
 use super::sqlite::SqliteMetaStore;
 use super::tiered::TieredBlobStore;
-
-/// Where the hub keeps ciphertexts (`blobs`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum BlobsLocation {
-    /// `files`: in the data directory (small ones in its database), the
-    /// embedded default that needs no server.
-    #[default]
-    Files,
-    /// `s3://bucket/prefix`: in an S3-compatible object store, so several
-    /// instances can share them; the endpoint, region and credentials come
-    /// the standard AWS ways (`AWS_ENDPOINT_URL`, `AWS_REGION`,
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, instance roles).
-    S3(S3Location),
-}
-
-impl BlobsLocation {
-    /// Parses `files` or `s3://bucket/prefix`; the error says what is expected.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "files" => Ok(Self::Files),
-            s3 if s3.starts_with("s3://") => S3Location::parse(s3).map(Self::S3),
-            _ => Err("give `files` (the default: in the data directory) or s3://BUCKET/PREFIX (an S3-compatible \
-                      object store; endpoint and credentials from the AWS_* variables)"
-                .to_owned()),
-        }
-    }
-}
-
-impl std::fmt::Display for BlobsLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Files => f.write_str("files"),
-            Self::S3(location) => location.fmt(f),
-        }
-    }
-}
 
 /// Everything the hub stores, by area.
 #[derive(Clone)]
@@ -99,6 +65,29 @@ impl Stores {
             log: meta.clone(),
             cosignatures: meta,
             blobs: Arc::new(blobs),
+        })
+    }
+
+    /// Every metadata area in one PostgreSQL database (`meta`) that several
+    /// instances may share, and every ciphertext where `blobs` says: an
+    /// object store for several instances, or files under `data_dir` for
+    /// one. PostgreSQL holds no ciphertext (no inline tier): its rows are
+    /// for the metadata every instance reads, and a shared object store
+    /// takes small objects as well as large.
+    pub fn postgres(meta: PgMetaStore, data_dir: &Path, blobs: &BlobsLocation) -> Result<Self, BlobError> {
+        let blobs: Arc<dyn BlobStore> = match blobs {
+            BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
+            BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
+        };
+        let meta = Arc::new(meta);
+        Ok(Self {
+            settings: meta.clone(),
+            directories: meta.clone(),
+            drops: meta.clone(),
+            nonces: meta.clone(),
+            log: meta.clone(),
+            cosignatures: meta,
+            blobs,
         })
     }
 }

@@ -211,6 +211,11 @@ impl BlobStore for TieredBlobStore {
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
         Ok(union(self.list_inline(BlobStage::Blob).await?, self.large.list_blobs().await?))
     }
+
+    async fn probe(&self) -> Result<(), BlobError> {
+        // The inline tier is the database, which `/readyz` checks on its own.
+        self.large.probe().await
+    }
 }
 
 fn union(mut ids: Vec<DropId>, more: Vec<DropId>) -> Vec<DropId> {

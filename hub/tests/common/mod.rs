@@ -175,7 +175,13 @@ impl World {
         let (authority, directory_note) = (keys.authority.verifier(), first_directory(&keys));
         let clock = Arc::new(TestClock(AtomicI64::new(START.parse::<Timestamp>().unwrap().as_second())));
         let data = tempfile::tempdir().unwrap();
-        let opts = InitOptions { data_dir: data.path().join("hub"), origin: ORIGIN.into(), authority, directory_note };
+        let opts = InitOptions {
+            data_dir: data.path().join("hub"),
+            origin: ORIGIN.into(),
+            authority,
+            directory_note,
+            backends: Default::default(),
+        };
         sealdrop_hub::init(&opts, clock.as_ref()).unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let mut world = World {

@@ -31,6 +31,14 @@ pub(crate) enum Command {
         /// The first signed directory note.
         #[arg(long, value_name = "FILE")]
         directory: PathBuf,
+        /// Where the metadata goes: `sqlite` (a file in DIR) or a PostgreSQL URL
+        /// whose database holds no hub yet [default: sqlite].
+        #[arg(long, value_name = "URL", env = "SEALDROP_HUB_DATABASE", hide_env_values = true)]
+        database: Option<String>,
+        /// Where ciphertexts go: `files` (in DIR) or s3://BUCKET/PREFIX, which must
+        /// hold no objects yet [default: files].
+        #[arg(long, value_name = "LOCATION", env = "SEALDROP_HUB_BLOBS")]
+        blobs: Option<String>,
     },
     /// Print the transfer log's verifier key (`<origin>+<key id>+<base64>`), for
     /// the coordinator's directory (`hub.log_key`) and for auditors.
@@ -38,6 +46,9 @@ pub(crate) enum Command {
         /// The hub's data directory.
         #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
         data: PathBuf,
+        /// The hub's database, when it is not the SQLite file in DIR: its PostgreSQL URL.
+        #[arg(long, value_name = "URL", env = "SEALDROP_HUB_DATABASE", hide_env_values = true)]
+        database: Option<String>,
     },
     /// Serve the API.
     ///

@@ -31,29 +31,68 @@ pub(crate) fn origin_name(text: &str) -> Result<String, String> {
 }
 
 /// The data directory the flag, the environment or the config file names
-/// (as `serve` finds it), for commands that only need that.
+/// (as `serve` finds it), for commands that work on the data directory
+/// alone: an error for a hub whose database is PostgreSQL.
 fn resolve_data(config: Option<PathBuf>, data: Option<String>) -> Result<PathBuf, Failure> {
     let flags = config::flag_layer(&[(config::DATA, data)]);
-    resolve_layers(config, flags).map(|r| r.settings.data).map_err(|errors| {
+    let settings = resolve_layers(config, flags).map(|r| r.settings).map_err(|errors| {
         let lines: Vec<String> = errors.into_iter().map(|e| e.0).collect();
         Failure::from(lines.join("; "))
-    })
+    })?;
+    if let database @ config::DatabaseLocation::Postgres(_) = &settings.backends.database {
+        return Err(Failure::from(format!(
+            "this hub's database is {database}, which a copy of the data directory cannot hold: back it up with \
+             PostgreSQL's own means (pg_dump, or base backups with WAL archiving) and the bucket with versioning, as \
+             docs/operations.md says under \"Scaling out\""
+        )));
+    }
+    Ok(settings.data)
+}
+
+/// `--database` and `--blobs` of the commands that take them outside the
+/// serve settings, parsed as `serve` parses them.
+fn backends(database: Option<&str>, blobs: Option<&str>) -> Result<config::Backends, Failure> {
+    let database = database
+        .map(config::DatabaseLocation::parse)
+        .transpose()
+        .map_err(|why| format!("--database is not valid: {why}"))?
+        .unwrap_or_default();
+    let blobs = blobs
+        .map(config::BlobsLocation::parse)
+        .transpose()
+        .map_err(|why| format!("--blobs is not valid: {why}"))?
+        .unwrap_or_default();
+    Ok(config::Backends { database, blobs })
 }
 
 pub(crate) fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Init { data, origin, authority, directory } => {
+        Command::Init { data, origin, authority, directory, database, blobs } => {
             let authority = sealdrop_hub::init::read_authority(&authority).map_err(|e| e.to_string())?;
             let directory_note = sealdrop_hub::init::read_directory_file(&directory).map_err(|e| e.to_string())?;
-            let opts = InitOptions { data_dir: data.clone(), origin, authority, directory_note };
+            let backends = backends(database.as_deref(), blobs.as_deref())?;
+            let opts =
+                InitOptions { data_dir: data.clone(), origin, authority, directory_note, backends: backends.clone() };
             // The test clock too, so a test's log starts at its clock's time.
             let clock = clock_from_env();
             sealdrop_hub::init(&opts, clock.as_ref()).map_err(|e| e.to_string())?;
-            let hub = Hub::open(&data, clock).map_err(|e| e.to_string())?;
+            let hub = Hub::open_on(&data, clock, &backends).map_err(|e| e.to_string())?;
             println!("initialised hub {} in {}", hub.origin(), data.display());
-            println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
+            match &backends.database {
+                config::DatabaseLocation::Sqlite => {
+                    println!("  database:   {}", data.join(sealdrop_hub::hub::DB_FILE).display());
+                }
+                postgres => println!("  database:   {postgres} (every instance of this hub uses it)"),
+            }
+            println!("  ciphertexts: {}", backends.blobs);
             println!("  directory:  serial {} (authority {})", hub.directory().directory.serial, hub.authority());
             println!("  log key:    {} (private, mode 0600)", data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display());
+            if backends.database.is_shared() {
+                println!(
+                    "  every further instance needs its own data directory holding a copy of this log key \
+                     (mode 0600) and the same `database` and `blobs`: see docs/operations.md, \"Scaling out\""
+                );
+            }
             println!("  log verifier key: {}", hub.log_verifier());
             println!(
                 "  the coordinator can list it in the directory's `hub` field (origin {:?}, log_key as above) \
@@ -64,8 +103,9 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::VerifierKey { data } => {
-            let key = sealdrop_hub::read_log_verifier(&data).map_err(|e| e.to_string())?;
+        Command::VerifierKey { data, database } => {
+            let backends = backends(database.as_deref(), None)?;
+            let key = sealdrop_hub::read_log_verifier(&data, &backends).map_err(|e| e.to_string())?;
             println!("{key}");
             Ok(())
         }

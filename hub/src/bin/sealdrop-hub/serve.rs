@@ -18,8 +18,8 @@ pub(crate) fn check_config(args: &ServeArgs) -> Result<(), Vec<Failure>> {
         .map_err(|problems| problems.into_iter().map(Failure::from).collect::<Vec<_>>())?;
     print!("{}", resolved.describe());
     println!(
-        "# the configuration is usable; the hub's log verifier key is {}; ciphertexts are kept {}",
-        report.log_verifier, report.blobs
+        "# the configuration is usable; the hub's log verifier key is {}; its database is {}; ciphertexts are kept {}",
+        report.log_verifier, report.database, report.blobs
     );
     Ok(())
 }
@@ -88,7 +88,9 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
             log_access: settings.log_access,
             quotas: settings.quotas,
         };
-        let hub = Hub::open_on(&settings.data, clock, &settings.blobs)
+        // On this runtime: the database's connections belong to it.
+        let hub = Hub::open_with(&settings.data, clock, &settings.backends)
+            .await
             .map_err(|e| e.to_string())?
             .with_config(config)
             .with_trusted_proxies(settings.trusted_proxies.clone());

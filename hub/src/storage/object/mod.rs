@@ -319,6 +319,16 @@ impl BlobStore for ObjectBlobStore {
     async fn list_blobs(&self) -> Result<Vec<DropId>, BlobError> {
         list_drops(self.store.as_ref(), &self.layout.blobs()).await
     }
+
+    async fn probe(&self) -> Result<(), BlobError> {
+        // One small request whatever the bucket holds: the key never exists,
+        // so "not found" is the answer of a store that works.
+        let key = self.layout.blobs().join(".readyz-probe");
+        match self.store.head(&key).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(BlobError::object("reach", &key, source)),
+        }
+    }
 }
 
 /// A marker or manifest that this store did not write.

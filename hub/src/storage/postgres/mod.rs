@@ -65,6 +65,7 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 use super::meta::MetaError;
 use crate::storage::convert::{parse, to_i64, to_u64};
 
+pub use url::redact_password;
 use url::{DatabaseUrl, RootCerts, SslMode};
 
 /// Connections one store (one hub instance) keeps at most: more than the
@@ -124,6 +125,31 @@ impl PgMetaStore {
     /// together migrate it once. Errors are one line that says what to
     /// change and never shows the password.
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        let (store, mut client) = Self::open(url).await?;
+        schema::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    /// Connects to the database at `url` changing nothing, for tools that
+    /// only look (`check-config`, `verifier-key`): an error if its schema is
+    /// not this hub's (none yet, or older or newer). Returns the store and
+    /// the schema version.
+    pub async fn connect_as_is(url: &str) -> Result<(Self, usize), MetaError> {
+        let (store, client) = Self::open(url).await?;
+        let version = schema::current_version(&client).await?;
+        Ok((store, version))
+    }
+
+    /// How the connection to the database is protected (what the first
+    /// connection negotiated; the pool's others use the same settings).
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The pool of connections to `url` and its first connection, which
+    /// tells what the connections get (logged; a warning if the database is
+    /// on another machine and its certificate unchecked).
+    async fn open(url: &str) -> Result<(Self, Client), MetaError> {
         let url = DatabaseUrl::parse(url).map_err(MetaError::PostgresConfig)?;
         let tls = tls::connector(&url.tls).map_err(MetaError::PostgresConfig)?;
         let manager = Manager::from_config(
@@ -138,8 +164,7 @@ impl PgMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
-        let mut client = pool.get().await.map_err(|e| MetaError::PostgresConfig(tls::explain(&e, &url)))?;
-        schema::migrate(&mut client).await?;
+        let client = pool.get().await.map_err(|e| MetaError::PostgresConfig(tls::explain(&e, &url.tls)))?;
         let encrypted: bool =
             client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?.get(0);
         let transport = match (encrypted, url.tls.mode, &url.tls.roots) {
@@ -156,18 +181,19 @@ impl PgMetaStore {
         } else {
             tracing::info!(database = %url.shown, "connected to the database {transport}");
         }
-        Ok(Self { pool, transport })
-    }
-
-    /// How the connection to the database is protected (what the first
-    /// connection negotiated; the pool's others use the same settings).
-    pub fn transport(&self) -> Transport {
-        self.transport
+        Ok((Self { pool, transport }, client))
     }
 
     async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// Checks a database URL as [`PgMetaStore::connect`] reads it, without
+/// connecting or reading `sslrootcert`: for the settings, which are read
+/// before anything connects. The error is one line and shows no password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    DatabaseUrl::parse(url).map(drop)
 }
 
 /// Whether every host of the URL is this machine (a Unix socket, or a

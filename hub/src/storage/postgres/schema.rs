@@ -109,7 +109,11 @@ const MIGRATION_LOCK: i64 = 0x5ea1_d509_0000_0001;
 pub(super) async fn migrate(client: &mut Client) -> Result<(), MetaError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").await?;
+    // Checked rather than `CREATE TABLE IF NOT EXISTS`, whose notice every start would log.
+    let exists: bool = tx.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).await?.get(0);
+    if !exists {
+        tx.batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)").await?;
+    }
     let version: Option<i32> = tx.query_opt("SELECT version FROM schema_version", &[]).await?.map(|r| r.get(0));
     let applied = usize::try_from(version.unwrap_or(0))
         .map_err(|_| MetaError::PostgresConfig(format!("schema version {version:?} is negative")))?;
@@ -130,6 +134,29 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), MetaError> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The database's schema version, changing nothing; an error unless it is
+/// exactly this hub's (a database never migrated holds no hub yet).
+pub(super) async fn current_version(client: &Client) -> Result<usize, MetaError> {
+    let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).await?.get(0);
+    let version: Option<i32> = match exists {
+        true => client.query_opt("SELECT version FROM schema_version", &[]).await?.map(|r| r.get(0)),
+        false => None,
+    };
+    let latest = MIGRATIONS.len();
+    match version.map(usize::try_from) {
+        None => Err(MetaError::PostgresConfig(
+            "it holds no sealdrop schema yet: run `sealdrop-hub init` with this `database` first".to_owned(),
+        )),
+        Some(Ok(v)) if v == latest => Ok(v),
+        Some(Ok(v)) if v < latest => Err(MetaError::PostgresConfig(format!(
+            "its schema is version {v}, older than this hub's {latest}: `sealdrop-hub serve` brings it up to date"
+        ))),
+        Some(v) => Err(MetaError::PostgresConfig(format!(
+            "its schema is version {v:?}, newer than this hub's {latest}: upgrade the hub"
+        ))),
+    }
 }
 
 /// The schema version this hub brings a database to.

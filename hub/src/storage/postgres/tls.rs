@@ -15,7 +15,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error_text;
-use super::url::{DatabaseUrl, RootCerts, SslMode, TlsSettings};
+use super::url::{RootCerts, SslMode, TlsSettings};
 
 /// The protocol PostgreSQL 17 expects in ALPN (it refuses another); older
 /// servers ignore it.
@@ -176,17 +176,17 @@ impl ServerCertVerifier for CaOnly {
 }
 
 /// Why the first connection to the database failed, as one line that says
-/// what to change. The TLS and server errors are found among the pool
+/// what to change (without the URL, which callers show). The TLS and server errors are found among the pool
 /// error's causes.
-pub(super) fn explain(err: &deadpool_postgres::PoolError, url: &DatabaseUrl) -> String {
+pub(super) fn explain(err: &deadpool_postgres::PoolError, tls: &TlsSettings) -> String {
     let err: &(dyn StdError + 'static) = match err {
         deadpool_postgres::PoolError::Backend(backend) => backend,
         other => other,
     };
-    let mode = url.tls.mode.as_str();
+    let mode = tls.mode.as_str();
     let why = error_text::causes(err).find_map(|cause| {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Some(explain_tls(tls, &url.tls));
+        if let Some(tls_error) = cause.downcast_ref::<rustls::Error>() {
+            return Some(explain_tls(tls_error, tls));
         }
         if let Some(db) = cause.downcast_ref::<tokio_postgres::error::DbError>() {
             // The server's words for a `hostnossl ... reject` line, or for
@@ -209,7 +209,8 @@ pub(super) fn explain(err: &deadpool_postgres::PoolError, url: &DatabaseUrl) -> 
             )
         })
     });
-    format!("cannot connect to {}: {}", url.shown, why.unwrap_or_else(|| error_text::describe(err)))
+    // Callers name the database (its URL without the password).
+    why.unwrap_or_else(|| format!("cannot connect: {}", error_text::describe(err)))
 }
 
 fn explain_tls(err: &rustls::Error, tls: &TlsSettings) -> String {

@@ -75,7 +75,7 @@ impl DatabaseUrl {
     /// Reads a `postgres://` URL. The error is one line that says what to
     /// change, and never shows the password.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let shown = redacted(url);
+        let shown = redact_password(url);
         let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "postgres" || *s == "postgresql") else {
             return Err(
                 "the database must be a URL, postgres://user:password@host:port/database (TLS options go after ?, \
@@ -129,9 +129,12 @@ impl DatabaseUrl {
             rebuilt.push('?');
             rebuilt.push_str(&kept.join("&"));
         }
-        let mut config: tokio_postgres::Config = rebuilt
-            .parse()
-            .map_err(|e| format!("the database URL {shown} is not valid: {}", super::error_text::describe(&e)))?;
+        let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e| {
+            format!(
+                "{shown} is not a PostgreSQL URL: {}; give postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                super::error_text::describe(&e)
+            )
+        })?;
         // libpq ignores sslmode on a Unix socket, where PostgreSQL offers
         // no TLS (and the connection never leaves the machine).
         let socket_only = config.get_hostaddrs().is_empty()
@@ -169,10 +172,18 @@ fn decode(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The URL with the password (in the user part or a `password=` parameter)
-/// replaced by `***`; a string that is not a URL is not shown at all.
-pub fn redacted(url: &str) -> String {
+/// replaced by `***`; a string that is not a URL is not shown if it names a
+/// password. The
+/// user part ends at the first `@`, as tokio-postgres reads it, so a
+/// password holding `/` or `?` is hidden too.
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return "(the database setting, not shown)".to_owned();
+        // A libpq `key=value` string, a path, a typo: shown unless it may
+        // hold a password.
+        return match url.to_ascii_lowercase().contains("password") {
+            true => "(not shown: it holds a password)".to_owned(),
+            false => url.to_owned(),
+        };
     };
     let (credentials, address) = match rest.split_once('@') {
         Some((credentials, address)) => (Some(credentials), address),
@@ -191,7 +202,7 @@ pub fn redacted(url: &str) -> String {
         let pairs: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if decode(key) == "password" => format!("{key}=***"),
+                Some((key, _)) if decode(key).eq_ignore_ascii_case("password") => format!("{key}=***"),
                 _ => pair.to_owned(),
             })
             .collect();
@@ -267,11 +278,13 @@ mod tests {
     #[test]
     fn the_shown_url_hides_the_password() {
         let url = "postgres://hub:s3cret@db.example:5432/sealdrop?password=s3cret2&sslmode=nonsense";
-        assert_eq!(redacted(url), "postgres://hub:***@db.example:5432/sealdrop?password=***&sslmode=nonsense");
+        assert_eq!(redact_password(url), "postgres://hub:***@db.example:5432/sealdrop?password=***&sslmode=nonsense");
+        assert_eq!(redact_password("postgres://hub:pa/ss?x@db/s?a=1"), "postgres://hub:***@db/s?a=1");
         assert!(!parse(url).unwrap_err().contains("s3cret"));
         let err = parse("postgres://hub:s3cret@db.example:notaport/sealdrop").unwrap_err();
         assert!(err.contains("hub:***@") && !err.contains("s3cret"), "{err}");
-        assert_eq!(redacted("postgres://hub@db/s?sslmode=require"), "postgres://hub@db/s?sslmode=require");
-        assert!(!redacted("host=db password=s3cret").contains("s3cret"));
+        assert_eq!(redact_password("postgres://hub@db/s?sslmode=require"), "postgres://hub@db/s?sslmode=require");
+        assert!(!redact_password("host=db password=s3cret").contains("s3cret"));
+        assert_eq!(redact_password("/srv/hub.db"), "/srv/hub.db");
     }
 }

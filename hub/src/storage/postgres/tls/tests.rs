@@ -69,7 +69,7 @@ async fn a_certificate_from_another_ca_is_refused_saying_which_ca_to_give() {
             && message.contains("give as sslrootcert the CA certificate that signed it"),
         "{message}"
     );
-    assert!(message.contains("postgres:***@") && !message.contains("s3cret-pw"), "{message}");
+    assert!(!message.contains("s3cret-pw"), "{message}");
     // verify-ca checks the CA all the same.
     let message = refusal(&url.replace("verify-full", "verify-ca")).await;
     assert!(message.contains("is not signed by the CA"), "{message}");
@@ -136,14 +136,10 @@ async fn an_unreadable_or_empty_sslrootcert_is_reported_before_connecting() {
 }
 
 #[tokio::test]
-async fn an_unreachable_database_is_named_with_the_reason_and_no_password() {
+async fn an_unreachable_database_is_reported_with_the_reason_and_no_password() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let message = refusal(&format!("postgres://hub:s3cret-pw@127.0.0.1:{port}/db?sslmode=disable")).await;
-    assert!(
-        message.contains(&format!("cannot connect to postgres://hub:***@127.0.0.1:{port}/db?sslmode=disable: "))
-            && message.contains("error connecting to server: Connection refused"),
-        "{message}"
-    );
+    assert!(message.contains("cannot connect: error connecting to server: Connection refused"), "{message}");
     assert!(!message.contains("s3cret-pw"), "{message}");
 }
 
@@ -163,5 +159,5 @@ async fn a_password_signs_in_over_verify_full_bound_to_the_tls_session() {
 
     let message = refusal(&url.replace("role-pw-1", "wrong-pw-2")).await;
     assert!(message.contains("password authentication failed for user"), "{message}");
-    assert!(!message.contains("wrong-pw-2") && message.contains(":***@"), "{message}");
+    assert!(!message.contains("wrong-pw-2"), "{message}");
 }
