@@ -42,6 +42,7 @@ impl DirectoryStore for PgMetaStore {
         let index = log::append(&tx, &[log_entry.to_vec()], turn.as_ref()).await?;
         tx.commit().await?;
         turn.committed();
+        log::wait_durable(&client).await?;
         Ok(index)
     }
 

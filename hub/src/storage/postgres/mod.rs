@@ -7,9 +7,11 @@
 //! What SQLite gets from its one connection's mutex, PostgreSQL gets from
 //! row locks: every append locks the one row of `log_head` for its
 //! transaction (see [`log`]), so appends from every instance take turns and
-//! each sees the previous one's checkpoint. A commit returns once
-//! PostgreSQL has flushed it (`synchronous_commit` on, its default), and
-//! PostgreSQL shares one flush among concurrent commits itself.
+//! each sees the previous one's checkpoint. An appending transaction
+//! commits without waiting for its flush (so the head's lock is not held
+//! through an fsync, which would allow one append per fsync for the whole
+//! hub), then waits for the flush before the hub answers anyone
+//! (`log::wait_durable`); PostgreSQL flushes once for every append waiting.
 //!
 //! ## TLS
 //!
@@ -184,7 +186,9 @@ impl PgMetaStore {
         Ok((Self { pool, transport }, client))
     }
 
-    async fn client(&self) -> Result<Client, MetaError> {
+    /// A connection of the pool: the store's methods take one each, and
+    /// `migrate` one for its `COPY` (so it connects as the store does).
+    pub(crate) async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
 }
