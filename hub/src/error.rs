@@ -25,10 +25,7 @@ pub enum HubError {
         .0.display(), .0.display()
     )]
     NotInitialised(PathBuf),
-    #[error(
-        "cannot use the database {database}: {source}; check that PostgreSQL runs there and that `database` \
-         (user, password, host, port, database name) is right"
-    )]
+    #[error("cannot use the database {database}: {source}{}", database_hint(.source))]
     Database {
         database: String,
         #[source]
@@ -92,5 +89,16 @@ impl HubError {
     /// An I/O failure on `path` while doing `action` ("create", "read", ...).
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { action, path: path.into(), source }
+    }
+}
+
+/// What to check when the database cannot be used, unless the error
+/// already says what to change (a bad URL, a certificate, the schema).
+fn database_hint(error: &MetaError) -> &'static str {
+    match error {
+        MetaError::PostgresConfig(_) => "",
+        _ => {
+            "; check that PostgreSQL runs there and that `database` (user, password, host, port, database name) is right"
+        }
     }
 }

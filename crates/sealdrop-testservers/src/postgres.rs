@@ -8,6 +8,10 @@
 //! also has a watchdog: a small shell process that waits for the test
 //! process to end (however it ends, even `kill -9`) and then stops the
 //! cluster and removes its folder. Dropping a cluster stops it at once.
+//!
+//! [`PgCluster::start_tls`] starts one the way managed databases run: TLS
+//! on, with a certificate from a CA made for it, and plain TCP refused by
+//! `pg_hba.conf`, so a client that does not speak TLS cannot get in.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +32,11 @@ const PG_OS_USER: &str = "postgres";
 const SUPERUSER: &str = "postgres";
 /// How often the watchdog looks whether the test process still runs.
 const WATCHDOG_POLL: &str = "0.5";
+/// The names a TLS cluster's certificate is valid for.
+pub const SERVER_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+/// A TLS cluster's certificate and key, in its data directory.
+const SERVER_CERT: &str = "server.crt";
+const SERVER_KEY: &str = "server.key";
 
 /// A PostgreSQL cluster on `127.0.0.1` that trusts every local connection.
 /// Dropping it stops the server (`pg_ctl stop -m immediate`) and removes its
@@ -45,6 +54,9 @@ pub struct PgCluster {
     /// Stops the cluster if this process ends without dropping it (see the
     /// module docs); a drop stops the cluster itself and ends the watchdog.
     watchdog: Option<Child>,
+    /// The CA that signed the server's certificate (PEM), for clients to
+    /// verify it, when the cluster was started with TLS.
+    ca_certificate: Option<PathBuf>,
 }
 
 impl PgCluster {
@@ -55,9 +67,28 @@ impl PgCluster {
         SHARED.get_or_init(Self::start)
     }
 
+    /// The TLS-only cluster ([`Self::start_tls`]) shared by every test of
+    /// this test binary, started by the first caller.
+    pub fn shared_tls() -> &'static Self {
+        static SHARED_TLS: OnceLock<PgCluster> = OnceLock::new();
+        SHARED_TLS.get_or_init(Self::start_tls)
+    }
+
     /// Starts a new cluster. Panics with a one-line message if PostgreSQL is
     /// not installed or does not start.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a new cluster that accepts TCP connections over TLS only
+    /// (`hostssl` in `pg_hba.conf`, plain TCP rejected by `hostnossl`). Its
+    /// certificate is signed by a CA made for this cluster
+    /// ([`Self::ca_certificate`]) and names `localhost` and `127.0.0.1`.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let bin =
             std::env::var_os(PG_BIN_ENV).filter(|p| !p.is_empty()).map_or_else(|| PathBuf::from(PG_BIN), PathBuf::from);
         if !bin.join("initdb").is_file() || !bin.join("pg_ctl").is_file() {
@@ -73,7 +104,7 @@ impl PgCluster {
             run(Command::new("chown").args([&format!("{PG_OS_USER}:"), "-R"]).arg(root.path()), "chown");
         }
         let port = free_port();
-        let mut cluster = Self { bin, root, port, as_postgres_user, watchdog: None };
+        let mut cluster = Self { bin, root, port, as_postgres_user, watchdog: None, ca_certificate: None };
         let data = cluster.data_dir();
         cluster.run_pg("initdb", |c| {
             c.args(["-A", "trust", "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--locale", "C", "-D"]).arg(&data);
@@ -81,10 +112,14 @@ impl PgCluster {
         // The socket goes in the cluster's own folder (the system's belongs
         // to the packaged service). fsync is off: a test cluster never needs
         // to survive a power cut, and the shared machine's disk is slow.
-        let options = format!(
+        let mut options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200",
             cluster.root.path().display()
         );
+        if tls {
+            cluster.ca_certificate = Some(cluster.set_up_tls());
+            options.push_str(&format!(" -c ssl=on -c ssl_cert_file={SERVER_CERT} -c ssl_key_file={SERVER_KEY}"));
+        }
         let log = cluster.root.path().join("server.log");
         let started = cluster.try_pg("pg_ctl", |c| {
             c.args(["start", "-w", "-t", "60", "-D"]).arg(&data).arg("-l").arg(&log).args(["-o", &options]);
@@ -112,9 +147,85 @@ impl PgCluster {
         format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{name}")
     }
 
+    /// Creates a login role with `password` (URL-safe characters) and a new
+    /// database it owns, and returns the URL,
+    /// `postgres://ROLE:PASSWORD@127.0.0.1:PORT/NAME`. On a TLS cluster the
+    /// role must sign in with SCRAM-SHA-256; a plain cluster trusts it.
+    pub fn database_with_password(&self, password: &str) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let role = format!("sealdrop_role_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = self.port.to_string();
+        let sql = format!("CREATE ROLE {role} LOGIN PASSWORD '{}'", password.replace('\'', "''"));
+        self.run_pg("psql", |c| {
+            c.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+            ]);
+        });
+        self.run_pg("createdb", |c| {
+            c.args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, "-O", &role, &role]);
+        });
+        format!("postgres://{role}:{password}@127.0.0.1:{port}/{role}")
+    }
+
     /// The TCP port the cluster listens on (on `127.0.0.1`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The CA certificate (PEM file) that signed the server's certificate,
+    /// if the cluster was started by [`Self::start_tls`].
+    pub fn ca_certificate(&self) -> Option<&Path> {
+        self.ca_certificate.as_deref()
+    }
+
+    /// Writes the server's certificate and key into the data directory and
+    /// a `pg_hba.conf` that lets TCP clients in over TLS only; returns the
+    /// path of the CA's certificate.
+    fn set_up_tls(&self) -> PathBuf {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "sealdrop test PostgreSQL CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA cert");
+        let server_key = KeyPair::generate().expect("server key");
+        let mut server = CertificateParams::new(SERVER_NAMES.map(str::to_owned).to_vec()).expect("server params");
+        server.distinguished_name.push(DnType::CommonName, "sealdrop test PostgreSQL");
+        let server = server.signed_by(&server_key, &ca).expect("server cert");
+
+        let data = self.data_dir();
+        // The superuser is trusted (the tests' own createdb); every other
+        // role signs in with its password, as on a managed database.
+        let hba = "local all all trust\n\
+                   hostssl all postgres 127.0.0.1/32 trust\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostnossl all all 127.0.0.1/32 reject\n";
+        for (name, contents) in
+            [(SERVER_CERT, server.pem()), (SERVER_KEY, server_key.serialize_pem()), ("pg_hba.conf", hba.to_owned())]
+        {
+            let path = data.join(name);
+            std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            // PostgreSQL refuses a key that others can read.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+            if self.as_postgres_user {
+                run(Command::new("chown").arg(format!("{PG_OS_USER}:")).arg(&path), "chown");
+            }
+        }
+        let ca_path = self.root.path().join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap_or_else(|e| panic!("write {}: {e}", ca_path.display()));
+        ca_path
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -234,6 +345,50 @@ mod tests {
         drop(cluster);
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the server still listens on {port}");
         assert!(!root.exists(), "the cluster's folder was removed");
+    }
+
+    /// libpq (psql) gets in over TLS with the certificate verified against
+    /// the cluster's CA and its name, and is turned away without TLS.
+    #[test]
+    fn a_tls_cluster_verifies_to_its_ca_and_refuses_plain_tcp() {
+        let cluster = PgCluster::shared_tls();
+        let url = cluster.database();
+        let ca = cluster.ca_certificate().expect("a TLS cluster has a CA");
+        let psql = |query: &str| {
+            cluster.try_pg("psql", |c| {
+                c.arg(format!("{url}?{query}")).args([
+                    "-At",
+                    "-c",
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                ]);
+            })
+        };
+        let verified = psql(&format!("sslmode=verify-full&sslrootcert={}", ca.display()));
+        assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+        assert_eq!(String::from_utf8_lossy(&verified.stdout).trim(), "t", "the session is encrypted");
+        let plain = psql("sslmode=disable");
+        assert!(!plain.status.success(), "plain TCP was let in");
+        let refusal = String::from_utf8_lossy(&plain.stderr);
+        assert!(refusal.contains("rejects connection") && refusal.contains("no encryption"), "{refusal}");
+
+        // A role of its own signs in with its password, and only with it.
+        let own = cluster.database_with_password("pw-of-the-role");
+        let as_role = |url: &str| {
+            cluster.try_pg("psql", |c| {
+                c.arg(format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display())).args([
+                    "-At",
+                    "-c",
+                    "SELECT current_user = current_database()",
+                ]);
+            })
+        };
+        let signed_in = as_role(&own);
+        assert!(signed_in.status.success(), "{}", String::from_utf8_lossy(&signed_in.stderr));
+        assert_eq!(String::from_utf8_lossy(&signed_in.stdout).trim(), "t", "the role owns its database");
+        let wrong = as_role(&own.replace("pw-of-the-role", "another-pw"));
+        assert!(!wrong.status.success(), "a wrong password was let in");
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("password authentication failed"));
+        assert!(PgCluster::shared().ca_certificate().is_none(), "a plain cluster has no CA");
     }
 
     #[test]

@@ -91,7 +91,8 @@ pub(crate) async fn look_at_database(
             let (store, version) = PgMetaStore::connect_as_is(url.connect_string())
                 .await
                 .map_err(|source| HubError::Database { database: url.to_string(), source })?;
-            Ok((Arc::new(store), format!("PostgreSQL at {url} (schema version {version})")))
+            let transport = store.transport();
+            Ok((Arc::new(store), format!("PostgreSQL at {url} (schema version {version}), connected {transport}")))
         }
     }
 }

@@ -60,15 +60,10 @@ pub struct PostgresUrl {
 }
 
 impl PostgresUrl {
-    /// Checks `url` as `tokio-postgres` reads it.
+    /// Checks `url` as the store reads it (libpq's TLS parameters included).
     pub fn parse(url: &str) -> Result<Self, String> {
-        let shown = redact_password(url);
-        url.parse::<tokio_postgres::Config>().map_err(|e| {
-            format!(
-                "{shown} is not a PostgreSQL URL tokio-postgres accepts ({e}); give postgres://USER@HOST:PORT/DATABASE"
-            )
-        })?;
-        Ok(Self { url: url.to_owned(), shown })
+        super::postgres::check_url(url)?;
+        Ok(Self { url: url.to_owned(), shown: redact_password(url) })
     }
 
     /// The URL to connect with, password included: never print it.
@@ -89,32 +84,9 @@ impl std::fmt::Debug for PostgresUrl {
     }
 }
 
-/// `url` with the password of its `user:password@` part, and of a
-/// `password=` query parameter, replaced by `***`.
-pub fn redact_password(url: &str) -> String {
-    let mut shown = url.to_owned();
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@')
-            && let Some(colon) = authority[..at].find(':')
-        {
-            shown = format!("{scheme}://{}:***{}", &authority[..colon], &rest[at..]);
-        }
-    }
-    if let Some(query_start) = shown.find('?') {
-        let (head, query) = shown.split_at(query_start + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        shown = format!("{head}{}", query.join("&"));
-    }
-    shown
-}
+/// A URL with its password hidden; one implementation, beside the store
+/// that reads the URL.
+pub use super::postgres::redact_password;
 
 /// Where the hub keeps ciphertexts (`blobs`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -45,9 +45,9 @@ pub enum MetaError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot bring the database schema up to date: {0}")]
     Migration(#[from] rusqlite_migration::Error),
-    #[error("{0}")]
+    #[error("{}", super::postgres::error_text::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("cannot get a PostgreSQL connection: {0}")]
+    #[error("cannot get a PostgreSQL connection: {}", super::postgres::error_text::describe(.0))]
     PostgresPool(#[from] deadpool_postgres::PoolError),
     #[error("the PostgreSQL database is not usable: {0}")]
     PostgresConfig(String),

@@ -25,6 +25,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -54,6 +55,8 @@ const DROP_LOCK_POLL_MAX: Duration = Duration::from_millis(250);
 pub(super) struct Sessions {
     /// Where to open them.
     config: tokio_postgres::Config,
+    /// How: TLS as the pool's connections have it.
+    tls: MakeRustlsConnect,
     /// The session that takes the log's turn, with the statement reading
     /// the last entry; `None` until first used or after it failed.
     turn: Arc<Mutex<Option<TurnSession>>>,
@@ -65,12 +68,12 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
-    pub(super) fn new(config: tokio_postgres::Config) -> Self {
-        Self { config, turn: Arc::default(), lead: Mutex::default(), drops: Mutex::default() }
+    pub(super) fn new(config: tokio_postgres::Config, tls: MakeRustlsConnect) -> Self {
+        Self { config, tls, turn: Arc::default(), lead: Mutex::default(), drops: Mutex::default() }
     }
 
     async fn connect(&self) -> Result<Client, MetaError> {
-        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "a PostgreSQL session of the hub's coordination ended");

@@ -243,3 +243,18 @@ async fn an_append_timed_before_the_last_entry_is_refused() {
     store.append_log(&[b"raw".to_vec()], Box::new(key().clone())).await.unwrap();
     store.append_log(&[committed(5)], Box::new(key().clone())).await.unwrap();
 }
+
+/// An unchecked connection is warned about only when it leaves the machine.
+#[test]
+fn only_sockets_and_loopback_hosts_are_local() {
+    let local = |url: &str| super::is_local(&url.parse().unwrap());
+    assert!(local("postgres://hub@localhost/db"));
+    assert!(local("postgres://hub@127.0.0.1:5432/db"));
+    assert!(local("postgres://hub@[::1]:5432/db"));
+    assert!(local("postgres://hub@%2Frun%2Fpostgresql/db"));
+    assert!(local("postgres://hub@db.example.internal/db?hostaddr=127.0.0.1"));
+    assert!(!local("postgres://hub@db.example.internal/db"));
+    assert!(!local("postgres://hub@10.0.0.7/db"));
+    assert!(!local("postgres://hub@localhost,db.example.internal/db"), "every host must be local");
+    assert!(!local("postgres://hub@localhost/db?hostaddr=10.0.0.7"));
+}
