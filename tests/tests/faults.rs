@@ -203,6 +203,7 @@ fn blobs(hub: &Hub) -> PathBuf {
     hub.data.path().join("blobs")
 }
 
+/// Embedded only: reads the upload file the data directory keeps (multi_instance.rs kills an instance mid-upload on the shared stores).
 #[test]
 fn a_hub_killed_mid_upload_shows_nothing_and_the_same_send_continues_the_upload() {
     let mut scene = Scene::new(Backend::Embedded);
@@ -248,6 +249,7 @@ fn a_hub_killed_mid_upload_shows_nothing_and_the_same_send_continues_the_upload(
     scene.check();
 }
 
+/// Embedded only: reads the upload file the data directory keeps.
 #[test]
 fn a_hub_aborting_mid_upload_keeps_a_prefix_and_the_same_send_continues_it() {
     let mut scene = Scene::new(Backend::Embedded);
@@ -443,6 +445,7 @@ fn a_crash_after_a_durable_commit_leaves_the_drop_committed_though_the_sender_ne
     assert_eq!((drops[&crashed].state.as_str(), drops[&again].state.as_str()), ("delivered", "delivered"));
 }
 
+/// Embedded only: plants upload and blob files and hub.db rows behind the hub's back.
 #[test]
 fn start_up_cleanup_after_a_kill_removes_uploads_and_blobs_that_no_drop_owns() {
     let mut scene = Scene::new(Backend::Embedded);
