@@ -4,7 +4,8 @@
 //! instances: commit storms on both at once make one log; an instance killed
 //! (`kill -9`, or aborting at a fail point, see `hub/src/failpoint.rs`) in
 //! the middle of an upload, of a commit or inside a log append leaves work
-//! the other instance finishes; a signed request replayed to the other
+//! the other instance finishes; a download cut off on one instance resumes
+//! on the other; a signed request replayed to the other
 //! instance is refused; the sweeper's work moves to the instance that
 //! survives. After each, `sealdrop audit verify` passes from clients of the
 //! instances, and the log is checked independently as C2SP tlog-tiles with
@@ -251,6 +252,35 @@ fn an_instance_killed_mid_upload_leaves_the_upload_for_the_other_to_continue() {
     let log_key = second.verifier_key();
     audit_verifies(&islington, &log_key, 1);
     assert_tlog_tiles(&second, &log_key.parse().unwrap());
+}
+
+#[test]
+fn a_download_cut_off_on_one_instance_resumes_on_the_other() {
+    let (first, second) = two_instances(None, &[]);
+    let camden = Party::new(&first, "camden");
+    let data = pseudo_random_bytes(3 * MIB, 4);
+    let id = camden.send("islington", &[&camden.file("records.bin", &data)]);
+    let proxy = CutProxy::start(&first.addr, Some(Cut::response("GET /v1/drops/", "/content", MIB as u64)));
+    let mut islington = Party::with_url(&proxy.url, "islington");
+    let out = islington.work().join("incoming");
+    let fetch = |islington: &Party| {
+        let mut command = islington.command();
+        // Spool any size, so the cut-off download can resume.
+        command.env("SEALDROP_RESUME_MIN_BYTES", "0").arg("fetch").arg(&id).arg("-o").arg(&out);
+        command.output().expect("run sealdrop fetch")
+    };
+    let cut = fetch(&islington);
+    assert_eq!(cut.status.code(), Some(5), "{}", stderr(&cut));
+    assert!(!proxy.armed(), "the proxy never cut the download");
+
+    islington.point_at(&second);
+    let resumed = fetch(&islington);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains(&format!("resuming drop {id} from byte")), "{}", stderr(&resumed));
+    assert!(second.log().contains("serving content range"), "{}", second.log());
+    let got = tree(&out);
+    assert!(got.get("records.bin").is_some_and(|b| *b == data), "the resumed download differs from what was sent");
+    audit_verifies(&islington, &second.verifier_key(), 1);
 }
 
 /// The bytes of every file under `dir`.
