@@ -1643,7 +1643,7 @@ impl Hub {
     ///
     /// - every drop is either committed (or ended after that) and then in the
     ///   transfer log exactly once, or open and then not in the log at all,
-    ///   with no committed ciphertext;
+    ///   with no committed ciphertext (on the embedded stores: see the check);
     /// - every committed drop's stored ciphertext has the hash and length
     ///   the database (and the signed manifest) states;
     /// - each party's next command passes its log consistency check, its
@@ -1663,7 +1663,14 @@ impl Hub {
             let logged = commits.get(&d.id).map_or(0, Vec::len);
             if d.state == "open" {
                 assert_eq!(logged, 0, "drop {} is open but its commit is in the transfer log", d.id);
-                assert!(!self.has_ciphertext(&d.id), "drop {} is open but has a committed ciphertext", d.id);
+                // On the shared stores a blob of an open drop may be another
+                // instance's commit in progress, so the hub keeps one a crash
+                // left (never serving it) until the drop is sent again or expires.
+                assert!(
+                    self.shared.is_some() || !self.has_ciphertext(&d.id),
+                    "drop {} is open but has a committed ciphertext",
+                    d.id
+                );
                 continue;
             }
             assert_eq!(logged, 1, "drop {} is {} but its commit is in the log {logged} times", d.id, d.state);

@@ -298,9 +298,12 @@ fn a_crash_after_an_upload_is_stored_but_not_recorded_keeps_the_drop_open_and_in
 }
 
 /// A crash between a commit's promotion of the upload and its database
-/// transaction (or inside the transaction's log append): the restarted hub
-/// removes the promoted blob, the drop stays open and invisible, the log is
-/// as before, and the same send starts over as a new drop.
+/// transaction (or inside the transaction's log append): the drop stays
+/// open and invisible, the log is as before, and the same send starts over
+/// as a new drop. The restarted embedded hub removes the promoted blob; on
+/// the shared stores an open drop's blob may be another instance's commit
+/// in progress, so whether it goes at start is not this test's to say (see
+/// `Hub::assert_consistent`).
 fn crash_in_a_commit(backend: Backend, point: &str, size: usize, seed: u64) {
     let mut scene = Scene::new(backend);
     let earlier = scene.camden.send("islington", &[&scene.camden.file("earlier.csv", "upn\nA1\n")]);
@@ -310,7 +313,7 @@ fn crash_in_a_commit(backend: Backend, point: &str, size: usize, seed: u64) {
     assert_hub_went_away(&failed, "hub_unreachable");
     let log = scene.hub.log();
     assert!(
-        log.contains("removed an uncommitted or delivered blob"),
+        backend == Backend::Shared || log.contains("removed an uncommitted or delivered blob"),
         "start-up cleanup kept the promoted blob:\n{log}"
     );
     let drops = scene.check();
