@@ -7,7 +7,8 @@
 //! the other instance finishes; a download cut off on one instance resumes
 //! on the other; a signed request replayed to the other
 //! instance is refused; the sweeper's work moves to the instance that
-//! survives. After each, `sealdrop audit verify` passes from clients of the
+//! survives; a directory accepted through one instance is in force on the
+//! other. After each, `sealdrop audit verify` passes from clients of the
 //! instances, and the log is checked independently as C2SP tlog-tiles with
 //! the `tlog_tiles` crate (not sealdrop-log's own tree code).
 
@@ -17,7 +18,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use sealdrop_e2e::{
-    AGREEMENT, Cut, CutProxy, Hub, Party, SharedStores, TestClock, http, is_drop_id, json, member_key,
+    AGREEMENT, Coordinator, Cut, CutProxy, Hub, Party, SharedStores, TestClock, http, is_drop_id, json, member_key,
     pseudo_random_bytes, tree,
 };
 use sealdrop_log::entry::LogEntry;
@@ -34,6 +35,9 @@ const SIGABRT: i32 = 6;
 /// The object store's segment size (`hub/src/storage/object`): what an
 /// upload cut off on one instance continues from on another.
 const SEGMENT: usize = 8 * MIB;
+/// How soon a directory one instance accepted must be in force on the
+/// others (they learn it from the shared database).
+const DIRECTORY_IN_FORCE: Duration = Duration::from_secs(30);
 
 /// Two instances of one hub on fresh shared stores.
 fn two_instances(clock: Option<&TestClock>, options: &[&str]) -> (Hub, Hub) {
@@ -416,4 +420,41 @@ fn when_the_sweepers_instance_dies_the_surviving_instance_sweeps() {
         .count();
     assert_eq!(deletions, 1, "the expired drop's deletion is logged {deletions} times");
     audit_verifies(&camden, &second.verifier_key(), 2);
+}
+
+#[test]
+fn a_directory_published_through_one_instance_is_in_force_on_the_other() {
+    let (first, second) = two_instances(None, &[]);
+    let stolen = member_key("islington").signing;
+    // The second instance serves islington's key from the directory in force.
+    let before = http::signed_get(&second.url, &stolen, "/v1/inbox");
+    assert_eq!(before.status, 200, "{before:?}");
+
+    // Islington's laptop is stolen: serial 2, published through the first
+    // instance, revokes its key and installs a new one.
+    let coordinator = Coordinator::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (new_key, new_card) = sealdrop_e2e::new_member(keys.path(), "islington", "data-team");
+    let out = coordinator.run(&[
+        "directory",
+        "revoke",
+        "--key",
+        "islington/data-team",
+        "--reason",
+        "laptop stolen",
+        "--replace-with",
+        new_card.to_str().unwrap(),
+    ]);
+    assert!(out.contains("serial 2"), "{out}");
+    coordinator.publish(&Party::new(&first, "camden"));
+
+    // The other instance refuses the revoked key and serves the new one.
+    let refused = || http::signed_get(&second.url, &stolen, "/v1/inbox").code().as_deref() == Some("key_revoked");
+    wait_for("the other instance to refuse the revoked key", DIRECTORY_IN_FORCE, refused);
+    let mut replaced = Party::new(&second, "islington");
+    replaced.key = replaced.dir.path().join("new.key");
+    std::fs::copy(&new_key, &replaced.key).unwrap();
+    replaced.ok(["inbox"]);
+    let info = http::Reply::from(http::client().get(format!("{}/v1/info", second.url)).send());
+    assert_eq!(json(&info.body)["directory_serial"], 2, "{info:?}");
 }
