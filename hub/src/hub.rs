@@ -2,6 +2,9 @@
 //! directory it currently enforces, its stores and its clock. Handlers get a
 //! cheap clone of [`Hub`]; nothing in here knows about HTTP.
 
+mod current_directory;
+#[cfg(test)]
+mod instances_tests;
 mod open;
 
 use std::path::{Path, PathBuf};
@@ -17,15 +20,18 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
-use crate::locks::DropLocks;
+use crate::locks::{DropGuard, DropLocks};
 use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
 use crate::rate_limit::{Limiters, RateLimits};
 use crate::sequencer::{Sequencer, Turn};
 use crate::storage::meta::StoredDirectory;
-use crate::storage::{BlobStore, CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, Stores};
+use crate::storage::{
+    BlobStore, Coordination, CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, Stores,
+};
 use crate::transfer_log;
 
+pub use current_directory::DIRECTORY_CHECK_INTERVAL;
 pub(crate) use open::block_on;
 pub use open::{CleanupReport, Survey, read_log_verifier, survey};
 
@@ -137,11 +143,17 @@ struct Inner {
     /// One handle per storage area (see [`Stores`]).
     stores: Stores,
     directory: RwLock<Arc<SignedDirectory>>,
+    /// When this instance last looked for a directory another instance
+    /// accepted (see [`current_directory`]).
+    directory_checks: current_directory::DirectoryChecks,
     /// Serialises directory publication so two uploads cannot both pass the
     /// rollback check against the same current serial.
     publish: tokio::sync::Mutex<()>,
     locks: DropLocks,
     last_nonce_purge: AtomicI64,
+    /// Whether this instance led the periodic work at its last look (see
+    /// [`crate::sweeper`]): the sweeper cleans up when it takes the lead.
+    leading: AtomicBool,
     /// What operators scrape (see [`crate::metrics`]).
     metrics: Arc<Metrics>,
     /// Set once a shutdown has begun, so `/readyz` tells load balancers to
@@ -335,8 +347,11 @@ impl Hub {
     /// append's `AppendTurn`, to the store call that appends (e.g.
     /// `DropStore::commit_drop`), which ends it once its transaction
     /// commits. Take a drop's lock, if any, before this, never after.
-    pub(crate) async fn log_turn(&self) -> Turn {
-        self.inner.sequencer.turn().await
+    /// Its time, [`Turn::now`], is the one the entries carry: the clock's,
+    /// never before the log's last entry (another instance's clock may be
+    /// ahead of this one's).
+    pub(crate) async fn log_turn(&self) -> Result<Turn, MetaError> {
+        self.inner.sequencer.turn(self.inner.stores.coordination.as_ref(), || self.now()).await
     }
 
     pub(crate) fn drops(&self) -> &dyn DropStore {
@@ -363,8 +378,25 @@ impl Hub {
         self.inner.stores.blobs.as_ref()
     }
 
+    /// Turns at the log and the lead of periodic work among the instances
+    /// on this hub's stores.
+    pub(crate) fn coordination(&self) -> &dyn Coordination {
+        self.inner.stores.coordination.as_ref()
+    }
+
+    /// Whether this instance led the periodic work at its last look.
+    pub(crate) fn leading(&self) -> &AtomicBool {
+        &self.inner.leading
+    }
+
     pub(crate) fn locks(&self) -> &DropLocks {
         &self.inner.locks
+    }
+
+    /// Takes drop `id`'s lock, on this instance and among the instances
+    /// sharing the stores (see [`crate::locks`]).
+    pub(crate) async fn lock_drop(&self, id: &DropId) -> Result<DropGuard, MetaError> {
+        self.inner.locks.lock(id, self.coordination()).await
     }
 
     /// The committed ciphertexts this hub stores, each with its size and up
@@ -395,6 +427,10 @@ impl Hub {
     /// and starts enforcing it.
     pub async fn publish_directory(&self, note: &str) -> Result<Arc<SignedDirectory>, PublishError> {
         let _serial = self.inner.publish.lock().await;
+        if self.coordination().shared() {
+            // Checked against the newest directory of any instance, not a stale one.
+            self.adopt_stored_directory().await?;
+        }
         let (current, authority, note) = (self.directory(), self.inner.authority.clone(), note.to_owned());
         // Parsing and verifying a note of up to 2 MiB is work for the blocking pool.
         let next = tokio::task::spawn_blocking(move || {
@@ -402,8 +438,9 @@ impl Hub {
         })
         .await
         .map_err(MetaError::from)??;
-        let turn = self.log_turn().await;
-        let now = self.now();
+        let turn = self.log_turn().await?;
+        self.refuse_stored_rollback(next.directory.serial).await?;
+        let now = turn.now();
         let entry = transfer_log::directory_entry(self.log_key(), now, &next)?;
         let stored = StoredDirectory {
             serial: next.directory.serial,
@@ -425,6 +462,9 @@ impl Hub {
         let last = self.inner.last_nonce_purge.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= NONCE_PURGE_INTERVAL_SECS
             && self.inner.last_nonce_purge.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            // Periodic work, so the leading instance's; a replay on another
+            // instance is refused all the same (the nonces are shared).
+            && self.inner.stores.coordination.lead().await?
         {
             // A replay must carry its original signed time, which the skew
             // check keeps within MAX_CLOCK_SKEW_SECS of now, and the original

@@ -34,6 +34,7 @@ pub mod init;
 mod locks;
 pub mod log_key;
 pub mod metrics;
+pub mod migrate;
 pub mod private_files;
 pub mod quota;
 pub mod rate_limit;

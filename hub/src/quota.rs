@@ -22,6 +22,18 @@
 //! Deletions elsewhere (delivery, recall, expiry) only make the counts an
 //! over-estimate: before refusing, the hub reads the database again, and
 //! refuses only if the fresh count is still over.
+//!
+//! Several instances on one database and one store of ciphertexts: what
+//! streams on another instance is not in this one's memory, so there the
+//! upload's start is noted in the database (its drop counts as an upload
+//! begun) and what rests is read with every such upload's bytes as the
+//! shared store holds them so far; an upload reads it again every
+//! [`SHARED_REREAD_BYTES`](crate::service::quota::SHARED_REREAD_BYTES) it
+//! receives. So the limits hold across instances, give or take what the
+//! store cannot see yet: per upload in flight elsewhere, the bytes it
+//! received since its last look plus the part of it the store has not
+//! been sent yet (at most one 8 MiB segment on S3). An upload elsewhere
+//! that has stored no byte yet does not count as open.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -6,7 +6,11 @@
 //! committed, which ends the turn.
 //!
 //! Why a turn: the time in a new entry is read while the turn is held, so
-//! entries' times never go back (which `audit verify` rightly refuses). The
+//! entries' times never go back (which `audit verify` rightly refuses).
+//! Instances sharing one database also take the turn among themselves
+//! ([`Coordination::log_turn`]) and a turn's time is never before the log's
+//! last entry's, so a clock behind another instance's cannot send times
+//! back either (its entries then carry the last entry's time). The
 //! append's order is fixed once its transaction commits; holding the turn
 //! through the wait for the disk as well would make every commit wait for
 //! the previous one's fsync, where concurrent commits otherwise share one
@@ -14,11 +18,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use jiff::Timestamp;
 use sealdrop_proto::keys::{NoteSigningKey, NoteVerifierKey};
 use tlog_tiles::Hash;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::storage::meta::AppendTurn;
+use crate::storage::coordination::{Coordination, SharedTurn};
+use crate::storage::meta::{AppendTurn, MetaError};
 
 /// Orders appends to the log and signs its checkpoints.
 pub struct Sequencer {
@@ -50,12 +56,21 @@ impl Sequencer {
         self.key.verifier()
     }
 
-    /// A turn at the log: take it before reading the time that goes into
-    /// new entries and hand it to the append, which ends it once its
-    /// transaction commits (dropping it ends it too). Take a drop's lock,
-    /// if any, before this, never after.
-    pub async fn turn(&self) -> Turn {
-        Turn::holding(Arc::clone(&self.key), Arc::clone(&self.turn).lock_owned().await)
+    /// A turn at the log: this instance's, then (when other instances
+    /// share the stores) the stores', then the time its entries carry,
+    /// `clock` but never before the log's last entry. Hand it to the
+    /// append, which ends it once its transaction commits (dropping it
+    /// ends it too). Take a drop's lock, if any, before this, never after.
+    pub async fn turn(
+        &self,
+        coordination: &dyn Coordination,
+        clock: impl FnOnce() -> Timestamp,
+    ) -> Result<Turn, MetaError> {
+        let local = Arc::clone(&self.turn).lock_owned().await;
+        let shared = coordination.log_turn().await?;
+        let now = clock();
+        let now = shared.last_entry_time.map_or(now, |last| now.max(last));
+        Ok(Turn { key: Arc::clone(&self.key), held: Mutex::new(Some((local, shared))), now })
     }
 }
 
@@ -63,13 +78,18 @@ impl Sequencer {
 pub struct Turn {
     /// Signs the checkpoint of this turn's append.
     key: Arc<NoteSigningKey>,
-    /// The turn itself, until the append commits.
-    held: Mutex<Option<OwnedMutexGuard<()>>>,
+    /// The turn itself (this instance's, and the stores'), until the
+    /// append commits.
+    held: Mutex<Option<(OwnedMutexGuard<()>, SharedTurn)>>,
+    /// The time of the entries made in this turn.
+    now: Timestamp,
 }
 
 impl Turn {
-    fn holding(key: Arc<NoteSigningKey>, guard: OwnedMutexGuard<()>) -> Self {
-        Self { key, held: Mutex::new(Some(guard)) }
+    /// The time the entries made in this turn carry (whole seconds, as
+    /// [`crate::Hub::now`]).
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 }
 
@@ -96,18 +116,20 @@ impl AppendTurn for NoteSigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::coordination::Exclusive;
 
     #[tokio::test]
     async fn a_turn_ends_when_its_append_commits_or_when_it_is_dropped() {
         let sequencer = Sequencer::new(NoteSigningKey::generate("hub.test").unwrap());
-        let first = sequencer.turn().await;
+        let turn = || sequencer.turn(&Exclusive, || Timestamp::UNIX_EPOCH);
+        let first = turn().await.unwrap();
         assert!(sequencer.turn.try_lock().is_err(), "held");
         first.committed();
         assert!(sequencer.turn.try_lock().is_ok(), "given up at commit, while the turn object lives on");
         first.committed();
         drop(first);
         // An append that fails before committing gives the turn up when the turn is dropped.
-        let failed = sequencer.turn().await;
+        let failed = turn().await.unwrap();
         assert!(sequencer.turn.try_lock().is_err());
         drop(failed);
         assert!(sequencer.turn.try_lock().is_ok());

@@ -13,7 +13,19 @@
 //! expired while it was down, before it serves anything), then every
 //! [`HubConfig::sweep_interval`](crate::HubConfig) while it serves
 //! ([`run`]), and after a new directory version is published (which may end
-//! an agreement). A drop that was never committed is invisible to everyone
+//! an agreement).
+//!
+//! Several instances on one database sweep one at a time: the one that
+//! leads the periodic work
+//! ([`Coordination::lead`](crate::storage::Coordination::lead); on the
+//! embedded stores the only process always does). When the leader dies the
+//! lead passes to the first instance whose next tick asks for it, and that
+//! instance first cleans up ([`Hub::clean_up`]), as a hub does when it
+//! opens after a crash: what the dead leader left half done is then
+//! removed. Sweeping is made of conditional updates, so two instances that
+//! both believe for a moment that they lead only repeat work.
+//!
+//! A drop that was never committed is invisible to everyone
 //! but its sender and absent from the log; at its expiry its rows and any
 //! partial upload are simply removed.
 //!
@@ -26,13 +38,14 @@
 //! progress holds its drop's lock and is never touched.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sealdrop_log::entry::{DeletionReason, HubStatement};
 use sealdrop_proto::api::DropState;
 
 use crate::error::HubError;
-use crate::hub::Hub;
+use crate::hub::{CleanupReport, Hub};
 use crate::metrics::DeletedReason;
 use crate::storage::meta::{EndOutcome, EndRecord, SweepItem};
 use crate::transfer_log::hub_entry;
@@ -63,6 +76,28 @@ impl SweepReport {
 }
 
 impl Hub {
+    /// The periodic work, if this instance leads it (see the module's doc):
+    /// clean-up first if it has just taken the lead (or opens), then a
+    /// sweep. `None` when another instance leads.
+    pub(crate) async fn periodic_work(&self) -> Result<Option<(CleanupReport, SweepReport)>, HubError> {
+        if !self.coordination().lead().await? {
+            if self.leading().swap(false, Ordering::SeqCst) {
+                tracing::info!("another instance leads the periodic work now");
+            }
+            return Ok(None);
+        }
+        // The agreements in force are those of the newest directory.
+        self.refresh_directory().await?;
+        let cleanup = if self.leading().swap(true, Ordering::SeqCst) {
+            CleanupReport::default()
+        } else {
+            // The lead may be cleared again should the clean-up fail, so the
+            // next tick tries it again.
+            self.clean_up().await.inspect_err(|_| self.leading().store(false, Ordering::SeqCst))?
+        };
+        Ok(Some((cleanup, self.sweep().await?)))
+    }
+
     /// Ends every drop whose expiry has passed or whose agreement is no
     /// longer in force under the current directory, deletes their files, and
     /// logs each committed one. Safe to run concurrently with requests: each
@@ -115,7 +150,7 @@ impl Hub {
         let window = i64::try_from(self.config().upload_resume_window.as_secs()).unwrap_or(i64::MAX);
         let inactive_since = now.saturating_sub(window);
         for id in self.blobs().list_uploads().await? {
-            let Some(_lock) = self.locks().try_lock(&id) else { continue };
+            let Some(_lock) = self.locks().try_lock(&id, self.coordination()).await? else { continue };
             let last_active = self.drops().upload_activity(&id).await?;
             // Kept while `now - last_active` is at most the window.
             if last_active.is_none_or(|t| t >= inactive_since) {
@@ -140,7 +175,7 @@ impl Hub {
 
     async fn end_one(&self, item: &SweepItem, now: i64, report: &mut SweepReport) -> Result<(), HubError> {
         let id = item.id.clone();
-        let _lock = self.locks().lock(&id).await;
+        let _lock = self.lock_drop(&id).await?;
         let drops = self.drops();
         if item.state == DropState::Open {
             let forgotten = drops.forget_open_drop(&id).await?;
@@ -161,8 +196,8 @@ impl Hub {
         // The entry's time is read now, in the log's turn (see
         // `Hub::log_turn`), not at the start of the sweep: requests may have
         // logged later times since.
-        let turn = self.log_turn().await;
-        let time = self.now();
+        let turn = self.log_turn().await?;
+        let time = turn.now();
         let statement = HubStatement::DropDeleted { time, drop: id.clone(), reason };
         let entry = hub_entry(self.log_key(), &statement).to_bytes()?;
         let end = EndRecord {
@@ -192,7 +227,8 @@ impl Hub {
     }
 }
 
-/// Sweeps every `interval` until `shutdown` completes. A failed sweep is
+/// Sweeps every `interval`, when this instance leads the periodic work,
+/// until `shutdown` completes. A failed sweep is
 /// logged and retried at the next tick: the hub keeps serving.
 pub async fn run(hub: Hub, interval: Duration, shutdown: impl Future<Output = ()>) {
     let mut ticks = tokio::time::interval(interval);
@@ -203,7 +239,7 @@ pub async fn run(hub: Hub, interval: Duration, shutdown: impl Future<Output = ()
         tokio::select! {
             () = &mut shutdown => return,
             _ = ticks.tick() => {
-                if let Err(e) = hub.sweep().await {
+                if let Err(e) = hub.periodic_work().await {
                     tracing::error!(error = %e, "the sweep failed; retrying at the next interval");
                 }
             }

@@ -254,7 +254,11 @@ pub async fn check_on_open(
     };
     let verifier: NoteVerifierKey = log_key.verifier();
     let checkpoint = sealdrop_log::checkpoint::open(&latest.note, &verifier).map_err(|e| {
-        inconsistent(format!("the latest checkpoint (size {}) does not verify with the log key: {e}", latest.size))
+        inconsistent(format!(
+            "the latest checkpoint (size {}) does not verify with the log key: {e} (if this is another instance of \
+             the hub, give it a copy of the log key the hub was initialised with)",
+            latest.size
+        ))
     })?;
     if checkpoint.size != latest.size {
         return Err(inconsistent(format!(

@@ -214,28 +214,42 @@ impl Hub {
     }
 
     fn another_instance_with_env(&self, options: &[&str], extra: &[(&str, &str)]) -> Hub {
+        let mut hub =
+            Self::instance(self.data.path(), self.env.clone(), self.clock.clone(), self.umask, options, extra);
+        hub.shared = self.shared.clone();
+        hub
+    }
+
+    /// A `serve` process of a hub already in `stores` (moved there by
+    /// `sealdrop-hub migrate`), with a data directory of its own holding a
+    /// copy of the log key in `log_key_dir` (the old data directory).
+    pub fn serve_moved(log_key_dir: &Path, stores: &SharedStores, options: &[&str]) -> Hub {
+        let mut hub = Self::instance(log_key_dir, stores.env(), None, None, options, &[]);
+        hub.shared = Some(stores.clone());
+        hub
+    }
+
+    /// A `serve` process with a new data directory holding a copy of
+    /// `log_key_dir`'s log key, its stores named by `env` (and `extra`
+    /// for this start only).
+    fn instance(
+        log_key_dir: &Path,
+        env: Vec<(String, String)>,
+        clock: Option<PathBuf>,
+        umask: Option<u32>,
+        options: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Hub {
         let data = tempfile::tempdir().expect("tempdir");
-        copy_log_key(self.data.path(), data.path());
+        copy_log_key(log_key_dir, data.path());
         let logs = tempfile::tempdir().expect("tempdir");
-        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        env.extend_from_slice(extra);
-        let serve =
-            Serve { options, env: &env, listen: "127.0.0.1:0", clock: self.clock.as_deref(), umask: self.umask };
+        let mut serve_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        serve_env.extend_from_slice(extra);
+        let serve = Serve { options, env: &serve_env, listen: "127.0.0.1:0", clock: clock.as_deref(), umask };
         let (child, addr, metrics_addr) =
             spawn_serve(&bins().hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, options);
-        Hub {
-            data,
-            addr,
-            url,
-            metrics_addr,
-            logs,
-            child,
-            clock: self.clock.clone(),
-            umask: self.umask,
-            env: self.env.clone(),
-            shared: self.shared.clone(),
-        }
+        Hub { data, addr, url, metrics_addr, logs, child, clock, umask, env, shared: None }
     }
 }
 

@@ -62,6 +62,16 @@ fn init_puts_the_hub_in_postgres_and_the_tools_read_it_from_there() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!other.path().join("hub").exists(), "a refused init made the data directory");
 
+    // An instance given another hub's log key (same origin) is refused before it serves.
+    let stranger = Hub::init_data();
+    let wrong_key = tempfile::tempdir().unwrap();
+    std::fs::copy(stranger.path().join("log.key"), wrong_key.path().join("log.key")).unwrap();
+    let wrong = wrong_key.path().to_str().unwrap();
+    let out = hub_tool(&stores, &["serve", "--data", wrong, "--listen", "127.0.0.1:0"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+    assert!(err.contains("does not verify with the log key") && err.contains("give it a copy of the log key"), "{err}");
+
     // Serving with the ciphertexts somewhere else is refused: those the hub holds would be missing.
     let instance = tempfile::tempdir().unwrap();
     std::fs::copy(hub.data.path().join("log.key"), instance.path().join("log.key")).unwrap();

@@ -3,7 +3,7 @@
 //! server as the baseline.
 //!
 //! ```text
-//! small-drops sealdrop --hub URL --keys DIR --authority FILE --state DIR --files DIR [--senders 32] [--drops-per-sender 200]
+//! small-drops sealdrop --hub URL[,URL...] --keys DIR --authority FILE --state DIR --files DIR [--senders 32] [--drops-per-sender 200]
 //! small-drops put --url URL --files DIR [--senders 32] [--drops-per-sender 200]
 //! small-drops make-files --files DIR --count N --size 4096
 //! ```
@@ -12,7 +12,8 @@
 //! tar, age, upload, signed manifest, commit, receipt with inclusion proof)
 //! on one thread per sender; each sender is a different borough (its example
 //! key) with its own session, opened before timing starts, as a borough's
-//! long-running sender would. `put` PUTs the same files with one keep-alive
+//! long-running sender would. Given several hub URLs (instances of one
+//! hub), sender `s` uses URL `s mod n`. `put` PUTs the same files with one keep-alive
 //! HTTP connection per sender. Both print one JSON line:
 //! `{"drops": N, "seconds": S, "per_second": R}`.
 
@@ -123,7 +124,7 @@ fn timed_threads(
 }
 
 fn sealdrop_drops(args: &Args) -> Res<(usize, f64)> {
-    let hub = args.get("hub")?.to_owned();
+    let hubs: Vec<String> = args.get("hub")?.split(',').map(str::to_owned).collect();
     let keys = PathBuf::from(args.get("keys")?);
     let authority = args.get("authority")?.to_owned();
     let state = PathBuf::from(args.get("state")?);
@@ -154,7 +155,7 @@ fn sealdrop_drops(args: &Args) -> Res<(usize, f64)> {
         std::fs::copy(keys.join(format!("{me}.key")), &identity).map_err(|e| format!("cannot copy {me}'s key: {e}"))?;
         set_private(&identity)?;
         let settings = Settings {
-            hub: Some(hub.clone()),
+            hub: Some(hubs[s % hubs.len()].clone()),
             identity: Some(identity),
             authority: Some(authority.clone()),
             state_dir: dir.join("state"),

@@ -250,6 +250,21 @@ impl LogEntry {
         Some(DropEvent { drop, kind, party })
     }
 
+    /// When the entry says it happened: the time whose order `audit
+    /// verify` checks (entries' times never go back). Reads a hub
+    /// statement without checking its signature; `None` if it does not parse.
+    pub fn time(&self) -> Option<Timestamp> {
+        match self {
+            LogEntry::DropCommitted { committed, .. } => Some(*committed),
+            LogEntry::DropFetched { fetched, .. } => Some(*fetched),
+            LogEntry::DropAcknowledged { acknowledged, .. } => Some(*acknowledged),
+            LogEntry::DropRecalled { recalled, .. } => Some(*recalled),
+            LogEntry::Hub { statement } => match sealdrop_proto::note::peek_doc::<HubStatement>(statement).ok()? {
+                HubStatement::DirectoryPublished { time, .. } | HubStatement::DropDeleted { time, .. } => Some(time),
+            },
+        }
+    }
+
     /// The entry's bytes as stored in the log.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
         let bytes = serde_json::to_vec(self).map_err(|e| EntryError::Invalid(e.to_string()))?;
@@ -291,6 +306,19 @@ mod tests {
         let huge = LogEntry::DropCommitted { committed: Timestamp::UNIX_EPOCH, manifest: "x".repeat(70_000) };
         assert!(matches!(huge.to_bytes(), Err(EntryError::TooLarge(_))));
         assert!(LogEntry::from_bytes(b"{\"type\":\"nope\"}").is_err());
+    }
+
+    #[test]
+    fn every_entry_of_a_generated_log_has_a_time_that_never_goes_back() {
+        let log = crate::testlog::generate(3, 34);
+        let times: Vec<Timestamp> =
+            (0..log.entries.len()).map(|i| log.entry(i).time().expect("every entry has a time")).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        let at = Timestamp::from_second(1_800_000_000).unwrap();
+        let hub = NoteSigningKey::generate("hub.example").unwrap();
+        let st = HubStatement::DropDeleted { time: at, drop: DropId::random(), reason: DeletionReason::Expired };
+        assert_eq!(LogEntry::Hub { statement: sign_doc(&st, &hub) }.time(), Some(at));
+        assert_eq!(LogEntry::Hub { statement: "not a note".into() }.time(), None);
     }
 
     #[test]

@@ -250,6 +250,25 @@ error_codes! {
     /// metrics address, often because another hub runs there: stop it or
     /// choose another address (exit 1).
     ListenFailed = "listen_failed" => None, Other;
+    /// `sealdrop-hub migrate`: copying into the new stores failed (the
+    /// database or the object store refused or could not be reached, or
+    /// the data directory could not be read); the message says which. The
+    /// source is untouched: empty the targets and run it again (exit 1).
+    MigrateFailed = "migrate_failed" => None, Other;
+    /// `sealdrop-hub migrate`: the data directory cannot be moved as it is:
+    /// its database is of another hub version, or what it holds is
+    /// inconsistent (a committed drop without its ciphertext, a ciphertext
+    /// that does not match its drop's hash, a transfer log that does not
+    /// verify); the message says which (exit 1).
+    MigrateSource = "migrate_source" => None, Other;
+    /// `sealdrop-hub migrate`: the target database already holds a hub, or
+    /// the bucket prefix already holds objects; migrate never writes into
+    /// either: give an empty database and prefix (exit 1).
+    MigrateTargetNotEmpty = "migrate_target_not_empty" => None, Other;
+    /// `sealdrop-hub migrate`: the copy did not verify (a row, the transfer
+    /// log or a ciphertext differs from the source); do not serve from it:
+    /// empty the targets and run it again (exit 1).
+    MigrateVerifyFailed = "migrate_verify_failed" => None, Other;
     /// `sealdrop-hub`: the TLS certificate has expired: renew it and
     /// restart the hub (exit 1).
     TlsCertExpired = "tls_cert_expired" => None, Other;

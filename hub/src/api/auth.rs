@@ -304,8 +304,15 @@ fn signed_path(uri: &Uri) -> String {
     uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
 }
 
-/// Authenticates a request's head against the hub's current directory and clock.
-fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(Caller, RequestAuth), ApiError> {
+/// Authenticates a request's head against the hub's current directory
+/// (the newest any instance accepted, see [`Hub::refresh_directory`]) and clock.
+async fn authenticate(
+    hub: &Hub,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Caller, RequestAuth), ApiError> {
+    hub.refresh_directory().await?;
     let directory = hub.directory();
     let path_and_query = signed_path(uri);
     let path_and_query = path_and_query.as_str();
@@ -331,12 +338,13 @@ fn authenticate(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
 
 /// Authenticates a request's head as [`authenticate`] does, accepting a
 /// listed witness key too (see [`verify_signer`]).
-pub(crate) fn authenticate_signer(
+pub(crate) async fn authenticate_signer(
     hub: &Hub,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<(Signer, RequestAuth), ApiError> {
+    hub.refresh_directory().await?;
     let directory = hub.directory();
     let path_and_query = signed_path(uri);
     let (signer, auth) = verify_signer(
@@ -416,7 +424,7 @@ impl<B: AuthedBody> FromRequest<Hub> for Authed<B> {
 
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
-        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
+        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers()).await?;
         let body = signed_body(req, hub, &auth).await?;
         let path = signed_path(&uri);
         Ok(Self { caller, body, auth, path })
@@ -438,7 +446,7 @@ impl<B: AuthedBody> FromRequest<Hub> for SignedBy<B> {
 
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
-        let (signer, auth) = authenticate_signer(hub, req.method(), &uri, req.headers())?;
+        let (signer, auth) = authenticate_signer(hub, req.method(), &uri, req.headers()).await?;
         Ok(Self { signer, body: signed_body(req, hub, &auth).await? })
     }
 }
@@ -459,7 +467,7 @@ impl FromRequest<Hub> for AuthedStream {
 
     async fn from_request(req: Request, hub: &Hub) -> Result<Self, ApiError> {
         let uri = original_uri(&req);
-        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers())?;
+        let (caller, auth) = authenticate(hub, req.method(), &uri, req.headers()).await?;
         let content_length = match req.headers().get(CONTENT_LENGTH) {
             None => None,
             Some(v) => Some(

@@ -64,7 +64,7 @@ impl FromRequestParts<Hub> for LogReader {
             ));
         }
         let uri = original_uri_of(parts);
-        let (_, auth) = authenticate_signer(hub, &parts.method, &uri, &parts.headers)?;
+        let (_, auth) = authenticate_signer(hub, &parts.method, &uri, &parts.headers).await?;
         // These routes read no body: the signature must say so.
         if auth.content != body_sha256(b"") {
             return Err(ApiError::new(

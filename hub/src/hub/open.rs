@@ -191,7 +191,7 @@ impl Hub {
     }
 
     /// [`Hub::open`] on `stores`, whatever their back ends.
-    async fn start(data_dir: &Path, stores: Stores, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
+    pub(crate) async fn start(data_dir: &Path, stores: Stores, clock: Arc<dyn Clock>) -> Result<Hub, HubError> {
         let settings = stores.settings.as_ref();
         let origin = settings
             .setting(setting::ORIGIN)
@@ -223,9 +223,11 @@ impl Hub {
                 clock,
                 stores,
                 directory: RwLock::new(Arc::new(directory)),
+                directory_checks: Default::default(),
                 publish: tokio::sync::Mutex::new(()),
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
+                leading: AtomicBool::new(false),
                 metrics: Arc::new(Metrics::new()),
                 shutting_down: AtomicBool::new(false),
                 quota_ledger: Arc::default(),
@@ -234,9 +236,9 @@ impl Hub {
             limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
             trusted_proxies: Arc::new(TrustedProxies::none()),
         };
-        let report = hub.clean_up().await?;
-        // Catch up on what expired while the hub was down, before serving.
-        let swept = hub.sweep().await?;
+        // Clean up after a crash and catch up on what expired while the hub
+        // was down, before serving, unless another instance leads that work.
+        let (report, swept) = hub.periodic_work().await?.unwrap_or_default();
         tracing::info!(
             uploads_removed = report.uploads_removed,
             blobs_removed = report.blobs_removed,
@@ -253,6 +255,14 @@ impl Hub {
     /// a blob only for a committed drop. A crash between promoting a blob and committing
     /// the database therefore leaves the drop open and invisible (the sender
     /// uploads again), never half-visible.
+    ///
+    /// Safe while other instances serve the same stores (it runs when an
+    /// instance takes the lead of the periodic work, see [`crate::sweeper`]):
+    /// an upload is removed only when its drop is no longer open (committed
+    /// drops' uploads were promoted, ended and unknown drops take no more
+    /// uploads), and a blob only when its drop is not open and not
+    /// committed (ended or unknown drops are never committed again). What
+    /// would not be safe, a blob of an open drop, is kept on shared stores.
     pub async fn clean_up(&self) -> Result<CleanupReport, HubError> {
         let drops = self.drops();
         let blobs = self.blobs();
@@ -270,6 +280,15 @@ impl Hub {
         }
         for id in blobs.list_blobs().await? {
             let state = drops.drop_state(&id).await?;
+            if state == Some(DropState::Open) && self.coordination().shared() {
+                // Another instance may have promoted this upload and be about
+                // to commit the drop: removing the blob now would leave a
+                // committed drop without its ciphertext. Kept instead; if it
+                // is a crash's leftover, the drop's next upload and commit
+                // replace it, or the sweeper removes it with the drop at
+                // its expiry (the blob of an open drop is never served).
+                continue;
+            }
             if state != Some(DropState::Committed) {
                 blobs.delete_blob(&id).await?;
                 if state == Some(DropState::Open) {

@@ -106,8 +106,8 @@ impl Drops<'_> {
         if me.acknowledged.is_some() {
             return Err(already());
         }
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         // The rule the offline audit applies to every acknowledgement in the
         // log: none at or after the drop's expiry, even before the sweeper
         // has deleted it (a receipt then would make the log fail its audit).

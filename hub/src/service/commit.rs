@@ -165,7 +165,7 @@ impl Drops<'_> {
     /// manifest; the answer carries the log entry's proof.
     pub async fn commit(&self, caller: &Caller, id: DropId, req: Commit) -> Result<Committed, DropError> {
         let hub = self.hub;
-        let _lock = hub.locks().lock(&id).await;
+        let _lock = hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             return Err(DropError::forbidden(format!("only the sending party `{}` may commit drop {id}", rec.sender)));
@@ -188,8 +188,8 @@ impl Drops<'_> {
             Ok(claimed) => check_header(hub, &id, &claimed.encrypted_to).await,
             Err(e) => Err(bad_manifest(e.to_string())),
         };
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::new(
                 ErrorCode::BadExpiry,

@@ -131,8 +131,8 @@ impl Drops<'_> {
                 ts(at)?
             )));
         }
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
             return Err(DropError::gone(format!(
                 "drop {id} expired at {}: ask the sender to send it again",

@@ -30,7 +30,14 @@ pub struct Upload {
     resting: Resting,
     /// Bytes this upload holds if it ends now (set by [`Upload::keep`]).
     kept: u64,
+    /// Bytes this upload received since `resting` was read.
+    since_read: u64,
 }
+
+/// On stores other instances share, an upload reads what rests on the hub
+/// again each time it has grown by this much: the uploads other instances
+/// receive for the party are seen there, not in this instance's memory.
+pub const SHARED_REREAD_BYTES: u64 = 32 << 20;
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,6 +69,7 @@ impl Upload {
             quotas,
             resting: Resting { bytes: 0, uploads: 0, settled_bytes: 0, settled_uploads: 0 },
             kept: 0,
+            since_read: 0,
         };
         upload.resting = upload.read_resting().await?;
         let (_, uploads) = upload.totals();
@@ -93,12 +101,16 @@ impl Upload {
                 *bytes = bytes.saturating_add(n);
             }
         });
+        self.since_read = self.since_read.saturating_add(n);
+        if self.since_read >= SHARED_REREAD_BYTES && self.hub.coordination().shared() {
+            self.reread().await?;
+        }
         let (held, _) = self.totals();
         if held <= self.quotas.held_bytes {
             return Ok(());
         }
         // Perhaps deliveries freed room since this upload began.
-        self.resting = self.read_resting().await?;
+        self.reread().await?;
         let (held, _) = self.totals();
         if held <= self.quotas.held_bytes {
             return Ok(());
@@ -123,6 +135,12 @@ impl Upload {
             let uploads = r.uploads + u.settled_uploads.saturating_sub(r.settled_uploads) + u.streaming.len() as u64;
             (bytes, uploads)
         })
+    }
+
+    async fn reread(&mut self) -> Result<(), DropError> {
+        self.resting = self.read_resting().await?;
+        self.since_read = 0;
+        Ok(())
     }
 
     /// Reads what rests on the hub for the party, leaving out the drops

@@ -56,7 +56,7 @@ impl Drops<'_> {
         request: RequestEvidence<'_>,
     ) -> Result<Recalled, DropError> {
         let hub = self.hub;
-        let _lock = hub.locks().lock(&id).await;
+        let _lock = hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             if rec.recipient(&caller.party).is_some() {
@@ -98,8 +98,8 @@ impl Drops<'_> {
         if !acked.is_empty() {
             return Err(refused(&rec, &acked));
         }
-        let turn = hub.log_turn().await;
-        let now = hub.now();
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
         let recalled = LogEntry::DropRecalled {
             drop: id.clone(),
             party: caller.party.clone(),

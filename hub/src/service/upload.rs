@@ -71,7 +71,7 @@ impl Drops<'_> {
         let UploadRequest { offset, content_length, signed_sha256, body } = upload;
         // Held until the upload is recorded, so a commit never promotes a file
         // that is still being written, and two uploads never interleave.
-        let _lock = hub.locks().lock(&id).await;
+        let _lock = hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             return Err(DropError::forbidden(format!("only the sending party `{}` may upload drop {id}", rec.sender)));
@@ -91,8 +91,11 @@ impl Drops<'_> {
         // database never vouches for bytes that are not on disk, and note the
         // activity, so the sweeper leaves a continued upload alone. (A first
         // upload has nothing to forget, and the drop's creation stands for its
-        // activity: one database write fewer per drop.)
-        if (rec.upload.is_some() || offset > 0) && !hub.drops().set_upload(&id, None, hub.now().as_second()).await? {
+        // activity: one database write fewer per drop. Not on stores other
+        // instances share: the note tells their quota counts that this drop's
+        // upload has started, see [`crate::quota`].)
+        let note_start = rec.upload.is_some() || offset > 0 || hub.coordination().shared();
+        if note_start && !hub.drops().set_upload(&id, None, hub.now().as_second()).await? {
             return Err(DropError::conflict(format!("drop {id} was committed while this upload started")));
         }
         let start = if offset == 0 { Start::Fresh } else { continue_from(hub, &id, offset).await? };
@@ -136,7 +139,7 @@ impl Drops<'_> {
     /// How much of open drop `id`'s upload the hub holds, for a sender
     /// continuing one that was cut off.
     pub async fn upload_progress(&self, caller: &Caller, id: DropId) -> Result<UploadProgress, DropError> {
-        let _lock = self.hub.locks().lock(&id).await;
+        let _lock = self.hub.lock_drop(&id).await?;
         let rec = self.load(&id).await?;
         if rec.sender != caller.party {
             return Err(DropError::forbidden(format!(

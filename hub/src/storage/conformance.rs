@@ -50,7 +50,7 @@ impl Subject {
 }
 
 /// A store on `server`'s bucket at `location`, spooling under `data`.
-fn object_store_on(server: &S3Server, location: &str, data: &std::path::Path) -> ObjectBlobStore {
+pub(crate) fn object_store_on(server: &S3Server, location: &str, data: &std::path::Path) -> ObjectBlobStore {
     let builder = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(server.endpoint())
         .with_region(S3Server::REGION)

@@ -55,6 +55,11 @@ pub enum MetaError {
     Corrupt(String),
     #[error("the transfer log is inconsistent: {0}")]
     LogInconsistent(String),
+    #[error(
+        "refusing to append an entry of {entry} after one of {last}: the log's times must not go back \
+         (an instance appended without taking the log's turn, or its turn was lost)"
+    )]
+    LogTimeWentBack { last: jiff::Timestamp, entry: jiff::Timestamp },
     #[error("a log entry of {0} bytes is larger than the 65,535 bytes a log entry may have")]
     LogEntryTooLarge(usize),
     #[error("the database task stopped: {0}")]
@@ -392,6 +397,9 @@ pub trait SettingsStore: Send + Sync {
 pub trait DirectoryStore: Send + Sync {
     /// The directory version with the highest serial.
     async fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError>;
+    /// The highest serial stored: what an instance sharing the database
+    /// checks, cheaply, to learn that another accepted a newer directory.
+    async fn current_serial(&self) -> Result<Option<u64>, MetaError>;
     /// Stores a directory version and appends its log entry, with the
     /// new checkpoint `turn` signs (one transaction); fails if the serial
     /// is already stored. Returns the entry's index.

@@ -10,15 +10,16 @@
 
 pub mod blob;
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod convert;
+pub mod coordination;
 mod direct;
 mod frontier;
 pub mod group_sync;
 mod locations;
 pub mod meta;
 #[cfg(test)]
-mod meta_conformance;
+pub(crate) mod meta_conformance;
 pub mod object;
 pub mod postgres;
 pub mod scrub;
@@ -27,6 +28,7 @@ mod stores;
 pub mod tiered;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
+pub use coordination::{Coordination, Exclusive};
 pub use locations::{Backends, BlobsLocation, DatabaseLocation, PostgresUrl, redact_password};
 pub use meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, MetaError, NonceStore, SettingsStore};
 pub use object::{ObjectBlobStore, S3Location};

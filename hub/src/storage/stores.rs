@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::blob::{BlobError, BlobStore, FsBlobStore};
+use super::coordination::{Coordination, Exclusive};
 use super::locations::BlobsLocation;
 use super::meta::{CosignatureStore, DirectoryStore, DropStore, LogStore, NonceStore, SettingsStore};
 use super::object::ObjectBlobStore;
@@ -31,6 +32,9 @@ pub struct Stores {
     pub cosignatures: Arc<dyn CosignatureStore>,
     /// The ciphertexts and uploads in progress.
     pub blobs: Arc<dyn BlobStore>,
+    /// Turns at the log and the lead of periodic work among the instances
+    /// on these stores (one, on the embedded ones).
+    pub coordination: Arc<dyn Coordination>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -65,6 +69,7 @@ impl Stores {
             log: meta.clone(),
             cosignatures: meta,
             blobs: Arc::new(blobs),
+            coordination: Arc::new(Exclusive),
         })
     }
 
@@ -86,8 +91,9 @@ impl Stores {
             drops: meta.clone(),
             nonces: meta.clone(),
             log: meta.clone(),
-            cosignatures: meta,
+            cosignatures: meta.clone(),
             blobs,
+            coordination: meta,
         })
     }
 }

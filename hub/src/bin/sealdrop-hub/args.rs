@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sealdrop_hub::config;
 
-use crate::commands::origin_name;
+use sealdrop_hub::storage::{PostgresUrl, S3Location};
+
+use crate::commands::{bucket_prefix, origin_name, postgres_url};
 
 #[derive(Parser)]
 #[command(name = "sealdrop-hub", version, about = "Stores and relays age ciphertext between councils.")]
@@ -92,6 +94,30 @@ pub(crate) enum Command {
         /// The data directory to create (must be new or empty).
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+    },
+    /// Move a stopped hub from its data directory (the SQLite database and the
+    /// ciphertext files) to PostgreSQL and an S3-compatible object store, so
+    /// that several instances can serve it. Copies every row, the transfer
+    /// log, every committed ciphertext and the uploads in progress, then
+    /// verifies the copy (every row compared, the log recomputed to the
+    /// same checkpoint, every ciphertext's SHA-256) before it reports
+    /// success. Refuses while a `serve` holds the data directory, and writes
+    /// only into a database holding no hub and a bucket prefix holding no
+    /// object. The data directory is never changed.
+    #[command(after_help = "EXAMPLES:\n  sealdrop-hub migrate --data /var/lib/sealdrop \
+                            --to postgres://sealdrop@db.internal/sealdrop --blobs s3://council-hub/blobs\n  \
+                            set -a; . /etc/sealdrop/hub.env; set +a; \
+                            sealdrop-hub migrate --data /var/lib/sealdrop --blobs s3://council-hub/blobs")]
+    Migrate {
+        /// The stopped hub's data directory.
+        #[arg(long, value_name = "DIR", env = "SEALDROP_HUB_DATA")]
+        data: PathBuf,
+        /// The PostgreSQL database to copy into, postgres://USER@HOST:PORT/DATABASE (it must hold no hub); from the environment, its password stays out of process listings.
+        #[arg(long, value_name = "postgres://...", value_parser = postgres_url, env = "SEALDROP_HUB_DATABASE", hide_env_values = true)]
+        to: PostgresUrl,
+        /// The bucket prefix to copy the ciphertexts into, s3://BUCKET/PREFIX (it must hold no object); endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+        #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = bucket_prefix, env = "SEALDROP_HUB_BLOBS")]
+        blobs: S3Location,
     },
     /// Make the hub's TLS certificate.
     Tls {

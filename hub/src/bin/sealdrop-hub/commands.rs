@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::CommandFactory as _;
 use sealdrop_hub::config;
+use sealdrop_hub::migrate::{MigrateOptions, MigrateReport};
+use sealdrop_hub::storage::{DatabaseLocation, PostgresUrl, S3Location};
 use sealdrop_hub::{Hub, InitOptions};
 use sealdrop_proto::clock::clock_from_env;
 
@@ -28,6 +30,26 @@ pub(crate) fn origin_name(text: &str) -> Result<String, String> {
     Err(format!(
         "the origin is a name, not a URL (no scheme, no trailing /): use --origin {name} (it names this hub's transfer log for good)"
     ))
+}
+
+/// `migrate --to`: a PostgreSQL URL (as `database` takes it).
+pub(crate) fn postgres_url(text: &str) -> Result<PostgresUrl, String> {
+    match DatabaseLocation::parse(text)? {
+        DatabaseLocation::Postgres(url) => Ok(url),
+        DatabaseLocation::Sqlite => {
+            Err("migrate moves a hub to PostgreSQL: give postgres://USER@HOST:PORT/DATABASE".into())
+        }
+    }
+}
+
+/// `migrate --blobs`: a bucket prefix. Not `files`: the move is for a hub
+/// several instances serve, and migrate never writes into the data
+/// directory it reads (docs/operations.md, "Moving a hub to PostgreSQL and an object store").
+pub(crate) fn bucket_prefix(text: &str) -> Result<S3Location, String> {
+    if !text.starts_with("s3://") {
+        return Err("migrate moves the ciphertexts into an S3-compatible object store: give s3://BUCKET/PREFIX".into());
+    }
+    S3Location::parse(text)
 }
 
 /// The data directory the flag, the environment or the config file names
@@ -143,6 +165,17 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Migrate { data, to, blobs } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime: {e}"))?;
+            let options = MigrateOptions::new(data.clone(), to.clone(), blobs.clone());
+            let report =
+                runtime.block_on(sealdrop_hub::migrate::migrate(options)).map_err(|e| Failure::coded(e.code(), &e))?;
+            print_migrate_report(&report, &data, &to, &blobs);
+            Ok(())
+        }
         Command::Tls { command: TlsCommand::SelfSigned { hosts, cert, key, days, port } } => {
             let made = sealdrop_hub::tls_cert::self_signed(&hosts, days, &cert, &key, clock_from_env().now())
                 .map_err(|e| Failure::coded(e.code(), &e))?;
@@ -175,6 +208,28 @@ pub(crate) fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Serve(_) | Command::CheckConfig(_) => Err("serve and check-config are run by main".to_owned().into()),
     }
+}
+
+fn print_migrate_report(report: &MigrateReport, data: &std::path::Path, database: &PostgresUrl, blobs: &S3Location) {
+    println!("moved hub {} from {} and verified the copy", report.origin, data.display());
+    let rows: Vec<String> = report.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
+    println!("  rows: {}", rows.join(", "));
+    println!("  into PostgreSQL at {database}");
+    println!(
+        "  ciphertexts: {} committed ({} bytes) and {} uploads in progress ({} bytes) into {blobs}",
+        report.blobs, report.blob_bytes, report.uploads, report.upload_bytes
+    );
+    println!(
+        "  transfer log: {} entries, root {} (the latest checkpoint is the source's)",
+        report.log_size, report.log_root
+    );
+    println!(
+        "  next: give each instance database = \"{database}\" (with its password: SEALDROP_HUB_DATABASE in \
+         /etc/sealdrop/hub.env keeps it out of hub.toml) and blobs = \"{blobs}\"; copy {} into each instance's \
+         data directory (mode 0600); keep {} as it is until the new hub serves (it is the way back)",
+        data.join(sealdrop_hub::log_key::LOG_KEY_FILE).display(),
+        data.display()
+    );
 }
 
 /// A host as it goes in a URL: an IPv6 address in brackets.

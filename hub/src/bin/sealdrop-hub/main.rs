@@ -1,6 +1,7 @@
 //! `sealdrop-hub`: initialise a hub's data directory, serve it, check its
-//! serve settings, back it up and restore it, print its transfer log's
-//! verifier key, or print its own completions and man pages.
+//! serve settings, back it up and restore it, move it to PostgreSQL and an
+//! object store, print its transfer log's verifier key, or print its own
+//! completions and man pages.
 //!
 //! Thin on purpose: it parses arguments, calls the library, and reports
 //! errors on stderr, one line each, `error[<code>]: <message>` where the

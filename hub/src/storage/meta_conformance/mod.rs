@@ -30,7 +30,7 @@ fn sqlite() -> Box<dyn MetaUnderTest> {
 }
 
 /// A store on a new database of the test binary's cluster.
-pub(super) async fn postgres_url() -> String {
+pub(crate) async fn postgres_url() -> String {
     tokio::task::spawn_blocking(|| PgCluster::shared().database()).await.unwrap()
 }
 
@@ -44,10 +44,12 @@ async fn settings_and_directories(s: &dyn MetaUnderTest) {
     s.set_setting("origin", "b").await.unwrap();
     assert_eq!(s.setting("origin").await.unwrap().as_deref(), Some("b"));
     assert_eq!(s.current_directory().await.unwrap(), None);
+    assert_eq!(s.current_serial().await.unwrap(), None);
     let (d1, d2) = (directory(1), directory(2));
     assert_eq!(s.insert_directory(&d2, b"{\"d\":2}", Box::new(key().clone())).await.unwrap(), 0);
     assert_eq!(s.insert_directory(&d1, b"{\"d\":1}", Box::new(key().clone())).await.unwrap(), 1);
     assert_eq!(s.current_directory().await.unwrap(), Some(d2.clone()));
+    assert_eq!(s.current_serial().await.unwrap(), Some(2));
     assert_eq!(s.directory(1).await.unwrap(), Some(d1));
     assert_eq!(s.directory(3).await.unwrap(), None);
     assert!(s.insert_directory(&d2, b"{\"d\":3}", Box::new(key().clone())).await.is_err(), "a serial is stored once");

@@ -78,6 +78,11 @@ impl Layout {
         self.root.clone().join("uploads")
     }
 
+    /// The prefix itself: every object of this store is under it.
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The folder of blob manifests.
     pub(super) fn blobs(&self) -> Path {
         self.root.clone().join("blobs")

@@ -126,6 +126,18 @@ impl ObjectBlobStore {
         self
     }
 
+    /// The key of some object under the store's prefix, or `None` if it
+    /// holds none at all (no blob, upload, or stray segment): `migrate`
+    /// writes only into an empty prefix.
+    pub async fn any_object(&self) -> Result<Option<String>, BlobError> {
+        let root = self.layout.root();
+        match self.store.list(Some(root)).next().await {
+            None => Ok(None),
+            Some(Ok(meta)) => Ok(Some(meta.location.to_string())),
+            Some(Err(source)) => Err(BlobError::object("list", root, source)),
+        }
+    }
+
     /// The generation of a drop's upload, or `None` if it has none.
     async fn upload_generation(&self, id: &DropId) -> Result<Option<String>, BlobError> {
         let key = self.layout.upload(id);

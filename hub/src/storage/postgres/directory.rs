@@ -7,6 +7,12 @@ use crate::storage::meta::{AppendTurn, DirectoryStore, MetaError, StoredDirector
 
 #[async_trait]
 impl DirectoryStore for PgMetaStore {
+    async fn current_serial(&self) -> Result<Option<u64>, MetaError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached("SELECT max(serial) FROM directories").await?;
+        client.query_one(&stmt, &[]).await?.get::<_, Option<i64>>(0).map(|s| to_u64(s, "directory serial")).transpose()
+    }
+
     async fn current_directory(&self) -> Result<Option<StoredDirectory>, MetaError> {
         let client = self.client().await?;
         let stmt = client
@@ -42,6 +48,7 @@ impl DirectoryStore for PgMetaStore {
         let index = log::append(&tx, &[log_entry.to_vec()], turn.as_ref()).await?;
         tx.commit().await?;
         turn.committed();
+        log::wait_durable(&client).await?;
         Ok(index)
     }
 

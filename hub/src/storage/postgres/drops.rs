@@ -225,7 +225,8 @@ async fn acknowledge(
     Ok(AckOutcome::Recorded { delivered, log_index })
 }
 
-/// Runs one appending step in a transaction; the turn ends once it has committed.
+/// Runs one appending step in a transaction; the turn ends once it has
+/// committed, and the step returns once the commit is durable.
 macro_rules! appending {
     ($store:expr, $turn:expr, |$tx:ident| $step:expr) => {{
         let mut client = $store.client().await?;
@@ -233,6 +234,7 @@ macro_rules! appending {
         let out = $step.await?;
         $tx.commit().await?;
         $turn.committed();
+        log::wait_durable(&client).await?;
         Ok(out)
     }};
 }

@@ -70,9 +70,32 @@ async fn latest_checkpoint_size(client: &impl GenericClient) -> Result<Option<u6
     client.query_one(&stmt, &[]).await?.get::<_, Option<i64>>(0).map(to_u64).transpose()
 }
 
+/// Refuses `entries` if one is timed before the last stored entry (both
+/// read as the hub's own entries; raw bytes that are not have no time).
+/// Instances take the log's turn before they read the time (see
+/// [`super::coordination`]), so this holds unless one appended without it;
+/// checked here, under the log head's row lock, so no append can make
+/// `audit verify` fail on the order of times.
+async fn refuse_time_going_back(
+    tx: &deadpool_postgres::Transaction<'_>,
+    start: u64,
+    entries: &[Vec<u8>],
+) -> Result<(), MetaError> {
+    let Some(last) = start.checked_sub(1) else { return Ok(()) };
+    let stmt = tx.prepare_cached("SELECT data FROM log_entries WHERE idx = $1").await?;
+    let Some(last) = super::coordination::entry_time(tx.query_one(&stmt, &[&to_i64(last)?]).await?.get(0)) else {
+        return Ok(());
+    };
+    match entries.iter().filter_map(|data| super::coordination::entry_time(data)).find(|t| *t < last) {
+        Some(entry) => Err(MetaError::LogTimeWentBack { last, entry }),
+        None => Ok(()),
+    }
+}
+
 /// Appends `entries` and stores the checkpoint for the new size that `turn`
 /// signs, inside `tx` (the transaction of the state change the entries
-/// record), holding the log head's row lock until `tx` ends. Returns the
+/// record), holding the log head's row lock until `tx` ends. The caller
+/// commits `tx`, then calls [`wait_durable`] before it answers anyone. Returns the
 /// first entry's index. Refuses to append when the head, the stored entries
 /// and the latest checkpoint disagree, so the hub never signs a checkpoint
 /// that does not extend the one before.
@@ -83,6 +106,11 @@ pub(super) async fn append(
 ) -> Result<u64, MetaError> {
     let lock = tx.prepare_cached("SELECT size FROM log_head FOR UPDATE").await?;
     let start = to_u64(tx.query_one(&lock, &[]).await?.get(0))?;
+    // The head's lock ends with the transaction: committed without waiting
+    // for the flush, so the next append (from any instance) does not wait
+    // for this one's fsync. The caller then waits for it with
+    // [`wait_durable`] before anyone is answered: group commit.
+    tx.batch_execute("SET LOCAL synchronous_commit TO off").await?;
     let stored = tx.prepare_cached("SELECT max(idx) FROM log_entries").await?;
     let stored = match tx.query_one(&stored, &[]).await?.get::<_, Option<i64>>(0) {
         Some(max) => to_u64(max)? + 1,
@@ -101,6 +129,7 @@ pub(super) async fn append(
     if let Some(data) = entries.iter().find(|data| data.len() > MAX_ENTRY_BYTES) {
         return Err(MetaError::LogEntryTooLarge(data.len()));
     }
+    refuse_time_going_back(tx, start, entries).await?;
     if start == 0 {
         let started = tx
             .prepare_cached("INSERT INTO settings (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING")
@@ -141,6 +170,18 @@ pub(super) async fn append(
     Ok(start)
 }
 
+/// Returns once everything this connection committed is on disk (and on
+/// synchronous standbys, as `synchronous_commit` says): a transaction that
+/// takes a transaction id writes a commit record, and committing it waits
+/// for the write-ahead log to be flushed up to that record, so past every
+/// earlier commit. PostgreSQL flushes once for all the callers waiting at
+/// that moment, as [`crate::storage::group_sync`] does for SQLite.
+pub(super) async fn wait_durable(client: &impl GenericClient) -> Result<(), MetaError> {
+    let stmt = client.prepare_cached("SELECT pg_current_xact_id()").await?;
+    client.query_one(&stmt, &[]).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl LogStore for PgMetaStore {
     async fn append_log(&self, entries: &[Vec<u8>], turn: Box<dyn AppendTurn>) -> Result<u64, MetaError> {
@@ -149,6 +190,7 @@ impl LogStore for PgMetaStore {
         let first = append(&tx, entries, turn.as_ref()).await?;
         tx.commit().await?;
         turn.committed();
+        wait_durable(&client).await?;
         Ok(first)
     }
 

@@ -7,17 +7,21 @@
 //! What SQLite gets from its one connection's mutex, PostgreSQL gets from
 //! row locks: every append locks the one row of `log_head` for its
 //! transaction (see [`log`]), so appends from every instance take turns and
-//! each sees the previous one's checkpoint. A commit returns once
-//! PostgreSQL has flushed it (`synchronous_commit` on, its default), and
-//! PostgreSQL shares one flush among concurrent commits itself.
+//! each sees the previous one's checkpoint. An appending transaction
+//! commits without waiting for its flush (so the head's lock is not held
+//! through an fsync, which would allow one append per fsync for the whole
+//! hub), then waits for the flush before the hub answers anyone
+//! (`log::wait_durable`); PostgreSQL flushes once for every append waiting.
 //!
 //! Connections are plain TCP (or a Unix socket): TLS to a managed database
 //! is not built in yet, so `sslmode=require` in the URL fails to connect
 //! rather than falling back.
 //!
 //! Each store trait is implemented in its own module (settings, nonces,
-//! directory, drops, log); this one holds the pool.
+//! directory, drops, log, and the instances' [`coordination`]); this one
+//! holds the pool.
 
+mod coordination;
 mod directory;
 mod drops;
 mod log;
@@ -27,6 +31,8 @@ mod schema;
 mod settings;
 #[cfg(test)]
 mod tests;
+
+use std::sync::Arc;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 
@@ -44,6 +50,10 @@ pub struct PgMetaStore {
     /// The connections; each trait method takes one for its statements or
     /// its transaction.
     pool: Pool,
+    /// The sessions that hold this instance's advisory locks (see
+    /// [`coordination`]), apart from the pool so they live as long as
+    /// the lock they hold.
+    sessions: Arc<coordination::Sessions>,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -77,7 +87,7 @@ impl PgMetaStore {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| MetaError::PostgresConfig(format!("the database URL is not valid: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             // A connection returned to the pool is checked when taken again
             // only by its state, not a query: a broken one fails its next
@@ -88,10 +98,12 @@ impl PgMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| MetaError::PostgresConfig(format!("cannot build the connection pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, sessions: Arc::new(coordination::Sessions::new(config)) })
     }
 
-    async fn client(&self) -> Result<Client, MetaError> {
+    /// A connection of the pool: the store's methods take one each, and
+    /// `migrate` one for its `COPY` (so it connects as the store does).
+    pub(crate) async fn client(&self) -> Result<Client, MetaError> {
         Ok(self.pool.get().await?)
     }
 }

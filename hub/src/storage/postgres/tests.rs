@@ -221,3 +221,25 @@ async fn concurrent_creates_with_one_idempotency_key_keep_one_drop() {
     }
     assert_eq!(a.sent(&party("camden"), None).await.unwrap().len(), 10, "one drop per key");
 }
+
+/// The check under the log head's row lock: an append whose entry is timed
+/// before the last entry's (an instance that appended without taking the
+/// log's turn) is refused and changes nothing; bytes that are not entries
+/// the hub makes carry no time and are not checked.
+#[tokio::test]
+async fn an_append_timed_before_the_last_entry_is_refused() {
+    use jiff::Timestamp;
+    use sealdrop_log::entry::LogEntry;
+    let store = PgMetaStore::connect(&postgres_url().await).await.unwrap();
+    let committed = |secs| {
+        let committed = Timestamp::from_second(secs).unwrap();
+        LogEntry::DropCommitted { committed, manifest: "m".into() }.to_bytes().unwrap()
+    };
+    store.append_log(&[committed(1_000)], Box::new(key().clone())).await.unwrap();
+    store.append_log(&[committed(1_000), committed(1_001)], Box::new(key().clone())).await.unwrap();
+    let err = store.append_log(&[committed(1_002), committed(999)], Box::new(key().clone())).await.unwrap_err();
+    assert!(matches!(err, MetaError::LogTimeWentBack { .. }), "{err}");
+    assert_eq!(assert_checkpointed(&store).await, 3, "the refused append left nothing");
+    store.append_log(&[b"raw".to_vec()], Box::new(key().clone())).await.unwrap();
+    store.append_log(&[committed(5)], Box::new(key().clone())).await.unwrap();
+}

@@ -49,6 +49,14 @@ impl DirectoryStore for SqliteMetaStore {
         self.blocking(Db::current_directory).await
     }
 
+    async fn current_serial(&self) -> Result<Option<u64>, MetaError> {
+        self.blocking(|db| {
+            let max: Option<i64> = db.conn().query_row("SELECT max(serial) FROM directories", [], |r| r.get(0))?;
+            max.map(|s| to_u64(s, "directory serial")).transpose()
+        })
+        .await
+    }
+
     async fn insert_directory(
         &self,
         dir: &StoredDirectory,

@@ -51,6 +51,20 @@ use super::meta::{AppendTurn, MetaError};
 use super::scrub::Scrubber;
 use crate::storage::convert::{parse, to_i64, to_u64};
 
+/// The schema version (`PRAGMA user_version`) this hub's migrations bring
+/// a database to, so a tool reading a database without opening it as a
+/// store (`migrate`) can tell whether its tables are the ones it knows.
+pub fn schema_version() -> usize {
+    schema::MIGRATIONS.len()
+}
+
+/// Recomputes the transfer log held by `conn`, a connection of the tool's
+/// own (`migrate` reads a stopped hub's database read-only, without the
+/// store's migrations and clean-up): see [`super::LogStore::recompute_log`].
+pub fn recompute_log_on(conn: &Connection) -> Result<(u64, tlog_tiles::Hash), MetaError> {
+    log::recompute(conn)
+}
+
 /// Prepared statements kept for reuse: more than the distinct statements the store runs.
 const STATEMENT_CACHE: usize = 128;
 
