@@ -851,6 +851,10 @@ pub struct Hub {
     /// restarts): where it keeps ciphertexts, and the object store's
     /// endpoint and credentials.
     env: Vec<(String, String)>,
+    /// The shared stores it runs on, if not the embedded ones: where the
+    /// tests read its records and ciphertexts (and what keeps the object
+    /// store running).
+    shared: Option<SharedStores>,
 }
 
 impl Hub {
@@ -907,6 +911,11 @@ impl Hub {
 
     fn start_with(clock: Option<&Path>, options: &[&str]) -> Self {
         Self::start_with_data(tempfile::tempdir().expect("tempdir"), clock, options)
+    }
+
+    /// [`Hub::start_on`] the embedded stores.
+    fn start_on_embedded(clock: Option<&TestClock>, options: &[&str]) -> Self {
+        Self::start_with(clock.map(TestClock::path), options)
     }
 
     /// Like [`Hub::start_with_options`], with `init` and `serve` (and every
@@ -977,7 +986,7 @@ impl Hub {
         let serve = Serve { options, env: &serve_env, listen: "127.0.0.1:0", clock: clock.as_deref(), umask };
         let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, options);
-        Self { data, addr, url, metrics_addr, logs, child, clock, umask, env }
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask, env, shared: None }
     }
 
     /// Serves a data directory already made by `sealdrop-hub init` (with
@@ -990,7 +999,7 @@ impl Hub {
         let serve = Serve { options: &[], env: &[], listen: "127.0.0.1:0", clock: clock.as_deref(), umask: None };
         let (child, addr, metrics_addr) = spawn_serve(&bins.hub, data.path(), &logs.path().join("hub.stderr"), &serve);
         let url = hub_url(&addr, &[]);
-        Self { data, addr, url, metrics_addr, logs, child, clock, umask: None, env: Vec::new() }
+        Self { data, addr, url, metrics_addr, logs, child, clock, umask: None, env: Vec::new(), shared: None }
     }
 
     /// Sends SIGTERM and waits (at most a minute) for the process to exit;
@@ -1121,8 +1130,12 @@ impl Hub {
     }
 
     /// The committed ciphertext of drop `id` as the hub stores it, from its
-    /// file or its database row, or `None` if the hub holds none.
+    /// file or its database row (on the shared stores, its objects in the
+    /// bucket), or `None` if the hub holds none.
     pub fn ciphertext(&self, id: &str) -> Option<Vec<u8>> {
+        if let Some(stores) = &self.shared {
+            return stores.ciphertext(id);
+        }
         if let Ok(bytes) = std::fs::read(self.blob_file(id)) {
             return Some(bytes);
         }
@@ -1139,8 +1152,10 @@ impl Hub {
     }
 
     /// Replaces drop `id`'s stored ciphertext behind the hub's back, where
-    /// it is kept, as a malicious or compromised operator could.
+    /// it is kept, as a malicious or compromised operator could (an
+    /// embedded hub's).
     pub fn set_ciphertext(&self, id: &str, bytes: &[u8]) {
+        self.embedded_only("set_ciphertext");
         let file = self.blob_file(id);
         if file.exists() {
             std::fs::write(&file, bytes).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
@@ -1152,23 +1167,33 @@ impl Hub {
     }
 
     /// Runs SQL on the hub's database behind its back, as a malicious or
-    /// compromised hub operator could; returns the number of rows changed.
+    /// compromised hub operator could; returns the number of rows changed
+    /// (an embedded hub's `hub.db`).
     pub fn tamper_sql(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> usize {
+        self.embedded_only("tamper_sql");
         let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
         db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
         db.execute(sql, params).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// A value from the hub's database.
+    /// A value from the hub's database (an embedded hub's `hub.db`).
     pub fn query_text(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+        self.embedded_only("query_text");
         let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
         db.query_row(sql, params, |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Everything the hub keeps: every row of every table of its database
     /// (as text, sorted) and every file of its data directory but the
-    /// database's own, so a test can show a refused request changed nothing.
+    /// database's own (on the shared stores, and every object of the bucket
+    /// under `bucket/`), so a test can show a refused request changed nothing.
     pub fn snapshot(&self) -> HubSnapshot {
+        if let Some(stores) = &self.shared {
+            let mut files = tree(self.data.path());
+            files.retain(|name, _| !name.ends_with(".readyz-probe"));
+            files.extend(stores.all_objects().into_iter().map(|(name, bytes)| (format!("bucket/{name}"), bytes)));
+            return HubSnapshot { rows: stores.all_rows(), files };
+        }
         let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
         db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
         let tables: Vec<String> = db
@@ -1191,6 +1216,21 @@ impl Hub {
         let mut files = tree(self.data.path());
         files.retain(|name, _| !name.starts_with("hub.db") && !name.ends_with(".readyz-probe"));
         HubSnapshot { rows, files }
+    }
+
+    /// Panics unless the hub runs on the embedded stores: `helper` reads or
+    /// writes `hub.db` or the data directory's files.
+    fn embedded_only(&self, helper: &str) {
+        assert!(self.shared.is_none(), "Hub::{helper} works on an embedded hub's hub.db only");
+    }
+
+    /// `sealdrop-hub verifier-key` of this hub: its log's verifier key.
+    pub fn verifier_key(&self) -> String {
+        let mut command = hub_command();
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = command.args(["verifier-key", "--data"]).arg(self.data.path()).output().expect("run verifier-key");
+        assert!(out.status.success(), "verifier-key: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("a key is text").trim().to_owned()
     }
 
     /// What the hub wrote on stderr so far.
@@ -1528,6 +1568,9 @@ pub struct StoredDrop {
 impl Hub {
     /// Every drop in the hub's database, by id.
     pub fn stored_drops(&self) -> BTreeMap<String, StoredDrop> {
+        if let Some(stores) = &self.shared {
+            return stored_drops_in(stores);
+        }
         let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
         db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
         let mut drops: BTreeMap<String, StoredDrop> = BTreeMap::new();
@@ -1568,6 +1611,17 @@ impl Hub {
 
     /// Every entry of the hub's transfer log, in order, parsed.
     pub fn log_entries(&self) -> Vec<sealdrop_log::entry::LogEntry> {
+        if let Some(stores) = &self.shared {
+            return stores
+                .query("SELECT idx, encode(data, 'hex') FROM log_entries ORDER BY idx")
+                .into_iter()
+                .map(|row| {
+                    let (idx, data) = (row[0].clone().unwrap_or_default(), row[1].clone().unwrap_or_default());
+                    let data = hex::decode(data).expect("encode(.., 'hex') is hex");
+                    sealdrop_log::entry::LogEntry::from_bytes(&data).unwrap_or_else(|e| panic!("log entry {idx}: {e}"))
+                })
+                .collect();
+        }
         let db = rusqlite::Connection::open(self.data.path().join("hub.db")).expect("open the hub's database");
         db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
         let mut stmt = db.prepare("SELECT idx, data FROM log_entries ORDER BY idx").expect("query the log");
@@ -1589,7 +1643,7 @@ impl Hub {
     ///
     /// - every drop is either committed (or ended after that) and then in the
     ///   transfer log exactly once, or open and then not in the log at all,
-    ///   with no committed ciphertext;
+    ///   with no committed ciphertext (on the embedded stores: see the check);
     /// - every committed drop's stored ciphertext has the hash and length
     ///   the database (and the signed manifest) states;
     /// - each party's next command passes its log consistency check, its
@@ -1609,7 +1663,14 @@ impl Hub {
             let logged = commits.get(&d.id).map_or(0, Vec::len);
             if d.state == "open" {
                 assert_eq!(logged, 0, "drop {} is open but its commit is in the transfer log", d.id);
-                assert!(!self.has_ciphertext(&d.id), "drop {} is open but has a committed ciphertext", d.id);
+                // On the shared stores a blob of an open drop may be another
+                // instance's commit in progress, so the hub keeps one a crash
+                // left (never serving it) until the drop is sent again or expires.
+                assert!(
+                    self.shared.is_some() || !self.has_ciphertext(&d.id),
+                    "drop {} is open but has a committed ciphertext",
+                    d.id
+                );
                 continue;
             }
             assert_eq!(logged, 1, "drop {} is {} but its commit is in the log {logged} times", d.id, d.state);
@@ -1695,6 +1756,34 @@ impl Hub {
         }
         drops
     }
+}
+
+/// Every drop in a shared-stores hub's database, by id (see [`Hub::stored_drops`]).
+fn stored_drops_in(stores: &SharedStores) -> BTreeMap<String, StoredDrop> {
+    let mut drops: BTreeMap<String, StoredDrop> = BTreeMap::new();
+    for row in stores.query("SELECT id, sender, state, sha256, size FROM drops") {
+        let text = |i: usize| row[i].clone().unwrap_or_default();
+        let drop = StoredDrop {
+            id: text(0),
+            sender: text(1),
+            state: text(2),
+            sha256: row[3].clone(),
+            size: row[4].as_deref().map(|n| n.parse().expect("a size is a number")),
+            recipients: Vec::new(),
+            acknowledged_by: Vec::new(),
+        };
+        drops.insert(drop.id.clone(), drop);
+    }
+    let sql = "SELECT drop_id, party, acknowledged IS NOT NULL FROM drop_recipients ORDER BY party";
+    for row in stores.query(sql) {
+        let (id, party) = (row[0].clone().unwrap_or_default(), row[1].clone().unwrap_or_default());
+        let drop = drops.get_mut(&id).unwrap_or_else(|| panic!("recipient row of unknown drop {id}"));
+        if row[2].as_deref() == Some("t") {
+            drop.acknowledged_by.push(party.clone());
+        }
+        drop.recipients.push(party);
+    }
+    drops
 }
 
 /// The indexes of the `drop_committed` entries of each drop in `entries`.
@@ -1790,7 +1879,9 @@ impl Drop for Hub {
 // Raw HTTP
 
 /// Raw, signed HTTP requests to the hub.
+pub mod backend;
 pub mod shared_stores;
+pub use backend::Backend;
 pub use shared_stores::SharedStores;
 
 pub mod http {

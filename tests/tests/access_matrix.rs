@@ -32,8 +32,8 @@ use std::ffi::OsStr;
 
 use sealdrop_e2e::http::{self, Reply};
 use sealdrop_e2e::{
-    AGREEMENT, Hub, HubSnapshot, Party, Tool, authority_key_copy, example_directory_json, json, member_key, read_text,
-    sign_directory, write_file,
+    AGREEMENT, Backend, Hub, HubSnapshot, Party, Tool, authority_key_copy, example_directory_json, json, member_key,
+    read_text, sign_directory, write_file,
 };
 use sealdrop_proto::keys::NoteSigningKey;
 use sealdrop_proto::request::{
@@ -87,13 +87,13 @@ struct World {
     first_directory: String,
 }
 
-fn setup() -> World {
-    setup_with(&[])
+fn setup(backend: Backend) -> World {
+    setup_with(backend, &[])
 }
 
 /// [`setup`] with extra `serve` options.
-fn setup_with(options: &[&str]) -> World {
-    let hub = Hub::start_with_options(options);
+fn setup_with(backend: Backend, options: &[&str]) -> World {
+    let hub = Hub::start_on(backend, None, options);
     let camden = Party::new(&hub, "camden");
     let file = camden.file(SECRET_NAME, SECRET_CONTENT);
     let committed = camden.send("islington", &[&file]);
@@ -542,14 +542,12 @@ fn key_of(party: &str) -> NoteSigningKey {
     member_key(party).signing
 }
 
-#[test]
-fn every_route_refuses_every_caller_it_must_and_changes_nothing() {
-    refuses_every_caller_it_must(&setup());
+fn every_route_refuses_every_caller_it_must_and_changes_nothing(backend: Backend) {
+    refuses_every_caller_it_must(&setup(backend));
 }
 
-#[test]
-fn with_a_public_log_every_other_route_still_refuses_every_caller_it_must() {
-    refuses_every_caller_it_must(&setup_with(&PUBLIC_LOG));
+fn with_a_public_log_every_other_route_still_refuses_every_caller_it_must(backend: Backend) {
+    refuses_every_caller_it_must(&setup_with(backend, &PUBLIC_LOG));
 }
 
 fn refuses_every_caller_it_must(w: &World) {
@@ -678,14 +676,12 @@ fn public_value(name: &str, log_size: u64) -> String {
     }
 }
 
-#[test]
-fn public_routes_serve_public_data_to_anyone_and_take_no_writes() {
-    public_routes_serve_public_data(&setup());
+fn public_routes_serve_public_data_to_anyone_and_take_no_writes(backend: Backend) {
+    public_routes_serve_public_data(&setup(backend));
 }
 
-#[test]
-fn with_a_public_log_the_log_and_directory_reads_are_public_routes_too() {
-    let w = setup_with(&PUBLIC_LOG);
+fn with_a_public_log_the_log_and_directory_reads_are_public_routes_too(backend: Backend) {
+    let w = setup_with(backend, &PUBLIC_LOG);
     let routes = described(&w.description);
     for (route, _) in LOG_READ_ROUTES {
         let (_, _, operation) = routes
@@ -799,6 +795,7 @@ fn public_routes_serve_public_data(w: &World) {
     }
 }
 
+/// The same on every back end: the description is built into the binary.
 #[test]
 fn the_description_names_the_signature_scheme_and_the_one_error_shape() {
     let hub = Hub::start();
@@ -834,9 +831,8 @@ fn the_description_names_the_signature_scheme_and_the_one_error_shape() {
 }
 
 /// `HubSnapshot` is what every check above relies on: it must see a change.
-#[test]
-fn a_snapshot_sees_a_new_row_and_a_new_log_entry() {
-    let hub = Hub::start();
+fn a_snapshot_sees_a_new_row_and_a_new_log_entry(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let before: HubSnapshot = hub.snapshot();
     let camden = Party::new(&hub, "camden");
     let file = camden.file("a.csv", "x");
@@ -847,3 +843,11 @@ fn a_snapshot_sees_a_new_row_and_a_new_log_entry() {
     assert!(changes.iter().any(|c| c.starts_with("drops: added")), "{changes:?}");
     assert!(after.changes_since(&after.clone(), &[]).is_empty());
 }
+
+sealdrop_e2e::on_both_backends!(
+    every_route_refuses_every_caller_it_must_and_changes_nothing,
+    with_a_public_log_every_other_route_still_refuses_every_caller_it_must,
+    public_routes_serve_public_data_to_anyone_and_take_no_writes,
+    with_a_public_log_the_log_and_directory_reads_are_public_routes_too,
+    a_snapshot_sees_a_new_row_and_a_new_log_entry,
+);

@@ -1,19 +1,15 @@
 //! `sealdrop audit`: an IG officer verifies the whole log from the hub, or
 //! offline from an exported bundle; a tampered bundle fails, naming the entry.
 
-use std::process::Command;
-
-use sealdrop_e2e::{Hub, Party, bins};
+use sealdrop_e2e::{Backend, Hub, Party};
 
 fn log_vkey(hub: &Hub) -> String {
-    let out = Command::new(&bins().hub).args(["verifier-key", "--data"]).arg(hub.data.path()).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    hub.verifier_key()
 }
 
 /// A hub whose log holds a delivered drop, a drop waiting and a fetch.
-fn busy_hub() -> (Hub, Party) {
-    let hub = Hub::start();
+fn busy_hub(backend: Backend) -> (Hub, Party) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let hackney = Party::new(&hub, "hackney");
@@ -24,9 +20,8 @@ fn busy_hub() -> (Hub, Party) {
     (hub, camden)
 }
 
-#[test]
-fn the_hubs_log_verifies_from_the_hub_and_from_an_exported_bundle() {
-    let (hub, camden) = busy_hub();
+fn the_hubs_log_verifies_from_the_hub_and_from_an_exported_bundle(backend: Backend) {
+    let (hub, camden) = busy_hub(backend);
     let vkey = log_vkey(&hub);
     let out = camden.ok(["audit", "verify", "--log-key", &vkey, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -71,9 +66,8 @@ fn the_hubs_log_verifies_from_the_hub_and_from_an_exported_bundle() {
     assert!(stderr.contains("witness"), "{stderr}");
 }
 
-#[test]
-fn a_tampered_bundle_fails_naming_the_entry() {
-    let (hub, camden) = busy_hub();
+fn a_tampered_bundle_fails_naming_the_entry(backend: Backend) {
+    let (hub, camden) = busy_hub(backend);
     let bundle = camden.work().join("log.bundle");
     camden.ok(["audit".as_ref(), "export".as_ref(), "-o".as_ref(), bundle.as_os_str()]);
     let mut bytes = std::fs::read(&bundle).unwrap();
@@ -100,9 +94,8 @@ fn a_tampered_bundle_fails_naming_the_entry() {
     assert!(stderr.contains("audit_failed"), "{stderr}");
 }
 
-#[test]
-fn the_ig_report_is_written_only_for_a_verified_log() {
-    let (hub, camden) = busy_hub();
+fn the_ig_report_is_written_only_for_a_verified_log(backend: Backend) {
+    let (hub, camden) = busy_hub(backend);
     let vkey = log_vkey(&hub);
     let (csv, html) = (camden.work().join("report.csv"), camden.work().join("report.html"));
     let out = camden.ok([
@@ -182,3 +175,9 @@ fn the_ig_report_is_written_only_for_a_verified_log() {
     );
     assert!(!refused.exists(), "no report for a log that fails the audit");
 }
+
+sealdrop_e2e::on_both_backends!(
+    the_hubs_log_verifies_from_the_hub_and_from_an_exported_bundle,
+    a_tampered_bundle_fails_naming_the_entry,
+    the_ig_report_is_written_only_for_a_verified_log,
+);

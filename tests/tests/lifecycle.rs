@@ -8,14 +8,14 @@
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
-use sealdrop_e2e::{Coordinator, Hub, Party, TestClock, http, json, read_text, recipient_status};
+use sealdrop_e2e::{Backend, Coordinator, Hub, Party, TestClock, http, json, read_text, recipient_status};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 
 /// A hub whose sweeper runs every 0.1 s, reading `clock`.
-fn hub_with(clock: &TestClock) -> Hub {
-    Hub::start_with_clock(clock, &["--sweep-interval", "0.1"])
+fn hub_with(backend: Backend, clock: &TestClock) -> Hub {
+    Hub::start_on(backend, Some(clock), &["--sweep-interval", "0.1"])
 }
 
 fn party(hub: &Hub, id: &str, clock: &TestClock) -> Party {
@@ -46,10 +46,9 @@ fn audit_passes(p: &Party) {
     assert!(out.contains("VERIFIED") || out.to_lowercase().contains("verified"), "{out}");
 }
 
-#[test]
-fn expiry_with_and_without_partial_acknowledgement() {
+fn expiry_with_and_without_partial_acknowledgement(backend: Backend) {
     let clock = TestClock::new();
-    let hub = hub_with(&clock);
+    let hub = hub_with(backend, &clock);
     let camden = party(&hub, "camden", &clock);
     let islington = party(&hub, "islington", &clock);
     let hackney = party(&hub, "hackney", &clock);
@@ -104,10 +103,9 @@ fn expiry_with_and_without_partial_acknowledgement() {
     audit_passes(&hackney);
 }
 
-#[test]
-fn recall_before_and_after_acknowledgement() {
+fn recall_before_and_after_acknowledgement(backend: Backend) {
     let clock = TestClock::new();
-    let hub = hub_with(&clock);
+    let hub = hub_with(backend, &clock);
     let camden = party(&hub, "camden", &clock);
     let islington = party(&hub, "islington", &clock);
     let file = camden.file("ehc-plan.pdf", b"%PDF-1.7 not really");
@@ -135,10 +133,9 @@ fn recall_before_and_after_acknowledgement() {
     audit_passes(&camden);
 }
 
-#[test]
-fn a_hub_that_was_down_catches_up_at_start() {
+fn a_hub_that_was_down_catches_up_at_start(backend: Backend) {
     let clock = TestClock::new();
-    let mut hub = hub_with(&clock);
+    let mut hub = hub_with(backend, &clock);
     let mut camden = party(&hub, "camden", &clock);
     let file = camden.file("list.csv", "a\n1\n");
     let id = camden.ok([
@@ -162,10 +159,9 @@ fn a_hub_that_was_down_catches_up_at_start() {
     audit_passes(&camden);
 }
 
-#[test]
-fn key_rotation_and_revocation() {
+fn key_rotation_and_revocation(backend: Backend) {
     let clock = TestClock::new();
-    let hub = hub_with(&clock);
+    let hub = hub_with(backend, &clock);
     let camden = party(&hub, "camden", &clock);
     let islington = party(&hub, "islington", &clock);
     let coordinator = Coordinator::new();
@@ -237,13 +233,12 @@ fn key_rotation_and_revocation() {
     audit_passes(&camden);
 }
 
-#[test]
-fn an_ended_agreement_is_refused_everywhere() {
+fn an_ended_agreement_is_refused_everywhere(backend: Backend) {
     let clock = TestClock::new();
     // The example agreement `london-fsm-ehc` ends at 2036-01-01T00:00:00Z: start 30 hours before.
     let end: i64 = "2036-01-01T00:00:00Z".parse::<sealdrop_proto::Timestamp>().unwrap().as_second();
     clock.set(end - 30 * HOUR);
-    let hub = hub_with(&clock);
+    let hub = hub_with(backend, &clock);
     let camden = party(&hub, "camden", &clock);
     let islington = party(&hub, "islington", &clock);
     let file = camden.file("fsm.csv", "a\n1\n");
@@ -290,10 +285,9 @@ fn an_ended_agreement_is_refused_everywhere() {
     audit_passes(&islington);
 }
 
-#[test]
-fn the_journal_answers_without_the_hub() {
+fn the_journal_answers_without_the_hub(backend: Backend) {
     let clock = TestClock::new();
-    let mut hub = hub_with(&clock);
+    let mut hub = hub_with(backend, &clock);
     let camden = party(&hub, "camden", &clock);
     let islington = party(&hub, "islington", &clock);
     let file = camden.file("fsm-islington.csv", "a\n1\n");
@@ -317,3 +311,12 @@ fn the_journal_answers_without_the_hub() {
     assert_eq!(r["drop"], sent.as_str());
     assert!(r.to_string().contains("camden"), "{r}");
 }
+
+sealdrop_e2e::on_both_backends!(
+    expiry_with_and_without_partial_acknowledgement,
+    recall_before_and_after_acknowledgement,
+    a_hub_that_was_down_catches_up_at_start,
+    key_rotation_and_revocation,
+    an_ended_agreement_is_refused_everywhere,
+    the_journal_answers_without_the_hub,
+);

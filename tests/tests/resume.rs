@@ -5,13 +5,18 @@
 //! The partial ciphertext waits in `<state>/downloads/<id>.age.part`; the
 //! next fetch reads it back and asks the hub only for the rest (HTTP
 //! Range), and the hash check still covers the whole ciphertext.
+//!
+//! The tests of what the hub serves and keeps run on both back ends (see
+//! `sealdrop_e2e::Backend`); those of what the client keeps (its spool, its
+//! settings, its local copy) on the embedded one only: the hub's stores
+//! change nothing of that.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use sealdrop_e2e::{
-    Cut, CutProxy, Hub, Party, assert_one_error_line, error_code, flip_byte, list_dir, mode_of, pseudo_random_bytes,
-    read_bytes, tree,
+    Backend, Cut, CutProxy, Hub, Party, assert_one_error_line, error_code, flip_byte, list_dir, mode_of,
+    pseudo_random_bytes, read_bytes, tree,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -77,9 +82,8 @@ fn content_ranges(proxy: &CutProxy) -> Vec<Option<String>> {
     proxy.requests_matching(CONTENT.0, CONTENT.1).iter().map(|r| r.header("range").map(str::to_owned)).collect()
 }
 
-#[test]
-fn resume_an_interrupted_fetch_from_where_it_stopped() {
-    let hub = Hub::start();
+fn resume_an_interrupted_fetch_from_where_it_stopped(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let sent = send_big(&hub, 11);
     let total = sent.ciphertext.len();
     let proxy = CutProxy::start(&hub.addr, Some(Cut::response(CONTENT.0, CONTENT.1, MIB as u64)));
@@ -214,9 +218,8 @@ fn assert_no_local_copy(party: &Party) {
     assert!(left.is_empty(), "the local copy outlived the commit: {left:?}");
 }
 
-#[test]
-fn a_cut_off_upload_continues_from_the_local_copy_without_starting_over() {
-    let hub = Hub::start();
+fn a_cut_off_upload_continues_from_the_local_copy_without_starting_over(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let proxy = CutProxy::start(&hub.addr, Some(Cut::request(UPLOAD.0, UPLOAD.1, MIB as u64)));
     let camden = Party::with_url(&proxy.url, "camden");
     let data = pseudo_random_bytes(3 * MIB, 21);
@@ -246,9 +249,8 @@ fn a_cut_off_upload_continues_from_the_local_copy_without_starting_over() {
     assert_fetched(&fetch(&islington, &id, &incoming, None), &incoming, &data);
 }
 
-#[test]
-fn a_send_cut_off_while_the_hub_stays_unreachable_continues_when_run_again() {
-    let hub = Hub::start();
+fn a_send_cut_off_while_the_hub_stays_unreachable_continues_when_run_again(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let proxy = CutProxy::start(&hub.addr, Some(Cut::request(UPLOAD.0, UPLOAD.1, MIB as u64)));
     let camden = Party::with_url(&proxy.url, "camden");
     let data = pseudo_random_bytes(3 * MIB, 22);
@@ -352,3 +354,9 @@ fn only_the_ciphertext_in_flight_is_kept_and_a_send_that_never_breaks_writes_not
     assert!(run.wait().unwrap().success());
     assert!(seen.is_empty(), "an unbroken send wrote a local copy: {seen:?}");
 }
+
+sealdrop_e2e::on_both_backends!(
+    resume_an_interrupted_fetch_from_where_it_stopped,
+    a_cut_off_upload_continues_from_the_local_copy_without_starting_over,
+    a_send_cut_off_while_the_hub_stays_unreachable_continues_when_run_again,
+);

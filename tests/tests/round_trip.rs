@@ -1,13 +1,12 @@
 //! Files go in at one council and come out identical at another.
 
 use sealdrop_e2e::{
-    AGREEMENT, Hub, Party, is_drop_id, json, pseudo_random_bytes, read_bytes, recipient_status, sha256_hex, timestamp,
-    tree,
+    AGREEMENT, Backend, Hub, Party, is_drop_id, json, pseudo_random_bytes, read_bytes, recipient_status, sha256_hex,
+    timestamp, tree,
 };
 
-#[test]
-fn single_file_arrives_byte_identical() {
-    let hub = Hub::start();
+fn single_file_arrives_byte_identical(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     // Not valid UTF-8, with CRLFs and a NUL: content must pass untouched.
@@ -29,9 +28,8 @@ fn single_file_arrives_byte_identical() {
     assert!(!islington.inbox_ids().contains(&id), "a fetched drop is still in the inbox");
 }
 
-#[test]
-fn folder_with_nested_subfolders_and_unicode_names() {
-    let hub = Hub::start();
+fn folder_with_nested_subfolders_and_unicode_names(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let files: &[(&str, &[u8])] = &[
@@ -62,9 +60,8 @@ fn folder_with_nested_subfolders_and_unicode_names() {
     assert_eq!(sealdrop_e2e::list_dir(&out), ["reports"], "fetch wrote something beside reports/");
 }
 
-#[test]
-fn several_recipients_each_fetch_and_the_hub_deletes_after_the_last() {
-    let hub = Hub::start();
+fn several_recipients_each_fetch_and_the_hub_deletes_after_the_last(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let hackney = Party::new(&hub, "hackney");
@@ -129,9 +126,8 @@ fn large_file_len() -> usize {
     mib * 1024 * 1024 + 12_345
 }
 
-#[test]
-fn a_large_file_round_trips_with_equal_sha256() {
-    let hub = Hub::start();
+fn a_large_file_round_trips_with_equal_sha256(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let len = large_file_len();
@@ -148,9 +144,8 @@ fn a_large_file_round_trips_with_equal_sha256() {
     assert_eq!(sha256_hex(&got), want);
 }
 
-#[test]
-fn send_to_an_alias_reaches_the_party() {
-    let hub = Hub::start();
+fn send_to_an_alias_reaches_the_party(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let hackney = Party::new(&hub, "hackney");
@@ -169,9 +164,8 @@ fn send_to_an_alias_reaches_the_party() {
     assert_eq!(read_bytes(&out.join("alias.txt")), b"to E09000019\n");
 }
 
-#[test]
-fn inbox_json_lists_the_drop_with_its_fields() {
-    let hub = Hub::start();
+fn inbox_json_lists_the_drop_with_its_fields(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     assert!(islington.inbox().is_empty(), "a fresh hub's inbox is not empty");
@@ -215,3 +209,12 @@ fn inbox_json_lists_the_drop_with_its_fields() {
     // The sender sees no drop in its own inbox.
     assert!(camden.inbox().is_empty());
 }
+
+sealdrop_e2e::on_both_backends!(
+    single_file_arrives_byte_identical,
+    folder_with_nested_subfolders_and_unicode_names,
+    several_recipients_each_fetch_and_the_hub_deletes_after_the_last,
+    a_large_file_round_trips_with_equal_sha256,
+    send_to_an_alias_reaches_the_party,
+    inbox_json_lists_the_drop_with_its_fields,
+);

@@ -1,6 +1,8 @@
 //! docs/threat-model.md points every claim at tests: each test it names
 //! must exist in the workspace (as a `#[test]` or `#[tokio::test]`
-//! function), so the page cannot cite a test that was renamed or removed.
+//! function, or a `fn name(backend: Backend)` that
+//! `sealdrop_e2e::on_both_backends!` runs as a test on each back end), so
+//! the page cannot cite a test that was renamed or removed.
 //! The tests themselves run with the rest of `cargo test --workspace`.
 
 use std::collections::BTreeSet;
@@ -21,7 +23,10 @@ fn test_functions(dir: &Path, out: &mut BTreeSet<String>) {
             let text = std::fs::read_to_string(&path).unwrap();
             let mut after_attribute = false;
             for line in text.lines().map(str::trim) {
-                if line.starts_with("#[test]") || line.starts_with("#[tokio::test") {
+                if let Some(name) = line.strip_prefix("fn ").and_then(|l| l.strip_suffix("(backend: Backend) {")) {
+                    out.insert(name.to_owned());
+                    after_attribute = false;
+                } else if line.starts_with("#[test]") || line.starts_with("#[tokio::test") {
                     after_attribute = true;
                 } else if after_attribute && (line.starts_with("fn ") || line.starts_with("async fn ")) {
                     let rest = line.trim_start_matches("async ").trim_start_matches("fn ");

@@ -3,16 +3,12 @@
 //! signed checkpoints as evidence), refuse a changed log key, and cosign
 //! checkpoints as witnesses.
 
-use std::process::Command;
-
-use sealdrop_e2e::{Hub, Party, authority_key_copy, bins, example_directory_json, list_dir, sign_directory};
+use sealdrop_e2e::{Backend, Hub, Party, authority_key_copy, example_directory_json, list_dir, sign_directory};
 use sealdrop_log::proof::OfflineProof;
 use sealdrop_proto::keys::NoteVerifierKey;
 
 fn log_key_of(hub: &Hub) -> NoteVerifierKey {
-    let out = Command::new(&bins().hub).args(["verifier-key", "--data"]).arg(hub.data.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().parse().expect("verifier-key prints a vkey")
+    hub.verifier_key().parse().expect("verifier-key prints a vkey")
 }
 
 fn receipts(p: &Party) -> Vec<String> {
@@ -20,9 +16,8 @@ fn receipts(p: &Party) -> Vec<String> {
     if dir.exists() { list_dir(&dir) } else { Vec::new() }
 }
 
-#[test]
-fn sends_and_fetches_keep_offline_receipts_that_verify() {
-    let hub = Hub::start();
+fn sends_and_fetches_keep_offline_receipts_that_verify(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let id = camden.send("islington", &[&camden.file("fsm.csv", "a,b\n1,2\n")]);
@@ -47,6 +42,10 @@ fn sends_and_fetches_keep_offline_receipts_that_verify() {
 /// Starts a hub, lets `camden` see its log grow past a snapshot, then has the
 /// operator restore the snapshot (same log key) and optionally write a
 /// different history; returns camden's failure.
+///
+/// Embedded only: the rollback is a copy of the data directory's files
+/// (`hub.db`). A log forked on the shared stores, by two instances, is
+/// `tests/tests/multi_instance.rs`'s.
 fn operator_rewrites_history(write_other_history: bool) -> (Party, String) {
     let mut hub = Hub::start();
     let mut camden = Party::new(&hub, "camden");
@@ -94,6 +93,7 @@ fn a_client_detects_a_forked_log() {
     assert_evidence_kept(&camden, &stderr);
 }
 
+/// Embedded only: what is checked is the client's pin, whatever the hub keeps.
 #[test]
 fn the_log_key_is_pinned_at_first_contact_and_a_change_is_refused() {
     let first = Hub::start();
@@ -112,9 +112,8 @@ fn the_log_key_is_pinned_at_first_contact_and_a_change_is_refused() {
     assert!(stderr.contains(&key.fingerprint()), "{stderr}");
 }
 
-#[test]
-fn a_borough_cosigns_the_checkpoint_as_a_witness() {
-    let hub = Hub::start();
+fn a_borough_cosigns_the_checkpoint_as_a_witness(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let key_file = camden.work().join("witness.key");
     let vkey = camden.ok([
@@ -166,9 +165,8 @@ fn list_hub(hub: &Hub, camden: &Party, log_key: &str) {
     hub.publish(&sign_directory(&dir, "directory-listing", &d, &authority_key_copy(&dir)));
 }
 
-#[test]
-fn the_log_key_listed_in_the_directory_is_used_without_trust_on_first_use() {
-    let hub = Hub::start();
+fn the_log_key_listed_in_the_directory_is_used_without_trust_on_first_use(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     let key = log_key_of(&hub);
     list_hub(&hub, &camden, &key.to_string());
@@ -180,12 +178,18 @@ fn the_log_key_listed_in_the_directory_is_used_without_trust_on_first_use() {
     assert_eq!(pinned.trim(), key.to_string());
 }
 
-#[test]
-fn a_directory_listing_another_log_key_makes_the_hubs_checkpoints_untrusted() {
-    let hub = Hub::start();
+fn a_directory_listing_another_log_key_makes_the_hubs_checkpoints_untrusted(backend: Backend) {
+    let hub = Hub::start_on(backend, None, &[]);
     let camden = Party::new(&hub, "camden");
     // The coordinator vouches for a different key under the hub's name.
     let impostor = sealdrop_proto::keys::NoteSigningKey::generate("test-hub").unwrap();
     list_hub(&hub, &camden, &impostor.verifier().to_string());
     camden.fail_with(["inbox"], 4, "log_bad_checkpoint");
 }
+
+sealdrop_e2e::on_both_backends!(
+    sends_and_fetches_keep_offline_receipts_that_verify,
+    a_borough_cosigns_the_checkpoint_as_a_witness,
+    the_log_key_listed_in_the_directory_is_used_without_trust_on_first_use,
+    a_directory_listing_another_log_key_makes_the_hubs_checkpoints_untrusted,
+);
