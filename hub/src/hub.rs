@@ -3,9 +3,10 @@
 //! cheap clone of [`Hub`]; nothing in here knows about HTTP.
 
 mod current_directory;
-#[cfg(test)]
-mod instances_tests;
 mod open;
+#[cfg(test)]
+/// Several instances on one PostgreSQL database and one bucket.
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

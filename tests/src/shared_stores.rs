@@ -99,11 +99,13 @@ impl Drop for Psql {
 impl SharedStores {
     /// A new empty database and a new object store.
     pub fn start() -> Self {
-        Self {
-            database: PgCluster::shared().database(),
-            s3: Arc::new(S3Server::start()),
-            psql: Arc::new(Mutex::new(None)),
-        }
+        Self::on(PgCluster::shared().database())
+    }
+
+    /// The database at `database` (a URL, e.g. to a TLS-only cluster) and a
+    /// new object store.
+    pub fn on(database: String) -> Self {
+        Self { database, s3: Arc::new(S3Server::start()), psql: Arc::new(Mutex::new(None)) }
     }
 
     /// `blobs` as the hub takes it.

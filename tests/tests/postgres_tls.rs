@@ -7,7 +7,7 @@
 //! one line that says what to change and never shows the password.
 
 use sealdrop_e2e::{Hub, Party, SharedStores, hub_command, tree};
-use sealdrop_testservers::{PgCluster, S3Server};
+use sealdrop_testservers::PgCluster;
 
 /// A new database on the TLS-only cluster, its URL with the role's
 /// password and `params` (`{ca}` stands for the cluster's CA), and a new
@@ -16,7 +16,7 @@ fn tls_stores(params: &str) -> SharedStores {
     let cluster = PgCluster::shared_tls();
     let ca = cluster.ca_certificate().expect("a TLS cluster has a CA").display().to_string();
     let database = format!("{}?{}", cluster.database_with_password(PASSWORD), params.replace("{ca}", &ca));
-    SharedStores { database, s3: S3Server::start() }
+    SharedStores::on(database)
 }
 
 const PASSWORD: &str = "pw-never-shown";
