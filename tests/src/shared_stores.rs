@@ -108,6 +108,12 @@ impl SharedStores {
         Self { database, s3: Arc::new(S3Server::start()), psql: Arc::new(Mutex::new(None)) }
     }
 
+    /// The same object store with the database at `database` (a database
+    /// restored from a dump, say).
+    pub fn with_database(&self, database: String) -> Self {
+        Self { database, s3: Arc::clone(&self.s3), psql: Arc::new(Mutex::new(None)) }
+    }
+
     /// `blobs` as the hub takes it.
     pub fn blobs(&self) -> String {
         format!("s3://{}/{OBJECT_STORE_PREFIX}", S3Server::BUCKET)

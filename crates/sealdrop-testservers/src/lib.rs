@@ -10,7 +10,7 @@
 
 pub mod postgres;
 
-pub use postgres::PgCluster;
+pub use postgres::{PG_BIN, PgCluster};
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
