@@ -188,37 +188,60 @@ impl Drops<'_> {
             Ok(claimed) => check_header(hub, &id, &claimed.encrypted_to).await,
             Err(e) => Err(bad_manifest(e.to_string())),
         };
-        let turn = hub.log_turn().await?;
-        let now = turn.now();
-        if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
-            return Err(DropError::new(
-                ErrorCode::BadExpiry,
-                format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
-            ));
-        }
-        let directory = hub.directory();
-        let dir = &directory.directory;
-        // The agreement may have ended, or a new directory version removed a
-        // party from it, since the drop was created.
-        let mut parties = vec![("your party", &rec.sender)];
-        parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
-        agreement_allows(dir, &rec.agreement, &parties, now)?;
-        let manifest = check_manifest(dir, caller, &rec, &req.manifest)?;
-        check_content(&manifest, &upload)?;
+        // Everything is checked before the blob is promoted, so a refused
+        // commit keeps the upload for a corrected one; and the promotion (a
+        // rename, or requests to the object store) runs before the log's
+        // turn, which every commit of every instance takes in order.
+        let checks = |now: jiff::Timestamp| -> Result<(Manifest, Vec<u8>), DropError> {
+            if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
+                return Err(DropError::new(
+                    ErrorCode::BadExpiry,
+                    format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
+                ));
+            }
+            let directory = hub.directory();
+            let dir = &directory.directory;
+            // The agreement may have ended, or a new directory version removed a
+            // party from it, since the drop was created.
+            let mut parties = vec![("your party", &rec.sender)];
+            parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
+            agreement_allows(dir, &rec.agreement, &parties, now)?;
+            let manifest = check_manifest(dir, caller, &rec, &req.manifest)?;
+            check_content(&manifest, &upload)?;
+            let log_entry =
+                entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
+                    bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
+                })?;
+            Ok((manifest, log_entry))
+        };
+        checks(hub.now())?;
         header?;
-        let log_entry =
-            entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
-                bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
-            })?;
 
         match hub.blobs().promote(&id).await {
             Ok(()) => crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE),
             Err(BlobError::NoUpload(_)) => {
-                hub.drops().set_upload(&id, None, now.as_second()).await?;
+                hub.drops().set_upload(&id, None, hub.now().as_second()).await?;
                 return Err(DropError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
             }
             Err(e) => return Err(e.into()),
         }
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
+        // Checked again at the entry's time: the drop may have expired, or a
+        // directory that ends the agreement been accepted, while the blob
+        // was promoted (rarely; the upload is then gone, and the sender
+        // uploads again).
+        let (manifest, log_entry) = match checks(now) {
+            Ok(checked) => checked,
+            Err(refused) => {
+                drop(turn);
+                if let Err(e) = hub.blobs().delete_blob(&id).await {
+                    tracing::warn!(error = %e, "could not remove the blob of a refused commit");
+                }
+                hub.drops().set_upload(&id, None, now.as_second()).await?;
+                return Err(refused);
+            }
+        };
         let record = CommitRecord {
             sender_member: caller.member.clone(),
             manifest: req.manifest,
