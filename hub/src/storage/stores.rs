@@ -55,10 +55,7 @@ impl Stores {
     /// ciphertexts in it too and larger ones where `blobs` says: files under
     /// `data_dir`, or an object store (which spools under `data_dir`).
     pub fn sqlite_with(meta: SqliteMetaStore, data_dir: &Path, blobs: &BlobsLocation) -> Result<Self, BlobError> {
-        let large: Arc<dyn BlobStore> = match blobs {
-            BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
-            BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
-        };
+        let large = blob_store(data_dir, blobs)?;
         let blobs = TieredBlobStore::new(meta.inline_blobs(), large);
         let meta = Arc::new(meta);
         Ok(Self {
@@ -80,10 +77,7 @@ impl Stores {
     /// for the metadata every instance reads, and a shared object store
     /// takes small objects as well as large.
     pub fn postgres(meta: PgMetaStore, data_dir: &Path, blobs: &BlobsLocation) -> Result<Self, BlobError> {
-        let blobs: Arc<dyn BlobStore> = match blobs {
-            BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
-            BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
-        };
+        let blobs = blob_store(data_dir, blobs)?;
         let meta = Arc::new(meta);
         Ok(Self {
             settings: meta.clone(),
@@ -96,4 +90,13 @@ impl Stores {
             coordination: meta,
         })
     }
+}
+
+/// The store `blobs` names: files under `data_dir`, or an object store
+/// (which spools under `data_dir`).
+fn blob_store(data_dir: &Path, blobs: &BlobsLocation) -> Result<Arc<dyn BlobStore>, BlobError> {
+    Ok(match blobs {
+        BlobsLocation::Files => Arc::new(FsBlobStore::open(data_dir)?),
+        BlobsLocation::S3(location) => Arc::new(ObjectBlobStore::open(location, data_dir)?),
+    })
 }
