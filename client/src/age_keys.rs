@@ -34,12 +34,24 @@ impl age::Callbacks for PluginCallbacks {
     }
 }
 
-/// An encryptor to `recipients` (one drop's keys). Refuses keys that mix
-/// post-quantum and others (the age spec forbids it), and says which plugin
-/// is missing when a plugin key's plugin is not installed here.
-pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encryptor, DropKind)> {
+/// Whether one drop can be encrypted to `recipients` here, checked before
+/// anything is sent: their kinds do not mix (the age spec forbids it), and
+/// every plugin their keys need is installed (found on `PATH`, not run).
+pub fn check_keys(recipients: &[(String, AgeRecipient)]) -> Result<DropKind> {
     let kind = drop_kind(recipients.iter().map(|(name, r)| (name.as_str(), r.kind())))
         .map_err(|e| Error::new(ErrorCode::MixedKeyKinds, format!("{e}; send to them in separate drops")))?;
+    for (_, r) in recipients {
+        if let AgeRecipient::Plugin(p) = r {
+            age::plugin::RecipientPluginV1::new(p.plugin(), std::slice::from_ref(p), &[], PluginCallbacks)
+                .map_err(|e| plugin_missing(p.plugin(), "encrypt to", &e))?;
+        }
+    }
+    Ok(kind)
+}
+
+/// An encryptor to `recipients` (one drop's keys), after [`check_keys`].
+pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encryptor, DropKind)> {
+    let kind = check_keys(recipients)?;
     let mut plugins: BTreeMap<&str, Vec<age::plugin::Recipient>> = BTreeMap::new();
     let mut natives: Vec<&dyn age::Recipient> = Vec::new();
     for (_, r) in recipients {
