@@ -116,7 +116,7 @@ fn the_ig_report_is_written_only_for_a_verified_log(backend: Backend) {
         Some(
             "drop_id,agreement,sender,recipient,ciphertext_bytes,committed,fetched,acknowledged,hours_to_acknowledge,outcome,\
              deleted,deletion_reason,recalled_by,delivery,manifest_signer,manifest_key_fingerprint,receipt_signer,\
-             receipt_key_fingerprint"
+             receipt_key_fingerprint,encryption"
         )
     );
     let rows: Vec<&str> = lines.collect();

@@ -10,8 +10,8 @@ use sealdrop_proto::note::peek_doc;
 
 use super::directory_diff::{directory_versions, revocations};
 use super::model::{
-    AckTimes, AgreementTotals, DropOutcome, DropSummary, Flow, HistogramBin, Recall, RecipientState, Report,
-    ReportInput, Totals, UndeliveredDrop, WaitingDrop, hours_between,
+    AckTimes, AgreementTotals, DropOutcome, DropSummary, Encryption, Flow, HistogramBin, Recall, RecipientState,
+    Report, ReportInput, Totals, UndeliveredDrop, WaitingDrop, hours_between,
 };
 use crate::audit::signers::{KeyIx, Signers, key_uses};
 
@@ -130,6 +130,7 @@ impl Builder {
                     deleted: None,
                     recalled: None,
                     manifest_key,
+                    encryption: Encryption::of(&m.encrypted_to),
                     recipients,
                 };
                 let ix = u32::try_from(self.drops.len()).expect("fewer than 4 billion drops");
@@ -239,6 +240,9 @@ impl Tally {
             DropOutcome::Recalled => t.recalled += 1,
             DropOutcome::Other => {}
         }
+        if d.encryption == Encryption::PostQuantum {
+            t.post_quantum += 1;
+        }
         self.senders.insert(d.sender);
         self.recipients.extend(d.recipients.iter().map(|r| r.party));
     }
@@ -323,6 +327,7 @@ pub fn build(input: ReportInput) -> Report {
             deleted,
             recall: d.recalled.map(|(at, by)| Recall { at, by: recall_keys[by as usize].clone() }),
             manifest_key: signer(d.manifest_key.get()),
+            encryption: d.encryption,
         };
         match (d.outcome(), d.deleted) {
             (DropOutcome::ExpiredUndelivered, Some((t, _))) => expired.push(undelivered(t)),
@@ -338,6 +343,7 @@ pub fn build(input: ReportInput) -> Report {
                 committed: d.committed,
                 expires: d.expires,
                 manifest_key: signer(d.manifest_key.get()),
+                encryption: d.encryption,
             }),
             _ => {}
         }
@@ -480,6 +486,7 @@ mod tests {
                 agreement_ended_undelivered: 0,
                 recalled: 1,
                 waiting: 1,
+                post_quantum: 0,
             }
         );
         let sen = agreement_totals(&r, "sen-transfer");
@@ -616,7 +623,7 @@ mod tests {
         let camden_key = f.keys["camden"].signing.verifier().fingerprint();
         assert!(
             hackney.ends_with(&format!(
-                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,"
+                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,,classic"
             )),
             "{hackney}"
         );
@@ -644,6 +651,7 @@ mod tests {
         }
         assert_eq!(b.drops.len(), 6);
         assert_eq!(b.live.len(), 1, "only the waiting drop stays indexed");
-        assert!(std::mem::size_of::<DropSummary>() <= 160, "{}", std::mem::size_of::<DropSummary>());
+        // 168 bytes: 160 and the encryption kind's byte, padded to a word.
+        assert!(std::mem::size_of::<DropSummary>() <= 168, "{}", std::mem::size_of::<DropSummary>());
     }
 }

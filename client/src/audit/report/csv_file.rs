@@ -44,7 +44,10 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) ->
 /// name (`manifest_signer`, `receipt_signer`: `<party>/<member>`) and by
 /// fingerprint (`manifest_key_fingerprint`, `receipt_key_fingerprint`:
 /// `SHA256:...`), since a member name is reused when a lost key is replaced.
-pub const CSV_HEADER: [&str; 18] = [
+/// The last, `encryption`, says what kind of keys the drop was encrypted to
+/// ([`Encryption::as_str`](super::Encryption::as_str): `post_quantum`,
+/// `classic`, `plugin`, `mixed` or `unknown`).
+pub const CSV_HEADER: [&str; 19] = [
     "drop_id",
     "agreement",
     "sender",
@@ -63,6 +66,7 @@ pub const CSV_HEADER: [&str; 18] = [
     "manifest_key_fingerprint",
     "receipt_signer",
     "receipt_key_fingerprint",
+    "encryption",
 ];
 
 /// Writes one row per (drop, recipient), atomically.
@@ -91,6 +95,7 @@ pub fn write_csv(report: &Report, path: &Path) -> Result<()> {
                 r.manifest_key.map_or("", |k| k.fingerprint.as_str()),
                 r.receipt_key.map_or("", |k| k.name.as_str()),
                 r.receipt_key.map_or("", |k| k.fingerprint.as_str()),
+                r.encryption.as_str(),
             ])?;
         }
         w.flush()
@@ -140,6 +145,7 @@ mod tests {
                 &f.keys["camden"].signing.verifier().fingerprint(),
                 "hackney/data-team",
                 &f.keys["hackney"].signing.verifier().fingerprint(),
+                "classic",
             ]
         );
         let row = find(&ids[1], "camden");
@@ -154,7 +160,8 @@ mod tests {
                 "islington/data-team",
                 &f.old_islington_fp,
                 "",
-                ""
+                "",
+                "classic"
             ]
         );
         let row = find(&ids[2], "camden");
@@ -165,7 +172,7 @@ mod tests {
         );
         assert_eq!(
             row.iter().skip(14).collect::<Vec<_>>(),
-            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", ""]
+            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", "", "classic"]
         );
         assert_eq!(&find(&ids[3], "islington")[8], "6.00");
         let row = find(&ids[4], "camden");

@@ -39,6 +39,6 @@ pub use directory_diff::{
 pub use html::{render_html, write_html};
 pub use json_lines::{row_json, write_json_lines};
 pub use model::{
-    AckTimes, AgreementTotals, DeliveryRow, Flow, HistogramBin, NOT_DELIVERED, Outcome, Recall, Report, ReportInput,
-    Totals, UndeliveredDrop, WaitingDrop, reason_word,
+    AckTimes, AgreementTotals, DeliveryRow, Encryption, Flow, HistogramBin, NOT_DELIVERED, Outcome, Recall, Report,
+    ReportInput, Totals, UndeliveredDrop, WaitingDrop, reason_word,
 };

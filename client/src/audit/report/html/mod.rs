@@ -187,6 +187,16 @@ fn tiles(r: &Report) -> Markup {
             count_text(t.waiting),
             "at the end of the log".to_owned(),
         ),
+        (
+            match (t.drops, t.post_quantum == t.drops) {
+                (0, _) => "wait zero",
+                (_, true) => "ok",
+                (_, false) => "wait",
+            },
+            "Post-quantum",
+            percent(t.post_quantum, t.drops),
+            format!("{} of {} drops · ML-KEM-768 + X25519", count_text(t.post_quantum), count_text(t.drops)),
+        ),
     ];
     html! {
         div class="tiles" role="list" aria-label="Summary" {
