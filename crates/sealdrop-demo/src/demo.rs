@@ -1,8 +1,7 @@
 //! `sealdrop demo`: the whole exchange on one machine with nothing to set up.
-//! A hub runs in-process on a loopback port with a temporary data dir; every
-//! borough gets a member key made for the run (post-quantum, as `sealdrop
-//! keygen` makes them), and the published example coordinator key (compiled
-//! in from keys-example/) signs the directory of them. Camden's schools list of pupils on free school meals (synthetic)
+//! A hub runs in-process on a loopback port with a temporary data dir; the
+//! published example keys (compiled in from keys-example/) act for the
+//! boroughs. Camden's schools list of pupils on free school meals (synthetic)
 //! is split by each pupil's home borough: Camden looks at the summary, sees
 //! the rows that cannot go, sends one drop per home borough, and each borough
 //! fetches exactly its residents' rows. Every step is narrated, including a
@@ -14,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sealdrop_proto::clock::SystemClock;
-use sealdrop_proto::directory::{Directory, SignedDirectory};
-use sealdrop_proto::ids::MemberName;
-use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey};
+use sealdrop_proto::directory::SignedDirectory;
 
 use sealdrop::context::Settings;
 use sealdrop::error::{Error, ErrorCode, Result};
@@ -25,12 +22,43 @@ use sealdrop::fsutil::{human_bytes, write_atomic};
 use sealdrop::split::{self, SplitRequest};
 
 const AUTHORITY_PUB: &str = include_str!("../../../keys-example/authority.pub");
-/// The example coordinator's secret key: published (keys-example/), so the
-/// demo can sign a directory of the keys it makes, as a coordinator would.
-const AUTHORITY_KEY: &str = include_str!("../../../keys-example/authority.key");
-/// The example directory: its 33 parties (names and aliases) and its
-/// agreement. The demo gives every party a member key of its own.
-const DIRECTORY_JSON: &str = include_str!("../../../keys-example/directory.json");
+const DIRECTORY: &str = include_str!("../../../keys-example/directory.signed");
+/// Every borough's published example member key.
+const KEYS: [(&str, &str); 33] = [
+    ("barking-and-dagenham", include_str!("../../../keys-example/parties/barking-and-dagenham.key")),
+    ("barnet", include_str!("../../../keys-example/parties/barnet.key")),
+    ("bexley", include_str!("../../../keys-example/parties/bexley.key")),
+    ("brent", include_str!("../../../keys-example/parties/brent.key")),
+    ("bromley", include_str!("../../../keys-example/parties/bromley.key")),
+    ("camden", include_str!("../../../keys-example/parties/camden.key")),
+    ("city-of-london", include_str!("../../../keys-example/parties/city-of-london.key")),
+    ("croydon", include_str!("../../../keys-example/parties/croydon.key")),
+    ("ealing", include_str!("../../../keys-example/parties/ealing.key")),
+    ("enfield", include_str!("../../../keys-example/parties/enfield.key")),
+    ("greenwich", include_str!("../../../keys-example/parties/greenwich.key")),
+    ("hackney", include_str!("../../../keys-example/parties/hackney.key")),
+    ("hammersmith-and-fulham", include_str!("../../../keys-example/parties/hammersmith-and-fulham.key")),
+    ("haringey", include_str!("../../../keys-example/parties/haringey.key")),
+    ("harrow", include_str!("../../../keys-example/parties/harrow.key")),
+    ("havering", include_str!("../../../keys-example/parties/havering.key")),
+    ("hillingdon", include_str!("../../../keys-example/parties/hillingdon.key")),
+    ("hounslow", include_str!("../../../keys-example/parties/hounslow.key")),
+    ("islington", include_str!("../../../keys-example/parties/islington.key")),
+    ("kensington-and-chelsea", include_str!("../../../keys-example/parties/kensington-and-chelsea.key")),
+    ("kingston-upon-thames", include_str!("../../../keys-example/parties/kingston-upon-thames.key")),
+    ("lambeth", include_str!("../../../keys-example/parties/lambeth.key")),
+    ("lewisham", include_str!("../../../keys-example/parties/lewisham.key")),
+    ("merton", include_str!("../../../keys-example/parties/merton.key")),
+    ("newham", include_str!("../../../keys-example/parties/newham.key")),
+    ("redbridge", include_str!("../../../keys-example/parties/redbridge.key")),
+    ("richmond-upon-thames", include_str!("../../../keys-example/parties/richmond-upon-thames.key")),
+    ("southwark", include_str!("../../../keys-example/parties/southwark.key")),
+    ("sutton", include_str!("../../../keys-example/parties/sutton.key")),
+    ("tower-hamlets", include_str!("../../../keys-example/parties/tower-hamlets.key")),
+    ("waltham-forest", include_str!("../../../keys-example/parties/waltham-forest.key")),
+    ("wandsworth", include_str!("../../../keys-example/parties/wandsworth.key")),
+    ("westminster", include_str!("../../../keys-example/parties/westminster.key")),
+];
 
 fn other(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::DemoFailed, e.to_string())
@@ -64,14 +92,14 @@ struct LocalHub {
 }
 
 impl LocalHub {
-    fn start(data: &Path, authority: &str, directory_note: &str) -> Result<Self> {
+    fn start(data: &Path, authority: &str) -> Result<Self> {
         let authority = authority.trim().parse().map_err(other)?;
         sealdrop_hub::init(
             &sealdrop_hub::InitOptions {
                 data_dir: data.to_owned(),
                 origin: "demo.sealdrop.invalid".into(),
                 authority,
-                directory_note: directory_note.to_owned(),
+                directory_note: DIRECTORY.to_owned(),
                 backends: Default::default(),
             },
             &SystemClock,
@@ -144,54 +172,20 @@ fn hub_files_containing(dir: &Path, needles: &[&str]) -> Result<Vec<String>> {
     Ok(hits)
 }
 
-/// The example directory with a fresh member key for every party (each
-/// written to `<root>/<party>/member.key`), signed by the example coordinator.
-fn sign_directory_of_fresh_keys(root: &Path) -> Result<SignedDirectory> {
-    let mut directory: Directory = serde_json::from_str(DIRECTORY_JSON).map_err(other)?;
-    let member: MemberName = "data-team".parse().map_err(other)?;
-    for party in &mut directory.parties {
-        let key = MemberSecretKey::generate(party.id.clone(), member.clone());
-        write_atomic(&root.join(party.id.as_str()).join("member.key"), key.to_file_text().as_bytes(), true)?;
-        party.members = vec![key.public().into()];
-    }
-    let authority = NoteSigningKey::from_note_text(AUTHORITY_KEY).map_err(other)?;
-    SignedDirectory::sign(directory, &authority).map_err(other)
-}
-
-/// What kind of keys the directory's members have, in words.
-fn describe_keys(directory: &Directory) -> String {
-    let keys: Vec<&str> =
-        directory.parties.iter().flat_map(|p| p.members.iter().map(|m| m.age_recipient.as_str())).collect();
-    let post_quantum = keys.iter().filter(|k| k.parse::<age::pq::Recipient>().is_ok()).count();
-    if post_quantum == keys.len() {
-        format!(
-            "Keys: post-quantum (ML-KEM-768 + X25519) for all {post_quantum}: what is sent today stays sealed even from a future quantum computer"
-        )
-    } else {
-        format!("Keys: {post_quantum} of {} post-quantum (ML-KEM-768 + X25519), the others classic X25519", keys.len())
-    }
-}
-
 /// Runs the demo, narrating to `out`.
 pub fn run(out: &mut dyn Write) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("sealdrop-demo-").tempdir().map_err(other)?;
     let root = tmp.path();
     let mut n = Narrator { out, step: 0 };
-    writeln!(n.out, "sealdrop demo: Camden routes its schools' free school meals list to the boroughs where the pupils live.\nEverything runs on this machine in {}; every borough's member key is made for this run, and the coordinator's is the PUBLISHED EXAMPLE key in keys-example/.", root.display()).map_err(other)?;
+    writeln!(n.out, "sealdrop demo: Camden routes its schools' free school meals list to the boroughs where the pupils live.\nEverything runs on this machine in {}; the keys are the PUBLISHED EXAMPLE keys in keys-example/.", root.display()).map_err(other)?;
 
-    n.step("Member keys, and the coordinator's signed directory")?;
-    let signed = sign_directory_of_fresh_keys(root)?;
-    n.say(&format!(
-        "Each of the {} boroughs made its member key (`sealdrop keygen`) and gave the coordinator only its public half. {}.",
-        signed.directory.parties.len(),
-        describe_keys(&signed.directory)
-    ))?;
+    n.step("The coordinator's signed directory")?;
     let authority = sealdrop::context::parse_authority(AUTHORITY_PUB.trim())?;
-    let dir = SignedDirectory::verify(&signed.note, &authority)
+    let dir = SignedDirectory::verify(DIRECTORY, &authority)
         .map_err(|e| sealdrop::trust::directory_error(e, "keys-example"))?;
     let agreement = &dir.directory.agreements[0];
     n.say(&format!(
-        "The coordinator signed the directory of those keys: {} (fingerprint {}), serial {}.",
+        "Signed by {} (fingerprint {}), serial {}.",
         authority.name(),
         authority.fingerprint(),
         dir.directory.serial
@@ -200,7 +194,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.say("Clients encrypt only to keys from a directory they verified against this pinned key.")?;
 
     n.step("Start a hub")?;
-    let hub = LocalHub::start(&root.join("hub-data"), AUTHORITY_PUB, &dir.note)?;
+    let hub = LocalHub::start(&root.join("hub-data"), AUTHORITY_PUB)?;
     n.say(&format!("The hub listens on {} and keeps its data in {}.", hub.url, hub.data.display()))?;
     n.say("It holds no decryption keys: it can relay ciphertext, never read it, and cannot swap anyone's key.")?;
     n.say(&format!(
@@ -208,10 +202,11 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         hub.log_key.name(),
         hub.log_key.fingerprint()
     ))?;
-    for party in &dir.directory.parties {
+    for (party, key) in KEYS {
+        write_atomic(&root.join(party).join("member.key"), key.as_bytes(), true)?;
         // In real use the fingerprint is compared with the coordinator, or the directory lists the hub.
         write_atomic(
-            &root.join(party.id.as_str()).join("state").join(sealdrop::logcheck::LOG_DIR).join("log.vkey"),
+            &root.join(party).join("state").join(sealdrop::logcheck::LOG_DIR).join("log.vkey"),
             format!("{}\n", hub.log_key).as_bytes(),
             false,
         )?;
@@ -278,12 +273,10 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.step("What the hub stored")?;
     let stored = hub.hub.stored_ciphertexts(64).map_err(other)?;
     if let Some(c) = stored.first() {
-        let mut lines = c.head.split(|b| *b == b'\n').map(|l| String::from_utf8_lossy(l).into_owned());
-        let first_line = lines.next().unwrap_or_default();
-        // The first recipient stanza's type: the file key wrapped for the recipient's key.
-        let stanza = lines.next().unwrap_or_default().split(' ').take(2).collect::<Vec<_>>().join(" ");
+        let first_line =
+            c.head.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
         n.say(&format!(
-            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}, then {stanza:?} (the file key, wrapped for the borough's key). Every part is padded inside the encryption to at least 32 KiB, so the hub cannot tell 14 rows from 177.",
+            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}. Every part is padded inside the encryption to at least 32 KiB, so the hub cannot tell 14 rows from 177.",
             stored.len(),
             root.join("hub-data").join("blobs").display(),
             c.id,
@@ -421,10 +414,6 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
             human_bytes(flow.bytes)
         ))?;
     }
-    n.say(&format!(
-        "{} of the {} drops were post-quantum: the report's `encryption` column and its HTML page show it per drop and per agreement.",
-        report.totals.post_quantum, report.totals.drops
-    ))?;
     n.say("`sealdrop audit export` puts the same log in one file for an offline machine; the report also comes as HTML with a sender x recipient heatmap.")?;
     drop(hub);
     writeln!(n.out, "\nDone. The temporary folder is removed now. See README.md for real use with a hub and councils on separate machines.").map_err(other)?;
@@ -436,21 +425,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_directory_of_fresh_keys_verifies_against_the_example_coordinator() {
-        let root = tempfile::tempdir().unwrap();
-        let signed = sign_directory_of_fresh_keys(root.path()).unwrap();
+    fn embedded_example_directory_verifies() {
         let authority = sealdrop::context::parse_authority(AUTHORITY_PUB.trim()).unwrap();
-        let d = SignedDirectory::verify(&signed.note, &authority).unwrap();
+        let d = SignedDirectory::verify(DIRECTORY, &authority).unwrap();
         assert_eq!(d.directory.parties.len(), 33);
-        for party in &d.directory.parties {
-            let text = std::fs::read_to_string(root.path().join(party.id.as_str()).join("member.key")).unwrap();
-            let k = MemberSecretKey::from_file_text(&text).unwrap();
-            assert_eq!(k.party, party.id);
+        for (party, key) in KEYS {
+            let k = sealdrop_proto::keys::MemberSecretKey::from_file_text(key).unwrap();
+            assert_eq!(k.party.as_str(), party);
             let (_, listed) = d.directory.member_by_key_name(k.signing.name()).unwrap();
-            assert_eq!(
-                (&listed.signing_key, &listed.age_recipient),
-                (&k.signing.verifier(), &k.public().age_recipient)
-            );
+            assert_eq!(listed.signing_key, k.signing.verifier());
         }
     }
 }
