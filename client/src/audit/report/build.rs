@@ -455,6 +455,7 @@ mod tests {
     use super::super::{DeliveryRow, render_html, write_csv};
     use super::*;
     use sealdrop_log::entry::DeletionReason;
+    use sealdrop_proto::ids::DropId;
 
     #[test]
     fn matrix_totals_and_outcomes() {
@@ -486,7 +487,7 @@ mod tests {
                 agreement_ended_undelivered: 0,
                 recalled: 1,
                 waiting: 1,
-                post_quantum: 0,
+                post_quantum: 3,
             }
         );
         let sen = agreement_totals(&r, "sen-transfer");
@@ -494,6 +495,28 @@ mod tests {
         assert_eq!(r.agreements[0].id, "inner-fsm", "most drops first");
         assert_eq!(r.agreements[1].title.as_deref(), Some("Title of sen-transfer"));
         assert_eq!((r.totals.drops, r.totals.bytes, r.totals.acknowledged), (6, 8500, 3));
+        // D2, D3, D5 (to Camden) and D4 (to Islington's new key) are post-quantum.
+        assert_eq!((r.totals.post_quantum, sen.post_quantum), (4, 1));
+        let kinds: Vec<(&str, Encryption)> = r.rows().map(|row| (row.drop, row.encryption)).collect();
+        let kind_of = |id: &DropId| kinds.iter().find(|(d, _)| *d == id.as_str()).unwrap().1;
+        assert_eq!(
+            ids.iter().map(kind_of).collect::<Vec<_>>(),
+            [
+                Encryption::Classic,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::Classic,
+            ]
+        );
+        // Every row of a drop says the same.
+        assert_eq!(kinds.iter().filter(|(d, _)| *d == ids[0].as_str()).count(), 2);
+        assert_eq!(r.expired[0].encryption, Encryption::PostQuantum);
+        assert_eq!(
+            (r.recalled[0].encryption, r.waiting[0].encryption),
+            (Encryption::PostQuantum, Encryption::PostQuantum)
+        );
 
         // Expired and recalled lists.
         assert_eq!(r.expired.len(), 1);
@@ -584,6 +607,9 @@ mod tests {
 
     /// A drop whose agreement ended before one of its two recipients
     /// acknowledged: that recipient is NOT DELIVERED, the other delivered.
+    /// It is encrypted to Islington's new post-quantum key and Hackney's
+    /// classic one, which a sender refuses to mix: a log that claims such a
+    /// drop shows it as mixed, never as post-quantum.
     #[test]
     fn agreement_ended_drops_show_who_was_not_delivered() {
         let (mut f, _) = fixture();
@@ -594,6 +620,12 @@ mod tests {
         let r = build(f.input(None, None));
         assert_eq!((r.totals.agreement_ended_undelivered, r.totals.expired_undelivered), (1, 1));
         assert_eq!(agreement_totals(&r, "inner-fsm").agreement_ended_undelivered, 1);
+        assert_eq!(
+            (agreement_totals(&r, "inner-fsm").post_quantum, r.totals.post_quantum),
+            (3, 4),
+            "D7 is not counted"
+        );
+        assert_eq!(r.agreement_ended[0].encryption, Encryption::Mixed);
         assert_eq!(r.agreement_ended.len(), 1);
         let e = &r.agreement_ended[0];
         assert_eq!((e.drop.as_str(), &e.sender, e.deleted), (d7.as_str(), &pid("camden"), ts("2026-02-20T00:00:00Z")));
@@ -623,7 +655,7 @@ mod tests {
         let camden_key = f.keys["camden"].signing.verifier().fingerprint();
         assert!(
             hackney.ends_with(&format!(
-                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,,classic"
+                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,,mixed"
             )),
             "{hackney}"
         );
@@ -638,6 +670,11 @@ mod tests {
              <span class=\"pill bad\">NOT DELIVERED</span></li>"
         ));
         assert!(!table.contains("title=\"islington\""), "islington acknowledged: {table}");
+        assert!(
+            table.contains(
+                "<span class=\"pill classic\" title=\"the kind of keys it was encrypted to\">mixed keys</span>"
+            )
+        );
         assert!(html.contains("<th scope=\"col\" class=\"num\">Agreement ended</th>"));
     }
 

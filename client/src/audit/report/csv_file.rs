@@ -161,7 +161,7 @@ mod tests {
                 &f.old_islington_fp,
                 "",
                 "",
-                "classic"
+                "post_quantum"
             ]
         );
         let row = find(&ids[2], "camden");
@@ -172,9 +172,11 @@ mod tests {
         );
         assert_eq!(
             row.iter().skip(14).collect::<Vec<_>>(),
-            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", "", "classic"]
+            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", "", "post_quantum"]
         );
         assert_eq!(&find(&ids[3], "islington")[8], "6.00");
+        // The last column: D4 went to Islington's new post-quantum key, D6 to its old classic one.
+        assert_eq!((&find(&ids[3], "islington")[18], &find(&ids[5], "islington")[18]), ("post_quantum", "classic"));
         let row = find(&ids[4], "camden");
         assert_eq!((&row[6], &row[9]), ("2026-02-10T10:00:00Z", "waiting"));
         assert_eq!(row.iter().skip(10).take(4).collect::<Vec<_>>(), vec!["", "", "", "pending"]);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use sealdrop_log::entry::{DeletionReason, LogEntry};
+use sealdrop_proto::age_keys::{self, KeyKind};
 use sealdrop_proto::directory::SignedDirectory;
 use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::PartyId;
@@ -123,7 +124,7 @@ impl Encryption {
             Encryption::PostQuantum => "post-quantum",
             Encryption::Classic => "classic",
             Encryption::Plugin => "plugin key",
-            Encryption::Mixed => "classic + plugin",
+            Encryption::Mixed => "mixed keys",
             Encryption::Unknown => "keys unknown",
         }
     }
@@ -278,20 +279,13 @@ impl Outcome {
     }
 }
 
-/// The kind of one age recipient. The order matters: `age1pq1...` would
-/// also read as a recipient of a plugin named `pq`.
+/// The kind of one age recipient ([`age_keys::kind_of`]).
 fn key_kind(age_recipient: &str) -> Encryption {
-    // Classic keys are read to be reported as classic.
-    #[allow(deprecated)]
-    let classic = age_recipient.parse::<age::x25519::Recipient>().is_ok();
-    if age_recipient.parse::<age::pq::Recipient>().is_ok() {
-        Encryption::PostQuantum
-    } else if classic {
-        Encryption::Classic
-    } else if age_recipient.parse::<age::plugin::Recipient>().is_ok() {
-        Encryption::Plugin
-    } else {
-        Encryption::Unknown
+    match age_keys::kind_of(age_recipient) {
+        Some(KeyKind::PostQuantum) => Encryption::PostQuantum,
+        Some(KeyKind::Classic) => Encryption::Classic,
+        Some(KeyKind::Plugin) => Encryption::Plugin,
+        None => Encryption::Unknown,
     }
 }
 
@@ -541,10 +535,8 @@ mod tests {
 
     #[test]
     fn a_drop_is_post_quantum_only_when_every_key_is() {
-        let pq = || age::pq::Identity::generate().to_public().to_string();
-        // Classic keys, deliberately: they are what the report calls classic.
-        #[allow(deprecated)]
-        let classic = || age::x25519::Identity::generate().to_public().to_string();
+        let pq = || age_keys::AgeIdentity::generate().to_public().unwrap().to_string();
+        let classic = || age_keys::AgeIdentity::generate_classic().to_public().unwrap().to_string();
         // age-plugin-yubikey's example recipient (a P-256 key on a YubiKey).
         let plugin = "age1yubikey1q2w7u3vpya839jxxuq8g0sedh3d740d4xvn639sqhr95ejj8vu3hyfumptt";
         let (pq1, pq2, c1, c2) = (pq(), pq(), classic(), classic());
