@@ -19,6 +19,9 @@ use std::io::{BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use age::secrecy::{ExposeSecret as _, SecretString};
+use sealdrop_proto::age_header;
+use sealdrop_proto::age_keys::{AgeIdentity, DropKind, KeyKind};
+use sealdrop_proto::drop::EncryptedTo;
 use sha2::{Digest as _, Sha256};
 
 /// How many vectors of each family the copy of the CCTV suite holds (commit
@@ -150,29 +153,31 @@ fn family(dir: &Path, family: &str) -> Vec<Vector> {
     names.iter().map(|p| Vector::read(p)).collect()
 }
 
-/// The identities a vector names, as sealdrop holds them: `AGE-SECRET-KEY-PQ-1`
-/// as `age::pq::Identity`, `AGE-SECRET-KEY-1` as `age::x25519::Identity`, a
-/// passphrase as `age::scrypt::Identity` capped at [`MAX_SCRYPT_WORK_FACTOR`].
-fn identities(v: &Vector) -> Vec<Box<dyn age::Identity>> {
-    let mut out: Vec<Box<dyn age::Identity>> = Vec::new();
-    for text in &v.identities {
-        if text.starts_with("AGE-SECRET-KEY-PQ-1") {
-            let id: age::pq::Identity = text.parse().unwrap_or_else(|e| panic!("vector {}: pq identity: {e}", v.name));
-            out.push(Box::new(id));
-        } else {
-            // Classic member keys are still read: the x25519 vectors prove it.
-            #[allow(deprecated)]
-            let id: age::x25519::Identity =
-                text.parse().unwrap_or_else(|e| panic!("vector {}: X25519 identity: {e}", v.name));
-            out.push(Box::new(id));
-        }
-    }
-    for passphrase in &v.passphrases {
-        let mut id = age::scrypt::Identity::new(SecretString::from(passphrase.clone()));
-        id.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
-        out.push(Box::new(id));
-    }
-    out
+/// The identities a vector names, read as sealdrop reads a member's key
+/// (`age_keys::AgeIdentity`: `AGE-SECRET-KEY-PQ-1` is `age::pq`,
+/// `AGE-SECRET-KEY-1` classic X25519), and each passphrase as an
+/// `age::scrypt::Identity` capped at [`MAX_SCRYPT_WORK_FACTOR`].
+fn identities(v: &Vector) -> (Vec<AgeIdentity>, Vec<age::scrypt::Identity>) {
+    let keys = v
+        .identities
+        .iter()
+        .map(|text| {
+            let id: AgeIdentity = text.parse().unwrap_or_else(|e| panic!("vector {}: identity: {e}", v.name));
+            let want = if text.starts_with("AGE-SECRET-KEY-PQ-1") { KeyKind::PostQuantum } else { KeyKind::Classic };
+            assert_eq!(id.kind(), want, "vector {}", v.name);
+            id
+        })
+        .collect();
+    let passphrases = v
+        .passphrases
+        .iter()
+        .map(|passphrase| {
+            let mut id = age::scrypt::Identity::new(SecretString::from(passphrase.clone()));
+            id.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
+            id
+        })
+        .collect();
+    (keys, passphrases)
 }
 
 /// Where decrypting stopped, and with what.
@@ -201,12 +206,14 @@ impl fmt::Display for Outcome {
 }
 
 fn decrypt(v: &Vector) -> Outcome {
-    let ids = identities(v);
+    let (keys, passphrases) = identities(v);
+    let native = keys.iter().map(|k| k.native().expect("a native key"));
+    let ids = native.chain(passphrases.iter().map(|p| p as &dyn age::Identity));
     let decryptor = match age::Decryptor::new_buffered(BufReader::new(&v.age_file[..])) {
         Ok(d) => d,
         Err(e) => return Outcome::HeaderRefused(e),
     };
-    let mut stream = match decryptor.decrypt(ids.iter().map(|id| id.as_ref())) {
+    let mut stream = match decryptor.decrypt(ids) {
         Ok(s) => s,
         Err(e) => return Outcome::UnwrapRefused(e),
     };
@@ -328,7 +335,7 @@ fn post_quantum_round_trip_header_holds_only_mlkem768x25519_stanzas() {
     writer.write_all(&plaintext).expect("encrypting");
     writer.finish().expect("age finishes the stream");
 
-    let header = sealdrop_proto::age_header::parse(&ciphertext).expect("a well-formed header").expect("a whole header");
+    let header = age_header::parse(&ciphertext).expect("a well-formed header").expect("a whole header");
     let (grease, pq): (Vec<_>, Vec<_>) = header.stanzas.iter().partition(|s| s.tag.ends_with("-grease"));
     assert!(grease.len() <= 1, "{:?}", header.stanzas);
     assert_eq!(pq.len(), members.len(), "{:?}", header.stanzas);
@@ -337,6 +344,13 @@ fn post_quantum_round_trip_header_holds_only_mlkem768x25519_stanzas() {
         // a wrapped 16-byte file key with its 16-byte tag.
         assert_eq!((s.tag.as_str(), s.args, s.body_len), ("mlkem768x25519", 1, 32), "{:?}", header.stanzas);
     }
+    // The rule the hub applies at commit and each recipient before decrypting.
+    let encrypted_to: Vec<EncryptedTo> = recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EncryptedTo { key: format!("camden/member-{i}"), age_recipient: r.to_string() })
+        .collect();
+    assert_eq!(age_header::check_recipients(&header, &encrypted_to), Ok(DropKind::PostQuantum));
 
     for member in &members {
         let decryptor = age::Decryptor::new_buffered(BufReader::new(&ciphertext[..])).expect("header");
@@ -368,11 +382,10 @@ fn post_quantum_round_trip_header_holds_only_mlkem768x25519_stanzas() {
 /// (the C2SP spec: a drop is all post-quantum or all classic).
 #[test]
 fn post_quantum_and_classic_recipients_are_never_mixed() {
-    let pq = age::pq::Identity::generate().to_public();
-    // A classic key, deliberately: the mix is what is refused.
-    #[allow(deprecated)]
-    let classic = age::x25519::Identity::generate().to_public();
-    for mixed in [[&pq as &dyn age::Recipient, &classic], [&classic as &dyn age::Recipient, &pq]] {
+    let pq = AgeIdentity::generate().to_public().expect("native");
+    let classic = AgeIdentity::generate_classic().to_public().expect("native");
+    let (pq, classic) = (pq.native().expect("native"), classic.native().expect("native"));
+    for mixed in [[pq, classic], [classic, pq]] {
         assert!(matches!(
             age::Encryptor::with_recipients(mixed.into_iter()),
             Err(age::EncryptError::IncompatibleRecipients { .. })
