@@ -130,6 +130,9 @@ fn the_ig_report_is_written_only_for_a_verified_log(backend: Backend) {
         "{csv_text}"
     );
     assert_eq!(rows.iter().filter(|r| outcome(r) == "waiting" && delivery(r) == "pending").count(), 1, "{csv_text}");
+    // The example keys are post-quantum, so both drops are, on every row.
+    assert!(rows.iter().all(|r| r.ends_with(",post_quantum")), "{csv_text}");
+    assert!(out.contains("report covers 2 drops, 2 of them post-quantum"), "{out}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Camden") && page.contains("Islington") && page.contains("Hackney"));
     for external in ["src=\"http", "href=\"http", "url(http", "<link", "<script", "@import"] {
