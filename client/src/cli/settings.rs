@@ -55,6 +55,13 @@ pub(super) struct Global {
     /// beside the system's (for a hub whose certificate a private CA signed).
     #[arg(long, global = true, env = "SEALDROP_HUB_CA", value_name = "FILE")]
     hub_ca: Option<PathBuf>,
+    /// Read the passphrase of a protected member key from this file
+    /// descriptor (one line), e.g. `--passphrase-fd 3 3<file`. Without it the
+    /// passphrase comes from the systemd credential `sealdrop-passphrase`
+    /// ($CREDENTIALS_DIRECTORY) or is asked on the terminal. No environment
+    /// variable holds a passphrase: the environment shows in process listings.
+    #[arg(long, global = true, value_name = "FD")]
+    passphrase_fd: Option<u32>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -105,6 +112,7 @@ impl Global {
                 witness_key: self.witness_key.clone().or(file.witness_key),
                 resume_min_bytes: crate::context::resume_min_bytes(file.resume_min_bytes)?,
                 clock: sealdrop_proto::clock::clock_from_env(),
+                key_unlock: crate::key_protection::KeyUnlock::with_passphrase_fd(self.passphrase_fd),
             },
             config_path,
             insecure_http,
