@@ -56,6 +56,17 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "key passphrase",
+        &[
+            ("Add a passphrase to your key, or change it (asked on the terminal)", "sealdrop key passphrase"),
+            (
+                "Change it from a script: the current passphrase, then the new one, on two lines",
+                "sealdrop --passphrase-fd 0 key passphrase --new-passphrase-fd 0 < passphrases.txt",
+            ),
+            ("Remove it: the key file is plain text (mode 0600) again", "sealdrop key passphrase --remove"),
+        ],
+    ),
+    (
         "key show",
         &[
             ("Print your card for the coordinator (fingerprint on stderr)", "sealdrop key show"),
