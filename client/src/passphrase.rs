@@ -197,6 +197,38 @@ fn ask(prompt: &str) -> Result<Option<SecretString>> {
     }
 }
 
+/// How an age plugin (a hardware token) talks to the person at the
+/// keyboard while it opens a protected key: its messages ("touch your
+/// token") go to stderr, and its PIN is asked on the terminal without echo,
+/// as a passphrase is. Without a terminal it cannot ask, and the plugin
+/// refuses with its own message.
+#[derive(Clone, Copy, Debug)]
+pub struct PluginPrompts;
+
+impl age::Callbacks for PluginPrompts {
+    fn display_message(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn confirm(&self, message: &str, yes_string: &str, no_string: Option<&str>) -> Option<bool> {
+        // Only a person can confirm; a question is answered only on a terminal.
+        let choices = match no_string {
+            Some(no) => format!("{yes_string}/{no}"),
+            None => yes_string.to_owned(),
+        };
+        let answer = ask(&format!("{message} [{choices}]: ")).ok().flatten()?;
+        Some(answer.expose_secret().trim().eq_ignore_ascii_case(yes_string))
+    }
+
+    fn request_public_string(&self, description: &str) -> Option<String> {
+        ask(&format!("{description}: ")).ok().flatten().map(|s| s.expose_secret().to_owned())
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
+        ask(&format!("{description}: ")).ok().flatten()
+    }
+}
+
 /// "No such device or address": what opening `/dev/tty` gives a process
 /// without a controlling terminal (the same number on Linux and the BSDs).
 const ENXIO: i32 = 6;

@@ -3,13 +3,16 @@
 //! (never the plain key), a new member sends and fetches with the
 //! passphrase given by a file descriptor and by a systemd credentials
 //! folder, `key passphrase` adds, changes and removes it, and a wrong or
-//! missing passphrase is a one-line error that leaves everything as it was.
+//! missing passphrase is a one-line error that leaves everything as it was;
+//! and the same for a key file encrypted to an age plugin (the test plugin
+//! `age-plugin-sealdroptest`, a stand-in for a hardware token).
 
 use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use sealdrop_e2e::test_plugin::{TokenKey, generate_token_key};
 use sealdrop_e2e::{Coordinator, Hub, Party, assert_one_error_line, error_code, json, mode_of, read_text, write_file};
 
 /// The first line of an ASCII-armored age file.
@@ -341,4 +344,98 @@ fn the_terminal_asks_once_and_stock_age_opens_the_same_file_both_ways() {
     sealdrop_e2e::copy_with_mode(&camden.work().join("by-age.key"), &camden.key, 0o600);
     assert_protected(&camden.key);
     assert_eq!(card_with(&camden, "stock passphrase"), card);
+}
+
+/// The token's PIN prompt (crates/sealdrop-test-plugin), as the client shows it.
+const PIN_PROMPT: &str = "Enter the PIN of the sealdroptest token";
+
+/// A token key of the test plugin, its identity file written into `party`'s folder.
+fn token_identity(party: &Party, extra: &[&str]) -> (TokenKey, std::path::PathBuf) {
+    let token = generate_token_key(extra);
+    let file = party.dir.path().join("token-identity.txt");
+    write_file(&file, &token.identity_file);
+    (token, file)
+}
+
+#[test]
+fn a_key_file_encrypted_to_a_plugin_works_with_the_plugin_on_path_and_fails_cleanly_without_it() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let plain = read_text(&islington.key);
+    let (token, identity) = token_identity(&islington, &[]);
+    let identity_arg = identity.to_str().unwrap();
+
+    islington.ok(["key", "protect", "--plugin-recipient", &token.recipient, "--plugin-identity", identity_arg]);
+    assert_protected(&islington.key);
+
+    // With the plugin on PATH (the harness puts it first) and its identity file: send and fetch.
+    let sent = camden.send("islington", &[&camden.file("plan.txt", "held by the token")]);
+    let out_dir = islington.work().join("got");
+    islington.ok(["--key-plugin-identity", identity_arg, "fetch", &sent, "-o", out_dir.to_str().unwrap()]);
+    assert_eq!(read_text(&out_dir.join("plan.txt")), "held by the token");
+
+    // Without the plugin on PATH: one line naming the missing plugin, nothing written.
+    let mut cmd = islington.command();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let elsewhere = islington.work().join("elsewhere");
+    let args = ["--key-plugin-identity", identity_arg, "fetch", &sent, "-o", elsewhere.to_str().unwrap()];
+    let out = run_with_stdin(cmd, &args.map(OsStr::new), "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(error_code(&stderr).as_deref(), Some("key_plugin_missing"), "{stderr}");
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("age-plugin-sealdroptest"), "names the plugin: {stderr}");
+    assert!(!elsewhere.exists());
+
+    // Without the identity file, or with another token's: one line, the code says the plugin failed.
+    let (_, code_stderr) = islington.fail(["key", "show"]);
+    assert_eq!(error_code(&code_stderr).as_deref(), Some("key_plugin_failed"), "{code_stderr}");
+    assert!(code_stderr.contains("--key-plugin-identity"), "{code_stderr}");
+    let other = islington.dir.path().join("other-token.txt");
+    write_file(&other, generate_token_key(&[]).identity_file);
+    let (_, stderr) = islington.fail(["--key-plugin-identity", other.to_str().unwrap(), "key", "show"]);
+    assert_eq!(error_code(&stderr).as_deref(), Some("key_plugin_failed"), "{stderr}");
+    assert_one_error_line(&stderr);
+
+    // A passphrase instead, then none: the same key throughout.
+    ok_with_stdin(
+        &islington,
+        &["--key-plugin-identity", identity_arg, "key", "passphrase", "--new-passphrase-fd", "0"],
+        "instead of the token\n",
+    );
+    ok_with_stdin(&islington, &["--passphrase-fd", "0", "key", "passphrase", "--remove"], "instead of the token\n");
+    assert_eq!(read_text(&islington.key), plain);
+}
+
+#[test]
+fn a_plugin_that_asks_for_a_pin_asks_once_on_the_terminal_and_fails_cleanly_without_one() {
+    let camden = Party::with_url(&format!("http://127.0.0.1:{}", sealdrop_e2e::closed_port()), "camden");
+    let card = camden.ok(["key", "show"]);
+    let (token, identity) = token_identity(&camden, &["--pin", "2468"]);
+    let identity_arg = identity.to_str().unwrap();
+
+    // `key protect` checks the new file opens: the token asks for its PIN.
+    let protect = ["key", "protect", "--plugin-recipient", &token.recipient, "--plugin-identity", identity_arg];
+    let (ok, shown) = on_a_terminal(&sealdrop(&camden, &protect), "2468\n");
+    assert!(ok, "{shown}");
+    assert_protected(&camden.key);
+
+    // A command asks for the PIN once.
+    let before = read_text(&camden.key);
+    let (ok, shown) =
+        on_a_terminal(&sealdrop(&camden, &["--key-plugin-identity", identity_arg, "key", "show"]), "2468\n");
+    assert!(ok, "{shown}");
+    assert_eq!(shown.matches(PIN_PROMPT).count(), 1, "asked once: {shown}");
+    assert!(shown.contains(card.trim()), "{shown}");
+
+    // No terminal to type the PIN on: one line, and the file stays.
+    let (_, stderr) = camden.fail(["--key-plugin-identity", identity_arg, "key", "show"]);
+    assert_eq!(error_code(&stderr).as_deref(), Some("key_plugin_failed"), "{stderr}");
+    assert_one_error_line(&stderr);
+    // A wrong PIN: the same.
+    let (ok, shown) =
+        on_a_terminal(&sealdrop(&camden, &["--key-plugin-identity", identity_arg, "key", "show"]), "1111\n");
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("error[key_plugin_failed]"), "{shown}");
+    assert_eq!(read_text(&camden.key), before);
 }

@@ -67,6 +67,13 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "key protect",
+        &[(
+            "Encrypt your key file to your YubiKey (age-plugin-yubikey on PATH), then save its identity file",
+            "sealdrop key protect --plugin-recipient age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t --plugin-identity ~/.sealdrop/yubikey-identity.txt",
+        )],
+    ),
+    (
         "key show",
         &[
             ("Print your card for the coordinator (fingerprint on stderr)", "sealdrop key show"),

@@ -14,7 +14,7 @@ use super::{json_text, print};
 use crate::context::Settings;
 use crate::error::Result;
 use crate::fsutil::{write_atomic, write_new_atomic};
-use crate::key_protection::protect_with_passphrase;
+use crate::key_protection::{protect_with_passphrase, protect_with_plugin};
 
 // `sealdrop keygen`; its help is the command's in the table in cli/mod.rs.
 #[derive(Debug, Args)]
@@ -94,6 +94,25 @@ pub(super) enum KeyCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// Encrypt your member key file to an age plugin's recipient (a YubiKey, a TPM).
+    ///
+    /// The token must then be present to use the key: every command runs the
+    /// plugin (`age-plugin-NAME` on PATH) with the identity file given by
+    /// --key-plugin-identity FILE (or `key_plugin_identity` in the config;
+    /// `sealdrop --key-plugin-identity FILE init` saves it). The file is
+    /// replaced (mode 0600) only after the new file decrypts back to the same
+    /// key through the plugin. `key passphrase` (or --remove) undoes it.
+    #[command(verbatim_doc_comment)]
+    Protect {
+        /// The plugin recipient to encrypt to: `age1yubikey1...`, `age1tpm1...`.
+        #[arg(long, value_name = "RECIPIENT")]
+        plugin_recipient: String,
+        /// The plugin's identity file for that recipient (what
+        /// `age-plugin-yubikey --identity` prints), used to check the new
+        /// file opens; give it to later commands as --key-plugin-identity.
+        #[arg(long, value_name = "FILE")]
+        plugin_identity: PathBuf,
+    },
     /// Print your public key card (JSON, for the coordinator); its fingerprint goes to stderr.
     Show {
         /// Print one JSON object: key_name, fingerprint and the card.
@@ -121,6 +140,21 @@ impl KeyCommand {
                 };
                 write_atomic(path, file.as_bytes(), true)?;
                 eprintln!("rewrote member key {} (mode 0600), {done}", path.display());
+                Ok(())
+            }
+            KeyCommand::Protect { plugin_recipient, plugin_identity } => {
+                let path = settings.identity_path()?;
+                let plain = settings.key_unlock.key_text(path)?;
+                settings.identity()?;
+                let file = Zeroizing::new(protect_with_plugin(&plain, &plugin_recipient, &plugin_identity)?);
+                write_atomic(path, file.as_bytes(), true)?;
+                eprintln!(
+                    "rewrote member key {} (mode 0600), encrypted to {plugin_recipient}: commands need the plugin, its token \
+                     and --key-plugin-identity {} (or `sealdrop --key-plugin-identity {} init` to save it)",
+                    path.display(),
+                    plugin_identity.display(),
+                    plugin_identity.display()
+                );
                 Ok(())
             }
             KeyCommand::Show { json } => {
