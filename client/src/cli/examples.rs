@@ -316,7 +316,7 @@ pub fn help_text(examples: &[Example]) -> String {
 }
 
 /// The words of an example's `sealdrop ...` command line as a shell would
-/// pass them, up to the first `|`, `>` or `&&` (what follows is another
+/// pass them, up to the first `|`, `>`, `<` or `&&` (what follows is another
 /// program's or the shell's). Handles the examples' quoting: "..." and '...'.
 pub fn words(command: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -333,7 +333,7 @@ pub fn words(command: &str) -> Vec<String> {
             }
             (None, c) if c.is_whitespace() => {
                 if in_word {
-                    if matches!(word.as_str(), "|" | ">" | "&&") {
+                    if matches!(word.as_str(), "|" | ">" | "<" | "&&") {
                         return words;
                     }
                     words.push(std::mem::take(&mut word));
@@ -408,6 +408,7 @@ mod tests {
     fn words_split_like_a_shell_up_to_a_pipe_or_redirection() {
         assert_eq!(words("sealdrop a \"b c\" 'd' e > f"), ["sealdrop", "a", "b c", "d", "e"]);
         assert_eq!(words("sealdrop x | jq '.[]'"), ["sealdrop", "x"]);
+        assert_eq!(words("sealdrop y --fd 0 < lines.txt"), ["sealdrop", "y", "--fd", "0"]);
         assert_eq!(words("sealdrop man --out /tmp/m && man -l x"), ["sealdrop", "man", "--out", "/tmp/m"]);
     }
 }
