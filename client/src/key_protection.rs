@@ -116,7 +116,7 @@ impl KeyUnlock {
 
 /// Whether the key file content `bytes` is an age file (armored or binary)
 /// rather than the plain key text.
-pub fn is_protected(bytes: &[u8]) -> bool {
+fn is_protected(bytes: &[u8]) -> bool {
     let start = bytes.trim_ascii_start();
     start.starts_with(ARMOR_BEGIN.as_bytes()) || start.starts_with(BINARY_BEGIN)
 }
@@ -127,11 +127,11 @@ pub fn is_protected(bytes: &[u8]) -> bool {
 pub fn protect_with_passphrase(plain: &str, passphrase: SecretString) -> Result<String> {
     let armored = encrypt(age::Encryptor::with_user_passphrase(passphrase.clone()), plain)?;
     let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(armored.as_bytes()))
-        .map_err(|e| internal(format!("cannot read back the protected key: {e}")))?;
+        .map_err(|e| internal(format!("cannot read back the protected key: {}", one_line(e))))?;
     let identity = age::scrypt::Identity::new(passphrase);
     let reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|e| internal(format!("the protected key does not decrypt back: {e}")))?;
+        .map_err(|e| internal(format!("the protected key does not decrypt back: {}", one_line(e))))?;
     let back = read_plain(Path::new("(the new key file)"), reader)?;
     if back.as_str() != plain {
         return Err(internal("the protected key decrypts to other text than it was given".to_owned()));
@@ -158,7 +158,7 @@ pub fn protect_with_plugin(plain: &str, recipient: &str, identity_file: &Path) -
     let armored = encrypt(encryptor, plain)?;
     let label = Path::new("(the new key file)");
     let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(armored.as_bytes()))
-        .map_err(|e| internal(format!("cannot read back the protected key: {e}")))?;
+        .map_err(|e| internal(format!("cannot read back the protected key: {}", one_line(e))))?;
     let back = open_with_plugin(label, decryptor, identity_file)?;
     if back.as_str() != plain {
         return Err(internal("the protected key decrypts to other text than it was given".to_owned()));
@@ -249,7 +249,7 @@ fn one_line(e: impl std::fmt::Display) -> String {
 
 /// `plain` encrypted with `encryptor`, ASCII-armored.
 fn encrypt(encryptor: age::Encryptor, plain: &str) -> Result<String> {
-    let failed = |e: std::io::Error| internal(format!("cannot encrypt the key file: {e}"));
+    let failed = |e: std::io::Error| internal(format!("cannot encrypt the key file: {}", one_line(e)));
     let armor = ArmoredWriter::wrap_output(Vec::new(), Format::AsciiArmor).map_err(failed)?;
     let mut writer = encryptor.wrap_output(armor).map_err(failed)?;
     writer.write_all(plain.as_bytes()).map_err(failed)?;
@@ -285,8 +285,9 @@ fn not_a_key_file(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::KeyInvalid,
         format!(
-            "{} is not a usable protected member key: {e}; give the secret key file `sealdrop keygen` wrote",
-            path.display()
+            "{} is not a usable protected member key: {}; give the secret key file `sealdrop keygen` wrote",
+            path.display(),
+            one_line(e)
         ),
     )
 }

@@ -97,8 +97,8 @@ pub(super) enum KeyCommand {
     /// Encrypt your member key file to an age plugin's recipient (a YubiKey, a TPM).
     ///
     /// The token must then be present to use the key: every command runs the
-    /// plugin (`age-plugin-NAME` on PATH) with the identity file given by
-    /// --key-plugin-identity FILE (or `key_plugin_identity` in the config;
+    /// plugin (`age-plugin-NAME` on PATH) with the identity file given as
+    /// `--key-plugin-identity FILE` (or `key_plugin_identity` in the config;
     /// `sealdrop --key-plugin-identity FILE init` saves it). The file is
     /// replaced (mode 0600) only after the new file decrypts back to the same
     /// key through the plugin. `key passphrase` (or --remove) undoes it.
