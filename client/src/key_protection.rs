@@ -19,9 +19,9 @@ use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::SecretString;
 use zeroize::Zeroizing;
 
+use crate::age_keys::PluginCallbacks;
 use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::read_secret_bytes;
-use crate::passphrase::PluginPrompts;
 
 /// The first line of an ASCII-armored age file.
 const ARMOR_BEGIN: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
@@ -151,7 +151,7 @@ pub fn protect_with_plugin(plain: &str, recipient: &str, identity_file: &Path) -
         )
     })?;
     let plugin =
-        age::plugin::RecipientPluginV1::new(recipient.plugin(), std::slice::from_ref(&recipient), &[], PluginPrompts)
+        age::plugin::RecipientPluginV1::new(recipient.plugin(), std::slice::from_ref(&recipient), &[], PluginCallbacks)
             .map_err(|e| plugin_missing(Path::new("the new key file"), e))?;
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&plugin as &dyn age::Recipient))
         .map_err(|e| plugin_failed(Path::new("the new key file"), &e))?;
@@ -193,7 +193,7 @@ fn open_with_plugin<R: std::io::BufRead>(
                 ),
             )
         })?
-        .with_callbacks(PluginPrompts)
+        .with_callbacks(PluginCallbacks)
         .into_identities()
         .map_err(|e| match e {
             age::DecryptError::PluginResolve(e) => plugin_missing(path, e),

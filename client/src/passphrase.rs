@@ -178,8 +178,9 @@ fn secret_from_line(line: &[u8], what: &str) -> Result<SecretString> {
 
 /// Asks on the terminal without echo, when there is one: stderr, where the
 /// prompt shows, must be a terminal, so a command run by a script or a
-/// service never waits for a person who is not there.
-fn ask(prompt: &str) -> Result<Option<SecretString>> {
+/// service never waits for a person who is not there. Also what a plugin's
+/// questions (a token's PIN) are asked with ([`crate::age_keys::PluginCallbacks`]).
+pub fn ask(prompt: &str) -> Result<Option<SecretString>> {
     if !std::io::stderr().is_terminal() {
         return Ok(None);
     }
@@ -194,38 +195,6 @@ fn ask(prompt: &str) -> Result<Option<SecretString>> {
             ErrorCode::PassphraseUnreadable,
             format!("cannot read the passphrase from the terminal: {e}; {THE_THREE_WAYS}"),
         )),
-    }
-}
-
-/// How an age plugin (a hardware token) talks to the person at the
-/// keyboard while it opens a protected key: its messages ("touch your
-/// token") go to stderr, and its PIN is asked on the terminal without echo,
-/// as a passphrase is. Without a terminal it cannot ask, and the plugin
-/// refuses with its own message.
-#[derive(Clone, Copy, Debug)]
-pub struct PluginPrompts;
-
-impl age::Callbacks for PluginPrompts {
-    fn display_message(&self, message: &str) {
-        eprintln!("{message}");
-    }
-
-    fn confirm(&self, message: &str, yes_string: &str, no_string: Option<&str>) -> Option<bool> {
-        // Only a person can confirm; a question is answered only on a terminal.
-        let choices = match no_string {
-            Some(no) => format!("{yes_string}/{no}"),
-            None => yes_string.to_owned(),
-        };
-        let answer = ask(&format!("{message} [{choices}]: ")).ok().flatten()?;
-        Some(answer.expose_secret().trim().eq_ignore_ascii_case(yes_string))
-    }
-
-    fn request_public_string(&self, description: &str) -> Option<String> {
-        ask(&format!("{description}: ")).ok().flatten().map(|s| s.expose_secret().to_owned())
-    }
-
-    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
-        ask(&format!("{description}: ")).ok().flatten()
     }
 }
 

@@ -28,6 +28,10 @@ pub(super) struct KeygenArgs {
     /// Where to write the secret key (created with mode 0600).
     #[arg(long)]
     out: PathBuf,
+    /// Make a classic X25519 age key instead of a post-quantum one (ML-KEM-768 + X25519), for
+    /// correspondents whose tools read only classic age files (Debian's age 1.1, Go age before 1.3).
+    #[arg(long)]
+    classic: bool,
     /// Protect the secret key file with a passphrase (age's scrypt, so
     /// stock `age -d` opens it too): asked twice on the terminal, or read
     /// from --passphrase-fd N. Every command that needs the key then asks
@@ -39,7 +43,11 @@ pub(super) struct KeygenArgs {
 
 impl KeygenArgs {
     pub(super) fn run(self, settings: &Settings, out: &mut dyn Write) -> Result<()> {
-        let key = MemberSecretKey::generate(self.party, self.member);
+        let key = if self.classic {
+            MemberSecretKey::generate_classic(self.party, self.member)
+        } else {
+            MemberSecretKey::generate(self.party, self.member)
+        };
         let file = if self.passphrase {
             let passphrase = crate::passphrase::new(settings.key_unlock.passphrase_fd, "--passphrase-fd", &self.out)?;
             Zeroizing::new(protect_with_passphrase(&key.to_file_text(), passphrase)?)
@@ -49,9 +57,10 @@ impl KeygenArgs {
         write_new_atomic(&self.out, file.as_bytes(), true)?;
         let card = json_text(&key.public(), false)?;
         eprintln!(
-            "wrote secret key {} (mode 0600{}); fingerprint {}\nsend this public key card to your coordinator:",
+            "wrote secret key {} (mode 0600; {} age key{}); fingerprint {}\nsend this public key card to your coordinator:",
             self.out.display(),
-            if self.passphrase { ", protected by your passphrase" } else { "" },
+            key.age_identity.kind(),
+            if self.passphrase { "; protected by your passphrase" } else { "" },
             key.public().fingerprint()
         );
         print(out, &card)
@@ -62,6 +71,8 @@ impl KeygenArgs {
 pub(super) enum KeyCommand {
     /// Print an age identity file that stock `age -d -i FILE` accepts.
     ///
+    /// A post-quantum key (`AGE-SECRET-KEY-PQ-1...`) needs age 1.3 or later
+    /// (Go) or rage 0.12 or later; a classic key works with any age.
     /// It holds your secret key. Redirected to a file (`> id.txt`), the file
     /// is made private (mode 0600) before the key is written; with -o FILE a
     /// new file is created with mode 0600 (never overwritten). It is not
@@ -163,6 +174,7 @@ impl KeyCommand {
                     let value = serde_json::json!({
                         "key_name": card.signing_key.name(),
                         "fingerprint": card.fingerprint(),
+                        "key_kind": card.key_kind().ok(),
                         "card": card,
                     });
                     return print(out, &json_text(&value, true)?);
