@@ -346,6 +346,11 @@ fn the_terminal_asks_once_and_stock_age_opens_the_same_file_both_ways() {
     assert_eq!(card_with(&camden, "stock passphrase"), card);
 }
 
+/// The card `key show` prints, unlocking with the plugin identity file `identity`.
+fn card_through_plugin(party: &Party, identity: &str) -> String {
+    party.ok(["--key-plugin-identity", identity, "key", "show"])
+}
+
 /// The token's PIN prompt (crates/sealdrop-test-plugin), as the client shows it.
 const PIN_PROMPT: &str = "Enter the PIN of the sealdroptest token";
 
@@ -374,6 +379,12 @@ fn a_key_file_encrypted_to_a_plugin_works_with_the_plugin_on_path_and_fails_clea
     let out_dir = islington.work().join("got");
     islington.ok(["--key-plugin-identity", identity_arg, "fetch", &sent, "-o", out_dir.to_str().unwrap()]);
     assert_eq!(read_text(&out_dir.join("plan.txt")), "held by the token");
+    // `init` saves the identity file's place, so later commands need no flag.
+    let config = islington.dir.path().join("config.toml");
+    let config_arg = config.to_str().unwrap();
+    islington.ok(["--config", config_arg, "--key-plugin-identity", identity_arg, "init"]);
+    assert!(read_text(&config).contains("key_plugin_identity"), "{}", read_text(&config));
+    assert_eq!(islington.ok(["--config", config_arg, "key", "show"]), card_through_plugin(&islington, identity_arg));
 
     // Without the plugin on PATH: one line naming the missing plugin, nothing written.
     let mut cmd = islington.command();
