@@ -59,11 +59,8 @@ pub fn check(d: &Directory) -> std::result::Result<(), String> {
         }
         for (j, m) in p.members.iter().enumerate() {
             let at = format!("{at}.members[{j}]");
-            if m.age_recipient.parse::<age::x25519::Recipient>().is_err() {
-                return Err(format!(
-                    "{at}.age_recipient: {:?} is not an age X25519 public key (`age1...`); copy it from the member's key card",
-                    m.age_recipient
-                ));
+            if let Err(e) = m.age_recipient.parse::<sealdrop_proto::age_keys::AgeRecipient>() {
+                return Err(format!("{at}.age_recipient: {e}; copy it from the member's key card"));
             }
             let name = key_name(&p.id, &m.member);
             if m.signing_key.is_cosigner() {
@@ -161,6 +158,8 @@ pub struct NewAgreement {
     pub valid_until: Option<Timestamp>,
     /// The longest a drop may wait on the hub.
     pub max_expiry_days: u32,
+    /// Every member key must be post-quantum ([`Agreement::require_pq`]).
+    pub require_pq: bool,
 }
 
 /// What `directory new` wrote.
@@ -384,6 +383,7 @@ pub fn new_directory(
             max_expiry_days: agreement.max_expiry_days,
             valid_from,
             valid_until,
+            require_pq: agreement.require_pq,
         }],
         parties,
     };

@@ -31,6 +31,7 @@
 //!   reported; [`stdout`]: standard output, and ending quietly when its reader closed it.
 #![forbid(unsafe_code)]
 
+pub mod age_keys;
 pub mod archive;
 pub mod audit;
 pub mod audit_cmd;

@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use sealdrop_log::entry::LogEntry;
+use sealdrop_proto::age_keys::AgeRecipient;
 use sealdrop_proto::api::CreatedDrop;
 use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::drop::EncryptedTo;
@@ -233,10 +234,13 @@ fn join(p: &[PartyId]) -> String {
     p.iter().map(PartyId::as_str).collect::<Vec<_>>().join(", ")
 }
 
+/// A key's name (`<party>/<member>`) and its age recipient.
+pub type NamedRecipient = (String, AgeRecipient);
+
 /// The age recipients of every member key of `party` in the directory, and
 /// the manifest's record of them. A party with no member keys is refused:
 /// nobody there could decrypt.
-pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::Recipient>, Vec<EncryptedTo>)> {
+pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<NamedRecipient>, Vec<EncryptedTo>)> {
     let p = dir
         .party(party)
         .ok_or_else(|| Error::new(ErrorCode::UnknownParty, format!("{party} vanished from the directory")))?;
@@ -250,10 +254,28 @@ pub fn party_keys(dir: &Directory, party: &PartyId) -> Result<(Vec<age::x25519::
     let mut listed = Vec::new();
     for m in &p.members {
         let card = p.card(m);
-        keys.push(card.age_recipient().map_err(|e| Error::new(ErrorCode::DirectoryInvalid, e.to_string()))?);
+        let recipient = card.age_recipient().map_err(|e| Error::new(ErrorCode::DirectoryInvalid, e.to_string()))?;
+        keys.push((card.signing_key.name().to_owned(), recipient));
         listed.push(EncryptedTo { key: card.signing_key.name().to_owned(), age_recipient: m.age_recipient.clone() });
     }
     Ok((keys, listed))
+}
+
+/// Under an agreement that requires post-quantum keys, refuses any other
+/// kind before anything is encrypted. The coordinator cannot sign such a
+/// directory; this holds even against one signed by an older client.
+pub fn require_post_quantum(agreement: &Agreement, keys: &[(String, AgeRecipient)]) -> Result<()> {
+    match keys.iter().find(|(_, r)| !policy::agreement_admits_key(agreement, r.kind())) {
+        None => Ok(()),
+        Some((name, r)) => Err(Error::new(
+            ErrorCode::NotPostQuantum,
+            format!(
+                "agreement `{}` requires post-quantum keys but {name}'s key is {}; nothing was sent: ask the coordinator to publish that member's post-quantum key",
+                agreement.id,
+                r.kind()
+            ),
+        )),
+    }
 }
 
 /// Sends a drop.
@@ -278,6 +300,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         age_recipients.extend(keys);
         encrypted_to.extend(listed);
     }
+    require_post_quantum(agreement, &age_recipients)?;
     let (paths, _converted) = crate::encoding::prepare(settings, &req.paths, req.encoding.as_deref())?;
     let plan = archive::plan(&paths)?;
     for warning in crate::preflight::check_plan(&plan, req.allow)? {

@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn to(k: &MemberSecretKey) -> EncryptedTo {
-        EncryptedTo { key: k.signing.name().to_owned(), age_recipient: k.age_identity.to_public().to_string() }
+        EncryptedTo { key: k.signing.name().to_owned(), age_recipient: k.age_recipient.to_string() }
     }
 
     fn world() -> World {

@@ -33,6 +33,8 @@ use sha2::{Digest, Sha256};
 use sealdrop_proto::api::{UploadProgress, code};
 use sealdrop_proto::ids::{DropId, PartyId};
 
+use sealdrop_proto::age_keys::AgeRecipient;
+
 use crate::archive;
 use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::outgoing::{Pending, SpoolDigest, discard, outgoing_dir, spool_paths};
@@ -200,8 +202,8 @@ pub struct NewUpload<'a> {
     pub id: &'a DropId,
     /// What to tar.
     pub plan: &'a archive::Plan,
-    /// Who can decrypt it.
-    pub recipients: Vec<age::x25519::Recipient>,
+    /// Who can decrypt it: each key's name and age recipient.
+    pub recipients: Vec<(String, AgeRecipient)>,
     /// The state folder and the record to keep beside a spool, for a drop
     /// large enough to be worth continuing; `None` streams without a copy.
     pub spool: Option<(&'a Path, Pending)>,
@@ -217,6 +219,9 @@ pub struct NewUpload<'a> {
 /// caller discards the spool after the commit.
 pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) -> Result<Digested> {
     let NewUpload { hub, id, plan, recipients, spool, quiet } = u;
+    // Made here, not in the producer: a missing plugin or keys that cannot
+    // share a drop are refused before anything is sent.
+    let (encryptor, _) = crate::age_keys::encryptor(&recipients)?;
     let resumable = match &spool {
         Some((state_dir, _)) => {
             crate::fsutil::create_private_dir(&outgoing_dir(state_dir))?;
@@ -229,7 +234,7 @@ pub fn upload_new(u: NewUpload<'_>, on_bytes: impl FnMut(u64) + Send + 'static) 
     let (tx1, rx1) = sync_channel::<Message>(DEPTH);
     let producer = {
         let plan = plan.clone();
-        std::thread::spawn(move || produce(&plan, &recipients, tx1, on_bytes))
+        std::thread::spawn(move || produce(&plan, encryptor, tx1, on_bytes))
     };
     let (tx2, rx2) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(DEPTH);
     let tee = std::thread::spawn(move || tee(rx1, tx2, resumable));
@@ -337,13 +342,11 @@ fn check_same(sent: &Digested, sha256: String, len: u64) -> Result<()> {
 /// The producer: tar, pad to the size class and age-encrypt `plan` into chunks on `tx`.
 fn produce(
     plan: &archive::Plan,
-    recipients: &[age::x25519::Recipient],
+    encryptor: age::Encryptor,
     tx: SyncSender<Message>,
     on_bytes: impl FnMut(u64),
 ) -> io::Result<()> {
     let result = (|| {
-        let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(io::Error::other)?;
         let sink = encryptor.wrap_output(ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) })?;
         let mut chunks = crate::padding::write_padded(plan, sink, on_bytes)?.finish()?;
         chunks.send()

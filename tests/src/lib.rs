@@ -390,6 +390,27 @@ impl Default for Coordinator {
 }
 
 impl Coordinator {
+    /// Gives each of `parties` one new member key made with `keygen
+    /// OPTIONS` in place of its example keys (a party's keys are of one
+    /// kind), publishes the directory through `publisher`, and installs
+    /// each new key in the matching [`Party`] of `members`.
+    pub fn rekey(&self, publisher: &Party, members: &[&Party], options: &[&str]) {
+        let mut dir: serde_json::Value = json(&read_text(&self.json));
+        for party in members {
+            let (key, card) = new_member_with(self.tool.dir.path(), &party.id, "data-team", options);
+            let card = json(&read_text(&card));
+            let entry =
+                dir["parties"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == party.id.as_str()).unwrap();
+            entry["members"] = serde_json::json!([{
+                "member": card["member"], "age_recipient": card["age_recipient"], "signing_key": card["signing_key"],
+            }]);
+            copy_with_mode(&key, &party.key, 0o600);
+        }
+        dir["serial"] = (dir["serial"].as_u64().unwrap() + 1).into();
+        write_file(&self.json, serde_json::to_string_pretty(&dir).unwrap());
+        self.publish(publisher);
+    }
+
     /// The example directory (`keys-example/directory.json`) and a copy of its authority key.
     pub fn new() -> Self {
         let tool = Tool::new();
@@ -425,8 +446,13 @@ impl Coordinator {
 
 /// A new member key for `party/member`, made with `sealdrop keygen`; returns the key file and its card file.
 pub fn new_member(dir: &Path, party: &str, member: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    new_member_with(dir, party, member, &[])
+}
+
+/// [`new_member`] with more `keygen` options, e.g. `--classic`.
+pub fn new_member_with(dir: &Path, party: &str, member: &str, options: &[&str]) -> (PathBuf, PathBuf) {
     let key = dir.join(format!("{party}-{member}.key"));
-    let out = Tool::new().ok([
+    let mut args: Vec<&OsStr> = vec![
         OsStr::new("keygen"),
         "--party".as_ref(),
         party.as_ref(),
@@ -434,7 +460,9 @@ pub fn new_member(dir: &Path, party: &str, member: &str) -> (std::path::PathBuf,
         member.as_ref(),
         "--out".as_ref(),
         key.as_os_str(),
-    ]);
+    ];
+    args.extend(options.iter().map(OsStr::new));
+    let out = Tool::new().ok(args);
     let card = out.lines().find(|l| l.trim_start().starts_with('{')).expect("keygen prints the card").to_owned();
     let card_file = dir.join(format!("{party}-{member}.card.json"));
     write_file(&card_file, card);
@@ -761,17 +789,21 @@ pub fn manifest_for(
     }
 }
 
-/// `len` bytes standing in for a drop's ciphertext to `keys` keys, for
-/// tests that drive the API by hand: an age v1 header with `keys` X25519
-/// recipient stanzas (which the hub counts against the manifest at
-/// commit), then [`pseudo_random_bytes`] from `seed`. Not decryptable: the
-/// shares and wrapped keys are made up, and the hub never decrypts.
+/// `len` bytes standing in for a drop's ciphertext to `keys` keys (the
+/// example keys are post-quantum), for tests that drive the API by hand: an
+/// age v1 header with `keys` `mlkem768x25519` recipient stanzas (which the
+/// hub counts against the manifest at commit), then [`pseudo_random_bytes`]
+/// from `seed`. Not decryptable: the encapsulated keys and wrapped file
+/// keys are made up, and the hub never decrypts.
 pub fn age_shaped(keys: usize, len: usize, seed: u64) -> Vec<u8> {
     use base64::Engine as _;
     let b64 = |n: u64| base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(n.to_be_bytes()));
+    // The stanza's argument encodes 1,120 bytes (the C2SP age spec).
+    let enc = |n: u64| base64::engine::general_purpose::STANDARD_NO_PAD.encode(pseudo_random_bytes(1120, n));
     let mut out = b"age-encryption.org/v1\n".to_vec();
     for k in 0..keys as u64 {
-        out.extend_from_slice(format!("-> X25519 {}\n{}\n", b64(seed ^ (2 * k)), b64(seed ^ (2 * k + 1))).as_bytes());
+        let stanza = format!("-> mlkem768x25519 {}\n{}\n", enc(seed ^ (2 * k)), b64(seed ^ (2 * k + 1)));
+        out.extend_from_slice(stanza.as_bytes());
     }
     out.extend_from_slice(format!("--- {}\n", b64(!seed)).as_bytes());
     assert!(out.len() <= len, "{len} bytes cannot hold an age header for {keys} keys ({} bytes)", out.len());

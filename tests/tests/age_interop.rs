@@ -1,11 +1,15 @@
 //! A drop's ciphertext is a plain age file that stock `age` decrypts with the
 //! identity `sealdrop key export-age` prints; the plaintext is a tar archive.
+//!
+//! Debian's age (1.1) reads classic keys only, so the stock-tool tests give
+//! their parties classic keys (`keygen --classic`); a post-quantum drop is
+//! read with the identity file format of age 1.3 through the `age` crate.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sealdrop_e2e::{Hub, Party, chmod, read_bytes, write_file};
+use sealdrop_e2e::{Coordinator, Hub, Party, chmod, read_bytes, write_file};
 
 /// The stock `age` binary; fails the test when it is not installed.
 fn age_binary() -> PathBuf {
@@ -48,6 +52,8 @@ fn stock_age_decrypts_a_drop_with_the_exported_identity() {
     let hub = Hub::start();
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
+    let westminster = Party::new(&hub, "westminster");
+    Coordinator::new().rekey(&camden, &[&islington, &westminster], &["--classic"]);
     let content = b"upn,name\nA1,\xc3\x89lodie\n".to_vec();
     let file = camden.file("eligibility.csv", &content);
     let id = camden.send("islington", &[&file]);
@@ -77,7 +83,6 @@ fn stock_age_decrypts_a_drop_with_the_exported_identity() {
     assert_eq!(files[0].1, content);
 
     // Another party's exported identity cannot decrypt it.
-    let westminster = Party::new(&hub, "westminster");
     let other = westminster.work().join("identity.txt");
     write_file(&other, westminster.ok(["key", "export-age"]));
     chmod(&other, 0o600);
@@ -91,11 +96,13 @@ fn stock_age_decrypts_a_folder_drop_for_each_recipient() {
     let camden = Party::new(&hub, "camden");
     camden.file("bundle/a.csv", b"a\n");
     camden.file("bundle/sub/b c.txt", "b — ✓\n".as_bytes());
+    let (islington, hackney) = (Party::new(&hub, "islington"), Party::new(&hub, "hackney"));
+    Coordinator::new().rekey(&camden, &[&islington, &hackney], &["--classic"]);
     let id = camden.send("islington,hackney", &[&camden.work().join("bundle")]);
     let blob = camden.work().join("drop.age");
     write_file(&blob, hub.ciphertext(&id).expect("the hub holds the ciphertext"));
-    for p in ["islington", "hackney"] {
-        let party = Party::new(&hub, p);
+    for party in [islington, hackney] {
+        let p = party.id.clone();
         let id_file = party.work().join("identity.txt");
         write_file(&id_file, party.ok(["key", "export-age"]));
         chmod(&id_file, 0o600);
@@ -126,4 +133,39 @@ fn key_show_prints_the_public_card() {
     assert_eq!(card["signing_key"], want.signing_key.to_string().as_str());
     let show = islington.ok(["key", "show"]);
     assert!(!show.contains("AGE-SECRET-KEY"), "`key show` printed the secret key");
+}
+
+#[test]
+fn a_post_quantum_drop_holds_only_mlkem768x25519_stanzas_and_opens_with_the_exported_identity() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let content = b"upn,name\nA1,Zo\xc3\xab\n".to_vec();
+    let id = camden.send("islington", &[&camden.file("eligibility.csv", &content)]);
+    let blob = hub.ciphertext(&id).expect("the hub holds the ciphertext");
+    let header = sealdrop_proto::age_header::parse(&blob).unwrap().expect("a whole header");
+    let tags: Vec<&str> = header.stanzas.iter().map(|s| s.tag.as_str()).filter(|t| !t.ends_with("-grease")).collect();
+    assert_eq!(tags, ["mlkem768x25519"], "the example keys are post-quantum: nothing else may be in the header");
+
+    // The exported identity is age 1.3's post-quantum form, which the age crate reads as Go age does.
+    let identity = islington.ok(["key", "export-age"]);
+    assert!(identity.lines().any(|l| l.starts_with("AGE-SECRET-KEY-PQ-1")), "{identity}");
+    let ids = age::IdentityFile::from_buffer(identity.as_bytes()).unwrap().into_identities().unwrap();
+    let mut tar = Vec::new();
+    age::Decryptor::new(&blob[..])
+        .unwrap()
+        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut tar)
+        .unwrap();
+    assert_eq!(tar_files(&tar), vec![("eligibility.csv".to_owned(), content)]);
+
+    // Debian's age 1.1 cannot open it, and says so (the README tells users which tools open which drops).
+    let dir = tempfile::tempdir().unwrap();
+    let (id_file, blob_file) = (dir.path().join("id.txt"), dir.path().join("drop.age"));
+    write_file(&id_file, &identity);
+    chmod(&id_file, 0o600);
+    write_file(&blob_file, &blob);
+    let result = Command::new(age_binary()).arg("-d").arg("-i").arg(&id_file).arg(&blob_file).output().unwrap();
+    assert!(!result.status.success(), "age 1.1 cannot read post-quantum identities");
 }

@@ -113,6 +113,7 @@ fn agreement(id: &str, title: &str, parties: &[PartyId]) -> Agreement {
         max_expiry_days: 14,
         valid_from: "2025-09-01T00:00:00Z".parse().unwrap(),
         valid_until: "2027-09-01T00:00:00Z".parse().unwrap(),
+        require_pq: false,
     }
 }
 

@@ -246,6 +246,9 @@ fn stock_age_decrypts_with(identity: &Path) {
 fn key_export_age_never_leaves_the_secret_readable_by_others() {
     let islington = Party::with_url(&format!("http://127.0.0.1:{}", sealdrop_e2e::closed_port()), "islington");
     let work = islington.work();
+    // A classic key: the stock age here (Debian's 1.1) reads no post-quantum identity.
+    let (classic, _) = sealdrop_e2e::new_member_with(&work, "islington", "data-team", &["--classic"]);
+    sealdrop_e2e::copy_with_mode(&classic, &islington.key, 0o600);
 
     // A new file made by the shell under umask 022 (mode 0644 until now).
     let out = export_into(&islington, "id.txt", &["key", "export-age"]);

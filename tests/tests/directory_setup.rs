@@ -142,7 +142,7 @@ fn directory_sign_names_the_field_that_breaks_the_schema() {
             Box::new(|d| d["parties"][2]["members"][0]["signing_key"] = "barnet/data-team+1234".into()),
         ),
         (
-            "parties[1].members[0].age_recipient: \"age1nope\" is not an age X25519 public key",
+            "parties[1].members[0].age_recipient: \"age1nope\" is not an age recipient sealdrop encrypts to",
             Box::new(|d| d["parties"][1]["members"][0]["age_recipient"] = "age1nope".into()),
         ),
         ("parties[4].colour: unknown field `colour`", Box::new(|d| d["parties"][4]["colour"] = "red".into())),

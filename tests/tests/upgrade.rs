@@ -6,14 +6,25 @@
 //! `tests/fixtures/hub-data-v4/` was written by the hub and client of commit
 //! fd8a4c5 (database schema 4: every ciphertext a file; small ones became
 //! database rows in schema 5) with `tests/fixtures/make-hub-data-v4.sh`, at
-//! the test clock time below.
+//! the test clock time below, with the example keys of that time (classic
+//! X25519 keys, before `keys-example/` was made again with post-quantum
+//! ones), kept in `tests/fixtures/hub-data-v4-keys/`.
 
 use std::path::Path;
 
-use sealdrop_e2e::{Hub, Party, TestClock, bins, chmod, list_dir, repo_root};
+use sealdrop_e2e::{Hub, Party, TestClock, bins, chmod, copy_with_mode, list_dir, repo_root};
 
 /// When the fixture was written (2026-12-01T00:00:00Z, its test clock).
 const FIXTURE_TIME: i64 = 1_796_083_200;
+
+/// `id`, with the key and authority the fixture was written with.
+fn fixture_party(hub: &Hub, id: &str, clock: &TestClock) -> Party {
+    let keys = repo_root().join("tests/fixtures/hub-data-v4-keys");
+    let mut party = Party::new(hub, id).with_clock(clock);
+    copy_with_mode(&keys.join(format!("{id}.key")), &party.key, 0o600);
+    party.authority = keys.join("authority.pub");
+    party
+}
 
 fn schema_version(data: &Path) -> i64 {
     let db = rusqlite::Connection::open(data.join("hub.db")).unwrap();
@@ -38,7 +49,7 @@ fn a_data_directory_from_an_older_release_is_upgraded_in_place() {
     assert_eq!(schema_version(hub.data.path()), 8, "upgraded in place to the current schema (8 migrations)");
 
     // Islington, on a fresh machine, fetches what the old release stored.
-    let islington = Party::new(&hub, "islington").with_clock(&clock);
+    let islington = fixture_party(&hub, "islington", &clock);
     let inbox = islington.inbox();
     assert_eq!(inbox.len(), 2, "{inbox:?}");
     for entry in &inbox {
@@ -75,7 +86,7 @@ fn a_data_directory_from_an_older_release_is_upgraded_in_place() {
     assert_eq!(audit["deleted"]["delivered"], 3, "{audit}");
 
     // A new small drop is kept the current way (a database row, no file).
-    let camden = Party::new(&hub, "camden").with_clock(&clock);
+    let camden = fixture_party(&hub, "camden", &clock);
     let id = camden.send("islington", &[&camden.file("new.csv", "urn,la\n2001,202\n")]);
     assert!(!hub.data.path().join("blobs").join(format!("{id}.age")).exists(), "a small ciphertext is a row now");
     assert!(hub.has_ciphertext(&id));

@@ -75,6 +75,7 @@ mod tests {
                     max_expiry_days: 5,
                     valid_from: t("2026-01-01T00:00:00Z"),
                     valid_until: t(until),
+                    require_pq: false,
                 })
                 .collect(),
         };

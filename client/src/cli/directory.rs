@@ -61,6 +61,9 @@ pub(super) enum DirectoryCommand {
         /// The longest a drop may wait on the hub, in days.
         #[arg(long, default_value_t = 30, value_name = "DAYS")]
         max_expiry_days: u32,
+        /// Require post-quantum keys (`age1pq1...`) of every member: a card with any other kind is refused.
+        #[arg(long)]
+        require_pq: bool,
         /// The unsigned directory to create (never overwritten).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -171,6 +174,7 @@ impl DirectoryCommand {
                 valid_from,
                 valid_until,
                 max_expiry_days,
+                require_pq,
                 out: path,
             } => {
                 let date = |flag: &str, t: Option<String>| t.map(|t| parse_date(flag, &t)).transpose();
@@ -182,6 +186,7 @@ impl DirectoryCommand {
                     valid_from: date("--valid-from", valid_from)?,
                     valid_until: date("--valid-until", valid_until)?,
                     max_expiry_days,
+                    require_pq,
                 };
                 let created = crate::directory_setup::new_directory(
                     &cards,

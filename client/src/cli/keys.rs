@@ -26,16 +26,25 @@ pub(super) struct KeygenArgs {
     /// Where to write the secret key (created with mode 0600).
     #[arg(long)]
     out: PathBuf,
+    /// Make a classic X25519 age key instead of a post-quantum one (ML-KEM-768 + X25519), for
+    /// correspondents whose tools read only classic age files (Debian's age 1.1, Go age before 1.3).
+    #[arg(long)]
+    classic: bool,
 }
 
 impl KeygenArgs {
     pub(super) fn run(self, out: &mut dyn Write) -> Result<()> {
-        let key = MemberSecretKey::generate(self.party, self.member);
+        let key = if self.classic {
+            MemberSecretKey::generate_classic(self.party, self.member)
+        } else {
+            MemberSecretKey::generate(self.party, self.member)
+        };
         write_new_atomic(&self.out, key.to_file_text().as_bytes(), true)?;
         let card = json_text(&key.public(), false)?;
         eprintln!(
-            "wrote secret key {} (mode 0600); fingerprint {}\nsend this public key card to your coordinator:",
+            "wrote secret key {} (mode 0600; {} age key); fingerprint {}\nsend this public key card to your coordinator:",
             self.out.display(),
+            key.age_identity.kind(),
             key.public().fingerprint()
         );
         print(out, &card)
@@ -46,6 +55,8 @@ impl KeygenArgs {
 pub(super) enum KeyCommand {
     /// Print an age identity file that stock `age -d -i FILE` accepts.
     ///
+    /// A post-quantum key (`AGE-SECRET-KEY-PQ-1...`) needs age 1.3 or later
+    /// (Go) or rage 0.12 or later; a classic key works with any age.
     /// It holds your secret key. Redirected to a file (`> id.txt`), the file
     /// is made private (mode 0600) before the key is written; with -o FILE a
     /// new file is created with mode 0600 (never overwritten). It is not
@@ -79,6 +90,7 @@ impl KeyCommand {
                     let value = serde_json::json!({
                         "key_name": card.signing_key.name(),
                         "fingerprint": card.fingerprint(),
+                        "key_kind": card.key_kind().ok(),
                         "card": card,
                     });
                     return print(out, &json_text(&value, true)?);

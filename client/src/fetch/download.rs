@@ -232,9 +232,9 @@ pub(super) fn decrypt_and_extract(
     let input = io::Cursor::new(header).chain(input);
     let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(64 * 1024, input))
         .map_err(|e| Unpack::Decrypt(e.to_string()))?;
-    let mut plaintext = decryptor
-        .decrypt(std::iter::once(&me.age_identity as &dyn age::Identity))
-        .map_err(|e| Unpack::Decrypt(e.to_string()))?;
+    let identity = crate::age_keys::decrypting_identity(&me.age_identity).map_err(|e| Unpack::Decrypt(e.message))?;
+    let mut plaintext =
+        decryptor.decrypt(std::iter::once(identity.as_identity())).map_err(|e| Unpack::Decrypt(e.to_string()))?;
     let extracted = archive::extract(&mut plaintext, staging).map_err(|e| match e {
         ExtractError::Unsafe(..) => Unpack::Unsafe(e.to_string()),
         ExtractError::Bad(..) => Unpack::Bad(e.to_string()),

@@ -44,7 +44,7 @@ fn a_revoked_senders_manifest_counts_only_for_drops_committed_before_the_revocat
         recipients: vec![me.party.clone()],
         encrypted_to: vec![EncryptedTo {
             key: me.signing.name().to_owned(),
-            age_recipient: me.age_identity.to_public().to_string(),
+            age_recipient: me.age_recipient.to_string(),
         }],
         agreement: "a".into(),
         directory_serial: 1,

@@ -96,7 +96,7 @@ pub fn verify_manifest_opened(
     if !m.recipients.contains(&me.party) {
         return Err(Error::new(ErrorCode::BadManifest, format!("drop {id} is not addressed to {}", me.party)));
     }
-    let mine = me.age_identity.to_public().to_string();
+    let mine = me.age_recipient.to_string();
     if !m.encrypted_to.iter().any(|e| e.age_recipient == mine) {
         return Err(crate::undeliverable::not_for_me(dir, m, me));
     }

@@ -84,8 +84,7 @@ pub(super) fn encrypt_parts(
         let (recipients, encrypted_to) = crate::send::party_keys(dir, &p.party)?;
         let path = spool.join(format!("{}.age", p.party));
         let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-        let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::new(ErrorCode::EncryptFailed, e.to_string()))?;
+        let (encryptor, _) = crate::age_keys::encryptor(&recipients)?;
         let io = |e: std::io::Error| Error::io(format!("cannot write {}", path.display()), e);
         let sink = encryptor.wrap_output(HashingWriter::new(BufWriter::with_capacity(BATCH, file))).map_err(io)?;
         let mut header = tar::Header::new_gnu();

@@ -3,14 +3,15 @@
 //! rather than beside the padding, because the generator is in this crate.
 
 use sealdrop_demo::sample;
+use sealdrop_proto::age_keys::{AgeIdentity, AgeRecipient};
 use sealdrop_proto::padding::{MIN_PADDED, padded_len};
 
 /// The length of the age payload (after the header) of `plan`'s padded
 /// archive, encrypted to one key. The header's length varies at random:
 /// the age library adds a "grease" stanza of random size to every
 /// header; the hub can parse the header, so the payload is what it learns.
-fn payload_len(plan: &sealdrop::archive::Plan, to: &age::x25519::Recipient) -> u64 {
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient)).unwrap();
+fn payload_len(plan: &sealdrop::archive::Plan, to: &AgeRecipient) -> u64 {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(to.native().unwrap())).unwrap();
     let sink = encryptor.wrap_output(Vec::new()).unwrap();
     let ciphertext = sealdrop::padding::write_padded(plan, sink, |_| {}).unwrap().finish().unwrap();
     let mac = ciphertext.windows(5).position(|w| w == b"\n--- ").unwrap();
@@ -21,7 +22,7 @@ fn payload_len(plan: &sealdrop::archive::Plan, to: &age::x25519::Recipient) -> u
 #[test]
 fn every_sample_list_of_1_to_120_rows_has_the_same_encrypted_length() {
     let d = tempfile::tempdir().unwrap();
-    let to = age::x25519::Identity::generate().to_public();
+    let to = AgeIdentity::generate().to_public().unwrap();
     let mut lengths = std::collections::BTreeMap::<u64, Vec<String>>::new();
     let mut list = |opts: sample::FsmOptions| {
         let f = d.path().join(format!("fsm-{}-{}-{}.csv", opts.school_la, opts.seed, opts.rows));

@@ -332,9 +332,10 @@ fn hub_inputs(add: &mut Add<'_>) {
 fn age_headers(add: &mut Add<'_>) {
     let f = fixture();
     let encrypt = |members: &[usize]| {
-        let recipients: Vec<age::x25519::Recipient> =
+        let recipients: Vec<_> =
             members.iter().map(|&i| f.member(i).public().age_recipient().expect("valid")).collect();
-        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).expect("some");
+        let enc =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r.native().expect("native"))).expect("some");
         let mut w = enc.wrap_output(Vec::new()).expect("in memory");
         w.write_all(b"a drop's archive").expect("in memory");
         w.finish().expect("in memory")
@@ -448,10 +449,11 @@ fn client_inputs(add: &mut Add<'_>) {
     b.append_data(&mut h, &long, &b"data"[..]).expect("in memory");
     add("tar_extract", "long-name", b.into_inner().expect("in memory"));
 
-    let recipient: age::x25519::Recipient = f.member(1).public().age_recipient().expect("valid");
-    let other: age::x25519::Recipient = f.member(2).public().age_recipient().expect("valid");
+    let recipient = f.member(1).public().age_recipient().expect("valid");
+    let other = f.member(2).public().age_recipient().expect("valid");
     for (name, recipients) in [("to-islington", vec![recipient.clone()]), ("to-two", vec![other, recipient])] {
-        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).expect("some");
+        let enc =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r.native().expect("native"))).expect("some");
         let mut w = enc.wrap_output(Vec::new()).expect("in memory");
         w.write_all(&tar).expect("in memory");
         add("age_decrypt", name, w.finish().expect("in memory"));
@@ -545,7 +547,7 @@ fn client_inputs(add: &mut Add<'_>) {
     add("keys", "member-key", f.member(0).to_file_text().as_bytes().to_vec());
     add("keys", "card", to_json(&f.member(0).public()));
     add("keys", "witness-pub", f.witness_keys()[0].to_string().into_bytes());
-    add("keys", "age-identity", f.member(0).age_identity.to_string().expose_secret().as_bytes().to_vec());
+    add("keys", "age-identity", f.member(0).age_identity.to_secret_string().expose_secret().as_bytes().to_vec());
     add("keys", "party-id", b"barking-and-dagenham".to_vec());
     add("keys", "drop-id", drop_id(4).to_string().into_bytes());
 }

@@ -163,6 +163,7 @@ impl TestKeys {
                 max_expiry_days: 30,
                 valid_from: "2026-01-01T00:00:00Z".parse().expect("valid"),
                 valid_until: "2030-01-01T00:00:00Z".parse().expect("valid"),
+                require_pq: false,
             }],
         };
         SignedDirectory::sign(directory, &self.authority).expect("a consistent directory")

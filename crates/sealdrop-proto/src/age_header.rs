@@ -10,10 +10,14 @@
 //!
 //! The stanzas are parsed with age-core's own parser (the one the `age`
 //! crate uses), so what is counted here is what age will read. Which
-//! recipient a stanza is for cannot be told from the header (an X25519
-//! stanza names only an ephemeral share), so the rule counts stanzas by type
-//! against the keys listed of that type. A future stanza type
-//! (`mlkem768x25519`, issue 21) is one more arm in [`stanza_type_of`].
+//! recipient a stanza is for cannot be told from the header (an X25519 or
+//! `mlkem768x25519` stanza names only an ephemeral share), so the rule counts
+//! stanzas by type against the keys listed of that kind
+//! ([`crate::age_keys`]): `mlkem768x25519` for post-quantum keys, `X25519`
+//! for classic ones, and for keys held by age plugins, stanzas of any other
+//! type (a plugin chooses its own), one per plugin key. A drop is never
+//! mixed: post-quantum stanzas beside any other kind are refused, as the age
+//! spec requires.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,8 +30,8 @@ const MAC_TAG: &[u8] = b"---";
 /// The MAC line: `--- ` and 43 base64 characters (32 bytes) and a line feed.
 const MAC_LINE_LEN: usize = 3 + 1 + 43 + 1;
 
-/// The stanza type of an age X25519 recipient (`age1...`).
-pub const X25519: &str = "X25519";
+use crate::age_keys::{DropKind, KeyKind, drop_kind};
+pub use crate::age_keys::{MLKEM768X25519, X25519};
 
 /// The suffix of the one stanza age itself adds to every header it writes
 /// (`grease_the_joint`: random tag, arguments and body, so parsers keep
@@ -137,44 +141,50 @@ fn is_base64_of_32_bytes(text: &[u8]) -> bool {
     matches!(base64::engine::general_purpose::STANDARD_NO_PAD.decode_slice(text, &mut out), Ok(32))
 }
 
-/// The stanza type age writes for `age_recipient`, or `None` for a kind of
-/// key sealdrop does not encrypt to. The one place a new recipient type
-/// (e.g. `mlkem768x25519` for `age1pq1...` keys) is added.
-pub fn stanza_type_of(age_recipient: &str) -> Option<&'static str> {
-    age_recipient.parse::<age::x25519::Recipient>().ok().map(|_| X25519)
-}
+/// The stanzas a plugin key's recipient is counted against: any type
+/// other than age's native ones and its grease.
+const PLUGIN_STANZAS: &str = "plugin";
 
 /// The rule: `header` holds exactly one recipient stanza per key in
-/// `encrypted_to` (counted by type, each of the shape its type has), at
-/// most age's own grease stanza besides, and nothing else; no key is listed
-/// twice. The hub applies it at commit, the recipient before decrypting.
-pub fn check_recipients(header: &Header, encrypted_to: &[EncryptedTo]) -> Result<(), HeaderError> {
+/// `encrypted_to` (counted by kind, each native stanza of the shape its type
+/// has), at most age's own grease stanza besides, and nothing else; no key is
+/// listed twice; the keys are all post-quantum or none are. The hub applies
+/// it at commit, the recipient before decrypting. Returns whether the drop is
+/// post-quantum.
+pub fn check_recipients(header: &Header, encrypted_to: &[EncryptedTo]) -> Result<DropKind, HeaderError> {
     let mut keys = BTreeSet::new();
+    let mut kinds = Vec::new();
     let mut listed: BTreeMap<&'static str, usize> = BTreeMap::new();
     for e in encrypted_to {
         if !keys.insert(e.age_recipient.as_str()) {
             return Err(HeaderError::Mismatch(format!("the manifest lists key {} twice in encrypted_to", e.key)));
         }
-        let Some(kind) = stanza_type_of(&e.age_recipient) else {
+        let Some(kind) = crate::age_keys::kind_of(&e.age_recipient) else {
             return Err(HeaderError::Mismatch(format!(
                 "the manifest lists key {} with an age recipient of a kind sealdrop does not encrypt to",
                 e.key
             )));
         };
-        *listed.entry(kind).or_default() += 1;
+        kinds.push((e.key.as_str(), kind));
+        *listed.entry(stanzas_for(kind)).or_default() += 1;
     }
+    let drop = drop_kind(kinds).map_err(|e| HeaderError::Mismatch(format!("the manifest's encrypted_to: {e}")))?;
     let mut found: BTreeMap<&str, usize> = BTreeMap::new();
     let mut grease = 0;
+    let plugin_keys = listed.get(PLUGIN_STANZAS).copied().unwrap_or(0);
     for (i, s) in header.stanzas.iter().enumerate() {
         let n = i + 1;
-        if s.tag == X25519 {
-            // An ephemeral share and a wrapped file key: 32 bytes each.
+        if s.tag == X25519 || s.tag == MLKEM768X25519 {
+            // X25519: an ephemeral share, and the wrapped file key (32 bytes).
+            // mlkem768x25519: the HPKE encapsulated key, and the same 32 bytes.
             if s.args != 1 || s.body_len != 32 {
-                return Err(HeaderError::Malformed(format!("X25519 stanza {n} is not shaped like one")));
+                return Err(HeaderError::Malformed(format!("{} stanza {n} is not shaped like one", s.tag)));
             }
-            *found.entry(X25519).or_default() += 1;
+            *found.entry(if s.tag == X25519 { X25519 } else { MLKEM768X25519 }).or_default() += 1;
         } else if s.tag.ends_with(GREASE_SUFFIX) && grease == 0 {
             grease += 1;
+        } else if plugin_keys > 0 {
+            *found.entry(PLUGIN_STANZAS).or_default() += 1;
         } else {
             return Err(HeaderError::Mismatch(format!(
                 "recipient stanza {n} is of type {:?}, which sealdrop does not encrypt to: the file key may be wrapped for someone the manifest does not list",
@@ -185,8 +195,9 @@ pub fn check_recipients(header: &Header, encrypted_to: &[EncryptedTo]) -> Result
     for kind in listed.keys().chain(found.keys()).collect::<BTreeSet<_>>() {
         let (want, got) = (listed.get(kind).copied().unwrap_or(0), found.get(kind).copied().unwrap_or(0));
         if want != got {
+            let what = if *kind == PLUGIN_STANZAS { "plugin" } else { kind };
             return Err(HeaderError::Mismatch(format!(
-                "the age header holds {got} {kind} recipient stanza(s) but the manifest lists {want} such key(s) in encrypted_to: {}",
+                "the age header holds {got} {what} recipient stanza(s) but the manifest lists {want} such key(s) in encrypted_to: {}",
                 if got > want {
                     "the drop is readable by keys it does not name"
                 } else {
@@ -195,7 +206,16 @@ pub fn check_recipients(header: &Header, encrypted_to: &[EncryptedTo]) -> Result
             )));
         }
     }
-    Ok(())
+    Ok(drop)
+}
+
+/// The stanza type a key of `kind` is counted against.
+fn stanzas_for(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::PostQuantum => MLKEM768X25519,
+        KeyKind::Classic => X25519,
+        KeyKind::Plugin => PLUGIN_STANZAS,
+    }
 }
 
 /// Parses the header at the start of `prefix` (all of the ciphertext's
@@ -206,7 +226,7 @@ pub fn check_recipients(header: &Header, encrypted_to: &[EncryptedTo]) -> Result
 pub fn check(prefix: &[u8], encrypted_to: &[EncryptedTo], complete: bool) -> Result<Option<usize>, HeaderError> {
     let limit = max_header_len(encrypted_to.len());
     match parse(&prefix[..prefix.len().min(limit)])? {
-        Some(header) => check_recipients(&header, encrypted_to).map(|()| Some(header.len)),
+        Some(header) => check_recipients(&header, encrypted_to).map(|_| Some(header.len)),
         None if complete && prefix.len() < limit => Err(HeaderError::Malformed("it ends before its MAC line".into())),
         None if prefix.len() >= limit => Err(HeaderError::TooLong(limit)),
         None => Ok(None),
@@ -245,15 +265,25 @@ mod tests {
     use super::*;
     use std::io::{Read as _, Write as _};
 
-    fn key(name: &str) -> (age::x25519::Identity, EncryptedTo) {
-        let id = age::x25519::Identity::generate();
-        let e = EncryptedTo { key: name.to_owned(), age_recipient: id.to_public().to_string() };
+    use crate::age_keys::{AgeIdentity, AgeRecipient};
+
+    /// A classic key (most rules here are about counting, the same for every kind).
+    fn key(name: &str) -> (AgeIdentity, EncryptedTo) {
+        key_of(name, AgeIdentity::generate_classic())
+    }
+
+    fn pq_key(name: &str) -> (AgeIdentity, EncryptedTo) {
+        key_of(name, AgeIdentity::generate())
+    }
+
+    fn key_of(name: &str, id: AgeIdentity) -> (AgeIdentity, EncryptedTo) {
+        let e = EncryptedTo { key: name.to_owned(), age_recipient: id.to_public().unwrap().to_string() };
         (id, e)
     }
 
     fn encrypt(to: &[&EncryptedTo], plaintext: &[u8]) -> Vec<u8> {
-        let recipients: Vec<age::x25519::Recipient> = to.iter().map(|e| e.age_recipient.parse().unwrap()).collect();
-        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).unwrap();
+        let recipients: Vec<AgeRecipient> = to.iter().map(|e| e.age_recipient.parse().unwrap()).collect();
+        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r.native().unwrap())).unwrap();
         let mut out = Vec::new();
         let mut w = enc.wrap_output(&mut out).unwrap();
         w.write_all(plaintext).unwrap();
@@ -275,7 +305,7 @@ mod tests {
         let mut plain = Vec::new();
         age::Decryptor::new(&ct[..])
             .unwrap()
-            .decrypt(std::iter::once(&a_id as &dyn age::Identity))
+            .decrypt(std::iter::once(a_id.native().unwrap()))
             .unwrap()
             .read_to_end(&mut plain)
             .unwrap();
@@ -300,6 +330,68 @@ mod tests {
         let e = check(&to_a, &[a.clone(), a.clone()], true).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
         assert!(check(&to_a, &[a], true).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_post_quantum_drop_holds_only_mlkem768x25519_stanzas() {
+        let (a_id, a) = pq_key("islington/data-team");
+        let (_, b) = pq_key("hackney/data-team");
+        let ct = encrypt(&[&a, &b], b"hello");
+        let header = parse(&ct).unwrap().unwrap();
+        let tags: Vec<&str> =
+            header.stanzas.iter().map(|s| s.tag.as_str()).filter(|t| !t.ends_with("-grease")).collect();
+        assert_eq!(tags, [MLKEM768X25519, MLKEM768X25519]);
+        assert_eq!(check_recipients(&header, &[a.clone(), b.clone()]), Ok(DropKind::PostQuantum));
+        let mut plain = Vec::new();
+        age::Decryptor::new(&ct[..])
+            .unwrap()
+            .decrypt(std::iter::once(a_id.native().unwrap()))
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, b"hello");
+        // One post-quantum key more than listed, or one fewer, is refused as for classic keys.
+        let (_, eve) = pq_key("eve");
+        let e = check(&encrypt(&[&a, &b, &eve], b"x"), &[a.clone(), b.clone()], true).unwrap_err();
+        assert!(matches!(&e, HeaderError::Mismatch(m) if m.contains("3 mlkem768x25519")), "{e}");
+        // A classic drop is classic.
+        let (_, c) = key("camden/data-team");
+        let classic = parse(&encrypt(&[&c], b"x")).unwrap().unwrap();
+        assert_eq!(check_recipients(&classic, std::slice::from_ref(&c)), Ok(DropKind::Classic));
+    }
+
+    #[test]
+    fn a_drop_mixing_post_quantum_and_classic_stanzas_is_refused() {
+        let (_, pq) = pq_key("islington/data-team");
+        let (_, classic) = key("hackney/data-team");
+        // age itself will not write such a file; a hostile sender writes the header by hand.
+        let x = format!("-> X25519 {}\n{}A\n", "B".repeat(43), "C".repeat(42));
+        let m = format!("-> mlkem768x25519 {}\n{}A\n", "B".repeat(1494), "C".repeat(42));
+        let e = check(&header_with(&format!("{m}{x}")), &[pq, classic], true).unwrap_err();
+        assert!(
+            matches!(&e, HeaderError::Mismatch(m) if m.contains("is post-quantum but hackney/data-team is classic")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_plugin_key_is_counted_against_one_stanza_of_the_plugins_own_type() {
+        let plugin = EncryptedTo {
+            key: "camden/yubikey".into(),
+            age_recipient: {
+                let hrp = bech32::Hrp::parse("age1yubikey").unwrap();
+                bech32::encode::<bech32::Bech32>(hrp, &[7u8; 33]).unwrap()
+            },
+        };
+        let (_, c) = key("camden/data-team");
+        let x = format!("-> X25519 {}\n{}A\n", "B".repeat(43), "C".repeat(42));
+        let piv = "-> piv-p256 abc def\nAAAA\n";
+        let both = [plugin.clone(), c.clone()];
+        assert!(check(&header_with(&format!("{x}{piv}")), &both, true).unwrap().is_some());
+        // A second plugin stanza is one reader too many; none is one too few.
+        let e = check(&header_with(&format!("{x}{piv}{piv}")), &both, true).unwrap_err();
+        assert!(matches!(&e, HeaderError::Mismatch(m) if m.contains("2 plugin")), "{e}");
+        assert!(matches!(check(&header_with(&x), &both, true), Err(HeaderError::Mismatch(_))));
     }
 
     /// A header written by hand: the magic line, `stanzas` and a MAC line.

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{MemberName, PartyId, key_name};
 use crate::keys::{MemberPublicKey, NoteSigningKey, NoteVerifierKey};
-use crate::note::{DocError, Opened, SignedDoc, open_doc, sign_doc};
+use crate::note::{DocError, Opened, SignedDoc, open_doc, sign_doc_checked};
 
 /// The directory's content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +120,15 @@ pub struct Agreement {
     pub valid_from: Timestamp,
     /// Sharing must stop at this time.
     pub valid_until: Timestamp,
+    /// Every member key of every party must be post-quantum
+    /// (`mlkem768x25519`), so nothing shared under it can be harvested now
+    /// and decrypted by a quantum computer later. The coordinator cannot
+    /// sign a directory that breaks it, senders will not encrypt to
+    /// anything else, and the hub refuses a drop with any other stanza.
+    /// Left out of the signed text when false, so directories signed before
+    /// it existed keep their bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pq: bool,
 }
 
 impl SignedDoc for Directory {
@@ -262,6 +271,17 @@ impl Directory {
                 return bad(format!("witness key {} of `{}` must be a cosignature (0x04) key", w.name(), p.id));
             }
             let mut members = BTreeSet::new();
+            let kinds = p.members.iter().map(|m| {
+                let kind = crate::age_keys::kind_of(&m.age_recipient).unwrap_or(crate::age_keys::KeyKind::Classic);
+                (m.member.as_str(), kind)
+            });
+            if let Err(e @ crate::age_keys::MixedKeys::Mixed { .. }) = crate::age_keys::drop_kind(kinds) {
+                return bad(format!(
+                    "the members of `{}` mix key kinds ({e}); a drop to `{}` goes to all its members at once: \
+                     give them all post-quantum keys (`sealdrop keygen`) or all classic ones (`keygen --classic`)",
+                    p.id, p.id
+                ));
+            }
             for m in &p.members {
                 if m.signing_key.is_cosigner() {
                     return bad(format!("member key {} must be an Ed25519 (0x01) key", m.signing_key.name()));
@@ -325,6 +345,23 @@ impl Directory {
                 if !ids.contains(p) {
                     return bad(format!("agreement `{}` names unknown party `{p}`", a.id));
                 }
+            }
+            if a.require_pq
+                && let Some((p, m)) = self.parties.iter().filter(|p| a.parties.contains(&p.id)).find_map(|p| {
+                    p.members
+                        .iter()
+                        .find(|m| {
+                            crate::age_keys::kind_of(&m.age_recipient) != Some(crate::age_keys::KeyKind::PostQuantum)
+                        })
+                        .map(|m| (p, m))
+                })
+            {
+                return bad(format!(
+                    "agreement `{}` requires post-quantum keys but {} has a {} key: ask that member for a new key card (`sealdrop keygen`, post-quantum by default)",
+                    a.id,
+                    key_name(&p.id, &m.member),
+                    crate::age_keys::kind_of(&m.age_recipient).map_or("unreadable", |k| k.as_str())
+                ));
             }
             if a.valid_from >= a.valid_until {
                 return bad(format!("agreement `{}` ends before it starts", a.id));
@@ -450,7 +487,7 @@ impl SignedDirectory {
     /// Signs a directory after checking it is consistent.
     pub fn sign(directory: Directory, authority: &NoteSigningKey) -> Result<Self, DirectoryError> {
         directory.validate()?;
-        let note = sign_doc(&directory, authority);
+        let note = sign_doc_checked(&directory, authority)?;
         Ok(Self { directory, note })
     }
 
@@ -526,6 +563,7 @@ pub(crate) mod tests {
                 max_expiry_days: 30,
                 valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
                 valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
+                require_pq: false,
             }],
         };
         (authority, keys, dir)
@@ -730,5 +768,54 @@ pub(crate) mod tests {
         let mut d = dir;
         d.parties[0].witness_keys.push(witness.cosigner_verifier());
         SignedDirectory::sign(d, &authority).unwrap();
+    }
+
+    #[test]
+    fn an_agreement_requiring_post_quantum_keys_refuses_any_other_kind() {
+        let (authority, _, dir) = sample();
+        let mut d = dir.clone();
+        d.agreements[0].require_pq = true;
+        SignedDirectory::sign(d.clone(), &authority).expect("every member key is post-quantum");
+        // A classic key in a party of the agreement: the coordinator cannot sign it.
+        let classic = MemberSecretKey::generate_classic("hackney".parse().unwrap(), "data-team".parse().unwrap());
+        d.parties[2].members[0] = classic.public().into();
+        let e = SignedDirectory::sign(d.clone(), &authority).unwrap_err().to_string();
+        assert!(e.contains("requires post-quantum keys but hackney/data-team has a classic key"), "{e}");
+        // Outside the agreement's parties, any kind is allowed.
+        let mut d = dir.clone();
+        d.agreements[0].require_pq = true;
+        let barnet = MemberSecretKey::generate_classic("barnet".parse().unwrap(), "data-team".parse().unwrap());
+        d.parties[3].members[0] = barnet.public().into();
+        SignedDirectory::sign(d, &authority).expect("barnet is not in the agreement");
+        // The flag is signed: an agreement's requirement cannot be dropped in transit,
+        // and a directory without it keeps the bytes older clients signed.
+        let mut d = dir;
+        assert!(!SignedDirectory::sign(d.clone(), &authority).unwrap().note.contains("require_pq"));
+        d.agreements[0].require_pq = true;
+        let signed = SignedDirectory::sign(d, &authority).unwrap();
+        let stripped = signed.note.replace("\"require_pq\": true", "\"require_pq\": false");
+        assert!(SignedDirectory::verify(&stripped, &authority.verifier()).is_err());
+    }
+
+    #[test]
+    fn a_party_whose_members_mix_key_kinds_is_refused() {
+        let (authority, _, mut d) = sample();
+        let classic = MemberSecretKey::generate_classic("camden".parse().unwrap(), "j-smith".parse().unwrap());
+        d.parties[0].members.push(classic.public().into());
+        let e = SignedDirectory::sign(d, &authority).unwrap_err().to_string();
+        assert!(e.contains("the members of `camden` mix key kinds"), "{e}");
+        assert!(e.contains("keygen --classic"), "the error says what to do: {e}");
+    }
+
+    #[test]
+    fn a_directory_too_large_to_sign_is_refused_not_signed() {
+        let (authority, _, mut d) = sample();
+        // About 2,200 bytes a post-quantum member: 500 cannot fit in one signed note.
+        for i in 0..500 {
+            let k = MemberSecretKey::generate("barnet".parse().unwrap(), format!("member-{i}").parse().unwrap());
+            d.parties[3].members.push(k.public().into());
+        }
+        let e = SignedDirectory::sign(d, &authority).unwrap_err();
+        assert!(matches!(e, DirectoryError::Doc(DocError::TooLarge { .. })), "{e}");
     }
 }

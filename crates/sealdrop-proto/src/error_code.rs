@@ -148,6 +148,11 @@ error_codes! {
     ///
     /// From the client: the send was stopped before asking the hub: `--expires` is in the past or beyond the agreement's maximum (exit 3).
     BadExpiry = "bad_expiry" => Some(422), Input;
+    /// The agreement requires post-quantum keys and the drop is encrypted
+    /// to another kind (422).
+    ///
+    /// From the client: the agreement requires post-quantum keys and a recipient's key is of another kind; ask the coordinator (exit 3).
+    NotPostQuantum = "not_post_quantum" => Some(422), Input;
     /// The manifest is not signed by the sender or does not match the drop (422).
     ///
     /// From the client: a drop's manifest is not signed by its sender or does not match the drop; do not use it (exit 4).
@@ -445,6 +450,8 @@ error_codes! {
     MergeNotUtf8 = "merge_not_utf8" => None, Input;
     /// The merge output would be written inside a received drop's folder.
     MergeOutputInDrop = "merge_output_in_drop" => None, Input;
+    /// One drop would be encrypted to post-quantum keys and keys of another kind, which the age spec forbids: send in separate drops.
+    MixedKeyKinds = "mixed_key_kinds" => None, Input;
     /// No agreement covers the sender and the recipients.
     NoAgreement = "no_agreement" => None, Input;
     /// No authority key is configured: run `sealdrop init` or set one.
@@ -484,6 +491,8 @@ error_codes! {
     OutputExists = "output_exists" => None, Input;
     /// An input path does not exist.
     PathMissing = "path_missing" => None, Input;
+    /// A key is held by an age plugin that is not installed here (`age-plugin-<name>` on PATH), or the plugin failed.
+    PluginMissing = "plugin_missing" => None, Input;
     /// A file could not be read while uploading it.
     ReadFailed = "read_failed" => None, Other;
     /// A table row is longer than the client reads.
@@ -570,7 +579,7 @@ mod tests {
 
     /// The statuses the hub served before the enum existed (its `status_of`
     /// match), written out so the table above cannot change one unnoticed.
-    const HUB_STATUSES: [(&str, u16); 38] = [
+    const HUB_STATUSES: [(&str, u16); 39] = [
         ("unauthenticated", 401),
         ("bad_signature", 401),
         ("unknown_key", 401),
@@ -589,6 +598,7 @@ mod tests {
         ("bad_manifest", 422),
         ("hash_mismatch", 422),
         ("header_mismatch", 422),
+        ("not_post_quantum", 422),
         ("bad_receipt", 422),
         ("bad_cosignature", 422),
         ("directory_bad_signature", 422),

@@ -1,5 +1,5 @@
-//! Keys: member key pairs (an age X25519 identity to decrypt plus an Ed25519
-//! key to sign), their public key cards, and Ed25519 keys in the C2SP
+//! Keys: member key pairs (an age identity to decrypt, post-quantum by
+//! default (see [`crate::age_keys`]), plus an Ed25519 key to sign), their public key cards, and Ed25519 keys in the C2SP
 //! signed-note text forms (`PRIVATE+KEY+name+id+...` and `name+id+...`)
 //! used by the sharing agreement's coordinator (the authority) and the hub.
 //!
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::age_keys::{AgeIdentity, AgeKeyError, AgeRecipient, KeyKind};
 use crate::ids::{MemberName, PartyId, key_name};
 
 /// Signature algorithm byte for Ed25519 in signed notes.
@@ -40,8 +41,10 @@ pub enum KeyError {
     KeyIdMismatch,
     #[error("the public key is not a valid Ed25519 point")]
     BadPublicKey,
-    #[error("age recipient {0:?} is not a valid X25519 recipient (`age1...`)")]
-    BadAgeRecipient(String),
+    #[error("{0}")]
+    BadAgeRecipient(#[from] AgeKeyError),
+    #[error("the member key file's `age-recipient:` is not the public half of its `age-identity:`")]
+    RecipientMismatch,
 }
 
 /// First line of a member secret key file.
@@ -312,7 +315,8 @@ pub struct MemberPublicKey {
     pub party: PartyId,
     /// The member's name within the party.
     pub member: MemberName,
-    /// Where files for this member are encrypted to (`age1...`).
+    /// Where files for this member are encrypted to: `age1pq1...`
+    /// (post-quantum), `age1...` (classic) or `age1<plugin>1...`.
     pub age_recipient: String,
     /// The member's Ed25519 key in signed-note verifier form, named `<party>/<member>`.
     pub signing_key: NoteVerifierKey,
@@ -336,8 +340,12 @@ impl MemberPublicKey {
         Ok(())
     }
     /// The parsed age recipient.
-    pub fn age_recipient(&self) -> Result<age::x25519::Recipient, KeyError> {
-        self.age_recipient.parse().map_err(|_| KeyError::BadAgeRecipient(self.age_recipient.clone()))
+    pub fn age_recipient(&self) -> Result<AgeRecipient, KeyError> {
+        Ok(self.age_recipient.parse()?)
+    }
+    /// The kind of the age key (post-quantum, classic, plugin).
+    pub fn key_kind(&self) -> Result<KeyKind, KeyError> {
+        Ok(self.age_recipient()?.kind())
     }
     /// The key's fingerprint (of its signing key).
     pub fn fingerprint(&self) -> String {
@@ -351,8 +359,13 @@ pub struct MemberSecretKey {
     pub party: PartyId,
     /// The member's name within the party.
     pub member: MemberName,
-    /// Decrypts drops addressed to this member (age X25519).
-    pub age_identity: age::x25519::Identity,
+    /// Decrypts drops addressed to this member.
+    pub age_identity: AgeIdentity,
+    /// Where files for this member are encrypted to: the public half of a
+    /// native `age_identity`, or for a plugin identity the recipient the
+    /// token gave (a plugin identity is only a reference to the token, so
+    /// the recipient cannot be derived from it).
+    pub age_recipient: AgeRecipient,
     /// Signs manifests, receipts and requests, named `<party>/<member>`.
     pub signing: NoteSigningKey,
 }
@@ -364,11 +377,35 @@ impl fmt::Debug for MemberSecretKey {
 }
 
 impl MemberSecretKey {
-    /// Generates a fresh key pair for a member.
+    /// Generates a fresh key pair for a member, post-quantum.
     pub fn generate(party: PartyId, member: MemberName) -> Self {
+        Self::with_native(party, member, AgeIdentity::generate())
+    }
+
+    /// Generates a fresh key pair for a member with a classic (X25519) age
+    /// key, for correspondents whose tools cannot read post-quantum files.
+    pub fn generate_classic(party: PartyId, member: MemberName) -> Self {
+        Self::with_native(party, member, AgeIdentity::generate_classic())
+    }
+
+    fn with_native(party: PartyId, member: MemberName, age_identity: AgeIdentity) -> Self {
+        let age_recipient = age_identity.to_public().expect("a generated identity is native");
+        Self::with_age_key(party, member, age_identity, age_recipient)
+    }
+
+    /// A fresh signing key with a given age key pair (for a plugin identity,
+    /// the recipient the plugin gave). The caller checks that the two belong
+    /// together; for a native identity [`MemberSecretKey::from_file_text`]
+    /// does.
+    pub fn with_age_key(
+        party: PartyId,
+        member: MemberName,
+        age_identity: AgeIdentity,
+        age_recipient: AgeRecipient,
+    ) -> Self {
         let signing = NoteSigningKey::generate(&key_name(&party, &member))
             .expect("party and member ids never contain spaces or '+'");
-        Self { party, member, age_identity: age::x25519::Identity::generate(), signing }
+        Self { party, member, age_identity, age_recipient, signing }
     }
 
     /// The public key card.
@@ -376,7 +413,7 @@ impl MemberSecretKey {
         MemberPublicKey {
             party: self.party.clone(),
             member: self.member.clone(),
-            age_recipient: self.age_identity.to_public().to_string(),
+            age_recipient: self.age_recipient.to_string(),
             signing_key: self.signing.verifier(),
         }
     }
@@ -385,19 +422,22 @@ impl MemberSecretKey {
     pub fn to_file_text(&self) -> Zeroizing<String> {
         use age::secrecy::ExposeSecret;
         let seed = Zeroizing::new(B64.encode(self.signing.signing_key().as_bytes()));
-        let age_secret = self.age_identity.to_string();
+        let age_secret = self.age_identity.to_secret_string();
         Zeroizing::new(format!(
             "{MEMBER_KEY_HEADER}\n\
              # sealdrop member secret key for {party}/{member}: keep it private (mode 0600).\n\
-             # Public fingerprint: {fp}\n\
+             # Public fingerprint: {fp}; age key: {kind}\n\
              party: {party}\n\
              member: {member}\n\
              age-identity: {age}\n\
+             age-recipient: {recipient}\n\
              signing-key: {seed}\n",
             party = self.party,
             member = self.member,
             fp = self.signing.verifier().fingerprint(),
+            kind = self.age_identity.kind(),
             age = age_secret.expose_secret(),
+            recipient = self.age_recipient,
             seed = seed.as_str(),
         ))
     }
@@ -408,7 +448,7 @@ impl MemberSecretKey {
         if lines.next().map(str::trim) != Some(MEMBER_KEY_HEADER) {
             return Err(KeyError::NotAMemberKey);
         }
-        let (mut party, mut member, mut age_id, mut seed) = (None, None, None, None);
+        let (mut party, mut member, mut age_id, mut age_recipient, mut seed) = (None, None, None, None, None);
         for line in lines.map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let Some((field, value)) = line.split_once(':') else {
                 return Err(KeyError::BadField { field: "?", reason: "every line must be `field: value`".into() });
@@ -418,6 +458,7 @@ impl MemberSecretKey {
                 "party" => party = Some(value.to_owned()),
                 "member" => member = Some(value.to_owned()),
                 "age-identity" => age_id = Some(Zeroizing::new(value.to_owned())),
+                "age-recipient" => age_recipient = Some(value.to_owned()),
                 "signing-key" => seed = Some(Zeroizing::new(value.to_owned())),
                 _ => {}
             }
@@ -430,11 +471,21 @@ impl MemberSecretKey {
             .ok_or(KeyError::MissingField("member"))?
             .parse()
             .map_err(|e: crate::ids::IdError| KeyError::BadField { field: "member", reason: e.to_string() })?;
-        let age_identity: age::x25519::Identity =
-            age_id.ok_or(KeyError::MissingField("age-identity"))?.parse().map_err(|_| KeyError::BadField {
-                field: "age-identity",
-                reason: "not an age X25519 identity (AGE-SECRET-KEY-1...)".into(),
-            })?;
+        let age_identity: AgeIdentity = age_id
+            .ok_or(KeyError::MissingField("age-identity"))?
+            .parse()
+            .map_err(|e: AgeKeyError| KeyError::BadField { field: "age-identity", reason: e.to_string() })?;
+        // Key files written before issue 21 have no `age-recipient:`: a
+        // native identity's is derived; a plugin identity needs the line.
+        let age_recipient = match (age_identity.to_public(), age_recipient) {
+            (Some(derived), None) => derived,
+            (Some(derived), Some(written)) if derived.to_string() == written => derived,
+            (Some(_), Some(_)) => return Err(KeyError::RecipientMismatch),
+            (None, None) => return Err(KeyError::MissingField("age-recipient")),
+            (None, Some(written)) => written
+                .parse()
+                .map_err(|e: AgeKeyError| KeyError::BadField { field: "age-recipient", reason: e.to_string() })?,
+        };
         let seed = seed.ok_or(KeyError::MissingField("signing-key"))?;
         let raw = Zeroizing::new(
             B64.decode(seed.as_bytes())
@@ -446,18 +497,20 @@ impl MemberSecretKey {
                 reason: "not a 32-byte Ed25519 seed".into(),
             })?);
         let signing = NoteSigningKey::from_signing_key(&key_name(&party, &member), SigningKey::from_bytes(&raw))?;
-        Ok(Self { party, member, age_identity, signing })
+        Ok(Self { party, member, age_identity, age_recipient, signing })
     }
 
-    /// An age identity file that stock `age -d -i FILE` accepts.
+    /// An age identity file that stock age accepts (`age -d -i FILE`; for a
+    /// post-quantum key, age 1.3 or later).
     pub fn age_identity_file(&self) -> Zeroizing<String> {
         use age::secrecy::ExposeSecret;
         Zeroizing::new(format!(
-            "# sealdrop member {}/{}\n# public key: {}\n{}\n",
+            "# sealdrop member {}/{} ({} age key)\n# public key: {}\n{}\n",
             self.party,
             self.member,
-            self.age_identity.to_public(),
-            self.age_identity.to_string().expose_secret()
+            self.age_identity.kind(),
+            self.age_recipient,
+            self.age_identity.to_secret_string().expose_secret()
         ))
     }
 }
@@ -478,6 +531,29 @@ mod tests {
         assert_eq!(back.public(), key.public());
         assert!(text.starts_with(MEMBER_KEY_HEADER));
         back.public().validate().unwrap();
+    }
+
+    #[test]
+    fn member_keys_are_post_quantum_unless_asked() {
+        let key = member();
+        assert_eq!(key.public().key_kind().unwrap(), KeyKind::PostQuantum);
+        assert!(key.public().age_recipient.starts_with("age1pq1"));
+        let classic = MemberSecretKey::generate_classic("camden".parse().unwrap(), "data-team".parse().unwrap());
+        assert_eq!(classic.public().key_kind().unwrap(), KeyKind::Classic);
+        let back = MemberSecretKey::from_file_text(&classic.to_file_text()).unwrap();
+        assert_eq!(back.public(), classic.public());
+    }
+
+    #[test]
+    fn old_key_files_without_a_recipient_line_still_load() {
+        let key = MemberSecretKey::generate_classic("camden".parse().unwrap(), "data-team".parse().unwrap());
+        let text: String =
+            key.to_file_text().lines().filter(|l| !l.starts_with("age-recipient:")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(MemberSecretKey::from_file_text(&text).unwrap().public(), key.public());
+        // A recipient line that is not the identity's own is refused.
+        let other = member().public().age_recipient;
+        let forged = key.to_file_text().replace(&key.public().age_recipient, &other);
+        assert!(matches!(MemberSecretKey::from_file_text(&forged), Err(KeyError::RecipientMismatch)));
     }
 
     #[test]

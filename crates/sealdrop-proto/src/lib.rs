@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod age_header;
+pub mod age_keys;
 pub mod api;
 pub mod clock;
 pub mod directory;

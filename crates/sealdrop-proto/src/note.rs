@@ -34,7 +34,16 @@ pub enum DocError {
     NoTrustedSignature { what: &'static str, signers: String },
     #[error("the {what}'s content is not valid: {reason}")]
     BadContent { what: &'static str, reason: String },
+    #[error(
+        "the {what} would be {len} bytes, more than the {MAX_DOC_BYTES} a signed note may hold (a post-quantum member key takes about 2,200 bytes)"
+    )]
+    TooLarge { what: &'static str, len: usize },
 }
+
+/// The most a document's text may take: the signed-note format's limit on a
+/// whole note (1,000,000 bytes, enforced by the `signed_note` crate on every
+/// note read) less room for signature lines.
+pub const MAX_DOC_BYTES: usize = 1_000_000 - 16 * 1024;
 
 /// A verified document with the exact note it came from.
 #[derive(Debug, Clone)]
@@ -48,6 +57,17 @@ pub struct Opened<T> {
     pub key: NoteVerifierKey,
     /// The note exactly as received, for storage, logging and re-verification.
     pub note: String,
+}
+
+/// Signs a document with `key` after checking that the note will not exceed
+/// what signed notes may hold ([`MAX_DOC_BYTES`]), which every reader would
+/// refuse. For documents whose size the signer does not bound (a directory).
+pub fn sign_doc_checked<T: SignedDoc>(doc: &T, key: &NoteSigningKey) -> Result<String, DocError> {
+    let len = T::TYPE.len() + 2 + serde_json::to_string_pretty(doc).expect("documents always serialize").len();
+    if len > MAX_DOC_BYTES {
+        return Err(DocError::TooLarge { what: T::WHAT, len });
+    }
+    Ok(sign_doc(doc, key))
 }
 
 /// Signs a document with `key`, returning the signed note's text.

@@ -20,6 +20,8 @@
 //!   [`MAX_CLOCK_SKEW_SECS`] from the time it is judged (or logged) at.
 //! - [`revoked_key_vouches`] / [`manifest_keys`]: a key revoked at T vouches
 //!   only for a drop committed to the log strictly before T.
+//! - [`agreement_admits_key`]: an agreement with `require_pq` admits only
+//!   post-quantum keys.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -47,6 +49,12 @@ impl Agreement {
     pub fn in_force(&self, now: Timestamp) -> bool {
         agreement_in_force(self, now).is_ok()
     }
+}
+
+/// Whether a drop under `a` may be encrypted to a key of `kind`: any kind,
+/// unless the agreement requires post-quantum keys.
+pub fn agreement_admits_key(a: &Agreement, kind: crate::age_keys::KeyKind) -> bool {
+    !a.require_pq || kind.is_post_quantum()
 }
 
 /// Whether `a` is in force at `at`: `valid_from <= at < valid_until`.

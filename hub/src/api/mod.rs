@@ -165,6 +165,7 @@ pub(crate) mod test_support {
                 max_expiry_days: 30,
                 valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
                 valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
+                require_pq: false,
             }],
         };
         (authority, keys, dir)

@@ -198,8 +198,11 @@ mod tests {
     use super::*;
 
     /// The directory limit (2 MiB) holds twice what a directory for 400
-    /// authorities takes, each with five members, two revoked keys, two
-    /// aliases, under a hundred agreements of 33 parties each.
+    /// authorities takes, each with five members (classic keys), two revoked
+    /// keys, two aliases, under a hundred agreements of 33 parties each.
+    /// Post-quantum keys are ~30 times longer: a directory then holds about
+    /// 400 member keys in all, within the signed-note limit
+    /// (`a_directory_too_large_to_sign_is_refused_not_signed`).
     #[test]
     fn directory_body_limit_fits_a_large_directory_twice() {
         use sealdrop_proto::directory::{Agreement, Directory, Party, RevokedKey, SignedDirectory};
@@ -208,7 +211,7 @@ mod tests {
         let parties: Vec<Party> = (0..400)
             .map(|i| {
                 let id: sealdrop_proto::ids::PartyId = format!("council-{i:03}").parse().unwrap();
-                let key = |who: String| MemberSecretKey::generate(id.clone(), who.parse().unwrap());
+                let key = |who: String| MemberSecretKey::generate_classic(id.clone(), who.parse().unwrap());
                 Party {
                     id: id.clone(),
                     name: format!("The Council of Somewhere Number {i}"),
@@ -239,6 +242,7 @@ mod tests {
                 max_expiry_days: 30,
                 valid_from: at("2026-01-01T00:00:00Z"),
                 valid_until: at("2030-01-01T00:00:00Z"),
+                require_pq: false,
             })
             .collect();
         let dir = Directory { serial: 1, issued_at: at("2026-06-01T00:00:00Z"), hub: None, parties, agreements };

@@ -8,7 +8,8 @@
 //! bytes the hub received, whose age header holds exactly one recipient
 //! stanza per key the manifest lists (`sealdrop_proto::age_header`: the
 //! header is not secret, and a drop readable by a key nobody listed must
-//! never reach a recipient). Only then is the blob promoted and the drop
+//! never reach a recipient; under an agreement that requires post-quantum
+//! keys, every key and so every stanza must be post-quantum). Only then is the blob promoted and the drop
 //! committed, together with its `drop_committed` transfer-log entry (the
 //! manifest verbatim), so recipients never see a drop whose manifest the hub
 //! refused, and the log never misses a drop they can see.
@@ -23,6 +24,7 @@ use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::{open_doc, peek_doc};
+use sealdrop_proto::policy::agreement_admits_key;
 use tokio::io::AsyncReadExt as _;
 
 use super::agreement::agreement_allows;
@@ -93,6 +95,20 @@ pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: 
             )));
         }
         covered.insert(party.id.clone());
+        if let Some(a) = dir.agreement(&m.agreement) {
+            let kind = sealdrop_proto::age_keys::kind_of(&e.age_recipient);
+            if !kind.is_some_and(|k| agreement_admits_key(a, k)) {
+                return Err(DropError::new(
+                    ErrorCode::NotPostQuantum,
+                    format!(
+                        "agreement `{}` requires post-quantum keys but encrypted_to key `{}` is {}: encrypt to post-quantum keys only",
+                        a.id,
+                        e.key,
+                        kind.map_or("unreadable", |k| k.as_str())
+                    ),
+                ));
+            }
+        }
     }
     if let Some(missed) = expected.iter().find(|p| !covered.contains(p)) {
         return Err(bad_manifest(format!(

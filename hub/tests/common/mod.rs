@@ -106,6 +106,7 @@ pub fn inner_fsm() -> Agreement {
         max_expiry_days: 14,
         valid_from: "2026-01-01T00:00:00Z".parse().unwrap(),
         valid_until: "2030-01-01T00:00:00Z".parse().unwrap(),
+        require_pq: false,
     }
 }
 

@@ -49,6 +49,7 @@ pub(crate) fn agreement(id: &str, parties: &[&str], max_expiry_days: u32) -> Agr
         max_expiry_days,
         valid_from: ts("2025-01-01T00:00:00Z"),
         valid_until: ts("2030-01-01T00:00:00Z"),
+        require_pq: false,
     }
 }
 

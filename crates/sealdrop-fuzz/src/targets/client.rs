@@ -36,7 +36,7 @@ pub fn tar_extract(data: &[u8]) -> bool {
 pub fn age_decrypt(data: &[u8]) -> bool {
     let Ok(decryptor) = age::Decryptor::new_buffered(data) else { return false };
     let me = fixture().member(1);
-    let Ok(mut plaintext) = decryptor.decrypt(std::iter::once(&me.age_identity as &dyn age::Identity)) else {
+    let Ok(mut plaintext) = decryptor.decrypt(std::iter::once(me.age_identity.native().expect("native"))) else {
         return false;
     };
     let extracted = extract_contained(&mut plaintext);
