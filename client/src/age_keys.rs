@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use age::secrecy::ExposeSecret as _;
 use sealdrop_proto::age_keys::{AgeIdentity, AgeRecipient, DropKind, drop_kind};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -23,14 +24,17 @@ impl age::Callbacks for PluginCallbacks {
     fn display_message(&self, message: &str) {
         eprintln!("{message}");
     }
-    fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
-        None
+    fn confirm(&self, message: &str, yes: &str, no: Option<&str>) -> Option<bool> {
+        let choices = no.map_or_else(|| yes.to_owned(), |no| format!("{yes}/{no}"));
+        let answer = crate::passphrase::ask(&format!("{message} [{choices}]: ")).ok().flatten()?;
+        Some(answer.expose_secret().trim().eq_ignore_ascii_case(yes))
     }
-    fn request_public_string(&self, _description: &str) -> Option<String> {
-        None
+    fn request_public_string(&self, description: &str) -> Option<String> {
+        crate::passphrase::ask(&format!("{description}: ")).ok().flatten().map(|s| s.expose_secret().to_owned())
     }
-    fn request_passphrase(&self, _description: &str) -> Option<age::secrecy::SecretString> {
-        None
+    /// A token's PIN, asked without echo as a key's passphrase is.
+    fn request_passphrase(&self, description: &str) -> Option<age::secrecy::SecretString> {
+        crate::passphrase::ask(&format!("{description}: ")).ok().flatten()
     }
 }
 

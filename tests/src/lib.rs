@@ -14,6 +14,8 @@
 //!   network fault would.
 //! - [`TestTls`] makes a private CA and a server certificate for 127.0.0.1,
 //!   for a hub serving TLS itself.
+//! - [`test_plugin`] builds `age-plugin-sealdroptest` (a software stand-in for a
+//!   hardware token) and puts its folder first on the client's `PATH`.
 
 use rusqlite::OptionalExtension as _;
 use std::collections::BTreeMap;
@@ -43,6 +45,7 @@ const SEALDROP_ENV: &[&str] = &[
     "SEALDROP_INSECURE_HTTP",
     "SEALDROP_WITNESS_KEY",
     "SEALDROP_HUB_CA",
+    "SEALDROP_KEY_PLUGIN_IDENTITY",
 ];
 
 /// The workspace root.
@@ -106,13 +109,7 @@ pub fn bins() -> &'static Bins {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let target = match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(dir) if !dir.is_empty() => {
-                let dir = PathBuf::from(dir);
-                if dir.is_absolute() { dir } else { root.join(dir) }
-            }
-            _ => root.join("target"),
-        };
+        let target = target_dir();
         let bins = Bins {
             client: target.join("debug/sealdrop"),
             hub: target.join("debug/sealdrop-hub"),
@@ -123,6 +120,18 @@ pub fn bins() -> &'static Bins {
         }
         bins
     })
+}
+
+/// Cargo's target folder for this workspace (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    let root = repo_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { root.join(dir) }
+        }
+        _ => root.join("target"),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -516,6 +525,8 @@ fn base_command(home: &Path) -> Command {
         .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("XDG_STATE_HOME", home.join(".local/state"))
         .env("XDG_CACHE_HOME", home.join(".cache"))
+        // age finds plugins on PATH: the test plugin comes first, as a token's would.
+        .env("PATH", test_plugin::path_with_test_plugin())
         .current_dir(home);
     cmd
 }
@@ -1945,6 +1956,7 @@ impl Drop for Hub {
 /// Raw, signed HTTP requests to the hub.
 pub mod backend;
 pub mod shared_stores;
+pub mod test_plugin;
 pub use backend::Backend;
 pub use shared_stores::SharedStores;
 
