@@ -163,6 +163,7 @@ fn sealdrop_drops(args: &Args) -> Res<(usize, f64)> {
             witness_key: None,
             resume_min_bytes: u64::MAX,
             clock: Arc::new(SystemClock),
+            key_unlock: Default::default(),
         };
         let session = settings.session().map_err(|e| format!("{me}: {}", e.message))?;
         let files = files.clone();

@@ -535,6 +535,7 @@ fn client_inputs(add: &mut Add<'_>) {
         resume_min_bytes: Some(8 << 20),
         insecure_http: Some(false),
         hub_ca: Some("/home/ig/.sealdrop/council-ca.pem".into()),
+        key_plugin_identity: Some("/home/ig/.sealdrop/yubikey-identity.txt".into()),
     };
     add("config", "full", toml::to_string_pretty(&config).expect("serialises").into_bytes());
     add("config", "empty", Vec::new());

@@ -9,9 +9,9 @@
 //!
 //! A vector passes when a `success` file decrypts to the payload whose
 //! SHA-256 it names and every other file fails in the stage it names
-//! (header, unwrapping the file key, HMAC, payload). The vectors live
-//! outside the repository (`../shared/reference/cctv-age/` beside the
-//! checkout); the test fails, never skips, when they are missing or fewer.
+//! (header, unwrapping the file key, HMAC, payload). The vectors are a copy
+//! in `tests/cctv-age/` (README there); the test fails, never skips, when
+//! they are missing or fewer.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,9 +36,9 @@ const EXPECTED_FAMILIES: [(&str, usize); 3] = [("hybrid", 18), ("scrypt", 25), (
 /// machine and could reach 23 on a fast one.
 const MAX_SCRYPT_WORK_FACTOR: u8 = 22;
 
-/// Where the vectors are: `shared/reference/cctv-age` beside the checkout.
+/// Where the vectors are: the copy in `tests/cctv-age`.
 fn vector_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/cctv-age");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cctv-age");
     assert!(
         dir.join("UPSTREAM-README.md").is_file(),
         "the CCTV age test vectors are missing: expected a copy of C2SP CCTV's age/testdata at {} \
