@@ -58,6 +58,7 @@ pub mod names;
 pub mod outgoing;
 pub mod padding;
 pub mod pipe;
+pub mod plugin_key;
 pub mod preflight;
 pub mod recall;
 pub mod refused;
