@@ -7,20 +7,20 @@
 //! this is where the client's I/O policy about them lives.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, IsTerminal as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use age::secrecy::ExposeSecret as _;
 use sealdrop_proto::age_keys::{AgeIdentity, AgeRecipient, DropKind, drop_kind};
 
 use crate::error::{Error, ErrorCode, Result};
 
 /// What a plugin may say or ask while it wraps or unwraps a file key (a
 /// hardware token asks for its PIN or to be touched). Messages go to stderr;
-/// questions are asked on the terminal (`/dev/tty`, a PIN without echo), and
-/// only when standard input is one: in a run with nobody there (cron, a
-/// service) they are refused at once, so the plugin fails rather than waits,
-/// and [`Decrypting::plugin_failure`] says why with a stable code.
+/// questions are asked on the terminal without echo, as a key's passphrase is
+/// (`crate::passphrase::ask`): in a run with nobody there (cron, a service)
+/// they are refused at once, so the plugin fails rather than waits, and
+/// [`Decrypting::plugin_failure`] says why with a stable code.
 #[derive(Clone, Debug, Default)]
 pub struct PluginCallbacks {
     /// Set when the plugin asked something and there was no terminal to ask
@@ -29,25 +29,20 @@ pub struct PluginCallbacks {
 }
 
 impl PluginCallbacks {
-    /// Whether someone can answer on the terminal; else records the refusal.
-    fn can_ask(&self) -> bool {
-        let interactive = std::io::stdin().is_terminal();
-        if !interactive {
-            self.unanswered.store(true, Ordering::Relaxed);
+    /// What is typed on the terminal after `prompt` (without echo), the way
+    /// a key's passphrase is asked; `None`, remembered, when nobody is there.
+    fn ask(&self, prompt: &str) -> Option<age::secrecy::SecretString> {
+        match crate::passphrase::ask(prompt) {
+            Ok(Some(answer)) => Some(answer),
+            Ok(None) => {
+                self.unanswered.store(true, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                eprintln!("warning: {}", e.message);
+                None
+            }
         }
-        interactive
-    }
-
-    /// A line typed on the terminal after `prompt` (shown on stderr).
-    fn ask_line(&self, prompt: &str) -> Option<String> {
-        if !self.can_ask() {
-            return None;
-        }
-        eprint!("{prompt} ");
-        let mut line = String::new();
-        let tty = std::fs::File::open("/dev/tty").ok()?;
-        std::io::BufReader::new(tty).read_line(&mut line).ok()?;
-        Some(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }
 
@@ -56,22 +51,16 @@ impl age::Callbacks for PluginCallbacks {
         eprintln!("{message}");
     }
     fn confirm(&self, message: &str, yes: &str, no: Option<&str>) -> Option<bool> {
-        let no = no.unwrap_or("no");
-        let answer = self.ask_line(&format!("{message} [{yes}/{no}]"))?;
-        match answer.trim() {
-            a if a.eq_ignore_ascii_case(yes) => Some(true),
-            a if a.eq_ignore_ascii_case(no) => Some(false),
-            _ => None,
-        }
+        let choices = no.map_or_else(|| yes.to_owned(), |no| format!("{yes}/{no}"));
+        let answer = self.ask(&format!("{message} [{choices}]: "))?;
+        Some(answer.expose_secret().trim().eq_ignore_ascii_case(yes))
     }
     fn request_public_string(&self, description: &str) -> Option<String> {
-        self.ask_line(description).filter(|s| !s.is_empty())
+        self.ask(&format!("{description}: ")).map(|s| s.expose_secret().to_owned())
     }
+    /// A token's PIN, asked without echo as a key's passphrase is.
     fn request_passphrase(&self, description: &str) -> Option<age::secrecy::SecretString> {
-        if !self.can_ask() {
-            return None;
-        }
-        rpassword::prompt_password(format!("{description}: ")).ok().map(age::secrecy::SecretString::from)
+        self.ask(&format!("{description}: "))
     }
 }
 

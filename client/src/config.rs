@@ -38,6 +38,10 @@ pub struct ConfigFile {
     /// beside the system's, for a hub whose certificate a private CA signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_ca: Option<PathBuf>,
+    /// The age plugin identity file that opens a member key file encrypted
+    /// to a plugin recipient (see [`crate::key_protection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_plugin_identity: Option<PathBuf>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

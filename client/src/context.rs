@@ -9,7 +9,7 @@ use sealdrop_proto::directory::{Directory, SignedDirectory};
 use sealdrop_proto::keys::{MemberSecretKey, NoteSigningKey, NoteVerifierKey};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::fsutil::read_secret_file;
+use crate::key_protection::KeyUnlock;
 use crate::session_setup::Verified;
 use crate::transport::HubApi;
 
@@ -35,6 +35,9 @@ pub struct Settings {
     pub resume_min_bytes: u64,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
+    /// How a protected member key is unlocked, and the key once unlocked,
+    /// so a command asks for the passphrase once.
+    pub key_unlock: KeyUnlock,
 }
 
 impl Settings {
@@ -48,15 +51,20 @@ impl Settings {
         })
     }
 
-    /// Loads this member's secret key, refusing a file others can read.
+    /// Loads this member's secret key, refusing a file others can read, and
+    /// unlocking a protected one (asking for its passphrase once per command).
     pub fn identity(&self) -> Result<MemberSecretKey> {
-        let path = self.identity.as_deref().ok_or_else(|| {
+        load_identity(self.identity_path()?, &self.key_unlock)
+    }
+
+    /// The member key file, or an error that says how to give one.
+    pub fn identity_path(&self) -> Result<&Path> {
+        self.identity.as_deref().ok_or_else(|| {
             Error::new(
                 ErrorCode::NoIdentity,
                 "no member key given: pass --identity FILE, set SEALDROP_IDENTITY, or run `sealdrop init --identity FILE`",
             )
-        })?;
-        load_identity(path)
+        })
     }
 
     /// The pinned authority key.
@@ -224,9 +232,10 @@ fn parse_resume_min_bytes(text: &str) -> Result<u64> {
     })
 }
 
-/// Loads a member secret key file.
-pub fn load_identity(path: &Path) -> Result<MemberSecretKey> {
-    let text = read_secret_file(path, "member key file")?;
+/// Loads a member secret key file, unlocking it with `unlock` when it is
+/// protected (see [`crate::key_protection`]).
+pub fn load_identity(path: &Path, unlock: &KeyUnlock) -> Result<MemberSecretKey> {
+    let text = unlock.key_text(path)?;
     MemberSecretKey::from_file_text(&text)
         .map_err(|e| {
         Error::new(

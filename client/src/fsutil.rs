@@ -81,6 +81,22 @@ pub fn create_private_file(path: &Path) -> Result<std::fs::File> {
 
 /// Reads a secret file, refusing one that group or others can read.
 pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<String>> {
+    let bytes = read_secret_bytes(path, what)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_owned())),
+        Err(e) => Err(Error::new(
+            ErrorCode::KeyUnreadable,
+            format!(
+                "cannot read {what} {}: it is not UTF-8 text ({e}); check that it is the right file",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Reads a secret file's bytes (a binary age file, say), refusing one that
+/// group or others can read.
+pub fn read_secret_bytes(path: &Path, what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::new(ErrorCode::KeyUnreadable, format!("cannot read {what} {}: {e}; check the path", path.display()))
@@ -97,7 +113,7 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<zeroize::Zeroizing<St
             ),
         ));
     }
-    std::fs::read_to_string(path).map(zeroize::Zeroizing::new).map_err(|e| {
+    std::fs::read(path).map(zeroize::Zeroizing::new).map_err(|e| {
         Error::new(
             ErrorCode::KeyUnreadable,
             format!(

@@ -45,6 +45,7 @@ const SEALDROP_ENV: &[&str] = &[
     "SEALDROP_INSECURE_HTTP",
     "SEALDROP_WITNESS_KEY",
     "SEALDROP_HUB_CA",
+    "SEALDROP_KEY_PLUGIN_IDENTITY",
 ];
 
 /// The workspace root.

@@ -56,6 +56,24 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "key passphrase",
+        &[
+            ("Add a passphrase to your key, or change it (asked on the terminal)", "sealdrop key passphrase"),
+            (
+                "Change it from a script: the current passphrase, then the new one, on two lines",
+                "sealdrop --passphrase-fd 0 key passphrase --new-passphrase-fd 0 < passphrases.txt",
+            ),
+            ("Remove it: the key file is plain text (mode 0600) again", "sealdrop key passphrase --remove"),
+        ],
+    ),
+    (
+        "key protect",
+        &[(
+            "Encrypt your key file to your YubiKey (age-plugin-yubikey on PATH), then save its identity file",
+            "sealdrop key protect --plugin-recipient age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t --plugin-identity ~/.sealdrop/yubikey-identity.txt",
+        )],
+    ),
+    (
         "key show",
         &[
             ("Print your card for the coordinator (fingerprint on stderr)", "sealdrop key show"),
@@ -298,7 +316,7 @@ pub fn help_text(examples: &[Example]) -> String {
 }
 
 /// The words of an example's `sealdrop ...` command line as a shell would
-/// pass them, up to the first `|`, `>` or `&&` (what follows is another
+/// pass them, up to the first `|`, `>`, `<` or `&&` (what follows is another
 /// program's or the shell's). Handles the examples' quoting: "..." and '...'.
 pub fn words(command: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -315,7 +333,7 @@ pub fn words(command: &str) -> Vec<String> {
             }
             (None, c) if c.is_whitespace() => {
                 if in_word {
-                    if matches!(word.as_str(), "|" | ">" | "&&") {
+                    if matches!(word.as_str(), "|" | ">" | "<" | "&&") {
                         return words;
                     }
                     words.push(std::mem::take(&mut word));
@@ -390,6 +408,7 @@ mod tests {
     fn words_split_like_a_shell_up_to_a_pipe_or_redirection() {
         assert_eq!(words("sealdrop a \"b c\" 'd' e > f"), ["sealdrop", "a", "b c", "d", "e"]);
         assert_eq!(words("sealdrop x | jq '.[]'"), ["sealdrop", "x"]);
+        assert_eq!(words("sealdrop y --fd 0 < lines.txt"), ["sealdrop", "y", "--fd", "0"]);
         assert_eq!(words("sealdrop man --out /tmp/m && man -l x"), ["sealdrop", "man", "--out", "/tmp/m"]);
     }
 }

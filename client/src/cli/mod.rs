@@ -213,7 +213,7 @@ impl ActCommand {
         let out = &mut out;
         let ran = match self {
             ActCommand::Init => settings::init(resolved, out),
-            ActCommand::Keygen(args) => args.run(out),
+            ActCommand::Keygen(args) => args.run(settings, out),
             ActCommand::Key(command) => command.run(settings, out),
             ActCommand::Directory(command) => command.run(settings, out),
             ActCommand::Send(args) => args.run(settings, out),

@@ -55,6 +55,19 @@ pub(super) struct Global {
     /// beside the system's (for a hub whose certificate a private CA signed).
     #[arg(long, global = true, env = "SEALDROP_HUB_CA", value_name = "FILE")]
     hub_ca: Option<PathBuf>,
+    /// Read the passphrase of a protected member key from this file
+    /// descriptor (one line), e.g. `--passphrase-fd 3 3<file`. Without it the
+    /// passphrase comes from the systemd credential `sealdrop-passphrase`
+    /// ($CREDENTIALS_DIRECTORY) or is asked on the terminal. No environment
+    /// variable holds a passphrase: the environment shows in process listings.
+    #[arg(long, global = true, value_name = "FD")]
+    passphrase_fd: Option<u32>,
+    /// The age plugin identity file (what `age-plugin-yubikey --identity`
+    /// prints, say) that opens a member key file encrypted to a plugin
+    /// recipient (`sealdrop key protect`); also `key_plugin_identity` in the
+    /// config file, which `init` saves.
+    #[arg(long, global = true, env = "SEALDROP_KEY_PLUGIN_IDENTITY", value_name = "FILE")]
+    key_plugin_identity: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -105,6 +118,10 @@ impl Global {
                 witness_key: self.witness_key.clone().or(file.witness_key),
                 resume_min_bytes: crate::context::resume_min_bytes(file.resume_min_bytes)?,
                 clock: sealdrop_proto::clock::clock_from_env(),
+                key_unlock: crate::key_protection::KeyUnlock::new(
+                    self.passphrase_fd,
+                    self.key_plugin_identity.clone().or(file.key_plugin_identity),
+                ),
             },
             config_path,
             insecure_http,
@@ -128,6 +145,7 @@ pub(super) fn init(resolved: &Resolved, out: &mut dyn Write) -> Result<()> {
         // Saved only when needed: the hub URL was checked against it above.
         insecure_http: insecure_http.then_some(true),
         hub_ca: absolute(hub_ca_flag.clone().or(ConfigFile::load(config_path)?.hub_ca)),
+        key_plugin_identity: absolute(settings.key_unlock.plugin_identity.clone()),
     };
     if let Some(a) = &cfg.authority {
         crate::context::parse_authority(a)?;

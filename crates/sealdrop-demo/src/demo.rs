@@ -148,6 +148,7 @@ fn settings(root: &Path, url: &str, party: &str) -> Settings {
         witness_key: None,
         resume_min_bytes: sealdrop::context::DEFAULT_RESUME_MIN_BYTES,
         clock: Arc::new(SystemClock),
+        key_unlock: Default::default(),
     }
 }
 

@@ -414,6 +414,10 @@ error_codes! {
     KeyInvalid = "key_invalid" => None, Input;
     /// A secret key file may be read by others: make it private.
     KeyPermissions = "key_permissions" => None, Input;
+    /// A member key file is encrypted to an age plugin, and that plugin's identity file is not configured or not usable.
+    KeyPluginFailed = "key_plugin_failed" => None, Input;
+    /// A member key file is encrypted to an age plugin that is not installed (`age-plugin-NAME` on `PATH`).
+    KeyPluginMissing = "key_plugin_missing" => None, Input;
     /// A key file cannot be read.
     KeyUnreadable = "key_unreadable" => None, Input;
     /// A transfer log checkpoint is not signed by the log's key.
@@ -489,6 +493,12 @@ error_codes! {
     NothingToSend = "nothing_to_send" => None, Input;
     /// The output file exists already: choose another or give `--force`.
     OutputExists = "output_exists" => None, Input;
+    /// A new passphrase is empty, not UTF-8, or its confirmation differs.
+    PassphraseInvalid = "passphrase_invalid" => None, Input;
+    /// A member key file is protected by a passphrase and no way to give it was found: no terminal, no `--passphrase-fd`, no credential.
+    PassphraseRequired = "passphrase_required" => None, Input;
+    /// The passphrase's file descriptor or credential file cannot be read.
+    PassphraseUnreadable = "passphrase_unreadable" => None, Input;
     /// An input path does not exist.
     PathMissing = "path_missing" => None, Input;
     /// An age plugin (a hardware token's) refused or failed, e.g. a wrong PIN: the message is the plugin's; the drop stays waiting.
@@ -539,6 +549,8 @@ error_codes! {
     UploadNotContinuable = "upload_not_continuable" => None, Refused;
     /// A witness key is not listed for the party in the directory.
     WitnessNotListed = "witness_not_listed" => None, Input;
+    /// The passphrase does not open the member key file.
+    WrongPassphrase = "wrong_passphrase" => None, Input;
 }
 
 impl ErrorCode {
