@@ -64,12 +64,27 @@ impl age::Callbacks for PluginCallbacks {
     }
 }
 
-/// An encryptor to `recipients` (one drop's keys). Refuses keys that mix
-/// post-quantum and others (the age spec forbids it), and says which plugin
-/// is missing when a plugin key's plugin is not installed here.
-pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encryptor, DropKind)> {
+/// What a sender without a recipient's plugin is told to do.
+const SENDER_ADVICE: &str = "install it here (a sender needs the plugin, not the token)";
+
+/// Whether one drop can be encrypted to `recipients` here, checked before
+/// anything is sent: their kinds do not mix (the age spec forbids it), and
+/// every plugin their keys need is installed (found on `PATH`, not run).
+pub fn check_keys(recipients: &[(String, AgeRecipient)]) -> Result<DropKind> {
     let kind = drop_kind(recipients.iter().map(|(name, r)| (name.as_str(), r.kind())))
         .map_err(|e| Error::new(ErrorCode::MixedKeyKinds, format!("{e}; send to them in separate drops")))?;
+    for (key, r) in recipients {
+        if let AgeRecipient::Plugin(p) = r {
+            age::plugin::RecipientPluginV1::new(p.plugin(), std::slice::from_ref(p), &[], PluginCallbacks::default())
+                .map_err(|e| plugin_missing(p.plugin(), &format!("encrypt to {key}'s key"), SENDER_ADVICE, &e))?;
+        }
+    }
+    Ok(kind)
+}
+
+/// An encryptor to `recipients` (one drop's keys), after [`check_keys`].
+pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encryptor, DropKind)> {
+    let kind = check_keys(recipients)?;
     let mut plugins: BTreeMap<&str, Vec<age::plugin::Recipient>> = BTreeMap::new();
     let mut natives: Vec<&dyn age::Recipient> = Vec::new();
     for (_, r) in recipients {
@@ -87,7 +102,7 @@ pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encrypto
                 .map(|(key, _)| key.as_str())
                 .collect();
             let what = format!("encrypt to {}'s key", whose.join(", "));
-            plugin_missing(name, &what, "install it here (a sender needs the plugin, not the token)", &e)
+            plugin_missing(name, &what, SENDER_ADVICE, &e)
         })?;
         runners.push(plugin);
     }

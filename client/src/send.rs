@@ -301,6 +301,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         encrypted_to.extend(listed);
     }
     require_post_quantum(agreement, &age_recipients)?;
+    crate::age_keys::check_keys(&age_recipients)?;
     let (paths, _converted) = crate::encoding::prepare(settings, &req.paths, req.encoding.as_deref())?;
     let plan = archive::plan(&paths)?;
     for warning in crate::preflight::check_plan(&plan, req.allow)? {
@@ -462,5 +463,21 @@ mod tests {
         for bad in ["", "d", "0d", "-1d", "2w", "1.5d", "h"] {
             assert_eq!(parse_expiry(bad).unwrap_err().code, "bad_expiry", "{bad}");
         }
+    }
+
+    /// The sender's own check, for a directory that reached it without the
+    /// coordinator's (a signed directory cannot hold such a key).
+    #[test]
+    fn under_an_agreement_requiring_post_quantum_keys_the_sender_refuses_any_other_kind() {
+        use sealdrop_proto::age_keys::AgeIdentity;
+        let mut a = crate::audit::report::fixture::agreement("fsm", &["camden", "islington"], 30);
+        let pq = ("islington/a".to_owned(), AgeIdentity::generate().to_public().unwrap());
+        let classic = ("islington/b".to_owned(), AgeIdentity::generate_classic().to_public().unwrap());
+        require_post_quantum(&a, &[pq.clone(), classic.clone()]).expect("no requirement: any kind");
+        a.require_pq = true;
+        require_post_quantum(&a, std::slice::from_ref(&pq)).expect("post-quantum keys pass");
+        let e = require_post_quantum(&a, &[pq, classic]).unwrap_err();
+        assert_eq!(e.code, "not_post_quantum");
+        assert!(e.message.contains("islington/b's key is classic; nothing was sent"), "{}", e.message);
     }
 }

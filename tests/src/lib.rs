@@ -790,6 +790,38 @@ pub fn manifest_for(
     }
 }
 
+/// `plaintext` encrypted to `recipients` outside the client, as a sender
+/// with other tools would: by the stock `age` binary when every key is
+/// classic (Debian's age 1.1 encrypts to nothing else), else by the `age`
+/// crate, which writes post-quantum files as Go age 1.3 does (the CCTV
+/// vectors prove the format).
+pub fn age_encrypt(recipients: &[&str], plaintext: &[u8]) -> Vec<u8> {
+    use sealdrop_proto::age_keys::{AgeRecipient, KeyKind, kind_of};
+    if recipients.iter().any(|r| kind_of(r) != Some(KeyKind::Classic)) {
+        let parsed: Vec<AgeRecipient> = recipients.iter().map(|r| r.parse().expect("an age recipient")).collect();
+        let encryptor =
+            age::Encryptor::with_recipients(parsed.iter().map(|r| r.native().expect("a native key"))).expect("keys");
+        let mut w = encryptor.wrap_output(Vec::new()).expect("in memory");
+        std::io::Write::write_all(&mut w, plaintext).expect("in memory");
+        return w.finish().expect("in memory");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (plain, cipher) = (dir.path().join("plain"), dir.path().join("cipher.age"));
+    write_file(&plain, plaintext);
+    let mut age = Command::new("age");
+    for r in recipients {
+        age.arg("-r").arg(r);
+    }
+    let out = age
+        .arg("-o")
+        .arg(&cipher)
+        .arg(&plain)
+        .output()
+        .unwrap_or_else(|e| panic!("run the stock `age` binary (Debian: `apt-get install age`): {e}"));
+    assert!(out.status.success(), "age -r failed: {}", String::from_utf8_lossy(&out.stderr));
+    read_bytes(&cipher)
+}
+
 /// `len` bytes standing in for a drop's ciphertext to `keys` keys (the
 /// example keys are post-quantum), for tests that drive the API by hand: an
 /// age v1 header with `keys` `mlkem768x25519` recipient stanzas (which the

@@ -116,7 +116,7 @@ fn the_ig_report_is_written_only_for_a_verified_log(backend: Backend) {
         Some(
             "drop_id,agreement,sender,recipient,ciphertext_bytes,committed,fetched,acknowledged,hours_to_acknowledge,outcome,\
              deleted,deletion_reason,recalled_by,delivery,manifest_signer,manifest_key_fingerprint,receipt_signer,\
-             receipt_key_fingerprint"
+             receipt_key_fingerprint,encryption"
         )
     );
     let rows: Vec<&str> = lines.collect();
@@ -130,6 +130,9 @@ fn the_ig_report_is_written_only_for_a_verified_log(backend: Backend) {
         "{csv_text}"
     );
     assert_eq!(rows.iter().filter(|r| outcome(r) == "waiting" && delivery(r) == "pending").count(), 1, "{csv_text}");
+    // The example keys are post-quantum, so both drops are, on every row.
+    assert!(rows.iter().all(|r| r.ends_with(",post_quantum")), "{csv_text}");
+    assert!(out.contains("report covers 2 drops, 2 of them post-quantum"), "{out}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Camden") && page.contains("Islington") && page.contains("Hackney"));
     for external in ["src=\"http", "href=\"http", "url(http", "<link", "<script", "@import"] {

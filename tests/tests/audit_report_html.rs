@@ -124,8 +124,9 @@ fn generate() -> Log {
     let authority = NoteSigningKey::generate("london-coordinator").unwrap();
     let hub = NoteSigningKey::generate("hub.london.example/log").unwrap();
     let ids: Vec<PartyId> = BOROUGHS.iter().map(|n| id_of(n)).collect();
+    // Classic keys at first: the drops of January and early February are classic.
     let mut keys: Vec<MemberSecretKey> =
-        ids.iter().map(|p| MemberSecretKey::generate(p.clone(), "data-team".parse().unwrap())).collect();
+        ids.iter().map(|p| MemberSecretKey::generate_classic(p.clone(), "data-team".parse().unwrap())).collect();
 
     let fsm = agreement("london-fsm-2026", "Free school meals eligibility", &ids);
     let sen = agreement("sen-transfers", "SEND records on school transfer", &ids[..14]);
@@ -149,9 +150,12 @@ fn generate() -> Log {
     let w_hackney = NoteSigningKey::generate("witness.hackney").unwrap();
     let mut directories =
         vec![dir(1, "2026-01-02T09:00:00Z", &keys, &[(5, &w_camden)], vec![fsm.clone(), sen.clone()])];
-    // Serial 2: two councils rotate keys, Hackney adds a witness, a new agreement.
-    keys[18] = MemberSecretKey::generate(ids[18].clone(), "data-team".parse().unwrap());
-    keys[27] = MemberSecretKey::generate(ids[27].clone(), "data-team".parse().unwrap());
+    // Serial 2: every council moves to a post-quantum key (so every later
+    // drop is post-quantum), Hackney adds a witness, a new agreement.
+    let classic_keys = std::mem::replace(
+        &mut keys,
+        ids.iter().map(|p| MemberSecretKey::generate(p.clone(), "data-team".parse().unwrap())).collect(),
+    );
     directories.push(dir(
         2,
         "2026-02-16T10:00:00Z",
@@ -189,6 +193,8 @@ fn generate() -> Log {
     while time < end {
         time += 600 + rng.below(4 * 3600) as i64;
         let serial = serial_at(time);
+        // The keys in force when the drop is sent.
+        let keys = if serial == 1 { &classic_keys } else { &keys };
         let ags = &directories[serial as usize - 1].directory.agreements;
         let ag = &ags[match rng.below(10) {
             0..=5 => 0,
@@ -394,6 +400,9 @@ fn report_renders_in_chromium() {
     });
     assert_eq!(report.parties.len(), 33);
     assert!(report.totals.expired_undelivered > 0 && report.totals.recalled > 0 && report.totals.waiting > 0);
+    // The drops before the move to post-quantum keys (16 February) are classic.
+    let (pq, drops) = (report.totals.post_quantum, report.totals.drops);
+    assert!(drops / 2 < pq && pq < drops, "{pq} of {drops} drops post-quantum");
     let html = dir.path().join("report.html");
     write_html(&report, &html).unwrap();
     write_csv(&report, &dir.path().join("report.csv")).unwrap();
@@ -412,6 +421,11 @@ fn report_renders_in_chromium() {
         assert!(dom.contains(escaped.as_str()), "party {name} missing from the DOM");
     }
     assert!(dom.contains("Free school meals eligibility"));
+    let share = format!("{:.1}%", pq as f64 * 100.0 / drops as f64).replace(".0%", "%");
+    assert!(dom.contains(&format!("<div class=\"v\">{share}</div><div class=\"l\">Post-quantum</div>")), "{share}");
+    assert!(dom.contains("<th scope=\"col\" class=\"num\">Post-quantum</th>"));
+    // Waiting drops are all recent: post-quantum; some expired drops are older.
+    assert!(dom.contains(">post-quantum</span>") && dom.contains(">classic</span>"));
     assert!(!dom.contains("<script"), "the report needs no script");
 
     // The screenshot is a real page, not a blank one.

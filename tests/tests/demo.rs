@@ -20,7 +20,10 @@ fn the_demo_runs_end_to_end_from_any_folder() {
     assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for said in [
         "Ciphertext only.",
-        "begins \"age-encryption.org/v1\"",
+        "Keys: post-quantum (ML-KEM-768 + X25519) for all 33 members",
+        // The stored header's first stanza is the post-quantum one.
+        "begins \"age-encryption.org/v1\", then \"-> mlkem768x25519\"",
+        "13 of the 13 drops were post-quantum",
         "error[unroutable_rows]: 3 rows",
         "1,398 rows for Camden (your own party) stay here",
         "The hub already has 12 of 12 parts",

@@ -58,21 +58,9 @@ fn a_key_file_that_is_not_a_member_key_is_refused() {
     assert!(stderr.contains(camden.key.to_str().unwrap()), "the error names the file: {stderr}");
 }
 
-/// `plaintext` encrypted by the stock `age` binary to `recipient`.
+/// `plaintext` encrypted to `recipient` as another tool would.
 fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (plain, cipher) = (dir.path().join("plain"), dir.path().join("cipher"));
-    std::fs::write(&plain, plaintext).unwrap();
-    let out = std::process::Command::new("age")
-        .arg("-r")
-        .arg(recipient)
-        .arg("-o")
-        .arg(&cipher)
-        .arg(&plain)
-        .output()
-        .unwrap_or_else(|e| panic!("run the stock `age` binary (Debian: `apt-get install age`): {e}"));
-    assert!(out.status.success(), "age: {}", String::from_utf8_lossy(&out.stderr));
-    std::fs::read(&cipher).unwrap()
+    sealdrop_e2e::age_encrypt(&[recipient], plaintext)
 }
 
 #[test]

@@ -13,23 +13,16 @@
 //! manifest does not list is refused by the hub at commit, and by the
 //! recipient if it gets past the hub. Received files are 0600, folders 0700.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use sealdrop_e2e::{
-    AGREEMENT, Hub, Party, assert_one_error_line, error_code, http, list_dir, member_key, read_bytes, tree,
+    AGREEMENT, Coordinator, Hub, Party, age_encrypt, assert_one_error_line, error_code, http, list_dir, member_key,
+    read_bytes, tree,
 };
 use sealdrop_proto::api::{Commit, CreateDrop, CreatedDrop};
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
 use sealdrop_proto::ids::key_name;
 use sealdrop_proto::request::sign_request;
-
-fn age_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join("age")).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("the stock `age` binary is not on PATH: install it (Debian/Ubuntu: `apt-get install age`) and rerun")
-    })
-}
 
 /// One raw tar entry.
 enum Entry<'a> {
@@ -129,29 +122,6 @@ fn send_by_hand_with(
     let created = create_and_upload(hub, sender, recipient, &ciphertext);
     let reply = commit_by_hand(hub, sender, recipient, &created, &ciphertext, edit);
     (created.id.to_string(), reply)
-}
-
-/// `plaintext` encrypted by stock `age` to each of `recipients` (`age1...`).
-fn age_encrypt(recipients: &[&str], plaintext: &[u8]) -> Vec<u8> {
-    use sealdrop_proto::age_keys::{AgeRecipient, KeyKind, kind_of};
-    if recipients.iter().any(|r| kind_of(r) == Some(KeyKind::PostQuantum)) {
-        let parsed: Vec<AgeRecipient> = recipients.iter().map(|r| r.parse().unwrap()).collect();
-        let encryptor = age::Encryptor::with_recipients(parsed.iter().map(|r| r.native().unwrap())).unwrap();
-        let mut w = encryptor.wrap_output(Vec::new()).unwrap();
-        std::io::Write::write_all(&mut w, plaintext).unwrap();
-        return w.finish().unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let plain = dir.path().join("plain.tar");
-    let cipher = dir.path().join("cipher.age");
-    std::fs::write(&plain, plaintext).unwrap();
-    let mut age = Command::new(age_binary());
-    for r in recipients {
-        age.arg("-r").arg(r);
-    }
-    let out = age.arg("-o").arg(&cipher).arg(&plain).output().unwrap();
-    assert!(out.status.success(), "age -r failed: {}", String::from_utf8_lossy(&out.stderr));
-    read_bytes(&cipher)
 }
 
 /// Creates a drop from `sender` to `recipient` over the raw API and uploads
@@ -593,4 +563,43 @@ fn eighty_thousand_top_level_names_are_fetched_in_linear_time() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 80_000);
     assert!(stderr.contains("n00009.csv and 79990 more"), "the report lists a few names, not 80,000: {stderr}");
     assert!(took < std::time::Duration::from_secs(40), "fetching 80,000 top-level names took {took:?}");
+}
+
+/// `ciphertext` with one more recipient stanza, a classic X25519 one, put in
+/// by hand before the MAC line (age itself never mixes kinds).
+fn with_classic_stanza(ciphertext: &[u8]) -> Vec<u8> {
+    let mac = ciphertext.windows(5).position(|w| w == b"\n--- ").expect("an age header") + 1;
+    let stanza = format!("-> X25519 {}\n{}A\n", "B".repeat(43), "C".repeat(42));
+    [&ciphertext[..mac], stanza.as_bytes(), &ciphertext[mac..]].concat()
+}
+
+#[test]
+fn under_an_agreement_requiring_post_quantum_keys_the_hub_refuses_a_classic_stanza() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let coordinator = Coordinator::new();
+    let mut dir = sealdrop_e2e::json(&sealdrop_e2e::read_text(&coordinator.json));
+    dir["agreements"][0]["require_pq"] = true.into();
+    dir["serial"] = 2.into();
+    sealdrop_e2e::write_file(&coordinator.json, serde_json::to_string_pretty(&dir).unwrap());
+    coordinator.publish(&camden);
+
+    // A hostile sender wraps the file key for islington's post-quantum key and
+    // for a classic key of its own: whoever breaks X25519 later reads it.
+    let tar = raw_tar(&[Entry::File(b"a.csv", b"upn\nA1\n")]);
+    let card = member_key("islington").public();
+    let mixed = with_classic_stanza(&age_encrypt(&[&card.age_recipient], &tar));
+    let created = create_and_upload(&hub, "camden", "islington", &mixed);
+    let reply = commit_by_hand(&hub, "camden", "islington", &created, &mixed, |_| {});
+    reply.assert_error(422, "header_mismatch");
+    assert!(reply.body.contains("1 X25519 recipient stanza(s) but the manifest lists 0"), "{reply:?}");
+    assert!(!islington.inbox_ids().contains(&created.id.to_string()), "the drop became visible");
+
+    // The honest post-quantum drop commits, and arrives.
+    let honest = age_encrypt(&[&card.age_recipient], &tar);
+    let created = create_and_upload(&hub, "camden", "islington", &honest);
+    let reply = commit_by_hand(&hub, "camden", "islington", &created, &honest, |_| {});
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(islington.inbox_ids().contains(&created.id.to_string()));
 }

@@ -101,8 +101,8 @@ impl AuditCommand {
                 };
                 let (verdict, report) = crate::audit_cmd::report(settings, &req)?;
                 let mut lines = vec![format!(
-                    "log of {} verified ({} entries); report covers {} drops",
-                    verdict.origin, verdict.entries, report.totals.drops
+                    "log of {} verified ({} entries); report covers {} drops, {} of them post-quantum",
+                    verdict.origin, verdict.entries, report.totals.drops, report.totals.post_quantum
                 )];
                 lines.extend(csv.iter().chain(html.iter()).map(|path| format!("wrote {}", path.display())));
                 if !json {

@@ -82,6 +82,9 @@ pub(super) fn encrypt_parts(
             continue;
         }
         let (recipients, encrypted_to) = crate::send::party_keys(dir, &p.party)?;
+        if let Some(a) = plan.agreement.as_deref().and_then(|id| dir.agreement(id)) {
+            crate::send::require_post_quantum(a, &recipients)?;
+        }
         let path = spool.join(format!("{}.age", p.party));
         let file = File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
         let (encryptor, _) = crate::age_keys::encryptor(&recipients)?;

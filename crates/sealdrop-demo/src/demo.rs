@@ -1,7 +1,7 @@
 //! `sealdrop demo`: the whole exchange on one machine with nothing to set up.
 //! A hub runs in-process on a loopback port with a temporary data dir; the
-//! published example keys (compiled in from keys-example/) act for the
-//! boroughs. Camden's schools list of pupils on free school meals (synthetic)
+//! published example keys (post-quantum, compiled in from keys-example/) act
+//! for the boroughs. Camden's schools list of pupils on free school meals (synthetic)
 //! is split by each pupil's home borough: Camden looks at the summary, sees
 //! the rows that cannot go, sends one drop per home borough, and each borough
 //! fetches exactly its residents' rows. Every step is narrated, including a
@@ -12,8 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sealdrop_proto::age_keys::{self, KeyKind};
 use sealdrop_proto::clock::SystemClock;
-use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::directory::{Directory, SignedDirectory};
 
 use sealdrop::context::Settings;
 use sealdrop::error::{Error, ErrorCode, Result};
@@ -173,6 +174,23 @@ fn hub_files_containing(dir: &Path, needles: &[&str]) -> Result<Vec<String>> {
     Ok(hits)
 }
 
+/// What kind of keys the directory's members have, in words.
+fn describe_keys(directory: &Directory) -> String {
+    let kinds: Vec<Option<KeyKind>> =
+        directory.parties.iter().flat_map(|p| p.members.iter().map(|m| age_keys::kind_of(&m.age_recipient))).collect();
+    let post_quantum = kinds.iter().filter(|k| **k == Some(KeyKind::PostQuantum)).count();
+    if post_quantum == kinds.len() {
+        format!(
+            "Keys: post-quantum (ML-KEM-768 + X25519) for all {post_quantum} members, as `sealdrop keygen` makes them: what is sent today stays sealed even against a future quantum computer."
+        )
+    } else {
+        format!(
+            "Keys: {post_quantum} of {} post-quantum (ML-KEM-768 + X25519); the others classic or plugin keys.",
+            kinds.len()
+        )
+    }
+}
+
 /// Runs the demo, narrating to `out`.
 pub fn run(out: &mut dyn Write) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("sealdrop-demo-").tempdir().map_err(other)?;
@@ -192,6 +210,7 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
         dir.directory.serial
     ))?;
     n.say(&format!("{} parties; agreement `{}`: {}.", dir.directory.parties.len(), agreement.id, agreement.title))?;
+    n.say(&describe_keys(&dir.directory))?;
     n.say("Clients encrypt only to keys from a directory they verified against this pinned key.")?;
 
     n.step("Start a hub")?;
@@ -274,10 +293,12 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     n.step("What the hub stored")?;
     let stored = hub.hub.stored_ciphertexts(64).map_err(other)?;
     if let Some(c) = stored.first() {
-        let first_line =
-            c.head.split(|b| *b == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
+        let mut lines = c.head.split(|b| *b == b'\n').map(|l| String::from_utf8_lossy(l).into_owned());
+        let first_line = lines.next().unwrap_or_default();
+        // The first recipient stanza's type: the file key wrapped for the recipient's key.
+        let stanza = lines.next().unwrap_or_default().split(' ').take(2).collect::<Vec<_>>().join(" ");
         n.say(&format!(
-            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}. Every part is padded inside the encryption to at least 32 KiB, so the hub cannot tell 14 rows from 177.",
+            "{} ciphertexts (the small ones are rows of the hub's database, larger ones files in {}), e.g. drop {}  {}  begins {first_line:?}, then {stanza:?} (the file key, wrapped for the borough's key). Every part is padded inside the encryption to at least 32 KiB, so the hub cannot tell 14 rows from 177.",
             stored.len(),
             root.join("hub-data").join("blobs").display(),
             c.id,
@@ -415,6 +436,10 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
             human_bytes(flow.bytes)
         ))?;
     }
+    n.say(&format!(
+        "{} of the {} drops were post-quantum: the report's `encryption` column and its HTML page show it per drop and per agreement.",
+        report.totals.post_quantum, report.totals.drops
+    ))?;
     n.say("`sealdrop audit export` puts the same log in one file for an offline machine; the report also comes as HTML with a sender x recipient heatmap.")?;
     drop(hub);
     writeln!(n.out, "\nDone. The temporary folder is removed now. See README.md for real use with a hub and councils on separate machines.").map_err(other)?;
@@ -435,6 +460,8 @@ mod tests {
             assert_eq!(k.party.as_str(), party);
             let (_, listed) = d.directory.member_by_key_name(k.signing.name()).unwrap();
             assert_eq!(listed.signing_key, k.signing.verifier());
+            assert_eq!(k.age_identity.kind(), KeyKind::PostQuantum, "{party}");
         }
+        assert!(describe_keys(&d.directory).starts_with("Keys: post-quantum (ML-KEM-768 + X25519) for all 33 members"));
     }
 }

@@ -352,12 +352,10 @@ fn age_headers(add: &mut Add<'_>) {
         h.extend_from_slice(&[7u8; 16 + 40]);
         h
     };
-    add("age_header", "go-age", header(&stanza("X25519", &"D".repeat(43))));
-    add(
-        "age_header",
-        "scrypt",
-        header(&format!("{}{}", stanza("X25519", &"D".repeat(43)), stanza("scrypt", "c2FsdA 18"))),
-    );
+    // Go's age writes no grease; a post-quantum stanza's argument is 1,120 bytes.
+    let mlkem = || stanza("mlkem768x25519", &format!("{}A", "D".repeat(1493)));
+    add("age_header", "go-age", header(&mlkem()));
+    add("age_header", "scrypt", header(&format!("{}{}", mlkem(), stanza("scrypt", "c2FsdA 18"))));
     add("age_header", "armored", b"-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3Yx\n".to_vec());
 }
 

@@ -392,6 +392,25 @@ mod tests {
         refused(&c, |m| m.encrypted_to[0].age_recipient = wrong_age, "names age recipient");
     }
 
+    /// The hub's own check, for a directory that reached it unchecked (a
+    /// coordinator cannot sign one with a classic key under such an
+    /// agreement): any other kind of key is refused before the header is read.
+    #[test]
+    fn under_an_agreement_requiring_post_quantum_keys_a_classic_key_is_refused() {
+        let mut c = case();
+        c.dir.agreements[0].require_pq = true;
+        check(&c, &c.manifest, &c.keys[0]).expect("the sample's keys are post-quantum");
+        let classic = MemberSecretKey::generate_classic("hackney".parse().unwrap(), "data-team".parse().unwrap());
+        let hackney = c.dir.parties.iter_mut().find(|p| p.id.as_str() == "hackney").unwrap();
+        hackney.members[0].age_recipient = classic.public().age_recipient.clone();
+        let mut m = c.manifest.clone();
+        m.encrypted_to.iter_mut().find(|e| e.key.starts_with("hackney/")).unwrap().age_recipient =
+            classic.public().age_recipient;
+        let err = check(&c, &m, &c.keys[0]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotPostQuantum);
+        assert!(err.message().contains("hackney/data-team` is classic"), "{}", err.message());
+    }
+
     #[test]
     fn content_must_match_what_was_received() {
         let c = case();

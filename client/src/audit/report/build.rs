@@ -10,8 +10,8 @@ use sealdrop_proto::note::peek_doc;
 
 use super::directory_diff::{directory_versions, revocations};
 use super::model::{
-    AckTimes, AgreementTotals, DropOutcome, DropSummary, Flow, HistogramBin, Recall, RecipientState, Report,
-    ReportInput, Totals, UndeliveredDrop, WaitingDrop, hours_between,
+    AckTimes, AgreementTotals, DropOutcome, DropSummary, Encryption, Flow, HistogramBin, Recall, RecipientState,
+    Report, ReportInput, Totals, UndeliveredDrop, WaitingDrop, hours_between,
 };
 use crate::audit::signers::{KeyIx, Signers, key_uses};
 
@@ -130,6 +130,7 @@ impl Builder {
                     deleted: None,
                     recalled: None,
                     manifest_key,
+                    encryption: Encryption::of(&m.encrypted_to),
                     recipients,
                 };
                 let ix = u32::try_from(self.drops.len()).expect("fewer than 4 billion drops");
@@ -239,6 +240,9 @@ impl Tally {
             DropOutcome::Recalled => t.recalled += 1,
             DropOutcome::Other => {}
         }
+        if d.encryption == Encryption::PostQuantum {
+            t.post_quantum += 1;
+        }
         self.senders.insert(d.sender);
         self.recipients.extend(d.recipients.iter().map(|r| r.party));
     }
@@ -323,6 +327,7 @@ pub fn build(input: ReportInput) -> Report {
             deleted,
             recall: d.recalled.map(|(at, by)| Recall { at, by: recall_keys[by as usize].clone() }),
             manifest_key: signer(d.manifest_key.get()),
+            encryption: d.encryption,
         };
         match (d.outcome(), d.deleted) {
             (DropOutcome::ExpiredUndelivered, Some((t, _))) => expired.push(undelivered(t)),
@@ -338,6 +343,7 @@ pub fn build(input: ReportInput) -> Report {
                 committed: d.committed,
                 expires: d.expires,
                 manifest_key: signer(d.manifest_key.get()),
+                encryption: d.encryption,
             }),
             _ => {}
         }
@@ -449,6 +455,7 @@ mod tests {
     use super::super::{DeliveryRow, render_html, write_csv};
     use super::*;
     use sealdrop_log::entry::DeletionReason;
+    use sealdrop_proto::ids::DropId;
 
     #[test]
     fn matrix_totals_and_outcomes() {
@@ -480,6 +487,7 @@ mod tests {
                 agreement_ended_undelivered: 0,
                 recalled: 1,
                 waiting: 1,
+                post_quantum: 3,
             }
         );
         let sen = agreement_totals(&r, "sen-transfer");
@@ -487,6 +495,28 @@ mod tests {
         assert_eq!(r.agreements[0].id, "inner-fsm", "most drops first");
         assert_eq!(r.agreements[1].title.as_deref(), Some("Title of sen-transfer"));
         assert_eq!((r.totals.drops, r.totals.bytes, r.totals.acknowledged), (6, 8500, 3));
+        // D2, D3, D5 (to Camden) and D4 (to Islington's new key) are post-quantum.
+        assert_eq!((r.totals.post_quantum, sen.post_quantum), (4, 1));
+        let kinds: Vec<(&str, Encryption)> = r.rows().map(|row| (row.drop, row.encryption)).collect();
+        let kind_of = |id: &DropId| kinds.iter().find(|(d, _)| *d == id.as_str()).unwrap().1;
+        assert_eq!(
+            ids.iter().map(kind_of).collect::<Vec<_>>(),
+            [
+                Encryption::Classic,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::PostQuantum,
+                Encryption::Classic,
+            ]
+        );
+        // Every row of a drop says the same.
+        assert_eq!(kinds.iter().filter(|(d, _)| *d == ids[0].as_str()).count(), 2);
+        assert_eq!(r.expired[0].encryption, Encryption::PostQuantum);
+        assert_eq!(
+            (r.recalled[0].encryption, r.waiting[0].encryption),
+            (Encryption::PostQuantum, Encryption::PostQuantum)
+        );
 
         // Expired and recalled lists.
         assert_eq!(r.expired.len(), 1);
@@ -577,6 +607,9 @@ mod tests {
 
     /// A drop whose agreement ended before one of its two recipients
     /// acknowledged: that recipient is NOT DELIVERED, the other delivered.
+    /// It is encrypted to Islington's new post-quantum key and Hackney's
+    /// classic one, which a sender refuses to mix: a log that claims such a
+    /// drop shows it as mixed, never as post-quantum.
     #[test]
     fn agreement_ended_drops_show_who_was_not_delivered() {
         let (mut f, _) = fixture();
@@ -587,6 +620,12 @@ mod tests {
         let r = build(f.input(None, None));
         assert_eq!((r.totals.agreement_ended_undelivered, r.totals.expired_undelivered), (1, 1));
         assert_eq!(agreement_totals(&r, "inner-fsm").agreement_ended_undelivered, 1);
+        assert_eq!(
+            (agreement_totals(&r, "inner-fsm").post_quantum, r.totals.post_quantum),
+            (3, 4),
+            "D7 is not counted"
+        );
+        assert_eq!(r.agreement_ended[0].encryption, Encryption::Mixed);
         assert_eq!(r.agreement_ended.len(), 1);
         let e = &r.agreement_ended[0];
         assert_eq!((e.drop.as_str(), &e.sender, e.deleted), (d7.as_str(), &pid("camden"), ts("2026-02-20T00:00:00Z")));
@@ -616,7 +655,7 @@ mod tests {
         let camden_key = f.keys["camden"].signing.verifier().fingerprint();
         assert!(
             hackney.ends_with(&format!(
-                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,"
+                ",agreement_ended_undelivered,2026-02-20T00:00:00Z,agreement_ended,,NOT DELIVERED,camden/data-team,{camden_key},,,mixed"
             )),
             "{hackney}"
         );
@@ -631,6 +670,11 @@ mod tests {
              <span class=\"pill bad\">NOT DELIVERED</span></li>"
         ));
         assert!(!table.contains("title=\"islington\""), "islington acknowledged: {table}");
+        assert!(
+            table.contains(
+                "<span class=\"pill classic\" title=\"the kind of keys it was encrypted to\">mixed keys</span>"
+            )
+        );
         assert!(html.contains("<th scope=\"col\" class=\"num\">Agreement ended</th>"));
     }
 
@@ -644,6 +688,7 @@ mod tests {
         }
         assert_eq!(b.drops.len(), 6);
         assert_eq!(b.live.len(), 1, "only the waiting drop stays indexed");
-        assert!(std::mem::size_of::<DropSummary>() <= 160, "{}", std::mem::size_of::<DropSummary>());
+        // 168 bytes: 160 and the encryption kind's byte, padded to a word.
+        assert!(std::mem::size_of::<DropSummary>() <= 168, "{}", std::mem::size_of::<DropSummary>());
     }
 }

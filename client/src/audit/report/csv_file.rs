@@ -44,7 +44,10 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) ->
 /// name (`manifest_signer`, `receipt_signer`: `<party>/<member>`) and by
 /// fingerprint (`manifest_key_fingerprint`, `receipt_key_fingerprint`:
 /// `SHA256:...`), since a member name is reused when a lost key is replaced.
-pub const CSV_HEADER: [&str; 18] = [
+/// The last, `encryption`, says what kind of keys the drop was encrypted to
+/// ([`Encryption::as_str`](super::Encryption::as_str): `post_quantum`,
+/// `classic`, `plugin`, `mixed` or `unknown`).
+pub const CSV_HEADER: [&str; 19] = [
     "drop_id",
     "agreement",
     "sender",
@@ -63,6 +66,7 @@ pub const CSV_HEADER: [&str; 18] = [
     "manifest_key_fingerprint",
     "receipt_signer",
     "receipt_key_fingerprint",
+    "encryption",
 ];
 
 /// Writes one row per (drop, recipient), atomically.
@@ -91,6 +95,7 @@ pub fn write_csv(report: &Report, path: &Path) -> Result<()> {
                 r.manifest_key.map_or("", |k| k.fingerprint.as_str()),
                 r.receipt_key.map_or("", |k| k.name.as_str()),
                 r.receipt_key.map_or("", |k| k.fingerprint.as_str()),
+                r.encryption.as_str(),
             ])?;
         }
         w.flush()
@@ -140,6 +145,7 @@ mod tests {
                 &f.keys["camden"].signing.verifier().fingerprint(),
                 "hackney/data-team",
                 &f.keys["hackney"].signing.verifier().fingerprint(),
+                "classic",
             ]
         );
         let row = find(&ids[1], "camden");
@@ -154,7 +160,8 @@ mod tests {
                 "islington/data-team",
                 &f.old_islington_fp,
                 "",
-                ""
+                "",
+                "post_quantum"
             ]
         );
         let row = find(&ids[2], "camden");
@@ -165,9 +172,11 @@ mod tests {
         );
         assert_eq!(
             row.iter().skip(14).collect::<Vec<_>>(),
-            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", ""]
+            vec!["hackney/data-team", &f.keys["hackney"].signing.verifier().fingerprint(), "", "", "post_quantum"]
         );
         assert_eq!(&find(&ids[3], "islington")[8], "6.00");
+        // The last column: D4 went to Islington's new post-quantum key, D6 to its old classic one.
+        assert_eq!((&find(&ids[3], "islington")[18], &find(&ids[5], "islington")[18]), ("post_quantum", "classic"));
         let row = find(&ids[4], "camden");
         assert_eq!((&row[6], &row[9]), ("2026-02-10T10:00:00Z", "waiting"));
         assert_eq!(row.iter().skip(10).take(4).collect::<Vec<_>>(), vec!["", "", "", "pending"]);

@@ -30,6 +30,11 @@ pub(crate) fn member(party: &str) -> MemberSecretKey {
     MemberSecretKey::generate(pid(party), "data-team".parse().unwrap())
 }
 
+/// A member key from before post-quantum keys: drops to it are classic.
+pub(crate) fn classic_member(party: &str) -> MemberSecretKey {
+    MemberSecretKey::generate_classic(pid(party), "data-team".parse().unwrap())
+}
+
 pub(crate) fn party(key: &MemberSecretKey, name: &str, witness: Option<&NoteSigningKey>) -> Party {
     let card = key.public();
     Party {
@@ -161,13 +166,16 @@ impl Fixture {
 }
 
 /// Drops D1 to D6 (in that order) over two directory versions, the
-/// second of which replaces islington/data-team's key.
+/// second of which replaces islington/data-team's key. Camden's key is
+/// post-quantum, Hackney's and Islington's first one classic, Islington's
+/// new one post-quantum: D2, D3, D4 and D5 are post-quantum drops, D1 and
+/// D6 classic.
 pub(crate) fn fixture() -> (Fixture, Vec<DropId>) {
     let authority = NoteSigningKey::generate("authority.example").unwrap();
     let mut keys = BTreeMap::new();
-    for p in ["camden", "islington", "hackney"] {
-        keys.insert(p, member(p));
-    }
+    keys.insert("camden", member("camden"));
+    keys.insert("islington", classic_member("islington"));
+    keys.insert("hackney", classic_member("hackney"));
     let v1 = Directory {
         serial: 1,
         issued_at: ts("2026-01-01T08:00:00Z"),

@@ -32,6 +32,7 @@ pub fn row_json(r: &DeliveryRow<'_>) -> serde_json::Value {
         serde_json::json!(r.manifest_key.map(|k| &k.fingerprint)),
         serde_json::json!(r.receipt_key.map(|k| &k.name)),
         serde_json::json!(r.receipt_key.map(|k| &k.fingerprint)),
+        serde_json::json!(r.encryption.as_str()),
     ];
     serde_json::Value::Object(CSV_HEADER.iter().map(|k| (*k).to_owned()).zip(values).collect())
 }

@@ -3,7 +3,9 @@
 //! long recipients took to acknowledge, which drops expired or were deleted
 //! because their agreement ended before every recipient acknowledged (each
 //! such recipient shown as NOT DELIVERED), which were recalled (when, and by
-//! which member of the sender), which drops are still waiting, and how the
+//! which member of the sender), which drops are still waiting, which drops
+//! were post-quantum (from the kind of keys each manifest lists in
+//! `encrypted_to`) and what share of each agreement's drops, and how the
 //! directory (keys, key revocations, witnesses, agreements) changed.
 //!
 //! [`build`] streams the entries once and keeps one compact summary per drop
@@ -39,6 +41,6 @@ pub use directory_diff::{
 pub use html::{render_html, write_html};
 pub use json_lines::{row_json, write_json_lines};
 pub use model::{
-    AckTimes, AgreementTotals, DeliveryRow, Flow, HistogramBin, NOT_DELIVERED, Outcome, Recall, Report, ReportInput,
-    Totals, UndeliveredDrop, WaitingDrop, reason_word,
+    AckTimes, AgreementTotals, DeliveryRow, Encryption, Flow, HistogramBin, NOT_DELIVERED, Outcome, Recall, Report,
+    ReportInput, Totals, UndeliveredDrop, WaitingDrop, reason_word,
 };

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use sealdrop_log::entry::{DeletionReason, LogEntry};
+use sealdrop_proto::age_keys::{self, KeyKind};
 use sealdrop_proto::directory::SignedDirectory;
+use sealdrop_proto::drop::EncryptedTo;
 use sealdrop_proto::ids::PartyId;
 
 use super::directory_diff::{DirectoryVersion, KeyRevocation};
@@ -67,6 +69,65 @@ pub struct Totals {
     pub recalled: u64,
     /// Drops neither fully acknowledged nor deleted at the end of the log.
     pub waiting: u64,
+    /// Drops whose every key was post-quantum ([`Encryption::PostQuantum`]):
+    /// the share of drops safe from "harvest now, decrypt later".
+    pub post_quantum: u64,
+}
+
+/// What a drop was encrypted to, by kind of key, from its manifest's
+/// `encrypted_to` (the hub checked the ciphertext's header against it at
+/// commit): whether it can be harvested now and decrypted later by a
+/// quantum computer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    /// Every key is post-quantum (`age1pq1...`, ML-KEM-768 + X25519).
+    PostQuantum,
+    /// Every key is classic X25519 (`age1...`).
+    Classic,
+    /// Every key is held by an age plugin (a YubiKey, a TPM): the log does
+    /// not say which algorithm it uses, so it does not count as post-quantum.
+    Plugin,
+    /// Keys of different kinds (classic and plugin keys: age never mixes
+    /// post-quantum keys with others, and a drop is post-quantum only when
+    /// every key is).
+    Mixed,
+    /// No key, or one the report cannot read (none in a log the hub kept).
+    Unknown,
+}
+
+impl Encryption {
+    /// The kind of the keys a manifest lists in `encrypted_to`.
+    pub fn of(encrypted_to: &[EncryptedTo]) -> Encryption {
+        let mut kinds = encrypted_to.iter().map(|e| key_kind(&e.age_recipient));
+        let Some(first) = kinds.next() else { return Encryption::Unknown };
+        kinds.fold(first, |all, next| match (all, next) {
+            (Encryption::Unknown, _) | (_, Encryption::Unknown) => Encryption::Unknown,
+            (a, b) if a == b => a,
+            _ => Encryption::Mixed,
+        })
+    }
+
+    /// The CSV word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encryption::PostQuantum => "post_quantum",
+            Encryption::Classic => "classic",
+            Encryption::Plugin => "plugin",
+            Encryption::Mixed => "mixed",
+            Encryption::Unknown => "unknown",
+        }
+    }
+
+    /// The words the HTML page shows beside the drop.
+    pub fn label(self) -> &'static str {
+        match self {
+            Encryption::PostQuantum => "post-quantum",
+            Encryption::Classic => "classic",
+            Encryption::Plugin => "plugin key",
+            Encryption::Mixed => "mixed keys",
+            Encryption::Unknown => "keys unknown",
+        }
+    }
 }
 
 /// The totals of one agreement.
@@ -143,6 +204,8 @@ pub struct UndeliveredDrop {
     pub recall: Option<Recall>,
     /// The key that signed its manifest ([`crate::audit::signers`]).
     pub manifest_key: Option<SignerKey>,
+    /// What kind of keys it was encrypted to.
+    pub encryption: Encryption,
 }
 
 /// A drop still on the hub at the end of the log.
@@ -166,6 +229,8 @@ pub struct WaitingDrop {
     pub expires: Timestamp,
     /// The key that signed its manifest ([`crate::audit::signers`]).
     pub manifest_key: Option<SignerKey>,
+    /// What kind of keys it was encrypted to.
+    pub encryption: Encryption,
 }
 
 /// What became of one (drop, recipient) pair.
@@ -214,6 +279,16 @@ impl Outcome {
     }
 }
 
+/// The kind of one age recipient ([`age_keys::kind_of`]).
+fn key_kind(age_recipient: &str) -> Encryption {
+    match age_keys::kind_of(age_recipient) {
+        Some(KeyKind::PostQuantum) => Encryption::PostQuantum,
+        Some(KeyKind::Classic) => Encryption::Classic,
+        Some(KeyKind::Plugin) => Encryption::Plugin,
+        None => Encryption::Unknown,
+    }
+}
+
 /// How the report marks a recipient the hub deleted a drop for before it acknowledged.
 pub const NOT_DELIVERED: &str = "NOT DELIVERED";
 
@@ -258,6 +333,8 @@ pub struct DeliveryRow<'a> {
     pub manifest_key: Option<&'a SignerKey>,
     /// The key this recipient's receipt was signed with, if it acknowledged.
     pub receipt_key: Option<&'a SignerKey>,
+    /// What kind of keys the drop was encrypted to (the same on each of its rows).
+    pub encryption: Encryption,
 }
 
 /// The report: plain data, ready for [`write_csv`](super::write_csv) and [`write_html`](super::write_html).
@@ -351,6 +428,8 @@ pub(super) struct DropSummary {
     pub(super) recalled: Option<(Timestamp, u32)>,
     /// The key that signed its manifest.
     pub(super) manifest_key: KeyIx,
+    /// What kind of keys it was encrypted to.
+    pub(super) encryption: Encryption,
     pub(super) recipients: Box<[RecipientState]>,
 }
 
@@ -436,7 +515,45 @@ impl Report {
                 recalled_by: d.recalled.map(|(_, by)| self.recall_keys[by as usize].as_str()),
                 manifest_key: d.manifest_key.get().map(|k| &self.signer_keys[k as usize]),
                 receipt_key: r.receipt_key.get().map(|k| &self.signer_keys[k as usize]),
+                encryption: d.encryption,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(recipients: &[&str]) -> Vec<EncryptedTo> {
+        recipients
+            .iter()
+            .enumerate()
+            .map(|(i, r)| EncryptedTo { key: format!("camden/m{i}"), age_recipient: (*r).to_owned() })
+            .collect()
+    }
+
+    #[test]
+    fn a_drop_is_post_quantum_only_when_every_key_is() {
+        let pq = || age_keys::AgeIdentity::generate().to_public().unwrap().to_string();
+        let classic = || age_keys::AgeIdentity::generate_classic().to_public().unwrap().to_string();
+        // age-plugin-yubikey's example recipient (a P-256 key on a YubiKey).
+        let plugin = "age1yubikey1q2w7u3vpya839jxxuq8g0sedh3d740d4xvn639sqhr95ejj8vu3hyfumptt";
+        let (pq1, pq2, c1, c2) = (pq(), pq(), classic(), classic());
+
+        assert_eq!(Encryption::of(&to(&[&pq1])), Encryption::PostQuantum);
+        assert_eq!(Encryption::of(&to(&[&pq1, &pq2])), Encryption::PostQuantum);
+        assert_eq!(Encryption::of(&to(&[&c1, &c2])), Encryption::Classic);
+        assert_eq!(Encryption::of(&to(&[plugin])), Encryption::Plugin);
+        assert_eq!(Encryption::of(&to(&[&c1, plugin])), Encryption::Mixed);
+        // One classic key among post-quantum ones makes the drop harvestable.
+        assert_eq!(Encryption::of(&to(&[&pq1, &c1])), Encryption::Mixed);
+        assert_eq!(Encryption::of(&to(&[])), Encryption::Unknown);
+        assert_eq!(Encryption::of(&to(&[&pq1, "age1notakey"])), Encryption::Unknown);
+        assert_eq!(
+            [Encryption::PostQuantum, Encryption::Classic, Encryption::Plugin, Encryption::Mixed, Encryption::Unknown]
+                .map(Encryption::as_str),
+            ["post_quantum", "classic", "plugin", "mixed", "unknown"]
+        );
     }
 }

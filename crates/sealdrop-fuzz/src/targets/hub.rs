@@ -189,12 +189,13 @@ fn assert_round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Deb
 /// and against islington's and hackney's.
 ///
 /// Asserts: reading the input a byte at a time reaches the same verdict as
-/// the whole of it; an accepted header parses on its own, holds one X25519
-/// stanza per listed key, and is exactly what age itself reads as the
+/// the whole of it; an accepted header parses on its own, holds one stanza
+/// of the listed keys' kind (`mlkem768x25519` for the example's
+/// post-quantum keys) per listed key, and is exactly what age itself reads as the
 /// header (age's decryptor opens the input cut 16 bytes past it, where the
 /// payload nonce ends, and not one byte shorter).
 pub fn age_header(data: &[u8]) -> bool {
-    use sealdrop_proto::age_header::{X25519, check, parse, read_and_check};
+    use sealdrop_proto::age_header::{MLKEM768X25519, X25519, check, parse, read_and_check};
     use sealdrop_proto::drop::EncryptedTo;
     let f = fixture();
     let key = |i: usize| {
@@ -211,7 +212,8 @@ pub fn age_header(data: &[u8]) -> bool {
         accepted = true;
         let header = parse(&data[..len]).expect("an accepted header parses").expect("on its own");
         assert_eq!(header.len, len);
-        assert_eq!(header.stanzas.iter().filter(|s| s.tag == X25519).count(), keys.len());
+        let native = header.stanzas.iter().filter(|s| s.tag == X25519 || s.tag == MLKEM768X25519).count();
+        assert_eq!(native, keys.len());
         if data.len() >= len + 16 {
             assert!(age::Decryptor::new(&data[..len + 16]).is_ok(), "age reads the header differently");
             assert!(age::Decryptor::new(&data[..len + 15]).is_err(), "age's header ends before ours");

@@ -4,7 +4,7 @@
 use maud::{Markup, PreEscaped, html};
 use sealdrop_proto::ids::PartyId;
 
-use super::super::model::Report;
+use super::super::model::{Encryption, Report};
 use super::super::text::count_text;
 
 /// At most this many rows in each HTML table of drops; the CSV has them all.
@@ -62,9 +62,12 @@ pub(super) fn more_rows(total: usize) -> Markup {
     }
 }
 
-/// A drop's id, with its agreement and log entry beneath.
-pub(super) fn drop_cell(id: &str, agreement: &str, log_index: u64) -> Markup {
+/// A drop's id, with its agreement and log entry beneath, and whether it
+/// was encrypted to post-quantum keys.
+pub(super) fn drop_cell(id: &str, agreement: &str, log_index: u64, encryption: Encryption) -> Markup {
+    let class = if encryption == Encryption::PostQuantum { "pill pq" } else { "pill classic" };
     html! {
-        span class="mono nowrap" { (id) } br; span class="id" { (agreement) " · log entry " (log_index) }
+        span class="mono nowrap" { (id) } br; span class="id" { (agreement) " · log entry " (log_index) } br;
+        span class=(class) title="the kind of keys it was encrypted to" { (encryption.label()) }
     }
 }

@@ -61,7 +61,7 @@ fn undelivered_table(r: &Report, drops: &[UndeliveredDrop], caption: &str, kind:
                 tbody {
                     @for d in drops.iter().take(MAX_TABLE_ROWS) {
                         tr {
-                            td { (drop_cell(&d.drop, &d.agreement, d.log_index)) }
+                            td { (drop_cell(&d.drop, &d.agreement, d.log_index, d.encryption)) }
                             td { (party_name_html(r, &d.sender)) (key_cell(d.manifest_key.as_ref())) }
                             td {
                                 @if kind == Undelivered::Recalled {
@@ -175,7 +175,7 @@ pub(super) fn waiting_section(r: &Report) -> Markup {
                         tbody {
                             @for d in r.waiting.iter().take(MAX_TABLE_ROWS) {
                                 tr {
-                                    td { (drop_cell(&d.drop, &d.agreement, d.log_index)) }
+                                    td { (drop_cell(&d.drop, &d.agreement, d.log_index, d.encryption)) }
                                     td { (party_name_html(r, &d.sender)) (key_cell(d.manifest_key.as_ref())) }
                                     td { (party_list(r, &d.waiting_for)) }
                                     td class="num" { (human_bytes(d.bytes)) }

@@ -187,6 +187,16 @@ fn tiles(r: &Report) -> Markup {
             count_text(t.waiting),
             "at the end of the log".to_owned(),
         ),
+        (
+            match (t.drops, t.post_quantum == t.drops) {
+                (0, _) => "wait zero",
+                (_, true) => "ok",
+                (_, false) => "wait",
+            },
+            "Post-quantum",
+            percent(t.post_quantum, t.drops),
+            format!("{} of {} drops · ML-KEM-768 + X25519", count_text(t.post_quantum), count_text(t.drops)),
+        ),
     ];
     html! {
         div class="tiles" role="list" aria-label="Summary" {
@@ -249,6 +259,23 @@ mod tests {
         assert!(html.contains("Revoked keys</h3>") && html.contains("laptop lost"));
         assert!(html.contains("✕ key revoked</span> <span class=\"mono\">islington/data-team</span>"));
         assert!(html.contains("@media print"));
+        // Post-quantum: the share overall (a tile), per agreement (a column), and per drop.
+        // Not every drop: the tile is amber.
+        assert!(html.contains(
+            "<div class=\"tile wait\" role=\"listitem\"><div class=\"v\">66.7%</div><div class=\"l\">Post-quantum</div>\
+             <div class=\"n\">4 of 6 drops · ML-KEM-768 + X25519</div></div>"
+        ));
+        assert!(html.contains("<th scope=\"col\" class=\"num\">Post-quantum</th>"));
+        assert!(html.contains("<td class=\"num\">3 <span class=\"id\">60%</span></td>"), "inner-fsm: 3 of 5");
+        assert!(html.contains("<td class=\"num\">1 <span class=\"id\">100%</span></td>"), "sen-transfer: 1 of 1");
+        // The expired drop (D2, to Camden's post-quantum key), in its table.
+        let expired = &html[html.find("Expired undelivered</h3>").unwrap()..];
+        let expired = &expired[..expired.find("</table>").unwrap()];
+        assert!(
+            expired
+                .contains("<span class=\"pill pq\" title=\"the kind of keys it was encrypted to\">post-quantum</span>"),
+            "{expired}"
+        );
         // Balanced SVGs and one document.
         assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
         assert_eq!(html.matches("<html").count(), 1);

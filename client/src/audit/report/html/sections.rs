@@ -64,7 +64,8 @@ pub(super) fn agreements_section(r: &Report) -> Markup {
             h2 id="a-h" { "Drops per agreement" } (NL)
             p class="lead" {
                 "Every drop travels under one sharing agreement from the signed directory. Bars show what became of \
-                 the drops."
+                 the drops. Post-quantum: the drops whose every key was ML-KEM-768 + X25519, safe from ciphertext \
+                 harvested now and decrypted later by a quantum computer; the others used classic or plugin keys."
             }
             (NL)
             @if r.agreements.is_empty() {
@@ -85,6 +86,7 @@ pub(super) fn agreements_section(r: &Report) -> Markup {
                             th scope="col" class="num" { "Agreement ended" }
                             th scope="col" class="num" { "Recalled" }
                             th scope="col" class="num" { "Waiting" }
+                            th scope="col" class="num" { "Post-quantum" }
                         }
                     }
                     tbody {
@@ -109,6 +111,7 @@ pub(super) fn agreements_section(r: &Report) -> Markup {
                                 td class="num" { (count_text(t.agreement_ended_undelivered)) }
                                 td class="num" { (count_text(t.recalled)) }
                                 td class="num" { (count_text(t.waiting)) }
+                                td class="num" { (count_text(t.post_quantum)) " " span class="id" { (percent(t.post_quantum, t.drops)) } }
                             }
                         }
                     }
