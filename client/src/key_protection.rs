@@ -150,9 +150,13 @@ pub fn protect_with_plugin(plain: &str, recipient: &str, identity_file: &Path) -
             format!("{recipient:?} is not an age plugin recipient ({e}); give the age1<plugin>1... recipient the plugin printed"),
         )
     })?;
-    let plugin =
-        age::plugin::RecipientPluginV1::new(recipient.plugin(), std::slice::from_ref(&recipient), &[], PluginCallbacks)
-            .map_err(|e| plugin_missing(Path::new("the new key file"), e))?;
+    let plugin = age::plugin::RecipientPluginV1::new(
+        recipient.plugin(),
+        std::slice::from_ref(&recipient),
+        &[],
+        PluginCallbacks::default(),
+    )
+    .map_err(|e| plugin_missing(Path::new("the new key file"), e))?;
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&plugin as &dyn age::Recipient))
         .map_err(|e| plugin_failed(Path::new("the new key file"), &e))?;
     let armored = encrypt(encryptor, plain)?;
@@ -193,7 +197,7 @@ fn open_with_plugin<R: std::io::BufRead>(
                 ),
             )
         })?
-        .with_callbacks(PluginCallbacks)
+        .with_callbacks(PluginCallbacks::default())
         .into_identities()
         .map_err(|e| match e {
             age::DecryptError::PluginResolve(e) => plugin_missing(path, e),

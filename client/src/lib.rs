@@ -60,6 +60,7 @@ pub mod outgoing;
 pub mod padding;
 pub mod passphrase;
 pub mod pipe;
+pub mod plugin_key;
 pub mod preflight;
 pub mod recall;
 pub mod refused;

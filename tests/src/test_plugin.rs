@@ -89,3 +89,70 @@ pub fn generate_token_key(extra: &[&str]) -> TokenKey {
         .to_owned();
     TokenKey { identity, recipient, identity_file }
 }
+
+/// Runs `cmd` (with its program, arguments, environment and folder) under
+/// `script`, so it has a terminal: `typed` is what is typed on it (a PIN
+/// and its newline). The output interleaves stdout and stderr as the
+/// terminal showed them, with `\r\n` line ends.
+pub fn run_on_a_terminal(cmd: &Command, typed: &str) -> std::process::Output {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]);
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = script.spawn().expect("run script (util-linux)");
+    std::io::Write::write_all(child.stdin.as_mut().expect("piped stdin"), typed.as_bytes())
+        .expect("type on the terminal");
+    child.wait_with_output().expect("wait for script")
+}
+
+/// Makes `party` a member whose decryption key is `token`'s (keygen
+/// `--plugin-identity`, run on a terminal where `typed` answers the token's
+/// PIN prompt), in place of its example keys, and publishes the directory
+/// through `publisher`. Returns keygen's terminal output.
+pub fn give_token_key(
+    coordinator: &crate::Coordinator,
+    publisher: &crate::Party,
+    party: &crate::Party,
+    token: &TokenKey,
+    typed: &str,
+) -> String {
+    let token_file = party.dir.path().join("token-identity.txt");
+    crate::write_file(&token_file, &token.identity_file);
+    crate::chmod(&token_file, 0o600);
+    let key = party.dir.path().join("token-member.key");
+    let mut keygen = coordinator.tool.command();
+    keygen.args(["keygen", "--party", &party.id, "--member", "data-team", "--out"]);
+    keygen.arg(&key).arg("--plugin-identity").arg(&token_file);
+    let out = run_on_a_terminal(&keygen, typed);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "keygen --plugin-identity failed:\n{shown}");
+    let card = shown.lines().map(str::trim).find(|l| l.starts_with('{')).expect("keygen prints the card");
+    let card = crate::json(card);
+    assert_eq!(card["age_recipient"], token.recipient.as_str(), "the card carries the token's recipient");
+
+    let mut dir = crate::json(&crate::read_text(&coordinator.json));
+    let entry = dir["parties"]
+        .as_array_mut()
+        .expect("parties")
+        .iter_mut()
+        .find(|p| p["id"] == party.id.as_str())
+        .expect("the party is in the directory");
+    entry["members"] = serde_json::json!([{
+        "member": card["member"], "age_recipient": card["age_recipient"], "signing_key": card["signing_key"],
+    }]);
+    dir["serial"] = (dir["serial"].as_u64().expect("serial") + 1).into();
+    crate::write_file(&coordinator.json, serde_json::to_string_pretty(&dir).expect("JSON"));
+    coordinator.publish(publisher);
+    crate::copy_with_mode(&key, &party.key, 0o600);
+    shown
+}

@@ -39,11 +39,22 @@ pub(super) struct KeygenArgs {
     /// credential `sealdrop-passphrase`); never from an environment variable.
     #[arg(long)]
     passphrase: bool,
+    /// Keep the decryption key on a hardware token: FILE is the age identity file its plugin
+    /// wrote (`age-plugin-yubikey --generate`, `age-plugin-tpm --generate`); the signing key is
+    /// made as usual. The plugin must be on PATH: a probe is decrypted through it first.
+    #[arg(long, value_name = "FILE", conflicts_with = "classic")]
+    plugin_identity: Option<PathBuf>,
+    /// The token's recipient (`age1yubikey1...`), when the identity file does not name it in a
+    /// `# recipient:` comment.
+    #[arg(long, value_name = "RECIPIENT", requires = "plugin_identity")]
+    plugin_recipient: Option<String>,
 }
 
 impl KeygenArgs {
     pub(super) fn run(self, settings: &Settings, out: &mut dyn Write) -> Result<()> {
-        let key = if self.classic {
+        let key = if let Some(identity_file) = &self.plugin_identity {
+            crate::plugin_key::member_key(self.party, self.member, identity_file, self.plugin_recipient.as_deref())?
+        } else if self.classic {
             MemberSecretKey::generate_classic(self.party, self.member)
         } else {
             MemberSecretKey::generate(self.party, self.member)

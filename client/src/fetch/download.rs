@@ -151,6 +151,9 @@ pub(super) fn download_and_unpack(
             ),
         )),
         Err(Unpack::Io(e)) => Err(Error::io(format!("cannot write drop {id} into {}", shown_path(staging)), e)),
+        Err(Unpack::Plugin(e)) => {
+            Err(Error { message: format!("drop {id} was not decrypted: {}; it stays waiting", e.message), ..e })
+        }
         Ok(x) => Ok(x),
     }
 }
@@ -216,6 +219,9 @@ pub(super) enum Unpack {
     Decrypt(String),
     /// Writing the files failed.
     Io(io::Error),
+    /// The age plugin holding the key is missing or failed (a wrong PIN):
+    /// nothing is wrong with the drop, which stays waiting.
+    Plugin(Error),
 }
 
 pub(super) fn decrypt_and_extract(
@@ -232,9 +238,10 @@ pub(super) fn decrypt_and_extract(
     let input = io::Cursor::new(header).chain(input);
     let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(64 * 1024, input))
         .map_err(|e| Unpack::Decrypt(e.to_string()))?;
-    let identity = crate::age_keys::decrypting_identity(&me.age_identity).map_err(|e| Unpack::Decrypt(e.message))?;
-    let mut plaintext =
-        decryptor.decrypt(std::iter::once(identity.as_identity())).map_err(|e| Unpack::Decrypt(e.to_string()))?;
+    let identity = crate::age_keys::decrypting_identity(&me.age_identity).map_err(Unpack::Plugin)?;
+    let mut plaintext = decryptor
+        .decrypt(std::iter::once(identity.as_identity()))
+        .map_err(|e| identity.plugin_failure(&e).map_or_else(|| Unpack::Decrypt(e.to_string()), Unpack::Plugin))?;
     let extracted = archive::extract(&mut plaintext, staging).map_err(|e| match e {
         ExtractError::Unsafe(..) => Unpack::Unsafe(e.to_string()),
         ExtractError::Bad(..) => Unpack::Bad(e.to_string()),

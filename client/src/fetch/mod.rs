@@ -171,6 +171,9 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
     // Decrypted files a killed fetch left go first, even if the hub is down.
     crate::staging::sweep_and_say(&settings.state_dir, Some(dest));
     let session = settings.session()?;
+    // A key held by an age plugin that is not installed here opens nothing:
+    // say so before any drop is downloaded.
+    crate::age_keys::decrypting_identity(&session.me.age_identity)?;
     let merge_out = reserved;
     let reserved = reserved.map(resolve);
     let mut skipped = Vec::new();

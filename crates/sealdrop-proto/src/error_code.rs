@@ -501,7 +501,13 @@ error_codes! {
     PassphraseUnreadable = "passphrase_unreadable" => None, Input;
     /// An input path does not exist.
     PathMissing = "path_missing" => None, Input;
-    /// A key is held by an age plugin that is not installed here (`age-plugin-<name>` on PATH), or the plugin failed.
+    /// An age plugin (a hardware token's) refused or failed, e.g. a wrong PIN: the message is the plugin's; the drop stays waiting.
+    PluginFailed = "plugin_failed" => None, Input;
+    /// An age plugin asked for a PIN or an answer and there is no terminal to ask on: run the command on a terminal.
+    PluginInputNeeded = "plugin_input_needed" => None, Input;
+    /// `keygen --plugin-identity`: the recipient given is not the token's (a probe encrypted to it did not decrypt through the plugin).
+    PluginKeyMismatch = "plugin_key_mismatch" => None, Input;
+    /// A key is held by an age plugin that is not installed here (`age-plugin-<name>` on PATH): install it.
     PluginMissing = "plugin_missing" => None, Input;
     /// A file could not be read while uploading it.
     ReadFailed = "read_failed" => None, Other;
