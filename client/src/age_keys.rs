@@ -88,9 +88,10 @@ pub fn encryptor(recipients: &[(String, AgeRecipient)]) -> Result<(age::Encrypto
     let mut plugins: BTreeMap<&str, Vec<age::plugin::Recipient>> = BTreeMap::new();
     let mut natives: Vec<&dyn age::Recipient> = Vec::new();
     for (_, r) in recipients {
-        match r {
-            AgeRecipient::Plugin(p) => plugins.entry(p.plugin()).or_default().push(p.clone()),
-            native => natives.push(native.native().expect("not a plugin key")),
+        if let Some(native) = r.native() {
+            natives.push(native);
+        } else if let Some(p) = r.plugin() {
+            plugins.entry(p.plugin()).or_default().push(p.clone());
         }
     }
     let mut runners = Vec::new();
@@ -167,17 +168,19 @@ impl Decrypting<'_> {
 /// What decrypts with `id`. Fails (with [`ErrorCode::PluginMissing`]) when
 /// the plugin holding the key is not installed here.
 pub fn decrypting_identity(id: &AgeIdentity) -> Result<Decrypting<'_>> {
-    match id {
-        AgeIdentity::Plugin(p) => {
-            let callbacks = PluginCallbacks::default();
-            let plugin = age::plugin::IdentityPluginV1::new(p.plugin(), std::slice::from_ref(p), callbacks.clone())
-                .map_err(|e| {
-                    plugin_missing(p.plugin(), "decrypt with your key", "install it or put its folder on PATH", &e)
-                })?;
-            Ok(Decrypting::Plugin { plugin: Box::new(plugin), name: p.plugin().to_owned(), callbacks })
-        }
-        native => Ok(Decrypting::Native(native.native().expect("not a plugin key"))),
+    if let Some(native) = id.native() {
+        return Ok(Decrypting::Native(native));
     }
+    let Some(p) = id.plugin() else {
+        return Err(Error::new(
+            ErrorCode::KeyInvalid,
+            "the member key's age identity is of no kind sealdrop decrypts with",
+        ));
+    };
+    let callbacks = PluginCallbacks::default();
+    let plugin = age::plugin::IdentityPluginV1::new(p.plugin(), std::slice::from_ref(p), callbacks.clone())
+        .map_err(|e| plugin_missing(p.plugin(), "decrypt with your key", "install it or put its folder on PATH", &e))?;
+    Ok(Decrypting::Plugin { plugin: Box::new(plugin), name: p.plugin().to_owned(), callbacks })
 }
 
 fn plugin_missing(name: &str, what: &str, advice: &str, e: &age::plugin::ResolveError) -> Error {

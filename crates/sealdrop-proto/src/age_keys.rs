@@ -116,6 +116,13 @@ impl AgeRecipient {
             AgeRecipient::Plugin(_) => None,
         }
     }
+    /// The recipient of a plugin key (`None` for a native key).
+    pub fn plugin(&self) -> Option<&age::plugin::Recipient> {
+        match self {
+            AgeRecipient::Plugin(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// Why an age recipient or identity was refused.
@@ -245,6 +252,13 @@ impl AgeIdentity {
             AgeIdentity::PostQuantum(id) => Some(id.as_ref()),
             AgeIdentity::Classic(id) => Some(id),
             AgeIdentity::Plugin(_) => None,
+        }
+    }
+    /// The identity of a plugin key (`None` for a native key).
+    pub fn plugin(&self) -> Option<&age::plugin::Identity> {
+        match self {
+            AgeIdentity::Plugin(p) => Some(p),
+            _ => None,
         }
     }
 }
