@@ -220,6 +220,18 @@ impl AgeIdentity {
     pub fn generate_classic() -> Self {
         AgeIdentity::Classic(age::x25519::Identity::generate())
     }
+    /// A new post-quantum key pair: the identity and its recipient.
+    pub fn generate_pair() -> (Self, AgeRecipient) {
+        let id = age::pq::Identity::generate();
+        let recipient = AgeRecipient::PostQuantum(Box::new(id.to_public()));
+        (AgeIdentity::PostQuantum(Box::new(id)), recipient)
+    }
+    /// A new classic key pair: the identity and its recipient.
+    pub fn generate_classic_pair() -> (Self, AgeRecipient) {
+        let id = age::x25519::Identity::generate();
+        let recipient = AgeRecipient::Classic(id.to_public());
+        (AgeIdentity::Classic(id), recipient)
+    }
     /// Its kind.
     pub fn kind(&self) -> KeyKind {
         match self {
@@ -380,6 +392,9 @@ mod tests {
             assert_eq!(back, id);
             assert_eq!(back.kind(), id.kind());
             assert!(!format!("{back:?}").contains(text.expose_secret()));
+        }
+        for (id, recipient) in [AgeIdentity::generate_pair(), AgeIdentity::generate_classic_pair()] {
+            assert_eq!(id.to_public().unwrap().to_string(), recipient.to_string(), "a pair belongs together");
         }
         let plugin: AgeIdentity =
             age::plugin::Identity::default_for_plugin("yubikey").unwrap().to_string().parse().unwrap();

@@ -379,17 +379,14 @@ impl fmt::Debug for MemberSecretKey {
 impl MemberSecretKey {
     /// Generates a fresh key pair for a member, post-quantum.
     pub fn generate(party: PartyId, member: MemberName) -> Self {
-        Self::with_native(party, member, AgeIdentity::generate())
+        let (age_identity, age_recipient) = AgeIdentity::generate_pair();
+        Self::with_age_key(party, member, age_identity, age_recipient)
     }
 
     /// Generates a fresh key pair for a member with a classic (X25519) age
     /// key, for correspondents whose tools cannot read post-quantum files.
     pub fn generate_classic(party: PartyId, member: MemberName) -> Self {
-        Self::with_native(party, member, AgeIdentity::generate_classic())
-    }
-
-    fn with_native(party: PartyId, member: MemberName, age_identity: AgeIdentity) -> Self {
-        let age_recipient = age_identity.to_public().expect("a generated identity is native");
+        let (age_identity, age_recipient) = AgeIdentity::generate_classic_pair();
         Self::with_age_key(party, member, age_identity, age_recipient)
     }
 
