@@ -130,7 +130,7 @@ pub fn check(d: &Directory) -> std::result::Result<(), String> {
 /// the time the version it follows carries, so the times of the versions
 /// grow with their serials even when a clock is behind.
 pub fn issued_at(now: Timestamp, before: Option<&serde_json::Value>) -> Timestamp {
-    let now = now.round(jiff::Unit::Second).unwrap_or(now);
+    let now = sealdrop_proto::clock::whole_second(now);
     let before = before
         .and_then(|v| v.get("issued_at"))
         .and_then(serde_json::Value::as_str)
@@ -358,7 +358,7 @@ pub fn new_directory(
     let mut parties: Vec<Party> = parties.into_values().collect();
     parties.sort_by_key(|p| (order.iter().position(|o| **o == p.id).unwrap_or(usize::MAX), p.id.clone()));
 
-    let now = now.round(jiff::Unit::Second).unwrap_or(now);
+    let now = sealdrop_proto::clock::whole_second(now);
     let valid_from = agreement.valid_from.unwrap_or(now);
     let valid_until = match agreement.valid_until {
         Some(t) => t,
@@ -573,8 +573,8 @@ mod tests {
         let now: Timestamp = "2026-11-26T10:00:00.5Z".parse().unwrap();
         let before = serde_json::json!({"issued_at": old.to_string()});
         assert_eq!(issued_at(now, Some(&before)), old);
-        assert_eq!(issued_at(now, None).to_string(), "2026-11-26T10:00:01Z");
+        assert_eq!(issued_at(now, None).to_string(), "2026-11-26T10:00:00Z", "never rounded into the future");
         let earlier = serde_json::json!({"issued_at": "2026-01-01T00:00:00Z"});
-        assert_eq!(issued_at(now, Some(&earlier)).to_string(), "2026-11-26T10:00:01Z");
+        assert_eq!(issued_at(now, Some(&earlier)).to_string(), "2026-11-26T10:00:00Z");
     }
 }

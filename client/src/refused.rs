@@ -85,7 +85,7 @@ pub fn record(state_dir: &Path, drop: &DropId, from: &PartyId, err: &Error, now:
         from: from.clone(),
         code: err.code.clone(),
         message: err.message.clone(),
-        refused: now.round(jiff::Unit::Second).unwrap_or(now),
+        refused: sealdrop_proto::clock::whole_second(now),
     };
     let written = crate::fsutil::create_private_dir(&state_dir.join(REFUSED_DIR)).and_then(|()| {
         let text = serde_json::to_vec_pretty(&refusal)

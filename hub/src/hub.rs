@@ -188,7 +188,7 @@ pub enum PublishError {
 /// `t` without its fraction of a second, so times round-trip exactly through
 /// the database into manifests and log entries.
 pub(crate) fn whole_seconds(t: Timestamp) -> Timestamp {
-    Timestamp::from_second(t.as_second()).unwrap_or(t)
+    sealdrop_proto::clock::whole_second(t)
 }
 
 /// A committed ciphertext as stored: see [`Hub::stored_ciphertexts`].

@@ -127,6 +127,29 @@ fn directory_new_builds_a_directory_from_key_cards_and_never_overwrites() {
     assert!(!dir.join("other.json").exists());
 }
 
+/// An agreement made "from now" is in force the moment `directory new`
+/// returns: its start is now's whole second, never the next one (CI once
+/// sent within half a second of `directory new` and was refused as "not in
+/// force until" a time half a second ahead).
+#[test]
+fn an_agreement_made_from_now_is_in_force_at_once() {
+    let tool = Tool::new();
+    let dir = tool.dir.path();
+    let (cards, _) = cards(dir, &["camden/data-team", "islington/data-team"]);
+    let clock = TestClock::new();
+    std::fs::write(clock.path(), "2026-12-07T15:35:20.900Z").unwrap();
+    let out = dir.join("directory.json");
+    let args: Vec<&OsStr> =
+        new_args(&cards, &out).into_iter().filter(|a| *a != "--valid-from" && *a != "2026-01-01").collect();
+    let mut cmd = tool.command();
+    cmd.env("SEALDROP_TEST_CLOCK", clock.path()).args(args);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let d = json(&read_text(&out));
+    assert_eq!(d["agreements"][0]["valid_from"].as_str(), Some("2026-12-07T15:35:20Z"));
+    assert_eq!(d["issued_at"].as_str(), Some("2026-12-07T15:35:20Z"));
+}
+
 /// A change that breaks a directory.
 type Breaker = Box<dyn Fn(&mut serde_json::Value)>;
 

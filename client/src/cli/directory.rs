@@ -279,7 +279,7 @@ impl DirectoryCommand {
                             format!("--at {text:?} is not an RFC 3339 time, e.g. 2026-11-20T09:00:00Z"),
                         )
                     })?,
-                    None => settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
+                    None => sealdrop_proto::clock::whole_second(settings.clock.now()),
                 };
                 let edit = crate::directory_cmd::revoke(&input, &key, at, &reason, replace_with.as_deref())?;
                 let added = edit.added.map(|k| format!(", new key {k} listed")).unwrap_or_default();

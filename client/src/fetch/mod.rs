@@ -258,7 +258,7 @@ fn fetch_one(
         member: me.member.clone(),
         ciphertext_sha256: manifest.ciphertext_sha256.clone(),
         ciphertext_len: manifest.ciphertext_len,
-        received: settings.clock.now().round(jiff::Unit::Second).unwrap_or_else(|_| settings.clock.now()),
+        received: sealdrop_proto::clock::whole_second(settings.clock.now()),
     };
     let receipt_note = sign_doc(&receipt, &me.signing);
     let acked: Acked =

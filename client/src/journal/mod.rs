@@ -190,7 +190,7 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 fn second(t: Timestamp) -> Timestamp {
-    t.round(jiff::Unit::Second).unwrap_or(t)
+    sealdrop_proto::clock::whole_second(t)
 }
 
 // ---------------------------------------------------------------------------

@@ -47,6 +47,17 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
     s.parse::<Timestamp>().ok().or_else(|| s.parse::<i64>().ok().and_then(|n| Timestamp::from_second(n).ok()))
 }
 
+/// `t` to the whole second at or before it. Times that are signed or shown
+/// (an agreement's start, a revocation, a directory's issue time) are whole
+/// seconds; rounding to the nearest could put "from now" up to half a second
+/// in the future, and a command run in that half second would be refused as
+/// "not in force yet".
+pub fn whole_second(t: Timestamp) -> Timestamp {
+    // `as_second` truncates toward zero, which is forward in time before 1970.
+    let floor = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
+    Timestamp::from_second(floor).unwrap_or(t)
+}
+
 /// The system clock, or a [`FileClock`] when [`TEST_CLOCK_ENV`] is set.
 pub fn clock_from_env() -> Arc<dyn Clock> {
     match std::env::var_os(TEST_CLOCK_ENV) {
@@ -68,5 +79,13 @@ mod tests {
         std::fs::write(&dir, "1900000000").unwrap();
         assert_eq!(c.now().as_second(), 1_900_000_000);
         std::fs::remove_file(dir).unwrap();
+    }
+
+    #[test]
+    fn whole_second_never_moves_time_forward() {
+        let late: Timestamp = "2026-12-07T15:35:20.9Z".parse().unwrap();
+        assert_eq!(whole_second(late).to_string(), "2026-12-07T15:35:20Z");
+        let early: Timestamp = "1969-12-31T23:59:59.5Z".parse().unwrap();
+        assert!(whole_second(early) <= early, "{}", whole_second(early));
     }
 }
