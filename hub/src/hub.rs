@@ -21,6 +21,7 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 
 use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
+use crate::inbox_wait::InboxWaits;
 use crate::locks::{DropGuard, DropLocks};
 use crate::metrics::Metrics;
 use crate::quota::{self, Quotas};
@@ -107,6 +108,11 @@ pub struct HubConfig {
     pub log_access: LogAccess,
     /// What one party may have the hub hold (see [`crate::quota`]).
     pub quotas: Quotas,
+    /// How many inbox requests may wait for a drop at once (see
+    /// [`crate::inbox_wait`]): each holds a connection, so this keeps
+    /// long-polls from taking the connection cap. Beyond it a request
+    /// answers at once.
+    pub max_inbox_waiters: usize,
 }
 
 impl Default for HubConfig {
@@ -119,6 +125,7 @@ impl Default for HubConfig {
             upload_resume_window: MAX_UPLOAD_RESUME_WINDOW,
             log_access: LogAccess::Members,
             quotas: Quotas::default(),
+            max_inbox_waiters: crate::inbox_wait::DEFAULT_MAX_INBOX_WAITERS,
         }
     }
 }
@@ -162,6 +169,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Every party's uploads in flight (see [`crate::quota`]).
     quota_ledger: Arc<quota::Ledger>,
+    /// The inbox requests waiting for a drop (see [`crate::inbox_wait`]).
+    inbox_waits: Arc<InboxWaits>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -297,9 +306,23 @@ impl Hub {
         Arc::clone(&self.inner.metrics)
     }
 
-    /// Marks the hub as shutting down: `/readyz` answers 503 from now on.
+    /// Marks the hub as shutting down: `/readyz` answers 503 from now on,
+    /// and inbox requests waiting for a drop answer now (none waits from
+    /// now on), so they do not hold up the drain.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.inbox_waits.shut_down();
+    }
+
+    /// The inbox requests waiting for a drop.
+    pub(crate) fn inbox_waits(&self) -> &Arc<InboxWaits> {
+        &self.inner.inbox_waits
+    }
+
+    /// The same hub letting at most `n` inbox requests wait at once.
+    pub fn with_max_inbox_waiters(mut self, n: usize) -> Hub {
+        self.config.max_inbox_waiters = n;
+        self
     }
 
     /// Whether a shutdown has begun.

@@ -30,6 +30,7 @@ pub mod data_lock;
 pub mod error;
 pub mod failpoint;
 pub mod hub;
+pub mod inbox_wait;
 pub mod init;
 mod locks;
 pub mod log_key;
@@ -135,6 +136,11 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let metrics_addr = options.metrics.as_ref().map(tokio::net::TcpListener::local_addr).transpose()?;
+    // A waiting inbox request holds an authenticated connection, which the
+    // connection cap never closes for another: at most half the cap may
+    // wait, so long-polls can never take the slots uploads need.
+    let waiter_cap = options.connections.total / 2;
+    let hub = if hub.config().max_inbox_waiters > waiter_cap { hub.with_max_inbox_waiters(waiter_cap) } else { hub };
     let config = hub.config();
     let grace = options.shutdown_grace;
     tracing::info!(
@@ -153,6 +159,7 @@ pub async fn serve_with(
         header_read_timeout_secs = options.header_read_timeout.as_secs_f64(),
         max_connections = options.connections.total,
         max_connections_per_address = options.connections.per_address,
+        max_inbox_waiters = config.max_inbox_waiters,
         trusted_proxies = %hub.trusted_proxies().to_setting(),
         max_held_bytes_per_party = config.quotas.held_bytes,
         max_open_uploads_per_party = config.quotas.open_uploads,

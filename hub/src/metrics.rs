@@ -135,6 +135,9 @@ pub struct Metrics {
     last_sweep: Gauge<i64, AtomicI64>,
     connections_open: Gauge,
     connections_closed_by_cap: Family<CapLabels, Counter>,
+    /// Inbox requests waiting for a drop (`GET /v1/inbox?wait=N`), so an
+    /// operator can tell them from requests that are slow.
+    inbox_waiting: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +175,7 @@ impl Metrics {
             last_sweep: Gauge::default(),
             connections_open: Gauge::default(),
             connections_closed_by_cap: Family::default(),
+            inbox_waiting: Gauge::default(),
         };
         registry.register(
             "drops_created",
@@ -242,12 +246,22 @@ impl Metrics {
             "Connections the connection cap closed to admit another (evicted) or turned away (refused)",
             m.connections_closed_by_cap.clone(),
         );
+        registry.register(
+            "inbox_waiting",
+            "Inbox requests waiting now for a drop to be committed (GET /v1/inbox?wait=N; also in requests_in_flight)",
+            m.inbox_waiting.clone(),
+        );
         Metrics { registry, ..m }
     }
 
     /// `n` client connections are open.
     pub fn set_connections_open(&self, n: usize) {
         self.connections_open.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// `n` inbox requests are waiting for a drop.
+    pub fn set_inbox_waiting(&self, n: usize) {
+        self.inbox_waiting.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The connection cap closed (`evicted`) or turned away (`refused`) a connection.

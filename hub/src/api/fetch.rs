@@ -12,13 +12,14 @@
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use sealdrop_proto::api::{ErrorBody, Inbox};
 use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
+use serde::Deserialize;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::ReaderStream;
 
@@ -27,27 +28,86 @@ use super::error::ApiError;
 use super::shared::drop_id;
 use crate::byte_range::RangeError;
 use crate::hub::Hub;
+use crate::inbox_wait::effective_wait;
 use crate::service::fetch::Download;
 use crate::service::{Drops, RequestEvidence};
 
 /// Bytes read from storage per chunk of a download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
+/// The query string of `GET /v1/inbox`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct InboxQuery {
+    /// Wait up to this many whole seconds (at most 60; more is taken as 60,
+    /// 0 does not wait) for a drop committed after `since` (any drop,
+    /// without `since`) before answering.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    wait: Option<String>,
+    /// With `wait`: answer at once only for a drop committed after this
+    /// time (RFC 3339, e.g. `2026-05-01T09:00:00Z`; drops' `committed`
+    /// times are whole seconds).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+}
+
+/// The wait and the time asked for, or `bad_request`.
+fn inbox_query(uri: &Uri) -> Result<(std::time::Duration, Option<jiff::Timestamp>), ApiError> {
+    let Query(q) = Query::<InboxQuery>::try_from_uri(uri).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let wait = match q.wait {
+        None => std::time::Duration::ZERO,
+        Some(text) => effective_wait(text.trim().parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "wait={text:?} is not a whole number of seconds: give 0 to 60 (e.g. wait=60; more is taken as 60)"
+            ))
+        })?),
+    };
+    let since = q
+        .since
+        .map(|text| {
+            text.trim().parse::<jiff::Timestamp>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "since={text:?} is not an RFC 3339 time: give one such as 2026-05-01T09:00:00Z"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok((wait, since))
+}
+
 /// `GET /v1/inbox`: oldest first. Drops the party may not fetch now (their
 /// agreement ended or no longer includes the sender or the party) are left
-/// out: the sweeper deletes the ones whose agreement ended.
+/// out: the sweeper deletes the ones whose agreement ended. With `wait`, a
+/// long-poll (see [`crate::inbox_wait`]).
 #[utoipa::path(
     get,
     path = "/v1/inbox",
     tag = "drops",
     summary = "Drops waiting for your party",
     description = "Committed, unexpired drops addressed to your party that it has not acknowledged, oldest first. Only \
-                   ever your own party's.",
-    responses((status = 200, description = "Your party's inbox", body = Inbox)),
+                   ever your own party's.\n\n\
+                   With `wait=N` (a long-poll) the hub answers at once if the inbox holds a drop committed after \
+                   `since` (any drop, without `since`); otherwise it holds the request until a drop for your party is \
+                   committed, the N seconds (at most 60) pass, or the hub shuts down, and then answers with the whole \
+                   inbox as usual, which may be empty. When too many requests are already waiting the hub answers at \
+                   once, as without `wait`: a client should not ask again at once after an early empty answer. With \
+                   several hub instances on one database, a commit on another instance is seen within about 2 seconds \
+                   (a waiting request reads the inbox again every 2 seconds).",
+    params(InboxQuery),
+    responses(
+        (status = 200, description = "Your party's inbox", body = Inbox),
+        (status = 400, description = "`bad_request`: an unknown query parameter, a `wait` that is not a whole number of seconds, or a `since` that is not an RFC 3339 time", body = ErrorBody),
+    ),
     security(("sealdrop_request_signature" = [])),
 )]
-pub async fn inbox(State(hub): State<Hub>, Authed { caller, .. }: Authed) -> Result<axum::Json<Inbox>, ApiError> {
-    Ok(axum::Json(Drops::new(&hub).inbox(&caller).await?))
+pub async fn inbox(
+    State(hub): State<Hub>,
+    uri: Uri,
+    Authed { caller, .. }: Authed,
+) -> Result<axum::Json<Inbox>, ApiError> {
+    let (wait, since) = inbox_query(&uri)?;
+    Ok(axum::Json(Drops::new(&hub).inbox_wait(&caller, wait, since).await?))
 }
 
 /// `GET /v1/drops/{id}/content`: recipient parties only.

@@ -138,11 +138,15 @@ pub const RATE_LIMIT_PER_PARTY_BURST: Key =
 pub const RATE_LIMIT_LOOPBACK: Key =
     key("rate_limit_loopback", "SEALDROP_HUB_RATE_LIMIT_LOOPBACK", "--rate-limit-loopback", false);
 
+/// Inbox requests that may wait for a drop at once.
+pub const MAX_INBOX_WAITERS: Key =
+    key("max_inbox_waiters", "SEALDROP_HUB_MAX_INBOX_WAITERS", "--max-inbox-waiters", false);
+
 /// Who may read the transfer log and the directory.
 pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 26] = [
+pub const KEYS: [Key; 27] = [
     DATA,
     DATABASE,
     BLOBS,
@@ -165,6 +169,7 @@ pub const KEYS: [Key; 26] = [
     RATE_LIMIT_LOOPBACK,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_INBOX_WAITERS,
     HEADER_READ_TIMEOUT,
     BODY_IDLE_TIMEOUT,
     UPLOAD_RESUME_WINDOW,
@@ -242,6 +247,9 @@ pub struct ServeSettings {
     pub connections: ConnectionLimits,
     /// What one party may have the hub hold.
     pub quotas: Quotas,
+    /// How many inbox requests may wait for a drop at once (long-polls
+    /// hold connections; see [`crate::inbox_wait`]).
+    pub max_inbox_waiters: usize,
 }
 
 /// Where a setting's value came from.

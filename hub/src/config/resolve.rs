@@ -14,6 +14,7 @@ use crate::connections::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_
 use crate::hub::{
     DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SWEEP_INTERVAL, MAX_UPLOAD_RESUME_WINDOW,
 };
+use crate::inbox_wait::DEFAULT_MAX_INBOX_WAITERS;
 use crate::quota::{DEFAULT_MAX_HELD_BYTES_PER_PARTY, DEFAULT_MAX_OPEN_UPLOADS_PER_PARTY, Quotas};
 use crate::rate_limit::{DEFAULT_PER_ADDRESS, DEFAULT_PER_PARTY, Loopback, Rate, RateLimits};
 
@@ -64,6 +65,7 @@ impl Sources {
         let proxies = field(TRUSTED_PROXIES);
         let connections = field(MAX_CONNECTIONS);
         let per_address_connections = field(MAX_CONNECTIONS_PER_ADDRESS);
+        let inbox_waiters = field(MAX_INBOX_WAITERS);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -97,6 +99,7 @@ impl Sources {
         let proxies = parse(TRUSTED_PROXIES, proxies, &mut errors);
         let connections = parse(MAX_CONNECTIONS, connections, &mut errors);
         let per_address_connections = parse(MAX_CONNECTIONS_PER_ADDRESS, per_address_connections, &mut errors);
+        let inbox_waiters = parse(MAX_INBOX_WAITERS, inbox_waiters, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -222,6 +225,10 @@ impl Sources {
                     _ => DEFAULT_MAX_OPEN_UPLOADS_PER_PARTY,
                 },
             },
+            max_inbox_waiters: match inbox_waiters {
+                Some(Value::Count(n)) => n as usize,
+                _ => DEFAULT_MAX_INBOX_WAITERS,
+            },
         };
         Ok(Resolved { settings, origins })
     }
@@ -272,6 +279,7 @@ impl Resolved {
                 "trusted_proxies" => Some(toml_string(&s.trusted_proxies.to_setting())),
                 "max_connections" => Some(s.connections.total.to_string()),
                 "max_connections_per_address" => Some(s.connections.per_address.to_string()),
+                "max_inbox_waiters" => Some(s.max_inbox_waiters.to_string()),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);

@@ -61,6 +61,10 @@ pub(super) fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
         "max_connections" | "max_connections_per_address" => {
             count(text, 1, 1_000_000).map(Value::Count).map_err(|why| format!("{why} connections"))
         }
+        // 0 turns the long-poll off: every inbox request answers at once.
+        "max_inbox_waiters" => {
+            count(text, 0, 1_000_000).map(Value::Count).map_err(|why| format!("{why} requests (0: no request waits)"))
+        }
         "trusted_proxies" => TrustedProxies::parse(text).map(Value::Proxies),
         "sweep_interval" => seconds(text, 0.05, 86_400.0).map(Value::Seconds),
         "rate_limit_per_address" | "rate_limit_per_party" => match text.parse::<f64>() {

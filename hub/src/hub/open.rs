@@ -18,6 +18,7 @@ use sealdrop_proto::keys::NoteVerifierKey;
 use super::{DB_FILE, Hub, HubConfig, Inner, whole_seconds};
 use crate::client_addr::TrustedProxies;
 use crate::error::HubError;
+use crate::inbox_wait::InboxWaits;
 use crate::locks::DropLocks;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limiters;
@@ -215,6 +216,7 @@ impl Hub {
         let log_key = log_key::load(&data_dir.join(log_key::LOG_KEY_FILE), &origin)?;
         let now = whole_seconds(clock.now());
         let log_size = transfer_log::check_on_open(stores.log.as_ref(), settings, &log_key, &directory, now).await?;
+        let metrics = Arc::new(Metrics::new());
         let hub = Hub {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_owned(),
@@ -229,9 +231,10 @@ impl Hub {
                 locks: DropLocks::default(),
                 last_nonce_purge: AtomicI64::new(i64::MIN),
                 leading: AtomicBool::new(false),
-                metrics: Arc::new(Metrics::new()),
+                metrics: Arc::clone(&metrics),
                 shutting_down: AtomicBool::new(false),
                 quota_ledger: Arc::default(),
+                inbox_waits: Arc::new(InboxWaits::new(metrics)),
             }),
             config: HubConfig::default(),
             limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),

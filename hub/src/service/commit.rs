@@ -282,6 +282,11 @@ impl Drops<'_> {
             return Err(DropError::conflict(format!("drop {id} changed during the commit: upload the content again")));
         };
         crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_DB);
+        // The commit is durable: wake the recipients' waiting inbox requests
+        // (each reads only its own party's inbox).
+        for r in &rec.recipients {
+            hub.inbox_waits().committed(&r.party);
+        }
         tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
         Ok(Committed { id, committed: now, log_index, proof: Some(proof) })
     }

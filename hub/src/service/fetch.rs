@@ -21,8 +21,14 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use super::agreement::agreement_allows;
 use super::{Caller, DropError, Drops, RequestEvidence, entry_bytes, ts};
 use crate::byte_range::{ByteRange, RangeError, parse_range};
+use crate::inbox_wait::{RECHECK_INTERVAL, Wake};
 use crate::storage::BlobRead;
 use crate::storage::meta::{FetchOutcome, FetchRecord};
+
+/// Whether `inbox` holds a drop committed after `since` (any drop, without `since`).
+fn has_new(inbox: &Inbox, since: Option<jiff::Timestamp>) -> bool {
+    inbox.drops.iter().any(|d| since.is_none_or(|s| d.committed > s))
+}
 
 /// What a download serves.
 pub enum Download {
@@ -86,6 +92,40 @@ impl Drops<'_> {
             })
             .collect::<Result<Vec<_>, DropError>>()?;
         Ok(Inbox { drops })
+    }
+
+    /// The caller's party's inbox once it holds a drop committed after
+    /// `since` (any drop, without `since`), waiting up to `wait` for one
+    /// (see [`crate::inbox_wait`]); after the wait, or when the hub shuts
+    /// down or too many requests already wait, the inbox as it is (maybe
+    /// empty). A zero `wait` is [`Self::inbox`].
+    pub async fn inbox_wait(
+        &self,
+        caller: &Caller,
+        wait: std::time::Duration,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Inbox, DropError> {
+        let hub = self.hub;
+        if wait.is_zero() {
+            return self.inbox(caller).await;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        // Registered before the first read, so a commit after that read
+        // wakes the wait below at once.
+        let Some(mut waiter) = hub.inbox_waits().register(&caller.party, hub.config().max_inbox_waiters) else {
+            return self.inbox(caller).await;
+        };
+        loop {
+            let inbox = self.inbox(caller).await?;
+            if has_new(&inbox, since) || tokio::time::Instant::now() >= deadline {
+                return Ok(inbox);
+            }
+            // Another instance's commit wakes nobody here: read again now and then.
+            let recheck = (tokio::time::Instant::now() + RECHECK_INTERVAL).min(deadline);
+            if waiter.wait(recheck).await == Wake::Shutdown {
+                return self.inbox(caller).await;
+            }
+        }
     }
 
     /// A member of a recipient party downloads drop `id`, whole or the one

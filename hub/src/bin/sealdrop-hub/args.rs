@@ -244,6 +244,9 @@ pub(crate) struct ServeArgs {
     /// Connections open at once from one client address (IPv6: one /64); trusted proxies are exempt [max_connections_per_address] [env: SEALDROP_HUB_MAX_CONNECTIONS_PER_ADDRESS] [default: 64].
     #[arg(long, value_name = "N")]
     max_connections_per_address: Option<String>,
+    /// Inbox requests that may wait for a drop at once (`GET /v1/inbox?wait=N`, a long-poll); beyond it a request answers at once; at most half of max_connections is used, as each holds a connection [max_inbox_waiters] [env: SEALDROP_HUB_MAX_INBOX_WAITERS] [default: 256].
+    #[arg(long, value_name = "N")]
+    max_inbox_waiters: Option<String>,
     /// Seconds a client may take to send a request's line and headers, and a kept-alive connection may stay idle, before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 5].
     #[arg(long, value_name = "SECONDS")]
     header_read_timeout: Option<String>,
@@ -274,6 +277,7 @@ impl ServeArgs {
             (TRUSTED_PROXIES, self.trusted_proxies.clone()),
             (MAX_CONNECTIONS, self.max_connections.clone()),
             (MAX_CONNECTIONS_PER_ADDRESS, self.max_connections_per_address.clone()),
+            (MAX_INBOX_WAITERS, self.max_inbox_waiters.clone()),
             (SWEEP_INTERVAL, self.sweep_interval.clone()),
             (METRICS_LISTEN, self.metrics_listen.clone()),
             (LOG_FORMAT, self.log_format.clone()),

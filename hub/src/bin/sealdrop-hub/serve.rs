@@ -87,6 +87,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
             upload_resume_window: settings.upload_resume_window,
             log_access: settings.log_access,
             quotas: settings.quotas,
+            max_inbox_waiters: settings.max_inbox_waiters,
         };
         // On this runtime: the database's connections belong to it.
         let hub = Hub::open_with(&settings.data, clock, &settings.backends)
