@@ -113,6 +113,11 @@ pub struct HubConfig {
     /// long-polls from taking the connection cap. Beyond it a request
     /// answers at once.
     pub max_inbox_waiters: usize,
+    /// How often a waiting inbox request reads its inbox again without a
+    /// wake-up, for commits on other instances
+    /// ([`crate::inbox_wait::RECHECK_INTERVAL`]). Not a `hub.toml` key:
+    /// tests lengthen it to tell a wake-up from a reread.
+    pub inbox_recheck_interval: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -126,6 +131,7 @@ impl Default for HubConfig {
             log_access: LogAccess::Members,
             quotas: Quotas::default(),
             max_inbox_waiters: crate::inbox_wait::DEFAULT_MAX_INBOX_WAITERS,
+            inbox_recheck_interval: crate::inbox_wait::RECHECK_INTERVAL,
         }
     }
 }
@@ -317,6 +323,12 @@ impl Hub {
     /// The inbox requests waiting for a drop.
     pub(crate) fn inbox_waits(&self) -> &Arc<InboxWaits> {
         &self.inner.inbox_waits
+    }
+
+    /// The same hub rereading a waiting inbox request's inbox every `interval`.
+    pub fn with_inbox_recheck_interval(mut self, interval: std::time::Duration) -> Hub {
+        self.config.inbox_recheck_interval = interval;
+        self
     }
 
     /// The same hub letting at most `n` inbox requests wait at once.

@@ -21,7 +21,7 @@ use sealdrop_proto::ids::{DropId, PartyId};
 use super::agreement::agreement_allows;
 use super::{Caller, DropError, Drops, RequestEvidence, entry_bytes, ts};
 use crate::byte_range::{ByteRange, RangeError, parse_range};
-use crate::inbox_wait::{RECHECK_INTERVAL, Wake};
+use crate::inbox_wait::Wake;
 use crate::storage::BlobRead;
 use crate::storage::meta::{FetchOutcome, FetchRecord};
 
@@ -121,7 +121,7 @@ impl Drops<'_> {
                 return Ok(inbox);
             }
             // Another instance's commit wakes nobody here: read again now and then.
-            let recheck = (tokio::time::Instant::now() + RECHECK_INTERVAL).min(deadline);
+            let recheck = (tokio::time::Instant::now() + hub.config().inbox_recheck_interval).min(deadline);
             if waiter.wait(recheck).await == Wake::Shutdown {
                 return self.inbox(caller).await;
             }

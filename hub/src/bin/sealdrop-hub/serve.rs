@@ -88,6 +88,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
             log_access: settings.log_access,
             quotas: settings.quotas,
             max_inbox_waiters: settings.max_inbox_waiters,
+            ..HubConfig::default()
         };
         // On this runtime: the database's connections belong to it.
         let hub = Hub::open_with(&settings.data, clock, &settings.backends)
