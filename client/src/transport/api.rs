@@ -13,6 +13,15 @@ use sealdrop_proto::ids::DropId;
 use super::HubApi;
 use crate::error::Result;
 
+/// The longest wait the hub grants an inbox request (`wait`, seconds).
+const INBOX_MAX_WAIT_SECS: u64 = 60;
+
+/// How much longer than its wait an inbox request may take to be answered:
+/// the hub answers by the end of the wait plus one read of the inbox, so a
+/// request still unanswered after this is stuck (a proxy holding it, a hub
+/// that stopped), and is given up rather than waited on for ever.
+const INBOX_ANSWER_MARGIN: Duration = Duration::from_secs(30);
+
 /// The answer to `GET /v1/log/checkpoint`.
 pub struct ServedCheckpoint {
     /// The signed checkpoint note, unverified.
@@ -96,6 +105,26 @@ impl HubApi {
     /// The drops waiting for this member's party.
     pub fn inbox(&self) -> Result<Inbox> {
         self.get("/v1/inbox")
+    }
+
+    /// The drops waiting for this member's party, once one committed after
+    /// `since` (any, without `since`) is there: the hub holds the request
+    /// up to `wait` (whole seconds, at most 60; it shortens a longer one)
+    /// for such a drop to be committed, then answers with the whole inbox,
+    /// which may be empty (also early, when the hub shuts down or too many
+    /// requests already wait). A `wait` under a second is [`Self::inbox`].
+    pub fn inbox_wait(&self, wait: Duration, since: Option<jiff::Timestamp>) -> Result<Inbox> {
+        let secs = wait.as_secs().min(INBOX_MAX_WAIT_SECS);
+        if secs == 0 {
+            return self.inbox();
+        }
+        let path = match since {
+            // Whole seconds (as the hub's times are) and `Z`: nothing in the
+            // query needs escaping, so the path signed is the path sent.
+            Some(t) => format!("/v1/inbox?wait={secs}&since={}", sealdrop_proto::clock::whole_second(t)),
+            None => format!("/v1/inbox?wait={secs}"),
+        };
+        self.get_within(&path, Duration::from_secs(secs) + INBOX_ANSWER_MARGIN)
     }
 
     /// This party's sent drops, or only drop `id`.

@@ -332,6 +332,13 @@ impl HubApi {
         self.exchange(self.signed(reqwest::Method::GET, path_and_query, Some(b""))?, async |r| self.json(r).await)
     }
 
+    /// A signed GET returning JSON, given at most `within` to answer (a
+    /// long-poll, which the hub holds on purpose).
+    pub(super) fn get_within<T: DeserializeOwned>(&self, path_and_query: &str, within: Duration) -> Result<T> {
+        let req = self.signed(reqwest::Method::GET, path_and_query, Some(b""))?.timeout(within);
+        self.exchange(req, async |r| self.json(r).await)
+    }
+
     /// A signed DELETE (of an empty body) returning JSON, given at most
     /// `within` to answer: it runs while the user waits to get their prompt
     /// back (an interrupted send withdrawing its drop).
