@@ -103,7 +103,7 @@ impl CommandHook {
                     (None, None) => "failed".to_owned(),
                 };
                 Err(failed(format!(
-                    "the notification command {shown} {how} for a {} event; run it by hand with the event JSON on its standard input to see why",
+                    "the notification command {shown} {how} for the {} event; run it by hand with the event JSON on its standard input to see why",
                     event.kind
                 )))
             }

@@ -145,7 +145,8 @@ impl Webhook {
         let format = self.format;
         runtime.block_on(async {
             let answer = client.post(self.url.clone()).json(&body(format, event)).send().await.map_err(|e| {
-                let why = chain(&e);
+                // reqwest puts the URL in its message: the path is the secret.
+                let why = chain(&e.without_url());
                 let hint = if why.contains("certificate") {
                     "check that the URL is the chat service's own"
                 } else {
