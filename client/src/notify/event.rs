@@ -75,7 +75,15 @@ pub struct UnknownEventKind(pub String);
 impl fmt::Display for UnknownEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-        let near = crate::suggest::closest(&self.0, names.iter().map(|n| (*n, *n)));
+        // strsim directly, not crate::suggest (which reaches the session
+        // layer): the config module, below the session, embeds this.
+        let wanted = self.0.trim().to_lowercase();
+        let near = names
+            .iter()
+            .map(|n| (strsim::jaro_winkler(&wanted, n), *n))
+            .filter(|(score, _)| *score >= 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| n);
         write!(f, "{:?} is not a notification event", self.0)?;
         if let Some(near) = near {
             write!(f, " (did you mean {near}?)")?;
