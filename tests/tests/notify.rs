@@ -374,3 +374,26 @@ fn bad_configs_are_one_line_errors_naming_the_key() {
         assert!(!e.to_string().contains('\n'));
     }
 }
+
+#[test]
+fn the_docs_name_every_event_and_their_examples_are_valid_config() {
+    let docs = sealdrop_e2e::read_text(&sealdrop_e2e::repo_root().join("docs/notifications.md"));
+    for kind in EventKind::ALL {
+        assert!(docs.contains(&format!("| `{kind}` |")), "docs/notifications.md does not list the event {kind}");
+    }
+    for format in WebhookFormat::ALL {
+        assert!(
+            docs.contains(&format!("- `{format}`: ")),
+            "docs/notifications.md does not describe the format {format}"
+        );
+    }
+    let examples: Vec<&str> =
+        docs.split("```toml\n").skip(1).map(|block| block.split("```").next().unwrap_or("")).collect();
+    assert!(examples.len() >= 4, "found {} TOML examples", examples.len());
+    for example in examples {
+        // Each example is a piece of the client config file: its [notify] section must read.
+        let file: toml::Table = toml::from_str(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        let notify = file.get("notify").unwrap_or_else(|| panic!("no [notify] in\n{example}")).clone();
+        notify.try_into::<NotifyConfig>().unwrap_or_else(|e| panic!("{e}\n{example}"));
+    }
+}
