@@ -55,6 +55,19 @@ impl EventKind {
         }
     }
 
+    /// A comma-separated list (`--notify-events arrived,send_failed`), in
+    /// the order given, without repeats; blanks around names are ignored.
+    pub fn parse_list(list: &str) -> Result<Vec<EventKind>, UnknownEventKind> {
+        let mut kinds = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let kind = name.parse()?;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
+    }
+
     /// Whether the event reports a failure (and so carries a code and a reason).
     pub const fn is_failure(self) -> bool {
         matches!(self, EventKind::SendFailed | EventKind::FetchFailed | EventKind::LogCheckFailed)
@@ -325,6 +338,11 @@ mod tests {
         let e = "send_faild".parse::<EventKind>().unwrap_err().to_string();
         assert!(e.contains("did you mean send_failed?"), "{e}");
         assert!(e.contains("arrived, acknowledged, undelivered, send_failed, fetch_failed, log_check_failed"), "{e}");
+        assert_eq!(
+            EventKind::parse_list(" arrived, send_failed,arrived,"),
+            Ok(vec![EventKind::Arrived, EventKind::SendFailed])
+        );
+        assert_eq!(EventKind::parse_list("arrived,acknowleged"), Err(UnknownEventKind("acknowleged".to_owned())));
         let e = "zzz".parse::<EventKind>().unwrap_err().to_string();
         assert!(!e.contains("did you mean"), "{e}");
     }

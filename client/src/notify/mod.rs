@@ -190,6 +190,13 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
+    /// The service may share one notifier between threads (the outbox and the inbox loops).
+    #[test]
+    fn a_notifier_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Notifier>();
+    }
+
     #[test]
     fn a_sink_without_events_hears_everything_and_one_with_a_list_only_those() {
         for kind in EventKind::ALL {
