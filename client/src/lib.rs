@@ -25,6 +25,7 @@
 //! - [`deliver`]: opening a drop and committing its signed manifest, for `send` and `split`;
 //!   [`upload`]: streaming a new drop's ciphertext; [`outgoing`]: sends cut off, kept to continue.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
+//! - [`notify`]: the `watch` service's notifications (a command, a chat webhook, e-mail), metadata only.
 //! - [`transport`]: the hub's endpoints as typed, signed requests; [`hub_url`]: which hub URLs are accepted.
 //! - [`context`]: resolved settings, key loading.
 //! - [`cli`]: argument parsing and reporting only; [`usage`]: how a command line that does not parse is
@@ -56,6 +57,7 @@ pub mod key_protection;
 pub mod logcheck;
 pub mod merge;
 pub mod names;
+pub mod notify;
 pub mod outgoing;
 pub mod padding;
 pub mod passphrase;

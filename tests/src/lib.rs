@@ -14,6 +14,9 @@
 //!   network fault would.
 //! - [`TestTls`] makes a private CA and a server certificate for 127.0.0.1,
 //!   for a hub serving TLS itself.
+//! - [`webhook::WebhookReceiver`] and [`smtp::SmtpReceiver`]: a real HTTP
+//!   server and a real SMTP server (aiosmtpd, with STARTTLS) that keep what
+//!   the client's notifications send them.
 //! - [`test_plugin`] builds `age-plugin-sealdroptest` (a software stand-in for a
 //!   hardware token) and puts its folder first on the client's `PATH`.
 
@@ -1956,7 +1959,9 @@ impl Drop for Hub {
 /// Raw, signed HTTP requests to the hub.
 pub mod backend;
 pub mod shared_stores;
+pub mod smtp;
 pub mod test_plugin;
+pub mod webhook;
 pub use backend::Backend;
 pub use shared_stores::SharedStores;
 

@@ -491,6 +491,12 @@ error_codes! {
     NotUtf8 = "not_utf8" => None, Input;
     /// No file is left to send after the checks.
     NothingToSend = "nothing_to_send" => None, Input;
+    /// The `[notify]` config (or a `--notify-*` option) is not usable: a
+    /// bad URL, address, file or event name. The message names the key.
+    NotifyConfigInvalid = "notify_config_invalid" => None, Input;
+    /// A notification could not be delivered (a hook failed or overran, a
+    /// webhook or the SMTP relay refused or was unreachable).
+    NotifyFailed = "notify_failed" => None, Other;
     /// The output file exists already: choose another or give `--force`.
     OutputExists = "output_exists" => None, Input;
     /// A new passphrase is empty, not UTF-8, or its confirmation differs.
