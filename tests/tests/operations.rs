@@ -534,75 +534,191 @@ fn unit_settings(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A unit's settings, with `one(key)` (the last value, which is the one
+/// systemd uses) and `all(key)` for keys that may repeat.
+struct Unit {
+    path: std::path::PathBuf,
+    text: String,
+    settings: Vec<(String, String)>,
+}
+
+impl Unit {
+    fn read(relative: &str) -> Self {
+        let path = sealdrop_e2e::repo_root().join(relative);
+        let text = read_text(&path);
+        let settings = unit_settings(&text);
+        Self { path, text, settings }
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.settings.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    fn one(&self, key: &str) -> &str {
+        self.all(key)
+            .last()
+            .copied()
+            .unwrap_or_else(|| panic!("{} does not set {key}:\n{}", self.path.display(), self.text))
+    }
+
+    /// The sandboxing every sealdrop service runs under: a file system it
+    /// cannot write outside its own folders, no privileges to gain, no
+    /// capabilities, the system calls of an ordinary service, private files.
+    fn assert_hardened(&self) {
+        for (key, value) in [
+            ("ProtectSystem", "strict"),
+            ("NoNewPrivileges", "yes"),
+            ("PrivateTmp", "yes"),
+            ("PrivateDevices", "yes"),
+            ("ProtectHome", "yes"),
+            ("MemoryDenyWriteExecute", "yes"),
+            ("LockPersonality", "yes"),
+            ("RestrictRealtime", "yes"),
+            ("RestrictSUIDSGID", "yes"),
+            ("RestrictNamespaces", "yes"),
+            ("ProtectKernelTunables", "yes"),
+            ("ProtectKernelModules", "yes"),
+            ("ProtectControlGroups", "yes"),
+            ("SystemCallArchitectures", "native"),
+            ("CapabilityBoundingSet", ""),
+            ("UMask", "0077"),
+        ] {
+            assert_eq!(self.one(key), value, "{key} in {}", self.path.display());
+        }
+        assert!(self.all("SystemCallFilter").contains(&"@system-service"), "{}", self.text);
+        let families: Vec<&str> = self.one("RestrictAddressFamilies").split_whitespace().collect();
+        assert_eq!(families, ["AF_INET", "AF_INET6", "AF_UNIX"], "{}", self.path.display());
+    }
+
+    /// Every `--flag` of ExecStart appears in `help` (the subcommand's
+    /// `--help`) as a word of its own (`--dir <DIR>`, `--once`), so a
+    /// longer flag that merely starts with it does not count.
+    fn assert_flags_in(&self, help: &str) {
+        let exec = self.one("ExecStart");
+        let words: Vec<&str> = help.split(|c: char| c.is_whitespace() || c == ',' || c == '=').collect();
+        for flag in exec.split_whitespace().filter(|w| w.starts_with("--")) {
+            assert!(words.contains(&flag), "ExecStart's {flag} is not in the --help:\n{help}");
+        }
+    }
+}
+
+/// `systemd-analyze verify` accepts the units, given together (a timer needs
+/// its service beside it), with `from` in each (the installed binary's path)
+/// replaced by `to` (the built one), and warns about none of them.
+fn systemd_accepts(units: &[&Unit], from: &str, to: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut copies = Vec::new();
+    for unit in units {
+        let copy = dir.path().join(unit.path.file_name().unwrap());
+        write_file(&copy, unit.text.replace(from, &to.to_string_lossy()));
+        copies.push(copy);
+    }
+    let verify = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&copies)
+        .output()
+        .expect("systemd-analyze must be installed (.ci/run installs systemd)");
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success(), "systemd-analyze verify refused a unit:\n{stderr}");
+    for unit in units {
+        let name = unit.path.file_name().unwrap().to_string_lossy();
+        assert!(!stderr.contains(&format!("{name}:")), "systemd-analyze warned about {name}:\n{stderr}");
+    }
+}
+
 #[test]
 fn the_systemd_unit_is_hardened_and_its_flags_exist() {
     let root = sealdrop_e2e::repo_root();
-    let unit_path = root.join("deploy/sealdrop-hub.service");
-    let unit = read_text(&unit_path);
-    let settings = unit_settings(&unit);
-    let get = |key: &str| -> Vec<&str> {
-        settings.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>()
-    };
-    let one = |key: &str| -> &str {
-        get(key).last().copied().unwrap_or_else(|| panic!("the unit does not set {key}:\n{unit}"))
-    };
-    for (key, value) in [
-        ("ProtectSystem", "strict"),
-        ("NoNewPrivileges", "yes"),
-        ("PrivateTmp", "yes"),
-        ("PrivateDevices", "yes"),
-        ("ProtectHome", "yes"),
-        ("MemoryDenyWriteExecute", "yes"),
-        ("LockPersonality", "yes"),
-        ("RestrictRealtime", "yes"),
-        ("RestrictSUIDSGID", "yes"),
-        ("RestrictNamespaces", "yes"),
-        ("ProtectKernelTunables", "yes"),
-        ("ProtectKernelModules", "yes"),
-        ("ProtectControlGroups", "yes"),
-        ("SystemCallArchitectures", "native"),
-        ("CapabilityBoundingSet", ""),
-        ("UMask", "0077"),
-    ] {
-        assert_eq!(one(key), value, "{key} in {}", unit_path.display());
-    }
-    assert!(get("SystemCallFilter").contains(&"@system-service"), "{unit}");
-    let families: Vec<&str> = one("RestrictAddressFamilies").split_whitespace().collect();
-    assert_eq!(families, ["AF_INET", "AF_INET6", "AF_UNIX"]);
-    assert!(one("ReadWritePaths").split_whitespace().any(|p| p == "/var/lib/sealdrop"), "{unit}");
-    assert!(get("User").len() == 1 || one("DynamicUser") == "yes", "a dedicated or dynamic user: {unit}");
+    let unit = Unit::read("deploy/sealdrop-hub.service");
+    unit.assert_hardened();
+    assert!(unit.one("ReadWritePaths").split_whitespace().any(|p| p == "/var/lib/sealdrop"), "{}", unit.text);
+    assert!(
+        unit.all("User").len() == 1 || unit.one("DynamicUser") == "yes",
+        "a dedicated or dynamic user: {}",
+        unit.text
+    );
     // Time to drain: systemd's stop timeout outlasts the grace in deploy/hub.toml.
     let toml: toml::Table = read_text(&root.join("deploy/hub.toml")).parse().unwrap();
     let grace = toml["shutdown_grace"].as_integer().unwrap();
-    let stop_timeout: i64 = one("TimeoutStopSec").trim_end_matches('s').parse().unwrap();
+    let stop_timeout: i64 = unit.one("TimeoutStopSec").trim_end_matches('s').parse().unwrap();
     assert!(stop_timeout > grace, "TimeoutStopSec {stop_timeout} must exceed shutdown_grace {grace}");
 
     // Every flag of ExecStart exists in `serve --help`.
-    let exec = one("ExecStart");
+    let exec = unit.one("ExecStart");
     let mut words = exec.split_whitespace();
     let binary = words.next().unwrap();
     assert!(binary.ends_with("/sealdrop-hub"), "{exec}");
     assert_eq!(words.next(), Some("serve"), "{exec}");
+    assert!(exec.split_whitespace().any(|w| w == "--config"), "{exec}");
     let help = hub_command().args(["serve", "--help"]).output().unwrap();
-    let help = String::from_utf8_lossy(&help.stdout).into_owned();
-    let flags: Vec<&str> = exec.split_whitespace().filter(|w| w.starts_with("--")).collect();
-    assert!(flags.contains(&"--config"), "{exec}");
-    for flag in flags {
-        assert!(help.contains(&format!("{flag} ")), "ExecStart's {flag} is not in `serve --help`:\n{help}");
-    }
+    unit.assert_flags_in(&String::from_utf8_lossy(&help.stdout));
 
     // systemd itself accepts the unit (with ExecStart pointing at the built binary).
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("sealdrop-hub.service");
-    write_file(&copy, unit.replace(binary, &sealdrop_e2e::bins().hub.to_string_lossy()));
-    let verify = std::process::Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&copy)
-        .output()
-        .expect("systemd-analyze must be installed (.ci/run installs systemd)");
-    let stderr = String::from_utf8_lossy(&verify.stderr);
-    assert!(verify.status.success(), "systemd-analyze verify refused the unit:\n{stderr}");
-    assert!(!stderr.contains("sealdrop-hub.service:"), "systemd-analyze warned about the unit:\n{stderr}");
+    systemd_accepts(&[&unit], binary, &sealdrop_e2e::bins().hub);
+}
+
+/// The folder the watch units serve, and the words of their ExecStart after
+/// the binary, checked against what docs/watch.md sets up.
+fn watch_exec(unit: &Unit) -> (String, Vec<String>) {
+    let exec = unit.one("ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/sealdrop"), "{exec}");
+    let words: Vec<String> = words.map(str::to_owned).collect();
+    assert_eq!(words.first().map(String::as_str), Some("watch"), "{exec}");
+    let dir = words.iter().skip_while(|w| *w != "--dir").nth(1).unwrap_or_else(|| panic!("no --dir in {exec}"));
+    (dir.clone(), words)
+}
+
+#[test]
+fn the_watch_units_are_hardened_and_systemd_accepts_them() {
+    let service = Unit::read("deploy/sealdrop-watch.service");
+    let once = Unit::read("deploy/sealdrop-watch-once.service");
+    let timer = Unit::read("deploy/sealdrop-watch-once.timer");
+    for unit in [&service, &once] {
+        unit.assert_hardened();
+        // Its own user: a folder of staff's files and a member key that no
+        // other service on the machine can reach, nor it theirs.
+        assert_eq!(unit.all("User"), ["sealdrop-watch"], "{}", unit.path.display());
+        assert_eq!(unit.one("StateDirectory"), "sealdrop-watch", "{}", unit.path.display());
+        assert_eq!(unit.one("StateDirectoryMode"), "0700", "{}", unit.path.display());
+        // It may write to the folder it watches, and nowhere else outside its state.
+        let (dir, _) = watch_exec(unit);
+        assert!(dir.starts_with("/srv/sealdrop/"), "{dir}");
+        assert_eq!(unit.all("ReadWritePaths"), [dir.as_str()], "{}", unit.path.display());
+        // The member key's passphrase comes from an encrypted credential
+        // under the name the client reads (docs/key-protection.md), never
+        // from the environment.
+        let credential = unit.one("LoadCredentialEncrypted");
+        assert!(credential.starts_with("sealdrop-passphrase:/"), "{credential}");
+        for env in unit.all("Environment") {
+            assert!(!env.to_lowercase().contains("pass"), "a passphrase in the environment: {env}");
+        }
+        assert!(unit.one("Environment").starts_with("SEALDROP_CONFIG=/var/lib/sealdrop-watch/"), "{}", unit.text);
+    }
+    let (_, words) = watch_exec(&service);
+    assert!(!words.iter().any(|w| w == "--once"), "the service runs until stopped: {words:?}");
+    assert!(words.iter().any(|w| w == "--status-listen"), "{words:?}");
+    let listen = words.iter().skip_while(|w| *w != "--status-listen").nth(1).unwrap();
+    assert!(listen.starts_with("127.0.0.1:"), "/healthz and /metrics stay on loopback: {listen}");
+    assert_eq!(service.one("Restart"), "on-failure");
+    assert_eq!(service.one("Type"), "exec");
+    let (_, words) = watch_exec(&once);
+    assert!(words.iter().any(|w| w == "--once"), "{words:?}");
+    assert_eq!(once.one("Type"), "oneshot");
+    assert_eq!(watch_exec(&once).0, watch_exec(&service).0, "both units serve one folder");
+    assert!(timer.one("OnUnitInactiveSec").ends_with("min"), "{}", timer.text);
+
+    systemd_accepts(&[&service, &once, &timer], "/usr/local/bin/sealdrop", &sealdrop_e2e::bins().client);
+}
+
+#[test]
+fn every_flag_the_watch_units_give_is_in_watch_help() {
+    let help = std::process::Command::new(&sealdrop_e2e::bins().client).args(["watch", "--help"]).output().unwrap();
+    assert!(help.status.success(), "`sealdrop watch --help`: {}", String::from_utf8_lossy(&help.stderr));
+    let help = String::from_utf8_lossy(&help.stdout);
+    for unit in ["deploy/sealdrop-watch.service", "deploy/sealdrop-watch-once.service"] {
+        Unit::read(unit).assert_flags_in(&help);
+    }
 }
 
 #[test]
