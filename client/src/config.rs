@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::write_atomic;
 
 /// The config file's content.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The hub's base URL.
@@ -42,6 +42,13 @@ pub struct ConfigFile {
     /// to a plugin recipient (see [`crate::key_protection`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_plugin_identity: Option<PathBuf>,
+    /// `sealdrop watch`'s settings (see [`crate::watch::WatchConfig`]);
+    /// `init` keeps what is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::watch::WatchConfig>,
+    /// Who `sealdrop watch` tells of what (see [`crate::notify::NotifyConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 /// The default config file path (`~/.config/sealdrop/config.toml` on Linux).

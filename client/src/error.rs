@@ -56,6 +56,10 @@ pub struct Error {
     pub message: String,
     /// Decides the exit status.
     pub kind: Kind,
+    /// Seconds the hub asked the client to wait before trying again (its
+    /// `Retry-After` on a `429`), for a program that retries by itself
+    /// (`watch`); people read it in the message.
+    pub retry_after: Option<u64>,
 }
 
 /// Result with the client's error.
@@ -73,11 +77,11 @@ impl Error {
     /// not be written as JSON has always exited 3, unlike the client's other
     /// internal failures (1).
     pub fn with_kind(kind: Kind, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code: code.as_str().to_owned(), message: message.into(), kind }
+        Self { code: code.as_str().to_owned(), message: message.into(), kind, retry_after: None }
     }
     /// The hub refused the request with `code`, kept as the hub sent it.
     pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), kind: Kind::Refused }
+        Self { code: code.into(), message: message.into(), kind: Kind::Refused, retry_after: None }
     }
     /// A local I/O failure on `what`, with what to do about this kind of failure.
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {

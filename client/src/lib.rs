@@ -80,4 +80,5 @@ pub mod trust;
 pub mod undeliverable;
 pub mod upload;
 pub mod usage;
+pub mod watch;
 pub mod withdraw;

@@ -284,9 +284,56 @@ pub fn send(settings: &Settings, req: &SendRequest) -> Result<SendOutcome> {
     send_in(settings, &session, req)
 }
 
+/// What a send under an idempotency key did: see [`send_keyed`].
+#[derive(Clone, Debug)]
+pub enum Keyed {
+    /// Sent now.
+    Sent(SendOutcome),
+    /// An earlier run under the same key committed this drop; nothing was
+    /// sent again.
+    AlreadySent {
+        /// The drop the earlier run committed.
+        id: DropId,
+        /// When the hub committed it.
+        committed: Timestamp,
+        /// When it expires.
+        expires: Timestamp,
+    },
+}
+
 /// Sends a drop in a session already open (a program sending many drops
 /// verifies the directory and the log once, not per drop).
 pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &SendRequest) -> Result<SendOutcome> {
+    match send_with_key(settings, session, req, None)? {
+        Keyed::Sent(outcome) => Ok(outcome),
+        // Only a create with an idempotency key is answered with a committed drop.
+        Keyed::AlreadySent { id, .. } => Err(Error::new(
+            ErrorCode::Internal,
+            format!("the hub answered a new drop with drop {id}, committed before; nothing was sent"),
+        )),
+    }
+}
+
+/// Sends a drop under `idempotency_key` (64 lowercase hex digits): if a
+/// run under the same key already committed a drop, the hub says so and
+/// nothing is sent again; if one left its drop open, the hub replaces it.
+/// For a program that must never send the same thing twice across
+/// restarts (`watch`), whose key is fixed before the first attempt.
+pub fn send_keyed(
+    settings: &Settings,
+    session: &crate::context::Session,
+    req: &SendRequest,
+    idempotency_key: &str,
+) -> Result<Keyed> {
+    send_with_key(settings, session, req, Some(idempotency_key.to_owned()))
+}
+
+fn send_with_key(
+    settings: &Settings,
+    session: &crate::context::Session,
+    req: &SendRequest,
+    idempotency_key: Option<String>,
+) -> Result<Keyed> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let recipients = resolve_recipients(dir, &req.to)?;
     crate::preflight::check_recipients(&me.party, &recipients, req.allow)?;
@@ -325,10 +372,13 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
                     recipients: &recipients,
                     agreement: &agreement.id,
                     expires: expiry_at(now, lifetime)?,
-                    idempotency_key: None,
+                    idempotency_key,
                     state_dir: Some(&settings.state_dir),
                 },
             )?;
+            if let Some(committed) = created.committed {
+                return Ok(Keyed::AlreadySent { id: created.id, committed, expires: created.expires });
+            }
             // Best effort: without the record, a re-run after a failure
             // sends a new drop and this one waits on the hub until it expires.
             let _ = crate::withdraw::remember(&settings.state_dir, &created.id, &fingerprint);
@@ -397,7 +447,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         receipt.as_deref().ok(),
     );
     let receipt = receipt?;
-    Ok(SendOutcome {
+    Ok(Keyed::Sent(SendOutcome {
         id: created.id,
         recipients,
         agreement: agreement.id.clone(),
@@ -408,7 +458,7 @@ pub fn send_in(settings: &Settings, session: &crate::context::Session, req: &Sen
         committed: committed.committed,
         expires: created.expires,
         receipt,
-    })
+    }))
 }
 
 /// Continues the send that `fingerprint` names if an earlier run of it was

@@ -1150,6 +1150,13 @@ impl Hub {
         self.respawn(&[], &[], &addr);
     }
 
+    /// Like [`Hub::restart_on_same_port`], with `SEALDROP_HUB_FAILPOINT`
+    /// set to `point`, so running clients reach the hub that will abort.
+    pub fn restart_on_same_port_with_failpoint(&mut self, point: &str) {
+        let addr = self.addr.clone();
+        self.respawn(&[], &[("SEALDROP_HUB_FAILPOINT", point)], &addr);
+    }
+
     fn respawn(&mut self, options: &[&str], env: &[(&str, &str)], listen: &str) {
         self.stop();
         let mut all: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -1961,6 +1968,7 @@ pub mod backend;
 pub mod shared_stores;
 pub mod smtp;
 pub mod test_plugin;
+pub mod watch;
 pub mod webhook;
 pub use backend::Backend;
 pub use shared_stores::SharedStores;

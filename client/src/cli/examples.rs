@@ -221,6 +221,24 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "watch",
+        &[
+            (
+                "Serve a watch folder: files saved in outbox/<party>/ are sent, drops arrive in inbox/",
+                "sealdrop watch --dir /srv/sealdrop/data-team --status-listen 127.0.0.1:9477",
+            ),
+            (
+                "Post each event to a Teams channel's workflow webhook",
+                "sealdrop watch --dir /srv/sealdrop/data-team --notify-webhook https://example.webhook.office.com/... --notify-webhook-format teams",
+            ),
+            (
+                "Mail the team when a drop arrives or expires undelivered",
+                "sealdrop watch --dir /srv/sealdrop/data-team --notify-email fsm-team@camden.gov.uk --smtp-server smtp.camden.gov.uk:587 --smtp-from sealdrop@camden.gov.uk --notify-events arrived,undelivered",
+            ),
+            ("One pass for cron or Windows Task Scheduler", "sealdrop watch --dir /srv/sealdrop/data-team --once"),
+        ],
+    ),
+    (
         "witness",
         &[
             ("Cosign the hub's checkpoint as your party's witness", "sealdrop --witness-key witness.key witness"),

@@ -24,6 +24,7 @@ mod keys;
 mod send;
 mod settings;
 mod status;
+mod watch;
 mod witness;
 
 pub use docs::{exit_status_man_section, man_sections};
@@ -122,6 +123,16 @@ enum ActCommand {
     /// exported (--bundle). Only a hub whose log is public answers without one.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run unattended over a folder: send what is saved into outbox/<party>/,
+    /// fetch what arrives into inbox/<sender>/<agreement>/, and tell people.
+    ///
+    /// A file is sent once complete (unchanged for --settle seconds; names
+    /// starting with . or ~$ or ending in .tmp or .part are never taken), then
+    /// moved to sent/<job>/ with sent.json (its drop ids), or to failed/<job>/
+    /// with reason.txt. A restart never sends anything twice. Drops are
+    /// verified, placed, and only then acknowledged. See docs/watch.md.
+    #[command(verbatim_doc_comment)]
+    Watch(Box<watch::WatchArgs>),
     /// Run a self-contained demonstration with a local hub and example keys.
     Demo,
     /// Generate synthetic test data (invented pupils, never real people).
@@ -223,6 +234,7 @@ impl ActCommand {
             ActCommand::Recall(args) => args.run(settings, out),
             ActCommand::Journal(args) => args.run(settings, out),
             ActCommand::Witness(args) => args.run(settings, out),
+            ActCommand::Watch(args) => return args.run(resolved, out),
             ActCommand::Audit(command) => command.run(settings, out),
             // Run by the separate sealdrop-demo program, with its own exit status.
             ActCommand::Demo => return external::run(&["demo".into()]),

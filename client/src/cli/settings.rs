@@ -134,6 +134,7 @@ impl Global {
 pub(super) fn init(resolved: &Resolved, out: &mut dyn Write) -> Result<()> {
     let Resolved { settings, config_path, insecure_http, hub_ca_flag } = resolved;
     let absolute = |p: Option<PathBuf>| p.map(|p| std::path::absolute(&p).unwrap_or(p));
+    let before = ConfigFile::load(config_path)?;
     let cfg = ConfigFile {
         hub: settings.hub.clone(),
         identity: absolute(settings.identity.clone()),
@@ -144,8 +145,11 @@ pub(super) fn init(resolved: &Resolved, out: &mut dyn Write) -> Result<()> {
             .then_some(settings.resume_min_bytes),
         // Saved only when needed: the hub URL was checked against it above.
         insecure_http: insecure_http.then_some(true),
-        hub_ca: absolute(hub_ca_flag.clone().or(ConfigFile::load(config_path)?.hub_ca)),
+        hub_ca: absolute(hub_ca_flag.clone().or(before.hub_ca)),
         key_plugin_identity: absolute(settings.key_unlock.plugin_identity.clone()),
+        // Only edited by hand (docs/watch.md): kept as they are.
+        watch: before.watch,
+        notify: before.notify,
     };
     if let Some(a) = &cfg.authority {
         crate::context::parse_authority(a)?;

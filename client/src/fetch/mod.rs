@@ -35,7 +35,7 @@ mod receive;
 mod spool;
 mod verify;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -164,6 +164,58 @@ pub struct FetchRun {
 /// First removes staging folders left by fetches that did not finish
 /// (saying so on stderr): see [`crate::staging`].
 pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&Path>) -> Result<FetchRun> {
+    fetch_to(settings, which, Destination::Folder(dest), reserved)
+}
+
+/// Where a fetch puts each drop.
+#[derive(Clone, Copy, Debug)]
+pub enum Destination<'a> {
+    /// Every drop into this folder (see the module's doc on name clashes).
+    Folder(&'a Path),
+    /// Each drop into `<root>/<sender>/<agreement>/`, as its verified
+    /// manifest names them (never the hub's word): the `watch` service's
+    /// inbox, sorted so a team sees at once who sent what under which agreement.
+    BySender(&'a Path),
+}
+
+impl Destination<'_> {
+    /// The folder the drop whose verified manifest names `sender` and
+    /// `agreement` goes into.
+    fn folder(&self, sender: &PartyId, agreement: &str) -> Result<PathBuf> {
+        match self {
+            Destination::Folder(dest) => Ok(dest.to_path_buf()),
+            Destination::BySender(root) => {
+                // Checked by the directory's validation already; a folder name
+                // must never be able to climb out of the inbox.
+                if agreement.is_empty()
+                    || !agreement.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                {
+                    return Err(Error::new(
+                        ErrorCode::DirectoryInvalid,
+                        format!("agreement id {agreement:?} is not a slug; the drop was not placed"),
+                    ));
+                }
+                Ok(root.join(sender.as_str()).join(agreement))
+            }
+        }
+    }
+
+    /// The folder created before anything is fetched.
+    fn root(&self) -> &Path {
+        match self {
+            Destination::Folder(p) | Destination::BySender(p) => p,
+        }
+    }
+}
+
+/// Fetches drops to `destination`: as [`fetch`], with the choice of where.
+pub fn fetch_to(
+    settings: &Settings,
+    which: &Which,
+    destination: Destination<'_>,
+    reserved: Option<&Path>,
+) -> Result<FetchRun> {
+    let dest = destination.root();
     // One fetch per state dir at a time; a second waits, then lists the inbox afresh.
     let (_lock, _) = crate::fetch_lock::acquire(&settings.state_dir, settings.clock.now(), |holder| {
         eprintln!("{}", crate::fetch_lock::waiting_note(&settings.state_dir, holder));
@@ -200,15 +252,17 @@ pub fn fetch(settings: &Settings, which: &Which, dest: &Path, reserved: Option<&
         .map_err(|e| Error::io(format!("cannot create output folder {}", shown_path(dest)), e))?;
     // Top-level names this run placed in `dest`: a later drop with one of them
     // goes into its own folder even if the file was moved away meanwhile.
-    let mut taken = HashSet::new();
+    let mut taken = HashMap::new();
     let results = ids
         .iter()
         .map(|id| {
-            fetch_one(settings, &session, id, dest, reserved.as_deref(), &mut taken).map_err(|e| match id.parse() {
-                Ok(id) => {
-                    crate::fetched_before::explain_gone(|| crate::journal::read(&settings.state_dir).ok(), &id, e)
+            fetch_one(settings, &session, id, destination, reserved.as_deref(), &mut taken).map_err(|e| {
+                match id.parse() {
+                    Ok(id) => {
+                        crate::fetched_before::explain_gone(|| crate::journal::read(&settings.state_dir).ok(), &id, e)
+                    }
+                    Err(_) => e,
                 }
-                Err(_) => e,
             })
         })
         .collect();
@@ -219,9 +273,9 @@ fn fetch_one(
     settings: &Settings,
     session: &Session,
     id: &str,
-    dest: &Path,
+    destination: Destination<'_>,
     reserved: Option<&Path>,
-    taken: &mut HashSet<String>,
+    taken: &mut HashMap<PathBuf, HashSet<String>>,
 ) -> Result<FetchOutcome> {
     let (hub, me, dir) = (&session.hub, &session.me, &session.directory.directory);
     let id: DropId =
@@ -232,6 +286,11 @@ fn fetch_one(
     })
     .inspect_err(|e| crate::undeliverable::remember(settings, &id, &details.manifest, e))?;
     let (manifest, manifest_key) = (opened.doc, opened.key);
+    let dest = &destination.folder(&manifest.sender, &manifest.agreement)?;
+    if !matches!(destination, Destination::Folder(_)) {
+        crate::fsutil::create_private_dir(dest)?;
+    }
+    let taken = taken.entry(dest.clone()).or_default();
 
     let (staging, cleaned) = crate::staging::Staging::create(&settings.state_dir, dest, &id)?;
     for c in cleaned {
@@ -245,7 +304,7 @@ fn fetch_one(
         crate::refused::record(&settings.state_dir, &id, &manifest.sender, e, settings.clock.now());
     })?;
     crate::refused::forget(&settings.state_dir, &id);
-    if placed_in == dest {
+    if placed_in == *dest {
         taken.extend(extracted.top_level.iter().cloned());
     } else {
         taken.insert(id.to_string());

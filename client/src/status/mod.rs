@@ -87,8 +87,35 @@ fn keep_fields(req: &StatusRequest, id: &DropId, created: Timestamp, agreement: 
 /// `json`). Fails with `unbacked_claims` (exit 4), after printing, when the
 /// log does not back something the hub says.
 pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn Write) -> Result<()> {
-    let id = req.id.as_deref().map(parse_drop_id).transpose()?;
     let session = settings.session()?;
+    let Checked { views, missing, names } = check(settings, &session, req)?;
+    let text = if json {
+        serde_json::to_string_pretty(&to_json(&views, &missing, &names))
+            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?
+    } else if views.is_empty() && missing.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
+        "no sent drops match".to_owned()
+    } else {
+        render(&views, &missing, &names)
+    };
+    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))?;
+    unbacked(settings, &views, &missing)
+}
+
+/// The sender's drops as `status` checked them against the log.
+pub struct Checked {
+    /// Each drop the hub lists that the request keeps, with what the log backs.
+    pub views: Vec<View>,
+    /// Drops this client committed that the hub no longer lists.
+    pub missing: Vec<Missing>,
+    /// File names per drop, from this client's journal.
+    pub names: HashMap<DropId, Vec<String>>,
+}
+
+/// Asks the hub for this party's sent drops and checks each against the
+/// log, in a session already open: what `status` shows, for a caller
+/// (the `watch` service) that acts on each recipient's outcome.
+pub fn check(settings: &Settings, session: &crate::context::Session, req: &StatusRequest) -> Result<Checked> {
+    let id = req.id.as_deref().map(parse_drop_id).transpose()?;
     let journal = crate::journal::read(&settings.state_dir).unwrap_or_else(|e| {
         eprintln!("warning: {}; file names are not shown and missing drops are not looked for", e.message);
         crate::journal::Journal::default()
@@ -103,7 +130,7 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     let drops: Vec<SentDrop> = sent.drops.into_iter().filter(|d| keep(req, d)).collect();
     let mut prover = crate::status_log::Prover::open(
         &settings.state_dir,
-        &session,
+        session,
         &settings.authority()?,
         &journal,
         settings.clock.now(),
@@ -116,22 +143,13 @@ pub fn run(settings: &Settings, req: &StatusRequest, json: bool, out: &mut dyn W
     prover.save();
     // Only drops whose commit the log backs: a recipient's verdict rests on the manifest.
     let committed: Vec<&SentDrop> = views.iter().filter(|v| v.backed.is_backed()).map(|v| &v.claimed).collect();
-    let mut stranded = crate::undeliverable::for_status(settings, &session, &committed);
+    let mut stranded = crate::undeliverable::for_status(settings, session, &committed);
     for v in &mut views {
         v.stranded = stranded.remove(&v.claimed.id).unwrap_or_default();
     }
     let missing = crate::status_log::missing(&journal, &listed, |s| keep_fields(req, &s.drop, s.created, &s.agreement));
     let names = journal.sent_names();
-    let text = if json {
-        serde_json::to_string_pretty(&to_json(&views, &missing, &names))
-            .map_err(|e| Error::with_kind(Kind::Input, ErrorCode::Internal, e.to_string()))?
-    } else if views.is_empty() && missing.is_empty() && (req.since.is_some() || req.agreement.is_some()) {
-        "no sent drops match".to_owned()
-    } else {
-        render(&views, &missing, &names)
-    };
-    writeln!(out, "{}", text.trim_end()).map_err(|e| Error::io("cannot write to stdout", e))?;
-    unbacked(settings, &views, &missing)
+    Ok(Checked { views, missing, names })
 }
 
 /// The error `status` ends with when the log does not back everything the

@@ -179,7 +179,7 @@ impl HubApi {
     /// says when to retry). A `429` without one (a proxy in front of the
     /// hub sent it) still says when, from `Retry-After`.
     pub(super) fn refusal(&self, status: reqwest::StatusCode, retry_after: Option<u64>, text: &str) -> Error {
-        match serde_json::from_str::<ErrorBody>(text) {
+        let error = match serde_json::from_str::<ErrorBody>(text) {
             Ok(body) => Error::refused(body.error.code, format!("the hub refused: {}", body.error.message)),
             Err(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                 let wait = match retry_after {
@@ -202,7 +202,8 @@ impl HubApi {
                     self.base
                 ),
             ),
-        }
+        };
+        Error { retry_after: retry_after.filter(|_| status == reqwest::StatusCode::TOO_MANY_REQUESTS), ..error }
     }
 
     pub(super) fn transport_error(&self, e: reqwest::Error) -> Error {

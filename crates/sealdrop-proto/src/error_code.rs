@@ -497,6 +497,8 @@ error_codes! {
     /// A notification could not be delivered (a hook failed or overran, a
     /// webhook or the SMTP relay refused or was unreachable).
     NotifyFailed = "notify_failed" => None, Other;
+    /// A file in the watch folder's outbox is not in a folder that names its recipient: save it in `outbox/<party>/`.
+    OutboxMisplaced = "outbox_misplaced" => None, Input;
     /// The output file exists already: choose another or give `--force`.
     OutputExists = "output_exists" => None, Input;
     /// A new passphrase is empty, not UTF-8, or its confirmation differs.
@@ -553,6 +555,14 @@ error_codes! {
     UploadCorrupted = "upload_corrupted" => None, Verification;
     /// A cut-off upload cannot be continued on the hub: the send starts afresh.
     UploadNotContinuable = "upload_not_continuable" => None, Refused;
+    /// Another `sealdrop watch` is already serving the same folder: stop it first.
+    WatchBusy = "watch_busy" => None, Input;
+    /// `watch --once` ended with files not sent or drops not fetched: see `failed/` and `status.json`.
+    WatchFailed = "watch_failed" => None, Other;
+    /// `watch --status-listen` cannot listen on the address: choose another port or a local address.
+    WatchListen = "watch_listen" => None, Input;
+    /// A file the watch service keeps in `.sealdrop/` cannot be read: the message says what to do.
+    WatchStateInvalid = "watch_state_invalid" => None, Input;
     /// A witness key is not listed for the party in the directory.
     WitnessNotListed = "witness_not_listed" => None, Input;
     /// The passphrase does not open the member key file.
