@@ -63,13 +63,18 @@ impl Watcher {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr).expect("watch log");
         let mut cmd = party.command();
         cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        let started_before =
+            self.log().matches("\nwatching ").count() + usize::from(self.log().starts_with("watching "));
         let mut child = cmd.spawn().expect("start sealdrop watch");
-        // Ready once it made its folders; an early exit is a failure with its log.
-        wait_for(Duration::from_secs(30), "the watch folders", || {
+        // Ready once it says it is watching (after it made its folders and
+        // took the folder's lock); an early exit is a failure with its log.
+        wait_for(Duration::from_secs(30), "the service to start watching", || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("sealdrop watch exited ({status}) at start:\n{}", self.log());
             }
-            self.dir.join("outbox").is_dir().then_some(())
+            let log = self.log();
+            let started = log.matches("\nwatching ").count() + usize::from(log.starts_with("watching "));
+            (started > started_before).then_some(())
         });
         self.child = Some(child);
     }

@@ -382,3 +382,50 @@ fn a_drop_is_acknowledged_only_after_its_files_are_in_the_inbox() {
     receiver.wait_event("arrived", WITHIN);
     assert_eq!(receiver.events().iter().filter(|e| e["kind"] == "arrived").count(), 1);
 }
+
+#[test]
+fn both_sides_are_told_through_a_real_webhook_and_a_real_smtp_relay_with_starttls() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let islington = Party::new(&hub, "islington");
+    let webhook = sealdrop_e2e::webhook::WebhookReceiver::start();
+    let relay = sealdrop_e2e::smtp::SmtpReceiver::start();
+    let url = webhook.url();
+    let sender = Watcher::start(&camden, &["--notify-webhook", &url, "--notify-webhook-format", "json"]);
+    let (addr, ca) = (relay.addr(), relay.ca());
+    let _receiver = Watcher::start(
+        &islington,
+        &[
+            "--notify-email",
+            "data-team@islington.example",
+            "--smtp-server",
+            &addr,
+            "--smtp-from",
+            "sealdrop@islington.example",
+            "--smtp-ca",
+            &ca.to_string_lossy(),
+            "--notify-events",
+            "arrived",
+        ],
+    );
+    sender.drop_file("islington/fsm-islington.csv", b"upn,name\nA1,Ada\n");
+    let jobs = sender.wait_jobs("sent", 1, WITHIN);
+    let drop = sent_record(&jobs[0])["drops"][0]["drop"].as_str().unwrap().to_owned();
+
+    // Islington's team gets a mail, over STARTTLS, naming the drop and the sender, not the file.
+    let mail = relay.wait_for(1, WITHIN).remove(0);
+    assert!(mail.tls, "the mail came over STARTTLS");
+    assert_eq!(mail.rcpt_tos, ["data-team@islington.example"]);
+    let subject = mail.header("Subject").unwrap_or_default();
+    assert!(subject.contains("arrived") && subject.contains("camden"), "{subject}");
+    assert!(mail.raw.contains(&drop), "{}", mail.raw);
+    assert!(!mail.raw.contains("fsm-islington") && !mail.raw.contains("Ada"), "{}", mail.raw);
+
+    // Camden's channel hears of the acknowledgement.
+    let acked = wait_for(WITHIN, "the acknowledgement on the webhook", || {
+        webhook.requests().into_iter().map(|r| r.body).find(|b| b["event"]["kind"] == "acknowledged")
+    });
+    assert_eq!(acked["event"]["drops"], serde_json::json!([drop]));
+    assert_eq!(acked["event"]["to"], serde_json::json!(["islington"]));
+    assert!(!acked.to_string().contains("fsm-islington"), "{acked}");
+}
