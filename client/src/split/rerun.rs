@@ -30,31 +30,48 @@ const INFO: &[u8] = b"sealdrop-split-idempotency-v2";
 /// The first field of every key: a new construction, never equal to a v1 key.
 const DOMAIN: &str = "sealdrop-split-v2";
 
-/// The secret a member's idempotency keys are made under. Never leaves
-/// this process; zeroed when dropped.
-pub struct RerunSecret(Zeroizing<[u8; 32]>);
+/// A secret derived from a member's signing key for one use (its HKDF salt
+/// and info), to make idempotency keys the hub learns nothing from. Never
+/// leaves this process; zeroed when dropped. Split's keys and the watch
+/// service's are made with it, each under its own salt and info.
+pub struct MemberMacKey(Zeroizing<[u8; 32]>);
+
+impl MemberMacKey {
+    /// Derives the secret from `me`'s signing key, for the use `salt` and `info` name.
+    pub fn derive(me: &MemberSecretKey, salt: &[u8], info: &[u8]) -> Self {
+        let seed = Zeroizing::new(me.signing.signing_key().to_bytes());
+        let mut secret = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(salt), seed.as_slice())
+            .expand(info, secret.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self(secret)
+    }
+
+    /// HMAC-SHA256 over `fields`, each length-prefixed (moving a boundary
+    /// between fields changes the result), as 64 lowercase hex digits.
+    pub fn mac(&self, fields: &[&str]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_slice()).expect("HMAC takes a key of any length");
+        for field in fields {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The secret a member's split idempotency keys are made under.
+pub struct RerunSecret(MemberMacKey);
 
 impl RerunSecret {
     /// Derives the secret from `me`'s signing key.
     pub fn of(me: &MemberSecretKey) -> Self {
-        let seed = Zeroizing::new(me.signing.signing_key().to_bytes());
-        let mut secret = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(Some(SALT), seed.as_slice())
-            .expand(INFO, secret.as_mut_slice())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Self(secret)
+        Self(MemberMacKey::derive(me, SALT, INFO))
     }
 
     /// The idempotency key of one part (64 lowercase hex digits): the same
     /// member, input, sheet, column and recipient give the same key.
     pub fn key(&self, input_sha256: &str, sheet: Option<&str>, column: &str, party: &PartyId) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_slice()).expect("HMAC takes a key of any length");
-        // Length prefixes: moving a boundary between fields changes the key.
-        for field in [DOMAIN, input_sha256, sheet.unwrap_or(""), column, party.as_str()] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field.as_bytes());
-        }
-        hex::encode(mac.finalize().into_bytes())
+        self.0.mac(&[DOMAIN, input_sha256, sheet.unwrap_or(""), column, party.as_str()])
     }
 }
 

@@ -10,17 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use sealdrop_proto::keys::MemberSecretKey;
 
 use super::layout::Route;
 use crate::error::{Error, ErrorCode, Result};
+use crate::split::rerun::MemberMacKey;
 
 /// The record's file name in a job's folder.
 pub const RECORD: &str = "job.json";
@@ -84,31 +81,20 @@ const INFO: &[u8] = b"sealdrop-watch-idempotency-v1";
 
 /// Makes jobs' idempotency keys under a secret only this member has, so the
 /// hub learns nothing from a key (as split's, see `split::rerun`).
-pub struct KeyMaker(Zeroizing<[u8; 32]>);
+pub struct KeyMaker(MemberMacKey);
 
 impl KeyMaker {
     /// The key maker of member `me`.
     pub fn of(me: &MemberSecretKey) -> Self {
-        let seed = Zeroizing::new(me.signing.signing_key().to_bytes());
-        let mut secret = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(Some(SALT), seed.as_slice())
-            .expand(INFO, secret.as_mut_slice())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Self(secret)
+        Self(MemberMacKey::derive(me, SALT, INFO))
     }
 
     /// The key of the job `name` taken from the watch folder `root` at
     /// `taken` (to the nanosecond): two jobs never share one, even with the
     /// same file name, in the same second, in two watch folders.
     pub fn key(&self, root: &Path, name: &str, taken: Timestamp) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_slice()).expect("HMAC takes a key of any length");
         let nanos = taken.as_nanosecond().to_string();
-        let root = root.to_string_lossy();
-        for field in ["sealdrop-watch-v1", root.as_ref(), name, nanos.as_str()] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field.as_bytes());
-        }
-        hex::encode(mac.finalize().into_bytes())
+        self.0.mac(&["sealdrop-watch-v1", root.to_string_lossy().as_ref(), name, nanos.as_str()])
     }
 }
 
