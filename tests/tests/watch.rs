@@ -98,7 +98,19 @@ fn temporary_and_lock_file_names_are_never_taken() {
     let sender = Watcher::start(&camden, &[]);
     let outbox = sender.dir.join("outbox").join("islington");
     std::fs::create_dir_all(&outbox).unwrap();
-    let names = ["~$ehc.xlsx", "big.csv.part", "big.csv.tmp", ".hidden.csv", "x.crdownload", "y.partial"];
+    // Writers' temporary names, Excel's save name, and what Explorer leaves
+    // in a folder a member of staff opened over SMB.
+    let names = [
+        "~$ehc.xlsx",
+        "big.csv.part",
+        "big.csv.tmp",
+        ".hidden.csv",
+        "x.crdownload",
+        "y.partial",
+        "3A4F21B0",
+        "Thumbs.db",
+        "desktop.ini",
+    ];
     for n in names {
         std::fs::write(outbox.join(n), b"upn\nA1\n").unwrap();
     }
@@ -109,6 +121,16 @@ fn temporary_and_lock_file_names_are_never_taken() {
     }
     assert!(sender.jobs("sent").is_empty() && sender.jobs("failed").is_empty());
     assert!(islington.inbox_ids().is_empty());
+    // The service was looking all along: a real file beside them is sent,
+    // and only it.
+    std::fs::write(outbox.join("ehc.csv"), b"upn\nA1\n").unwrap();
+    let jobs = sender.wait_jobs("sent", 1, WITHIN);
+    assert!(jobs[0].join("ehc.csv").is_file(), "the real file was sent: {jobs:?}");
+    assert_eq!(islington.inbox_ids().len(), 1);
+    for n in names {
+        assert!(outbox.join(n).is_file(), "{n} was taken with the real file");
+    }
+    assert_eq!(sender.jobs("sent").len(), 1);
 }
 
 #[test]
@@ -225,8 +247,12 @@ fn drops_arriving_while_it_runs_are_seen_within_seconds_through_the_long_poll() 
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");
     let receiver = Watcher::start(&islington, &["--poll", "60"]);
-    // Let the first long-poll start waiting on an empty inbox.
-    wait_for(WITHIN, "a first inbox poll", || receiver.status()["last_inbox_poll"].as_str().map(str::to_owned));
+    // The first look does not wait, so status.json shows the hub answering
+    // at once (not after the first long poll's 60 s); the long poll then
+    // starts waiting on an empty inbox.
+    wait_for(Duration::from_secs(15), "a first inbox poll", || {
+        receiver.status()["last_inbox_poll"].as_str().map(str::to_owned)
+    });
     std::thread::sleep(Duration::from_secs(2));
     let file = camden.file("fsm.csv", b"upn\nA1\n");
     let started = std::time::Instant::now();

@@ -138,14 +138,27 @@ fn route_or_reason(rel: &Path) -> std::result::Result<Route, String> {
 }
 
 /// Whether a name is one a writer uses while a file is incomplete (write
-/// there, then rename), or an editor's lock file: never taken.
+/// there, then rename), an editor's lock file, or a file Windows Explorer
+/// leaves in a shared folder on its own: never taken. Explorer's files
+/// matter most: staff open `outbox/islington/` over SMB, and a
+/// `Thumbs.db` sent to Islington would be a misdirected file nobody chose.
 pub fn is_temporary(name: &str) -> bool {
     const SUFFIXES: [&str; 6] = [".tmp", ".part", ".partial", ".crdownload", ".filepart", ".swp"];
+    const EXPLORER: [&str; 3] = ["thumbs.db", "ehthumbs.db", "desktop.ini"];
     let lower = name.to_ascii_lowercase();
     name.starts_with('.')
         || name.starts_with("~$")
         || name.ends_with('~')
         || SUFFIXES.iter().any(|s| lower.ends_with(s))
+        || EXPLORER.contains(&lower.as_str())
+        || is_excel_save_name(name)
+}
+
+/// Excel saves a workbook by writing a new file under eight hex digits and
+/// no extension (`3A4F21B0`), then renaming it over the workbook; over SMB
+/// that name shows in the folder while the save runs.
+fn is_excel_save_name(name: &str) -> bool {
+    name.len() == 8 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A new job name for `file` taken at `at`: `YYYYMMDD-HHMMSS-<file>`, with
@@ -201,10 +214,23 @@ mod tests {
 
     #[test]
     fn names_writers_use_while_writing_are_never_taken() {
-        for t in [".fsm.csv.swp", "~$fsm.xlsx", "fsm.csv.tmp", "fsm.csv.PART", "x.crdownload", "fsm.csv~", ".hidden"] {
+        for t in [
+            ".fsm.csv.swp",
+            "~$fsm.xlsx",
+            "fsm.csv.tmp",
+            "fsm.csv.PART",
+            "x.crdownload",
+            "fsm.csv~",
+            ".hidden",
+            "3A4F21B0",
+            "0b1c2d3e",
+            "Thumbs.db",
+            "desktop.ini",
+            "~WRL0001.tmp",
+        ] {
             assert!(is_temporary(t), "{t}");
         }
-        for f in ["fsm.csv", "EHC plans.xlsx", "part.csv"] {
+        for f in ["fsm.csv", "EHC plans.xlsx", "part.csv", "3A4F21B0.csv", "3A4F21BZ", "thumbs.db.csv"] {
             assert!(!is_temporary(f), "{f}");
         }
     }

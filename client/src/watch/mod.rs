@@ -455,9 +455,14 @@ fn check_sent(svc: &Service, tracking: &mut tracking::Tracking) {
 fn inbox_loop(svc: &Service) {
     let mut incoming = incoming::Incoming::default();
     let mut backoff = Backoff::default();
+    // The first look does not wait: what is already waiting is fetched at
+    // once, and status.json shows the hub answering from the start rather
+    // than after the first long poll's minute.
+    let mut wait = Duration::ZERO;
     while !stop::requested() {
         let started = Instant::now();
-        match incoming.pass(svc, svc.options.poll) {
+        let asked = std::mem::replace(&mut wait, svc.options.poll);
+        match incoming.pass(svc, asked) {
             Ok(pass) if pass.failed > 0 => {
                 // A drop that failed (and is not refused for good) is tried
                 // again after a pause, not at once in a loop.
@@ -468,7 +473,10 @@ fn inbox_loop(svc: &Service) {
                 backoff.reset();
                 // A hub that answers at once with nothing (no long-poll, or
                 // `--poll 0`) is asked again after a pause, not in a spin.
-                if pass.fetched + pass.failed == 0 && started.elapsed() < Duration::from_secs(1) {
+                if asked == svc.options.poll
+                    && pass.fetched + pass.failed == 0
+                    && started.elapsed() < Duration::from_secs(1)
+                {
                     stop::sleep(Duration::from_secs(15));
                 }
             }
