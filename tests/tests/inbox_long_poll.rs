@@ -135,6 +135,7 @@ fn a_client_waiting_on_one_instance_gets_a_drop_sent_through_the_other_within_a_
     let islington = Party::new(&a, "islington");
     let api = HubApi::new(&a.url, Some(islington.secret_key().signing), Arc::new(SystemClock)).unwrap();
     assert!(api.inbox().unwrap().drops.is_empty());
+    // Built before any wait starts, so the waits measure the hubs.
     camden.ok(["--version"]);
 
     // An empty inbox: the drop committed on B is the answer on A.
