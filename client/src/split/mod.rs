@@ -20,6 +20,7 @@
 //! each recipient holds one small buffer and one age stream.
 
 mod encrypt;
+mod layout;
 pub mod rerun;
 pub mod route;
 mod summary;
@@ -129,6 +130,11 @@ pub struct Plan {
     /// How long each drop may wait, as given.
     #[serde(skip)]
     expires: Option<String>,
+    /// Where pass one found each routed row, so pass two need not parse the
+    /// file again; `None` for workbooks, converted encodings and files with
+    /// more rows than the record's memory bound.
+    #[serde(skip)]
+    layout: Option<std::sync::Arc<layout::Layout>>,
 }
 
 impl Plan {
@@ -231,6 +237,7 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         (Vec::new(), 0, 0, 0);
     let preamble = source.preamble().to_vec();
     let terminator = source.terminator();
+    let mut layout = Some(layout::Layout::new(preamble.clone(), terminator, layout::MAX_BYTES));
     source.rows(col, &mut |row| {
         rows += 1;
         let len = (row.body.len() + terminator.len()) as u64;
@@ -241,6 +248,11 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
                 }
                 counts[i].0 += 1;
                 counts[i].1 += len;
+                if let Some(l) = layout.as_mut() {
+                    if !row.offset.is_some_and(|at| l.push(at, row.body.len(), i)) {
+                        layout = None;
+                    }
+                }
             }
             Route::Own => own_rows += 1,
             Route::Unroutable => {
@@ -277,6 +289,10 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         None => None,
     };
 
+    let layout = layout.map(|mut l| {
+        l.recipients.clone_from(&router.recipients);
+        std::sync::Arc::new(l)
+    });
     let now = settings.clock.now();
     let agreement = pick_agreement(dir, req.agreement.as_deref(), me, now)?;
     let already = already_sent(session)?;
@@ -320,6 +336,7 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         allow_unroutable: req.allow_unroutable,
         refusal: None,
         expires: req.expires.clone(),
+        layout,
     };
     plan.refusal = refusal(&plan, agreement, dir, now);
     Ok(plan)

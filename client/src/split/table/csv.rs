@@ -20,6 +20,8 @@ pub struct CsvSource<R> {
     parser: csv_core::Reader,
     /// Raw input; the current row is `buf[start..pos]`.
     buf: Vec<u8>,
+    /// Where `buf[0]` is in the input.
+    base: u64,
     start: usize,
     pos: usize,
     filled: usize,
@@ -37,6 +39,9 @@ pub struct CsvSource<R> {
     /// Whether quote-free rows are split here (always, but for the test
     /// that compares this with csv-core alone).
     pub(super) quick: bool,
+    /// Whether the input is the file itself, so rows carry their offsets
+    /// ([`Row::offset`]); not when it is decoded from another encoding.
+    pub(super) verbatim: bool,
 }
 
 /// What [`CsvSource::quote_free_record`] found.
@@ -53,13 +58,14 @@ enum Quick {
 
 /// SHA-256 of the input, computed on a thread of its own: hashing took
 /// as long as parsing, and the two can run on different cores.
-struct BackgroundSha256 {
+pub struct BackgroundSha256 {
     chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     thread: Option<std::thread::JoinHandle<[u8; 32]>>,
 }
 
 impl BackgroundSha256 {
-    fn start() -> Self {
+    /// Starts the hashing thread.
+    pub fn start() -> Self {
         let (chunks, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let thread = std::thread::spawn(move || {
             let mut hasher = Sha256::new();
@@ -72,13 +78,19 @@ impl BackgroundSha256 {
     }
 
     fn update(&mut self, bytes: &[u8]) {
+        self.update_owned(bytes.to_vec());
+    }
+
+    /// Hashes `chunk` next (handed over, not copied).
+    pub fn update_owned(&mut self, chunk: Vec<u8>) {
         if let Some(tx) = &self.chunks {
             // Only fails if the hashing thread died; `finish` reports it.
-            let _ = tx.send(bytes.to_vec());
+            let _ = tx.send(chunk);
         }
     }
 
-    fn finish(&mut self) -> Result<[u8; 32]> {
+    /// The hash of everything given.
+    pub fn finish(&mut self) -> Result<[u8; 32]> {
         self.chunks = None;
         let died = || Error::new(ErrorCode::Internal, "the thread hashing the input stopped");
         self.thread.take().ok_or_else(died)?.join().map_err(|_| died())
@@ -98,6 +110,7 @@ impl<R: Read> CsvSource<R> {
             input,
             parser: csv_core::Reader::new(),
             buf: vec![0; READ_CHUNK],
+            base: 0,
             start: 0,
             pos: 0,
             filled: 0,
@@ -112,6 +125,7 @@ impl<R: Read> CsvSource<R> {
             name: path.display().to_string(),
             progress,
             quick: true,
+            verbatim: true,
         };
         let Some(p) = s.parse()? else {
             return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: there is no header row", s.name)));
@@ -154,7 +168,8 @@ impl<R: Read> CsvSource<R> {
                         Some((from, to)) => String::from_utf8_lossy(&self.buf[from..to]),
                         None => Cow::Borrowed(""),
                     };
-                    return Ok(Some(Row { value, body: &self.buf[body.0..body.1], number: self.rows + 1 }));
+                    let offset = self.verbatim.then_some(self.base + body.0 as u64);
+                    return Ok(Some(Row { value, body: &self.buf[body.0..body.1], offset, number: self.rows + 1 }));
                 }
                 Quick::Blank => {}
                 Quick::End => return Ok(None),
@@ -169,8 +184,12 @@ impl<R: Read> CsvSource<R> {
         };
         self.rows += 1;
         let value = if column < p.nfields { String::from_utf8_lossy(self.field(column)) } else { Cow::Borrowed("") };
-        let (body, _) = trim_record(&self.buf[p.raw.0..p.raw.1]);
-        Ok(Some(Row { value, body, number: self.rows + 1 }))
+        let raw = &self.buf[p.raw.0..p.raw.1];
+        let (body, _) = trim_record(raw);
+        // `body` lies within `raw`: its start is how much was trimmed off the front.
+        let skipped = raw.len() - trim_front(raw).len();
+        let offset = self.verbatim.then_some(self.base + (p.raw.0 + skipped) as u64);
+        Ok(Some(Row { value, body, offset, number: self.rows + 1 }))
     }
 
     /// Reads the next record here if it has no quote character and ends
@@ -267,6 +286,7 @@ impl<R: Read> CsvSource<R> {
             return Ok(());
         }
         self.buf.copy_within(self.start..self.filled, 0);
+        self.base += self.start as u64;
         self.pos -= self.start;
         self.filled -= self.start;
         self.start = 0;
@@ -302,13 +322,18 @@ impl<R: Read> CsvSource<R> {
     }
 }
 
+/// `raw` without its BOM and leading line breaks.
+fn trim_front(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
+    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
+    &raw[start..]
+}
+
 /// Strips the BOM, leading line breaks (left over from the previous row's
 /// CRLF or blank lines) and the trailing terminator from a raw record, and
 /// says which terminator it had.
 fn trim_record(raw: &[u8]) -> (&[u8], &'static [u8]) {
-    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
-    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
-    let raw = &raw[start..];
+    let raw = trim_front(raw);
     let end = raw.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
     let terminator: &'static [u8] = match &raw[end..] {
         b"" | b"\n" => b"\n",

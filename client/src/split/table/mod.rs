@@ -12,7 +12,7 @@
 mod csv;
 mod xlsx;
 
-pub use csv::CsvSource;
+pub use csv::{BackgroundSha256, CsvSource};
 pub use xlsx::XlsxSource;
 
 use std::borrow::Cow;
@@ -34,6 +34,11 @@ pub struct Row<'a> {
     pub value: Cow<'a, str>,
     /// The row's CSV bytes, without a line terminator.
     pub body: &'a [u8],
+    /// Where `body` starts in the input file, when it is the file's own
+    /// bytes there (a CSV read without conversion); `None` when the row was
+    /// written out anew (a workbook, a converted encoding). Lets the second
+    /// pass of a split slice rows out of the file without parsing it again.
+    pub offset: Option<u64>,
     /// 1-based row number counting the header as row 1 (blank rows included
     /// in the count for workbooks, excluded for CSV).
     pub number: u64,
@@ -112,7 +117,10 @@ pub fn open(
             let utf8 = crate::encoding::check_utf8(path);
             match encoding {
                 Some(encoding) if utf8.is_err() => {
-                    Ok(Box::new(CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?))
+                    let mut source = CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?;
+                    // The rows are the decoded text, not the file's bytes.
+                    source.verbatim = false;
+                    Ok(Box::new(source))
                 }
                 Some(_) => Ok(Box::new(CsvSource::new(file, path, progress)?)),
                 None => {
@@ -190,6 +198,10 @@ mod tests {
         src.quick = quick;
         let mut got = Vec::new();
         src.rows(column, &mut |r| {
+            // Each row is the file's bytes at its offset, which the split's
+            // second pass slices out without parsing.
+            let at = usize::try_from(r.offset.expect("a CSV read as it is gives offsets")).unwrap();
+            assert_eq!(&input[at..at + r.body.len()], r.body, "row {} at offset {at}", r.number);
             got.push((r.value.into_owned(), r.body.to_vec()));
             Ok(())
         })

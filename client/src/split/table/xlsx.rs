@@ -183,7 +183,7 @@ impl RowSource for XlsxSource {
             }
             let line = csv_line(&rows.current)?;
             let value = rows.current.get(column).map_or("", String::as_str);
-            each(Row { value: Cow::Borrowed(value), body: &line, number: u64::from(rows.row) + 1 })?;
+            each(Row { value: Cow::Borrowed(value), body: &line, offset: None, number: u64::from(rows.row) + 1 })?;
         }
         Ok(())
     }
