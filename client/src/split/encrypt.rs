@@ -74,8 +74,8 @@ pub(super) fn encrypt_parts(
     let mut source = match &plan.layout {
         Some(_) => None,
         None => {
-            let s = table::open(&req.input, req.sheet.as_deref(), req.encoding, progress.clone())?;
-            let col = table::find_column(s.header(), &req.column, &req.input)?;
+            let mut s = table::open(&req.input, req.sheet.as_deref(), req.encoding, progress.clone())?;
+            let col = table::find_column(s.header(), &req.column, &req.input).or_else(|e| s.checked().and(Err(e)))?;
             Some((s, col))
         }
     };

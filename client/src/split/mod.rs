@@ -216,19 +216,23 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     let me = &session.me.party;
     let mut source =
         table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "reading"))?;
-    let col = table::find_column(source.header(), &req.column, &req.input)?;
-    let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
-    if let Some(c) = crate::names::unsafe_char(&stem) {
-        return Err(Error::new(
-            ErrorCode::UnsupportedFile,
-            format!(
-                "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
-                crate::names::shown_path(&req.input),
-                crate::names::describe_char(c)
-            ),
-        ));
-    }
+    let col = table::find_column(source.header(), &req.column, &req.input).and_then(|col| {
+        match crate::names::unsafe_char(&stem) {
+            Some(c) => Err(Error::new(
+                ErrorCode::UnsupportedFile,
+                format!(
+                    "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
+                    crate::names::shown_path(&req.input),
+                    crate::names::describe_char(c)
+                ),
+            )),
+            None => Ok(col),
+        }
+    });
+    // A file that is not UTF-8 is refused as such before anything else.
+    let col = col.or_else(|e| source.checked().and(Err(e)))?;
+    let column = source.header()[col].clone();
 
     let unroutable_path = req.input.with_file_name(format!("{stem}-unroutable.csv"));
     let mut unroutable: Option<(tempfile::NamedTempFile, BufWriter<File>)> = None;

@@ -42,6 +42,9 @@ pub struct CsvSource<R> {
     /// Whether the input is the file itself, so rows carry their offsets
     /// ([`Row::offset`]); not when it is decoded from another encoding.
     pub(super) verbatim: bool,
+    /// The UTF-8 check of the whole file running beside the parse (see
+    /// [`super::open`]); `rows` waits for it.
+    pub(super) utf8_check: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 /// What [`CsvSource::quote_free_record`] found.
@@ -126,6 +129,7 @@ impl<R: Read> CsvSource<R> {
             progress,
             quick: true,
             verbatim: true,
+            utf8_check: None,
         };
         let Some(p) = s.parse()? else {
             return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: there is no header row", s.name)));
@@ -355,10 +359,24 @@ impl<R: Read> RowSource for CsvSource<R> {
         self.terminator
     }
     fn rows(&mut self, column: usize, each: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
-        while let Some(row) = self.next_row(column)? {
-            each(row)?;
+        let mut read = || -> Result<()> {
+            while let Some(row) = self.next_row(column)? {
+                each(row)?;
+            }
+            Ok(())
+        };
+        let read = read();
+        // A file that is not UTF-8 is refused as such, whatever else went wrong.
+        self.checked()?;
+        read
+    }
+    fn checked(&mut self) -> Result<()> {
+        match self.utf8_check.take() {
+            Some(check) => check
+                .join()
+                .map_err(|_| Error::new(ErrorCode::Internal, "the thread checking the input's encoding stopped"))?,
+            None => Ok(()),
         }
-        Ok(())
     }
     fn input_sha256(&mut self) -> Result<[u8; 32]> {
         // Read whatever follows the last row so the hash covers the whole file.

@@ -58,6 +58,13 @@ pub trait RowSource {
     /// empty or spaces, as Excel writes trailing rows of commas), in order;
     /// stops at the first error `each` returns. Call once.
     fn rows(&mut self, column: usize, each: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()>;
+    /// Waits for the checks of the whole file that run beside the reading
+    /// (a CSV's UTF-8 check) and gives their verdict; `rows` ends with it.
+    /// Call before reporting any other error about the file, so a file
+    /// that is not UTF-8 is refused as such first.
+    fn checked(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The SHA-256 of the whole input file; call after the last row.
     fn input_sha256(&mut self) -> Result<[u8; 32]>;
 }
@@ -112,11 +119,10 @@ pub fn open(
                 ));
             }
             let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-            // A file that is UTF-8 already is read as it is: decoding it
-            // as Windows-1252 would garble every accented name.
-            let utf8 = crate::encoding::check_utf8(path);
             match encoding {
-                Some(encoding) if utf8.is_err() => {
+                // A file that is UTF-8 already is read as it is: decoding it
+                // as Windows-1252 would garble every accented name.
+                Some(encoding) if crate::encoding::check_utf8(path).is_err() => {
                     let mut source = CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?;
                     // The rows are the decoded text, not the file's bytes.
                     source.verbatim = false;
@@ -124,10 +130,23 @@ pub fn open(
                 }
                 Some(_) => Ok(Box::new(CsvSource::new(file, path, progress)?)),
                 None => {
-                    // A pass of its own: a bad byte must stop the split
-                    // before any part is planned, whichever row it is in.
-                    utf8?;
-                    Ok(Box::new(CsvSource::new(file, path, progress)?))
+                    // A read of its own, on another thread while the rows
+                    // are parsed (it took a sixth of pass one's time before
+                    // it): a bad byte must stop the split before any part is
+                    // planned, whichever row it is in, so `rows` ends with
+                    // its verdict, and it is the error given before any other.
+                    let owned = path.to_owned();
+                    let check = std::thread::spawn(move || crate::encoding::check_utf8(&owned));
+                    match CsvSource::new(file, path, progress) {
+                        Ok(mut source) => {
+                            source.utf8_check = Some(check);
+                            Ok(Box::new(source))
+                        }
+                        Err(e) => Err(match check.join() {
+                            Ok(Err(not_utf8)) => not_utf8,
+                            _ => e,
+                        }),
+                    }
                 }
             }
         }
