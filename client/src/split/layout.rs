@@ -22,6 +22,10 @@ pub const MAX_BYTES: usize = 32 << 20;
 /// How much of the file pass two reads at a time.
 const CHUNK: usize = 256 << 10;
 
+/// What [`Layout::slice`] hands each piece of a row to: its recipient, the
+/// bytes, and whether they end the row.
+pub type RowPiece<'a> = dyn FnMut(usize, &[u8], bool) -> io::Result<()> + 'a;
+
 /// The rows of pass one, as offsets into the file.
 pub struct Layout {
     /// (gap, length, recipient) per routed row, each LEB128.
@@ -75,7 +79,7 @@ impl Layout {
     pub fn slice(
         &self,
         mut input: impl Read,
-        row: &mut dyn FnMut(usize, &[u8], bool) -> io::Result<()>,
+        row: &mut RowPiece<'_>,
         chunk: &mut dyn FnMut(Vec<u8>) -> io::Result<()>,
     ) -> io::Result<u64> {
         let mut records = Records(&self.bytes);

@@ -6,10 +6,12 @@
 //! 1. [`plan`] reads the file once: resolves every row's value through the
 //!    signed directory, counts rows and bytes per recipient, keeps back the
 //!    sender's own rows, writes unroutable rows to `<stem>-unroutable.csv`,
-//!    hashes the input, and asks the hub which parts a previous run already
-//!    delivered (by idempotency key).
+//!    hashes the input, records where each routed row is (`layout.rs`),
+//!    and asks the hub which parts a previous run already delivered (by
+//!    idempotency key).
 //! 2. The caller shows [`Plan`] (see [`render_summary`]) and confirms.
-//! 3. [`send`] reads the file again, streaming each recipient's rows through
+//! 3. [`send`] reads the file again (slicing the rows out where step 1
+//!    found them, or parsing it again), streaming each recipient's rows through
 //!    tar, zero padding to the size class ([`crate::padding`]) and age (to
 //!    that party's keys only) into a spool file, checks the file did not
 //!    change since step 1, then uploads and commits the parts
@@ -252,10 +254,10 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
                 }
                 counts[i].0 += 1;
                 counts[i].1 += len;
-                if let Some(l) = layout.as_mut() {
-                    if !row.offset.is_some_and(|at| l.push(at, row.body.len(), i)) {
-                        layout = None;
-                    }
+                if let Some(l) = layout.as_mut()
+                    && !row.offset.is_some_and(|at| l.push(at, row.body.len(), i))
+                {
+                    layout = None;
                 }
             }
             Route::Own => own_rows += 1,
