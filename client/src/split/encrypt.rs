@@ -260,7 +260,7 @@ fn parse_rows(
     let read = source.rows(col, &mut |row| {
         crate::interrupt::check()?;
         rows += 1;
-        let Route::To(r) = router.route(&row.value) else { return Ok(()) };
+        let Route::To(r) = router.route(row.value) else { return Ok(()) };
         if targets.len() <= r {
             targets.resize(r + 1, None);
             let party = &router.recipients[r];

@@ -178,16 +178,19 @@ mod tests {
     /// Records `input` split by `column` (rows whose value is "a" go to 0,
     /// "b" to 1, others nowhere) and returns what slicing gives each recipient,
     /// against what the parser gave.
-    fn both_ways(input: &[u8], column: usize, max: usize) -> Option<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    /// Per recipient, its rows: sliced, and parsed.
+    type Parts = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+    fn both_ways(input: &[u8], column: usize, max: usize) -> Option<Parts> {
         let mut src = CsvSource::new(input, Path::new("t.csv"), indicatif::ProgressBar::hidden()).unwrap();
         let mut layout = Layout::new(src.preamble().to_vec(), src.terminator(), max);
         let terminator = src.terminator();
         let mut parsed = vec![Vec::new(), Vec::new()];
         let mut kept = true;
         src.rows(column, &mut |r| {
-            let to = match r.value.as_ref() {
-                "a" => 0,
-                "b" => 1,
+            let to = match r.value {
+                b"a" => 0,
+                b"b" => 1,
                 _ => return Ok(()),
             };
             kept = kept && layout.push(r.offset.unwrap(), r.body.len(), to);

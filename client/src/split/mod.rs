@@ -247,7 +247,7 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     source.rows(col, &mut |row| {
         rows += 1;
         let len = (row.body.len() + terminator.len()) as u64;
-        match router.route(&row.value) {
+        match router.route(row.value) {
             Route::To(i) => {
                 if counts.len() <= i {
                     counts.resize(i + 1, (0, preamble.len() as u64));

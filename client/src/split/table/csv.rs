@@ -1,7 +1,6 @@
 //! CSV input: parsed with `csv-core` (or, for a row with no quote, split
 //! at its commas with `memchr`), each row passed on as its exact bytes.
 
-use std::borrow::Cow;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -169,8 +168,8 @@ impl<R: Read> CsvSource<R> {
                 Quick::Row { body, value } => {
                     self.rows += 1;
                     let value = match value {
-                        Some((from, to)) => String::from_utf8_lossy(&self.buf[from..to]),
-                        None => Cow::Borrowed(""),
+                        Some((from, to)) => &self.buf[from..to],
+                        None => &[][..],
                     };
                     let offset = self.verbatim.then_some(self.base + body.0 as u64);
                     return Ok(Some(Row { value, body: &self.buf[body.0..body.1], offset, number: self.rows + 1 }));
@@ -187,7 +186,7 @@ impl<R: Read> CsvSource<R> {
             }
         };
         self.rows += 1;
-        let value = if column < p.nfields { String::from_utf8_lossy(self.field(column)) } else { Cow::Borrowed("") };
+        let value = if column < p.nfields { self.field(column) } else { &[][..] };
         let raw = &self.buf[p.raw.0..p.raw.1];
         let (body, _) = trim_record(raw);
         // `body` lies within `raw`: its start is how much was trimmed off the front.

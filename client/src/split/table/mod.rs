@@ -15,7 +15,6 @@ mod xlsx;
 pub use csv::{BackgroundSha256, CsvSource};
 pub use xlsx::XlsxSource;
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -30,8 +29,10 @@ pub const BOM: &[u8] = b"\xef\xbb\xbf";
 /// One data row: the split column's value and the row as CSV without its
 /// line terminator.
 pub struct Row<'a> {
-    /// The split column's value ("" when the row is shorter than the header).
-    pub value: Cow<'a, str>,
+    /// The split column's value as it is in the file ("" when the row is
+    /// shorter than the header): bytes, so looking it up needs no UTF-8
+    /// conversion (see [`crate::split::route::Router::route`]).
+    pub value: &'a [u8],
     /// The row's CSV bytes, without a line terminator.
     pub body: &'a [u8],
     /// Where `body` starts in the input file, when it is the file's own
@@ -221,7 +222,7 @@ mod tests {
             // second pass slices out without parsing.
             let at = usize::try_from(r.offset.expect("a CSV read as it is gives offsets")).unwrap();
             assert_eq!(&input[at..at + r.body.len()], r.body, "row {} at offset {at}", r.number);
-            got.push((r.value.into_owned(), r.body.to_vec()));
+            got.push((String::from_utf8_lossy(r.value).into_owned(), r.body.to_vec()));
             Ok(())
         })
         .unwrap();
@@ -309,7 +310,7 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{input:?}: {e:?}"));
             let mut got = Vec::new();
             src.rows(column, &mut |r| {
-                got.push((r.value.into_owned(), r.body.to_vec()));
+                got.push((String::from_utf8_lossy(r.value).into_owned(), r.body.to_vec()));
                 Ok(())
             })
             .unwrap();
