@@ -175,12 +175,12 @@ mod tests {
     use super::*;
     use crate::split::table::{CsvSource, RowSource};
 
-    /// Records `input` split by `column` (rows whose value is "a" go to 0,
-    /// "b" to 1, others nowhere) and returns what slicing gives each recipient,
-    /// against what the parser gave.
     /// Per recipient, its rows: sliced, and parsed.
     type Parts = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
+    /// Records `input` split by `column` (rows whose value is "a" go to 0,
+    /// "b" to 1, others nowhere) and returns what slicing gives each recipient,
+    /// against what the parser gave.
     fn both_ways(input: &[u8], column: usize, max: usize) -> Option<Parts> {
         let mut src = CsvSource::new(input, Path::new("t.csv"), indicatif::ProgressBar::hidden()).unwrap();
         let mut layout = Layout::new(src.preamble().to_vec(), src.terminator(), max);
