@@ -454,7 +454,8 @@ fn a_file_changed_after_the_summary_is_refused_and_nothing_is_sent() {
     let args_of = |input: &Path| {
         ["send", "--split-by", "home_la", "--allow-unroutable", input.to_str().unwrap()].map(str::to_owned)
     };
-    let edits: [(&str, fn(&mut Vec<u8>)); 2] = [
+    type Edit = fn(&mut Vec<u8>);
+    let edits: [(&str, Edit); 2] = [
         ("edited in place", |text| {
             // A byte of the last routed row's school ("Primary"), so every length stays.
             let at = text.len() - 10;
