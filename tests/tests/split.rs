@@ -391,6 +391,12 @@ fn a_workbook_splits_from_the_named_sheet() {
 /// Runs `sealdrop GLOBALS ARGS` on a pseudo-terminal (util-linux `script`),
 /// typing `answer` at the prompt.
 fn on_a_terminal(party: &Party, args: &[&str], answer: &str) -> (Option<i32>, String) {
+    on_a_terminal_then(party, args, || {}, answer)
+}
+
+/// [`on_a_terminal`], calling `meanwhile` while the summary is on screen
+/// and before answering.
+fn on_a_terminal_then(party: &Party, args: &[&str], meanwhile: impl FnOnce(), answer: &str) -> (Option<i32>, String) {
     use std::io::Write;
     let mut cmd = party.command();
     cmd.args(args);
@@ -412,6 +418,7 @@ fn on_a_terminal(party: &Party, args: &[&str], answer: &str) -> (Option<i32>, St
         .expect("util-linux `script` runs the client on a pseudo-terminal");
     // Give the client time to print the summary and ask before answering.
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    meanwhile();
     child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
@@ -434,4 +441,41 @@ fn on_a_terminal_the_analyst_is_asked_and_only_yes_sends() {
     assert_eq!(code, Some(0), "{screen}");
     assert_eq!(screen.matches("sent d-").count(), 5, "{screen}");
     assert_eq!(drops_sent_by(&hub, "camden"), 5);
+}
+
+/// The rows sent are sliced out of the file by where the first read found
+/// them, and the file is read and hashed again to do it: a file changed
+/// after the summary was shown, whether edited in place (same length) or
+/// cut short, is refused and nothing is sent.
+#[test]
+fn a_file_changed_after_the_summary_is_refused_and_nothing_is_sent() {
+    let hub = Hub::start();
+    let camden = Party::new(&hub, "camden");
+    let args_of = |input: &Path| {
+        ["send", "--split-by", "home_la", "--allow-unroutable", input.to_str().unwrap()].map(str::to_owned)
+    };
+    type Edit = fn(&mut Vec<u8>);
+    let edits: [(&str, Edit); 2] = [
+        ("edited in place", |text| {
+            // A byte of the last routed row's school ("Primary"), so every length stays.
+            let at = text.len() - 10;
+            text[at] = if text[at] == b'7' { b'8' } else { b'7' };
+        }),
+        ("cut short", |text| text.truncate(text.len() / 2)),
+    ];
+    for (what, edit) in edits {
+        let input = write_input(&camden);
+        let args = args_of(&input);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let change = || {
+            let mut text = std::fs::read(&input).unwrap();
+            edit(&mut text);
+            std::fs::write(&input, text).unwrap();
+        };
+        let (code, screen) = on_a_terminal_then(&camden, &args, change, "yes");
+        assert!(screen.contains("Type yes to send"), "{what}: {screen}");
+        assert!(screen.contains("error[input_changed]"), "{what}: {screen}");
+        assert_ne!(code, Some(0), "{what}: {screen}");
+        assert_eq!(drops_sent_by(&hub, "camden"), 0, "{what}: a changed file was sent");
+    }
 }

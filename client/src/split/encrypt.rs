@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use sealdrop_proto::ids::PartyId;
 use sealdrop_proto::padding::padding_for;
 
+use super::layout::Layout;
 use super::route::{Route, Router};
+use super::table::BackgroundSha256;
 use super::upload::Spooled;
 use super::{Plan, SplitRequest, progress, table};
 use crate::context::{Session, Settings};
@@ -56,8 +58,9 @@ impl PartWriter {
 }
 
 /// Step 3a: the second read of the input. Rows are batched per recipient by
-/// this thread and encrypted by another, so parsing and encryption use both
-/// cores.
+/// this thread and encrypted by others, so reading and encryption use both
+/// cores. When pass one recorded where every row is ([`Plan::layout`]),
+/// rows are sliced out of the file without parsing it again.
 pub(super) fn encrypt_parts(
     settings: &Settings,
     session: &Session,
@@ -66,11 +69,21 @@ pub(super) fn encrypt_parts(
     spool: &Path,
 ) -> Result<Vec<Spooled>> {
     let dir = &session.directory.directory;
-    let mut source =
-        table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "encrypting"))?;
-    let col = table::find_column(source.header(), &req.column, &req.input)?;
-    let preamble = source.preamble().to_vec();
-    let terminator = source.terminator();
+    let progress = progress(settings, &req.input, "encrypting");
+    // The parser, only when there is no layout to slice by.
+    let mut source = match &plan.layout {
+        Some(_) => None,
+        None => {
+            let mut s = table::open(&req.input, req.sheet.as_deref(), req.encoding, progress.clone())?;
+            let col = table::find_column(s.header(), &req.column, &req.input).or_else(|e| s.checked().and(Err(e)))?;
+            Some((s, col))
+        }
+    };
+    let (preamble, terminator) = match (&plan.layout, &source) {
+        (Some(l), _) => (l.preamble.clone(), l.terminator),
+        (None, Some((s, _))) => (s.preamble().to_vec(), s.terminator()),
+        (None, None) => return Err(Error::new(ErrorCode::Internal, "no way to read the input")),
+    };
     let mtime = u64::try_from(settings.clock.now().as_second()).unwrap_or(0);
 
     // Parts to encrypt, by recipient.
@@ -107,8 +120,6 @@ pub(super) fn encrypt_parts(
         spooled.push(Spooled { index: i, path, digest: Digested { sha256: String::new(), len: 0 }, encrypted_to });
     }
 
-    // Routes of pass one, as indexes into `writers` (or nowhere).
-    let mut router = Router::new(dir, session.me.party.clone());
     let mut shares: Vec<Vec<PartWriter>> = (0..ENCRYPTORS).map(|_| Vec::new()).collect();
     for (w, writer) in writers.into_iter().enumerate() {
         shares[w % ENCRYPTORS].push(writer);
@@ -126,34 +137,14 @@ pub(super) fn encrypt_parts(
             (tx, thread)
         })
         .unzip();
-    let mut batches: Vec<Vec<u8>> = vec![Vec::new(); index_of.len()];
-    let mut targets: Vec<Option<usize>> = Vec::new();
-    let mut rows = 0u64;
-    let read = source.rows(col, &mut |row| {
-        crate::interrupt::check()?;
-        rows += 1;
-        let Route::To(r) = router.route(&row.value) else { return Ok(()) };
-        if targets.len() <= r {
-            targets.resize(r + 1, None);
-            let party = &router.recipients[r];
-            targets[r] = index_of.get(party).copied();
-            if targets[r].is_none() && !plan.parts.iter().any(|p| &p.party == party) {
-                return Err(changed(&req.input));
-            }
-        }
-        let Some(w) = targets[r] else { return Ok(()) };
-        let batch = &mut batches[w];
-        batch.extend_from_slice(row.body);
-        batch.extend_from_slice(terminator);
-        if batch.len() >= BATCH {
-            let full = std::mem::replace(batch, Vec::with_capacity(BATCH + 1024));
-            senders[w % ENCRYPTORS]
-                .send((w, full))
-                .map_err(|_| Error::new(ErrorCode::EncryptFailed, "the encrypting thread stopped"))?;
-        }
-        Ok(())
-    });
-    let hash = read.and_then(|()| source.input_sha256());
+    let mut out = Batches { batches: vec![Vec::new(); index_of.len()], senders, terminator };
+    let read = match (&plan.layout, source.as_mut()) {
+        (Some(layout), _) => slice_rows(layout, plan, req, &index_of, &progress, &mut out),
+        (None, Some((source, col))) => parse_rows(&mut **source, *col, session, plan, req, &index_of, &mut out),
+        (None, None) => Err(Error::new(ErrorCode::Internal, "no way to read the input")),
+    };
+    progress.finish_and_clear();
+    let Batches { batches, senders, .. } = out;
     for (w, batch) in batches.into_iter().enumerate() {
         if !batch.is_empty() {
             let _ = senders[w % ENCRYPTORS].send((w, batch));
@@ -171,8 +162,7 @@ pub(super) fn encrypt_parts(
             let mut lists: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
             (0..total).filter_map(|w| lists[w % ENCRYPTORS].next()).collect()
         });
-    let hash = hash?;
-    if hex::encode(hash) != plan.input_sha256 || rows != plan.rows {
+    if hex::encode(read?) != plan.input_sha256 {
         return Err(changed(&req.input));
     }
     let digests = encrypted.map_err(|e| {
@@ -182,6 +172,111 @@ pub(super) fn encrypt_parts(
         s.digest = d;
     }
     Ok(spooled)
+}
+
+/// Each part's rows not yet handed to its encrypting thread.
+struct Batches {
+    batches: Vec<Vec<u8>>,
+    senders: Vec<SyncSender<(usize, Vec<u8>)>>,
+    terminator: &'static [u8],
+}
+
+impl Batches {
+    /// Adds `bytes` to part `w`, and its line terminator when `end`.
+    fn add(&mut self, w: usize, bytes: &[u8], end: bool) -> Result<()> {
+        let batch = &mut self.batches[w];
+        batch.extend_from_slice(bytes);
+        if end {
+            batch.extend_from_slice(self.terminator);
+        }
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH + 1024));
+            self.senders[w % ENCRYPTORS]
+                .send((w, full))
+                .map_err(|_| Error::new(ErrorCode::EncryptFailed, "the encrypting thread stopped"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Pass two with a layout: reads and hashes the file in large chunks and
+/// copies each recorded row to its part. Returns the file's SHA-256.
+fn slice_rows(
+    layout: &Layout,
+    plan: &Plan,
+    req: &SplitRequest,
+    index_of: &HashMap<PartyId, usize>,
+    progress: &indicatif::ProgressBar,
+    out: &mut Batches,
+) -> Result<[u8; 32]> {
+    // Layout recipient -> part being encrypted (`None`: sent by an earlier run).
+    let targets: Vec<Option<usize>> = layout.recipients.iter().map(|p| index_of.get(p).copied()).collect();
+    let file = File::open(&req.input).map_err(|e| Error::io(format!("cannot open {}", req.input.display()), e))?;
+    let mut hasher = BackgroundSha256::start();
+    // The first error of `out.add`, kept whole (its I/O error would lose the code).
+    let failed: std::cell::RefCell<Option<Error>> = std::cell::RefCell::new(None);
+    let sliced = layout.slice(
+        file,
+        &mut |r, bytes, end| {
+            let Some(w) = targets.get(r).copied().flatten() else { return Ok(()) };
+            out.add(w, bytes, end).map_err(|e| {
+                failed.replace(Some(e));
+                std::io::Error::other("stopped")
+            })
+        },
+        &mut |chunk| {
+            progress.inc(chunk.len() as u64);
+            hasher.update_owned(chunk);
+            crate::interrupt::check().map_err(|e| {
+                failed.replace(Some(e));
+                std::io::Error::other("stopped")
+            })
+        },
+    );
+    let hash = hasher.finish()?;
+    match (failed.into_inner(), sliced) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(changed(&req.input)),
+        (None, Err(e)) => Err(Error::io(format!("cannot read {}", req.input.display()), e)),
+        (None, Ok(_)) if plan.parts.iter().any(|p| !layout.recipients.contains(&p.party)) => Err(changed(&req.input)),
+        (None, Ok(_)) => Ok(hash),
+    }
+}
+
+/// Pass two without a layout: parses the file again and routes each row.
+/// Returns the file's SHA-256.
+fn parse_rows(
+    source: &mut dyn table::RowSource,
+    col: usize,
+    session: &Session,
+    plan: &Plan,
+    req: &SplitRequest,
+    index_of: &HashMap<PartyId, usize>,
+    out: &mut Batches,
+) -> Result<[u8; 32]> {
+    let mut router = Router::new(&session.directory.directory, session.me.party.clone());
+    let mut targets: Vec<Option<usize>> = Vec::new();
+    let mut rows = 0u64;
+    let read = source.rows(col, &mut |row| {
+        crate::interrupt::check()?;
+        rows += 1;
+        let Route::To(r) = router.route(row.value) else { return Ok(()) };
+        if targets.len() <= r {
+            targets.resize(r + 1, None);
+            let party = &router.recipients[r];
+            targets[r] = index_of.get(party).copied();
+            if targets[r].is_none() && !plan.parts.iter().any(|p| &p.party == party) {
+                return Err(changed(&req.input));
+            }
+        }
+        let Some(w) = targets[r] else { return Ok(()) };
+        out.add(w, row.body, true)
+    });
+    let hash = read.and_then(|()| source.input_sha256())?;
+    if rows != plan.rows {
+        return Err(changed(&req.input));
+    }
+    Ok(hash)
 }
 
 fn changed(input: &Path) -> Error {

@@ -6,10 +6,12 @@
 //! 1. [`plan`] reads the file once: resolves every row's value through the
 //!    signed directory, counts rows and bytes per recipient, keeps back the
 //!    sender's own rows, writes unroutable rows to `<stem>-unroutable.csv`,
-//!    hashes the input, and asks the hub which parts a previous run already
-//!    delivered (by idempotency key).
+//!    hashes the input, records where each routed row is (`layout.rs`),
+//!    and asks the hub which parts a previous run already delivered (by
+//!    idempotency key).
 //! 2. The caller shows [`Plan`] (see [`render_summary`]) and confirms.
-//! 3. [`send`] reads the file again, streaming each recipient's rows through
+//! 3. [`send`] reads the file again (slicing the rows out where step 1
+//!    found them, or parsing it again), streaming each recipient's rows through
 //!    tar, zero padding to the size class ([`crate::padding`]) and age (to
 //!    that party's keys only) into a spool file, checks the file did not
 //!    change since step 1, then uploads and commits the parts
@@ -20,6 +22,7 @@
 //! each recipient holds one small buffer and one age stream.
 
 mod encrypt;
+mod layout;
 pub mod rerun;
 pub mod route;
 mod summary;
@@ -129,6 +132,11 @@ pub struct Plan {
     /// How long each drop may wait, as given.
     #[serde(skip)]
     expires: Option<String>,
+    /// Where pass one found each routed row, so pass two need not parse the
+    /// file again; `None` for workbooks, converted encodings and files with
+    /// more rows than the record's memory bound.
+    #[serde(skip)]
+    layout: Option<std::sync::Arc<layout::Layout>>,
 }
 
 impl Plan {
@@ -210,19 +218,23 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
     let me = &session.me.party;
     let mut source =
         table::open(&req.input, req.sheet.as_deref(), req.encoding, progress(settings, &req.input, "reading"))?;
-    let col = table::find_column(source.header(), &req.column, &req.input)?;
-    let column = source.header()[col].clone();
     let stem = stem_of(&req.input);
-    if let Some(c) = crate::names::unsafe_char(&stem) {
-        return Err(Error::new(
-            ErrorCode::UnsupportedFile,
-            format!(
-                "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
-                crate::names::shown_path(&req.input),
-                crate::names::describe_char(c)
-            ),
-        ));
-    }
+    let col = table::find_column(source.header(), &req.column, &req.input).and_then(|col| {
+        match crate::names::unsafe_char(&stem) {
+            Some(c) => Err(Error::new(
+                ErrorCode::UnsupportedFile,
+                format!(
+                    "{} has {} in its name, which the parts' names would carry and recipients refuse; rename it",
+                    crate::names::shown_path(&req.input),
+                    crate::names::describe_char(c)
+                ),
+            )),
+            None => Ok(col),
+        }
+    });
+    // A file that is not UTF-8 is refused as such before anything else.
+    let col = col.or_else(|e| source.checked().and(Err(e)))?;
+    let column = source.header()[col].clone();
 
     let unroutable_path = req.input.with_file_name(format!("{stem}-unroutable.csv"));
     let mut unroutable: Option<(tempfile::NamedTempFile, BufWriter<File>)> = None;
@@ -231,16 +243,22 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         (Vec::new(), 0, 0, 0);
     let preamble = source.preamble().to_vec();
     let terminator = source.terminator();
+    let mut layout = Some(layout::Layout::new(preamble.clone(), terminator, layout::MAX_BYTES));
     source.rows(col, &mut |row| {
         rows += 1;
         let len = (row.body.len() + terminator.len()) as u64;
-        match router.route(&row.value) {
+        match router.route(row.value) {
             Route::To(i) => {
                 if counts.len() <= i {
                     counts.resize(i + 1, (0, preamble.len() as u64));
                 }
                 counts[i].0 += 1;
                 counts[i].1 += len;
+                if let Some(l) = layout.as_mut()
+                    && !row.offset.is_some_and(|at| l.push(at, row.body.len(), i))
+                {
+                    layout = None;
+                }
             }
             Route::Own => own_rows += 1,
             Route::Unroutable => {
@@ -277,6 +295,10 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         None => None,
     };
 
+    let layout = layout.map(|mut l| {
+        l.recipients.clone_from(&router.recipients);
+        std::sync::Arc::new(l)
+    });
     let now = settings.clock.now();
     let agreement = pick_agreement(dir, req.agreement.as_deref(), me, now)?;
     let already = already_sent(session)?;
@@ -320,6 +342,7 @@ pub fn plan(settings: &Settings, session: &Session, req: &SplitRequest) -> Resul
         allow_unroutable: req.allow_unroutable,
         refusal: None,
         expires: req.expires.clone(),
+        layout,
     };
     plan.refusal = refusal(&plan, agreement, dir, now);
     Ok(plan)

@@ -1,7 +1,6 @@
 //! CSV input: parsed with `csv-core` (or, for a row with no quote, split
 //! at its commas with `memchr`), each row passed on as its exact bytes.
 
-use std::borrow::Cow;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -20,6 +19,8 @@ pub struct CsvSource<R> {
     parser: csv_core::Reader,
     /// Raw input; the current row is `buf[start..pos]`.
     buf: Vec<u8>,
+    /// Where `buf[0]` is in the input.
+    base: u64,
     start: usize,
     pos: usize,
     filled: usize,
@@ -37,6 +38,12 @@ pub struct CsvSource<R> {
     /// Whether quote-free rows are split here (always, but for the test
     /// that compares this with csv-core alone).
     pub(super) quick: bool,
+    /// Whether the input is the file itself, so rows carry their offsets
+    /// ([`Row::offset`]); not when it is decoded from another encoding.
+    pub(super) verbatim: bool,
+    /// The UTF-8 check of the whole file running beside the parse (see
+    /// [`super::open`]); `rows` waits for it.
+    pub(super) utf8_check: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 /// What [`CsvSource::quote_free_record`] found.
@@ -53,13 +60,14 @@ enum Quick {
 
 /// SHA-256 of the input, computed on a thread of its own: hashing took
 /// as long as parsing, and the two can run on different cores.
-struct BackgroundSha256 {
+pub struct BackgroundSha256 {
     chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     thread: Option<std::thread::JoinHandle<[u8; 32]>>,
 }
 
 impl BackgroundSha256 {
-    fn start() -> Self {
+    /// Starts the hashing thread.
+    pub fn start() -> Self {
         let (chunks, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let thread = std::thread::spawn(move || {
             let mut hasher = Sha256::new();
@@ -72,13 +80,19 @@ impl BackgroundSha256 {
     }
 
     fn update(&mut self, bytes: &[u8]) {
+        self.update_owned(bytes.to_vec());
+    }
+
+    /// Hashes `chunk` next (handed over, not copied).
+    pub fn update_owned(&mut self, chunk: Vec<u8>) {
         if let Some(tx) = &self.chunks {
             // Only fails if the hashing thread died; `finish` reports it.
-            let _ = tx.send(bytes.to_vec());
+            let _ = tx.send(chunk);
         }
     }
 
-    fn finish(&mut self) -> Result<[u8; 32]> {
+    /// The hash of everything given.
+    pub fn finish(&mut self) -> Result<[u8; 32]> {
         self.chunks = None;
         let died = || Error::new(ErrorCode::Internal, "the thread hashing the input stopped");
         self.thread.take().ok_or_else(died)?.join().map_err(|_| died())
@@ -98,6 +112,7 @@ impl<R: Read> CsvSource<R> {
             input,
             parser: csv_core::Reader::new(),
             buf: vec![0; READ_CHUNK],
+            base: 0,
             start: 0,
             pos: 0,
             filled: 0,
@@ -112,6 +127,8 @@ impl<R: Read> CsvSource<R> {
             name: path.display().to_string(),
             progress,
             quick: true,
+            verbatim: true,
+            utf8_check: None,
         };
         let Some(p) = s.parse()? else {
             return Err(Error::new(ErrorCode::EmptyInput, format!("{} is empty: there is no header row", s.name)));
@@ -151,10 +168,11 @@ impl<R: Read> CsvSource<R> {
                 Quick::Row { body, value } => {
                     self.rows += 1;
                     let value = match value {
-                        Some((from, to)) => String::from_utf8_lossy(&self.buf[from..to]),
-                        None => Cow::Borrowed(""),
+                        Some((from, to)) => &self.buf[from..to],
+                        None => &[][..],
                     };
-                    return Ok(Some(Row { value, body: &self.buf[body.0..body.1], number: self.rows + 1 }));
+                    let offset = self.verbatim.then_some(self.base + body.0 as u64);
+                    return Ok(Some(Row { value, body: &self.buf[body.0..body.1], offset, number: self.rows + 1 }));
                 }
                 Quick::Blank => {}
                 Quick::End => return Ok(None),
@@ -168,9 +186,13 @@ impl<R: Read> CsvSource<R> {
             }
         };
         self.rows += 1;
-        let value = if column < p.nfields { String::from_utf8_lossy(self.field(column)) } else { Cow::Borrowed("") };
-        let (body, _) = trim_record(&self.buf[p.raw.0..p.raw.1]);
-        Ok(Some(Row { value, body, number: self.rows + 1 }))
+        let value = if column < p.nfields { self.field(column) } else { &[][..] };
+        let raw = &self.buf[p.raw.0..p.raw.1];
+        let (body, _) = trim_record(raw);
+        // `body` lies within `raw`: its start is how much was trimmed off the front.
+        let skipped = raw.len() - trim_front(raw).len();
+        let offset = self.verbatim.then_some(self.base + (p.raw.0 + skipped) as u64);
+        Ok(Some(Row { value, body, offset, number: self.rows + 1 }))
     }
 
     /// Reads the next record here if it has no quote character and ends
@@ -267,6 +289,7 @@ impl<R: Read> CsvSource<R> {
             return Ok(());
         }
         self.buf.copy_within(self.start..self.filled, 0);
+        self.base += self.start as u64;
         self.pos -= self.start;
         self.filled -= self.start;
         self.start = 0;
@@ -302,13 +325,18 @@ impl<R: Read> CsvSource<R> {
     }
 }
 
+/// `raw` without its BOM and leading line breaks.
+fn trim_front(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
+    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
+    &raw[start..]
+}
+
 /// Strips the BOM, leading line breaks (left over from the previous row's
 /// CRLF or blank lines) and the trailing terminator from a raw record, and
 /// says which terminator it had.
 fn trim_record(raw: &[u8]) -> (&[u8], &'static [u8]) {
-    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
-    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
-    let raw = &raw[start..];
+    let raw = trim_front(raw);
     let end = raw.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
     let terminator: &'static [u8] = match &raw[end..] {
         b"" | b"\n" => b"\n",
@@ -330,10 +358,24 @@ impl<R: Read> RowSource for CsvSource<R> {
         self.terminator
     }
     fn rows(&mut self, column: usize, each: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()> {
-        while let Some(row) = self.next_row(column)? {
-            each(row)?;
+        let mut read = || -> Result<()> {
+            while let Some(row) = self.next_row(column)? {
+                each(row)?;
+            }
+            Ok(())
+        };
+        let read = read();
+        // A file that is not UTF-8 is refused as such, whatever else went wrong.
+        self.checked()?;
+        read
+    }
+    fn checked(&mut self) -> Result<()> {
+        match self.utf8_check.take() {
+            Some(check) => check
+                .join()
+                .map_err(|_| Error::new(ErrorCode::Internal, "the thread checking the input's encoding stopped"))?,
+            None => Ok(()),
         }
-        Ok(())
     }
     fn input_sha256(&mut self) -> Result<[u8; 32]> {
         // Read whatever follows the last row so the hash covers the whole file.

@@ -12,10 +12,9 @@
 mod csv;
 mod xlsx;
 
-pub use csv::CsvSource;
+pub use csv::{BackgroundSha256, CsvSource};
 pub use xlsx::XlsxSource;
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -30,10 +29,17 @@ pub const BOM: &[u8] = b"\xef\xbb\xbf";
 /// One data row: the split column's value and the row as CSV without its
 /// line terminator.
 pub struct Row<'a> {
-    /// The split column's value ("" when the row is shorter than the header).
-    pub value: Cow<'a, str>,
+    /// The split column's value as it is in the file ("" when the row is
+    /// shorter than the header): bytes, so looking it up needs no UTF-8
+    /// conversion (see [`crate::split::route::Router::route`]).
+    pub value: &'a [u8],
     /// The row's CSV bytes, without a line terminator.
     pub body: &'a [u8],
+    /// Where `body` starts in the input file, when it is the file's own
+    /// bytes there (a CSV read without conversion); `None` when the row was
+    /// written out anew (a workbook, a converted encoding). Lets the second
+    /// pass of a split slice rows out of the file without parsing it again.
+    pub offset: Option<u64>,
     /// 1-based row number counting the header as row 1 (blank rows included
     /// in the count for workbooks, excluded for CSV).
     pub number: u64,
@@ -53,6 +59,13 @@ pub trait RowSource {
     /// empty or spaces, as Excel writes trailing rows of commas), in order;
     /// stops at the first error `each` returns. Call once.
     fn rows(&mut self, column: usize, each: &mut dyn FnMut(Row<'_>) -> Result<()>) -> Result<()>;
+    /// Waits for the checks of the whole file that run beside the reading
+    /// (a CSV's UTF-8 check) and gives their verdict; `rows` ends with it.
+    /// Call before reporting any other error about the file, so a file
+    /// that is not UTF-8 is refused as such first.
+    fn checked(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The SHA-256 of the whole input file; call after the last row.
     fn input_sha256(&mut self) -> Result<[u8; 32]>;
 }
@@ -107,19 +120,34 @@ pub fn open(
                 ));
             }
             let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-            // A file that is UTF-8 already is read as it is: decoding it
-            // as Windows-1252 would garble every accented name.
-            let utf8 = crate::encoding::check_utf8(path);
             match encoding {
-                Some(encoding) if utf8.is_err() => {
-                    Ok(Box::new(CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?))
+                // A file that is UTF-8 already is read as it is: decoding it
+                // as Windows-1252 would garble every accented name.
+                Some(encoding) if crate::encoding::check_utf8(path).is_err() => {
+                    let mut source = CsvSource::new(crate::encoding::Decoding::new(file, encoding), path, progress)?;
+                    // The rows are the decoded text, not the file's bytes.
+                    source.verbatim = false;
+                    Ok(Box::new(source))
                 }
                 Some(_) => Ok(Box::new(CsvSource::new(file, path, progress)?)),
                 None => {
-                    // A pass of its own: a bad byte must stop the split
-                    // before any part is planned, whichever row it is in.
-                    utf8?;
-                    Ok(Box::new(CsvSource::new(file, path, progress)?))
+                    // A read of its own, on another thread while the rows
+                    // are parsed (it took a sixth of pass one's time before
+                    // it): a bad byte must stop the split before any part is
+                    // planned, whichever row it is in, so `rows` ends with
+                    // its verdict, and it is the error given before any other.
+                    let owned = path.to_owned();
+                    let check = std::thread::spawn(move || crate::encoding::check_utf8(&owned));
+                    match CsvSource::new(file, path, progress) {
+                        Ok(mut source) => {
+                            source.utf8_check = Some(check);
+                            Ok(Box::new(source))
+                        }
+                        Err(e) => Err(match check.join() {
+                            Ok(Err(not_utf8)) => not_utf8,
+                            _ => e,
+                        }),
+                    }
                 }
             }
         }
@@ -190,7 +218,11 @@ mod tests {
         src.quick = quick;
         let mut got = Vec::new();
         src.rows(column, &mut |r| {
-            got.push((r.value.into_owned(), r.body.to_vec()));
+            // Each row is the file's bytes at its offset, which the split's
+            // second pass slices out without parsing.
+            let at = usize::try_from(r.offset.expect("a CSV read as it is gives offsets")).unwrap();
+            assert_eq!(&input[at..at + r.body.len()], r.body, "row {} at offset {at}", r.number);
+            got.push((String::from_utf8_lossy(r.value).into_owned(), r.body.to_vec()));
             Ok(())
         })
         .unwrap();
@@ -278,7 +310,7 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{input:?}: {e:?}"));
             let mut got = Vec::new();
             src.rows(column, &mut |r| {
-                got.push((r.value.into_owned(), r.body.to_vec()));
+                got.push((String::from_utf8_lossy(r.value).into_owned(), r.body.to_vec()));
                 Ok(())
             })
             .unwrap();

@@ -1,6 +1,5 @@
 //! Excel input: read cell by cell with `calamine`, each row written out as CSV.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -183,7 +182,7 @@ impl RowSource for XlsxSource {
             }
             let line = csv_line(&rows.current)?;
             let value = rows.current.get(column).map_or("", String::as_str);
-            each(Row { value: Cow::Borrowed(value), body: &line, number: u64::from(rows.row) + 1 })?;
+            each(Row { value: value.as_bytes(), body: &line, offset: None, number: u64::from(rows.row) + 1 })?;
         }
         Ok(())
     }
