@@ -369,6 +369,8 @@ impl TopLevel {
 /// is the archive's or its stream's ([`read_err`]), a write error the disk's.
 fn copy_entry(entry: &mut impl Read, file: &mut File, buf: &mut [u8]) -> Result<u64, ExtractError> {
     let mut total = 0u64;
+    // A large file is written past the page cache's fresh pages (see `crate::drop_behind`).
+    let mut since_advice = 0u64;
     loop {
         let mut filled = 0;
         while filled < buf.len() {
@@ -383,6 +385,7 @@ fn copy_entry(entry: &mut impl Read, file: &mut File, buf: &mut [u8]) -> Result<
             return Ok(total);
         }
         file.write_all(&buf[..filled])?;
+        crate::drop_behind::DropBehind::wrote(file, &mut since_advice, filled);
         total += filled as u64;
     }
 }

@@ -42,6 +42,7 @@ pub mod context;
 pub mod deliver;
 pub mod directory_cmd;
 pub mod directory_setup;
+pub mod drop_behind;
 pub mod encoding;
 pub mod error;
 pub mod fetch;

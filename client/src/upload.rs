@@ -3,9 +3,9 @@
 //! Three stages run at once so that two cores share the work: the
 //! *producer* thread tars and age-encrypts; the *tee* thread hashes the
 //! ciphertext and, for a large drop, keeps the newest [`WINDOW`] bytes of it
-//! in memory; the calling thread sends it to the hub in large writes.
-//! Memory is bounded by the chunks in flight (`CHUNK` x (`DEPTH` + `DEPTH`)
-//! = 4 MiB) and the window, whatever the size of the drop.
+//! (in a ring in the page cache, see [`Resumable`]); the calling thread
+//! sends it to the hub in large writes. Memory is bounded by the chunks in
+//! flight (`CHUNK` x (`DEPTH` + `DEPTH`) = 4 MiB), whatever the size of the drop.
 //!
 //! Why keep ciphertext at all: age picks a random file key, so encrypting
 //! the same files again gives different bytes and a cut-off upload cannot
@@ -17,8 +17,9 @@
 //! how much the hub holds, the `sealdrop-upload-offset` header continues
 //! from there), at once and, if the hub stays unreachable, by running the
 //! same `sealdrop send` again ([`Pending`]). A send that never breaks
-//! writes nothing to disk: before, the whole ciphertext was copied to the
-//! spool as it was sent, which halved the speed of a large send on a
+//! leaves nothing on disk, and one shorter than the kernel's write-back
+//! delay writes nothing to it: before, the whole ciphertext was copied to
+//! the spool as it was sent, which halved the speed of a large send on a
 //! machine whose disk the hub shares. The hub hashes the whole upload
 //! again, so the digest the signed manifest states still covers every byte.
 
@@ -46,56 +47,78 @@ const DEPTH: usize = 8;
 /// Immediate attempts to continue a cut-off upload from the spool before
 /// giving up and telling the user to run the command again.
 const RETRIES: u32 = 3;
-/// The newest ciphertext kept in memory while an upload runs: more than can
-/// be in flight between the encryption and the hub's file when the
-/// connection breaks (this client's queue, both ends' socket buffers, the
-/// hub's writer queue: a few MiB each at most).
-pub const WINDOW: usize = 24 * 1024 * 1024;
+/// The newest ciphertext kept while an upload runs: more than can be in
+/// flight between the encryption and the hub's file when the connection
+/// breaks (this client's queues, 4 MiB; both ends' socket buffers, up to
+/// `tcp_wmem` and half of `tcp_rmem`'s largest, 4 + 16 MiB by default; the
+/// hub's writer queue, a few MiB).
+pub const WINDOW: u64 = 32 * 1024 * 1024;
 
 /// The ciphertext of a drop worth continuing, kept while it uploads: the
-/// newest [`WINDOW`] bytes in memory while the upload goes well, then, from
-/// the moment it breaks ([`Resumable::spill`]), everything from the oldest
-/// byte in memory on, in the spool file.
+/// newest [`WINDOW`] bytes while the upload goes well, then, from the
+/// moment it breaks ([`Resumable::spill`]), everything from the oldest byte
+/// kept on, in the spool file.
+///
+/// While the upload goes well the window is a ring in an unnamed file (in
+/// the spool's folder), written at each byte's offset modulo the window: its
+/// pages live in the page cache, not in this process's memory, which the
+/// window held before (24 MiB of a send's 40 MiB peak). Pages written over
+/// and over are reused, not taken fresh, and a file deleted before the
+/// kernel writes it back (30 s) never reaches the disk; an unnamed file
+/// leaves nothing behind, whatever ends the process.
 pub struct Resumable {
     /// Where the spool goes.
     path: PathBuf,
-    /// How much to keep in memory.
-    limit: usize,
-    /// Chunks kept in memory, oldest first (before a spill).
-    window: std::collections::VecDeque<Bytes>,
-    /// Their total size.
-    held: usize,
-    /// The offset of the first byte kept (in memory or in the file).
+    /// How much to keep before a spill.
+    limit: u64,
+    /// The ring (before a spill; made at the first byte).
+    ring: Option<File>,
+    /// Bytes of ciphertext seen.
+    seen: u64,
+    /// The offset of the first byte kept (in the ring or in the spool).
     base: u64,
     /// The spool file, once spilled.
     file: Option<File>,
 }
 
 impl Resumable {
-    /// Keeps up to `limit` bytes in memory; spills to `path`.
-    pub fn new(path: PathBuf, limit: usize) -> Self {
-        Self { path, limit, window: std::collections::VecDeque::new(), held: 0, base: 0, file: None }
+    /// Keeps the newest `limit` bytes; spills to `path`.
+    pub fn new(path: PathBuf, limit: u64) -> Self {
+        Self { path, limit: limit.max(1), ring: None, seen: 0, base: 0, file: None }
     }
 
-    /// Keeps the next chunk of the ciphertext (the chunk is shared, not copied).
-    pub fn keep(&mut self, chunk: &Bytes) -> io::Result<()> {
+    /// Keeps the next chunk of the ciphertext.
+    pub fn keep(&mut self, chunk: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
         if let Some(file) = self.file.as_mut() {
             return file.write_all(chunk);
         }
-        self.window.push_back(chunk.clone());
-        self.held += chunk.len();
-        while self.held > self.limit {
-            let Some(oldest) = self.window.pop_front() else { break };
-            self.held -= oldest.len();
-            self.base += oldest.len() as u64;
+        let ring = match &mut self.ring {
+            Some(ring) => ring,
+            None => {
+                let dir = self.path.parent().unwrap_or(Path::new("."));
+                self.ring.insert(tempfile::tempfile_in(dir)?)
+            }
+        };
+        let mut rest = chunk;
+        let mut at = self.seen;
+        while !rest.is_empty() {
+            let offset = at % self.limit;
+            let n = rest.len().min(usize::try_from(self.limit - offset).unwrap_or(usize::MAX));
+            ring.write_all_at(&rest[..n], offset)?;
+            rest = &rest[n..];
+            at += n as u64;
         }
+        self.seen = at;
+        self.base = self.seen.saturating_sub(self.limit);
         Ok(())
     }
 
-    /// Writes what is kept in memory to the spool file (mode 0600) and keeps
-    /// every later chunk there; the spool then holds the ciphertext from
-    /// [`Resumable::base`] on.
+    /// Writes what the ring holds, oldest first, to the spool file (mode
+    /// 0600) and keeps every later chunk there; the spool then holds the
+    /// ciphertext from [`Resumable::base`] on.
     pub fn spill(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
         if self.file.is_some() {
             return Ok(());
         }
@@ -103,10 +126,17 @@ impl Resumable {
             use std::os::unix::fs::OpenOptionsExt as _;
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&self.path)?
         };
-        for chunk in self.window.drain(..) {
-            file.write_all(&chunk)?;
+        if let Some(ring) = self.ring.take() {
+            let mut buf = vec![0u8; CHUNK];
+            let mut at = self.base;
+            while at < self.seen {
+                let offset = at % self.limit;
+                let n = (self.seen - at).min(self.limit - offset).min(CHUNK as u64) as usize;
+                ring.read_exact_at(&mut buf[..n], offset)?;
+                file.write_all(&buf[..n])?;
+                at += n as u64;
+            }
         }
-        self.held = 0;
         self.file = Some(file);
         Ok(())
     }
@@ -481,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn a_send_that_never_breaks_keeps_only_the_window_in_memory_and_writes_nothing() {
+    fn a_send_that_never_breaks_keeps_only_the_window_and_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.age");
         let mut kept = Resumable::new(path.clone(), 1000);
@@ -489,10 +519,25 @@ mod tests {
         for c in &all {
             kept.keep(c).unwrap();
         }
-        assert!(kept.held <= 1000 && kept.held >= 1000 - 400, "held {}", kept.held);
-        assert_eq!(kept.base(), 800, "whole chunks leave the window, oldest first");
+        assert_eq!(kept.base(), 600, "the newest 1000 bytes are kept");
         assert!(!kept.spilled());
-        assert!(!path.exists(), "nothing on disk while the upload goes well");
+        assert!(!path.exists(), "no spool while the upload goes well");
+        drop(kept);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the ring has no name to leave behind");
+    }
+
+    #[test]
+    fn a_spill_before_the_ring_wraps_starts_at_byte_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.age");
+        let mut kept = Resumable::new(path.clone(), 1000);
+        let (all, bytes) = chunks(&[300, 300, 300]);
+        kept.keep(&all[0]).unwrap();
+        kept.keep(&all[1]).unwrap();
+        kept.spill().unwrap();
+        kept.keep(&all[2]).unwrap();
+        assert_eq!(kept.base(), 0);
+        assert!(std::fs::read(&path).unwrap() == bytes, "the spool holds every byte");
     }
 
     #[test]
@@ -501,6 +546,7 @@ mod tests {
         let path = dir.path().join("d.age");
         let mut kept = Resumable::new(path.clone(), 1000);
         let (all, bytes) = chunks(&[300, 300, 300, 300, 300, 50]);
+        // 1200 bytes: the ring has wrapped, and its oldest byte is in the middle.
         for c in &all[..4] {
             kept.keep(c).unwrap();
         }
@@ -510,8 +556,8 @@ mod tests {
             kept.keep(c).unwrap();
         }
         kept.sync().unwrap();
-        assert_eq!(kept.base(), 300);
-        assert_eq!(std::fs::read(&path).unwrap(), bytes[300..], "the spool holds the ciphertext from its base on");
+        assert_eq!(kept.base(), 200);
+        assert!(std::fs::read(&path).unwrap() == bytes[200..], "the spool holds the ciphertext from its base on");
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }

@@ -297,7 +297,7 @@ fn a_send_cut_off_while_the_hub_stays_unreachable_continues_when_run_again(backe
 #[test]
 fn only_the_ciphertext_in_flight_is_kept_and_a_send_that_never_breaks_writes_nothing() {
     let hub = Hub::start();
-    // Cut well past the 24 MiB the client keeps in memory while it uploads.
+    // Cut past the 32 MiB window the client keeps (in a ring in the page cache) while it uploads.
     let proxy = CutProxy::start(&hub.addr, Some(Cut::request(UPLOAD.0, UPLOAD.1, 40 * MIB as u64)));
     let camden = Party::with_url(&proxy.url, "camden");
     let data = pseudo_random_bytes(48 * MIB, 23);
@@ -312,7 +312,7 @@ fn only_the_ciphertext_in_flight_is_kept_and_a_send_that_never_breaks_writes_not
     let err = stderr(&first);
     assert_eq!(error_code(&err).as_deref(), Some("hub_unreachable"), "stderr:\n{err}");
 
-    // The copy on disk starts where the memory window started: not at 0, and
+    // The copy on disk starts where the window started: not at 0, and
     // no later than what the hub holds.
     let outgoing = camden.state.join("outgoing");
     let record_file = list_dir(&outgoing).into_iter().find(|n| n.ends_with(".json")).expect("the record is kept");
@@ -339,7 +339,8 @@ fn only_the_ciphertext_in_flight_is_kept_and_a_send_that_never_breaks_writes_not
     assert_fetched(&fetch(&islington, &id, &incoming, None), &incoming, &data);
 
     // A large send that never breaks leaves nothing in outgoing/ at any time
-    // (checked while it runs, as well as it can be from outside).
+    // (checked while it runs, as well as it can be from outside): its window
+    // is an unnamed file, which no listing shows.
     let big = camden.file("more.bin", pseudo_random_bytes(32 * MIB, 24));
     let mut run = send_cmd(&camden, &big).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut seen = Vec::new();

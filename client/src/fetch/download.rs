@@ -49,9 +49,11 @@ pub(super) fn download_and_unpack(
     // SHA-256), a second decrypts and unpacks what it hands over.
     let (unpacked, (drained, digest, failure, spool_intact)) = std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+        let (back, spare) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
         let encrypted_to = &manifest.encrypted_to;
-        let unpacker =
-            scope.spawn(move || decrypt_and_extract(&mut ChunkReader::new(received), me, encrypted_to, staging));
+        let unpacker = scope.spawn(move || {
+            decrypt_and_extract(&mut ChunkReader::new(received).returning(back), me, encrypted_to, staging)
+        });
         let mut source = Source::new(
             prefix,
             start,
@@ -61,7 +63,7 @@ pub(super) fn download_and_unpack(
         );
         // Reads to the end even when decryption stopped early, so the
         // verdict covers the whole ciphertext.
-        let drained = forward(&mut source, &chunks);
+        let drained = forward(&mut source, &chunks, Some(&spare));
         drop(chunks);
         let spool_intact = source.finish();
         let unpacked =

@@ -330,15 +330,47 @@ fn forwarding_hands_over_everything_then_the_end() {
         ChunkReader::new(rx).read_to_end(&mut got).unwrap();
         got
     });
-    assert_eq!(forward(&mut &data[..], &tx).unwrap(), data.len() as u64);
+    assert_eq!(forward(&mut &data[..], &tx, None).unwrap(), data.len() as u64);
     drop(tx);
     assert!(reader.join().unwrap() == data);
 }
 
 #[test]
+fn forwarding_into_chunks_handed_back_keeps_every_byte() {
+    // Chunks are read into again once the reader hands them back; a short
+    // read at the end must not carry bytes of an earlier chunk.
+    let data: Vec<u8> = (0..RECEIVE_CHUNK * (RECEIVE_QUEUE * 3) + 777).map(|i| (i % 241) as u8).collect();
+    let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+    let (back, spare) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        ChunkReader::new(rx).returning(back).read_to_end(&mut got).unwrap();
+        got
+    });
+    // Uneven reads from the source, so chunks fill over several reads.
+    let mut source = Trickle(&data[..], 100_001);
+    assert_eq!(forward(&mut source, &tx, Some(&spare)).unwrap(), data.len() as u64);
+    drop(tx);
+    assert!(reader.join().unwrap() == data);
+    assert!(spare.try_recv().is_ok(), "chunks came back to be reused");
+}
+
+/// Yields at most the given number of bytes per read.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = out.len().min(self.1).min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
 fn forwarding_passes_on_a_broken_download_after_what_arrived() {
     let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
-    let err = forward(&mut CutAfter(b"abc"), &tx).unwrap_err();
+    let err = forward(&mut CutAfter(b"abc"), &tx, None).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     drop(tx);
     let mut reader = ChunkReader::new(rx);
@@ -354,7 +386,7 @@ fn forwarding_reads_to_the_end_when_the_reader_stops_early() {
     let (tx, rx) = std::sync::mpsc::sync_channel(RECEIVE_QUEUE);
     drop(rx); // decryption gave up at once
     let mut source = &data[..];
-    assert_eq!(forward(&mut source, &tx).unwrap(), data.len() as u64);
+    assert_eq!(forward(&mut source, &tx, None).unwrap(), data.len() as u64);
     assert!(source.is_empty(), "every byte was read (and so hashed) anyway");
 }
 
