@@ -63,7 +63,7 @@ pub fn split_csv(data: &[u8]) -> bool {
         cursor += at + row.body.len();
         assert!(row.number > last, "row numbers must grow");
         last = row.number;
-        router.route(&row.value);
+        router.route(row.value);
         Ok(())
     });
     if read.is_err() {
