@@ -308,3 +308,42 @@ async fn a_cap_of_zero_sends_every_drop_in_three_requests() {
     err(w.put(camden, &id, &m, &data).await, 413, code::TOO_LARGE_FOR_ONE_REQUEST).await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_spans_one_request_and_the_three_steps() {
+    let mut w = World::start_put(|hub| hub).await;
+    let camden = &w.keys.camden;
+    let key = "3c".repeat(32);
+    let data = w.ciphertext(&["islington"], 1500);
+
+    // A three-step run cut off after its upload, then a run in one request:
+    // the open drop is replaced, and the one request commits.
+    let create = sealdrop_proto::api::CreateDrop {
+        recipients: vec!["islington".parse().unwrap()],
+        agreement: "inner-fsm".into(),
+        expires: Timestamp::from_second(w.now() + DAY).unwrap(),
+        idempotency_key: Some(key.clone()),
+    };
+    let open: CreatedDrop = ok(w.post(camden, "/v1/drops", &create).await).await;
+    let _: Uploaded = ok(w.upload(camden, &open.id, &data).await).await;
+    let id = DropId::random();
+    let m = w.put_manifest(camden, &id, &["islington"], &data);
+    let query = format!("?idempotency_key={key}");
+    let _: sealdrop_proto::api::Committed = ok(w.put_signed_by(camden, camden, &id, &m, &data, &query).await).await;
+    err(w.get(camden, &format!("/v1/drops/{}", open.id)).await, 404, code::NOT_FOUND).await;
+    assert!(!w.has_upload(&open.id) && w.inline_stage(&open.id).is_none(), "the replaced upload is gone");
+
+    // A re-run by the three steps finds it committed; one in one request
+    // under another id is refused and sends nothing.
+    let again: CreatedDrop = ok(w.post(camden, "/v1/drops", &create).await).await;
+    assert_eq!((&again.id, again.committed.is_some()), (&id, true));
+    let size = w.log_size().await;
+    let other = DropId::random();
+    let m2 = w.put_manifest(camden, &other, &["islington"], &data);
+    let msg = err(w.put_signed_by(camden, camden, &other, &m2, &data, &query).await, 409, code::DROP_EXISTS).await;
+    assert!(msg.contains(id.as_str()), "{msg}");
+    w.nothing_of(&other, size).await;
+    err(w.put_signed_by(camden, camden, &other, &m2, &data, "?idempotency_key=XYZ").await, 400, code::BAD_REQUEST)
+        .await;
+    w.stop().await;
+}

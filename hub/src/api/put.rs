@@ -32,6 +32,10 @@ struct PutDropQuery {
     /// checkpoint, as a commit's does.
     #[param(value_type = Option<u64>, minimum = 0)]
     known_size: Option<String>,
+    /// Makes a re-run safe, as a create's `idempotency_key` (64 lowercase
+    /// hex digits): the hub keeps one drop per sender party and key, and
+    /// refuses another once that one is committed (`drop_exists`).
+    idempotency_key: Option<String>,
 }
 
 /// `PUT /v1/drops/{id}`.
@@ -94,6 +98,7 @@ pub async fn put_drop(
     });
     let req = PutDropRequest {
         known_size,
+        idempotency_key: q.idempotency_key,
         content_length: request.content_length,
         signed_sha256: request.signed_sha256,
         body,

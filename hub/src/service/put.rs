@@ -31,11 +31,11 @@ use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 use sha2::{Digest as _, Sha256};
 
 use super::commit::{bad_manifest, check_commit, header_verdict};
-use super::create::{Announcement, check_announcement};
+use super::create::{Announcement, check_announcement, check_idempotency_key};
 use super::quota::Upload;
 use super::upload::BodyBreak;
 use super::{Caller, DropError, Drops, record_drop, ts};
-use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord, NewDrop, RecipientRecord};
+use crate::storage::meta::{CommitRecord, ContentDigest, CreateOutcome, DropRecord, NewDrop, RecipientRecord};
 use crate::transfer_log::prove_appended;
 
 /// A drop in one request, as it arrives.
@@ -43,6 +43,12 @@ pub struct PutDropRequest<B> {
     /// The size of the newest log checkpoint the sender verified, for a
     /// consistency proof in the answer (as [`sealdrop_proto::api::Commit`]).
     pub known_size: Option<u64>,
+    /// The sender's idempotency key, as a create takes it: the hub keeps one
+    /// drop per sender party and key, so a re-run that goes by the three
+    /// steps (a smaller cap, another hub version) finds the drop this
+    /// request committed, and a re-run in one request finds one the three
+    /// steps committed.
+    pub idempotency_key: Option<String>,
     /// The length the sender declared, if any: a body declared too large
     /// is refused before any of it is read.
     pub content_length: Option<u64>,
@@ -133,6 +139,14 @@ fn record_of(
     }
 }
 
+/// The refusal of a drop whose idempotency key names drop `earlier`, committed.
+fn sent_under_key(earlier: &DropId) -> DropError {
+    DropError::new(
+        ErrorCode::DropExists,
+        format!("drop {earlier} was sent under this idempotency key already: nothing was sent again"),
+    )
+}
+
 /// The sender's `created` is its own clock: within the clock skew of the
 /// hub's `now`, as a request signature's time must be.
 fn check_created(created: Timestamp, now: Timestamp) -> Result<(), DropError> {
@@ -159,6 +173,7 @@ impl Drops<'_> {
     ) -> Result<Committed, DropError> {
         let hub = self.hub;
         record_drop(&id);
+        check_idempotency_key(req.idempotency_key.as_deref())?;
         let cap = hub.config().max_single_request_bytes.min(hub.config().max_upload_bytes);
         let body = read_bounded(req.body, req.content_length, body_limit(cap), cap).await?;
         if req.signed_sha256.is_some_and(|signed| signed != hex::encode(Sha256::digest(&body))) {
@@ -176,6 +191,12 @@ impl Drops<'_> {
         let _lock = hub.lock_drop(&id).await?;
         if let Some(rec) = hub.drops().drop_record(&id).await? {
             return self.again(caller, rec, note, req.known_size).await;
+        }
+        if let Some(key) = &req.idempotency_key
+            && let Some(earlier) = hub.drops().drop_by_idempotency_key(&caller.party, key).await?
+            && earlier.state != DropState::Open
+        {
+            return Err(sent_under_key(&earlier.id));
         }
         // The claimed facts, unverified: the announcement's checks run on
         // them, then `check_commit` verifies the signature and that the
@@ -219,9 +240,15 @@ impl Drops<'_> {
             created: rec.created,
             expires,
             recipients: claimed.recipients.clone(),
-            idempotency_key: None,
+            idempotency_key: req.idempotency_key,
         };
-        hub.drops().create_drop(&new).await?;
+        match hub.drops().create_drop(&new).await? {
+            // An open drop of the key (a three-step run cut off) is replaced,
+            // as a create replaces it.
+            CreateOutcome::Created { replaced: Some(old) } => self.discard_files(&old).await,
+            CreateOutcome::Created { replaced: None } => {}
+            CreateOutcome::AlreadyCommitted(earlier) => return Err(sent_under_key(&earlier.id)),
+        }
         let stored = self.store_and_commit(caller, &rec, note, Bytes::copy_from_slice(ciphertext)).await;
         let (log_index, committed) = match stored {
             Ok(c) => c,
