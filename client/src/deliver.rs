@@ -104,6 +104,10 @@ pub fn commit(
 
 /// A drop whose whole ciphertext is in memory, to send in one request.
 pub struct Small<'a> {
+    /// Its id, chosen by the sender.
+    pub id: DropId,
+    /// The state dir whose records of the send Ctrl-C must also clean up.
+    pub state_dir: Option<&'a Path>,
     /// What the manifest says besides the times and the ciphertext.
     pub contents: Contents,
     /// The agreement it travels under, whose limits its expiry keeps.
@@ -112,8 +116,7 @@ pub struct Small<'a> {
     pub lifetime: SignedDuration,
     /// The ciphertext.
     pub ciphertext: &'a [u8],
-    /// The send's idempotency key: the drop's id is then derived from it
-    /// ([`DropId::for_idempotency_key`]), so a re-run asks for the same id.
+    /// The send's idempotency key, if it has one.
     pub idempotency_key: Option<&'a str>,
 }
 
@@ -140,10 +143,7 @@ pub fn put(
     if policy::drop_expiry(small.agreement, created, expires) != Ok(expires.as_second()) {
         return Ok(None);
     }
-    let id = match small.idempotency_key {
-        Some(key) => DropId::for_idempotency_key(&me.party, key),
-        None => DropId::random(),
-    };
+    let id = small.id;
     let digest = Digested { sha256: hex::encode(Sha256::digest(small.ciphertext)), len: small.ciphertext.len() as u64 };
     let manifest = Manifest {
         drop: id.clone(),
@@ -161,8 +161,10 @@ pub fn put(
     let note = sign_doc(&manifest, &me.signing);
     let known_size = settings.known_log_size(session);
     crate::interrupt::check()?;
-    // Nothing is open on the hub before or after the request: it commits
-    // the drop whole or stores nothing, so Ctrl-C has nothing to withdraw.
+    // The hub commits the drop whole or stores nothing, unless it stops
+    // half-way (a crash): Ctrl-C during the request withdraws what may be
+    // left open, as after a create.
+    crate::interrupt::opened(&session.hub, &id, small.state_dir);
     let Some(committed) = session.hub.put_drop(&id, &note, small.ciphertext, known_size, small.idempotency_key)? else {
         return Ok(None);
     };

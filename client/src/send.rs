@@ -381,6 +381,7 @@ fn send_with_key(
             agreement,
             lifetime,
             idempotency_key.as_deref(),
+            &fingerprint,
         )?,
     };
     let (created, digest, Sealed { note, committed }) = match small {

@@ -51,6 +51,7 @@ pub fn one_request(
     agreement: &Agreement,
     lifetime: SignedDuration,
     idempotency_key: Option<&str>,
+    fingerprint: &str,
 ) -> Result<OneRequest> {
     let limit = sealdrop_proto::api::DEFAULT_MAX_SINGLE_REQUEST_BYTES;
     let bar = progress_bar(crate::padding::progress_len(plan), "encrypting and sending", settings.quiet);
@@ -58,14 +59,38 @@ pub fn one_request(
     let encrypted = upload::encrypt_small(plan, age_recipients, limit, move |n| progress.inc(n));
     bar.finish_and_clear();
     let Some(ciphertext) = encrypted? else { return Ok(OneRequest::ThreeSteps) };
-    let small = crate::deliver::Small { contents, agreement, lifetime, ciphertext: &ciphertext, idempotency_key };
+    let id = match idempotency_key {
+        // A re-run under the same key asks for the same id.
+        Some(key) => DropId::for_idempotency_key(&session.me.party, key),
+        None => DropId::random(),
+    };
+    // As after a create: should the hub stop half-way (the answer lost, the
+    // drop left open), a re-run of this send withdraws it first.
+    let _ = crate::withdraw::remember(&settings.state_dir, &id, fingerprint);
+    let state_dir = Some(settings.state_dir.as_path());
+    let small = crate::deliver::Small {
+        id: id.clone(),
+        state_dir,
+        contents,
+        agreement,
+        lifetime,
+        ciphertext: &ciphertext,
+        idempotency_key,
+    };
     match crate::deliver::put(settings, session, small) {
         Ok(Some((created, digest, sealed))) => Ok(OneRequest::Sent(created, digest, Box::new(sealed))),
-        Ok(None) => Ok(OneRequest::ThreeSteps),
-        Err(e) if e.code == ErrorCode::DropExists.as_str() => match idempotency_key {
-            Some(key) => earlier_send(session, key).ok_or(e),
-            None => Err(e),
-        },
+        Ok(None) => {
+            crate::withdraw::forget(&settings.state_dir, &id);
+            Ok(OneRequest::ThreeSteps)
+        }
+        Err(e) if e.code == ErrorCode::DropExists.as_str() => {
+            // Nothing was stored under this id now.
+            crate::withdraw::forget(&settings.state_dir, &id);
+            match idempotency_key {
+                Some(key) => earlier_send(session, key).ok_or(e),
+                None => Err(e),
+            }
+        }
         Err(e) => Err(e),
     }
 }

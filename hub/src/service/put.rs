@@ -263,6 +263,7 @@ impl Drops<'_> {
             }
         };
         // Committed: from here on nothing is taken back.
+        crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_DB);
         quota.keep();
         let metrics = hub.metrics();
         metrics.drop_created();
@@ -295,10 +296,12 @@ impl Drops<'_> {
         let mut sink = hub.blobs().begin_upload(id).await?;
         sink.write(ciphertext).await?;
         sink.finish().await?;
+        crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);
         if !hub.drops().set_upload(id, Some(&digest), hub.now().as_second()).await? {
             return Err(DropError::conflict(format!("drop {id} changed while it was stored: send it again")));
         }
         hub.blobs().promote(id).await?;
+        crate::failpoint::hit(crate::failpoint::COMMIT_AFTER_PROMOTE);
         let turn = hub.log_turn().await?;
         let now = turn.now();
         // As a commit: the agreement may have ended, or the drop expired,
