@@ -760,6 +760,6 @@ fn sealdrop_hub_keys() -> Vec<String> {
         .filter(|l| !l.starts_with("# the configuration"))
         .map(|l| l.trim_start_matches("# ").split([' ', '=']).next().unwrap().to_owned())
         .collect();
-    assert_eq!(keys.len(), 27, "{stdout}");
+    assert_eq!(keys.len(), 28, "{stdout}");
     keys
 }
