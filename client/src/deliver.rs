@@ -165,7 +165,16 @@ pub fn put(
     // half-way (a crash): Ctrl-C during the request withdraws what may be
     // left open, as after a create.
     crate::interrupt::opened(&session.hub, &id, small.state_dir);
-    let Some(committed) = session.hub.put_drop(&id, &note, small.ciphertext, known_size, small.idempotency_key)? else {
+    let answer = session.hub.put_drop(&id, &note, small.ciphertext, known_size, small.idempotency_key);
+    let Some(committed) = answer.inspect_err(|e| {
+        // Refused outright (the hub answered: a refusal stores nothing),
+        // not cut off half-way: nothing of it is open.
+        if e.kind == crate::error::Kind::Refused {
+            crate::interrupt::not_made(&id);
+        }
+    })?
+    else {
+        crate::interrupt::not_made(&id);
         return Ok(None);
     };
     crate::interrupt::committed(&id);
