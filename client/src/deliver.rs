@@ -1,15 +1,20 @@
 //! The hub's side of every send, shared by `send` and `split`: open a
 //! drop, and once its ciphertext is uploaded, sign its manifest and commit
-//! it. Both steps tell [`crate::interrupt`] what Ctrl-C must withdraw.
+//! it. Both steps tell [`crate::interrupt`] what Ctrl-C must withdraw. A
+//! drop whose whole ciphertext is in memory and small enough goes in one
+//! request instead ([`put`]), which leaves nothing open to withdraw.
 
 use std::path::Path;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use sealdrop_proto::api::{Commit, Committed, CreateDrop, CreatedDrop};
+use sealdrop_proto::directory::Agreement;
 use sealdrop_proto::drop::{EncryptedTo, Manifest};
-use sealdrop_proto::ids::PartyId;
+use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::note::sign_doc;
+use sealdrop_proto::policy;
+use sha2::{Digest as _, Sha256};
 
 use crate::context::{Session, Settings};
 use crate::error::Result;
@@ -95,4 +100,84 @@ pub fn commit(
     let committed = session.hub.commit(&created.id, &Commit { manifest: note.clone(), known_size })?;
     crate::interrupt::committed(&created.id);
     Ok(Sealed { note, committed })
+}
+
+/// A drop whose whole ciphertext is in memory, to send in one request.
+pub struct Small<'a> {
+    /// Its id, chosen by the sender.
+    pub id: DropId,
+    /// The state dir whose records of the send Ctrl-C must also clean up.
+    pub state_dir: Option<&'a Path>,
+    /// What the manifest says besides the times and the ciphertext.
+    pub contents: Contents,
+    /// The agreement it travels under, whose limits its expiry keeps.
+    pub agreement: &'a Agreement,
+    /// How long it may wait, counted from its creation now.
+    pub lifetime: SignedDuration,
+    /// The ciphertext.
+    pub ciphertext: &'a [u8],
+    /// The send's idempotency key, if it has one.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Creates, uploads and commits `small` in one signed request: the sender
+/// picks the id and signs the manifest with its own clock's `created` (whole
+/// seconds) and the expiry the agreement allows from then, which the hub
+/// checks as it checks a create's. `Ok(None)` when the hub does not take it
+/// in one request (an older hub, or a ciphertext over its cap) or the
+/// expiry cannot be put exactly (an agreement ending within the lifetime):
+/// the caller sends it in three requests.
+pub fn put(
+    settings: &Settings,
+    session: &Session,
+    small: Small<'_>,
+) -> Result<Option<(CreatedDrop, Digested, Sealed)>> {
+    let me = &session.me;
+    let created = sealdrop_proto::clock::whole_second(settings.clock.now());
+    // Whole seconds, rounded down, as the three steps ask for.
+    let Ok(expires) = created.checked_add(small.lifetime).map(sealdrop_proto::clock::whole_second) else {
+        return Ok(None);
+    };
+    // The hub refuses (not trims) an expiry past the agreement's limits from
+    // `created`: one the three steps would trim goes by them.
+    if policy::drop_expiry(small.agreement, created, expires) != Ok(expires.as_second()) {
+        return Ok(None);
+    }
+    let id = small.id;
+    let digest = Digested { sha256: hex::encode(Sha256::digest(small.ciphertext)), len: small.ciphertext.len() as u64 };
+    let manifest = Manifest {
+        drop: id.clone(),
+        sender: me.party.clone(),
+        sender_member: me.member.clone(),
+        recipients: small.contents.recipients,
+        encrypted_to: small.contents.encrypted_to,
+        agreement: small.contents.agreement,
+        directory_serial: session.directory.directory.serial,
+        ciphertext_sha256: digest.sha256.clone(),
+        ciphertext_len: digest.len,
+        created,
+        expires,
+    };
+    let note = sign_doc(&manifest, &me.signing);
+    let known_size = settings.known_log_size(session);
+    crate::interrupt::check()?;
+    // The hub commits the drop whole or stores nothing, unless it stops
+    // half-way (a crash): Ctrl-C during the request withdraws what may be
+    // left open, as after a create.
+    crate::interrupt::opened(&session.hub, &id, small.state_dir);
+    let answer = session.hub.put_drop(&id, &note, small.ciphertext, known_size, small.idempotency_key);
+    let Some(committed) = answer.inspect_err(|e| {
+        // Refused outright (the hub answered: a refusal stores nothing),
+        // not cut off half-way: nothing of it is open.
+        if e.kind == crate::error::Kind::Refused {
+            crate::interrupt::not_made(&id);
+        }
+    })?
+    else {
+        crate::interrupt::not_made(&id);
+        return Ok(None);
+    };
+    crate::interrupt::committed(&id);
+    let created = CreatedDrop { id, created, expires, committed: None };
+    Ok(Some((created, digest, Sealed { note, committed })))
 }

@@ -160,6 +160,12 @@ pub fn opened(hub: &HubApi, id: &DropId, state_dir: Option<&Path>) {
     state().open.push(Open { id: id.clone(), hub: hub.twin(), state_dir: state_dir.map(Path::to_path_buf) });
 }
 
+/// Drop `id` was never made: a hub refused to take it in one request
+/// (it stored nothing), so Ctrl-C has nothing of it to withdraw.
+pub fn not_made(id: &DropId) {
+    state().open.retain(|o| o.id != *id);
+}
+
 /// Drop `id` was committed: it is sent, and never withdrawn.
 pub fn committed(id: &DropId) {
     let mut s = state();

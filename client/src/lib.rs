@@ -22,7 +22,8 @@
 //! - [`inbox`], [`status`] and [`recall`]: the drops waiting for you, the sender's view of its
 //!   drops, and taking one back.
 //! - [`journal`]: the local, append-only record of what this client sent and received.
-//! - [`deliver`]: opening a drop and committing its signed manifest, for `send` and `split`;
+//! - [`deliver`]: opening a drop and committing its signed manifest, for `send` and `split`, or
+//!   a small drop in one request ([`send_small`] decides when);
 //!   [`upload`]: streaming a new drop's ciphertext; [`outgoing`]: sends cut off, kept to continue.
 //! - [`merge`]: combining fetched CSV parts into one file (`fetch --merge-csv`).
 //! - [`notify`]: the `watch` service's notifications (a command, a chat webhook, e-mail), metadata only.
@@ -69,6 +70,7 @@ pub mod recall;
 pub mod refused;
 pub mod secret_out;
 pub mod send;
+pub mod send_small;
 pub mod session_setup;
 pub mod split;
 pub mod staging;

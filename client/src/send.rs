@@ -1,7 +1,9 @@
 //! Sending a drop: files -> tar -> zero padding to the size class
 //! ([`crate::padding`]) -> age (to every member key of every
 //! recipient, from the verified directory) -> SHA-256 -> streamed upload ->
-//! signed manifest -> commit. Nothing holds a whole file in memory.
+//! signed manifest -> commit. Nothing holds a whole file in memory, except
+//! a drop whose ciphertext fits in one request ([`crate::send_small`]: at
+//! most 1 MiB), which goes to the hub in that one request.
 
 use std::path::PathBuf;
 
@@ -22,6 +24,7 @@ use crate::deliver::{Contents, Opening, Sealed};
 use crate::error::{Error, ErrorCode, Kind, Result};
 use crate::outgoing::Pending;
 use crate::pipe::{Digested, progress_bar};
+use crate::send_small::OneRequest;
 use crate::upload::{self, NewUpload};
 
 /// The default time a drop waits for its recipients, as NHS MESH does.
@@ -363,67 +366,58 @@ fn send_with_key(
     // replaces them (see `withdraw`).
     let keep = resumed.as_ref().map(|(d, _)| &d.id);
     crate::withdraw::replace_earlier(hub, &settings.state_dir, &fingerprint, keep, settings.quiet)?;
-    let (drop, digest) = match resumed {
-        Some(done) => done,
-        None => {
-            let created = crate::deliver::open(
+    let small = match &resumed {
+        Some(_) => OneRequest::ThreeSteps,
+        None => crate::send_small::one_request(
+            settings,
+            session,
+            &plan,
+            &age_recipients,
+            Contents {
+                recipients: recipients.clone(),
+                encrypted_to: encrypted_to.clone(),
+                agreement: agreement.id.clone(),
+            },
+            agreement,
+            lifetime,
+            idempotency_key.as_deref(),
+            &fingerprint,
+        )?,
+    };
+    let (created, digest, Sealed { note, committed }) = match small {
+        OneRequest::AlreadySent { id, committed, expires } => {
+            return Ok(Keyed::AlreadySent { id, committed, expires });
+        }
+        OneRequest::Sent(created, digest, sealed) => (created, digest, *sealed),
+        OneRequest::ThreeSteps => {
+            let (created, digest) = match three_steps(
+                settings,
                 session,
-                Opening {
+                resumed,
+                ThreeSteps {
                     recipients: &recipients,
-                    agreement: &agreement.id,
+                    agreement,
                     expires: expiry_at(now, lifetime)?,
                     idempotency_key,
-                    state_dir: Some(&settings.state_dir),
-                },
-            )?;
-            if let Some(committed) = created.committed {
-                return Ok(Keyed::AlreadySent { id: created.id, committed, expires: created.expires });
-            }
-            // Best effort: without the record, a re-run after a failure
-            // sends a new drop and this one waits on the hub until it expires.
-            let _ = crate::withdraw::remember(&settings.state_dir, &created.id, &fingerprint);
-            // A large drop keeps a local copy of its ciphertext so a cut-off
-            // upload is continued, not started again (see `upload`).
-            let spool = (plan.total_bytes >= settings.resume_min_bytes).then(|| {
-                let pending = Pending {
-                    drop: created.id.clone(),
-                    fingerprint: fingerprint.clone(),
-                    recipients: recipients.clone(),
-                    agreement: agreement.id.clone(),
-                    encrypted_to: encrypted_to.clone(),
-                    created: created.created,
-                    expires: created.expires,
-                    digest: None,
-                    base: 0,
-                };
-                (settings.state_dir.as_path(), pending)
-            });
-            // The padding to the size class is sent too: the bar counts it.
-            let bar = progress_bar(crate::padding::progress_len(&plan), "encrypting and sending", settings.quiet);
-            let progress = bar.clone();
-            let digest = upload::upload_new(
-                NewUpload {
-                    hub,
-                    id: &created.id,
+                    fingerprint: &fingerprint,
+                    encrypted_to: &encrypted_to,
                     plan: &plan,
-                    recipients: age_recipients,
-                    spool,
-                    quiet: settings.quiet,
+                    age_recipients,
                 },
-                move |n| progress.inc(n),
-            );
-            bar.finish_and_clear();
-            (created, digest?)
+            )? {
+                Ok(done) => done,
+                Err(already) => return Ok(already),
+            };
+            let sealed = crate::deliver::commit(
+                settings,
+                session,
+                &created,
+                Contents { recipients: recipients.clone(), encrypted_to, agreement: agreement.id.clone() },
+                &digest,
+            )?;
+            (created, digest, sealed)
         }
     };
-    let created = drop;
-    let Sealed { note, committed } = crate::deliver::commit(
-        settings,
-        session,
-        &created,
-        Contents { recipients: recipients.clone(), encrypted_to, agreement: agreement.id.clone() },
-        &digest,
-    )?;
     crate::withdraw::forget(&settings.state_dir, &created.id);
     crate::outgoing::discard(&settings.state_dir, &created.id);
     let receipt = settings
@@ -459,6 +453,82 @@ fn send_with_key(
         expires: created.expires,
         receipt,
     }))
+}
+
+/// What the three steps (create, upload, commit) of a send need.
+struct ThreeSteps<'a> {
+    recipients: &'a [PartyId],
+    agreement: &'a Agreement,
+    expires: Timestamp,
+    idempotency_key: Option<String>,
+    fingerprint: &'a str,
+    encrypted_to: &'a [EncryptedTo],
+    plan: &'a archive::Plan,
+    age_recipients: Vec<NamedRecipient>,
+}
+
+/// Creates and uploads the drop (or continues the upload `resumed` names);
+/// returns it and its digest for the commit, or, under an idempotency key
+/// an earlier run committed, that run's drop.
+fn three_steps(
+    settings: &Settings,
+    session: &crate::context::Session,
+    resumed: Option<(CreatedDrop, Digested)>,
+    t: ThreeSteps<'_>,
+) -> Result<std::result::Result<(CreatedDrop, Digested), Keyed>> {
+    let ThreeSteps { recipients, agreement, expires, idempotency_key, fingerprint, encrypted_to, plan, age_recipients } =
+        t;
+    if let Some((created, digest)) = resumed {
+        return Ok(Ok((created, digest)));
+    }
+    let created = crate::deliver::open(
+        session,
+        Opening {
+            recipients,
+            agreement: &agreement.id,
+            expires,
+            idempotency_key,
+            state_dir: Some(&settings.state_dir),
+        },
+    )?;
+    if let Some(committed) = created.committed {
+        return Ok(Err(Keyed::AlreadySent { id: created.id, committed, expires: created.expires }));
+    }
+    // Best effort: without the record, a re-run after a failure
+    // sends a new drop and this one waits on the hub until it expires.
+    let _ = crate::withdraw::remember(&settings.state_dir, &created.id, fingerprint);
+    // A large drop keeps a local copy of its ciphertext so a cut-off
+    // upload is continued, not started again (see `upload`).
+    let spool = (plan.total_bytes >= settings.resume_min_bytes).then(|| {
+        let pending = Pending {
+            drop: created.id.clone(),
+            fingerprint: fingerprint.to_owned(),
+            recipients: recipients.to_vec(),
+            agreement: agreement.id.clone(),
+            encrypted_to: encrypted_to.to_vec(),
+            created: created.created,
+            expires: created.expires,
+            digest: None,
+            base: 0,
+        };
+        (settings.state_dir.as_path(), pending)
+    });
+    // The padding to the size class is sent too: the bar counts it.
+    let bar = progress_bar(crate::padding::progress_len(plan), "encrypting and sending", settings.quiet);
+    let progress = bar.clone();
+    let digest = upload::upload_new(
+        NewUpload {
+            hub: &session.hub,
+            id: &created.id,
+            plan,
+            recipients: age_recipients,
+            spool,
+            quiet: settings.quiet,
+        },
+        move |n| progress.inc(n),
+    );
+    bar.finish_and_clear();
+    Ok(Ok((created, digest?)))
 }
 
 /// Continues the send that `fingerprint` names if an earlier run of it was

@@ -241,6 +241,30 @@ pub struct NewUpload<'a> {
     pub quiet: bool,
 }
 
+/// Tars, pads and encrypts `plan` to `recipients` in memory when the
+/// ciphertext fits in `limit` bytes (a drop small enough for one request),
+/// or `None` when it does not (nothing is encrypted if the padded archive
+/// alone is over `limit`).
+pub fn encrypt_small(
+    plan: &archive::Plan,
+    recipients: &[(String, AgeRecipient)],
+    limit: u64,
+    on_bytes: impl FnMut(u64),
+) -> Result<Option<Vec<u8>>> {
+    if crate::padding::progress_len(plan) >= limit {
+        return Ok(None);
+    }
+    let (encryptor, _) = crate::age_keys::encryptor(recipients)?;
+    let encrypted = (|| {
+        let sink = encryptor.wrap_output(Vec::new())?;
+        crate::padding::write_padded(plan, sink, on_bytes)?.finish()
+    })()
+    .map_err(|e| {
+        Error::new(ErrorCode::ReadFailed, format!("could not read and encrypt the files: {e}; nothing was committed"))
+    })?;
+    Ok((encrypted.len() as u64 <= limit).then_some(encrypted))
+}
+
 /// Tars, encrypts and uploads a new drop; returns the digest of the
 /// ciphertext the hub holds. With `spool`, the newest ciphertext is kept in
 /// memory ([`Resumable`]); if the upload is cut off it goes to the spool,

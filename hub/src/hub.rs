@@ -82,6 +82,10 @@ impl LogAccess {
 pub struct HubConfig {
     /// The largest ciphertext the hub accepts for one drop, in bytes.
     pub max_upload_bytes: u64,
+    /// The largest ciphertext the hub takes in one request
+    /// (`PUT /v1/drops/{id}`, see [`crate::service::put`]): the request is
+    /// read into memory, so this bounds what each one holds.
+    pub max_single_request_bytes: u64,
     /// How often the running hub deletes the ciphertext of drops whose
     /// expiry passed or whose agreement ended (see [`crate::sweeper`]). A
     /// drop past its expiry can no longer be fetched whatever this is; it
@@ -124,6 +128,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_single_request_bytes: sealdrop_proto::api::DEFAULT_MAX_SINGLE_REQUEST_BYTES,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             rate_limits: RateLimits::default(),
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
@@ -275,6 +280,12 @@ impl Hub {
     /// The same hub with another upload size limit.
     pub fn with_max_upload_bytes(mut self, bytes: u64) -> Hub {
         self.config.max_upload_bytes = bytes;
+        self
+    }
+
+    /// The same hub taking ciphertexts of at most `bytes` in one request.
+    pub fn with_max_single_request_bytes(mut self, bytes: u64) -> Hub {
+        self.config.max_single_request_bytes = bytes;
         self
     }
 

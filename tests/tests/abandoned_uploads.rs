@@ -148,8 +148,14 @@ fn kept_part(hub: &Hub, id: &str) -> (std::path::PathBuf, u64) {
     (part, held)
 }
 
+/// A hub that takes every drop in three requests (create, upload, commit):
+/// these drops are small enough for one request, which leaves no upload to
+/// abandon, and the three steps are what larger drops and older hubs use.
 fn hub_with_clock(clock: &TestClock) -> Hub {
-    Hub::start_with_clock(clock, &["--sweep-interval", "0.1", "--metrics-listen", "127.0.0.1:0"])
+    Hub::start_with_clock(
+        clock,
+        &["--sweep-interval", "0.1", "--metrics-listen", "127.0.0.1:0", "--max-single-request-bytes", "0"],
+    )
 }
 
 #[test]

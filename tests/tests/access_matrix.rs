@@ -178,13 +178,15 @@ enum Body {
     Json(Vec<u8>),
     /// A streamed upload, signed as `UNSIGNED`.
     Stream(Vec<u8>),
+    /// A drop in one request (`PUT /v1/drops/{id}`), hashed into the signature.
+    Drop(Vec<u8>),
 }
 
 impl Body {
     fn signed(&self) -> Option<&[u8]> {
         match self {
             Body::None => Some(b""),
-            Body::Json(b) => Some(b),
+            Body::Json(b) | Body::Drop(b) => Some(b),
             Body::Stream(_) => None,
         }
     }
@@ -194,6 +196,7 @@ impl Body {
             Body::None => (None, None),
             Body::Json(b) => (Some("application/json"), Some(b.clone())),
             Body::Stream(b) => (Some("application/octet-stream"), Some(b.clone())),
+            Body::Drop(b) => (Some(sealdrop_proto::api::PUT_DROP_CONTENT_TYPE), Some(b.clone())),
         }
     }
 }
@@ -329,6 +332,22 @@ fn member_cases(w: &World) -> BTreeMap<&'static str, Case> {
                 wrong: vec![
                     ("islington", Expect::Refused(403, "forbidden")),
                     ("westminster", Expect::Refused(403, "forbidden")),
+                ],
+            },
+        ),
+        (
+            "PUT /v1/drops/{id}",
+            Case {
+                rightful: "camden",
+                // The committed drop's id: whoever sends another manifest
+                // for it, the sender included, changes nothing.
+                drop: d(),
+                params: vec![],
+                query: String::new(),
+                body: Body::Drop(sealdrop_proto::api::put_drop_body("not a manifest", b"age ciphertext")),
+                wrong: vec![
+                    ("islington", Expect::Refused(409, "drop_exists")),
+                    ("westminster", Expect::Refused(409, "drop_exists")),
                 ],
             },
         ),

@@ -58,16 +58,32 @@ fn the_longest_expiry_is_accepted_in_the_second_half_of_a_second() {
 
 #[test]
 fn a_sender_clock_a_little_ahead_of_the_hub_still_gets_the_longest_expiry() {
+    // In three requests: the hub creates the drop on its clock and trims the
+    // expiry asked for to its own limit; the signed manifest states what
+    // the hub stored (the send committed).
+    longest_expiry_with_a_clock_ahead(&["--max-single-request-bytes", "0"], 0);
+}
+
+#[test]
+fn a_sender_clock_a_little_ahead_of_the_hub_gets_the_longest_expiry_from_its_own_creation_in_one_request() {
+    // In one request the sender signs `created` on its own clock (within the
+    // five minutes a signed request may be off) and the longest expiry from
+    // it, which the hub accepts exactly as the audit checks it.
+    longest_expiry_with_a_clock_ahead(&[], 120);
+}
+
+/// Sends with the client's clock two minutes ahead of the hub's (started
+/// with `options`): the longest expiry is `later` seconds after the hub's
+/// now plus 30 days. Then five minutes and more ahead: refused as stale.
+fn longest_expiry_with_a_clock_ahead(options: &[&str], later: i64) {
     let clock = TestClock::new();
-    let hub = Hub::start_with_clock(&clock, &[]);
+    let hub = Hub::start_with_clock(&clock, options);
     let files = tempfile::tempdir().unwrap();
     let mut camden = Party::new(&hub, "camden");
     // Two minutes ahead: inside the five minutes a signed request may be off.
     camden.clock = Some(client_clock(&files, &clock, 120_000));
     for sent in send_many(&camden, Some(&format!("{MAX_DAYS}d")), 3) {
-        // The hub trims the expiry to its own limit, and the signed manifest
-        // states what the hub stored (the send committed).
-        assert_eq!(timestamp(&sent, "expires").as_second(), clock.now() + MAX_DAYS * 86_400, "{sent}");
+        assert_eq!(timestamp(&sent, "expires").as_second(), clock.now() + later + MAX_DAYS * 86_400, "{sent}");
     }
     // Further off than a signed request may be: refused as a stale request,
     // which says to check the clock, not as a bad expiry.

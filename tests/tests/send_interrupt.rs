@@ -169,9 +169,21 @@ fn with_the_hub_unreachable_the_line_says_so_and_the_same_send_again_replaces_th
 
 #[test]
 fn an_interrupt_after_the_commit_leaves_the_drop_sent_and_journaled() {
+    // Three requests: the commit's answer is held.
+    let hub = Hub::start_with_options(&["--max-single-request-bytes", "0"]);
+    interrupt_after_the_commit(hub, Cut::stall_response("POST", "/commit", 0));
+}
+
+#[test]
+fn an_interrupt_after_a_drop_sent_in_one_request_leaves_it_sent_and_journaled() {
+    // One request (a small drop): its answer is held.
     let hub = Hub::start();
+    interrupt_after_the_commit(hub, Cut::stall_response("PUT /v1/drops/d-", " HTTP/1.1", 0));
+}
+
+fn interrupt_after_the_commit(hub: Hub, stall: Cut) {
     // The hub commits; its answer is held, so the interrupt comes after the commit.
-    let proxy = CutProxy::start(&hub.addr, Some(Cut::stall_response("POST", "/commit", 0)));
+    let proxy = CutProxy::start(&hub.addr, Some(stall));
     let camden = Party::with_url(&proxy.url, "camden");
     let file = camden.file("fsm.csv", "pupil_ref,name\nSYN001,Zoë\n");
     let child = camden.spawn(["--quiet", "send", "--to", "islington", file.to_str().unwrap()]);

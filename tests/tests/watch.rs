@@ -357,6 +357,11 @@ fn a_rate_limited_send_waits_for_retry_after() {
         "1",
         "--rate-limit-per-party-burst",
         "8",
+        // Three requests per send (create, upload, commit): more than the
+        // party's allowance refills while the file settles. A send in one
+        // request may fit in the refill and never be refused.
+        "--max-single-request-bytes",
+        "0",
     ]);
     let camden = Party::new(&hub, "camden");
     let islington = Party::new(&hub, "islington");

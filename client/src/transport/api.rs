@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use sealdrop_proto::api::{
     Ack, Acked, Commit, Committed, ConsistencyProof, Cosign, CreateDrop, CreatedDrop, DIRECTORY_SERIAL_HEADER,
-    DirectoryAccepted, DropDetails, HubInfo, Inbox, InclusionProof, Recall, Recalled, Sent, UploadProgress, Withdrawn,
+    DirectoryAccepted, DropDetails, HubInfo, Inbox, InclusionProof, PUT_DROP_CONTENT_TYPE, Recall, Recalled, Sent,
+    UploadProgress, Withdrawn, put_drop_body,
 };
+use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
 
 use super::HubApi;
@@ -30,6 +32,14 @@ pub struct ServedCheckpoint {
     /// ([`DIRECTORY_SERIAL_HEADER`]), when it sent a well-formed one: an
     /// unverified hint of whether the directory this client holds is current.
     pub directory_serial: Option<u64>,
+}
+
+/// Whether a refusal of `PUT /v1/drops/{id}` means "send it in three
+/// requests": a hub that predates the route answers `not_found` (its
+/// answer to a method a route lacks), a proxy may answer 405, and a hub
+/// that takes smaller drops only says `too_large_for_one_request`.
+fn not_taken_in_one_request(code: &str) -> bool {
+    code == ErrorCode::NotFound.as_str() || code == "http_405" || code == ErrorCode::TooLargeForOneRequest.as_str()
 }
 
 /// The path of drop `id`'s ciphertext: what an upload and a download ask
@@ -154,6 +164,44 @@ impl HubApi {
     /// Commits drop `id` with its signed manifest.
     pub fn commit(&self, id: &DropId, commit: &Commit) -> Result<Committed> {
         self.post(&format!("/v1/drops/{id}/commit"), commit)
+    }
+
+    /// Creates, uploads and commits drop `id` (chosen by the sender) in one
+    /// request: its signed `manifest` and `ciphertext`, with `known_size`
+    /// (the newest checkpoint size verified) for the answer's consistency
+    /// proof, and the send's idempotency key if it has one. `Ok(None)` when
+    /// the hub does not take drops so (an older hub without the route
+    /// answers `not_found` or 405) or not this one (over its
+    /// `max_single_request_bytes`): send it in three requests then.
+    pub fn put_drop(
+        &self,
+        id: &DropId,
+        manifest: &str,
+        ciphertext: &[u8],
+        known_size: Option<u64>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Option<Committed>> {
+        // Only digits and lowercase hex: nothing in the query needs escaping,
+        // so the path signed is the path sent.
+        let mut query: Vec<String> = Vec::new();
+        if let Some(n) = known_size {
+            query.push(format!("known_size={n}"));
+        }
+        if let Some(key) = idempotency_key {
+            query.push(format!("idempotency_key={key}"));
+        }
+        let path = match query.is_empty() {
+            true => format!("/v1/drops/{id}"),
+            false => format!("/v1/drops/{id}?{}", query.join("&")),
+        };
+        let body = put_drop_body(manifest, ciphertext);
+        let req = self.signed(reqwest::Method::PUT, &path, Some(&body))?;
+        let req = req.header("content-type", PUT_DROP_CONTENT_TYPE).body(body);
+        match self.exchange(req, async |r| self.json::<Committed>(r).await) {
+            Ok(committed) => Ok(Some(committed)),
+            Err(e) if not_taken_in_one_request(&e.code) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Withdraws drop `id`, never committed, given at most `within` to

@@ -238,7 +238,7 @@ fn hub_inputs(add: &mut Add<'_>) {
         ("created", to_json(&CreatedDrop { id: m.drop.clone(), created: now(), expires: m.expires, committed: None })),
         ("uploaded", to_json(&Uploaded { sha256: m.ciphertext_sha256.clone(), len: 12_345 })),
         ("progress", to_json(&UploadProgress { received: 100, complete: false })),
-        ("committed", to_json(&Committed { id: m.drop.clone(), committed: now(), log_index: 4, proof: None })),
+        ("committed", to_json(&Committed { id: m.drop.clone(), committed: now(), log_index: 4, proof: None, already: false })),
         (
             "committed-with-proof",
             to_json(&Committed {
@@ -251,6 +251,7 @@ fn hub_inputs(add: &mut Add<'_>) {
                     inclusion: vec!["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()],
                     consistency: Some(ConsistencyProof { old: 3, new: 5, hashes: vec![] }),
                 }),
+                already: false,
             }),
         ),
         (

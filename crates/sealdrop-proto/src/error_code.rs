@@ -234,6 +234,14 @@ error_codes! {
     HubBusy = "hub_busy" => Some(503), Refused;
     /// The request must declare its body's length in `Content-Length` (411).
     LengthRequired = "length_required" => Some(411), Refused;
+    /// `PUT /v1/drops/{id}`: a drop with this id exists already and its
+    /// committed manifest is not byte-equal to this request's (409). A
+    /// re-run of the same send is answered with the committed drop instead.
+    DropExists = "drop_exists" => Some(409), Refused;
+    /// `PUT /v1/drops/{id}`: the ciphertext is larger than this hub takes
+    /// in one request (`max_single_request_bytes`) (413): send it with the
+    /// three steps (create, upload, commit), which also resume.
+    TooLargeForOneRequest = "too_large_for_one_request" => Some(413), Refused;
     /// `sealdrop-hub`: the data directory is not an initialised hub's, or
     /// its log key cannot be read: give the right `--data`, or run
     /// `sealdrop-hub init` there first (exit 1).
@@ -613,7 +621,7 @@ mod tests {
 
     /// The statuses the hub served before the enum existed (its `status_of`
     /// match), written out so the table above cannot change one unnoticed.
-    const HUB_STATUSES: [(&str, u16); 39] = [
+    const HUB_STATUSES: [(&str, u16); 41] = [
         ("unauthenticated", 401),
         ("bad_signature", 401),
         ("unknown_key", 401),
@@ -652,6 +660,8 @@ mod tests {
         ("quota_held_bytes", 507),
         ("hub_busy", 503),
         ("length_required", 411),
+        ("drop_exists", 409),
+        ("too_large_for_one_request", 413),
         ("internal", 500),
     ];
 

@@ -161,9 +161,32 @@ impl DropId {
     /// A fresh random drop id.
     pub fn random() -> Self {
         use rand::RngCore;
-        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
         let mut bytes = [0u8; 26];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self::from_bytes(&bytes)
+    }
+
+    /// The id a sender gives the drop it sends under idempotency key `key`
+    /// (64 hex digits) from `party` in one request (`PUT /v1/drops/{id}`): a
+    /// re-run of the same send asks for the same id, so the hub answers it
+    /// with the drop already committed instead of a second one. A hash with
+    /// its own domain, so the id says nothing the key does not.
+    pub fn for_idempotency_key(party: &PartyId, key: &str) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"sealdrop/drop-id-for-idempotency-key/v1\0");
+        h.update(party.as_str().as_bytes());
+        h.update(b"\0");
+        h.update(key.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 26];
+        bytes.copy_from_slice(&digest[..26]);
+        Self::from_bytes(&bytes)
+    }
+
+    /// `d-` and one base32 character per byte's low five bits.
+    fn from_bytes(bytes: &[u8; 26]) -> Self {
+        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
         let mut s = String::from("d-");
         s.extend(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
         Self(s)
@@ -179,6 +202,17 @@ pub fn key_name(party: &PartyId, member: &MemberName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idempotency_keys_drop_id_is_a_drop_id_fixed_per_party_and_key() {
+        let (camden, islington): (PartyId, PartyId) = ("camden".parse().unwrap(), "islington".parse().unwrap());
+        let key = "ab".repeat(32);
+        let id = DropId::for_idempotency_key(&camden, &key);
+        assert_eq!(id.as_str().parse::<DropId>().unwrap(), id);
+        assert_eq!(DropId::for_idempotency_key(&camden, &key), id);
+        assert_ne!(DropId::for_idempotency_key(&islington, &key), id);
+        assert_ne!(DropId::for_idempotency_key(&camden, &"cd".repeat(32)), id);
+    }
 
     #[test]
     fn party_ids_follow_the_slug_rule() {

@@ -7,7 +7,9 @@
 //! cover every store and every way a transfer ends (a cut-off upload counts
 //! the bytes that did arrive). A commit is counted here from its route and
 //! status: `POST /v1/drops/{id}/commit` answers 200 exactly once per drop
-//! (a second commit is a 409), so the status says it all.
+//! (a second commit is a 409), so the status says it all. A drop sent in
+//! one request (`PUT /v1/drops/{id}`) is counted by its service instead, as
+//! its 200 may repeat an earlier commit.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -4,7 +4,8 @@
 //! - [`auth`]: request-signature extractors every other route uses.
 //! - [`log_access`]: who may read the transfer log and the directory
 //!   (members and witnesses by default, anyone with `log_access = "public"`).
-//! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop.
+//! - [`drops`], [`upload`], [`commit`]: the sender's side of a drop;
+//!   [`put`]: a small drop in one request.
 //! - [`fetch`], [`ack`]: the recipients' side.
 //! - [`recall`]: the sender takes back a drop nobody has acknowledged;
 //!   [`withdraw`]: the sender removes a drop it never committed.
@@ -34,6 +35,7 @@ pub mod log_access;
 pub mod logging;
 pub mod metered;
 pub mod openapi;
+pub mod put;
 pub mod recall;
 pub mod scrape;
 pub mod sent;
@@ -78,7 +80,7 @@ pub fn routes() -> OpenApiRouter<Hub> {
         .routes(routes!(tlog::consistency))
         .routes(routes!(tlog::cosign))
         .routes(routes!(drops::create))
-        .routes(routes!(drops::details, withdraw::withdraw))
+        .routes(routes!(drops::details, withdraw::withdraw, put::put_drop))
         .routes(routes!(fetch::get_content, upload::put_content))
         .routes(routes!(upload::upload_progress))
         .routes(routes!(commit::commit))

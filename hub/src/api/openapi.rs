@@ -491,7 +491,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(signed, 19, "the signed operations: 12, and the log's and the directory's 7 reads");
+        assert_eq!(signed, 20, "the signed operations: 13, and the log's and the directory's 7 reads");
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub const TLS_CERT: Key = key("tls_cert", "SEALDROP_HUB_TLS_CERT", "--tls-cert",
 pub const TLS_KEY: Key = key("tls_key", "SEALDROP_HUB_TLS_KEY", "--tls-key", true);
 /// The largest upload.
 pub const MAX_UPLOAD_BYTES: Key = key("max_upload_bytes", "SEALDROP_HUB_MAX_UPLOAD_BYTES", "--max-upload-bytes", false);
+/// The largest ciphertext taken in one request (`PUT /v1/drops/{id}`).
+pub const MAX_SINGLE_REQUEST_BYTES: Key =
+    key("max_single_request_bytes", "SEALDROP_HUB_MAX_SINGLE_REQUEST_BYTES", "--max-single-request-bytes", false);
 /// Ciphertext bytes one party may have the hub hold.
 pub const MAX_HELD_BYTES_PER_PARTY: Key =
     key("max_held_bytes_per_party", "SEALDROP_HUB_MAX_HELD_BYTES_PER_PARTY", "--max-held-bytes-per-party", false);
@@ -146,7 +149,7 @@ pub const MAX_INBOX_WAITERS: Key =
 pub const LOG_ACCESS: Key = key("log_access", "SEALDROP_HUB_LOG_ACCESS", "--log-access", false);
 
 /// Every setting, in the order `check-config` prints them.
-pub const KEYS: [Key; 27] = [
+pub const KEYS: [Key; 28] = [
     DATA,
     DATABASE,
     BLOBS,
@@ -170,6 +173,7 @@ pub const KEYS: [Key; 27] = [
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_ADDRESS,
     MAX_INBOX_WAITERS,
+    MAX_SINGLE_REQUEST_BYTES,
     HEADER_READ_TIMEOUT,
     BODY_IDLE_TIMEOUT,
     UPLOAD_RESUME_WINDOW,
@@ -221,6 +225,8 @@ pub struct ServeSettings {
     pub tls: Option<TlsFiles>,
     /// The largest ciphertext accepted for one drop.
     pub max_upload_bytes: u64,
+    /// The largest ciphertext taken in one request (`PUT /v1/drops/{id}`).
+    pub max_single_request_bytes: u64,
     /// How often expired and agreement-ended drops are deleted.
     pub sweep_interval: Duration,
     /// Where `/metrics` is served; `None`: no metrics listener.

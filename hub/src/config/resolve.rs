@@ -66,6 +66,7 @@ impl Sources {
         let connections = field(MAX_CONNECTIONS);
         let per_address_connections = field(MAX_CONNECTIONS_PER_ADDRESS);
         let inbox_waiters = field(MAX_INBOX_WAITERS);
+        let single_request = field(MAX_SINGLE_REQUEST_BYTES);
 
         let data = parse(DATA, data, &mut errors);
         if data.is_none() && errors.is_empty() {
@@ -100,6 +101,7 @@ impl Sources {
         let connections = parse(MAX_CONNECTIONS, connections, &mut errors);
         let per_address_connections = parse(MAX_CONNECTIONS_PER_ADDRESS, per_address_connections, &mut errors);
         let inbox_waiters = parse(MAX_INBOX_WAITERS, inbox_waiters, &mut errors);
+        let single_request = parse(MAX_SINGLE_REQUEST_BYTES, single_request, &mut errors);
 
         let tls = match (tls_cert, tls_key) {
             (Some(Value::Path(cert)), Some(Value::Path(key))) => Some(TlsFiles { cert, key }),
@@ -159,6 +161,10 @@ impl Sources {
             max_upload_bytes: match max_upload {
                 Some(Value::Bytes(n)) => n,
                 _ => DEFAULT_MAX_UPLOAD_BYTES,
+            },
+            max_single_request_bytes: match single_request {
+                Some(Value::Bytes(n)) => n,
+                _ => sealdrop_proto::api::DEFAULT_MAX_SINGLE_REQUEST_BYTES,
             },
             sweep_interval: match sweep {
                 Some(Value::Seconds(d)) => d,
@@ -280,6 +286,7 @@ impl Resolved {
                 "max_connections" => Some(s.connections.total.to_string()),
                 "max_connections_per_address" => Some(s.connections.per_address.to_string()),
                 "max_inbox_waiters" => Some(s.max_inbox_waiters.to_string()),
+                "max_single_request_bytes" => Some(s.max_single_request_bytes.to_string()),
                 _ => None,
             };
             let source = self.origins.get(k.name).cloned().unwrap_or(Source::Default);

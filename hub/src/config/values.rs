@@ -10,6 +10,11 @@ use crate::client_addr::TrustedProxies;
 use crate::hub::MAX_UPLOAD_RESUME_WINDOW;
 use crate::rate_limit::Loopback;
 
+/// The most `max_single_request_bytes` may be: such a request is held in
+/// memory while it is checked, and larger drops lose nothing by taking the
+/// three requests (which also resume).
+pub const MAX_SINGLE_REQUEST_BYTES_LIMIT: u64 = 64 << 20;
+
 /// A parsed setting value.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Value {
@@ -49,6 +54,14 @@ pub(super) fn parse_value(key: &Key, text: &str) -> Result<Value, String> {
             Ok(0) => Err("it must be at least 1 byte".to_owned()),
             Ok(n) => Ok(Value::Bytes(n)),
             Err(_) => Err("give a whole number of bytes, e.g. 68719476736 for 64 GiB".to_owned()),
+        },
+        // 0 turns the one request off: every drop takes the three steps.
+        // At most 64 MiB: each such request is held in memory while checked.
+        "max_single_request_bytes" => match text.parse::<u64>() {
+            Ok(n) if n <= MAX_SINGLE_REQUEST_BYTES_LIMIT => Ok(Value::Bytes(n)),
+            _ => Err(format!(
+                "give a whole number of bytes from 0 to {MAX_SINGLE_REQUEST_BYTES_LIMIT}, e.g. 1048576 for 1 MiB (0: every drop is sent in three requests)"
+            )),
         },
         "max_held_bytes_per_party" => match text.parse::<u64>() {
             Ok(0) => Err("it must be at least 1 byte".to_owned()),

@@ -34,7 +34,7 @@ use crate::storage::BlobError;
 use crate::storage::meta::{CommitRecord, ContentDigest, DropRecord};
 use crate::transfer_log::prove_appended;
 
-fn bad_manifest(message: impl Into<String>) -> DropError {
+pub(super) fn bad_manifest(message: impl Into<String>) -> DropError {
     DropError::new(ErrorCode::BadManifest, message)
 }
 
@@ -139,9 +139,25 @@ pub fn check_content(m: &Manifest, received: &ContentDigest) -> Result<(), DropE
     Ok(())
 }
 
+/// The one rule about recipient stanzas ([`age_header::check`]) on the
+/// start of a ciphertext (`eof`: `prefix` is all of it): `Ok(true)` once
+/// the header is complete and right, `Ok(false)` while more is needed.
+/// Commit reads the prefix from the upload, a drop in one request has it in
+/// memory; both call this.
+pub fn header_verdict(prefix: &[u8], encrypted_to: &[EncryptedTo], eof: bool) -> Result<bool, DropError> {
+    match age_header::check(prefix, encrypted_to, eof) {
+        Ok(done) => Ok(done.is_some()),
+        Err(e) => Err(DropError::new(
+            ErrorCode::HeaderMismatch,
+            format!(
+                "{e}; encrypt the drop to exactly the keys its manifest lists in encrypted_to, upload it again and commit"
+            ),
+        )),
+    }
+}
+
 /// Reads the start of drop `id`'s upload, at most as much as an age header
-/// for `encrypted_to` may take, and applies the one rule about recipient
-/// stanzas ([`age_header::check`]).
+/// for `encrypted_to` may take, and applies [`header_verdict`].
 pub async fn check_header(hub: &Hub, id: &DropId, encrypted_to: &[EncryptedTo]) -> Result<(), DropError> {
     let Some(mut upload) = hub.blobs().open_upload(id).await? else {
         return Err(DropError::conflict(format!("drop {id}'s upload is missing: upload the content first")));
@@ -153,19 +169,43 @@ pub async fn check_header(hub: &Hub, id: &DropId, encrypted_to: &[EncryptedTo]) 
         let want = chunk.len().min(limit.saturating_sub(prefix.len())).max(1);
         let n = upload.reader.read(&mut chunk[..want]).await.map_err(DropError::internal)?;
         prefix.extend_from_slice(&chunk[..n]);
-        match age_header::check(&prefix, encrypted_to, n == 0) {
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(DropError::new(
-                    ErrorCode::HeaderMismatch,
-                    format!(
-                        "{e}; encrypt the drop to exactly the keys its manifest lists in encrypted_to, upload it again and commit"
-                    ),
-                ));
-            }
+        if header_verdict(&prefix, encrypted_to, n == 0)? {
+            return Ok(());
         }
     }
+}
+
+/// Everything a commit checks at the time `now` its log entry takes, which
+/// `POST /v1/drops/{id}/commit` and `PUT /v1/drops/{id}` both run (before
+/// the blob is promoted and again in the log's turn): the drop has not
+/// expired, the agreement is still in force with every party in it (it may
+/// have ended, or a new directory version removed a party, since the drop
+/// was created), the manifest `note` is the caller's and repeats the drop
+/// `rec` ([`check_manifest`]), and names exactly `content`. Returns the
+/// manifest and the `drop_committed` entry's bytes.
+pub fn check_commit(
+    dir: &Directory,
+    caller: &Caller,
+    rec: &DropRecord,
+    note: &str,
+    content: &ContentDigest,
+    now: jiff::Timestamp,
+) -> Result<(Manifest, Vec<u8>), DropError> {
+    if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
+        return Err(DropError::new(
+            ErrorCode::BadExpiry,
+            format!("drop {} expired at {} before it was committed: create a new drop", rec.id, ts(rec.expires)?),
+        ));
+    }
+    let mut parties = vec![("your party", &rec.sender)];
+    parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
+    agreement_allows(dir, &rec.agreement, &parties, now)?;
+    let manifest = check_manifest(dir, caller, rec, note)?;
+    check_content(&manifest, content)?;
+    let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: note.to_owned() }, |e| {
+        bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
+    })?;
+    Ok((manifest, log_entry))
 }
 
 /// The resume window as an error message shows it: whole hours as hours.
@@ -209,26 +249,7 @@ impl Drops<'_> {
         // rename, or requests to the object store) runs before the log's
         // turn, which every commit of every instance takes in order.
         let checks = |now: jiff::Timestamp| -> Result<(Manifest, Vec<u8>), DropError> {
-            if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
-                return Err(DropError::new(
-                    ErrorCode::BadExpiry,
-                    format!("drop {id} expired at {} before it was committed: create a new drop", ts(rec.expires)?),
-                ));
-            }
-            let directory = hub.directory();
-            let dir = &directory.directory;
-            // The agreement may have ended, or a new directory version removed a
-            // party from it, since the drop was created.
-            let mut parties = vec![("your party", &rec.sender)];
-            parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
-            agreement_allows(dir, &rec.agreement, &parties, now)?;
-            let manifest = check_manifest(dir, caller, &rec, &req.manifest)?;
-            check_content(&manifest, &upload)?;
-            let log_entry =
-                entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: req.manifest.clone() }, |e| {
-                    bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
-                })?;
-            Ok((manifest, log_entry))
+            check_commit(&hub.directory().directory, caller, &rec, &req.manifest, &upload, now)
         };
         checks(hub.now())?;
         header?;
@@ -288,7 +309,7 @@ impl Drops<'_> {
             hub.inbox_waits().committed(&r.party);
         }
         tracing::info!(size = manifest.ciphertext_len, log_index, "committed");
-        Ok(Committed { id, committed: now, log_index, proof: Some(proof) })
+        Ok(Committed { id, committed: now, log_index, proof: Some(proof), already: false })
     }
 }
 

@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use sealdrop_proto::api::{CreateDrop, CreatedDrop, DropState};
-use sealdrop_proto::directory::Directory;
+use sealdrop_proto::directory::{Agreement, Directory};
 use sealdrop_proto::error_code::ErrorCode;
-use sealdrop_proto::ids::DropId;
+use sealdrop_proto::ids::{DropId, PartyId};
 use sealdrop_proto::policy::{self, ExpiryRefusal};
 
 use super::agreement::agreement_allows;
@@ -39,19 +39,43 @@ pub fn check_idempotency_key(key: Option<&str>) -> Result<(), DropError> {
     }
 }
 
-/// Checks a drop announcement against the directory and agreement rules and
-/// returns the drop to store. `now` is in whole seconds.
-pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Timestamp) -> Result<NewDrop, DropError> {
-    if req.recipients.is_empty() {
+/// What a sender announces about a drop: who may fetch it, under which
+/// agreement, and until when.
+pub struct Announcement<'a> {
+    /// The recipient parties, as the sender listed them.
+    pub recipients: &'a [PartyId],
+    /// The agreement it travels under.
+    pub agreement: &'a str,
+    /// The expiry the sender asks for.
+    pub expires: Timestamp,
+}
+
+/// The checks of a drop announcement against the directory and the
+/// agreement rules, which `POST /v1/drops` (create) and `PUT /v1/drops/{id}`
+/// (a drop in one request) both apply: at least one recipient, none twice,
+/// each a party with member keys, the sender and every recipient parties to
+/// the agreement, which is in force at `now` (the hub's clock), and the
+/// expiry within the agreement's limits counted from `created` (the drop's
+/// creation time: the hub's clock for a create, the sender's signed one,
+/// checked within the clock skew, for a drop in one request). Returns the
+/// agreement and the expiry to store (see [`policy::drop_expiry`]).
+pub fn check_announcement<'d>(
+    dir: &'d Directory,
+    caller: &Caller,
+    drop: &Announcement<'_>,
+    created: Timestamp,
+    now: Timestamp,
+) -> Result<(&'d Agreement, i64), DropError> {
+    if drop.recipients.is_empty() {
         return Err(DropError::bad_request("a drop needs at least one recipient party"));
     }
     let mut seen = BTreeSet::new();
-    for r in &req.recipients {
+    for r in drop.recipients {
         if !seen.insert(r) {
             return Err(DropError::bad_request(format!("recipient `{r}` is listed twice")));
         }
     }
-    for r in &req.recipients {
+    for r in drop.recipients {
         match dir.party(r) {
             None => {
                 return Err(DropError::new(
@@ -69,26 +93,37 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
         }
     }
     let mut parties = vec![("your party", &caller.party)];
-    parties.extend(req.recipients.iter().map(|r| ("recipient", r)));
-    let agreement = agreement_allows(dir, &req.agreement, &parties, now)?;
+    parties.extend(drop.recipients.iter().map(|r| ("recipient", r)));
+    let agreement = agreement_allows(dir, drop.agreement, &parties, now)?;
     // A sender asking for the longest expiry computes it on its own clock,
     // which may run ahead of the hub's: such a request is trimmed to the
     // limit, not refused. The client signs the expiry the hub answers with,
     // so the manifest still states the stored one.
-    let expires = policy::drop_expiry(agreement, now, req.expires).map_err(|refusal| {
+    let expires = policy::drop_expiry(agreement, created, drop.expires).map_err(|refusal| {
         let why = match refusal {
-            ExpiryRefusal::NotInFuture => format!("expiry {} is not in the future", req.expires),
+            ExpiryRefusal::NotInFuture => {
+                format!("expiry {} is not after the drop's creation at {created}", drop.expires)
+            }
             ExpiryRefusal::BeyondLongestWait => format!(
-                "expiry {} is more than {} days away: agreement `{}` lets a drop wait at most {} days",
-                req.expires, agreement.max_expiry_days, agreement.id, agreement.max_expiry_days
+                "expiry {} is more than {} days after the drop's creation at {created}: agreement `{}` lets a drop \
+                 wait at most {} days",
+                drop.expires, agreement.max_expiry_days, agreement.id, agreement.max_expiry_days
             ),
             ExpiryRefusal::OutlivesAgreement => format!(
                 "expiry {} is after agreement `{}` ends at {}: a drop may not wait beyond its agreement",
-                req.expires, agreement.id, agreement.valid_until
+                drop.expires, agreement.id, agreement.valid_until
             ),
         };
         DropError::new(ErrorCode::BadExpiry, why)
     })?;
+    Ok((agreement, expires))
+}
+
+/// Checks a drop announcement against the directory and agreement rules and
+/// returns the drop to store. `now` is in whole seconds.
+pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Timestamp) -> Result<NewDrop, DropError> {
+    let announced = Announcement { recipients: &req.recipients, agreement: &req.agreement, expires: req.expires };
+    let (agreement, expires) = check_announcement(dir, caller, &announced, now, now)?;
     Ok(NewDrop {
         id: DropId::random(),
         sender: caller.party.clone(),

@@ -8,6 +8,8 @@
 //! - [`create`]: the sender announces a drop.
 //! - [`upload`]: the sender streams the ciphertext, fresh or continued.
 //! - [`commit`]: the sender's signed manifest makes a drop visible.
+//! - [`put`]: a small drop created, uploaded and committed in one request,
+//!   under the same checks as the three steps above.
 //! - [`fetch`]: a recipient's inbox and download.
 //! - [`ack`]: a recipient's signed receipt; the last one delivers the drop.
 //! - [`recall`]: the sender takes back a drop nobody has acknowledged.
@@ -23,6 +25,7 @@ pub mod cosign;
 pub mod create;
 mod error;
 pub mod fetch;
+pub mod put;
 pub mod quota;
 pub mod reads;
 pub mod recall;

@@ -247,6 +247,9 @@ pub(crate) struct ServeArgs {
     /// Inbox requests that may wait for a drop at once (`GET /v1/inbox?wait=N`, a long-poll); beyond it a request answers at once; at most half of max_connections is used, as each holds a connection [max_inbox_waiters] [env: SEALDROP_HUB_MAX_INBOX_WAITERS] [default: 256].
     #[arg(long, value_name = "N")]
     max_inbox_waiters: Option<String>,
+    /// The largest ciphertext the hub takes in one request (`PUT /v1/drops/{id}`: a small drop created, uploaded and committed at once); larger drops take three requests; each such request is held in memory; 0 turns it off [max_single_request_bytes] [env: SEALDROP_HUB_MAX_SINGLE_REQUEST_BYTES] [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    max_single_request_bytes: Option<String>,
     /// Seconds a client may take to send a request's line and headers, and a kept-alive connection may stay idle, before it is disconnected (slowloris, idle connections) [header_read_timeout] [env: SEALDROP_HUB_HEADER_READ_TIMEOUT] [default: 5].
     #[arg(long, value_name = "SECONDS")]
     header_read_timeout: Option<String>,
@@ -278,6 +281,7 @@ impl ServeArgs {
             (MAX_CONNECTIONS, self.max_connections.clone()),
             (MAX_CONNECTIONS_PER_ADDRESS, self.max_connections_per_address.clone()),
             (MAX_INBOX_WAITERS, self.max_inbox_waiters.clone()),
+            (MAX_SINGLE_REQUEST_BYTES, self.max_single_request_bytes.clone()),
             (SWEEP_INTERVAL, self.sweep_interval.clone()),
             (METRICS_LISTEN, self.metrics_listen.clone()),
             (LOG_FORMAT, self.log_format.clone()),

@@ -81,6 +81,7 @@ fn serve_settings(settings: ServeSettings) -> Result<(), Vec<Failure>> {
     let served: Result<(), String> = runtime.block_on(async move {
         let config = HubConfig {
             max_upload_bytes: settings.max_upload_bytes,
+            max_single_request_bytes: settings.max_single_request_bytes,
             sweep_interval: settings.sweep_interval,
             rate_limits: settings.rate_limits,
             body_idle_timeout: settings.body_idle_timeout,
