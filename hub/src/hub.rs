@@ -122,7 +122,20 @@ pub struct HubConfig {
     /// ([`crate::inbox_wait::RECHECK_INTERVAL`]). Not a `hub.toml` key:
     /// tests lengthen it to tell a wake-up from a reread.
     pub inbox_recheck_interval: std::time::Duration,
+    /// How many bytes of one-request bodies (`PUT /v1/drops/{id}`) the hub
+    /// holds in memory at once, across every connection. Each such body is
+    /// read whole before it is checked, so without a budget the connection
+    /// cap times `max_single_request_bytes` (half a gigabyte at the
+    /// defaults) could be held by slow senders. Beyond it a drop is answered
+    /// `too_large_for_one_request`, and the client sends it in three
+    /// requests, which stream. Not a `hub.toml` key: lower
+    /// `max_single_request_bytes` to hold less.
+    pub one_request_memory: u64,
 }
+
+/// The default of [`HubConfig::one_request_memory`]: 16 MiB, so that with
+/// everything else the hub stays within its memory targets.
+pub const DEFAULT_ONE_REQUEST_MEMORY: u64 = 16 * 1024 * 1024;
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -137,6 +150,7 @@ impl Default for HubConfig {
             quotas: Quotas::default(),
             max_inbox_waiters: crate::inbox_wait::DEFAULT_MAX_INBOX_WAITERS,
             inbox_recheck_interval: crate::inbox_wait::RECHECK_INTERVAL,
+            one_request_memory: DEFAULT_ONE_REQUEST_MEMORY,
         }
     }
 }
@@ -151,6 +165,14 @@ pub struct Hub {
     limiters: Arc<Limiters>,
     /// The reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: Arc<TrustedProxies>,
+    /// What is left of [`HubConfig::one_request_memory`], in KiB, made
+    /// again when the budget changes (before serving).
+    one_request_memory: Arc<tokio::sync::Semaphore>,
+}
+
+/// The permits (KiB) of a one-request memory budget of `bytes`.
+pub(crate) fn one_request_permits(bytes: u64) -> usize {
+    usize::try_from(bytes.div_ceil(1024)).unwrap_or(usize::MAX).min(tokio::sync::Semaphore::MAX_PERMITS)
 }
 
 struct Inner {
@@ -228,8 +250,28 @@ impl Hub {
         if config.rate_limits != self.config.rate_limits {
             self.limiters = Arc::new(Limiters::new(config.rate_limits));
         }
+        if config.one_request_memory != self.config.one_request_memory {
+            self.one_request_memory =
+                Arc::new(tokio::sync::Semaphore::new(one_request_permits(config.one_request_memory)));
+        }
         self.config = config;
         self
+    }
+
+    /// The same hub holding at most `bytes` of one-request bodies at once.
+    pub fn with_one_request_memory(self, bytes: u64) -> Hub {
+        let config = HubConfig { one_request_memory: bytes, ..self.config };
+        self.with_config(config)
+    }
+
+    /// Reserves `bytes` of the one-request memory budget for a body about to
+    /// be read (a body larger than the whole budget takes all of it); `None`
+    /// when the budget is taken by bodies being read now.
+    pub(crate) fn hold_one_request_memory(&self, bytes: u64) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let total = one_request_permits(self.config.one_request_memory);
+        let want = one_request_permits(bytes).clamp(1, total.max(1));
+        let want = u32::try_from(want).unwrap_or(u32::MAX);
+        Arc::clone(&self.one_request_memory).try_acquire_many_owned(want).ok()
     }
 
     /// The same hub with other rate limits.

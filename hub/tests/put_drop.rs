@@ -298,6 +298,86 @@ async fn a_body_over_the_cap_is_refused_before_it_is_read() {
     w.stop().await;
 }
 
+/// A one-request body is held in memory until it is answered, so slow
+/// senders must not be able to make the hub hold the connection cap times
+/// the cap: past the hub's budget for such bodies a drop is answered
+/// `too_large_for_one_request` at once (the client then streams it in three
+/// requests), and the budget comes back when the slow body's request ends.
+#[tokio::test]
+async fn slow_one_request_bodies_cannot_hold_more_memory_than_the_budget() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const BUDGET: u64 = 8 * 1024;
+    let mut w = World::start_put(|hub| hub.with_max_single_request_bytes(4096).with_one_request_memory(BUDGET)).await;
+    let camden = &w.keys.camden;
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    // A sender that declares the whole budget and sends its body slowly
+    // (here: the first bytes, then nothing).
+    let open_slow = || async {
+        let path = format!("/v1/drops/{}", DropId::random());
+        let auth = sign_request(&camden.signing, "PUT", &path, w.now(), None);
+        let mut head = format!(
+            "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {PUT_DROP_CONTENT_TYPE}\r\ncontent-length: {BUDGET}\r\n"
+        );
+        for (name, value) in auth.headers() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(&[0, 0]).await.unwrap();
+        slow
+    };
+    // Whether the hub answered the slow sender (it was turned away because
+    // a drop below held part of the budget when it arrived).
+    let answered = |slow: &mut tokio::net::TcpStream| {
+        let mut byte = [0u8; 1];
+        matches!(slow.try_read(&mut byte), Ok(n) if n > 0)
+    };
+    let mut slow = open_slow().await;
+
+    // Once the hub holds the slow body's share, another drop in one
+    // request is turned away at once, whatever its size.
+    let data = w.ciphertext(&["islington"], 1000);
+    let started = std::time::Instant::now();
+    let (id, msg) = loop {
+        let id = DropId::random();
+        let m = w.put_manifest(camden, &id, &["islington"], &data);
+        let resp = w.put(camden, &id, &m, &data).await;
+        if resp.status().as_u16() == 413 {
+            break (id, err(resp, 413, code::TOO_LARGE_FOR_ONE_REQUEST).await);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the slow body never took the budget");
+        if answered(&mut slow) {
+            slow = open_slow().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(msg.contains("memory") && msg.contains("three requests"), "{msg}");
+    let size = w.log_size().await;
+    w.nothing_of(&id, size).await;
+    let mut nothing = [0u8; 1];
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), slow.read(&mut nothing)).await.is_err(),
+        "the slow sender is still being waited for"
+    );
+
+    // The slow sender goes away: its share comes back, and drops go in one
+    // request again.
+    drop(slow);
+    let started = std::time::Instant::now();
+    loop {
+        let id = DropId::random();
+        let m = w.put_manifest(camden, &id, &["islington"], &data);
+        let resp = w.put(camden, &id, &m, &data).await;
+        if resp.status().is_success() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the budget never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    w.stop().await;
+}
+
 #[tokio::test]
 async fn a_cap_of_zero_sends_every_drop_in_three_requests() {
     let mut w = World::start_put(|hub| hub.with_max_single_request_bytes(0)).await;

@@ -239,6 +239,9 @@ impl Hub {
             config: HubConfig::default(),
             limiters: Arc::new(Limiters::new(HubConfig::default().rate_limits)),
             trusted_proxies: Arc::new(TrustedProxies::none()),
+            one_request_memory: Arc::new(tokio::sync::Semaphore::new(crate::hub::one_request_permits(
+                HubConfig::default().one_request_memory,
+            ))),
         };
         // Clean up after a crash and catch up on what expired while the hub
         // was down, before serving, unless another instance leads that work.

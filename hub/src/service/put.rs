@@ -175,7 +175,16 @@ impl Drops<'_> {
         record_drop(&id);
         check_idempotency_key(req.idempotency_key.as_deref())?;
         let cap = hub.config().max_single_request_bytes.min(hub.config().max_upload_bytes);
-        let body = read_bounded(req.body, req.content_length, body_limit(cap), cap).await?;
+        let limit = body_limit(cap);
+        // Held until the request is answered: the body is in memory until then.
+        let _memory = hub.hold_one_request_memory(req.content_length.unwrap_or(limit).min(limit)).ok_or_else(|| {
+            DropError::new(
+                ErrorCode::TooLargeForOneRequest,
+                "the hub is holding as many one-request drops in memory as it allows right now: send it in three \
+                 requests (create, upload, commit), which stream",
+            )
+        })?;
+        let body = read_bounded(req.body, req.content_length, limit, cap).await?;
         if req.signed_sha256.is_some_and(|signed| signed != hex::encode(Sha256::digest(&body))) {
             return Err(DropError::new(
                 ErrorCode::BadSignature,
