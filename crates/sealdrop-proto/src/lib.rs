@@ -31,6 +31,7 @@ pub mod keys;
 pub mod note;
 pub mod padding;
 pub mod policy;
+pub mod put_drop;
 pub mod request;
 
 pub use jiff::Timestamp;
