@@ -26,6 +26,7 @@ pub mod clock;
 pub mod directory;
 pub mod drop;
 pub mod error_code;
+pub mod exit_kind;
 pub mod ids;
 pub mod keys;
 pub mod note;
