@@ -195,8 +195,52 @@ pub fn abbreviated(recipient: &str) -> String {
 
 /// The kind of the age recipient written as `recipient`, if sealdrop
 /// encrypts to it.
+///
+/// Remembered per recipient (by its SHA-256): parsing a post-quantum
+/// recipient decodes ~1,960 characters of Bech32 and checks its X25519 half,
+/// which cost the hub ~13 % of its CPU on small drops (its commit checks
+/// each `encrypted_to` key twice), while a directory lists the same few
+/// hundred keys all day. The answer depends on the text alone, so
+/// remembering it changes nothing but the time.
 pub fn kind_of(recipient: &str) -> Option<KeyKind> {
-    recipient.parse::<AgeRecipient>().ok().map(|r| r.kind())
+    kinds::remembered(recipient, |r| r.parse::<AgeRecipient>().ok().map(|r| r.kind()))
+}
+
+/// The memory behind [`kind_of`], bounded.
+mod kinds {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex, PoisonError};
+
+    use sha2::{Digest as _, Sha256};
+
+    use super::KeyKind;
+
+    /// At most this many recipients are remembered (~50 bytes each); past
+    /// it the memory starts again, so text nobody lists (a forged
+    /// manifest's) cannot grow it.
+    pub(super) const MAX: usize = 4096;
+
+    static SEEN: LazyLock<Mutex<HashMap<[u8; 32], Option<KeyKind>>>> = LazyLock::new(Mutex::default);
+
+    pub(super) fn remembered(recipient: &str, parse: impl FnOnce(&str) -> Option<KeyKind>) -> Option<KeyKind> {
+        let key: [u8; 32] = Sha256::digest(recipient.as_bytes()).into();
+        if let Some(kind) = SEEN.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return *kind;
+        }
+        // Parsed outside the lock: two threads may both parse a new key.
+        let kind = parse(recipient);
+        let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX {
+            seen.clear();
+        }
+        seen.insert(key, kind);
+        kind
+    }
+
+    #[cfg(test)]
+    pub(super) fn len() -> usize {
+        SEEN.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
 }
 
 /// A member's age decryption key. Secret: never printed by `Debug`.
@@ -365,6 +409,26 @@ mod tests {
     fn plugin_recipient(name: &str) -> String {
         let hrp = bech32::Hrp::parse(&format!("age1{name}")).unwrap();
         bech32::encode::<bech32::Bech32>(hrp, &[7u8; 33]).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_kind_is_the_parsed_one_and_the_memory_stays_bounded() {
+        let pq = AgeIdentity::generate().to_public().unwrap().to_string();
+        let classic = AgeIdentity::generate_classic().to_public().unwrap().to_string();
+        // Asked twice: the second answer comes from memory and must agree.
+        for _ in 0..2 {
+            assert_eq!(kind_of(&pq), Some(KeyKind::PostQuantum));
+            assert_eq!(kind_of(&classic), Some(KeyKind::Classic));
+            // One character changed breaks the checksum: not remembered as valid.
+            let mut broken = pq.clone();
+            broken.replace_range(100..101, if &pq[100..101] == "q" { "p" } else { "q" });
+            assert_eq!(kind_of(&broken), None);
+        }
+        for i in 0..kinds::MAX + 10 {
+            assert_eq!(kind_of(&format!("age1nope{i}")), None);
+        }
+        assert!(kinds::len() <= kinds::MAX, "{} remembered", kinds::len());
+        assert_eq!(kind_of(&pq), Some(KeyKind::PostQuantum), "still right after the memory started again");
     }
 
     #[test]

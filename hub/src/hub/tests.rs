@@ -276,6 +276,7 @@ async fn clean_up_on_another_instance_keeps_a_blob_about_to_be_committed() {
         expires: now + 86_400,
         recipients: vec![recipient.party.clone()],
         idempotency_key: None,
+        durable_now: true,
     };
     a.hub.drops().create_drop(&new).await.unwrap();
     let content = b"the ciphertext".to_vec();
@@ -370,6 +371,7 @@ async fn open_drop(hub: &Hub, sender: &MemberSecretKey, recipient: &MemberSecret
         expires: now + 86_400,
         recipients: vec![recipient.party.clone()],
         idempotency_key: None,
+        durable_now: true,
     };
     hub.drops().create_drop(&new).await.unwrap();
     id

@@ -81,6 +81,7 @@ fn new_drop(recipients: &[&str], created: i64) -> NewDrop {
         expires: 50_000,
         recipients: recipients.iter().map(|p| p.parse().unwrap()).collect(),
         idempotency_key: None,
+        durable_now: true,
     }
 }
 

@@ -133,6 +133,7 @@ pub fn check_create(dir: &Directory, caller: &Caller, req: &CreateDrop, now: Tim
         expires,
         recipients: req.recipients.clone(),
         idempotency_key: req.idempotency_key.clone(),
+        durable_now: true,
     })
 }
 

@@ -250,6 +250,7 @@ impl Drops<'_> {
             expires,
             recipients: claimed.recipients.clone(),
             idempotency_key: req.idempotency_key,
+            durable_now: false,
         };
         match hub.drops().create_drop(&new).await? {
             // An open drop of the key (a three-step run cut off) is replaced,

@@ -128,6 +128,14 @@ pub struct NewDrop {
     /// The sender's idempotency key (64 lowercase hex digits, checked by the
     /// caller), unique per sending party: see [`DropStore::create_drop`].
     pub idempotency_key: Option<String>,
+    /// Whether the create must be on disk before it returns. True for a
+    /// create the sender is answered about (the first of three steps).
+    /// False inside a drop in one request: its commit, in a later
+    /// transaction, waits for a sync that covers this one too (a sync of the
+    /// database covers every earlier transaction), and a request cut off
+    /// before that commit is answered with nothing, so a create lost with it
+    /// is never missed. One sync a small drop instead of two.
+    pub durable_now: bool,
 }
 
 /// What rests on the hub for a party, from the database: see

@@ -52,32 +52,27 @@ impl TieredBlobStore {
         Self { inline, large }
     }
 
-    /// Runs a call on the inline table on the blocking pool.
+    /// Runs a call on the inline table on the database's thread.
     async fn inline<R: Send + 'static>(
         &self,
         id: &DropId,
         f: impl FnOnce(&InlineBlobs, &DropId) -> Result<R, MetaError> + Send + 'static,
     ) -> Result<R, BlobError> {
-        let (inline, key) = (self.inline.clone(), id.clone());
-        tokio::task::spawn_blocking(move || f(&inline, &key))
-            .await
-            .map_err(|e| MetaError::Corrupt(format!("a database call failed: {e}")))
-            .and_then(|r| r)
-            .map_err(|source| BlobError::Database { action: "keep", id: id.clone(), source: Box::new(source) })
+        let key = id.clone();
+        self.inline.call(move |inline| f(inline, &key)).await.map_err(|source| BlobError::Database {
+            action: "keep",
+            id: id.clone(),
+            source: Box::new(source),
+        })
     }
 
     /// The drops with a row at `stage`.
     async fn list_inline(&self, stage: BlobStage) -> Result<Vec<DropId>, BlobError> {
-        let inline = self.inline.clone();
-        tokio::task::spawn_blocking(move || inline.list(stage))
-            .await
-            .map_err(|e| MetaError::Corrupt(format!("a database call failed: {e}")))
-            .and_then(|r| r)
-            .map_err(|source| BlobError::Io {
-                action: "list",
-                path: "the ciphertexts in the database".into(),
-                source: std::io::Error::other(source.to_string()),
-            })
+        self.inline.call(move |inline| inline.list(stage)).await.map_err(|source| BlobError::Io {
+            action: "list",
+            path: "the ciphertexts in the database".into(),
+            source: std::io::Error::other(source.to_string()),
+        })
     }
 }
 

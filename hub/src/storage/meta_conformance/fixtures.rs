@@ -32,6 +32,7 @@ pub(in crate::storage) fn new_drop(recipients: &[&str]) -> NewDrop {
         expires: 5000,
         recipients: recipients.iter().map(|p| party(p)).collect(),
         idempotency_key: None,
+        durable_now: true,
     }
 }
 

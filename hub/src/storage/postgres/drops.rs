@@ -30,6 +30,11 @@ async fn lock_state(tx: &Transaction<'_>, id: &DropId) -> Result<Option<String>,
 }
 
 async fn create(tx: &Transaction<'_>, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
+    if !drop.durable_now {
+        // The commit that follows in the same request flushes the WAL past
+        // this transaction (see `NewDrop::durable_now`).
+        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+    }
     let mut replaced = None;
     if let Some(key) = &drop.idempotency_key {
         let find = tx

@@ -16,7 +16,7 @@ use crate::storage::meta::{
 /// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
 impl Db {
     fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
-        self.durably(|tx| {
+        let create = |tx: &rusqlite::Transaction<'_>| {
             // BEGIN IMMEDIATE holds the write lock, so the drop found here
             // cannot change before the insert; the unique index on
             // (sender, idempotency_key) would refuse a second drop anyway.
@@ -59,7 +59,8 @@ impl Db {
                 stmt.execute([drop.id.as_str(), party.as_str()])?;
             }
             Ok(CreateOutcome::Created { replaced })
-        })
+        };
+        if drop.durable_now { self.durably(create) } else { super::in_transaction(&mut self.conn(), create) }
     }
 
     fn drop_by_idempotency_key(&self, party: &PartyId, key: &str) -> Result<Option<DropRecord>, MetaError> {

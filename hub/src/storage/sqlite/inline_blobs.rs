@@ -48,6 +48,17 @@ impl std::fmt::Debug for InlineBlobs {
 }
 
 impl InlineBlobs {
+    /// Runs `f` on the database's own thread (see `worker`), as every call
+    /// of the metadata stores runs: from async code, call the blocking
+    /// methods below through this.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&InlineBlobs) -> Result<R, MetaError> + Send + 'static,
+    ) -> Result<R, MetaError> {
+        let me = self.clone();
+        super::worker::run(&self.db, move |_| f(&me)).await
+    }
+
     /// Stores `data` as the drop's upload, replacing any row it had.
     pub fn put_upload(&self, id: &DropId, data: &[u8]) -> Result<(), MetaError> {
         self.db

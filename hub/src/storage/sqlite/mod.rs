@@ -11,6 +11,10 @@
 //! or two fsyncs instead of 32 in a row. Writes that need no promise (an
 //! upload's digest, a request nonce) are made durable by the next sync.
 //!
+//! Every call runs on one thread of the store's own ([`worker`]), which
+//! leaves the syncs to the blocking pool so that concurrent commits still
+//! share them.
+//!
 //! The connection's mutex is the hub's write lock: a transaction holds it
 //! from `BEGIN IMMEDIATE` to `COMMIT`, so log appends are serialised and
 //! each sees the previous one's checkpoint.
@@ -38,6 +42,7 @@ mod schema;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod worker;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -85,6 +90,8 @@ struct Db {
     wal_sync: Option<WalSync>,
     /// Resets the WAL after ciphertext rows are deleted; `None` in memory.
     scrub: Option<Scrubber>,
+    /// The thread every call of the stores runs on ([`worker`]).
+    worker: worker::Worker,
 }
 
 /// How long the connection waits for other connections' locks.
@@ -134,11 +141,12 @@ impl SqliteMetaStore {
                 Box::new(move || std::fs::File::open(&wal)?.sync_data());
             GroupSync::new(flush)
         });
+        let worker = worker::Worker::start()?;
         let db = Arc::new_cyclic(|db: &Weak<Db>| {
             let db = db.clone();
             let scrub = on_disk
                 .then(|| Scrubber::new(Arc::new(move || db.upgrade().map_or(Ok(()), |db| db.checkpoint_truncate()))));
-            Db { conn: Mutex::new(conn), wal_sync, scrub }
+            Db { conn: Mutex::new(conn), wal_sync, scrub, worker }
         });
         let store = Self { db };
         // The migrations above are as durable as any later write.
@@ -159,16 +167,15 @@ impl SqliteMetaStore {
         InlineBlobs { db: self.db.clone() }
     }
 
-    /// Runs `f` on the blocking pool, where SQLite's calls belong: callers
-    /// of the store traits are async tasks. Each trait method is one such
-    /// trip, so a state change, its log entries and their checkpoint still
+    /// Runs `f` on the database thread ([`worker`]), where SQLite's calls
+    /// belong: callers of the store traits are async tasks. Each trait
+    /// method is one such trip, so a state change, its log entries and their checkpoint still
     /// commit in one transaction.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Db) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || f(&db)).await?
+        worker::run(&self.db, f).await
     }
 
     /// How many WAL syncs have run: fewer than durable writes when
@@ -202,7 +209,17 @@ impl Db {
 
     /// Makes every transaction committed so far durable (shared with
     /// concurrent callers).
+    /// On the database thread the sync is left to the caller, which waits
+    /// for it before it is answered ([`worker`]).
     fn sync_wal(&self) -> Result<(), MetaError> {
+        if worker::defer_sync() {
+            return Ok(());
+        }
+        self.sync_wal_now()
+    }
+
+    /// Makes every transaction committed so far durable, now.
+    fn sync_wal_now(&self) -> Result<(), MetaError> {
         match &self.wal_sync {
             Some(g) => g.sync().map_err(|e| MetaError::Corrupt(format!("cannot sync the database to disk: {e}"))),
             None => Ok(()),
