@@ -66,7 +66,7 @@ pub fn one_request(
     };
     // As after a create: should the hub stop half-way (the answer lost, the
     // drop left open), a re-run of this send withdraws it first.
-    let _ = crate::withdraw::remember(&settings.state_dir, &id, fingerprint);
+    let _ = crate::withdraw::remember_unsynced(&settings.state_dir, &id, fingerprint);
     let state_dir = Some(settings.state_dir.as_path());
     let small = crate::deliver::Small {
         id: id.clone(),

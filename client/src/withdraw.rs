@@ -75,11 +75,24 @@ fn record_path(state_dir: &Path, id: &DropId) -> PathBuf {
 
 /// Notes that the send `fingerprint` names has drop `id` open on the hub.
 pub fn remember(state_dir: &Path, id: &DropId, fingerprint: &str) -> Result<()> {
+    let bytes = record_bytes(state_dir, id, fingerprint)?;
+    crate::fsutil::write_atomic(&record_path(state_dir, id), &bytes, true)
+}
+
+/// As [`remember`], without waiting for the disk, for a drop sent in one
+/// request: it can be left open only if the hub stops during that request,
+/// and a record lost with a power cut of this machine only leaves that
+/// drop to the hub, which removes uploads left uncommitted after its
+/// resume window. An unreadable record is skipped ([`left_open`]).
+pub fn remember_unsynced(state_dir: &Path, id: &DropId, fingerprint: &str) -> Result<()> {
+    let bytes = record_bytes(state_dir, id, fingerprint)?;
+    crate::fsutil::write_atomic_unsynced(&record_path(state_dir, id), &bytes, true)
+}
+
+fn record_bytes(state_dir: &Path, id: &DropId, fingerprint: &str) -> Result<Vec<u8>> {
     crate::fsutil::create_private_dir(&state_dir.join("outgoing"))?;
     let record = OpenRecord { drop: id.clone(), fingerprint: fingerprint.to_owned() };
-    let bytes =
-        serde_json::to_vec_pretty(&record).map_err(|e| crate::error::Error::new(ErrorCode::Internal, e.to_string()))?;
-    crate::fsutil::write_atomic(&record_path(state_dir, id), &bytes, true)
+    serde_json::to_vec_pretty(&record).map_err(|e| crate::error::Error::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// Forgets drop `id`'s record (committed or withdrawn). A record that cannot

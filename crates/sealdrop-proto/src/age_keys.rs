@@ -147,24 +147,34 @@ pub enum AgeKeyError {
 
 impl FromStr for AgeRecipient {
     type Err = AgeKeyError;
+    /// Remembered per recipient text (see [`kinds`]): a sender parses
+    /// every recipient's key for each send and every member's key for each
+    /// directory it verifies, and a post-quantum key is ~1,960 characters of
+    /// Bech32 (7.8 % of the client's CPU a small drop, and 4 % more in
+    /// checking the directory, before this).
     fn from_str(s: &str) -> Result<Self, AgeKeyError> {
-        // Post-quantum first: a plugin recipient's prefix `age1` + name
-        // would also match `age1pq`.
-        if let Ok(r) = s.parse::<age::pq::Recipient>() {
-            return Ok(AgeRecipient::PostQuantum(Box::new(r)));
+        kinds::parsed(s, parse_recipient)
+    }
+}
+
+/// Parses an age recipient of a kind sealdrop encrypts to.
+fn parse_recipient(s: &str) -> Result<AgeRecipient, AgeKeyError> {
+    // Post-quantum first: a plugin recipient's prefix `age1` + name
+    // would also match `age1pq`.
+    if let Ok(r) = s.parse::<age::pq::Recipient>() {
+        return Ok(AgeRecipient::PostQuantum(Box::new(r)));
+    }
+    if let Ok(r) = s.parse::<age::x25519::Recipient>() {
+        return Ok(AgeRecipient::Classic(r));
+    }
+    match s.parse::<age::plugin::Recipient>() {
+        // A malformed `age1pq1...` is a bad recipient, not a plugin called `pq`.
+        Ok(r) if r.plugin() == "pq" => Err(AgeKeyError::BadRecipient(s.to_owned())),
+        Ok(r) if NATIVE_NOT_SUPPORTED.contains(&r.plugin()) => {
+            Err(AgeKeyError::UnsupportedNative(r.plugin().to_owned()))
         }
-        if let Ok(r) = s.parse::<age::x25519::Recipient>() {
-            return Ok(AgeRecipient::Classic(r));
-        }
-        match s.parse::<age::plugin::Recipient>() {
-            // A malformed `age1pq1...` is a bad recipient, not a plugin called `pq`.
-            Ok(r) if r.plugin() == "pq" => Err(AgeKeyError::BadRecipient(s.to_owned())),
-            Ok(r) if NATIVE_NOT_SUPPORTED.contains(&r.plugin()) => {
-                Err(AgeKeyError::UnsupportedNative(r.plugin().to_owned()))
-            }
-            Ok(r) => Ok(AgeRecipient::Plugin(r)),
-            Err(_) => Err(AgeKeyError::BadRecipient(s.to_owned())),
-        }
+        Ok(r) => Ok(AgeRecipient::Plugin(r)),
+        Err(_) => Err(AgeKeyError::BadRecipient(s.to_owned())),
     }
 }
 
@@ -206,14 +216,14 @@ pub fn kind_of(recipient: &str) -> Option<KeyKind> {
     kinds::remembered(recipient, |r| r.parse::<AgeRecipient>().ok().map(|r| r.kind()))
 }
 
-/// The memory behind [`kind_of`], bounded.
+/// The memory behind [`kind_of`] and parsing an [`AgeRecipient`], bounded.
 mod kinds {
     use std::collections::HashMap;
     use std::sync::{LazyLock, Mutex, PoisonError};
 
     use sha2::{Digest as _, Sha256};
 
-    use super::KeyKind;
+    use super::{AgeKeyError, AgeRecipient, KeyKind};
 
     /// At most this many recipients are remembered (~50 bytes each); past
     /// it the memory starts again, so text nobody lists (a forged
@@ -221,6 +231,36 @@ mod kinds {
     pub(super) const MAX: usize = 4096;
 
     static SEEN: LazyLock<Mutex<HashMap<[u8; 32], Option<KeyKind>>>> = LazyLock::new(Mutex::default);
+
+    /// At most this many parsed recipients are remembered (a few KiB
+    /// each, a post-quantum key being an ML-KEM-768 encapsulation key).
+    pub(super) const MAX_PARSED: usize = 256;
+
+    static PARSED: LazyLock<Mutex<HashMap<[u8; 32], AgeRecipient>>> = LazyLock::new(Mutex::default);
+
+    /// Only recipients that parsed are remembered: a refusal quotes the
+    /// text, which may be long and is nobody's key.
+    pub(super) fn parsed(
+        recipient: &str,
+        parse: impl FnOnce(&str) -> Result<AgeRecipient, AgeKeyError>,
+    ) -> Result<AgeRecipient, AgeKeyError> {
+        let key: [u8; 32] = Sha256::digest(recipient.as_bytes()).into();
+        if let Some(parsed) = PARSED.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(parsed.clone());
+        }
+        let parsed = parse(recipient)?;
+        let mut seen = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_PARSED {
+            seen.clear();
+        }
+        seen.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    #[cfg(test)]
+    pub(super) fn parsed_len() -> usize {
+        PARSED.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
 
     pub(super) fn remembered(recipient: &str, parse: impl FnOnce(&str) -> Option<KeyKind>) -> Option<KeyKind> {
         let key: [u8; 32] = Sha256::digest(recipient.as_bytes()).into();
@@ -424,6 +464,16 @@ mod tests {
             broken.replace_range(100..101, if &pq[100..101] == "q" { "p" } else { "q" });
             assert_eq!(kind_of(&broken), None);
         }
+        // Parsed recipients come back as the same key, from memory too.
+        for _ in 0..2 {
+            assert_eq!(pq.parse::<AgeRecipient>().unwrap().to_string(), pq);
+            assert_eq!(classic.parse::<AgeRecipient>().unwrap().to_string(), classic);
+        }
+        for _ in 0..kinds::MAX_PARSED + 10 {
+            let fresh = AgeIdentity::generate_classic().to_public().unwrap().to_string();
+            assert_eq!(fresh.parse::<AgeRecipient>().unwrap().to_string(), fresh);
+        }
+        assert!(kinds::parsed_len() <= kinds::MAX_PARSED, "{} parsed remembered", kinds::parsed_len());
         for i in 0..kinds::MAX + 10 {
             assert_eq!(kind_of(&format!("age1nope{i}")), None);
         }
