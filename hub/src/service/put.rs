@@ -303,7 +303,8 @@ impl Drops<'_> {
         let Some(digest) = rec.upload.clone() else {
             return Err(DropError::internal("a drop in one request without its digest"));
         };
-        let mut sink = hub.blobs().begin_upload(id).await?;
+        // Created in this request, under its lock: no earlier upload to discard.
+        let mut sink = hub.blobs().begin_new_upload(id).await?;
         sink.write(ciphertext).await?;
         sink.finish().await?;
         crate::failpoint::hit(crate::failpoint::UPLOAD_BEFORE_RECORD);

@@ -94,6 +94,15 @@ pub trait UploadSink: Send {
 pub trait BlobStore: Send + Sync {
     /// Starts (or restarts, discarding the previous one) the upload of a drop.
     async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError>;
+    /// Starts the upload of a drop the caller has just created, under the
+    /// drop's lock, so no earlier upload of it can matter: a store may then
+    /// skip discarding one (the tiered store's row then costs no call to
+    /// the large tier, which on an object store was a DELETE request per
+    /// small drop). Any leftover is an orphan the sweeper removes, and
+    /// reads prefer what this upload stores.
+    async fn begin_new_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
+        self.begin_upload(id).await
+    }
     /// How many bytes a drop's upload file holds, or `None` if it has none.
     /// An upload cut off mid-way keeps what arrived, so the sender can
     /// continue it instead of starting over.

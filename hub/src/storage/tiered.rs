@@ -89,6 +89,10 @@ struct TieredUpload {
     store: TieredBlobStore,
     id: DropId,
     state: Tier,
+    /// Whether an earlier upload of the drop in the large tier must be
+    /// removed when this one ends as a row: not for a drop created just
+    /// now ([`BlobStore::begin_new_upload`]).
+    discard_large: bool,
 }
 
 enum Tier {
@@ -125,10 +129,13 @@ impl UploadSink for TieredUpload {
     }
 
     async fn finish(self: Box<Self>) -> Result<(), BlobError> {
-        let Self { store, id, state } = *self;
+        let Self { store, id, state, discard_large } = *self;
         match state {
             Tier::Held(held) => {
                 store.inline(&id, move |t, id| t.put_upload(id, &held)).await?;
+                if !discard_large {
+                    return Ok(());
+                }
                 // An earlier, larger upload of this drop (rare: a replaced
                 // upload) must not outlive this one. After the row, so a
                 // failure in between leaves this upload, not neither.
@@ -142,7 +149,21 @@ impl UploadSink for TieredUpload {
 #[async_trait]
 impl BlobStore for TieredBlobStore {
     async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
-        Ok(Box::new(TieredUpload { store: self.clone(), id: id.clone(), state: Tier::Held(BytesMut::new()) }))
+        Ok(Box::new(TieredUpload {
+            store: self.clone(),
+            id: id.clone(),
+            state: Tier::Held(BytesMut::new()),
+            discard_large: true,
+        }))
+    }
+
+    async fn begin_new_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
+        Ok(Box::new(TieredUpload {
+            store: self.clone(),
+            id: id.clone(),
+            state: Tier::Held(BytesMut::new()),
+            discard_large: false,
+        }))
     }
 
     async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError> {
@@ -166,6 +187,7 @@ impl BlobStore for TieredBlobStore {
                 store: self.clone(),
                 id: id.clone(),
                 state: Tier::Held(BytesMut::from(data.as_slice())),
+                discard_large: true,
             })),
             None => self.large.append_upload(id).await,
         }
@@ -297,6 +319,25 @@ mod tests {
         assert!(s.store.delete_blob(&id).await.unwrap());
         assert_eq!(s.stage(&id), None);
         assert!(!s.store.delete_blob(&id).await.unwrap(), "deleting twice reports nothing deleted");
+    }
+
+    #[tokio::test]
+    async fn a_new_drops_small_upload_leaves_the_large_tier_alone_and_is_what_is_read() {
+        let s = store();
+        let id = DropId::random();
+        // A large upload of this id left behind (say, by a crash).
+        write(s.files.begin_upload(&id).await.unwrap(), &bytes(INLINE_MAX + 1, 7)).await;
+        let data = bytes(1000, 8);
+        write(s.store.begin_new_upload(&id).await.unwrap(), &data).await;
+        assert!(s.files.upload_path(&id).exists(), "no call to the large tier for a drop created just now");
+        assert_eq!(read(s.store.open_upload(&id).await.unwrap()).await, data, "the row is read, not the leftover");
+        s.store.promote(&id).await.unwrap();
+        assert_eq!(read(s.store.open_blob(&id).await.unwrap()).await, data);
+        // The upload of an existing drop still discards a larger earlier one.
+        let other = DropId::random();
+        write(s.files.begin_upload(&other).await.unwrap(), &bytes(INLINE_MAX + 1, 9)).await;
+        write(s.store.begin_upload(&other).await.unwrap(), &data).await;
+        assert!(!s.files.upload_path(&other).exists());
     }
 
     #[tokio::test]
