@@ -66,6 +66,11 @@ impl TieredBlobStore {
         })
     }
 
+    /// An upload of drop `id` that holds `held` so far (see [`TieredUpload`]).
+    fn upload(&self, id: &DropId, held: BytesMut, discard_large: bool) -> Box<dyn UploadSink> {
+        Box::new(TieredUpload { store: self.clone(), id: id.clone(), state: Tier::Held(held), discard_large })
+    }
+
     /// The drops with a row at `stage`.
     async fn list_inline(&self, stage: BlobStage) -> Result<Vec<DropId>, BlobError> {
         self.inline.call(move |inline| inline.list(stage)).await.map_err(|source| BlobError::Io {
@@ -149,21 +154,11 @@ impl UploadSink for TieredUpload {
 #[async_trait]
 impl BlobStore for TieredBlobStore {
     async fn begin_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
-        Ok(Box::new(TieredUpload {
-            store: self.clone(),
-            id: id.clone(),
-            state: Tier::Held(BytesMut::new()),
-            discard_large: true,
-        }))
+        Ok(self.upload(id, BytesMut::new(), true))
     }
 
     async fn begin_new_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
-        Ok(Box::new(TieredUpload {
-            store: self.clone(),
-            id: id.clone(),
-            state: Tier::Held(BytesMut::new()),
-            discard_large: false,
-        }))
+        Ok(self.upload(id, BytesMut::new(), false))
     }
 
     async fn upload_len(&self, id: &DropId) -> Result<Option<u64>, BlobError> {
@@ -183,12 +178,7 @@ impl BlobStore for TieredBlobStore {
     async fn append_upload(&self, id: &DropId) -> Result<Box<dyn UploadSink>, BlobError> {
         match self.inline(id, |t, id| t.get(id, BlobStage::Upload)).await? {
             // Continued in memory: the row is written again, whole, at the end.
-            Some(data) => Ok(Box::new(TieredUpload {
-                store: self.clone(),
-                id: id.clone(),
-                state: Tier::Held(BytesMut::from(data.as_slice())),
-                discard_large: true,
-            })),
+            Some(data) => Ok(self.upload(id, BytesMut::from(data.as_slice()), true)),
             None => self.large.append_upload(id).await,
         }
     }
