@@ -467,6 +467,11 @@ impl Hub {
         self.inner.stores.blobs.as_ref()
     }
 
+    /// The store of small drops whole, where the back end has one.
+    pub(crate) fn whole_drops(&self) -> Option<&dyn crate::storage::whole::WholeDropStore> {
+        self.inner.stores.whole.as_deref()
+    }
+
     /// Turns at the log and the lead of periodic work among the instances
     /// on this hub's stores.
     pub(crate) fn coordination(&self) -> &dyn Coordination {

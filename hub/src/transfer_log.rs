@@ -26,6 +26,7 @@ use tlog_tiles::{Hash, HashReader};
 
 use crate::error::HubError;
 use crate::storage::meta::setting;
+use crate::storage::whole::AppendedProof;
 use crate::storage::{CosignatureStore, LogStore, MetaError, SettingsStore};
 
 /// The most cosignatures served with a checkpoint (signed-note readers accept 100 signatures).
@@ -209,6 +210,22 @@ pub async fn prove_appended(log: &dyn LogStore, index: u64, known_size: Option<u
         inclusion: inclusion.iter().map(ToString::to_string).collect(),
         consistency,
     })
+}
+
+/// The answer's proof ([`prove_appended`]'s) from one a store read in the
+/// transaction that appended `entry` ([`crate::storage::whole::AppendedProof`]).
+pub fn appended_proof(appended: AppendedProof, entry: &[u8]) -> LogProof {
+    let hex = |hashes: Vec<Hash>| hashes.iter().map(ToString::to_string).collect();
+    LogProof {
+        checkpoint: appended.checkpoint,
+        entry: B64.encode(entry),
+        inclusion: hex(appended.inclusion),
+        consistency: appended.consistency.map(|(old, hashes)| ConsistencyProof {
+            old,
+            new: appended.size,
+            hashes: hex(hashes),
+        }),
+    }
 }
 
 /// Turns a `tlog_tiles` failure while reading the stored tree into a store error.

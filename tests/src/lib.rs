@@ -1140,7 +1140,12 @@ impl Hub {
     /// (`<name>[@<n>]`): the hub aborts when it gets there (see
     /// `hub/src/failpoint.rs`); [`Hub::wait_exit`] waits for that.
     pub fn restart_with_failpoint(&mut self, point: &str) {
-        self.respawn(&[], &[("SEALDROP_HUB_FAILPOINT", point)], "127.0.0.1:0");
+        self.restart_with_failpoint_and(point, &[]);
+    }
+
+    /// Like [`Hub::restart_with_failpoint`], with extra `serve` options.
+    pub fn restart_with_failpoint_and(&mut self, point: &str, options: &[&str]) {
+        self.respawn(options, &[("SEALDROP_HUB_FAILPOINT", point)], "127.0.0.1:0");
     }
 
     /// Like [`Hub::restart`], listening on the same port again, so clients

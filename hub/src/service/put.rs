@@ -10,10 +10,14 @@
 //! already signed). Then the create's checks ([`check_announcement`]) and the
 //! commit's ([`check_commit`], the age header rule) run on the manifest and
 //! the ciphertext, which the request carries whole and the hub holds in
-//! memory (at most `max_single_request_bytes`). Only then is anything stored,
-//! in the order a three-step send stores it (drop row, upload, promotion,
-//! commit with its log entry), so every store and every sweep sees nothing
-//! it does not see today.
+//! memory (at most `max_single_request_bytes`). Only then is anything stored:
+//! where the back end keeps small ciphertexts with the drops (SQLite, up to
+//! the inline tier's 64 KiB) the drop is stored whole, rows, ciphertext,
+//! commit, log entry and proof in one transaction ([`WholeDropStore`]), so
+//! nothing of it exists until all of it does; elsewhere in the order a
+//! three-step send stores it (drop row, upload, promotion, commit with its
+//! log entry), so every store and every sweep sees nothing it does not see
+//! from a three-step send.
 //!
 //! A re-run is safe: for an id already committed with the byte-equal
 //! manifest the answer is that commit again (marked `already`); for any
@@ -22,7 +26,7 @@
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use jiff::Timestamp;
-use sealdrop_proto::api::{Committed, DropState, MAX_PUT_DROP_MANIFEST_LEN, split_put_drop_body};
+use sealdrop_proto::api::{Committed, DropState, LogProof, MAX_PUT_DROP_MANIFEST_LEN, split_put_drop_body};
 use sealdrop_proto::drop::Manifest;
 use sealdrop_proto::error_code::ErrorCode;
 use sealdrop_proto::ids::DropId;
@@ -36,7 +40,8 @@ use super::quota::Upload;
 use super::upload::BodyBreak;
 use super::{Caller, DropError, Drops, record_drop, ts};
 use crate::storage::meta::{CommitRecord, ContentDigest, CreateOutcome, DropRecord, NewDrop, RecipientRecord};
-use crate::transfer_log::prove_appended;
+use crate::storage::whole::{WholeDrop, WholeDropStore, WholeOutcome};
+use crate::transfer_log::{appended_proof, prove_appended};
 
 /// A drop in one request, as it arrives.
 pub struct PutDropRequest<B> {
@@ -252,24 +257,14 @@ impl Drops<'_> {
             idempotency_key: req.idempotency_key,
             durable_now: false,
         };
-        match hub.drops().create_drop(&new).await? {
-            // An open drop of the key (a three-step run cut off) is replaced,
-            // as a create replaces it.
-            CreateOutcome::Created { replaced: Some(old) } => self.discard_files(&old).await,
-            CreateOutcome::Created { replaced: None } => {}
-            CreateOutcome::AlreadyCommitted(earlier) => return Err(sent_under_key(&earlier.id)),
-        }
-        let stored = self.store_and_commit(caller, &rec, note, Bytes::copy_from_slice(ciphertext)).await;
-        let (log_index, committed) = match stored {
-            Ok(c) => c,
-            Err(e) => {
-                // Nothing of a refused or failed request stays behind: the
-                // drop was never visible, so its rows and files just go.
-                self.discard_files(&id).await;
-                if let Err(forget) = hub.drops().forget_open_drop(&id).await {
-                    tracing::warn!(error = %forget, "could not remove the rows of a failed drop");
-                }
-                return Err(e);
+        let ciphertext = Bytes::copy_from_slice(ciphertext);
+        let whole = hub.whole_drops().filter(|w| digest.len <= w.max_len());
+        let (log_index, committed, proof) = match whole {
+            Some(whole) => self.put_whole(whole, caller, &rec, note, new, ciphertext, req.known_size).await?,
+            None => {
+                let (log_index, committed) = self.create_and_commit(caller, &rec, note, &new, ciphertext).await?;
+                let proof = prove_appended(hub.log(), log_index, req.known_size).await?;
+                (log_index, committed, proof)
             }
         };
         // Committed: from here on nothing is taken back.
@@ -283,8 +278,84 @@ impl Drops<'_> {
             hub.inbox_waits().committed(&r.party);
         }
         tracing::info!(size = digest.len, log_index, "committed in one request");
-        let proof = prove_appended(hub.log(), log_index, req.known_size).await?;
         Ok(Committed { id, committed, log_index, proof: Some(proof), already: false })
+    }
+
+    /// The drop stored whole ([`WholeDropStore`]): in the log's turn, the
+    /// commit's checks again at the entry's time, then rows, ciphertext,
+    /// commit, entry and proof in one transaction. Nothing is stored unless
+    /// all of it is.
+    #[allow(clippy::too_many_arguments, reason = "the facts of one checked drop, each used once")]
+    async fn put_whole(
+        &self,
+        whole: &dyn WholeDropStore,
+        caller: &Caller,
+        rec: &DropRecord,
+        note: &str,
+        new: NewDrop,
+        ciphertext: Bytes,
+        known_size: Option<u64>,
+    ) -> Result<(u64, Timestamp, LogProof), DropError> {
+        let hub = self.hub;
+        let Some(digest) = rec.upload.clone() else {
+            return Err(DropError::internal("a drop in one request without its digest"));
+        };
+        let turn = hub.log_turn().await?;
+        let now = turn.now();
+        // As a commit: the agreement may have ended, or the drop expired,
+        // while the request waited for its turn.
+        let (_, log_entry) = check_commit(&hub.directory().directory, caller, rec, note, &digest, now)?;
+        let commit = CommitRecord {
+            sender_member: caller.member.clone(),
+            manifest: note.to_owned(),
+            content: digest,
+            committed: now.as_second(),
+            log_entry,
+        };
+        let entry = commit.log_entry.clone();
+        match whole.put_whole(WholeDrop { drop: new, commit, ciphertext, known_size }, Box::new(turn)).await? {
+            WholeOutcome::Committed { log_index, replaced, proof } => {
+                // An open drop of the key (a three-step run cut off) was
+                // replaced, as a create replaces it.
+                if let Some(old) = replaced {
+                    self.discard_files(&old).await;
+                }
+                Ok((log_index, now, appended_proof(proof, &entry)))
+            }
+            WholeOutcome::AlreadyCommitted(earlier) => Err(sent_under_key(&earlier.id)),
+        }
+    }
+
+    /// The drop created, then stored and committed as a three-step send
+    /// stores it, for back ends that keep ciphertexts apart from the drops.
+    /// Returns the entry's index and time; on an error nothing is left.
+    async fn create_and_commit(
+        &self,
+        caller: &Caller,
+        rec: &DropRecord,
+        note: &str,
+        new: &NewDrop,
+        ciphertext: Bytes,
+    ) -> Result<(u64, Timestamp), DropError> {
+        let hub = self.hub;
+        let id = &rec.id;
+        match hub.drops().create_drop(new).await? {
+            // An open drop of the key (a three-step run cut off) is replaced,
+            // as a create replaces it.
+            CreateOutcome::Created { replaced: Some(old) } => self.discard_files(&old).await,
+            CreateOutcome::Created { replaced: None } => {}
+            CreateOutcome::AlreadyCommitted(earlier) => return Err(sent_under_key(&earlier.id)),
+        }
+        let stored = self.store_and_commit(caller, rec, note, ciphertext).await;
+        if stored.is_err() {
+            // Nothing of a refused or failed request stays behind: the
+            // drop was never visible, so its rows and files just go.
+            self.discard_files(id).await;
+            if let Err(forget) = hub.drops().forget_open_drop(id).await {
+                tracing::warn!(error = %forget, "could not remove the rows of a failed drop");
+            }
+        }
+        stored
     }
 
     /// Stores the ciphertext of the drop `rec` (created, still open) as an

@@ -26,6 +26,7 @@ pub mod scrub;
 pub mod sqlite;
 mod stores;
 pub mod tiered;
+pub mod whole;
 
 pub use blob::{BlobError, BlobRead, BlobStore, FsBlobStore, UploadSink};
 pub use coordination::{Coordination, Exclusive};

@@ -14,6 +14,7 @@ use super::object::ObjectBlobStore;
 use super::postgres::PgMetaStore;
 use super::sqlite::SqliteMetaStore;
 use super::tiered::TieredBlobStore;
+use super::whole::WholeDropStore;
 
 /// Everything the hub stores, by area.
 #[derive(Clone)]
@@ -32,6 +33,10 @@ pub struct Stores {
     pub cosignatures: Arc<dyn CosignatureStore>,
     /// The ciphertexts and uploads in progress.
     pub blobs: Arc<dyn BlobStore>,
+    /// Small drops stored whole, rows and ciphertext in one transaction,
+    /// where the back end keeps small ciphertexts with the drops (SQLite);
+    /// `None` elsewhere.
+    pub whole: Option<Arc<dyn WholeDropStore>>,
     /// Turns at the log and the lead of periodic work among the instances
     /// on these stores (one, on the embedded ones).
     pub coordination: Arc<dyn Coordination>,
@@ -64,8 +69,9 @@ impl Stores {
             drops: meta.clone(),
             nonces: meta.clone(),
             log: meta.clone(),
-            cosignatures: meta,
+            cosignatures: meta.clone(),
             blobs: Arc::new(blobs),
+            whole: Some(meta),
             coordination: Arc::new(Exclusive),
         })
     }
@@ -87,6 +93,7 @@ impl Stores {
             log: meta.clone(),
             cosignatures: meta.clone(),
             blobs,
+            whole: None,
             coordination: meta,
         })
     }

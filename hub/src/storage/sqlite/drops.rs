@@ -13,53 +13,57 @@ use crate::storage::meta::{
     EndRecord, FetchOutcome, FetchRecord, MetaError, NewDrop, RecipientRecord, SentRecord, SweepItem,
 };
 
+/// Stores the open drop `drop` and its recipients inside transaction `tx`,
+/// handling its idempotency key as [`DropStore::create_drop`] says.
+pub(super) fn insert_open_drop(tx: &rusqlite::Transaction<'_>, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
+    // BEGIN IMMEDIATE holds the write lock, so the drop found here
+    // cannot change before the insert; the unique index on
+    // (sender, idempotency_key) would refuse a second drop anyway.
+    let mut replaced = None;
+    if let Some(key) = &drop.idempotency_key {
+        let existing: Option<(String, String)> = tx
+            .prepare_cached("SELECT id, state FROM drops WHERE sender = ?1 AND idempotency_key = ?2")?
+            .query_row([drop.sender.as_str(), key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, state)) = existing {
+            if state_from_str(&state)? != DropState::Open {
+                let sql = format!("SELECT {DROP_COLUMNS} FROM drops WHERE id = ?1");
+                let rec = load_drops(tx, &sql, [&id])?
+                    .pop()
+                    .ok_or_else(|| MetaError::Corrupt(format!("drop {id} vanished inside a transaction")))?;
+                return Ok(CreateOutcome::AlreadyCommitted(Box::new(rec)));
+            }
+            // Explicitly rather than by the foreign key's cascade, so
+            // this does not depend on foreign keys being enforced.
+            tx.prepare_cached("DELETE FROM drop_recipients WHERE drop_id = ?1")?.execute([&id])?;
+            tx.prepare_cached("DELETE FROM drops WHERE id = ?1 AND state = 'open'")?.execute([&id])?;
+            replaced = Some(parse::<DropId>(id, "drop id")?);
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+    )?
+    .execute(params![
+        drop.id.as_str(),
+        drop.sender.as_str(),
+        drop.sender_member.as_str(),
+        drop.agreement,
+        drop.created,
+        drop.expires,
+        drop.idempotency_key
+    ])?;
+    let mut stmt = tx.prepare_cached("INSERT INTO drop_recipients (drop_id, party) VALUES (?1, ?2)")?;
+    for party in &drop.recipients {
+        stmt.execute([drop.id.as_str(), party.as_str()])?;
+    }
+    Ok(CreateOutcome::Created { replaced })
+}
+
 /// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
 impl Db {
     fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
-        let create = |tx: &rusqlite::Transaction<'_>| {
-            // BEGIN IMMEDIATE holds the write lock, so the drop found here
-            // cannot change before the insert; the unique index on
-            // (sender, idempotency_key) would refuse a second drop anyway.
-            let mut replaced = None;
-            if let Some(key) = &drop.idempotency_key {
-                let existing: Option<(String, String)> = tx
-                    .prepare_cached("SELECT id, state FROM drops WHERE sender = ?1 AND idempotency_key = ?2")?
-                    .query_row([drop.sender.as_str(), key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                if let Some((id, state)) = existing {
-                    if state_from_str(&state)? != DropState::Open {
-                        let sql = format!("SELECT {DROP_COLUMNS} FROM drops WHERE id = ?1");
-                        let rec = load_drops(tx, &sql, [&id])?
-                            .pop()
-                            .ok_or_else(|| MetaError::Corrupt(format!("drop {id} vanished inside a transaction")))?;
-                        return Ok(CreateOutcome::AlreadyCommitted(Box::new(rec)));
-                    }
-                    // Explicitly rather than by the foreign key's cascade, so
-                    // this does not depend on foreign keys being enforced.
-                    tx.prepare_cached("DELETE FROM drop_recipients WHERE drop_id = ?1")?.execute([&id])?;
-                    tx.prepare_cached("DELETE FROM drops WHERE id = ?1 AND state = 'open'")?.execute([&id])?;
-                    replaced = Some(parse::<DropId>(id, "drop id")?);
-                }
-            }
-            tx.prepare_cached(
-                "INSERT INTO drops (id, sender, sender_member, agreement, created, expires, state, idempotency_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
-            )?
-            .execute(params![
-                drop.id.as_str(),
-                drop.sender.as_str(),
-                drop.sender_member.as_str(),
-                drop.agreement,
-                drop.created,
-                drop.expires,
-                drop.idempotency_key
-            ])?;
-            let mut stmt = tx.prepare_cached("INSERT INTO drop_recipients (drop_id, party) VALUES (?1, ?2)")?;
-            for party in &drop.recipients {
-                stmt.execute([drop.id.as_str(), party.as_str()])?;
-            }
-            Ok(CreateOutcome::Created { replaced })
-        };
+        let create = |tx: &rusqlite::Transaction<'_>| insert_open_drop(tx, drop);
         if drop.durable_now { self.durably(create) } else { super::in_transaction(&mut self.conn(), create) }
     }
 

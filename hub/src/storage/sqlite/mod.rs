@@ -42,6 +42,7 @@ mod schema;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod whole;
 mod worker;
 
 use std::path::Path;
