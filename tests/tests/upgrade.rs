@@ -46,7 +46,7 @@ fn a_data_directory_from_an_older_release_is_upgraded_in_place() {
     assert_eq!(old_files.len(), 2, "the old release kept both waiting ciphertexts as files: {old_files:?}");
 
     hub.restart();
-    assert_eq!(schema_version(hub.data.path()), 8, "upgraded in place to the current schema (8 migrations)");
+    assert_eq!(schema_version(hub.data.path()), 9, "upgraded in place to the current schema (9 migrations)");
 
     // Islington, on a fresh machine, fetches what the old release stored.
     let islington = fixture_party(&hub, "islington", &clock);

@@ -13,7 +13,8 @@ use deadpool_postgres::Client;
 use crate::storage::meta::MetaError;
 
 /// The schema. Never edit a released migration: append a new one.
-const MIGRATIONS: &[&str] = &["CREATE TABLE settings (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE settings (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
@@ -98,7 +99,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE settings (
         one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
         size BIGINT NOT NULL
     );
-    INSERT INTO log_head (size) VALUES (0);"];
+    INSERT INTO log_head (size) VALUES (0);",
+    // A party's committed bytes (its quota) read from the index alone.
+    "DROP INDEX drops_by_sender_state;
+    CREATE INDEX drops_by_sender_state_size ON drops (sender, state) INCLUDE (size);",
+];
 
 /// The advisory lock (any constant) instances starting together take
 /// while they bring the schema up to date, so one migrates and the others

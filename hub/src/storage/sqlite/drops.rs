@@ -60,6 +60,10 @@ pub(super) fn insert_open_drop(tx: &rusqlite::Transaction<'_>, drop: &NewDrop) -
     Ok(CreateOutcome::Created { replaced })
 }
 
+/// What a party holds as committed drops, in bytes (read from an index alone).
+pub(super) const COMMITTED_BYTES: &str =
+    "SELECT COALESCE(SUM(size), 0) FROM drops WHERE sender = ?1 AND state = 'committed'";
+
 /// The steps themselves, blocking (see [`SqliteMetaStore::blocking`]).
 impl Db {
     fn create_drop(&self, drop: &NewDrop) -> Result<CreateOutcome, MetaError> {
@@ -287,9 +291,7 @@ impl Db {
 
     fn party_holdings(&self, party: &PartyId) -> Result<crate::storage::meta::PartyHoldings, MetaError> {
         let conn = self.conn();
-        let committed: i64 = conn
-            .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM drops WHERE sender = ?1 AND state = 'committed'")?
-            .query_row([party.as_str()], |r| r.get(0))?;
+        let committed: i64 = conn.prepare_cached(COMMITTED_BYTES)?.query_row([party.as_str()], |r| r.get(0))?;
         let mut statement = conn.prepare_cached(
             "SELECT id, upload_len, upload_active IS NOT NULL FROM drops WHERE sender = ?1 AND state = 'open'",
         )?;

@@ -217,3 +217,19 @@ async fn a_database_from_before_the_log_index_is_filled_from_the_log_once() {
     let s = SqliteMetaStore::open(&path).unwrap();
     assert_eq!(s.drop_record(&first.drop).await.unwrap().unwrap().recipients[0].downloads, 7);
 }
+
+/// What a party holds is summed from an index alone: its cost does not
+/// include reading every committed drop's row (each carries a manifest).
+#[test]
+fn a_partys_committed_bytes_are_summed_from_the_index_alone() {
+    let s = store();
+    let plan: Vec<String> =
+        s.db.conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::drops::COMMITTED_BYTES))
+            .unwrap()
+            .query_map(["camden"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(plan, ["SEARCH drops USING COVERING INDEX drops_by_sender_state_size (sender=? AND state=?)"]);
+}
