@@ -47,6 +47,13 @@ pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: 
     let m = open_doc::<Manifest>(note, std::slice::from_ref(&caller.key))
         .map_err(|e| bad_manifest(format!("{e} (only the key of `{}` is accepted)", caller.key.name())))?
         .doc;
+    check_manifest_facts(dir, caller, rec, &m)?;
+    Ok(m)
+}
+
+/// Checks manifest `m`, whose signature by the caller was verified, against
+/// the drop and the directory.
+fn check_manifest_facts(dir: &Directory, caller: &Caller, rec: &DropRecord, m: &Manifest) -> Result<(), DropError> {
     let field = |name: &str, found: &dyn std::fmt::Display, expected: &dyn std::fmt::Display| {
         bad_manifest(format!("manifest field `{name}` is {found} but the drop's is {expected}"))
     };
@@ -121,7 +128,7 @@ pub fn check_manifest(dir: &Directory, caller: &Caller, rec: &DropRecord, note: 
             m.directory_serial, dir.serial
         )));
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Checks the manifest's ciphertext hash and length against what the hub received.
@@ -191,6 +198,36 @@ pub fn check_commit(
     content: &ContentDigest,
     now: jiff::Timestamp,
 ) -> Result<(Manifest, Vec<u8>), DropError> {
+    check_in_force(dir, rec, now)?;
+    let manifest = check_manifest(dir, caller, rec, note)?;
+    check_content(&manifest, content)?;
+    Ok((manifest, committed_entry(note, now)?))
+}
+
+/// [`check_commit`] again at a later time `now` (the log's turn) for the
+/// manifest it returned, `verified` (parsed from `note`): everything but the
+/// signature, which is of the same text by the same key, so verifying it
+/// again could only give the same answer (it was a third of the hub's
+/// signature checks on a small drop). The directory and the time may have
+/// changed since. Returns the `drop_committed` entry's bytes.
+pub fn recheck_commit(
+    dir: &Directory,
+    caller: &Caller,
+    rec: &DropRecord,
+    verified: &Manifest,
+    note: &str,
+    content: &ContentDigest,
+    now: jiff::Timestamp,
+) -> Result<Vec<u8>, DropError> {
+    check_in_force(dir, rec, now)?;
+    check_manifest_facts(dir, caller, rec, verified)?;
+    check_content(verified, content)?;
+    committed_entry(note, now)
+}
+
+/// The drop has not expired at `now`, and its agreement is in force with
+/// every party in it.
+fn check_in_force(dir: &Directory, rec: &DropRecord, now: jiff::Timestamp) -> Result<(), DropError> {
     if sealdrop_proto::policy::drop_expired(rec.expires, now.as_second()) {
         return Err(DropError::new(
             ErrorCode::BadExpiry,
@@ -199,13 +236,14 @@ pub fn check_commit(
     }
     let mut parties = vec![("your party", &rec.sender)];
     parties.extend(rec.recipients.iter().map(|r| ("recipient", &r.party)));
-    agreement_allows(dir, &rec.agreement, &parties, now)?;
-    let manifest = check_manifest(dir, caller, rec, note)?;
-    check_content(&manifest, content)?;
-    let log_entry = entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: note.to_owned() }, |e| {
+    agreement_allows(dir, &rec.agreement, &parties, now).map(|_| ())
+}
+
+/// The `drop_committed` entry for manifest `note` committed at `now`.
+fn committed_entry(note: &str, now: jiff::Timestamp) -> Result<Vec<u8>, DropError> {
+    entry_bytes(&LogEntry::DropCommitted { committed: now, manifest: note.to_owned() }, |e| {
         bad_manifest(format!("{e}: the manifest is too large for the transfer log"))
-    })?;
-    Ok((manifest, log_entry))
+    })
 }
 
 /// The resume window as an error message shows it: whole hours as hours.
@@ -248,10 +286,7 @@ impl Drops<'_> {
         // commit keeps the upload for a corrected one; and the promotion (a
         // rename, or requests to the object store) runs before the log's
         // turn, which every commit of every instance takes in order.
-        let checks = |now: jiff::Timestamp| -> Result<(Manifest, Vec<u8>), DropError> {
-            check_commit(&hub.directory().directory, caller, &rec, &req.manifest, &upload, now)
-        };
-        checks(hub.now())?;
+        let (manifest, _) = check_commit(&hub.directory().directory, caller, &rec, &req.manifest, &upload, hub.now())?;
         header?;
 
         match hub.blobs().promote(&id).await {
@@ -268,17 +303,18 @@ impl Drops<'_> {
         // directory that ends the agreement been accepted, while the blob
         // was promoted (rarely; the upload is then gone, and the sender
         // uploads again).
-        let (manifest, log_entry) = match checks(now) {
-            Ok(checked) => checked,
-            Err(refused) => {
-                drop(turn);
-                if let Err(e) = hub.blobs().delete_blob(&id).await {
-                    tracing::warn!(error = %e, "could not remove the blob of a refused commit");
+        let log_entry =
+            match recheck_commit(&hub.directory().directory, caller, &rec, &manifest, &req.manifest, &upload, now) {
+                Ok(entry) => entry,
+                Err(refused) => {
+                    drop(turn);
+                    if let Err(e) = hub.blobs().delete_blob(&id).await {
+                        tracing::warn!(error = %e, "could not remove the blob of a refused commit");
+                    }
+                    hub.drops().set_upload(&id, None, now.as_second()).await?;
+                    return Err(refused);
                 }
-                hub.drops().set_upload(&id, None, now.as_second()).await?;
-                return Err(refused);
-            }
-        };
+            };
         let record = CommitRecord {
             sender_member: caller.member.clone(),
             manifest: req.manifest,
@@ -435,6 +471,35 @@ mod tests {
         let err = check(&c, &m, &c.keys[0]).unwrap_err();
         assert_eq!(err.code(), ErrorCode::NotPostQuantum);
         assert!(err.message().contains("hackney/data-team` is classic"), "{}", err.message());
+    }
+
+    /// In the log's turn the signature is not verified again, but
+    /// everything the directory or the time decides is.
+    #[test]
+    fn a_recheck_applies_the_directory_and_time_of_the_turn() {
+        let c = case();
+        let caller = caller_of(&c.dir, &c.keys[0]);
+        let note = sign_doc(&c.manifest, &c.keys[0].signing);
+        let content = c.rec.upload.clone().unwrap();
+        let at = |s: i64| jiff::Timestamp::from_second(s).unwrap();
+        let (verified, entry) = check_commit(&c.dir, &caller, &c.rec, &note, &content, at(c.rec.created)).unwrap();
+        let again = recheck_commit(&c.dir, &caller, &c.rec, &verified, &note, &content, at(c.rec.created)).unwrap();
+        assert_eq!(again, entry, "the same entry at the same time");
+
+        let late = recheck_commit(&c.dir, &caller, &c.rec, &verified, &note, &content, at(c.rec.expires));
+        assert_eq!(late.unwrap_err().code(), ErrorCode::BadExpiry);
+        // A new directory version changed a recipient's key meanwhile.
+        let mut dir = c.dir.clone();
+        let hackney = dir.parties.iter_mut().find(|p| p.id.as_str() == "hackney").unwrap();
+        hackney.members[0].age_recipient = c.keys[0].public().age_recipient;
+        let changed = recheck_commit(&dir, &caller, &c.rec, &verified, &note, &content, at(c.rec.created));
+        let err = changed.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadManifest);
+        assert!(err.message().contains("the directory lists"), "{}", err.message());
+        // Or the content differs from what the manifest names.
+        let other = ContentDigest { len: 43, ..content };
+        let wrong = recheck_commit(&c.dir, &caller, &c.rec, &verified, &note, &other, at(c.rec.created));
+        assert_eq!(wrong.unwrap_err().code(), ErrorCode::HashMismatch);
     }
 
     #[test]

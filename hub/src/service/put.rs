@@ -34,7 +34,7 @@ use sealdrop_proto::note::peek_doc;
 use sealdrop_proto::request::MAX_CLOCK_SKEW_SECS;
 use sha2::{Digest as _, Sha256};
 
-use super::commit::{bad_manifest, check_commit, header_verdict};
+use super::commit::{bad_manifest, check_commit, header_verdict, recheck_commit};
 use super::create::{Announcement, check_announcement, check_idempotency_key};
 use super::quota::Upload;
 use super::upload::BodyBreak;
@@ -240,7 +240,7 @@ impl Drops<'_> {
             ));
         }
         let rec = record_of(&id, caller, &claimed, &agreement, expires, &digest);
-        check_commit(&hub.directory().directory, caller, &rec, note, &digest, now)?;
+        let (manifest, _) = check_commit(&hub.directory().directory, caller, &rec, note, &digest, now)?;
         header_verdict(ciphertext, &claimed.encrypted_to, true)?;
 
         // Counted against the party's quotas, as an upload of this size.
@@ -260,9 +260,12 @@ impl Drops<'_> {
         let ciphertext = Bytes::copy_from_slice(ciphertext);
         let whole = hub.whole_drops().filter(|w| digest.len <= w.max_len());
         let (log_index, committed, proof) = match whole {
-            Some(whole) => self.put_whole(whole, caller, &rec, note, new, ciphertext, req.known_size).await?,
+            Some(whole) => {
+                self.put_whole(whole, caller, &rec, (&manifest, note), new, ciphertext, req.known_size).await?
+            }
             None => {
-                let (log_index, committed) = self.create_and_commit(caller, &rec, note, &new, ciphertext).await?;
+                let (log_index, committed) =
+                    self.create_and_commit(caller, &rec, (&manifest, note), &new, ciphertext).await?;
                 let proof = prove_appended(hub.log(), log_index, req.known_size).await?;
                 (log_index, committed, proof)
             }
@@ -291,7 +294,7 @@ impl Drops<'_> {
         whole: &dyn WholeDropStore,
         caller: &Caller,
         rec: &DropRecord,
-        note: &str,
+        (manifest, note): (&Manifest, &str),
         new: NewDrop,
         ciphertext: Bytes,
         known_size: Option<u64>,
@@ -304,7 +307,7 @@ impl Drops<'_> {
         let now = turn.now();
         // As a commit: the agreement may have ended, or the drop expired,
         // while the request waited for its turn.
-        let (_, log_entry) = check_commit(&hub.directory().directory, caller, rec, note, &digest, now)?;
+        let log_entry = recheck_commit(&hub.directory().directory, caller, rec, manifest, note, &digest, now)?;
         let commit = CommitRecord {
             sender_member: caller.member.clone(),
             manifest: note.to_owned(),
@@ -333,7 +336,7 @@ impl Drops<'_> {
         &self,
         caller: &Caller,
         rec: &DropRecord,
-        note: &str,
+        (manifest, note): (&Manifest, &str),
         new: &NewDrop,
         ciphertext: Bytes,
     ) -> Result<(u64, Timestamp), DropError> {
@@ -346,7 +349,7 @@ impl Drops<'_> {
             CreateOutcome::Created { replaced: None } => {}
             CreateOutcome::AlreadyCommitted(earlier) => return Err(sent_under_key(&earlier.id)),
         }
-        let stored = self.store_and_commit(caller, rec, note, ciphertext).await;
+        let stored = self.store_and_commit(caller, rec, (manifest, note), ciphertext).await;
         if stored.is_err() {
             // Nothing of a refused or failed request stays behind: the
             // drop was never visible, so its rows and files just go.
@@ -366,7 +369,7 @@ impl Drops<'_> {
         &self,
         caller: &Caller,
         rec: &DropRecord,
-        note: &str,
+        (manifest, note): (&Manifest, &str),
         ciphertext: Bytes,
     ) -> Result<(u64, Timestamp), DropError> {
         let hub = self.hub;
@@ -388,7 +391,7 @@ impl Drops<'_> {
         let now = turn.now();
         // As a commit: the agreement may have ended, or the drop expired,
         // while the blob was stored.
-        let (_, log_entry) = match check_commit(&hub.directory().directory, caller, rec, note, &digest, now) {
+        let log_entry = match recheck_commit(&hub.directory().directory, caller, rec, manifest, note, &digest, now) {
             Ok(checked) => checked,
             Err(e) => {
                 drop(turn);
