@@ -60,6 +60,37 @@ pub(super) fn insert_open_drop(tx: &rusqlite::Transaction<'_>, drop: &NewDrop) -
     Ok(CreateOutcome::Created { replaced })
 }
 
+/// Marks open drop `id` committed as `commit` says, inside transaction
+/// `tx`; with `upload_recorded`, only if its recorded upload is
+/// `commit.content` (a three-step commit; a drop stored whole records none).
+/// Returns whether it did.
+pub(super) fn mark_committed(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    commit: &CommitRecord,
+    upload_recorded: bool,
+) -> Result<bool, MetaError> {
+    let sql = if upload_recorded {
+        "UPDATE drops SET state = 'committed', committed = ?2, manifest = ?3, sha256 = ?4, size = ?5,
+             sender_member = ?6, upload_sha256 = NULL, upload_len = NULL
+         WHERE id = ?1 AND state = 'open' AND upload_sha256 = ?4 AND upload_len = ?5"
+    } else {
+        "UPDATE drops SET state = 'committed', committed = ?2, manifest = ?3, sha256 = ?4, size = ?5,
+             sender_member = ?6
+         WHERE id = ?1 AND state = 'open'"
+    };
+    let len = to_i64(commit.content.len, "content length")?;
+    let n = tx.prepare_cached(sql)?.execute(params![
+        id,
+        commit.committed,
+        commit.manifest,
+        commit.content.sha256,
+        len,
+        commit.sender_member.as_str()
+    ])?;
+    Ok(n == 1)
+}
+
 /// What a party holds as committed drops, in bytes (read from an index alone).
 pub(super) const COMMITTED_BYTES: &str =
     "SELECT COALESCE(SUM(size), 0) FROM drops WHERE sender = ?1 AND state = 'committed'";
@@ -111,23 +142,8 @@ impl Db {
     }
 
     fn commit_drop(&self, id: &DropId, commit: &CommitRecord, turn: &dyn AppendTurn) -> Result<Option<u64>, MetaError> {
-        let len = to_i64(commit.content.len, "content length")?;
         self.appending(turn, |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE drops SET state = 'committed', committed = ?2, manifest = ?3, sha256 = ?4, size = ?5,
-                     sender_member = ?6, upload_sha256 = NULL, upload_len = NULL
-                 WHERE id = ?1 AND state = 'open' AND upload_sha256 = ?4 AND upload_len = ?5",
-                )?
-                .execute(params![
-                    id.as_str(),
-                    commit.committed,
-                    commit.manifest,
-                    commit.content.sha256,
-                    len,
-                    commit.sender_member.as_str()
-                ])?;
-            if n != 1 {
+            if !mark_committed(tx, id.as_str(), commit, true)? {
                 return Ok(None);
             }
             let index = log::append(tx, std::slice::from_ref(&commit.log_entry), turn)?;

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use rusqlite::params;
 use tlog_tiles::{prove_record, prove_tree};
 
-use super::drops::insert_open_drop;
+use super::drops::{insert_open_drop, mark_committed};
 use super::log::{SqlHashReader, latest_checkpoint};
-use super::{SqliteMetaStore, log, log_index, to_i64};
+use super::{SqliteMetaStore, log, log_index};
 use crate::storage::meta::{AppendTurn, CreateOutcome, MetaError};
 use crate::storage::tiered::INLINE_MAX;
 use crate::storage::whole::{AppendedProof, WholeDrop, WholeDropStore, WholeOutcome};
@@ -52,24 +52,14 @@ impl WholeDropStore for SqliteMetaStore {
         self.blocking(move |db| {
             let WholeDrop { drop, commit, ciphertext, known_size } = put;
             let id = drop.id.as_str();
-            let len = to_i64(commit.content.len, "content length")?;
             db.appending(turn.as_ref(), |tx| {
                 let replaced = match insert_open_drop(tx, &drop)? {
                     CreateOutcome::Created { replaced } => replaced,
                     CreateOutcome::AlreadyCommitted(earlier) => return Ok(WholeOutcome::AlreadyCommitted(earlier)),
                 };
-                tx.prepare_cached(
-                    "UPDATE drops SET state = 'committed', committed = ?2, manifest = ?3, sha256 = ?4, size = ?5,
-                     sender_member = ?6 WHERE id = ?1 AND state = 'open'",
-                )?
-                .execute(params![
-                    id,
-                    commit.committed,
-                    commit.manifest,
-                    commit.content.sha256,
-                    len,
-                    commit.sender_member.as_str()
-                ])?;
+                if !mark_committed(tx, id, &commit, false)? {
+                    return Err(MetaError::Corrupt(format!("drop {id}, stored a moment ago, is not open")));
+                }
                 // The blob stage directly: nothing reads this drop before
                 // the transaction commits, and then it is committed.
                 tx.prepare_cached(
